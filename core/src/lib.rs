@@ -14,6 +14,7 @@
 //!
 //! ## Layout
 //!
+//! * [`alg`]: the key and signature algorithms, with Keylime's names.
 //! * [`pcr`]: hash banks, PCR masks and PCR values shared by everything else.
 //! * [`tpm`]: command builders over `tpm2-protocol`, response splitting and
 //!   typed response codes, borrowed response readers, EK/AK templates.
@@ -33,6 +34,7 @@
 extern crate alloc;
 
 pub mod agent;
+pub mod alg;
 pub mod keylime;
 pub mod pcr;
 pub mod public;
