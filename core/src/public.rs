@@ -1,1 +1,394 @@
-//! (in progress)
+//! Reading a marshalled TPM2B_PUBLIC / TPMT_PUBLIC into the key it carries.
+//!
+//! The reader borrows from the input and copies nothing. It understands the
+//! two key types keylet uses for its EK and AK (RSA and ECC on NIST P-256),
+//! walks every field in order (TPM 2.0 Part 2, §12.2), and rejects anything
+//! it cannot account for, including trailing bytes after the TPM2B.
+
+use core::fmt;
+
+use crate::pcr::HashAlg;
+use crate::verify::cursor::{Cursor, CursorError};
+
+/// TPM algorithm identifiers used by public areas and signatures.
+pub mod alg {
+    /// TPM_ALG_RSA.
+    pub const RSA: u16 = 0x0001;
+    /// TPM_ALG_KEYEDHASH.
+    pub const KEYEDHASH: u16 = 0x0008;
+    /// TPM_ALG_NULL.
+    pub const NULL: u16 = 0x0010;
+    /// TPM_ALG_RSASSA.
+    pub const RSASSA: u16 = 0x0014;
+    /// TPM_ALG_RSAES.
+    pub const RSAES: u16 = 0x0015;
+    /// TPM_ALG_RSAPSS.
+    pub const RSAPSS: u16 = 0x0016;
+    /// TPM_ALG_OAEP.
+    pub const OAEP: u16 = 0x0017;
+    /// TPM_ALG_ECDSA.
+    pub const ECDSA: u16 = 0x0018;
+    /// TPM_ALG_ECDAA.
+    pub const ECDAA: u16 = 0x001A;
+    /// TPM_ALG_ECC.
+    pub const ECC: u16 = 0x0023;
+    /// TPM_ALG_SYMCIPHER.
+    pub const SYMCIPHER: u16 = 0x0025;
+    /// TPM_ECC_NIST_P256.
+    pub const CURVE_NIST_P256: u16 = 0x0003;
+}
+
+/// The key a public area carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKey<'a> {
+    /// An RSA key.
+    Rsa {
+        /// The big-endian modulus (the TPM `unique` field).
+        modulus: &'a [u8],
+        /// The public exponent; 0 means the default, 65537.
+        exponent: u32,
+    },
+    /// An ECC key on NIST P-256; each coordinate is 32 big-endian bytes.
+    EccP256 {
+        /// The X coordinate.
+        x: &'a [u8],
+        /// The Y coordinate.
+        y: &'a [u8],
+    },
+}
+
+/// The signing (or encryption) scheme recorded in the public area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheme {
+    /// The scheme's algorithm identifier ([`alg::NULL`] when the key has none).
+    pub alg: u16,
+    /// The scheme's hash, if it names one.
+    pub hash: Option<HashAlg>,
+}
+
+/// A borrowed view of a TPMT_PUBLIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicArea<'a> {
+    /// The object type ([`alg::RSA`] or [`alg::ECC`]).
+    pub object_type: u16,
+    /// The name algorithm.
+    pub name_alg: HashAlg,
+    /// TPMA_OBJECT bits.
+    pub object_attributes: u32,
+    /// The authorization policy digest (empty if none).
+    pub auth_policy: &'a [u8],
+    /// The key's scheme.
+    pub scheme: Scheme,
+    /// The key.
+    pub key: PublicKey<'a>,
+}
+
+/// Why a public area could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublicError {
+    /// The input ended at `offset` while `needed` more bytes were expected.
+    Truncated {
+        /// Where the input ended.
+        offset: usize,
+        /// How many bytes the field needed.
+        needed: usize,
+    },
+    /// Bytes were left over after the structure, from `offset` on.
+    TrailingBytes {
+        /// The first unexpected byte.
+        offset: usize,
+    },
+    /// The object is neither RSA nor ECC.
+    UnsupportedType {
+        /// The TPM_ALG_ID found.
+        object_type: u16,
+    },
+    /// The name algorithm is not SHA-1/256/384/512.
+    UnsupportedNameAlg {
+        /// The TPM_ALG_ID found.
+        alg: u16,
+    },
+    /// A scheme or KDF names a hash keylet does not know.
+    UnsupportedHash {
+        /// Where the hash identifier sits.
+        offset: usize,
+        /// The TPM_ALG_ID found.
+        alg: u16,
+    },
+    /// A scheme keylet does not know how to skip.
+    UnsupportedScheme {
+        /// Where the scheme identifier sits.
+        offset: usize,
+        /// The TPM_ALG_ID found.
+        alg: u16,
+    },
+    /// The ECC key is not on NIST P-256.
+    UnsupportedCurve {
+        /// The TPM_ECC_CURVE found.
+        curve: u16,
+    },
+    /// An ECC coordinate is not 32 bytes.
+    BadCoordinate {
+        /// Where the coordinate's size field sits.
+        offset: usize,
+        /// Its length.
+        len: usize,
+    },
+    /// The RSA modulus is empty.
+    EmptyModulus,
+}
+
+impl fmt::Display for PublicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { offset, needed } => write!(
+                f,
+                "public area ends at byte {offset} where {needed} more bytes were expected; \
+                 the key blob is cut short"
+            ),
+            Self::TrailingBytes { offset } => write!(
+                f,
+                "public area has unexpected bytes from byte {offset} on; pass exactly one TPM2B_PUBLIC"
+            ),
+            Self::UnsupportedType { object_type } => write!(
+                f,
+                "public area has object type {object_type:#06x}; only RSA and ECC keys are supported"
+            ),
+            Self::UnsupportedNameAlg { alg } => write!(
+                f,
+                "public area has name algorithm {alg:#06x}; only SHA-1/256/384/512 are supported"
+            ),
+            Self::UnsupportedHash { offset, alg } => write!(
+                f,
+                "public area names hash {alg:#06x} at byte {offset}; only SHA-1/256/384/512 are supported"
+            ),
+            Self::UnsupportedScheme { offset, alg } => write!(
+                f,
+                "public area names scheme {alg:#06x} at byte {offset}, which keylet cannot read"
+            ),
+            Self::UnsupportedCurve { curve } => write!(
+                f,
+                "unsupported curve {curve:#06x}: only NIST P-256 (0x0003) ECC keys are supported"
+            ),
+            Self::BadCoordinate { offset, len } => write!(
+                f,
+                "ECC coordinate at byte {offset} is {len} bytes; a P-256 coordinate is 32"
+            ),
+            Self::EmptyModulus => f.write_str("RSA public area has an empty modulus"),
+        }
+    }
+}
+
+impl core::error::Error for PublicError {}
+
+impl From<CursorError> for PublicError {
+    fn from(e: CursorError) -> Self {
+        match e {
+            CursorError::Truncated { offset, needed } => Self::Truncated { offset, needed },
+            CursorError::Trailing { offset } => Self::TrailingBytes { offset },
+        }
+    }
+}
+
+/// Reads a TPM2B_PUBLIC (u16 size, then a TPMT_PUBLIC of exactly that size).
+///
+/// # Errors
+///
+/// [`PublicError`] if the bytes are not exactly one well-formed TPM2B_PUBLIC
+/// holding an RSA or NIST P-256 key; offsets count from the start of `bytes`.
+pub fn read_tpm2b_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
+    let mut outer = Cursor::new(bytes);
+    let size = usize::from(outer.u16()?);
+    let end = size.checked_add(2).ok_or(PublicError::Truncated {
+        offset: bytes.len(),
+        needed: size,
+    })?;
+    let inner = bytes.get(..end).ok_or(PublicError::Truncated {
+        offset: bytes.len(),
+        needed: size,
+    })?;
+    if bytes.len() > end {
+        return Err(PublicError::TrailingBytes { offset: end });
+    }
+    let mut c = Cursor::new(inner);
+    c.u16()?;
+    read_body(&mut c)
+}
+
+/// Reads a bare TPMT_PUBLIC that fills `bytes` exactly.
+///
+/// # Errors
+///
+/// As [`read_tpm2b_public`].
+pub fn read_tpmt_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
+    read_body(&mut Cursor::new(bytes))
+}
+
+fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
+    let object_type = c.u16()?;
+    let name_alg_id = c.u16()?;
+    let name_alg = HashAlg::from_alg_id(name_alg_id)
+        .ok_or(PublicError::UnsupportedNameAlg { alg: name_alg_id })?;
+    let object_attributes = c.u32()?;
+    let auth_policy = c.tpm2b()?;
+    let (scheme, key) = match object_type {
+        alg::RSA => {
+            skip_symmetric(c)?;
+            let scheme = read_scheme(c)?;
+            let _key_bits = c.u16()?;
+            let exponent = c.u32()?;
+            let modulus = c.tpm2b()?;
+            if modulus.is_empty() {
+                return Err(PublicError::EmptyModulus);
+            }
+            (scheme, PublicKey::Rsa { modulus, exponent })
+        }
+        alg::ECC => {
+            skip_symmetric(c)?;
+            let scheme = read_scheme(c)?;
+            let curve = c.u16()?;
+            // TPMT_KDF_SCHEME: a scheme id, then a hash unless NULL.
+            let kdf = c.u16()?;
+            if kdf != alg::NULL {
+                read_hash(c)?;
+            }
+            if curve != alg::CURVE_NIST_P256 {
+                return Err(PublicError::UnsupportedCurve { curve });
+            }
+            let x = read_coordinate(c)?;
+            let y = read_coordinate(c)?;
+            (scheme, PublicKey::EccP256 { x, y })
+        }
+        other => return Err(PublicError::UnsupportedType { object_type: other }),
+    };
+    c.finish()?;
+    Ok(PublicArea {
+        object_type,
+        name_alg,
+        object_attributes,
+        auth_policy,
+        scheme,
+        key,
+    })
+}
+
+/// TPMT_SYM_DEF_OBJECT: an algorithm, then key bits and mode unless NULL.
+fn skip_symmetric(c: &mut Cursor<'_>) -> Result<(), PublicError> {
+    if c.u16()? != alg::NULL {
+        c.u16()?;
+        c.u16()?;
+    }
+    Ok(())
+}
+
+/// TPMT_RSA_SCHEME / TPMT_ECC_SCHEME.
+fn read_scheme(c: &mut Cursor<'_>) -> Result<Scheme, PublicError> {
+    let offset = c.offset();
+    let scheme = c.u16()?;
+    let hash = match scheme {
+        alg::NULL | alg::RSAES => None,
+        alg::ECDAA => {
+            let h = read_hash(c)?;
+            c.u16()?; // count
+            Some(h)
+        }
+        // Every other signing, encryption or key-exchange scheme is a TPMS_SCHEME_HASH.
+        alg::RSASSA | alg::RSAPSS | alg::OAEP | alg::ECDSA | 0x0019 | 0x001B | 0x001C => {
+            Some(read_hash(c)?)
+        }
+        other => return Err(PublicError::UnsupportedScheme { offset, alg: other }),
+    };
+    Ok(Scheme { alg: scheme, hash })
+}
+
+fn read_hash(c: &mut Cursor<'_>) -> Result<HashAlg, PublicError> {
+    let offset = c.offset();
+    let id = c.u16()?;
+    HashAlg::from_alg_id(id).ok_or(PublicError::UnsupportedHash { offset, alg: id })
+}
+
+fn read_coordinate<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], PublicError> {
+    let offset = c.offset();
+    let v = c.tpm2b()?;
+    if v.len() == 32 {
+        Ok(v)
+    } else {
+        Err(PublicError::BadCoordinate {
+            offset,
+            len: v.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ECDSA-P256-SHA256 AK template with a made-up point.
+    fn ecc_public() -> [u8; 90] {
+        let mut b = [0u8; 90];
+        let head: [u8; 24] = [
+            0x00, 0x58, // size 88
+            0x00, 0x23, 0x00, 0x0b, 0x00, 0x05, 0x00, 0x72, 0x00,
+            0x00, // ecc, sha256, attrs, no policy
+            0x00, 0x10, // symmetric NULL
+            0x00, 0x18, 0x00, 0x0b, // ECDSA / SHA-256
+            0x00, 0x03, // P-256
+            0x00, 0x10, // kdf NULL
+            0x00, 0x20, // x size
+        ];
+        b[..24].copy_from_slice(&head);
+        b[24..56].fill(0x11);
+        b[56..58].copy_from_slice(&[0x00, 0x20]);
+        b[58..90].fill(0x22);
+        b
+    }
+
+    #[test]
+    fn reads_ecc_key_and_scheme() -> Result<(), PublicError> {
+        let b = ecc_public();
+        let p = read_tpm2b_public(&b)?;
+        assert_eq!(p.object_type, alg::ECC);
+        assert_eq!(p.name_alg, HashAlg::Sha256);
+        assert_eq!(p.object_attributes, 0x0005_0072);
+        assert_eq!(
+            p.scheme,
+            Scheme {
+                alg: alg::ECDSA,
+                hash: Some(HashAlg::Sha256)
+            }
+        );
+        assert_eq!(
+            p.key,
+            PublicKey::EccP256 {
+                x: &[0x11; 32],
+                y: &[0x22; 32]
+            }
+        );
+        assert_eq!(read_tpmt_public(&b[2..])?, p);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_other_curves_trailing_and_short_input() {
+        let mut b = ecc_public();
+        b[18..20].copy_from_slice(&[0x00, 0x04]); // P-384
+        assert_eq!(
+            read_tpm2b_public(&b),
+            Err(PublicError::UnsupportedCurve { curve: 4 })
+        );
+        let mut long = [0u8; 91];
+        long[..90].copy_from_slice(&ecc_public());
+        assert_eq!(
+            read_tpm2b_public(&long),
+            Err(PublicError::TrailingBytes { offset: 90 })
+        );
+        for cut in 0..90 {
+            assert!(
+                read_tpm2b_public(&ecc_public()[..cut]).is_err(),
+                "cut {cut}"
+            );
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The registrar's credential blob, the tpm2-tools makecredential file format
+//! (keylime-protocol §3.4): magic 0xBADCC0DE, version 1, TPM2B_ID_OBJECT,
+//! TPM2B_ENCRYPTED_SECRET, all big-endian.
+
+use core::fmt;
+
+use crate::verify::cursor::{Cursor, CursorError};
+
+/// The blob's magic.
+pub const MAGIC: u32 = 0xBADC_C0DE;
+/// The only blob version.
+pub const VERSION: u32 = 1;
+
+/// A credential blob, borrowing the two TPM2B contents for ActivateCredential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialBlob<'a> {
+    /// The TPM2B_ID_OBJECT content (integrityHMAC and encIdentity).
+    pub id_object: &'a [u8],
+    /// The TPM2B_ENCRYPTED_SECRET content (the wrapped seed).
+    pub encrypted_secret: &'a [u8],
+}
+
+/// Why a credential blob could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The blob does not start with 0xBADCC0DE.
+    BadMagic {
+        /// The magic found.
+        found: u32,
+    },
+    /// The version is not 1.
+    UnsupportedVersion {
+        /// The version found.
+        found: u32,
+    },
+    /// The blob ends at `offset` before a field is complete.
+    Truncated {
+        /// Where the blob ended.
+        offset: usize,
+    },
+    /// Bytes follow the encrypted secret, from `offset` on.
+    TrailingBytes {
+        /// The first extra byte.
+        offset: usize,
+    },
+}
+
+impl fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadMagic { found } => write!(
+                f,
+                "credential blob magic is {found:#010x}, not 0xbadc0de: not a makecredential blob"
+            ),
+            Self::UnsupportedVersion { found } => {
+                write!(
+                    f,
+                    "credential blob version {found} is not supported (only 1)"
+                )
+            }
+            Self::Truncated { offset } => {
+                write!(f, "credential blob is cut short at byte {offset}")
+            }
+            Self::TrailingBytes { offset } => {
+                write!(
+                    f,
+                    "credential blob has unexpected bytes from byte {offset} on"
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for CredentialError {}
+
+impl From<CursorError> for CredentialError {
+    fn from(e: CursorError) -> Self {
+        match e {
+            CursorError::Truncated { offset, .. } => Self::Truncated { offset },
+            CursorError::Trailing { offset } => Self::TrailingBytes { offset },
+        }
+    }
+}
+
+/// Reads a credential blob (already base64-decoded).
+///
+/// # Errors
+///
+/// [`CredentialError`] naming the first problem.
+pub fn decode(blob: &[u8]) -> Result<CredentialBlob<'_>, CredentialError> {
+    let mut c = Cursor::new(blob);
+    let magic = c.u32()?;
+    if magic != MAGIC {
+        return Err(CredentialError::BadMagic { found: magic });
+    }
+    let version = c.u32()?;
+    if version != VERSION {
+        return Err(CredentialError::UnsupportedVersion { found: version });
+    }
+    let id_object = c.tpm2b()?;
+    let encrypted_secret = c.tpm2b()?;
+    c.finish()?;
+    Ok(CredentialBlob {
+        id_object,
+        encrypted_secret,
+    })
+}
