@@ -1,0 +1,442 @@
+//! Borrowed readers for the parameter areas of the responses keylet uses.
+//!
+//! Each reader takes [`Response::parameters`](super::response::Response) (and
+//! the handle, where the response has one) and returns views that borrow the
+//! frame. Errors carry the byte offset within the parameter area.
+
+use core::fmt;
+
+use crate::pcr::PcrMask;
+
+/// A parameter area that does not have the expected shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadError {
+    /// What was being read.
+    pub what: &'static str,
+    /// Byte offset within the parameter area where reading failed.
+    pub offset: usize,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "malformed TPM response: {} at parameter byte {}",
+            self.what, self.offset
+        )
+    }
+}
+
+impl core::error::Error for ReadError {}
+
+/// A bounds-checked big-endian reader over a byte slice.
+#[derive(Debug, Clone)]
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `buf`.
+    #[must_use]
+    pub const fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// The current offset.
+    #[must_use]
+    pub const fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// The bytes not read yet.
+    #[must_use]
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or(&[])
+    }
+
+    /// Takes `n` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] naming `what` if fewer than `n` bytes are left.
+    pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ReadError> {
+        let err = ReadError {
+            what,
+            offset: self.pos,
+        };
+        let end = self.pos.checked_add(n).ok_or(err)?;
+        let out = self.buf.get(self.pos..end).ok_or(err)?;
+        self.pos = end;
+        Ok(out)
+    }
+
+    /// Reads a u8.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] at the end of input.
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, ReadError> {
+        let b = self.take(1, what)?;
+        b.first().copied().ok_or(ReadError { what, offset: 0 })
+    }
+
+    /// Reads a big-endian u16.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] at the end of input.
+    pub fn u16(&mut self, what: &'static str) -> Result<u16, ReadError> {
+        let b = self.take(2, what)?;
+        let mut a = [0u8; 2];
+        a.copy_from_slice(b);
+        Ok(u16::from_be_bytes(a))
+    }
+
+    /// Reads a big-endian u32.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] at the end of input.
+    pub fn u32(&mut self, what: &'static str) -> Result<u32, ReadError> {
+        let b = self.take(4, what)?;
+        let mut a = [0u8; 4];
+        a.copy_from_slice(b);
+        Ok(u32::from_be_bytes(a))
+    }
+
+    /// Reads a TPM2B and returns its contents (without the size).
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] if the size runs past the end.
+    pub fn tpm2b(&mut self, what: &'static str) -> Result<&'a [u8], ReadError> {
+        let n = self.u16(what)?;
+        self.take(usize::from(n), what)
+    }
+
+    /// Reads a TPM2B and returns it whole (with its 2-byte size).
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] if the size runs past the end.
+    pub fn tpm2b_whole(&mut self, what: &'static str) -> Result<&'a [u8], ReadError> {
+        let start = self.pos;
+        self.tpm2b(what)?;
+        self.buf.get(start..self.pos).ok_or(ReadError {
+            what,
+            offset: start,
+        })
+    }
+
+    /// Reads a TPMS_PCR_SELECTION: `(hash alg id, bitmap bytes)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] if it runs past the end.
+    pub fn pcr_selection(&mut self, what: &'static str) -> Result<(u16, &'a [u8]), ReadError> {
+        let alg = self.u16(what)?;
+        let n = self.u8(what)?;
+        Ok((alg, self.take(usize::from(n), what)?))
+    }
+}
+
+/// TPM2_Quote: the signed attestation and its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteParts<'a> {
+    /// The TPMS_ATTEST bytes, without the TPM2B size: exactly what was signed.
+    pub attest: &'a [u8],
+    /// The marshalled TPMT_SIGNATURE.
+    pub signature: &'a [u8],
+}
+
+/// Reads a TPM2_Quote response.
+///
+/// # Errors
+///
+/// [`ReadError`] if the attest or signature is malformed.
+pub fn quote(params: &[u8]) -> Result<QuoteParts<'_>, ReadError> {
+    let mut c = Cursor::new(params);
+    let attest = c.tpm2b("quoted (TPM2B_ATTEST)")?;
+    let signature = c.rest();
+    let mut s = Cursor::new(signature);
+    let alg = s.u16("signature algorithm")?;
+    match alg {
+        // RSASSA, RSAPSS: hash, TPM2B
+        0x0014 | 0x0016 => {
+            s.u16("signature hash")?;
+            s.tpm2b("RSA signature")?;
+        }
+        // ECDSA, ECDAA, SM2, ECSCHNORR: hash, r, s
+        0x0018 | 0x001A | 0x001B | 0x001C => {
+            s.u16("signature hash")?;
+            s.tpm2b("ECC signature r")?;
+            s.tpm2b("ECC signature s")?;
+        }
+        0x0010 => {}
+        _ => {
+            return Err(ReadError {
+                what: "unsupported signature algorithm",
+                offset: c.offset(),
+            });
+        }
+    }
+    let used = s.offset();
+    let signature = signature.get(..used).ok_or(ReadError {
+        what: "signature",
+        offset: c.offset(),
+    })?;
+    Ok(QuoteParts { attest, signature })
+}
+
+/// TPM2_PCR_Read: which PCRs were read and their values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PcrReadParts<'a> {
+    /// pcrUpdateCounter.
+    pub update_counter: u32,
+    /// The bank of the (first) returned selection; 0 if the TPM returned none.
+    pub bank: u16,
+    /// The PCRs actually read, in that bank.
+    pub mask: PcrMask,
+    /// The digests, one per PCR in `mask`, ascending.
+    pub digests: Digests<'a>,
+}
+
+/// The TPML_DIGEST of a PCR_Read response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digests<'a> {
+    count: u32,
+    items: &'a [u8],
+}
+
+impl<'a> Digests<'a> {
+    /// How many digests there are.
+    #[must_use]
+    pub const fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The digests in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let mut c = Cursor::new(self.items);
+        (0..self.count).map_while(move |_| c.tpm2b("digest").ok())
+    }
+}
+
+/// Reads a TPM2_PCR_Read response.
+///
+/// # Errors
+///
+/// [`ReadError`] if the selection or digests are malformed, more than one
+/// bank came back, or the number of digests is not the number of PCRs read.
+pub fn pcr_read(params: &[u8]) -> Result<PcrReadParts<'_>, ReadError> {
+    let mut c = Cursor::new(params);
+    let update_counter = c.u32("pcrUpdateCounter")?;
+    let banks = c.u32("pcrSelectionOut count")?;
+    let (bank, mask) = match banks {
+        0 => (0, PcrMask::EMPTY),
+        1 => {
+            let at = c.offset();
+            let (alg, select) = c.pcr_selection("pcrSelectionOut")?;
+            let mask = PcrMask::from_select_bytes(select).map_err(|_| ReadError {
+                what: "PCR above 23 in pcrSelectionOut",
+                offset: at,
+            })?;
+            (alg, mask)
+        }
+        _ => {
+            return Err(ReadError {
+                what: "more than one bank in pcrSelectionOut",
+                offset: 4,
+            });
+        }
+    };
+    let count_at = c.offset();
+    let count = c.u32("pcrValues count")?;
+    let items = c.rest();
+    let mut check = Cursor::new(items);
+    for _ in 0..count {
+        check.tpm2b("pcrValues digest").map_err(|e| ReadError {
+            what: e.what,
+            offset: e.offset.saturating_add(count_at).saturating_add(4),
+        })?;
+    }
+    if usize::try_from(count).ok() != Some(mask.count()) {
+        return Err(ReadError {
+            what: "digest count differs from the PCRs selected",
+            offset: count_at,
+        });
+    }
+    Ok(PcrReadParts {
+        update_counter,
+        bank,
+        mask,
+        digests: Digests {
+            count,
+            items: items.get(..check.offset()).unwrap_or(&[]),
+        },
+    })
+}
+
+/// A key the TPM created or loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectParts<'a> {
+    /// The TPM2B_PUBLIC, with its 2-byte size (empty for Load).
+    pub public: &'a [u8],
+    /// The TPM2B_PRIVATE, with its 2-byte size (Create only, else empty).
+    pub private: &'a [u8],
+    /// The object's Name, without the TPM2B size (empty for Create).
+    pub name: &'a [u8],
+}
+
+/// Reads a TPM2_CreatePrimary response (the handle is in the handle area).
+///
+/// # Errors
+///
+/// [`ReadError`] if a field is malformed.
+pub fn create_primary(params: &[u8]) -> Result<ObjectParts<'_>, ReadError> {
+    let mut c = Cursor::new(params);
+    let public = c.tpm2b_whole("outPublic")?;
+    c.tpm2b("creationData")?;
+    c.tpm2b("creationHash")?;
+    creation_ticket(&mut c)?;
+    let name = c.tpm2b("name")?;
+    Ok(ObjectParts {
+        public,
+        private: &[],
+        name,
+    })
+}
+
+/// Reads a TPM2_Create response.
+///
+/// # Errors
+///
+/// [`ReadError`] if a field is malformed.
+pub fn create(params: &[u8]) -> Result<ObjectParts<'_>, ReadError> {
+    let mut c = Cursor::new(params);
+    let private = c.tpm2b_whole("outPrivate")?;
+    let public = c.tpm2b_whole("outPublic")?;
+    c.tpm2b("creationData")?;
+    c.tpm2b("creationHash")?;
+    creation_ticket(&mut c)?;
+    Ok(ObjectParts {
+        public,
+        private,
+        name: &[],
+    })
+}
+
+fn creation_ticket(c: &mut Cursor<'_>) -> Result<(), ReadError> {
+    c.u16("creationTicket tag")?;
+    c.u32("creationTicket hierarchy")?;
+    c.tpm2b("creationTicket digest")?;
+    Ok(())
+}
+
+/// Reads a TPM2_Load response: the Name of the loaded object.
+///
+/// # Errors
+///
+/// [`ReadError`] if the name is malformed.
+pub fn load(params: &[u8]) -> Result<&[u8], ReadError> {
+    Cursor::new(params).tpm2b("name")
+}
+
+/// Reads a TPM2_ReadPublic response.
+///
+/// # Errors
+///
+/// [`ReadError`] if a field is malformed.
+pub fn read_public(params: &[u8]) -> Result<ObjectParts<'_>, ReadError> {
+    let mut c = Cursor::new(params);
+    let public = c.tpm2b_whole("outPublic")?;
+    let name = c.tpm2b("name")?;
+    c.tpm2b("qualifiedName")?;
+    Ok(ObjectParts {
+        public,
+        private: &[],
+        name,
+    })
+}
+
+/// The public area of an NV index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NvPublic {
+    /// nvIndex.
+    pub index: u32,
+    /// TPMA_NV attributes.
+    pub attributes: u32,
+    /// dataSize: how many bytes the index holds.
+    pub data_size: u16,
+}
+
+/// Reads a TPM2_NV_ReadPublic response.
+///
+/// # Errors
+///
+/// [`ReadError`] if a field is malformed.
+pub fn nv_read_public(params: &[u8]) -> Result<NvPublic, ReadError> {
+    let mut c = Cursor::new(params);
+    let area = c.tpm2b("nvPublic")?;
+    let mut a = Cursor::new(area);
+    let index = a.u32("nvIndex")?;
+    a.u16("nameAlg")?;
+    let attributes = a.u32("attributes")?;
+    a.tpm2b("authPolicy")?;
+    let data_size = a.u16("dataSize")?;
+    Ok(NvPublic {
+        index,
+        attributes,
+        data_size,
+    })
+}
+
+/// Reads a TPM2_NV_Read response: the chunk read.
+///
+/// # Errors
+///
+/// [`ReadError`] if the buffer is malformed.
+pub fn nv_read(params: &[u8]) -> Result<&[u8], ReadError> {
+    Cursor::new(params).tpm2b("data")
+}
+
+/// Reads a TPM2_StartAuthSession response: nonceTPM (the handle is in the
+/// handle area).
+///
+/// # Errors
+///
+/// [`ReadError`] if the nonce is malformed.
+pub fn start_auth_session(params: &[u8]) -> Result<&[u8], ReadError> {
+    Cursor::new(params).tpm2b("nonceTPM")
+}
+
+/// Reads a TPM2_ActivateCredential response: the recovered secret (certInfo).
+///
+/// # Errors
+///
+/// [`ReadError`] if the digest is malformed.
+pub fn activate_credential(params: &[u8]) -> Result<&[u8], ReadError> {
+    Cursor::new(params).tpm2b("certInfo")
+}
+
+/// Reads a TPM2_GetRandom response: the random bytes.
+///
+/// # Errors
+///
+/// [`ReadError`] if the digest is malformed.
+pub fn get_random(params: &[u8]) -> Result<&[u8], ReadError> {
+    Cursor::new(params).tpm2b("randomBytes")
+}
+
+/// TPM2_MakeCredential: `(credentialBlob, secret)` contents, without sizes.
+///
+/// # Errors
+///
+/// [`ReadError`] if a field is malformed.
+pub fn make_credential(params: &[u8]) -> Result<(&[u8], &[u8]), ReadError> {
+    let mut c = Cursor::new(params);
+    let blob = c.tpm2b("credentialBlob")?;
+    let secret = c.tpm2b("secret")?;
+    Ok((blob, secret))
+}
