@@ -1,0 +1,186 @@
+//! EK and AK: create or read the EK, create and load the AK under it, and
+//! activate a credential.
+
+use super::{AgentError, Tpm, copy_out, read_err};
+use crate::pcr::HashAlg;
+use crate::tpm::Handle;
+use crate::tpm::command::Auth;
+use crate::tpm::command_keys;
+use crate::tpm::reader::{self, ReadError};
+use crate::tpm::template::{self, KeyAlg, RH_ENDORSEMENT};
+use crate::tpm::transport::Transport;
+
+/// An endorsement key ready for use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ek {
+    /// Its handle.
+    pub handle: Handle,
+    /// Whether keylet created it (and must flush it) or it is persistent.
+    pub transient: bool,
+    /// The length of the TPM2B_PUBLIC written to the caller's buffer.
+    pub public_len: usize,
+}
+
+/// An AK made by TPM2_Create: lengths of the blobs written to the caller's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreatedAk {
+    /// Length of the TPM2B_PUBLIC (with its size field).
+    pub public_len: usize,
+    /// Length of the TPM2B_PRIVATE (with its size field).
+    pub private_len: usize,
+}
+
+fn no_handle<E>(cc: u32) -> AgentError<E> {
+    AgentError::Read {
+        cc,
+        error: ReadError {
+            what: "response carries no object handle",
+            offset: 0,
+        },
+    }
+}
+
+impl<T: Transport> Tpm<'_, T> {
+    /// Makes the EK available: with `persistent`, reads that handle's public
+    /// area (TPM2_ReadPublic); otherwise creates the TCG L-1/L-2 EK as a
+    /// transient object (TPM2_CreatePrimary). The TPM2B_PUBLIC is copied to
+    /// `public_out`.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if the TPM refuses or `public_out` is too small (the
+    /// transient EK is flushed again in that case).
+    pub fn create_ek(
+        &mut self,
+        alg: KeyAlg,
+        persistent: Option<Handle>,
+        public_out: &mut [u8],
+    ) -> Result<Ek, AgentError<T::Error>> {
+        if let Some(handle) = persistent {
+            let r = self.execute(|b| command_keys::read_public(b, handle))?;
+            let parts = reader::read_public(r.parameters).map_err(read_err(r.cc))?;
+            let public_len = copy_out(parts.public, public_out, "EK public area")?;
+            return Ok(Ek {
+                handle,
+                transient: false,
+                public_len,
+            });
+        }
+        let t = template::ek_template(alg)?;
+        let r =
+            self.execute(|b| command_keys::create_primary(b, RH_ENDORSEMENT, Auth::EMPTY, &t))?;
+        let cc = r.cc;
+        let handle = r.handle().ok_or(no_handle(cc))?;
+        let copied = reader::create_primary(r.parameters)
+            .map_err(read_err(cc))
+            .and_then(|parts| copy_out(parts.public, public_out, "EK public area"));
+        match copied {
+            Ok(public_len) => Ok(Ek {
+                handle,
+                transient: true,
+                public_len,
+            }),
+            Err(e) => {
+                let _ = self.flush(handle);
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates an AK under the EK (TPM2_Create with a Policy A session) and
+    /// copies its TPM2B_PUBLIC and TPM2B_PRIVATE to the caller's buffers.
+    /// The session is flushed on every path.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if a command fails or a buffer is too small.
+    pub fn create_ak(
+        &mut self,
+        ek: Handle,
+        alg: KeyAlg,
+        hash: HashAlg,
+        public_out: &mut [u8],
+        private_out: &mut [u8],
+    ) -> Result<CreatedAk, AgentError<T::Error>> {
+        let t = template::ak_template(alg, hash)?;
+        let session = self.start_ek_policy_session()?;
+        let created: Result<CreatedAk, AgentError<T::Error>> = (|| {
+            let r = self.execute(|b| command_keys::create(b, ek, Auth::Policy(session), &t))?;
+            let parts = reader::create(r.parameters).map_err(read_err(r.cc))?;
+            Ok(CreatedAk {
+                public_len: copy_out(parts.public, public_out, "AK public area")?,
+                private_len: copy_out(parts.private, private_out, "AK private area")?,
+            })
+        })();
+        let flushed = self.flush(session);
+        let created = created?;
+        flushed?;
+        Ok(created)
+    }
+
+    /// Loads an AK (its TPM2B_PUBLIC and TPM2B_PRIVATE from
+    /// [`create_ak`](Self::create_ak)) under the EK and returns its handle.
+    /// The session is flushed on every path.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if the blobs are malformed or the TPM refuses them
+    /// (TPM_RC_INTEGRITY/KEY: they belong to another TPM or EK).
+    pub fn load_ak(
+        &mut self,
+        ek: Handle,
+        public: &[u8],
+        private: &[u8],
+    ) -> Result<Handle, AgentError<T::Error>> {
+        let session = self.start_ek_policy_session()?;
+        let loaded = self
+            .execute(|b| command_keys::load(b, ek, Auth::Policy(session), private, public))
+            .and_then(|r| r.handle().ok_or(no_handle(r.cc)));
+        let flushed = self.flush(session);
+        match (loaded, flushed) {
+            (Ok(h), Ok(())) => Ok(h),
+            (Ok(h), Err(e)) => {
+                let _ = self.flush(h);
+                Err(e)
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// TPM2_ActivateCredential: recovers the secret a verifier encrypted to
+    /// the EK for the AK. `credential_blob` and `secret` are the contents of
+    /// the TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET. The secret is copied to
+    /// `out`; the policy session is flushed on every path.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if the TPM refuses the credential (it was made for
+    /// another AK Name or EK) or `out` is too small.
+    pub fn activate_credential(
+        &mut self,
+        ak: Handle,
+        ek: Handle,
+        credential_blob: &[u8],
+        secret: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, AgentError<T::Error>> {
+        let session = self.start_ek_policy_session()?;
+        let activated: Result<usize, AgentError<T::Error>> = (|| {
+            let r = self.execute(|b| {
+                command_keys::activate_credential(
+                    b,
+                    (ak, Auth::EMPTY),
+                    (ek, Auth::Policy(session)),
+                    credential_blob,
+                    secret,
+                )
+            })?;
+            let cert_info = reader::activate_credential(r.parameters).map_err(read_err(r.cc))?;
+            copy_out(cert_info, out, "credential secret")
+        })();
+        let flushed = self.flush(session);
+        let n = activated?;
+        flushed?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,117 @@
+//! The quote path: bind PCR 16 to the payload key, read the PCRs, quote,
+//! self-check, and encode Keylime's quote string.
+
+use super::{AgentError, Tpm, read_err};
+use crate::keylime::quote_string;
+use crate::pcr::{DATA_PCR, HashAlg, PcrMask, PcrValues};
+use crate::tpm::Handle;
+use crate::tpm::command::{self, CommandError};
+use crate::tpm::pcr_read::{MAX_RESTARTS, PcrReadLoop};
+use crate::tpm::reader;
+use crate::tpm::transport::Transport;
+use crate::verify::{self, QuoteError};
+
+/// How often the PCR read and the quote are repeated when the quote's
+/// pcrDigest does not match the values read (a PCR such as 10 moved).
+pub const MAX_QUOTE_ATTEMPTS: u32 = 5;
+
+/// One quote the verifier or tenant asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteRequest<'a> {
+    /// The loaded AK.
+    pub ak: Handle,
+    /// The nonce exactly as received (its ASCII bytes become qualifyingData).
+    pub nonce: &'a [u8],
+    /// The PCR bank (`tpm_hash_alg`).
+    pub bank: HashAlg,
+    /// The PCRs asked for; PCR 16 is always added.
+    pub mask: PcrMask,
+    /// `H_bank(payload key PEM bytes)`: what PCR 16 is extended with after
+    /// its reset.
+    pub data_digest: &'a [u8],
+}
+
+impl<T: Transport> Tpm<'_, T> {
+    /// Reads every PCR in `mask` of `bank`, in as many PCR_Read rounds as
+    /// needed, restarting if pcrUpdateCounter moves.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if a PCR_Read fails, the bank is not allocated, or the
+    /// PCRs keep changing.
+    pub fn read_pcrs(
+        &mut self,
+        bank: HashAlg,
+        mask: PcrMask,
+    ) -> Result<PcrValues, AgentError<T::Error>> {
+        let mut read = PcrReadLoop::new(bank, mask);
+        // 3 rounds read all 24 PCRs; each restart costs at most 3 more.
+        let max_rounds = MAX_RESTARTS.saturating_add(1).saturating_mul(3);
+        for _ in 0..max_rounds {
+            if read.is_complete() {
+                break;
+            }
+            let r = self.execute(|b| {
+                read.next_command(b)?.ok_or(CommandError::Invalid {
+                    cc: tpm2_protocol::data::TpmCc::PcrRead,
+                    what: "nothing left to read",
+                })
+            })?;
+            read.accept(r.parameters)?;
+        }
+        if !read.is_complete() {
+            return Err(crate::tpm::pcr_read::PcrReadError::Unstable.into());
+        }
+        Ok(read.into_values())
+    }
+
+    /// Resets PCR 16 and extends it with `data_digest` in `bank`.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if either command fails (for example, the digest is not
+    /// the bank's size, or the TPM does not allow PCR 16 to be reset).
+    pub fn bind_data_pcr(
+        &mut self,
+        bank: HashAlg,
+        data_digest: &[u8],
+    ) -> Result<(), AgentError<T::Error>> {
+        self.execute(|b| command::pcr_reset(b, DATA_PCR))?;
+        self.execute(|b| command::pcr_extend(b, DATA_PCR, bank, data_digest))?;
+        Ok(())
+    }
+
+    /// The whole quote path: PCR 16 reset and extend, PCR read of
+    /// `mask ∪ {16}`, TPM2_Quote, self-check of the attestation against the
+    /// values read (retried up to [`MAX_QUOTE_ATTEMPTS`] times on a pcrDigest
+    /// mismatch), then the Keylime quote string `r<attest>:<sig>:<pcrs>`
+    /// written to `out`. Returns the string's length. Allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if a command fails, the quote fails its self-check, or
+    /// `out` is too small.
+    pub fn quote(
+        &mut self,
+        req: &QuoteRequest<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, AgentError<T::Error>> {
+        self.bind_data_pcr(req.bank, req.data_digest)?;
+        let mask = req.mask.with(DATA_PCR);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt = attempt.saturating_add(1);
+            let values = self.read_pcrs(req.bank, mask)?;
+            let r = self.execute(|b| command::quote(b, req.ak, req.nonce, req.bank, mask))?;
+            let parts = reader::quote(r.parameters).map_err(read_err(r.cc))?;
+            match verify::check_attest(parts.attest, req.nonce, &values) {
+                Ok(_) => {
+                    return quote_string::encode(parts.attest, parts.signature, &values, out)
+                        .map_err(AgentError::QuoteString);
+                }
+                Err(QuoteError::DigestMismatch) if attempt < MAX_QUOTE_ATTEMPTS => {}
+                Err(e) => return Err(AgentError::QuoteSelfCheck(e)),
+            }
+        }
+    }
+}
