@@ -247,19 +247,15 @@ impl PcrMask {
     ///
     /// [`PcrOutOfRange`] if the bitmap is longer than 3 bytes and selects a PCR above 23.
     pub fn from_select_bytes(select: &[u8]) -> Result<Self, PcrOutOfRange> {
-        let mut bits: u32 = 0;
-        let mut extra = false;
+        let mut le = [0u8; 4];
         for (i, b) in select.iter().enumerate() {
-            if i < 3 {
-                bits |= u32::from(*b) << (8 * i);
-            } else if *b != 0 {
-                extra = true;
+            match le.get_mut(i) {
+                Some(slot) if i < 3 => *slot = *b,
+                _ if *b != 0 => return Err(PcrOutOfRange { mask: u32::MAX }),
+                _ => {}
             }
         }
-        if extra {
-            return Err(PcrOutOfRange { mask: u32::MAX });
-        }
-        Self::new(bits)
+        Self::new(u32::from_le_bytes(le))
     }
 }
 

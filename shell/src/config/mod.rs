@@ -1,0 +1,442 @@
+//! keylet's configuration: Keylime's `[agent]` options, same names and defaults.
+//!
+//! Bad values fail startup with an error naming the option, the value, where it
+//! came from and the accepted form; unknown options draw a warning.
+
+mod error;
+mod options;
+mod source;
+mod value;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use keylet_core::alg::{KeyAlg, SignAlg};
+use keylet_core::pcr::HashAlg;
+use zeroize::Zeroizing;
+
+pub use error::ConfigError;
+pub use source::{Environment, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
+use value::Values;
+
+/// The agent API versions keylet serves, oldest first.
+pub const SUPPORTED_API_VERSIONS: &[(u8, u8)] = &[(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)];
+
+/// How the agent id is chosen (`uuid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UuidSetting {
+    /// Lowercase hex SHA-256 of the EK public key PEM (keylet's default).
+    HashEk,
+    /// A random UUID made once and kept in the agent state.
+    Generate,
+    /// The id as given (checked when the identity is resolved).
+    Explicit(String),
+}
+
+/// Registrar retry timing (`exponential_backoff_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// First delay.
+    pub initial: Duration,
+    /// Retries before giving up.
+    pub max_retries: u32,
+    /// Largest delay.
+    pub max_delay: Duration,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct AgentConfig {
+    /// How the agent id is chosen.
+    pub uuid: UuidSetting,
+    /// Listen address.
+    pub ip: IpAddr,
+    /// Listen port.
+    pub port: u16,
+    /// Address registered for the verifier to poll.
+    pub contact_ip: String,
+    /// Port registered for the verifier to poll.
+    pub contact_port: u16,
+    /// Registrar host.
+    pub registrar_ip: String,
+    /// Registrar plain-HTTP port.
+    pub registrar_port: u16,
+    /// Register over HTTPS (server-verified) instead of plain HTTP.
+    pub registrar_tls_enabled: bool,
+    /// Registrar HTTPS port.
+    pub registrar_tls_port: u16,
+    /// CA bundle that verifies the registrar's certificate.
+    pub registrar_tls_ca_cert: PathBuf,
+    /// Serve HTTPS with client certificates required.
+    pub enable_agent_mtls: bool,
+    /// The state directory.
+    pub keylime_dir: PathBuf,
+    /// The mTLS server key.
+    pub server_key: PathBuf,
+    /// Password of the server key (unsupported unless empty).
+    pub server_key_password: Zeroizing<String>,
+    /// The mTLS server certificate.
+    pub server_cert: PathBuf,
+    /// The payload key (NK).
+    pub payload_key: PathBuf,
+    /// Password of the payload key (unsupported unless empty).
+    pub payload_key_password: Zeroizing<String>,
+    /// CA certificates that client certificates must chain to.
+    pub trusted_client_ca: Vec<PathBuf>,
+    /// PCR bank and quote hash.
+    pub tpm_hash_alg: HashAlg,
+    /// EK and AK key type.
+    pub tpm_encryption_alg: KeyAlg,
+    /// Quote signature scheme.
+    pub tpm_signing_alg: SignAlg,
+    /// A persistent EK handle, or `None` to create the EK from the template.
+    pub ek_handle: Option<u32>,
+    /// Endorsement hierarchy authorization.
+    pub tpm_ownerpassword: Zeroizing<Vec<u8>>,
+    /// User and group to drop to after opening the TPM and logs.
+    pub run_as: Option<(String, String)>,
+    /// The persisted agent state (AK blobs, id).
+    pub agent_data_path: PathBuf,
+    /// The IMA runtime measurement list.
+    pub ima_ml_path: PathBuf,
+    /// The measured-boot event log.
+    pub measuredboot_ml_path: PathBuf,
+    /// Registrar retry timing.
+    pub backoff: Backoff,
+    /// Enabled agent API versions, oldest first.
+    pub api_versions: Vec<(u8, u8)>,
+    /// The TPM: `tpm_device` option, else the `TCTI` variable, else `None` (device default).
+    pub tpm_device: Option<(String, Origin)>,
+}
+
+/// A loaded configuration with what was read and what looked wrong.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: AgentConfig,
+    /// Files and environment variables used.
+    pub raw: RawConfig,
+    /// Warnings to log (unknown options, ignored sections, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Loads the configuration from the files and environment of this process.
+///
+/// # Errors
+///
+/// Any [`ConfigError`]: unreadable file, bad TOML, bad value.
+pub fn load() -> Result<Loaded, ConfigError> {
+    load_from(&ProcessEnv, Path::new("/"))
+}
+
+/// Loads the configuration with files under `root` and the given environment.
+///
+/// # Errors
+///
+/// Any [`ConfigError`].
+pub fn load_from(env: &dyn Environment, root: &Path) -> Result<Loaded, ConfigError> {
+    let raw = source::gather(env, root)?;
+    let mut warnings = Vec::new();
+    let mut config = AgentConfig::from_raw(&raw, &mut warnings)?;
+    if config.tpm_device.is_none()
+        && let Some(tcti) = env.var("TCTI").filter(|t| !t.is_empty())
+    {
+        config.tpm_device = Some((tcti, Origin::Env("TCTI".into())));
+    }
+    Ok(Loaded {
+        config,
+        raw,
+        warnings,
+    })
+}
+
+impl AgentConfig {
+    /// Checks raw values into a configuration, collecting warnings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the first bad option.
+    pub fn from_raw(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<Self, ConfigError> {
+        warn_unknown(raw, warnings);
+        let v = Values::new(raw);
+        let keylime_dir = PathBuf::from(v.string("keylime_dir", "/var/lib/keylime")?);
+        if !keylime_dir.is_absolute() {
+            return Err(v.error("keylime_dir", "an absolute directory path"));
+        }
+        let root = Path::new("/");
+        let tpm_encryption_alg = parse_key_alg(&v)?;
+        let tpm_signing_alg = parse_sign_alg(&v, tpm_encryption_alg)?;
+        Ok(Self {
+            uuid: parse_uuid(&v)?,
+            ip: parse_ip(&v, "ip", "127.0.0.1")?,
+            port: v.port("port", 9002)?,
+            contact_ip: v.string("contact_ip", "127.0.0.1")?,
+            contact_port: v.port("contact_port", 9002)?,
+            registrar_ip: v.string("registrar_ip", "127.0.0.1")?,
+            registrar_port: v.port("registrar_port", 8890)?,
+            registrar_tls_enabled: v.boolean("registrar_tls_enabled", false)?,
+            registrar_tls_port: v.port("registrar_tls_port", 8891)?,
+            registrar_tls_ca_cert: v.path(
+                "registrar_tls_ca_cert",
+                &keylime_dir,
+                "cv_ca/cacert.crt",
+                warnings,
+            )?,
+            enable_agent_mtls: v.boolean("enable_agent_mtls", true)?,
+            server_key: v.path("server_key", &keylime_dir, "server-private.pem", warnings)?,
+            server_key_password: Zeroizing::new(v.string("server_key_password", "")?),
+            server_cert: v.path("server_cert", &keylime_dir, "server-cert.crt", warnings)?,
+            payload_key: v.path("payload_key", &keylime_dir, "payload-private.pem", warnings)?,
+            payload_key_password: Zeroizing::new(v.string("payload_key_password", "")?),
+            trusted_client_ca: v.path_list(
+                "trusted_client_ca",
+                &keylime_dir,
+                "cv_ca/cacert.crt",
+            )?,
+            tpm_hash_alg: parse_hash_alg(&v)?,
+            tpm_encryption_alg,
+            tpm_signing_alg,
+            ek_handle: parse_ek_handle(&v)?,
+            tpm_ownerpassword: parse_password(&v, "tpm_ownerpassword")?,
+            run_as: parse_run_as(&v)?,
+            agent_data_path: v.path(
+                "agent_data_path",
+                &keylime_dir,
+                "keylet-agent-state.bin",
+                warnings,
+            )?,
+            ima_ml_path: v.path(
+                "ima_ml_path",
+                root,
+                "sys/kernel/security/ima/ascii_runtime_measurements",
+                warnings,
+            )?,
+            measuredboot_ml_path: v.path(
+                "measuredboot_ml_path",
+                root,
+                "sys/kernel/security/tpm0/binary_bios_measurements",
+                warnings,
+            )?,
+            backoff: Backoff {
+                initial: Duration::from_millis(v.integer(
+                    "exponential_backoff_initial_delay",
+                    10_000,
+                    0..=3_600_000,
+                )?),
+                max_retries: u32::try_from(v.integer(
+                    "exponential_backoff_max_retries",
+                    5,
+                    0..=1_000_000,
+                )?)
+                .unwrap_or(u32::MAX),
+                max_delay: Duration::from_millis(v.integer(
+                    "exponential_backoff_max_delay",
+                    300_000,
+                    0..=86_400_000,
+                )?),
+            },
+            api_versions: parse_api_versions(&v, warnings)?,
+            tpm_device: raw.values.get("tpm_device").and_then(|s| match &s.value {
+                RawValue::Str(d) if !d.trim().is_empty() => {
+                    Some((d.trim().to_string(), s.origin.clone()))
+                }
+                _ => None,
+            }),
+            keylime_dir,
+        })
+    }
+}
+
+fn warn_unknown(raw: &RawConfig, warnings: &mut Vec<String>) {
+    for (name, sourced) in &raw.values {
+        if !options::is_known(name) {
+            let hint = options::suggest(name)
+                .map(|s| format!(" (did you mean {s}?)"))
+                .unwrap_or_default();
+            warnings.push(format!(
+                "unknown option {name} in {} is ignored{hint}",
+                sourced.origin
+            ));
+        } else if let Some((_, off)) = options::NOT_IMPLEMENTED.iter().find(|(n, _)| n == name) {
+            let set = match &sourced.value {
+                RawValue::Str(s) => s.trim() != *off,
+                RawValue::Int(i) => i.to_string() != *off,
+                RawValue::Bool(b) => b.to_string() != *off,
+                RawValue::Other(_) => true,
+            };
+            if set {
+                warnings.push(format!(
+                    "option {name} (from {}) is not implemented by keylet and is ignored",
+                    sourced.origin
+                ));
+            }
+        }
+    }
+    for (path, section) in &raw.ignored_sections {
+        let hint = if section == "cloud_agent" {
+            " (the [cloud_agent] section was renamed [agent]; rename it and its options)"
+        } else {
+            ""
+        };
+        warnings.push(format!(
+            "section [{section}] in {} is ignored; keylet reads only [agent]{hint}",
+            path.display()
+        ));
+    }
+}
+
+fn parse_uuid(v: &Values<'_>) -> Result<UuidSetting, ConfigError> {
+    let s = v.string("uuid", "hash_ek")?;
+    Ok(match s.as_str() {
+        "" | "hash_ek" => UuidSetting::HashEk,
+        "generate" => UuidSetting::Generate,
+        "dmidecode" | "hostname" | "environment" => {
+            return Err(v.error(
+                "uuid",
+                "hash_ek, generate, or an explicit id (dmidecode/hostname/environment are not \
+                 supported: set KEYLIME_AGENT_UUID or the uuid option to the id instead)",
+            ));
+        }
+        _ => UuidSetting::Explicit(s),
+    })
+}
+
+fn parse_ip(v: &Values<'_>, option: &str, default: &str) -> Result<IpAddr, ConfigError> {
+    let s = v.string(option, default)?;
+    let s = s.trim_start_matches('[').trim_end_matches(']');
+    if s == "localhost" {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    s.parse()
+        .map_err(|_| v.error(option, "an IPv4 or IPv6 address (or localhost)"))
+}
+
+fn parse_hash_alg(v: &Values<'_>) -> Result<HashAlg, ConfigError> {
+    let s = v.string("tpm_hash_alg", "sha256")?;
+    HashAlg::from_name(&s.to_ascii_lowercase())
+        .ok_or_else(|| v.error("tpm_hash_alg", "sha256, sha384, sha512 or sha1"))
+}
+
+fn parse_key_alg(v: &Values<'_>) -> Result<KeyAlg, ConfigError> {
+    let s = v.string("tpm_encryption_alg", "rsa")?;
+    KeyAlg::from_config_name(&s.to_ascii_lowercase()).ok_or_else(|| {
+        v.error(
+            "tpm_encryption_alg",
+            "rsa (RSA-2048) or ecc (NIST P-256); other key sizes are not supported by keylet",
+        )
+    })
+}
+
+fn parse_sign_alg(v: &Values<'_>, key: KeyAlg) -> Result<SignAlg, ConfigError> {
+    let s = v.string("tpm_signing_alg", key.signing_alg().name())?;
+    let alg = SignAlg::from_name(&s.to_ascii_lowercase()).ok_or_else(|| {
+        v.error(
+            "tpm_signing_alg",
+            "rsassa or ecdsa (the Keylime verifier checks only RSASSA and ECDSA quotes)",
+        )
+    })?;
+    if alg != key.signing_alg() {
+        return Err(v.error(
+            "tpm_signing_alg",
+            &format!(
+                "{} for tpm_encryption_alg {key} (an {key} key cannot sign with {alg})",
+                key.signing_alg()
+            ),
+        ));
+    }
+    Ok(alg)
+}
+
+fn parse_ek_handle(v: &Values<'_>) -> Result<Option<u32>, ConfigError> {
+    let s = v.string("ek_handle", "generate")?;
+    if s.is_empty() || s == "generate" {
+        return Ok(None);
+    }
+    let hex = s.trim_start_matches("0x").trim_start_matches("0X");
+    match u32::from_str_radix(hex, 16) {
+        Ok(h) if h >> 24 == 0x81 => Ok(Some(h)),
+        _ => Err(v.error(
+            "ek_handle",
+            "generate, or a persistent handle in hex such as 0x81010001",
+        )),
+    }
+}
+
+fn parse_password(v: &Values<'_>, option: &str) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+    let s = Zeroizing::new(v.string(option, "")?);
+    if let Some(hex) = s.strip_prefix("hex:") {
+        return decode_hex(hex)
+            .map(Zeroizing::new)
+            .ok_or_else(|| v.error(option, "hex:<even number of hex digits>, or plain text"));
+    }
+    Ok(Zeroizing::new(s.as_bytes().to_vec()))
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+fn parse_run_as(v: &Values<'_>) -> Result<Option<(String, String)>, ConfigError> {
+    let s = v.string("run_as", "keylime:tss")?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match s.split_once(':') {
+        Some((user, group)) if !user.is_empty() && !group.is_empty() => {
+            Ok(Some((user.to_string(), group.to_string())))
+        }
+        _ => Err(v.error("run_as", "user:group, or empty to keep the current user")),
+    }
+}
+
+fn parse_api_versions(
+    v: &Values<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(u8, u8)>, ConfigError> {
+    let s = v.string("api_versions", "default")?;
+    match s.as_str() {
+        "" | "default" => return Ok(SUPPORTED_API_VERSIONS.to_vec()),
+        "latest" => {
+            return Ok(SUPPORTED_API_VERSIONS
+                .iter()
+                .rev()
+                .take(1)
+                .copied()
+                .collect());
+        }
+        _ => {}
+    }
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let parsed = item
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse::<u8>().ok()?, b.parse::<u8>().ok()?)));
+        match parsed {
+            Some(ver) if SUPPORTED_API_VERSIONS.contains(&ver) => {
+                if !out.contains(&ver) {
+                    out.push(ver);
+                }
+            }
+            _ => warnings.push(format!(
+                "api_versions entry {item:?} is not supported by keylet (2.1 to 2.6) and is dropped"
+            )),
+        }
+    }
+    if out.is_empty() {
+        warnings.push("api_versions has no supported entry; serving 2.1 to 2.6".into());
+        return Ok(SUPPORTED_API_VERSIONS.to_vec());
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! Where option values come from: config files and environment variables.
+//!
+//! Load order (later wins), as Keylime agents use it: built-in defaults,
+//! `/usr/etc/keylime/agent.conf`, `/usr/etc/keylime/agent.conf.d/*`,
+//! `/etc/keylime/agent.conf`, `/etc/keylime/agent.conf.d/*`, then
+//! `KEYLIME_AGENT_<OPTION>` environment variables. `KEYLIME_AGENT_CONFIG=<file>`
+//! replaces every file source with that one file, which must exist.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::ConfigError;
+
+/// Where one value came from, for error messages and `keylet doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in default.
+    Default,
+    /// A config file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("the built-in default"),
+            Self::File(p) => write!(f, "{}", p.display()),
+            Self::Env(v) => write!(f, "environment variable {v}"),
+        }
+    }
+}
+
+/// One raw value before it is checked: TOML scalars or an environment string.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValue {
+    /// A string (every environment value is one).
+    Str(String),
+    /// A TOML integer.
+    Int(i64),
+    /// A TOML boolean.
+    Bool(bool),
+    /// A TOML array or table, which no option accepts.
+    Other(&'static str),
+}
+
+impl fmt::Display for RawValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Str(s) => write!(f, "{s:?}"),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Other(kind) => write!(f, "a TOML {kind}"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourced {
+    /// The value.
+    pub value: RawValue,
+    /// Its origin.
+    pub origin: Origin,
+}
+
+/// All raw values by option name, plus what was read.
+#[derive(Debug, Default, Clone)]
+pub struct RawConfig {
+    /// Option name → last value seen.
+    pub values: BTreeMap<String, Sourced>,
+    /// The files read, in order.
+    pub files: Vec<PathBuf>,
+    /// The environment variables used.
+    pub env_vars: Vec<String>,
+    /// Sections other than `[agent]` that were found and ignored, with their file.
+    pub ignored_sections: Vec<(PathBuf, String)>,
+}
+
+/// The environment, abstracted so tests need not touch the process environment.
+pub trait Environment {
+    /// The value of variable `name`, if set and valid UTF-8.
+    fn var(&self, name: &str) -> Option<String>;
+    /// All variables (name, value).
+    fn vars(&self) -> Vec<(String, String)>;
+}
+
+/// The real process environment.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl Environment for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        std::env::vars().collect()
+    }
+}
+
+/// The file sources in load order, honouring `KEYLIME_AGENT_CONFIG`.
+///
+/// # Errors
+///
+/// [`ConfigError::MissingFile`] when `KEYLIME_AGENT_CONFIG` names a file that does not exist.
+pub fn file_sources(env: &dyn Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    if let Some(explicit) = env.var("KEYLIME_AGENT_CONFIG").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(explicit);
+        if !path.is_file() {
+            return Err(ConfigError::MissingFile { path });
+        }
+        return Ok(vec![path]);
+    }
+    let mut out = Vec::new();
+    for base in ["usr/etc/keylime", "etc/keylime"] {
+        let dir = root.join(base);
+        let main = dir.join("agent.conf");
+        if main.is_file() {
+            out.push(main);
+        }
+        if let Ok(entries) = std::fs::read_dir(dir.join("agent.conf.d")) {
+            let mut snippets: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            snippets.sort();
+            out.extend(snippets);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one TOML file's `[agent]` section into `raw`.
+///
+/// # Errors
+///
+/// [`ConfigError::Read`] or [`ConfigError::Toml`] naming the file.
+pub fn read_file(path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    raw.files.push(path.to_path_buf());
+    for (section, body) in table {
+        if section != "agent" {
+            raw.ignored_sections.push((path.to_path_buf(), section));
+            continue;
+        }
+        let toml::Value::Table(options) = body else {
+            return Err(ConfigError::Toml {
+                path: path.to_path_buf(),
+                message: "`agent` must be a section ([agent])".into(),
+            });
+        };
+        for (name, value) in options {
+            let value = match value {
+                toml::Value::String(s) => RawValue::Str(s),
+                toml::Value::Integer(i) => RawValue::Int(i),
+                toml::Value::Boolean(b) => RawValue::Bool(b),
+                toml::Value::Float(_) => RawValue::Other("float"),
+                toml::Value::Datetime(_) => RawValue::Other("datetime"),
+                toml::Value::Array(_) => RawValue::Other("array"),
+                toml::Value::Table(_) => RawValue::Other("table"),
+            };
+            raw.values.insert(
+                name,
+                Sourced {
+                    value,
+                    origin: Origin::File(path.to_path_buf()),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Applies `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`) to `raw`.
+pub fn read_env(env: &dyn Environment, raw: &mut RawConfig) {
+    let mut vars = env.vars();
+    vars.sort();
+    for (name, value) in vars {
+        let Some(option) = name.strip_prefix("KEYLIME_AGENT_") else {
+            continue;
+        };
+        if option == "CONFIG" {
+            continue;
+        }
+        raw.env_vars.push(name.clone());
+        raw.values.insert(
+            option.to_ascii_lowercase(),
+            Sourced {
+                value: RawValue::Str(value),
+                origin: Origin::Env(name),
+            },
+        );
+    }
+    // KEYLIME_DIR (non-empty) wins over KEYLIME_AGENT_KEYLIME_DIR.
+    if let Some(dir) = env.var("KEYLIME_DIR").filter(|v| !v.is_empty()) {
+        raw.env_vars.push("KEYLIME_DIR".into());
+        raw.values.insert(
+            "keylime_dir".into(),
+            Sourced {
+                value: RawValue::Str(dir),
+                origin: Origin::Env("KEYLIME_DIR".into()),
+            },
+        );
+    }
+}
+
+/// Gathers every raw value: files under `root` (normally `/`), then the environment.
+///
+/// # Errors
+///
+/// Any [`ConfigError`] from reading the files.
+pub fn gather(env: &dyn Environment, root: &Path) -> Result<RawConfig, ConfigError> {
+    let mut raw = RawConfig::default();
+    for path in file_sources(env, root)? {
+        read_file(&path, &mut raw)?;
+    }
+    read_env(env, &mut raw);
+    Ok(raw)
+}

@@ -1,0 +1,170 @@
+//! Checking raw option values into typed ones. Every failure names the
+//! option, the value, where it came from and the accepted form.
+
+use std::path::{Path, PathBuf};
+
+use super::ConfigError;
+use super::source::{Origin, RawConfig, RawValue, Sourced};
+
+/// Typed access to a [`RawConfig`], falling back to built-in defaults.
+#[derive(Debug)]
+pub struct Values<'a> {
+    raw: &'a RawConfig,
+}
+
+impl<'a> Values<'a> {
+    /// Wraps the raw values.
+    #[must_use]
+    pub fn new(raw: &'a RawConfig) -> Self {
+        Self { raw }
+    }
+
+    fn get(&self, option: &str) -> Option<&'a Sourced> {
+        self.raw.values.get(option)
+    }
+
+    fn invalid(&self, option: &str, expected: &str) -> ConfigError {
+        let (value, origin) = self
+            .get(option)
+            .map_or((String::new(), Origin::Default), |s| {
+                (s.value.to_string(), s.origin.clone())
+            });
+        ConfigError::Invalid {
+            option: option.to_string(),
+            value,
+            origin,
+            expected: expected.to_string(),
+        }
+    }
+
+    /// A string option (integers and booleans are accepted as their text).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for arrays, tables and the like.
+    pub fn string(&self, option: &str, default: &str) -> Result<String, ConfigError> {
+        match self.get(option).map(|s| &s.value) {
+            None => Ok(default.to_string()),
+            Some(RawValue::Str(s)) => Ok(s.trim().to_string()),
+            Some(RawValue::Int(i)) => Ok(i.to_string()),
+            Some(RawValue::Bool(b)) => Ok(b.to_string()),
+            Some(RawValue::Other(_)) => Err(self.invalid(option, "a string")),
+        }
+    }
+
+    /// A boolean option: TOML booleans, or `true`/`false`/`yes`/`no`/`1`/`0`/`on`/`off`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for anything else.
+    pub fn boolean(&self, option: &str, default: bool) -> Result<bool, ConfigError> {
+        const FORM: &str = "true or false";
+        match self.get(option).map(|s| &s.value) {
+            None => Ok(default),
+            Some(RawValue::Bool(b)) => Ok(*b),
+            Some(RawValue::Str(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" | "on" => Ok(true),
+                "false" | "no" | "0" | "off" => Ok(false),
+                _ => Err(self.invalid(option, FORM)),
+            },
+            Some(_) => Err(self.invalid(option, FORM)),
+        }
+    }
+
+    /// An unsigned integer option within `range`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when not an integer in range.
+    pub fn integer(
+        &self,
+        option: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
+        let n = match self.get(option).map(|s| &s.value) {
+            None => return Ok(default),
+            Some(RawValue::Int(i)) => u64::try_from(*i).ok(),
+            Some(RawValue::Str(s)) => s.trim().parse::<u64>().ok(),
+            Some(_) => None,
+        };
+        match n {
+            Some(n) if range.contains(&n) => Ok(n),
+            _ => Err(self.invalid(option, &expected)),
+        }
+    }
+
+    /// A TCP port (1..=65535).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when not a port number.
+    pub fn port(&self, option: &str, default: u16) -> Result<u16, ConfigError> {
+        let n = self.integer(option, u64::from(default), 1..=65535)?;
+        u16::try_from(n).map_err(|_| self.invalid(option, "a port from 1 to 65535"))
+    }
+
+    /// A file path with Keylime's keywords: `default` (or empty, with a
+    /// warning) → `default_name` under `base`; relative → under `base`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for non-string values.
+    pub fn path(
+        &self,
+        option: &str,
+        base: &Path,
+        default_name: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<PathBuf, ConfigError> {
+        let s = self.string(option, "default")?;
+        if s.is_empty() {
+            warnings.push(format!(
+                "option {option} is empty; using the default {default_name} (set it to \"default\" to silence this)"
+            ));
+        }
+        if s.is_empty() || s == "default" {
+            return Ok(base.join(default_name));
+        }
+        Ok(base.join(s))
+    }
+
+    /// A comma-separated list of paths (each with [`Values::path`] rules).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for non-string values.
+    pub fn path_list(
+        &self,
+        option: &str,
+        base: &Path,
+        default_name: &str,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
+        let s = self.string(option, "default")?;
+        let items: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if items.is_empty() {
+            return Ok(vec![base.join(default_name)]);
+        }
+        Ok(items
+            .into_iter()
+            .map(|p| {
+                if p == "default" {
+                    base.join(default_name)
+                } else {
+                    base.join(p)
+                }
+            })
+            .collect())
+    }
+
+    /// Fails with the option named, for checks done by the caller.
+    #[must_use]
+    pub fn error(&self, option: &str, expected: &str) -> ConfigError {
+        self.invalid(option, expected)
+    }
+}

@@ -1,0 +1,7 @@
+//! keylet: a small TPM 2.0 attestation agent that speaks the Keylime pull protocol.
+//!
+//! The shell does I/O and holds no TPM or Keylime wire knowledge of its own:
+//! every command frame, response parse and Keylime encoding comes from
+//! `keylet-core`.
+
+pub mod config;
