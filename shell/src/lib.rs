@@ -5,3 +5,5 @@
 //! `keylet-core`.
 
 pub mod config;
+pub mod logs;
+pub mod server;
