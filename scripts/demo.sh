@@ -55,7 +55,8 @@ bash "$TB" reset >/dev/null 2>&1 # a fresh keylet state dir means a new AK: forg
 agent_new agent
 say "4/5 starting keylet ($KEYLET_BIN), config $E2E_TMP/agent/keylet.toml, log $E2E_TMP/agent/keylet.log"
 agent_start agent
-UUID=$(jq -r .uuid <<<"$(agent_identity agent)")
+ID=$(agent_identity agent)
+UUID=$(jq -r .uuid <<<"$ID")
 wait_registered "$UUID" 30 >/dev/null
 say "keylet $UUID is registered and activated"
 

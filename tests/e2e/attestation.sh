@@ -26,9 +26,10 @@ fresh_agent() {
 
 # start_registered NAME [K=V env...] -> UUID, once the registrar shows it active.
 start_registered() {
-  local uuid
+  local id uuid
   agent_start "$@"
-  uuid=$(jq -r .uuid <<<"$(agent_identity "$@")")
+  id=$(agent_identity "$@")
+  uuid=$(jq -r .uuid <<<"$id")
   wait_registered "$uuid" 30 >/dev/null
   echo "$uuid"
 }

@@ -216,14 +216,18 @@ stop_all_keylets() { local n; for n in "${!KEYLET_PID[@]}"; do agent_stop "$n" |
 
 agent_log_tail() { say "--- last lines of keylet '$1' log:"; tail -n 25 "$E2E_TMP/$1/keylet.log" >&2 || true; }
 
-# keylet identity -> {"uuid","aik_tpm","ek_tpm"}; waits until keylet has written its state.
+# keylet identity -> {"uuid","aik_tpm","ek_tpm"}; while keylet NAME runs, waits (30 s)
+# until it has written its state.
 agent_identity() { # NAME [K=V...] (the same env overrides as agent_start)
   local n=$1 out i; shift
   for ((i = 0; i < 150; i++)); do
     if out=$(keylet_env "$n" "$@" "$KEYLET_BIN" identity 2>/dev/null) && jq -e .uuid <<<"$out" >/dev/null 2>&1; then
       echo "$out"; return 0
     fi
-    if [[ -n ${KEYLET_PID[$n]:-} ]] && ! agent_alive "$n"; then
+    if [[ -z ${KEYLET_PID[$n]:-} ]]; then # not running: the state on disk is all there is
+      fail "'keylet identity' found no identity in $E2E_TMP/$n/state"; return 1
+    fi
+    if ! agent_alive "$n"; then
       agent_log_tail "$n"; fail "keylet '$n' exited before its identity was available"; return 1
     fi
     sleep 0.2
@@ -237,13 +241,15 @@ rest() { # PORT PATH [curl args] -> body (any HTTP status)
   curl -sS --max-time 10 --cacert "$TLS/cacert.crt" --cert "$TLS/client-cert.crt" \
     --key "$TLS/client-private.pem" "$@" "https://127.0.0.1:$port/v2.6/$path"
 }
-registrar_get() { rest "$REGISTRAR_TLS_PORT" "agents/$1" | jq -c 'select(.code == 200) | .results'; }
-verifier_get() { rest "$VERIFIER_PORT" "agents/$1" | jq -c 'select(.code == 200) | .results'; }
+need_uuid() { [[ $1 =~ ^[0-9A-Za-z._-]+$ ]] || fail "not a UUID: '$1'"; }
+registrar_get() { need_uuid "$1" || return 1; rest "$REGISTRAR_TLS_PORT" "agents/$1" | jq -c 'select(.code == 200) | .results'; }
+verifier_get() { need_uuid "$1" || return 1; rest "$VERIFIER_PORT" "agents/$1" | jq -c 'select(.code == 200) | .results'; }
 
 # wait_registered UUID [SECS] [MIN_REGCOUNT]: the registrar shows UUID active
 # (with regcount >= MIN_REGCOUNT); prints its record.
 wait_registered() {
   local u=$1 secs=${2:-30} min=${3:-0} t0=$SECONDS r
+  need_uuid "$u"
   while ((SECONDS - t0 < secs)); do
     r=$(registrar_get "$u" 2>/dev/null || true)
     if [[ -n $r ]] && (($(jq -r '.regcount // 0' <<<"$r") >= min)); then echo "$r"; return 0; fi
@@ -255,6 +261,7 @@ wait_registered() {
 # wait_attested UUID N [SECS]: the verifier's attestation_count >= N with status PASS.
 wait_attested() {
   local u=$1 n=$2 secs=${3:-60} t0=$SECONDS r cnt=
+  need_uuid "$u"
   while ((SECONDS - t0 < secs)); do
     r=$(verifier_get "$u" 2>/dev/null || true)
     cnt=$(jq -r '.attestation_count // empty' <<<"$r" 2>/dev/null || true)
@@ -270,6 +277,7 @@ wait_attested() {
 # wait_failed UUID [SECS]: the verifier marks UUID FAIL; prints its record.
 wait_failed() {
   local u=$1 secs=${2:-60} t0=$SECONDS r
+  need_uuid "$u"
   while ((SECONDS - t0 < secs)); do
     r=$(verifier_get "$u" 2>/dev/null || true)
     [[ $(jq -r '.attestation_status // empty' <<<"$r" 2>/dev/null) == FAIL ]] && { echo "$r"; return 0; }

@@ -18,8 +18,10 @@ ensure_main() {
   if [[ ! -s $E2E_TMP/main/cfg.kv ]] || ! agent_identity main >/dev/null 2>&1; then
     agent_new main
     agent_start main
-    local id; id=$(agent_identity main)
-    wait_registered "$(jq -r .uuid <<<"$id")" 30 >/dev/null
+    local id uuid
+    id=$(agent_identity main)
+    uuid=$(jq -r .uuid <<<"$id")
+    wait_registered "$uuid" 30 >/dev/null
     agent_stop main
   fi
   agent_identity main
@@ -60,7 +62,8 @@ scenario_restart() {
   local id1 uuid n0 reg id2 rejected0
   id1=$(ensure_main)
   uuid=$(jq -r .uuid <<<"$id1")
-  n0=$(jq -r .regcount <<<"$(wait_registered "$uuid" 5)")
+  reg=$(wait_registered "$uuid" 5)
+  n0=$(jq -r .regcount <<<"$reg")
   rejected0=$(grep -c "SECURITY: Rejected" "$TB_STATE/logs/registrar.log" || true)
   agent_start main
   reg=$(wait_registered "$uuid" 30 $((n0 + 1)))
