@@ -201,6 +201,11 @@ wait_gone() { local i; for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/n
 agent_stop() {
   local n=$1 pid=${KEYLET_PID[$1]:-} rc=0
   [[ -n $pid ]] || return 0
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" || rc=$?
+    unset "KEYLET_PID[$n]"
+    fail "keylet '$n' had already exited (status $rc) before it was asked to stop"; return 1
+  fi
   kill -TERM "$pid" 2>/dev/null || true
   if ! wait_gone "$pid" 10; then
     kill -KILL "$pid" 2>/dev/null || true; unset "KEYLET_PID[$n]"
