@@ -1,0 +1,236 @@
+//! Which TPM to talk to: the `tpm_device` option and tpm2-tss `TCTI` strings.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// swtpm's default data port (tpm2-tss uses the same default).
+pub const SWTPM_DEFAULT_PORT: u16 = 2321;
+
+/// A TPM location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TpmDevice {
+    /// A character device, e.g. `/dev/tpmrm0` or `/dev/tpm0`.
+    Path(PathBuf),
+    /// swtpm's TCP data port.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// An already-open descriptor (inherited from a privileged parent).
+    Fd(i32),
+}
+
+/// A `tpm_device` or `TCTI` value keylet cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceError {
+    /// The value given.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid TPM device {:?}: {}; use /dev/tpmrm0, /dev/tpm0, tcp://HOST:PORT, fd://N, \
+             device:/dev/tpmrm0 or swtpm:host=HOST,port=PORT",
+            self.value, self.reason
+        )
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+impl fmt::Display for TpmDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Path(p) => write!(f, "{}", p.display()),
+            Self::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
+            Self::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            Self::Fd(n) => write!(f, "fd://{n}"),
+        }
+    }
+}
+
+fn err(value: &str, reason: &'static str) -> DeviceError {
+    DeviceError {
+        value: value.to_owned(),
+        reason,
+    }
+}
+
+fn parse_port(value: &str, port: &str) -> Result<u16, DeviceError> {
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(err(value, "the port is not a number in 1..=65535")),
+    }
+}
+
+/// `HOST:PORT` or `[V6]:PORT`.
+fn parse_host_port(value: &str, s: &str) -> Result<TpmDevice, DeviceError> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, rest) = rest
+            .split_once(']')
+            .ok_or_else(|| err(value, "an IPv6 address needs a closing ]"))?;
+        let port = rest
+            .strip_prefix(':')
+            .ok_or_else(|| err(value, "missing :PORT"))?;
+        (host, port)
+    } else {
+        s.rsplit_once(':')
+            .ok_or_else(|| err(value, "missing :PORT"))?
+    };
+    if host.is_empty() {
+        return Err(err(value, "missing host"));
+    }
+    Ok(TpmDevice::Tcp {
+        host: host.to_owned(),
+        port: parse_port(value, port)?,
+    })
+}
+
+/// tpm2-tss `swtpm:` options: `host=H,port=P`, `port=P`, or nothing.
+fn parse_swtpm(value: &str, opts: &str) -> Result<TpmDevice, DeviceError> {
+    let mut host = "127.0.0.1".to_owned();
+    let mut port = SWTPM_DEFAULT_PORT;
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt.split_once('=') {
+            Some(("host", h)) if !h.is_empty() => h.clone_into(&mut host),
+            Some(("port", p)) => port = parse_port(value, p)?,
+            _ => return Err(err(value, "swtpm: takes only host=HOST and port=PORT")),
+        }
+    }
+    Ok(TpmDevice::Tcp { host, port })
+}
+
+impl FromStr for TpmDevice {
+    type Err = DeviceError;
+
+    fn from_str(value: &str) -> Result<Self, DeviceError> {
+        let s = value.trim();
+        if let Some(rest) = s.strip_prefix("tcp://") {
+            return parse_host_port(value, rest);
+        }
+        if let Some(rest) = s.strip_prefix("fd://") {
+            return match rest.parse::<i32>() {
+                Ok(n) if n >= 0 => Ok(Self::Fd(n)),
+                _ => Err(err(value, "fd:// needs a non-negative descriptor number")),
+            };
+        }
+        if let Some(rest) = s.strip_prefix("device:") {
+            let path = if rest.is_empty() { "/dev/tpm0" } else { rest };
+            if !path.starts_with('/') {
+                return Err(err(value, "device: needs an absolute path"));
+            }
+            return Ok(Self::Path(PathBuf::from(path)));
+        }
+        if s == "swtpm" {
+            return parse_swtpm(value, "");
+        }
+        if let Some(rest) = s.strip_prefix("swtpm:") {
+            return parse_swtpm(value, rest);
+        }
+        if s.starts_with("mssim") {
+            return Err(err(
+                value,
+                "the mssim TCTI is not supported (swtpm does not speak it); use swtpm:port=P",
+            ));
+        }
+        if s.starts_with('/') {
+            return Ok(Self::Path(PathBuf::from(s)));
+        }
+        Err(err(value, "unknown form"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<TpmDevice, DeviceError> {
+        s.parse()
+    }
+
+    #[test]
+    fn config_forms() {
+        assert_eq!(
+            p("/dev/tpmrm0").unwrap(),
+            TpmDevice::Path("/dev/tpmrm0".into())
+        );
+        assert_eq!(
+            p("tcp://127.0.0.1:2321").unwrap(),
+            TpmDevice::Tcp {
+                host: "127.0.0.1".into(),
+                port: 2321
+            }
+        );
+        assert_eq!(
+            p("tcp://[::1]:2321").unwrap(),
+            TpmDevice::Tcp {
+                host: "::1".into(),
+                port: 2321
+            }
+        );
+        assert_eq!(p("fd://7").unwrap(), TpmDevice::Fd(7));
+    }
+
+    #[test]
+    fn tcti_forms() {
+        assert_eq!(
+            p("device:/dev/tpmrm0").unwrap(),
+            TpmDevice::Path("/dev/tpmrm0".into())
+        );
+        assert_eq!(
+            p("swtpm:host=localhost,port=2331").unwrap(),
+            TpmDevice::Tcp {
+                host: "localhost".into(),
+                port: 2331
+            }
+        );
+        assert_eq!(
+            p("swtpm:port=2341").unwrap(),
+            TpmDevice::Tcp {
+                host: "127.0.0.1".into(),
+                port: 2341
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_a_reason() {
+        for bad in [
+            "tcp://host",
+            "tcp://:5",
+            "tcp://h:0",
+            "tcp://h:99999",
+            "fd://-1",
+            "fd://x",
+            "swtpm:port=abc",
+            "swtpm:bogus=1",
+            "mssim:port=2321",
+            "tpm0",
+            "",
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(!e.reason.is_empty(), "{bad}");
+            assert!(e.to_string().contains("tcp://HOST:PORT"));
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in [
+            "/dev/tpm0",
+            "tcp://127.0.0.1:2321",
+            "tcp://[::1]:9",
+            "fd://3",
+        ] {
+            assert_eq!(p(s).unwrap().to_string(), s);
+        }
+    }
+}
