@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus (fuzz/corpus/<target>/) from the recorded vectors in
+core/tests/data/keylime. Seeds named valid-* must parse (core/tests/corpus_replay.rs
+checks that); the rest are edge cases that must merely not panic."""
+import json
+import pathlib
+import struct
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+VEC = ROOT / "core" / "tests" / "data" / "keylime"
+OUT = ROOT / "fuzz" / "corpus"
+
+
+def put(target, name, data):
+    d = OUT / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data)
+
+
+for v in sorted(p for p in VEC.iterdir() if (p / "attest.bin").exists()):
+    n = v.name
+    attest, sig = (v / "attest.bin").read_bytes(), (v / "sig.bin").read_bytes()
+    put("tpms_attest", f"valid-{n}", attest)
+    put("tpmt_signature", f"valid-{n}", sig)
+    put("tpm2b_public", f"valid-ak-{n}", (v / "ak.pub").read_bytes())
+    put("tpm2b_public", f"valid-ek-{n}", (v / "ek.pub").read_bytes())
+    put("credential_blob", f"valid-{n}", (v / "credential.bin").read_bytes())
+    put("pcr_blob", f"valid-{n}", (v / "pcrs.bin").read_bytes())
+    quote = json.loads((VEC / "export" / f"{n}.json").read_text())["quote"]
+    put("quote_string", f"valid-{n}", quote.encode())
+    # A TPM2_Quote response frame: header, parameterSize, TPM2B_ATTEST,
+    # TPMT_SIGNATURE, then one empty password-session response.
+    params = struct.pack(">H", len(attest)) + attest + sig
+    body = struct.pack(">I", len(params)) + params + b"\x00\x00\x01\x00\x00"
+    put("tpm_response", f"valid-{n}", struct.pack(">HII", 0x8002, 10 + len(body), 0) + body)
+    put("tpms_attest", f"short-{n}", attest[:40])
+
+put("tpm_response", "rc-retry", struct.pack(">HII", 0x8001, 10, 0x922))
+put("tpm_response", "size-lies", struct.pack(">HII", 0x8002, 0xFFFF, 0) + b"\xff" * 8)
+put("agent_id", "valid-uuid", b"D432FBB3-D2F1-4A97-9EF7-75BD81C00001")
+put("agent_id", "valid-name", b"agent_1.example-a")
+put("agent_id", "placeholder", b"d432fbb3-d2f1-4a97-9ef7-75bd81c00000")
+put("agent_id", "unicode", "agént".encode())
+put("credential_blob", "bad-magic", b"\xba\xdc\xc0\xdf\x00\x00\x00\x01\x00\x00\x00\x00")
+put("quote_string", "not-raw", b"cAAAA:BBBB:CCCC")
+put("quote_string", "two-parts", b"rAAAA:BBBB")
