@@ -274,3 +274,90 @@ pub fn decode(blob: &[u8]) -> Result<PcrValues, PcrBlobError> {
     }
     Ok(values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values() -> Result<PcrValues, crate::pcr::PcrValuesError> {
+        let mask = PcrMask::EMPTY.with(0).with(16).with(23);
+        let mut v = PcrValues::new(HashAlg::Sha1, mask);
+        for (i, pcr) in mask.iter().enumerate() {
+            v.push(pcr, &[u8::try_from(i).unwrap_or(0); 20])?;
+        }
+        Ok(v)
+    }
+
+    #[test]
+    fn layout_and_strict_rules() -> Result<(), PcrBlobError> {
+        let v = values().map_err(|_| PcrBlobError::PcrOutOfRange)?;
+        let mut blob = [0u8; MAX_PCR_BLOB_LEN];
+        let n = encode(&v, &mut blob)?;
+        assert_eq!(n, 668);
+        assert_eq!(
+            blob.get(..11),
+            Some(&[1, 0, 0, 0, 4, 0, 3, 1, 0, 0x81, 0][..])
+        );
+        assert_eq!(
+            blob.get(132..142),
+            Some(&[1, 0, 0, 0, 3, 0, 0, 0, 20, 0][..])
+        );
+        let blob = blob.get(..n).unwrap_or(&[]);
+        assert_eq!(decode(blob), Ok(v.clone()));
+
+        let mut bad = [0u8; 668];
+        bad.copy_from_slice(blob);
+        bad[0] = 2;
+        assert_eq!(decode(&bad), Err(PcrBlobError::BankCount { count: 2 }));
+        bad.copy_from_slice(blob);
+        bad[6] = 4;
+        assert_eq!(
+            decode(&bad),
+            Err(PcrBlobError::SelectSize { slot: 0, size: 4 })
+        );
+        bad.copy_from_slice(blob);
+        bad[14] = 3; // slot 1 sizeofSelect
+        assert_eq!(
+            decode(&bad),
+            Err(PcrBlobError::SelectSize { slot: 1, size: 3 })
+        );
+        bad.copy_from_slice(blob);
+        bad[140] = 32; // first digest claims SHA-256 size in a SHA-1 bank
+        assert_eq!(
+            decode(&bad),
+            Err(PcrBlobError::DigestSize {
+                offset: 140,
+                size: 32
+            })
+        );
+        bad.copy_from_slice(blob);
+        bad[140 + 3 * 66] = 20; // a fourth digest for three PCRs
+        assert_eq!(decode(&bad), Err(PcrBlobError::ExtraDigest { offset: 338 }));
+        bad.copy_from_slice(blob);
+        bad[140 + 2 * 66] = 0; // the third digest is missing
+        assert!(matches!(
+            decode(&bad),
+            Err(PcrBlobError::MissingDigests { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn incomplete_values_and_small_buffers_are_refused() {
+        let v = PcrValues::new(HashAlg::Sha256, PcrMask::EMPTY.with(16));
+        let mut out = [0u8; MAX_PCR_BLOB_LEN];
+        assert!(matches!(
+            encode(&v, &mut out),
+            Err(PcrBlobError::Incomplete { .. })
+        ));
+        let Ok(v) = values() else { return };
+        assert_eq!(
+            encode(&v, &mut out[..667]),
+            Err(PcrBlobError::BufferTooSmall { needed: 668 })
+        );
+        assert_eq!(
+            encoded_len(PcrMask::new(0x00ff_ffff).unwrap_or_default()),
+            MAX_PCR_BLOB_LEN
+        );
+    }
+}

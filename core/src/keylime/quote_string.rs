@@ -188,3 +188,43 @@ fn decode_part<'a>(
         .ok_or(QuoteStringError::BufferTooSmall { needed: 0 })?;
     Ok((done, rest))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_name_the_problem() {
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            decode("cAAAA:AAAA:AAAA", &mut buf),
+            Err(QuoteStringError::NotRawQuote)
+        );
+        assert_eq!(
+            decode("rAAAA:AAAA", &mut buf),
+            Err(QuoteStringError::MissingParts { found: 2 })
+        );
+        assert_eq!(
+            decode("rAAAA:AA*A:AAAA", &mut buf),
+            Err(QuoteStringError::Base64 {
+                part: Part::Signature,
+                offset: 2
+            })
+        );
+        // Extra parts are ignored, as Keylime ignores them.
+        let parts = decode("rAQI=:AwQ=:BQ==:extra", &mut buf);
+        assert_eq!(
+            parts,
+            Ok(QuoteParts {
+                attest: &[1, 2],
+                signature: &[3, 4],
+                pcr_blob: &[5]
+            })
+        );
+        let mut tiny = [0u8; 4];
+        assert!(matches!(
+            decode("rAQI=:AwQ=:BQ==", &mut tiny),
+            Err(QuoteStringError::BufferTooSmall { .. })
+        ));
+    }
+}
