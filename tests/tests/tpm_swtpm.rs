@@ -1,0 +1,349 @@
+//! keylet's TPM layer against a real swtpm, over TCP and over the fd
+//! transport (swtpm chardev on a socketpair).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use keylet_core::agent::{AgentError, BUFFER_SIZE, QuoteRequest, Tpm};
+use keylet_core::keylime::{pcr_blob, quote_string};
+use keylet_core::pcr::{HashAlg, PcrMask, extended_from_zero};
+use keylet_core::public::{PublicKey, read_tpm2b_public};
+use keylet_core::tpm::capability::{
+    self, CAP_HANDLES, HANDLES_LOADED_SESSION, HANDLES_POLICY_SESSION, HANDLES_TRANSIENT,
+};
+use keylet_core::tpm::template::{EK_CERT_RSA_2048, KeyAlg};
+use keylet_core::tpm::transport::Transport;
+use keylet_core::tpm::{Handle, command, command_keys, name, reader};
+use keylet_core::verify;
+use keylet_tests::swtpm::{SwtpmChardev, SwtpmTcp, rsa_ek_cert_file};
+
+/// Counts TPM_RC_RETRY answers passing through.
+struct RetryCounter<T> {
+    inner: T,
+    retries: u32,
+}
+
+impl<T: Transport> Transport for RetryCounter<T> {
+    type Error = T::Error;
+    fn transact(&mut self, c: &[u8], r: &mut [u8]) -> Result<usize, T::Error> {
+        let n = self.inner.transact(c, r)?;
+        if r.get(6..10) == Some(&[0, 0, 0x09, 0x22]) {
+            self.retries += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn bufs() -> (Vec<u8>, Vec<u8>) {
+    (vec![0; BUFFER_SIZE], vec![0; BUFFER_SIZE])
+}
+
+fn handles<T: Transport>(tpm: &mut Tpm<'_, T>, first: u32) -> Vec<u32> {
+    let r = tpm
+        .execute(|b| command::get_capability(b, CAP_HANDLES, first, 64))
+        .unwrap();
+    capability::read(r.parameters).unwrap().handles().collect()
+}
+
+fn no_leftovers<T: Transport>(tpm: &mut Tpm<'_, T>) -> bool {
+    handles(tpm, HANDLES_TRANSIENT).is_empty()
+        && handles(tpm, HANDLES_LOADED_SESSION).is_empty()
+        && handles(tpm, HANDLES_POLICY_SESSION).is_empty()
+}
+
+struct Keys {
+    ek: Handle,
+    ak: Handle,
+    ak_public: Vec<u8>,
+}
+
+fn make_keys<T: Transport>(tpm: &mut Tpm<'_, T>, ek_alg: KeyAlg, ak_alg: KeyAlg) -> Keys {
+    let mut ek_pub = [0u8; 1024];
+    let ek = tpm.create_ek(ek_alg, None, &mut ek_pub).unwrap();
+    assert!(ek.transient);
+    let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
+    let ak = tpm
+        .create_ak(ek.handle, ak_alg, HashAlg::Sha256, &mut p, &mut s)
+        .unwrap();
+    let ak_public = p[..ak.public_len].to_vec();
+    let ak_handle = tpm
+        .load_ak(ek.handle, &ak_public, &s[..ak.private_len])
+        .unwrap();
+    Keys {
+        ek: ek.handle,
+        ak: ak_handle,
+        ak_public,
+    }
+}
+
+/// Runs the quote path and verifies the result like the Keylime verifier:
+/// signature under the AK, nonce, PCR digest, and PCR 16 bound to the key.
+fn quote_and_verify<T: Transport>(tpm: &mut Tpm<'_, T>, keys: &Keys) {
+    let pem = b"-----BEGIN PUBLIC KEY-----\nkeylet test key\n-----END PUBLIC KEY-----\n";
+    let digest = HashAlg::Sha256.hash(pem);
+    let nonce = b"tEsTnOnCe0123456789a";
+    let mask = PcrMask::new(0x0040_0400).unwrap();
+    let req = QuoteRequest {
+        ak: keys.ak,
+        nonce,
+        bank: HashAlg::Sha256,
+        mask,
+        data_digest: digest.as_bytes(),
+    };
+    let mut out = vec![0u8; 8192];
+    let n = tpm.quote(&req, &mut out).unwrap();
+    let text = std::str::from_utf8(&out[..n]).unwrap();
+    assert!(text.starts_with('r'));
+    let mut buf = vec![0u8; 8192];
+    let parts = quote_string::decode(text, &mut buf).unwrap();
+    let values = pcr_blob::decode(parts.pcr_blob).unwrap();
+    let with16 = mask.with(16);
+    assert_eq!(values.mask(), with16);
+    verify::verify_quote(
+        parts.attest,
+        parts.signature,
+        &values,
+        &keys.ak_public,
+        nonce,
+        with16,
+    )
+    .unwrap();
+    assert_eq!(
+        values.get(16).unwrap(),
+        &extended_from_zero(HashAlg::Sha256, pem)
+    );
+    // A different nonce must not verify.
+    assert!(
+        verify::verify_quote(
+            parts.attest,
+            parts.signature,
+            &values,
+            &keys.ak_public,
+            b"other",
+            with16
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn tpm_get_random_over_tcp_and_fd() {
+    let sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+    let mut a = [0u8; 100];
+    let mut b = [0u8; 100];
+    tpm.get_random(&mut a).unwrap();
+    tpm.get_random(&mut b).unwrap();
+    assert_ne!(a, b);
+    assert!(a.iter().any(|x| *x != 0));
+
+    let mut cd = SwtpmChardev::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(cd.take_transport().unwrap(), &mut c, &mut r);
+    tpm.get_random(&mut a).unwrap();
+    assert!(a.iter().any(|x| *x != 0));
+}
+
+#[test]
+fn tpm_rsa_ek_matches_its_nv_certificate() {
+    let sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+    let mut public = [0u8; 1024];
+    let ek = tpm.create_ek(KeyAlg::Rsa2048, None, &mut public).unwrap();
+    let area = read_tpm2b_public(&public[..ek.public_len]).unwrap();
+    let PublicKey::Rsa { modulus, .. } = area.key else {
+        panic!("EK is not RSA")
+    };
+    let modulus_hex: String = modulus.iter().map(|b| format!("{b:02X}")).collect();
+
+    let mut cert = vec![0u8; 4096];
+    let n = tpm.read_ek_cert(EK_CERT_RSA_2048, &mut cert).unwrap();
+    assert_eq!(
+        cert[..n],
+        std::fs::read(rsa_ek_cert_file().unwrap()).unwrap()[..]
+    );
+    let path = std::env::temp_dir().join(format!("keylet-ekcert-{}.der", std::process::id()));
+    std::fs::write(&path, &cert[..n]).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-noout", "-modulus", "-in"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim(), format!("Modulus={modulus_hex}"));
+
+    // The persistent EK swtpm_setup made is the same key.
+    let mut persistent = [0u8; 1024];
+    let p = tpm
+        .create_ek(KeyAlg::Rsa2048, Some(0x8101_0001), &mut persistent)
+        .unwrap();
+    assert!(!p.transient);
+    assert_eq!(persistent[..p.public_len], public[..ek.public_len]);
+    tpm.flush(ek.handle).unwrap();
+    assert!(no_leftovers(&mut tpm));
+}
+
+#[test]
+fn tpm_first_quote_retries_and_verifies_over_tcp() {
+    let sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let t = RetryCounter {
+        inner: sw.transport().unwrap(),
+        retries: 0,
+    };
+    let mut tpm = Tpm::new(t, &mut c, &mut r);
+    let keys = make_keys(&mut tpm, KeyAlg::EccP256, KeyAlg::EccP256);
+    quote_and_verify(&mut tpm, &keys);
+    // swtpm answers the first signature after start with TPM_RC_RETRY.
+    assert!(tpm.transport_mut().retries >= 1, "no RETRY was seen");
+    quote_and_verify(&mut tpm, &keys);
+}
+
+#[test]
+fn tpm_rsa_ak_quote_over_fd_transport() {
+    let mut cd = SwtpmChardev::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(cd.take_transport().unwrap(), &mut c, &mut r);
+    let keys = make_keys(&mut tpm, KeyAlg::EccP256, KeyAlg::Rsa2048);
+    quote_and_verify(&mut tpm, &keys);
+    tpm.flush(keys.ak).unwrap();
+    tpm.flush(keys.ek).unwrap();
+    assert!(no_leftovers(&mut tpm));
+}
+
+#[test]
+fn tpm_activate_credential_round_trip() {
+    let sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+    let keys = make_keys(&mut tpm, KeyAlg::Rsa2048, KeyAlg::EccP256);
+    let ak_name = name::of_tpm2b_public(&keys.ak_public).unwrap();
+    let secret = *b"keylet activation secret 32bytes";
+    let (blob, enc) = {
+        let r = tpm
+            .execute(|b| command_keys::make_credential(b, keys.ek, &secret, ak_name.as_bytes()))
+            .unwrap();
+        let (blob, enc) = reader::make_credential(r.parameters).unwrap();
+        (blob.to_vec(), enc.to_vec())
+    };
+    let mut out = [0u8; 64];
+    let n = tpm
+        .activate_credential(keys.ak, keys.ek, &blob, &enc, &mut out)
+        .unwrap();
+    assert_eq!(&out[..n], &secret);
+    // A credential made for another Name is refused, and leaves no session.
+    let mut wrong = ak_name.as_bytes().to_vec();
+    wrong[5] ^= 1;
+    let (blob, enc) = {
+        let r = tpm
+            .execute(|b| command_keys::make_credential(b, keys.ek, &secret, &wrong))
+            .unwrap();
+        let (blob, enc) = reader::make_credential(r.parameters).unwrap();
+        (blob.to_vec(), enc.to_vec())
+    };
+    let err = tpm
+        .activate_credential(keys.ak, keys.ek, &blob, &enc, &mut out)
+        .unwrap_err();
+    assert!(matches!(err, AgentError::Response(_)), "{err}");
+    assert!(handles(&mut tpm, HANDLES_LOADED_SESSION).is_empty());
+    assert!(handles(&mut tpm, HANDLES_POLICY_SESSION).is_empty());
+}
+
+#[test]
+fn tpm_error_paths_flush_everything() {
+    let sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+    let mut ek_pub = [0u8; 1024];
+    let ek = tpm.create_ek(KeyAlg::EccP256, None, &mut ek_pub).unwrap();
+
+    // Create under a parent that does not exist: the policy session goes.
+    let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
+    let err = tpm
+        .create_ak(
+            0x80FF_FFF0,
+            KeyAlg::EccP256,
+            HashAlg::Sha256,
+            &mut p,
+            &mut s,
+        )
+        .unwrap_err();
+    let rc = err.rc().expect("the TPM refuses a missing parent");
+    assert!(!rc.is_success() && !rc.is_retryable(), "{rc}");
+    // Output buffers too small: the TPM succeeded, the session still goes.
+    let mut tiny = [0u8; 8];
+    let err = tpm
+        .create_ak(
+            ek.handle,
+            KeyAlg::EccP256,
+            HashAlg::Sha256,
+            &mut tiny,
+            &mut s,
+        )
+        .unwrap_err();
+    assert!(matches!(err, AgentError::BufferTooSmall { .. }), "{err}");
+    // Load of a damaged blob is refused; no session and no AK remain.
+    let ak = tpm
+        .create_ak(ek.handle, KeyAlg::EccP256, HashAlg::Sha256, &mut p, &mut s)
+        .unwrap();
+    let mut bad = s[..ak.private_len].to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x55;
+    assert!(tpm.load_ak(ek.handle, &p[..ak.public_len], &bad).is_err());
+    // A transient EK whose public area does not fit is flushed again.
+    let mut small = [0u8; 16];
+    assert!(tpm.create_ek(KeyAlg::EccP256, None, &mut small).is_err());
+
+    assert_eq!(handles(&mut tpm, HANDLES_TRANSIENT), vec![ek.handle]);
+    assert!(handles(&mut tpm, HANDLES_LOADED_SESSION).is_empty());
+    assert!(handles(&mut tpm, HANDLES_POLICY_SESSION).is_empty());
+    tpm.flush(ek.handle).unwrap();
+}
+
+#[test]
+fn tpm_flush_leftovers_clears_a_crashed_clients_handles() {
+    let sw = SwtpmTcp::start().unwrap();
+    {
+        let (mut c, mut r) = bufs();
+        let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+        let mut pubk = [0u8; 1024];
+        tpm.create_ek(KeyAlg::EccP256, None, &mut pubk).unwrap();
+        tpm.start_ek_policy_session().unwrap();
+        // dropped without flushing, like a crashed process
+    }
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+    assert!(!no_leftovers(&mut tpm));
+    assert_eq!(tpm.flush_leftovers().unwrap(), 2);
+    assert!(no_leftovers(&mut tpm));
+}
+
+#[test]
+fn tpm_reads_all_24_pcrs_in_rounds() {
+    let sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+    for bank in [HashAlg::Sha256, HashAlg::Sha1] {
+        let v = tpm
+            .read_pcrs(bank, PcrMask::new(0x00FF_FFFF).unwrap())
+            .unwrap();
+        assert!(v.is_complete());
+        assert_eq!(v.iter().count(), 24);
+        // After Startup(CLEAR) PCR 0 is zero and PCR 23 is zero; not all equal to ff.
+        assert!(v.get(0).unwrap().as_bytes().iter().all(|b| *b == 0));
+    }
+    // A bank swtpm does not have is an error, not a hang.
+    let err = tpm
+        .read_pcrs(HashAlg::Sha512, PcrMask::new(0x1).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, AgentError::PcrRead(_) | AgentError::Response(_)),
+        "{err}"
+    );
+}
