@@ -5,3 +5,6 @@
 //! `keylet-core`.
 
 pub mod config;
+pub mod keys;
+pub mod state;
+pub mod store;
