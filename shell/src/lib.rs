@@ -6,5 +6,6 @@
 
 pub mod config;
 pub mod keys;
+pub mod registrar;
 pub mod state;
 pub mod store;
