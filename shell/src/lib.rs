@@ -6,6 +6,9 @@
 
 pub mod config;
 pub mod keys;
+pub mod logs;
 pub mod registrar;
+pub mod server;
 pub mod state;
 pub mod store;
+pub mod tpm;

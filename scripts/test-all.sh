@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# test-all.sh - every test of keylet, one command. Ends with "N passed, N failed"
+# (one count per step) and exits non-zero if any step failed.
+#
+# Usage: scripts/test-all.sh [--quick] [--no-e2e] [--e2e-only] [--keep-testbed]
+#   --quick         only the fast steps: fmt, clippy, unit/integration tests, no_std build,
+#                   the shellcheck lint (no Python check, no testbed, no end-to-end suites)
+#   --no-e2e        everything but the testbed and the end-to-end suites
+#   --e2e-only      only: build keylet, testbed up, end-to-end suites
+#   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
+# Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), E2E_REGISTRATION /
+# E2E_ATTESTATION (space-separated scenario lists for the two suites; default all).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+TB=$ROOT/scripts/testbed.sh
+QUICK=0 E2E=1 UNIT=1 KEEP_TB=0
+for a in "$@"; do
+  case $a in
+    --quick) QUICK=1; E2E=0 ;;
+    --no-e2e) E2E=0 ;;
+    --e2e-only) UNIT=0 ;;
+    --keep-testbed) KEEP_TB=1 ;;
+    -h | --help) sed -n '2,/^set -uo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
+    *) echo "unknown option $a (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+PASSED=0 FAILED=0 SKIPPED=0 SUMMARY=()
+# step NAME CMD...: runs CMD with its output shown, records PASS/FAIL and time.
+step() {
+  local name=$1 t0=$SECONDS rc; shift
+  printf '\n==== [%s] %s\n' "$name" "$*"
+  "$@"; rc=$?
+  if ((rc == 0)); then
+    PASSED=$((PASSED + 1)); SUMMARY+=("$(printf 'PASS  %-22s %4d s' "$name" $((SECONDS - t0)))")
+  else
+    FAILED=$((FAILED + 1)); SUMMARY+=("$(printf 'FAIL  %-22s %4d s  (exit %d)' "$name" $((SECONDS - t0)) "$rc")")
+  fi
+  return "$rc"
+}
+skip() { SKIPPED=$((SKIPPED + 1)); SUMMARY+=("$(printf 'SKIP  %-22s        %s' "$1" "$2")"); }
+
+shellcheck_all() {
+  command -v shellcheck >/dev/null || { echo "shellcheck is not installed (apt-get install shellcheck)"; return 1; }
+  local files=(scripts/*.sh tests/e2e/*.sh)
+  [[ -f .ci/run ]] && files+=(.ci/run)
+  shellcheck -x "${files[@]}"
+}
+
+testbed_up() { bash "$TB" install && bash "$TB" init && bash "$TB" start; }
+
+if ((UNIT)); then
+  step fmt cargo fmt --all --check
+  step clippy cargo clippy --workspace --all-targets -- -D warnings
+  step test cargo test --workspace
+  step no_std-build cargo build -p keylet-core --target thumbv7em-none-eabihf
+  step shellcheck shellcheck_all
+  if ((QUICK)); then
+    skip python-check "--quick"
+  elif [[ -x tests/python/run.sh ]]; then
+    # The Keylime venv of the testbed, for checks that import keylime.
+    bash "$TB" install >/dev/null 2>&1 || true
+    step python-check env KEYLET_KEYLIME_PYTHON="${KEYLET_TB_VENV:-${KEYLET_TB_STATE:-/var/tmp/keylet-testbed}/venv}/bin/python" \
+      tests/python/run.sh
+  else
+    skip python-check "tests/python/run.sh not present"
+  fi
+fi
+
+if ((E2E)); then
+  TB_WAS_UP=0
+  bash "$TB" ps 2>/dev/null | grep -q '^verifier: running' && TB_WAS_UP=1
+  step build-keylet cargo build -p keylet
+  if step testbed-up testbed_up; then
+    # shellcheck disable=SC2086 # scenario lists are word lists
+    step e2e-registration timeout 900 bash tests/e2e/registration.sh ${E2E_REGISTRATION:-}
+    # shellcheck disable=SC2086
+    step e2e-attestation timeout 1200 bash tests/e2e/attestation.sh ${E2E_ATTESTATION:-}
+  else
+    skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
+  fi
+  if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
+fi
+
+printf '\n==== summary\n'
+printf '%s\n' "${SUMMARY[@]}"
+if ((SKIPPED)); then
+  echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+else
+  echo "$PASSED passed, $FAILED failed"
+fi
+((FAILED == 0))

@@ -1,0 +1,55 @@
+//! The boot time (`btime` of `/proc/stat`), sent as `boottime` so the verifier
+//! resets its IMA state cleanly after a reboot.
+
+use super::LogError;
+
+/// Reads the boot time, in seconds since the epoch, from `/proc/stat`.
+///
+/// Read it once at start: the kernel derives `btime` from the wall clock, so a
+/// clock adjustment can move it by a second, and a changed value makes the
+/// verifier skip one quote check.
+///
+/// # Errors
+///
+/// [`LogError::Read`] if `/proc/stat` cannot be read, [`LogError::NoBootTime`]
+/// if it has no valid `btime` line.
+pub fn read_boottime() -> Result<u64, LogError> {
+    let path = "/proc/stat";
+    let text = std::fs::read_to_string(path).map_err(|source| LogError::Read {
+        path: path.into(),
+        source,
+    })?;
+    parse_btime(&text).ok_or(LogError::NoBootTime)
+}
+
+/// The value of the `btime` line of a `/proc/stat` text, if present and valid.
+#[must_use]
+pub fn parse_btime(stat: &str) -> Option<u64> {
+    stat.lines()
+        .find_map(|line| line.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_btime;
+
+    #[test]
+    fn finds_btime_among_other_lines() {
+        let stat = "cpu  1 2 3\nintr 5 6\nctxt 77\nbtime 1767225600\nprocesses 9\n";
+        assert_eq!(parse_btime(stat), Some(1_767_225_600));
+    }
+
+    #[test]
+    fn missing_or_garbled_btime_is_none() {
+        assert_eq!(parse_btime("cpu 1\nctxt 2\n"), None);
+        assert_eq!(parse_btime("btime soon\n"), None);
+        assert_eq!(parse_btime("btimex 5\n"), None);
+    }
+
+    #[test]
+    fn reads_this_machines_boot_time() {
+        let t = super::read_boottime();
+        assert!(matches!(t, Ok(v) if v > 1_000_000_000), "{t:?}");
+    }
+}

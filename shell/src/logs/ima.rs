@@ -1,0 +1,288 @@
+//! The IMA runtime measurement list and its line-offset index.
+//!
+//! The verifier asks for the log "from line N" (`ima_ml_entry`). Counting lines
+//! from the start of a 20 MB log on every poll is wasteful, so [`ImaLog`]
+//! keeps a small index: the total number of complete lines seen so far, the
+//! byte offset just past the last of them, and a checkpoint (byte offset) every
+//! `stride` lines. The log is append-only, so the index stays valid as it
+//! grows; a shrunk or replaced file (detected on every refresh) resets it.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use super::LogError;
+use super::measured_boot::read_retrying;
+
+/// Lines between two checkpoints when the index is young.
+const INITIAL_STRIDE: u64 = 1024;
+/// The most checkpoints kept; past this the stride doubles and every other
+/// checkpoint is dropped, so the index never exceeds this many `u64`s.
+const MAX_CHECKPOINTS: usize = 4096;
+/// Bytes read per scan step.
+const SCAN_CHUNK: usize = 64 * 1024;
+
+/// The part of the IMA log one response carries: complete lines from byte
+/// `start` up to (not including) byte `end`, the first being line `entry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImaSlice {
+    /// Byte offset of the first line sent.
+    pub start: u64,
+    /// Byte offset just past the last complete line sent.
+    pub end: u64,
+    /// The index of the first line sent (`ima_measurement_list_entry`).
+    pub entry: u64,
+}
+
+impl ImaSlice {
+    /// The number of bytes in the slice.
+    #[must_use]
+    pub const fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the slice carries no lines.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What is known about the log's complete lines.
+#[derive(Debug)]
+struct LineIndex {
+    /// Complete (`\n`-terminated) lines counted.
+    lines: u64,
+    /// Byte offset just past the last counted line.
+    end: u64,
+    /// Lines between checkpoints (a power of two times [`INITIAL_STRIDE`]).
+    stride: u64,
+    /// `checkpoints[k]` is the byte offset of line `k * stride`.
+    checkpoints: Vec<u64>,
+}
+
+impl LineIndex {
+    fn new() -> Self {
+        Self {
+            lines: 0,
+            end: 0,
+            stride: INITIAL_STRIDE,
+            checkpoints: vec![0],
+        }
+    }
+
+    /// Records a complete line ending just before byte `next`.
+    fn push_line(&mut self, next: u64) {
+        self.lines = self.lines.saturating_add(1);
+        self.end = next;
+        if !self.lines.is_multiple_of(self.stride) {
+            return;
+        }
+        if self.checkpoints.len() >= MAX_CHECKPOINTS {
+            let mut index = 0usize;
+            self.checkpoints.retain(|_| {
+                index = index.wrapping_add(1);
+                !index.is_multiple_of(2)
+            });
+            self.stride = self.stride.saturating_mul(2);
+        }
+        if self.lines.is_multiple_of(self.stride) {
+            self.checkpoints.push(next);
+        }
+    }
+
+    /// The nearest checkpoint at or before line `line`: `(line number, offset)`.
+    fn checkpoint_before(&self, line: u64) -> (u64, u64) {
+        let k = line / self.stride;
+        let k = usize::try_from(k)
+            .unwrap_or(usize::MAX)
+            .min(self.checkpoints.len().saturating_sub(1));
+        let offset = self.checkpoints.get(k).copied().unwrap_or(0);
+        (self.stride.saturating_mul(k as u64), offset)
+    }
+}
+
+/// The IMA runtime measurement list, opened once and re-read by offset.
+#[derive(Debug)]
+pub struct ImaLog {
+    path: PathBuf,
+    file: File,
+    index: Mutex<LineIndex>,
+}
+
+impl ImaLog {
+    /// Opens the log at `path` (default
+    /// `/sys/kernel/security/ima/ascii_runtime_measurements`).
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Open`] if the file cannot be opened.
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let file = File::open(path).map_err(|source| LogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            index: Mutex::new(LineIndex::new()),
+        })
+    }
+
+    /// The path the log was opened from.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads bytes at `offset`; `Ok(0)` at the end of the file.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Read`] if the read fails.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, LogError> {
+        read_retrying(&self.file, buf, offset).map_err(|e| self.read_error(e))
+    }
+
+    /// Brings the index up to date with the file and says which lines to send
+    /// for a request starting at line `requested` (keylime's `ima_ml_entry`):
+    ///
+    /// * `requested` < lines: lines `requested..`, entry `requested`;
+    /// * `requested` == lines: nothing, entry `requested`;
+    /// * `requested` > lines (e.g. after a reboot): the whole log, entry 0.
+    ///
+    /// Only complete, `\n`-terminated lines are included. This blocks on file
+    /// reads; the first call on a large log scans it once.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Read`] if the file cannot be read.
+    pub fn slice_from(&self, requested: u64) -> Result<ImaSlice, LogError> {
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        self.refresh(&mut index)?;
+        let end = index.end;
+        if requested > index.lines {
+            return Ok(ImaSlice {
+                start: 0,
+                end,
+                entry: 0,
+            });
+        }
+        if requested == index.lines {
+            return Ok(ImaSlice {
+                start: end,
+                end,
+                entry: requested,
+            });
+        }
+        let start = self.offset_of_line(&index, requested)?;
+        Ok(ImaSlice {
+            start,
+            end,
+            entry: requested,
+        })
+    }
+
+    /// The number of complete lines, after bringing the index up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Read`] if the file cannot be read.
+    pub fn line_count(&self) -> Result<u64, LogError> {
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        self.refresh(&mut index)?;
+        Ok(index.lines)
+    }
+
+    fn read_error(&self, source: std::io::Error) -> LogError {
+        LogError::Read {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Counts lines appended since the last refresh; resets the index first if
+    /// the file no longer holds what was counted (shrunk or replaced).
+    fn refresh(&self, index: &mut LineIndex) -> Result<(), LogError> {
+        if index.end > 0 && !self.still_holds(index)? {
+            log::info!(
+                "IMA log {} shrank or was replaced; re-indexing it",
+                self.path.display()
+            );
+            *index = LineIndex::new();
+        }
+        let mut buf = vec![0u8; SCAN_CHUNK];
+        let mut pos = index.end;
+        loop {
+            let n = self.read_at(&mut buf, pos)?;
+            let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+                return Ok(());
+            };
+            for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+                index.push_line(pos.saturating_add(i as u64).saturating_add(1));
+            }
+            pos = pos.saturating_add(n as u64);
+        }
+    }
+
+    /// Whether the byte before `index.end` is still the `\n` that ended the
+    /// last counted line (and, for regular files, the file is long enough).
+    fn still_holds(&self, index: &LineIndex) -> Result<bool, LogError> {
+        let meta = self.file.metadata().map_err(|e| self.read_error(e))?;
+        // securityfs reports size 0, so the length check applies to regular files only.
+        if meta.is_file() && meta.len() != 0 && meta.len() < index.end {
+            return Ok(false);
+        }
+        let mut last = [0u8; 1];
+        let n = self.read_at(&mut last, index.end.saturating_sub(1))?;
+        Ok(n == 1 && last == [b'\n'])
+    }
+
+    /// The byte offset of line `line`, which must be below `index.lines`.
+    fn offset_of_line(&self, index: &LineIndex, line: u64) -> Result<u64, LogError> {
+        let (mut at_line, mut pos) = index.checkpoint_before(line);
+        if at_line == line {
+            return Ok(pos);
+        }
+        let mut buf = vec![0u8; SCAN_CHUNK];
+        loop {
+            let n = self.read_at(&mut buf, pos)?;
+            let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+                // The file shrank under us; send from the last known end.
+                return Ok(index.end);
+            };
+            for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+                at_line = at_line.saturating_add(1);
+                if at_line == line {
+                    return Ok(pos.saturating_add(i as u64).saturating_add(1));
+                }
+            }
+            pos = pos.saturating_add(n as u64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_stays_bounded_and_checkpoints_stay_correct() {
+        let mut index = LineIndex::new();
+        let lines = INITIAL_STRIDE * (MAX_CHECKPOINTS as u64) * 3 + 17;
+        // Line i is 10 bytes long, so line i starts at byte 10 * i.
+        for i in 1..=lines {
+            index.push_line(i * 10);
+        }
+        assert!(index.checkpoints.len() <= MAX_CHECKPOINTS);
+        assert!(index.stride > INITIAL_STRIDE);
+        for (k, off) in index.checkpoints.iter().enumerate() {
+            assert_eq!(*off, k as u64 * index.stride * 10, "checkpoint {k}");
+        }
+        let (line, off) = index.checkpoint_before(lines - 1);
+        assert!(line < lines && lines - 1 - line < index.stride);
+        assert_eq!(off, line * 10);
+        assert_eq!(index.lines, lines);
+        assert_eq!(index.end, lines * 10);
+    }
+}

@@ -1,0 +1,187 @@
+//! Request handling: route, validate, call the [`Attestation`] service and
+//! format the answer.
+
+use std::sync::Arc;
+
+use hyper::{Request, Response, StatusCode};
+use keylet_core::pcr::{DATA_PCR, PcrMask};
+use serde::Serialize;
+
+use super::body::ResponseBody;
+use super::query::{IdentityQuery, IntegrityQuery, Nonce};
+use super::quote_body::{QuoteLogs, quote_response};
+use super::response::{self, Empty};
+use super::router::{Route, route};
+use super::service::{AttestError, Attestation, QuoteReply};
+use super::version::{ApiVersion, ApiVersions};
+use crate::logs::{ImaLog, MeasuredBootLog};
+
+/// The IMA log PCR.
+const IMA_PCR: u8 = 10;
+/// The first measured-boot PCR; the boot log is sent when it is quoted.
+const BOOT_PCR: u8 = 0;
+
+/// Everything a request handler needs, shared by all connections.
+#[derive(Debug)]
+pub(crate) struct Handler {
+    pub(crate) service: Arc<dyn Attestation>,
+    pub(crate) versions: ApiVersions,
+    pub(crate) ima_log: Option<Arc<ImaLog>>,
+    pub(crate) mb_log: Option<Arc<MeasuredBootLog>>,
+    pub(crate) boottime: Option<u64>,
+}
+
+impl std::fmt::Debug for dyn Attestation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Attestation")
+    }
+}
+
+#[derive(Serialize)]
+struct VersionResults {
+    supported_version: String,
+    supported_versions: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PubKeyResults<'a> {
+    pubkey: &'a str,
+}
+
+#[derive(Serialize)]
+struct AgentInfoResults<'a> {
+    agent_uuid: &'a str,
+    tpm_hash_alg: &'static str,
+    tpm_enc_alg: &'static str,
+    tpm_sign_alg: &'static str,
+    ak_handle: u32,
+}
+
+impl Handler {
+    /// Answers one request. Never fails: every problem is an HTTP error.
+    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<ResponseBody> {
+        let method = request.method().clone();
+        let path = request.uri().path();
+        let query = request.uri().query().unwrap_or("");
+        let response = match route(&method, path, &self.versions) {
+            Route::Version => self.version(),
+            Route::Identity(v) => match IdentityQuery::parse(query) {
+                Ok(q) => self.identity(v, q).await,
+                Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
+            },
+            Route::Integrity(v) => match IntegrityQuery::parse(query) {
+                Ok(q) => self.integrity(v, q).await,
+                Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
+            },
+            Route::PubKey(_) => response::success(&PubKeyResults {
+                pubkey: self.service.payload_public_pem(),
+            }),
+            Route::AgentInfo(v) => self.agent_info(v),
+            Route::KeysVerify => {
+                response::error(StatusCode::BAD_REQUEST, "Bootstrap key not yet available.")
+            }
+            Route::PayloadKey => response::error(
+                StatusCode::BAD_REQUEST,
+                "keylet does not accept payload keys (U/V); add this agent without a payload",
+            ),
+            Route::Revocation => {
+                log::info!("revocation notification received and ignored");
+                response::success(&Empty {})
+            }
+            Route::BadRequest(message) => response::error(StatusCode::BAD_REQUEST, &message),
+            Route::MethodNotAllowed(allow) => response::method_not_allowed(allow),
+        };
+        log::debug!("{method} {path} -> {}", response.status());
+        response
+    }
+
+    fn version(&self) -> Response<ResponseBody> {
+        response::success(&VersionResults {
+            supported_version: self.versions.latest().to_string(),
+            supported_versions: self
+                .versions
+                .as_slice()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        })
+    }
+
+    fn agent_info(&self, v: ApiVersion) -> Response<ResponseBody> {
+        let info = self.service.agent_info();
+        response::success(&AgentInfoResults {
+            agent_uuid: &info.uuid,
+            tpm_hash_alg: info.hash_alg.name(),
+            tpm_enc_alg: info.key_alg.keylime_name(v.major, v.minor),
+            tpm_sign_alg: info.sign_alg.name(),
+            ak_handle: info.ak_handle,
+        })
+    }
+
+    async fn identity(&self, v: ApiVersion, q: IdentityQuery) -> Response<ResponseBody> {
+        let mask = PcrMask::EMPTY.with(DATA_PCR);
+        match self.run_quote(q.nonce, mask).await {
+            Ok(reply) => quote_response(
+                v,
+                &reply,
+                Some(self.service.payload_public_pem()),
+                self.boottime,
+                QuoteLogs::default(),
+            ),
+            Err(e) => quote_failed(&e),
+        }
+    }
+
+    async fn integrity(&self, v: ApiVersion, q: IntegrityQuery) -> Response<ResponseBody> {
+        let reply = match self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await {
+            Ok(reply) => reply,
+            Err(e) => return quote_failed(&e),
+        };
+        // The IMA log is read after the quote, so it holds every line that
+        // went into the quoted PCR 10 (later lines are fine for the verifier).
+        let mut logs = QuoteLogs::default();
+        if let (true, Some(ima)) = (q.mask.contains(IMA_PCR), &self.ima_log) {
+            let ima = Arc::clone(ima);
+            let entry = q.ima_ml_entry;
+            let slice = tokio::task::spawn_blocking({
+                let ima = Arc::clone(&ima);
+                move || ima.slice_from(entry)
+            })
+            .await;
+            match slice {
+                Ok(Ok(slice)) => logs.ima = Some((ima, slice)),
+                Ok(Err(e)) => return log_failed(&e.to_string()),
+                Err(e) => return log_failed(&e.to_string()),
+            }
+        }
+        if q.mask.contains(BOOT_PCR) {
+            logs.measured_boot.clone_from(&self.mb_log);
+        }
+        let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
+        quote_response(v, &reply, pubkey, self.boottime, logs)
+    }
+
+    /// Runs the blocking quote on tokio's blocking pool.
+    async fn run_quote(&self, nonce: Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
+        let service = Arc::clone(&self.service);
+        tokio::task::spawn_blocking(move || service.quote(&nonce, mask))
+            .await
+            .unwrap_or(Err(AttestError::Interrupted))
+    }
+}
+
+fn quote_failed(e: &AttestError) -> Response<ResponseBody> {
+    log::error!("quote failed: {e}");
+    response::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Unable to retrieve quote",
+    )
+}
+
+fn log_failed(detail: &str) -> Response<ResponseBody> {
+    log::error!("reading the IMA log failed: {detail}");
+    response::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Unable to read the IMA measurement list",
+    )
+}

@@ -1,0 +1,184 @@
+//! keylet's agent API server: the Keylime pull protocol over HTTPS with mutual
+//! TLS (or plain HTTP when mTLS is disabled), for API versions 2.1 to 2.6.
+//!
+//! * [`serve`] / [`serve_on`]: run the server until a shutdown future completes.
+//! * [`Attestation`]: what the server needs from the TPM side.
+//! * [`tls`]: the rustls configuration from PEM files, replaceable at run time.
+//! * [`route`]: the one router shared by every API version.
+//! * [`query`]: validation of `nonce`, `mask`, `partial` and `ima_ml_entry`.
+//!
+//! Quote responses stream the IMA and measured-boot logs straight from their
+//! files (see [`crate::logs`]), so their size does not grow memory use.
+
+mod body;
+mod escape;
+mod handlers;
+mod listener;
+pub mod query;
+mod quote_body;
+mod response;
+mod router;
+mod service;
+pub mod tls;
+mod version;
+
+pub use body::{BodyError, ResponseBody};
+pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
+pub use router::{Route, route};
+pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
+pub use tls::{ServerTls, TlsError, TlsFiles};
+pub use version::{ApiVersion, ApiVersions, VersionError};
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::logs::{ImaLog, MeasuredBootLog};
+
+/// Resource limits and deadlines of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+    /// How long a client may take to finish the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// How long a client may take to send a request's headers (this also
+    /// closes idle keep-alive connections).
+    pub header_read_timeout: Duration,
+    /// How long open connections may run on after shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerSettings {
+    /// The address to listen on (used by [`serve`]; [`serve_on`] takes a bound listener).
+    pub listen: SocketAddr,
+    /// The mTLS configuration; `None` serves plain HTTP (only when
+    /// `enable_agent_mtls = false`).
+    pub tls: Option<ServerTls>,
+    /// The API versions served and advertised.
+    pub versions: ApiVersions,
+    /// The IMA log, sent when PCR 10 is quoted.
+    pub ima_log: Option<Arc<ImaLog>>,
+    /// The measured-boot log, sent when PCR 0 is quoted.
+    pub mb_log: Option<Arc<MeasuredBootLog>>,
+    /// The boot time sent with quotes as `boottime` (read once at start).
+    pub boottime: Option<u64>,
+    /// Limits and deadlines.
+    pub limits: Limits,
+}
+
+impl ServerSettings {
+    /// Settings for `listen` with `tls` (`None` = plain HTTP), every supported
+    /// API version, no logs, no boot time and default limits.
+    #[must_use]
+    pub fn new(listen: SocketAddr, tls: Option<ServerTls>) -> Self {
+        Self {
+            listen,
+            tls,
+            versions: ApiVersions::all(),
+            ima_log: None,
+            mb_log: None,
+            boottime: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the server could not run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The listening socket could not be bound.
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bind { addr, source } => write!(
+                f,
+                "cannot listen on {addr}: {source} (check that the port is free and the ip is local)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Bind { source, .. } => Some(source),
+        }
+    }
+}
+
+/// Binds `settings.listen` and serves until `shutdown` completes; then open
+/// connections finish their requests (see [`Limits::shutdown_grace`]).
+///
+/// # Errors
+///
+/// [`ServerError::Bind`] if the address cannot be bound. Once listening, the
+/// server only logs failures (of handshakes, connections, accepts).
+pub async fn serve(
+    settings: ServerSettings,
+    service: Arc<dyn Attestation>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let addr = settings.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    serve_on(listener, settings, service, shutdown).await
+}
+
+/// Serves on an already bound `listener` (its address overrides
+/// `settings.listen`) until `shutdown` completes.
+///
+/// # Errors
+///
+/// None at present; the signature leaves room for start-up checks.
+pub async fn serve_on(
+    listener: TcpListener,
+    settings: ServerSettings,
+    service: Arc<dyn Attestation>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    match (&settings.tls, listener.local_addr()) {
+        (Some(_), Ok(addr)) => log::info!("serving the agent API with mTLS on {addr}"),
+        (None, Ok(addr)) => {
+            log::warn!("serving the agent API over plain HTTP on {addr} (mTLS disabled)")
+        }
+        (_, Err(e)) => log::warn!("serving the agent API on an unknown address: {e}"),
+    }
+    let handler = Arc::new(handlers::Handler {
+        service,
+        versions: settings.versions,
+        ima_log: settings.ima_log,
+        mb_log: settings.mb_log,
+        boottime: settings.boottime,
+    });
+    listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! Query-string parsing and validation for the quote endpoints.
+//!
+//! Every rejected parameter becomes a 400 whose `status` names the parameter
+//! and says what was wrong with it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use keylet_core::pcr::PcrMask;
+
+/// The longest nonce accepted (keylime's limit; the tenant and verifier send 20).
+pub const MAX_NONCE_LEN: usize = 64;
+
+/// How much of a rejected value is echoed back in an error message.
+const ECHO_LIMIT: usize = 80;
+
+/// A quote nonce: 1 to 64 ASCII letters and digits. The TPM gets its bytes as
+/// the quote's qualifying data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nonce(String);
+
+impl Nonce {
+    /// Validates a nonce.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::NonceEmpty`], [`QueryError::NonceTooLong`] or
+    /// [`QueryError::NonceNotAlphanumeric`].
+    pub fn parse(value: &str) -> Result<Self, QueryError> {
+        if value.is_empty() {
+            return Err(QueryError::NonceEmpty);
+        }
+        if !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(QueryError::NonceNotAlphanumeric(echo(value)));
+        }
+        if value.len() > MAX_NONCE_LEN {
+            return Err(QueryError::NonceTooLong(value.len()));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The nonce text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The nonce bytes (ASCII), as they go into the quote's extraData.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// A rejected query parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// No `nonce` parameter.
+    NonceMissing,
+    /// `nonce=` with no value.
+    NonceEmpty,
+    /// The nonce is longer than [`MAX_NONCE_LEN`] (its length).
+    NonceTooLong(usize),
+    /// The nonce has a character other than ASCII letters and digits.
+    NonceNotAlphanumeric(String),
+    /// No `mask` parameter.
+    MaskMissing,
+    /// The mask is not a hexadecimal number.
+    MaskNotHex(String),
+    /// The mask selects a PCR above 23.
+    MaskOutOfRange(String),
+    /// `partial` is missing or not `0`/`1`.
+    Partial,
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NonceMissing => {
+                f.write_str("uri must contain key 'nonce' with 1 to 64 alphanumeric characters")
+            }
+            Self::NonceEmpty => {
+                f.write_str("nonce is empty; it must have 1 to 64 alphanumeric characters")
+            }
+            Self::NonceTooLong(len) => {
+                write!(f, "Nonce is too long (max size {MAX_NONCE_LEN}): {len}")
+            }
+            Self::NonceNotAlphanumeric(v) => {
+                write!(
+                    f,
+                    "nonce should be strictly alphanumeric (A-Z, a-z, 0-9): {v}"
+                )
+            }
+            Self::MaskMissing => {
+                f.write_str("uri must contain key 'mask' (a hex PCR bitmask such as 0x400)")
+            }
+            Self::MaskNotHex(v) => write!(f, "mask should be a hex encoded 32-bit integer: {v}"),
+            Self::MaskOutOfRange(v) => {
+                write!(
+                    f,
+                    "mask selects a PCR above 23; only PCRs 0 to 23 exist: {v}"
+                )
+            }
+            Self::Partial => f.write_str("uri must contain key 'partial' and value '0' or '1'"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+/// `GET /quotes/identity` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityQuery {
+    /// The nonce to quote.
+    pub nonce: Nonce,
+}
+
+/// `GET /quotes/integrity` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrityQuery {
+    /// The nonce to quote.
+    pub nonce: Nonce,
+    /// The PCRs the verifier asked for (PCR 16 is added when quoting).
+    pub mask: PcrMask,
+    /// `partial=0`: the response carries the payload public key.
+    pub include_pubkey: bool,
+    /// The first IMA log line wanted (`ima_ml_entry`; missing or unparsable is 0).
+    pub ima_ml_entry: u64,
+}
+
+impl IdentityQuery {
+    /// Parses the raw query string (without `?`).
+    ///
+    /// # Errors
+    ///
+    /// A [`QueryError`] naming the bad or missing `nonce`.
+    pub fn parse(query: &str) -> Result<Self, QueryError> {
+        let nonce = find(query, "nonce").ok_or(QueryError::NonceMissing)?;
+        Ok(Self {
+            nonce: Nonce::parse(&nonce)?,
+        })
+    }
+}
+
+impl IntegrityQuery {
+    /// Parses the raw query string (without `?`).
+    ///
+    /// # Errors
+    ///
+    /// A [`QueryError`] naming the first bad parameter, checked in the order
+    /// nonce, mask, partial.
+    pub fn parse(query: &str) -> Result<Self, QueryError> {
+        let nonce = find(query, "nonce").ok_or(QueryError::NonceMissing)?;
+        let nonce = Nonce::parse(&nonce)?;
+        let mask = find(query, "mask").ok_or(QueryError::MaskMissing)?;
+        let mask = parse_mask(&mask)?;
+        let include_pubkey = match find(query, "partial").as_deref() {
+            Some("0") => true,
+            Some("1") => false,
+            _ => return Err(QueryError::Partial),
+        };
+        let ima_ml_entry = find(query, "ima_ml_entry")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(Self {
+            nonce,
+            mask,
+            include_pubkey,
+            ima_ml_entry,
+        })
+    }
+}
+
+/// Parses a PCR mask written as hex, with or without `0x`, any case.
+///
+/// # Errors
+///
+/// [`QueryError::MaskNotHex`] or [`QueryError::MaskOutOfRange`].
+pub fn parse_mask(value: &str) -> Result<PcrMask, QueryError> {
+    let digits = value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+        .unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(QueryError::MaskNotHex(echo(value)));
+    }
+    let significant = digits.trim_start_matches('0');
+    if significant.len() > 8 {
+        return Err(QueryError::MaskOutOfRange(echo(value)));
+    }
+    let bits = if significant.is_empty() {
+        0
+    } else {
+        u32::from_str_radix(significant, 16).map_err(|_| QueryError::MaskNotHex(echo(value)))?
+    };
+    PcrMask::new(bits).map_err(|_| QueryError::MaskOutOfRange(echo(value)))
+}
+
+/// The decoded value of the first `key=value` pair named `key`, decoding
+/// `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte; a
+/// malformed `%` escape stays literal).
+#[must_use]
+pub fn find(query: &str, key: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(k, _)| decode(k) == key)
+        .map(|(_, v)| decode(v).into_owned())
+}
+
+fn decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s);
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = (b == b'%')
+            .then(|| Some((hex_val(*bytes.get(i + 1)?)?, hex_val(*bytes.get(i + 2)?)?)))
+            .flatten();
+        match (b, escaped) {
+            (_, Some((hi, lo))) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// A rejected value as it is quoted back, shortened.
+fn echo(value: &str) -> String {
+    match value.char_indices().nth(ECHO_LIMIT) {
+        Some((cut, _)) => format!("{}...", value.get(..cut).unwrap_or_default()),
+        None => value.to_owned(),
+    }
+}

@@ -1,0 +1,105 @@
+//! The contract between the HTTP server and the TPM side of keylet.
+//!
+//! The server parses and validates requests, formats responses, streams logs
+//! and knows the API versions; an [`Attestation`] implementation runs the TPM
+//! and owns the keys. The server calls [`Attestation::quote`] on tokio's
+//! blocking pool, so the implementation may block on the TPM.
+
+use std::fmt;
+
+use keylet_core::alg::{KeyAlg, SignAlg};
+use keylet_core::pcr::{HashAlg, PcrMask};
+
+use super::query::Nonce;
+
+/// What the server needs from the TPM side.
+pub trait Attestation: Send + Sync + 'static {
+    /// Produces a quote over `mask` with `nonce` as qualifying data, after
+    /// resetting PCR 16 and extending it with the hash of
+    /// [`payload_public_pem`](Self::payload_public_pem).
+    ///
+    /// `mask` always contains PCR 16: the server adds it to what the verifier
+    /// asked for (`mask ∪ {16}`), and an identity quote is PCR 16 alone.
+    ///
+    /// Blocking: runs TPM commands. The implementation serialises TPM use
+    /// (the server may call this from several requests at once).
+    ///
+    /// # Errors
+    ///
+    /// An [`AttestError`] when the TPM cannot produce a quote. The server
+    /// answers 500 "Unable to retrieve quote", which the verifier retries.
+    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError>;
+
+    /// The payload key (NK) as a SubjectPublicKeyInfo PEM: exactly the bytes
+    /// whose hash is extended into PCR 16, trailing newline included.
+    fn payload_public_pem(&self) -> &str;
+
+    /// The agent's identity and algorithms, for `/agent/info`.
+    fn agent_info(&self) -> AgentInfo;
+}
+
+/// A quote ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteReply {
+    /// Keylime's quote string: `r<b64 TPMS_ATTEST>:<b64 TPMT_SIGNATURE>:<b64 PCR blob>`.
+    pub quote: String,
+    /// The PCR bank and quote hash (`hash_alg`).
+    pub hash_alg: HashAlg,
+    /// The attestation key type (`enc_alg`; the server spells it per API version).
+    pub key_alg: KeyAlg,
+    /// The quote signature scheme (`sign_alg`).
+    pub sign_alg: SignAlg,
+}
+
+/// The agent's identity, for `GET /v2.2+/agent/info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentInfo {
+    /// The agent UUID (`agent_uuid`).
+    pub uuid: String,
+    /// The PCR bank (`tpm_hash_alg`).
+    pub hash_alg: HashAlg,
+    /// The key type (`tpm_enc_alg`).
+    pub key_alg: KeyAlg,
+    /// The signature scheme (`tpm_sign_alg`).
+    pub sign_alg: SignAlg,
+    /// The attestation key's TPM handle (`ak_handle`, sent as a JSON number).
+    pub ak_handle: u32,
+}
+
+/// Why no quote could be produced. Every variant is answered with 500, which
+/// the verifier retries; the detail goes to the log only.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AttestError {
+    /// A TPM command failed (transport error or TPM response code).
+    Tpm(Box<dyn std::error::Error + Send + Sync>),
+    /// The PCRs kept changing between reading them and quoting them.
+    PcrsUnstable {
+        /// How many read-and-quote rounds were tried.
+        attempts: u32,
+    },
+    /// The quote task stopped before finishing (it panicked or was cancelled).
+    Interrupted,
+}
+
+impl fmt::Display for AttestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tpm(e) => write!(f, "TPM quote failed: {e}"),
+            Self::PcrsUnstable { attempts } => write!(
+                f,
+                "PCR values changed between read and quote in all {attempts} attempts"
+            ),
+            Self::Interrupted => f.write_str("the quote task stopped before finishing"),
+        }
+    }
+}
+
+impl std::error::Error for AttestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Tpm(e) => Some(&**e),
+            Self::PcrsUnstable { .. } | Self::Interrupted => None,
+        }
+    }
+}

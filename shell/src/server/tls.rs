@@ -1,0 +1,280 @@
+//! The mTLS server configuration: keylet's certificate and key, and the CAs
+//! whose client certificates (the verifier's and the tenant's) it accepts.
+//!
+//! TLS 1.2 and 1.3 (ring), ALPN `http/1.1`, a client certificate required, and
+//! no TLS 1.3 session tickets (the verifier opens a new connection for every
+//! poll, so tickets would only cost two extra records per request).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use rustls::RootCertStore;
+use rustls::ServerConfig;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The files the mTLS configuration is built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// keylet's certificate chain, PEM (leaf first).
+    pub server_cert: PathBuf,
+    /// keylet's private key, PEM: PKCS#8, SEC1 (EC) or PKCS#1 (RSA), unencrypted.
+    pub server_key: PathBuf,
+    /// PEM files of the CAs that sign accepted client certificates; each may
+    /// hold several certificates.
+    pub trusted_client_ca: Vec<PathBuf>,
+}
+
+/// What a TLS file is used for, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFileRole {
+    /// `server_cert`.
+    ServerCert,
+    /// `server_key`.
+    ServerKey,
+    /// One of `trusted_client_ca`.
+    ClientCa,
+}
+
+impl fmt::Display for TlsFileRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ServerCert => "server certificate (server_cert)",
+            Self::ServerKey => "server key (server_key)",
+            Self::ClientCa => "trusted client CA (trusted_client_ca)",
+        })
+    }
+}
+
+/// Why the mTLS configuration could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file could not be read.
+    Read {
+        /// What the file is for.
+        role: TlsFileRole,
+        /// The path.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A file has no usable PEM item of the kind needed.
+    Empty {
+        /// What the file is for.
+        role: TlsFileRole,
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file is not valid PEM.
+    Pem {
+        /// What the file is for.
+        role: TlsFileRole,
+        /// The path.
+        path: PathBuf,
+        /// The parser's reason.
+        detail: String,
+    },
+    /// The key file holds an encrypted key.
+    EncryptedKey(PathBuf),
+    /// `trusted_client_ca` is empty although mTLS is enabled.
+    NoClientCa,
+    /// A CA certificate was rejected as a trust anchor.
+    BadClientCa {
+        /// The file it came from.
+        path: PathBuf,
+        /// rustls' reason.
+        source: rustls::Error,
+    },
+    /// The client verifier could not be built.
+    Verifier(rustls::server::VerifierBuilderError),
+    /// rustls rejected the certificate and key (unsupported key type, or the
+    /// key does not match the certificate).
+    CertKey {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// rustls' reason.
+        source: rustls::Error,
+    },
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { role, path, source } => {
+                write!(f, "cannot read the {role} file {}: {source}", path.display())
+            }
+            Self::Empty { role, path } => write!(
+                f,
+                "the {role} file {} holds no usable PEM {}",
+                path.display(),
+                match role {
+                    TlsFileRole::ServerKey => "private key",
+                    TlsFileRole::ServerCert | TlsFileRole::ClientCa => "certificate",
+                }
+            ),
+            Self::Pem { role, path, detail } => {
+                write!(f, "the {role} file {} is not valid PEM: {detail}", path.display())
+            }
+            Self::EncryptedKey(path) => write!(
+                f,
+                "the server key {} is encrypted; keylet needs an unencrypted PKCS#8, SEC1 or PKCS#1 key",
+                path.display()
+            ),
+            Self::NoClientCa => f.write_str(
+                "mTLS is enabled but trusted_client_ca lists no CA file; add the verifier's CA (cv_ca/cacert.crt)",
+            ),
+            Self::BadClientCa { path, source } => write!(
+                f,
+                "a certificate in the trusted client CA file {} is unusable: {source}",
+                path.display()
+            ),
+            Self::Verifier(e) => write!(f, "cannot build the client certificate verifier: {e}"),
+            Self::CertKey { cert, key, source } => write!(
+                f,
+                "the server certificate {} and key {} cannot be used together: {source}",
+                cert.display(),
+                key.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// Builds the server configuration from `files`. Call it again to reload
+/// certificates, and install the result with [`ServerTls::replace`].
+///
+/// # Errors
+///
+/// A [`TlsError`] naming the file that is missing, unreadable, empty, not PEM
+/// or unusable.
+pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = read_certs(&files.server_cert, TlsFileRole::ServerCert)?;
+    let key = read_key(&files.server_key)?;
+
+    if files.trusted_client_ca.is_empty() {
+        return Err(TlsError::NoClientCa);
+    }
+    let mut roots = RootCertStore::empty();
+    for path in &files.trusted_client_ca {
+        for ca in read_certs(path, TlsFileRole::ClientCa)? {
+            roots.add(ca).map_err(|source| TlsError::BadClientCa {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .build()
+            .map_err(TlsError::Verifier)?;
+
+    let cert_key_error = |source| TlsError::CertKey {
+        cert: files.server_cert.clone(),
+        key: files.server_key.clone(),
+        source,
+    };
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(cert_key_error)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(cert_key_error)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
+}
+
+fn read_file(path: &Path, role: TlsFileRole) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        role,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_certs(path: &Path, role: TlsFileRole) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read_file(path, role)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            role,
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty {
+            role,
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let role = TlsFileRole::ServerKey;
+    let pem = read_file(path, role)?;
+    match PrivateKeyDer::from_pem_slice(&pem) {
+        Ok(key) => Ok(key),
+        Err(rustls_pki_types::pem::Error::NoItemsFound) => {
+            if pem.windows(9).any(|w| w == b"ENCRYPTED") {
+                Err(TlsError::EncryptedKey(path.to_path_buf()))
+            } else {
+                Err(TlsError::Empty {
+                    role,
+                    path: path.to_path_buf(),
+                })
+            }
+        }
+        Err(e) => Err(TlsError::Pem {
+            role,
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// The server's current TLS configuration, replaceable while it runs: each
+/// new connection uses the configuration current at its accept; connections
+/// already open keep theirs. Clones share the same slot.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    current: Arc<RwLock<Arc<ServerConfig>>>,
+}
+
+impl ServerTls {
+    /// A slot holding `config`.
+    #[must_use]
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(config)),
+        }
+    }
+
+    /// Builds the configuration from `files` into a new slot.
+    ///
+    /// # Errors
+    ///
+    /// As [`server_config`].
+    pub fn from_files(files: &TlsFiles) -> Result<Self, TlsError> {
+        server_config(files).map(Self::new)
+    }
+
+    /// Installs `config` for connections accepted from now on.
+    pub fn replace(&self, config: Arc<ServerConfig>) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+
+    /// The configuration new connections use.
+    #[must_use]
+    pub fn current(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}

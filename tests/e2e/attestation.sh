@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# tests/e2e/attestation.sh - the real Keylime 7.14.3 verifier attests keylet continuously.
+#
+# Usage: tests/e2e/attestation.sh [SCENARIO...]   (default: all, in this order)
+#   basic       RSA AK, mTLS, real "keylime_tenant -c add" with the EK cert checked:
+#               PASS, >= 10 more attestations at the ~2 s cadence, last_successful advances
+#   ecc         ECC EK/AK with ECDSA signatures (the tenant accepts ecdsa): PASS
+#   pcr_policy  a policy over PCRs 0-7 holding swtpm's real values passes; a wrong
+#               PCR 7 value is marked failed (invalid_pcr_7)
+#   ima         a synthetic IMA log matched by PCR 10 and allowed by a runtime policy
+#               passes; a disallowed entry appended while keylet is stopped fails
+#   restart     keylet restarted mid-run (no new add): the verifier keeps passing
+# Needs: scripts/testbed.sh up (quote interval 2 s; agents are reset per scenario), a keylet build.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+IMA_LOG_PY=$E2E_ROOT/tests/e2e/ima_log.py
+
+# fresh_agent NAME [KEY=VALUE...]: no agents in the services, a new keylet state dir.
+fresh_agent() {
+  local n=$1 kv; shift
+  tb reset >/dev/null 2>&1
+  agent_new "$n"
+  for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done
+}
+
+# start_registered NAME [K=V env...] -> UUID, once the registrar shows it active.
+start_registered() {
+  local uuid
+  agent_start "$@"
+  uuid=$(jq -r .uuid <<<"$(agent_identity "$@")")
+  wait_registered "$uuid" 30 >/dev/null
+  echo "$uuid"
+}
+
+field() { jq -r ".$1" <<<"$2"; }
+
+scenario_basic() {
+  local uuid r0 r1 c0 c1 t0 t1 period
+  fresh_agent att
+  uuid=$(start_registered att)
+  tenant_add "$uuid"
+  r0=$(wait_attested "$uuid" 1 60)
+  c0=$(field attestation_count "$r0") t0=$(field last_successful_attestation "$r0")
+  say "first attestation done (count $c0); waiting for 10 more"
+  r1=$(wait_attested "$uuid" $((c0 + 10)) 60)
+  c1=$(field attestation_count "$r1") t1=$(field last_successful_attestation "$r1")
+  assert_eq "$(field attestation_status "$r1")" PASS "attestation_status"
+  assert_eq "$(field operational_state "$r1")" 3 "operational_state (3 = Get Quote)"
+  assert_ge "$((c1 - c0))" 10 "attestations in the window"
+  ((t1 > t0)) || fail "last_successful_attestation did not advance ($t0 -> $t1)"
+  period=$(awk -v dt=$((t1 - t0)) -v dn=$((c1 - c0)) 'BEGIN { printf "%.2f", dt / dn }')
+  say "$((c1 - c0)) attestations in $((t1 - t0)) s: one per $period s"
+  awk -v p="$period" 'BEGIN { exit !(p >= 1.5 && p <= 3.0) }' ||
+    fail "attestation period $period s is not the ~2 s quote interval"
+  assert_eq "$(field hash_alg "$r1")" sha256 "verifier hash_alg"
+  assert_eq "$(field enc_alg "$r1")" rsa "verifier enc_alg"
+  assert_eq "$(field sign_alg "$r1")" rsassa "verifier sign_alg"
+  verifier_delete "$uuid"
+  agent_stop att
+}
+
+scenario_ecc() {
+  local uuid r
+  grep -q "'ecdsa'" "$TB_STATE/conf/tenant.conf" ||
+    fail "the testbed tenant does not accept ecdsa (KEYLET_TB_ACCEPT_SIGNING_ALGS)"
+  fresh_agent ecc tpm_encryption_alg=ecc tpm_signing_alg=ecdsa
+  uuid=$(start_registered ecc)
+  tenant_add "$uuid"
+  r=$(wait_attested "$uuid" 5 60)
+  assert_eq "$(field attestation_status "$r")" PASS "attestation_status (ECC)"
+  assert_eq "$(field enc_alg "$r")" ecc "verifier enc_alg"
+  assert_eq "$(field sign_alg "$r")" ecdsa "verifier sign_alg"
+  verifier_delete "$uuid"
+  agent_stop ecc
+}
+
+# pcr_policy_json PCR7: {"0":[v0],...,"7":[PCR7]} with swtpm's values for 0-6.
+pcr_policy_json() {
+  local i v args=()
+  for i in 0 1 2 3 4 5 6; do v=$(pcr_value "$i"); args+=(--arg "p$i" "$v"); done
+  jq -cn "${args[@]}" --arg p7 "$1" \
+    '{"0":[$p0],"1":[$p1],"2":[$p2],"3":[$p3],"4":[$p4],"5":[$p5],"6":[$p6],"7":[$p7]}'
+}
+
+scenario_pcr_policy() {
+  local uuid good bad p7 r
+  fresh_agent pcr
+  # keylet is stopped: the TPM is ours. Give PCR 7 a non-trivial value, as firmware would.
+  pcr_extend 7 "$(printf 'keylet e2e secure boot state' | sha256sum | cut -d' ' -f1)"
+  p7=$(pcr_value 7)
+  [[ $p7 =~ ^[0-9a-f]{64}$ && $p7 != "$(printf '%064d' 0)" ]] || fail "could not read PCR 7 ($p7)"
+  good=$(pcr_policy_json "$p7")
+  bad=$(pcr_policy_json "$(printf 'not the real value' | sha256sum | cut -d' ' -f1)")
+  uuid=$(start_registered pcr)
+  tenant_add "$uuid" "$AGENT_PORT" --tpm_policy "$good"
+  r=$(wait_attested "$uuid" 3 60)
+  assert_eq "$(field attestation_status "$r")" PASS "attestation_status with the real PCR 0-7 values"
+  [[ $(field tpm_policy "$r") == *'"7"'* ]] || fail "verifier tpm_policy does not hold PCR 7: $(field tpm_policy "$r")"
+  verifier_delete "$uuid"
+  say "now a policy with a wrong PCR 7"
+  tenant_add "$uuid" "$AGENT_PORT" --tpm_policy "$bad"
+  r=$(wait_failed "$uuid" 60)
+  say "verifier: $(jq -c '{operational_state, attestation_status, last_event_id}' <<<"$r")"
+  [[ $(field last_event_id "$r") == *invalid_pcr_7* ]] ||
+    fail "failure is not about PCR 7: last_event_id=$(field last_event_id "$r")"
+  verifier_delete "$uuid"
+  agent_stop pcr
+}
+
+scenario_ima() {
+  local uuid log pol h pcrs=() i replay pcr10 r
+  fresh_agent ima
+  log=$(agent_dir ima)/ascii_runtime_measurements pol=$(agent_dir ima)/runtime-policy.json
+  tb tpm-reboot >/dev/null 2>&1 # PCR 10 back to zero, like a fresh boot (keylet is stopped)
+  for i in 0 1 2 3 4 5 6 7 8 9; do pcrs+=("$(pcr_value "$i")"); done
+  : >"$log"
+  for h in $(python3 "$IMA_LOG_PY" boot-aggregate "$log" "${pcrs[@]}"
+             python3 "$IMA_LOG_PY" append "$log" /usr/bin/keylet-e2e-tool="tool v1" \
+               /etc/keylet-e2e.conf="setting = 1" /usr/lib/keylet-e2e.so="library v1"); do
+    pcr_extend 10 "$h"
+  done
+  replay=$(python3 "$IMA_LOG_PY" replay "$log") pcr10=$(pcr_value 10)
+  assert_eq "$replay" "$pcr10" "IMA log replay vs swtpm PCR 10 (test setup)"
+  tb policy create runtime -m "$log" -o "$pol" >/dev/null 2>&1 || fail "keylime-policy create runtime failed"
+  KEYLIME_LOGGING_CONFIG=$TB_STATE/conf/logging.conf "$VENV_PY" "$IMA_LOG_PY" keylime-check "$log" "$pol" "$pcr10" \
+    >/dev/null 2>&1 || fail "Keylime's own replay rejects the test IMA log/policy (test setup)"
+  agent_set ima ima_ml_path "$log"
+  uuid=$(start_registered ima)
+  tenant_add "$uuid" "$AGENT_PORT" --runtime-policy "$pol"
+  r=$(wait_attested "$uuid" 5 60)
+  assert_eq "$(field attestation_status "$r")" PASS "attestation_status with the IMA runtime policy"
+  assert_eq "$(field has_runtime_policy "$r")" 1 "verifier has_runtime_policy"
+  say "IMA log accepted; appending a disallowed entry while keylet is stopped"
+  agent_stop ima
+  h=$(python3 "$IMA_LOG_PY" append "$log" /tmp/keylet-e2e-not-allowed="evil")
+  pcr_extend 10 "$h"
+  agent_start ima
+  r=$(wait_failed "$uuid" 60)
+  say "verifier: $(jq -c '{operational_state, attestation_status, last_event_id}' <<<"$r")"
+  [[ $(field last_event_id "$r") == *ima* ]] ||
+    fail "failure is not about IMA: last_event_id=$(field last_event_id "$r")"
+  verifier_delete "$uuid"
+  agent_stop ima
+}
+
+scenario_restart() {
+  local uuid r0 r1 c0 t_restart
+  fresh_agent rs
+  uuid=$(start_registered rs)
+  tenant_add "$uuid"
+  r0=$(wait_attested "$uuid" 3 60)
+  c0=$(field attestation_count "$r0")
+  agent_stop rs
+  t_restart=$(date +%s)
+  agent_start rs
+  r1=$(wait_attested "$uuid" $((c0 + 5)) 60)
+  assert_eq "$(field attestation_status "$r1")" PASS "attestation_status after the restart"
+  (($(field last_successful_attestation "$r1") > t_restart)) ||
+    fail "no successful attestation after the restart (last $(field last_successful_attestation "$r1"), restart $t_restart)"
+  agent_alive rs || fail "keylet exited after the restart"
+  verifier_delete "$uuid"
+  agent_stop rs
+}
+
+e2e_init attestation
+run_scenarios basic ecc pcr_policy ima restart -- "$@"

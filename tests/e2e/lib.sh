@@ -1,0 +1,306 @@
+# shellcheck shell=bash
+# tests/e2e/lib.sh - shared helpers of keylet's end-to-end suites (sourced).
+#
+# The suites run keylet against the testbed of scripts/testbed.sh (swtpm + the
+# real Keylime registrar/verifier/tenant on 127.0.0.1), which must be up:
+#   scripts/testbed.sh up
+# Settings: KEYLET_BIN (default target/{debug,release}/keylet, newest), the
+# KEYLET_TB_* variables of scripts/testbed.sh, KEYLET_E2E_KEEP=1 keeps the
+# per-run directory, RUST_LOG for keylet (default info).
+
+shopt -s inherit_errexit # errexit also inside $(...)
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TB_SCRIPT=$E2E_ROOT/scripts/testbed.sh
+TB_STATE=$(mkdir -p "${KEYLET_TB_STATE:-/var/tmp/keylet-testbed}" && cd "${KEYLET_TB_STATE:-/var/tmp/keylet-testbed}" && pwd)
+export KEYLET_TB_STATE=$TB_STATE
+# Ports etc. the testbed was started with (its settings.env only sets unset vars).
+# shellcheck disable=SC1091
+[[ -f $TB_STATE/settings.env ]] && source "$TB_STATE/settings.env"
+SWTPM_PORT=${KEYLET_TB_SWTPM_PORT:-24321}
+REGISTRAR_PORT=${KEYLET_TB_REGISTRAR_PORT:-18890}
+REGISTRAR_TLS_PORT=${KEYLET_TB_REGISTRAR_TLS_PORT:-18891}
+VERIFIER_PORT=${KEYLET_TB_VERIFIER_PORT:-18881}
+AGENT_PORT=${KEYLET_TB_AGENT_PORT:-19002}
+TLS=$TB_STATE/keylime/cv_ca
+# shellcheck disable=SC2034 # used by the suites
+VENV_PY=${KEYLET_TB_VENV:-$TB_STATE/venv}/bin/python
+# shellcheck disable=SC2034 # used by the suites
+PLACEHOLDER_UUID=d432fbb3-d2f1-4a97-9ef7-75bd81c00000
+
+E2E_SUITE=${E2E_SUITE:-e2e}
+E2E_PASSED=0 E2E_FAILED=0
+declare -A KEYLET_PID=()
+
+say() { printf '[%s] %s\n' "$E2E_SUITE" "$*" >&2; }
+fail() { printf '[%s] FAIL: %s\n' "$E2E_SUITE" "$*" >&2; return 1; }
+
+# ---------------------------------------------------------------------------- setup
+find_keylet() {
+  if [[ -n ${KEYLET_BIN:-} ]]; then
+    [[ -x $KEYLET_BIN ]] || { fail "KEYLET_BIN=$KEYLET_BIN is not an executable"; return 1; }
+    return 0
+  fi
+  local c best=
+  for c in "${CARGO_TARGET_DIR:-$E2E_ROOT/target}"/{debug,release}/keylet; do
+    [[ -x $c && ( -z $best || $c -nt $best ) ]] && best=$c
+  done
+  [[ -n $best ]] || { fail "no keylet binary: run 'cargo build -p keylet' or set KEYLET_BIN"; return 1; }
+  KEYLET_BIN=$best
+}
+
+# e2e_init SUITE: per-run directory, cleanup trap, checks the testbed and keylet.
+e2e_init() {
+  E2E_SUITE=$1
+  E2E_TMP=$(mktemp -d "/tmp/keylet-e2e-$1.XXXXXX")
+  trap e2e_cleanup EXIT
+  trap 'exit 130' INT TERM
+  find_keylet
+  say "keylet: $KEYLET_BIN; testbed: $TB_STATE; run dir: $E2E_TMP"
+  local p
+  for p in "$SWTPM_PORT" "$REGISTRAR_PORT" "$REGISTRAR_TLS_PORT" "$VERIFIER_PORT"; do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null ||
+      { fail "nothing listens on 127.0.0.1:$p: run 'scripts/testbed.sh up' first"; return 1; }
+  done
+}
+
+# Stops what a scenario (or the suite) left running: keylets by PID, extra swtpms by name.
+scenario_cleanup() {
+  local rc=$? n
+  for n in "${!KEYLET_PID[@]}"; do
+    if kill -0 "${KEYLET_PID[$n]}" 2>/dev/null; then
+      say "cleanup: stopping keylet '$n' (pid ${KEYLET_PID[$n]})"
+      kill -TERM "${KEYLET_PID[$n]}" 2>/dev/null || true
+      if ! wait_gone "${KEYLET_PID[$n]}" 10; then
+        kill -KILL "${KEYLET_PID[$n]}" 2>/dev/null || true
+        tb tpm-flush >/dev/null 2>&1 || true # a killed keylet cannot flush its objects
+      fi
+    fi
+  done
+  for n in ${E2E_EXTRA_TPMS:-}; do tb tpm2-stop "$n" >/dev/null 2>&1 || true; done
+  return "$rc"
+}
+
+e2e_cleanup() {
+  local rc=$?
+  scenario_cleanup || true
+  if ((rc != 0)) || [[ ${KEYLET_E2E_KEEP:-0} == 1 ]]; then
+    say "run directory kept for inspection: $E2E_TMP"
+  else
+    rm -rf "$E2E_TMP"
+  fi
+  return "$rc"
+}
+
+tb() { bash "$TB_SCRIPT" "$@"; }
+
+# ---------------------------------------------------------------------------- asserts
+assert_eq() { [[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"; }
+assert_ne() { [[ $1 != "$2" ]] || fail "$3: both are '$1'"; }
+assert_ge() { if [[ ! $1 =~ ^[0-9]+$ ]] || (($1 < $2)); then fail "$3: expected >= $2, got '$1'"; fi; }
+assert_nonempty() { [[ -n $1 && $1 != null ]] || fail "$2: empty"; }
+
+# run_scenarios ALL_NAMES... -- SELECTED_NAMES...: runs each selected scenario
+# function "scenario_NAME" in order, counts and reports; returns 1 if any failed.
+run_scenarios() {
+  local all=() sel=() s t0 rc
+  while (($#)) && [[ $1 != -- ]]; do all+=("$1"); shift; done
+  shift || true
+  sel=("$@"); ((${#sel[@]})) || sel=("${all[@]}")
+  for s in "${sel[@]}"; do
+    [[ " ${all[*]} " == *" $s "* ]] || { fail "unknown scenario '$s' (have: ${all[*]})"; return 2; }
+  done
+  for s in "${sel[@]}"; do
+    say "=== scenario $s"
+    t0=$SECONDS
+    # A subshell per scenario, outside any condition so that errexit works
+    # in it; its trap stops whatever keylet/swtpm the scenario left running.
+    set +e
+    (set -euo pipefail; trap scenario_cleanup EXIT; "scenario_$s")
+    rc=$?
+    set -e
+    if ((rc == 0)); then
+      E2E_PASSED=$((E2E_PASSED + 1)); say "=== PASS $s ($((SECONDS - t0)) s)"
+    else
+      E2E_FAILED=$((E2E_FAILED + 1)); say "=== FAIL $s ($((SECONDS - t0)) s)"
+    fi
+  done
+  echo "$E2E_SUITE: $E2E_PASSED passed, $E2E_FAILED failed"
+  ((E2E_FAILED == 0))
+}
+
+# ---------------------------------------------------------------------------- keylet
+# agent_new NAME: a fresh keylime_dir and config for keylet instance NAME.
+# The config lives in $E2E_TMP/NAME/cfg.kv (key=value); agent_set edits it.
+agent_new() {
+  local d=$E2E_TMP/$1
+  rm -rf "$d"; mkdir -p "$d/state"; : >"$d/ascii_runtime_measurements"
+  cat >"$d/cfg.kv" <<EOF
+uuid=hash_ek
+ip=127.0.0.1
+port=$AGENT_PORT
+contact_ip=127.0.0.1
+contact_port=$AGENT_PORT
+registrar_ip=127.0.0.1
+registrar_port=$REGISTRAR_PORT
+keylime_dir=$d/state
+trusted_client_ca=$TLS/cacert.crt
+enable_agent_mtls=true
+tpm_device=tcp://127.0.0.1:$SWTPM_PORT
+tpm_hash_alg=sha256
+tpm_encryption_alg=rsa
+tpm_signing_alg=rsassa
+run_as=
+ima_ml_path=$d/ascii_runtime_measurements
+measuredboot_ml_path=$d/no-measured-boot-log
+EOF
+}
+
+agent_dir() { echo "$E2E_TMP/$1"; }
+
+agent_set() { # NAME KEY VALUE
+  local f=$E2E_TMP/$1/cfg.kv
+  grep -v "^$2=" "$f" >"$f.new" || true
+  printf '%s=%s\n' "$2" "$3" >>"$f.new"; mv "$f.new" "$f"
+}
+
+# Render cfg.kv as keylet.toml ([agent]; integers and booleans bare, the rest quoted).
+agent_render() {
+  local d=$E2E_TMP/$1 k v
+  [[ -f $d/cfg.kv ]] || return 0 # a config copied in as is
+  {
+    echo "[agent]"
+    while IFS='=' read -r k v; do
+      if [[ $v =~ ^([0-9]+|true|false)$ ]]; then echo "$k = $v"
+      else v=${v//\\/\\\\}; echo "$k = \"${v//\"/\\\"}\""; fi
+    done <"$d/cfg.kv"
+  } >"$d/keylet.toml"
+}
+
+# keylet's environment: nothing of the caller's (no KEYLIME_DIR & co.), only
+# the config file, RUST_LOG and any extra K=V given.
+keylet_env() { # NAME [K=V...]
+  local n=$1; shift
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" RUST_LOG="${RUST_LOG:-info}" \
+    KEYLIME_AGENT_CONFIG="$E2E_TMP/$n/keylet.toml" "$@"
+}
+
+# agent_start NAME [K=V...]: keylet run in the background; log in NAME/keylet.log.
+agent_start() {
+  local n=$1; shift
+  agent_render "$n"
+  keylet_env "$n" "$@" "$KEYLET_BIN" run >>"$E2E_TMP/$n/keylet.log" 2>&1 </dev/null &
+  KEYLET_PID[$n]=$!
+  say "started keylet '$n' (pid ${KEYLET_PID[$n]})"
+}
+
+agent_alive() { [[ -n ${KEYLET_PID[$1]:-} ]] && kill -0 "${KEYLET_PID[$1]}" 2>/dev/null; }
+
+wait_gone() { local i; for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+
+# agent_stop NAME: SIGTERM; keylet must exit 0 within 10 s.
+agent_stop() {
+  local n=$1 pid=${KEYLET_PID[$1]:-} rc=0
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_gone "$pid" 10; then
+    kill -KILL "$pid" 2>/dev/null || true; unset "KEYLET_PID[$n]"
+    fail "keylet '$n' did not stop within 10 s of SIGTERM"; return 1
+  fi
+  wait "$pid" || rc=$?
+  unset "KEYLET_PID[$n]"
+  ((rc == 0)) || { agent_log_tail "$n"; fail "keylet '$n' exited $rc on SIGTERM (expected 0)"; return 1; }
+  say "stopped keylet '$n' (exit 0)"
+}
+
+stop_all_keylets() { local n; for n in "${!KEYLET_PID[@]}"; do agent_stop "$n" || true; done; }
+
+agent_log_tail() { say "--- last lines of keylet '$1' log:"; tail -n 25 "$E2E_TMP/$1/keylet.log" >&2 || true; }
+
+# keylet identity -> {"uuid","aik_tpm","ek_tpm"}; waits until keylet has written its state.
+agent_identity() { # NAME [K=V...] (the same env overrides as agent_start)
+  local n=$1 out i; shift
+  for ((i = 0; i < 150; i++)); do
+    if out=$(keylet_env "$n" "$@" "$KEYLET_BIN" identity 2>/dev/null) && jq -e .uuid <<<"$out" >/dev/null 2>&1; then
+      echo "$out"; return 0
+    fi
+    if [[ -n ${KEYLET_PID[$n]:-} ]] && ! agent_alive "$n"; then
+      agent_log_tail "$n"; fail "keylet '$n' exited before its identity was available"; return 1
+    fi
+    sleep 0.2
+  done
+  agent_log_tail "$n"; fail "'keylet identity' gave no identity for '$n' within 30 s"
+}
+
+# ---------------------------------------------------------------------------- services (REST)
+rest() { # PORT PATH [curl args] -> body (any HTTP status)
+  local port=$1 path=$2; shift 2
+  curl -sS --max-time 10 --cacert "$TLS/cacert.crt" --cert "$TLS/client-cert.crt" \
+    --key "$TLS/client-private.pem" "$@" "https://127.0.0.1:$port/v2.6/$path"
+}
+registrar_get() { rest "$REGISTRAR_TLS_PORT" "agents/$1" | jq -c 'select(.code == 200) | .results'; }
+verifier_get() { rest "$VERIFIER_PORT" "agents/$1" | jq -c 'select(.code == 200) | .results'; }
+
+# wait_registered UUID [SECS] [MIN_REGCOUNT]: the registrar shows UUID active
+# (with regcount >= MIN_REGCOUNT); prints its record.
+wait_registered() {
+  local u=$1 secs=${2:-30} min=${3:-0} t0=$SECONDS r
+  while ((SECONDS - t0 < secs)); do
+    r=$(registrar_get "$u" 2>/dev/null || true)
+    if [[ -n $r ]] && (($(jq -r '.regcount // 0' <<<"$r") >= min)); then echo "$r"; return 0; fi
+    sleep 0.3
+  done
+  fail "registrar does not show agent $u active (regcount >= $min) within $secs s"
+}
+
+# wait_attested UUID N [SECS]: the verifier's attestation_count >= N with status PASS.
+wait_attested() {
+  local u=$1 n=$2 secs=${3:-60} t0=$SECONDS r cnt=
+  while ((SECONDS - t0 < secs)); do
+    r=$(verifier_get "$u" 2>/dev/null || true)
+    cnt=$(jq -r '.attestation_count // empty' <<<"$r" 2>/dev/null || true)
+    if [[ $(jq -r '.attestation_status // empty' <<<"$r" 2>/dev/null) == FAIL ]]; then
+      fail "verifier marks $u FAIL: $(jq -c '{operational_state, severity_level, last_event_id}' <<<"$r")"; return 1
+    fi
+    if [[ -n $cnt ]] && ((cnt >= n)); then echo "$r"; return 0; fi
+    sleep 0.5
+  done
+  fail "agent $u: attestation_count did not reach $n within $secs s (last: ${cnt:-none}; $(jq -c '{operational_state, attestation_status, last_event_id}' <<<"${r:-{\}}" 2>/dev/null))"
+}
+
+# wait_failed UUID [SECS]: the verifier marks UUID FAIL; prints its record.
+wait_failed() {
+  local u=$1 secs=${2:-60} t0=$SECONDS r
+  while ((SECONDS - t0 < secs)); do
+    r=$(verifier_get "$u" 2>/dev/null || true)
+    [[ $(jq -r '.attestation_status // empty' <<<"$r" 2>/dev/null) == FAIL ]] && { echo "$r"; return 0; }
+    sleep 0.5
+  done
+  fail "verifier did not mark $u FAIL within $secs s (last: $(jq -c '{operational_state, attestation_status, attestation_count}' <<<"${r:-{\}}" 2>/dev/null))"
+}
+
+# tenant_add UUID [PORT] [tenant args...]: the real keylime_tenant -c add.
+tenant_add() {
+  local u=$1 port=${2:-$AGENT_PORT}; shift $(($# < 2 ? $# : 2))
+  tb add "$u" 127.0.0.1 "$port" "$@" >"$E2E_TMP/tenant-add.log" 2>&1 ||
+    { tail -n 20 "$E2E_TMP/tenant-add.log" >&2; fail "keylime_tenant -c add $u failed"; return 1; }
+}
+
+# verifier_delete UUID: remove from the verifier (REST) and wait until it is gone.
+verifier_delete() {
+  local i code
+  rest "$VERIFIER_PORT" "agents/$1" -X DELETE -o /dev/null || true
+  for ((i = 0; i < 300; i++)); do
+    code=$(rest "$VERIFIER_PORT" "agents/$1" -o /dev/null -w '%{http_code}' || true)
+    [[ $code == 404 ]] && return 0; sleep 0.1
+  done
+  fail "verifier did not delete $1 within 30 s"
+}
+
+# ---------------------------------------------------------------------------- TPM (keylet stopped!)
+# pcr_value N [PORT]: lower-case hex SHA-256 PCR N of swtpm.
+pcr_value() {
+  TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=${2:-$SWTPM_PORT}" tpm2_pcrread "sha256:$1" |
+    sed -n 's/^ *[0-9]\+ *: *0x\([0-9A-Fa-f]\+\)$/\1/p' | tr 'A-F' 'a-f'
+}
+pcr_extend() { tb tpm2 pcrextend "$1:sha256=$2"; }
+transient_handles() { tb tpm2 getcap handles-transient | grep -c 0x || true; }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# tests/e2e/registration.sh - keylet registers with the real Keylime 7.14.3 registrar.
+#
+# Usage: tests/e2e/registration.sh [SCENARIO...]   (default: all, in this order)
+#   register     registers + activates; the registrar holds keylet's own AK/EK; the
+#                pull API answers over mTLS only; TPM objects are flushed on exit
+#   restart      restart: same UUID, same keys, accepted again (no 403), regcount grows
+#   second_tpm   a COPY of the config (uuid = hash_ek) on a separately manufactured
+#                swtpm registers under a different UUID; the first one is untouched
+#   placeholder  the placeholder UUID is refused: exit 2, message names it
+# Needs: scripts/testbed.sh up (the registrar is reset at the start), a keylet build.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The "main" keylet's identity; runs it once if this run has not yet.
+ensure_main() {
+  if [[ ! -s $E2E_TMP/main/cfg.kv ]] || ! agent_identity main >/dev/null 2>&1; then
+    agent_new main
+    agent_start main
+    local id; id=$(agent_identity main)
+    wait_registered "$(jq -r .uuid <<<"$id")" 30 >/dev/null
+    agent_stop main
+  fi
+  agent_identity main
+}
+
+scenario_register() {
+  agent_new main
+  agent_start main
+  local id uuid reg body
+  id=$(agent_identity main)
+  uuid=$(jq -r .uuid <<<"$id")
+  [[ $uuid =~ ^[0-9A-Za-z._-]{1,255}$ ]] || fail "keylet identity: implausible uuid '$uuid'"
+  assert_ne "$uuid" "$PLACEHOLDER_UUID" "hash_ek UUID vs the placeholder"
+  reg=$(wait_registered "$uuid" 30)
+  say "registered $uuid (regcount $(jq -r .regcount <<<"$reg"))"
+  assert_eq "$(jq -r .aik_tpm <<<"$reg")" "$(jq -r .aik_tpm <<<"$id")" "registrar aik_tpm vs keylet identity"
+  assert_eq "$(jq -r .ek_tpm <<<"$reg")" "$(jq -r .ek_tpm <<<"$id")" "registrar ek_tpm vs keylet identity"
+  assert_nonempty "$(jq -r .ekcert <<<"$reg")" "registrar ekcert (swtpm has an EK certificate in NV)"
+  assert_eq "$(jq -r .ip <<<"$reg")" 127.0.0.1 "registered contact ip"
+  assert_eq "$(jq -r .port <<<"$reg")" "$AGENT_PORT" "registered contact port"
+  local mtls; mtls=$(jq -r .mtls_cert <<<"$reg")
+  [[ $mtls == *"BEGIN CERTIFICATE"* ]] || fail "registered mtls_cert is not a PEM certificate: ${mtls:0:40}"
+  # The pull API is up: with the verifier's client certificate /version answers...
+  body=$(curl -sS --max-time 10 -k --cert "$TLS/client-cert.crt" --key "$TLS/client-private.pem" \
+    "https://127.0.0.1:$AGENT_PORT/version") || fail "GET /version with the client certificate failed"
+  jq -e '.results.supported_version' <<<"$body" >/dev/null ||
+    fail "GET /version: no results.supported_version in $body"
+  # ...without a client certificate the TLS handshake is refused (mTLS).
+  if curl -s --max-time 10 -k -o /dev/null "https://127.0.0.1:$AGENT_PORT/version"; then
+    fail "the pull API answered a client without a certificate (mTLS is on)"
+  fi
+  agent_alive main || fail "keylet exited after registering"
+  agent_stop main
+  assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
+}
+
+scenario_restart() {
+  local id1 uuid n0 reg id2 rejected0
+  id1=$(ensure_main)
+  uuid=$(jq -r .uuid <<<"$id1")
+  n0=$(jq -r .regcount <<<"$(wait_registered "$uuid" 5)")
+  rejected0=$(grep -c "SECURITY: Rejected" "$TB_STATE/logs/registrar.log" || true)
+  agent_start main
+  reg=$(wait_registered "$uuid" 30 $((n0 + 1)))
+  say "re-registered $uuid: regcount $n0 -> $(jq -r .regcount <<<"$reg")"
+  id2=$(agent_identity main)
+  assert_eq "$(jq -r .uuid <<<"$id2")" "$uuid" "UUID after restart"
+  assert_eq "$(jq -r .aik_tpm <<<"$id2")" "$(jq -r .aik_tpm <<<"$id1")" "AK after restart"
+  assert_eq "$(jq -r .ek_tpm <<<"$id2")" "$(jq -r .ek_tpm <<<"$id1")" "EK after restart"
+  assert_eq "$(jq -r .aik_tpm <<<"$reg")" "$(jq -r .aik_tpm <<<"$id1")" "registrar aik_tpm after restart"
+  assert_eq "$(grep -c "SECURITY: Rejected" "$TB_STATE/logs/registrar.log" || true)" "$rejected0" \
+    "registrar rejections (403) during the restart"
+  sleep 1
+  agent_alive main || { agent_log_tail main; fail "keylet exited after re-registering"; }
+  agent_stop main
+  assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
+}
+
+scenario_second_tpm() {
+  local id1 uuid1 port2=$((SWTPM_PORT + 10)) env2 id2 uuid2 reg2 reg1
+  id1=$(ensure_main)
+  uuid1=$(jq -r .uuid <<<"$id1")
+  E2E_EXTRA_TPMS="e2e-b"
+  KEYLET_TB_FORCE=1 tb tpm2-start e2e-b "$port2" >/dev/null # freshly manufactured
+  # Another host with a copy of the same config file: only its state dir and TPM differ.
+  mkdir -p "$E2E_TMP/copy/state"
+  agent_render main
+  cp "$E2E_TMP/main/keylet.toml" "$E2E_TMP/copy/keylet.toml"
+  grep -q '^uuid = "hash_ek"$' "$E2E_TMP/copy/keylet.toml" || fail "copied config does not use uuid = hash_ek"
+  env2=("KEYLIME_AGENT_KEYLIME_DIR=$E2E_TMP/copy/state" "KEYLIME_AGENT_TPM_DEVICE=tcp://127.0.0.1:$port2")
+  agent_start copy "${env2[@]}"
+  id2=$(agent_identity copy "${env2[@]}")
+  uuid2=$(jq -r .uuid <<<"$id2")
+  assert_ne "$uuid2" "$uuid1" "hash_ek UUIDs of two different TPMs"
+  assert_ne "$(jq -r .ek_tpm <<<"$id2")" "$(jq -r .ek_tpm <<<"$id1")" "EKs of two different TPMs"
+  reg2=$(wait_registered "$uuid2" 30)
+  assert_eq "$(jq -r .aik_tpm <<<"$reg2")" "$(jq -r .aik_tpm <<<"$id2")" "registrar aik_tpm of the second keylet"
+  reg1=$(wait_registered "$uuid1" 5)
+  assert_eq "$(jq -r .aik_tpm <<<"$reg1")" "$(jq -r .aik_tpm <<<"$id1")" "first keylet's AK at the registrar"
+  agent_stop copy
+  tb tpm2-stop e2e-b >/dev/null
+}
+
+scenario_placeholder() {
+  local out rc=0
+  agent_new ph
+  agent_set ph uuid "$PLACEHOLDER_UUID"
+  agent_render ph
+  out=$(keylet_env ph timeout 30 "$KEYLET_BIN" run 2>&1) || rc=$?
+  assert_eq "$rc" 2 "keylet exit code with the placeholder UUID (2 = bad config)" ||
+    { printf '%s\n' "$out" | tail -n 10 >&2; return 1; }
+  grep -qi -e "$PLACEHOLDER_UUID" -e placeholder <<<"$out" ||
+    fail "the error message does not name the placeholder UUID: $(tail -n 3 <<<"$out")"
+  [[ -z $(registrar_get "$PLACEHOLDER_UUID") ]] || fail "the placeholder UUID was registered anyway"
+}
+
+e2e_init registration
+tb reset
+run_scenarios register restart second_tpm placeholder -- "$@"
