@@ -4,6 +4,14 @@
 //! every command frame, response parse and Keylime encoding comes from
 //! `keylet-core`.
 
+pub mod agent;
+pub mod cli;
 pub mod config;
+pub mod keys;
 pub mod logs;
+pub mod privileges;
+pub mod registrar;
 pub mod server;
+pub mod state;
+pub mod store;
+pub mod tpm;

@@ -1,6 +1,9 @@
 //! keylet: a TPM 2.0 attestation agent for Keylime.
 
-fn main() {
-    eprintln!("keylet: not built yet");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use keylet::cli;
+
+fn main() -> ExitCode {
+    cli::main(std::env::args().skip(1).collect())
 }

@@ -1,0 +1,180 @@
+//! The TPM side of startup: the EK, its certificate, and the AK (reloaded
+//! from the agent state, or created once and saved).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keylet_core::agent::AgentError;
+use keylet_core::alg::KeyAlg;
+use keylet_core::pcr::HashAlg;
+use keylet_core::tpm::Handle;
+use keylet_core::tpm::template;
+
+use super::StartError;
+use super::identity::Identity;
+use super::tpm_box::TpmBox;
+use crate::state::AgentState;
+use crate::tpm::TransportError;
+
+/// The largest EK certificate read from NV.
+const MAX_EK_CERT: usize = 4096;
+
+/// The TPM objects the agent runs with.
+#[derive(Debug)]
+pub struct TpmObjects {
+    /// The EK handle (flushed after activation if transient).
+    pub ek: Handle,
+    /// Whether keylet created the EK (and must flush it).
+    pub ek_transient: bool,
+    /// The EK TPM2B_PUBLIC.
+    pub ek_public: Vec<u8>,
+    /// The EK certificate as PEM, if the TPM has one.
+    pub ek_cert_pem: Option<String>,
+}
+
+pub(super) fn template_alg(alg: KeyAlg) -> template::KeyAlg {
+    match alg {
+        KeyAlg::EccP256 => template::KeyAlg::EccP256,
+        _ => template::KeyAlg::Rsa2048,
+    }
+}
+
+fn tpm_err(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> StartError {
+    move |source| StartError::Tpm { step, source }
+}
+
+/// Creates (or reads the persistent) EK and reads its certificate.
+///
+/// # Errors
+///
+/// [`StartError::Tpm`] naming the step.
+pub fn endorsement(
+    tpm: &mut TpmBox,
+    alg: KeyAlg,
+    persistent: Option<u32>,
+) -> Result<TpmObjects, StartError> {
+    let mut public = vec![0u8; 1024];
+    let ek = tpm
+        .tpm()
+        .create_ek(template_alg(alg), persistent, &mut public)
+        .map_err(tpm_err("create the EK"))?;
+    public.truncate(ek.public_len);
+    let mut cert = vec![0u8; MAX_EK_CERT];
+    let index = template_alg(alg).ek_cert_index();
+    let ek_cert_pem = match tpm.tpm().read_ek_cert(index, &mut cert) {
+        Ok(n) => cert.get(..n).map(der_to_pem),
+        Err(e) => {
+            log::warn!(
+                "no EK certificate read from NV index {index:#010x} ({e}); registering without one \
+                 (the tenant then needs require_ek_cert = False)"
+            );
+            None
+        }
+    };
+    Ok(TpmObjects {
+        ek: ek.handle,
+        ek_transient: ek.transient,
+        ek_public: public,
+        ek_cert_pem,
+    })
+}
+
+fn der_to_pem(der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+/// Loads the AK from `state` if it belongs to this EK and these algorithms,
+/// else creates one and returns the new state to save.
+///
+/// # Errors
+///
+/// [`StartError::StateMismatch`] when the state holds an AK of other
+/// algorithms (a silent new AK would be refused by the registrar);
+/// [`StartError::Tpm`] when the TPM refuses.
+pub fn attestation_key(
+    tpm: &mut TpmBox,
+    objects: &TpmObjects,
+    state: Option<AgentState>,
+    identity: &Identity,
+    key_alg: KeyAlg,
+    hash_alg: HashAlg,
+    state_path: &std::path::Path,
+) -> Result<(Handle, AgentState, bool), StartError> {
+    let key_name = key_alg.keylime_name(2, 6);
+    if let Some(mut state) = state {
+        if state.ek_public != objects.ek_public {
+            let backup = state_path.with_extension("other-tpm");
+            log::warn!(
+                "the agent state {} was made with another TPM's EK (a copied disk image?); \
+                 keeping it as {} and creating a new AK for this TPM",
+                state_path.display(),
+                backup.display()
+            );
+            std::fs::rename(state_path, &backup).map_err(|e| StartError::Io {
+                what: "move the other TPM's agent state aside",
+                detail: e.to_string(),
+            })?;
+        } else if state.key_alg != key_name || state.hash_alg != hash_alg.name() {
+            return Err(StartError::StateMismatch {
+                path: state_path.to_path_buf(),
+                detail: format!(
+                    "it holds an {}/{} AK but the configuration asks for {key_name}/{}",
+                    state.key_alg,
+                    state.hash_alg,
+                    hash_alg.name()
+                ),
+            });
+        } else {
+            let ak = tpm
+                .tpm()
+                .load_ak(objects.ek, &state.ak_public, &state.ak_private)
+                .map_err(tpm_err("load the saved AK"))?;
+            let changed = state.agent_id != identity.id.as_str();
+            if changed {
+                log::warn!(
+                    "agent id changes from {} to {} (option uuid)",
+                    state.agent_id,
+                    identity.id
+                );
+                state.agent_id = identity.id.as_str().to_string();
+                state.id_source = identity.source.to_string();
+            }
+            return Ok((ak, state, changed));
+        }
+    }
+    log::info!("creating the AK ({key_name}, {})", hash_alg.name());
+    let mut public = vec![0u8; 1024];
+    let mut private = vec![0u8; 2048];
+    let created = tpm
+        .tpm()
+        .create_ak(
+            objects.ek,
+            template_alg(key_alg),
+            hash_alg,
+            &mut public,
+            &mut private,
+        )
+        .map_err(tpm_err("create the AK"))?;
+    public.truncate(created.public_len);
+    private.truncate(created.private_len);
+    let ak = tpm
+        .tpm()
+        .load_ak(objects.ek, &public, &private)
+        .map_err(tpm_err("load the new AK"))?;
+    let state = AgentState::new(
+        identity.id.as_str().to_string(),
+        identity.source,
+        objects.ek_public.clone(),
+        key_name,
+        hash_alg.name(),
+        public,
+        private,
+    );
+    Ok((ak, state, true))
+}

@@ -1,0 +1,112 @@
+//! The agent's lifecycle: open the TPM, establish the identity, register and
+//! activate, serve the pull API until told to stop, flush the TPM objects.
+
+mod identity;
+mod keys;
+mod register;
+mod run;
+mod service;
+mod tpm_box;
+
+use std::path::PathBuf;
+
+use keylet_core::agent::AgentError;
+
+pub use identity::{Identity, IdentityError, resolve as resolve_identity};
+pub use run::run;
+pub use service::{Reload, TpmAttestation};
+pub use tpm_box::{TpmBox, choose_device};
+
+use crate::config::ConfigError;
+use crate::keys::KeyError;
+use crate::registrar::RegistrarError;
+use crate::server::{ServerError, TlsError};
+use crate::state::StateError;
+use crate::tpm::{DeviceError, TransportError};
+
+/// Why the agent could not start or had to stop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is not usable.
+    Config(ConfigError),
+    /// The TPM device value does not parse.
+    Device(DeviceError),
+    /// The TPM could not be opened.
+    Open(TransportError),
+    /// A TPM step failed.
+    Tpm {
+        /// What keylet was doing.
+        step: &'static str,
+        /// The error.
+        source: AgentError<TransportError>,
+    },
+    /// The agent id could not be chosen.
+    Identity(IdentityError),
+    /// The agent state could not be used.
+    State(StateError),
+    /// The agent state belongs to other settings.
+    StateMismatch {
+        /// The state file.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
+    /// A key or certificate could not be loaded or made.
+    Keys(KeyError),
+    /// Registration failed.
+    Registrar(RegistrarError),
+    /// The registrar's credential could not be used.
+    Credential(String),
+    /// The mTLS configuration failed.
+    Tls(TlsError),
+    /// The server failed.
+    Server(ServerError),
+    /// A filesystem step failed.
+    Io {
+        /// What keylet was doing.
+        what: &'static str,
+        /// The error.
+        detail: String,
+    },
+}
+
+impl StartError {
+    /// The process exit code: 2 for configuration mistakes, 1 otherwise.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Config(_) | Self::Device(_) | Self::Identity(IdentityError::Configured(_)) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => e.fmt(f),
+            Self::Device(e) => write!(f, "option tpm_device / TCTI: {e}"),
+            Self::Open(e) => write!(f, "cannot open the TPM: {e}"),
+            Self::Tpm { step, source } => write!(f, "cannot {step}: {source}"),
+            Self::Identity(e) => e.fmt(f),
+            Self::State(e) => e.fmt(f),
+            Self::StateMismatch { path, detail } => write!(
+                f,
+                "agent state {}: {detail}. Changing the AK needs a new registrar record: run \
+                 keylime_tenant -c regdelete -u <id>, move {} away, and restart keylet; or set the \
+                 algorithms back",
+                path.display(),
+                path.display()
+            ),
+            Self::Keys(e) => e.fmt(f),
+            Self::Registrar(e) => e.fmt(f),
+            Self::Credential(e) => write!(f, "the registrar's credential cannot be activated: {e}"),
+            Self::Tls(e) => write!(f, "mTLS setup: {e}"),
+            Self::Server(e) => write!(f, "server: {e}"),
+            Self::Io { what, detail } => write!(f, "cannot {what}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}

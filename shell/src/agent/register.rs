@@ -1,0 +1,118 @@
+//! Registration and activation at the registrar, with capped exponential
+//! backoff while it is unreachable.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keylet_core::keylime::{auth_tag, credential};
+use keylet_core::tpm::Handle;
+use zeroize::Zeroizing;
+
+use super::StartError;
+use super::tpm_box::TpmBox;
+use crate::config::Backoff;
+use crate::registrar::{Registrar, RegistrarError, Registration};
+
+/// What registration needs besides the TPM.
+#[derive(Debug)]
+pub struct RegisterInput<'a> {
+    /// The agent id.
+    pub id: &'a str,
+    /// API versions keylet may register with.
+    pub versions: &'a [(u8, u8)],
+    /// The body fields.
+    pub registration: Registration<'a>,
+    /// The AK handle.
+    pub ak: Handle,
+    /// The EK handle.
+    pub ek: Handle,
+}
+
+/// Retries `op` with capped exponential backoff while it fails transiently.
+async fn with_backoff<T, F, Fut>(
+    backoff: Backoff,
+    what: &str,
+    mut op: F,
+) -> Result<T, RegistrarError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RegistrarError>>,
+{
+    let mut delay = backoff.initial.max(Duration::from_millis(100));
+    let mut attempt: u32 = 0;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() && attempt < backoff.max_retries => {
+                attempt += 1;
+                log::warn!(
+                    "{what}: {e}; retry {attempt} of {} in {:.1}s",
+                    backoff.max_retries,
+                    delay.as_secs_f32()
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(backoff.max_delay.max(Duration::from_millis(100)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Registers, activates the credential with the TPM and activates at the registrar.
+///
+/// # Errors
+///
+/// [`StartError::Registrar`] (with a clear 403 message), or
+/// [`StartError::Tpm`] / [`StartError::Credential`] during activation.
+pub async fn register_and_activate(
+    registrar: &Registrar,
+    backoff: Backoff,
+    tpm: &mut TpmBox,
+    input: &RegisterInput<'_>,
+) -> Result<(u8, u8), StartError> {
+    let api = with_backoff(backoff, "asking the registrar for its version", || {
+        registrar.negotiate(input.versions)
+    })
+    .await
+    .map_err(StartError::Registrar)?;
+    log::info!(
+        "registering agent {} at {} (API {}.{})",
+        input.id,
+        registrar.address(),
+        api.0,
+        api.1
+    );
+    let blob_b64 = with_backoff(backoff, "registering", || {
+        registrar.register(api, input.id, &input.registration)
+    })
+    .await
+    .map_err(StartError::Registrar)?;
+    let blob = STANDARD
+        .decode(blob_b64.trim())
+        .map_err(|e| StartError::Credential(format!("the blob is not base64: {e}")))?;
+    let parts = credential::decode(&blob).map_err(|e| StartError::Credential(e.to_string()))?;
+    let mut secret = Zeroizing::new([0u8; 128]);
+    let n = tpm
+        .tpm()
+        .activate_credential(
+            input.ak,
+            input.ek,
+            parts.id_object,
+            parts.encrypted_secret,
+            secret.as_mut_slice(),
+        )
+        .map_err(|source| StartError::Tpm {
+            step: "activate the registrar's credential",
+            source,
+        })?;
+    let tag = auth_tag::auth_tag(secret.get(..n).unwrap_or(&[]), input.id)
+        .map_err(|e| StartError::Credential(e.to_string()))?;
+    with_backoff(backoff, "activating", || {
+        registrar.activate(api, input.id, tag.as_str())
+    })
+    .await
+    .map_err(StartError::Registrar)?;
+    log::info!("agent {} is registered and active", input.id);
+    Ok(api)
+}

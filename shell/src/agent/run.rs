@@ -1,0 +1,280 @@
+//! `keylet run`: start-up in order, then serve until SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keylet_core::tpm::Handle;
+
+use super::keys::{self, TpmObjects};
+use super::register::{RegisterInput, register_and_activate};
+use super::{StartError, TpmAttestation, TpmBox, choose_device, identity, service::Reload};
+use crate::config::{AgentConfig, Loaded};
+use crate::keys::{load_or_create_mtls, load_or_create_payload_key};
+use crate::logs::{ImaLog, MeasuredBootLog, read_boottime};
+use crate::privileges;
+use crate::registrar::{Registrar, Registration};
+use crate::server::{
+    self, AgentInfo, ApiVersion, ApiVersions, ServerSettings, ServerTls, TlsFiles,
+};
+use crate::state::AgentState;
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot install signal handlers; stop keylet with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => log::info!("SIGTERM: stopping"),
+        _ = int.recv() => log::info!("SIGINT: stopping"),
+    }
+}
+
+/// Flushes what keylet created in the TPM, on every exit path.
+fn flush_all(tpm: &mut TpmBox, handles: &[Handle]) {
+    for &h in handles {
+        if let Err(e) = tpm.tpm().flush(h) {
+            log::warn!("could not flush TPM object {h:#010x}: {e}");
+        }
+    }
+}
+
+fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLog>>) {
+    let ima = match ImaLog::open(&c.ima_ml_path) {
+        Ok(log) => Some(Arc::new(log)),
+        Err(e) => {
+            log::warn!("no IMA measurement list ({e}); quotes of PCR 10 will carry no log");
+            None
+        }
+    };
+    let mb = match MeasuredBootLog::open(&c.measuredboot_ml_path) {
+        Ok(log) => Some(Arc::new(log)),
+        Err(e) => {
+            log::info!("no measured-boot log ({e})");
+            None
+        }
+    };
+    (ima, mb)
+}
+
+/// Runs the agent until a stop signal.
+///
+/// # Errors
+///
+/// [`StartError`] naming the step that failed; TPM objects are flushed first.
+pub async fn run(loaded: Loaded) -> Result<(), StartError> {
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    let c = &loaded.config;
+    if !c.keylime_dir.is_dir() {
+        return Err(StartError::Io {
+            what: "use keylime_dir",
+            detail: format!(
+                "{} does not exist or is not a directory; create it (mode 0700, owned by the user \
+                 keylet runs as) or set keylime_dir",
+                c.keylime_dir.display()
+            ),
+        });
+    }
+    let listen = SocketAddr::new(c.ip, c.port);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| StartError::Io {
+            what: "listen",
+            detail: format!("{listen}: {e} (is another agent running? set ip/port)"),
+        })?;
+    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
+        .map_err(StartError::Device)?;
+    let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
+    log::info!("TPM: {}", tpm.device());
+    match tpm.tpm().flush_leftovers() {
+        Ok(0) => {}
+        Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
+        Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
+    }
+    let (ima_log, mb_log) = open_logs(c);
+    let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
+    let mut created: Vec<Handle> = Vec::new();
+    if objects.ek_transient {
+        created.push(objects.ek);
+    }
+    let prepared = prepare(c, &mut tpm, &objects).await;
+    let (ak, state, settings_tls, payload) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            flush_all(&mut tpm, &created);
+            return Err(e);
+        }
+    };
+    created.push(ak);
+
+    let registered = tokio::select! {
+        r = register(c, &mut tpm, &objects, &state, ak, settings_tls.as_ref()) => r,
+        () = shutdown_signal() => {
+            flush_all(&mut tpm, &created);
+            return Ok(());
+        }
+    };
+    if objects.ek_transient {
+        flush_all(&mut tpm, &[objects.ek]);
+        created.retain(|h| *h != objects.ek);
+    }
+    if let Err(e) = registered {
+        flush_all(&mut tpm, &created);
+        return Err(e);
+    }
+
+    let info = AgentInfo {
+        uuid: state.agent_id.clone(),
+        hash_alg: c.tpm_hash_alg,
+        key_alg: c.tpm_encryption_alg,
+        sign_alg: c.tpm_signing_alg,
+        ak_handle: ak,
+    };
+    let reload = Reload {
+        key_alg: c.tpm_encryption_alg,
+        persistent_ek: c.ek_handle,
+        ak_public: state.ak_public.clone(),
+        ak_private: state.ak_private.clone(),
+    };
+    let service = Arc::new(TpmAttestation::new(tpm, ak, reload, payload, info));
+    let mut settings = ServerSettings::new(listen, settings_tls.map(|(tls, _)| tls));
+    settings.versions = ApiVersions::new(
+        c.api_versions
+            .iter()
+            .map(|(major, minor)| ApiVersion::new(*major, *minor)),
+    )
+    .unwrap_or_else(|_| ApiVersions::all());
+    settings.ima_log = ima_log;
+    settings.mb_log = mb_log;
+    settings.boottime = read_boottime().ok();
+    privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
+        what: "drop privileges (run_as)",
+        detail: e.to_string(),
+    })?;
+    log::info!(
+        "serving the Keylime agent API on {}://{listen} as agent {}",
+        if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        state.agent_id
+    );
+    let served = server::serve_on(
+        listener,
+        settings,
+        Arc::clone(&service) as Arc<dyn server::Attestation>,
+        shutdown_signal(),
+    )
+    .await;
+    service.shutdown();
+    served.map_err(StartError::Server)
+}
+
+type Prepared = (Handle, AgentState, Option<(ServerTls, String)>, String);
+
+/// The identity, the AK and the software keys.
+async fn prepare(
+    c: &AgentConfig,
+    tpm: &mut TpmBox,
+    objects: &TpmObjects,
+) -> Result<Prepared, StartError> {
+    let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
+    let identity = identity::resolve(&c.uuid, &objects.ek_public, state.as_ref())
+        .map_err(StartError::Identity)?;
+    let (ak, state, changed) = keys::attestation_key(
+        tpm,
+        objects,
+        state,
+        &identity,
+        c.tpm_encryption_alg,
+        c.tpm_hash_alg,
+        &c.agent_data_path,
+    )?;
+    let finish = (|| {
+        if changed {
+            state.save(&c.agent_data_path).map_err(StartError::State)?;
+        }
+        let payload = load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
+            .map_err(StartError::Keys)?;
+        let tls = if c.enable_agent_mtls {
+            let mtls = load_or_create_mtls(
+                &c.server_key,
+                &c.server_cert,
+                &c.server_key_password,
+                identity.id.as_str(),
+                &c.contact_ip,
+            )
+            .map_err(StartError::Keys)?;
+            let files = TlsFiles {
+                server_cert: mtls.cert_path.clone(),
+                server_key: mtls.key_path.clone(),
+                trusted_client_ca: c.trusted_client_ca.clone(),
+            };
+            Some((
+                ServerTls::from_files(&files).map_err(StartError::Tls)?,
+                mtls.cert_pem,
+            ))
+        } else {
+            log::warn!(
+                "enable_agent_mtls is off: serving plain HTTP (the verifier must have enable_agent_mtls = False)"
+            );
+            None
+        };
+        Ok((tls, payload.public_pem().to_string()))
+    })();
+    match finish {
+        Ok((tls, payload)) => Ok((ak, state, tls, payload)),
+        Err(e) => {
+            flush_all(tpm, &[ak]);
+            Err(e)
+        }
+    }
+}
+
+async fn register(
+    c: &AgentConfig,
+    tpm: &mut TpmBox,
+    objects: &TpmObjects,
+    state: &AgentState,
+    ak: Handle,
+    tls: Option<&(ServerTls, String)>,
+) -> Result<(), StartError> {
+    let registrar = if c.registrar_tls_enabled {
+        Registrar::tls(
+            &c.registrar_ip,
+            c.registrar_tls_port,
+            &c.registrar_tls_ca_cert,
+        )
+        .map_err(StartError::Registrar)?
+    } else {
+        Registrar::plain(&c.registrar_ip, c.registrar_port)
+    };
+    let aik = STANDARD.encode(&state.ak_public);
+    let ek = STANDARD.encode(&objects.ek_public);
+    let input = RegisterInput {
+        id: &state.agent_id,
+        versions: &c.api_versions,
+        registration: Registration {
+            aik_tpm: &aik,
+            ek_tpm: &ek,
+            ekcert: objects.ek_cert_pem.as_deref(),
+            mtls_cert: tls.map_or("disabled", |(_, pem)| pem.as_str()),
+            ip: &c.contact_ip,
+            port: c.contact_port,
+        },
+        ak,
+        ek: objects.ek,
+    };
+    register_and_activate(&registrar, c.backoff, tpm, &input)
+        .await
+        .map(|_| ())
+}

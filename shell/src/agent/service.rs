@@ -1,0 +1,187 @@
+//! The TPM behind the pull API: one quote at a time (PCR 16 is global state),
+//! with recovery when the TPM connection was lost.
+
+use std::sync::{Mutex, MutexGuard};
+
+use keylet_core::agent::{AgentError, QuoteRequest};
+use keylet_core::alg::KeyAlg;
+use keylet_core::pcr::{Digest, HashAlg, PcrMask};
+use keylet_core::tpm::Handle;
+use keylet_core::verify::QuoteError;
+
+use super::keys::template_alg;
+use super::tpm_box::TpmBox;
+use crate::server::{AgentInfo, AttestError, Attestation, Nonce, QuoteReply};
+use crate::tpm::TransportError;
+
+/// Room for the longest quote string (24 PCRs, RSA-4096 signature).
+const QUOTE_BUFFER: usize = 8192;
+
+/// What is needed to load the AK again after the TPM restarted.
+#[derive(Debug, Clone)]
+pub struct Reload {
+    /// EK key type.
+    pub key_alg: KeyAlg,
+    /// A persistent EK handle, if configured.
+    pub persistent_ek: Option<u32>,
+    /// The AK TPM2B_PUBLIC.
+    pub ak_public: Vec<u8>,
+    /// The AK TPM2B_PRIVATE.
+    pub ak_private: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tpm: TpmBox,
+    ak: Handle,
+    out: Box<[u8]>,
+    reload: Reload,
+}
+
+/// The agent's [`Attestation`]: quotes with the loaded AK.
+#[derive(Debug)]
+pub struct TpmAttestation {
+    inner: Mutex<Inner>,
+    payload_pem: String,
+    data_digest: Digest,
+    info: AgentInfo,
+}
+
+impl TpmAttestation {
+    /// Wraps an open TPM with a loaded AK.
+    #[must_use]
+    pub fn new(
+        tpm: TpmBox,
+        ak: Handle,
+        reload: Reload,
+        payload_pem: String,
+        info: AgentInfo,
+    ) -> Self {
+        let data_digest = info.hash_alg.hash(payload_pem.as_bytes());
+        Self {
+            inner: Mutex::new(Inner {
+                tpm,
+                ak,
+                out: vec![0; QUOTE_BUFFER].into_boxed_slice(),
+                reload,
+            }),
+            payload_pem,
+            data_digest,
+            info,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the TPM state half-done
+        // in a way a next quote cannot cope with: each quote resets PCR 16.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Flushes the AK; called once on shutdown.
+    pub fn shutdown(&self) {
+        let mut inner = self.lock();
+        let ak = inner.ak;
+        match inner.tpm.tpm().flush(ak) {
+            Ok(()) => log::info!("flushed the AK ({ak:#010x})"),
+            Err(e) => log::warn!("could not flush the AK ({ak:#010x}): {e}"),
+        }
+    }
+}
+
+impl Inner {
+    fn quote(
+        &mut self,
+        nonce: &[u8],
+        mask: PcrMask,
+        bank: HashAlg,
+        data_digest: &Digest,
+    ) -> Result<usize, AgentError<TransportError>> {
+        let req = QuoteRequest {
+            ak: self.ak,
+            nonce,
+            bank,
+            mask,
+            data_digest: data_digest.as_bytes(),
+        };
+        let Self { tpm, out, .. } = self;
+        tpm.tpm().quote(&req, out)
+    }
+
+    /// Reconnects, clears what a restarted TPM may hold, recreates the EK
+    /// and reloads the AK.
+    fn recover(&mut self) -> Result<(), String> {
+        log::warn!("reconnecting to the TPM at {}", self.tpm.device());
+        self.tpm.reopen().map_err(|e| e.to_string())?;
+        let mut tpm = self.tpm.tpm();
+        let _ = tpm.flush_leftovers();
+        let mut public = [0u8; 1024];
+        let ek = tpm
+            .create_ek(
+                template_alg(self.reload.key_alg),
+                self.reload.persistent_ek,
+                &mut public,
+            )
+            .map_err(|e| e.to_string())?;
+        let loaded = tpm.load_ak(ek.handle, &self.reload.ak_public, &self.reload.ak_private);
+        if ek.transient {
+            let _ = tpm.flush(ek.handle);
+        }
+        self.ak = loaded.map_err(|e| e.to_string())?;
+        log::info!("TPM reconnected; AK reloaded as {:#010x}", self.ak);
+        Ok(())
+    }
+}
+
+fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
+    match e {
+        AgentError::QuoteSelfCheck(QuoteError::DigestMismatch) => AttestError::PcrsUnstable {
+            attempts: keylet_core::agent::MAX_QUOTE_ATTEMPTS,
+        },
+        other => AttestError::Tpm(Box::new(other)),
+    }
+}
+
+impl Attestation for TpmAttestation {
+    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
+        let mut inner = self.lock();
+        let bank = self.info.hash_alg;
+        let nonce = nonce.as_str().as_bytes();
+        let n = match inner.quote(nonce, mask, bank, &self.data_digest) {
+            Ok(n) => n,
+            Err(AgentError::Transport { error, .. }) => {
+                log::warn!("TPM I/O failed during a quote: {error}");
+                inner.recover().map_err(|e| {
+                    log::error!("TPM recovery failed: {e}");
+                    AttestError::Tpm(e.into())
+                })?;
+                inner
+                    .quote(nonce, mask, bank, &self.data_digest)
+                    .map_err(to_attest_error)?
+            }
+            Err(e) => return Err(to_attest_error(e)),
+        };
+        let quote = std::str::from_utf8(inner.out.get(..n).unwrap_or(&[]))
+            .map_err(|e| AttestError::Tpm(Box::new(e)))?
+            .to_string();
+        Ok(QuoteReply {
+            quote,
+            hash_alg: bank,
+            key_alg: self.info.key_alg,
+            sign_alg: self.info.sign_alg,
+        })
+    }
+
+    fn payload_public_pem(&self) -> &str {
+        &self.payload_pem
+    }
+
+    fn agent_info(&self) -> AgentInfo {
+        let ak = self.lock().ak;
+        AgentInfo {
+            ak_handle: ak,
+            ..self.info.clone()
+        }
+    }
+}

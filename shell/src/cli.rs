@@ -1,0 +1,125 @@
+//! The command line: `keylet [run]`, `keylet identity`, `--help`, `--version`.
+
+use std::process::ExitCode;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::config;
+use crate::state::AgentState;
+
+const HELP: &str = "\
+keylet - a small TPM 2.0 attestation agent for Keylime
+
+Usage: keylet [COMMAND]
+
+Commands:
+  run        register with the registrar and serve the Keylime agent API (default)
+  identity   print the persisted agent id and keys as JSON (no TPM access)
+  help       print this help
+
+Options:
+  -h, --help     print this help
+  -V, --version  print the version
+
+Configuration: the [agent] section of /etc/keylime/agent.conf (and
+/usr/etc/keylime, conf.d snippets), or only the file KEYLIME_AGENT_CONFIG
+names; KEYLIME_AGENT_<OPTION> environment variables override single options.
+The TPM is option tpm_device (/dev/tpmrm0, tcp://HOST:PORT, fd://N) or TCTI.
+Logs go to stderr; set RUST_LOG (error, warn, info, debug) for the level.
+
+Exit codes: 0 stopped cleanly, 1 runtime failure, 2 configuration error.
+";
+
+fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+}
+
+/// Runs the command line; returns the process exit code.
+#[must_use]
+pub fn main(args: Vec<String>) -> ExitCode {
+    let cmd = args.first().map_or("run", String::as_str);
+    match cmd {
+        "-h" | "--help" | "help" => {
+            print!("{HELP}");
+            ExitCode::SUCCESS
+        }
+        "-V" | "--version" => {
+            println!("keylet {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        "run" => run(),
+        "identity" => identity(),
+        other => {
+            eprintln!("keylet: unknown command {other:?}; see keylet --help");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> ExitCode {
+    init_logging();
+    let loaded = match config::load() {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(crate::agent::run(loaded)) {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+fn identity() -> ExitCode {
+    let loaded = match config::load() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("keylet: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let path = &loaded.config.agent_data_path;
+    match AgentState::load(path) {
+        Ok(Some(state)) => {
+            let out = serde_json::json!({
+                "uuid": state.agent_id,
+                "aik_tpm": STANDARD.encode(&state.ak_public),
+                "ek_tpm": STANDARD.encode(&state.ek_public),
+            });
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!(
+                "keylet: no agent state at {} yet; run keylet once first",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("keylet: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

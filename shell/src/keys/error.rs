@@ -1,0 +1,62 @@
+//! Key file errors.
+
+use std::path::PathBuf;
+
+use crate::store::StoreError;
+
+/// Why a key or certificate could not be loaded or created.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Reading or writing the file failed.
+    Store(StoreError),
+    /// The file does not hold what keylet expects.
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+    /// A password-protected key was configured.
+    PasswordUnsupported {
+        /// The option.
+        option: &'static str,
+    },
+    /// Key or certificate generation failed.
+    Generate {
+        /// What was being made.
+        what: &'static str,
+        /// The error.
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(e) => e.fmt(f),
+            Self::Invalid { path, detail } => write!(f, "{}: {detail}", path.display()),
+            Self::PasswordUnsupported { option } => write!(
+                f,
+                "option {option} is set, but keylet does not read password-protected keys; \
+                 leave it empty and protect the key file with its 0600 mode and the state directory"
+            ),
+            Self::Generate { what, detail } => write!(f, "cannot generate the {what}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for KeyError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}

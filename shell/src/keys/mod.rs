@@ -1,0 +1,12 @@
+//! The agent's software keys: the payload key (NK) and the mTLS server key
+//! and certificate. Both are generated once, kept in `keylime_dir` (0600,
+//! written atomically) and reused: the verifier pins the certificate and the
+//! NK public key when the agent is added.
+
+mod error;
+mod mtls;
+mod payload;
+
+pub use error::KeyError;
+pub use mtls::{MtlsIdentity, load_or_create_mtls};
+pub use payload::{PayloadKey, load_or_create_payload_key};

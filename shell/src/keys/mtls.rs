@@ -1,0 +1,218 @@
+//! The mTLS server key (EC P-256) and its self-signed certificate.
+//!
+//! The certificate is sent to the registrar as `mtls_cert` and pinned by the
+//! verifier when the agent is added, so it is made once, with a long validity,
+//! and reused. It gets a random positive serial and every extension (the SANs)
+//! is in place before it is signed, so its self-signature verifies.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{CertificateParams, DnType, KeyPair, SanType, SerialNumber};
+use zeroize::Zeroizing;
+
+use super::KeyError;
+use crate::store;
+
+/// How long a generated certificate is valid: the verifier pins it at
+/// `tenant add` time and checks its dates, so it must outlive the enrollment.
+const VALIDITY_DAYS: i64 = 10 * 365;
+
+/// The server key and certificate files, loaded or made.
+#[derive(Debug, Clone)]
+pub struct MtlsIdentity {
+    /// The key file.
+    pub key_path: PathBuf,
+    /// The certificate file.
+    pub cert_path: PathBuf,
+    /// The certificate PEM, as registered.
+    pub cert_pem: String,
+    /// Whether this start generated them.
+    pub generated: bool,
+}
+
+/// Loads the server key and certificate, or generates both if both are missing.
+///
+/// # Errors
+///
+/// [`KeyError`] if only one of the two exists, a file is unreadable or too
+/// open, or generation fails.
+pub fn load_or_create_mtls(
+    key_path: &Path,
+    cert_path: &Path,
+    password: &str,
+    agent_id: &str,
+    contact_ip: &str,
+) -> Result<MtlsIdentity, KeyError> {
+    if !password.is_empty() {
+        return Err(KeyError::PasswordUnsupported {
+            option: "server_key_password",
+        });
+    }
+    let key = store::read_private(key_path)?;
+    let cert = store::read_public(cert_path)?;
+    match (key, cert) {
+        (Some(key), Some(cert)) => {
+            let key_text = std::str::from_utf8(&key).map_err(|_| KeyError::Invalid {
+                path: key_path.to_path_buf(),
+                detail: "not a PEM file".into(),
+            })?;
+            KeyPair::from_pem(key_text).map_err(|e| KeyError::Invalid {
+                path: key_path.to_path_buf(),
+                detail: format!("not a usable private key ({e})"),
+            })?;
+            let cert_pem = String::from_utf8(cert).map_err(|_| KeyError::Invalid {
+                path: cert_path.to_path_buf(),
+                detail: "not a PEM file".into(),
+            })?;
+            if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(KeyError::Invalid {
+                    path: cert_path.to_path_buf(),
+                    detail: "holds no PEM certificate".into(),
+                });
+            }
+            Ok(MtlsIdentity {
+                key_path: key_path.to_path_buf(),
+                cert_path: cert_path.to_path_buf(),
+                cert_pem,
+                generated: false,
+            })
+        }
+        (None, None) => generate(key_path, cert_path, agent_id, contact_ip),
+        (Some(_), None) => Err(KeyError::Invalid {
+            path: cert_path.to_path_buf(),
+            detail: format!(
+                "is missing while the key {} exists; restore the certificate, or move the key away \
+                 to generate both anew (then run keylime_tenant -c update for this agent)",
+                key_path.display()
+            ),
+        }),
+        (None, Some(_)) => Err(KeyError::Invalid {
+            path: key_path.to_path_buf(),
+            detail: format!(
+                "is missing while the certificate {} exists; restore the key, or move the \
+                 certificate away to generate both anew (then run keylime_tenant -c update)",
+                cert_path.display()
+            ),
+        }),
+    }
+}
+
+fn generate(
+    key_path: &Path,
+    cert_path: &Path,
+    agent_id: &str,
+    contact_ip: &str,
+) -> Result<MtlsIdentity, KeyError> {
+    let gen_err = |what: &'static str| {
+        move |e: rcgen::Error| KeyError::Generate {
+            what,
+            detail: e.to_string(),
+        }
+    };
+    log::info!(
+        "generating the mTLS server key (EC P-256) and certificate at {}",
+        cert_path.display()
+    );
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(gen_err("mTLS server key"))?;
+    let mut params =
+        CertificateParams::new(Vec::<String>::new()).map_err(gen_err("mTLS certificate"))?;
+    params.distinguished_name.push(DnType::CommonName, agent_id);
+    let mut sans = vec![
+        SanType::DnsName("localhost".try_into().map_err(gen_err("certificate SAN"))?),
+        SanType::DnsName(
+            "localhost.domain"
+                .try_into()
+                .map_err(gen_err("certificate SAN"))?,
+        ),
+        SanType::IpAddress(IpAddr::from([127, 0, 0, 1])),
+        SanType::IpAddress("::1".parse().unwrap_or(IpAddr::from([0u16; 8]))),
+    ];
+    match contact_ip.parse::<IpAddr>() {
+        Ok(ip) if !sans.contains(&SanType::IpAddress(ip)) => sans.push(SanType::IpAddress(ip)),
+        Ok(_) => {}
+        Err(_) => {
+            if let Ok(name) = contact_ip.to_string().try_into() {
+                sans.push(SanType::DnsName(name));
+            }
+        }
+    }
+    params.subject_alt_names = sans;
+    let mut serial = [0u8; 16];
+    getrandom::fill(&mut serial).map_err(|e| KeyError::Generate {
+        what: "certificate serial",
+        detail: e.to_string(),
+    })?;
+    // Positive and non-zero: clear the top bit, set the next one.
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(VALIDITY_DAYS);
+    let cert = params
+        .self_signed(&key)
+        .map_err(gen_err("mTLS certificate"))?;
+    let key_pem = Zeroizing::new(key.serialize_pem());
+    let cert_pem = cert.pem();
+    store::write_private(key_path, key_pem.as_bytes())?;
+    store::write_public(cert_path, cert_pem.as_bytes())?;
+    Ok(MtlsIdentity {
+        key_path: key_path.to_path_buf(),
+        cert_path: cert_path.to_path_buf(),
+        cert_pem,
+        generated: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn generated_once_and_verifies_with_openssl() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k, c) = (dir.path().join("k.pem"), dir.path().join("c.crt"));
+        let a = load_or_create_mtls(&k, &c, "", "agent-1", "192.0.2.7").unwrap();
+        assert!(a.generated);
+        let b = load_or_create_mtls(&k, &c, "", "agent-1", "192.0.2.7").unwrap();
+        assert!(!b.generated);
+        assert_eq!(a.cert_pem, b.cert_pem);
+        // The self-signature verifies (all extensions were added before signing).
+        let out = Command::new("openssl")
+            .args(["verify", "-partial_chain", "-CAfile"])
+            .arg(&c)
+            .arg(&c)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let text = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&c)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains("CN = agent-1") || text.contains("CN=agent-1"),
+            "{text}"
+        );
+        assert!(text.contains("IP Address:192.0.2.7"), "{text}");
+        assert!(text.contains("DNS:localhost"), "{text}");
+    }
+
+    #[test]
+    fn one_file_without_the_other_is_an_error_not_a_silent_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k, c) = (dir.path().join("k.pem"), dir.path().join("c.crt"));
+        load_or_create_mtls(&k, &c, "", "a", "127.0.0.1").unwrap();
+        std::fs::remove_file(&c).unwrap();
+        let err = load_or_create_mtls(&k, &c, "", "a", "127.0.0.1").unwrap_err();
+        assert!(err.to_string().contains("is missing"), "{err}");
+        assert!(k.exists());
+    }
+}

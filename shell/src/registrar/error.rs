@@ -1,0 +1,95 @@
+//! Registrar client errors.
+
+/// Why talking to the registrar failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RegistrarError {
+    /// No connection (refused, timed out, reset): worth retrying.
+    Unreachable {
+        /// `host:port`.
+        address: String,
+        /// What happened.
+        detail: String,
+    },
+    /// The TLS setup or handshake failed.
+    Tls {
+        /// What happened and what to check.
+        detail: String,
+    },
+    /// The registrar refused this id with these keys (403).
+    IdentityConflict {
+        /// The agent id.
+        id: String,
+        /// The registrar's message.
+        message: String,
+    },
+    /// Any other non-200 answer.
+    Status {
+        /// What keylet asked for.
+        action: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The registrar's message.
+        message: String,
+    },
+    /// The answer was not what the protocol says.
+    BadResponse {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The registrar supports none of keylet's API versions.
+    NoCommonVersion {
+        /// What it supports.
+        registrar: Vec<String>,
+    },
+}
+
+impl RegistrarError {
+    /// Whether waiting and trying again may help (unreachable, or a 5xx).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for RegistrarError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable { address, detail } => write!(
+                f,
+                "registrar {address} is unreachable ({detail}); check registrar_ip/registrar_port and that the registrar runs"
+            ),
+            Self::Tls { detail } => write!(f, "TLS to the registrar failed: {detail}"),
+            Self::IdentityConflict { id, message } => write!(
+                f,
+                "the registrar refused agent {id} (403: {message}): this id is already registered \
+                 with a different EK, AK or EK certificate. If this host's TPM or agent state was \
+                 replaced on purpose, delete the old record (keylime_tenant -c regdelete -u {id}) \
+                 and restart keylet; if another host uses this id (a cloned image or a copied \
+                 uuid), give each host its own id (uuid = \"hash_ek\")"
+            ),
+            Self::Status {
+                action,
+                status,
+                message,
+            } => write!(
+                f,
+                "the registrar answered {action} with {status}: {message}"
+            ),
+            Self::BadResponse { detail } => {
+                write!(f, "the registrar's answer is not valid: {detail}")
+            }
+            Self::NoCommonVersion { registrar } => write!(
+                f,
+                "the registrar supports API versions {} and keylet none of them; keylet speaks 2.1 to 2.6",
+                registrar.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegistrarError {}

@@ -1,0 +1,193 @@
+//! The registrar's JSON bodies.
+
+use serde::{Deserialize, Serialize};
+
+use super::RegistrarError;
+
+/// The body of `POST /v{api}/agents/{id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registration<'a> {
+    /// base64 TPM2B_PUBLIC of the AK.
+    pub aik_tpm: &'a str,
+    /// base64 TPM2B_PUBLIC of the EK.
+    pub ek_tpm: &'a str,
+    /// The EK certificate PEM; omitted when there is none (an empty value
+    /// after a stored certificate would be an identity change, 403).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ekcert: Option<&'a str>,
+    /// The mTLS server certificate PEM, or `"disabled"`.
+    pub mtls_cert: &'a str,
+    /// The contact address.
+    pub ip: &'a str,
+    /// The contact port, a JSON integer.
+    pub port: u16,
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope<T> {
+    #[serde(default)]
+    status: Option<String>,
+    results: Option<T>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionResults {
+    current_version: Option<String>,
+    #[serde(default)]
+    supported_versions: Vec<String>,
+}
+
+/// What the registrar's `/version` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versions {
+    /// `current_version`.
+    pub current: Option<(u8, u8)>,
+    /// `supported_versions`.
+    pub supported: Vec<(u8, u8)>,
+}
+
+fn parse_one(v: &str) -> Option<(u8, u8)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Parses `/version`.
+///
+/// # Errors
+///
+/// [`RegistrarError::BadResponse`] if it is not the expected JSON.
+pub fn parse_version(body: &[u8]) -> Result<Versions, RegistrarError> {
+    let env: Envelope<VersionResults> =
+        serde_json::from_slice(body).map_err(|e| RegistrarError::BadResponse {
+            detail: format!("GET /version: {e}"),
+        })?;
+    let r = env.results.ok_or_else(|| RegistrarError::BadResponse {
+        detail: "GET /version has no results".into(),
+    })?;
+    Ok(Versions {
+        current: r.current_version.as_deref().and_then(parse_one),
+        supported: r
+            .supported_versions
+            .iter()
+            .filter_map(|v| parse_one(v))
+            .collect(),
+    })
+}
+
+/// The registrar's current version if we support it, else the newest common one (2.x only).
+#[must_use]
+pub fn pick_version(ours: &[(u8, u8)], theirs: &Versions) -> Option<(u8, u8)> {
+    if let Some(cur) = theirs.current
+        && ours.contains(&cur)
+    {
+        return Some(cur);
+    }
+    ours.iter()
+        .filter(|v| v.0 == 2 && theirs.supported.contains(v))
+        .max()
+        .copied()
+}
+
+fn message(body: &[u8]) -> String {
+    serde_json::from_slice::<Envelope<serde_json::Value>>(body)
+        .ok()
+        .and_then(|e| e.status)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect())
+}
+
+/// Maps a non-200 answer to an error.
+///
+/// # Errors
+///
+/// [`RegistrarError::IdentityConflict`] for 403, [`RegistrarError::Status`] otherwise.
+pub fn check_status(
+    status: u16,
+    body: &[u8],
+    action: &'static str,
+    id: &str,
+) -> Result<(), RegistrarError> {
+    match status {
+        200 => Ok(()),
+        403 => Err(RegistrarError::IdentityConflict {
+            id: id.to_string(),
+            message: message(body),
+        }),
+        _ => Err(RegistrarError::Status {
+            action,
+            status,
+            message: message(body),
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BlobResults {
+    blob: String,
+}
+
+/// The credential blob (base64) from a registration answer.
+///
+/// # Errors
+///
+/// [`RegistrarError::BadResponse`] if absent.
+pub fn parse_blob(body: &[u8]) -> Result<String, RegistrarError> {
+    let env: Envelope<BlobResults> =
+        serde_json::from_slice(body).map_err(|e| RegistrarError::BadResponse {
+            detail: format!("registration answer: {e}"),
+        })?;
+    env.results
+        .map(|r| r.blob)
+        .ok_or_else(|| RegistrarError::BadResponse {
+            detail: "registration answer has no results.blob".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_registrars_current_version_or_the_newest_common() {
+        // Verbatim from a 7.14.3 registrar.
+        let body = br#"{"code":200,"status":"Success","results":{"current_version":"2.6","supported_versions":["1.0","2.0","2.1","2.2","2.3","2.4","2.5","2.6","3.0"]}}"#;
+        let v = parse_version(body).unwrap();
+        let ours = [(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)];
+        assert_eq!(pick_version(&ours, &v), Some((2, 6)));
+        assert_eq!(pick_version(&[(2, 4), (2, 5)], &v), Some((2, 5)));
+        let old = Versions {
+            current: Some((3, 0)),
+            supported: vec![(2, 0), (2, 1), (3, 0)],
+        };
+        assert_eq!(pick_version(&ours, &old), Some((2, 1)));
+        assert_eq!(pick_version(&[(2, 6)], &old), None);
+    }
+
+    #[test]
+    fn registration_json_omits_a_missing_ekcert_and_keeps_port_an_integer() {
+        let r = Registration {
+            aik_tpm: "AA",
+            ek_tpm: "BB",
+            ekcert: None,
+            mtls_cert: "disabled",
+            ip: "127.0.0.1",
+            port: 9002,
+        };
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert!(v.get("ekcert").is_none());
+        assert_eq!(v["port"], serde_json::json!(9002));
+    }
+
+    #[test]
+    fn a_403_is_an_identity_conflict_with_the_fix() {
+        let body = br#"{"code":403,"status":"Agent re-registration with different TPM identity is forbidden","results":{}}"#;
+        let err = check_status(403, body, "register", "abc").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("regdelete -u abc"), "{text}");
+        assert!(text.contains("different TPM identity"), "{text}");
+        assert!(!err.is_transient());
+        assert_eq!(
+            parse_blob(br#"{"results":{"blob":"utzA3g=="}}"#).unwrap(),
+            "utzA3g=="
+        );
+    }
+}

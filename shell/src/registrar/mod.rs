@@ -1,0 +1,124 @@
+//! The registrar client: version discovery, registration and activation.
+//!
+//! Plain HTTP to `registrar_port`, as the registrar expects from pull agents,
+//! or HTTPS to `registrar_tls_port` verified against `registrar_tls_ca_cert`
+//! with hostname checking (never without verification).
+
+mod error;
+mod http;
+mod messages;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use error::RegistrarError;
+pub use messages::Registration;
+
+use http::Endpoint;
+
+/// A registrar reached over HTTP or HTTPS.
+#[derive(Debug, Clone)]
+pub struct Registrar {
+    endpoint: Endpoint,
+}
+
+impl Registrar {
+    /// A registrar at `host:port` over plain HTTP.
+    #[must_use]
+    pub fn plain(host: &str, port: u16) -> Self {
+        Self {
+            endpoint: Endpoint::new(host, port, None),
+        }
+    }
+
+    /// A registrar at `host:port` over HTTPS, its certificate verified against
+    /// the CA certificates in `ca_file` and its name against `host`.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistrarError::Tls`] if the CA file is unreadable or holds no certificate.
+    pub fn tls(host: &str, port: u16, ca_file: &Path) -> Result<Self, RegistrarError> {
+        let config = http::client_tls_config(ca_file)?;
+        Ok(Self {
+            endpoint: Endpoint::new(host, port, Some(Arc::new(config))),
+        })
+    }
+
+    /// `host:port` and the scheme, for messages.
+    #[must_use]
+    pub fn address(&self) -> String {
+        self.endpoint.to_string()
+    }
+
+    /// Picks the API version to register with: the registrar's current version if
+    /// keylet supports it, else the newest both support. A registrar whose
+    /// `/version` fails is asked with keylet's newest version.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistrarError::Unreachable`] if it cannot be reached at all;
+    /// [`RegistrarError::NoCommonVersion`] if it supports none of `ours`.
+    pub async fn negotiate(&self, ours: &[(u8, u8)]) -> Result<(u8, u8), RegistrarError> {
+        let newest = ours.iter().max().copied().unwrap_or((2, 1));
+        let (status, body) = self.endpoint.request("GET", "/version", None).await?;
+        if status != 200 {
+            log::warn!(
+                "registrar {} answered GET /version with {status}; trying API {}.{}",
+                self.address(),
+                newest.0,
+                newest.1
+            );
+            return Ok(newest);
+        }
+        let theirs = messages::parse_version(&body)?;
+        messages::pick_version(ours, &theirs).ok_or_else(|| RegistrarError::NoCommonVersion {
+            registrar: theirs
+                .supported
+                .iter()
+                .map(|(a, b)| format!("{a}.{b}"))
+                .collect(),
+        })
+    }
+
+    /// `POST /v{api}/agents/{id}`: returns the credential blob (base64).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistrarError`]; a 403 is [`RegistrarError::IdentityConflict`].
+    pub async fn register(
+        &self,
+        api: (u8, u8),
+        id: &str,
+        registration: &Registration<'_>,
+    ) -> Result<String, RegistrarError> {
+        let path = format!("/v{}.{}/agents/{id}", api.0, api.1);
+        let body = serde_json::to_vec(registration).map_err(|e| RegistrarError::BadResponse {
+            detail: e.to_string(),
+        })?;
+        let (status, answer) = self.endpoint.request("POST", &path, Some(body)).await?;
+        messages::check_status(status, &answer, "register", id)?;
+        messages::parse_blob(&answer)
+    }
+
+    /// `PUT /v{api}/agents/{id}` with the `auth_tag`: marks the agent active.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistrarError`]; a 400 here means the registrar deleted the record.
+    pub async fn activate(
+        &self,
+        api: (u8, u8),
+        id: &str,
+        auth_tag: &str,
+    ) -> Result<(), RegistrarError> {
+        let path = format!("/v{}.{}/agents/{id}", api.0, api.1);
+        let body =
+            serde_json::to_vec(&serde_json::json!({ "auth_tag": auth_tag })).map_err(|e| {
+                RegistrarError::BadResponse {
+                    detail: e.to_string(),
+                }
+            })?;
+        let (status, answer) = self.endpoint.request("PUT", &path, Some(body)).await?;
+        messages::check_status(status, &answer, "activate", id)
+    }
+}

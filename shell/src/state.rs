@@ -1,0 +1,178 @@
+//! The persisted agent state: the AK blobs and the agent id, in `postcard`.
+//!
+//! The registrar refuses (403) a known agent id that comes back with another
+//! AK, so the AK made at first start is kept and reloaded on every later
+//! start, under the same EK.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{self, StoreError};
+
+/// Format version of the state file.
+const FORMAT: u8 = 1;
+
+/// What keylet remembers between starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// Format version.
+    pub format: u8,
+    /// The agent id registered with.
+    pub agent_id: String,
+    /// How the id was chosen (`hash_ek`, `generate`, `explicit`).
+    pub id_source: String,
+    /// The TPM2B_PUBLIC of the EK the AK was created under.
+    pub ek_public: Vec<u8>,
+    /// `tpm_encryption_alg` of the AK (Keylime name).
+    pub key_alg: String,
+    /// `tpm_hash_alg` of the AK (Keylime name).
+    pub hash_alg: String,
+    /// The AK's TPM2B_PUBLIC.
+    pub ak_public: Vec<u8>,
+    /// The AK's TPM2B_PRIVATE (wrapped by the TPM; useless on another TPM).
+    pub ak_private: Vec<u8>,
+}
+
+/// Why the state file could not be used.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Reading or writing failed.
+    Store(StoreError),
+    /// The file is not a state file keylet can read.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(e) => e.fmt(f),
+            Self::Corrupt { path, detail } => write!(
+                f,
+                "agent state {} cannot be read ({detail}); it was left untouched. If it is damaged, \
+                 move it away to start with a new AK, and delete this agent at the registrar first \
+                 (keylime_tenant -c regdelete -u <id>) because the registrar refuses a known id with a new AK",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            Self::Corrupt { .. } => None,
+        }
+    }
+}
+
+impl From<StoreError> for StateError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl AgentState {
+    /// A new state of the current format.
+    #[must_use]
+    pub fn new(
+        agent_id: String,
+        id_source: &str,
+        ek_public: Vec<u8>,
+        key_alg: &str,
+        hash_alg: &str,
+        ak_public: Vec<u8>,
+        ak_private: Vec<u8>,
+    ) -> Self {
+        Self {
+            format: FORMAT,
+            agent_id,
+            id_source: id_source.to_string(),
+            ek_public,
+            key_alg: key_alg.to_string(),
+            hash_alg: hash_alg.to_string(),
+            ak_public,
+            ak_private,
+        }
+    }
+
+    /// Loads the state; `Ok(None)` if there is none yet.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError`] if the file is unreadable, too open, or not a state file.
+    pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
+        let Some(bytes) = store::read_private(path)? else {
+            return Ok(None);
+        };
+        let state: Self = postcard::from_bytes(&bytes).map_err(|e| StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        if state.format != FORMAT {
+            return Err(StateError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("format {} is not {FORMAT}", state.format),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// Saves the state atomically (0600).
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Store`].
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let bytes = postcard::to_stdvec(self).map_err(|e| StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        store::write_private(path, &bytes)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> AgentState {
+        AgentState::new(
+            "id".into(),
+            "hash_ek",
+            vec![1, 2],
+            "rsa2048",
+            "sha256",
+            vec![3; 10],
+            vec![4; 20],
+        )
+    }
+
+    #[test]
+    fn round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        assert!(AgentState::load(&p).unwrap().is_none());
+        sample().save(&p).unwrap();
+        assert_eq!(AgentState::load(&p).unwrap().unwrap(), sample());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_and_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        store::write_private(&p, b"{\"not\": \"postcard\"}").unwrap();
+        let err = AgentState::load(&p).unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("regdelete"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"{\"not\": \"postcard\"}");
+    }
+}

@@ -1,0 +1,238 @@
+//! Files in keylet's state directory: written atomically with mode 0600,
+//! read back only if nobody else can read them.
+//!
+//! A write goes to a temporary file in the same directory (created 0600,
+//! exclusive), is fsynced, renamed over the target, and the directory is
+//! fsynced: a crash leaves either the old file or the new one, never half of
+//! either, and an existing file is never truncated before its replacement is
+//! on disk.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+/// Why a state file could not be read or written.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An I/O error on `path`.
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// A secret file is readable or writable by group or others.
+    TooOpen {
+        /// The file.
+        path: PathBuf,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// The file exists but is not a regular file.
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io {
+                action,
+                path,
+                source,
+            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::TooOpen { path, mode } => write!(
+                f,
+                "{} has mode {:04o}: a key file must not be accessible by group or others; \
+                 run `chmod 600 {}` (and check who could have read it)",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            ),
+            Self::NotAFile { path } => {
+                write!(f, "{} exists but is not a regular file", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn io_err<'p>(
+    action: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(io::Error) -> StoreError + use<'p> {
+    move |source| StoreError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `data` to `path` atomically with mode 0600.
+///
+/// # Errors
+///
+/// [`StoreError::Io`] naming the step and file; the previous content of
+/// `path`, if any, is untouched on error.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // A stale temporary from a crashed earlier run of this pid is ours to replace.
+    let _ = fs::remove_file(&tmp);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        file.write_all(data).map_err(io_err("write", &tmp))?;
+        file.sync_all().map_err(io_err("fsync", &tmp))?;
+        fs::rename(&tmp, path).map_err(io_err("rename into place", path))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("fsync directory", dir))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Reads a secret file, refusing it if group or others have any access.
+/// `Ok(None)` if it does not exist.
+///
+/// # Errors
+///
+/// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
+pub fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("open", path)(e)),
+    };
+    let meta = file.metadata().map_err(io_err("stat", path))?;
+    if !meta.is_file() {
+        return Err(StoreError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(StoreError::TooOpen {
+            path: path.to_path_buf(),
+            mode: meta.permissions().mode(),
+        });
+    }
+    let mut data = Zeroizing::new(Vec::with_capacity(
+        usize::try_from(meta.size()).unwrap_or(0),
+    ));
+    file.read_to_end(&mut data).map_err(io_err("read", path))?;
+    Ok(Some(data))
+}
+
+/// Reads a public file (a certificate). `Ok(None)` if it does not exist.
+///
+/// # Errors
+///
+/// [`StoreError::Io`] or [`StoreError::NotAFile`].
+pub fn read_public(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(StoreError::NotAFile {
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => fs::read(path).map(Some).map_err(io_err("read", path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("stat", path)(e)),
+    }
+}
+
+/// Writes a public file (a certificate) atomically, mode 0644.
+///
+/// # Errors
+///
+/// As [`write_private`].
+pub fn write_public(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    write_private(path, data)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(io_err("chmod", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_0600_and_replace_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key.pem");
+        write_private(&p, b"one").unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        write_private(&p, b"two").unwrap();
+        assert_eq!(read_private(&p).unwrap().unwrap().as_slice(), b"two");
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        write_private(&p, b"old").unwrap();
+        // A directory where the temporary file would go makes the write fail.
+        let blocker = dir
+            .path()
+            .join(format!(".state.tmp-{}", std::process::id()));
+        fs::create_dir(&blocker).unwrap();
+        fs::write(blocker.join("x"), b"").unwrap();
+        assert!(write_private(&p, b"new").is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+    }
+
+    #[test]
+    fn group_or_world_access_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key.pem");
+        write_private(&p, b"secret").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = read_private(&p).unwrap_err();
+        assert!(matches!(err, StoreError::TooOpen { .. }));
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn missing_files_are_none_and_directories_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_private(&dir.path().join("nope")).unwrap().is_none());
+        assert!(read_public(&dir.path().join("nope")).unwrap().is_none());
+        assert!(matches!(
+            read_public(dir.path()),
+            Err(StoreError::NotAFile { .. })
+        ));
+    }
+}
