@@ -13,6 +13,7 @@ mod session;
 
 pub use error::AgentError;
 pub use keys::{CreatedAk, Ek};
+pub use nv::{MAX_NV_CHUNK, der_sequence_len};
 pub use quote::{MAX_QUOTE_ATTEMPTS, QuoteRequest};
 
 use crate::tpm::command::CommandError;

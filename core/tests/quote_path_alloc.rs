@@ -1,0 +1,114 @@
+//! The whole quote path — command building, response parsing, PCR read
+//! loop, self-check and quote-string encoding — makes zero heap allocations.
+//! A replay transport feeds it the responses swtpm gave (including the
+//! first quote's TPM_RC_RETRY) and checks that keylet sends exactly the
+//! commands it sent then.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "data/frames/frames.rs"]
+mod frames;
+
+use std::alloc::System;
+use std::fmt;
+
+use keylet_core::agent::{BUFFER_SIZE, QuoteRequest, Tpm};
+use keylet_core::pcr::{HashAlg, PcrMask};
+use keylet_core::tpm::transport::Transport;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+#[derive(Debug, Clone, Copy)]
+struct Exhausted;
+
+impl fmt::Display for Exhausted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("replay has no more frames")
+    }
+}
+
+/// Answers each command with the next recorded response and counts
+/// commands that differ from the recorded ones.
+struct Replay<'a> {
+    frames: &'a [frames::Frame],
+    next: usize,
+    mismatched: usize,
+    backoffs: u32,
+}
+
+impl Transport for Replay<'_> {
+    type Error = Exhausted;
+
+    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Exhausted> {
+        let f = self.frames.get(self.next).ok_or(Exhausted)?;
+        self.next += 1;
+        if f.command != command {
+            self.mismatched += 1;
+        }
+        response[..f.response.len()].copy_from_slice(&f.response);
+        Ok(f.response.len())
+    }
+
+    fn backoff(&mut self, _attempt: u32) {
+        self.backoffs += 1;
+    }
+}
+
+#[test]
+fn quote_path_makes_no_heap_allocation() {
+    let capture = frames::load("quote_path.txt");
+    let nonce = frames::unhex(capture.header("nonce"));
+    let digest = frames::unhex(capture.header("data_digest"));
+    let mask = u32::from_str_radix(capture.header("mask").trim_start_matches("0x"), 16).unwrap();
+    let ak = u32::from_str_radix(capture.header("ak").trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(capture.header("bank"), "sha256");
+    let expected = capture.header("quote_string").to_owned();
+    let req = QuoteRequest {
+        ak,
+        nonce: &nonce,
+        bank: HashAlg::Sha256,
+        mask: PcrMask::new(mask).unwrap(),
+        data_digest: &digest,
+    };
+    let mut cmd = vec![0u8; BUFFER_SIZE];
+    let mut rsp = vec![0u8; BUFFER_SIZE];
+    let mut out = vec![0u8; 8192];
+
+    for round in 0..2 {
+        let replay = Replay {
+            frames: &capture.frames,
+            next: 0,
+            mismatched: 0,
+            backoffs: 0,
+        };
+        let region = Region::new(GLOBAL);
+        let (n, replay) = {
+            let mut tpm = Tpm::new(replay, &mut cmd, &mut rsp);
+            let n = tpm.quote(&req, &mut out).unwrap();
+            (n, tpm.into_transport())
+        };
+        let stats = region.change();
+        assert_eq!(stats.allocations, 0, "round {round}: {stats:?}");
+        assert_eq!(stats.reallocations, 0, "round {round}: {stats:?}");
+        assert_eq!(
+            replay.next,
+            capture.frames.len(),
+            "every recorded frame replayed"
+        );
+        assert_eq!(
+            replay.mismatched, 0,
+            "commands differ from the recorded ones"
+        );
+        assert_eq!(
+            replay.backoffs, 1,
+            "the recorded TPM_RC_RETRY was retried once"
+        );
+        assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), expected);
+    }
+}
