@@ -180,7 +180,7 @@ agent_render() {
 # the config file, RUST_LOG and any extra K=V given.
 keylet_env() { # NAME [K=V...]
   local n=$1; shift
-  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" RUST_LOG="${RUST_LOG:-info}" \
+  exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" RUST_LOG="${RUST_LOG:-info}" \
     KEYLIME_AGENT_CONFIG="$E2E_TMP/$n/keylet.toml" "$@"
 }
 
