@@ -207,7 +207,8 @@ EOF
 }
 
 # manufacture DIR: a new TPM with RSA + ECC EKs and their certificates in NV
-# (0x01c00002 / 0x01c00016), read-only like a real TPM, signed by the local CA.
+# (RSA-2048 0x01c00002, P-384 0x01c00016, P-256 0x01c0000a), read-only like a
+# real TPM, signed by the local CA.
 manufacture() {
   local dir=$1
   rm -rf "$dir"; mkdir -p "$dir/state" "$dir/ekcerts"
@@ -215,6 +216,50 @@ manufacture() {
     --create-ek-cert --lock-nvram --pcr-banks "$PCR_BANKS" --write-ek-cert-files "$dir/ekcerts" \
     --overwrite --logfile "$dir/swtpm_setup.log" >"$dir/swtpm_setup.out" 2>&1 ||
     die "swtpm_setup failed; see $dir/swtpm_setup.log"
+  provision_ecc256_cert "$dir"
+}
+
+# provision_ecc256_cert DIR: swtpm_setup certifies a P-384 ECC EK (NV 0x01c00016),
+# but Keylime's "ecc" means P-256, the TCG L-2 EK, whose certificate lives at
+# NV 0x01c0000a. Add that certificate, signed by the same local CA, written and
+# locked under the platform hierarchy like swtpm_setup does for its own.
+provision_ecc256_cert() {
+  local dir=$1 port=$((SWTPM_PORT + 8)) t pid x y size i rc=0
+  t="swtpm:host=127.0.0.1,port=$port"
+  swtpm socket --tpm2 --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+    --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" --tpmstate "dir=$dir/state" \
+    --flags not-need-init,startup-clear >>"$dir/swtpm_setup.out" 2>&1 &
+  pid=$!
+  for ((i = 0; i < 100; i++)); do port_open "$port" && break; sleep 0.1; done
+  port_open "$port" || { kill "$pid" 2>/dev/null; die "temporary swtpm on port $port did not start"; }
+  ecc256_cert "$dir" "$t" >>"$dir/swtpm_setup.out" 2>&1 || rc=$?
+  swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -s >/dev/null 2>&1 || kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$dir/ek256" "$dir/ek256.ctx"
+  ((rc == 0)) || die "could not add the P-256 EK certificate (NV 0x01c0000a); see $dir/swtpm_setup.out"
+}
+
+# ecc256_cert DIR TCTI: the steps of provision_ecc256_cert against a running swtpm.
+ecc256_cert() {
+  local dir=$1 x y size
+  export TPM2TOOLS_TCTI=$2
+  tpm2_createek -G ecc -c "$dir/ek256.ctx" -u "$dir/ek256.pem" -f pem >/dev/null || return 1
+  tpm2_flushcontext -t || return 1
+  read -r x y < <(openssl ec -pubin -in "$dir/ek256.pem" -outform DER 2>/dev/null | tail -c 64 |
+    od -An -v -tx1 | tr -d ' \n' | sed -E 's/^(.{64})(.{64})$/\1 \2/')
+  [[ ${#x} == 64 && ${#y} == 64 ]] || { echo "cannot read the P-256 EK point"; return 1; }
+  mkdir -p "$dir/ek256" || return 1
+  swtpm_localca --type ek --ek "x=$x,y=$y,id=secp256r1" --dir "$dir/ek256" \
+    --logfile "$dir/swtpm_setup.log" --tpm-spec-family 2.0 --tpm-spec-level 0 \
+    --tpm-spec-revision 164 --tpm-manufacturer id:00001014 --tpm-model swtpm \
+    --tpm-version id:20191023 --tpm2 --configfile "$TPMDIR/swtpm-localca.conf" \
+    --optsfile "$TPMDIR/swtpm-localca.options" >/dev/null || return 1
+  size=$(stat -c %s "$dir/ek256/ek.cert") || return 1
+  tpm2_nvdefine 0x01c0000a -C p -s "$size" \
+    -a "platformcreate|ppwrite|ppread|ownerread|authread|no_da|writedefine" >/dev/null || return 1
+  tpm2_nvwrite 0x01c0000a -C p -i "$dir/ek256/ek.cert" || return 1
+  tpm2_nvwritelock 0x01c0000a -C p || return 1
+  openssl x509 -inform DER -in "$dir/ek256/ek.cert" -out "$dir/ekcerts/ek-secp256r1.crt"
 }
 
 init_swtpm() {

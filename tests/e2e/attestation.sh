@@ -24,14 +24,16 @@ fresh_agent() {
   for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done
 }
 
-# start_registered NAME [K=V env...] -> UUID, once the registrar shows it active.
+# start_registered NAME [K=V env...]: starts keylet and sets REG_UUID once the
+# registrar shows it active. Not a $(...) function: keylet's PID must stay in
+# this shell's KEYLET_PID so that agent_stop and the cleanup find it.
 start_registered() {
-  local id uuid
+  local id
+  REG_UUID=
   agent_start "$@"
   id=$(agent_identity "$@")
-  uuid=$(jq -r .uuid <<<"$id")
-  wait_registered "$uuid" 30 >/dev/null
-  echo "$uuid"
+  REG_UUID=$(jq -r .uuid <<<"$id")
+  wait_registered "$REG_UUID" 30 >/dev/null
 }
 
 field() { jq -r ".$1" <<<"$2"; }
@@ -39,7 +41,7 @@ field() { jq -r ".$1" <<<"$2"; }
 scenario_basic() {
   local uuid r0 r1 c0 c1 t0 t1 period
   fresh_agent att
-  uuid=$(start_registered att)
+  start_registered att; uuid=$REG_UUID
   tenant_add "$uuid"
   r0=$(wait_attested "$uuid" 1 60)
   c0=$(field attestation_count "$r0") t0=$(field last_successful_attestation "$r0")
@@ -55,7 +57,7 @@ scenario_basic() {
   awk -v p="$period" 'BEGIN { exit !(p >= 1.5 && p <= 3.0) }' ||
     fail "attestation period $period s is not the ~2 s quote interval"
   assert_eq "$(field hash_alg "$r1")" sha256 "verifier hash_alg"
-  assert_eq "$(field enc_alg "$r1")" rsa "verifier enc_alg"
+  assert_eq "$(field enc_alg "$r1")" rsa2048 "verifier enc_alg (Keylime normalises rsa to rsa2048)"
   assert_eq "$(field sign_alg "$r1")" rsassa "verifier sign_alg"
   verifier_delete "$uuid"
   agent_stop att
@@ -66,11 +68,11 @@ scenario_ecc() {
   grep -q "'ecdsa'" "$TB_STATE/conf/tenant.conf" ||
     fail "the testbed tenant does not accept ecdsa (KEYLET_TB_ACCEPT_SIGNING_ALGS)"
   fresh_agent ecc tpm_encryption_alg=ecc tpm_signing_alg=ecdsa
-  uuid=$(start_registered ecc)
+  start_registered ecc; uuid=$REG_UUID
   tenant_add "$uuid"
   r=$(wait_attested "$uuid" 5 60)
   assert_eq "$(field attestation_status "$r")" PASS "attestation_status (ECC)"
-  assert_eq "$(field enc_alg "$r")" ecc "verifier enc_alg"
+  assert_eq "$(field enc_alg "$r")" ecc256 "verifier enc_alg (Keylime normalises ecc to ecc256)"
   assert_eq "$(field sign_alg "$r")" ecdsa "verifier sign_alg"
   verifier_delete "$uuid"
   agent_stop ecc
@@ -93,7 +95,7 @@ scenario_pcr_policy() {
   [[ $p7 =~ ^[0-9a-f]{64}$ && $p7 != "$(printf '%064d' 0)" ]] || fail "could not read PCR 7 ($p7)"
   good=$(pcr_policy_json "$p7")
   bad=$(pcr_policy_json "$(printf 'not the real value' | sha256sum | cut -d' ' -f1)")
-  uuid=$(start_registered pcr)
+  start_registered pcr; uuid=$REG_UUID
   tenant_add "$uuid" "$AGENT_PORT" --tpm_policy "$good"
   r=$(wait_attested "$uuid" 3 60)
   assert_eq "$(field attestation_status "$r")" PASS "attestation_status with the real PCR 0-7 values"
@@ -127,7 +129,7 @@ scenario_ima() {
   KEYLIME_LOGGING_CONFIG=$TB_STATE/conf/logging.conf "$VENV_PY" "$IMA_LOG_PY" keylime-check "$log" "$pol" "$pcr10" \
     >/dev/null 2>&1 || fail "Keylime's own replay rejects the test IMA log/policy (test setup)"
   agent_set ima ima_ml_path "$log"
-  uuid=$(start_registered ima)
+  start_registered ima; uuid=$REG_UUID
   tenant_add "$uuid" "$AGENT_PORT" --runtime-policy "$pol"
   r=$(wait_attested "$uuid" 5 60)
   assert_eq "$(field attestation_status "$r")" PASS "attestation_status with the IMA runtime policy"
@@ -148,7 +150,7 @@ scenario_ima() {
 scenario_restart() {
   local uuid r0 r1 c0 t_restart
   fresh_agent rs
-  uuid=$(start_registered rs)
+  start_registered rs; uuid=$REG_UUID
   tenant_add "$uuid"
   r0=$(wait_attested "$uuid" 3 60)
   c0=$(field attestation_count "$r0")
