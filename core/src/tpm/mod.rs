@@ -9,6 +9,7 @@
 pub mod capability;
 pub mod command;
 pub mod command_keys;
+pub mod cursor;
 pub mod name;
 pub mod pcr_read;
 pub mod rc;

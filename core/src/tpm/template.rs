@@ -59,15 +59,7 @@ pub const fn is_ek_chain_index(index: u32) -> bool {
     index >= EK_CHAIN_FIRST && index <= EK_CHAIN_LAST
 }
 
-/// The key type of an EK or AK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum KeyAlg {
-    /// RSA-2048.
-    Rsa2048,
-    /// ECC NIST P-256.
-    EccP256,
-}
+pub use crate::alg::KeyAlg;
 
 impl KeyAlg {
     /// The EK certificate NV index for this key type.
@@ -76,15 +68,6 @@ impl KeyAlg {
         match self {
             Self::Rsa2048 => EK_CERT_RSA_2048,
             Self::EccP256 => EK_CERT_ECC_P256,
-        }
-    }
-
-    /// The name Keylime uses (`rsa`, `ecc`).
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Rsa2048 => "rsa",
-            Self::EccP256 => "ecc",
         }
     }
 }

@@ -7,7 +7,6 @@ use keylet_core::agent::AgentError;
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::Handle;
-use keylet_core::tpm::template;
 
 use super::StartError;
 use super::identity::Identity;
@@ -31,13 +30,6 @@ pub struct TpmObjects {
     pub ek_cert_pem: Option<String>,
 }
 
-pub(super) fn template_alg(alg: KeyAlg) -> template::KeyAlg {
-    match alg {
-        KeyAlg::EccP256 => template::KeyAlg::EccP256,
-        _ => template::KeyAlg::Rsa2048,
-    }
-}
-
 fn tpm_err(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> StartError {
     move |source| StartError::Tpm { step, source }
 }
@@ -55,11 +47,11 @@ pub fn endorsement(
     let mut public = vec![0u8; 1024];
     let ek = tpm
         .tpm()
-        .create_ek(template_alg(alg), persistent, &mut public)
+        .create_ek(alg, persistent, &mut public)
         .map_err(tpm_err("create the EK"))?;
     public.truncate(ek.public_len);
     let mut cert = vec![0u8; MAX_EK_CERT];
-    let index = template_alg(alg).ek_cert_index();
+    let index = alg.ek_cert_index();
     let ek_cert_pem = match tpm.tpm().read_ek_cert(index, &mut cert) {
         Ok(n) => cert.get(..n).map(der_to_pem),
         Err(e) => {
@@ -153,13 +145,7 @@ pub fn attestation_key(
     let mut private = vec![0u8; 2048];
     let created = tpm
         .tpm()
-        .create_ak(
-            objects.ek,
-            template_alg(key_alg),
-            hash_alg,
-            &mut public,
-            &mut private,
-        )
+        .create_ak(objects.ek, key_alg, hash_alg, &mut public, &mut private)
         .map_err(tpm_err("create the AK"))?;
     public.truncate(created.public_len);
     private.truncate(created.private_len);

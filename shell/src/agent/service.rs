@@ -9,7 +9,6 @@ use keylet_core::pcr::{Digest, HashAlg, PcrMask};
 use keylet_core::tpm::Handle;
 use keylet_core::verify::QuoteError;
 
-use super::keys::template_alg;
 use super::tpm_box::TpmBox;
 use crate::server::{AgentInfo, AttestError, Attestation, Nonce, QuoteReply};
 use crate::tpm::TransportError;
@@ -118,11 +117,7 @@ impl Inner {
         let _ = tpm.flush_leftovers();
         let mut public = [0u8; 1024];
         let ek = tpm
-            .create_ek(
-                template_alg(self.reload.key_alg),
-                self.reload.persistent_ek,
-                &mut public,
-            )
+            .create_ek(self.reload.key_alg, self.reload.persistent_ek, &mut public)
             .map_err(|e| e.to_string())?;
         let loaded = tpm.load_ak(ek.handle, &self.reload.ak_public, &self.reload.ak_private);
         if ek.transient {
