@@ -86,8 +86,12 @@ if ((E2E)); then
     step e2e-registration timeout 900 bash tests/e2e/registration.sh ${E2E_REGISTRATION:-}
     # shellcheck disable=SC2086
     step e2e-attestation timeout 1200 bash tests/e2e/attestation.sh ${E2E_ATTESTATION:-}
+    # certificate reload, rotate-cert, identity listener for SPIRE (~1 min)
+    # shellcheck disable=SC2086
+    step e2e-tls timeout 600 bash tests/e2e/tls.sh ${E2E_TLS:-}
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
+    skip e2e-tls "testbed is not up"
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi

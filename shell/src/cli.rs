@@ -16,6 +16,8 @@ Usage: keylet [COMMAND]
 Commands:
   run        register with the registrar and serve the Keylime agent API (default)
   identity   print the persisted agent id and keys as JSON (no TPM access)
+  rotate-cert  make a new mTLS certificate, register it and print the steps
+             for the verifier (opens the TPM: with swtpm over TCP stop keylet first)
   help       print this help
 
 Options:
@@ -52,6 +54,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         }
         "run" => run(),
         "identity" => identity(),
+        "rotate-cert" => rotate_cert(), // keylet rotate-cert
         other => {
             eprintln!("keylet: unknown command {other:?}; see keylet --help");
             ExitCode::from(2)
@@ -119,6 +122,38 @@ fn identity() -> ExitCode {
         }
         Err(e) => {
             eprintln!("keylet: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `keylet rotate-cert`: see [`crate::rotate`].
+fn rotate_cert() -> ExitCode {
+    init_logging();
+    let loaded = match config::load() {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(crate::rotate::rotate(&loaded.config)) {
+        Ok(r) => {
+            print!("{}", crate::rotate::next_steps(&r));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("rotate-cert: {e}");
             ExitCode::from(1)
         }
     }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod logs;
 pub mod privileges;
 pub mod registrar;
+pub mod rotate; // keylet rotate-cert
 pub mod server;
 pub mod state;
 pub mod store;

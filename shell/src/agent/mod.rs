@@ -16,6 +16,9 @@ pub use identity::{Identity, IdentityError, resolve as resolve_identity};
 pub use run::run;
 pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
+// for keylet rotate-cert
+pub(crate) use keys::endorsement;
+pub(crate) use run::{flush_all, register};
 
 use crate::config::ConfigError;
 use crate::keys::KeyError;

@@ -37,7 +37,7 @@ async fn shutdown_signal() {
 }
 
 /// Flushes what keylet created in the TPM, on every exit path.
-fn flush_all(tpm: &mut TpmBox, handles: &[Handle]) {
+pub(crate) fn flush_all(tpm: &mut TpmBox, handles: &[Handle]) {
     for &h in handles {
         if let Err(e) = tpm.tpm().flush(h) {
             log::warn!("could not flush TPM object {h:#010x}: {e}");
@@ -90,6 +90,13 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             what: "listen",
             detail: format!("{listen}: {e} (is another agent running? set ip/port)"),
         })?;
+    // The identity listener for SPIRE, bound before privileges are dropped.
+    let identity_listeners = server::IdentityListeners::bind(&c.identity)
+        .await
+        .map_err(|e| StartError::Io {
+            what: "start the identity listener",
+            detail: e.to_string(),
+        })?;
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
         .map_err(StartError::Device)?;
     let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
@@ -116,7 +123,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     created.push(ak);
 
     let registered = tokio::select! {
-        r = register(c, &mut tpm, &objects, &state, ak, settings_tls.as_ref()) => r,
+        r = register(c, &mut tpm, &objects, &state, ak, settings_tls.as_ref().map(|(_, pem)| pem.as_str())) => r,
         () = shutdown_signal() => {
             flush_all(&mut tpm, &created);
             return Ok(());
@@ -168,6 +175,24 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         },
         state.agent_id
     );
+    // Certificates without downtime: watch the TLS files, reload on SIGHUP.
+    let reloader = settings.tls.clone().map(|tls| {
+        let files = TlsFiles {
+            server_cert: c.server_cert.clone(),
+            server_key: c.server_key.clone(),
+            trusted_client_ca: c.trusted_client_ca.clone(),
+        };
+        tokio::spawn(server::reload::TlsReloader::new(files, tls).run(server::reload::DEFAULT_POLL))
+    });
+    // The identity listener for SPIRE: same service, so quotes queue on one TPM.
+    let identity = (!identity_listeners.is_empty()).then(|| {
+        tokio::spawn(server::serve_identity(
+            identity_listeners,
+            settings.clone(),
+            Arc::clone(&service) as Arc<dyn server::Attestation>,
+            shutdown_signal(),
+        ))
+    });
     let served = server::serve_on(
         listener,
         settings,
@@ -175,6 +200,13 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         shutdown_signal(),
     )
     .await;
+    if let Some(task) = reloader {
+        task.abort();
+    }
+    if let Some(task) = identity {
+        // It stops on the same signal; wait for its connections to finish.
+        let _ = task.await;
+    }
     service.shutdown();
     served.map_err(StartError::Server)
 }
@@ -240,13 +272,15 @@ async fn prepare(
     }
 }
 
-async fn register(
+/// Registers and activates `state`'s AK under `objects`' EK with `mtls_cert`
+/// (`None`: mTLS disabled).
+pub(crate) async fn register(
     c: &AgentConfig,
     tpm: &mut TpmBox,
     objects: &TpmObjects,
     state: &AgentState,
     ak: Handle,
-    tls: Option<&(ServerTls, String)>,
+    mtls_cert: Option<&str>,
 ) -> Result<(), StartError> {
     let registrar = if c.registrar_tls_enabled {
         Registrar::tls(
@@ -267,7 +301,7 @@ async fn register(
             aik_tpm: &aik,
             ek_tpm: &ek,
             ekcert: objects.ek_cert_pem.as_deref(),
-            mtls_cert: tls.map_or("disabled", |(_, pem)| pem.as_str()),
+            mtls_cert: mtls_cert.unwrap_or("disabled"),
             ip: &c.contact_ip,
             port: c.contact_port,
         },

@@ -4,6 +4,7 @@
 //! came from and the accepted form; unknown options draw a warning.
 
 mod error;
+mod identity; // identity listener for SPIRE
 mod options;
 mod source;
 mod value;
@@ -17,6 +18,7 @@ use keylet_core::pcr::HashAlg;
 use zeroize::Zeroizing;
 
 pub use error::ConfigError;
+pub use identity::IdentitySettings; // identity listener for SPIRE
 pub use source::{Environment, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
 use value::Values;
 
@@ -109,6 +111,8 @@ pub struct AgentConfig {
     pub api_versions: Vec<(u8, u8)>,
     /// The TPM: `tpm_device` option, else the `TCTI` variable, else `None` (device default).
     pub tpm_device: Option<(String, Origin)>,
+    /// The local identity listener for SPIRE (`identity_*` options).
+    pub identity: IdentitySettings,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -244,6 +248,7 @@ impl AgentConfig {
                 }
                 _ => None,
             }),
+            identity: identity::parse(&v)?,
             keylime_dir,
         })
     }

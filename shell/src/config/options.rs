@@ -41,6 +41,11 @@ pub const IMPLEMENTED: &[&str] = &[
     "exponential_backoff_max_delay",
     // keylet's own
     "tpm_device",
+    // keylet's own: the local identity listener for SPIRE
+    "identity_listen",
+    "identity_socket",
+    "identity_allow_uids",
+    "identity_allow_gids",
 ];
 
 /// Keylime agent options keylet recognises but does not implement, with the

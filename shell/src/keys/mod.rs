@@ -8,5 +8,5 @@ mod mtls;
 mod payload;
 
 pub use error::KeyError;
-pub use mtls::{MtlsIdentity, load_or_create_mtls};
+pub use mtls::{MtlsIdentity, load_or_create_mtls, new_mtls_pem};
 pub use payload::{PayloadKey, load_or_create_payload_key};

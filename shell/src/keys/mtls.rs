@@ -104,16 +104,38 @@ fn generate(
     agent_id: &str,
     contact_ip: &str,
 ) -> Result<MtlsIdentity, KeyError> {
+    log::info!(
+        "generating the mTLS server key (EC P-256) and certificate at {}",
+        cert_path.display()
+    );
+    let (key_pem, cert_pem) = new_mtls_pem(agent_id, contact_ip)?;
+    store::write_private(key_path, key_pem.as_bytes())?;
+    store::write_public(cert_path, cert_pem.as_bytes())?;
+    Ok(MtlsIdentity {
+        key_path: key_path.to_path_buf(),
+        cert_path: cert_path.to_path_buf(),
+        cert_pem,
+        generated: true,
+    })
+}
+
+/// A new mTLS server key (EC P-256, PEM) and self-signed certificate (PEM)
+/// for `agent_id`, in memory; `keylet rotate-cert` writes them once the
+/// registrar has accepted the certificate.
+///
+/// # Errors
+///
+/// [`KeyError::Generate`] if key or certificate generation fails.
+pub fn new_mtls_pem(
+    agent_id: &str,
+    contact_ip: &str,
+) -> Result<(Zeroizing<String>, String), KeyError> {
     let gen_err = |what: &'static str| {
         move |e: rcgen::Error| KeyError::Generate {
             what,
             detail: e.to_string(),
         }
     };
-    log::info!(
-        "generating the mTLS server key (EC P-256) and certificate at {}",
-        cert_path.display()
-    );
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(gen_err("mTLS server key"))?;
     let mut params =
@@ -153,16 +175,7 @@ fn generate(
     let cert = params
         .self_signed(&key)
         .map_err(gen_err("mTLS certificate"))?;
-    let key_pem = Zeroizing::new(key.serialize_pem());
-    let cert_pem = cert.pem();
-    store::write_private(key_path, key_pem.as_bytes())?;
-    store::write_public(cert_path, cert_pem.as_bytes())?;
-    Ok(MtlsIdentity {
-        key_path: key_path.to_path_buf(),
-        cert_path: cert_path.to_path_buf(),
-        cert_pem,
-        generated: true,
-    })
+    Ok((Zeroizing::new(key.serialize_pem()), cert.pem()))
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub(crate) struct Handler {
     pub(crate) ima_log: Option<Arc<ImaLog>>,
     pub(crate) mb_log: Option<Arc<MeasuredBootLog>>,
     pub(crate) boottime: Option<u64>,
+    /// Serve only `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity`
+    /// (the identity listener for SPIRE); everything else is a 404.
+    pub(crate) identity_only: bool,
 }
 
 impl std::fmt::Debug for dyn Attestation {
@@ -64,6 +67,11 @@ impl Handler {
         let path = request.uri().path();
         let query = request.uri().query().unwrap_or("");
         let response = match route(&method, path, &self.versions) {
+            r if self.identity_only
+                && !matches!(r, Route::Version | Route::Identity(_) | Route::AgentInfo(_)) =>
+            {
+                response::error(StatusCode::NOT_FOUND, "Not Found")
+            }
             Route::Version => self.version(),
             Route::Identity(v) => match IdentityQuery::parse(query) {
                 Ok(q) => self.identity(v, q).await,

@@ -110,9 +110,9 @@ async fn connection(
     }
 }
 
-async fn serve_http<S>(
+pub(super) async fn serve_http<S>(
     io: S,
-    peer: SocketAddr,
+    peer: impl std::fmt::Display,
     handler: Arc<Handler>,
     limits: Limits,
     mut stop: watch::Receiver<bool>,

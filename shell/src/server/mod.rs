@@ -13,9 +13,11 @@
 mod body;
 mod escape;
 mod handlers;
+mod identity_listener; // identity listener for SPIRE
 mod listener;
 pub mod query;
 mod quote_body;
+pub mod reload; // certificates without downtime
 mod response;
 mod router;
 mod service;
@@ -23,6 +25,9 @@ pub mod tls;
 mod version;
 
 pub use body::{BodyError, ResponseBody};
+pub use identity_listener::{
+    IdentityListenerError, IdentityListeners, PeerAllowList, serve_identity,
+}; // identity listener for SPIRE
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
 pub use router::{Route, route};
 pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
@@ -178,6 +183,7 @@ pub async fn serve_on(
         ima_log: settings.ima_log,
         mb_log: settings.mb_log,
         boottime: settings.boottime,
+        identity_only: false,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
     Ok(())

@@ -91,6 +91,8 @@ pub enum TlsError {
     },
     /// The client verifier could not be built.
     Verifier(rustls::server::VerifierBuilderError),
+    /// rustls refused the protocol versions (a build without TLS 1.2/1.3).
+    Protocol(rustls::Error),
     /// rustls rejected the certificate and key (unsupported key type, or the
     /// key does not match the certificate).
     CertKey {
@@ -135,6 +137,7 @@ impl fmt::Display for TlsError {
                 path.display()
             ),
             Self::Verifier(e) => write!(f, "cannot build the client certificate verifier: {e}"),
+            Self::Protocol(e) => write!(f, "cannot enable TLS 1.2 and 1.3: {e}"),
             Self::CertKey { cert, key, source } => write!(
                 f,
                 "the server certificate {} and key {} cannot be used together: {source}",
@@ -158,12 +161,53 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = read_certs(&files.server_cert, TlsFileRole::ServerCert)?;
     let key = read_key(&files.server_key)?;
+    let verifier = client_verifier(&files.trusted_client_ca, &provider)?;
+    let cert_key_error = |source| TlsError::CertKey {
+        cert: files.server_cert.clone(),
+        key: files.server_key.clone(),
+        source,
+    };
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(cert_key_error)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(cert_key_error)?;
+    Ok(finish(config))
+}
 
-    if files.trusted_client_ca.is_empty() {
+/// Builds a server configuration that trusts the CAs in `trusted_client_ca`
+/// (read anew) and keeps serving `current`'s certificate and key: how the
+/// client CAs are reloaded without touching the pinned server certificate.
+///
+/// # Errors
+///
+/// A [`TlsError`] naming the CA file that is missing, unreadable, empty, not
+/// PEM or unusable.
+pub fn with_client_cas(
+    current: &ServerConfig,
+    trusted_client_ca: &[PathBuf],
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = client_verifier(trusted_client_ca, &provider)?;
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Protocol)?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::clone(&current.cert_resolver));
+    Ok(finish(config))
+}
+
+/// The client certificate verifier over every CA in `ca_files`.
+fn client_verifier(
+    ca_files: &[PathBuf],
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    if ca_files.is_empty() {
         return Err(TlsError::NoClientCa);
     }
     let mut roots = RootCertStore::empty();
-    for path in &files.trusted_client_ca {
+    for path in ca_files {
         for ca in read_certs(path, TlsFileRole::ClientCa)? {
             roots.add(ca).map_err(|source| TlsError::BadClientCa {
                 path: path.clone(),
@@ -171,25 +215,16 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
             })?;
         }
     }
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-            .build()
-            .map_err(TlsError::Verifier)?;
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+        .build()
+        .map_err(TlsError::Verifier)
+}
 
-    let cert_key_error = |source| TlsError::CertKey {
-        cert: files.server_cert.clone(),
-        key: files.server_key.clone(),
-        source,
-    };
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(cert_key_error)?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(cert_key_error)?;
+/// ALPN `http/1.1` and no session tickets.
+fn finish(mut config: ServerConfig) -> Arc<ServerConfig> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.send_tls13_tickets = 0;
-    Ok(Arc::new(config))
+    Arc::new(config)
 }
 
 fn read_file(path: &Path, role: TlsFileRole) -> Result<Vec<u8>, TlsError> {

@@ -1,0 +1,174 @@
+//! The options of the local identity listener for SPIRE: `identity_listen`
+//! (loopback TCP only), `identity_socket` (a Unix socket) and the peers the
+//! socket accepts, `identity_allow_uids` / `identity_allow_gids`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::ConfigError;
+use super::value::Values;
+
+/// Where the identity listener serves, and whom the Unix socket admits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentitySettings {
+    /// Loopback TCP address (`identity_listen`), plain HTTP.
+    pub listen: Option<SocketAddr>,
+    /// Unix socket path (`identity_socket`), plain HTTP, mode 0660.
+    pub socket: Option<PathBuf>,
+    /// Peer uids admitted on the socket (besides keylet's own uid).
+    pub allow_uids: Vec<u32>,
+    /// Peer primary gids admitted on the socket.
+    pub allow_gids: Vec<u32>,
+}
+
+pub(super) fn parse(v: &Values<'_>) -> Result<IdentitySettings, ConfigError> {
+    let listen = match v.string("identity_listen", "")?.as_str() {
+        "" => None,
+        s => {
+            let addr: SocketAddr = s.trim_start_matches("http://").parse().map_err(|_| {
+                v.error(
+                    "identity_listen",
+                    "a loopback address and port such as 127.0.0.1:9003",
+                )
+            })?;
+            if !addr.ip().is_loopback() {
+                return Err(v.error(
+                    "identity_listen",
+                    "a loopback address (127.0.0.1 or ::1) and port: it serves identity quotes over plain \
+                     HTTP without client authentication, so it must not be reachable from the network \
+                     (use identity_socket, or the mTLS port, for anything else)",
+                ));
+            }
+            Some(addr)
+        }
+    };
+    let socket = match v.string("identity_socket", "")?.as_str() {
+        "" => None,
+        s if s.starts_with('/') => Some(PathBuf::from(s)),
+        _ => {
+            return Err(v.error(
+                "identity_socket",
+                "an absolute path such as /run/keylime-agent/identity.sock",
+            ));
+        }
+    };
+    Ok(IdentitySettings {
+        listen,
+        socket,
+        allow_uids: ids(v, "identity_allow_uids", |name| {
+            nix::unistd::User::from_name(name)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw())
+        })?,
+        allow_gids: ids(v, "identity_allow_gids", |name| {
+            nix::unistd::Group::from_name(name)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+        })?,
+    })
+}
+
+/// A comma-separated list of numeric ids or names resolved with `lookup`.
+fn ids(
+    v: &Values<'_>,
+    option: &str,
+    lookup: impl Fn(&str) -> Option<u32>,
+) -> Result<Vec<u32>, ConfigError> {
+    let s = v.string(option, "")?;
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let id = match item.parse::<u32>() {
+            Ok(id) => id,
+            Err(_) => lookup(item).ok_or_else(|| {
+                v.error(
+                    option,
+                    &format!(
+                        "a comma-separated list of numeric ids or existing names ({item:?} is not known \
+                         on this host)"
+                    ),
+                )
+            })?,
+        };
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Environment, load_from};
+    use super::IdentitySettings;
+
+    struct NoEnv;
+    impl Environment for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn vars(&self) -> Vec<(String, String)> {
+            Vec::new()
+        }
+    }
+
+    fn load(agent_section: &str) -> Result<IdentitySettings, String> {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("etc/keylime/agent.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(&conf, format!("[agent]\n{agent_section}\n")).unwrap();
+        load_from(&NoEnv, root.path())
+            .map(|l| l.config.identity)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn off_by_default() {
+        assert_eq!(load("").unwrap(), IdentitySettings::default());
+    }
+
+    #[test]
+    fn loopback_listen_socket_and_allow_lists() {
+        let s = load(
+            "identity_listen = \"127.0.0.1:9003\"\nidentity_socket = \"/run/k/identity.sock\"\n\
+             identity_allow_uids = \"1000, root, 1000\"\nidentity_allow_gids = 0",
+        )
+        .unwrap();
+        assert_eq!(s.listen, Some("127.0.0.1:9003".parse().unwrap()));
+        assert_eq!(
+            s.socket.as_deref(),
+            Some(std::path::Path::new("/run/k/identity.sock"))
+        );
+        assert_eq!(s.allow_uids, vec![1000, 0]);
+        assert_eq!(s.allow_gids, vec![0]);
+        assert_eq!(
+            load("identity_listen = \"[::1]:9003\"").unwrap().listen,
+            Some("[::1]:9003".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn non_loopback_listen_is_refused_naming_the_option() {
+        for addr in ["0.0.0.0:9003", "192.0.2.1:9003", "[::]:9003"] {
+            let e = load(&format!("identity_listen = \"{addr}\"")).unwrap_err();
+            assert!(
+                e.contains("identity_listen") && e.contains("loopback"),
+                "{e}"
+            );
+        }
+        let e = load("identity_listen = \"localhost\"").unwrap_err();
+        assert!(e.contains("identity_listen"), "{e}");
+    }
+
+    #[test]
+    fn unknown_names_and_relative_sockets_are_refused() {
+        let e = load("identity_allow_uids = \"no-such-user-keylet\"").unwrap_err();
+        assert!(
+            e.contains("identity_allow_uids") && e.contains("no-such-user-keylet"),
+            "{e}"
+        );
+        let e = load("identity_socket = \"identity.sock\"").unwrap_err();
+        assert!(e.contains("identity_socket"), "{e}");
+    }
+}

@@ -1,0 +1,203 @@
+//! `keylet rotate-cert`: a new mTLS server key and certificate, registered
+//! with the registrar under the same agent id, EK and AK, and written
+//! atomically (0600 key) over `server_key` / `server_cert`, the previous pair
+//! kept as `*.old`. The verifier pins the certificate it got when the agent was
+//! added, so this never happens silently: the command prints what the
+//! operator must do next (SIGHUP keylet, then update the agent at the verifier).
+//!
+//! Nothing on disk changes unless the registrar accepted the new certificate.
+//! The command opens the TPM (to prove the AK again: the registrar asks for a
+//! new activation on every registration); with a TPM that serves one client at
+//! a time (swtpm over TCP, `/dev/tpm0`) stop keylet first, with `/dev/tpmrm0`
+//! it can run beside it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::agent::{self, StartError, TpmBox, choose_device};
+use crate::config::AgentConfig;
+use crate::keys::{KeyError, new_mtls_pem};
+use crate::state::AgentState;
+use crate::store;
+
+/// Why the certificate was not rotated.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RotateError {
+    /// `enable_agent_mtls` is off: there is no certificate to rotate.
+    MtlsDisabled,
+    /// There is no agent state yet.
+    NoState(PathBuf),
+    /// The agent state belongs to another TPM.
+    OtherTpm(PathBuf),
+    /// A TPM, state or registrar step failed (nothing was written).
+    Register(StartError),
+    /// The key or certificate could not be made or written.
+    Keys(KeyError),
+}
+
+impl fmt::Display for RotateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MtlsDisabled => f.write_str(
+                "enable_agent_mtls is false: keylet serves plain HTTP and has no certificate to rotate",
+            ),
+            Self::NoState(p) => write!(
+                f,
+                "no agent state at {}: run keylet once (it registers and makes the certificate) first",
+                p.display()
+            ),
+            Self::OtherTpm(p) => write!(
+                f,
+                "the agent state {} was made with another TPM's EK; start keylet once on this host first",
+                p.display()
+            ),
+            Self::Register(e) => write!(f, "{e}; the certificate files were not changed"),
+            Self::Keys(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for RotateError {}
+
+/// What a rotation did, for the operator.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    /// The agent id the certificate is registered for.
+    pub agent_id: String,
+    /// SHA-256 of the new certificate (DER), hex.
+    pub fingerprint: String,
+    /// The new certificate file.
+    pub cert_path: PathBuf,
+    /// Where the previous certificate was kept, if there was one.
+    pub previous: Option<PathBuf>,
+}
+
+/// Makes, registers and installs a new mTLS key and certificate.
+///
+/// # Errors
+///
+/// [`RotateError`]; on any error before the files are written they are left
+/// as they were.
+pub async fn rotate(c: &AgentConfig) -> Result<Rotated, RotateError> {
+    if !c.enable_agent_mtls {
+        return Err(RotateError::MtlsDisabled);
+    }
+    let state = AgentState::load(&c.agent_data_path)
+        .map_err(|e| RotateError::Register(StartError::State(e)))?
+        .ok_or_else(|| RotateError::NoState(c.agent_data_path.clone()))?;
+    let (key_pem, cert_pem) =
+        new_mtls_pem(&state.agent_id, &c.contact_ip).map_err(RotateError::Keys)?;
+    reregister(c, &state, &cert_pem).await?;
+    let previous = keep_previous(&c.server_key, &c.server_cert).map_err(RotateError::Keys)?;
+    store::write_private(&c.server_key, key_pem.as_bytes())
+        .map_err(|e| RotateError::Keys(KeyError::Store(e)))?;
+    store::write_public(&c.server_cert, cert_pem.as_bytes())
+        .map_err(|e| RotateError::Keys(KeyError::Store(e)))?;
+    Ok(Rotated {
+        agent_id: state.agent_id,
+        fingerprint: fingerprint(&cert_pem),
+        cert_path: c.server_cert.clone(),
+        previous,
+    })
+}
+
+/// Registers `state`'s AK with `cert_pem` and activates it again.
+async fn reregister(
+    c: &AgentConfig,
+    state: &AgentState,
+    cert_pem: &str,
+) -> Result<(), RotateError> {
+    let err = RotateError::Register;
+    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
+        .map_err(|e| err(StartError::Device(e)))?;
+    let mut tpm = TpmBox::open(device).map_err(|e| err(StartError::Open(e)))?;
+    let objects = agent::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle).map_err(err)?;
+    let mut created = Vec::new();
+    if objects.ek_transient {
+        created.push(objects.ek);
+    }
+    let result = async {
+        if objects.ek_public != state.ek_public {
+            return Err(RotateError::OtherTpm(c.agent_data_path.clone()));
+        }
+        let ak = tpm
+            .tpm()
+            .load_ak(objects.ek, &state.ak_public, &state.ak_private)
+            .map_err(|source| {
+                err(StartError::Tpm {
+                    step: "load the saved AK",
+                    source,
+                })
+            })?;
+        created.push(ak);
+        agent::register(c, &mut tpm, &objects, state, ak, Some(cert_pem))
+            .await
+            .map_err(err)
+    }
+    .await;
+    agent::flush_all(&mut tpm, &created);
+    result
+}
+
+/// Copies the current key and certificate (if any) to `*.old`.
+fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, KeyError> {
+    let old = |p: &Path| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(".old");
+        PathBuf::from(s)
+    };
+    if let Some(k) = store::read_private(key).map_err(KeyError::Store)? {
+        store::write_private(&old(key), &k).map_err(KeyError::Store)?;
+    }
+    match store::read_public(cert).map_err(KeyError::Store)? {
+        Some(text) => {
+            store::write_public(&old(cert), &text).map_err(KeyError::Store)?;
+            Ok(Some(old(cert)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn fingerprint(cert_pem: &str) -> String {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_or_else(
+        |_| "unknown".into(),
+        |der| {
+            Sha256::digest(der.as_ref())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        },
+    )
+}
+
+/// What the operator must do after a rotation, as printed by the command.
+#[must_use]
+pub fn next_steps(r: &Rotated) -> String {
+    let previous = r.previous.as_ref().map_or_else(String::new, |p| {
+        format!(
+            "The previous certificate and key are kept as {} (and the key's .old).\n",
+            p.display()
+        )
+    });
+    format!(
+        "keylet: new mTLS certificate for agent {id} registered with the registrar and written to {cert}\n\
+         SHA-256 fingerprint: {fp}\n\
+         {previous}\
+         The verifier still trusts the previous certificate (it pinned it when the agent was added).\n\
+         Next:\n\
+         \x20 1. make the running keylet serve the new certificate: send it SIGHUP\n\
+         \x20    (systemctl reload keylet, or kill -HUP <pid>), or start it if it is stopped;\n\
+         \x20 2. give the verifier the new certificate, with the options the agent was added with:\n\
+         \x20    keylime_tenant -c update -u {id} [--runtime-policy ... --mb-policy ...]\n\
+         \x20    (or keylime_tenant -c delete -u {id}, then -c add).\n\
+         Between 1 and 2 the verifier's polls of this agent fail the TLS handshake.\n",
+        id = r.agent_id,
+        cert = r.cert_path.display(),
+        fp = r.fingerprint,
+    )
+}

@@ -1,0 +1,200 @@
+//! Certificates without downtime: the client CAs (`trusted_client_ca`) are
+//! reloaded when their files change, and everything (the CAs and keylet's own
+//! certificate and key) on SIGHUP, by building a new rustls configuration and
+//! swapping it into the [`ServerTls`] slot. Connections already open keep the
+//! configuration they started with; new ones get the new one. A file that does
+//! not load is reported (file and problem) and the running configuration stays.
+//!
+//! keylet's own server certificate is pinned by the verifier, so a changed
+//! `server_cert` file is never picked up by the file watch: only an explicit
+//! SIGHUP (after `keylet rotate-cert`) makes keylet serve it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::tls::{self, ServerTls, TlsError, TlsFiles};
+
+/// How often the files are looked at by default.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
+/// How long a changed file must stay unchanged before it is read, so that a
+/// file being written in place is not read half-done.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// What identifies one version of a file: device, inode, size and mtime.
+/// `None` when the file cannot be looked at (then its loading reports why).
+type Stamp = Option<(u64, u64, u64, i64, i64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
+    paths.iter().map(|p| stamp(p)).collect()
+}
+
+/// What a reload did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReloadOutcome {
+    /// No watched file changed.
+    Unchanged,
+    /// The new configuration is in use for new connections.
+    Reloaded,
+    /// The files did not load; the previous configuration stays in use.
+    Rejected(TlsError),
+}
+
+/// Watches the TLS files of one [`ServerTls`] slot and reloads it.
+#[derive(Debug)]
+pub struct TlsReloader {
+    files: TlsFiles,
+    tls: ServerTls,
+    ca_seen: Vec<Stamp>,
+    server_seen: (Stamp, Stamp),
+    server_served: Option<Vec<u8>>,
+}
+
+impl TlsReloader {
+    /// A reloader for `tls`, which was built from `files` just now.
+    #[must_use]
+    pub fn new(files: TlsFiles, tls: ServerTls) -> Self {
+        Self {
+            ca_seen: stamps(&files.trusted_client_ca),
+            server_seen: (stamp(&files.server_cert), stamp(&files.server_key)),
+            server_served: std::fs::read(&files.server_cert).ok(),
+            files,
+            tls,
+        }
+    }
+
+    /// Looks at the files once: reloads the client CAs if a CA file changed
+    /// (new inode, size or mtime), and warns once if keylet's own certificate
+    /// or key file changed (that needs SIGHUP).
+    pub async fn poll(&mut self) -> ReloadOutcome {
+        let server_now = (
+            stamp(&self.files.server_cert),
+            stamp(&self.files.server_key),
+        );
+        if server_now != self.server_seen {
+            self.server_seen = server_now;
+            log::warn!(
+                "{} or {} changed on disk; keylet keeps serving the certificate the verifier \
+                 pinned until it gets SIGHUP (see keylet rotate-cert)",
+                self.files.server_cert.display(),
+                self.files.server_key.display()
+            );
+        }
+        let mut now = stamps(&self.files.trusted_client_ca);
+        if now == self.ca_seen {
+            return ReloadOutcome::Unchanged;
+        }
+        // Wait for the writer to finish: read only a file that stays put.
+        loop {
+            tokio::time::sleep(SETTLE).await;
+            let again = stamps(&self.files.trusted_client_ca);
+            if again == now {
+                break;
+            }
+            now = again;
+        }
+        self.ca_seen = now;
+        let current = self.tls.current();
+        let outcome = match tls::with_client_cas(&current, &self.files.trusted_client_ca) {
+            Ok(config) => {
+                self.tls.replace(config);
+                ReloadOutcome::Reloaded
+            }
+            Err(e) => ReloadOutcome::Rejected(e),
+        };
+        self.report(&outcome, "a trusted_client_ca file changed");
+        outcome
+    }
+
+    /// Reloads everything from the files (the SIGHUP path): the client CAs and
+    /// keylet's own certificate and key.
+    pub fn reload_all(&mut self) -> ReloadOutcome {
+        self.ca_seen = stamps(&self.files.trusted_client_ca);
+        self.server_seen = (
+            stamp(&self.files.server_cert),
+            stamp(&self.files.server_key),
+        );
+        let outcome = match tls::server_config(&self.files) {
+            Ok(config) => {
+                self.tls.replace(config);
+                let served = std::fs::read(&self.files.server_cert).ok();
+                if served != self.server_served {
+                    log::warn!(
+                        "now serving the new server certificate {}: the verifier must be given it \
+                         (keylime_tenant -c update -u <agent id>) or its polls fail",
+                        self.files.server_cert.display()
+                    );
+                    self.server_served = served;
+                }
+                ReloadOutcome::Reloaded
+            }
+            Err(e) => ReloadOutcome::Rejected(e),
+        };
+        self.report(&outcome, "SIGHUP");
+        outcome
+    }
+
+    fn report(&self, outcome: &ReloadOutcome, cause: &str) {
+        match outcome {
+            ReloadOutcome::Unchanged => {}
+            ReloadOutcome::Reloaded => log::info!(
+                "{cause}: TLS configuration reloaded (client CAs: {}); new connections use it",
+                self.files
+                    .trusted_client_ca
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ReloadOutcome::Rejected(e) => log::error!(
+                "{cause}: TLS reload rejected, the previous configuration stays in use: {e}"
+            ),
+        }
+    }
+
+    /// Polls every `interval` and reloads everything on SIGHUP, until the task
+    /// is dropped.
+    pub async fn run(mut self, interval: Duration) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::warn!("cannot listen for SIGHUP ({e}); TLS files are only watched");
+                None
+            }
+        };
+        let mut hup_closed = false;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if hup_closed {
+                hup = None;
+            }
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.poll().await;
+                }
+                r = hangup => {
+                    if r.is_some() {
+                        self.reload_all();
+                    } else {
+                        hup_closed = true;
+                    }
+                }
+            }
+        }
+    }
+}
