@@ -16,6 +16,9 @@ Usage: keylet [COMMAND]
 Commands:
   run        register with the registrar and serve the Keylime agent API (default)
   identity   print the persisted agent id and keys as JSON (no TPM access)
+  doctor     check config, TPM, EK, id, keys, certificates, registrar, port, logs;
+             one OK/WARN/FAIL line each with the fix; changes nothing
+             [--json] [--ek-ca DIR|FILE]; exit 0 no FAIL, 1 a FAIL, 2 bad config
   help       print this help
 
 Options:
@@ -52,6 +55,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
         }
         "run" => run(),
         "identity" => identity(),
+        // keylet doctor
+        "doctor" => ExitCode::from(crate::doctor::main(args.get(1..).unwrap_or(&[]))),
         other => {
             eprintln!("keylet: unknown command {other:?}; see keylet --help");
             ExitCode::from(2)

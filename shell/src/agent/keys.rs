@@ -31,7 +31,8 @@ pub struct TpmObjects {
     pub ek_cert_pem: Option<String>,
 }
 
-pub(super) fn template_alg(alg: KeyAlg) -> template::KeyAlg {
+/// The EK/AK template family for a configured key type.
+pub fn template_alg(alg: KeyAlg) -> template::KeyAlg {
     match alg {
         KeyAlg::EccP256 => template::KeyAlg::EccP256,
         _ => template::KeyAlg::Rsa2048,

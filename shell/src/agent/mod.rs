@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use keylet_core::agent::AgentError;
 
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
+pub use keys::template_alg; // keylet doctor
 pub use run::run;
 pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
