@@ -89,9 +89,12 @@ if ((E2E)); then
     # certificate reload, rotate-cert, identity listener for SPIRE (~1 min)
     # shellcheck disable=SC2086
     step e2e-tls timeout 600 bash tests/e2e/tls.sh ${E2E_TLS:-}
+    # keylet doctor against swtpm + the real registrar (about 5 s)
+    step e2e-doctor timeout 300 bash tests/e2e/doctor.sh
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
+    skip e2e-doctor "testbed is not up" # keylet doctor
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi

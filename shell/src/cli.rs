@@ -18,6 +18,9 @@ Commands:
   identity   print the persisted agent id and keys as JSON (no TPM access)
   rotate-cert  make a new mTLS certificate, register it and print the steps
              for the verifier (opens the TPM: with swtpm over TCP stop keylet first)
+  doctor     check config, TPM, EK, id, keys, certificates, registrar, port, logs;
+             one OK/WARN/FAIL line each with the fix; changes nothing
+             [--json] [--ek-ca DIR|FILE]; exit 0 no FAIL, 1 a FAIL, 2 bad config
   help       print this help
 
 Options:
@@ -55,6 +58,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
         "run" => run(),
         "identity" => identity(),
         "rotate-cert" => rotate_cert(), // keylet rotate-cert
+        // keylet doctor
+        "doctor" => ExitCode::from(crate::doctor::main(args.get(1..).unwrap_or(&[]))),
         other => {
             eprintln!("keylet: unknown command {other:?}; see keylet --help");
             ExitCode::from(2)

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 pub use error::RegistrarError;
 pub use messages::Registration;
+pub use messages::Versions; // keylet doctor
 
 use http::Endpoint;
 
@@ -120,5 +121,23 @@ impl Registrar {
             })?;
         let (status, answer) = self.endpoint.request("PUT", &path, Some(body)).await?;
         messages::check_status(status, &answer, "activate", id)
+    }
+
+    /// `GET /version`: the registrar's API versions (used by `keylet doctor`).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistrarError`]: unreachable, TLS failure, a non-200 answer
+    /// ([`RegistrarError::Status`]) or a body that is not a version document.
+    pub async fn versions(&self) -> Result<Versions, RegistrarError> {
+        let (status, body) = self.endpoint.request("GET", "/version", None).await?;
+        if status != 200 {
+            return Err(RegistrarError::Status {
+                action: "GET /version",
+                status,
+                message: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            });
+        }
+        messages::parse_version(&body)
     }
 }

@@ -1,0 +1,117 @@
+//! Check: the EK certificate from NV chains to a CA in the given store
+//! (`--ek-ca DIR|FILE`, or `<keylime_dir>/tpm_cert_store`, Keylime's default).
+//!
+//! Verified with webpki, the verifier rustls uses. Every certificate in the
+//! store is both a trust anchor and a candidate intermediate, as Keylime treats
+//! its `tpm_cert_store`. EK certificates carry the TCG EKU
+//! (2.23.133.8.1) or none, so any EKU is accepted; their critical
+//! subjectAltName (a directoryName with the TPM manufacturer, model and
+//! version; the subject is empty) is understood by webpki and does not stop
+//! the chain check.
+
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
+
+use super::certs::read_certs;
+use super::report::Check;
+
+const NAME: &str = "tpm.ek_cert_chain";
+
+/// Accepts any EKU: an EK certificate is not used for TLS.
+struct AnyUsage;
+
+impl ExtendedKeyUsageValidator for AnyUsage {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        for id in iter {
+            id?;
+        }
+        Ok(())
+    }
+}
+
+/// The certificates of a store: every file of a directory (PEM or DER), or one file.
+fn load_store(store: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    if !store.is_dir() {
+        return read_certs(store);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(store)
+        .map_err(|e| format!("cannot list {}: {e}", store.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in &files {
+        // Non-certificate files (README, CRLs) are skipped, as Keylime does.
+        if let Ok(certs) = read_certs(f) {
+            out.extend(certs);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("{} holds no certificate", store.display()));
+    }
+    Ok(out)
+}
+
+/// The chain check for `ek_cert` (DER) against `store`; `None` store: not checked.
+#[must_use]
+pub fn check(ek_cert: &[u8], store: Option<&Path>) -> Check {
+    let Some(store) = store else {
+        return Check::warn(
+            NAME,
+            "not checked: no EK CA store given",
+            "run keylet doctor --ek-ca DIR|FILE with the TPM manufacturer's CA certificates \
+             (the tenant's tpm_cert_store)",
+        );
+    };
+    let cas = match load_store(store) {
+        Ok(c) => c,
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                e,
+                "point --ek-ca at a directory or file of PEM/DER CA certificates",
+            );
+        }
+    };
+    let der = CertificateDer::from(ek_cert);
+    let ee = match EndEntityCert::try_from(&der) {
+        Ok(ee) => ee,
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("the EK certificate does not parse for chain checking: {e:?}"),
+                "read it with tpm2_nvread and openssl x509 -inform DER -text; report it",
+            );
+        }
+    };
+    let anchors: Vec<_> = cas
+        .iter()
+        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
+        .collect();
+    let algs = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    match ee.verify_for_usage(algs, &anchors, &cas, UnixTime::now(), AnyUsage, None, None) {
+        Ok(_) => Check::ok(
+            NAME,
+            format!(
+                "the EK certificate chains to a CA in {} ({} certificates)",
+                store.display(),
+                cas.len()
+            ),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            format!(
+                "the EK certificate does not chain to a CA in {}: {e:?}",
+                store.display()
+            ),
+            "add the TPM manufacturer's root and intermediate CA certificates to the store \
+             (the tenant's tpm_cert_store), or use a TPM whose EK certificate they issued",
+        ),
+    }
+}

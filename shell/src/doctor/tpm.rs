@@ -1,0 +1,234 @@
+//! Checks: the TPM opens and answers, the EK, its certificate in NV and that
+//! certificate's chain, and that the saved AK loads under this EK.
+//!
+//! Nothing is changed: no leftovers are flushed (they may be a running
+//! keylet's), the transient EK and a loaded AK are flushed again at once, and
+//! nothing is made persistent.
+
+use std::path::Path;
+use std::time::Duration;
+
+use keylet_core::agent::{BUFFER_SIZE, Tpm};
+use keylet_core::tpm::capability::{self, CAP_TPM_PROPERTIES, PT_MANUFACTURER};
+use keylet_core::tpm::command;
+
+use super::ek_chain;
+use super::report::Check;
+use crate::agent::choose_device;
+use crate::config::AgentConfig;
+use crate::state::AgentState;
+use crate::tpm::{FdTransport, TcpTransport, TpmDevice, TpmTransport, TransportError};
+
+/// How long the doctor waits for one TPM response. Shorter than the agent's:
+/// a TPM that does not answer in this time is reported, not waited for.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest EK certificate read from NV.
+const MAX_EK_CERT: usize = 4096;
+
+/// What the TPM checks learned, for the identity checks.
+#[derive(Debug, Default)]
+pub struct TpmFacts {
+    /// The EK TPM2B_PUBLIC, when the EK could be read.
+    pub ek_public: Option<Vec<u8>>,
+}
+
+fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
+    Ok(match device {
+        TpmDevice::Path(path) => TpmTransport::Fd(FdTransport::open(path, TIMEOUT)?),
+        TpmDevice::Fd(n) => TpmTransport::Fd(FdTransport::from_inherited(*n, TIMEOUT)?),
+        TpmDevice::Tcp { host, port } => {
+            TpmTransport::Tcp(TcpTransport::connect(host, *port, TIMEOUT)?)
+        }
+    })
+}
+
+fn open_fix(device: &TpmDevice) -> String {
+    match device {
+        TpmDevice::Path(p) => format!(
+            "check that {} exists and that this user may open it (group tss; /dev/tpmrm0 is \
+             shared, /dev/tpm0 is held by one process at a time), or set tpm_device",
+            p.display()
+        ),
+        TpmDevice::Tcp { .. } => "start the TPM simulator (swtpm socket --tpm2 --server \
+             type=tcp,port=N ...) or correct tpm_device / TCTI; swtpm serves one connection \
+             at a time, so stop a running keylet first"
+            .into(),
+        TpmDevice::Fd(_) => "start keylet doctor with the TPM descriptor open, or set tpm_device \
+             to a device path"
+            .into(),
+    }
+}
+
+/// The manufacturer ID as text ("IBM", "INTC", ...).
+fn manufacturer(tpm: &mut Tpm<'_, &mut TpmTransport>) -> Result<String, String> {
+    let r = tpm
+        .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_MANUFACTURER, 1))
+        .map_err(|e| e.to_string())?;
+    let cap = capability::read(r.parameters).map_err(|e| format!("{e:?}"))?;
+    let id = cap.property(PT_MANUFACTURER).unwrap_or(0);
+    Ok(id
+        .to_be_bytes()
+        .iter()
+        .filter(|b| b.is_ascii_graphic())
+        .map(|b| char::from(*b))
+        .collect())
+}
+
+/// Runs the TPM checks; `ek_store` is the CA store for the EK chain;
+/// `agent_running`: a keylet with this configuration holds the listen port.
+#[must_use]
+pub fn check(
+    c: &AgentConfig,
+    state: Option<&AgentState>,
+    ek_store: Option<&Path>,
+    agent_running: bool,
+) -> (Vec<Check>, TpmFacts) {
+    let mut checks = Vec::new();
+    let mut facts = TpmFacts::default();
+    let device = match choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str())) {
+        Ok(d) => d,
+        Err(e) => {
+            checks.push(Check::fail(
+                "tpm.device",
+                format!("tpm_device / TCTI: {e}"),
+                "set tpm_device to a device path, tcp://HOST:PORT or fd://N",
+            ));
+            return (checks, facts);
+        }
+    };
+    if agent_running && matches!(device, TpmDevice::Tcp { .. }) {
+        checks.push(Check::warn(
+            "tpm.device",
+            format!(
+                "{device} not checked: swtpm serves one connection at a time and the running \
+                 keylet holds it"
+            ),
+            "stop keylet and run keylet doctor again to check the TPM",
+        ));
+        return (checks, facts);
+    }
+    let mut transport = match open(&device) {
+        Ok(t) => t,
+        Err(TransportError::Open { source, .. })
+            if agent_running && source.raw_os_error() == Some(nix::libc::EBUSY) =>
+        {
+            checks.push(Check::warn(
+                "tpm.device",
+                format!("{device} not checked: the running keylet holds it ({source})"),
+                "use /dev/tpmrm0 (the kernel resource manager) so that tools can share the TPM, \
+                 or stop keylet and run keylet doctor again",
+            ));
+            return (checks, facts);
+        }
+        Err(e) => {
+            checks.push(Check::fail("tpm.device", e.to_string(), open_fix(&device)));
+            return (checks, facts);
+        }
+    };
+    let mut cmd = vec![0u8; BUFFER_SIZE];
+    let mut rsp = vec![0u8; BUFFER_SIZE];
+    let mut tpm = Tpm::new(&mut transport, &mut cmd, &mut rsp);
+    match manufacturer(&mut tpm) {
+        Ok(m) => checks.push(Check::ok(
+            "tpm.device",
+            format!("{device} answers (manufacturer {m:?})"),
+        )),
+        Err(e) => {
+            checks.push(Check::fail(
+                "tpm.device",
+                format!("{device} opened but does not answer: {e}"),
+                open_fix(&device),
+            ));
+            return (checks, facts);
+        }
+    }
+    endorsement(&mut tpm, c, state, ek_store, &mut checks, &mut facts);
+    (checks, facts)
+}
+
+fn endorsement(
+    tpm: &mut Tpm<'_, &mut TpmTransport>,
+    c: &AgentConfig,
+    state: Option<&AgentState>,
+    ek_store: Option<&Path>,
+    checks: &mut Vec<Check>,
+    facts: &mut TpmFacts,
+) {
+    let alg = c.tpm_encryption_alg;
+    let mut public = vec![0u8; 1024];
+    let ek = match tpm.create_ek(alg, c.ek_handle, &mut public) {
+        Ok(ek) => ek,
+        Err(e) => {
+            checks.push(Check::fail(
+                "tpm.ek",
+                format!("cannot make the {} EK: {e}", c.tpm_encryption_alg),
+                "check tpm_encryption_alg and ek_handle; an endorsement hierarchy password \
+                 (tpm_ownerpassword) or a full TPM (tpm2_flushcontext -t) also stops it",
+            ));
+            return;
+        }
+    };
+    public.truncate(ek.public_len);
+    let how = match c.ek_handle {
+        Some(h) => format!("persistent handle {h:#010x}"),
+        None => "created from the TCG template, flushed again".into(),
+    };
+    checks.push(Check::ok(
+        "tpm.ek",
+        format!("{} EK {how}", c.tpm_encryption_alg),
+    ));
+    let index = alg.ek_cert_index();
+    let mut cert = vec![0u8; MAX_EK_CERT];
+    match tpm.read_ek_cert(index, &mut cert) {
+        Ok(n) => {
+            cert.truncate(n);
+            checks.push(Check::ok(
+                "tpm.ek_cert",
+                format!("EK certificate in NV index {index:#010x} ({n} bytes)"),
+            ));
+            checks.push(ek_chain::check(&cert, ek_store));
+        }
+        Err(e) => checks.push(Check::warn(
+            "tpm.ek_cert",
+            format!("no EK certificate in NV index {index:#010x}: {e}"),
+            "keylet registers without one; the tenant then needs require_ek_cert = False, \
+             or provision the certificate into NV",
+        )),
+    }
+    if let Some(s) = state.filter(|s| s.ek_public == public) {
+        checks.push(match tpm.load_ak(ek.handle, &s.ak_public, &s.ak_private) {
+            Ok(ak) => {
+                let flushed = tpm.flush(ak);
+                match flushed {
+                    Ok(()) => Check::ok("tpm.ak", "the saved AK loads under this TPM's EK"),
+                    Err(e) => Check::warn(
+                        "tpm.ak",
+                        format!("the saved AK loads, but flushing it again failed: {e}"),
+                        "run tpm2_flushcontext -t to free the TPM's object slots",
+                    ),
+                }
+            }
+            Err(e) => Check::fail(
+                "tpm.ak",
+                format!(
+                    "the saved AK in {} does not load: {e}",
+                    c.agent_data_path.display()
+                ),
+                "the state belongs to another TPM or the TPM was cleared: delete the agent at \
+                 the registrar (keylime_tenant -c regdelete -u <id>), move the state file away \
+                 and restart keylet",
+            ),
+        });
+    }
+    if ek.transient
+        && let Err(e) = tpm.flush(ek.handle)
+    {
+        checks.push(Check::warn(
+            "tpm.flush",
+            format!("could not flush the EK {:#010x}: {e}", ek.handle),
+            "run tpm2_flushcontext -t to free the TPM's object slots",
+        ));
+    }
+    facts.ek_public = Some(public);
+}

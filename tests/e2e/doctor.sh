@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# tests/e2e/doctor.sh - keylet doctor against swtpm and the real Keylime 7.14.3 registrar.
+#
+# Usage: tests/e2e/doctor.sh [SCENARIO...]   (default: all, in this order)
+#   all_ok       a fresh host: every check OK (the EK chains to the swtpm CA store,
+#                the registrar answers, the port is free), exit 0, no TPM object left
+#   running      while keylet runs: the port is held by keylet, the id matches the
+#                state; after it stopped: the saved AK loads; exit 0 both times
+#   registrar_tls  registrar over TLS: OK with the testbed CA; with a CA that did
+#                not sign the registrar's certificate: FAIL naming the CA option, exit 1
+#   ek_chain     the EK certificate against a store without its CA: FAIL, exit 1
+# Needs: scripts/testbed.sh up, a keylet build.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+EK_STORE=$TB_STATE/tpm_cert_store
+
+# doctor NAME [K=V...] -- [doctor args...]: keylet doctor --json; sets DOC (report) and DOC_RC.
+doctor() {
+  local n=$1 envs=(); shift
+  while (($#)) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
+  shift || true
+  agent_render "$n"
+  DOC_RC=0
+  DOC=$(keylet_env "$n" "${envs[@]}" "$KEYLET_BIN" doctor --json "$@") || DOC_RC=$?
+  jq -e .checks <<<"$DOC" >/dev/null || { fail "keylet doctor printed no JSON report: $DOC"; return 1; }
+}
+status_of() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .status] | join(",")' <<<"$DOC"; }
+detail_of() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .detail] | join(" | ")' <<<"$DOC"; }
+fails() { jq -c '[.checks[] | select(.status == "fail")]' <<<"$DOC"; }
+expect() { # CHECK STATUS
+  local got; got=$(status_of "$1")
+  [[ $got == "$2" ]] || fail "check $1: expected $2, got '${got:-absent}' ($(detail_of "$1"))"
+}
+
+scenario_all_ok() {
+  agent_new fresh
+  doctor fresh -- --ek-ca "$EK_STORE"
+  assert_eq "$DOC_RC" 0 "exit code on a healthy host (failures: $(fails))"
+  local c
+  for c in config tpm.device tpm.ek tpm.ek_cert tpm.ek_cert_chain identity.uuid keys.ak keys.nk \
+    keys.mtls certs.trusted_client_ca certs.trusted_client_ca_chain registrar listen logs.ima; do
+    expect "$c" ok
+  done
+  expect logs.measured_boot warn # the e2e config names a log that does not exist
+  [[ $(detail_of listen) == *"is free"* ]] || fail "listen: $(detail_of listen)"
+  [[ $(detail_of registrar) == *"answers GET /version"* ]] || fail "registrar: $(detail_of registrar)"
+  # It changed nothing: no state, no keys, no TPM object left.
+  [[ -z $(ls -A "$(agent_dir fresh)/state") ]] || fail "doctor wrote into keylime_dir: $(ls "$(agent_dir fresh)/state")"
+  assert_eq "$(transient_handles)" 0 "transient objects left in swtpm by keylet doctor"
+}
+
+scenario_running() {
+  agent_new main
+  agent_start main
+  local uuid
+  uuid=$(agent_identity main | jq -r .uuid)
+  wait_registered "$uuid" 30 >/dev/null
+  doctor main -- --ek-ca "$EK_STORE"
+  assert_eq "$DOC_RC" 0 "exit code while keylet runs (failures: $(fails))"
+  expect listen ok
+  [[ $(detail_of listen) == *"held by a running keylet"* ]] || fail "listen: $(detail_of listen)"
+  expect tpm.device warn # swtpm's one connection belongs to the running keylet
+  expect identity.uuid ok
+  [[ $(detail_of identity.uuid) == *"$uuid"* ]] || fail "identity.uuid: $(detail_of identity.uuid)"
+  expect keys.mtls ok
+  expect certs.server_cert ok
+  agent_alive main || fail "keylet exited while the doctor ran"
+  agent_stop main
+  doctor main -- --ek-ca "$EK_STORE"
+  assert_eq "$DOC_RC" 0 "exit code after keylet stopped (failures: $(fails))"
+  expect tpm.ak ok
+  expect tpm.ek_cert_chain ok
+  expect identity.uuid ok
+  [[ $(detail_of identity.uuid) == *"matches the agent state"* ]] || fail "identity.uuid: $(detail_of identity.uuid)"
+  assert_eq "$(transient_handles)" 0 "transient objects left in swtpm by keylet doctor"
+}
+
+scenario_registrar_tls() {
+  agent_new tls
+  agent_set tls registrar_tls_enabled true
+  agent_set tls registrar_tls_port "$REGISTRAR_TLS_PORT"
+  agent_set tls registrar_tls_ca_cert "$TLS/cacert.crt"
+  doctor tls
+  expect registrar ok
+  [[ $(detail_of registrar) == "https://"*"TLS verified"* ]] || fail "registrar: $(detail_of registrar)"
+  expect certs.registrar_tls_ca_chain ok
+  # A CA that did not sign the registrar's certificate (the swtpm EK root).
+  agent_set tls registrar_tls_ca_cert "$EK_STORE/swtpm-localca-rootca.pem"
+  doctor tls
+  assert_eq "$DOC_RC" 1 "exit code with the wrong registrar CA"
+  expect registrar fail
+  [[ $(jq -r '.checks[] | select(.name == "registrar") | .fix' <<<"$DOC") == *registrar_tls_ca_cert* ]] ||
+    fail "registrar fix does not name registrar_tls_ca_cert"
+}
+
+scenario_ek_chain() {
+  agent_new chain
+  doctor chain -- --ek-ca "$TLS/cacert.crt"
+  assert_eq "$DOC_RC" 1 "exit code with an EK CA store that lacks the EK's CA"
+  expect tpm.ek_cert_chain fail
+  [[ $(detail_of tpm.ek_cert_chain) == *UnknownIssuer* ]] || fail "ek chain: $(detail_of tpm.ek_cert_chain)"
+}
+
+e2e_init doctor
+tb reset >/dev/null
+run_scenarios all_ok running registrar_tls ek_chain -- "$@"
