@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod logs;
+pub mod metrics;
 pub mod privileges;
 pub mod registrar;
 pub mod server;

@@ -4,6 +4,7 @@
 //! came from and the accepted form; unknown options draw a warning.
 
 mod error;
+mod metrics;
 mod options;
 mod source;
 mod value;
@@ -109,6 +110,8 @@ pub struct AgentConfig {
     pub api_versions: Vec<(u8, u8)>,
     /// The TPM: `tpm_device` option, else the `TCTI` variable, else `None` (device default).
     pub tpm_device: Option<(String, Origin)>,
+    /// Metrics: where `GET /metrics` is served (`metrics_listen`); `None`: off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -244,6 +247,8 @@ impl AgentConfig {
                 }
                 _ => None,
             }),
+            // metrics
+            metrics_listen: metrics::parse_metrics_listen(&v)?,
             keylime_dir,
         })
     }

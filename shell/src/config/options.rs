@@ -41,6 +41,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "exponential_backoff_max_delay",
     // keylet's own
     "tpm_device",
+    // metrics
+    "metrics_listen",
+    "metrics_allow_remote",
 ];
 
 /// Keylime agent options keylet recognises but does not implement, with the

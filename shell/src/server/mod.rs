@@ -83,6 +83,8 @@ pub struct ServerSettings {
     pub boottime: Option<u64>,
     /// Limits and deadlines.
     pub limits: Limits,
+    /// Counts quotes by endpoint and result (metrics feature; `None`: off).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl ServerSettings {
@@ -98,6 +100,7 @@ impl ServerSettings {
             mb_log: None,
             boottime: None,
             limits: Limits::default(),
+            metrics: None,
         }
     }
 }
@@ -178,6 +181,7 @@ pub async fn serve_on(
         ima_log: settings.ima_log,
         mb_log: settings.mb_log,
         boottime: settings.boottime,
+        metrics: settings.metrics,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
     Ok(())
