@@ -169,21 +169,28 @@ impl Metrics {
         self.registered.set(i64::from(registered));
     }
 
-    /// The OpenMetrics text of every metric, certificate dates read now.
-    /// Unreadable certificates are left out and logged.
-    #[must_use]
-    pub fn render(&self) -> String {
-        self.cert_expiry.clear();
+    /// Reads the certificate files' expiry dates again. A file that cannot be
+    /// read now (e.g. root-only after the `run_as` drop) keeps the date read
+    /// before; one never read is left out.
+    pub fn refresh_certs(&self) {
         for path in &self.cert_files {
+            let label = [("path", path.display().to_string())];
             match not_after(path) {
                 Ok(t) => {
-                    self.cert_expiry
-                        .get_or_create(&[("path", path.display().to_string())])
-                        .set(t);
+                    self.cert_expiry.get_or_create(&label).set(t);
+                }
+                Err(e) if self.cert_expiry.get(&label).is_some() => {
+                    log::debug!("metrics: keeping the last expiry read: {e}");
                 }
                 Err(e) => log::warn!("metrics: {e}"),
             }
         }
+    }
+
+    /// The OpenMetrics text of every metric, certificate dates read now.
+    #[must_use]
+    pub fn render(&self) -> String {
+        self.refresh_certs();
         let mut out = String::with_capacity(8 * 1024);
         if let Err(e) = encode(&mut out, &self.registry) {
             log::error!("metrics: encoding failed: {e}");
@@ -222,6 +229,8 @@ pub async fn start(
         return Ok((None, None));
     };
     let metrics = Arc::new(Metrics::new(configured_cert_files(c)));
+    // Read once now: after a run_as drop the files may be unreadable.
+    metrics.refresh_certs();
     let server = serve(addr, Arc::clone(&metrics)).await?;
     Ok((Some(metrics), Some(server)))
 }
