@@ -9,7 +9,7 @@
 #   --e2e-only      only: build keylet, testbed up, end-to-end suites
 #   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
 # Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), E2E_REGISTRATION /
-# E2E_ATTESTATION (space-separated scenario lists for the two suites; default all).
+# E2E_ATTESTATION / E2E_OPERATIONS (space-separated scenario lists per suite; default all).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,6 +46,7 @@ shellcheck_all() {
   command -v shellcheck >/dev/null || { echo "shellcheck is not installed (apt-get install shellcheck)"; return 1; }
   local files=(scripts/*.sh tests/e2e/*.sh)
   [[ -f .ci/run ]] && files+=(.ci/run)
+  files+=(tests/dist/*.sh) # systemd unit check (ops)
   shellcheck -x "${files[@]}"
 }
 
@@ -68,6 +69,7 @@ if ((UNIT)); then
   step test cargo test --workspace
   step no_std-build cargo build -p keylet-core --target thumbv7em-none-eabihf
   step shellcheck shellcheck_all
+  step systemd-unit bash tests/dist/systemd-unit.sh # dist/keylet.service (ops), ~1 s
   if ((QUICK)); then
     skip python-check "--quick"
   elif [[ -x tests/python/run.sh || -f tests/python/check_quote.py ]]; then
@@ -91,10 +93,14 @@ if ((E2E)); then
     step e2e-tls timeout 600 bash tests/e2e/tls.sh ${E2E_TLS:-}
     # keylet doctor against swtpm + the real registrar (about 5 s)
     step e2e-doctor timeout 300 bash tests/e2e/doctor.sh
+    # run_as drop and metrics (ops), ~20 s
+    # shellcheck disable=SC2086
+    step e2e-operations timeout 300 bash tests/e2e/operations.sh ${E2E_OPERATIONS:-}
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
     skip e2e-doctor "testbed is not up" # keylet doctor
+    skip e2e-operations "testbed is not up" # run_as and metrics
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi

@@ -10,6 +10,7 @@ pub mod config;
 pub mod doctor;
 pub mod keys;
 pub mod logs;
+pub mod metrics;
 pub mod privileges;
 pub mod registrar;
 pub mod rotate; // keylet rotate-cert

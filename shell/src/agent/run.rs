@@ -97,9 +97,18 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             what: "start the identity listener",
             detail: e.to_string(),
         })?;
+    // metrics: the listener runs until this function returns
+    let (metrics, _metrics_server) =
+        crate::metrics::start(c).await.map_err(|e| StartError::Io {
+            what: "serve metrics",
+            detail: e.to_string(),
+        })?;
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
         .map_err(StartError::Device)?;
     let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
+    if let Some(m) = &metrics {
+        tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
+    }
     log::info!("TPM: {}", tpm.device());
     match tpm.tpm().flush_leftovers() {
         Ok(0) => {}
@@ -137,6 +146,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         flush_all(&mut tpm, &created);
         return Err(e);
     }
+    if let Some(m) = &metrics {
+        m.set_registered(true); // metrics: registration state
+    }
 
     let info = AgentInfo {
         uuid: state.agent_id.clone(),
@@ -162,6 +174,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     settings.ima_log = ima_log;
     settings.mb_log = mb_log;
     settings.boottime = read_boottime().ok();
+    settings.metrics = metrics; // metrics: quotes by endpoint and result
     privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
         what: "drop privileges (run_as)",
         detail: e.to_string(),

@@ -1,7 +1,10 @@
 //! The TPM connection and its command/response buffers, owned together.
 
+use std::sync::Arc;
+
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
 
+use crate::metrics::{Metrics, Timed};
 use crate::tpm::{self, TpmDevice, TpmTransport, TransportError};
 
 /// One open TPM with the buffers every sequence borrows.
@@ -11,6 +14,8 @@ pub struct TpmBox {
     transport: TpmTransport,
     cmd: Box<[u8]>,
     rsp: Box<[u8]>,
+    /// Times every TPM command when metrics are on (metrics feature).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl TpmBox {
@@ -26,6 +31,7 @@ impl TpmBox {
             transport,
             cmd: vec![0; BUFFER_SIZE].into_boxed_slice(),
             rsp: vec![0; BUFFER_SIZE].into_boxed_slice(),
+            metrics: None,
         })
     }
 
@@ -45,9 +51,15 @@ impl TpmBox {
         Ok(())
     }
 
+    /// Times every later TPM command into `metrics`.
+    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = Some(metrics);
+    }
+
     /// The TPM, borrowing this box's transport and buffers.
-    pub fn tpm(&mut self) -> Tpm<'_, &mut TpmTransport> {
-        Tpm::new(&mut self.transport, &mut self.cmd, &mut self.rsp)
+    pub fn tpm(&mut self) -> Tpm<'_, Timed<'_>> {
+        let transport = Timed::new(&mut self.transport, self.metrics.as_deref());
+        Tpm::new(transport, &mut self.cmd, &mut self.rsp)
     }
 }
 

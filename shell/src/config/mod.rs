@@ -5,6 +5,7 @@
 
 mod error;
 mod identity; // identity listener for SPIRE
+mod metrics;
 mod options;
 mod source;
 mod value;
@@ -113,6 +114,8 @@ pub struct AgentConfig {
     pub tpm_device: Option<(String, Origin)>,
     /// The local identity listener for SPIRE (`identity_*` options).
     pub identity: IdentitySettings,
+    /// Metrics: where `GET /metrics` is served (`metrics_listen`); `None`: off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -249,6 +252,8 @@ impl AgentConfig {
                 _ => None,
             }),
             identity: identity::parse(&v)?,
+            // metrics
+            metrics_listen: metrics::parse_metrics_listen(&v)?,
             keylime_dir,
         })
     }

@@ -46,6 +46,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "identity_socket",
     "identity_allow_uids",
     "identity_allow_gids",
+    // metrics
+    "metrics_listen",
+    "metrics_allow_remote",
 ];
 
 /// Keylime agent options keylet recognises but does not implement, with the

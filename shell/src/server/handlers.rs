@@ -15,6 +15,7 @@ use super::router::{Route, route};
 use super::service::{AttestError, Attestation, QuoteReply};
 use super::version::{ApiVersion, ApiVersions};
 use crate::logs::{ImaLog, MeasuredBootLog};
+use crate::metrics::{Endpoint, Metrics};
 
 /// The IMA log PCR.
 const IMA_PCR: u8 = 10;
@@ -32,6 +33,8 @@ pub(crate) struct Handler {
     /// Serve only `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity`
     /// (the identity listener for SPIRE); everything else is a 404.
     pub(crate) identity_only: bool,
+    /// Counts quotes by endpoint and result (metrics feature).
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for dyn Attestation {
@@ -128,7 +131,9 @@ impl Handler {
 
     async fn identity(&self, v: ApiVersion, q: IdentityQuery) -> Response<ResponseBody> {
         let mask = PcrMask::EMPTY.with(DATA_PCR);
-        match self.run_quote(q.nonce, mask).await {
+        let quoted = self.run_quote(q.nonce, mask).await;
+        self.count(Endpoint::Identity, quoted.is_ok());
+        match quoted {
             Ok(reply) => quote_response(
                 v,
                 &reply,
@@ -143,7 +148,10 @@ impl Handler {
     async fn integrity(&self, v: ApiVersion, q: IntegrityQuery) -> Response<ResponseBody> {
         let reply = match self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await {
             Ok(reply) => reply,
-            Err(e) => return quote_failed(&e),
+            Err(e) => {
+                self.count(Endpoint::Integrity, false);
+                return quote_failed(&e);
+            }
         };
         // The IMA log is read after the quote, so it holds every line that
         // went into the quoted PCR 10 (later lines are fine for the verifier).
@@ -156,17 +164,32 @@ impl Handler {
                 move || ima.slice_from(entry)
             })
             .await;
-            match slice {
-                Ok(Ok(slice)) => logs.ima = Some((ima, slice)),
-                Ok(Err(e)) => return log_failed(&e.to_string()),
-                Err(e) => return log_failed(&e.to_string()),
+            let failed = match slice {
+                Ok(Ok(slice)) => {
+                    logs.ima = Some((ima, slice));
+                    None
+                }
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(detail) = failed {
+                self.count(Endpoint::Integrity, false);
+                return log_failed(&detail);
             }
         }
         if q.mask.contains(BOOT_PCR) {
             logs.measured_boot.clone_from(&self.mb_log);
         }
         let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
+        self.count(Endpoint::Integrity, true);
         quote_response(v, &reply, pubkey, self.boottime, logs)
+    }
+
+    /// Counts one quote request in the metrics, if they are on.
+    fn count(&self, endpoint: Endpoint, ok: bool) {
+        if let Some(m) = &self.metrics {
+            m.quote_served(endpoint, ok);
+        }
     }
 
     /// Runs the blocking quote on tokio's blocking pool.

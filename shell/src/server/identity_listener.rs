@@ -183,6 +183,7 @@ pub async fn serve_identity(
         mb_log: None,
         boottime: settings.boottime,
         identity_only: true,
+        metrics: settings.metrics.clone(),
     });
     let limits = settings.limits;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -88,6 +88,8 @@ pub struct ServerSettings {
     pub boottime: Option<u64>,
     /// Limits and deadlines.
     pub limits: Limits,
+    /// Counts quotes by endpoint and result (metrics feature; `None`: off).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl ServerSettings {
@@ -103,6 +105,7 @@ impl ServerSettings {
             mb_log: None,
             boottime: None,
             limits: Limits::default(),
+            metrics: None,
         }
     }
 }
@@ -184,6 +187,7 @@ pub async fn serve_on(
         mb_log: settings.mb_log,
         boottime: settings.boottime,
         identity_only: false,
+        metrics: settings.metrics,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
     Ok(())

@@ -21,6 +21,8 @@ pub use device::{DeviceError, TpmDevice};
 pub use error::TransportError;
 pub use fd::FdTransport;
 pub use tcp::TcpTransport;
+// metrics: TPM command timing names commands by their code
+pub(crate) use frame::command_code;
 
 use std::time::Duration;
 

@@ -1,0 +1,123 @@
+//! Options of keylet's metrics listener: `metrics_listen` and
+//! `metrics_allow_remote`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::ConfigError;
+use super::value::Values;
+
+/// `metrics_listen`: empty (the default) turns metrics off; otherwise
+/// `IP:PORT` (`[IPv6]:PORT`, `localhost:PORT`). A non-loopback address is
+/// refused unless `metrics_allow_remote` is true: the metrics are plain HTTP
+/// without authentication.
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] naming the option.
+pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>, ConfigError> {
+    let s = v.string("metrics_listen", "")?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let addr = match s.strip_prefix("localhost:") {
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .map(|p| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p)),
+        None => s.parse::<SocketAddr>().ok(),
+    }
+    .ok_or_else(|| {
+        v.error(
+            "metrics_listen",
+            "IP:PORT such as 127.0.0.1:9102 ([::1]:9102 for IPv6), or empty to turn metrics off",
+        )
+    })?;
+    if !addr.ip().is_loopback() && !v.boolean("metrics_allow_remote", false)? {
+        return Err(v.error(
+            "metrics_listen",
+            "a loopback address such as 127.0.0.1:9102: metrics are plain HTTP without \
+             authentication; to serve them on another address anyway, also set \
+             metrics_allow_remote = true (and firewall the port)",
+        ));
+    }
+    Ok(Some(addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use crate::config::{ConfigError, Environment, load_from};
+
+    struct Env(Vec<(String, String)>);
+
+    impl Environment for Env {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+        fn vars(&self) -> Vec<(String, String)> {
+            self.0.clone()
+        }
+    }
+
+    fn listen(vars: &[(&str, &str)]) -> Result<Option<SocketAddr>, ConfigError> {
+        let root = tempfile::tempdir().unwrap();
+        let env = Env(vars
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect());
+        load_from(&env, root.path()).map(|l| l.config.metrics_listen)
+    }
+
+    const LISTEN: &str = "KEYLIME_AGENT_METRICS_LISTEN";
+    const REMOTE: &str = "KEYLIME_AGENT_METRICS_ALLOW_REMOTE";
+
+    #[test]
+    fn off_by_default_and_when_empty() {
+        assert_eq!(listen(&[]).unwrap(), None);
+        assert_eq!(listen(&[(LISTEN, "")]).unwrap(), None);
+    }
+
+    #[test]
+    fn loopback_addresses_are_accepted() {
+        assert_eq!(
+            listen(&[(LISTEN, "127.0.0.1:9102")]).unwrap(),
+            Some("127.0.0.1:9102".parse().unwrap())
+        );
+        assert_eq!(
+            listen(&[(LISTEN, "[::1]:9102")]).unwrap(),
+            Some("[::1]:9102".parse().unwrap())
+        );
+        assert_eq!(
+            listen(&[(LISTEN, "localhost:9102")]).unwrap(),
+            Some("127.0.0.1:9102".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_remote_address_needs_the_explicit_opt_in() {
+        let e = listen(&[(LISTEN, "0.0.0.0:9102")]).unwrap_err().to_string();
+        assert!(e.contains("metrics_listen"), "{e}");
+        assert!(e.contains("metrics_allow_remote = true"), "{e}");
+        let e = listen(&[(LISTEN, "192.0.2.7:9102"), (REMOTE, "false")]).unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+        assert_eq!(
+            listen(&[(LISTEN, "0.0.0.0:9102"), (REMOTE, "true")]).unwrap(),
+            Some("0.0.0.0:9102".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn malformed_addresses_name_the_option_and_the_form() {
+        for bad in ["9102", "127.0.0.1", "localhost:http", "host.example:9102"] {
+            let e = listen(&[(LISTEN, bad)]).unwrap_err().to_string();
+            assert!(
+                e.contains("metrics_listen") && e.contains("IP:PORT"),
+                "{bad}: {e}"
+            );
+        }
+    }
+}
