@@ -9,6 +9,8 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod logs;
+// payload keys and delivery (keylet payload feature)
+pub mod payload;
 pub mod privileges;
 pub mod registrar;
 pub mod server;

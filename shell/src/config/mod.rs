@@ -7,6 +7,8 @@ mod error;
 mod options;
 mod source;
 mod value;
+// payload keys and delivery (keylet payload feature)
+mod payload;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,8 @@ use zeroize::Zeroizing;
 
 pub use error::ConfigError;
 pub use source::{Environment, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
+// payload keys and delivery (keylet payload feature)
+pub use payload::{PayloadConfig, SecureSize};
 use value::Values;
 
 /// The agent API versions keylet serves, oldest first.
@@ -109,6 +113,8 @@ pub struct AgentConfig {
     pub api_versions: Vec<(u8, u8)>,
     /// The TPM: `tpm_device` option, else the `TCTI` variable, else `None` (device default).
     pub tpm_device: Option<(String, Origin)>,
+    /// Payload delivery: secure directory, file names, zip, script (payload feature).
+    pub payload: PayloadConfig,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -244,6 +250,7 @@ impl AgentConfig {
                 }
                 _ => None,
             }),
+            payload: PayloadConfig::from_values(&v, warnings)?,
             keylime_dir,
         })
     }

@@ -8,6 +8,7 @@ use keylet_core::pcr::{DATA_PCR, PcrMask};
 use serde::Serialize;
 
 use super::body::ResponseBody;
+use super::keys;
 use super::query::{IdentityQuery, IntegrityQuery, Nonce};
 use super::quote_body::{QuoteLogs, quote_response};
 use super::response::{self, Empty};
@@ -15,6 +16,7 @@ use super::router::{Route, route};
 use super::service::{AttestError, Attestation, QuoteReply};
 use super::version::{ApiVersion, ApiVersions};
 use crate::logs::{ImaLog, MeasuredBootLog};
+use crate::payload::KeyBootstrap;
 
 /// The IMA log PCR.
 const IMA_PCR: u8 = 10;
@@ -29,6 +31,8 @@ pub(crate) struct Handler {
     pub(crate) ima_log: Option<Arc<ImaLog>>,
     pub(crate) mb_log: Option<Arc<MeasuredBootLog>>,
     pub(crate) boottime: Option<u64>,
+    /// Payload keys (payload feature); `None` refuses U and V.
+    pub(crate) payload_keys: Option<Arc<KeyBootstrap>>,
 }
 
 impl std::fmt::Debug for dyn Attestation {
@@ -59,10 +63,15 @@ struct AgentInfoResults<'a> {
 
 impl Handler {
     /// Answers one request. Never fails: every problem is an HTTP error.
-    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<ResponseBody> {
+    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let method = request.method().clone();
-        let path = request.uri().path();
-        let query = request.uri().query().unwrap_or("");
+        let uri = request.uri().clone();
+        let path = uri.path();
+        let query = uri.query().unwrap_or("");
         let response = match route(&method, path, &self.versions) {
             Route::Version => self.version(),
             Route::Identity(v) => match IdentityQuery::parse(query) {
@@ -77,13 +86,9 @@ impl Handler {
                 pubkey: self.service.payload_public_pem(),
             }),
             Route::AgentInfo(v) => self.agent_info(v),
-            Route::KeysVerify => {
-                response::error(StatusCode::BAD_REQUEST, "Bootstrap key not yet available.")
-            }
-            Route::PayloadKey => response::error(
-                StatusCode::BAD_REQUEST,
-                "keylet does not accept payload keys (U/V); add this agent without a payload",
-            ),
+            Route::KeysVerify => keys::verify(self.payload_keys.as_deref(), query),
+            Route::UKey => keys::ukey(self.payload_keys.as_deref(), request.into_body()).await,
+            Route::VKey => keys::vkey(self.payload_keys.as_deref(), request.into_body()).await,
             Route::Revocation => {
                 log::info!("revocation notification received and ignored");
                 response::success(&Empty {})

@@ -13,6 +13,8 @@
 mod body;
 mod escape;
 mod handlers;
+// payload keys (keylet payload feature)
+mod keys;
 mod listener;
 pub mod query;
 mod quote_body;
@@ -38,6 +40,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::logs::{ImaLog, MeasuredBootLog};
+use crate::payload::KeyBootstrap;
 
 /// Resource limits and deadlines of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +86,9 @@ pub struct ServerSettings {
     pub boottime: Option<u64>,
     /// Limits and deadlines.
     pub limits: Limits,
+    /// Payload keys for `/keys/ukey`, `/keys/vkey` and `/keys/verify`
+    /// (payload feature); `None` answers them with 400.
+    pub payload_keys: Option<Arc<KeyBootstrap>>,
 }
 
 impl ServerSettings {
@@ -98,6 +104,7 @@ impl ServerSettings {
             mb_log: None,
             boottime: None,
             limits: Limits::default(),
+            payload_keys: None,
         }
     }
 }
@@ -178,6 +185,7 @@ pub async fn serve_on(
         ima_log: settings.ima_log,
         mb_log: settings.mb_log,
         boottime: settings.boottime,
+        payload_keys: settings.payload_keys,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
     Ok(())
