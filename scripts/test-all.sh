@@ -8,8 +8,8 @@
 #   --no-e2e        everything but the testbed and the end-to-end suites
 #   --e2e-only      only: build keylet, testbed up, end-to-end suites
 #   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
-# Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), E2E_REGISTRATION /
-# E2E_ATTESTATION (space-separated scenario lists for the two suites; default all).
+# Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), E2E_PAYLOAD, E2E_REGISTRATION /
+# E2E_ATTESTATION (space-separated scenario lists for the suites; default all).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -86,8 +86,12 @@ if ((E2E)); then
     step e2e-registration timeout 900 bash tests/e2e/registration.sh ${E2E_REGISTRATION:-}
     # shellcheck disable=SC2086
     step e2e-attestation timeout 1200 bash tests/e2e/attestation.sh ${E2E_ATTESTATION:-}
+    # payload keys and payloads (payload feature; ~30 s)
+    # shellcheck disable=SC2086
+    step e2e-payload timeout 300 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
+    skip e2e-payload "testbed is not up"
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi
