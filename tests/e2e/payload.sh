@@ -9,6 +9,8 @@
 #           zip is unpacked, and its autorun.sh runs only with enable_payload_script = true
 #   insecure  mTLS off without enable_insecure_payload: the tenant's add with -f fails
 #           with keylet's reason, and no payload is written
+#   bad_secure  a file where keylime_dir/secure should be: keylet refuses to start, says
+#           why, and leaves no TPM object behind
 # Needs: scripts/testbed.sh up, a keylet build. Runs in ~1 min.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -115,5 +117,19 @@ scenario_insecure() {
   agent_stop insecure
 }
 
+scenario_bad_secure() {
+  local d rc=0
+  fresh_agent badsec
+  d=$(agent_dir badsec)
+  printf 'not a directory\n' >"$d/state/secure"
+  agent_start badsec
+  wait "${KEYLET_PID[badsec]}" || rc=$?
+  unset "KEYLET_PID[badsec]"
+  ((rc != 0)) || fail "keylet started although keylime_dir/secure is a file"
+  grep -q "secure directory .*secure: exists but is not a directory" "$d/keylet.log" ||
+    { agent_log_tail badsec; fail "keylet's error does not name the secure directory problem"; }
+  assert_eq "$(transient_handles)" 0 "transient TPM objects left after the failed start"
+}
+
 e2e_init payload
-run_scenarios file cert insecure -- "$@"
+run_scenarios file cert insecure bad_secure -- "$@"

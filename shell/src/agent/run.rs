@@ -164,7 +164,13 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     settings.boottime = read_boottime().ok();
     // payload keys and delivery (payload feature): the secure tmpfs is
     // mounted before privileges are dropped
-    let delivery = payload_delivery(c)?;
+    let delivery = match payload_delivery(c) {
+        Ok(d) => d,
+        Err(e) => {
+            service.shutdown();
+            return Err(e);
+        }
+    };
     settings.payload_keys = Some(Arc::new(KeyBootstrap::new(
         payload,
         state.agent_id.clone(),
