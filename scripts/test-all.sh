@@ -9,7 +9,8 @@
 #   --e2e-only      only: build keylet, testbed up, end-to-end suites
 #   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
 # Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), E2E_REGISTRATION /
-# E2E_ATTESTATION / E2E_OPERATIONS (space-separated scenario lists per suite; default all).
+# E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD (space-separated scenario lists
+# per suite; default all).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -96,11 +97,15 @@ if ((E2E)); then
     # run_as drop and metrics (ops), ~20 s
     # shellcheck disable=SC2086
     step e2e-operations timeout 300 bash tests/e2e/operations.sh ${E2E_OPERATIONS:-}
+    # payload keys and payloads (payload feature; ~30 s)
+    # shellcheck disable=SC2086
+    step e2e-payload timeout 300 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
     skip e2e-doctor "testbed is not up" # keylet doctor
     skip e2e-operations "testbed is not up" # run_as and metrics
+    skip e2e-payload "testbed is not up"
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi

@@ -11,6 +11,8 @@ pub mod doctor;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
+// payload keys and delivery (keylet payload feature)
+pub mod payload;
 pub mod privileges;
 pub mod registrar;
 pub mod rotate; // keylet rotate-cert

@@ -83,6 +83,11 @@ scenario_cleanup() {
 e2e_cleanup() {
   local rc=$?
   scenario_cleanup || true
+  # keylet mounts a tmpfs at keylime_dir/secure when root (payload feature)
+  local m
+  while read -r _ m _; do
+    [[ $m == "$E2E_TMP"/* ]] && umount -l "$m" 2>/dev/null
+  done </proc/mounts || true
   if ((rc != 0)) || [[ ${KEYLET_E2E_KEEP:-0} == 1 ]]; then
     say "run directory kept for inspection: $E2E_TMP"
   else

@@ -11,8 +11,9 @@ use super::keys::{self, TpmObjects};
 use super::register::{RegisterInput, register_and_activate};
 use super::{StartError, TpmAttestation, TpmBox, choose_device, identity, service::Reload};
 use crate::config::{AgentConfig, Loaded};
-use crate::keys::{load_or_create_mtls, load_or_create_payload_key};
+use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
 use crate::logs::{ImaLog, MeasuredBootLog, read_boottime};
+use crate::payload::{Delivery, KeyBootstrap, SecureDir};
 use crate::privileges;
 use crate::registrar::{Registrar, Registration};
 use crate::server::{
@@ -163,7 +164,13 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         ak_public: state.ak_public.clone(),
         ak_private: state.ak_private.clone(),
     };
-    let service = Arc::new(TpmAttestation::new(tpm, ak, reload, payload, info));
+    let service = Arc::new(TpmAttestation::new(
+        tpm,
+        ak,
+        reload,
+        payload.public_pem().to_string(),
+        info,
+    ));
     let mut settings = ServerSettings::new(listen, settings_tls.map(|(tls, _)| tls));
     settings.versions = ApiVersions::new(
         c.api_versions
@@ -175,6 +182,20 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     settings.mb_log = mb_log;
     settings.boottime = read_boottime().ok();
     settings.metrics = metrics; // metrics: quotes by endpoint and result
+    // payload keys and delivery (payload feature): the secure tmpfs is
+    // mounted before privileges are dropped
+    let delivery = match payload_delivery(c) {
+        Ok(d) => d,
+        Err(e) => {
+            service.shutdown();
+            return Err(e);
+        }
+    };
+    settings.payload_keys = Some(Arc::new(KeyBootstrap::new(
+        payload,
+        state.agent_id.clone(),
+        delivery,
+    )));
     privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
         what: "drop privileges (run_as)",
         detail: e.to_string(),
@@ -224,7 +245,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     served.map_err(StartError::Server)
 }
 
-type Prepared = (Handle, AgentState, Option<(ServerTls, String)>, String);
+type Prepared = (Handle, AgentState, Option<(ServerTls, String)>, PayloadKey);
 
 /// The identity, the AK and the software keys.
 async fn prepare(
@@ -274,7 +295,7 @@ async fn prepare(
             );
             None
         };
-        Ok((tls, payload.public_pem().to_string()))
+        Ok((tls, payload))
     })();
     match finish {
         Ok((tls, payload)) => Ok((ak, state, tls, payload)),
@@ -324,4 +345,28 @@ pub(crate) async fn register(
     register_and_activate(&registrar, c.backoff, tpm, &input)
         .await
         .map(|_| ())
+}
+
+/// Where payloads go (payload feature): the secure directory when payloads
+/// are accepted (mTLS on, or `enable_insecure_payload`), else nowhere.
+fn payload_delivery(c: &AgentConfig) -> Result<Delivery, StartError> {
+    let accepted = c.enable_agent_mtls || c.payload.enable_insecure_payload;
+    let secure = if accepted {
+        let dir = SecureDir::prepare(&c.keylime_dir, &c.payload.secure_size, c.run_as.as_ref())
+            .map_err(|e| StartError::Io {
+                what: "prepare the secure directory for payloads",
+                detail: e.to_string(),
+            })?;
+        Some(dir)
+    } else {
+        log::warn!(
+            "mTLS is off: payloads from the tenant are refused (set enable_insecure_payload = \
+             true to accept them over plain HTTP)"
+        );
+        None
+    };
+    Ok(Delivery {
+        config: c.payload.clone(),
+        secure,
+    })
 }

@@ -9,6 +9,8 @@ mod metrics;
 mod options;
 mod source;
 mod value;
+// payload keys and delivery (keylet payload feature)
+mod payload;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ use zeroize::Zeroizing;
 pub use error::ConfigError;
 pub use identity::IdentitySettings; // identity listener for SPIRE
 pub use source::{Environment, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
+// payload keys and delivery (keylet payload feature)
+pub use payload::{PayloadConfig, SecureSize};
 use value::Values;
 
 /// The agent API versions keylet serves, oldest first.
@@ -116,6 +120,8 @@ pub struct AgentConfig {
     pub identity: IdentitySettings,
     /// Metrics: where `GET /metrics` is served (`metrics_listen`); `None`: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Payload delivery: secure directory, file names, zip, script (payload feature).
+    pub payload: PayloadConfig,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -254,6 +260,7 @@ impl AgentConfig {
             identity: identity::parse(&v)?,
             // metrics
             metrics_listen: metrics::parse_metrics_listen(&v)?,
+            payload: PayloadConfig::from_values(&v, warnings)?,
             keylime_dir,
         })
     }

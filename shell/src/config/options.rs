@@ -49,23 +49,25 @@ pub const IMPLEMENTED: &[&str] = &[
     // metrics
     "metrics_listen",
     "metrics_allow_remote",
+    // payload keys and delivery (keylet payload feature)
+    "enc_keyname",
+    "dec_payload_file",
+    "secure_size",
+    "extract_payload_zip",
+    "payload_script",
+    "enable_insecure_payload",
+    "enable_payload_script", // keylet's own
 ];
 
 /// Keylime agent options keylet recognises but does not implement, with the
 /// value that means "feature off" (a different value draws a warning).
 pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
-    ("enc_keyname", "derived_tci_key"),
-    ("dec_payload_file", "decrypted_payload"),
-    ("secure_size", "1m"),
-    ("extract_payload_zip", "true"),
     ("enable_revocation_notifications", "false"),
     ("revocation_actions_dir", "/usr/libexec/keylime"),
     ("revocation_notification_ip", "127.0.0.1"),
     ("revocation_notification_port", "8992"),
     ("revocation_cert", "default"),
     ("revocation_actions", ""),
-    ("payload_script", "autorun.sh"),
-    ("enable_insecure_payload", "false"),
     ("allow_payload_revocation_actions", "true"),
     ("enable_iak_idevid", "false"),
     ("iak_idevid_template", "detect"),

@@ -8,6 +8,7 @@ use keylet_core::pcr::{DATA_PCR, PcrMask};
 use serde::Serialize;
 
 use super::body::ResponseBody;
+use super::keys;
 use super::query::{IdentityQuery, IntegrityQuery, Nonce};
 use super::quote_body::{QuoteLogs, quote_response};
 use super::response::{self, Empty};
@@ -16,6 +17,7 @@ use super::service::{AttestError, Attestation, QuoteReply};
 use super::version::{ApiVersion, ApiVersions};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::{Endpoint, Metrics};
+use crate::payload::KeyBootstrap;
 
 /// The IMA log PCR.
 const IMA_PCR: u8 = 10;
@@ -35,6 +37,8 @@ pub(crate) struct Handler {
     pub(crate) identity_only: bool,
     /// Counts quotes by endpoint and result (metrics feature).
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// Payload keys (payload feature); `None` refuses U and V.
+    pub(crate) payload_keys: Option<Arc<KeyBootstrap>>,
 }
 
 impl std::fmt::Debug for dyn Attestation {
@@ -65,10 +69,15 @@ struct AgentInfoResults<'a> {
 
 impl Handler {
     /// Answers one request. Never fails: every problem is an HTTP error.
-    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<ResponseBody> {
+    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let method = request.method().clone();
-        let path = request.uri().path();
-        let query = request.uri().query().unwrap_or("");
+        let uri = request.uri().clone();
+        let path = uri.path();
+        let query = uri.query().unwrap_or("");
         let response = match route(&method, path, &self.versions) {
             r if self.identity_only
                 && !matches!(r, Route::Version | Route::Identity(_) | Route::AgentInfo(_)) =>
@@ -88,13 +97,9 @@ impl Handler {
                 pubkey: self.service.payload_public_pem(),
             }),
             Route::AgentInfo(v) => self.agent_info(v),
-            Route::KeysVerify => {
-                response::error(StatusCode::BAD_REQUEST, "Bootstrap key not yet available.")
-            }
-            Route::PayloadKey => response::error(
-                StatusCode::BAD_REQUEST,
-                "keylet does not accept payload keys (U/V); add this agent without a payload",
-            ),
+            Route::KeysVerify => keys::verify(self.payload_keys.as_deref(), query),
+            Route::UKey => keys::ukey(self.payload_keys.as_deref(), request.into_body()).await,
+            Route::VKey => keys::vkey(self.payload_keys.as_deref(), request.into_body()).await,
             Route::Revocation => {
                 log::info!("revocation notification received and ignored");
                 response::success(&Empty {})

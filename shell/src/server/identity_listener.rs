@@ -184,6 +184,7 @@ pub async fn serve_identity(
         boottime: settings.boottime,
         identity_only: true,
         metrics: settings.metrics.clone(),
+        payload_keys: None,
     });
     let limits = settings.limits;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -14,6 +14,8 @@ mod body;
 mod escape;
 mod handlers;
 mod identity_listener; // identity listener for SPIRE
+// payload keys (keylet payload feature)
+mod keys;
 mod listener;
 pub mod query;
 mod quote_body;
@@ -43,6 +45,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::logs::{ImaLog, MeasuredBootLog};
+use crate::payload::KeyBootstrap;
 
 /// Resource limits and deadlines of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,9 @@ pub struct ServerSettings {
     pub limits: Limits,
     /// Counts quotes by endpoint and result (metrics feature; `None`: off).
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Payload keys for `/keys/ukey`, `/keys/vkey` and `/keys/verify`
+    /// (payload feature); `None` answers them with 400.
+    pub payload_keys: Option<Arc<KeyBootstrap>>,
 }
 
 impl ServerSettings {
@@ -106,6 +112,7 @@ impl ServerSettings {
             boottime: None,
             limits: Limits::default(),
             metrics: None,
+            payload_keys: None,
         }
     }
 }
@@ -188,6 +195,7 @@ pub async fn serve_on(
         boottime: settings.boottime,
         identity_only: false,
         metrics: settings.metrics,
+        payload_keys: settings.payload_keys,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
     Ok(())

@@ -18,10 +18,12 @@ pub enum Route {
     PubKey(ApiVersion),
     /// `GET /v2.2+/agent/info`.
     AgentInfo(ApiVersion),
-    /// `GET /v2.x/keys/verify`: keylet has no payload key K to prove.
+    /// `GET /v2.x/keys/verify`: proof of the payload key K.
     KeysVerify,
-    /// `POST /v2.x/keys/ukey` or `/vkey`: keylet does not take payload keys.
-    PayloadKey,
+    /// `POST /v2.x/keys/ukey`: the tenant's key share U (and payload).
+    UKey,
+    /// `POST /v2.x/keys/vkey`: the verifier's key share V.
+    VKey,
     /// `POST /v2.x/notifications/revocation`: acknowledged, not acted on.
     Revocation,
     /// A 400 with this `status`.
@@ -94,7 +96,8 @@ fn route_versioned(method: &Method, v: ApiVersion, rest: &[&str]) -> Route {
                 "URI not supported, only /pubkey and /verify are supported for GET in /keys interface"
                     .into(),
             ),
-            (_, true, "ukey" | "vkey") => Route::PayloadKey,
+            (_, true, "ukey") => Route::UKey,
+            (_, true, "vkey") => Route::VKey,
             (_, true, _) => Route::BadRequest(
                 "URI not supported, only /ukey and /vkey are supported for POST in /keys interface"
                     .into(),

@@ -1,0 +1,128 @@
+//! The payload options: where delivered secrets go and what keylet does with
+//! them (keylime-protocol §6.3).
+
+use super::ConfigError;
+use super::value::Values;
+
+/// The largest `secure_size` accepted: payloads are held in memory while
+/// they are decrypted.
+const MAX_SECURE_SIZE: u64 = 256 * 1024 * 1024;
+
+/// How payloads delivered with `POST /keys/ukey` are handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadConfig {
+    /// File name of the derived key K in the secure directory (`enc_keyname`).
+    pub enc_keyname: String,
+    /// File name of the decrypted payload (`dec_payload_file`).
+    pub dec_payload_file: String,
+    /// Size of the secure tmpfs (`secure_size`).
+    pub secure_size: SecureSize,
+    /// Unpack a zip payload into the secure directory (`extract_payload_zip`).
+    pub extract_payload_zip: bool,
+    /// The script run from the unpacked payload (`payload_script`), if enabled.
+    pub payload_script: String,
+    /// Accept payloads even when mTLS is off (`enable_insecure_payload`).
+    pub enable_insecure_payload: bool,
+    /// keylet's own: run `payload_script` at all (`enable_payload_script`,
+    /// off by default).
+    pub enable_payload_script: bool,
+}
+
+/// A tmpfs size as Keylime writes it (`1m`, `512k`, `1048576`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecureSize {
+    /// The text, passed to tmpfs as `size=`.
+    pub text: String,
+    /// The size in bytes.
+    pub bytes: u64,
+}
+
+impl PayloadConfig {
+    /// Reads the payload options.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the first bad option.
+    pub fn from_values(v: &Values<'_>, warnings: &mut Vec<String>) -> Result<Self, ConfigError> {
+        let script = v.string("payload_script", "autorun.sh")?;
+        if !script.is_empty() {
+            file_name(v, "payload_script", script.clone())?;
+        }
+        let enable_payload_script = v.boolean("enable_payload_script", false)?;
+        if !enable_payload_script && !script.is_empty() && script != "autorun.sh" {
+            warnings.push(format!(
+                "payload_script = {script:?} is set but keylet runs payload scripts only with \
+                 enable_payload_script = true"
+            ));
+        }
+        Ok(Self {
+            enc_keyname: file_name(
+                v,
+                "enc_keyname",
+                v.string("enc_keyname", "derived_tci_key")?,
+            )?,
+            dec_payload_file: file_name(
+                v,
+                "dec_payload_file",
+                v.string("dec_payload_file", "decrypted_payload")?,
+            )?,
+            secure_size: parse_size(v)?,
+            extract_payload_zip: v.boolean("extract_payload_zip", true)?,
+            payload_script: script,
+            enable_insecure_payload: v.boolean("enable_insecure_payload", false)?,
+            enable_payload_script,
+        })
+    }
+}
+
+impl Default for PayloadConfig {
+    fn default() -> Self {
+        Self {
+            enc_keyname: "derived_tci_key".into(),
+            dec_payload_file: "decrypted_payload".into(),
+            secure_size: SecureSize {
+                text: "1m".into(),
+                bytes: 1024 * 1024,
+            },
+            extract_payload_zip: true,
+            payload_script: "autorun.sh".into(),
+            enable_insecure_payload: false,
+            enable_payload_script: false,
+        }
+    }
+}
+
+/// A plain file name: no directory part, not `.` or `..`.
+fn file_name(v: &Values<'_>, option: &str, name: String) -> Result<String, ConfigError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(v.error(
+            option,
+            "a plain file name inside the secure directory (no '/')",
+        ));
+    }
+    Ok(name)
+}
+
+fn parse_size(v: &Values<'_>) -> Result<SecureSize, ConfigError> {
+    const FORM: &str =
+        "a size such as 1m, 512k or 1048576 (bytes; k, m, g suffixes), from 4k to 256m";
+    let text = v.string("secure_size", "1m")?;
+    let lower = text.to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix(['k', 'm', 'g']) {
+        Some(d) => (d, lower.chars().last()),
+        None => (lower.as_str(), None),
+    };
+    let scale: u64 = match unit {
+        Some('k') => 1024,
+        Some('m') => 1024 * 1024,
+        Some('g') => 1024 * 1024 * 1024,
+        _ => 1,
+    };
+    let bytes = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse::<u64>().ok())
+        .flatten()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|b| (4096..=MAX_SECURE_SIZE).contains(b))
+        .ok_or_else(|| v.error("secure_size", FORM))?;
+    Ok(SecureSize { text, bytes })
+}

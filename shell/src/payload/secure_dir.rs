@@ -1,0 +1,150 @@
+//! The secure directory, `<keylime_dir>/secure`: a tmpfs, so delivered
+//! secrets never reach a disk.
+//!
+//! Prepared at start-up, before privileges are dropped:
+//! * already a tmpfs (mounted by an earlier keylet, the reference agent or
+//!   the service manager): used as it is;
+//! * another filesystem mounted there: refused;
+//! * otherwise, as root: a tmpfs is mounted with mount(2) (`size=secure_size,
+//!   mode=0700`, nosuid, nodev) and handed to the `run_as` user; it stays
+//!   mounted when keylet exits, so delivered files outlive a restart;
+//! * otherwise (not root): a 0700 directory on disk, with a warning.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+use nix::sys::statfs::{TMPFS_MAGIC, statfs};
+use nix::unistd::{Gid, Group, Uid, User, chown, geteuid};
+
+use super::PayloadError;
+use crate::config::SecureSize;
+
+/// Where delivered secrets go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecureDir {
+    path: PathBuf,
+    tmpfs: bool,
+}
+
+impl SecureDir {
+    /// The directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether it is a tmpfs (otherwise a 0700 directory on disk).
+    #[must_use]
+    pub fn is_tmpfs(&self) -> bool {
+        self.tmpfs
+    }
+
+    /// Uses `path` as it is (tests, and directories prepared by the caller).
+    #[must_use]
+    pub fn at(path: PathBuf) -> Self {
+        Self { path, tmpfs: false }
+    }
+
+    /// Prepares `<keylime_dir>/secure` as described in the module docs.
+    /// `run_as` (user, group) receives the directory when keylet is root.
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadError::SecureDir`] naming what is wrong and what to do.
+    pub fn prepare(
+        keylime_dir: &Path,
+        size: &SecureSize,
+        run_as: Option<&(String, String)>,
+    ) -> Result<Self, PayloadError> {
+        let path = keylime_dir.join("secure");
+        let fail = |detail: String| PayloadError::SecureDir {
+            path: path.clone(),
+            detail,
+        };
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(fail(
+                    "exists but is not a directory (or is a symlink); remove it".into(),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&path).map_err(|e| fail(format!("cannot create it: {e}")))?;
+            }
+            Err(e) => return Err(fail(format!("cannot inspect it: {e}"))),
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
+        let owner = owner(run_as).map_err(&fail)?;
+        if is_mount_point(&path).map_err(&fail)? {
+            let fs = statfs(&path).map_err(|e| fail(format!("statfs failed: {e}")))?;
+            if fs.filesystem_type() != TMPFS_MAGIC {
+                return Err(fail(
+                    "another filesystem is mounted there; unmount it so keylet can mount a tmpfs, \
+                     or mount a tmpfs there yourself"
+                        .into(),
+                ));
+            }
+            log::info!("secure directory {} is an existing tmpfs", path.display());
+            give_to(&path, owner).map_err(&fail)?;
+            return Ok(Self { path, tmpfs: true });
+        }
+        if !geteuid().is_root() {
+            log::warn!(
+                "keylet is not root, so it cannot mount a tmpfs: delivered payload secrets go to {}, \
+                 a 0700 directory on disk; mount a tmpfs there (e.g. systemd TemporaryFileSystem= \
+                 or an fstab entry) to keep them in memory",
+                path.display()
+            );
+            return Ok(Self { path, tmpfs: false });
+        }
+        let options = format!("size={},mode=0700", size.text);
+        mount(
+            Some("tmpfs"),
+            &path,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(options.as_str()),
+        )
+        .map_err(|e| {
+            fail(format!(
+                "mounting a tmpfs ({options}) failed: {e}; keylet needs CAP_SYS_ADMIN for this"
+            ))
+        })?;
+        give_to(&path, owner).map_err(&fail)?;
+        log::info!("mounted a tmpfs ({options}) at {}", path.display());
+        Ok(Self { path, tmpfs: true })
+    }
+}
+
+/// The uid/gid of `run_as` when keylet is root and will drop to it.
+fn owner(run_as: Option<&(String, String)>) -> Result<Option<(Uid, Gid)>, String> {
+    let Some((user, group)) = run_as.filter(|_| geteuid().is_root()) else {
+        return Ok(None);
+    };
+    let u = User::from_name(user)
+        .map_err(|e| format!("cannot look up run_as user {user}: {e}"))?
+        .ok_or_else(|| format!("run_as user {user} does not exist"))?;
+    let g = Group::from_name(group)
+        .map_err(|e| format!("cannot look up run_as group {group}: {e}"))?
+        .ok_or_else(|| format!("run_as group {group} does not exist"))?;
+    Ok(Some((u.uid, g.gid)))
+}
+
+fn give_to(path: &Path, owner: Option<(Uid, Gid)>) -> Result<(), String> {
+    match owner {
+        Some((uid, gid)) => chown(path, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot hand it to the run_as user: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// A directory is a mount point when it is on another device than its parent.
+fn is_mount_point(path: &Path) -> Result<bool, String> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let here = std::fs::metadata(path).map_err(|e| format!("cannot inspect it: {e}"))?;
+    let above = std::fs::metadata(parent)
+        .map_err(|e| format!("cannot inspect {}: {e}", parent.display()))?;
+    Ok(here.dev() != above.dev())
+}

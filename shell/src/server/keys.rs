@@ -1,0 +1,209 @@
+//! `POST /keys/ukey`, `POST /keys/vkey` and `GET /keys/verify`
+//! (keylime-protocol §4.5–§4.7): request parsing and answers; the keys
+//! themselves are handled by [`KeyBootstrap`].
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::{Body, Bytes};
+use hyper::{Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::body::ResponseBody;
+use super::query;
+use super::response::{self, Empty};
+use crate::payload::KeyBootstrap;
+
+/// The longest `/keys/verify` challenge accepted (the tenant sends 20).
+const MAX_CHALLENGE_LEN: usize = 1024;
+
+/// Answer when keylet was started without payload-key support.
+const NO_KEYS: &str =
+    "keylet does not accept payload keys (U/V) here; add this agent without a payload";
+
+#[derive(Deserialize)]
+struct UKeyBody {
+    encrypted_key: String,
+    auth_tag: String,
+    #[serde(default)]
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VKeyBody {
+    encrypted_key: String,
+}
+
+#[derive(Serialize)]
+struct VerifyResults<'a> {
+    hmac: &'a str,
+}
+
+type Reply = Response<ResponseBody>;
+
+/// Why a key request was not taken.
+#[derive(Debug)]
+enum Rejected {
+    /// 400 with this `status`.
+    BadRequest(String),
+    /// 413: the body exceeded this many bytes.
+    TooLarge(usize),
+}
+
+impl Rejected {
+    fn into_reply(self) -> Reply {
+        match self {
+            Self::BadRequest(message) => bad_request(&message),
+            Self::TooLarge(limit) => response::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "request body larger than {limit} bytes; the payload must fit the agent's \
+                     secure_size"
+                ),
+            ),
+        }
+    }
+}
+
+fn bad_request(message: &str) -> Reply {
+    response::error(StatusCode::BAD_REQUEST, message)
+}
+
+fn answer(endpoint: &str, result: Result<(), Rejected>) -> Reply {
+    match result {
+        Ok(()) => response::success(&Empty {}),
+        Err(r) => {
+            if let Rejected::BadRequest(message) = &r {
+                log::warn!("POST /keys/{endpoint} refused: {message}");
+            }
+            r.into_reply()
+        }
+    }
+}
+
+/// `POST /keys/ukey`.
+pub(crate) async fn ukey<B>(keys: Option<&KeyBootstrap>, body: B) -> Reply
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let Some(keys) = keys else {
+        return bad_request(NO_KEYS);
+    };
+    answer("ukey", take_ukey(keys, body).await)
+}
+
+async fn take_ukey<B>(keys: &KeyBootstrap, body: B) -> Result<(), Rejected>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let request: UKeyBody = read_json(body, keys.max_request_bytes()).await?;
+    let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
+    let auth_tag = decode_tag(&request.auth_tag)?;
+    let payload = request
+        .payload
+        .as_deref()
+        .map(|p| decode_b64("payload", p))
+        .transpose()?;
+    keys.add_u(&encrypted_key, auth_tag, payload)
+        .map_err(|e| Rejected::BadRequest(e.to_string()))
+}
+
+/// `POST /keys/vkey`.
+pub(crate) async fn vkey<B>(keys: Option<&KeyBootstrap>, body: B) -> Reply
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let Some(keys) = keys else {
+        return bad_request(NO_KEYS);
+    };
+    answer("vkey", take_vkey(keys, body).await)
+}
+
+async fn take_vkey<B>(keys: &KeyBootstrap, body: B) -> Result<(), Rejected>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let request: VKeyBody = read_json(body, keys.max_request_bytes()).await?;
+    let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
+    keys.add_v(&encrypted_key)
+        .map_err(|e| Rejected::BadRequest(e.to_string()))
+}
+
+/// `GET /keys/verify?challenge=`.
+pub(crate) fn verify(keys: Option<&KeyBootstrap>, query_string: &str) -> Reply {
+    let challenge = query::find(query_string, "challenge").unwrap_or_default();
+    if challenge.is_empty() {
+        return bad_request("No challenge provided.");
+    }
+    if challenge.len() > MAX_CHALLENGE_LEN {
+        return bad_request(&format!(
+            "challenge is {} characters; at most {MAX_CHALLENGE_LEN} are accepted",
+            challenge.len()
+        ));
+    }
+    if !challenge.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return bad_request("Parameters should be strictly alphanumeric: challenge");
+    }
+    match keys.and_then(|k| k.verify(&challenge)) {
+        Some(tag) => response::success(&VerifyResults { hmac: tag.as_str() }),
+        None => bad_request("Bootstrap key not yet available."),
+    }
+}
+
+async fn read_json<T, B>(body: B, limit: usize) -> Result<T, Rejected>
+where
+    T: for<'de> Deserialize<'de>,
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let bytes: Bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(Rejected::TooLarge(limit));
+        }
+        Err(e) => {
+            return Err(Rejected::BadRequest(format!(
+                "cannot read the request body: {e}"
+            )));
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Rejected::BadRequest(format!("Invalid JSON body: {e}")))
+}
+
+fn decode_b64(field: &str, text: &str) -> Result<Vec<u8>, Rejected> {
+    STANDARD
+        .decode(text.trim())
+        .map_err(|e| Rejected::BadRequest(format!("Invalid base64 encoding in {field}: {e}")))
+}
+
+fn decode_tag(text: &str) -> Result<[u8; 48], Rejected> {
+    let text = text.trim();
+    let invalid =
+        |detail: &str| Rejected::BadRequest(format!("Invalid hex encoding in auth_tag: {detail}"));
+    if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid("not hexadecimal"));
+    }
+    if !text.len().is_multiple_of(2) {
+        return Err(invalid("odd number of digits"));
+    }
+    let bytes: Vec<u8> = text
+        .as_bytes()
+        .chunks_exact(2)
+        .map(|pair| {
+            let s = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(s, 16).ok()
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| invalid("not hexadecimal"))?;
+    <[u8; 48]>::try_from(bytes.as_slice()).map_err(|_| {
+        Rejected::BadRequest(format!(
+            "auth tag length {} does not correspond to valid SHA-384 HMAC",
+            bytes.len()
+        ))
+    })
+}

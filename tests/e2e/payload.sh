@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# tests/e2e/payload.sh - payload keys and payloads from the real Keylime 7.14.3 tenant and verifier.
+#
+# Usage: tests/e2e/payload.sh [SCENARIO...]   (default: all, in this order)
+#   file    "keylime_tenant -c add -f FILE --verify": the tenant's U and the verifier's V
+#           combine to K (the tenant's --verify HMAC check passes), FILE appears decrypted in
+#           keylime_dir/secure/unzipped (a tmpfs when root), attestation keeps passing
+#   cert    "keylime_tenant -c add --cert CA_DIR --include DIR --verify": the certificate
+#           zip is unpacked, and its autorun.sh runs only with enable_payload_script = true
+#   insecure  mTLS off without enable_insecure_payload: the tenant's add with -f fails
+#           with keylet's reason, and no payload is written
+#   bad_secure  a file where keylime_dir/secure should be: keylet refuses to start, says
+#           why, and leaves no TPM object behind
+# Needs: scripts/testbed.sh up, a keylet build. Runs in ~1 min.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+fresh_agent() { # NAME [KEY=VALUE...]
+  local n=$1 kv; shift
+  tb reset >/dev/null 2>&1
+  agent_new "$n"
+  for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done
+}
+
+# start_registered NAME: keylet started in this shell (so agent_stop and the
+# cleanup know its PID); sets UUID once the registrar shows it active.
+start_registered() {
+  agent_start "$1"
+  UUID=$(agent_identity "$1" | jq -r .uuid)
+  wait_registered "$UUID" 30 >/dev/null
+}
+
+# wait_file PATH [SECS]: PATH exists (delivery runs after the tenant's add returns).
+wait_file() {
+  local i
+  for ((i = 0; i < ${2:-20} * 10; i++)); do [[ -e $1 ]] && return 0; sleep 0.1; done
+  fail "$1 did not appear within ${2:-20} s"
+}
+
+# The real tenant with the testbed's Keylime configuration, but a CA config of
+# this run (keylime_tenant --cert needs a CA password, and "default" makes it prompt).
+tenant_with_ca() {
+  (
+    # shellcheck disable=SC1091
+    source "$TB_STATE/keylime-tools.env"
+    sed 's/^password = .*/password = keylet-e2e-ca/' "$KEYLIME_CA_CONFIG" >"$E2E_TMP/ca.conf"
+    export KEYLIME_CA_CONFIG=$E2E_TMP/ca.conf
+    cd "$TB_STATE" && keylime_tenant "$@"
+  )
+}
+
+scenario_file() {
+  local uuid d secure r
+  fresh_agent file
+  d=$(agent_dir file)
+  printf 'database password for the attested host: %s\n' "$RANDOM$RANDOM" >"$E2E_TMP/secret.txt"
+  start_registered file
+  uuid=$UUID
+  tenant_add "$uuid" "$AGENT_PORT" -f "$E2E_TMP/secret.txt" --verify
+  grep -q "Successful key derivation" "$E2E_TMP/tenant-add.log" ||
+    fail "the tenant did not report a successful key derivation (--verify)"
+  secure=$d/state/secure
+  wait_file "$secure/unzipped/decrypted_payload"
+  cmp "$E2E_TMP/secret.txt" "$secure/unzipped/decrypted_payload" ||
+    fail "decrypted payload differs from the file given to the tenant"
+  assert_eq "$(stat -c %a "$secure/unzipped/decrypted_payload")" 600 "payload file mode"
+  assert_eq "$(stat -c %s "$secure/unzipped/derived_tci_key")" 32 "K file size"
+  if ((EUID == 0)); then
+    assert_eq "$(findmnt -n -o FSTYPE --mountpoint "$secure" || true)" tmpfs "secure dir filesystem"
+  fi
+  r=$(wait_attested "$uuid" 3 60)
+  assert_eq "$(jq -r .attestation_status <<<"$r")" PASS "attestation_status"
+  assert_nonempty "$(jq -r .v <<<"$r")" "verifier's V"
+  verifier_delete "$uuid"
+  agent_stop file
+}
+
+scenario_cert() {
+  local uuid d incl unzipped
+  fresh_agent cert enable_payload_script=true
+  d=$(agent_dir cert)
+  incl=$E2E_TMP/include
+  mkdir -p "$incl"
+  printf 'extra file for the host\n' >"$incl/extra.txt"
+  printf '#!/bin/sh\nid -u > autorun-ran\n' >"$incl/autorun.sh"
+  start_registered cert
+  uuid=$UUID
+  tenant_with_ca -c add -t 127.0.0.1 -tp "$AGENT_PORT" -u "$uuid" \
+    --cert "$E2E_TMP/ca" --include "$incl" --verify >"$E2E_TMP/tenant-cert.log" 2>&1 ||
+    { tail -n 20 "$E2E_TMP/tenant-cert.log" >&2; fail "keylime_tenant --cert --include failed"; }
+  unzipped=$d/state/secure/unzipped
+  wait_file "$unzipped/autorun-ran"
+  cmp "$incl/extra.txt" "$unzipped/extra.txt" || fail "included file differs"
+  [[ -s $unzipped/RevocationNotifier-cert.crt ]] || fail "no RevocationNotifier-cert.crt unpacked"
+  [[ -s $unzipped/$uuid-cert.crt ]] || fail "no $uuid-cert.crt unpacked from the cert package"
+  assert_eq "$(cat "$unzipped/autorun-ran")" "$EUID" "autorun.sh ran as keylet's user"
+  wait_attested "$uuid" 2 60 >/dev/null
+  verifier_delete "$uuid"
+  agent_stop cert
+}
+
+scenario_insecure() {
+  local uuid d
+  fresh_agent insecure enable_agent_mtls=false
+  d=$(agent_dir insecure)
+  printf 'must not arrive\n' >"$E2E_TMP/refused.txt"
+  start_registered insecure
+  uuid=$UUID
+  if tb add "$uuid" 127.0.0.1 "$AGENT_PORT" -f "$E2E_TMP/refused.txt" >"$E2E_TMP/tenant-insecure.log" 2>&1; then
+    fail "the tenant's add with a payload succeeded although keylet serves plain HTTP"
+  fi
+  grep -q "enable_insecure_payload" "$E2E_TMP/tenant-insecure.log" ||
+    { tail -n 5 "$E2E_TMP/tenant-insecure.log" >&2; fail "the tenant did not show keylet's reason"; }
+  [[ ! -e $d/state/secure ]] || fail "a secure directory was prepared although payloads are refused"
+  tb delete "$uuid" >/dev/null 2>&1 || true
+  agent_stop insecure
+}
+
+scenario_bad_secure() {
+  local d rc=0
+  fresh_agent badsec
+  d=$(agent_dir badsec)
+  printf 'not a directory\n' >"$d/state/secure"
+  agent_start badsec
+  wait "${KEYLET_PID[badsec]}" || rc=$?
+  unset "KEYLET_PID[badsec]"
+  ((rc != 0)) || fail "keylet started although keylime_dir/secure is a file"
+  grep -q "secure directory .*secure: exists but is not a directory" "$d/keylet.log" ||
+    { agent_log_tail badsec; fail "keylet's error does not name the secure directory problem"; }
+  assert_eq "$(transient_handles)" 0 "transient TPM objects left after the failed start"
+}
+
+e2e_init payload
+run_scenarios file cert insecure bad_secure -- "$@"
