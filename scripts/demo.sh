@@ -45,6 +45,12 @@ mkdir -p "$E2E_TMP"
 cleanup() {
   trap - EXIT INT TERM
   say "stopping"
+  local n rc
+  for n in "${!KEYLET_PID[@]}"; do # Ctrl-C reaches keylet too: it may be gone already
+    agent_alive "$n" && continue
+    rc=0; wait "${KEYLET_PID[$n]}" 2>/dev/null || rc=$?
+    say "keylet stopped (exit $rc)"; unset "KEYLET_PID[$n]"
+  done
   stop_all_keylets
   if ((STARTED_TB)); then bash "$TB" stop; fi
 }
