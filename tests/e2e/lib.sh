@@ -80,14 +80,20 @@ scenario_cleanup() {
   return "$rc"
 }
 
+# unmount_under DIR: lazily unmounts what is mounted below DIR (keylet, started as
+# root, mounts a tmpfs for payloads at keylime_dir/secure and leaves it mounted).
+unmount_under() {
+  local m
+  while read -r _ m _; do
+    if [[ $m == "$1"/* ]]; then umount -l "$m" 2>/dev/null || true; fi
+  done </proc/mounts
+}
+
 e2e_cleanup() {
   local rc=$?
   scenario_cleanup || true
   # keylet mounts a tmpfs at keylime_dir/secure when root (payload feature)
-  local m
-  while read -r _ m _; do
-    [[ $m == "$E2E_TMP"/* ]] && umount -l "$m" 2>/dev/null
-  done </proc/mounts || true
+  unmount_under "$E2E_TMP"
   if ((rc != 0)) || [[ ${KEYLET_E2E_KEEP:-0} == 1 ]]; then
     say "run directory kept for inspection: $E2E_TMP"
   else
@@ -138,6 +144,7 @@ run_scenarios() {
 # The config lives in $E2E_TMP/NAME/cfg.kv (key=value); agent_set edits it.
 agent_new() {
   local d=$E2E_TMP/$1
+  unmount_under "$d"
   rm -rf "$d"; mkdir -p "$d/state"; : >"$d/ascii_runtime_measurements"
   cat >"$d/cfg.kv" <<EOF
 uuid=hash_ek
