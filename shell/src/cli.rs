@@ -67,6 +67,16 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
+/// keylet's runtime: one thread, one blocking thread (TPM I/O is serialized).
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .map_err(|e| log::error!("cannot start the async runtime: {e}"))
+        .ok()
+}
+
 fn run() -> ExitCode {
     init_logging();
     let loaded = match config::load() {
@@ -76,16 +86,8 @@ fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .max_blocking_threads(1)
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            log::error!("cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
     match runtime.block_on(crate::agent::run(loaded)) {
         Ok(()) => {
@@ -142,15 +144,8 @@ fn rotate_cert() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            log::error!("cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
     match runtime.block_on(crate::rotate::rotate(&loaded.config)) {
         Ok(r) => {

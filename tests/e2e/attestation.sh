@@ -16,26 +16,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 IMA_LOG_PY=$E2E_ROOT/tests/e2e/ima_log.py
 
-# fresh_agent NAME [KEY=VALUE...]: no agents in the services, a new keylet state dir.
-fresh_agent() {
-  local n=$1 kv; shift
-  tb reset >/dev/null 2>&1
-  agent_new "$n"
-  for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done
-}
-
-# start_registered NAME [K=V env...]: starts keylet and sets REG_UUID once the
-# registrar shows it active. Not a $(...) function: keylet's PID must stay in
-# this shell's KEYLET_PID so that agent_stop and the cleanup find it.
-start_registered() {
-  local id
-  REG_UUID=
-  agent_start "$@"
-  id=$(agent_identity "$@")
-  REG_UUID=$(jq -r .uuid <<<"$id")
-  wait_registered "$REG_UUID" 30 >/dev/null
-}
-
 field() { jq -r ".$1" <<<"$2"; }
 
 scenario_basic() {

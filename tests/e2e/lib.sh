@@ -205,6 +205,26 @@ agent_start() {
   say "started keylet '$n' (pid ${KEYLET_PID[$n]})"
 }
 
+# fresh_agent NAME [KEY=VALUE...]: no agents in the services, a new keylet state dir.
+fresh_agent() {
+  local n=$1 kv; shift
+  tb reset >/dev/null 2>&1
+  agent_new "$n"
+  for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done
+}
+
+# start_registered NAME [K=V env...]: starts keylet and sets REG_UUID once the
+# registrar shows it active. Not a $(...) function: keylet's PID must stay in
+# the suite's shell (KEYLET_PID) so that agent_stop and the cleanup find it.
+start_registered() {
+  local id
+  REG_UUID=
+  agent_start "$@"
+  id=$(agent_identity "$@")
+  REG_UUID=$(jq -r .uuid <<<"$id")
+  wait_registered "$REG_UUID" 30 >/dev/null
+}
+
 agent_alive() { [[ -n ${KEYLET_PID[$1]:-} ]] && kill -0 "${KEYLET_PID[$1]}" 2>/dev/null; }
 
 wait_gone() { local i; for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }

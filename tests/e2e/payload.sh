@@ -16,21 +16,6 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-fresh_agent() { # NAME [KEY=VALUE...]
-  local n=$1 kv; shift
-  tb reset >/dev/null 2>&1
-  agent_new "$n"
-  for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done
-}
-
-# start_registered NAME: keylet started in this shell (so agent_stop and the
-# cleanup know its PID); sets UUID once the registrar shows it active.
-start_registered() {
-  agent_start "$1"
-  UUID=$(agent_identity "$1" | jq -r .uuid)
-  wait_registered "$UUID" 30 >/dev/null
-}
-
 # wait_file PATH [SECS]: PATH exists (delivery runs after the tenant's add returns).
 wait_file() {
   local i
@@ -56,7 +41,7 @@ scenario_file() {
   d=$(agent_dir file)
   printf 'database password for the attested host: %s\n' "$RANDOM$RANDOM" >"$E2E_TMP/secret.txt"
   start_registered file
-  uuid=$UUID
+  uuid=$REG_UUID
   tenant_add "$uuid" "$AGENT_PORT" -f "$E2E_TMP/secret.txt" --verify
   grep -q "Successful key derivation" "$E2E_TMP/tenant-add.log" ||
     fail "the tenant did not report a successful key derivation (--verify)"
@@ -85,7 +70,7 @@ scenario_cert() {
   printf 'extra file for the host\n' >"$incl/extra.txt"
   printf '#!/bin/sh\nid -u > autorun-ran\n' >"$incl/autorun.sh"
   start_registered cert
-  uuid=$UUID
+  uuid=$REG_UUID
   tenant_with_ca -c add -t 127.0.0.1 -tp "$AGENT_PORT" -u "$uuid" \
     --cert "$E2E_TMP/ca" --include "$incl" --verify >"$E2E_TMP/tenant-cert.log" 2>&1 ||
     { tail -n 20 "$E2E_TMP/tenant-cert.log" >&2; fail "keylime_tenant --cert --include failed"; }
@@ -106,7 +91,7 @@ scenario_insecure() {
   d=$(agent_dir insecure)
   printf 'must not arrive\n' >"$E2E_TMP/refused.txt"
   start_registered insecure
-  uuid=$UUID
+  uuid=$REG_UUID
   if tb add "$uuid" 127.0.0.1 "$AGENT_PORT" -f "$E2E_TMP/refused.txt" >"$E2E_TMP/tenant-insecure.log" 2>&1; then
     fail "the tenant's add with a payload succeeded although keylet serves plain HTTP"
   fi

@@ -20,21 +20,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ID_PORT=$((AGENT_PORT + 1))
 
-fresh_agent() { # NAME [KEY=VALUE...]
-  local n=$1 kv; shift
-  tb reset >/dev/null 2>&1
-  agent_new "$n"
-  for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done
-}
-
-# start_registered NAME: starts keylet NAME (in this shell, so that its pid is
-# recorded) and sets UUID once the registrar shows it active.
-start_registered() {
-  agent_start "$1"
-  UUID=$(agent_identity "$1" | jq -r .uuid)
-  wait_registered "$UUID" 30 >/dev/null
-}
-
 count() { jq -r .attestation_count <<<"$1"; }
 
 # log_mark NAME: later wait_log calls look only at lines logged from now on.
@@ -78,7 +63,7 @@ scenario_spire() {
   fresh_agent spire identity_listen="127.0.0.1:$ID_PORT"
   d=$(agent_dir spire)
   agent_set spire identity_socket "$d/identity.sock"
-  start_registered spire; uuid=$UUID
+  start_registered spire; uuid=$REG_UUID
   tenant_add "$uuid"
   c0=$(count "$(wait_attested "$uuid" 1 60)")
 
@@ -145,7 +130,7 @@ scenario_ca_reload() {
   agent_set car trusted_client_ca "$ca"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=next CA" \
     -keyout "$d/next-ca.key" -out "$d/next-ca.crt" 2>/dev/null
-  start_registered car; uuid=$UUID
+  start_registered car; uuid=$REG_UUID
   pid=${KEYLET_PID[car]}
   log_mark car
   tenant_add "$uuid"
@@ -182,7 +167,7 @@ scenario_rotate() {
   local d uuid before after reg0 reg1 out
   fresh_agent rot
   d=$(agent_dir rot)/state
-  start_registered rot; uuid=$UUID
+  start_registered rot; uuid=$REG_UUID
   tenant_add "$uuid"
   wait_attested "$uuid" 1 60 >/dev/null
   reg0=$(registrar_get "$uuid")
