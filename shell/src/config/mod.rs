@@ -18,6 +18,8 @@ use zeroize::Zeroizing;
 
 pub use error::ConfigError;
 pub use source::{Environment, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
+// TOML text -> raw values, for the config fuzz target (security proof).
+pub use source::read_toml;
 use value::Values;
 
 /// The agent API versions keylet serves, oldest first.
