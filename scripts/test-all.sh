@@ -86,8 +86,11 @@ if ((E2E)); then
     step e2e-registration timeout 900 bash tests/e2e/registration.sh ${E2E_REGISTRATION:-}
     # shellcheck disable=SC2086
     step e2e-attestation timeout 1200 bash tests/e2e/attestation.sh ${E2E_ATTESTATION:-}
+    # security proof: bad-input catalogue, TLS refusals, no secrets in the log (~30 s)
+    step e2e-security timeout 300 bash tests/e2e/security.sh
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
+    skip e2e-security "testbed is not up" # security proof
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi
