@@ -28,10 +28,8 @@ done
 die() { echo "build-static: $*" >&2; exit 1; }
 
 rustup target list --installed 2>/dev/null | grep -qx "$TARGET" || rustup target add "$TARGET"
-# ring compiles a little C and assembly; for musl it wants musl-gcc when present.
-if command -v musl-gcc >/dev/null; then
-  export CC_x86_64_unknown_linux_musl=${CC_x86_64_unknown_linux_musl:-musl-gcc}
-fi
+# ring compiles some C and assembly; for a musl target the cc crate calls musl-gcc.
+command -v musl-gcc >/dev/null || die "musl-gcc is missing: apt-get install musl-tools"
 
 cargo build --release --locked --target "$TARGET" -p keylet --bin keylet
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release/keylet
