@@ -25,6 +25,8 @@ pub use identity::IdentitySettings; // identity listener for SPIRE
 pub use source::{Environment, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
 // payload keys and delivery (keylet payload feature)
 pub use payload::{PayloadConfig, SecureSize};
+// TOML text -> raw values, for the config fuzz target (security proof).
+pub use source::read_toml;
 use value::Values;
 
 /// The agent API versions keylet serves, oldest first.

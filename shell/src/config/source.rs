@@ -143,7 +143,17 @@ pub fn read_file(path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+    read_toml(&text, path, raw)
+}
+
+/// Reads the `[agent]` section of TOML `text` (the contents of the file at
+/// `path`, which only names it in errors and origins) into `raw`.
+///
+/// # Errors
+///
+/// [`ConfigError::Toml`] naming `path`.
+pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Toml {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;

@@ -6,7 +6,8 @@
 
 mod error;
 mod http;
-mod messages;
+// Public for the registrar-response fuzz target (fuzz/) (security proof).
+pub mod messages;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,100 @@
+//! The fuzzed parsers of outside bytes in the keylet shell, one function per
+//! target: the agent API's query strings, the `[agent]` TOML configuration
+//! and the registrar's JSON answers. Shared by the cargo-fuzz targets
+//! (`fuzz_targets/{http_query,config_toml,registrar_response}.rs`) and by
+//! `tests/tests/fuzz_shell_corpus.rs`, which replays the checked-in corpus on
+//! stable. Each returns whether the input parsed, and checks the properties
+//! that must hold for any input that does.
+
+use std::path::Path;
+
+use keylet::config::{AgentConfig, RawConfig, read_toml};
+use keylet::registrar::messages;
+use keylet::server::query::{self, IdentityQuery, IntegrityQuery, MAX_NONCE_LEN};
+
+/// A parser under test: returns whether the input parsed.
+pub type Target = fn(&[u8]) -> bool;
+
+/// The targets, by corpus directory name.
+pub const TARGETS: [(&str, Target); 3] = [
+    ("http_query", http_query),
+    ("config_toml", config_toml),
+    ("registrar_response", registrar_response),
+];
+
+fn nonce_ok(nonce: &str) -> bool {
+    (1..=MAX_NONCE_LEN).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A request's query string (the part after `?`), as `/quotes/identity` and
+/// `/quotes/integrity` parse it; a nonce that passes is 1..64 ASCII
+/// alphanumerics and a mask selects only PCRs 0..23.
+pub fn http_query(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let _ = query::find(text, "nonce");
+    if let Ok(mask) = query::parse_mask(text) {
+        assert!(
+            mask.bits() < 1 << 24,
+            "mask {text:?} selects a PCR above 23"
+        );
+    }
+    if let Ok(q) = IdentityQuery::parse(text) {
+        assert!(nonce_ok(q.nonce.as_str()), "identity nonce {:?}", q.nonce);
+    }
+    match IntegrityQuery::parse(text) {
+        Ok(q) => {
+            assert!(nonce_ok(q.nonce.as_str()), "integrity nonce {:?}", q.nonce);
+            assert!(
+                q.mask.bits() < 1 << 24,
+                "integrity mask selects a PCR above 23"
+            );
+            true
+        }
+        Err(e) => {
+            // Every rejection has a message for the 400's `status`.
+            assert!(!e.to_string().is_empty());
+            false
+        }
+    }
+}
+
+/// A keylet configuration file's text: TOML, then the `[agent]` options
+/// checked into an [`AgentConfig`].
+pub fn config_toml(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let mut raw = RawConfig::default();
+    if let Err(e) = read_toml(text, Path::new("/fuzz/keylet.toml"), &mut raw) {
+        assert!(!e.to_string().is_empty());
+        return false;
+    }
+    let mut warnings = Vec::new();
+    match AgentConfig::from_raw(&raw, &mut warnings) {
+        Ok(_) => true,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            false
+        }
+    }
+}
+
+/// A registrar answer body: as `GET /version`, as a registration answer
+/// (the credential blob) and as a non-200 answer's status message.
+pub fn registrar_response(data: &[u8]) -> bool {
+    let status = data.first().map_or(200, |b| 200 + u16::from(*b));
+    let _ = messages::check_status(status, data, "fuzz", "agent");
+    let version =
+        messages::parse_version(data).map(|v| messages::pick_version(&[(2, 6), (2, 1)], &v));
+    if let Ok(Some(v)) = version {
+        assert!(
+            v == (2, 6) || v == (2, 1),
+            "picked {v:?}, which keylet does not speak"
+        );
+    }
+    let blob = messages::parse_blob(data);
+    // Parsed: a version keylet can speak, or a credential blob.
+    matches!(version, Ok(Some(_))) || blob.is_ok()
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# bench-agent.sh - keylet's performance against the TPM floor, in one run against one swtpm.
+#
+# Usage: scripts/bench-agent.sh [--count N] [--soak]
+#   --count N  requests per measurement (default 200)
+#   --soak     also poll /quotes/integrity every 2 s for 10 minutes and sample RSS
+# Needs: scripts/testbed.sh up (swtpm + registrar + verifier on the KEYLET_TB_* ports),
+# no other agent on that swtpm, python3, jq. Builds the tpm-floor bench binary.
+# Environment: KEYLET_BIN (default: the static musl release build of
+# scripts/build-static.sh), KEYLET_REFERENCE_AGENT (a reference agent binary already on
+# this machine: measured the same way, ratios printed; nothing is downloaded or built).
+#
+# Measures, per AK (RSA-2048 and ECC P-256) and mask (0x0, 0x400400):
+#   floor    keylet-core's quote path (PCR_Reset, PCR_Extend, PCR_Read, TPM2_Quote) sent
+#            straight to swtpm over one open connection (benches/src/bin/tpm-floor.rs)
+#   agent    GET /v2.6/quotes/integrity over a new mTLS connection per request, as the
+#            verifier polls (benches/scripts/mtls_client.py); median and p95
+#   tls      GET /version the same way: the TLS handshake + HTTP cost without a TPM
+#   overhead agent - floor, and agent / (floor + tls) against the 1.15 target
+# plus the agent's RSS after the run and CPU per 100 quotes (/proc), and the time from
+# exec to "registered and active" (cold: new AK; warm: saved AK). Prints a JSON summary.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+COUNT=200 SOAK=0
+while (($#)); do
+  case $1 in
+    --count) COUNT=$2; shift ;;
+    --soak) SOAK=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
+    *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+: "${KEYLET_BIN:=${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-musl/release/keylet}"
+[[ -x $KEYLET_BIN ]] || { echo "no keylet at $KEYLET_BIN: run scripts/build-static.sh or set KEYLET_BIN" >&2; exit 1; }
+export KEYLET_BIN
+# shellcheck source=tests/e2e/lib.sh
+source "$ROOT/tests/e2e/lib.sh"
+CLIENT=$ROOT/benches/scripts/mtls_client.py
+
+cargo build --release -q -p keylet-benches --bin tpm-floor
+FLOOR_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/tpm-floor
+e2e_init bench
+RESULTS=$E2E_TMP/results.jsonl
+: >"$RESULTS"
+record() { echo "$1" >>"$RESULTS"; }
+
+# ---------------------------------------------------------------- the TPM floor
+tb tpm-flush >/dev/null 2>&1 || true
+for alg in rsa ecc; do
+  for mask in 0x0 0x400400; do
+    r=$("$FLOOR_BIN" 127.0.0.1 "$SWTPM_PORT" "$alg" "$mask" "$COUNT")
+    say "floor $alg $mask: $r"
+    record "$(jq -c '{kind: "floor"} + .' <<<"$r")"
+  done
+done
+
+# ---------------------------------------------------------------- an agent
+# startup_time NAME BIN ACTIVATED-REGEX [K=V...]: runs BIN "${BIN_ARGS[@]}"; STARTUP_S = seconds from exec to the log line.
+startup_time() {
+  local n=$1 bin=$2 re=$3 t0 i; shift 3
+  agent_render "$n"
+  [[ ! -f $E2E_TMP/$n/keylet.log ]] || mv "$E2E_TMP/$n/keylet.log" "$E2E_TMP/$n/keylet.log.cold"
+  t0=$(date +%s%N)
+  keylet_env "$n" "$@" "$bin" "${BIN_ARGS[@]}" >>"$E2E_TMP/$n/keylet.log" 2>&1 </dev/null &
+  KEYLET_PID[$n]=$!
+  for ((i = 0; i < 3000; i++)); do
+    if grep -q -E "$re" "$E2E_TMP/$n/keylet.log" 2>/dev/null; then
+      STARTUP_S=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'); return 0
+    fi
+    agent_alive "$n" || { agent_log_tail "$n"; fail "'$n' exited during start-up"; return 1; }
+    sleep 0.01
+  done
+  fail "'$n' was not active within 30 s"
+}
+
+wait_port() {
+  local i
+  for ((i = 0; i < 300; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$AGENT_PORT") 2>/dev/null && return 0; sleep 0.05; done
+  fail "nothing listens on $AGENT_PORT"
+}
+
+# measure NAME LABEL ALG BIN ACTIVATED-REGEX [args/env...]: cold + warm start, timings.
+measure() {
+  local n=$1 label=$2 alg=$3 bin=$4 re=$5 cold warm cert pid mask r; shift 5
+  tb reset >/dev/null 2>&1
+  tb tpm-flush >/dev/null 2>&1 || true
+  agent_new "$n"
+  if [[ $alg == ecc ]]; then agent_set "$n" tpm_encryption_alg ecc; agent_set "$n" tpm_signing_alg ecdsa; fi
+  startup_time "$n" "$bin" "$re" "$@"; cold=$STARTUP_S
+  wait_port
+  agent_stop "$n"
+  startup_time "$n" "$bin" "$re" "$@"; warm=$STARTUP_S
+  wait_port
+  pid=${KEYLET_PID[$n]}
+  cert=$(grep -l -- "-----BEGIN CERTIFICATE-----" "$E2E_TMP/$n"/state/* 2>/dev/null | head -n 1 || true)
+  [[ -n $cert ]] || { fail "no server certificate under $E2E_TMP/$n/state"; return 1; }
+  say "$label $alg: start-up cold ${cold} s, warm ${warm} s (pid $pid)"
+  record "$(jq -nc --arg a "$label" --arg alg "$alg" --argjson c "$cold" --argjson w "$warm" \
+    '{kind: "startup", agent: $a, alg: $alg, cold_s: $c, warm_s: $w}')"
+  local cl=(python3 "$CLIENT" times 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" "$COUNT")
+  r=$(BENCH_PID=$pid "${cl[@]}" /version)
+  say "$label $alg tls (/version): $r"
+  record "$(jq -c --arg a "$label" --arg alg "$alg" '{kind: "tls", agent: $a, alg: $alg} + .' <<<"$r")"
+  for mask in 0x0 0x400400; do
+    r=$(BENCH_PID=$pid "${cl[@]}" "/v2.6/quotes/integrity?nonce=abcdefghij0123456789&mask=$mask&partial=1&ima_ml_entry=0")
+    say "$label $alg $mask: $r"
+    record "$(jq -c --arg a "$label" --arg alg "$alg" --arg m "$mask" '{kind: "quote", agent: $a, alg: $alg, mask: $m} + .' <<<"$r")"
+  done
+  if ((SOAK)) && [[ $alg == rsa ]]; then
+    say "$label: 10-minute soak, one quote every 2 s"
+    r=$(python3 "$CLIENT" poll 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" \
+      600 2 "/v2.6/quotes/integrity?nonce=abcdefghij0123456789&mask=0x400400&partial=1&ima_ml_entry=0" "$pid")
+    say "$label soak: $r"
+    record "$(jq -c --arg a "$label" '{kind: "soak", agent: $a} + .' <<<"$r")"
+  fi
+  agent_stop "$n"
+}
+
+BIN_ARGS=(run)
+for alg in rsa ecc; do
+  measure "keylet-$alg" keylet "$alg" "$KEYLET_BIN" 'is registered and active' RUST_LOG=info
+done
+if [[ -n ${KEYLET_REFERENCE_AGENT:-} ]]; then
+  [[ -x $KEYLET_REFERENCE_AGENT ]] || { fail "KEYLET_REFERENCE_AGENT=$KEYLET_REFERENCE_AGENT is not executable"; exit 1; }
+  BIN_ARGS=()
+  for alg in rsa ecc; do
+    # The reference agent reads the same [agent] file; it takes the TPM from TCTI.
+    measure "reference-$alg" reference "$alg" "$KEYLET_REFERENCE_AGENT" 'Agent .* activated|activated' \
+      RUST_LOG=info "TCTI=swtpm:host=127.0.0.1,port=$SWTPM_PORT" KEYLIME_AGENT_RUN_AS=
+  done
+fi
+
+# ---------------------------------------------------------------- summary
+jq -s '
+  def q(a; alg; m): map(select(.kind == "quote" and .agent == a and .alg == alg and .mask == m))[0];
+  def t(a; alg): map(select(.kind == "tls" and .agent == a and .alg == alg))[0];
+  def f(alg; m): map(select(.kind == "floor" and .alg == alg and .mask == m))[0];
+  . as $all
+  | [ $all[] | select(.kind == "quote") | . as $x
+      | ($all | f($x.alg; $x.mask)) as $f | ($all | t($x.agent; $x.alg)) as $t
+      | { agent: $x.agent, alg: $x.alg, mask: $x.mask, median_ms: $x.median_ms, p95_ms: $x.p95_ms,
+          floor_ms: $f.median_ms, tls_ms: $t.median_ms,
+          overhead_ms: (($x.median_ms - $f.median_ms) * 1000 | round / 1000),
+          ratio_to_floor_plus_tls: (($x.median_ms / ($f.median_ms + $t.median_ms)) * 1000 | round / 1000),
+          cpu_s_per_100: $x.cpu_s_per_100, rss_kb: $x.rss_kb } ]
+  | { quotes: ., startup: [$all[] | select(.kind == "startup")], soak: [$all[] | select(.kind == "soak")] }
+' "$RESULTS" | tee "$E2E_TMP/summary.json"
+if [[ -n ${KEYLET_REFERENCE_AGENT:-} ]]; then
+  say "ratios keylet / reference (median quote time, RSS, CPU):"
+  jq -r '.quotes | group_by([.alg, .mask])[] | select(length == 2)
+    | (map(select(.agent == "keylet"))[0]) as $k | (map(select(.agent == "reference"))[0]) as $r
+    | "\($k.alg) \($k.mask): time \($k.median_ms / $r.median_ms) rss \($k.rss_kb / $r.rss_kb) cpu \($k.cpu_s_per_100 / $r.cpu_s_per_100)"' \
+    "$E2E_TMP/summary.json"
+fi
+cp "$E2E_TMP/summary.json" "${KEYLET_BENCH_OUT:-/tmp/keylet-bench-summary.json}"
+say "summary written to ${KEYLET_BENCH_OUT:-/tmp/keylet-bench-summary.json}"
