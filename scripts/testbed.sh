@@ -364,6 +364,7 @@ init_configs() {
 cmd_init() {
   [[ -x $VENV/bin/keylime_verifier ]] || die "run '$0 install' first"
   save_settings; init_swtpm; init_tls; init_configs
+  cmd_env >/dev/null # agent.env and keylime-tools.env, for scripts that source them
   log "init done: $STATE"
 }
 
