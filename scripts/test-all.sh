@@ -100,12 +100,16 @@ if ((E2E)); then
     # payload keys and payloads (payload feature; ~30 s)
     # shellcheck disable=SC2086
     step e2e-payload timeout 300 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
+    # reliability: TPM restart, late registrar, 200 concurrent quotes, SIGTERM (~1 min; no soak)
+    # shellcheck disable=SC2086
+    step e2e-reliability timeout 300 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
     skip e2e-doctor "testbed is not up" # keylet doctor
     skip e2e-operations "testbed is not up" # run_as and metrics
     skip e2e-payload "testbed is not up"
+    skip e2e-reliability "testbed is not up" # reliability suite
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi
