@@ -102,6 +102,9 @@ if ((E2E)); then
     step e2e-payload timeout 300 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
     # security proof: bad-input catalogue, TLS refusals, no secrets in the log (~30 s)
     step e2e-security timeout 300 bash tests/e2e/security.sh
+    # reliability: late registrar, 200 concurrent quotes, SIGTERM mid-quote (~1 min; TPM restart and soak opt-in)
+    # shellcheck disable=SC2086
+    step e2e-reliability timeout 300 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
@@ -109,6 +112,7 @@ if ((E2E)); then
     skip e2e-operations "testbed is not up" # run_as and metrics
     skip e2e-payload "testbed is not up"
     skip e2e-security "testbed is not up" # security proof
+    skip e2e-reliability "testbed is not up" # reliability suite
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi

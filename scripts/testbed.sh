@@ -31,6 +31,7 @@
 #   tpm2-start NAME PORT  start an extra swtpm (own, freshly manufactured state; EK cert
 #                      from the same local CA) on PORT (control PORT+1)
 #   tpm2-stop NAME     stop that extra swtpm
+#   service-stop NAME  stop one service (swtpm | registrar | verifier); "start" brings it back
 #   ps | logs | stop   process list / service log tails / stop everything started here
 #   destroy            stop, then delete the state (keeps venv+sdist unless KEYLET_TB_KEEP_VENV=0)
 #
@@ -443,6 +444,15 @@ cmd_tpm_flush() {
 
 cmd_tpm_reboot() { stop_one swtpm "swtpm socket"; start_swtpm swtpm "$TPMDIR/main/state" "$SWTPM_PORT"; }
 
+cmd_service_stop() { # NAME
+  case ${1:?usage: service-stop swtpm|registrar|verifier} in
+    swtpm) stop_one swtpm "swtpm socket" ;;
+    registrar) stop_one registrar keylime_registrar ;;
+    verifier) stop_one verifier keylime_verifier ;;
+    *) die "service-stop: unknown service '$1' (swtpm, registrar, verifier)" ;;
+  esac
+}
+
 cmd_ps() {
   local f n m
   for f in "$PIDS"/*.pid; do
@@ -580,6 +590,7 @@ main() {
     tpm-reboot) cmd_tpm_reboot ;;
     tpm2-start) cmd_tpm2_start "$@" ;;
     tpm2-stop) stop_one "tpm2-${1:?NAME}" "swtpm socket" ;;
+    service-stop) cmd_service_stop "$@" ;; # reliability suite: one service down
     ps) cmd_ps ;;
     logs) tail -n 30 "$LOGS"/*.log ;;
     stop) cmd_stop ;;
