@@ -27,7 +27,7 @@
 #   policy ARGS...     keylime-policy ARGS (e.g. "policy create runtime -m LOG")
 #   tpm2 TOOL ARGS...  tpm2-tools against the testbed swtpm ("tpm2 pcrread sha256:0,10")
 #   tpm-flush          flush transient objects + sessions left in swtpm (no resource manager)
-#   tpm-reboot         restart swtpm: PCRs reset, transients gone, NV/persistent kept
+#   tpm-reboot         orderly TPM restart: PCRs reset, transients gone, NV/persistent kept
 #   tpm2-start NAME PORT  start an extra swtpm (own, freshly manufactured state; EK cert
 #                      from the same local CA) on PORT (control PORT+1)
 #   tpm2-stop NAME     stop that extra swtpm
@@ -442,7 +442,14 @@ cmd_tpm_flush() {
   log "flushed; transient handles left: $(TPM2TOOLS_TCTI=$t tpm2_getcap handles-transient | tr -d '\n')"
 }
 
-cmd_tpm_reboot() { stop_one swtpm "swtpm socket"; start_swtpm swtpm "$TPMDIR/main/state" "$SWTPM_PORT"; }
+cmd_tpm_reboot() {
+  # An orderly TPM2_Shutdown first, as an OS does: otherwise the TPM counts an unclean
+  # restart (clock not "safe", one dictionary-attack failure) and keylet rightly refuses
+  # quotes the verifier would fail. Needs the TPM free (keylet stopped): bounded wait.
+  TPM2TOOLS_TCTI=$(tcti) timeout 10 tpm2_shutdown -c >/dev/null 2>&1 ||
+    log "tpm-reboot: TPM2_Shutdown failed (is a keylet holding swtpm?); restarting uncleanly"
+  stop_one swtpm "swtpm socket"; start_swtpm swtpm "$TPMDIR/main/state" "$SWTPM_PORT"
+}
 
 cmd_service_stop() { # NAME
   case ${1:?usage: service-stop swtpm|registrar|verifier} in

@@ -83,10 +83,12 @@ scenario_cleanup() {
 # unmount_under DIR: lazily unmounts what is mounted below DIR (keylet, started as
 # root, mounts a tmpfs for payloads at keylime_dir/secure and leaves it mounted).
 unmount_under() {
-  local m
-  while read -r _ m _; do
-    if [[ $m == "$1"/* ]]; then umount -l "$m" 2>/dev/null || true; fi
-  done </proc/mounts
+  local m i
+  for ((i = 0; i < 10; i++)); do # stacked mounts: /proc/mounts changes under the reader
+    m=$(awk -v d="$1/" 'index($2, d) == 1 { m = $2 } END { print m }' /proc/mounts)
+    [[ -n $m ]] || return 0
+    umount -l "$m" 2>/dev/null || return 0
+  done
 }
 
 e2e_cleanup() {

@@ -152,7 +152,7 @@ scenario_inputs() {
   too_big $n "200 headers of 200 bytes" "${big[@]}" /version
   # Huge and malformed bodies on the POST endpoints.
   long 8388608 z >"$E2E_TMP/big.body"
-  expect $n "8 MiB body to vkey" 400 "payload" -H 'Content-Type: application/json' \
+  expect $n "8 MiB body to vkey" 413 "secure_size" -H 'Content-Type: application/json' \
     --data-binary "@$E2E_TMP/big.body" "$v/keys/vkey"
   expect $n "malformed JSON to ukey" 400 "payload" -d '{"encrypted_key": ' "$v/keys/ukey"
   expect $n "malformed JSON to vkey" 400 "payload" -d '[[[[' "$v/keys/vkey"
