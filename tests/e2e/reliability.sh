@@ -65,13 +65,23 @@ quote_body() { head -c 300 "$(agent_dir "$1")/quote.json" 2>/dev/null || true; }
 # quote_batch NAME COUNT PARALLEL OUT: COUNT quote requests, at most PARALLEL
 # connections at once (curl --parallel); one HTTP status per line in OUT (000 = no answer).
 quote_batch() {
-  local n=$1 count=$2 par=$3 out=$4 cfg i
-  cfg=$(agent_dir "$n")/batch.curlrc
-  for ((i = 1; i <= count; i++)); do
+  quote_batch_config "$1" "$2"
+  quote_batch_run "$1" "$3" "$4"
+}
+
+# quote_batch_config NAME COUNT: the curl config of COUNT quote requests (slow to
+# write for thousands: make it before timing anything).
+quote_batch_config() {
+  local i
+  for ((i = 1; i <= $2; i++)); do
     printf 'url = "%s"\noutput = "/dev/null"\n' "$(quote_url "$i")"
-  done >"$cfg"
-  agent_curl "$n" --parallel --parallel-immediate --parallel-max "$par" --max-time 60 \
-    -w '%{http_code}\n' -K "$cfg" >"$out" 2>/dev/null || true
+  done >"$(agent_dir "$1")/batch.curlrc"
+}
+
+# quote_batch_run NAME PARALLEL OUT: runs the batch quote_batch_config wrote.
+quote_batch_run() {
+  agent_curl "$1" --parallel --parallel-immediate --parallel-max "$2" --max-time 60 \
+    -w '%{http_code}\n' -K "$(agent_dir "$1")/batch.curlrc" >"$3" 2>/dev/null || true
 }
 
 # Counts in OUT: "ok=N clean=N other=N total=N" (clean = 500/503).
@@ -183,7 +193,8 @@ scenario_sigterm_quote() {
   out=$(agent_dir st)/codes
   # 5000 quotes: the TPM serializes them (a few ms each), so the batch lasts well
   # beyond the 2 s before SIGTERM even on a fast machine.
-  quote_batch st 5000 10 "$out" &
+  quote_batch_config st 5000
+  quote_batch_run st 10 "$out" &
   batch=$!
   sleep 2
   kill -0 "$batch" 2>/dev/null || fail "the quote batch ended before SIGTERM (no quotes in flight)"

@@ -154,8 +154,8 @@ scenario_inputs() {
   long 8388608 z >"$E2E_TMP/big.body"
   expect $n "8 MiB body to vkey" 413 "secure_size" -H 'Content-Type: application/json' \
     --data-binary "@$E2E_TMP/big.body" "$v/keys/vkey"
-  expect $n "malformed JSON to ukey" 400 "payload" -d '{"encrypted_key": ' "$v/keys/ukey"
-  expect $n "malformed JSON to vkey" 400 "payload" -d '[[[[' "$v/keys/vkey"
+  expect $n "malformed JSON to ukey" 400 "JSON" -d '{"encrypted_key": ' "$v/keys/ukey"
+  expect $n "malformed JSON to vkey" 400 "JSON" -d '[[[[' "$v/keys/vkey"
   # Revocations are acknowledged and ignored (keylime-protocol.md 4.10), whatever the body.
   expect $n "malformed JSON to revocation" 200 "" -d '{"msg": ' "$v/notifications/revocation"
   expect $n "8 MiB body to revocation" 200 "" --data-binary "@$E2E_TMP/big.body" "$v/notifications/revocation"
