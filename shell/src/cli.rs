@@ -77,17 +77,22 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-fn run() -> ExitCode {
+/// Logging, the configuration and the runtime that `run` and `rotate-cert`
+/// share; the exit code when one of them fails (2: configuration).
+fn start() -> Result<(config::Loaded, tokio::runtime::Runtime), ExitCode> {
     init_logging();
-    let loaded = match config::load() {
-        Ok(l) => l,
-        Err(e) => {
-            log::error!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let Some(runtime) = runtime() else {
-        return ExitCode::from(1);
+    let loaded = config::load().map_err(|e| {
+        log::error!("{e}");
+        ExitCode::from(2)
+    })?;
+    let runtime = runtime().ok_or(ExitCode::from(1))?;
+    Ok((loaded, runtime))
+}
+
+fn run() -> ExitCode {
+    let (loaded, runtime) = match start() {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     match runtime.block_on(crate::agent::run(loaded)) {
         Ok(()) => {
@@ -136,16 +141,9 @@ fn identity() -> ExitCode {
 
 /// `keylet rotate-cert`: see [`crate::rotate`].
 fn rotate_cert() -> ExitCode {
-    init_logging();
-    let loaded = match config::load() {
-        Ok(l) => l,
-        Err(e) => {
-            log::error!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let Some(runtime) = runtime() else {
-        return ExitCode::from(1);
+    let (loaded, runtime) = match start() {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     match runtime.block_on(crate::rotate::rotate(&loaded.config)) {
         Ok(r) => {

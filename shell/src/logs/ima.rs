@@ -118,10 +118,7 @@ impl ImaLog {
     ///
     /// [`LogError::Open`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = File::open(path).map_err(|source| LogError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = super::open_file(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,

@@ -70,3 +70,11 @@ impl std::error::Error for LogError {
         }
     }
 }
+
+/// Opens a log file, naming it in the error.
+fn open_file(path: &std::path::Path) -> Result<std::fs::File, LogError> {
+    std::fs::File::open(path).map_err(|source| LogError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
