@@ -166,7 +166,34 @@ impl Drop for Process {
 pub struct SwtpmTcp {
     /// The data port.
     pub port: u16,
-    _process: Process,
+    state: PathBuf,
+    process: Process,
+}
+
+fn spawn_tcp(port: u16, state: &Path) -> io::Result<Child> {
+    Command::new("swtpm")
+        .args(["socket", "--tpm2", "--server"])
+        .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
+        .arg("--ctrl")
+        .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+        .arg("--tpmstate")
+        .arg(format!("dir={}", state.display()))
+        .args(["--flags", "not-need-init,startup-clear"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+fn wait_listening(port: u16) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!("swtpm did not listen on {port}")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 fn free_port_pair() -> io::Result<u16> {
@@ -190,30 +217,27 @@ impl SwtpmTcp {
         let dir = fresh_dir("swtpm")?;
         let state = copy_state(&dir)?;
         let port = free_port_pair()?;
-        let child = Command::new("swtpm")
-            .args(["socket", "--tpm2", "--server"])
-            .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
-            .arg("--ctrl")
-            .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
-            .arg("--tpmstate")
-            .arg(format!("dir={}", state.display()))
-            .args(["--flags", "not-need-init,startup-clear"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let child = spawn_tcp(port, &state)?;
         let process = Process { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(io::Error::other(format!("swtpm did not listen on {port}")));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(port)?;
         Ok(Self {
             port,
-            _process: process,
+            state,
+            process,
         })
+    }
+
+    /// Kills swtpm with SIGKILL (no TPM2_Shutdown: an unclean TPM reset, like
+    /// a power loss) and starts it again on the same state and ports.
+    ///
+    /// # Errors
+    ///
+    /// If swtpm cannot be started again or does not listen within 10 s.
+    pub fn kill_and_restart(&mut self) -> io::Result<()> {
+        self.process.child.kill()?;
+        self.process.child.wait()?;
+        self.process.child = spawn_tcp(self.port, &self.state)?;
+        wait_listening(self.port)
     }
 
     /// A new TCP transport to this swtpm.

@@ -207,6 +207,8 @@ fn quotes_move_the_counters_and_the_scrape_parses() {
         persistent_ek: None,
         ak_public,
         ak_private,
+        clock_repair: true,
+        owner_password: Default::default(),
     };
     let service = Arc::new(TpmAttestation::new(
         tpm,

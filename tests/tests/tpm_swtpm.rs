@@ -7,7 +7,7 @@
     clippy::indexing_slicing
 )]
 
-use keylet_core::agent::{AgentError, BUFFER_SIZE, QuoteRequest, Tpm};
+use keylet_core::agent::{AgentError, BUFFER_SIZE, ClockRepair, QuoteRequest, Tpm};
 use keylet_core::keylime::{pcr_blob, quote_string};
 use keylet_core::pcr::{HashAlg, PcrMask, extended_from_zero};
 use keylet_core::public::{PublicKey, read_tpm2b_public};
@@ -346,4 +346,64 @@ fn tpm_reads_all_24_pcrs_in_rounds() {
         matches!(err, AgentError::PcrRead(_) | AgentError::Response(_)),
         "{err}"
     );
+}
+
+#[test]
+fn tpm_clock_made_safe_after_an_unclean_reset() {
+    let mut sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let before_crash = {
+        let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+        let clock = tpm.read_clock().unwrap();
+        assert!(
+            clock.safe,
+            "a freshly manufactured TPM has a safe clock: {clock:?}"
+        );
+        let again = tpm.make_clock_safe(command::Auth::EMPTY).unwrap();
+        assert!(
+            matches!(again, ClockRepair::AlreadySafe(c) if c.safe && c.reset_count == clock.reset_count),
+            "a safe clock is left alone: {again:?}"
+        );
+        clock
+    };
+    sw.kill_and_restart().unwrap();
+
+    let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+    let keys = make_keys(&mut tpm, KeyAlg::EccP256, KeyAlg::EccP256);
+    let unsafe_clock = tpm.read_clock().unwrap();
+    assert!(
+        !unsafe_clock.safe,
+        "SIGKILL and restart leave the clock unsafe"
+    );
+    assert!(unsafe_clock.reset_count > before_crash.reset_count);
+    // The quote path refuses what the verifier would fail for good.
+    let digest = HashAlg::Sha256.hash(b"key");
+    let req = QuoteRequest {
+        ak: keys.ak,
+        nonce: b"n0nce",
+        bank: HashAlg::Sha256,
+        mask: PcrMask::EMPTY,
+        data_digest: digest.as_bytes(),
+    };
+    let mut out = vec![0u8; 8192];
+    assert!(matches!(
+        tpm.quote(&req, &mut out),
+        Err(AgentError::QuoteSelfCheck(verify::QuoteError::ClockNotSafe))
+    ));
+
+    let ClockRepair::Advanced { before, after } =
+        tpm.make_clock_safe(command::Auth::EMPTY).unwrap()
+    else {
+        panic!("an unsafe clock must be advanced");
+    };
+    assert!(!before.safe && after.safe);
+    assert!(after.clock > before_crash.clock && after.clock > before.clock);
+    assert!(
+        after.clock - before.clock <= (1 << 22) + 1000,
+        "{before:?} {after:?}"
+    );
+    assert_eq!(after.reset_count, before.reset_count);
+    quote_and_verify(&mut tpm, &keys);
+    tpm.flush(keys.ak).unwrap();
+    tpm.flush(keys.ek).unwrap();
 }

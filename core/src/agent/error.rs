@@ -52,6 +52,11 @@ pub enum AgentError<E> {
     QuoteSelfCheck(QuoteError),
     /// The quote string could not be written.
     QuoteString(QuoteStringError),
+    /// TPM2_ClockSet succeeded but the TPM still reports an unsafe clock.
+    ClockStillUnsafe {
+        /// The clock the TPM reports now, in milliseconds.
+        clock: u64,
+    },
 }
 
 impl<E> From<CommandError> for AgentError<E> {
@@ -107,6 +112,12 @@ impl<E: fmt::Display> fmt::Display for AgentError<E> {
             ),
             Self::QuoteSelfCheck(e) => write!(f, "quote failed its self-check: {e}"),
             Self::QuoteString(e) => write!(f, "cannot encode the quote: {e}"),
+            Self::ClockStillUnsafe { clock } => write!(
+                f,
+                "the TPM clock ({clock} ms) is still not safe after TPM2_ClockSet; this TPM saves \
+                 its clock less often than every 2^22 ms: it marks the clock safe by itself \
+                 once it next saves it; shut the TPM down orderly (tpm2_shutdown) before resets"
+            ),
         }
     }
 }

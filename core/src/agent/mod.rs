@@ -5,12 +5,14 @@
 //! buffer (4096 bytes each suffice for every sequence here). Every object or
 //! session a sequence creates is flushed again on every error path.
 
+mod clock;
 mod error;
 mod keys;
 mod nv;
 mod quote;
 mod session;
 
+pub use clock::ClockRepair;
 pub use error::AgentError;
 pub use keys::{CreatedAk, Ek};
 pub use nv::{MAX_NV_CHUNK, der_sequence_len};

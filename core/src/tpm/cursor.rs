@@ -100,6 +100,18 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_be_bytes(a))
     }
 
+    /// Reads a big-endian u64.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] at the end of input.
+    pub fn u64(&mut self, what: &'static str) -> Result<u64, ReadError> {
+        let b = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
+    }
+
     /// Reads a TPM2B and returns its contents (without the size).
     ///
     /// # Errors

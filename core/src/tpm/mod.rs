@@ -7,6 +7,7 @@
 //! capability value never breaks a parse.
 
 pub mod capability;
+pub mod clock;
 pub mod command;
 pub mod command_keys;
 pub mod cursor;

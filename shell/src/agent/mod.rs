@@ -1,6 +1,7 @@
 //! The agent's lifecycle: open the TPM, establish the identity, register and
 //! activate, serve the pull API until told to stop, flush the TPM objects.
 
+mod clock;
 mod identity;
 mod keys;
 mod register;

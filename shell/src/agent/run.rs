@@ -116,6 +116,10 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
         Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
     }
+    super::clock::ensure_safe(
+        &mut tpm,
+        c.tpm_clock_repair.then_some(c.tpm_ownerpassword.as_slice()),
+    );
     let (ima_log, mb_log) = open_logs(c);
     let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
     let mut created: Vec<Handle> = Vec::new();
@@ -163,6 +167,8 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         persistent_ek: c.ek_handle,
         ak_public: state.ak_public.clone(),
         ak_private: state.ak_private.clone(),
+        clock_repair: c.tpm_clock_repair,
+        owner_password: c.tpm_ownerpassword.clone(),
     };
     let service = Arc::new(TpmAttestation::new(
         tpm,

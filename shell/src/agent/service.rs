@@ -3,6 +3,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use zeroize::Zeroizing;
+
 use keylet_core::agent::{AgentError, QuoteRequest};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::{Digest, HashAlg, PcrMask};
@@ -17,7 +19,7 @@ use crate::tpm::TransportError;
 const QUOTE_BUFFER: usize = 8192;
 
 /// What is needed to load the AK again after the TPM restarted.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Reload {
     /// EK key type.
     pub key_alg: KeyAlg,
@@ -27,6 +29,20 @@ pub struct Reload {
     pub ak_public: Vec<u8>,
     /// The AK TPM2B_PRIVATE.
     pub ak_private: Vec<u8>,
+    /// Whether an unsafe TPM clock is set forward (`tpm_clock_repair`).
+    pub clock_repair: bool,
+    /// The owner hierarchy's password for that (`tpm_ownerpassword`).
+    pub owner_password: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reload")
+            .field("key_alg", &self.key_alg)
+            .field("persistent_ek", &self.persistent_ek)
+            .field("clock_repair", &self.clock_repair)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -108,11 +124,21 @@ impl Inner {
         tpm.tpm().quote(&req, out)
     }
 
+    /// Makes an unsafe TPM clock safe if configured to; whether it is safe.
+    fn repair_clock(&mut self) -> bool {
+        let owner = self
+            .reload
+            .clock_repair
+            .then_some(self.reload.owner_password.as_slice());
+        super::clock::ensure_safe(&mut self.tpm, owner)
+    }
+
     /// Reconnects, clears what a restarted TPM may hold, recreates the EK
     /// and reloads the AK.
     fn recover(&mut self) -> Result<(), String> {
         log::warn!("reconnecting to the TPM at {}", self.tpm.device());
         self.tpm.reopen().map_err(|e| e.to_string())?;
+        self.repair_clock();
         let mut tpm = self.tpm.tpm();
         let _ = tpm.flush_leftovers();
         let mut public = [0u8; 1024];
@@ -151,6 +177,12 @@ impl Attestation for TpmAttestation {
                     log::error!("TPM recovery failed: {e}");
                     AttestError::Tpm(e.into())
                 })?;
+                inner
+                    .quote(nonce, mask, bank, &self.data_digest)
+                    .map_err(to_attest_error)?
+            }
+            // The TPM was reset under an open connection: repair, then once more.
+            Err(AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe)) if inner.repair_clock() => {
                 inner
                     .quote(nonce, mask, bank, &self.data_digest)
                     .map_err(to_attest_error)?

@@ -102,8 +102,10 @@ pub struct AgentConfig {
     pub tpm_signing_alg: SignAlg,
     /// A persistent EK handle, or `None` to create the EK from the template.
     pub ek_handle: Option<u32>,
-    /// Endorsement hierarchy authorization.
+    /// The owner hierarchy's password (for TPM2_ClockSet).
     pub tpm_ownerpassword: Zeroizing<Vec<u8>>,
+    /// Set an unsafe TPM clock forward (after an unclean TPM reset).
+    pub tpm_clock_repair: bool,
     /// User and group to drop to after opening the TPM and logs.
     pub run_as: Option<(String, String)>,
     /// The persisted agent state (AK blobs, id).
@@ -215,6 +217,7 @@ impl AgentConfig {
             tpm_signing_alg,
             ek_handle: parse_ek_handle(&v)?,
             tpm_ownerpassword: parse_password(&v, "tpm_ownerpassword")?,
+            tpm_clock_repair: v.boolean("tpm_clock_repair", true)?,
             run_as: parse_run_as(&v)?,
             agent_data_path: v.path(
                 "agent_data_path",

@@ -41,6 +41,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "exponential_backoff_max_delay",
     // keylet's own
     "tpm_device",
+    "tpm_clock_repair",
     // keylet's own: the local identity listener for SPIRE
     "identity_listen",
     "identity_socket",

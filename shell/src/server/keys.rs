@@ -160,6 +160,11 @@ where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // A declared Content-Length over the limit is refused before reading, so
+    // a client waiting on "Expect: 100-continue" gets the 413, not a reset.
+    if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return Err(Rejected::TooLarge(limit));
+    }
     let bytes: Bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {

@@ -1,0 +1,65 @@
+//! Reading the TPM clock and making an unsafe clock safe again after an
+//! unclean TPM reset (see [`crate::tpm::clock`]).
+
+use super::{AgentError, Tpm, read_err};
+use crate::tpm::clock::{self, safe_clock_target};
+use crate::tpm::command::{Auth, CommandError};
+use crate::tpm::transport::Transport;
+use crate::verify::ClockInfo;
+
+/// What [`Tpm::make_clock_safe`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockRepair {
+    /// The clock was safe; nothing was changed.
+    AlreadySafe(ClockInfo),
+    /// The clock was unsafe and was set forward; `after` is safe.
+    Advanced {
+        /// The clock as the TPM reported it before.
+        before: ClockInfo,
+        /// The clock after TPM2_ClockSet.
+        after: ClockInfo,
+    },
+}
+
+impl<T: Transport> Tpm<'_, T> {
+    /// TPM2_ReadClock: the TPM's clock, reset and restart counts and safe flag.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if the command fails or the response is malformed.
+    pub fn read_clock(&mut self) -> Result<ClockInfo, AgentError<T::Error>> {
+        let r = self.execute(clock::read_clock)?;
+        clock::time_info(r.parameters).map_err(read_err(r.cc))
+    }
+
+    /// Makes the TPM clock safe if it is not: sets it forward, with the
+    /// owner hierarchy's authorization `owner`, to the start of the next NV
+    /// update interval, which the TPM saves at once and marks safe. Every
+    /// clock value reported afterwards is above any reported before the
+    /// reset that made the clock unsafe. Does nothing to a safe clock.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Response`] if the TPM refuses TPM2_ClockSet (for
+    /// example, the owner password is wrong),
+    /// [`AgentError::ClockStillUnsafe`] if the clock is not safe afterwards.
+    pub fn make_clock_safe(
+        &mut self,
+        owner: Auth<'_>,
+    ) -> Result<ClockRepair, AgentError<T::Error>> {
+        let before = self.read_clock()?;
+        if before.safe {
+            return Ok(ClockRepair::AlreadySafe(before));
+        }
+        let target = safe_clock_target(before.clock).ok_or(CommandError::Invalid {
+            cc: tpm2_protocol::data::TpmCc::ClockSet,
+            what: "the TPM clock is too close to its end to be set forward",
+        })?;
+        self.execute(|b| clock::clock_set(b, target, owner))?;
+        let after = self.read_clock()?;
+        if !after.safe {
+            return Err(AgentError::ClockStillUnsafe { clock: after.clock });
+        }
+        Ok(ClockRepair::Advanced { before, after })
+    }
+}

@@ -1,0 +1,175 @@
+//! The TPM clock: TPM2_ReadClock, TPM2_ClockSet, and the arithmetic of
+//! making an unsafe clock safe again.
+//!
+//! After a TPM reset without an orderly TPM2_Shutdown, the TPM restarts its
+//! clock from the value it last saved to NV and marks it unsafe
+//! (`clockInfo.safe = 0`): it may repeat values it already reported. The
+//! Keylime verifier fails such quotes for good. The TPM saves the clock (and
+//! marks it safe) each time the clock crosses an NV update interval, so it
+//! heals by itself within one interval (2^22 ms, about 70 minutes, in the
+//! reference implementation). [`safe_clock_target`] is the first value of
+//! the next interval: setting the clock there with TPM2_ClockSet makes the
+//! TPM save it and mark it safe at once, and it is above every value the TPM
+//! can have reported before the reset.
+
+use tpm2_protocol::{
+    basic::{TpmUint32, TpmUint64},
+    data::{TpmCc, TpmRh},
+    frame::{TpmClockSetCommand, TpmReadClockCommand},
+};
+
+use super::command::{Auth, CommandError, marshal};
+use super::cursor::{Cursor, ReadError};
+use crate::verify::ClockInfo;
+
+/// log2 of the reference implementation's NV clock update interval in
+/// milliseconds (`NV_CLOCK_UPDATE_INTERVAL`).
+pub const NV_CLOCK_UPDATE_INTERVAL_LOG2: u32 = 22;
+
+/// The largest value TPM2_ClockSet accepts (the TPM refuses anything at or
+/// above 0xFFFF_0000_0000_0000).
+const CLOCK_SET_LIMIT: u64 = 0xFFFF_0000_0000_0000;
+
+/// TPM2_ReadClock.
+///
+/// # Errors
+///
+/// [`CommandError`] if `buf` is too small.
+pub fn read_clock(buf: &mut [u8]) -> Result<&[u8], CommandError> {
+    marshal(buf, &TpmReadClockCommand { handles: [] }, &[])
+}
+
+/// TPM2_ClockSet of the owner hierarchy (authorized by `auth`) to
+/// `new_time` milliseconds.
+///
+/// # Errors
+///
+/// [`CommandError::Invalid`] if `new_time` is at or above the TPM's limit,
+/// [`CommandError`] if `buf` is too small or the password too long.
+pub fn clock_set<'b>(
+    buf: &'b mut [u8],
+    new_time: u64,
+    auth: Auth<'_>,
+) -> Result<&'b [u8], CommandError> {
+    let cc = TpmCc::ClockSet;
+    if new_time >= CLOCK_SET_LIMIT {
+        return Err(CommandError::Invalid {
+            cc,
+            what: "new time is above what TPM2_ClockSet accepts",
+        });
+    }
+    let cmd = TpmClockSetCommand {
+        handles: [TpmUint32::new(TpmRh::Owner.value())],
+        new_time: TpmUint64::new(new_time),
+    };
+    marshal(buf, &cmd, &[auth.to_command(cc)?])
+}
+
+/// Reads a TPM2_ReadClock response: TPMS_TIME_INFO, of which the clock part
+/// is returned.
+///
+/// # Errors
+///
+/// [`ReadError`] if the parameters are short or `safe` is neither 0 nor 1.
+pub fn time_info(params: &[u8]) -> Result<ClockInfo, ReadError> {
+    let mut c = Cursor::new(params);
+    c.u64("time")?;
+    let clock = c.u64("clockInfo.clock")?;
+    let reset_count = c.u32("clockInfo.resetCount")?;
+    let restart_count = c.u32("clockInfo.restartCount")?;
+    let safe_at = c.offset();
+    let safe = match c.u8("clockInfo.safe")? {
+        0 => false,
+        1 => true,
+        _ => {
+            return Err(ReadError {
+                what: "clockInfo.safe is neither 0 nor 1",
+                offset: safe_at,
+            });
+        }
+    };
+    Ok(ClockInfo {
+        clock,
+        reset_count,
+        restart_count,
+        safe,
+    })
+}
+
+/// The clock value that makes an unsafe clock safe: the first millisecond
+/// of the NV update interval after the one `clock` is in. `None` if that is
+/// beyond what TPM2_ClockSet accepts.
+#[must_use]
+pub fn safe_clock_target(clock: u64) -> Option<u64> {
+    let mask = (1u64 << NV_CLOCK_UPDATE_INTERVAL_LOG2) - 1;
+    (clock | mask)
+        .checked_add(1)
+        .filter(|t| *t < CLOCK_SET_LIMIT)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_clock_frame() {
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            read_clock(&mut buf).unwrap(),
+            &[0x80, 0x01, 0, 0, 0, 0x0A, 0, 0, 0x01, 0x81]
+        );
+    }
+
+    #[test]
+    fn clock_set_frame_names_the_owner_and_the_time() {
+        let mut buf = [0u8; 64];
+        let frame = clock_set(&mut buf, 0x0102_0304_0506_0708, Auth::EMPTY).unwrap();
+        assert_eq!(
+            frame,
+            &[
+                0x80, 0x02, 0, 0, 0, 0x23, 0, 0, 0x01, 0x28, 0x40, 0, 0, 0x01, 0, 0, 0, 9, 0x40, 0,
+                0, 9, 0, 0, 1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8
+            ]
+        );
+        assert!(matches!(
+            clock_set(&mut buf, u64::MAX, Auth::EMPTY),
+            Err(CommandError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn time_info_reads_the_clock_and_checks_safe() {
+        // TPMS_TIME_INFO as after an unclean restart: time, clock, reset 3, restart 0, safe 0.
+        let mut params = [0u8; 25];
+        params[..8].copy_from_slice(&1234u64.to_be_bytes());
+        params[8..16].copy_from_slice(&0x0040_1234u64.to_be_bytes());
+        params[16..20].copy_from_slice(&3u32.to_be_bytes());
+        let info = time_info(&params).unwrap();
+        assert_eq!(
+            info,
+            ClockInfo {
+                clock: 0x0040_1234,
+                reset_count: 3,
+                restart_count: 0,
+                safe: false
+            }
+        );
+        params[24] = 1;
+        assert!(time_info(&params).unwrap().safe);
+        params[24] = 2;
+        assert_eq!(time_info(&params).unwrap_err().offset, 24);
+        assert_eq!(time_info(&params[..20]).unwrap_err().offset, 20);
+    }
+
+    #[test]
+    fn safe_target_is_the_next_interval_start() {
+        let interval = 1u64 << NV_CLOCK_UPDATE_INTERVAL_LOG2;
+        assert_eq!(safe_clock_target(0), Some(interval));
+        assert_eq!(safe_clock_target(interval - 1), Some(interval));
+        assert_eq!(safe_clock_target(interval), Some(2 * interval));
+        assert_eq!(safe_clock_target(5 * interval + 7), Some(6 * interval));
+        assert_eq!(safe_clock_target(u64::MAX), None);
+        assert_eq!(safe_clock_target(CLOCK_SET_LIMIT - 1), None);
+    }
+}

@@ -1,0 +1,57 @@
+//! Keeping the TPM clock acceptable to the verifier: after an unclean TPM
+//! reset the clock is "not safe" and the Keylime verifier fails every quote
+//! for good, so keylet sets it forward to where the TPM would mark it safe by
+//! itself (`tpm_clock_repair`, on by default; see
+//! [`keylet_core::tpm::clock`]).
+
+use keylet_core::agent::ClockRepair;
+use keylet_core::tpm::command::Auth;
+
+use super::tpm_box::TpmBox;
+
+/// Checks the TPM clock and, if the clock is not safe and `repair` names the
+/// owner hierarchy's password, sets it forward with TPM2_ClockSet. Logs what
+/// was found and done. Returns whether the clock is safe now.
+pub(crate) fn ensure_safe(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
+    let mut tpm = tpm.tpm();
+    let Some(owner_password) = repair else {
+        return match tpm.read_clock() {
+            Ok(c) if !c.safe => {
+                log::error!(
+                    "the TPM clock is not safe (unclean TPM reset; reset count {}): the verifier \
+                     fails every quote until the TPM next saves its clock (at most about 70 \
+                     minutes), or set tpm_clock_repair = true to let keylet set it forward",
+                    c.reset_count
+                );
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                log::warn!("could not read the TPM clock: {e}");
+                true
+            }
+        };
+    };
+    match tpm.make_clock_safe(Auth::Password(owner_password)) {
+        Ok(ClockRepair::AlreadySafe(_)) => true,
+        Ok(ClockRepair::Advanced { before, after }) => {
+            log::warn!(
+                "the TPM clock was not safe (unclean TPM reset; reset count {}); set it forward \
+                 by {} s to {} ms, where the TPM saved it and marked it safe",
+                before.reset_count,
+                after.clock.saturating_sub(before.clock) / 1000,
+                after.clock
+            );
+            true
+        }
+        Err(e) => {
+            log::error!(
+                "the TPM clock is not safe (unclean TPM reset) and could not be set forward: \
+                 {e}; the verifier fails quotes until the TPM next saves its clock; check \
+                 tpm_ownerpassword (the owner hierarchy's password), or set the clock forward \
+                 with tpm2_setclock"
+            );
+            false
+        }
+    }
+}
