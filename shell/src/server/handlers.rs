@@ -151,36 +151,37 @@ impl Handler {
     }
 
     async fn integrity(&self, v: ApiVersion, q: IntegrityQuery) -> Response<ResponseBody> {
-        let reply = match self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await {
+        let service = Arc::clone(&self.service);
+        let ima = self.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR));
+        let (nonce, mask, entry) = (q.nonce, q.mask.with(DATA_PCR), q.ima_ml_entry);
+        // One trip to the blocking pool. The IMA log is read after the
+        // quote, so it holds every line that went into the quoted PCR 10
+        // (later lines are fine for the verifier).
+        let joined = tokio::task::spawn_blocking(move || {
+            let reply = service.quote(&nonce, mask);
+            let slice = match (&reply, ima) {
+                (Ok(_), Some(ima)) => Some(ima.slice_from(entry).map(|slice| (ima, slice))),
+                _ => None,
+            };
+            (reply, slice)
+        })
+        .await;
+        let (reply, slice) = joined.unwrap_or((Err(AttestError::Interrupted), None));
+        let reply = match reply {
             Ok(reply) => reply,
             Err(e) => {
                 self.count(Endpoint::Integrity, false);
                 return quote_failed(&e);
             }
         };
-        // The IMA log is read after the quote, so it holds every line that
-        // went into the quoted PCR 10 (later lines are fine for the verifier).
         let mut logs = QuoteLogs::default();
-        if let (true, Some(ima)) = (q.mask.contains(IMA_PCR), &self.ima_log) {
-            let ima = Arc::clone(ima);
-            let entry = q.ima_ml_entry;
-            let slice = tokio::task::spawn_blocking({
-                let ima = Arc::clone(&ima);
-                move || ima.slice_from(entry)
-            })
-            .await;
-            let failed = match slice {
-                Ok(Ok(slice)) => {
-                    logs.ima = Some((ima, slice));
-                    None
-                }
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(detail) = failed {
+        match slice {
+            Some(Ok(ima)) => logs.ima = Some(ima),
+            Some(Err(e)) => {
                 self.count(Endpoint::Integrity, false);
-                return log_failed(&detail);
+                return log_failed(&e.to_string());
             }
+            None => {}
         }
         if q.mask.contains(BOOT_PCR) {
             logs.measured_boot.clone_from(&self.mb_log);
