@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # bench-agent.sh - keylet's performance against the TPM floor, in one run against one swtpm.
 #
-# Usage: scripts/bench-agent.sh [--count N] [--soak]
+# Usage: scripts/bench-agent.sh [--count N] [--rounds R] [--soak]
 #   --count N  requests per measurement (default 200)
+#   --rounds R floor and agents measured R times in turn (default 3); the summary takes the
+#              median over the rounds of each figure, so a slow minute of the host moves one
+#              round, not the verdict
 #   --soak     also poll /quotes/integrity every 2 s for 10 minutes and sample RSS
 # Needs: scripts/testbed.sh up (swtpm + registrar + verifier on the KEYLET_TB_* ports),
 # no other agent on that swtpm, python3, jq. Builds the tpm-floor bench binary.
@@ -21,10 +24,11 @@
 # exec to "registered and active" (cold: new AK; warm: saved AK). Prints a JSON summary.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-COUNT=200 SOAK=0
+COUNT=200 ROUNDS=3 SOAK=0
 while (($#)); do
   case $1 in
     --count) COUNT=$2; shift ;;
+    --rounds) ROUNDS=$2; shift ;;
     --soak) SOAK=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -43,17 +47,21 @@ FLOOR_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/tpm-floor
 e2e_init bench
 RESULTS=$E2E_TMP/results.jsonl
 : >"$RESULTS"
-record() { echo "$1" >>"$RESULTS"; }
+ROUND=1
+record() { jq -c --argjson r "$ROUND" '. + {round: $r}' <<<"$1" >>"$RESULTS"; }
 
 # ---------------------------------------------------------------- the TPM floor
-tb tpm-flush >/dev/null 2>&1 || true
-for alg in rsa ecc; do
-  for mask in 0x0 0x400400; do
-    r=$("$FLOOR_BIN" 127.0.0.1 "$SWTPM_PORT" "$alg" "$mask" "$COUNT")
-    say "floor $alg $mask: $r"
-    record "$(jq -c '{kind: "floor"} + .' <<<"$r")"
+floor() {
+  local alg mask r
+  tb tpm-flush >/dev/null 2>&1 || true
+  for alg in rsa ecc; do
+    for mask in 0x0 0x400400; do
+      r=$("$FLOOR_BIN" 127.0.0.1 "$SWTPM_PORT" "$alg" "$mask" "$COUNT")
+      say "round $ROUND: floor $alg $mask: $r"
+      record "$(jq -c '{kind: "floor"} + .' <<<"$r")"
+    done
   done
-done
+}
 
 # ---------------------------------------------------------------- an agent
 # startup_time NAME BIN ACTIVATED-REGEX [K=V...]: runs BIN "${BIN_ARGS[@]}"; STARTUP_S = seconds from exec to the log line.
@@ -95,44 +103,53 @@ measure() {
   pid=${KEYLET_PID[$n]}
   cert=$(grep -l -- "-----BEGIN CERTIFICATE-----" "$E2E_TMP/$n"/state/* 2>/dev/null | head -n 1 || true)
   [[ -n $cert ]] || { fail "no server certificate under $E2E_TMP/$n/state"; return 1; }
-  say "$label $alg: start-up cold ${cold} s, warm ${warm} s (pid $pid)"
+  say "round $ROUND: $label $alg: start-up cold ${cold} s, warm ${warm} s (pid $pid)"
   record "$(jq -nc --arg a "$label" --arg alg "$alg" --argjson c "$cold" --argjson w "$warm" \
     '{kind: "startup", agent: $a, alg: $alg, cold_s: $c, warm_s: $w}')"
   local cl=(python3 "$CLIENT" times 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" "$COUNT")
   r=$(BENCH_PID=$pid "${cl[@]}" /version)
-  say "$label $alg tls (/version): $r"
+  say "round $ROUND: $label $alg tls (/version): $r"
   record "$(jq -c --arg a "$label" --arg alg "$alg" '{kind: "tls", agent: $a, alg: $alg} + .' <<<"$r")"
   for mask in 0x0 0x400400; do
     r=$(BENCH_PID=$pid "${cl[@]}" "/v2.6/quotes/integrity?nonce=abcdefghij0123456789&mask=$mask&partial=1&ima_ml_entry=0")
-    say "$label $alg $mask: $r"
+    say "round $ROUND: $label $alg $mask: $r"
     record "$(jq -c --arg a "$label" --arg alg "$alg" --arg m "$mask" '{kind: "quote", agent: $a, alg: $alg, mask: $m} + .' <<<"$r")"
   done
-  if ((SOAK)) && [[ $alg == rsa ]]; then
-    say "$label: 10-minute soak, one quote every 2 s"
+  if ((SOAK)) && [[ $alg == rsa ]] && ((ROUND == 1)); then
+    say "round $ROUND: $label: 10-minute soak, one quote every 2 s"
     r=$(python3 "$CLIENT" poll 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" \
       600 2 "/v2.6/quotes/integrity?nonce=abcdefghij0123456789&mask=0x400400&partial=1&ima_ml_entry=0" "$pid")
-    say "$label soak: $r"
+    say "round $ROUND: $label soak: $r"
     record "$(jq -c --arg a "$label" '{kind: "soak", agent: $a} + .' <<<"$r")"
   fi
   agent_stop "$n"
 }
 
-BIN_ARGS=(run)
-for alg in rsa ecc; do
-  measure "keylet-$alg" keylet "$alg" "$KEYLET_BIN" 'is registered and active' RUST_LOG=info
-done
-if [[ -n ${KEYLET_REFERENCE_AGENT:-} ]]; then
-  [[ -x $KEYLET_REFERENCE_AGENT ]] || { fail "KEYLET_REFERENCE_AGENT=$KEYLET_REFERENCE_AGENT is not executable"; exit 1; }
-  BIN_ARGS=()
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+  floor
+  BIN_ARGS=(run)
   for alg in rsa ecc; do
-    # The reference agent reads the same [agent] file; it takes the TPM from TCTI.
-    measure "reference-$alg" reference "$alg" "$KEYLET_REFERENCE_AGENT" 'Agent .* activated|activated' \
-      RUST_LOG=info "TCTI=swtpm:host=127.0.0.1,port=$SWTPM_PORT" KEYLIME_AGENT_RUN_AS=
+    measure "keylet-$alg" keylet "$alg" "$KEYLET_BIN" 'is registered and active' RUST_LOG=info
   done
-fi
+  if [[ -n ${KEYLET_REFERENCE_AGENT:-} ]]; then
+    [[ -x $KEYLET_REFERENCE_AGENT ]] || { fail "KEYLET_REFERENCE_AGENT=$KEYLET_REFERENCE_AGENT is not executable"; exit 1; }
+    BIN_ARGS=()
+    for alg in rsa ecc; do
+      # The reference agent reads the same [agent] file; it takes the TPM from TCTI.
+      measure "reference-$alg" reference "$alg" "$KEYLET_REFERENCE_AGENT" 'Agent .* activated|activated' \
+        RUST_LOG=info "TCTI=swtpm:host=127.0.0.1,port=$SWTPM_PORT" KEYLIME_AGENT_RUN_AS=
+    done
+  fi
+done
 
 # ---------------------------------------------------------------- summary
 jq -s '
+  def med: sort | .[((length - 1) / 2 | floor)];
+  def collapse: group_by([.kind, .agent // "", .alg // "", .mask // ""])
+    | map(. as $g | $g[0] + {rounds: ($g | length)}
+      + reduce (["median_ms", "p95_ms", "min_ms", "cpu_s_per_100", "rss_kb", "cold_s", "warm_s"][]
+          as $k | select($g[0] | has($k)) | {($k): ([$g[][$k]] | med)}) as $o ({}; . + $o));
+  collapse |
   def q(a; alg; m): map(select(.kind == "quote" and .agent == a and .alg == alg and .mask == m))[0];
   def t(a; alg): map(select(.kind == "tls" and .agent == a and .alg == alg))[0];
   def f(alg; m): map(select(.kind == "floor" and .alg == alg and .mask == m))[0];

@@ -247,7 +247,8 @@ async fn ca_rollover_and_24h_client_certs_under_load() {
     );
     assert!(tally_old.ok.load(Ordering::SeqCst) >= 10);
 
-    // A connection of an old-CA client opened before the rollover.
+    // A connection of an old-CA client opened (TLS handshake done) before
+    // the rollover; keylet serves one request per connection.
     let open = tls_connect(server.addr, client(&s, &leaf_24h(&ca_old, "tenant")))
         .await
         .unwrap();
@@ -263,7 +264,6 @@ async fn ca_rollover_and_24h_client_certs_under_load() {
             .body(http_body_util::Empty::<hyper::body::Bytes>::new())
             .unwrap()
     };
-    assert_eq!(sender.send_request(get()).await.unwrap().status(), 200);
 
     // Rollover, step 2: only the new CA, written in place (not renamed).
     std::fs::write(&ca_file, ca_new.pem()).unwrap();
@@ -275,9 +275,12 @@ async fn ca_rollover_and_24h_client_certs_under_load() {
     for _ in 0..5 {
         assert!(version(server.addr, Arc::clone(&old_client)).await.is_err());
     }
-    // The connection opened before finishes its work with its own config.
+    // The connection opened before finishes its request with its own config,
+    // and is closed after it (no keep-alive).
     let r = sender.send_request(get()).await.unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers().get("connection").unwrap(), "close");
+    assert!(sender.send_request(get()).await.is_err());
 
     // A broken CA file: logged with its path, the running config stays.
     std::fs::write(&ca_file, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n").unwrap();

@@ -128,7 +128,10 @@ pub(super) async fn serve_http<S>(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES)
-        .keep_alive(true);
+        // One request per connection, as the verifier and tenant make them:
+        // an idle keep-alive connection would hold one of the few connection
+        // slots (limits.max_connections) until header_read_timeout.
+        .keep_alive(false);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let finished = tokio::select! {

@@ -54,8 +54,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// How long a client may take to finish the TLS handshake.
     pub tls_handshake_timeout: Duration,
-    /// How long a client may take to send a request's headers (this also
-    /// closes idle keep-alive connections).
+    /// How long a client may take to send a request's headers. Connections
+    /// serve one request each (no keep-alive).
     pub header_read_timeout: Duration,
     /// How long open connections may run on after shutdown begins.
     pub shutdown_grace: Duration,
