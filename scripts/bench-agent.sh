@@ -146,7 +146,7 @@ done
 jq -s '
   def med: sort | .[((length - 1) / 2 | floor)];
   def collapse: group_by([.kind, .agent // "", .alg // "", .mask // ""])
-    | map(. as $g | $g[0] + {rounds: ($g | length)}
+    | map(. as $g | ($g[0] | del(.round)) + {rounds: ($g | length)}
       + reduce (["median_ms", "p95_ms", "min_ms", "cpu_s_per_100", "rss_kb", "cold_s", "warm_s"][]
           as $k | select($g[0] | has($k)) | {($k): ([$g[][$k]] | med)}) as $o ({}; . + $o));
   collapse |
