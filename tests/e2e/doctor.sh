@@ -9,6 +9,8 @@
 #   registrar_tls  registrar over TLS: OK with the testbed CA; with a CA that did
 #                not sign the registrar's certificate: FAIL naming the CA option, exit 1
 #   ek_chain     the EK certificate against a store without its CA: FAIL, exit 1
+#   tpm_clock    swtpm killed and started again (no TPM2_Shutdown): tpm.clock WARN saying
+#                keylet will set it forward; keylet starts and does so; then tpm.clock OK
 # Needs: scripts/testbed.sh up, a keylet build.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -39,7 +41,7 @@ scenario_all_ok() {
   doctor fresh -- --ek-ca "$EK_STORE"
   assert_eq "$DOC_RC" 0 "exit code on a healthy host (failures: $(fails))"
   local c
-  for c in config tpm.device tpm.ek tpm.ek_cert tpm.ek_cert_chain identity.uuid keys.ak keys.nk \
+  for c in config tpm.device tpm.clock tpm.ek tpm.ek_cert tpm.ek_cert_chain identity.uuid keys.ak keys.nk \
     keys.mtls certs.trusted_client_ca certs.trusted_client_ca_chain registrar listen logs.ima; do
     expect "$c" ok
   done
@@ -105,4 +107,24 @@ scenario_ek_chain() {
 
 e2e_init doctor
 tb reset >/dev/null
-run_scenarios all_ok running registrar_tls ek_chain -- "$@"
+scenario_tpm_clock() {
+  tb reset >/dev/null 2>&1 # the registrar forgets earlier scenarios' agents (same EK, other AK)
+  agent_new clk
+  tb service-stop swtpm >/dev/null 2>&1
+  tb start >/dev/null 2>&1 || fail "the testbed could not start swtpm again"
+  doctor clk -- --ek-ca "$EK_STORE"
+  expect tpm.clock warn
+  [[ $(detail_of tpm.clock) == *"reset without TPM2_Shutdown"* ]] || fail "tpm.clock: $(detail_of tpm.clock)"
+  doctor clk KEYLIME_AGENT_TPM_CLOCK_REPAIR=false -- --ek-ca "$EK_STORE"
+  expect tpm.clock fail
+  assert_eq "$DOC_RC" 1 "exit code with an unsafe clock and tpm_clock_repair = false"
+  agent_start clk
+  wait_registered "$(agent_identity clk | jq -r .uuid)" 30 >/dev/null
+  grep -q "the TPM clock was not safe" "$(agent_dir clk)/keylet.log" ||
+    fail "keylet did not report setting the clock forward at start-up"
+  agent_stop clk
+  doctor clk -- --ek-ca "$EK_STORE"
+  expect tpm.clock ok
+}
+
+run_scenarios all_ok running registrar_tls ek_chain tpm_clock -- "$@"

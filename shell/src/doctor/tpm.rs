@@ -143,8 +143,51 @@ pub fn check(
             return (checks, facts);
         }
     }
+    checks.push(clock(&mut tpm, c.tpm_clock_repair));
     endorsement(&mut tpm, c, state, ek_store, &mut checks, &mut facts);
     (checks, facts)
+}
+
+/// The TPM clock as the verifier will judge it (read only: the doctor does
+/// not set it forward).
+fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Check {
+    match tpm.read_clock() {
+        Ok(c) if c.safe => Check::ok(
+            "tpm.clock",
+            format!(
+                "safe (reset count {}, {} s powered)",
+                c.reset_count,
+                c.clock / 1000
+            ),
+        ),
+        Ok(c) => {
+            let detail = format!(
+                "not safe: the TPM was reset without TPM2_Shutdown (reset count {}); the \
+                 verifier fails every quote with an unsafe clock",
+                c.reset_count
+            );
+            if repair {
+                Check::warn(
+                    "tpm.clock",
+                    detail,
+                    "keylet sets the clock forward when it starts (tpm_clock_repair = true); \
+                     shut the TPM down orderly (tpm2_shutdown) before reboots",
+                )
+            } else {
+                Check::fail(
+                    "tpm.clock",
+                    detail,
+                    "set tpm_clock_repair = true, or wait until the TPM next saves its clock \
+                     (at most about 70 minutes)",
+                )
+            }
+        }
+        Err(e) => Check::warn(
+            "tpm.clock",
+            format!("cannot read the TPM clock: {e}"),
+            "check that the TPM supports TPM2_ReadClock",
+        ),
+    }
 }
 
 fn endorsement(
