@@ -171,12 +171,18 @@ pub struct SwtpmTcp {
 }
 
 fn spawn_tcp(port: u16, state: &Path) -> io::Result<Child> {
-    Command::new("swtpm")
-        .args(["socket", "--tpm2", "--server"])
+    let mut cmd = Command::new("swtpm");
+    cmd.args(["socket", "--tpm2", "--server"])
         .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
         .arg("--ctrl")
-        .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
-        .arg("--tpmstate")
+        .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1));
+    spawn_swtpm(&mut cmd, state)
+}
+
+/// Adds the state directory and start-up flags to an swtpm command line and
+/// starts it with no stdio.
+fn spawn_swtpm(cmd: &mut Command, state: &Path) -> io::Result<Child> {
+    cmd.arg("--tpmstate")
         .arg(format!("dir={}", state.display()))
         .args(["--flags", "not-need-init,startup-clear"])
         .stdin(Stdio::null())
@@ -277,16 +283,10 @@ impl SwtpmChardev {
         .map_err(io::Error::from)?;
         // dup() clears close-on-exec, so only this copy reaches swtpm.
         let inherited: OwnedFd = nix::unistd::dup(&theirs).map_err(io::Error::from)?;
-        let child = Command::new("swtpm")
-            .args(["chardev", "--tpm2", "--fd"])
-            .arg(inherited.as_raw_fd().to_string())
-            .arg("--tpmstate")
-            .arg(format!("dir={}", state.display()))
-            .args(["--flags", "not-need-init,startup-clear"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let mut cmd = Command::new("swtpm");
+        cmd.args(["chardev", "--tpm2", "--fd"])
+            .arg(inherited.as_raw_fd().to_string());
+        let child = spawn_swtpm(&mut cmd, &state)?;
         drop(inherited);
         drop(theirs);
         Ok(Self {
