@@ -1,0 +1,165 @@
+//! Parsers of single `[agent]` options: ids, addresses, algorithms, TPM
+//! handles and passwords, `run_as`, API versions.
+
+use std::net::IpAddr;
+
+use keylet_core::alg::{KeyAlg, SignAlg};
+use keylet_core::pcr::HashAlg;
+use zeroize::Zeroizing;
+
+use super::value::Values;
+use super::{ConfigError, SUPPORTED_API_VERSIONS, UuidSetting};
+
+pub(super) fn parse_uuid(v: &Values<'_>) -> Result<UuidSetting, ConfigError> {
+    let s = v.string("uuid", "hash_ek")?;
+    Ok(match s.as_str() {
+        "" | "hash_ek" => UuidSetting::HashEk,
+        "generate" => UuidSetting::Generate,
+        "dmidecode" | "hostname" | "environment" => {
+            return Err(v.error(
+                "uuid",
+                "hash_ek, generate, or an explicit id (dmidecode/hostname/environment are not \
+                 supported: set KEYLIME_AGENT_UUID or the uuid option to the id instead)",
+            ));
+        }
+        _ => UuidSetting::Explicit(s),
+    })
+}
+
+pub(super) fn parse_ip(v: &Values<'_>, option: &str, default: &str) -> Result<IpAddr, ConfigError> {
+    let s = v.string(option, default)?;
+    let s = s.trim_start_matches('[').trim_end_matches(']');
+    if s == "localhost" {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    s.parse()
+        .map_err(|_| v.error(option, "an IPv4 or IPv6 address (or localhost)"))
+}
+
+pub(super) fn parse_hash_alg(v: &Values<'_>) -> Result<HashAlg, ConfigError> {
+    let s = v.string("tpm_hash_alg", "sha256")?;
+    HashAlg::from_name(&s.to_ascii_lowercase())
+        .ok_or_else(|| v.error("tpm_hash_alg", "sha256, sha384, sha512 or sha1"))
+}
+
+pub(super) fn parse_key_alg(v: &Values<'_>) -> Result<KeyAlg, ConfigError> {
+    let s = v.string("tpm_encryption_alg", "rsa")?;
+    KeyAlg::from_config_name(&s.to_ascii_lowercase()).ok_or_else(|| {
+        v.error(
+            "tpm_encryption_alg",
+            "rsa (RSA-2048) or ecc (NIST P-256); other key sizes are not supported by keylet",
+        )
+    })
+}
+
+pub(super) fn parse_sign_alg(v: &Values<'_>, key: KeyAlg) -> Result<SignAlg, ConfigError> {
+    let s = v.string("tpm_signing_alg", key.signing_alg().name())?;
+    let alg = SignAlg::from_name(&s.to_ascii_lowercase()).ok_or_else(|| {
+        v.error(
+            "tpm_signing_alg",
+            "rsassa or ecdsa (the Keylime verifier checks only RSASSA and ECDSA quotes)",
+        )
+    })?;
+    if alg != key.signing_alg() {
+        return Err(v.error(
+            "tpm_signing_alg",
+            &format!(
+                "{} for tpm_encryption_alg {key} (an {key} key cannot sign with {alg})",
+                key.signing_alg()
+            ),
+        ));
+    }
+    Ok(alg)
+}
+
+pub(super) fn parse_ek_handle(v: &Values<'_>) -> Result<Option<u32>, ConfigError> {
+    let s = v.string("ek_handle", "generate")?;
+    if s.is_empty() || s == "generate" {
+        return Ok(None);
+    }
+    let hex = s.trim_start_matches("0x").trim_start_matches("0X");
+    match u32::from_str_radix(hex, 16) {
+        Ok(h) if h >> 24 == 0x81 => Ok(Some(h)),
+        _ => Err(v.error(
+            "ek_handle",
+            "generate, or a persistent handle in hex such as 0x81010001",
+        )),
+    }
+}
+
+pub(super) fn parse_password(
+    v: &Values<'_>,
+    option: &str,
+) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+    let s = Zeroizing::new(v.string(option, "")?);
+    if let Some(hex) = s.strip_prefix("hex:") {
+        return decode_hex(hex)
+            .map(Zeroizing::new)
+            .ok_or_else(|| v.error(option, "hex:<even number of hex digits>, or plain text"));
+    }
+    Ok(Zeroizing::new(s.as_bytes().to_vec()))
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+pub(super) fn parse_run_as(v: &Values<'_>) -> Result<Option<(String, String)>, ConfigError> {
+    let s = v.string("run_as", "keylime:tss")?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match s.split_once(':') {
+        Some((user, group)) if !user.is_empty() && !group.is_empty() => {
+            Ok(Some((user.to_string(), group.to_string())))
+        }
+        _ => Err(v.error("run_as", "user:group, or empty to keep the current user")),
+    }
+}
+
+pub(super) fn parse_api_versions(
+    v: &Values<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(u8, u8)>, ConfigError> {
+    let s = v.string("api_versions", "default")?;
+    match s.as_str() {
+        "" | "default" => return Ok(SUPPORTED_API_VERSIONS.to_vec()),
+        "latest" => {
+            return Ok(SUPPORTED_API_VERSIONS
+                .iter()
+                .rev()
+                .take(1)
+                .copied()
+                .collect());
+        }
+        _ => {}
+    }
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let parsed = item
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse::<u8>().ok()?, b.parse::<u8>().ok()?)));
+        match parsed {
+            Some(ver) if SUPPORTED_API_VERSIONS.contains(&ver) => {
+                if !out.contains(&ver) {
+                    out.push(ver);
+                }
+            }
+            _ => warnings.push(format!(
+                "api_versions entry {item:?} is not supported by keylet (2.1 to 2.6) and is dropped"
+            )),
+        }
+    }
+    if out.is_empty() {
+        warnings.push("api_versions has no supported entry; serving 2.1 to 2.6".into());
+        return Ok(SUPPORTED_API_VERSIONS.to_vec());
+    }
+    out.sort_unstable();
+    Ok(out)
+}
