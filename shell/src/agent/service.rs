@@ -181,7 +181,8 @@ impl Attestation for TpmAttestation {
                     .quote(nonce, mask, bank, &self.data_digest)
                     .map_err(to_attest_error)?
             }
-            // The TPM was reset under an open connection: repair, then once more.
+            // The clock is still unsafe (an earlier repair failed, for example
+            // while the TPM was busy): repair it now, then quote once more.
             Err(AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe)) if inner.repair_clock() => {
                 inner
                     .quote(nonce, mask, bank, &self.data_digest)
