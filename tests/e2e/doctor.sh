@@ -112,6 +112,7 @@ scenario_tpm_clock() {
   agent_new clk
   tb service-stop swtpm >/dev/null 2>&1
   tb start >/dev/null 2>&1 || fail "the testbed could not start swtpm again"
+  clear_da_lockout
   doctor clk -- --ek-ca "$EK_STORE"
   expect tpm.clock warn
   [[ $(detail_of tpm.clock) == *"reset without TPM2_Shutdown"* ]] || fail "tpm.clock: $(detail_of tpm.clock)"

@@ -105,6 +105,10 @@ e2e_cleanup() {
 }
 
 tb() { bash "$TB_SCRIPT" "$@"; }
+# An unclean TPM restart counts as a dictionary-attack failure; a few of them lock
+# the EK out (ActivateCredential answers TPM_RC_LOCKOUT). Suites that kill swtpm clear it.
+clear_da_lockout() { tb tpm2 dictionarylockout -c >/dev/null 2>&1 || fail "could not clear swtpm's DA lockout counter"; }
+da_counter() { tb tpm2 getcap properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ { print $2 }'; }
 
 # ---------------------------------------------------------------------------- asserts
 assert_eq() { [[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"; }

@@ -100,8 +100,6 @@ wait_log() { # NAME TEXT [SECS]
 # A TPM that stops without TPM2_Shutdown counts as one dictionary-attack failure
 # at its next start (the AK and EK are DA-protected); libtpms locks out after 3.
 # Only while no keylet holds swtpm's single connection.
-clear_da_lockout() { tb tpm2 dictionarylockout -c >/dev/null 2>&1 || fail "could not clear swtpm's DA lockout counter"; }
-da_counter() { tb tpm2 getcap properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ { print $2 }'; }
 
 scenario_tpm_restart() {
   local uuid pid r c0 t_back code i
