@@ -214,6 +214,7 @@ agent_start() {
 # fresh_agent NAME [KEY=VALUE...]: no agents in the services, a new keylet state dir.
 fresh_agent() {
   local n=$1 kv; shift
+  tb start >/dev/null 2>&1 # a service an earlier failed scenario left stopped
   tb reset >/dev/null 2>&1
   agent_new "$n"
   for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done

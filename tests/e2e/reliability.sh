@@ -27,24 +27,6 @@ RSS_LIMIT_KB=${RELIABILITY_RSS_LIMIT_KB:-32768}
 SOAK_SECS=${RELIABILITY_SOAK_SECS:-600}
 MASK=0x400400
 
-fresh_agent() { # NAME [KEY=VALUE...]
-  local n=$1 kv; shift
-  tb start >/dev/null 2>&1 # a service an earlier failed scenario left stopped
-  tb reset >/dev/null 2>&1
-  agent_new "$n"
-  for kv in "$@"; do agent_set "$n" "${kv%%=*}" "${kv#*=}"; done
-}
-
-# Not a $(...) function: keylet's PID must stay in this shell's KEYLET_PID.
-start_registered() { # NAME
-  local id
-  REG_UUID=
-  agent_start "$1"
-  id=$(agent_identity "$1")
-  REG_UUID=$(jq -r .uuid <<<"$id")
-  wait_registered "$REG_UUID" 30 >/dev/null
-}
-
 field() { jq -r ".$1" <<<"$2"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 nonce() { printf 'rel%017d' "$1"; } # 20 characters, like the verifier's
