@@ -1,5 +1,7 @@
-//! The whole quote path — command building, response parsing, PCR read
-//! loop, self-check and quote-string encoding — makes zero heap allocations.
+//! keylet-core's whole quote path — command building, response parsing, PCR
+//! read loop, self-check and quote-string encoding — makes zero heap
+//! allocations. (The shell's HTTP and TLS layers around it are not covered:
+//! they allocate.)
 //! A replay transport feeds it the responses swtpm gave (including the
 //! first quote's TPM_RC_RETRY) and checks that keylet sends exactly the
 //! commands it sent then.

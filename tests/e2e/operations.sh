@@ -24,7 +24,7 @@ metric() { awk -v s="$2" '$1 == s { print $2; exit }' <<<"$1"; }
 
 scenario_run_as() {
   local uuid pid nobody nogroup r text v
-  if (($(id -u) != 0)); then say "SKIP run_as: needs root"; return 0; fi
+  (($(id -u) == 0)) || skip_scenario "run_as needs root"
   nobody=$(id -u nobody) nogroup=$(getent group nogroup | cut -d: -f3)
   [[ -n $nogroup ]] || fail "no group nogroup on this host"
   local mport; mport=$(free_port)

@@ -10,8 +10,9 @@
 #   registrar_late  registrar down when keylet starts: keylet retries (backoff), then registers
 #                   and is active once the registrar is back
 #   concurrent      200 mTLS quote requests (mask 0x400400) over at most 50 parallel connections
-#                   while half-open TCP clients hold connections: every request answered 200 (or a
-#                   clean 500/503), keylet alive, RSS bounded, the half-open clients are closed
+#                   while half-open TCP clients hold connections: at least 95 % answered 200, the
+#                   rest a clean 500 (never anything else), keylet alive, RSS bounded, the
+#                   half-open clients are closed
 #   sigterm_quote   SIGTERM while quotes are in flight: exit 0, no transient objects left, state
 #                   files unchanged, same UUID, a restart re-registers (no 403)
 #   soak            (opt-in: name it, or RELIABILITY_SOAK=1) RELIABILITY_SOAK_SECS (600) of 2 s
@@ -67,9 +68,9 @@ quote_batch_run() {
     -w '%{http_code}\n' -K "$(agent_dir "$1")/batch.curlrc" >"$3" 2>/dev/null || true
 }
 
-# Counts in OUT: "ok=N clean=N other=N total=N" (clean = 500/503).
+# Counts in OUT: "ok=N clean=N other=N total=N" (clean = 500, keylet's TPM failure answer).
 count_codes() {
-  awk '$1 == 200 { ok++ } $1 == 500 || $1 == 503 { clean++ } $1 != 200 && $1 != 500 && $1 != 503 { other++ }
+  awk '$1 == 200 { ok++ } $1 == 500 { clean++ } $1 != 200 && $1 != 500 { other++ }
        END { printf "ok=%d clean=%d other=%d total=%d\n", ok, clean, other, NR }' "$1"
 }
 
@@ -148,9 +149,12 @@ scenario_concurrent() {
   rss1=$(rss_kb "$pid")
   counts=$(count_codes "$out")
   say "200 quotes over 50 connections in $dt s: $counts; VmRSS before $rss0 kB, after $rss1 kB"
-  [[ $counts == *" other=0 total=200" ]] || fail "not every request got 200/500/503: $counts ($(sort "$out" | uniq -c | tr '\n' ' '))"
+  # keylet answers a quote 200, or 500 when the TPM fails; it never sends 503.
+  local codes; codes=$(sort "$out" | uniq -c | tr '\n' ' ')
+  [[ $counts == *" total=200" ]] || fail "expected 200 answers: $counts ($codes)"
+  ! grep -qvxE '200|500' "$out" || fail "answers other than 200/500: $codes"
   local ok=${counts#ok=}; ok=${ok%% *}
-  assert_ge "$ok" 1 "requests answered 200"
+  assert_ge "$ok" 190 "requests answered 200 (at least 95 %; $codes)"
   ((rss1 < RSS_LIMIT_KB)) || fail "keylet RSS $rss1 kB after the load is over the $RSS_LIMIT_KB kB limit"
   agent_alive cc || fail "keylet exited under load"
   # The half-open clients are closed by keylet (TLS handshake deadline, 10 s).
@@ -189,7 +193,7 @@ scenario_sigterm_quote() {
   counts=$(count_codes "$out")
   say "quote batch: $counts (000 = refused after shutdown)"
   # Answered requests were complete answers; the rest found no listener (000).
-  if grep -vqxE '200|500|503|000' "$out"; then fail "unexpected answers during shutdown: $(sort "$out" | uniq -c | tr '\n' ' ')"; fi
+  if grep -vqxE '200|500|000' "$out"; then fail "unexpected answers during shutdown: $(sort "$out" | uniq -c | tr '\n' ' ')"; fi
   kill -0 "$pid" 2>/dev/null && fail "keylet still runs"
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after SIGTERM"
   sums1=$(state_sums st)

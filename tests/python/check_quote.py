@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Feed quotes built by keylet-core to the real Keylime verifier check.
+"""Feed quote strings encoded by keylet-core to the real Keylime verifier check.
 
-Each input is a JSON file (written by core/tests/keylime_export.rs) with:
+The quotes themselves were recorded from swtpm with tpm2-tools
+(core/tests/data/keylime/make_vectors.sh); keylet-core encodes them into
+Keylime's quote string and PCR blob. So this proves keylet's Keylime encoding,
+not its TPM command building (the e2e suites prove that against the real
+verifier). Each input is a JSON file (written by core/tests/keylime_export.rs) with:
   quote     the Keylime quote string "r<attest>:<signature>:<pcr blob>"
   nonce     the nonce the quote answers (its ASCII bytes are extraData)
   ak_tpm    the AK TPM2B_PUBLIC in base64, as the registrar stores it

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# setup.sh - installs what keylet's tests need on Debian 12, and only what is missing:
+# apt packages, the Rust target and components, the pinned Keylime venv of the testbed.
+# scripts/test-all.sh runs it first; .ci/run too. Idempotent: a second run changes nothing
+# and takes about a second.
+#
+# Usage: scripts/setup.sh [--no-testbed]
+#   --no-testbed  skip the Keylime venv (the fast steps of test-all.sh do not need it)
+# Installing needs root (apt-get); as another user it names what is missing and fails.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TESTBED=1
+for a in "$@"; do
+  case $a in
+    --no-testbed) TESTBED=0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
+    *) echo "setup.sh: unknown option $a (try --help)" >&2; exit 2 ;;
+  esac
+done
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# Everything the test steps call: swtpm and tpm2-tools (TPM), the testbed's Python and
+# tools, shellcheck, a C compiler for ring, musl-gcc for the static build, systemd for
+# the unit check.
+APT_PKGS=(
+  swtpm swtpm-tools tpm2-tools openssl python3 python3-venv python3-pip python3-gpg
+  sqlite3 curl jq iproute2 procps ca-certificates shellcheck build-essential pkg-config
+  systemd musl-tools
+)
+RUST_TARGETS=(thumbv7em-none-eabihf)
+RUST_COMPONENTS=(clippy rustfmt)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if ((EUID != 0)); then
+    say "missing Debian packages: ${missing[*]}"
+    say "install them as root: apt-get install ${missing[*]}"
+    exit 1
+  fi
+  say "apt-get install ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
+
+command -v rustup >/dev/null || { say "rustup not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+installed=$(rustup target list --installed)
+for t in "${RUST_TARGETS[@]}"; do
+  grep -qx "$t" <<<"$installed" || { say "rustup target add $t"; rustup target add "$t"; }
+done
+installed=$(rustup component list --installed)
+for c in "${RUST_COMPONENTS[@]}"; do
+  grep -q "^$c" <<<"$installed" || { say "rustup component add $c"; rustup component add "$c"; }
+done
+
+if ((TESTBED)); then
+  KEYLET_TB_SKIP_APT=1 bash "$ROOT/scripts/testbed.sh" install </dev/null
+fi
+say "ready"
