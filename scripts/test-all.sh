@@ -126,6 +126,8 @@ if ((E2E)); then
     # reliability: late registrar, 200 concurrent quotes, SIGTERM mid-quote (~1 min; TPM restart and soak opt-in)
     # shellcheck disable=SC2086
     step e2e-reliability timeout 300 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
+    # README's commands as printed: script modes, scripts/demo.sh to PASS and Ctrl-C (~1 min)
+    step e2e-newcomer timeout 400 bash tests/e2e/newcomer.sh
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
@@ -134,6 +136,7 @@ if ((E2E)); then
     skip e2e-payload "testbed is not up"
     skip e2e-security "testbed is not up" # security proof
     skip e2e-reliability "testbed is not up" # reliability suite
+    skip e2e-newcomer "testbed is not up"
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi
