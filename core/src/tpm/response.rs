@@ -170,6 +170,13 @@ pub fn command_code(command: &[u8]) -> u32 {
     be_u32(command, 6).unwrap_or(0)
 }
 
+/// The size a command or response header declares at bytes 2..6 (`None`
+/// before 6 bytes): how many bytes a transport must read in all.
+#[must_use]
+pub fn declared_size(header: &[u8]) -> Option<usize> {
+    be_u32(header, 2).and_then(|n| usize::try_from(n).ok())
+}
+
 /// How many handles the response to command `cc` carries.
 #[must_use]
 pub const fn response_handle_count(cc: u32) -> usize {
