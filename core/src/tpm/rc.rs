@@ -192,11 +192,10 @@ impl ResponseCode {
     pub const fn hint(self) -> Option<&'static str> {
         Some(match self.base().0 {
             0x902 | 0x903 | 0x905 | 0x906 => {
-                "the TPM is out of slots; flush leftover transient objects and sessions \
-                 (or use the resource manager /dev/tpmrm0)"
+                "the TPM is out of slots; flush leftover transient objects and sessions"
             }
             0x921 => "the TPM is in dictionary-attack lockout; wait or clear the lockout",
-            0x100 => "the TPM was not started; send TPM2_Startup (swtpm: --flags startup-clear)",
+            0x100 => "the TPM was not started; send TPM2_Startup",
             0x08B | 0x18B => "the handle does not exist on this TPM",
             0x09C => "the key was created on another TPM or its blob is damaged",
             0x101 => "the TPM is in failure mode; it needs a reset",
