@@ -3,7 +3,9 @@
 
 use core::fmt;
 
+use tpm2_protocol::TpmError;
 use tpm2_protocol::data::TpmCc;
+use tpm2_protocol::frame::TpmResponse;
 
 use super::rc::ResponseCode;
 
@@ -177,13 +179,19 @@ pub fn declared_size(header: &[u8]) -> Option<usize> {
     be_u32(header, 2).and_then(|n| usize::try_from(n).ok())
 }
 
-/// How many handles the response to command `cc` carries.
+/// How many handles the response to command `cc` carries: tpm2-protocol's
+/// dispatch table, 0 for a code it does not know.
 #[must_use]
-pub const fn response_handle_count(cc: u32) -> usize {
-    match cc {
-        // CreatePrimary, Load, StartAuthSession, LoadExternal, ContextLoad,
-        // CreateLoaded, HashSequenceStart, HMAC_Start
-        0x131 | 0x157 | 0x176 | 0x167 | 0x161 | 0x191 | 0x186 | 0x15B => 1,
+pub fn response_handle_count(cc: u32) -> usize {
+    // The table itself is private to tpm2-protocol 1.2.3; its public reader
+    // is `TpmResponse::validate`, which names the handle area that a
+    // header-only success response lacks.
+    const EMPTY_SUCCESS: [u8; HEADER_SIZE] = [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0];
+    let Ok(cc) = TpmCc::try_from(cc) else {
+        return 0;
+    };
+    match TpmResponse::cast(&EMPTY_SUCCESS).and_then(|r| r.validate(cc)) {
+        Err(TpmError::UnexpectedEnd { needed, .. }) => needed / 4,
         _ => 0,
     }
 }
@@ -263,6 +271,18 @@ pub fn split(cc: u32, frame: &[u8]) -> Result<Response<'_>, ResponseError> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handle_counts_come_from_the_command_table() {
+        // CreatePrimary, Load, StartAuthSession return one handle.
+        for cc in [0x131, 0x157, 0x176] {
+            assert_eq!(response_handle_count(cc), 1, "{cc:#x}");
+        }
+        // Quote, PCR_Read, FlushContext and unknown codes return none.
+        for cc in [0x158, 0x17E, 0x165, 0xdead_beef] {
+            assert_eq!(response_handle_count(cc), 0, "{cc:#x}");
+        }
+    }
 
     #[test]
     fn error_code_wins_over_unknown_values() {

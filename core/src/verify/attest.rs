@@ -62,6 +62,13 @@ pub struct Attest<'a> {
 
 /// Reads a TPMS_ATTEST that must be a quote filling `attest` exactly.
 ///
+/// Read here rather than through tpm2-protocol's `TpmsAttest` view: the view
+/// parses the body the tag selects before keylet can refuse a non-quote,
+/// reports an unknown hash id as a failed cast at offset 0 of the nested
+/// field (keylet names the id: [`QuoteError::UnsupportedHash`]), and its
+/// errors count offsets from the nested field, where keylet's count from
+/// the start of the TPMS_ATTEST.
+///
 /// # Errors
 ///
 /// [`QuoteError::BadMagic`], [`QuoteError::WrongType`], [`QuoteError::NotOneBank`],
