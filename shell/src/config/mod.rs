@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 
 pub use error::ConfigError;
 pub use identity::IdentitySettings; // identity listener for SPIRE
-pub use source::{Environment, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
+pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
 // payload keys and delivery (keylet payload feature)
 pub use payload::{PayloadConfig, SecureSize};
 // TOML text -> raw values, for the config fuzz target (security proof).
