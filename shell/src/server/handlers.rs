@@ -35,9 +35,9 @@ pub(crate) struct Handler {
     /// Serve only `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity`
     /// (the identity listener for SPIRE); everything else is a 404.
     pub(crate) identity_only: bool,
-    /// Counts quotes by endpoint and result (metrics feature).
+    /// Counts quotes by endpoint and result; `None` when metrics are off.
     pub(crate) metrics: Option<Arc<Metrics>>,
-    /// Payload keys (payload feature); `None` refuses U and V.
+    /// Payload keys; `None` refuses U and V.
     pub(crate) payload_keys: Option<Arc<KeyBootstrap>>,
 }
 
