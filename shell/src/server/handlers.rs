@@ -8,7 +8,7 @@ use keylet_core::pcr::{DATA_PCR, PcrMask};
 use serde::Serialize;
 
 use super::body::ResponseBody;
-use super::keys;
+use super::keys::{self, KeyHalf};
 use super::query::{IdentityQuery, IntegrityQuery, Nonce};
 use super::quote_body::{QuoteLogs, quote_response};
 use super::response::{self, Empty};
@@ -98,8 +98,22 @@ impl Handler {
             }),
             Route::AgentInfo(v) => self.agent_info(v),
             Route::KeysVerify => keys::verify(self.payload_keys.as_deref(), query),
-            Route::UKey => keys::ukey(self.payload_keys.as_deref(), request.into_body()).await,
-            Route::VKey => keys::vkey(self.payload_keys.as_deref(), request.into_body()).await,
+            Route::UKey => {
+                keys::post(
+                    KeyHalf::U,
+                    self.payload_keys.as_deref(),
+                    request.into_body(),
+                )
+                .await
+            }
+            Route::VKey => {
+                keys::post(
+                    KeyHalf::V,
+                    self.payload_keys.as_deref(),
+                    request.into_body(),
+                )
+                .await
+            }
             Route::Revocation => {
                 log::info!("revocation notification received and ignored");
                 response::success(&Empty {})
