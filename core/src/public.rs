@@ -10,32 +10,41 @@ use core::fmt;
 use crate::pcr::HashAlg;
 use crate::tpm::cursor::{Cursor, ReadError, ReadErrorKind};
 
-/// TPM algorithm identifiers used by public areas and signatures.
+/// TPM algorithm identifiers used by public areas and signatures, as
+/// tpm2-protocol numbers them.
 pub mod alg {
+    use tpm2_protocol::data::{TpmAlgId, TpmEccCurve};
+
     /// TPM_ALG_RSA.
-    pub const RSA: u16 = 0x0001;
+    pub const RSA: u16 = TpmAlgId::Rsa.value();
     /// TPM_ALG_KEYEDHASH.
-    pub const KEYEDHASH: u16 = 0x0008;
+    pub const KEYEDHASH: u16 = TpmAlgId::KeyedHash.value();
     /// TPM_ALG_NULL.
-    pub const NULL: u16 = 0x0010;
+    pub const NULL: u16 = TpmAlgId::Null.value();
     /// TPM_ALG_RSASSA.
-    pub const RSASSA: u16 = 0x0014;
+    pub const RSASSA: u16 = TpmAlgId::Rsassa.value();
     /// TPM_ALG_RSAES.
-    pub const RSAES: u16 = 0x0015;
+    pub const RSAES: u16 = TpmAlgId::Rsaes.value();
     /// TPM_ALG_RSAPSS.
-    pub const RSAPSS: u16 = 0x0016;
+    pub const RSAPSS: u16 = TpmAlgId::Rsapss.value();
     /// TPM_ALG_OAEP.
-    pub const OAEP: u16 = 0x0017;
+    pub const OAEP: u16 = TpmAlgId::Oaep.value();
     /// TPM_ALG_ECDSA.
-    pub const ECDSA: u16 = 0x0018;
+    pub const ECDSA: u16 = TpmAlgId::Ecdsa.value();
+    /// TPM_ALG_ECDH.
+    pub const ECDH: u16 = TpmAlgId::Ecdh.value();
     /// TPM_ALG_ECDAA.
-    pub const ECDAA: u16 = 0x001A;
+    pub const ECDAA: u16 = TpmAlgId::Ecdaa.value();
+    /// TPM_ALG_SM2.
+    pub const SM2: u16 = TpmAlgId::Sm2.value();
+    /// TPM_ALG_ECSCHNORR.
+    pub const ECSCHNORR: u16 = TpmAlgId::Ecschnorr.value();
     /// TPM_ALG_ECC.
-    pub const ECC: u16 = 0x0023;
+    pub const ECC: u16 = TpmAlgId::Ecc.value();
     /// TPM_ALG_SYMCIPHER.
-    pub const SYMCIPHER: u16 = 0x0025;
+    pub const SYMCIPHER: u16 = TpmAlgId::SymCipher.value();
     /// TPM_ECC_NIST_P256.
-    pub const CURVE_NIST_P256: u16 = 0x0003;
+    pub const CURVE_NIST_P256: u16 = TpmEccCurve::NistP256.value();
 }
 
 /// The key a public area carries.
@@ -303,9 +312,13 @@ fn read_scheme(c: &mut Cursor<'_>) -> Result<Scheme, PublicError> {
             Some(h)
         }
         // Every other signing, encryption or key-exchange scheme is a TPMS_SCHEME_HASH.
-        alg::RSASSA | alg::RSAPSS | alg::OAEP | alg::ECDSA | 0x0019 | 0x001B | 0x001C => {
-            Some(read_hash(c)?)
-        }
+        alg::RSASSA
+        | alg::RSAPSS
+        | alg::OAEP
+        | alg::ECDSA
+        | alg::ECDH
+        | alg::SM2
+        | alg::ECSCHNORR => Some(read_hash(c)?),
         other => return Err(PublicError::UnsupportedScheme { offset, alg: other }),
     };
     Ok(Scheme { alg: scheme, hash })

@@ -35,17 +35,17 @@ impl ResponseCode {
     /// TPM_RC_SUCCESS.
     pub const SUCCESS: Self = Self(0);
     /// TPM_RC_RETRY: the TPM was busy; send the same command again.
-    pub const RETRY: Self = Self(0x922);
+    pub const RETRY: Self = Self(TpmRcBase::Retry.value());
     /// TPM_RC_YIELDED: the TPM suspended the command; send it again.
-    pub const YIELDED: Self = Self(0x908);
+    pub const YIELDED: Self = Self(TpmRcBase::Yielded.value());
     /// TPM_RC_TESTING: the TPM is self-testing; send the command again later.
-    pub const TESTING: Self = Self(0x90A);
+    pub const TESTING: Self = Self(TpmRcBase::Testing.value());
     /// TPM_RC_HANDLE (format 1, without location bits).
-    pub const HANDLE: Self = Self(0x08B);
+    pub const HANDLE: Self = Self(TpmRcBase::Handle.value());
     /// TPM_RC_OBJECT_MEMORY: no free transient object slot.
-    pub const OBJECT_MEMORY: Self = Self(0x902);
+    pub const OBJECT_MEMORY: Self = Self(TpmRcBase::ObjectMemory.value());
     /// TPM_RC_SESSION_MEMORY: no free session slot.
-    pub const SESSION_MEMORY: Self = Self(0x903);
+    pub const SESSION_MEMORY: Self = Self(TpmRcBase::SessionMemory.value());
 
     /// Whether this is TPM_RC_SUCCESS.
     #[must_use]
@@ -56,7 +56,7 @@ impl ResponseCode {
     /// Whether the same command should simply be sent again.
     #[must_use]
     pub const fn is_retryable(self) -> bool {
-        matches!(self.0, 0x922 | 0x908 | 0x90A)
+        self.0 == Self::RETRY.0 || self.0 == Self::YIELDED.0 || self.0 == Self::TESTING.0
     }
 
     /// Whether this is a format-1 code (it names a parameter, handle or session).

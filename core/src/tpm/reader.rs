@@ -5,6 +5,7 @@
 //! frame. Errors carry the byte offset within the parameter area.
 
 use crate::pcr::PcrMask;
+use crate::public::alg;
 
 pub use super::cursor::{Cursor, ReadError};
 
@@ -30,17 +31,17 @@ pub fn quote(params: &[u8]) -> Result<QuoteParts<'_>, ReadError> {
     let alg = s.u16("signature algorithm")?;
     match alg {
         // RSASSA, RSAPSS: hash, TPM2B
-        0x0014 | 0x0016 => {
+        alg::RSASSA | alg::RSAPSS => {
             s.u16("signature hash")?;
             s.tpm2b("RSA signature")?;
         }
         // ECDSA, ECDAA, SM2, ECSCHNORR: hash, r, s
-        0x0018 | 0x001A | 0x001B | 0x001C => {
+        alg::ECDSA | alg::ECDAA | alg::SM2 | alg::ECSCHNORR => {
             s.u16("signature hash")?;
             s.tpm2b("ECC signature r")?;
             s.tpm2b("ECC signature s")?;
         }
-        0x0010 => {}
+        alg::NULL => {}
         _ => {
             return Err(ReadError::invalid(
                 "unsupported signature algorithm",

@@ -4,15 +4,15 @@
 use core::fmt;
 
 use tpm2_protocol::TpmError;
-use tpm2_protocol::data::TpmCc;
+use tpm2_protocol::data::{TpmCc, TpmSt};
 use tpm2_protocol::frame::TpmResponse;
 
 use super::rc::ResponseCode;
 
 /// TPM_ST_NO_SESSIONS.
-pub const TAG_NO_SESSIONS: u16 = 0x8001;
+pub const TAG_NO_SESSIONS: u16 = TpmSt::NoSessions.value();
 /// TPM_ST_SESSIONS.
-pub const TAG_SESSIONS: u16 = 0x8002;
+pub const TAG_SESSIONS: u16 = TpmSt::Sessions.value();
 /// The size of a command or response header.
 pub const HEADER_SIZE: usize = 10;
 

@@ -5,9 +5,9 @@ use crate::tpm::cursor::{Cursor, ReadError};
 use crate::verify::error::{QuoteError, QuotePart, malformed};
 
 /// TPM_GENERATED_VALUE, the magic of every TPM-made attestation.
-pub const TPM_GENERATED_VALUE: u32 = 0xFF54_4347;
+pub const TPM_GENERATED_VALUE: u32 = tpm2_protocol::constant::TPM_GENERATED_VALUE;
 /// TPM_ST_ATTEST_QUOTE.
-pub const TPM_ST_ATTEST_QUOTE: u16 = 0x8018;
+pub const TPM_ST_ATTEST_QUOTE: u16 = tpm2_protocol::data::TpmSt::AttestQuote.value();
 
 /// TPMS_CLOCK_INFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
