@@ -273,6 +273,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn header_fields_for_the_transports() {
+        let frame = [0x80, 0x01, 0, 0, 0x01, 0x0A, 0, 0, 0x01, 0x58];
+        assert_eq!(declared_size(&frame), Some(0x10A));
+        assert_eq!(command_code(&frame), 0x158);
+        assert_eq!(declared_size(&frame[..5]), None);
+        assert_eq!(command_code(&frame[..9]), 0);
+    }
+
+    #[test]
     fn handle_counts_come_from_the_command_table() {
         // CreatePrimary, Load, StartAuthSession return one handle.
         for cc in [0x131, 0x157, 0x176] {
