@@ -98,22 +98,8 @@ impl Handler {
             }),
             Route::AgentInfo(v) => self.agent_info(v),
             Route::KeysVerify => keys::verify(self.payload_keys.as_deref(), query),
-            Route::UKey => {
-                keys::post(
-                    KeyHalf::U,
-                    self.payload_keys.as_deref(),
-                    request.into_body(),
-                )
-                .await
-            }
-            Route::VKey => {
-                keys::post(
-                    KeyHalf::V,
-                    self.payload_keys.as_deref(),
-                    request.into_body(),
-                )
-                .await
-            }
+            Route::UKey => self.post_key(KeyHalf::U, request.into_body()).await,
+            Route::VKey => self.post_key(KeyHalf::V, request.into_body()).await,
             Route::Revocation => {
                 log::info!("revocation notification received and ignored");
                 response::success(&Empty {})
@@ -135,6 +121,15 @@ impl Handler {
                 .map(ToString::to_string)
                 .collect(),
         })
+    }
+
+    /// `POST /keys/ukey` or `/keys/vkey`.
+    async fn post_key<B>(&self, half: KeyHalf, body: B) -> Response<ResponseBody>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        keys::post(half, self.payload_keys.as_deref(), body).await
     }
 
     fn agent_info(&self, v: ApiVersion) -> Response<ResponseBody> {
