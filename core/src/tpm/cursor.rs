@@ -55,6 +55,9 @@ impl ReadError {
     }
 }
 
+/// Shown as what it is where it reaches the user unwrapped: a malformed
+/// response parameter area. The readers of other inputs (TPMS_ATTEST,
+/// TPM2B_PUBLIC, the blobs) turn it into their own errors.
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
