@@ -118,7 +118,7 @@ if ((E2E)); then
     # run_as drop and metrics (ops), ~20 s
     # shellcheck disable=SC2086
     step e2e-operations timeout 300 bash tests/e2e/operations.sh ${E2E_OPERATIONS:-}
-    # payload keys and payloads (payload feature; ~30 s)
+    # payload keys and payloads (~30 s)
     # shellcheck disable=SC2086
     step e2e-payload timeout 300 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
     # security proof: bad-input catalogue, TLS refusals, no secrets in the log (~30 s)

@@ -8,34 +8,43 @@
 use core::fmt;
 
 use crate::pcr::HashAlg;
-use crate::verify::cursor::{Cursor, CursorError};
+use crate::tpm::cursor::{Cursor, ReadError, ReadErrorKind};
 
-/// TPM algorithm identifiers used by public areas and signatures.
+/// TPM algorithm identifiers used by public areas and signatures, as
+/// tpm2-protocol numbers them.
 pub mod alg {
+    use tpm2_protocol::data::{TpmAlgId, TpmEccCurve};
+
     /// TPM_ALG_RSA.
-    pub const RSA: u16 = 0x0001;
+    pub const RSA: u16 = TpmAlgId::Rsa.value();
     /// TPM_ALG_KEYEDHASH.
-    pub const KEYEDHASH: u16 = 0x0008;
+    pub const KEYEDHASH: u16 = TpmAlgId::KeyedHash.value();
     /// TPM_ALG_NULL.
-    pub const NULL: u16 = 0x0010;
+    pub const NULL: u16 = TpmAlgId::Null.value();
     /// TPM_ALG_RSASSA.
-    pub const RSASSA: u16 = 0x0014;
+    pub const RSASSA: u16 = TpmAlgId::Rsassa.value();
     /// TPM_ALG_RSAES.
-    pub const RSAES: u16 = 0x0015;
+    pub const RSAES: u16 = TpmAlgId::Rsaes.value();
     /// TPM_ALG_RSAPSS.
-    pub const RSAPSS: u16 = 0x0016;
+    pub const RSAPSS: u16 = TpmAlgId::Rsapss.value();
     /// TPM_ALG_OAEP.
-    pub const OAEP: u16 = 0x0017;
+    pub const OAEP: u16 = TpmAlgId::Oaep.value();
     /// TPM_ALG_ECDSA.
-    pub const ECDSA: u16 = 0x0018;
+    pub const ECDSA: u16 = TpmAlgId::Ecdsa.value();
+    /// TPM_ALG_ECDH.
+    pub const ECDH: u16 = TpmAlgId::Ecdh.value();
     /// TPM_ALG_ECDAA.
-    pub const ECDAA: u16 = 0x001A;
+    pub const ECDAA: u16 = TpmAlgId::Ecdaa.value();
+    /// TPM_ALG_SM2.
+    pub const SM2: u16 = TpmAlgId::Sm2.value();
+    /// TPM_ALG_ECSCHNORR.
+    pub const ECSCHNORR: u16 = TpmAlgId::Ecschnorr.value();
     /// TPM_ALG_ECC.
-    pub const ECC: u16 = 0x0023;
+    pub const ECC: u16 = TpmAlgId::Ecc.value();
     /// TPM_ALG_SYMCIPHER.
-    pub const SYMCIPHER: u16 = 0x0025;
+    pub const SYMCIPHER: u16 = TpmAlgId::SymCipher.value();
     /// TPM_ECC_NIST_P256.
-    pub const CURVE_NIST_P256: u16 = 0x0003;
+    pub const CURVE_NIST_P256: u16 = TpmEccCurve::NistP256.value();
 }
 
 /// The key a public area carries.
@@ -182,11 +191,20 @@ impl fmt::Display for PublicError {
 
 impl core::error::Error for PublicError {}
 
-impl From<CursorError> for PublicError {
-    fn from(e: CursorError) -> Self {
-        match e {
-            CursorError::Truncated { offset, needed } => Self::Truncated { offset, needed },
-            CursorError::Trailing { offset } => Self::TrailingBytes { offset },
+impl From<ReadError> for PublicError {
+    fn from(e: ReadError) -> Self {
+        match e.kind {
+            ReadErrorKind::Truncated { needed, .. } => Self::Truncated {
+                offset: e.end(),
+                needed,
+            },
+            ReadErrorKind::Trailing => Self::TrailingBytes { offset: e.offset },
+            // No field read here is judged by the reader itself; the
+            // public area's own checks return their own variants.
+            ReadErrorKind::Invalid => Self::Truncated {
+                offset: e.end(),
+                needed: 0,
+            },
         }
     }
 }
@@ -199,7 +217,7 @@ impl From<CursorError> for PublicError {
 /// holding an RSA or NIST P-256 key; offsets count from the start of `bytes`.
 pub fn read_tpm2b_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
     let mut outer = Cursor::new(bytes);
-    let size = usize::from(outer.u16()?);
+    let size = usize::from(outer.u16("size")?);
     let end = size.checked_add(2).ok_or(PublicError::Truncated {
         offset: bytes.len(),
         needed: size,
@@ -212,7 +230,7 @@ pub fn read_tpm2b_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
         return Err(PublicError::TrailingBytes { offset: end });
     }
     let mut c = Cursor::new(inner);
-    c.u16()?;
+    c.u16("size")?;
     read_body(&mut c)
 }
 
@@ -226,19 +244,19 @@ pub fn read_tpmt_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
 }
 
 fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
-    let object_type = c.u16()?;
-    let name_alg_id = c.u16()?;
+    let object_type = c.u16("type")?;
+    let name_alg_id = c.u16("nameAlg")?;
     let name_alg = HashAlg::from_alg_id(name_alg_id)
         .ok_or(PublicError::UnsupportedNameAlg { alg: name_alg_id })?;
-    let object_attributes = c.u32()?;
-    let auth_policy = c.tpm2b()?;
+    let object_attributes = c.u32("objectAttributes")?;
+    let auth_policy = c.tpm2b("authPolicy")?;
     let (scheme, key) = match object_type {
         alg::RSA => {
             skip_symmetric(c)?;
             let scheme = read_scheme(c)?;
-            let _key_bits = c.u16()?;
-            let exponent = c.u32()?;
-            let modulus = c.tpm2b()?;
+            let _key_bits = c.u16("keyBits")?;
+            let exponent = c.u32("exponent")?;
+            let modulus = c.tpm2b("unique.rsa")?;
             if modulus.is_empty() {
                 return Err(PublicError::EmptyModulus);
             }
@@ -247,9 +265,9 @@ fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
         alg::ECC => {
             skip_symmetric(c)?;
             let scheme = read_scheme(c)?;
-            let curve = c.u16()?;
+            let curve = c.u16("curveID")?;
             // TPMT_KDF_SCHEME: a scheme id, then a hash unless NULL.
-            let kdf = c.u16()?;
+            let kdf = c.u16("kdf.scheme")?;
             if kdf != alg::NULL {
                 read_hash(c)?;
             }
@@ -262,7 +280,7 @@ fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
         }
         other => return Err(PublicError::UnsupportedType { object_type: other }),
     };
-    c.finish()?;
+    c.finish("TPMT_PUBLIC")?;
     Ok(PublicArea {
         object_type,
         name_alg,
@@ -275,9 +293,9 @@ fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
 
 /// TPMT_SYM_DEF_OBJECT: an algorithm, then key bits and mode unless NULL.
 fn skip_symmetric(c: &mut Cursor<'_>) -> Result<(), PublicError> {
-    if c.u16()? != alg::NULL {
-        c.u16()?;
-        c.u16()?;
+    if c.u16("symmetric.algorithm")? != alg::NULL {
+        c.u16("symmetric.keyBits")?;
+        c.u16("symmetric.mode")?;
     }
     Ok(())
 }
@@ -285,18 +303,22 @@ fn skip_symmetric(c: &mut Cursor<'_>) -> Result<(), PublicError> {
 /// TPMT_RSA_SCHEME / TPMT_ECC_SCHEME.
 fn read_scheme(c: &mut Cursor<'_>) -> Result<Scheme, PublicError> {
     let offset = c.offset();
-    let scheme = c.u16()?;
+    let scheme = c.u16("scheme")?;
     let hash = match scheme {
         alg::NULL | alg::RSAES => None,
         alg::ECDAA => {
             let h = read_hash(c)?;
-            c.u16()?; // count
+            c.u16("scheme.count")?;
             Some(h)
         }
         // Every other signing, encryption or key-exchange scheme is a TPMS_SCHEME_HASH.
-        alg::RSASSA | alg::RSAPSS | alg::OAEP | alg::ECDSA | 0x0019 | 0x001B | 0x001C => {
-            Some(read_hash(c)?)
-        }
+        alg::RSASSA
+        | alg::RSAPSS
+        | alg::OAEP
+        | alg::ECDSA
+        | alg::ECDH
+        | alg::SM2
+        | alg::ECSCHNORR => Some(read_hash(c)?),
         other => return Err(PublicError::UnsupportedScheme { offset, alg: other }),
     };
     Ok(Scheme { alg: scheme, hash })
@@ -304,13 +326,13 @@ fn read_scheme(c: &mut Cursor<'_>) -> Result<Scheme, PublicError> {
 
 fn read_hash(c: &mut Cursor<'_>) -> Result<HashAlg, PublicError> {
     let offset = c.offset();
-    let id = c.u16()?;
+    let id = c.u16("hashAlg")?;
     HashAlg::from_alg_id(id).ok_or(PublicError::UnsupportedHash { offset, alg: id })
 }
 
 fn read_coordinate<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], PublicError> {
     let offset = c.offset();
-    let v = c.tpm2b()?;
+    let v = c.tpm2b("unique.ecc")?;
     if v.len() == 32 {
         Ok(v)
     } else {

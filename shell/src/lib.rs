@@ -11,7 +11,7 @@ pub mod doctor;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
-// payload keys and delivery (keylet payload feature)
+// payload keys and delivery
 pub mod payload;
 pub mod privileges;
 pub mod registrar;

@@ -5,13 +5,16 @@
 //! tests/e2e/doctor.sh.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod pki_support;
+
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use pki_support::ca_params;
+use rcgen::{CertificateParams, KeyPair};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
@@ -120,11 +123,7 @@ fn one(report: &Value, name: &str) -> (String, String, String) {
 }
 
 fn ca(cn: &str) -> (CertificateParams, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    (p, key)
+    (ca_params(cn), KeyPair::generate().unwrap())
 }
 
 /// A self-signed CA certificate valid until `now + left`.

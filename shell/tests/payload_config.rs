@@ -2,25 +2,14 @@
 //! values operators write, and clear errors for bad ones.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use keylet::config::{ConfigError, Environment, Loaded, load_from};
-
-struct NoEnv;
-
-impl Environment for NoEnv {
-    fn var(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn vars(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-}
+use keylet::config::{ConfigError, FixedEnv, Loaded, load_from};
 
 fn load(agent_section: &str) -> Result<Loaded, ConfigError> {
     let root = tempfile::tempdir().unwrap();
     let conf = root.path().join("etc/keylime/agent.conf");
     std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
     std::fs::write(&conf, format!("[agent]\n{agent_section}")).unwrap();
-    load_from(&NoEnv, root.path())
+    load_from(&FixedEnv::default(), root.path())
 }
 
 #[test]

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use keylet::server::ServerTls;
 use keylet::server::TlsFiles;
 use keylet::server::reload::TlsReloader;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rcgen::{CertifiedIssuer, KeyPair};
 use rustls::version::{TLS12, TLS13};
+use server_support::pki::{ca, leaf_params};
 use server_support::{client_config, request_on, start, temp_dir, tls_connect};
 
 // ---------------------------------------------------------------- log capture
@@ -63,19 +64,10 @@ async fn wait_log(what: &str, needles: &[&str]) -> String {
 }
 
 // ---------------------------------------------------------------- PKI
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
 /// A 24-hour EC P-256 leaf certificate: (cert PEM, key PEM).
 fn leaf_24h(issuer: &CertifiedIssuer<'static, KeyPair>, name: &str) -> (String, String) {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = CertificateParams::new(vec![name.to_owned(), "localhost".to_owned()]).unwrap();
+    let mut params = leaf_params(name);
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::minutes(1);
     params.not_after = now + time::Duration::hours(24);

@@ -96,7 +96,7 @@ unmount_under() {
 e2e_cleanup() {
   local rc=$?
   scenario_cleanup || true
-  # keylet mounts a tmpfs at keylime_dir/secure when root (payload feature)
+  # keylet mounts a tmpfs at keylime_dir/secure when root (payload delivery)
   unmount_under "$E2E_TMP"
   if ((rc != 0)) || [[ ${KEYLET_E2E_KEEP:-0} == 1 ]]; then
     say "run directory kept for inspection: $E2E_TMP"

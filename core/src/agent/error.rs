@@ -116,7 +116,7 @@ impl<E: fmt::Display> fmt::Display for AgentError<E> {
                 f,
                 "the TPM clock ({clock} ms) is still not safe after TPM2_ClockSet; this TPM saves \
                  its clock less often than every 2^22 ms: it marks the clock safe by itself \
-                 once it next saves it; shut the TPM down orderly (tpm2_shutdown) before resets"
+                 once it next saves it; shut the TPM down orderly (TPM2_Shutdown) before resets"
             ),
         }
     }

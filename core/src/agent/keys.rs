@@ -33,10 +33,7 @@ pub struct CreatedAk {
 fn no_handle<E>(cc: u32) -> AgentError<E> {
     AgentError::Read {
         cc,
-        error: ReadError {
-            what: "response carries no object handle",
-            offset: 0,
-        },
+        error: ReadError::invalid("response carries no object handle", 0),
     }
 }
 

@@ -61,10 +61,7 @@ impl<T: Transport> Tpm<'_, T> {
             if data.len() != usize::from(want) {
                 return Err(AgentError::Read {
                     cc: r.cc,
-                    error: ReadError {
-                        what: "NV_Read returned fewer bytes than asked",
-                        offset: 0,
-                    },
+                    error: ReadError::invalid("NV_Read returned fewer bytes than asked", 0),
                 });
             }
             let dst = out.get_mut(usize::from(offset)..).unwrap_or(&mut []);

@@ -33,10 +33,7 @@ impl<T: Transport> Tpm<'_, T> {
             if n == 0 {
                 return Err(AgentError::Read {
                     cc: r.cc,
-                    error: reader::ReadError {
-                        what: "GetRandom returned no bytes",
-                        offset: 0,
-                    },
+                    error: reader::ReadError::invalid("GetRandom returned no bytes", 0),
                 });
             }
             copy_out(bytes.get(..n).unwrap_or(&[]), rest, "random bytes")?;
@@ -107,10 +104,7 @@ impl<T: Transport> Tpm<'_, T> {
         let r = self.execute(|b| command_keys::start_policy_session(b, HashAlg::Sha256))?;
         let session = r.handle().ok_or(AgentError::Read {
             cc: r.cc,
-            error: reader::ReadError {
-                what: "StartAuthSession returned no session handle",
-                offset: 0,
-            },
+            error: reader::ReadError::invalid("StartAuthSession returned no session handle", 0),
         })?;
         let satisfied = self
             .execute(|b| command_keys::policy_secret(b, RH_ENDORSEMENT, Auth::EMPTY, session))

@@ -128,6 +128,33 @@ impl AgentId {
         Self::new(text)
     }
 
+    /// `generate`: a random (version 4) UUID made from 16 random bytes,
+    /// in lowercase text.
+    #[must_use]
+    pub fn from_random_bytes(mut bytes: [u8; 16]) -> Self {
+        // RFC 9562 §5.4: version 4 in the high nibble of byte 6, variant
+        // 0b10 in the top bits of byte 8.
+        if let Some(b) = bytes.get_mut(6) {
+            *b = (*b & 0x0f) | 0x40;
+        }
+        if let Some(b) = bytes.get_mut(8) {
+            *b = (*b & 0x3f) | 0x80;
+        }
+        let mut text = [b'-'; 36];
+        // The groups of 4, 2, 2, 2 and 6 bytes, each followed by a dash.
+        let mut at = 0usize;
+        let mut from = 0usize;
+        for len in [4usize, 2, 2, 2, 6] {
+            let group = bytes.get(from..from.saturating_add(len)).unwrap_or(&[]);
+            let out = text.get_mut(at..).unwrap_or(&mut []);
+            let _ = hex::encode_lower(group, out);
+            from = from.saturating_add(len);
+            at = at.saturating_add(len.saturating_mul(2)).saturating_add(1);
+        }
+        let s = core::str::from_utf8(&text).unwrap_or("");
+        Self(heapless::String::try_from(s).unwrap_or_default())
+    }
+
     /// `hash_ek`: lowercase hex SHA-256 of the EK's SubjectPublicKeyInfo PEM.
     ///
     /// # Errors
@@ -192,6 +219,16 @@ mod tests {
             AgentId::new(&"a".repeat(81)),
             Err(AgentIdError::TooLong { len: 81 })
         );
+        Ok(())
+    }
+
+    #[test]
+    fn random_bytes_make_a_version_4_uuid() -> Result<(), AgentIdError> {
+        let id = AgentId::from_random_bytes([0xff; 16]);
+        assert_eq!(id.as_str(), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(AgentId::from_uuid(id.as_str())?, id);
+        let id = AgentId::from_random_bytes([0; 16]);
+        assert_eq!(id.as_str(), "00000000-0000-4000-8000-000000000000");
         Ok(())
     }
 

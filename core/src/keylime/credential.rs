@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use crate::verify::cursor::{Cursor, CursorError};
+use crate::tpm::cursor::{Cursor, ReadError, ReadErrorKind};
 
 /// The blob's magic.
 pub const MAGIC: u32 = 0xBADC_C0DE;
@@ -74,11 +74,13 @@ impl fmt::Display for CredentialError {
 
 impl core::error::Error for CredentialError {}
 
-impl From<CursorError> for CredentialError {
-    fn from(e: CursorError) -> Self {
-        match e {
-            CursorError::Truncated { offset, .. } => Self::Truncated { offset },
-            CursorError::Trailing { offset } => Self::TrailingBytes { offset },
+impl From<ReadError> for CredentialError {
+    fn from(e: ReadError) -> Self {
+        match e.kind {
+            ReadErrorKind::Trailing => Self::TrailingBytes { offset: e.offset },
+            ReadErrorKind::Truncated { .. } | ReadErrorKind::Invalid => {
+                Self::Truncated { offset: e.end() }
+            }
         }
     }
 }
@@ -90,17 +92,17 @@ impl From<CursorError> for CredentialError {
 /// [`CredentialError`] naming the first problem.
 pub fn decode(blob: &[u8]) -> Result<CredentialBlob<'_>, CredentialError> {
     let mut c = Cursor::new(blob);
-    let magic = c.u32()?;
+    let magic = c.u32("magic")?;
     if magic != MAGIC {
         return Err(CredentialError::BadMagic { found: magic });
     }
-    let version = c.u32()?;
+    let version = c.u32("version")?;
     if version != VERSION {
         return Err(CredentialError::UnsupportedVersion { found: version });
     }
-    let id_object = c.tpm2b()?;
-    let encrypted_secret = c.tpm2b()?;
-    c.finish()?;
+    let id_object = c.tpm2b("TPM2B_ID_OBJECT")?;
+    let encrypted_secret = c.tpm2b("TPM2B_ENCRYPTED_SECRET")?;
+    c.finish("credential blob")?;
     Ok(CredentialBlob {
         id_object,
         encrypted_secret,

@@ -8,7 +8,7 @@
 use core::fmt;
 
 use crate::pcr::{HashAlg, MAX_DIGEST_SIZE, PCR_COUNT, PcrMask, PcrValues};
-use crate::verify::cursor::{Cursor, CursorError};
+use crate::tpm::cursor::{Cursor, ReadError};
 
 /// Bytes before the first TPML_DIGEST.
 const HEADER_LEN: usize = 136;
@@ -209,31 +209,31 @@ fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), PcrBlobError> {
 ///
 /// The [`PcrBlobError`] naming the first rule broken.
 pub fn decode(blob: &[u8]) -> Result<PcrValues, PcrBlobError> {
-    let short = |_: CursorError| PcrBlobError::WrongLength {
+    let short = |_: ReadError| PcrBlobError::WrongLength {
         len: blob.len(),
         expected: HEADER_LEN,
     };
     let mut c = Cursor::new(blob);
-    let count = c.u32_le().map_err(short)?;
+    let count = c.u32_le("selection count").map_err(short)?;
     if count != 1 {
         return Err(PcrBlobError::BankCount { count });
     }
-    let hash = c.u16_le().map_err(short)?;
-    let size = c.u8().map_err(short)?;
-    let select: [u8; 4] = c.array().map_err(short)?;
-    c.u8().map_err(short)?; // padding
+    let hash = c.u16_le("hash").map_err(short)?;
+    let size = c.u8("sizeofSelect").map_err(short)?;
+    let select: [u8; 4] = c.array("pcrSelect").map_err(short)?;
+    c.u8("padding").map_err(short)?;
     if size != 3 {
         return Err(PcrBlobError::SelectSize { slot: 0, size });
     }
     for slot in 1..SELECTION_SLOTS {
-        let entry: [u8; 8] = c.array().map_err(short)?;
+        let entry: [u8; 8] = c.array("selection slot").map_err(short)?;
         if let Some(&size) = entry.get(2).filter(|s| **s != 0) {
             return Err(PcrBlobError::SelectSize { slot, size });
         }
     }
     let bank = HashAlg::from_alg_id(hash).ok_or(PcrBlobError::UnsupportedHash { alg: hash })?;
     let mask = PcrMask::from_select_bytes(&select).map_err(|_| PcrBlobError::PcrOutOfRange)?;
-    let found = c.u32_le().map_err(short)?;
+    let found = c.u32_le("digest list count").map_err(short)?;
     let expected = mask.count().div_ceil(SLOTS);
     if usize::try_from(found).ok() != Some(expected) {
         return Err(PcrBlobError::DigestListCount { found, expected });
@@ -247,11 +247,11 @@ pub fn decode(blob: &[u8]) -> Result<PcrValues, PcrBlobError> {
     let mut values = PcrValues::new(bank, mask);
     let mut pcrs = mask.iter();
     for _ in 0..expected {
-        c.u32_le().map_err(short)?; // digests used in this chunk: not trusted
+        c.u32_le("digest count").map_err(short)?; // not trusted
         for _ in 0..SLOTS {
             let offset = c.offset();
-            let size = c.u16_le().map_err(short)?;
-            let buffer = c.take(MAX_DIGEST_SIZE).map_err(short)?;
+            let size = c.u16_le("digest size").map_err(short)?;
+            let buffer = c.take(MAX_DIGEST_SIZE, "digest").map_err(short)?;
             if size == 0 {
                 continue;
             }

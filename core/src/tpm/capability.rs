@@ -149,10 +149,7 @@ pub fn read(params: &[u8]) -> Result<Capability<'_>, ReadError> {
             let n = usize::try_from(count)
                 .ok()
                 .and_then(|n| n.checked_mul(size))
-                .ok_or(ReadError {
-                    what: "capability count too large",
-                    offset: c.offset(),
-                })?;
+                .ok_or(ReadError::invalid("capability count too large", c.offset()))?;
             c.take(n, "capability items")?
         }
         None => {

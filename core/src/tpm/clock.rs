@@ -74,26 +74,7 @@ pub fn clock_set<'b>(
 pub fn time_info(params: &[u8]) -> Result<ClockInfo, ReadError> {
     let mut c = Cursor::new(params);
     c.u64("time")?;
-    let clock = c.u64("clockInfo.clock")?;
-    let reset_count = c.u32("clockInfo.resetCount")?;
-    let restart_count = c.u32("clockInfo.restartCount")?;
-    let safe_at = c.offset();
-    let safe = match c.u8("clockInfo.safe")? {
-        0 => false,
-        1 => true,
-        _ => {
-            return Err(ReadError {
-                what: "clockInfo.safe is neither 0 nor 1",
-                offset: safe_at,
-            });
-        }
-    };
-    Ok(ClockInfo {
-        clock,
-        reset_count,
-        restart_count,
-        safe,
-    })
+    ClockInfo::read(&mut c)
 }
 
 /// The clock value that makes an unsafe clock safe: the first millisecond

@@ -10,6 +10,7 @@ pub mod capability;
 pub mod clock;
 pub mod command;
 pub mod command_keys;
+pub mod command_name;
 pub mod cursor;
 pub mod name;
 pub mod pcr_read;

@@ -49,8 +49,7 @@ impl fmt::Display for PcrReadError {
             ),
             Self::NoProgress { missing } => write!(
                 f,
-                "the TPM returned none of PCRs {:#x}; is this PCR bank allocated? \
-                 (check with tpm2_getcap pcrs)",
+                "the TPM returned none of PCRs {:#x}; is this PCR bank allocated?",
                 missing.bits()
             ),
             Self::Values(e) => write!(f, "PCR_Read: {e}"),

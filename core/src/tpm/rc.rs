@@ -1,7 +1,10 @@
-//! TPM response codes, decoded from the raw `u32` without any table that
-//! could reject a vendor or resource-manager code.
+//! TPM response codes, decoded from the raw `u32` so that a vendor or
+//! resource-manager code is still reported (tpm2-protocol's `TpmRc` refuses
+//! those); the names of the TPM's own codes are tpm2-protocol's.
 
 use core::fmt;
+
+use tpm2_protocol::data::TpmRcBase;
 
 /// Where a format-1 response code points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,17 +35,17 @@ impl ResponseCode {
     /// TPM_RC_SUCCESS.
     pub const SUCCESS: Self = Self(0);
     /// TPM_RC_RETRY: the TPM was busy; send the same command again.
-    pub const RETRY: Self = Self(0x922);
+    pub const RETRY: Self = Self(TpmRcBase::Retry.value());
     /// TPM_RC_YIELDED: the TPM suspended the command; send it again.
-    pub const YIELDED: Self = Self(0x908);
+    pub const YIELDED: Self = Self(TpmRcBase::Yielded.value());
     /// TPM_RC_TESTING: the TPM is self-testing; send the command again later.
-    pub const TESTING: Self = Self(0x90A);
+    pub const TESTING: Self = Self(TpmRcBase::Testing.value());
     /// TPM_RC_HANDLE (format 1, without location bits).
-    pub const HANDLE: Self = Self(0x08B);
+    pub const HANDLE: Self = Self(TpmRcBase::Handle.value());
     /// TPM_RC_OBJECT_MEMORY: no free transient object slot.
-    pub const OBJECT_MEMORY: Self = Self(0x902);
+    pub const OBJECT_MEMORY: Self = Self(TpmRcBase::ObjectMemory.value());
     /// TPM_RC_SESSION_MEMORY: no free session slot.
-    pub const SESSION_MEMORY: Self = Self(0x903);
+    pub const SESSION_MEMORY: Self = Self(TpmRcBase::SessionMemory.value());
 
     /// Whether this is TPM_RC_SUCCESS.
     #[must_use]
@@ -53,7 +56,7 @@ impl ResponseCode {
     /// Whether the same command should simply be sent again.
     #[must_use]
     pub const fn is_retryable(self) -> bool {
-        matches!(self.0, 0x922 | 0x908 | 0x90A)
+        self.0 == Self::RETRY.0 || self.0 == Self::YIELDED.0 || self.0 == Self::TESTING.0
     }
 
     /// Whether this is a format-1 code (it names a parameter, handle or session).
@@ -104,87 +107,14 @@ impl ResponseCode {
         !self.is_format_one() && self.0 & 0x500 == 0x500
     }
 
-    /// The TCG name of the code, if it is one keylet knows.
+    /// The TCG name of the code (tpm2-protocol's table), if it is one
+    /// the TPM itself defines; its `Display` is the name.
     #[must_use]
-    pub const fn name(self) -> Option<&'static str> {
+    pub fn name(self) -> Option<TpmRcBase> {
         if self.layer() != 0 || self.is_vendor() {
             return None;
         }
-        Some(match self.base().0 {
-            0x000 => "TPM_RC_SUCCESS",
-            0x081 => "TPM_RC_ASYMMETRIC",
-            0x082 => "TPM_RC_ATTRIBUTES",
-            0x083 => "TPM_RC_HASH",
-            0x084 => "TPM_RC_VALUE",
-            0x085 => "TPM_RC_HIERARCHY",
-            0x087 => "TPM_RC_KEY_SIZE",
-            0x089 => "TPM_RC_MODE",
-            0x08A => "TPM_RC_TYPE",
-            0x08B => "TPM_RC_HANDLE",
-            0x08C => "TPM_RC_KDF",
-            0x08D => "TPM_RC_RANGE",
-            0x08E => "TPM_RC_AUTH_FAIL",
-            0x08F => "TPM_RC_NONCE",
-            0x092 => "TPM_RC_SCHEME",
-            0x095 => "TPM_RC_SIZE",
-            0x096 => "TPM_RC_SYMMETRIC",
-            0x097 => "TPM_RC_TAG",
-            0x098 => "TPM_RC_SELECTOR",
-            0x09A => "TPM_RC_INSUFFICIENT",
-            0x09B => "TPM_RC_SIGNATURE",
-            0x09C => "TPM_RC_KEY",
-            0x09D => "TPM_RC_POLICY_FAIL",
-            0x09F => "TPM_RC_INTEGRITY",
-            0x0A0 => "TPM_RC_TICKET",
-            0x0A1 => "TPM_RC_RESERVED_BITS",
-            0x0A2 => "TPM_RC_BAD_AUTH",
-            0x0A3 => "TPM_RC_EXPIRED",
-            0x0A4 => "TPM_RC_POLICY_CC",
-            0x0A6 => "TPM_RC_CURVE",
-            0x0A7 => "TPM_RC_ECC_POINT",
-            0x100 => "TPM_RC_INITIALIZE",
-            0x101 => "TPM_RC_FAILURE",
-            0x103 => "TPM_RC_SEQUENCE",
-            0x120 => "TPM_RC_DISABLED",
-            0x124 => "TPM_RC_AUTH_TYPE",
-            0x125 => "TPM_RC_AUTH_MISSING",
-            0x126 => "TPM_RC_POLICY",
-            0x127 => "TPM_RC_PCR",
-            0x128 => "TPM_RC_PCR_CHANGED",
-            0x12E => "TPM_RC_TOO_MANY_CONTEXTS",
-            0x12F => "TPM_RC_AUTH_UNAVAILABLE",
-            0x130 => "TPM_RC_REBOOT",
-            0x142 => "TPM_RC_COMMAND_SIZE",
-            0x143 => "TPM_RC_COMMAND_CODE",
-            0x144 => "TPM_RC_AUTHSIZE",
-            0x145 => "TPM_RC_AUTH_CONTEXT",
-            0x146 => "TPM_RC_NV_RANGE",
-            0x147 => "TPM_RC_NV_SIZE",
-            0x148 => "TPM_RC_NV_LOCKED",
-            0x149 => "TPM_RC_NV_AUTHORIZATION",
-            0x14A => "TPM_RC_NV_UNINITIALIZED",
-            0x14B => "TPM_RC_NV_SPACE",
-            0x14C => "TPM_RC_NV_DEFINED",
-            0x150 => "TPM_RC_BAD_CONTEXT",
-            0x152 => "TPM_RC_PARENT",
-            0x153 => "TPM_RC_NEEDS_TEST",
-            0x155 => "TPM_RC_SENSITIVE",
-            0x901 => "TPM_RC_CONTEXT_GAP",
-            0x902 => "TPM_RC_OBJECT_MEMORY",
-            0x903 => "TPM_RC_SESSION_MEMORY",
-            0x904 => "TPM_RC_MEMORY",
-            0x905 => "TPM_RC_SESSION_HANDLES",
-            0x906 => "TPM_RC_OBJECT_HANDLES",
-            0x907 => "TPM_RC_LOCALITY",
-            0x908 => "TPM_RC_YIELDED",
-            0x909 => "TPM_RC_CANCELED",
-            0x90A => "TPM_RC_TESTING",
-            0x920 => "TPM_RC_NV_RATE",
-            0x921 => "TPM_RC_LOCKOUT",
-            0x922 => "TPM_RC_RETRY",
-            0x923 => "TPM_RC_NV_UNAVAILABLE",
-            _ => return None,
-        })
+        TpmRcBase::try_from(self.base().0).ok()
     }
 
     /// A short hint for the operator, for codes with an obvious remedy.
@@ -192,11 +122,10 @@ impl ResponseCode {
     pub const fn hint(self) -> Option<&'static str> {
         Some(match self.base().0 {
             0x902 | 0x903 | 0x905 | 0x906 => {
-                "the TPM is out of slots; flush leftover transient objects and sessions \
-                 (or use the resource manager /dev/tpmrm0)"
+                "the TPM is out of slots; flush leftover transient objects and sessions"
             }
             0x921 => "the TPM is in dictionary-attack lockout; wait or clear the lockout",
-            0x100 => "the TPM was not started; send TPM2_Startup (swtpm: --flags startup-clear)",
+            0x100 => "the TPM was not started; send TPM2_Startup",
             0x08B | 0x18B => "the handle does not exist on this TPM",
             0x09C => "the key was created on another TPM or its blob is damaged",
             0x101 => "the TPM is in failure mode; it needs a reset",
@@ -241,7 +170,7 @@ mod tests {
         assert_eq!(h.base(), ResponseCode::HANDLE);
         let s = ResponseCode(0x98E); // TPM_RC_AUTH_FAIL on session 1
         assert_eq!(s.location(), Some(RcLocation::Session(1)));
-        assert_eq!(s.name(), Some("TPM_RC_AUTH_FAIL"));
+        assert_eq!(s.name(), Some(TpmRcBase::AuthFail));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! frame. Errors carry the byte offset within the parameter area.
 
 use crate::pcr::PcrMask;
+use crate::public::alg;
 
 pub use super::cursor::{Cursor, ReadError};
 
@@ -30,29 +31,28 @@ pub fn quote(params: &[u8]) -> Result<QuoteParts<'_>, ReadError> {
     let alg = s.u16("signature algorithm")?;
     match alg {
         // RSASSA, RSAPSS: hash, TPM2B
-        0x0014 | 0x0016 => {
+        alg::RSASSA | alg::RSAPSS => {
             s.u16("signature hash")?;
             s.tpm2b("RSA signature")?;
         }
         // ECDSA, ECDAA, SM2, ECSCHNORR: hash, r, s
-        0x0018 | 0x001A | 0x001B | 0x001C => {
+        alg::ECDSA | alg::ECDAA | alg::SM2 | alg::ECSCHNORR => {
             s.u16("signature hash")?;
             s.tpm2b("ECC signature r")?;
             s.tpm2b("ECC signature s")?;
         }
-        0x0010 => {}
+        alg::NULL => {}
         _ => {
-            return Err(ReadError {
-                what: "unsupported signature algorithm",
-                offset: c.offset(),
-            });
+            return Err(ReadError::invalid(
+                "unsupported signature algorithm",
+                c.offset(),
+            ));
         }
     }
     let used = s.offset();
-    let signature = signature.get(..used).ok_or(ReadError {
-        what: "signature",
-        offset: c.offset(),
-    })?;
+    let signature = signature
+        .get(..used)
+        .ok_or(ReadError::invalid("signature", c.offset()))?;
     Ok(QuoteParts { attest, signature })
 }
 
@@ -105,34 +105,28 @@ pub fn pcr_read(params: &[u8]) -> Result<PcrReadParts<'_>, ReadError> {
         1 => {
             let at = c.offset();
             let (alg, select) = c.pcr_selection("pcrSelectionOut")?;
-            let mask = PcrMask::from_select_bytes(select).map_err(|_| ReadError {
-                what: "PCR above 23 in pcrSelectionOut",
-                offset: at,
-            })?;
+            let mask = PcrMask::from_select_bytes(select)
+                .map_err(|_| ReadError::invalid("PCR above 23 in pcrSelectionOut", at))?;
             (alg, mask)
         }
         _ => {
-            return Err(ReadError {
-                what: "more than one bank in pcrSelectionOut",
-                offset: 4,
-            });
+            return Err(ReadError::invalid(
+                "more than one bank in pcrSelectionOut",
+                4,
+            ));
         }
     };
     let count_at = c.offset();
     let count = c.u32("pcrValues count")?;
-    let items = c.rest();
-    let mut check = Cursor::new(items);
+    let mut check = c.clone();
     for _ in 0..count {
-        check.tpm2b("pcrValues digest").map_err(|e| ReadError {
-            what: e.what,
-            offset: e.offset.saturating_add(count_at).saturating_add(4),
-        })?;
+        check.tpm2b("pcrValues digest")?;
     }
     if usize::try_from(count).ok() != Some(mask.count()) {
-        return Err(ReadError {
-            what: "digest count differs from the PCRs selected",
-            offset: count_at,
-        });
+        return Err(ReadError::invalid(
+            "digest count differs from the PCRs selected",
+            count_at,
+        ));
     }
     Ok(PcrReadParts {
         update_counter,
@@ -140,7 +134,7 @@ pub fn pcr_read(params: &[u8]) -> Result<PcrReadParts<'_>, ReadError> {
         mask,
         digests: Digests {
             count,
-            items: items.get(..check.offset()).unwrap_or(&[]),
+            items: params.get(c.offset()..check.offset()).unwrap_or(&[]),
         },
     })
 }

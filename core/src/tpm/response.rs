@@ -3,14 +3,16 @@
 
 use core::fmt;
 
-use tpm2_protocol::data::TpmCc;
+use tpm2_protocol::TpmError;
+use tpm2_protocol::data::{TpmCc, TpmSt};
+use tpm2_protocol::frame::TpmResponse;
 
 use super::rc::ResponseCode;
 
 /// TPM_ST_NO_SESSIONS.
-pub const TAG_NO_SESSIONS: u16 = 0x8001;
+pub const TAG_NO_SESSIONS: u16 = TpmSt::NoSessions.value();
 /// TPM_ST_SESSIONS.
-pub const TAG_SESSIONS: u16 = 0x8002;
+pub const TAG_SESSIONS: u16 = TpmSt::Sessions.value();
 /// The size of a command or response header.
 pub const HEADER_SIZE: usize = 10;
 
@@ -170,13 +172,26 @@ pub fn command_code(command: &[u8]) -> u32 {
     be_u32(command, 6).unwrap_or(0)
 }
 
-/// How many handles the response to command `cc` carries.
+/// The size a command or response header declares at bytes 2..6 (`None`
+/// before 6 bytes): how many bytes a transport must read in all.
 #[must_use]
-pub const fn response_handle_count(cc: u32) -> usize {
-    match cc {
-        // CreatePrimary, Load, StartAuthSession, LoadExternal, ContextLoad,
-        // CreateLoaded, HashSequenceStart, HMAC_Start
-        0x131 | 0x157 | 0x176 | 0x167 | 0x161 | 0x191 | 0x186 | 0x15B => 1,
+pub fn declared_size(header: &[u8]) -> Option<usize> {
+    be_u32(header, 2).and_then(|n| usize::try_from(n).ok())
+}
+
+/// How many handles the response to command `cc` carries: tpm2-protocol's
+/// dispatch table, 0 for a code it does not know.
+#[must_use]
+pub fn response_handle_count(cc: u32) -> usize {
+    // The table itself is private to tpm2-protocol 1.2.3; its public reader
+    // is `TpmResponse::validate`, which names the handle area that a
+    // header-only success response lacks.
+    const EMPTY_SUCCESS: [u8; HEADER_SIZE] = [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0];
+    let Ok(cc) = TpmCc::try_from(cc) else {
+        return 0;
+    };
+    match TpmResponse::cast(&EMPTY_SUCCESS).and_then(|r| r.validate(cc)) {
+        Err(TpmError::UnexpectedEnd { needed, .. }) => needed / 4,
         _ => 0,
     }
 }
@@ -256,6 +271,27 @@ pub fn split(cc: u32, frame: &[u8]) -> Result<Response<'_>, ResponseError> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_fields_for_the_transports() {
+        let frame = [0x80, 0x01, 0, 0, 0x01, 0x0A, 0, 0, 0x01, 0x58];
+        assert_eq!(declared_size(&frame), Some(0x10A));
+        assert_eq!(command_code(&frame), 0x158);
+        assert_eq!(declared_size(&frame[..5]), None);
+        assert_eq!(command_code(&frame[..9]), 0);
+    }
+
+    #[test]
+    fn handle_counts_come_from_the_command_table() {
+        // CreatePrimary, Load, StartAuthSession return one handle.
+        for cc in [0x131, 0x157, 0x176] {
+            assert_eq!(response_handle_count(cc), 1, "{cc:#x}");
+        }
+        // Quote, PCR_Read, FlushContext and unknown codes return none.
+        for cc in [0x158, 0x17E, 0x165, 0xdead_beef] {
+            assert_eq!(response_handle_count(cc), 0, "{cc:#x}");
+        }
+    }
 
     #[test]
     fn error_code_wins_over_unknown_values() {

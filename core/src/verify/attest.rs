@@ -1,13 +1,13 @@
 //! Reading a TPMS_ATTEST of type TPM_ST_ATTEST_QUOTE.
 
 use crate::pcr::{Digest, HashAlg, PcrMask};
-use crate::verify::cursor::Cursor;
+use crate::tpm::cursor::{Cursor, ReadError};
 use crate::verify::error::{QuoteError, QuotePart, malformed};
 
 /// TPM_GENERATED_VALUE, the magic of every TPM-made attestation.
-pub const TPM_GENERATED_VALUE: u32 = 0xFF54_4347;
+pub const TPM_GENERATED_VALUE: u32 = tpm2_protocol::constant::TPM_GENERATED_VALUE;
 /// TPM_ST_ATTEST_QUOTE.
-pub const TPM_ST_ATTEST_QUOTE: u16 = 0x8018;
+pub const TPM_ST_ATTEST_QUOTE: u16 = tpm2_protocol::data::TpmSt::AttestQuote.value();
 
 /// TPMS_CLOCK_INFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,6 +20,18 @@ pub struct ClockInfo {
     pub restart_count: u32,
     /// Whether `clock` is known never to have run backwards.
     pub safe: bool,
+}
+
+impl ClockInfo {
+    /// Reads a TPMS_CLOCK_INFO (in TPMS_ATTEST and TPMS_TIME_INFO alike).
+    pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self, ReadError> {
+        Ok(Self {
+            clock: c.u64("clockInfo.clock")?,
+            reset_count: c.u32("clockInfo.resetCount")?,
+            restart_count: c.u32("clockInfo.restartCount")?,
+            safe: c.yes_no("clockInfo.safe", "clockInfo.safe is neither 0 nor 1")?,
+        })
+    }
 }
 
 /// What a quote attests, as plain data.
@@ -50,6 +62,13 @@ pub struct Attest<'a> {
 
 /// Reads a TPMS_ATTEST that must be a quote filling `attest` exactly.
 ///
+/// Read here rather than through tpm2-protocol's `TpmsAttest` view: the view
+/// parses the body the tag selects before keylet can refuse a non-quote,
+/// reports an unknown hash id as a failed cast at offset 0 of the nested
+/// field (keylet names the id: [`QuoteError::UnsupportedHash`]), and its
+/// errors count offsets from the nested field, where keylet's count from
+/// the start of the TPMS_ATTEST.
+///
 /// # Errors
 ///
 /// [`QuoteError::BadMagic`], [`QuoteError::WrongType`], [`QuoteError::NotOneBank`],
@@ -57,60 +76,52 @@ pub struct Attest<'a> {
 pub fn read_attest(attest: &[u8]) -> Result<Attest<'_>, QuoteError> {
     let bad = malformed(QuotePart::Attest);
     let mut c = Cursor::new(attest);
-    let magic = c.u32().map_err(&bad)?;
+    let magic = c.u32("magic").map_err(&bad)?;
     if magic != TPM_GENERATED_VALUE {
         return Err(QuoteError::BadMagic { found: magic });
     }
-    let kind = c.u16().map_err(&bad)?;
+    let kind = c.u16("type").map_err(&bad)?;
     if kind != TPM_ST_ATTEST_QUOTE {
         return Err(QuoteError::WrongType { found: kind });
     }
-    let qualified_signer = c.tpm2b().map_err(&bad)?;
-    let extra_data = c.tpm2b().map_err(&bad)?;
-    let clock = c.u64().map_err(&bad)?;
-    let reset_count = c.u32().map_err(&bad)?;
-    let restart_count = c.u32().map_err(&bad)?;
-    let safe_at = c.offset();
-    let safe = match c.u8().map_err(&bad)? {
-        0 => false,
-        1 => true,
-        _ => return Err(at(safe_at, "clockInfo.safe is neither 0 nor 1")),
-    };
-    let firmware_version = c.u64().map_err(&bad)?;
+    let qualified_signer = c.tpm2b("qualifiedSigner").map_err(&bad)?;
+    let extra_data = c.tpm2b("extraData").map_err(&bad)?;
+    let clock = ClockInfo::read(&mut c).map_err(&bad)?;
+    let firmware_version = c.u64("firmwareVersion").map_err(&bad)?;
 
-    let count = c.u32().map_err(&bad)?;
+    let count = c.u32("pcrSelect.count").map_err(&bad)?;
     if count != 1 {
         return Err(QuoteError::NotOneBank { count });
     }
-    let hash = c.u16().map_err(&bad)?;
+    let hash = c.u16("pcrSelect.hash").map_err(&bad)?;
     let bank = HashAlg::from_alg_id(hash).ok_or(QuoteError::UnsupportedHash { alg: hash })?;
     let size_at = c.offset();
-    let size = c.u8().map_err(&bad)?;
+    let size = c.u8("sizeofSelect").map_err(&bad)?;
     if size > 4 {
-        return Err(at(size_at, "sizeofSelect is above 4"));
+        return Err(bad(ReadError::invalid("sizeofSelect is above 4", size_at)));
     }
-    let select = c.take(usize::from(size)).map_err(&bad)?;
-    let selection = PcrMask::from_select_bytes(select)
-        .map_err(|_| at(size_at, "the selection names a PCR above 23"))?;
+    let select = c.take(usize::from(size), "pcrSelect").map_err(&bad)?;
+    let selection = PcrMask::from_select_bytes(select).map_err(|_| {
+        bad(ReadError::invalid(
+            "the selection names a PCR above 23",
+            size_at,
+        ))
+    })?;
     let digest_at = c.offset();
-    let digest = c.tpm2b().map_err(&bad)?;
+    let digest = c.tpm2b("pcrDigest").map_err(&bad)?;
     if digest.len() != bank.digest_size() {
-        return Err(at(
-            digest_at,
+        return Err(bad(ReadError::invalid(
             "pcrDigest size is not the bank's digest size",
-        ));
+            digest_at,
+        )));
     }
-    let pcr_digest = Digest::from_slice(digest).ok_or(at(digest_at, "pcrDigest too long"))?;
-    c.finish().map_err(&bad)?;
+    let pcr_digest = Digest::from_slice(digest)
+        .ok_or_else(|| bad(ReadError::invalid("pcrDigest too long", digest_at)))?;
+    c.finish("TPMS_ATTEST").map_err(&bad)?;
 
     Ok(Attest {
         info: AttestInfo {
-            clock: ClockInfo {
-                clock,
-                reset_count,
-                restart_count,
-                safe,
-            },
+            clock,
             firmware_version,
             bank,
             selection,
@@ -119,12 +130,4 @@ pub fn read_attest(attest: &[u8]) -> Result<Attest<'_>, QuoteError> {
         qualified_signer,
         extra_data,
     })
-}
-
-const fn at(offset: usize, what: &'static str) -> QuoteError {
-    QuoteError::Malformed {
-        part: QuotePart::Attest,
-        offset,
-        what,
-    }
 }

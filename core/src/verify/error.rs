@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::pcr::{HashAlg, PcrMask};
 use crate::public::PublicError;
-use crate::verify::cursor::CursorError;
+use crate::tpm::cursor::{ReadError, ReadErrorKind};
 
 /// Which input a malformation was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,18 +182,16 @@ impl From<PublicError> for QuoteError {
     }
 }
 
-/// Maps a cursor failure inside `part` to [`QuoteError::Malformed`].
-pub(crate) fn malformed(part: QuotePart) -> impl Fn(CursorError) -> QuoteError {
-    move |e| match e {
-        CursorError::Truncated { offset, .. } => QuoteError::Malformed {
-            part,
-            offset,
-            what: "input ends early",
-        },
-        CursorError::Trailing { offset } => QuoteError::Malformed {
-            part,
-            offset,
-            what: "unexpected trailing bytes",
+/// Maps a read failure inside `part` to [`QuoteError::Malformed`]: a
+/// truncation at the byte where the input ended.
+pub(crate) fn malformed(part: QuotePart) -> impl Fn(ReadError) -> QuoteError {
+    move |e| QuoteError::Malformed {
+        part,
+        offset: e.end(),
+        what: match e.kind {
+            ReadErrorKind::Truncated { .. } => "input ends early",
+            ReadErrorKind::Trailing => "unexpected trailing bytes",
+            ReadErrorKind::Invalid => e.what,
         },
     }
 }

@@ -9,7 +9,6 @@
 
 mod attest;
 mod crypto;
-pub(crate) mod cursor;
 mod error;
 mod signature;
 

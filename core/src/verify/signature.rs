@@ -2,7 +2,7 @@
 
 use crate::pcr::HashAlg;
 use crate::public::alg;
-use crate::verify::cursor::Cursor;
+use crate::tpm::cursor::Cursor;
 use crate::verify::error::{QuoteError, QuotePart, malformed};
 
 /// A quote signature, borrowing its big-endian values.
@@ -54,24 +54,24 @@ impl Signature<'_> {
 pub fn read_signature(signature: &[u8]) -> Result<Signature<'_>, QuoteError> {
     let bad = malformed(QuotePart::Signature);
     let mut c = Cursor::new(signature);
-    let sig_alg = c.u16().map_err(&bad)?;
+    let sig_alg = c.u16("sigAlg").map_err(&bad)?;
     if sig_alg != alg::RSASSA && sig_alg != alg::ECDSA {
         return Err(QuoteError::UnsupportedSignature { sig_alg });
     }
-    let hash_id = c.u16().map_err(&bad)?;
+    let hash_id = c.u16("hash").map_err(&bad)?;
     let hash = HashAlg::from_alg_id(hash_id).ok_or(QuoteError::UnsupportedHash { alg: hash_id })?;
     let out = if sig_alg == alg::RSASSA {
         Signature::RsaSsa {
             hash,
-            sig: c.tpm2b().map_err(&bad)?,
+            sig: c.tpm2b("signature").map_err(&bad)?,
         }
     } else {
         Signature::Ecdsa {
             hash,
-            r: c.tpm2b().map_err(&bad)?,
-            s: c.tpm2b().map_err(&bad)?,
+            r: c.tpm2b("signatureR").map_err(&bad)?,
+            s: c.tpm2b("signatureS").map_err(&bad)?,
         }
     };
-    c.finish().map_err(&bad)?;
+    c.finish("TPMT_SIGNATURE").map_err(&bad)?;
     Ok(out)
 }

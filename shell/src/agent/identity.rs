@@ -72,19 +72,8 @@ pub fn resolve(
             }
             let mut b = [0u8; 16];
             getrandom::fill(&mut b).map_err(|e| IdentityError::Random(e.to_string()))?;
-            b[6] = (b[6] & 0x0f) | 0x40;
-            b[8] = (b[8] & 0x3f) | 0x80;
-            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            let text = format!(
-                "{}-{}-{}-{}-{}",
-                &hex[0..8],
-                &hex[8..12],
-                &hex[12..16],
-                &hex[16..20],
-                &hex[20..32]
-            );
             Ok(Identity {
-                id: AgentId::from_uuid(&text).map_err(IdentityError::Configured)?,
+                id: AgentId::from_random_bytes(b),
                 source: "generate",
             })
         }

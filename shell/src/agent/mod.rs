@@ -26,7 +26,7 @@ use crate::keys::KeyError;
 use crate::registrar::RegistrarError;
 use crate::server::{ServerError, TlsError};
 use crate::state::StateError;
-use crate::tpm::{DeviceError, TransportError};
+use crate::tpm::{DeviceError, HintSuffix, TransportError};
 
 /// Why the agent could not start or had to stop.
 #[derive(Debug)]
@@ -92,7 +92,9 @@ impl std::fmt::Display for StartError {
             Self::Config(e) => e.fmt(f),
             Self::Device(e) => write!(f, "option tpm_device / TCTI: {e}"),
             Self::Open(e) => write!(f, "cannot open the TPM: {e}"),
-            Self::Tpm { step, source } => write!(f, "cannot {step}: {source}"),
+            Self::Tpm { step, source } => {
+                write!(f, "cannot {step}: {source}{}", HintSuffix(source))
+            }
             Self::Identity(e) => e.fmt(f),
             Self::State(e) => e.fmt(f),
             Self::StateMismatch { path, detail } => write!(

@@ -188,7 +188,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     settings.mb_log = mb_log;
     settings.boottime = read_boottime().ok();
     settings.metrics = metrics; // metrics: quotes by endpoint and result
-    // payload keys and delivery (payload feature): the secure tmpfs is
+    // payload keys and delivery: the secure tmpfs is
     // mounted before privileges are dropped
     let delivery = match payload_delivery(c) {
         Ok(d) => d,
@@ -353,7 +353,7 @@ pub(crate) async fn register(
         .map(|_| ())
 }
 
-/// Where payloads go (payload feature): the secure directory when payloads
+/// Where payloads go: the secure directory when payloads
 /// are accepted (mTLS on, or `enable_insecure_payload`), else nowhere.
 fn payload_delivery(c: &AgentConfig) -> Result<Delivery, StartError> {
     let accepted = c.enable_agent_mtls || c.payload.enable_insecure_payload;

@@ -160,7 +160,7 @@ fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
         AgentError::QuoteSelfCheck(QuoteError::DigestMismatch) => AttestError::PcrsUnstable {
             attempts: keylet_core::agent::MAX_QUOTE_ATTEMPTS,
         },
-        other => AttestError::Tpm(Box::new(other)),
+        other => AttestError::Tpm(Box::new(crate::tpm::Hinted(other))),
     }
 }
 

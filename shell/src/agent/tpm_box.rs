@@ -14,7 +14,7 @@ pub struct TpmBox {
     transport: TpmTransport,
     cmd: Box<[u8]>,
     rsp: Box<[u8]>,
-    /// Times every TPM command when metrics are on (metrics feature).
+    /// Times every TPM command when metrics are on.
     metrics: Option<Arc<Metrics>>,
 }
 

@@ -100,25 +100,15 @@ fn ids(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Environment, load_from};
+    use super::super::{FixedEnv, load_from};
     use super::IdentitySettings;
-
-    struct NoEnv;
-    impl Environment for NoEnv {
-        fn var(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn vars(&self) -> Vec<(String, String)> {
-            Vec::new()
-        }
-    }
 
     fn load(agent_section: &str) -> Result<IdentitySettings, String> {
         let root = tempfile::tempdir().unwrap();
         let conf = root.path().join("etc/keylime/agent.conf");
         std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
         std::fs::write(&conf, format!("[agent]\n{agent_section}\n")).unwrap();
-        load_from(&NoEnv, root.path())
+        load_from(&FixedEnv::default(), root.path())
             .map(|l| l.config.identity)
             .map_err(|e| e.to_string())
     }

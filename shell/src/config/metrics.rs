@@ -47,28 +47,13 @@ pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>,
 mod tests {
     use std::net::SocketAddr;
 
-    use crate::config::{ConfigError, Environment, load_from};
-
-    struct Env(Vec<(String, String)>);
-
-    impl Environment for Env {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
-        fn vars(&self) -> Vec<(String, String)> {
-            self.0.clone()
-        }
-    }
+    use crate::config::{ConfigError, FixedEnv, load_from};
 
     fn listen(vars: &[(&str, &str)]) -> Result<Option<SocketAddr>, ConfigError> {
         let root = tempfile::tempdir().unwrap();
-        let env = Env(vars
+        let env = vars
             .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect());
+            .fold(FixedEnv::default(), |env, (k, v)| env.with(k, v));
         load_from(&env, root.path()).map(|l| l.config.metrics_listen)
     }
 

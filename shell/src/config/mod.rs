@@ -10,7 +10,7 @@ mod options;
 mod parse;
 mod source;
 mod value;
-// payload keys and delivery (keylet payload feature)
+// payload keys and delivery
 mod payload;
 
 use std::net::IpAddr;
@@ -23,8 +23,8 @@ use zeroize::Zeroizing;
 
 pub use error::ConfigError;
 pub use identity::IdentitySettings; // identity listener for SPIRE
-pub use source::{Environment, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
-// payload keys and delivery (keylet payload feature)
+pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
+// payload keys and delivery
 pub use payload::{PayloadConfig, SecureSize};
 // TOML text -> raw values, for the config fuzz target (security proof).
 use parse::{
@@ -129,7 +129,7 @@ pub struct AgentConfig {
     pub identity: IdentitySettings,
     /// Metrics: where `GET /metrics` is served (`metrics_listen`); `None`: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Payload delivery: secure directory, file names, zip, script (payload feature).
+    /// Payload delivery: secure directory, file names, zip, script.
     pub payload: PayloadConfig,
 }
 

@@ -50,7 +50,7 @@ pub const IMPLEMENTED: &[&str] = &[
     // metrics
     "metrics_listen",
     "metrics_allow_remote",
-    // payload keys and delivery (keylet payload feature)
+    // payload keys and delivery
     "enc_keyname",
     "dec_payload_file",
     "secure_size",

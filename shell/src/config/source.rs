@@ -100,6 +100,29 @@ impl Environment for ProcessEnv {
     }
 }
 
+/// A fixed set of variables: the environment for tests and tools that must
+/// not read the process's own.
+#[derive(Debug, Clone, Default)]
+pub struct FixedEnv(BTreeMap<String, String>);
+
+impl FixedEnv {
+    /// Adds (or replaces) variable `name`.
+    #[must_use]
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.0.insert(name.to_owned(), value.to_owned());
+        self
+    }
+}
+
+impl Environment for FixedEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
 /// The file sources in load order, honouring `KEYLIME_AGENT_CONFIG`.
 ///
 /// # Errors

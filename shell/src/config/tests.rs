@@ -1,26 +1,6 @@
-use std::collections::HashMap;
 use std::fs;
 
 use super::*;
-
-#[derive(Default)]
-struct FakeEnv(HashMap<String, String>);
-
-impl FakeEnv {
-    fn with(mut self, k: &str, v: &str) -> Self {
-        self.0.insert(k.into(), v.into());
-        self
-    }
-}
-
-impl Environment for FakeEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned()
-    }
-    fn vars(&self) -> Vec<(String, String)> {
-        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-}
 
 fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -35,7 +15,7 @@ fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 #[test]
 fn defaults_match_the_keylime_agent_except_the_uuid() {
     let root = root_with(&[]);
-    let loaded = load_from(&FakeEnv::default(), root.path()).unwrap();
+    let loaded = load_from(&FixedEnv::default(), root.path()).unwrap();
     let c = loaded.config;
     assert_eq!(c.uuid, UuidSetting::HashEk);
     assert_eq!(c.port, 9002);
@@ -73,7 +53,7 @@ fn later_sources_win_and_keylime_dir_env_beats_the_option() {
         ("etc/keylime/agent.conf.d/10-a.conf", "[agent]\nport = 3\n"),
         ("etc/keylime/agent.conf.d/20-b.conf", "[agent]\nport = 4\n"),
     ]);
-    let env = FakeEnv::default()
+    let env = FixedEnv::default()
         .with("KEYLIME_AGENT_KEYLIME_DIR", "/srv/a")
         .with("KEYLIME_DIR", "/srv/b");
     let loaded = load_from(&env, root.path()).unwrap();
@@ -82,7 +62,7 @@ fn later_sources_win_and_keylime_dir_env_beats_the_option() {
     assert_eq!(loaded.config.keylime_dir, PathBuf::from("/srv/b"));
     assert_eq!(loaded.raw.files.len(), 4);
 
-    let env = FakeEnv::default().with("KEYLIME_AGENT_PORT", "5");
+    let env = FixedEnv::default().with("KEYLIME_AGENT_PORT", "5");
     assert_eq!(load_from(&env, root.path()).unwrap().config.port, 5);
 }
 
@@ -93,11 +73,11 @@ fn keylime_agent_config_replaces_all_files_and_must_exist() {
         ("mine.conf", "[agent]\ncontact_port = 7\n"),
     ]);
     let mine = root.path().join("mine.conf");
-    let env = FakeEnv::default().with("KEYLIME_AGENT_CONFIG", mine.to_str().unwrap());
+    let env = FixedEnv::default().with("KEYLIME_AGENT_CONFIG", mine.to_str().unwrap());
     let c = load_from(&env, root.path()).unwrap().config;
     assert_eq!((c.port, c.contact_port), (9002, 7));
 
-    let env = FakeEnv::default().with("KEYLIME_AGENT_CONFIG", "/nonexistent/agent.conf");
+    let env = FixedEnv::default().with("KEYLIME_AGENT_CONFIG", "/nonexistent/agent.conf");
     let err = load_from(&env, root.path()).unwrap_err();
     assert!(matches!(err, ConfigError::MissingFile { .. }));
     assert!(err.to_string().contains("/nonexistent/agent.conf"));
@@ -106,13 +86,13 @@ fn keylime_agent_config_replaces_all_files_and_must_exist() {
 #[test]
 fn a_bad_value_names_option_value_origin_and_form() {
     let root = root_with(&[("etc/keylime/agent.conf", "[agent]\nport = 70000\n")]);
-    let err = load_from(&FakeEnv::default(), root.path()).unwrap_err();
+    let err = load_from(&FixedEnv::default(), root.path()).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("option port = 70000"), "{msg}");
     assert!(msg.contains("etc/keylime/agent.conf"), "{msg}");
     assert!(msg.contains("1 to 65535"), "{msg}");
 
-    let env = FakeEnv::default().with("KEYLIME_AGENT_ENABLE_AGENT_MTLS", "maybe");
+    let env = FixedEnv::default().with("KEYLIME_AGENT_ENABLE_AGENT_MTLS", "maybe");
     let msg = load_from(&env, root_with(&[]).path())
         .unwrap_err()
         .to_string();
@@ -123,13 +103,13 @@ fn a_bad_value_names_option_value_origin_and_form() {
 #[test]
 fn invalid_toml_names_the_file() {
     let root = root_with(&[("etc/keylime/agent.conf", "[agent\nport = 1\n")]);
-    let err = load_from(&FakeEnv::default(), root.path()).unwrap_err();
+    let err = load_from(&FixedEnv::default(), root.path()).unwrap_err();
     assert!(matches!(err, ConfigError::Toml { .. }), "{err}");
 }
 
 #[test]
 fn algorithms_must_fit_together() {
-    let env = FakeEnv::default()
+    let env = FixedEnv::default()
         .with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", "ecc")
         .with("KEYLIME_AGENT_TPM_SIGNING_ALG", "rsassa");
     let msg = load_from(&env, root_with(&[]).path())
@@ -137,14 +117,14 @@ fn algorithms_must_fit_together() {
         .to_string();
     assert!(msg.contains("tpm_signing_alg"), "{msg}");
 
-    let env = FakeEnv::default().with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", "ecc");
+    let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", "ecc");
     let c = load_from(&env, root_with(&[]).path()).unwrap().config;
     assert_eq!(
         (c.tpm_encryption_alg, c.tpm_signing_alg),
         (KeyAlg::EccP256, SignAlg::Ecdsa)
     );
 
-    let env = FakeEnv::default().with("KEYLIME_AGENT_TPM_SIGNING_ALG", "rsapss");
+    let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_SIGNING_ALG", "rsapss");
     assert!(load_from(&env, root_with(&[]).path()).is_err());
 }
 
@@ -154,7 +134,7 @@ fn unknown_options_and_legacy_sections_warn() {
         "etc/keylime/agent.conf",
         "[agent]\nregistar_ip = \"1.2.3.4\"\nenable_iak_idevid = true\n[cloud_agent]\nagent_uuid = \"x\"\n",
     )]);
-    let w = load_from(&FakeEnv::default(), root.path())
+    let w = load_from(&FixedEnv::default(), root.path())
         .unwrap()
         .warnings;
     assert!(
@@ -171,7 +151,7 @@ fn unknown_options_and_legacy_sections_warn() {
 
 #[test]
 fn uuid_ek_handle_password_and_api_versions() {
-    let env = FakeEnv::default()
+    let env = FixedEnv::default()
         .with("KEYLIME_AGENT_UUID", "generate")
         .with("KEYLIME_AGENT_EK_HANDLE", "0x81010001")
         .with("KEYLIME_AGENT_TPM_OWNERPASSWORD", "hex:0aff")
@@ -186,15 +166,15 @@ fn uuid_ek_handle_password_and_api_versions() {
     assert_eq!(c.run_as, None);
     assert!(loaded.warnings.iter().any(|w| w.contains("\"3.0\"")));
 
-    let env = FakeEnv::default().with("KEYLIME_AGENT_EK_HANDLE", "0x40000001");
+    let env = FixedEnv::default().with("KEYLIME_AGENT_EK_HANDLE", "0x40000001");
     assert!(load_from(&env, root_with(&[]).path()).is_err());
-    let env = FakeEnv::default().with("KEYLIME_AGENT_UUID", "dmidecode");
+    let env = FixedEnv::default().with("KEYLIME_AGENT_UUID", "dmidecode");
     assert!(load_from(&env, root_with(&[]).path()).is_err());
 }
 
 #[test]
 fn tpm_device_option_wins_over_tcti() {
-    let env = FakeEnv::default().with("TCTI", "swtpm:host=127.0.0.1,port=2321");
+    let env = FixedEnv::default().with("TCTI", "swtpm:host=127.0.0.1,port=2321");
     let c = load_from(&env, root_with(&[]).path()).unwrap().config;
     assert_eq!(c.tpm_device.unwrap().0, "swtpm:host=127.0.0.1,port=2321");
     let env = env.with("KEYLIME_AGENT_TPM_DEVICE", "tcp://127.0.0.1:1");

@@ -8,7 +8,7 @@ use keylet_core::pcr::{DATA_PCR, PcrMask};
 use serde::Serialize;
 
 use super::body::ResponseBody;
-use super::keys;
+use super::keys::{self, KeyHalf};
 use super::query::{IdentityQuery, IntegrityQuery, Nonce};
 use super::quote_body::{QuoteLogs, quote_response};
 use super::response::{self, Empty};
@@ -35,9 +35,9 @@ pub(crate) struct Handler {
     /// Serve only `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity`
     /// (the identity listener for SPIRE); everything else is a 404.
     pub(crate) identity_only: bool,
-    /// Counts quotes by endpoint and result (metrics feature).
+    /// Counts quotes by endpoint and result; `None` when metrics are off.
     pub(crate) metrics: Option<Arc<Metrics>>,
-    /// Payload keys (payload feature); `None` refuses U and V.
+    /// Payload keys; `None` refuses U and V.
     pub(crate) payload_keys: Option<Arc<KeyBootstrap>>,
 }
 
@@ -98,8 +98,8 @@ impl Handler {
             }),
             Route::AgentInfo(v) => self.agent_info(v),
             Route::KeysVerify => keys::verify(self.payload_keys.as_deref(), query),
-            Route::UKey => keys::ukey(self.payload_keys.as_deref(), request.into_body()).await,
-            Route::VKey => keys::vkey(self.payload_keys.as_deref(), request.into_body()).await,
+            Route::UKey => self.post_key(KeyHalf::U, request.into_body()).await,
+            Route::VKey => self.post_key(KeyHalf::V, request.into_body()).await,
             Route::Revocation => {
                 log::info!("revocation notification received and ignored");
                 response::success(&Empty {})
@@ -121,6 +121,15 @@ impl Handler {
                 .map(ToString::to_string)
                 .collect(),
         })
+    }
+
+    /// `POST /keys/ukey` or `/keys/vkey`.
+    async fn post_key<B>(&self, half: KeyHalf, body: B) -> Response<ResponseBody>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        keys::post(half, self.payload_keys.as_deref(), body).await
     }
 
     fn agent_info(&self, v: ApiVersion) -> Response<ResponseBody> {

@@ -81,8 +81,17 @@ fn answer(endpoint: &str, result: Result<(), Rejected>) -> Reply {
     }
 }
 
-/// `POST /keys/ukey`.
-pub(crate) async fn ukey<B>(keys: Option<&KeyBootstrap>, body: B) -> Reply
+/// Which half of the payload key a POST carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyHalf {
+    /// `POST /keys/ukey`: U, its auth tag and the encrypted payload.
+    U,
+    /// `POST /keys/vkey`: V.
+    V,
+}
+
+/// `POST /keys/ukey` and `POST /keys/vkey`.
+pub(crate) async fn post<B>(half: KeyHalf, keys: Option<&KeyBootstrap>, body: B) -> Reply
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -90,15 +99,21 @@ where
     let Some(keys) = keys else {
         return bad_request(NO_KEYS);
     };
-    answer("ukey", take_ukey(keys, body).await)
+    let limit = keys.max_request_bytes();
+    let (endpoint, result) = match half {
+        KeyHalf::U => (
+            "ukey",
+            read_json(body, limit).await.and_then(|r| take_u(keys, r)),
+        ),
+        KeyHalf::V => (
+            "vkey",
+            read_json(body, limit).await.and_then(|r| take_v(keys, r)),
+        ),
+    };
+    answer(endpoint, result)
 }
 
-async fn take_ukey<B>(keys: &KeyBootstrap, body: B) -> Result<(), Rejected>
-where
-    B: Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let request: UKeyBody = read_json(body, keys.max_request_bytes()).await?;
+fn take_u(keys: &KeyBootstrap, request: UKeyBody) -> Result<(), Rejected> {
     let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
     let auth_tag = decode_tag(&request.auth_tag)?;
     let payload = request
@@ -110,24 +125,7 @@ where
         .map_err(|e| Rejected::BadRequest(e.to_string()))
 }
 
-/// `POST /keys/vkey`.
-pub(crate) async fn vkey<B>(keys: Option<&KeyBootstrap>, body: B) -> Reply
-where
-    B: Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let Some(keys) = keys else {
-        return bad_request(NO_KEYS);
-    };
-    answer("vkey", take_vkey(keys, body).await)
-}
-
-async fn take_vkey<B>(keys: &KeyBootstrap, body: B) -> Result<(), Rejected>
-where
-    B: Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let request: VKeyBody = read_json(body, keys.max_request_bytes()).await?;
+fn take_v(keys: &KeyBootstrap, request: VKeyBody) -> Result<(), Rejected> {
     let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
     keys.add_v(&encrypted_key)
         .map_err(|e| Rejected::BadRequest(e.to_string()))

@@ -14,7 +14,7 @@ mod body;
 mod escape;
 mod handlers;
 mod identity_listener; // identity listener for SPIRE
-// payload keys (keylet payload feature)
+// payload keys: /keys/ukey, /keys/vkey, /keys/verify
 mod keys;
 mod listener;
 pub mod query;
@@ -91,10 +91,10 @@ pub struct ServerSettings {
     pub boottime: Option<u64>,
     /// Limits and deadlines.
     pub limits: Limits,
-    /// Counts quotes by endpoint and result (metrics feature; `None`: off).
+    /// Counts quotes by endpoint and result; `None` when metrics are off.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
-    /// Payload keys for `/keys/ukey`, `/keys/vkey` and `/keys/verify`
-    /// (payload feature); `None` answers them with 400.
+    /// Payload keys for `/keys/ukey`, `/keys/vkey` and `/keys/verify`;
+    /// `None` answers them with 400.
     pub payload_keys: Option<Arc<KeyBootstrap>>,
 }
 

@@ -15,11 +15,13 @@ mod device;
 mod error;
 mod fd;
 mod frame;
+mod hint;
 mod tcp;
 
 pub use device::{DeviceError, TpmDevice};
 pub use error::TransportError;
 pub use fd::FdTransport;
+pub use hint::{HintSuffix, Hinted, host_hint};
 pub use tcp::TcpTransport;
 // metrics: TPM command timing names commands by their code
 pub(crate) use frame::command_code;

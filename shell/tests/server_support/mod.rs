@@ -16,11 +16,15 @@ use keylet::server::{
 };
 use keylet_core::alg::{KeyAlg, SignAlg};
 use keylet_core::pcr::{HashAlg, PcrMask};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls_pki_types::pem::PemObject;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+
+#[path = "../pki_support/mod.rs"]
+pub mod pki;
+
+use pki::{ca, leaf};
 
 pub const PUBKEY_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtest\n-----END PUBLIC KEY-----\n";
 
@@ -87,24 +91,6 @@ pub struct Pki {
     pub files: TlsFiles,
     pub client_cert_pem: String,
     pub client_key_pem: String,
-}
-
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, name: &str) -> (String, String) {
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec![name.to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, issuer)
-        .unwrap();
-    (cert.pem(), key.serialize_pem())
 }
 
 impl Pki {

@@ -1,0 +1,81 @@
+//! What the operator of this host can do about a TPM error: device paths,
+//! swtpm flags and tpm2-tools commands. keylet-core's errors say what the
+//! TPM reported; the shell, which knows the host, adds the remedy.
+
+use std::fmt;
+
+use keylet_core::agent::AgentError;
+use keylet_core::tpm::pcr_read::PcrReadError;
+
+/// The host-side remedy for `e`, if there is an obvious one.
+#[must_use]
+pub fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
+    if let Some(rc) = e.rc() {
+        return match rc.base().0 {
+            0x902 | 0x903 | 0x905 | 0x906 => Some(
+                "use the kernel resource manager (tpm_device = \"/dev/tpmrm0\") so that objects \
+                 other processes leave loaded do not fill the TPM",
+            ),
+            0x100 => Some("for swtpm, start it with --flags startup-clear"),
+            _ => None,
+        };
+    }
+    match e {
+        AgentError::PcrRead(PcrReadError::NoProgress { .. }) => {
+            Some("list the allocated PCR banks with tpm2_getcap pcrs")
+        }
+        AgentError::ClockStillUnsafe { .. } => {
+            Some("with tpm2-tools, tpm2_shutdown -c shuts the TPM down orderly")
+        }
+        _ => None,
+    }
+}
+
+/// Writes ` (remedy)` after a TPM sequence's error, if there is one.
+#[derive(Debug)]
+pub struct HintSuffix<'a, E>(pub &'a AgentError<E>);
+
+impl<E> fmt::Display for HintSuffix<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match host_hint(self.0) {
+            Some(hint) => write!(f, " ({hint})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A TPM sequence's error, shown with its host-side remedy.
+#[derive(Debug)]
+pub struct Hinted<E>(pub AgentError<E>);
+
+impl<E: fmt::Display> fmt::Display for Hinted<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.0, HintSuffix(&self.0))
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for Hinted<E> {}
+
+#[cfg(test)]
+mod tests {
+    use keylet_core::tpm::rc::ResponseCode;
+    use keylet_core::tpm::response::ResponseError;
+
+    use super::*;
+
+    fn tpm(rc: u32) -> AgentError<String> {
+        AgentError::Response(ResponseError::Tpm {
+            cc: 0x158,
+            rc: ResponseCode(rc),
+        })
+    }
+
+    #[test]
+    fn out_of_slots_points_at_the_resource_manager() {
+        let text = Hinted(tpm(0x902)).to_string();
+        assert!(text.contains("TPM_RC_OBJECT_MEMORY"), "{text}");
+        assert!(text.contains("/dev/tpmrm0"), "{text}");
+        assert!(Hinted(tpm(0x100)).to_string().contains("startup-clear"));
+        assert_eq!(host_hint(&tpm(0x18B)), None);
+    }
+}
