@@ -6,6 +6,7 @@ mod identity;
 mod keys;
 mod register;
 mod run;
+mod serve;
 mod service;
 mod tpm_box;
 
@@ -15,6 +16,7 @@ use keylet_core::agent::AgentError;
 
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
 pub use run::run;
+pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_settings};
 pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
 // for keylet rotate-cert
