@@ -19,8 +19,8 @@ pub use run::run;
 pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_settings};
 pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
-// for keylet rotate-cert
-pub(crate) use keys::endorsement;
+// start-up steps, also for keylet rotate-cert and the integration tests
+pub use keys::{TpmObjects, attestation_key, endorsement};
 pub(crate) use run::{flush_all, register};
 
 use crate::config::ConfigError;

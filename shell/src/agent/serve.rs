@@ -105,8 +105,7 @@ pub async fn serve(s: Serving, stop: impl Future<Output = ()>) -> Result<(), Sta
     // Certificates without downtime: watch the TLS files, reload on SIGHUP.
     let reloader = match (&s.settings.tls, s.tls_files) {
         (Some(tls), Some(files)) => Some(tokio::spawn(
-            server::reload::TlsReloader::new(files, tls.clone())
-                .run(server::reload::DEFAULT_POLL),
+            server::reload::TlsReloader::new(files, tls.clone()).run(server::reload::DEFAULT_POLL),
         )),
         _ => None,
     };

@@ -80,15 +80,30 @@ mod tests {
             f
         };
         assert_eq!(error_kind(&Ok(10), &frame(0)), None);
-        assert_eq!(error_kind(&Ok(10), &frame(0x922)), Some(TpmErrorKind::Retry));
-        assert_eq!(error_kind(&Ok(10), &frame(0x908)), Some(TpmErrorKind::Retry));
-        assert_eq!(error_kind(&Ok(10), &frame(0x90A)), Some(TpmErrorKind::Retry));
-        assert_eq!(error_kind(&Ok(10), &frame(0x18B)), Some(TpmErrorKind::Response));
+        assert_eq!(
+            error_kind(&Ok(10), &frame(0x922)),
+            Some(TpmErrorKind::Retry)
+        );
+        assert_eq!(
+            error_kind(&Ok(10), &frame(0x908)),
+            Some(TpmErrorKind::Retry)
+        );
+        assert_eq!(
+            error_kind(&Ok(10), &frame(0x90A)),
+            Some(TpmErrorKind::Retry)
+        );
+        assert_eq!(
+            error_kind(&Ok(10), &frame(0x18B)),
+            Some(TpmErrorKind::Response)
+        );
         let closed = TransportError::Closed {
             device: "tcp://x".into(),
             cc: 0x158,
         };
-        assert_eq!(error_kind(&Err(closed), &[]), Some(TpmErrorKind::Connection));
+        assert_eq!(
+            error_kind(&Err(closed), &[]),
+            Some(TpmErrorKind::Connection)
+        );
         let bad = TransportError::BadSize {
             device: "tcp://x".into(),
             cc: 0x158,
