@@ -70,7 +70,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
 /// How long the runtime waits for its blocking thread when keylet exits: a
 /// TPM command that hangs keeps it busy until the transport times out, and
 /// must not keep keylet from exiting (closing the device flushes the rest).
-pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(200);
+pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// keylet's runtime: one thread, one blocking thread (TPM I/O is serialized).
 #[must_use]

@@ -25,7 +25,7 @@ use crate::state::AgentState;
 /// How long requests still open at a stop signal may run on.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 /// How long the stop waits for the TPM to flush the AK.
-pub const FLUSH_WAIT: Duration = Duration::from_millis(500);
+pub const FLUSH_WAIT: Duration = Duration::from_millis(300);
 
 /// The quote service for `c`: `tpm` with the AK `ak` loaded from `state`,
 /// binding `payload_pem` into PCR 16. It owns the AK (flushed on drop).
