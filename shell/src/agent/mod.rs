@@ -21,7 +21,7 @@ pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
 // start-up steps, also for keylet rotate-cert and the integration tests
 pub use keys::{TpmObjects, attestation_key, endorsement};
-pub(crate) use run::{flush_all, register};
+pub(crate) use run::register;
 
 use crate::config::ConfigError;
 use crate::keys::KeyError;

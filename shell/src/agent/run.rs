@@ -37,16 +37,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// Flushes `handles` (for `keylet rotate-cert`; the agent's own objects are
-/// owned by its [`TpmBox`], which flushes them when dropped).
-pub(crate) fn flush_all(tpm: &mut TpmBox, handles: &[Handle]) {
-    for &h in handles {
-        if let Err(e) = tpm.tpm().flush(h) {
-            log::warn!("could not flush TPM object {h:#010x}: {e}");
-        }
-    }
-}
-
 fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLog>>) {
     let ima = match ImaLog::open(&c.ima_ml_path) {
         Ok(log) => Some(Arc::new(log)),
