@@ -67,8 +67,14 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
+/// How long the runtime waits for its blocking thread when keylet exits: a
+/// TPM command that hangs keeps it busy until the transport times out, and
+/// must not keep keylet from exiting (closing the device flushes the rest).
+pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// keylet's runtime: one thread, one blocking thread (TPM I/O is serialized).
-fn runtime() -> Option<tokio::runtime::Runtime> {
+#[must_use]
+pub fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(1)
@@ -94,7 +100,9 @@ fn run() -> ExitCode {
         Ok(started) => started,
         Err(code) => return code,
     };
-    match runtime.block_on(crate::agent::run(loaded)) {
+    let result = runtime.block_on(crate::agent::run(loaded));
+    runtime.shutdown_timeout(RUNTIME_STOP);
+    match result {
         Ok(()) => {
             log::info!("stopped");
             ExitCode::SUCCESS

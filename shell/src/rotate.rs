@@ -115,9 +115,9 @@ async fn reregister(
         .map_err(|e| err(StartError::Device(e)))?;
     let mut tpm = TpmBox::open(device).map_err(|e| err(StartError::Open(e)))?;
     let objects = agent::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle).map_err(err)?;
-    let mut created = Vec::new();
+    // The box flushes what it owns when dropped, on every path.
     if objects.ek_transient {
-        created.push(objects.ek);
+        tpm.own(objects.ek);
     }
     let result = async {
         if objects.ek_public != state.ek_public {
@@ -132,13 +132,13 @@ async fn reregister(
                     source,
                 })
             })?;
-        created.push(ak);
+        tpm.own(ak);
         agent::register(c, &mut tpm, &objects, state, ak, Some(cert_pem))
             .await
             .map_err(err)
     }
     .await;
-    agent::flush_all(&mut tpm, &created);
+    drop(tpm);
     result
 }
 

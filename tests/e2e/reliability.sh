@@ -15,9 +15,16 @@
 #                   half-open clients are closed
 #   sigterm_quote   SIGTERM while quotes are in flight: exit 0, no transient objects left, state
 #                   files unchanged, same UUID, a restart re-registers (no 403)
+#   tpm_hang        swtpm frozen (SIGSTOP) mid-quote: /version, /agent/info, /keys/pubkey, metrics
+#                   and the identity listener's /agent/info answer within 100 ms, the stuck quote
+#                   answers 500 within the 10 s quote deadline, SIGCONT: quotes work again; frozen
+#                   again with a quote in flight, SIGTERM ends keylet (exit 0) within 2 s; the next
+#                   start flushes the AK the hung TPM could not
 #   soak            (opt-in: name it, or RELIABILITY_SOAK=1) RELIABILITY_SOAK_SECS (600) of 2 s
 #                   attestation by the real verifier: never FAIL, RSS every 30 s within +-5 %
-# Settings: RELIABILITY_RSS_LIMIT_KB (32768) bounds keylet's RSS in "concurrent".
+# Settings: RELIABILITY_RSS_LIMIT_KB (32768) bounds keylet's RSS in "concurrent";
+# RELIABILITY_IDENTITY_PORT (agent port + 1) and RELIABILITY_METRICS_PORT (agent port + 2)
+# are the identity and metrics listeners of "tpm_hang".
 # Needs: scripts/testbed.sh up, a keylet build. Stops and restarts testbed services (swtpm,
 # registrar): run it against a testbed of your own.
 set -euo pipefail
@@ -26,6 +33,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RSS_LIMIT_KB=${RELIABILITY_RSS_LIMIT_KB:-32768}
 SOAK_SECS=${RELIABILITY_SOAK_SECS:-600}
+HANG_ID_PORT=${RELIABILITY_IDENTITY_PORT:-$((AGENT_PORT + 1))}
+HANG_METRICS_PORT=${RELIABILITY_METRICS_PORT:-$((AGENT_PORT + 2))}
 MASK=0x400400
 
 field() { jq -r ".$1" <<<"$2"; }
@@ -205,6 +214,90 @@ scenario_sigterm_quote() {
   agent_stop st
 }
 
+swtpm_pid() { cat "$TB_STATE/pids/swtpm.pid"; }
+# fastest_ms CURL-ARGS...: the fastest of 3 GETs in ms (the host may be busy; a stall is
+# seconds); fails unless each answers 200.
+fastest_ms() {
+  local i r code s best=999999
+  for i in 1 2 3; do
+    r=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 30 "$@" 2>/dev/null) || r="000 30"
+    read -r code s <<<"$r"
+    [[ $code == 200 ]] || { fail "${*: -1} answered $code while the TPM hangs"; return 1; }
+    s=$(awk -v s="$s" 'BEGIN { printf "%d", s * 1000 }')
+    ((s < best)) && best=$s
+  done
+  echo "$best"
+}
+# hang_quote NAME I OUT: one quote in the background; "<code> <seconds>" in OUT.
+hang_quote() {
+  agent_curl "$1" -o /dev/null -w '%{http_code} %{time_total}' --max-time 60 "$(quote_url "$2")" \
+    >"$3" 2>/dev/null || true
+}
+
+scenario_tpm_hang() {
+  local pid spid out code secs ms url t0 took qpid rc=0
+  fresh_agent hang identity_listen="127.0.0.1:$HANG_ID_PORT" metrics_listen="127.0.0.1:$HANG_METRICS_PORT"
+  clear_da_lockout
+  start_registered hang; pid=${KEYLET_PID[hang]}
+  assert_eq "$(quote_code hang 1)" 200 "a quote before the hang"
+  spid=$(swtpm_pid)
+  # Whatever happens, swtpm runs again when the scenario ends.
+  # shellcheck disable=SC2064 # expand now: spid is local to this function
+  trap "kill -CONT $spid 2>/dev/null || true; scenario_cleanup" EXIT
+  out=$(agent_dir hang)/stuck
+  kill -STOP "$spid"; say "swtpm (pid $spid) frozen"
+  hang_quote hang 2 "$out" &
+  qpid=$!
+  sleep 0.5
+  for url in version v2.2/agent/info v2.2/keys/pubkey; do
+    ms=$(fastest_ms --cacert "$(agent_dir hang)/state/server-cert.crt" --cert "$TLS/client-cert.crt" \
+      --key "$TLS/client-private.pem" "https://127.0.0.1:$AGENT_PORT/$url") || { kill -CONT "$spid"; return 1; }
+    say "/$url (mTLS) answered in $ms ms while the TPM hangs"
+    ((ms < 100)) || { kill -CONT "$spid"; fail "/$url took $ms ms while the TPM hangs"; return 1; }
+  done
+  for url in "$HANG_METRICS_PORT/metrics" "$HANG_ID_PORT/v2.2/agent/info"; do
+    ms=$(fastest_ms "http://127.0.0.1:$url") || { kill -CONT "$spid"; return 1; }
+    say "http://127.0.0.1:$url answered in $ms ms while the TPM hangs"
+    ((ms < 100)) || { kill -CONT "$spid"; fail "$url took $ms ms while the TPM hangs"; return 1; }
+  done
+  wait "$qpid"
+  read -r code secs <"$out" || true # no trailing newline
+  say "the quote stuck in the TPM: $code after $secs s"
+  assert_eq "$code" 500 "the quote stuck in the TPM" || { kill -CONT "$spid"; return 1; }
+  awk -v s="$secs" 'BEGIN { exit !(s <= 11) }' || { kill -CONT "$spid"; fail "the stuck quote took $secs s (bound 10 s)"; return 1; }
+  kill -CONT "$spid"; say "swtpm thawed"
+  code=$(quote_code hang 3)
+  [[ $code == 200 ]] || code=$(quote_code hang 4)
+  assert_eq "$code" 200 "a quote after the TPM came back"
+  grep -q 'keylet_tpm_errors_total{kind="deadline"} [1-9]' <(curl -sS "http://127.0.0.1:$HANG_METRICS_PORT/metrics") ||
+    fail "the metrics do not count the quote deadline"
+
+  kill -STOP "$spid"; say "swtpm frozen again; SIGTERM with a quote in flight"
+  hang_quote hang 5 "$out" &
+  qpid=$!
+  sleep 0.5
+  t0=$(date +%s%N)
+  kill -TERM "$pid"
+  wait_gone "$pid" 5 || { kill -CONT "$spid"; fail "keylet did not exit within 5 s of SIGTERM"; return 1; }
+  took=$((($(date +%s%N) - t0) / 1000000))
+  wait "$pid" || rc=$?
+  unset "KEYLET_PID[hang]"
+  kill -CONT "$spid"; say "swtpm thawed"
+  wait "$qpid"
+  say "keylet exited $rc ${took} ms after SIGTERM while the TPM hung"
+  assert_eq "$rc" 0 "exit status on SIGTERM"
+  ((took < 2000)) || fail "keylet took $took ms to exit on SIGTERM while the TPM hung"
+  # swtpm over TCP has no resource manager: the AK the hung TPM could not flush is
+  # flushed by the next start.
+  mv "$(agent_dir hang)/keylet.log" "$(agent_dir hang)/keylet.log.1"
+  agent_start hang
+  wait_log hang "serving the Keylime agent API" 30
+  grep -q "flushed [1-9][0-9]* TPM objects or sessions left by an earlier process" "$(agent_dir hang)/keylet.log" ||
+    fail "the next start did not flush what the hung TPM kept"
+  agent_stop hang
+  assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
+}
+
 scenario_soak() {
   local uuid pid r c0 t0 s samples=() base min max
   fresh_agent soak
@@ -242,7 +335,7 @@ restore_services() {
 tb start >/dev/null 2>&1 || true # a service a stopped earlier run left down
 e2e_init reliability
 trap 'restore_services; e2e_cleanup' EXIT
-DEFAULT=(tpm_restart registrar_late concurrent sigterm_quote)
+DEFAULT=(tpm_restart registrar_late concurrent sigterm_quote tpm_hang)
 [[ ${RELIABILITY_SOAK:-0} == 1 ]] && DEFAULT+=(soak)
 if (($#)); then SELECTED=("$@"); else SELECTED=("${DEFAULT[@]}"); fi
 run_scenarios "${DEFAULT[@]}" soak -- "${SELECTED[@]}"

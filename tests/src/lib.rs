@@ -1,3 +1,5 @@
 //! Shared helpers for the integration tests.
 
+pub mod agent;
+pub mod fault_proxy;
 pub mod swtpm;

@@ -155,6 +155,11 @@ struct Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // A paused swtpm must run again to die of SIGKILL promptly.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -244,6 +249,29 @@ impl SwtpmTcp {
         self.process.child.wait()?;
         self.process.child = spawn_tcp(self.port, &self.state)?;
         wait_listening(self.port)
+    }
+
+    /// Freezes swtpm (SIGSTOP): connections stay open, commands hang.
+    ///
+    /// # Errors
+    ///
+    /// If the signal cannot be sent.
+    pub fn pause(&self) -> io::Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGSTOP)
+    }
+
+    /// Lets a paused swtpm go on (SIGCONT).
+    ///
+    /// # Errors
+    ///
+    /// If the signal cannot be sent.
+    pub fn resume(&self) -> io::Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGCONT)
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) -> io::Result<()> {
+        let pid = i32::try_from(self.process.child.id()).map_err(io::Error::other)?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).map_err(io::Error::from)
     }
 
     /// A new TCP transport to this swtpm.

@@ -15,13 +15,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keylet::agent::{Reload, TpmAttestation, TpmBox};
+use keylet::agent::{TpmBox, attestation, attestation_key, endorsement, resolve_identity};
+use keylet::config::{AgentConfig, RawConfig};
 use keylet::keys::load_or_create_payload_key;
 use keylet::metrics::{Metrics, serve as serve_metrics};
-use keylet::server::{AgentInfo, ServerSettings, serve_on};
-use keylet_core::alg::{KeyAlg, SignAlg};
-use keylet_core::pcr::HashAlg;
-use keylet_core::tpm::template::KeyAlg as TemplateAlg;
+use keylet::server::{ServerSettings, serve_on};
 use keylet_tests::swtpm::SwtpmTcp;
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
@@ -114,6 +112,15 @@ fn counter(e: &Exposition, endpoint: &str, result: &str) -> f64 {
     }
 }
 
+fn tpm_errors(e: &Exposition, kind: &str) -> f64 {
+    let f = family(e, "keylet_tpm_errors");
+    let s = f.get_sample_by_label_values(&[kind.into()]).unwrap();
+    match &s.value {
+        OpenMetricsValue::Counter(c) => c.value.as_f64(),
+        other => panic!("keylet_tpm_errors is {other:?}"),
+    }
+}
+
 fn gauge(e: &Exposition, name: &str, labels: &[String]) -> Option<f64> {
     let s = family(e, name).get_sample_by_label_values(labels)?;
     match &s.value {
@@ -166,56 +173,32 @@ fn quotes_move_the_counters_and_the_scrape_parses() {
         missing.clone(),
     ]));
 
-    // A TPM box timed by the metrics, with a real EK and AK.
+    // A TPM box timed by the metrics, with a real EK and AK, made and
+    // wrapped into the quote service by keylet's own start-up steps.
+    let c = AgentConfig::from_raw(&RawConfig::default(), &mut Vec::new()).unwrap();
     let device = format!("tcp://127.0.0.1:{}", swtpm.port).parse().unwrap();
     let mut tpm = TpmBox::open(device).unwrap();
     tpm.set_metrics(Arc::clone(&metrics));
-    let (ak, ak_public, ak_private) = {
-        let mut t = tpm.tpm();
-        let mut ek_pub = [0u8; 1024];
-        let ek = t
-            .create_ek(TemplateAlg::Rsa2048, None, &mut ek_pub)
-            .unwrap();
-        let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
-        let created = t
-            .create_ak(
-                ek.handle,
-                TemplateAlg::Rsa2048,
-                HashAlg::Sha256,
-                &mut p,
-                &mut s,
-            )
-            .unwrap();
-        let (public, private) = (
-            p[..created.public_len].to_vec(),
-            s[..created.private_len].to_vec(),
-        );
-        let ak = t.load_ak(ek.handle, &public, &private).unwrap();
-        t.flush(ek.handle).unwrap();
-        (ak, public, private)
-    };
+    let objects = endorsement(&mut tpm, c.tpm_encryption_alg, None).unwrap();
+    let identity = resolve_identity(&c.uuid, &objects.ek_public, None).unwrap();
+    let (ak, state, _) = attestation_key(
+        &mut tpm,
+        &objects,
+        None,
+        &identity,
+        c.tpm_encryption_alg,
+        c.tpm_hash_alg,
+        &dir.join("agent_data.json"),
+    )
+    .unwrap();
+    tpm.release(objects.ek);
     let payload = load_or_create_payload_key(&dir.join("payload.pem"), "").unwrap();
-    let info = AgentInfo {
-        uuid: "metrics-test".into(),
-        hash_alg: HashAlg::Sha256,
-        key_alg: KeyAlg::Rsa2048,
-        sign_alg: SignAlg::Rsassa,
-        ak_handle: ak,
-    };
-    let reload = Reload {
-        key_alg: KeyAlg::Rsa2048,
-        persistent_ek: None,
-        ak_public,
-        ak_private,
-        clock_repair: true,
-        owner_password: Default::default(),
-    };
-    let service = Arc::new(TpmAttestation::new(
+    let service = Arc::new(attestation(
+        &c,
         tpm,
         ak,
-        reload,
+        &state,
         payload.public_pem().to_string(),
-        info,
     ));
 
     // keylet's agent API (plain HTTP) and metrics listener on one runtime.
@@ -257,6 +240,9 @@ fn quotes_move_the_counters_and_the_scrape_parses() {
         Some(0.0)
     );
     let quotes_before = tpm_count(&before, "quote");
+    for kind in ["timeout", "connection", "malformed", "retry", "deadline"] {
+        assert_eq!(tpm_errors(&before, kind), 0.0, "{kind} errors before any");
+    }
 
     let t0 = unix_now();
     for _ in 0..3 {
@@ -315,6 +301,10 @@ fn quotes_move_the_counters_and_the_scrape_parses() {
     let failed = scrape(metrics_addr);
     assert_eq!(counter(&failed, "identity", "error"), 1.0);
     assert_eq!(counter(&failed, "identity", "ok"), 3.0);
+    assert!(
+        tpm_errors(&failed, "connection") >= 1.0,
+        "the lost TPM is counted"
+    );
     assert_eq!(
         gauge(&failed, "keylet_last_quote_timestamp_seconds", &[]).map(|v| v as i64),
         Some(last),

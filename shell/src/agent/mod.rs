@@ -6,6 +6,7 @@ mod identity;
 mod keys;
 mod register;
 mod run;
+mod serve;
 mod service;
 mod tpm_box;
 
@@ -15,11 +16,12 @@ use keylet_core::agent::AgentError;
 
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
 pub use run::run;
+pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_settings};
 pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
-// for keylet rotate-cert
-pub(crate) use keys::endorsement;
-pub(crate) use run::{flush_all, register};
+// start-up steps, also for keylet rotate-cert and the integration tests
+pub use keys::{TpmObjects, attestation_key, endorsement};
+pub(crate) use run::register;
 
 use crate::config::ConfigError;
 use crate::keys::KeyError;

@@ -9,16 +9,16 @@ use keylet_core::tpm::Handle;
 
 use super::keys::{self, TpmObjects};
 use super::register::{RegisterInput, register_and_activate};
-use super::{StartError, TpmAttestation, TpmBox, choose_device, identity, service::Reload};
+use super::serve::{Serving, attestation, serve, server_settings};
+use super::{StartError, TpmBox, choose_device, identity};
 use crate::config::{AgentConfig, Loaded};
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
-use crate::logs::{ImaLog, MeasuredBootLog, read_boottime};
+use crate::logs::{ImaLog, MeasuredBootLog};
+use crate::metrics::Metrics;
 use crate::payload::{Delivery, KeyBootstrap, SecureDir};
 use crate::privileges;
 use crate::registrar::{Registrar, Registration};
-use crate::server::{
-    self, AgentInfo, ApiVersion, ApiVersions, ServerSettings, ServerTls, TlsFiles,
-};
+use crate::server::{self, ServerTls, TlsFiles};
 use crate::state::AgentState;
 
 /// Resolves when SIGTERM or SIGINT arrives.
@@ -34,15 +34,6 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => log::info!("SIGTERM: stopping"),
         _ = int.recv() => log::info!("SIGINT: stopping"),
-    }
-}
-
-/// Flushes what keylet created in the TPM, on every exit path.
-pub(crate) fn flush_all(tpm: &mut TpmBox, handles: &[Handle]) {
-    for &h in handles {
-        if let Err(e) = tpm.tpm().flush(h) {
-            log::warn!("could not flush TPM object {h:#010x}: {e}");
-        }
     }
 }
 
@@ -64,11 +55,35 @@ fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLo
     (ima, mb)
 }
 
+/// Opens the configured TPM, timed by `metrics`, flushes what an earlier
+/// process left and makes an unsafe clock safe if configured to.
+fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, StartError> {
+    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
+        .map_err(StartError::Device)?;
+    let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
+    if let Some(m) = metrics {
+        tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
+    }
+    log::info!("TPM: {}", tpm.device());
+    match tpm.tpm().flush_leftovers() {
+        Ok(0) => {}
+        Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
+        Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
+    }
+    super::clock::ensure_safe(
+        &mut tpm,
+        c.tpm_clock_repair.then_some(c.tpm_ownerpassword.as_slice()),
+    );
+    Ok(tpm)
+}
+
 /// Runs the agent until a stop signal.
 ///
 /// # Errors
 ///
-/// [`StartError`] naming the step that failed; TPM objects are flushed first.
+/// [`StartError`] naming the step that failed. The TPM objects keylet
+/// created are flushed on every path: the [`TpmBox`] owning them flushes
+/// them when dropped.
 pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     for w in &loaded.warnings {
         log::warn!("{w}");
@@ -104,99 +119,38 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             what: "serve metrics",
             detail: e.to_string(),
         })?;
-    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
-        .map_err(StartError::Device)?;
-    let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
-    if let Some(m) = &metrics {
-        tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
-    }
-    log::info!("TPM: {}", tpm.device());
-    match tpm.tpm().flush_leftovers() {
-        Ok(0) => {}
-        Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
-        Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
-    }
-    super::clock::ensure_safe(
-        &mut tpm,
-        c.tpm_clock_repair.then_some(c.tpm_ownerpassword.as_slice()),
-    );
+    let mut tpm = open_tpm(c, metrics.as_ref())?;
     let (ima_log, mb_log) = open_logs(c);
     let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
-    let mut created: Vec<Handle> = Vec::new();
     if objects.ek_transient {
-        created.push(objects.ek);
+        tpm.own(objects.ek);
     }
-    let prepared = prepare(c, &mut tpm, &objects).await;
-    let (ak, state, settings_tls, payload) = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            flush_all(&mut tpm, &created);
-            return Err(e);
-        }
-    };
-    created.push(ak);
-
+    let (ak, state, settings_tls, payload) = prepare(c, &mut tpm, &objects).await?;
     let registered = tokio::select! {
         r = register(c, &mut tpm, &objects, &state, ak, settings_tls.as_ref().map(|(_, pem)| pem.as_str())) => r,
-        () = shutdown_signal() => {
-            flush_all(&mut tpm, &created);
-            return Ok(());
-        }
+        () = shutdown_signal() => return Ok(()),
     };
     if objects.ek_transient {
-        flush_all(&mut tpm, &[objects.ek]);
-        created.retain(|h| *h != objects.ek);
+        tpm.release(objects.ek);
     }
-    if let Err(e) = registered {
-        flush_all(&mut tpm, &created);
-        return Err(e);
-    }
+    registered?;
     if let Some(m) = &metrics {
         m.set_registered(true); // metrics: registration state
     }
 
-    let info = AgentInfo {
-        uuid: state.agent_id.clone(),
-        hash_alg: c.tpm_hash_alg,
-        key_alg: c.tpm_encryption_alg,
-        sign_alg: c.tpm_signing_alg,
-        ak_handle: ak,
-    };
-    let reload = Reload {
-        key_alg: c.tpm_encryption_alg,
-        persistent_ek: c.ek_handle,
-        ak_public: state.ak_public.clone(),
-        ak_private: state.ak_private.clone(),
-        clock_repair: c.tpm_clock_repair,
-        owner_password: c.tpm_ownerpassword.clone(),
-    };
-    let service = Arc::new(TpmAttestation::new(
+    let service = Arc::new(attestation(
+        c,
         tpm,
         ak,
-        reload,
+        &state,
         payload.public_pem().to_string(),
-        info,
     ));
-    let mut settings = ServerSettings::new(listen, settings_tls.map(|(tls, _)| tls));
-    settings.versions = ApiVersions::new(
-        c.api_versions
-            .iter()
-            .map(|(major, minor)| ApiVersion::new(*major, *minor)),
-    )
-    .unwrap_or_else(|_| ApiVersions::all());
+    let mut settings = server_settings(c, listen, settings_tls.map(|(tls, _)| tls), metrics);
     settings.ima_log = ima_log;
     settings.mb_log = mb_log;
-    settings.boottime = read_boottime().ok();
-    settings.metrics = metrics; // metrics: quotes by endpoint and result
     // payload keys and delivery: the secure tmpfs is
     // mounted before privileges are dropped
-    let delivery = match payload_delivery(c) {
-        Ok(d) => d,
-        Err(e) => {
-            service.shutdown();
-            return Err(e);
-        }
-    };
+    let delivery = payload_delivery(c)?;
     settings.payload_keys = Some(Arc::new(KeyBootstrap::new(
         payload,
         state.agent_id.clone(),
@@ -215,40 +169,19 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         },
         state.agent_id
     );
-    // Certificates without downtime: watch the TLS files, reload on SIGHUP.
-    let reloader = settings.tls.clone().map(|tls| {
-        let files = TlsFiles {
-            server_cert: c.server_cert.clone(),
-            server_key: c.server_key.clone(),
-            trusted_client_ca: c.trusted_client_ca.clone(),
-        };
-        tokio::spawn(server::reload::TlsReloader::new(files, tls).run(server::reload::DEFAULT_POLL))
-    });
-    // The identity listener for SPIRE: same service, so quotes queue on one TPM.
-    let identity = (!identity_listeners.is_empty()).then(|| {
-        tokio::spawn(server::serve_identity(
-            identity_listeners,
-            settings.clone(),
-            Arc::clone(&service) as Arc<dyn server::Attestation>,
-            shutdown_signal(),
-        ))
-    });
-    let served = server::serve_on(
+    let tls_files = TlsFiles {
+        server_cert: c.server_cert.clone(),
+        server_key: c.server_key.clone(),
+        trusted_client_ca: c.trusted_client_ca.clone(),
+    };
+    let serving = Serving {
         listener,
+        identity: identity_listeners,
         settings,
-        Arc::clone(&service) as Arc<dyn server::Attestation>,
-        shutdown_signal(),
-    )
-    .await;
-    if let Some(task) = reloader {
-        task.abort();
-    }
-    if let Some(task) = identity {
-        // It stops on the same signal; wait for its connections to finish.
-        let _ = task.await;
-    }
-    service.shutdown();
-    served.map_err(StartError::Server)
+        service,
+        tls_files: Some(tls_files),
+    };
+    serve(serving, shutdown_signal()).await
 }
 
 type Prepared = (Handle, AgentState, Option<(ServerTls, String)>, PayloadKey);
@@ -271,6 +204,7 @@ async fn prepare(
         c.tpm_hash_alg,
         &c.agent_data_path,
     )?;
+    tpm.own(ak);
     let finish = (|| {
         if changed {
             state.save(&c.agent_data_path).map_err(StartError::State)?;
@@ -303,13 +237,8 @@ async fn prepare(
         };
         Ok((tls, payload))
     })();
-    match finish {
-        Ok((tls, payload)) => Ok((ak, state, tls, payload)),
-        Err(e) => {
-            flush_all(tpm, &[ak]);
-            Err(e)
-        }
-    }
+    // On an error the AK is flushed with the box that owns it.
+    finish.map(|(tls, payload)| (ak, state, tls, payload))
 }
 
 /// Registers and activates `state`'s AK under `objects`' EK with `mtls_cert`

@@ -1,7 +1,10 @@
 //! The TPM behind the pull API: one quote at a time (PCR 16 is global state),
-//! with recovery when the TPM connection was lost.
+//! with recovery when the TPM connection was lost. Nothing but a quote waits
+//! for the TPM: `/agent/info` reads the AK handle from an atomic.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -57,23 +60,28 @@ struct Inner {
 #[derive(Debug)]
 pub struct TpmAttestation {
     inner: Mutex<Inner>,
+    /// The AK handle as last loaded, for `/agent/info` without the lock.
+    ak: AtomicU32,
     payload_pem: String,
     data_digest: Digest,
     info: AgentInfo,
 }
 
 impl TpmAttestation {
-    /// Wraps an open TPM with a loaded AK.
+    /// Wraps an open TPM with a loaded AK; the AK is flushed when the
+    /// service is dropped or [`shut down`](Self::shutdown).
     #[must_use]
     pub fn new(
-        tpm: TpmBox,
+        mut tpm: TpmBox,
         ak: Handle,
         reload: Reload,
         payload_pem: String,
         info: AgentInfo,
     ) -> Self {
         let data_digest = info.hash_alg.hash(payload_pem.as_bytes());
+        tpm.own(ak);
         Self {
+            ak: AtomicU32::new(ak),
             inner: Mutex::new(Inner {
                 tpm,
                 ak,
@@ -94,14 +102,34 @@ impl TpmAttestation {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Flushes the AK; called once on shutdown.
-    pub fn shutdown(&self) {
-        let mut inner = self.lock();
-        let ak = inner.ak;
-        match inner.tpm.tpm().flush(ak) {
-            Ok(()) => log::info!("flushed the AK ({ak:#010x})"),
-            Err(e) => log::warn!("could not flush the AK ({ak:#010x}): {e}"),
+    /// Flushes the AK on a thread of its own and waits for it at most
+    /// `wait`: a TPM that hangs (a quote holds the lock until the transport
+    /// times out) cannot hold up the exit. Whether the AK was flushed; if
+    /// not, closing the device lets the kernel's resource manager flush it
+    /// (swtpm over TCP: the next start flushes leftovers).
+    pub fn shutdown(this: &Arc<Self>, wait: Duration) -> bool {
+        let service = Arc::clone(this);
+        let (done_tx, done_rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("keylet-flush".into())
+            .spawn(move || {
+                service.lock().tpm.flush_owned();
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start the thread that flushes the AK: {e}");
+            return false;
         }
+        let flushed = done_rx.recv_timeout(wait).is_ok();
+        if flushed {
+            log::info!("flushed the AK ({:#010x})", this.ak.load(Ordering::Relaxed));
+        } else {
+            log::warn!(
+                "the TPM did not answer within {wait:?}; leaving the AK to be flushed when the \
+                 device is closed (or at the next start)"
+            );
+        }
+        flushed
     }
 }
 
@@ -134,24 +162,32 @@ impl Inner {
     }
 
     /// Reconnects, clears what a restarted TPM may hold, recreates the EK
-    /// and reloads the AK.
-    fn recover(&mut self) -> Result<(), String> {
+    /// and reloads the AK; the new AK handle.
+    fn recover(&mut self) -> Result<Handle, String> {
         log::warn!("reconnecting to the TPM at {}", self.tpm.device());
         self.tpm.reopen().map_err(|e| e.to_string())?;
         self.repair_clock();
-        let mut tpm = self.tpm.tpm();
-        let _ = tpm.flush_leftovers();
+        let _ = self.tpm.tpm().flush_leftovers();
         let mut public = [0u8; 1024];
-        let ek = tpm
+        let ek = self
+            .tpm
+            .tpm()
             .create_ek(self.reload.key_alg, self.reload.persistent_ek, &mut public)
             .map_err(|e| e.to_string())?;
-        let loaded = tpm.load_ak(ek.handle, &self.reload.ak_public, &self.reload.ak_private);
         if ek.transient {
-            let _ = tpm.flush(ek.handle);
+            self.tpm.own(ek.handle);
+        }
+        let loaded =
+            self.tpm
+                .tpm()
+                .load_ak(ek.handle, &self.reload.ak_public, &self.reload.ak_private);
+        if ek.transient {
+            self.tpm.release(ek.handle);
         }
         self.ak = loaded.map_err(|e| e.to_string())?;
+        self.tpm.own(self.ak);
         log::info!("TPM reconnected; AK reloaded as {:#010x}", self.ak);
-        Ok(())
+        Ok(self.ak)
     }
 }
 
@@ -173,10 +209,11 @@ impl Attestation for TpmAttestation {
             Ok(n) => n,
             Err(AgentError::Transport { error, .. }) => {
                 log::warn!("TPM I/O failed during a quote: {error}");
-                inner.recover().map_err(|e| {
+                let ak = inner.recover().map_err(|e| {
                     log::error!("TPM recovery failed: {e}");
                     AttestError::Tpm(e.into())
                 })?;
+                self.ak.store(ak, Ordering::Relaxed);
                 inner
                     .quote(nonce, mask, bank, &self.data_digest)
                     .map_err(to_attest_error)?
@@ -206,9 +243,8 @@ impl Attestation for TpmAttestation {
     }
 
     fn agent_info(&self) -> AgentInfo {
-        let ak = self.lock().ak;
         AgentInfo {
-            ak_handle: ak,
+            ak_handle: self.ak.load(Ordering::Relaxed),
             ..self.info.clone()
         }
     }

@@ -1,13 +1,17 @@
-//! The TPM connection and its command/response buffers, owned together.
+//! The TPM connection and its command/response buffers, owned together,
+//! with the transient objects keylet created in it: they are flushed when
+//! the box is dropped, so every exit path flushes them by construction.
 
 use std::sync::Arc;
 
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
+use keylet_core::tpm::Handle;
 
 use crate::metrics::{Metrics, Timed};
 use crate::tpm::{self, TpmDevice, TpmTransport, TransportError};
 
-/// One open TPM with the buffers every sequence borrows.
+/// One open TPM with the buffers every sequence borrows and the objects it
+/// flushes on drop.
 #[derive(Debug)]
 pub struct TpmBox {
     device: TpmDevice,
@@ -16,6 +20,8 @@ pub struct TpmBox {
     rsp: Box<[u8]>,
     /// Times every TPM command when metrics are on.
     metrics: Option<Arc<Metrics>>,
+    /// Transient objects to flush on drop, oldest first.
+    owned: Vec<Handle>,
 }
 
 impl TpmBox {
@@ -32,6 +38,7 @@ impl TpmBox {
             cmd: vec![0; BUFFER_SIZE].into_boxed_slice(),
             rsp: vec![0; BUFFER_SIZE].into_boxed_slice(),
             metrics: None,
+            owned: Vec::new(),
         })
     }
 
@@ -41,13 +48,16 @@ impl TpmBox {
         &self.device
     }
 
-    /// Closes and reopens the connection (after the TPM went away).
+    /// Closes and reopens the connection (after the TPM went away). The
+    /// objects of the old connection are gone (a resource manager flushed
+    /// them) or left for `flush_leftovers`: none is flushed on drop any more.
     ///
     /// # Errors
     ///
     /// [`TransportError`] if it cannot be reopened.
     pub fn reopen(&mut self) -> Result<(), TransportError> {
         self.transport = tpm::open(&self.device)?;
+        self.owned.clear();
         Ok(())
     }
 
@@ -60,6 +70,46 @@ impl TpmBox {
     pub fn tpm(&mut self) -> Tpm<'_, Timed<'_>> {
         let transport = Timed::new(&mut self.transport, self.metrics.as_deref());
         Tpm::new(transport, &mut self.cmd, &mut self.rsp)
+    }
+
+    /// Takes `handle` (a transient object keylet created) into the box: it
+    /// is flushed when the box is dropped, unless [`release`](Self::release)d.
+    pub fn own(&mut self, handle: Handle) {
+        if !self.owned.contains(&handle) {
+            self.owned.push(handle);
+        }
+    }
+
+    /// The objects the box flushes on drop, oldest first.
+    #[must_use]
+    pub fn owned(&self) -> &[Handle] {
+        &self.owned
+    }
+
+    /// Flushes `handle` now and stops owning it (logs a failure).
+    pub fn release(&mut self, handle: Handle) {
+        self.owned.retain(|h| *h != handle);
+        self.flush_logged(handle);
+    }
+
+    /// Flushes every owned object now, newest first.
+    pub fn flush_owned(&mut self) {
+        while let Some(h) = self.owned.pop() {
+            self.flush_logged(h);
+        }
+    }
+
+    fn flush_logged(&mut self, handle: Handle) {
+        match self.tpm().flush(handle) {
+            Ok(()) => log::debug!("flushed TPM object {handle:#010x}"),
+            Err(e) => log::warn!("could not flush TPM object {handle:#010x}: {e}"),
+        }
+    }
+}
+
+impl Drop for TpmBox {
+    fn drop(&mut self) {
+        self.flush_owned();
     }
 }
 
@@ -79,4 +129,87 @@ pub fn choose_device(configured: Option<&str>) -> Result<TpmDevice, crate::tpm::
     } else {
         "/dev/tpm0".into()
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    use super::*;
+
+    const FLUSH_CONTEXT: u32 = 0x165;
+
+    /// A TPM on loopback that answers every command with success and reports
+    /// the handle of each FlushContext.
+    fn fake_tpm() -> (TpmDevice, mpsc::Receiver<u32>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut header = [0u8; 10];
+            while s.read_exact(&mut header).is_ok() {
+                let size = u32::from_be_bytes(header[2..6].try_into().unwrap()) as usize;
+                let mut rest = vec![0u8; size - 10];
+                s.read_exact(&mut rest).unwrap();
+                let cc = u32::from_be_bytes(header[6..10].try_into().unwrap());
+                if cc == FLUSH_CONTEXT {
+                    tx.send(u32::from_be_bytes(rest[..4].try_into().unwrap()))
+                        .unwrap();
+                }
+                s.write_all(&[0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0]).unwrap();
+            }
+        });
+        let device = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+        (device, rx)
+    }
+
+    #[test]
+    fn drop_flushes_what_the_box_owns_newest_first() {
+        let (device, flushed) = fake_tpm();
+        let mut tpm = TpmBox::open(device).unwrap();
+        tpm.own(0x8000_0000);
+        tpm.own(0x8000_0001);
+        tpm.own(0x8000_0001);
+        assert_eq!(tpm.owned(), &[0x8000_0000, 0x8000_0001]);
+        drop(tpm);
+        let got: Vec<u32> = flushed.iter().collect();
+        assert_eq!(got, [0x8000_0001, 0x8000_0000]);
+    }
+
+    #[test]
+    fn released_objects_are_flushed_once() {
+        let (device, flushed) = fake_tpm();
+        let mut tpm = TpmBox::open(device).unwrap();
+        tpm.own(0x8000_0000);
+        tpm.own(0x8000_0002);
+        tpm.release(0x8000_0000);
+        assert_eq!(flushed.recv().unwrap(), 0x8000_0000);
+        tpm.flush_owned();
+        assert_eq!(flushed.recv().unwrap(), 0x8000_0002);
+        assert!(tpm.owned().is_empty());
+        drop(tpm);
+        assert!(flushed.iter().next().is_none(), "nothing flushed twice");
+    }
+
+    #[test]
+    fn an_early_return_flushes_too() {
+        fn start(tpm: &mut TpmBox, fail: bool) -> Result<(), &'static str> {
+            tpm.own(0x8000_0005);
+            if fail {
+                return Err("privilege drop failed");
+            }
+            Ok(())
+        }
+        let (device, flushed) = fake_tpm();
+        let result = {
+            let mut tpm = TpmBox::open(device).unwrap();
+            start(&mut tpm, true)
+        };
+        assert!(result.is_err());
+        assert_eq!(flushed.iter().collect::<Vec<_>>(), [0x8000_0005]);
+    }
 }

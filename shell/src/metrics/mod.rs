@@ -3,6 +3,8 @@
 //!
 //! * `keylet_quotes_total{endpoint="identity|integrity",result="ok|error"}`:
 //!   quote requests that reached the TPM, by endpoint and outcome.
+//! * `keylet_tpm_errors_total{kind}`: TPM trouble by [`TpmErrorKind`]
+//!   (`timeout`, `connection`, `malformed`, `retry`, `response`, `deadline`).
 //! * `keylet_tpm_command_duration_seconds{command}`: a histogram of every TPM
 //!   command's round trip (`quote`, `pcr_read`, `pcr_extend`, ...).
 //! * `keylet_last_quote_timestamp_seconds`: unix time of the last successful quote.
@@ -45,6 +47,48 @@ pub enum Endpoint {
     Integrity,
 }
 
+/// What went wrong talking to the TPM (the `kind` label of
+/// `keylet_tpm_errors_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TpmErrorKind {
+    /// No whole response within the transport's timeout.
+    Timeout,
+    /// The connection or device failed or was closed mid-frame.
+    Connection,
+    /// A response frame with an impossible size.
+    Malformed,
+    /// The TPM answered RETRY, YIELDED or TESTING (the command is resent).
+    Retry,
+    /// The TPM answered another error code.
+    Response,
+    /// A quote request got no answer within the quote deadline (answered 500).
+    Deadline,
+}
+
+impl TpmErrorKind {
+    const ALL: [Self; 6] = [
+        Self::Timeout,
+        Self::Connection,
+        Self::Malformed,
+        Self::Retry,
+        Self::Response,
+        Self::Deadline,
+    ];
+
+    /// The label value.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::Malformed => "malformed",
+            Self::Retry => "retry",
+            Self::Response => "response",
+            Self::Deadline => "deadline",
+        }
+    }
+}
+
 /// Upper bounds (seconds) of the TPM latency buckets: swtpm answers in under a
 /// millisecond, discrete TPMs sign in 20-550 ms, key creation takes seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -64,6 +108,8 @@ pub struct Metrics {
     registry: Registry,
     /// Indexed by [`Self::quote_index`].
     quotes: [Counter; 4],
+    /// Indexed like [`TpmErrorKind::ALL`].
+    tpm_errors: [Counter; 6],
     tpm_latency: Family<CommandLabels, Histogram, fn() -> Histogram>,
     last_quote: Gauge<i64, AtomicI64>,
     registered: Gauge<i64, AtomicI64>,
@@ -96,6 +142,16 @@ impl Metrics {
             "Quote requests that reached the TPM, by endpoint and result",
             family,
         );
+        let errors: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
+        let tpm_errors =
+            TpmErrorKind::ALL.map(|kind| errors.get_or_create_owned(&[("kind", kind.label())]));
+        registry.register(
+            "keylet_tpm_errors",
+            "TPM errors by kind: timeout, connection, malformed (frame), retry (RETRY, YIELDED, \
+             TESTING answers), response (other error codes), deadline (quotes answered 500 \
+             without a TPM answer)",
+            errors,
+        );
         let tpm_latency: Family<CommandLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(latency_histogram);
         for command in QUOTE_COMMANDS {
@@ -127,6 +183,7 @@ impl Metrics {
         Self {
             registry,
             quotes,
+            tpm_errors,
             tpm_latency,
             last_quote,
             registered,
@@ -154,6 +211,14 @@ impl Metrics {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
             self.last_quote.set(now);
+        }
+    }
+
+    /// Counts one TPM error of `kind`.
+    pub fn tpm_error(&self, kind: TpmErrorKind) {
+        let index = TpmErrorKind::ALL.iter().position(|k| *k == kind);
+        if let Some(c) = index.and_then(|i| self.tpm_errors.get(i)) {
+            c.inc();
         }
     }
 

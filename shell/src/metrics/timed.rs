@@ -4,10 +4,13 @@ use std::time::Instant;
 
 use keylet_core::tpm::transport::Transport;
 
-use super::Metrics;
+use keylet_core::tpm::rc::ResponseCode;
+
+use super::{Metrics, TpmErrorKind};
 use crate::tpm::{TpmTransport, TransportError, command_code};
 
-/// Borrows a transport and records each round trip (when metrics are on).
+/// Borrows a transport and records each round trip and each error (when
+/// metrics are on).
 #[derive(Debug)]
 pub struct Timed<'a> {
     inner: &'a mut TpmTransport,
@@ -31,10 +34,82 @@ impl Transport for Timed<'_> {
         let start = Instant::now();
         let result = self.inner.transact(command, response);
         metrics.tpm_command(command_code(command), start.elapsed());
+        if let Some(kind) = error_kind(&result, response) {
+            metrics.tpm_error(kind);
+        }
         result
     }
 
     fn backoff(&mut self, attempt: u32) {
         self.inner.backoff(attempt);
+    }
+}
+
+/// The error a round trip counts as, if any: the transport's failure, or the
+/// response code in the header of a whole response.
+fn error_kind(result: &Result<usize, TransportError>, response: &[u8]) -> Option<TpmErrorKind> {
+    match result {
+        Ok(_) => {
+            let rc = match response.get(6..10) {
+                Some(&[a, b, c, d]) => ResponseCode(u32::from_be_bytes([a, b, c, d])),
+                _ => return Some(TpmErrorKind::Malformed),
+            };
+            match rc.0 {
+                0 => None,
+                _ if rc.is_retryable() => Some(TpmErrorKind::Retry),
+                _ => Some(TpmErrorKind::Response),
+            }
+        }
+        Err(TransportError::Timeout { .. }) => Some(TpmErrorKind::Timeout),
+        Err(TransportError::BadSize { .. }) => Some(TpmErrorKind::Malformed),
+        Err(_) => Some(TpmErrorKind::Connection),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_codes_and_failures_have_kinds() {
+        let frame = |rc: u32| {
+            let mut f = [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0];
+            if let Some(tail) = f.get_mut(6..10) {
+                tail.copy_from_slice(&rc.to_be_bytes());
+            }
+            f
+        };
+        assert_eq!(error_kind(&Ok(10), &frame(0)), None);
+        assert_eq!(
+            error_kind(&Ok(10), &frame(0x922)),
+            Some(TpmErrorKind::Retry)
+        );
+        assert_eq!(
+            error_kind(&Ok(10), &frame(0x908)),
+            Some(TpmErrorKind::Retry)
+        );
+        assert_eq!(
+            error_kind(&Ok(10), &frame(0x90A)),
+            Some(TpmErrorKind::Retry)
+        );
+        assert_eq!(
+            error_kind(&Ok(10), &frame(0x18B)),
+            Some(TpmErrorKind::Response)
+        );
+        let closed = TransportError::Closed {
+            device: "tcp://x".into(),
+            cc: 0x158,
+        };
+        assert_eq!(
+            error_kind(&Err(closed), &[]),
+            Some(TpmErrorKind::Connection)
+        );
+        let bad = TransportError::BadSize {
+            device: "tcp://x".into(),
+            cc: 0x158,
+            size: 3,
+            capacity: 4096,
+        };
+        assert_eq!(error_kind(&Err(bad), &[]), Some(TpmErrorKind::Malformed));
     }
 }

@@ -2,6 +2,7 @@
 //! format the answer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::{Request, Response, StatusCode};
 use keylet_core::pcr::{DATA_PCR, PcrMask};
@@ -16,7 +17,7 @@ use super::router::{Route, route};
 use super::service::{AttestError, Attestation, QuoteReply};
 use super::version::{ApiVersion, ApiVersions};
 use crate::logs::{ImaLog, MeasuredBootLog};
-use crate::metrics::{Endpoint, Metrics};
+use crate::metrics::{Endpoint, Metrics, TpmErrorKind};
 use crate::payload::KeyBootstrap;
 
 /// The IMA log PCR.
@@ -39,6 +40,8 @@ pub(crate) struct Handler {
     pub(crate) metrics: Option<Arc<Metrics>>,
     /// Payload keys; `None` refuses U and V.
     pub(crate) payload_keys: Option<Arc<KeyBootstrap>>,
+    /// How long a quote request waits for the TPM.
+    pub(crate) quote_deadline: Duration,
 }
 
 impl std::fmt::Debug for dyn Attestation {
@@ -166,16 +169,20 @@ impl Handler {
         // One trip to the blocking pool. The IMA log is read after the
         // quote, so it holds every line that went into the quoted PCR 10
         // (later lines are fine for the verifier).
-        let joined = tokio::task::spawn_blocking(move || {
-            let reply = service.quote(&nonce, mask);
-            let slice = match (&reply, ima) {
-                (Ok(_), Some(ima)) => Some(ima.slice_from(entry).map(|slice| (ima, slice))),
-                _ => None,
-            };
-            (reply, slice)
-        })
-        .await;
-        let (reply, slice) = joined.unwrap_or((Err(AttestError::Interrupted), None));
+        let (reply, slice) = match self
+            .on_tpm(move || {
+                let reply = service.quote(&nonce, mask);
+                let slice = match (&reply, ima) {
+                    (Ok(_), Some(ima)) => Some(ima.slice_from(entry).map(|slice| (ima, slice))),
+                    _ => None,
+                };
+                (reply, slice)
+            })
+            .await
+        {
+            Ok(done) => done,
+            Err(e) => (Err(e), None),
+        };
         let reply = match reply {
             Ok(reply) => reply,
             Err(e) => {
@@ -210,9 +217,35 @@ impl Handler {
     /// Runs the blocking quote on tokio's blocking pool.
     async fn run_quote(&self, nonce: Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
         let service = Arc::clone(&self.service);
-        tokio::task::spawn_blocking(move || service.quote(&nonce, mask))
+        self.on_tpm(move || service.quote(&nonce, mask))
             .await
-            .unwrap_or(Err(AttestError::Interrupted))
+            .and_then(|r| r)
+    }
+
+    /// Runs `work` (TPM commands) on tokio's blocking pool and waits for it
+    /// at most the quote deadline, its turn on the one blocking thread
+    /// included. Work still queued when its requester has gone is skipped;
+    /// work already running finishes by itself (its result is dropped).
+    async fn on_tpm<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, AttestError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        drop(tokio::task::spawn_blocking(move || {
+            if !tx.is_closed() {
+                let _ = tx.send(work());
+            }
+        }));
+        match tokio::time::timeout(self.quote_deadline, rx).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(_)) => Err(AttestError::Interrupted),
+            Err(_) => {
+                if let Some(m) = &self.metrics {
+                    m.tpm_error(TpmErrorKind::Deadline);
+                }
+                Err(AttestError::Deadline(self.quote_deadline))
+            }
+        }
     }
 }
 

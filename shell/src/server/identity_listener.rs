@@ -185,6 +185,7 @@ pub async fn serve_identity(
         identity_only: true,
         metrics: settings.metrics.clone(),
         payload_keys: None,
+        quote_deadline: settings.limits.quote_deadline,
     });
     let limits = settings.limits;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -47,6 +47,9 @@ use tokio::net::TcpListener;
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::payload::KeyBootstrap;
 
+/// The default [`Limits::quote_deadline`].
+pub const QUOTE_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Resource limits and deadlines of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -59,6 +62,10 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// How long open connections may run on after shutdown begins.
     pub shutdown_grace: Duration,
+    /// How long a quote request waits for the TPM (its turn included) before
+    /// it is answered 500, which the verifier retries: well below the
+    /// verifier's 60 s `request_timeout`, far above a healthy quote (< 2 s).
+    pub quote_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -68,6 +75,7 @@ impl Default for Limits {
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            quote_deadline: QUOTE_DEADLINE,
         }
     }
 }
@@ -196,6 +204,7 @@ pub async fn serve_on(
         identity_only: false,
         metrics: settings.metrics,
         payload_keys: settings.payload_keys,
+        quote_deadline: settings.limits.quote_deadline,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
     Ok(())

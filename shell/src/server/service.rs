@@ -3,7 +3,9 @@
 //! The server parses and validates requests, formats responses, streams logs
 //! and knows the API versions; an [`Attestation`] implementation runs the TPM
 //! and owns the keys. The server calls [`Attestation::quote`] on tokio's
-//! blocking pool, so the implementation may block on the TPM.
+//! blocking pool, so the implementation may block on the TPM; the server
+//! answers 500 when no quote came within [`super::Limits::quote_deadline`].
+//! Every other method answers at once: they must never wait for the TPM.
 
 use std::fmt;
 
@@ -80,6 +82,9 @@ pub enum AttestError {
     },
     /// The quote task stopped before finishing (it panicked or was cancelled).
     Interrupted,
+    /// The TPM did not answer within the quote deadline (it hangs, or a
+    /// reconnect is slow); the TPM work finishes by itself.
+    Deadline(std::time::Duration),
 }
 
 impl fmt::Display for AttestError {
@@ -91,6 +96,11 @@ impl fmt::Display for AttestError {
                 "PCR values changed between read and quote in all {attempts} attempts"
             ),
             Self::Interrupted => f.write_str("the quote task stopped before finishing"),
+            Self::Deadline(d) => write!(
+                f,
+                "no TPM answer within the quote deadline of {} s (is the TPM hung?)",
+                d.as_secs_f32()
+            ),
         }
     }
 }
@@ -99,7 +109,7 @@ impl std::error::Error for AttestError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Tpm(e) => Some(&**e),
-            Self::PcrsUnstable { .. } | Self::Interrupted => None,
+            Self::PcrsUnstable { .. } | Self::Interrupted | Self::Deadline(_) => None,
         }
     }
 }

@@ -1,0 +1,154 @@
+//! After registration: the quote service and the server settings built from
+//! the configuration, and serving until a stop signal. Stopping is bounded
+//! even while a TPM command hangs: a short grace for open requests, the AK
+//! flushed with a bounded wait, then out.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keylet_core::tpm::Handle;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::{Reload, StartError, TpmAttestation, TpmBox};
+use crate::config::AgentConfig;
+use crate::logs::read_boottime;
+use crate::metrics::Metrics;
+use crate::server::{
+    self, AgentInfo, ApiVersion, ApiVersions, IdentityListeners, ServerSettings, ServerTls,
+    TlsFiles,
+};
+use crate::state::AgentState;
+
+/// How long requests still open at a stop signal may run on.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
+/// How long the stop waits for the TPM to flush the AK.
+pub const FLUSH_WAIT: Duration = Duration::from_millis(300);
+
+/// The quote service for `c`: `tpm` with the AK `ak` loaded from `state`,
+/// binding `payload_pem` into PCR 16. It owns the AK (flushed on drop).
+#[must_use]
+pub fn attestation(
+    c: &AgentConfig,
+    tpm: TpmBox,
+    ak: Handle,
+    state: &AgentState,
+    payload_pem: String,
+) -> TpmAttestation {
+    let info = AgentInfo {
+        uuid: state.agent_id.clone(),
+        hash_alg: c.tpm_hash_alg,
+        key_alg: c.tpm_encryption_alg,
+        sign_alg: c.tpm_signing_alg,
+        ak_handle: ak,
+    };
+    let reload = Reload {
+        key_alg: c.tpm_encryption_alg,
+        persistent_ek: c.ek_handle,
+        ak_public: state.ak_public.clone(),
+        ak_private: state.ak_private.clone(),
+        clock_repair: c.tpm_clock_repair,
+        owner_password: c.tpm_ownerpassword.clone(),
+    };
+    TpmAttestation::new(tpm, ak, reload, payload_pem, info)
+}
+
+/// The server settings for `c` on `listen` with `tls` (`None`: plain HTTP)
+/// and `metrics`; logs and payload keys are the caller's.
+#[must_use]
+pub fn server_settings(
+    c: &AgentConfig,
+    listen: SocketAddr,
+    tls: Option<ServerTls>,
+    metrics: Option<Arc<Metrics>>,
+) -> ServerSettings {
+    let mut settings = ServerSettings::new(listen, tls);
+    settings.versions = ApiVersions::new(
+        c.api_versions
+            .iter()
+            .map(|(major, minor)| ApiVersion::new(*major, *minor)),
+    )
+    .unwrap_or_else(|_| ApiVersions::all());
+    settings.boottime = read_boottime().ok();
+    settings.metrics = metrics; // metrics: quotes by endpoint and result
+    settings
+}
+
+/// What [`serve`] runs.
+#[derive(Debug)]
+pub struct Serving {
+    /// The agent API listener.
+    pub listener: TcpListener,
+    /// The identity listeners for SPIRE (may be empty).
+    pub identity: IdentityListeners,
+    /// The server settings.
+    pub settings: ServerSettings,
+    /// The quote service.
+    pub service: Arc<TpmAttestation>,
+    /// The TLS files to watch and reload (`None`: plain HTTP).
+    pub tls_files: Option<TlsFiles>,
+}
+
+/// Serves until `stop` completes, then lets open requests run on for at most
+/// [`STOP_GRACE`] and flushes the AK waiting at most [`FLUSH_WAIT`].
+///
+/// # Errors
+///
+/// [`StartError::Server`] if the server fails.
+pub async fn serve(s: Serving, stop: impl Future<Output = ()>) -> Result<(), StartError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stopping| *stopping).await;
+    };
+    // Certificates without downtime: watch the TLS files, reload on SIGHUP.
+    let reloader = match (&s.settings.tls, s.tls_files) {
+        (Some(tls), Some(files)) => Some(tokio::spawn(
+            server::reload::TlsReloader::new(files, tls.clone()).run(server::reload::DEFAULT_POLL),
+        )),
+        _ => None,
+    };
+    // The identity listener for SPIRE: same service, so quotes queue on one TPM.
+    let mut identity = (!s.identity.is_empty()).then(|| {
+        tokio::spawn(server::serve_identity(
+            s.identity,
+            s.settings.clone(),
+            Arc::clone(&s.service) as Arc<dyn server::Attestation>,
+            stopped(stop_rx.clone()),
+        ))
+    });
+    let main = server::serve_on(
+        s.listener,
+        s.settings,
+        Arc::clone(&s.service) as Arc<dyn server::Attestation>,
+        stopped(stop_rx),
+    );
+    tokio::pin!(main);
+    let served = tokio::select! {
+        r = &mut main => r,
+        () = stop => {
+            // Ignore the error: it only means every server has ended.
+            let _ = stop_tx.send(true);
+            let drained = async {
+                let r = (&mut main).await;
+                if let Some(task) = identity.as_mut() {
+                    let _ = task.await;
+                }
+                r
+            };
+            tokio::time::timeout(STOP_GRACE, drained).await.unwrap_or_else(|_| {
+                log::warn!(
+                    "requests still open {STOP_GRACE:?} after the stop signal (a TPM command \
+                     hangs?); closing them"
+                );
+                Ok(())
+            })
+        }
+    };
+    for task in [reloader, identity].into_iter().flatten() {
+        task.abort();
+    }
+    TpmAttestation::shutdown(&s.service, FLUSH_WAIT);
+    served.map_err(StartError::Server)
+}
