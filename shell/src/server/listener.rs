@@ -116,8 +116,10 @@ pub(crate) async fn accept_loop<L: Accept>(
             .unwrap_or_else(open_files::pending_budget),
     );
     log::info!(
-        "up to {} connections may wait for their first byte, TLS handshake and request; {} are served at once",
+        "up to {} connections may wait for their first byte, TLS handshake and request \
+         (limit on open files: {}); {} are served at once",
         pending.cap(),
+        open_files::open_files_limit(),
         limits.max_connections.max(1)
     );
     let shared = Arc::new(Shared {

@@ -18,7 +18,7 @@ const FEWEST_PENDING: u64 = 16;
 
 /// The soft limit on open files after raising it to the hard limit (or to
 /// what was needed), read and raised once per process.
-fn open_files_limit() -> u64 {
+pub(super) fn open_files_limit() -> u64 {
     static LIMIT: OnceLock<u64> = OnceLock::new();
     *LIMIT.get_or_init(|| {
         let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
