@@ -102,7 +102,8 @@ if ((E2E)); then
     step e2e-payload timeout 300 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
     # security proof: bad-input catalogue, TLS refusals, no secrets in the log (~30 s)
     step e2e-security timeout 300 bash tests/e2e/security.sh
-    # reliability: late registrar, 200 concurrent quotes, SIGTERM mid-quote (~1 min; TPM restart and soak opt-in)
+    # reliability: TPM restart, late registrar, 200 concurrent quotes, 1,100 idle/slow clients
+    # during verifier quotes, SIGTERM mid-quote (~2.5 min; soak opt-in)
     # shellcheck disable=SC2086
     step e2e-reliability timeout 300 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
   else
