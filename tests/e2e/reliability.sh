@@ -234,7 +234,7 @@ flood_quotes() {
 
 scenario_slow_clients() {
   if [[ -z $SLOW_RSS_LIMIT_KB ]]; then # a debug build has a .debug_info section
-    if readelf -S --wide "$KEYLET_BIN" 2>/dev/null | grep -qF ' .debug_info '; then SLOW_RSS_LIMIT_KB=24576
+    if readelf -S --wide "$KEYLET_BIN" 2>/dev/null | grep -F ' .debug_info ' >/dev/null; then SLOW_RSS_LIMIT_KB=24576
     else SLOW_RSS_LIMIT_KB=16384; fi
   fi
   say "VmRSS limit during the flood: $SLOW_RSS_LIMIT_KB kB"
