@@ -123,9 +123,10 @@ if ((E2E)); then
     step e2e-payload timeout 300 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
     # security proof: bad-input catalogue, TLS refusals, no secrets in the log (~30 s)
     step e2e-security timeout 300 bash tests/e2e/security.sh
-    # reliability: late registrar, 200 concurrent quotes, SIGTERM mid-quote, a hung TPM (~1 min; soak opt-in)
+    # reliability: TPM restart and hang, late registrar, 200 concurrent quotes, 1,100 idle/slow
+    # clients during verifier quotes, SIGTERM mid-quote (~3 min; soak opt-in)
     # shellcheck disable=SC2086
-    step e2e-reliability timeout 300 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
+    step e2e-reliability timeout 600 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
     # README's commands as printed: script modes, scripts/demo.sh to PASS and Ctrl-C (~1 min)
     step e2e-newcomer timeout 400 bash tests/e2e/newcomer.sh
   else

@@ -13,6 +13,11 @@
 #                   while half-open TCP clients hold connections: at least 95 % answered 200, the
 #                   rest a clean 500 (never anything else), keylet alive, RSS bounded, the
 #                   half-open clients are closed
+#   slow_clients    1,000 idle TCP connections + 50 sending a TLS ClientHello and 50 an mTLS
+#                   request one byte per second (insiders), from 127.0.0.2-11, replaced as keylet
+#                   closes them: 20 verifier-like mTLS quotes (curl, keylet's cert verified) each
+#                   answered 200 within 1 s, keylet's VmRSS (sampled every 0.25 s) under 16 MB;
+#                   then the same with enable_agent_mtls=false and 100 plain slow requests
 #   sigterm_quote   SIGTERM while quotes are in flight: exit 0, no transient objects left, state
 #                   files unchanged, same UUID, a restart re-registers (no 403)
 #   tpm_hang        swtpm frozen (SIGSTOP) mid-quote: /version, /agent/info, /keys/pubkey, metrics
@@ -25,6 +30,8 @@
 # Settings: RELIABILITY_RSS_LIMIT_KB (32768) bounds keylet's RSS in "concurrent";
 # RELIABILITY_IDENTITY_PORT (agent port + 1) and RELIABILITY_METRICS_PORT (agent port + 2)
 # are the identity and metrics listeners of "tpm_hang".
+# SLOW_RSS_LIMIT_KB (16384; 24576 for a debug build, whose unoptimized code alone is ~10 MB
+# of VmRSS), SLOW_RSS_GROWTH_KB (8192), SLOW_QUOTE_SECS (1.0), SLOW_IDLE (1000) for "slow_clients".
 # Needs: scripts/testbed.sh up, a keylet build. Stops and restarts testbed services (swtpm,
 # registrar): run it against a testbed of your own.
 set -euo pipefail
@@ -35,6 +42,10 @@ RSS_LIMIT_KB=${RELIABILITY_RSS_LIMIT_KB:-32768}
 SOAK_SECS=${RELIABILITY_SOAK_SECS:-600}
 HANG_ID_PORT=${RELIABILITY_IDENTITY_PORT:-$((AGENT_PORT + 1))}
 HANG_METRICS_PORT=${RELIABILITY_METRICS_PORT:-$((AGENT_PORT + 2))}
+SLOW_RSS_LIMIT_KB=${SLOW_RSS_LIMIT_KB:-}
+SLOW_RSS_GROWTH_KB=${SLOW_RSS_GROWTH_KB:-8192}
+SLOW_QUOTE_SECS=${SLOW_QUOTE_SECS:-1.0}
+SLOW_IDLE=${SLOW_IDLE:-1000}
 MASK=0x400400
 
 field() { jq -r ".$1" <<<"$2"; }
@@ -166,7 +177,7 @@ scenario_concurrent() {
   assert_ge "$ok" 190 "requests answered 200 (at least 95 %; $codes)"
   ((rss1 < RSS_LIMIT_KB)) || fail "keylet RSS $rss1 kB after the load is over the $RSS_LIMIT_KB kB limit"
   agent_alive cc || fail "keylet exited under load"
-  # The half-open clients are closed by keylet (TLS handshake deadline, 10 s).
+  # The half-open clients are closed by keylet (first-byte deadline, 5 s).
   for fd in "${fds[@]}"; do
     if read -r -t 20 -u "$fd" line; then fail "a half-open client got data: $line"
     else (($? <= 128)) || fail "keylet kept a half-open client open for 20 s"; fi
@@ -175,6 +186,80 @@ scenario_concurrent() {
   assert_eq "$(quote_code cc 201)" 200 "a quote after the load"
   agent_stop cc
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
+}
+
+# flood_quotes NAME PLAIN: with keylet NAME running, the slow_clients flood
+# (PLAIN=1: plain HTTP, 100 slow requests; else mTLS, 50 slow ClientHellos and 50 slow
+# requests), then 20 quotes as the verifier makes them, each timed.
+flood_quotes() {
+  local n=$1 plain=$2 pid=${KEYLET_PID[$1]} d st flood i r code t open slow worst=0 args=() codes=() rss0 cap
+  rss0=$(rss_kb "$pid")
+  d=$(agent_dir "$n"); st=$d/flood.json
+  # All open at once, unless keylet's open-files limit caps them (it then evicts;
+  # the log says how many may wait).
+  for ((i = 0; i < 100; i++)); do
+    cap=$(grep -om1 'up to [0-9]* connections may wait' "$d/keylet.log" | awk '{ print $3 }' || true)
+    [[ -n $cap ]] && break
+    sleep 0.1
+  done
+  cap=${cap:-$((SLOW_IDLE + 100))}; ((cap < SLOW_IDLE + 100)) || cap=$((SLOW_IDLE + 100))
+  if ((plain)); then args=(--plain --slow-hello 0 --slow-request 100)
+  else args=(--cert "$TLS/client-cert.crt" --key "$TLS/client-private.pem" --slow-hello 50 --slow-request 50); fi
+  "$VENV_PY" "$E2E_ROOT/tests/e2e/slow_clients.py" --port "$AGENT_PORT" --cacert "$d/state/server-cert.crt" \
+    --pid "$pid" --status "$st" --secs 150 --idle "$SLOW_IDLE" "${args[@]}" >"$d/flood.out" 2>&1 &
+  flood=$!
+  for ((i = 0; i < 200; i++)); do # all open (after ~10 s): at most 20 s, then quote anyway
+    [[ -f $st ]] && (($(jq '.open | add' "$st") >= cap)) && break
+    sleep 0.1
+  done
+  say "flood open after $((i / 10)) s: $(jq -c .open "$st" 2>/dev/null || echo none)"
+  for ((i = 1; i <= 20; i++)); do
+    open=$(jq -c .open "$st")
+    if ((plain)); then
+      r=$(curl -sS -o "$d/quote.json" -w '%{http_code} %{time_total}' --max-time 10 \
+        "http://127.0.0.1:$AGENT_PORT/v2.2/quotes/integrity?nonce=$(nonce "$i")&mask=$MASK&partial=1" 2>/dev/null || echo "000 10")
+    else
+      r=$(agent_curl "$n" -o "$d/quote.json" -w '%{http_code} %{time_total}' --max-time 10 "$(quote_url "$i")" 2>/dev/null || true)
+    fi
+    [[ $r == *' '* ]] || r="000 10"
+    code=${r% *} t=${r#* }
+    codes+=("$code/${t}s")
+    say "quote $i: $code in $t s (flood open: $open)"
+    awk -v t="$t" -v w="$worst" 'BEGIN { exit !(t > w) }' && worst=$t
+    sleep 0.5
+  done
+  : >"$st.stop"; wait "$flood" || true
+  slow=$(tail -1 "$d/flood.out")
+  say "flood at the end: $slow; slowest quote $worst s"
+  for r in "${codes[@]}"; do
+    [[ ${r%%/*} == 200 ]] || fail "a quote during the flood was not answered 200: ${codes[*]}"
+  done
+  awk -v t="$worst" -v l="$SLOW_QUOTE_SECS" 'BEGIN { exit !(t < l) }' ||
+    fail "the slowest quote during the flood took $worst s (limit $SLOW_QUOTE_SECS s): ${codes[*]}"
+  r=$(jq .max_open <<<"$slow")
+  ((r >= cap)) || fail "the flood never held $cap connections open at once (at most $r)"
+  r=$(jq .max_rss_kb <<<"$slow")
+  say "keylet's VmRSS: $rss0 kB before the flood, at most $r kB during it"
+  ((r > 0 && r < SLOW_RSS_LIMIT_KB)) || fail "keylet's VmRSS during the flood reached $r kB (limit $SLOW_RSS_LIMIT_KB kB)"
+  ((r - rss0 < SLOW_RSS_GROWTH_KB)) || fail "keylet's VmRSS grew by $((r - rss0)) kB under the flood (limit $SLOW_RSS_GROWTH_KB kB)"
+  agent_alive "$n" || fail "keylet exited under the flood"
+}
+
+scenario_slow_clients() {
+  if [[ -z $SLOW_RSS_LIMIT_KB ]]; then # a debug build has a .debug_info section
+    if readelf -S --wide "$KEYLET_BIN" 2>/dev/null | grep -F ' .debug_info ' >/dev/null; then SLOW_RSS_LIMIT_KB=24576
+    else SLOW_RSS_LIMIT_KB=16384; fi
+  fi
+  say "VmRSS limit during the flood: $SLOW_RSS_LIMIT_KB kB"
+  fresh_agent sc
+  start_registered sc
+  assert_eq "$(quote_code sc 0)" 200 "a quote before the flood"
+  flood_quotes sc 0
+  agent_stop sc
+  fresh_agent scp enable_agent_mtls=false
+  start_registered scp
+  flood_quotes scp 1
+  agent_stop scp
 }
 
 state_sums() { (cd "$(agent_dir "$1")/state" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
@@ -335,7 +420,7 @@ restore_services() {
 tb start >/dev/null 2>&1 || true # a service a stopped earlier run left down
 e2e_init reliability
 trap 'restore_services; e2e_cleanup' EXIT
-DEFAULT=(tpm_restart registrar_late concurrent sigterm_quote tpm_hang)
+DEFAULT=(tpm_restart registrar_late concurrent slow_clients sigterm_quote tpm_hang)
 [[ ${RELIABILITY_SOAK:-0} == 1 ]] && DEFAULT+=(soak)
 if (($#)); then SELECTED=("$@"); else SELECTED=("${DEFAULT[@]}"); fi
 run_scenarios "${DEFAULT[@]}" soak -- "${SELECTED[@]}"

@@ -11,17 +11,23 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use super::handlers::Handler;
-use super::{Attestation, Limits, ServerSettings, listener};
+use super::listener::{self, Accept, Accepted};
+use super::pending::Source;
+use super::{Attestation, Limits, ServerSettings};
 use crate::config::IdentitySettings;
+
+/// Connections that may wait on each identity listener: its clients are
+/// local (SPIRE's agent), so few are enough.
+const IDENTITY_PENDING: usize = 64;
 
 /// Who may use the Unix socket: keylet's own uid, plus these uids and
 /// primary gids.
@@ -187,7 +193,10 @@ pub async fn serve_identity(
         payload_keys: None,
         quote_deadline: settings.limits.quote_deadline,
     });
-    let limits = settings.limits;
+    let limits = Limits {
+        max_pending: Some(IDENTITY_PENDING),
+        ..settings.limits
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         // An error means the sender is gone: stop as well.
@@ -205,17 +214,21 @@ pub async fn serve_identity(
             stopped(stop_rx.clone()),
         ))
     });
-    let unix = listeners.unix.map(|(l, path)| {
+    let unix = listeners.unix.map(|(socket, path)| {
         log::info!(
             "serving identity quotes for SPIRE on the Unix socket {}",
             path.display()
         );
-        let task = tokio::spawn(unix_loop(
-            l,
-            listeners.allow.clone(),
+        let admitting = AdmittingSocket {
+            socket,
+            allow: listeners.allow.clone(),
+        };
+        let task = tokio::spawn(listener::accept_loop(
+            admitting,
+            None,
             Arc::clone(&handler),
             limits,
-            stop_rx.clone(),
+            stopped(stop_rx.clone()),
         ));
         (task, path)
     });
@@ -233,87 +246,57 @@ pub async fn serve_identity(
     }
 }
 
-async fn unix_loop(
-    listener: UnixListener,
+/// The identity socket: each peer's credentials are checked against the
+/// allow-list; a refused peer's request is answered with 403.
+struct AdmittingSocket {
+    socket: UnixListener,
     allow: PeerAllowList,
-    handler: Arc<Handler>,
-    limits: Limits,
-    mut stop: watch::Receiver<bool>,
-) {
-    let max = limits.max_connections.max(1);
-    let permits = Arc::new(Semaphore::new(max));
-    loop {
-        let permit = tokio::select! {
-            () = stopping(&mut stop) => break,
-            p = Arc::clone(&permits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let stream = tokio::select! {
-            () = stopping(&mut stop) => break,
-            a = listener.accept() => match a {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    log::warn!("identity socket: accepting a connection failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let handler = Arc::clone(&handler);
-        let allow = allow.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let (uid, gid, pid) = match stream.peer_cred() {
-                Ok(c) => (c.uid(), c.gid(), c.pid().unwrap_or(0)),
-                Err(e) => {
-                    log::warn!("identity socket: cannot read the peer's credentials: {e}");
-                    return;
-                }
-            };
-            let peer = format!("uid {uid} gid {gid} pid {pid}");
-            if allow.admits(uid, gid) {
-                listener::serve_http(stream, peer, handler, limits, stop).await;
-            } else {
-                log::warn!(
-                    "identity socket: refused a peer with {peer}: not in identity_allow_uids / \
-                     identity_allow_gids"
-                );
-                refuse(stream, uid, gid).await;
-            }
-        });
+}
+
+impl Accept for AdmittingSocket {
+    type Io = UnixStream;
+
+    async fn next_connection(&self) -> io::Result<Accepted<UnixStream>> {
+        let (io, _) = self.socket.accept().await?;
+        Ok(admit(io, &self.allow))
     }
-    let all = u32::try_from(max).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(limits.shutdown_grace, permits.acquire_many(all)).await;
+
+    fn first_byte(io: &UnixStream) -> impl Future<Output = io::Result<()>> + Send {
+        io.readable()
+    }
 }
 
-/// Resolves once a stop is signalled (or the sender is gone).
-async fn stopping(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-/// Answers a refused peer with a 403 and closes.
-async fn refuse(mut stream: UnixStream, uid: u32, gid: u32) {
-    let body = serde_json::json!({
-        "code": 403,
-        "status": format!(
-            "Forbidden: uid {uid} / gid {gid} is not allowed on this socket (identity_allow_uids, identity_allow_gids)"
-        ),
-        "results": {},
-    })
-    .to_string();
-    let head = format!(
-        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    // Read what the client sent first so that closing does not reset the
-    // connection before it reads the answer; bounded in size and time.
-    let mut buf = [0u8; 4096];
-    let _ =
-        tokio::time::timeout(std::time::Duration::from_millis(500), stream.read(&mut buf)).await;
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
-    let _ = stream.shutdown().await;
+/// The accepted peer, with the reason it is refused if it is.
+fn admit(io: UnixStream, allow: &PeerAllowList) -> Accepted<UnixStream> {
+    let (uid, gid, pid) = match io.peer_cred() {
+        Ok(c) => (c.uid(), c.gid(), c.pid().unwrap_or(0)),
+        Err(e) => {
+            log::warn!("identity socket: cannot read the peer's credentials: {e}");
+            return Accepted {
+                io,
+                source: Source::Uid(u32::MAX),
+                peer: "an unknown peer".into(),
+                refusal: Some(format!(
+                    "Forbidden: cannot read the peer's credentials on this socket ({e})"
+                )),
+            };
+        }
+    };
+    let peer = format!("uid {uid} gid {gid} pid {pid}");
+    let refusal = (!allow.admits(uid, gid)).then(|| {
+        log::warn!(
+            "identity socket: refused a peer with {peer}: not in identity_allow_uids / \
+             identity_allow_gids"
+        );
+        format!(
+            "Forbidden: uid {uid} / gid {gid} is not allowed on this socket \
+             (identity_allow_uids, identity_allow_gids)"
+        )
+    });
+    Accepted {
+        io,
+        source: Source::Uid(uid),
+        peer,
+        refusal,
+    }
 }

@@ -16,6 +16,10 @@ use crate::payload::KeyBootstrap;
 
 /// The longest `/keys/verify` challenge accepted (the tenant sends 20).
 const MAX_CHALLENGE_LEN: usize = 1024;
+/// How long a client may take to send a request body: a request being
+/// served holds one of the few serving slots, so a slow body must not keep
+/// it for long.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Answer when keylet was started without payload-key support.
 const NO_KEYS: &str =
@@ -48,6 +52,8 @@ enum Rejected {
     BadRequest(String),
     /// 413: the body exceeded this many bytes.
     TooLarge(usize),
+    /// 408: the body did not arrive within [`BODY_READ_TIMEOUT`].
+    TooSlow,
 }
 
 impl Rejected {
@@ -59,6 +65,13 @@ impl Rejected {
                 &format!(
                     "request body larger than {limit} bytes; the payload must fit the agent's \
                      secure_size"
+                ),
+            ),
+            Self::TooSlow => response::error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
                 ),
             ),
         }
@@ -163,7 +176,8 @@ where
     if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
         return Err(Rejected::TooLarge(limit));
     }
-    let bytes: Bytes = match Limited::new(body, limit).collect().await {
+    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect());
+    let bytes: Bytes = match collected.await.map_err(|_| Rejected::TooSlow)? {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Err(Rejected::TooLarge(limit));
@@ -209,4 +223,40 @@ fn decode_tag(text: &str) -> Result<[u8; 48], Rejected> {
             bytes.len()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use hyper::body::Frame;
+
+    use super::*;
+
+    /// A body whose bytes never come.
+    struct Stalled;
+
+    impl Body for Stalled {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_arrive_is_refused_with_408_at_the_deadline() {
+        let t0 = tokio::time::Instant::now();
+        let read = read_json::<serde_json::Value, _>(Stalled, 1024).await;
+        assert!(matches!(read, Err(Rejected::TooSlow)));
+        assert_eq!(t0.elapsed(), BODY_READ_TIMEOUT);
+        let reply = Rejected::TooSlow.into_reply();
+        assert_eq!(reply.status(), StatusCode::REQUEST_TIMEOUT);
+    }
 }

@@ -1,85 +1,185 @@
-//! The accept loop: a bounded number of connections, TLS handshakes with a
-//! deadline, HTTP/1.1 with a header-read deadline, and graceful shutdown.
+//! The one accept loop of every listener (the agent port, the identity port
+//! and the identity socket). A connection goes through these stages:
+//!
+//! 1. waiting: accepted, it costs a small task and a socket until its first
+//!    byte arrives (`first_byte_timeout`); no TLS state exists yet;
+//! 2. TLS handshake (`tls_handshake_timeout`), then HTTP/1.1 request head
+//!    (`header_read_timeout`);
+//! 3. a serving slot (at most `max_connections`), held until the response
+//!    is sent.
+//!
+//! Until it holds a serving slot, a connection is counted in [`Pending`]:
+//! when that is full, the oldest waiting connection of the busiest source
+//! makes room for the newcomer, so idle and slow clients never keep the
+//! verifier out.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hyper::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::Limits;
 use super::handlers::Handler;
+use super::open_files;
+use super::pending::{Evicted, Pending, Source, Ticket};
+use super::response;
 use super::tls::ServerTls;
 
-/// Pause after a failed accept (e.g. out of file descriptors) before retrying.
+/// Pause after a failed accept when no waiting connection can make room.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The largest request head accepted (request line plus headers).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// A listener the accept loop can serve.
+pub(crate) trait Accept: Send + 'static {
+    /// A connection.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The next connection.
+    fn next_connection(&self) -> impl Future<Output = io::Result<Accepted<Self::Io>>> + Send;
+    /// Resolves once `io` has something to read; an error if it ended first.
+    fn first_byte(io: &Self::Io) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// An accepted connection.
+#[derive(Debug)]
+pub(crate) struct Accepted<Io> {
+    pub(crate) io: Io,
+    pub(crate) source: Source,
+    /// The peer as logs name it.
+    pub(crate) peer: String,
+    /// Why the peer is refused (its requests get 403 with this message).
+    pub(crate) refusal: Option<String>,
+}
+
+impl Accept for TcpListener {
+    type Io = TcpStream;
+
+    async fn next_connection(&self) -> io::Result<Accepted<TcpStream>> {
+        let (io, peer) = self.accept().await?;
+        if let Err(e) = io.set_nodelay(true) {
+            log::debug!("cannot set TCP_NODELAY for {peer}: {e}");
+        }
+        Ok(Accepted {
+            io,
+            source: Source::Ip(peer.ip()),
+            peer: peer.to_string(),
+            refusal: None,
+        })
+    }
+
+    async fn first_byte(io: &TcpStream) -> io::Result<()> {
+        match io.peek(&mut [0u8; 1]).await? {
+            0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What every connection of one listener shares.
+struct Shared {
+    tls: Option<ServerTls>,
+    handler: Arc<Handler>,
+    limits: Limits,
+    serving: Arc<Semaphore>,
+}
+
+/// What answers a connection's request.
+#[derive(Clone)]
+enum Responder {
+    Handler(Arc<Handler>),
+    Refuse(Arc<str>),
+}
+
 /// Accepts connections on `listener` until `shutdown` completes, then lets the
 /// open connections finish their current request (for at most
 /// `limits.shutdown_grace`).
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
+pub(crate) async fn accept_loop<L: Accept>(
+    listener: L,
     tls: Option<ServerTls>,
     handler: Arc<Handler>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let max = limits.max_connections.max(1);
-    let permits = Arc::new(Semaphore::new(max));
+    let pending = Pending::new(
+        limits
+            .max_pending
+            .unwrap_or_else(open_files::pending_budget),
+    );
+    log::info!(
+        "up to {} connections may wait for their first byte, TLS handshake and request \
+         (limit on open files: {}); {} are served at once",
+        pending.cap(),
+        open_files::open_files_limit(),
+        limits.max_connections.max(1)
+    );
+    let shared = Arc::new(Shared {
+        tls,
+        handler,
+        limits,
+        serving: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Every connection holds a sender: recv() ends once all have ended.
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let mut full_logged = false;
     tokio::pin!(shutdown);
     loop {
-        // Take a connection slot first: beyond the limit, new connections
-        // wait in the kernel's accept queue.
-        let permit = tokio::select! {
+        let accepted = tokio::select! {
             () = &mut shutdown => break,
-            p = Arc::clone(&permits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
+            a = listener.next_connection() => a,
         };
-        let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    log::warn!("accepting a connection failed: {e}");
+        let accepted = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Most likely out of file descriptors: a waiting connection
+                // makes room, or, with none, wait a little.
+                log::warn!("accepting a connection failed: {e}");
+                if pending.evict_oldest().is_some() {
+                    tokio::task::yield_now().await;
+                } else {
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
                 }
-            },
+                continue;
+            }
         };
-        if let Err(e) = stream.set_nodelay(true) {
-            log::debug!("cannot set TCP_NODELAY for {peer}: {e}");
+        let (ticket, evicted, victim) = pending.admit(accepted.source);
+        if let Some(victim) = victim {
+            if full_logged {
+                log::debug!("dropped a waiting connection from {victim} to make room");
+            } else {
+                full_logged = true;
+                log::warn!(
+                    "{} connections wait to be served, the most allowed: dropping the oldest \
+                     waiting connection of the busiest source for each new one (first: {victim})",
+                    pending.cap()
+                );
+            }
         }
-        let config = tls.as_ref().map(ServerTls::current);
-        tokio::spawn(connection(
-            stream,
-            peer,
-            config,
-            Arc::clone(&handler),
-            limits,
+        tokio::spawn(connection::<L>(
+            accepted,
+            ticket,
+            evicted,
+            Arc::clone(&shared),
             stop_rx.clone(),
-            permit,
+            alive_tx.clone(),
         ));
     }
     drop(listener);
     log::info!("server stopping; letting open connections finish");
     // Ignore the error: it only means no connection is listening.
     let _ = stop_tx.send(true);
-    let all = u32::try_from(max).unwrap_or(u32::MAX);
-    if tokio::time::timeout(limits.shutdown_grace, permits.acquire_many(all))
+    drop(alive_tx);
+    if tokio::time::timeout(limits.shutdown_grace, alive_rx.recv())
         .await
         .is_err()
     {
@@ -87,49 +187,121 @@ pub(crate) async fn accept_loop(
     }
 }
 
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: Option<Arc<ServerConfig>>,
-    handler: Arc<Handler>,
-    limits: Limits,
-    stop: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+/// One connection, until it ends or is evicted while it waits.
+async fn connection<L: Accept>(
+    accepted: Accepted<L::Io>,
+    ticket: Ticket,
+    mut evicted: Evicted,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    _alive: mpsc::Sender<()>,
 ) {
-    let Some(config) = tls else {
-        return serve_http(stream, peer, handler, limits, stop).await;
+    let Accepted {
+        io, peer, refusal, ..
+    } = accepted;
+    let first_byte = tokio::time::timeout(shared.limits.first_byte_timeout, L::first_byte(&io));
+    tokio::select! {
+        () = evicted.wait() => return,
+        _ = stop.wait_for(|stopping| *stopping) => return,
+        r = first_byte => match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return log::debug!("connection from {peer} failed: {e}"),
+            Err(_) => return log::debug!(
+                "{peer} sent nothing within {:?}",
+                shared.limits.first_byte_timeout
+            ),
+        },
+    }
+    let responder = match refusal {
+        Some(why) => Responder::Refuse(why.into()),
+        None => Responder::Handler(Arc::clone(&shared.handler)),
     };
-    let handshake = TlsAcceptor::from(config).accept(stream);
-    match tokio::time::timeout(limits.tls_handshake_timeout, handshake).await {
-        Ok(Ok(tls_stream)) => serve_http(tls_stream, peer, handler, limits, stop).await,
-        Ok(Err(e)) => log::info!("TLS handshake with {peer} failed: {e}"),
-        Err(_) => log::info!(
-            "TLS handshake with {peer} did not finish within {:?}",
-            limits.tls_handshake_timeout
-        ),
+    // Only now the (larger) TLS and HTTP state, boxed so that a waiting
+    // connection's task stays small.
+    let served = Box::pin(establish(io, peer, responder, shared, ticket, stop));
+    tokio::select! {
+        () = evicted.wait() => {}
+        () = served => {}
     }
 }
 
-pub(super) async fn serve_http<S>(
+/// The TLS handshake (if any), then the request.
+async fn establish<S>(
     io: S,
-    peer: impl std::fmt::Display,
-    handler: Arc<Handler>,
-    limits: Limits,
+    peer: String,
+    responder: Responder,
+    shared: Arc<Shared>,
+    ticket: Ticket,
     mut stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Some(config) = shared.tls.as_ref().map(ServerTls::current) else {
+        return serve_http(io, &peer, responder, &shared, ticket, stop).await;
+    };
+    let limit = shared.limits.tls_handshake_timeout;
+    let handshake = tokio::time::timeout(limit, TlsAcceptor::from(config).accept(io));
+    let tls = tokio::select! {
+        _ = stop.wait_for(|stopping| *stopping) => return,
+        r = handshake => match r {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return log::info!("TLS handshake with {peer} failed: {e}"),
+            Err(_) => {
+                return log::info!("TLS handshake with {peer} did not finish within {limit:?}");
+            }
+        },
+    };
+    serve_http(tls, &peer, responder, &shared, ticket, stop).await;
+}
+
+/// Reads one request and answers it, taking a serving slot once its head
+/// is complete (and holding it until the connection ends).
+async fn serve_http<S>(
+    io: S,
+    peer: &str,
+    responder: Responder,
+    shared: &Shared,
+    ticket: Ticket,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let serving = Arc::clone(&shared.serving);
+    let slot = Arc::new(Mutex::new(None));
+    let ticket = Arc::new(ticket);
     let service = service_fn(move |request| {
-        let handler = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(handler.handle(request).await) }
+        let responder = responder.clone();
+        let serving = Arc::clone(&serving);
+        let slot = Arc::clone(&slot);
+        let ticket = Arc::clone(&ticket);
+        async move {
+            let response = match responder {
+                Responder::Refuse(why) => {
+                    ticket.served();
+                    response::error(StatusCode::FORBIDDEN, &why)
+                }
+                Responder::Handler(handler) => match serving.acquire_owned().await {
+                    Ok(permit) => {
+                        ticket.served();
+                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(permit);
+                        handler.handle(request).await
+                    }
+                    Err(_) => response::error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "keylet is stopping; retry later",
+                    ),
+                },
+            };
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .header_read_timeout(shared.limits.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES)
         // One request per connection, as the verifier and tenant make them:
-        // an idle keep-alive connection would hold one of the few connection
+        // an idle keep-alive connection would hold one of the few serving
         // slots (limits.max_connections) until header_read_timeout.
         .keep_alive(false);
     let conn = builder.serve_connection(TokioIo::new(io), service);
@@ -149,3 +321,7 @@ pub(super) async fn serve_http<S>(
         log::debug!("connection from {peer} ended with an error: {e}");
     }
 }
+
+#[cfg(test)]
+#[path = "listener_tests.rs"]
+mod tests;

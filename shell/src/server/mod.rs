@@ -17,6 +17,8 @@ mod identity_listener; // identity listener for SPIRE
 // payload keys: /keys/ukey, /keys/vkey, /keys/verify
 mod keys;
 mod listener;
+mod open_files;
+mod pending;
 pub mod query;
 mod quote_body;
 pub mod reload; // certificates without downtime
@@ -53,8 +55,17 @@ pub const QUOTE_DEADLINE: Duration = Duration::from_secs(10);
 /// Resource limits and deadlines of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections served at once; more wait in the accept queue.
+    /// Requests served at once, each from its complete request head to the
+    /// end of its response; more wait, counted in `max_pending`.
     pub max_connections: usize,
+    /// Connections that may wait to be served (for their first byte, TLS
+    /// handshake, request head or a serving slot); when full, the oldest of
+    /// the source with the most makes room for a new one. `None`: derived
+    /// from the limit on open files (raised to its hard limit at start).
+    pub max_pending: Option<usize>,
+    /// How long a new connection may take to send its first byte; until
+    /// then it costs a small task and a socket, no TLS state.
+    pub first_byte_timeout: Duration,
     /// How long a client may take to finish the TLS handshake.
     pub tls_handshake_timeout: Duration,
     /// How long a client may take to send a request's headers. Connections
@@ -72,6 +83,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 16,
+            max_pending: None,
+            first_byte_timeout: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),

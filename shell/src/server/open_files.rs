@@ -1,0 +1,58 @@
+//! How many connections may wait for their first byte, TLS handshake and
+//! request head: derived from the process's limit on open files, which is
+//! raised from its soft value toward the hard one once, at start.
+
+use std::sync::OnceLock;
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+/// File descriptors kept free for everything but waiting connections: the
+/// TPM, logs, state files, the registrar client, listeners, served
+/// connections and the other listeners' waiting connections.
+const RESERVED: u64 = 128;
+/// The most connections allowed to wait, whatever the limit on open files:
+/// about 2.5 kB each while they wait for their first byte (see README).
+const MOST_PENDING: u64 = 4096;
+/// The fewest, even under a tiny limit on open files.
+const FEWEST_PENDING: u64 = 16;
+
+/// The soft limit on open files after raising it to the hard limit (or to
+/// what was needed), read and raised once per process.
+pub(super) fn open_files_limit() -> u64 {
+    static LIMIT: OnceLock<u64> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+            Ok(l) => l,
+            Err(e) => {
+                log::warn!("cannot read the limit on open files (RLIMIT_NOFILE): {e}");
+                return RESERVED + FEWEST_PENDING;
+            }
+        };
+        let wanted = hard.min(RESERVED + MOST_PENDING);
+        if wanted <= soft {
+            return soft;
+        }
+        match setrlimit(Resource::RLIMIT_NOFILE, wanted, hard) {
+            Ok(()) => {
+                log::info!(
+                    "raised the limit on open files from {soft} to {wanted} (hard limit {hard})"
+                );
+                wanted
+            }
+            Err(e) => {
+                log::warn!("cannot raise the limit on open files from {soft} to {wanted}: {e}");
+                soft
+            }
+        }
+    })
+}
+
+/// How many connections may wait at once (not yet served): what the limit on
+/// open files leaves after [`RESERVED`], between [`FEWEST_PENDING`] and
+/// [`MOST_PENDING`]. Logged by the caller.
+pub(super) fn pending_budget() -> usize {
+    let budget = open_files_limit()
+        .saturating_sub(RESERVED)
+        .clamp(FEWEST_PENDING, MOST_PENDING);
+    usize::try_from(budget).unwrap_or(usize::MAX)
+}
