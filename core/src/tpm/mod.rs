@@ -11,6 +11,7 @@ pub mod clock;
 pub mod command;
 pub mod command_keys;
 pub mod cursor;
+pub mod lockout;
 pub mod name;
 pub mod pcr_read;
 pub mod rc;
