@@ -18,24 +18,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 EK_STORE=$TB_STATE/tpm_cert_store
 
-# doctor NAME [K=V...] -- [doctor args...]: keylet doctor --json; sets DOC (report) and DOC_RC.
-doctor() {
-  local n=$1 envs=(); shift
-  while (($#)) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
-  shift || true
-  agent_render "$n"
-  DOC_RC=0
-  DOC=$(keylet_env "$n" "${envs[@]}" "$KEYLET_BIN" doctor --json "$@") || DOC_RC=$?
-  jq -e .checks <<<"$DOC" >/dev/null || { fail "keylet doctor printed no JSON report: $DOC"; return 1; }
-}
-status_of() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .status] | join(",")' <<<"$DOC"; }
-detail_of() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .detail] | join(" | ")' <<<"$DOC"; }
-fails() { jq -c '[.checks[] | select(.status == "fail")]' <<<"$DOC"; }
-expect() { # CHECK STATUS
-  local got; got=$(status_of "$1")
-  [[ $got == "$2" ]] || fail "check $1: expected $2, got '${got:-absent}' ($(detail_of "$1"))"
-}
-
 scenario_all_ok() {
   agent_new fresh
   doctor fresh -- --ek-ca "$EK_STORE"

@@ -195,7 +195,10 @@ impl ResponseCode {
                 "the TPM is out of slots; flush leftover transient objects and sessions \
                  (or use the resource manager /dev/tpmrm0)"
             }
-            0x921 => "the TPM is in dictionary-attack lockout; wait or clear the lockout",
+            0x921 => {
+                "the TPM is in dictionary-attack lockout and refuses DA-protected keys; keylet \
+                 doctor shows how long it lasts and whether the AK lacks noDA (and the fix)"
+            }
             0x100 => "the TPM was not started; send TPM2_Startup (swtpm: --flags startup-clear)",
             0x08B | 0x18B => "the handle does not exist on this TPM",
             0x09C => "the key was created on another TPM or its blob is damaged",
