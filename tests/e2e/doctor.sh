@@ -23,7 +23,7 @@ scenario_all_ok() {
   doctor fresh -- --ek-ca "$EK_STORE"
   assert_eq "$DOC_RC" 0 "exit code on a healthy host (failures: $(fails))"
   local c
-  for c in config tpm.device tpm.clock tpm.ek tpm.ek_cert tpm.ek_cert_chain identity.uuid keys.ak keys.nk \
+  for c in config tpm.device tpm.clock tpm.lockout tpm.ek tpm.ek_cert tpm.ek_cert_chain identity.uuid keys.ak keys.nk \
     keys.mtls certs.trusted_client_ca certs.trusted_client_ca_chain registrar listen logs.ima; do
     expect "$c" ok
   done
@@ -55,6 +55,7 @@ scenario_running() {
   doctor main -- --ek-ca "$EK_STORE"
   assert_eq "$DOC_RC" 0 "exit code after keylet stopped (failures: $(fails))"
   expect tpm.ak ok
+  expect tpm.ak_da ok # keylet makes its AK with noDA
   expect tpm.ek_cert_chain ok
   expect identity.uuid ok
   [[ $(detail_of identity.uuid) == *"matches the agent state"* ]] || fail "identity.uuid: $(detail_of identity.uuid)"
@@ -92,9 +93,11 @@ tb reset >/dev/null
 scenario_tpm_clock() {
   tb reset >/dev/null 2>&1 # the registrar forgets earlier scenarios' agents (same EK, other AK)
   agent_new clk
+  local da0; da0=$(da_counter)
   tb service-stop swtpm >/dev/null 2>&1
   tb start >/dev/null 2>&1 || fail "the testbed could not start swtpm again"
-  clear_da_lockout
+  # Nothing keylet did counts as a dictionary-attack failure (noDA AK, EK by policy).
+  assert_eq "$(da_counter)" "$da0" "swtpm's DA lockout counter after the unclean restart"
   doctor clk -- --ek-ca "$EK_STORE"
   expect tpm.clock warn
   [[ $(detail_of tpm.clock) == *"reset without TPM2_Shutdown"* ]] || fail "tpm.clock: $(detail_of tpm.clock)"
