@@ -286,7 +286,8 @@ doctor() {
   while (($#)) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
   shift || true
   agent_render "$n"
-  DOC_RC=0
+  DOC_RC=0 # used by the suites
+  # shellcheck disable=SC2034
   DOC=$(keylet_env "$n" "${envs[@]}" "$KEYLET_BIN" doctor --json "$@") || DOC_RC=$?
   jq -e .checks <<<"$DOC" >/dev/null || { fail "keylet doctor printed no JSON report: $DOC"; return 1; }
 }
