@@ -178,6 +178,7 @@ log_lines() { local f; f=$(agent_dir "$1")/keylet.log; if [[ -f $f ]]; then wc -
 phase() {
   local l; l=$(tail -n +"$(($2 + 1))" "$(agent_dir "$1")/keylet.log" | grep -oE 'TPM: |creating the AK|generating the payload key|generating the mTLS|registering agent|is registered and active|serving the Keylime|payload key K derived|decrypted payload|payload delivered' \
     | tail -n 1 || true)
+  l=${l%: }
   PHASES[${l:-nothing}]=$((${PHASES[${l:-nothing}]:-0} + 1))
 }
 phases() { local k; for k in "${!PHASES[@]}"; do printf '%s: %s; ' "$k" "${PHASES[$k]}"; done; PHASES=(); }
