@@ -12,7 +12,7 @@
 #                fix; in lockout that AK is refused (keylet cannot register, doctor FAILs
 #                tpm.lockout): the case the noDA AK avoids.
 #   first_start  SIGKILL at CRASH_FIRST_START_POINTS (26) points of a first start, each on a
-#                fresh state: 0-250 ms after keylet logs each step (EK, AK creation, state write
+#                fresh state: 0-150 ms after keylet logs each step (EK, AK creation, state write
 #                and payload key, mTLS key and certificate, registration), then a restart
 #   rotate_cert  SIGKILL at CRASH_ROTATE_POINTS (18) times spread over `keylet rotate-cert`,
 #                then keylet starts
@@ -241,12 +241,12 @@ attest_again() { # UUID [tenant args]: the real verifier passes
 # The first start's steps as keylet logs them, in order: EK, AK creation (in the TPM), the
 # state write and the payload key (software RSA), the mTLS key and certificate, registration.
 FS_ANCHORS=("TPM: " "creating the AK" "generating the payload key" "generating the mTLS" "registering agent")
-FS_OFFSETS=(0 5 15 40 100 250)
+FS_OFFSETS=(0 3 10 25 60 150)
 
 scenario_first_start() {
   local i anchor d id from t0s
   tb reset >/dev/null 2>&1
-  say "$FS_POINTS SIGKILLs at 0-250 ms after each step of a first start, each on a fresh state"
+  say "$FS_POINTS SIGKILLs at 0-150 ms after each step of a first start, each on a fresh state"
   t0s=$SECONDS
   for ((i = 0; i < FS_POINTS; i++)); do
     agent_new fs; agent_set fs uuid generate
