@@ -9,7 +9,7 @@
 #   --e2e-only      only: build keylet, testbed up, end-to-end suites
 #   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
 # Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), E2E_REGISTRATION /
-# E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD (space-separated scenario lists
+# E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD / E2E_CRASH (space-separated scenario lists
 # per suite; default all).
 set -uo pipefail
 
@@ -129,6 +129,9 @@ if ((E2E)); then
     step e2e-reliability timeout 600 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
     # README's commands as printed: script modes, scripts/demo.sh to PASS and Ctrl-C (~1 min)
     step e2e-newcomer timeout 400 bash tests/e2e/newcomer.sh
+    # crash: DA lockout with a noDA AK, 50 SIGKILLs over first start, rotate-cert, payload (~3 min)
+    # shellcheck disable=SC2086
+    step e2e-crash timeout 600 bash tests/e2e/crash.sh ${E2E_CRASH:-}
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
@@ -138,6 +141,7 @@ if ((E2E)); then
     skip e2e-security "testbed is not up" # security proof
     skip e2e-reliability "testbed is not up" # reliability suite
     skip e2e-newcomer "testbed is not up"
+    skip e2e-crash "testbed is not up" # crash suite
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi

@@ -92,6 +92,14 @@ pub struct PublicArea<'a> {
     pub key: PublicKey<'a>,
 }
 
+impl PublicArea<'_> {
+    /// Whether dictionary-attack protection covers the object (no `noDA`).
+    #[must_use]
+    pub const fn da_protected(&self) -> bool {
+        self.object_attributes & crate::tpm::template::OBJECT_NO_DA == 0
+    }
+}
+
 /// Why a public area could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -374,6 +382,7 @@ mod tests {
         assert_eq!(p.object_type, alg::ECC);
         assert_eq!(p.name_alg, HashAlg::Sha256);
         assert_eq!(p.object_attributes, 0x0005_0072);
+        assert!(p.da_protected(), "an AK made without noDA");
         assert_eq!(
             p.scheme,
             Scheme {

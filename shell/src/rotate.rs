@@ -12,13 +12,13 @@
 //! it can run beside it.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
 use crate::agent::{self, StartError, TpmBox, choose_device};
 use crate::config::AgentConfig;
-use crate::keys::{KeyError, new_mtls_pem};
+use crate::keys::{KeyError, complete_pending, install_mtls, mtls_files, new_mtls_pem};
 use crate::state::AgentState;
 use crate::store;
 
@@ -85,17 +85,19 @@ pub async fn rotate(c: &AgentConfig) -> Result<Rotated, RotateError> {
     if !c.enable_agent_mtls {
         return Err(RotateError::MtlsDisabled);
     }
+    // A rotation or first start that was interrupted is finished first, so
+    // that the pair kept as *.old below is a matching one.
+    complete_pending(&c.server_key, &c.server_cert).map_err(RotateError::Keys)?;
+    let files = mtls_files(&c.server_key, &c.server_cert);
+    store::remove_stale_temporaries(&files.each_ref().map(PathBuf::as_path));
     let state = AgentState::load(&c.agent_data_path)
         .map_err(|e| RotateError::Register(StartError::State(e)))?
         .ok_or_else(|| RotateError::NoState(c.agent_data_path.clone()))?;
     let (key_pem, cert_pem) =
         new_mtls_pem(&state.agent_id, &c.contact_ip).map_err(RotateError::Keys)?;
     reregister(c, &state, &cert_pem).await?;
-    let previous = keep_previous(&c.server_key, &c.server_cert).map_err(RotateError::Keys)?;
-    store::write_private(&c.server_key, key_pem.as_bytes())
-        .map_err(|e| RotateError::Keys(KeyError::Store(e)))?;
-    store::write_public(&c.server_cert, cert_pem.as_bytes())
-        .map_err(|e| RotateError::Keys(KeyError::Store(e)))?;
+    let previous = install_mtls(&c.server_key, &c.server_cert, &key_pem, &cert_pem)
+        .map_err(RotateError::Keys)?;
     Ok(Rotated {
         agent_id: state.agent_id,
         fingerprint: fingerprint(&cert_pem),
@@ -140,25 +142,6 @@ async fn reregister(
     .await;
     drop(tpm);
     result
-}
-
-/// Copies the current key and certificate (if any) to `*.old`.
-fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, KeyError> {
-    let old = |p: &Path| {
-        let mut s = p.as_os_str().to_owned();
-        s.push(".old");
-        PathBuf::from(s)
-    };
-    if let Some(k) = store::read_private(key).map_err(KeyError::Store)? {
-        store::write_private(&old(key), &k).map_err(KeyError::Store)?;
-    }
-    match store::read_public(cert).map_err(KeyError::Store)? {
-        Some(text) => {
-            store::write_public(&old(cert), &text).map_err(KeyError::Store)?;
-            Ok(Some(old(cert)))
-        }
-        None => Ok(None),
-    }
 }
 
 fn fingerprint(cert_pem: &str) -> String {

@@ -140,6 +140,16 @@ impl AgentState {
     }
 }
 
+/// Removes what a keylet killed while writing its files left behind
+/// (temporaries of the state, the payload key and the mTLS files); a start
+/// calls it before it reads any of them. Returns how many were removed.
+pub fn remove_stale_temporaries(c: &crate::config::AgentConfig) -> usize {
+    let mtls = crate::keys::mtls_files(&c.server_key, &c.server_cert);
+    let mut targets: Vec<&Path> = vec![&c.agent_data_path, &c.payload_key];
+    targets.extend(mtls.iter().map(PathBuf::as_path));
+    store::remove_stale_temporaries(&targets)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,9 @@
 //! exclusive), is fsynced, renamed over the target, and the directory is
 //! fsynced: a crash leaves either the old file or the new one, never half of
 //! either, and an existing file is never truncated before its replacement is
-//! on disk.
+//! on disk. A temporary file is named `.<name>.tmp-<pid>`: one that a killed
+//! process left behind is removed by [`remove_stale_temporaries`] at the next
+//! start.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -73,6 +75,62 @@ impl std::error::Error for StoreError {
     }
 }
 
+/// The temporary file `write_private` uses for `path` in this process.
+fn temporary(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Whether process `pid` still runs (a temporary of a running process is its).
+fn process_runs(pid: i32) -> bool {
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    !matches!(
+        kill(Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+/// Removes the temporary files that processes killed while writing one of
+/// `targets` left next to it (`.<name>.tmp-<pid>` of a pid that no longer
+/// runs); returns how many were removed. Errors are ignored: a temporary
+/// that cannot be removed is reported again at the next start.
+pub fn remove_stale_temporaries(targets: &[&Path]) -> usize {
+    let mut removed = 0;
+    for target in targets {
+        let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+            continue;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            let Some(pid) = file
+                .strip_prefix(&prefix)
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if pid > 0 && !process_runs(pid) && fs::remove_file(entry.path()).is_ok() {
+                log::warn!(
+                    "removed {}, left by a keylet that stopped while writing {}",
+                    entry.path().display(),
+                    target.display()
+                );
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 fn io_err<'p>(
     action: &'static str,
     path: &'p Path,
@@ -99,7 +157,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = temporary(dir, &name);
     // A stale temporary from a crashed earlier run of this pid is ours to replace.
     let _ = fs::remove_file(&tmp);
     let result = (|| {
@@ -212,6 +270,28 @@ mod tests {
         fs::write(blocker.join("x"), b"").unwrap();
         assert!(write_private(&p, b"new").is_err());
         assert_eq!(fs::read(&p).unwrap(), b"old");
+    }
+
+    #[test]
+    fn temporaries_of_killed_writers_are_removed_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        write_private(&p, b"kept").unwrap();
+        // A pid that does not run (beyond pid_max), ours, and another file's.
+        let dead = dir.path().join(".state.tmp-2147483646");
+        let ours = temporary(dir.path(), "state");
+        let other = dir.path().join(".other.tmp-2147483646");
+        for f in [&dead, &ours, &other] {
+            fs::write(f, b"half").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&[&p]), 1);
+        assert!(!dead.exists());
+        assert!(ours.exists(), "a running writer's temporary is left alone");
+        assert!(
+            other.exists(),
+            "only temporaries of the named targets are touched"
+        );
+        assert_eq!(fs::read(&p).unwrap(), b"kept");
     }
 
     #[test]

@@ -246,6 +246,36 @@ fn a_non_zip_payload_is_kept_as_a_file_and_a_compressed_zip_is_refused() {
     assert!(!d.dir.join("inner.txt").exists());
 }
 
+#[test]
+fn a_delivery_that_fails_while_unpacking_leaves_the_previous_one_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let secure = dir.path().join("secure");
+    std::fs::create_dir(&secure).unwrap();
+    let k = key(&[9; 32]);
+    let config = PayloadConfig::default();
+    let first = encrypt_like_keylime(&k, b"the first payload");
+    deliver::deliver(&secure, &config, &k, Some(&first)).unwrap();
+    // The compressed zip is decrypted and written, then refused while unpacking.
+    let bad = encrypt_like_keylime(&k, &python_zip_deflated());
+    deliver::deliver(&secure, &config, &k, Some(&bad)).unwrap_err();
+    assert_eq!(
+        std::fs::read(secure.join("unzipped/decrypted_payload")).unwrap(),
+        b"the first payload"
+    );
+    let names = |d: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&secure), ["unzipped"], "no staging directory is left");
+    // One a killed keylet left is removed when the secure directory is prepared.
+    std::fs::create_dir(secure.join(".unzipped.tmp-1")).unwrap();
+    std::fs::write(secure.join(".unzipped.tmp-1/decrypted_payload"), b"half").unwrap();
+    deliver::remove_stale(&secure);
+    assert_eq!(names(&secure), ["unzipped"]);
+}
+
 /// A zip with one deflated entry "inner.txt" (bytes from Python's zipfile).
 fn python_zip_deflated() -> Vec<u8> {
     let out = std::process::Command::new("python3")

@@ -18,30 +18,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 EK_STORE=$TB_STATE/tpm_cert_store
 
-# doctor NAME [K=V...] -- [doctor args...]: keylet doctor --json; sets DOC (report) and DOC_RC.
-doctor() {
-  local n=$1 envs=(); shift
-  while (($#)) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
-  shift || true
-  agent_render "$n"
-  DOC_RC=0
-  DOC=$(keylet_env "$n" "${envs[@]}" "$KEYLET_BIN" doctor --json "$@") || DOC_RC=$?
-  jq -e .checks <<<"$DOC" >/dev/null || { fail "keylet doctor printed no JSON report: $DOC"; return 1; }
-}
-status_of() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .status] | join(",")' <<<"$DOC"; }
-detail_of() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .detail] | join(" | ")' <<<"$DOC"; }
-fails() { jq -c '[.checks[] | select(.status == "fail")]' <<<"$DOC"; }
-expect() { # CHECK STATUS
-  local got; got=$(status_of "$1")
-  [[ $got == "$2" ]] || fail "check $1: expected $2, got '${got:-absent}' ($(detail_of "$1"))"
-}
-
 scenario_all_ok() {
   agent_new fresh
   doctor fresh -- --ek-ca "$EK_STORE"
   assert_eq "$DOC_RC" 0 "exit code on a healthy host (failures: $(fails))"
   local c
-  for c in config tpm.device tpm.clock tpm.ek tpm.ek_cert tpm.ek_cert_chain identity.uuid keys.ak keys.nk \
+  for c in config tpm.device tpm.clock tpm.lockout tpm.ek tpm.ek_cert tpm.ek_cert_chain identity.uuid keys.ak keys.nk \
     keys.mtls certs.trusted_client_ca certs.trusted_client_ca_chain registrar listen logs.ima; do
     expect "$c" ok
   done
@@ -73,6 +55,7 @@ scenario_running() {
   doctor main -- --ek-ca "$EK_STORE"
   assert_eq "$DOC_RC" 0 "exit code after keylet stopped (failures: $(fails))"
   expect tpm.ak ok
+  expect tpm.ak_da ok # keylet makes its AK with noDA
   expect tpm.ek_cert_chain ok
   expect identity.uuid ok
   [[ $(detail_of identity.uuid) == *"matches the agent state"* ]] || fail "identity.uuid: $(detail_of identity.uuid)"
@@ -110,9 +93,11 @@ tb reset >/dev/null
 scenario_tpm_clock() {
   tb reset >/dev/null 2>&1 # the registrar forgets earlier scenarios' agents (same EK, other AK)
   agent_new clk
+  local da0; da0=$(da_counter)
   tb service-stop swtpm >/dev/null 2>&1
   tb start >/dev/null 2>&1 || fail "the testbed could not start swtpm again"
-  clear_da_lockout
+  # Nothing keylet did counts as a dictionary-attack failure (noDA AK, EK by policy).
+  assert_eq "$(da_counter)" "$da0" "swtpm's DA lockout counter after the unclean restart"
   doctor clk -- --ek-ca "$EK_STORE"
   expect tpm.clock warn
   [[ $(detail_of tpm.clock) == *"reset without TPM2_Shutdown"* ]] || fail "tpm.clock: $(detail_of tpm.clock)"

@@ -290,6 +290,26 @@ agent_identity() { # NAME [K=V...] (the same env overrides as agent_start)
   agent_log_tail "$n"; fail "'keylet identity' gave no identity for '$n' within 30 s"
 }
 
+# ---------------------------------------------------------------------------- keylet doctor
+# doctor NAME [K=V...] -- [doctor args...]: keylet doctor --json; sets DOC (report) and DOC_RC.
+doctor() {
+  local n=$1 envs=(); shift
+  while (($#)) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
+  shift || true
+  agent_render "$n"
+  DOC_RC=0 # used by the suites
+  # shellcheck disable=SC2034
+  DOC=$(keylet_env "$n" "${envs[@]}" "$KEYLET_BIN" doctor --json "$@") || DOC_RC=$?
+  jq -e .checks <<<"$DOC" >/dev/null || { fail "keylet doctor printed no JSON report: $DOC"; return 1; }
+}
+status_of() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .status] | join(",")' <<<"$DOC"; }
+detail_of() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .detail] | join(" | ")' <<<"$DOC"; }
+fails() { jq -c '[.checks[] | select(.status == "fail")]' <<<"$DOC"; }
+expect() { # CHECK STATUS
+  local got; got=$(status_of "$1")
+  [[ $got == "$2" ]] || fail "check $1: expected $2, got '${got:-absent}' ($(detail_of "$1"))"
+}
+
 # ---------------------------------------------------------------------------- services (REST)
 rest() { # PORT PATH [curl args] -> body (any HTTP status)
   local port=$1 path=$2; shift 2

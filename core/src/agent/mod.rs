@@ -8,6 +8,7 @@
 mod clock;
 mod error;
 mod keys;
+mod lockout;
 mod nv;
 mod quote;
 mod session;

@@ -124,7 +124,7 @@ impl ResponseCode {
             0x902 | 0x903 | 0x905 | 0x906 => {
                 "the TPM is out of slots; flush leftover transient objects and sessions"
             }
-            0x921 => "the TPM is in dictionary-attack lockout; wait or clear the lockout",
+            0x921 => "the TPM is in dictionary-attack lockout and refuses DA-protected keys",
             0x100 => "the TPM was not started; send TPM2_Startup",
             0x08B | 0x18B => "the handle does not exist on this TPM",
             0x09C => "the key was created on another TPM or its blob is damaged",

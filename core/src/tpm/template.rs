@@ -24,9 +24,15 @@ pub const POLICY_A_SHA256: [u8; 32] = [
 /// EK attributes: fixedTPM, fixedParent, sensitiveDataOrigin,
 /// adminWithPolicy, restricted, decrypt.
 pub const EK_ATTRIBUTES: u32 = 0x0003_00B2;
+/// TPMA_OBJECT.noDA: the object is exempt from dictionary-attack protection.
+pub const OBJECT_NO_DA: u32 = 1 << 10;
 /// AK attributes: fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth,
-/// restricted, sign.
-pub const AK_ATTRIBUTES: u32 = 0x0005_0072;
+/// noDA, restricted, sign. The AK's authValue is empty, so dictionary-attack
+/// protection guards nothing; with `noDA` its use never counts towards a
+/// lockout (an unclean TPM shutdown after a quote does) and it keeps working
+/// while the TPM is locked out (TPM 2.0 Part 1 §19.8). AKs made before keylet
+/// set `noDA` lack it; `keylet doctor` reports them.
+pub const AK_ATTRIBUTES: u32 = 0x0005_0072 | OBJECT_NO_DA;
 
 /// TPM_RH_ENDORSEMENT, the EK's hierarchy.
 pub const RH_ENDORSEMENT: u32 = 0x4000_000B;
@@ -255,8 +261,18 @@ mod tests {
         let mut buf = [0u8; 1024];
         let t = ak_template(KeyAlg::Rsa2048, HashAlg::Sha256).unwrap();
         let bytes = marshal_public(&t, &mut buf).unwrap();
-        let want = hex("0001 000b 00050072 0000 0010 0014 000b 0800 00000000 0000");
+        let want = hex("0001 000b 00050472 0000 0010 0014 000b 0800 00000000 0000");
         assert_eq!(bytes.len(), 2 + 24);
         assert_eq!(&bytes[2..], &want[..24]);
+        assert_eq!(
+            AK_ATTRIBUTES & OBJECT_NO_DA,
+            OBJECT_NO_DA,
+            "the AK has noDA"
+        );
+        assert_eq!(
+            EK_ATTRIBUTES & OBJECT_NO_DA,
+            0,
+            "the TCG EK template has no noDA"
+        );
     }
 }

@@ -192,6 +192,7 @@ async fn prepare(
     tpm: &mut TpmBox,
     objects: &TpmObjects,
 ) -> Result<Prepared, StartError> {
+    crate::state::remove_stale_temporaries(c);
     let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
     let identity = identity::resolve(&c.uuid, &objects.ek_public, state.as_ref())
         .map_err(StartError::Identity)?;

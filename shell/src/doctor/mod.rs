@@ -12,6 +12,7 @@ mod config;
 mod ek_chain;
 mod files;
 mod identity;
+mod lockout;
 mod logs;
 mod network;
 mod report;
@@ -105,6 +106,7 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
     let (listen, agent_running) = network::listen(c).await;
     let (tpm_checks, facts) = tpm::check(c, state.as_ref(), store.as_deref(), agent_running);
     report.checks.extend(tpm_checks);
+    report.checks.extend(lockout::ak(c, state.as_ref()));
     report
         .checks
         .extend(identity::check(c, &facts, state.as_ref()));

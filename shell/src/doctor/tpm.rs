@@ -1,5 +1,6 @@
-//! Checks: the TPM opens and answers, the EK, its certificate in NV and that
-//! certificate's chain, and that the saved AK loads under this EK.
+//! Checks: the TPM opens and answers, its clock and dictionary-attack state,
+//! the EK, its certificate in NV and that certificate's chain, and that the
+//! saved AK loads under this EK.
 //!
 //! Nothing is changed: no leftovers are flushed (they may be a running
 //! keylet's), the transient EK and a loaded AK are flushed again at once, and
@@ -12,8 +13,8 @@ use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::capability::{self, CAP_TPM_PROPERTIES, PT_MANUFACTURER};
 use keylet_core::tpm::command;
 
-use super::ek_chain;
 use super::report::Check;
+use super::{ek_chain, lockout};
 use crate::agent::choose_device;
 use crate::config::AgentConfig;
 use crate::state::AgentState;
@@ -144,6 +145,8 @@ pub fn check(
         }
     }
     checks.push(clock(&mut tpm, c.tpm_clock_repair));
+    let da = tpm.read_lockout().map_err(|e| e.to_string());
+    checks.push(lockout::lockout(da, c, state));
     endorsement(&mut tpm, c, state, ek_store, &mut checks, &mut facts);
     (checks, facts)
 }

@@ -5,8 +5,10 @@
 
 mod error;
 mod mtls;
+mod mtls_install;
 mod payload;
 
 pub use error::KeyError;
 pub use mtls::{MtlsIdentity, load_or_create_mtls, new_mtls_pem};
+pub use mtls_install::{complete_pending, files as mtls_files, install as install_mtls};
 pub use payload::{PayloadKey, load_or_create_payload_key};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rcgen::{CertificateParams, DnType, KeyPair, SanType, SerialNumber};
 use zeroize::Zeroizing;
 
-use super::KeyError;
+use super::{KeyError, mtls_install};
 use crate::store;
 
 /// How long a generated certificate is valid: the verifier pins it at
@@ -49,6 +49,7 @@ pub fn load_or_create_mtls(
             option: "server_key_password",
         });
     }
+    mtls_install::complete_pending(key_path, cert_path)?;
     let key = store::read_private(key_path)?;
     let cert = store::read_public(cert_path)?;
     match (key, cert) {
@@ -109,8 +110,7 @@ fn generate(
         cert_path.display()
     );
     let (key_pem, cert_pem) = new_mtls_pem(agent_id, contact_ip)?;
-    store::write_private(key_path, key_pem.as_bytes())?;
-    store::write_public(cert_path, cert_pem.as_bytes())?;
+    mtls_install::install(key_path, cert_path, &key_pem, &cert_pem)?;
     Ok(MtlsIdentity {
         key_path: key_path.to_path_buf(),
         cert_path: cert_path.to_path_buf(),

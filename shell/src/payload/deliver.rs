@@ -2,10 +2,15 @@
 //! the reference agent: everything in `<secure>/unzipped/`, wiped first.
 //!
 //! 1. the payload is decrypted (before anything old is removed);
-//! 2. `unzipped/` is recreated (mode 0700);
+//! 2. a staging directory `.unzipped.tmp-<pid>` (mode 0700) is made next to
+//!    `unzipped/`;
 //! 3. K goes to `<enc_keyname>`, the plaintext to `<dec_payload_file>` (0600);
 //! 4. with `extract_payload_zip`, a zip plaintext is unpacked next to them;
-//! 5. with `enable_payload_script`, `payload_script` (if the payload has it)
+//! 5. the staging directory replaces `unzipped/` in one atomic exchange, and
+//!    the previous delivery is removed: a crash leaves the previous delivery
+//!    or the new one, never half of it (a staging directory a killed keylet
+//!    left is removed at the next start, [`remove_stale`]);
+//! 6. with `enable_payload_script`, `payload_script` (if the payload has it)
 //!    runs as `sh <script>` in `unzipped/`, as the user keylet runs as.
 
 use std::path::{Path, PathBuf};
@@ -30,7 +35,8 @@ pub struct Delivered {
 ///
 /// # Errors
 ///
-/// A [`PayloadError`] for the step that failed; files written before it stay.
+/// A [`PayloadError`] for the step that failed; the previous delivery, if
+/// any, stays in `unzipped/` as it was.
 pub fn deliver(
     secure: &Path,
     config: &PayloadConfig,
@@ -39,34 +45,65 @@ pub fn deliver(
 ) -> Result<Delivered, PayloadError> {
     let plaintext = payload.map(|p| cipher::decrypt(k, p)).transpose()?;
     let dir = secure.join("unzipped");
+    let staging = secure.join(format!("{STAGING}{}", std::process::id()));
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PayloadError::Write { path, source }
     };
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(write_err(&dir)(e)),
-    }
+    remove_dir(&staging).map_err(write_err(&staging))?;
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-        .create(&dir)
-        .map_err(write_err(&dir))?;
-    let key_path = dir.join(&config.enc_keyname);
+        .create(&staging)
+        .map_err(write_err(&staging))?;
+    let staged = stage(
+        &staging,
+        config,
+        k,
+        plaintext.as_ref().map(|p| p.as_slice()),
+    );
+    let staged = staged.and_then(|files| {
+        replace(&staging, &dir).map_err(write_err(&dir))?;
+        Ok(files)
+    });
+    // The staging directory now holds the previous delivery, or a failed one.
+    let _ = remove_dir(&staging);
+    let files = staged?
+        .iter()
+        .map(|f| dir.join(f.strip_prefix(&staging).unwrap_or(f)))
+        .collect();
+    let script_exit = run_script(&dir, config)?;
+    Ok(Delivered {
+        dir,
+        files,
+        script_exit,
+    })
+}
+
+/// The name prefix of a staging directory; the pid follows.
+const STAGING: &str = ".unzipped.tmp-";
+
+/// Writes K, the plaintext and the unpacked zip into `staging`.
+fn stage(
+    staging: &Path,
+    config: &PayloadConfig,
+    k: &SymmetricKey,
+    plaintext: Option<&[u8]>,
+) -> Result<Vec<PathBuf>, PayloadError> {
+    let key_path = staging.join(&config.enc_keyname);
     store::write_private(&key_path, k.as_bytes()).map_err(PayloadError::Store)?;
     let mut files = vec![key_path];
-    if let Some(plain) = &plaintext {
-        let path = dir.join(&config.dec_payload_file);
+    if let Some(plain) = plaintext {
+        let path = staging.join(&config.dec_payload_file);
         store::write_private(&path, plain).map_err(PayloadError::Store)?;
         log::info!(
             "decrypted payload ({} bytes) written to {}",
             plain.len(),
-            path.display()
+            config.dec_payload_file
         );
         files.push(path);
         if config.extract_payload_zip {
             if unzip::looks_like_zip(plain) {
-                files.extend(unzip::extract(plain, &dir, config.secure_size.bytes)?);
-                log::info!("unpacked the zip payload into {}", dir.display());
+                files.extend(unzip::extract(plain, staging, config.secure_size.bytes)?);
+                log::info!("unpacked the zip payload");
             } else {
                 log::info!(
                     "the payload is not a zip archive; it is kept as {} only",
@@ -75,12 +112,49 @@ pub fn deliver(
             }
         }
     }
-    let script_exit = run_script(&dir, config)?;
-    Ok(Delivered {
-        dir,
-        files,
-        script_exit,
-    })
+    Ok(files)
+}
+
+/// Puts `staging` in the place of `dir` atomically (RENAME_EXCHANGE); the
+/// previous `dir`, if any, ends up at `staging`.
+fn replace(staging: &Path, dir: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    // rustix, not nix: nix offers renameat2 on glibc only, and keylet ships
+    // static musl binaries.
+    match renameat_with(CWD, staging, CWD, dir, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(Errno::NOENT) => std::fs::rename(staging, dir),
+        Err(Errno::INVAL) => {
+            // A filesystem without RENAME_EXCHANGE: not atomic, but never mixed.
+            remove_dir(dir)?;
+            std::fs::rename(staging, dir)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn remove_dir(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Removes the staging directories a killed keylet left in `secure`.
+pub fn remove_stale(secure: &Path) {
+    let Ok(entries) = std::fs::read_dir(secure) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(STAGING) && remove_dir(&entry.path()).is_ok() {
+            log::warn!(
+                "removed {}, a payload delivery that a stopped keylet did not finish",
+                entry.path().display()
+            );
+        }
+    }
 }
 
 fn run_script(dir: &Path, config: &PayloadConfig) -> Result<Option<i32>, PayloadError> {

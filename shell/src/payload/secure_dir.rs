@@ -57,6 +57,16 @@ impl SecureDir {
         size: &SecureSize,
         run_as: Option<&(String, String)>,
     ) -> Result<Self, PayloadError> {
+        let dir = Self::open(keylime_dir, size, run_as)?;
+        super::deliver::remove_stale(&dir.path);
+        Ok(dir)
+    }
+
+    fn open(
+        keylime_dir: &Path,
+        size: &SecureSize,
+        run_as: Option<&(String, String)>,
+    ) -> Result<Self, PayloadError> {
         let path = keylime_dir.join("secure");
         let fail = |detail: String| PayloadError::SecureDir {
             path: path.clone(),

@@ -17,6 +17,9 @@ pub fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
                  other processes leave loaded do not fill the TPM",
             ),
             0x100 => Some("for swtpm, start it with --flags startup-clear"),
+            0x921 => Some(
+                "keylet doctor shows how long the lockout lasts, whether the AK lacks noDA, and the fix",
+            ),
             _ => None,
         };
     }
