@@ -135,6 +135,7 @@ async fn reregister(
         created.push(ak);
         agent::register(c, &mut tpm, &objects, state, ak, Some(cert_pem))
             .await
+            .map(|_| ())
             .map_err(err)
     }
     .await;

@@ -147,10 +147,13 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         flush_all(&mut tpm, &[objects.ek]);
         created.retain(|h| *h != objects.ek);
     }
-    if let Err(e) = registered {
-        flush_all(&mut tpm, &created);
-        return Err(e);
-    }
+    let registered_api = match registered {
+        Ok(api) => api,
+        Err(e) => {
+            flush_all(&mut tpm, &created);
+            return Err(e);
+        }
+    };
     if let Some(m) = &metrics {
         m.set_registered(true); // metrics: registration state
     }
@@ -178,12 +181,18 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         info,
     ));
     let mut settings = ServerSettings::new(listen, settings_tls.map(|(tls, _)| tls));
-    settings.versions = ApiVersions::new(
+    let (versions, why) = ApiVersions::new(
         c.api_versions
             .iter()
             .map(|(major, minor)| ApiVersion::new(*major, *minor)),
     )
-    .unwrap_or_else(|_| ApiVersions::all());
+    .unwrap_or_else(|_| ApiVersions::all())
+    .offer(
+        c.api_versions_pinned,
+        ApiVersion::new(registered_api.0, registered_api.1),
+    );
+    log::info!("{why}");
+    settings.versions = versions;
     settings.ima_log = ima_log;
     settings.mb_log = mb_log;
     settings.boottime = read_boottime().ok();
@@ -313,7 +322,8 @@ async fn prepare(
 }
 
 /// Registers and activates `state`'s AK under `objects`' EK with `mtls_cert`
-/// (`None`: mTLS disabled).
+/// (`None`: mTLS disabled); returns the API version registered with (the
+/// registrar's own, when keylet has it).
 pub(crate) async fn register(
     c: &AgentConfig,
     tpm: &mut TpmBox,
@@ -321,7 +331,7 @@ pub(crate) async fn register(
     state: &AgentState,
     ak: Handle,
     mtls_cert: Option<&str>,
-) -> Result<(), StartError> {
+) -> Result<(u8, u8), StartError> {
     let registrar = if c.registrar_tls_enabled {
         Registrar::tls(
             &c.registrar_ip,
@@ -348,9 +358,7 @@ pub(crate) async fn register(
         ak,
         ek: objects.ek,
     };
-    register_and_activate(&registrar, c.backoff, tpm, &input)
-        .await
-        .map(|_| ())
+    register_and_activate(&registrar, c.backoff, tpm, &input).await
 }
 
 /// Where payloads go (payload feature): the secure directory when payloads

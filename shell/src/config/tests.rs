@@ -59,6 +59,7 @@ fn defaults_match_the_keylime_agent_except_the_uuid() {
     assert_eq!(c.tpm_signing_alg, SignAlg::Rsassa);
     assert_eq!(c.run_as, Some(("keylime".into(), "tss".into())));
     assert_eq!(c.api_versions.len(), 6);
+    assert!(!c.api_versions_pinned, "unset api_versions is not pinned");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
@@ -183,6 +184,7 @@ fn uuid_ek_handle_password_and_api_versions() {
     assert_eq!(c.ek_handle, Some(0x8101_0001));
     assert_eq!(c.tpm_ownerpassword.as_slice(), &[0x0a, 0xff]);
     assert_eq!(c.api_versions, vec![(2, 4), (2, 5)]);
+    assert!(c.api_versions_pinned, "an explicit list is pinned");
     assert_eq!(c.run_as, None);
     assert!(loaded.warnings.iter().any(|w| w.contains("\"3.0\"")));
 
