@@ -44,8 +44,13 @@ pub enum UuidSetting {
     HashEk,
     /// A random UUID made once and kept in the agent state.
     Generate,
-    /// The id as given (checked when the identity is resolved).
+    /// The id as given (checked when the identity is resolved). `environment`
+    /// ends here too: `KEYLIME_AGENT_UUID` overrides the option.
     Explicit(String),
+    /// `dmidecode`: the SMBIOS system UUID, read when the identity is resolved.
+    Dmidecode,
+    /// `hostname`: the host name, read when the identity is resolved.
+    Hostname,
 }
 
 /// Registrar retry timing (`exponential_backoff_*`).

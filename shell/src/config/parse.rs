@@ -15,11 +15,15 @@ pub(super) fn parse_uuid(v: &Values<'_>) -> Result<UuidSetting, ConfigError> {
     Ok(match s.as_str() {
         "" | "hash_ek" => UuidSetting::HashEk,
         "generate" => UuidSetting::Generate,
-        "dmidecode" | "hostname" | "environment" => {
+        "dmidecode" => UuidSetting::Dmidecode,
+        "hostname" => UuidSetting::Hostname,
+        // The KEYLIME_AGENT_UUID variable replaces the option's value, so
+        // "environment" is left only when that variable is unset (or says so).
+        "environment" => {
             return Err(v.error(
                 "uuid",
-                "hash_ek, generate, or an explicit id (dmidecode/hostname/environment are not \
-                 supported: set KEYLIME_AGENT_UUID or the uuid option to the id instead)",
+                "environment only with the environment variable KEYLIME_AGENT_UUID set to this \
+                 host's UUID (it is not set); or hash_ek, generate, dmidecode, hostname, a UUID",
             ));
         }
         _ => UuidSetting::Explicit(s),
