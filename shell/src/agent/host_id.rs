@@ -79,7 +79,11 @@ impl std::fmt::Display for HostIdError {
                     }
                     _ => "check the file",
                 };
-                write!(f, "cannot read {}: {detail}; {hint}, or {FIX}", path.display())
+                write!(
+                    f,
+                    "cannot read {}: {detail}; {hint}, or {FIX}",
+                    path.display()
+                )
             }
             Self::MalformedUuid { value, why } => write!(
                 f,
@@ -184,7 +188,10 @@ mod tests {
         assert!(e.contains("placeholder"), "{e}");
         let root = root_with(PRODUCT_UUID, "Not Settable");
         let e = smbios_uuid(root.path()).unwrap_err().to_string();
-        assert!(e.contains("\"Not Settable\"") && e.contains("not of the form"), "{e}");
+        assert!(
+            e.contains("\"Not Settable\"") && e.contains("not of the form"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -198,7 +205,10 @@ mod tests {
     #[test]
     fn host_name_is_the_kernel_host_name() {
         let root = root_with(HOST_NAME, "node-7.example.org\n");
-        assert_eq!(host_name(root.path()).unwrap().as_str(), "node-7.example.org");
+        assert_eq!(
+            host_name(root.path()).unwrap().as_str(),
+            "node-7.example.org"
+        );
     }
 
     #[test]

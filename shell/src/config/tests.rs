@@ -210,8 +210,14 @@ fn uuid_from_the_host_or_the_environment_as_keylime_documents_it() {
         load_from(env, root.path()).map(|l| l.config.uuid)
     };
     let none = FakeEnv::default();
-    assert_eq!(load(&none, &conf("dmidecode")).unwrap(), UuidSetting::Dmidecode);
-    assert_eq!(load(&none, &conf("hostname")).unwrap(), UuidSetting::Hostname);
+    assert_eq!(
+        load(&none, &conf("dmidecode")).unwrap(),
+        UuidSetting::Dmidecode
+    );
+    assert_eq!(
+        load(&none, &conf("hostname")).unwrap(),
+        UuidSetting::Hostname
+    );
     // environment: the id is KEYLIME_AGENT_UUID's value, checked like an explicit uuid.
     let env = FakeEnv::default().with("KEYLIME_AGENT_UUID", "0123abcd-0000-4000-8000-000000000001");
     assert_eq!(
@@ -219,7 +225,10 @@ fn uuid_from_the_host_or_the_environment_as_keylime_documents_it() {
         UuidSetting::Explicit("0123abcd-0000-4000-8000-000000000001".into())
     );
     let e = load(&none, &conf("environment")).unwrap_err().to_string();
-    assert!(e.contains("KEYLIME_AGENT_UUID") && e.contains("not set"), "{e}");
+    assert!(
+        e.contains("KEYLIME_AGENT_UUID") && e.contains("not set"),
+        "{e}"
+    );
     let env = FakeEnv::default().with("KEYLIME_AGENT_UUID", "environment");
     let e = load(&env, &conf("environment")).unwrap_err().to_string();
     assert!(e.contains("environment variable KEYLIME_AGENT_UUID"), "{e}");

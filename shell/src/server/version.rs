@@ -118,7 +118,10 @@ impl ApiVersions {
     pub fn offer(self, pinned: bool, registrar: ApiVersion) -> (Self, String) {
         let served = self.served;
         if pinned {
-            let why = format!("offering agent API versions {} (api_versions)", range(&served));
+            let why = format!(
+                "offering agent API versions {} (api_versions)",
+                range(&served)
+            );
             return (Self::served(served), why);
         }
         let offered = served.iter().filter(|v| **v <= registrar).count();
@@ -250,7 +253,10 @@ mod tests {
         assert_eq!(v.offered_latest(), ApiVersion::new(2, 3));
         assert_eq!(v.offered(), &ApiVersion::SUPPORTED[..3]);
         assert!(v.contains(ApiVersion::new(2, 6)), "2.6 is still served");
-        assert!(why.contains("2.1 to 2.3") && why.contains("registrar's API 2.3"), "{why}");
+        assert!(
+            why.contains("2.1 to 2.3") && why.contains("registrar's API 2.3"),
+            "{why}"
+        );
         // A registrar newer than keylet: everything is offered.
         let (v, _) = ApiVersions::all().offer(false, ApiVersion::new(2, 9));
         assert_eq!(v.offered_latest(), ApiVersion::new(2, 6));
@@ -263,7 +269,10 @@ mod tests {
     fn an_explicit_api_versions_is_offered_as_is() {
         let pinned = ApiVersions::new([ApiVersion::new(2, 4), ApiVersion::new(2, 6)]).unwrap();
         let (v, why) = pinned.offer(true, ApiVersion::new(2, 3));
-        assert_eq!(v.offered(), &[ApiVersion::new(2, 4), ApiVersion::new(2, 6)][..]);
+        assert_eq!(
+            v.offered(),
+            &[ApiVersion::new(2, 4), ApiVersion::new(2, 6)][..]
+        );
         assert_eq!(v.offered_latest(), ApiVersion::new(2, 6));
         assert!(why.contains("2.4, 2.6 (api_versions)"), "{why}");
     }
