@@ -181,13 +181,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         info,
     ));
     let mut settings = ServerSettings::new(listen, settings_tls.map(|(tls, _)| tls));
-    let (versions, why) = ApiVersions::new(
-        c.api_versions
-            .iter()
-            .map(|(major, minor)| ApiVersion::new(*major, *minor)),
-    )
-    .unwrap_or_else(|_| ApiVersions::all())
-    .offer(
+    let (versions, why) = ApiVersions::from_config(&c.api_versions).offer(
         c.api_versions_pinned,
         ApiVersion::new(registered_api.0, registered_api.1),
     );

@@ -100,12 +100,7 @@ pub async fn registrar(c: &AgentConfig) -> Check {
 
 /// What keylet will offer the tenant and verifier after registering with `registered`.
 fn offered(c: &AgentConfig, registered: (u8, u8)) -> String {
-    let enabled = c
-        .api_versions
-        .iter()
-        .map(|(major, minor)| ApiVersion::new(*major, *minor));
-    ApiVersions::new(enabled)
-        .unwrap_or_else(|_| ApiVersions::all())
+    ApiVersions::from_config(&c.api_versions)
         .offer(
             c.api_versions_pinned,
             ApiVersion::new(registered.0, registered.1),

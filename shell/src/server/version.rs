@@ -101,6 +101,18 @@ impl ApiVersions {
         Self::served(ApiVersion::SUPPORTED.to_vec())
     }
 
+    /// The configuration's `(major, minor)` list; all of keylet's versions if
+    /// it holds none keylet implements (the config parser already warned).
+    #[must_use]
+    pub fn from_config(enabled: &[(u8, u8)]) -> Self {
+        Self::new(
+            enabled
+                .iter()
+                .map(|(major, minor)| ApiVersion::new(*major, *minor)),
+        )
+        .unwrap_or_else(|_| Self::all())
+    }
+
     fn served(served: Vec<ApiVersion>) -> Self {
         let offered = served.len();
         Self { served, offered }
