@@ -33,14 +33,15 @@
 #                      from the same local CA) on PORT (control PORT+1)
 #   tpm2-stop NAME     stop that extra swtpm
 #   service-stop NAME  stop one service (swtpm | registrar | verifier); "start" brings it back
-#   api                the services' REST API version for paths (v2.6 for 7.14.3, v2.3 for 7.12.2)
+#   api                the services' REST API version for paths (v2.6 for 7.14.3, v2.4 for 7.13.1,
+#                      v2.3 for 7.12.2)
 #   ps | logs | stop   process list / service log tails / stop everything started here
 #   destroy            stop, then delete the state (keeps venv+sdist unless KEYLET_TB_KEEP_VENV=0)
 #
 # Settings (environment; saved in STATE/settings.env and reused, the environment wins):
 #   KEYLET_TB_STATE          state dir (default /var/tmp/keylet-testbed)
 #   KEYLET_TB_VENV           venv (default STATE/venv); one per Keylime release
-#   KEYLET_TB_KEYLIME_VERSION  Keylime release: 7.14.3 (default) or 7.12.2, each with a tested
+#   KEYLET_TB_KEYLIME_VERSION  Keylime release: 7.14.3 (default), 7.13.1 or 7.12.2, each with a tested
 #                            pin set (docs/keylime-releases.md: what differs between them)
 #   KEYLET_TB_SWTPM_PORT     swtpm port (default 24321; control port +1)
 #   KEYLET_TB_REGISTRAR_PORT / KEYLET_TB_REGISTRAR_TLS_PORT   (default 18890 / 18891)
@@ -86,8 +87,9 @@ VENV=${KEYLET_TB_VENV:-$STATE/venv}
 KEYLIME_VERSION=${KEYLET_TB_KEYLIME_VERSION:-7.14.3}
 case $KEYLIME_VERSION in
   7.14.3) REST_API=v2.6 ;;
+  7.13.1) REST_API=v2.4 ;;
   7.12.2) REST_API=v2.3 ;;
-  *) echo "[testbed] ERROR: Keylime $KEYLIME_VERSION has no tested pin set (KEYLET_TB_KEYLIME_VERSION: 7.14.3 or 7.12.2)" >&2
+  *) echo "[testbed] ERROR: Keylime $KEYLIME_VERSION has no tested pin set (KEYLET_TB_KEYLIME_VERSION: 7.14.3, 7.13.1 or 7.12.2)" >&2
      exit 2 ;;
 esac
 PIP_PINS=("keylime==${KEYLIME_VERSION}" "${COMMON_PINS[@]}")

@@ -15,7 +15,8 @@
 #   pinned       an explicit api_versions still wins: /version offers what it lists
 # It brings up its OWN testbed (state dir, venv, ports below) and stops it afterwards
 # (unless it was already running). Settings (environment):
-#   KEYLET_RELEASE                Keylime release (default 7.12.2; scripts/testbed.sh knows the pins)
+#   KEYLET_RELEASE                Keylime release (default 7.12.2; also 7.13.1: scripts/testbed.sh
+#                                 knows their pins)
 #   KEYLET_RELEASE_TB_STATE       its testbed state (default /var/tmp/keylet-testbed-RELEASE, venv inside)
 #   KEYLET_RELEASE_TB_SWTPM_PORT / _REGISTRAR_PORT / _REGISTRAR_TLS_PORT / _VERIFIER_PORT / _AGENT_PORT
 #                                 (default 24521 / 18790 / 18791 / 18781 / 19202: not the default testbed's)
