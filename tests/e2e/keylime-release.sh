@@ -9,7 +9,7 @@
 # Usage: tests/e2e/keylime-release.sh [install | SCENARIO...]   (default: all, in this order)
 #   install      only install the release's venv and config templates (scripts/setup.sh)
 #   register     default config: registers; /version offers nothing newer than the
-#                registrar's current API version
+#                registrar's current API version; the log and keylet doctor say so
 #   attest       the release's keylime_tenant -c add: PASS, >= 10 attestations (RSA AK:
 #                7.12 cannot check ECDSA quotes, see docs/keylime-releases.md)
 #   pinned       an explicit api_versions still wins: /version offers what it lists
@@ -69,6 +69,10 @@ scenario_register() {
   [[ $(grep -c "offering agent API versions" "$(agent_dir def)/keylet.log") == 1 ]] ||
     fail "keylet did not log its API version choice exactly once: $(grep -i "api version" "$(agent_dir def)/keylet.log")"
   agent_stop def
+  # keylet doctor explains the choice in its registrar check.
+  v=$(keylet_env def "$KEYLET_BIN" doctor --json | jq -r '.checks[] | select(.name == "registrar") | .detail') || true
+  [[ $v == *"offering agent API versions 2.1 to $cur (api_versions unset"* ]] ||
+    fail "keylet doctor's registrar check does not explain the offered versions: $v"
 }
 
 scenario_attest() {
