@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # setup.sh - installs what keylet's tests need on Debian 12, and only what is missing:
-# apt packages, the Rust target and components, the pinned Keylime venv of the testbed.
+# apt packages, the Rust target and components, the pinned Keylime venvs of the testbed
+# (7.14.3, and 7.12.2 for the older-release suite).
 # scripts/test-all.sh runs it first; .ci/run too. Idempotent: a second run changes nothing
 # and takes about a second.
 #
 # Usage: scripts/setup.sh [--no-testbed]
-#   --no-testbed  skip the Keylime venv (the fast steps of test-all.sh do not need it)
+#   --no-testbed  skip the Keylime venvs (the fast steps of test-all.sh do not need them)
 # Installing needs root (apt-get); as another user it names what is missing and fails.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -58,5 +59,7 @@ done
 
 if ((TESTBED)); then
   KEYLET_TB_SKIP_APT=1 bash "$ROOT/scripts/testbed.sh" install </dev/null
+  # the older Keylime release of tests/e2e/keylime-release.sh (own venv)
+  KEYLET_TB_SKIP_APT=1 KEYLET_RELEASE=7.12.2 bash "$ROOT/tests/e2e/keylime-release.sh" install </dev/null
 fi
 say "ready"

@@ -8,7 +8,8 @@
 #   --no-e2e        everything but the testbed and the end-to-end suites
 #   --e2e-only      only: build keylet, testbed up, end-to-end suites
 #   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
-# Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), E2E_REGISTRATION /
+# Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), KEYLET_RELEASE_TB_*
+# (the older-release testbed of tests/e2e/keylime-release.sh), E2E_REGISTRATION /
 # E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD / E2E_CRASH (space-separated scenario lists
 # per suite; default all).
 set -uo pipefail
@@ -144,6 +145,9 @@ if ((E2E)); then
     skip e2e-crash "testbed is not up" # crash suite
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
+  # The default configuration against an older Keylime release, on its own testbed
+  # (own state, venv and ports; started and stopped by the suite): registration, PASS (~1 min)
+  step e2e-keylime-7.12 timeout 300 env KEYLET_RELEASE=7.12.2 bash tests/e2e/keylime-release.sh
 fi
 
 while IFS= read -r line; do

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # testbed.sh - keylet's loopback-only test environment: swtpm + the real Keylime
-# 7.14.3 registrar, verifier and tenant, all on 127.0.0.1, all state in one dir.
+# registrar, verifier and tenant (7.14.3, or 7.12.2 with KEYLET_TB_KEYLIME_VERSION),
+# all on 127.0.0.1, all state in one dir.
 #
 # It does not build or start keylet: tests/e2e/*.sh and scripts/demo.sh do.
 #
 # Usage: scripts/testbed.sh COMMAND [ARGS...]
-#   install            apt packages, a venv with pinned Keylime 7.14.3, its config templates
+#   install            apt packages, a venv with the pinned Keylime release, its config templates
 #   init               swtpm state + EK certs, EC P-256 CA + server/client certs, Keylime configs
 #   start              start swtpm, registrar, verifier (running ones are left alone)
 #   up                 install + init + start + env
@@ -32,12 +33,16 @@
 #                      from the same local CA) on PORT (control PORT+1)
 #   tpm2-stop NAME     stop that extra swtpm
 #   service-stop NAME  stop one service (swtpm | registrar | verifier); "start" brings it back
+#   api                the services' REST API version for paths (v2.6 for 7.14.3, v2.4 for 7.13.1,
+#                      v2.3 for 7.12.2)
 #   ps | logs | stop   process list / service log tails / stop everything started here
 #   destroy            stop, then delete the state (keeps venv+sdist unless KEYLET_TB_KEEP_VENV=0)
 #
 # Settings (environment; saved in STATE/settings.env and reused, the environment wins):
 #   KEYLET_TB_STATE          state dir (default /var/tmp/keylet-testbed)
-#   KEYLET_TB_VENV           venv (default STATE/venv)
+#   KEYLET_TB_VENV           venv (default STATE/venv); one per Keylime release
+#   KEYLET_TB_KEYLIME_VERSION  Keylime release: 7.14.3 (default), 7.13.1 or 7.12.2, each with a tested
+#                            pin set (docs/keylime-releases.md: what differs between them)
 #   KEYLET_TB_SWTPM_PORT     swtpm port (default 24321; control port +1)
 #   KEYLET_TB_REGISTRAR_PORT / KEYLET_TB_REGISTRAR_TLS_PORT   (default 18890 / 18891)
 #   KEYLET_TB_VERIFIER_PORT  (default 18881)
@@ -54,11 +59,11 @@
 # checking their command line). Nothing listens on anything but 127.0.0.1.
 set -euo pipefail
 
-KEYLIME_VERSION=7.14.3
-# The keylime wheel declares no dependencies: keylime's requirements.txt, pinned,
-# plus what those pull in, pinned too (tested set).
-PIP_PINS=(
-  "keylime==${KEYLIME_VERSION}"
+# Keylime releases the testbed can run (KEYLET_TB_KEYLIME_VERSION), each with a tested
+# pin set: the keylime wheel declares no dependencies, so keylime's requirements.txt,
+# pinned, plus what those pull in, pinned too. REST_API: the services' API version in
+# REST paths (the newest that release serves). docs/keylime-releases.md: what differs.
+COMMON_PINS=(
   "cryptography==50.0.2" "tornado==6.6.1" "pyzmq==27.3.0" "PyYAML==6.0.3"
   "requests==2.34.2" "SQLAlchemy==2.1.9" "alembic==1.20.1" "packaging==26.3"
   "psutil==7.2.2" "lark==1.3.1" "pyasn1==0.6.5" "pyasn1_modules==0.4.2"
@@ -79,6 +84,15 @@ STATE=$(cd "$STATE" && pwd)
 # shellcheck disable=SC1091
 [[ -f $STATE/settings.env ]] && source "$STATE/settings.env"
 VENV=${KEYLET_TB_VENV:-$STATE/venv}
+KEYLIME_VERSION=${KEYLET_TB_KEYLIME_VERSION:-7.14.3}
+case $KEYLIME_VERSION in
+  7.14.3) REST_API=v2.6 ;;
+  7.13.1) REST_API=v2.4 ;;
+  7.12.2) REST_API=v2.3 ;;
+  *) echo "[testbed] ERROR: Keylime $KEYLIME_VERSION has no tested pin set (KEYLET_TB_KEYLIME_VERSION: 7.14.3, 7.13.1 or 7.12.2)" >&2
+     exit 2 ;;
+esac
+PIP_PINS=("keylime==${KEYLIME_VERSION}" "${COMMON_PINS[@]}")
 SWTPM_PORT=${KEYLET_TB_SWTPM_PORT:-24321}
 REGISTRAR_PORT=${KEYLET_TB_REGISTRAR_PORT:-18890}
 REGISTRAR_TLS_PORT=${KEYLET_TB_REGISTRAR_TLS_PORT:-18891}
@@ -95,7 +109,7 @@ HOST=127.0.0.1
 
 CONF=$STATE/conf KLDIR=$STATE/keylime TLS=$STATE/keylime/cv_ca TPMDIR=$STATE/swtpm
 CERTSTORE=$STATE/tpm_cert_store LOGS=$STATE/logs PIDS=$STATE/pids SDIST=$STATE/sdist
-API=v2.6
+API=$REST_API
 
 log() { printf '[testbed] %s\n' "$*" >&2; }
 die() { printf '[testbed] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -103,6 +117,7 @@ die() { printf '[testbed] ERROR: %s\n' "$*" >&2; exit 1; }
 save_settings() {
   cat >"$STATE/settings.env" <<EOF
 : "\${KEYLET_TB_VENV:=$VENV}"
+: "\${KEYLET_TB_KEYLIME_VERSION:=$KEYLIME_VERSION}"
 : "\${KEYLET_TB_SWTPM_PORT:=$SWTPM_PORT}"
 : "\${KEYLET_TB_REGISTRAR_PORT:=$REGISTRAR_PORT}"
 : "\${KEYLET_TB_REGISTRAR_TLS_PORT:=$REGISTRAR_TLS_PORT}"
@@ -171,7 +186,10 @@ cmd_install() {
     [[ -d /usr/lib/python3/dist-packages/gpg ]] || die "python3-gpg (Debian) is not installed"
     ln -s /usr/lib/python3/dist-packages/gpg "$site/gpg"
   fi
-  if ! "$VENV/bin/python" -c "import importlib.metadata as m,sys; sys.exit(m.version('keylime')!='$KEYLIME_VERSION')" 2>/dev/null; then
+  local have; have=$("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('keylime'))" 2>/dev/null || true)
+  [[ -z $have || $have == "$KEYLIME_VERSION" ]] ||
+    die "$VENV holds Keylime $have, not $KEYLIME_VERSION: give each release its own KEYLET_TB_VENV (and KEYLET_TB_STATE)"
+  if [[ -z $have ]]; then
     log "pip install keylime==$KEYLIME_VERSION and its pinned dependencies"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PIP_PINS[@]}"
   fi
@@ -598,6 +616,7 @@ main() {
     tpm2-start) cmd_tpm2_start "$@" ;;
     tpm2-stop) stop_one "tpm2-${1:?NAME}" "swtpm socket" ;;
     service-stop) cmd_service_stop "$@" ;; # reliability suite: one service down
+    api) echo "$API" ;;
     ps) cmd_ps ;;
     logs) tail -n 30 "$LOGS"/*.log ;;
     stop) cmd_stop ;;

@@ -137,6 +137,7 @@ async fn reregister(
         tpm.own(ak);
         agent::register(c, &mut tpm, &objects, state, ak, Some(cert_pem))
             .await
+            .map(|_| ())
             .map_err(err)
     }
     .await;

@@ -47,6 +47,24 @@ async fn enabled_versions_are_the_ones_advertised_and_served() {
 }
 
 #[tokio::test]
+async fn versions_capped_at_the_registrars_are_offered_but_newer_ones_still_served() {
+    use keylet::server::{ApiVersion, ApiVersions};
+    let s = start(None, |c| {
+        c.versions = ApiVersions::all().offer(false, ApiVersion::new(2, 3)).0;
+    })
+    .await;
+    let r = http(s.addr, "GET", "/version").await;
+    assert_eq!(
+        r.json()["results"],
+        json!({"supported_version":"2.3","supported_versions":["2.1","2.2","2.3"]})
+    );
+    // A verifier that stored 2.6 before keeps being answered.
+    let r = http(s.addr, "GET", "/v2.6/keys/pubkey").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    s.shutdown().await;
+}
+
+#[tokio::test]
 async fn every_endpoint_answers_in_every_version() {
     let s = start(None, |c| c.boottime = Some(1_767_225_600)).await;
     for minor in 1..=6u8 {

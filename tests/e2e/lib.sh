@@ -22,6 +22,8 @@ REGISTRAR_TLS_PORT=${KEYLET_TB_REGISTRAR_TLS_PORT:-18891}
 VERIFIER_PORT=${KEYLET_TB_VERIFIER_PORT:-18881}
 AGENT_PORT=${KEYLET_TB_AGENT_PORT:-19002}
 TLS=$TB_STATE/keylime/cv_ca
+# The services' REST API version in paths (it depends on the testbed's Keylime release).
+REST_API=$(bash "$TB_SCRIPT" api)
 # shellcheck disable=SC2034 # used by the suites
 VENV_PY=${KEYLET_TB_VENV:-$TB_STATE/venv}/bin/python
 # shellcheck disable=SC2034 # used by the suites
@@ -314,7 +316,7 @@ expect() { # CHECK STATUS
 rest() { # PORT PATH [curl args] -> body (any HTTP status)
   local port=$1 path=$2; shift 2
   curl -sS --max-time 10 --cacert "$TLS/cacert.crt" --cert "$TLS/client-cert.crt" \
-    --key "$TLS/client-private.pem" "$@" "https://127.0.0.1:$port/v2.6/$path"
+    --key "$TLS/client-private.pem" "$@" "https://127.0.0.1:$port/$REST_API/$path"
 }
 need_uuid() { [[ $1 =~ ^[0-9A-Za-z._-]+$ ]] || fail "not a UUID: '$1'"; }
 registrar_get() { need_uuid "$1" || return 1; rest "$REGISTRAR_TLS_PORT" "agents/$1" | jq -c 'select(.code == 200) | .results'; }
@@ -340,7 +342,10 @@ wait_attested() {
   while ((SECONDS - t0 < secs)); do
     r=$(verifier_get "$u" 2>/dev/null || true)
     cnt=$(jq -r '.attestation_count // empty' <<<"$r" 2>/dev/null || true)
-    if [[ $(jq -r '.attestation_status // empty' <<<"$r" 2>/dev/null) == FAIL ]]; then
+    # attestation_status (7.13 and later) or, in any release, operational_state
+    # 7 (Failed), 9 (Invalid Quote), 10 (Tenant Quote Failed)
+    if [[ $(jq -r '.attestation_status // empty' <<<"$r" 2>/dev/null) == FAIL ||
+      " 7 9 10 " == *" $(jq -r '.operational_state // empty' <<<"$r" 2>/dev/null) "* ]]; then
       fail "verifier marks $u FAIL: $(jq -c '{operational_state, severity_level, last_event_id}' <<<"$r")"; return 1
     fi
     if [[ -n $cnt ]] && ((cnt >= n)); then echo "$r"; return 0; fi

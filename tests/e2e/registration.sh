@@ -8,6 +8,9 @@
 #   second_tpm   a COPY of the config (uuid = hash_ek) on a separately manufactured
 #                swtpm registers under a different UUID; the first one is untouched
 #   placeholder  the placeholder UUID is refused: exit 2, message names it
+#   host_ids     uuid = hostname registers as the kernel host name, uuid = environment as
+#                KEYLIME_AGENT_UUID, uuid = dmidecode as the SMBIOS UUID lower-cased (or,
+#                without DMI tables, exit 2 naming product_uuid)
 # Needs: scripts/testbed.sh up (the registrar is reset at the start), a keylet build.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -119,6 +122,43 @@ scenario_placeholder() {
   [[ -z $(registrar_get "$PLACEHOLDER_UUID") ]] || fail "the placeholder UUID was registered anyway"
 }
 
+# refused NAME WHAT [K=V...]: keylet run exits 2 and the message contains WHAT.
+refused() {
+  local n=$1 what=$2 out rc=0; shift 2
+  agent_render "$n"
+  out=$(keylet_env "$n" "$@" timeout 30 "$KEYLET_BIN" run 2>&1) || rc=$?
+  assert_eq "$rc" 2 "keylet exit code ($what)" || { tail -n 5 <<<"$out" >&2; return 1; }
+  grep -q -- "$what" <<<"$out" || fail "the error does not name $what: $(tail -n 3 <<<"$out")"
+}
+
+scenario_host_ids() {
+  local host want smbios=/sys/class/dmi/id/product_uuid
+  host=$(cat /proc/sys/kernel/hostname)
+  fresh_agent hn uuid=hostname
+  if [[ $host =~ ^[A-Za-z0-9_.-]{1,80}$ && ! ${host,,} =~ ^localhost ]]; then
+    start_registered hn
+    assert_eq "$REG_UUID" "$host" "uuid = hostname: registered id"
+    agent_stop hn
+  else
+    refused hn "$host"
+  fi
+  want=0123abcd-0000-4000-8000-00000000e2e1
+  fresh_agent env uuid=environment
+  refused env KEYLIME_AGENT_UUID
+  start_registered env "KEYLIME_AGENT_UUID=${want^^}"
+  assert_eq "$REG_UUID" "$want" "uuid = environment: registered id (KEYLIME_AGENT_UUID, lower-cased)"
+  agent_stop env
+  fresh_agent dmi uuid=dmidecode
+  if [[ -r $smbios ]] && want=$(tr 'A-F' 'a-f' <"$smbios") &&
+    [[ $want =~ ^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$ && $want != 00000000-* && $want != ffffffff-* ]]; then
+    start_registered dmi
+    assert_eq "$REG_UUID" "$want" "uuid = dmidecode: registered id"
+    agent_stop dmi
+  else
+    refused dmi product_uuid # no (usable) SMBIOS tables here
+  fi
+}
+
 e2e_init registration
 tb reset
-run_scenarios register restart second_tpm placeholder -- "$@"
+run_scenarios register restart second_tpm placeholder host_ids -- "$@"

@@ -1,7 +1,11 @@
 //! Choosing the agent id.
 
+use std::path::Path;
+
 use keylet_core::keylime::agent_id::{AgentId, AgentIdError};
 use keylet_core::public;
+
+use super::host_id::{self, HostIdError};
 
 use crate::config::UuidSetting;
 use crate::state::AgentState;
@@ -11,7 +15,7 @@ use crate::state::AgentState;
 pub struct Identity {
     /// The id.
     pub id: AgentId,
-    /// `hash_ek`, `generate` or `explicit`.
+    /// `hash_ek`, `generate`, `explicit`, `dmidecode` or `hostname`.
     pub source: &'static str,
 }
 
@@ -25,6 +29,8 @@ pub enum IdentityError {
     Ek(public::PublicError),
     /// No randomness for `generate`.
     Random(String),
+    /// `dmidecode` or `hostname`: the host gives no usable id.
+    Host(HostIdError),
 }
 
 impl std::fmt::Display for IdentityError {
@@ -33,6 +39,7 @@ impl std::fmt::Display for IdentityError {
             Self::Configured(e) => write!(f, "option uuid: {e}"),
             Self::Ek(e) => write!(f, "cannot read the EK public area for hash_ek: {e}"),
             Self::Random(e) => write!(f, "cannot generate a uuid: {e}"),
+            Self::Host(e) => write!(f, "option uuid: {e}"),
         }
     }
 }
@@ -49,7 +56,13 @@ pub fn resolve(
     ek_public: &[u8],
     state: Option<&AgentState>,
 ) -> Result<Identity, IdentityError> {
+    let from_host = |id: Result<AgentId, HostIdError>, source| {
+        id.map(|id| Identity { id, source })
+            .map_err(IdentityError::Host)
+    };
     match setting {
+        UuidSetting::Dmidecode => from_host(host_id::smbios_uuid(Path::new("/")), "dmidecode"),
+        UuidSetting::Hostname => from_host(host_id::host_name(Path::new("/")), "hostname"),
         UuidSetting::Explicit(text) => Ok(Identity {
             id: AgentId::from_uuid(text).map_err(IdentityError::Configured)?,
             source: "explicit",

@@ -2,6 +2,7 @@
 //! activate, serve the pull API until told to stop, flush the TPM objects.
 
 mod clock;
+mod host_id;
 mod identity;
 mod keys;
 mod register;
@@ -82,7 +83,9 @@ impl StartError {
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config(_) | Self::Device(_) | Self::Identity(IdentityError::Configured(_)) => 2,
+            Self::Config(_)
+            | Self::Device(_)
+            | Self::Identity(IdentityError::Configured(_) | IdentityError::Host(_)) => 2,
             _ => 1,
         }
     }

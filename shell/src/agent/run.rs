@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::payload::{Delivery, KeyBootstrap, SecureDir};
 use crate::privileges;
 use crate::registrar::{Registrar, Registration};
-use crate::server::{self, ServerTls, TlsFiles};
+use crate::server::{self, ApiVersion, ServerTls, TlsFiles};
 use crate::state::AgentState;
 
 /// Resolves when SIGTERM or SIGINT arrives.
@@ -133,7 +133,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     if objects.ek_transient {
         tpm.release(objects.ek);
     }
-    registered?;
+    let registered_api = registered?;
     if let Some(m) = &metrics {
         m.set_registered(true); // metrics: registration state
     }
@@ -146,6 +146,13 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         payload.public_pem().to_string(),
     ));
     let mut settings = server_settings(c, listen, settings_tls.map(|(tls, _)| tls), metrics);
+    let configured = std::mem::take(&mut settings.versions);
+    let (versions, why) = configured.offer(
+        c.api_versions_pinned,
+        ApiVersion::new(registered_api.0, registered_api.1),
+    );
+    log::info!("{why}");
+    settings.versions = versions;
     settings.ima_log = ima_log;
     settings.mb_log = mb_log;
     // payload keys and delivery: the secure tmpfs is
@@ -243,7 +250,8 @@ async fn prepare(
 }
 
 /// Registers and activates `state`'s AK under `objects`' EK with `mtls_cert`
-/// (`None`: mTLS disabled).
+/// (`None`: mTLS disabled); returns the API version registered with (the
+/// registrar's own, when keylet has it).
 pub(crate) async fn register(
     c: &AgentConfig,
     tpm: &mut TpmBox,
@@ -251,7 +259,7 @@ pub(crate) async fn register(
     state: &AgentState,
     ak: Handle,
     mtls_cert: Option<&str>,
-) -> Result<(), StartError> {
+) -> Result<(u8, u8), StartError> {
     let registrar = if c.registrar_tls_enabled {
         Registrar::tls(
             &c.registrar_ip,
@@ -278,9 +286,7 @@ pub(crate) async fn register(
         ak,
         ek: objects.ek,
     };
-    register_and_activate(&registrar, c.backoff, tpm, &input)
-        .await
-        .map(|_| ())
+    register_and_activate(&registrar, c.backoff, tpm, &input).await
 }
 
 /// Where payloads go: the secure directory when payloads

@@ -17,8 +17,7 @@ use crate::config::AgentConfig;
 use crate::logs::read_boottime;
 use crate::metrics::Metrics;
 use crate::server::{
-    self, AgentInfo, ApiVersion, ApiVersions, IdentityListeners, ServerSettings, ServerTls,
-    TlsFiles,
+    self, AgentInfo, ApiVersions, IdentityListeners, ServerSettings, ServerTls, TlsFiles,
 };
 use crate::state::AgentState;
 
@@ -65,12 +64,7 @@ pub fn server_settings(
     metrics: Option<Arc<Metrics>>,
 ) -> ServerSettings {
     let mut settings = ServerSettings::new(listen, tls);
-    settings.versions = ApiVersions::new(
-        c.api_versions
-            .iter()
-            .map(|(major, minor)| ApiVersion::new(*major, *minor)),
-    )
-    .unwrap_or_else(|_| ApiVersions::all());
+    settings.versions = ApiVersions::from_config(&c.api_versions);
     settings.boottime = read_boottime().ok();
     settings.metrics = metrics; // metrics: quotes by endpoint and result
     settings

@@ -44,8 +44,13 @@ pub enum UuidSetting {
     HashEk,
     /// A random UUID made once and kept in the agent state.
     Generate,
-    /// The id as given (checked when the identity is resolved).
+    /// The id as given (checked when the identity is resolved). `environment`
+    /// ends here too: `KEYLIME_AGENT_UUID` overrides the option.
     Explicit(String),
+    /// `dmidecode`: the SMBIOS system UUID, read when the identity is resolved.
+    Dmidecode,
+    /// `hostname`: the host name, read when the identity is resolved.
+    Hostname,
 }
 
 /// Registrar retry timing (`exponential_backoff_*`).
@@ -123,6 +128,9 @@ pub struct AgentConfig {
     pub backoff: Backoff,
     /// Enabled agent API versions, oldest first.
     pub api_versions: Vec<(u8, u8)>,
+    /// `api_versions` was set: offered as is. Unset: none newer than the
+    /// registrar's own version is offered (`ApiVersions::offer`).
+    pub api_versions_pinned: bool,
     /// The TPM: `tpm_device` option, else the `TCTI` variable, else `None` (device default).
     pub tpm_device: Option<(String, Origin)>,
     /// The local identity listener for SPIRE (`identity_*` options).
@@ -190,6 +198,7 @@ impl AgentConfig {
         let root = Path::new("/");
         let tpm_encryption_alg = parse_key_alg(&v)?;
         let tpm_signing_alg = parse_sign_alg(&v, tpm_encryption_alg)?;
+        let (api_versions, api_versions_pinned) = parse_api_versions(&v, warnings)?;
         Ok(Self {
             uuid: parse_uuid(&v)?,
             ip: parse_ip(&v, "ip", "127.0.0.1")?,
@@ -260,7 +269,8 @@ impl AgentConfig {
                     0..=86_400_000,
                 )?),
             },
-            api_versions: parse_api_versions(&v, warnings)?,
+            api_versions,
+            api_versions_pinned,
             tpm_device: raw.values.get("tpm_device").and_then(|s| match &s.value {
                 RawValue::Str(d) if !d.trim().is_empty() => {
                     Some((d.trim().to_string(), s.origin.clone()))

@@ -15,11 +15,15 @@ pub(super) fn parse_uuid(v: &Values<'_>) -> Result<UuidSetting, ConfigError> {
     Ok(match s.as_str() {
         "" | "hash_ek" => UuidSetting::HashEk,
         "generate" => UuidSetting::Generate,
-        "dmidecode" | "hostname" | "environment" => {
+        "dmidecode" => UuidSetting::Dmidecode,
+        "hostname" => UuidSetting::Hostname,
+        // The KEYLIME_AGENT_UUID variable replaces the option's value, so
+        // "environment" is left only when that variable is unset (or says so).
+        "environment" => {
             return Err(v.error(
                 "uuid",
-                "hash_ek, generate, or an explicit id (dmidecode/hostname/environment are not \
-                 supported: set KEYLIME_AGENT_UUID or the uuid option to the id instead)",
+                "environment only with the environment variable KEYLIME_AGENT_UUID set to this \
+                 host's UUID (it is not set); or hash_ek, generate, dmidecode, hostname, a UUID",
             ));
         }
         _ => UuidSetting::Explicit(s),
@@ -123,20 +127,18 @@ pub(super) fn parse_run_as(v: &Values<'_>) -> Result<Option<(String, String)>, C
     }
 }
 
+/// The enabled versions, and whether they were pinned (`api_versions` set to
+/// `latest` or a list with a supported entry) rather than left to the default.
 pub(super) fn parse_api_versions(
     v: &Values<'_>,
     warnings: &mut Vec<String>,
-) -> Result<Vec<(u8, u8)>, ConfigError> {
+) -> Result<(Vec<(u8, u8)>, bool), ConfigError> {
     let s = v.string("api_versions", "default")?;
-    match s.as_str() {
-        "" | "default" => return Ok(SUPPORTED_API_VERSIONS.to_vec()),
+    match s.trim() {
+        "" | "default" => return Ok((SUPPORTED_API_VERSIONS.to_vec(), false)),
         "latest" => {
-            return Ok(SUPPORTED_API_VERSIONS
-                .iter()
-                .rev()
-                .take(1)
-                .copied()
-                .collect());
+            let newest = SUPPORTED_API_VERSIONS.iter().rev().take(1).copied();
+            return Ok((newest.collect(), true));
         }
         _ => {}
     }
@@ -157,9 +159,9 @@ pub(super) fn parse_api_versions(
         }
     }
     if out.is_empty() {
-        warnings.push("api_versions has no supported entry; serving 2.1 to 2.6".into());
-        return Ok(SUPPORTED_API_VERSIONS.to_vec());
+        warnings.push("api_versions has no supported entry; using the default".into());
+        return Ok((SUPPORTED_API_VERSIONS.to_vec(), false));
     }
     out.sort_unstable();
-    Ok(out)
+    Ok((out, true))
 }

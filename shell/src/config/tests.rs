@@ -39,6 +39,7 @@ fn defaults_match_the_keylime_agent_except_the_uuid() {
     assert_eq!(c.tpm_signing_alg, SignAlg::Rsassa);
     assert_eq!(c.run_as, Some(("keylime".into(), "tss".into())));
     assert_eq!(c.api_versions.len(), 6);
+    assert!(!c.api_versions_pinned, "unset api_versions is not pinned");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
@@ -163,12 +164,11 @@ fn uuid_ek_handle_password_and_api_versions() {
     assert_eq!(c.ek_handle, Some(0x8101_0001));
     assert_eq!(c.tpm_ownerpassword.as_slice(), &[0x0a, 0xff]);
     assert_eq!(c.api_versions, vec![(2, 4), (2, 5)]);
+    assert!(c.api_versions_pinned, "an explicit list is pinned");
     assert_eq!(c.run_as, None);
     assert!(loaded.warnings.iter().any(|w| w.contains("\"3.0\"")));
 
     let env = FixedEnv::default().with("KEYLIME_AGENT_EK_HANDLE", "0x40000001");
-    assert!(load_from(&env, root_with(&[]).path()).is_err());
-    let env = FixedEnv::default().with("KEYLIME_AGENT_UUID", "dmidecode");
     assert!(load_from(&env, root_with(&[]).path()).is_err());
 }
 
@@ -180,4 +180,37 @@ fn tpm_device_option_wins_over_tcti() {
     let env = env.with("KEYLIME_AGENT_TPM_DEVICE", "tcp://127.0.0.1:1");
     let c = load_from(&env, root_with(&[]).path()).unwrap().config;
     assert_eq!(c.tpm_device.unwrap().0, "tcp://127.0.0.1:1");
+}
+
+#[test]
+fn uuid_from_the_host_or_the_environment_as_keylime_documents_it() {
+    let conf = |uuid: &str| format!("[agent]\nuuid = \"{uuid}\"\n");
+    let load = |env: &FixedEnv, text: &str| {
+        let root = root_with(&[("etc/keylime/agent.conf", text)]);
+        load_from(env, root.path()).map(|l| l.config.uuid)
+    };
+    let none = FixedEnv::default();
+    assert_eq!(
+        load(&none, &conf("dmidecode")).unwrap(),
+        UuidSetting::Dmidecode
+    );
+    assert_eq!(
+        load(&none, &conf("hostname")).unwrap(),
+        UuidSetting::Hostname
+    );
+    // environment: the id is KEYLIME_AGENT_UUID's value, checked like an explicit uuid.
+    let env =
+        FixedEnv::default().with("KEYLIME_AGENT_UUID", "0123abcd-0000-4000-8000-000000000001");
+    assert_eq!(
+        load(&env, &conf("environment")).unwrap(),
+        UuidSetting::Explicit("0123abcd-0000-4000-8000-000000000001".into())
+    );
+    let e = load(&none, &conf("environment")).unwrap_err().to_string();
+    assert!(
+        e.contains("KEYLIME_AGENT_UUID") && e.contains("not set"),
+        "{e}"
+    );
+    let env = FixedEnv::default().with("KEYLIME_AGENT_UUID", "environment");
+    let e = load(&env, &conf("environment")).unwrap_err().to_string();
+    assert!(e.contains("environment variable KEYLIME_AGENT_UUID"), "{e}");
 }

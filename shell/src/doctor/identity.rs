@@ -16,6 +16,8 @@ pub fn check(c: &AgentConfig, facts: &TpmFacts, state: Option<&AgentState>) -> V
         UuidSetting::HashEk => "hash_ek (SHA-256 of the EK public key)",
         UuidSetting::Generate => "generate (random, made once and kept in the agent state)",
         UuidSetting::Explicit(_) => "explicit (option uuid)",
+        UuidSetting::Dmidecode => "dmidecode (the SMBIOS system UUID)",
+        UuidSetting::Hostname => "hostname (the host name)",
     };
     let from_state = facts.ek_public.is_none() && state.is_some();
     let ek_public = facts
@@ -41,6 +43,13 @@ pub fn check(c: &AgentConfig, facts: &TpmFacts, state: Option<&AgentState>) -> V
                 format!("uuid = {source}: {e}"),
                 "set uuid = \"hash_ek\" (an id derived from this TPM, unique per host) or a \
                  UUID of this host's own",
+            )];
+        }
+        Err(IdentityError::Host(e)) => {
+            return vec![Check::fail(
+                NAME,
+                format!("uuid = {source}: {e}"),
+                "set uuid = \"hash_ek\" or a UUID of this host's own",
             )];
         }
         Err(e) => return vec![Check::fail(NAME, e.to_string(), "fix the TPM checks above")],

@@ -12,7 +12,9 @@ use rustls::pki_types::ServerName;
 use super::certs::read_certs;
 use super::report::Check;
 use crate::config::AgentConfig;
+use crate::registrar::messages::pick_version;
 use crate::registrar::{Registrar, RegistrarError};
+use crate::server::{ApiVersion, ApiVersions};
 
 /// How long the listen-port probe waits.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,8 +61,7 @@ pub async fn registrar(c: &AgentConfig) -> Check {
     let address = registrar.address();
     match registrar.versions().await {
         Ok(v) => {
-            let theirs = |x: &(u8, u8)| v.current == Some(*x) || v.supported.contains(x);
-            let common = c.api_versions.iter().copied().filter(theirs).max();
+            let common = pick_version(&c.api_versions, &v);
             let tls = if c.registrar_tls_enabled {
                 ", TLS verified for the name registrar_ip"
             } else {
@@ -70,12 +71,16 @@ pub async fn registrar(c: &AgentConfig) -> Check {
                 (Some((a, b)), Some((ca, cb))) => Check::ok(
                     NAME,
                     format!(
-                        "{address} answers GET /version (current API {ca}.{cb}, keylet uses {a}.{b}){tls}"
+                        "{address} answers GET /version (current API {ca}.{cb}, keylet uses {a}.{b}){tls}; {}",
+                        offered(c, (a, b))
                     ),
                 ),
                 (Some((a, b)), None) => Check::ok(
                     NAME,
-                    format!("{address} answers GET /version (keylet uses API {a}.{b}){tls}"),
+                    format!(
+                        "{address} answers GET /version (keylet uses API {a}.{b}){tls}; {}",
+                        offered(c, (a, b))
+                    ),
                 ),
                 (None, _) => {
                     let e = RegistrarError::NoCommonVersion {
@@ -91,6 +96,16 @@ pub async fn registrar(c: &AgentConfig) -> Check {
         }
         Err(e) => Check::fail(NAME, format!("{address}: {e}"), registrar_fix(&e, c)),
     }
+}
+
+/// What keylet will offer the tenant and verifier after registering with `registered`.
+fn offered(c: &AgentConfig, registered: (u8, u8)) -> String {
+    ApiVersions::from_config(&c.api_versions)
+        .offer(
+            c.api_versions_pinned,
+            ApiVersion::new(registered.0, registered.1),
+        )
+        .1
 }
 
 /// Where to reach the listen address from this host.

@@ -116,10 +116,10 @@ impl Handler {
 
     fn version(&self) -> Response<ResponseBody> {
         response::success(&VersionResults {
-            supported_version: self.versions.latest().to_string(),
+            supported_version: self.versions.offered_latest().to_string(),
             supported_versions: self
                 .versions
-                .as_slice()
+                .offered()
                 .iter()
                 .map(ToString::to_string)
                 .collect(),

@@ -86,15 +86,82 @@ impl fmt::Display for VersionError {
 
 impl std::error::Error for VersionError {}
 
-/// The API versions the server answers to, oldest first, never empty.
+/// The API versions the server answers to, oldest first, never empty, and how
+/// many of them (the oldest) `GET /version` offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiVersions(Vec<ApiVersion>);
+pub struct ApiVersions {
+    served: Vec<ApiVersion>,
+    offered: usize,
+}
 
 impl ApiVersions {
     /// All of [`ApiVersion::SUPPORTED`].
     #[must_use]
     pub fn all() -> Self {
-        Self(ApiVersion::SUPPORTED.to_vec())
+        Self::served(ApiVersion::SUPPORTED.to_vec())
+    }
+
+    /// The configuration's `(major, minor)` list; all of keylet's versions if
+    /// it holds none keylet implements (the config parser already warned).
+    #[must_use]
+    pub fn from_config(enabled: &[(u8, u8)]) -> Self {
+        Self::new(
+            enabled
+                .iter()
+                .map(|(major, minor)| ApiVersion::new(*major, *minor)),
+        )
+        .unwrap_or_else(|_| Self::all())
+    }
+
+    fn served(served: Vec<ApiVersion>) -> Self {
+        let offered = served.len();
+        Self { served, offered }
+    }
+
+    /// The versions keylet offers the tenant and verifier in `GET /version`,
+    /// and why (for the log and `keylet doctor`). An explicit `api_versions`
+    /// (`pinned`) is offered as is. Unset, nothing newer than `registrar` (the
+    /// registrar's own version, learned at registration) is offered: tenants
+    /// and verifiers before Keylime 7.14 take the agent's newest version without
+    /// checking that they speak it, then refuse what they do not understand
+    /// (7.12 refuses the `rsa2048` of API 2.5). Every enabled version is still
+    /// served, so a verifier that stored a newer one keeps working.
+    #[must_use]
+    pub fn offer(self, pinned: bool, registrar: ApiVersion) -> (Self, String) {
+        let served = self.served;
+        if pinned {
+            let why = format!(
+                "offering agent API versions {} (api_versions)",
+                range(&served)
+            );
+            return (Self::served(served), why);
+        }
+        let offered = served.iter().filter(|v| **v <= registrar).count();
+        let capped = Self {
+            offered: if offered == 0 { served.len() } else { offered },
+            served,
+        };
+        let why = format!(
+            "offering agent API versions {} (api_versions unset: none newer than the registrar's \
+             API {registrar}, as Keylime tenants and verifiers before 7.14 use the newest offered \
+             version without checking that they speak it; serving {}; set api_versions to offer \
+             others)",
+            range(capped.offered()),
+            range(&capped.served)
+        );
+        (capped, why)
+    }
+
+    /// The versions `GET /version` offers, oldest first, never empty.
+    #[must_use]
+    pub fn offered(&self) -> &[ApiVersion] {
+        self.served.get(..self.offered).unwrap_or(&self.served)
+    }
+
+    /// The newest offered version (`GET /version`'s `supported_version`).
+    #[must_use]
+    pub fn offered_latest(&self) -> ApiVersion {
+        self.offered().last().copied().unwrap_or(self.latest())
     }
 
     /// The given versions, sorted and de-duplicated.
@@ -113,25 +180,40 @@ impl ApiVersions {
         if list.is_empty() {
             return Err(VersionError::Empty);
         }
-        Ok(Self(list))
+        Ok(Self::served(list))
     }
 
-    /// Whether `v` is enabled.
+    /// Whether `v` is enabled (served).
     #[must_use]
     pub fn contains(&self, v: ApiVersion) -> bool {
-        self.0.contains(&v)
+        self.served.contains(&v)
     }
 
     /// The newest enabled version.
     #[must_use]
     pub fn latest(&self) -> ApiVersion {
-        self.0.last().copied().unwrap_or(ApiVersion::new(2, 6))
+        self.served.last().copied().unwrap_or(ApiVersion::new(2, 6))
     }
 
-    /// The enabled versions, oldest first.
+    /// The enabled (served) versions, oldest first.
     #[must_use]
     pub fn as_slice(&self) -> &[ApiVersion] {
-        &self.0
+        &self.served
+    }
+}
+
+/// `2.1 to 2.6`, or `2.6`, or `2.1, 2.6`: a list for messages.
+fn range(list: &[ApiVersion]) -> String {
+    let contiguous = list
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a.major == b.major && a.minor + 1 == b.minor));
+    match list {
+        [first, .., last] if contiguous => format!("{first} to {last}"),
+        _ => list
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -175,5 +257,35 @@ mod tests {
             Err(VersionError::Unsupported(ApiVersion::new(3, 0)))
         );
         assert_eq!(ApiVersions::all().latest(), ApiVersion::new(2, 6));
+    }
+
+    #[test]
+    fn unset_api_versions_offer_nothing_newer_than_the_registrar_but_serve_all() {
+        let (v, why) = ApiVersions::all().offer(false, ApiVersion::new(2, 3));
+        assert_eq!(v.offered_latest(), ApiVersion::new(2, 3));
+        assert_eq!(v.offered(), &ApiVersion::SUPPORTED[..3]);
+        assert!(v.contains(ApiVersion::new(2, 6)), "2.6 is still served");
+        assert!(
+            why.contains("2.1 to 2.3") && why.contains("registrar's API 2.3"),
+            "{why}"
+        );
+        // A registrar newer than keylet: everything is offered.
+        let (v, _) = ApiVersions::all().offer(false, ApiVersion::new(2, 9));
+        assert_eq!(v.offered_latest(), ApiVersion::new(2, 6));
+        // One older than all of keylet's: still offers something.
+        let (v, _) = ApiVersions::all().offer(false, ApiVersion::new(2, 0));
+        assert_eq!(v.offered(), ApiVersion::SUPPORTED.as_slice());
+    }
+
+    #[test]
+    fn an_explicit_api_versions_is_offered_as_is() {
+        let pinned = ApiVersions::new([ApiVersion::new(2, 4), ApiVersion::new(2, 6)]).unwrap();
+        let (v, why) = pinned.offer(true, ApiVersion::new(2, 3));
+        assert_eq!(
+            v.offered(),
+            &[ApiVersion::new(2, 4), ApiVersion::new(2, 6)][..]
+        );
+        assert_eq!(v.offered_latest(), ApiVersion::new(2, 6));
+        assert!(why.contains("2.4, 2.6 (api_versions)"), "{why}");
     }
 }
