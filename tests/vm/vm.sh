@@ -68,7 +68,7 @@ vm_boot() {
     -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$fwd-:9002" -device e1000,netdev=net0 \
     -chardev "socket,id=chrtpm,path=$d/swtpm.sock" -tpmdev emulator,id=tpm0,chardev=chrtpm \
     -device tpm-crb,tpmdev=tpm0 \
-    -chardev "file,id=con,path=$d/console.log" -serial chardev:con \
+    -chardev "file,id=con,path=$d/console.log,append=on" -serial chardev:con \
     -chardev "socket,id=ctl,path=$d/ctl.sock,server=on,wait=off" -serial chardev:ctl \
     >>"$d/qemu.out" 2>&1 </dev/null &
   echo $! >"$d/qemu.pid"
@@ -108,7 +108,7 @@ vm_kill() {
   local d p; d=$(vm_dir "$1")
   for p in qemu swtpm; do
     [[ -s $d/$p.pid ]] || continue
-    kill -KILL "$(cat "$d/$p.pid")" 2>/dev/null || true
+    { kill -KILL "$(cat "$d/$p.pid")" && wait "$(cat "$d/$p.pid")"; } 2>/dev/null || true
     wait_gone "$(cat "$d/$p.pid")" 10 || true
     rm -f "$d/$p.pid"
   done
