@@ -10,7 +10,7 @@
 #   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
 # Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), E2E_REGISTRATION /
 # E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD (space-separated scenario lists
-# per suite; default all).
+# per suite; default all), E2E_VM (tests/vm/run.sh scenarios; default register unknown_exec).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +48,7 @@ shellcheck_all() {
   local files=(scripts/*.sh tests/e2e/*.sh)
   [[ -f .ci/run ]] && files+=(.ci/run)
   files+=(tests/dist/*.sh) # systemd unit check (ops)
+  files+=(tests/vm/*.sh tests/vm/guest-init) # keylet in a VM
   shellcheck -x "${files[@]}"
 }
 
@@ -128,6 +129,14 @@ if ((E2E)); then
     step e2e-reliability timeout 300 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
     # README's commands as printed: script modes, scripts/demo.sh to PASS and Ctrl-C (~1 min)
     step e2e-newcomer timeout 400 bash tests/e2e/newcomer.sh
+    # keylet in Debian's kernel under QEMU: /dev/tpmrm0, the kernel's IMA list, the UEFI
+    # event log (static build + 2 guests, ~5 min; needs root for apt and the disk images)
+    if ((EUID == 0)); then
+      # shellcheck disable=SC2086
+      step e2e-vm timeout 900 bash tests/vm/run.sh ${E2E_VM:-register unknown_exec}
+    else
+      skip e2e-vm "needs root (apt-get, disk images)"
+    fi
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
@@ -137,6 +146,7 @@ if ((E2E)); then
     skip e2e-security "testbed is not up" # security proof
     skip e2e-reliability "testbed is not up" # reliability suite
     skip e2e-newcomer "testbed is not up"
+    skip e2e-vm "testbed is not up" # keylet in a VM
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
 fi
