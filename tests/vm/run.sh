@@ -106,7 +106,7 @@ scenario_register() {
   # shellcheck disable=SC2016 # expanded in the guest
   rss=$(vm_exec reg 'grep VmRSS /proc/$(keylet_pid)/status' | awk '{ print $2 }')
   say "PASS x$(field attestation_count "$R") with runtime + measured-boot policies"
-  say "vm-bench: QEMU start -> guest answers ${VM_BOOT_SECS} s (kernel at /init: $(grep -a 'keylet-vm: up after' "$(vm_dir reg)/console.log" | tail -n 1 | awk '{ print $5 }') s); keylet start -> registered ${T_REGISTERED} s, -> first PASS ${T_FIRST_PASS} s (incl. keylime-policy and tenant add; tenant add -> first PASS ${T_ADD_PASS} s); keylet VmRSS ${rss} kB after $(field attestation_count "$R") quotes"
+  say "vm-bench: QEMU start -> guest answers ${VM_BOOT_SECS} s (kernel at /init: $(grep -a 'keylet-vm: up after' "$(vm_dir reg)/console.log" | tail -n 1 | awk '{ print $4 }') s); keylet start -> registered ${T_REGISTERED} s, -> first PASS ${T_FIRST_PASS} s (incl. keylime-policy and tenant add; tenant add -> first PASS ${T_ADD_PASS} s); keylet VmRSS ${rss} kB after $(field attestation_count "$R") quotes"
 }
 
 scenario_unknown_exec() {
