@@ -23,11 +23,13 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # Everything the test steps call: swtpm and tpm2-tools (TPM), the testbed's Python and
 # tools, shellcheck, a C compiler for ring, musl-gcc for the static build, systemd for
-# the unit check.
+# the unit check; QEMU, UEFI firmware, busybox, image tools and libefivar1 (Keylime's
+# measured-boot parser) for the VM suite (tests/vm/image.sh installs the same itself).
 APT_PKGS=(
   swtpm swtpm-tools tpm2-tools openssl python3 python3-venv python3-pip python3-gpg
   sqlite3 curl jq iproute2 procps ca-certificates shellcheck build-essential pkg-config
   systemd musl-tools
+  qemu-system-x86 ovmf busybox-static e2fsprogs mtools fdisk cpio kmod libefivar1
 )
 RUST_TARGETS=(thumbv7em-none-eabihf)
 RUST_COMPONENTS=(clippy rustfmt)

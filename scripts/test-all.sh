@@ -11,7 +11,7 @@
 # Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), KEYLET_RELEASE_TB_*
 # (the older-release testbed of tests/e2e/keylime-release.sh), E2E_REGISTRATION /
 # E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD / E2E_CRASH (space-separated scenario lists
-# per suite; default all).
+# per suite; default all), E2E_VM (tests/vm/run.sh scenarios; default register unknown_exec).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,6 +49,7 @@ shellcheck_all() {
   local files=(scripts/*.sh tests/e2e/*.sh)
   [[ -f .ci/run ]] && files+=(.ci/run)
   files+=(tests/dist/*.sh) # systemd unit check (ops)
+  files+=(tests/vm/*.sh tests/vm/guest-init) # keylet in a VM
   shellcheck -x "${files[@]}"
 }
 
@@ -133,6 +134,14 @@ if ((E2E)); then
     # crash: DA lockout with a noDA AK, 50 SIGKILLs over first start, rotate-cert, payload (~3 min)
     # shellcheck disable=SC2086
     step e2e-crash timeout 600 bash tests/e2e/crash.sh ${E2E_CRASH:-}
+    # keylet in Debian's kernel under QEMU: /dev/tpmrm0, the kernel's IMA list, the UEFI
+    # event log (static build + 2 guests, ~5 min; needs root for apt and the disk images)
+    if ((EUID == 0)); then
+      # shellcheck disable=SC2086
+      step e2e-vm timeout 900 bash tests/vm/run.sh ${E2E_VM:-register unknown_exec}
+    else
+      skip e2e-vm "needs root (apt-get, disk images)"
+    fi
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
@@ -143,6 +152,7 @@ if ((E2E)); then
     skip e2e-reliability "testbed is not up" # reliability suite
     skip e2e-newcomer "testbed is not up"
     skip e2e-crash "testbed is not up" # crash suite
+    skip e2e-vm "testbed is not up" # keylet in a VM
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
   # The default configuration against an older Keylime release, on its own testbed

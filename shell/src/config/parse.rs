@@ -115,7 +115,7 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 }
 
 pub(super) fn parse_run_as(v: &Values<'_>) -> Result<Option<(String, String)>, ConfigError> {
-    let s = v.string("run_as", "keylime:tss")?;
+    let s = v.string("run_as", "")?;
     if s.is_empty() {
         return Ok(None);
     }

@@ -37,7 +37,7 @@ fn defaults_match_the_keylime_agent_except_the_uuid() {
     assert_eq!(c.tpm_hash_alg, HashAlg::Sha256);
     assert_eq!(c.tpm_encryption_alg, KeyAlg::Rsa2048);
     assert_eq!(c.tpm_signing_alg, SignAlg::Rsassa);
-    assert_eq!(c.run_as, Some(("keylime".into(), "tss".into())));
+    assert_eq!(c.run_as, None, "run_as is unset by default (README)");
     assert_eq!(c.api_versions.len(), 6);
     assert!(!c.api_versions_pinned, "unset api_versions is not pinned");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
