@@ -4,7 +4,8 @@
 #
 # Usage: scripts/test-all.sh [--quick] [--no-e2e] [--e2e-only] [--keep-testbed]
 #   --quick         only the fast steps: fmt, clippy, unit/integration tests, no_std build,
-#                   the shellcheck lint (no Python check, no testbed, no end-to-end suites)
+#                   the shellcheck lint (no cross-architecture core tests, no Python check,
+#                   no testbed, no end-to-end suites)
 #   --no-e2e        everything but the testbed and the end-to-end suites
 #   --e2e-only      only: build keylet, testbed up, end-to-end suites
 #   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
@@ -69,6 +70,12 @@ if ((UNIT)); then
   step clippy cargo clippy --workspace --all-targets -- -D warnings
   step test cargo test --workspace
   step no_std-build cargo build -p keylet-core --target thumbv7em-none-eabihf
+  if ((QUICK)); then
+    skip cross-core "--quick"
+  else
+    # keylet-core's tests on aarch64, armv7 (32-bit) and s390x (big-endian) under qemu-user
+    step cross-core bash scripts/cross-test.sh
+  fi
   step shellcheck shellcheck_all
   step systemd-unit bash tests/dist/systemd-unit.sh # dist/keylet.service (ops), ~1 s
   if ((QUICK)); then
