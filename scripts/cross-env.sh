@@ -28,8 +28,12 @@ cross_table() {
   case $1 in
     x86_64-unknown-linux-musl) X_GCC=musl-gcc X_PKGS=(musl-tools) ;;
     # rust-std for *-musl brings musl's libc.a and crt objects (self-contained);
-    # the glibc cross gcc only links them and compiles ring's C.
-    aarch64-unknown-linux-musl | aarch64-unknown-linux-gnu)
+    # the glibc cross gcc only links them and compiles ring's C. The static
+    # binary runs under qemu without a sysroot.
+    aarch64-unknown-linux-musl)
+      X_GCC=aarch64-linux-gnu-gcc X_QEMU=qemu-aarch64-static
+      X_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static) ;;
+    aarch64-unknown-linux-gnu)
       X_GCC=aarch64-linux-gnu-gcc X_SYSROOT=/usr/aarch64-linux-gnu X_QEMU=qemu-aarch64-static
       X_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static) ;;
     armv7-unknown-linux-gnueabihf)
@@ -44,7 +48,7 @@ cross_table() {
 
 cross_runner() {
   cross_table "$1" || return
-  [[ -z $X_QEMU ]] || echo "$X_QEMU -L $X_SYSROOT"
+  [[ -z $X_QEMU ]] || echo "$X_QEMU${X_SYSROOT:+ -L $X_SYSROOT}"
 }
 
 cross_setup() {
@@ -73,7 +77,5 @@ cross_setup() {
   if [[ $X_GCC != musl-gcc ]]; then
     export "CARGO_TARGET_${env_t}_LINKER=$X_GCC" "AR_${target//-/_}=${X_GCC%gcc}ar"
   fi
-  if [[ -n $X_QEMU ]]; then
-    export "CARGO_TARGET_${env_t}_RUNNER=$X_QEMU -L $X_SYSROOT"
-  fi
+  [[ -z $X_QEMU ]] || export "CARGO_TARGET_${env_t}_RUNNER=$(cross_runner "$target")"
 }
