@@ -1,61 +1,89 @@
 #!/usr/bin/env bash
-# build-static.sh - one command for keylet's static release binary:
-# x86_64-unknown-linux-musl, LTO, codegen-units 1, opt-level s, panic=abort,
-# stripped (the [profile.release] of the workspace Cargo.toml).
+# build-static.sh - one command for keylet's static release binaries (musl libc):
+# LTO, codegen-units 1, opt-level s, panic=abort, stripped (the [profile.release]
+# of the workspace Cargo.toml).
 #
-# Usage: scripts/build-static.sh [--bloat]
-#   --bloat   also print the per-crate size table (needs `cargo install cargo-bloat`)
+# Usage: scripts/build-static.sh [--target T | --all] [--bloat]
+#   --target T  x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
+#   --all       both, one after the other
+#   --bloat     also print the per-crate size table (needs `cargo install cargo-bloat`)
+# Installs what a target needs when missing (scripts/cross-env.sh: rustup target,
+# musl-tools or gcc-aarch64-linux-gnu for ring's C, qemu-user-static to run it).
 # Environment: CARGO_TARGET_DIR (default ./target), KEYLET_SIZE_BUDGET (bytes,
 # default 2621440 = 2.5 MiB).
-# Checks: the file is statically linked (`file` says "static", `ldd` says "not a
-# dynamic executable") and within the size budget; exits non-zero otherwise.
-# Prints the path and size of the binary.
+# Checks: each file is statically linked (`file` says "static", `ldd` says "not a
+# dynamic executable"), stripped, runs (`--version`; a foreign one under
+# qemu-user) and is within the size budget; exits 1 on a failure, 3 when every
+# binary is fine but one is over the budget.
+# Prints the path and size of each binary.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-TARGET=x86_64-unknown-linux-musl
+# shellcheck source=scripts/cross-env.sh
+source "$ROOT/scripts/cross-env.sh"
+STATIC_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 BUDGET=${KEYLET_SIZE_BUDGET:-2621440}
-BLOAT=0
-for a in "$@"; do
-  case $a in
+BLOAT=0 TARGETS=()
+while (($#)); do
+  case $1 in
+    --target) [[ $# -ge 2 ]] || { echo "--target needs a value" >&2; exit 2; }
+      [[ " ${STATIC_TARGETS[*]} " == *" $2 "* ]] ||
+        { echo "unsupported target $2 (supported: ${STATIC_TARGETS[*]})" >&2; exit 2; }
+      TARGETS+=("$2"); shift ;;
+    --all) TARGETS=("${STATIC_TARGETS[@]}") ;;
     --bloat) BLOAT=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
-    *) echo "unknown option $a (try --help)" >&2; exit 2 ;;
+    *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+((${#TARGETS[@]})) || TARGETS=(x86_64-unknown-linux-musl)
 
 die() { echo "build-static: $*" >&2; exit 1; }
 
-rustup target list --installed 2>/dev/null | grep -qx "$TARGET" || rustup target add "$TARGET"
-# ring compiles some C and assembly; for a musl target the cc crate calls musl-gcc.
-command -v musl-gcc >/dev/null || die "musl-gcc is missing: apt-get install musl-tools"
+# build TARGET: builds and checks one binary; returns 3 when only the budget is missed.
+build() {
+  local target=$1 bin desc ldd_out size runner
+  cross_setup "$target" || die "cannot set up the $target toolchain"
+  # (called in an `||` list, so set -e is off here: every failure exits by hand)
+  cargo build --release --locked --target "$target" -p keylet --bin keylet ||
+    die "cargo build failed for $target"
+  bin=${CARGO_TARGET_DIR:-$ROOT/target}/$target/release/keylet
+  [[ -x $bin ]] || die "no binary at $bin"
 
-cargo build --release --locked --target "$TARGET" -p keylet --bin keylet
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release/keylet
-[[ -x $BIN ]] || die "no binary at $BIN"
+  desc=$(file -b "$bin")
+  [[ $desc == *"statically linked"* || $desc == *"static-pie linked"* ]] ||
+    die "not static: file says: $desc"
+  ldd_out=$(ldd "$bin" 2>&1 || true)
+  [[ $ldd_out == *"not a dynamic executable"* || $ldd_out == *"statically linked"* ]] ||
+    die "not static: ldd says: $ldd_out"
+  [[ $desc == *"stripped"* && $desc != *"not stripped"* ]] || die "not stripped: file says: $desc"
 
-desc=$(file -b "$BIN")
-[[ $desc == *"statically linked"* || $desc == *"static-pie linked"* ]] ||
-  die "not static: file says: $desc"
-ldd_out=$(ldd "$BIN" 2>&1 || true)
-[[ $ldd_out == *"not a dynamic executable"* || $ldd_out == *"statically linked"* ]] ||
-  die "not static: ldd says: $ldd_out"
-[[ $desc == *"stripped"* && $desc != *"not stripped"* ]] || die "not stripped: file says: $desc"
+  size=$(stat -c %s "$bin")
+  echo "target: $target"
+  echo "binary: $bin"
+  echo "file:   $desc"
+  echo "ldd:    $ldd_out"
+  awk -v s="$size" -v b="$BUDGET" 'BEGIN { printf "size:   %d bytes (%.2f MiB; budget %.2f MiB)\n", s, s / 1048576, b / 1048576 }'
+  runner=$(cross_runner "$target")
+  # shellcheck disable=SC2086 # the runner is a command and its arguments
+  $runner "$bin" --version >/dev/null 2>&1 || $runner "$bin" --help >/dev/null 2>&1 ||
+    die "the static binary does not run${runner:+ under $runner}"
 
-size=$(stat -c %s "$BIN")
-echo "binary: $BIN"
-echo "file:   $desc"
-echo "ldd:    $ldd_out"
-awk -v s="$size" -v b="$BUDGET" 'BEGIN { printf "size:   %d bytes (%.2f MiB; budget %.2f MiB)\n", s, s / 1048576, b / 1048576 }'
-"$BIN" --version >/dev/null 2>&1 || "$BIN" --help >/dev/null 2>&1 || die "the static binary does not run"
+  if ((BLOAT)); then
+    command -v cargo-bloat >/dev/null || die "cargo-bloat is not installed: cargo install cargo-bloat"
+    # cargo-bloat needs symbols: the same profile, not stripped, in its own dir.
+    CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release --locked --target "$target" \
+      -p keylet --bin keylet --crates -n 30 \
+      --target-dir "${CARGO_TARGET_DIR:-$ROOT/target}/bloat" || die "cargo bloat failed"
+  fi
+  ((size <= BUDGET)) || { echo "build-static: $target: $size bytes is over the budget of $BUDGET bytes" >&2; return 3; }
+}
 
-if ((BLOAT)); then
-  command -v cargo-bloat >/dev/null || die "cargo-bloat is not installed: cargo install cargo-bloat"
-  # cargo-bloat needs symbols: the same profile, not stripped, in its own dir.
-  CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release --locked --target "$TARGET" \
-    -p keylet --bin keylet --crates -n 30 \
-    --target-dir "${CARGO_TARGET_DIR:-$ROOT/target}/bloat"
-fi
-
-((size <= BUDGET)) || die "$size bytes is over the budget of $BUDGET bytes"
+over=0
+for t in "${TARGETS[@]}"; do
+  build "$t" || over=3
+  echo
+done
+exit "$over"

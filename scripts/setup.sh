@@ -23,15 +23,21 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # Everything the test steps call: swtpm and tpm2-tools (TPM), the testbed's Python and
 # tools, shellcheck, a C compiler for ring, musl-gcc for the static build, systemd for
-# the unit check; QEMU, UEFI firmware, busybox, image tools and libefivar1 (Keylime's
+# the unit check; Debian's cross compilers and qemu-user for the cross-architecture
+# tests; QEMU, UEFI firmware, busybox, image tools and libefivar1 (Keylime's
 # measured-boot parser) for the VM suite (tests/vm/image.sh installs the same itself).
 APT_PKGS=(
   swtpm swtpm-tools tpm2-tools openssl python3 python3-venv python3-pip python3-gpg
   sqlite3 curl jq iproute2 procps ca-certificates shellcheck build-essential pkg-config
   systemd musl-tools
   qemu-system-x86 ovmf busybox-static e2fsprogs mtools fdisk cpio kmod libefivar1
+  gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu
+  libc6-dev-arm64-cross libc6-dev-armhf-cross libc6-dev-s390x-cross qemu-user-static
 )
-RUST_TARGETS=(thumbv7em-none-eabihf)
+# thumbv7em: the no_std build; the others: scripts/cross-test.sh (core under qemu-user)
+# and scripts/build-static.sh.
+RUST_TARGETS=(thumbv7em-none-eabihf aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
+  s390x-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 RUST_COMPONENTS=(clippy rustfmt)
 
 missing=()

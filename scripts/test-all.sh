@@ -4,7 +4,8 @@
 #
 # Usage: scripts/test-all.sh [--quick] [--no-e2e] [--e2e-only] [--keep-testbed]
 #   --quick         only the fast steps: fmt, clippy, unit/integration tests, no_std build,
-#                   the shellcheck lint (no Python check, no testbed, no end-to-end suites)
+#                   the shellcheck lint (no cross-architecture core tests, no Python check,
+#                   no testbed, no end-to-end suites)
 #   --no-e2e        everything but the testbed and the end-to-end suites
 #   --e2e-only      only: build keylet, testbed up, end-to-end suites
 #   --keep-testbed  leave the testbed running afterwards (default: stop it if this run started it)
@@ -12,6 +13,8 @@
 # (the older-release testbed of tests/e2e/keylime-release.sh), E2E_REGISTRATION /
 # E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD / E2E_CRASH (space-separated scenario lists
 # per suite; default all), E2E_VM (tests/vm/run.sh scenarios; default register unknown_exec).
+# KEYLET_E2E_QEMU=1 (also the static aarch64 binary under qemu-user against the testbed:
+# a release LTO build, ~7 min on 2 cores, plus ~30 s).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,6 +69,14 @@ python_check() {
 
 testbed_up() { bash "$TB" install && bash "$TB" init && bash "$TB" start; }
 
+# The static aarch64 binary (build-static.sh exits 3 when only the size budget is
+# missed) under qemu-user against the testbed. Opt-in: a release LTO build.
+e2e_qemu_aarch64() {
+  local rc=0
+  bash scripts/build-static.sh --target aarch64-unknown-linux-musl || rc=$?
+  ((rc == 0 || rc == 3)) || return "$rc"
+  timeout 900 bash tests/e2e/qemu-aarch64.sh
+}
 # What the steps need (apt packages, Rust target and components, the Keylime venv):
 # installed here when missing, so this script works on a fresh machine by itself.
 if ((E2E)) || { ((UNIT)) && ((!QUICK)); }; then
@@ -92,6 +103,12 @@ if ((UNIT)); then
     skip test-root "needs root (mounts a tmpfs, runs clients as other uids)"
   fi
   step no_std-build cargo build -p keylet-core --target thumbv7em-none-eabihf
+  if ((QUICK)); then
+    skip cross-core "--quick"
+  else
+    # keylet-core's tests on aarch64, armv7 (32-bit) and s390x (big-endian) under qemu-user
+    step cross-core bash scripts/cross-test.sh
+  fi
   step shellcheck shellcheck_all
   step systemd-unit bash tests/dist/systemd-unit.sh # dist/keylet.service (ops), ~1 s
   if ((QUICK)); then
@@ -142,6 +159,11 @@ if ((E2E)); then
     else
       skip e2e-vm "needs root (apt-get, disk images)"
     fi
+    if [[ ${KEYLET_E2E_QEMU:-0} == 1 ]]; then
+      step e2e-qemu-aarch64 e2e_qemu_aarch64
+    else
+      skip e2e-qemu-aarch64 "opt-in: KEYLET_E2E_QEMU=1"
+    fi
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
@@ -153,6 +175,7 @@ if ((E2E)); then
     skip e2e-newcomer "testbed is not up"
     skip e2e-crash "testbed is not up" # crash suite
     skip e2e-vm "testbed is not up" # keylet in a VM
+    skip e2e-qemu-aarch64 "testbed is not up" # static aarch64 binary under qemu-user
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
   # The default configuration against an older Keylime release, on its own testbed
