@@ -4,7 +4,7 @@
 //! stable. Each returns whether the input parsed, and checks the properties
 //! that must hold for any input that does.
 
-use keylet_core::keylime::agent_id::AgentId;
+use keylet_core::keylime::agent_id::{AgentId, AgentIdError};
 use keylet_core::keylime::{credential, pcr_blob, quote_string, spki};
 use keylet_core::pcr::{HashAlg, PcrMask, PcrValues};
 use keylet_core::public;
@@ -109,9 +109,13 @@ pub fn agent_id(data: &[u8]) -> bool {
     let Ok(text) = core::str::from_utf8(data) else {
         return false;
     };
-    let uuid = AgentId::from_uuid(text);
-    if let Ok(id) = &uuid {
-        assert_eq!(id.as_str(), text.to_ascii_lowercase());
+    match AgentId::from_uuid(text) {
+        Ok(id) => {
+            assert_eq!(id.as_str(), text.to_ascii_lowercase());
+            true
+        }
+        // The placeholder is refused whatever other form it might pass as.
+        Err(AgentIdError::Placeholder) => false,
+        Err(_) => AgentId::new(text).is_ok(),
     }
-    AgentId::new(text).is_ok() || uuid.is_ok()
 }
