@@ -49,7 +49,7 @@ fn tpm_unclean_restarts_after_keylets_work_count_no_failure() {
     for round in 0..=max_tries {
         {
             let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
-            tpm.make_clock_safe(Auth::EMPTY).unwrap();
+            tpm.make_clock_safe(Auth::EMPTY, 0).unwrap();
             let lockout = tpm.read_lockout().unwrap();
             assert_eq!(
                 (lockout.in_lockout, lockout.counter),

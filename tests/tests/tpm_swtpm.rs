@@ -367,7 +367,7 @@ fn tpm_clock_made_safe_after_an_unclean_reset() {
             clock.safe,
             "a freshly manufactured TPM has a safe clock: {clock:?}"
         );
-        let again = tpm.make_clock_safe(command::Auth::EMPTY).unwrap();
+        let again = tpm.make_clock_safe(command::Auth::EMPTY, 0).unwrap();
         assert!(
             matches!(again, ClockRepair::AlreadySafe(c) if c.safe && c.reset_count == clock.reset_count),
             "a safe clock is left alone: {again:?}"
@@ -400,7 +400,7 @@ fn tpm_clock_made_safe_after_an_unclean_reset() {
     ));
 
     let ClockRepair::Advanced { before, after } =
-        tpm.make_clock_safe(command::Auth::EMPTY).unwrap()
+        tpm.make_clock_safe(command::Auth::EMPTY, 0).unwrap()
     else {
         panic!("an unsafe clock must be advanced");
     };
@@ -414,4 +414,45 @@ fn tpm_clock_made_safe_after_an_unclean_reset() {
     quote_and_verify(&mut tpm, &keys);
     tpm.flush(keys.ak).unwrap();
     tpm.flush(keys.ek).unwrap();
+}
+
+/// swtpm saves its clock only at an orderly shutdown: after every unclean
+/// reset the clock restarts from the same old value, however long it ran
+/// since. A repair to "the next NV interval" alone would then repeat clock
+/// values after the second power loss in a row, and the verifier fails such
+/// a quote for good; the clock lease keeps the repaired clock above them.
+#[test]
+fn tpm_clock_lease_covers_two_unclean_resets_in_a_row() {
+    use keylet_core::tpm::clock::{renewed_lease, safe_clock_target};
+    let mut sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    sw.kill_and_restart().unwrap();
+    let (lease, reported) = {
+        let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+        let ClockRepair::Advanced { after, .. } =
+            tpm.make_clock_safe(command::Auth::EMPTY, 0).unwrap()
+        else {
+            panic!("an unsafe clock must be advanced");
+        };
+        // What keylet persists after a repair, then a quote's clock later on.
+        let lease = renewed_lease(after.clock);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        (lease, tpm.read_clock().unwrap())
+    };
+    sw.kill_and_restart().unwrap();
+    let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
+    let restored = tpm.read_clock().unwrap();
+    assert!(!restored.safe);
+    // The peer's behaviour that makes the lease necessary.
+    assert!(
+        safe_clock_target(restored.clock).unwrap() <= reported.clock,
+        "swtpm saved its clock after all ({restored:?} after {reported:?}): the lease is still \
+         right, but this test no longer shows why"
+    );
+    let ClockRepair::Advanced { after, .. } =
+        tpm.make_clock_safe(command::Auth::EMPTY, lease).unwrap()
+    else {
+        panic!("an unsafe clock must be advanced");
+    };
+    assert!(after.safe && after.clock >= lease && after.clock > reported.clock);
 }

@@ -2,7 +2,7 @@
 //! unclean TPM reset (see [`crate::tpm::clock`]).
 
 use super::{AgentError, Tpm, read_err};
-use crate::tpm::clock::{self, safe_clock_target};
+use crate::tpm::clock::{self, repair_target};
 use crate::tpm::command::{Auth, CommandError};
 use crate::tpm::transport::Transport;
 use crate::verify::ClockInfo;
@@ -34,9 +34,10 @@ impl<T: Transport> Tpm<'_, T> {
 
     /// Makes the TPM clock safe if it is not: sets it forward, with the
     /// owner hierarchy's authorization `owner`, to the start of the next NV
-    /// update interval, which the TPM saves at once and marks safe. Every
-    /// clock value reported afterwards is above any reported before the
-    /// reset that made the clock unsafe. Does nothing to a safe clock.
+    /// update interval or to `floor` (the caller's clock lease, see
+    /// [`crate::tpm::clock`]), whichever is later; the TPM marks it safe.
+    /// With a lease above every clock reported before the reset, every value
+    /// reported afterwards is above them too. Does nothing to a safe clock.
     ///
     /// # Errors
     ///
@@ -46,12 +47,13 @@ impl<T: Transport> Tpm<'_, T> {
     pub fn make_clock_safe(
         &mut self,
         owner: Auth<'_>,
+        floor: u64,
     ) -> Result<ClockRepair, AgentError<T::Error>> {
         let before = self.read_clock()?;
         if before.safe {
             return Ok(ClockRepair::AlreadySafe(before));
         }
-        let target = safe_clock_target(before.clock).ok_or(CommandError::Invalid {
+        let target = repair_target(before.clock, floor).ok_or(CommandError::Invalid {
             cc: tpm2_protocol::data::TpmCc::ClockSet,
             what: "the TPM clock is too close to its end to be set forward",
         })?;

@@ -4,14 +4,20 @@
 //! After a TPM reset without an orderly TPM2_Shutdown, the TPM restarts its
 //! clock from the value it last saved to NV and marks it unsafe
 //! (`clockInfo.safe = 0`): it may repeat values it already reported. The
-//! Keylime verifier fails such quotes for good. The TPM saves the clock (and
-//! marks it safe) each time the clock crosses an NV update interval, so it
-//! heals by itself within one interval (2^22 ms, about 70 minutes, in the
-//! reference implementation). [`safe_clock_target`] is the first value of
-//! the next interval: setting the clock there with TPM2_ClockSet makes the
-//! TPM save it and mark it safe at once, and it is above every value the TPM
-//! can have reported before the reset.
-
+//! Keylime verifier fails such quotes for good, and it also fails a quote
+//! whose clock is not above the previous quote's (unless both the reset and
+//! the restart count moved).
+//!
+//! The reference implementation saves the clock each time it crosses an NV
+//! update interval (2^22 ms, about 70 minutes) and marks it safe then;
+//! [`safe_clock_target`] is the first value of the next interval. But a TPM
+//! need not save the clock there: swtpm (libtpms) saves it only at an orderly
+//! TPM2_Shutdown, neither on TPM2_ClockSet nor at the interval, so after
+//! each unclean reset its clock restarts from the same old value, however
+//! long it ran since. So the value the clock is set to is also at least a
+//! caller-kept floor: a clock lease, [`renewed_lease`], that the caller
+//! persists and renews (at most every [`CLOCK_LEASE_MS`] / 2 of running time)
+//! so that it stays above every clock value a quote may have reported.
 use tpm2_protocol::{
     basic::{TpmUint32, TpmUint64},
     data::{TpmCc, TpmRh},
@@ -88,6 +94,28 @@ pub fn safe_clock_target(clock: u64) -> Option<u64> {
         .filter(|t| *t < CLOCK_SET_LIMIT)
 }
 
+/// How far above the current TPM clock a clock lease reaches (one NV update
+/// interval, about 70 minutes). Renew it before half of that has run.
+pub const CLOCK_LEASE_MS: u64 = 1 << NV_CLOCK_UPDATE_INTERVAL_LOG2;
+
+/// The lease that covers every clock value up to `clock` plus
+/// [`CLOCK_LEASE_MS`]: no clock value reported within that much running time
+/// from now reaches it.
+#[must_use]
+pub const fn renewed_lease(clock: u64) -> u64 {
+    clock.saturating_add(CLOCK_LEASE_MS)
+}
+
+/// Where to set an unsafe clock `clock` when the caller's lease is `floor`:
+/// the first value of the next NV update interval, and not below `floor`.
+/// `None` if that is beyond what TPM2_ClockSet accepts.
+#[must_use]
+pub fn repair_target(clock: u64, floor: u64) -> Option<u64> {
+    safe_clock_target(clock)
+        .map(|t| t.max(floor))
+        .filter(|t| *t < CLOCK_SET_LIMIT)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
@@ -152,5 +180,20 @@ mod tests {
         assert_eq!(safe_clock_target(5 * interval + 7), Some(6 * interval));
         assert_eq!(safe_clock_target(u64::MAX), None);
         assert_eq!(safe_clock_target(CLOCK_SET_LIMIT - 1), None);
+    }
+
+    #[test]
+    fn repair_target_respects_the_lease() {
+        let interval = 1u64 << NV_CLOCK_UPDATE_INTERVAL_LOG2;
+        // No lease: the next interval.
+        assert_eq!(repair_target(400, 0), Some(interval));
+        // A lease above it wins: the clock restarted from an old saved value
+        // after it had run past the next interval.
+        let lease = renewed_lease(interval + 60_000);
+        assert_eq!(repair_target(400, lease), Some(lease));
+        assert!(repair_target(400, lease).unwrap() > interval + 60_000);
+        // A lease below the next interval changes nothing.
+        assert_eq!(repair_target(5 * interval, 7), Some(6 * interval));
+        assert_eq!(repair_target(400, CLOCK_SET_LIMIT), None);
     }
 }

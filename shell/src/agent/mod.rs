@@ -2,6 +2,7 @@
 //! activate, serve the pull API until told to stop, flush the TPM objects.
 
 mod clock;
+pub mod clock_lease;
 mod host_id;
 mod identity;
 mod keys;

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylet_core::tpm::Handle;
 
+use super::clock_lease::{self, ClockLease};
 use super::keys::{self, TpmObjects};
 use super::register::{RegisterInput, register_and_activate};
 use super::serve::{Serving, attestation, serve, server_settings};
@@ -65,6 +66,7 @@ fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, S
         tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
     }
     log::info!("TPM: {}", tpm.device());
+    tpm.set_clock_lease(ClockLease::load(c.keylime_dir.join(clock_lease::FILE_NAME)));
     match tpm.tpm().flush_leftovers() {
         Ok(0) => {}
         Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),

@@ -205,6 +205,7 @@ impl Attestation for TpmAttestation {
         let mut inner = self.lock();
         let bank = self.info.hash_alg;
         let nonce = nonce.as_str().as_bytes();
+        super::clock::renew_lease_if_due(&mut inner.tpm);
         let n = match inner.quote(nonce, mask, bank, &self.data_digest) {
             Ok(n) => n,
             Err(AgentError::Transport { error, .. }) => {

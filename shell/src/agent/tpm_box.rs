@@ -7,6 +7,8 @@ use std::sync::Arc;
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::Handle;
 
+use super::clock_lease::ClockLease;
+
 use crate::metrics::{Metrics, Timed};
 use crate::tpm::{self, TpmDevice, TpmTransport, TransportError};
 
@@ -22,6 +24,8 @@ pub struct TpmBox {
     metrics: Option<Arc<Metrics>>,
     /// Transient objects to flush on drop, oldest first.
     owned: Vec<Handle>,
+    /// The TPM clock lease (`keylet run`; none for one-off commands).
+    clock_lease: Option<ClockLease>,
 }
 
 impl TpmBox {
@@ -39,6 +43,7 @@ impl TpmBox {
             rsp: vec![0; BUFFER_SIZE].into_boxed_slice(),
             metrics: None,
             owned: Vec::new(),
+            clock_lease: None,
         })
     }
 
@@ -64,6 +69,16 @@ impl TpmBox {
     /// Times every later TPM command into `metrics`.
     pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
         self.metrics = Some(metrics);
+    }
+
+    /// Keeps `lease` above the TPM clock from now on (see [`super::clock`]).
+    pub fn set_clock_lease(&mut self, lease: ClockLease) {
+        self.clock_lease = Some(lease);
+    }
+
+    /// The clock lease, if this box keeps one.
+    pub fn clock_lease(&mut self) -> Option<&mut ClockLease> {
+        self.clock_lease.as_mut()
     }
 
     /// The TPM, borrowing this box's transport and buffers.
