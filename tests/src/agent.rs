@@ -54,12 +54,28 @@ impl Agent {
     ///
     /// Any start-up step's error.
     pub fn start(tpm_device: &str, quote_deadline: Duration) -> io::Result<Self> {
+        Self::start_with(
+            tpm_device,
+            quote_deadline,
+            Arc::new(Metrics::new(Vec::new())),
+        )
+    }
+
+    /// [`Agent::start`] with the given `metrics` (e.g. watching certificate files).
+    ///
+    /// # Errors
+    ///
+    /// Any start-up step's error.
+    pub fn start_with(
+        tpm_device: &str,
+        quote_deadline: Duration,
+        metrics: Arc<Metrics>,
+    ) -> io::Result<Self> {
         let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("keylet-agent-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let c = AgentConfig::from_raw(&RawConfig::default(), &mut Vec::new()).map_err(other)?;
-        let metrics = Arc::new(Metrics::new(Vec::new()));
         let mut tpm = TpmBox::open(tpm_device.parse().map_err(other)?).map_err(other)?;
         tpm.set_metrics(Arc::clone(&metrics));
         let objects = endorsement(&mut tpm, c.tpm_encryption_alg, None).map_err(other)?;

@@ -9,17 +9,14 @@
 )]
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keylet::agent::{TpmBox, attestation, attestation_key, endorsement, resolve_identity};
-use keylet::config::{AgentConfig, RawConfig};
-use keylet::keys::load_or_create_payload_key;
-use keylet::metrics::{Metrics, serve as serve_metrics};
-use keylet::server::{ServerSettings, serve_on};
+use keylet::metrics::Metrics;
+use keylet_tests::agent::Agent;
 use keylet_tests::swtpm::SwtpmTcp;
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
@@ -83,13 +80,6 @@ fn openssl_cert(dir: &Path, name: &str, days: u32) -> PathBuf {
         String::from_utf8_lossy(&ok.stderr)
     );
     cert
-}
-
-fn free_addr() -> SocketAddr {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 fn family<'a>(
@@ -173,61 +163,15 @@ fn quotes_move_the_counters_and_the_scrape_parses() {
         missing.clone(),
     ]));
 
-    // A TPM box timed by the metrics, with a real EK and AK, made and
-    // wrapped into the quote service by keylet's own start-up steps.
-    let c = AgentConfig::from_raw(&RawConfig::default(), &mut Vec::new()).unwrap();
-    let device = format!("tcp://127.0.0.1:{}", swtpm.port).parse().unwrap();
-    let mut tpm = TpmBox::open(device).unwrap();
-    tpm.set_metrics(Arc::clone(&metrics));
-    let objects = endorsement(&mut tpm, c.tpm_encryption_alg, None).unwrap();
-    let identity = resolve_identity(&c.uuid, &objects.ek_public, None).unwrap();
-    let (ak, state, _) = attestation_key(
-        &mut tpm,
-        &objects,
-        None,
-        &identity,
-        c.tpm_encryption_alg,
-        c.tpm_hash_alg,
-        &dir.join("agent_data.json"),
+    // keylet's own start-up steps (EK, AK, payload key, the quote service)
+    // and its agent API (plain HTTP) and metrics listener.
+    let agent = Agent::start_with(
+        &format!("tcp://127.0.0.1:{}", swtpm.port),
+        Duration::from_secs(10),
+        Arc::clone(&metrics),
     )
     .unwrap();
-    tpm.release(objects.ek);
-    let payload = load_or_create_payload_key(&dir.join("payload.pem"), "").unwrap();
-    let service = Arc::new(attestation(
-        &c,
-        tpm,
-        ak,
-        &state,
-        payload.public_pem().to_string(),
-    ));
-
-    // keylet's agent API (plain HTTP) and metrics listener on one runtime.
-    let api = free_addr();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server_metrics = Arc::clone(&metrics);
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(api).await.unwrap();
-            let m = serve_metrics("127.0.0.1:0".parse().unwrap(), Arc::clone(&server_metrics))
-                .await
-                .unwrap();
-            addr_tx.send(m.local_addr()).unwrap();
-            let mut settings = ServerSettings::new(api, None);
-            settings.metrics = Some(server_metrics);
-            serve_on(listener, settings, service, async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .unwrap();
-            drop(m);
-        });
-    });
-    let metrics_addr = addr_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let (api, metrics_addr) = (agent.api, agent.metrics);
 
     // Nothing served yet: every quote series exists at zero.
     let before = scrape(metrics_addr);
@@ -314,8 +258,7 @@ fn quotes_move_the_counters_and_the_scrape_parses() {
     // Only GET /metrics is served.
     assert_eq!(get(metrics_addr, "/").0, 404);
 
-    stop_tx.send(()).unwrap();
-    server.join().unwrap();
+    drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
