@@ -2,7 +2,7 @@
 //! unclean TPM reset (see [`crate::tpm::clock`]).
 
 use super::{AgentError, Tpm, read_err};
-use crate::tpm::clock::{self, repair_target};
+use crate::tpm::clock::{self, behind_lease, repair_target};
 use crate::tpm::command::{Auth, CommandError};
 use crate::tpm::transport::Transport;
 use crate::verify::ClockInfo;
@@ -37,7 +37,9 @@ impl<T: Transport> Tpm<'_, T> {
     /// update interval or to `floor` (the caller's clock lease, see
     /// [`crate::tpm::clock`]), whichever is later; the TPM marks it safe.
     /// With a lease above every clock reported before the reset, every value
-    /// reported afterwards is above them too. Does nothing to a safe clock.
+    /// reported afterwards is above them too. A clock marked safe is set
+    /// forward too when it is behind the lease (it went back in a reset).
+    /// Does nothing to a safe clock that is not behind.
     ///
     /// # Errors
     ///
@@ -50,7 +52,7 @@ impl<T: Transport> Tpm<'_, T> {
         floor: u64,
     ) -> Result<ClockRepair, AgentError<T::Error>> {
         let before = self.read_clock()?;
-        if before.safe {
+        if before.safe && !behind_lease(before.clock, floor) {
             return Ok(ClockRepair::AlreadySafe(before));
         }
         let target = repair_target(before.clock, floor).ok_or(CommandError::Invalid {

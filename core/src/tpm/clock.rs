@@ -106,6 +106,14 @@ pub const fn renewed_lease(clock: u64) -> u64 {
     clock.saturating_add(CLOCK_LEASE_MS)
 }
 
+/// Whether `clock` is behind the lease `lease`: below the clock value the
+/// lease was renewed from, so the TPM lost time in a reset (some TPMs, such
+/// as swtpm stopped with its client, report such a clock as safe).
+#[must_use]
+pub const fn behind_lease(clock: u64, lease: u64) -> bool {
+    clock < lease.saturating_sub(CLOCK_LEASE_MS)
+}
+
 /// Where to set an unsafe clock `clock` when the caller's lease is `floor`:
 /// the first value of the next NV update interval, and not below `floor`.
 /// `None` if that is beyond what TPM2_ClockSet accepts.
@@ -195,5 +203,10 @@ mod tests {
         // A lease below the next interval changes nothing.
         assert_eq!(repair_target(5 * interval, 7), Some(6 * interval));
         assert_eq!(repair_target(400, CLOCK_SET_LIMIT), None);
+        // A clock that went back below where the lease was renewed is behind.
+        let lease = renewed_lease(90_000);
+        assert!(behind_lease(89_999, lease));
+        assert!(!behind_lease(90_000, lease));
+        assert!(!behind_lease(0, 0));
     }
 }

@@ -66,6 +66,17 @@ fn check_and_repair(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
     };
     match tpm.make_clock_safe(Auth::Password(owner_password), floor) {
         Ok(ClockRepair::AlreadySafe(_)) => true,
+        Ok(ClockRepair::Advanced { before, after }) if before.safe => {
+            log::warn!(
+                "the TPM clock went back to {} ms in a reset (reset count {}), below clock values \
+                 keylet reported before (its clock lease); set it forward by {} s to {} ms",
+                before.clock,
+                before.reset_count,
+                after.clock.saturating_sub(before.clock) / 1000,
+                after.clock
+            );
+            true
+        }
         Ok(ClockRepair::Advanced { before, after }) => {
             log::warn!(
                 "the TPM clock was not safe (unclean TPM reset; reset count {}); set it forward \
