@@ -33,7 +33,7 @@ impl ClockLease {
     /// file is logged and counts as no lease: the next renewal rewrites it.
     #[must_use]
     pub fn load(path: PathBuf) -> Self {
-        let value = match store::read_public(&path) {
+        let value = match store::read_private(&path) {
             Ok(Some(bytes)) => match std::str::from_utf8(&bytes)
                 .ok()
                 .and_then(|s| s.trim().parse::<u64>().ok())
@@ -79,7 +79,7 @@ impl ClockLease {
     pub fn renew(&mut self, clock: u64) {
         let value = renewed_lease(clock).max(self.value);
         if value != self.value {
-            match store::write_public(&self.path, format!("{value}\n").as_bytes()) {
+            match store::write_private(&self.path, format!("{value}\n").as_bytes()) {
                 Ok(()) => self.value = value,
                 // The old lease stays (a repair after a power loss uses the
                 // value on disk); tried again at the next renewal.
