@@ -38,8 +38,9 @@ impl<T: Transport> Tpm<'_, T> {
     /// [`crate::tpm::clock`]), whichever is later; the TPM marks it safe.
     /// With a lease above every clock reported before the reset, every value
     /// reported afterwards is above them too. A clock marked safe is set
-    /// forward too when it is behind the lease (it went back in a reset).
-    /// Does nothing to a safe clock that is not behind.
+    /// forward to the lease too when it is below it (a TPM may restart an
+    /// old clock value after a power loss and still call it safe). Does
+    /// nothing to a safe clock at or above the lease.
     ///
     /// # Errors
     ///

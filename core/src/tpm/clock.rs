@@ -106,12 +106,14 @@ pub const fn renewed_lease(clock: u64) -> u64 {
     clock.saturating_add(CLOCK_LEASE_MS)
 }
 
-/// Whether `clock` is behind the lease `lease`: below the clock value the
-/// lease was renewed from, so the TPM lost time in a reset (some TPMs, such
-/// as swtpm stopped with its client, report such a clock as safe).
+/// Whether `clock` is below the lease `lease`, the value above every clock a
+/// quote may have reported. Such a clock may repeat reported values even when
+/// the TPM calls it safe (swtpm stopped with its client restarts an old clock
+/// value and reports it safe), so the caller sets it forward to the lease.
+/// A running TPM's clock stays below its lease, so this holds at every start.
 #[must_use]
 pub const fn behind_lease(clock: u64, lease: u64) -> bool {
-    clock < lease.saturating_sub(CLOCK_LEASE_MS)
+    clock < lease
 }
 
 /// Where to set an unsafe clock `clock` when the caller's lease is `floor`:
@@ -203,10 +205,10 @@ mod tests {
         // A lease below the next interval changes nothing.
         assert_eq!(repair_target(5 * interval, 7), Some(6 * interval));
         assert_eq!(repair_target(400, CLOCK_SET_LIMIT), None);
-        // A clock that went back below where the lease was renewed is behind.
+        // Any clock below the lease may repeat reported values.
         let lease = renewed_lease(90_000);
-        assert!(behind_lease(89_999, lease));
-        assert!(!behind_lease(90_000, lease));
+        assert!(behind_lease(90_000, lease));
+        assert!(!behind_lease(lease, lease));
         assert!(!behind_lease(0, 0));
     }
 }

@@ -67,13 +67,13 @@ fn check_and_repair(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
     match tpm.make_clock_safe(Auth::Password(owner_password), floor) {
         Ok(ClockRepair::AlreadySafe(_)) => true,
         Ok(ClockRepair::Advanced { before, after }) if before.safe => {
-            log::warn!(
-                "the TPM clock went back to {} ms in a reset (reset count {}), below clock values \
-                 keylet reported before (its clock lease); set it forward by {} s to {} ms",
-                before.clock,
-                before.reset_count,
+            log::info!(
+                "set the TPM clock forward by {} s to {} ms, keylet's clock lease: above every \
+                 clock value keylet may have reported before (after a power loss a TPM may \
+                 restart an old clock value and still call it safe; reset count {})",
                 after.clock.saturating_sub(before.clock) / 1000,
-                after.clock
+                after.clock,
+                before.reset_count
             );
             true
         }

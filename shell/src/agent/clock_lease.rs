@@ -7,7 +7,9 @@
 //! already seen, and the verifier fails that quote for good. So keylet keeps
 //! a lease at least [`CLOCK_LEASE_MS`] / 2 ahead of the TPM clock, renewed
 //! (one TPM2_ReadClock and one small atomic file write) when half of it may
-//! have run, and sets a repaired clock to at least the lease
+//! have run. At start and after a TPM reconnect keylet sets the clock to at
+//! least the lease, also when the TPM calls its clock safe: swtpm stopped
+//! with QEMU restarts an old clock value and reports it safe
 //! (see [`keylet_core::tpm::clock`]).
 
 use std::path::PathBuf;
