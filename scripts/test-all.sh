@@ -32,18 +32,31 @@ for a in "$@"; do
   esac
 done
 
-PASSED=0 FAILED=0 SKIPPED=0 SUMMARY=()
-# step NAME CMD...: runs CMD with its output shown, records PASS/FAIL and time.
+PASSED=0 FAILED=0 SKIPPED=0 SUMMARY=() FAILED_LOGS=()
+STEP_LOGS=$(mktemp -d "${TMPDIR:-/tmp}/keylet-test-all.XXXXXX") || exit 2
+# step NAME CMD...: runs CMD with its output shown (and kept, so that a failed step's
+# failure lines can be repeated above the summary), records PASS/FAIL and time.
 step() {
-  local name=$1 t0=$SECONDS rc; shift
+  local name=$1 t0=$SECONDS rc log; shift
+  log=$STEP_LOGS/$name.log
   printf '\n==== [%s] %s\n' "$name" "$*"
-  "$@"; rc=$?
+  # Not a pipe: a daemon a step starts (the testbed) may keep its output open.
+  "$@" > >(tee "$log") 2>&1; rc=$?
   if ((rc == 0)); then
     PASSED=$((PASSED + 1)); SUMMARY+=("$(printf 'PASS  %-22s %4d s' "$name" $((SECONDS - t0)))")
   else
     FAILED=$((FAILED + 1)); SUMMARY+=("$(printf 'FAIL  %-22s %4d s  (exit %d)' "$name" $((SECONDS - t0)) "$rc")")
+    FAILED_LOGS+=("$name")
   fi
   return "$rc"
+}
+# The lines of a failed step that say what failed, then its last lines.
+failure_excerpt() {
+  local log=$STEP_LOGS/$1.log
+  printf '\n==== why [%s] failed (full output above)\n' "$1"
+  grep -E 'FAIL|[Ff]ailed|panicked|^error' "$log" | grep -v '^test .* ok$' | tail -n 15
+  echo '  ... last lines:'
+  tail -n 12 "$log"
 }
 skip() { SKIPPED=$((SKIPPED + 1)); SUMMARY+=("$(printf 'SKIP  %-22s        %s' "$1" "$2")"); }
 
@@ -187,6 +200,9 @@ while IFS= read -r line; do
   [[ -n $line ]] && skip "${line%%: *}" "${line#*: }"
 done <"$KEYLET_E2E_SKIP_FILE"
 
+sleep 0.2 # let the last tee finish writing
+for name in "${FAILED_LOGS[@]}"; do failure_excerpt "$name"; done
+rm -rf "$STEP_LOGS"
 printf '\n==== summary\n'
 printf '%s\n' "${SUMMARY[@]}"
 if ((SKIPPED)); then
