@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use keylet::config::PayloadConfig;
 use keylet::payload::{PayloadError, SymmetricKey, cipher, deliver};
-use payload_support::{Vectors, bootstrap, data_dir, nk};
+use payload_support::{Vectors, bootstrap, data_dir, encrypt_like_keylime, nk, python_zip};
 use zeroize::Zeroizing;
 
 fn key(bytes: &[u8]) -> SymmetricKey {
@@ -225,28 +225,6 @@ fn payloads_are_refused_when_not_accepted_or_too_large() {
 }
 
 #[test]
-fn a_non_zip_payload_is_kept_as_a_file_and_a_compressed_zip_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let secure = dir.path().join("secure");
-    std::fs::create_dir(&secure).unwrap();
-    let k = key(&[9; 32]);
-    // A deflated zip with one entry, made by Python's zipfile (ZIP_DEFLATED).
-    let deflated = python_zip_deflated();
-    let encrypted = encrypt_like_keylime(&k, &deflated);
-    let err =
-        deliver::deliver(&secure, &PayloadConfig::default(), &k, Some(&encrypted)).unwrap_err();
-    assert!(err.to_string().contains("zip -0"), "{err}");
-    // extract_payload_zip = false keeps it as one file.
-    let config = PayloadConfig {
-        extract_payload_zip: false,
-        ..PayloadConfig::default()
-    };
-    let d = deliver::deliver(&secure, &config, &k, Some(&encrypted)).unwrap();
-    assert_eq!(d.files.len(), 2);
-    assert!(!d.dir.join("inner.txt").exists());
-}
-
-#[test]
 fn a_delivery_that_fails_while_unpacking_leaves_the_previous_one_whole() {
     let dir = tempfile::tempdir().unwrap();
     let secure = dir.path().join("secure");
@@ -255,8 +233,8 @@ fn a_delivery_that_fails_while_unpacking_leaves_the_previous_one_whole() {
     let config = PayloadConfig::default();
     let first = encrypt_like_keylime(&k, b"the first payload");
     deliver::deliver(&secure, &config, &k, Some(&first)).unwrap();
-    // The compressed zip is decrypted and written, then refused while unpacking.
-    let bad = encrypt_like_keylime(&k, &python_zip_deflated());
+    // A bzip2 zip is decrypted and written, then refused while unpacking.
+    let bad = encrypt_like_keylime(&k, &python_zip("bz2", &[("inner.txt", 100)]));
     deliver::deliver(&secure, &config, &k, Some(&bad)).unwrap_err();
     assert_eq!(
         std::fs::read(secure.join("unzipped/decrypted_payload")).unwrap(),
@@ -274,36 +252,4 @@ fn a_delivery_that_fails_while_unpacking_leaves_the_previous_one_whole() {
     std::fs::write(secure.join(".unzipped.tmp-1/decrypted_payload"), b"half").unwrap();
     deliver::remove_stale(&secure);
     assert_eq!(names(&secure), ["unzipped"]);
-}
-
-/// A zip with one deflated entry "inner.txt" (bytes from Python's zipfile).
-fn python_zip_deflated() -> Vec<u8> {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import io,sys,zipfile\nb=io.BytesIO()\nz=zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED)\n\
-             z.writestr('inner.txt','x'*100)\nz.close()\nsys.stdout.buffer.write(b.getvalue())",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    out.stdout
-}
-
-/// IV(16) ‖ ciphertext ‖ tag, as keylime.crypto.encrypt lays it out.
-fn encrypt_like_keylime(k: &SymmetricKey, plain: &[u8]) -> Vec<u8> {
-    use aes_gcm::aead::consts::U16;
-    use aes_gcm::aes::Aes256;
-    use aes_gcm::{AeadInOut, AesGcm, KeyInit, Nonce};
-    let iv = [7u8; 16];
-    let cipher = AesGcm::<Aes256, U16>::new_from_slice(k.as_bytes()).unwrap();
-    let mut buf = plain.to_vec();
-    let tag = cipher
-        .encrypt_inout_detached(
-            &Nonce::<U16>::try_from(&iv[..]).unwrap(),
-            b"",
-            buf.as_mut_slice().into(),
-        )
-        .unwrap();
-    [iv.as_slice(), &buf, tag.as_slice()].concat()
 }

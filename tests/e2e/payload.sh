@@ -7,6 +7,10 @@
 #           keylime_dir/secure/unzipped (a tmpfs when root), attestation keeps passing
 #   cert    "keylime_tenant -c add --cert CA_DIR --include DIR --verify": the certificate
 #           zip is unpacked, and its autorun.sh runs only with enable_payload_script = true
+#   zipped  "keylime_tenant -c add -f PAYLOAD.zip": a zip made with deflate (as `zip` makes
+#           it) is unpacked, nested directories included; then, on a second keylet with
+#           secure_size = 1m, a zip bomb (8 MiB deflated to a few KB) is refused before
+#           anything is written, keylet says why and attestation keeps passing
 #   insecure  mTLS off without enable_insecure_payload: the tenant's add with -f fails
 #           with keylet's reason, and no payload is written
 #   bad_secure  a file where keylime_dir/secure should be: keylet refuses to start, says
@@ -21,6 +25,17 @@ wait_file() {
   local i
   for ((i = 0; i < ${2:-20} * 10; i++)); do [[ -e $1 ]] && return 0; sleep 0.1; done
   fail "$1 did not appear within ${2:-20} s"
+}
+
+# wait_log NAME TEXT [SECS]: keylet NAME's log says TEXT.
+wait_log() {
+  local i
+  for ((i = 0; i < ${3:-20} * 10; i++)); do
+    grep -qF "$2" "$(agent_dir "$1")/keylet.log" && return 0
+    sleep 0.1
+  done
+  agent_log_tail "$1"
+  fail "keylet '$1' did not log \"$2\" within ${3:-20} s"
 }
 
 # The real tenant with the testbed's Keylime configuration, but a CA config of
@@ -59,6 +74,51 @@ scenario_file() {
   assert_nonempty "$(jq -r .v <<<"$r")" "verifier's V"
   verifier_delete "$uuid"
   agent_stop file
+}
+
+# make_zip OUT NAME=LEN...: a deflated zip (Python's zipfile, as `zip` makes it)
+# whose entries hold LEN bytes each.
+make_zip() {
+  python3 - "$@" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    for arg in sys.argv[2:]:
+        name, n = arg.split("=")
+        z.writestr(name, (name * (int(n) // len(name) + 1))[: int(n)])
+PY
+}
+
+scenario_zipped() {
+  local uuid unzipped r
+  fresh_agent zip
+  make_zip "$E2E_TMP/payload.zip" notes.txt=5000 etc/app/token=64
+  start_registered zip
+  uuid=$REG_UUID
+  tenant_add "$uuid" "$AGENT_PORT" -f "$E2E_TMP/payload.zip"
+  unzipped=$(agent_dir zip)/state/secure/unzipped
+  wait_file "$unzipped/etc/app/token"
+  python3 - "$E2E_TMP/payload.zip" "$unzipped" <<'PY' || fail "unpacked files differ from the zip"
+import sys, zipfile, pathlib
+z = zipfile.ZipFile(sys.argv[1])
+assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
+for i in z.infolist():
+    assert (pathlib.Path(sys.argv[2]) / i.filename).read_bytes() == z.read(i), i.filename
+PY
+  verifier_delete "$uuid"
+  agent_stop zip
+
+  fresh_agent bomb secure_size=1m
+  make_zip "$E2E_TMP/bomb.zip" bomb.bin=8388608
+  (($(stat -c %s "$E2E_TMP/bomb.zip") < 65536)) || fail "the bomb is not small"
+  start_registered bomb
+  uuid=$REG_UUID
+  tenant_add "$uuid" "$AGENT_PORT" -f "$E2E_TMP/bomb.zip"
+  wait_log bomb "nothing was unpacked" 30
+  [[ ! -e $(agent_dir bomb)/state/secure/unzipped/bomb.bin ]] || fail "the bomb was unpacked"
+  r=$(wait_attested "$uuid" 3 60)
+  assert_eq "$(jq -r .attestation_status <<<"$r")" PASS "attestation_status after the refused payload"
+  verifier_delete "$uuid"
+  agent_stop bomb
 }
 
 scenario_cert() {
@@ -117,4 +177,4 @@ scenario_bad_secure() {
 }
 
 e2e_init payload
-run_scenarios file cert insecure bad_secure -- "$@"
+run_scenarios file zipped cert insecure bad_secure -- "$@"

@@ -1,9 +1,14 @@
-//! Unpacking a zip payload, as `keylime_tenant --cert` (and `--include`)
-//! makes it: stored (uncompressed) entries. Compressed entries are refused
-//! with a message saying how to make a zip keylet can unpack.
+//! Unpacking a zip payload: stored entries, as `keylime_tenant --cert` (and
+//! `--include`) makes them, and deflated entries, as `zip` and most tools make
+//! them. Other compression methods are refused with a message saying how to
+//! make a zip keylet can unpack.
 //!
-//! Entries that would land outside the target directory, symlinks, and more
-//! than `limit` bytes in all are refused before anything is written past them.
+//! A zip bomb is refused before anything is written: the sizes the archive
+//! declares must add up to at most `limit` (`secure_size`), and no deflated
+//! entry may declare more than deflate can produce from its compressed bytes
+//! ([`MAX_DEFLATE_RATIO`]). While unpacking, an entry that inflates past its
+//! declared size is refused, so a lying header gains nothing. Entries that
+//! would land outside the target directory and symlinks are refused too.
 
 use std::fs::OpenOptions;
 use std::io::{Cursor, Read, Write};
@@ -16,6 +21,11 @@ use super::PayloadError;
 
 /// At most this many entries.
 const MAX_ENTRIES: usize = 1024;
+
+/// The most a deflate stream can expand: 258 bytes from one length/distance
+/// code of at least 2 bits, about 1032 to 1. An entry that declares more is
+/// lying about its sizes.
+pub const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// Whether `data` starts like a zip archive (a local file header, or the
 /// end record of an empty archive).
@@ -40,11 +50,13 @@ pub fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, Payl
             archive.len()
         )));
     }
+    check_declared(&mut archive, limit)?;
     let mut written = Vec::new();
     let mut total: u64 = 0;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(zip_err)?;
         let name = entry.name().map_err(zip_err)?.into_owned();
+        let declared = entry.size();
         let Some(relative) = entry.enclosed_name() else {
             return Err(PayloadError::Zip(format!(
                 "entry {name:?} points outside the payload directory"
@@ -59,13 +71,6 @@ pub fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, Payl
         if entry.is_dir() {
             make_dirs(&target)?;
             continue;
-        }
-        if entry.compression() != CompressionMethod::Stored {
-            return Err(PayloadError::Zip(format!(
-                "entry {name:?} is compressed ({:?}); keylet unpacks only stored entries, as \
-                 keylime_tenant makes them (use `zip -0` for your own payloads)",
-                entry.compression()
-            )));
         }
         if let Some(parent) = target.parent() {
             make_dirs(parent)?;
@@ -83,7 +88,7 @@ pub fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, Payl
             .mode(mode)
             .open(&target)
             .map_err(write_err)?;
-        let room = limit.saturating_sub(total);
+        let room = limit.saturating_sub(total).min(declared);
         let mut limited = Read::take(&mut entry, room.saturating_add(1));
         let copied = std::io::copy(&mut limited, &mut file).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData => {
@@ -91,6 +96,12 @@ pub fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, Payl
             }
             _ => write_err(e),
         })?;
+        if copied > declared {
+            return Err(PayloadError::Zip(format!(
+                "entry {name:?} unpacks to more than the {declared} bytes it declares; \
+                 the archive is corrupt or hostile"
+            )));
+        }
         if copied > room {
             return Err(PayloadError::Zip(format!(
                 "unpacked contents exceed secure_size ({limit} bytes); raise secure_size"
@@ -101,6 +112,47 @@ pub fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, Payl
         written.push(target);
     }
     Ok(written)
+}
+
+/// Refuses, before anything is written, an archive whose entries use a
+/// method keylet cannot unpack, declare more than `limit` bytes in all, or
+/// declare more than deflate can produce (a zip bomb or a lying header).
+fn check_declared(archive: &mut ZipArchive<Cursor<&[u8]>>, limit: u64) -> Result<(), PayloadError> {
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(i)
+            .map_err(|e| PayloadError::Zip(e.to_string()))?;
+        let name = entry
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.into_owned());
+        let (size, packed) = (entry.size(), entry.compressed_size());
+        match entry.compression() {
+            CompressionMethod::Stored => {}
+            CompressionMethod::Deflated => {
+                if size > packed.saturating_mul(MAX_DEFLATE_RATIO) {
+                    return Err(PayloadError::Zip(format!(
+                        "entry {name:?} declares {size} bytes from {packed} compressed bytes, more \
+                         than deflate can produce (1:{MAX_DEFLATE_RATIO}); refused as a zip bomb"
+                    )));
+                }
+            }
+            other => {
+                return Err(PayloadError::Zip(format!(
+                    "entry {name:?} is compressed with {other:?}; keylet unpacks stored and \
+                     deflated entries (`zip` makes deflated ones by default, `zip -0` stored ones)"
+                )));
+            }
+        }
+        total = total.saturating_add(size);
+        if total > limit {
+            return Err(PayloadError::Zip(format!(
+                "the archive declares more than secure_size ({limit} bytes) of unpacked \
+                 contents; nothing was unpacked (raise secure_size if the payload is genuine)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn make_dirs(path: &Path) -> Result<(), PayloadError> {

@@ -113,3 +113,57 @@ pub fn bootstrap(dir: &Path, config: PayloadConfig, accept: bool) -> KeyBootstra
         },
     )
 }
+
+/// A zip made by Python's zipfile: `method` is "stored", "deflated" or "bz2";
+/// each entry is (name, length) and holds that many b"x" bytes.
+pub fn python_zip(method: &str, entries: &[(&str, usize)]) -> Vec<u8> {
+    let list: Vec<String> = entries
+        .iter()
+        .map(|(n, len)| format!("({n:?},{len})"))
+        .collect();
+    let script = format!(
+        "import io,sys,zipfile\n\
+         m={{'stored':zipfile.ZIP_STORED,'deflated':zipfile.ZIP_DEFLATED,'bz2':zipfile.ZIP_BZIP2}}[{method:?}]\n\
+         b=io.BytesIO()\nz=zipfile.ZipFile(b,'w',m)\n\
+         for n,l in [{}]: z.writestr(n,b'x'*l)\n\
+         z.close()\nsys.stdout.buffer.write(b.getvalue())",
+        list.join(",")
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Sets the uncompressed size that `zip` declares for its first entry, in the
+/// local header and in the central directory (a lying header).
+pub fn declare_size(zip: &mut [u8], size: u32) {
+    let local = zip.windows(4).position(|w| w == b"PK\x03\x04").unwrap();
+    zip[local + 22..local + 26].copy_from_slice(&size.to_le_bytes());
+    let central = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    zip[central + 24..central + 28].copy_from_slice(&size.to_le_bytes());
+}
+
+/// IV(16) ‖ ciphertext ‖ tag, as keylime.crypto.encrypt lays it out.
+pub fn encrypt_like_keylime(k: &keylet::payload::SymmetricKey, plain: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::consts::U16;
+    use aes_gcm::aes::Aes256;
+    use aes_gcm::{AeadInOut, AesGcm, KeyInit, Nonce};
+    let iv = [7u8; 16];
+    let cipher = AesGcm::<Aes256, U16>::new_from_slice(k.as_bytes()).unwrap();
+    let mut buf = plain.to_vec();
+    let tag = cipher
+        .encrypt_inout_detached(
+            &Nonce::<U16>::try_from(&iv[..]).unwrap(),
+            b"",
+            buf.as_mut_slice().into(),
+        )
+        .unwrap();
+    [iv.as_slice(), &buf, tag.as_slice()].concat()
+}
