@@ -1,7 +1,8 @@
 //! The fuzzed parsers of outside bytes in the keylet shell, one function per
-//! target: the agent API's query strings, the `[agent]` TOML configuration
-//! and the registrar's JSON answers. Shared by the cargo-fuzz targets
-//! (`fuzz_targets/{http_query,config_toml,registrar_response}.rs`) and by
+//! target: the agent API's query strings, the `[agent]` TOML configuration,
+//! the registrar's JSON answers and the verifier's revocation notifications.
+//! Shared by the cargo-fuzz targets
+//! (`fuzz_targets/{http_query,config_toml,registrar_response,revocation_notice}.rs`) and by
 //! `tests/tests/fuzz_shell_corpus.rs`, which replays the checked-in corpus on
 //! stable. Each returns whether the input parsed, and checks the properties
 //! that must hold for any input that does.
@@ -16,11 +17,36 @@ use keylet::server::query::{self, IdentityQuery, IntegrityQuery, MAX_NONCE_LEN};
 pub type Target = fn(&[u8]) -> bool;
 
 /// The targets, by corpus directory name.
-pub const TARGETS: [(&str, Target); 3] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("http_query", http_query),
     ("config_toml", config_toml),
     ("registrar_response", registrar_response),
+    ("revocation_notice", revocation_notice),
 ];
+
+/// The certificate the `revocation_notice` seeds are signed for (fuzz/ and
+/// tests/ are both one level below the workspace root).
+const REVOCATION_CERT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../fuzz/data/revocation-cert.pem"
+);
+
+/// The body of `POST /v2.x/notifications/revocation`, parsed and checked
+/// against a fixed certificate: only a correctly signed one passes, and
+/// every refusal has a message.
+pub fn revocation_notice(data: &[u8]) -> bool {
+    let parsed = keylet::revocation::Notification::parse(data);
+    match parsed.and_then(|n| n.verify(Path::new(REVOCATION_CERT))) {
+        Ok(notice) => {
+            assert!(!notice.msg.is_empty());
+            true
+        }
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            false
+        }
+    }
+}
 
 fn nonce_ok(nonce: &str) -> bool {
     (1..=MAX_NONCE_LEN).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric())

@@ -15,7 +15,9 @@ pub mod metrics;
 pub mod payload;
 pub mod privileges;
 pub mod registrar;
+pub mod revocation;
 pub mod rotate; // keylet rotate-cert
+pub mod script;
 pub mod server;
 pub mod state;
 pub mod store;

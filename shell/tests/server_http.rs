@@ -208,7 +208,6 @@ async fn unknown_paths_and_methods_get_keylimes_errors() {
             400,
             "Bootstrap key not yet available.",
         ),
-        ("POST", "/v2.6/notifications/revocation", 200, "Success"),
     ];
     for (method, path, code, status) in cases {
         let r = http(s.addr, method, path).await;
@@ -218,6 +217,11 @@ async fn unknown_paths_and_methods_get_keylimes_errors() {
     }
     let r = http(s.addr, "POST", "/v2.6/keys/ukey").await;
     assert_eq!(r.status, 400);
+    // A revocation notification without a body is refused with the reason.
+    let r = http(s.addr, "POST", "/v2.6/notifications/revocation").await;
+    assert_eq!(r.status, 400);
+    let status = r.json()["status"].as_str().unwrap_or_default().to_string();
+    assert!(status.starts_with("Invalid JSON body"), "{status}");
     for (method, path, allow) in [
         ("DELETE", "/foo", "GET, POST"),
         ("PUT", "/v2.6/nothing", "GET, POST"),

@@ -11,6 +11,11 @@
 #           it) is unpacked, nested directories included; then, on a second keylet with
 #           secure_size = 1m, a zip bomb (8 MiB deflated to a few KB) is refused before
 #           anything is written, keylet says why and attestation keeps passing
+#   revocation  two keylets on two swtpms, both added with the same "--cert CA_DIR"; the
+#           first has enable_revocation_actions and an action_list in its payload. The
+#           second fails attestation (a PCR 23 policy it cannot meet): the real verifier's
+#           signed notification reaches the first, which runs its action with the message;
+#           a notification signed with another key is refused (400) and runs nothing
 #   insecure  mTLS off without enable_insecure_payload: the tenant's add with -f fails
 #           with keylet's reason, and no payload is written
 #   bad_secure  a file where keylime_dir/secure should be: keylet refuses to start, says
@@ -121,6 +126,73 @@ PY
   agent_stop bomb
 }
 
+# post_revocation PORT MSG KEY: POSTs MSG signed like the verifier (RSA-PSS, SHA-256,
+# largest salt) with KEY to the agent on PORT; prints the HTTP status.
+post_revocation() {
+  local sig
+  printf '%s' "$2" >"$E2E_TMP/rv-msg"
+  sig=$(openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:max -sign "$3" \
+    "$E2E_TMP/rv-msg" | base64 -w0)
+  jq -n --arg m "$2" --arg s "$sig" '{msg: $m, signature: $s}' >"$E2E_TMP/rv-body"
+  curl -sS --max-time 10 -k --cert "$TLS/client-cert.crt" --key "$TLS/client-private.pem" \
+    -o "$E2E_TMP/rv-answer" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary @"$E2E_TMP/rv-body" "https://127.0.0.1:$1/$REST_API/notifications/revocation"
+}
+
+scenario_revocation() {
+  local incl state uuid_a uuid_b port2=$((SWTPM_PORT + 20)) aport2=$((AGENT_PORT + 1)) seen code
+  fresh_agent watch enable_revocation_actions=true
+  state=$(agent_dir watch)/state
+  incl=$E2E_TMP/rv-include
+  mkdir -p "$incl"
+  printf 'local_action_mark\n' >"$incl/action_list"
+  # shellcheck disable=SC2016 # expanded by the action's shell
+  printf '#!/bin/sh\ncp "$1" "$PWD/revocation-seen.json"\nid -u >"$PWD/revocation-uid"\n' \
+    >"$incl/local_action_mark"
+  chmod 700 "$incl/local_action_mark"
+  start_registered watch
+  uuid_a=$REG_UUID
+  tenant_with_ca -c add -t 127.0.0.1 -tp "$AGENT_PORT" -u "$uuid_a" --cert "$E2E_TMP/ca" \
+    --include "$incl" >"$E2E_TMP/tenant-rv-a.log" 2>&1 ||
+    { tail -n 20 "$E2E_TMP/tenant-rv-a.log" >&2; fail "keylime_tenant --cert (watching agent) failed"; }
+  wait_file "$state/secure/unzipped/RevocationNotifier-cert.crt"
+  wait_attested "$uuid_a" 2 60 >/dev/null
+
+  # A forged notification (another key) is refused and runs nothing.
+  openssl genrsa -out "$E2E_TMP/forger.pem" 2048 2>/dev/null
+  code=$(post_revocation "$AGENT_PORT" '{"type": "revocation", "agent_id": "forged"}' "$E2E_TMP/forger.pem")
+  assert_eq "$code" 400 "HTTP status of a forged revocation notification"
+  grep -q "does not verify" "$E2E_TMP/rv-answer" || fail "400 without the reason: $(cat "$E2E_TMP/rv-answer")"
+  sleep 1
+  [[ ! -e $state/revocation-seen.json ]] || fail "a forged notification ran the action"
+
+  # A second host that fails attestation.
+  E2E_EXTRA_TPMS="e2e-rv"
+  KEYLET_TB_FORCE=1 tb tpm2-start e2e-rv "$port2" >/dev/null
+  agent_new victim
+  agent_set victim port "$aport2"
+  agent_set victim contact_port "$aport2"
+  agent_set victim tpm_device "tcp://127.0.0.1:$port2"
+  start_registered victim
+  uuid_b=$REG_UUID
+  assert_ne "$uuid_b" "$uuid_a" "agent ids of the two hosts"
+  tenant_with_ca -c add -t 127.0.0.1 -tp "$aport2" -u "$uuid_b" --cert "$E2E_TMP/ca" \
+    --tpm_policy "{\"23\": [\"$(printf '%064d' 1)\"]}" >"$E2E_TMP/tenant-rv-b.log" 2>&1 ||
+    { tail -n 20 "$E2E_TMP/tenant-rv-b.log" >&2; fail "keylime_tenant --cert (failing agent) failed"; }
+  wait_failed "$uuid_b" 60 >/dev/null
+  wait_file "$state/revocation-seen.json" 60
+  seen=$(jq -r .agent_id "$state/revocation-seen.json")
+  assert_eq "$seen" "$uuid_b" "agent named by the revocation message the action got"
+  assert_eq "$(cat "$state/revocation-uid")" "$EUID" "the action ran as keylet's user"
+  grep -q "reports that agent $uuid_b failed" "$(agent_dir watch)/keylet.log" ||
+    fail "keylet did not log the verified notification"
+  verifier_delete "$uuid_b"
+  verifier_delete "$uuid_a"
+  agent_stop victim
+  agent_stop watch
+  tb tpm2-stop e2e-rv >/dev/null
+}
+
 scenario_cert() {
   local uuid d incl unzipped
   fresh_agent cert enable_payload_script=true
@@ -177,4 +249,4 @@ scenario_bad_secure() {
 }
 
 e2e_init payload
-run_scenarios file zipped cert insecure bad_secure -- "$@"
+run_scenarios file zipped cert revocation insecure bad_secure -- "$@"

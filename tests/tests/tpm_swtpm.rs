@@ -426,6 +426,12 @@ fn tpm_clock_lease_covers_two_unclean_resets_in_a_row() {
     use keylet_core::tpm::clock::{renewed_lease, safe_clock_target};
     let mut sw = SwtpmTcp::start().unwrap();
     let (mut c, mut r) = bufs();
+    // swtpm listens before its own TPM2_Startup is done: one answered
+    // command first, so that the kill below is an unclean reset and not a
+    // kill before the TPM started (which restarts with a safe clock).
+    Tpm::new(sw.transport().unwrap(), &mut c, &mut r)
+        .read_clock()
+        .unwrap();
     sw.kill_and_restart().unwrap();
     let (lease, reported) = {
         let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);

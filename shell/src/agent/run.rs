@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::payload::{Delivery, KeyBootstrap, SecureDir};
 use crate::privileges;
 use crate::registrar::{Registrar, Registration};
+use crate::revocation::Revocations;
 use crate::server::{self, ApiVersion, ServerTls, TlsFiles};
 use crate::state::AgentState;
 
@@ -160,6 +161,11 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     // payload keys and delivery: the secure tmpfs is
     // mounted before privileges are dropped
     let delivery = payload_delivery(c)?;
+    settings.revocations = Some(Arc::new(Revocations::new(
+        c.revocation.clone(),
+        delivery.secure.as_ref().map(|s| s.path().join("unzipped")),
+        c.keylime_dir.clone(),
+    )));
     settings.payload_keys = Some(Arc::new(KeyBootstrap::new(
         payload,
         state.agent_id.clone(),

@@ -12,6 +12,8 @@ mod source;
 mod value;
 // payload keys and delivery
 mod payload;
+// revocation notifications
+mod revocation;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ pub use identity::IdentitySettings; // identity listener for SPIRE
 pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
 // payload keys and delivery
 pub use payload::{PayloadConfig, SecureSize};
+pub use revocation::{RevocationCert, RevocationConfig, is_action_name};
 // TOML text -> raw values, for the config fuzz target (security proof).
 use parse::{
     parse_api_versions, parse_ek_handle, parse_hash_alg, parse_ip, parse_key_alg, parse_password,
@@ -139,6 +142,8 @@ pub struct AgentConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Payload delivery: secure directory, file names, zip, script.
     pub payload: PayloadConfig,
+    /// Revocation notifications: the signing certificate and the actions.
+    pub revocation: RevocationConfig,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -281,6 +286,7 @@ impl AgentConfig {
             // metrics
             metrics_listen: metrics::parse_metrics_listen(&v)?,
             payload: PayloadConfig::from_values(&v, warnings)?,
+            revocation: RevocationConfig::from_values(&v, &keylime_dir, warnings)?,
             keylime_dir,
         })
     }

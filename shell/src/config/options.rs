@@ -58,18 +58,20 @@ pub const IMPLEMENTED: &[&str] = &[
     "payload_script",
     "enable_insecure_payload",
     "enable_payload_script", // keylet's own
+    // revocation notifications
+    "revocation_cert",
+    "revocation_actions",
+    "revocation_actions_dir",
+    "allow_payload_revocation_actions",
+    "enable_revocation_actions", // keylet's own
 ];
 
 /// Keylime agent options keylet recognises but does not implement, with the
 /// value that means "feature off" (a different value draws a warning).
 pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_revocation_notifications", "false"),
-    ("revocation_actions_dir", "/usr/libexec/keylime"),
     ("revocation_notification_ip", "127.0.0.1"),
     ("revocation_notification_port", "8992"),
-    ("revocation_cert", "default"),
-    ("revocation_actions", ""),
-    ("allow_payload_revocation_actions", "true"),
     ("enable_iak_idevid", "false"),
     ("iak_idevid_template", "detect"),
     ("iak_idevid_asymmetric_alg", "rsa"),

@@ -14,7 +14,7 @@
 //!    runs as `sh <script>` in `unzipped/`, as the user keylet runs as.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::{PayloadError, SymmetricKey, cipher, unzip};
 use crate::config::PayloadConfig;
@@ -174,27 +174,13 @@ fn run_script(dir: &Path, config: &PayloadConfig) -> Result<Option<i32>, Payload
         return Ok(None);
     }
     log::info!("running the payload script {}", script.display());
-    let output = Command::new("sh")
-        .arg(&script)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| PayloadError::Script(format!("cannot start sh {}: {e}", script.display())))?;
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        log::info!("{}: {line}", config.payload_script);
-    }
-    for line in String::from_utf8_lossy(&output.stderr).lines() {
-        log::warn!("{}: {line}", config.payload_script);
-    }
-    match output.status.code() {
-        Some(0) => Ok(Some(0)),
-        Some(code) => Err(PayloadError::Script(format!(
-            "{} exited with status {code}",
-            script.display()
-        ))),
-        None => Err(PayloadError::Script(format!(
-            "{} was killed by a signal",
-            script.display()
-        ))),
-    }
+    let mut command = Command::new("sh");
+    command.arg(&script).current_dir(dir);
+    crate::script::run(
+        command,
+        &config.payload_script,
+        crate::script::SCRIPT_TIMEOUT,
+    )
+    .map(|()| Some(0))
+    .map_err(PayloadError::Script)
 }

@@ -12,13 +12,15 @@ use super::body::ResponseBody;
 use super::keys::{self, KeyHalf};
 use super::query::{IdentityQuery, IntegrityQuery, Nonce};
 use super::quote_body::{QuoteLogs, quote_response};
-use super::response::{self, Empty};
+use super::response;
+use super::revocation;
 use super::router::{Route, route};
 use super::service::{AttestError, Attestation, QuoteReply};
 use super::version::{ApiVersion, ApiVersions};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::{Endpoint, Metrics, TpmErrorKind};
 use crate::payload::KeyBootstrap;
+use crate::revocation::Revocations;
 
 /// The IMA log PCR.
 const IMA_PCR: u8 = 10;
@@ -42,6 +44,8 @@ pub(crate) struct Handler {
     pub(crate) payload_keys: Option<Arc<KeyBootstrap>>,
     /// How long a quote request waits for the TPM.
     pub(crate) quote_deadline: Duration,
+    /// Revocation notifications; `None` acknowledges them without a check.
+    pub(crate) revocations: Option<Arc<Revocations>>,
 }
 
 impl std::fmt::Debug for dyn Attestation {
@@ -104,8 +108,7 @@ impl Handler {
             Route::UKey => self.post_key(KeyHalf::U, request.into_body()).await,
             Route::VKey => self.post_key(KeyHalf::V, request.into_body()).await,
             Route::Revocation => {
-                log::info!("revocation notification received and ignored");
-                response::success(&Empty {})
+                revocation::post(self.revocations.as_ref(), request.into_body()).await
             }
             Route::BadRequest(message) => response::error(StatusCode::BAD_REQUEST, &message),
             Route::MethodNotAllowed(allow) => response::method_not_allowed(allow),

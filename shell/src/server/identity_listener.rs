@@ -191,6 +191,7 @@ pub async fn serve_identity(
         identity_only: true,
         metrics: settings.metrics.clone(),
         payload_keys: None,
+        revocations: None,
         quote_deadline: settings.limits.quote_deadline,
     });
     let limits = Limits {

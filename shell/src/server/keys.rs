@@ -45,9 +45,9 @@ struct VerifyResults<'a> {
 
 type Reply = Response<ResponseBody>;
 
-/// Why a key request was not taken.
+/// Why a request with a JSON body was not taken.
 #[derive(Debug)]
-enum Rejected {
+pub(super) enum Rejected {
     /// 400 with this `status`.
     BadRequest(String),
     /// 413: the body exceeded this many bytes.
@@ -57,7 +57,7 @@ enum Rejected {
 }
 
 impl Rejected {
-    fn into_reply(self) -> Reply {
+    pub(super) fn into_reply(self) -> Reply {
         match self {
             Self::BadRequest(message) => bad_request(&message),
             Self::TooLarge(limit) => response::error(
@@ -165,7 +165,7 @@ pub(crate) fn verify(keys: Option<&KeyBootstrap>, query_string: &str) -> Reply {
     }
 }
 
-async fn read_json<T, B>(body: B, limit: usize) -> Result<T, Rejected>
+pub(super) async fn read_json<T, B>(body: B, limit: usize) -> Result<T, Rejected>
 where
     T: for<'de> Deserialize<'de>,
     B: Body,

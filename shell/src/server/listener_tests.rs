@@ -47,6 +47,7 @@ fn handler() -> Arc<Handler> {
         identity_only: false,
         metrics: None,
         payload_keys: None,
+        revocations: None,
         quote_deadline: Limits::default().quote_deadline,
     })
 }

@@ -23,6 +23,7 @@ pub mod query;
 mod quote_body;
 pub mod reload; // certificates without downtime
 mod response;
+mod revocation;
 mod router;
 mod service;
 pub mod tls;
@@ -117,6 +118,8 @@ pub struct ServerSettings {
     /// Payload keys for `/keys/ukey`, `/keys/vkey` and `/keys/verify`;
     /// `None` answers them with 400.
     pub payload_keys: Option<Arc<KeyBootstrap>>,
+    /// Revocation notifications; `None` acknowledges them without a check.
+    pub revocations: Option<Arc<crate::revocation::Revocations>>,
 }
 
 impl ServerSettings {
@@ -134,6 +137,7 @@ impl ServerSettings {
             limits: Limits::default(),
             metrics: None,
             payload_keys: None,
+            revocations: None,
         }
     }
 }
@@ -218,6 +222,7 @@ pub async fn serve_on(
         metrics: settings.metrics,
         payload_keys: settings.payload_keys,
         quote_deadline: settings.limits.quote_deadline,
+        revocations: settings.revocations,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
     Ok(())

@@ -24,7 +24,7 @@ pub enum Route {
     UKey,
     /// `POST /v2.x/keys/vkey`: the verifier's key share V.
     VKey,
-    /// `POST /v2.x/notifications/revocation`: acknowledged, not acted on.
+    /// `POST /v2.x/notifications/revocation`: a signed revocation notification.
     Revocation,
     /// A 400 with this `status`.
     BadRequest(String),

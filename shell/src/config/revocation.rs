@@ -1,0 +1,105 @@
+//! The revocation options: which certificate signs the verifier's
+//! revocation notifications and which actions run when one arrives.
+
+use std::path::PathBuf;
+
+use super::ConfigError;
+use super::value::Values;
+
+/// Where the certificate that checks revocation notifications comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationCert {
+    /// `revocation_cert = "default"`: `RevocationNotifier-cert.crt` of the
+    /// last payload (`secure/unzipped/`), as `keylime_tenant --cert` packs it.
+    FromPayload,
+    /// A file (relative names are under `keylime_dir`).
+    File(PathBuf),
+}
+
+/// How `POST /v2.x/notifications/revocation` is handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationConfig {
+    /// `revocation_cert`.
+    pub cert: RevocationCert,
+    /// `revocation_actions`: actions run on every verified notification.
+    pub actions: Vec<String>,
+    /// `revocation_actions_dir`: where the configured actions are found.
+    pub actions_dir: PathBuf,
+    /// `allow_payload_revocation_actions`: also run the actions the payload's
+    /// `action_list` names, from the payload.
+    pub allow_payload_actions: bool,
+    /// keylet's own: run actions at all (`enable_revocation_actions`, off by
+    /// default like payload scripts); off, a verified notification is logged.
+    pub enable_actions: bool,
+}
+
+impl RevocationConfig {
+    /// Reads the revocation options.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the first bad option.
+    pub fn from_values(
+        v: &Values<'_>,
+        keylime_dir: &std::path::Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, ConfigError> {
+        let cert = match v.string("revocation_cert", "default")?.as_str() {
+            "" | "default" => RevocationCert::FromPayload,
+            _ => RevocationCert::File(v.path("revocation_cert", keylime_dir, "", warnings)?),
+        };
+        let actions = action_names(v, &v.string("revocation_actions", "")?)?;
+        let enable_actions = v.boolean("enable_revocation_actions", false)?;
+        if !enable_actions && !actions.is_empty() {
+            warnings.push(format!(
+                "revocation_actions = {:?} is set but keylet runs revocation actions only with \
+                 enable_revocation_actions = true",
+                actions.join(",")
+            ));
+        }
+        Ok(Self {
+            cert,
+            actions,
+            actions_dir: PathBuf::from(v.string("revocation_actions_dir", "/usr/libexec/keylime")?),
+            allow_payload_actions: v.boolean("allow_payload_revocation_actions", true)?,
+            enable_actions,
+        })
+    }
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        Self {
+            cert: RevocationCert::FromPayload,
+            actions: Vec::new(),
+            actions_dir: PathBuf::from("/usr/libexec/keylime"),
+            allow_payload_actions: true,
+            enable_actions: false,
+        }
+    }
+}
+
+/// Splits Keylime's comma-separated action list; each name must be a plain
+/// file name (an action is looked up by name in a directory).
+fn action_names(v: &Values<'_>, list: &str) -> Result<Vec<String>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            if is_action_name(a) {
+                Ok(a.to_string())
+            } else {
+                Err(v.error(
+                    "revocation_actions",
+                    "a comma-separated list of action file names (no '/', not '.' or '..')",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Whether `name` can name an action file in a directory and nothing else.
+#[must_use]
+pub fn is_action_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}

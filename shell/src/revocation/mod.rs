@@ -1,0 +1,100 @@
+//! Revocation notifications (`POST /v2.x/notifications/revocation`): the
+//! verifier tells every agent when another one failed. keylet checks the
+//! signature with the revocation certificate and, when enabled, runs the
+//! revocation actions.
+//!
+//! * [`notice`]: the notification and its signature check.
+//! * [`actions`]: finding and running the actions.
+
+pub mod actions;
+mod error;
+pub mod notice;
+
+use std::path::{Path, PathBuf};
+
+pub use error::RevocationError;
+pub use notice::{Notice, Notification};
+
+use crate::config::{RevocationCert, RevocationConfig};
+
+/// The certificate file of a payload made by `keylime_tenant --cert`.
+pub const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
+
+/// Revocation handling for one agent.
+#[derive(Debug, Clone)]
+pub struct Revocations {
+    config: RevocationConfig,
+    /// The unpacked payload (`secure/unzipped`), when payloads are accepted.
+    payload_dir: Option<PathBuf>,
+    /// Where actions run and their input file is written.
+    work_dir: PathBuf,
+}
+
+impl Revocations {
+    /// Handling with `config`; `payload_dir` is the unpacked payload
+    /// directory (`None` when payloads are refused), `work_dir` keylet's
+    /// `keylime_dir`.
+    #[must_use]
+    pub fn new(config: RevocationConfig, payload_dir: Option<PathBuf>, work_dir: PathBuf) -> Self {
+        Self {
+            config,
+            payload_dir,
+            work_dir,
+        }
+    }
+
+    /// The certificate that checks notifications.
+    #[must_use]
+    pub fn cert_path(&self) -> PathBuf {
+        match (&self.config.cert, &self.payload_dir) {
+            (RevocationCert::File(p), _) => p.clone(),
+            (RevocationCert::FromPayload, Some(dir)) => dir.join(PAYLOAD_CERT),
+            (RevocationCert::FromPayload, None) => PathBuf::from(PAYLOAD_CERT),
+        }
+    }
+
+    /// Checks a notification. Cheap: no action runs here.
+    ///
+    /// # Errors
+    ///
+    /// [`RevocationError`] naming why it is refused.
+    pub fn verify(&self, notification: Notification) -> Result<Notice, RevocationError> {
+        notification.verify(&self.cert_path())
+    }
+
+    /// Runs the actions for a verified notice (blocking; logs the outcome).
+    /// Returns whether every action succeeded.
+    pub fn act(&self, notice: &Notice) -> bool {
+        if !self.config.enable_actions {
+            log::warn!(
+                "verified revocation notification for agent {}: no action runs (set \
+                 enable_revocation_actions = true to run revocation actions)",
+                notice.agent_id
+            );
+            return true;
+        }
+        let outcome = actions::plan(&self.config, self.payload_dir.as_deref()).and_then(|plan| {
+            if plan.is_empty() {
+                log::warn!(
+                    "verified revocation notification for agent {}: no action is configured",
+                    notice.agent_id
+                );
+            }
+            actions::run(&plan, notice, self.work_dir())
+        });
+        match outcome {
+            Ok(()) => {
+                log::info!("revocation actions for agent {} done", notice.agent_id);
+                true
+            }
+            Err(e) => {
+                log::error!("revocation for agent {}: {e}", notice.agent_id);
+                false
+            }
+        }
+    }
+
+    fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+}

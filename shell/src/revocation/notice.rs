@@ -1,0 +1,125 @@
+//! A revocation notification as the verifier sends it, and its signature
+//! check: RSA-PSS over the UTF-8 `msg` with SHA-256, MGF1-SHA-256 and the
+//! largest salt (keylime-protocol §4.10), by the key whose certificate came
+//! with the payload.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rsa::PublicKey;
+use rsa::pkcs8::DecodePublicKey as _;
+use rsa::signature::Verifier as _;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
+use serde::Deserialize;
+use x509_cert::Certificate;
+use x509_cert::der::{Decode as _, Encode as _};
+
+use super::RevocationError;
+
+/// The largest certificate file read.
+const MAX_CERT_BYTES: u64 = 64 * 1024;
+
+/// The body of `POST /v2.x/notifications/revocation`.
+#[derive(Debug, Deserialize)]
+pub struct Notification {
+    /// The message: JSON text.
+    pub msg: String,
+    /// Base64 RSA-PSS signature of `msg`; empty when unsigned.
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// A notification whose signature verified.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The message text, as signed.
+    pub msg: String,
+    /// The failed agent, as the message names it.
+    pub agent_id: String,
+}
+
+impl Notification {
+    /// Parses the request body.
+    ///
+    /// # Errors
+    ///
+    /// [`RevocationError::Malformed`].
+    pub fn parse(body: &[u8]) -> Result<Self, RevocationError> {
+        serde_json::from_slice(body).map_err(|e| RevocationError::Malformed(e.to_string()))
+    }
+
+    /// Checks the signature with the certificate at `cert` and decodes the
+    /// message.
+    ///
+    /// # Errors
+    ///
+    /// [`RevocationError`] naming what failed.
+    pub fn verify(self, cert: &Path) -> Result<Notice, RevocationError> {
+        let signature = self.signature.trim();
+        if signature.is_empty() || signature == "none" {
+            return Err(RevocationError::Unsigned);
+        }
+        let key = load_key(cert)?;
+        let sig = STANDARD
+            .decode(signature)
+            .map_err(|e| RevocationError::Malformed(format!("signature is not base64: {e}")))?;
+        // MAX_LENGTH salt: modulus bytes - hash length - 2.
+        let salt = rsa::traits::PublicKeyParts::size(&key).saturating_sub(32 + 2);
+        let verifier = rsa::pss::VerifyingKey::<sha2::Sha256>::new_with_salt_len(key, salt);
+        let signature = rsa::pss::Signature::try_from(sig.as_slice()).map_err(|_| {
+            RevocationError::BadSignature {
+                path: cert.to_path_buf(),
+            }
+        })?;
+        verifier
+            .verify(self.msg.as_bytes(), &signature)
+            .map_err(|_| RevocationError::BadSignature {
+                path: cert.to_path_buf(),
+            })?;
+        let message: serde_json::Value = serde_json::from_str(&self.msg)
+            .map_err(|e| RevocationError::Malformed(format!("msg is not JSON: {e}")))?;
+        let agent_id = message
+            .get("agent_id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        Ok(Notice {
+            msg: self.msg,
+            agent_id,
+        })
+    }
+}
+
+/// The RSA public key of the certificate at `path` (PEM or DER).
+fn load_key(path: &Path) -> Result<PublicKey, RevocationError> {
+    let bad = |reason: String| RevocationError::BadCertificate {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RevocationError::NoCertificate {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(bad(e.to_string())),
+        Ok(m) if m.len() > MAX_CERT_BYTES => {
+            return Err(bad(format!("larger than {MAX_CERT_BYTES} bytes")));
+        }
+        Ok(_) => std::fs::read(path).map_err(|e| bad(e.to_string()))?,
+    };
+    let der = CertificateDer::from_pem_slice(&bytes)
+        .map(|d| d.as_ref().to_vec())
+        .unwrap_or(bytes);
+    let cert =
+        Certificate::from_der(&der).map_err(|e| bad(format!("not an X.509 certificate: {e}")))?;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| bad(e.to_string()))?;
+    PublicKey::from_public_key_der(&spki)
+        .map_err(|e| bad(format!("its key is not an RSA key: {e}")))
+}

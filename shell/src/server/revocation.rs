@@ -1,0 +1,56 @@
+//! `POST /v2.x/notifications/revocation` (keylime-protocol §4.10): a
+//! verified notification is answered 200 at once and its actions run on a
+//! blocking thread; a refused one gets a 400 naming why (the verifier only
+//! logs it).
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use hyper::body::Body;
+
+use super::body::ResponseBody;
+use super::keys::{Rejected, read_json};
+use super::response::{self, Empty};
+use crate::revocation::{Notification, Revocations};
+
+/// The largest notification body accepted (the verifier's are about 1 KB).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Handles one notification.
+pub(super) async fn post<B>(
+    revocations: Option<&Arc<Revocations>>,
+    body: B,
+) -> hyper::Response<ResponseBody>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let notification: Notification = match read_json(body, MAX_BODY).await {
+        Ok(n) => n,
+        Err(Rejected::BadRequest(m)) => {
+            log::warn!("revocation notification refused: {m}");
+            return response::error(StatusCode::BAD_REQUEST, &m);
+        }
+        Err(r) => return r.into_reply(),
+    };
+    let Some(revocations) = revocations else {
+        log::info!("revocation notification received; revocation handling is off here");
+        return response::success(&Empty {});
+    };
+    match revocations.verify(notification) {
+        Ok(notice) => {
+            log::warn!(
+                "the verifier reports that agent {} failed attestation (signed revocation \
+                 notification)",
+                notice.agent_id
+            );
+            let revocations = Arc::clone(revocations);
+            tokio::task::spawn_blocking(move || revocations.act(&notice));
+            response::success(&Empty {})
+        }
+        Err(e) => {
+            log::warn!("revocation notification refused: {e}");
+            response::error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+    }
+}
