@@ -172,6 +172,9 @@ if ((E2E)); then
     else
       skip e2e-vm "needs root (apt-get, disk images)"
     fi
+    # the Debian package: dpkg -i, keylet as user keylime to PASS, upgrade (same id), remove,
+    # purge (~30 s; reuses the static binary the e2e-vm step built; root only, else SKIP)
+    step e2e-package timeout 600 bash tests/e2e/package.sh
     if [[ ${KEYLET_E2E_QEMU:-0} == 1 ]]; then
       step e2e-qemu-aarch64 e2e_qemu_aarch64
     else
@@ -188,6 +191,7 @@ if ((E2E)); then
     skip e2e-newcomer "testbed is not up"
     skip e2e-crash "testbed is not up" # crash suite
     skip e2e-vm "testbed is not up" # keylet in a VM
+    skip e2e-package "testbed is not up" # the Debian package
     skip e2e-qemu-aarch64 "testbed is not up" # static aarch64 binary under qemu-user
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
