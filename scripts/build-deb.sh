@@ -44,13 +44,12 @@ die() { echo "build-deb: $*" >&2; exit 1; }
 [[ $REVISION =~ ^[0-9][0-9A-Za-z.+~]*$ ]] || die "--revision $REVISION: not a Debian revision (digits first)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb is missing (apt-get install dpkg)"
 
-# Debian architecture and what `file` says about an executable of it.
+# the static targets of scripts/build-static.sh; Debian architecture and what `file`
+# says about an executable of it from scripts/cross-env.sh
 case $TARGET in
-  x86_64-unknown-linux-musl) ARCH=amd64 ELF='x86-64' ;;
-  aarch64-unknown-linux-musl) ARCH=arm64 ELF='ARM aarch64' ;;
-  armv7-unknown-linux-musleabihf) ARCH=armhf ELF='ARM, EABI5' ;;
-  riscv64gc-unknown-linux-gnu) ARCH=riscv64 ELF='RISC-V' ;;
-  *) die "no Debian architecture for target $TARGET" ;;
+  x86_64-unknown-linux-musl | aarch64-unknown-linux-musl | armv7-unknown-linux-musleabihf | \
+    riscv64gc-unknown-linux-gnu) cross_table "$TARGET"; ARCH=$X_DEB ELF=$X_ELF ;;
+  *) die "no static build for target $TARGET (scripts/build-static.sh --help)" ;;
 esac
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
