@@ -117,6 +117,8 @@ if ((UNIT)); then
     skip test-root "needs root (mounts a tmpfs, runs clients as other uids)"
   fi
   step no_std-build cargo build -p keylet-core --target thumbv7em-none-eabihf
+  # the smaller build without the optional subsystems (README "Static binary") stays clean
+  step minimal-build cargo clippy -p keylet --no-default-features --all-targets -- -D warnings
   if ((QUICK)); then
     skip cross-core "--quick"
   else
