@@ -3,12 +3,19 @@
 # LTO, codegen-units 1, opt-level s, panic=abort, stripped (the [profile.release]
 # of the workspace Cargo.toml).
 #
-# Usage: scripts/build-static.sh [--target T | --all] [--bloat]
-#   --target T  x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
-#   --all       both, one after the other
+# Usage: scripts/build-static.sh [--target T | --all] [--minimal] [--bloat]
+#   --target T  x86_64-unknown-linux-musl (default), aarch64-unknown-linux-musl,
+#               armv7-unknown-linux-musleabihf (std built from rust-src with -Z build-std
+#               and RUSTC_BOOTSTRAP=1, linked with Debian's musl-dev:armhf) or
+#               riscv64gc-unknown-linux-gnu (static glibc, +crt-static: rustup has no
+#               riscv64 musl std and Debian 12 no riscv64 musl); repeatable
+#   --all       all four, one after the other
+#   --minimal   without the optional subsystems (cargo --no-default-features: no
+#               keylet doctor), into $CARGO_TARGET_DIR/minimal/<target>/release/keylet
 #   --bloat     also print the per-crate size table (needs `cargo install cargo-bloat`)
-# Installs what a target needs when missing (scripts/cross-env.sh: rustup target,
-# musl-tools or gcc-aarch64-linux-gnu for ring's C, qemu-user-static to run it).
+# Installs what a target needs when missing (scripts/cross-env.sh: rustup target or
+# rust-src, musl-tools or the Debian cross gcc for ring's C, musl-dev:armhf (adds the
+# armhf architecture to dpkg), qemu-user-static to run it).
 # Environment: CARGO_TARGET_DIR (default ./target), KEYLET_SIZE_BUDGET (bytes,
 # default 2621440 = 2.5 MiB).
 # Checks: each file is statically linked (`file` says "static", `ldd` says "not a
@@ -22,9 +29,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/cross-env.sh
 source "$ROOT/scripts/cross-env.sh"
-STATIC_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+STATIC_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+  armv7-unknown-linux-musleabihf riscv64gc-unknown-linux-gnu)
 BUDGET=${KEYLET_SIZE_BUDGET:-2621440}
-BLOAT=0 TARGETS=()
+BLOAT=0 TARGETS=() FEATURES=() TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 while (($#)); do
   case $1 in
     --target) [[ $# -ge 2 ]] || { echo "--target needs a value" >&2; exit 2; }
@@ -33,6 +41,7 @@ while (($#)); do
       TARGETS+=("$2"); shift ;;
     --all) TARGETS=("${STATIC_TARGETS[@]}") ;;
     --bloat) BLOAT=1 ;;
+    --minimal) FEATURES=(--no-default-features) TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/minimal ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -47,9 +56,10 @@ build() {
   local target=$1 bin desc ldd_out size runner
   cross_setup "$target" || die "cannot set up the $target toolchain"
   # (called in an `||` list, so set -e is off here: every failure exits by hand)
-  cargo build --release --locked --target "$target" -p keylet --bin keylet ||
+  env "${CROSS_CARGO_ENV[@]}" CARGO_TARGET_DIR="$TARGET_DIR" cargo build "${CROSS_CARGO_ARGS[@]}" \
+    --release --locked "${FEATURES[@]}" --target "$target" -p keylet --bin keylet ||
     die "cargo build failed for $target"
-  bin=${CARGO_TARGET_DIR:-$ROOT/target}/$target/release/keylet
+  bin=$TARGET_DIR/$target/release/keylet
   [[ -x $bin ]] || die "no binary at $bin"
 
   desc=$(file -b "$bin")
@@ -74,9 +84,10 @@ build() {
   if ((BLOAT)); then
     command -v cargo-bloat >/dev/null || die "cargo-bloat is not installed: cargo install cargo-bloat"
     # cargo-bloat needs symbols: the same profile, not stripped, in its own dir.
-    CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release --locked --target "$target" \
+    env "${CROSS_CARGO_ENV[@]}" CARGO_PROFILE_RELEASE_STRIP=false cargo bloat "${CROSS_CARGO_ARGS[@]}" \
+      --release --locked "${FEATURES[@]}" --target "$target" \
       -p keylet --bin keylet --crates -n 30 \
-      --target-dir "${CARGO_TARGET_DIR:-$ROOT/target}/bloat" || die "cargo bloat failed"
+      --target-dir "$TARGET_DIR/bloat" || die "cargo bloat failed"
   fi
   ((size <= BUDGET)) || { echo "build-static: $target: $size bytes is over the budget of $BUDGET bytes" >&2; return 3; }
 }

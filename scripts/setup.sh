@@ -24,21 +24,28 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # Everything the test steps call: swtpm and tpm2-tools (TPM), the testbed's Python and
 # tools, shellcheck, a C compiler for ring, musl-gcc for the static build, systemd for
 # the unit check; Debian's cross compilers and qemu-user for the cross-architecture
-# tests; QEMU, UEFI firmware, busybox, image tools and libefivar1 (Keylime's
+# tests and static binaries; QEMU, UEFI firmware, busybox, image tools and libefivar1 (Keylime's
 # measured-boot parser) for the VM suite (tests/vm/image.sh installs the same itself).
 APT_PKGS=(
   swtpm swtpm-tools tpm2-tools openssl python3 python3-venv python3-pip python3-gpg
   sqlite3 curl jq iproute2 procps ca-certificates shellcheck build-essential pkg-config
   systemd musl-tools
   qemu-system-x86 ovmf busybox-static e2fsprogs mtools fdisk cpio kmod libefivar1
-  gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu
-  libc6-dev-arm64-cross libc6-dev-armhf-cross libc6-dev-s390x-cross qemu-user-static
+  gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu gcc-riscv64-linux-gnu
+  libc6-dev-arm64-cross libc6-dev-armhf-cross libc6-dev-s390x-cross libc6-dev-riscv64-cross
+  qemu-user-static
+  musl-dev:armhf
 )
+# musl-dev:armhf (the static armv7 binary, scripts/build-static.sh) needs the armhf
+# architecture in dpkg.
+FOREIGN_ARCHS=(armhf)
 # thumbv7em: the no_std build; the others: scripts/cross-test.sh (core under qemu-user)
 # and scripts/build-static.sh.
 RUST_TARGETS=(thumbv7em-none-eabihf aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
-  s390x-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
-RUST_COMPONENTS=(clippy rustfmt)
+  s390x-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+  riscv64gc-unknown-linux-gnu)
+# rust-src: the armv7 musl standard library is built from it (cargo -Z build-std)
+RUST_COMPONENTS=(clippy rustfmt rust-src)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -47,11 +54,16 @@ done
 if ((${#missing[@]})); then
   if ((EUID != 0)); then
     say "missing Debian packages: ${missing[*]}"
-    say "install them as root: apt-get install ${missing[*]}"
+    say "install them as root: dpkg --add-architecture ${FOREIGN_ARCHS[*]}; apt-get install ${missing[*]}"
     exit 1
   fi
+  for a in "${FOREIGN_ARCHS[@]}"; do
+    dpkg --print-foreign-architectures | grep -qx "$a" || { say "dpkg --add-architecture $a"; dpkg --add-architecture "$a"; }
+  done
   say "apt-get install ${missing[*]}"
-  apt-get update -qq
+  # an index of the foreign architecture that fails to load (a mirror sync in progress)
+  # must not stop the install of what the loaded indexes offer
+  apt-get update -qq || say "apt-get update reported errors; installing from the indexes that loaded"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
 fi
 

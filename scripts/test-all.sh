@@ -13,8 +13,9 @@
 # (the older-release testbed of tests/e2e/keylime-release.sh), E2E_REGISTRATION /
 # E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD / E2E_CRASH (space-separated scenario lists
 # per suite; default all), E2E_VM (tests/vm/run.sh scenarios; default register unknown_exec).
-# KEYLET_E2E_QEMU=1 (also the static aarch64 binary under qemu-user against the testbed:
-# a release LTO build, ~7 min on 2 cores, plus ~30 s).
+# KEYLET_E2E_QEMU: the static binaries of other architectures under qemu-user against the
+# testbed (tests/e2e/qemu-user.sh; each a release LTO build, ~2 min on 2 cores, plus ~35 s):
+# unset or "new" armv7 and riscv64, "all" (or 1) also aarch64, 0 none.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -82,13 +83,13 @@ python_check() {
 
 testbed_up() { bash "$TB" install && bash "$TB" init && bash "$TB" start; }
 
-# The static aarch64 binary (build-static.sh exits 3 when only the size budget is
-# missed) under qemu-user against the testbed. Opt-in: a release LTO build.
-e2e_qemu_aarch64() {
+# A static binary for another architecture (build-static.sh exits 3 when only the size
+# budget is missed) under qemu-user against the testbed: doctor, PASS, identity quote, run_as.
+e2e_qemu() {
   local rc=0
-  bash scripts/build-static.sh --target aarch64-unknown-linux-musl || rc=$?
+  bash scripts/build-static.sh --target "$1" || rc=$?
   ((rc == 0 || rc == 3)) || return "$rc"
-  timeout 900 bash tests/e2e/qemu-aarch64.sh
+  timeout 900 bash tests/e2e/qemu-user.sh --target "$1"
 }
 # What the steps need (apt packages, Rust target and components, the Keylime venv):
 # installed here when missing, so this script works on a fresh machine by itself.
@@ -116,6 +117,8 @@ if ((UNIT)); then
     skip test-root "needs root (mounts a tmpfs, runs clients as other uids)"
   fi
   step no_std-build cargo build -p keylet-core --target thumbv7em-none-eabihf
+  # the smaller build without the optional subsystems (README "Static binary") stays clean
+  step minimal-build cargo clippy -p keylet --no-default-features --all-targets -- -D warnings
   if ((QUICK)); then
     skip cross-core "--quick"
   else
@@ -172,10 +175,18 @@ if ((E2E)); then
     else
       skip e2e-vm "needs root (apt-get, disk images)"
     fi
-    if [[ ${KEYLET_E2E_QEMU:-0} == 1 ]]; then
-      step e2e-qemu-aarch64 e2e_qemu_aarch64
+    # the Debian package: dpkg -i, keylet as user keylime to PASS, upgrade (same id), remove,
+    # purge (~30 s; reuses the static binary the e2e-vm step built; root only, else SKIP)
+    step e2e-package timeout 600 bash tests/e2e/package.sh
+    case ${KEYLET_E2E_QEMU:-new} in
+      all | 1) step e2e-qemu-aarch64 e2e_qemu aarch64-unknown-linux-musl ;;
+      *) skip e2e-qemu-aarch64 "opt-in: KEYLET_E2E_QEMU=all" ;;
+    esac
+    if [[ ${KEYLET_E2E_QEMU:-new} != 0 ]]; then
+      step e2e-qemu-armv7 e2e_qemu armv7-unknown-linux-musleabihf
+      step e2e-qemu-riscv64 e2e_qemu riscv64gc-unknown-linux-gnu
     else
-      skip e2e-qemu-aarch64 "opt-in: KEYLET_E2E_QEMU=1"
+      skip e2e-qemu-armv7 "KEYLET_E2E_QEMU=0"; skip e2e-qemu-riscv64 "KEYLET_E2E_QEMU=0"
     fi
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
@@ -188,7 +199,9 @@ if ((E2E)); then
     skip e2e-newcomer "testbed is not up"
     skip e2e-crash "testbed is not up" # crash suite
     skip e2e-vm "testbed is not up" # keylet in a VM
+    skip e2e-package "testbed is not up" # the Debian package
     skip e2e-qemu-aarch64 "testbed is not up" # static aarch64 binary under qemu-user
+    skip e2e-qemu-armv7 "testbed is not up"; skip e2e-qemu-riscv64 "testbed is not up"
   fi
   if ((!TB_WAS_UP && !KEEP_TB)); then bash "$TB" stop >/dev/null 2>&1 || true; fi
   # The default configuration against an older Keylime release, on its own testbed

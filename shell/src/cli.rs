@@ -59,7 +59,16 @@ pub fn main(args: Vec<String>) -> ExitCode {
         "identity" => identity(),
         "rotate-cert" => rotate_cert(), // keylet rotate-cert
         // keylet doctor
+        #[cfg(feature = "doctor")]
         "doctor" => ExitCode::from(crate::doctor::main(args.get(1..).unwrap_or(&[]))),
+        #[cfg(not(feature = "doctor"))]
+        "doctor" => {
+            eprintln!(
+                "keylet: this keylet was built without the doctor feature; \
+                 use a default build (cargo build --release -p keylet) for keylet doctor"
+            );
+            ExitCode::from(2)
+        }
         other => {
             eprintln!("keylet: unknown command {other:?}; see keylet --help");
             ExitCode::from(2)

@@ -1,3 +1,4 @@
+#![cfg(feature = "doctor")]
 //! `keylet doctor` made to fail on purpose, one check at a time, with real
 //! files, real certificates and real (closed or occupied) ports: the binary
 //! is run as an operator runs it and its JSON report is read.

@@ -214,3 +214,52 @@ fn uuid_from_the_host_or_the_environment_as_keylime_documents_it() {
     let e = load(&env, &conf("environment")).unwrap_err().to_string();
     assert!(e.contains("environment variable KEYLIME_AGENT_UUID"), "{e}");
 }
+
+/// The Debian package's `/etc/keylime/agent.conf` (dist/deb/agent.conf) shows every
+/// option commented out at its default: loaded as shipped it changes nothing, and
+/// with every option uncommented it still changes nothing.
+#[test]
+fn the_packaged_agent_conf_shows_the_defaults() {
+    const SHIPPED: &str = include_str!("../../../dist/deb/agent.conf");
+    let defaults = load_from(&FixedEnv::default(), root_with(&[]).path()).unwrap();
+    let shipped = root_with(&[("etc/keylime/agent.conf", SHIPPED)]);
+    let loaded = load_from(&FixedEnv::default(), shipped.path()).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        format!("{:?}", loaded.config),
+        format!("{:?}", defaults.config)
+    );
+
+    let mut named = Vec::new();
+    let uncommented: String = SHIPPED
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(opt)
+                if opt.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                }) =>
+            {
+                named.push(opt.split_once(" = ").unwrap().0.to_owned());
+                format!("{opt}\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let root = root_with(&[("etc/keylime/agent.conf", &uncommented)]);
+    let loaded = load_from(&FixedEnv::default(), root.path()).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        format!("{:?}", loaded.config).replace(&root.path().display().to_string(), ""),
+        format!("{:?}", defaults.config),
+        "an option in dist/deb/agent.conf is not shown at its default"
+    );
+    // every option keylet reads is there, but the passwords of encrypted keys
+    // (keylet writes its keys unencrypted) and the file-format version
+    let left_out = ["version", "server_key_password", "payload_key_password"];
+    for opt in options::IMPLEMENTED {
+        assert!(
+            left_out.contains(opt) || named.iter().any(|n| n == opt),
+            "dist/deb/agent.conf does not show option {opt}"
+        );
+    }
+}
