@@ -156,9 +156,10 @@ scenario_inputs() {
     --data-binary "@$E2E_TMP/big.body" "$v/keys/vkey"
   expect $n "malformed JSON to ukey" 400 "JSON" -d '{"encrypted_key": ' "$v/keys/ukey"
   expect $n "malformed JSON to vkey" 400 "JSON" -d '[[[[' "$v/keys/vkey"
-  # Revocations are acknowledged and ignored (keylime-protocol.md 4.10), whatever the body.
-  expect $n "malformed JSON to revocation" 200 "" -d '{"msg": ' "$v/notifications/revocation"
-  expect $n "8 MiB body to revocation" 200 "" --data-binary "@$E2E_TMP/big.body" "$v/notifications/revocation"
+  # Revocation notifications: a body that is not a signed notification is refused with the reason.
+  expect $n "malformed JSON to revocation" 400 "Invalid JSON body" -d '{"msg": ' "$v/notifications/revocation"
+  expect $n "8 MiB body to revocation" 413 "larger than" --data-binary "@$E2E_TMP/big.body" "$v/notifications/revocation"
+  expect $n "unsigned revocation" 400 "not signed" -d '{"msg": "{}", "signature": ""}' "$v/notifications/revocation"
   expect $n "POST to unknown notification" 400 "only /revocation" -d '{}' "$v/notifications/other"
 
   # The verifier kept attesting through all of this.

@@ -31,6 +31,12 @@ where
             log::warn!("revocation notification refused: {m}");
             return response::error(StatusCode::BAD_REQUEST, &m);
         }
+        Err(Rejected::TooLarge(limit)) => {
+            return response::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("revocation notification larger than {limit} bytes"),
+            );
+        }
         Err(r) => return r.into_reply(),
     };
     let Some(revocations) = revocations else {
