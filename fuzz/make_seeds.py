@@ -44,3 +44,27 @@ put("agent_id", "unicode", "agént".encode())
 put("credential_blob", "bad-magic", b"\xba\xdc\xc0\xdf\x00\x00\x00\x01\x00\x00\x00\x00")
 put("quote_string", "not-raw", b"cAAAA:BBBB:CCCC")
 put("quote_string", "two-parts", b"rAAAA:BBBB")
+
+# TPM2_Certify response frames recorded from swtpm (core/tests/data/frames/certify.txt):
+# the AK certified by itself, RSA and ECC; then known-bad variants.
+certify = [
+    bytes.fromhex(line.split()[2])
+    for line in (ROOT / "core" / "tests" / "data" / "frames" / "certify.txt").read_text().splitlines()
+    if line.startswith("00000148 Response")
+]
+for tag, frame in zip(["rsa", "ecc"], certify):
+    put("tpm_certify", f"valid-{tag}_ak_by_itself", frame)
+    put("tpm_certify", f"truncated-{tag}", frame[:-12])
+rsa = certify[0]
+(alen,) = struct.unpack(">H", rsa[14:16])
+# certifyInfo one byte longer, holding a trailing byte after the TPMS_ATTEST
+# (parameterSize and the frame size grow with it).
+body = rsa[16:16 + alen] + b"\x00" + rsa[16 + alen:]
+params_len = struct.unpack(">I", rsa[10:14])[0] + 1
+put("tpm_certify", "trailing-rsa",
+    struct.pack(">HII", 0x8002, len(rsa) + 1, 0) + struct.pack(">I", params_len)
+    + struct.pack(">H", alen + 1) + body)
+# The TPMS_ATTEST type changed from CERTIFY (0x8017) to QUOTE (0x8018): offset
+# 10 header + 4 parameterSize + 2 TPM2B size + 4 magic.
+put("tpm_certify", "quote-type", rsa[:20] + b"\x80\x18" + rsa[22:])
+put("tpm_certify", "rc-retry", struct.pack(">HII", 0x8001, 10, 0x922))
