@@ -8,6 +8,7 @@ mod identity; // identity listener for SPIRE
 mod metrics;
 mod options;
 mod parse;
+mod push;
 mod source;
 mod value;
 // payload keys and delivery
@@ -22,7 +23,8 @@ use keylet_core::pcr::HashAlg;
 use zeroize::Zeroizing;
 
 pub use error::ConfigError;
-pub use identity::IdentitySettings; // identity listener for SPIRE
+pub use identity::IdentitySettings;
+pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url}; // identity listener for SPIRE
 pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
 // payload keys and delivery
 pub use payload::{PayloadConfig, SecureSize};
@@ -139,6 +141,8 @@ pub struct AgentConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Payload delivery: secure directory, file names, zip, script.
     pub payload: PayloadConfig,
+    /// The attestation model and the push model's verifier settings.
+    pub push: PushSettings,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -281,6 +285,7 @@ impl AgentConfig {
             // metrics
             metrics_listen: metrics::parse_metrics_listen(&v)?,
             payload: PayloadConfig::from_values(&v, warnings)?,
+            push: push::parse(&v, &keylime_dir, warnings)?,
             keylime_dir,
         })
     }
