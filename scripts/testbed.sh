@@ -55,7 +55,9 @@
 #   KEYLET_TB_PUSH_VERIFIER_PORT  a second verifier with [verifier] mode = push (Keylime REST
 #                            API v3.0, agents send evidence) on this port, its own database and
 #                            tenant config (conf/verifier-push.conf, conf/tenant-push.conf);
-#                            unset (default): none, the pull verifier alone
+#                            unset (default): none, the pull verifier alone. Not saved in
+#                            settings.env: only commands run with it set start or use it
+#                            (stop, ps and service-stop verifier-push work without it)
 #   KEYLET_TB_QUOTE_INTERVAL seconds between quotes (default 2)
 #   KEYLET_TB_REQUIRE_EK_CERT 1 (default): the tenant checks the EK cert against the swtpm CA
 #   KEYLET_TB_ACCEPT_SIGNING_ALGS tenant accept_tpm_signing_algs (default: ecschnorr, rsassa, ecdsa;
@@ -85,7 +87,7 @@ COMMON_PINS=(
 # python3-gpg: keylime imports "gpg" at start-up and it is not usable from PyPI;
 # Debian's build is linked into the venv (made from Debian's /usr/bin/python3).
 APT_PKGS=(swtpm swtpm-tools tpm2-tools openssl python3-venv python3-pip python3-gpg
-          sqlite3 curl jq iproute2 procps ca-certificates)
+          sqlite3 curl jq iproute2 procps ca-certificates nftables)
 
 STATE=${KEYLET_TB_STATE:-/var/tmp/keylet-testbed}
 mkdir -p "$STATE"
@@ -133,7 +135,6 @@ save_settings() {
 : "\${KEYLET_TB_REGISTRAR_TLS_PORT:=$REGISTRAR_TLS_PORT}"
 : "\${KEYLET_TB_VERIFIER_PORT:=$VERIFIER_PORT}"
 : "\${KEYLET_TB_AGENT_PORT:=$AGENT_PORT}"
-: "\${KEYLET_TB_PUSH_VERIFIER_PORT:=$PUSH_VERIFIER_PORT}"
 : "\${KEYLET_TB_QUOTE_INTERVAL:=$QUOTE_INTERVAL}"
 : "\${KEYLET_TB_REQUIRE_EK_CERT:=$REQUIRE_EK_CERT}"
 : "\${KEYLET_TB_ACCEPT_SIGNING_ALGS:=$ACCEPT_SIGNING_ALGS}"
