@@ -99,3 +99,6 @@ put("verifier_response", "token-with-space", PASS.replace(b"4f1c1e0e.c2VjcmV0", 
 put("verifier_response", "pcr-24", REQUESTED.replace(b"[10,15]", b"[10,24]"))
 put("verifier_response", "negative-offset", REQUESTED.replace(b'"starting_offset":5', b'"starting_offset":-5'))
 put("verifier_response", "next-not-a-number", b'{"meta":{"seconds_to_next_attestation":"soon"}}')
+put("verifier_response", "valid-agent-status",
+    b'{"code":200,"status":"Success","results":{"attestation_status":"PASS",'
+    b'"last_successful_attestation":1796092112,"attestation_count":9}}')

@@ -104,8 +104,8 @@ pub fn registrar_response(data: &[u8]) -> bool {
 
 /// A push-model verifier answer body, through every reader keylet has for
 /// one: the session challenge, the proof's outcome, the evidence requested,
-/// the next-attestation hint and the error detail. Parsed: one of the first
-/// four accepted it (a hint counts only when present).
+/// the agent status, the next-attestation hint and the error detail.
+/// Parsed: one of them accepted it (a hint counts only when present).
 pub fn verifier_response(data: &[u8]) -> bool {
     if let Some(detail) = push_messages::error_detail(data) {
         assert!(detail.chars().count() <= 300, "error detail not cut");
@@ -138,5 +138,13 @@ pub fn verifier_response(data: &[u8]) -> bool {
         }
     }
     let next = push_messages::parse_next_attestation(data);
-    challenge.is_ok() || outcome.is_ok() || requested.is_ok() || matches!(next, Ok(Some(_)))
+    let status = push_messages::parse_agent_status(data);
+    if let Ok(s) = &status {
+        assert!(s.status.chars().count() <= 32);
+    }
+    challenge.is_ok()
+        || outcome.is_ok()
+        || requested.is_ok()
+        || status.is_ok()
+        || matches!(next, Ok(Some(_)))
 }

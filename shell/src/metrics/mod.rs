@@ -331,12 +331,14 @@ impl Metrics {
 }
 
 /// The certificate files keylet uses with `c`: its mTLS server certificate
-/// and the client CA bundles when mTLS is on, the registrar CA when
-/// registering over TLS.
+/// and the client CA bundles when mTLS is on (pull mode), the verifier's CA
+/// in push mode, the registrar CA when registering over TLS.
 #[must_use]
 pub fn configured_cert_files(c: &crate::config::AgentConfig) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    if c.enable_agent_mtls {
+    if c.push.mode == crate::config::AttestationMode::Push {
+        files.push(c.push.verifier_tls_ca_cert.clone());
+    } else if c.enable_agent_mtls {
         files.push(c.server_cert.clone());
         files.extend(c.trusted_client_ca.iter().cloned());
     }

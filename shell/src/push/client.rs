@@ -74,6 +74,13 @@ impl Verifier {
         format!("{}/v3.0/{rest}", self.prefix)
     }
 
+    /// This agent's status in Keylime's v2 API, which an agent may read
+    /// with its own token.
+    #[must_use]
+    pub fn status_path(&self) -> String {
+        format!("{}/v2.6/agents/{}", self.prefix, self.agent_id)
+    }
+
     /// The attestations of this agent.
     #[must_use]
     pub fn attestations_path(&self) -> String {

@@ -553,5 +553,33 @@ pub fn parse_next_attestation(body: &[u8]) -> Result<Option<i64>, AnswerError> {
     }
 }
 
+/// The verifier's view of this agent (`GET /v2.x/agents/{id}`, which an
+/// agent may read with its token): `attestation_status` and the unix time
+/// of the last successful attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStatus {
+    /// `PASS`, `FAIL`, `PENDING`, ...
+    pub status: String,
+    /// `last_successful_attestation` (0: none).
+    pub last_success: i64,
+}
+
+/// Reads the answer to `GET /v2.x/agents/{id}` (Keylime's v2 envelope).
+///
+/// # Errors
+///
+/// [`AnswerError`] naming the missing or malformed field.
+pub fn parse_agent_status(body: &[u8]) -> Result<AgentStatus, AnswerError> {
+    let v = parse(body)?;
+    let status = text(&v, "/results/attestation_status")?;
+    let last_success = at(&v, "/results/last_successful_attestation")?
+        .as_i64()
+        .ok_or_else(|| bad("/results/last_successful_attestation is not an integer"))?;
+    Ok(AgentStatus {
+        status: status.chars().take(32).collect(),
+        last_success,
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -131,6 +131,34 @@ impl PushAgent {
         Ok(Round::Accepted { next, sent })
     }
 
+    /// With metrics on: asks the verifier for this agent's status (its token
+    /// allows that) and records the time of the last PASS. Verification is
+    /// asynchronous, so this reports the verdicts up to the previous round.
+    async fn record_last_pass(&self, token: &Token) {
+        let Some(m) = &self.metrics else { return };
+        let got = self
+            .verifier
+            .call(
+                "status",
+                "GET",
+                &self.verifier.status_path(),
+                None,
+                Some(token.as_str()),
+            )
+            .await
+            .and_then(|a| {
+                messages::parse_agent_status(&a.body).map_err(|e| PushError::Answer {
+                    step: "status",
+                    detail: e.to_string(),
+                })
+            });
+        match got {
+            Ok(s) if s.status == "PASS" && s.last_success > 0 => m.set_last_pass(s.last_success),
+            Ok(s) => log::debug!("the verifier reports this agent as {}", s.status),
+            Err(e) => log::debug!("no status from the verifier for the last-PASS metric: {e}"),
+        }
+    }
+
     /// What to do after `e`: the pause, and whether the token is dropped.
     fn after_error(&self, e: &PushError, backoff: &mut Backoff) -> (Duration, bool) {
         match e {
@@ -220,6 +248,7 @@ impl PushAgent {
         };
         match self.round(t).await {
             Ok(Round::Accepted { next, sent }) => {
+                self.record_last_pass(t).await;
                 progress.accepted = progress.accepted.saturating_add(1);
                 if let Some(m) = &self.metrics {
                     m.push_attestation(true);

@@ -233,3 +233,17 @@ fn content_types_and_error_details() {
     );
     assert_eq!(error_detail(b"garbage"), None);
 }
+
+#[test]
+fn agent_status_is_read() {
+    let body = br#"{"code":200,"status":"Success","results":{"attestation_status":"PASS","last_successful_attestation":1796092112}}"#;
+    assert_eq!(
+        parse_agent_status(body).unwrap(),
+        AgentStatus {
+            status: "PASS".into(),
+            last_success: 1_796_092_112
+        }
+    );
+    assert!(parse_agent_status(br#"{"results":{"attestation_status":"PASS"}}"#).is_err());
+    assert!(parse_agent_status(br#"{"code":403}"#).is_err());
+}
