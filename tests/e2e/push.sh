@@ -12,6 +12,8 @@
 #   keylet_restart    keylet restarted mid-run: PASS again without a new add
 #   token_revoked     the verifier forgets every session (its sessions table emptied while
 #               it is stopped): keylet gets 401, authenticates again and reaches PASS
+#   doctor      keylet doctor in push mode: the verifier reached over verified TLS, the agent
+#               not enrolled before the add and enrolled after it; a wrong CA fails the check
 #   nat         keylet in a network namespace that drops every inbound connection (the
 #               verifier cannot reach it): PASS; needs root, ip, nft or iptables
 # Needs: scripts/testbed.sh up with KEYLET_TB_PUSH_VERIFIER_PORT set (agents are reset per
@@ -28,6 +30,8 @@ PUSH_DB=$TB_STATE/keylime/cv_push_data.sqlite
 ZERO64=$(printf '%064d' 0)
 # PCR 15 is never extended on the testbed: a policy that needs a quote and always holds.
 PCR15_POLICY="{\"15\":[\"0x$ZERO64\"]}"
+# A CA that did not sign the verifier's certificate (the swtpm EK CA).
+TPM_CA_PEM=$TB_STATE/tpm_cert_store/swtpm-localca-rootca.pem
 
 field() { jq -r ".$1" <<<"$2"; }
 
@@ -248,6 +252,26 @@ scenario_token_revoked() {
   agent_stop pt
 }
 
+scenario_doctor() {
+  local uuid
+  push_agent pd
+  start_registered pd; uuid=$REG_UUID
+  agent_stop pd # swtpm serves one client: the doctor's TPM checks need it
+  doctor pd -- || true
+  expect verifier ok
+  expect verifier.enrolled fail
+  expect listen ok
+  [[ $(detail_of verifier.enrolled) == *"$uuid"* ]] || fail "verifier.enrolled does not name the agent"
+  push_add "$uuid" --tpm_policy "$PCR15_POLICY"
+  doctor pd -- || true
+  expect verifier.enrolled ok
+  agent_set pd verifier_tls_ca_cert "$TPM_CA_PEM"
+  doctor pd -- || true
+  expect verifier fail
+  [[ $(jq -r '.checks[] | select(.name == "verifier") | .fix' <<<"$DOC") == *verifier_tls_ca_cert* ]] ||
+    fail "the verifier check's fix does not name verifier_tls_ca_cert"
+}
+
 NAT_NS=keylet-push-nat NAT_HOST_IF=kpn-host NAT_NS_IF=kpn-agent NAT_HOST_IP=10.231.77.1 NAT_NS_IP=10.231.77.2
 nat_cleanup() {
   [[ -z ${NAT_FWD_PID:-} ]] || kill "$NAT_FWD_PID" 2>/dev/null || true
@@ -315,4 +339,4 @@ if ! push_port_open; then
   # Stopped again on the way out, before the usual cleanup (which keeps the exit status).
   trap 'rc=$?; tb service-stop verifier-push >/dev/null 2>&1 || true; (exit "$rc"); e2e_cleanup' EXIT
 fi
-run_scenarios attest ima verifier_restart keylet_restart token_revoked nat -- "$@"
+run_scenarios attest ima verifier_restart keylet_restart token_revoked doctor nat -- "$@"
