@@ -29,7 +29,7 @@ PUSH_PORT=$KEYLET_TB_PUSH_VERIFIER_PORT
 PUSH_DB=$TB_STATE/keylime/cv_push_data.sqlite
 ZERO64=$(printf '%064d' 0)
 # PCR 15 is never extended on the testbed: a policy that needs a quote and always holds.
-PCR15_POLICY="{\"15\":[\"0x$ZERO64\"]}"
+PCR15_POLICY="{\"15\":[\"$ZERO64\"]}"
 # A CA that did not sign the verifier's certificate (the swtpm EK CA).
 TPM_CA_PEM=$TB_STATE/tpm_cert_store/swtpm-localca-rootca.pem
 
