@@ -1,3 +1,5 @@
+use keylet_core::pcr::{HashAlg, PcrMask};
+
 use super::*;
 
 const SESSION: &str = r#"{"data":{"type":"session","id":"4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11",
