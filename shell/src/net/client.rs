@@ -185,7 +185,7 @@ impl Endpoint {
         }
     }
 
-    /// Sends one request and returns the answer.
+    /// Sends one request on a connection of its own and returns the answer.
     ///
     /// # Errors
     ///
@@ -193,52 +193,35 @@ impl Endpoint {
     /// [`HttpError::Tls`] for certificate problems, [`HttpError::BadResponse`]
     /// for an answer that cannot be read (or is larger than allowed).
     pub async fn send(&self, req: Request<'_>) -> Result<Reply, HttpError> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.send_inner(req))
+        let mut conn = self.connect().await?;
+        conn.send(req).await
+    }
+
+    /// Opens a connection (TCP, then TLS with the certificate and name
+    /// checked) for one or more requests in a row (HTTP/1.1 keep-alive).
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Unreachable`] for connection failures and timeouts,
+    /// [`HttpError::Tls`] for certificate problems.
+    pub async fn connect(&self) -> Result<Connection, HttpError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.connect_inner())
             .await
             .map_err(|_| {
-                self.unreachable(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))
+                self.unreachable(format!(
+                    "no connection within {}s",
+                    REQUEST_TIMEOUT.as_secs()
+                ))
             })?
     }
 
-    async fn send_inner(&self, r: Request<'_>) -> Result<Reply, HttpError> {
+    async fn connect_inner(&self) -> Result<Connection, HttpError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| self.unreachable(e))?;
         let _ = tcp.set_nodelay(true);
-        let host_header = if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        };
-        let mut req = hyper::Request::builder()
-            .method(r.method)
-            .uri(r.path)
-            .header(hyper::header::HOST, host_header);
-        if let Some(accept) = r.accept {
-            req = req.header(hyper::header::ACCEPT, accept);
-        }
-        if let Some(token) = r.bearer {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let body = match r.body {
-            Some((media, body)) => {
-                req = req.header(hyper::header::CONTENT_TYPE, media);
-                body
-            }
-            None => Vec::new(),
-        };
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| HttpError::BadResponse {
-                detail: format!("cannot build the request: {e}"),
-            })?;
-        let max_body = if r.max_body == 0 {
-            DEFAULT_MAX_BODY
-        } else {
-            r.max_body
-        };
         match &self.tls {
-            None => self.exchange(TokioIo::new(tcp), req, max_body).await,
+            None => self.handshake(TokioIo::new(tcp)).await,
             Some(config) => {
                 let (ca_option, host_option) = self.options;
                 let name = ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls {
@@ -261,31 +244,110 @@ impl Endpoint {
                             self.unreachable(e)
                         }
                     })?;
-                self.exchange(TokioIo::new(tls), req, max_body).await
+                self.handshake(TokioIo::new(tls)).await
             }
         }
     }
 
-    async fn exchange<S>(
-        &self,
-        io: TokioIo<S>,
-        req: hyper::Request<Full<Bytes>>,
-        max_body: usize,
-    ) -> Result<Reply, HttpError>
+    async fn handshake<S>(&self, io: TokioIo<S>) -> Result<Connection, HttpError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        let (sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(|e| self.unreachable(e))?;
         let driver = tokio::spawn(async move {
             let _ = conn.await;
         });
-        let result = async {
-            let resp = sender
+        Ok(Connection {
+            endpoint: self.clone(),
+            sender,
+            driver,
+        })
+    }
+
+    fn build(&self, r: Request<'_>) -> Result<hyper::Request<Full<Bytes>>, HttpError> {
+        let host_header = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        };
+        let mut req = hyper::Request::builder()
+            .method(r.method)
+            .uri(r.path)
+            .header(hyper::header::HOST, host_header);
+        if let Some(accept) = r.accept {
+            req = req.header(hyper::header::ACCEPT, accept);
+        }
+        if let Some(token) = r.bearer {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match r.body {
+            Some((media, body)) => {
+                req = req.header(hyper::header::CONTENT_TYPE, media);
+                body
+            }
+            None => Vec::new(),
+        };
+        req.body(Full::new(Bytes::from(body)))
+            .map_err(|e| HttpError::BadResponse {
+                detail: format!("cannot build the request: {e}"),
+            })
+    }
+}
+
+/// An open connection to an [`Endpoint`] for requests one after another;
+/// closed when dropped.
+pub struct Connection {
+    endpoint: Endpoint,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Connection({})", self.endpoint)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl Connection {
+    /// Whether the server (or an error) closed the connection.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Sends one request on this connection and returns the answer.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Unreachable`] if the connection fails or no answer comes
+    /// within the request timeout; [`HttpError::BadResponse`] for an answer
+    /// that cannot be read (or is larger than allowed).
+    pub async fn send(&mut self, r: Request<'_>) -> Result<Reply, HttpError> {
+        let max_body = if r.max_body == 0 {
+            DEFAULT_MAX_BODY
+        } else {
+            r.max_body
+        };
+        let req = self.endpoint.build(r)?;
+        let endpoint = self.endpoint.clone();
+        tokio::time::timeout(REQUEST_TIMEOUT, async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| endpoint.unreachable(e))?;
+            let resp = self
+                .sender
                 .send_request(req)
                 .await
-                .map_err(|e| self.unreachable(e))?;
+                .map_err(|e| endpoint.unreachable(e))?;
             let mut reply = Reply {
                 status: resp.status().as_u16(),
                 content_type: header(&resp, hyper::header::CONTENT_TYPE),
@@ -305,9 +367,10 @@ impl Endpoint {
                 .to_bytes();
             reply.body = body.to_vec();
             Ok(reply)
-        }
-        .await;
-        driver.abort();
-        result
+        })
+        .await
+        .map_err(|_| {
+            endpoint.unreachable(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))
+        })?
     }
 }

@@ -3,4 +3,4 @@
 
 pub mod client;
 
-pub use client::{Endpoint, HttpError, Reply, Request, client_tls_config};
+pub use client::{Connection, Endpoint, HttpError, Reply, Request, client_tls_config};

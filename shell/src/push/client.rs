@@ -1,6 +1,7 @@
-//! The HTTPS connection to the push-model verifier: one request per
-//! connection through [`crate::net`], JSON:API bodies, the bearer token,
-//! answers checked for their media type and size.
+//! The HTTPS connection to the push-model verifier through [`crate::net`]:
+//! one connection kept open for the requests of a round and the next ones
+//! (a new one when the verifier closed it), JSON:API bodies, the bearer
+//! token, answers checked for their media type and size.
 
 use std::sync::Arc;
 
@@ -9,18 +10,20 @@ use serde_json::Value;
 use super::PushError;
 use super::messages::{self, JSON_API};
 use crate::config::PushSettings;
-use crate::net::{self, Endpoint, Reply, Request};
+use crate::net::{self, Connection, Endpoint, HttpError, Reply, Request};
 
 /// The largest answer keylet reads from the verifier (its answers are a few
 /// kilobytes; a larger one is refused, not buffered).
 pub const MAX_ANSWER: usize = 256 * 1024;
 
 /// The verifier, as `verifier_url` and `verifier_tls_ca_cert` say.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Verifier {
     endpoint: Endpoint,
     prefix: String,
     agent_id: String,
+    /// The connection kept open between requests.
+    conn: tokio::sync::Mutex<Option<Connection>>,
 }
 
 /// A successful answer (2xx) with a JSON body.
@@ -53,6 +56,7 @@ impl Verifier {
             ),
             prefix: url.prefix.clone(),
             agent_id: agent_id.to_string(),
+            conn: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -122,6 +126,33 @@ impl Verifier {
         }
     }
 
+    /// Sends `request` on the kept connection, or a new one. A kept
+    /// connection that fails is replaced once (the verifier may have closed
+    /// it while idle, or restarted); the connection is kept for the next
+    /// request unless the answer could not be read.
+    async fn send(&self, request: Request<'_>) -> Result<Reply, HttpError> {
+        let mut slot = self.conn.lock().await;
+        let kept = slot.take().filter(|c| !c.is_closed());
+        let reused = kept.is_some();
+        let mut conn = match kept {
+            Some(c) => c,
+            None => {
+                log::debug!("connecting to the verifier at {}", self.endpoint);
+                self.endpoint.connect().await?
+            }
+        };
+        let reply = match conn.send(request.clone()).await {
+            Err(HttpError::Unreachable { .. }) if reused => {
+                log::debug!("the kept connection to the verifier failed; connecting again");
+                conn = self.endpoint.connect().await?;
+                conn.send(request).await?
+            }
+            other => other?,
+        };
+        *slot = Some(conn);
+        Ok(reply)
+    }
+
     /// Sends `body` with `method` to `path` (with the bearer `token`) and
     /// returns a 2xx answer whose media type is JSON.
     ///
@@ -139,17 +170,15 @@ impl Verifier {
         token: Option<&str>,
     ) -> Result<Answer, PushError> {
         let body = body.map(|b| (JSON_API, b.to_string().into_bytes()));
-        let reply: Reply = self
-            .endpoint
-            .send(Request {
-                method,
-                path,
-                body,
-                accept: Some(JSON_API),
-                bearer: token,
-                max_body: MAX_ANSWER,
-            })
-            .await?;
+        let request = Request {
+            method,
+            path,
+            body,
+            accept: Some(JSON_API),
+            bearer: token,
+            max_body: MAX_ANSWER,
+        };
+        let reply = self.send(request).await?;
         if !(200..300).contains(&reply.status) {
             return Err(PushError::Status {
                 step,
@@ -194,6 +223,7 @@ mod tests {
             endpoint: Endpoint::new("127.0.0.1", 18983, None, ("a", "b")),
             prefix: settings.verifier_url.prefix,
             agent_id: "abc".into(),
+            conn: tokio::sync::Mutex::new(None),
         }
     }
 
