@@ -44,3 +44,61 @@ put("agent_id", "unicode", "agént".encode())
 put("credential_blob", "bad-magic", b"\xba\xdc\xc0\xdf\x00\x00\x00\x01\x00\x00\x00\x00")
 put("quote_string", "not-raw", b"cAAAA:BBBB:CCCC")
 put("quote_string", "two-parts", b"rAAAA:BBBB")
+
+# TPM2_Certify response frames recorded from swtpm (core/tests/data/frames/certify.txt):
+# the AK certified by itself, RSA and ECC; then known-bad variants.
+certify = [
+    bytes.fromhex(line.split()[2])
+    for line in (ROOT / "core" / "tests" / "data" / "frames" / "certify.txt").read_text().splitlines()
+    if line.startswith("00000148 Response")
+]
+for tag, frame in zip(["rsa", "ecc"], certify):
+    put("tpm_certify", f"valid-{tag}_ak_by_itself", frame)
+    put("tpm_certify", f"truncated-{tag}", frame[:-12])
+rsa = certify[0]
+(alen,) = struct.unpack(">H", rsa[14:16])
+# certifyInfo one byte longer, holding a trailing byte after the TPMS_ATTEST
+# (parameterSize and the frame size grow with it).
+body = rsa[16:16 + alen] + b"\x00" + rsa[16 + alen:]
+params_len = struct.unpack(">I", rsa[10:14])[0] + 1
+put("tpm_certify", "trailing-rsa",
+    struct.pack(">HII", 0x8002, len(rsa) + 1, 0) + struct.pack(">I", params_len)
+    + struct.pack(">H", alen + 1) + body)
+# The TPMS_ATTEST type changed from CERTIFY (0x8017) to QUOTE (0x8018): offset
+# 10 header + 4 parameterSize + 2 TPM2B size + 4 magic.
+put("tpm_certify", "quote-type", rsa[:20] + b"\x80\x18" + rsa[22:])
+put("tpm_certify", "rc-retry", struct.pack(">HII", 0x8001, 10, 0x922))
+
+# Push-model verifier answers (JSON:API, Keylime 7.14.3 shapes): what keylet reads, then
+# known-bad variants that every reader must refuse.
+SESSION = (b'{"data":{"type":"session","id":"4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11","attributes":'
+           b'{"agent_id":"a","authentication_requested":[{"authentication_class":"pop",'
+           b'"authentication_type":"tpm_pop","chosen_parameters":{"challenge":"AAECAwQFBgcICQoLDA0ODw=="}}],'
+           b'"created_at":"2026-12-01T02:00:00+00:00","challenges_expire_at":"2026-12-01T02:01:00+00:00"}}}')
+PASS = (b'{"data":{"type":"session","id":"s","attributes":{"agent_id":"a","evaluation":"pass",'
+        b'"token":"4f1c1e0e.c2VjcmV0","token_expires_at":"2026-12-01T02:03:00+00:00"}}}')
+REQUESTED = (b'{"data":{"type":"attestation","id":"3","attributes":{"stage":"awaiting_evidence",'
+             b'"evidence_requested":[{"evidence_class":"certification","evidence_type":"tpm_quote",'
+             b'"chosen_parameters":{"challenge":"AAECAwQFBgcICQoLDA0ODw==","signature_scheme":"rsassa",'
+             b'"hash_algorithm":"sha256","selected_subjects":{"sha256":[10,15]}}},'
+             b'{"evidence_class":"log","evidence_type":"ima_log","chosen_parameters":{"starting_offset":5,'
+             b'"format":"text/plain"}}]}}}')
+put("verifier_response", "valid-session-challenge", SESSION)
+put("verifier_response", "valid-session-pass", PASS)
+put("verifier_response", "valid-session-fail", b'{"data":{"attributes":{"evaluation":"fail"}}}')
+put("verifier_response", "valid-evidence-requested", REQUESTED)
+put("verifier_response", "valid-evidence-accepted",
+    b'{"data":{"type":"attestation","attributes":{"stage":"evaluating_evidence"}},'
+    b'"meta":{"seconds_to_next_attestation":2}}')
+put("verifier_response", "html", b"<html><body>502 Bad Gateway</body></html>")
+put("verifier_response", "error-422",
+    b'{"errors":[{"status":"422","detail":"must have a PCR bank","source":{"pointer":"/evidence_supported/0"}}]}')
+put("verifier_response", "challenge-65-bytes", SESSION.replace(b"AAECAwQFBgcICQoLDA0ODw==", b"A" * 88))
+put("verifier_response", "session-id-path", SESSION.replace(b"4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11", b"../x"))
+put("verifier_response", "token-with-space", PASS.replace(b"4f1c1e0e.c2VjcmV0", b"a b"))
+put("verifier_response", "pcr-24", REQUESTED.replace(b"[10,15]", b"[10,24]"))
+put("verifier_response", "negative-offset", REQUESTED.replace(b'"starting_offset":5', b'"starting_offset":-5'))
+put("verifier_response", "next-not-a-number", b'{"meta":{"seconds_to_next_attestation":"soon"}}')
+put("verifier_response", "valid-agent-status",
+    b'{"code":200,"status":"Success","results":{"attestation_status":"PASS",'
+    b'"last_successful_attestation":1796092112,"attestation_count":9}}')

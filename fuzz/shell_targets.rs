@@ -1,8 +1,8 @@
 //! The fuzzed parsers of outside bytes in the keylet shell, one function per
 //! target: the agent API's query strings, the `[agent]` TOML configuration,
-//! the registrar's JSON answers and the verifier's revocation notifications.
-//! Shared by the cargo-fuzz targets
-//! (`fuzz_targets/{http_query,config_toml,registrar_response,revocation_notice}.rs`) and by
+//! the registrar's JSON answers, the push-model verifier's JSON:API answers and the
+//! verifier's revocation notifications. Shared by the cargo-fuzz targets
+//! (`fuzz_targets/{http_query,config_toml,registrar_response,verifier_response,revocation_notice}.rs`) and by
 //! `tests/tests/fuzz_shell_corpus.rs`, which replays the checked-in corpus on
 //! stable. Each returns whether the input parsed, and checks the properties
 //! that must hold for any input that does.
@@ -10,17 +10,20 @@
 use std::path::Path;
 
 use keylet::config::{AgentConfig, RawConfig, read_toml};
+use keylet::push::messages::{self as push_messages, MAX_CHALLENGE, Requested, SessionOutcome};
 use keylet::registrar::messages;
 use keylet::server::query::{self, IdentityQuery, IntegrityQuery, MAX_NONCE_LEN};
+use keylet_core::pcr::{HashAlg, PcrMask};
 
 /// A parser under test: returns whether the input parsed.
 pub type Target = fn(&[u8]) -> bool;
 
 /// The targets, by corpus directory name.
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("http_query", http_query),
     ("config_toml", config_toml),
     ("registrar_response", registrar_response),
+    ("verifier_response", verifier_response),
     ("revocation_notice", revocation_notice),
 ];
 
@@ -123,4 +126,51 @@ pub fn registrar_response(data: &[u8]) -> bool {
     let blob = messages::parse_blob(data);
     // Parsed: a version keylet can speak, or a credential blob.
     matches!(version, Ok(Some(_))) || blob.is_ok()
+}
+
+/// A push-model verifier answer body, through every reader keylet has for
+/// one: the session challenge, the proof's outcome, the evidence requested,
+/// the agent status, the next-attestation hint and the error detail.
+/// Parsed: one of them accepted it (a hint counts only when present).
+pub fn verifier_response(data: &[u8]) -> bool {
+    if let Some(detail) = push_messages::error_detail(data) {
+        assert!(detail.chars().count() <= 300, "error detail not cut");
+    }
+    let _ = push_messages::check_content_type(std::str::from_utf8(data).ok());
+    let challenge = push_messages::parse_session_challenge(data);
+    if let Ok(c) = &challenge {
+        assert!(
+            (1..=MAX_CHALLENGE).contains(&c.challenge.len()),
+            "challenge of {} bytes",
+            c.challenge.len()
+        );
+        assert!(
+            !c.id.is_empty() && !c.id.contains('/'),
+            "session id {:?}",
+            c.id
+        );
+    }
+    let outcome = push_messages::parse_session_outcome(data);
+    if let Ok(SessionOutcome::Pass { token, .. }) = &outcome {
+        assert!(!token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()));
+    }
+    let requested = push_messages::parse_requested(data, HashAlg::Sha256, "rsassa");
+    if let Ok(items) = &requested {
+        for item in items {
+            if let Requested::Quote { challenge, pcrs } = item {
+                assert!((1..=MAX_CHALLENGE).contains(&challenge.len()));
+                assert!(*pcrs != PcrMask::EMPTY && pcrs.bits() < 1 << 24);
+            }
+        }
+    }
+    let next = push_messages::parse_next_attestation(data);
+    let status = push_messages::parse_agent_status(data);
+    if let Ok(s) = &status {
+        assert!(s.status.chars().count() <= 32);
+    }
+    challenge.is_ok()
+        || outcome.is_ok()
+        || requested.is_ok()
+        || status.is_ok()
+        || matches!(next, Ok(Some(_)))
 }

@@ -15,7 +15,7 @@ use keylet_core::verify;
 pub type Target = fn(&[u8]) -> bool;
 
 /// The targets, by corpus directory name.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("tpm_response", tpm_response),
     ("tpms_attest", tpms_attest),
     ("tpmt_signature", tpmt_signature),
@@ -24,6 +24,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("pcr_blob", pcr_blob_target),
     ("quote_string", quote_string_target),
     ("agent_id", agent_id),
+    ("tpm_certify", tpm_certify),
 ];
 
 /// A TPM2_Quote response frame: split, then read the quote, then its parts.
@@ -36,6 +37,31 @@ pub fn tpm_response(data: &[u8]) -> bool {
     };
     let _ = verify::read_attest(q.attest);
     let _ = verify::read_signature(q.signature);
+    true
+}
+
+/// A TPM2_Certify response frame: split, read certifyInfo and the
+/// signature, then the TPMS_ATTEST as a certify attestation. What parses has
+/// a Name the self-check compares (and refuses when it differs).
+pub fn tpm_certify(data: &[u8]) -> bool {
+    let Ok(r) = response::split(0x148, data) else {
+        return false;
+    };
+    let Ok(parts) = reader::certify(r.parameters) else {
+        return false;
+    };
+    let Ok(info) = verify::read_certify(parts.attest) else {
+        return false;
+    };
+    if verify::read_signature(parts.signature).is_err() {
+        return false;
+    }
+    assert!(verify::check_certify(parts.attest, info.extra_data, info.name).is_ok());
+    let mut other = [0u8; 80];
+    let n = info.name.len().min(other.len());
+    other[..n].copy_from_slice(&info.name[..n]);
+    other[0] ^= 0xFF;
+    assert!(verify::check_certify(parts.attest, info.extra_data, &other[..n.max(1)]).is_err());
     true
 }
 

@@ -164,6 +164,10 @@ if ((E2E)); then
     step e2e-reliability timeout 600 bash tests/e2e/reliability.sh ${E2E_RELIABILITY:-}
     # README's commands as printed: script modes, scripts/demo.sh to PASS and Ctrl-C (~1 min)
     step e2e-newcomer timeout 400 bash tests/e2e/newcomer.sh
+    # push mode against a second, push-mode verifier (started and stopped by the suite):
+    # PASS, incremental IMA, verifier/keylet restarts, revoked token, behind NAT (~2.5 min)
+    # shellcheck disable=SC2086
+    step e2e-push timeout 400 bash tests/e2e/push.sh ${E2E_PUSH:-}
     # crash: DA lockout with a noDA AK, 50 SIGKILLs over first start, rotate-cert, payload (~3 min)
     # shellcheck disable=SC2086
     step e2e-crash timeout 600 bash tests/e2e/crash.sh ${E2E_CRASH:-}
@@ -198,6 +202,7 @@ if ((E2E)); then
     skip e2e-reliability "testbed is not up" # reliability suite
     skip e2e-newcomer "testbed is not up"
     skip e2e-crash "testbed is not up" # crash suite
+    skip e2e-push "testbed is not up" # push mode
     skip e2e-vm "testbed is not up" # keylet in a VM
     skip e2e-package "testbed is not up" # the Debian package
     skip e2e-qemu-aarch64 "testbed is not up" # static aarch64 binary under qemu-user

@@ -19,6 +19,10 @@
 #   cvstatus UUID      alias of status
 #   regstatus UUID     registrar REST view of the agent (JSON "results")
 #   reglist            registrar REST: list of registered UUIDs
+#   push-add UUID [tenant args...]
+#                      keylime_tenant -c add --push-model against the push verifier
+#                      (needs KEYLET_TB_PUSH_VERIFIER_PORT)
+#   push-status UUID   push verifier REST view of the agent (JSON "results")
 #   wait UUID [N] [SECS]  poll the verifier REST API until attestation_count >= N
 #                      (default 5, 120 s); exit 1 on timeout or attestation_status FAIL
 #   delete UUID        remove the agent from the verifier
@@ -32,7 +36,8 @@
 #   tpm2-start NAME PORT  start an extra swtpm (own, freshly manufactured state; EK cert
 #                      from the same local CA) on PORT (control PORT+1)
 #   tpm2-stop NAME     stop that extra swtpm
-#   service-stop NAME  stop one service (swtpm | registrar | verifier); "start" brings it back
+#   service-stop NAME  stop one service (swtpm | registrar | verifier | verifier-push);
+#                      "start" brings it back
 #   api                the services' REST API version for paths (v2.6 for 7.14.3, v2.4 for 7.13.1,
 #                      v2.3 for 7.12.2)
 #   ps | logs | stop   process list / service log tails / stop everything started here
@@ -47,6 +52,12 @@
 #   KEYLET_TB_REGISTRAR_PORT / KEYLET_TB_REGISTRAR_TLS_PORT   (default 18890 / 18891)
 #   KEYLET_TB_VERIFIER_PORT  (default 18881)
 #   KEYLET_TB_AGENT_PORT     port the agent under test listens on (default 19002)
+#   KEYLET_TB_PUSH_VERIFIER_PORT  a second verifier with [verifier] mode = push (Keylime REST
+#                            API v3.0, agents send evidence) on this port, its own database and
+#                            tenant config (conf/verifier-push.conf, conf/tenant-push.conf);
+#                            unset (default): none, the pull verifier alone. Not saved in
+#                            settings.env: only commands run with it set start or use it
+#                            (stop, ps and service-stop verifier-push work without it)
 #   KEYLET_TB_QUOTE_INTERVAL seconds between quotes (default 2)
 #   KEYLET_TB_REQUIRE_EK_CERT 1 (default): the tenant checks the EK cert against the swtpm CA
 #   KEYLET_TB_ACCEPT_SIGNING_ALGS tenant accept_tpm_signing_algs (default: ecschnorr, rsassa, ecdsa;
@@ -76,7 +87,7 @@ COMMON_PINS=(
 # python3-gpg: keylime imports "gpg" at start-up and it is not usable from PyPI;
 # Debian's build is linked into the venv (made from Debian's /usr/bin/python3).
 APT_PKGS=(swtpm swtpm-tools tpm2-tools openssl python3-venv python3-pip python3-gpg
-          sqlite3 curl jq iproute2 procps ca-certificates)
+          sqlite3 curl jq iproute2 procps ca-certificates nftables)
 
 STATE=${KEYLET_TB_STATE:-/var/tmp/keylet-testbed}
 mkdir -p "$STATE"
@@ -98,6 +109,7 @@ REGISTRAR_PORT=${KEYLET_TB_REGISTRAR_PORT:-18890}
 REGISTRAR_TLS_PORT=${KEYLET_TB_REGISTRAR_TLS_PORT:-18891}
 VERIFIER_PORT=${KEYLET_TB_VERIFIER_PORT:-18881}
 AGENT_PORT=${KEYLET_TB_AGENT_PORT:-19002}
+PUSH_VERIFIER_PORT=${KEYLET_TB_PUSH_VERIFIER_PORT:-}
 QUOTE_INTERVAL=${KEYLET_TB_QUOTE_INTERVAL:-2}
 REQUIRE_EK_CERT=${KEYLET_TB_REQUIRE_EK_CERT:-1}
 ACCEPT_SIGNING_ALGS=${KEYLET_TB_ACCEPT_SIGNING_ALGS:-ecschnorr, rsassa, ecdsa}
@@ -377,7 +389,21 @@ init_configs() {
     "accept_tpm_signing_algs=$(pylist "$ACCEPT_SIGNING_ALGS")" \
     "accept_tpm_encryption_algs=$(pylist "$ACCEPT_ENCRYPTION_ALGS")" \
     "accept_tpm_hash_algs=$(pylist "$ACCEPT_HASH_ALGS")"
+  init_push_configs
   mkdir -p "$KLDIR" "$LOGS" "$PIDS"
+}
+
+# The push verifier: the pull verifier's configuration with mode = push, its own
+# port and database, and no revocation notifications (no agent to notify); a
+# tenant configuration pointing at it.
+init_push_configs() {
+  [[ -n $PUSH_VERIFIER_PORT ]] || return 0
+  cp "$CONF/verifier.conf" "$CONF/verifier-push.conf"
+  ini_set "$CONF/verifier-push.conf" verifier \
+    "port=$PUSH_VERIFIER_PORT" "mode=push" "database_url=sqlite:///$KLDIR/cv_push_data.sqlite"
+  ini_set "$CONF/verifier-push.conf" revocations "enabled_revocation_notifications=[]"
+  cp "$CONF/tenant.conf" "$CONF/tenant-push.conf"
+  ini_set "$CONF/tenant-push.conf" tenant "verifier_port=$PUSH_VERIFIER_PORT"
 }
 
 cmd_init() {
@@ -412,6 +438,12 @@ cmd_start() {
   wait_port "$REGISTRAR_TLS_PORT" 60 registrar; wait_port "$REGISTRAR_PORT" 30 registrar
   start_daemon verifier keylime_verifier "$VERIFIER_PORT" keylime_verifier
   wait_port "$VERIFIER_PORT" 60 verifier
+  if [[ -n $PUSH_VERIFIER_PORT ]]; then
+    [[ -s $CONF/verifier-push.conf ]] || init_push_configs
+    start_daemon verifier-push keylime_verifier "$PUSH_VERIFIER_PORT" \
+      env KEYLIME_VERIFIER_CONFIG="$CONF/verifier-push.conf" keylime_verifier
+    wait_port "$PUSH_VERIFIER_PORT" 60 verifier-push
+  fi
   log "all services up"
 }
 
@@ -433,6 +465,7 @@ stop_one() { # name match
 
 cmd_stop() {
   local f
+  stop_one verifier-push keylime_verifier
   stop_one verifier keylime_verifier; stop_one registrar keylime_registrar; stop_one swtpm "swtpm socket"
   for f in "$PIDS"/tpm2-*.pid; do [[ -e $f ]] && stop_one "$(basename "$f" .pid)" "swtpm socket"; done
   log "stopped"
@@ -474,7 +507,8 @@ cmd_service_stop() { # NAME
     swtpm) stop_one swtpm "swtpm socket" ;;
     registrar) stop_one registrar keylime_registrar ;;
     verifier) stop_one verifier keylime_verifier ;;
-    *) die "service-stop: unknown service '$1' (swtpm, registrar, verifier)" ;;
+    verifier-push) stop_one verifier-push keylime_verifier ;;
+    *) die "service-stop: unknown service '$1' (swtpm, registrar, verifier, verifier-push)" ;;
   esac
 }
 
@@ -483,6 +517,7 @@ cmd_ps() {
   for f in "$PIDS"/*.pid; do
     [[ -e $f ]] || continue
     n=$(basename "$f" .pid); m="swtpm socket"; [[ $n == registrar || $n == verifier ]] && m=keylime_$n
+    [[ $n == verifier-push ]] && m=keylime_verifier
     if alive "$n" "$m"; then echo "$n: running, pid $(pid_of "$n")"; else echo "$n: not running"; fi
   done
 }
@@ -543,6 +578,12 @@ cmd_add() {
   tenant -c add -t "$ip" -tp "$port" -u "$uuid" "$@"
 }
 
+cmd_push_add() { # UUID [tenant args...]
+  local uuid=${1:?usage: push-add UUID [tenant args...]}; shift
+  [[ -n $PUSH_VERIFIER_PORT ]] || die "no push verifier: set KEYLET_TB_PUSH_VERIFIER_PORT and run '$0 up'"
+  kl_env; cd "$STATE" && KEYLIME_TENANT_CONFIG=$CONF/tenant-push.conf keylime_tenant -c add --push-model -u "$uuid" "$@"
+}
+
 cmd_wait() { # UUID [N] [SECS]
   local uuid=${1:?usage: wait UUID [N] [SECS]} n=${2:-5} secs=${3:-120} t0=$SECONDS body cnt st
   while ((SECONDS - t0 < secs)); do
@@ -560,6 +601,17 @@ cmd_wait() { # UUID [N] [SECS]
 # runtime policy. REST, no tenant.
 cmd_reset() {
   local u i code
+  if [[ -n $PUSH_VERIFIER_PORT ]] && port_open "$PUSH_VERIFIER_PORT"; then
+    for u in $(rest "$PUSH_VERIFIER_PORT" "agents/" | jq -r '.results.uuids | flatten | .[]'); do
+      rest "$PUSH_VERIFIER_PORT" "agents/$u" -X DELETE -o /dev/null
+      log "push verifier: deleted $u"
+    done
+    while IFS= read -r u; do
+      [[ -n $u ]] || continue
+      rest "$PUSH_VERIFIER_PORT" "allowlists/$u" -X DELETE -o /dev/null
+      log "push verifier: deleted runtime policy $u"
+    done < <(rest "$PUSH_VERIFIER_PORT" "allowlists/" | jq -r '.results["runtimepolicy names"][]?')
+  fi
   for u in $(rest "$VERIFIER_PORT" "agents/" | jq -r '.results.uuids | flatten | .[]'); do
     rest "$VERIFIER_PORT" "agents/$u" -X DELETE -o /dev/null
     for ((i = 0; i < 300; i++)); do # a polled agent is deleted at its next poll (202)
@@ -603,6 +655,8 @@ main() {
     add) cmd_add "$@" ;;
     status | cvstatus) rest "$VERIFIER_PORT" "agents/${1:?UUID}" | results ;;
     regstatus) rest "$REGISTRAR_TLS_PORT" "agents/${1:?UUID}" | results ;;
+    push-add) cmd_push_add "$@" ;;
+    push-status) rest "${PUSH_VERIFIER_PORT:?no push verifier (KEYLET_TB_PUSH_VERIFIER_PORT)}" "agents/${1:?UUID}" | results ;;
     reglist) rest "$REGISTRAR_TLS_PORT" "agents/" | results | jq -c '.uuids' ;;
     wait) cmd_wait "$@" ;;
     delete) tenant -c delete -u "${1:?UUID}" ;;

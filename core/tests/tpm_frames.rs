@@ -19,7 +19,13 @@ use keylet_core::tpm::response::{self, ResponseError};
 use keylet_core::tpm::template::{self, KeyAlg, RH_ENDORSEMENT};
 use keylet_core::tpm::{capability, command_keys, name, reader};
 
-const ALL: [&str; 4] = ["keys.txt", "quote_path.txt", "ek_cert.txt", "misc.txt"];
+const ALL: [&str; 5] = [
+    "keys.txt",
+    "quote_path.txt",
+    "ek_cert.txt",
+    "misc.txt",
+    "certify.txt",
+];
 
 fn params(f: &frames::Frame) -> Vec<u8> {
     response::split(f.cc, &f.response)
@@ -54,6 +60,7 @@ fn every_response_splits_and_reads() {
                 0x17E => reader::pcr_read(p).is_ok(),
                 0x158 => reader::quote(p).is_ok(),
                 0x168 => reader::make_credential(p).is_ok(),
+                0x148 => reader::certify(p).is_ok(),
                 _ => true,
             };
             assert!(ok, "{file}: reader rejected the response to {:#x}", f.cc);
@@ -229,4 +236,106 @@ fn truncated_and_corrupted_responses_are_errors_not_panics() {
             }
         }
     }
+}
+
+/// TPM2_Certify of each AK by itself, as the push model's proof of
+/// possession: the builder reproduces the command swtpm accepted, the
+/// reader and the self-check accept its answer (extraData = the challenge,
+/// the certified Name = the AK's Name computed by keylet), the signature
+/// verifies under the AK, and a wrong challenge or Name is refused.
+#[test]
+fn certify_frames_build_read_and_verify() {
+    use keylet_core::public::{PublicKey, read_tpm2b_public};
+    use keylet_core::verify::{self, QuoteError, Signature};
+    let cap = frames::load("certify.txt");
+    let challenge = frames::unhex(cap.header("challenge"));
+    let certifies: Vec<_> = cap.with_cc(0x148).collect();
+    assert_eq!(certifies.len(), 2);
+    for (tag, f) in ["rsa", "ecc"].into_iter().zip(certifies) {
+        let handle = u32::from_str_radix(
+            cap.header(&format!("{tag}_ak")).trim_start_matches("0x"),
+            16,
+        )
+        .unwrap();
+        let public = frames::unhex(cap.header(&format!("{tag}_ak_public")));
+        let name_bytes = frames::unhex(cap.header(&format!("{tag}_ak_name")));
+        assert_eq!(
+            name::of_tpm2b_public(&public).unwrap().as_bytes(),
+            &name_bytes[..]
+        );
+        let mut buf = [0u8; 256];
+        let built = command::certify(
+            &mut buf,
+            handle,
+            Auth::EMPTY,
+            handle,
+            Auth::EMPTY,
+            &challenge,
+        )
+        .unwrap();
+        assert_eq!(built, &f.command[..], "{tag}: certify command");
+        let p = params(f);
+        let parts = reader::certify(&p).unwrap();
+        let info = verify::check_certify(parts.attest, &challenge, &name_bytes).unwrap();
+        assert_eq!(info.extra_data, &challenge[..]);
+        assert!(info.clock.safe);
+        assert_eq!(
+            verify::check_certify(parts.attest, b"another challenge", &name_bytes),
+            Err(QuoteError::NonceMismatch)
+        );
+        let mut other = name_bytes.clone();
+        *other.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            verify::check_certify(parts.attest, &challenge, &other),
+            Err(QuoteError::NameMismatch)
+        );
+        assert!(matches!(
+            verify::read_attest(parts.attest),
+            Err(QuoteError::WrongType { found: 0x8017 })
+        ));
+        let key = read_tpm2b_public(&public).unwrap().key;
+        let sig = verify::read_signature(parts.signature).unwrap();
+        let digest = sig.hash().hash(parts.attest);
+        match (key, sig) {
+            (PublicKey::EccP256 { x, y }, Signature::Ecdsa { r, s, .. }) => {
+                verify::verify_ecdsa_p256(x, y, &digest, r, s).unwrap();
+            }
+            (PublicKey::Rsa { modulus, exponent }, Signature::RsaSsa { hash, sig }) => {
+                let got = verify::verify_rsassa(modulus, exponent, hash, &digest, sig);
+                if cfg!(feature = "alloc") {
+                    got.unwrap();
+                } else {
+                    assert_eq!(got, Err(QuoteError::RsaUnavailable));
+                }
+            }
+            other => panic!("{tag}: key and signature do not match: {other:?}"),
+        }
+    }
+}
+
+/// The push-model quote: no PCR 16 (no PCR_Reset/PCR_Extend in the
+/// capture), the challenge bytes as qualifyingData, and the recorded quote
+/// string splits into the three base64 texts the evidence carries.
+#[test]
+fn push_quote_frames_have_no_data_pcr() {
+    use keylet_core::keylime::quote_string;
+    use keylet_core::verify;
+    let cap = frames::load("certify.txt");
+    assert_eq!(cap.with_cc(0x13D).count(), 0, "no PCR_Reset");
+    assert_eq!(cap.with_cc(0x182).count(), 0, "no PCR_Extend");
+    let challenge = frames::unhex(cap.header("challenge"));
+    let q = cap.with_cc(0x158).last().unwrap();
+    let p = params(q);
+    let parts = reader::quote(&p).unwrap();
+    let attest = verify::read_attest(parts.attest).unwrap();
+    assert_eq!(attest.extra_data, &challenge[..]);
+    let mask = u32::from_str_radix(cap.header("mask").trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(attest.info.selection, PcrMask::new(mask).unwrap());
+    let text = cap.header("quote_string");
+    let [a, s, b] = quote_string::split(text).unwrap();
+    assert_eq!(format!("r{a}:{s}:{b}"), text);
+    let mut buf = [0u8; 4096];
+    let decoded = quote_string::decode(text, &mut buf).unwrap();
+    assert_eq!(decoded.attest, parts.attest);
+    assert_eq!(decoded.signature, parts.signature);
 }

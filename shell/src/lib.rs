@@ -12,9 +12,11 @@ pub mod doctor;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
+pub mod net;
 // payload keys and delivery
 pub mod payload;
 pub mod privileges;
+pub mod push;
 pub mod registrar;
 pub mod revocation;
 pub mod rotate; // keylet rotate-cert

@@ -14,8 +14,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use keylet_core::agent::{BUFFER_SIZE, QuoteRequest, Tpm};
+use keylet_core::agent::{BUFFER_SIZE, CertifyRequest, QuoteRequest, Tpm};
 use keylet_core::pcr::{HashAlg, PcrMask};
+use keylet_core::tpm::command::Auth;
 use keylet_core::tpm::template::{EK_CERT_RSA_2048, EK_PERSISTENT_RSA, KeyAlg};
 use keylet_core::tpm::{command, command_keys, name, reader};
 use keylet_tests::swtpm::{Recorder, SwtpmTcp};
@@ -156,4 +157,69 @@ fn tpm_capture_frames() {
         ],
         &mut tpm.transport_mut().lines,
     );
+}
+
+/// Inputs of the recorded TPM2_Certify and push-model quote captures.
+const CHALLENGE: [u8; 16] = *b"keylet-challenge";
+const PUSH_MASK: u32 = 0x0000_8400;
+
+#[test]
+#[ignore = "writes core/tests/data/frames/certify.txt; run with --ignored to re-capture"]
+fn tpm_capture_certify_frames() {
+    let sw = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = (vec![0u8; BUFFER_SIZE], vec![0u8; BUFFER_SIZE]);
+    let mut tpm = Tpm::new(Recorder::new(sw.transport().unwrap()), &mut c, &mut r);
+    let mut header = vec![
+        "swtpm 0.7.1 (fresh state from swtpm_setup --create-ek-cert --lock-nvram)".to_string(),
+        "RSA and ECC AKs, each certified by itself (TPM2_Certify, the push model's proof of \
+         possession); a push-model quote (no PCR 16) with the RSA AK"
+            .to_string(),
+        format!("challenge {}", hex(&CHALLENGE)),
+        format!("mask {PUSH_MASK:#x}"),
+    ];
+    for (tag, alg) in [("rsa", KeyAlg::Rsa2048), ("ecc", KeyAlg::EccP256)] {
+        let mut ek_pub = [0u8; 1024];
+        let ek = tpm.create_ek(alg, None, &mut ek_pub).unwrap();
+        let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
+        let ak = tpm
+            .create_ak(ek.handle, alg, HashAlg::Sha256, &mut p, &mut s)
+            .unwrap();
+        let handle = tpm
+            .load_ak(ek.handle, &p[..ak.public_len], &s[..ak.private_len])
+            .unwrap();
+        tpm.flush(ek.handle).unwrap();
+        let ak_public = &p[..ak.public_len];
+        let ak_name = name::of_tpm2b_public(ak_public).unwrap();
+        let req = CertifyRequest {
+            object: handle,
+            object_auth: Auth::EMPTY,
+            sign: handle,
+            sign_auth: Auth::EMPTY,
+            qualifying: &CHALLENGE,
+            object_name: ak_name.as_bytes(),
+        };
+        let mut out = vec![0u8; 2048];
+        tpm.certify(&req, &mut out).unwrap();
+        header.push(format!("{tag}_ak {handle:#x}"));
+        header.push(format!("{tag}_ak_public {}", hex(ak_public)));
+        header.push(format!("{tag}_ak_name {}", hex(ak_name.as_bytes())));
+        if alg == KeyAlg::Rsa2048 {
+            let mut q = vec![0u8; 8192];
+            let n = tpm
+                .quote_pcrs(
+                    handle,
+                    &CHALLENGE,
+                    HashAlg::Sha256,
+                    PcrMask::new(PUSH_MASK).unwrap(),
+                    &mut q,
+                )
+                .unwrap();
+            header.push(format!(
+                "quote_string {}",
+                std::str::from_utf8(&q[..n]).unwrap()
+            ));
+        }
+        tpm.flush(handle).unwrap();
+    }
+    save("certify.txt", &header, &mut tpm.transport_mut().lines);
 }

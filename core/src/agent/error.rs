@@ -52,6 +52,9 @@ pub enum AgentError<E> {
     QuoteSelfCheck(QuoteError),
     /// The quote string could not be written.
     QuoteString(QuoteStringError),
+    /// A TPM2_Certify attestation failed its self-check (wrong extraData or
+    /// certified Name, or not a certify attestation).
+    CertifySelfCheck(QuoteError),
     /// TPM2_ClockSet succeeded but the TPM still reports an unsafe clock.
     ClockStillUnsafe {
         /// The clock the TPM reports now, in milliseconds.
@@ -112,6 +115,7 @@ impl<E: fmt::Display> fmt::Display for AgentError<E> {
             ),
             Self::QuoteSelfCheck(e) => write!(f, "quote failed its self-check: {e}"),
             Self::QuoteString(e) => write!(f, "cannot encode the quote: {e}"),
+            Self::CertifySelfCheck(e) => write!(f, "TPM2_Certify failed its self-check: {e}"),
             Self::ClockStillUnsafe { clock } => write!(
                 f,
                 "the TPM clock ({clock} ms) is still not safe after TPM2_ClockSet; this TPM saves \

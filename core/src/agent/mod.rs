@@ -5,6 +5,7 @@
 //! buffer (4096 bytes each suffice for every sequence here). Every object or
 //! session a sequence creates is flushed again on every error path.
 
+mod certify;
 mod clock;
 mod error;
 mod keys;
@@ -13,6 +14,7 @@ mod nv;
 mod quote;
 mod session;
 
+pub use certify::{CertifyLens, CertifyRequest};
 pub use clock::ClockRepair;
 pub use error::AgentError;
 pub use keys::{CreatedAk, Ek};

@@ -97,14 +97,34 @@ impl<T: Transport> Tpm<'_, T> {
         out: &mut [u8],
     ) -> Result<usize, AgentError<T::Error>> {
         self.bind_data_pcr(req.bank, req.data_digest)?;
-        let mask = req.mask.with(DATA_PCR);
+        self.quote_pcrs(req.ak, req.nonce, req.bank, req.mask.with(DATA_PCR), out)
+    }
+
+    /// The quote path without PCR 16: PCR read of `mask`, TPM2_Quote with
+    /// `nonce` as qualifyingData, the self-check (retried up to
+    /// [`MAX_QUOTE_ATTEMPTS`] times on a pcrDigest mismatch) and the Keylime
+    /// quote string written to `out`; returns its length. The push model
+    /// uses it: its verifier binds no data to PCR 16. Allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if a command fails, the quote fails its self-check, or
+    /// `out` is too small.
+    pub fn quote_pcrs(
+        &mut self,
+        ak: Handle,
+        nonce: &[u8],
+        bank: HashAlg,
+        mask: PcrMask,
+        out: &mut [u8],
+    ) -> Result<usize, AgentError<T::Error>> {
         let mut attempt: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
-            let values = self.read_pcrs(req.bank, mask)?;
-            let r = self.execute(|b| command::quote(b, req.ak, req.nonce, req.bank, mask))?;
+            let values = self.read_pcrs(bank, mask)?;
+            let r = self.execute(|b| command::quote(b, ak, nonce, bank, mask))?;
             let parts = reader::quote(r.parameters).map_err(read_err(r.cc))?;
-            match verify::check_attest(parts.attest, req.nonce, &values) {
+            match verify::check_attest(parts.attest, nonce, &values) {
                 Ok(_) => {
                     return quote_string::encode(parts.attest, parts.signature, &values, out)
                         .map_err(AgentError::QuoteString);

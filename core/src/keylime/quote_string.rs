@@ -137,6 +137,27 @@ pub fn encode(
     Ok(pos)
 }
 
+/// Splits a quote string into its three base64 texts (TPMS_ATTEST,
+/// TPMT_SIGNATURE, PCR blob) without decoding them: the push model sends
+/// them as the `message`, `signature` and `subject_data` of its evidence.
+/// Only the first three `:`-separated parts are used, as Keylime does.
+///
+/// # Errors
+///
+/// [`QuoteStringError::NotRawQuote`] or [`QuoteStringError::MissingParts`].
+pub fn split(quote: &str) -> Result<[&str; 3], QuoteStringError> {
+    let body = quote
+        .strip_prefix('r')
+        .ok_or(QuoteStringError::NotRawQuote)?;
+    let mut texts = body.split(':');
+    match (texts.next(), texts.next(), texts.next()) {
+        (Some(a), Some(s), Some(p)) => Ok([a, s, p]),
+        _ => Err(QuoteStringError::MissingParts {
+            found: body.split(':').count(),
+        }),
+    }
+}
+
 /// Splits and base64-decodes a quote string into `buf`; the parts borrow `buf`.
 /// Only the first three `:`-separated parts are used, as Keylime does.
 ///
@@ -146,15 +167,7 @@ pub fn encode(
 /// [`QuoteStringError::Base64`], or [`QuoteStringError::BufferTooSmall`] if the
 /// decoded parts do not fit in `buf`.
 pub fn decode<'a>(quote: &str, buf: &'a mut [u8]) -> Result<QuoteParts<'a>, QuoteStringError> {
-    let body = quote
-        .strip_prefix('r')
-        .ok_or(QuoteStringError::NotRawQuote)?;
-    let mut texts = body.split(':');
-    let (Some(a), Some(s), Some(p)) = (texts.next(), texts.next(), texts.next()) else {
-        return Err(QuoteStringError::MissingParts {
-            found: body.split(':').count(),
-        });
-    };
+    let [a, s, p] = split(quote)?;
     let (attest, rest) = decode_part(a, Part::Attest, buf)?;
     let (signature, rest) = decode_part(s, Part::Signature, rest)?;
     let (pcr_blob, _) = decode_part(p, Part::PcrBlob, rest)?;
@@ -192,6 +205,16 @@ fn decode_part<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_gives_the_base64_texts() {
+        assert_eq!(split("rAQI=:AwQ=:BQ==:x"), Ok(["AQI=", "AwQ=", "BQ=="]));
+        assert_eq!(split("AQI=:AwQ=:BQ=="), Err(QuoteStringError::NotRawQuote));
+        assert_eq!(
+            split("rAQI="),
+            Err(QuoteStringError::MissingParts { found: 1 })
+        );
+    }
 
     #[test]
     fn decode_errors_name_the_problem() {

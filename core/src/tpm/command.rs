@@ -15,9 +15,9 @@ use tpm2_protocol::{
         TpmtHa, TpmtSigScheme, TpmuHa,
     },
     frame::{
-        TpmFlushContextCommand, TpmFrame, TpmGetCapabilityCommand, TpmGetRandomCommand,
-        TpmPcrExtendCommand, TpmPcrReadCommand, TpmPcrResetCommand, TpmQuoteCommand,
-        tpm_marshal_command,
+        TpmCertifyCommand, TpmFlushContextCommand, TpmFrame, TpmGetCapabilityCommand,
+        TpmGetRandomCommand, TpmPcrExtendCommand, TpmPcrReadCommand, TpmPcrResetCommand,
+        TpmQuoteCommand, tpm_marshal_command,
     },
 };
 
@@ -289,6 +289,48 @@ pub fn quote<'b>(
     marshal(buf, &cmd, &[Auth::EMPTY.to_command(cc)?])
 }
 
+/// TPM2_Certify: the key `sign` certifies that `object` is loaded in this
+/// TPM, with `qualifying` as qualifyingData and the signing key's own scheme
+/// (TPM_ALG_NULL). `object` needs ADMIN-role authorization (`object_auth`),
+/// `sign` USER-role authorization (`sign_auth`); a key without
+/// `adminWithPolicy` and an empty authValue takes [`Auth::EMPTY`] for both.
+/// The AK certified by itself is the push model's proof of possession; an
+/// IAK certifying an AK uses the same command.
+///
+/// # Errors
+///
+/// [`CommandError::TooLong`] if `qualifying` exceeds 64 bytes;
+/// [`CommandError::Marshal`] if `buf` is too small.
+pub fn certify<'b>(
+    buf: &'b mut [u8],
+    object: Handle,
+    object_auth: Auth<'_>,
+    sign: Handle,
+    sign_auth: Auth<'_>,
+    qualifying: &[u8],
+) -> Result<&'b [u8], CommandError> {
+    let cc = TpmCc::Certify;
+    if qualifying.len() > 64 {
+        return Err(CommandError::TooLong {
+            cc,
+            what: "qualifying data",
+            len: qualifying.len(),
+            max: 64,
+        });
+    }
+    let cmd = TpmCertifyCommand {
+        handles: [TpmUint32::new(object), TpmUint32::new(sign)],
+        qualifying_data: Tpm2bData::try_from(qualifying)
+            .map_err(|error| CommandError::Marshal { cc, error })?,
+        in_scheme: TpmtSigScheme::default(),
+    };
+    marshal(
+        buf,
+        &cmd,
+        &[object_auth.to_command(cc)?, sign_auth.to_command(cc)?],
+    )
+}
+
 /// TPM2_FlushContext of a transient object or session.
 ///
 /// # Errors
@@ -348,6 +390,40 @@ mod tests {
                 HashAlg::Sha256,
                 PcrMask::EMPTY
             ),
+            Err(CommandError::Marshal { .. })
+        ));
+    }
+
+    #[test]
+    fn certify_frame_has_two_handles_and_two_password_sessions() {
+        let mut buf = [0u8; 128];
+        let frame = certify(
+            &mut buf,
+            0x8000_0001,
+            Auth::EMPTY,
+            0x8000_0001,
+            Auth::EMPTY,
+            &[0xAB; 3],
+        )
+        .unwrap();
+        let expected: &[u8] = &[
+            0x80, 0x02, 0, 0, 0, 0x2F, 0, 0, 0x01, 0x48, // header, TPM_CC_Certify
+            0x80, 0, 0, 1, 0x80, 0, 0, 1, // objectHandle, signHandle
+            0, 0, 0, 18, // authorizationSize: two password sessions
+            0x40, 0, 0, 9, 0, 0, 1, 0, 0, // TPM_RS_PW, nonce 0, continue, hmac 0
+            0x40, 0, 0, 9, 0, 0, 1, 0, 0, //
+            0, 3, 0xAB, 0xAB, 0xAB, // qualifyingData
+            0, 0x10, // inScheme TPM_ALG_NULL
+        ];
+        assert_eq!(frame, expected);
+        let long = [0u8; 65];
+        assert!(matches!(
+            certify(&mut buf, 1, Auth::EMPTY, 1, Auth::EMPTY, &long),
+            Err(CommandError::TooLong { .. })
+        ));
+        let mut small = [0u8; 20];
+        assert!(matches!(
+            certify(&mut small, 1, Auth::EMPTY, 1, Auth::EMPTY, b"x"),
             Err(CommandError::Marshal { .. })
         ));
     }

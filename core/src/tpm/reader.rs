@@ -9,7 +9,7 @@ use crate::public::alg;
 
 pub use super::cursor::{Cursor, ReadError};
 
-/// TPM2_Quote: the signed attestation and its signature.
+/// TPM2_Quote and TPM2_Certify: the signed attestation and its signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuoteParts<'a> {
     /// The TPMS_ATTEST bytes, without the TPM2B size: exactly what was signed.
@@ -18,14 +18,33 @@ pub struct QuoteParts<'a> {
     pub signature: &'a [u8],
 }
 
+/// The parts of a TPM2_Certify response: the same layout as a quote's.
+pub type CertifyParts<'a> = QuoteParts<'a>;
+
 /// Reads a TPM2_Quote response.
 ///
 /// # Errors
 ///
 /// [`ReadError`] if the attest or signature is malformed.
 pub fn quote(params: &[u8]) -> Result<QuoteParts<'_>, ReadError> {
+    signed_attest(params, "quoted (TPM2B_ATTEST)")
+}
+
+/// Reads a TPM2_Certify response: certifyInfo (a TPM2B_ATTEST) and the
+/// TPMT_SIGNATURE over it. What the TPMS_ATTEST says is read by
+/// [`crate::verify::read_certify`].
+///
+/// # Errors
+///
+/// [`ReadError`] if the attest or signature is malformed.
+pub fn certify(params: &[u8]) -> Result<CertifyParts<'_>, ReadError> {
+    signed_attest(params, "certifyInfo (TPM2B_ATTEST)")
+}
+
+/// A TPM2B_ATTEST followed by a TPMT_SIGNATURE (ignoring what follows it).
+fn signed_attest<'a>(params: &'a [u8], what: &'static str) -> Result<QuoteParts<'a>, ReadError> {
     let mut c = Cursor::new(params);
-    let attest = c.tpm2b("quoted (TPM2B_ATTEST)")?;
+    let attest = c.tpm2b(what)?;
     let signature = c.rest();
     let mut s = Cursor::new(signature);
     let alg = s.u16("signature algorithm")?;

@@ -49,6 +49,13 @@ pub enum QuoteError {
     },
     /// extraData is not the nonce.
     NonceMismatch,
+    /// The TPMS_ATTEST is not a TPM2_Certify attestation (TPM_ST_ATTEST_CERTIFY, 0x8017).
+    NotCertify {
+        /// The type found.
+        found: u16,
+    },
+    /// The certified object's Name is not the Name of the key expected.
+    NameMismatch,
     /// The quote does not cover exactly one PCR bank.
     NotOneBank {
         /// The number of TPMS_PCR_SELECTIONs found.
@@ -126,6 +133,13 @@ impl fmt::Display for QuoteError {
             Self::WrongType { found } => {
                 write!(f, "attestation type is {found:#06x}, not a quote (0x8018)")
             }
+            Self::NotCertify { found } => write!(
+                f,
+                "attestation type is {found:#06x}, not a TPM2_Certify attestation (0x8017)"
+            ),
+            Self::NameMismatch => f.write_str(
+                "the certified object's Name is not the Name of the key that was to be certified",
+            ),
             Self::NonceMismatch => {
                 f.write_str("the quote's extraData is not the nonce: it answers another request")
             }

@@ -8,6 +8,7 @@
 //!   RSASSA with the `alloc` feature).
 
 mod attest;
+mod certify;
 mod crypto;
 mod error;
 mod signature;
@@ -15,6 +16,7 @@ mod signature;
 pub use attest::{
     Attest, AttestInfo, ClockInfo, TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, read_attest,
 };
+pub use certify::{CertifyInfo, TPM_ST_ATTEST_CERTIFY, check_certify, read_certify};
 pub use crypto::{verify_ecdsa_p256, verify_rsassa};
 pub use error::{QuoteError, QuotePart};
 pub use signature::{Signature, read_signature};

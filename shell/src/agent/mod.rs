@@ -6,6 +6,7 @@ pub mod clock_lease;
 mod host_id;
 mod identity;
 mod keys;
+mod push;
 mod register;
 mod run;
 mod serve;

@@ -12,7 +12,7 @@ use super::keys::{self, TpmObjects};
 use super::register::{RegisterInput, register_and_activate};
 use super::serve::{Serving, attestation, serve, server_settings};
 use super::{StartError, TpmBox, choose_device, identity};
-use crate::config::{AgentConfig, Loaded};
+use crate::config::{AgentConfig, AttestationMode, Loaded};
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::Metrics;
@@ -24,7 +24,7 @@ use crate::server::{self, ApiVersion, ServerTls, TlsFiles};
 use crate::state::AgentState;
 
 /// Resolves when SIGTERM or SIGINT arrives.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -39,7 +39,7 @@ async fn shutdown_signal() {
     }
 }
 
-fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLog>>) {
+pub(super) fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLog>>) {
     let ima = match ImaLog::open(&c.ima_ml_path) {
         Ok(log) => Some(Arc::new(log)),
         Err(e) => {
@@ -59,7 +59,10 @@ fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLo
 
 /// Opens the configured TPM, timed by `metrics`, flushes what an earlier
 /// process left and makes an unsafe clock safe if configured to.
-fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, StartError> {
+pub(super) fn open_tpm(
+    c: &AgentConfig,
+    metrics: Option<&Arc<Metrics>>,
+) -> Result<TpmBox, StartError> {
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
         .map_err(StartError::Device)?;
     let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
@@ -92,6 +95,15 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         log::warn!("{w}");
     }
     let c = &loaded.config;
+    check_keylime_dir(c)?;
+    if c.push.mode == AttestationMode::Push {
+        return super::push::run_push(c).await;
+    }
+    run_pull(c, SocketAddr::new(c.ip, c.port)).await
+}
+
+/// keylime_dir must exist: state and keys go there.
+fn check_keylime_dir(c: &AgentConfig) -> Result<(), StartError> {
     if !c.keylime_dir.is_dir() {
         return Err(StartError::Io {
             what: "use keylime_dir",
@@ -102,7 +114,11 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             ),
         });
     }
-    let listen = SocketAddr::new(c.ip, c.port);
+    Ok(())
+}
+
+/// Runs the pull model: listen, TPM, keys, register, serve.
+async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| StartError::Io {
@@ -201,12 +217,12 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
 
 type Prepared = (Handle, AgentState, Option<(ServerTls, String)>, PayloadKey);
 
-/// The identity, the AK and the software keys.
-async fn prepare(
+/// The agent id and the AK (loaded, owned by `tpm`, saved in the state).
+pub(super) fn prepare_ak(
     c: &AgentConfig,
     tpm: &mut TpmBox,
     objects: &TpmObjects,
-) -> Result<Prepared, StartError> {
+) -> Result<(Handle, AgentState, identity::Identity), StartError> {
     crate::state::remove_stale_temporaries(c);
     let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
     let identity = identity::resolve(&c.uuid, &objects.ek_public, state.as_ref())
@@ -221,10 +237,21 @@ async fn prepare(
         &c.agent_data_path,
     )?;
     tpm.own(ak);
+    if changed {
+        // On an error the AK is flushed with the box that owns it.
+        state.save(&c.agent_data_path).map_err(StartError::State)?;
+    }
+    Ok((ak, state, identity))
+}
+
+/// The identity, the AK and the software keys.
+async fn prepare(
+    c: &AgentConfig,
+    tpm: &mut TpmBox,
+    objects: &TpmObjects,
+) -> Result<Prepared, StartError> {
+    let (ak, state, identity) = prepare_ak(c, tpm, objects)?;
     let finish = (|| {
-        if changed {
-            state.save(&c.agent_data_path).map_err(StartError::State)?;
-        }
         let payload = load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
             .map_err(StartError::Keys)?;
         let tls = if c.enable_agent_mtls {

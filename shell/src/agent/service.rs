@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use keylet_core::agent::{AgentError, QuoteRequest};
+use keylet_core::agent::{AgentError, CertifyRequest, QuoteRequest};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::{Digest, HashAlg, PcrMask};
 use keylet_core::tpm::Handle;
+use keylet_core::tpm::command::Auth;
 use keylet_core::verify::QuoteError;
 
 use super::tpm_box::TpmBox;
@@ -65,6 +66,8 @@ pub struct TpmAttestation {
     payload_pem: String,
     data_digest: Digest,
     info: AgentInfo,
+    ak_public: Vec<u8>,
+    ak_name: Vec<u8>,
 }
 
 impl TpmAttestation {
@@ -79,6 +82,11 @@ impl TpmAttestation {
         info: AgentInfo,
     ) -> Self {
         let data_digest = info.hash_alg.hash(payload_pem.as_bytes());
+        let ak_public = reload.ak_public.clone();
+        // The state's AK public was loaded into this TPM, so its Name is well formed.
+        let ak_name = keylet_core::tpm::name::of_tpm2b_public(&ak_public)
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
         tpm.own(ak);
         Self {
             ak: AtomicU32::new(ak),
@@ -91,6 +99,8 @@ impl TpmAttestation {
             payload_pem,
             data_digest,
             info,
+            ak_public,
+            ak_name,
         }
     }
 
@@ -200,37 +210,109 @@ fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
     }
 }
 
-impl Attestation for TpmAttestation {
-    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
+impl TpmAttestation {
+    /// Runs `work` with the TPM lock held, with the recovery a quote gets:
+    /// after a TPM I/O failure keylet reconnects, reloads the AK and runs
+    /// `work` once more; an unsafe clock is repaired and `work` retried.
+    fn with_tpm<R>(
+        &self,
+        mut work: impl FnMut(&mut Inner) -> Result<R, AgentError<TransportError>>,
+    ) -> Result<R, AttestError> {
         let mut inner = self.lock();
-        let bank = self.info.hash_alg;
-        let nonce = nonce.as_str().as_bytes();
         super::clock::renew_lease_if_due(&mut inner.tpm);
-        let n = match inner.quote(nonce, mask, bank, &self.data_digest) {
-            Ok(n) => n,
+        match work(&mut inner) {
+            Ok(r) => Ok(r),
             Err(AgentError::Transport { error, .. }) => {
-                log::warn!("TPM I/O failed during a quote: {error}");
+                log::warn!("TPM I/O failed: {error}");
                 let ak = inner.recover().map_err(|e| {
                     log::error!("TPM recovery failed: {e}");
                     AttestError::Tpm(e.into())
                 })?;
                 self.ak.store(ak, Ordering::Relaxed);
-                inner
-                    .quote(nonce, mask, bank, &self.data_digest)
-                    .map_err(to_attest_error)?
+                work(&mut inner).map_err(to_attest_error)
             }
             // The clock is still unsafe (an earlier repair failed, for example
-            // while the TPM was busy): repair it now, then quote once more.
+            // while the TPM was busy): repair it now, then try once more.
             Err(AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe)) if inner.repair_clock() => {
-                inner
-                    .quote(nonce, mask, bank, &self.data_digest)
-                    .map_err(to_attest_error)?
+                work(&mut inner).map_err(to_attest_error)
             }
-            Err(e) => return Err(to_attest_error(e)),
-        };
-        let quote = std::str::from_utf8(inner.out.get(..n).unwrap_or(&[]))
-            .map_err(|e| AttestError::Tpm(Box::new(e)))?
-            .to_string();
+            Err(e) => Err(to_attest_error(e)),
+        }
+    }
+
+    /// The push model's proof of possession: TPM2_Certify of the AK by
+    /// itself with `qualifying` (the verifier's decoded challenge); returns
+    /// the TPMS_ATTEST and the TPMT_SIGNATURE.
+    ///
+    /// # Errors
+    ///
+    /// [`AttestError`] if the TPM fails or its answer is not the
+    /// attestation asked for.
+    pub fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
+        let name = self.ak_name.as_slice();
+        self.with_tpm(|inner| {
+            let req = CertifyRequest {
+                object: inner.ak,
+                object_auth: Auth::EMPTY,
+                sign: inner.ak,
+                sign_auth: Auth::EMPTY,
+                qualifying,
+                object_name: name,
+            };
+            let Inner { tpm, out, .. } = inner;
+            let lens = tpm.tpm().certify(&req, out)?;
+            let attest = out.get(..lens.attest).unwrap_or(&[]).to_vec();
+            let end = lens.attest.saturating_add(lens.signature);
+            let signature = out.get(lens.attest..end).unwrap_or(&[]).to_vec();
+            Ok((attest, signature))
+        })
+    }
+
+    /// A push-model quote: `mask` of the `tpm_hash_alg` bank with `nonce`
+    /// (the verifier's decoded challenge) as qualifyingData, without PCR 16;
+    /// returns the Keylime quote string.
+    ///
+    /// # Errors
+    ///
+    /// [`AttestError`] if the TPM fails or the quote fails its self-check.
+    pub fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError> {
+        let bank = self.info.hash_alg;
+        self.with_tpm(|inner| {
+            let Inner { tpm, out, ak, .. } = inner;
+            let n = tpm.tpm().quote_pcrs(*ak, nonce, bank, mask, out)?;
+            // keylet-core writes the quote string in ASCII.
+            Ok(String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned())
+        })
+    }
+
+    /// The AK's TPM2B_PUBLIC, as registered.
+    #[must_use]
+    pub fn ak_public(&self) -> &[u8] {
+        &self.ak_public
+    }
+
+    /// The AK's Name (nameAlg and digest), as TPM2_Certify names it.
+    #[must_use]
+    pub fn ak_name(&self) -> &[u8] {
+        &self.ak_name
+    }
+
+    /// Algorithms of the AK and the PCR bank.
+    #[must_use]
+    pub fn info(&self) -> &AgentInfo {
+        &self.info
+    }
+}
+
+impl Attestation for TpmAttestation {
+    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
+        let bank = self.info.hash_alg;
+        let nonce = nonce.as_str().as_bytes();
+        let quote = self.with_tpm(|inner| {
+            let n = inner.quote(nonce, mask, bank, &self.data_digest)?;
+            // keylet-core writes the quote string in ASCII.
+            Ok(String::from_utf8_lossy(inner.out.get(..n).unwrap_or(&[])).into_owned())
+        })?;
         Ok(QuoteReply {
             quote,
             hash_alg: bank,

@@ -8,6 +8,7 @@ mod identity; // identity listener for SPIRE
 mod metrics;
 mod options;
 mod parse;
+mod push;
 mod source;
 mod value;
 // payload keys and delivery
@@ -24,7 +25,8 @@ use keylet_core::pcr::HashAlg;
 use zeroize::Zeroizing;
 
 pub use error::ConfigError;
-pub use identity::IdentitySettings; // identity listener for SPIRE
+pub use identity::IdentitySettings;
+pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url}; // identity listener for SPIRE
 pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
 // payload keys and delivery
 pub use payload::{PayloadConfig, SecureSize};
@@ -144,6 +146,8 @@ pub struct AgentConfig {
     pub payload: PayloadConfig,
     /// Revocation notifications: the signing certificate and the actions.
     pub revocation: RevocationConfig,
+    /// The attestation model and the push model's verifier settings.
+    pub push: PushSettings,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -287,6 +291,7 @@ impl AgentConfig {
             metrics_listen: metrics::parse_metrics_listen(&v)?,
             payload: PayloadConfig::from_values(&v, warnings)?,
             revocation: RevocationConfig::from_values(&v, &keylime_dir, warnings)?,
+            push: push::parse(&v, &keylime_dir, warnings)?,
             keylime_dir,
         })
     }

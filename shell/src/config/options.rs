@@ -64,6 +64,13 @@ pub const IMPLEMENTED: &[&str] = &[
     "revocation_actions_dir",
     "allow_payload_revocation_actions",
     "enable_revocation_actions", // keylet's own
+    // the push model (Keylime REST API v3.0)
+    "attestation_mode", // keylet's own: "pull" or "push"
+    "verifier_url",
+    "verifier_tls_ca_cert",
+    "attestation_interval_seconds",
+    "uefi_logs_evidence_version",
+    "certification_keys_server_identifier",
 ];
 
 /// Keylime agent options keylet recognises but does not implement, with the
@@ -85,12 +92,7 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("tls_accept_invalid_certs", "false"),
     ("tls_accept_invalid_hostnames", "false"),
     // push-model agent options
-    ("attestation_interval_seconds", "60"),
-    ("verifier_url", "https://localhost:8881"),
-    ("verifier_tls_ca_cert", "default"),
     ("registrar_api_versions", "default"),
-    ("certification_keys_server_identifier", "ak"),
-    ("uefi_logs_evidence_version", "2.1"),
 ];
 
 /// Options of the pre-2022 `[cloud_agent]` section and their `[agent]` names.

@@ -17,13 +17,14 @@ mod logs;
 mod network;
 mod report;
 mod tpm;
+mod verifier; // push mode
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use report::{Check, EXIT_CONFIG, EXIT_FAIL, EXIT_OK, Report, Status};
 
-use crate::config::{Environment, Loaded};
+use crate::config::{AttestationMode, Environment, Loaded};
 
 /// The doctor's command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,7 +104,20 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
     let c = &loaded.config;
     let (state_check, state) = files::agent_state(c);
     let store = ek_store(options, &loaded);
-    let (listen, agent_running) = network::listen(c).await;
+    let push = c.push.mode == AttestationMode::Push;
+    // In push mode no port tells whether keylet runs: the TPM checks run.
+    let (listen, agent_running) = if push {
+        (
+            Check::ok(
+                "listen",
+                "push mode: keylet opens no port for the verifier (metrics and the identity \
+                 listener only when configured)",
+            ),
+            false,
+        )
+    } else {
+        network::listen(c).await
+    };
     let (tpm_checks, facts) = tpm::check(c, state.as_ref(), store.as_deref(), agent_running);
     report.checks.extend(tpm_checks);
     report.checks.extend(lockout::ak(c, state.as_ref()));
@@ -111,10 +125,29 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
         .checks
         .extend(identity::check(c, &facts, state.as_ref()));
     report.push(state_check);
-    report.push(files::payload_key(c, state.is_some()));
-    report.push(files::mtls(c));
+    // The payload key serves pull mode (and identity quotes for SPIRE).
+    if !push || c.identity != crate::config::IdentitySettings::default() {
+        report.push(files::payload_key(c, state.is_some()));
+    }
+    if !push {
+        report.push(files::mtls(c));
+    }
     let now = SystemTime::now();
-    if c.enable_agent_mtls && c.server_cert.exists() {
+    if push {
+        let ca = std::slice::from_ref(&c.push.verifier_tls_ca_cert);
+        report.push(certs::expiry(
+            "certs.verifier_tls_ca_cert",
+            "verifier_tls_ca_cert",
+            &c.push.verifier_tls_ca_cert,
+            now,
+        ));
+        report.push(certs::bundle(
+            "certs.verifier_tls_ca_chain",
+            "verifier_tls_ca_cert",
+            ca,
+        ));
+    }
+    if !push && c.enable_agent_mtls && c.server_cert.exists() {
         report.push(certs::expiry(
             "certs.server_cert",
             "server_cert",
@@ -122,7 +155,7 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
             now,
         ));
     }
-    if c.enable_agent_mtls {
+    if !push && c.enable_agent_mtls {
         for path in &c.trusted_client_ca {
             report.push(certs::expiry(
                 "certs.trusted_client_ca",
@@ -152,6 +185,11 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
         ));
     }
     report.push(network::registrar(c).await);
+    if push {
+        report
+            .checks
+            .extend(verifier::check(c, state.as_ref()).await);
+    }
     report.push(listen);
     report.checks.extend(logs::check(c));
     report

@@ -113,8 +113,22 @@ pub struct Metrics {
     tpm_latency: Family<CommandLabels, Histogram, fn() -> Histogram>,
     last_quote: Gauge<i64, AtomicI64>,
     registered: Gauge<i64, AtomicI64>,
+    /// Push mode: attestations by result (`[accepted, failed]`).
+    push_attestations: [Counter; 2],
+    /// Push mode: verifier answers by HTTP status (`0`: no answer).
+    verifier_answers: Family<[(&'static str, String); 1], Counter>,
+    /// Push mode: the unix time of the last evidence the verifier accepted.
+    last_accepted: Gauge<i64, AtomicI64>,
+    /// Push mode: the unix time of the verifier's last PASS for this agent.
+    last_pass: Gauge<i64, AtomicI64>,
     cert_expiry: Family<CertLabels, Gauge<i64, AtomicI64>>,
     cert_files: Vec<PathBuf>,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn latency_histogram() -> Histogram {
@@ -180,9 +194,41 @@ impl Metrics {
             "1 once keylet is registered and activated at the registrar, else 0",
             registered.clone(),
         );
+        let push: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
+        let push_attestations =
+            ["accepted", "failed"].map(|r| push.get_or_create_owned(&[("result", r)]));
+        registry.register(
+            "keylet_push_attestations",
+            "Push mode: attestations sent, by result (accepted: the verifier took the evidence; \
+             failed: no evidence accepted in that round)",
+            push,
+        );
+        let verifier_answers = Family::<[(&'static str, String); 1], Counter>::default();
+        registry.register(
+            "keylet_push_verifier_answers",
+            "Push mode: the verifier's answers by HTTP status (\"0\": no answer)",
+            verifier_answers.clone(),
+        );
+        let last_accepted = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "keylet_push_last_accepted_timestamp_seconds",
+            "Push mode: unix time the verifier last accepted evidence (0: never)",
+            last_accepted.clone(),
+        );
+        let last_pass = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "keylet_push_last_pass_timestamp_seconds",
+            "Push mode: unix time of the verifier's last PASS for this agent, as the verifier \
+             reports it (0: none seen)",
+            last_pass.clone(),
+        );
         Self {
             registry,
             quotes,
+            last_pass,
+            push_attestations,
+            verifier_answers,
+            last_accepted,
             tpm_errors,
             tpm_latency,
             last_quote,
@@ -207,10 +253,7 @@ impl Metrics {
             c.inc();
         }
         if ok {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            self.last_quote.set(now);
+            self.last_quote.set(now_secs());
         }
     }
 
@@ -227,6 +270,29 @@ impl Metrics {
         self.tpm_latency
             .get_or_create(&[("command", command_name(command))])
             .observe(took.as_secs_f64());
+    }
+
+    /// Push mode: counts one attestation round; an accepted one also sets
+    /// the time of the last accepted evidence.
+    pub fn push_attestation(&self, accepted: bool) {
+        if let Some(c) = self.push_attestations.get(usize::from(!accepted)) {
+            c.inc();
+        }
+        if accepted {
+            self.last_accepted.set(now_secs());
+        }
+    }
+
+    /// Push mode: counts one verifier answer with `status` (0: none).
+    pub fn verifier_answer(&self, status: u16) {
+        self.verifier_answers
+            .get_or_create(&[("status", status.to_string())])
+            .inc();
+    }
+
+    /// Push mode: the time of the verifier's last PASS for this agent.
+    pub fn set_last_pass(&self, unix: i64) {
+        self.last_pass.set(unix);
     }
 
     /// Sets the registration state.
@@ -265,12 +331,14 @@ impl Metrics {
 }
 
 /// The certificate files keylet uses with `c`: its mTLS server certificate
-/// and the client CA bundles when mTLS is on, the registrar CA when
-/// registering over TLS.
+/// and the client CA bundles when mTLS is on (pull mode), the verifier's CA
+/// in push mode, the registrar CA when registering over TLS.
 #[must_use]
 pub fn configured_cert_files(c: &crate::config::AgentConfig) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    if c.enable_agent_mtls {
+    if c.push.mode == crate::config::AttestationMode::Push {
+        files.push(c.push.verifier_tls_ca_cert.clone());
+    } else if c.enable_agent_mtls {
         files.push(c.server_cert.clone());
         files.extend(c.trusted_client_ca.iter().cloned());
     }

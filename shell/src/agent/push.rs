@@ -1,0 +1,131 @@
+//! `keylet run` in push mode (`attestation_mode = "push"`): the same TPM,
+//! keys and registration as pull mode, then the push loop instead of the
+//! agent API. No port is opened for the verifier; only the metrics and the
+//! SPIRE identity listener, when configured, listen.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use keylet_core::alg::KeyAlg;
+use keylet_core::pcr::HashAlg;
+
+use super::run::{open_logs, open_tpm, prepare_ak, register, shutdown_signal};
+use super::serve::{FLUSH_WAIT, attestation, server_settings};
+use super::{StartError, TpmAttestation, keys};
+use crate::config::AgentConfig;
+use crate::keys::load_or_create_payload_key;
+use crate::privileges;
+use crate::push::client::Verifier;
+use crate::push::evidence::{self, Sources};
+use crate::push::{self, PushAgent};
+use crate::server;
+
+/// Where the boot time used in push mode is kept (with the boot id).
+pub const BOOT_TIME_FILE: &str = "keylet-push-boot-time";
+
+fn push_error(what: &'static str) -> impl Fn(push::PushError) -> StartError {
+    move |e| StartError::Io {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+/// Runs the agent in push mode until a stop signal.
+///
+/// # Errors
+///
+/// [`StartError`] naming the start-up step that failed; once attesting,
+/// keylet keeps trying whatever the verifier answers.
+pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
+    if c.tpm_encryption_alg != KeyAlg::Rsa2048 || c.tpm_hash_alg != HashAlg::Sha256 {
+        log::warn!(
+            "push mode with tpm_encryption_alg = {} and tpm_hash_alg = {}: the Keylime 7.14 \
+             verifier checks the proof of possession with SHA-256 and RSASSA only, so \
+             authentication will fail; use rsa and sha256",
+            c.tpm_encryption_alg,
+            c.tpm_hash_alg
+        );
+    }
+    // Fail early on an unusable CA file (the agent id comes later).
+    Verifier::new(&c.push, "-").map_err(push_error("use verifier_tls_ca_cert"))?;
+    let identity_listeners = server::IdentityListeners::bind(&c.identity)
+        .await
+        .map_err(|e| StartError::Io {
+            what: "start the identity listener",
+            detail: e.to_string(),
+        })?;
+    let (metrics, _metrics_server) =
+        crate::metrics::start(c).await.map_err(|e| StartError::Io {
+            what: "serve metrics",
+            detail: e.to_string(),
+        })?;
+    let mut tpm = open_tpm(c, metrics.as_ref())?;
+    let (ima, uefi) = open_logs(c);
+    let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
+    if objects.ek_transient {
+        tpm.own(objects.ek);
+    }
+    let (ak, state, _) = prepare_ak(c, &mut tpm, &objects)?;
+    // No mTLS certificate: nobody connects to keylet in push mode.
+    let registered = tokio::select! {
+        r = register(c, &mut tpm, &objects, &state, ak, None) => r,
+        () = shutdown_signal() => return Ok(()),
+    };
+    if objects.ek_transient {
+        tpm.release(objects.ek);
+    }
+    registered?;
+    if let Some(m) = &metrics {
+        m.set_registered(true);
+    }
+    // PCR 16 is bound to the payload key only in identity quotes for SPIRE.
+    let payload_pem = if identity_listeners.is_empty() {
+        String::new()
+    } else {
+        load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
+            .map_err(StartError::Keys)?
+            .public_pem()
+            .to_string()
+    };
+    let service = Arc::new(attestation(c, tpm, ak, &state, payload_pem));
+    let sources = Sources {
+        ima,
+        uefi,
+        boot_time: evidence::boot_time(&c.keylime_dir.join(BOOT_TIME_FILE))
+            .map_err(push_error("read the boot time"))?,
+        uefi_version: c.push.uefi_logs_evidence_version.clone(),
+        server_identifier: c.push.server_identifier.clone(),
+    };
+    let agent = PushAgent {
+        verifier: Verifier::new(&c.push, &state.agent_id)
+            .map_err(push_error("use verifier_tls_ca_cert"))?,
+        tpm: Arc::clone(&service),
+        sources,
+        fallback: c.push.attestation_interval,
+        metrics: metrics.clone(),
+    };
+    privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
+        what: "drop privileges (run_as)",
+        detail: e.to_string(),
+    })?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let identity = (!identity_listeners.is_empty()).then(|| {
+        let settings = server_settings(c, SocketAddr::new(c.ip, c.port), None, metrics);
+        let mut rx = stop_rx.clone();
+        tokio::spawn(server::serve_identity(
+            identity_listeners,
+            settings,
+            Arc::clone(&service) as Arc<dyn server::Attestation>,
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
+    push::run(agent, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    if let Some(task) = identity {
+        task.abort();
+    }
+    TpmAttestation::shutdown(&service, FLUSH_WAIT);
+    Ok(())
+}

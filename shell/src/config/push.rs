@@ -1,0 +1,230 @@
+//! The attestation model (`attestation_mode`, keylet's own option) and the
+//! Keylime push-model agent's options keylet implements: `verifier_url`,
+//! `verifier_tls_ca_cert`, `attestation_interval_seconds`,
+//! `uefi_logs_evidence_version` and `certification_keys_server_identifier`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::ConfigError;
+use super::value::Values;
+
+/// How the verifier gets evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttestationMode {
+    /// The verifier polls keylet's HTTPS API (Keylime's classic model).
+    #[default]
+    Pull,
+    /// keylet sends evidence to the verifier (Keylime REST API v3.0); it
+    /// listens on no port for it.
+    Push,
+}
+
+/// Where the push-model verifier is: `https://HOST[:PORT][/PREFIX]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierUrl {
+    /// Host name or IP address (IPv6 without brackets); its certificate must name it.
+    pub host: String,
+    /// Port (443 when the URL has none).
+    pub port: u16,
+    /// Path prefix before `/v3.0/...`, without a trailing slash ("" for none).
+    pub prefix: String,
+}
+
+impl std::fmt::Display for VerifierUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "https://[{}]:{}{}", self.host, self.port, self.prefix)
+        } else {
+            write!(f, "https://{}:{}{}", self.host, self.port, self.prefix)
+        }
+    }
+}
+
+/// The push model's settings (read in both modes; used in push mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSettings {
+    /// `attestation_mode`.
+    pub mode: AttestationMode,
+    /// `verifier_url`.
+    pub verifier_url: VerifierUrl,
+    /// `verifier_tls_ca_cert`: the CA file that verifies the verifier.
+    pub verifier_tls_ca_cert: PathBuf,
+    /// `attestation_interval_seconds`: the pause between attestations when
+    /// the verifier does not say (`seconds_to_next_attestation` wins).
+    pub attestation_interval: Duration,
+    /// `uefi_logs_evidence_version`: the UEFI log format version announced.
+    pub uefi_logs_evidence_version: String,
+    /// `certification_keys_server_identifier`: how the AK is named to the verifier.
+    pub server_identifier: String,
+}
+
+const URL_FORM: &str = "an https URL such as https://verifier.example:8881 (https only: keylet \
+                        verifies the verifier's certificate against verifier_tls_ca_cert and its \
+                        name against this host; no user, query or fragment)";
+
+/// Parses `verifier_url`.
+///
+/// `None` when the text is not an accepted URL; the caller names the option.
+#[must_use]
+pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
+    let rest = s.trim().strip_prefix("https://")?;
+    if rest.contains(['?', '#', '@']) || rest.chars().any(char::is_whitespace) {
+        return None;
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        h.parse::<std::net::Ipv6Addr>().ok()?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && (host.contains(':')
+            || host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+    if !host_ok {
+        return None;
+    }
+    let port = match port {
+        None => 443,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0)?,
+    };
+    Some(VerifierUrl {
+        host: host.to_string(),
+        port,
+        prefix: path.trim_end_matches('/').to_string(),
+    })
+}
+
+pub(super) fn parse(
+    v: &Values<'_>,
+    keylime_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<PushSettings, ConfigError> {
+    let mode = match v.string("attestation_mode", "pull")?.trim() {
+        "pull" => AttestationMode::Pull,
+        "push" => AttestationMode::Push,
+        _ => {
+            return Err(v.error(
+                "attestation_mode",
+                "\"pull\" (the verifier polls keylet's API; the default) or \"push\" (keylet \
+                 sends evidence to verifier_url, Keylime REST API v3.0, and listens on no port)",
+            ));
+        }
+    };
+    let url = v.string("verifier_url", "https://localhost:8881")?;
+    let verifier_url = parse_verifier_url(&url).ok_or_else(|| v.error("verifier_url", URL_FORM))?;
+    let interval = v.integer("attestation_interval_seconds", 60, 1..=86_400)?;
+    let server_identifier = v.string("certification_keys_server_identifier", "ak")?;
+    if server_identifier.is_empty() {
+        return Err(v.error(
+            "certification_keys_server_identifier",
+            "a non-empty name (the Keylime verifier knows \"ak\")",
+        ));
+    }
+    Ok(PushSettings {
+        mode,
+        verifier_url,
+        verifier_tls_ca_cert: v.path(
+            "verifier_tls_ca_cert",
+            keylime_dir,
+            "cv_ca/cacert.crt",
+            warnings,
+        )?,
+        attestation_interval: Duration::from_secs(interval),
+        uefi_logs_evidence_version: v.string("uefi_logs_evidence_version", "2.1")?,
+        server_identifier,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FixedEnv, load_from};
+
+    fn load(env: FixedEnv) -> Result<PushSettings, ConfigError> {
+        let root = tempfile::tempdir().unwrap();
+        load_from(&env, root.path()).map(|l| l.config.push)
+    }
+
+    #[test]
+    fn urls_accepted_and_refused() {
+        let u = parse_verifier_url("https://verifier.example:8881").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.prefix.as_str()),
+            ("verifier.example", 8881, "")
+        );
+        let u = parse_verifier_url("https://[::1]:18983/keylime/").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.prefix.as_str()),
+            ("::1", 18983, "/keylime")
+        );
+        assert_eq!(u.to_string(), "https://[::1]:18983/keylime");
+        assert_eq!(parse_verifier_url("https://10.0.0.1").unwrap().port, 443);
+        for bad in [
+            "http://verifier:8881",
+            "verifier:8881",
+            "https://",
+            "https://:8881",
+            "https://v:0",
+            "https://v:99999",
+            "https://user@v:8881",
+            "https://v:8881/?x=1",
+            "https://[zz]:1",
+            "https://v v:1",
+        ] {
+            assert!(parse_verifier_url(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_keylimes_and_the_model_is_pull() {
+        let p = load(FixedEnv::default()).unwrap();
+        assert_eq!(p.mode, AttestationMode::Pull);
+        assert_eq!(p.verifier_url.to_string(), "https://localhost:8881");
+        assert_eq!(
+            p.verifier_tls_ca_cert,
+            PathBuf::from("/var/lib/keylime/cv_ca/cacert.crt")
+        );
+        assert_eq!(p.attestation_interval, Duration::from_secs(60));
+        assert_eq!(p.server_identifier, "ak");
+    }
+
+    #[test]
+    fn environment_selects_push_and_bad_values_name_the_option() {
+        let p = load(
+            FixedEnv::default()
+                .with("KEYLIME_AGENT_ATTESTATION_MODE", "push")
+                .with("KEYLIME_AGENT_VERIFIER_URL", "https://127.0.0.1:18983")
+                .with("KEYLIME_AGENT_ATTESTATION_INTERVAL_SECONDS", "5"),
+        )
+        .unwrap();
+        assert_eq!(p.mode, AttestationMode::Push);
+        assert_eq!(p.verifier_url.port, 18983);
+        assert_eq!(p.attestation_interval, Duration::from_secs(5));
+        let e = load(FixedEnv::default().with("KEYLIME_AGENT_ATTESTATION_MODE", "both"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("attestation_mode") && e.contains("push"), "{e}");
+        let e = load(FixedEnv::default().with("KEYLIME_AGENT_VERIFIER_URL", "http://v:1"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("verifier_url") && e.contains("https only"),
+            "{e}"
+        );
+        let e = load(FixedEnv::default().with("KEYLIME_AGENT_ATTESTATION_INTERVAL_SECONDS", "0"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("attestation_interval_seconds"), "{e}");
+    }
+}

@@ -1,0 +1,376 @@
+//! One HTTP/1.1 request per connection, over TCP or TLS: the client of the
+//! registrar and of the push-model verifier. TLS always verifies the peer's
+//! certificate against the configured CA file and its name against the host
+//! keylet was told to reach; there is no way to skip either.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use tokio::net::TcpStream;
+
+/// How long one request may take, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read unless a request says otherwise.
+pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+
+/// Why a request got no usable answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// No connection (refused, timed out, reset): worth retrying.
+    Unreachable {
+        /// `scheme://host:port`.
+        address: String,
+        /// What happened.
+        detail: String,
+    },
+    /// The TLS setup or handshake failed (a certificate or name problem).
+    Tls {
+        /// What happened and what to check.
+        detail: String,
+    },
+    /// The answer could not be read (too large, cut off, not HTTP).
+    BadResponse {
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable { address, detail } => write!(f, "{address} unreachable: {detail}"),
+            Self::Tls { detail } => write!(f, "TLS: {detail}"),
+            Self::BadResponse { detail } => write!(f, "bad answer: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// A client TLS configuration trusting the certificates in `ca_file`;
+/// `option` names the setting the file came from, for messages.
+///
+/// # Errors
+///
+/// [`HttpError::Tls`] naming the file and the option.
+pub fn client_tls_config(ca_file: &Path, option: &str) -> Result<rustls::ClientConfig, HttpError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
+        .and_then(Iterator::collect)
+        .map_err(|e| HttpError::Tls {
+            detail: format!(
+                "cannot read CA certificates from {} ({option}): {e}",
+                ca_file.display()
+            ),
+        })?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(HttpError::Tls {
+            detail: format!(
+                "{} ({option}) holds no usable CA certificate",
+                ca_file.display()
+            ),
+        });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| HttpError::Tls {
+            detail: e.to_string(),
+        })
+}
+
+/// One request.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    /// `GET`, `POST`, `PATCH`, ...
+    pub method: &'a str,
+    /// The path (and query).
+    pub path: &'a str,
+    /// The body and its media type.
+    pub body: Option<(&'a str, Vec<u8>)>,
+    /// `Accept`.
+    pub accept: Option<&'a str>,
+    /// `Authorization: Bearer ...`.
+    pub bearer: Option<&'a str>,
+    /// The largest answer body accepted (0: [`DEFAULT_MAX_BODY`]).
+    pub max_body: usize,
+}
+
+/// An answer.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Content-Type`, if any and valid text.
+    pub content_type: Option<String>,
+    /// `Location`, if any and valid text.
+    pub location: Option<String>,
+    /// `Retry-After`, if any and valid text.
+    pub retry_after: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Where a server is and how to reach it.
+#[derive(Clone)]
+pub struct Endpoint {
+    host: String,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// The options holding the CA file and the host, for TLS hints.
+    options: (&'static str, &'static str),
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({self})")
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn header(
+    resp: &hyper::Response<hyper::body::Incoming>,
+    name: hyper::header::HeaderName,
+) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+impl Endpoint {
+    /// `host:port`, over TLS with `tls`. `options` are the names of the
+    /// options holding the CA file and the host (used in TLS hints).
+    #[must_use]
+    pub fn new(
+        host: &str,
+        port: u16,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        options: (&'static str, &'static str),
+    ) -> Self {
+        Self {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            tls,
+            options,
+        }
+    }
+
+    fn unreachable(&self, detail: impl fmt::Display) -> HttpError {
+        HttpError::Unreachable {
+            address: self.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Sends one request on a connection of its own and returns the answer.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Unreachable`] for connection failures and timeouts,
+    /// [`HttpError::Tls`] for certificate problems, [`HttpError::BadResponse`]
+    /// for an answer that cannot be read (or is larger than allowed).
+    pub async fn send(&self, req: Request<'_>) -> Result<Reply, HttpError> {
+        let mut conn = self.connect().await?;
+        conn.send(req).await
+    }
+
+    /// Opens a connection (TCP, then TLS with the certificate and name
+    /// checked) for one or more requests in a row (HTTP/1.1 keep-alive).
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Unreachable`] for connection failures and timeouts,
+    /// [`HttpError::Tls`] for certificate problems.
+    pub async fn connect(&self) -> Result<Connection, HttpError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.connect_inner())
+            .await
+            .map_err(|_| {
+                self.unreachable(format!(
+                    "no connection within {}s",
+                    REQUEST_TIMEOUT.as_secs()
+                ))
+            })?
+    }
+
+    async fn connect_inner(&self) -> Result<Connection, HttpError> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => self.handshake(TokioIo::new(tcp)).await,
+            Some(config) => {
+                let (ca_option, host_option) = self.options;
+                let name = ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls {
+                    detail: format!("{host_option} {} is not a valid TLS name: {e}", self.host),
+                })?;
+                let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::InvalidData {
+                            HttpError::Tls {
+                                detail: format!(
+                                    "{e}; check that {ca_option} holds the CA that signed the \
+                                     server's certificate and that the certificate names {} \
+                                     (from {host_option})",
+                                    self.host
+                                ),
+                            }
+                        } else {
+                            self.unreachable(e)
+                        }
+                    })?;
+                self.handshake(TokioIo::new(tls)).await
+            }
+        }
+    }
+
+    async fn handshake<S>(&self, io: TokioIo<S>) -> Result<Connection, HttpError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Connection {
+            endpoint: self.clone(),
+            sender,
+            driver,
+        })
+    }
+
+    fn build(&self, r: Request<'_>) -> Result<hyper::Request<Full<Bytes>>, HttpError> {
+        let host_header = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        };
+        let mut req = hyper::Request::builder()
+            .method(r.method)
+            .uri(r.path)
+            .header(hyper::header::HOST, host_header);
+        if let Some(accept) = r.accept {
+            req = req.header(hyper::header::ACCEPT, accept);
+        }
+        if let Some(token) = r.bearer {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match r.body {
+            Some((media, body)) => {
+                req = req.header(hyper::header::CONTENT_TYPE, media);
+                body
+            }
+            None => Vec::new(),
+        };
+        req.body(Full::new(Bytes::from(body)))
+            .map_err(|e| HttpError::BadResponse {
+                detail: format!("cannot build the request: {e}"),
+            })
+    }
+}
+
+/// An open connection to an [`Endpoint`] for requests one after another;
+/// closed when dropped.
+pub struct Connection {
+    endpoint: Endpoint,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Connection({})", self.endpoint)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl Connection {
+    /// Whether the server (or an error) closed the connection.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Sends one request on this connection and returns the answer.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Unreachable`] if the connection fails or no answer comes
+    /// within the request timeout; [`HttpError::BadResponse`] for an answer
+    /// that cannot be read (or is larger than allowed).
+    pub async fn send(&mut self, r: Request<'_>) -> Result<Reply, HttpError> {
+        let max_body = if r.max_body == 0 {
+            DEFAULT_MAX_BODY
+        } else {
+            r.max_body
+        };
+        let req = self.endpoint.build(r)?;
+        let endpoint = self.endpoint.clone();
+        tokio::time::timeout(REQUEST_TIMEOUT, async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| endpoint.unreachable(e))?;
+            let resp = self
+                .sender
+                .send_request(req)
+                .await
+                .map_err(|e| endpoint.unreachable(e))?;
+            let mut reply = Reply {
+                status: resp.status().as_u16(),
+                content_type: header(&resp, hyper::header::CONTENT_TYPE),
+                location: header(&resp, hyper::header::LOCATION),
+                retry_after: header(&resp, hyper::header::RETRY_AFTER),
+                body: Vec::new(),
+            };
+            let body = Limited::new(resp.into_body(), max_body)
+                .collect()
+                .await
+                .map_err(|e| HttpError::BadResponse {
+                    detail: format!(
+                        "reading the answer (status {}, at most {max_body} bytes accepted): {e}",
+                        reply.status
+                    ),
+                })?
+                .to_bytes();
+            reply.body = body.to_vec();
+            Ok(reply)
+        })
+        .await
+        .map_err(|_| {
+            endpoint.unreachable(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))
+        })?
+    }
+}

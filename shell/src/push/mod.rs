@@ -1,0 +1,142 @@
+//! Push mode: keylet attests itself to a Keylime verifier in push mode
+//! (`[verifier] mode = push`, REST API v3.0) instead of being polled.
+//!
+//! keylet registers at the registrar as in pull mode, then, with no port
+//! open for it: authenticates with a TPM proof of possession (TPM2_Certify
+//! of the AK by itself over the verifier's challenge, [`session`]), tells the
+//! verifier which evidence it can give ([`evidence`]), sends the quote, the
+//! IMA lines from the offset the verifier asks for and the UEFI log, and
+//! waits as long as the verifier says ([`timing`]). [`run`] is the loop and
+//! its answer to every status the verifier gives; [`client`] the HTTPS
+//! connection (the certificate verified against `verifier_tls_ca_cert`, the
+//! name against `verifier_url`); [`messages`] the JSON:API documents.
+
+pub mod client;
+pub mod evidence;
+pub mod messages;
+pub mod run;
+pub mod session;
+pub mod timing;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::net::HttpError;
+
+pub use run::{PushAgent, run};
+
+/// Why one exchange with the verifier did not succeed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The push settings cannot be used (unreadable CA file, ...).
+    Setup(String),
+    /// No answer: unreachable, TLS failure, or an unreadable answer.
+    Http(HttpError),
+    /// An answer with an unexpected status.
+    Status {
+        /// What keylet was doing.
+        step: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The verifier's error detail, if it gave one.
+        detail: String,
+        /// `Retry-After`, if the verifier sent one.
+        retry_after: Option<String>,
+    },
+    /// A success status with a body that is not what the protocol says.
+    Answer {
+        /// What keylet was doing.
+        step: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The verifier did not accept the proof of possession.
+    NotAuthenticated {
+        /// Why, as far as keylet can tell.
+        detail: String,
+    },
+    /// The TPM could not certify or quote.
+    Tpm(String),
+    /// A log could not be read.
+    Log(String),
+}
+
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Setup(d) => write!(f, "push mode cannot start: {d}"),
+            Self::Http(e) => write!(f, "verifier: {e}"),
+            Self::Status {
+                step,
+                status,
+                detail,
+                ..
+            } => {
+                write!(f, "{step}: the verifier answered {status}")?;
+                if !detail.is_empty() {
+                    write!(f, " ({detail})")?;
+                }
+                Ok(())
+            }
+            Self::Answer { step, detail } => write!(f, "{step}: unusable answer: {detail}"),
+            Self::NotAuthenticated { detail } => write!(f, "not authenticated: {detail}"),
+            Self::Tpm(d) => write!(f, "TPM: {d}"),
+            Self::Log(d) => write!(f, "log: {d}"),
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+impl From<HttpError> for PushError {
+    fn from(e: HttpError) -> Self {
+        Self::Http(e)
+    }
+}
+
+/// What an answer status means for keylet and what the operator can do,
+/// for the statuses keylet does not simply follow (403, 404, 409, 410, 422).
+#[must_use]
+pub fn meaning(step: &str, status: u16) -> &'static str {
+    match (step, status) {
+        (_, 401) => "the bearer token is unknown or expired; keylet authenticates again",
+        ("capabilities", 403) => {
+            "the verifier stopped accepting attestations from this agent (an earlier one \
+             failed); an operator re-adds it (keylime_tenant -c delete, then -c add --push-model)"
+        }
+        ("evidence", 403) => {
+            "this attestation can no longer take evidence (its challenge expired, or it is not \
+             the latest); keylet starts a new one"
+        }
+        ("capabilities", 404) => {
+            "the verifier does not know this agent: add it with keylime_tenant -c add \
+             --push-model -u <agent id>; keylet keeps trying"
+        }
+        ("evidence", 404) => {
+            "the attestation named by the verifier's Location does not exist; keylet starts a \
+             new one"
+        }
+        (_, 409) => {
+            "another attestation for this agent is being created; keylet tries again shortly"
+        }
+        (_, 410) => "the attestation is gone from the verifier; keylet starts a new one",
+        (_, 422) => {
+            "the verifier's policy for this agent cannot be met with what keylet offers (PCR \
+             bank tpm_hash_alg, the AK's signing scheme, the logs); compare the agent's \
+             accept_tpm_hash_algs / accept_tpm_signing_algs and policies with keylet's \
+             configuration"
+        }
+        (_, 400) => {
+            "the verifier refused keylet's request as malformed; this is a keylet bug, please report it with this line"
+        }
+        (_, 429 | 503) => "the verifier asks keylet to wait (Retry-After)",
+        _ if status >= 500 => "the verifier failed; keylet tries again with backoff",
+        _ => "unexpected answer; keylet tries again with backoff",
+    }
+}
+
+/// A `Duration` for logs.
+pub(crate) fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f32())
+}

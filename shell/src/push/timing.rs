@@ -1,0 +1,150 @@
+//! When to talk to the verifier next: its `seconds_to_next_attestation` and
+//! `Retry-After` (bounded against absurd values), the configured interval as
+//! the fallback, and capped exponential backoff with jitter while it is
+//! unreachable or refusing.
+
+use std::time::Duration;
+
+/// The longest pause keylet accepts from the verifier: a larger value is
+/// treated as absurd and the configured interval is used instead.
+pub const MAX_HINT: Duration = Duration::from_secs(3600);
+/// Added to `seconds_to_next_attestation` (which the verifier rounds to whole
+/// seconds) so the next request does not arrive a fraction too early.
+pub const HINT_MARGIN: Duration = Duration::from_millis(250);
+/// The shortest pause after a `Retry-After` of 0 or an unreadable one.
+pub const MIN_RETRY: Duration = Duration::from_millis(500);
+
+/// The pause before the next attestation, from the verifier's hint; the
+/// second value is a warning to log when the hint was unusable.
+#[must_use]
+pub fn next_attestation(hint: Option<i64>, fallback: Duration) -> (Duration, Option<String>) {
+    match hint {
+        None => (fallback, None),
+        Some(s) if s < 0 => (
+            HINT_MARGIN,
+            Some(format!(
+                "the verifier said the next attestation is due in {s} s (negative); attesting now"
+            )),
+        ),
+        Some(s) => {
+            let secs = u64::try_from(s).unwrap_or(u64::MAX);
+            if Duration::from_secs(secs) > MAX_HINT {
+                (
+                    fallback,
+                    Some(format!(
+                        "the verifier said the next attestation is due in {s} s, more than {} s; \
+                         using attestation_interval_seconds ({} s) instead",
+                        MAX_HINT.as_secs(),
+                        fallback.as_secs()
+                    )),
+                )
+            } else {
+                (Duration::from_secs(secs) + HINT_MARGIN, None)
+            }
+        }
+    }
+}
+
+/// The pause a `Retry-After` header asks for (seconds; an HTTP date or
+/// garbage counts as absent), between [`MIN_RETRY`] and [`MAX_HINT`];
+/// `default` when absent.
+#[must_use]
+pub fn retry_after(header: Option<&str>, default: Duration) -> Duration {
+    let asked = header
+        .and_then(|h| h.trim().parse::<u64>().ok())
+        .map_or(default, Duration::from_secs);
+    asked.clamp(MIN_RETRY, MAX_HINT)
+}
+
+/// Capped exponential backoff with jitter: each pause is drawn from the
+/// upper half of `initial * 2^n`, capped at `max`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    /// A backoff starting at `initial`, never above `max`.
+    #[must_use]
+    pub const fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            failures: 0,
+        }
+    }
+
+    /// The next pause (and one more failure counted).
+    pub fn pause(&mut self) -> Duration {
+        let shift = self.failures.min(16);
+        self.failures = self.failures.saturating_add(1);
+        let full = self.initial.saturating_mul(1u32 << shift).min(self.max);
+        // Jitter: 50-100 % of the full pause, so agents that lost the same
+        // verifier do not come back in step.
+        let r = getrandom::u32().unwrap_or(u32::MAX / 2);
+        let fraction = 0.5 + f64::from(r) / f64::from(u32::MAX) / 2.0;
+        full.mul_f64(fraction).max(MIN_RETRY.min(full))
+    }
+
+    /// Failures since the last [`Self::reset`].
+    #[must_use]
+    pub const fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Back to the first pause after a success.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FALLBACK: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn hints_are_followed_within_bounds() {
+        assert_eq!(next_attestation(None, FALLBACK).0, FALLBACK);
+        assert_eq!(
+            next_attestation(Some(2), FALLBACK),
+            (Duration::from_secs(2) + HINT_MARGIN, None)
+        );
+        let (d, w) = next_attestation(Some(-5), FALLBACK);
+        assert_eq!(d, HINT_MARGIN);
+        assert!(w.unwrap().contains("negative"));
+        let (d, w) = next_attestation(Some(i64::MAX), FALLBACK);
+        assert_eq!(d, FALLBACK);
+        assert!(w.unwrap().contains("attestation_interval_seconds"));
+    }
+
+    #[test]
+    fn retry_after_is_clamped() {
+        let d = Duration::from_secs(7);
+        assert_eq!(retry_after(None, d), d);
+        assert_eq!(retry_after(Some("3"), d), Duration::from_secs(3));
+        assert_eq!(retry_after(Some("0"), d), MIN_RETRY);
+        assert_eq!(retry_after(Some("99999999"), d), MAX_HINT);
+        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT"), d), d);
+        assert_eq!(retry_after(Some("-1"), d), d);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+        let first = b.pause();
+        assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
+        let second = b.pause();
+        assert!(second >= Duration::from_secs(1) && second <= Duration::from_secs(2));
+        for _ in 0..40 {
+            assert!(b.pause() <= Duration::from_secs(10));
+        }
+        assert!(b.pause() >= Duration::from_secs(5));
+        b.reset();
+        assert_eq!(b.failures(), 0);
+        assert!(b.pause() <= Duration::from_secs(1));
+    }
+}
