@@ -49,6 +49,40 @@ pub struct AttestInfo {
     pub pcr_digest: Digest,
 }
 
+/// The fields every TPMS_ATTEST starts with, whatever its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AttestHeader<'a> {
+    pub(crate) qualified_signer: &'a [u8],
+    pub(crate) extra_data: &'a [u8],
+    pub(crate) clock: ClockInfo,
+    pub(crate) firmware_version: u64,
+}
+
+/// Reads the common TPMS_ATTEST header: the TPM's magic, the type (which must
+/// be `want`, else `wrong_type(found)`), qualifiedSigner, extraData, the clock
+/// and the firmware version. The one place both attestation readers share.
+pub(crate) fn read_header<'a>(
+    c: &mut Cursor<'a>,
+    want: u16,
+    wrong_type: fn(u16) -> QuoteError,
+) -> Result<AttestHeader<'a>, QuoteError> {
+    let bad = malformed(QuotePart::Attest);
+    let magic = c.u32("magic").map_err(&bad)?;
+    if magic != TPM_GENERATED_VALUE {
+        return Err(QuoteError::BadMagic { found: magic });
+    }
+    let kind = c.u16("type").map_err(&bad)?;
+    if kind != want {
+        return Err(wrong_type(kind));
+    }
+    Ok(AttestHeader {
+        qualified_signer: c.tpm2b("qualifiedSigner").map_err(&bad)?,
+        extra_data: c.tpm2b("extraData").map_err(&bad)?,
+        clock: ClockInfo::read(c).map_err(&bad)?,
+        firmware_version: c.u64("firmwareVersion").map_err(&bad)?,
+    })
+}
+
 /// A parsed quote attestation, borrowing its variable-length fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attest<'a> {
@@ -76,18 +110,15 @@ pub struct Attest<'a> {
 pub fn read_attest(attest: &[u8]) -> Result<Attest<'_>, QuoteError> {
     let bad = malformed(QuotePart::Attest);
     let mut c = Cursor::new(attest);
-    let magic = c.u32("magic").map_err(&bad)?;
-    if magic != TPM_GENERATED_VALUE {
-        return Err(QuoteError::BadMagic { found: magic });
-    }
-    let kind = c.u16("type").map_err(&bad)?;
-    if kind != TPM_ST_ATTEST_QUOTE {
-        return Err(QuoteError::WrongType { found: kind });
-    }
-    let qualified_signer = c.tpm2b("qualifiedSigner").map_err(&bad)?;
-    let extra_data = c.tpm2b("extraData").map_err(&bad)?;
-    let clock = ClockInfo::read(&mut c).map_err(&bad)?;
-    let firmware_version = c.u64("firmwareVersion").map_err(&bad)?;
+    let header = read_header(&mut c, TPM_ST_ATTEST_QUOTE, |found| QuoteError::WrongType {
+        found,
+    })?;
+    let AttestHeader {
+        qualified_signer,
+        extra_data,
+        clock,
+        firmware_version,
+    } = header;
 
     let count = c.u32("pcrSelect.count").map_err(&bad)?;
     if count != 1 {

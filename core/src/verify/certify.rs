@@ -8,7 +8,7 @@
 //! the agent runs on its own proof before sending it.
 
 use crate::tpm::cursor::Cursor;
-use crate::verify::attest::{ClockInfo, TPM_GENERATED_VALUE};
+use crate::verify::attest::{AttestHeader, ClockInfo, read_header};
 use crate::verify::error::{QuoteError, QuotePart, malformed};
 
 /// TPM_ST_ATTEST_CERTIFY.
@@ -41,18 +41,14 @@ pub struct CertifyInfo<'a> {
 pub fn read_certify(attest: &[u8]) -> Result<CertifyInfo<'_>, QuoteError> {
     let bad = malformed(QuotePart::Attest);
     let mut c = Cursor::new(attest);
-    let magic = c.u32("magic").map_err(&bad)?;
-    if magic != TPM_GENERATED_VALUE {
-        return Err(QuoteError::BadMagic { found: magic });
-    }
-    let kind = c.u16("type").map_err(&bad)?;
-    if kind != TPM_ST_ATTEST_CERTIFY {
-        return Err(QuoteError::NotCertify { found: kind });
-    }
-    let qualified_signer = c.tpm2b("qualifiedSigner").map_err(&bad)?;
-    let extra_data = c.tpm2b("extraData").map_err(&bad)?;
-    let clock = ClockInfo::read(&mut c).map_err(&bad)?;
-    let firmware_version = c.u64("firmwareVersion").map_err(&bad)?;
+    let AttestHeader {
+        qualified_signer,
+        extra_data,
+        clock,
+        firmware_version,
+    } = read_header(&mut c, TPM_ST_ATTEST_CERTIFY, |found| {
+        QuoteError::NotCertify { found }
+    })?;
     let name = c.tpm2b("certifyInfo.name").map_err(&bad)?;
     let qualified_name = c.tpm2b("certifyInfo.qualifiedName").map_err(&bad)?;
     c.finish("TPMS_ATTEST").map_err(&bad)?;
@@ -94,6 +90,7 @@ pub fn check_certify<'a>(
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::verify::attest::TPM_GENERATED_VALUE;
 
     /// A certify attestation with a 2-byte signer, the given extraData and a
     /// 3-byte name.
