@@ -9,9 +9,9 @@ use std::sync::Arc;
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 
-use super::run::{open_logs, open_tpm, prepare_ak, register, shutdown_signal};
+use super::run::{Opened, open_common, prepare_ak, register, shutdown_signal};
 use super::serve::{FLUSH_WAIT, attestation, server_settings};
-use super::{StartError, TpmAttestation, keys};
+use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
 use crate::privileges;
@@ -48,23 +48,15 @@ pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     }
     // Fail early on an unusable CA file (the agent id comes later).
     Verifier::new(&c.push, "-").map_err(push_error("use verifier_tls_ca_cert"))?;
-    let identity_listeners = server::IdentityListeners::bind(&c.identity)
-        .await
-        .map_err(|e| StartError::Io {
-            what: "start the identity listener",
-            detail: e.to_string(),
-        })?;
-    let (metrics, _metrics_server) =
-        crate::metrics::start(c).await.map_err(|e| StartError::Io {
-            what: "serve metrics",
-            detail: e.to_string(),
-        })?;
-    let mut tpm = open_tpm(c, metrics.as_ref())?;
-    let (ima, uefi) = open_logs(c);
-    let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
-    if objects.ek_transient {
-        tpm.own(objects.ek);
-    }
+    let Opened {
+        identity_listeners,
+        metrics,
+        _metrics_server,
+        mut tpm,
+        ima_log: ima,
+        mb_log: uefi,
+        objects,
+    } = open_common(c).await?;
     let (ak, state, _) = prepare_ak(c, &mut tpm, &objects)?;
     // No mTLS certificate: nobody connects to keylet in push mode.
     let registered = tokio::select! {

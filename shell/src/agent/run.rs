@@ -117,22 +117,29 @@ fn check_keylime_dir(c: &AgentConfig) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Runs the pull model: listen, TPM, keys, register, serve.
-async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), StartError> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| StartError::Io {
-            what: "listen",
-            detail: format!("{listen}: {e} (is another agent running? set ip/port)"),
-        })?;
-    // The identity listener for SPIRE, bound before privileges are dropped.
+/// What both attestation models open the same way, in this order.
+pub(super) struct Opened {
+    /// The identity listener for SPIRE, bound before privileges are dropped.
+    pub(super) identity_listeners: server::IdentityListeners,
+    pub(super) metrics: Option<Arc<Metrics>>,
+    /// Serves metrics until it is dropped.
+    pub(super) _metrics_server: Option<crate::metrics::MetricsServer>,
+    pub(super) tpm: TpmBox,
+    pub(super) ima_log: Option<Arc<ImaLog>>,
+    pub(super) mb_log: Option<Arc<MeasuredBootLog>>,
+    /// The EK (owned by `tpm` when transient).
+    pub(super) objects: TpmObjects,
+}
+
+/// Binds the identity listener, starts metrics, opens the TPM and the logs and
+/// loads the EK: the start-up both models share.
+pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
     let identity_listeners = server::IdentityListeners::bind(&c.identity)
         .await
         .map_err(|e| StartError::Io {
             what: "start the identity listener",
             detail: e.to_string(),
         })?;
-    // metrics: the listener runs until this function returns
     let (metrics, _metrics_server) =
         crate::metrics::start(c).await.map_err(|e| StartError::Io {
             what: "serve metrics",
@@ -144,6 +151,34 @@ async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), StartError>
     if objects.ek_transient {
         tpm.own(objects.ek);
     }
+    Ok(Opened {
+        identity_listeners,
+        metrics,
+        _metrics_server,
+        tpm,
+        ima_log,
+        mb_log,
+        objects,
+    })
+}
+
+/// Runs the pull model: listen, TPM, keys, register, serve.
+async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), StartError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| StartError::Io {
+            what: "listen",
+            detail: format!("{listen}: {e} (is another agent running? set ip/port)"),
+        })?;
+    let Opened {
+        identity_listeners,
+        metrics,
+        _metrics_server,
+        mut tpm,
+        ima_log,
+        mb_log,
+        objects,
+    } = open_common(c).await?;
     let (ak, state, settings_tls, payload) = prepare(c, &mut tpm, &objects).await?;
     let registered = tokio::select! {
         r = register(c, &mut tpm, &objects, &state, ak, settings_tls.as_ref().map(|(_, pem)| pem.as_str())) => r,
