@@ -54,9 +54,7 @@ impl<T: Transport> Tpm<'_, T> {
         public_out: &mut [u8],
     ) -> Result<Ek, AgentError<T::Error>> {
         if let Some(handle) = persistent {
-            let r = self.execute(|b| command_keys::read_public(b, handle))?;
-            let parts = reader::read_public(r.parameters).map_err(read_err(r.cc))?;
-            let public_len = copy_out(parts.public, public_out, "EK public area")?;
+            let public_len = self.read_public(handle, public_out)?;
             return Ok(Ek {
                 handle,
                 transient: false,
@@ -82,6 +80,23 @@ impl<T: Transport> Tpm<'_, T> {
                 Err(e)
             }
         }
+    }
+
+    /// Reads the TPM2B_PUBLIC of a loaded or persistent object
+    /// (TPM2_ReadPublic) into `public_out` and returns its length.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if there is no object at `handle`, the response is
+    /// malformed or `public_out` is too small.
+    pub fn read_public(
+        &mut self,
+        handle: Handle,
+        public_out: &mut [u8],
+    ) -> Result<usize, AgentError<T::Error>> {
+        let r = self.execute(|b| command_keys::read_public(b, handle))?;
+        let parts = reader::read_public(r.parameters).map_err(read_err(r.cc))?;
+        copy_out(parts.public, public_out, "public area")
     }
 
     /// Creates an AK under the EK (TPM2_Create with a Policy A session) and

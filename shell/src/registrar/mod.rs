@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use error::RegistrarError;
-pub use messages::Registration;
+pub use messages::{DeviceIdFields, Registration};
 pub use messages::Versions; // keylet doctor
 
 use http::Endpoint;

@@ -1,0 +1,285 @@
+//! The TCG device identity at registration: the persistent IAK and IDevID,
+//! their certificates (checked here against the TPM keys before anything is
+//! sent), and the AK certified by the IAK (TPM2_Certify).
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keylet_core::agent::CertifyRequest;
+use keylet_core::keylime::spki;
+use keylet_core::public::{self, alg};
+use keylet_core::tpm::Handle;
+use keylet_core::tpm::command::Auth;
+use keylet_core::tpm::name;
+use sha2::{Digest as _, Sha256};
+use x509_cert::der::{Decode as _, Encode as _};
+use zeroize::Zeroizing;
+
+use super::StartError;
+use super::tpm_box::TpmBox;
+use crate::config::{DeviceIdSettings, DeviceKey};
+use crate::keys::read_certs;
+
+/// Why the device identity cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceIdError {
+    /// A certificate file is unreadable or holds no X.509 certificate.
+    Cert {
+        /// `iak_cert` or `idevid_cert`.
+        option: &'static str,
+        /// What was wrong (names the file).
+        detail: String,
+    },
+    /// The key at the handle cannot serve (type, curve, scheme).
+    Key {
+        /// `iak_handle` or `idevid_handle`.
+        option: &'static str,
+        /// The handle.
+        handle: Handle,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The certificate is for another key than the one in the TPM.
+    Mismatch {
+        /// `iak_cert` or `idevid_cert`.
+        cert_option: &'static str,
+        /// The certificate file.
+        path: PathBuf,
+        /// `iak_handle` or `idevid_handle`.
+        handle_option: &'static str,
+        /// The handle.
+        handle: Handle,
+    },
+    /// The registrar refused a registration that carried the device identity.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The registrar's message.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for DeviceIdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cert { option, detail } => write!(f, "option {option}: {detail}"),
+            Self::Key {
+                option,
+                handle,
+                detail,
+            } => write!(f, "option {option}: the key at {handle:#010x} {detail}"),
+            Self::Mismatch {
+                cert_option,
+                path,
+                handle_option,
+                handle,
+            } => write!(
+                f,
+                "the certificate {} ({cert_option}) is not for the key at {handle:#010x} \
+                 ({handle_option}): their public keys differ. Point {cert_option} at the \
+                 certificate issued for that key, or {handle_option} at the key it certifies",
+                path.display()
+            ),
+            Self::Refused { status, message } => write!(
+                f,
+                "the registrar refused the registration with the IAK and IDevID ({status}: \
+                 {message}). Check on the registrar: that the CA that issued iak_cert and \
+                 idevid_cert is in its trust store (the tpm_cert_store directory of the \
+                 [tenant] section of its configuration; the CA must be the certificates' direct \
+                 issuer), and its log, which names the field it refused (iak_cert, idevid_cert, \
+                 or aik_tpm when the IAK's certification of the AK does not verify)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DeviceIdError {}
+
+/// The IAK and IDevID as registered, and how to use the IAK.
+#[derive(Debug)]
+pub struct DeviceIdentity {
+    iak: Handle,
+    iak_password: Zeroizing<Vec<u8>>,
+    /// base64 TPM2B_PUBLIC of the IAK.
+    pub iak_tpm: String,
+    /// base64 DER of the IAK certificate.
+    pub iak_cert: String,
+    /// base64 TPM2B_PUBLIC of the IDevID.
+    pub idevid_tpm: String,
+    /// base64 DER of the IDevID certificate.
+    pub idevid_cert: String,
+}
+
+/// Which key, by its option names.
+struct Role {
+    handle_option: &'static str,
+    cert_option: &'static str,
+    step: &'static str,
+    /// The key signs TPM2_Certify and needs a scheme of its own.
+    certifies: bool,
+}
+
+const IAK: Role = Role {
+    handle_option: "iak_handle",
+    cert_option: "iak_cert",
+    step: "read the IAK (iak_handle)",
+    certifies: true,
+};
+
+const IDEVID: Role = Role {
+    handle_option: "idevid_handle",
+    cert_option: "idevid_cert",
+    step: "read the IDevID (idevid_handle)",
+    certifies: false,
+};
+
+/// Reads the IAK and IDevID public areas and checks each against its
+/// certificate, before anything is sent.
+///
+/// # Errors
+///
+/// [`StartError::Tpm`] if a handle holds no key, [`StartError::DeviceId`]
+/// if a certificate is unusable or for another key.
+pub fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
+    let (iak_tpm, iak_cert) = checked(tpm, &s.iak, &IAK)?;
+    let (idevid_tpm, idevid_cert) = checked(tpm, &s.idevid, &IDEVID)?;
+    Ok(DeviceIdentity {
+        iak: s.iak.handle,
+        iak_password: s.iak.password.clone(),
+        iak_tpm: STANDARD.encode(iak_tpm),
+        iak_cert: STANDARD.encode(iak_cert),
+        idevid_tpm: STANDARD.encode(idevid_tpm),
+        idevid_cert: STANDARD.encode(idevid_cert),
+    })
+}
+
+/// The key's TPM2B_PUBLIC and its certificate's DER, once they match.
+fn checked(
+    tpm: &mut TpmBox,
+    key: &DeviceKey,
+    role: &Role,
+) -> Result<(Vec<u8>, Vec<u8>), StartError> {
+    let mut public = vec![0u8; 1024];
+    let n = tpm
+        .tpm()
+        .read_public(key.handle, &mut public)
+        .map_err(|source| StartError::Tpm {
+            step: role.step,
+            source,
+        })?;
+    public.truncate(n);
+    let cert = certificate(&key.cert, role.cert_option)?;
+    match_key(&public, key.handle, role, &cert.spki, &key.cert)?;
+    Ok((public, cert.der))
+}
+
+/// Checks that the TPM2B_PUBLIC `public` carries the key `cert_spki` certifies.
+fn match_key(
+    public: &[u8],
+    handle: Handle,
+    role: &Role,
+    cert_spki: &[u8],
+    cert_path: &Path,
+) -> Result<(), StartError> {
+    let key_error = |detail: String| {
+        StartError::DeviceId(DeviceIdError::Key {
+            option: role.handle_option,
+            handle,
+            detail,
+        })
+    };
+    let area = public::read_tpm2b_public(public)
+        .map_err(|e| key_error(format!("cannot be used: {e}")))?;
+    if role.certifies && area.scheme.alg == alg::NULL {
+        return Err(key_error(
+            "has no signing scheme (an IAK from a TCG template has RSASSA or ECDSA)".into(),
+        ));
+    }
+    let mut tpm_spki = [0u8; spki::MAX_DER_LEN];
+    let len = spki::der(&area.key, &mut tpm_spki)
+        .map_err(|e| key_error(format!("cannot be encoded: {e}")))?;
+    if tpm_spki.get(..len) != Some(cert_spki) {
+        return Err(StartError::DeviceId(DeviceIdError::Mismatch {
+            cert_option: role.cert_option,
+            path: cert_path.to_path_buf(),
+            handle_option: role.handle_option,
+            handle,
+        }));
+    }
+    Ok(())
+}
+
+struct Cert {
+    der: Vec<u8>,
+    spki: Vec<u8>,
+}
+
+/// The first certificate in `path` (PEM or DER) and its SubjectPublicKeyInfo.
+fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
+    let err = |detail: String| StartError::DeviceId(DeviceIdError::Cert { option, detail });
+    let certs = read_certs(path).map_err(err)?;
+    let der = certs
+        .into_iter()
+        .next()
+        .ok_or_else(|| err(format!("{} holds no certificate", path.display())))?;
+    let cert = x509_cert::Certificate::from_der(der.as_ref())
+        .map_err(|e| err(format!("{} is not an X.509 certificate: {e}", path.display())))?;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| err(format!("{}: its public key: {e}", path.display())))?;
+    Ok(Cert {
+        der: der.as_ref().to_vec(),
+        spki,
+    })
+}
+
+impl DeviceIdentity {
+    /// TPM2_Certify of the AK by the IAK, with the qualifying data the
+    /// registrar expects of API `api`: SHA-256 of the agent id from 2.6 on,
+    /// the id itself before. Returns base64 TPMS_ATTEST and TPMT_SIGNATURE.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Tpm`] if the TPM refuses (a wrong `iak_password`, for
+    /// example), or the answer is not the attestation asked for.
+    pub fn certify_ak(
+        &self,
+        tpm: &mut TpmBox,
+        ak: Handle,
+        ak_public: &[u8],
+        agent_id: &str,
+        api: (u8, u8),
+    ) -> Result<(String, String), StartError> {
+        let step = "certify the AK with the IAK (iak_handle, iak_password)";
+        let digest = Sha256::digest(agent_id.as_bytes());
+        let qualifying: &[u8] = if api >= (2, 6) {
+            digest.as_slice()
+        } else {
+            agent_id.as_bytes()
+        };
+        let ak_name = name::of_tpm2b_public(ak_public).map_err(|e| {
+            StartError::Credential(format!("the AK public area has no Name: {e:?}"))
+        })?;
+        let req = CertifyRequest {
+            object: ak,
+            object_auth: Auth::EMPTY,
+            sign: self.iak,
+            sign_auth: Auth::Password(&self.iak_password),
+            qualifying,
+            object_name: ak_name.as_bytes(),
+        };
+        let mut out = vec![0u8; 2048];
+        let lens = tpm
+            .tpm()
+            .certify(&req, &mut out)
+            .map_err(|source| StartError::Tpm { step, source })?;
+        let attest = out.get(..lens.attest).unwrap_or(&[]);
+        let end = lens.attest.saturating_add(lens.signature);
+        let signature = out.get(lens.attest..end).unwrap_or(&[]);
+        Ok((STANDARD.encode(attest), STANDARD.encode(signature)))
+    }
+}

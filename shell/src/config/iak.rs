@@ -1,0 +1,148 @@
+//! The TCG device identity options (Keylime's names): `enable_iak_idevid`,
+//! the persistent `iak_handle` / `idevid_handle`, their certificates
+//! `iak_cert` / `idevid_cert` and authorization values `iak_password` /
+//! `idevid_password`.
+
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use super::ConfigError;
+use super::parse::parse_password;
+use super::value::Values;
+
+/// One device identity key: where it is in the TPM and its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceKey {
+    /// The persistent handle (0x81xxxxxx).
+    pub handle: u32,
+    /// The certificate file (PEM or DER).
+    pub cert: PathBuf,
+    /// The key's authorization value (empty for none).
+    pub password: Zeroizing<Vec<u8>>,
+}
+
+/// The IAK and the IDevID, when `enable_iak_idevid` is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdSettings {
+    /// The Initial Attestation Key: certifies the AK at registration.
+    pub iak: DeviceKey,
+    /// The Initial Device Identity key.
+    pub idevid: DeviceKey,
+}
+
+/// `None` unless `enable_iak_idevid` is on.
+pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettings>, ConfigError> {
+    if !v.boolean("enable_iak_idevid", false)? {
+        return Ok(None);
+    }
+    Ok(Some(DeviceIdSettings {
+        iak: key(v, base, "iak", "iak-cert.crt")?,
+        idevid: key(v, base, "idevid", "idevid-cert.crt")?,
+    }))
+}
+
+fn key(
+    v: &Values<'_>,
+    base: &Path,
+    which: &str,
+    default_cert: &str,
+) -> Result<DeviceKey, ConfigError> {
+    let handle_opt = format!("{which}_handle");
+    let handle = match v.string(&handle_opt, "")?.as_str() {
+        "" => {
+            return Err(v.error(
+                &handle_opt,
+                "the persistent handle (hex, such as 0x81020000) of a key made from a TCG template \
+                 and certified by the device maker: with enable_iak_idevid = true keylet uses \
+                 existing keys (it does not create them from iak_idevid_template)",
+            ));
+        }
+        s => persistent_handle(s).ok_or_else(|| {
+            v.error(
+                &handle_opt,
+                "a persistent handle in hex such as 0x81020000 (0x81000000 to 0x81FFFFFF)",
+            )
+        })?,
+    };
+    let cert_opt = format!("{which}_cert");
+    let cert = match v.string(&cert_opt, "default")?.as_str() {
+        "" => {
+            return Err(v.error(
+                &cert_opt,
+                "the certificate file (PEM or DER) of the key: the registrar refuses an IAK or \
+                 IDevID without its certificate (\"default\" is keylime_dir's file of that name)",
+            ));
+        }
+        "default" => base.join(default_cert),
+        s => base.join(s),
+    };
+    Ok(DeviceKey {
+        handle,
+        cert,
+        password: parse_password(v, &format!("{which}_password"))?,
+    })
+}
+
+fn persistent_handle(s: &str) -> Option<u32> {
+    let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
+    u32::from_str_radix(hex, 16).ok().filter(|h| h >> 24 == 0x81)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{FixedEnv, load_from};
+    use super::DeviceIdSettings;
+
+    fn load(agent_section: &str) -> Result<Option<DeviceIdSettings>, String> {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("etc/keylime/agent.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(&conf, format!("[agent]\n{agent_section}\n")).unwrap();
+        load_from(&FixedEnv::default(), root.path())
+            .map(|l| l.config.device_id)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn off_by_default_and_ignored_when_off() {
+        assert_eq!(load("").unwrap(), None);
+        assert_eq!(load("iak_handle = \"nonsense\"").unwrap(), None);
+    }
+
+    #[test]
+    fn handles_certificates_and_passwords() {
+        let s = load(
+            "enable_iak_idevid = true\niak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n\
+             idevid_cert = \"/etc/keylime/idevid.pem\"\niak_password = \"hex:0102\"",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.iak.handle, 0x8102_0000);
+        assert_eq!(s.idevid.handle, 0x8102_0001);
+        assert_eq!(
+            s.iak.cert,
+            std::path::Path::new("/var/lib/keylime/iak-cert.crt")
+        );
+        assert_eq!(s.idevid.cert, std::path::Path::new("/etc/keylime/idevid.pem"));
+        assert_eq!(s.iak.password.as_slice(), &[1, 2]);
+        assert!(s.idevid.password.is_empty());
+    }
+
+    #[test]
+    fn a_missing_or_transient_handle_and_an_empty_certificate_are_refused() {
+        let e = load("enable_iak_idevid = true\nidevid_handle = \"0x81020001\"").unwrap_err();
+        assert!(e.contains("iak_handle") && e.contains("iak_idevid_template"), "{e}");
+        let e = load(
+            "enable_iak_idevid = true\niak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"",
+        )
+        .unwrap_err();
+        assert!(e.contains("iak_handle") && e.contains("0x81000000"), "{e}");
+        let e = load(
+            "enable_iak_idevid = true\niak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n\
+             idevid_cert = \"\"",
+        )
+        .unwrap_err();
+        assert!(e.contains("idevid_cert") && e.contains("refuses"), "{e}");
+    }
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# tests/e2e/iak.sh - keylet registers with a TCG device identity (IAK and IDevID)
+# at the real Keylime 7.14.3 registrar.
+#
+# The suite makes, in the testbed's swtpm (tpm2-tools), an IAK (restricted RSA-2048
+# RSASSA/SHA-256 signing key with a password, TCG template H-1's key type) and an
+# IDevID (unrestricted RSA-2048 RSASSA/SHA-256 signing key) in the endorsement
+# hierarchy, persisted at 0x81020000 and 0x81020001; a local CA (openssl) issues
+# their certificates and is put into the registrar's trust store ([tenant]
+# tpm_cert_store, which the 7.14.3 registrar reads); a second CA is not trusted.
+#
+# Usage: tests/e2e/iak.sh [SCENARIO...]   (default: all, in this order)
+#   accepted      the registrar stores the IAK, IDevID and their certificates and
+#                 verifies the AK certified by the IAK; the verifier attests (PASS);
+#                 no transient object is left in the TPM
+#   wrong_cert    iak_cert holds a certificate for another key (the IDevID's): keylet
+#                 stops before registering, naming the file and the handle
+#   untrusted_ca  certificates from a CA the registrar does not trust: the registrar
+#                 refuses (400) and keylet says why and what to check
+# Needs: scripts/testbed.sh up (the registrar is reset per scenario), tpm2-tools,
+# openssl, a keylet build.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+IAK_HANDLE=0x81020000 IDEVID_HANDLE=0x81020001 IAK_PASSWORD=e2e-iak-password
+TRUSTED_CA_FILE=$TB_STATE/tpm_cert_store/keylet-e2e-iak-ca.pem
+
+# make_ca NAME: a self-signed CA in $E2E_TMP/pki/NAME.{key,pem}.
+make_ca() {
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj "/CN=keylet e2e $1" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout "$PKI/$1.key" -out "$PKI/$1.pem" 2>/dev/null
+}
+
+# issue CA PUBKEY_PEM CN OUT: a certificate by CA for the public key in PUBKEY_PEM.
+issue() {
+  openssl req -new -key "$PKI/$1.key" -subj "/CN=$3" -out "$PKI/$3.csr" 2>/dev/null
+  openssl x509 -req -in "$PKI/$3.csr" -CA "$PKI/$1.pem" -CAkey "$PKI/$1.key" -force_pubkey "$2" \
+    -set_serial "$((RANDOM * 32768 + RANDOM))" -days 30 -sha256 -out "$4" 2>/dev/null
+}
+
+evict_device_keys() {
+  local h
+  for h in "$IAK_HANDLE" "$IDEVID_HANDLE"; do
+    if tb tpm2 getcap handles-persistent | grep -qi "$h"; then
+      tb tpm2 evictcontrol -C o -c "$h" >/dev/null
+    fi
+  done
+}
+
+# The IAK and IDevID in swtpm, their public keys as PEM, and certificates from
+# the trusted CA ("good") and from an untrusted one ("rogue").
+setup_device_identity() {
+  PKI=$E2E_TMP/pki
+  mkdir -p "$PKI"
+  evict_device_keys
+  tb tpm2 createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null -p "$IAK_PASSWORD" \
+    -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' \
+    -c "$PKI/iak.ctx" >/dev/null
+  tb tpm2 evictcontrol -C o -c "$PKI/iak.ctx" "$IAK_HANDLE" >/dev/null
+  tb tpm2 flushcontext -t
+  tb tpm2 createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null \
+    -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign' \
+    -c "$PKI/idevid.ctx" >/dev/null
+  tb tpm2 evictcontrol -C o -c "$PKI/idevid.ctx" "$IDEVID_HANDLE" >/dev/null
+  tb tpm2 flushcontext -t
+  tb tpm2 readpublic -c "$IAK_HANDLE" -f pem -o "$PKI/iak.pub.pem" >/dev/null
+  tb tpm2 readpublic -c "$IDEVID_HANDLE" -f pem -o "$PKI/idevid.pub.pem" >/dev/null
+  # TPM2B_PUBLIC, as the registrar stores it (base64)
+  tb tpm2 readpublic -c "$IAK_HANDLE" -f tss -o "$PKI/iak.tpm2b" >/dev/null
+  tb tpm2 readpublic -c "$IDEVID_HANDLE" -f tss -o "$PKI/idevid.tpm2b" >/dev/null
+  make_ca trusted-ca
+  make_ca rogue-ca
+  issue trusted-ca "$PKI/iak.pub.pem" iak-good "$PKI/iak-good.pem"
+  issue trusted-ca "$PKI/idevid.pub.pem" idevid-good "$PKI/idevid-good.pem"
+  issue rogue-ca "$PKI/iak.pub.pem" iak-rogue "$PKI/iak-rogue.pem"
+  issue rogue-ca "$PKI/idevid.pub.pem" idevid-rogue "$PKI/idevid-rogue.pem"
+  # DER for the IDevID certificate: keylet reads PEM and DER
+  openssl x509 -in "$PKI/idevid-good.pem" -outform der -out "$PKI/idevid-good.der"
+  cp "$PKI/trusted-ca.pem" "$TRUSTED_CA_FILE"
+}
+
+suite_cleanup() {
+  rm -f "$TRUSTED_CA_FILE"
+  evict_device_keys 2>/dev/null || true
+}
+
+# iak_agent NAME IAK_CERT IDEVID_CERT: a fresh keylet with the device identity on.
+iak_agent() {
+  fresh_agent "$1" enable_iak_idevid=true "iak_handle=$IAK_HANDLE" "idevid_handle=$IDEVID_HANDLE" \
+    "iak_cert=$2" "idevid_cert=$3" "iak_password=$IAK_PASSWORD"
+}
+
+# run_refused NAME: keylet run must exit non-zero within 60 s; its output in OUT.
+run_refused() {
+  local rc=0
+  agent_render "$1"
+  OUT=$(keylet_env "$1" timeout 60 "$KEYLET_BIN" run 2>&1) || rc=$?
+  ((rc != 0 && rc != 124)) || { tail -n 10 <<<"$OUT" >&2; fail "keylet run: exit $rc (expected a refusal)"; }
+  say "keylet exited $rc: $(grep -m1 'ERROR' <<<"$OUT" || tail -n 1 <<<"$OUT")"
+}
+
+# registrar_record UUID: the registrar's stored IAK/IDevID fields as JSON (its REST
+# API does not show them), read from its database.
+registrar_record() {
+  "$VENV_PY" - "$TB_STATE/keylime/reg_data.sqlite" "$1" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+row = db.execute("select iak_tpm, iak_cert, idevid_tpm, idevid_cert from registrarmain where agent_id = ?",
+                 (sys.argv[2],)).fetchone() or [None] * 4
+print(json.dumps(dict(zip(["iak_tpm", "iak_cert", "idevid_tpm", "idevid_cert"], row))))
+PY
+}
+
+# der_b64 CERT_FILE: base64 DER of a PEM or DER certificate.
+der_b64() { openssl x509 -in "$1" -inform "$([[ $1 == *.der ]] && echo der || echo pem)" -outform der | base64 -w0; }
+
+scenario_accepted() {
+  local reg
+  iak_agent ok "$PKI/iak-good.pem" "$PKI/idevid-good.der"
+  start_registered ok
+  reg=$(registrar_record "$REG_UUID")
+  assert_eq "$(jq -r .iak_tpm <<<"$reg")" "$(base64 -w0 "$PKI/iak.tpm2b")" "registrar iak_tpm vs the TPM's IAK"
+  assert_eq "$(jq -r .idevid_tpm <<<"$reg")" "$(base64 -w0 "$PKI/idevid.tpm2b")" \
+    "registrar idevid_tpm vs the TPM's IDevID"
+  assert_eq "$(jq -r .iak_cert <<<"$reg")" "$(der_b64 "$PKI/iak-good.pem")" "registrar iak_cert"
+  assert_eq "$(jq -r .idevid_cert <<<"$reg")" "$(der_b64 "$PKI/idevid-good.der")" "registrar idevid_cert"
+  grep -q "Agent $REG_UUID AIK verified with IAK" "$TB_STATE/logs/registrar.log" ||
+    fail "the registrar's log does not show the AK verified with the IAK"
+  tenant_add "$REG_UUID"
+  wait_attested "$REG_UUID" 2 90 >/dev/null
+  say "attested with PASS"
+  agent_stop ok
+  assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
+}
+
+scenario_wrong_cert() {
+  iak_agent wrong "$PKI/idevid-good.pem" "$PKI/idevid-good.pem"
+  run_refused wrong
+  grep -q "idevid-good.pem (iak_cert) is not for the key at $IAK_HANDLE (iak_handle)" <<<"$OUT" ||
+    fail "the error does not name the file and the handle: $(tail -n 3 <<<"$OUT")"
+  ! grep -q "registering agent" <<<"$OUT" || fail "keylet contacted the registrar with a wrong certificate"
+  local id; id=$(agent_identity wrong)
+  [[ -z $(registrar_get "$(jq -r .uuid <<<"$id")") ]] || fail "the agent was registered anyway"
+}
+
+scenario_untrusted_ca() {
+  iak_agent rogue "$PKI/iak-rogue.pem" "$PKI/idevid-rogue.pem"
+  run_refused rogue
+  grep -q "refused the registration with the IAK and IDevID (400" <<<"$OUT" ||
+    fail "keylet does not report the registrar's refusal: $(tail -n 3 <<<"$OUT")"
+  grep -q "tpm_cert_store" <<<"$OUT" || fail "keylet does not say what to check: $(tail -n 3 <<<"$OUT")"
+  grep -q "iak_cert.*must contain a certificate issued by a CA present in the trust store" \
+    "$TB_STATE/logs/registrar.log" || fail "the registrar's log does not name the untrusted iak_cert"
+}
+
+e2e_init iak
+command -v tpm2_createprimary >/dev/null || { fail "tpm2-tools is not installed (scripts/setup.sh installs it)"; exit 1; }
+trap 'suite_cleanup; e2e_cleanup' EXIT
+setup_device_identity
+run_scenarios accepted wrong_cert untrusted_ca -- "$@"
