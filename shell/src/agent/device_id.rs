@@ -190,8 +190,8 @@ fn match_key(
             detail,
         })
     };
-    let area = public::read_tpm2b_public(public)
-        .map_err(|e| key_error(format!("cannot be used: {e}")))?;
+    let area =
+        public::read_tpm2b_public(public).map_err(|e| key_error(format!("cannot be used: {e}")))?;
     if role.certifies && area.scheme.alg == alg::NULL {
         return Err(key_error(
             "has no signing scheme (an IAK from a TCG template has RSASSA or ECDSA)".into(),
@@ -224,8 +224,12 @@ fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
         .into_iter()
         .next()
         .ok_or_else(|| err(format!("{} holds no certificate", path.display())))?;
-    let cert = x509_cert::Certificate::from_der(der.as_ref())
-        .map_err(|e| err(format!("{} is not an X.509 certificate: {e}", path.display())))?;
+    let cert = x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| {
+        err(format!(
+            "{} is not an X.509 certificate: {e}",
+            path.display()
+        ))
+    })?;
     let spki = cert
         .tbs_certificate()
         .subject_public_key_info()
@@ -281,5 +285,74 @@ impl DeviceIdentity {
         let end = lens.attest.saturating_add(lens.signature);
         let signature = out.get(lens.attest..end).unwrap_or(&[]);
         Ok((STANDARD.encode(attest), STANDARD.encode(signature)))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// Recorded by tests/e2e/iak.sh: the IAK and IDevID swtpm made
+    /// (TPM2B_PUBLIC from tpm2_readpublic) and their certificates (PEM, DER).
+    fn data(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/iak")
+            .join(name)
+    }
+
+    fn check(public: &str, role: &Role, cert: &str) -> Result<(), StartError> {
+        let public = std::fs::read(data(public)).unwrap();
+        let cert_path = data(cert);
+        let cert = certificate(&cert_path, role.cert_option)?;
+        match_key(&public, 0x8102_0000, role, &cert.spki, &cert_path)
+    }
+
+    #[test]
+    fn each_certificate_matches_its_own_key_pem_or_der() {
+        check("iak.tpm2b", &IAK, "iak-good.pem").unwrap();
+        check("idevid.tpm2b", &IDEVID, "idevid-good.der").unwrap();
+    }
+
+    #[test]
+    fn a_certificate_for_another_key_names_the_file_and_the_handle() {
+        let e = check("iak.tpm2b", &IAK, "idevid-good.der").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StartError::DeviceId(DeviceIdError::Mismatch {
+                    cert_option: "iak_cert",
+                    handle: 0x8102_0000,
+                    ..
+                })
+            ),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("idevid-good.der (iak_cert)") && text.contains("0x81020000 (iak_handle)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_iak_without_a_scheme_and_a_file_without_a_certificate_are_refused() {
+        // the IDevID's area with its scheme set to TPM_ALG_NULL: offset of
+        // TPMT_PUBLIC's RSA scheme = size(2) type(2) nameAlg(2) attributes(4)
+        // authPolicy(2 + 0) symmetric(2)
+        let mut public = std::fs::read(data("idevid.tpm2b")).unwrap();
+        assert_eq!(&public[14..16], &[0x00, 0x14], "RSASSA in the recording");
+        public[14..18].copy_from_slice(&[0x00, 0x10, 0x00, 0x10]);
+        public.drain(16..18); // the NULL scheme has no hash
+        let size = u16::try_from(public.len() - 2).unwrap().to_be_bytes();
+        public[..2].copy_from_slice(&size);
+        let cert_path = data("idevid-good.der");
+        let cert = certificate(&cert_path, "iak_cert").unwrap();
+        let e = match_key(&public, 1, &IAK, &cert.spki, &cert_path).unwrap_err();
+        assert!(e.to_string().contains("no signing scheme"), "{e}");
+        let e = certificate(&data("iak.tpm2b"), "iak_cert").err().unwrap();
+        assert!(e.to_string().starts_with("option iak_cert: "), "{e}");
     }
 }

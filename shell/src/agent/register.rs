@@ -9,8 +9,8 @@ use keylet_core::keylime::{auth_tag, credential};
 use keylet_core::tpm::Handle;
 use zeroize::Zeroizing;
 
-use super::device_id::{DeviceIdError, DeviceIdentity};
 use super::StartError;
+use super::device_id::{DeviceIdError, DeviceIdentity};
 use super::tpm_box::TpmBox;
 use crate::config::Backoff;
 use crate::registrar::{DeviceIdFields, Registrar, RegistrarError, Registration};
@@ -112,9 +112,10 @@ pub async fn register_and_activate(
             status: 400,
             message,
             ..
-        } if input.device.is_some() => {
-            StartError::DeviceId(DeviceIdError::Refused { status: 400, message })
-        }
+        } if input.device.is_some() => StartError::DeviceId(DeviceIdError::Refused {
+            status: 400,
+            message,
+        }),
         e => StartError::Registrar(e),
     })?;
     let blob = STANDARD

@@ -86,7 +86,9 @@ fn key(
 
 fn persistent_handle(s: &str) -> Option<u32> {
     let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
-    u32::from_str_radix(hex, 16).ok().filter(|h| h >> 24 == 0x81)
+    u32::from_str_radix(hex, 16)
+        .ok()
+        .filter(|h| h >> 24 == 0x81)
 }
 
 #[cfg(test)]
@@ -124,7 +126,10 @@ mod tests {
             s.iak.cert,
             std::path::Path::new("/var/lib/keylime/iak-cert.crt")
         );
-        assert_eq!(s.idevid.cert, std::path::Path::new("/etc/keylime/idevid.pem"));
+        assert_eq!(
+            s.idevid.cert,
+            std::path::Path::new("/etc/keylime/idevid.pem")
+        );
         assert_eq!(s.iak.password.as_slice(), &[1, 2]);
         assert!(s.idevid.password.is_empty());
     }
@@ -132,7 +137,10 @@ mod tests {
     #[test]
     fn a_missing_or_transient_handle_and_an_empty_certificate_are_refused() {
         let e = load("enable_iak_idevid = true\nidevid_handle = \"0x81020001\"").unwrap_err();
-        assert!(e.contains("iak_handle") && e.contains("iak_idevid_template"), "{e}");
+        assert!(
+            e.contains("iak_handle") && e.contains("iak_idevid_template"),
+            "{e}"
+        );
         let e = load(
             "enable_iak_idevid = true\niak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"",
         )
