@@ -17,6 +17,10 @@
 #                 stops before registering, naming the file and the handle
 #   untrusted_ca  certificates from a CA the registrar does not trust: the registrar
 #                 refuses (400) and keylet says why and what to check
+#   template      no handles: keylet re-creates the IAK and IDevID from the TCG template
+#                 detected from their certificates (H-1 RSA-2048 and H-2 P-256, made
+#                 here by tpm2-tools from the same template), registers (the registrar
+#                 verifies the RSASSA-PSS or ECDSA certification) and flushes them
 # Needs: scripts/testbed.sh up (the registrar is reset per scenario), tpm2-tools,
 # openssl, a keylet build.
 set -euo pipefail
@@ -81,6 +85,37 @@ setup_device_identity() {
   cp "$PKI/trusted-ca.pem" "$TRUSTED_CA_FILE"
 }
 
+# tcg_unique TEXT ECC: tpm2-tools' -u file (a TPMU_PUBLIC_ID as the C struct:
+# little-endian sizes, fixed-size buffers): RSA TEXT, or ECC x = y = TEXT.
+tcg_unique() {
+  "$VENV_PY" -c 'import sys; t = sys.argv[1].encode(); n = len(t).to_bytes(2, "little")
+if sys.argv[2] == "ecc": sys.stdout.buffer.write((n + t.ljust(128, b"\0")) * 2)
+else: sys.stdout.buffer.write(n + t)' "$1" "$2"
+}
+
+# make_template_keys H: the IAK and IDevID of TCG template H (H-1 or H-2) as
+# keylet re-creates them (transient, flushed), certified by the trusted CA.
+make_template_keys() {
+  local h=$1 alg iak_g idevid_g kind
+  case $h in
+    H-1) alg=rsa iak_g=rsa2048:rsapss-sha256:null idevid_g=rsa2048:null:null ;;
+    H-2) alg=ecc iak_g=ecc256:ecdsa-sha256:null idevid_g=ecc256:ecdsa-sha256:null ;;
+  esac
+  printf '%s' 5437182326e414fca797d5f174615a1641f61255797c3a2b22c21d120b2d1e07 | xxd -r -p >"$PKI/iak.policy"
+  printf '%s' ad6b3a2284fd698a0710bf5cc1b9bdf15e2532e3f601fa4b93a6a8fa8de579ea | xxd -r -p >"$PKI/idevid.policy"
+  for kind in iak idevid; do
+    local g=$iak_g attrs='fixedtpm|fixedparent|sensitivedataorigin|userwithauth|adminwithpolicy|sign'
+    [[ $kind == iak ]] && attrs+='|restricted'
+    [[ $kind == idevid ]] && g=$idevid_g
+    tcg_unique "${kind^^}" "$alg" >"$PKI/$kind-$h.unique"
+    tb tpm2 createprimary -C e -g sha256 -G "$g" -a "$attrs" -L "$PKI/$kind.policy" \
+      -u "$PKI/$kind-$h.unique" -c "$PKI/$kind-$h.ctx" >/dev/null
+    tb tpm2 readpublic -c "$PKI/$kind-$h.ctx" -f pem -o "$PKI/$kind-$h.pub.pem" >/dev/null
+    tb tpm2 flushcontext -t
+    issue trusted-ca "$PKI/$kind-$h.pub.pem" "$kind-$h" "$PKI/$kind-$h.pem"
+  done
+}
+
 suite_cleanup() {
   rm -f "$TRUSTED_CA_FILE"
   evict_device_keys 2>/dev/null || true
@@ -135,6 +170,28 @@ scenario_accepted() {
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
 }
 
+scenario_template() {
+  local h reg
+  for h in H-1 H-2; do
+    make_template_keys "$h"
+    fresh_agent "tmpl$h" enable_iak_idevid=true "iak_cert=$PKI/iak-$h.pem" "idevid_cert=$PKI/idevid-$h.pem"
+    start_registered "tmpl$h"
+    grep -q "re-creating the IAK from TCG template $h" "$E2E_TMP/tmpl$h/keylet.log" ||
+      fail "keylet did not detect template $h from the certificate"
+    reg=$(registrar_record "$REG_UUID")
+    assert_eq "$(jq -r .iak_cert <<<"$reg")" "$(der_b64 "$PKI/iak-$h.pem")" "registrar iak_cert ($h)"
+    grep -q "Agent $REG_UUID AIK verified with IAK" "$TB_STATE/logs/registrar.log" ||
+      fail "the registrar's log does not show the AK verified with the $h IAK"
+    # both keys are flushed once used, not at exit
+    grep -q "re-created IDevID is checked against idevid_cert and flushed" "$E2E_TMP/tmpl$h/keylet.log" ||
+      fail "keylet did not flush the re-created IDevID"
+    grep -q "re-created IAK has certified the AK and is flushed" "$E2E_TMP/tmpl$h/keylet.log" ||
+      fail "keylet did not flush the re-created IAK after certifying"
+    agent_stop "tmpl$h"
+    assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped ($h)"
+  done
+}
+
 scenario_wrong_cert() {
   iak_agent wrong "$PKI/idevid-good.pem" "$PKI/idevid-good.pem"
   run_refused wrong
@@ -159,4 +216,4 @@ e2e_init iak
 command -v tpm2_createprimary >/dev/null || { fail "tpm2-tools is not installed (scripts/setup.sh installs it)"; exit 1; }
 trap 'suite_cleanup; e2e_cleanup' EXIT
 setup_device_identity
-run_scenarios accepted wrong_cert untrusted_ca -- "$@"
+run_scenarios accepted wrong_cert untrusted_ca template -- "$@"

@@ -1,14 +1,12 @@
-//! The TCG device identity at registration: the persistent IAK and IDevID,
-//! their certificates (checked here against the TPM keys before anything is
-//! sent), and the AK certified by the IAK (TPM2_Certify).
+//! The TCG device identity at registration: the IAK and IDevID (see
+//! [`super::device_key`]), their certificates (checked against the TPM keys
+//! before anything is sent), and the AK certified by the IAK (TPM2_Certify).
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylet_core::agent::CertifyRequest;
-use keylet_core::keylime::spki;
-use keylet_core::public::{self, alg};
 use keylet_core::tpm::Handle;
 use keylet_core::tpm::command::Auth;
 use keylet_core::tpm::name;
@@ -17,8 +15,9 @@ use x509_cert::der::{Decode as _, Encode as _};
 use zeroize::Zeroizing;
 
 use super::StartError;
+use super::device_key::{IAK, IDEVID, obtain};
 use super::tpm_box::TpmBox;
-use crate::config::{DeviceIdSettings, DeviceKey};
+use crate::config::DeviceIdSettings;
 use crate::keys::read_certs;
 
 /// Why the device identity cannot be used.
@@ -75,6 +74,19 @@ impl std::fmt::Display for DeviceIdError {
                 path,
                 handle_option,
                 handle,
+            } if handle >> 24 == 0x80 => write!(
+                f,
+                "the certificate {} ({cert_option}) is not for the key keylet re-created from \
+                 its TCG template: their public keys differ. Set iak_idevid_template to the \
+                 template the key was made from, or {handle_option} to the persistent key the \
+                 certificate is for",
+                path.display()
+            ),
+            Self::Mismatch {
+                cert_option,
+                path,
+                handle_option,
+                handle,
             } => write!(
                 f,
                 "the certificate {} ({cert_option}) is not for the key at {handle:#010x} \
@@ -101,6 +113,7 @@ impl std::error::Error for DeviceIdError {}
 #[derive(Debug)]
 pub struct DeviceIdentity {
     iak: Handle,
+    iak_transient: bool,
     iak_password: Zeroizing<Vec<u8>>,
     /// base64 TPM2B_PUBLIC of the IAK.
     pub iak_tpm: String,
@@ -112,103 +125,37 @@ pub struct DeviceIdentity {
     pub idevid_cert: String,
 }
 
-/// Which key, by its option names.
-struct Role {
-    handle_option: &'static str,
-    cert_option: &'static str,
-    step: &'static str,
-    /// The key signs TPM2_Certify and needs a scheme of its own.
-    certifies: bool,
-}
-
-const IAK: Role = Role {
-    handle_option: "iak_handle",
-    cert_option: "iak_cert",
-    step: "read the IAK (iak_handle)",
-    certifies: true,
-};
-
-const IDEVID: Role = Role {
-    handle_option: "idevid_handle",
-    cert_option: "idevid_cert",
-    step: "read the IDevID (idevid_handle)",
-    certifies: false,
-};
-
-/// Reads the IAK and IDevID public areas and checks each against its
-/// certificate, before anything is sent.
+/// Reads (or re-creates) the IAK and IDevID and checks each against its
+/// certificate, before anything is sent. A re-created IDevID is flushed at
+/// once; a re-created IAK stays loaded (owned by `tpm`) until
+/// [`DeviceIdentity::release`].
 ///
 /// # Errors
 ///
-/// [`StartError::Tpm`] if a handle holds no key, [`StartError::DeviceId`]
-/// if a certificate is unusable or for another key.
+/// [`StartError::Tpm`] if a handle holds no key or a key cannot be made,
+/// [`StartError::DeviceId`] if a certificate is unusable or for another key.
 pub fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
-    let (iak_tpm, iak_cert) = checked(tpm, &s.iak, &IAK)?;
-    let (idevid_tpm, idevid_cert) = checked(tpm, &s.idevid, &IDEVID)?;
+    let idevid_cert = certificate(&s.idevid.cert, IDEVID.cert_option)?;
+    let idevid = obtain(tpm, &s.idevid, &IDEVID, s.template, &idevid_cert.spki)?;
+    if idevid.transient {
+        tpm.release(idevid.handle);
+        log::info!("the re-created IDevID is checked against idevid_cert and flushed");
+    }
+    let iak_cert = certificate(&s.iak.cert, IAK.cert_option)?;
+    let iak = obtain(tpm, &s.iak, &IAK, s.template, &iak_cert.spki)?;
     Ok(DeviceIdentity {
-        iak: s.iak.handle,
-        iak_password: s.iak.password.clone(),
-        iak_tpm: STANDARD.encode(iak_tpm),
-        iak_cert: STANDARD.encode(iak_cert),
-        idevid_tpm: STANDARD.encode(idevid_tpm),
-        idevid_cert: STANDARD.encode(idevid_cert),
+        iak: iak.handle,
+        iak_transient: iak.transient,
+        iak_password: if iak.transient {
+            Zeroizing::new(Vec::new())
+        } else {
+            s.iak.password.clone()
+        },
+        iak_tpm: STANDARD.encode(iak.public),
+        iak_cert: STANDARD.encode(iak_cert.der),
+        idevid_tpm: STANDARD.encode(idevid.public),
+        idevid_cert: STANDARD.encode(idevid_cert.der),
     })
-}
-
-/// The key's TPM2B_PUBLIC and its certificate's DER, once they match.
-fn checked(
-    tpm: &mut TpmBox,
-    key: &DeviceKey,
-    role: &Role,
-) -> Result<(Vec<u8>, Vec<u8>), StartError> {
-    let mut public = vec![0u8; 1024];
-    let n = tpm
-        .tpm()
-        .read_public(key.handle, &mut public)
-        .map_err(|source| StartError::Tpm {
-            step: role.step,
-            source,
-        })?;
-    public.truncate(n);
-    let cert = certificate(&key.cert, role.cert_option)?;
-    match_key(&public, key.handle, role, &cert.spki, &key.cert)?;
-    Ok((public, cert.der))
-}
-
-/// Checks that the TPM2B_PUBLIC `public` carries the key `cert_spki` certifies.
-fn match_key(
-    public: &[u8],
-    handle: Handle,
-    role: &Role,
-    cert_spki: &[u8],
-    cert_path: &Path,
-) -> Result<(), StartError> {
-    let key_error = |detail: String| {
-        StartError::DeviceId(DeviceIdError::Key {
-            option: role.handle_option,
-            handle,
-            detail,
-        })
-    };
-    let area =
-        public::read_tpm2b_public(public).map_err(|e| key_error(format!("cannot be used: {e}")))?;
-    if role.certifies && area.scheme.alg == alg::NULL {
-        return Err(key_error(
-            "has no signing scheme (an IAK from a TCG template has RSASSA or ECDSA)".into(),
-        ));
-    }
-    let mut tpm_spki = [0u8; spki::MAX_DER_LEN];
-    let len = spki::der(&area.key, &mut tpm_spki)
-        .map_err(|e| key_error(format!("cannot be encoded: {e}")))?;
-    if tpm_spki.get(..len) != Some(cert_spki) {
-        return Err(StartError::DeviceId(DeviceIdError::Mismatch {
-            cert_option: role.cert_option,
-            path: cert_path.to_path_buf(),
-            handle_option: role.handle_option,
-            handle,
-        }));
-    }
-    Ok(())
 }
 
 struct Cert {
@@ -286,6 +233,14 @@ impl DeviceIdentity {
         let signature = out.get(lens.attest..end).unwrap_or(&[]);
         Ok((STANDARD.encode(attest), STANDARD.encode(signature)))
     }
+
+    /// Flushes the IAK if keylet re-created it (a persistent one stays).
+    pub fn release(&self, tpm: &mut TpmBox) {
+        if self.iak_transient {
+            tpm.release(self.iak);
+            log::info!("the re-created IAK has certified the AK and is flushed");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +248,7 @@ impl DeviceIdentity {
 mod tests {
     use std::path::PathBuf;
 
+    use super::super::device_key::{Role, match_key};
     use super::*;
 
     /// Recorded by tests/e2e/iak.sh: the IAK and IDevID swtpm made

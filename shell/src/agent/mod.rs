@@ -4,6 +4,7 @@
 mod clock;
 pub mod clock_lease;
 mod device_id;
+mod device_key;
 mod host_id;
 mod identity;
 mod keys;

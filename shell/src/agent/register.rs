@@ -89,7 +89,11 @@ pub async fn register_and_activate(
         api.1
     );
     let certified = match input.device {
-        Some(device) => Some(device.certify_ak(tpm, input.ak, input.ak_public, input.id, api)?),
+        Some(device) => {
+            let certified = device.certify_ak(tpm, input.ak, input.ak_public, input.id, api);
+            device.release(tpm);
+            Some(certified?)
+        }
         None => None,
     };
     let mut registration = input.registration.clone();

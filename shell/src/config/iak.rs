@@ -1,10 +1,11 @@
 //! The TCG device identity options (Keylime's names): `enable_iak_idevid`,
-//! the persistent `iak_handle` / `idevid_handle`, their certificates
-//! `iak_cert` / `idevid_cert` and authorization values `iak_password` /
-//! `idevid_password`.
+//! the persistent `iak_handle` / `idevid_handle` (or, without them, keys
+//! re-created from `iak_idevid_template`), their certificates `iak_cert` /
+//! `idevid_cert` and authorization values `iak_password` / `idevid_password`.
 
 use std::path::{Path, PathBuf};
 
+use keylet_core::tpm::template_devid::DevIdTemplate;
 use zeroize::Zeroizing;
 
 use super::ConfigError;
@@ -14,11 +15,12 @@ use super::value::Values;
 /// One device identity key: where it is in the TPM and its certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceKey {
-    /// The persistent handle (0x81xxxxxx).
-    pub handle: u32,
+    /// The persistent handle (0x81xxxxxx); `None`: re-created from the template.
+    pub handle: Option<u32>,
     /// The certificate file (PEM or DER).
     pub cert: PathBuf,
-    /// The key's authorization value (empty for none).
+    /// The persistent key's authorization value (empty for none; a key
+    /// re-created from its template has none).
     pub password: Zeroizing<Vec<u8>>,
 }
 
@@ -29,6 +31,9 @@ pub struct DeviceIdSettings {
     pub iak: DeviceKey,
     /// The Initial Device Identity key.
     pub idevid: DeviceKey,
+    /// `iak_idevid_template`: the TCG template keys without a handle are
+    /// re-created from; `None` (`detect`): the one of each certificate's key.
+    pub template: Option<DevIdTemplate>,
 }
 
 /// `None` unless `enable_iak_idevid` is on.
@@ -36,9 +41,20 @@ pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettin
     if !v.boolean("enable_iak_idevid", false)? {
         return Ok(None);
     }
+    let template = match v.string("iak_idevid_template", "detect")?.as_str() {
+        "" | "detect" | "default" => None,
+        s => Some(DevIdTemplate::from_name(s).ok_or_else(|| {
+            v.error(
+                "iak_idevid_template",
+                "detect (the template of each certificate's key), or H-1 to H-5 (keylet does not \
+                 build templates from iak_idevid_asymmetric_alg and iak_idevid_name_alg)",
+            )
+        })?),
+    };
     Ok(Some(DeviceIdSettings {
         iak: key(v, base, "iak", "iak-cert.crt")?,
         idevid: key(v, base, "idevid", "idevid-cert.crt")?,
+        template,
     }))
 }
 
@@ -50,20 +66,14 @@ fn key(
 ) -> Result<DeviceKey, ConfigError> {
     let handle_opt = format!("{which}_handle");
     let handle = match v.string(&handle_opt, "")?.as_str() {
-        "" => {
-            return Err(v.error(
-                &handle_opt,
-                "the persistent handle (hex, such as 0x81020000) of a key made from a TCG template \
-                 and certified by the device maker: with enable_iak_idevid = true keylet uses \
-                 existing keys (it does not create them from iak_idevid_template)",
-            ));
-        }
-        s => persistent_handle(s).ok_or_else(|| {
+        "" => None,
+        s => Some(persistent_handle(s).ok_or_else(|| {
             v.error(
                 &handle_opt,
-                "a persistent handle in hex such as 0x81020000 (0x81000000 to 0x81FFFFFF)",
+                "a persistent handle in hex such as 0x81020000 (0x81000000 to 0x81FFFFFF), or \
+                 empty to re-create the key from iak_idevid_template",
             )
-        })?,
+        })?),
     };
     let cert_opt = format!("{which}_cert");
     let cert = match v.string(&cert_opt, "default")?.as_str() {
@@ -94,7 +104,7 @@ fn persistent_handle(s: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::super::{FixedEnv, load_from};
-    use super::DeviceIdSettings;
+    use super::{DevIdTemplate, DeviceIdSettings};
 
     fn load(agent_section: &str) -> Result<Option<DeviceIdSettings>, String> {
         let root = tempfile::tempdir().unwrap();
@@ -120,8 +130,9 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(s.iak.handle, 0x8102_0000);
-        assert_eq!(s.idevid.handle, 0x8102_0001);
+        assert_eq!(s.iak.handle, Some(0x8102_0000));
+        assert_eq!(s.idevid.handle, Some(0x8102_0001));
+        assert_eq!(s.template, None);
         assert_eq!(
             s.iak.cert,
             std::path::Path::new("/var/lib/keylime/iak-cert.crt")
@@ -135,12 +146,21 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_or_transient_handle_and_an_empty_certificate_are_refused() {
-        let e = load("enable_iak_idevid = true\nidevid_handle = \"0x81020001\"").unwrap_err();
+    fn without_handles_the_keys_come_from_the_template() {
+        let s = load("enable_iak_idevid = true\niak_idevid_template = \"h-2\"")
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.iak.handle, s.idevid.handle), (None, None));
+        assert_eq!(s.template, Some(DevIdTemplate::H2));
+        let e = load("enable_iak_idevid = true\niak_idevid_template = \"manual\"").unwrap_err();
         assert!(
-            e.contains("iak_handle") && e.contains("iak_idevid_template"),
+            e.contains("iak_idevid_template") && e.contains("H-1 to H-5"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_transient_handle_and_an_empty_certificate_are_refused() {
         let e = load(
             "enable_iak_idevid = true\niak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"",
         )

@@ -73,6 +73,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "certification_keys_server_identifier",
     // TCG device identity: persistent IAK and IDevID with their certificates
     "enable_iak_idevid",
+    "iak_idevid_template",
     "iak_handle",
     "iak_cert",
     "iak_password",
@@ -87,7 +88,6 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_revocation_notifications", "false"),
     ("revocation_notification_ip", "127.0.0.1"),
     ("revocation_notification_port", "8992"),
-    ("iak_idevid_template", "detect"),
     ("iak_idevid_asymmetric_alg", "rsa"),
     ("iak_idevid_name_alg", "sha256"),
     ("tls_accept_invalid_certs", "false"),
