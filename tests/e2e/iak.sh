@@ -17,6 +17,9 @@
 #                 stops before registering, naming the file and the handle
 #   untrusted_ca  certificates from a CA the registrar does not trust: the registrar
 #                 refuses (400) and keylet says why and what to check
+#   tampered      a man in the middle (a proxy made by the test) corrupts iak_sign on the
+#                 way to the registrar: the registrar refuses the certification (400,
+#                 aik_tpm not confirmed by the IAK) and keylet says so
 #   template      no handles: keylet re-creates the IAK and IDevID from the TCG template
 #                 detected from their certificates (H-1 RSA-2048 and H-2 P-256, made
 #                 here by tpm2-tools from the same template), registers (the registrar
@@ -127,6 +130,10 @@ iak_agent() {
     "iak_cert=$2" "idevid_cert=$3" "iak_password=$IAK_PASSWORD"
 }
 
+# registrar_log_mark / new_registrar_log: the registrar's log lines written since the mark.
+registrar_log_mark() { LOG_MARK=$(wc -l <"$TB_STATE/logs/registrar.log"); }
+new_registrar_log() { tail -n +"$((LOG_MARK + 1))" "$TB_STATE/logs/registrar.log"; }
+
 # run_refused NAME: keylet run must exit non-zero within 60 s; its output in OUT.
 run_refused() {
   local rc=0
@@ -154,6 +161,7 @@ der_b64() { openssl x509 -in "$1" -inform "$([[ $1 == *.der ]] && echo der || ec
 scenario_accepted() {
   local reg
   iak_agent ok "$PKI/iak-good.pem" "$PKI/idevid-good.der"
+  registrar_log_mark
   start_registered ok
   reg=$(registrar_record "$REG_UUID")
   assert_eq "$(jq -r .iak_tpm <<<"$reg")" "$(base64 -w0 "$PKI/iak.tpm2b")" "registrar iak_tpm vs the TPM's IAK"
@@ -161,7 +169,7 @@ scenario_accepted() {
     "registrar idevid_tpm vs the TPM's IDevID"
   assert_eq "$(jq -r .iak_cert <<<"$reg")" "$(der_b64 "$PKI/iak-good.pem")" "registrar iak_cert"
   assert_eq "$(jq -r .idevid_cert <<<"$reg")" "$(der_b64 "$PKI/idevid-good.der")" "registrar idevid_cert"
-  grep -q "Agent $REG_UUID AIK verified with IAK" "$TB_STATE/logs/registrar.log" ||
+  grep -q "Agent $REG_UUID AIK verified with IAK" <<<"$(new_registrar_log)" ||
     fail "the registrar's log does not show the AK verified with the IAK"
   tenant_add "$REG_UUID"
   wait_attested "$REG_UUID" 2 90 >/dev/null
@@ -170,17 +178,62 @@ scenario_accepted() {
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
 }
 
+# tamper_proxy PORT: forwards 127.0.0.1:PORT to the registrar's plain port and flips
+# the last byte of iak_sign in registrations; stops by itself after 60 s.
+tamper_proxy() {
+  timeout 60 "$VENV_PY" - "$1" "$REGISTRAR_PORT" <<'PY' &
+import base64, http.client, http.server, json, sys
+listen, upstream = int(sys.argv[1]), int(sys.argv[2])
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def forward(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.command == "POST" and body:
+            doc = json.loads(body)
+            if "iak_sign" in doc:
+                sig = bytearray(base64.b64decode(doc["iak_sign"]))
+                sig[-1] ^= 1
+                doc["iak_sign"] = base64.b64encode(bytes(sig)).decode()
+                body = json.dumps(doc).encode()
+        c = http.client.HTTPConnection("127.0.0.1", upstream, timeout=10)
+        c.request(self.command, self.path, body or None, {"Content-Type": "application/json"})
+        r = c.getresponse(); data = r.read()
+        self.send_response(r.status); self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Type", "application/json"); self.end_headers(); self.wfile.write(data)
+    do_GET = do_POST = do_PUT = forward
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", listen), Proxy).serve_forever()
+PY
+  PROXY_PID=$!
+  local i; for ((i = 0; i < 50; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  fail "the tampering proxy did not start on port $1"
+}
+
+scenario_tampered() {
+  local port=$((AGENT_PORT + 1)) # in the suite's port range, unused by the testbed
+  tamper_proxy "$port"
+  iak_agent tampered "$PKI/iak-good.pem" "$PKI/idevid-good.pem"
+  agent_set tampered registrar_port "$port"
+  registrar_log_mark
+  run_refused tampered
+  kill "$PROXY_PID" 2>/dev/null || true
+  grep -q "refused the registration with the IAK and IDevID (400" <<<"$OUT" ||
+    fail "keylet does not report the registrar's refusal: $(tail -n 3 <<<"$OUT")"
+  grep -q "aik_tpm cannot be confirmed as having been created by the same TPM as the IAK" <<<"$(new_registrar_log)" ||
+    fail "the registrar's log does not show the refused certification"
+}
+
 scenario_template() {
   local h reg
   for h in H-1 H-2; do
     make_template_keys "$h"
     fresh_agent "tmpl$h" enable_iak_idevid=true "iak_cert=$PKI/iak-$h.pem" "idevid_cert=$PKI/idevid-$h.pem"
+    registrar_log_mark
     start_registered "tmpl$h"
     grep -q "re-creating the IAK from TCG template $h" "$E2E_TMP/tmpl$h/keylet.log" ||
       fail "keylet did not detect template $h from the certificate"
     reg=$(registrar_record "$REG_UUID")
     assert_eq "$(jq -r .iak_cert <<<"$reg")" "$(der_b64 "$PKI/iak-$h.pem")" "registrar iak_cert ($h)"
-    grep -q "Agent $REG_UUID AIK verified with IAK" "$TB_STATE/logs/registrar.log" ||
+    grep -q "Agent $REG_UUID AIK verified with IAK" <<<"$(new_registrar_log)" ||
       fail "the registrar's log does not show the AK verified with the $h IAK"
     # both keys are flushed once used, not at exit
     grep -q "re-created IDevID is checked against idevid_cert and flushed" "$E2E_TMP/tmpl$h/keylet.log" ||
@@ -204,16 +257,17 @@ scenario_wrong_cert() {
 
 scenario_untrusted_ca() {
   iak_agent rogue "$PKI/iak-rogue.pem" "$PKI/idevid-rogue.pem"
+  registrar_log_mark
   run_refused rogue
   grep -q "refused the registration with the IAK and IDevID (400" <<<"$OUT" ||
     fail "keylet does not report the registrar's refusal: $(tail -n 3 <<<"$OUT")"
   grep -q "tpm_cert_store" <<<"$OUT" || fail "keylet does not say what to check: $(tail -n 3 <<<"$OUT")"
-  grep -q "iak_cert.*must contain a certificate issued by a CA present in the trust store" \
-    "$TB_STATE/logs/registrar.log" || fail "the registrar's log does not name the untrusted iak_cert"
+  grep -q "iak_cert.*must contain a certificate issued by a CA present in the trust store" <<<"$(new_registrar_log)" ||
+    fail "the registrar's log does not name the untrusted iak_cert"
 }
 
 e2e_init iak
 command -v tpm2_createprimary >/dev/null || { fail "tpm2-tools is not installed (scripts/setup.sh installs it)"; exit 1; }
 trap 'suite_cleanup; e2e_cleanup' EXIT
 setup_device_identity
-run_scenarios accepted wrong_cert untrusted_ca template -- "$@"
+run_scenarios accepted wrong_cert untrusted_ca tampered template -- "$@"
