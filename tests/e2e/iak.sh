@@ -12,7 +12,7 @@
 # Usage: tests/e2e/iak.sh [SCENARIO...]   (default: all, in this order)
 #   accepted      the registrar stores the IAK, IDevID and their certificates and
 #                 verifies the AK certified by the IAK; the verifier attests (PASS);
-#                 no transient object is left in the TPM
+#                 no transient object is left in the TPM; keylet doctor finds both keys
 #   wrong_cert    iak_cert holds a certificate for another key (the IDevID's): keylet
 #                 stops before registering, naming the file and the handle
 #   untrusted_ca  certificates from a CA the registrar does not trust: the registrar
@@ -176,6 +176,9 @@ scenario_accepted() {
   say "attested with PASS"
   agent_stop ok
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
+  doctor ok -- # keylet stopped: swtpm takes one connection at a time
+  expect tpm.iak ok
+  expect tpm.idevid ok
 }
 
 # tamper_proxy PORT: forwards 127.0.0.1:PORT to the registrar's plain port and flips
@@ -242,6 +245,10 @@ scenario_template() {
       fail "keylet did not flush the re-created IAK after certifying"
     agent_stop "tmpl$h"
     assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped ($h)"
+    doctor "tmpl$h" --
+    expect tpm.iak ok
+    grep -q "re-created from template $h" <<<"$(detail_of tpm.iak)" || fail "doctor: $(detail_of tpm.iak)"
+    assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet doctor ($h)"
   done
 }
 
@@ -251,6 +258,11 @@ scenario_wrong_cert() {
   grep -q "idevid-good.pem (iak_cert) is not for the key at $IAK_HANDLE (iak_handle)" <<<"$OUT" ||
     fail "the error does not name the file and the handle: $(tail -n 3 <<<"$OUT")"
   ! grep -q "registering agent" <<<"$OUT" || fail "keylet contacted the registrar with a wrong certificate"
+  doctor wrong --
+  expect tpm.iak fail
+  expect tpm.idevid ok
+  grep -q "idevid-good.pem (iak_cert) is not for the key" <<<"$(detail_of tpm.iak)" ||
+    fail "keylet doctor does not say why: $(detail_of tpm.iak)"
   local id; id=$(agent_identity wrong)
   [[ -z $(registrar_get "$(jq -r .uuid <<<"$id")") ]] || fail "the agent was registered anyway"
 }

@@ -158,13 +158,16 @@ pub fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, St
     })
 }
 
-struct Cert {
-    der: Vec<u8>,
-    spki: Vec<u8>,
+/// A certificate file's first certificate.
+pub(crate) struct Cert {
+    /// Its DER.
+    pub der: Vec<u8>,
+    /// Its SubjectPublicKeyInfo (DER).
+    pub spki: Vec<u8>,
 }
 
 /// The first certificate in `path` (PEM or DER) and its SubjectPublicKeyInfo.
-fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
+pub(crate) fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
     let err = |detail: String| StartError::DeviceId(DeviceIdError::Cert { option, detail });
     let certs = read_certs(path).map_err(err)?;
     let der = certs

@@ -19,8 +19,8 @@ use crate::config::DeviceKey;
 
 /// Which key, by its option names.
 #[derive(Debug)]
-pub(super) struct Role {
-    name: &'static str,
+pub(crate) struct Role {
+    pub name: &'static str,
     pub handle_option: &'static str,
     pub cert_option: &'static str,
     pub key: DevIdKey,
@@ -28,7 +28,7 @@ pub(super) struct Role {
     create_step: &'static str,
 }
 
-pub(super) const IAK: Role = Role {
+pub(crate) const IAK: Role = Role {
     name: "IAK",
     handle_option: "iak_handle",
     cert_option: "iak_cert",
@@ -37,7 +37,7 @@ pub(super) const IAK: Role = Role {
     create_step: "re-create the IAK from its template (iak_idevid_template)",
 };
 
-pub(super) const IDEVID: Role = Role {
+pub(crate) const IDEVID: Role = Role {
     name: "IDevID",
     handle_option: "idevid_handle",
     cert_option: "idevid_cert",
@@ -85,19 +85,7 @@ pub(super) fn obtain(
             (handle, false, n)
         }
         None => {
-            let t = match template {
-                Some(t) => t,
-                None => detect(cert_spki).ok_or_else(|| {
-                    StartError::DeviceId(DeviceIdError::Cert {
-                        option: role.cert_option,
-                        detail: format!(
-                            "{}: its key is of no TCG template (H-1 RSA-2048, H-2 P-256, H-3 \
-                             P-384, H-4 P-521, H-5 SM2); set iak_idevid_template",
-                            key.cert.display()
-                        ),
-                    })
-                })?,
-            };
+            let t = template_for(key, role, template, cert_spki)?;
             log::info!(
                 "re-creating the {} from TCG template {}",
                 role.name,
@@ -125,8 +113,32 @@ pub(super) fn obtain(
     })
 }
 
+/// The template of a key without a handle: `template`, or the one of the
+/// certificate's key (`detect`).
+///
+/// # Errors
+///
+/// [`StartError::DeviceId`] if the certificate's key is of no TCG template.
+pub(crate) fn template_for(
+    key: &DeviceKey,
+    role: &Role,
+    template: Option<DevIdTemplate>,
+    cert_spki: &[u8],
+) -> Result<DevIdTemplate, StartError> {
+    template.or_else(|| detect(cert_spki)).ok_or_else(|| {
+        StartError::DeviceId(DeviceIdError::Cert {
+            option: role.cert_option,
+            detail: format!(
+                "{}: its key is of no TCG template (H-1 RSA-2048, H-2 P-256, H-3 P-384, H-4 \
+                 P-521, H-5 SM2); set iak_idevid_template",
+                key.cert.display()
+            ),
+        })
+    })
+}
+
 /// Checks that the TPM2B_PUBLIC `public` carries the key `cert_spki` certifies.
-pub(super) fn match_key(
+pub(crate) fn match_key(
     public: &[u8],
     handle: Handle,
     role: &Role,

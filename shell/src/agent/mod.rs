@@ -3,8 +3,8 @@
 
 mod clock;
 pub mod clock_lease;
-mod device_id;
-mod device_key;
+pub(crate) mod device_id;
+pub(crate) mod device_key;
 mod host_id;
 mod identity;
 mod keys;
