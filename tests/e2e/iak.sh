@@ -12,7 +12,8 @@
 # Usage: tests/e2e/iak.sh [SCENARIO...]   (default: all, in this order)
 #   accepted      the registrar stores the IAK, IDevID and their certificates and
 #                 verifies the AK certified by the IAK; the verifier attests (PASS);
-#                 no transient object is left in the TPM; keylet doctor finds both keys
+#                 a restart registers again; no transient object is left in the TPM;
+#                 keylet doctor finds both keys
 #   wrong_cert    iak_cert holds a certificate for another key (the IDevID's): keylet
 #                 stops before registering, naming the file and the handle
 #   untrusted_ca  certificates from a CA the registrar does not trust: the registrar
@@ -174,6 +175,12 @@ scenario_accepted() {
   tenant_add "$REG_UUID"
   wait_attested "$REG_UUID" 2 90 >/dev/null
   say "attested with PASS"
+  # a restart registers again with the same keys (no 403) and keeps attesting
+  local n0; n0=$(jq -r .regcount <<<"$(registrar_get "$REG_UUID")")
+  agent_stop ok
+  agent_start ok
+  wait_registered "$REG_UUID" 30 $((n0 + 1)) >/dev/null
+  wait_attested "$REG_UUID" 4 90 >/dev/null
   agent_stop ok
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
   doctor ok -- # keylet stopped: swtpm takes one connection at a time
