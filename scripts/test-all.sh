@@ -148,6 +148,9 @@ if ((E2E)); then
     # certificate reload, rotate-cert, identity listener for SPIRE (~1 min)
     # shellcheck disable=SC2086
     step e2e-tls timeout 600 bash tests/e2e/tls.sh ${E2E_TLS:-}
+    # TCG device identity: IAK and IDevID made in swtpm, certificates from a local CA (~30 s)
+    # shellcheck disable=SC2086
+    step e2e-iak timeout 300 bash tests/e2e/iak.sh ${E2E_IAK:-}
     # keylet doctor against swtpm + the real registrar (about 5 s)
     step e2e-doctor timeout 300 bash tests/e2e/doctor.sh
     # run_as drop and metrics (ops), ~20 s
@@ -195,6 +198,7 @@ if ((E2E)); then
   else
     skip e2e-registration "testbed is not up"; skip e2e-attestation "testbed is not up"
     skip e2e-tls "testbed is not up"
+    skip e2e-iak "testbed is not up" # IAK and IDevID
     skip e2e-doctor "testbed is not up" # keylet doctor
     skip e2e-operations "testbed is not up" # run_as and metrics
     skip e2e-payload "testbed is not up"

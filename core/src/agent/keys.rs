@@ -9,6 +9,7 @@ use crate::tpm::command_keys;
 use crate::tpm::reader::{self, ReadError};
 use crate::tpm::template::{self, KeyAlg, RH_ENDORSEMENT};
 use crate::tpm::transport::Transport;
+use tpm2_protocol::data::TpmtPublic;
 
 /// An endorsement key ready for use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +55,7 @@ impl<T: Transport> Tpm<'_, T> {
         public_out: &mut [u8],
     ) -> Result<Ek, AgentError<T::Error>> {
         if let Some(handle) = persistent {
-            let r = self.execute(|b| command_keys::read_public(b, handle))?;
-            let parts = reader::read_public(r.parameters).map_err(read_err(r.cc))?;
-            let public_len = copy_out(parts.public, public_out, "EK public area")?;
+            let public_len = self.read_public(handle, public_out)?;
             return Ok(Ek {
                 handle,
                 transient: false,
@@ -64,24 +63,58 @@ impl<T: Transport> Tpm<'_, T> {
             });
         }
         let t = template::ek_template(alg)?;
-        let r =
-            self.execute(|b| command_keys::create_primary(b, RH_ENDORSEMENT, Auth::EMPTY, &t))?;
+        let (handle, public_len) = self.create_endorsement_primary(&t, public_out)?;
+        Ok(Ek {
+            handle,
+            transient: true,
+            public_len,
+        })
+    }
+
+    /// Creates a primary key of the endorsement hierarchy (empty
+    /// authorization) from `template` as a transient object, copies its
+    /// TPM2B_PUBLIC to `public_out`, and returns its handle and the length.
+    /// The caller flushes the object; on an error nothing is left loaded.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if the TPM refuses or `public_out` is too small.
+    pub fn create_endorsement_primary(
+        &mut self,
+        template: &TpmtPublic,
+        public_out: &mut [u8],
+    ) -> Result<(Handle, usize), AgentError<T::Error>> {
+        let r = self
+            .execute(|b| command_keys::create_primary(b, RH_ENDORSEMENT, Auth::EMPTY, template))?;
         let cc = r.cc;
         let handle = r.handle().ok_or(no_handle(cc))?;
         let copied = reader::create_primary(r.parameters)
             .map_err(read_err(cc))
-            .and_then(|parts| copy_out(parts.public, public_out, "EK public area"));
+            .and_then(|parts| copy_out(parts.public, public_out, "public area"));
         match copied {
-            Ok(public_len) => Ok(Ek {
-                handle,
-                transient: true,
-                public_len,
-            }),
+            Ok(public_len) => Ok((handle, public_len)),
             Err(e) => {
                 let _ = self.flush(handle);
                 Err(e)
             }
         }
+    }
+
+    /// Reads the TPM2B_PUBLIC of a loaded or persistent object
+    /// (TPM2_ReadPublic) into `public_out` and returns its length.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError`] if there is no object at `handle`, the response is
+    /// malformed or `public_out` is too small.
+    pub fn read_public(
+        &mut self,
+        handle: Handle,
+        public_out: &mut [u8],
+    ) -> Result<usize, AgentError<T::Error>> {
+        let r = self.execute(|b| command_keys::read_public(b, handle))?;
+        let parts = reader::read_public(r.parameters).map_err(read_err(r.cc))?;
+        copy_out(parts.public, public_out, "public area")
     }
 
     /// Creates an AK under the EK (TPM2_Create with a Policy A session) and

@@ -19,6 +19,7 @@ pub mod rc;
 pub mod reader;
 pub mod response;
 pub mod template;
+pub mod template_devid;
 pub mod transport;
 
 /// A TPM handle (transient object, session, persistent object, NV index, PCR).

@@ -3,6 +3,8 @@
 
 mod clock;
 pub mod clock_lease;
+pub(crate) mod device_id;
+pub(crate) mod device_key;
 mod host_id;
 mod identity;
 mod keys;
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 
 use keylet_core::agent::AgentError;
 
+pub use device_id::{DeviceIdError, DeviceIdentity};
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
 pub use run::run;
 pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_settings};
@@ -65,6 +68,8 @@ pub enum StartError {
     Keys(KeyError),
     /// Registration failed.
     Registrar(RegistrarError),
+    /// The IAK or IDevID cannot be used, or the registrar refused them.
+    DeviceId(DeviceIdError),
     /// The registrar's credential could not be used.
     Credential(String),
     /// The mTLS configuration failed.
@@ -114,6 +119,7 @@ impl std::fmt::Display for StartError {
             ),
             Self::Keys(e) => e.fmt(f),
             Self::Registrar(e) => e.fmt(f),
+            Self::DeviceId(e) => e.fmt(f),
             Self::Credential(e) => write!(f, "the registrar's credential cannot be activated: {e}"),
             Self::Tls(e) => write!(f, "mTLS setup: {e}"),
             Self::Server(e) => write!(f, "server: {e}"),

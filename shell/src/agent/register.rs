@@ -10,9 +10,10 @@ use keylet_core::tpm::Handle;
 use zeroize::Zeroizing;
 
 use super::StartError;
+use super::device_id::{DeviceIdError, DeviceIdentity};
 use super::tpm_box::TpmBox;
 use crate::config::Backoff;
-use crate::registrar::{Registrar, RegistrarError, Registration};
+use crate::registrar::{DeviceIdFields, Registrar, RegistrarError, Registration};
 
 /// What registration needs besides the TPM.
 #[derive(Debug)]
@@ -27,6 +28,10 @@ pub struct RegisterInput<'a> {
     pub ak: Handle,
     /// The EK handle.
     pub ek: Handle,
+    /// The AK's TPM2B_PUBLIC (the IAK certifies its Name).
+    pub ak_public: &'a [u8],
+    /// The IAK and IDevID to register with (`enable_iak_idevid`).
+    pub device: Option<&'a DeviceIdentity>,
 }
 
 /// Retries `op` with capped exponential backoff while it fails transiently.
@@ -83,11 +88,40 @@ pub async fn register_and_activate(
         api.0,
         api.1
     );
+    let certified = match input.device {
+        Some(device) => {
+            let certified = device.certify_ak(tpm, input.ak, input.ak_public, input.id, api);
+            device.release(tpm);
+            Some(certified?)
+        }
+        None => None,
+    };
+    let mut registration = input.registration.clone();
+    if let (Some(device), Some((attest, sign))) = (input.device, &certified) {
+        registration.device_id = Some(DeviceIdFields {
+            iak_tpm: &device.iak_tpm,
+            iak_cert: &device.iak_cert,
+            idevid_tpm: &device.idevid_tpm,
+            idevid_cert: &device.idevid_cert,
+            iak_attest: attest,
+            iak_sign: sign,
+        });
+    }
     let blob_b64 = with_backoff(backoff, "registering", || {
-        registrar.register(api, input.id, &input.registration)
+        registrar.register(api, input.id, &registration)
     })
     .await
-    .map_err(StartError::Registrar)?;
+    .map_err(|e| match e {
+        RegistrarError::Status {
+            status: 400,
+            message,
+            ..
+        } if input.device.is_some() => StartError::DeviceId(DeviceIdError::Refused {
+            status: 400,
+            message,
+        }),
+        e => StartError::Registrar(e),
+    })?;
     let blob = STANDARD
         .decode(blob_b64.trim())
         .map_err(|e| StartError::Credential(format!("the blob is not base64: {e}")))?;

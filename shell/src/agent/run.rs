@@ -340,6 +340,12 @@ pub(crate) async fn register(
     } else {
         Registrar::plain(&c.registrar_ip, c.registrar_port)
     };
+    // The IAK and IDevID are checked against their certificates before the
+    // registrar is contacted.
+    let device = match &c.device_id {
+        Some(settings) => Some(super::device_id::load(tpm, settings)?),
+        None => None,
+    };
     let aik = STANDARD.encode(&state.ak_public);
     let ek = STANDARD.encode(&objects.ek_public);
     let input = RegisterInput {
@@ -352,9 +358,12 @@ pub(crate) async fn register(
             mtls_cert: mtls_cert.unwrap_or("disabled"),
             ip: &c.contact_ip,
             port: c.contact_port,
+            device_id: None,
         },
         ak,
         ek: objects.ek,
+        ak_public: &state.ak_public,
+        device: device.as_ref(),
     };
     register_and_activate(&registrar, c.backoff, tpm, &input).await
 }

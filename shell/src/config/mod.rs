@@ -4,6 +4,7 @@
 //! came from and the accepted form; unknown options draw a warning.
 
 mod error;
+mod iak; // TCG device identity (IAK and IDevID)
 mod identity; // identity listener for SPIRE
 mod metrics;
 mod options;
@@ -25,6 +26,7 @@ use keylet_core::pcr::HashAlg;
 use zeroize::Zeroizing;
 
 pub use error::ConfigError;
+pub use iak::{DeviceIdSettings, DeviceKey};
 pub use identity::IdentitySettings;
 pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url}; // identity listener for SPIRE
 pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
@@ -140,6 +142,8 @@ pub struct AgentConfig {
     pub tpm_device: Option<(String, Origin)>,
     /// The local identity listener for SPIRE (`identity_*` options).
     pub identity: IdentitySettings,
+    /// The IAK and IDevID (`enable_iak_idevid` and the `iak_*` / `idevid_*` options).
+    pub device_id: Option<DeviceIdSettings>,
     /// Metrics: where `GET /metrics` is served (`metrics_listen`); `None`: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Payload delivery: secure directory, file names, zip, script.
@@ -287,6 +291,7 @@ impl AgentConfig {
                 _ => None,
             }),
             identity: identity::parse(&v)?,
+            device_id: iak::parse(&v, &keylime_dir)?,
             // metrics
             metrics_listen: metrics::parse_metrics_listen(&v)?,
             payload: PayloadConfig::from_values(&v, warnings)?,

@@ -71,6 +71,15 @@ pub const IMPLEMENTED: &[&str] = &[
     "attestation_interval_seconds",
     "uefi_logs_evidence_version",
     "certification_keys_server_identifier",
+    // TCG device identity: persistent IAK and IDevID with their certificates
+    "enable_iak_idevid",
+    "iak_idevid_template",
+    "iak_handle",
+    "iak_cert",
+    "iak_password",
+    "idevid_handle",
+    "idevid_cert",
+    "idevid_password",
 ];
 
 /// Keylime agent options keylet recognises but does not implement, with the
@@ -79,16 +88,8 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_revocation_notifications", "false"),
     ("revocation_notification_ip", "127.0.0.1"),
     ("revocation_notification_port", "8992"),
-    ("enable_iak_idevid", "false"),
-    ("iak_idevid_template", "detect"),
     ("iak_idevid_asymmetric_alg", "rsa"),
     ("iak_idevid_name_alg", "sha256"),
-    ("idevid_password", ""),
-    ("idevid_handle", ""),
-    ("iak_password", ""),
-    ("iak_handle", ""),
-    ("iak_cert", "default"),
-    ("idevid_cert", "default"),
     ("tls_accept_invalid_certs", "false"),
     ("tls_accept_invalid_hostnames", "false"),
     // push-model agent options

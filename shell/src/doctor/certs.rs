@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use x509_cert::Certificate;
 use x509_cert::der::Decode as _;
 use x509_cert::ext::pkix::BasicConstraints;
@@ -17,24 +16,7 @@ pub const WARN_LEFT: Duration = Duration::from_secs(7 * 86_400);
 /// Less than this left (or expired): FAIL.
 pub const FAIL_LEFT: Duration = Duration::from_secs(3 * 86_400);
 
-/// Reads every certificate in `path`: PEM (any number) or one DER certificate.
-///
-/// # Errors
-///
-/// A message naming the file: unreadable, not PEM/DER, or no certificate.
-pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if bytes.first() == Some(&0x30) {
-        return Ok(vec![CertificateDer::from(bytes)]);
-    }
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{} holds no certificate", path.display()));
-    }
-    Ok(certs)
-}
+pub use crate::keys::read_certs;
 
 /// Parses one certificate.
 ///

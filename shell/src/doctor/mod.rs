@@ -9,6 +9,7 @@
 
 mod certs;
 mod config;
+mod device_id; // IAK and IDevID
 mod ek_chain;
 mod files;
 mod identity;

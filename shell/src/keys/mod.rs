@@ -3,11 +3,13 @@
 //! written atomically) and reused: the verifier pins the certificate and the
 //! NK public key when the agent is added.
 
+mod cert_file;
 mod error;
 mod mtls;
 mod mtls_install;
 mod payload;
 
+pub use cert_file::read_certs;
 pub use error::KeyError;
 pub use mtls::{MtlsIdentity, load_or_create_mtls, new_mtls_pem};
 pub use mtls_install::{complete_pending, files as mtls_files, install as install_mtls};

@@ -21,6 +21,27 @@ pub struct Registration<'a> {
     pub ip: &'a str,
     /// The contact port, a JSON integer.
     pub port: u16,
+    /// The IAK, its certificate, the IDevID and its certificate, and the AK
+    /// certified by the IAK; omitted without `enable_iak_idevid`.
+    #[serde(flatten)]
+    pub device_id: Option<DeviceIdFields<'a>>,
+}
+
+/// The TCG device identity fields of a registration (all base64).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceIdFields<'a> {
+    /// TPM2B_PUBLIC of the IAK.
+    pub iak_tpm: &'a str,
+    /// DER of the IAK certificate.
+    pub iak_cert: &'a str,
+    /// TPM2B_PUBLIC of the IDevID.
+    pub idevid_tpm: &'a str,
+    /// DER of the IDevID certificate.
+    pub idevid_cert: &'a str,
+    /// TPMS_ATTEST of TPM2_Certify of the AK by the IAK.
+    pub iak_attest: &'a str,
+    /// Its TPMT_SIGNATURE.
+    pub iak_sign: &'a str,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,10 +192,34 @@ mod tests {
             mtls_cert: "disabled",
             ip: "127.0.0.1",
             port: 9002,
+            device_id: None,
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert!(v.get("ekcert").is_none());
+        assert!(v.get("iak_tpm").is_none() && v.get("iak_attest").is_none());
         assert_eq!(v["port"], serde_json::json!(9002));
+        let with = Registration {
+            device_id: Some(DeviceIdFields {
+                iak_tpm: "I",
+                iak_cert: "IC",
+                idevid_tpm: "D",
+                idevid_cert: "DC",
+                iak_attest: "A",
+                iak_sign: "S",
+            }),
+            ..r
+        };
+        let v: serde_json::Value = serde_json::to_value(&with).unwrap();
+        for (k, want) in [
+            ("iak_tpm", "I"),
+            ("iak_cert", "IC"),
+            ("idevid_tpm", "D"),
+            ("idevid_cert", "DC"),
+            ("iak_attest", "A"),
+            ("iak_sign", "S"),
+        ] {
+            assert_eq!(v[k], serde_json::json!(want), "{k}");
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use error::RegistrarError;
-pub use messages::Registration;
-pub use messages::Versions; // keylet doctor
+pub use messages::Versions;
+pub use messages::{DeviceIdFields, Registration}; // keylet doctor
 
 use http::Endpoint;
 

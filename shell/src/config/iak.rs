@@ -1,0 +1,176 @@
+//! The TCG device identity options (Keylime's names): `enable_iak_idevid`,
+//! the persistent `iak_handle` / `idevid_handle` (or, without them, keys
+//! re-created from `iak_idevid_template`), their certificates `iak_cert` /
+//! `idevid_cert` and authorization values `iak_password` / `idevid_password`.
+
+use std::path::{Path, PathBuf};
+
+use keylet_core::tpm::template_devid::DevIdTemplate;
+use zeroize::Zeroizing;
+
+use super::ConfigError;
+use super::parse::parse_password;
+use super::value::Values;
+
+/// One device identity key: where it is in the TPM and its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceKey {
+    /// The persistent handle (0x81xxxxxx); `None`: re-created from the template.
+    pub handle: Option<u32>,
+    /// The certificate file (PEM or DER).
+    pub cert: PathBuf,
+    /// The persistent key's authorization value (empty for none; a key
+    /// re-created from its template has none).
+    pub password: Zeroizing<Vec<u8>>,
+}
+
+/// The IAK and the IDevID, when `enable_iak_idevid` is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdSettings {
+    /// The Initial Attestation Key: certifies the AK at registration.
+    pub iak: DeviceKey,
+    /// The Initial Device Identity key.
+    pub idevid: DeviceKey,
+    /// `iak_idevid_template`: the TCG template keys without a handle are
+    /// re-created from; `None` (`detect`): the one of each certificate's key.
+    pub template: Option<DevIdTemplate>,
+}
+
+/// `None` unless `enable_iak_idevid` is on.
+pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettings>, ConfigError> {
+    if !v.boolean("enable_iak_idevid", false)? {
+        return Ok(None);
+    }
+    let template = match v.string("iak_idevid_template", "detect")?.as_str() {
+        "" | "detect" | "default" => None,
+        s => Some(DevIdTemplate::from_name(s).ok_or_else(|| {
+            v.error(
+                "iak_idevid_template",
+                "detect (the template of each certificate's key), or H-1 to H-5 (keylet does not \
+                 build templates from iak_idevid_asymmetric_alg and iak_idevid_name_alg)",
+            )
+        })?),
+    };
+    Ok(Some(DeviceIdSettings {
+        iak: key(v, base, "iak", "iak-cert.crt")?,
+        idevid: key(v, base, "idevid", "idevid-cert.crt")?,
+        template,
+    }))
+}
+
+fn key(
+    v: &Values<'_>,
+    base: &Path,
+    which: &str,
+    default_cert: &str,
+) -> Result<DeviceKey, ConfigError> {
+    let handle_opt = format!("{which}_handle");
+    let handle = match v.string(&handle_opt, "")?.as_str() {
+        "" => None,
+        s => Some(persistent_handle(s).ok_or_else(|| {
+            v.error(
+                &handle_opt,
+                "a persistent handle in hex such as 0x81020000 (0x81000000 to 0x81FFFFFF), or \
+                 empty to re-create the key from iak_idevid_template",
+            )
+        })?),
+    };
+    let cert_opt = format!("{which}_cert");
+    let cert = match v.string(&cert_opt, "default")?.as_str() {
+        "" => {
+            return Err(v.error(
+                &cert_opt,
+                "the certificate file (PEM or DER) of the key: the registrar refuses an IAK or \
+                 IDevID without its certificate (\"default\" is keylime_dir's file of that name)",
+            ));
+        }
+        "default" => base.join(default_cert),
+        s => base.join(s),
+    };
+    Ok(DeviceKey {
+        handle,
+        cert,
+        password: parse_password(v, &format!("{which}_password"))?,
+    })
+}
+
+fn persistent_handle(s: &str) -> Option<u32> {
+    let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
+    u32::from_str_radix(hex, 16)
+        .ok()
+        .filter(|h| h >> 24 == 0x81)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{FixedEnv, load_from};
+    use super::{DevIdTemplate, DeviceIdSettings};
+
+    fn load(agent_section: &str) -> Result<Option<DeviceIdSettings>, String> {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("etc/keylime/agent.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(&conf, format!("[agent]\n{agent_section}\n")).unwrap();
+        load_from(&FixedEnv::default(), root.path())
+            .map(|l| l.config.device_id)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn off_by_default_and_ignored_when_off() {
+        assert_eq!(load("").unwrap(), None);
+        assert_eq!(load("iak_handle = \"nonsense\"").unwrap(), None);
+    }
+
+    #[test]
+    fn handles_certificates_and_passwords() {
+        let s = load(
+            "enable_iak_idevid = true\niak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n\
+             idevid_cert = \"/etc/keylime/idevid.pem\"\niak_password = \"hex:0102\"",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.iak.handle, Some(0x8102_0000));
+        assert_eq!(s.idevid.handle, Some(0x8102_0001));
+        assert_eq!(s.template, None);
+        assert_eq!(
+            s.iak.cert,
+            std::path::Path::new("/var/lib/keylime/iak-cert.crt")
+        );
+        assert_eq!(
+            s.idevid.cert,
+            std::path::Path::new("/etc/keylime/idevid.pem")
+        );
+        assert_eq!(s.iak.password.as_slice(), &[1, 2]);
+        assert!(s.idevid.password.is_empty());
+    }
+
+    #[test]
+    fn without_handles_the_keys_come_from_the_template() {
+        let s = load("enable_iak_idevid = true\niak_idevid_template = \"h-2\"")
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.iak.handle, s.idevid.handle), (None, None));
+        assert_eq!(s.template, Some(DevIdTemplate::H2));
+        let e = load("enable_iak_idevid = true\niak_idevid_template = \"manual\"").unwrap_err();
+        assert!(
+            e.contains("iak_idevid_template") && e.contains("H-1 to H-5"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_transient_handle_and_an_empty_certificate_are_refused() {
+        let e = load(
+            "enable_iak_idevid = true\niak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"",
+        )
+        .unwrap_err();
+        assert!(e.contains("iak_handle") && e.contains("0x81000000"), "{e}");
+        let e = load(
+            "enable_iak_idevid = true\niak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n\
+             idevid_cert = \"\"",
+        )
+        .unwrap_err();
+        assert!(e.contains("idevid_cert") && e.contains("refuses"), "{e}");
+    }
+}
