@@ -43,19 +43,44 @@ pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettin
     }
     let template = match v.string("iak_idevid_template", "detect")?.as_str() {
         "" | "detect" | "default" => None,
-        s => Some(DevIdTemplate::from_name(s).ok_or_else(|| {
-            v.error(
-                "iak_idevid_template",
-                "detect (the template of each certificate's key), or H-1 to H-5 (keylet does not \
-                 build templates from iak_idevid_asymmetric_alg and iak_idevid_name_alg)",
-            )
-        })?),
+        s => Some(match DevIdTemplate::from_name(s) {
+            Some(t) => t,
+            // Keylime: any other value takes the algorithms from the two options.
+            None => manual_template(v)?,
+        }),
     };
     Ok(Some(DeviceIdSettings {
         iak: key(v, base, "iak", "iak-cert.crt")?,
         idevid: key(v, base, "idevid", "idevid-cert.crt")?,
         template,
     }))
+}
+
+/// The template of `iak_idevid_asymmetric_alg` and `iak_idevid_name_alg`
+/// (Keylime's `manual`): the TCG template with that key and name algorithm.
+fn manual_template(v: &Values<'_>) -> Result<DevIdTemplate, ConfigError> {
+    let asym = v
+        .string("iak_idevid_asymmetric_alg", "rsa")?
+        .to_ascii_lowercase();
+    let name = v
+        .string("iak_idevid_name_alg", "sha256")?
+        .to_ascii_lowercase();
+    match (asym.as_str(), name.as_str()) {
+        ("rsa", "sha256") => Ok(DevIdTemplate::H1),
+        ("ecc", "sha256") => Ok(DevIdTemplate::H2),
+        ("ecc", "sha384") => Ok(DevIdTemplate::H3),
+        ("ecc", "sha512") => Ok(DevIdTemplate::H4),
+        ("ecc", "sm3_256") => Ok(DevIdTemplate::H5),
+        ("rsa" | "ecc", _) => Err(v.error(
+            "iak_idevid_name_alg",
+            "sha256 (with rsa or ecc), sha384 or sha512 (with ecc): the name algorithms of the \
+             TCG device identity templates",
+        )),
+        _ => Err(v.error(
+            "iak_idevid_asymmetric_alg",
+            "rsa or ecc (used when iak_idevid_template is neither detect nor H-1 to H-5)",
+        )),
+    }
 }
 
 fn key(
@@ -152,11 +177,28 @@ mod tests {
             .unwrap();
         assert_eq!((s.iak.handle, s.idevid.handle), (None, None));
         assert_eq!(s.template, Some(DevIdTemplate::H2));
-        let e = load("enable_iak_idevid = true\niak_idevid_template = \"manual\"").unwrap_err();
+        let manual = |algs: &str| {
+            load(&format!(
+                "enable_iak_idevid = true\niak_idevid_template = \"manual\"\n{algs}"
+            ))
+            .map(|s| s.unwrap().template)
+        };
+        assert_eq!(manual(""), Ok(Some(DevIdTemplate::H1)));
+        assert_eq!(
+            manual("iak_idevid_asymmetric_alg = \"ecc\""),
+            Ok(Some(DevIdTemplate::H2))
+        );
+        assert_eq!(
+            manual("iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sha384\""),
+            Ok(Some(DevIdTemplate::H3))
+        );
+        let e = manual("iak_idevid_asymmetric_alg = \"dsa\"").unwrap_err();
         assert!(
-            e.contains("iak_idevid_template") && e.contains("H-1 to H-5"),
+            e.contains("iak_idevid_asymmetric_alg") && e.contains("rsa or ecc"),
             "{e}"
         );
+        let e = manual("iak_idevid_name_alg = \"sha1\"").unwrap_err();
+        assert!(e.contains("iak_idevid_name_alg"), "{e}");
     }
 
     #[test]

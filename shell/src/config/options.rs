@@ -74,6 +74,8 @@ pub const IMPLEMENTED: &[&str] = &[
     // TCG device identity: persistent IAK and IDevID with their certificates
     "enable_iak_idevid",
     "iak_idevid_template",
+    "iak_idevid_asymmetric_alg",
+    "iak_idevid_name_alg",
     "iak_handle",
     "iak_cert",
     "iak_password",
@@ -88,8 +90,6 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_revocation_notifications", "false"),
     ("revocation_notification_ip", "127.0.0.1"),
     ("revocation_notification_port", "8992"),
-    ("iak_idevid_asymmetric_alg", "rsa"),
-    ("iak_idevid_name_alg", "sha256"),
     ("tls_accept_invalid_certs", "false"),
     ("tls_accept_invalid_hostnames", "false"),
     // push-model agent options

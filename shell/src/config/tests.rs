@@ -133,7 +133,7 @@ fn algorithms_must_fit_together() {
 fn unknown_options_and_legacy_sections_warn() {
     let root = root_with(&[(
         "etc/keylime/agent.conf",
-        "[agent]\nregistar_ip = \"1.2.3.4\"\niak_idevid_name_alg = \"sha384\"\n[cloud_agent]\nagent_uuid = \"x\"\n",
+        "[agent]\nregistar_ip = \"1.2.3.4\"\ntls_accept_invalid_certs = true\n[cloud_agent]\nagent_uuid = \"x\"\n",
     )]);
     let w = load_from(&FixedEnv::default(), root.path())
         .unwrap()
@@ -144,7 +144,7 @@ fn unknown_options_and_legacy_sections_warn() {
     );
     assert!(
         w.iter()
-            .any(|m| m.contains("iak_idevid_name_alg") && m.contains("not implemented")),
+            .any(|m| m.contains("tls_accept_invalid_certs") && m.contains("not implemented")),
         "{w:?}"
     );
     assert!(w.iter().any(|m| m.contains("[cloud_agent]")), "{w:?}");
