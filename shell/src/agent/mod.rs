@@ -6,6 +6,7 @@ pub mod clock_lease;
 mod host_id;
 mod identity;
 mod keys;
+#[cfg(feature = "push")]
 mod push;
 mod register;
 mod run;

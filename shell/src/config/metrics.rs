@@ -67,6 +67,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "metrics")] // the option is refused without it
     fn loopback_addresses_are_accepted() {
         assert_eq!(
             listen(&[(LISTEN, "127.0.0.1:9102")]).unwrap(),
@@ -83,6 +84,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "metrics")] // the option is refused without it
     fn a_remote_address_needs_the_explicit_opt_in() {
         let e = listen(&[(LISTEN, "0.0.0.0:9102")]).unwrap_err().to_string();
         assert!(e.contains("metrics_listen"), "{e}");

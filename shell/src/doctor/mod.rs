@@ -17,6 +17,7 @@ mod logs;
 mod network;
 mod report;
 mod tpm;
+#[cfg(feature = "push")]
 mod verifier; // push mode
 
 use std::path::{Path, PathBuf};
@@ -185,6 +186,7 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
         ));
     }
     report.push(network::registrar(c).await);
+    #[cfg(feature = "push")]
     if push {
         report
             .checks
