@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build-static.sh - one command for keylet's static release binaries (musl libc):
-# LTO, codegen-units 1, opt-level s, panic=abort, stripped (the [profile.release]
+# LTO, codegen-units 1, opt-level z, panic=abort, stripped (the [profile.release]
 # of the workspace Cargo.toml).
 #
 # Usage: scripts/build-static.sh [--target T | --all] [--minimal] [--bloat]
