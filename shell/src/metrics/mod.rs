@@ -15,7 +15,6 @@
 //!
 //! Updates on the quote path are atomics and locks on memory allocated at
 //! start-up: they do not allocate.
-
 //!
 //! Without the `metrics` feature (on in the default build) keylet has no
 //! registry and no listener: [`Metrics`] cannot be made, and
