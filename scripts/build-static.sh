@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build-static.sh - one command for keylet's static release binaries (musl libc):
-# LTO, codegen-units 1, opt-level s, panic=abort, stripped (the [profile.release]
+# LTO, codegen-units 1, opt-level z, panic=abort, stripped (the [profile.release]
 # of the workspace Cargo.toml).
 #
 # Usage: scripts/build-static.sh [--target T | --all] [--minimal] [--bloat]
@@ -10,8 +10,10 @@
 #               riscv64gc-unknown-linux-gnu (static glibc, +crt-static: rustup has no
 #               riscv64 musl std and Debian 12 no riscv64 musl); repeatable
 #   --all       all four, one after the other
-#   --minimal   without the optional subsystems (cargo --no-default-features: no
-#               keylet doctor), into $CARGO_TARGET_DIR/minimal/<target>/release/keylet
+#   --minimal   without the optional subsystems (cargo --no-default-features: the
+#               pull agent with mTLS and its configuration; no doctor, metrics,
+#               payload delivery and revocation actions, identity listener, push
+#               mode), into $CARGO_TARGET_DIR/minimal/<target>/release/keylet
 #   --bloat     also print the per-crate size table (needs `cargo install cargo-bloat`)
 # Installs what a target needs when missing (scripts/cross-env.sh: rustup target or
 # rust-src, musl-tools or the Debian cross gcc for ring's C, musl-dev:armhf (adds the

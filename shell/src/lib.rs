@@ -16,10 +16,18 @@ pub mod net;
 // payload keys and delivery
 pub mod payload;
 pub mod privileges;
+#[cfg(feature = "push")]
 pub mod push;
 pub mod registrar;
+#[cfg(feature = "payload")]
+pub mod revocation;
+// a build without the payload feature answers revocation notifications and
+// does nothing else
+#[cfg(not(feature = "payload"))]
+#[path = "revocation_off.rs"]
 pub mod revocation;
 pub mod rotate; // keylet rotate-cert
+#[cfg(feature = "payload")]
 pub mod script;
 pub mod server;
 pub mod state;

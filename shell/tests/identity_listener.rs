@@ -3,6 +3,7 @@
 //! other endpoint is a 404; socket peers are admitted by SO_PEERCRED.
 //! (The quote itself is checked against the real registrar's AK by
 //! tests/e2e/tls.sh.)
+#![cfg(feature = "identity")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod server_support;

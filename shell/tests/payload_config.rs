@@ -1,5 +1,6 @@
 //! The payload options read from a real agent.conf: Keylime's defaults,
 //! values operators write, and clear errors for bad ones.
+#![cfg(feature = "payload")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use keylet::config::{ConfigError, FixedEnv, Loaded, load_from};

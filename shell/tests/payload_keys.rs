@@ -1,6 +1,7 @@
 //! Payload keys and delivery against vectors made by Keylime 7.14.3's own
 //! Python code: OAEP unwrap, U xor V, the auth tag, the /keys/verify HMAC,
 //! AES-GCM payloads, and delivery into real directories.
+#![cfg(feature = "payload")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod payload_support;

@@ -1,6 +1,7 @@
 //! The secure directory on the real system: a tmpfs mounted with mount(2)
 //! when keylet is root, reused when already there, refused over another
 //! filesystem; a 0700 directory when not root.
+#![cfg(feature = "payload")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,7 @@
 //! Zip payloads: stored and deflated entries are unpacked; other methods, zip
 //! bombs and lying headers are refused before anything lands in `unzipped/`,
 //! and the previous delivery stays whole.
+#![cfg(feature = "payload")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod payload_support;

@@ -3,6 +3,7 @@
 //! certificate from another CA or for another name. Every case ends in an
 //! error that says what was wrong; none panics. (The real verifier is
 //! tested in tests/e2e/push.sh; this one exists to misbehave.)
+#![cfg(feature = "push")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "pki_support/mod.rs"]

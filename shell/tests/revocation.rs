@@ -1,6 +1,7 @@
 //! Revocation notifications: the signature check with RSA-PSS (SHA-256,
 //! largest salt), as Keylime's verifier signs them (made here with the
 //! openssl command line), and the revocation actions.
+#![cfg(feature = "payload")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};

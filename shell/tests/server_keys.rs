@@ -1,5 +1,6 @@
 //! `/keys/ukey`, `/keys/vkey` and `/keys/verify` over HTTP, with the JSON
 //! bodies Keylime 7.14.3's tenant and verifier send.
+#![cfg(feature = "payload")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod payload_support;

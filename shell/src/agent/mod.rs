@@ -3,11 +3,18 @@
 
 mod clock;
 pub mod clock_lease;
+#[cfg(feature = "iak")]
 pub(crate) mod device_id;
+#[cfg(not(feature = "iak"))]
+#[path = "device_id_off.rs"]
+pub(crate) mod device_id;
+mod device_id_error;
+#[cfg(feature = "iak")]
 pub(crate) mod device_key;
 mod host_id;
 mod identity;
 mod keys;
+#[cfg(feature = "push")]
 mod push;
 mod register;
 mod run;

@@ -13,7 +13,7 @@ use super::StartError;
 use super::device_id::{DeviceIdError, DeviceIdentity};
 use super::tpm_box::TpmBox;
 use crate::config::Backoff;
-use crate::registrar::{DeviceIdFields, Registrar, RegistrarError, Registration};
+use crate::registrar::{Registrar, RegistrarError, Registration};
 
 /// What registration needs besides the TPM.
 #[derive(Debug)]
@@ -98,14 +98,7 @@ pub async fn register_and_activate(
     };
     let mut registration = input.registration.clone();
     if let (Some(device), Some((attest, sign))) = (input.device, &certified) {
-        registration.device_id = Some(DeviceIdFields {
-            iak_tpm: &device.iak_tpm,
-            iak_cert: &device.iak_cert,
-            idevid_tpm: &device.idevid_tpm,
-            idevid_cert: &device.idevid_cert,
-            iak_attest: attest,
-            iak_sign: sign,
-        });
+        registration.device_id = Some(device.fields(attest, sign));
     }
     let blob_b64 = with_backoff(backoff, "registering", || {
         registrar.register(api, input.id, &registration)

@@ -12,14 +12,13 @@ use super::keys::{self, TpmObjects};
 use super::register::{RegisterInput, register_and_activate};
 use super::serve::{Serving, attestation, serve, server_settings};
 use super::{StartError, TpmBox, choose_device, identity};
-use crate::config::{AgentConfig, AttestationMode, Loaded};
+use crate::config::{AgentConfig, Loaded};
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::Metrics;
 use crate::payload::{Delivery, KeyBootstrap, SecureDir};
 use crate::privileges;
 use crate::registrar::{Registrar, Registration};
-use crate::revocation::Revocations;
 use crate::server::{self, ApiVersion, ServerTls, TlsFiles};
 use crate::state::AgentState;
 
@@ -96,7 +95,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     }
     let c = &loaded.config;
     check_keylime_dir(c)?;
-    if c.push.mode == AttestationMode::Push {
+    // (a build without the push feature refuses attestation_mode = "push")
+    #[cfg(feature = "push")]
+    if c.push.mode == crate::config::AttestationMode::Push {
         return super::push::run_push(c).await;
     }
     run_pull(c, SocketAddr::new(c.ip, c.port)).await
@@ -212,11 +213,11 @@ async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), StartError>
     // payload keys and delivery: the secure tmpfs is
     // mounted before privileges are dropped
     let delivery = payload_delivery(c)?;
-    settings.revocations = Some(Arc::new(Revocations::new(
+    settings.revocations = crate::revocation::handling(
         c.revocation.clone(),
         delivery.secure.as_ref().map(|s| s.path().join("unzipped")),
         c.keylime_dir.clone(),
-    )));
+    );
     settings.payload_keys = Some(Arc::new(KeyBootstrap::new(
         payload,
         state.agent_id.clone(),
@@ -369,10 +370,14 @@ pub(crate) async fn register(
 }
 
 /// Where payloads go: the secure directory when payloads
-/// are accepted (mTLS on, or `enable_insecure_payload`), else nowhere.
+/// are accepted (mTLS on, or `enable_insecure_payload`), else nowhere (and
+/// always nowhere in a build without the payload feature).
 fn payload_delivery(c: &AgentConfig) -> Result<Delivery, StartError> {
     let accepted = c.enable_agent_mtls || c.payload.enable_insecure_payload;
-    let secure = if accepted {
+    let secure = if !cfg!(feature = "payload") {
+        log::info!("this keylet was built without the payload feature: payloads are refused");
+        None
+    } else if accepted {
         let dir = SecureDir::prepare(&c.keylime_dir, &c.payload.secure_size, c.run_as.as_ref())
             .map_err(|e| StartError::Io {
                 what: "prepare the secure directory for payloads",

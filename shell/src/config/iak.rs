@@ -126,7 +126,7 @@ fn persistent_handle(s: &str) -> Option<u32> {
         .filter(|h| h >> 24 == 0x81)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "iak"))]
 mod tests {
     use super::super::{FixedEnv, load_from};
     use super::{DevIdTemplate, DeviceIdSettings};

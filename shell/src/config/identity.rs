@@ -119,6 +119,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "identity")] // the option is refused without it
     fn loopback_listen_socket_and_allow_lists() {
         let s = load(
             "identity_listen = \"127.0.0.1:9003\"\nidentity_socket = \"/run/k/identity.sock\"\n\

@@ -4,6 +4,7 @@
 //! came from and the accepted form; unknown options draw a warning.
 
 mod error;
+mod features; // options of subsystems a build lacks
 mod iak; // TCG device identity (IAK and IDevID)
 mod identity; // identity listener for SPIRE
 mod metrics;
@@ -212,7 +213,7 @@ impl AgentConfig {
         let tpm_encryption_alg = parse_key_alg(&v)?;
         let tpm_signing_alg = parse_sign_alg(&v, tpm_encryption_alg)?;
         let (api_versions, api_versions_pinned) = parse_api_versions(&v, warnings)?;
-        Ok(Self {
+        let config = Self {
             uuid: parse_uuid(&v)?,
             ip: parse_ip(&v, "ip", "127.0.0.1")?,
             port: v.port("port", 9002)?,
@@ -298,7 +299,9 @@ impl AgentConfig {
             revocation: RevocationConfig::from_values(&v, &keylime_dir, warnings)?,
             push: push::parse(&v, &keylime_dir, warnings)?,
             keylime_dir,
-        })
+        };
+        features::refuse_missing(&v, &config)?;
+        Ok(config)
     }
 }
 

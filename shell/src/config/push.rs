@@ -200,6 +200,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "push")] // the option is refused without it
     fn environment_selects_push_and_bad_values_name_the_option() {
         let p = load(
             FixedEnv::default()

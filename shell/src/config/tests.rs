@@ -263,3 +263,73 @@ fn the_packaged_agent_conf_shows_the_defaults() {
         );
     }
 }
+
+#[test]
+fn an_option_of_a_subsystem_this_build_lacks_is_refused_naming_the_feature() {
+    let cases = [
+        (
+            "metrics_listen = \"127.0.0.1:9102\"",
+            "metrics",
+            cfg!(feature = "metrics"),
+        ),
+        (
+            "identity_listen = \"127.0.0.1:9003\"",
+            "identity",
+            cfg!(feature = "identity"),
+        ),
+        (
+            "identity_socket = \"/run/keylet/id.sock\"",
+            "identity",
+            cfg!(feature = "identity"),
+        ),
+        (
+            "attestation_mode = \"push\"",
+            "push",
+            cfg!(feature = "push"),
+        ),
+        (
+            "enable_insecure_payload = true",
+            "payload",
+            cfg!(feature = "payload"),
+        ),
+        (
+            "enable_payload_script = true",
+            "payload",
+            cfg!(feature = "payload"),
+        ),
+        (
+            "enable_revocation_actions = true",
+            "payload",
+            cfg!(feature = "payload"),
+        ),
+        ("enable_iak_idevid = true", "iak", cfg!(feature = "iak")),
+    ];
+    for (line, feature, built) in cases {
+        let text = format!("[agent]\n{line}\n");
+        let root = root_with(&[("etc/keylime/agent.conf", &text)]);
+        match load_from(&FixedEnv::default(), root.path()) {
+            Ok(_) => assert!(built, "{line}: accepted without the {feature} feature"),
+            Err(e) => {
+                assert!(!built, "{line}: refused with the {feature} feature: {e}");
+                let text = e.to_string();
+                let option = line.split(' ').next().unwrap();
+                assert!(text.contains(option), "{text}");
+                assert!(
+                    text.contains(&format!("built without the {feature} feature")),
+                    "{text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn keylimes_stock_payload_options_load_in_every_build() {
+    // Tuning options of the payload subsystem keep their defaults and load
+    // even without the payload feature (only options asking for it fail).
+    let text = "[agent]\nextract_payload_zip = true\npayload_script = \"autorun.sh\"\n\
+                secure_size = \"1m\"\nenable_insecure_payload = false\n\
+                enable_revocation_actions = false\nrevocation_actions = \"\"\n";
+    let root = root_with(&[("etc/keylime/agent.conf", text)]);
+    load_from(&FixedEnv::default(), root.path()).unwrap();
+}

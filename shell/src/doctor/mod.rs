@@ -9,6 +9,7 @@
 
 mod certs;
 mod config;
+#[cfg(feature = "iak")]
 mod device_id; // IAK and IDevID
 mod ek_chain;
 mod files;
@@ -18,6 +19,7 @@ mod logs;
 mod network;
 mod report;
 mod tpm;
+#[cfg(feature = "push")]
 mod verifier; // push mode
 
 use std::path::{Path, PathBuf};
@@ -186,6 +188,7 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
         ));
     }
     report.push(network::registrar(c).await);
+    #[cfg(feature = "push")]
     if push {
         report
             .checks

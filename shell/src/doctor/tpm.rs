@@ -148,6 +148,7 @@ pub fn check(
     let da = tpm.read_lockout().map_err(|e| e.to_string());
     checks.push(lockout::lockout(da, c, state));
     endorsement(&mut tpm, c, state, ek_store, &mut checks, &mut facts);
+    #[cfg(feature = "iak")]
     super::device_id::check(&mut tpm, c, &mut checks);
     (checks, facts)
 }

@@ -15,28 +15,35 @@
 //!
 //! Updates on the quote path are atomics and locks on memory allocated at
 //! start-up: they do not allocate.
+//!
+//! Without the `metrics` feature (on in the default build) keylet has no
+//! registry and no listener: [`Metrics`] cannot be made, and
+//! `metrics_listen` is refused when the configuration is read.
 
+#[cfg(feature = "metrics")]
 mod certs;
+#[cfg(feature = "metrics")]
 mod names;
+#[cfg(feature = "metrics")]
+mod registry;
+#[cfg(feature = "metrics")]
 mod server;
+// the stand-ins of a build without the metrics feature
+#[cfg(not(feature = "metrics"))]
+mod off;
 mod timed;
 
+#[cfg(feature = "metrics")]
 pub use certs::{CertExpiryError, not_after};
+#[cfg(feature = "metrics")]
 pub use names::command_name;
+#[cfg(not(feature = "metrics"))]
+pub use off::{Metrics, MetricsError, MetricsServer, start};
+#[cfg(feature = "metrics")]
+pub use registry::{Metrics, configured_cert_files, start};
+#[cfg(feature = "metrics")]
 pub use server::{MetricsError, MetricsServer, serve};
 pub use timed::Timed;
-
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
 
 /// The quote endpoint a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +73,7 @@ pub enum TpmErrorKind {
 }
 
 impl TpmErrorKind {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     const ALL: [Self; 6] = [
         Self::Timeout,
         Self::Connection,
@@ -87,283 +95,4 @@ impl TpmErrorKind {
             Self::Deadline => "deadline",
         }
     }
-}
-
-/// Upper bounds (seconds) of the TPM latency buckets: swtpm answers in under a
-/// millisecond, discrete TPMs sign in 20-550 ms, key creation takes seconds.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-
-/// The commands of a quote: their series exist from the start, so timing a
-/// quote never creates one.
-const QUOTE_COMMANDS: [&str; 4] = ["pcr_reset", "pcr_extend", "pcr_read", "quote"];
-
-type CommandLabels = [(&'static str, &'static str); 1];
-type CertLabels = [(&'static str, String); 1];
-
-/// The agent's metrics. Cheap to update from any thread.
-#[derive(Debug)]
-pub struct Metrics {
-    registry: Registry,
-    /// Indexed by [`Self::quote_index`].
-    quotes: [Counter; 4],
-    /// Indexed like [`TpmErrorKind::ALL`].
-    tpm_errors: [Counter; 6],
-    tpm_latency: Family<CommandLabels, Histogram, fn() -> Histogram>,
-    last_quote: Gauge<i64, AtomicI64>,
-    registered: Gauge<i64, AtomicI64>,
-    /// Push mode: attestations by result (`[accepted, failed]`).
-    push_attestations: [Counter; 2],
-    /// Push mode: verifier answers by HTTP status (`0`: no answer).
-    verifier_answers: Family<[(&'static str, String); 1], Counter>,
-    /// Push mode: the unix time of the last evidence the verifier accepted.
-    last_accepted: Gauge<i64, AtomicI64>,
-    /// Push mode: the unix time of the verifier's last PASS for this agent.
-    last_pass: Gauge<i64, AtomicI64>,
-    cert_expiry: Family<CertLabels, Gauge<i64, AtomicI64>>,
-    cert_files: Vec<PathBuf>,
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
-}
-
-impl Metrics {
-    /// Metrics with every series at zero; `cert_files` are the certificate
-    /// files whose expiry is reported.
-    #[must_use]
-    pub fn new(cert_files: Vec<PathBuf>) -> Self {
-        let mut registry = Registry::default();
-        let family: Family<[(&'static str, &'static str); 2], Counter> = Family::default();
-        let quotes = [
-            ("identity", "ok"),
-            ("identity", "error"),
-            ("integrity", "ok"),
-            ("integrity", "error"),
-        ]
-        .map(|(endpoint, result)| {
-            family.get_or_create_owned(&[("endpoint", endpoint), ("result", result)])
-        });
-        registry.register(
-            "keylet_quotes",
-            "Quote requests that reached the TPM, by endpoint and result",
-            family,
-        );
-        let errors: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
-        let tpm_errors =
-            TpmErrorKind::ALL.map(|kind| errors.get_or_create_owned(&[("kind", kind.label())]));
-        registry.register(
-            "keylet_tpm_errors",
-            "TPM errors by kind: timeout, connection, malformed (frame), retry (RETRY, YIELDED, \
-             TESTING answers), response (other error codes), deadline (quotes answered 500 \
-             without a TPM answer)",
-            errors,
-        );
-        let tpm_latency: Family<CommandLabels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(latency_histogram);
-        for command in QUOTE_COMMANDS {
-            let _ = tpm_latency.get_or_create_owned(&[("command", command)]);
-        }
-        registry.register(
-            "keylet_tpm_command_duration_seconds",
-            "Round trip of TPM commands in seconds, by command",
-            tpm_latency.clone(),
-        );
-        let last_quote = Gauge::<i64, AtomicI64>::default();
-        registry.register(
-            "keylet_last_quote_timestamp_seconds",
-            "Unix time of the last successful quote (0: none yet)",
-            last_quote.clone(),
-        );
-        let cert_expiry = Family::<CertLabels, Gauge<i64, AtomicI64>>::default();
-        registry.register(
-            "keylet_certificate_expiry_timestamp_seconds",
-            "Unix time at which each configured certificate file expires (earliest in a bundle)",
-            cert_expiry.clone(),
-        );
-        let registered = Gauge::<i64, AtomicI64>::default();
-        registry.register(
-            "keylet_registered",
-            "1 once keylet is registered and activated at the registrar, else 0",
-            registered.clone(),
-        );
-        let push: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
-        let push_attestations =
-            ["accepted", "failed"].map(|r| push.get_or_create_owned(&[("result", r)]));
-        registry.register(
-            "keylet_push_attestations",
-            "Push mode: attestations sent, by result (accepted: the verifier took the evidence; \
-             failed: no evidence accepted in that round)",
-            push,
-        );
-        let verifier_answers = Family::<[(&'static str, String); 1], Counter>::default();
-        registry.register(
-            "keylet_push_verifier_answers",
-            "Push mode: the verifier's answers by HTTP status (\"0\": no answer)",
-            verifier_answers.clone(),
-        );
-        let last_accepted = Gauge::<i64, AtomicI64>::default();
-        registry.register(
-            "keylet_push_last_accepted_timestamp_seconds",
-            "Push mode: unix time the verifier last accepted evidence (0: never)",
-            last_accepted.clone(),
-        );
-        let last_pass = Gauge::<i64, AtomicI64>::default();
-        registry.register(
-            "keylet_push_last_pass_timestamp_seconds",
-            "Push mode: unix time of the verifier's last PASS for this agent, as the verifier \
-             reports it (0: none seen)",
-            last_pass.clone(),
-        );
-        Self {
-            registry,
-            quotes,
-            last_pass,
-            push_attestations,
-            verifier_answers,
-            last_accepted,
-            tpm_errors,
-            tpm_latency,
-            last_quote,
-            registered,
-            cert_expiry,
-            cert_files,
-        }
-    }
-
-    const fn quote_index(endpoint: Endpoint, ok: bool) -> usize {
-        match (endpoint, ok) {
-            (Endpoint::Identity, true) => 0,
-            (Endpoint::Identity, false) => 1,
-            (Endpoint::Integrity, true) => 2,
-            (Endpoint::Integrity, false) => 3,
-        }
-    }
-
-    /// Counts one quote request; a successful one also sets the last quote time.
-    pub fn quote_served(&self, endpoint: Endpoint, ok: bool) {
-        if let Some(c) = self.quotes.get(Self::quote_index(endpoint, ok)) {
-            c.inc();
-        }
-        if ok {
-            self.last_quote.set(now_secs());
-        }
-    }
-
-    /// Counts one TPM error of `kind`.
-    pub fn tpm_error(&self, kind: TpmErrorKind) {
-        let index = TpmErrorKind::ALL.iter().position(|k| *k == kind);
-        if let Some(c) = index.and_then(|i| self.tpm_errors.get(i)) {
-            c.inc();
-        }
-    }
-
-    /// Records one TPM command's round trip (`command` is the frame's code).
-    pub fn tpm_command(&self, command: u32, took: Duration) {
-        self.tpm_latency
-            .get_or_create(&[("command", command_name(command))])
-            .observe(took.as_secs_f64());
-    }
-
-    /// Push mode: counts one attestation round; an accepted one also sets
-    /// the time of the last accepted evidence.
-    pub fn push_attestation(&self, accepted: bool) {
-        if let Some(c) = self.push_attestations.get(usize::from(!accepted)) {
-            c.inc();
-        }
-        if accepted {
-            self.last_accepted.set(now_secs());
-        }
-    }
-
-    /// Push mode: counts one verifier answer with `status` (0: none).
-    pub fn verifier_answer(&self, status: u16) {
-        self.verifier_answers
-            .get_or_create(&[("status", status.to_string())])
-            .inc();
-    }
-
-    /// Push mode: the time of the verifier's last PASS for this agent.
-    pub fn set_last_pass(&self, unix: i64) {
-        self.last_pass.set(unix);
-    }
-
-    /// Sets the registration state.
-    pub fn set_registered(&self, registered: bool) {
-        self.registered.set(i64::from(registered));
-    }
-
-    /// Reads the certificate files' expiry dates again. A file that cannot be
-    /// read now (e.g. root-only after the `run_as` drop) keeps the date read
-    /// before; one never read is left out.
-    pub fn refresh_certs(&self) {
-        for path in &self.cert_files {
-            let label = [("path", path.display().to_string())];
-            match not_after(path) {
-                Ok(t) => {
-                    self.cert_expiry.get_or_create(&label).set(t);
-                }
-                Err(e) if self.cert_expiry.get(&label).is_some() => {
-                    log::debug!("metrics: keeping the last expiry read: {e}");
-                }
-                Err(e) => log::warn!("metrics: {e}"),
-            }
-        }
-    }
-
-    /// The OpenMetrics text of every metric, certificate dates read now.
-    #[must_use]
-    pub fn render(&self) -> String {
-        self.refresh_certs();
-        let mut out = String::with_capacity(8 * 1024);
-        if let Err(e) = encode(&mut out, &self.registry) {
-            log::error!("metrics: encoding failed: {e}");
-        }
-        out
-    }
-}
-
-/// The certificate files keylet uses with `c`: its mTLS server certificate
-/// and the client CA bundles when mTLS is on (pull mode), the verifier's CA
-/// in push mode, the registrar CA when registering over TLS.
-#[must_use]
-pub fn configured_cert_files(c: &crate::config::AgentConfig) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    if c.push.mode == crate::config::AttestationMode::Push {
-        files.push(c.push.verifier_tls_ca_cert.clone());
-    } else if c.enable_agent_mtls {
-        files.push(c.server_cert.clone());
-        files.extend(c.trusted_client_ca.iter().cloned());
-    }
-    if c.registrar_tls_enabled {
-        files.push(c.registrar_tls_ca_cert.clone());
-    }
-    files.dedup();
-    files
-}
-
-/// Starts the metrics listener if `metrics_listen` is set: the metrics to
-/// update and the listener (stopped when dropped); `(None, None)` when off.
-///
-/// # Errors
-///
-/// [`MetricsError`] if the address cannot be bound.
-pub async fn start(
-    c: &crate::config::AgentConfig,
-) -> Result<(Option<Arc<Metrics>>, Option<MetricsServer>), MetricsError> {
-    let Some(addr) = c.metrics_listen else {
-        return Ok((None, None));
-    };
-    let metrics = Arc::new(Metrics::new(configured_cert_files(c)));
-    // Read once now: after a run_as drop the files may be unreadable.
-    metrics.refresh_certs();
-    let server = serve(addr, Arc::clone(&metrics)).await?;
-    Ok((Some(metrics), Some(server)))
 }

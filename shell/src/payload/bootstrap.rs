@@ -1,14 +1,15 @@
 //! [`KeyBootstrap`]: the state behind `/keys/ukey`, `/keys/vkey` and
 //! `/keys/verify`, and the hand-off of K and the payload to delivery.
 
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use keylet_core::keylime::auth_tag::{HexTag, hmac_sha384_hex};
 
-use super::deliver::{Delivered, deliver};
+use super::deliver::deliver;
 use super::shares::{Derived, KeyShares, UShare};
-use super::{PayloadError, SecureDir, SymmetricKey, cipher};
+use super::{IV_LEN, PayloadError, SecureDir, SymmetricKey, TAG_LEN};
 use crate::config::PayloadConfig;
 use crate::keys::PayloadKey;
 
@@ -19,6 +20,17 @@ const INSECURE: &str = "the agent serves plain HTTP (enable_agent_mtls = false),
 
 /// Room in a request body for everything but the payload.
 const BODY_OVERHEAD: usize = 16 * 1024;
+
+/// What a delivery wrote and ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// `<secure>/unzipped`.
+    pub dir: PathBuf,
+    /// Files written, K first.
+    pub files: Vec<PathBuf>,
+    /// The payload script's exit code, if it ran.
+    pub script_exit: Option<i32>,
+}
 
 /// Where payloads go, or `secure: None` when they are refused.
 #[derive(Debug, Clone)]
@@ -79,7 +91,7 @@ impl KeyBootstrap {
             .config
             .secure_size
             .bytes
-            .saturating_add((cipher::IV_LEN + cipher::TAG_LEN) as u64);
+            .saturating_add((IV_LEN + TAG_LEN) as u64);
         usize::try_from(payload.div_ceil(3).saturating_mul(4))
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD)
@@ -144,9 +156,13 @@ impl KeyBootstrap {
 
     fn check_payload(&self, payload: &[u8]) -> Result<(), PayloadError> {
         if self.delivery.secure.is_none() {
-            return Err(PayloadError::PayloadRefused(INSECURE));
+            return Err(PayloadError::PayloadRefused(if cfg!(feature = "payload") {
+                INSECURE
+            } else {
+                super::NOT_BUILT
+            }));
         }
-        let overhead = cipher::IV_LEN + cipher::TAG_LEN;
+        let overhead = IV_LEN + TAG_LEN;
         let Some(plain) = payload.len().checked_sub(overhead) else {
             return Err(PayloadError::PayloadTooShort(payload.len()));
         };

@@ -9,10 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{PayloadError, SymmetricKey};
 
-/// IV length Keylime uses (not GCM's usual 12).
-pub const IV_LEN: usize = 16;
-/// GCM tag length.
-pub const TAG_LEN: usize = 16;
+pub use super::{IV_LEN, TAG_LEN};
 
 /// Decrypts `payload` (`IV ‖ ciphertext ‖ tag`, already base64-decoded)
 /// with `k` (AES-128 or AES-256 by its length).

@@ -16,20 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{PayloadError, SymmetricKey, cipher, unzip};
+use super::{Delivered, PayloadError, SymmetricKey, cipher, unzip};
 use crate::config::PayloadConfig;
 use crate::store;
-
-/// What a delivery wrote and ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivered {
-    /// `<secure>/unzipped`.
-    pub dir: PathBuf,
-    /// Files written, K first.
-    pub files: Vec<PathBuf>,
-    /// The payload script's exit code, if it ran.
-    pub script_exit: Option<i32>,
-}
 
 /// Delivers `k` and the decrypted `payload` into `secure`.
 ///

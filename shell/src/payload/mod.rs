@@ -14,15 +14,42 @@
 //! * [`deliver`]: writing K and the payload, unzipping, the payload script.
 //! * [`KeyBootstrap`]: all of it behind the HTTP handlers.
 
+//!
+//! Without the `payload` feature (on in the default build) keylet still
+//! takes the shares and proves K on `/keys/verify` (the tenant's `add` needs
+//! that), but refuses payloads and writes nothing: no secure directory, no
+//! decryption, no zip, no payload script.
+
 mod bootstrap;
+#[cfg(feature = "payload")]
 pub mod cipher;
+#[cfg(feature = "payload")]
 pub mod deliver;
 mod error;
+#[cfg(feature = "payload")]
 pub mod secure_dir;
 pub mod shares;
+#[cfg(feature = "payload")]
 mod unzip;
+// the stand-ins of a build without the payload feature
+#[cfg(not(feature = "payload"))]
+#[path = "delivery_off.rs"]
+mod deliver;
+#[cfg(not(feature = "payload"))]
+pub use deliver::SecureDir;
 
-pub use bootstrap::{Delivery, KeyBootstrap};
+/// IV length of Keylime's AES-GCM payloads (not GCM's usual 12).
+pub const IV_LEN: usize = 16;
+/// GCM tag length of Keylime's payloads.
+pub const TAG_LEN: usize = 16;
+
+/// Why a build without the payload feature refuses payloads.
+#[cfg_attr(feature = "payload", allow(dead_code))]
+const NOT_BUILT: &str = "this keylet was built without the payload feature, so it accepts no \
+    payloads (K is still derived and proven on /keys/verify); use a default build to deliver payloads";
+
+pub use bootstrap::{Delivered, Delivery, KeyBootstrap};
 pub use error::PayloadError;
+#[cfg(feature = "payload")]
 pub use secure_dir::SecureDir;
 pub use shares::SymmetricKey;

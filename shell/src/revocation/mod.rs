@@ -11,6 +11,7 @@ mod error;
 pub mod notice;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use error::RevocationError;
 pub use notice::{Notice, Notification};
@@ -19,6 +20,16 @@ use crate::config::{RevocationCert, RevocationConfig};
 
 /// The certificate file of a payload made by `keylime_tenant --cert`.
 pub const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
+
+/// Revocation handling for `config` (see [`Revocations::new`]).
+#[must_use]
+pub fn handling(
+    config: RevocationConfig,
+    payload_dir: Option<PathBuf>,
+    work_dir: PathBuf,
+) -> Option<Arc<Revocations>> {
+    Some(Arc::new(Revocations::new(config, payload_dir, work_dir)))
+}
 
 /// Revocation handling for one agent.
 #[derive(Debug, Clone)]
@@ -92,6 +103,24 @@ impl Revocations {
                 false
             }
         }
+    }
+
+    /// Checks `notification` and, when it verifies, runs the actions on a
+    /// blocking thread (the verifier is answered at once).
+    ///
+    /// # Errors
+    ///
+    /// [`RevocationError`] naming why the notification is refused.
+    pub fn handle(self: &Arc<Self>, notification: Notification) -> Result<(), RevocationError> {
+        let notice = self.verify(notification)?;
+        log::warn!(
+            "the verifier reports that agent {} failed attestation (signed revocation \
+             notification)",
+            notice.agent_id
+        );
+        let revocations = Arc::clone(self);
+        tokio::task::spawn_blocking(move || revocations.act(&notice));
+        Ok(())
     }
 
     fn work_dir(&self) -> &Path {

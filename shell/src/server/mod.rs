@@ -13,7 +13,12 @@
 mod body;
 mod escape;
 mod handlers;
+#[cfg(feature = "identity")]
 mod identity_listener; // identity listener for SPIRE
+// the stand-ins of a build without the identity feature
+#[cfg(not(feature = "identity"))]
+#[path = "identity_off.rs"]
+mod identity_listener;
 // payload keys: /keys/ukey, /keys/vkey, /keys/verify
 mod keys;
 mod listener;
@@ -30,9 +35,9 @@ pub mod tls;
 mod version;
 
 pub use body::{BodyError, ResponseBody};
-pub use identity_listener::{
-    IdentityListenerError, IdentityListeners, PeerAllowList, serve_identity,
-}; // identity listener for SPIRE
+#[cfg(feature = "identity")]
+pub use identity_listener::PeerAllowList;
+pub use identity_listener::{IdentityListenerError, IdentityListeners, serve_identity}; // identity listener for SPIRE
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
 pub use router::{Route, route};
 pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};

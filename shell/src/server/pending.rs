@@ -16,7 +16,8 @@ use tokio::sync::oneshot;
 pub(crate) enum Source {
     /// A TCP peer's address.
     Ip(IpAddr),
-    /// A Unix socket peer's uid.
+    /// A Unix socket peer's uid (the identity listener's socket).
+    #[cfg_attr(not(feature = "identity"), allow(dead_code))]
     Uid(u32),
 }
 

@@ -43,17 +43,8 @@ where
         log::info!("revocation notification received; revocation handling is off here");
         return response::success(&Empty {});
     };
-    match revocations.verify(notification) {
-        Ok(notice) => {
-            log::warn!(
-                "the verifier reports that agent {} failed attestation (signed revocation \
-                 notification)",
-                notice.agent_id
-            );
-            let revocations = Arc::clone(revocations);
-            tokio::task::spawn_blocking(move || revocations.act(&notice));
-            response::success(&Empty {})
-        }
+    match revocations.handle(notification) {
+        Ok(()) => response::success(&Empty {}),
         Err(e) => {
             log::warn!("revocation notification refused: {e}");
             response::error(StatusCode::BAD_REQUEST, &e.to_string())

@@ -1,0 +1,56 @@
+//! A keylet built without the `iak` feature has no device identity: the
+//! configuration refuses `enable_iak_idevid`, so `load` is never reached
+//! and no [`DeviceIdentity`] can exist.
+
+use keylet_core::tpm::Handle;
+
+use super::StartError;
+use super::tpm_box::TpmBox;
+use crate::config::DeviceIdSettings;
+use crate::registrar::DeviceIdFields;
+
+pub use super::device_id_error::DeviceIdError;
+
+/// No value: this build cannot hold an IAK and IDevID.
+#[derive(Debug)]
+pub enum DeviceIdentity {}
+
+/// Always fails: this build lacks the `iak` feature.
+///
+/// # Errors
+///
+/// Always [`StartError::DeviceId`].
+pub fn load(_tpm: &mut TpmBox, _s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
+    Err(StartError::DeviceId(DeviceIdError::Cert {
+        option: "enable_iak_idevid",
+        detail: "this keylet was built without the iak feature".into(),
+    }))
+}
+
+impl DeviceIdentity {
+    /// Never called: no value exists.
+    ///
+    /// # Errors
+    ///
+    /// None.
+    pub fn certify_ak(
+        &self,
+        _tpm: &mut TpmBox,
+        _ak: Handle,
+        _ak_public: &[u8],
+        _agent_id: &str,
+        _api: (u8, u8),
+    ) -> Result<(String, String), StartError> {
+        match *self {}
+    }
+
+    /// Never called: no value exists.
+    pub fn fields<'a>(&'a self, _attest: &'a str, _sign: &'a str) -> DeviceIdFields<'a> {
+        match *self {}
+    }
+
+    /// Never called: no value exists.
+    pub fn release(&self, _tpm: &mut TpmBox) {
+        match *self {}
+    }
+}

@@ -1,0 +1,49 @@
+//! A build without the `payload` feature: revocation notifications are
+//! answered and logged, nothing is checked or run
+//! (`enable_revocation_actions` is refused when the configuration is read).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::RevocationConfig;
+
+/// A notification's body: read as JSON, not used in this build.
+pub type Notification = serde::de::IgnoredAny;
+
+/// Revocation handling: none in this build.
+#[derive(Debug)]
+pub enum Revocations {}
+
+impl Revocations {
+    /// Never called: no [`Revocations`] exists in this build.
+    ///
+    /// # Errors
+    ///
+    /// None.
+    pub fn handle(self: &Arc<Self>, _notification: Notification) -> Result<(), RevocationError> {
+        match **self {}
+    }
+}
+
+/// Why a notification was refused: never, in this build.
+#[derive(Debug)]
+pub enum RevocationError {}
+
+impl fmt::Display for RevocationError {
+    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+impl std::error::Error for RevocationError {}
+
+/// No revocation handling in this build.
+#[must_use]
+pub fn handling(
+    _config: RevocationConfig,
+    _payload_dir: Option<PathBuf>,
+    _work_dir: PathBuf,
+) -> Option<Arc<Revocations>> {
+    None
+}

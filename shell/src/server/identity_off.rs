@@ -1,0 +1,61 @@
+//! A build without the `identity` feature: no identity listener for SPIRE.
+//! `identity_listen` and `identity_socket` are refused when the configuration
+//! is read, so there is never anything to bind or serve.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::{Attestation, ServerSettings};
+use crate::config::IdentitySettings;
+
+/// Why the identity listener could not start: it cannot, in this build.
+#[derive(Debug)]
+pub enum IdentityListenerError {}
+
+impl fmt::Display for IdentityListenerError {
+    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+impl std::error::Error for IdentityListenerError {}
+
+/// The bound identity endpoints: none in this build.
+#[derive(Debug)]
+pub struct IdentityListeners(());
+
+impl IdentityListeners {
+    /// Binds nothing (the configuration has refused the identity options).
+    ///
+    /// # Errors
+    ///
+    /// None.
+    #[allow(clippy::unused_async)]
+    pub async fn bind(_settings: &IdentitySettings) -> Result<Self, IdentityListenerError> {
+        Ok(Self(()))
+    }
+
+    /// Always true: nothing is served.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        true
+    }
+
+    /// No TCP address.
+    #[must_use]
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+}
+
+/// Serves nothing.
+#[allow(clippy::unused_async)]
+pub async fn serve_identity(
+    _listeners: IdentityListeners,
+    _settings: ServerSettings,
+    _service: Arc<dyn Attestation>,
+    _shutdown: impl Future<Output = ()>,
+) {
+}
