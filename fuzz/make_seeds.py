@@ -36,6 +36,16 @@ for v in sorted(p for p in VEC.iterdir() if (p / "attest.bin").exists()):
     put("tpms_attest", f"short-{n}", attest[:40])
 
 put("tpm_response", "rc-retry", struct.pack(">HII", 0x8001, 10, 0x922))
+# TCG device identity keys recorded from swtpm (core/tests/data/devid): P-384 and P-521.
+DEVID = ROOT / "core" / "tests" / "data" / "devid"
+for name in ["iak-p384", "idevid-p521"]:
+    key = (DEVID / f"{name}.tpm2b").read_bytes()
+    put("tpm2b_public", f"valid-{name}", key)
+# A P-384 key whose X coordinate is one byte short (sizes adjusted): refused.
+p384 = (DEVID / "iak-p384.tpm2b").read_bytes()
+x_at = len(p384) - 2 * 50
+short = p384[:x_at] + struct.pack(">H", 47) + p384[x_at + 3:]
+put("tpm2b_public", "short-coordinate-p384", struct.pack(">H", len(short) - 2) + short[2:])
 put("tpm_response", "size-lies", struct.pack(">HII", 0x8002, 0xFFFF, 0) + b"\xff" * 8)
 put("agent_id", "valid-uuid", b"D432FBB3-D2F1-4A97-9EF7-75BD81C00001")
 put("agent_id", "valid-name", b"agent_1.example-a")

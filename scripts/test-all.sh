@@ -148,7 +148,7 @@ if ((E2E)); then
     # certificate reload, rotate-cert, identity listener for SPIRE (~1 min)
     # shellcheck disable=SC2086
     step e2e-tls timeout 600 bash tests/e2e/tls.sh ${E2E_TLS:-}
-    # TCG device identity: IAK and IDevID made in swtpm, certificates from a local CA (~30 s)
+    # TCG device identity: IAK and IDevID made in swtpm (H-1 to H-4), certificates from a local CA (~45 s)
     # shellcheck disable=SC2086
     step e2e-iak timeout 300 bash tests/e2e/iak.sh ${E2E_IAK:-}
     # keylet doctor against swtpm + the real registrar (about 5 s)

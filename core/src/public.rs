@@ -1,8 +1,8 @@
 //! Reading a marshalled TPM2B_PUBLIC / TPMT_PUBLIC into the key it carries.
 //!
 //! The reader borrows from the input and copies nothing. It understands the
-//! two key types keylet uses for its EK and AK (RSA and ECC on NIST P-256),
-//! walks every field in order (TPM 2.0 Part 2, §12.2), and rejects anything
+//! key types keylet uses (RSA; ECC on NIST P-256 for its EK and AK, and on
+//! P-384 and P-521 for TCG device identity keys), walks every field in order (TPM 2.0 Part 2, §12.2), and rejects anything
 //! it cannot account for, including trailing bytes after the TPM2B.
 
 use core::fmt;
@@ -45,6 +45,10 @@ pub mod alg {
     pub const SYMCIPHER: u16 = TpmAlgId::SymCipher.value();
     /// TPM_ECC_NIST_P256.
     pub const CURVE_NIST_P256: u16 = TpmEccCurve::NistP256.value();
+    /// TPM_ECC_NIST_P384.
+    pub const CURVE_NIST_P384: u16 = TpmEccCurve::NistP384.value();
+    /// TPM_ECC_NIST_P521.
+    pub const CURVE_NIST_P521: u16 = TpmEccCurve::NistP521.value();
 }
 
 /// The key a public area carries.
@@ -64,6 +68,32 @@ pub enum PublicKey<'a> {
         /// The Y coordinate.
         y: &'a [u8],
     },
+    /// An ECC key on NIST P-384; each coordinate is 48 big-endian bytes.
+    EccP384 {
+        /// The X coordinate.
+        x: &'a [u8],
+        /// The Y coordinate.
+        y: &'a [u8],
+    },
+    /// An ECC key on NIST P-521; each coordinate is 66 big-endian bytes.
+    EccP521 {
+        /// The X coordinate.
+        x: &'a [u8],
+        /// The Y coordinate.
+        y: &'a [u8],
+    },
+}
+
+/// The length of each coordinate of a key on `curve` (a TPM_ECC_CURVE), for
+/// the curves keylet reads: NIST P-256, P-384 and P-521.
+#[must_use]
+pub const fn ecc_coordinate_len(curve: u16) -> Option<usize> {
+    match curve {
+        alg::CURVE_NIST_P256 => Some(32),
+        alg::CURVE_NIST_P384 => Some(48),
+        alg::CURVE_NIST_P521 => Some(66),
+        _ => None,
+    }
 }
 
 /// The signing (or encryption) scheme recorded in the public area.
@@ -140,17 +170,19 @@ pub enum PublicError {
         /// The TPM_ALG_ID found.
         alg: u16,
     },
-    /// The ECC key is not on NIST P-256.
+    /// The ECC key is not on NIST P-256, P-384 or P-521.
     UnsupportedCurve {
         /// The TPM_ECC_CURVE found.
         curve: u16,
     },
-    /// An ECC coordinate is not 32 bytes.
+    /// An ECC coordinate is not as long as its curve's.
     BadCoordinate {
         /// Where the coordinate's size field sits.
         offset: usize,
         /// Its length.
         len: usize,
+        /// The curve's coordinate length.
+        expected: usize,
     },
     /// The RSA modulus is empty.
     EmptyModulus,
@@ -186,11 +218,17 @@ impl fmt::Display for PublicError {
             ),
             Self::UnsupportedCurve { curve } => write!(
                 f,
-                "unsupported curve {curve:#06x}: only NIST P-256 (0x0003) ECC keys are supported"
+                "unsupported curve {curve:#06x}: only NIST P-256 (0x0003), P-384 (0x0004) and \
+                 P-521 (0x0005) ECC keys are supported"
             ),
-            Self::BadCoordinate { offset, len } => write!(
+            Self::BadCoordinate {
+                offset,
+                len,
+                expected,
+            } => write!(
                 f,
-                "ECC coordinate at byte {offset} is {len} bytes; a P-256 coordinate is 32"
+                "ECC coordinate at byte {offset} is {len} bytes; the curve's coordinates are \
+                 {expected}"
             ),
             Self::EmptyModulus => f.write_str("RSA public area has an empty modulus"),
         }
@@ -222,7 +260,7 @@ impl From<ReadError> for PublicError {
 /// # Errors
 ///
 /// [`PublicError`] if the bytes are not exactly one well-formed TPM2B_PUBLIC
-/// holding an RSA or NIST P-256 key; offsets count from the start of `bytes`.
+/// holding an RSA or NIST P-256/P-384/P-521 key; offsets count from the start of `bytes`.
 pub fn read_tpm2b_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
     let mut outer = Cursor::new(bytes);
     let size = usize::from(outer.u16("size")?);
@@ -279,12 +317,15 @@ fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
             if kdf != alg::NULL {
                 read_hash(c)?;
             }
-            if curve != alg::CURVE_NIST_P256 {
-                return Err(PublicError::UnsupportedCurve { curve });
-            }
-            let x = read_coordinate(c)?;
-            let y = read_coordinate(c)?;
-            (scheme, PublicKey::EccP256 { x, y })
+            let len = ecc_coordinate_len(curve).ok_or(PublicError::UnsupportedCurve { curve })?;
+            let x = read_coordinate(c, len)?;
+            let y = read_coordinate(c, len)?;
+            let key = match curve {
+                alg::CURVE_NIST_P384 => PublicKey::EccP384 { x, y },
+                alg::CURVE_NIST_P521 => PublicKey::EccP521 { x, y },
+                _ => PublicKey::EccP256 { x, y },
+            };
+            (scheme, key)
         }
         other => return Err(PublicError::UnsupportedType { object_type: other }),
     };
@@ -338,20 +379,22 @@ fn read_hash(c: &mut Cursor<'_>) -> Result<HashAlg, PublicError> {
     HashAlg::from_alg_id(id).ok_or(PublicError::UnsupportedHash { offset, alg: id })
 }
 
-fn read_coordinate<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], PublicError> {
+fn read_coordinate<'a>(c: &mut Cursor<'a>, expected: usize) -> Result<&'a [u8], PublicError> {
     let offset = c.offset();
     let v = c.tpm2b("unique.ecc")?;
-    if v.len() == 32 {
+    if v.len() == expected {
         Ok(v)
     } else {
         Err(PublicError::BadCoordinate {
             offset,
             len: v.len(),
+            expected,
         })
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -404,10 +447,19 @@ mod tests {
     #[test]
     fn rejects_other_curves_trailing_and_short_input() {
         let mut b = ecc_public();
-        b[18..20].copy_from_slice(&[0x00, 0x04]); // P-384
+        b[18..20].copy_from_slice(&[0x00, 0x10]); // BN P-256
         assert_eq!(
             read_tpm2b_public(&b),
-            Err(PublicError::UnsupportedCurve { curve: 4 })
+            Err(PublicError::UnsupportedCurve { curve: 0x10 })
+        );
+        b[18..20].copy_from_slice(&[0x00, 0x04]); // P-384 with P-256 coordinates
+        assert_eq!(
+            read_tpm2b_public(&b),
+            Err(PublicError::BadCoordinate {
+                offset: 22,
+                len: 32,
+                expected: 48
+            })
         );
         let mut long = [0u8; 91];
         long[..90].copy_from_slice(&ecc_public());

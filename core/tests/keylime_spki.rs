@@ -80,31 +80,27 @@ fn rsa_pem_matches_openssl() {
 }
 
 #[test]
-fn p256_pem_matches_openssl() {
+fn ecc_pem_matches_openssl() {
     let dir = tempdir();
-    for i in 0..4 {
-        let key = dir.join(format!("ec{i}.key"));
-        let key = key.to_str().unwrap();
-        openssl(&[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            key,
-        ]);
-        let der = openssl(&["ec", "-in", key, "-pubout", "-outform", "DER"]);
-        let point = &der[der.len() - 64..];
-        let expected = String::from_utf8(openssl(&["ec", "-in", key, "-pubout"])).unwrap();
-        let key = PublicKey::EccP256 {
-            x: &point[..32],
-            y: &point[32..],
-        };
-        assert_eq!(keylet_pem(&key), expected);
-        let mut out = [0u8; spki::MAX_DER_LEN];
-        let n = spki::der(&key, &mut out).unwrap();
-        assert_eq!(&out[..n], &der[..]);
+    for (curve, len) in [("prime256v1", 32), ("secp384r1", 48), ("secp521r1", 66)] {
+        for i in 0..4 {
+            let key = dir.join(format!("{curve}-{i}.key"));
+            let key = key.to_str().unwrap();
+            openssl(&["ecparam", "-name", curve, "-genkey", "-noout", "-out", key]);
+            let der = openssl(&["ec", "-in", key, "-pubout", "-outform", "DER"]);
+            let point = &der[der.len() - 2 * len..];
+            let expected = String::from_utf8(openssl(&["ec", "-in", key, "-pubout"])).unwrap();
+            let (x, y) = point.split_at(len);
+            let key = match len {
+                32 => PublicKey::EccP256 { x, y },
+                48 => PublicKey::EccP384 { x, y },
+                _ => PublicKey::EccP521 { x, y },
+            };
+            assert_eq!(keylet_pem(&key), expected, "{curve}");
+            let mut out = [0u8; spki::MAX_DER_LEN];
+            let n = spki::der(&key, &mut out).unwrap();
+            assert_eq!(&out[..n], &der[..], "{curve}");
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -135,7 +131,10 @@ fn unusable_keys_and_short_buffers_are_errors() {
     };
     assert_eq!(
         spki::der(&key, &mut out),
-        Err(spki::SpkiError::BadCoordinate { len: 31 })
+        Err(spki::SpkiError::BadCoordinate {
+            len: 31,
+            expected: 32
+        })
     );
 }
 

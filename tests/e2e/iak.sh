@@ -22,9 +22,15 @@
 #                 way to the registrar: the registrar refuses the certification (400,
 #                 aik_tpm not confirmed by the IAK) and keylet says so
 #   template      no handles: keylet re-creates the IAK and IDevID from the TCG template
-#                 detected from their certificates (H-1 RSA-2048 and H-2 P-256, made
-#                 here by tpm2-tools from the same template), registers (the registrar
-#                 verifies the RSASSA-PSS or ECDSA certification) and flushes them
+#                 detected from their certificates (H-1 RSA-2048, H-2 P-256, H-3 P-384 /
+#                 SHA-384, H-4 P-521 / SHA-512, made here by tpm2-tools from the same
+#                 template; H-3 also named by iak_idevid_template = manual with ecc and
+#                 sha384), registers (the registrar verifies the RSASSA-PSS or ECDSA
+#                 certification) and flushes them
+#   ecc_handles   the H-3 and H-4 keys persisted at iak_handle/idevid_handle (0x81020002,
+#                 0x81020003): keylet
+#                 reads them, the registrar verifies the ECDSA-SHA384/SHA512
+#                 certification, the verifier attests (PASS)
 # Needs: scripts/testbed.sh up (the registrar is reset per scenario), tpm2-tools,
 # openssl, a keylet build.
 set -euo pipefail
@@ -32,6 +38,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 IAK_HANDLE=0x81020000 IDEVID_HANDLE=0x81020001 IAK_PASSWORD=e2e-iak-password
+ECC_IAK_HANDLE=0x81020002 ECC_IDEVID_HANDLE=0x81020003 # ecc_handles: H-3/H-4 keys
 TRUSTED_CA_FILE=$TB_STATE/tpm_cert_store/keylet-e2e-iak-ca.pem
 
 # make_ca NAME: a self-signed CA in $E2E_TMP/pki/NAME.{key,pem}.
@@ -48,14 +55,19 @@ issue() {
     -set_serial "$((RANDOM * 32768 + RANDOM))" -days 30 -sha256 -out "$4" 2>/dev/null
 }
 
-evict_device_keys() {
-  local h
-  for h in "$IAK_HANDLE" "$IDEVID_HANDLE"; do
-    if tb tpm2 getcap handles-persistent | grep -qi "$h"; then
+# evict HANDLE...: removes those persistent objects that exist (the list is read
+# first: grep -q on a pipe could end getcap with SIGPIPE, a failure under pipefail).
+evict() {
+  local h present
+  present=$(tb tpm2 getcap handles-persistent)
+  for h in "$@"; do
+    if grep -qi "$h" <<<"$present"; then
       tb tpm2 evictcontrol -C o -c "$h" >/dev/null
     fi
   done
 }
+
+evict_device_keys() { evict "$IAK_HANDLE" "$IDEVID_HANDLE" "$ECC_IAK_HANDLE" "$ECC_IDEVID_HANDLE"; }
 
 # The IAK and IDevID in swtpm, their public keys as PEM, and certificates from
 # the trusted CA ("good") and from an untrusted one ("rogue").
@@ -97,25 +109,46 @@ if sys.argv[2] == "ecc": sys.stdout.buffer.write((n + t.ljust(128, b"\0")) * 2)
 else: sys.stdout.buffer.write(n + t)' "$1" "$2"
 }
 
-# make_template_keys H: the IAK and IDevID of TCG template H (H-1 or H-2) as
-# keylet re-creates them (transient, flushed), certified by the trusted CA.
+# TCG policy digests (authPolicy) of the IAK and IDevID by name hash.
+declare -A TCG_POLICY=(
+  [iak-sha256]=5437182326e414fca797d5f174615a1641f61255797c3a2b22c21d120b2d1e07
+  [idevid-sha256]=ad6b3a2284fd698a0710bf5cc1b9bdf15e2532e3f601fa4b93a6a8fa8de579ea
+  [iak-sha384]=129d94ebf84556652c6eef43bbb757512ac87e52be7b349ca6ce4d826f749fcf672f51716c5cbb605f313bf345aab312
+  [idevid-sha384]=4db1aa836d0b5615df6ee53a40ef70c61c217f4303d44695925972bc927006cfa5cbdf6dc18c4dbe329b2f1542c3dd33
+  [iak-sha512]=8060d1fb31716a29e48a6e5fece088bcfc1b278fc162255e81c3eca3544cd44af94410c3715d561cccd9e39a6cb2646d43535bb54ea88710deb5f7836bd9b586
+  [idevid-sha512]=7dd7500fd6c1b94f97a6af910da147301ef28f662fee06f225a4ccadda3b4e6b38e66b2f3ad5dee1a0503cd2daedb1e68cfe4f84b03a8cd22bb6a976f071a72f
+)
+
+# make_template_keys H [PERSIST]: the IAK and IDevID of TCG template H (H-1 to H-4)
+# as keylet re-creates them, certified by the trusted CA; transient and flushed, or
+# with PERSIST kept at ECC_IAK_HANDLE / ECC_IDEVID_HANDLE.
 make_template_keys() {
-  local h=$1 alg iak_g idevid_g kind
+  local h=$1 persist=${2:-} alg hash=sha256 iak_g idevid_g kind
   case $h in
     H-1) alg=rsa iak_g=rsa2048:rsapss-sha256:null idevid_g=rsa2048:null:null ;;
     H-2) alg=ecc iak_g=ecc256:ecdsa-sha256:null idevid_g=ecc256:ecdsa-sha256:null ;;
+    H-3) alg=ecc hash=sha384 iak_g=ecc384:ecdsa-sha384:null idevid_g=ecc384:ecdsa-sha384:null ;;
+    H-4) alg=ecc hash=sha512 iak_g=ecc521:ecdsa-sha512:null idevid_g=ecc521:ecdsa-sha512:null ;;
   esac
-  printf '%s' 5437182326e414fca797d5f174615a1641f61255797c3a2b22c21d120b2d1e07 | xxd -r -p >"$PKI/iak.policy"
-  printf '%s' ad6b3a2284fd698a0710bf5cc1b9bdf15e2532e3f601fa4b93a6a8fa8de579ea | xxd -r -p >"$PKI/idevid.policy"
+  for kind in iak idevid; do
+    printf '%s' "${TCG_POLICY[$kind-$hash]}" | xxd -r -p >"$PKI/$kind-$hash.policy"
+  done
   for kind in iak idevid; do
     local g=$iak_g attrs='fixedtpm|fixedparent|sensitivedataorigin|userwithauth|adminwithpolicy|sign'
     [[ $kind == iak ]] && attrs+='|restricted'
     [[ $kind == idevid ]] && g=$idevid_g
     tcg_unique "${kind^^}" "$alg" >"$PKI/$kind-$h.unique"
-    tb tpm2 createprimary -C e -g sha256 -G "$g" -a "$attrs" -L "$PKI/$kind.policy" \
+    tb tpm2 createprimary -C e -g "$hash" -G "$g" -a "$attrs" -L "$PKI/$kind-$hash.policy" \
       -u "$PKI/$kind-$h.unique" -c "$PKI/$kind-$h.ctx" >/dev/null
     tb tpm2 readpublic -c "$PKI/$kind-$h.ctx" -f pem -o "$PKI/$kind-$h.pub.pem" >/dev/null
-    tb tpm2 flushcontext -t
+    tb tpm2 readpublic -c "$PKI/$kind-$h.ctx" -f tss -o "$PKI/$kind-$h.tpm2b" >/dev/null
+    tb tpm2 flushcontext -t # swtpm has no resource manager: each -c ctx loads a copy
+    if [[ -n $persist ]]; then
+      local handle=$ECC_IAK_HANDLE; [[ $kind == idevid ]] && handle=$ECC_IDEVID_HANDLE
+      evict "$handle"
+      tb tpm2 evictcontrol -C o -c "$PKI/$kind-$h.ctx" "$handle" >/dev/null
+      tb tpm2 flushcontext -t
+    fi
     issue trusted-ca "$PKI/$kind-$h.pub.pem" "$kind-$h" "$PKI/$kind-$h.pem"
   done
 }
@@ -233,29 +266,60 @@ scenario_tampered() {
 }
 
 scenario_template() {
-  local h reg
-  for h in H-1 H-2; do
-    make_template_keys "$h"
-    fresh_agent "tmpl$h" enable_iak_idevid=true "iak_cert=$PKI/iak-$h.pem" "idevid_cert=$PKI/idevid-$h.pem"
+  local h reg n how
+  for h in H-1 H-2 H-3 H-4 manual-H-3; do
+    how=detect n=tmpl$h
+    local settings=()
+    if [[ $h == manual-* ]]; then
+      h=${h#manual-} how=manual n=manual$h
+      settings=(iak_idevid_template=manual iak_idevid_asymmetric_alg=ecc iak_idevid_name_alg=sha384)
+    else
+      make_template_keys "$h"
+    fi
+    fresh_agent "$n" enable_iak_idevid=true "iak_cert=$PKI/iak-$h.pem" "idevid_cert=$PKI/idevid-$h.pem" \
+      "${settings[@]}"
     registrar_log_mark
-    start_registered "tmpl$h"
-    grep -q "re-creating the IAK from TCG template $h" "$E2E_TMP/tmpl$h/keylet.log" ||
-      fail "keylet did not detect template $h from the certificate"
+    start_registered "$n"
+    grep -q "re-creating the IAK from TCG template $h" "$E2E_TMP/$n/keylet.log" ||
+      fail "keylet did not take template $h ($how)"
     reg=$(registrar_record "$REG_UUID")
     assert_eq "$(jq -r .iak_cert <<<"$reg")" "$(der_b64 "$PKI/iak-$h.pem")" "registrar iak_cert ($h)"
     grep -q "Agent $REG_UUID AIK verified with IAK" <<<"$(new_registrar_log)" ||
       fail "the registrar's log does not show the AK verified with the $h IAK"
     # both keys are flushed once used, not at exit
-    grep -q "re-created IDevID is checked against idevid_cert and flushed" "$E2E_TMP/tmpl$h/keylet.log" ||
+    grep -q "re-created IDevID is checked against idevid_cert and flushed" "$E2E_TMP/$n/keylet.log" ||
       fail "keylet did not flush the re-created IDevID"
-    grep -q "re-created IAK has certified the AK and is flushed" "$E2E_TMP/tmpl$h/keylet.log" ||
+    grep -q "re-created IAK has certified the AK and is flushed" "$E2E_TMP/$n/keylet.log" ||
       fail "keylet did not flush the re-created IAK after certifying"
-    agent_stop "tmpl$h"
+    agent_stop "$n"
     assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped ($h)"
-    doctor "tmpl$h" --
+    doctor "$n" --
     expect tpm.iak ok
     grep -q "re-created from template $h" <<<"$(detail_of tpm.iak)" || fail "doctor: $(detail_of tpm.iak)"
     assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet doctor ($h)"
+  done
+}
+
+# The H-3 and H-4 keys persisted at the handles (made from the template, so no
+# password): read there, certification verified (ECDSA with SHA-384, SHA-512), PASS.
+scenario_ecc_handles() {
+  local h n
+  for h in H-3 H-4; do
+    n=handles$h
+    make_template_keys "$h" persist
+    fresh_agent "$n" enable_iak_idevid=true "iak_handle=$ECC_IAK_HANDLE" "idevid_handle=$ECC_IDEVID_HANDLE" \
+      "iak_cert=$PKI/iak-$h.pem" "idevid_cert=$PKI/idevid-$h.pem"
+    registrar_log_mark
+    start_registered "$n"
+    assert_eq "$(jq -r .iak_tpm <<<"$(registrar_record "$REG_UUID")")" "$(base64 -w0 "$PKI/iak-$h.tpm2b")" \
+      "registrar iak_tpm vs the TPM's $h IAK" # read before keylet holds swtpm's one connection
+    grep -q "Agent $REG_UUID AIK verified with IAK" <<<"$(new_registrar_log)" ||
+      fail "the registrar's log does not show the AK verified with the $h IAK"
+    tenant_add "$REG_UUID"
+    wait_attested "$REG_UUID" 2 90 >/dev/null
+    say "$h keys at the handles: attested with PASS"
+    agent_stop "$n"
+    assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped ($h)"
   done
 }
 
@@ -289,4 +353,4 @@ e2e_init iak
 command -v tpm2_createprimary >/dev/null || { fail "tpm2-tools is not installed (scripts/setup.sh installs it)"; exit 1; }
 trap 'suite_cleanup; e2e_cleanup' EXIT
 setup_device_identity
-run_scenarios accepted wrong_cert untrusted_ca tampered template -- "$@"
+run_scenarios accepted wrong_cert untrusted_ca tampered template ecc_handles -- "$@"

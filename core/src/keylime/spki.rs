@@ -26,6 +26,16 @@ const P256_PREFIX: &[u8] = &[
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
 ];
+/// SEQUENCE { AlgorithmIdentifier { id-ecPublicKey, secp384r1 }, BIT STRING 0x00 0x04 ... }.
+const P384_PREFIX: &[u8] = &[
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00, 0x04,
+];
+/// SEQUENCE { AlgorithmIdentifier { id-ecPublicKey, secp521r1 }, BIT STRING 0x00 0x04 ... }.
+const P521_PREFIX: &[u8] = &[
+    0x30, 0x81, 0x9b, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05,
+    0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x81, 0x86, 0x00, 0x04,
+];
 
 /// Why a key could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,10 +48,12 @@ pub enum SpkiError {
         /// Its length in bytes.
         len: usize,
     },
-    /// An ECC coordinate is not 32 bytes.
+    /// An ECC coordinate is not as long as its curve's.
     BadCoordinate {
         /// Its length in bytes.
         len: usize,
+        /// The curve's coordinate length.
+        expected: usize,
     },
 }
 
@@ -53,8 +65,11 @@ impl fmt::Display for SpkiError {
                 f,
                 "RSA modulus of {len} bytes cannot be encoded (1..={MAX_MODULUS_LEN}, not zero)"
             ),
-            Self::BadCoordinate { len } => {
-                write!(f, "P-256 coordinate is {len} bytes, not 32")
+            Self::BadCoordinate { len, expected } => {
+                write!(
+                    f,
+                    "ECC coordinate is {len} bytes, not the curve's {expected}"
+                )
             }
         }
     }
@@ -116,16 +131,9 @@ const fn tlv_len(content: usize) -> usize {
 pub fn der(key: &PublicKey<'_>, out: &mut [u8]) -> Result<usize, SpkiError> {
     let mut w = Writer { out, pos: 0 };
     match *key {
-        PublicKey::EccP256 { x, y } => {
-            for c in [x, y] {
-                if c.len() != 32 {
-                    return Err(SpkiError::BadCoordinate { len: c.len() });
-                }
-            }
-            w.put(P256_PREFIX)?;
-            w.put(x)?;
-            w.put(y)?;
-        }
+        PublicKey::EccP256 { x, y } => ecc(&mut w, P256_PREFIX, 32, x, y)?,
+        PublicKey::EccP384 { x, y } => ecc(&mut w, P384_PREFIX, 48, x, y)?,
+        PublicKey::EccP521 { x, y } => ecc(&mut w, P521_PREFIX, 66, x, y)?,
         PublicKey::Rsa { modulus, exponent } => {
             let first = modulus.iter().position(|b| *b != 0);
             let m = first.and_then(|i| modulus.get(i..)).unwrap_or(&[]);
@@ -161,6 +169,21 @@ pub fn der(key: &PublicKey<'_>, out: &mut [u8]) -> Result<usize, SpkiError> {
         }
     }
     Ok(w.pos)
+}
+
+/// An uncompressed point after its curve's SPKI header.
+fn ecc(w: &mut Writer<'_>, prefix: &[u8], len: usize, x: &[u8], y: &[u8]) -> Result<(), SpkiError> {
+    for c in [x, y] {
+        if c.len() != len {
+            return Err(SpkiError::BadCoordinate {
+                len: c.len(),
+                expected: len,
+            });
+        }
+    }
+    w.put(prefix)?;
+    w.put(x)?;
+    w.put(y)
 }
 
 /// Writes the PEM of a DER SPKI: `-----BEGIN PUBLIC KEY-----\n`, base64 in

@@ -202,6 +202,23 @@ mod tests {
     }
 
     #[test]
+    fn a_p384_certificate_matches_its_key_and_not_a_p521_one() {
+        // the H-3 IAK and H-4 IDevID swtpm made (keylet-core's test data); the
+        // certificate carries the IAK's public key (openssl -force_pubkey)
+        let devid = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data/devid");
+        let cert_path = data("iak-p384.pem");
+        let cert = certificate(&cert_path, IAK.cert_option).unwrap();
+        let iak = std::fs::read(devid.join("iak-p384.tpm2b")).unwrap();
+        match_key(&iak, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap();
+        let idevid = std::fs::read(devid.join("idevid-p521.tpm2b")).unwrap();
+        let e = match_key(&idevid, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap_err();
+        assert!(
+            matches!(e, StartError::DeviceId(DeviceIdError::Mismatch { .. })),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_certificate_for_another_key_names_the_file_and_the_handle() {
         let e = check("iak.tpm2b", &IAK, "idevid-good.der").unwrap_err();
         assert!(

@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn the_template_is_detected_from_the_key_type_and_curve() {
-        // RSA-2048 and P-256 SubjectPublicKeyInfo headers with a placeholder key
+        // RSA-2048, P-256, P-384 and P-521 SubjectPublicKeyInfo with a placeholder key
         let mut rsa = [0u8; 294];
         let n = spki::der(
             &public::PublicKey::Rsa {
@@ -221,6 +221,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(detect(&ec[..n]), Some(DevIdTemplate::H2));
+        let mut ec = [0u8; spki::MAX_DER_LEN];
+        let p384 = public::PublicKey::EccP384 {
+            x: &[1; 48],
+            y: &[2; 48],
+        };
+        let n = spki::der(&p384, &mut ec).unwrap();
+        assert_eq!(detect(&ec[..n]), Some(DevIdTemplate::H3));
+        let p521 = public::PublicKey::EccP521 {
+            x: &[1; 66],
+            y: &[2; 66],
+        };
+        let n = spki::der(&p521, &mut ec).unwrap();
+        assert_eq!(detect(&ec[..n]), Some(DevIdTemplate::H4));
         assert_eq!(detect(b"\x30\x00"), None);
     }
 }

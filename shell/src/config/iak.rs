@@ -44,6 +44,7 @@ pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettin
     let template = match v.string("iak_idevid_template", "detect")?.as_str() {
         "" | "detect" | "default" => None,
         s => Some(match DevIdTemplate::from_name(s) {
+            Some(DevIdTemplate::H5) => return Err(v.error("iak_idevid_template", H5_REFUSED)),
             Some(t) => t,
             // Keylime: any other value takes the algorithms from the two options.
             None => manual_template(v)?,
@@ -55,6 +56,11 @@ pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettin
         template,
     }))
 }
+
+/// Why H-5 is refused (README, Not supported).
+const H5_REFUSED: &str = "detect, H-1 to H-4 or manual: template H-5 (SM2 / SM3-256) is not \
+    supported (swtpm's libtpms has no SM3-256; the Keylime registrar reads no SM2 key and no SM3 \
+    signature)";
 
 /// The template of `iak_idevid_asymmetric_alg` and `iak_idevid_name_alg`
 /// (Keylime's `manual`): the TCG template with that key and name algorithm.
@@ -70,7 +76,7 @@ fn manual_template(v: &Values<'_>) -> Result<DevIdTemplate, ConfigError> {
         ("ecc", "sha256") => Ok(DevIdTemplate::H2),
         ("ecc", "sha384") => Ok(DevIdTemplate::H3),
         ("ecc", "sha512") => Ok(DevIdTemplate::H4),
-        ("ecc", "sm3_256") => Ok(DevIdTemplate::H5),
+        ("ecc", "sm3_256") => Err(v.error("iak_idevid_name_alg", H5_REFUSED)),
         ("rsa" | "ecc", _) => Err(v.error(
             "iak_idevid_name_alg",
             "sha256 (with rsa or ecc), sha384 or sha512 (with ecc): the name algorithms of the \
@@ -197,8 +203,23 @@ mod tests {
             e.contains("iak_idevid_asymmetric_alg") && e.contains("rsa or ecc"),
             "{e}"
         );
+        assert_eq!(
+            manual("iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sha512\""),
+            Ok(Some(DevIdTemplate::H4))
+        );
         let e = manual("iak_idevid_name_alg = \"sha1\"").unwrap_err();
         assert!(e.contains("iak_idevid_name_alg"), "{e}");
+        let e = manual("iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sm3_256\"")
+            .unwrap_err();
+        assert!(
+            e.contains("iak_idevid_name_alg") && e.contains("H-5"),
+            "{e}"
+        );
+        let e = load("enable_iak_idevid = true\niak_idevid_template = \"H-5\"").unwrap_err();
+        assert!(
+            e.contains("iak_idevid_template") && e.contains("SM3-256"),
+            "{e}"
+        );
     }
 
     #[test]
