@@ -133,6 +133,7 @@ fn persistent_handle(s: &str) -> Option<u32> {
 }
 
 #[cfg(all(test, feature = "iak"))]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::{FixedEnv, load_from};
     use super::{DevIdTemplate, DeviceIdSettings};
