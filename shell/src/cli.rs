@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::config;
+use crate::console;
 use crate::state::AgentState;
 
 const HELP: &str = "\
@@ -48,11 +49,11 @@ pub fn main(args: Vec<String>) -> ExitCode {
     let cmd = args.first().map_or("run", String::as_str);
     match cmd {
         "-h" | "--help" | "help" => {
-            print!("{HELP}");
+            console::out(HELP);
             ExitCode::SUCCESS
         }
         "-V" | "--version" => {
-            println!("keylet {}", env!("CARGO_PKG_VERSION"));
+            console::out_line(&format!("keylet {}", env!("CARGO_PKG_VERSION")));
             ExitCode::SUCCESS
         }
         "run" => run(),
@@ -63,14 +64,16 @@ pub fn main(args: Vec<String>) -> ExitCode {
         "doctor" => ExitCode::from(crate::doctor::main(args.get(1..).unwrap_or(&[]))),
         #[cfg(not(feature = "doctor"))]
         "doctor" => {
-            eprintln!(
+            console::err_line(
                 "keylet: this keylet was built without the doctor feature; \
-                 use a default build (cargo build --release -p keylet) for keylet doctor"
+                 use a default build (cargo build --release -p keylet) for keylet doctor",
             );
             ExitCode::from(2)
         }
         other => {
-            eprintln!("keylet: unknown command {other:?}; see keylet --help");
+            console::err_line(&format!(
+                "keylet: unknown command {other:?}; see keylet --help"
+            ));
             ExitCode::from(2)
         }
     }
@@ -127,7 +130,7 @@ fn identity() -> ExitCode {
     let loaded = match config::load() {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("keylet: {e}");
+            console::err_line(&format!("keylet: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -139,18 +142,18 @@ fn identity() -> ExitCode {
                 "aik_tpm": STANDARD.encode(&state.ak_public),
                 "ek_tpm": STANDARD.encode(&state.ek_public),
             });
-            println!("{out}");
+            console::out_line(&out.to_string());
             ExitCode::SUCCESS
         }
         Ok(None) => {
-            eprintln!(
+            console::err_line(&format!(
                 "keylet: no agent state at {} yet; run keylet once first",
                 path.display()
-            );
+            ));
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("keylet: {e}");
+            console::err_line(&format!("keylet: {e}"));
             ExitCode::from(1)
         }
     }
@@ -164,7 +167,7 @@ fn rotate_cert() -> ExitCode {
     };
     match runtime.block_on(crate::rotate::rotate(&loaded.config)) {
         Ok(r) => {
-            print!("{}", crate::rotate::next_steps(&r));
+            console::out(&crate::rotate::next_steps(&r));
             ExitCode::SUCCESS
         }
         Err(e) => {

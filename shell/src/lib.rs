@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod console;
 #[cfg(feature = "doctor")]
 pub mod doctor;
 pub mod keys;

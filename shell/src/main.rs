@@ -5,5 +5,8 @@ use std::process::ExitCode;
 use keylet::cli;
 
 fn main() -> ExitCode {
-    cli::main(std::env::args().skip(1).collect())
+    // (env::args panics on an argument that is not UTF-8; such an argument is
+    // no command or option of keylet's and is reported as unknown)
+    let args = std::env::args_os().skip(1);
+    cli::main(args.map(|a| a.to_string_lossy().into_owned()).collect())
 }

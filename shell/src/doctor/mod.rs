@@ -28,6 +28,7 @@ use std::time::SystemTime;
 pub use report::{Check, EXIT_CONFIG, EXIT_FAIL, EXIT_OK, Report, Status};
 
 use crate::config::{AttestationMode, Environment, Loaded};
+use crate::console;
 
 /// The doctor's command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,7 +206,7 @@ pub fn main(args: &[String]) -> u8 {
     let options = match Options::parse(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("keylet doctor: {e}");
+            console::err_line(&format!("keylet doctor: {e}"));
             return EXIT_CONFIG;
         }
     };
@@ -215,7 +216,9 @@ pub fn main(args: &[String]) -> u8 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("keylet doctor: cannot start the async runtime: {e}");
+            console::err_line(&format!(
+                "keylet doctor: cannot start the async runtime: {e}"
+            ));
             return EXIT_FAIL;
         }
     };
@@ -225,9 +228,9 @@ pub fn main(args: &[String]) -> u8 {
         Path::new("/"),
     ));
     if options.json {
-        println!("{}", report.to_json());
+        console::out_line(&report.to_json().to_string());
     } else {
-        print!("{}", report.to_text());
+        console::out(&report.to_text());
     }
     report.exit_code()
 }
