@@ -60,7 +60,8 @@ impl fmt::Display for CommandError {
         match self {
             Self::Marshal { cc, error } => write!(
                 f,
-                "cannot build {cc}: {error:?} (is the command buffer at least 4096 bytes?)"
+                "cannot build {cc}: {error} at byte {} (is the command buffer at least 4096 bytes?)",
+                error.offset()
             ),
             Self::TooLong { cc, what, len, max } => {
                 write!(

@@ -129,9 +129,8 @@ impl DeviceIdentity {
         } else {
             agent_id.as_bytes()
         };
-        let ak_name = name::of_tpm2b_public(ak_public).map_err(|e| {
-            StartError::Credential(format!("the AK public area has no Name: {e:?}"))
-        })?;
+        let ak_name = name::of_tpm2b_public(ak_public)
+            .map_err(|e| StartError::Credential(format!("the AK public area has no Name: {e}")))?;
         let req = CertifyRequest {
             object: ak,
             object_auth: Auth::EMPTY,

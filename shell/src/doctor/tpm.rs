@@ -66,7 +66,7 @@ fn manufacturer(tpm: &mut Tpm<'_, &mut TpmTransport>) -> Result<String, String> 
     let r = tpm
         .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_MANUFACTURER, 1))
         .map_err(|e| e.to_string())?;
-    let cap = capability::read(r.parameters).map_err(|e| format!("{e:?}"))?;
+    let cap = capability::read(r.parameters).map_err(|e| e.to_string())?;
     let id = cap.property(PT_MANUFACTURER).unwrap_or(0);
     Ok(id
         .to_be_bytes()

@@ -139,7 +139,7 @@ fn check_declared(archive: &mut ZipArchive<Cursor<&[u8]>>, limit: u64) -> Result
             }
             other => {
                 return Err(PayloadError::Zip(format!(
-                    "entry {name:?} is compressed with {other:?}; keylet unpacks stored and \
+                    "entry {name:?} is compressed with {other}; keylet unpacks stored and \
                      deflated entries (`zip` makes deflated ones by default, `zip -0` stored ones)"
                 )));
             }
