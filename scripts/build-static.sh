@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # build-static.sh - one command for keylet's static release binaries (musl libc):
 # LTO, codegen-units 1, opt-level z, panic=abort, stripped (the [profile.release]
-# of the workspace Cargo.toml).
+# of the workspace Cargo.toml), with std built from rust-src and the size flags of
+# size_flags below (each one's saving: BENCHMARKS.md, "Static binary").
 #
 # Usage: scripts/build-static.sh [--target T | --all] [--minimal] [--bloat]
 #   --target T  x86_64-unknown-linux-musl (default), aarch64-unknown-linux-musl,
@@ -53,12 +54,50 @@ done
 
 die() { echo "build-static: $*" >&2; exit 1; }
 
+# size_flags TARGET: the release binaries' size flags (BENCHMARKS.md, "Static binary",
+# lists what each saves), set in SIZE_ENV (VAR=VALUE words for env) and SIZE_ARGS
+# (cargo arguments). They need unstable flags, which RUSTC_BOOTSTRAP=1 lets the stable
+# compiler take; they apply to these builds only, never to tests (which need unwinding).
+# - std is built from rust-src with the release profile (LTO across std, opt-level z,
+#   its `optimize_for_size` algorithms) and without its backtrace symbolizer: a
+#   stripped binary has no symbols to print anyway;
+# - no unwind tables (.eh_frame): nothing unwinds with panic = "abort";
+# - a panic aborts at once, without a message (the process dies with SIGILL or
+#   SIGABRT). keylet does not panic on any input; a panic is a bug, and a debug or
+#   `cargo build --release` build prints its message;
+# - derived Debug prints the name of the type or variant, not its fields (keylet's
+#   messages use Display; the names of errors from dependencies stay);
+# - the paths of the source files are relative (crates/..., rust/..., keylet/...),
+#   the same on every build machine;
+# - x86_64: LLVM's machine outliner, which AArch64 and RISC-V run by default on
+#   size-optimized code: repeated instruction sequences become one shared function.
+size_flags() {
+  local target=$1 env_t sys cargo_src flags
+  env_t=$(tr 'a-z-' 'A-Z_' <<<"$target")
+  sys=$(rustc --print sysroot) || return 1
+  cargo_src=${CARGO_HOME:-$HOME/.cargo}/registry/src
+  flags="-C force-unwind-tables=no -Z fmt-debug=shallow -Z unstable-options -C panic=immediate-abort"
+  # (the last prefix that matches applies: crates.io's own directory, then any registry)
+  flags+=" --remap-path-prefix=$cargo_src=crates"
+  flags+=" --remap-path-prefix=$cargo_src/index.crates.io-1949cf8c6b5b557f=crates"
+  flags+=" --remap-path-prefix=$sys/lib/rustlib/src/rust=rust --remap-path-prefix=$ROOT=keylet"
+  [[ $target != x86_64-* ]] || flags+=" -C llvm-args=-enable-machine-outliner=always"
+  local var=CARGO_TARGET_${env_t}_RUSTFLAGS
+  SIZE_ENV=(RUSTC_BOOTSTRAP=1 "$var=${!var:-} $flags")
+  SIZE_ARGS=(-Z "build-std=std,panic_abort" -Z "build-std-features=optimize_for_size")
+  if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+    [[ ${KEYLET_CROSS_NO_INSTALL:-0} != 1 ]] || { echo "build-static: needs: rustup component add rust-src" >&2; return 1; }
+    rustup component add rust-src >&2 || return 1
+  fi
+}
+
 # build TARGET: builds and checks one binary; returns 3 when only the budget is missed.
 build() {
   local target=$1 bin desc ldd_out size runner
   cross_setup "$target" || die "cannot set up the $target toolchain"
+  size_flags "$target" || die "cannot set up the size flags for $target"
   # (called in an `||` list, so set -e is off here: every failure exits by hand)
-  env "${CROSS_CARGO_ENV[@]}" CARGO_TARGET_DIR="$TARGET_DIR" cargo build "${CROSS_CARGO_ARGS[@]}" \
+  env "${SIZE_ENV[@]}" CARGO_TARGET_DIR="$TARGET_DIR" cargo build "${SIZE_ARGS[@]}" \
     --release --locked "${FEATURES[@]}" --target "$target" -p keylet --bin keylet ||
     die "cargo build failed for $target"
   bin=$TARGET_DIR/$target/release/keylet
@@ -86,7 +125,7 @@ build() {
   if ((BLOAT)); then
     command -v cargo-bloat >/dev/null || die "cargo-bloat is not installed: cargo install cargo-bloat"
     # cargo-bloat needs symbols: the same profile, not stripped, in its own dir.
-    env "${CROSS_CARGO_ENV[@]}" CARGO_PROFILE_RELEASE_STRIP=false cargo bloat "${CROSS_CARGO_ARGS[@]}" \
+    env "${SIZE_ENV[@]}" CARGO_PROFILE_RELEASE_STRIP=false cargo bloat "${SIZE_ARGS[@]}" \
       --release --locked "${FEATURES[@]}" --target "$target" \
       -p keylet --bin keylet --crates -n 30 \
       --target-dir "$TARGET_DIR/bloat" || die "cargo bloat failed"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/qemu-user.sh - keylet's static binary for another architecture, run by
 # qemu-user on this host, against the real Keylime 7.14.3 registrar and verifier of
-# the testbed (swtpm as the TPM). test-all.sh runs it for armv7 and riscv64 (steps
-# e2e-qemu-armv7, e2e-qemu-riscv64; KEYLET_E2E_QEMU=all adds aarch64, 0 none), after
-# the release LTO build of the binary.
+# the testbed (swtpm as the TPM). test-all.sh runs it for aarch64, armv7 and riscv64
+# (steps e2e-qemu-aarch64, e2e-qemu-armv7, e2e-qemu-riscv64; KEYLET_E2E_QEMU=0 none),
+# after the release LTO build of the binary.
 #
 # Usage: tests/e2e/qemu-user.sh [--target T] [SCENARIO...]   (default: all)
 #   --target T  aarch64-unknown-linux-musl (default), armv7-unknown-linux-musleabihf or
