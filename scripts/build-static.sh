@@ -4,7 +4,7 @@
 # of the workspace Cargo.toml), with std built from rust-src and the size flags of
 # size_flags below (each one's saving: BENCHMARKS.md, "Static binary").
 #
-# Usage: scripts/build-static.sh [--target T | --all] [--minimal] [--bloat]
+# Usage: scripts/build-static.sh [--target T | --all] [--minimal [--features F]] [--bloat]
 #   --target T  x86_64-unknown-linux-musl (default), aarch64-unknown-linux-musl,
 #               armv7-unknown-linux-musleabihf (std built from rust-src with -Z build-std
 #               and RUSTC_BOOTSTRAP=1, linked with Debian's musl-dev:armhf) or
@@ -15,6 +15,8 @@
 #               pull agent with mTLS and its configuration; no doctor, metrics,
 #               payload delivery and revocation actions, identity listener, push
 #               mode), into $CARGO_TARGET_DIR/minimal/<target>/release/keylet
+#   --features F  with --minimal: these optional subsystems only (comma-separated:
+#               doctor, metrics, payload, identity, push, iak)
 #   --bloat     also print the per-crate size table (needs `cargo install cargo-bloat`)
 # Installs what a target needs when missing (scripts/cross-env.sh: rustup target or
 # rust-src, musl-tools or the Debian cross gcc for ring's C, musl-dev:armhf (adds the
@@ -35,7 +37,7 @@ source "$ROOT/scripts/cross-env.sh"
 STATIC_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl
   armv7-unknown-linux-musleabihf riscv64gc-unknown-linux-gnu)
 BUDGET=${KEYLET_SIZE_BUDGET:-2621440}
-BLOAT=0 TARGETS=() FEATURES=() TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BLOAT=0 MINIMAL=0 PICKED='' TARGETS=() FEATURES=() TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 while (($#)); do
   case $1 in
     --target) [[ $# -ge 2 ]] || { echo "--target needs a value" >&2; exit 2; }
@@ -44,13 +46,21 @@ while (($#)); do
       TARGETS+=("$2"); shift ;;
     --all) TARGETS=("${STATIC_TARGETS[@]}") ;;
     --bloat) BLOAT=1 ;;
-    --minimal) FEATURES=(--no-default-features) TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/minimal ;;
+    --minimal) MINIMAL=1 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/minimal ;;
+    --features) [[ $# -ge 2 ]] || { echo "--features needs a value" >&2; exit 2; }
+      PICKED=$2; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 ((${#TARGETS[@]})) || TARGETS=(x86_64-unknown-linux-musl)
+if ((MINIMAL)); then
+  FEATURES=(--no-default-features)
+  [[ -z $PICKED ]] || FEATURES+=(--features "$PICKED")
+elif [[ -n $PICKED ]]; then
+  echo "--features picks subsystems for --minimal (the default build has them all)" >&2; exit 2
+fi
 
 die() { echo "build-static: $*" >&2; exit 1; }
 
