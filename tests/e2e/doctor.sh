@@ -93,16 +93,23 @@ tb reset >/dev/null
 # unclean_restart: swtpm stopped without TPM2_Shutdown and started again; its clock
 # is then "not safe".
 unclean_restart() {
-  tb service-stop swtpm >/dev/null 2>&1
-  tb start >/dev/null 2>&1 || fail "the testbed could not start swtpm again"
+  # SIGKILL, as a power loss: swtpm gets no chance to do anything orderly on its way out
+  local pid i; pid=$(tb ps | awk '/^swtpm: running/ { print $NF }')
+  [[ -n $pid ]] || { fail "swtpm is not running before the unclean restart"; return 1; }
+  kill -KILL "$pid" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  tb start >/dev/null 2>&1 || { fail "the testbed could not start swtpm again"; return 1; }
 }
 
 # tpm_clock_attempt: one unclean restart and the checks on it. Returns 2 when the
 # TPM marked its clock safe again on its own before a check that needs it unsafe
 # (a TPM does so once it has saved its clock to NV); the caller tries again.
 tpm_clock_attempt() {
-  local da0; da0=$(da_counter)
+  local da0 pid0; da0=$(da_counter); pid0=$(tb ps | awk '/^swtpm:/ { print $NF }')
   unclean_restart || return 1
+  # (why a check found the clock safe: whether swtpm really restarted, and its clock)
+  say "swtpm pid $pid0 -> $(tb ps | awk '/^swtpm:/ { print $NF }'); $(tb tpm2 readclock |
+    awk '/clock:|reset_count|safe/ { printf "%s ", $0 }')"
   # Nothing keylet did counts as a dictionary-attack failure (noDA AK, EK by policy).
   assert_eq "$(da_counter)" "$da0" "swtpm's DA lockout counter after the unclean restart" || return 1
   doctor clk -- --ek-ca "$EK_STORE"
