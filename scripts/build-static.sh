@@ -93,12 +93,9 @@ size_flags() {
   flags+=" --remap-path-prefix=$sys/lib/rustlib/src/rust=rust --remap-path-prefix=$ROOT=keylet"
   [[ $target != x86_64-* ]] || flags+=" -C llvm-args=-enable-machine-outliner=always"
   local var=CARGO_TARGET_${env_t}_RUSTFLAGS
-  SIZE_ENV=(RUSTC_BOOTSTRAP=1 "$var=${!var:-} $flags")
-  SIZE_ARGS=(-Z "build-std=std,panic_abort" -Z "build-std-features=optimize_for_size")
-  if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
-    [[ ${KEYLET_CROSS_NO_INSTALL:-0} != 1 ]] || { echo "build-static: needs: rustup component add rust-src" >&2; return 1; }
-    rustup component add rust-src >&2 || return 1
-  fi
+  cross_build_std "$target" || return 1
+  SIZE_ENV=("${CROSS_CARGO_ENV[@]}" "$var=${!var:-} $flags")
+  SIZE_ARGS=("${CROSS_CARGO_ARGS[@]}" -Z "build-std-features=optimize_for_size")
 }
 
 # build TARGET: builds and checks one binary; returns 3 when only the budget is missed.

@@ -12,6 +12,8 @@
 #                        CROSS_CARGO_ARGS (cargo arguments) for targets whose
 #                        standard library is built from source: run
 #                        env "${CROSS_CARGO_ENV[@]}" cargo build "${CROSS_CARGO_ARGS[@]}" ...
+#   cross_build_std TARGET  std from rust-src for TARGET (rust-src installed when
+#                        missing): sets CROSS_CARGO_ENV and CROSS_CARGO_ARGS
 #   cross_runner TARGET  prints the command that runs a TARGET binary here
 #                        (empty for the host's own architecture)
 #   CROSS_TARGETS        every target in the table
@@ -119,22 +121,13 @@ cross_setup() {
   env_t=$(tr 'a-z-' 'A-Z_' <<<"$target")
   [[ -z $X_RUSTFLAGS ]] || export "CARGO_TARGET_${env_t}_RUSTFLAGS=$X_RUSTFLAGS"
   if ((X_BUILD_STD)); then
-    if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
-      if [[ ${KEYLET_CROSS_NO_INSTALL:-0} == 1 ]]; then
-        echo "cross-env: $target needs: rustup component add rust-src" >&2; return 1
-      fi
-      rustup component add rust-src >&2 || return 1
-    fi
+    cross_build_std "$target" || return 1
     # std's unwind crate links libunwind.a for static musl; GCC's unwinder serves
     unwind_dir=${CARGO_TARGET_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target}/cross-unwind/$target
     mkdir -p "$unwind_dir" || return 1
     ln -sf "$("$X_GCC" -print-file-name=libgcc_eh.a)" "$unwind_dir/libunwind.a" || return 1
     [[ -e $unwind_dir/libunwind.a ]] || { echo "cross-env: $X_GCC has no libgcc_eh.a" >&2; return 1; }
     export "CARGO_TARGET_${env_t}_RUSTFLAGS=$X_RUSTFLAGS -L native=$unwind_dir"
-    # shellcheck disable=SC2034 # for the scripts that source this file
-    CROSS_CARGO_ENV=(RUSTC_BOOTSTRAP=1)
-    # shellcheck disable=SC2034
-    CROSS_CARGO_ARGS=(-Z "build-std=std,panic_abort")
     cross_env_exports "$target"
     return 0
   fi
@@ -145,6 +138,23 @@ cross_setup() {
     rustup target add "$target" >&2 || return 1
   fi
   cross_env_exports "$target"
+}
+
+# cross_build_std TARGET: std built from the rust-src component (installed when
+# missing) with cargo -Z build-std, which RUSTC_BOOTSTRAP=1 lets the stable compiler
+# take: sets CROSS_CARGO_ENV and CROSS_CARGO_ARGS. cross_setup calls it for targets
+# that rustup has no std for; scripts/build-static.sh for every release binary.
+cross_build_std() {
+  if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+    if [[ ${KEYLET_CROSS_NO_INSTALL:-0} == 1 ]]; then
+      echo "cross-env: $1 needs: rustup component add rust-src" >&2; return 1
+    fi
+    rustup component add rust-src >&2 || return 1
+  fi
+  # shellcheck disable=SC2034 # for the scripts that source this file
+  CROSS_CARGO_ENV=(RUSTC_BOOTSTRAP=1)
+  # shellcheck disable=SC2034
+  CROSS_CARGO_ARGS=(-Z "build-std=std,panic_abort")
 }
 
 cross_env_exports() {
