@@ -466,7 +466,8 @@ stop_one() { # name match
 cmd_stop() {
   local f
   stop_one verifier-push keylime_verifier
-  stop_one verifier keylime_verifier; stop_one registrar keylime_registrar; stop_one swtpm "swtpm socket"
+  stop_one verifier keylime_verifier; stop_one registrar keylime_registrar
+  tpm_shutdown stop; stop_one swtpm "swtpm socket"
   for f in "$PIDS"/tpm2-*.pid; do [[ -e $f ]] && stop_one "$(basename "$f" .pid)" "swtpm socket"; done
   log "stopped"
 }
@@ -493,12 +494,18 @@ cmd_tpm_flush() {
   log "flushed; transient handles left: $(TPM2TOOLS_TCTI=$t tpm2_getcap handles-transient | tr -d '\n')"
 }
 
-cmd_tpm_reboot() {
-  # An orderly TPM2_Shutdown first, as an OS does: otherwise the TPM counts an unclean
-  # restart (clock not "safe", one dictionary-attack failure) and keylet rightly refuses
-  # quotes the verifier would fail. Needs the TPM free (keylet stopped): bounded wait.
+# tpm_shutdown WHY: an orderly TPM2_Shutdown before swtpm stops, as an OS does: otherwise
+# the TPM counts an unclean restart (clock not "safe", one dictionary-attack failure)
+# and keylet rightly refuses quotes the verifier would fail. Needs the TPM free (keylet
+# stopped): bounded wait; WHY names the command in the log line when it fails.
+tpm_shutdown() {
+  alive swtpm "swtpm socket" || return 0
   TPM2TOOLS_TCTI=$(tcti) timeout 10 tpm2_shutdown -c >/dev/null 2>&1 ||
-    log "tpm-reboot: TPM2_Shutdown failed (is a keylet holding swtpm?); restarting uncleanly"
+    log "$1: TPM2_Shutdown failed (is a keylet holding swtpm?); stopping swtpm uncleanly"
+}
+
+cmd_tpm_reboot() {
+  tpm_shutdown tpm-reboot
   stop_one swtpm "swtpm socket"; start_swtpm swtpm "$TPMDIR/main/state" "$SWTPM_PORT"
 }
 

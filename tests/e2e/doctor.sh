@@ -90,11 +90,14 @@ scenario_ek_chain() {
 
 e2e_init doctor
 tb reset >/dev/null
+# swtpm_pid: the running swtpm's pid (empty when it is not running)
+swtpm_pid() { tb ps | awk '/^swtpm: running/ { print $NF }'; }
+
 # unclean_restart: swtpm stopped without TPM2_Shutdown and started again; its clock
 # is then "not safe".
 unclean_restart() {
   # SIGKILL, as a power loss: swtpm gets no chance to do anything orderly on its way out
-  local pid i; pid=$(tb ps | awk '/^swtpm: running/ { print $NF }')
+  local pid i; pid=$(swtpm_pid)
   [[ -n $pid ]] || { fail "swtpm is not running before the unclean restart"; return 1; }
   kill -KILL "$pid" 2>/dev/null
   for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -105,10 +108,10 @@ unclean_restart() {
 # TPM marked its clock safe again on its own before a check that needs it unsafe
 # (a TPM does so once it has saved its clock to NV); the caller tries again.
 tpm_clock_attempt() {
-  local da0 pid0; da0=$(da_counter); pid0=$(tb ps | awk '/^swtpm:/ { print $NF }')
+  local da0 pid0; da0=$(da_counter); pid0=$(swtpm_pid)
   unclean_restart || return 1
   # (why a check found the clock safe: whether swtpm really restarted, and its clock)
-  say "swtpm pid $pid0 -> $(tb ps | awk '/^swtpm:/ { print $NF }'); $(tb tpm2 readclock |
+  say "swtpm pid $pid0 -> $(swtpm_pid); $(tb tpm2 readclock |
     awk '/clock:|reset_count|safe/ { printf "%s ", $0 }')"
   # Nothing keylet did counts as a dictionary-attack failure (noDA AK, EK by policy).
   assert_eq "$(da_counter)" "$da0" "swtpm's DA lockout counter after the unclean restart" || return 1
