@@ -2,7 +2,9 @@
 //! P-256 client certificates replaced under load, a CA rollover (bundle with
 //! old and new, then only new), a broken CA file (the old configuration
 //! stays, a log line names the file) and keylet's own certificate, which only
-//! SIGHUP changes.
+//! a reload request (SIGHUP in production) changes. Each test fires its own
+//! server's reload trigger: no process-wide signal reaches another test's
+//! reloader.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod server_support;
@@ -19,6 +21,7 @@ use rcgen::{CertifiedIssuer, KeyPair};
 use rustls::version::{TLS12, TLS13};
 use server_support::pki::{ca, leaf_params};
 use server_support::{client_config, request_on, start, temp_dir, tls_connect};
+use tokio::sync::mpsc;
 
 // ---------------------------------------------------------------- log capture
 struct Capture(Mutex<Vec<String>>);
@@ -145,6 +148,12 @@ async fn wait_until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
     panic!("{what} within 10 s");
 }
 
+/// Waits until `tally` counts `n` answered requests (failures fail at the end).
+async fn served_at_least(what: &str, tally: &Tally, n: u64) {
+    let what = format!("{what}: {n} requests answered");
+    wait_until(&what, async || tally.ok.load(Ordering::SeqCst) >= n).await;
+}
+
 struct Setup {
     dir: PathBuf,
     files: TlsFiles,
@@ -182,8 +191,10 @@ async fn ca_rollover_and_24h_client_certs_under_load() {
     let ca_file = s.files.trusted_client_ca[0].clone();
     let tls = ServerTls::from_files(&s.files).unwrap();
     let server = start(Some(tls.clone()), |_| {}).await;
-    let reloader =
-        tokio::spawn(TlsReloader::new(s.files.clone(), tls).run(Duration::from_millis(100)));
+    let reloader = tokio::spawn(
+        TlsReloader::new(s.files.clone(), tls)
+            .run_with(Duration::from_millis(100), None::<mpsc::Receiver<()>>),
+    );
 
     // Clients of the old CA under load; their 24-hour certificate is replaced
     // by a fresh one while they run.
@@ -199,7 +210,7 @@ async fn ca_rollover_and_24h_client_certs_under_load() {
             )
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    served_at_least("old-CA clients", &tally_old, 5).await;
     *old_slot.write().unwrap() = client(&s, &leaf_24h(&ca_old, "verifier"));
 
     // Rollover, step 1: the bundle holds the old and the new CA.
@@ -222,9 +233,12 @@ async fn ca_rollover_and_24h_client_certs_under_load() {
             )
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    served_at_least("new-CA clients", &tally_new, 10).await;
+    // Each load task may finish one request begun with the previous
+    // certificate: more than that many requests ran with the fresh one.
+    let before = tally_old.ok.load(Ordering::SeqCst);
     *old_slot.write().unwrap() = client(&s, &leaf_24h(&ca_old, "verifier"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    served_at_least("old-CA clients, new certificate", &tally_old, before + 10).await;
 
     // Every request with valid material succeeded through the swaps.
     stop_old.store(true, Ordering::SeqCst);
@@ -287,7 +301,6 @@ async fn ca_rollover_and_24h_client_certs_under_load() {
     wait_log("empty CA file", &["rejected", "holds no usable PEM"]).await;
     std::fs::remove_file(&ca_file).unwrap();
     wait_log("missing CA file", &["rejected", "cannot read"]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(version(server.addr, Arc::clone(&new_client)).await.is_ok());
     assert!(version(server.addr, Arc::clone(&old_client)).await.is_err());
     // Fixed again: picked up.
@@ -328,18 +341,18 @@ fn der(pem: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn own_certificate_changes_only_on_sighup() {
+async fn own_certificate_changes_only_on_reload_request() {
     capture();
     let client_ca = ca("client CA");
     let s = setup(&client_ca.pem());
     let first = der(&std::fs::read_to_string(&s.files.server_cert).unwrap());
     let tls = ServerTls::from_files(&s.files).unwrap();
     let server = start(Some(tls.clone()), |_| {}).await;
-    let reloader =
-        tokio::spawn(TlsReloader::new(s.files.clone(), tls).run(Duration::from_millis(100)));
+    let (reload, requests) = mpsc::channel(1);
+    let reloader = tokio::spawn(
+        TlsReloader::new(s.files.clone(), tls).run_with(Duration::from_millis(100), Some(requests)),
+    );
     let me = client(&s, &leaf_24h(&client_ca, "verifier"));
-    // Let the reloader install its SIGHUP handler.
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let (cert, key) = leaf_24h(&s.server_ca, "agent-next");
     std::fs::write(&s.files.server_key, &key).unwrap();
@@ -357,7 +370,7 @@ async fn own_certificate_changes_only_on_sighup() {
     );
     assert_eq!(request_on(stream, "GET", "/version").await.status, 200);
 
-    nix::sys::signal::raise(nix::sys::signal::Signal::SIGHUP).unwrap();
+    reload.send(()).await.unwrap();
     wait_log("SIGHUP reload", &["now serving the new server certificate"]).await;
     let stream = tls_connect(server.addr, Arc::clone(&me)).await.unwrap();
     assert_eq!(served_cert(&stream), der(&cert));
@@ -366,7 +379,7 @@ async fn own_certificate_changes_only_on_sighup() {
     // SIGHUP with a key that does not match the certificate: rejected, old stays.
     let (_, other_key) = leaf_24h(&s.server_ca, "x");
     std::fs::write(&s.files.server_key, other_key).unwrap();
-    nix::sys::signal::raise(nix::sys::signal::Signal::SIGHUP).unwrap();
+    reload.send(()).await.unwrap();
     wait_log(
         "SIGHUP with a mismatched key",
         &["SIGHUP: TLS reload rejected", "cannot be used together"],

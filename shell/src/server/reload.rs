@@ -161,25 +161,32 @@ impl TlsReloader {
 
     /// Polls every `interval` and reloads everything on SIGHUP, until the task
     /// is dropped.
-    pub async fn run(mut self, interval: Duration) {
+    pub async fn run(self, interval: Duration) {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = match signal(SignalKind::hangup()) {
+        let hup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
             Err(e) => {
                 log::warn!("cannot listen for SIGHUP ({e}); TLS files are only watched");
                 None
             }
         };
-        let mut hup_closed = false;
+        self.run_with(interval, hup).await;
+    }
+
+    /// Polls every `interval` and reloads everything each time `reload` fires
+    /// (SIGHUP in [`TlsReloader::run`]), until the task is dropped; once
+    /// `reload` ends, the files are only watched.
+    pub async fn run_with<T: ReloadTrigger>(mut self, interval: Duration, mut reload: Option<T>) {
+        let mut reload_closed = false;
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if hup_closed {
-                hup = None;
+            if reload_closed {
+                reload = None;
             }
-            let hangup = async {
-                match hup.as_mut() {
-                    Some(h) => h.recv().await,
+            let requested = async {
+                match reload.as_mut() {
+                    Some(r) => r.fired().await,
                     None => std::future::pending().await,
                 }
             };
@@ -187,14 +194,33 @@ impl TlsReloader {
                 _ = tick.tick() => {
                     self.poll().await;
                 }
-                r = hangup => {
+                r = requested => {
                     if r.is_some() {
                         self.reload_all();
                     } else {
-                        hup_closed = true;
+                        reload_closed = true;
                     }
                 }
             }
         }
+    }
+}
+
+/// What asks a [`TlsReloader`] to reload everything: SIGHUP in production; a
+/// channel lets a test reload its own server without a process-wide signal.
+pub trait ReloadTrigger: Send {
+    /// The next request; `None` once no more can come.
+    fn fired(&mut self) -> impl Future<Output = Option<()>> + Send;
+}
+
+impl ReloadTrigger for tokio::signal::unix::Signal {
+    fn fired(&mut self) -> impl Future<Output = Option<()>> + Send {
+        self.recv()
+    }
+}
+
+impl ReloadTrigger for tokio::sync::mpsc::Receiver<()> {
+    fn fired(&mut self) -> impl Future<Output = Option<()>> + Send {
+        self.recv()
     }
 }
