@@ -4,6 +4,7 @@
 mod server_support;
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use serde_json::json;
 use server_support::{PUBKEY_PEM, http, start};
@@ -317,14 +318,31 @@ async fn tpm_failure_is_500_with_keylimes_text() {
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_request_finish() {
     let s = start(None, |_| {}).await;
-    s.tpm.delay_ms.store(300, Ordering::SeqCst);
+    let (mut arrived, release) = s.tpm.hold_next_quote();
     let addr = s.addr;
     let in_flight = tokio::spawn(async move {
         http(addr, "GET", &format!("/v2.6/quotes/identity?nonce={NONCE}")).await
     });
-    // Let the request reach the (slow) TPM, then stop the server.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    s.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(10), arrived.recv())
+        .await
+        .expect("the quote never reached the TPM");
+    // Stop the server while the quote is inside the TPM: the listener closes
+    // at once, the request still gets its answer.
+    let stopping = tokio::spawn(s.shutdown());
+    let t0 = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the listener did not close within 10 s of the shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !in_flight.is_finished(),
+        "the quote answered before its release"
+    );
+    release.send(()).unwrap();
+    stopping.await.unwrap();
     let r = in_flight.await.unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(

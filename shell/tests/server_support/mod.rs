@@ -32,9 +32,35 @@ pub const PUBKEY_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKo
 #[derive(Debug, Default)]
 pub struct FakeTpm {
     pub fail: AtomicBool,
-    /// Milliseconds each quote takes.
-    pub delay_ms: AtomicU64,
     pub calls: Mutex<Vec<(String, u32)>>,
+    hold: Mutex<Option<Hold>>,
+}
+
+/// A quote held inside the fake TPM: it says when it arrived and waits to be
+/// let go.
+#[derive(Debug)]
+struct Hold {
+    arrived: tokio::sync::mpsc::UnboundedSender<()>,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+impl FakeTpm {
+    /// Holds the next quote inside the TPM: the receiver hears when it has
+    /// arrived; it answers once the sender sends (or is dropped).
+    pub fn hold_next_quote(
+        &self,
+    ) -> (
+        tokio::sync::mpsc::UnboundedReceiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (arrived, arrivals) = tokio::sync::mpsc::unbounded_channel();
+        let (release, released) = std::sync::mpsc::channel();
+        *self.hold.lock().unwrap() = Some(Hold {
+            arrived,
+            release: released,
+        });
+        (arrivals, release)
+    }
 }
 
 impl Attestation for FakeTpm {
@@ -43,9 +69,11 @@ impl Attestation for FakeTpm {
             .lock()
             .unwrap()
             .push((nonce.as_str().to_owned(), mask.bits()));
-        std::thread::sleep(std::time::Duration::from_millis(
-            self.delay_ms.load(Ordering::SeqCst),
-        ));
+        let hold = self.hold.lock().unwrap().take();
+        if let Some(hold) = hold {
+            let _ = hold.arrived.send(());
+            let _ = hold.release.recv();
+        }
         if self.fail.load(Ordering::SeqCst) {
             return Err(AttestError::Tpm("simulated TPM failure".into()));
         }
