@@ -269,6 +269,30 @@ impl SwtpmTcp {
         self.signal(nix::sys::signal::Signal::SIGCONT)
     }
 
+    /// Bytes sent to swtpm's data port that swtpm has not read yet (the
+    /// receive queues of its connections, from `/proc/net/tcp`): while it is
+    /// paused, more than 0 means a command waits at the TPM.
+    ///
+    /// # Errors
+    ///
+    /// If `/proc/net/tcp` cannot be read.
+    pub fn unread_bytes(&self) -> io::Result<u64> {
+        // Columns: sl, local (hex IPv4:port), remote, state (01 established),
+        // tx_queue:rx_queue (hex), ...
+        let local = format!("0100007F:{:04X}", self.port);
+        let table = std::fs::read_to_string("/proc/net/tcp")?;
+        Ok(table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                let (&addr, &state, &queues) = (cols.get(1)?, cols.get(3)?, cols.get(4)?);
+                (addr == local && state == "01").then_some(())?;
+                u64::from_str_radix(queues.split_once(':')?.1, 16).ok()
+            })
+            .sum())
+    }
+
     fn signal(&self, signal: nix::sys::signal::Signal) -> io::Result<()> {
         let pid = i32::try_from(self.process.child.id()).map_err(io::Error::other)?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).map_err(io::Error::from)

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keylet_tests::agent::{Agent, counter, get};
 use keylet_tests::swtpm::SwtpmTcp;
@@ -31,14 +31,21 @@ fn fast_get(addr: SocketAddr, path: &str) -> (u16, Duration) {
     best
 }
 
-/// Starts a quote on its own thread; it answers (status, time).
-fn quote_in_flight(addr: SocketAddr) -> std::thread::JoinHandle<(u16, Duration)> {
+/// Starts a quote on its own thread (it answers (status, time)) and waits
+/// until its first command sits unread at the frozen swtpm.
+fn quote_in_flight(swtpm: &SwtpmTcp, addr: SocketAddr) -> std::thread::JoinHandle<(u16, Duration)> {
     let t = std::thread::spawn(move || {
         let (status, _, took) = get(addr, QUOTE);
         (status, took)
     });
-    // Let it reach the TPM.
-    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    while swtpm.unread_bytes().unwrap() == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no command of the quote reached the frozen swtpm within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     t
 }
 
@@ -50,7 +57,7 @@ fn a_hung_tpm_stalls_nothing_but_quotes() {
     assert_eq!(get(agent.api, QUOTE).0, 200, "a quote before the hang");
 
     swtpm.pause().unwrap();
-    let stuck = quote_in_flight(agent.api);
+    let stuck = quote_in_flight(&swtpm, agent.api);
     let checks = [
         (agent.api, "/version"),
         (agent.api, "/v2.2/agent/info"),
@@ -103,7 +110,7 @@ fn a_hung_tpm_stalls_nothing_but_quotes() {
 
     // Hung again, a quote in flight: the stop is bounded.
     swtpm.pause().unwrap();
-    let stuck = quote_in_flight(agent.api);
+    let stuck = quote_in_flight(&swtpm, agent.api);
     let took = agent.stop().expect("the agent stopped");
     assert!(
         took < STOP_BOUND,
