@@ -28,7 +28,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # measured-boot parser) for the VM suite (tests/vm/image.sh installs the same itself).
 APT_PKGS=(
   swtpm swtpm-tools tpm2-tools openssl python3 python3-venv python3-pip python3-gpg
-  sqlite3 curl jq iproute2 procps ca-certificates shellcheck build-essential pkg-config
+  sqlite3 curl jq iproute2 procps ca-certificates nftables shellcheck build-essential pkg-config
   systemd musl-tools
   qemu-system-x86 ovmf busybox-static e2fsprogs mtools fdisk cpio kmod libefivar1
   gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu gcc-riscv64-linux-gnu

@@ -247,6 +247,14 @@ start_registered() {
 
 agent_alive() { [[ -n ${KEYLET_PID[$1]:-} ]] && kill -0 "${KEYLET_PID[$1]}" 2>/dev/null; }
 
+# wait_for SECS WHAT CMD...: runs CMD every 0.1 s until it succeeds; fails naming WHAT
+# when it has not within SECS.
+wait_for() {
+  local secs=$1 what=$2 i; shift 2
+  for ((i = 0; i < secs * 10; i++)); do "$@" 2>/dev/null && return 0; sleep 0.1; done
+  fail "waited $secs s for $what"
+}
+
 wait_gone() { local i; for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
 
 # agent_stop NAME: SIGTERM; keylet must exit 0 within 10 s.

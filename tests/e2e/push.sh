@@ -90,6 +90,18 @@ wait_push_failed() {
   fail "push verifier did not mark $u FAIL within $secs s (last: $(jq -c '{attestation_status, attestation_count}' <<<"${r:-{\}}" 2>/dev/null))"
 }
 
+# wait_logged NAME FROM TEXT N [SECS]: keylet NAME's log has N lines with TEXT after
+# its first FROM lines.
+wait_logged() {
+  local f t0=$SECONDS c=0; f=$(agent_dir "$1")/keylet.log
+  while ((SECONDS - t0 < ${5:-60})); do
+    c=$(tail -n "+$(($2 + 1))" "$f" | grep -cF -- "$3" || true)
+    ((c >= $4)) && return 0
+    sleep 0.2
+  done
+  agent_log_tail "$1"; fail "keylet '$1' logged '$3' $c times, not $4, within ${5:-60} s"
+}
+
 # listening_sockets PID: the TCP/TCP6 sockets in LISTEN state that PID holds (by inode).
 listening_sockets() {
   local pid=$1 inodes
@@ -198,15 +210,16 @@ scenario_ima() {
 }
 
 scenario_verifier_restart() {
-  local uuid r c t_back
+  local uuid r c t_back from
   push_agent pv
   start_registered pv; uuid=$REG_UUID
   push_add "$uuid" --tpm_policy "$PCR15_POLICY"
   r=$(wait_push "$uuid" 3 60)
   c=$(field attestation_count "$r")
+  from=$(wc -l <"$(agent_dir pv)/keylet.log")
   tb service-stop verifier-push >/dev/null 2>&1
   say "push verifier stopped; keylet keeps trying with backoff"
-  sleep 8
+  wait_logged pv "$from" "unreachable" 2 60 # a failed try, and a retry after the backoff
   agent_alive pv || fail "keylet exited while the verifier was down"
   tb start >/dev/null 2>&1
   t_back=$(date +%s)
@@ -275,13 +288,14 @@ scenario_doctor() {
 NAT_NS=keylet-push-nat NAT_HOST_IF=kpn-host NAT_NS_IF=kpn-agent NAT_HOST_IP=10.231.77.1 NAT_NS_IP=10.231.77.2
 nat_cleanup() {
   [[ -z ${NAT_FWD_PID:-} ]] || kill "$NAT_FWD_PID" 2>/dev/null || true
+  [[ -z ${NAT_LISTENER_PID:-} ]] || kill "$NAT_LISTENER_PID" 2>/dev/null || true
   ip netns del "$NAT_NS" 2>/dev/null || true
   ip link del "$NAT_HOST_IF" 2>/dev/null || true
   rm -rf "/etc/netns/$NAT_NS"
 }
 
 scenario_nat() {
-  local uuid r socks
+  local uuid r socks rc
   [[ $(id -u) == 0 ]] || skip_scenario "needs root (network namespace)"
   command -v ip >/dev/null || skip_scenario "needs iproute2"
   command -v nft >/dev/null || skip_scenario "needs nft (nftables) to drop inbound connections"
@@ -303,7 +317,8 @@ NFT
   python3 "$E2E_ROOT/tests/e2e/tcp_forward.py" "$NAT_HOST_IP" "$REGISTRAR_PORT" "$PUSH_PORT" "$SWTPM_PORT" \
     >"$E2E_TMP/forward.log" 2>&1 &
   NAT_FWD_PID=$!
-  sleep 0.5
+  wait_for 10 "the forwarder listening on $NAT_HOST_IP" grep -q '^forwarding' "$E2E_TMP/forward.log" ||
+    { cat "$E2E_TMP/forward.log" >&2; return 1; }
   # The verifier's certificate names 127.0.0.1 and localhost: in the namespace, localhost
   # is the host end (ip netns exec bind-mounts /etc/netns/NS/hosts over /etc/hosts).
   mkdir -p "/etc/netns/$NAT_NS"; printf '%s localhost\n' "$NAT_HOST_IP" >"/etc/netns/$NAT_NS/hosts"
@@ -315,12 +330,23 @@ NFT
   KEYLET_PID[pn]=$!
   uuid=$(jq -r .uuid <<<"$(agent_identity pn)")
   wait_registered "$uuid" 30 >/dev/null
-  # The firewall holds: a listener inside the namespace cannot be reached from the host.
-  ip netns exec "$NAT_NS" python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0", 19399)); s.listen(); time.sleep(8)' &
-  sleep 0.5
-  if timeout 3 bash -c "exec 3<>/dev/tcp/$NAT_NS_IP/19399" 2>/dev/null; then
-    fail "the namespace accepted an inbound connection (the NAT stand-in does not hold)"
-  fi
+  # The firewall holds: a listener inside the namespace, up and reachable from inside it,
+  # cannot be reached from the host (its connection attempt gets no answer at all).
+  rm -f "$E2E_TMP/nat-listener.ready"
+  ip netns exec "$NAT_NS" python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("0.0.0.0", 19399)); s.listen(8)
+open(sys.argv[1], "w").close(); time.sleep(60)' "$E2E_TMP/nat-listener.ready" &
+  NAT_LISTENER_PID=$!
+  wait_for 10 "the listener inside the namespace" test -e "$E2E_TMP/nat-listener.ready" || return 1
+  ip netns exec "$NAT_NS" timeout 3 bash -c "exec 3<>/dev/tcp/$NAT_NS_IP/19399" 2>/dev/null ||
+    { fail "the listener inside the namespace cannot be reached from inside it (the probe is broken)"; return 1; }
+  rc=0; timeout 3 bash -c "exec 3<>/dev/tcp/$NAT_NS_IP/19399" 2>/dev/null || rc=$?
+  kill "$NAT_LISTENER_PID" 2>/dev/null || true; wait "$NAT_LISTENER_PID" 2>/dev/null || true; NAT_LISTENER_PID=
+  case $rc in
+    124) ;; # dropped: no answer within 3 s
+    0) fail "the namespace accepted an inbound connection (the NAT stand-in does not hold)"; return 1 ;;
+    *) fail "an inbound connection was refused (status $rc), not dropped: the NAT stand-in does not hold"; return 1 ;;
+  esac
   push_add "$uuid" --tpm_policy "$PCR15_POLICY"
   r=$(wait_push "$uuid" 5 90)
   assert_eq "$(field attestation_status "$r")" PASS "attestation_status behind NAT"
