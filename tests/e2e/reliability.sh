@@ -30,7 +30,7 @@
 #                   attestation by the real verifier: never FAIL, RSS every 30 s within +-5 %
 # Settings: RELIABILITY_RSS_LIMIT_KB (32768) bounds keylet's RSS in "concurrent";
 # RELIABILITY_IDENTITY_PORT (agent port + 1) and RELIABILITY_METRICS_PORT (agent port + 2)
-# are the identity and metrics listeners of "tpm_hang".
+# are the identity and metrics listeners of "tpm_hang" (metrics also of "sigterm_quote").
 # SLOW_RSS_LIMIT_KB (16384; 24576 for a debug build, whose unoptimized code alone is ~10 MB
 # of VmRSS), SLOW_RSS_GROWTH_KB (8192), SLOW_QUOTE_SECS (1.0), SLOW_IDLE (1000) for "slow_clients".
 # Needs: scripts/testbed.sh up, a keylet build. Stops and restarts testbed services (swtpm,
@@ -265,19 +265,26 @@ scenario_slow_clients() {
 
 state_sums() { (cd "$(agent_dir "$1")/state" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 
+# metric SERIES: its value on keylet's metrics listener (HANG_METRICS_PORT), empty if absent.
+metric() {
+  curl -sS --max-time 5 "http://127.0.0.1:$HANG_METRICS_PORT/metrics" 2>/dev/null |
+    awk -v s="$1" 'index($0, s " ") == 1 { print $2; exit }'
+}
+quotes_ok_at_least() { local v; v=$(metric 'keylet_quotes_total{endpoint="integrity",result="ok"}'); ((${v:-0} >= $1)); }
+
 scenario_sigterm_quote() {
   local uuid pid reg n0 out sums0 sums1 counts answered batch
-  fresh_agent st
+  fresh_agent st metrics_listen="127.0.0.1:$HANG_METRICS_PORT"
   start_registered st; uuid=$REG_UUID pid=${KEYLET_PID[st]}
   reg=$(wait_registered "$uuid" 10); n0=$(field regcount "$reg")
   sums0=$(state_sums st)
   out=$(agent_dir st)/codes
-  # 5000 quotes: the TPM serializes them (a few ms each), so the batch lasts well
-  # beyond the 2 s before SIGTERM even on a fast machine.
+  # 5000 quotes: the TPM serializes them (a few ms each), so the batch is still
+  # running once keylet has answered 20 of them, even on a fast machine.
   quote_batch_config st 5000
   quote_batch_run st 10 "$out" &
   batch=$!
-  sleep 2
+  wait_for 60 "keylet to answer 20 quotes of the batch" quotes_ok_at_least 20 || return 1
   kill -0 "$batch" 2>/dev/null || fail "the quote batch ended before SIGTERM (no quotes in flight)"
   say "SIGTERM with quotes in flight"
   agent_stop st # SIGTERM; must exit 0 within 10 s
@@ -301,6 +308,16 @@ scenario_sigterm_quote() {
 }
 
 swtpm_pid() { cat "$TB_STATE/pids/swtpm.pid"; }
+# swtpm_unread: bytes sent to swtpm's data port that it has not read (the receive queues
+# of its connections in /proc/net/tcp); while swtpm is frozen, a command waits at the TPM.
+swtpm_unread() {
+  local a l st q n=0
+  a=$(printf '0100007F:%04X' "$SWTPM_PORT")
+  while read -r _ l _ st q _; do
+    [[ $l == "$a" && $st == 01 ]] && n=$((n + 16#${q#*:}))
+  done </proc/net/tcp
+  ((n > 0))
+}
 # fastest_ms CURL-ARGS...: the fastest of 3 GETs in ms (the host may be busy; a stall is
 # seconds); fails unless each answers 200.
 fastest_ms() {
@@ -334,7 +351,7 @@ scenario_tpm_hang() {
   kill -STOP "$spid"; say "swtpm (pid $spid) frozen"
   hang_quote hang 2 "$out" &
   qpid=$!
-  sleep 0.5
+  wait_for 10 "the quote's first command to wait at the frozen swtpm" swtpm_unread || { kill -CONT "$spid"; return 1; }
   for url in version v2.2/agent/info v2.2/keys/pubkey; do
     ms=$(fastest_ms --cacert "$(agent_dir hang)/state/server-cert.crt" --cert "$TLS/client-cert.crt" \
       --key "$TLS/client-private.pem" "https://127.0.0.1:$AGENT_PORT/$url") || { kill -CONT "$spid"; return 1; }
@@ -361,7 +378,7 @@ scenario_tpm_hang() {
   kill -STOP "$spid"; say "swtpm frozen again; SIGTERM with a quote in flight"
   hang_quote hang 5 "$out" &
   qpid=$!
-  sleep 0.5
+  wait_for 10 "the quote's first command to wait at the frozen swtpm" swtpm_unread || { kill -CONT "$spid"; return 1; }
   t0=$(date +%s%N)
   kill -TERM "$pid"
   wait_gone "$pid" 5 || { kill -CONT "$spid"; fail "keylet did not exit within 5 s of SIGTERM"; return 1; }
