@@ -61,13 +61,17 @@ scenario_register() {
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
 }
 
+serving_count() { grep -c "serving the Keylime agent API" "$(agent_dir "$1")/keylet.log" || true; }
+serving_more() { (($(serving_count "$1") > $2)); }
+
 scenario_restart() {
-  local id1 uuid n0 reg id2 rejected0
+  local id1 uuid n0 reg id2 rejected0 serving0
   id1=$(ensure_main)
   uuid=$(jq -r .uuid <<<"$id1")
   reg=$(wait_registered "$uuid" 5)
   n0=$(jq -r .regcount <<<"$reg")
   rejected0=$(grep -c "SECURITY: Rejected" "$TB_STATE/logs/registrar.log" || true)
+  serving0=$(serving_count main)
   agent_start main
   reg=$(wait_registered "$uuid" 30 $((n0 + 1)))
   say "re-registered $uuid: regcount $n0 -> $(jq -r .regcount <<<"$reg")"
@@ -78,7 +82,9 @@ scenario_restart() {
   assert_eq "$(jq -r .aik_tpm <<<"$reg")" "$(jq -r .aik_tpm <<<"$id1")" "registrar aik_tpm after restart"
   assert_eq "$(grep -c "SECURITY: Rejected" "$TB_STATE/logs/registrar.log" || true)" "$rejected0" \
     "registrar rejections (403) during the restart"
-  sleep 1
+  # Start-up goes on after the registration (payload keys, privileges): it ends serving.
+  wait_for 30 "keylet to serve after re-registering" serving_more main "$serving0" ||
+    { agent_log_tail main; return 1; }
   agent_alive main || { agent_log_tail main; fail "keylet exited after re-registering"; }
   agent_stop main
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"

@@ -155,7 +155,6 @@ scenario_ca_reload() {
   verifier_delete "$uuid"
   cp "$d/next-ca.crt" "$ca"
   wait_log car "reloaded (client CAs: $ca)" 15
-  sleep 0.5
   code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$(agent_dir car)/state/server-cert.crt" \
     --cert "$TLS/client-cert.crt" --key "$TLS/client-private.pem" \
     "https://127.0.0.1:$AGENT_PORT/version" 2>/dev/null || true)
