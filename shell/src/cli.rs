@@ -84,7 +84,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
 /// must not keep keylet from exiting (closing the device flushes the rest).
 pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// keylet's runtime: one thread, one blocking thread (TPM I/O is serialized).
+/// keylet's runtime: one async thread and one blocking thread for log reads
+/// (and name lookups). TPM work runs on the TPM worker, operator scripts on
+/// their own executor ([`crate::executor`]).
 #[must_use]
 pub fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()

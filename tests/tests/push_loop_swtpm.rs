@@ -271,6 +271,7 @@ fn the_push_loop_gets_past_bad_answers_and_keeps_attesting() {
         let agent = PushAgent {
             verifier: Verifier::new(&settings, &agent_id).unwrap(),
             tpm: Arc::clone(&tpm),
+            worker: keylet::executor::TpmWorker::new(),
             sources: Sources {
                 ima: None,
                 uefi: None,

@@ -49,6 +49,7 @@ fn handler() -> Arc<Handler> {
         payload_keys: None,
         revocations: None,
         quote_deadline: Limits::default().quote_deadline,
+        tpm_worker: crate::executor::TpmWorker::new(),
     })
 }
 

@@ -2,8 +2,9 @@
 //!
 //! The server parses and validates requests, formats responses, streams logs
 //! and knows the API versions; an [`Attestation`] implementation runs the TPM
-//! and owns the keys. The server calls [`Attestation::quote`] on tokio's
-//! blocking pool, so the implementation may block on the TPM; the server
+//! and owns the keys. The server calls [`Attestation::quote`] on the TPM
+//! worker ([`crate::executor::TpmWorker`]), so the implementation may block
+//! on the TPM; the server
 //! answers 500 when no quote came within [`super::Limits::quote_deadline`].
 //! Every other method answers at once: they must never wait for the TPM.
 
