@@ -93,7 +93,7 @@ pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     let agent = PushAgent {
         verifier: Verifier::new(&c.push, &state.agent_id)
             .map_err(push_error("use verifier_tls_ca_cert"))?,
-        tpm: Arc::clone(&service),
+        tpm: Arc::clone(&service) as Arc<dyn server::Attestation>,
         worker: settings.tpm_worker.clone(),
         sources,
         fallback: c.push.attestation_interval,

@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use super::PushError;
 use super::messages::{self, Capabilities, Collected, Requested};
-use crate::agent::TpmAttestation;
 use crate::logs::{ImaLog, MeasuredBootLog};
+use crate::server::Attestation;
 
 /// The largest UEFI log sent (real ones are tens of kilobytes).
 const MAX_UEFI_LOG: u64 = 16 << 20;
@@ -54,8 +54,8 @@ pub struct Sent {
 /// # Errors
 ///
 /// [`PushError::Log`] if the IMA log cannot be read.
-pub fn capabilities(tpm: &TpmAttestation, sources: &Sources) -> Result<Value, PushError> {
-    let info = tpm.info();
+pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Value, PushError> {
+    let info = tpm.agent_info();
     let ima_entries = match &sources.ima {
         Some(ima) => Some(
             ima.line_count()
@@ -87,7 +87,7 @@ pub fn capabilities(tpm: &TpmAttestation, sources: &Sources) -> Result<Value, Pu
 ///
 /// [`PushError::Tpm`] if the quote fails.
 pub fn quote(
-    tpm: &TpmAttestation,
+    tpm: &dyn Attestation,
     requested: &[Requested],
 ) -> Result<Option<Collected>, PushError> {
     let mut quote = None;

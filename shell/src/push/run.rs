@@ -19,9 +19,9 @@ use super::messages;
 use super::session::{Token, authenticate};
 use super::timing::{self, Backoff};
 use super::{PushError, meaning, on_files, on_tpm, secs};
-use crate::agent::TpmAttestation;
 use crate::executor::TpmWorker;
 use crate::metrics::Metrics;
+use crate::server::Attestation;
 
 /// The first pause after a failure, and the longest.
 const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
@@ -35,8 +35,8 @@ const SHORT_PAUSE: Duration = Duration::from_millis(500);
 pub struct PushAgent {
     /// The verifier.
     pub verifier: Verifier,
-    /// The TPM with the loaded AK.
-    pub tpm: Arc<TpmAttestation>,
+    /// The TPM with the loaded AK (in keylet, `agent::TpmAttestation`).
+    pub tpm: Arc<dyn Attestation>,
     /// The TPM worker its commands run on (shared with the identity listener).
     pub worker: TpmWorker,
     /// The logs and the boot time.
@@ -73,7 +73,7 @@ impl PushAgent {
     /// One attestation: capabilities, evidence.
     async fn round(&self, token: &Token) -> Result<Round, PushError> {
         let (tpm, sources) = (Arc::clone(&self.tpm), self.sources.clone());
-        let body = on_files(move || evidence::capabilities(&tpm, &sources)).await?;
+        let body = on_files(move || evidence::capabilities(&*tpm, &sources)).await?;
         let step = "capabilities";
         let answer = self
             .verifier
@@ -86,7 +86,7 @@ impl PushAgent {
             )
             .await?;
         self.answer_seen(answer.status);
-        let info = self.tpm.info();
+        let info = self.tpm.agent_info();
         let requested =
             messages::parse_requested(&answer.body, info.hash_alg, info.sign_alg.name()).map_err(
                 |e| PushError::Answer {
@@ -105,7 +105,7 @@ impl PushAgent {
         // so the IMA lines cover every measurement in the quoted PCR 10).
         let tpm = Arc::clone(&self.tpm);
         let (quote, requested) = on_tpm(&self.worker, move || {
-            Ok((evidence::quote(&tpm, &requested)?, requested))
+            Ok((evidence::quote(&*tpm, &requested)?, requested))
         })
         .await?;
         let sources = self.sources.clone();

@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 use super::client::Verifier;
 use super::messages::{self, SessionOutcome};
 use super::{PushError, on_tpm};
-use crate::agent::TpmAttestation;
 use crate::executor::TpmWorker;
+use crate::server::Attestation;
 
 /// The bearer token of an authenticated session.
 pub struct Token {
@@ -47,7 +47,7 @@ impl Token {
 
 /// Runs TPM2_Certify of the AK by itself over `challenge` on the TPM worker.
 async fn certify(
-    tpm: &Arc<TpmAttestation>,
+    tpm: &Arc<dyn Attestation>,
     worker: &TpmWorker,
     challenge: Vec<u8>,
 ) -> Result<(Vec<u8>, Vec<u8>), PushError> {
@@ -69,7 +69,7 @@ async fn certify(
 /// transport, answer or TPM failures.
 pub async fn authenticate(
     verifier: &Verifier,
-    tpm: &Arc<TpmAttestation>,
+    tpm: &Arc<dyn Attestation>,
     worker: &TpmWorker,
 ) -> Result<Token, PushError> {
     let id = verifier.agent_id();
