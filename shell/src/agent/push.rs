@@ -9,8 +9,8 @@ use std::sync::Arc;
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 
-use super::run::{Opened, open_common, prepare_ak, register, shutdown_signal};
 use super::serve::{FLUSH_WAIT, attestation, server_settings};
+use super::startup::{Opened, open_common, prepare_ak, register, shutdown_signal};
 use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
