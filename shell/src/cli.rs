@@ -79,9 +79,10 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-/// How long the runtime waits for its blocking thread when keylet exits: a
-/// TPM command that hangs keeps it busy until the transport times out, and
-/// must not keep keylet from exiting (closing the device flushes the rest).
+/// How long the runtime waits for its blocking thread (log reads) when keylet
+/// exits. The TPM worker and the operator's thread are not waited for: a TPM
+/// command that hangs keeps the worker busy until the transport times out,
+/// and must not keep keylet from exiting (closing the device flushes the rest).
 pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// keylet's runtime: one async thread and one blocking thread for log reads
