@@ -12,7 +12,7 @@ pub const QUEUE: usize = 8;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-static EXECUTOR: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+static EXECUTOR: Executor = Executor::new();
 
 /// Why a job was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,26 +38,54 @@ impl std::fmt::Display for OperatorError {
 
 impl std::error::Error for OperatorError {}
 
-fn executor() -> Option<&'static SyncSender<Job>> {
-    EXECUTOR
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
-            match std::thread::Builder::new()
-                .name("keylet-operator".into())
-                .spawn(move || {
-                    for job in rx {
-                        // A panic ends the job (its receiver sees it gone), not the executor.
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+/// One thread running jobs one at a time, at most [`QUEUE`] waiting; the
+/// process has one ([`submit`]), started with its first job.
+struct Executor {
+    queue: OnceLock<Option<SyncSender<Job>>>,
+}
+
+impl Executor {
+    const fn new() -> Self {
+        Self {
+            queue: OnceLock::new(),
+        }
+    }
+
+    fn submit<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<Receiver<R>, OperatorError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = tx.send(job());
+        });
+        let queue = self
+            .queue
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+                match std::thread::Builder::new()
+                    .name("keylet-operator".into())
+                    .spawn(move || {
+                        for job in rx {
+                            // A panic ends the job (its receiver sees it gone), not the executor.
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                    }) {
+                    Ok(_) => Some(tx),
+                    Err(e) => {
+                        log::error!("cannot start the thread that runs operator scripts: {e}");
+                        None
                     }
-                }) {
-                Ok(_) => Some(tx),
-                Err(e) => {
-                    log::error!("cannot start the thread that runs operator scripts: {e}");
-                    None
                 }
-            }
-        })
-        .as_ref()
+            })
+            .as_ref()
+            .ok_or(OperatorError::NoThread)?;
+        match queue.try_send(job) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(OperatorError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(OperatorError::NoThread),
+        }
+    }
 }
 
 /// Queues `job` behind the operator jobs already queued; its result comes on
@@ -69,15 +97,7 @@ fn executor() -> Option<&'static SyncSender<Job>> {
 pub fn submit<R: Send + 'static>(
     job: impl FnOnce() -> R + Send + 'static,
 ) -> Result<Receiver<R>, OperatorError> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    let job: Job = Box::new(move || {
-        let _ = tx.send(job());
-    });
-    match executor().ok_or(OperatorError::NoThread)?.try_send(job) {
-        Ok(()) => Ok(rx),
-        Err(TrySendError::Full(_)) => Err(OperatorError::Busy),
-        Err(TrySendError::Disconnected(_)) => Err(OperatorError::NoThread),
-    }
+    EXECUTOR.submit(job)
 }
 
 #[cfg(test)]
@@ -111,6 +131,30 @@ mod tests {
         let mut sorted = order.clone();
         sorted.sort_unstable();
         assert_eq!(order, sorted);
+    }
+
+    #[test]
+    fn jobs_beyond_the_queue_are_refused_until_it_drains() {
+        let executor = Executor::new();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let running = executor
+            .submit(move || {
+                let _ = started_tx.send(());
+                release_rx.recv().is_ok()
+            })
+            .unwrap();
+        started_rx.recv().unwrap();
+        let waiting: Vec<_> = (0..QUEUE)
+            .map(|i| executor.submit(move || i).unwrap())
+            .collect();
+        assert_eq!(executor.submit(|| 0).unwrap_err(), OperatorError::Busy);
+        release_tx.send(()).unwrap();
+        assert!(running.recv().unwrap());
+        for (i, rx) in waiting.into_iter().enumerate() {
+            assert_eq!(rx.recv().unwrap(), i);
+        }
+        assert_eq!(executor.submit(|| 7).unwrap().recv().unwrap(), 7);
     }
 
     #[test]
