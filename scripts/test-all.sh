@@ -156,9 +156,9 @@ if ((E2E)); then
     # run_as drop and metrics (ops), ~20 s
     # shellcheck disable=SC2086
     step e2e-operations timeout 300 bash tests/e2e/operations.sh ${E2E_OPERATIONS:-}
-    # payload keys and payloads (~30 s)
+    # payload keys and payloads, revocation with a 50 s action (~3 min)
     # shellcheck disable=SC2086
-    step e2e-payload timeout 300 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
+    step e2e-payload timeout 480 bash tests/e2e/payload.sh ${E2E_PAYLOAD:-}
     # security proof: bad-input catalogue, TLS refusals, no secrets in the log (~30 s)
     step e2e-security timeout 300 bash tests/e2e/security.sh
     # reliability: TPM restart and hang, late registrar, 200 concurrent quotes, 1,100 idle/slow

@@ -79,12 +79,15 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-/// How long the runtime waits for its blocking thread when keylet exits: a
-/// TPM command that hangs keeps it busy until the transport times out, and
-/// must not keep keylet from exiting (closing the device flushes the rest).
+/// How long the runtime waits for its blocking thread (log reads) when keylet
+/// exits. The TPM worker and the operator's thread are not waited for: a TPM
+/// command that hangs keeps the worker busy until the transport times out,
+/// and must not keep keylet from exiting (closing the device flushes the rest).
 pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// keylet's runtime: one thread, one blocking thread (TPM I/O is serialized).
+/// keylet's runtime: one async thread and one blocking thread for log reads
+/// (and name lookups). TPM work runs on the TPM worker, operator scripts on
+/// their own executor ([`crate::executor`]).
 #[must_use]
 pub fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()

@@ -10,6 +10,7 @@ pub mod config;
 pub mod console;
 #[cfg(feature = "doctor")]
 pub mod doctor;
+pub mod executor; // the TPM worker and the operator scripts' executor
 pub mod keys;
 pub mod logs;
 pub mod metrics;

@@ -300,6 +300,14 @@ agent_identity() { # NAME [K=V...] (the same env overrides as agent_start)
   agent_log_tail "$n"; fail "'keylet identity' gave no identity for '$n' within 30 s"
 }
 
+# The verifier's view of a quote: mTLS with the testbed client certificate, keylet's
+# own server certificate as the trust anchor (verified, never -k).
+agent_curl() { # NAME [curl args...]
+  local n=$1; shift
+  curl -sS --cacert "$(agent_dir "$n")/state/server-cert.crt" --cert "$TLS/client-cert.crt" \
+    --key "$TLS/client-private.pem" "$@"
+}
+
 # ---------------------------------------------------------------------------- keylet doctor
 # doctor NAME [K=V...] -- [doctor args...]: keylet doctor --json; sets DOC (report) and DOC_RC.
 doctor() {

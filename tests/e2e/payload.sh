@@ -16,11 +16,14 @@
 #           second fails attestation (a PCR 23 policy it cannot meet): the real verifier's
 #           signed notification reaches the first, which runs its action with the message;
 #           a notification signed with another key is refused (400) and runs nothing
+#   slow_action  as revocation, but the surviving keylet's action takes 50 s: while it runs,
+#           the verifier keeps that host at PASS and its integrity quotes, asked over mTLS
+#           as the verifier asks, answer 200 within 1 s each
 #   insecure  mTLS off without enable_insecure_payload: the tenant's add with -f fails
 #           with keylet's reason, and no payload is written
 #   bad_secure  a file where keylime_dir/secure should be: keylet refuses to start, says
 #           why, and leaves no TPM object behind
-# Needs: scripts/testbed.sh up, a keylet build. Runs in ~1 min.
+# Needs: scripts/testbed.sh up, a keylet build. Runs in ~2.5 min.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -139,24 +142,53 @@ post_revocation() {
     --data-binary @"$E2E_TMP/rv-body" "https://127.0.0.1:$1/$REST_API/notifications/revocation"
 }
 
-scenario_revocation() {
-  local incl state uuid_a uuid_b port2=$((SWTPM_PORT + 20)) aport2=$((AGENT_PORT + 1)) seen code
-  fresh_agent watch enable_revocation_actions=true
-  state=$(agent_dir watch)/state
-  incl=$E2E_TMP/rv-include
+# watching_host NAME ACTION SCRIPT: a fresh keylet NAME with enable_revocation_actions,
+# added with "--cert CA_DIR" and a payload whose action_list names ACTION (the shell
+# script SCRIPT); returns once the verifier attested it twice; sets REG_UUID.
+watching_host() {
+  local incl=$E2E_TMP/rv-include-$1
+  fresh_agent "$1" enable_revocation_actions=true
   mkdir -p "$incl"
-  printf 'local_action_mark\n' >"$incl/action_list"
-  # shellcheck disable=SC2016 # expanded by the action's shell
-  printf '#!/bin/sh\ncp "$1" "$PWD/revocation-seen.json"\n(cat "$1"; echo) >>"$PWD/revocation-runs"\nid -u >"$PWD/revocation-uid"\n' \
-    >"$incl/local_action_mark"
-  chmod 700 "$incl/local_action_mark"
-  start_registered watch
-  uuid_a=$REG_UUID
-  tenant_with_ca -c add -t 127.0.0.1 -tp "$AGENT_PORT" -u "$uuid_a" --cert "$E2E_TMP/ca" \
+  printf '%s\n' "$2" >"$incl/action_list"
+  printf '%b' "$3" >"$incl/$2"
+  chmod 700 "$incl/$2"
+  start_registered "$1"
+  tenant_with_ca -c add -t 127.0.0.1 -tp "$AGENT_PORT" -u "$REG_UUID" --cert "$E2E_TMP/ca" \
     --include "$incl" >"$E2E_TMP/tenant-rv-a.log" 2>&1 ||
     { tail -n 20 "$E2E_TMP/tenant-rv-a.log" >&2; fail "keylime_tenant --cert (watching agent) failed"; }
-  wait_file "$state/secure/unzipped/RevocationNotifier-cert.crt"
-  wait_attested "$uuid_a" 2 60 >/dev/null
+  wait_file "$(agent_dir "$1")/state/secure/unzipped/RevocationNotifier-cert.crt"
+  wait_attested "$REG_UUID" 2 60 >/dev/null
+}
+
+# failing_host: a second keylet ("victim") on a swtpm of its own, added with the same
+# "--cert CA_DIR" and a PCR 23 policy it cannot meet; returns once the verifier marks it
+# FAIL (and so sends its revocation notification to the others); sets REG_UUID.
+failing_host() {
+  local port2=$((SWTPM_PORT + 20)) aport2=$((AGENT_PORT + 1))
+  E2E_EXTRA_TPMS="e2e-rv"
+  KEYLET_TB_FORCE=1 tb tpm2-start e2e-rv "$port2" >/dev/null
+  agent_new victim
+  agent_set victim port "$aport2"
+  agent_set victim contact_port "$aport2"
+  agent_set victim tpm_device "tcp://127.0.0.1:$port2"
+  start_registered victim
+  tenant_with_ca -c add -t 127.0.0.1 -tp "$aport2" -u "$REG_UUID" --cert "$E2E_TMP/ca" \
+    --tpm_policy "{\"23\": [\"$(printf '%064d' 1)\"]}" >"$E2E_TMP/tenant-rv-b.log" 2>&1 ||
+    { tail -n 20 "$E2E_TMP/tenant-rv-b.log" >&2; fail "keylime_tenant --cert (failing agent) failed"; }
+  wait_failed "$REG_UUID" 60 >/dev/null
+}
+
+scenario_revocation() {
+  local state uuid_a uuid_b seen code
+  # shellcheck disable=SC2016 # expanded by the action's shell
+  watching_host watch local_action_mark \
+    '#!/bin/sh
+cp "$1" "$PWD/revocation-seen.json"
+(cat "$1"; echo) >>"$PWD/revocation-runs"
+id -u >"$PWD/revocation-uid"
+'
+  uuid_a=$REG_UUID
+  state=$(agent_dir watch)/state
 
   # A forged notification (another key) is refused and runs nothing (checked once the
   # genuine one below has run its action: actions run one at a time, in order).
@@ -165,20 +197,9 @@ scenario_revocation() {
   assert_eq "$code" 400 "HTTP status of a forged revocation notification"
   grep -q "does not verify" "$E2E_TMP/rv-answer" || fail "400 without the reason: $(cat "$E2E_TMP/rv-answer")"
 
-  # A second host that fails attestation.
-  E2E_EXTRA_TPMS="e2e-rv"
-  KEYLET_TB_FORCE=1 tb tpm2-start e2e-rv "$port2" >/dev/null
-  agent_new victim
-  agent_set victim port "$aport2"
-  agent_set victim contact_port "$aport2"
-  agent_set victim tpm_device "tcp://127.0.0.1:$port2"
-  start_registered victim
+  failing_host
   uuid_b=$REG_UUID
   assert_ne "$uuid_b" "$uuid_a" "agent ids of the two hosts"
-  tenant_with_ca -c add -t 127.0.0.1 -tp "$aport2" -u "$uuid_b" --cert "$E2E_TMP/ca" \
-    --tpm_policy "{\"23\": [\"$(printf '%064d' 1)\"]}" >"$E2E_TMP/tenant-rv-b.log" 2>&1 ||
-    { tail -n 20 "$E2E_TMP/tenant-rv-b.log" >&2; fail "keylime_tenant --cert (failing agent) failed"; }
-  wait_failed "$uuid_b" 60 >/dev/null
   wait_file "$state/revocation-seen.json" 60
   seen=$(jq -r .agent_id "$state/revocation-seen.json")
   assert_eq "$seen" "$uuid_b" "agent named by the revocation message the action got"
@@ -190,6 +211,48 @@ scenario_revocation() {
   verifier_delete "$uuid_a"
   agent_stop victim
   agent_stop watch
+  tb tpm2-stop e2e-rv >/dev/null
+}
+
+# The verifier's integrity quote, asked directly over mTLS: prints "STATUS SECONDS".
+quote_timed() { # NAME I
+  agent_curl "$1" -o /dev/null -w '%{http_code} %{time_total}' --max-time 15 \
+    "https://127.0.0.1:$AGENT_PORT/v2.2/quotes/integrity?nonce=$(printf 'slow%016d' "$2")&mask=0x400&partial=1" \
+    2>/dev/null || echo "000 15"
+}
+
+scenario_slow_action() {
+  local state uuid_a i r count
+  # shellcheck disable=SC2016 # expanded by the action's shell
+  watching_host steady slow_action \
+    '#!/bin/sh
+: >"$PWD/action-started"
+sleep 50
+: >"$PWD/action-done"
+'
+  uuid_a=$REG_UUID
+  state=$(agent_dir steady)/state
+  failing_host
+  verifier_delete "$REG_UUID"
+  agent_stop victim
+  wait_file "$state/action-started" 60
+  # While the 50 s action runs: each round waits for the verifier's next attestation
+  # of this host (PASS, or wait_attested fails), then asks for a quote as it does.
+  count=$(verifier_get "$uuid_a" | jq -r .attestation_count)
+  for ((i = 1; i <= 6; i++)); do
+    count=$(wait_attested "$uuid_a" $((count + 1)) 15 | jq -r .attestation_count)
+    r=$(quote_timed steady "$i")
+    say "quote $i during the action: HTTP ${r% *} in ${r#* } s"
+    assert_eq "${r% *}" 200 "HTTP status of quote $i during the revocation action"
+    awk -v t="${r#* }" 'BEGIN { exit !(t < 1.0) }' ||
+      fail "quote $i during the revocation action took ${r#* } s (limit 1 s)"
+  done
+  [[ ! -e $state/action-done ]] || fail "the action ended before the last quote: the checks did not run during it"
+  wait_file "$state/action-done" 60
+  wait_log steady "revocation actions for agent"
+  wait_attested "$uuid_a" $((count + 1)) 15 >/dev/null
+  verifier_delete "$uuid_a"
+  agent_stop steady
   tb tpm2-stop e2e-rv >/dev/null
 }
 
@@ -249,4 +312,4 @@ scenario_bad_secure() {
 }
 
 e2e_init payload
-run_scenarios file zipped cert revocation insecure bad_secure -- "$@"
+run_scenarios file zipped cert revocation slow_action insecure bad_secure -- "$@"

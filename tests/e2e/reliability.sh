@@ -53,13 +53,6 @@ field() { jq -r ".$1" <<<"$2"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 nonce() { printf 'rel%017d' "$1"; } # 20 characters, like the verifier's
 
-# The verifier's view of a quote: mTLS with the testbed client certificate, keylet's
-# own server certificate as the trust anchor (verified, never -k).
-agent_curl() { # NAME [curl args...]
-  local n=$1; shift
-  curl -sS --cacert "$(agent_dir "$n")/state/server-cert.crt" --cert "$TLS/client-cert.crt" \
-    --key "$TLS/client-private.pem" "$@"
-}
 quote_url() { echo "https://127.0.0.1:$AGENT_PORT/v2.2/quotes/integrity?nonce=$(nonce "$1")&mask=$MASK&partial=1"; }
 # quote_code NAME I: HTTP status of one quote; the body is kept in NAME/quote.json.
 quote_code() {

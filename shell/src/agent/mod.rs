@@ -14,12 +14,14 @@ pub(crate) mod device_key;
 mod host_id;
 mod identity;
 mod keys;
+mod pull;
 #[cfg(feature = "push")]
 mod push;
 mod register;
 mod run;
 mod serve;
 mod service;
+mod startup;
 mod tpm_box;
 
 use std::path::PathBuf;
@@ -34,7 +36,7 @@ pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
 // start-up steps, also for keylet rotate-cert and the integration tests
 pub use keys::{TpmObjects, attestation_key, endorsement};
-pub(crate) use run::register;
+pub(crate) use startup::register;
 
 use crate::config::ConfigError;
 use crate::keys::KeyError;

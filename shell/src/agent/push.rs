@@ -9,8 +9,8 @@ use std::sync::Arc;
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 
-use super::run::{Opened, open_common, prepare_ak, register, shutdown_signal};
 use super::serve::{FLUSH_WAIT, attestation, server_settings};
+use super::startup::{Opened, open_common, prepare_ak, register, shutdown_signal};
 use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
@@ -88,10 +88,13 @@ pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         uefi_version: c.push.uefi_logs_evidence_version.clone(),
         server_identifier: c.push.server_identifier.clone(),
     };
+    // One TPM worker for the push loop and the identity listener.
+    let settings = server_settings(c, SocketAddr::new(c.ip, c.port), None, metrics.clone());
     let agent = PushAgent {
         verifier: Verifier::new(&c.push, &state.agent_id)
             .map_err(push_error("use verifier_tls_ca_cert"))?,
-        tpm: Arc::clone(&service),
+        tpm: Arc::clone(&service) as Arc<dyn server::Attestation>,
+        worker: settings.tpm_worker.clone(),
         sources,
         fallback: c.push.attestation_interval,
         metrics: metrics.clone(),
@@ -102,7 +105,6 @@ pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let identity = (!identity_listeners.is_empty()).then(|| {
-        let settings = server_settings(c, SocketAddr::new(c.ip, c.port), None, metrics);
         let mut rx = stop_rx.clone();
         tokio::spawn(server::serve_identity(
             identity_listeners,

@@ -239,69 +239,6 @@ impl TpmAttestation {
             Err(e) => Err(to_attest_error(e)),
         }
     }
-
-    /// The push model's proof of possession: TPM2_Certify of the AK by
-    /// itself with `qualifying` (the verifier's decoded challenge); returns
-    /// the TPMS_ATTEST and the TPMT_SIGNATURE.
-    ///
-    /// # Errors
-    ///
-    /// [`AttestError`] if the TPM fails or its answer is not the
-    /// attestation asked for.
-    pub fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
-        let name = self.ak_name.as_slice();
-        self.with_tpm(|inner| {
-            let req = CertifyRequest {
-                object: inner.ak,
-                object_auth: Auth::EMPTY,
-                sign: inner.ak,
-                sign_auth: Auth::EMPTY,
-                qualifying,
-                object_name: name,
-            };
-            let Inner { tpm, out, .. } = inner;
-            let lens = tpm.tpm().certify(&req, out)?;
-            let attest = out.get(..lens.attest).unwrap_or(&[]).to_vec();
-            let end = lens.attest.saturating_add(lens.signature);
-            let signature = out.get(lens.attest..end).unwrap_or(&[]).to_vec();
-            Ok((attest, signature))
-        })
-    }
-
-    /// A push-model quote: `mask` of the `tpm_hash_alg` bank with `nonce`
-    /// (the verifier's decoded challenge) as qualifyingData, without PCR 16;
-    /// returns the Keylime quote string.
-    ///
-    /// # Errors
-    ///
-    /// [`AttestError`] if the TPM fails or the quote fails its self-check.
-    pub fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError> {
-        let bank = self.info.hash_alg;
-        self.with_tpm(|inner| {
-            let Inner { tpm, out, ak, .. } = inner;
-            let n = tpm.tpm().quote_pcrs(*ak, nonce, bank, mask, out)?;
-            // keylet-core writes the quote string in ASCII.
-            Ok(String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned())
-        })
-    }
-
-    /// The AK's TPM2B_PUBLIC, as registered.
-    #[must_use]
-    pub fn ak_public(&self) -> &[u8] {
-        &self.ak_public
-    }
-
-    /// The AK's Name (nameAlg and digest), as TPM2_Certify names it.
-    #[must_use]
-    pub fn ak_name(&self) -> &[u8] {
-        &self.ak_name
-    }
-
-    /// Algorithms of the AK and the PCR bank.
-    #[must_use]
-    pub fn info(&self) -> &AgentInfo {
-        &self.info
-    }
 }
 
 impl Attestation for TpmAttestation {
@@ -330,5 +267,43 @@ impl Attestation for TpmAttestation {
             ak_handle: self.ak.load(Ordering::Relaxed),
             ..self.info.clone()
         }
+    }
+
+    fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
+        let name = self.ak_name.as_slice();
+        self.with_tpm(|inner| {
+            let req = CertifyRequest {
+                object: inner.ak,
+                object_auth: Auth::EMPTY,
+                sign: inner.ak,
+                sign_auth: Auth::EMPTY,
+                qualifying,
+                object_name: name,
+            };
+            let Inner { tpm, out, .. } = inner;
+            let lens = tpm.tpm().certify(&req, out)?;
+            let attest = out.get(..lens.attest).unwrap_or(&[]).to_vec();
+            let end = lens.attest.saturating_add(lens.signature);
+            let signature = out.get(lens.attest..end).unwrap_or(&[]).to_vec();
+            Ok((attest, signature))
+        })
+    }
+
+    fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError> {
+        let bank = self.info.hash_alg;
+        self.with_tpm(|inner| {
+            let Inner { tpm, out, ak, .. } = inner;
+            let n = tpm.tpm().quote_pcrs(*ak, nonce, bank, mask, out)?;
+            // keylet-core writes the quote string in ASCII.
+            Ok(String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned())
+        })
+    }
+
+    fn ak_public(&self) -> &[u8] {
+        &self.ak_public
+    }
+
+    fn ak_name(&self) -> &[u8] {
+        &self.ak_name
     }
 }

@@ -2,8 +2,8 @@
 //! `/keys/verify`, and the hand-off of K and the payload to delivery.
 
 use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 
 use keylet_core::keylime::auth_tag::{HexTag, hmac_sha384_hex};
 
@@ -49,9 +49,9 @@ pub struct KeyBootstrap {
     delivery: Delivery,
     shares: Mutex<KeyShares>,
     k: Mutex<Option<SymmetricKey>>,
-    /// Held while a delivery runs, so deliveries never overlap.
-    delivering: std::sync::Arc<Mutex<()>>,
-    last: Mutex<Option<JoinHandle<Result<Delivered, PayloadError>>>>,
+    /// The latest delivery's outcome, to come from the operator's executor
+    /// (which runs deliveries one at a time).
+    last: Mutex<Option<Receiver<Result<Delivered, PayloadError>>>>,
 }
 
 impl std::fmt::Debug for KeyBootstrap {
@@ -77,7 +77,6 @@ impl KeyBootstrap {
             delivery,
             shares: Mutex::default(),
             k: Mutex::default(),
-            delivering: std::sync::Arc::default(),
             last: Mutex::default(),
         }
     }
@@ -146,12 +145,12 @@ impl KeyBootstrap {
     /// Waits for the latest delivery and returns its outcome (`None` if
     /// there was none since the last call).
     pub fn wait_for_delivery(&self) -> Option<Result<Delivered, PayloadError>> {
-        let handle = lock(&self.last).take()?;
-        Some(
-            handle.join().unwrap_or_else(|_| {
-                Err(PayloadError::Script("the delivery thread panicked".into()))
-            }),
-        )
+        let outcome = lock(&self.last).take()?;
+        Some(outcome.recv().unwrap_or_else(|_| {
+            Err(PayloadError::Script(
+                "the delivery stopped before finishing".into(),
+            ))
+        }))
     }
 
     fn check_payload(&self, payload: &[u8]) -> Result<(), PayloadError> {
@@ -190,25 +189,21 @@ impl KeyBootstrap {
             return;
         };
         let config = self.delivery.config.clone();
-        let gate = std::sync::Arc::clone(&self.delivering);
-        let spawned = std::thread::Builder::new()
-            .name("payload delivery".into())
-            .spawn(move || {
-                let _one_at_a_time = lock(&gate);
-                let result = deliver(secure.path(), &config, &k, payload.as_deref());
-                match &result {
-                    Ok(d) => log::info!(
-                        "payload delivered to {} ({} files)",
-                        d.dir.display(),
-                        d.files.len()
-                    ),
-                    Err(e) => log::error!("payload delivery failed: {e}"),
-                }
-                result
-            });
-        match spawned {
-            Ok(handle) => *lock(&self.last) = Some(handle),
-            Err(e) => log::error!("cannot start the payload delivery: {e}"),
+        let queued = crate::executor::operator::submit(move || {
+            let result = deliver(secure.path(), &config, &k, payload.as_deref());
+            match &result {
+                Ok(d) => log::info!(
+                    "payload delivered to {} ({} files)",
+                    d.dir.display(),
+                    d.files.len()
+                ),
+                Err(e) => log::error!("payload delivery failed: {e}"),
+            }
+            result
+        });
+        match queued {
+            Ok(outcome) => *lock(&self.last) = Some(outcome),
+            Err(e) => log::error!("the payload is not delivered: {e}"),
         }
     }
 }

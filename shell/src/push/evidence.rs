@@ -1,8 +1,8 @@
 //! What keylet offers and sends as evidence: the capabilities document
 //! (the AK, the PCR bank, the IMA line count, the UEFI log, the boot time)
 //! and, for what the verifier asked, the quote, the IMA lines from the
-//! requested offset and the UEFI log. Runs on the blocking pool: the TPM
-//! and the log files block.
+//! requested offset and the UEFI log. Blocking: [`quote`] runs on the TPM
+//! worker, the rest (log reads) on tokio's blocking thread.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use super::PushError;
 use super::messages::{self, Capabilities, Collected, Requested};
-use crate::agent::TpmAttestation;
 use crate::logs::{ImaLog, MeasuredBootLog};
+use crate::server::Attestation;
 
 /// The largest UEFI log sent (real ones are tens of kilobytes).
 const MAX_UEFI_LOG: u64 = 16 << 20;
@@ -54,8 +54,8 @@ pub struct Sent {
 /// # Errors
 ///
 /// [`PushError::Log`] if the IMA log cannot be read.
-pub fn capabilities(tpm: &TpmAttestation, sources: &Sources) -> Result<Value, PushError> {
-    let info = tpm.info();
+pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Value, PushError> {
+    let info = tpm.agent_info();
     let ima_entries = match &sources.ima {
         Some(ima) => Some(
             ima.line_count()
@@ -81,18 +81,15 @@ pub fn capabilities(tpm: &TpmAttestation, sources: &Sources) -> Result<Value, Pu
     }))
 }
 
-/// Collects what `requested` asks for, in its order: the quote first (so
-/// the IMA lines read after it cover every measurement in the quoted PCR 10).
+/// The quote `requested` asks for, if any (TPM commands).
 ///
 /// # Errors
 ///
-/// [`PushError::Tpm`] if the quote fails; [`PushError::Log`] if a log asked
-/// for is missing or unreadable.
-pub fn collect(
-    tpm: &TpmAttestation,
-    sources: &Sources,
+/// [`PushError::Tpm`] if the quote fails.
+pub fn quote(
+    tpm: &dyn Attestation,
     requested: &[Requested],
-) -> Result<(Vec<Collected>, Sent), PushError> {
+) -> Result<Option<Collected>, PushError> {
     let mut quote = None;
     for r in requested {
         if let Requested::Quote { challenge, pcrs } = r {
@@ -109,6 +106,22 @@ pub fn collect(
             });
         }
     }
+    Ok(quote)
+}
+
+/// Collects what `requested` asks for, in its order, with `quote` (made
+/// first, so the IMA lines read now cover every measurement in the quoted
+/// PCR 10).
+///
+/// # Errors
+///
+/// [`PushError::Tpm`] if the verifier asked for two quotes;
+/// [`PushError::Log`] if a log asked for is missing or unreadable.
+pub fn collect(
+    mut quote: Option<Collected>,
+    sources: &Sources,
+    requested: &[Requested],
+) -> Result<(Vec<Collected>, Sent), PushError> {
     let mut sent = Sent::default();
     let mut out = Vec::with_capacity(requested.len());
     for r in requested {

@@ -21,6 +21,7 @@ pub mod timing;
 use std::fmt;
 use std::time::Duration;
 
+use crate::executor::TpmWorker;
 use crate::net::HttpError;
 
 pub use run::{PushAgent, run};
@@ -139,4 +140,28 @@ pub fn meaning(step: &str, status: u16) -> &'static str {
 /// A `Duration` for logs.
 pub(crate) fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f32())
+}
+
+/// How long a push-mode TPM job (a proof or a quote) may take, its wait
+/// behind other TPM jobs included: as long as a verifier's quote in pull mode.
+const TPM_DEADLINE: Duration = crate::server::QUOTE_DEADLINE;
+
+/// Runs `work` (TPM commands) on the TPM worker within [`TPM_DEADLINE`].
+async fn on_tpm<R: Send + 'static>(
+    worker: &TpmWorker,
+    work: impl FnOnce() -> Result<R, PushError> + Send + 'static,
+) -> Result<R, PushError> {
+    worker
+        .run(TPM_DEADLINE, work)
+        .await
+        .map_err(|e| PushError::Tpm(e.to_string()))?
+}
+
+/// Runs `work` (log reads) on tokio's blocking thread, never the TPM worker.
+async fn on_files<R: Send + 'static>(
+    work: impl FnOnce() -> Result<R, PushError> + Send + 'static,
+) -> Result<R, PushError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PushError::Log(format!("the log task stopped: {e}")))?
 }

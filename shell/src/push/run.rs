@@ -18,9 +18,10 @@ use super::evidence::{self, Sent, Sources};
 use super::messages;
 use super::session::{Token, authenticate};
 use super::timing::{self, Backoff};
-use super::{PushError, meaning, secs};
-use crate::agent::TpmAttestation;
+use super::{PushError, meaning, on_files, on_tpm, secs};
+use crate::executor::TpmWorker;
 use crate::metrics::Metrics;
+use crate::server::Attestation;
 
 /// The first pause after a failure, and the longest.
 const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
@@ -34,8 +35,10 @@ const SHORT_PAUSE: Duration = Duration::from_millis(500);
 pub struct PushAgent {
     /// The verifier.
     pub verifier: Verifier,
-    /// The TPM with the loaded AK.
-    pub tpm: Arc<TpmAttestation>,
+    /// The TPM with the loaded AK (in keylet, `agent::TpmAttestation`).
+    pub tpm: Arc<dyn Attestation>,
+    /// The TPM worker its commands run on (shared with the identity listener).
+    pub worker: TpmWorker,
     /// The logs and the boot time.
     pub sources: Sources,
     /// `attestation_interval_seconds`: the pause when the verifier gives none.
@@ -50,14 +53,6 @@ enum Round {
     Accepted { next: Option<i64>, sent: Sent },
     /// The verifier asked for nothing (no policy needs a quote or a log).
     NothingRequested,
-}
-
-async fn blocking<R: Send + 'static>(
-    work: impl FnOnce() -> Result<R, PushError> + Send + 'static,
-) -> Result<R, PushError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| PushError::Tpm(format!("the TPM task stopped: {e}")))?
 }
 
 impl PushAgent {
@@ -78,7 +73,7 @@ impl PushAgent {
     /// One attestation: capabilities, evidence.
     async fn round(&self, token: &Token) -> Result<Round, PushError> {
         let (tpm, sources) = (Arc::clone(&self.tpm), self.sources.clone());
-        let body = blocking(move || evidence::capabilities(&tpm, &sources)).await?;
+        let body = on_files(move || evidence::capabilities(&*tpm, &sources)).await?;
         let step = "capabilities";
         let answer = self
             .verifier
@@ -91,7 +86,7 @@ impl PushAgent {
             )
             .await?;
         self.answer_seen(answer.status);
-        let info = self.tpm.info();
+        let info = self.tpm.agent_info();
         let requested =
             messages::parse_requested(&answer.body, info.hash_alg, info.sign_alg.name()).map_err(
                 |e| PushError::Answer {
@@ -106,9 +101,16 @@ impl PushAgent {
         if let Some(why) = why {
             log::warn!("{why}; sending the evidence to {path}");
         }
-        let (tpm, sources) = (Arc::clone(&self.tpm), self.sources.clone());
+        // The quote on the TPM worker, then the logs (read after the quote,
+        // so the IMA lines cover every measurement in the quoted PCR 10).
+        let tpm = Arc::clone(&self.tpm);
+        let (quote, requested) = on_tpm(&self.worker, move || {
+            Ok((evidence::quote(&*tpm, &requested)?, requested))
+        })
+        .await?;
+        let sources = self.sources.clone();
         let (collected, sent) =
-            blocking(move || evidence::collect(&tpm, &sources, &requested)).await?;
+            on_files(move || evidence::collect(quote, &sources, &requested)).await?;
         let step = "evidence";
         let answer = self
             .verifier
@@ -229,7 +231,7 @@ impl PushAgent {
         progress: &mut Progress,
     ) -> Duration {
         let Some(t) = token.as_ref() else {
-            return match authenticate(&self.verifier, &self.tpm).await {
+            return match authenticate(&self.verifier, &self.tpm, &self.worker).await {
                 Ok(t) => {
                     log::info!(
                         "authenticated at the verifier with the TPM's proof of possession \

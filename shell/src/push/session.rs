@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use super::PushError;
 use super::client::Verifier;
 use super::messages::{self, SessionOutcome};
-use crate::agent::TpmAttestation;
+use super::{PushError, on_tpm};
+use crate::executor::TpmWorker;
+use crate::server::Attestation;
 
 /// The bearer token of an authenticated session.
 pub struct Token {
@@ -44,16 +45,18 @@ impl Token {
     }
 }
 
-/// Runs TPM2_Certify of the AK by itself over `challenge` on the blocking pool.
+/// Runs TPM2_Certify of the AK by itself over `challenge` on the TPM worker.
 async fn certify(
-    tpm: &Arc<TpmAttestation>,
+    tpm: &Arc<dyn Attestation>,
+    worker: &TpmWorker,
     challenge: Vec<u8>,
 ) -> Result<(Vec<u8>, Vec<u8>), PushError> {
     let tpm = Arc::clone(tpm);
-    tokio::task::spawn_blocking(move || tpm.certify_ak(&challenge))
-        .await
-        .map_err(|e| PushError::Tpm(format!("the certify task stopped: {e}")))?
-        .map_err(|e| PushError::Tpm(format!("TPM2_Certify of the AK failed: {e}")))
+    on_tpm(worker, move || {
+        tpm.certify_ak(&challenge)
+            .map_err(|e| PushError::Tpm(format!("TPM2_Certify of the AK failed: {e}")))
+    })
+    .await
 }
 
 /// Authenticates this agent at `verifier` with the TPM's proof of
@@ -66,7 +69,8 @@ async fn certify(
 /// transport, answer or TPM failures.
 pub async fn authenticate(
     verifier: &Verifier,
-    tpm: &Arc<TpmAttestation>,
+    tpm: &Arc<dyn Attestation>,
+    worker: &TpmWorker,
 ) -> Result<Token, PushError> {
     let id = verifier.agent_id();
     let step = "authentication (POST /sessions)";
@@ -84,7 +88,7 @@ pub async fn authenticate(
             step,
             detail: e.to_string(),
         })?;
-    let (attest, signature) = certify(tpm, challenge.challenge).await?;
+    let (attest, signature) = certify(tpm, worker, challenge.challenge).await?;
     let step = "authentication (PATCH /sessions)";
     let proof = messages::session_proof(id, &challenge.id, &attest, &signature);
     let answer = verifier

@@ -105,8 +105,9 @@ impl Revocations {
         }
     }
 
-    /// Checks `notification` and, when it verifies, runs the actions on a
-    /// blocking thread (the verifier is answered at once).
+    /// Checks `notification` and, when it verifies, queues the actions on
+    /// the operator's executor (the verifier is answered at once; quotes
+    /// never wait for the actions).
     ///
     /// # Errors
     ///
@@ -119,7 +120,10 @@ impl Revocations {
             notice.agent_id
         );
         let revocations = Arc::clone(self);
-        tokio::task::spawn_blocking(move || revocations.act(&notice));
+        let agent_id = notice.agent_id.clone();
+        if let Err(e) = crate::executor::operator::submit(move || revocations.act(&notice)) {
+            log::error!("revocation actions for agent {agent_id} do not run: {e}");
+        }
         Ok(())
     }
 

@@ -4,8 +4,8 @@
 //!
 //! Chunks are read with a plain (blocking) `pread` inside `poll_frame`. Each
 //! read is at most [`CHUNK`] bytes from securityfs or the page cache, which
-//! takes microseconds; running it on the blocking pool instead would queue
-//! log streaming behind TPM work, which has that pool to itself.
+//! takes microseconds; handing each read to another thread would cost more
+//! than the read.
 
 use std::collections::VecDeque;
 use std::fmt;

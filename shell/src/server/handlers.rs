@@ -17,6 +17,7 @@ use super::revocation;
 use super::router::{Route, route};
 use super::service::{AttestError, Attestation, QuoteReply};
 use super::version::{ApiVersion, ApiVersions};
+use crate::executor::{TpmJobError, TpmWorker};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::{Endpoint, Metrics, TpmErrorKind};
 use crate::payload::KeyBootstrap;
@@ -46,6 +47,8 @@ pub(crate) struct Handler {
     pub(crate) quote_deadline: Duration,
     /// Revocation notifications; `None` acknowledges them without a check.
     pub(crate) revocations: Option<Arc<Revocations>>,
+    /// The TPM worker the quotes run on.
+    pub(crate) tpm_worker: TpmWorker,
 }
 
 impl std::fmt::Debug for dyn Attestation {
@@ -166,27 +169,8 @@ impl Handler {
     }
 
     async fn integrity(&self, v: ApiVersion, q: IntegrityQuery) -> Response<ResponseBody> {
-        let service = Arc::clone(&self.service);
         let ima = self.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR));
-        let (nonce, mask, entry) = (q.nonce, q.mask.with(DATA_PCR), q.ima_ml_entry);
-        // One trip to the blocking pool. The IMA log is read after the
-        // quote, so it holds every line that went into the quoted PCR 10
-        // (later lines are fine for the verifier).
-        let (reply, slice) = match self
-            .on_tpm(move || {
-                let reply = service.quote(&nonce, mask);
-                let slice = match (&reply, ima) {
-                    (Ok(_), Some(ima)) => Some(ima.slice_from(entry).map(|slice| (ima, slice))),
-                    _ => None,
-                };
-                (reply, slice)
-            })
-            .await
-        {
-            Ok(done) => done,
-            Err(e) => (Err(e), None),
-        };
-        let reply = match reply {
+        let reply = match self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await {
             Ok(reply) => reply,
             Err(e) => {
                 self.count(Endpoint::Integrity, false);
@@ -194,13 +178,25 @@ impl Handler {
             }
         };
         let mut logs = QuoteLogs::default();
-        match slice {
-            Some(Ok(ima)) => logs.ima = Some(ima),
-            Some(Err(e)) => {
-                self.count(Endpoint::Integrity, false);
-                return log_failed(&e.to_string());
+        if let Some(ima) = ima {
+            // After the quote, so the slice holds every line that went into
+            // the quoted PCR 10 (later lines are fine for the verifier); on
+            // tokio's blocking thread, not the TPM worker: the next quote
+            // does not wait for this log read.
+            let entry = q.ima_ml_entry;
+            let sliced = tokio::task::spawn_blocking(move || {
+                ima.slice_from(entry).map(|slice| (ima, slice))
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            match sliced {
+                Ok(ima) => logs.ima = Some(ima),
+                Err(e) => {
+                    self.count(Endpoint::Integrity, false);
+                    return log_failed(&e);
+                }
             }
-            None => {}
         }
         if q.mask.contains(BOOT_PCR) {
             logs.measured_boot.clone_from(&self.mb_log);
@@ -217,36 +213,24 @@ impl Handler {
         }
     }
 
-    /// Runs the blocking quote on tokio's blocking pool.
+    /// Runs the blocking quote on the TPM worker and waits for it at most
+    /// the quote deadline, its turn behind other TPM jobs included. A quote
+    /// still queued at its deadline is dropped; one already running finishes
+    /// by itself (its result is dropped).
     async fn run_quote(&self, nonce: Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
         let service = Arc::clone(&self.service);
-        self.on_tpm(move || service.quote(&nonce, mask))
-            .await
-            .and_then(|r| r)
-    }
-
-    /// Runs `work` (TPM commands) on tokio's blocking pool and waits for it
-    /// at most the quote deadline, its turn on the one blocking thread
-    /// included. Work still queued when its requester has gone is skipped;
-    /// work already running finishes by itself (its result is dropped).
-    async fn on_tpm<R: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> R + Send + 'static,
-    ) -> Result<R, AttestError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        drop(tokio::task::spawn_blocking(move || {
-            if !tx.is_closed() {
-                let _ = tx.send(work());
-            }
-        }));
-        match tokio::time::timeout(self.quote_deadline, rx).await {
-            Ok(Ok(done)) => Ok(done),
-            Ok(Err(_)) => Err(AttestError::Interrupted),
-            Err(_) => {
+        let done = self
+            .tpm_worker
+            .run(self.quote_deadline, move || service.quote(&nonce, mask))
+            .await;
+        match done {
+            Ok(reply) => reply,
+            Err(TpmJobError::Stopped) => Err(AttestError::Interrupted),
+            Err(TpmJobError::Deadline(d)) => {
                 if let Some(m) = &self.metrics {
                     m.tpm_error(TpmErrorKind::Deadline);
                 }
-                Err(AttestError::Deadline(self.quote_deadline))
+                Err(AttestError::Deadline(d))
             }
         }
     }

@@ -193,6 +193,7 @@ pub async fn serve_identity(
         payload_keys: None,
         revocations: None,
         quote_deadline: settings.limits.quote_deadline,
+        tpm_worker: settings.tpm_worker.clone(),
     });
     let limits = Limits {
         max_pending: Some(IDENTITY_PENDING),

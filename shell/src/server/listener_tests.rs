@@ -35,6 +35,18 @@ impl Attestation for NoTpm {
             ak_handle: 0x8100_0001,
         }
     }
+    fn certify_ak(&self, _: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
+        Err(AttestError::Interrupted)
+    }
+    fn quote_unbound(&self, _: &[u8], _: PcrMask) -> Result<String, AttestError> {
+        Err(AttestError::Interrupted)
+    }
+    fn ak_public(&self) -> &[u8] {
+        &[]
+    }
+    fn ak_name(&self) -> &[u8] {
+        &[]
+    }
 }
 
 fn handler() -> Arc<Handler> {
@@ -49,6 +61,7 @@ fn handler() -> Arc<Handler> {
         payload_keys: None,
         revocations: None,
         quote_deadline: Limits::default().quote_deadline,
+        tpm_worker: crate::executor::TpmWorker::new(),
     })
 }
 

@@ -125,6 +125,8 @@ pub struct ServerSettings {
     pub payload_keys: Option<Arc<KeyBootstrap>>,
     /// Revocation notifications; `None` acknowledges them without a check.
     pub revocations: Option<Arc<crate::revocation::Revocations>>,
+    /// The TPM worker every quote runs on (clones of the settings share it).
+    pub tpm_worker: crate::executor::TpmWorker,
 }
 
 impl ServerSettings {
@@ -143,6 +145,7 @@ impl ServerSettings {
             metrics: None,
             payload_keys: None,
             revocations: None,
+            tpm_worker: crate::executor::TpmWorker::new(),
         }
     }
 }
@@ -228,6 +231,7 @@ pub async fn serve_on(
         payload_keys: settings.payload_keys,
         quote_deadline: settings.limits.quote_deadline,
         revocations: settings.revocations,
+        tpm_worker: settings.tpm_worker,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
     Ok(())

@@ -1,6 +1,6 @@
 //! `POST /v2.x/notifications/revocation` (keylime-protocol §4.10): a
-//! verified notification is answered 200 at once and its actions run on a
-//! blocking thread; a refused one gets a 400 naming why (the verifier only
+//! verified notification is answered 200 at once and its actions run on the
+//! operator's executor; a refused one gets a 400 naming why (the verifier only
 //! logs it).
 
 use std::sync::Arc;

@@ -2,8 +2,9 @@
 //!
 //! The server parses and validates requests, formats responses, streams logs
 //! and knows the API versions; an [`Attestation`] implementation runs the TPM
-//! and owns the keys. The server calls [`Attestation::quote`] on tokio's
-//! blocking pool, so the implementation may block on the TPM; the server
+//! and owns the keys. The server calls [`Attestation::quote`] on the TPM
+//! worker ([`crate::executor::TpmWorker`]), so the implementation may block
+//! on the TPM; the server
 //! answers 500 when no quote came within [`super::Limits::quote_deadline`].
 //! Every other method answers at once: they must never wait for the TPM.
 
@@ -38,6 +39,31 @@ pub trait Attestation: Send + Sync + 'static {
 
     /// The agent's identity and algorithms, for `/agent/info`.
     fn agent_info(&self) -> AgentInfo;
+
+    /// Push mode's proof of possession: TPM2_Certify of the AK by itself
+    /// with `qualifying` (the verifier's decoded challenge); returns the
+    /// TPMS_ATTEST and the TPMT_SIGNATURE. Blocking: runs TPM commands.
+    ///
+    /// # Errors
+    ///
+    /// An [`AttestError`] if the TPM fails or its answer is not the
+    /// attestation asked for.
+    fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError>;
+
+    /// A push-mode quote: `mask` of the agent's bank with `nonce` (the
+    /// verifier's decoded challenge) as qualifying data, without PCR 16;
+    /// returns the Keylime quote string. Blocking: runs TPM commands.
+    ///
+    /// # Errors
+    ///
+    /// An [`AttestError`] if the TPM fails or the quote fails its self-check.
+    fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError>;
+
+    /// The AK's TPM2B_PUBLIC, as registered.
+    fn ak_public(&self) -> &[u8];
+
+    /// The AK's Name (nameAlg and digest), as TPM2_Certify names it.
+    fn ak_name(&self) -> &[u8];
 }
 
 /// A quote ready to send.

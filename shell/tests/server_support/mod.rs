@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::{Request, StatusCode};
@@ -28,11 +30,22 @@ use pki::{ca, leaf};
 
 pub const PUBKEY_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtest\n-----END PUBLIC KEY-----\n";
 
-/// Answers quotes with a string that records what it was asked for.
+/// The fake AK's TPM2B_PUBLIC and Name (not a real key: only passed on).
+pub const FAKE_AK_PUBLIC: &[u8] = b"fake AK public";
+pub const FAKE_AK_NAME: &[u8] = b"\x00\x0bfake AK name";
+
+/// Answers quotes with a string that records what it was asked for; push
+/// mode's quotes as `r<nonce base64>:<mask hex>:blob`, its proofs as
+/// `("attest:" + challenge, "signature")`.
 #[derive(Debug, Default)]
 pub struct FakeTpm {
     pub fail: AtomicBool,
+    /// Milliseconds each quote or proof takes.
+    pub delay_ms: AtomicU64,
+    /// (nonce, mask) of each quote, pull or push (the push nonce in base64).
     pub calls: Mutex<Vec<(String, u32)>>,
+    /// The challenge of each proof of possession.
+    pub certified: Mutex<Vec<Vec<u8>>>,
     hold: Mutex<Option<Hold>>,
 }
 
@@ -61,6 +74,17 @@ impl FakeTpm {
         });
         (arrivals, release)
     }
+
+    /// The delay, then the simulated failure if one is set.
+    fn work(&self) -> Result<(), AttestError> {
+        std::thread::sleep(std::time::Duration::from_millis(
+            self.delay_ms.load(Ordering::SeqCst),
+        ));
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(AttestError::Tpm("simulated TPM failure".into()));
+        }
+        Ok(())
+    }
 }
 
 impl Attestation for FakeTpm {
@@ -74,9 +98,7 @@ impl Attestation for FakeTpm {
             let _ = hold.arrived.send(());
             let _ = hold.release.recv();
         }
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(AttestError::Tpm("simulated TPM failure".into()));
-        }
+        self.work()?;
         Ok(QuoteReply {
             quote: format!("r{}:{:x}:blob", nonce.as_str(), mask.bits()),
             hash_alg: HashAlg::Sha256,
@@ -97,6 +119,30 @@ impl Attestation for FakeTpm {
             sign_alg: SignAlg::Rsassa,
             ak_handle: 2_147_483_649,
         }
+    }
+
+    fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
+        self.certified.lock().unwrap().push(qualifying.to_vec());
+        self.work()?;
+        Ok(([b"attest:", qualifying].concat(), b"signature".to_vec()))
+    }
+
+    fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError> {
+        let nonce = STANDARD.encode(nonce);
+        self.calls
+            .lock()
+            .unwrap()
+            .push((nonce.clone(), mask.bits()));
+        self.work()?;
+        Ok(format!("r{nonce}:{:x}:blob", mask.bits()))
+    }
+
+    fn ak_public(&self) -> &[u8] {
+        FAKE_AK_PUBLIC
+    }
+
+    fn ak_name(&self) -> &[u8] {
+        FAKE_AK_NAME
     }
 }
 

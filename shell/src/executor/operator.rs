@@ -1,0 +1,167 @@
+//! The operator's work (payload delivery with its script, revocation
+//! actions) runs here: one thread for the whole process, one job at a time,
+//! at most [`QUEUE`] jobs waiting. Never on the TPM worker nor on the async
+//! thread, so a slow script delays only the scripts after it; each script
+//! keeps its own bound (`script::SCRIPT_TIMEOUT`, 60 s).
+
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+
+/// How many jobs may wait behind the running one; more are refused.
+pub const QUEUE: usize = 8;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+static EXECUTOR: Executor = Executor::new();
+
+/// Why a job was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorError {
+    /// [`QUEUE`] jobs are already waiting.
+    Busy,
+    /// The executor's thread could not be started.
+    NoThread,
+}
+
+impl std::fmt::Display for OperatorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Busy => write!(
+                f,
+                "{QUEUE} operator jobs (payload deliveries, revocation actions) are already \
+                 waiting for the running one; this one is not run"
+            ),
+            Self::NoThread => f.write_str("the thread that runs operator scripts cannot start"),
+        }
+    }
+}
+
+impl std::error::Error for OperatorError {}
+
+/// One thread running jobs one at a time, at most [`QUEUE`] waiting; the
+/// process has one ([`submit`]), started with its first job.
+struct Executor {
+    queue: OnceLock<Option<SyncSender<Job>>>,
+}
+
+impl Executor {
+    const fn new() -> Self {
+        Self {
+            queue: OnceLock::new(),
+        }
+    }
+
+    fn submit<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<Receiver<R>, OperatorError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = tx.send(job());
+        });
+        let queue = self
+            .queue
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
+                match std::thread::Builder::new()
+                    .name("keylet-operator".into())
+                    .spawn(move || {
+                        for job in rx {
+                            // A panic ends the job (its receiver sees it gone), not the executor.
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                    }) {
+                    Ok(_) => Some(tx),
+                    Err(e) => {
+                        log::error!("cannot start the thread that runs operator scripts: {e}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+            .ok_or(OperatorError::NoThread)?;
+        match queue.try_send(job) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(OperatorError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(OperatorError::NoThread),
+        }
+    }
+}
+
+/// Queues `job` behind the operator jobs already queued; its result comes on
+/// the returned receiver (which reports a disconnect if the job panicked).
+///
+/// # Errors
+///
+/// [`OperatorError`] if the queue is full or the executor cannot start.
+pub fn submit<R: Send + 'static>(
+    job: impl FnOnce() -> R + Send + 'static,
+) -> Result<Receiver<R>, OperatorError> {
+    EXECUTOR.submit(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn jobs_run_one_at_a_time_in_order() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let receivers: Vec<_> = (0..4)
+            .map(|i| {
+                let (running, order) = (Arc::clone(&running), Arc::clone(&order));
+                submit(move || {
+                    let overlap = running.fetch_add(1, Ordering::SeqCst);
+                    order.lock().unwrap().push(i);
+                    std::thread::yield_now();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    overlap
+                })
+                .unwrap()
+            })
+            .collect();
+        for rx in receivers {
+            assert_eq!(rx.recv().unwrap(), 0, "two operator jobs overlapped");
+        }
+        let order = order.lock().unwrap().clone();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(order, sorted);
+    }
+
+    #[test]
+    fn jobs_beyond_the_queue_are_refused_until_it_drains() {
+        let executor = Executor::new();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let running = executor
+            .submit(move || {
+                let _ = started_tx.send(());
+                release_rx.recv().is_ok()
+            })
+            .unwrap();
+        started_rx.recv().unwrap();
+        let waiting: Vec<_> = (0..QUEUE)
+            .map(|i| executor.submit(move || i).unwrap())
+            .collect();
+        assert_eq!(executor.submit(|| 0).unwrap_err(), OperatorError::Busy);
+        release_tx.send(()).unwrap();
+        assert!(running.recv().unwrap());
+        for (i, rx) in waiting.into_iter().enumerate() {
+            assert_eq!(rx.recv().unwrap(), i);
+        }
+        assert_eq!(executor.submit(|| 7).unwrap().recv().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_panicking_job_leaves_the_executor_running() {
+        #[allow(clippy::panic)]
+        let gone = submit(|| -> u8 { panic!("job panics") }).unwrap();
+        assert!(gone.recv().is_err());
+        assert_eq!(submit(|| 5).unwrap().recv().unwrap(), 5);
+    }
+}

@@ -1,0 +1,184 @@
+//! [`TpmWorker`]: the one thread that talks to the TPM after start-up. Every
+//! TPM job (a quote for the verifier or SPIRE, a push-mode proof or quote)
+//! waits in one queue with its deadline; no other kind of work runs there,
+//! so a quote waits at most for the TPM jobs ahead of it. A job whose
+//! deadline passed while it waited, or whose requester has gone, is dropped
+//! without touching the TPM; a job that has started finishes by itself.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Why a TPM job gave no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TpmJobError {
+    /// The job did not finish within its deadline (queued behind other TPM
+    /// work, or the TPM hangs); if it started, it finishes by itself.
+    Deadline(Duration),
+    /// The job was dropped unfinished (it panicked, or the worker thread
+    /// could not be started).
+    Stopped,
+}
+
+impl std::fmt::Display for TpmJobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Deadline(d) => write!(
+                f,
+                "no TPM answer within the deadline of {} s (is the TPM hung?)",
+                d.as_secs_f32()
+            ),
+            Self::Stopped => f.write_str("the TPM job stopped before finishing"),
+        }
+    }
+}
+
+impl std::error::Error for TpmJobError {}
+
+struct Job {
+    deadline: Instant,
+    work: Box<dyn FnOnce() + Send>,
+}
+
+/// A handle on the TPM worker; clones share the one thread. The thread is
+/// started with the first job and ends when the last handle is dropped
+/// (after the job it runs, if any).
+#[derive(Clone, Default)]
+pub struct TpmWorker {
+    queue: Arc<OnceLock<Option<Sender<Job>>>>,
+}
+
+impl std::fmt::Debug for TpmWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TpmWorker")
+            .field("started", &self.queue.get().is_some())
+            .finish()
+    }
+}
+
+impl TpmWorker {
+    /// A worker; its thread starts with the first job.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn sender(&self) -> Option<&Sender<Job>> {
+        self.queue
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::channel();
+                match std::thread::Builder::new()
+                    .name("keylet-tpm".into())
+                    .spawn(move || work_through(&rx))
+                {
+                    Ok(_) => Some(tx),
+                    Err(e) => {
+                        log::error!("cannot start the TPM worker thread: {e}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Runs `work` (TPM commands) on the TPM worker and waits for its result
+    /// at most `deadline`, the wait in the queue included.
+    ///
+    /// # Errors
+    ///
+    /// [`TpmJobError`] if no result came within `deadline` or the job stopped.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        deadline: Duration,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, TpmJobError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Job {
+            deadline: Instant::now() + deadline,
+            work: Box::new(move || {
+                // The requester gave up while the job waited: skip the TPM.
+                if !tx.is_closed() {
+                    let _ = tx.send(work());
+                }
+            }),
+        };
+        let queued = self.sender().is_some_and(|queue| queue.send(job).is_ok());
+        if !queued {
+            return Err(TpmJobError::Stopped);
+        }
+        match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(_)) => Err(TpmJobError::Stopped),
+            Err(_) => Err(TpmJobError::Deadline(deadline)),
+        }
+    }
+}
+
+/// The worker thread: one job at a time, in order; a job whose deadline
+/// passed in the queue is dropped (its requester has already answered).
+fn work_through(queue: &Receiver<Job>) {
+    for job in queue {
+        if Instant::now() >= job.deadline {
+            log::debug!("dropped a TPM job whose deadline passed while it waited");
+            continue;
+        }
+        // A panic ends the job (its requester sees it stopped), not the worker.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.work));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_jobs_in_order_and_returns_results() {
+        let worker = TpmWorker::new();
+        let a = worker.run(Duration::from_secs(5), || 1).await;
+        let b = worker.run(Duration::from_secs(5), || 2).await;
+        assert_eq!((a, b), (Ok(1), Ok(2)));
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_deadline_in_the_queue_is_dropped_not_run() {
+        let worker = TpmWorker::new();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        // A long TPM job holds the worker until released.
+        let busy = worker.clone();
+        let first = tokio::spawn(async move {
+            busy.run(Duration::from_secs(30), move || {
+                let _ = started_tx.send(());
+                release_rx.recv().is_ok()
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let late = worker
+            .run(Duration::from_millis(50), move || {
+                flag.store(true, Ordering::SeqCst);
+            })
+            .await;
+        assert_eq!(late, Err(TpmJobError::Deadline(Duration::from_millis(50))));
+        release_tx.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(true));
+        // The worker has moved past the dropped job: a new one runs.
+        assert_eq!(worker.run(Duration::from_secs(5), || 3).await, Ok(3));
+        assert!(!ran.load(Ordering::SeqCst), "a job past its deadline ran");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_reported_as_stopped() {
+        let worker = TpmWorker::new();
+        #[allow(clippy::panic)]
+        let r: Result<(), _> = worker
+            .run(Duration::from_secs(5), || panic!("job panics"))
+            .await;
+        assert_eq!(r, Err(TpmJobError::Stopped));
+        assert_eq!(worker.run(Duration::from_secs(5), || 4).await, Ok(4));
+    }
+}
