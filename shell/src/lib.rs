@@ -33,4 +33,5 @@ pub mod script;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod tpm;

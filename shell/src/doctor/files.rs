@@ -2,7 +2,6 @@
 //! certificate): present, mode 0600, usable, and the mTLS key matching its
 //! certificate. Nothing is generated: missing files are reported.
 
-use std::sync::Arc;
 
 use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
@@ -15,6 +14,7 @@ use super::report::Check;
 use crate::config::AgentConfig;
 use crate::state::{AgentState, StateError};
 use crate::store::{self, StoreError};
+use crate::tls;
 
 fn store_fix(e: &StoreError) -> String {
     match e {
@@ -177,8 +177,7 @@ pub fn mtls(c: &AgentConfig) -> Check {
             );
         }
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    match CertifiedKey::from_der(certs, key, &provider) {
+    match CertifiedKey::from_der(certs, key, &tls::provider()) {
         Ok(_) => Check::ok(
             NAME,
             format!(
