@@ -5,6 +5,7 @@
 //! `keylet-core`.
 
 pub mod agent;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod console;

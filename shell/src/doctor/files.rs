@@ -2,7 +2,6 @@
 //! certificate): present, mode 0600, usable, and the mTLS key matching its
 //! certificate. Nothing is generated: missing files are reported.
 
-
 use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use rustls::sign::CertifiedKey;
