@@ -5,12 +5,11 @@
 use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::PrivateKeyDer;
-use rustls_pki_types::pem::PemObject as _;
 
 use super::certs::read_certs;
 use super::report::Check;
 use crate::config::AgentConfig;
+use crate::server::tls::parse_key;
 use crate::state::{AgentState, StateError};
 use crate::store::{self, StoreError};
 use crate::tls;
@@ -163,15 +162,12 @@ pub fn mtls(c: &AgentConfig) -> Check {
         Ok(c) => c,
         Err(e) => return Check::fail(NAME, e, "restore the server certificate (PEM)"),
     };
-    let key = match PrivateKeyDer::from_pem_slice(&key) {
+    let key = match parse_key(key_path, &key) {
         Ok(k) => k,
         Err(e) => {
             return Check::fail(
                 NAME,
-                format!(
-                    "{} holds no usable PEM private key: {e}",
-                    key_path.display()
-                ),
+                e.to_string(),
                 "restore the unencrypted PKCS#8/SEC1/PKCS#1 key",
             );
         }

@@ -228,14 +228,6 @@ fn finish(mut config: ServerConfig) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-fn read_file(path: &Path, role: TlsFileRole) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        role,
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 fn read_certs(path: &Path, role: TlsFileRole) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     load_certs(path).map_err(|e| match e {
         CertFileError::Read { path, source } => TlsError::Read { role, path, source },
@@ -245,9 +237,23 @@ fn read_certs(path: &Path, role: TlsFileRole) -> Result<Vec<CertificateDer<'stat
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        role: TlsFileRole::ServerKey,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_key(path, &pem)
+}
+
+/// The server key in `pem`, read from `path`: the one PEM key reader of the
+/// server and `keylet doctor`.
+///
+/// # Errors
+///
+/// [`TlsError::EncryptedKey`], [`TlsError::Empty`] or [`TlsError::Pem`].
+pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     let role = TlsFileRole::ServerKey;
-    let pem = read_file(path, role)?;
-    match PrivateKeyDer::from_pem_slice(&pem) {
+    match PrivateKeyDer::from_pem_slice(pem) {
         Ok(key) => Ok(key),
         Err(rustls_pki_types::pem::Error::NoItemsFound) => {
             if pem.windows(9).any(|w| w == b"ENCRYPTED") {
