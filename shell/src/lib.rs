@@ -5,6 +5,7 @@
 //! `keylet-core`.
 
 pub mod agent;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -34,4 +35,5 @@ pub mod script;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod tpm;

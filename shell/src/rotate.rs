@@ -14,11 +14,14 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use keylet_core::keylime::hex;
 use sha2::{Digest, Sha256};
 
 use crate::agent::{self, StartError, TpmBox, choose_device};
 use crate::config::AgentConfig;
-use crate::keys::{KeyError, complete_pending, install_mtls, mtls_files, new_mtls_pem};
+use crate::keys::{
+    KeyError, complete_pending, install_mtls, mtls_files, new_mtls_pem, parse_certs,
+};
 use crate::state::AgentState;
 use crate::store;
 
@@ -146,17 +149,10 @@ async fn reregister(
 }
 
 fn fingerprint(cert_pem: &str) -> String {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_or_else(
-        |_| "unknown".into(),
-        |der| {
-            Sha256::digest(der.as_ref())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        },
-    )
+    match parse_certs(cert_pem.as_bytes()).as_deref() {
+        Ok([der, ..]) => hex::Lower(&Sha256::digest(der.as_ref())).to_string(),
+        _ => "unknown".into(),
+    }
 }
 
 /// What the operator must do after a rotation, as printed by the command.

@@ -76,9 +76,8 @@ impl fmt::Display for AuthTagError {
 
 impl core::error::Error for AuthTagError {}
 
-/// `hex(HMAC-SHA384(key, msg))`.
-#[must_use]
-pub fn hmac_sha384_hex(key: &[u8], msg: &[u8]) -> HexTag {
+/// HMAC-SHA384 keyed with `key`, any length.
+fn keyed(key: &[u8]) -> Hmac<Sha384> {
     // HMAC (RFC 2104) hashes keys longer than the block and zero-pads the
     // rest; doing that here lets the fixed-size (infallible) constructor
     // take any key.
@@ -91,12 +90,27 @@ pub fn hmac_sha384_hex(key: &[u8], msg: &[u8]) -> HexTag {
     } else if let Some(dst) = block.get_mut(..key.len()) {
         dst.copy_from_slice(key);
     }
-    let mut mac = <Hmac<Sha384> as KeyInit>::new(&block.into());
+    <Hmac<Sha384> as KeyInit>::new(&block.into())
+}
+
+/// `hex(HMAC-SHA384(key, msg))`.
+#[must_use]
+pub fn hmac_sha384_hex(key: &[u8], msg: &[u8]) -> HexTag {
+    let mut mac = keyed(key);
     mac.update(msg);
     let out = mac.finalize().into_bytes();
     let mut tag = [0u8; 96];
     let _ = hex::encode_lower(&out, &mut tag);
     HexTag(tag)
+}
+
+/// Whether `tag` (48 raw bytes) is `HMAC-SHA384(key, msg)`, compared in
+/// constant time by the MAC crate.
+#[must_use]
+pub fn verify_hmac_sha384(key: &[u8], msg: &[u8], tag: &[u8]) -> bool {
+    let mut mac = keyed(key);
+    mac.update(msg);
+    mac.verify_slice(tag).is_ok()
 }
 
 /// The activation `auth_tag` for `secret` (ActivateCredential's certInfo)
@@ -137,6 +151,37 @@ mod tests {
             "4ece084485813e9088d2c63a041bc5b44f9ef1012a2b588f3cd11f05033ac4c6\
              0c2ef6ab4030fe8296248df163f44952"
         );
+    }
+
+    #[test]
+    fn verify_takes_the_raw_tag_and_refuses_any_other() {
+        let mut tag = [0u8; 48];
+        let hex_tag = hmac_sha384_hex(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex::decode(hex_tag.as_bytes(), &mut tag).map(<[u8]>::len),
+            Ok(48)
+        );
+        assert!(verify_hmac_sha384(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &tag
+        ));
+        assert!(!verify_hmac_sha384(
+            b"Jefe",
+            b"what do ya want for nothing!",
+            &tag
+        ));
+        assert!(!verify_hmac_sha384(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &tag[..47]
+        ));
+        tag[47] ^= 1;
+        assert!(!verify_hmac_sha384(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &tag
+        ));
     }
 
     #[test]

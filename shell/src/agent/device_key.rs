@@ -13,7 +13,7 @@ use x509_cert::der::Decode as _;
 use x509_cert::der::asn1::ObjectIdentifier;
 
 use super::StartError;
-use super::device_id::DeviceIdError;
+use super::device_id_error::DeviceIdError;
 use super::tpm_box::TpmBox;
 use crate::config::DeviceKey;
 

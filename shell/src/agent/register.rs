@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use super::StartError;
 use super::device_id::{DeviceIdError, DeviceIdentity};
 use super::tpm_box::TpmBox;
+use crate::backoff;
 use crate::config::Backoff;
 use crate::registrar::{Registrar, RegistrarError, Registration};
 
@@ -44,20 +45,21 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, RegistrarError>>,
 {
-    let mut delay = backoff.initial.max(Duration::from_millis(100));
-    let mut attempt: u32 = 0;
+    let floor = Duration::from_millis(100);
+    let mut pauses =
+        backoff::Backoff::exact(backoff.initial.max(floor), backoff.max_delay.max(floor));
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if e.is_transient() && attempt < backoff.max_retries => {
-                attempt += 1;
+            Err(e) if e.is_transient() && pauses.failures() < backoff.max_retries => {
+                let delay = pauses.pause();
                 log::warn!(
-                    "{what}: {e}; retry {attempt} of {} in {:.1}s",
+                    "{what}: {e}; retry {} of {} in {:.1}s",
+                    pauses.failures(),
                     backoff.max_retries,
                     delay.as_secs_f32()
                 );
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(backoff.max_delay.max(Duration::from_millis(100)));
             }
             Err(e) => return Err(e),
         }

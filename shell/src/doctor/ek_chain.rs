@@ -16,6 +16,7 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 
 use super::certs::read_certs;
 use super::report::Check;
+use crate::tls;
 
 const NAME: &str = "tpm.ek_cert_chain";
 
@@ -92,9 +93,7 @@ pub fn check(ek_cert: &[u8], store: Option<&Path>) -> Check {
         .iter()
         .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
         .collect();
-    let algs = rustls::crypto::ring::default_provider()
-        .signature_verification_algorithms
-        .all;
+    let algs = tls::provider().signature_verification_algorithms.all;
     match ee.verify_for_usage(algs, &anchors, &cas, UnixTime::now(), AnyUsage, None, None) {
         Ok(_) => Check::ok(
             NAME,

@@ -2,19 +2,17 @@
 //! certificate): present, mode 0600, usable, and the mTLS key matching its
 //! certificate. Nothing is generated: missing files are reported.
 
-use std::sync::Arc;
-
 use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::PrivateKeyDer;
-use rustls_pki_types::pem::PemObject as _;
 
 use super::certs::read_certs;
 use super::report::Check;
 use crate::config::AgentConfig;
+use crate::server::tls::parse_key;
 use crate::state::{AgentState, StateError};
 use crate::store::{self, StoreError};
+use crate::tls;
 
 fn store_fix(e: &StoreError) -> String {
     match e {
@@ -164,21 +162,17 @@ pub fn mtls(c: &AgentConfig) -> Check {
         Ok(c) => c,
         Err(e) => return Check::fail(NAME, e, "restore the server certificate (PEM)"),
     };
-    let key = match PrivateKeyDer::from_pem_slice(&key) {
+    let key = match parse_key(key_path, &key) {
         Ok(k) => k,
         Err(e) => {
             return Check::fail(
                 NAME,
-                format!(
-                    "{} holds no usable PEM private key: {e}",
-                    key_path.display()
-                ),
+                e.to_string(),
                 "restore the unencrypted PKCS#8/SEC1/PKCS#1 key",
             );
         }
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    match CertifiedKey::from_der(certs, key, &provider) {
+    match CertifiedKey::from_der(certs, key, &tls::provider()) {
         Ok(_) => Check::ok(
             NAME,
             format!(

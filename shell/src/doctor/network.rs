@@ -15,6 +15,7 @@ use crate::config::AgentConfig;
 use crate::registrar::messages::pick_version;
 use crate::registrar::{Registrar, RegistrarError};
 use crate::server::{ApiVersion, ApiVersions};
+use crate::tls::{self, ClientTlsError};
 
 /// How long the listen-port probe waits.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -123,20 +124,12 @@ fn probe_target(c: &AgentConfig) -> SocketAddr {
 /// that gets past certificate verification proves it.
 async fn presents_our_cert(c: &AgentConfig, addr: SocketAddr) -> Result<(), String> {
     let certs = read_certs(&c.server_cert)?;
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(format!(
-            "{} is not a usable certificate",
-            c.server_cert.display()
-        ));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = tls::client_config(certs).map_err(|e| match e {
+        ClientTlsError::NoUsableCert => {
+            format!("{} is not a usable certificate", c.server_cert.display())
+        }
+        ClientTlsError::Protocol(e) => e.to_string(),
+    })?;
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;

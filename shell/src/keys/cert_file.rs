@@ -1,25 +1,92 @@
 //! Certificate files: PEM (any number of certificates) or one DER certificate.
+//! keylet's one certificate reader: the mTLS server, its clients, the
+//! metrics, `doctor` and the device identity all read their files here.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::pem::{self, PemObject};
+
+/// Why a certificate file could not be read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CertFileError {
+    /// The file could not be read.
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The file is not valid PEM.
+    Pem {
+        /// The path.
+        path: PathBuf,
+        /// The parser's reason.
+        detail: String,
+    },
+    /// The file holds no certificate.
+    Empty {
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for CertFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::Pem { path, detail } => {
+                write!(f, "{} is not valid PEM: {detail}", path.display())
+            }
+            Self::Empty { path } => write!(f, "{} holds no certificate", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for CertFileError {}
+
+/// The certificates in `bytes`: one DER certificate, or every certificate of
+/// a PEM text (none if it holds none).
+///
+/// # Errors
+///
+/// The PEM parser's error.
+pub fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, pem::Error> {
+    if bytes.first() == Some(&0x30) {
+        return Ok(vec![CertificateDer::from(bytes.to_vec())]);
+    }
+    CertificateDer::pem_slice_iter(bytes).collect()
+}
 
 /// Reads every certificate in `path`: PEM (any number) or one DER certificate.
 ///
 /// # Errors
 ///
-/// A message naming the file: unreadable, not PEM/DER, or no certificate.
-pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if bytes.first() == Some(&0x30) {
-        return Ok(vec![CertificateDer::from(bytes)]);
-    }
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?;
+/// A [`CertFileError`] naming the file: unreadable, not PEM/DER, or no certificate.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertFileError> {
+    let bytes = std::fs::read(path).map_err(|source| CertFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let certs = parse_certs(&bytes).map_err(|e| CertFileError::Pem {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     if certs.is_empty() {
-        return Err(format!("{} holds no certificate", path.display()));
+        return Err(CertFileError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
+}
+
+/// [`load_certs`] with the error as a message.
+///
+/// # Errors
+///
+/// A message naming the file: unreadable, not PEM/DER, or no certificate.
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    load_certs(path).map_err(|e| e.to_string())
 }

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject as _;
 use x509_cert::Certificate;
 use x509_cert::der::Decode as _;
+
+use crate::keys::{CertFileError, load_certs};
 
 /// Why a certificate file's expiry could not be read.
 #[derive(Debug)]
@@ -53,17 +53,12 @@ impl std::error::Error for CertExpiryError {}
 ///
 /// [`CertExpiryError`] naming the file.
 pub fn not_after(path: &Path) -> Result<i64, CertExpiryError> {
-    let bytes = std::fs::read(path).map_err(|source| CertExpiryError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let earliest = if bytes.first() == Some(&0x30) {
-        expiry(&bytes)
-    } else {
-        CertificateDer::pem_slice_iter(&bytes)
-            .filter_map(Result::ok)
-            .filter_map(|der| expiry(der.as_ref()))
-            .min()
+    let earliest = match load_certs(path) {
+        Ok(certs) => certs.iter().filter_map(|der| expiry(der.as_ref())).min(),
+        Err(CertFileError::Read { path, source }) => {
+            return Err(CertExpiryError::Read { path, source });
+        }
+        Err(_) => None,
     };
     earliest.ok_or_else(|| CertExpiryError::NoCertificate {
         path: path.to_path_buf(),

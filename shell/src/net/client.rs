@@ -11,8 +11,11 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+
+use crate::keys::load_certs;
+use crate::tls::{self, ClientTlsError};
 
 /// How long one request may take, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,31 +64,18 @@ impl std::error::Error for HttpError {}
 ///
 /// [`HttpError::Tls`] naming the file and the option.
 pub fn client_tls_config(ca_file: &Path, option: &str) -> Result<rustls::ClientConfig, HttpError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
-        .and_then(Iterator::collect)
-        .map_err(|e| HttpError::Tls {
-            detail: format!(
-                "cannot read CA certificates from {} ({option}): {e}",
-                ca_file.display()
-            ),
-        })?;
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(HttpError::Tls {
-            detail: format!(
+    let certs = load_certs(ca_file).map_err(|e| HttpError::Tls {
+        detail: format!("CA certificates ({option}): {e}"),
+    })?;
+    tls::client_config(certs).map_err(|e| HttpError::Tls {
+        detail: match e {
+            ClientTlsError::NoUsableCert => format!(
                 "{} ({option}) holds no usable CA certificate",
                 ca_file.display()
             ),
-        });
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .map_err(|e| HttpError::Tls {
-            detail: e.to_string(),
-        })
+            ClientTlsError::Protocol(e) => e.to_string(),
+        },
+    })
 }
 
 /// One request.

@@ -1,7 +1,7 @@
 //! The U and V key shares: unwrapping them with the NK and combining them
 //! into K once the tenant's auth tag confirms the pair.
 
-use keylet_core::keylime::auth_tag::hmac_sha384_hex;
+use keylet_core::keylime::auth_tag::verify_hmac_sha384;
 use rsa::Oaep;
 use sha1::Sha1;
 use zeroize::Zeroizing;
@@ -69,27 +69,10 @@ impl SymmetricKey {
     }
 
     /// Whether `tag` (48 bytes) is HMAC-SHA384 of `agent_id` under this key,
-    /// compared in constant time.
+    /// compared in constant time by the MAC crate.
     #[must_use]
     pub fn matches_tag(&self, agent_id: &str, tag: &[u8; 48]) -> bool {
-        let mut want = [0u8; 96];
-        hex_lower(tag, &mut want);
-        let have = hmac_sha384_hex(&self.0, agent_id.as_bytes());
-        have.as_bytes()
-            .iter()
-            .zip(want.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-    }
-}
-
-fn hex_lower(bytes: &[u8; 48], out: &mut [u8; 96]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        if let [hi, lo] = pair {
-            *hi = DIGITS.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-            *lo = DIGITS.get(usize::from(b & 0xf)).copied().unwrap_or(b'0');
-        }
+        verify_hmac_sha384(&self.0, agent_id.as_bytes(), tag)
     }
 }
 

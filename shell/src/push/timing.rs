@@ -1,9 +1,11 @@
 //! When to talk to the verifier next: its `seconds_to_next_attestation` and
 //! `Retry-After` (bounded against absurd values), the configured interval as
 //! the fallback, and capped exponential backoff with jitter while it is
-//! unreachable or refusing.
+//! unreachable or refusing ([`Backoff`], from `crate::backoff`).
 
 use std::time::Duration;
+
+pub use crate::backoff::Backoff;
 
 /// The longest pause keylet accepts from the verifier: a larger value is
 /// treated as absurd and the configured interval is used instead.
@@ -56,50 +58,6 @@ pub fn retry_after(header: Option<&str>, default: Duration) -> Duration {
     asked.clamp(MIN_RETRY, MAX_HINT)
 }
 
-/// Capped exponential backoff with jitter: each pause is drawn from the
-/// upper half of `initial * 2^n`, capped at `max`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    /// A backoff starting at `initial`, never above `max`.
-    #[must_use]
-    pub const fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            initial,
-            max,
-            failures: 0,
-        }
-    }
-
-    /// The next pause (and one more failure counted).
-    pub fn pause(&mut self) -> Duration {
-        let shift = self.failures.min(16);
-        self.failures = self.failures.saturating_add(1);
-        let full = self.initial.saturating_mul(1u32 << shift).min(self.max);
-        // Jitter: 50-100 % of the full pause, so agents that lost the same
-        // verifier do not come back in step.
-        let r = getrandom::u32().unwrap_or(u32::MAX / 2);
-        let fraction = 0.5 + f64::from(r) / f64::from(u32::MAX) / 2.0;
-        full.mul_f64(fraction).max(MIN_RETRY.min(full))
-    }
-
-    /// Failures since the last [`Self::reset`].
-    #[must_use]
-    pub const fn failures(&self) -> u32 {
-        self.failures
-    }
-
-    /// Back to the first pause after a success.
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,21 +88,5 @@ mod tests {
         assert_eq!(retry_after(Some("99999999"), d), MAX_HINT);
         assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT"), d), d);
         assert_eq!(retry_after(Some("-1"), d), d);
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
-        let first = b.pause();
-        assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
-        let second = b.pause();
-        assert!(second >= Duration::from_secs(1) && second <= Duration::from_secs(2));
-        for _ in 0..40 {
-            assert!(b.pause() <= Duration::from_secs(10));
-        }
-        assert!(b.pause() >= Duration::from_secs(5));
-        b.reset();
-        assert_eq!(b.failures(), 0);
-        assert!(b.pause() <= Duration::from_secs(1));
     }
 }

@@ -15,6 +15,9 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::keys::{CertFileError, load_certs};
+use crate::tls;
+
 /// The files the mTLS configuration is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -158,7 +161,7 @@ impl std::error::Error for TlsError {}
 /// A [`TlsError`] naming the file that is missing, unreadable, empty, not PEM
 /// or unusable.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tls::provider();
     let certs = read_certs(&files.server_cert, TlsFileRole::ServerCert)?;
     let key = read_key(&files.server_key)?;
     let verifier = client_verifier(&files.trusted_client_ca, &provider)?;
@@ -167,8 +170,7 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
         key: files.server_key.clone(),
         source,
     };
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    let config = tls::server_builder(provider)
         .map_err(cert_key_error)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
@@ -188,10 +190,9 @@ pub fn with_client_cas(
     current: &ServerConfig,
     trusted_client_ca: &[PathBuf],
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tls::provider();
     let verifier = client_verifier(trusted_client_ca, &provider)?;
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    let config = tls::server_builder(provider)
         .map_err(TlsError::Protocol)?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::clone(&current.cert_resolver));
@@ -227,36 +228,32 @@ fn finish(mut config: ServerConfig) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-fn read_file(path: &Path, role: TlsFileRole) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        role,
-        path: path.to_path_buf(),
-        source,
+fn read_certs(path: &Path, role: TlsFileRole) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    load_certs(path).map_err(|e| match e {
+        CertFileError::Read { path, source } => TlsError::Read { role, path, source },
+        CertFileError::Pem { path, detail } => TlsError::Pem { role, path, detail },
+        CertFileError::Empty { path } => TlsError::Empty { role, path },
     })
 }
 
-fn read_certs(path: &Path, role: TlsFileRole) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read_file(path, role)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem {
-            role,
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::Empty {
-            role,
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(certs)
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        role: TlsFileRole::ServerKey,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_key(path, &pem)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+/// The server key in `pem`, read from `path`: the one PEM key reader of the
+/// server and `keylet doctor`.
+///
+/// # Errors
+///
+/// [`TlsError::EncryptedKey`], [`TlsError::Empty`] or [`TlsError::Pem`].
+pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     let role = TlsFileRole::ServerKey;
-    let pem = read_file(path, role)?;
-    match PrivateKeyDer::from_pem_slice(&pem) {
+    match PrivateKeyDer::from_pem_slice(pem) {
         Ok(key) => Ok(key),
         Err(rustls_pki_types::pem::Error::NoItemsFound) => {
             if pem.windows(9).any(|w| w == b"ENCRYPTED") {
