@@ -10,6 +10,7 @@ pub mod config;
 pub mod console;
 #[cfg(feature = "doctor")]
 pub mod doctor;
+pub mod keylime;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
