@@ -14,6 +14,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use keylet_core::keylime::hex;
 use sha2::{Digest, Sha256};
 
 use crate::agent::{self, StartError, TpmBox, choose_device};
@@ -150,12 +151,7 @@ fn fingerprint(cert_pem: &str) -> String {
     use rustls_pki_types::pem::PemObject;
     CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_or_else(
         |_| "unknown".into(),
-        |der| {
-            Sha256::digest(der.as_ref())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        },
+        |der| hex::Lower(&Sha256::digest(der.as_ref())).to_string(),
     )
 }
 

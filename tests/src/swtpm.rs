@@ -6,7 +6,6 @@
 //! `<cc-hex> <Command|Response> <hex>` lines (the format of
 //! `core/tests/data/frames/*.txt`).
 
-use std::fmt::Write as _;
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -17,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use keylet::tpm::{FdTransport, TcpTransport};
+use keylet_core::keylime::hex::Lower;
 use keylet_core::tpm::transport::Transport;
 
 /// The PCR banks the manufactured TPM has.
@@ -350,13 +350,6 @@ pub struct Recorder<T> {
     pub on: bool,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 impl<T> Recorder<T> {
     /// Wraps `inner`, recording from the start.
     pub fn new(inner: T) -> Self {
@@ -379,9 +372,9 @@ impl<T: Transport> Transport for Recorder<T> {
                 .map(|b| b.iter().fold(0u32, |a, x| (a << 8) | u32::from(*x)))
                 .unwrap_or(0);
             self.lines
-                .push(format!("{cc:08x} Command {}", hex(command)));
+                .push(format!("{cc:08x} Command {}", Lower(command)));
             let rsp = response.get(..n).unwrap_or(&[]);
-            self.lines.push(format!("{cc:08x} Response {}", hex(rsp)));
+            self.lines.push(format!("{cc:08x} Response {}", Lower(rsp)));
         }
         Ok(n)
     }

@@ -171,8 +171,7 @@ impl AgentId {
     pub fn hash_ek_pem(pem: &[u8]) -> Self {
         let digest = Sha256::digest(pem);
         let mut text = [0u8; 64];
-        let _ = hex::encode_lower(&digest, &mut text);
-        let s = core::str::from_utf8(&text).unwrap_or("");
+        let s = hex::encode_lower(&digest, &mut text).unwrap_or("");
         Self(heapless::String::try_from(s).unwrap_or_default())
     }
 

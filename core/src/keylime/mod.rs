@@ -9,11 +9,12 @@
 //! * [`auth_tag`]: the activation HMAC and `/keys/verify` HMAC in lowercase hex.
 //! * [`agent_id`]: agent ids, UUIDs and `hash_ek`.
 //! * [`spki`]: SubjectPublicKeyInfo DER and PEM of TPM public keys.
+//! * [`hex`]: keylet's one hex encoder and decoder.
 
 pub mod agent_id;
 pub mod auth_tag;
 pub mod credential;
-mod hex;
+pub mod hex;
 pub mod pcr_blob;
 pub mod quote_string;
 pub mod spki;

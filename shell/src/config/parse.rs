@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use keylet_core::alg::{KeyAlg, SignAlg};
+use keylet_core::keylime::hex;
 use keylet_core::pcr::HashAlg;
 use zeroize::Zeroizing;
 
@@ -96,22 +97,14 @@ pub(super) fn parse_password(
     option: &str,
 ) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
     let s = Zeroizing::new(v.string(option, "")?);
-    if let Some(hex) = s.strip_prefix("hex:") {
-        return decode_hex(hex)
-            .map(Zeroizing::new)
-            .ok_or_else(|| v.error(option, "hex:<even number of hex digits>, or plain text"));
+    if let Some(digits) = s.strip_prefix("hex:") {
+        let mut out = Zeroizing::new(vec![0; digits.len() / 2]);
+        return match hex::decode(digits.as_bytes(), &mut out) {
+            Ok(_) => Ok(out),
+            Err(_) => Err(v.error(option, "hex:<even number of hex digits>, or plain text")),
+        };
     }
     Ok(Zeroizing::new(s.as_bytes().to_vec()))
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect()
 }
 
 pub(super) fn parse_run_as(v: &Values<'_>) -> Result<Option<(String, String)>, ConfigError> {

@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use keylet_core::keylime::hex;
 
 /// The replacement for bytes that are not UTF-8 (a JSON string must be text).
 const REPLACEMENT: &str = "\u{FFFD}";
@@ -66,7 +67,6 @@ fn escape_valid_prefix<'a>(mut input: &'a [u8], out: &mut Vec<u8>) -> &'a [u8] {
 
 /// Appends `text` escaped as JSON string contents (the escapes serde_json uses).
 pub(crate) fn escape_str(text: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = text.as_bytes();
     let mut plain_from = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -86,9 +86,13 @@ pub(crate) fn escape_str(text: &str, out: &mut Vec<u8>) {
         match short {
             Some(esc) => out.extend_from_slice(esc),
             None => {
-                let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-                let lo = HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0');
-                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
+                let mut digits = [0u8; 2];
+                out.extend_from_slice(b"\\u00");
+                out.extend_from_slice(
+                    hex::encode_lower(&[b], &mut digits)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
             }
         }
     }

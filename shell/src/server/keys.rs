@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Bytes};
 use hyper::{Response, StatusCode};
+use keylet_core::keylime::hex::{self, HexError};
 use serde::Deserialize;
 
 use super::body::ResponseBody;
@@ -182,30 +183,20 @@ fn decode_b64(field: &str, text: &str) -> Result<Vec<u8>, Rejected> {
 }
 
 fn decode_tag(text: &str) -> Result<[u8; 48], Rejected> {
-    let text = text.trim();
-    let invalid =
-        |detail: &str| Rejected::BadRequest(format!("Invalid hex encoding in auth_tag: {detail}"));
-    if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(invalid("not hexadecimal"));
-    }
-    if !text.len().is_multiple_of(2) {
-        return Err(invalid("odd number of digits"));
-    }
-    let bytes: Vec<u8> = text
-        .as_bytes()
-        .chunks_exact(2)
-        .map(|pair| {
-            let s = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(s, 16).ok()
-        })
-        .collect::<Option<_>>()
-        .ok_or_else(|| invalid("not hexadecimal"))?;
-    <[u8; 48]>::try_from(bytes.as_slice()).map_err(|_| {
+    let mut tag = [0u8; 48];
+    let bad_length = |len| {
         Rejected::BadRequest(format!(
-            "auth tag length {} does not correspond to valid SHA-384 HMAC",
-            bytes.len()
+            "auth tag length {len} does not correspond to valid SHA-384 HMAC"
         ))
-    })
+    };
+    match hex::decode(text.trim().as_bytes(), &mut tag).map(<[u8]>::len) {
+        Ok(48) => Ok(tag),
+        Ok(len) => Err(bad_length(len)),
+        Err(HexError::BufferTooSmall { needed, .. }) => Err(bad_length(needed)),
+        Err(e) => Err(Rejected::BadRequest(format!(
+            "Invalid hex encoding in auth_tag: {e}"
+        ))),
+    }
 }
 
 #[cfg(test)]

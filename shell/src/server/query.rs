@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use keylet_core::keylime::hex;
 use keylet_core::pcr::PcrMask;
 
 /// The longest nonce accepted (keylime's limit; the tenant and verifier send 20).
@@ -218,12 +219,14 @@ fn decode(s: &str) -> Cow<'_, str> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
+        let mut byte = [0u8; 1];
         let escaped = (b == b'%')
-            .then(|| Some((hex_val(*bytes.get(i + 1)?)?, hex_val(*bytes.get(i + 2)?)?)))
-            .flatten();
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|digits| hex::decode(digits, &mut byte).ok());
         match (b, escaped) {
-            (_, Some((hi, lo))) => {
-                out.push(hi << 4 | lo);
+            (_, Some(decoded)) => {
+                out.extend_from_slice(decoded);
                 i += 3;
             }
             (b'+', None) => {
@@ -237,12 +240,6 @@ fn decode(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// A rejected value as it is quoted back, shortened.
