@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use keylet::config::{AgentConfig, RawConfig, read_toml};
-use keylet::push::messages::{self as push_messages, MAX_CHALLENGE, Requested, SessionOutcome};
+use keylet::keylime::push::{self as push_messages, MAX_CHALLENGE, Requested, SessionOutcome};
 use keylet::keylime::registrar as messages;
 use keylet::server::query::{self, IdentityQuery, IntegrityQuery, MAX_NONCE_LEN};
 use keylet_core::pcr::{HashAlg, PcrMask};

@@ -61,13 +61,21 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
 pub fn decode<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, JsonError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = pointer(e.path());
+        let mut path = pointer(e.path());
         let inner = e.into_inner();
-        let message = if inner.is_syntax() || inner.is_eof() {
+        let mut message = if inner.is_syntax() || inner.is_eof() {
             format!("not JSON: {inner}")
         } else {
             strip_position(&inner.to_string())
         };
+        // A missing field is named by its own path.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            path = format!("{path}/{field}");
+            message = "missing".to_string();
+        }
         JsonError { path, message }
     })?;
     Ok(value)
@@ -104,7 +112,7 @@ mod tests {
         assert_eq!(e.path, "/data/1/id");
         assert!(e.message.starts_with("invalid type: string"), "{e}");
         let e = decode::<Outer>(br#"{"data":[{}]}"#).unwrap_err();
-        assert_eq!(e.to_string(), "/data/0: missing field `id`");
+        assert_eq!(e.to_string(), "/data/0/id: missing");
         let e = decode::<Outer>(b"<html>").unwrap_err();
         assert!(e.message.starts_with("not JSON"), "{e}");
     }

@@ -11,6 +11,8 @@
 pub mod agent_api;
 mod envelope;
 mod error;
+#[cfg(feature = "push")]
+pub mod push;
 pub mod registrar;
 pub(crate) mod streamed;
 
