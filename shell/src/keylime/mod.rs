@@ -14,6 +14,8 @@ mod error;
 #[cfg(feature = "push")]
 pub mod push;
 pub mod registrar;
+#[cfg(feature = "payload")]
+pub mod revocation;
 pub(crate) mod streamed;
 
 pub use envelope::{Empty, Envelope, EnvelopeIn, SUCCESS};
