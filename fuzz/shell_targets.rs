@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use keylet::config::{AgentConfig, RawConfig, read_toml};
-use keylet::push::messages::{self as push_messages, MAX_CHALLENGE, Requested, SessionOutcome};
-use keylet::registrar::messages;
+use keylet::keylime::push::{self as push_messages, MAX_CHALLENGE, Requested, SessionOutcome};
+use keylet::keylime::registrar as messages;
 use keylet::server::query::{self, IdentityQuery, IntegrityQuery, MAX_NONCE_LEN};
 use keylet_core::pcr::{HashAlg, PcrMask};
 
@@ -38,7 +38,8 @@ const REVOCATION_CERT: &str = concat!(
 /// against a fixed certificate: only a correctly signed one passes, and
 /// every refusal has a message.
 pub fn revocation_notice(data: &[u8]) -> bool {
-    let parsed = keylet::revocation::Notification::parse(data);
+    let parsed = keylet::revocation::Notification::parse(data)
+        .map_err(keylet::revocation::RevocationError::from);
     match parsed.and_then(|n| n.verify(Path::new(REVOCATION_CERT))) {
         Ok(notice) => {
             assert!(!notice.msg.is_empty());

@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 #[cfg(feature = "doctor")]
 pub mod doctor;
+pub mod keylime;
 pub mod executor; // the TPM worker and the operator scripts' executor
 pub mod keys;
 pub mod logs;

@@ -165,7 +165,7 @@ async fn missing_fields_are_named() {
     assert!(e.contains("/data/id"), "{e}");
     let requested = r#"{"data":{"attributes":{"evidence_requested":[{"evidence_class":"certification","evidence_type":"tpm_quote"}]}}}"#;
     let e = messages::parse_requested(requested.as_bytes(), HashAlg::Sha256, "rsassa").unwrap_err();
-    assert!(e.0.contains("chosen_parameters"), "{e}");
+    assert!(e.to_string().contains("chosen_parameters"), "{e}");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use rustls::pki_types::ServerName;
 use super::certs::read_certs;
 use super::report::Check;
 use crate::config::AgentConfig;
-use crate::registrar::messages::pick_version;
+use crate::keylime::registrar::pick_version;
 use crate::registrar::{Registrar, RegistrarError};
 use crate::server::{ApiVersion, ApiVersions};
 use crate::tls::{self, ClientTlsError};

@@ -5,10 +5,8 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::PushError;
-use super::messages::{self, JSON_API};
+use super::messages::{self, Document, JSON_API};
 use crate::config::PushSettings;
 use crate::net::{self, Connection, Endpoint, HttpError, Reply, Request};
 
@@ -166,10 +164,10 @@ impl Verifier {
         step: &'static str,
         method: &str,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&Document>,
         token: Option<&str>,
     ) -> Result<Answer, PushError> {
-        let body = body.map(|b| (JSON_API, b.to_string().into_bytes()));
+        let body = body.map(|b| (JSON_API, b.as_bytes().to_vec()));
         let request = Request {
             method,
             path,

@@ -11,10 +11,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylet_core::alg::KeyAlg;
 use keylet_core::keylime::quote_string;
-use serde_json::Value;
 
 use super::PushError;
-use super::messages::{self, Capabilities, Collected, Requested};
+use super::messages::{self, Capabilities, Collected, Document, Requested};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::server::Attestation;
 
@@ -54,7 +53,7 @@ pub struct Sent {
 /// # Errors
 ///
 /// [`PushError::Log`] if the IMA log cannot be read.
-pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Value, PushError> {
+pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Document, PushError> {
     let info = tpm.agent_info();
     let ima_entries = match &sources.ima {
         Some(ima) => Some(

@@ -9,11 +9,12 @@
 //! waits as long as the verifier says ([`timing`]). [`run`] is the loop and
 //! its answer to every status the verifier gives; [`client`] the HTTPS
 //! connection (the certificate verified against `verifier_tls_ca_cert`, the
-//! name against `verifier_url`); [`messages`] the JSON:API documents.
+//! name against `verifier_url`); its JSON:API documents are in
+//! [`crate::keylime::push`].
 
 pub mod client;
 pub mod evidence;
-pub mod messages;
+pub use crate::keylime::push as messages;
 pub mod run;
 pub mod session;
 pub mod timing;

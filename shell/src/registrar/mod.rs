@@ -6,15 +6,14 @@
 
 mod error;
 mod http;
-// Public for the registrar-response fuzz target (fuzz/) (security proof).
-pub mod messages;
 
 use std::path::Path;
 use std::sync::Arc;
 
+pub use crate::keylime::registrar::Versions;
+use crate::keylime::registrar::{self as messages, Activation};
+pub use crate::keylime::registrar::{DeviceIdFields, Registration}; // keylet doctor
 pub use error::RegistrarError;
-pub use messages::Versions;
-pub use messages::{DeviceIdFields, Registration}; // keylet doctor
 
 use http::Endpoint;
 
@@ -114,12 +113,11 @@ impl Registrar {
         auth_tag: &str,
     ) -> Result<(), RegistrarError> {
         let path = format!("/v{}.{}/agents/{id}", api.0, api.1);
-        let body =
-            serde_json::to_vec(&serde_json::json!({ "auth_tag": auth_tag })).map_err(|e| {
-                RegistrarError::BadResponse {
-                    detail: e.to_string(),
-                }
-            })?;
+        let body = serde_json::to_vec(&Activation { auth_tag }).map_err(|e| {
+            RegistrarError::BadResponse {
+                detail: e.to_string(),
+            }
+        })?;
         let (status, answer) = self.endpoint.request("PUT", &path, Some(body)).await?;
         messages::check_status(status, &answer, "activate", id)
     }

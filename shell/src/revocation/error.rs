@@ -63,3 +63,9 @@ impl fmt::Display for RevocationError {
 }
 
 impl std::error::Error for RevocationError {}
+
+impl From<crate::keylime::JsonError> for RevocationError {
+    fn from(e: crate::keylime::JsonError) -> Self {
+        Self::Malformed(e.to_string())
+    }
+}

@@ -1,5 +1,4 @@
-//! A revocation notification as the verifier sends it, and its signature
-//! check: RSA-PSS over the UTF-8 `msg` with SHA-256, MGF1-SHA-256 and the
+//! The signature check of a revocation notification ([`Notification`]): RSA-PSS over the UTF-8 `msg` with SHA-256, MGF1-SHA-256 and the
 //! largest salt (keylime-protocol §4.10), by the key whose certificate came
 //! with the payload.
 
@@ -12,24 +11,15 @@ use rsa::pkcs8::DecodePublicKey as _;
 use rsa::signature::Verifier as _;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
-use serde::Deserialize;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode as _, Encode as _};
 
 use super::RevocationError;
+pub use crate::keylime::revocation::Notification;
+use crate::keylime::revocation::RevocationMessage;
 
 /// The largest certificate file read.
 const MAX_CERT_BYTES: u64 = 64 * 1024;
-
-/// The body of `POST /v2.x/notifications/revocation`.
-#[derive(Debug, Deserialize)]
-pub struct Notification {
-    /// The message: JSON text.
-    pub msg: String,
-    /// Base64 RSA-PSS signature of `msg`; empty when unsigned.
-    #[serde(default)]
-    pub signature: String,
-}
 
 /// A notification whose signature verified.
 #[derive(Debug, Clone)]
@@ -41,15 +31,6 @@ pub struct Notice {
 }
 
 impl Notification {
-    /// Parses the request body.
-    ///
-    /// # Errors
-    ///
-    /// [`RevocationError::Malformed`].
-    pub fn parse(body: &[u8]) -> Result<Self, RevocationError> {
-        serde_json::from_slice(body).map_err(|e| RevocationError::Malformed(e.to_string()))
-    }
-
     /// Checks the signature with the certificate at `cert` and decodes the
     /// message.
     ///
@@ -78,13 +59,9 @@ impl Notification {
             .map_err(|_| RevocationError::BadSignature {
                 path: cert.to_path_buf(),
             })?;
-        let message: serde_json::Value = serde_json::from_str(&self.msg)
-            .map_err(|e| RevocationError::Malformed(format!("msg is not JSON: {e}")))?;
-        let agent_id = message
-            .get("agent_id")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("?")
-            .to_string();
+        let message = RevocationMessage::parse(&self.msg)
+            .map_err(|e| RevocationError::Malformed(format!("msg: {e}")))?;
+        let agent_id = message.agent_id.unwrap_or_else(|| "?".to_string());
         Ok(Notice {
             msg: self.msg,
             agent_id,

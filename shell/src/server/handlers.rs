@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hyper::{Request, Response, StatusCode};
 use keylet_core::pcr::{DATA_PCR, PcrMask};
-use serde::Serialize;
 
 use super::body::ResponseBody;
 use super::keys::{self, KeyHalf};
@@ -18,6 +17,7 @@ use super::router::{Route, route};
 use super::service::{AttestError, Attestation, QuoteReply};
 use super::version::{ApiVersion, ApiVersions};
 use crate::executor::{TpmJobError, TpmWorker};
+use crate::keylime::agent_api::{AgentInfoResults, PubKeyResults, VersionResults};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::{Endpoint, Metrics, TpmErrorKind};
 use crate::payload::KeyBootstrap;
@@ -55,26 +55,6 @@ impl std::fmt::Debug for dyn Attestation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Attestation")
     }
-}
-
-#[derive(Serialize)]
-struct VersionResults {
-    supported_version: String,
-    supported_versions: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct PubKeyResults<'a> {
-    pubkey: &'a str,
-}
-
-#[derive(Serialize)]
-struct AgentInfoResults<'a> {
-    agent_uuid: &'a str,
-    tpm_hash_alg: &'static str,
-    tpm_enc_alg: &'static str,
-    tpm_sign_alg: &'static str,
-    ak_handle: u32,
 }
 
 impl Handler {

@@ -8,11 +8,13 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Bytes};
 use hyper::{Response, StatusCode};
 use keylet_core::keylime::hex::{self, HexError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::body::ResponseBody;
 use super::query;
 use super::response::{self, Empty};
+use crate::keylime::agent_api::{UKeyRequest, VKeyRequest, VerifyResults};
+use crate::keylime::decode;
 use crate::payload::KeyBootstrap;
 
 /// The longest `/keys/verify` challenge accepted (the tenant sends 20).
@@ -25,24 +27,6 @@ const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// Answer when keylet was started without payload-key support.
 const NO_KEYS: &str =
     "keylet does not accept payload keys (U/V) here; add this agent without a payload";
-
-#[derive(Deserialize)]
-struct UKeyBody {
-    encrypted_key: String,
-    auth_tag: String,
-    #[serde(default)]
-    payload: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct VKeyBody {
-    encrypted_key: String,
-}
-
-#[derive(Serialize)]
-struct VerifyResults<'a> {
-    hmac: &'a str,
-}
 
 type Reply = Response<ResponseBody>;
 
@@ -127,7 +111,7 @@ where
     answer(endpoint, result)
 }
 
-fn take_u(keys: &KeyBootstrap, request: UKeyBody) -> Result<(), Rejected> {
+fn take_u(keys: &KeyBootstrap, request: UKeyRequest) -> Result<(), Rejected> {
     let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
     let auth_tag = decode_tag(&request.auth_tag)?;
     let payload = request
@@ -139,7 +123,7 @@ fn take_u(keys: &KeyBootstrap, request: UKeyBody) -> Result<(), Rejected> {
         .map_err(|e| Rejected::BadRequest(e.to_string()))
 }
 
-fn take_v(keys: &KeyBootstrap, request: VKeyBody) -> Result<(), Rejected> {
+fn take_v(keys: &KeyBootstrap, request: VKeyRequest) -> Result<(), Rejected> {
     let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
     keys.add_v(&encrypted_key)
         .map_err(|e| Rejected::BadRequest(e.to_string()))
@@ -189,8 +173,7 @@ where
             )));
         }
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Rejected::BadRequest(format!("Invalid JSON body: {e}")))
+    decode(&bytes).map_err(|e| Rejected::BadRequest(format!("Invalid JSON body: {e}")))
 }
 
 fn decode_b64(field: &str, text: &str) -> Result<Vec<u8>, Rejected> {

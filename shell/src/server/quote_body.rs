@@ -1,22 +1,20 @@
-//! The body of a quote response, with the logs streamed in place.
-//!
-//! ```text
-//! {"code":200,"status":"Success","results":{"quote":"…","hash_alg":"sha256",
-//!  "enc_alg":"rsa2048","sign_alg":"rsassa"[,"pubkey":"…"][,"boottime":N]
-//!  [,"ima_measurement_list":"<streamed>","ima_measurement_list_entry":N]
-//!  [,"mb_measurement_list":"<streamed base64>"]}}
-//! ```
+//! The body of a quote response, with the logs streamed in place: the
+//! document is [`QuoteResults`] in Keylime's envelope, written by serde with
+//! each log's field cut out ([`Splicer`]) and the log read from its file
+//! into the cut, chunk by chunk.
 
 use std::sync::Arc;
 
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
-use serde::Serialize;
 
 use super::body::{ResponseBody, Segment};
-use super::response::{SUCCESS, with_body};
+use super::response::with_body;
 use super::service::QuoteReply;
 use super::version::ApiVersion;
+use crate::keylime::Envelope;
+use crate::keylime::agent_api::QuoteResults;
+use crate::keylime::streamed::Splicer;
 use crate::logs::{ImaLog, ImaSlice, MeasuredBootLog};
 
 /// The logs to stream into a quote response.
@@ -28,19 +26,6 @@ pub(crate) struct QuoteLogs {
     pub(crate) measured_boot: Option<Arc<MeasuredBootLog>>,
 }
 
-/// The fixed part of a quote's `results`, in wire order.
-#[derive(Serialize)]
-struct QuoteFields<'a> {
-    quote: &'a str,
-    hash_alg: &'static str,
-    enc_alg: &'static str,
-    sign_alg: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pubkey: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    boottime: Option<u64>,
-}
-
 /// A 200 quote response; `pubkey` is included when given.
 pub(crate) fn quote_response(
     version: ApiVersion,
@@ -49,16 +34,31 @@ pub(crate) fn quote_response(
     boottime: Option<u64>,
     logs: QuoteLogs,
 ) -> Response<ResponseBody> {
-    let fields = QuoteFields {
+    let splicer = Splicer::default();
+    // In the order QuoteResults writes its fields.
+    let mut streams = Vec::with_capacity(2);
+    let ima_entry = logs.ima.as_ref().map(|(_, slice)| slice.entry);
+    let ima = logs.ima.map(|(log, slice)| {
+        streams.push(Segment::ima(log, slice));
+        splicer.slot()
+    });
+    let measured_boot = logs.measured_boot.map(|log| {
+        streams.push(Segment::measured_boot(log));
+        splicer.slot()
+    });
+    let results = QuoteResults {
         quote: &reply.quote,
         hash_alg: reply.hash_alg.name(),
         enc_alg: reply.key_alg.keylime_name(version.major, version.minor),
         sign_alg: reply.sign_alg.name(),
         pubkey,
         boottime,
+        ima_measurement_list: ima,
+        ima_measurement_list_entry: ima_entry,
+        mb_measurement_list: measured_boot,
     };
-    let fields = match serde_json::to_vec(&fields) {
-        Ok(f) => f,
+    let pieces = match splicer.write(&Envelope::success(results)) {
+        Ok(pieces) => pieces,
         Err(e) => {
             log::error!("cannot serialize a quote: {e}");
             return super::response::error(
@@ -67,35 +67,12 @@ pub(crate) fn quote_response(
             );
         }
     };
-    // `fields` is a JSON object; drop its closing brace to append the logs.
-    let fields_open = fields.strip_suffix(b"}").unwrap_or(&fields);
-
-    let mut head = Vec::with_capacity(fields.len().saturating_add(64));
-    head.extend_from_slice(br#"{"code":200,"status":""#);
-    head.extend_from_slice(SUCCESS.as_bytes());
-    head.extend_from_slice(br#"","results":"#);
-    head.extend_from_slice(fields_open);
-
-    let mut segments = Vec::with_capacity(6);
-    let mut tail: Vec<u8> = Vec::new();
-    if let Some((log, slice)) = logs.ima {
-        head.extend_from_slice(br#","ima_measurement_list":""#);
-        segments.push(Segment::Fixed(Bytes::from(std::mem::take(&mut head))));
-        segments.push(Segment::ima(log, slice));
-        tail.extend_from_slice(br#"","ima_measurement_list_entry":"#);
-        tail.extend_from_slice(slice.entry.to_string().as_bytes());
+    let mut pieces = pieces.into_iter().map(|p| Segment::Fixed(Bytes::from(p)));
+    let mut segments = Vec::with_capacity(streams.len().saturating_mul(2).saturating_add(1));
+    segments.extend(pieces.next());
+    for stream in streams {
+        segments.push(stream);
+        segments.extend(pieces.next());
     }
-    if let Some(log) = logs.measured_boot {
-        let mut open = std::mem::take(&mut head);
-        open.append(&mut tail);
-        open.extend_from_slice(br#","mb_measurement_list":""#);
-        segments.push(Segment::Fixed(Bytes::from(open)));
-        segments.push(Segment::measured_boot(log));
-        tail.push(b'"');
-    }
-    let mut close = head;
-    close.append(&mut tail);
-    close.extend_from_slice(b"}}");
-    segments.push(Segment::Fixed(Bytes::from(close)));
     with_body(StatusCode::OK, ResponseBody::from_segments(segments))
 }

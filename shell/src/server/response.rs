@@ -1,4 +1,4 @@
-//! Keylime's JSON envelope, `{"code":…,"status":…,"results":…}`, compact, with
+//! Responses carrying Keylime's JSON envelope ([`Envelope`]), compact, with
 //! `Content-Type: application/json`.
 
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
@@ -6,24 +6,12 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::body::ResponseBody;
-
-/// The `status` text of every successful response.
-pub(crate) const SUCCESS: &str = "Success";
+pub(crate) use crate::keylime::Empty;
+use crate::keylime::{Envelope, SUCCESS};
 
 /// Sent if an envelope cannot be serialized (it always can; this keeps the
 /// server from ever panicking on it).
 const FALLBACK_500: &str = r#"{"code":500,"status":"Internal error","results":{}}"#;
-
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    code: u16,
-    status: &'a str,
-    results: T,
-}
-
-/// `{}` as `results`.
-#[derive(Serialize)]
-pub(crate) struct Empty {}
 
 /// The envelope bytes for `status` / `results`.
 pub(crate) fn envelope_bytes<T: Serialize>(code: StatusCode, status: &str, results: &T) -> Vec<u8> {

@@ -1,8 +1,11 @@
-//! The registrar's JSON bodies.
+//! The registrar's documents (keylime-protocol §3): registration, the
+//! credential blob, activation, `/version`.
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use super::RegistrarError;
+use super::{EnvelopeIn, decode};
+use crate::registrar::RegistrarError;
 
 /// The body of `POST /v{api}/agents/{id}`.
 #[derive(Debug, Clone, Serialize)]
@@ -44,11 +47,11 @@ pub struct DeviceIdFields<'a> {
     pub iak_sign: &'a str,
 }
 
-#[derive(Debug, Deserialize)]
-struct Envelope<T> {
-    #[serde(default)]
-    status: Option<String>,
-    results: Option<T>,
+/// The body of `PUT /v{api}/agents/{id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Activation<'a> {
+    /// HMAC-SHA384 of the agent id with the decrypted credential, hex.
+    pub auth_tag: &'a str,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,8 +81,8 @@ fn parse_one(v: &str) -> Option<(u8, u8)> {
 ///
 /// [`RegistrarError::BadResponse`] if it is not the expected JSON.
 pub fn parse_version(body: &[u8]) -> Result<Versions, RegistrarError> {
-    let env: Envelope<VersionResults> =
-        serde_json::from_slice(body).map_err(|e| RegistrarError::BadResponse {
+    let env: EnvelopeIn<VersionResults> =
+        decode(body).map_err(|e| RegistrarError::BadResponse {
             detail: format!("GET /version: {e}"),
         })?;
     let r = env.results.ok_or_else(|| RegistrarError::BadResponse {
@@ -110,7 +113,7 @@ pub fn pick_version(ours: &[(u8, u8)], theirs: &Versions) -> Option<(u8, u8)> {
 }
 
 fn message(body: &[u8]) -> String {
-    serde_json::from_slice::<Envelope<serde_json::Value>>(body)
+    decode::<EnvelopeIn<IgnoredAny>>(body)
         .ok()
         .and_then(|e| e.status)
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect())
@@ -152,10 +155,9 @@ struct BlobResults {
 ///
 /// [`RegistrarError::BadResponse`] if absent.
 pub fn parse_blob(body: &[u8]) -> Result<String, RegistrarError> {
-    let env: Envelope<BlobResults> =
-        serde_json::from_slice(body).map_err(|e| RegistrarError::BadResponse {
-            detail: format!("registration answer: {e}"),
-        })?;
+    let env: EnvelopeIn<BlobResults> = decode(body).map_err(|e| RegistrarError::BadResponse {
+        detail: format!("registration answer: {e}"),
+    })?;
     env.results
         .map(|r| r.blob)
         .ok_or_else(|| RegistrarError::BadResponse {
@@ -234,5 +236,7 @@ mod tests {
             parse_blob(br#"{"results":{"blob":"utzA3g=="}}"#).unwrap(),
             "utzA3g=="
         );
+        let e = parse_blob(br#"{"results":{"blob":7}}"#).unwrap_err();
+        assert!(e.to_string().contains("/results/blob"), "{e}");
     }
 }

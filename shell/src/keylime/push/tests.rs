@@ -1,6 +1,12 @@
 use keylet_core::pcr::{HashAlg, PcrMask};
+use serde_json::Value;
 
 use super::*;
+
+/// A request document as JSON, to look at its shape.
+fn json(d: &Document) -> Value {
+    serde_json::from_slice(d.as_bytes()).unwrap()
+}
 
 const SESSION: &str = r#"{"data":{"type":"session","id":"4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11",
  "attributes":{"agent_id":"a","authentication_requested":[{"authentication_class":"pop",
@@ -13,15 +19,22 @@ fn session_challenge_is_read_and_checked() {
     assert_eq!(c.id, "4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11");
     assert_eq!(c.challenge, (0u8..16).collect::<Vec<_>>());
     for (bad_body, names) in [
-        ("{}", "/data/id"),
-        (r#"{"data":{"id":"x/../y","attributes":{}}}"#, "session id"),
+        ("{}", "/data: missing"),
+        (
+            r#"{"data":{"attributes":{"authentication_requested":[]}}}"#,
+            "/data/id: missing",
+        ),
+        (
+            r#"{"data":{"id":"x/../y","attributes":{"authentication_requested":[]}}}"#,
+            "/data/id: not a session id",
+        ),
         (
             r#"{"data":{"id":"x","attributes":{"authentication_requested":[]}}}"#,
-            "tpm_pop",
+            "/data/attributes/authentication_requested: the verifier requested no tpm_pop",
         ),
         (
             r#"{"data":{"id":"x","attributes":{"authentication_requested":[{"authentication_type":"tpm_pop","chosen_parameters":{"challenge":"!!"}}]}}}"#,
-            "not base64",
+            "/data/attributes/authentication_requested/0/chosen_parameters/challenge: not base64",
         ),
         (
             r#"{"data":{"id":"x","attributes":{"authentication_requested":[{"authentication_type":"tpm_pop","chosen_parameters":{"challenge":""}}]}}}"#,
@@ -29,7 +42,9 @@ fn session_challenge_is_read_and_checked() {
         ),
         ("not json", "not JSON"),
     ] {
-        let e = parse_session_challenge(bad_body.as_bytes()).unwrap_err().0;
+        let e = parse_session_challenge(bad_body.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(names), "{bad_body}: {e}");
     }
     let long = format!(
@@ -39,7 +54,7 @@ fn session_challenge_is_read_and_checked() {
     assert!(
         parse_session_challenge(long.as_bytes())
             .unwrap_err()
-            .0
+            .to_string()
             .contains("65 bytes")
     );
 }
@@ -74,13 +89,13 @@ fn session_outcome_pass_fail_and_garbage() {
 
 #[test]
 fn proof_and_capabilities_have_the_verifiers_shape() {
-    let p = session_proof("agent", "sid", &[1, 2], &[3]);
+    let p = json(&session_proof("agent", "sid", &[1, 2], &[3]));
     assert_eq!(
         p["data"]["attributes"]["authentication_provided"][0]["data"]["message"],
         "AQI="
     );
     assert_eq!(p["data"]["id"], "sid");
-    let c = capabilities(&Capabilities {
+    let c = json(&capabilities(&Capabilities {
         bank: HashAlg::Sha256,
         signature_scheme: "rsassa",
         key_algorithm: "rsa",
@@ -91,7 +106,7 @@ fn proof_and_capabilities_have_the_verifiers_shape() {
         ima_entries: Some(7),
         uefi_version: None,
         boot_time: "2026-01-01T00:00:00+00:00",
-    });
+    }));
     let items = c["data"]["attributes"]["evidence_supported"]
         .as_array()
         .unwrap();
@@ -143,11 +158,11 @@ fn evidence_requested_in_order() {
     );
     let e = parse_requested(REQUESTED.as_bytes(), HashAlg::Sha384, "rsassa")
         .unwrap_err()
-        .0;
+        .to_string();
     assert!(e.contains("hash_algorithm") && e.contains("sha384"), "{e}");
     let e = parse_requested(REQUESTED.as_bytes(), HashAlg::Sha256, "ecdsa")
         .unwrap_err()
-        .0;
+        .to_string();
     assert!(e.contains("signature_scheme"), "{e}");
     for (from, to, names) in [
         ("[10,15]", "[10,24]", "not a PCR"),
@@ -169,7 +184,7 @@ fn evidence_requested_in_order() {
         let body = REQUESTED.replacen(from, to, 1);
         let e = parse_requested(body.as_bytes(), HashAlg::Sha256, "rsassa")
             .unwrap_err()
-            .0;
+            .to_string();
         assert!(e.contains(names), "{to}: {e}");
     }
     let none = r#"{"data":{"attributes":{"evidence_requested":[]}}}"#;
@@ -181,7 +196,7 @@ fn evidence_requested_in_order() {
 
 #[test]
 fn evidence_document_and_next_attestation() {
-    let e = evidence(&[
+    let e = json(&evidence(&[
         Collected::Quote {
             message: "m".into(),
             signature: "s".into(),
@@ -191,10 +206,15 @@ fn evidence_document_and_next_attestation() {
             entries: "a\n".into(),
             entry_count: 1,
         },
-    ]);
+        Collected::Uefi {
+            entries: "AAEC".into(),
+        },
+    ]));
     let items = &e["data"]["attributes"]["evidence_collected"];
     assert_eq!(items[0]["data"]["subject_data"], "p");
     assert_eq!(items[1]["data"]["entry_count"], 1);
+    assert_eq!(items[2]["data"], serde_json::json!({"entries": "AAEC"}));
+    assert_eq!(items[2]["evidence_type"], "uefi_log");
     assert_eq!(
         parse_next_attestation(br#"{"meta":{"seconds_to_next_attestation":2}}"#),
         Ok(Some(2))
@@ -216,12 +236,14 @@ fn evidence_document_and_next_attestation() {
 fn content_types_and_error_details() {
     assert!(check_content_type(Some("application/vnd.api+json")).is_ok());
     assert!(check_content_type(Some("application/json; charset=utf-8")).is_ok());
-    let e = check_content_type(Some("text/html")).unwrap_err().0;
+    let e = check_content_type(Some("text/html"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("text/html"), "{e}");
     assert!(
         check_content_type(None)
             .unwrap_err()
-            .0
+            .to_string()
             .contains("no Content-Type")
     );
     let body = br#"{"errors":[{"status":"422","detail":"must have a PCR bank","source":{"pointer":"/evidence_supported/0"}}]}"#;

@@ -1,0 +1,48 @@
+//! Keylime's v2 envelope, `{"code":…,"status":…,"results":…}`: written by the
+//! agent's API, read from the registrar and the verifier.
+
+use serde::{Deserialize, Serialize};
+
+/// The `status` text of every successful answer.
+pub const SUCCESS: &str = "Success";
+
+/// An envelope keylet writes.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a, T> {
+    /// The HTTP status code, repeated.
+    pub code: u16,
+    /// `Success`, or the error message.
+    pub status: &'a str,
+    /// The answer (`{}` for none).
+    pub results: T,
+}
+
+impl<T> Envelope<'static, T> {
+    /// `{"code":200,"status":"Success","results":…}`.
+    pub const fn success(results: T) -> Self {
+        Self {
+            code: 200,
+            status: SUCCESS,
+            results,
+        }
+    }
+}
+
+/// An envelope keylet reads; every part may be missing.
+#[derive(Debug, Deserialize)]
+pub struct EnvelopeIn<T> {
+    /// The message (`Success` or why not).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The answer.
+    #[serde(default = "none")]
+    pub results: Option<T>,
+}
+
+const fn none<T>() -> Option<T> {
+    None
+}
+
+/// `{}` as `results`.
+#[derive(Debug, Serialize)]
+pub struct Empty {}

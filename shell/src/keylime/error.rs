@@ -1,0 +1,119 @@
+//! Reading a JSON document into its type, with the path of the first thing
+//! that was wrong (serde_path_to_error tracks it through serde's derive).
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_path_to_error::Segment;
+
+/// A document that is not what the protocol says: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    /// The JSON pointer of the value that was wrong (`""`: the document).
+    pub path: String,
+    /// What was wrong with it.
+    pub message: String,
+}
+
+impl JsonError {
+    /// An error at `path` (a JSON pointer) found after decoding.
+    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// The JSON pointer of a serde_path_to_error path.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::new();
+    for segment in path.iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { variant } => out.push_str(variant),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
+}
+
+/// Reads `body` as a `T`.
+///
+/// # Errors
+///
+/// [`JsonError`] with the path of the first value that does not fit, or
+/// "not JSON" when the body is not JSON at all.
+pub fn decode<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, JsonError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut path = pointer(e.path());
+        let inner = e.into_inner();
+        let mut message = if inner.is_syntax() || inner.is_eof() {
+            format!("not JSON: {inner}")
+        } else {
+            strip_position(&inner.to_string())
+        };
+        // A missing field is named by its own path.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            path = format!("{path}/{field}");
+            message = "missing".to_string();
+        }
+        JsonError { path, message }
+    })?;
+    Ok(value)
+}
+
+/// serde_json's message without its " at line L column C" suffix (the path
+/// says where).
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message.get(..i).unwrap_or(message).to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        data: Vec<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        id: u8,
+    }
+
+    #[test]
+    fn errors_name_the_json_path() {
+        let e = decode::<Outer>(br#"{"data":[{"id":1},{"id":"x"}]}"#).unwrap_err();
+        assert_eq!(e.path, "/data/1/id");
+        assert!(e.message.starts_with("invalid type: string"), "{e}");
+        let e = decode::<Outer>(br#"{"data":[{}]}"#).unwrap_err();
+        assert_eq!(e.to_string(), "/data/0/id: missing");
+        let e = decode::<Outer>(b"<html>").unwrap_err();
+        assert!(e.message.starts_with("not JSON"), "{e}");
+    }
+}

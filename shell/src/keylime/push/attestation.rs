@@ -1,0 +1,333 @@
+//! The attestation documents: capabilities offered, evidence collected, the
+//! next-attestation hint, and the agent's status.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keylet_core::keylime::hex::Lower;
+use keylet_core::pcr::HashAlg;
+use serde::{Deserialize, Serialize};
+
+use super::{Document, Resource};
+use crate::keylime::{EnvelopeIn, JsonError, decode};
+
+/// What keylet can give as evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities<'a> {
+    /// The PCR bank and the quote's signing hash (`tpm_hash_alg`).
+    pub bank: HashAlg,
+    /// The quote signature scheme, Keylime's name (`rsassa`, `ecdsa`).
+    pub signature_scheme: &'a str,
+    /// The AK type, Keylime's name (`rsa`, `ecc`).
+    pub key_algorithm: &'a str,
+    /// The AK size in bits.
+    pub key_size: u32,
+    /// `certification_keys_server_identifier` (`ak`).
+    pub server_identifier: &'a str,
+    /// The AK's Name (nameAlg and digest).
+    pub ak_name: &'a [u8],
+    /// The AK's TPM2B_PUBLIC.
+    pub ak_public: &'a [u8],
+    /// Complete lines in the IMA log now; `None`: no IMA log.
+    pub ima_entries: Option<u64>,
+    /// The UEFI log's format version; `None`: no UEFI log.
+    pub uefi_version: Option<&'a str>,
+    /// The boot time, RFC 3339 UTC.
+    pub boot_time: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Offered<'a> {
+    evidence_supported: Vec<Supported<'a>>,
+    system_info: SystemInfo<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct SystemInfo<'a> {
+    boot_time: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Supported<'a> {
+    evidence_class: &'static str,
+    evidence_type: &'static str,
+    capabilities: Offer<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Offer<'a> {
+    Quote(QuoteOffer<'a>),
+    Log(LogOffer<'a>),
+}
+
+#[derive(Debug, Serialize)]
+struct QuoteOffer<'a> {
+    component_version: &'static str,
+    hash_algorithms: [&'static str; 1],
+    signature_schemes: [&'a str; 1],
+    /// Bank to PCR numbers: the verifier requires an object, not a list.
+    available_subjects: BTreeMap<&'static str, Vec<u8>>,
+    certification_keys: [CertificationKey<'a>; 1],
+}
+
+#[derive(Debug, Serialize)]
+struct CertificationKey<'a> {
+    key_class: &'static str,
+    key_algorithm: &'a str,
+    key_size: u32,
+    server_identifier: &'a str,
+    local_identifier: String,
+    public: String,
+    allowable_hash_algorithms: [&'static str; 1],
+    allowable_signature_schemes: [&'a str; 1],
+}
+
+#[derive(Debug, Serialize)]
+struct LogOffer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry_count: Option<u64>,
+    supports_partial_access: bool,
+    appendable: bool,
+    formats: [&'static str; 1],
+}
+
+/// `POST /v3.0/agents/{id}/attestations`.
+#[must_use]
+pub fn capabilities(c: &Capabilities<'_>) -> Document {
+    let bank = c.bank.name();
+    let mut evidence = vec![Supported {
+        evidence_class: "certification",
+        evidence_type: "tpm_quote",
+        capabilities: Offer::Quote(QuoteOffer {
+            component_version: "2.0",
+            hash_algorithms: [bank],
+            signature_schemes: [c.signature_scheme],
+            available_subjects: BTreeMap::from([(bank, (0..24).collect())]),
+            certification_keys: [CertificationKey {
+                key_class: "asymmetric",
+                key_algorithm: c.key_algorithm,
+                key_size: c.key_size,
+                server_identifier: c.server_identifier,
+                local_identifier: Lower(c.ak_name).to_string(),
+                public: STANDARD.encode(c.ak_public),
+                allowable_hash_algorithms: [bank],
+                allowable_signature_schemes: [c.signature_scheme],
+            }],
+        }),
+    }];
+    if let Some(version) = c.uefi_version {
+        evidence.push(Supported {
+            evidence_class: "log",
+            evidence_type: "uefi_log",
+            capabilities: Offer::Log(LogOffer {
+                evidence_version: Some(version),
+                entry_count: None,
+                supports_partial_access: false,
+                appendable: false,
+                formats: ["application/octet-stream"],
+            }),
+        });
+    }
+    if let Some(entries) = c.ima_entries {
+        evidence.push(Supported {
+            evidence_class: "log",
+            evidence_type: "ima_log",
+            capabilities: Offer::Log(LogOffer {
+                evidence_version: None,
+                entry_count: Some(entries),
+                supports_partial_access: true,
+                appendable: true,
+                formats: ["text/plain"],
+            }),
+        });
+    }
+    Document::of(Resource {
+        kind: "attestation",
+        id: None,
+        attributes: Offered {
+            evidence_supported: evidence,
+            system_info: SystemInfo {
+                boot_time: c.boot_time,
+            },
+        },
+    })
+}
+
+/// One item of collected evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Collected {
+    /// The quote's three base64 texts (TPMS_ATTEST, TPMT_SIGNATURE, PCR blob).
+    Quote {
+        /// TPMS_ATTEST.
+        message: String,
+        /// TPMT_SIGNATURE.
+        signature: String,
+        /// The PCR blob.
+        subject_data: String,
+    },
+    /// IMA log lines (complete, `\n`-terminated).
+    Ima {
+        /// The lines.
+        entries: String,
+        /// How many.
+        entry_count: u64,
+    },
+    /// The UEFI log, base64.
+    Uefi {
+        /// The log.
+        entries: String,
+    },
+}
+
+#[derive(Debug, Serialize)]
+struct CollectedAttributes<'a> {
+    evidence_collected: Vec<CollectedItem<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct CollectedItem<'a> {
+    evidence_class: &'static str,
+    evidence_type: &'static str,
+    data: CollectedData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum CollectedData<'a> {
+    Quote {
+        message: &'a str,
+        signature: &'a str,
+        subject_data: &'a str,
+    },
+    Log {
+        entries: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        entry_count: Option<u64>,
+    },
+}
+
+impl<'a> From<&'a Collected> for CollectedItem<'a> {
+    fn from(c: &'a Collected) -> Self {
+        match c {
+            Collected::Quote {
+                message,
+                signature,
+                subject_data,
+            } => Self {
+                evidence_class: "certification",
+                evidence_type: "tpm_quote",
+                data: CollectedData::Quote {
+                    message,
+                    signature,
+                    subject_data,
+                },
+            },
+            Collected::Ima {
+                entries,
+                entry_count,
+            } => Self {
+                evidence_class: "log",
+                evidence_type: "ima_log",
+                data: CollectedData::Log {
+                    entries,
+                    entry_count: Some(*entry_count),
+                },
+            },
+            Collected::Uefi { entries } => Self {
+                evidence_class: "log",
+                evidence_type: "uefi_log",
+                data: CollectedData::Log {
+                    entries,
+                    entry_count: None,
+                },
+            },
+        }
+    }
+}
+
+/// `PATCH` of the attestation: the evidence, in the order asked for.
+#[must_use]
+pub fn evidence(items: &[Collected]) -> Document {
+    Document::of(Resource {
+        kind: "attestation",
+        id: None,
+        attributes: CollectedAttributes {
+            evidence_collected: items.iter().map(CollectedItem::from).collect(),
+        },
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct Accepted {
+    #[serde(default)]
+    meta: Option<Meta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Meta {
+    #[serde(default)]
+    seconds_to_next_attestation: Option<Seconds>,
+}
+
+/// A number of seconds, whole or not.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Whole(i64),
+    Fraction(f64),
+}
+
+/// Reads `meta.seconds_to_next_attestation` of the evidence answer (202):
+/// `Ok(None)` if absent.
+///
+/// # Errors
+///
+/// [`JsonError`] if the body is not JSON or the value is not a number
+/// (negative values are returned as they are; the caller clamps them).
+pub fn parse_next_attestation(body: &[u8]) -> Result<Option<i64>, JsonError> {
+    let accepted = decode::<Accepted>(body)?;
+    Ok(
+        match accepted.meta.and_then(|m| m.seconds_to_next_attestation) {
+            None => None,
+            Some(Seconds::Whole(s)) => Some(s),
+            // Saturating: a float beyond i64 becomes its bound.
+            Some(Seconds::Fraction(f)) => Some(f.round() as i64),
+        },
+    )
+}
+
+/// The verifier's view of this agent (`GET /v2.x/agents/{id}`, which an
+/// agent may read with its token): `attestation_status` and the unix time
+/// of the last successful attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStatus {
+    /// `PASS`, `FAIL`, `PENDING`, ...
+    pub status: String,
+    /// `last_successful_attestation` (0: none).
+    pub last_success: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusResults {
+    attestation_status: String,
+    last_successful_attestation: i64,
+}
+
+/// Reads the answer to `GET /v2.x/agents/{id}` (Keylime's v2 envelope).
+///
+/// # Errors
+///
+/// [`JsonError`] naming the missing or malformed field.
+pub fn parse_agent_status(body: &[u8]) -> Result<AgentStatus, JsonError> {
+    let results = decode::<EnvelopeIn<StatusResults>>(body)?
+        .results
+        .ok_or_else(|| JsonError::at("/results", "missing"))?;
+    Ok(AgentStatus {
+        status: results.attestation_status.chars().take(32).collect(),
+        last_success: results.last_successful_attestation,
+    })
+}
