@@ -218,14 +218,21 @@ fn endorsement(
         }
     };
     public.truncate(ek.public_len);
-    let how = match c.ek_handle {
-        Some(h) => format!("persistent handle {h:#010x}"),
-        None => "created from the TCG template, flushed again".into(),
-    };
-    checks.push(Check::ok(
-        "tpm.ek",
-        format!("{} EK {how}", c.tpm_encryption_alg),
-    ));
+    let (said, unused) = crate::agent::ek_origin(alg, ek.handle, ek.origin);
+    checks.push(if unused {
+        Check::warn(
+            "tpm.ek",
+            said,
+            format!(
+                "keylet creates the EK at every start (seconds on a discrete TPM); if nothing \
+                 else uses the key at {tcg:#010x}, evict it (tpm2_evictcontrol -C o -c \
+                 {tcg:#010x}) and persist the EK there (tpm2_createek -c {tcg:#010x} -G {alg})",
+                tcg = alg.ek_persistent_handle(),
+            ),
+        )
+    } else {
+        Check::ok("tpm.ek", said)
+    });
     let index = alg.ek_cert_index();
     let mut cert = vec![0u8; MAX_EK_CERT];
     match tpm.read_ek_cert(index, &mut cert) {
