@@ -105,7 +105,7 @@ fn tpm_capture_frames() {
         "quote_path.txt",
         &[
             what.into(),
-            "quote path: PCR_Reset(16), PCR_Extend(16), PCR_Read, Quote (first quote: RETRY)"
+            "quote path: PCR_Read, PCR_Reset(16), PCR_Extend(16), Quote (first quote: RETRY)"
                 .into(),
             format!("nonce {}", hex(NONCE)),
             "bank sha256".into(),
