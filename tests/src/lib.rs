@@ -2,4 +2,5 @@
 
 pub mod agent;
 pub mod fault_proxy;
+pub mod latency;
 pub mod swtpm;
