@@ -14,9 +14,10 @@
 # this machine: measured the same way, ratios printed; nothing is downloaded or built).
 #
 # Measures, per AK (RSA-2048 and ECC P-256) and mask (0x0, 0x400400):
-#   floor    keylet-core's quote path (PCR_Reset, PCR_Extend, PCR_Read, TPM2_Quote) sent
+#   floor    keylet-core's quote path (PCR_Read, TPM2_Quote; PCR_Reset, PCR_Extend when PCR 16 is unbound) sent
 #            straight to swtpm over one open connection (benches/src/bin/tpm-floor.rs)
-#   agent    GET /v2.6/quotes/integrity over a new mTLS connection per request, as the
+#   agent    GET /v<API>/quotes/integrity over a new mTLS connection per request, API the newest
+#            version the agent and keylet both serve (2.6 for keylet, 2.5 for rust-keylime 0.2.9), as the
 #            verifier polls (benches/scripts/mtls_client.py); median and p95
 #   tls      GET /version the same way: the TLS handshake + HTTP cost without a TPM
 #   overhead agent - floor, agent / (floor + tls), and the target 1.15 x floor + tls (target_met)
@@ -88,6 +89,24 @@ wait_port() {
   fail "nothing listens on $AGENT_PORT"
 }
 
+# The agent API versions keylet serves, oldest first.
+KEYLET_APIS='["2.1","2.2","2.3","2.4","2.5","2.6"]'
+
+# common_api CERT: the newest agent API version that both the agent on AGENT_PORT (its
+# GET /version: supported_versions, else supported_version, its newest) and keylet serve.
+# rust-keylime 0.2.9 serves 2.1-2.5 and refuses /v2.6 with 400.
+common_api() {
+  local body
+  body=$(python3 "$CLIENT" get 127.0.0.1 "$AGENT_PORT" "$1" "$TLS/client-cert.crt" "$TLS/client-private.pem" /version) ||
+    { fail "GET /version failed"; return 1; }
+  jq -er --argjson k "$KEYLET_APIS" '
+    def num: split(".") | map(tonumber);
+    if .results.supported_versions then .results.supported_versions | map(select(. as $v | $k | index($v)))
+    else (.results.supported_version | num) as $newest | $k | map(select(num <= $newest)) end
+    | max_by(num)' <<<"$body" ||
+    { fail "no agent API version in common with keylet in: $body"; return 1; }
+}
+
 # measure NAME LABEL ALG BIN ACTIVATED-REGEX [args/env...]: cold + warm start, timings.
 measure() {
   local n=$1 label=$2 alg=$3 bin=$4 re=$5 cold warm cert pid mask r; shift 5
@@ -107,18 +126,21 @@ measure() {
   record "$(jq -nc --arg a "$label" --arg alg "$alg" --argjson c "$cold" --argjson w "$warm" \
     '{kind: "startup", agent: $a, alg: $alg, cold_s: $c, warm_s: $w}')"
   local cl=(python3 "$CLIENT" times 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" "$COUNT")
+  local api
+  api=$(common_api "$cert") || return 1
+  say "round $ROUND: $label $alg: asking at API $api, the newest this agent and keylet both serve"
   r=$(BENCH_PID=$pid "${cl[@]}" /version)
   say "round $ROUND: $label $alg tls (/version): $r"
   record "$(jq -c --arg a "$label" --arg alg "$alg" '{kind: "tls", agent: $a, alg: $alg} + .' <<<"$r")"
   for mask in 0x0 0x400400; do
-    r=$(BENCH_PID=$pid "${cl[@]}" "/v2.6/quotes/integrity?nonce=abcdefghij0123456789&mask=$mask&partial=1&ima_ml_entry=0")
+    r=$(BENCH_PID=$pid "${cl[@]}" "/v$api/quotes/integrity?nonce=abcdefghij0123456789&mask=$mask&partial=1&ima_ml_entry=0")
     say "round $ROUND: $label $alg $mask: $r"
     record "$(jq -c --arg a "$label" --arg alg "$alg" --arg m "$mask" '{kind: "quote", agent: $a, alg: $alg, mask: $m} + .' <<<"$r")"
   done
   if ((SOAK)) && [[ $alg == rsa ]] && ((ROUND == 1)); then
     say "round $ROUND: $label: 10-minute soak, one quote every 2 s"
     r=$(python3 "$CLIENT" poll 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" \
-      600 2 "/v2.6/quotes/integrity?nonce=abcdefghij0123456789&mask=0x400400&partial=1&ima_ml_entry=0" "$pid")
+      600 2 "/v$api/quotes/integrity?nonce=abcdefghij0123456789&mask=0x400400&partial=1&ima_ml_entry=0" "$pid")
     say "round $ROUND: $label soak: $r"
     record "$(jq -c --arg a "$label" '{kind: "soak", agent: $a} + .' <<<"$r")"
   fi
