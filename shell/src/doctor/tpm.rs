@@ -18,7 +18,7 @@ use super::{ek_chain, lockout};
 use crate::agent::choose_device;
 use crate::config::AgentConfig;
 use crate::state::AgentState;
-use crate::tpm::{FdTransport, TcpTransport, TpmDevice, TpmTransport, TransportError};
+use crate::tpm::{TpmDevice, TpmTransport, TransportError};
 
 /// How long the doctor waits for one TPM response. Shorter than the agent's:
 /// a TPM that does not answer in this time is reported, not waited for.
@@ -35,13 +35,7 @@ pub struct TpmFacts {
 }
 
 fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
-    Ok(match device {
-        TpmDevice::Path(path) => TpmTransport::Fd(FdTransport::open(path, TIMEOUT)?),
-        TpmDevice::Fd(n) => TpmTransport::Fd(FdTransport::from_inherited(*n, TIMEOUT)?),
-        TpmDevice::Tcp { host, port } => {
-            TpmTransport::Tcp(TcpTransport::connect(host, *port, TIMEOUT)?)
-        }
-    })
+    crate::tpm::open_with_timeout(device, TIMEOUT)
 }
 
 fn open_fix(device: &TpmDevice) -> String {
@@ -58,6 +52,11 @@ fn open_fix(device: &TpmDevice) -> String {
         TpmDevice::Fd(_) => "start keylet doctor with the TPM descriptor open, or set tpm_device \
              to a device path"
             .into(),
+        TpmDevice::Mssim { port, .. } => format!(
+            "start the TPM simulator with its TPM port {port} and platform port {} or correct \
+             tpm_device / TCTI",
+            u32::from(*port) + 1
+        ),
     }
 }
 
@@ -93,7 +92,8 @@ pub fn check(
             checks.push(Check::fail(
                 "tpm.device",
                 format!("tpm_device / TCTI: {e}"),
-                "set tpm_device to a device path, tcp://HOST:PORT or fd://N",
+                "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
+                 mssim:host=H,port=P",
             ));
             return (checks, facts);
         }
