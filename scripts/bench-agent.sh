@@ -11,7 +11,9 @@
 # no other agent on that swtpm, python3, jq. Builds the tpm-floor bench binary.
 # Environment: KEYLET_BIN (default: the static musl release build of
 # scripts/build-static.sh), KEYLET_REFERENCE_AGENT (a reference agent binary already on
-# this machine: measured the same way, ratios printed; nothing is downloaded or built).
+# this machine: measured the same way, ratios printed; nothing is downloaded or built),
+# KEYLET_BENCH_TPM_PROFILE (discrete or firmware: everything through the slow-tpm proxy with
+# that chip's answer times; KEYLET_SLOW_TPM_PORT, default the swtpm port + 4).
 #
 # Measures, per AK (RSA-2048 and ECC P-256) and mask (0x0, 0x400400):
 #   floor    keylet-core's quote path (PCR_Read, TPM2_Quote; PCR_Reset, PCR_Extend when PCR 16 is unbound) sent
@@ -46,6 +48,21 @@ CLIENT=$ROOT/benches/scripts/mtls_client.py
 cargo build --release -q -p keylet-benches --bin tpm-floor
 FLOOR_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/tpm-floor
 e2e_init bench
+# KEYLET_BENCH_TPM_PROFILE=discrete|firmware: the floor and every agent reach swtpm through the
+# slow-tpm proxy (tests/src/bin/slow-tpm.rs), which holds each command for that profile's
+# answer time (a discrete chip: CreatePrimary/Create 6 s, Quote 200 ms, PCR commands 8-10 ms).
+TPM_PORT=$SWTPM_PORT
+if [[ -n ${KEYLET_BENCH_TPM_PROFILE:-} ]]; then
+  cargo build -q -p keylet-tests --bin slow-tpm
+  TPM_PORT=${KEYLET_SLOW_TPM_PORT:-$((SWTPM_PORT + 4))}
+  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/slow-tpm" "$TPM_PORT" "$SWTPM_PORT" "$KEYLET_BENCH_TPM_PROFILE" \
+    --max-secs 14400 >"$E2E_TMP/slow-tpm.log" 2>&1 &
+  SLOW_TPM_PID=$!
+  trap 'kill "$SLOW_TPM_PID" 2>/dev/null || true; e2e_cleanup' EXIT
+  for ((i = 0; i < 100; i++)); do grep -q "^listening on" "$E2E_TMP/slow-tpm.log" && break; sleep 0.1; done
+  grep -q "^listening on" "$E2E_TMP/slow-tpm.log" || { fail "slow-tpm did not start: $(cat "$E2E_TMP/slow-tpm.log")"; exit 1; }
+  export KEYLET_E2E_TPM_PORT=$TPM_PORT # agent_new's tpm_device
+fi
 RESULTS=$E2E_TMP/results.jsonl
 : >"$RESULTS"
 ROUND=1
@@ -57,7 +74,7 @@ floor() {
   tb tpm-flush >/dev/null 2>&1 || true
   for alg in rsa ecc; do
     for mask in 0x0 0x400400; do
-      r=$("$FLOOR_BIN" 127.0.0.1 "$SWTPM_PORT" "$alg" "$mask" "$COUNT")
+      r=$("$FLOOR_BIN" 127.0.0.1 "$TPM_PORT" "$alg" "$mask" "$COUNT")
       say "round $ROUND: floor $alg $mask: $r"
       record "$(jq -c '{kind: "floor"} + .' <<<"$r")"
     done
@@ -73,14 +90,14 @@ startup_time() {
   t0=$(date +%s%N)
   keylet_env "$n" "$@" "$bin" "${BIN_ARGS[@]}" >>"$E2E_TMP/$n/keylet.log" 2>&1 </dev/null &
   KEYLET_PID[$n]=$!
-  for ((i = 0; i < 3000; i++)); do
+  for ((i = 0; i < 6000; i++)); do
     if grep -q -E "$re" "$E2E_TMP/$n/keylet.log" 2>/dev/null; then
       STARTUP_S=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'); return 0
     fi
     agent_alive "$n" || { agent_log_tail "$n"; fail "'$n' exited during start-up"; return 1; }
     sleep 0.01
   done
-  fail "'$n' was not active within 30 s"
+  fail "'$n' was not active within 60 s"
 }
 
 wait_port() {
@@ -159,7 +176,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     for alg in rsa ecc; do
       # The reference agent reads the same [agent] file; it takes the TPM from TCTI.
       measure "reference-$alg" reference "$alg" "$KEYLET_REFERENCE_AGENT" 'Agent .* activated|activated' \
-        RUST_LOG=info "TCTI=swtpm:host=127.0.0.1,port=$SWTPM_PORT" KEYLIME_AGENT_RUN_AS=
+        RUST_LOG=info "TCTI=swtpm:host=127.0.0.1,port=$TPM_PORT" KEYLIME_AGENT_RUN_AS=
     done
   fi
 done
