@@ -11,12 +11,15 @@
 # no other agent on that swtpm, python3, jq. Builds the tpm-floor bench binary.
 # Environment: KEYLET_BIN (default: the static musl release build of
 # scripts/build-static.sh), KEYLET_REFERENCE_AGENT (a reference agent binary already on
-# this machine: measured the same way, ratios printed; nothing is downloaded or built).
+# this machine: measured the same way, ratios printed; nothing is downloaded or built),
+# KEYLET_BENCH_TPM_PROFILE (discrete or firmware: everything through the slow-tpm proxy with
+# that chip's answer times; KEYLET_SLOW_TPM_PORT, default the swtpm port + 4).
 #
 # Measures, per AK (RSA-2048 and ECC P-256) and mask (0x0, 0x400400):
-#   floor    keylet-core's quote path (PCR_Reset, PCR_Extend, PCR_Read, TPM2_Quote) sent
+#   floor    keylet-core's quote path (PCR_Read, TPM2_Quote; PCR_Reset, PCR_Extend when PCR 16 is unbound) sent
 #            straight to swtpm over one open connection (benches/src/bin/tpm-floor.rs)
-#   agent    GET /v2.6/quotes/integrity over a new mTLS connection per request, as the
+#   agent    GET /v<API>/quotes/integrity over a new mTLS connection per request, API the newest
+#            version the agent and keylet both serve (2.6 for keylet, 2.5 for rust-keylime 0.2.9), as the
 #            verifier polls (benches/scripts/mtls_client.py); median and p95
 #   tls      GET /version the same way: the TLS handshake + HTTP cost without a TPM
 #   overhead agent - floor, agent / (floor + tls), and the target 1.15 x floor + tls (target_met)
@@ -45,6 +48,21 @@ CLIENT=$ROOT/benches/scripts/mtls_client.py
 cargo build --release -q -p keylet-benches --bin tpm-floor
 FLOOR_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/tpm-floor
 e2e_init bench
+# KEYLET_BENCH_TPM_PROFILE=discrete|firmware: the floor and every agent reach swtpm through the
+# slow-tpm proxy (tests/src/bin/slow-tpm.rs), which holds each command for that profile's
+# answer time (a discrete chip: CreatePrimary/Create 6 s, Quote 200 ms, PCR commands 8-10 ms).
+TPM_PORT=$SWTPM_PORT
+if [[ -n ${KEYLET_BENCH_TPM_PROFILE:-} ]]; then
+  cargo build -q -p keylet-tests --bin slow-tpm
+  TPM_PORT=${KEYLET_SLOW_TPM_PORT:-$((SWTPM_PORT + 4))}
+  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/slow-tpm" "$TPM_PORT" "$SWTPM_PORT" "$KEYLET_BENCH_TPM_PROFILE" \
+    --max-secs 14400 >"$E2E_TMP/slow-tpm.log" 2>&1 &
+  SLOW_TPM_PID=$!
+  trap 'kill "$SLOW_TPM_PID" 2>/dev/null || true; e2e_cleanup' EXIT
+  for ((i = 0; i < 100; i++)); do grep -q "^listening on" "$E2E_TMP/slow-tpm.log" && break; sleep 0.1; done
+  grep -q "^listening on" "$E2E_TMP/slow-tpm.log" || { fail "slow-tpm did not start: $(cat "$E2E_TMP/slow-tpm.log")"; exit 1; }
+  export KEYLET_E2E_TPM_PORT=$TPM_PORT # agent_new's tpm_device
+fi
 RESULTS=$E2E_TMP/results.jsonl
 : >"$RESULTS"
 ROUND=1
@@ -56,7 +74,7 @@ floor() {
   tb tpm-flush >/dev/null 2>&1 || true
   for alg in rsa ecc; do
     for mask in 0x0 0x400400; do
-      r=$("$FLOOR_BIN" 127.0.0.1 "$SWTPM_PORT" "$alg" "$mask" "$COUNT")
+      r=$("$FLOOR_BIN" 127.0.0.1 "$TPM_PORT" "$alg" "$mask" "$COUNT")
       say "round $ROUND: floor $alg $mask: $r"
       record "$(jq -c '{kind: "floor"} + .' <<<"$r")"
     done
@@ -72,20 +90,38 @@ startup_time() {
   t0=$(date +%s%N)
   keylet_env "$n" "$@" "$bin" "${BIN_ARGS[@]}" >>"$E2E_TMP/$n/keylet.log" 2>&1 </dev/null &
   KEYLET_PID[$n]=$!
-  for ((i = 0; i < 3000; i++)); do
+  for ((i = 0; i < 6000; i++)); do
     if grep -q -E "$re" "$E2E_TMP/$n/keylet.log" 2>/dev/null; then
       STARTUP_S=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'); return 0
     fi
     agent_alive "$n" || { agent_log_tail "$n"; fail "'$n' exited during start-up"; return 1; }
     sleep 0.01
   done
-  fail "'$n' was not active within 30 s"
+  fail "'$n' was not active within 60 s"
 }
 
 wait_port() {
   local i
   for ((i = 0; i < 300; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$AGENT_PORT") 2>/dev/null && return 0; sleep 0.05; done
   fail "nothing listens on $AGENT_PORT"
+}
+
+# The agent API versions keylet serves, oldest first.
+KEYLET_APIS='["2.1","2.2","2.3","2.4","2.5","2.6"]'
+
+# common_api CERT: the newest agent API version that both the agent on AGENT_PORT (its
+# GET /version: supported_versions, else supported_version, its newest) and keylet serve.
+# rust-keylime 0.2.9 serves 2.1-2.5 and refuses /v2.6 with 400.
+common_api() {
+  local body
+  body=$(python3 "$CLIENT" get 127.0.0.1 "$AGENT_PORT" "$1" "$TLS/client-cert.crt" "$TLS/client-private.pem" /version) ||
+    { fail "GET /version failed"; return 1; }
+  jq -er --argjson k "$KEYLET_APIS" '
+    def num: split(".") | map(tonumber);
+    if .results.supported_versions then .results.supported_versions | map(select(. as $v | $k | index($v)))
+    else (.results.supported_version | num) as $newest | $k | map(select(num <= $newest)) end
+    | max_by(num)' <<<"$body" ||
+    { fail "no agent API version in common with keylet in: $body"; return 1; }
 }
 
 # measure NAME LABEL ALG BIN ACTIVATED-REGEX [args/env...]: cold + warm start, timings.
@@ -107,18 +143,21 @@ measure() {
   record "$(jq -nc --arg a "$label" --arg alg "$alg" --argjson c "$cold" --argjson w "$warm" \
     '{kind: "startup", agent: $a, alg: $alg, cold_s: $c, warm_s: $w}')"
   local cl=(python3 "$CLIENT" times 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" "$COUNT")
+  local api
+  api=$(common_api "$cert") || return 1
+  say "round $ROUND: $label $alg: asking at API $api, the newest this agent and keylet both serve"
   r=$(BENCH_PID=$pid "${cl[@]}" /version)
   say "round $ROUND: $label $alg tls (/version): $r"
   record "$(jq -c --arg a "$label" --arg alg "$alg" '{kind: "tls", agent: $a, alg: $alg} + .' <<<"$r")"
   for mask in 0x0 0x400400; do
-    r=$(BENCH_PID=$pid "${cl[@]}" "/v2.6/quotes/integrity?nonce=abcdefghij0123456789&mask=$mask&partial=1&ima_ml_entry=0")
+    r=$(BENCH_PID=$pid "${cl[@]}" "/v$api/quotes/integrity?nonce=abcdefghij0123456789&mask=$mask&partial=1&ima_ml_entry=0")
     say "round $ROUND: $label $alg $mask: $r"
     record "$(jq -c --arg a "$label" --arg alg "$alg" --arg m "$mask" '{kind: "quote", agent: $a, alg: $alg, mask: $m} + .' <<<"$r")"
   done
   if ((SOAK)) && [[ $alg == rsa ]] && ((ROUND == 1)); then
     say "round $ROUND: $label: 10-minute soak, one quote every 2 s"
     r=$(python3 "$CLIENT" poll 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" \
-      600 2 "/v2.6/quotes/integrity?nonce=abcdefghij0123456789&mask=0x400400&partial=1&ima_ml_entry=0" "$pid")
+      600 2 "/v$api/quotes/integrity?nonce=abcdefghij0123456789&mask=0x400400&partial=1&ima_ml_entry=0" "$pid")
     say "round $ROUND: $label soak: $r"
     record "$(jq -c --arg a "$label" '{kind: "soak", agent: $a} + .' <<<"$r")"
   fi
@@ -137,7 +176,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     for alg in rsa ecc; do
       # The reference agent reads the same [agent] file; it takes the TPM from TCTI.
       measure "reference-$alg" reference "$alg" "$KEYLET_REFERENCE_AGENT" 'Agent .* activated|activated' \
-        RUST_LOG=info "TCTI=swtpm:host=127.0.0.1,port=$SWTPM_PORT" KEYLIME_AGENT_RUN_AS=
+        RUST_LOG=info "TCTI=swtpm:host=127.0.0.1,port=$TPM_PORT" KEYLIME_AGENT_RUN_AS=
     done
   fi
 done

@@ -8,6 +8,7 @@ Usage:
   mtls_client.py times  HOST PORT CA CERT KEY COUNT PATH   -> JSON timings
   mtls_client.py poll   HOST PORT CA CERT KEY SECS INTERVAL PATH PID
                                                            -> JSON RSS samples
+  mtls_client.py get    HOST PORT CA CERT KEY PATH         -> the answer's body
 Percentiles are nearest-rank. Any non-200 answer is an error (exit 1).
 """
 import http.client
@@ -28,16 +29,21 @@ def context(ca, cert, key):
     return ctx
 
 
-def one(host, port, ctx, path):
-    t0 = time.perf_counter()
+def fetch(host, port, ctx, path):
     conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=30)
     conn.request("GET", path)
     resp = conn.getresponse()
     body = resp.read()
     conn.close()
-    dt = (time.perf_counter() - t0) * 1000.0
     if resp.status != 200:
         sys.exit(f"GET {path}: HTTP {resp.status}: {body[:200]!r}")
+    return body
+
+
+def one(host, port, ctx, path):
+    t0 = time.perf_counter()
+    fetch(host, port, ctx, path)
+    dt = (time.perf_counter() - t0) * 1000.0
     return dt
 
 
@@ -89,6 +95,8 @@ def main():
             time.sleep(interval)
         samples.append([round(time.monotonic() - start), rss_kb(pid)])
         print(json.dumps({"requests": n, "rss_kb_samples": samples}))
+    elif mode == "get":
+        sys.stdout.write(fetch(host, port, ctx, sys.argv[7]).decode())
     else:
         sys.exit(f"unknown mode {mode}")
 

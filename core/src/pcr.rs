@@ -376,6 +376,30 @@ impl PcrValues {
         self.iter().find(|(i, _)| *i == pcr).map(|(_, d)| d)
     }
 
+    /// Replaces the value of `pcr`, which must have been read already.
+    ///
+    /// # Errors
+    ///
+    /// [`PcrValuesError`] if `pcr` has no value yet or `digest` is not the bank's size.
+    pub fn replace(&mut self, pcr: u8, digest: &Digest) -> Result<(), PcrValuesError> {
+        let size = digest.as_bytes().len();
+        if size != self.bank.digest_size() {
+            return Err(PcrValuesError::WrongSize { pcr, size });
+        }
+        let at = self
+            .mask
+            .iter()
+            .take(self.digests.len())
+            .position(|i| i == pcr)
+            .ok_or(PcrValuesError::Unexpected { pcr })?;
+        let slot = self
+            .digests
+            .get_mut(at)
+            .ok_or(PcrValuesError::Unexpected { pcr })?;
+        *slot = *digest;
+        Ok(())
+    }
+
     /// The quote's pcrDigest: the bank hash over all values in ascending order.
     #[must_use]
     pub fn composite_digest(&self) -> Digest {
@@ -392,10 +416,13 @@ impl PcrValues {
 /// `H(0^n || H(data))`, as Keylime computes it for the payload key PEM.
 #[must_use]
 pub fn extended_from_zero(bank: HashAlg, data: &[u8]) -> Digest {
+    extended_once(bank, bank.hash(data).as_bytes())
+}
+
+/// The value a PCR of `bank` holds after a reset and one extend with
+/// `digest`: `H(0^n || digest)`.
+#[must_use]
+pub fn extended_once(bank: HashAlg, digest: &[u8]) -> Digest {
     let zero = [0u8; MAX_DIGEST_SIZE];
-    let inner = bank.hash(data);
-    bank.hash_parts(&[
-        zero.get(..bank.digest_size()).unwrap_or(&[]),
-        inner.as_bytes(),
-    ])
+    bank.hash_parts(&[zero.get(..bank.digest_size()).unwrap_or(&[]), digest])
 }

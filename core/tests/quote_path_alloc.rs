@@ -25,7 +25,7 @@ use std::alloc::System;
 use std::fmt;
 
 use keylet_core::agent::{BUFFER_SIZE, QuoteRequest, Tpm};
-use keylet_core::pcr::{HashAlg, PcrMask};
+use keylet_core::pcr::{HashAlg, PcrMask, extended_once};
 use keylet_core::tpm::transport::Transport;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -43,23 +43,63 @@ impl fmt::Display for Exhausted {
 
 /// Answers each command with the next recorded response and counts
 /// commands that differ from the recorded ones.
+/// Answers each command with the first unused recorded frame that has the
+/// same command bytes (a command with none is an error), and records the
+/// order of the command codes. With `unbind`, PCR_Read answers show PCR 16
+/// as zero (the state after a reboot) instead of the recorded binding.
+/// Allocates nothing itself.
 struct Replay<'a> {
     frames: &'a [frames::Frame],
-    next: usize,
-    mismatched: usize,
+    used: u64,
+    sent: [u32; 16],
+    count: usize,
     backoffs: u32,
+    unbind: Option<[u8; 32]>,
+}
+
+impl<'a> Replay<'a> {
+    fn new(frames: &'a [frames::Frame], unbind: Option<[u8; 32]>) -> Self {
+        Self {
+            frames,
+            used: 0,
+            sent: [0; 16],
+            count: 0,
+            backoffs: 0,
+            unbind,
+        }
+    }
+
+    fn sent(&self) -> &[u32] {
+        &self.sent[..self.count]
+    }
+
+    fn all_used(&self) -> bool {
+        self.used.count_ones() as usize == self.frames.len()
+    }
 }
 
 impl Transport for Replay<'_> {
     type Error = Exhausted;
 
     fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Exhausted> {
-        let f = self.frames.get(self.next).ok_or(Exhausted)?;
-        self.next += 1;
-        if f.command != command {
-            self.mismatched += 1;
+        let (i, f) = self
+            .frames
+            .iter()
+            .enumerate()
+            .find(|(i, f)| self.used & (1 << i) == 0 && f.command == command)
+            .ok_or(Exhausted)?;
+        self.used |= 1 << i;
+        self.sent[self.count] = f.cc;
+        self.count += 1;
+        let r = &mut response[..f.response.len()];
+        r.copy_from_slice(&f.response);
+        if let (0x17E, Some(bound)) = (f.cc, self.unbind) {
+            let at = r
+                .windows(32)
+                .position(|w| w == bound)
+                .expect("PCR 16 in the PCR_Read");
+            r[at..at + 32].fill(0);
         }
-        response[..f.response.len()].copy_from_slice(&f.response);
         Ok(f.response.len())
     }
 
@@ -93,31 +133,35 @@ fn quote_path_makes_no_heap_allocation() {
     let mut rsp = vec![0u8; BUFFER_SIZE];
     let mut out = vec![0u8; 8192];
 
-    for round in 0..2 {
-        let replay = Replay {
-            frames: &capture.frames,
-            next: 0,
-            mismatched: 0,
-            backoffs: 0,
-        };
+    // PCR 16 as recorded (bound) and as after a reboot (zero).
+    let bound: [u8; 32] = extended_once(HashAlg::Sha256, &digest)
+        .as_bytes()
+        .try_into()
+        .unwrap();
+    const READ: u32 = 0x17E;
+    const QUOTE: u32 = 0x158;
+    for (round, unbind) in [(0, None), (1, Some(bound)), (2, None)] {
         let region = Region::new(GLOBAL);
         let (n, replay) = {
-            let mut tpm = Tpm::new(replay, &mut cmd, &mut rsp);
+            let mut tpm = Tpm::new(Replay::new(&capture.frames, unbind), &mut cmd, &mut rsp);
             let n = tpm.quote(&req, &mut out).unwrap();
             (n, tpm.into_transport())
         };
         let stats = region.change();
         assert_eq!(stats.allocations, 0, "round {round}: {stats:?}");
         assert_eq!(stats.reallocations, 0, "round {round}: {stats:?}");
-        assert_eq!(
-            replay.next,
-            capture.frames.len(),
-            "every recorded frame replayed"
-        );
-        assert_eq!(
-            replay.mismatched, 0,
-            "commands differ from the recorded ones"
-        );
+        if unbind.is_some() {
+            // Reset and extend, and the values sent are the TPM's after them.
+            assert_eq!(
+                replay.sent(),
+                [READ, 0x13D, 0x182, QUOTE, QUOTE],
+                "round {round}"
+            );
+            assert!(replay.all_used(), "every recorded frame replayed");
+        } else {
+            // PCR 16 already holds the binding: PCR_Read and Quote only.
+            assert_eq!(replay.sent(), [READ, QUOTE, QUOTE], "round {round}");
+        }
         assert_eq!(
             replay.backoffs, 1,
             "the recorded TPM_RC_RETRY was retried once"

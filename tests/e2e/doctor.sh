@@ -9,6 +9,10 @@
 #   registrar_tls  registrar over TLS: OK with the testbed CA; with a CA that did
 #                not sign the registrar's certificate: FAIL naming the CA option, exit 1
 #   ek_chain     the EK certificate against a store without its CA: FAIL, exit 1
+#   persisted_ek the RSA EK swtpm_setup persisted at 0x81010001: doctor and keylet say it is
+#                used (no key generation); an ECC EK put at that handle instead: doctor WARNs
+#                naming the template, keylet creates the EK and says why, registers, and
+#                leaves no object; the TCG EK is persisted again at the end
 #   tpm_clock    swtpm killed and started again (no TPM2_Shutdown): tpm.clock WARN saying
 #                keylet will set it forward; keylet starts and does so; then tpm.clock OK
 # Needs: scripts/testbed.sh up, a keylet build.
@@ -133,6 +137,51 @@ tpm_clock_attempt() {
   expect tpm.clock ok
 }
 
+# Puts the TCG RSA EK back at 0x81010001, whatever the scenario left there.
+restore_rsa_ek() {
+  tb tpm2 evictcontrol -C o -c 0x81010001 >/dev/null 2>&1 || true
+  tb tpm2 createek -G rsa -c 0x81010001 >/dev/null 2>&1 || fail "could not persist the RSA EK again"
+  tb tpm2 flushcontext -t >/dev/null 2>&1 || true
+}
+
+scenario_persisted_ek() {
+  tb reset >/dev/null 2>&1 # the registrar forgets earlier scenarios' agents (same EK, other AK)
+  agent_new pek
+  doctor pek -- --ek-ca "$EK_STORE"
+  expect tpm.ek ok
+  [[ $(detail_of tpm.ek) == *"persisted at the TCG handle 0x81010001, verified"* ]] ||
+    fail "tpm.ek with the EK at its TCG handle: $(detail_of tpm.ek)"
+  agent_start pek
+  wait_registered "$(agent_identity pek | jq -r .uuid)" 30 >/dev/null
+  agent_stop pek
+  grep -q "EK persisted at the TCG handle 0x81010001, verified against the TCG template: no key generation" \
+    "$(agent_dir pek)/keylet.log" || fail "keylet did not say it uses the persisted EK"
+
+  # Another key at the handle (an ECC EK): passed over with the reason, the EK created.
+  tb tpm2 evictcontrol -C o -c 0x81010001 >/dev/null
+  tb tpm2 createek -G ecc -c 0x81010001 >/dev/null
+  tb tpm2 flushcontext -t >/dev/null
+  local rc=0
+  persisted_ek_other_key || rc=$?
+  restore_rsa_ek
+  return "$rc"
+}
+
+# The saved AK still loads: the created EK is the same key as the persisted one was.
+persisted_ek_other_key() {
+  doctor pek -- --ek-ca "$EK_STORE"
+  expect tpm.ek warn || return 1
+  [[ $(detail_of tpm.ek) == *"0x81010001 is not used, its public area is not the configured TCG EK template's"* ]] ||
+    { fail "tpm.ek with an ECC key at the RSA EK's handle: $(detail_of tpm.ek)"; return 1; }
+  expect tpm.ak ok || return 1
+  agent_start pek || return 1
+  wait_registered "$(agent_identity pek | jq -r .uuid)" 30 >/dev/null || return 1
+  agent_stop pek || return 1
+  grep -q "EK created from the TCG template (TPM2_CreatePrimary): the key persisted at the TCG handle 0x81010001 is not used" \
+    "$(agent_dir pek)/keylet.log" || { fail "keylet did not warn about the key at the TCG handle"; return 1; }
+  assert_eq "$(transient_handles)" 0 "transient objects left in swtpm"
+}
+
 scenario_tpm_clock() {
   tb reset >/dev/null 2>&1 # the registrar forgets earlier scenarios' agents (same EK, other AK)
   # Start orderly: a TPM that authorized a DA-protected object since its last orderly
@@ -149,4 +198,4 @@ scenario_tpm_clock() {
   fail "three unclean restarts in a row: each time the clock was safe again before a check, or keylet did not report setting it forward at start-up ($(agent_dir clk)/keylet.log)"
 }
 
-run_scenarios all_ok running registrar_tls ek_chain tpm_clock -- "$@"
+run_scenarios all_ok running registrar_tls ek_chain persisted_ek tpm_clock -- "$@"

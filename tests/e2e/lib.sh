@@ -6,7 +6,8 @@
 #   scripts/testbed.sh up
 # Settings: KEYLET_BIN (default target/{debug,release}/keylet, newest), the
 # KEYLET_TB_* variables of scripts/testbed.sh, KEYLET_E2E_KEEP=1 keeps the
-# per-run directory, RUST_LOG for keylet (default info).
+# per-run directory, RUST_LOG for keylet (default info), KEYLET_E2E_TPM_PORT
+# points keylet at another TPM port (the slow-tpm proxy of tests/e2e/slow-tpm.sh).
 
 shopt -s inherit_errexit # errexit also inside $(...)
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -176,7 +177,7 @@ registrar_port=$REGISTRAR_PORT
 keylime_dir=$d/state
 trusted_client_ca=$TLS/cacert.crt
 enable_agent_mtls=true
-tpm_device=tcp://127.0.0.1:$SWTPM_PORT
+tpm_device=tcp://127.0.0.1:${KEYLET_E2E_TPM_PORT:-$SWTPM_PORT}
 tpm_hash_alg=sha256
 tpm_encryption_alg=rsa
 tpm_signing_alg=rsassa

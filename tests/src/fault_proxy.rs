@@ -63,7 +63,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// One frame (header, then the size it declares) from `s`; `None` at EOF.
-fn read_frame(s: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
+///
+/// # Errors
+///
+/// On I/O errors or a size outside 10..=4096.
+pub fn read_frame(s: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
     let mut frame = vec![0u8; 10];
     match s.read_exact(&mut frame) {
         Ok(()) => {}
@@ -82,13 +86,20 @@ fn read_frame(s: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(frame))
 }
 
-fn exchange(upstream: &Mutex<TcpStream>, cmd: &[u8]) -> io::Result<Vec<u8>> {
+/// Sends `cmd` to swtpm and reads its answer.
+///
+/// # Errors
+///
+/// On I/O errors, or when swtpm closes the connection.
+pub fn exchange(upstream: &Mutex<TcpStream>, cmd: &[u8]) -> io::Result<Vec<u8>> {
     let mut up = lock(upstream);
     up.write_all(cmd)?;
     read_frame(&mut up)?.ok_or_else(|| io::Error::other("swtpm closed the connection"))
 }
 
-fn rc_frame(rc: u32) -> Vec<u8> {
+/// A response frame of just a header with response code `rc`.
+#[must_use]
+pub fn rc_frame(rc: u32) -> Vec<u8> {
     let mut f = vec![0x80, 0x01, 0, 0, 0, 10];
     f.extend_from_slice(&rc.to_be_bytes());
     f

@@ -2,4 +2,6 @@
 
 pub mod agent;
 pub mod fault_proxy;
+pub mod latency;
+pub mod mssim_server;
 pub mod swtpm;

@@ -33,6 +33,17 @@ fn hex(b: &[u8]) -> String {
     })
 }
 
+/// The TCG EK of `alg` as a transient object (the captures show
+/// TPM2_CreatePrimary, whatever is persisted at the TCG handle).
+fn transient_ek<T: keylet_core::tpm::transport::Transport>(
+    tpm: &mut Tpm<'_, T>,
+    alg: KeyAlg,
+    public: &mut [u8],
+) -> u32 {
+    let t = keylet_core::tpm::template::ek_template(alg).unwrap();
+    tpm.create_endorsement_primary(&t, public).unwrap().0
+}
+
 fn frames_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data/frames")
 }
@@ -62,13 +73,13 @@ fn tpm_capture_frames() {
 
     // Keys: EK (ECC, L-2), AK create + load under it.
     let mut ek_pub = [0u8; 1024];
-    let ek = tpm.create_ek(KeyAlg::EccP256, None, &mut ek_pub).unwrap();
+    let ek = transient_ek(&mut tpm, KeyAlg::EccP256, &mut ek_pub);
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
     let ak = tpm
-        .create_ak(ek.handle, KeyAlg::EccP256, HashAlg::Sha256, &mut p, &mut s)
+        .create_ak(ek, KeyAlg::EccP256, HashAlg::Sha256, &mut p, &mut s)
         .unwrap();
     let ak_handle = tpm
-        .load_ak(ek.handle, &p[..ak.public_len], &s[..ak.private_len])
+        .load_ak(ek, &p[..ak.public_len], &s[..ak.private_len])
         .unwrap();
     save(
         "keys.txt",
@@ -94,7 +105,7 @@ fn tpm_capture_frames() {
         "quote_path.txt",
         &[
             what.into(),
-            "quote path: PCR_Reset(16), PCR_Extend(16), PCR_Read, Quote (first quote: RETRY)"
+            "quote path: PCR_Read, PCR_Reset(16), PCR_Extend(16), Quote (first quote: RETRY)"
                 .into(),
             format!("nonce {}", hex(NONCE)),
             "bank sha256".into(),
@@ -130,13 +141,13 @@ fn tpm_capture_frames() {
     let secret = [0x5Au8; 32];
     let (blob, enc) = {
         let r = tpm
-            .execute(|b| command_keys::make_credential(b, ek.handle, &secret, ak_name.as_bytes()))
+            .execute(|b| command_keys::make_credential(b, ek, &secret, ak_name.as_bytes()))
             .unwrap();
         let (b, e) = reader::make_credential(r.parameters).unwrap();
         (b.to_vec(), e.to_vec())
     };
     let mut got = [0u8; 64];
-    tpm.activate_credential(ak_handle, ek.handle, &blob, &enc, &mut got)
+    tpm.activate_credential(ak_handle, ek, &blob, &enc, &mut got)
         .unwrap();
     tpm.execute(|b| {
         command::get_capability(
@@ -148,7 +159,7 @@ fn tpm_capture_frames() {
     })
     .unwrap();
     tpm.flush(ak_handle).unwrap();
-    tpm.flush(ek.handle).unwrap();
+    tpm.flush(ek).unwrap();
     save(
         "misc.txt",
         &[
@@ -179,15 +190,15 @@ fn tpm_capture_certify_frames() {
     ];
     for (tag, alg) in [("rsa", KeyAlg::Rsa2048), ("ecc", KeyAlg::EccP256)] {
         let mut ek_pub = [0u8; 1024];
-        let ek = tpm.create_ek(alg, None, &mut ek_pub).unwrap();
+        let ek = transient_ek(&mut tpm, alg, &mut ek_pub);
         let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
         let ak = tpm
-            .create_ak(ek.handle, alg, HashAlg::Sha256, &mut p, &mut s)
+            .create_ak(ek, alg, HashAlg::Sha256, &mut p, &mut s)
             .unwrap();
         let handle = tpm
-            .load_ak(ek.handle, &p[..ak.public_len], &s[..ak.private_len])
+            .load_ak(ek, &p[..ak.public_len], &s[..ak.private_len])
             .unwrap();
-        tpm.flush(ek.handle).unwrap();
+        tpm.flush(ek).unwrap();
         let ak_public = &p[..ak.public_len];
         let ak_name = name::of_tpm2b_public(ak_public).unwrap();
         let req = CertifyRequest {

@@ -7,14 +7,14 @@
     clippy::indexing_slicing
 )]
 
-use keylet_core::agent::{AgentError, BUFFER_SIZE, ClockRepair, QuoteRequest, Tpm};
+use keylet_core::agent::{AgentError, BUFFER_SIZE, ClockRepair, EkOrigin, QuoteRequest, Tpm};
 use keylet_core::keylime::{pcr_blob, quote_string};
 use keylet_core::pcr::{HashAlg, PcrMask, extended_from_zero};
 use keylet_core::public::{PublicKey, read_tpm2b_public};
 use keylet_core::tpm::capability::{
     self, CAP_HANDLES, HANDLES_LOADED_SESSION, HANDLES_POLICY_SESSION, HANDLES_TRANSIENT,
 };
-use keylet_core::tpm::template::{EK_CERT_RSA_2048, KeyAlg};
+use keylet_core::tpm::template::{self, EK_CERT_RSA_2048, KeyAlg};
 use keylet_core::tpm::transport::Transport;
 use keylet_core::tpm::{Handle, command, command_keys, name, reader};
 use keylet_core::verify;
@@ -62,18 +62,18 @@ struct Keys {
 
 fn make_keys<T: Transport>(tpm: &mut Tpm<'_, T>, ek_alg: KeyAlg, ak_alg: KeyAlg) -> Keys {
     let mut ek_pub = [0u8; 1024];
-    let ek = tpm.create_ek(ek_alg, None, &mut ek_pub).unwrap();
-    assert!(ek.transient);
+    let template = template::ek_template(ek_alg).unwrap();
+    let (ek, _) = tpm
+        .create_endorsement_primary(&template, &mut ek_pub)
+        .unwrap();
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
     let ak = tpm
-        .create_ak(ek.handle, ak_alg, HashAlg::Sha256, &mut p, &mut s)
+        .create_ak(ek, ak_alg, HashAlg::Sha256, &mut p, &mut s)
         .unwrap();
     let ak_public = p[..ak.public_len].to_vec();
-    let ak_handle = tpm
-        .load_ak(ek.handle, &ak_public, &s[..ak.private_len])
-        .unwrap();
+    let ak_handle = tpm.load_ak(ek, &ak_public, &s[..ak.private_len]).unwrap();
     Keys {
-        ek: ek.handle,
+        ek,
         ak: ak_handle,
         ak_public,
     }
@@ -154,8 +154,11 @@ fn tpm_rsa_ek_matches_its_nv_certificate() {
     let (mut c, mut r) = bufs();
     let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
     let mut public = [0u8; 1024];
-    let ek = tpm.create_ek(KeyAlg::Rsa2048, None, &mut public).unwrap();
-    let area = read_tpm2b_public(&public[..ek.public_len]).unwrap();
+    let template = template::ek_template(KeyAlg::Rsa2048).unwrap();
+    let (ek, public_len) = tpm
+        .create_endorsement_primary(&template, &mut public)
+        .unwrap();
+    let area = read_tpm2b_public(&public[..public_len]).unwrap();
     let PublicKey::Rsa { modulus, .. } = area.key else {
         panic!("EK is not RSA")
     };
@@ -178,14 +181,15 @@ fn tpm_rsa_ek_matches_its_nv_certificate() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.trim(), format!("Modulus={modulus_hex}"));
 
-    // The persistent EK swtpm_setup made is the same key.
+    // The persistent EK swtpm_setup made is the same key, and keylet uses it.
     let mut persistent = [0u8; 1024];
     let p = tpm
-        .create_ek(KeyAlg::Rsa2048, Some(0x8101_0001), &mut persistent)
+        .create_ek(KeyAlg::Rsa2048, None, &mut persistent)
         .unwrap();
+    assert_eq!(p.origin, EkOrigin::Persisted);
     assert!(!p.transient);
-    assert_eq!(persistent[..p.public_len], public[..ek.public_len]);
-    tpm.flush(ek.handle).unwrap();
+    assert_eq!(persistent[..p.public_len], public[..public_len]);
+    tpm.flush(ek).unwrap();
     assert!(no_leftovers(&mut tpm));
 }
 

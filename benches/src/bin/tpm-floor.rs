@@ -1,11 +1,13 @@
-//! The TPM floor of one integrity quote: the same PCR_Reset, PCR_Extend,
-//! PCR_Read and TPM2_Quote commands keylet sends (keylet-core's quote path),
+//! The TPM floor of one integrity quote: the same commands keylet sends
+//! (keylet-core's quote path: PCR_Read and TPM2_Quote once PCR 16 holds the
+//! binding, PCR_Reset and PCR_Extend of PCR 16 too when it does not),
 //! straight to swtpm over one open TCP connection, with no HTTP, TLS or
 //! JSON. `scripts/bench-agent.sh` compares keylet's answer time with it.
 //!
 //! Usage: tpm-floor HOST PORT ALG(rsa|ecc) MASK(hex) COUNT
 //! Prints one line of JSON: {"alg","mask","count","median_ms","p95_ms","min_ms"}.
-//! Creates a transient EK and AK and flushes both before it exits.
+//! Uses the EK persisted at its TCG handle (or creates a transient one) and
+//! a transient AK, and flushes what it created before it exits.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -79,7 +81,9 @@ fn run() -> Result<String, String> {
             let _ = tpm.flush(ak);
             result
         });
-    let _ = tpm.flush(ek.handle);
+    if ek.transient {
+        let _ = tpm.flush(ek.handle);
+    }
     let mut ms = timings?;
     ms.sort_by(f64::total_cmp);
     let at = |q: f64| -> f64 {

@@ -1,6 +1,7 @@
 //! EK and AK: create or read the EK, create and load the AK under it, and
 //! activate a credential.
 
+use super::ek::{EkOrigin, Found};
 use super::{AgentError, Tpm, copy_out, read_err};
 use crate::pcr::HashAlg;
 use crate::tpm::Handle;
@@ -20,6 +21,8 @@ pub struct Ek {
     pub transient: bool,
     /// The length of the TPM2B_PUBLIC written to the caller's buffer.
     pub public_len: usize,
+    /// Where it comes from.
+    pub origin: EkOrigin,
 }
 
 /// An AK made by TPM2_Create: lengths of the blobs written to the caller's buffers.
@@ -39,10 +42,12 @@ fn no_handle<E>(cc: u32) -> AgentError<E> {
 }
 
 impl<T: Transport> Tpm<'_, T> {
-    /// Makes the EK available: with `persistent`, reads that handle's public
-    /// area (TPM2_ReadPublic); otherwise creates the TCG L-1/L-2 EK as a
-    /// transient object (TPM2_CreatePrimary). The TPM2B_PUBLIC is copied to
-    /// `public_out`.
+    /// Makes the EK available and copies its TPM2B_PUBLIC to `public_out`:
+    /// with `persistent`, reads that handle's public area as it is
+    /// (TPM2_ReadPublic); otherwise uses the EK persisted at the TCG handle
+    /// of `alg` when the TPM proves it is the TCG L-1/L-2 template's (see
+    /// `agent/ek.rs`), and creates that EK as a transient object
+    /// (TPM2_CreatePrimary) when it does not. [`Ek::origin`] says which.
     ///
     /// # Errors
     ///
@@ -60,14 +65,28 @@ impl<T: Transport> Tpm<'_, T> {
                 handle,
                 transient: false,
                 public_len,
+                origin: EkOrigin::Configured,
             });
         }
+        let tcg = alg.ek_persistent_handle();
+        let at_tcg_handle = match self.persisted_ek(alg, tcg, public_out)? {
+            Found::Ek(public_len) => {
+                return Ok(Ek {
+                    handle: tcg,
+                    transient: false,
+                    public_len,
+                    origin: EkOrigin::Persisted,
+                });
+            }
+            Found::NotUsable(at) => at,
+        };
         let t = template::ek_template(alg)?;
         let (handle, public_len) = self.create_endorsement_primary(&t, public_out)?;
         Ok(Ek {
             handle,
             transient: true,
             public_len,
+            origin: EkOrigin::Created(at_tcg_handle),
         })
     }
 

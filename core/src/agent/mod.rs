@@ -7,6 +7,7 @@
 
 mod certify;
 mod clock;
+mod ek;
 mod error;
 mod keys;
 mod lockout;
@@ -16,6 +17,7 @@ mod session;
 
 pub use certify::{CertifyLens, CertifyRequest};
 pub use clock::ClockRepair;
+pub use ek::{AtTcgHandle, EkOrigin, NotTheEk};
 pub use error::AgentError;
 pub use keys::{CreatedAk, Ek};
 pub use nv::{MAX_NV_CHUNK, der_sequence_len};

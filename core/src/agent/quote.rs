@@ -1,12 +1,26 @@
-//! The quote path: bind PCR 16 to the payload key, read the PCRs, quote,
-//! self-check, and encode Keylime's quote string.
+//! The quote path: read the PCRs, bind PCR 16 to the payload key unless it
+//! already holds the binding, quote, self-check, and encode Keylime's quote
+//! string.
+//!
+//! PCR 16 and the verifier. The Keylime verifier (`_check_data_pcr`) accepts
+//! a quote when the *quoted* PCR 16 equals `H(0^n || H(payload key PEM))`:
+//! it checks a value, not the history of the PCR. When the PCR_Read of this
+//! quote shows that value, resetting and extending again writes the same
+//! value, so keylet skips both commands and quotes at the floor (PCR_Read +
+//! Quote). The binding is exactly as strong: the value the verifier sees is
+//! the TPM's at the moment of the Quote, covered by the AK's signature over
+//! the pcrDigest; anyone who could have set PCR 16 beforehand could equally
+//! have done it between keylet's extend and its quote (PCR 16 is resettable
+//! at locality 0). Should PCR 16 change between the read and the quote, the
+//! self-check against the signed pcrDigest fails and the quote is repeated,
+//! binding again: a quote never leaves with values the TPM did not sign.
 
 use super::{AgentError, Tpm, read_err};
 use crate::keylime::quote_string;
-use crate::pcr::{DATA_PCR, HashAlg, PcrMask, PcrValues};
+use crate::pcr::{DATA_PCR, Digest, HashAlg, PcrMask, PcrValues, extended_once};
 use crate::tpm::Handle;
 use crate::tpm::command::{self, CommandError};
-use crate::tpm::pcr_read::{MAX_RESTARTS, PcrReadLoop};
+use crate::tpm::pcr_read::{MAX_RESTARTS, PcrReadError, PcrReadLoop};
 use crate::tpm::reader;
 use crate::tpm::transport::Transport;
 use crate::verify::{self, QuoteError};
@@ -81,11 +95,15 @@ impl<T: Transport> Tpm<'_, T> {
         Ok(())
     }
 
-    /// The whole quote path: PCR 16 reset and extend, PCR read of
-    /// `mask ∪ {16}`, TPM2_Quote, self-check of the attestation against the
-    /// values read (retried up to [`MAX_QUOTE_ATTEMPTS`] times on a pcrDigest
-    /// mismatch), then the Keylime quote string `r<attest>:<sig>:<pcrs>`
-    /// written to `out`. Returns the string's length. Allocates nothing.
+    /// The whole quote path: PCR read of `mask ∪ {16}`; PCR 16 reset and
+    /// extended with `data_digest` only when it does not already hold
+    /// `H(0^n || data_digest)` (see the module documentation); TPM2_Quote,
+    /// the self-check of the attestation against the values (the read ones,
+    /// PCR 16 as bound) retried up to [`MAX_QUOTE_ATTEMPTS`] times on a
+    /// pcrDigest mismatch, then the Keylime quote string
+    /// `r<attest>:<sig>:<pcrs>` written to `out`. Returns the string's
+    /// length. Allocates nothing. Two TPM commands when PCR 16 is bound (and
+    /// the selection fits one PCR_Read), four when it is not.
     ///
     /// # Errors
     ///
@@ -96,8 +114,13 @@ impl<T: Transport> Tpm<'_, T> {
         req: &QuoteRequest<'_>,
         out: &mut [u8],
     ) -> Result<usize, AgentError<T::Error>> {
-        self.bind_data_pcr(req.bank, req.data_digest)?;
-        self.quote_pcrs(req.ak, req.nonce, req.bank, req.mask.with(DATA_PCR), out)
+        let bound = extended_once(req.bank, req.data_digest);
+        let bind = Bind {
+            data_digest: req.data_digest,
+            bound: &bound,
+        };
+        let mask = req.mask.with(DATA_PCR);
+        self.quote_loop(req.ak, req.nonce, req.bank, mask, Some(bind), out)
     }
 
     /// The quote path without PCR 16: PCR read of `mask`, TPM2_Quote with
@@ -118,10 +141,32 @@ impl<T: Transport> Tpm<'_, T> {
         mask: PcrMask,
         out: &mut [u8],
     ) -> Result<usize, AgentError<T::Error>> {
+        self.quote_loop(ak, nonce, bank, mask, None, out)
+    }
+
+    /// Read (and bind PCR 16 if `bind` says so and it is not bound), quote,
+    /// self-check; repeated on a pcrDigest mismatch.
+    fn quote_loop(
+        &mut self,
+        ak: Handle,
+        nonce: &[u8],
+        bank: HashAlg,
+        mask: PcrMask,
+        bind: Option<Bind<'_>>,
+        out: &mut [u8],
+    ) -> Result<usize, AgentError<T::Error>> {
         let mut attempt: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
-            let values = self.read_pcrs(bank, mask)?;
+            let mut values = self.read_pcrs(bank, mask)?;
+            if let Some(b) = &bind
+                && values.get(DATA_PCR) != Some(b.bound)
+            {
+                self.bind_data_pcr(bank, b.data_digest)?;
+                values
+                    .replace(DATA_PCR, b.bound)
+                    .map_err(|e| AgentError::PcrRead(PcrReadError::Values(e)))?;
+            }
             let r = self.execute(|b| command::quote(b, ak, nonce, bank, mask))?;
             let parts = reader::quote(r.parameters).map_err(read_err(r.cc))?;
             match verify::check_attest(parts.attest, nonce, &values) {
@@ -134,4 +179,11 @@ impl<T: Transport> Tpm<'_, T> {
             }
         }
     }
+}
+
+/// PCR 16's binding to the payload key: what it is extended with, and the
+/// value it then holds.
+struct Bind<'a> {
+    data_digest: &'a [u8],
+    bound: &'a Digest,
 }

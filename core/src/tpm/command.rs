@@ -10,14 +10,14 @@ use tpm2_protocol::{
     TpmError, TpmWriter,
     basic::{TpmUint16, TpmUint32},
     data::{
-        Tpm2bAuth, Tpm2bData, Tpm2bNonce, TpmAlgId, TpmCap, TpmCc, TpmRh, TpmSt, TpmaSession,
-        TpmlDigestValues, TpmlPcrSelection, TpmsAuthCommand, TpmsPcrSelect, TpmsPcrSelection,
-        TpmtHa, TpmtSigScheme, TpmuHa,
+        Tpm2bAuth, Tpm2bData, Tpm2bNonce, TpmAlgId, TpmCap, TpmCc, TpmRh, TpmSt, TpmSu,
+        TpmaSession, TpmlDigestValues, TpmlPcrSelection, TpmsAuthCommand, TpmsPcrSelect,
+        TpmsPcrSelection, TpmtHa, TpmtSigScheme, TpmuHa,
     },
     frame::{
         TpmCertifyCommand, TpmFlushContextCommand, TpmFrame, TpmGetCapabilityCommand,
         TpmGetRandomCommand, TpmPcrExtendCommand, TpmPcrReadCommand, TpmPcrResetCommand,
-        TpmQuoteCommand, tpm_marshal_command,
+        TpmQuoteCommand, TpmStartupCommand, tpm_marshal_command,
     },
 };
 
@@ -167,6 +167,19 @@ pub fn get_random(buf: &mut [u8], count: u16) -> Result<&[u8], CommandError> {
     let cmd = TpmGetRandomCommand {
         handles: [],
         bytes_requested: TpmUint16::new(count),
+    };
+    marshal(buf, &cmd, &[])
+}
+
+/// TPM2_Startup(TPM_SU_CLEAR): the first command after power-on.
+///
+/// # Errors
+///
+/// [`CommandError`] if `buf` is too small.
+pub fn startup_clear(buf: &mut [u8]) -> Result<&[u8], CommandError> {
+    let cmd = TpmStartupCommand {
+        handles: [],
+        startup_type: TpmSu::Clear,
     };
     marshal(buf, &cmd, &[])
 }

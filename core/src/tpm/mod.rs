@@ -13,6 +13,7 @@ pub mod command_keys;
 pub mod command_name;
 pub mod cursor;
 pub mod lockout;
+pub mod mssim;
 pub mod name;
 pub mod pcr_read;
 pub mod rc;

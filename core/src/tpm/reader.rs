@@ -167,6 +167,8 @@ pub struct ObjectParts<'a> {
     pub private: &'a [u8],
     /// The object's Name, without the TPM2B size (empty for Create).
     pub name: &'a [u8],
+    /// The object's qualified Name, without the TPM2B size (ReadPublic only, else empty).
+    pub qualified_name: &'a [u8],
 }
 
 /// Reads a TPM2_CreatePrimary response (the handle is in the handle area).
@@ -185,6 +187,7 @@ pub fn create_primary(params: &[u8]) -> Result<ObjectParts<'_>, ReadError> {
         public,
         private: &[],
         name,
+        qualified_name: &[],
     })
 }
 
@@ -204,6 +207,7 @@ pub fn create(params: &[u8]) -> Result<ObjectParts<'_>, ReadError> {
         public,
         private,
         name: &[],
+        qualified_name: &[],
     })
 }
 
@@ -232,11 +236,12 @@ pub fn read_public(params: &[u8]) -> Result<ObjectParts<'_>, ReadError> {
     let mut c = Cursor::new(params);
     let public = c.tpm2b_whole("outPublic")?;
     let name = c.tpm2b("name")?;
-    c.tpm2b("qualifiedName")?;
+    let qualified_name = c.tpm2b("qualifiedName")?;
     Ok(ObjectParts {
         public,
         private: &[],
         name,
+        qualified_name,
     })
 }
 

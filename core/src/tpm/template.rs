@@ -39,6 +39,8 @@ pub const RH_ENDORSEMENT: u32 = 0x4000_000B;
 
 /// The persistent handle of the RSA EK by TCG convention.
 pub const EK_PERSISTENT_RSA: u32 = 0x8101_0001;
+/// The persistent handle of the ECC EK by TCG convention.
+pub const EK_PERSISTENT_ECC: u32 = 0x8101_0002;
 
 /// EK certificate NV index, RSA-2048.
 pub const EK_CERT_RSA_2048: u32 = 0x01C0_0002;
@@ -76,6 +78,56 @@ impl KeyAlg {
             Self::EccP256 => EK_CERT_ECC_P256,
         }
     }
+
+    /// The persistent handle where hosts keep this EK by TCG convention
+    /// (TCG TPM v2.0 Provisioning Guidance, section 7.8).
+    #[must_use]
+    pub const fn ek_persistent_handle(self) -> u32 {
+        match self {
+            Self::Rsa2048 => EK_PERSISTENT_RSA,
+            Self::EccP256 => EK_PERSISTENT_ECC,
+        }
+    }
+
+    /// The byte ranges of the key itself in this EK's marshalled
+    /// TPM2B_PUBLIC of `len` bytes: the `unique` field's contents, which
+    /// the template leaves zero and the TPM fills in. Everything else is
+    /// the template's.
+    const fn ek_unique_ranges(self, len: usize) -> [(usize, usize); 2] {
+        match self {
+            // TPM2B_PUBLIC_KEY_RSA: size, 256-byte modulus
+            Self::Rsa2048 => [(len.saturating_sub(256), len), (len, len)],
+            // TPMS_ECC_POINT: size, 32-byte x, size, 32-byte y
+            Self::EccP256 => [
+                (len.saturating_sub(64 + 2), len.saturating_sub(32 + 2)),
+                (len.saturating_sub(32), len),
+            ],
+        }
+    }
+}
+
+/// Whether `public` (a TPM2B_PUBLIC) is an EK made from this crate's TCG
+/// template for `alg`: every byte equal to the template's except the key
+/// in `unique` (type, nameAlg, attributes, Policy A, symmetric and
+/// scheme parameters, key size, and the sizes of the key fields).
+#[must_use]
+pub fn ek_public_matches(alg: KeyAlg, public: &[u8]) -> bool {
+    let mut buf = [0u8; 1024];
+    let Ok(template) = ek_template(alg) else {
+        return false;
+    };
+    let Ok(want) = marshal_public(&template, &mut buf) else {
+        return false;
+    };
+    if public.len() != want.len() {
+        return false;
+    }
+    let unique = alg.ek_unique_ranges(want.len());
+    public
+        .iter()
+        .zip(want)
+        .enumerate()
+        .all(|(i, (got, want))| got == want || unique.iter().any(|&(a, b)| i >= a && i < b))
 }
 
 fn invalid(cc: TpmCc, what: &'static str) -> CommandError {
@@ -254,6 +306,48 @@ mod tests {
             ]
         );
         assert_eq!(tail.len(), 12 + 2 + 32 + 2 + 32);
+    }
+
+    #[test]
+    fn an_ek_public_area_matches_its_template_whatever_its_key() {
+        for alg in [KeyAlg::Rsa2048, KeyAlg::EccP256] {
+            let mut buf = [0u8; 1024];
+            let t = ek_template(alg).unwrap();
+            let len = marshal_public(&t, &mut buf).unwrap().len();
+            let area = &mut buf[..len];
+            assert!(ek_public_matches(alg, area));
+            // the key itself (the first and last bytes of unique) is the TPM's
+            let first_key_byte = if alg == KeyAlg::Rsa2048 {
+                len - 256
+            } else {
+                len - 66
+            };
+            area[first_key_byte] = 0xa5;
+            area[len - 1] = 0x5a;
+            assert!(ek_public_matches(alg, area), "{alg:?}: key bytes differ");
+            let other = if alg == KeyAlg::Rsa2048 {
+                KeyAlg::EccP256
+            } else {
+                KeyAlg::Rsa2048
+            };
+            assert!(!ek_public_matches(other, area), "{alg:?} as {other:?}");
+            // attributes (userWithAuth added), Policy A, the size of a key field
+            let key_size = if alg == KeyAlg::Rsa2048 {
+                len - 257
+            } else {
+                len - 33
+            };
+            for at in [9, 12, key_size] {
+                let mut changed = [0u8; 1024];
+                changed[..len].copy_from_slice(area);
+                changed[at] ^= 0x40;
+                assert!(
+                    !ek_public_matches(alg, &changed[..len]),
+                    "{alg:?} byte {at}"
+                );
+            }
+            assert!(!ek_public_matches(alg, &area[..len - 1]));
+        }
     }
 
     #[test]

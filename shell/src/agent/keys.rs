@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keylet_core::agent::AgentError;
+use keylet_core::agent::{AgentError, AtTcgHandle, EkOrigin};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::Handle;
@@ -50,6 +50,12 @@ pub fn endorsement(
         .create_ek(alg, persistent, &mut public)
         .map_err(tpm_err("create the EK"))?;
     public.truncate(ek.public_len);
+    let (said, unused) = ek_origin(alg, ek.handle, ek.origin);
+    if unused {
+        log::warn!("{said}");
+    } else {
+        log::info!("{said}");
+    }
     let mut cert = vec![0u8; MAX_EK_CERT];
     let index = alg.ek_cert_index();
     let ek_cert_pem = match tpm.tpm().read_ek_cert(index, &mut cert) {
@@ -68,6 +74,40 @@ pub fn endorsement(
         ek_public: public,
         ek_cert_pem,
     })
+}
+
+/// Where the EK at `handle` comes from, in words, and whether a key at the
+/// TCG handle was passed over (a warning: the operator may want to persist
+/// the right EK there to start without key generation).
+pub fn ek_origin(alg: KeyAlg, handle: Handle, origin: EkOrigin) -> (String, bool) {
+    let tcg = alg.ek_persistent_handle();
+    match origin {
+        EkOrigin::Configured => (
+            format!("{alg} EK at the persistent handle {handle:#010x} (option ek_handle)"),
+            false,
+        ),
+        EkOrigin::Persisted => (
+            format!(
+                "{alg} EK persisted at the TCG handle {handle:#010x}, verified against the TCG \
+                 template: no key generation"
+            ),
+            false,
+        ),
+        EkOrigin::Created(AtTcgHandle::Nothing(rc)) => (
+            format!(
+                "{alg} EK created from the TCG template (TPM2_CreatePrimary): nothing is \
+                 persisted at the TCG handle {tcg:#010x} (rc {rc:#x})"
+            ),
+            false,
+        ),
+        EkOrigin::Created(AtTcgHandle::Other(why)) => (
+            format!(
+                "{alg} EK created from the TCG template (TPM2_CreatePrimary): the key \
+                 persisted at the TCG handle {tcg:#010x} is not used, {why}"
+            ),
+            true,
+        ),
+    }
 }
 
 fn der_to_pem(der: &[u8]) -> String {

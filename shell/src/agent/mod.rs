@@ -35,7 +35,7 @@ pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_sett
 pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
 // start-up steps, also for keylet rotate-cert and the integration tests
-pub use keys::{TpmObjects, attestation_key, endorsement};
+pub use keys::{TpmObjects, attestation_key, ek_origin, endorsement};
 pub(crate) use startup::register;
 
 use crate::config::ConfigError;

@@ -18,7 +18,7 @@ use super::{ek_chain, lockout};
 use crate::agent::choose_device;
 use crate::config::AgentConfig;
 use crate::state::AgentState;
-use crate::tpm::{FdTransport, TcpTransport, TpmDevice, TpmTransport, TransportError};
+use crate::tpm::{TpmDevice, TpmTransport, TransportError};
 
 /// How long the doctor waits for one TPM response. Shorter than the agent's:
 /// a TPM that does not answer in this time is reported, not waited for.
@@ -35,13 +35,7 @@ pub struct TpmFacts {
 }
 
 fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
-    Ok(match device {
-        TpmDevice::Path(path) => TpmTransport::Fd(FdTransport::open(path, TIMEOUT)?),
-        TpmDevice::Fd(n) => TpmTransport::Fd(FdTransport::from_inherited(*n, TIMEOUT)?),
-        TpmDevice::Tcp { host, port } => {
-            TpmTransport::Tcp(TcpTransport::connect(host, *port, TIMEOUT)?)
-        }
-    })
+    crate::tpm::open_with_timeout(device, TIMEOUT)
 }
 
 fn open_fix(device: &TpmDevice) -> String {
@@ -58,6 +52,11 @@ fn open_fix(device: &TpmDevice) -> String {
         TpmDevice::Fd(_) => "start keylet doctor with the TPM descriptor open, or set tpm_device \
              to a device path"
             .into(),
+        TpmDevice::Mssim { port, .. } => format!(
+            "start the TPM simulator with its TPM port {port} and platform port {} or correct \
+             tpm_device / TCTI",
+            u32::from(*port) + 1
+        ),
     }
 }
 
@@ -93,7 +92,8 @@ pub fn check(
             checks.push(Check::fail(
                 "tpm.device",
                 format!("tpm_device / TCTI: {e}"),
-                "set tpm_device to a device path, tcp://HOST:PORT or fd://N",
+                "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
+                 mssim:host=H,port=P",
             ));
             return (checks, facts);
         }
@@ -218,14 +218,21 @@ fn endorsement(
         }
     };
     public.truncate(ek.public_len);
-    let how = match c.ek_handle {
-        Some(h) => format!("persistent handle {h:#010x}"),
-        None => "created from the TCG template, flushed again".into(),
-    };
-    checks.push(Check::ok(
-        "tpm.ek",
-        format!("{} EK {how}", c.tpm_encryption_alg),
-    ));
+    let (said, unused) = crate::agent::ek_origin(alg, ek.handle, ek.origin);
+    checks.push(if unused {
+        Check::warn(
+            "tpm.ek",
+            said,
+            format!(
+                "keylet creates the EK at every start (seconds on a discrete TPM); if nothing \
+                 else uses the key at {tcg:#010x}, evict it (tpm2_evictcontrol -C o -c \
+                 {tcg:#010x}) and persist the EK there (tpm2_createek -c {tcg:#010x} -G {alg})",
+                tcg = alg.ek_persistent_handle(),
+            ),
+        )
+    } else {
+        Check::ok("tpm.ek", said)
+    });
     let index = alg.ek_cert_index();
     let mut cert = vec![0u8; MAX_EK_CERT];
     match tpm.read_ek_cert(index, &mut cert) {

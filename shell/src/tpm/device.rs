@@ -1,4 +1,5 @@
-//! Which TPM to talk to: the `tpm_device` option and tpm2-tss `TCTI` strings.
+//! Which TPM to talk to: the `tpm_device` option and tpm2-tss `TCTI` strings
+//! (`device:`, `swtpm:`, `mssim:`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -21,6 +22,14 @@ pub enum TpmDevice {
     },
     /// An already-open descriptor (inherited from a privileged parent).
     Fd(i32),
+    /// The Microsoft/IBM TPM simulator: its TPM port (the platform port is
+    /// the next one).
+    Mssim {
+        /// Host name or address.
+        host: String,
+        /// The TPM port.
+        port: u16,
+    },
 }
 
 /// A `tpm_device` or `TCTI` value keylet cannot use.
@@ -37,7 +46,7 @@ impl fmt::Display for DeviceError {
         write!(
             f,
             "invalid TPM device {:?}: {}; use /dev/tpmrm0, /dev/tpm0, tcp://HOST:PORT, fd://N, \
-             device:/dev/tpmrm0 or swtpm:host=HOST,port=PORT",
+             device:/dev/tpmrm0, swtpm:host=HOST,port=PORT or mssim:host=HOST,port=PORT",
             self.value, self.reason
         )
     }
@@ -52,6 +61,7 @@ impl fmt::Display for TpmDevice {
             Self::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
             Self::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             Self::Fd(n) => write!(f, "fd://{n}"),
+            Self::Mssim { host, port } => write!(f, "mssim:host={host},port={port}"),
         }
     }
 }
@@ -93,18 +103,42 @@ fn parse_host_port(value: &str, s: &str) -> Result<TpmDevice, DeviceError> {
     })
 }
 
-/// tpm2-tss `swtpm:` options: `host=H,port=P`, `port=P`, or nothing.
-fn parse_swtpm(value: &str, opts: &str) -> Result<TpmDevice, DeviceError> {
-    let mut host = "127.0.0.1".to_owned();
+/// tpm2-tss `swtpm:` and `mssim:` options: `host=H,port=P`, `port=P`, or
+/// nothing; the host and port, with tpm2-tss's defaults.
+fn parse_host_port_opts(
+    value: &str,
+    opts: &str,
+    default_host: &str,
+    reason: &'static str,
+) -> Result<(String, u16), DeviceError> {
+    let mut host = default_host.to_owned();
     let mut port = SWTPM_DEFAULT_PORT;
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         match opt.split_once('=') {
             Some(("host", h)) if !h.is_empty() => h.clone_into(&mut host),
             Some(("port", p)) => port = parse_port(value, p)?,
-            _ => return Err(err(value, "swtpm: takes only host=HOST and port=PORT")),
+            _ => return Err(err(value, reason)),
         }
     }
+    Ok((host, port))
+}
+
+fn parse_swtpm(value: &str, opts: &str) -> Result<TpmDevice, DeviceError> {
+    let reason = "swtpm: takes only host=HOST and port=PORT";
+    let (host, port) = parse_host_port_opts(value, opts, "127.0.0.1", reason)?;
     Ok(TpmDevice::Tcp { host, port })
+}
+
+fn parse_mssim(value: &str, opts: &str) -> Result<TpmDevice, DeviceError> {
+    let reason = "mssim: takes only host=HOST and port=PORT";
+    let (host, port) = parse_host_port_opts(value, opts, "localhost", reason)?;
+    if port == u16::MAX {
+        return Err(err(
+            value,
+            "mssim: needs the port after PORT for the platform",
+        ));
+    }
+    Ok(TpmDevice::Mssim { host, port })
 }
 
 impl FromStr for TpmDevice {
@@ -134,11 +168,11 @@ impl FromStr for TpmDevice {
         if let Some(rest) = s.strip_prefix("swtpm:") {
             return parse_swtpm(value, rest);
         }
-        if s.starts_with("mssim") {
-            return Err(err(
-                value,
-                "the mssim TCTI is not supported (swtpm does not speak it); use swtpm:port=P",
-            ));
+        if s == "mssim" {
+            return parse_mssim(value, "");
+        }
+        if let Some(rest) = s.strip_prefix("mssim:") {
+            return parse_mssim(value, rest);
         }
         if s.starts_with('/') {
             return Ok(Self::Path(PathBuf::from(s)));
@@ -193,6 +227,20 @@ mod tests {
             }
         );
         assert_eq!(
+            p("mssim:host=127.0.0.1,port=2331").unwrap(),
+            TpmDevice::Mssim {
+                host: "127.0.0.1".into(),
+                port: 2331
+            }
+        );
+        assert_eq!(
+            p("mssim").unwrap(),
+            TpmDevice::Mssim {
+                host: "localhost".into(),
+                port: 2321
+            }
+        );
+        assert_eq!(
             p("swtpm:port=2341").unwrap(),
             TpmDevice::Tcp {
                 host: "127.0.0.1".into(),
@@ -212,7 +260,8 @@ mod tests {
             "fd://x",
             "swtpm:port=abc",
             "swtpm:bogus=1",
-            "mssim:port=2321",
+            "mssim:port=65535",
+            "mssim:path=/x",
             "tpm0",
             "",
         ] {
@@ -229,6 +278,7 @@ mod tests {
             "tcp://127.0.0.1:2321",
             "tcp://[::1]:9",
             "fd://3",
+            "mssim:host=localhost,port=2321",
         ] {
             assert_eq!(p(s).unwrap().to_string(), s);
         }

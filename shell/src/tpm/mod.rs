@@ -5,6 +5,8 @@
 //!   (an inherited device fd, one end of a socketpair to `swtpm chardev`).
 //! * [`TcpTransport`]: swtpm's TCP data port (raw frames, one `write_all` per
 //!   command).
+//! * [`MssimTransport`]: the Microsoft/IBM TPM simulator (framed commands,
+//!   power-on on its platform port).
 //!
 //! [`TpmDevice`] parses the `tpm_device` option and the tpm2-tss `TCTI` forms;
 //! [`open`] turns it into a [`TpmTransport`]. Keep the transport for the
@@ -16,12 +18,14 @@ mod error;
 mod fd;
 mod frame;
 mod hint;
+mod mssim;
 mod tcp;
 
 pub use device::{DeviceError, TpmDevice};
 pub use error::TransportError;
 pub use fd::FdTransport;
 pub use hint::{HintSuffix, Hinted, host_hint};
+pub use mssim::MssimTransport;
 pub use tcp::TcpTransport;
 // metrics: TPM command timing names commands by their code
 pub(crate) use frame::command_code;
@@ -41,6 +45,8 @@ pub enum TpmTransport {
     Fd(FdTransport),
     /// swtpm over TCP.
     Tcp(TcpTransport),
+    /// The Microsoft/IBM TPM simulator.
+    Mssim(MssimTransport),
 }
 
 /// Opens the TPM named by `device`.
@@ -49,11 +55,27 @@ pub enum TpmTransport {
 ///
 /// [`TransportError::Open`] naming the device if it cannot be opened.
 pub fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
+    open_with_timeout(device, DEFAULT_TIMEOUT)
+}
+
+/// Opens the TPM named by `device`, waiting at most `timeout` for each
+/// response.
+///
+/// # Errors
+///
+/// [`TransportError::Open`] naming the device if it cannot be opened.
+pub fn open_with_timeout(
+    device: &TpmDevice,
+    timeout: Duration,
+) -> Result<TpmTransport, TransportError> {
     Ok(match device {
-        TpmDevice::Path(path) => TpmTransport::Fd(FdTransport::open(path, DEFAULT_TIMEOUT)?),
-        TpmDevice::Fd(n) => TpmTransport::Fd(FdTransport::from_inherited(*n, DEFAULT_TIMEOUT)?),
+        TpmDevice::Path(path) => TpmTransport::Fd(FdTransport::open(path, timeout)?),
+        TpmDevice::Fd(n) => TpmTransport::Fd(FdTransport::from_inherited(*n, timeout)?),
         TpmDevice::Tcp { host, port } => {
-            TpmTransport::Tcp(TcpTransport::connect(host, *port, DEFAULT_TIMEOUT)?)
+            TpmTransport::Tcp(TcpTransport::connect(host, *port, timeout)?)
+        }
+        TpmDevice::Mssim { host, port } => {
+            TpmTransport::Mssim(MssimTransport::connect(host, *port, timeout)?)
         }
     })
 }
@@ -65,6 +87,7 @@ impl Transport for TpmTransport {
         match self {
             Self::Fd(t) => t.transact(command, response),
             Self::Tcp(t) => t.transact(command, response),
+            Self::Mssim(t) => t.transact(command, response),
         }
     }
 

@@ -33,48 +33,75 @@ impl TcpTransport {
         } else {
             format!("tcp://{host}:{port}")
         };
-        let open_err = |source| TransportError::Open {
-            device: device.clone(),
-            source,
-        };
-        let mut last = std::io::Error::new(ErrorKind::NotFound, "host resolves to no address");
-        let addrs = (host, port).to_socket_addrs().map_err(open_err)?;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(stream) => {
-                    stream.set_nodelay(true).map_err(open_err)?;
-                    stream.set_read_timeout(Some(timeout)).map_err(open_err)?;
-                    stream.set_write_timeout(Some(timeout)).map_err(open_err)?;
-                    return Ok(Self {
-                        stream,
-                        device,
-                        timeout,
-                    });
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(open_err(last))
+        let stream = connect_stream(host, port, timeout, &device)?;
+        Ok(Self {
+            stream,
+            device,
+            timeout,
+        })
     }
 
     fn map_io(&self, cc: u32, op: &'static str, e: std::io::Error) -> TransportError {
-        match e.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => TransportError::Timeout {
-                device: self.device.clone(),
-                cc,
-                seconds: self.timeout.as_secs(),
-            },
-            ErrorKind::UnexpectedEof => TransportError::Closed {
-                device: self.device.clone(),
-                cc,
-            },
-            _ => TransportError::Io {
-                device: self.device.clone(),
-                cc,
-                op,
-                source: e,
-            },
+        map_io(&self.device, self.timeout, cc, op, e)
+    }
+}
+
+/// A TCP connection to `host:port` (the first address that answers) with
+/// `timeout` for connecting, each read and each write, no Nagle delay.
+///
+/// # Errors
+///
+/// [`TransportError::Open`] naming `device`.
+pub(super) fn connect_stream(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    device: &str,
+) -> Result<TcpStream, TransportError> {
+    let open_err = |source| TransportError::Open {
+        device: device.to_owned(),
+        source,
+    };
+    let mut last = std::io::Error::new(ErrorKind::NotFound, "host resolves to no address");
+    let addrs = (host, port).to_socket_addrs().map_err(open_err)?;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(open_err)?;
+                stream.set_read_timeout(Some(timeout)).map_err(open_err)?;
+                stream.set_write_timeout(Some(timeout)).map_err(open_err)?;
+                return Ok(stream);
+            }
+            Err(e) => last = e,
         }
+    }
+    Err(open_err(last))
+}
+
+/// The transport error of an I/O error `e` during `op` of command `cc`.
+pub(super) fn map_io(
+    device: &str,
+    timeout: Duration,
+    cc: u32,
+    op: &'static str,
+    e: std::io::Error,
+) -> TransportError {
+    match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => TransportError::Timeout {
+            device: device.to_owned(),
+            cc,
+            seconds: timeout.as_secs(),
+        },
+        ErrorKind::UnexpectedEof => TransportError::Closed {
+            device: device.to_owned(),
+            cc,
+        },
+        _ => TransportError::Io {
+            device: device.to_owned(),
+            cc,
+            op,
+            source: e,
+        },
     }
 }
 
