@@ -9,7 +9,7 @@
 # functional/basic-attestation-on-localhost (default: the agent tests README lists).
 #
 # Each test runs as `bash test.sh` (beakerlib, no tmt), as root, in a private mount, network,
-# UTS and PID namespace: /etc/keylime, /var/lib/keylime, /var/lib/swtpm, /var/tmp/limeLib,
+# UTS and PID namespace: /etc/keylime, /etc/systemd/system, /var/lib/keylime, /var/lib/swtpm, /var/tmp/limeLib,
 # /keylime-tests, /etc/ima and /sys/kernel/security are tmpfs there, the Keylime ports are the
 # namespace's own loopback, and the suite's pkill/pgrep see only its own processes. The host
 # keeps none of it. Inside, PATH starts with tests/peer/shim: keylime_agent is keylet, rpm/yum/
@@ -79,6 +79,7 @@ fi
 ip link set lo up || die "cannot bring up loopback in the private network namespace"
 hostname "$AGENT_ID"
 for d in /etc/keylime /var/lib/keylime /var/lib/swtpm /var/tmp/limeLib /keylime-tests /etc/ima \
+  /etc/systemd/system \
   /sys/kernel/security; do
   { mkdir -p "$d" && mount -t tmpfs -o mode=0755 keylime-tests "$d"; } || die "cannot mount a tmpfs on $d"
 done
