@@ -85,6 +85,14 @@ for d in /etc/keylime /var/lib/keylime /var/lib/swtpm /var/tmp/limeLib /keylime-
 done
 { mkdir -p /usr/share/beakerlib && mount --bind "$BLSH" /usr/share/beakerlib; } ||
   die "cannot bind $BLSH on /usr/share/beakerlib"
+# Some tests patch the installed Keylime (found with `find /usr`): they get a private copy,
+# bound over the venv's package and under /usr/local/src, so the shared venv stays untouched.
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+{ mount -t tmpfs keylime-tests /usr/local/src && mkdir -p /usr/local/src/keylime-copy /usr/local/src/keylime &&
+  cp -a "$site/keylime/." /usr/local/src/keylime-copy/ &&
+  mount --bind /usr/local/src/keylime-copy "$site/keylime" &&
+  mount --bind /usr/local/src/keylime-copy /usr/local/src/keylime; } ||
+  die "cannot make a private copy of Keylime's package"
 mkdir -p /sys/kernel/security/ima && : >/sys/kernel/security/ima/ascii_runtime_measurements &&
   : >/sys/kernel/security/ima/policy
 
