@@ -108,7 +108,8 @@ pub fn run(actions: &[PathBuf], notice: &Notice, work_dir: &Path) -> Result<(), 
             || action.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        log::info!("running revocation action {}", action.display());
+        // Operators moving from the reference agent watch for this line.
+        log::info!("Executing revocation action {label} ({})", action.display());
         let mut command = crate::script::command_for(action);
         command.arg(&json).current_dir(work_dir);
         crate::script::run(command, &label, crate::script::SCRIPT_TIMEOUT)
