@@ -76,6 +76,9 @@ if [[ ${KEYLET_PEER_INSIDE:-} != 1 ]]; then
 fi
 
 # ---- inside the namespaces
+# This shell is the PID namespace's init: it ignores signals it has no handler for, and its
+# exit ends every process of the run.
+trap 'echo "keylime-tests.sh: stopped by a signal" >&2; exit 130' INT TERM
 ip link set lo up || die "cannot bring up loopback in the private network namespace"
 hostname "$AGENT_ID"
 for d in /etc/keylime /var/lib/keylime /var/lib/swtpm /var/tmp/limeLib /keylime-tests /etc/ima \
