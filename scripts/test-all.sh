@@ -67,6 +67,9 @@ shellcheck_all() {
   [[ -f .ci/run ]] && files+=(.ci/run)
   files+=(tests/dist/*.sh) # systemd unit check (ops)
   files+=(tests/vm/*.sh tests/vm/guest-init) # keylet in a VM
+  files+=(tests/peer/*.sh tests/peer/shim/init.d/*) # keylime-tests runner (opt-in, not run here)
+  local f
+  for f in tests/peer/shim/*; do [[ -f $f ]] && files+=("$f"); done
   shellcheck -x "${files[@]}"
 }
 

@@ -3,11 +3,51 @@
 //! call it off the async threads.
 
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a script may run before it is killed.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The command that runs the file at `path`: the file itself when it is
+/// executable; else the interpreter its `#!` line names (with at most one
+/// argument, as the kernel reads it), because a zip entry's mode may be lost
+/// on the way (the tenant's `--include` does not keep it); else `sh`.
+#[must_use]
+pub fn command_for(path: &Path) -> Command {
+    let executable = std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+    if executable {
+        return Command::new(path);
+    }
+    let mut command = match shebang(path) {
+        Some((interpreter, arg)) => {
+            let mut c = Command::new(interpreter);
+            c.args(arg);
+            c
+        }
+        None => Command::new("sh"),
+    };
+    command.arg(path);
+    command
+}
+
+/// The interpreter and its optional argument from the `#!` first line.
+fn shebang(path: &Path) -> Option<(String, Option<String>)> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let line = head.get(..n)?.strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.trim();
+    let (interpreter, arg) = match line.split_once([' ', '\t']) {
+        Some((i, a)) => (i, Some(a.trim().to_string()).filter(|a| !a.is_empty())),
+        None => (line, None),
+    };
+    (!interpreter.is_empty()).then(|| (interpreter.to_string(), arg))
+}
 
 /// Runs `command` (stdin closed) for at most `timeout`, logging its output
 /// lines prefixed with `label`.
@@ -71,5 +111,32 @@ pub fn run(mut command: Command, label: &str, timeout: Duration) -> Result<(), S
         Some(0) => Ok(()),
         Some(code) => Err(format!("{label} exited with status {code}")),
         None => Err(format!("{label} was killed by a signal")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_file_that_lost_its_mode_runs_with_its_shebang_interpreter() {
+        // With sh this file exits 3; its interpreter (cat) only prints it.
+        let dir = tempfile::tempdir().unwrap();
+        let action = write(dir.path(), "action", "#!/bin/cat\nexit 3\n");
+        run(command_for(&action), "action", SCRIPT_TIMEOUT).unwrap();
+        // With an argument, as the kernel passes it.
+        let action = write(dir.path(), "action2", "#!/bin/sh -e\nfalse\nexit 0\n");
+        let e = run(command_for(&action), "action2", SCRIPT_TIMEOUT).unwrap_err();
+        assert!(e.contains("exited with status 1"), "{e}");
+        // Without a shebang: sh.
+        let action = write(dir.path(), "action3", "exit 4\n");
+        let e = run(command_for(&action), "action3", SCRIPT_TIMEOUT).unwrap_err();
+        assert!(e.contains("exited with status 4"), "{e}");
     }
 }

@@ -207,6 +207,9 @@ id -u >"$PWD/revocation-uid"
   assert_eq "$(cat "$state/revocation-uid")" "$EUID" "the action ran as keylet's user"
   grep -q "reports that agent $uuid_b failed" "$(agent_dir watch)/keylet.log" ||
     fail "keylet did not log the verified notification"
+  # The reference agent's wording: operators' log alerts watch for it.
+  grep -q "Executing revocation action local_action_mark" "$(agent_dir watch)/keylet.log" ||
+    fail "keylet did not log the action it ran as 'Executing revocation action NAME'"
   verifier_delete "$uuid_b"
   verifier_delete "$uuid_a"
   agent_stop victim

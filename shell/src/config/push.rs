@@ -121,16 +121,10 @@ pub(super) fn parse(
             ));
         }
     };
-    let url = v.string("verifier_url", "https://localhost:8881")?;
+    let url = v.string_or_default("verifier_url", "https://localhost:8881")?;
     let verifier_url = parse_verifier_url(&url).ok_or_else(|| v.error("verifier_url", URL_FORM))?;
     let interval = v.integer("attestation_interval_seconds", 60, 1..=86_400)?;
-    let server_identifier = v.string("certification_keys_server_identifier", "ak")?;
-    if server_identifier.is_empty() {
-        return Err(v.error(
-            "certification_keys_server_identifier",
-            "a non-empty name (the Keylime verifier knows \"ak\")",
-        ));
-    }
+    let server_identifier = v.string_or_default("certification_keys_server_identifier", "ak")?;
     Ok(PushSettings {
         mode,
         verifier_url,
@@ -141,7 +135,7 @@ pub(super) fn parse(
             warnings,
         )?,
         attestation_interval: Duration::from_secs(interval),
-        uefi_logs_evidence_version: v.string("uefi_logs_evidence_version", "2.1")?,
+        uefi_logs_evidence_version: v.string_or_default("uefi_logs_evidence_version", "2.1")?,
         server_identifier,
     })
 }
@@ -197,6 +191,26 @@ mod tests {
         );
         assert_eq!(p.attestation_interval, Duration::from_secs(60));
         assert_eq!(p.server_identifier, "ak");
+    }
+
+    #[test]
+    fn keylimes_sample_empty_values_are_the_defaults() {
+        // Keylime 7.14's agent.conf template renders these as "" for a pull agent.
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("etc/keylime/agent.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(
+            &conf,
+            "[agent]\nverifier_url = \"\"\ncertification_keys_server_identifier = \"\"\n\
+             uefi_logs_evidence_version = \"\"\n",
+        )
+        .unwrap();
+        let p = load_from(&FixedEnv::default(), root.path())
+            .map(|l| l.config.push)
+            .unwrap();
+        assert_eq!(p.verifier_url.to_string(), "https://localhost:8881");
+        assert_eq!(p.server_identifier, "ak");
+        assert_eq!(p.uefi_logs_evidence_version, "2.1");
     }
 
     #[test]

@@ -79,11 +79,18 @@ impl Default for RevocationConfig {
     }
 }
 
-/// Splits Keylime's comma-separated action list; each name must be a plain
-/// file name (an action is looked up by name in a directory).
+/// Splits Keylime's action list: comma-separated names, or the Python list
+/// form Keylime's sample `agent.conf` writes (`"[]"`, `"['a', 'b']"`), as the
+/// reference agent reads it. Each name must be a plain file name (an action
+/// is looked up by name in a directory).
 fn action_names(v: &Values<'_>, list: &str) -> Result<Vec<String>, ConfigError> {
+    let list = list.trim();
+    let list = list
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .unwrap_or(list);
     list.split(',')
-        .map(str::trim)
+        .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"').trim())
         .filter(|a| !a.is_empty())
         .map(|a| {
             if is_action_name(a) {
@@ -102,4 +109,28 @@ fn action_names(v: &Values<'_>, list: &str) -> Result<Vec<String>, ConfigError> 
 #[must_use]
 pub fn is_action_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{FixedEnv, load_from};
+
+    fn actions(value: &str) -> Vec<String> {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("etc/keylime/agent.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        let text = format!("[agent]\nrevocation_actions = {value}\n");
+        std::fs::write(&conf, text).unwrap();
+        let loaded = load_from(&FixedEnv::default(), root.path()).unwrap();
+        loaded.config.revocation.actions
+    }
+
+    #[test]
+    fn keylimes_list_forms_and_comma_lists_name_the_same_actions() {
+        // Keylime's sample agent.conf writes "[]" for no actions.
+        assert!(actions("\"[]\"").is_empty());
+        assert!(actions("\"\"").is_empty());
+        assert_eq!(actions("\"['a.sh', \\\"b\\\"]\""), ["a.sh", "b"]);
+        assert_eq!(actions("\"a.sh, b\""), ["a.sh", "b"]);
+    }
 }

@@ -52,6 +52,17 @@ impl<'a> Values<'a> {
         }
     }
 
+    /// A string option where an empty value means the default: Keylime's
+    /// sample `agent.conf` writes `""` for options a pull agent leaves unset.
+    ///
+    /// # Errors
+    ///
+    /// As [`Values::string`].
+    pub fn string_or_default(&self, option: &str, default: &str) -> Result<String, ConfigError> {
+        let s = self.string(option, default)?;
+        Ok(if s.is_empty() { default.to_string() } else { s })
+    }
+
     /// A boolean option: TOML booleans, or `true`/`false`/`yes`/`no`/`1`/`0`/`on`/`off`.
     ///
     /// # Errors

@@ -3,12 +3,12 @@
 //! payload's `action_list` names, looked up in `revocation_actions_dir` first
 //! and then in the payload (when `allow_payload_revocation_actions`). Each is
 //! run with one argument, a file holding the notification's message (JSON),
-//! as the user keylet runs as: directly when it is executable, else with `sh`.
+//! as the user keylet runs as: directly when it is executable, else with the
+//! interpreter of its `#!` line, else with `sh` ([`crate::script::command_for`]).
 
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::{Notice, RevocationError};
 use crate::config::{RevocationConfig, is_action_name};
@@ -108,19 +108,9 @@ pub fn run(actions: &[PathBuf], notice: &Notice, work_dir: &Path) -> Result<(), 
             || action.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        log::info!("running revocation action {}", action.display());
-        // A zip entry's mode may be lost on the way (the tenant's --include
-        // does not keep it): a file that is not executable runs with sh, as
-        // payload scripts do.
-        let executable =
-            std::fs::metadata(action).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
-        let mut command = if executable {
-            Command::new(action)
-        } else {
-            let mut sh = Command::new("sh");
-            sh.arg(action);
-            sh
-        };
+        // Operators moving from the reference agent watch for this line.
+        log::info!("Executing revocation action {label} ({})", action.display());
+        let mut command = crate::script::command_for(action);
         command.arg(&json).current_dir(work_dir);
         crate::script::run(command, &label, crate::script::SCRIPT_TIMEOUT)
             .map_err(RevocationError::Action)
