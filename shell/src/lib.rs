@@ -11,8 +11,8 @@ pub mod config;
 pub mod console;
 #[cfg(feature = "doctor")]
 pub mod doctor;
-pub mod keylime;
 pub mod executor; // the TPM worker and the operator scripts' executor
+pub mod keylime;
 pub mod keys;
 pub mod logs;
 pub mod metrics;
