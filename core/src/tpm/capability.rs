@@ -3,7 +3,7 @@
 //! Values keylet does not know (vendor properties, new algorithms or command
 //! codes) are handed back raw and never fail the parse.
 
-use super::reader::{Cursor, ReadError};
+use super::cursor::{Cursor, ReadError};
 
 /// TPM_CAP_ALGS.
 pub const CAP_ALGS: u32 = 0;
