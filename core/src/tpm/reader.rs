@@ -317,3 +317,67 @@ pub fn make_credential(params: &[u8]) -> Result<(&[u8], &[u8]), ReadError> {
     let secret = f.field::<Tpm2bEncryptedSecret>("secret")?.data();
     Ok((blob, secret))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::super::cursor::ReadErrorKind;
+    use super::*;
+
+    #[test]
+    fn pcr_read_counts_digests_against_the_selection() {
+        // counter 5, one bank (SHA-256, PCRs 0 and 1), one digest of 32 bytes.
+        let mut p = [0u8; 4 + 4 + 6 + 4 + 34];
+        p[3] = 5;
+        p[7] = 1;
+        p[8..14].copy_from_slice(&[0x00, 0x0b, 3, 0b11, 0, 0]);
+        p[17] = 1;
+        p[19] = 32;
+        assert_eq!(
+            pcr_read(&p).unwrap_err(),
+            ReadError::invalid("digest count differs from the PCRs selected", 14)
+        );
+        p[11] = 0b1;
+        let parts = pcr_read(&p).unwrap();
+        assert_eq!((parts.update_counter, parts.bank), (5, 0x000b));
+        assert_eq!(
+            parts.digests.iter().collect::<heapless::Vec<_, 2>>(),
+            [&[0u8; 32][..]]
+        );
+    }
+
+    #[test]
+    fn sizes_above_the_tpm_limits_name_the_field() {
+        // An NV_Read chunk above TPM2B_MAX_NV_BUFFER (1024).
+        let mut p = [0u8; 2 + 1025];
+        p[..2].copy_from_slice(&1025u16.to_be_bytes());
+        let e = nv_read(&p).unwrap_err();
+        assert_eq!(e.what, "data");
+        assert_eq!(
+            e.kind,
+            ReadErrorKind::TooLarge {
+                limit: 1024,
+                actual: 1025
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_signature_algorithm_is_named_with_its_offset() {
+        // attest "ab", then sigAlg 0x7777.
+        let p = [0, 2, b'a', b'b', 0x77, 0x77, 0, 0];
+        let e = quote(&p).unwrap_err();
+        assert_eq!(e.what, "signature (TPMT_SIGNATURE)");
+        assert_eq!(e.offset, 4);
+        assert_eq!(e.kind, ReadErrorKind::Unknown { value: 0x7777 });
+        // NULL signature: no body.
+        let p = [0, 2, b'a', b'b', 0x00, 0x10];
+        assert_eq!(
+            quote(&p).unwrap(),
+            QuoteParts {
+                attest: b"ab",
+                signature: &[0x00, 0x10]
+            }
+        );
+    }
+}
