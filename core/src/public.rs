@@ -1,14 +1,21 @@
 //! Reading a marshalled TPM2B_PUBLIC / TPMT_PUBLIC into the key it carries.
 //!
-//! The reader borrows from the input and copies nothing. It understands the
+//! The reader borrows from the input and copies nothing; each field is read
+//! with tpm2-protocol's view of it ([`Fields`]). It understands the
 //! key types keylet uses (RSA; ECC on NIST P-256 for its EK and AK, and on
 //! P-384 and P-521 for TCG device identity keys), walks every field in order (TPM 2.0 Part 2, §12.2), and rejects anything
 //! it cannot account for, including trailing bytes after the TPM2B.
 
 use core::fmt;
 
+use tpm2_protocol::basic::{TpmUint16, TpmUint32};
+use tpm2_protocol::data::{
+    Tpm2bDigest, Tpm2bEccParameter, Tpm2bPublicKeyRsa, TpmaObject, TpmtKdfScheme, TpmtSymDefObject,
+};
+
 use crate::pcr::HashAlg;
-use crate::tpm::cursor::{Cursor, ReadError, ReadErrorKind};
+use crate::tpm::cursor::{ReadError, ReadErrorKind};
+use crate::tpm::fields::Fields;
 
 /// TPM algorithm identifiers used by public areas and signatures, as
 /// tpm2-protocol numbers them.
@@ -186,6 +193,14 @@ pub enum PublicError {
     },
     /// The RSA modulus is empty.
     EmptyModulus,
+    /// A field holds a value keylet cannot use (an unknown symmetric or KDF
+    /// algorithm, a size above the TPM's limits).
+    Unusable {
+        /// Where the field starts.
+        offset: usize,
+        /// The field.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for PublicError {
@@ -231,6 +246,11 @@ impl fmt::Display for PublicError {
                  {expected}"
             ),
             Self::EmptyModulus => f.write_str("RSA public area has an empty modulus"),
+            Self::Unusable { offset, what } => write!(
+                f,
+                "public area has an unusable {what} at byte {offset}; the key blob is damaged or \
+                 not a TPM2B_PUBLIC"
+            ),
         }
     }
 }
@@ -245,11 +265,11 @@ impl From<ReadError> for PublicError {
                 needed,
             },
             ReadErrorKind::Trailing => Self::TrailingBytes { offset: e.offset },
-            // No field read here is judged by the reader itself; the
-            // public area's own checks return their own variants.
-            ReadErrorKind::Invalid => Self::Truncated {
-                offset: e.end(),
-                needed: 0,
+            ReadErrorKind::Invalid
+            | ReadErrorKind::TooLarge { .. }
+            | ReadErrorKind::Unknown { .. } => Self::Unusable {
+                offset: e.offset,
+                what: e.what,
             },
         }
     }
@@ -262,22 +282,19 @@ impl From<ReadError> for PublicError {
 /// [`PublicError`] if the bytes are not exactly one well-formed TPM2B_PUBLIC
 /// holding an RSA or NIST P-256/P-384/P-521 key; offsets count from the start of `bytes`.
 pub fn read_tpm2b_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
-    let mut outer = Cursor::new(bytes);
-    let size = usize::from(outer.u16("size")?);
-    let end = size.checked_add(2).ok_or(PublicError::Truncated {
+    let mut outer = Fields::new(bytes);
+    let size = usize::from(outer.field::<TpmUint16>("size")?.value());
+    let inner = outer.rest();
+    let body = inner.get(..size).ok_or(PublicError::Truncated {
         offset: bytes.len(),
-        needed: size,
+        needed: size.saturating_sub(inner.len()),
     })?;
-    let inner = bytes.get(..end).ok_or(PublicError::Truncated {
-        offset: bytes.len(),
-        needed: size,
-    })?;
-    if bytes.len() > end {
-        return Err(PublicError::TrailingBytes { offset: end });
+    if inner.len() > size {
+        return Err(PublicError::TrailingBytes {
+            offset: size.saturating_add(2),
+        });
     }
-    let mut c = Cursor::new(inner);
-    c.u16("size")?;
-    read_body(&mut c)
+    read_body(&mut Fields::at(body, 2))
 }
 
 /// Reads a bare TPMT_PUBLIC that fills `bytes` exactly.
@@ -286,40 +303,36 @@ pub fn read_tpm2b_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
 ///
 /// As [`read_tpm2b_public`].
 pub fn read_tpmt_public(bytes: &[u8]) -> Result<PublicArea<'_>, PublicError> {
-    read_body(&mut Cursor::new(bytes))
+    read_body(&mut Fields::new(bytes))
 }
 
-fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
-    let object_type = c.u16("type")?;
-    let name_alg_id = c.u16("nameAlg")?;
+fn read_body<'a>(f: &mut Fields<'a>) -> Result<PublicArea<'a>, PublicError> {
+    let object_type = f.field::<TpmUint16>("type")?.value();
+    let name_alg_id = f.field::<TpmUint16>("nameAlg")?.value();
     let name_alg = HashAlg::from_alg_id(name_alg_id)
         .ok_or(PublicError::UnsupportedNameAlg { alg: name_alg_id })?;
-    let object_attributes = c.u32("objectAttributes")?;
-    let auth_policy = c.tpm2b("authPolicy")?;
+    let object_attributes = f.field::<TpmaObject>("objectAttributes")?.bits();
+    let auth_policy = f.field::<Tpm2bDigest>("authPolicy")?.data();
     let (scheme, key) = match object_type {
         alg::RSA => {
-            skip_symmetric(c)?;
-            let scheme = read_scheme(c)?;
-            let _key_bits = c.u16("keyBits")?;
-            let exponent = c.u32("exponent")?;
-            let modulus = c.tpm2b("unique.rsa")?;
+            f.field::<TpmtSymDefObject>("symmetric")?;
+            let scheme = read_scheme(f)?;
+            let _key_bits = f.field::<TpmUint16>("keyBits")?;
+            let exponent = f.field::<TpmUint32>("exponent")?.value();
+            let modulus = f.field::<Tpm2bPublicKeyRsa>("unique.rsa")?.data();
             if modulus.is_empty() {
                 return Err(PublicError::EmptyModulus);
             }
             (scheme, PublicKey::Rsa { modulus, exponent })
         }
         alg::ECC => {
-            skip_symmetric(c)?;
-            let scheme = read_scheme(c)?;
-            let curve = c.u16("curveID")?;
-            // TPMT_KDF_SCHEME: a scheme id, then a hash unless NULL.
-            let kdf = c.u16("kdf.scheme")?;
-            if kdf != alg::NULL {
-                read_hash(c)?;
-            }
+            f.field::<TpmtSymDefObject>("symmetric")?;
+            let scheme = read_scheme(f)?;
+            let curve = f.field::<TpmUint16>("curveID")?.value();
+            f.field::<TpmtKdfScheme>("kdf")?;
             let len = ecc_coordinate_len(curve).ok_or(PublicError::UnsupportedCurve { curve })?;
-            let x = read_coordinate(c, len)?;
-            let y = read_coordinate(c, len)?;
+            let x = read_coordinate(f, len)?;
+            let y = read_coordinate(f, len)?;
             let key = match curve {
                 alg::CURVE_NIST_P384 => PublicKey::EccP384 { x, y },
                 alg::CURVE_NIST_P521 => PublicKey::EccP521 { x, y },
@@ -329,7 +342,7 @@ fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
         }
         other => return Err(PublicError::UnsupportedType { object_type: other }),
     };
-    c.finish("TPMT_PUBLIC")?;
+    f.finish("TPMT_PUBLIC")?;
     Ok(PublicArea {
         object_type,
         name_alg,
@@ -340,24 +353,17 @@ fn read_body<'a>(c: &mut Cursor<'a>) -> Result<PublicArea<'a>, PublicError> {
     })
 }
 
-/// TPMT_SYM_DEF_OBJECT: an algorithm, then key bits and mode unless NULL.
-fn skip_symmetric(c: &mut Cursor<'_>) -> Result<(), PublicError> {
-    if c.u16("symmetric.algorithm")? != alg::NULL {
-        c.u16("symmetric.keyBits")?;
-        c.u16("symmetric.mode")?;
-    }
-    Ok(())
-}
-
-/// TPMT_RSA_SCHEME / TPMT_ECC_SCHEME.
-fn read_scheme(c: &mut Cursor<'_>) -> Result<Scheme, PublicError> {
-    let offset = c.offset();
-    let scheme = c.u16("scheme")?;
+/// TPMT_RSA_SCHEME / TPMT_ECC_SCHEME: the scheme, then its hash (and for
+/// ECDAA the commit count, which tpm2-protocol 1.2.3's TPMU_ASYM_SCHEME
+/// lacks, so the details are read here field by field).
+fn read_scheme(f: &mut Fields<'_>) -> Result<Scheme, PublicError> {
+    let offset = f.offset();
+    let scheme = f.field::<TpmUint16>("scheme")?.value();
     let hash = match scheme {
         alg::NULL | alg::RSAES => None,
         alg::ECDAA => {
-            let h = read_hash(c)?;
-            c.u16("scheme.count")?;
+            let h = read_hash(f)?;
+            f.field::<TpmUint16>("scheme.count")?;
             Some(h)
         }
         // Every other signing, encryption or key-exchange scheme is a TPMS_SCHEME_HASH.
@@ -367,21 +373,21 @@ fn read_scheme(c: &mut Cursor<'_>) -> Result<Scheme, PublicError> {
         | alg::ECDSA
         | alg::ECDH
         | alg::SM2
-        | alg::ECSCHNORR => Some(read_hash(c)?),
+        | alg::ECSCHNORR => Some(read_hash(f)?),
         other => return Err(PublicError::UnsupportedScheme { offset, alg: other }),
     };
     Ok(Scheme { alg: scheme, hash })
 }
 
-fn read_hash(c: &mut Cursor<'_>) -> Result<HashAlg, PublicError> {
-    let offset = c.offset();
-    let id = c.u16("hashAlg")?;
+fn read_hash(f: &mut Fields<'_>) -> Result<HashAlg, PublicError> {
+    let offset = f.offset();
+    let id = f.field::<TpmUint16>("hashAlg")?.value();
     HashAlg::from_alg_id(id).ok_or(PublicError::UnsupportedHash { offset, alg: id })
 }
 
-fn read_coordinate<'a>(c: &mut Cursor<'a>, expected: usize) -> Result<&'a [u8], PublicError> {
-    let offset = c.offset();
-    let v = c.tpm2b("unique.ecc")?;
+fn read_coordinate<'a>(f: &mut Fields<'a>, expected: usize) -> Result<&'a [u8], PublicError> {
+    let offset = f.offset();
+    let v = f.field::<Tpm2bEccParameter>("unique.ecc")?.data();
     if v.len() == expected {
         Ok(v)
     } else {

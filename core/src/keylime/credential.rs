@@ -4,7 +4,11 @@
 
 use core::fmt;
 
-use crate::tpm::cursor::{Cursor, ReadError, ReadErrorKind};
+use tpm2_protocol::basic::TpmUint32;
+use tpm2_protocol::data::{Tpm2bEncryptedSecret, Tpm2bIdObject};
+
+use crate::tpm::cursor::{ReadError, ReadErrorKind};
+use crate::tpm::fields::Fields;
 
 /// The blob's magic.
 pub const MAGIC: u32 = 0xBADC_C0DE;
@@ -44,6 +48,17 @@ pub enum CredentialError {
         /// The first extra byte.
         offset: usize,
     },
+    /// A TPM2B is larger than the TPM accepts for it.
+    TooLarge {
+        /// The field.
+        what: &'static str,
+        /// Where its size sits.
+        offset: usize,
+        /// Its size.
+        size: usize,
+        /// The largest the TPM accepts.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for CredentialError {
@@ -68,6 +83,16 @@ impl fmt::Display for CredentialError {
                     "credential blob has unexpected bytes from byte {offset} on"
                 )
             }
+            Self::TooLarge {
+                what,
+                offset,
+                size,
+                limit,
+            } => write!(
+                f,
+                "credential blob's {what} at byte {offset} is {size} bytes; a TPM takes at most \
+                 {limit}"
+            ),
         }
     }
 }
@@ -78,9 +103,15 @@ impl From<ReadError> for CredentialError {
     fn from(e: ReadError) -> Self {
         match e.kind {
             ReadErrorKind::Trailing => Self::TrailingBytes { offset: e.offset },
-            ReadErrorKind::Truncated { .. } | ReadErrorKind::Invalid => {
-                Self::Truncated { offset: e.end() }
-            }
+            ReadErrorKind::TooLarge { limit, actual } => Self::TooLarge {
+                what: e.what,
+                offset: e.offset,
+                size: actual,
+                limit,
+            },
+            ReadErrorKind::Truncated { .. }
+            | ReadErrorKind::Invalid
+            | ReadErrorKind::Unknown { .. } => Self::Truncated { offset: e.end() },
         }
     }
 }
@@ -91,18 +122,20 @@ impl From<ReadError> for CredentialError {
 ///
 /// [`CredentialError`] naming the first problem.
 pub fn decode(blob: &[u8]) -> Result<CredentialBlob<'_>, CredentialError> {
-    let mut c = Cursor::new(blob);
-    let magic = c.u32("magic")?;
+    let mut f = Fields::new(blob);
+    let magic = f.field::<TpmUint32>("magic")?.value();
     if magic != MAGIC {
         return Err(CredentialError::BadMagic { found: magic });
     }
-    let version = c.u32("version")?;
+    let version = f.field::<TpmUint32>("version")?.value();
     if version != VERSION {
         return Err(CredentialError::UnsupportedVersion { found: version });
     }
-    let id_object = c.tpm2b("TPM2B_ID_OBJECT")?;
-    let encrypted_secret = c.tpm2b("TPM2B_ENCRYPTED_SECRET")?;
-    c.finish("credential blob")?;
+    let id_object = f.field::<Tpm2bIdObject>("TPM2B_ID_OBJECT")?.data();
+    let encrypted_secret = f
+        .field::<Tpm2bEncryptedSecret>("TPM2B_ENCRYPTED_SECRET")?
+        .data();
+    f.finish("credential blob")?;
     Ok(CredentialBlob {
         id_object,
         encrypted_secret,

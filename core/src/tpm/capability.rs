@@ -3,7 +3,7 @@
 //! Values keylet does not know (vendor properties, new algorithms or command
 //! codes) are handed back raw and never fail the parse.
 
-use super::reader::{Cursor, ReadError};
+use super::cursor::{Cursor, ReadError};
 
 /// TPM_CAP_ALGS.
 pub const CAP_ALGS: u32 = 0;
@@ -24,15 +24,15 @@ pub const PT_NV_BUFFER_MAX: u32 = 0x12C;
 pub const PT_MANUFACTURER: u32 = 0x105;
 
 /// The first handle of the transient-object range.
-pub const HANDLES_TRANSIENT: u32 = 0x8000_0000;
+pub const HANDLES_TRANSIENT: u32 = super::handle::TRANSIENT_FIRST;
 /// The first handle of the loaded-session (HMAC) range.
-pub const HANDLES_LOADED_SESSION: u32 = 0x0200_0000;
+pub const HANDLES_LOADED_SESSION: u32 = super::handle::LOADED_SESSION_FIRST;
 /// The first handle of the policy/saved-session range.
-pub const HANDLES_POLICY_SESSION: u32 = 0x0300_0000;
+pub const HANDLES_POLICY_SESSION: u32 = super::handle::POLICY_SESSION_FIRST;
 /// The first handle of the persistent-object range.
-pub const HANDLES_PERSISTENT: u32 = 0x8100_0000;
+pub const HANDLES_PERSISTENT: u32 = super::handle::PERSISTENT_FIRST;
 /// The first handle of the NV-index range.
-pub const HANDLES_NV_INDEX: u32 = 0x0100_0000;
+pub const HANDLES_NV_INDEX: u32 = super::handle::NV_INDEX_FIRST;
 
 /// A GetCapability response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,12 @@ impl<'a> Capability<'a> {
         self.properties().find(|(p, _)| *p == pt).map(|(_, v)| v)
     }
 
+    /// The TPM's manufacturer (TPM_PT_MANUFACTURER), if it came back.
+    #[must_use]
+    pub fn manufacturer(&self) -> Option<Manufacturer> {
+        self.property(PT_MANUFACTURER).map(Manufacturer)
+    }
+
     /// `(bank alg id, select bitmap)` per bank (TPM_CAP_PCRS).
     pub fn pcr_banks(&self) -> impl Iterator<Item = (u16, &'a [u8])> + use<'a> {
         let items = if self.capability == CAP_PCRS {
@@ -105,6 +111,21 @@ impl<'a> Capability<'a> {
         };
         let mut c = Cursor::new(items);
         (0..self.count).map_while(move |_| c.pcr_selection("pcrs").ok())
+    }
+}
+
+/// TPM_PT_MANUFACTURER: the vendor's four-character ID, shown as its
+/// printable characters ("IBM", "INTC", "MSFT"); padding is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Manufacturer(pub u32);
+
+impl core::fmt::Display for Manufacturer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0
+            .to_be_bytes()
+            .iter()
+            .filter(|b| b.is_ascii_graphic())
+            .try_for_each(|b| core::fmt::Write::write_char(f, char::from(*b)))
     }
 }
 
@@ -190,6 +211,22 @@ mod tests {
         let cap = read(&vendor).unwrap();
         assert!(cap.more_data);
         assert_eq!(cap.handles().count(), 0);
+    }
+
+    #[test]
+    fn manufacturer_is_its_printable_characters() {
+        let params = [
+            0, 0, 0, 0, 6, 0, 0, 0, 1, // TPM_PROPERTIES, 1 item
+            0, 0, 0x01, 0x05, b'I', b'B', b'M', 0, // TPM_PT_MANUFACTURER "IBM\0"
+        ];
+        let cap = read(&params).unwrap();
+        let m = cap.manufacturer().unwrap();
+        assert_eq!(m, Manufacturer(0x4942_4D00));
+        let mut text = heapless::String::<8>::new();
+        core::fmt::write(&mut text, format_args!("{m}")).unwrap();
+        assert_eq!(text, "IBM");
+        let none = [0, 0, 0, 0, 6, 0, 0, 0, 0];
+        assert_eq!(read(&none).unwrap().manufacturer(), None);
     }
 
     #[test]

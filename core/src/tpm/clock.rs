@@ -25,7 +25,8 @@ use tpm2_protocol::{
 };
 
 use super::command::{Auth, CommandError, marshal};
-use super::cursor::{Cursor, ReadError};
+use super::cursor::ReadError;
+use super::fields::Fields;
 use crate::verify::ClockInfo;
 
 /// log2 of the reference implementation's NV clock update interval in
@@ -78,9 +79,9 @@ pub fn clock_set<'b>(
 ///
 /// [`ReadError`] if the parameters are short or `safe` is neither 0 nor 1.
 pub fn time_info(params: &[u8]) -> Result<ClockInfo, ReadError> {
-    let mut c = Cursor::new(params);
-    c.u64("time")?;
-    ClockInfo::read(&mut c)
+    let mut f = Fields::new(params);
+    f.field::<TpmUint64>("time")?;
+    ClockInfo::read(&mut f)
 }
 
 /// The clock value that makes an unsafe clock safe: the first millisecond

@@ -1,8 +1,10 @@
-//! The one bounds-checked reader of TPM marshalling in keylet-core, and the
-//! error it reports: what was being read, at which byte offset, and how it
-//! failed. Every parser of outside bytes (response parameters, TPMS_ATTEST,
-//! TPMT_SIGNATURE, TPM2B_PUBLIC, the credential and PCR blobs) reads through
-//! it; their own errors are built from [`ReadError`].
+//! The error every parser of outside bytes in keylet-core reports
+//! ([`ReadError`]: what was being read, at which byte offset, and how it
+//! failed), and the bounds-checked byte reader for what tpm2-protocol 1.2.3
+//! does not read: tpm2-tools' file formats (Keylime's PCR blob, little
+//! endian; the credential blob) and GetCapability data read tolerantly.
+//! TPM structures are read with tpm2-protocol's views through
+//! [`super::fields::Fields`], which reports the same error.
 
 use core::fmt;
 
@@ -20,6 +22,18 @@ pub enum ReadErrorKind {
     Trailing,
     /// The field's value is not allowed.
     Invalid,
+    /// A size or count is above what the TPM specification allows.
+    TooLarge {
+        /// The largest allowed.
+        limit: usize,
+        /// The size or count found.
+        actual: usize,
+    },
+    /// A value (algorithm, tag, boolean) that has no meaning there.
+    Unknown {
+        /// The value found.
+        value: u64,
+    },
 }
 
 /// Input that does not have the expected shape.
@@ -50,7 +64,10 @@ impl ReadError {
     pub const fn end(&self) -> usize {
         match self.kind {
             ReadErrorKind::Truncated { available, .. } => self.offset.saturating_add(available),
-            ReadErrorKind::Trailing | ReadErrorKind::Invalid => self.offset,
+            ReadErrorKind::Trailing
+            | ReadErrorKind::Invalid
+            | ReadErrorKind::TooLarge { .. }
+            | ReadErrorKind::Unknown { .. } => self.offset,
         }
     }
 }
@@ -159,15 +176,6 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_be_bytes(self.array(what)?))
     }
 
-    /// Reads a big-endian u64.
-    ///
-    /// # Errors
-    ///
-    /// [`ReadError`] at the end of input.
-    pub fn u64(&mut self, what: &'static str) -> Result<u64, ReadError> {
-        Ok(u64::from_be_bytes(self.array(what)?))
-    }
-
     /// Reads a little-endian u16 (tpm2-tools memory dumps).
     ///
     /// # Errors
@@ -186,44 +194,6 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    /// Reads a u8 that must be 0 or 1 (a TPMI_YES_NO).
-    ///
-    /// # Errors
-    ///
-    /// [`ReadError`] at the end of input, [`ReadErrorKind::Invalid`] with
-    /// `invalid` as its `what` for any other value.
-    pub fn yes_no(&mut self, what: &'static str, invalid: &'static str) -> Result<bool, ReadError> {
-        let at = self.pos;
-        match self.u8(what)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(ReadError::invalid(invalid, at)),
-        }
-    }
-
-    /// Reads a TPM2B and returns its contents (without the size).
-    ///
-    /// # Errors
-    ///
-    /// [`ReadError`] if the size runs past the end.
-    pub fn tpm2b(&mut self, what: &'static str) -> Result<&'a [u8], ReadError> {
-        let n = self.u16(what)?;
-        self.take(usize::from(n), what)
-    }
-
-    /// Reads a TPM2B and returns it whole (with its 2-byte size).
-    ///
-    /// # Errors
-    ///
-    /// [`ReadError`] if the size runs past the end.
-    pub fn tpm2b_whole(&mut self, what: &'static str) -> Result<&'a [u8], ReadError> {
-        let start = self.pos;
-        self.tpm2b(what)?;
-        self.buf
-            .get(start..self.pos)
-            .ok_or(ReadError::invalid(what, start))
-    }
-
     /// Reads a TPMS_PCR_SELECTION: `(hash alg id, bitmap bytes)`.
     ///
     /// # Errors
@@ -234,24 +204,6 @@ impl<'a> Cursor<'a> {
         let n = self.u8(what)?;
         Ok((alg, self.take(usize::from(n), what)?))
     }
-
-    /// Succeeds only if every byte has been read: the one way to say "no
-    /// trailing bytes after `what`".
-    ///
-    /// # Errors
-    ///
-    /// [`ReadErrorKind::Trailing`] at the first byte left over.
-    pub const fn finish(&self, what: &'static str) -> Result<(), ReadError> {
-        if self.pos == self.buf.len() {
-            Ok(())
-        } else {
-            Err(ReadError {
-                what,
-                offset: self.pos,
-                kind: ReadErrorKind::Trailing,
-            })
-        }
-    }
 }
 
 #[cfg(test)]
@@ -259,19 +211,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_big_endian_and_reports_offsets() {
+    fn reads_and_reports_offsets() {
         let mut c = Cursor::new(&[0x12, 0x34, 0x00, 0x02, 0xaa, 0xbb, 0xcc]);
         assert_eq!(c.u16("a"), Ok(0x1234));
-        assert_eq!(c.tpm2b("b"), Ok(&[0xaa, 0xbb][..]));
+        assert_eq!(c.u16_le("b"), Ok(0x0200));
+        assert_eq!(c.take(2, "c"), Ok(&[0xaa, 0xbb][..]));
         assert_eq!(c.offset(), 6);
-        assert_eq!(
-            c.finish("c"),
-            Err(ReadError {
-                what: "c",
-                offset: 6,
-                kind: ReadErrorKind::Trailing
-            })
-        );
         let short = c.u16("d").unwrap_err();
         assert_eq!(
             short,
@@ -287,22 +232,19 @@ mod tests {
         assert_eq!(short.end(), 7);
         // A failed read does not move the cursor.
         assert_eq!(c.u8("e"), Ok(0xcc));
-        assert_eq!(c.finish("f"), Ok(()));
+        assert_eq!(c.rest(), &[] as &[u8]);
     }
 
     #[test]
-    fn yes_no_and_little_endian() {
-        let mut c = Cursor::new(&[1, 0, 2, 0x34, 0x12]);
-        assert_eq!(c.yes_no("a", "bad"), Ok(true));
-        assert_eq!(c.yes_no("a", "bad"), Ok(false));
-        assert_eq!(c.yes_no("a", "bad"), Err(ReadError::invalid("bad", 2)));
-        assert_eq!(c.u16_le("b"), Ok(0x1234));
+    fn little_endian_and_selections() {
+        let mut c = Cursor::new(&[0x34, 0x12, 0, 0x0b, 3, 1, 2, 3]);
+        assert_eq!(c.u16_le("a"), Ok(0x1234));
+        assert_eq!(c.pcr_selection("b"), Ok((0x000b, &[1, 2, 3][..])));
     }
 
     #[test]
     fn huge_sizes_do_not_overflow() {
         let mut c = Cursor::new(&[0xff, 0xff]);
-        assert!(c.tpm2b("a").is_err());
         assert!(c.take(usize::MAX, "b").is_err());
     }
 }

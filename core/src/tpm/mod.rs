@@ -12,6 +12,8 @@ pub mod command;
 pub mod command_keys;
 pub mod command_name;
 pub mod cursor;
+pub mod fields;
+pub mod handle;
 pub mod lockout;
 pub mod mssim;
 pub mod name;

@@ -117,20 +117,83 @@ impl ResponseCode {
         TpmRcBase::try_from(self.base().0).ok()
     }
 
+    /// What the code means for the operator, for the codes with an obvious
+    /// remedy: the one table of response codes keylet acts on.
+    #[must_use]
+    pub fn class(self) -> Option<RcClass> {
+        use TpmRcBase as B;
+        if self.layer() != 0 || self.is_vendor() {
+            return None;
+        }
+        let base = self.base().0;
+        let is = |b: B| base == b.value();
+        Some(
+            if is(B::ObjectMemory)
+                || is(B::SessionMemory)
+                || is(B::SessionHandles)
+                || is(B::ObjectHandles)
+            {
+                RcClass::OutOfSlots
+            } else if is(B::Lockout) {
+                RcClass::Lockout
+            } else if is(B::Initialize) {
+                RcClass::NotStarted
+            } else if is(B::Handle) {
+                RcClass::NoSuchHandle
+            } else if is(B::Key) || is(B::Integrity) {
+                RcClass::ForeignKey
+            } else if is(B::Failure) {
+                RcClass::FailureMode
+            } else {
+                return None;
+            },
+        )
+    }
+
     /// A short hint for the operator, for codes with an obvious remedy.
     #[must_use]
-    pub const fn hint(self) -> Option<&'static str> {
-        Some(match self.base().0 {
-            0x902 | 0x903 | 0x905 | 0x906 => {
+    pub fn hint(self) -> Option<&'static str> {
+        self.class().map(RcClass::hint)
+    }
+}
+
+/// The groups of response codes keylet gives the operator a remedy for
+/// ([`ResponseCode::class`]). The host-side remedy (device paths, swtpm
+/// flags) is the shell's; what the TPM means is here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RcClass {
+    /// No free transient object or session slot (TPM_RC_OBJECT_MEMORY,
+    /// _SESSION_MEMORY, _SESSION_HANDLES, _OBJECT_HANDLES).
+    OutOfSlots,
+    /// Dictionary-attack lockout (TPM_RC_LOCKOUT).
+    Lockout,
+    /// TPM2_Startup was not sent (TPM_RC_INITIALIZE).
+    NotStarted,
+    /// The handle does not exist on this TPM (TPM_RC_HANDLE).
+    NoSuchHandle,
+    /// A key blob the TPM cannot use (TPM_RC_KEY, TPM_RC_INTEGRITY).
+    ForeignKey,
+    /// The TPM is in failure mode (TPM_RC_FAILURE).
+    FailureMode,
+}
+
+impl RcClass {
+    /// What the code means and what to do, in the TPM's own terms.
+    #[must_use]
+    pub const fn hint(self) -> &'static str {
+        match self {
+            Self::OutOfSlots => {
                 "the TPM is out of slots; flush leftover transient objects and sessions"
             }
-            0x921 => "the TPM is in dictionary-attack lockout and refuses DA-protected keys",
-            0x100 => "the TPM was not started; send TPM2_Startup",
-            0x08B | 0x18B => "the handle does not exist on this TPM",
-            0x09C => "the key was created on another TPM or its blob is damaged",
-            0x101 => "the TPM is in failure mode; it needs a reset",
-            _ => return None,
-        })
+            Self::Lockout => {
+                "the TPM is in dictionary-attack lockout and refuses DA-protected keys"
+            }
+            Self::NotStarted => "the TPM was not started; send TPM2_Startup",
+            Self::NoSuchHandle => "the handle does not exist on this TPM",
+            Self::ForeignKey => "the key was created on another TPM or its blob is damaged",
+            Self::FailureMode => "the TPM is in failure mode; it needs a reset",
+        }
     }
 }
 
@@ -181,6 +244,33 @@ mod tests {
         assert!(!ResponseCode(0x902).is_retryable());
         assert!(!ResponseCode(0x18B).is_retryable());
         assert!(!ResponseCode(0x901).is_format_one());
+    }
+
+    #[test]
+    fn classes_and_hints() {
+        for rc in [0x902, 0x903, 0x905, 0x906] {
+            assert_eq!(
+                ResponseCode(rc).class(),
+                Some(RcClass::OutOfSlots),
+                "{rc:#x}"
+            );
+        }
+        assert_eq!(ResponseCode(0x921).class(), Some(RcClass::Lockout));
+        assert_eq!(ResponseCode(0x100).class(), Some(RcClass::NotStarted));
+        assert_eq!(ResponseCode(0x18B).class(), Some(RcClass::NoSuchHandle));
+        assert_eq!(ResponseCode(0x08B).class(), Some(RcClass::NoSuchHandle));
+        assert_eq!(ResponseCode(0x1DF).class(), Some(RcClass::ForeignKey));
+        assert_eq!(ResponseCode(0x09C).class(), Some(RcClass::ForeignKey));
+        assert_eq!(ResponseCode(0x101).class(), Some(RcClass::FailureMode));
+        assert_eq!(ResponseCode(0x922).class(), None);
+        assert_eq!(
+            ResponseCode(0x000B_0902).class(),
+            None,
+            "a resource manager's code"
+        );
+        let mut text = heapless::String::<128>::new();
+        core::fmt::write(&mut text, format_args!("{}", ResponseCode(0x902))).unwrap();
+        assert!(text.contains("out of slots"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,17 @@
 //! Reading a TPMS_ATTEST of type TPM_ST_ATTEST_QUOTE.
+//!
+//! Read field by field with tpm2-protocol's views ([`Fields`]) rather than
+//! in one `TpmsAttestView` cast: the view parses the body the tag selects
+//! before keylet can refuse a non-quote, and its errors count offsets from
+//! the nested field that failed, where keylet names the field and counts
+//! from the start of the TPMS_ATTEST.
+
+use tpm2_protocol::basic::{TpmUint16, TpmUint32, TpmUint64};
+use tpm2_protocol::data::{Tpm2bData, Tpm2bDigest, Tpm2bName, TpmiYesNo, TpmsPcrSelect};
 
 use crate::pcr::{Digest, HashAlg, PcrMask};
-use crate::tpm::cursor::{Cursor, ReadError};
+use crate::tpm::cursor::ReadError;
+use crate::tpm::fields::Fields;
 use crate::verify::error::{QuoteError, QuotePart, malformed};
 
 /// TPM_GENERATED_VALUE, the magic of every TPM-made attestation.
@@ -24,12 +34,12 @@ pub struct ClockInfo {
 
 impl ClockInfo {
     /// Reads a TPMS_CLOCK_INFO (in TPMS_ATTEST and TPMS_TIME_INFO alike).
-    pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self, ReadError> {
+    pub(crate) fn read(f: &mut Fields<'_>) -> Result<Self, ReadError> {
         Ok(Self {
-            clock: c.u64("clockInfo.clock")?,
-            reset_count: c.u32("clockInfo.resetCount")?,
-            restart_count: c.u32("clockInfo.restartCount")?,
-            safe: c.yes_no("clockInfo.safe", "clockInfo.safe is neither 0 nor 1")?,
+            clock: f.field::<TpmUint64>("clockInfo.clock")?.value(),
+            reset_count: f.field::<TpmUint32>("clockInfo.resetCount")?.value(),
+            restart_count: f.field::<TpmUint32>("clockInfo.restartCount")?.value(),
+            safe: f.field::<TpmiYesNo>("clockInfo.safe")?.0,
         })
     }
 }
@@ -62,24 +72,31 @@ pub(crate) struct AttestHeader<'a> {
 /// be `want`, else `wrong_type(found)`), qualifiedSigner, extraData, the clock
 /// and the firmware version. The one place both attestation readers share.
 pub(crate) fn read_header<'a>(
-    c: &mut Cursor<'a>,
+    f: &mut Fields<'a>,
     want: u16,
     wrong_type: fn(u16) -> QuoteError,
 ) -> Result<AttestHeader<'a>, QuoteError> {
     let bad = malformed(QuotePart::Attest);
-    let magic = c.u32("magic").map_err(&bad)?;
+    let magic = f.field::<TpmUint32>("magic").map_err(&bad)?.value();
     if magic != TPM_GENERATED_VALUE {
         return Err(QuoteError::BadMagic { found: magic });
     }
-    let kind = c.u16("type").map_err(&bad)?;
+    // Read as a number: a type tpm2-protocol does not know is still named.
+    let kind = f.field::<TpmUint16>("type").map_err(&bad)?.value();
     if kind != want {
         return Err(wrong_type(kind));
     }
     Ok(AttestHeader {
-        qualified_signer: c.tpm2b("qualifiedSigner").map_err(&bad)?,
-        extra_data: c.tpm2b("extraData").map_err(&bad)?,
-        clock: ClockInfo::read(c).map_err(&bad)?,
-        firmware_version: c.u64("firmwareVersion").map_err(&bad)?,
+        qualified_signer: f
+            .field::<Tpm2bName>("qualifiedSigner")
+            .map_err(&bad)?
+            .data(),
+        extra_data: f.field::<Tpm2bData>("extraData").map_err(&bad)?.data(),
+        clock: ClockInfo::read(f).map_err(&bad)?,
+        firmware_version: f
+            .field::<TpmUint64>("firmwareVersion")
+            .map_err(&bad)?
+            .value(),
     })
 }
 
@@ -96,21 +113,14 @@ pub struct Attest<'a> {
 
 /// Reads a TPMS_ATTEST that must be a quote filling `attest` exactly.
 ///
-/// Read here rather than through tpm2-protocol's `TpmsAttest` view: the view
-/// parses the body the tag selects before keylet can refuse a non-quote,
-/// reports an unknown hash id as a failed cast at offset 0 of the nested
-/// field (keylet names the id: [`QuoteError::UnsupportedHash`]), and its
-/// errors count offsets from the nested field, where keylet's count from
-/// the start of the TPMS_ATTEST.
-///
 /// # Errors
 ///
 /// [`QuoteError::BadMagic`], [`QuoteError::WrongType`], [`QuoteError::NotOneBank`],
 /// [`QuoteError::UnsupportedHash`], or [`QuoteError::Malformed`] with the byte offset.
 pub fn read_attest(attest: &[u8]) -> Result<Attest<'_>, QuoteError> {
     let bad = malformed(QuotePart::Attest);
-    let mut c = Cursor::new(attest);
-    let header = read_header(&mut c, TPM_ST_ATTEST_QUOTE, |found| QuoteError::WrongType {
+    let mut f = Fields::new(attest);
+    let header = read_header(&mut f, TPM_ST_ATTEST_QUOTE, |found| QuoteError::WrongType {
         found,
     })?;
     let AttestHeader {
@@ -120,26 +130,30 @@ pub fn read_attest(attest: &[u8]) -> Result<Attest<'_>, QuoteError> {
         firmware_version,
     } = header;
 
-    let count = c.u32("pcrSelect.count").map_err(&bad)?;
+    // TPMS_QUOTE_INFO: a TPML_PCR_SELECTION of exactly one bank, then pcrDigest.
+    let count = f
+        .field::<TpmUint32>("pcrSelect.count")
+        .map_err(&bad)?
+        .value();
     if count != 1 {
         return Err(QuoteError::NotOneBank { count });
     }
-    let hash = c.u16("pcrSelect.hash").map_err(&bad)?;
+    // The bank as a number: keylet names a hash it does not support.
+    let hash = f
+        .field::<TpmUint16>("pcrSelect.hash")
+        .map_err(&bad)?
+        .value();
     let bank = HashAlg::from_alg_id(hash).ok_or(QuoteError::UnsupportedHash { alg: hash })?;
-    let size_at = c.offset();
-    let size = c.u8("sizeofSelect").map_err(&bad)?;
-    if size > 4 {
-        return Err(bad(ReadError::invalid("sizeofSelect is above 4", size_at)));
-    }
-    let select = c.take(usize::from(size), "pcrSelect").map_err(&bad)?;
+    let size_at = f.offset();
+    let select = f.field::<TpmsPcrSelect>("pcrSelect").map_err(&bad)?;
     let selection = PcrMask::from_select_bytes(select).map_err(|_| {
         bad(ReadError::invalid(
             "the selection names a PCR above 23",
             size_at,
         ))
     })?;
-    let digest_at = c.offset();
-    let digest = c.tpm2b("pcrDigest").map_err(&bad)?;
+    let digest_at = f.offset();
+    let digest = f.field::<Tpm2bDigest>("pcrDigest").map_err(&bad)?.data();
     if digest.len() != bank.digest_size() {
         return Err(bad(ReadError::invalid(
             "pcrDigest size is not the bank's digest size",
@@ -148,7 +162,7 @@ pub fn read_attest(attest: &[u8]) -> Result<Attest<'_>, QuoteError> {
     }
     let pcr_digest = Digest::from_slice(digest)
         .ok_or_else(|| bad(ReadError::invalid("pcrDigest too long", digest_at)))?;
-    c.finish("TPMS_ATTEST").map_err(&bad)?;
+    f.finish("TPMS_ATTEST").map_err(&bad)?;
 
     Ok(Attest {
         info: AttestInfo {

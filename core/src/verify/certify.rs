@@ -7,7 +7,9 @@
 //! the registrar. [`check_certify`] is that check minus the signature, which
 //! the agent runs on its own proof before sending it.
 
-use crate::tpm::cursor::Cursor;
+use tpm2_protocol::data::Tpm2bName;
+
+use crate::tpm::fields::Fields;
 use crate::verify::attest::{AttestHeader, ClockInfo, read_header};
 use crate::verify::error::{QuoteError, QuotePart, malformed};
 
@@ -40,18 +42,24 @@ pub struct CertifyInfo<'a> {
 /// [`QuoteError::Malformed`] with the byte offset.
 pub fn read_certify(attest: &[u8]) -> Result<CertifyInfo<'_>, QuoteError> {
     let bad = malformed(QuotePart::Attest);
-    let mut c = Cursor::new(attest);
+    let mut f = Fields::new(attest);
     let AttestHeader {
         qualified_signer,
         extra_data,
         clock,
         firmware_version,
-    } = read_header(&mut c, TPM_ST_ATTEST_CERTIFY, |found| {
+    } = read_header(&mut f, TPM_ST_ATTEST_CERTIFY, |found| {
         QuoteError::NotCertify { found }
     })?;
-    let name = c.tpm2b("certifyInfo.name").map_err(&bad)?;
-    let qualified_name = c.tpm2b("certifyInfo.qualifiedName").map_err(&bad)?;
-    c.finish("TPMS_ATTEST").map_err(&bad)?;
+    let name = f
+        .field::<Tpm2bName>("certifyInfo.name")
+        .map_err(&bad)?
+        .data();
+    let qualified_name = f
+        .field::<Tpm2bName>("certifyInfo.qualifiedName")
+        .map_err(&bad)?
+        .data();
+    f.finish("TPMS_ATTEST").map_err(&bad)?;
     Ok(CertifyInfo {
         qualified_signer,
         extra_data,

@@ -205,7 +205,9 @@ pub(crate) fn malformed(part: QuotePart) -> impl Fn(ReadError) -> QuoteError {
         what: match e.kind {
             ReadErrorKind::Truncated { .. } => "input ends early",
             ReadErrorKind::Trailing => "unexpected trailing bytes",
-            ReadErrorKind::Invalid => e.what,
+            ReadErrorKind::Invalid
+            | ReadErrorKind::TooLarge { .. }
+            | ReadErrorKind::Unknown { .. } => e.what,
         },
     }
 }

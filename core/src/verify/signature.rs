@@ -1,8 +1,11 @@
 //! Reading a TPMT_SIGNATURE.
 
+use tpm2_protocol::basic::TpmUint16;
+use tpm2_protocol::data::{Tpm2bEccParameter, Tpm2bPublicKeyRsa};
+
 use crate::pcr::HashAlg;
 use crate::public::alg;
-use crate::tpm::cursor::Cursor;
+use crate::tpm::fields::Fields;
 use crate::verify::error::{QuoteError, QuotePart, malformed};
 
 /// A quote signature, borrowing its big-endian values.
@@ -53,25 +56,33 @@ impl Signature<'_> {
 /// [`QuoteError::UnsupportedHash`], or [`QuoteError::Malformed`] with the byte offset.
 pub fn read_signature(signature: &[u8]) -> Result<Signature<'_>, QuoteError> {
     let bad = malformed(QuotePart::Signature);
-    let mut c = Cursor::new(signature);
-    let sig_alg = c.u16("sigAlg").map_err(&bad)?;
+    let mut f = Fields::new(signature);
+    // Numbers first: an algorithm keylet does not support is named.
+    let sig_alg = f.field::<TpmUint16>("sigAlg").map_err(&bad)?.value();
     if sig_alg != alg::RSASSA && sig_alg != alg::ECDSA {
         return Err(QuoteError::UnsupportedSignature { sig_alg });
     }
-    let hash_id = c.u16("hash").map_err(&bad)?;
+    let hash_id = f.field::<TpmUint16>("hash").map_err(&bad)?.value();
     let hash = HashAlg::from_alg_id(hash_id).ok_or(QuoteError::UnsupportedHash { alg: hash_id })?;
     let out = if sig_alg == alg::RSASSA {
         Signature::RsaSsa {
             hash,
-            sig: c.tpm2b("signature").map_err(&bad)?,
+            sig: f
+                .field::<Tpm2bPublicKeyRsa>("signature")
+                .map_err(&bad)?
+                .data(),
         }
     } else {
         Signature::Ecdsa {
             hash,
-            r: c.tpm2b("signatureR").map_err(&bad)?,
-            s: c.tpm2b("signatureS").map_err(&bad)?,
+            r: f.field::<Tpm2bEccParameter>("signatureR")
+                .map_err(&bad)?
+                .data(),
+            s: f.field::<Tpm2bEccParameter>("signatureS")
+                .map_err(&bad)?
+                .data(),
         }
     };
-    c.finish("TPMT_SIGNATURE").map_err(&bad)?;
+    f.finish("TPMT_SIGNATURE").map_err(&bad)?;
     Ok(out)
 }

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use keylet_core::tpm::handle;
 use keylet_core::tpm::template_devid::DevIdTemplate;
 use zeroize::Zeroizing;
 
@@ -98,11 +99,15 @@ fn key(
     let handle_opt = format!("{which}_handle");
     let handle = match v.string(&handle_opt, "")?.as_str() {
         "" => None,
-        s => Some(persistent_handle(s).ok_or_else(|| {
+        s => Some(handle::parse_persistent(s).ok_or_else(|| {
             v.error(
                 &handle_opt,
-                "a persistent handle in hex such as 0x81020000 (0x81000000 to 0x81FFFFFF), or \
-                 empty to re-create the key from iak_idevid_template",
+                &format!(
+                    "a persistent handle in hex ({:#010x} to {:#010x}), or empty to re-create \
+                     the key from iak_idevid_template",
+                    handle::PERSISTENT_FIRST,
+                    handle::PERSISTENT_LAST
+                ),
             )
         })?),
     };
@@ -123,13 +128,6 @@ fn key(
         cert,
         password: parse_password(v, &format!("{which}_password"))?,
     })
-}
-
-fn persistent_handle(s: &str) -> Option<u32> {
-    let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
-    u32::from_str_radix(hex, 16)
-        .ok()
-        .filter(|h| h >> 24 == 0x81)
 }
 
 #[cfg(all(test, feature = "iak"))]

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use keylet_core::alg::{KeyAlg, SignAlg};
 use keylet_core::keylime::hex;
 use keylet_core::pcr::HashAlg;
+use keylet_core::tpm::handle;
+use keylet_core::tpm::template::EK_PERSISTENT_RSA;
 use zeroize::Zeroizing;
 
 use super::value::Values;
@@ -82,12 +84,16 @@ pub(super) fn parse_ek_handle(v: &Values<'_>) -> Result<Option<u32>, ConfigError
     if s.is_empty() || s == "generate" {
         return Ok(None);
     }
-    let hex = s.trim_start_matches("0x").trim_start_matches("0X");
-    match u32::from_str_radix(hex, 16) {
-        Ok(h) if h >> 24 == 0x81 => Ok(Some(h)),
-        _ => Err(v.error(
+    match handle::parse_persistent(&s) {
+        Some(h) => Ok(Some(h)),
+        None => Err(v.error(
             "ek_handle",
-            "generate, or a persistent handle in hex such as 0x81010001",
+            &format!(
+                "generate, or a persistent handle in hex such as {:#010x} ({:#010x} to {:#010x})",
+                EK_PERSISTENT_RSA,
+                handle::PERSISTENT_FIRST,
+                handle::PERSISTENT_LAST
+            ),
         )),
     }
 }

@@ -66,13 +66,10 @@ fn manufacturer(tpm: &mut Tpm<'_, &mut TpmTransport>) -> Result<String, String> 
         .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_MANUFACTURER, 1))
         .map_err(|e| e.to_string())?;
     let cap = capability::read(r.parameters).map_err(|e| e.to_string())?;
-    let id = cap.property(PT_MANUFACTURER).unwrap_or(0);
-    Ok(id
-        .to_be_bytes()
-        .iter()
-        .filter(|b| b.is_ascii_graphic())
-        .map(|b| char::from(*b))
-        .collect())
+    Ok(cap
+        .manufacturer()
+        .map(|m| m.to_string())
+        .unwrap_or_default())
 }
 
 /// Runs the TPM checks; `ek_store` is the CA store for the EK chain;

@@ -2,9 +2,8 @@
 
 use std::time::Instant;
 
+use keylet_core::tpm::response::raw_rc;
 use keylet_core::tpm::transport::Transport;
-
-use keylet_core::tpm::rc::ResponseCode;
 
 use super::{Metrics, TpmErrorKind};
 use crate::tpm::{TpmTransport, TransportError, command_code};
@@ -50,14 +49,15 @@ impl Transport for Timed<'_> {
 fn error_kind(result: &Result<usize, TransportError>, response: &[u8]) -> Option<TpmErrorKind> {
     match result {
         Ok(_) => {
-            let rc = match response.get(6..10) {
-                Some(&[a, b, c, d]) => ResponseCode(u32::from_be_bytes([a, b, c, d])),
-                _ => return Some(TpmErrorKind::Malformed),
+            let Some(rc) = raw_rc(response) else {
+                return Some(TpmErrorKind::Malformed);
             };
-            match rc.0 {
-                0 => None,
-                _ if rc.is_retryable() => Some(TpmErrorKind::Retry),
-                _ => Some(TpmErrorKind::Response),
+            if rc.is_success() {
+                None
+            } else if rc.is_retryable() {
+                Some(TpmErrorKind::Retry)
+            } else {
+                Some(TpmErrorKind::Response)
             }
         }
         Err(TransportError::Timeout { .. }) => Some(TpmErrorKind::Timeout),

@@ -6,18 +6,19 @@ use std::fmt;
 
 use keylet_core::agent::AgentError;
 use keylet_core::tpm::pcr_read::PcrReadError;
+use keylet_core::tpm::rc::RcClass;
 
 /// The host-side remedy for `e`, if there is an obvious one.
 #[must_use]
 pub fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
     if let Some(rc) = e.rc() {
-        return match rc.base().0 {
-            0x902 | 0x903 | 0x905 | 0x906 => Some(
+        return match rc.class()? {
+            RcClass::OutOfSlots => Some(
                 "use the kernel resource manager (tpm_device = \"/dev/tpmrm0\") so that objects \
                  other processes leave loaded do not fill the TPM",
             ),
-            0x100 => Some("for swtpm, start it with --flags startup-clear"),
-            0x921 => Some(
+            RcClass::NotStarted => Some("for swtpm, start it with --flags startup-clear"),
+            RcClass::Lockout => Some(
                 "keylet doctor shows how long the lockout lasts, whether the AK lacks noDA, and the fix",
             ),
             _ => None,
