@@ -3,6 +3,9 @@
 # and the Debian package of each target, and SHA256SUMS over them.
 #
 # Usage: scripts/release.sh [--out DIR] [--target T]...
+#        scripts/release.sh --verify [scripts/release-verify.sh options]
+#   --verify    build the commit twice from two fresh clones and compare every file
+#               byte by byte (scripts/release-verify.sh --help); exit 4 if one differs
 #   --target T  one of the targets of scripts/build-static.sh (repeatable; default all
 #               four: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
 #               armv7-unknown-linux-musleabihf, riscv64gc-unknown-linux-gnu)
@@ -12,6 +15,9 @@
 #   keylet-<version>-<target>           the binaries
 #   keylet_<version>-1_<arch>.deb       the packages (amd64, arm64, armhf, riscv64)
 #   SHA256SUMS                          sha256sum of all of them (sha256sum -c SHA256SUMS)
+# The builds are reproducible: the same commit gives the same bytes wherever and
+# whenever it is built (SOURCE_DATE_EPOCH is the commit's time; the paths are remapped
+# in build-static.sh; build-deb.sh packs deterministically).
 # Exit status: 0 all built; 1 a target could not be built or packaged (named; no
 # SHA256SUMS is written, so a partial directory is not taken for a release); 3 all
 # built but a binary is over the size budget (KEYLET_SIZE_BUDGET, build-static.sh).
@@ -21,6 +27,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 ALL=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
   riscv64gc-unknown-linux-gnu)
+[[ ${1:-} != --verify ]] || { shift; exec bash "$ROOT/scripts/release-verify.sh" "$@"; }
 TARGETS=() OUT=''
 while (($#)); do
   case $1 in
@@ -37,6 +44,10 @@ done
 ((${#TARGETS[@]})) || TARGETS=("${ALL[@]}")
 VERSION=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)
 [[ -n $VERSION ]] || { echo "release: no version in Cargo.toml" >&2; exit 1; }
+# the one time a release carries: its commit's (a date inside a file, the .deb's)
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)} ||
+  { echo "release: not a git checkout: set SOURCE_DATE_EPOCH" >&2; exit 1; }
+export SOURCE_DATE_EPOCH
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${OUT:-$TARGET_DIR/dist/keylet-$VERSION}
 mkdir -p "$OUT"
