@@ -14,6 +14,7 @@
 # qemu-user, size budget), scripts/build-deb.sh on that binary. DIR then holds
 #   keylet-<version>-<target>           the binaries
 #   keylet_<version>-1_<arch>.deb       the packages (amd64, arm64, armhf, riscv64)
+#   keylet-<version>-<target>.cdx.json  the CycloneDX SBOM of each binary (scripts/sbom.sh)
 #   SHA256SUMS                          sha256sum of all of them (sha256sum -c SHA256SUMS)
 # The builds are reproducible: the same commit gives the same bytes wherever and
 # whenever it is built (SOURCE_DATE_EPOCH is the commit's time; the paths are remapped
@@ -67,7 +68,10 @@ for t in "${TARGETS[@]}"; do
   if ! deb=$(bash scripts/build-deb.sh --target "$t" --bin "$bin" --out "$OUT" | tail -n 1); then
     results+=("FAIL  $t: scripts/build-deb.sh"); failed=1; continue
   fi
-  files+=("keylet-$VERSION-$t" "$(basename "$deb")")
+  if ! bash scripts/sbom.sh --target "$t" --bin "$OUT/keylet-$VERSION-$t" --out "$OUT/keylet-$VERSION-$t.cdx.json"; then
+    results+=("FAIL  $t: scripts/sbom.sh"); failed=1; continue
+  fi
+  files+=("keylet-$VERSION-$t" "$(basename "$deb")" "keylet-$VERSION-$t.cdx.json")
   results+=("$(printf '%-5s %-32s %9d B  %s %4d s' "$( ((rc == 3)) && echo OVER || echo OK)" "$t" \
     "$(stat -c %s "$bin")" "$(basename "$deb")" $((SECONDS - t0)))")
 done
