@@ -40,9 +40,10 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 sha=$(sha256sum <"$BIN" | cut -d' ' -f1)
 rustc_v=$(rustc -vV)
 rust_version=$(sed -n 's/^release: //p' <<<"$rustc_v")
-# cargo-cyclonedx writes next to shell/Cargo.toml: a name of this run, moved away at once
+# cargo-cyclonedx writes one file next to each Cargo.toml of the workspace: a name of this
+# run, deleted at the end (only shell/'s, the keylet binary's, is used)
 name=keylet-sbom-$$
-trap 'rm -f "$ROOT/shell/$name"*.json' EXIT
+trap 'find "$ROOT" -mindepth 2 -maxdepth 2 -name "$name*.json" -delete' EXIT
 cargo cyclonedx -q --manifest-path shell/Cargo.toml --format json --spec-version 1.5 --no-build-deps \
   --target "$TARGET" "${FEATURES[@]}" --override-filename "$name" >&2 ||
   die "cargo cyclonedx failed"
