@@ -128,6 +128,8 @@ if ((UNIT)); then
   fi
   step shellcheck shellcheck_all
   step systemd-unit bash tests/dist/systemd-unit.sh # dist/keylet.service (ops), ~1 s
+  # the licenses of the crates linked into keylet against deny.toml's allow-list (offline)
+  step licenses cargo deny --offline check licenses
   if ((QUICK)); then
     skip python-check "--quick"
   elif [[ -x tests/python/run.sh || -f tests/python/check_quote.py ]]; then
