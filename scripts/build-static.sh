@@ -21,12 +21,11 @@
 # Installs what a target needs when missing (scripts/cross-env.sh: rustup target or
 # rust-src, musl-tools or the Debian cross gcc for ring's C, musl-dev:armhf (adds the
 # armhf architecture to dpkg), qemu-user-static to run it).
-# The binary carries its dependency list (crates and versions, compressed JSON in a
-# .dep-v0 section: cargo-auditable, pinned in scripts/setup.sh) for `cargo audit bin`,
-# syft, trivy and rust-audit-info.
 # Environment: CARGO_TARGET_DIR (default ./target), KEYLET_SIZE_BUDGET (bytes,
-# default 2621440 = 2.5 MiB), KEYLET_AUDITABLE=0 (without the dependency list: only
-# to measure what it costs).
+# default 2621440 = 2.5 MiB), KEYLET_AUDITABLE=1 (scripts/release.sh sets it): the
+# binary carries its dependency list (crates and versions, compressed JSON in a .dep-v0
+# section: cargo auditable build, cargo-auditable pinned in scripts/setup.sh) for `cargo
+# audit bin`, syft, trivy and rust-audit-info; built into $CARGO_TARGET_DIR/auditable.
 # Checks: each file is statically linked (`file` says "static", `ldd` says "not a
 # dynamic executable"), stripped, runs (`--version`; a foreign one under
 # qemu-user) and is within the size budget; exits 1 on a failure, 3 when every
@@ -150,11 +149,10 @@ build() {
   ((size <= BUDGET)) || { echo "build-static: $target: $size bytes is over the budget of $BUDGET bytes" >&2; return 3; }
 }
 
-CARGO_BUILD=(cargo auditable build)
-if [[ ${KEYLET_AUDITABLE:-1} == 0 ]]; then
-  CARGO_BUILD=(cargo build)
-  TARGET_DIR=$TARGET_DIR/no-auditable
-else
+CARGO_BUILD=(cargo build)
+if [[ ${KEYLET_AUDITABLE:-0} == 1 ]]; then
+  CARGO_BUILD=(cargo auditable build)
+  TARGET_DIR=$TARGET_DIR/auditable
   command -v cargo-auditable >/dev/null ||
     die "cargo-auditable is missing: cargo install --locked cargo-auditable@0.7.7 (scripts/setup.sh does)"
 fi

@@ -58,12 +58,12 @@ results=() failed=0 over=0 files=()
 for t in "${TARGETS[@]}"; do
   t0=$SECONDS rc=0
   echo "==== release: $t"
-  bash scripts/build-static.sh --target "$t" || rc=$?
+  KEYLET_AUDITABLE=1 bash scripts/build-static.sh --target "$t" || rc=$?
   if ((rc != 0 && rc != 3)); then
     results+=("FAIL  $t: scripts/build-static.sh exit $rc"); failed=1; continue
   fi
   ((rc == 3)) && over=1
-  bin=$TARGET_DIR/$t/release/keylet
+  bin=$TARGET_DIR/auditable/$t/release/keylet
   install -m 0755 "$bin" "$OUT/keylet-$VERSION-$t"
   if ! deb=$(bash scripts/build-deb.sh --target "$t" --bin "$bin" --out "$OUT" | tail -n 1); then
     results+=("FAIL  $t: scripts/build-deb.sh"); failed=1; continue
