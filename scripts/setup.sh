@@ -8,9 +8,10 @@
 # Usage: scripts/setup.sh [--no-testbed] [--release]
 #   --no-testbed  skip the Keylime venvs (the fast steps of test-all.sh do not need them)
 #   --release     also what only scripts/release.sh needs: cargo-cyclonedx (the SBOMs)
-# Cargo tools, pinned, built from crates.io source when missing (once; times on 2 busy
-# cores): cargo-auditable (the dependency list inside the static binaries, ~1 min),
-# rust-audit-info (reads it back, ~10 s), cargo-deny (CI step licenses, ~10 min).
+# Cargo tools, pinned, built from crates.io source when missing (once; measured on 2
+# cores at load average ~20, a quiet machine is several times faster): cargo-auditable
+# (the dependency list inside the release binaries, 41 s), rust-audit-info (reads it
+# back, 8 s), cargo-deny (CI step licenses, 66 min), with --release cargo-cyclonedx (26 min).
 # Installing needs root (apt-get); as another user it names what is missing and fails.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
