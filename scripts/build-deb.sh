@@ -103,9 +103,16 @@ chmod 0644 "$STAGE/usr/share/doc/keylet/copyright"
 
 for s in postinst prerm postrm; do install -m 0755 "dist/deb/$s" "$STAGE/DEBIAN/$s"; done
 echo /etc/keylime/agent.conf >"$STAGE/DEBIAN/conffiles"
+# modes that do not depend on the builder's umask: directories 0755, files 0644 but
+# the binary and the maintainer scripts (0755, set above)
+find "$STAGE" -type d -exec chmod 0755 {} +
+find "$STAGE" -type f ! -path "$STAGE/usr/bin/keylet" ! -path "$STAGE/DEBIAN/p*" -exec chmod 0644 {} +
 (cd "$STAGE" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\n' | LC_ALL=C sort |
   xargs md5sum) >"$STAGE/DEBIAN/md5sums"
-size_kb=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
+# Installed-Size as dpkg-gencontrol counts it (KiB per file rounded up, 1 per directory),
+# not du's disk usage, which depends on the file system the package is built on
+size_kb=$(cd "$STAGE" && find . -path ./DEBIAN -prune -o -mindepth 1 \( -type f -printf '%s\n' -o -printf '1024\n' \) |
+  awk '{ kb += int(($1 + 1023) / 1024) } END { print kb + 0 }')
 cat >"$STAGE/DEBIAN/control" <<EOF
 Package: keylet
 Version: $DEB_VERSION
@@ -129,8 +136,13 @@ chmod 0644 "$STAGE/DEBIAN/control" "$STAGE/DEBIAN/conffiles" "$STAGE/DEBIAN/md5s
 
 mkdir -p "$OUT"
 deb=$OUT/keylet_${DEB_VERSION}_$ARCH.deb
-# reproducible: file times clamped to the last commit
-SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s) \
-  dpkg-deb --root-owner-group -Zxz --build "$STAGE" "$deb" >/dev/null || die "dpkg-deb --build failed"
+# Reproducible (scripts/release-verify.sh): the ar and tar times are the commit's
+# (SOURCE_DATE_EPOCH: the ar member dates; file times clamped to it), owners root:root,
+# files sorted by name (dpkg-deb does), modes from the install -m above (not the
+# umask), and xz single-threaded: its multi-threaded output depends on the thread
+# count, i.e. on the build machine's cores.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)} \
+  dpkg-deb --root-owner-group -Zxz --threads-max=1 --build "$STAGE" "$deb" >/dev/null ||
+  die "dpkg-deb --build failed"
 echo "build-deb: $TARGET -> $ARCH, $(stat -c %s "$deb") bytes, binary $(stat -c %s "$BIN") bytes" >&2
 echo "$deb"

@@ -22,7 +22,10 @@
 # rust-src, musl-tools or the Debian cross gcc for ring's C, musl-dev:armhf (adds the
 # armhf architecture to dpkg), qemu-user-static to run it).
 # Environment: CARGO_TARGET_DIR (default ./target), KEYLET_SIZE_BUDGET (bytes,
-# default 2621440 = 2.5 MiB).
+# default 2621440 = 2.5 MiB), KEYLET_AUDITABLE=1 (scripts/release.sh sets it): the
+# binary carries its dependency list (crates and versions, compressed JSON in a .dep-v0
+# section: cargo auditable build, cargo-auditable pinned in scripts/setup.sh) for `cargo
+# audit bin`, syft, trivy and rust-audit-info; built into $CARGO_TARGET_DIR/auditable.
 # Checks: each file is statically linked (`file` says "static", `ldd` says "not a
 # dynamic executable"), stripped, runs (`--version`; a foreign one under
 # qemu-user) and is within the size budget; exits 1 on a failure, 3 when every
@@ -100,11 +103,11 @@ size_flags() {
 
 # build TARGET: builds and checks one binary; returns 3 when only the budget is missed.
 build() {
-  local target=$1 bin desc ldd_out size runner
+  local target=$1 bin desc ldd_out size runner deps
   cross_setup "$target" || die "cannot set up the $target toolchain"
   size_flags "$target" || die "cannot set up the size flags for $target"
   # (called in an `||` list, so set -e is off here: every failure exits by hand)
-  env "${SIZE_ENV[@]}" CARGO_TARGET_DIR="$TARGET_DIR" cargo build "${SIZE_ARGS[@]}" \
+  env "${SIZE_ENV[@]}" CARGO_TARGET_DIR="$TARGET_DIR" "${CARGO_BUILD[@]}" "${SIZE_ARGS[@]}" \
     --release --locked "${FEATURES[@]}" --target "$target" -p keylet --bin keylet ||
     die "cargo build failed for $target"
   bin=$TARGET_DIR/$target/release/keylet
@@ -129,6 +132,12 @@ build() {
   $runner "$bin" --version >/dev/null 2>&1 || $runner "$bin" --help >/dev/null 2>&1 ||
     die "the static binary does not run${runner:+ under $runner}"
 
+  if [[ ${CARGO_BUILD[1]} == auditable ]] && command -v rust-audit-info >/dev/null; then
+    deps=$(rust-audit-info "$bin" | jq '.packages | length') || deps=0
+    ((deps > 0)) || die "$bin carries no dependency list (rust-audit-info)"
+    echo "deps:   $deps crates in its .dep-v0 section (cargo-auditable; rust-audit-info reads it)"
+  fi
+
   if ((BLOAT)); then
     command -v cargo-bloat >/dev/null || die "cargo-bloat is not installed: cargo install cargo-bloat"
     # cargo-bloat needs symbols: the same profile, not stripped, in its own dir.
@@ -139,6 +148,14 @@ build() {
   fi
   ((size <= BUDGET)) || { echo "build-static: $target: $size bytes is over the budget of $BUDGET bytes" >&2; return 3; }
 }
+
+CARGO_BUILD=(cargo build)
+if [[ ${KEYLET_AUDITABLE:-0} == 1 ]]; then
+  CARGO_BUILD=(cargo auditable build)
+  TARGET_DIR=$TARGET_DIR/auditable
+  command -v cargo-auditable >/dev/null ||
+    die "cargo-auditable is missing: cargo install --locked cargo-auditable@0.7.7 (scripts/setup.sh does)"
+fi
 
 over=0
 for t in "${TARGETS[@]}"; do

@@ -3,6 +3,9 @@
 # and the Debian package of each target, and SHA256SUMS over them.
 #
 # Usage: scripts/release.sh [--out DIR] [--target T]...
+#        scripts/release.sh --verify [scripts/release-verify.sh options]
+#   --verify    build the commit twice from two fresh clones and compare every file
+#               byte by byte (scripts/release-verify.sh --help); exit 4 if one differs
 #   --target T  one of the targets of scripts/build-static.sh (repeatable; default all
 #               four: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
 #               armv7-unknown-linux-musleabihf, riscv64gc-unknown-linux-gnu)
@@ -11,7 +14,11 @@
 # qemu-user, size budget), scripts/build-deb.sh on that binary. DIR then holds
 #   keylet-<version>-<target>           the binaries
 #   keylet_<version>-1_<arch>.deb       the packages (amd64, arm64, armhf, riscv64)
+#   keylet-<version>-<target>.cdx.json  the CycloneDX SBOM of each binary (scripts/sbom.sh)
 #   SHA256SUMS                          sha256sum of all of them (sha256sum -c SHA256SUMS)
+# The builds are reproducible: the same commit gives the same bytes wherever and
+# whenever it is built (SOURCE_DATE_EPOCH is the commit's time; the paths are remapped
+# in build-static.sh; build-deb.sh packs deterministically).
 # Exit status: 0 all built; 1 a target could not be built or packaged (named; no
 # SHA256SUMS is written, so a partial directory is not taken for a release); 3 all
 # built but a binary is over the size budget (KEYLET_SIZE_BUDGET, build-static.sh).
@@ -21,6 +28,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 ALL=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
   riscv64gc-unknown-linux-gnu)
+[[ ${1:-} != --verify ]] || { shift; exec bash "$ROOT/scripts/release-verify.sh" "$@"; }
 TARGETS=() OUT=''
 while (($#)); do
   case $1 in
@@ -37,6 +45,10 @@ done
 ((${#TARGETS[@]})) || TARGETS=("${ALL[@]}")
 VERSION=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)
 [[ -n $VERSION ]] || { echo "release: no version in Cargo.toml" >&2; exit 1; }
+# the one time a release carries: its commit's (a date inside a file, the .deb's)
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)} ||
+  { echo "release: not a git checkout: set SOURCE_DATE_EPOCH" >&2; exit 1; }
+export SOURCE_DATE_EPOCH
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${OUT:-$TARGET_DIR/dist/keylet-$VERSION}
 mkdir -p "$OUT"
@@ -46,17 +58,20 @@ results=() failed=0 over=0 files=()
 for t in "${TARGETS[@]}"; do
   t0=$SECONDS rc=0
   echo "==== release: $t"
-  bash scripts/build-static.sh --target "$t" || rc=$?
+  KEYLET_AUDITABLE=1 bash scripts/build-static.sh --target "$t" || rc=$?
   if ((rc != 0 && rc != 3)); then
     results+=("FAIL  $t: scripts/build-static.sh exit $rc"); failed=1; continue
   fi
   ((rc == 3)) && over=1
-  bin=$TARGET_DIR/$t/release/keylet
+  bin=$TARGET_DIR/auditable/$t/release/keylet
   install -m 0755 "$bin" "$OUT/keylet-$VERSION-$t"
   if ! deb=$(bash scripts/build-deb.sh --target "$t" --bin "$bin" --out "$OUT" | tail -n 1); then
     results+=("FAIL  $t: scripts/build-deb.sh"); failed=1; continue
   fi
-  files+=("keylet-$VERSION-$t" "$(basename "$deb")")
+  if ! bash scripts/sbom.sh --target "$t" --bin "$OUT/keylet-$VERSION-$t" --out "$OUT/keylet-$VERSION-$t.cdx.json"; then
+    results+=("FAIL  $t: scripts/sbom.sh"); failed=1; continue
+  fi
+  files+=("keylet-$VERSION-$t" "$(basename "$deb")" "keylet-$VERSION-$t.cdx.json")
   results+=("$(printf '%-5s %-32s %9d B  %s %4d s' "$( ((rc == 3)) && echo OVER || echo OK)" "$t" \
     "$(stat -c %s "$bin")" "$(basename "$deb")" $((SECONDS - t0)))")
 done

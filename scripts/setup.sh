@@ -5,16 +5,22 @@
 # scripts/test-all.sh runs it first; .ci/run too. Idempotent: a second run changes nothing
 # and takes about a second.
 #
-# Usage: scripts/setup.sh [--no-testbed]
+# Usage: scripts/setup.sh [--no-testbed] [--release]
 #   --no-testbed  skip the Keylime venvs (the fast steps of test-all.sh do not need them)
+#   --release     also what only scripts/release.sh needs: cargo-cyclonedx (the SBOMs)
+# Cargo tools, pinned, built from crates.io source when missing (once; measured on 2
+# cores at load average ~20, a quiet machine is several times faster): cargo-auditable
+# (the dependency list inside the release binaries, 41 s), rust-audit-info (reads it
+# back, 8 s), cargo-deny (CI step licenses, 66 min), with --release cargo-cyclonedx (26 min).
 # Installing needs root (apt-get); as another user it names what is missing and fails.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TESTBED=1
+TESTBED=1 RELEASE=0
 for a in "$@"; do
   case $a in
     --no-testbed) TESTBED=0 ;;
+    --release) RELEASE=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
     *) echo "setup.sh: unknown option $a (try --help)" >&2; exit 2 ;;
   esac
@@ -76,6 +82,20 @@ installed=$(rustup component list --installed)
 for c in "${RUST_COMPONENTS[@]}"; do
   grep -q "^$c" <<<"$installed" || { say "rustup component add $c"; rustup component add "$c"; }
 done
+
+# cargo_tool CRATE VERSION [BINARY]: cargo install --locked CRATE@VERSION unless that
+# version is installed
+cargo_tool() {
+  local have
+  have=$(cargo install --list | sed -n "s/^$1 v\([^:]*\):\$/\1/p")
+  [[ $have == "$2" ]] && return 0
+  say "cargo install --locked $1@$2 (from source: minutes)"
+  cargo install --locked --quiet "$1@$2"
+}
+cargo_tool cargo-auditable 0.7.7
+cargo_tool rust-audit-info 0.5.4
+cargo_tool cargo-deny 0.20.2
+((RELEASE == 0)) || cargo_tool cargo-cyclonedx 0.5.9
 
 if ((TESTBED)); then
   KEYLET_TB_SKIP_APT=1 bash "$ROOT/scripts/testbed.sh" install </dev/null

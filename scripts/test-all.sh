@@ -70,6 +70,7 @@ shellcheck_all() {
   files+=(tests/peer/*.sh tests/peer/shim/init.d/*) # keylime-tests runner (opt-in, not run here)
   local f
   for f in tests/peer/shim/*; do [[ -f $f ]] && files+=("$f"); done
+  files+=(dist/init.d/keylet dist/openrc/keylet) # init scripts for hosts without systemd
   shellcheck -x "${files[@]}"
 }
 
@@ -130,6 +131,8 @@ if ((UNIT)); then
   fi
   step shellcheck shellcheck_all
   step systemd-unit bash tests/dist/systemd-unit.sh # dist/keylet.service (ops), ~1 s
+  # the licenses of the crates linked into keylet against deny.toml's allow-list (offline)
+  step licenses cargo deny --offline check licenses
   if ((QUICK)); then
     skip python-check "--quick"
   elif [[ -x tests/python/run.sh || -f tests/python/check_quote.py ]]; then
@@ -181,7 +184,8 @@ if ((E2E)); then
     # shellcheck disable=SC2086
     step e2e-crash timeout 600 bash tests/e2e/crash.sh ${E2E_CRASH:-}
     # keylet in Debian's kernel under QEMU: /dev/tpmrm0, the kernel's IMA list, the UEFI
-    # event log (static build + 2 guests, ~5 min; needs root for apt and the disk images)
+    # event log (static build + 2 guests, ~5 min; needs root for apt and the disk images);
+    # E2E_VM="register unknown_exec initd" adds keylet under dist/init.d/keylet
     if ((EUID == 0)); then
       # shellcheck disable=SC2086
       step e2e-vm timeout 900 bash tests/vm/run.sh ${E2E_VM:-register unknown_exec}

@@ -99,7 +99,9 @@ vm_boot_image() {
 }
 
 # vm_host_image OUT CONFIG EK_CA_DIR: keylet's disk: /keylet (static binary), /agent.conf,
-# /cacert.crt, /ek-ca (for keylet doctor) and /state (keylime_dir, owned by the run_as user).
+# /cacert.crt, /ek-ca (for keylet doctor), /state (keylime_dir, owned by the run_as user),
+# /init.d/keylet (dist/init.d/keylet) and, when VM_INITD names a settings file, that file as
+# /keylet.default: then /init starts keylet with the init script.
 vm_host_image() {
   local out=$1 conf=$2 ekca=$3 d
   d=$(mktemp -d "$VM_RUN/host.XXXXXX")
@@ -108,6 +110,8 @@ vm_host_image() {
   install -m 0644 "$TLS/cacert.crt" "$d/cacert.crt"
   cp -r "$ekca" "$d/ek-ca"
   install -d -m 0700 -o 490 -g 491 "$d/state"
+  install -D -m 0755 "$VM_DIR/../../dist/init.d/keylet" "$d/init.d/keylet"
+  [[ -z ${VM_INITD:-} ]] || install -m 0644 "$VM_INITD" "$d/keylet.default"
   rm -f "$out"
   mkfs.ext4 -q -L keylet-host -d "$d" "$out" 64M || { fail "mkfs.ext4 -d failed"; return 1; }
   rm -rf "$d"

@@ -19,6 +19,9 @@
 #                 comes back each time and the verifier passes it again
 #   doctor        keylet doctor in the guest: every TPM, log and identity check OK on
 #                 /dev/tpmrm0
+#   initd         keylet started at boot by dist/init.d/keylet (busybox sh), attested (PASS);
+#                 killed with SIGKILL, restarted by the script, PASS again; the script's
+#                 stop sends SIGTERM: keylet stops in order and nothing restarts it
 # Needs: root (apt-get, image ownership), scripts/testbed.sh up. Installs its apt packages
 # (tests/vm/image.sh), fetches Debian's kernel, shim and grub once into KEYLET_VM_CACHE
 # (default /var/tmp/keylet-vm) and builds the static keylet (scripts/build-static.sh)
@@ -184,6 +187,43 @@ scenario_doctor() {
   say "doctor: $(jq -r '[.checks[] | .status] | group_by(.) | map("\(length) \(.[0])") | join(", ")' <<<"$doc") (exit $rc)"
 }
 
+scenario_initd() {
+  trap 'vm_cleanup; scenario_cleanup' EXIT
+  local sup pid0 pid1='' t i con
+  printf '%s\n' KEYLET_BIN=/mnt/host/keylet KEYLIME_AGENT_CONFIG=/mnt/host/agent.conf \
+    KEYLET_LOG=/dev/console KEYLET_STATE_DIR=/mnt/host/state KEYLET_STATE_OWNER=keylime \
+    >"$E2E_TMP/keylet.default"
+  VM_INITD=$E2E_TMP/keylet.default attested ini 6 3
+  con=$(vm_dir ini)/console.log
+  sup=$(vm_exec ini 'cat /run/keylet-supervise.pid') pid0=$(vm_exec ini keylet_pid)
+  vm_exec ini "tr '\\0' ' ' </proc/$sup/cmdline" | grep -q 'init.d/keylet supervise' ||
+    fail "the supervisor ($sup) is not the init script"
+  assert_eq "$(vm_exec ini "awk '/^PPid:/ { print \$2 }' /proc/$pid0/status")" "$sup" \
+    "keylet's parent (the init script's supervisor)"
+  say "PASS x$(field attestation_count "$R") with keylet $pid0 started by the init script (supervisor $sup)"
+  C=$(field attestation_count "$R") t=$(date +%s)
+  vm_exec ini "kill -KILL $pid0" >/dev/null
+  # the event: a new keylet (another pid, alive), at most 60 s (restart delay 5 s)
+  for ((i = 0; i < 60; i++)); do
+    pid1=$(vm_exec ini keylet_pid 2>/dev/null) || pid1=''
+    [[ -n $pid1 && $pid1 != "$pid0" ]] && vm_exec ini "kill -0 $pid1" >/dev/null 2>&1 && break
+    pid1=''; sleep 1
+  done
+  [[ -n $pid1 ]] || { tail -n 20 "$con" >&2; fail "the init script did not restart keylet within 60 s"; return 1; }
+  grep -aq 'keylet-init: keylet exited with 137; restarting' "$con" ||
+    fail "the console does not show the supervisor's restart note"
+  back_again ini "$C" "$t"
+  say "killed keylet $pid0, restarted as $pid1, PASS again (count $C)"
+  vm_exec ini keylet_stop >/dev/null || fail "the init script's stop failed"
+  ! vm_exec ini "kill -0 $pid1 || kill -0 $sup" >/dev/null 2>&1 ||
+    fail "keylet ($pid1) or its supervisor ($sup) still runs after stop"
+  grep -aq 'SIGTERM: stopping' "$con" || fail "keylet did not log its SIGTERM stop"
+  vm_exec ini '[ ! -e /run/keylet.pid ] && [ ! -e /run/keylet-supervise.pid ]' >/dev/null ||
+    fail "pid files left after stop"
+  vm_exec ini '/mnt/host/init.d/keylet status' >/dev/null && fail "status says running after stop"
+  say "stopped with SIGTERM: keylet logged its stop, no restart, status 'not running'"
+}
+
 ((EUID == 0)) || { echo "tests/vm/run.sh needs root (apt-get, disk image ownership)" >&2; exit 2; }
 VM_RUN_T0=$SECONDS
 vm_install
@@ -206,4 +246,4 @@ VM_RUN=$E2E_TMP
 vm_fetch
 vm_boot_image
 say "kernel, images and keylet ready after $((SECONDS - VM_RUN_T0)) s"
-run_scenarios register unknown_exec reboot power_loss doctor -- "$@"
+run_scenarios register unknown_exec reboot power_loss doctor initd -- "$@"
