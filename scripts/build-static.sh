@@ -24,7 +24,7 @@
 # Environment: CARGO_TARGET_DIR (default ./target), KEYLET_SIZE_BUDGET (bytes,
 # default 2621440 = 2.5 MiB), KEYLET_AUDITABLE=1 (scripts/release.sh sets it): the
 # binary carries its dependency list (crates and versions, compressed JSON in a .dep-v0
-# section: cargo auditable build, cargo-auditable pinned in scripts/setup.sh) for `cargo
+# section: cargo auditable build, cargo-auditable pinned in scripts/setup.sh --release) for `cargo
 # audit bin`, syft, trivy and rust-audit-info; built into $CARGO_TARGET_DIR/auditable.
 # Checks: each file is statically linked (`file` says "static", `ldd` says "not a
 # dynamic executable"), stripped, runs (`--version`; a foreign one under
@@ -154,7 +154,7 @@ if [[ ${KEYLET_AUDITABLE:-0} == 1 ]]; then
   CARGO_BUILD=(cargo auditable build)
   TARGET_DIR=$TARGET_DIR/auditable
   command -v cargo-auditable >/dev/null ||
-    die "cargo-auditable is missing: cargo install --locked cargo-auditable@0.7.7 (scripts/setup.sh does)"
+    die "cargo-auditable is missing: cargo install --locked cargo-auditable@0.7.7 (scripts/setup.sh --release does)"
 fi
 
 over=0

@@ -7,11 +7,12 @@
 #
 # Usage: scripts/setup.sh [--no-testbed] [--release]
 #   --no-testbed  skip the Keylime venvs (the fast steps of test-all.sh do not need them)
-#   --release     also what only scripts/release.sh needs: cargo-cyclonedx (the SBOMs)
+#   --release     also what only scripts/release.sh needs: cargo-auditable, rust-audit-info,
+#                 cargo-cyclonedx (the SBOMs)
 # Cargo tools, pinned, built from crates.io source when missing (once; measured on 2
-# cores at load average ~20, a quiet machine is several times faster): cargo-auditable
-# (the dependency list inside the release binaries, 41 s), rust-audit-info (reads it
-# back, 8 s), cargo-deny (CI step licenses, 66 min), with --release cargo-cyclonedx (26 min).
+# cores at load average ~20, a quiet machine is several times faster): cargo-deny (CI
+# step licenses, 66 min); with --release cargo-auditable (the dependency list inside the
+# release binaries, 41 s), rust-audit-info (reads it back, 8 s), cargo-cyclonedx (26 min).
 # Installing needs root (apt-get); as another user it names what is missing and fails.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -92,10 +93,12 @@ cargo_tool() {
   say "cargo install --locked $1@$2 (from source: minutes)"
   cargo install --locked --quiet "$1@$2"
 }
-cargo_tool cargo-auditable 0.7.7
-cargo_tool rust-audit-info 0.5.4
 cargo_tool cargo-deny 0.20.2
-((RELEASE == 0)) || cargo_tool cargo-cyclonedx 0.5.9
+if ((RELEASE)); then
+  cargo_tool cargo-auditable 0.7.7
+  cargo_tool rust-audit-info 0.5.4
+  cargo_tool cargo-cyclonedx 0.5.9
+fi
 
 if ((TESTBED)); then
   KEYLET_TB_SKIP_APT=1 bash "$ROOT/scripts/testbed.sh" install </dev/null
