@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod confine; // Landlock self-confinement
 pub mod console;
 #[cfg(feature = "doctor")]
 pub mod doctor;

@@ -17,7 +17,6 @@ use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::Metrics;
 use crate::payload::{Delivery, KeyBootstrap, SecureDir};
-use crate::privileges;
 use crate::registrar::{Registrar, Registration};
 use crate::server::{self, ApiVersion, ServerTls, TlsFiles};
 use crate::state::AgentState;
@@ -223,10 +222,7 @@ async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), StartError>
         state.agent_id.clone(),
         delivery,
     )));
-    privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
-        what: "drop privileges (run_as)",
-        detail: e.to_string(),
-    })?;
+    super::lock_down(c)?;
     log::info!(
         "serving the Keylime agent API on {}://{listen} as agent {}",
         if settings.tls.is_some() {
