@@ -8,6 +8,7 @@ pub mod agent;
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod confine; // Landlock self-confinement
 pub mod console;
 #[cfg(feature = "doctor")]
 pub mod doctor;

@@ -138,3 +138,19 @@ impl std::fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// The end of start-up, in pull and push mode alike: drops root (`run_as`),
+/// then confines keylet to the paths its configuration names.
+pub(crate) fn lock_down(c: &crate::config::AgentConfig) -> Result<(), StartError> {
+    crate::privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
+        what: "drop privileges (run_as)",
+        detail: e.to_string(),
+    })?;
+    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
+        .map_err(StartError::Device)?;
+    crate::confine::apply(c, &device).map_err(|e| StartError::Io {
+        what: "confine keylet (confine)",
+        detail: e.to_string(),
+    })?;
+    Ok(())
+}

@@ -14,7 +14,6 @@ use super::{StartError, TpmBox};
 use crate::config::AgentConfig;
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
 use crate::payload::{Delivery, KeyBootstrap, SecureDir};
-use crate::privileges;
 use crate::server::{ApiVersion, ServerTls, TlsFiles};
 use crate::state::AgentState;
 
@@ -78,10 +77,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         state.agent_id.clone(),
         delivery,
     )));
-    privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
-        what: "drop privileges (run_as)",
-        detail: e.to_string(),
-    })?;
+    super::lock_down(c)?;
     log::info!(
         "serving the Keylime agent API on {}://{listen} as agent {}",
         if settings.tls.is_some() {

@@ -14,7 +14,6 @@ use super::startup::{Opened, open_common, prepare_ak, register, shutdown_signal}
 use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
-use crate::privileges;
 use crate::push::client::Verifier;
 use crate::push::evidence::{self, Sources};
 use crate::push::{self, PushAgent};
@@ -99,10 +98,7 @@ pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         fallback: c.push.attestation_interval,
         metrics: metrics.clone(),
     };
-    privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
-        what: "drop privileges (run_as)",
-        detail: e.to_string(),
-    })?;
+    super::lock_down(c)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let identity = (!identity_listeners.is_empty()).then(|| {
         let mut rx = stop_rx.clone();

@@ -153,6 +153,8 @@ pub struct AgentConfig {
     pub revocation: RevocationConfig,
     /// The attestation model and the push model's verifier settings.
     pub push: PushSettings,
+    /// Confine keylet with Landlock after start-up (`confine`, keylet's own).
+    pub confine: bool,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -298,6 +300,7 @@ impl AgentConfig {
             payload: PayloadConfig::from_values(&v, warnings)?,
             revocation: RevocationConfig::from_values(&v, &keylime_dir, warnings)?,
             push: push::parse(&v, &keylime_dir, warnings)?,
+            confine: v.boolean("confine", true)?,
             keylime_dir,
         };
         features::refuse_missing(&v, &config)?;

@@ -42,6 +42,7 @@ pub const IMPLEMENTED: &[&str] = &[
     // keylet's own
     "tpm_device",
     "tpm_clock_repair",
+    "confine", // Landlock self-confinement after start-up
     // keylet's own: the local identity listener for SPIRE
     "identity_listen",
     "identity_socket",

@@ -9,6 +9,7 @@
 
 mod certs;
 mod config;
+mod confine;
 #[cfg(feature = "iak")]
 mod device_id; // IAK and IDevID
 mod ek_chain;
@@ -197,6 +198,7 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
     }
     report.push(listen);
     report.checks.extend(logs::check(c));
+    report.push(confine::check(c));
     report
 }
 

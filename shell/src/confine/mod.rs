@@ -1,0 +1,197 @@
+//! Self-confinement: once start-up is done (TPM open, listeners bound,
+//! privileges dropped), keylet restricts its own file access with Landlock to
+//! the paths its configuration names ([`paths::rules`]). The kernel then
+//! refuses (EACCES) any other open, whatever keylet's own code would do.
+//!
+//! Operator scripts (payload script, revocation actions) inherit the
+//! restriction: when the configuration runs them, the rules add the system
+//! directories they need read and executed, `/tmp` and the actions
+//! directory. A script that needs more runs with `confine = false`.
+//!
+//! keylet confines itself under a systemd unit too: Landlock stacks on the
+//! unit's own sandbox, and only narrows it.
+
+mod paths;
+
+pub use paths::{Access, Rule, SCRIPT_SYSTEM_DIRS, rules, runs_scripts};
+
+use landlock::Access as _;
+use landlock::{
+    ABI, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, RestrictSelfAttr,
+    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
+};
+
+use crate::config::AgentConfig;
+use crate::tpm::TpmDevice;
+
+/// The newest Landlock ABI keylet asks for; older kernels get what they have.
+const ABI_WANTED: ABI = ABI::V5;
+
+/// What confinement came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `confine = false` in the configuration.
+    Off,
+    /// The kernel enforces the rules (fully, or only the access rights its
+    /// Landlock ABI knows).
+    Active {
+        /// Every access right keylet asked for is enforced.
+        full: bool,
+        /// How many rules (paths) were added.
+        rules: usize,
+        /// Threads started before, left unconfined (a kernel before Landlock
+        /// ABI 8 confines only the calling thread and its future threads).
+        others: usize,
+    },
+    /// The kernel has no Landlock (not built, or not enabled at boot).
+    Unsupported,
+    /// The kernel refused to create a ruleset (e.g. a seccomp filter of the
+    /// service manager forbids the Landlock system calls): the reason.
+    Refused(String),
+}
+
+/// Why confinement could not be set up.
+#[derive(Debug)]
+pub struct ConfineError(String);
+
+impl std::fmt::Display for ConfineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot confine keylet with Landlock: {} (set confine = false to run unconfined)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ConfineError {}
+
+fn access(a: Access) -> BitFlags<AccessFs> {
+    match a {
+        Access::Read => AccessFs::from_read(ABI_WANTED) & !AccessFs::Execute,
+        Access::ReadExec => AccessFs::from_read(ABI_WANTED),
+        Access::Full => AccessFs::from_all(ABI_WANTED),
+    }
+}
+
+/// Whether the running kernel can enforce Landlock rules, without
+/// restricting anything.
+pub fn kernel_supports() -> bool {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::from_all(ABI::V1))
+        .and_then(Ruleset::create)
+        .is_ok()
+}
+
+/// How many threads this process has (`None` if /proc cannot tell).
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(Iterator::count)
+}
+
+/// Restricts this process to `rules` and logs what came of it. Call it from
+/// the thread that will spawn every later thread, while it is the only one
+/// (or on a kernel that restricts all threads at once).
+///
+/// # Errors
+///
+/// [`ConfineError`] if the kernel has Landlock but refuses the rules.
+pub fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
+    let err = |e: &dyn std::fmt::Display| ConfineError(e.to_string());
+    let created = Ruleset::default()
+        .handle_access(AccessFs::from_all(ABI_WANTED))
+        .and_then(Ruleset::create);
+    let mut created = match created {
+        Ok(c) => c,
+        Err(e) => return Ok(Outcome::Refused(e.to_string())),
+    };
+    let mut added = 0;
+    for rule in rules {
+        match PathFd::new(&rule.path) {
+            Ok(fd) => {
+                created = created
+                    .add_rule(PathBeneath::new(fd, access(rule.access)))
+                    .map_err(|e| err(&format!("{} ({}): {e}", rule.path.display(), rule.why)))?;
+                added += 1;
+            }
+            Err(e) => log::debug!(
+                "confine: {} ({}) is not allowed: it cannot be opened now: {e}",
+                rule.path.display(),
+                rule.why
+            ),
+        }
+    }
+    let status = created
+        .all_threads(true)
+        .and_then(|c| c.restrict_self())
+        .map_err(|e| err(&e))?;
+    if status.ruleset == RulesetStatus::NotEnforced {
+        return Ok(Outcome::Unsupported);
+    }
+    let others = if status.all_threads {
+        0
+    } else {
+        thread_count().map_or(0, |n| n.saturating_sub(1))
+    };
+    Ok(Outcome::Active {
+        full: status.ruleset == RulesetStatus::FullyEnforced,
+        rules: added,
+        others,
+    })
+}
+
+/// Confines keylet as `c` says, with `tpm` the device it opened, and logs the
+/// outcome.
+///
+/// # Errors
+///
+/// [`ConfineError`] as [`restrict`].
+pub fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, ConfineError> {
+    if !c.confine {
+        log::warn!("confine = false: keylet runs without Landlock confinement");
+        return Ok(Outcome::Off);
+    }
+    let outcome = restrict(&rules(c, tpm))?;
+    match &outcome {
+        Outcome::Active {
+            full,
+            rules,
+            others,
+        } => log::info!(
+            "confined with Landlock: file access limited to {rules} configured paths{}{}{}",
+            if *full {
+                ""
+            } else {
+                " (this kernel's Landlock ABI enforces part of the access rights)"
+            },
+            if runs_scripts(c) {
+                "; operator scripts may read and execute the system directories and write /tmp"
+            } else {
+                ""
+            },
+            if *others > 0 {
+                format!(
+                    "; {others} thread(s) started before stay unconfined until they end (this \
+                     kernel cannot confine all threads at once)"
+                )
+            } else {
+                String::new()
+            }
+        ),
+        Outcome::Unsupported => log::warn!(
+            "this kernel has no Landlock (not built in, or not in the lsm= boot list): keylet runs \
+             unconfined"
+        ),
+        Outcome::Refused(why) => log::warn!(
+            "the kernel refused a Landlock ruleset ({why}): keylet runs unconfined (a service \
+             manager's own sandbox, e.g. systemd's SystemCallFilter, may forbid Landlock)"
+        ),
+        Outcome::Off => {}
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests;

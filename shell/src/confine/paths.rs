@@ -1,0 +1,131 @@
+//! What keylet may open once it runs confined: the paths its configuration
+//! names, each with the access keylet needs there. Pure: reads no file.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{AgentConfig, RevocationCert};
+use crate::tpm::TpmDevice;
+
+/// The access a rule grants beneath its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read files and list directories.
+    Read,
+    /// Read and execute (operator scripts, the libraries they load).
+    ReadExec,
+    /// Everything: create, write, rename, remove, execute.
+    Full,
+}
+
+/// One rule: `access` beneath `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// A file or a directory (a missing one is skipped when applied).
+    pub path: PathBuf,
+    /// What keylet may do beneath it.
+    pub access: Access,
+    /// Why keylet needs it (for the log).
+    pub why: &'static str,
+}
+
+/// System directories an operator script needs to start and run (its
+/// interpreter, libraries, configuration), read and executed only.
+pub const SCRIPT_SYSTEM_DIRS: &[&str] = &[
+    "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/etc", "/opt",
+];
+
+/// Files name resolution reads (a registrar or verifier given by name).
+const RESOLVER_FILES: &[&str] = &[
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/host.conf",
+    "/etc/services",
+    "/etc/localtime",
+];
+
+/// Whether this configuration runs operator scripts (a payload script or
+/// revocation actions), which inherit keylet's confinement.
+pub fn runs_scripts(c: &AgentConfig) -> bool {
+    let payload_script = c.payload.enable_payload_script && !c.payload.payload_script.is_empty();
+    let actions = c.revocation.enable_actions;
+    payload_script || actions
+}
+
+/// The rules for `c`, with `tpm` the device keylet opened.
+pub fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
+    let mut out = Vec::new();
+    let mut add = |path: &Path, access: Access, why: &'static str| {
+        out.push(Rule {
+            path: path.to_path_buf(),
+            access,
+            why,
+        });
+    };
+    add(
+        &c.keylime_dir,
+        Access::Full,
+        "keylime_dir: state, keys, secure payload directory",
+    );
+    // Atomic writes create a temporary beside the file.
+    if let Some(dir) = c.agent_data_path.parent() {
+        add(dir, Access::Full, "agent_data_path's directory");
+    }
+    if let TpmDevice::Path(p) = tpm {
+        add(
+            p,
+            Access::Full,
+            "the TPM device (reopened after a TPM loss)",
+        );
+    }
+    add(Path::new("/dev/null"), Access::Full, "/dev/null");
+    add(&c.ima_ml_path, Access::Read, "ima_ml_path");
+    add(
+        &c.measuredboot_ml_path,
+        Access::Read,
+        "measuredboot_ml_path",
+    );
+    add(
+        &c.server_cert,
+        Access::Read,
+        "server_cert (reloaded on SIGHUP)",
+    );
+    add(
+        &c.server_key,
+        Access::Read,
+        "server_key (reloaded on SIGHUP)",
+    );
+    for ca in &c.trusted_client_ca {
+        add(ca, Access::Read, "trusted_client_ca (reloaded on SIGHUP)");
+    }
+    add(
+        &c.registrar_tls_ca_cert,
+        Access::Read,
+        "registrar_tls_ca_cert",
+    );
+    add(
+        &c.push.verifier_tls_ca_cert,
+        Access::Read,
+        "verifier_tls_ca_cert",
+    );
+    if let RevocationCert::File(p) = &c.revocation.cert {
+        add(p, Access::Read, "revocation_cert");
+    }
+    for f in RESOLVER_FILES {
+        add(Path::new(f), Access::Read, "name resolution");
+    }
+    add(Path::new("/proc/self"), Access::Read, "keylet's own /proc");
+    if runs_scripts(c) {
+        add(
+            &c.revocation.actions_dir,
+            Access::ReadExec,
+            "revocation_actions_dir",
+        );
+        for d in SCRIPT_SYSTEM_DIRS {
+            add(Path::new(d), Access::ReadExec, "operator scripts");
+        }
+        add(Path::new("/tmp"), Access::Full, "operator scripts");
+    }
+    out
+}

@@ -1,0 +1,135 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::ErrorKind;
+use std::path::Path;
+use std::process::Command;
+
+use super::*;
+use crate::config::{FixedEnv, load_from};
+
+fn config(conf: &str) -> (tempfile::TempDir, AgentConfig) {
+    let root = tempfile::tempdir().unwrap();
+    let etc = root.path().join("etc/keylime");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("agent.conf"), format!("[agent]\n{conf}")).unwrap();
+    let c = load_from(&FixedEnv::default(), root.path()).unwrap().config;
+    (root, c)
+}
+
+fn has(rules: &[Rule], path: &str, access: Access) -> bool {
+    rules
+        .iter()
+        .any(|r| r.path == Path::new(path) && r.access == access)
+}
+
+#[test]
+fn confine_is_on_by_default_and_can_be_turned_off() {
+    assert!(config("").1.confine);
+    assert!(!config("confine = false\n").1.confine);
+}
+
+#[test]
+fn the_rules_name_what_the_configuration_names() {
+    let (_root, c) = config(
+        "keylime_dir = \"/srv/kl\"\nima_ml_path = \"/srv/ima.log\"\n\
+         trusted_client_ca = \"/srv/ca1.pem,/srv/ca2.pem\"\n",
+    );
+    let r = rules(&c, &TpmDevice::Path("/dev/tpmrm0".into()));
+    assert!(has(&r, "/srv/kl", Access::Full));
+    assert!(has(&r, "/dev/tpmrm0", Access::Full));
+    assert!(has(&r, "/srv/ima.log", Access::Read));
+    assert!(has(&r, "/srv/ca1.pem", Access::Read));
+    assert!(has(&r, "/srv/ca2.pem", Access::Read));
+    // no script runs: nothing is executable, no system directory is open
+    assert!(r.iter().all(|r| r.access != Access::ReadExec), "{r:?}");
+    assert!(
+        !r.iter()
+            .any(|r| r.path == Path::new("/usr") || r.path == Path::new("/tmp"))
+    );
+}
+
+#[test]
+fn operator_scripts_get_the_system_directories_read_and_executed() {
+    let (_root, c) = config(
+        "keylime_dir = \"/srv/kl\"\nenable_revocation_actions = true\n\
+         revocation_actions_dir = \"/srv/actions\"\n",
+    );
+    let r = rules(
+        &c,
+        &TpmDevice::Tcp {
+            host: "127.0.0.1".into(),
+            port: 2321,
+        },
+    );
+    assert!(has(&r, "/srv/actions", Access::ReadExec));
+    for d in SCRIPT_SYSTEM_DIRS {
+        assert!(has(&r, d, Access::ReadExec), "{d}");
+    }
+    assert!(has(&r, "/tmp", Access::Full));
+}
+
+#[test]
+fn turned_off_it_restricts_nothing() {
+    let (_root, c) = config("confine = false\n");
+    let device = TpmDevice::Path("/dev/tpmrm0".into());
+    assert_eq!(apply(&c, &device).unwrap(), Outcome::Off);
+    // this process still opens what it likes
+    std::fs::metadata("/").unwrap();
+}
+
+/// Run in a child process of its own (the restriction cannot be undone):
+/// the kernel refuses a file outside the rules with EACCES.
+#[test]
+fn confined_child() {
+    let Ok(dir) = std::env::var("KEYLET_CONFINE_CHILD") else {
+        return; // only meaningful when run by the_kernel_refuses_paths_outside_the_rules
+    };
+    let dir = Path::new(&dir);
+    let allowed = dir.join("allowed");
+    let outside = dir.join("outside/secret");
+    let outcome = restrict(&[Rule {
+        path: allowed.clone(),
+        access: Access::Read,
+        why: "test",
+    }])
+    .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Active { others: 0, .. }),
+        "{outcome:?}"
+    );
+    std::fs::read(allowed.join("file")).unwrap();
+    let e = std::fs::read(&outside).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    println!("KEYLET-CONFINED-CHILD-OK");
+}
+
+#[test]
+fn the_kernel_refuses_paths_outside_the_rules() {
+    assert!(
+        kernel_supports(),
+        "this kernel has no Landlock: the confinement cannot be tested here"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("allowed")).unwrap();
+    std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+    std::fs::write(dir.path().join("allowed/file"), b"ok").unwrap();
+    std::fs::write(dir.path().join("outside/secret"), b"no").unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "confine::tests::confined_child",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env("KEYLET_CONFINE_CHILD", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("KEYLET-CONFINED-CHILD-OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // this process itself is not confined
+    std::fs::read(dir.path().join("outside/secret")).unwrap();
+}
