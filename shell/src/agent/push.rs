@@ -89,11 +89,12 @@ pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     };
     // One TPM worker for the push loop and the identity listener.
     let settings = server_settings(c, SocketAddr::new(c.ip, c.port), None, metrics.clone());
+    let worker = settings.tpm_worker.clone();
     let agent = PushAgent {
         verifier: Verifier::new(&c.push, &state.agent_id)
             .map_err(push_error("use verifier_tls_ca_cert"))?,
         tpm: Arc::clone(&service) as Arc<dyn server::Attestation>,
-        worker: settings.tpm_worker.clone(),
+        worker: worker.clone(),
         sources,
         fallback: c.push.attestation_interval,
         metrics: metrics.clone(),
@@ -116,6 +117,7 @@ pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     if let Some(task) = identity {
         task.abort();
     }
+    worker.stop();
     TpmAttestation::shutdown(&service, FLUSH_WAIT);
     Ok(())
 }

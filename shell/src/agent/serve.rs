@@ -93,6 +93,7 @@ pub struct Serving {
 /// [`StartError::Server`] if the server fails.
 pub async fn serve(s: Serving, stop: impl Future<Output = ()>) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = s.settings.tpm_worker.clone();
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopping| *stopping).await;
     };
@@ -143,6 +144,7 @@ pub async fn serve(s: Serving, stop: impl Future<Output = ()>) -> Result<(), Sta
     for task in [reloader, identity].into_iter().flatten() {
         task.abort();
     }
+    worker.stop();
     TpmAttestation::shutdown(&s.service, FLUSH_WAIT);
     served.map_err(StartError::Server)
 }

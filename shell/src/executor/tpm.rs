@@ -5,6 +5,7 @@
 //! deadline passed while it waited, or whose requester has gone, is dropped
 //! without touching the TPM; a job that has started finishes by itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -46,12 +47,15 @@ struct Job {
 #[derive(Clone, Default)]
 pub struct TpmWorker {
     queue: Arc<OnceLock<Option<Sender<Job>>>>,
+    /// Set by [`TpmWorker::stop`]: no job starts any more.
+    stopping: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for TpmWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TpmWorker")
             .field("started", &self.queue.get().is_some())
+            .field("stopping", &self.stopping.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -63,13 +67,22 @@ impl TpmWorker {
         Self::default()
     }
 
+    /// Stops taking TPM work, at keylet's stop: the jobs still queued are
+    /// dropped unrun (their requesters see [`TpmJobError::Stopped`]) and new
+    /// ones are refused, so the flush of the AK that follows waits only for
+    /// the job that runs now, not for a queue of quotes on a slow TPM.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
     fn sender(&self) -> Option<&Sender<Job>> {
         self.queue
             .get_or_init(|| {
                 let (tx, rx) = mpsc::channel();
+                let stopping = Arc::clone(&self.stopping);
                 match std::thread::Builder::new()
                     .name("keylet-tpm".into())
-                    .spawn(move || work_through(&rx))
+                    .spawn(move || work_through(&rx, &stopping))
                 {
                     Ok(_) => Some(tx),
                     Err(e) => {
@@ -92,6 +105,9 @@ impl TpmWorker {
         deadline: Duration,
         work: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, TpmJobError> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(TpmJobError::Stopped);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Job {
             deadline: Instant::now() + deadline,
@@ -115,9 +131,14 @@ impl TpmWorker {
 }
 
 /// The worker thread: one job at a time, in order; a job whose deadline
-/// passed in the queue is dropped (its requester has already answered).
-fn work_through(queue: &Receiver<Job>) {
+/// passed in the queue is dropped (its requester has already answered), and
+/// so is every job once keylet stops.
+fn work_through(queue: &Receiver<Job>, stopping: &AtomicBool) {
     for job in queue {
+        if stopping.load(Ordering::SeqCst) {
+            log::debug!("dropped a TPM job: keylet is stopping");
+            continue;
+        }
         if Instant::now() >= job.deadline {
             log::debug!("dropped a TPM job whose deadline passed while it waited");
             continue;
@@ -169,6 +190,50 @@ mod tests {
         // The worker has moved past the dropped job: a new one runs.
         assert_eq!(worker.run(Duration::from_secs(5), || 3).await, Ok(3));
         assert!(!ran.load(Ordering::SeqCst), "a job past its deadline ran");
+    }
+
+    #[tokio::test]
+    async fn after_stop_queued_jobs_are_dropped_and_new_ones_refused() {
+        let worker = TpmWorker::new();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let busy = worker.clone();
+        let first = tokio::spawn(async move {
+            busy.run(Duration::from_secs(30), move || {
+                let _ = started_tx.send(());
+                release_rx.recv().is_ok()
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        // A quote queued behind the running job, its requester still waiting.
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let mut queued = Box::pin(worker.run(Duration::from_secs(30), move || {
+            flag.store(true, Ordering::SeqCst);
+        }));
+        // Polled once, the job is in the queue (run enqueues before it waits).
+        #[allow(clippy::panic)]
+        {
+            tokio::select! {
+                biased;
+                r = &mut queued => panic!("the queued job answered before the stop: {r:?}"),
+                () = std::future::ready(()) => {}
+            }
+        }
+        worker.stop();
+        release_tx.send(()).unwrap();
+        // The running job finishes; the queued one is dropped unrun.
+        assert_eq!(first.await.unwrap(), Ok(true));
+        assert_eq!(queued.await, Err(TpmJobError::Stopped));
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "a job queued before the stop ran"
+        );
+        assert_eq!(
+            worker.run(Duration::from_secs(5), || 5).await,
+            Err(TpmJobError::Stopped)
+        );
     }
 
     #[tokio::test]
