@@ -86,31 +86,31 @@ pub fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
         Access::Read,
         "measuredboot_ml_path",
     );
-    add(
+    // Certificates and trust stores are renewed by replacing the file (a rename
+    // gives it a new inode, and a Landlock rule on a file holds the old one):
+    // their directories are readable, so a reload reads the new file.
+    let mut cert_dir = |file: &Path, why: &'static str| {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        add(dir.unwrap_or(Path::new(".")), Access::Read, why);
+    };
+    cert_dir(
         &c.server_cert,
-        Access::Read,
-        "server_cert (reloaded on SIGHUP)",
+        "server_cert's directory (reloaded on SIGHUP)",
     );
-    add(
-        &c.server_key,
-        Access::Read,
-        "server_key (reloaded on SIGHUP)",
-    );
+    cert_dir(&c.server_key, "server_key's directory (reloaded on SIGHUP)");
     for ca in &c.trusted_client_ca {
-        add(ca, Access::Read, "trusted_client_ca (reloaded on SIGHUP)");
+        cert_dir(ca, "trusted_client_ca's directory (reloaded on SIGHUP)");
     }
-    add(
+    cert_dir(
         &c.registrar_tls_ca_cert,
-        Access::Read,
-        "registrar_tls_ca_cert",
+        "registrar_tls_ca_cert's directory",
     );
-    add(
+    cert_dir(
         &c.push.verifier_tls_ca_cert,
-        Access::Read,
-        "verifier_tls_ca_cert",
+        "verifier_tls_ca_cert's directory",
     );
     if let RevocationCert::File(p) = &c.revocation.cert {
-        add(p, Access::Read, "revocation_cert");
+        cert_dir(p, "revocation_cert's directory");
     }
     for f in RESOLVER_FILES {
         add(Path::new(f), Access::Read, "name resolution");
