@@ -71,6 +71,7 @@ fn access(a: Access) -> BitFlags<AccessFs> {
         Access::Read => AccessFs::from_read(ABI_WANTED) & !AccessFs::Execute,
         Access::ReadExec => AccessFs::from_read(ABI_WANTED),
         Access::Full => AccessFs::from_all(ABI_WANTED),
+        Access::RemoveFile => AccessFs::RemoveFile.into(),
     }
 }
 

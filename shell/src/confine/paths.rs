@@ -15,6 +15,8 @@ pub enum Access {
     ReadExec,
     /// Everything: create, write, rename, remove, execute.
     Full,
+    /// Removing a file beneath it, nothing else (the identity socket at stop).
+    RemoveFile,
 }
 
 /// One rule: `access` beneath `path`.
@@ -116,6 +118,13 @@ pub fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
         add(Path::new(f), Access::Read, "name resolution");
     }
     add(Path::new("/proc/self"), Access::Read, "keylet's own /proc");
+    if let Some(dir) = c.identity.socket.as_deref().and_then(Path::parent) {
+        add(
+            dir,
+            Access::RemoveFile,
+            "identity_socket's directory (the socket is removed at stop)",
+        );
+    }
     if runs_scripts(c) {
         add(
             &c.revocation.actions_dir,

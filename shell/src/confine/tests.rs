@@ -41,6 +41,7 @@ fn the_rules_name_what_the_configuration_names() {
     // a CA file renewed by rename is a new inode: its directory is the rule
     assert!(has(&r, "/srv", Access::Read));
     assert!(has(&r, "/etc/kl", Access::Read));
+    assert!(!r.iter().any(|r| r.access == Access::RemoveFile), "{r:?}");
     // no script runs: nothing is executable, no system directory is open
     assert!(r.iter().all(|r| r.access != Access::ReadExec), "{r:?}");
     assert!(
@@ -133,4 +134,12 @@ fn the_kernel_refuses_paths_outside_the_rules() {
     );
     // this process itself is not confined
     std::fs::read(dir.path().join("outside/secret")).unwrap();
+}
+
+#[test]
+fn the_identity_sockets_directory_allows_removing_the_socket_at_stop() {
+    let (_root, c) =
+        config("keylime_dir = \"/srv/kl\"\nidentity_socket = \"/run/keylet/identity.sock\"\n");
+    let r = rules(&c, &TpmDevice::Path("/dev/tpmrm0".into()));
+    assert!(has(&r, "/run/keylet", Access::RemoveFile), "{r:?}");
 }
