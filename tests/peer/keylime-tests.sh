@@ -69,10 +69,19 @@ done
 LOGS=${KEYLET_PEER_LOGS:-/var/tmp/keylet-keylime-tests}
 TIMEOUT=${KEYLET_PEER_TIMEOUT:-900}
 
+# The private mounts below need their mount points on the host's file system: the ones this
+# run makes are removed afterwards (empty), so that no other tool finds a Keylime install here.
+MOUNT_POINTS=(/etc/keylime /var/lib/keylime /var/lib/swtpm /var/tmp/limeLib /keylime-tests /etc/ima
+  /usr/share/beakerlib)
 if [[ ${KEYLET_PEER_INSIDE:-} != 1 ]]; then
+  made=()
+  for d in "${MOUNT_POINTS[@]}"; do [[ -e $d ]] || made+=("$d"); done
   export KEYLET_BIN KEYLET_TB_VENV=$VENV KEYLET_PEER_LOGS=$LOGS KEYLET_PEER_INSIDE=1
-  exec unshare --mount --net --uts --pid --fork --mount-proc --propagation private \
-    "$0" "$KT" "$BL" "${TESTS[@]}"
+  rc=0
+  unshare --mount --net --uts --pid --fork --mount-proc --propagation private \
+    "$0" "$KT" "$BL" "${TESTS[@]}" || rc=$?
+  for d in "${made[@]}"; do rmdir "$d" 2>/dev/null || true; done
+  exit "$rc"
 fi
 
 # ---- inside the namespaces
@@ -81,9 +90,7 @@ fi
 trap 'echo "keylime-tests.sh: stopped by a signal" >&2; exit 130' INT TERM
 ip link set lo up || die "cannot bring up loopback in the private network namespace"
 hostname "$AGENT_ID"
-for d in /etc/keylime /var/lib/keylime /var/lib/swtpm /var/tmp/limeLib /keylime-tests /etc/ima \
-  /etc/systemd/system \
-  /sys/kernel/security; do
+for d in "${MOUNT_POINTS[@]:0:6}" /etc/systemd/system /sys/kernel/security; do
   { mkdir -p "$d" && mount -t tmpfs -o mode=0755 keylime-tests "$d"; } || die "cannot mount a tmpfs on $d"
 done
 { mkdir -p /usr/share/beakerlib && mount --bind "$BLSH" /usr/share/beakerlib; } ||
