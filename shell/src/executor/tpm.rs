@@ -154,6 +154,28 @@ mod tests {
 
     use super::*;
 
+    /// A long TPM job that holds `worker` (started when this returns) until
+    /// the sender sends; the task answers whether it was released.
+    async fn hold(
+        worker: &TpmWorker,
+    ) -> (
+        tokio::task::JoinHandle<Result<bool, TpmJobError>>,
+        mpsc::Sender<()>,
+    ) {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let busy = worker.clone();
+        let first = tokio::spawn(async move {
+            busy.run(Duration::from_secs(30), move || {
+                let _ = started_tx.send(());
+                release_rx.recv().is_ok()
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        (first, release_tx)
+    }
+
     #[tokio::test]
     async fn runs_jobs_in_order_and_returns_results() {
         let worker = TpmWorker::new();
@@ -165,18 +187,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_past_its_deadline_in_the_queue_is_dropped_not_run() {
         let worker = TpmWorker::new();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        // A long TPM job holds the worker until released.
-        let busy = worker.clone();
-        let first = tokio::spawn(async move {
-            busy.run(Duration::from_secs(30), move || {
-                let _ = started_tx.send(());
-                release_rx.recv().is_ok()
-            })
-            .await
-        });
-        started_rx.await.unwrap();
+        let (first, release_tx) = hold(&worker).await;
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
         let late = worker
@@ -195,17 +206,7 @@ mod tests {
     #[tokio::test]
     async fn after_stop_queued_jobs_are_dropped_and_new_ones_refused() {
         let worker = TpmWorker::new();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let busy = worker.clone();
-        let first = tokio::spawn(async move {
-            busy.run(Duration::from_secs(30), move || {
-                let _ = started_tx.send(());
-                release_rx.recv().is_ok()
-            })
-            .await
-        });
-        started_rx.await.unwrap();
+        let (first, release_tx) = hold(&worker).await;
         // A quote queued behind the running job, its requester still waiting.
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
