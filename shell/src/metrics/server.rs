@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::Metrics;
+use crate::net::stream::boxed;
 
 /// Scrapes served at once; more wait in the accept queue.
 const MAX_CONNECTIONS: usize = 4;
@@ -119,7 +120,7 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(boxed(stream)), service)
                 .await;
             if let Err(e) = served {
                 log::debug!("metrics connection from {peer} ended with an error: {e}");

@@ -14,6 +14,8 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
+use super::stream::{BoxStream, boxed};
+
 use crate::keys::load_certs;
 use crate::tls::{self, ClientTlsError};
 
@@ -211,7 +213,7 @@ impl Endpoint {
             .map_err(|e| self.unreachable(e))?;
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => self.handshake(TokioIo::new(tcp)).await,
+            None => self.handshake(boxed(tcp)).await,
             Some(config) => {
                 let (ca_option, host_option) = self.options;
                 let name = ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls {
@@ -234,16 +236,13 @@ impl Endpoint {
                             self.unreachable(e)
                         }
                     })?;
-                self.handshake(TokioIo::new(tls)).await
+                self.handshake(boxed(tls)).await
             }
         }
     }
 
-    async fn handshake<S>(&self, io: TokioIo<S>) -> Result<Connection, HttpError>
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        let (sender, conn) = hyper::client::conn::http1::handshake(io)
+    async fn handshake(&self, io: BoxStream) -> Result<Connection, HttpError> {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| self.unreachable(e))?;
         let driver = tokio::spawn(async move {

@@ -34,6 +34,7 @@ use super::open_files;
 use super::pending::{Evicted, Pending, Source, Ticket};
 use super::response;
 use super::tls::ServerTls;
+use crate::net::stream::{BoxStream, boxed};
 
 /// Pause after a failed accept when no waiting connection can make room.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -218,7 +219,7 @@ async fn connection<L: Accept>(
     };
     // Only now the (larger) TLS and HTTP state, boxed so that a waiting
     // connection's task stays small.
-    let served = Box::pin(establish(io, peer, responder, shared, ticket, stop));
+    let served = Box::pin(establish(boxed(io), peer, responder, shared, ticket, stop));
     tokio::select! {
         () = evicted.wait() => {}
         () = served => {}
@@ -226,16 +227,14 @@ async fn connection<L: Accept>(
 }
 
 /// The TLS handshake (if any), then the request.
-async fn establish<S>(
-    io: S,
+async fn establish(
+    io: BoxStream,
     peer: String,
     responder: Responder,
     shared: Arc<Shared>,
     ticket: Ticket,
     mut stop: watch::Receiver<bool>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let Some(config) = shared.tls.as_ref().map(ServerTls::current) else {
         return serve_http(io, &peer, responder, &shared, ticket, stop).await;
     };
@@ -251,21 +250,19 @@ async fn establish<S>(
             }
         },
     };
-    serve_http(tls, &peer, responder, &shared, ticket, stop).await;
+    serve_http(boxed(tls), &peer, responder, &shared, ticket, stop).await;
 }
 
 /// Reads one request and answers it, taking a serving slot once its head
 /// is complete (and holding it until the connection ends).
-async fn serve_http<S>(
-    io: S,
+async fn serve_http(
+    io: BoxStream,
     peer: &str,
     responder: Responder,
     shared: &Shared,
     ticket: Ticket,
     mut stop: watch::Receiver<bool>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let serving = Arc::clone(&shared.serving);
     let slot = Arc::new(Mutex::new(None));
     let ticket = Arc::new(ticket);
