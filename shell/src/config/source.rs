@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use toml::de::DeValue;
+
 use super::ConfigError;
 
 /// Where one value came from, for error messages and `keylet doctor`.
@@ -176,31 +178,36 @@ pub fn read_file(path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
 ///
 /// [`ConfigError::Toml`] naming `path`.
 pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Toml {
+    let table = toml::de::DeTable::parse(text).map_err(|e| ConfigError::Toml {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
     raw.files.push(path.to_path_buf());
-    for (section, body) in table {
+    for (section, body) in table.into_inner() {
+        let section = section.into_inner().into_owned();
         if section != "agent" {
             raw.ignored_sections.push((path.to_path_buf(), section));
             continue;
         }
-        let toml::Value::Table(options) = body else {
+        let DeValue::Table(options) = body.into_inner() else {
             return Err(ConfigError::Toml {
                 path: path.to_path_buf(),
                 message: "`agent` must be a section ([agent])".into(),
             });
         };
         for (name, value) in options {
-            let value = match value {
-                toml::Value::String(s) => RawValue::Str(s),
-                toml::Value::Integer(i) => RawValue::Int(i),
-                toml::Value::Boolean(b) => RawValue::Bool(b),
-                toml::Value::Float(_) => RawValue::Other("float"),
-                toml::Value::Datetime(_) => RawValue::Other("datetime"),
-                toml::Value::Array(_) => RawValue::Other("array"),
-                toml::Value::Table(_) => RawValue::Other("table"),
+            let name = name.into_inner().into_owned();
+            let value = match value.into_inner() {
+                DeValue::String(s) => RawValue::Str(s.into_owned()),
+                DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                    Ok(i) => RawValue::Int(i),
+                    Err(_) => RawValue::Other("integer out of range"),
+                },
+                DeValue::Boolean(b) => RawValue::Bool(b),
+                DeValue::Float(_) => RawValue::Other("float"),
+                DeValue::Datetime(_) => RawValue::Other("datetime"),
+                DeValue::Array(_) => RawValue::Other("array"),
+                DeValue::Table(_) => RawValue::Other("table"),
             };
             raw.values.insert(
                 name,

@@ -1,10 +1,11 @@
 //! Reading a JSON document into its type, with the path of the first thing
-//! that was wrong (serde_path_to_error tracks it through serde's derive).
+//! that was wrong (`json_path` finds it from serde_json's position).
 
 use std::fmt;
 
 use serde::Deserialize;
-use serde_path_to_error::Segment;
+
+use super::json_path;
 
 /// A document that is not what the protocol says: where, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,21 +38,6 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
-/// The JSON pointer of a serde_path_to_error path.
-fn pointer(path: &serde_path_to_error::Path) -> String {
-    let mut out = String::new();
-    for segment in path.iter() {
-        out.push('/');
-        match segment {
-            Segment::Seq { index } => out.push_str(&index.to_string()),
-            Segment::Map { key } => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
-            Segment::Enum { variant } => out.push_str(variant),
-            Segment::Unknown => out.push('?'),
-        }
-    }
-    out
-}
-
 /// Reads `body` as a `T`.
 ///
 /// # Errors
@@ -59,26 +45,22 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
 /// [`JsonError`] with the path of the first value that does not fit, or
 /// "not JSON" when the body is not JSON at all.
 pub fn decode<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, JsonError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(de).map_err(|e| {
-        let mut path = pointer(e.path());
-        let inner = e.into_inner();
-        let mut message = if inner.is_syntax() || inner.is_eof() {
-            format!("not JSON: {inner}")
-        } else {
-            strip_position(&inner.to_string())
-        };
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            return JsonError::at("", format!("not JSON: {e}"));
+        }
+        let path = json_path::locate(body, e.line(), e.column());
+        let message = strip_position(&e.to_string());
         // A missing field is named by its own path.
         if let Some(field) = message
             .strip_prefix("missing field `")
             .and_then(|m| m.strip_suffix('`'))
         {
-            path = format!("{path}/{field}");
-            message = "missing".to_string();
+            let field = field.replace('~', "~0").replace('/', "~1");
+            return JsonError::at(format!("{path}/{field}"), "missing");
         }
-        JsonError { path, message }
-    })?;
-    Ok(value)
+        JsonError::at(path, message)
+    })
 }
 
 /// serde_json's message without its " at line L column C" suffix (the path

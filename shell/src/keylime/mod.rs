@@ -11,6 +11,7 @@
 pub mod agent_api;
 mod envelope;
 mod error;
+mod json_path;
 #[cfg(feature = "push")]
 pub mod push;
 pub mod registrar;

@@ -1,0 +1,199 @@
+//! Where in a JSON document serde_json stopped: the JSON pointer of the value
+//! (or object) its error is about, found from the error's line and column.
+//!
+//! serde_json reports the position of the last byte it consumed: the end of
+//! the value it could not take (an object or array that lacks a field or has
+//! the wrong length is consumed to its closing bracket first), or the byte
+//! before a value it refused at its first byte. This scanner walks the
+//! document's structure up to there (brackets, keys, commas; values are
+//! skipped, never decoded) and names that value. It replaces
+//! tracking the path through every `Deserialize` (serde_path_to_error), which
+//! cost 36 KiB of the static binary's 2.5 MiB budget (BENCHMARKS.md).
+
+/// One open object or array, with its current member or element.
+enum Frame {
+    /// The key of the member being read (`None` before its key).
+    Object(Option<String>),
+    /// The number of elements started; the last one is being read.
+    Array(usize),
+}
+
+/// The byte count serde_json had consumed at 1-based `line`, `column`.
+fn consumed(body: &[u8], line: usize, column: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line {
+        match body
+            .get(start..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+        {
+            Some(newline) => start += newline + 1,
+            None => break,
+        }
+    }
+    (start + column).min(body.len())
+}
+
+/// The JSON pointer of the value at serde_json's error position (`line`,
+/// `column`) in `body`: the one that ends there, or else the one that starts
+/// right after it, or else the object or array open there.
+pub(super) fn locate(body: &[u8], line: usize, column: usize) -> String {
+    let end = consumed(body, line, column);
+    let bytes = body.get(..end).unwrap_or(body);
+    let mut frames: Vec<Frame> = Vec::new();
+    // The pointer of the value that ended last, while nothing followed it.
+    let mut ended: Option<String> = None;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        ended = None;
+        match b {
+            b'{' | b'[' => {
+                start_value(&mut frames);
+                frames.push(if b == b'{' {
+                    Frame::Object(None)
+                } else {
+                    Frame::Array(0)
+                });
+                i += 1;
+            }
+            b'}' | b']' => {
+                frames.pop();
+                ended = Some(pointer(&frames, frames.len()));
+                i += 1;
+            }
+            b',' => {
+                if let Some(Frame::Object(key)) = frames.last_mut() {
+                    *key = None;
+                }
+                i += 1;
+            }
+            b':' => i += 1,
+            b'"' => {
+                let close = string_end(bytes, i);
+                let text = bytes.get(i + 1..close).unwrap_or_default();
+                if let Some(Frame::Object(key @ None)) = frames.last_mut() {
+                    *key = Some(String::from_utf8_lossy(text).into_owned());
+                } else {
+                    start_value(&mut frames);
+                }
+                ended = Some(pointer(&frames, frames.len()));
+                i = close + 1;
+            }
+            _ => {
+                start_value(&mut frames);
+                while bytes
+                    .get(i)
+                    .is_some_and(|c| !c.is_ascii_whitespace() && !b",:]}".contains(c))
+                {
+                    i += 1;
+                }
+                ended = Some(pointer(&frames, frames.len()));
+            }
+        }
+    }
+    let container = || pointer(&frames, frames.len().saturating_sub(1));
+    ended.unwrap_or_else(|| match frames.last() {
+        // The next element of an array, or the value after a member's key.
+        Some(Frame::Array(n)) => format!("{}/{n}", container()),
+        Some(Frame::Object(Some(_))) => pointer(&frames, frames.len()),
+        _ => container(),
+    })
+}
+
+/// A value starts: in an array, it is the next element.
+fn start_value(frames: &mut [Frame]) {
+    if let Some(Frame::Array(n)) = frames.last_mut() {
+        *n += 1;
+    }
+}
+
+/// The index of the quote that closes the string opening at `open` (or the
+/// end of `bytes` when it is cut short).
+fn string_end(bytes: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\\' => i += 2,
+            b'"' => return i,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// The JSON pointer of the value read in `frames[..depth]`.
+fn pointer(frames: &[Frame], depth: usize) -> String {
+    let mut out = String::new();
+    for frame in frames.iter().take(depth) {
+        out.push('/');
+        match frame {
+            Frame::Object(Some(key)) => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
+            Frame::Object(None) => out.push('?'),
+            Frame::Array(n) => out.push_str(&n.saturating_sub(1).to_string()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The position serde_json reports for `body` decoded as `T`.
+    fn at<T: serde::de::DeserializeOwned>(body: &str) -> String {
+        let e = serde_json::from_str::<T>(body).err().unwrap();
+        locate(body.as_bytes(), e.line(), e.column())
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Doc {
+        a: u8,
+        list: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        id: u8,
+        name: String,
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named() {
+        let l = at::<Doc>(r#"{"a":"x","list":[]}"#);
+        assert_eq!(l, "/a");
+        let l = at::<Doc>(r#"{"a":1,"list":[{"id":1,"name":"n"},{"id":300,"name":"n"}]}"#);
+        assert_eq!(l, "/list/1/id");
+        let l = at::<Doc>(r#"{"a":1,"list":[{"id":1,"name":{"x":1}}]}"#);
+        assert_eq!(l, "/list/0/name");
+        let l = at::<Doc>("{\n  \"a\": 1,\n  \"list\": {\"id\": 1}\n}");
+        assert_eq!(l, "/list");
+        let l = at::<Doc>(r#"{"a":1,"list":[1]}"#);
+        assert_eq!(l, "/list/0");
+    }
+
+    #[test]
+    fn an_object_that_lacks_a_field_is_named() {
+        assert_eq!(at::<Doc>(r#"{"a":1}"#), "");
+        assert_eq!(at::<Doc>(r#"{"a":1,"list":[{"id":1}]}"#), "/list/0");
+        assert_eq!(at::<Doc>(r#"{"a":1,"list":[{}]}"#), "/list/0");
+        assert_eq!(at::<(u8, u8)>(r#"[1]"#), "");
+        assert_eq!(at::<Vec<(u8, u8)>>(r#"[[1,2],[1]]"#), "/1");
+    }
+
+    #[test]
+    fn odd_keys_and_cut_documents_do_not_confuse_it() {
+        let l = at::<std::collections::BTreeMap<String, u8>>(r#"{"a/b~":"x"}"#);
+        assert_eq!(l, "/a~1b~0");
+        let l = at::<Vec<String>>(r#"["a\"]",7]"#);
+        assert_eq!(l, "/1");
+        for cut in [&b"{\"a\":[1,"[..], b"{\"a\":\"x\\", b"]]]}}", b""] {
+            let _ = locate(cut, 1, 100);
+            let _ = locate(cut, 9, 0);
+        }
+    }
+}
