@@ -11,7 +11,7 @@ const MIN_JITTERED: Duration = Duration::from_millis(500);
 /// Pauses of `initial * 2^n`, capped at `max`, optionally drawn from their
 /// upper half (jitter).
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     failures: u32,
@@ -21,7 +21,7 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff starting at `initial`, never above `max`, with jitter.
     #[must_use]
-    pub const fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) const fn new(initial: Duration, max: Duration) -> Self {
         Self {
             initial,
             max,
@@ -32,7 +32,7 @@ impl Backoff {
 
     /// The same schedule without jitter: exactly `initial`, `2 * initial`, ...
     #[must_use]
-    pub const fn exact(initial: Duration, max: Duration) -> Self {
+    pub(crate) const fn exact(initial: Duration, max: Duration) -> Self {
         Self {
             initial,
             max,
@@ -42,7 +42,7 @@ impl Backoff {
     }
 
     /// The next pause (and one more failure counted).
-    pub fn pause(&mut self) -> Duration {
+    pub(crate) fn pause(&mut self) -> Duration {
         let shift = self.failures.min(16);
         self.failures = self.failures.saturating_add(1);
         let full = self.initial.saturating_mul(1u32 << shift).min(self.max);
@@ -57,12 +57,12 @@ impl Backoff {
 
     /// Failures since the last [`Self::reset`].
     #[must_use]
-    pub const fn failures(&self) -> u32 {
+    pub(crate) const fn failures(&self) -> u32 {
         self.failures
     }
 
     /// Back to the first pause after a success.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.failures = 0;
     }
 }

@@ -8,7 +8,7 @@
 use std::io::Write as _;
 
 /// Writes `text` to stdout.
-pub fn out(text: &str) {
+pub(crate) fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())
@@ -16,12 +16,12 @@ pub fn out(text: &str) {
 }
 
 /// Writes `text` and a newline to stdout.
-pub fn out_line(text: &str) {
+pub(crate) fn out_line(text: &str) {
     out(&format!("{text}\n"));
 }
 
 /// Writes `text` and a newline to stderr.
-pub fn err_line(text: &str) {
+pub(crate) fn err_line(text: &str) {
     let _ = std::io::stderr()
         .lock()
         .write_all(format!("{text}\n").as_bytes());

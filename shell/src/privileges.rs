@@ -7,7 +7,7 @@ use nix::unistd::{
 /// Why the privilege drop failed.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum PrivilegeError {
+pub(crate) enum PrivilegeError {
     /// The user or group does not exist.
     Unknown {
         /// `user` or `group`.
@@ -49,7 +49,7 @@ impl std::error::Error for PrivilegeError {}
 /// # Errors
 ///
 /// [`PrivilegeError`] naming what failed.
-pub fn drop_to(run_as: Option<&(String, String)>) -> Result<(), PrivilegeError> {
+pub(crate) fn drop_to(run_as: Option<&(String, String)>) -> Result<(), PrivilegeError> {
     let Some((user, group)) = run_as else {
         if geteuid().is_root() {
             log::warn!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::config::RevocationConfig;
 
 /// A notification's body: read as JSON, not used in this build.
-pub type Notification = serde::de::IgnoredAny;
+pub(crate) type Notification = serde::de::IgnoredAny;
 
 /// Revocation handling: none in this build.
 #[derive(Debug)]
@@ -21,7 +21,10 @@ impl Revocations {
     /// # Errors
     ///
     /// None.
-    pub fn handle(self: &Arc<Self>, _notification: Notification) -> Result<(), RevocationError> {
+    pub(crate) fn handle(
+        self: &Arc<Self>,
+        _notification: Notification,
+    ) -> Result<(), RevocationError> {
         match **self {}
     }
 }
@@ -40,7 +43,7 @@ impl std::error::Error for RevocationError {}
 
 /// No revocation handling in this build.
 #[must_use]
-pub fn handling(
+pub(crate) fn handling(
     _config: RevocationConfig,
     _payload_dir: Option<PathBuf>,
     _work_dir: PathBuf,

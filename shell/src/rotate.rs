@@ -28,7 +28,7 @@ use crate::store;
 /// Why the certificate was not rotated.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum RotateError {
+pub(crate) enum RotateError {
     /// `enable_agent_mtls` is off: there is no certificate to rotate.
     MtlsDisabled,
     /// There is no agent state yet.
@@ -67,15 +67,15 @@ impl std::error::Error for RotateError {}
 
 /// What a rotation did, for the operator.
 #[derive(Debug, Clone)]
-pub struct Rotated {
+pub(crate) struct Rotated {
     /// The agent id the certificate is registered for.
-    pub agent_id: String,
+    pub(crate) agent_id: String,
     /// SHA-256 of the new certificate (DER), hex.
-    pub fingerprint: String,
+    pub(crate) fingerprint: String,
     /// The new certificate file.
-    pub cert_path: PathBuf,
+    pub(crate) cert_path: PathBuf,
     /// Where the previous certificate was kept, if there was one.
-    pub previous: Option<PathBuf>,
+    pub(crate) previous: Option<PathBuf>,
 }
 
 /// Makes, registers and installs a new mTLS key and certificate.
@@ -84,7 +84,7 @@ pub struct Rotated {
 ///
 /// [`RotateError`]; on any error before the files are written they are left
 /// as they were.
-pub async fn rotate(c: &AgentConfig) -> Result<Rotated, RotateError> {
+pub(crate) async fn rotate(c: &AgentConfig) -> Result<Rotated, RotateError> {
     if !c.enable_agent_mtls {
         return Err(RotateError::MtlsDisabled);
     }
@@ -157,7 +157,7 @@ fn fingerprint(cert_pem: &str) -> String {
 
 /// What the operator must do after a rotation, as printed by the command.
 #[must_use]
-pub fn next_steps(r: &Rotated) -> String {
+pub(crate) fn next_steps(r: &Rotated) -> String {
     let previous = r.previous.as_ref().map_or_else(String::new, |p| {
         format!(
             "The previous certificate and key are kept as {} (and the key's .old).\n",

@@ -9,14 +9,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a script may run before it is killed.
-pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The command that runs the file at `path`: the file itself when it is
 /// executable; else the interpreter its `#!` line names (with at most one
 /// argument, as the kernel reads it), because a zip entry's mode may be lost
 /// on the way (the tenant's `--include` does not keep it); else `sh`.
 #[must_use]
-pub fn command_for(path: &Path) -> Command {
+pub(crate) fn command_for(path: &Path) -> Command {
     let executable = std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
     if executable {
         return Command::new(path);
@@ -56,7 +56,7 @@ fn shebang(path: &Path) -> Option<(String, Option<String>)> {
 ///
 /// A message naming `label` when it cannot start, exits non-zero, is killed
 /// by a signal or runs past `timeout` (it is then killed).
-pub fn run(mut command: Command, label: &str, timeout: Duration) -> Result<(), String> {
+pub(crate) fn run(mut command: Command, label: &str, timeout: Duration) -> Result<(), String> {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

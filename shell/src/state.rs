@@ -17,21 +17,21 @@ const FORMAT: u8 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {
     /// Format version.
-    pub format: u8,
+    pub(crate) format: u8,
     /// The agent id registered with.
     pub agent_id: String,
     /// How the id was chosen (`hash_ek`, `generate`, `explicit`).
-    pub id_source: String,
+    pub(crate) id_source: String,
     /// The TPM2B_PUBLIC of the EK the AK was created under.
-    pub ek_public: Vec<u8>,
+    pub(crate) ek_public: Vec<u8>,
     /// `tpm_encryption_alg` of the AK (Keylime name).
-    pub key_alg: String,
+    pub(crate) key_alg: String,
     /// `tpm_hash_alg` of the AK (Keylime name).
-    pub hash_alg: String,
+    pub(crate) hash_alg: String,
     /// The AK's TPM2B_PUBLIC.
-    pub ak_public: Vec<u8>,
+    pub(crate) ak_public: Vec<u8>,
     /// The AK's TPM2B_PRIVATE (wrapped by the TPM; useless on another TPM).
-    pub ak_private: Vec<u8>,
+    pub(crate) ak_private: Vec<u8>,
 }
 
 /// Why the state file could not be used.
@@ -82,7 +82,7 @@ impl From<StoreError> for StateError {
 impl AgentState {
     /// A new state of the current format.
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         agent_id: String,
         id_source: &str,
         ek_public: Vec<u8>,
@@ -108,7 +108,7 @@ impl AgentState {
     /// # Errors
     ///
     /// [`StateError`] if the file is unreadable, too open, or not a state file.
-    pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
+    pub(crate) fn load(path: &Path) -> Result<Option<Self>, StateError> {
         let Some(bytes) = store::read_private(path)? else {
             return Ok(None);
         };
@@ -130,7 +130,7 @@ impl AgentState {
     /// # Errors
     ///
     /// [`StateError::Store`].
-    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+    pub(crate) fn save(&self, path: &Path) -> Result<(), StateError> {
         let bytes = postcard::to_stdvec(self).map_err(|e| StateError::Corrupt {
             path: path.to_path_buf(),
             detail: e.to_string(),
@@ -143,7 +143,7 @@ impl AgentState {
 /// Removes what a keylet killed while writing its files left behind
 /// (temporaries of the state, the payload key and the mTLS files); a start
 /// calls it before it reads any of them. Returns how many were removed.
-pub fn remove_stale_temporaries(c: &crate::config::AgentConfig) -> usize {
+pub(crate) fn remove_stale_temporaries(c: &crate::config::AgentConfig) -> usize {
     let mtls = crate::keys::mtls_files(&c.server_key, &c.server_cert);
     let lease = c.keylime_dir.join(crate::agent::clock_lease::FILE_NAME);
     let mut targets: Vec<&Path> = vec![&c.agent_data_path, &c.payload_key, &lease];

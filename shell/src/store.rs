@@ -94,7 +94,7 @@ fn process_runs(pid: i32) -> bool {
 /// `targets` left next to it (`.<name>.tmp-<pid>` of a pid that no longer
 /// runs); returns how many were removed. Errors are ignored: a temporary
 /// that cannot be removed is reported again at the next start.
-pub fn remove_stale_temporaries(targets: &[&Path]) -> usize {
+pub(crate) fn remove_stale_temporaries(targets: &[&Path]) -> usize {
     let mut removed = 0;
     for target in targets {
         let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
@@ -187,7 +187,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 /// # Errors
 ///
 /// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
-pub fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -217,7 +217,7 @@ pub fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreErro
 /// # Errors
 ///
 /// [`StoreError::Io`] or [`StoreError::NotAFile`].
-pub fn read_public(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+pub(crate) fn read_public(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
     match fs::metadata(path) {
         Ok(m) if !m.is_file() => Err(StoreError::NotAFile {
             path: path.to_path_buf(),
@@ -233,7 +233,7 @@ pub fn read_public(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
 /// # Errors
 ///
 /// As [`write_private`].
-pub fn write_public(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn write_public(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     write_private(path, data)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(io_err("chmod", path))
 }

@@ -15,7 +15,7 @@ const VERSIONS: &[&rustls::SupportedProtocolVersion] =
 
 /// The crypto provider of every configuration.
 #[must_use]
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -25,7 +25,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// # Errors
 ///
 /// rustls' error if the provider lacks the versions.
-pub fn server_builder(
+pub(crate) fn server_builder(
     provider: Arc<CryptoProvider>,
 ) -> Result<ConfigBuilder<ServerConfig, WantsVerifier>, rustls::Error> {
     ServerConfig::builder_with_provider(provider).with_protocol_versions(VERSIONS)
@@ -33,7 +33,7 @@ pub fn server_builder(
 
 /// Why a client configuration could not be built.
 #[derive(Debug)]
-pub enum ClientTlsError {
+pub(crate) enum ClientTlsError {
     /// None of the certificates is usable as a trust anchor.
     NoUsableCert,
     /// rustls refused the protocol versions.
@@ -46,7 +46,7 @@ pub enum ClientTlsError {
 /// # Errors
 ///
 /// [`ClientTlsError::NoUsableCert`] if none is usable, or rustls' error.
-pub fn client_config(
+pub(crate) fn client_config(
     trusted: Vec<CertificateDer<'static>>,
 ) -> Result<ClientConfig, ClientTlsError> {
     let mut roots = RootCertStore::empty();

@@ -127,7 +127,7 @@ impl Agent {
                     .tcp_addr()
                     .ok_or_else(|| other("no identity addr"))?;
                 let _ = addr_tx.send((api, m.local_addr(), identity_addr));
-                let mut settings = server_settings(&c, api, None, Some(metrics));
+                let mut settings = server_settings(&c, None, Some(metrics));
                 settings.limits.quote_deadline = quote_deadline;
                 let serving = Serving {
                     listener,
@@ -139,8 +139,7 @@ impl Agent {
                 serve(serving, async {
                     let _ = stop_rx.await;
                 })
-                .await
-                .map_err(other)?;
+                .await;
                 drop(m);
                 Ok::<_, io::Error>(())
             });

@@ -20,11 +20,11 @@ use keylet_core::tpm::clock::{CLOCK_LEASE_MS, renewed_lease};
 use crate::store;
 
 /// The lease file's name in `keylime_dir`.
-pub const FILE_NAME: &str = "keylet-clock-lease";
+pub(crate) const FILE_NAME: &str = "keylet-clock-lease";
 
 /// The persisted clock lease and when it was last renewed.
 #[derive(Debug)]
-pub struct ClockLease {
+pub(crate) struct ClockLease {
     path: PathBuf,
     value: u64,
     renewed: Option<Instant>,
@@ -34,7 +34,7 @@ impl ClockLease {
     /// Reads the lease at `path` (none yet: 0). An unreadable or malformed
     /// file is logged and counts as no lease: the next renewal rewrites it.
     #[must_use]
-    pub fn load(path: PathBuf) -> Self {
+    pub(crate) fn load(path: PathBuf) -> Self {
         let value = match store::read_private(&path) {
             Ok(Some(bytes)) => match std::str::from_utf8(&bytes)
                 .ok()
@@ -64,21 +64,21 @@ impl ClockLease {
 
     /// The lowest value a repaired TPM clock may be set to.
     #[must_use]
-    pub fn floor(&self) -> u64 {
+    pub(crate) fn floor(&self) -> u64 {
         self.value
     }
 
     /// Whether half of the lease may have run since it was renewed (or it
     /// was not renewed by this process yet).
     #[must_use]
-    pub fn due(&self) -> bool {
+    pub(crate) fn due(&self) -> bool {
         self.renewed
             .is_none_or(|t| t.elapsed() >= Duration::from_millis(CLOCK_LEASE_MS / 2))
     }
 
     /// Renews the lease from the TPM clock `clock` (a safe one): persists
     /// `clock` + [`CLOCK_LEASE_MS`] if that is above the current lease.
-    pub fn renew(&mut self, clock: u64) {
+    pub(crate) fn renew(&mut self, clock: u64) {
         let value = renewed_lease(clock).max(self.value);
         if value != self.value {
             match store::write_private(&self.path, format!("{value}\n").as_bytes()) {

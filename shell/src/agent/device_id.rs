@@ -21,22 +21,22 @@ use crate::config::DeviceIdSettings;
 use crate::keys::read_certs;
 use crate::registrar::DeviceIdFields;
 
-pub use super::device_id_error::DeviceIdError;
+pub(crate) use super::device_id_error::DeviceIdError;
 
 /// The IAK and IDevID as registered, and how to use the IAK.
 #[derive(Debug)]
-pub struct DeviceIdentity {
+pub(crate) struct DeviceIdentity {
     iak: Handle,
     iak_transient: bool,
     iak_password: Zeroizing<Vec<u8>>,
     /// base64 TPM2B_PUBLIC of the IAK.
-    pub iak_tpm: String,
+    pub(crate) iak_tpm: String,
     /// base64 DER of the IAK certificate.
-    pub iak_cert: String,
+    pub(crate) iak_cert: String,
     /// base64 TPM2B_PUBLIC of the IDevID.
-    pub idevid_tpm: String,
+    pub(crate) idevid_tpm: String,
     /// base64 DER of the IDevID certificate.
-    pub idevid_cert: String,
+    pub(crate) idevid_cert: String,
 }
 
 /// Reads (or re-creates) the IAK and IDevID and checks each against its
@@ -48,7 +48,7 @@ pub struct DeviceIdentity {
 ///
 /// [`StartError::Tpm`] if a handle holds no key or a key cannot be made,
 /// [`StartError::DeviceId`] if a certificate is unusable or for another key.
-pub fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
+pub(crate) fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
     let idevid_cert = certificate(&s.idevid.cert, IDEVID.cert_option)?;
     let idevid = obtain(tpm, &s.idevid, &IDEVID, s.template, &idevid_cert.spki)?;
     if idevid.transient {
@@ -75,9 +75,9 @@ pub fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, St
 /// A certificate file's first certificate.
 pub(crate) struct Cert {
     /// Its DER.
-    pub der: Vec<u8>,
+    pub(crate) der: Vec<u8>,
     /// Its SubjectPublicKeyInfo (DER).
-    pub spki: Vec<u8>,
+    pub(crate) spki: Vec<u8>,
 }
 
 /// The first certificate in `path` (PEM or DER) and its SubjectPublicKeyInfo.
@@ -114,7 +114,7 @@ impl DeviceIdentity {
     ///
     /// [`StartError::Tpm`] if the TPM refuses (a wrong `iak_password`, for
     /// example), or the answer is not the attestation asked for.
-    pub fn certify_ak(
+    pub(crate) fn certify_ak(
         &self,
         tpm: &mut TpmBox,
         ak: Handle,
@@ -151,7 +151,7 @@ impl DeviceIdentity {
     }
 
     /// The registration fields of this identity and the AK's certification.
-    pub fn fields<'a>(&'a self, attest: &'a str, sign: &'a str) -> DeviceIdFields<'a> {
+    pub(crate) fn fields<'a>(&'a self, attest: &'a str, sign: &'a str) -> DeviceIdFields<'a> {
         DeviceIdFields {
             iak_tpm: &self.iak_tpm,
             iak_cert: &self.iak_cert,
@@ -163,7 +163,7 @@ impl DeviceIdentity {
     }
 
     /// Flushes the IAK if keylet re-created it (a persistent one stays).
-    pub fn release(&self, tpm: &mut TpmBox) {
+    pub(crate) fn release(&self, tpm: &mut TpmBox) {
         if self.iak_transient {
             tpm.release(self.iak);
             log::info!("the re-created IAK has certified the AK and is flushed");

@@ -9,18 +9,18 @@ use super::tpm_box::TpmBox;
 use crate::config::DeviceIdSettings;
 use crate::registrar::DeviceIdFields;
 
-pub use super::device_id_error::DeviceIdError;
+pub(crate) use super::device_id_error::DeviceIdError;
 
 /// No value: this build cannot hold an IAK and IDevID.
 #[derive(Debug)]
-pub enum DeviceIdentity {}
+pub(crate) enum DeviceIdentity {}
 
 /// Always fails: this build lacks the `iak` feature.
 ///
 /// # Errors
 ///
 /// Always [`StartError::DeviceId`].
-pub fn load(_tpm: &mut TpmBox, _s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
+pub(crate) fn load(_tpm: &mut TpmBox, _s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
     Err(StartError::DeviceId(DeviceIdError::Cert {
         option: "enable_iak_idevid",
         detail: "this keylet was built without the iak feature".into(),
@@ -33,7 +33,7 @@ impl DeviceIdentity {
     /// # Errors
     ///
     /// None.
-    pub fn certify_ak(
+    pub(crate) fn certify_ak(
         &self,
         _tpm: &mut TpmBox,
         _ak: Handle,
@@ -45,12 +45,12 @@ impl DeviceIdentity {
     }
 
     /// Never called: no value exists.
-    pub fn fields<'a>(&'a self, _attest: &'a str, _sign: &'a str) -> DeviceIdFields<'a> {
+    pub(crate) fn fields<'a>(&'a self, _attest: &'a str, _sign: &'a str) -> DeviceIdFields<'a> {
         match *self {}
     }
 
     /// Never called: no value exists.
-    pub fn release(&self, _tpm: &mut TpmBox) {
+    pub(crate) fn release(&self, _tpm: &mut TpmBox) {
         match *self {}
     }
 }

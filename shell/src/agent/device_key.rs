@@ -20,10 +20,10 @@ use crate::config::DeviceKey;
 /// Which key, by its option names.
 #[derive(Debug)]
 pub(crate) struct Role {
-    pub name: &'static str,
-    pub handle_option: &'static str,
-    pub cert_option: &'static str,
-    pub key: DevIdKey,
+    pub(crate) name: &'static str,
+    pub(crate) handle_option: &'static str,
+    pub(crate) cert_option: &'static str,
+    pub(crate) key: DevIdKey,
     step: &'static str,
     create_step: &'static str,
 }
@@ -50,11 +50,11 @@ pub(crate) const IDEVID: Role = Role {
 #[derive(Debug)]
 pub(super) struct Obtained {
     /// Its handle: persistent, or a transient object the box owns.
-    pub handle: Handle,
+    pub(crate) handle: Handle,
     /// Whether keylet created it (and flushes it).
-    pub transient: bool,
+    pub(crate) transient: bool,
     /// Its TPM2B_PUBLIC.
-    pub public: Vec<u8>,
+    pub(crate) public: Vec<u8>,
 }
 
 /// The key of `role` at its handle, or re-created from `template` (or the

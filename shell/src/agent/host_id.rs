@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use keylet_core::keylime::agent_id::{AgentId, AgentIdError};
 
 /// The SMBIOS system UUID under the root (readable by root only).
-pub const PRODUCT_UUID: &str = "sys/class/dmi/id/product_uuid";
+pub(crate) const PRODUCT_UUID: &str = "sys/class/dmi/id/product_uuid";
 /// The host name under the root (`uname -n`).
-pub const HOST_NAME: &str = "proc/sys/kernel/hostname";
+pub(crate) const HOST_NAME: &str = "proc/sys/kernel/hostname";
 
 /// SMBIOS values that name no system: all zeros ("not set"), all ones ("not
 /// present", SMBIOS 3.x 7.2.1) and the UUID of firmware never filled in by the
@@ -127,7 +127,7 @@ fn read_trimmed(root: &Path, file: &str) -> Result<String, HostIdError> {
 ///
 /// [`HostIdError`]: unreadable, not a UUID, the Keylime placeholder or a
 /// value that names no system.
-pub fn smbios_uuid(root: &Path) -> Result<AgentId, HostIdError> {
+pub(crate) fn smbios_uuid(root: &Path) -> Result<AgentId, HostIdError> {
     let value = read_trimmed(root, PRODUCT_UUID)?;
     let id = AgentId::from_uuid(&value).map_err(|why| HostIdError::MalformedUuid {
         value: value.clone(),
@@ -145,7 +145,7 @@ pub fn smbios_uuid(root: &Path) -> Result<AgentId, HostIdError> {
 /// # Errors
 ///
 /// [`HostIdError`]: unreadable, not an agent id, or `localhost`.
-pub fn host_name(root: &Path) -> Result<AgentId, HostIdError> {
+pub(crate) fn host_name(root: &Path) -> Result<AgentId, HostIdError> {
     let value = read_trimmed(root, HOST_NAME)?;
     if UNSET_HOST_NAMES.contains(&value.to_ascii_lowercase().as_str()) {
         return Err(HostIdError::UnsetHostName(value));

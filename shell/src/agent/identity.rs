@@ -14,9 +14,9 @@ use crate::state::AgentState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// The id.
-    pub id: AgentId,
+    pub(crate) id: AgentId,
     /// `hash_ek`, `generate`, `explicit`, `dmidecode` or `hostname`.
-    pub source: &'static str,
+    pub(crate) source: &'static str,
 }
 
 /// Why no id could be chosen.

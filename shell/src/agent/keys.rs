@@ -27,7 +27,7 @@ pub struct TpmObjects {
     /// The EK TPM2B_PUBLIC.
     pub ek_public: Vec<u8>,
     /// The EK certificate as PEM, if the TPM has one.
-    pub ek_cert_pem: Option<String>,
+    pub(crate) ek_cert_pem: Option<String>,
 }
 
 fn tpm_err(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> StartError {

@@ -28,9 +28,9 @@ use std::path::PathBuf;
 
 use keylet_core::agent::AgentError;
 
-pub use device_id::{DeviceIdError, DeviceIdentity};
+pub(crate) use device_id::DeviceIdError;
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
-pub use run::run;
+pub(crate) use run::run;
 pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_settings};
 pub use service::{Reload, TpmAttestation};
 pub use tpm_box::{TpmBox, choose_device};
@@ -41,7 +41,7 @@ pub(crate) use startup::register;
 use crate::config::ConfigError;
 use crate::keys::KeyError;
 use crate::registrar::RegistrarError;
-use crate::server::{ServerError, TlsError};
+use crate::server::TlsError;
 use crate::state::StateError;
 use crate::tpm::{DeviceError, HintSuffix, TransportError};
 
@@ -83,8 +83,6 @@ pub enum StartError {
     Credential(String),
     /// The mTLS configuration failed.
     Tls(TlsError),
-    /// The server failed.
-    Server(ServerError),
     /// A filesystem step failed.
     Io {
         /// What keylet was doing.
@@ -97,7 +95,7 @@ pub enum StartError {
 impl StartError {
     /// The process exit code: 2 for configuration mistakes, 1 otherwise.
     #[must_use]
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Self::Config(_)
             | Self::Device(_)
@@ -131,7 +129,6 @@ impl std::fmt::Display for StartError {
             Self::DeviceId(e) => e.fmt(f),
             Self::Credential(e) => write!(f, "the registrar's credential cannot be activated: {e}"),
             Self::Tls(e) => write!(f, "mTLS setup: {e}"),
-            Self::Server(e) => write!(f, "server: {e}"),
             Self::Io { what, detail } => write!(f, "cannot {what}: {detail}"),
         }
     }

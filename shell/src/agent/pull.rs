@@ -54,7 +54,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         &state,
         payload.public_pem().to_string(),
     ));
-    let mut settings = server_settings(c, listen, settings_tls.map(|(tls, _)| tls), metrics);
+    let mut settings = server_settings(c, settings_tls.map(|(tls, _)| tls), metrics);
     let configured = std::mem::take(&mut settings.versions);
     let (versions, why) = configured.offer(
         c.api_versions_pinned,
@@ -99,7 +99,8 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         service,
         tls_files: Some(tls_files),
     };
-    serve(serving, shutdown_signal()).await
+    serve(serving, shutdown_signal()).await;
+    Ok(())
 }
 
 type Prepared = (Handle, AgentState, Option<(ServerTls, String)>, PayloadKey);

@@ -3,7 +3,6 @@
 //! agent API. No port is opened for the verifier; only the metrics and the
 //! SPIRE identity listener, when configured, listen.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use keylet_core::alg::KeyAlg;
@@ -20,7 +19,7 @@ use crate::push::{self, PushAgent};
 use crate::server;
 
 /// Where the boot time used in push mode is kept (with the boot id).
-pub const BOOT_TIME_FILE: &str = "keylet-push-boot-time";
+pub(crate) const BOOT_TIME_FILE: &str = "keylet-push-boot-time";
 
 fn push_error(what: &'static str) -> impl Fn(push::PushError) -> StartError {
     move |e| StartError::Io {
@@ -35,7 +34,7 @@ fn push_error(what: &'static str) -> impl Fn(push::PushError) -> StartError {
 ///
 /// [`StartError`] naming the start-up step that failed; once attesting,
 /// keylet keeps trying whatever the verifier answers.
-pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
+pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     if c.tpm_encryption_alg != KeyAlg::Rsa2048 || c.tpm_hash_alg != HashAlg::Sha256 {
         log::warn!(
             "push mode with tpm_encryption_alg = {} and tpm_hash_alg = {}: the Keylime 7.14 \
@@ -88,7 +87,7 @@ pub async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         server_identifier: c.push.server_identifier.clone(),
     };
     // One TPM worker for the push loop and the identity listener.
-    let settings = server_settings(c, SocketAddr::new(c.ip, c.port), None, metrics.clone());
+    let settings = server_settings(c, None, metrics.clone());
     let worker = settings.tpm_worker.clone();
     let agent = PushAgent {
         verifier: Verifier::new(&c.push, &state.agent_id)

@@ -18,21 +18,21 @@ use crate::registrar::{Registrar, RegistrarError, Registration};
 
 /// What registration needs besides the TPM.
 #[derive(Debug)]
-pub struct RegisterInput<'a> {
+pub(crate) struct RegisterInput<'a> {
     /// The agent id.
-    pub id: &'a str,
+    pub(crate) id: &'a str,
     /// API versions keylet may register with.
-    pub versions: &'a [(u8, u8)],
+    pub(crate) versions: &'a [(u8, u8)],
     /// The body fields.
-    pub registration: Registration<'a>,
+    pub(crate) registration: Registration<'a>,
     /// The AK handle.
-    pub ak: Handle,
+    pub(crate) ak: Handle,
     /// The EK handle.
-    pub ek: Handle,
+    pub(crate) ek: Handle,
     /// The AK's TPM2B_PUBLIC (the IAK certifies its Name).
-    pub ak_public: &'a [u8],
+    pub(crate) ak_public: &'a [u8],
     /// The IAK and IDevID to register with (`enable_iak_idevid`).
-    pub device: Option<&'a DeviceIdentity>,
+    pub(crate) device: Option<&'a DeviceIdentity>,
 }
 
 /// Retries `op` with capped exponential backoff while it fails transiently.
@@ -72,7 +72,7 @@ where
 ///
 /// [`StartError::Registrar`] (with a clear 403 message), or
 /// [`StartError::Tpm`] / [`StartError::Credential`] during activation.
-pub async fn register_and_activate(
+pub(crate) async fn register_and_activate(
     registrar: &Registrar,
     backoff: Backoff,
     tpm: &mut TpmBox,

@@ -15,7 +15,7 @@ use crate::config::Loaded;
 /// [`StartError`] naming the step that failed. The TPM objects keylet
 /// created are flushed on every path: the [`super::TpmBox`] owning them flushes
 /// them when dropped.
-pub async fn run(loaded: Loaded) -> Result<(), StartError> {
+pub(crate) async fn run(loaded: Loaded) -> Result<(), StartError> {
     for w in &loaded.warnings {
         log::warn!("{w}");
     }

@@ -4,7 +4,6 @@
 //! flushed with a bounded wait, then out.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use keylet_core::tpm::Handle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::{Reload, StartError, TpmAttestation, TpmBox};
+use super::{Reload, TpmAttestation, TpmBox};
 use crate::config::AgentConfig;
 use crate::logs::read_boottime;
 use crate::metrics::Metrics;
@@ -59,11 +58,10 @@ pub fn attestation(
 #[must_use]
 pub fn server_settings(
     c: &AgentConfig,
-    listen: SocketAddr,
     tls: Option<ServerTls>,
     metrics: Option<Arc<Metrics>>,
 ) -> ServerSettings {
-    let mut settings = ServerSettings::new(listen, tls);
+    let mut settings = ServerSettings::new(tls);
     settings.versions = ApiVersions::from_config(&c.api_versions);
     settings.boottime = read_boottime().ok();
     settings.metrics = metrics; // metrics: quotes by endpoint and result
@@ -87,11 +85,7 @@ pub struct Serving {
 
 /// Serves until `stop` completes, then lets open requests run on for at most
 /// [`STOP_GRACE`] and flushes the AK waiting at most [`FLUSH_WAIT`].
-///
-/// # Errors
-///
-/// [`StartError::Server`] if the server fails.
-pub async fn serve(s: Serving, stop: impl Future<Output = ()>) -> Result<(), StartError> {
+pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = s.settings.tpm_worker.clone();
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -120,31 +114,28 @@ pub async fn serve(s: Serving, stop: impl Future<Output = ()>) -> Result<(), Sta
         stopped(stop_rx),
     );
     tokio::pin!(main);
-    let served = tokio::select! {
-        r = &mut main => r,
+    tokio::select! {
+        () = &mut main => {}
         () = stop => {
             // Ignore the error: it only means every server has ended.
             let _ = stop_tx.send(true);
             let drained = async {
-                let r = (&mut main).await;
+                (&mut main).await;
                 if let Some(task) = identity.as_mut() {
                     let _ = task.await;
                 }
-                r
             };
             tokio::time::timeout(STOP_GRACE, drained).await.unwrap_or_else(|_| {
                 log::warn!(
                     "requests still open {STOP_GRACE:?} after the stop signal (a TPM command \
                      hangs?); closing them"
                 );
-                Ok(())
-            })
+            });
         }
-    };
+    }
     for task in [reloader, identity].into_iter().flatten() {
         task.abort();
     }
     worker.stop();
     TpmAttestation::shutdown(&s.service, FLUSH_WAIT);
-    served.map_err(StartError::Server)
 }

@@ -26,17 +26,17 @@ const QUOTE_BUFFER: usize = 8192;
 #[derive(Clone)]
 pub struct Reload {
     /// EK key type.
-    pub key_alg: KeyAlg,
+    pub(crate) key_alg: KeyAlg,
     /// A persistent EK handle, if configured.
-    pub persistent_ek: Option<u32>,
+    pub(crate) persistent_ek: Option<u32>,
     /// The AK TPM2B_PUBLIC.
-    pub ak_public: Vec<u8>,
+    pub(crate) ak_public: Vec<u8>,
     /// The AK TPM2B_PRIVATE.
-    pub ak_private: Vec<u8>,
+    pub(crate) ak_private: Vec<u8>,
     /// Whether an unsafe TPM clock is set forward (`tpm_clock_repair`).
-    pub clock_repair: bool,
+    pub(crate) clock_repair: bool,
     /// The owner hierarchy's password for that (`tpm_ownerpassword`).
-    pub owner_password: Zeroizing<Vec<u8>>,
+    pub(crate) owner_password: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Reload {
@@ -74,7 +74,7 @@ impl TpmAttestation {
     /// Wraps an open TPM with a loaded AK; the AK is flushed when the
     /// service is dropped or [`shut down`](Self::shutdown).
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         mut tpm: TpmBox,
         ak: Handle,
         reload: Reload,

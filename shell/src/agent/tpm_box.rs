@@ -49,7 +49,7 @@ impl TpmBox {
 
     /// The device this box talks to.
     #[must_use]
-    pub fn device(&self) -> &TpmDevice {
+    pub(crate) fn device(&self) -> &TpmDevice {
         &self.device
     }
 
@@ -60,7 +60,7 @@ impl TpmBox {
     /// # Errors
     ///
     /// [`TransportError`] if it cannot be reopened.
-    pub fn reopen(&mut self) -> Result<(), TransportError> {
+    pub(crate) fn reopen(&mut self) -> Result<(), TransportError> {
         self.transport = tpm::open(&self.device)?;
         self.owned.clear();
         Ok(())
@@ -72,12 +72,12 @@ impl TpmBox {
     }
 
     /// Keeps `lease` above the TPM clock from now on (see [`super::clock`]).
-    pub fn set_clock_lease(&mut self, lease: ClockLease) {
+    pub(crate) fn set_clock_lease(&mut self, lease: ClockLease) {
         self.clock_lease = Some(lease);
     }
 
     /// The clock lease, if this box keeps one.
-    pub fn clock_lease(&mut self) -> Option<&mut ClockLease> {
+    pub(crate) fn clock_lease(&mut self) -> Option<&mut ClockLease> {
         self.clock_lease.as_mut()
     }
 
@@ -96,8 +96,9 @@ impl TpmBox {
     }
 
     /// The objects the box flushes on drop, oldest first.
+    #[cfg(test)]
     #[must_use]
-    pub fn owned(&self) -> &[Handle] {
+    pub(crate) fn owned(&self) -> &[Handle] {
         &self.owned
     }
 
@@ -108,7 +109,7 @@ impl TpmBox {
     }
 
     /// Flushes every owned object now, newest first.
-    pub fn flush_owned(&mut self) {
+    pub(crate) fn flush_owned(&mut self) {
         while let Some(h) = self.owned.pop() {
             self.flush_logged(h);
         }

@@ -15,26 +15,26 @@ use super::value::Values;
 
 /// One device identity key: where it is in the TPM and its certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceKey {
+pub(crate) struct DeviceKey {
     /// The persistent handle (0x81xxxxxx); `None`: re-created from the template.
-    pub handle: Option<u32>,
+    pub(crate) handle: Option<u32>,
     /// The certificate file (PEM or DER).
-    pub cert: PathBuf,
+    pub(crate) cert: PathBuf,
     /// The persistent key's authorization value (empty for none; a key
     /// re-created from its template has none).
-    pub password: Zeroizing<Vec<u8>>,
+    pub(crate) password: Zeroizing<Vec<u8>>,
 }
 
 /// The IAK and the IDevID, when `enable_iak_idevid` is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceIdSettings {
+pub(crate) struct DeviceIdSettings {
     /// The Initial Attestation Key: certifies the AK at registration.
-    pub iak: DeviceKey,
+    pub(crate) iak: DeviceKey,
     /// The Initial Device Identity key.
-    pub idevid: DeviceKey,
+    pub(crate) idevid: DeviceKey,
     /// `iak_idevid_template`: the TCG template keys without a handle are
     /// re-created from; `None` (`detect`): the one of each certificate's key.
-    pub template: Option<DevIdTemplate>,
+    pub(crate) template: Option<DevIdTemplate>,
 }
 
 /// `None` unless `enable_iak_idevid` is on.

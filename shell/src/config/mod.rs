@@ -27,7 +27,7 @@ use keylet_core::pcr::HashAlg;
 use zeroize::Zeroizing;
 
 pub use error::ConfigError;
-pub use iak::{DeviceIdSettings, DeviceKey};
+pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use identity::IdentitySettings;
 pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url}; // identity listener for SPIRE
 pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
@@ -43,7 +43,8 @@ pub use source::read_toml;
 use value::Values;
 
 /// The agent API versions keylet serves, oldest first.
-pub const SUPPORTED_API_VERSIONS: &[(u8, u8)] = &[(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)];
+pub(crate) const SUPPORTED_API_VERSIONS: &[(u8, u8)] =
+    &[(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)];
 
 /// How the agent id is chosen (`uuid`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,13 +64,13 @@ pub enum UuidSetting {
 
 /// Registrar retry timing (`exponential_backoff_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// First delay.
-    pub initial: Duration,
+    pub(crate) initial: Duration,
     /// Retries before giving up.
-    pub max_retries: u32,
+    pub(crate) max_retries: u32,
     /// Largest delay.
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
 }
 
 /// The checked configuration.
@@ -79,82 +80,82 @@ pub struct AgentConfig {
     /// How the agent id is chosen.
     pub uuid: UuidSetting,
     /// Listen address.
-    pub ip: IpAddr,
+    pub(crate) ip: IpAddr,
     /// Listen port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Address registered for the verifier to poll.
-    pub contact_ip: String,
+    pub(crate) contact_ip: String,
     /// Port registered for the verifier to poll.
-    pub contact_port: u16,
+    pub(crate) contact_port: u16,
     /// Registrar host.
-    pub registrar_ip: String,
+    pub(crate) registrar_ip: String,
     /// Registrar plain-HTTP port.
-    pub registrar_port: u16,
+    pub(crate) registrar_port: u16,
     /// Register over HTTPS (server-verified) instead of plain HTTP.
-    pub registrar_tls_enabled: bool,
+    pub(crate) registrar_tls_enabled: bool,
     /// Registrar HTTPS port.
-    pub registrar_tls_port: u16,
+    pub(crate) registrar_tls_port: u16,
     /// CA bundle that verifies the registrar's certificate.
-    pub registrar_tls_ca_cert: PathBuf,
+    pub(crate) registrar_tls_ca_cert: PathBuf,
     /// Serve HTTPS with client certificates required.
-    pub enable_agent_mtls: bool,
+    pub(crate) enable_agent_mtls: bool,
     /// The state directory.
-    pub keylime_dir: PathBuf,
+    pub(crate) keylime_dir: PathBuf,
     /// The mTLS server key.
-    pub server_key: PathBuf,
+    pub(crate) server_key: PathBuf,
     /// Password of the server key (unsupported unless empty).
-    pub server_key_password: Zeroizing<String>,
+    pub(crate) server_key_password: Zeroizing<String>,
     /// The mTLS server certificate.
-    pub server_cert: PathBuf,
+    pub(crate) server_cert: PathBuf,
     /// The payload key (NK).
-    pub payload_key: PathBuf,
+    pub(crate) payload_key: PathBuf,
     /// Password of the payload key (unsupported unless empty).
-    pub payload_key_password: Zeroizing<String>,
+    pub(crate) payload_key_password: Zeroizing<String>,
     /// CA certificates that client certificates must chain to.
-    pub trusted_client_ca: Vec<PathBuf>,
+    pub(crate) trusted_client_ca: Vec<PathBuf>,
     /// PCR bank and quote hash.
     pub tpm_hash_alg: HashAlg,
     /// EK and AK key type.
     pub tpm_encryption_alg: KeyAlg,
     /// Quote signature scheme.
-    pub tpm_signing_alg: SignAlg,
+    pub(crate) tpm_signing_alg: SignAlg,
     /// A persistent EK handle, or `None` to create the EK from the template.
-    pub ek_handle: Option<u32>,
+    pub(crate) ek_handle: Option<u32>,
     /// The owner hierarchy's password (for TPM2_ClockSet).
-    pub tpm_ownerpassword: Zeroizing<Vec<u8>>,
+    pub(crate) tpm_ownerpassword: Zeroizing<Vec<u8>>,
     /// Set an unsafe TPM clock forward (after an unclean TPM reset).
-    pub tpm_clock_repair: bool,
+    pub(crate) tpm_clock_repair: bool,
     /// User and group to drop to after opening the TPM and logs.
-    pub run_as: Option<(String, String)>,
+    pub(crate) run_as: Option<(String, String)>,
     /// The persisted agent state (AK blobs, id).
-    pub agent_data_path: PathBuf,
+    pub(crate) agent_data_path: PathBuf,
     /// The IMA runtime measurement list.
-    pub ima_ml_path: PathBuf,
+    pub(crate) ima_ml_path: PathBuf,
     /// The measured-boot event log.
-    pub measuredboot_ml_path: PathBuf,
+    pub(crate) measuredboot_ml_path: PathBuf,
     /// Registrar retry timing.
-    pub backoff: Backoff,
+    pub(crate) backoff: Backoff,
     /// Enabled agent API versions, oldest first.
-    pub api_versions: Vec<(u8, u8)>,
+    pub(crate) api_versions: Vec<(u8, u8)>,
     /// `api_versions` was set: offered as is. Unset: none newer than the
     /// registrar's own version is offered (`ApiVersions::offer`).
-    pub api_versions_pinned: bool,
+    pub(crate) api_versions_pinned: bool,
     /// The TPM: `tpm_device` option, else the `TCTI` variable, else `None` (device default).
-    pub tpm_device: Option<(String, Origin)>,
+    pub(crate) tpm_device: Option<(String, Origin)>,
     /// The local identity listener for SPIRE (`identity_*` options).
-    pub identity: IdentitySettings,
+    pub(crate) identity: IdentitySettings,
     /// The IAK and IDevID (`enable_iak_idevid` and the `iak_*` / `idevid_*` options).
-    pub device_id: Option<DeviceIdSettings>,
+    pub(crate) device_id: Option<DeviceIdSettings>,
     /// Metrics: where `GET /metrics` is served (`metrics_listen`); `None`: off.
-    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     /// Payload delivery: secure directory, file names, zip, script.
     pub payload: PayloadConfig,
     /// Revocation notifications: the signing certificate and the actions.
-    pub revocation: RevocationConfig,
+    pub(crate) revocation: RevocationConfig,
     /// The attestation model and the push model's verifier settings.
-    pub push: PushSettings,
+    pub(crate) push: PushSettings,
     /// Confine keylet with Landlock after start-up (`confine`, keylet's own).
-    pub confine: bool,
+    pub(crate) confine: bool,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -163,7 +164,7 @@ pub struct Loaded {
     /// The configuration.
     pub config: AgentConfig,
     /// Files and environment variables used.
-    pub raw: RawConfig,
+    pub(crate) raw: RawConfig,
     /// Warnings to log (unknown options, ignored sections, ...).
     pub warnings: Vec<String>,
 }
@@ -173,7 +174,7 @@ pub struct Loaded {
 /// # Errors
 ///
 /// Any [`ConfigError`]: unreadable file, bad TOML, bad value.
-pub fn load() -> Result<Loaded, ConfigError> {
+pub(crate) fn load() -> Result<Loaded, ConfigError> {
     load_from(&ProcessEnv, Path::new("/"))
 }
 

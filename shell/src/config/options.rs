@@ -6,7 +6,7 @@
 //! of an option keylet does not implement draws a warning saying so.
 
 /// Options read by keylet.
-pub const IMPLEMENTED: &[&str] = &[
+pub(crate) const IMPLEMENTED: &[&str] = &[
     "version",
     "api_versions",
     "uuid",
@@ -87,7 +87,7 @@ pub const IMPLEMENTED: &[&str] = &[
 
 /// Keylime agent options keylet recognises but does not implement, with the
 /// value that means "feature off" (a different value draws a warning).
-pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_revocation_notifications", "false"),
     ("revocation_notification_ip", "127.0.0.1"),
     ("revocation_notification_port", "8992"),
@@ -98,7 +98,7 @@ pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
 ];
 
 /// Options of the pre-2022 `[cloud_agent]` section and their `[agent]` names.
-pub const LEGACY_NAMES: &[(&str, &str)] = &[
+pub(crate) const LEGACY_NAMES: &[(&str, &str)] = &[
     ("agent_uuid", "uuid"),
     ("cloudagent_ip", "ip"),
     ("cloudagent_port", "port"),
@@ -114,13 +114,13 @@ pub const LEGACY_NAMES: &[(&str, &str)] = &[
 
 /// Whether keylet knows `option` at all.
 #[must_use]
-pub fn is_known(option: &str) -> bool {
+pub(crate) fn is_known(option: &str) -> bool {
     IMPLEMENTED.contains(&option) || NOT_IMPLEMENTED.iter().any(|(n, _)| *n == option)
 }
 
 /// The closest known option name, for "did you mean" hints.
 #[must_use]
-pub fn suggest(option: &str) -> Option<&'static str> {
+pub(crate) fn suggest(option: &str) -> Option<&'static str> {
     if let Some((_, new)) = LEGACY_NAMES.iter().find(|(old, _)| *old == option) {
         return Some(new);
     }

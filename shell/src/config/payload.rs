@@ -43,7 +43,10 @@ impl PayloadConfig {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the first bad option.
-    pub fn from_values(v: &Values<'_>, warnings: &mut Vec<String>) -> Result<Self, ConfigError> {
+    pub(crate) fn from_values(
+        v: &Values<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, ConfigError> {
         let script = v.string("payload_script", "autorun.sh")?;
         if !script.is_empty() {
             file_name(v, "payload_script", script.clone())?;

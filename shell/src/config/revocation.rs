@@ -39,7 +39,7 @@ impl RevocationConfig {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the first bad option.
-    pub fn from_values(
+    pub(crate) fn from_values(
         v: &Values<'_>,
         keylime_dir: &std::path::Path,
         warnings: &mut Vec<String>,

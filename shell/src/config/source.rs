@@ -63,22 +63,22 @@ impl fmt::Display for RawValue {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sourced {
     /// The value.
-    pub value: RawValue,
+    pub(crate) value: RawValue,
     /// Its origin.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 /// All raw values by option name, plus what was read.
 #[derive(Debug, Default, Clone)]
 pub struct RawConfig {
     /// Option name → last value seen.
-    pub values: BTreeMap<String, Sourced>,
+    pub(crate) values: BTreeMap<String, Sourced>,
     /// The files read, in order.
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     /// The environment variables used.
-    pub env_vars: Vec<String>,
+    pub(crate) env_vars: Vec<String>,
     /// Sections other than `[agent]` that were found and ignored, with their file.
-    pub ignored_sections: Vec<(PathBuf, String)>,
+    pub(crate) ignored_sections: Vec<(PathBuf, String)>,
 }
 
 /// The environment, abstracted so tests need not touch the process environment.
@@ -109,8 +109,9 @@ pub struct FixedEnv(BTreeMap<String, String>);
 
 impl FixedEnv {
     /// Adds (or replaces) variable `name`.
+    #[cfg(test)]
     #[must_use]
-    pub fn with(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn with(mut self, name: &str, value: &str) -> Self {
         self.0.insert(name.to_owned(), value.to_owned());
         self
     }
@@ -130,7 +131,10 @@ impl Environment for FixedEnv {
 /// # Errors
 ///
 /// [`ConfigError::MissingFile`] when `KEYLIME_AGENT_CONFIG` names a file that does not exist.
-pub fn file_sources(env: &dyn Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+pub(crate) fn file_sources(
+    env: &dyn Environment,
+    root: &Path,
+) -> Result<Vec<PathBuf>, ConfigError> {
     if let Some(explicit) = env.var("KEYLIME_AGENT_CONFIG").filter(|v| !v.is_empty()) {
         let path = PathBuf::from(explicit);
         if !path.is_file() {
@@ -163,7 +167,7 @@ pub fn file_sources(env: &dyn Environment, root: &Path) -> Result<Vec<PathBuf>, 
 /// # Errors
 ///
 /// [`ConfigError::Read`] or [`ConfigError::Toml`] naming the file.
-pub fn read_file(path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
+pub(crate) fn read_file(path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
@@ -222,7 +226,7 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
 }
 
 /// Applies `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`) to `raw`.
-pub fn read_env(env: &dyn Environment, raw: &mut RawConfig) {
+pub(crate) fn read_env(env: &dyn Environment, raw: &mut RawConfig) {
     let mut vars = env.vars();
     vars.sort();
     for (name, value) in vars {
@@ -259,7 +263,7 @@ pub fn read_env(env: &dyn Environment, raw: &mut RawConfig) {
 /// # Errors
 ///
 /// Any [`ConfigError`] from reading the files.
-pub fn gather(env: &dyn Environment, root: &Path) -> Result<RawConfig, ConfigError> {
+pub(crate) fn gather(env: &dyn Environment, root: &Path) -> Result<RawConfig, ConfigError> {
     let mut raw = RawConfig::default();
     for path in file_sources(env, root)? {
         read_file(&path, &mut raw)?;

@@ -8,14 +8,14 @@ use super::source::{Origin, RawConfig, RawValue, Sourced};
 
 /// Typed access to a [`RawConfig`], falling back to built-in defaults.
 #[derive(Debug)]
-pub struct Values<'a> {
+pub(crate) struct Values<'a> {
     raw: &'a RawConfig,
 }
 
 impl<'a> Values<'a> {
     /// Wraps the raw values.
     #[must_use]
-    pub fn new(raw: &'a RawConfig) -> Self {
+    pub(crate) fn new(raw: &'a RawConfig) -> Self {
         Self { raw }
     }
 
@@ -42,7 +42,7 @@ impl<'a> Values<'a> {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] for arrays, tables and the like.
-    pub fn string(&self, option: &str, default: &str) -> Result<String, ConfigError> {
+    pub(crate) fn string(&self, option: &str, default: &str) -> Result<String, ConfigError> {
         match self.get(option).map(|s| &s.value) {
             None => Ok(default.to_string()),
             Some(RawValue::Str(s)) => Ok(s.trim().to_string()),
@@ -58,7 +58,11 @@ impl<'a> Values<'a> {
     /// # Errors
     ///
     /// As [`Values::string`].
-    pub fn string_or_default(&self, option: &str, default: &str) -> Result<String, ConfigError> {
+    pub(crate) fn string_or_default(
+        &self,
+        option: &str,
+        default: &str,
+    ) -> Result<String, ConfigError> {
         let s = self.string(option, default)?;
         Ok(if s.is_empty() { default.to_string() } else { s })
     }
@@ -68,7 +72,7 @@ impl<'a> Values<'a> {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] for anything else.
-    pub fn boolean(&self, option: &str, default: bool) -> Result<bool, ConfigError> {
+    pub(crate) fn boolean(&self, option: &str, default: bool) -> Result<bool, ConfigError> {
         const FORM: &str = "true or false";
         match self.get(option).map(|s| &s.value) {
             None => Ok(default),
@@ -87,7 +91,7 @@ impl<'a> Values<'a> {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] when not an integer in range.
-    pub fn integer(
+    pub(crate) fn integer(
         &self,
         option: &str,
         default: u64,
@@ -111,7 +115,7 @@ impl<'a> Values<'a> {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] when not a port number.
-    pub fn port(&self, option: &str, default: u16) -> Result<u16, ConfigError> {
+    pub(crate) fn port(&self, option: &str, default: u16) -> Result<u16, ConfigError> {
         let n = self.integer(option, u64::from(default), 1..=65535)?;
         u16::try_from(n).map_err(|_| self.invalid(option, "a port from 1 to 65535"))
     }
@@ -122,7 +126,7 @@ impl<'a> Values<'a> {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] for non-string values.
-    pub fn path(
+    pub(crate) fn path(
         &self,
         option: &str,
         base: &Path,
@@ -146,7 +150,7 @@ impl<'a> Values<'a> {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] for non-string values.
-    pub fn path_list(
+    pub(crate) fn path_list(
         &self,
         option: &str,
         base: &Path,
@@ -175,7 +179,7 @@ impl<'a> Values<'a> {
 
     /// Fails with the option named, for checks done by the caller.
     #[must_use]
-    pub fn error(&self, option: &str, expected: &str) -> ConfigError {
+    pub(crate) fn error(&self, option: &str, expected: &str) -> ConfigError {
         self.invalid(option, expected)
     }
 }

@@ -13,7 +13,7 @@
 
 mod paths;
 
-pub use paths::{Access, Rule, SCRIPT_SYSTEM_DIRS, rules, runs_scripts};
+pub(crate) use paths::{Access, Rule, rules, runs_scripts};
 
 use landlock::Access as _;
 use landlock::{
@@ -29,7 +29,7 @@ const ABI_WANTED: ABI = ABI::V5;
 
 /// What confinement came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// `confine = false` in the configuration.
     Off,
     /// The kernel enforces the rules (fully, or only the access rights its
@@ -52,7 +52,7 @@ pub enum Outcome {
 
 /// Why confinement could not be set up.
 #[derive(Debug)]
-pub struct ConfineError(String);
+pub(crate) struct ConfineError(String);
 
 impl std::fmt::Display for ConfineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,7 +77,7 @@ fn access(a: Access) -> BitFlags<AccessFs> {
 
 /// Whether the running kernel can enforce Landlock rules, without
 /// restricting anything.
-pub fn kernel_supports() -> bool {
+pub(crate) fn kernel_supports() -> bool {
     Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_all(ABI::V1))
@@ -99,7 +99,7 @@ fn thread_count() -> Option<usize> {
 /// # Errors
 ///
 /// [`ConfineError`] if the kernel has Landlock but refuses the rules.
-pub fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
+pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
     let err = |e: &dyn std::fmt::Display| ConfineError(e.to_string());
     let created = Ruleset::default()
         .handle_access(AccessFs::from_all(ABI_WANTED))
@@ -149,7 +149,7 @@ pub fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
 /// # Errors
 ///
 /// [`ConfineError`] as [`restrict`].
-pub fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, ConfineError> {
+pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, ConfineError> {
     if !c.confine {
         log::warn!("confine = false: keylet runs without Landlock confinement");
         return Ok(Outcome::Off);

@@ -8,7 +8,7 @@ use crate::tpm::TpmDevice;
 
 /// The access a rule grants beneath its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Read files and list directories.
     Read,
     /// Read and execute (operator scripts, the libraries they load).
@@ -21,18 +21,18 @@ pub enum Access {
 
 /// One rule: `access` beneath `path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// A file or a directory (a missing one is skipped when applied).
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// What keylet may do beneath it.
-    pub access: Access,
+    pub(crate) access: Access,
     /// Why keylet needs it (for the log).
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 /// System directories an operator script needs to start and run (its
 /// interpreter, libraries, configuration), read and executed only.
-pub const SCRIPT_SYSTEM_DIRS: &[&str] = &[
+pub(crate) const SCRIPT_SYSTEM_DIRS: &[&str] = &[
     "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/etc", "/opt",
 ];
 
@@ -49,14 +49,14 @@ const RESOLVER_FILES: &[&str] = &[
 
 /// Whether this configuration runs operator scripts (a payload script or
 /// revocation actions), which inherit keylet's confinement.
-pub fn runs_scripts(c: &AgentConfig) -> bool {
+pub(crate) fn runs_scripts(c: &AgentConfig) -> bool {
     let payload_script = c.payload.enable_payload_script && !c.payload.payload_script.is_empty();
     let actions = c.revocation.enable_actions;
     payload_script || actions
 }
 
 /// The rules for `c`, with `tpm` the device keylet opened.
-pub fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
+pub(crate) fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
     let mut out = Vec::new();
     let mut add = |path: &Path, access: Access, why: &'static str| {
         out.push(Rule {

@@ -4,6 +4,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::process::Command;
 
+use super::paths::SCRIPT_SYSTEM_DIRS;
 use super::*;
 use crate::config::{FixedEnv, load_from};
 

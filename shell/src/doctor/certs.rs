@@ -12,18 +12,18 @@ use x509_cert::ext::pkix::BasicConstraints;
 use super::report::Check;
 
 /// Less than this left: WARN.
-pub const WARN_LEFT: Duration = Duration::from_secs(7 * 86_400);
+pub(crate) const WARN_LEFT: Duration = Duration::from_secs(7 * 86_400);
 /// Less than this left (or expired): FAIL.
-pub const FAIL_LEFT: Duration = Duration::from_secs(3 * 86_400);
+pub(crate) const FAIL_LEFT: Duration = Duration::from_secs(3 * 86_400);
 
-pub use crate::keys::read_certs;
+pub(crate) use crate::keys::read_certs;
 
 /// Parses one certificate.
 ///
 /// # Errors
 ///
 /// A message naming the file when it is not an X.509 certificate.
-pub fn parse(der: &CertificateDer<'_>, path: &Path) -> Result<Certificate, String> {
+pub(crate) fn parse(der: &CertificateDer<'_>, path: &Path) -> Result<Certificate, String> {
     Certificate::from_der(der.as_ref()).map_err(|e| {
         format!(
             "{} holds a certificate that does not parse: {e}",
@@ -83,7 +83,7 @@ fn judge(cert: &Certificate, now: SystemTime) -> (super::report::Status, String)
 /// One line for the certificate file `path` used as `option`: the worst
 /// dates among its certificates.
 #[must_use]
-pub fn expiry(name: &'static str, option: &str, path: &Path, now: SystemTime) -> Check {
+pub(crate) fn expiry(name: &'static str, option: &str, path: &Path, now: SystemTime) -> Check {
     use super::report::Status;
     let certs = match read_certs(path) {
         Ok(c) => c,
@@ -135,7 +135,7 @@ fn is_ca(cert: &Certificate) -> bool {
 /// Whether the CA bundle files of `option` hold every issuer their
 /// certificates name, up to a self-issued root, and only CA certificates.
 #[must_use]
-pub fn bundle(name: &'static str, option: &str, paths: &[PathBuf]) -> Check {
+pub(crate) fn bundle(name: &'static str, option: &str, paths: &[PathBuf]) -> Check {
     let mut all: Vec<(PathBuf, Certificate)> = Vec::new();
     for path in paths {
         let parsed: Result<Vec<Certificate>, String> =

@@ -7,7 +7,7 @@ use crate::confine;
 /// The check's name.
 const NAME: &str = "confine";
 
-pub fn check(c: &AgentConfig) -> Check {
+pub(crate) fn check(c: &AgentConfig) -> Check {
     if !c.confine {
         return Check::warn(
             NAME,

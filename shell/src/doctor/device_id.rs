@@ -12,7 +12,11 @@ use crate::config::{AgentConfig, DeviceKey};
 use crate::tpm::TpmTransport;
 
 /// One check per key, none without `enable_iak_idevid`.
-pub fn check(tpm: &mut Tpm<'_, &mut TpmTransport>, c: &AgentConfig, checks: &mut Vec<Check>) {
+pub(crate) fn check(
+    tpm: &mut Tpm<'_, &mut TpmTransport>,
+    c: &AgentConfig,
+    checks: &mut Vec<Check>,
+) {
     let Some(s) = &c.device_id else { return };
     for (name, role, key) in [
         ("tpm.iak", &IAK, &s.iak),

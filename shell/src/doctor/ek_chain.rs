@@ -59,7 +59,7 @@ fn load_store(store: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// The chain check for `ek_cert` (DER) against `store`; `None` store: not checked.
 #[must_use]
-pub fn check(ek_cert: &[u8], store: Option<&Path>) -> Check {
+pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Check {
     let Some(store) = store else {
         return Check::warn(
             NAME,

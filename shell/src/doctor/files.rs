@@ -25,7 +25,7 @@ fn store_fix(e: &StoreError) -> String {
 }
 
 /// The agent state file (it holds the AK): loads it for the other checks.
-pub fn agent_state(c: &AgentConfig) -> (Check, Option<AgentState>) {
+pub(crate) fn agent_state(c: &AgentConfig) -> (Check, Option<AgentState>) {
     const NAME: &str = "keys.ak";
     let path = c.agent_data_path.display();
     match AgentState::load(&c.agent_data_path) {
@@ -60,7 +60,7 @@ pub fn agent_state(c: &AgentConfig) -> (Check, Option<AgentState>) {
 
 /// The payload key (NK): 0600, RSA-2048 PKCS#8.
 #[must_use]
-pub fn payload_key(c: &AgentConfig, registered: bool) -> Check {
+pub(crate) fn payload_key(c: &AgentConfig, registered: bool) -> Check {
     const NAME: &str = "keys.nk";
     let path = &c.payload_key;
     let bytes = match store::read_private(path) {
@@ -114,7 +114,7 @@ pub fn payload_key(c: &AgentConfig, registered: bool) -> Check {
 
 /// The mTLS server key and certificate: both or neither, key 0600, matching.
 #[must_use]
-pub fn mtls(c: &AgentConfig) -> Check {
+pub(crate) fn mtls(c: &AgentConfig) -> Check {
     const NAME: &str = "keys.mtls";
     if !c.enable_agent_mtls {
         return Check::warn(

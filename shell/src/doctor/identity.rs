@@ -11,7 +11,7 @@ const NAME: &str = "identity.uuid";
 
 /// The identity check from the setting, the TPM's EK and the saved state.
 #[must_use]
-pub fn check(c: &AgentConfig, facts: &TpmFacts, state: Option<&AgentState>) -> Vec<Check> {
+pub(crate) fn check(c: &AgentConfig, facts: &TpmFacts, state: Option<&AgentState>) -> Vec<Check> {
     let source = match &c.uuid {
         UuidSetting::HashEk => "hash_ek (SHA-256 of the EK public key)",
         UuidSetting::Generate => "generate (random, made once and kept in the agent state)",

@@ -16,7 +16,7 @@ use crate::state::AgentState;
 
 /// Whether the saved AK is DA-protected; `None` without a readable state.
 #[must_use]
-pub fn ak_da_protected(state: Option<&AgentState>) -> Option<bool> {
+pub(crate) fn ak_da_protected(state: Option<&AgentState>) -> Option<bool> {
     let s = state?;
     public::read_tpm2b_public(&s.ak_public)
         .ok()
@@ -36,7 +36,7 @@ fn new_ak_fix(c: &AgentConfig, state: &AgentState) -> String {
 
 /// `tpm.ak_da`: the saved AK has `noDA`, or how to get one that has.
 #[must_use]
-pub fn ak(c: &AgentConfig, state: Option<&AgentState>) -> Option<Check> {
+pub(crate) fn ak(c: &AgentConfig, state: Option<&AgentState>) -> Option<Check> {
     let s = state?;
     Some(match ak_da_protected(state)? {
         false => Check::ok(
@@ -67,7 +67,7 @@ fn waiting(l: &Lockout) -> String {
 /// `tpm.lockout`: the counter, its maximum and the recovery time. A lockout
 /// FAILs only when the saved AK in `state` is DA-protected.
 #[must_use]
-pub fn lockout(
+pub(crate) fn lockout(
     read: Result<Lockout, String>,
     c: &AgentConfig,
     state: Option<&AgentState>,

@@ -40,7 +40,7 @@ fn readable(name: &'static str, option: &str, path: &Path, missing_means: &str) 
 
 /// Both log checks.
 #[must_use]
-pub fn check(c: &AgentConfig) -> Vec<Check> {
+pub(crate) fn check(c: &AgentConfig) -> Vec<Check> {
     vec![
         readable(
             "logs.ima",

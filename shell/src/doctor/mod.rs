@@ -26,24 +26,24 @@ mod verifier; // push mode
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-pub use report::{Check, EXIT_CONFIG, EXIT_FAIL, EXIT_OK, Report, Status};
+pub(crate) use report::{Check, EXIT_CONFIG, EXIT_FAIL, Report};
 
 use crate::config::{AttestationMode, Environment, Loaded};
 use crate::console;
 
 /// The doctor's command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Options {
+pub(crate) struct Options {
     /// `--json`: one JSON document instead of text.
-    pub json: bool,
+    pub(crate) json: bool,
     /// `--ek-ca DIR|FILE`: the CA store the EK certificate must chain to.
-    pub ek_ca: Option<PathBuf>,
+    pub(crate) ek_ca: Option<PathBuf>,
 }
 
 /// Why the doctor's command line was not understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DoctorError {
+pub(crate) enum DoctorError {
     /// An unknown or incomplete argument.
     Usage(String),
 }
@@ -64,7 +64,7 @@ impl Options {
     /// # Errors
     ///
     /// [`DoctorError::Usage`] for an unknown argument or `--ek-ca` without a path.
-    pub fn parse(args: &[String]) -> Result<Self, DoctorError> {
+    pub(crate) fn parse(args: &[String]) -> Result<Self, DoctorError> {
         let mut out = Self::default();
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -98,7 +98,7 @@ fn ek_store(options: &Options, loaded: &Loaded) -> Option<PathBuf> {
 }
 
 /// Runs every check with the configuration of `env` (files under `root`).
-pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> Report {
+pub(crate) async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> Report {
     let mut report = Report::default();
     let (checks, loaded) = config::check(env, root);
     report.checks.extend(checks);
@@ -204,7 +204,7 @@ pub async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> 
 
 /// `keylet doctor [--json] [--ek-ca DIR|FILE]`: prints the report; returns the exit code.
 #[must_use]
-pub fn main(args: &[String]) -> u8 {
+pub(crate) fn main(args: &[String]) -> u8 {
     let options = match Options::parse(args) {
         Ok(o) => o,
         Err(e) => {

@@ -45,7 +45,7 @@ fn registrar_fix(e: &RegistrarError, c: &AgentConfig) -> String {
 }
 
 /// `GET /version` at the registrar keylet would register with.
-pub async fn registrar(c: &AgentConfig) -> Check {
+pub(crate) async fn registrar(c: &AgentConfig) -> Check {
     const NAME: &str = "registrar";
     let registrar = if c.registrar_tls_enabled {
         match Registrar::tls(
@@ -157,7 +157,7 @@ async fn presents_our_cert(c: &AgentConfig, addr: SocketAddr) -> Result<(), Stri
 
 /// The listen address is free, or held by keylet; `true` when a running
 /// keylet holds it.
-pub async fn listen(c: &AgentConfig) -> (Check, bool) {
+pub(crate) async fn listen(c: &AgentConfig) -> (Check, bool) {
     const NAME: &str = "listen";
     let addr = SocketAddr::new(c.ip, c.port);
     let in_use = match TcpListener::bind(addr) {

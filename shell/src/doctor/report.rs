@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
-pub enum Status {
+pub(crate) enum Status {
     /// Nothing to do.
     Ok,
     /// Attestation can work, but something deserves attention.
@@ -18,7 +18,7 @@ pub enum Status {
 impl Status {
     /// `OK`, `WARN` or `FAIL`.
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Ok => "OK",
             Self::Warn => "WARN",
@@ -28,7 +28,7 @@ impl Status {
 
     /// Lowercase, for JSON.
     #[must_use]
-    pub fn json_name(self) -> &'static str {
+    pub(crate) fn json_name(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Warn => "warn",
@@ -39,21 +39,21 @@ impl Status {
 
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
+pub(crate) struct Check {
     /// A stable name, e.g. `tpm.device` (scripts match on it).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The outcome.
-    pub status: Status,
+    pub(crate) status: Status,
     /// What was found.
-    pub detail: String,
+    pub(crate) detail: String,
     /// What to do about it (empty when OK).
-    pub fix: String,
+    pub(crate) fix: String,
 }
 
 impl Check {
     /// An OK result.
     #[must_use]
-    pub fn ok(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn ok(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
             name,
             status: Status::Ok,
@@ -64,7 +64,11 @@ impl Check {
 
     /// A WARN result with its fix.
     #[must_use]
-    pub fn warn(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn warn(
+        name: &'static str,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             status: Status::Warn,
@@ -75,7 +79,11 @@ impl Check {
 
     /// A FAIL result with its fix.
     #[must_use]
-    pub fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn fail(
+        name: &'static str,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             status: Status::Fail,
@@ -87,29 +95,29 @@ impl Check {
 
 /// All checks of one doctor run, in the order they ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// The checks.
-    pub checks: Vec<Check>,
+    pub(crate) checks: Vec<Check>,
     /// The configuration could not be loaded: nothing else was checked.
-    pub config_unusable: bool,
+    pub(crate) config_unusable: bool,
 }
 
 /// Exit code: every check OK or WARN.
-pub const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit code: at least one FAIL.
-pub const EXIT_FAIL: u8 = 1;
+pub(crate) const EXIT_FAIL: u8 = 1;
 /// Exit code: the configuration (or the command line) is unusable.
-pub const EXIT_CONFIG: u8 = 2;
+pub(crate) const EXIT_CONFIG: u8 = 2;
 
 impl Report {
     /// Adds a check.
-    pub fn push(&mut self, check: Check) {
+    pub(crate) fn push(&mut self, check: Check) {
         self.checks.push(check);
     }
 
     /// The worst status seen (OK for an empty report).
     #[must_use]
-    pub fn worst(&self) -> Status {
+    pub(crate) fn worst(&self) -> Status {
         self.checks
             .iter()
             .map(|c| c.status)
@@ -120,7 +128,7 @@ impl Report {
     /// 0 when nothing failed (warnings included), 1 when a check failed,
     /// 2 when the configuration could not be loaded.
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         if self.config_unusable {
             EXIT_CONFIG
         } else if self.worst() == Status::Fail {
@@ -132,7 +140,7 @@ impl Report {
 
     /// One line per check: `STATUS name: detail; fix: ...`, then a summary.
     #[must_use]
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut out = String::new();
         for c in &self.checks {
             let _ = write!(out, "{:<4} {}: {}", c.status.label(), c.name, c.detail);
@@ -154,7 +162,7 @@ impl Report {
 
     /// `{"status", "exit_code", "checks": [{"name", "status", "detail", "fix"}]}`.
     #[must_use]
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         let checks: Vec<serde_json::Value> = self
             .checks
             .iter()

@@ -22,16 +22,16 @@ use crate::tpm::{TpmDevice, TpmTransport, TransportError};
 
 /// How long the doctor waits for one TPM response. Shorter than the agent's:
 /// a TPM that does not answer in this time is reported, not waited for.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest EK certificate read from NV.
 const MAX_EK_CERT: usize = 4096;
 
 /// What the TPM checks learned, for the identity checks.
 #[derive(Debug, Default)]
-pub struct TpmFacts {
+pub(crate) struct TpmFacts {
     /// The EK TPM2B_PUBLIC, when the EK could be read.
-    pub ek_public: Option<Vec<u8>>,
+    pub(crate) ek_public: Option<Vec<u8>>,
 }
 
 fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
@@ -75,7 +75,7 @@ fn manufacturer(tpm: &mut Tpm<'_, &mut TpmTransport>) -> Result<String, String> 
 /// Runs the TPM checks; `ek_store` is the CA store for the EK chain;
 /// `agent_running`: a keylet with this configuration holds the listen port.
 #[must_use]
-pub fn check(
+pub(crate) fn check(
     c: &AgentConfig,
     state: Option<&AgentState>,
     ek_store: Option<&Path>,

@@ -44,7 +44,7 @@ fn fix_for(e: &PushError, c: &AgentConfig) -> String {
 }
 
 /// The `verifier` and `verifier.enrolled` checks (push mode only).
-pub async fn check(c: &AgentConfig, state: Option<&AgentState>) -> Vec<Check> {
+pub(crate) async fn check(c: &AgentConfig, state: Option<&AgentState>) -> Vec<Check> {
     const NAME: &str = "verifier";
     let id = state.map_or("-", |s| s.agent_id.as_str());
     let verifier = match Verifier::new(&c.push, id) {

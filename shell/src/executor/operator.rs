@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 
 /// How many jobs may wait behind the running one; more are refused.
-pub const QUEUE: usize = 8;
+pub(crate) const QUEUE: usize = 8;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -16,7 +16,7 @@ static EXECUTOR: Executor = Executor::new();
 
 /// Why a job was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperatorError {
+pub(crate) enum OperatorError {
     /// [`QUEUE`] jobs are already waiting.
     Busy,
     /// The executor's thread could not be started.
@@ -94,7 +94,7 @@ impl Executor {
 /// # Errors
 ///
 /// [`OperatorError`] if the queue is full or the executor cannot start.
-pub fn submit<R: Send + 'static>(
+pub(crate) fn submit<R: Send + 'static>(
     job: impl FnOnce() -> R + Send + 'static,
 ) -> Result<Receiver<R>, OperatorError> {
     EXECUTOR.submit(job)

@@ -71,7 +71,7 @@ impl TpmWorker {
     /// dropped unrun (their requesters see [`TpmJobError::Stopped`]) and new
     /// ones are refused, so the flush of the AK that follows waits only for
     /// the job that runs now, not for a queue of quotes on a slow TPM.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
     }
 

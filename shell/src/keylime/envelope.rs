@@ -4,22 +4,22 @@
 use serde::{Deserialize, Serialize};
 
 /// The `status` text of every successful answer.
-pub const SUCCESS: &str = "Success";
+pub(crate) const SUCCESS: &str = "Success";
 
 /// An envelope keylet writes.
 #[derive(Debug, Serialize)]
-pub struct Envelope<'a, T> {
+pub(crate) struct Envelope<'a, T> {
     /// The HTTP status code, repeated.
-    pub code: u16,
+    pub(crate) code: u16,
     /// `Success`, or the error message.
-    pub status: &'a str,
+    pub(crate) status: &'a str,
     /// The answer (`{}` for none).
-    pub results: T,
+    pub(crate) results: T,
 }
 
 impl<T> Envelope<'static, T> {
     /// `{"code":200,"status":"Success","results":…}`.
-    pub const fn success(results: T) -> Self {
+    pub(crate) const fn success(results: T) -> Self {
         Self {
             code: 200,
             status: SUCCESS,
@@ -30,13 +30,13 @@ impl<T> Envelope<'static, T> {
 
 /// An envelope keylet reads; every part may be missing.
 #[derive(Debug, Deserialize)]
-pub struct EnvelopeIn<T> {
+pub(crate) struct EnvelopeIn<T> {
     /// The message (`Success` or why not).
     #[serde(default)]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// The answer.
     #[serde(default = "none")]
-    pub results: Option<T>,
+    pub(crate) results: Option<T>,
 }
 
 const fn none<T>() -> Option<T> {
@@ -45,4 +45,4 @@ const fn none<T>() -> Option<T> {
 
 /// `{}` as `results`.
 #[derive(Debug, Serialize)]
-pub struct Empty {}
+pub(crate) struct Empty {}

@@ -11,14 +11,14 @@ use super::json_path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
     /// The JSON pointer of the value that was wrong (`""`: the document).
-    pub path: String,
+    pub(crate) path: String,
     /// What was wrong with it.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl JsonError {
     /// An error at `path` (a JSON pointer) found after decoding.
-    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),

@@ -19,5 +19,5 @@ pub mod registrar;
 pub mod revocation;
 pub(crate) mod streamed;
 
-pub use envelope::{Empty, Envelope, EnvelopeIn, SUCCESS};
+pub(crate) use envelope::{Empty, Envelope, EnvelopeIn, SUCCESS};
 pub use error::{JsonError, decode};

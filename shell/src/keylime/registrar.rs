@@ -9,49 +9,49 @@ use crate::registrar::RegistrarError;
 
 /// The body of `POST /v{api}/agents/{id}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Registration<'a> {
+pub(crate) struct Registration<'a> {
     /// base64 TPM2B_PUBLIC of the AK.
-    pub aik_tpm: &'a str,
+    pub(crate) aik_tpm: &'a str,
     /// base64 TPM2B_PUBLIC of the EK.
-    pub ek_tpm: &'a str,
+    pub(crate) ek_tpm: &'a str,
     /// The EK certificate PEM; omitted when there is none (an empty value
     /// after a stored certificate would be an identity change, 403).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ekcert: Option<&'a str>,
+    pub(crate) ekcert: Option<&'a str>,
     /// The mTLS server certificate PEM, or `"disabled"`.
-    pub mtls_cert: &'a str,
+    pub(crate) mtls_cert: &'a str,
     /// The contact address.
-    pub ip: &'a str,
+    pub(crate) ip: &'a str,
     /// The contact port, a JSON integer.
-    pub port: u16,
+    pub(crate) port: u16,
     /// The IAK, its certificate, the IDevID and its certificate, and the AK
     /// certified by the IAK; omitted without `enable_iak_idevid`.
     #[serde(flatten)]
-    pub device_id: Option<DeviceIdFields<'a>>,
+    pub(crate) device_id: Option<DeviceIdFields<'a>>,
 }
 
 /// The TCG device identity fields of a registration (all base64).
 #[derive(Debug, Clone, Serialize)]
-pub struct DeviceIdFields<'a> {
+pub(crate) struct DeviceIdFields<'a> {
     /// TPM2B_PUBLIC of the IAK.
-    pub iak_tpm: &'a str,
+    pub(crate) iak_tpm: &'a str,
     /// DER of the IAK certificate.
-    pub iak_cert: &'a str,
+    pub(crate) iak_cert: &'a str,
     /// TPM2B_PUBLIC of the IDevID.
-    pub idevid_tpm: &'a str,
+    pub(crate) idevid_tpm: &'a str,
     /// DER of the IDevID certificate.
-    pub idevid_cert: &'a str,
+    pub(crate) idevid_cert: &'a str,
     /// TPMS_ATTEST of TPM2_Certify of the AK by the IAK.
-    pub iak_attest: &'a str,
+    pub(crate) iak_attest: &'a str,
     /// Its TPMT_SIGNATURE.
-    pub iak_sign: &'a str,
+    pub(crate) iak_sign: &'a str,
 }
 
 /// The body of `PUT /v{api}/agents/{id}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Activation<'a> {
+pub(crate) struct Activation<'a> {
     /// HMAC-SHA384 of the agent id with the decrypted credential, hex.
-    pub auth_tag: &'a str,
+    pub(crate) auth_tag: &'a str,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,9 +65,9 @@ struct VersionResults {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versions {
     /// `current_version`.
-    pub current: Option<(u8, u8)>,
+    pub(crate) current: Option<(u8, u8)>,
     /// `supported_versions`.
-    pub supported: Vec<(u8, u8)>,
+    pub(crate) supported: Vec<(u8, u8)>,
 }
 
 fn parse_one(v: &str) -> Option<(u8, u8)> {

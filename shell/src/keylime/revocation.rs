@@ -10,18 +10,18 @@ use super::{JsonError, decode};
 #[derive(Debug, Deserialize)]
 pub struct Notification {
     /// The message: JSON text, signed as it is.
-    pub msg: String,
+    pub(crate) msg: String,
     /// Base64 RSA-PSS signature of `msg`; empty when unsigned.
     #[serde(default)]
-    pub signature: String,
+    pub(crate) signature: String,
 }
 
 /// What keylet reads of a notification's message.
 #[derive(Debug, Deserialize)]
-pub struct RevocationMessage {
+pub(crate) struct RevocationMessage {
     /// The agent that failed attestation.
     #[serde(default)]
-    pub agent_id: Option<String>,
+    pub(crate) agent_id: Option<String>,
 }
 
 impl Notification {
@@ -41,7 +41,7 @@ impl RevocationMessage {
     /// # Errors
     ///
     /// [`JsonError`] naming what is wrong.
-    pub fn parse(msg: &str) -> Result<Self, JsonError> {
+    pub(crate) fn parse(msg: &str) -> Result<Self, JsonError> {
         decode(msg.as_bytes())
     }
 }

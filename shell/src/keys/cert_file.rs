@@ -11,7 +11,7 @@ use rustls_pki_types::pem::{self, PemObject};
 /// Why a certificate file could not be read.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum CertFileError {
+pub(crate) enum CertFileError {
     /// The file could not be read.
     Read {
         /// The path.
@@ -53,7 +53,7 @@ impl std::error::Error for CertFileError {}
 /// # Errors
 ///
 /// The PEM parser's error.
-pub fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, pem::Error> {
+pub(crate) fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, pem::Error> {
     if bytes.first() == Some(&0x30) {
         return Ok(vec![CertificateDer::from(bytes.to_vec())]);
     }
@@ -65,7 +65,7 @@ pub fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, pem::Er
 /// # Errors
 ///
 /// A [`CertFileError`] naming the file: unreadable, not PEM/DER, or no certificate.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertFileError> {
+pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertFileError> {
     let bytes = std::fs::read(path).map_err(|source| CertFileError::Read {
         path: path.to_path_buf(),
         source,
@@ -87,6 +87,6 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertFileE
 /// # Errors
 ///
 /// A message naming the file: unreadable, not PEM/DER, or no certificate.
-pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     load_certs(path).map_err(|e| e.to_string())
 }

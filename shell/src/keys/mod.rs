@@ -9,8 +9,8 @@ mod mtls;
 mod mtls_install;
 mod payload;
 
-pub use cert_file::{CertFileError, load_certs, parse_certs, read_certs};
+pub(crate) use cert_file::{CertFileError, load_certs, parse_certs, read_certs};
 pub use error::KeyError;
-pub use mtls::{MtlsIdentity, load_or_create_mtls, new_mtls_pem};
-pub use mtls_install::{complete_pending, files as mtls_files, install as install_mtls};
+pub(crate) use mtls::{load_or_create_mtls, new_mtls_pem};
+pub(crate) use mtls_install::{complete_pending, files as mtls_files, install as install_mtls};
 pub use payload::{PayloadKey, load_or_create_payload_key};

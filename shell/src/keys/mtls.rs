@@ -20,15 +20,13 @@ const VALIDITY_DAYS: i64 = 10 * 365;
 
 /// The server key and certificate files, loaded or made.
 #[derive(Debug, Clone)]
-pub struct MtlsIdentity {
+pub(crate) struct MtlsIdentity {
     /// The key file.
-    pub key_path: PathBuf,
+    pub(crate) key_path: PathBuf,
     /// The certificate file.
-    pub cert_path: PathBuf,
+    pub(crate) cert_path: PathBuf,
     /// The certificate PEM, as registered.
-    pub cert_pem: String,
-    /// Whether this start generated them.
-    pub generated: bool,
+    pub(crate) cert_pem: String,
 }
 
 /// Loads the server key and certificate, or generates both if both are missing.
@@ -37,7 +35,7 @@ pub struct MtlsIdentity {
 ///
 /// [`KeyError`] if only one of the two exists, a file is unreadable or too
 /// open, or generation fails.
-pub fn load_or_create_mtls(
+pub(crate) fn load_or_create_mtls(
     key_path: &Path,
     cert_path: &Path,
     password: &str,
@@ -76,7 +74,6 @@ pub fn load_or_create_mtls(
                 key_path: key_path.to_path_buf(),
                 cert_path: cert_path.to_path_buf(),
                 cert_pem,
-                generated: false,
             })
         }
         (None, None) => generate(key_path, cert_path, agent_id, contact_ip),
@@ -115,7 +112,6 @@ fn generate(
         key_path: key_path.to_path_buf(),
         cert_path: cert_path.to_path_buf(),
         cert_pem,
-        generated: true,
     })
 }
 
@@ -126,7 +122,7 @@ fn generate(
 /// # Errors
 ///
 /// [`KeyError::Generate`] if key or certificate generation fails.
-pub fn new_mtls_pem(
+pub(crate) fn new_mtls_pem(
     agent_id: &str,
     contact_ip: &str,
 ) -> Result<(Zeroizing<String>, String), KeyError> {
@@ -188,10 +184,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (k, c) = (dir.path().join("k.pem"), dir.path().join("c.crt"));
         let a = load_or_create_mtls(&k, &c, "", "agent-1", "192.0.2.7").unwrap();
-        assert!(a.generated);
+        let written = std::fs::read(&c).unwrap();
         let b = load_or_create_mtls(&k, &c, "", "agent-1", "192.0.2.7").unwrap();
-        assert!(!b.generated);
+        // The second start loads what the first generated, and rewrites nothing.
         assert_eq!(a.cert_pem, b.cert_pem);
+        assert_eq!(std::fs::read(&c).unwrap(), written);
         // The self-signature verifies (all extensions were added before signing).
         let out = Command::new("openssl")
             .args(["verify", "-partial_chain", "-CAfile"])

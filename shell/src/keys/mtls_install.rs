@@ -25,20 +25,20 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
 
 /// Where the pair waits while it is installed.
 #[must_use]
-pub fn pending_path(key: &Path) -> PathBuf {
+pub(crate) fn pending_path(key: &Path) -> PathBuf {
     with_suffix(key, ".pending")
 }
 
 /// Where the previous key or certificate is kept.
 #[must_use]
-pub fn old_path(p: &Path) -> PathBuf {
+pub(crate) fn old_path(p: &Path) -> PathBuf {
     with_suffix(p, ".old")
 }
 
 /// Every file an installation writes, for
 /// [`store::remove_stale_temporaries`].
 #[must_use]
-pub fn files(key: &Path, cert: &Path) -> [PathBuf; 5] {
+pub(crate) fn files(key: &Path, cert: &Path) -> [PathBuf; 5] {
     [
         key.to_path_buf(),
         cert.to_path_buf(),
@@ -55,7 +55,7 @@ pub fn files(key: &Path, cert: &Path) -> [PathBuf; 5] {
 ///
 /// [`KeyError::Store`] for the file that could not be written; what is
 /// already installed stays consistent, and the next start completes it.
-pub fn install(
+pub(crate) fn install(
     key_path: &Path,
     cert_path: &Path,
     key_pem: &str,
@@ -119,7 +119,7 @@ fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, KeyError> {
 ///
 /// [`KeyError::Invalid`] if the pending file does not hold a key and a
 /// certificate, [`KeyError::Store`] if a file cannot be read or written.
-pub fn complete_pending(key_path: &Path, cert_path: &Path) -> Result<bool, KeyError> {
+pub(crate) fn complete_pending(key_path: &Path, cert_path: &Path) -> Result<bool, KeyError> {
     let pending = pending_path(key_path);
     let Some(both) = store::read_private(&pending)? else {
         return Ok(false);

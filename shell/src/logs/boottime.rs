@@ -13,7 +13,7 @@ use super::LogError;
 ///
 /// [`LogError::Read`] if `/proc/stat` cannot be read, [`LogError::NoBootTime`]
 /// if it has no valid `btime` line.
-pub fn read_boottime() -> Result<u64, LogError> {
+pub(crate) fn read_boottime() -> Result<u64, LogError> {
     let path = "/proc/stat";
     let text = std::fs::read_to_string(path).map_err(|source| LogError::Read {
         path: path.into(),
@@ -24,7 +24,7 @@ pub fn read_boottime() -> Result<u64, LogError> {
 
 /// The value of the `btime` line of a `/proc/stat` text, if present and valid.
 #[must_use]
-pub fn parse_btime(stat: &str) -> Option<u64> {
+pub(crate) fn parse_btime(stat: &str) -> Option<u64> {
     stat.lines()
         .find_map(|line| line.strip_prefix("btime "))
         .and_then(|v| v.trim().parse().ok())

@@ -29,7 +29,7 @@ pub struct ImaSlice {
     /// Byte offset of the first line sent.
     pub start: u64,
     /// Byte offset just past the last complete line sent.
-    pub end: u64,
+    pub(crate) end: u64,
     /// The index of the first line sent (`ima_measurement_list_entry`).
     pub entry: u64,
 }
@@ -128,7 +128,7 @@ impl ImaLog {
 
     /// The path the log was opened from.
     #[must_use]
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 

@@ -35,7 +35,7 @@ impl MeasuredBootLog {
 
     /// The path the log was opened from.
     #[must_use]
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -44,7 +44,7 @@ impl MeasuredBootLog {
     /// # Errors
     ///
     /// [`LogError::Read`] if the read fails.
-    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, LogError> {
+    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, LogError> {
         read_retrying(&self.file, buf, offset).map_err(|source| LogError::Read {
             path: self.path.clone(),
             source,

@@ -16,7 +16,7 @@ mod boottime;
 mod ima;
 mod measured_boot;
 
-pub use boottime::{parse_btime, read_boottime};
+pub(crate) use boottime::read_boottime;
 pub use ima::{ImaLog, ImaSlice};
 pub use measured_boot::MeasuredBootLog;
 

@@ -11,7 +11,7 @@ use crate::keys::{CertFileError, load_certs};
 /// Why a certificate file's expiry could not be read.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum CertExpiryError {
+pub(crate) enum CertExpiryError {
     /// The file cannot be read.
     Read {
         /// The file.
@@ -52,7 +52,7 @@ impl std::error::Error for CertExpiryError {}
 /// # Errors
 ///
 /// [`CertExpiryError`] naming the file.
-pub fn not_after(path: &Path) -> Result<i64, CertExpiryError> {
+pub(crate) fn not_after(path: &Path) -> Result<i64, CertExpiryError> {
     let earliest = match load_certs(path) {
         Ok(certs) => certs.iter().filter_map(|der| expiry(der.as_ref())).min(),
         Err(CertFileError::Read { path, source }) => {

@@ -34,11 +34,11 @@ mod off;
 mod timed;
 
 #[cfg(feature = "metrics")]
-pub use certs::{CertExpiryError, not_after};
+pub(crate) use certs::not_after;
 #[cfg(feature = "metrics")]
-pub use names::command_name;
+pub(crate) use names::command_name;
 #[cfg(not(feature = "metrics"))]
-pub use off::{Metrics, MetricsError, MetricsServer, start};
+pub(crate) use off::{Metrics, MetricsError, MetricsServer, start};
 #[cfg(feature = "metrics")]
 pub use registry::{Metrics, configured_cert_files, start};
 #[cfg(feature = "metrics")]
@@ -47,7 +47,7 @@ pub use timed::Timed;
 
 /// The quote endpoint a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// `GET /v2.x/quotes/identity`.
     Identity,
     /// `GET /v2.x/quotes/integrity`.
@@ -57,7 +57,7 @@ pub enum Endpoint {
 /// What went wrong talking to the TPM (the `kind` label of
 /// `keylet_tpm_errors_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TpmErrorKind {
+pub(crate) enum TpmErrorKind {
     /// No whole response within the transport's timeout.
     Timeout,
     /// The connection or device failed or was closed mid-frame.
@@ -85,7 +85,7 @@ impl TpmErrorKind {
 
     /// The label value.
     #[must_use]
-    pub const fn label(self) -> &'static str {
+    pub(crate) const fn label(self) -> &'static str {
         match self {
             Self::Timeout => "timeout",
             Self::Connection => "connection",

@@ -5,7 +5,7 @@ use keylet_core::tpm::command_name::snake_case;
 /// The `command` label of a TPM command code: the commands keylet sends by
 /// name, anything else as `other`.
 #[must_use]
-pub fn command_name(code: u32) -> &'static str {
+pub(crate) fn command_name(code: u32) -> &'static str {
     snake_case(code).unwrap_or("other")
 }
 

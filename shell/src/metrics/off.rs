@@ -15,37 +15,37 @@ pub enum Metrics {}
 
 impl Metrics {
     /// Counts one quote request.
-    pub fn quote_served(&self, _endpoint: Endpoint, _ok: bool) {
+    pub(crate) fn quote_served(&self, _endpoint: Endpoint, _ok: bool) {
         match *self {}
     }
 
     /// Counts one TPM error of `kind`.
-    pub fn tpm_error(&self, _kind: TpmErrorKind) {
+    pub(crate) fn tpm_error(&self, _kind: TpmErrorKind) {
         match *self {}
     }
 
     /// Records one TPM command's round trip.
-    pub fn tpm_command(&self, _command: u32, _took: Duration) {
+    pub(crate) fn tpm_command(&self, _command: u32, _took: Duration) {
         match *self {}
     }
 
     /// Push mode: counts one attestation round.
-    pub fn push_attestation(&self, _accepted: bool) {
+    pub(crate) fn push_attestation(&self, _accepted: bool) {
         match *self {}
     }
 
     /// Push mode: counts one verifier answer.
-    pub fn verifier_answer(&self, _status: u16) {
+    pub(crate) fn verifier_answer(&self, _status: u16) {
         match *self {}
     }
 
     /// Push mode: the time of the verifier's last PASS for this agent.
-    pub fn set_last_pass(&self, _unix: i64) {
+    pub(crate) fn set_last_pass(&self, _unix: i64) {
         match *self {}
     }
 
     /// Sets the registration state.
-    pub fn set_registered(&self, _registered: bool) {
+    pub(crate) fn set_registered(&self, _registered: bool) {
         match *self {}
     }
 }

@@ -174,7 +174,7 @@ impl Metrics {
     }
 
     /// Counts one quote request; a successful one also sets the last quote time.
-    pub fn quote_served(&self, endpoint: Endpoint, ok: bool) {
+    pub(crate) fn quote_served(&self, endpoint: Endpoint, ok: bool) {
         if let Some(c) = self.quotes.get(Self::quote_index(endpoint, ok)) {
             c.inc();
         }
@@ -184,7 +184,7 @@ impl Metrics {
     }
 
     /// Counts one TPM error of `kind`.
-    pub fn tpm_error(&self, kind: TpmErrorKind) {
+    pub(crate) fn tpm_error(&self, kind: TpmErrorKind) {
         let index = TpmErrorKind::ALL.iter().position(|k| *k == kind);
         if let Some(c) = index.and_then(|i| self.tpm_errors.get(i)) {
             c.inc();
@@ -192,7 +192,7 @@ impl Metrics {
     }
 
     /// Records one TPM command's round trip (`command` is the frame's code).
-    pub fn tpm_command(&self, command: u32, took: Duration) {
+    pub(crate) fn tpm_command(&self, command: u32, took: Duration) {
         self.tpm_latency
             .get_or_create(&[("command", command_name(command))])
             .observe(took.as_secs_f64());
@@ -200,7 +200,7 @@ impl Metrics {
 
     /// Push mode: counts one attestation round; an accepted one also sets
     /// the time of the last accepted evidence.
-    pub fn push_attestation(&self, accepted: bool) {
+    pub(crate) fn push_attestation(&self, accepted: bool) {
         if let Some(c) = self.push_attestations.get(usize::from(!accepted)) {
             c.inc();
         }
@@ -210,14 +210,14 @@ impl Metrics {
     }
 
     /// Push mode: counts one verifier answer with `status` (0: none).
-    pub fn verifier_answer(&self, status: u16) {
+    pub(crate) fn verifier_answer(&self, status: u16) {
         self.verifier_answers
             .get_or_create(&[("status", status.to_string())])
             .inc();
     }
 
     /// Push mode: the time of the verifier's last PASS for this agent.
-    pub fn set_last_pass(&self, unix: i64) {
+    pub(crate) fn set_last_pass(&self, unix: i64) {
         self.last_pass.set(unix);
     }
 
@@ -229,7 +229,7 @@ impl Metrics {
     /// Reads the certificate files' expiry dates again. A file that cannot be
     /// read now (e.g. root-only after the `run_as` drop) keeps the date read
     /// before; one never read is left out.
-    pub fn refresh_certs(&self) {
+    pub(crate) fn refresh_certs(&self) {
         for path in &self.cert_files {
             let label = [("path", path.display().to_string())];
             match not_after(path) {

@@ -18,7 +18,7 @@ pub struct Timed<'a> {
 
 impl<'a> Timed<'a> {
     /// Wraps `inner`; `metrics` `None` times nothing.
-    pub fn new(inner: &'a mut TpmTransport, metrics: Option<&'a Metrics>) -> Self {
+    pub(crate) fn new(inner: &'a mut TpmTransport, metrics: Option<&'a Metrics>) -> Self {
         Self { inner, metrics }
     }
 }

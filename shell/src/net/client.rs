@@ -22,7 +22,7 @@ use crate::tls::{self, ClientTlsError};
 /// How long one request may take, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest answer read unless a request says otherwise.
-pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_BODY: usize = 1 << 20;
 
 /// Why a request got no usable answer.
 #[derive(Debug)]
@@ -65,7 +65,10 @@ impl std::error::Error for HttpError {}
 /// # Errors
 ///
 /// [`HttpError::Tls`] naming the file and the option.
-pub fn client_tls_config(ca_file: &Path, option: &str) -> Result<rustls::ClientConfig, HttpError> {
+pub(crate) fn client_tls_config(
+    ca_file: &Path,
+    option: &str,
+) -> Result<rustls::ClientConfig, HttpError> {
     let certs = load_certs(ca_file).map_err(|e| HttpError::Tls {
         detail: format!("CA certificates ({option}): {e}"),
     })?;
@@ -82,39 +85,39 @@ pub fn client_tls_config(ca_file: &Path, option: &str) -> Result<rustls::ClientC
 
 /// One request.
 #[derive(Debug, Clone, Default)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// `GET`, `POST`, `PATCH`, ...
-    pub method: &'a str,
+    pub(crate) method: &'a str,
     /// The path (and query).
-    pub path: &'a str,
+    pub(crate) path: &'a str,
     /// The body and its media type.
-    pub body: Option<(&'a str, Vec<u8>)>,
+    pub(crate) body: Option<(&'a str, Vec<u8>)>,
     /// `Accept`.
-    pub accept: Option<&'a str>,
+    pub(crate) accept: Option<&'a str>,
     /// `Authorization: Bearer ...`.
-    pub bearer: Option<&'a str>,
+    pub(crate) bearer: Option<&'a str>,
     /// The largest answer body accepted (0: [`DEFAULT_MAX_BODY`]).
-    pub max_body: usize,
+    pub(crate) max_body: usize,
 }
 
 /// An answer.
 #[derive(Debug, Clone, Default)]
-pub struct Reply {
+pub(crate) struct Reply {
     /// The HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// `Content-Type`, if any and valid text.
-    pub content_type: Option<String>,
+    pub(crate) content_type: Option<String>,
     /// `Location`, if any and valid text.
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
     /// `Retry-After`, if any and valid text.
-    pub retry_after: Option<String>,
+    pub(crate) retry_after: Option<String>,
     /// The body.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// Where a server is and how to reach it.
 #[derive(Clone)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -153,7 +156,7 @@ impl Endpoint {
     /// `host:port`, over TLS with `tls`. `options` are the names of the
     /// options holding the CA file and the host (used in TLS hints).
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         host: &str,
         port: u16,
         tls: Option<Arc<rustls::ClientConfig>>,
@@ -184,7 +187,7 @@ impl Endpoint {
     /// [`HttpError::Unreachable`] for connection failures and timeouts,
     /// [`HttpError::Tls`] for certificate problems, [`HttpError::BadResponse`]
     /// for an answer that cannot be read (or is larger than allowed).
-    pub async fn send(&self, req: Request<'_>) -> Result<Reply, HttpError> {
+    pub(crate) async fn send(&self, req: Request<'_>) -> Result<Reply, HttpError> {
         let mut conn = self.connect().await?;
         conn.send(req).await
     }
@@ -196,7 +199,7 @@ impl Endpoint {
     ///
     /// [`HttpError::Unreachable`] for connection failures and timeouts,
     /// [`HttpError::Tls`] for certificate problems.
-    pub async fn connect(&self) -> Result<Connection, HttpError> {
+    pub(crate) async fn connect(&self) -> Result<Connection, HttpError> {
         tokio::time::timeout(REQUEST_TIMEOUT, self.connect_inner())
             .await
             .map_err(|_| {
@@ -287,7 +290,7 @@ impl Endpoint {
 
 /// An open connection to an [`Endpoint`] for requests one after another;
 /// closed when dropped.
-pub struct Connection {
+pub(crate) struct Connection {
     endpoint: Endpoint,
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     driver: tokio::task::JoinHandle<()>,
@@ -308,7 +311,7 @@ impl Drop for Connection {
 impl Connection {
     /// Whether the server (or an error) closed the connection.
     #[must_use]
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.sender.is_closed()
     }
 
@@ -319,7 +322,7 @@ impl Connection {
     /// [`HttpError::Unreachable`] if the connection fails or no answer comes
     /// within the request timeout; [`HttpError::BadResponse`] for an answer
     /// that cannot be read (or is larger than allowed).
-    pub async fn send(&mut self, r: Request<'_>) -> Result<Reply, HttpError> {
+    pub(crate) async fn send(&mut self, r: Request<'_>) -> Result<Reply, HttpError> {
         let max_body = if r.max_body == 0 {
             DEFAULT_MAX_BODY
         } else {

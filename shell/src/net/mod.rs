@@ -5,4 +5,4 @@
 pub mod client;
 pub(crate) mod stream;
 
-pub use client::{Connection, Endpoint, HttpError, Reply, Request, client_tls_config};
+pub(crate) use client::{Connection, Endpoint, HttpError, Reply, Request, client_tls_config};

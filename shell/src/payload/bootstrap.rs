@@ -27,7 +27,7 @@ pub struct Delivered {
     /// `<secure>/unzipped`.
     pub dir: PathBuf,
     /// Files written, K first.
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     /// The payload script's exit code, if it ran.
     pub script_exit: Option<i32>,
 }

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{PayloadError, SymmetricKey};
 
-pub use super::{IV_LEN, TAG_LEN};
+pub(crate) use super::{IV_LEN, TAG_LEN};
 
 /// Decrypts `payload` (`IV ‖ ciphertext ‖ tag`, already base64-decoded)
 /// with `k` (AES-128 or AES-256 by its length).

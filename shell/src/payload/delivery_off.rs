@@ -13,7 +13,7 @@ pub enum SecureDir {}
 impl SecureDir {
     /// The directory.
     #[must_use]
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match *self {}
     }
 
@@ -22,7 +22,7 @@ impl SecureDir {
     /// # Errors
     ///
     /// Always [`PayloadError::PayloadRefused`].
-    pub fn prepare(
+    pub(crate) fn prepare(
         _keylime_dir: &Path,
         _size: &SecureSize,
         _run_as: Option<&(String, String)>,

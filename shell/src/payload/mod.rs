@@ -36,12 +36,12 @@ mod unzip;
 #[path = "delivery_off.rs"]
 mod deliver;
 #[cfg(not(feature = "payload"))]
-pub use deliver::SecureDir;
+pub(crate) use deliver::SecureDir;
 
 /// IV length of Keylime's AES-GCM payloads (not GCM's usual 12).
-pub const IV_LEN: usize = 16;
+pub(crate) const IV_LEN: usize = 16;
 /// GCM tag length of Keylime's payloads.
-pub const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
 
 /// Why a build without the payload feature refuses payloads.
 #[cfg_attr(feature = "payload", allow(dead_code))]

@@ -78,41 +78,41 @@ impl SymmetricKey {
 
 /// The tenant's half: U, the auth tag and the encrypted payload, if any.
 #[derive(Debug, Clone)]
-pub struct UShare {
+pub(crate) struct UShare {
     /// The key share U.
-    pub u: SymmetricKey,
+    pub(crate) u: SymmetricKey,
     /// HMAC-SHA384(K, agent id), raw.
-    pub auth_tag: [u8; 48],
+    pub(crate) auth_tag: [u8; 48],
     /// The payload, `IV(16) ‖ ciphertext ‖ tag(16)`.
-    pub payload: Option<Vec<u8>>,
+    pub(crate) payload: Option<Vec<u8>>,
 }
 
 /// K together with the payload that came with its U.
 #[derive(Debug, Clone)]
-pub struct Derived {
+pub(crate) struct Derived {
     /// K = U xor V.
-    pub k: SymmetricKey,
+    pub(crate) k: SymmetricKey,
     /// The payload sent with U.
-    pub payload: Option<Vec<u8>>,
+    pub(crate) payload: Option<Vec<u8>>,
 }
 
 /// Received shares waiting for partners.
 #[derive(Debug, Default)]
-pub struct KeyShares {
+pub(crate) struct KeyShares {
     us: Vec<UShare>,
     vs: Vec<SymmetricKey>,
 }
 
 impl KeyShares {
     /// Adds U and tries it with every V held, newest first.
-    pub fn add_u(&mut self, share: UShare, agent_id: &str) -> Option<Derived> {
+    pub(crate) fn add_u(&mut self, share: UShare, agent_id: &str) -> Option<Derived> {
         push_bounded(&mut self.us, share);
         self.combine(agent_id)
     }
 
     /// Adds V (a repeat of a held V is not stored twice) and tries it with
     /// every U held, newest first.
-    pub fn add_v(&mut self, v: SymmetricKey, agent_id: &str) -> Option<Derived> {
+    pub(crate) fn add_v(&mut self, v: SymmetricKey, agent_id: &str) -> Option<Derived> {
         if !self.vs.contains(&v) {
             push_bounded(&mut self.vs, v);
         }

@@ -25,12 +25,12 @@ const MAX_ENTRIES: usize = 1024;
 /// The most a deflate stream can expand: 258 bytes from one length/distance
 /// code of at least 2 bits, about 1032 to 1. An entry that declares more is
 /// lying about its sizes.
-pub const MAX_DEFLATE_RATIO: u64 = 1032;
+pub(crate) const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// Whether `data` starts like a zip archive (a local file header, or the
 /// end record of an empty archive).
 #[must_use]
-pub fn looks_like_zip(data: &[u8]) -> bool {
+pub(crate) fn looks_like_zip(data: &[u8]) -> bool {
     data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06")
 }
 
@@ -41,7 +41,7 @@ pub fn looks_like_zip(data: &[u8]) -> bool {
 ///
 /// [`PayloadError::Zip`] naming the entry and the problem, or
 /// [`PayloadError::Write`].
-pub fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, PayloadError> {
+pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, PayloadError> {
     let zip_err = |e: zip::result::ZipError| PayloadError::Zip(e.to_string());
     let mut archive = ZipArchive::new(Cursor::new(data)).map_err(zip_err)?;
     if archive.len() > MAX_ENTRIES {

@@ -12,7 +12,7 @@ use crate::net::{self, Connection, Endpoint, HttpError, Reply, Request};
 
 /// The largest answer keylet reads from the verifier (its answers are a few
 /// kilobytes; a larger one is refused, not buffered).
-pub const MAX_ANSWER: usize = 256 * 1024;
+pub(crate) const MAX_ANSWER: usize = 256 * 1024;
 
 /// The verifier, as `verifier_url` and `verifier_tls_ca_cert` say.
 #[derive(Debug)]
@@ -28,11 +28,11 @@ pub struct Verifier {
 #[derive(Debug)]
 pub struct Answer {
     /// The status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// The body.
     pub body: Vec<u8>,
     /// `Location`.
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
 }
 
 impl Verifier {
@@ -60,13 +60,13 @@ impl Verifier {
 
     /// The agent id requests are made for.
     #[must_use]
-    pub fn agent_id(&self) -> &str {
+    pub(crate) fn agent_id(&self) -> &str {
         &self.agent_id
     }
 
     /// `scheme://host:port` and prefix, for messages.
     #[must_use]
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format!("{}{}", self.endpoint, self.prefix)
     }
 
@@ -79,7 +79,7 @@ impl Verifier {
     /// This agent's status in Keylime's v2 API, which an agent may read
     /// with its own token.
     #[must_use]
-    pub fn status_path(&self) -> String {
+    pub(crate) fn status_path(&self) -> String {
         format!("{}/v2.6/agents/{}", self.prefix, self.agent_id)
     }
 
@@ -94,7 +94,7 @@ impl Verifier {
     /// attestations. Anything else falls back to `.../attestations/latest`,
     /// with the reason.
     #[must_use]
-    pub fn evidence_path(&self, location: Option<&str>) -> (String, Option<String>) {
+    pub(crate) fn evidence_path(&self, location: Option<&str>) -> (String, Option<String>) {
         let latest = format!("{}/latest", self.attestations_path());
         let Some(loc) = location else {
             return (latest, Some("the verifier sent no Location".into()));

@@ -45,7 +45,7 @@ pub struct Sent {
     /// The first IMA line sent.
     pub ima_from: u64,
     /// UEFI log bytes sent.
-    pub uefi_bytes: Option<usize>,
+    pub(crate) uefi_bytes: Option<usize>,
 }
 
 /// The capabilities document for `tpm` and `sources`.
@@ -249,7 +249,7 @@ fn read_all(
 /// # Errors
 ///
 /// [`PushError::Setup`] if `/proc/stat` has no boot time.
-pub fn boot_time(state_file: &Path) -> Result<String, PushError> {
+pub(crate) fn boot_time(state_file: &Path) -> Result<String, PushError> {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
@@ -282,7 +282,7 @@ pub fn boot_time(state_file: &Path) -> Result<String, PushError> {
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SS+00:00`.
 #[must_use]
-pub fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let t = i64::try_from(secs)
         .ok()
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())

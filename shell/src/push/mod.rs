@@ -100,7 +100,7 @@ impl From<HttpError> for PushError {
 /// What an answer status means for keylet and what the operator can do,
 /// for the statuses keylet does not simply follow (403, 404, 409, 410, 422).
 #[must_use]
-pub fn meaning(step: &str, status: u16) -> &'static str {
+pub(crate) fn meaning(step: &str, status: u16) -> &'static str {
     match (step, status) {
         (_, 401) => "the bearer token is unknown or expired; keylet authenticates again",
         ("capabilities", 403) => {

@@ -18,7 +18,7 @@ use crate::executor::TpmWorker;
 use crate::server::Attestation;
 
 /// The bearer token of an authenticated session.
-pub struct Token {
+pub(crate) struct Token {
     value: Zeroizing<String>,
     expires_at: Option<String>,
 }
@@ -34,13 +34,13 @@ impl std::fmt::Debug for Token {
 impl Token {
     /// The token, for `Authorization: Bearer`.
     #[must_use]
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.value
     }
 
     /// When the verifier said it expires (each passing attestation extends it).
     #[must_use]
-    pub fn expires_at(&self) -> Option<&str> {
+    pub(crate) fn expires_at(&self) -> Option<&str> {
         self.expires_at.as_deref()
     }
 }
@@ -67,7 +67,7 @@ async fn certify(
 /// [`PushError::NotAuthenticated`] if the verifier refuses the proof (not
 /// enrolled, challenge expired, wrong key); any other [`PushError`] for
 /// transport, answer or TPM failures.
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     verifier: &Verifier,
     tpm: &Arc<dyn Attestation>,
     worker: &TpmWorker,

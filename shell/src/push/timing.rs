@@ -5,21 +5,24 @@
 
 use std::time::Duration;
 
-pub use crate::backoff::Backoff;
+pub(crate) use crate::backoff::Backoff;
 
 /// The longest pause keylet accepts from the verifier: a larger value is
 /// treated as absurd and the configured interval is used instead.
-pub const MAX_HINT: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_HINT: Duration = Duration::from_secs(3600);
 /// Added to `seconds_to_next_attestation` (which the verifier rounds to whole
 /// seconds) so the next request does not arrive a fraction too early.
-pub const HINT_MARGIN: Duration = Duration::from_millis(250);
+pub(crate) const HINT_MARGIN: Duration = Duration::from_millis(250);
 /// The shortest pause after a `Retry-After` of 0 or an unreadable one.
-pub const MIN_RETRY: Duration = Duration::from_millis(500);
+pub(crate) const MIN_RETRY: Duration = Duration::from_millis(500);
 
 /// The pause before the next attestation, from the verifier's hint; the
 /// second value is a warning to log when the hint was unusable.
 #[must_use]
-pub fn next_attestation(hint: Option<i64>, fallback: Duration) -> (Duration, Option<String>) {
+pub(crate) fn next_attestation(
+    hint: Option<i64>,
+    fallback: Duration,
+) -> (Duration, Option<String>) {
     match hint {
         None => (fallback, None),
         Some(s) if s < 0 => (
@@ -51,7 +54,7 @@ pub fn next_attestation(hint: Option<i64>, fallback: Duration) -> (Duration, Opt
 /// garbage counts as absent), between [`MIN_RETRY`] and [`MAX_HINT`];
 /// `default` when absent.
 #[must_use]
-pub fn retry_after(header: Option<&str>, default: Duration) -> Duration {
+pub(crate) fn retry_after(header: Option<&str>, default: Duration) -> Duration {
     let asked = header
         .and_then(|h| h.trim().parse::<u64>().ok())
         .map_or(default, Duration::from_secs);

@@ -47,7 +47,7 @@ pub enum RegistrarError {
 impl RegistrarError {
     /// Whether waiting and trying again may help (unreachable, or a 5xx).
     #[must_use]
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Unreachable { .. } => true,
             Self::Status { status, .. } => *status >= 500,

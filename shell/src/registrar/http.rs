@@ -10,7 +10,7 @@ use crate::net::{self, HttpError};
 
 /// Where the registrar is and how to reach it.
 #[derive(Clone)]
-pub struct Endpoint(net::Endpoint);
+pub(crate) struct Endpoint(net::Endpoint);
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,12 +39,12 @@ impl From<HttpError> for RegistrarError {
 /// # Errors
 ///
 /// [`RegistrarError::Tls`] naming the file.
-pub fn client_tls_config(ca_file: &Path) -> Result<rustls::ClientConfig, RegistrarError> {
+pub(crate) fn client_tls_config(ca_file: &Path) -> Result<rustls::ClientConfig, RegistrarError> {
     Ok(net::client_tls_config(ca_file, "registrar_tls_ca_cert")?)
 }
 
 impl Endpoint {
-    pub fn new(host: &str, port: u16, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+    pub(crate) fn new(host: &str, port: u16, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
         Self(net::Endpoint::new(
             host,
             port,
@@ -59,7 +59,7 @@ impl Endpoint {
     ///
     /// [`RegistrarError::Unreachable`] for connection failures and timeouts,
     /// [`RegistrarError::Tls`] for certificate problems.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         path: &str,

@@ -10,23 +10,23 @@ mod http;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use crate::keylime::registrar::Versions;
+pub(crate) use crate::keylime::registrar::Versions;
 use crate::keylime::registrar::{self as messages, Activation};
-pub use crate::keylime::registrar::{DeviceIdFields, Registration}; // keylet doctor
-pub use error::RegistrarError;
+pub(crate) use crate::keylime::registrar::{DeviceIdFields, Registration}; // keylet doctor
+pub(crate) use error::RegistrarError;
 
 use http::Endpoint;
 
 /// A registrar reached over HTTP or HTTPS.
 #[derive(Debug, Clone)]
-pub struct Registrar {
+pub(crate) struct Registrar {
     endpoint: Endpoint,
 }
 
 impl Registrar {
     /// A registrar at `host:port` over plain HTTP.
     #[must_use]
-    pub fn plain(host: &str, port: u16) -> Self {
+    pub(crate) fn plain(host: &str, port: u16) -> Self {
         Self {
             endpoint: Endpoint::new(host, port, None),
         }
@@ -38,7 +38,7 @@ impl Registrar {
     /// # Errors
     ///
     /// [`RegistrarError::Tls`] if the CA file is unreadable or holds no certificate.
-    pub fn tls(host: &str, port: u16, ca_file: &Path) -> Result<Self, RegistrarError> {
+    pub(crate) fn tls(host: &str, port: u16, ca_file: &Path) -> Result<Self, RegistrarError> {
         let config = http::client_tls_config(ca_file)?;
         Ok(Self {
             endpoint: Endpoint::new(host, port, Some(Arc::new(config))),
@@ -47,7 +47,7 @@ impl Registrar {
 
     /// `host:port` and the scheme, for messages.
     #[must_use]
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         self.endpoint.to_string()
     }
 
@@ -59,7 +59,7 @@ impl Registrar {
     ///
     /// [`RegistrarError::Unreachable`] if it cannot be reached at all;
     /// [`RegistrarError::NoCommonVersion`] if it supports none of `ours`.
-    pub async fn negotiate(&self, ours: &[(u8, u8)]) -> Result<(u8, u8), RegistrarError> {
+    pub(crate) async fn negotiate(&self, ours: &[(u8, u8)]) -> Result<(u8, u8), RegistrarError> {
         let newest = ours.iter().max().copied().unwrap_or((2, 1));
         let (status, body) = self.endpoint.request("GET", "/version", None).await?;
         if status != 200 {
@@ -86,7 +86,7 @@ impl Registrar {
     /// # Errors
     ///
     /// [`RegistrarError`]; a 403 is [`RegistrarError::IdentityConflict`].
-    pub async fn register(
+    pub(crate) async fn register(
         &self,
         api: (u8, u8),
         id: &str,
@@ -106,7 +106,7 @@ impl Registrar {
     /// # Errors
     ///
     /// [`RegistrarError`]; a 400 here means the registrar deleted the record.
-    pub async fn activate(
+    pub(crate) async fn activate(
         &self,
         api: (u8, u8),
         id: &str,
@@ -128,7 +128,7 @@ impl Registrar {
     ///
     /// [`RegistrarError`]: unreachable, TLS failure, a non-200 answer
     /// ([`RegistrarError::Status`]) or a body that is not a version document.
-    pub async fn versions(&self) -> Result<Versions, RegistrarError> {
+    pub(crate) async fn versions(&self) -> Result<Versions, RegistrarError> {
         let (status, body) = self.endpoint.request("GET", "/version", None).await?;
         if status != 200 {
             return Err(RegistrarError::Status {

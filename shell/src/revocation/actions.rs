@@ -14,7 +14,7 @@ use super::{Notice, RevocationError};
 use crate::config::{RevocationConfig, is_action_name};
 
 /// The payload file naming revocation actions.
-pub const ACTION_LIST: &str = "action_list";
+pub(crate) const ACTION_LIST: &str = "action_list";
 
 /// The actions to run, in order, with where each was found.
 ///
@@ -89,7 +89,11 @@ pub fn plan(
 /// # Errors
 ///
 /// [`RevocationError::Action`] naming the action and what went wrong.
-pub fn run(actions: &[PathBuf], notice: &Notice, work_dir: &Path) -> Result<(), RevocationError> {
+pub(crate) fn run(
+    actions: &[PathBuf],
+    notice: &Notice,
+    work_dir: &Path,
+) -> Result<(), RevocationError> {
     let json = work_dir.join(format!(".revocation-{}.json", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()

@@ -19,11 +19,11 @@ pub use notice::{Notice, Notification};
 use crate::config::{RevocationCert, RevocationConfig};
 
 /// The certificate file of a payload made by `keylime_tenant --cert`.
-pub const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
+pub(crate) const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
 
 /// Revocation handling for `config` (see [`Revocations::new`]).
 #[must_use]
-pub fn handling(
+pub(crate) fn handling(
     config: RevocationConfig,
     payload_dir: Option<PathBuf>,
     work_dir: PathBuf,
@@ -56,7 +56,7 @@ impl Revocations {
 
     /// The certificate that checks notifications.
     #[must_use]
-    pub fn cert_path(&self) -> PathBuf {
+    pub(crate) fn cert_path(&self) -> PathBuf {
         match (&self.config.cert, &self.payload_dir) {
             (RevocationCert::File(p), _) => p.clone(),
             (RevocationCert::FromPayload, Some(dir)) => dir.join(PAYLOAD_CERT),
@@ -112,7 +112,10 @@ impl Revocations {
     /// # Errors
     ///
     /// [`RevocationError`] naming why the notification is refused.
-    pub fn handle(self: &Arc<Self>, notification: Notification) -> Result<(), RevocationError> {
+    pub(crate) fn handle(
+        self: &Arc<Self>,
+        notification: Notification,
+    ) -> Result<(), RevocationError> {
         let notice = self.verify(notification)?;
         log::warn!(
             "the verifier reports that agent {} failed attestation (signed revocation \

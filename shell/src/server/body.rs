@@ -119,14 +119,14 @@ impl Segment {
 
 /// A response body made of [`Segment`]s, sent in order.
 #[derive(Debug, Default)]
-pub struct ResponseBody {
+pub(crate) struct ResponseBody {
     segments: VecDeque<Segment>,
 }
 
 impl ResponseBody {
     /// A body of fixed bytes.
     #[must_use]
-    pub fn fixed(bytes: impl Into<Bytes>) -> Self {
+    pub(crate) fn fixed(bytes: impl Into<Bytes>) -> Self {
         Self {
             segments: VecDeque::from([Segment::Fixed(bytes.into())]),
         }
@@ -181,7 +181,7 @@ impl Body for ResponseBody {
 /// client sees a failed request (and the verifier retries).
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Reading a log failed.
     Log(LogError),
     /// The IMA log became shorter while it was being sent.

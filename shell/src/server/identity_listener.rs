@@ -32,17 +32,17 @@ const IDENTITY_PENDING: usize = 64;
 /// Who may use the Unix socket: keylet's own uid, plus these uids and
 /// primary gids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PeerAllowList {
+pub(crate) struct PeerAllowList {
     /// Admitted peer uids.
-    pub uids: Vec<u32>,
+    pub(crate) uids: Vec<u32>,
     /// Admitted peer primary gids (as `SO_PEERCRED` reports them).
-    pub gids: Vec<u32>,
+    pub(crate) gids: Vec<u32>,
 }
 
 impl PeerAllowList {
     /// Whether a peer with `uid` and `gid` is admitted.
     #[must_use]
-    pub fn admits(&self, uid: u32, gid: u32) -> bool {
+    pub(crate) fn admits(&self, uid: u32, gid: u32) -> bool {
         uid == nix::unistd::geteuid().as_raw()
             || self.uids.contains(&uid)
             || self.gids.contains(&gid)
@@ -129,7 +129,7 @@ impl IdentityListeners {
 
     /// Whether nothing is to be served.
     #[must_use]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.tcp.is_none() && self.unix.is_none()
     }
 

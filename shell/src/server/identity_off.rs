@@ -39,7 +39,7 @@ impl IdentityListeners {
 
     /// Always true: nothing is served.
     #[must_use]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         true
     }
 

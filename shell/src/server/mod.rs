@@ -34,19 +34,13 @@ mod service;
 pub mod tls;
 mod version;
 
-pub use body::{BodyError, ResponseBody};
-#[cfg(feature = "identity")]
-pub use identity_listener::PeerAllowList;
 pub use identity_listener::{IdentityListenerError, IdentityListeners, serve_identity}; // identity listener for SPIRE
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
-pub use router::{Route, route};
 pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
 pub use tls::{ServerTls, TlsError, TlsFiles};
 pub use version::{ApiVersion, ApiVersions, VersionError};
 
-use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,29 +50,29 @@ use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::payload::KeyBootstrap;
 
 /// The default [`Limits::quote_deadline`].
-pub const QUOTE_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const QUOTE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Resource limits and deadlines of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Requests served at once, each from its complete request head to the
     /// end of its response; more wait, counted in `max_pending`.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Connections that may wait to be served (for their first byte, TLS
     /// handshake, request head or a serving slot); when full, the oldest of
     /// the source with the most makes room for a new one. `None`: derived
     /// from the limit on open files (raised to its hard limit at start).
-    pub max_pending: Option<usize>,
+    pub(crate) max_pending: Option<usize>,
     /// How long a new connection may take to send its first byte; until
     /// then it costs a small task and a socket, no TLS state.
-    pub first_byte_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
     /// How long a client may take to finish the TLS handshake.
-    pub tls_handshake_timeout: Duration,
+    pub(crate) tls_handshake_timeout: Duration,
     /// How long a client may take to send a request's headers. Connections
     /// serve one request each (no keep-alive).
-    pub header_read_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     /// How long open connections may run on after shutdown begins.
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     /// How long a quote request waits for the TPM (its turn included) before
     /// it is answered 500, which the verifier retries: well below the
     /// verifier's 60 s `request_timeout`, far above a healthy quote (< 2 s).
@@ -103,11 +97,9 @@ impl Default for Limits {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerSettings {
-    /// The address to listen on (used by [`serve`]; [`serve_on`] takes a bound listener).
-    pub listen: SocketAddr,
     /// The mTLS configuration; `None` serves plain HTTP (only when
     /// `enable_agent_mtls = false`).
-    pub tls: Option<ServerTls>,
+    pub(crate) tls: Option<ServerTls>,
     /// The API versions served and advertised.
     pub versions: ApiVersions,
     /// The IMA log, sent when PCR 10 is quoted.
@@ -119,23 +111,22 @@ pub struct ServerSettings {
     /// Limits and deadlines.
     pub limits: Limits,
     /// Counts quotes by endpoint and result; `None` when metrics are off.
-    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Payload keys for `/keys/ukey`, `/keys/vkey` and `/keys/verify`;
     /// `None` answers them with 400.
     pub payload_keys: Option<Arc<KeyBootstrap>>,
     /// Revocation notifications; `None` acknowledges them without a check.
-    pub revocations: Option<Arc<crate::revocation::Revocations>>,
+    pub(crate) revocations: Option<Arc<crate::revocation::Revocations>>,
     /// The TPM worker every quote runs on (clones of the settings share it).
-    pub tpm_worker: crate::executor::TpmWorker,
+    pub(crate) tpm_worker: crate::executor::TpmWorker,
 }
 
 impl ServerSettings {
-    /// Settings for `listen` with `tls` (`None` = plain HTTP), every supported
-    /// API version, no logs, no boot time and default limits.
+    /// Settings with `tls` (`None` = plain HTTP), every supported API
+    /// version, no logs, no boot time and default limits.
     #[must_use]
-    pub fn new(listen: SocketAddr, tls: Option<ServerTls>) -> Self {
+    pub fn new(tls: Option<ServerTls>) -> Self {
         Self {
-            listen,
             tls,
             versions: ApiVersions::all(),
             ima_log: None,
@@ -150,69 +141,16 @@ impl ServerSettings {
     }
 }
 
-/// Why the server could not run.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ServerError {
-    /// The listening socket could not be bound.
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-}
-
-impl fmt::Display for ServerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Bind { addr, source } => write!(
-                f,
-                "cannot listen on {addr}: {source} (check that the port is free and the ip is local)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ServerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Bind { source, .. } => Some(source),
-        }
-    }
-}
-
-/// Binds `settings.listen` and serves until `shutdown` completes; then open
+/// Serves on a bound `listener` until `shutdown` completes; then open
 /// connections finish their requests (see [`Limits::shutdown_grace`]).
-///
-/// # Errors
-///
-/// [`ServerError::Bind`] if the address cannot be bound. Once listening, the
-/// server only logs failures (of handshakes, connections, accepts).
-pub async fn serve(
-    settings: ServerSettings,
-    service: Arc<dyn Attestation>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
-    let addr = settings.listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })?;
-    serve_on(listener, settings, service, shutdown).await
-}
-
-/// Serves on an already bound `listener` (its address overrides
-/// `settings.listen`) until `shutdown` completes.
-///
-/// # Errors
-///
-/// None at present; the signature leaves room for start-up checks.
+/// Once listening, the server only logs failures (of handshakes,
+/// connections, accepts).
 pub async fn serve_on(
     listener: TcpListener,
     settings: ServerSettings,
     service: Arc<dyn Attestation>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
+) {
     match (&settings.tls, listener.local_addr()) {
         (Some(_), Ok(addr)) => log::info!("serving the agent API with mTLS on {addr}"),
         (None, Ok(addr)) => {
@@ -234,5 +172,4 @@ pub async fn serve_on(
         tpm_worker: settings.tpm_worker,
     });
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
-    Ok(())
 }

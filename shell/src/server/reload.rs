@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::tls::{self, ServerTls, TlsError, TlsFiles};
 
 /// How often the files are looked at by default.
-pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_POLL: Duration = Duration::from_secs(5);
 /// How long a changed file must stay unchanged before it is read, so that a
 /// file being written in place is not read half-done.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -38,7 +38,7 @@ fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
 /// What a reload did.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ReloadOutcome {
+pub(crate) enum ReloadOutcome {
     /// No watched file changed.
     Unchanged,
     /// The new configuration is in use for new connections.
@@ -73,7 +73,7 @@ impl TlsReloader {
     /// Looks at the files once: reloads the client CAs if a CA file changed
     /// (new inode, size or mtime), and warns once if keylet's own certificate
     /// or key file changed (that needs SIGHUP).
-    pub async fn poll(&mut self) -> ReloadOutcome {
+    pub(crate) async fn poll(&mut self) -> ReloadOutcome {
         let server_now = (
             stamp(&self.files.server_cert),
             stamp(&self.files.server_key),
@@ -115,7 +115,7 @@ impl TlsReloader {
 
     /// Reloads everything from the files (the SIGHUP path): the client CAs and
     /// keylet's own certificate and key.
-    pub fn reload_all(&mut self) -> ReloadOutcome {
+    pub(crate) fn reload_all(&mut self) -> ReloadOutcome {
         self.ca_seen = stamps(&self.files.trusted_client_ca);
         self.server_seen = (
             stamp(&self.files.server_cert),
@@ -161,7 +161,7 @@ impl TlsReloader {
 
     /// Polls every `interval` and reloads everything on SIGHUP, until the task
     /// is dropped.
-    pub async fn run(self, interval: Duration) {
+    pub(crate) async fn run(self, interval: Duration) {
         use tokio::signal::unix::{SignalKind, signal};
         let hup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),

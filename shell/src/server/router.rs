@@ -7,7 +7,7 @@ use super::version::{ApiVersion, ApiVersions};
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// `GET /version`.
     Version,
     /// `GET /v2.x/quotes/identity`.
@@ -39,7 +39,7 @@ const GET_POST: &str = "GET, POST";
 /// Routes `method` and `path` (without the query string). A trailing slash is
 /// ignored.
 #[must_use]
-pub fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
+pub(crate) fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
     let path = match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
         _ => path,

@@ -186,7 +186,7 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
 ///
 /// A [`TlsError`] naming the CA file that is missing, unreadable, empty, not
 /// PEM or unusable.
-pub fn with_client_cas(
+pub(crate) fn with_client_cas(
     current: &ServerConfig,
     trusted_client_ca: &[PathBuf],
 ) -> Result<Arc<ServerConfig>, TlsError> {
@@ -284,7 +284,7 @@ pub struct ServerTls {
 impl ServerTls {
     /// A slot holding `config`.
     #[must_use]
-    pub fn new(config: Arc<ServerConfig>) -> Self {
+    pub(crate) fn new(config: Arc<ServerConfig>) -> Self {
         Self {
             current: Arc::new(RwLock::new(config)),
         }
@@ -306,7 +306,7 @@ impl ServerTls {
 
     /// The configuration new connections use.
     #[must_use]
-    pub fn current(&self) -> Arc<ServerConfig> {
+    pub(crate) fn current(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 }

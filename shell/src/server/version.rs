@@ -6,15 +6,15 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ApiVersion {
     /// The major number.
-    pub major: u8,
+    pub(crate) major: u8,
     /// The minor number.
-    pub minor: u8,
+    pub(crate) minor: u8,
 }
 
 impl ApiVersion {
     /// Every pull-mode version keylet implements, oldest first. 3.0 (push
     /// mode) is deliberately absent: the verifier would renegotiate onto it.
-    pub const SUPPORTED: [Self; 6] = [
+    pub(crate) const SUPPORTED: [Self; 6] = [
         Self::new(2, 1),
         Self::new(2, 2),
         Self::new(2, 3),
@@ -32,7 +32,7 @@ impl ApiVersion {
     /// Parses `"2.6"`; `None` unless it is two decimal numbers written
     /// canonically (no sign, no leading zeros).
     #[must_use]
-    pub fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         let (major, minor) = text.split_once('.')?;
         let v = Self::new(canonical_u8(major)?, canonical_u8(minor)?);
         Some(v)
@@ -40,13 +40,13 @@ impl ApiVersion {
 
     /// Parses a path segment `"v2.6"`.
     #[must_use]
-    pub fn from_path_segment(segment: &str) -> Option<Self> {
+    pub(crate) fn from_path_segment(segment: &str) -> Option<Self> {
         Self::parse(segment.strip_prefix('v')?)
     }
 
     /// Whether `/agent/info` exists in this version (2.2 and later).
     #[must_use]
-    pub fn has_agent_info(self) -> bool {
+    pub(crate) fn has_agent_info(self) -> bool {
         self >= Self::new(2, 2)
     }
 }
@@ -104,7 +104,7 @@ impl ApiVersions {
     /// The configuration's `(major, minor)` list; all of keylet's versions if
     /// it holds none keylet implements (the config parser already warned).
     #[must_use]
-    pub fn from_config(enabled: &[(u8, u8)]) -> Self {
+    pub(crate) fn from_config(enabled: &[(u8, u8)]) -> Self {
         Self::new(
             enabled
                 .iter()
@@ -154,13 +154,13 @@ impl ApiVersions {
 
     /// The versions `GET /version` offers, oldest first, never empty.
     #[must_use]
-    pub fn offered(&self) -> &[ApiVersion] {
+    pub(crate) fn offered(&self) -> &[ApiVersion] {
         self.served.get(..self.offered).unwrap_or(&self.served)
     }
 
     /// The newest offered version (`GET /version`'s `supported_version`).
     #[must_use]
-    pub fn offered_latest(&self) -> ApiVersion {
+    pub(crate) fn offered_latest(&self) -> ApiVersion {
         self.offered().last().copied().unwrap_or(self.latest())
     }
 
@@ -185,19 +185,19 @@ impl ApiVersions {
 
     /// Whether `v` is enabled (served).
     #[must_use]
-    pub fn contains(&self, v: ApiVersion) -> bool {
+    pub(crate) fn contains(&self, v: ApiVersion) -> bool {
         self.served.contains(&v)
     }
 
     /// The newest enabled version.
     #[must_use]
-    pub fn latest(&self) -> ApiVersion {
+    pub(crate) fn latest(&self) -> ApiVersion {
         self.served.last().copied().unwrap_or(ApiVersion::new(2, 6))
     }
 
     /// The enabled (served) versions, oldest first.
     #[must_use]
-    pub fn as_slice(&self) -> &[ApiVersion] {
+    pub(crate) fn as_slice(&self) -> &[ApiVersion] {
         &self.served
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// swtpm's default data port (tpm2-tss uses the same default).
-pub const SWTPM_DEFAULT_PORT: u16 = 2321;
+pub(crate) const SWTPM_DEFAULT_PORT: u16 = 2321;
 
 /// A TPM location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +36,9 @@ pub enum TpmDevice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceError {
     /// The value given.
-    pub value: String,
+    pub(crate) value: String,
     /// What is wrong with it.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 impl fmt::Display for DeviceError {

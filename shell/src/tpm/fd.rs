@@ -63,7 +63,7 @@ impl FdTransport {
     /// # Errors
     ///
     /// [`TransportError::Open`] if the descriptor is not open or cannot be reopened.
-    pub fn from_inherited(n: i32, timeout: Duration) -> Result<Self, TransportError> {
+    pub(crate) fn from_inherited(n: i32, timeout: Duration) -> Result<Self, TransportError> {
         let mut t = Self::open(Path::new(&format!("/proc/self/fd/{n}")), timeout)?;
         t.device = format!("fd://{n}");
         Ok(t)

@@ -10,7 +10,7 @@ use keylet_core::tpm::rc::RcClass;
 
 /// The host-side remedy for `e`, if there is an obvious one.
 #[must_use]
-pub fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
+pub(crate) fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
     if let Some(rc) = e.rc() {
         return match rc.class()? {
             RcClass::OutOfSlots => Some(
@@ -37,7 +37,7 @@ pub fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
 
 /// Writes ` (remedy)` after a TPM sequence's error, if there is one.
 #[derive(Debug)]
-pub struct HintSuffix<'a, E>(pub &'a AgentError<E>);
+pub(crate) struct HintSuffix<'a, E>(pub &'a AgentError<E>);
 
 impl<E> fmt::Display for HintSuffix<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -50,7 +50,7 @@ impl<E> fmt::Display for HintSuffix<'_, E> {
 
 /// A TPM sequence's error, shown with its host-side remedy.
 #[derive(Debug)]
-pub struct Hinted<E>(pub AgentError<E>);
+pub(crate) struct Hinted<E>(pub AgentError<E>);
 
 impl<E: fmt::Display> fmt::Display for Hinted<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

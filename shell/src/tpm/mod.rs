@@ -24,7 +24,7 @@ mod tcp;
 pub use device::{DeviceError, TpmDevice};
 pub use error::TransportError;
 pub use fd::FdTransport;
-pub use hint::{HintSuffix, Hinted, host_hint};
+pub(crate) use hint::{HintSuffix, Hinted};
 pub use mssim::MssimTransport;
 pub use tcp::TcpTransport;
 // metrics: TPM command timing names commands by their code
@@ -36,7 +36,7 @@ use keylet_core::tpm::transport::Transport;
 
 /// How long a transport waits for one response: RSA key generation on a
 /// discrete TPM can take tens of seconds.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Any of the transports keylet supports.
 #[derive(Debug)]
@@ -64,7 +64,7 @@ pub fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
 /// # Errors
 ///
 /// [`TransportError::Open`] naming the device if it cannot be opened.
-pub fn open_with_timeout(
+pub(crate) fn open_with_timeout(
     device: &TpmDevice,
     timeout: Duration,
 ) -> Result<TpmTransport, TransportError> {

@@ -16,25 +16,25 @@ use crate::keylime::{EnvelopeIn, JsonError, decode};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities<'a> {
     /// The PCR bank and the quote's signing hash (`tpm_hash_alg`).
-    pub bank: HashAlg,
+    pub(crate) bank: HashAlg,
     /// The quote signature scheme, Keylime's name (`rsassa`, `ecdsa`).
-    pub signature_scheme: &'a str,
+    pub(crate) signature_scheme: &'a str,
     /// The AK type, Keylime's name (`rsa`, `ecc`).
-    pub key_algorithm: &'a str,
+    pub(crate) key_algorithm: &'a str,
     /// The AK size in bits.
-    pub key_size: u32,
+    pub(crate) key_size: u32,
     /// `certification_keys_server_identifier` (`ak`).
-    pub server_identifier: &'a str,
+    pub(crate) server_identifier: &'a str,
     /// The AK's Name (nameAlg and digest).
-    pub ak_name: &'a [u8],
+    pub(crate) ak_name: &'a [u8],
     /// The AK's TPM2B_PUBLIC.
-    pub ak_public: &'a [u8],
+    pub(crate) ak_public: &'a [u8],
     /// Complete lines in the IMA log now; `None`: no IMA log.
-    pub ima_entries: Option<u64>,
+    pub(crate) ima_entries: Option<u64>,
     /// The UEFI log's format version; `None`: no UEFI log.
-    pub uefi_version: Option<&'a str>,
+    pub(crate) uefi_version: Option<&'a str>,
     /// The boot time, RFC 3339 UTC.
-    pub boot_time: &'a str,
+    pub(crate) boot_time: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -308,7 +308,7 @@ pub struct AgentStatus {
     /// `PASS`, `FAIL`, `PENDING`, ...
     pub status: String,
     /// `last_successful_attestation` (0: none).
-    pub last_success: i64,
+    pub(crate) last_success: i64,
 }
 
 #[derive(Debug, Deserialize)]

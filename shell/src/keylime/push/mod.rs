@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::{JsonError, decode};
 
 /// The media type of every request and of the verifier's answers.
-pub const JSON_API: &str = "application/vnd.api+json";
+pub(crate) const JSON_API: &str = "application/vnd.api+json";
 /// The longest challenge TPM2_Certify and TPM2_Quote take as qualifyingData.
 pub const MAX_CHALLENGE: usize = 64;
 
