@@ -61,15 +61,23 @@ struct Keys {
 }
 
 fn make_keys<T: Transport>(tpm: &mut Tpm<'_, T>, ek_alg: KeyAlg, ak_alg: KeyAlg) -> Keys {
+    make_keys_for(tpm, ek_alg, ak_alg, HashAlg::Sha256)
+}
+
+/// Keys whose AK signs quotes of the `bank` bank.
+fn make_keys_for<T: Transport>(
+    tpm: &mut Tpm<'_, T>,
+    ek_alg: KeyAlg,
+    ak_alg: KeyAlg,
+    bank: HashAlg,
+) -> Keys {
     let mut ek_pub = [0u8; 1024];
     let template = template::ek_template(ek_alg).unwrap();
     let (ek, _) = tpm
         .create_endorsement_primary(&template, &mut ek_pub)
         .unwrap();
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
-    let ak = tpm
-        .create_ak(ek, ak_alg, HashAlg::Sha256, &mut p, &mut s)
-        .unwrap();
+    let ak = tpm.create_ak(ek, ak_alg, bank, &mut p, &mut s).unwrap();
     let ak_public = p[..ak.public_len].to_vec();
     let ak_handle = tpm.load_ak(ek, &ak_public, &s[..ak.private_len]).unwrap();
     Keys {
@@ -82,14 +90,19 @@ fn make_keys<T: Transport>(tpm: &mut Tpm<'_, T>, ek_alg: KeyAlg, ak_alg: KeyAlg)
 /// Runs the quote path and verifies the result like the Keylime verifier:
 /// signature under the AK, nonce, PCR digest, and PCR 16 bound to the key.
 fn quote_and_verify<T: Transport>(tpm: &mut Tpm<'_, T>, keys: &Keys) {
+    quote_and_verify_bank(tpm, keys, HashAlg::Sha256);
+}
+
+/// [`quote_and_verify`] over the `bank` bank.
+fn quote_and_verify_bank<T: Transport>(tpm: &mut Tpm<'_, T>, keys: &Keys, bank: HashAlg) {
     let pem = b"-----BEGIN PUBLIC KEY-----\nkeylet test key\n-----END PUBLIC KEY-----\n";
-    let digest = HashAlg::Sha256.hash(pem);
+    let digest = bank.hash(pem);
     let nonce = b"tEsTnOnCe0123456789a";
     let mask = PcrMask::new(0x0040_0400).unwrap();
     let req = QuoteRequest {
         ak: keys.ak,
         nonce,
-        bank: HashAlg::Sha256,
+        bank,
         mask,
         data_digest: digest.as_bytes(),
     };
@@ -111,10 +124,10 @@ fn quote_and_verify<T: Transport>(tpm: &mut Tpm<'_, T>, keys: &Keys) {
         with16,
     )
     .unwrap();
-    assert_eq!(
-        values.get(16).unwrap(),
-        &extended_from_zero(HashAlg::Sha256, pem)
-    );
+    assert_eq!(values.get(16).unwrap(), &extended_from_zero(bank, pem));
+    // The verifier wants the quote signed with the bank's hash.
+    let sig_hash = u16::from_be_bytes([parts.signature[2], parts.signature[3]]);
+    assert_eq!(sig_hash, bank.alg_id(), "signature hash");
     // A different nonce must not verify.
     assert!(
         verify::verify_quote(
@@ -215,6 +228,25 @@ fn tpm_first_quote_with_a_noda_ak_needs_no_retry_over_tcp() {
         "a quote with the noDA AK was answered TPM_RC_RETRY"
     );
     quote_and_verify(&mut tpm, &keys);
+}
+
+/// Quotes of the SHA-1 bank (hosts whose firmware enables only that bank):
+/// signed with SHA-1 as the verifier wants, by an AK named with SHA-256.
+#[test]
+fn tpm_sha1_bank_quotes_verify_and_the_ak_is_named_with_sha256() {
+    let swtpm = SwtpmTcp::start().unwrap();
+    let (mut c, mut r) = bufs();
+    let mut tpm = Tpm::new(swtpm.transport().unwrap(), &mut c, &mut r);
+    for ak_alg in [KeyAlg::Rsa2048, KeyAlg::EccP256] {
+        let keys = make_keys_for(&mut tpm, KeyAlg::Rsa2048, ak_alg, HashAlg::Sha1);
+        // TPM2B_PUBLIC: size, type, then nameAlg.
+        let name_alg = u16::from_be_bytes([keys.ak_public[4], keys.ak_public[5]]);
+        assert_eq!(name_alg, HashAlg::Sha256.alg_id(), "{ak_alg:?} AK nameAlg");
+        quote_and_verify_bank(&mut tpm, &keys, HashAlg::Sha1);
+        tpm.flush(keys.ak).unwrap();
+        tpm.flush(keys.ek).unwrap();
+    }
+    assert!(no_leftovers(&mut tpm));
 }
 
 #[test]

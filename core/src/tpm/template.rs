@@ -192,7 +192,11 @@ pub fn ek_template(alg: KeyAlg) -> Result<TpmtPublic, CommandError> {
 }
 
 /// An AK template: a restricted signing key, RSASSA (RSA-2048) or ECDSA
-/// (P-256) with `hash` as both nameAlg and signing hash, empty authPolicy.
+/// (P-256) signing with `hash` (the quoted bank's: the Keylime verifier
+/// wants the quote signed with the bank's hash), empty authPolicy. `hash` is
+/// also the nameAlg, except for SHA-1: an AK for the SHA-1 bank is named
+/// with SHA-256 (no key keylet makes is named, or bound to its EK session,
+/// with SHA-1).
 ///
 /// # Errors
 ///
@@ -201,6 +205,11 @@ pub fn ak_template(alg: KeyAlg, hash: HashAlg) -> Result<TpmtPublic, CommandErro
     let cc = TpmCc::Create;
     let hash_alg = alg_id(cc, hash)?;
     let scheme_hash = TpmuAsymScheme::Hash(TpmsSchemeHash { hash_alg });
+    let name_alg = if hash == HashAlg::Sha1 {
+        TpmAlgId::Sha256
+    } else {
+        hash_alg
+    };
     let (object_type, parameters, unique) = match alg {
         KeyAlg::Rsa2048 => (
             TpmAlgId::Rsa,
@@ -231,7 +240,7 @@ pub fn ak_template(alg: KeyAlg, hash: HashAlg) -> Result<TpmtPublic, CommandErro
     };
     Ok(TpmtPublic {
         object_type,
-        name_alg: hash_alg,
+        name_alg,
         object_attributes: TpmaObject::from_bits_truncate(AK_ATTRIBUTES),
         auth_policy: Tpm2bDigest::default(),
         parameters,

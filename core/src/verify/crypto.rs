@@ -52,7 +52,7 @@ fn fixed32(v: &[u8]) -> Option<[u8; 32]> {
 /// # Errors
 ///
 /// [`QuoteError::InvalidKey`] for a modulus/exponent the `rsa` crate refuses,
-/// [`QuoteError::UnsupportedHash`] for SHA-1, [`QuoteError::BadSignature`] otherwise.
+/// [`QuoteError::BadSignature`] if the signature does not verify.
 #[cfg(feature = "alloc")]
 pub fn verify_rsassa(
     modulus: &[u8],
@@ -67,14 +67,11 @@ pub fn verify_rsassa(
     let key =
         RsaPublicKey::new(n, BoxedUint::from(u64::from(e))).map_err(|_| QuoteError::InvalidKey)?;
     let scheme = match hash {
+        // A quote of the SHA-1 bank, which the verifier wants signed with SHA-1.
+        HashAlg::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
         HashAlg::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
         HashAlg::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
         HashAlg::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
-        other => {
-            return Err(QuoteError::UnsupportedHash {
-                alg: other.alg_id(),
-            });
-        }
     };
     key.verify(scheme, digest.as_bytes(), sig)
         .map_err(|_| QuoteError::BadSignature)
