@@ -63,7 +63,10 @@
 #   KEYLET_TB_ACCEPT_SIGNING_ALGS tenant accept_tpm_signing_algs (default: ecschnorr, rsassa, ecdsa;
 #                            ecdsa is needed for ECC attestation keys, upstream leaves it out)
 #   KEYLET_TB_ACCEPT_ENCRYPTION_ALGS / KEYLET_TB_ACCEPT_HASH_ALGS (default ecc, rsa / sha512, sha384, sha256)
-#   KEYLET_TB_PCR_BANKS      swtpm PCR banks (default sha256)
+#   KEYLET_TB_PCR_BANKS      swtpm PCR banks (default sha256); set for one tpm2-start, the
+#                            banks of that extra swtpm only
+#   KEYLET_TB_TENANT_CONFIG  the tenant's configuration file for this command (default the
+#                            testbed's conf/tenant.conf), e.g. a copy accepting another hash
 #   KEYLET_TB_SKIP_APT=1     no apt-get in install;  KEYLET_TB_FORCE=1  init re-creates everything
 #
 # Every command is idempotent; stop only signals PIDs this script saved (after
@@ -148,7 +151,7 @@ EOF
 kl_env() {
   export KEYLIME_DIR=$KLDIR
   export KEYLIME_VERIFIER_CONFIG=$CONF/verifier.conf KEYLIME_REGISTRAR_CONFIG=$CONF/registrar.conf
-  export KEYLIME_TENANT_CONFIG=$CONF/tenant.conf KEYLIME_CA_CONFIG=$CONF/ca.conf
+  export KEYLIME_TENANT_CONFIG=${KEYLET_TB_TENANT_CONFIG:-$CONF/tenant.conf} KEYLIME_CA_CONFIG=$CONF/ca.conf
   export KEYLIME_LOGGING_CONFIG=$CONF/logging.conf
   export PATH=$VENV/bin:$PATH
 }

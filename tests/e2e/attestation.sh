@@ -10,6 +10,9 @@
 #   ima         a synthetic IMA log matched by PCR 10 and allowed by a runtime policy
 #               passes; a disallowed entry appended while keylet is stopped fails
 #   restart     keylet restarted mid-run (no new add): the verifier keeps passing
+#   banks       on a swtpm with only the SHA-1 bank active (older firmware), then one
+#               with only SHA-384: tpm_hash_alg = that bank, the verifier's tenant
+#               accepting it: PASS, and the verifier records that hash_alg
 # Needs: scripts/testbed.sh up (quote interval 2 s; agents are reset per scenario), a keylet build.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -127,6 +130,43 @@ scenario_ima() {
   agent_stop ima
 }
 
+# only_bank TCTI BANK: the TPM at TCTI has PCRs allocated in BANK and in no other bank.
+only_bank() {
+  local caps
+  caps=$(TPM2TOOLS_TCTI=$1 tpm2_getcap pcrs) || { fail "tpm2_getcap pcrs failed on $1"; return 1; }
+  python3 - "$2" "$caps" <<'PY' || fail "swtpm banks are not only $2: $caps"
+import sys
+bank, caps = sys.argv[1], sys.argv[2]
+# "selected-pcrs:\n  - sha1: [ 0, 1, ... ]\n  - sha256: [ ]"
+active = {l.split(":")[0].strip(" -") for l in caps.splitlines() if "[" in l and l.split("[")[1].strip(" ]")}
+sys.exit(0 if active == {bank} else 1)
+PY
+}
+
+scenario_banks() {
+  local bank port n=0 uuid r conf=$E2E_TMP/tenant-banks.conf
+  # Keylime's default accept_tpm_hash_algs leaves SHA-1 out; a fleet with SHA-1-only
+  # firmware adds it in the tenant's configuration, as here.
+  sed "s/^accept_tpm_hash_algs = .*/accept_tpm_hash_algs = ['sha512', 'sha384', 'sha256', 'sha1']/" \
+    "$TB_STATE/conf/tenant.conf" >"$conf"
+  grep -q "^accept_tpm_hash_algs = .*'sha1'" "$conf" || fail "could not accept sha1 in the tenant's copy"
+  for bank in sha1 sha384; do
+    port=$((SWTPM_PORT + 30 + 2 * n)) n=$((n + 1)) # control port: port + 1
+    E2E_EXTRA_TPMS+=" e2e-$bank"
+    KEYLET_TB_PCR_BANKS=$bank KEYLET_TB_FORCE=1 tb tpm2-start "e2e-$bank" "$port" >/dev/null
+    only_bank "swtpm:host=127.0.0.1,port=$port" "$bank"
+    fresh_agent "bank-$bank" tpm_hash_alg="$bank" tpm_device="tcp://127.0.0.1:$port"
+    start_registered "bank-$bank"; uuid=$REG_UUID
+    KEYLET_TB_TENANT_CONFIG=$conf tenant_add "$uuid"
+    r=$(wait_attested "$uuid" 3 60)
+    assert_eq "$(field attestation_status "$r")" PASS "attestation_status on the $bank bank"
+    assert_eq "$(field hash_alg "$r")" "$bank" "verifier hash_alg"
+    verifier_delete "$uuid"
+    agent_stop "bank-$bank"
+    tb tpm2-stop "e2e-$bank" >/dev/null
+  done
+}
+
 scenario_restart() {
   local uuid r0 r1 c0 t_restart
   fresh_agent rs
@@ -147,4 +187,4 @@ scenario_restart() {
 }
 
 e2e_init attestation
-run_scenarios basic ecc pcr_policy ima restart -- "$@"
+run_scenarios basic ecc pcr_policy ima restart banks -- "$@"
