@@ -86,7 +86,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
 pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// keylet's runtime: one async thread and one blocking thread for log reads
-/// (and name lookups). TPM work runs on the TPM worker, operator scripts on
+/// (and name lookups), and at start-up for opening the TPM and making the
+/// keys. Once serving, TPM work runs on the TPM worker, operator scripts on
 /// their own executor ([`crate::executor`]).
 #[must_use]
 pub fn runtime() -> Option<tokio::runtime::Runtime> {

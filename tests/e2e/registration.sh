@@ -11,6 +11,9 @@
 #   host_ids     uuid = hostname registers as the kernel host name, uuid = environment as
 #                KEYLIME_AGENT_UUID, uuid = dmidecode as the SMBIOS UUID lower-cased (or,
 #                without DMI tables, exit 2 naming product_uuid)
+#   slow_start   (only when named; tests/e2e/slow-tpm.sh runs it on a slow TPM) metrics
+#                answer while the TPM still makes the AK: keylet_registered 0 is scraped
+#                before keylet logs its next start-up step
 # Needs: scripts/testbed.sh up (the registrar is reset at the start), a keylet build.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -167,4 +170,24 @@ scenario_host_ids() {
 
 e2e_init registration
 tb reset
-run_scenarios register restart second_tpm placeholder host_ids -- "$@"
+scenario_slow_start() {
+  local mport log text
+  mport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  fresh_agent slow
+  agent_set slow metrics_listen "127.0.0.1:$mport"
+  log=$(agent_dir slow)/keylet.log
+  agent_start slow
+  wait_for 60 "keylet to start creating the AK" grep -q 'creating the AK' "$log"
+  # The AK's TPM2_Create takes seconds on this TPM: the scrape must not wait for it.
+  text=$(curl -sS --max-time 3 "http://127.0.0.1:$mport/metrics") ||
+    { agent_log_tail slow; fail "no metrics while the TPM creates the AK"; }
+  ! grep -q 'generating the mTLS server key' "$log" ||
+    fail "the scrape was answered only after the AK was made (metrics waited for the TPM)"
+  assert_eq "$(awk '$1 == "keylet_registered" { print $2 }' <<<"$text")" 0 "keylet_registered during start-up"
+  wait_registered "$(jq -r .uuid <<<"$(agent_identity slow)")" 120 >/dev/null
+  agent_stop slow
+}
+
+defaults=(register restart second_tpm placeholder host_ids)
+(($#)) || set -- "${defaults[@]}"
+run_scenarios "${defaults[@]}" slow_start -- "$@"

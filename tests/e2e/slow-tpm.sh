@@ -8,7 +8,8 @@
 # 150th for 3 s.
 #
 # Usage: tests/e2e/slow-tpm.sh [PROFILE]   (discrete, the default, or firmware)
-#   registration.sh register, attestation.sh basic (PASS at the 2 s cadence),
+#   registration.sh register and slow_start (metrics answer while the AK is made),
+#   attestation.sh basic (PASS at the 2 s cadence),
 #   doctor.sh all_ok, reliability.sh tpm_restart (swtpm killed: keylet reconnects through
 #   the proxy), push.sh attest; then the
 #   proxy's log must show busy bursts and the stall.
@@ -40,7 +41,7 @@ say "slow-tpm ($PROFILE) on 127.0.0.1:$PROXY_PORT in front of swtpm :$SWTPM_PORT
 export KEYLET_E2E_TPM_PORT=$PROXY_PORT
 
 t0=$SECONDS failed=()
-for run in "registration.sh register" "attestation.sh basic" "doctor.sh all_ok" \
+for run in "registration.sh register" "registration.sh slow_start" "attestation.sh basic" "doctor.sh all_ok" \
   "reliability.sh tpm_restart" "push.sh attest"; do
   t=$SECONDS
   # shellcheck disable=SC2086 # suite and scenario

@@ -18,7 +18,7 @@ use crate::tpm::TransportError;
 const MAX_EK_CERT: usize = 4096;
 
 /// The TPM objects the agent runs with.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TpmObjects {
     /// The EK handle (flushed after activation if transient).
     pub ek: Handle,

@@ -9,7 +9,7 @@ use keylet_core::tpm::Handle;
 
 use super::keys::TpmObjects;
 use super::serve::{Serving, attestation, serve, server_settings};
-use super::startup::{Opened, open_common, prepare_ak, register, shutdown_signal};
+use super::startup::{Opened, blocking, open_common, prepare_ak, register, shutdown_signal};
 use super::{StartError, TpmBox};
 use crate::config::AgentConfig;
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
@@ -29,12 +29,12 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         identity_listeners,
         metrics,
         _metrics_server,
-        mut tpm,
+        tpm,
         ima_log,
         mb_log,
         objects,
     } = open_common(c).await?;
-    let (ak, state, settings_tls, payload) = prepare(c, &mut tpm, &objects).await?;
+    let (mut tpm, (ak, state, settings_tls, payload)) = prepare(c, tpm, &objects).await?;
     let registered = tokio::select! {
         r = register(c, &mut tpm, &objects, &state, ak, settings_tls.as_ref().map(|(_, pem)| pem.as_str())) => r,
         () = shutdown_signal() => return Ok(()),
@@ -105,14 +105,18 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
 
 type Prepared = (Handle, AgentState, Option<(ServerTls, String)>, PayloadKey);
 
-/// The identity, the AK and the software keys.
+/// The identity, the AK and the software keys, made off the async thread
+/// (an RSA AK takes seconds on a discrete TPM); `tpm` comes back with the AK
+/// loaded and owned.
 async fn prepare(
     c: &AgentConfig,
-    tpm: &mut TpmBox,
+    tpm: TpmBox,
     objects: &TpmObjects,
-) -> Result<Prepared, StartError> {
-    let (ak, state, identity) = prepare_ak(c, tpm, objects)?;
-    let finish = (|| {
+) -> Result<(TpmBox, Prepared), StartError> {
+    let (c, objects) = (c.clone(), objects.clone());
+    blocking("prepare the keys", move || {
+        let mut tpm = tpm;
+        let (ak, state, identity) = prepare_ak(&c, &mut tpm, &objects)?;
         let payload = load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
             .map_err(StartError::Keys)?;
         let tls = if c.enable_agent_mtls {
@@ -139,10 +143,10 @@ async fn prepare(
             );
             None
         };
-        Ok((tls, payload))
-    })();
-    // On an error the AK is flushed with the box that owns it.
-    finish.map(|(tls, payload)| (ak, state, tls, payload))
+        // On an error the AK is flushed with the box that owns it, here.
+        Ok((tpm, (ak, state, tls, payload)))
+    })
+    .await
 }
 
 /// Where payloads go: the secure directory when payloads

@@ -9,7 +9,7 @@ use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 
 use super::serve::{FLUSH_WAIT, attestation, server_settings};
-use super::startup::{Opened, open_common, prepare_ak, register, shutdown_signal};
+use super::startup::{Opened, blocking, open_common, prepare_ak, register, shutdown_signal};
 use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
@@ -50,12 +50,19 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         identity_listeners,
         metrics,
         _metrics_server,
-        mut tpm,
+        tpm,
         ima_log: ima,
         mb_log: uefi,
         objects,
     } = open_common(c).await?;
-    let (ak, state, _) = prepare_ak(c, &mut tpm, &objects)?;
+    // Off the async thread: an RSA AK takes seconds on a discrete TPM.
+    let (config, ek) = (c.clone(), objects.clone());
+    let (mut tpm, ak, state) = blocking("prepare the AK", move || {
+        let mut tpm = tpm;
+        let (ak, state, _) = prepare_ak(&config, &mut tpm, &ek)?;
+        Ok((tpm, ak, state))
+    })
+    .await?;
     // No mTLS certificate: nobody connects to keylet in push mode.
     let registered = tokio::select! {
         r = register(c, &mut tpm, &objects, &state, ak, None) => r,

@@ -77,6 +77,21 @@ fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, S
     Ok(tpm)
 }
 
+/// Runs a blocking start-up step (TPM commands, which take seconds on a
+/// discrete TPM; software key generation) on tokio's blocking thread, so
+/// that the async thread goes on serving metrics meanwhile.
+pub(super) async fn blocking<R: Send + 'static>(
+    what: &'static str,
+    step: impl FnOnce() -> Result<R, StartError> + Send + 'static,
+) -> Result<R, StartError> {
+    tokio::task::spawn_blocking(step)
+        .await
+        .map_err(|e| StartError::Io {
+            what,
+            detail: e.to_string(),
+        })?
+}
+
 /// keylime_dir must exist: state and keys go there.
 pub(super) fn check_keylime_dir(c: &AgentConfig) -> Result<(), StartError> {
     if !c.keylime_dir.is_dir() {
@@ -120,12 +135,17 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
             what: "serve metrics",
             detail: e.to_string(),
         })?;
-    let mut tpm = open_tpm(c, metrics.as_ref())?;
+    let (config, timed) = (c.clone(), metrics.clone());
+    let (tpm, objects) = blocking("open the TPM", move || {
+        let mut tpm = open_tpm(&config, timed.as_ref())?;
+        let objects = keys::endorsement(&mut tpm, config.tpm_encryption_alg, config.ek_handle)?;
+        if objects.ek_transient {
+            tpm.own(objects.ek);
+        }
+        Ok((tpm, objects))
+    })
+    .await?;
     let (ima_log, mb_log) = open_logs(c);
-    let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
-    if objects.ek_transient {
-        tpm.own(objects.ek);
-    }
     Ok(Opened {
         identity_listeners,
         metrics,
