@@ -69,12 +69,7 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Self {
-            name,
-            status: Status::Warn,
-            detail: detail.into(),
-            fix: fix.into(),
-        }
+        Self::with_fix(name, Status::Warn, detail.into(), fix.into())
     }
 
     /// A FAIL result with its fix.
@@ -84,11 +79,15 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
+        Self::with_fix(name, Status::Fail, detail.into(), fix.into())
+    }
+
+    fn with_fix(name: &'static str, status: Status, detail: String, fix: String) -> Self {
         Self {
             name,
-            status: Status::Fail,
-            detail: detail.into(),
-            fix: fix.into(),
+            status,
+            detail,
+            fix,
         }
     }
 }
