@@ -6,7 +6,9 @@
 #           combine to K (the tenant's --verify HMAC check passes), FILE appears decrypted in
 #           keylime_dir/secure/unzipped (a tmpfs when root), attestation keeps passing
 #   cert    "keylime_tenant -c add --cert CA_DIR --include DIR --verify": the certificate
-#           zip is unpacked, and its autorun.sh runs only with enable_payload_script = true
+#           zip is unpacked, and its autorun.sh runs only with enable_payload_script = true,
+#           and may write outside /tmp and keylime_dir (as keylime-tests' payload writes
+#           /var/tmp): with scripts on and confine unset, keylet is not confined
 #   zipped  "keylime_tenant -c add -f PAYLOAD.zip": a zip made with deflate (as `zip` makes
 #           it) is unpacked, nested directories included; then, on a second keylet with
 #           secure_size = 1m, a zip bomb (8 MiB deflated to a few KB) is refused before
@@ -260,13 +262,14 @@ sleep 50
 }
 
 scenario_cert() {
-  local uuid d incl unzipped
+  local uuid d incl unzipped outside=/var/tmp/keylet-e2e-cert-$$.installed
   fresh_agent cert enable_payload_script=true
   d=$(agent_dir cert)
   incl=$E2E_TMP/include
   mkdir -p "$incl"
+  rm -f "$outside"
   printf 'extra file for the host\n' >"$incl/extra.txt"
-  printf '#!/bin/sh\nid -u > autorun-ran\n' >"$incl/autorun.sh"
+  printf '#!/bin/sh\necho installed > %s\nid -u > autorun-ran\n' "$outside" >"$incl/autorun.sh"
   start_registered cert
   uuid=$REG_UUID
   tenant_with_ca -c add -t 127.0.0.1 -tp "$AGENT_PORT" -u "$uuid" \
@@ -278,6 +281,11 @@ scenario_cert() {
   [[ -s $unzipped/RevocationNotifier-cert.crt ]] || fail "no RevocationNotifier-cert.crt unpacked"
   [[ -s $unzipped/$uuid-cert.crt ]] || fail "no $uuid-cert.crt unpacked from the cert package"
   assert_eq "$(cat "$unzipped/autorun-ran")" "$EUID" "autorun.sh ran as keylet's user"
+  [[ $(cat "$outside" 2>/dev/null) == installed ]] ||
+    { agent_log_tail cert; fail "autorun.sh could not write $outside (outside /tmp and keylime_dir)"; }
+  rm -f "$outside"
+  grep -q 'operator scripts are enabled .* keylet runs without Landlock confinement' "$d/keylet.log" ||
+    fail "keylet did not log why it runs unconfined"
   wait_attested "$uuid" 2 60 >/dev/null
   verifier_delete "$uuid"
   agent_stop cert

@@ -154,8 +154,39 @@ pub struct AgentConfig {
     pub(crate) revocation: RevocationConfig,
     /// The attestation model and the push model's verifier settings.
     pub(crate) push: PushSettings,
-    /// Confine keylet with Landlock after start-up (`confine`, keylet's own).
-    pub(crate) confine: bool,
+    /// Whether keylet confines itself with Landlock after start-up
+    /// (`confine`, keylet's own).
+    pub(crate) confine: Confine,
+}
+
+/// `confine`: `auto` (the default), `true` or `false`.
+fn parse_confine(v: &Values<'_>) -> Result<Confine, ConfigError> {
+    match v.optional_boolean("confine") {
+        Ok(None) => Ok(Confine::UnlessScripts),
+        Ok(Some(true)) => Ok(Confine::On),
+        Ok(Some(false)) => Ok(Confine::Off),
+        Err(_)
+            if v.string("confine", "auto")
+                .is_ok_and(|s| s.trim().eq_ignore_ascii_case("auto")) =>
+        {
+            Ok(Confine::UnlessScripts)
+        }
+        Err(_) => Err(v.error("confine", "auto, true or false")),
+    }
+}
+
+/// Landlock self-confinement (`confine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Confine {
+    /// `auto`, the default: confined, unless the configuration runs operator scripts
+    /// (payload script, revocation actions), which may write anywhere, as
+    /// they may under the reference agent.
+    UnlessScripts,
+    /// `confine = true`: confined, operator scripts too (they may then write
+    /// only `/tmp`).
+    On,
+    /// `confine = false`.
+    Off,
 }
 
 /// A loaded configuration with what was read and what looked wrong.
@@ -301,7 +332,7 @@ impl AgentConfig {
             payload: PayloadConfig::from_values(&v, warnings)?,
             revocation: RevocationConfig::from_values(&v, &keylime_dir, warnings)?,
             push: push::parse(&v, &keylime_dir, warnings)?,
-            confine: v.boolean("confine", true)?,
+            confine: parse_confine(&v)?,
             keylime_dir,
         };
         features::refuse_missing(&v, &config)?;

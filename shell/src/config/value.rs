@@ -73,13 +73,23 @@ impl<'a> Values<'a> {
     ///
     /// [`ConfigError::Invalid`] for anything else.
     pub(crate) fn boolean(&self, option: &str, default: bool) -> Result<bool, ConfigError> {
+        Ok(self.optional_boolean(option)?.unwrap_or(default))
+    }
+
+    /// A boolean option as [`boolean`](Self::boolean) reads it, `None` when
+    /// not set.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for anything but a boolean.
+    pub(crate) fn optional_boolean(&self, option: &str) -> Result<Option<bool>, ConfigError> {
         const FORM: &str = "true or false";
         match self.get(option).map(|s| &s.value) {
-            None => Ok(default),
-            Some(RawValue::Bool(b)) => Ok(*b),
+            None => Ok(None),
+            Some(RawValue::Bool(b)) => Ok(Some(*b)),
             Some(RawValue::Str(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" | "on" => Ok(true),
-                "false" | "no" | "0" | "off" => Ok(false),
+                "true" | "yes" | "1" | "on" => Ok(Some(true)),
+                "false" | "no" | "0" | "off" => Ok(Some(false)),
                 _ => Err(self.invalid(option, FORM)),
             },
             Some(_) => Err(self.invalid(option, FORM)),

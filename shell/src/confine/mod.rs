@@ -3,10 +3,13 @@
 //! the paths its configuration names ([`paths::rules`]). The kernel then
 //! refuses (EACCES) any other open, whatever keylet's own code would do.
 //!
-//! Operator scripts (payload script, revocation actions) inherit the
-//! restriction: when the configuration runs them, the rules add the system
-//! directories they need read and executed, `/tmp` and the actions
-//! directory. A script that needs more runs with `confine = false`.
+//! Operator scripts (payload script, revocation actions) would inherit the
+//! restriction, and they may need to write anywhere (a payload script installs
+//! certificates, an action rewrites a configuration): when the configuration
+//! runs them and `confine = auto` (the default), keylet stays unconfined, as the
+//! reference agent is. With `confine = true` it confines itself and its
+//! scripts, whose rules add the system directories read and executed, `/tmp`
+//! and the actions directory.
 //!
 //! keylet confines itself under a systemd unit too: Landlock stacks on the
 //! unit's own sandbox, and only narrows it.
@@ -21,7 +24,7 @@ use landlock::{
     Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
 };
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, Confine};
 use crate::tpm::TpmDevice;
 
 /// The newest Landlock ABI keylet asks for; older kernels get what they have.
@@ -32,6 +35,8 @@ const ABI_WANTED: ABI = ABI::V5;
 pub(crate) enum Outcome {
     /// `confine = false` in the configuration.
     Off,
+    /// `confine = auto` and operator scripts enabled: unconfined for them.
+    ForScripts,
     /// The kernel enforces the rules (fully, or only the access rights its
     /// Landlock ABI knows).
     Active {
@@ -143,6 +148,15 @@ pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
     })
 }
 
+/// Why `c` leaves keylet unconfined, or `None` when it confines it.
+fn unconfined(c: &AgentConfig) -> Option<Outcome> {
+    match c.confine {
+        Confine::Off => Some(Outcome::Off),
+        Confine::UnlessScripts if runs_scripts(c) => Some(Outcome::ForScripts),
+        Confine::UnlessScripts | Confine::On => None,
+    }
+}
+
 /// Confines keylet as `c` says, with `tpm` the device it opened, and logs the
 /// outcome.
 ///
@@ -150,9 +164,20 @@ pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
 ///
 /// [`ConfineError`] as [`restrict`].
 pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, ConfineError> {
-    if !c.confine {
-        log::warn!("confine = false: keylet runs without Landlock confinement");
-        return Ok(Outcome::Off);
+    match unconfined(c) {
+        Some(Outcome::ForScripts) => {
+            log::warn!(
+                "operator scripts are enabled (enable_payload_script, enable_revocation_actions): \
+                 keylet runs without Landlock confinement so that they can write where they need; \
+                 set confine = true to confine keylet and its scripts (which may then write only /tmp)"
+            );
+            return Ok(Outcome::ForScripts);
+        }
+        Some(outcome) => {
+            log::warn!("confine = false: keylet runs without Landlock confinement");
+            return Ok(outcome);
+        }
+        None => {}
     }
     let outcome = restrict(&rules(c, tpm))?;
     match &outcome {
@@ -189,7 +214,7 @@ pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, Confine
             "the kernel refused a Landlock ruleset ({why}): keylet runs unconfined (a service \
              manager's own sandbox, e.g. systemd's SystemCallFilter, may forbid Landlock)"
         ),
-        Outcome::Off => {}
+        Outcome::Off | Outcome::ForScripts => {}
     }
     Ok(outcome)
 }

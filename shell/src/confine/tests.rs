@@ -25,8 +25,33 @@ fn has(rules: &[Rule], path: &str, access: Access) -> bool {
 
 #[test]
 fn confine_is_on_by_default_and_can_be_turned_off() {
-    assert!(config("").1.confine);
-    assert!(!config("confine = false\n").1.confine);
+    assert_eq!(config("").1.confine, Confine::UnlessScripts);
+    assert_eq!(
+        config("confine = \"auto\"\n").1.confine,
+        Confine::UnlessScripts
+    );
+    assert_eq!(config("confine = true\n").1.confine, Confine::On);
+    assert_eq!(config("confine = false\n").1.confine, Confine::Off);
+}
+
+/// Operator scripts may write anywhere (keylime-tests' payload script writes
+/// /var/tmp): unless `confine = true`, keylet stays unconfined for them.
+#[test]
+fn operator_scripts_leave_keylet_unconfined_unless_confine_is_set() {
+    for scripts in [
+        "enable_revocation_actions = true\n",
+        "enable_payload_script = true\npayload_script = \"autorun.sh\"\n",
+    ] {
+        let (_root, c) = config(scripts);
+        assert_eq!(unconfined(&c), Some(Outcome::ForScripts), "{scripts}");
+        let (_root, c) = config(&format!("{scripts}confine = true\n"));
+        assert_eq!(unconfined(&c), None, "{scripts} with confine = true");
+    }
+    assert_eq!(unconfined(&config("").1), None);
+    assert_eq!(
+        unconfined(&config("confine = false\n").1),
+        Some(Outcome::Off)
+    );
 }
 
 #[test]

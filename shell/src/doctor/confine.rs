@@ -1,19 +1,28 @@
 //! Check: whether `keylet run` confines itself with Landlock, and why not.
 
 use super::report::Check;
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, Confine};
 use crate::confine;
 
 /// The check's name.
 const NAME: &str = "confine";
 
 pub(crate) fn check(c: &AgentConfig) -> Check {
-    if !c.confine {
+    if c.confine == Confine::UnlessScripts && confine::runs_scripts(c) {
+        return Check::warn(
+            NAME,
+            "operator scripts are enabled and confine = auto: keylet will run without \
+             Landlock confinement so that they can write where they need",
+            "set confine = true if the payload script and the revocation actions write only \
+             under /tmp (keylet and its scripts are then confined)",
+        );
+    }
+    if c.confine == Confine::Off {
         return Check::warn(
             NAME,
             "confine = false: keylet runs without Landlock confinement after start-up",
-            "set confine = true (the default) unless an operator script needs files outside \
-             the system directories and /tmp",
+            "remove confine = false (or set it true) unless an operator script needs files \
+             outside the system directories and /tmp",
         );
     }
     if !confine::kernel_supports() {
