@@ -60,6 +60,11 @@ scenario_register() {
     fail "the pull API answered a client without a certificate (mTLS is on)"
   fi
   agent_alive main || fail "keylet exited after registering"
+  # The reference agent's words, which operators' log alerts match.
+  grep -q "SUCCESS: Agent $uuid registered" "$(agent_dir main)/keylet.log" ||
+    fail "keylet did not log 'SUCCESS: Agent $uuid registered'"
+  grep -q "SUCCESS: Agent $uuid activated" "$(agent_dir main)/keylet.log" ||
+    fail "keylet did not log 'SUCCESS: Agent $uuid activated'"
   agent_stop main
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
 }

@@ -117,6 +117,9 @@ pub(crate) async fn register_and_activate(
         }),
         e => StartError::Registrar(e),
     })?;
+    // Operators moving from the reference agent watch for these two lines
+    // (keylime-tests greps them too): its words, kept.
+    log::info!("SUCCESS: Agent {} registered", input.id);
     let blob = STANDARD
         .decode(blob_b64.trim())
         .map_err(|e| StartError::Credential(format!("the blob is not base64: {e}")))?;
@@ -142,6 +145,9 @@ pub(crate) async fn register_and_activate(
     })
     .await
     .map_err(StartError::Registrar)?;
-    log::info!("agent {} is registered and active", input.id);
+    log::info!(
+        "SUCCESS: Agent {} activated: it is registered and active",
+        input.id
+    );
     Ok(api)
 }
