@@ -14,6 +14,9 @@
 #               it is stopped): keylet gets 401, authenticates again and reaches PASS
 #   doctor      keylet doctor in push mode: the verifier reached over verified TLS, the agent
 #               not enrolled before the add and enrolled after it; a wrong CA fails the check
+#   registrar_late  the registrar down at keylet's start for longer than its registration
+#               retries: keylet keeps trying (as the reference push agent does), registers
+#               once the registrar is back, and reaches PASS
 #   nat         keylet in a network namespace that drops every inbound connection (the
 #               verifier cannot reach it): PASS; needs root, ip, nft or iptables
 # Needs: scripts/testbed.sh up with KEYLET_TB_PUSH_VERIFIER_PORT set (agents are reset per
@@ -365,4 +368,22 @@ if ! push_port_open; then
   # Stopped again on the way out, before the usual cleanup (which keeps the exit status).
   trap 'rc=$?; tb service-stop verifier-push >/dev/null 2>&1 || true; (exit "$rc"); e2e_cleanup' EXIT
 fi
-run_scenarios attest ima verifier_restart keylet_restart token_revoked doctor nat -- "$@"
+scenario_registrar_late() {
+  local uuid log
+  push_agent late exponential_backoff_initial_delay=200 exponential_backoff_max_delay=1000 \
+    exponential_backoff_max_retries=2
+  log=$(agent_dir late)/keylet.log
+  tb service-stop registrar >/dev/null 2>&1
+  agent_start late
+  wait_for 60 "a round of registration retries to end" grep -q 'push mode keeps trying' "$log"
+  agent_alive late || fail "keylet gave up registering while the registrar was down"
+  say "keylet keeps trying; starting the registrar"
+  tb start >/dev/null 2>&1 || fail "the testbed could not start the registrar again"
+  uuid=$(jq -r .uuid <<<"$(agent_identity late)")
+  wait_registered "$uuid" 60 >/dev/null
+  push_add "$uuid" --tpm_policy "$PCR15_POLICY"
+  assert_eq "$(field attestation_status "$(wait_push "$uuid" 1 60)")" PASS "push attestation after a late registrar"
+  agent_stop late
+}
+
+run_scenarios attest ima verifier_restart keylet_restart token_revoked doctor registrar_late nat -- "$@"

@@ -63,10 +63,30 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         Ok((tpm, ak, state))
     })
     .await?;
-    // No mTLS certificate: nobody connects to keylet in push mode.
-    let registered = tokio::select! {
-        r = register(c, &mut tpm, &objects, &state, ak, None) => r,
-        () = shutdown_signal() => return Ok(()),
+    // No mTLS certificate: nobody connects to keylet in push mode. A push
+    // agent keeps trying to register, as the reference push agent does: a
+    // registrar down for longer than the backoff's retries (hosts booting
+    // before their services, a maintenance window) delays attestation
+    // without ending it. A refusal (4xx) still ends it.
+    let registered = loop {
+        let attempt = tokio::select! {
+            r = register(c, &mut tpm, &objects, &state, ak, None) => r,
+            () = shutdown_signal() => return Ok(()),
+        };
+        match attempt {
+            Err(StartError::Registrar(e)) if e.is_transient() => {
+                let pause = c.backoff.initial.max(std::time::Duration::from_secs(1));
+                log::warn!(
+                    "registration failed: {e}; push mode keeps trying, next round in {:.1}s",
+                    pause.as_secs_f32()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = shutdown_signal() => return Ok(()),
+                }
+            }
+            other => break other,
+        }
     };
     if objects.ek_transient {
         tpm.release(objects.ek);
