@@ -141,14 +141,20 @@ back_again() {
   C=$(field attestation_count "$r")
 }
 
+# boots_of NAME: how many times the guest's /init has come up (its console line).
+boots_of() { grep -ac 'keylet-vm: up after' "$(vm_dir "$1")/console.log" || true; }
+# booted_since NAME N: the guest came up more than N times.
+booted_since() { (($(boots_of "$1") > $2)); }
+
 scenario_reboot() {
   trap 'vm_cleanup; scenario_cleanup' EXIT
-  local reg0 t
+  local reg0 t boots
   attested rb 3 3
   C=$(field attestation_count "$R") reg0=$(registrar_get "$G_UUID" | jq -r .regcount)
-  t=$(date +%s)
+  t=$(date +%s) boots=$(boots_of rb)
   vm_exec rb orderly_reboot >/dev/null
-  sleep 5
+  # The guest answers until it goes down: wait for its next boot's line first.
+  wait_for "${KEYLET_VM_BOOT_TIMEOUT:-240}" "guest rb to boot again" booted_since rb "$boots"
   vm_wait_ready rb "${KEYLET_VM_BOOT_TIMEOUT:-240}"
   wait_registered "$G_UUID" 120 $((reg0 + 1)) >/dev/null
   back_again rb "$C" "$t"
