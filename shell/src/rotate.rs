@@ -122,7 +122,7 @@ async fn reregister(
     let objects = agent::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle).map_err(err)?;
     // The box flushes what it owns when dropped, on every path.
     if objects.ek_transient {
-        tpm.own(objects.ek);
+        tpm.own(objects.ek.handle);
     }
     let result = async {
         if objects.ek_public != state.ek_public {

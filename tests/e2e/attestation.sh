@@ -13,6 +13,10 @@
 #   banks       on a swtpm with only the SHA-1 bank active (older firmware), then one
 #               with only SHA-384: tpm_hash_alg = that bank, the verifier's tenant
 #               accepting it: PASS, and the verifier records that hash_alg
+#   ek_algs     the TCG high-range EKs of recent TPMs, tpm_encryption_alg = ecc384 (with
+#               the P-384 EK certificate swtpm_setup wrote, checked by the tenant), rsa3072
+#               and ecc521 (no certificate): the registrar holds an EK of that type, PASS,
+#               and the verifier records that enc_alg
 # Needs: scripts/testbed.sh up (quote interval 2 s; agents are reset per scenario), a keylet build.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -167,6 +171,47 @@ scenario_banks() {
   done
 }
 
+# ek_type TPM2B_PUBLIC_BASE64: "<type> <nameAlg> <key bits or curve>" of a public area.
+ek_type() {
+  python3 -c '
+import base64, struct, sys
+b = base64.b64decode(sys.argv[1])[2:]
+typ, name_alg = struct.unpack(">HH", b[:4])
+policy_len = struct.unpack(">H", b[8:10])[0]
+p = b[10 + policy_len:]
+# symmetric (alg, bits, mode), scheme NULL, then keyBits (RSA) or curveID (ECC)
+size = struct.unpack(">H", p[8:10])[0]
+print("%#06x %#06x %#06x" % (typ, name_alg, size))' "$1"
+}
+
+scenario_ek_algs() {
+  local alg sign want uuid reg r conf=$E2E_TMP/tenant-ek.conf tconf
+  sed "s/^accept_tpm_encryption_algs = .*/accept_tpm_encryption_algs = ['ecc384', 'rsa3072', 'ecc521']/" \
+    "$TB_STATE/conf/tenant.conf" >"$conf"
+  sed 's/^require_ek_cert = .*/require_ek_cert = False/' "$conf" >"$conf.no-cert"
+  grep -q "^accept_tpm_encryption_algs = .*'ecc521'" "$conf" || fail "could not accept the EK types in the tenant's copy"
+  grep -q "^require_ek_cert = True" "$conf" || fail "the testbed tenant does not check EK certificates"
+  # type (RSA 0x0001, ECC 0x0023), nameAlg (SHA-384 0x000c, SHA-512 0x000d), key bits or curve
+  for want in "ecc384 0x0023 0x000c 0x0004" "rsa3072 0x0001 0x000c 0x0c00" "ecc521 0x0023 0x000d 0x0005"; do
+    alg=${want%% *} tconf=$conf.no-cert
+    [[ $alg == ecc384 ]] && tconf=$conf # swtpm_setup certified the P-384 EK at 0x01c00016
+    sign=ecdsa; [[ $alg == rsa* ]] && sign=rsassa
+    fresh_agent "ek-$alg" tpm_encryption_alg="$alg" tpm_signing_alg="$sign"
+    start_registered "ek-$alg"; uuid=$REG_UUID
+    reg=$(registrar_get "$uuid")
+    assert_eq "$alg $(ek_type "$(jq -r .ek_tpm <<<"$reg")")" "$want" "the registered EK (type, nameAlg, size)"
+    if [[ $alg == ecc384 ]]; then
+      assert_nonempty "$(jq -r .ekcert <<<"$reg")" "the P-384 EK certificate at the registrar"
+    fi
+    KEYLET_TB_TENANT_CONFIG=$tconf tenant_add "$uuid"
+    r=$(wait_attested "$uuid" 3 90)
+    assert_eq "$(field attestation_status "$r")" PASS "attestation_status with the $alg EK"
+    assert_eq "$(field enc_alg "$r")" "$alg" "verifier enc_alg"
+    verifier_delete "$uuid"
+    agent_stop "ek-$alg"
+  done
+}
+
 scenario_restart() {
   local uuid r0 r1 c0 t_restart
   fresh_agent rs
@@ -187,4 +232,4 @@ scenario_restart() {
 }
 
 e2e_init attestation
-run_scenarios basic ecc pcr_policy ima restart banks -- "$@"
+run_scenarios basic ecc pcr_policy ima restart banks ek_algs -- "$@"

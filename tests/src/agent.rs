@@ -80,7 +80,7 @@ impl Agent {
         tpm.set_metrics(Arc::clone(&metrics));
         let objects = endorsement(&mut tpm, c.tpm_encryption_alg, None).map_err(other)?;
         if objects.ek_transient {
-            tpm.own(objects.ek);
+            tpm.own(objects.ek.handle);
         }
         let identity = resolve_identity(&c.uuid, &objects.ek_public, None).map_err(other)?;
         let (ak, state, _) = attestation_key(
@@ -94,7 +94,7 @@ impl Agent {
         )
         .map_err(other)?;
         if objects.ek_transient {
-            tpm.release(objects.ek);
+            tpm.release(objects.ek.handle);
         }
         let payload = load_or_create_payload_key(&dir.join("payload.pem"), "").map_err(other)?;
         let service = Arc::new(attestation(

@@ -227,7 +227,7 @@ fn service(device: &str, dir: &std::path::Path) -> (Arc<TpmAttestation>, String)
     let mut tpm = TpmBox::open(device.parse().unwrap()).unwrap();
     let objects = endorsement(&mut tpm, c.tpm_encryption_alg, None).unwrap();
     if objects.ek_transient {
-        tpm.own(objects.ek);
+        tpm.own(objects.ek.handle);
     }
     let identity = resolve_identity(&c.uuid, &objects.ek_public, None).unwrap();
     let (ak, state, _) = attestation_key(
@@ -241,7 +241,7 @@ fn service(device: &str, dir: &std::path::Path) -> (Arc<TpmAttestation>, String)
     )
     .unwrap();
     if objects.ek_transient {
-        tpm.release(objects.ek);
+        tpm.release(objects.ek.handle);
     }
     let id = state.agent_id.clone();
     (

@@ -14,10 +14,10 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use keylet_core::agent::{BUFFER_SIZE, CertifyRequest, QuoteRequest, Tpm};
+use keylet_core::agent::{BUFFER_SIZE, CertifyRequest, EkHandle, QuoteRequest, Tpm};
 use keylet_core::pcr::{HashAlg, PcrMask};
 use keylet_core::tpm::command::Auth;
-use keylet_core::tpm::template::{EK_CERT_RSA_2048, EK_PERSISTENT_RSA, KeyAlg};
+use keylet_core::tpm::template::{EK_CERT_RSA_2048, EK_PERSISTENT_RSA, EkAuth, KeyAlg};
 use keylet_core::tpm::{command, command_keys, name, reader};
 use keylet_tests::swtpm::{Recorder, SwtpmTcp};
 
@@ -39,9 +39,12 @@ fn transient_ek<T: keylet_core::tpm::transport::Transport>(
     tpm: &mut Tpm<'_, T>,
     alg: KeyAlg,
     public: &mut [u8],
-) -> u32 {
+) -> EkHandle {
     let t = keylet_core::tpm::template::ek_template(alg).unwrap();
-    tpm.create_endorsement_primary(&t, public).unwrap().0
+    EkHandle {
+        handle: tpm.create_endorsement_primary(&t, public).unwrap().0,
+        auth: EkAuth::of_attributes(t.object_attributes.bits()),
+    }
 }
 
 fn frames_dir() -> PathBuf {
@@ -141,7 +144,7 @@ fn tpm_capture_frames() {
     let secret = [0x5Au8; 32];
     let (blob, enc) = {
         let r = tpm
-            .execute(|b| command_keys::make_credential(b, ek, &secret, ak_name.as_bytes()))
+            .execute(|b| command_keys::make_credential(b, ek.handle, &secret, ak_name.as_bytes()))
             .unwrap();
         let (b, e) = reader::make_credential(r.parameters).unwrap();
         (b.to_vec(), e.to_vec())
@@ -159,7 +162,7 @@ fn tpm_capture_frames() {
     })
     .unwrap();
     tpm.flush(ak_handle).unwrap();
-    tpm.flush(ek).unwrap();
+    tpm.flush(ek.handle).unwrap();
     save(
         "misc.txt",
         &[
@@ -198,7 +201,7 @@ fn tpm_capture_certify_frames() {
         let handle = tpm
             .load_ak(ek, &p[..ak.public_len], &s[..ak.private_len])
             .unwrap();
-        tpm.flush(ek).unwrap();
+        tpm.flush(ek.handle).unwrap();
         let ak_public = &p[..ak.public_len];
         let ak_name = name::of_tpm2b_public(ak_public).unwrap();
         let req = CertifyRequest {

@@ -26,7 +26,7 @@ fn tpm_unclean_restarts_after_keylets_work_count_no_failure() {
             .unwrap();
         let ak = tpm
             .create_ak(
-                ek.handle,
+                ek.key(),
                 KeyAlg::Rsa2048,
                 HashAlg::Sha256,
                 &mut ak_public,
@@ -61,7 +61,7 @@ fn tpm_unclean_restarts_after_keylets_work_count_no_failure() {
             let ek = tpm
                 .create_ek(KeyAlg::Rsa2048, None, &mut [0u8; 1024])
                 .unwrap();
-            let ak = tpm.load_ak(ek.handle, &ak_public, &ak_private).unwrap();
+            let ak = tpm.load_ak(ek.key(), &ak_public, &ak_private).unwrap();
             let digest = HashAlg::Sha256.hash(b"payload key");
             let req = QuoteRequest {
                 ak,

@@ -43,10 +43,10 @@ fn tpm_mssim_transport_frames_commands_and_powers_the_simulator_on() {
         let ek = tpm.create_ek(KeyAlg::Rsa2048, None, &mut public).unwrap();
         let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
         let made = tpm
-            .create_ak(ek.handle, KeyAlg::Rsa2048, HashAlg::Sha256, &mut p, &mut s)
+            .create_ak(ek.key(), KeyAlg::Rsa2048, HashAlg::Sha256, &mut p, &mut s)
             .unwrap();
         let ak = tpm
-            .load_ak(ek.handle, &p[..made.public_len], &s[..made.private_len])
+            .load_ak(ek.key(), &p[..made.public_len], &s[..made.private_len])
             .unwrap();
         let digest = HashAlg::Sha256.hash(b"mssim payload key");
         let req = QuoteRequest {

@@ -215,7 +215,7 @@ fn tpm_persisted_rsa_ek_is_used_only_when_the_tpm_proves_it_is_the_template_ek()
         assert!(ek.transient);
         let (mut p, mut s) = (vec![0u8; 1024], vec![0u8; 2048]);
         let ak = tpm
-            .create_ak(ek.handle, KeyAlg::Rsa2048, HashAlg::Sha256, &mut p, &mut s)
+            .create_ak(ek.key(), KeyAlg::Rsa2048, HashAlg::Sha256, &mut p, &mut s)
             .unwrap();
         tpm.flush(ek.handle).unwrap();
         p.truncate(ak.public_len);
@@ -230,7 +230,7 @@ fn tpm_persisted_rsa_ek_is_used_only_when_the_tpm_proves_it_is_the_template_ek()
     let (origin, _) = with_tpm(&swtpm, |tpm| {
         let mut public = vec![0u8; 1024];
         let ek = tpm.create_ek(KeyAlg::Rsa2048, None, &mut public).unwrap();
-        let ak = tpm.load_ak(ek.handle, &ak_public, &ak_private).unwrap();
+        let ak = tpm.load_ak(ek.key(), &ak_public, &ak_private).unwrap();
         tpm.flush(ak).unwrap();
         ek.origin
     });

@@ -9,9 +9,10 @@
     clippy::indexing_slicing
 )]
 
-use keylet_core::agent::{BUFFER_SIZE, QuoteRequest, Tpm};
+use keylet_core::agent::{BUFFER_SIZE, EkHandle, QuoteRequest, Tpm};
 use keylet_core::keylime::{pcr_blob, quote_string};
 use keylet_core::pcr::{HashAlg, PcrMask, extended_from_zero};
+use keylet_core::tpm::template::EkAuth;
 use keylet_core::tpm::transport::Transport;
 use keylet_core::tpm::{command, response, template};
 use keylet_core::verify;
@@ -109,6 +110,10 @@ fn tpm_integrity_quotes_reset_and_extend_pcr16_only_when_it_lacks_the_binding() 
     let mut ek_pub = [0u8; 1024];
     let t = template::ek_template(template::KeyAlg::Rsa2048).unwrap();
     let (ek, _) = tpm.create_endorsement_primary(&t, &mut ek_pub).unwrap();
+    let ek = EkHandle {
+        handle: ek,
+        auth: EkAuth::of_public(&ek_pub),
+    };
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
     let made = tpm
         .create_ak(
@@ -121,7 +126,7 @@ fn tpm_integrity_quotes_reset_and_extend_pcr16_only_when_it_lacks_the_binding() 
         .unwrap();
     let ak_public = p[..made.public_len].to_vec();
     let ak = tpm.load_ak(ek, &ak_public, &s[..made.private_len]).unwrap();
-    tpm.flush(ek).unwrap();
+    tpm.flush(ek.handle).unwrap();
 
     // After a reboot PCR 16 is zero: bind it (4 commands, as before).
     assert_eq!(

@@ -7,14 +7,16 @@
     clippy::indexing_slicing
 )]
 
-use keylet_core::agent::{AgentError, BUFFER_SIZE, ClockRepair, EkOrigin, QuoteRequest, Tpm};
+use keylet_core::agent::{
+    AgentError, BUFFER_SIZE, ClockRepair, EkHandle, EkOrigin, QuoteRequest, Tpm,
+};
 use keylet_core::keylime::{pcr_blob, quote_string};
 use keylet_core::pcr::{HashAlg, PcrMask, extended_from_zero};
 use keylet_core::public::{PublicKey, read_tpm2b_public};
 use keylet_core::tpm::capability::{
     self, CAP_HANDLES, HANDLES_LOADED_SESSION, HANDLES_POLICY_SESSION, HANDLES_TRANSIENT,
 };
-use keylet_core::tpm::template::{self, EK_CERT_RSA_2048, KeyAlg};
+use keylet_core::tpm::template::{self, EK_CERT_RSA_2048, EkAuth, KeyAlg};
 use keylet_core::tpm::transport::Transport;
 use keylet_core::tpm::{Handle, command, command_keys, name, reader};
 use keylet_core::verify;
@@ -55,7 +57,7 @@ fn no_leftovers<T: Transport>(tpm: &mut Tpm<'_, T>) -> bool {
 }
 
 struct Keys {
-    ek: Handle,
+    ek: EkHandle,
     ak: Handle,
     ak_public: Vec<u8>,
 }
@@ -76,6 +78,10 @@ fn make_keys_for<T: Transport>(
     let (ek, _) = tpm
         .create_endorsement_primary(&template, &mut ek_pub)
         .unwrap();
+    let ek = EkHandle {
+        handle: ek,
+        auth: EkAuth::of_public(&ek_pub),
+    };
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
     let ak = tpm.create_ak(ek, ak_alg, bank, &mut p, &mut s).unwrap();
     let ak_public = p[..ak.public_len].to_vec();
@@ -244,7 +250,7 @@ fn tpm_sha1_bank_quotes_verify_and_the_ak_is_named_with_sha256() {
         assert_eq!(name_alg, HashAlg::Sha256.alg_id(), "{ak_alg:?} AK nameAlg");
         quote_and_verify_bank(&mut tpm, &keys, HashAlg::Sha1);
         tpm.flush(keys.ak).unwrap();
-        tpm.flush(keys.ek).unwrap();
+        tpm.flush(keys.ek.handle).unwrap();
     }
     assert!(no_leftovers(&mut tpm));
 }
@@ -257,7 +263,7 @@ fn tpm_rsa_ak_quote_over_fd_transport() {
     let keys = make_keys(&mut tpm, KeyAlg::EccP256, KeyAlg::Rsa2048);
     quote_and_verify(&mut tpm, &keys);
     tpm.flush(keys.ak).unwrap();
-    tpm.flush(keys.ek).unwrap();
+    tpm.flush(keys.ek.handle).unwrap();
     assert!(no_leftovers(&mut tpm));
 }
 
@@ -271,7 +277,9 @@ fn tpm_activate_credential_round_trip() {
     let secret = *b"keylet activation secret 32bytes";
     let (blob, enc) = {
         let r = tpm
-            .execute(|b| command_keys::make_credential(b, keys.ek, &secret, ak_name.as_bytes()))
+            .execute(|b| {
+                command_keys::make_credential(b, keys.ek.handle, &secret, ak_name.as_bytes())
+            })
             .unwrap();
         let (blob, enc) = reader::make_credential(r.parameters).unwrap();
         (blob.to_vec(), enc.to_vec())
@@ -286,7 +294,7 @@ fn tpm_activate_credential_round_trip() {
     wrong[5] ^= 1;
     let (blob, enc) = {
         let r = tpm
-            .execute(|b| command_keys::make_credential(b, keys.ek, &secret, &wrong))
+            .execute(|b| command_keys::make_credential(b, keys.ek.handle, &secret, &wrong))
             .unwrap();
         let (blob, enc) = reader::make_credential(r.parameters).unwrap();
         (blob.to_vec(), enc.to_vec())
@@ -311,7 +319,10 @@ fn tpm_error_paths_flush_everything() {
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
     let err = tpm
         .create_ak(
-            0x80FF_FFF0,
+            EkHandle {
+                handle: 0x80FF_FFF0,
+                auth: EkAuth::PolicyA,
+            },
             KeyAlg::EccP256,
             HashAlg::Sha256,
             &mut p,
@@ -324,7 +335,7 @@ fn tpm_error_paths_flush_everything() {
     let mut tiny = [0u8; 8];
     let err = tpm
         .create_ak(
-            ek.handle,
+            ek.key(),
             KeyAlg::EccP256,
             HashAlg::Sha256,
             &mut tiny,
@@ -334,12 +345,12 @@ fn tpm_error_paths_flush_everything() {
     assert!(matches!(err, AgentError::BufferTooSmall { .. }), "{err}");
     // Load of a damaged blob is refused; no session and no AK remain.
     let ak = tpm
-        .create_ak(ek.handle, KeyAlg::EccP256, HashAlg::Sha256, &mut p, &mut s)
+        .create_ak(ek.key(), KeyAlg::EccP256, HashAlg::Sha256, &mut p, &mut s)
         .unwrap();
     let mut bad = s[..ak.private_len].to_vec();
     let last = bad.len() - 1;
     bad[last] ^= 0x55;
-    assert!(tpm.load_ak(ek.handle, &p[..ak.public_len], &bad).is_err());
+    assert!(tpm.load_ak(ek.key(), &p[..ak.public_len], &bad).is_err());
     // A transient EK whose public area does not fit is flushed again.
     let mut small = [0u8; 16];
     assert!(tpm.create_ek(KeyAlg::EccP256, None, &mut small).is_err());
@@ -449,7 +460,7 @@ fn tpm_clock_made_safe_after_an_unclean_reset() {
     assert_eq!(after.reset_count, before.reset_count);
     quote_and_verify(&mut tpm, &keys);
     tpm.flush(keys.ak).unwrap();
-    tpm.flush(keys.ek).unwrap();
+    tpm.flush(keys.ek.handle).unwrap();
 }
 
 /// swtpm saves its clock only at an orderly shutdown: after every unclean

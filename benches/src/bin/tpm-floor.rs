@@ -66,14 +66,14 @@ fn run() -> Result<String, String> {
         .map_err(|e| format!("create EK: {e}"))?;
     let (mut ak_pub, mut ak_priv) = (vec![0u8; 1024], vec![0u8; 2048]);
     let timings = tpm
-        .create_ak(ek.handle, alg, HashAlg::Sha256, &mut ak_pub, &mut ak_priv)
+        .create_ak(ek.key(), alg, HashAlg::Sha256, &mut ak_pub, &mut ak_priv)
         .map_err(|e| format!("create AK: {e}"))
         .and_then(|created| {
             let (public, private) = (
                 ak_pub.get(..created.public_len).unwrap_or_default(),
                 ak_priv.get(..created.private_len).unwrap_or_default(),
             );
-            tpm.load_ak(ek.handle, public, private)
+            tpm.load_ak(ek.key(), public, private)
                 .map_err(|e| format!("load AK: {e}"))
         })
         .and_then(|ak| {

@@ -75,10 +75,20 @@ pub(super) enum Found {
     NotUsable(AtTcgHandle),
 }
 
-/// Whether `qualified` is the qualified Name of a SHA-256 primary object of
-/// the endorsement hierarchy with Name `name`.
+/// Whether `qualified` is the qualified Name of a primary object of the
+/// endorsement hierarchy with Name `name` (hashed with the Name's own
+/// algorithm, the object's nameAlg: SHA-256 for the low-range EKs, SHA-384
+/// or SHA-512 for the high range).
 fn is_endorsement_primary(name: &[u8], qualified: &[u8]) -> bool {
-    let alg = HashAlg::Sha256;
+    let Some(alg) = name
+        .get(..2)
+        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+        .map(u16::from_be_bytes)
+        .and_then(HashAlg::from_alg_id)
+        .filter(|a| *a != HashAlg::Sha1)
+    else {
+        return false;
+    };
     let digest = alg.hash_parts(&[&RH_ENDORSEMENT.to_be_bytes(), name]);
     let (head, tail) = qualified.split_at(qualified.len().min(2));
     head == alg.alg_id().to_be_bytes() && tail == digest.as_bytes()
@@ -142,5 +152,25 @@ mod tests {
         assert!(!is_endorsement_primary(&name, &qn), "owner hierarchy");
         assert!(!is_endorsement_primary(&name, &[]));
         assert!(!is_endorsement_primary(&name, &qn[..2]));
+        assert!(!is_endorsement_primary(&[], &qn), "no Name");
+    }
+
+    #[test]
+    fn a_sha384_name_is_qualified_with_sha384() {
+        let name = [0x00, 0x0c, 9, 8, 7];
+        let alg = HashAlg::Sha384;
+        let mut qn = [0u8; 50];
+        qn[..2].copy_from_slice(&[0x00, 0x0c]);
+        let d = alg.hash_parts(&[&RH_ENDORSEMENT.to_be_bytes(), &name]);
+        qn[2..].copy_from_slice(d.as_bytes());
+        assert!(is_endorsement_primary(&name, &qn));
+        let sha256 = HashAlg::Sha256.hash_parts(&[&RH_ENDORSEMENT.to_be_bytes(), &name]);
+        let mut as256 = [0u8; 34];
+        as256[..2].copy_from_slice(&[0x00, 0x0b]);
+        as256[2..].copy_from_slice(sha256.as_bytes());
+        assert!(
+            !is_endorsement_primary(&name, &as256),
+            "hashed with another algorithm"
+        );
     }
 }

@@ -8,7 +8,7 @@ use crate::tpm::Handle;
 use crate::tpm::command::Auth;
 use crate::tpm::command_keys;
 use crate::tpm::reader::{self, ReadError};
-use crate::tpm::template::{self, KeyAlg, RH_ENDORSEMENT};
+use crate::tpm::template::{self, EkAuth, KeyAlg, RH_ENDORSEMENT};
 use crate::tpm::transport::Transport;
 use tpm2_protocol::data::TpmtPublic;
 
@@ -23,6 +23,28 @@ pub struct Ek {
     pub public_len: usize,
     /// Where it comes from.
     pub origin: EkOrigin,
+    /// How it authorizes its use.
+    pub auth: EkAuth,
+}
+
+impl Ek {
+    /// The handle and authorization the AK commands need.
+    #[must_use]
+    pub const fn key(&self) -> EkHandle {
+        EkHandle {
+            handle: self.handle,
+            auth: self.auth,
+        }
+    }
+}
+
+/// A loaded EK and how it authorizes its use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EkHandle {
+    /// Its handle.
+    pub handle: Handle,
+    /// Policy A (low-range templates) or the empty password (userWithAuth).
+    pub auth: EkAuth,
 }
 
 /// An AK made by TPM2_Create: lengths of the blobs written to the caller's buffers.
@@ -32,6 +54,14 @@ pub struct CreatedAk {
     pub public_len: usize,
     /// Length of the TPM2B_PRIVATE (with its size field).
     pub private_len: usize,
+}
+
+/// The EK's authorization: its policy session, or the empty password.
+const fn ek_auth(session: Option<Handle>) -> Auth<'static> {
+    match session {
+        Some(s) => Auth::Policy(s),
+        None => Auth::EMPTY,
+    }
 }
 
 fn no_handle<E>(cc: u32) -> AgentError<E> {
@@ -66,6 +96,7 @@ impl<T: Transport> Tpm<'_, T> {
                 transient: false,
                 public_len,
                 origin: EkOrigin::Configured,
+                auth: EkAuth::of_public(public_out.get(..public_len).unwrap_or(&[])),
             });
         }
         let tcg = alg.ek_persistent_handle();
@@ -76,6 +107,7 @@ impl<T: Transport> Tpm<'_, T> {
                     transient: false,
                     public_len,
                     origin: EkOrigin::Persisted,
+                    auth: EkAuth::of_public(public_out.get(..public_len).unwrap_or(&[])),
                 });
             }
             Found::NotUsable(at) => at,
@@ -87,6 +119,7 @@ impl<T: Transport> Tpm<'_, T> {
             transient: true,
             public_len,
             origin: EkOrigin::Created(at_tcg_handle),
+            auth: EkAuth::of_attributes(t.object_attributes.bits()),
         })
     }
 
@@ -136,32 +169,32 @@ impl<T: Transport> Tpm<'_, T> {
         copy_out(parts.public, public_out, "public area")
     }
 
-    /// Creates an AK under the EK (TPM2_Create with a Policy A session) and
-    /// copies its TPM2B_PUBLIC and TPM2B_PRIVATE to the caller's buffers.
-    /// The session is flushed on every path.
+    /// Creates an AK under the EK (TPM2_Create, the EK authorized as
+    /// [`EkHandle::auth`] says) and copies its TPM2B_PUBLIC and TPM2B_PRIVATE
+    /// to the caller's buffers. A policy session is flushed on every path.
     ///
     /// # Errors
     ///
     /// [`AgentError`] if a command fails or a buffer is too small.
     pub fn create_ak(
         &mut self,
-        ek: Handle,
+        ek: EkHandle,
         alg: KeyAlg,
         hash: HashAlg,
         public_out: &mut [u8],
         private_out: &mut [u8],
     ) -> Result<CreatedAk, AgentError<T::Error>> {
         let t = template::ak_template(alg, hash)?;
-        let session = self.start_ek_policy_session()?;
+        let session = self.start_ek_session(ek.auth)?;
         let created: Result<CreatedAk, AgentError<T::Error>> = (|| {
-            let r = self.execute(|b| command_keys::create(b, ek, Auth::Policy(session), &t))?;
+            let r = self.execute(|b| command_keys::create(b, ek.handle, ek_auth(session), &t))?;
             let parts = reader::create(r.parameters).map_err(read_err(r.cc))?;
             Ok(CreatedAk {
                 public_len: copy_out(parts.public, public_out, "AK public area")?,
                 private_len: copy_out(parts.private, private_out, "AK private area")?,
             })
         })();
-        let flushed = self.flush(session);
+        let flushed = self.flush_ek_session(session);
         let created = created?;
         flushed?;
         Ok(created)
@@ -169,7 +202,7 @@ impl<T: Transport> Tpm<'_, T> {
 
     /// Loads an AK (its TPM2B_PUBLIC and TPM2B_PRIVATE from
     /// [`create_ak`](Self::create_ak)) under the EK and returns its handle.
-    /// The session is flushed on every path.
+    /// A policy session is flushed on every path.
     ///
     /// # Errors
     ///
@@ -177,15 +210,15 @@ impl<T: Transport> Tpm<'_, T> {
     /// (TPM_RC_INTEGRITY/KEY: they belong to another TPM or EK).
     pub fn load_ak(
         &mut self,
-        ek: Handle,
+        ek: EkHandle,
         public: &[u8],
         private: &[u8],
     ) -> Result<Handle, AgentError<T::Error>> {
-        let session = self.start_ek_policy_session()?;
+        let session = self.start_ek_session(ek.auth)?;
         let loaded = self
-            .execute(|b| command_keys::load(b, ek, Auth::Policy(session), private, public))
+            .execute(|b| command_keys::load(b, ek.handle, ek_auth(session), private, public))
             .and_then(|r| r.handle().ok_or(no_handle(r.cc)));
-        let flushed = self.flush(session);
+        let flushed = self.flush_ek_session(session);
         match (loaded, flushed) {
             (Ok(h), Ok(())) => Ok(h),
             (Ok(h), Err(e)) => {
@@ -199,7 +232,7 @@ impl<T: Transport> Tpm<'_, T> {
     /// TPM2_ActivateCredential: recovers the secret a verifier encrypted to
     /// the EK for the AK. `credential_blob` and `secret` are the contents of
     /// the TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET. The secret is copied to
-    /// `out`; the policy session is flushed on every path.
+    /// `out`; a policy session is flushed on every path.
     ///
     /// # Errors
     ///
@@ -208,18 +241,18 @@ impl<T: Transport> Tpm<'_, T> {
     pub fn activate_credential(
         &mut self,
         ak: Handle,
-        ek: Handle,
+        ek: EkHandle,
         credential_blob: &[u8],
         secret: &[u8],
         out: &mut [u8],
     ) -> Result<usize, AgentError<T::Error>> {
-        let session = self.start_ek_policy_session()?;
+        let session = self.start_ek_session(ek.auth)?;
         let activated: Result<usize, AgentError<T::Error>> = (|| {
             let r = self.execute(|b| {
                 command_keys::activate_credential(
                     b,
                     (ak, Auth::EMPTY),
-                    (ek, Auth::Policy(session)),
+                    (ek.handle, ek_auth(session)),
                     credential_blob,
                     secret,
                 )
@@ -227,7 +260,7 @@ impl<T: Transport> Tpm<'_, T> {
             let cert_info = reader::activate_credential(r.parameters).map_err(read_err(r.cc))?;
             copy_out(cert_info, out, "credential secret")
         })();
-        let flushed = self.flush(session);
+        let flushed = self.flush_ek_session(session);
         let n = activated?;
         flushed?;
         Ok(n)

@@ -19,7 +19,7 @@ pub use certify::{CertifyLens, CertifyRequest};
 pub use clock::ClockRepair;
 pub use ek::{AtTcgHandle, EkOrigin, NotTheEk};
 pub use error::AgentError;
-pub use keys::{CreatedAk, Ek};
+pub use keys::{CreatedAk, Ek, EkHandle};
 pub use nv::{MAX_NV_CHUNK, der_sequence_len};
 pub use quote::{MAX_QUOTE_ATTEMPTS, QuoteRequest};
 

@@ -9,7 +9,7 @@ use crate::tpm::capability::{
 use crate::tpm::command::{self, Auth};
 use crate::tpm::command_keys;
 use crate::tpm::reader;
-use crate::tpm::template::RH_ENDORSEMENT;
+use crate::tpm::template::{EkAuth, RH_ENDORSEMENT};
 use crate::tpm::transport::Transport;
 
 /// How many handles one GetCapability(HANDLES) round asks for.
@@ -114,6 +114,30 @@ impl<T: Transport> Tpm<'_, T> {
             return Err(e);
         }
         Ok(session)
+    }
+
+    /// The session the EK's USER role needs: a Policy A session, or none
+    /// for an EK that takes its (empty) password.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_ek_policy_session`](Self::start_ek_policy_session).
+    pub(super) fn start_ek_session(
+        &mut self,
+        auth: EkAuth,
+    ) -> Result<Option<Handle>, AgentError<T::Error>> {
+        match auth {
+            EkAuth::PolicyA => self.start_ek_policy_session().map(Some),
+            EkAuth::Password => Ok(None),
+        }
+    }
+
+    /// Flushes the session [`start_ek_session`](Self::start_ek_session) started.
+    pub(super) fn flush_ek_session(
+        &mut self,
+        session: Option<Handle>,
+    ) -> Result<(), AgentError<T::Error>> {
+        session.map_or(Ok(()), |s| self.flush(s))
     }
 }
 

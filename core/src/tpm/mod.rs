@@ -23,6 +23,7 @@ pub mod reader;
 pub mod response;
 pub mod template;
 pub mod template_devid;
+pub mod template_ek;
 pub mod transport;
 
 /// A TPM handle (transient object, session, persistent object, NV index, PCR).

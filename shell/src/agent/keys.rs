@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keylet_core::agent::{AgentError, AtTcgHandle, EkOrigin};
+use keylet_core::agent::{AgentError, AtTcgHandle, EkHandle, EkOrigin};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::Handle;
@@ -20,8 +20,8 @@ const MAX_EK_CERT: usize = 4096;
 /// The TPM objects the agent runs with.
 #[derive(Debug, Clone)]
 pub struct TpmObjects {
-    /// The EK handle (flushed after activation if transient).
-    pub ek: Handle,
+    /// The EK handle (flushed after activation if transient) and its authorization.
+    pub ek: EkHandle,
     /// Whether keylet created the EK (and must flush it).
     pub ek_transient: bool,
     /// The EK TPM2B_PUBLIC.
@@ -69,7 +69,7 @@ pub fn endorsement(
         }
     };
     Ok(TpmObjects {
-        ek: ek.handle,
+        ek: ek.key(),
         ek_transient: ek.transient,
         ek_public: public,
         ek_cert_pem,

@@ -40,7 +40,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         () = shutdown_signal() => return Ok(()),
     };
     if objects.ek_transient {
-        tpm.release(objects.ek);
+        tpm.release(objects.ek.handle);
     }
     let registered_api = registered?;
     if let Some(m) = &metrics {

@@ -35,7 +35,7 @@ fn push_error(what: &'static str) -> impl Fn(push::PushError) -> StartError {
 /// [`StartError`] naming the start-up step that failed; once attesting,
 /// keylet keeps trying whatever the verifier answers.
 pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
-    if c.tpm_encryption_alg != KeyAlg::Rsa2048 || c.tpm_hash_alg != HashAlg::Sha256 {
+    if c.tpm_encryption_alg.ak_alg() != KeyAlg::Rsa2048 || c.tpm_hash_alg != HashAlg::Sha256 {
         log::warn!(
             "push mode with tpm_encryption_alg = {} and tpm_hash_alg = {}: the Keylime 7.14 \
              verifier checks the proof of possession with SHA-256 and RSASSA only, so \
@@ -89,7 +89,7 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         }
     };
     if objects.ek_transient {
-        tpm.release(objects.ek);
+        tpm.release(objects.ek.handle);
     }
     registered?;
     if let Some(m) = &metrics {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use keylet_core::agent::EkHandle;
 use keylet_core::keylime::{auth_tag, credential};
 use keylet_core::tpm::Handle;
 use zeroize::Zeroizing;
@@ -27,8 +28,8 @@ pub(crate) struct RegisterInput<'a> {
     pub(crate) registration: Registration<'a>,
     /// The AK handle.
     pub(crate) ak: Handle,
-    /// The EK handle.
-    pub(crate) ek: Handle,
+    /// The EK.
+    pub(crate) ek: EkHandle,
     /// The AK's TPM2B_PUBLIC (the IAK certifies its Name).
     pub(crate) ak_public: &'a [u8],
     /// The IAK and IDevID to register with (`enable_iak_idevid`).

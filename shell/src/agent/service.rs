@@ -190,7 +190,7 @@ impl Inner {
         let loaded =
             self.tpm
                 .tpm()
-                .load_ak(ek.handle, &self.reload.ak_public, &self.reload.ak_private);
+                .load_ak(ek.key(), &self.reload.ak_public, &self.reload.ak_private);
         if ek.transient {
             self.tpm.release(ek.handle);
         }

@@ -140,7 +140,7 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
         let mut tpm = open_tpm(&config, timed.as_ref())?;
         let objects = keys::endorsement(&mut tpm, config.tpm_encryption_alg, config.ek_handle)?;
         if objects.ek_transient {
-            tpm.own(objects.ek);
+            tpm.own(objects.ek.handle);
         }
         Ok((tpm, objects))
     })

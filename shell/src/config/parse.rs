@@ -54,7 +54,8 @@ pub(super) fn parse_key_alg(v: &Values<'_>) -> Result<KeyAlg, ConfigError> {
     KeyAlg::from_config_name(&s.to_ascii_lowercase()).ok_or_else(|| {
         v.error(
             "tpm_encryption_alg",
-            "rsa (RSA-2048) or ecc (NIST P-256); other key sizes are not supported by keylet",
+            "rsa/rsa2048, rsa3072, ecc/ecc256, ecc384 or ecc521 (the TCG EK templates keylet \
+             makes); rsa4096 and SM2 EKs are not supported",
         )
     })
 }

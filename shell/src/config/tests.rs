@@ -127,6 +127,26 @@ fn algorithms_must_fit_together() {
 
     let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_SIGNING_ALG", "rsapss");
     assert!(load_from(&env, root_with(&[]).path()).is_err());
+
+    // The high-range EKs, by Keylime's names: the signing scheme follows the family.
+    for (name, alg, sign) in [
+        ("rsa3072", KeyAlg::Rsa3072, SignAlg::Rsassa),
+        ("ecc384", KeyAlg::EccP384, SignAlg::Ecdsa),
+        ("ECC521", KeyAlg::EccP521, SignAlg::Ecdsa),
+    ] {
+        let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", name);
+        let c = load_from(&env, root_with(&[]).path()).unwrap().config;
+        assert_eq!(
+            (c.tpm_encryption_alg, c.tpm_signing_alg),
+            (alg, sign),
+            "{name}"
+        );
+    }
+    let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", "rsa4096");
+    let msg = load_from(&env, root_with(&[]).path())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("tpm_encryption_alg"), "{msg}");
 }
 
 #[test]

@@ -249,7 +249,7 @@ fn endorsement(
         )),
     }
     if let Some(s) = state.filter(|s| s.ek_public == public) {
-        checks.push(match tpm.load_ak(ek.handle, &s.ak_public, &s.ak_private) {
+        checks.push(match tpm.load_ak(ek.key(), &s.ak_public, &s.ak_private) {
             Ok(ak) => {
                 let flushed = tpm.flush(ak);
                 match flushed {

@@ -62,7 +62,8 @@ pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Document
         ),
         None => None,
     };
-    let (key_algorithm, key_size) = match info.key_alg {
+    // The AK's key (an RSA-2048 or P-256 AK whatever the EK's size).
+    let (key_algorithm, key_size) = match info.key_alg.ak_alg() {
         KeyAlg::EccP256 => ("ecc", 256),
         _ => ("rsa", 2048),
     };
