@@ -178,8 +178,9 @@ if ((E2E)); then
     # shellcheck disable=SC2086
     step e2e-push timeout 400 bash tests/e2e/push.sh ${E2E_PUSH:-}
     # a TPM with a discrete chip's speed (slow-tpm proxy: 6 s key generation, 200 ms quotes,
-    # busy bursts, a 3 s stall): registration, attestation, doctor, TPM restart, push (~2.5-3.5 min)
-    step e2e-slow-tpm timeout 400 bash tests/e2e/slow-tpm.sh discrete
+    # busy bursts, a 3 s stall): registration, attestation, doctor, SIGTERM mid-quote, TPM
+    # restart, push (~2.5-4 min)
+    step e2e-slow-tpm timeout 500 bash tests/e2e/slow-tpm.sh discrete
     # crash: DA lockout with a noDA AK, 50 SIGKILLs over first start, rotate-cert, payload (~3 min)
     # shellcheck disable=SC2086
     step e2e-crash timeout 600 bash tests/e2e/crash.sh ${E2E_CRASH:-}

@@ -10,7 +10,8 @@
 # Usage: tests/e2e/slow-tpm.sh [PROFILE]   (discrete, the default, or firmware)
 #   registration.sh register and slow_start (metrics answer while the AK is made),
 #   attestation.sh basic (PASS at the 2 s cadence),
-#   doctor.sh all_ok, reliability.sh tpm_restart (swtpm killed: keylet reconnects through
+#   doctor.sh all_ok, reliability.sh sigterm_quote (SIGTERM with quotes queued: keylet drops
+#   them, flushes its AK and exits) and tpm_restart (swtpm killed: keylet reconnects through
 #   the proxy), push.sh attest; then the
 #   proxy's log must show busy bursts and the stall.
 # Settings: KEYLET_SLOW_TPM_PORT (swtpm port + 4), the testbed's KEYLET_TB_* variables.
@@ -42,7 +43,7 @@ export KEYLET_E2E_TPM_PORT=$PROXY_PORT
 
 t0=$SECONDS failed=()
 for run in "registration.sh register" "registration.sh slow_start" "attestation.sh basic" "doctor.sh all_ok" \
-  "reliability.sh tpm_restart" "push.sh attest"; do
+  "reliability.sh sigterm_quote" "reliability.sh tpm_restart" "push.sh attest"; do
   t=$SECONDS
   # shellcheck disable=SC2086 # suite and scenario
   if bash "$HERE"/$run; then say "$run: ok ($((SECONDS - t)) s)"

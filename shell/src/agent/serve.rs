@@ -83,8 +83,10 @@ pub struct Serving {
     pub tls_files: Option<TlsFiles>,
 }
 
-/// Serves until `stop` completes, then lets open requests run on for at most
-/// [`STOP_GRACE`] and flushes the AK waiting at most [`FLUSH_WAIT`].
+/// Serves until `stop` completes, then drops the TPM jobs still queued (a
+/// queue of quotes on a slow chip would outlast the grace), lets open
+/// requests run on for at most [`STOP_GRACE`] (the TPM job running then
+/// finishes) and flushes the AK waiting at most [`FLUSH_WAIT`].
 pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = s.settings.tpm_worker.clone();
@@ -117,6 +119,7 @@ pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
     tokio::select! {
         () = &mut main => {}
         () = stop => {
+            worker.stop();
             // Ignore the error: it only means every server has ended.
             let _ = stop_tx.send(true);
             let drained = async {
@@ -136,6 +139,6 @@ pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
     for task in [reloader, identity].into_iter().flatten() {
         task.abort();
     }
-    worker.stop();
+    worker.stop(); // when the servers ended by themselves
     TpmAttestation::shutdown(&s.service, FLUSH_WAIT);
 }
