@@ -62,6 +62,32 @@ if [[ -n ${KEYLET_BENCH_TPM_PROFILE:-} ]]; then
   for ((i = 0; i < 100; i++)); do grep -q "^listening on" "$E2E_TMP/slow-tpm.log" && break; sleep 0.1; done
   grep -q "^listening on" "$E2E_TMP/slow-tpm.log" || { fail "slow-tpm did not start: $(cat "$E2E_TMP/slow-tpm.log")"; exit 1; }
   export KEYLET_E2E_TPM_PORT=$TPM_PORT # agent_new's tpm_device
+  if [[ -n ${KEYLET_REFERENCE_AGENT:-} ]]; then
+    # The reference's swtpm TCTI also sets the locality over swtpm's control channel (port + 1)
+    # and gives up without it; slow-tpm has none: forward TPM_PORT + 1 to swtpm's, unchanged.
+    python3 - "$((TPM_PORT + 1))" "$((SWTPM_PORT + 1))" >"$E2E_TMP/ctrl-fwd.log" 2>&1 <<'EOF' &
+import socket, sys, threading
+lp, up = int(sys.argv[1]), int(sys.argv[2])
+srv = socket.create_server(("127.0.0.1", lp))
+print("listening on", lp, flush=True)
+def pipe(a, b):
+    try:
+        while d := a.recv(65536):
+            b.sendall(d)
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+def serve(c):
+    with c, socket.create_connection(("127.0.0.1", up)) as u:
+        t = threading.Thread(target=pipe, args=(u, c)); t.start(); pipe(c, u); t.join()
+while True:
+    threading.Thread(target=serve, args=(srv.accept()[0],), daemon=True).start()
+EOF
+    CTRL_FWD_PID=$!
+    trap 'kill "$SLOW_TPM_PID" "$CTRL_FWD_PID" 2>/dev/null || true; e2e_cleanup' EXIT
+    for ((i = 0; i < 100; i++)); do grep -q "^listening on" "$E2E_TMP/ctrl-fwd.log" && break; sleep 0.1; done
+    grep -q "^listening on" "$E2E_TMP/ctrl-fwd.log" || { fail "control-port forwarder did not start: $(cat "$E2E_TMP/ctrl-fwd.log")"; exit 1; }
+  fi
 fi
 RESULTS=$E2E_TMP/results.jsonl
 : >"$RESULTS"
