@@ -42,6 +42,74 @@ impl std::fmt::Display for PrivilegeError {
 
 impl std::error::Error for PrivilegeError {}
 
+fn sys(call: &'static str) -> impl Fn(nix::Error) -> PrivilegeError {
+    move |errno| PrivilegeError::Sys { call, errno }
+}
+
+/// The uid and gid keylet drops to: those of `run_as` when it is set and
+/// keylet runs as root, else `None` (nothing to drop).
+///
+/// # Errors
+///
+/// [`PrivilegeError::Unknown`] if the user or group does not exist.
+pub(crate) fn run_as_ids(
+    run_as: Option<&(String, String)>,
+) -> Result<Option<(Uid, Gid)>, PrivilegeError> {
+    let Some((user, group)) = run_as.filter(|_| geteuid().is_root()) else {
+        return Ok(None);
+    };
+    let u = User::from_name(user)
+        .map_err(sys("getpwnam"))?
+        .ok_or_else(|| PrivilegeError::Unknown {
+            kind: "user",
+            name: user.clone(),
+        })?;
+    let g = Group::from_name(group)
+        .map_err(sys("getgrnam"))?
+        .ok_or_else(|| PrivilegeError::Unknown {
+            kind: "group",
+            name: group.clone(),
+        })?;
+    Ok(Some((u.uid, g.gid)))
+}
+
+/// Before the drop: gives `files` that root owns to the `run_as` user, so
+/// that keylet can read them again after it (the mTLS key and certificate
+/// it generated in keylime_dir, re-read on SIGHUP). Missing files, files
+/// already owned by someone else, and anything but a regular file with one
+/// link (a symlink or hard link planted by the unprivileged user must not
+/// make root give away another file) are left alone. Does nothing when
+/// there is nothing to drop.
+///
+/// # Errors
+///
+/// [`PrivilegeError`] if the user is unknown or a chown fails.
+pub(crate) fn hand_over(
+    run_as: Option<&(String, String)>,
+    files: &[&std::path::Path],
+) -> Result<(), PrivilegeError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some((uid, gid)) = run_as_ids(run_as)? else {
+        return Ok(());
+    };
+    for file in files {
+        let Ok(meta) = std::fs::symlink_metadata(file) else {
+            continue;
+        };
+        if meta.uid() != 0 || !meta.is_file() || meta.nlink() != 1 {
+            continue;
+        }
+        std::os::unix::fs::lchown(file, Some(uid.as_raw()), Some(gid.as_raw())).map_err(|e| {
+            PrivilegeError::Sys {
+                call: "chown",
+                errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(0)),
+            }
+        })?;
+        log::debug!("{} handed to the run_as user", file.display());
+    }
+    Ok(())
+}
+
 /// Switches to `user:group` (with `group` as the only supplementary group) if
 /// running as root; verifies that root cannot be regained. Does nothing when
 /// `run_as` is unset or the process is not root.
@@ -58,32 +126,57 @@ pub(crate) fn drop_to(run_as: Option<&(String, String)>) -> Result<(), Privilege
         }
         return Ok(());
     };
-    if !geteuid().is_root() {
+    let Some((uid, gid)) = run_as_ids(run_as)? else {
         log::debug!("not root; run_as {user}:{group} is not applied");
         return Ok(());
-    }
-    let sys = |call| move |errno| PrivilegeError::Sys { call, errno };
-    let u = User::from_name(user)
-        .map_err(sys("getpwnam"))?
-        .ok_or_else(|| PrivilegeError::Unknown {
-            kind: "user",
-            name: user.clone(),
-        })?;
-    let g = Group::from_name(group)
-        .map_err(sys("getgrnam"))?
-        .ok_or_else(|| PrivilegeError::Unknown {
-            kind: "group",
-            name: group.clone(),
-        })?;
-    setgroups(&[g.gid]).map_err(sys("setgroups"))?;
-    setgid(g.gid).map_err(sys("setgid"))?;
-    setuid(u.uid).map_err(sys("setuid"))?;
+    };
+    setgroups(&[gid]).map_err(sys("setgroups"))?;
+    setgid(gid).map_err(sys("setgid"))?;
+    setuid(uid).map_err(sys("setuid"))?;
     if setuid(Uid::from_raw(0)).is_ok() || setgid(Gid::from_raw(0)).is_ok() {
         return Err(PrivilegeError::NotDropped);
     }
-    if getuid() != u.uid || geteuid() != u.uid || getgid() != g.gid || getegid() != g.gid {
+    if getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid {
         return Err(PrivilegeError::NotDropped);
     }
     log::info!("dropped privileges to {user}:{group}");
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::*;
+
+    #[test]
+    fn hand_over_gives_root_owned_files_to_the_run_as_user_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("server-private.pem");
+        let linked = dir.path().join("linked.pem");
+        let other = dir.path().join("other.pem");
+        std::fs::write(&key, "key").unwrap();
+        std::fs::write(&other, "elsewhere").unwrap();
+        std::fs::hard_link(&other, &linked).unwrap();
+        let link = dir.path().join("server-cert.crt");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        let run_as = ("nobody".to_string(), "nogroup".to_string());
+        let files = [key.as_path(), linked.as_path(), link.as_path()];
+        let root = geteuid().is_root();
+        let ids = run_as_ids(Some(&run_as)).unwrap();
+        assert_eq!(ids.is_some(), root, "ids only when there is a drop to make");
+        hand_over(Some(&run_as), &files).unwrap();
+        let uid = |p: &std::path::Path| std::fs::metadata(p).unwrap().uid();
+        if let Some((nobody, _)) = ids {
+            assert_eq!(uid(&key), nobody.as_raw(), "the key is the run_as user's");
+            assert_eq!(uid(&other), 0, "a hard-linked file stays root's");
+        } else {
+            assert_eq!(uid(&key), geteuid().as_raw(), "not root: nothing changes");
+        }
+        // no user to hand over to: an error naming it, when there is a drop to make
+        let unknown = ("no-such-keylet-user".to_string(), "tss".to_string());
+        assert_eq!(hand_over(Some(&unknown), &files).is_err(), root);
+        hand_over(None, &files).unwrap();
+    }
 }

@@ -139,6 +139,16 @@ impl std::error::Error for StartError {}
 /// The end of start-up, in pull and push mode alike: drops root (`run_as`),
 /// then confines keylet to the paths its configuration names.
 pub(crate) fn lock_down(c: &crate::config::AgentConfig) -> Result<(), StartError> {
+    // The mTLS key and certificate keylet keeps in its own directory are read
+    // again on SIGHUP, after the drop.
+    let own: Vec<&std::path::Path> = [c.server_key.as_path(), c.server_cert.as_path()]
+        .into_iter()
+        .filter(|p| p.starts_with(&c.keylime_dir))
+        .collect();
+    crate::privileges::hand_over(c.run_as.as_ref(), &own).map_err(|e| StartError::Io {
+        what: "hand the mTLS key and certificate to the run_as user",
+        detail: e.to_string(),
+    })?;
     crate::privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
         what: "drop privileges (run_as)",
         detail: e.to_string(),

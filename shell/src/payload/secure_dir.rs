@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
 use nix::sys::statfs::{TMPFS_MAGIC, statfs};
-use nix::unistd::{Gid, Group, Uid, User, chown, geteuid};
+use nix::unistd::{Gid, Uid, chown, geteuid};
 
 use super::PayloadError;
 use crate::config::SecureSize;
@@ -130,16 +130,7 @@ impl SecureDir {
 
 /// The uid/gid of `run_as` when keylet is root and will drop to it.
 fn owner(run_as: Option<&(String, String)>) -> Result<Option<(Uid, Gid)>, String> {
-    let Some((user, group)) = run_as.filter(|_| geteuid().is_root()) else {
-        return Ok(None);
-    };
-    let u = User::from_name(user)
-        .map_err(|e| format!("cannot look up run_as user {user}: {e}"))?
-        .ok_or_else(|| format!("run_as user {user} does not exist"))?;
-    let g = Group::from_name(group)
-        .map_err(|e| format!("cannot look up run_as group {group}: {e}"))?
-        .ok_or_else(|| format!("run_as group {group} does not exist"))?;
-    Ok(Some((u.uid, g.gid)))
+    crate::privileges::run_as_ids(run_as).map_err(|e| e.to_string())
 }
 
 fn give_to(path: &Path, owner: Option<(Uid, Gid)>) -> Result<(), String> {
