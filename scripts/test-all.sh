@@ -12,7 +12,7 @@
 # Environment: CARGO_TARGET_DIR, KEYLET_TB_* (scripts/testbed.sh), KEYLET_RELEASE_TB_*
 # (the older-release testbed of tests/e2e/keylime-release.sh), E2E_REGISTRATION /
 # E2E_ATTESTATION / E2E_TLS / E2E_OPERATIONS / E2E_PAYLOAD / E2E_CRASH (space-separated scenario lists
-# per suite; default all), E2E_VM (tests/vm/run.sh scenarios; default register unknown_exec initd).
+# per suite; default all), E2E_VM (tests/vm/run.sh scenarios; default register unknown_exec confine initd).
 # KEYLET_E2E_QEMU: the static binaries of aarch64, armv7 and riscv64 under qemu-user against
 # the testbed (tests/e2e/qemu-user.sh; each a release LTO build, ~2 min on 2 cores, plus
 # ~35 s) and the size check of all four static binaries: unset or 1 on, 0 off.
@@ -185,11 +185,11 @@ if ((E2E)); then
     # shellcheck disable=SC2086
     step e2e-crash timeout 600 bash tests/e2e/crash.sh ${E2E_CRASH:-}
     # keylet in Debian's kernel under QEMU: /dev/tpmrm0, the kernel's IMA list, the UEFI
-    # event log, keylet under dist/init.d/keylet (static build + 3 guests, ~6 min; needs root
-    # for apt and the disk images)
+    # event log, Landlock refusing a path outside keylet's, keylet under dist/init.d/keylet
+    # (static build + 4 guests, ~7 min; needs root for apt and the disk images)
     if ((EUID == 0)); then
       # shellcheck disable=SC2086
-      step e2e-vm timeout 1000 bash tests/vm/run.sh ${E2E_VM:-register unknown_exec initd}
+      step e2e-vm timeout 1000 bash tests/vm/run.sh ${E2E_VM:-register unknown_exec confine initd}
     else
       skip e2e-vm "needs root (apt-get, disk images)"
     fi

@@ -19,6 +19,11 @@
 #                 comes back each time and the verifier passes it again
 #   doctor        keylet doctor in the guest: every TPM, log and identity check OK on
 #                 /dev/tpmrm0
+#   confine       keylet confined itself with Landlock in Debian's kernel and attests (PASS);
+#                 its client CA made a symlink to a copy outside its paths, readable by
+#                 keylet's user: on SIGHUP the kernel refuses the open (EACCES), keylet keeps
+#                 its TLS configuration and PASSes on; pointed back, the reload succeeds;
+#                 keylet restarted with confine = false reloads through the same symlink
 #   initd         keylet started at boot by dist/init.d/keylet (busybox sh), attested (PASS);
 #                 killed with SIGKILL, restarted by the script, PASS again; the script's
 #                 stop sends SIGTERM: keylet stops in order and nothing restarts it
@@ -193,6 +198,68 @@ scenario_doctor() {
   say "doctor: $(jq -r '[.checks[] | .status] | group_by(.) | map("\(length) \(.[0])") | join(", ")' <<<"$doc") (exit $rc)"
 }
 
+scenario_confine() {
+  trap 'vm_cleanup; scenario_cleanup' EXIT
+  local con pid i perms mode name serving changed ca=/mnt/host/cacert.crt probe=/etc/keylet-vm-probe.crt
+  local reloaded='a trusted_client_ca file changed: TLS configuration reloaded'
+  attested cnf 7 3
+  con=$(vm_dir cnf)/console.log
+  grep -aq 'confined with Landlock: file access limited to [1-9][0-9]* configured paths' "$con" ||
+    { grep -a 'Landlock\|confine' "$con" | tail -n 3 >&2; fail "keylet in the guest did not confine itself"; return 1; }
+  pid=$(vm_exec cnf keylet_pid)
+  # The client CA becomes a symlink to a copy in /etc (outside keylet's paths), which
+  # keylet's own user can read: only Landlock can refuse it.
+  vm_exec cnf "cp $ca /mnt/host/cacert.orig && cp $ca $probe && chmod 0644 $probe && ln -sfn $probe $ca" >/dev/null ||
+    { fail "could not point $ca at $probe in the guest"; return 1; }
+  # (by its modes: the guest's busybox is not executable by other users, so no su test)
+  perms=$(vm_exec cnf "stat -L -c '%A %n' / /etc $probe /mnt/host $ca") || return 1
+  while read -r mode name; do
+    [[ ${mode:7:1} == r && ($mode != d* || ${mode:9:1} == x) ]] ||
+      { fail "$name ($mode) is not readable by every user: the test would prove nothing"; return 1; }
+  done <<<"$perms"
+  vm_exec cnf "kill -HUP $pid" >/dev/null
+  for ((i = 0; i < 60; i++)); do
+    grep -aq 'SIGHUP: TLS reload rejected.*ermission denied' "$con" && break
+    sleep 1
+  done
+  grep -aq 'SIGHUP: TLS reload rejected.*ermission denied' "$con" ||
+    { grep -a 'SIGHUP' "$con" | tail -n 3 >&2; fail "no reload refused by the kernel (EACCES) after SIGHUP"; return 1; }
+  say "kernel refused: $(grep -a 'SIGHUP: TLS reload rejected' "$con" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-220)"
+  C=$(field attestation_count "$R")
+  R=$(wait_attested "$G_UUID" $((C + 2)) 60) || return 1
+  assert_eq "$(field attestation_status "$R")" PASS "attestation_status after the refused reload"
+  # Pointed back inside keylet's paths, the same reload succeeds.
+  vm_exec cnf "ln -sfn /mnt/host/cacert.orig $ca && kill -HUP $pid" >/dev/null
+  for ((i = 0; i < 60; i++)); do
+    grep -aq 'SIGHUP: TLS configuration reloaded' "$con" && break
+    sleep 1
+  done
+  grep -aq 'SIGHUP: TLS configuration reloaded' "$con" || { fail "the reload inside keylet's paths did not succeed"; return 1; }
+  C=$(field attestation_count "$R")
+  R=$(wait_attested "$G_UUID" $((C + 2)) 60) || return 1
+  assert_eq "$(field attestation_status "$R")" PASS "attestation_status after the reload"
+  # The contrast: keylet started again with confine = false reloads through the same
+  # symlink (its watcher sees the CA file change; no signal needed).
+  serving=$(grep -ac 'serving the agent API with mTLS' "$con" || true)
+  changed=$(grep -ac "$reloaded" "$con" || true)
+  vm_exec cnf keylet_stop >/dev/null || { fail "could not stop keylet in the guest"; return 1; }
+  vm_exec cnf "KEYLIME_AGENT_CONFIG=/mnt/host/agent.conf KEYLIME_AGENT_CONFINE=false RUST_LOG=info \
+    setsid /mnt/host/keylet run >>/dev/console 2>&1 </dev/null & echo \$! >/run/keylet.pid" >/dev/null
+  for ((i = 0; i < 60; i++)); do
+    (($(grep -ac 'serving the agent API with mTLS' "$con" || true) > serving)) && break
+    sleep 1
+  done
+  grep -aq 'confine = false: keylet runs without Landlock' "$con" || { fail "keylet did not start unconfined"; return 1; }
+  vm_exec cnf "ln -sfn $probe $ca" >/dev/null
+  for ((i = 0; i < 60; i++)); do
+    (($(grep -ac "$reloaded" "$con" || true) > changed)) && break
+    sleep 1
+  done
+  (($(grep -ac "$reloaded" "$con" || true) > changed)) ||
+    { grep -a 'trusted_client_ca' "$con" | tail -n 2 >&2; fail "unconfined, keylet did not reload the CA through the same symlink"; return 1; }
+  say "PASS x$(field attestation_count "$R"): confined keylet, a reload outside its paths refused by the kernel, one inside accepted; unconfined, the same reload succeeds"
+}
+
 scenario_initd() {
   trap 'vm_cleanup; scenario_cleanup' EXIT
   local sup pid0 pid1='' t i con
@@ -252,4 +319,4 @@ VM_RUN=$E2E_TMP
 vm_fetch
 vm_boot_image
 say "kernel, images and keylet ready after $((SECONDS - VM_RUN_T0)) s"
-run_scenarios register unknown_exec reboot power_loss doctor initd -- "$@"
+run_scenarios register unknown_exec reboot power_loss doctor confine initd -- "$@"
