@@ -23,8 +23,12 @@
 #            verifier polls (benches/scripts/mtls_client.py); median and p95
 #   tls      GET /version the same way: the TLS handshake + HTTP cost without a TPM
 #   overhead agent - floor, agent / (floor + tls), and the target 1.15 x floor + tls (target_met)
-# plus the agent's RSS after the run and CPU per 100 quotes (/proc), and the time from
-# exec to "registered and active" (cold: new AK; warm: saved AK). Prints a JSON summary.
+# plus the agent's RSS after the run and CPU per 100 quotes (/proc), the time from
+# exec to "registered and active" (cold: new AK; warm: saved AK), and, on the warm start,
+# the time from exec to the verifier's first PASS: once registered, the real
+# keylime_tenant -c add (its own duration: tenant_add_s), then the verifier's record polled
+# (0.1 s) until attestation_count >= 1 with attestation_status PASS (at most 120 s; the
+# agent is then removed from the verifier, before the quotes). Prints a JSON summary.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COUNT=200 ROUNDS=3 SOAK=0
@@ -113,7 +117,7 @@ startup_time() {
   local n=$1 bin=$2 re=$3 t0 i; shift 3
   agent_render "$n"
   [[ ! -f $E2E_TMP/$n/keylet.log ]] || mv "$E2E_TMP/$n/keylet.log" "$E2E_TMP/$n/keylet.log.cold"
-  t0=$(date +%s%N)
+  t0=$(date +%s%N) STARTUP_T0=$t0
   keylet_env "$n" "$@" "$bin" "${BIN_ARGS[@]}" >>"$E2E_TMP/$n/keylet.log" 2>&1 </dev/null &
   KEYLET_PID[$n]=$!
   for ((i = 0; i < 6000; i++)); do
@@ -126,10 +130,59 @@ startup_time() {
   fail "'$n' was not active within 60 s"
 }
 
+since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
+
+# first_pass: right after startup_time (the agent registered, its start at STARTUP_T0), the
+# real keylime_tenant -c add for the one agent the registrar holds (the registrar was reset
+# before the cold start), then the verifier's record polled until its first PASS. Sets
+# TENANT_S (the tenant's run) and FIRST_PASS_S (exec -> first PASS); removes the agent from
+# the verifier. Returns 1 (reason said) when there is no PASS within 120 s.
+first_pass() {
+  local uuids u t1 r st cnt t0=$SECONDS
+  TENANT_S=null FIRST_PASS_S=null
+  uuids=$(rest "$REGISTRAR_TLS_PORT" agents/ | jq -r '.results.uuids[]?') || { fail "registrar list failed"; return 1; }
+  [[ -n $uuids && $uuids != *$'\n'* ]] || { fail "expected one agent at the registrar, have: ${uuids:-none}"; return 1; }
+  u=$uuids
+  t1=$(date +%s%N)
+  tenant_add "$u" "$AGENT_PORT" || return 1
+  TENANT_S=$(since "$t1")
+  while ((SECONDS - t0 < 120)); do
+    r=$(verifier_get "$u" 2>/dev/null || true)
+    st=$(jq -r '.attestation_status // empty' <<<"$r" 2>/dev/null || true)
+    cnt=$(jq -r '.attestation_count // 0' <<<"$r" 2>/dev/null || echo 0)
+    if [[ $st == PASS ]] && ((cnt >= 1)); then
+      FIRST_PASS_S=$(since "$STARTUP_T0")
+      verifier_delete "$u" || return 1
+      return 0
+    fi
+    if [[ $st == FAIL ]]; then
+      fail "verifier marks $u FAIL: $(jq -c '{operational_state, severity_level, last_event_id}' <<<"$r")"
+      verifier_delete "$u" || true; return 1
+    fi
+    sleep 0.1
+  done
+  fail "agent $u: no PASS within 120 s (last: $(jq -c '{operational_state, attestation_status, attestation_count}' <<<"${r:-{\}}" 2>/dev/null))"
+  verifier_delete "$u" || true; return 1
+}
+
 wait_port() {
   local i
   for ((i = 0; i < 300; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$AGENT_PORT") 2>/dev/null && return 0; sleep 0.05; done
   fail "nothing listens on $AGENT_PORT"
+}
+
+# wait_ready NAME: the agent listens and catches SIGTERM (SigCgt bit 15 in /proc): rust-keylime
+# 0.2.9 opens its port before its runtime installs the handler, and a SIGTERM in between kills it
+# (exit 143) instead of stopping it.
+wait_ready() {
+  local pid=${KEYLET_PID[$1]} i m
+  wait_port
+  for ((i = 0; i < 100; i++)); do
+    m=$(awk '/^SigCgt:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    [[ -n $m ]] && (((16#$m >> 14) & 1)) && return 0
+    sleep 0.05
+  done
+  fail "'$1' (pid $pid) does not catch SIGTERM 5 s after opening its port"
 }
 
 # The agent API versions keylet serves, oldest first.
@@ -158,16 +211,22 @@ measure() {
   agent_new "$n"
   if [[ $alg == ecc ]]; then agent_set "$n" tpm_encryption_alg ecc; agent_set "$n" tpm_signing_alg ecdsa; fi
   startup_time "$n" "$bin" "$re" "$@"; cold=$STARTUP_S
-  wait_port
+  wait_ready "$n"
   agent_stop "$n"
   startup_time "$n" "$bin" "$re" "$@"; warm=$STARTUP_S
-  wait_port
+  wait_ready "$n"
+  if first_pass; then
+    say "round $ROUND: $label $alg: exec -> first PASS ${FIRST_PASS_S} s (tenant add ${TENANT_S} s)"
+  else
+    say "round $ROUND: $label $alg: no first PASS measured (reason above); log: $E2E_TMP/tenant-add.log"
+  fi
   pid=${KEYLET_PID[$n]}
   cert=$(grep -l -- "-----BEGIN CERTIFICATE-----" "$E2E_TMP/$n"/state/* 2>/dev/null | head -n 1 || true)
   [[ -n $cert ]] || { fail "no server certificate under $E2E_TMP/$n/state"; return 1; }
   say "round $ROUND: $label $alg: start-up cold ${cold} s, warm ${warm} s (pid $pid)"
   record "$(jq -nc --arg a "$label" --arg alg "$alg" --argjson c "$cold" --argjson w "$warm" \
-    '{kind: "startup", agent: $a, alg: $alg, cold_s: $c, warm_s: $w}')"
+    --argjson f "$FIRST_PASS_S" --argjson t "$TENANT_S" \
+    '{kind: "startup", agent: $a, alg: $alg, cold_s: $c, warm_s: $w, first_pass_s: $f, tenant_add_s: $t}')"
   local cl=(python3 "$CLIENT" times 127.0.0.1 "$AGENT_PORT" "$cert" "$TLS/client-cert.crt" "$TLS/client-private.pem" "$COUNT")
   local api
   api=$(common_api "$cert") || return 1
@@ -212,8 +271,10 @@ jq -s '
   def med: sort | .[((length - 1) / 2 | floor)];
   def collapse: group_by([.kind, .agent // "", .alg // "", .mask // ""])
     | map(. as $g | ($g[0] | del(.round)) + {rounds: ($g | length)}
-      + reduce (["median_ms", "p95_ms", "min_ms", "cpu_s_per_100", "rss_kb", "cold_s", "warm_s"][]
-          as $k | select($g[0] | has($k)) | {($k): ([$g[][$k]] | med)}) as $o ({}; . + $o));
+      + reduce (["median_ms", "p95_ms", "min_ms", "cpu_s_per_100", "rss_kb", "cold_s", "warm_s",
+          "first_pass_s", "tenant_add_s"][]
+          as $k | select($g[0] | has($k))
+          | {($k): ([$g[][$k] | select(. != null)] | if length > 0 then med else null end)}) as $o ({}; . + $o));
   collapse |
   def q(a; alg; m): map(select(.kind == "quote" and .agent == a and .alg == alg and .mask == m))[0];
   def t(a; alg): map(select(.kind == "tls" and .agent == a and .alg == alg))[0];
@@ -237,5 +298,8 @@ if [[ -n ${KEYLET_REFERENCE_AGENT:-} ]]; then
     | "\($k.alg) \($k.mask): time \($k.median_ms / $r.median_ms) rss \($k.rss_kb / $r.rss_kb) cpu \($k.cpu_s_per_100 / $r.cpu_s_per_100)"' \
     "$E2E_TMP/summary.json"
 fi
+say "start-up (median over rounds; warm_s = exec -> registered with the saved AK):"
+jq -r '.startup[] | "\(.agent) \(.alg): exec -> registered cold \(.cold_s) s, warm \(.warm_s) s; exec -> first PASS \(.first_pass_s // "not measured") s (of it tenant add \(.tenant_add_s // "-") s)"' \
+  "$E2E_TMP/summary.json" >&2
 cp "$E2E_TMP/summary.json" "${KEYLET_BENCH_OUT:-/tmp/keylet-bench-summary.json}"
 say "summary written to ${KEYLET_BENCH_OUT:-/tmp/keylet-bench-summary.json}"
