@@ -119,6 +119,7 @@ async fn reregister(
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
         .map_err(|e| err(StartError::Device(e)))?;
     let mut tpm = TpmBox::open(device).map_err(|e| err(StartError::Open(e)))?;
+    tpm.set_endorsement_password(&c.tpm_ownerpassword);
     let objects = agent::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle).map_err(err)?;
     // The box flushes what it owns when dropped, on every path.
     if objects.ek_transient {

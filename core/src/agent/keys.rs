@@ -123,8 +123,8 @@ impl<T: Transport> Tpm<'_, T> {
         })
     }
 
-    /// Creates a primary key of the endorsement hierarchy (empty
-    /// authorization) from `template` as a transient object, copies its
+    /// Creates a primary key of the endorsement hierarchy (authorized with
+    /// the endorsement password, empty unless set) from `template` as a transient object, copies its
     /// TPM2B_PUBLIC to `public_out`, and returns its handle and the length.
     /// The caller flushes the object; on an error nothing is left loaded.
     ///
@@ -136,8 +136,9 @@ impl<T: Transport> Tpm<'_, T> {
         template: &TpmtPublic,
         public_out: &mut [u8],
     ) -> Result<(Handle, usize), AgentError<T::Error>> {
+        let endorsement = Auth::Password(self.endorsement.0);
         let r = self
-            .execute(|b| command_keys::create_primary(b, RH_ENDORSEMENT, Auth::EMPTY, template))?;
+            .execute(|b| command_keys::create_primary(b, RH_ENDORSEMENT, endorsement, template))?;
         let cc = r.cc;
         let handle = r.handle().ok_or(no_handle(cc))?;
         let copied = reader::create_primary(r.parameters)

@@ -40,6 +40,17 @@ pub struct Tpm<'b, T: Transport> {
     transport: T,
     cmd: &'b mut [u8],
     rsp: &'b mut [u8],
+    endorsement: Password<'b>,
+}
+
+/// A borrowed password, never printed.
+#[derive(Clone, Copy, Default)]
+struct Password<'b>(&'b [u8]);
+
+impl core::fmt::Debug for Password<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.0.is_empty() { "empty" } else { "set" })
+    }
 }
 
 impl<'b, T: Transport> Tpm<'b, T> {
@@ -50,7 +61,17 @@ impl<'b, T: Transport> Tpm<'b, T> {
             transport,
             cmd,
             rsp,
+            endorsement: Password::default(),
         }
+    }
+
+    /// Uses `password` as the endorsement hierarchy's authorization: for the
+    /// EK's TPM2_CreatePrimary and the PolicySecret of its Policy A session
+    /// (empty by default, as the TPM ships).
+    #[must_use]
+    pub fn with_endorsement_password(mut self, password: &'b [u8]) -> Self {
+        self.endorsement = Password(password);
+        self
     }
 
     /// The transport.

@@ -94,20 +94,22 @@ impl<T: Transport> Tpm<'_, T> {
     }
 
     /// Starts a policy session and satisfies the EK's Policy A in it
-    /// (PolicySecret(TPM_RH_ENDORSEMENT), empty endorsement password). The
+    /// (PolicySecret(TPM_RH_ENDORSEMENT) with the endorsement password, see
+    /// [`Tpm::with_endorsement_password`]). The
     /// session is flushed again if PolicySecret fails.
     ///
     /// # Errors
     ///
     /// [`AgentError`] if StartAuthSession or PolicySecret fails.
     pub fn start_ek_policy_session(&mut self) -> Result<Handle, AgentError<T::Error>> {
+        let endorsement = Auth::Password(self.endorsement.0);
         let r = self.execute(|b| command_keys::start_policy_session(b, HashAlg::Sha256))?;
         let session = r.handle().ok_or(AgentError::Read {
             cc: r.cc,
             error: reader::ReadError::invalid("StartAuthSession returned no session handle", 0),
         })?;
         let satisfied = self
-            .execute(|b| command_keys::policy_secret(b, RH_ENDORSEMENT, Auth::EMPTY, session))
+            .execute(|b| command_keys::policy_secret(b, RH_ENDORSEMENT, endorsement, session))
             .map(|_| ());
         if let Err(e) = satisfied {
             let _ = self.flush(session);

@@ -144,6 +144,8 @@ impl ResponseCode {
                 RcClass::ForeignKey
             } else if is(B::Failure) {
                 RcClass::FailureMode
+            } else if is(B::BadAuth) || is(B::AuthFail) {
+                RcClass::BadAuth
             } else {
                 return None;
             },
@@ -176,6 +178,8 @@ pub enum RcClass {
     ForeignKey,
     /// The TPM is in failure mode (TPM_RC_FAILURE).
     FailureMode,
+    /// A password or HMAC was wrong (TPM_RC_BAD_AUTH, TPM_RC_AUTH_FAIL).
+    BadAuth,
 }
 
 impl RcClass {
@@ -193,6 +197,9 @@ impl RcClass {
             Self::NoSuchHandle => "the handle does not exist on this TPM",
             Self::ForeignKey => "the key was created on another TPM or its blob is damaged",
             Self::FailureMode => "the TPM is in failure mode; it needs a reset",
+            Self::BadAuth => {
+                "the authorization value (a hierarchy's or an object's password) is wrong"
+            }
         }
     }
 }

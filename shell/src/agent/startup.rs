@@ -60,6 +60,7 @@ fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, S
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
         .map_err(StartError::Device)?;
     let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
+    tpm.set_endorsement_password(&c.tpm_ownerpassword);
     if let Some(m) = metrics {
         tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
     }

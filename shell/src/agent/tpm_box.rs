@@ -26,6 +26,9 @@ pub struct TpmBox {
     owned: Vec<Handle>,
     /// The TPM clock lease (`keylet run`; none for one-off commands).
     clock_lease: Option<ClockLease>,
+    /// The endorsement hierarchy's password (`tpm_ownerpassword`), empty
+    /// by default.
+    endorsement: zeroize::Zeroizing<Vec<u8>>,
 }
 
 impl TpmBox {
@@ -44,7 +47,15 @@ impl TpmBox {
             metrics: None,
             owned: Vec::new(),
             clock_lease: None,
+            endorsement: zeroize::Zeroizing::new(Vec::new()),
         })
+    }
+
+    /// Authorizes the endorsement hierarchy with `password` (option
+    /// `tpm_ownerpassword`, as the reference agent uses it): for creating
+    /// the EK and for its Policy A sessions.
+    pub fn set_endorsement_password(&mut self, password: &[u8]) {
+        self.endorsement = zeroize::Zeroizing::new(password.to_vec());
     }
 
     /// The device this box talks to.
@@ -85,6 +96,7 @@ impl TpmBox {
     pub fn tpm(&mut self) -> Tpm<'_, Timed<'_>> {
         let transport = Timed::new(&mut self.transport, self.metrics.as_deref());
         Tpm::new(transport, &mut self.cmd, &mut self.rsp)
+            .with_endorsement_password(&self.endorsement)
     }
 
     /// Takes `handle` (a transient object keylet created) into the box: it

@@ -126,7 +126,8 @@ pub(crate) fn check(
     };
     let mut cmd = vec![0u8; BUFFER_SIZE];
     let mut rsp = vec![0u8; BUFFER_SIZE];
-    let mut tpm = Tpm::new(&mut transport, &mut cmd, &mut rsp);
+    let mut tpm = Tpm::new(&mut transport, &mut cmd, &mut rsp)
+        .with_endorsement_password(&c.tpm_ownerpassword);
     match manufacturer(&mut tpm) {
         Ok(m) => checks.push(Check::ok(
             "tpm.device",

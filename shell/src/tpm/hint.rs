@@ -21,6 +21,11 @@ pub(crate) fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
             RcClass::Lockout => Some(
                 "keylet doctor shows how long the lockout lasts, whether the AK lacks noDA, and the fix",
             ),
+            RcClass::BadAuth => Some(
+                "a hierarchy password is wrong or unset: tpm_ownerpassword is the endorsement \
+                 hierarchy's password (for the EK) and the owner hierarchy's (for clock repair); \
+                 \"hex:...\" for binary; each wrong try counts towards the dictionary-attack lockout",
+            ),
             _ => None,
         };
     }
@@ -81,5 +86,15 @@ mod tests {
         assert!(text.contains("/dev/tpmrm0"), "{text}");
         assert!(Hinted(tpm(0x100)).to_string().contains("startup-clear"));
         assert_eq!(host_hint(&tpm(0x18B)), None);
+    }
+
+    #[test]
+    fn a_wrong_password_points_at_tpm_ownerpassword() {
+        // TPM_RC_BAD_AUTH on session 1 (PolicySecret), TPM_RC_AUTH_FAIL on session 1
+        for rc in [0x9A2, 0x98E] {
+            let text = Hinted(tpm(rc)).to_string();
+            assert!(text.contains("password"), "{text}");
+            assert!(text.contains("tpm_ownerpassword"), "{text}");
+        }
     }
 }
