@@ -10,7 +10,7 @@
 #
 # Each test runs as `bash test.sh` (beakerlib, no tmt), as root, in a private mount, network,
 # UTS and PID namespace: /etc/keylime, /etc/systemd/system, /var/lib/keylime, /var/lib/swtpm, /var/tmp/limeLib,
-# /keylime-tests, /etc/ima and /sys/kernel/security are tmpfs there, the Keylime ports are the
+# /keylime-tests, /etc/ima, /sys/kernel/security and /root are tmpfs there, the Keylime ports are the
 # namespace's own loopback, and the suite's pkill/pgrep see only its own processes. The host
 # keeps none of it. Inside, PATH starts with tests/peer/shim: keylime_agent is keylet, rpm/yum/
 # systemctl/service stand in for Fedora's, swtpm runs behind a multiplexer (tpm_mux.py), and
@@ -93,6 +93,8 @@ hostname "$AGENT_ID"
 for d in "${MOUNT_POINTS[@]:0:6}" /etc/systemd/system /sys/kernel/security; do
   { mkdir -p "$d" && mount -t tmpfs -o mode=0755 keylime-tests "$d"; } || die "cannot mount a tmpfs on $d"
 done
+# root's home too: some tests make gpg keys and ~/.rpmmacros there, and one runs rm -rf /root/.gnupg
+mount -t tmpfs -o mode=0700 keylime-tests /root || die "cannot mount a tmpfs on /root"
 { mkdir -p /usr/share/beakerlib && mount --bind "$BLSH" /usr/share/beakerlib; } ||
   die "cannot bind $BLSH on /usr/share/beakerlib"
 # Some tests patch the installed Keylime (found with `find /usr`): they get a private copy,
