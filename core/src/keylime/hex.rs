@@ -83,6 +83,18 @@ pub fn decode<'a>(text: &[u8], out: &'a mut [u8]) -> Result<&'a [u8], HexError> 
     })
 }
 
+/// Test support: `text` decoded, whitespace ignored (recorded TPM structures
+/// written in groups); panics on bad hex.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub(crate) fn test_bytes(text: &str) -> heapless::Vec<u8, 256> {
+    let digits: heapless::Vec<u8, 512> =
+        text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let mut out = [0u8; 256];
+    let n = decode(&digits, &mut out).expect("test hex").len();
+    out.iter().take(n).copied().collect()
+}
+
 /// `bytes` shown as lowercase hex.
 #[derive(Debug, Clone, Copy)]
 pub struct Lower<'a>(pub &'a [u8]);

@@ -117,14 +117,7 @@ pub fn marshal_public<'b>(
 mod tests {
     use super::*;
 
-    fn hex(s: &str) -> [u8; 64] {
-        let mut out = [0u8; 64];
-        let s: heapless::String<256> = s.chars().filter(|c| !c.is_whitespace()).collect();
-        for (i, o) in out.iter_mut().enumerate().take(s.len() / 2) {
-            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
-        }
-        out
-    }
+    use crate::keylime::hex::test_bytes as hex;
 
     #[test]
     fn rsa_ak_template_prefix() {

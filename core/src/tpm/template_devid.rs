@@ -228,11 +228,7 @@ mod tests {
     /// `-g sha512 -G ecc521:ecdsa-sha512:null`, unique x = y = "IDEVID".
     const IDEVID_H4: &str = "0023000d000400f200407dd7500fd6c1b94f97a6af910da147301ef28f662fee06f225a4ccadda3b4e6b38e66b2f3ad5dee1a0503cd2daedb1e68cfe4f84b03a8cd22bb6a976f071a72f00100018000d0005001000064944455649440006494445564944";
 
-    fn hex(s: &str) -> heapless::Vec<u8, 256> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::keylime::hex::test_bytes as hex;
 
     fn check(key: DevIdKey, t: DevIdTemplate, recorded: &str) {
         let b = bytes(key, t);
