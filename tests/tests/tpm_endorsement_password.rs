@@ -16,7 +16,7 @@ use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::rc::RcClass;
 use keylet_core::tpm::template::KeyAlg;
-use keylet_core::tpm::{command_keys, name, reader};
+use keylet_tests::credential;
 use keylet_tests::swtpm::SwtpmTcp;
 
 const PASSWORD: &[u8] = b"abc123";
@@ -82,22 +82,9 @@ fn tpm_ek_and_ak_with_an_endorsement_password() {
         let ak = tpm
             .load_ak(ek.key(), &ak_public, &s[..made.private_len])
             .unwrap();
-        let ak_name = name::of_tpm2b_public(&ak_public).unwrap();
-        let secret = *b"keylet endorsement password test";
-        let (blob, enc) = {
-            let r = tpm
-                .execute(|b| {
-                    command_keys::make_credential(b, ek.handle, &secret, ak_name.as_bytes())
-                })
-                .unwrap();
-            let (blob, enc) = reader::make_credential(r.parameters).unwrap();
-            (blob.to_vec(), enc.to_vec())
-        };
-        let mut got = [0u8; 64];
-        let n = tpm
-            .activate_credential(ak, ek.key(), &blob, &enc, &mut got)
-            .unwrap();
-        assert_eq!(&got[..n], &secret, "{alg:?}");
+        let secret = b"keylet endorsement password test";
+        let got = credential::round_trip(&mut tpm, ek.key(), ak, &ak_public, secret).unwrap();
+        assert_eq!(&got[..], secret, "{alg:?}");
         tpm.flush(ak).unwrap();
         if ek.transient {
             tpm.flush(ek.handle).unwrap();

@@ -21,9 +21,10 @@ use keylet_core::public::read_tpm2b_public;
 use keylet_core::tpm::capability::{
     self, CAP_HANDLES, HANDLES_LOADED_SESSION, HANDLES_POLICY_SESSION, HANDLES_TRANSIENT,
 };
+use keylet_core::tpm::command;
 use keylet_core::tpm::template::{self, EkAuth, KeyAlg};
 use keylet_core::tpm::transport::Transport;
-use keylet_core::tpm::{command, command_keys, name, reader};
+use keylet_tests::credential;
 use keylet_tests::swtpm::SwtpmTcp;
 
 const HIGH_RANGE: [(KeyAlg, &str); 3] = [
@@ -145,22 +146,9 @@ fn tpm_high_range_eks_are_the_tcg_templates_and_serve_as_the_aks_parent() {
             alg.is_rsa(),
             "{alg:?}: AK family"
         );
-        let ak_name = name::of_tpm2b_public(&ak_public).unwrap();
-        let secret = *b"keylet high-range EK credential!";
-        let (blob, enc) = {
-            let r = tpm
-                .execute(|b| {
-                    command_keys::make_credential(b, ek.handle, &secret, ak_name.as_bytes())
-                })
-                .unwrap();
-            let (blob, enc) = reader::make_credential(r.parameters).unwrap();
-            (blob.to_vec(), enc.to_vec())
-        };
-        let mut out = [0u8; 64];
-        let n = tpm
-            .activate_credential(ak, ek.key(), &blob, &enc, &mut out)
-            .unwrap();
-        assert_eq!(&out[..n], &secret, "{alg:?}");
+        let secret = b"keylet high-range EK credential!";
+        let got = credential::round_trip(&mut tpm, ek.key(), ak, &ak_public, secret).unwrap();
+        assert_eq!(&got[..], secret, "{alg:?}");
         tpm.flush(ak).unwrap();
         tpm.flush(ek.handle).unwrap();
         assert_eq!(left_over(&mut tpm), Vec::<u32>::new(), "{alg:?}");
