@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh - installs what keylet's tests need on Debian 12, and only what is missing:
 # apt packages, the Rust target and components, the pinned Keylime venvs of the testbed
-# (7.14.3, and 7.12.2 for the older-release suite).
+# (7.14.3, and 7.12.2 for the older-release suite), Debian's OpenRC (unpacked, not
+# installed) for tests/e2e/openrc.sh.
 # scripts/test-all.sh runs it first; .ci/run too. Idempotent: a second run changes nothing
 # and takes about a second.
 #
@@ -100,7 +101,31 @@ if ((RELEASE)); then
   cargo_tool cargo-cyclonedx 0.5.9
 fi
 
+# Debian's OpenRC for tests/e2e/openrc.sh, unpacked into a directory of its own
+# (KEYLET_OPENRC_ROOT): installed, it would replace sysv-rc and take over the host's
+# init scripts. The suite mounts it over /usr in a private mount namespace.
+openrc_fetch() {
+  local dir=${KEYLET_OPENRC_ROOT:-/var/tmp/keylet-openrc} d sub tmp
+  [[ -s $dir/root/.version ]] && return 0
+  say "apt-get download openrc librc1 libeinfo1 (unpacked into $dir, not installed)"
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/keylet-openrc.XXXXXX")
+  (cd "$tmp" && apt-get download openrc librc1 libeinfo1) >/dev/null 2>&1 ||
+    { apt-get update -qq && (cd "$tmp" && apt-get download openrc librc1 libeinfo1) >/dev/null; } ||
+    { say "apt-get download openrc librc1 libeinfo1 failed"; rm -rf "$tmp"; return 1; }
+  mkdir -p "$tmp/x" "$tmp/root/usr"
+  for d in "$tmp"/*.deb; do dpkg-deb -x "$d" "$tmp/x"; done
+  # Debian 12 has a merged /usr: /lib, /sbin and /bin are links into /usr
+  cp -a "$tmp/x/usr/." "$tmp/root/usr/"
+  for sub in lib sbin bin; do
+    if [[ -d $tmp/x/$sub ]]; then mkdir -p "$tmp/root/usr/$sub"; cp -a "$tmp/x/$sub/." "$tmp/root/usr/$sub/"; fi
+  done
+  cp -a "$tmp/x/etc" "$tmp/root/etc"
+  dpkg-deb -f "$tmp"/openrc_*.deb Version >"$tmp/root/.version"
+  rm -rf "$dir"; mkdir -p "$dir"; mv "$tmp/root" "$dir/root"; rm -rf "$tmp"
+}
+
 if ((TESTBED)); then
+  openrc_fetch
   KEYLET_TB_SKIP_APT=1 bash "$ROOT/scripts/testbed.sh" install </dev/null
   # the older Keylime release of tests/e2e/keylime-release.sh (own venv)
   KEYLET_TB_SKIP_APT=1 KEYLET_RELEASE=7.12.2 bash "$ROOT/tests/e2e/keylime-release.sh" install </dev/null

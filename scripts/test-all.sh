@@ -196,6 +196,13 @@ if ((E2E)); then
     # the Debian package: dpkg -i, keylet as user keylime to PASS, upgrade (same id), remove,
     # purge (~30 s; reuses the static binary the e2e-vm step built; root only, else SKIP)
     step e2e-package timeout 600 bash tests/e2e/package.sh
+    # dist/openrc/keylet under Debian's OpenRC, in a private mount and pid namespace: start to
+    # PASS, SIGKILL and supervise-daemon's restart to PASS, stop with SIGTERM (~20 s)
+    if ((EUID == 0)); then
+      step e2e-openrc timeout 180 bash tests/e2e/openrc.sh
+    else
+      skip e2e-openrc "needs root (mount and pid namespaces)"
+    fi
     if [[ ${KEYLET_E2E_QEMU:-1} != 0 ]]; then
       step e2e-qemu-aarch64 e2e_qemu aarch64-unknown-linux-musl
       step e2e-qemu-armv7 e2e_qemu armv7-unknown-linux-musleabihf
@@ -221,6 +228,7 @@ if ((E2E)); then
     skip e2e-push "testbed is not up" # push mode
     skip e2e-vm "testbed is not up" # keylet in a VM
     skip e2e-package "testbed is not up" # the Debian package
+    skip e2e-openrc "testbed is not up" # the OpenRC script
     skip e2e-qemu-aarch64 "testbed is not up" # static aarch64 binary under qemu-user
     skip e2e-qemu-armv7 "testbed is not up"; skip e2e-qemu-riscv64 "testbed is not up"
   fi
