@@ -19,11 +19,13 @@
 #                 comes back each time and the verifier passes it again
 #   doctor        keylet doctor in the guest: every TPM, log and identity check OK on
 #                 /dev/tpmrm0
-#   confine       keylet confined itself with Landlock in Debian's kernel and attests (PASS);
+#   confine       keylet confined itself with Landlock and its seccomp filter (the kernel
+#                 shows it in filter mode) in Debian's kernel and attests (PASS);
 #                 its client CA made a symlink to a copy outside its paths, readable by
 #                 keylet's user: on SIGHUP the kernel refuses the open (EACCES), keylet keeps
 #                 its TLS configuration and PASSes on; pointed back, the reload succeeds;
-#                 keylet restarted with confine = false reloads through the same symlink
+#                 keylet restarted with confine = false (no filter) reloads through the same
+#                 symlink
 #   initd         keylet started at boot by dist/init.d/keylet (busybox sh), attested (PASS);
 #                 killed with SIGKILL, restarted by the script, PASS again; the script's
 #                 stop sends SIGTERM: keylet stops in order and nothing restarts it
@@ -207,6 +209,11 @@ scenario_confine() {
   grep -aq 'confined with Landlock: file access limited to [1-9][0-9]* configured paths' "$con" ||
     { grep -a 'Landlock\|confine' "$con" | tail -n 3 >&2; fail "keylet in the guest did not confine itself"; return 1; }
   pid=$(vm_exec cnf keylet_pid)
+  # The seccomp filter too: the kernel reports keylet in filter mode (2).
+  grep -aq 'seccomp filter installed: [1-9][0-9]* system calls allowed' "$con" ||
+    { grep -a 'seccomp' "$con" | tail -n 3 >&2; fail "keylet in the guest did not install its seccomp filter"; return 1; }
+  assert_eq "$(vm_exec cnf "awk '/^Seccomp:/ { print \$2 }' /proc/$pid/status" | tr -d '\r')" 2 \
+    "Seccomp mode of keylet in /proc/$pid/status" || return 1
   # The client CA becomes a symlink to a copy in /etc (outside keylet's paths), which
   # keylet's own user can read: only Landlock can refuse it.
   vm_exec cnf "cp $ca /mnt/host/cacert.orig && cp $ca $probe && chmod 0644 $probe && ln -sfn $probe $ca" >/dev/null ||
@@ -250,6 +257,9 @@ scenario_confine() {
     sleep 1
   done
   grep -aq 'confine = false: keylet runs without Landlock' "$con" || { fail "keylet did not start unconfined"; return 1; }
+  pid=$(vm_exec cnf keylet_pid)
+  assert_eq "$(vm_exec cnf "awk '/^Seccomp:/ { print \$2 }' /proc/$pid/status" | tr -d '\r')" 0 \
+    "Seccomp mode of the unconfined keylet" || return 1
   vm_exec cnf "ln -sfn $probe $ca" >/dev/null
   for ((i = 0; i < 60; i++)); do
     (($(grep -ac "$reloaded" "$con" || true) > changed)) && break

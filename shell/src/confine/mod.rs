@@ -11,10 +11,19 @@
 //! scripts, whose rules add the system directories read and executed, `/tmp`
 //! and the actions directory.
 //!
-//! keylet confines itself under a systemd unit too: Landlock stacks on the
-//! unit's own sandbox, and only narrows it.
+//! Beside Landlock, a seccomp filter ([`syscalls`]) limits the system calls
+//! keylet may make from then on, in the same cases.
+//!
+//! keylet confines itself under a systemd unit too: Landlock and the filter
+//! stack on the unit's own sandbox, and only narrow it.
 
 mod paths;
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
+mod syscalls;
 
 pub(crate) use paths::{Access, Rule, rules, runs_scripts};
 
@@ -148,6 +157,104 @@ pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
     })
 }
 
+/// What came of the seccomp filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SyscallFilter {
+    /// Installed. `scripts`: the operator scripts' filter (it refuses `calls`
+    /// system calls); else keylet's own (it allows `calls`).
+    Active { scripts: bool, calls: usize },
+    /// keylet has no filter for this architecture.
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )))]
+    NoArch,
+    /// The kernel (or an emulator such as qemu-user) refused it: why.
+    Refused(String),
+}
+
+/// The filter for keylet, with operator scripts (`scripts`) or without.
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
+const fn filter_for(scripts: bool) -> syscalls::Filter {
+    if scripts {
+        syscalls::Filter::WithScripts
+    } else {
+        syscalls::Filter::Own
+    }
+}
+
+/// Installs the seccomp filter (`probe`: on a thread that ends at once, to
+/// learn whether the kernel takes it, as `keylet doctor` does).
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
+pub(crate) fn filter_syscalls(scripts: bool, probe: bool) -> SyscallFilter {
+    let filter = filter_for(scripts);
+    let installed = if probe {
+        syscalls::probe(filter)
+    } else {
+        syscalls::install(filter)
+    };
+    match installed {
+        Ok(()) => SyscallFilter::Active {
+            scripts,
+            calls: filter.len(),
+        },
+        Err(why) => SyscallFilter::Refused(why),
+    }
+}
+
+/// No filter on this architecture (seccompiler does not know it).
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
+pub(crate) fn filter_syscalls(_scripts: bool, _probe: bool) -> SyscallFilter {
+    SyscallFilter::NoArch
+}
+
+/// Logs what came of the seccomp filter.
+fn log_filter(outcome: &SyscallFilter) {
+    match outcome {
+        SyscallFilter::Active {
+            scripts: false,
+            calls,
+        } => log::info!(
+            "seccomp filter installed: {calls} system calls allowed, any other fails with EPERM"
+        ),
+        SyscallFilter::Active {
+            scripts: true,
+            calls,
+        } => log::info!(
+            "seccomp filter installed: {calls} system calls that change the system (mount, \
+             modules, kexec, reboot, clocks, ptrace, bpf, namespaces) fail with EPERM, for \
+             keylet and its operator scripts"
+        ),
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "riscv64"
+        )))]
+        SyscallFilter::NoArch => log::info!(
+            "no seccomp filter on {}: keylet filters system calls on x86_64, aarch64 and riscv64",
+            std::env::consts::ARCH
+        ),
+        SyscallFilter::Refused(why) => log::warn!(
+            "the kernel refused keylet's seccomp filter ({why}): keylet runs without it (a \
+             kernel without CONFIG_SECCOMP_FILTER, an emulator, or a service manager's own \
+             filter may refuse it)"
+        ),
+    }
+}
+
 /// Why `c` leaves keylet unconfined, or `None` when it confines it.
 fn unconfined(c: &AgentConfig) -> Option<Outcome> {
     match c.confine {
@@ -216,6 +323,7 @@ pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, Confine
         ),
         Outcome::Off | Outcome::ForScripts => {}
     }
+    log_filter(&filter_syscalls(runs_scripts(c), false));
     Ok(outcome)
 }
 

@@ -47,3 +47,64 @@ pub(crate) fn check(c: &AgentConfig) -> Check {
         ),
     )
 }
+
+/// The seccomp check's name.
+const SECCOMP: &str = "confine.seccomp";
+
+/// Check: whether `keylet run` filters its system calls, learnt by installing
+/// the filter on a thread that ends at once.
+pub(crate) fn seccomp(c: &AgentConfig) -> Check {
+    if c.confine == Confine::Off
+        || (c.confine == Confine::UnlessScripts && confine::runs_scripts(c))
+    {
+        return Check::warn(
+            SECCOMP,
+            "keylet will run without a seccomp filter (as without Landlock: see the confine check)",
+            "confine as the confine check says: the filter comes with it",
+        );
+    }
+    match confine::filter_syscalls(confine::runs_scripts(c), true) {
+        confine::SyscallFilter::Active {
+            scripts: false,
+            calls,
+        } => Check::ok(
+            SECCOMP,
+            format!(
+                "keylet filters its system calls after start-up: {calls} allowed, any other \
+                 fails with EPERM"
+            ),
+        ),
+        confine::SyscallFilter::Active {
+            scripts: true,
+            calls,
+        } => Check::ok(
+            SECCOMP,
+            format!(
+                "keylet and its operator scripts are filtered after start-up: {calls} system \
+                 calls that change the system fail with EPERM"
+            ),
+        ),
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "riscv64"
+        )))]
+        confine::SyscallFilter::NoArch => Check::warn(
+            SECCOMP,
+            format!(
+                "keylet has no seccomp filter for {}: it is confined by Landlock only",
+                std::env::consts::ARCH
+            ),
+            "run keylet under a service manager that filters system calls (systemd's \
+             SystemCallFilter) where one is available",
+        ),
+        confine::SyscallFilter::Refused(why) => Check::warn(
+            SECCOMP,
+            format!(
+                "the kernel refuses keylet's seccomp filter ({why}): keylet would run without it"
+            ),
+            "boot a kernel with CONFIG_SECCOMP_FILTER=y; under an emulator (qemu-user) no filter \
+             can be installed",
+        ),
+    }
+}

@@ -199,6 +199,7 @@ pub(crate) async fn diagnose(options: &Options, env: &dyn Environment, root: &Pa
     report.push(listen);
     report.checks.extend(logs::check(c));
     report.push(confine::check(c));
+    report.push(confine::seccomp(c));
     report
 }
 
