@@ -87,10 +87,10 @@ const FOR_SCRIPTS_DENIED: &[libc::c_long] = sys![
     SYS_setns,
 ];
 
-/// kexec from a file, where the architecture has it.
-#[cfg(not(target_arch = "riscv64"))]
-const DENIED_ARCH: &[libc::c_long] = sys![SYS_kexec_file_load];
-#[cfg(target_arch = "riscv64")]
+/// kexec from a file and port I/O, where libc names them (x86_64).
+#[cfg(target_arch = "x86_64")]
+const DENIED_ARCH: &[libc::c_long] = sys![SYS_kexec_file_load, SYS_iopl, SYS_ioperm];
+#[cfg(not(target_arch = "x86_64"))]
 const DENIED_ARCH: &[libc::c_long] = &[];
 
 /// Which filter: keylet's own list, or the one its operator scripts can live
