@@ -1,0 +1,28 @@
+//! The TPM worker's handoff: an empty job sent from a current-thread tokio
+//! runtime (as `keylet run` has) to the worker thread and its result back, the
+//! cost every quote pays on top of its TPM commands.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use keylet::executor::TpmWorker;
+
+fn handoff(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let worker = TpmWorker::new();
+    c.bench_function("tpm_worker_round_trip", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(worker.run(Duration::from_secs(10), || 1u32))
+                .unwrap()
+        });
+    });
+}
+
+criterion_group!(benches, handoff);
+criterion_main!(benches);
