@@ -33,11 +33,8 @@ pub struct VerifierUrl {
 
 impl std::fmt::Display for VerifierUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "https://[{}]:{}{}", self.host, self.port, self.prefix)
-        } else {
-            write!(f, "https://{}:{}{}", self.host, self.port, self.prefix)
-        }
+        let address = crate::net::HostPort(&self.host, self.port);
+        write!(f, "https://{address}{}", self.prefix)
     }
 }
 
