@@ -34,10 +34,8 @@ impl Backoff {
     #[must_use]
     pub(crate) const fn exact(initial: Duration, max: Duration) -> Self {
         Self {
-            initial,
-            max,
-            failures: 0,
             jitter: false,
+            ..Self::new(initial, max)
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use keylet_core::keylime::agent_id::{AgentId, AgentIdError};
 use keylet_core::public;
 
-use super::host_id::{self, HostIdError};
+use super::host_id::{HostIdError, host_name, smbios_uuid};
 
 use crate::config::UuidSetting;
 use crate::state::AgentState;
@@ -56,41 +56,35 @@ pub fn resolve(
     ek_public: &[u8],
     state: Option<&AgentState>,
 ) -> Result<Identity, IdentityError> {
-    let from_host = |id: Result<AgentId, HostIdError>, source| {
-        id.map(|id| Identity { id, source })
-            .map_err(IdentityError::Host)
-    };
-    match setting {
-        UuidSetting::Dmidecode => from_host(host_id::smbios_uuid(Path::new("/")), "dmidecode"),
-        UuidSetting::Hostname => from_host(host_id::host_name(Path::new("/")), "hostname"),
-        UuidSetting::Explicit(text) => Ok(Identity {
-            id: AgentId::from_uuid(text).map_err(IdentityError::Configured)?,
-            source: "explicit",
-        }),
+    let root = Path::new("/");
+    let (id, source) = match setting {
+        UuidSetting::Dmidecode => (smbios_uuid(root).map_err(IdentityError::Host)?, "dmidecode"),
+        UuidSetting::Hostname => (host_name(root).map_err(IdentityError::Host)?, "hostname"),
+        UuidSetting::Explicit(text) => (
+            AgentId::from_uuid(text).map_err(IdentityError::Configured)?,
+            "explicit",
+        ),
         UuidSetting::HashEk => {
             let area = public::read_tpm2b_public(ek_public).map_err(IdentityError::Ek)?;
-            Ok(Identity {
-                id: AgentId::hash_ek(&area.key).map_err(IdentityError::Configured)?,
-                source: "hash_ek",
-            })
+            let id = AgentId::hash_ek(&area.key).map_err(IdentityError::Configured)?;
+            (id, "hash_ek")
         }
         UuidSetting::Generate => {
-            if let Some(s) = state.filter(|s| s.id_source == "generate")
-                && let Ok(id) = AgentId::from_uuid(&s.agent_id)
-            {
-                return Ok(Identity {
-                    id,
-                    source: "generate",
-                });
-            }
-            let mut b = [0u8; 16];
-            getrandom::fill(&mut b).map_err(|e| IdentityError::Random(e.to_string()))?;
-            Ok(Identity {
-                id: AgentId::from_random_bytes(b),
-                source: "generate",
-            })
+            let kept = state
+                .filter(|s| s.id_source == "generate")
+                .and_then(|s| AgentId::from_uuid(&s.agent_id).ok());
+            let id = match kept {
+                Some(id) => id,
+                None => {
+                    let mut b = [0u8; 16];
+                    getrandom::fill(&mut b).map_err(|e| IdentityError::Random(e.to_string()))?;
+                    AgentId::from_random_bytes(b)
+                }
+            };
+            (id, "generate")
         }
-    }
+    };
+    Ok(Identity { id, source })
 }
 
 #[cfg(test)]

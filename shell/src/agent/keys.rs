@@ -1,12 +1,12 @@
 //! The TPM side of startup: the EK, its certificate, and the AK (reloaded
 //! from the agent state, or created once and saved).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use keylet_core::agent::{AgentError, AtTcgHandle, EkHandle, EkOrigin};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::Handle;
+use rsa::pkcs8::LineEnding;
+use rsa::pkcs8::der::pem;
 
 use super::StartError;
 use super::identity::Identity;
@@ -59,7 +59,9 @@ pub fn endorsement(
     let mut cert = vec![0u8; MAX_EK_CERT];
     let index = alg.ek_cert_index();
     let ek_cert_pem = match tpm.tpm().read_ek_cert(index, &mut cert) {
-        Ok(n) => cert.get(..n).map(der_to_pem),
+        Ok(n) => cert
+            .get(..n)
+            .and_then(|der| pem::encode_string("CERTIFICATE", LineEnding::LF, der).ok()),
         Err(e) => {
             log::warn!(
                 "no EK certificate read from NV index {index:#010x} ({e}); registering without one \
@@ -108,17 +110,6 @@ pub fn ek_origin(alg: KeyAlg, handle: Handle, origin: EkOrigin) -> (String, bool
             true,
         ),
     }
-}
-
-fn der_to_pem(der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(chunk));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
 }
 
 /// Loads the AK from `state` if it belongs to this EK and these algorithms,

@@ -133,15 +133,11 @@ fn key(
 #[cfg(all(test, feature = "iak"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::{FixedEnv, load_from};
     use super::{DevIdTemplate, DeviceIdSettings};
+    use crate::config::tests::load_conf;
 
     fn load(agent_section: &str) -> Result<Option<DeviceIdSettings>, String> {
-        let root = tempfile::tempdir().unwrap();
-        let conf = root.path().join("etc/keylime/agent.conf");
-        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
-        std::fs::write(&conf, format!("[agent]\n{agent_section}\n")).unwrap();
-        load_from(&FixedEnv::default(), root.path())
+        load_conf(&format!("[agent]\n{agent_section}\n"))
             .map(|l| l.config.device_id)
             .map_err(|e| e.to_string())
     }

@@ -100,15 +100,11 @@ fn ids(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{FixedEnv, load_from};
     use super::IdentitySettings;
+    use crate::config::tests::load_conf;
 
     fn load(agent_section: &str) -> Result<IdentitySettings, String> {
-        let root = tempfile::tempdir().unwrap();
-        let conf = root.path().join("etc/keylime/agent.conf");
-        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
-        std::fs::write(&conf, format!("[agent]\n{agent_section}\n")).unwrap();
-        load_from(&FixedEnv::default(), root.path())
+        load_conf(&format!("[agent]\n{agent_section}\n"))
             .map(|l| l.config.identity)
             .map_err(|e| e.to_string())
     }

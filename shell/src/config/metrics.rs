@@ -47,14 +47,14 @@ pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>,
 mod tests {
     use std::net::SocketAddr;
 
-    use crate::config::{ConfigError, FixedEnv, load_from};
+    use crate::config::tests::load_env;
+    use crate::config::{ConfigError, FixedEnv};
 
     fn listen(vars: &[(&str, &str)]) -> Result<Option<SocketAddr>, ConfigError> {
-        let root = tempfile::tempdir().unwrap();
         let env = vars
             .iter()
             .fold(FixedEnv::default(), |env, (k, v)| env.with(k, v));
-        load_from(&env, root.path()).map(|l| l.config.metrics_listen)
+        load_env(&env).map(|l| l.config.metrics_listen)
     }
 
     const LISTEN: &str = "KEYLIME_AGENT_METRICS_LISTEN";

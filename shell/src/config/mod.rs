@@ -42,10 +42,6 @@ use parse::{
 pub use source::read_toml;
 use value::Values;
 
-/// The agent API versions keylet serves, oldest first.
-pub(crate) const SUPPORTED_API_VERSIONS: &[(u8, u8)] =
-    &[(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)];
-
 /// How the agent id is chosen (`uuid`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UuidSetting {

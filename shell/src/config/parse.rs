@@ -11,7 +11,8 @@ use keylet_core::tpm::template::EK_PERSISTENT_RSA;
 use zeroize::Zeroizing;
 
 use super::value::Values;
-use super::{ConfigError, SUPPORTED_API_VERSIONS, UuidSetting};
+use super::{ConfigError, UuidSetting};
+use crate::server::ApiVersion;
 
 pub(super) fn parse_uuid(v: &Values<'_>) -> Result<UuidSetting, ConfigError> {
     let s = v.string("uuid", "hash_ek")?;
@@ -133,13 +134,11 @@ pub(super) fn parse_api_versions(
     v: &Values<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<(u8, u8)>, bool), ConfigError> {
+    let supported = ApiVersion::SUPPORTED.map(|v| (v.major, v.minor));
     let s = v.string("api_versions", "default")?;
     match s.trim() {
-        "" | "default" => return Ok((SUPPORTED_API_VERSIONS.to_vec(), false)),
-        "latest" => {
-            let newest = SUPPORTED_API_VERSIONS.iter().rev().take(1).copied();
-            return Ok((newest.collect(), true));
-        }
+        "" | "default" => return Ok((supported.to_vec(), false)),
+        "latest" => return Ok((supported.iter().rev().take(1).copied().collect(), true)),
         _ => {}
     }
     let mut out = Vec::new();
@@ -148,7 +147,7 @@ pub(super) fn parse_api_versions(
             .split_once('.')
             .and_then(|(a, b)| Some((a.parse::<u8>().ok()?, b.parse::<u8>().ok()?)));
         match parsed {
-            Some(ver) if SUPPORTED_API_VERSIONS.contains(&ver) => {
+            Some(ver) if supported.contains(&ver) => {
                 if !out.contains(&ver) {
                     out.push(ver);
                 }
@@ -160,7 +159,7 @@ pub(super) fn parse_api_versions(
     }
     if out.is_empty() {
         warnings.push("api_versions has no supported entry; using the default".into());
-        return Ok((SUPPORTED_API_VERSIONS.to_vec(), false));
+        return Ok((supported.to_vec(), false));
     }
     out.sort_unstable();
     Ok((out, true))

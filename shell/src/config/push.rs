@@ -33,11 +33,8 @@ pub struct VerifierUrl {
 
 impl std::fmt::Display for VerifierUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "https://[{}]:{}{}", self.host, self.port, self.prefix)
-        } else {
-            write!(f, "https://{}:{}{}", self.host, self.port, self.prefix)
-        }
+        let address = crate::net::HostPort(&self.host, self.port);
+        write!(f, "https://{address}{}", self.prefix)
     }
 }
 
@@ -143,11 +140,11 @@ pub(super) fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{FixedEnv, load_from};
+    use crate::config::FixedEnv;
+    use crate::config::tests::{load_conf, load_env};
 
     fn load(env: FixedEnv) -> Result<PushSettings, ConfigError> {
-        let root = tempfile::tempdir().unwrap();
-        load_from(&env, root.path()).map(|l| l.config.push)
+        load_env(&env).map(|l| l.config.push)
     }
 
     #[test]
@@ -196,18 +193,13 @@ mod tests {
     #[test]
     fn keylimes_sample_empty_values_are_the_defaults() {
         // Keylime 7.14's agent.conf template renders these as "" for a pull agent.
-        let root = tempfile::tempdir().unwrap();
-        let conf = root.path().join("etc/keylime/agent.conf");
-        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
-        std::fs::write(
-            &conf,
+        let p = load_conf(
             "[agent]\nverifier_url = \"\"\ncertification_keys_server_identifier = \"\"\n\
              uefi_logs_evidence_version = \"\"\n",
         )
-        .unwrap();
-        let p = load_from(&FixedEnv::default(), root.path())
-            .map(|l| l.config.push)
-            .unwrap();
+        .unwrap()
+        .config
+        .push;
         assert_eq!(p.verifier_url.to_string(), "https://localhost:8881");
         assert_eq!(p.server_identifier, "ak");
         assert_eq!(p.uefi_logs_evidence_version, "2.1");

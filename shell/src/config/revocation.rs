@@ -113,16 +113,11 @@ pub fn is_action_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{FixedEnv, load_from};
+    use crate::config::tests::load_conf;
 
     fn actions(value: &str) -> Vec<String> {
-        let root = tempfile::tempdir().unwrap();
-        let conf = root.path().join("etc/keylime/agent.conf");
-        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
         let text = format!("[agent]\nrevocation_actions = {value}\n");
-        std::fs::write(&conf, text).unwrap();
-        let loaded = load_from(&FixedEnv::default(), root.path()).unwrap();
-        loaded.config.revocation.actions
+        load_conf(&text).unwrap().config.revocation.actions
     }
 
     #[test]

@@ -229,30 +229,25 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
 pub(crate) fn read_env(env: &dyn Environment, raw: &mut RawConfig) {
     let mut vars = env.vars();
     vars.sort();
-    for (name, value) in vars {
-        let Some(option) = name.strip_prefix("KEYLIME_AGENT_") else {
-            continue;
-        };
-        if option == "CONFIG" {
-            continue;
-        }
+    let options = vars.into_iter().filter_map(|(name, value)| {
+        let option = name
+            .strip_prefix("KEYLIME_AGENT_")
+            .filter(|o| *o != "CONFIG")?;
+        Some((option.to_ascii_lowercase(), name, value))
+    });
+    // KEYLIME_DIR (non-empty) wins over KEYLIME_AGENT_KEYLIME_DIR.
+    let keylime_dir = env
+        .var("KEYLIME_DIR")
+        .filter(|v| !v.is_empty())
+        .map(|dir| ("keylime_dir".to_owned(), "KEYLIME_DIR".to_owned(), dir));
+    for (option, name, value) in options.chain(keylime_dir) {
         raw.env_vars.push(name.clone());
+        let origin = Origin::Env(name);
         raw.values.insert(
-            option.to_ascii_lowercase(),
+            option,
             Sourced {
                 value: RawValue::Str(value),
-                origin: Origin::Env(name),
-            },
-        );
-    }
-    // KEYLIME_DIR (non-empty) wins over KEYLIME_AGENT_KEYLIME_DIR.
-    if let Some(dir) = env.var("KEYLIME_DIR").filter(|v| !v.is_empty()) {
-        raw.env_vars.push("KEYLIME_DIR".into());
-        raw.values.insert(
-            "keylime_dir".into(),
-            Sourced {
-                value: RawValue::Str(dir),
-                origin: Origin::Env("KEYLIME_DIR".into()),
+                origin,
             },
         );
     }

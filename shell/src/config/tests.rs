@@ -12,10 +12,22 @@ fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// Loads with `env` and no configuration file.
+pub(super) fn load_env(env: &FixedEnv) -> Result<Loaded, ConfigError> {
+    load_from(env, root_with(&[]).path())
+}
+
+/// Loads `/etc/keylime/agent.conf` holding `text`, with no environment.
+pub(super) fn load_conf(text: &str) -> Result<Loaded, ConfigError> {
+    load_from(
+        &FixedEnv::default(),
+        root_with(&[("etc/keylime/agent.conf", text)]).path(),
+    )
+}
+
 #[test]
 fn defaults_match_the_keylime_agent_except_the_uuid() {
-    let root = root_with(&[]);
-    let loaded = load_from(&FixedEnv::default(), root.path()).unwrap();
+    let loaded = load_env(&FixedEnv::default()).unwrap();
     let c = loaded.config;
     assert_eq!(c.uuid, UuidSetting::HashEk);
     assert_eq!(c.port, 9002);
@@ -86,25 +98,21 @@ fn keylime_agent_config_replaces_all_files_and_must_exist() {
 
 #[test]
 fn a_bad_value_names_option_value_origin_and_form() {
-    let root = root_with(&[("etc/keylime/agent.conf", "[agent]\nport = 70000\n")]);
-    let err = load_from(&FixedEnv::default(), root.path()).unwrap_err();
+    let err = load_conf("[agent]\nport = 70000\n").unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("option port = 70000"), "{msg}");
     assert!(msg.contains("etc/keylime/agent.conf"), "{msg}");
     assert!(msg.contains("1 to 65535"), "{msg}");
 
     let env = FixedEnv::default().with("KEYLIME_AGENT_ENABLE_AGENT_MTLS", "maybe");
-    let msg = load_from(&env, root_with(&[]).path())
-        .unwrap_err()
-        .to_string();
+    let msg = load_env(&env).unwrap_err().to_string();
     assert!(msg.contains("enable_agent_mtls"), "{msg}");
     assert!(msg.contains("KEYLIME_AGENT_ENABLE_AGENT_MTLS"), "{msg}");
 }
 
 #[test]
 fn invalid_toml_names_the_file() {
-    let root = root_with(&[("etc/keylime/agent.conf", "[agent\nport = 1\n")]);
-    let err = load_from(&FixedEnv::default(), root.path()).unwrap_err();
+    let err = load_conf("[agent\nport = 1\n").unwrap_err();
     assert!(matches!(err, ConfigError::Toml { .. }), "{err}");
 }
 
@@ -113,20 +121,18 @@ fn algorithms_must_fit_together() {
     let env = FixedEnv::default()
         .with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", "ecc")
         .with("KEYLIME_AGENT_TPM_SIGNING_ALG", "rsassa");
-    let msg = load_from(&env, root_with(&[]).path())
-        .unwrap_err()
-        .to_string();
+    let msg = load_env(&env).unwrap_err().to_string();
     assert!(msg.contains("tpm_signing_alg"), "{msg}");
 
     let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", "ecc");
-    let c = load_from(&env, root_with(&[]).path()).unwrap().config;
+    let c = load_env(&env).unwrap().config;
     assert_eq!(
         (c.tpm_encryption_alg, c.tpm_signing_alg),
         (KeyAlg::EccP256, SignAlg::Ecdsa)
     );
 
     let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_SIGNING_ALG", "rsapss");
-    assert!(load_from(&env, root_with(&[]).path()).is_err());
+    assert!(load_env(&env).is_err());
 
     // The high-range EKs, by Keylime's names: the signing scheme follows the family.
     for (name, alg, sign) in [
@@ -135,7 +141,7 @@ fn algorithms_must_fit_together() {
         ("ECC521", KeyAlg::EccP521, SignAlg::Ecdsa),
     ] {
         let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", name);
-        let c = load_from(&env, root_with(&[]).path()).unwrap().config;
+        let c = load_env(&env).unwrap().config;
         assert_eq!(
             (c.tpm_encryption_alg, c.tpm_signing_alg),
             (alg, sign),
@@ -143,21 +149,17 @@ fn algorithms_must_fit_together() {
         );
     }
     let env = FixedEnv::default().with("KEYLIME_AGENT_TPM_ENCRYPTION_ALG", "rsa4096");
-    let msg = load_from(&env, root_with(&[]).path())
-        .unwrap_err()
-        .to_string();
+    let msg = load_env(&env).unwrap_err().to_string();
     assert!(msg.contains("tpm_encryption_alg"), "{msg}");
 }
 
 #[test]
 fn unknown_options_and_legacy_sections_warn() {
-    let root = root_with(&[(
-        "etc/keylime/agent.conf",
+    let w = load_conf(
         "[agent]\nregistar_ip = \"1.2.3.4\"\ntls_accept_invalid_certs = true\n[cloud_agent]\nagent_uuid = \"x\"\n",
-    )]);
-    let w = load_from(&FixedEnv::default(), root.path())
-        .unwrap()
-        .warnings;
+    )
+    .unwrap()
+    .warnings;
     assert!(
         w.iter().any(|m| m.contains("did you mean registrar_ip")),
         "{w:?}"
@@ -178,7 +180,7 @@ fn uuid_ek_handle_password_and_api_versions() {
         .with("KEYLIME_AGENT_TPM_OWNERPASSWORD", "hex:0aff")
         .with("KEYLIME_AGENT_API_VERSIONS", "2.5, 3.0, 2.4")
         .with("KEYLIME_AGENT_RUN_AS", "");
-    let loaded = load_from(&env, root_with(&[]).path()).unwrap();
+    let loaded = load_env(&env).unwrap();
     let c = loaded.config;
     assert_eq!(c.uuid, UuidSetting::Generate);
     assert_eq!(c.ek_handle, Some(0x8101_0001));
@@ -189,16 +191,16 @@ fn uuid_ek_handle_password_and_api_versions() {
     assert!(loaded.warnings.iter().any(|w| w.contains("\"3.0\"")));
 
     let env = FixedEnv::default().with("KEYLIME_AGENT_EK_HANDLE", "0x40000001");
-    assert!(load_from(&env, root_with(&[]).path()).is_err());
+    assert!(load_env(&env).is_err());
 }
 
 #[test]
 fn tpm_device_option_wins_over_tcti() {
     let env = FixedEnv::default().with("TCTI", "swtpm:host=127.0.0.1,port=2321");
-    let c = load_from(&env, root_with(&[]).path()).unwrap().config;
+    let c = load_env(&env).unwrap().config;
     assert_eq!(c.tpm_device.unwrap().0, "swtpm:host=127.0.0.1,port=2321");
     let env = env.with("KEYLIME_AGENT_TPM_DEVICE", "tcp://127.0.0.1:1");
-    let c = load_from(&env, root_with(&[]).path()).unwrap().config;
+    let c = load_env(&env).unwrap().config;
     assert_eq!(c.tpm_device.unwrap().0, "tcp://127.0.0.1:1");
 }
 
@@ -241,9 +243,8 @@ fn uuid_from_the_host_or_the_environment_as_keylime_documents_it() {
 #[test]
 fn the_packaged_agent_conf_shows_the_defaults() {
     const SHIPPED: &str = include_str!("../../../dist/deb/agent.conf");
-    let defaults = load_from(&FixedEnv::default(), root_with(&[]).path()).unwrap();
-    let shipped = root_with(&[("etc/keylime/agent.conf", SHIPPED)]);
-    let loaded = load_from(&FixedEnv::default(), shipped.path()).unwrap();
+    let defaults = load_env(&FixedEnv::default()).unwrap();
+    let loaded = load_conf(SHIPPED).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(
         format!("{:?}", loaded.config),
@@ -326,8 +327,7 @@ fn an_option_of_a_subsystem_this_build_lacks_is_refused_naming_the_feature() {
     ];
     for (line, feature, built) in cases {
         let text = format!("[agent]\n{line}\n");
-        let root = root_with(&[("etc/keylime/agent.conf", &text)]);
-        match load_from(&FixedEnv::default(), root.path()) {
+        match load_conf(&text) {
             Ok(_) => assert!(built, "{line}: accepted without the {feature} feature"),
             Err(e) => {
                 assert!(!built, "{line}: refused with the {feature} feature: {e}");
@@ -350,6 +350,5 @@ fn keylimes_stock_payload_options_load_in_every_build() {
     let text = "[agent]\nextract_payload_zip = true\npayload_script = \"autorun.sh\"\n\
                 secure_size = \"1m\"\nenable_insecure_payload = false\n\
                 enable_revocation_actions = false\nrevocation_actions = \"\"\n";
-    let root = root_with(&[("etc/keylime/agent.conf", text)]);
-    load_from(&FixedEnv::default(), root.path()).unwrap();
+    load_conf(text).unwrap();
 }

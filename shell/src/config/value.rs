@@ -23,7 +23,9 @@ impl<'a> Values<'a> {
         self.raw.values.get(option)
     }
 
-    fn invalid(&self, option: &str, expected: &str) -> ConfigError {
+    /// Fails with the option named, its value and origin, and `expected`.
+    #[must_use]
+    pub(crate) fn error(&self, option: &str, expected: &str) -> ConfigError {
         let (value, origin) = self
             .get(option)
             .map_or((String::new(), Origin::Default), |s| {
@@ -48,7 +50,7 @@ impl<'a> Values<'a> {
             Some(RawValue::Str(s)) => Ok(s.trim().to_string()),
             Some(RawValue::Int(i)) => Ok(i.to_string()),
             Some(RawValue::Bool(b)) => Ok(b.to_string()),
-            Some(RawValue::Other(_)) => Err(self.invalid(option, "a string")),
+            Some(RawValue::Other(_)) => Err(self.error(option, "a string")),
         }
     }
 
@@ -90,9 +92,9 @@ impl<'a> Values<'a> {
             Some(RawValue::Str(s)) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" | "on" => Ok(Some(true)),
                 "false" | "no" | "0" | "off" => Ok(Some(false)),
-                _ => Err(self.invalid(option, FORM)),
+                _ => Err(self.error(option, FORM)),
             },
-            Some(_) => Err(self.invalid(option, FORM)),
+            Some(_) => Err(self.error(option, FORM)),
         }
     }
 
@@ -116,7 +118,7 @@ impl<'a> Values<'a> {
         };
         match n {
             Some(n) if range.contains(&n) => Ok(n),
-            _ => Err(self.invalid(option, &expected)),
+            _ => Err(self.error(option, &expected)),
         }
     }
 
@@ -127,7 +129,7 @@ impl<'a> Values<'a> {
     /// [`ConfigError::Invalid`] when not a port number.
     pub(crate) fn port(&self, option: &str, default: u16) -> Result<u16, ConfigError> {
         let n = self.integer(option, u64::from(default), 1..=65535)?;
-        u16::try_from(n).map_err(|_| self.invalid(option, "a port from 1 to 65535"))
+        u16::try_from(n).map_err(|_| self.error(option, "a port from 1 to 65535"))
     }
 
     /// A file path with Keylime's keywords: `default` (or empty, with a
@@ -149,10 +151,12 @@ impl<'a> Values<'a> {
                 "option {option} is empty; using the default {default_name} (set it to \"default\" to silence this)"
             ));
         }
-        if s.is_empty() || s == "default" {
-            return Ok(base.join(default_name));
-        }
-        Ok(base.join(s))
+        let name = if s.is_empty() || s == "default" {
+            default_name
+        } else {
+            &s
+        };
+        Ok(base.join(name))
     }
 
     /// A comma-separated list of paths (each with [`Values::path`] rules).
@@ -167,29 +171,16 @@ impl<'a> Values<'a> {
         default_name: &str,
     ) -> Result<Vec<PathBuf>, ConfigError> {
         let s = self.string(option, "default")?;
-        let items: Vec<&str> = s
+        let paths: Vec<PathBuf> = s
             .split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
+            .map(|p| base.join(if p == "default" { default_name } else { p }))
             .collect();
-        if items.is_empty() {
-            return Ok(vec![base.join(default_name)]);
-        }
-        Ok(items
-            .into_iter()
-            .map(|p| {
-                if p == "default" {
-                    base.join(default_name)
-                } else {
-                    base.join(p)
-                }
-            })
-            .collect())
-    }
-
-    /// Fails with the option named, for checks done by the caller.
-    #[must_use]
-    pub(crate) fn error(&self, option: &str, expected: &str) -> ConfigError {
-        self.invalid(option, expected)
+        Ok(if paths.is_empty() {
+            vec![base.join(default_name)]
+        } else {
+            paths
+        })
     }
 }

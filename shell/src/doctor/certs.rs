@@ -60,22 +60,15 @@ fn judge(cert: &Certificate, now: SystemTime) -> (super::report::Status, String)
             Status::Fail,
             format!("{subject:?} expired on {}", validity.not_after),
         ),
-        Ok(left) if left < FAIL_LEFT => (
-            Status::Fail,
-            format!(
-                "{subject:?} expires in {} ({})",
-                days(left),
-                validity.not_after
-            ),
-        ),
-        Ok(left) if left < WARN_LEFT => (
-            Status::Warn,
-            format!(
-                "{subject:?} expires in {} ({})",
-                days(left),
-                validity.not_after
-            ),
-        ),
+        Ok(left) if left < WARN_LEFT => {
+            let status = if left < FAIL_LEFT {
+                Status::Fail
+            } else {
+                Status::Warn
+            };
+            let when = format!("{} ({})", days(left), validity.not_after);
+            (status, format!("{subject:?} expires in {when}"))
+        }
         Ok(left) => (Status::Ok, format!("{subject:?} valid for {}", days(left))),
     }
 }

@@ -28,34 +28,27 @@ fn store_fix(e: &StoreError) -> String {
 pub(crate) fn agent_state(c: &AgentConfig) -> (Check, Option<AgentState>) {
     const NAME: &str = "keys.ak";
     let path = c.agent_data_path.display();
-    match AgentState::load(&c.agent_data_path) {
-        Ok(Some(s)) => (
-            Check::ok(
-                NAME,
-                format!(
-                    "agent state {path}: mode 0600, {} AK of {}",
-                    s.key_alg, s.agent_id
-                ),
+    let state = AgentState::load(&c.agent_data_path);
+    let check = match &state {
+        Ok(Some(s)) => Check::ok(
+            NAME,
+            format!(
+                "agent state {path}: mode 0600, {} AK of {}",
+                s.key_alg, s.agent_id
             ),
-            Some(s),
         ),
-        Ok(None) => (
-            Check::ok(
-                NAME,
-                format!("no agent state at {path} yet: the AK is created at the first start"),
-            ),
-            None,
+        Ok(None) => Check::ok(
+            NAME,
+            format!("no agent state at {path} yet: the AK is created at the first start"),
         ),
-        Err(StateError::Store(e)) => (Check::fail(NAME, e.to_string(), store_fix(&e)), None),
-        Err(e) => (
-            Check::fail(
-                NAME,
-                e.to_string(),
-                "move the file away, delete the agent at the registrar, and restart keylet",
-            ),
-            None,
+        Err(StateError::Store(e)) => Check::fail(NAME, e.to_string(), store_fix(e)),
+        Err(e) => Check::fail(
+            NAME,
+            e.to_string(),
+            "move the file away, delete the agent at the registrar, and restart keylet",
         ),
-    }
+    };
+    (check, state.ok().flatten())
 }
 
 /// The payload key (NK): 0600, RSA-2048 PKCS#8.

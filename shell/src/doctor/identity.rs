@@ -54,16 +54,15 @@ pub(crate) fn check(c: &AgentConfig, facts: &TpmFacts, state: Option<&AgentState
         }
         Err(e) => return vec![Check::fail(NAME, e.to_string(), "fix the TPM checks above")],
     };
-    let mut checks = Vec::new();
     let Some(saved) = state else {
         let note = if matches!(c.uuid, UuidSetting::Generate) {
             "a random id is made at the first start and kept".to_string()
         } else {
             format!("not registered yet; keylet will register as {}", id.id)
         };
-        checks.push(Check::ok(NAME, format!("uuid = {source}: {note}")));
-        return checks;
+        return vec![Check::ok(NAME, format!("uuid = {source}: {note}"))];
     };
+    let mut checks = Vec::new();
     if let Some(ek_public) = &facts.ek_public
         && *ek_public != saved.ek_public
     {

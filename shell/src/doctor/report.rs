@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
-/// How one check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// How one check came out (lowercase in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub(crate) enum Status {
     /// Nothing to do.
@@ -23,16 +24,6 @@ impl Status {
             Self::Ok => "OK",
             Self::Warn => "WARN",
             Self::Fail => "FAIL",
-        }
-    }
-
-    /// Lowercase, for JSON.
-    #[must_use]
-    pub(crate) fn json_name(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Warn => "warn",
-            Self::Fail => "fail",
         }
     }
 }
@@ -168,7 +159,7 @@ impl Report {
             .map(|c| {
                 serde_json::json!({
                     "name": c.name,
-                    "status": c.status.json_name(),
+                    "status": c.status,
                     "detail": c.detail,
                     "fix": c.fix,
                 })
@@ -176,7 +167,7 @@ impl Report {
             .collect();
         serde_json::json!({
             "keylet": env!("CARGO_PKG_VERSION"),
-            "status": self.worst().json_name(),
+            "status": self.worst(),
             "exit_code": self.exit_code(),
             "checks": checks,
         })

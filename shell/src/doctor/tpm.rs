@@ -34,10 +34,6 @@ pub(crate) struct TpmFacts {
     pub(crate) ek_public: Option<Vec<u8>>,
 }
 
-fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
-    crate::tpm::open_with_timeout(device, TIMEOUT)
-}
-
 fn open_fix(device: &TpmDevice) -> String {
     match device {
         TpmDevice::Path(p) => format!(
@@ -81,22 +77,21 @@ pub(crate) fn check(
     ek_store: Option<&Path>,
     agent_running: bool,
 ) -> (Vec<Check>, TpmFacts) {
-    let mut checks = Vec::new();
-    let mut facts = TpmFacts::default();
+    // Until the TPM answers, a check that fails is the only one.
+    let alone = |check| (vec![check], TpmFacts::default());
     let device = match choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str())) {
         Ok(d) => d,
         Err(e) => {
-            checks.push(Check::fail(
+            return alone(Check::fail(
                 "tpm.device",
                 format!("tpm_device / TCTI: {e}"),
                 "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
                  mssim:host=H,port=P",
             ));
-            return (checks, facts);
         }
     };
     if agent_running && matches!(device, TpmDevice::Tcp { .. }) {
-        checks.push(Check::warn(
+        return alone(Check::warn(
             "tpm.device",
             format!(
                 "{device} not checked: swtpm serves one connection at a time and the running \
@@ -104,44 +99,39 @@ pub(crate) fn check(
             ),
             "stop keylet and run keylet doctor again to check the TPM",
         ));
-        return (checks, facts);
     }
-    let mut transport = match open(&device) {
+    let mut transport = match crate::tpm::open_with_timeout(&device, TIMEOUT) {
         Ok(t) => t,
         Err(TransportError::Open { source, .. })
             if agent_running && source.raw_os_error() == Some(nix::libc::EBUSY) =>
         {
-            checks.push(Check::warn(
+            return alone(Check::warn(
                 "tpm.device",
                 format!("{device} not checked: the running keylet holds it ({source})"),
                 "use /dev/tpmrm0 (the kernel resource manager) so that tools can share the TPM, \
                  or stop keylet and run keylet doctor again",
             ));
-            return (checks, facts);
         }
-        Err(e) => {
-            checks.push(Check::fail("tpm.device", e.to_string(), open_fix(&device)));
-            return (checks, facts);
-        }
+        Err(e) => return alone(Check::fail("tpm.device", e.to_string(), open_fix(&device))),
     };
     let mut cmd = vec![0u8; BUFFER_SIZE];
     let mut rsp = vec![0u8; BUFFER_SIZE];
     let mut tpm = Tpm::new(&mut transport, &mut cmd, &mut rsp)
         .with_endorsement_password(&c.tpm_ownerpassword);
-    match manufacturer(&mut tpm) {
-        Ok(m) => checks.push(Check::ok(
+    let mut checks = match manufacturer(&mut tpm) {
+        Ok(m) => vec![Check::ok(
             "tpm.device",
             format!("{device} answers (manufacturer {m:?})"),
-        )),
+        )],
         Err(e) => {
-            checks.push(Check::fail(
+            return alone(Check::fail(
                 "tpm.device",
                 format!("{device} opened but does not answer: {e}"),
                 open_fix(&device),
             ));
-            return (checks, facts);
         }
-    }
+    };
+    let mut facts = TpmFacts::default();
     checks.push(clock(&mut tpm, c.tpm_clock_repair));
     let da = tpm.read_lockout().map_err(|e| e.to_string());
     checks.push(lockout::lockout(da, c, state));

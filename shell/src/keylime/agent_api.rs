@@ -70,7 +70,6 @@ pub(crate) struct UKeyRequest {
     /// HMAC-SHA384 of the agent id with K, hex.
     pub(crate) auth_tag: String,
     /// The encrypted payload, base64.
-    #[serde(default)]
     pub(crate) payload: Option<String>,
 }
 

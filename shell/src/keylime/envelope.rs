@@ -32,7 +32,6 @@ impl<T> Envelope<'static, T> {
 #[derive(Debug, Deserialize)]
 pub(crate) struct EnvelopeIn<T> {
     /// The message (`Success` or why not).
-    #[serde(default)]
     pub(crate) status: Option<String>,
     /// The answer.
     #[serde(default = "none")]

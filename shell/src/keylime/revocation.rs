@@ -20,7 +20,6 @@ pub struct Notification {
 #[derive(Debug, Deserialize)]
 pub(crate) struct RevocationMessage {
     /// The agent that failed attestation.
-    #[serde(default)]
     pub(crate) agent_id: Option<String>,
 }
 

@@ -6,9 +6,7 @@
 
 use std::path::Path;
 
-use keylet_core::keylime::spki;
-use keylet_core::public::PublicKey as TpmPublicKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
@@ -54,27 +52,13 @@ impl PayloadKey {
                 ),
             });
         }
-        let modulus = key.n_bytes();
-        let exponent = key.e_bytes();
-        let e = exponent.iter().try_fold(0u32, |acc, b| {
-            acc.checked_mul(256)?.checked_add(u32::from(*b))
-        });
-        let Some(exponent) = e else {
-            return Err(KeyError::Invalid {
+        let public_pem = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Invalid {
                 path: path.to_path_buf(),
-                detail: "the payload key's public exponent does not fit 32 bits".into(),
-            });
-        };
-        let public = TpmPublicKey::Rsa {
-            modulus: &modulus,
-            exponent,
-        };
-        let mut pem = [0u8; spki::MAX_PEM_LEN];
-        let n = spki::pem(&public, &mut pem).map_err(|e| KeyError::Invalid {
-            path: path.to_path_buf(),
-            detail: format!("cannot encode the payload public key: {e}"),
-        })?;
-        let public_pem = String::from_utf8_lossy(pem.get(..n).unwrap_or(&[])).into_owned();
+                detail: format!("cannot encode the payload public key: {e}"),
+            })?;
         Ok(Self { key, public_pem })
     }
 }
@@ -136,8 +120,7 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
         assert!(pem.ends_with("-----END PUBLIC KEY-----\n"));
         assert!(pem.lines().all(|l| l.len() <= 64));
-        // The same PEM the rsa crate's own encoder writes.
-        use rsa::pkcs8::EncodePublicKey;
+        // The rsa crate's own SubjectPublicKeyInfo encoding.
         let theirs = a
             .private()
             .to_public_key()

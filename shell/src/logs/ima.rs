@@ -7,6 +7,7 @@
 //! `stride` lines. The log is append-only, so the index stays valid as it
 //! grows; a shrunk or replaced file (detected on every refresh) resets it.
 
+use std::cmp::Ordering;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -158,26 +159,12 @@ impl ImaLog {
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         self.refresh(&mut index)?;
         let end = index.end;
-        if requested > index.lines {
-            return Ok(ImaSlice {
-                start: 0,
-                end,
-                entry: 0,
-            });
-        }
-        if requested == index.lines {
-            return Ok(ImaSlice {
-                start: end,
-                end,
-                entry: requested,
-            });
-        }
-        let start = self.offset_of_line(&index, requested)?;
-        Ok(ImaSlice {
-            start,
-            end,
-            entry: requested,
-        })
+        let (start, entry) = match requested.cmp(&index.lines) {
+            Ordering::Greater => (0, 0),
+            Ordering::Equal => (end, requested),
+            Ordering::Less => (self.offset_of_line(&index, requested)?, requested),
+        };
+        Ok(ImaSlice { start, end, entry })
     }
 
     /// The number of complete lines, after bringing the index up to date.
@@ -208,18 +195,11 @@ impl ImaLog {
             );
             *index = LineIndex::new();
         }
-        let mut buf = vec![0u8; SCAN_CHUNK];
-        let mut pos = index.end;
-        loop {
-            let n = self.read_at(&mut buf, pos)?;
-            let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
-                return Ok(());
-            };
-            for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
-                index.push_line(pos.saturating_add(i as u64).saturating_add(1));
-            }
-            pos = pos.saturating_add(n as u64);
-        }
+        self.scan(index.end, |next| {
+            index.push_line(next);
+            None::<()>
+        })?;
+        Ok(())
     }
 
     /// Whether the byte before `index.end` is still the `\n` that ended the
@@ -237,21 +217,34 @@ impl ImaLog {
 
     /// The byte offset of line `line`, which must be below `index.lines`.
     fn offset_of_line(&self, index: &LineIndex, line: u64) -> Result<u64, LogError> {
-        let (mut at_line, mut pos) = index.checkpoint_before(line);
+        let (mut at_line, pos) = index.checkpoint_before(line);
         if at_line == line {
             return Ok(pos);
         }
+        let found = self.scan(pos, |next| {
+            at_line = at_line.saturating_add(1);
+            (at_line == line).then_some(next)
+        })?;
+        // None: the file shrank under us; send from the last known end.
+        Ok(found.unwrap_or(index.end))
+    }
+
+    /// Calls `each` with the offset just past every `\n` from byte `pos` on,
+    /// until it returns a value (returned) or the file ends (`None`).
+    fn scan<T>(
+        &self,
+        mut pos: u64,
+        mut each: impl FnMut(u64) -> Option<T>,
+    ) -> Result<Option<T>, LogError> {
         let mut buf = vec![0u8; SCAN_CHUNK];
         loop {
             let n = self.read_at(&mut buf, pos)?;
             let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
-                // The file shrank under us; send from the last known end.
-                return Ok(index.end);
+                return Ok(None);
             };
             for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
-                at_line = at_line.saturating_add(1);
-                if at_line == line {
-                    return Ok(pos.saturating_add(i as u64).saturating_add(1));
+                if let Some(found) = each(pos.saturating_add(i as u64).saturating_add(1)) {
+                    return Ok(Some(found));
                 }
             }
             pos = pos.saturating_add(n as u64);

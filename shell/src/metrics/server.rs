@@ -43,21 +43,19 @@ pub enum MetricsError {
 
 impl fmt::Display for MetricsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Bind { addr, source } => write!(
-                f,
-                "cannot listen for metrics on {addr} (option metrics_listen): {source}; pick a \
-                 free port or leave metrics_listen empty to turn metrics off"
-            ),
-        }
+        let Self::Bind { addr, source } = self;
+        write!(
+            f,
+            "cannot listen for metrics on {addr} (option metrics_listen): {source}; pick a free \
+             port or leave metrics_listen empty to turn metrics off"
+        )
     }
 }
 
 impl std::error::Error for MetricsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Bind { source, .. } => Some(source),
-        }
+        let Self::Bind { source, .. } = self;
+        Some(source)
     }
 }
 

@@ -79,23 +79,15 @@ mod tests {
             }
             f
         };
-        assert_eq!(error_kind(&Ok(10), &frame(0)), None);
-        assert_eq!(
-            error_kind(&Ok(10), &frame(0x922)),
-            Some(TpmErrorKind::Retry)
-        );
-        assert_eq!(
-            error_kind(&Ok(10), &frame(0x908)),
-            Some(TpmErrorKind::Retry)
-        );
-        assert_eq!(
-            error_kind(&Ok(10), &frame(0x90A)),
-            Some(TpmErrorKind::Retry)
-        );
-        assert_eq!(
-            error_kind(&Ok(10), &frame(0x18B)),
-            Some(TpmErrorKind::Response)
-        );
+        for (rc, kind) in [
+            (0, None),
+            (0x922, Some(TpmErrorKind::Retry)),
+            (0x908, Some(TpmErrorKind::Retry)),
+            (0x90A, Some(TpmErrorKind::Retry)),
+            (0x18B, Some(TpmErrorKind::Response)),
+        ] {
+            assert_eq!(error_kind(&Ok(10), &frame(rc)), kind, "{rc:#x}");
+        }
         let closed = TransportError::Closed {
             device: "tcp://x".into(),
             cc: 0x158,

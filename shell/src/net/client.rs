@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
+use super::HostPort;
 use super::stream::{BoxStream, boxed};
 
 use crate::keys::load_certs;
@@ -134,11 +135,7 @@ impl fmt::Debug for Endpoint {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{scheme}://{}:{}", self.host, self.port)
-        }
+        write!(f, "{scheme}://{}", HostPort(&self.host, self.port))
     }
 }
 
@@ -259,15 +256,13 @@ impl Endpoint {
     }
 
     fn build(&self, r: Request<'_>) -> Result<hyper::Request<Full<Bytes>>, HttpError> {
-        let host_header = if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        };
         let mut req = hyper::Request::builder()
             .method(r.method)
             .uri(r.path)
-            .header(hyper::header::HOST, host_header);
+            .header(
+                hyper::header::HOST,
+                HostPort(&self.host, self.port).to_string(),
+            );
         if let Some(accept) = r.accept {
             req = req.header(hyper::header::ACCEPT, accept);
         }

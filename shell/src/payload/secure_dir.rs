@@ -86,7 +86,8 @@ impl SecureDir {
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
-        let owner = owner(run_as).map_err(&fail)?;
+        // The uid/gid of `run_as` when keylet is root and will drop to it.
+        let owner = crate::privileges::run_as_ids(run_as).map_err(|e| fail(e.to_string()))?;
         if is_mount_point(&path).map_err(&fail)? {
             let fs = statfs(&path).map_err(|e| fail(format!("statfs failed: {e}")))?;
             if fs.filesystem_type() != TMPFS_MAGIC {
@@ -126,11 +127,6 @@ impl SecureDir {
         log::info!("mounted a tmpfs ({options}) at {}", path.display());
         Ok(Self { path, tmpfs: true })
     }
-}
-
-/// The uid/gid of `run_as` when keylet is root and will drop to it.
-fn owner(run_as: Option<&(String, String)>) -> Result<Option<(Uid, Gid)>, String> {
-    crate::privileges::run_as_ids(run_as).map_err(|e| e.to_string())
 }
 
 fn give_to(path: &Path, owner: Option<(Uid, Gid)>) -> Result<(), String> {

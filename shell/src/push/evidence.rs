@@ -55,13 +55,12 @@ pub struct Sent {
 /// [`PushError::Log`] if the IMA log cannot be read.
 pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Document, PushError> {
     let info = tpm.agent_info();
-    let ima_entries = match &sources.ima {
-        Some(ima) => Some(
-            ima.line_count()
-                .map_err(|e| PushError::Log(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let ima_entries = sources
+        .ima
+        .as_ref()
+        .map(|ima| ima.line_count())
+        .transpose()
+        .map_err(|e| PushError::Log(e.to_string()))?;
     // The AK's key (an RSA-2048 or P-256 AK whatever the EK's size).
     let (key_algorithm, key_size) = match info.key_alg.ak_alg() {
         KeyAlg::EccP256 => ("ecc", 256),
@@ -152,7 +151,7 @@ pub fn collect(
                 let uefi = sources.uefi.as_ref().ok_or_else(|| {
                     PushError::Log("the verifier asks for the UEFI log but keylet has none".into())
                 })?;
-                let bytes = read_all(|buf, at| uefi.read_at(buf, at), MAX_UEFI_LOG, uefi.path())?;
+                let bytes = read_all(uefi, MAX_UEFI_LOG)?;
                 sent.uefi_bytes = Some(bytes.len());
                 out.push(Collected::Uefi {
                     entries: STANDARD.encode(&bytes),
@@ -190,17 +189,9 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
         at += n as u64;
     }
     if let Some(limit) = limit {
-        let mut lines = 0u64;
-        if let Some(cut) = bytes.iter().position(|b| {
-            if *b == b'\n' {
-                lines += 1;
-            }
-            lines == limit && *b == b'\n'
-        }) {
-            bytes.truncate(cut + 1);
-        } else if limit == 0 {
-            bytes.clear();
-        }
+        let lines = bytes.split_inclusive(|b| *b == b'\n');
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        bytes.truncate(lines.take(limit).map(<[u8]>::len).sum());
     }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
@@ -216,16 +207,14 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
     Ok((text, count))
 }
 
-/// Reads a whole file through `read_at`, refusing more than `max` bytes.
-fn read_all(
-    read_at: impl Fn(&mut [u8], u64) -> Result<usize, crate::logs::LogError>,
-    max: u64,
-    path: &Path,
-) -> Result<Vec<u8>, PushError> {
+/// Reads the whole log, refusing more than `max` bytes.
+fn read_all(log: &MeasuredBootLog, max: u64) -> Result<Vec<u8>, PushError> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = read_at(&mut buf, out.len() as u64).map_err(|e| PushError::Log(e.to_string()))?;
+        let n = log
+            .read_at(&mut buf, out.len() as u64)
+            .map_err(|e| PushError::Log(e.to_string()))?;
         if n == 0 {
             return Ok(out);
         }
@@ -233,7 +222,7 @@ fn read_all(
         if out.len() as u64 > max {
             return Err(PushError::Log(format!(
                 "{} is larger than {} MiB",
-                path.display(),
+                log.path().display(),
                 max >> 20
             )));
         }

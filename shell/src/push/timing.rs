@@ -31,22 +31,18 @@ pub(crate) fn next_attestation(
                 "the verifier said the next attestation is due in {s} s (negative); attesting now"
             )),
         ),
-        Some(s) => {
-            let secs = u64::try_from(s).unwrap_or(u64::MAX);
-            if Duration::from_secs(secs) > MAX_HINT {
-                (
-                    fallback,
-                    Some(format!(
-                        "the verifier said the next attestation is due in {s} s, more than {} s; \
-                         using attestation_interval_seconds ({} s) instead",
-                        MAX_HINT.as_secs(),
-                        fallback.as_secs()
-                    )),
-                )
-            } else {
-                (Duration::from_secs(secs) + HINT_MARGIN, None)
-            }
-        }
+        Some(s) => match Duration::from_secs(u64::try_from(s).unwrap_or(u64::MAX)) {
+            due if due > MAX_HINT => (
+                fallback,
+                Some(format!(
+                    "the verifier said the next attestation is due in {s} s, more than {} s; \
+                     using attestation_interval_seconds ({} s) instead",
+                    MAX_HINT.as_secs(),
+                    fallback.as_secs()
+                )),
+            ),
+            due => (due + HINT_MARGIN, None),
+        },
     }
 }
 

@@ -1,5 +1,7 @@
 //! Registrar client errors.
 
+use crate::net::HttpError;
+
 /// Why talking to the registrar failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -93,3 +95,13 @@ impl std::fmt::Display for RegistrarError {
 }
 
 impl std::error::Error for RegistrarError {}
+
+impl From<HttpError> for RegistrarError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::Unreachable { address, detail } => Self::Unreachable { address, detail },
+            HttpError::Tls { detail } => Self::Tls { detail },
+            HttpError::BadResponse { detail } => Self::BadResponse { detail },
+        }
+    }
+}

@@ -5,7 +5,6 @@
 //! with hostname checking (never without verification).
 
 mod error;
-mod http;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +14,10 @@ use crate::keylime::registrar::{self as messages, Activation};
 pub(crate) use crate::keylime::registrar::{DeviceIdFields, Registration}; // keylet doctor
 pub(crate) use error::RegistrarError;
 
-use http::Endpoint;
+use crate::net::{self, Endpoint};
+
+/// The options holding the registrar's CA file and host, for TLS hints.
+const OPTIONS: (&str, &str) = ("registrar_tls_ca_cert", "registrar_ip");
 
 /// A registrar reached over HTTP or HTTPS.
 #[derive(Debug, Clone)]
@@ -28,7 +30,7 @@ impl Registrar {
     #[must_use]
     pub(crate) fn plain(host: &str, port: u16) -> Self {
         Self {
-            endpoint: Endpoint::new(host, port, None),
+            endpoint: Endpoint::new(host, port, None, OPTIONS),
         }
     }
 
@@ -39,10 +41,34 @@ impl Registrar {
     ///
     /// [`RegistrarError::Tls`] if the CA file is unreadable or holds no certificate.
     pub(crate) fn tls(host: &str, port: u16, ca_file: &Path) -> Result<Self, RegistrarError> {
-        let config = http::client_tls_config(ca_file)?;
+        let config = net::client_tls_config(ca_file, OPTIONS.0)?;
         Ok(Self {
-            endpoint: Endpoint::new(host, port, Some(Arc::new(config))),
+            endpoint: Endpoint::new(host, port, Some(Arc::new(config)), OPTIONS),
         })
+    }
+
+    /// Sends one request (a JSON body, if any) and returns the status and body.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistrarError::Unreachable`] for connection failures and timeouts,
+    /// [`RegistrarError::Tls`] for certificate problems.
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), RegistrarError> {
+        let reply = self
+            .endpoint
+            .send(net::Request {
+                method,
+                path,
+                body: body.map(|b| ("application/json", b)),
+                ..net::Request::default()
+            })
+            .await?;
+        Ok((reply.status, reply.body))
     }
 
     /// `host:port` and the scheme, for messages.
@@ -61,7 +87,7 @@ impl Registrar {
     /// [`RegistrarError::NoCommonVersion`] if it supports none of `ours`.
     pub(crate) async fn negotiate(&self, ours: &[(u8, u8)]) -> Result<(u8, u8), RegistrarError> {
         let newest = ours.iter().max().copied().unwrap_or((2, 1));
-        let (status, body) = self.endpoint.request("GET", "/version", None).await?;
+        let (status, body) = self.request("GET", "/version", None).await?;
         if status != 200 {
             log::warn!(
                 "registrar {} answered GET /version with {status}; trying API {}.{}",
@@ -96,7 +122,7 @@ impl Registrar {
         let body = serde_json::to_vec(registration).map_err(|e| RegistrarError::BadResponse {
             detail: e.to_string(),
         })?;
-        let (status, answer) = self.endpoint.request("POST", &path, Some(body)).await?;
+        let (status, answer) = self.request("POST", &path, Some(body)).await?;
         messages::check_status(status, &answer, "register", id)?;
         messages::parse_blob(&answer)
     }
@@ -118,7 +144,7 @@ impl Registrar {
                 detail: e.to_string(),
             }
         })?;
-        let (status, answer) = self.endpoint.request("PUT", &path, Some(body)).await?;
+        let (status, answer) = self.request("PUT", &path, Some(body)).await?;
         messages::check_status(status, &answer, "activate", id)
     }
 
@@ -129,7 +155,7 @@ impl Registrar {
     /// [`RegistrarError`]: unreachable, TLS failure, a non-200 answer
     /// ([`RegistrarError::Status`]) or a body that is not a version document.
     pub(crate) async fn versions(&self) -> Result<Versions, RegistrarError> {
-        let (status, body) = self.endpoint.request("GET", "/version", None).await?;
+        let (status, body) = self.request("GET", "/version", None).await?;
         if status != 200 {
             return Err(RegistrarError::Status {
                 action: "GET /version",

@@ -4,7 +4,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keylet_core::keylime::hex;
 
 /// The replacement for bytes that are not UTF-8 (a JSON string must be text).
 const REPLACEMENT: &str = "\u{FFFD}";
@@ -65,38 +64,15 @@ fn escape_valid_prefix<'a>(mut input: &'a [u8], out: &mut Vec<u8>) -> &'a [u8] {
     }
 }
 
-/// Appends `text` escaped as JSON string contents (the escapes serde_json uses).
-pub(crate) fn escape_str(text: &str, out: &mut Vec<u8>) {
-    let bytes = text.as_bytes();
-    let mut plain_from = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0x00..=0x1f => None,
-            _ => continue,
-        };
-        out.extend_from_slice(bytes.get(plain_from..i).unwrap_or_default());
-        plain_from = i.saturating_add(1);
-        match short {
-            Some(esc) => out.extend_from_slice(esc),
-            None => {
-                let mut digits = [0u8; 2];
-                out.extend_from_slice(b"\\u00");
-                out.extend_from_slice(
-                    hex::encode_lower(&[b], &mut digits)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
-            }
-        }
-    }
-    out.extend_from_slice(bytes.get(plain_from..).unwrap_or_default());
+/// Appends `text` escaped as JSON string contents: serde_json's string
+/// without its quotes.
+fn escape_str(text: &str, out: &mut Vec<u8>) {
+    let quoted = serde_json::to_vec(text).unwrap_or_default();
+    out.extend_from_slice(
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default(),
+    );
 }
 
 /// Standard base64 (with padding) of binary data fed in pieces.

@@ -58,6 +58,29 @@ impl std::fmt::Debug for dyn Attestation {
 }
 
 impl Handler {
+    /// The handler of `settings` for `service`. An identity-only handler (the
+    /// SPIRE listener) holds no logs, payload keys or revocations.
+    pub(crate) fn new(
+        service: Arc<dyn Attestation>,
+        settings: &super::ServerSettings,
+        identity_only: bool,
+    ) -> Self {
+        let all = !identity_only;
+        Self {
+            service,
+            versions: settings.versions.clone(),
+            ima_log: settings.ima_log.clone().filter(|_| all),
+            mb_log: settings.mb_log.clone().filter(|_| all),
+            boottime: settings.boottime,
+            identity_only,
+            metrics: settings.metrics.clone(),
+            payload_keys: settings.payload_keys.clone().filter(|_| all),
+            quote_deadline: settings.limits.quote_deadline,
+            revocations: settings.revocations.clone().filter(|_| all),
+            tpm_worker: settings.tpm_worker.clone(),
+        }
+    }
+
     /// Answers one request. Never fails: every problem is an HTTP error.
     pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<ResponseBody>
     where

@@ -182,19 +182,7 @@ pub async fn serve_identity(
     service: Arc<dyn Attestation>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let handler = Arc::new(Handler {
-        service,
-        versions: settings.versions,
-        ima_log: None,
-        mb_log: None,
-        boottime: settings.boottime,
-        identity_only: true,
-        metrics: settings.metrics.clone(),
-        payload_keys: None,
-        revocations: None,
-        quote_deadline: settings.limits.quote_deadline,
-        tpm_worker: settings.tpm_worker.clone(),
-    });
+    let handler = Arc::new(Handler::new(service, &settings, true));
     let limits = Limits {
         max_pending: Some(IDENTITY_PENDING),
         ..settings.limits

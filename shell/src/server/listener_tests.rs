@@ -13,9 +13,9 @@ use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::sync::oneshot;
 
 use super::*;
+use crate::server::ServerSettings;
 use crate::server::query::Nonce;
 use crate::server::service::{AgentInfo, AttestError, Attestation, QuoteReply};
-use crate::server::version::ApiVersions;
 
 struct NoTpm;
 
@@ -50,19 +50,11 @@ impl Attestation for NoTpm {
 }
 
 fn handler() -> Arc<Handler> {
-    Arc::new(Handler {
-        service: Arc::new(NoTpm),
-        versions: ApiVersions::all(),
-        ima_log: None,
-        mb_log: None,
-        boottime: None,
-        identity_only: false,
-        metrics: None,
-        payload_keys: None,
-        revocations: None,
-        quote_deadline: Limits::default().quote_deadline,
-        tpm_worker: crate::executor::TpmWorker::new(),
-    })
+    Arc::new(Handler::new(
+        Arc::new(NoTpm),
+        &ServerSettings::new(None),
+        false,
+    ))
 }
 
 /// Runs `accept_loop` on `listener` in the background; dropping the returned

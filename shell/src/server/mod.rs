@@ -158,18 +158,6 @@ pub async fn serve_on(
         }
         (_, Err(e)) => log::warn!("serving the agent API on an unknown address: {e}"),
     }
-    let handler = Arc::new(handlers::Handler {
-        service,
-        versions: settings.versions,
-        ima_log: settings.ima_log,
-        mb_log: settings.mb_log,
-        boottime: settings.boottime,
-        identity_only: false,
-        metrics: settings.metrics,
-        payload_keys: settings.payload_keys,
-        quote_deadline: settings.limits.quote_deadline,
-        revocations: settings.revocations,
-        tpm_worker: settings.tpm_worker,
-    });
+    let handler = Arc::new(handlers::Handler::new(service, &settings, false));
     listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
 }

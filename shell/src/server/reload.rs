@@ -35,6 +35,11 @@ fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
     paths.iter().map(|p| stamp(p)).collect()
 }
 
+/// keylet's own certificate and key file.
+fn server_stamps(files: &TlsFiles) -> (Stamp, Stamp) {
+    (stamp(&files.server_cert), stamp(&files.server_key))
+}
+
 /// What a reload did.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -63,7 +68,7 @@ impl TlsReloader {
     pub fn new(files: TlsFiles, tls: ServerTls) -> Self {
         Self {
             ca_seen: stamps(&files.trusted_client_ca),
-            server_seen: (stamp(&files.server_cert), stamp(&files.server_key)),
+            server_seen: server_stamps(&files),
             server_served: std::fs::read(&files.server_cert).ok(),
             files,
             tls,
@@ -74,10 +79,7 @@ impl TlsReloader {
     /// (new inode, size or mtime), and warns once if keylet's own certificate
     /// or key file changed (that needs SIGHUP).
     pub(crate) async fn poll(&mut self) -> ReloadOutcome {
-        let server_now = (
-            stamp(&self.files.server_cert),
-            stamp(&self.files.server_key),
-        );
+        let server_now = server_stamps(&self.files);
         if server_now != self.server_seen {
             self.server_seen = server_now;
             log::warn!(
@@ -117,10 +119,7 @@ impl TlsReloader {
     /// keylet's own certificate and key.
     pub(crate) fn reload_all(&mut self) -> ReloadOutcome {
         self.ca_seen = stamps(&self.files.trusted_client_ca);
-        self.server_seen = (
-            stamp(&self.files.server_cert),
-            stamp(&self.files.server_key),
-        );
+        self.server_seen = server_stamps(&self.files);
         let outcome = match tls::server_config(&self.files) {
             Ok(config) => {
                 self.tls.replace(config);

@@ -34,8 +34,7 @@ impl ApiVersion {
     #[must_use]
     pub(crate) fn parse(text: &str) -> Option<Self> {
         let (major, minor) = text.split_once('.')?;
-        let v = Self::new(canonical_u8(major)?, canonical_u8(minor)?);
-        Some(v)
+        Some(Self::new(canonical_u8(major)?, canonical_u8(minor)?))
     }
 
     /// Parses a path segment `"v2.6"`.

@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::net::HostPort;
+
 /// swtpm's default data port (tpm2-tss uses the same default).
 pub(crate) const SWTPM_DEFAULT_PORT: u16 = 2321;
 
@@ -58,8 +60,7 @@ impl fmt::Display for TpmDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Path(p) => write!(f, "{}", p.display()),
-            Self::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
-            Self::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            Self::Tcp { host, port } => write!(f, "tcp://{}", HostPort(host, *port)),
             Self::Fd(n) => write!(f, "fd://{n}"),
             Self::Mssim { host, port } => write!(f, "mssim:host={host},port={port}"),
         }
@@ -162,16 +163,11 @@ impl FromStr for TpmDevice {
             }
             return Ok(Self::Path(PathBuf::from(path)));
         }
-        if s == "swtpm" {
-            return parse_swtpm(value, "");
-        }
-        if let Some(rest) = s.strip_prefix("swtpm:") {
+        // `swtpm` and `mssim` alone take tpm2-tss's defaults
+        if let Some(rest) = s.strip_prefix("swtpm:").or((s == "swtpm").then_some("")) {
             return parse_swtpm(value, rest);
         }
-        if s == "mssim" {
-            return parse_mssim(value, "");
-        }
-        if let Some(rest) = s.strip_prefix("mssim:") {
+        if let Some(rest) = s.strip_prefix("mssim:").or((s == "mssim").then_some("")) {
             return parse_mssim(value, rest);
         }
         if s.starts_with('/') {
@@ -191,62 +187,30 @@ mod tests {
     }
 
     #[test]
-    fn config_forms() {
-        assert_eq!(
-            p("/dev/tpmrm0").unwrap(),
-            TpmDevice::Path("/dev/tpmrm0".into())
-        );
-        assert_eq!(
-            p("tcp://127.0.0.1:2321").unwrap(),
-            TpmDevice::Tcp {
-                host: "127.0.0.1".into(),
-                port: 2321
-            }
-        );
-        assert_eq!(
-            p("tcp://[::1]:2321").unwrap(),
-            TpmDevice::Tcp {
-                host: "::1".into(),
-                port: 2321
-            }
-        );
-        assert_eq!(p("fd://7").unwrap(), TpmDevice::Fd(7));
-    }
-
-    #[test]
-    fn tcti_forms() {
-        assert_eq!(
-            p("device:/dev/tpmrm0").unwrap(),
-            TpmDevice::Path("/dev/tpmrm0".into())
-        );
-        assert_eq!(
-            p("swtpm:host=localhost,port=2331").unwrap(),
-            TpmDevice::Tcp {
-                host: "localhost".into(),
-                port: 2331
-            }
-        );
-        assert_eq!(
-            p("mssim:host=127.0.0.1,port=2331").unwrap(),
-            TpmDevice::Mssim {
-                host: "127.0.0.1".into(),
-                port: 2331
-            }
-        );
-        assert_eq!(
-            p("mssim").unwrap(),
-            TpmDevice::Mssim {
-                host: "localhost".into(),
-                port: 2321
-            }
-        );
-        assert_eq!(
-            p("swtpm:port=2341").unwrap(),
-            TpmDevice::Tcp {
-                host: "127.0.0.1".into(),
-                port: 2341
-            }
-        );
+    fn config_and_tcti_forms() {
+        let tcp = |host: &str, port| TpmDevice::Tcp {
+            host: host.into(),
+            port,
+        };
+        let mssim = |host: &str, port| TpmDevice::Mssim {
+            host: host.into(),
+            port,
+        };
+        for (s, want) in [
+            // the tpm_device option's forms
+            ("/dev/tpmrm0", TpmDevice::Path("/dev/tpmrm0".into())),
+            ("tcp://127.0.0.1:2321", tcp("127.0.0.1", 2321)),
+            ("tcp://[::1]:2321", tcp("::1", 2321)),
+            ("fd://7", TpmDevice::Fd(7)),
+            // tpm2-tss TCTI strings
+            ("device:/dev/tpmrm0", TpmDevice::Path("/dev/tpmrm0".into())),
+            ("swtpm:host=localhost,port=2331", tcp("localhost", 2331)),
+            ("mssim:host=127.0.0.1,port=2331", mssim("127.0.0.1", 2331)),
+            ("mssim", mssim("localhost", 2321)),
+            ("swtpm:port=2341", tcp("127.0.0.1", 2341)),
+        ] {
+            assert_eq!(p(s).unwrap(), want, "{s}");
+        }
     }
 
     #[test]

@@ -28,11 +28,7 @@ impl TcpTransport {
     ///
     /// [`TransportError::Open`] naming the address.
     pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
-        let device = if host.contains(':') {
-            format!("tcp://[{host}]:{port}")
-        } else {
-            format!("tcp://{host}:{port}")
-        };
+        let device = format!("tcp://{}", crate::net::HostPort(host, port));
         let stream = connect_stream(host, port, timeout, &device)?;
         Ok(Self {
             stream,

@@ -263,13 +263,11 @@ pub fn evidence(items: &[Collected]) -> Document {
 
 #[derive(Debug, Deserialize)]
 struct Accepted {
-    #[serde(default)]
     meta: Option<Meta>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Meta {
-    #[serde(default)]
     seconds_to_next_attestation: Option<Seconds>,
 }
 

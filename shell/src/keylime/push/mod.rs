@@ -124,23 +124,18 @@ fn challenge(b64: &str, path: &str) -> Result<Vec<u8>, JsonError> {
 struct ErrorDocument {
     #[serde(default)]
     errors: Vec<ErrorObject>,
-    #[serde(default)]
     status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ErrorObject {
-    #[serde(default)]
     detail: Option<String>,
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     source: Option<ErrorSource>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ErrorSource {
-    #[serde(default)]
     pointer: Option<String>,
 }
 

@@ -40,29 +40,20 @@ struct Attributes {
 
 #[derive(Debug, Deserialize)]
 struct Item {
-    #[serde(default)]
     evidence_class: Option<String>,
-    #[serde(default)]
     evidence_type: Option<String>,
-    #[serde(default)]
     chosen_parameters: Option<Parameters>,
 }
 
 /// The parameters of any item: each kind reads its own.
 #[derive(Debug, Deserialize)]
 struct Parameters {
-    #[serde(default)]
     challenge: Option<String>,
-    #[serde(default)]
     hash_algorithm: Option<String>,
-    #[serde(default)]
     signature_scheme: Option<String>,
     /// Bank name to PCR numbers (`null`: a bank not chosen).
-    #[serde(default)]
     selected_subjects: Option<BTreeMap<String, Option<Vec<i64>>>>,
-    #[serde(default)]
     starting_offset: Option<u64>,
-    #[serde(default)]
     entry_count: Option<u64>,
 }
 

@@ -67,15 +67,12 @@ struct ChallengeAttributes {
 
 #[derive(Debug, Deserialize)]
 struct Requested {
-    #[serde(default)]
     authentication_type: Option<String>,
-    #[serde(default)]
     chosen_parameters: Option<ChosenChallenge>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ChosenChallenge {
-    #[serde(default)]
     challenge: Option<String>,
 }
 
@@ -170,9 +167,7 @@ pub enum SessionOutcome {
 #[derive(Deserialize)]
 struct Verdict {
     evaluation: String,
-    #[serde(default)]
     token: Option<String>,
-    #[serde(default)]
     token_expires_at: Option<String>,
 }
 
