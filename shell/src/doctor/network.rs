@@ -47,17 +47,9 @@ fn registrar_fix(e: &RegistrarError, c: &AgentConfig) -> String {
 /// `GET /version` at the registrar keylet would register with.
 pub(crate) async fn registrar(c: &AgentConfig) -> Check {
     const NAME: &str = "registrar";
-    let registrar = if c.registrar_tls_enabled {
-        match Registrar::tls(
-            &c.registrar_ip,
-            c.registrar_tls_port,
-            &c.registrar_tls_ca_cert,
-        ) {
-            Ok(r) => r,
-            Err(e) => return Check::fail(NAME, e.to_string(), registrar_fix(&e, c)),
-        }
-    } else {
-        Registrar::plain(&c.registrar_ip, c.registrar_port)
+    let registrar = match Registrar::configured(c) {
+        Ok(r) => r,
+        Err(e) => return Check::fail(NAME, e.to_string(), registrar_fix(&e, c)),
     };
     let address = registrar.address();
     match registrar.versions().await {
