@@ -60,22 +60,19 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Check {
             } else {
                 ""
             };
-            match (common, v.current) {
-                (Some((a, b)), Some((ca, cb))) => Check::ok(
-                    NAME,
-                    format!(
-                        "{address} answers GET /version (current API {ca}.{cb}, keylet uses {a}.{b}){tls}; {}",
-                        offered(c, (a, b))
-                    ),
-                ),
-                (Some((a, b)), None) => Check::ok(
-                    NAME,
-                    format!(
-                        "{address} answers GET /version (keylet uses API {a}.{b}){tls}; {}",
-                        offered(c, (a, b))
-                    ),
-                ),
-                (None, _) => {
+            match common {
+                Some((a, b)) => {
+                    let api = match v.current {
+                        Some((ca, cb)) => format!("current API {ca}.{cb}, keylet uses {a}.{b}"),
+                        None => format!("keylet uses API {a}.{b}"),
+                    };
+                    let offer = offered(c, (a, b));
+                    Check::ok(
+                        NAME,
+                        format!("{address} answers GET /version ({api}){tls}; {offer}"),
+                    )
+                }
+                None => {
                     let e = RegistrarError::NoCommonVersion {
                         registrar: v
                             .supported
