@@ -133,10 +133,8 @@ pub(crate) fn drop_to(run_as: Option<&(String, String)>) -> Result<(), Privilege
     setgroups(&[gid]).map_err(sys("setgroups"))?;
     setgid(gid).map_err(sys("setgid"))?;
     setuid(uid).map_err(sys("setuid"))?;
-    if setuid(Uid::from_raw(0)).is_ok() || setgid(Gid::from_raw(0)).is_ok() {
-        return Err(PrivilegeError::NotDropped);
-    }
-    if getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid {
+    let regained = setuid(Uid::from_raw(0)).is_ok() || setgid(Gid::from_raw(0)).is_ok();
+    if regained || getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid {
         return Err(PrivilegeError::NotDropped);
     }
     log::info!("dropped privileges to {user}:{group}");

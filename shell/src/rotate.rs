@@ -125,28 +125,23 @@ async fn reregister(
     if objects.ek_transient {
         tpm.own(objects.ek.handle);
     }
-    let result = async {
-        if objects.ek_public != state.ek_public {
-            return Err(RotateError::OtherTpm(c.agent_data_path.clone()));
-        }
-        let ak = tpm
-            .tpm()
-            .load_ak(objects.ek, &state.ak_public, &state.ak_private)
-            .map_err(|source| {
-                err(StartError::Tpm {
-                    step: "load the saved AK",
-                    source,
-                })
-            })?;
-        tpm.own(ak);
-        agent::register(c, &mut tpm, &objects, state, ak, Some(cert_pem))
-            .await
-            .map(|_| ())
-            .map_err(err)
+    if objects.ek_public != state.ek_public {
+        return Err(RotateError::OtherTpm(c.agent_data_path.clone()));
     }
-    .await;
-    drop(tpm);
-    result
+    let ak = tpm
+        .tpm()
+        .load_ak(objects.ek, &state.ak_public, &state.ak_private)
+        .map_err(|source| {
+            err(StartError::Tpm {
+                step: "load the saved AK",
+                source,
+            })
+        })?;
+    tpm.own(ak);
+    agent::register(c, &mut tpm, &objects, state, ak, Some(cert_pem))
+        .await
+        .map(|_| ())
+        .map_err(err)
 }
 
 fn fingerprint(cert_pem: &str) -> String {

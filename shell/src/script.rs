@@ -64,7 +64,7 @@ pub(crate) fn run(mut command: Command, label: &str, timeout: Duration) -> Resul
         .spawn()
         .map_err(|e| format!("cannot start {label}: {e}"))?;
     // Drain both pipes on their own threads so a chatty script cannot block.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+    fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
         std::thread::spawn(move || {
             let mut text = Vec::new();
             if let Some(mut p) = pipe {
@@ -72,19 +72,9 @@ pub(crate) fn run(mut command: Command, label: &str, timeout: Duration) -> Resul
             }
             text
         })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {

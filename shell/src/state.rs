@@ -135,8 +135,7 @@ impl AgentState {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
-        store::write_private(path, &bytes)?;
-        Ok(())
+        Ok(store::write_private(path, &bytes)?)
     }
 }
 

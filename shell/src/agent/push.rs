@@ -138,7 +138,7 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
             },
         ))
     });
-    push::run(agent, shutdown_signal()).await;
+    agent.run(shutdown_signal()).await;
     let _ = stop_tx.send(true);
     if let Some(task) = identity {
         task.abort();

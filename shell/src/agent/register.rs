@@ -91,17 +91,13 @@ pub(crate) async fn register_and_activate(
         api.0,
         api.1
     );
-    let certified = match input.device {
-        Some(device) => {
-            let certified = device.certify_ak(tpm, input.ak, input.ak_public, input.id, api);
-            device.release(tpm);
-            Some(certified?)
-        }
-        None => None,
-    };
+    let (attest, sign);
     let mut registration = input.registration.clone();
-    if let (Some(device), Some((attest, sign))) = (input.device, &certified) {
-        registration.device_id = Some(device.fields(attest, sign));
+    if let Some(device) = input.device {
+        let certified = device.certify_ak(tpm, input.ak, input.ak_public, input.id, api);
+        device.release(tpm);
+        (attest, sign) = certified?;
+        registration.device_id = Some(device.fields(&attest, &sign));
     }
     let blob_b64 = with_backoff(backoff, "registering", || {
         registrar.register(api, input.id, &registration)

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use keylet_core::agent::{AgentError, CertifyRequest, QuoteRequest};
 use keylet_core::alg::KeyAlg;
-use keylet_core::pcr::{Digest, HashAlg, PcrMask};
+use keylet_core::pcr::{Digest, PcrMask};
 use keylet_core::tpm::Handle;
 use keylet_core::tpm::command::Auth;
 use keylet_core::verify::QuoteError;
@@ -144,24 +144,6 @@ impl TpmAttestation {
 }
 
 impl Inner {
-    fn quote(
-        &mut self,
-        nonce: &[u8],
-        mask: PcrMask,
-        bank: HashAlg,
-        data_digest: &Digest,
-    ) -> Result<usize, AgentError<TransportError>> {
-        let req = QuoteRequest {
-            ak: self.ak,
-            nonce,
-            bank,
-            mask,
-            data_digest: data_digest.as_bytes(),
-        };
-        let Self { tpm, out, .. } = self;
-        tpm.tpm().quote(&req, out)
-    }
-
     /// Makes an unsafe TPM clock safe if configured to; whether it is safe.
     fn repair_clock(&mut self) -> bool {
         let owner = self
@@ -246,9 +228,17 @@ impl Attestation for TpmAttestation {
         let bank = self.info.hash_alg;
         let nonce = nonce.as_str().as_bytes();
         let quote = self.with_tpm(|inner| {
-            let n = inner.quote(nonce, mask, bank, &self.data_digest)?;
+            let req = QuoteRequest {
+                ak: inner.ak,
+                nonce,
+                bank,
+                mask,
+                data_digest: self.data_digest.as_bytes(),
+            };
+            let Inner { tpm, out, .. } = inner;
+            let n = tpm.tpm().quote(&req, out)?;
             // keylet-core writes the quote string in ASCII.
-            Ok(String::from_utf8_lossy(inner.out.get(..n).unwrap_or(&[])).into_owned())
+            Ok(String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned())
         })?;
         Ok(QuoteReply {
             quote,

@@ -37,20 +37,16 @@ pub(super) async fn shutdown_signal() {
 }
 
 fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLog>>) {
-    let ima = match ImaLog::open(&c.ima_ml_path) {
-        Ok(log) => Some(Arc::new(log)),
-        Err(e) => {
+    let ima = ImaLog::open(&c.ima_ml_path)
+        .inspect_err(|e| {
             log::warn!("no IMA measurement list ({e}); quotes of PCR 10 will carry no log");
-            None
-        }
-    };
-    let mb = match MeasuredBootLog::open(&c.measuredboot_ml_path) {
-        Ok(log) => Some(Arc::new(log)),
-        Err(e) => {
-            log::info!("no measured-boot log ({e})");
-            None
-        }
-    };
+        })
+        .ok()
+        .map(Arc::new);
+    let mb = MeasuredBootLog::open(&c.measuredboot_ml_path)
+        .inspect_err(|e| log::info!("no measured-boot log ({e})"))
+        .ok()
+        .map(Arc::new);
     (ima, mb)
 }
 
@@ -196,16 +192,7 @@ pub(crate) async fn register(
     ak: Handle,
     mtls_cert: Option<&str>,
 ) -> Result<(u8, u8), StartError> {
-    let registrar = if c.registrar_tls_enabled {
-        Registrar::tls(
-            &c.registrar_ip,
-            c.registrar_tls_port,
-            &c.registrar_tls_ca_cert,
-        )
-        .map_err(StartError::Registrar)?
-    } else {
-        Registrar::plain(&c.registrar_ip, c.registrar_port)
-    };
+    let registrar = Registrar::configured(c).map_err(StartError::Registrar)?;
     // The IAK and IDevID are checked against their certificates before the
     // registrar is contacted.
     let device = match &c.device_id {

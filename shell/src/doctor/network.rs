@@ -47,17 +47,9 @@ fn registrar_fix(e: &RegistrarError, c: &AgentConfig) -> String {
 /// `GET /version` at the registrar keylet would register with.
 pub(crate) async fn registrar(c: &AgentConfig) -> Check {
     const NAME: &str = "registrar";
-    let registrar = if c.registrar_tls_enabled {
-        match Registrar::tls(
-            &c.registrar_ip,
-            c.registrar_tls_port,
-            &c.registrar_tls_ca_cert,
-        ) {
-            Ok(r) => r,
-            Err(e) => return Check::fail(NAME, e.to_string(), registrar_fix(&e, c)),
-        }
-    } else {
-        Registrar::plain(&c.registrar_ip, c.registrar_port)
+    let registrar = match Registrar::configured(c) {
+        Ok(r) => r,
+        Err(e) => return Check::fail(NAME, e.to_string(), registrar_fix(&e, c)),
     };
     let address = registrar.address();
     match registrar.versions().await {
@@ -68,22 +60,19 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Check {
             } else {
                 ""
             };
-            match (common, v.current) {
-                (Some((a, b)), Some((ca, cb))) => Check::ok(
-                    NAME,
-                    format!(
-                        "{address} answers GET /version (current API {ca}.{cb}, keylet uses {a}.{b}){tls}; {}",
-                        offered(c, (a, b))
-                    ),
-                ),
-                (Some((a, b)), None) => Check::ok(
-                    NAME,
-                    format!(
-                        "{address} answers GET /version (keylet uses API {a}.{b}){tls}; {}",
-                        offered(c, (a, b))
-                    ),
-                ),
-                (None, _) => {
+            match common {
+                Some((a, b)) => {
+                    let api = match v.current {
+                        Some((ca, cb)) => format!("current API {ca}.{cb}, keylet uses {a}.{b}"),
+                        None => format!("keylet uses API {a}.{b}"),
+                    };
+                    let offer = offered(c, (a, b));
+                    Check::ok(
+                        NAME,
+                        format!("{address} answers GET /version ({api}){tls}; {offer}"),
+                    )
+                }
+                None => {
                     let e = RegistrarError::NoCommonVersion {
                         registrar: v
                             .supported

@@ -150,8 +150,6 @@ fn work_through(queue: &Receiver<Job>, stopping: &AtomicBool) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
     use super::*;
 
     /// A long TPM job that holds `worker` (started when this returns) until

@@ -5,7 +5,7 @@
 //! and reused. It gets a random positive serial and every extension (the SANs)
 //! is in place before it is signed, so its self-signature verifies.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use rcgen::{CertificateParams, DnType, KeyPair, SanType, SerialNumber};
@@ -50,7 +50,7 @@ pub(crate) fn load_or_create_mtls(
     mtls_install::complete_pending(key_path, cert_path)?;
     let key = store::read_private(key_path)?;
     let cert = store::read_public(cert_path)?;
-    match (key, cert) {
+    let cert_pem = match (key, cert) {
         (Some(key), Some(cert)) => {
             let key_text = std::str::from_utf8(&key).map_err(|_| KeyError::Invalid {
                 path: key_path.to_path_buf(),
@@ -70,13 +70,17 @@ pub(crate) fn load_or_create_mtls(
                     detail: "holds no PEM certificate".into(),
                 });
             }
-            Ok(MtlsIdentity {
-                key_path: key_path.to_path_buf(),
-                cert_path: cert_path.to_path_buf(),
-                cert_pem,
-            })
+            Ok(cert_pem)
         }
-        (None, None) => generate(key_path, cert_path, agent_id, contact_ip),
+        (None, None) => {
+            log::info!(
+                "generating the mTLS server key (EC P-256) and certificate at {}",
+                cert_path.display()
+            );
+            let (key_pem, cert_pem) = new_mtls_pem(agent_id, contact_ip)?;
+            mtls_install::install(key_path, cert_path, &key_pem, &cert_pem)?;
+            Ok(cert_pem)
+        }
         (Some(_), None) => Err(KeyError::Invalid {
             path: cert_path.to_path_buf(),
             detail: format!(
@@ -93,21 +97,7 @@ pub(crate) fn load_or_create_mtls(
                 cert_path.display()
             ),
         }),
-    }
-}
-
-fn generate(
-    key_path: &Path,
-    cert_path: &Path,
-    agent_id: &str,
-    contact_ip: &str,
-) -> Result<MtlsIdentity, KeyError> {
-    log::info!(
-        "generating the mTLS server key (EC P-256) and certificate at {}",
-        cert_path.display()
-    );
-    let (key_pem, cert_pem) = new_mtls_pem(agent_id, contact_ip)?;
-    mtls_install::install(key_path, cert_path, &key_pem, &cert_pem)?;
+    }?;
     Ok(MtlsIdentity {
         key_path: key_path.to_path_buf(),
         cert_path: cert_path.to_path_buf(),
@@ -137,16 +127,13 @@ pub(crate) fn new_mtls_pem(
     let mut params =
         CertificateParams::new(Vec::<String>::new()).map_err(gen_err("mTLS certificate"))?;
     params.distinguished_name.push(DnType::CommonName, agent_id);
-    let mut sans = vec![
-        SanType::DnsName("localhost".try_into().map_err(gen_err("certificate SAN"))?),
-        SanType::DnsName(
-            "localhost.domain"
-                .try_into()
-                .map_err(gen_err("certificate SAN"))?,
-        ),
-        SanType::IpAddress(IpAddr::from([127, 0, 0, 1])),
-        SanType::IpAddress("::1".parse().unwrap_or(IpAddr::from([0u16; 8]))),
-    ];
+    let mut sans = Vec::new();
+    for name in ["localhost", "localhost.domain"] {
+        sans.push(SanType::DnsName(
+            name.try_into().map_err(gen_err("certificate SAN"))?,
+        ));
+    }
+    sans.extend([Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()].map(SanType::IpAddress));
     match contact_ip.parse::<IpAddr>() {
         Ok(ip) if !sans.contains(&SanType::IpAddress(ip)) => sans.push(SanType::IpAddress(ip)),
         Ok(_) => {}

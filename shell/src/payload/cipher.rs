@@ -20,11 +20,11 @@ pub(crate) use super::{IV_LEN, TAG_LEN};
 /// tag does not verify.
 pub fn decrypt(k: &SymmetricKey, payload: &[u8]) -> Result<Zeroizing<Vec<u8>>, PayloadError> {
     let too_short = || PayloadError::PayloadTooShort(payload.len());
-    let (iv, rest) = payload.split_at_checked(IV_LEN).ok_or_else(too_short)?;
-    let body_len = rest.len().checked_sub(TAG_LEN).ok_or_else(too_short)?;
-    let (ciphertext, tag) = rest.split_at_checked(body_len).ok_or_else(too_short)?;
-    let nonce = Nonce::<U16>::try_from(iv).map_err(|_| too_short())?;
-    let tag = Tag::<U16>::try_from(tag).map_err(|_| too_short())?;
+    let (iv, rest) = payload
+        .split_first_chunk::<IV_LEN>()
+        .ok_or_else(too_short)?;
+    let (ciphertext, tag) = rest.split_last_chunk::<TAG_LEN>().ok_or_else(too_short)?;
+    let (nonce, tag) = (Nonce::<U16>::from(*iv), Tag::<U16>::from(*tag));
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
     let result = match k.as_bytes().len() {
         16 => AesGcm::<Aes128, U16>::new_from_slice(k.as_bytes())

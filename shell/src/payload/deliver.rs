@@ -43,16 +43,12 @@ pub fn deliver(
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
         .create(&staging)
         .map_err(write_err(&staging))?;
-    let staged = stage(
-        &staging,
-        config,
-        k,
-        plaintext.as_ref().map(|p| p.as_slice()),
-    );
-    let staged = staged.and_then(|files| {
-        replace(&staging, &dir).map_err(write_err(&dir))?;
-        Ok(files)
-    });
+    let staged =
+        stage(&staging, config, k, plaintext.as_deref().map(Vec::as_slice)).and_then(|files| {
+            replace(&staging, &dir)
+                .map(|()| files)
+                .map_err(write_err(&dir))
+        });
     // The staging directory now holds the previous delivery, or a failed one.
     let _ = remove_dir(&staging);
     let files = staged?

@@ -202,24 +202,11 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AttestationMode, PushSettings, VerifierUrl};
 
     fn verifier(prefix: &str) -> Verifier {
-        let settings = PushSettings {
-            mode: AttestationMode::Push,
-            verifier_url: VerifierUrl {
-                host: "127.0.0.1".into(),
-                port: 18983,
-                prefix: prefix.into(),
-            },
-            verifier_tls_ca_cert: "/nonexistent".into(),
-            attestation_interval: std::time::Duration::from_secs(60),
-            uefi_logs_evidence_version: "2.1".into(),
-            server_identifier: "ak".into(),
-        };
         Verifier {
             endpoint: Endpoint::new("127.0.0.1", 18983, None, ("a", "b")),
-            prefix: settings.verifier_url.prefix,
+            prefix: prefix.into(),
             agent_id: "abc".into(),
             conn: tokio::sync::Mutex::new(None),
         }

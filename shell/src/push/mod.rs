@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::executor::TpmWorker;
 use crate::net::HttpError;
 
-pub use run::{PushAgent, run};
+pub use run::PushAgent;
 
 /// Why one exchange with the verifier did not succeed.
 #[derive(Debug)]

@@ -205,18 +205,15 @@ impl PushAgent {
                 );
                 (wait, false)
             }
-            PushError::NotAuthenticated { .. } => {
-                let wait = backoff.pause();
-                log::warn!("{e}; next try in {}", secs(wait));
-                (wait, true)
-            }
-            PushError::Http(_)
+            PushError::NotAuthenticated { .. }
+            | PushError::Http(_)
             | PushError::Answer { .. }
             | PushError::Tpm(_)
             | PushError::Log(_) => {
                 let wait = backoff.pause();
                 log::warn!("{e}; next try in {}", secs(wait));
-                (wait, false)
+                // A refused proof is made again with a new session.
+                (wait, matches!(e, PushError::NotAuthenticated { .. }))
             }
             PushError::Setup(_) => (BACKOFF_MAX, false),
         }
@@ -328,9 +325,4 @@ impl PushAgent {
 struct Progress {
     accepted: u64,
     failing: bool,
-}
-
-/// Runs `agent` until `stop` completes.
-pub async fn run(agent: PushAgent, stop: impl Future<Output = ()>) {
-    agent.run(stop).await;
 }

@@ -47,6 +47,23 @@ impl Registrar {
         })
     }
 
+    /// The registrar `c` names: over HTTPS when `registrar_tls_enabled`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Registrar::tls`].
+    pub(crate) fn configured(c: &crate::config::AgentConfig) -> Result<Self, RegistrarError> {
+        if c.registrar_tls_enabled {
+            Self::tls(
+                &c.registrar_ip,
+                c.registrar_tls_port,
+                &c.registrar_tls_ca_cert,
+            )
+        } else {
+            Ok(Self::plain(&c.registrar_ip, c.registrar_port))
+        }
+    }
+
     /// Sends one request (a JSON body, if any) and returns the status and body.
     ///
     /// # Errors

@@ -10,7 +10,7 @@ pub mod actions;
 mod error;
 pub mod notice;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::RevocationError;
@@ -91,7 +91,7 @@ impl Revocations {
                     notice.agent_id
                 );
             }
-            actions::run(&plan, notice, self.work_dir())
+            actions::run(&plan, notice, &self.work_dir)
         });
         match outcome {
             Ok(()) => {
@@ -128,9 +128,5 @@ impl Revocations {
             log::error!("revocation actions for agent {agent_id} do not run: {e}");
         }
         Ok(())
-    }
-
-    fn work_dir(&self) -> &Path {
-        &self.work_dir
     }
 }

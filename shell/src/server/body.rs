@@ -170,10 +170,7 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         let fixed: Option<u64> = self.segments.iter().map(Segment::fixed_len).sum();
-        match fixed {
-            Some(len) => SizeHint::with_exact(len),
-            None => SizeHint::default(),
-        }
+        fixed.map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 

@@ -67,18 +67,6 @@ fn bad_request(message: &str) -> Reply {
     response::error(StatusCode::BAD_REQUEST, message)
 }
 
-fn answer(endpoint: &str, result: Result<(), Rejected>) -> Reply {
-    match result {
-        Ok(()) => response::success(&Empty {}),
-        Err(r) => {
-            if let Rejected::BadRequest(message) = &r {
-                log::warn!("POST /keys/{endpoint} refused: {message}");
-            }
-            r.into_reply()
-        }
-    }
-}
-
 /// Which half of the payload key a POST carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyHalf {
@@ -108,7 +96,15 @@ where
             read_json(body, limit).await.and_then(|r| take_v(keys, r)),
         ),
     };
-    answer(endpoint, result)
+    match result {
+        Ok(()) => response::success(&Empty {}),
+        Err(r) => {
+            if let Rejected::BadRequest(message) = &r {
+                log::warn!("POST /keys/{endpoint} refused: {message}");
+            }
+            r.into_reply()
+        }
+    }
 }
 
 fn take_u(keys: &KeyBootstrap, request: UKeyRequest) -> Result<(), Rejected> {

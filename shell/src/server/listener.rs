@@ -292,16 +292,15 @@ async fn serve_http(
             Ok::<_, Infallible>(response)
         }
     });
-    let mut builder = http1::Builder::new();
-    builder
+    let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.limits.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES)
         // One request per connection, as the verifier and tenant make them:
         // an idle keep-alive connection would hold one of the few serving
         // slots (limits.max_connections) until header_read_timeout.
-        .keep_alive(false);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let finished = tokio::select! {
         r = conn.as_mut() => Some(r),

@@ -133,11 +133,9 @@ impl Pending {
     pub(crate) fn admit(self: &Arc<Self>, source: Source) -> (Ticket, Evicted, Option<Source>) {
         let (tx, rx) = oneshot::channel();
         let mut inner = self.lock();
-        let evicted = if inner.evict.len() >= self.cap {
-            inner.evict()
-        } else {
-            None
-        };
+        let evicted = (inner.evict.len() >= self.cap)
+            .then(|| inner.evict())
+            .flatten();
         let id = inner.next;
         inner.next += 1;
         inner.evict.insert(id, tx);
@@ -150,9 +148,7 @@ impl Pending {
         };
         (ticket, Evicted(Some(rx)), evicted)
     }
-}
 
-impl Pending {
     /// Evicts the oldest waiting connection of the busiest source (to free
     /// a file descriptor); returns its source, or `None` if none waits.
     pub(crate) fn evict_oldest(&self) -> Option<Source> {

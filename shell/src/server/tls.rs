@@ -253,24 +253,18 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 /// [`TlsError::EncryptedKey`], [`TlsError::Empty`] or [`TlsError::Pem`].
 pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     let role = TlsFileRole::ServerKey;
-    match PrivateKeyDer::from_pem_slice(pem) {
-        Ok(key) => Ok(key),
-        Err(rustls_pki_types::pem::Error::NoItemsFound) => {
-            if pem.windows(9).any(|w| w == b"ENCRYPTED") {
-                Err(TlsError::EncryptedKey(path.to_path_buf()))
-            } else {
-                Err(TlsError::Empty {
-                    role,
-                    path: path.to_path_buf(),
-                })
-            }
+    let path = path.to_path_buf();
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound if pem.windows(9).any(|w| w == b"ENCRYPTED") => {
+            TlsError::EncryptedKey(path)
         }
-        Err(e) => Err(TlsError::Pem {
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::Empty { role, path },
+        e => TlsError::Pem {
             role,
-            path: path.to_path_buf(),
+            path,
             detail: e.to_string(),
-        }),
-    }
+        },
+    })
 }
 
 /// The server's current TLS configuration, replaceable while it runs: each
