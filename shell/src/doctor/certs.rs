@@ -9,21 +9,20 @@ use x509_cert::Certificate;
 use x509_cert::der::Decode as _;
 use x509_cert::ext::pkix::BasicConstraints;
 
-use super::report::Check;
+use super::report::{Outcome, Status, fail, warn};
+use crate::keys::read_certs;
 
 /// Less than this left: WARN.
-pub(crate) const WARN_LEFT: Duration = Duration::from_secs(7 * 86_400);
+const WARN_LEFT: Duration = Duration::from_secs(7 * 86_400);
 /// Less than this left (or expired): FAIL.
-pub(crate) const FAIL_LEFT: Duration = Duration::from_secs(3 * 86_400);
-
-pub(crate) use crate::keys::read_certs;
+const FAIL_LEFT: Duration = Duration::from_secs(3 * 86_400);
 
 /// Parses one certificate.
 ///
 /// # Errors
 ///
 /// A message naming the file when it is not an X.509 certificate.
-pub(crate) fn parse(der: &CertificateDer<'_>, path: &Path) -> Result<Certificate, String> {
+fn parse(der: &CertificateDer<'_>, path: &Path) -> Result<Certificate, String> {
     Certificate::from_der(der.as_ref()).map_err(|e| {
         format!(
             "{} holds a certificate that does not parse: {e}",
@@ -43,139 +42,105 @@ fn days(d: Duration) -> String {
 
 /// The dates of one certificate against `now`: OK, WARN under 7 days left,
 /// FAIL under 3 days, expired, or not yet valid.
-fn judge(cert: &Certificate, now: SystemTime) -> (super::report::Status, String) {
-    use super::report::Status;
+fn judge(cert: &Certificate, now: SystemTime) -> (Status, String) {
     let validity = cert.tbs_certificate().validity();
     let subject = cert.tbs_certificate().subject().to_string();
-    let not_before = validity.not_before.to_system_time();
-    let not_after = validity.not_after.to_system_time();
-    if now < not_before {
-        return (
-            Status::Fail,
-            format!("{subject:?} is not valid before {}", validity.not_before),
-        );
+    if now < validity.not_before.to_system_time() {
+        let found = format!("{subject:?} is not valid before {}", validity.not_before);
+        return (Status::Fail, found);
     }
-    match not_after.duration_since(now) {
-        Err(_) => (
-            Status::Fail,
-            format!("{subject:?} expired on {}", validity.not_after),
-        ),
-        Ok(left) if left < WARN_LEFT => {
-            let status = if left < FAIL_LEFT {
-                Status::Fail
-            } else {
-                Status::Warn
-            };
-            let when = format!("{} ({})", days(left), validity.not_after);
-            (status, format!("{subject:?} expires in {when}"))
-        }
-        Ok(left) => (Status::Ok, format!("{subject:?} valid for {}", days(left))),
+    let Ok(left) = validity.not_after.to_system_time().duration_since(now) else {
+        let found = format!("{subject:?} expired on {}", validity.not_after);
+        return (Status::Fail, found);
+    };
+    if left >= WARN_LEFT {
+        return (Status::Ok, format!("{subject:?} valid for {}", days(left)));
     }
+    let status = if left < FAIL_LEFT {
+        Status::Fail
+    } else {
+        Status::Warn
+    };
+    let when = format!("{} ({})", days(left), validity.not_after);
+    (status, format!("{subject:?} expires in {when}"))
 }
 
-/// One line for the certificate file `path` used as `option`: the worst
-/// dates among its certificates.
-#[must_use]
-pub(crate) fn expiry(name: &'static str, option: &str, path: &Path, now: SystemTime) -> Check {
-    use super::report::Status;
-    let certs = match read_certs(path) {
-        Ok(c) => c,
-        Err(e) => {
-            return Check::fail(
-                name,
-                format!("{option}: {e}"),
-                format!(
-                    "put the PEM certificate(s) at {} or set {option}",
-                    path.display()
-                ),
-            );
-        }
-    };
-    let mut worst = (Status::Ok, String::new());
-    for der in &certs {
-        let judged = match parse(der, path) {
-            Ok(cert) => judge(&cert, now),
-            Err(e) => (Status::Fail, e),
-        };
-        if worst.1.is_empty() || judged.0 > worst.0 {
-            worst = judged;
-        }
-    }
+/// The certificate file `path` used as `option`: the worst dates among its
+/// certificates (the first of them when several are as bad).
+pub(crate) fn expiry(option: &str, path: &Path, now: SystemTime) -> Outcome {
+    let shown = path.display();
+    let certs = read_certs(path).map_err(|e| {
+        fail(
+            format!("{option}: {e}"),
+            format!("put the PEM certificate(s) at {shown} or set {option}"),
+        )
+    })?;
+    let judged = certs.iter().map(|der| match parse(der, path) {
+        Ok(cert) => judge(&cert, now),
+        Err(e) => (Status::Fail, e),
+    });
+    let (status, found) = judged
+        .rev()
+        .max_by_key(|j| j.0)
+        .unwrap_or((Status::Ok, String::new()));
     let count = if certs.len() == 1 {
         String::new()
     } else {
         format!(" ({} certificates, worst shown)", certs.len())
     };
-    let detail = format!("{option} {}: {}{count}", path.display(), worst.1);
-    let renew = format!(
-        "renew the certificate in {} (keylet warns 7 days and fails 3 days before expiry)",
-        path.display()
-    );
-    match worst.0 {
-        Status::Ok => Check::ok(name, detail),
-        Status::Warn => Check::warn(name, detail, renew),
-        _ => Check::fail(name, detail, renew),
+    let detail = format!("{option} {shown}: {found}{count}");
+    if status == Status::Ok {
+        return Ok(detail);
     }
-}
-
-fn is_ca(cert: &Certificate) -> bool {
-    matches!(
-        cert.tbs_certificate().get_extension::<BasicConstraints>(),
-        Ok(Some((_, bc))) if bc.ca
-    )
+    let renew = format!(
+        "renew the certificate in {shown} (keylet warns 7 days and fails 3 days before expiry)"
+    );
+    Err((status, detail, renew))
 }
 
 /// Whether the CA bundle files of `option` hold every issuer their
 /// certificates name, up to a self-issued root, and only CA certificates.
-#[must_use]
-pub(crate) fn bundle(name: &'static str, option: &str, paths: &[PathBuf]) -> Check {
-    let mut all: Vec<(PathBuf, Certificate)> = Vec::new();
+pub(crate) fn bundle(option: &str, paths: &[PathBuf]) -> Outcome {
+    let mut all: Vec<(&PathBuf, Certificate)> = Vec::new();
     for path in paths {
         let parsed: Result<Vec<Certificate>, String> =
             read_certs(path).and_then(|certs| certs.iter().map(|d| parse(d, path)).collect());
-        match parsed {
-            Ok(certs) => all.extend(certs.into_iter().map(|c| (path.clone(), c))),
-            Err(e) => {
-                return Check::fail(
-                    name,
-                    format!("{option}: {e}"),
-                    format!("put the CA certificate(s) in PEM at the path {option} names"),
-                );
-            }
-        }
+        let certs = parsed.map_err(|e| {
+            fail(
+                format!("{option}: {e}"),
+                format!("put the CA certificate(s) in PEM at the path {option} names"),
+            )
+        })?;
+        all.extend(certs.into_iter().map(|c| (path, c)));
     }
-    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    let files = files.join(", ");
     if all.is_empty() {
-        return Check::fail(
-            name,
+        return Err(fail(
             format!("{option} names no file"),
             format!("set {option} to the CA bundle (PEM)"),
-        );
+        ));
     }
     for (path, cert) in &all {
-        if !is_ca(cert) {
-            return Check::warn(
-                name,
+        let tbs = cert.tbs_certificate();
+        if !matches!(tbs.get_extension::<BasicConstraints>(), Ok(Some((_, bc))) if bc.ca) {
+            return Err(warn(
                 format!(
                     "{option}: {} holds {:?}, which is not a CA certificate",
                     path.display(),
-                    cert.tbs_certificate().subject().to_string()
+                    tbs.subject().to_string()
                 ),
                 format!(
                     "{option} must hold the CA certificates that sign the peers' certificates, \
                      not a peer certificate"
                 ),
-            );
+            ));
         }
-        let tbs = cert.tbs_certificate();
         let self_issued = tbs.issuer() == tbs.subject();
-        let issuer_present = all
-            .iter()
-            .any(|(_, other)| other.tbs_certificate().subject() == tbs.issuer());
-        if !self_issued && !issuer_present {
-            return Check::warn(
-                name,
+        if !self_issued
+            && !all
+                .iter()
+                .any(|(_, o)| o.tbs_certificate().subject() == tbs.issuer())
+        {
+            return Err(warn(
                 format!(
                     "{option}: the bundle lacks {:?}, the issuer of {:?} in {}",
                     tbs.issuer().to_string(),
@@ -187,14 +152,13 @@ pub(crate) fn bundle(name: &'static str, option: &str, paths: &[PathBuf]) -> Che
                      Keylime component (OpenSSL needs the root) can build the chain",
                     path.display()
                 ),
-            );
+            ));
         }
     }
-    Check::ok(
-        name,
-        format!(
-            "{option} {files}: {} CA certificate(s), each issuer present",
-            all.len()
-        ),
-    )
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    Ok(format!(
+        "{option} {}: {} CA certificate(s), each issuer present",
+        files.join(", "),
+        all.len()
+    ))
 }

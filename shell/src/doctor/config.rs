@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::report::Check;
+use super::report::{Report, fail, warn};
 use crate::config::{self, ConfigError, Environment, Loaded, Origin};
 
 /// What was read, as one phrase: the files and the environment variables.
@@ -33,32 +33,27 @@ fn sources(loaded: &Loaded) -> String {
 
 /// Loads the configuration as `keylet run` would; the check line says what
 /// was read, and the configuration is returned when it is usable.
-pub(crate) fn check(env: &dyn Environment, root: &Path) -> (Vec<Check>, Option<Loaded>) {
-    match config::load_from(env, root) {
+pub(crate) fn check(report: &mut Report, env: &dyn Environment, root: &Path) -> Option<Loaded> {
+    let e = match config::load_from(env, root) {
         Ok(loaded) => {
-            let mut checks = vec![Check::ok("config", format!("parsed {}", sources(&loaded)))];
+            report.add("config", Ok(format!("parsed {}", sources(&loaded))));
             for w in &loaded.warnings {
-                checks.push(Check::warn(
-                    "config.option",
-                    w.clone(),
-                    "remove or rename the option (keylet ignores it)",
-                ));
+                let fix = "remove or rename the option (keylet ignores it)";
+                report.add("config.option", Err(warn(w.clone(), fix)));
             }
-            (checks, Some(loaded))
+            return Some(loaded);
         }
-        Err(e) => {
-            let fix = match &e {
-                ConfigError::Invalid { origin, .. } => {
-                    format!("correct the value in {origin}")
-                }
-                ConfigError::Toml { path, .. } => format!("correct the TOML in {}", path.display()),
-                ConfigError::Read { path, .. } => format!(
-                    "make {} readable by the user running keylet, or remove it",
-                    path.display()
-                ),
-                _ => "point KEYLIME_AGENT_CONFIG at the agent config file, or unset it".into(),
-            };
-            (vec![Check::fail("config", e.to_string(), fix)], None)
-        }
-    }
+        Err(e) => e,
+    };
+    let fix = match &e {
+        ConfigError::Invalid { origin, .. } => format!("correct the value in {origin}"),
+        ConfigError::Toml { path, .. } => format!("correct the TOML in {}", path.display()),
+        ConfigError::Read { path, .. } => format!(
+            "make {} readable by the user running keylet, or remove it",
+            path.display()
+        ),
+        _ => "point KEYLIME_AGENT_CONFIG at the agent config file, or unset it".into(),
+    };
+    report.add("config", Err(fail(e.to_string(), fix)));
+    None
 }

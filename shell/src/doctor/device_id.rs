@@ -5,38 +5,30 @@
 use keylet_core::agent::Tpm;
 use keylet_core::tpm::template_devid::devid_template;
 
-use super::report::Check;
+use super::report::{Report, fail};
 use crate::agent::device_id::certificate;
 use crate::agent::device_key::{IAK, IDEVID, Role, match_key, template_for};
 use crate::config::{AgentConfig, DeviceKey};
 use crate::tpm::TpmTransport;
 
 /// One check per key, none without `enable_iak_idevid`.
-pub(crate) fn check(
-    tpm: &mut Tpm<'_, &mut TpmTransport>,
-    c: &AgentConfig,
-    checks: &mut Vec<Check>,
-) {
+pub(crate) fn check(tpm: &mut Tpm<'_, &mut TpmTransport>, c: &AgentConfig, report: &mut Report) {
     let Some(s) = &c.device_id else { return };
     for (name, role, key) in [
         ("tpm.iak", &IAK, &s.iak),
         ("tpm.idevid", &IDEVID, &s.idevid),
     ] {
-        checks.push(match one(tpm, role, key, s.template) {
-            Ok(how) => Check::ok(
-                name,
-                format!("the {} {how} matches {}", role.name, key.cert.display()),
-            ),
-            Err(e) => Check::fail(
-                name,
-                e,
-                format!(
+        let outcome = one(tpm, role, key, s.template)
+            .map(|how| format!("the {} {how} matches {}", role.name, key.cert.display()))
+            .map_err(|e| {
+                let fix = format!(
                     "point {} at the certificate of the {} (and {} at its key), or set \
                      iak_idevid_template to the template it was made from",
                     role.cert_option, role.name, role.handle_option
-                ),
-            ),
-        });
+                );
+                fail(e, fix)
+            });
+        report.add(name, outcome);
     }
 }
 

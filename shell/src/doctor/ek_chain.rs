@@ -14,11 +14,9 @@ use std::path::{Path, PathBuf};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 
-use super::certs::read_certs;
-use super::report::Check;
+use super::report::{Outcome, fail, warn};
+use crate::keys::read_certs;
 use crate::tls;
-
-const NAME: &str = "tpm.ek_cert_chain";
 
 /// Accepts any EKU: an EK certificate is not used for TLS.
 struct AnyUsage;
@@ -39,78 +37,60 @@ fn load_store(store: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(store)
         .map_err(|e| format!("cannot list {}: {e}", store.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
+        .filter_map(|e| Some(e.ok()?.path()).filter(|p| p.is_file()))
         .collect();
     files.sort();
-    let mut out = Vec::new();
-    for f in &files {
-        // Non-certificate files (README, CRLs) are skipped, as Keylime does.
-        if let Ok(certs) = read_certs(f) {
-            out.extend(certs);
-        }
-    }
-    if out.is_empty() {
+    // Non-certificate files (README, CRLs) are skipped, as Keylime does.
+    let certs: Vec<_> = files
+        .iter()
+        .filter_map(|f| read_certs(f).ok())
+        .flatten()
+        .collect();
+    if certs.is_empty() {
         return Err(format!("{} holds no certificate", store.display()));
     }
-    Ok(out)
+    Ok(certs)
 }
 
-/// The chain check for `ek_cert` (DER) against `store`; `None` store: not checked.
-#[must_use]
-pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Check {
-    let Some(store) = store else {
-        return Check::warn(
-            NAME,
+/// `tpm.ek_cert_chain`, the chain check for `ek_cert` (DER) against `store`;
+/// `None` store: not checked.
+pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Outcome {
+    let store = store.ok_or_else(|| {
+        warn(
             "not checked: no EK CA store given",
             "run keylet doctor --ek-ca DIR|FILE with the TPM manufacturer's CA certificates \
              (the tenant's tpm_cert_store)",
-        );
-    };
-    let cas = match load_store(store) {
-        Ok(c) => c,
-        Err(e) => {
-            return Check::fail(
-                NAME,
-                e,
-                "point --ek-ca at a directory or file of PEM/DER CA certificates",
-            );
-        }
-    };
+        )
+    })?;
+    let cas = load_store(store).map_err(|e| {
+        fail(
+            e,
+            "point --ek-ca at a directory or file of PEM/DER CA certificates",
+        )
+    })?;
     let der = CertificateDer::from(ek_cert);
-    let ee = match EndEntityCert::try_from(&der) {
-        Ok(ee) => ee,
-        Err(e) => {
-            return Check::fail(
-                NAME,
-                format!("the EK certificate does not parse for chain checking: {e:?}"),
-                "read it with tpm2_nvread and openssl x509 -inform DER -text; report it",
-            );
-        }
-    };
+    let ee = EndEntityCert::try_from(&der).map_err(|e| {
+        fail(
+            format!("the EK certificate does not parse for chain checking: {e:?}"),
+            "read it with tpm2_nvread and openssl x509 -inform DER -text; report it",
+        )
+    })?;
     let anchors: Vec<_> = cas
         .iter()
         .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
         .collect();
     let algs = tls::provider().signature_verification_algorithms.all;
-    match ee.verify_for_usage(algs, &anchors, &cas, UnixTime::now(), AnyUsage, None, None) {
-        Ok(_) => Check::ok(
-            NAME,
-            format!(
-                "the EK certificate chains to a CA in {} ({} certificates)",
-                store.display(),
-                cas.len()
-            ),
-        ),
-        Err(e) => Check::fail(
-            NAME,
-            format!(
-                "the EK certificate does not chain to a CA in {}: {e:?}",
-                store.display()
-            ),
-            "add the TPM manufacturer's root and intermediate CA certificates to the store \
-             (the tenant's tpm_cert_store), or use a TPM whose EK certificate they issued",
-        ),
-    }
+    let store = store.display();
+    ee.verify_for_usage(algs, &anchors, &cas, UnixTime::now(), AnyUsage, None, None)
+        .map_err(|e| {
+            fail(
+                format!("the EK certificate does not chain to a CA in {store}: {e:?}"),
+                "add the TPM manufacturer's root and intermediate CA certificates to the store \
+                 (the tenant's tpm_cert_store), or use a TPM whose EK certificate they issued",
+            )
+        })?;
+    Ok(format!(
+        "the EK certificate chains to a CA in {store} ({} certificates)",
+        cas.len()
+    ))
 }

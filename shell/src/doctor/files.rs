@@ -6,182 +6,135 @@ use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use rustls::sign::CertifiedKey;
 
-use super::certs::read_certs;
-use super::report::Check;
+use super::report::{Outcome, Problem, fail, warn};
 use crate::config::AgentConfig;
+use crate::keys::read_certs;
 use crate::server::tls::parse_key;
 use crate::state::{AgentState, StateError};
 use crate::store::{self, StoreError};
 use crate::tls;
 
-fn store_fix(e: &StoreError) -> String {
-    match e {
+fn store_problem(e: &StoreError) -> Problem {
+    let fix = match e {
         StoreError::TooOpen { path, .. } => format!(
             "chmod 600 {} (and chown it to the user keylet runs as)",
             path.display()
         ),
         _ => "make the file readable by the user keylet runs as, or move it away".into(),
-    }
+    };
+    fail(e.to_string(), fix)
 }
 
-/// The agent state file (it holds the AK): loads it for the other checks.
-pub(crate) fn agent_state(c: &AgentConfig) -> (Check, Option<AgentState>) {
-    const NAME: &str = "keys.ak";
+/// `keys.ak`, the agent state file (it holds the AK): loads it for the other checks.
+pub(crate) fn agent_state(c: &AgentConfig) -> (Outcome, Option<AgentState>) {
     let path = c.agent_data_path.display();
-    let state = AgentState::load(&c.agent_data_path);
-    let check = match &state {
-        Ok(Some(s)) => Check::ok(
-            NAME,
-            format!(
+    match AgentState::load(&c.agent_data_path) {
+        Ok(Some(s)) => {
+            let found = format!(
                 "agent state {path}: mode 0600, {} AK of {}",
                 s.key_alg, s.agent_id
-            ),
+            );
+            (Ok(found), Some(s))
+        }
+        Ok(None) => (
+            Ok(format!(
+                "no agent state at {path} yet: the AK is created at the first start"
+            )),
+            None,
         ),
-        Ok(None) => Check::ok(
-            NAME,
-            format!("no agent state at {path} yet: the AK is created at the first start"),
+        Err(StateError::Store(e)) => (Err(store_problem(&e)), None),
+        Err(e) => (
+            Err(fail(
+                e.to_string(),
+                "move the file away, delete the agent at the registrar, and restart keylet",
+            )),
+            None,
         ),
-        Err(StateError::Store(e)) => Check::fail(NAME, e.to_string(), store_fix(e)),
-        Err(e) => Check::fail(
-            NAME,
-            e.to_string(),
-            "move the file away, delete the agent at the registrar, and restart keylet",
-        ),
-    };
-    (check, state.ok().flatten())
+    }
 }
 
-/// The payload key (NK): 0600, RSA-2048 PKCS#8.
-#[must_use]
-pub(crate) fn payload_key(c: &AgentConfig, registered: bool) -> Check {
-    const NAME: &str = "keys.nk";
-    let path = &c.payload_key;
-    let bytes = match store::read_private(path) {
-        Ok(Some(b)) => b,
-        Ok(None) if registered => {
-            return Check::warn(
-                NAME,
-                format!("payload key {} is missing", path.display()),
-                "keylet makes a new one at the next start; the verifier caches the old public \
-                 key, so re-add the agent (keylime_tenant -c update) afterwards, or restore the file",
-            );
+/// `keys.nk`, the payload key (NK): 0600, RSA-2048 PKCS#8.
+pub(crate) fn payload_key(c: &AgentConfig, registered: bool) -> Outcome {
+    let path = c.payload_key.display();
+    let Some(bytes) = store::read_private(&c.payload_key).map_err(|e| store_problem(&e))? else {
+        if !registered {
+            return Ok(format!(
+                "no payload key at {path} yet: made at the first start"
+            ));
         }
-        Ok(None) => {
-            return Check::ok(
-                NAME,
-                format!(
-                    "no payload key at {} yet: made at the first start",
-                    path.display()
-                ),
-            );
-        }
-        Err(e) => return Check::fail(NAME, e.to_string(), store_fix(&e)),
+        return Err(warn(
+            format!("payload key {path} is missing"),
+            "keylet makes a new one at the next start; the verifier caches the old public key, so \
+             re-add the agent (keylime_tenant -c update) afterwards, or restore the file",
+        ));
     };
-    let parsed = std::str::from_utf8(&bytes)
+    let key = std::str::from_utf8(&bytes)
         .map_err(|e| e.to_string())
-        .and_then(|t| rsa::PrivateKey::from_pkcs8_pem(t).map_err(|e| e.to_string()));
-    match parsed {
-        Ok(k) if k.size() == 256 => Check::ok(
-            NAME,
-            format!("payload key {}: mode 0600, RSA-2048", path.display()),
-        ),
-        Ok(k) => Check::fail(
-            NAME,
+        .and_then(|t| rsa::PrivateKey::from_pkcs8_pem(t).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            fail(
+                format!("payload key {path} is not a PKCS#8 RSA key: {e}"),
+                "restore the file, or move it away so keylet makes a new one",
+            )
+        })?;
+    if key.size() != 256 {
+        return Err(fail(
             format!(
-                "payload key {} is RSA-{}, Keylime needs RSA-2048",
-                path.display(),
-                k.size() * 8
+                "payload key {path} is RSA-{}, Keylime needs RSA-2048",
+                key.size() * 8
             ),
             "move the file away; keylet makes a new RSA-2048 key at the next start",
-        ),
-        Err(e) => Check::fail(
-            NAME,
-            format!(
-                "payload key {} is not a PKCS#8 RSA key: {e}",
-                path.display()
-            ),
-            "restore the file, or move it away so keylet makes a new one",
-        ),
+        ));
     }
+    Ok(format!("payload key {path}: mode 0600, RSA-2048"))
 }
 
-/// The mTLS server key and certificate: both or neither, key 0600, matching.
-#[must_use]
-pub(crate) fn mtls(c: &AgentConfig) -> Check {
-    const NAME: &str = "keys.mtls";
+/// `keys.mtls`, the mTLS server key and certificate: both or neither, key 0600, matching.
+pub(crate) fn mtls(c: &AgentConfig) -> Outcome {
     if !c.enable_agent_mtls {
-        return Check::warn(
-            NAME,
+        return Err(warn(
             "enable_agent_mtls is off: the agent API is served over plain HTTP",
             "turn enable_agent_mtls on unless the verifier is configured without agent mTLS",
-        );
+        ));
     }
     let (key_path, cert_path) = (&c.server_key, &c.server_cert);
-    let key = match store::read_private(key_path) {
-        Ok(k) => k,
-        Err(e) => return Check::fail(NAME, e.to_string(), store_fix(&e)),
-    };
-    let cert_exists = cert_path.exists();
-    let key = match (key, cert_exists) {
+    let (key, cert) = (key_path.display(), cert_path.display());
+    let key_pem = store::read_private(key_path).map_err(|e| store_problem(&e))?;
+    let key_pem = match (key_pem, cert_path.exists()) {
+        (Some(k), true) => k,
         (None, false) => {
-            return Check::ok(
-                NAME,
-                format!(
-                    "no server key/certificate at {} yet: made at the first start",
-                    cert_path.display()
-                ),
-            );
+            return Ok(format!(
+                "no server key/certificate at {cert} yet: made at the first start"
+            ));
         }
-        (Some(_), false) | (None, true) => {
-            let (missing, present) = if cert_exists {
-                (key_path, cert_path)
+        (k, _) => {
+            let (missing, present) = if k.is_none() {
+                (&key, &cert)
             } else {
-                (cert_path, key_path)
+                (&cert, &key)
             };
-            return Check::fail(
-                NAME,
-                format!(
-                    "{} is missing while {} exists",
-                    missing.display(),
-                    present.display()
-                ),
+            return Err(fail(
+                format!("{missing} is missing while {present} exists"),
                 "restore the missing file, or move the other away so keylet makes both anew \
                  (then keylime_tenant -c update for this agent: the verifier pins the certificate)",
-            );
-        }
-        (Some(k), true) => k,
-    };
-    let certs = match read_certs(cert_path) {
-        Ok(c) => c,
-        Err(e) => return Check::fail(NAME, e, "restore the server certificate (PEM)"),
-    };
-    let key = match parse_key(key_path, &key) {
-        Ok(k) => k,
-        Err(e) => {
-            return Check::fail(
-                NAME,
-                e.to_string(),
-                "restore the unencrypted PKCS#8/SEC1/PKCS#1 key",
-            );
+            ));
         }
     };
-    match CertifiedKey::from_der(certs, key, &tls::provider()) {
-        Ok(_) => Check::ok(
-            NAME,
-            format!(
-                "server key {} (mode 0600) matches the certificate {}",
-                key_path.display(),
-                cert_path.display()
-            ),
-        ),
-        Err(e) => Check::fail(
-            NAME,
-            format!(
-                "server key {} and certificate {} do not belong together: {e}",
-                key_path.display(),
-                cert_path.display()
-            ),
+    let certs =
+        read_certs(cert_path).map_err(|e| fail(e, "restore the server certificate (PEM)"))?;
+    let parsed = parse_key(key_path, &key_pem).map_err(|e| {
+        fail(
+            e.to_string(),
+            "restore the unencrypted PKCS#8/SEC1/PKCS#1 key",
+        )
+    })?;
+    CertifiedKey::from_der(certs, parsed, &tls::provider()).map_err(|e| {
+        fail(
+            format!("server key {key} and certificate {cert} do not belong together: {e}"),
             "restore the matching pair; a new pair needs keylime_tenant -c update afterwards",
-        ),
-    }
+        )
+    })?;
+    Ok(format!(
+        "server key {key} (mode 0600) matches the certificate {cert}"
+    ))
 }

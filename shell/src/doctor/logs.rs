@@ -1,58 +1,51 @@
 //! Checks: the IMA measurement list and the measured-boot log can be read.
 
 use std::io::{ErrorKind, Read as _};
-use std::path::Path;
 
-use super::report::Check;
+use super::report::{Report, fail, warn};
 use crate::config::AgentConfig;
 
-fn readable(name: &'static str, option: &str, path: &Path, missing_means: &str) -> Check {
-    let opened = std::fs::File::open(path).and_then(|mut f| {
-        let mut first = [0u8; 1];
-        f.read(&mut first)
-    });
-    match opened {
-        Ok(_) => Check::ok(name, format!("{option} {} is readable", path.display())),
-        Err(e) if e.kind() == ErrorKind::NotFound => Check::warn(
-            name,
-            format!(
-                "{option} {} does not exist: {missing_means}",
-                path.display()
-            ),
-            format!(
-                "mount securityfs (mount -t securityfs none /sys/kernel/security) and enable it \
-                 in the kernel, or set {option}"
-            ),
-        ),
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => Check::fail(
-            name,
-            format!("{option} {} cannot be read: {e}", path.display()),
-            "keylet opens the logs before it drops privileges: start it as root with run_as, \
-             or grant its user read access (an ACL, or CAP_DAC_READ_SEARCH)",
-        ),
-        Err(e) => Check::fail(
-            name,
-            format!("{option} {} cannot be read: {e}", path.display()),
-            format!("correct {option}"),
-        ),
-    }
-}
-
 /// Both log checks.
-#[must_use]
-pub(crate) fn check(c: &AgentConfig) -> Vec<Check> {
-    vec![
-        readable(
+pub(crate) fn check(report: &mut Report, c: &AgentConfig) {
+    let logs = [
+        (
             "logs.ima",
             "ima_ml_path",
             &c.ima_ml_path,
             "quotes carry no IMA log, and a verifier with a runtime policy will fail them",
         ),
-        readable(
+        (
             "logs.measured_boot",
             "measuredboot_ml_path",
             &c.measuredboot_ml_path,
             "quotes carry no boot log, and a verifier with a measured-boot policy will fail them",
         ),
-    ]
+    ];
+    for (name, option, path, missing_means) in logs {
+        let opened = std::fs::File::open(path).and_then(|mut f| f.read(&mut [0u8; 1]));
+        let path = path.display();
+        report.add(
+            name,
+            match opened {
+                Ok(_) => Ok(format!("{option} {path} is readable")),
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(warn(
+                    format!("{option} {path} does not exist: {missing_means}"),
+                    format!(
+                        "mount securityfs (mount -t securityfs none /sys/kernel/security) and \
+                         enable it in the kernel, or set {option}"
+                    ),
+                )),
+                Err(e) => Err(fail(
+                    format!("{option} {path} cannot be read: {e}"),
+                    if e.kind() == ErrorKind::PermissionDenied {
+                        "keylet opens the logs before it drops privileges: start it as root with \
+                         run_as, or grant its user read access (an ACL, or CAP_DAC_READ_SEARCH)"
+                            .into()
+                    } else {
+                        format!("correct {option}")
+                    },
+                )),
+            },
+        );
+    }
 }

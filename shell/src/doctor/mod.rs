@@ -26,9 +26,9 @@ mod verifier; // push mode
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-pub(crate) use report::{Check, EXIT_CONFIG, EXIT_FAIL, Report};
+pub(crate) use report::{EXIT_CONFIG, EXIT_FAIL, Report};
 
-use crate::config::{AttestationMode, Environment, Loaded};
+use crate::config::{AttestationMode, Environment};
 use crate::console;
 
 /// The doctor's command line.
@@ -40,166 +40,120 @@ pub(crate) struct Options {
     pub(crate) ek_ca: Option<PathBuf>,
 }
 
-/// Why the doctor's command line was not understood.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub(crate) enum DoctorError {
-    /// An unknown or incomplete argument.
-    Usage(String),
-}
-
-impl std::fmt::Display for DoctorError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Usage(m) => write!(f, "{m}; usage: keylet doctor [--json] [--ek-ca DIR|FILE]"),
-        }
-    }
-}
-
-impl std::error::Error for DoctorError {}
-
 impl Options {
     /// Parses the arguments after `doctor`.
     ///
     /// # Errors
     ///
-    /// [`DoctorError::Usage`] for an unknown argument or `--ek-ca` without a path.
-    pub(crate) fn parse(args: &[String]) -> Result<Self, DoctorError> {
+    /// The usage line, after what was wrong: an unknown argument or `--ek-ca` without a path.
+    pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
+        let usage = |m: &str| format!("{m}; usage: keylet doctor [--json] [--ek-ca DIR|FILE]");
         let mut out = Self::default();
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            match a.as_str() {
-                "--json" => out.json = true,
-                "--ek-ca" => {
-                    let path = it
-                        .next()
-                        .ok_or_else(|| DoctorError::Usage("--ek-ca needs a path".into()))?;
-                    out.ek_ca = Some(PathBuf::from(path));
+            let path = match a.as_str() {
+                "--json" => {
+                    out.json = true;
+                    continue;
                 }
-                other => {
-                    if let Some(path) = other.strip_prefix("--ek-ca=") {
-                        out.ek_ca = Some(PathBuf::from(path));
-                    } else {
-                        return Err(DoctorError::Usage(format!("unknown argument {other:?}")));
-                    }
-                }
-            }
+                "--ek-ca" => it.next().ok_or_else(|| usage("--ek-ca needs a path"))?,
+                other => other
+                    .strip_prefix("--ek-ca=")
+                    .ok_or_else(|| usage(&format!("unknown argument {other:?}")))?,
+            };
+            out.ek_ca = Some(PathBuf::from(path));
         }
         Ok(out)
     }
 }
 
-/// The EK CA store: `--ek-ca`, else Keylime's `tpm_cert_store` in `keylime_dir` if present.
-fn ek_store(options: &Options, loaded: &Loaded) -> Option<PathBuf> {
-    options.ek_ca.clone().or_else(|| {
-        let default = loaded.config.keylime_dir.join("tpm_cert_store");
-        default.is_dir().then_some(default)
-    })
-}
-
 /// Runs every check with the configuration of `env` (files under `root`).
 pub(crate) async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> Report {
     let mut report = Report::default();
-    let (checks, loaded) = config::check(env, root);
-    report.checks.extend(checks);
-    let Some(loaded) = loaded else {
+    let Some(loaded) = config::check(&mut report, env, root) else {
         report.config_unusable = true;
         return report;
     };
     let c = &loaded.config;
-    let (state_check, state) = files::agent_state(c);
-    let store = ek_store(options, &loaded);
+    let (state_outcome, state) = files::agent_state(c);
+    let state = state.as_ref();
+    // The EK CA store: `--ek-ca`, else Keylime's `tpm_cert_store` in `keylime_dir` if present.
+    let store = options.ek_ca.clone().or_else(|| {
+        let default = c.keylime_dir.join("tpm_cert_store");
+        default.is_dir().then_some(default)
+    });
     let push = c.push.mode == AttestationMode::Push;
     // In push mode no port tells whether keylet runs: the TPM checks run.
     let (listen, agent_running) = if push {
-        (
-            Check::ok(
-                "listen",
-                "push mode: keylet opens no port for the verifier (metrics and the identity \
-                 listener only when configured)",
-            ),
-            false,
-        )
+        let why = "push mode: keylet opens no port for the verifier (metrics and the identity \
+                   listener only when configured)";
+        (Ok(why.into()), false)
     } else {
         network::listen(c).await
     };
-    let (tpm_checks, facts) = tpm::check(c, state.as_ref(), store.as_deref(), agent_running);
-    report.checks.extend(tpm_checks);
-    report.checks.extend(lockout::ak(c, state.as_ref()));
-    report
-        .checks
-        .extend(identity::check(c, &facts, state.as_ref()));
-    report.push(state_check);
+    let ek_public = tpm::check(&mut report, c, state, store.as_deref(), agent_running);
+    if let Some(ak_da) = lockout::ak(c, state) {
+        report.add("tpm.ak_da", ak_da);
+    }
+    identity::check(&mut report, c, ek_public.as_deref(), state);
+    report.add("keys.ak", state_outcome);
     // The payload key serves pull mode (and identity quotes for SPIRE).
     if !push || c.identity != crate::config::IdentitySettings::default() {
-        report.push(files::payload_key(c, state.is_some()));
+        report.add("keys.nk", files::payload_key(c, state.is_some()));
     }
     if !push {
-        report.push(files::mtls(c));
+        report.add("keys.mtls", files::mtls(c));
     }
-    let now = SystemTime::now();
-    if push {
-        let ca = std::slice::from_ref(&c.push.verifier_tls_ca_cert);
-        report.push(certs::expiry(
+    let mtls = !push && c.enable_agent_mtls;
+    // Per certificate option in use: its files, the dates check and the chain check.
+    let cert_options: [(bool, &str, &[PathBuf], _, _); 4] = [
+        (
+            push,
+            "verifier_tls_ca_cert",
+            std::slice::from_ref(&c.push.verifier_tls_ca_cert),
             "certs.verifier_tls_ca_cert",
-            "verifier_tls_ca_cert",
-            &c.push.verifier_tls_ca_cert,
-            now,
-        ));
-        report.push(certs::bundle(
-            "certs.verifier_tls_ca_chain",
-            "verifier_tls_ca_cert",
-            ca,
-        ));
-    }
-    if !push && c.enable_agent_mtls && c.server_cert.exists() {
-        report.push(certs::expiry(
-            "certs.server_cert",
+            Some("certs.verifier_tls_ca_chain"),
+        ),
+        (
+            mtls && c.server_cert.exists(),
             "server_cert",
-            &c.server_cert,
-            now,
-        ));
-    }
-    if !push && c.enable_agent_mtls {
-        for path in &c.trusted_client_ca {
-            report.push(certs::expiry(
-                "certs.trusted_client_ca",
-                "trusted_client_ca",
-                path,
-                now,
-            ));
-        }
-        report.push(certs::bundle(
-            "certs.trusted_client_ca_chain",
+            std::slice::from_ref(&c.server_cert),
+            "certs.server_cert",
+            None,
+        ),
+        (
+            mtls,
             "trusted_client_ca",
             &c.trusted_client_ca,
-        ));
-    }
-    if c.registrar_tls_enabled {
-        let ca = std::slice::from_ref(&c.registrar_tls_ca_cert);
-        report.push(certs::expiry(
+            "certs.trusted_client_ca",
+            Some("certs.trusted_client_ca_chain"),
+        ),
+        (
+            c.registrar_tls_enabled,
+            "registrar_tls_ca_cert",
+            std::slice::from_ref(&c.registrar_tls_ca_cert),
             "certs.registrar_tls_ca_cert",
-            "registrar_tls_ca_cert",
-            &c.registrar_tls_ca_cert,
-            now,
-        ));
-        report.push(certs::bundle(
-            "certs.registrar_tls_ca_chain",
-            "registrar_tls_ca_cert",
-            ca,
-        ));
+            Some("certs.registrar_tls_ca_chain"),
+        ),
+    ];
+    let now = SystemTime::now();
+    for (_, option, files, dates, chain) in cert_options.into_iter().filter(|o| o.0) {
+        for path in files {
+            report.add(dates, certs::expiry(option, path, now));
+        }
+        if let Some(chain) = chain {
+            report.add(chain, certs::bundle(option, files));
+        }
     }
-    report.push(network::registrar(c).await);
+    report.add("registrar", network::registrar(c).await);
     #[cfg(feature = "push")]
     if push {
-        report
-            .checks
-            .extend(verifier::check(c, state.as_ref()).await);
+        verifier::check(&mut report, c, state).await;
     }
-    report.push(listen);
-    report.checks.extend(logs::check(c));
-    report.push(confine::check(c));
-    report.push(confine::seccomp(c));
+    report.add("listen", listen);
+    logs::check(&mut report, c);
+    report.add("confine", confine::check(c));
+    report.add("confine.seccomp", confine::seccomp(c));
     report
 }
 

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 
-use super::certs::read_certs;
-use super::report::Check;
+use super::report::{Outcome, Problem, fail};
 use crate::config::AgentConfig;
 use crate::keylime::registrar::pick_version;
+use crate::keys::read_certs;
 use crate::registrar::{Registrar, RegistrarError};
 use crate::server::{ApiVersion, ApiVersions};
 use crate::tls::{self, ClientTlsError};
@@ -20,8 +20,8 @@ use crate::tls::{self, ClientTlsError};
 /// How long the listen-port probe waits.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn registrar_fix(e: &RegistrarError, c: &AgentConfig) -> String {
-    match e {
+fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Problem {
+    let fix = match e {
         RegistrarError::Unreachable { .. } => format!(
             "start the registrar or correct registrar_ip ({}) and {}",
             c.registrar_ip,
@@ -41,61 +41,44 @@ fn registrar_fix(e: &RegistrarError, c: &AgentConfig) -> String {
             "upgrade the registrar or keylet, or widen api_versions".into()
         }
         _ => "check that registrar_ip/port point at a Keylime registrar".into(),
-    }
-}
-
-/// `GET /version` at the registrar keylet would register with.
-pub(crate) async fn registrar(c: &AgentConfig) -> Check {
-    const NAME: &str = "registrar";
-    let registrar = match Registrar::configured(c) {
-        Ok(r) => r,
-        Err(e) => return Check::fail(NAME, e.to_string(), registrar_fix(&e, c)),
     };
-    let address = registrar.address();
-    match registrar.versions().await {
-        Ok(v) => {
-            let common = pick_version(&c.api_versions, &v);
-            let tls = if c.registrar_tls_enabled {
-                ", TLS verified for the name registrar_ip"
-            } else {
-                ""
-            };
-            match common {
-                Some((a, b)) => {
-                    let api = match v.current {
-                        Some((ca, cb)) => format!("current API {ca}.{cb}, keylet uses {a}.{b}"),
-                        None => format!("keylet uses API {a}.{b}"),
-                    };
-                    let offer = offered(c, (a, b));
-                    Check::ok(
-                        NAME,
-                        format!("{address} answers GET /version ({api}){tls}; {offer}"),
-                    )
-                }
-                None => {
-                    let e = RegistrarError::NoCommonVersion {
-                        registrar: v
-                            .supported
-                            .iter()
-                            .map(|(a, b)| format!("{a}.{b}"))
-                            .collect(),
-                    };
-                    Check::fail(NAME, e.to_string(), registrar_fix(&e, c))
-                }
-            }
-        }
-        Err(e) => Check::fail(NAME, format!("{address}: {e}"), registrar_fix(&e, c)),
-    }
+    fail(detail, fix)
 }
 
-/// What keylet will offer the tenant and verifier after registering with `registered`.
-fn offered(c: &AgentConfig, registered: (u8, u8)) -> String {
-    ApiVersions::from_config(&c.api_versions)
-        .offer(
-            c.api_versions_pinned,
-            ApiVersion::new(registered.0, registered.1),
-        )
-        .1
+/// `registrar`: `GET /version` at the registrar keylet would register with.
+pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
+    let registrar =
+        Registrar::configured(c).map_err(|e| registrar_problem(e.to_string(), &e, c))?;
+    let address = registrar.address();
+    let v = registrar
+        .versions()
+        .await
+        .map_err(|e| registrar_problem(format!("{address}: {e}"), &e, c))?;
+    let Some((a, b)) = pick_version(&c.api_versions, &v) else {
+        let e = RegistrarError::NoCommonVersion {
+            registrar: v
+                .supported
+                .iter()
+                .map(|(a, b)| format!("{a}.{b}"))
+                .collect(),
+        };
+        return Err(registrar_problem(e.to_string(), &e, c));
+    };
+    let api = match v.current {
+        Some((ca, cb)) => format!("current API {ca}.{cb}, keylet uses {a}.{b}"),
+        None => format!("keylet uses API {a}.{b}"),
+    };
+    let tls = if c.registrar_tls_enabled {
+        ", TLS verified for the name registrar_ip"
+    } else {
+        ""
+    };
+    // What keylet will offer the tenant and verifier after registering with a.b.
+    let (_, offer) = ApiVersions::from_config(&c.api_versions)
+        .offer(c.api_versions_pinned, ApiVersion::new(a, b));
+    Ok(format!(
+        "{address} answers GET /version ({api}){tls}; {offer}"
+    ))
 }
 
 /// Where to reach the listen address from this host.
@@ -144,31 +127,43 @@ async fn presents_our_cert(c: &AgentConfig, addr: SocketAddr) -> Result<(), Stri
     }
 }
 
-/// The listen address is free, or held by keylet; `true` when a running
-/// keylet holds it.
-pub(crate) async fn listen(c: &AgentConfig) -> (Check, bool) {
-    const NAME: &str = "listen";
+/// `listen`: the listen address is free, or held by keylet; `true` when a
+/// running keylet holds it.
+pub(crate) async fn listen(c: &AgentConfig) -> (Outcome, bool) {
     let addr = SocketAddr::new(c.ip, c.port);
     let in_use = match TcpListener::bind(addr) {
-        Ok(l) => {
-            drop(l);
-            return (Check::ok(NAME, format!("{addr} is free")), false);
-        }
+        Ok(_) => return (Ok(format!("{addr} is free")), false),
         Err(e) if e.kind() == ErrorKind::AddrInUse => e,
         Err(e) => {
-            let check = Check::fail(
-                NAME,
+            let problem = fail(
                 format!("cannot listen on {addr}: {e}"),
                 "set ip to an address of this host (or 0.0.0.0) and port to a free port; ports \
                  below 1024 need CAP_NET_BIND_SERVICE",
             );
-            return (check, false);
+            return (Err(problem), false);
         }
     };
     let target = probe_target(c);
-    let other = |why: String| {
-        Check::fail(
-            NAME,
+    let held = if c.enable_agent_mtls {
+        presents_our_cert(c, target).await.map(|()| {
+            format!(
+                "{addr} is held by a running keylet (it presents this agent's server_cert {})",
+                c.server_cert.display()
+            )
+        })
+    } else {
+        let probe = Registrar::plain(&target.ip().to_string(), target.port());
+        match tokio::time::timeout(PROBE_TIMEOUT, probe.versions()).await {
+            Ok(Ok(_)) => Ok(format!(
+                "{addr} is held by a running Keylime agent answering GET /version"
+            )),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())),
+        }
+    };
+    let running = held.is_ok();
+    let held = held.map_err(|why| {
+        fail(
             format!("{addr} is in use ({in_use}) by a program that is not this keylet: {why}"),
             format!(
                 "find it with ss -ltnp 'sport = :{}' and stop it, or set port to a free port \
@@ -176,36 +171,6 @@ pub(crate) async fn listen(c: &AgentConfig) -> (Check, bool) {
                 c.port
             ),
         )
-    };
-    if c.enable_agent_mtls {
-        match presents_our_cert(c, target).await {
-            Ok(()) => (
-                Check::ok(
-                    NAME,
-                    format!(
-                        "{addr} is held by a running keylet (it presents this agent's server_cert {})",
-                        c.server_cert.display()
-                    ),
-                ),
-                true,
-            ),
-            Err(why) => (other(why), false),
-        }
-    } else {
-        let probe = Registrar::plain(&target.ip().to_string(), target.port());
-        match tokio::time::timeout(PROBE_TIMEOUT, probe.versions()).await {
-            Ok(Ok(_)) => (
-                Check::ok(
-                    NAME,
-                    format!("{addr} is held by a running Keylime agent answering GET /version"),
-                ),
-                true,
-            ),
-            Ok(Err(e)) => (other(e.to_string()), false),
-            Err(_) => (
-                other(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())),
-                false,
-            ),
-        }
-    }
+    });
+    (held, running)
 }

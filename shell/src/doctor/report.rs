@@ -4,9 +4,7 @@
 use std::fmt::Write as _;
 
 /// How one check came out (lowercase in JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Status {
     /// Nothing to do.
     Ok,
@@ -18,14 +16,29 @@ pub(crate) enum Status {
 
 impl Status {
     /// `OK`, `WARN` or `FAIL`.
-    #[must_use]
-    pub(crate) fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             Self::Ok => "OK",
             Self::Warn => "WARN",
             Self::Fail => "FAIL",
         }
     }
+}
+
+/// What a check found that is not OK: WARN or FAIL, what was found, what to do.
+pub(crate) type Problem = (Status, String, String);
+
+/// A check's outcome: OK with what was found, or the problem.
+pub(crate) type Outcome = Result<String, Problem>;
+
+/// A WARN with its fix.
+pub(crate) fn warn(detail: impl Into<String>, fix: impl Into<String>) -> Problem {
+    (Status::Warn, detail.into(), fix.into())
+}
+
+/// A FAIL with its fix.
+pub(crate) fn fail(detail: impl Into<String>, fix: impl Into<String>) -> Problem {
+    (Status::Fail, detail.into(), fix.into())
 }
 
 /// One check's result.
@@ -41,48 +54,6 @@ pub(crate) struct Check {
     pub(crate) fix: String,
 }
 
-impl Check {
-    /// An OK result.
-    #[must_use]
-    pub(crate) fn ok(name: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            name,
-            status: Status::Ok,
-            detail: detail.into(),
-            fix: String::new(),
-        }
-    }
-
-    /// A WARN result with its fix.
-    #[must_use]
-    pub(crate) fn warn(
-        name: &'static str,
-        detail: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
-        Self::with_fix(name, Status::Warn, detail.into(), fix.into())
-    }
-
-    /// A FAIL result with its fix.
-    #[must_use]
-    pub(crate) fn fail(
-        name: &'static str,
-        detail: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
-        Self::with_fix(name, Status::Fail, detail.into(), fix.into())
-    }
-
-    fn with_fix(name: &'static str, status: Status, detail: String, fix: String) -> Self {
-        Self {
-            name,
-            status,
-            detail,
-            fix,
-        }
-    }
-}
-
 /// All checks of one doctor run, in the order they ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Report {
@@ -92,22 +63,25 @@ pub(crate) struct Report {
     pub(crate) config_unusable: bool,
 }
 
-/// Exit code: every check OK or WARN.
-pub(crate) const EXIT_OK: u8 = 0;
 /// Exit code: at least one FAIL.
 pub(crate) const EXIT_FAIL: u8 = 1;
 /// Exit code: the configuration (or the command line) is unusable.
 pub(crate) const EXIT_CONFIG: u8 = 2;
 
 impl Report {
-    /// Adds a check.
-    pub(crate) fn push(&mut self, check: Check) {
-        self.checks.push(check);
+    /// Adds the check `name` with its outcome.
+    pub(crate) fn add(&mut self, name: &'static str, outcome: Outcome) {
+        let (status, detail, fix) = outcome.map_or_else(|p| p, |d| (Status::Ok, d, String::new()));
+        self.checks.push(Check {
+            name,
+            status,
+            detail,
+            fix,
+        });
     }
 
     /// The worst status seen (OK for an empty report).
-    #[must_use]
-    pub(crate) fn worst(&self) -> Status {
+    fn worst(&self) -> Status {
         self.checks
             .iter()
             .map(|c| c.status)
@@ -121,10 +95,8 @@ impl Report {
     pub(crate) fn exit_code(&self) -> u8 {
         if self.config_unusable {
             EXIT_CONFIG
-        } else if self.worst() == Status::Fail {
-            EXIT_FAIL
         } else {
-            EXIT_OK
+            u8::from(self.worst() == Status::Fail)
         }
     }
 
@@ -140,26 +112,22 @@ impl Report {
             out.push('\n');
         }
         let count = |s| self.checks.iter().filter(|c| c.status == s).count();
-        let _ = writeln!(
-            out,
-            "{} OK, {} WARN, {} FAIL",
-            count(Status::Ok),
-            count(Status::Warn),
-            count(Status::Fail)
-        );
+        let (ok, warn, fail) = (count(Status::Ok), count(Status::Warn), count(Status::Fail));
+        let _ = writeln!(out, "{ok} OK, {warn} WARN, {fail} FAIL");
         out
     }
 
-    /// `{"status", "exit_code", "checks": [{"name", "status", "detail", "fix"}]}`.
+    /// `{"keylet", "status", "exit_code", "checks": [{"name", "status", "detail", "fix"}]}`.
     #[must_use]
     pub(crate) fn to_json(&self) -> serde_json::Value {
+        let status = |s: Status| s.label().to_ascii_lowercase();
         let checks: Vec<serde_json::Value> = self
             .checks
             .iter()
             .map(|c| {
                 serde_json::json!({
                     "name": c.name,
-                    "status": c.status,
+                    "status": status(c.status),
                     "detail": c.detail,
                     "fix": c.fix,
                 })
@@ -167,7 +135,7 @@ impl Report {
             .collect();
         serde_json::json!({
             "keylet": env!("CARGO_PKG_VERSION"),
-            "status": self.worst(),
+            "status": status(self.worst()),
             "exit_code": self.exit_code(),
             "checks": checks,
         })
@@ -181,10 +149,10 @@ mod tests {
     #[test]
     fn warnings_exit_0_failures_1_config_2() {
         let mut r = Report::default();
-        r.push(Check::ok("a", "fine"));
-        r.push(Check::warn("b", "soon", "renew"));
-        assert_eq!(r.exit_code(), EXIT_OK);
-        r.push(Check::fail("c", "broken", "repair"));
+        r.add("a", Ok("fine".into()));
+        r.add("b", Err(warn("soon", "renew")));
+        assert_eq!(r.exit_code(), 0);
+        r.add("c", Err(fail("broken", "repair")));
         assert_eq!(r.exit_code(), EXIT_FAIL);
         r.config_unusable = true;
         assert_eq!(r.exit_code(), EXIT_CONFIG);
@@ -193,8 +161,8 @@ mod tests {
     #[test]
     fn text_has_one_line_per_check_with_its_fix() {
         let mut r = Report::default();
-        r.push(Check::ok("tpm.device", "swtpm answers"));
-        r.push(Check::fail("keys.nk", "mode 0644", "chmod 600 /x"));
+        r.add("tpm.device", Ok("swtpm answers".into()));
+        r.add("keys.nk", Err(fail("mode 0644", "chmod 600 /x")));
         let text = r.to_text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "OK   tpm.device: swtpm answers");

@@ -13,7 +13,7 @@ use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::capability::{self, CAP_TPM_PROPERTIES, PT_MANUFACTURER};
 use keylet_core::tpm::command;
 
-use super::report::Check;
+use super::report::{Outcome, Problem, Report, fail, warn};
 use super::{ek_chain, lockout};
 use crate::agent::choose_device;
 use crate::config::AgentConfig;
@@ -26,13 +26,6 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest EK certificate read from NV.
 const MAX_EK_CERT: usize = 4096;
-
-/// What the TPM checks learned, for the identity checks.
-#[derive(Debug, Default)]
-pub(crate) struct TpmFacts {
-    /// The EK TPM2B_PUBLIC, when the EK could be read.
-    pub(crate) ek_public: Option<Vec<u8>>,
-}
 
 fn open_fix(device: &TpmDevice) -> String {
     match device {
@@ -68,31 +61,17 @@ fn manufacturer(tpm: &mut Tpm<'_, &mut TpmTransport>) -> Result<String, String> 
         .unwrap_or_default())
 }
 
-/// Runs the TPM checks; `ek_store` is the CA store for the EK chain;
-/// `agent_running`: a keylet with this configuration holds the listen port.
-#[must_use]
-pub(crate) fn check(
-    c: &AgentConfig,
-    state: Option<&AgentState>,
-    ek_store: Option<&Path>,
-    agent_running: bool,
-) -> (Vec<Check>, TpmFacts) {
-    // Until the TPM answers, a check that fails is the only one.
-    let alone = |check| (vec![check], TpmFacts::default());
-    let device = match choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str())) {
-        Ok(d) => d,
-        Err(e) => {
-            return alone(Check::fail(
-                "tpm.device",
-                format!("tpm_device / TCTI: {e}"),
-                "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
-                 mssim:host=H,port=P",
-            ));
-        }
-    };
+/// The TPM `tpm_device` names, opened; the `tpm.device` problem when it is not.
+fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport), Problem> {
+    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str())).map_err(|e| {
+        fail(
+            format!("tpm_device / TCTI: {e}"),
+            "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
+             mssim:host=H,port=P",
+        )
+    })?;
     if agent_running && matches!(device, TpmDevice::Tcp { .. }) {
-        return alone(Check::warn(
-            "tpm.device",
+        return Err(warn(
             format!(
                 "{device} not checked: swtpm serves one connection at a time and the running \
                  keylet holds it"
@@ -100,160 +79,155 @@ pub(crate) fn check(
             "stop keylet and run keylet doctor again to check the TPM",
         ));
     }
-    let mut transport = match crate::tpm::open_with_timeout(&device, TIMEOUT) {
-        Ok(t) => t,
+    match crate::tpm::open_with_timeout(&device, TIMEOUT) {
+        Ok(t) => Ok((device, t)),
         Err(TransportError::Open { source, .. })
             if agent_running && source.raw_os_error() == Some(nix::libc::EBUSY) =>
         {
-            return alone(Check::warn(
-                "tpm.device",
+            Err(warn(
                 format!("{device} not checked: the running keylet holds it ({source})"),
                 "use /dev/tpmrm0 (the kernel resource manager) so that tools can share the TPM, \
                  or stop keylet and run keylet doctor again",
-            ));
+            ))
         }
-        Err(e) => return alone(Check::fail("tpm.device", e.to_string(), open_fix(&device))),
-    };
+        Err(e) => Err(fail(e.to_string(), open_fix(&device))),
+    }
+}
+
+/// Runs the TPM checks; `ek_store` is the CA store for the EK chain;
+/// `agent_running`: a keylet with this configuration holds the listen port.
+/// Returns the EK TPM2B_PUBLIC, when the EK could be read.
+pub(crate) fn check(
+    report: &mut Report,
+    c: &AgentConfig,
+    state: Option<&AgentState>,
+    ek_store: Option<&Path>,
+    agent_running: bool,
+) -> Option<Vec<u8>> {
+    // Until the TPM answers, a check that fails is the only one.
+    let (device, mut transport) = open(c, agent_running)
+        .map_err(|p| report.add("tpm.device", Err(p)))
+        .ok()?;
     let mut cmd = vec![0u8; BUFFER_SIZE];
     let mut rsp = vec![0u8; BUFFER_SIZE];
     let mut tpm = Tpm::new(&mut transport, &mut cmd, &mut rsp)
         .with_endorsement_password(&c.tpm_ownerpassword);
-    let mut checks = match manufacturer(&mut tpm) {
-        Ok(m) => vec![Check::ok(
-            "tpm.device",
-            format!("{device} answers (manufacturer {m:?})"),
-        )],
-        Err(e) => {
-            return alone(Check::fail(
-                "tpm.device",
-                format!("{device} opened but does not answer: {e}"),
-                open_fix(&device),
-            ));
-        }
-    };
-    let mut facts = TpmFacts::default();
-    checks.push(clock(&mut tpm, c.tpm_clock_repair));
+    let answers = manufacturer(&mut tpm)
+        .map(|m| format!("{device} answers (manufacturer {m:?})"))
+        .map_err(|e| {
+            let found = format!("{device} opened but does not answer: {e}");
+            fail(found, open_fix(&device))
+        });
+    let answered = answers.is_ok();
+    report.add("tpm.device", answers);
+    if !answered {
+        return None;
+    }
+    report.add("tpm.clock", clock(&mut tpm, c.tpm_clock_repair));
     let da = tpm.read_lockout().map_err(|e| e.to_string());
-    checks.push(lockout::lockout(da, c, state));
-    endorsement(&mut tpm, c, state, ek_store, &mut checks, &mut facts);
+    report.add("tpm.lockout", lockout::lockout(da, c, state));
+    let ek_public = endorsement(&mut tpm, report, c, state, ek_store);
     #[cfg(feature = "iak")]
-    super::device_id::check(&mut tpm, c, &mut checks);
-    (checks, facts)
+    super::device_id::check(&mut tpm, c, report);
+    ek_public
 }
 
 /// The TPM clock as the verifier will judge it (read only: the doctor does
 /// not set it forward).
-fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Check {
-    match tpm.read_clock() {
-        Ok(c) if c.safe => Check::ok(
-            "tpm.clock",
-            format!(
-                "safe (reset count {}, {} s powered)",
-                c.reset_count,
-                c.clock / 1000
-            ),
-        ),
-        Ok(c) => {
-            let detail = format!(
-                "not safe: the TPM was reset without TPM2_Shutdown (reset count {}); the \
-                 verifier fails every quote with an unsafe clock",
-                c.reset_count
-            );
-            if repair {
-                Check::warn(
-                    "tpm.clock",
-                    detail,
-                    "keylet sets the clock forward when it starts (tpm_clock_repair = true); \
-                     shut the TPM down orderly (tpm2_shutdown) before reboots",
-                )
-            } else {
-                Check::fail(
-                    "tpm.clock",
-                    detail,
-                    "set tpm_clock_repair = true, or wait until the TPM next saves its clock \
-                     (at most about 70 minutes)",
-                )
-            }
-        }
-        Err(e) => Check::warn(
-            "tpm.clock",
+fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Outcome {
+    let c = tpm.read_clock().map_err(|e| {
+        warn(
             format!("cannot read the TPM clock: {e}"),
             "check that the TPM supports TPM2_ReadClock",
-        ),
+        )
+    })?;
+    if c.safe {
+        let (resets, seconds) = (c.reset_count, c.clock / 1000);
+        return Ok(format!("safe (reset count {resets}, {seconds} s powered)"));
     }
+    let detail = format!(
+        "not safe: the TPM was reset without TPM2_Shutdown (reset count {}); the verifier fails \
+         every quote with an unsafe clock",
+        c.reset_count
+    );
+    Err(if repair {
+        warn(
+            detail,
+            "keylet sets the clock forward when it starts (tpm_clock_repair = true); shut the \
+             TPM down orderly (tpm2_shutdown) before reboots",
+        )
+    } else {
+        fail(
+            detail,
+            "set tpm_clock_repair = true, or wait until the TPM next saves its clock (at most \
+             about 70 minutes)",
+        )
+    })
 }
 
+/// The EK, its certificate and chain, and the saved AK under it; returns the
+/// EK TPM2B_PUBLIC when the EK could be made.
 fn endorsement(
     tpm: &mut Tpm<'_, &mut TpmTransport>,
+    report: &mut Report,
     c: &AgentConfig,
     state: Option<&AgentState>,
     ek_store: Option<&Path>,
-    checks: &mut Vec<Check>,
-    facts: &mut TpmFacts,
-) {
+) -> Option<Vec<u8>> {
     let alg = c.tpm_encryption_alg;
     let mut public = vec![0u8; 1024];
-    let ek = match tpm.create_ek(alg, c.ek_handle, &mut public) {
-        Ok(ek) => ek,
-        Err(e) => {
-            checks.push(Check::fail(
-                "tpm.ek",
-                format!("cannot make the {} EK: {e}", c.tpm_encryption_alg),
+    let ek = tpm
+        .create_ek(alg, c.ek_handle, &mut public)
+        .map_err(|e| {
+            let problem = fail(
+                format!("cannot make the {alg} EK: {e}"),
                 "check tpm_encryption_alg and ek_handle; an endorsement hierarchy password \
                  (tpm_ownerpassword) or a full TPM (tpm2_flushcontext -t) also stops it",
-            ));
-            return;
-        }
-    };
+            );
+            report.add("tpm.ek", Err(problem));
+        })
+        .ok()?;
     public.truncate(ek.public_len);
     let (said, unused) = crate::agent::ek_origin(alg, ek.handle, ek.origin);
-    checks.push(if unused {
-        Check::warn(
-            "tpm.ek",
-            said,
-            format!(
-                "keylet creates the EK at every start (seconds on a discrete TPM); if nothing \
-                 else uses the key at {tcg:#010x}, evict it (tpm2_evictcontrol -C o -c \
-                 {tcg:#010x}) and persist the EK there (tpm2_createek -c {tcg:#010x} -G {alg})",
-                tcg = alg.ek_persistent_handle(),
-            ),
-        )
-    } else {
-        Check::ok("tpm.ek", said)
-    });
+    let fix = format!(
+        "keylet creates the EK at every start (seconds on a discrete TPM); if nothing else uses \
+         the key at {tcg:#010x}, evict it (tpm2_evictcontrol -C o -c {tcg:#010x}) and persist \
+         the EK there (tpm2_createek -c {tcg:#010x} -G {alg})",
+        tcg = alg.ek_persistent_handle(),
+    );
+    report.add(
+        "tpm.ek",
+        if unused {
+            Err(warn(said, fix))
+        } else {
+            Ok(said)
+        },
+    );
     let index = alg.ek_cert_index();
     let mut cert = vec![0u8; MAX_EK_CERT];
     match tpm.read_ek_cert(index, &mut cert) {
         Ok(n) => {
-            cert.truncate(n);
-            checks.push(Check::ok(
-                "tpm.ek_cert",
-                format!("EK certificate in NV index {index:#010x} ({n} bytes)"),
-            ));
-            checks.push(ek_chain::check(&cert, ek_store));
+            let found = format!("EK certificate in NV index {index:#010x} ({n} bytes)");
+            report.add("tpm.ek_cert", Ok(found));
+            report.add("tpm.ek_cert_chain", ek_chain::check(&cert[..n], ek_store));
         }
-        Err(e) => checks.push(Check::warn(
+        Err(e) => report.add(
             "tpm.ek_cert",
-            format!("no EK certificate in NV index {index:#010x}: {e}"),
-            "keylet registers without one; the tenant then needs require_ek_cert = False, \
-             or provision the certificate into NV",
-        )),
+            Err(warn(
+                format!("no EK certificate in NV index {index:#010x}: {e}"),
+                "keylet registers without one; the tenant then needs require_ek_cert = False, \
+                 or provision the certificate into NV",
+            )),
+        ),
     }
+    let flush_fix = "run tpm2_flushcontext -t to free the TPM's object slots";
     if let Some(s) = state.filter(|s| s.ek_public == public) {
-        checks.push(match tpm.load_ak(ek.key(), &s.ak_public, &s.ak_private) {
-            Ok(ak) => {
-                let flushed = tpm.flush(ak);
-                match flushed {
-                    Ok(()) => Check::ok("tpm.ak", "the saved AK loads under this TPM's EK"),
-                    Err(e) => Check::warn(
-                        "tpm.ak",
-                        format!("the saved AK loads, but flushing it again failed: {e}"),
-                        "run tpm2_flushcontext -t to free the TPM's object slots",
-                    ),
-                }
-            }
-            Err(e) => Check::fail(
-                "tpm.ak",
+        let loaded = match tpm.load_ak(ek.key(), &s.ak_public, &s.ak_private) {
+            Ok(ak) => tpm.flush(ak).map_err(|e| {
+                let found = format!("the saved AK loads, but flushing it again failed: {e}");
+                warn(found, flush_fix)
+            }),
+            Err(e) => Err(fail(
                 format!(
                     "the saved AK in {} does not load: {e}",
                     c.agent_data_path.display()
@@ -261,17 +235,16 @@ fn endorsement(
                 "the state belongs to another TPM or the TPM was cleared: delete the agent at \
                  the registrar (keylime_tenant -c regdelete -u <id>), move the state file away \
                  and restart keylet",
-            ),
-        });
+            )),
+        };
+        let loads = "the saved AK loads under this TPM's EK";
+        report.add("tpm.ak", loaded.map(|()| loads.into()));
     }
     if ek.transient
         && let Err(e) = tpm.flush(ek.handle)
     {
-        checks.push(Check::warn(
-            "tpm.flush",
-            format!("could not flush the EK {:#010x}: {e}", ek.handle),
-            "run tpm2_flushcontext -t to free the TPM's object slots",
-        ));
+        let found = format!("could not flush the EK {:#010x}: {e}", ek.handle);
+        report.add("tpm.flush", Err(warn(found, flush_fix)));
     }
-    facts.ek_public = Some(public);
+    Some(public)
 }

@@ -7,7 +7,7 @@
 //! agent with `evaluation: fail` (200) and an enrolled one with 401 (it
 //! rejects the empty proof and logs that); nothing changes at the verifier.
 
-use super::report::Check;
+use super::report::{Problem, Report, fail, warn};
 use crate::config::AgentConfig;
 use crate::net::HttpError;
 use crate::push::PushError;
@@ -15,9 +15,9 @@ use crate::push::client::Verifier;
 use crate::push::messages::{self, SessionOutcome};
 use crate::state::AgentState;
 
-fn fix_for(e: &PushError, c: &AgentConfig) -> String {
+fn problem(e: &PushError, c: &AgentConfig) -> Problem {
     let url = &c.push.verifier_url;
-    match e {
+    let fix = match e {
         PushError::Setup(_) => format!(
             "make verifier_tls_ca_cert ({}) a readable PEM file holding the CA that signed the \
              verifier's certificate",
@@ -40,18 +40,18 @@ fn fix_for(e: &PushError, c: &AgentConfig) -> String {
              later), or verifier_url points at something else"
         ),
         _ => format!("check that verifier_url ({url}) points at a Keylime verifier in push mode"),
-    }
+    };
+    fail(e.to_string(), fix)
 }
 
 /// The `verifier` and `verifier.enrolled` checks (push mode only).
-pub(crate) async fn check(c: &AgentConfig, state: Option<&AgentState>) -> Vec<Check> {
+pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&AgentState>) {
     const NAME: &str = "verifier";
     let id = state.map_or("-", |s| s.agent_id.as_str());
     let verifier = match Verifier::new(&c.push, id) {
         Ok(v) => v,
-        Err(e) => return vec![Check::fail(NAME, e.to_string(), fix_for(&e, c))],
+        Err(e) => return report.add(NAME, Err(problem(&e, c))),
     };
-    let address = verifier.address();
     let opened = verifier
         .call(
             "POST /v3.0/sessions",
@@ -69,23 +69,21 @@ pub(crate) async fn check(c: &AgentConfig, state: Option<&AgentState>) -> Vec<Ch
         });
     let session = match opened {
         Ok(s) => s,
-        Err(e) => return vec![Check::fail(NAME, e.to_string(), fix_for(&e, c))],
+        Err(e) => return report.add(NAME, Err(problem(&e, c))),
     };
-    let mut checks = vec![Check::ok(
-        NAME,
-        format!(
-            "{address} answers the push API (a session challenge), over TLS verified against \
-             verifier_tls_ca_cert with the name {}",
-            c.push.verifier_url.host
-        ),
-    )];
+    let reached = format!(
+        "{} answers the push API (a session challenge), over TLS verified against \
+         verifier_tls_ca_cert with the name {}",
+        verifier.address(),
+        c.push.verifier_url.host
+    );
+    report.add(NAME, Ok(reached));
     let Some(state) = state else {
-        checks.push(Check::warn(
-            "verifier.enrolled",
+        let problem = warn(
             "no agent id yet (keylet has not started once), so enrollment cannot be asked",
             "start keylet, then add it with keylime_tenant -c add --push-model -u <agent id>",
-        ));
-        return checks;
+        );
+        return report.add("verifier.enrolled", Err(problem));
     };
     let proof = messages::session_proof(id, &session.id, &[], &[]);
     let answer = verifier
@@ -97,33 +95,30 @@ pub(crate) async fn check(c: &AgentConfig, state: Option<&AgentState>) -> Vec<Ch
             None,
         )
         .await;
+    let id = &state.agent_id;
     let enrolled = match answer {
-        Err(PushError::Status { status: 401, .. }) => Check::ok(
-            "verifier.enrolled",
-            format!("agent {} is enrolled at the verifier", state.agent_id),
-        ),
+        Err(PushError::Status { status: 401, .. }) => {
+            Ok(format!("agent {id} is enrolled at the verifier"))
+        }
         Ok(a)
             if matches!(
                 messages::parse_session_outcome(&a.body),
                 Ok(SessionOutcome::Fail)
             ) =>
         {
-            Check::fail(
-                "verifier.enrolled",
-                format!("the verifier does not know agent {}", state.agent_id),
-                format!(
-                    "add it: keylime_tenant -c add --push-model -u {} (with its policies)",
-                    state.agent_id
-                ),
-            )
+            Err(fail(
+                format!("the verifier does not know agent {id}"),
+                format!("add it: keylime_tenant -c add --push-model -u {id} (with its policies)"),
+            ))
         }
-        Ok(_) => Check::warn(
-            "verifier.enrolled",
+        Ok(_) => Err(warn(
             "the verifier's answer to an empty proof says neither enrolled nor unknown",
             "check the verifier's log; keylet run will report what it answers",
-        ),
-        Err(e) => Check::warn("verifier.enrolled", e.to_string(), fix_for(&e, c)),
+        )),
+        Err(e) => {
+            let (_, detail, fix) = problem(&e, c);
+            Err(warn(detail, fix))
+        }
     };
-    checks.push(enrolled);
-    checks
+    report.add("verifier.enrolled", enrolled);
 }
