@@ -7,16 +7,16 @@ use crate::config::{self, ConfigError, Environment, Loaded, Origin};
 
 /// What was read, as one phrase: the files and the environment variables.
 fn sources(loaded: &Loaded) -> String {
-    let files = if loaded.raw.files.is_empty() {
+    let files: Vec<String> = loaded
+        .raw
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let files = if files.is_empty() {
         "no config file (built-in defaults)".to_string()
     } else {
-        let names: Vec<String> = loaded
-            .raw
-            .files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        format!("files {}", names.join(", "))
+        format!("files {}", files.join(", "))
     };
     let mut vars = loaded.raw.env_vars.clone();
     if let Some((_, Origin::Env(name))) = &loaded.config.tpm_device

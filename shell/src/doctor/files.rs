@@ -6,7 +6,7 @@ use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use rustls::sign::CertifiedKey;
 
-use super::report::{Outcome, Problem, fail, warn};
+use super::report::{Finding, Outcome, fail, warn};
 use crate::config::AgentConfig;
 use crate::keys::read_certs;
 use crate::server::tls::parse_key;
@@ -14,7 +14,7 @@ use crate::state::{AgentState, StateError};
 use crate::store::{self, StoreError};
 use crate::tls;
 
-fn store_problem(e: &StoreError) -> Problem {
+fn store_problem(e: &StoreError) -> Finding {
     let fix = match e {
         StoreError::TooOpen { path, .. } => format!(
             "chmod 600 {} (and chown it to the user keylet runs as)",

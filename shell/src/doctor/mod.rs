@@ -26,9 +26,9 @@ mod verifier; // push mode
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-pub(crate) use report::{EXIT_CONFIG, EXIT_FAIL, Report};
+use report::{EXIT_CONFIG, EXIT_FAIL, Report};
 
-use crate::config::{AttestationMode, Environment};
+use crate::config::{AttestationMode, Environment, IdentitySettings, ProcessEnv};
 use crate::console;
 
 /// The doctor's command line.
@@ -98,7 +98,7 @@ pub(crate) async fn diagnose(options: &Options, env: &dyn Environment, root: &Pa
     identity::check(&mut report, c, ek_public.as_deref(), state);
     report.add("keys.ak", state_outcome);
     // The payload key serves pull mode (and identity quotes for SPIRE).
-    if !push || c.identity != crate::config::IdentitySettings::default() {
+    if !push || c.identity != IdentitySettings::default() {
         report.add("keys.nk", files::payload_key(c, state.is_some()));
     }
     if !push {
@@ -167,23 +167,17 @@ pub(crate) fn main(args: &[String]) -> u8 {
             return EXIT_CONFIG;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-    {
-        Ok(r) => r,
+        .build();
+    let report = match runtime {
+        Ok(r) => r.block_on(diagnose(&options, &ProcessEnv, Path::new("/"))),
         Err(e) => {
-            console::err_line(&format!(
-                "keylet doctor: cannot start the async runtime: {e}"
-            ));
+            let e = format!("keylet doctor: cannot start the async runtime: {e}");
+            console::err_line(&e);
             return EXIT_FAIL;
         }
     };
-    let report = runtime.block_on(diagnose(
-        &options,
-        &crate::config::ProcessEnv,
-        Path::new("/"),
-    ));
     if options.json {
         console::out_line(&report.to_json().to_string());
     } else {

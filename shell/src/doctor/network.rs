@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 
-use super::report::{Outcome, Problem, fail};
+use super::report::{Finding, Outcome, fail};
 use crate::config::AgentConfig;
 use crate::keylime::registrar::pick_version;
 use crate::keys::read_certs;
@@ -20,7 +20,7 @@ use crate::tls::{self, ClientTlsError};
 /// How long the listen-port probe waits.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Problem {
+fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Finding {
     let fix = match e {
         RegistrarError::Unreachable { .. } => format!(
             "start the registrar or correct registrar_ip ({}) and {}",

@@ -25,40 +25,27 @@ impl Status {
     }
 }
 
-/// What a check found that is not OK: WARN or FAIL, what was found, what to do.
-pub(crate) type Problem = (Status, String, String);
+/// What a check found: its status, the detail and what to do about it (empty when OK).
+pub(crate) type Finding = (Status, String, String);
 
-/// A check's outcome: OK with what was found, or the problem.
-pub(crate) type Outcome = Result<String, Problem>;
+/// A check's outcome: OK with what was found, or a WARN or FAIL finding.
+pub(crate) type Outcome = Result<String, Finding>;
 
 /// A WARN with its fix.
-pub(crate) fn warn(detail: impl Into<String>, fix: impl Into<String>) -> Problem {
+pub(crate) fn warn(detail: impl Into<String>, fix: impl Into<String>) -> Finding {
     (Status::Warn, detail.into(), fix.into())
 }
 
 /// A FAIL with its fix.
-pub(crate) fn fail(detail: impl Into<String>, fix: impl Into<String>) -> Problem {
+pub(crate) fn fail(detail: impl Into<String>, fix: impl Into<String>) -> Finding {
     (Status::Fail, detail.into(), fix.into())
-}
-
-/// One check's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Check {
-    /// A stable name, e.g. `tpm.device` (scripts match on it).
-    pub(crate) name: &'static str,
-    /// The outcome.
-    pub(crate) status: Status,
-    /// What was found.
-    pub(crate) detail: String,
-    /// What to do about it (empty when OK).
-    pub(crate) fix: String,
 }
 
 /// All checks of one doctor run, in the order they ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Report {
-    /// The checks.
-    pub(crate) checks: Vec<Check>,
+    /// Each check's stable name, e.g. `tpm.device` (scripts match on it), and its finding.
+    pub(crate) checks: Vec<(&'static str, Finding)>,
     /// The configuration could not be loaded: nothing else was checked.
     pub(crate) config_unusable: bool,
 }
@@ -71,22 +58,14 @@ pub(crate) const EXIT_CONFIG: u8 = 2;
 impl Report {
     /// Adds the check `name` with its outcome.
     pub(crate) fn add(&mut self, name: &'static str, outcome: Outcome) {
-        let (status, detail, fix) = outcome.map_or_else(|p| p, |d| (Status::Ok, d, String::new()));
-        self.checks.push(Check {
-            name,
-            status,
-            detail,
-            fix,
-        });
+        let finding = outcome.map_or_else(|f| f, |detail| (Status::Ok, detail, String::new()));
+        self.checks.push((name, finding));
     }
 
     /// The worst status seen (OK for an empty report).
     fn worst(&self) -> Status {
-        self.checks
-            .iter()
-            .map(|c| c.status)
-            .max()
-            .unwrap_or(Status::Ok)
+        let statuses = self.checks.iter().map(|(_, (status, ..))| *status);
+        statuses.max().unwrap_or(Status::Ok)
     }
 
     /// 0 when nothing failed (warnings included), 1 when a check failed,
@@ -104,14 +83,14 @@ impl Report {
     #[must_use]
     pub(crate) fn to_text(&self) -> String {
         let mut out = String::new();
-        for c in &self.checks {
-            let _ = write!(out, "{:<4} {}: {}", c.status.label(), c.name, c.detail);
-            if !c.fix.is_empty() {
-                let _ = write!(out, "; fix: {}", c.fix);
+        for (name, (status, detail, fix)) in &self.checks {
+            let _ = write!(out, "{:<4} {name}: {detail}", status.label());
+            if !fix.is_empty() {
+                let _ = write!(out, "; fix: {fix}");
             }
             out.push('\n');
         }
-        let count = |s| self.checks.iter().filter(|c| c.status == s).count();
+        let count = |s| self.checks.iter().filter(|(_, f)| f.0 == s).count();
         let (ok, warn, fail) = (count(Status::Ok), count(Status::Warn), count(Status::Fail));
         let _ = writeln!(out, "{ok} OK, {warn} WARN, {fail} FAIL");
         out
@@ -124,12 +103,12 @@ impl Report {
         let checks: Vec<serde_json::Value> = self
             .checks
             .iter()
-            .map(|c| {
+            .map(|(name, (s, detail, fix))| {
                 serde_json::json!({
-                    "name": c.name,
-                    "status": status(c.status),
-                    "detail": c.detail,
-                    "fix": c.fix,
+                    "name": name,
+                    "status": status(*s),
+                    "detail": detail,
+                    "fix": fix,
                 })
             })
             .collect();

@@ -13,7 +13,7 @@ use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::capability::{self, CAP_TPM_PROPERTIES, PT_MANUFACTURER};
 use keylet_core::tpm::command;
 
-use super::report::{Outcome, Problem, Report, fail, warn};
+use super::report::{Finding, Outcome, Report, fail, warn};
 use super::{ek_chain, lockout};
 use crate::agent::choose_device;
 use crate::config::AgentConfig;
@@ -62,7 +62,7 @@ fn manufacturer(tpm: &mut Tpm<'_, &mut TpmTransport>) -> Result<String, String> 
 }
 
 /// The TPM `tpm_device` names, opened; the `tpm.device` problem when it is not.
-fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport), Problem> {
+fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport), Finding> {
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str())).map_err(|e| {
         fail(
             format!("tpm_device / TCTI: {e}"),

@@ -7,7 +7,7 @@
 //! agent with `evaluation: fail` (200) and an enrolled one with 401 (it
 //! rejects the empty proof and logs that); nothing changes at the verifier.
 
-use super::report::{Problem, Report, fail, warn};
+use super::report::{Finding, Report, fail, warn};
 use crate::config::AgentConfig;
 use crate::net::HttpError;
 use crate::push::PushError;
@@ -15,7 +15,7 @@ use crate::push::client::Verifier;
 use crate::push::messages::{self, SessionOutcome};
 use crate::state::AgentState;
 
-fn problem(e: &PushError, c: &AgentConfig) -> Problem {
+fn problem(e: &PushError, c: &AgentConfig) -> Finding {
     let url = &c.push.verifier_url;
     let fix = match e {
         PushError::Setup(_) => format!(
