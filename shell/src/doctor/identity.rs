@@ -6,20 +6,9 @@ use crate::agent::{IdentityError, resolve_identity};
 use crate::config::{AgentConfig, UuidSetting};
 use crate::state::AgentState;
 
-const NAME: &str = "identity.uuid";
-
-/// The identity check from the setting, the TPM's EK (when it was read) and the saved state.
+/// `identity.uuid`, from the setting, the TPM's EK (when it was read) and the
+/// saved state; a state made with another EK is reported first, as `identity.state`.
 pub(crate) fn check(
-    report: &mut Report,
-    c: &AgentConfig,
-    tpm_ek: Option<&[u8]>,
-    state: Option<&AgentState>,
-) {
-    let outcome = uuid(report, c, tpm_ek, state);
-    report.add(NAME, outcome);
-}
-
-fn uuid(
     report: &mut Report,
     c: &AgentConfig,
     tpm_ek: Option<&[u8]>,

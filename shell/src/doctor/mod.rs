@@ -95,7 +95,8 @@ pub(crate) async fn diagnose(options: &Options, env: &dyn Environment, root: &Pa
     if let Some(ak_da) = lockout::ak(c, state) {
         report.add("tpm.ak_da", ak_da);
     }
-    identity::check(&mut report, c, ek_public.as_deref(), state);
+    let uuid = identity::check(&mut report, c, ek_public.as_deref(), state);
+    report.add("identity.uuid", uuid);
     report.add("keys.ak", state_outcome);
     // The payload key serves pull mode (and identity quotes for SPIRE).
     if !push || c.identity != IdentitySettings::default() {

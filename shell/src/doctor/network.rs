@@ -22,15 +22,17 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Finding {
     let fix = match e {
-        RegistrarError::Unreachable { .. } => format!(
-            "start the registrar or correct registrar_ip ({}) and {}",
-            c.registrar_ip,
-            if c.registrar_tls_enabled {
+        RegistrarError::Unreachable { .. } => {
+            let port = if c.registrar_tls_enabled {
                 "registrar_tls_port"
             } else {
                 "registrar_port"
-            }
-        ),
+            };
+            format!(
+                "start the registrar or correct registrar_ip ({}) and {port}",
+                c.registrar_ip
+            )
+        }
         RegistrarError::Tls { .. } => format!(
             "registrar_tls_ca_cert ({}) must hold the CA that signed the registrar's certificate, \
              and that certificate must name registrar_ip ({})",
@@ -79,16 +81,6 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
     Ok(format!(
         "{address} answers GET /version ({api}){tls}; {offer}"
     ))
-}
-
-/// Where to reach the listen address from this host.
-fn probe_target(c: &AgentConfig) -> SocketAddr {
-    let ip = match c.ip {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
-        ip => ip,
-    };
-    SocketAddr::new(ip, c.port)
 }
 
 /// Whether the TLS server at the listen address presents this agent's
@@ -143,7 +135,13 @@ pub(crate) async fn listen(c: &AgentConfig) -> (Outcome, bool) {
             return (Err(problem), false);
         }
     };
-    let target = probe_target(c);
+    // Where to reach the listen address from this host.
+    let ip = match c.ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+        ip => ip,
+    };
+    let target = SocketAddr::new(ip, c.port);
     let held = if c.enable_agent_mtls {
         presents_our_cert(c, target).await.map(|()| {
             format!(

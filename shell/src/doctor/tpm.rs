@@ -49,18 +49,6 @@ fn open_fix(device: &TpmDevice) -> String {
     }
 }
 
-/// The manufacturer ID as text ("IBM", "INTC", ...).
-fn manufacturer(tpm: &mut Tpm<'_, &mut TpmTransport>) -> Result<String, String> {
-    let r = tpm
-        .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_MANUFACTURER, 1))
-        .map_err(|e| e.to_string())?;
-    let cap = capability::read(r.parameters).map_err(|e| e.to_string())?;
-    Ok(cap
-        .manufacturer()
-        .map(|m| m.to_string())
-        .unwrap_or_default())
-}
-
 /// The TPM `tpm_device` names, opened; the `tpm.device` problem when it is not.
 fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport), Finding> {
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str())).map_err(|e| {
@@ -112,8 +100,18 @@ pub(crate) fn check(
     let mut rsp = vec![0u8; BUFFER_SIZE];
     let mut tpm = Tpm::new(&mut transport, &mut cmd, &mut rsp)
         .with_endorsement_password(&c.tpm_ownerpassword);
-    let answers = manufacturer(&mut tpm)
-        .map(|m| format!("{device} answers (manufacturer {m:?})"))
+    // The manufacturer ID as text ("IBM", "INTC", ...).
+    let answers = tpm
+        .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_MANUFACTURER, 1))
+        .map_err(|e| e.to_string())
+        .and_then(|r| capability::read(r.parameters).map_err(|e| e.to_string()))
+        .map(|cap| {
+            let m = cap
+                .manufacturer()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            format!("{device} answers (manufacturer {m:?})")
+        })
         .map_err(|e| {
             let found = format!("{device} opened but does not answer: {e}");
             fail(found, open_fix(&device))
@@ -195,14 +193,12 @@ fn endorsement(
          the EK there (tpm2_createek -c {tcg:#010x} -G {alg})",
         tcg = alg.ek_persistent_handle(),
     );
-    report.add(
-        "tpm.ek",
-        if unused {
-            Err(warn(said, fix))
-        } else {
-            Ok(said)
-        },
-    );
+    let origin = if unused {
+        Err(warn(said, fix))
+    } else {
+        Ok(said)
+    };
+    report.add("tpm.ek", origin);
     let index = alg.ek_cert_index();
     let mut cert = vec![0u8; MAX_EK_CERT];
     match tpm.read_ek_cert(index, &mut cert) {

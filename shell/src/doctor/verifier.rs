@@ -48,27 +48,22 @@ fn problem(e: &PushError, c: &AgentConfig) -> Finding {
 pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&AgentState>) {
     const NAME: &str = "verifier";
     let id = state.map_or("-", |s| s.agent_id.as_str());
-    let verifier = match Verifier::new(&c.push, id) {
-        Ok(v) => v,
-        Err(e) => return report.add(NAME, Err(problem(&e, c))),
+    let opened = async {
+        let verifier = Verifier::new(&c.push, id)?;
+        let step = "POST /v3.0/sessions";
+        let request = messages::session_request(id);
+        let path = verifier.path("sessions");
+        let answer = verifier
+            .call(step, "POST", &path, Some(&request), None)
+            .await?;
+        let session = messages::parse_session_challenge(&answer.body).map_err(|e| {
+            let detail = e.to_string();
+            PushError::Answer { step, detail }
+        })?;
+        Ok((verifier, session))
     };
-    let opened = verifier
-        .call(
-            "POST /v3.0/sessions",
-            "POST",
-            &verifier.path("sessions"),
-            Some(&messages::session_request(id)),
-            None,
-        )
-        .await
-        .and_then(|a| {
-            messages::parse_session_challenge(&a.body).map_err(|e| PushError::Answer {
-                step: "POST /v3.0/sessions",
-                detail: e.to_string(),
-            })
-        });
-    let session = match opened {
-        Ok(s) => s,
+    let (verifier, session) = match opened.await {
+        Ok(opened) => opened,
         Err(e) => return report.add(NAME, Err(problem(&e, c))),
     };
     let reached = format!(
@@ -86,31 +81,19 @@ pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&A
         return report.add("verifier.enrolled", Err(problem));
     };
     let proof = messages::session_proof(id, &session.id, &[], &[]);
+    let path = verifier.path(&format!("sessions/{}", session.id));
     let answer = verifier
-        .call(
-            "PATCH /v3.0/sessions",
-            "PATCH",
-            &verifier.path(&format!("sessions/{}", session.id)),
-            Some(&proof),
-            None,
-        )
+        .call("PATCH /v3.0/sessions", "PATCH", &path, Some(&proof), None)
         .await;
     let id = &state.agent_id;
-    let enrolled = match answer {
+    let enrolled = match answer.map(|a| messages::parse_session_outcome(&a.body)) {
         Err(PushError::Status { status: 401, .. }) => {
             Ok(format!("agent {id} is enrolled at the verifier"))
         }
-        Ok(a)
-            if matches!(
-                messages::parse_session_outcome(&a.body),
-                Ok(SessionOutcome::Fail)
-            ) =>
-        {
-            Err(fail(
-                format!("the verifier does not know agent {id}"),
-                format!("add it: keylime_tenant -c add --push-model -u {id} (with its policies)"),
-            ))
-        }
+        Ok(Ok(SessionOutcome::Fail)) => Err(fail(
+            format!("the verifier does not know agent {id}"),
+            format!("add it: keylime_tenant -c add --push-model -u {id} (with its policies)"),
+        )),
         Ok(_) => Err(warn(
             "the verifier's answer to an empty proof says neither enrolled nor unknown",
             "check the verifier's log; keylet run will report what it answers",
