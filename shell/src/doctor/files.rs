@@ -28,29 +28,22 @@ fn store_problem(e: &StoreError) -> Finding {
 /// `keys.ak`, the agent state file (it holds the AK): loads it for the other checks.
 pub(crate) fn agent_state(c: &AgentConfig) -> (Outcome, Option<AgentState>) {
     let path = c.agent_data_path.display();
-    match AgentState::load(&c.agent_data_path) {
-        Ok(Some(s)) => {
-            let found = format!(
-                "agent state {path}: mode 0600, {} AK of {}",
-                s.key_alg, s.agent_id
-            );
-            (Ok(found), Some(s))
+    let state = match AgentState::load(&c.agent_data_path) {
+        Ok(state) => state,
+        Err(StateError::Store(e)) => return (Err(store_problem(&e)), None),
+        Err(e) => {
+            let fix = "move the file away, delete the agent at the registrar, and restart keylet";
+            return (Err(fail(e.to_string(), fix)), None);
         }
-        Ok(None) => (
-            Ok(format!(
-                "no agent state at {path} yet: the AK is created at the first start"
-            )),
-            None,
+    };
+    let found = match &state {
+        Some(s) => format!(
+            "agent state {path}: mode 0600, {} AK of {}",
+            s.key_alg, s.agent_id
         ),
-        Err(StateError::Store(e)) => (Err(store_problem(&e)), None),
-        Err(e) => (
-            Err(fail(
-                e.to_string(),
-                "move the file away, delete the agent at the registrar, and restart keylet",
-            )),
-            None,
-        ),
-    }
+        None => format!("no agent state at {path} yet: the AK is created at the first start"),
+    };
+    (Ok(found), state)
 }
 
 /// `keys.nk`, the payload key (NK): 0600, RSA-2048 PKCS#8.

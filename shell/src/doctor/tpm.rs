@@ -116,11 +116,8 @@ pub(crate) fn check(
             let found = format!("{device} opened but does not answer: {e}");
             fail(found, open_fix(&device))
         });
-    let answered = answers.is_ok();
-    report.add("tpm.device", answers);
-    if !answered {
-        return None;
-    }
+    report.add("tpm.device", answers.clone());
+    answers.ok()?;
     report.add("tpm.clock", clock(&mut tpm, c.tpm_clock_repair));
     let da = tpm.read_lockout().map_err(|e| e.to_string());
     report.add("tpm.lockout", lockout::lockout(da, c, state));
