@@ -3,7 +3,7 @@
 //! re-created from `iak_idevid_template`), their certificates `iak_cert` /
 //! `idevid_cert` and authorization values `iak_password` / `idevid_password`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use keylet_core::tpm::handle;
 use keylet_core::tpm::template_devid::DevIdTemplate;
@@ -38,7 +38,7 @@ pub(crate) struct DeviceIdSettings {
 }
 
 /// `None` unless `enable_iak_idevid` is on.
-pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettings>, ConfigError> {
+pub(super) fn parse(v: &Values<'_>) -> Result<Option<DeviceIdSettings>, ConfigError> {
     if !v.boolean("enable_iak_idevid", false)? {
         return Ok(None);
     }
@@ -52,8 +52,8 @@ pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettin
         }),
     };
     Ok(Some(DeviceIdSettings {
-        iak: key(v, base, "iak", "iak-cert.crt")?,
-        idevid: key(v, base, "idevid", "idevid-cert.crt")?,
+        iak: key(v, "iak", "iak-cert.crt")?,
+        idevid: key(v, "idevid", "idevid-cert.crt")?,
         template,
     }))
 }
@@ -90,39 +90,29 @@ fn manual_template(v: &Values<'_>) -> Result<DevIdTemplate, ConfigError> {
     }
 }
 
-fn key(
-    v: &Values<'_>,
-    base: &Path,
-    which: &str,
-    default_cert: &str,
-) -> Result<DeviceKey, ConfigError> {
-    let handle_opt = format!("{which}_handle");
-    let handle = match v.string(&handle_opt, "")?.as_str() {
-        "" => None,
-        s => Some(handle::parse_persistent(s).ok_or_else(|| {
-            v.error(
-                &handle_opt,
-                &format!(
-                    "a persistent handle in hex ({:#010x} to {:#010x}), or empty to re-create \
-                     the key from iak_idevid_template",
-                    handle::PERSISTENT_FIRST,
-                    handle::PERSISTENT_LAST
-                ),
-            )
-        })?),
-    };
-    let cert_opt = format!("{which}_cert");
-    let cert = match v.string(&cert_opt, "default")?.as_str() {
-        "" => {
-            return Err(v.error(
-                &cert_opt,
-                "the certificate file (PEM or DER) of the key: the registrar refuses an IAK or \
-                 IDevID without its certificate (\"default\" is keylime_dir's file of that name)",
-            ));
-        }
-        "default" => base.join(default_cert),
-        s => base.join(s),
-    };
+fn key(v: &Values<'_>, which: &str, default_cert: &str) -> Result<DeviceKey, ConfigError> {
+    let handle_form = format!(
+        "a persistent handle in hex ({:#010x} to {:#010x}), or empty to re-create the key from \
+         iak_idevid_template",
+        handle::PERSISTENT_FIRST,
+        handle::PERSISTENT_LAST
+    );
+    let handle = v.parse(&format!("{which}_handle"), "", &handle_form, |s| match s {
+        "" => Some(None),
+        s => handle::parse_persistent(s).map(Some),
+    })?;
+    let cert_form = "the certificate file (PEM or DER) of the key: the registrar refuses an IAK or \
+                     IDevID without its certificate (\"default\" is keylime_dir's file of that name)";
+    let cert = v.parse(
+        &format!("{which}_cert"),
+        "default",
+        cert_form,
+        |s| match s {
+            "" => None,
+            "default" => Some(v.dir.join(default_cert)),
+            s => Some(v.dir.join(s)),
+        },
+    )?;
     Ok(DeviceKey {
         handle,
         cert,

@@ -22,36 +22,24 @@ pub struct IdentitySettings {
 }
 
 pub(super) fn parse(v: &Values<'_>) -> Result<IdentitySettings, ConfigError> {
-    let listen = match v.string("identity_listen", "")?.as_str() {
-        "" => None,
-        s => {
-            let addr: SocketAddr = s.trim_start_matches("http://").parse().map_err(|_| {
-                v.error(
-                    "identity_listen",
-                    "a loopback address and port such as 127.0.0.1:9003",
-                )
-            })?;
-            if !addr.ip().is_loopback() {
-                return Err(v.error(
-                    "identity_listen",
-                    "a loopback address (127.0.0.1 or ::1) and port: it serves identity quotes over plain \
-                     HTTP without client authentication, so it must not be reachable from the network \
-                     (use identity_socket, or the mTLS port, for anything else)",
-                ));
-            }
-            Some(addr)
-        }
-    };
-    let socket = match v.string("identity_socket", "")?.as_str() {
-        "" => None,
-        s if s.starts_with('/') => Some(PathBuf::from(s)),
-        _ => {
-            return Err(v.error(
-                "identity_socket",
-                "an absolute path such as /run/keylime-agent/identity.sock",
-            ));
-        }
-    };
+    let form = "a loopback address and port such as 127.0.0.1:9003";
+    let listen = v.parse("identity_listen", "", form, |s| match s {
+        "" => Some(None),
+        s => s.trim_start_matches("http://").parse().ok().map(Some),
+    })?;
+    if listen.is_some_and(|a: SocketAddr| !a.ip().is_loopback()) {
+        return Err(v.error(
+            "identity_listen",
+            "a loopback address (127.0.0.1 or ::1) and port: it serves identity quotes over plain \
+             HTTP without client authentication, so it must not be reachable from the network \
+             (use identity_socket, or the mTLS port, for anything else)",
+        ));
+    }
+    let form = "an absolute path such as /run/keylime-agent/identity.sock";
+    let socket = v.parse("identity_socket", "", form, |s| match s {
+        "" => Some(None),
+        s => s.starts_with('/').then(|| Some(PathBuf::from(s))),
+    })?;
     Ok(IdentitySettings {
         listen,
         socket,

@@ -15,24 +15,18 @@ use super::value::Values;
 ///
 /// [`ConfigError::Invalid`] naming the option.
 pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>, ConfigError> {
-    let s = v.string("metrics_listen", "")?;
-    if s.is_empty() {
-        return Ok(None);
-    }
-    let addr = match s.strip_prefix("localhost:") {
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .map(|p| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p)),
-        None => s.parse::<SocketAddr>().ok(),
-    }
-    .ok_or_else(|| {
-        v.error(
-            "metrics_listen",
-            "IP:PORT such as 127.0.0.1:9102 ([::1]:9102 for IPv6), or empty to turn metrics off",
-        )
+    let form = "IP:PORT such as 127.0.0.1:9102 ([::1]:9102 for IPv6), or empty to turn metrics off";
+    let addr = v.parse("metrics_listen", "", form, |s| {
+        match s.strip_prefix("localhost:") {
+            _ if s.is_empty() => Some(None),
+            Some(port) => port
+                .parse()
+                .ok()
+                .map(|p| Some(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p))),
+            None => s.parse().ok().map(Some),
+        }
     })?;
-    if !addr.ip().is_loopback() && !v.boolean("metrics_allow_remote", false)? {
+    if addr.is_some_and(|a| !a.ip().is_loopback()) && !v.boolean("metrics_allow_remote", false)? {
         return Err(v.error(
             "metrics_listen",
             "a loopback address such as 127.0.0.1:9102: metrics are plain HTTP without \
@@ -40,7 +34,7 @@ pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>,
              metrics_allow_remote = true (and firewall the port)",
         ));
     }
-    Ok(Some(addr))
+    Ok(addr)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! `verifier_tls_ca_cert`, `attestation_interval_seconds`,
 //! `uefi_logs_evidence_version` and `certification_keys_server_identifier`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ConfigError;
@@ -102,38 +102,28 @@ pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
     })
 }
 
-pub(super) fn parse(
-    v: &Values<'_>,
-    keylime_dir: &Path,
-    warnings: &mut Vec<String>,
-) -> Result<PushSettings, ConfigError> {
-    let mode = match v.string("attestation_mode", "pull")?.trim() {
-        "pull" => AttestationMode::Pull,
-        "push" => AttestationMode::Push,
-        _ => {
-            return Err(v.error(
-                "attestation_mode",
-                "\"pull\" (the verifier polls keylet's API; the default) or \"push\" (keylet \
-                 sends evidence to verifier_url, Keylime REST API v3.0, and listens on no port)",
-            ));
-        }
-    };
+pub(super) fn parse(v: &Values<'_>) -> Result<PushSettings, ConfigError> {
+    let mode = v.parse(
+        "attestation_mode",
+        "pull",
+        "\"pull\" (the verifier polls keylet's API; the default) or \"push\" (keylet sends \
+         evidence to verifier_url, Keylime REST API v3.0, and listens on no port)",
+        |s| match s {
+            "pull" => Some(AttestationMode::Pull),
+            "push" => Some(AttestationMode::Push),
+            _ => None,
+        },
+    )?;
     let url = v.string_or_default("verifier_url", "https://localhost:8881")?;
     let verifier_url = parse_verifier_url(&url).ok_or_else(|| v.error("verifier_url", URL_FORM))?;
     let interval = v.integer("attestation_interval_seconds", 60, 1..=86_400)?;
-    let server_identifier = v.string_or_default("certification_keys_server_identifier", "ak")?;
     Ok(PushSettings {
         mode,
         verifier_url,
-        verifier_tls_ca_cert: v.path(
-            "verifier_tls_ca_cert",
-            keylime_dir,
-            "cv_ca/cacert.crt",
-            warnings,
-        )?,
+        verifier_tls_ca_cert: v.path("verifier_tls_ca_cert", "cv_ca/cacert.crt")?,
         attestation_interval: Duration::from_secs(interval),
         uefi_logs_evidence_version: v.string_or_default("uefi_logs_evidence_version", "2.1")?,
-        server_identifier,
+        server_identifier: v.string_or_default("certification_keys_server_identifier", "ak")?,
     })
 }
 
