@@ -89,61 +89,40 @@ fn ids(
 #[cfg(test)]
 mod tests {
     use super::IdentitySettings;
-    use crate::config::tests::load_conf;
+    use crate::config::tests::{load, refused};
 
-    fn load(agent_section: &str) -> Result<IdentitySettings, String> {
-        load_conf(&format!("[agent]\n{agent_section}\n"))
-            .map(|l| l.config.identity)
-            .map_err(|e| e.to_string())
+    fn settings(agent_section: &str) -> IdentitySettings {
+        load(agent_section, &[]).unwrap().config.identity
     }
 
     #[test]
     fn off_by_default() {
-        assert_eq!(load("").unwrap(), IdentitySettings::default());
+        assert_eq!(settings(""), IdentitySettings::default());
     }
 
     #[test]
     #[cfg(feature = "identity")] // the option is refused without it
     fn loopback_listen_socket_and_allow_lists() {
-        let s = load(
+        let s = settings(
             "identity_listen = \"127.0.0.1:9003\"\nidentity_socket = \"/run/k/identity.sock\"\n\
              identity_allow_uids = \"1000, root, 1000\"\nidentity_allow_gids = 0",
-        )
-        .unwrap();
+        );
         assert_eq!(s.listen, Some("127.0.0.1:9003".parse().unwrap()));
-        assert_eq!(
-            s.socket.as_deref(),
-            Some(std::path::Path::new("/run/k/identity.sock"))
-        );
-        assert_eq!(s.allow_uids, vec![1000, 0]);
-        assert_eq!(s.allow_gids, vec![0]);
-        assert_eq!(
-            load("identity_listen = \"[::1]:9003\"").unwrap().listen,
-            Some("[::1]:9003".parse().unwrap())
-        );
+        assert_eq!(s.socket, Some("/run/k/identity.sock".into()));
+        assert_eq!((s.allow_uids, s.allow_gids), (vec![1000, 0], vec![0]));
+        let s = settings("identity_listen = \"[::1]:9003\"");
+        assert_eq!(s.listen, Some("[::1]:9003".parse().unwrap()));
     }
 
     #[test]
-    fn non_loopback_listen_is_refused_naming_the_option() {
+    fn non_loopback_listen_unknown_names_and_relative_sockets_are_refused() {
         for addr in ["0.0.0.0:9003", "192.0.2.1:9003", "[::]:9003"] {
-            let e = load(&format!("identity_listen = \"{addr}\"")).unwrap_err();
-            assert!(
-                e.contains("identity_listen") && e.contains("loopback"),
-                "{e}"
-            );
+            let line = format!("identity_listen = \"{addr}\"");
+            refused(&line, &["identity_listen", "loopback"]);
         }
-        let e = load("identity_listen = \"localhost\"").unwrap_err();
-        assert!(e.contains("identity_listen"), "{e}");
-    }
-
-    #[test]
-    fn unknown_names_and_relative_sockets_are_refused() {
-        let e = load("identity_allow_uids = \"no-such-user-keylet\"").unwrap_err();
-        assert!(
-            e.contains("identity_allow_uids") && e.contains("no-such-user-keylet"),
-            "{e}"
-        );
-        let e = load("identity_socket = \"identity.sock\"").unwrap_err();
-        assert!(e.contains("identity_socket"), "{e}");
+        refused("identity_listen = \"localhost\"", &["identity_listen"]);
+        let needles = ["identity_allow_uids", "no-such-user-keylet"];
+        refused("identity_allow_uids = \"no-such-user-keylet\"", &needles);
+        refused("identity_socket = \"identity.sock\"", &["identity_socket"]);
     }
 }

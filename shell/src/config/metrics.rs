@@ -41,64 +41,47 @@ pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>,
 mod tests {
     use std::net::SocketAddr;
 
-    use crate::config::tests::load_env;
-    use crate::config::{ConfigError, FixedEnv};
-
-    fn listen(vars: &[(&str, &str)]) -> Result<Option<SocketAddr>, ConfigError> {
-        let env = vars
-            .iter()
-            .fold(FixedEnv::default(), |env, (k, v)| env.with(k, v));
-        load_env(&env).map(|l| l.config.metrics_listen)
-    }
+    use crate::config::tests::{load_vars, refused_vars};
 
     const LISTEN: &str = "KEYLIME_AGENT_METRICS_LISTEN";
+    const REMOTE: &str = "KEYLIME_AGENT_METRICS_ALLOW_REMOTE";
+
+    fn listen(vars: &[(&str, &str)]) -> Option<SocketAddr> {
+        load_vars(vars).unwrap().config.metrics_listen
+    }
 
     #[test]
     fn off_by_default_and_when_empty() {
-        assert_eq!(listen(&[]).unwrap(), None);
-        assert_eq!(listen(&[(LISTEN, "")]).unwrap(), None);
+        assert_eq!(listen(&[]), None);
+        assert_eq!(listen(&[(LISTEN, "")]), None);
     }
 
     #[test]
     #[cfg(feature = "metrics")] // the option is refused without it
-    fn loopback_addresses_are_accepted() {
-        assert_eq!(
-            listen(&[(LISTEN, "127.0.0.1:9102")]).unwrap(),
-            Some("127.0.0.1:9102".parse().unwrap())
-        );
-        assert_eq!(
-            listen(&[(LISTEN, "[::1]:9102")]).unwrap(),
-            Some("[::1]:9102".parse().unwrap())
-        );
-        assert_eq!(
-            listen(&[(LISTEN, "localhost:9102")]).unwrap(),
-            Some("127.0.0.1:9102".parse().unwrap())
-        );
-    }
-
-    #[test]
-    #[cfg(feature = "metrics")] // the option is refused without it
-    fn a_remote_address_needs_the_explicit_opt_in() {
-        const REMOTE: &str = "KEYLIME_AGENT_METRICS_ALLOW_REMOTE";
-        let e = listen(&[(LISTEN, "0.0.0.0:9102")]).unwrap_err().to_string();
-        assert!(e.contains("metrics_listen"), "{e}");
-        assert!(e.contains("metrics_allow_remote = true"), "{e}");
-        let e = listen(&[(LISTEN, "192.0.2.7:9102"), (REMOTE, "false")]).unwrap_err();
-        assert!(e.to_string().contains("loopback"), "{e}");
-        assert_eq!(
-            listen(&[(LISTEN, "0.0.0.0:9102"), (REMOTE, "true")]).unwrap(),
-            Some("0.0.0.0:9102".parse().unwrap())
+    fn loopback_addresses_or_a_remote_one_with_the_explicit_opt_in() {
+        for (vars, addr) in [
+            (&[(LISTEN, "127.0.0.1:9102")][..], "127.0.0.1:9102"),
+            (&[(LISTEN, "[::1]:9102")], "[::1]:9102"),
+            (&[(LISTEN, "localhost:9102")], "127.0.0.1:9102"),
+            (
+                &[(LISTEN, "0.0.0.0:9102"), (REMOTE, "true")],
+                "0.0.0.0:9102",
+            ),
+        ] {
+            assert_eq!(listen(vars), Some(addr.parse().unwrap()), "{vars:?}");
+        }
+        let needles = ["metrics_listen", "metrics_allow_remote = true"];
+        refused_vars(&[(LISTEN, "0.0.0.0:9102")], &needles);
+        refused_vars(
+            &[(LISTEN, "192.0.2.7:9102"), (REMOTE, "false")],
+            &["loopback"],
         );
     }
 
     #[test]
     fn malformed_addresses_name_the_option_and_the_form() {
         for bad in ["9102", "127.0.0.1", "localhost:http", "host.example:9102"] {
-            let e = listen(&[(LISTEN, bad)]).unwrap_err().to_string();
-            assert!(
-                e.contains("metrics_listen") && e.contains("IP:PORT"),
-                "{bad}: {e}"
-            );
+            refused_vars(&[(LISTEN, bad)], &["metrics_listen", "IP:PORT"]);
         }
     }
 }

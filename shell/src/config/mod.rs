@@ -30,7 +30,7 @@ pub use error::ConfigError;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use identity::IdentitySettings;
 pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url}; // identity listener for SPIRE
-pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
+pub use source::{Environment, Origin, RawConfig, RawValue, Sourced};
 // payload keys and delivery
 pub use payload::{PayloadConfig, SecureSize};
 pub use revocation::{RevocationCert, RevocationConfig, is_action_name};
@@ -202,7 +202,7 @@ pub struct Loaded {
 ///
 /// Any [`ConfigError`]: unreadable file, bad TOML, bad value.
 pub(crate) fn load() -> Result<Loaded, ConfigError> {
-    load_from(&ProcessEnv, Path::new("/"))
+    load_from(&Environment::process(), Path::new("/"))
 }
 
 /// Loads the configuration with files under `root` and the given environment.
@@ -210,14 +210,14 @@ pub(crate) fn load() -> Result<Loaded, ConfigError> {
 /// # Errors
 ///
 /// Any [`ConfigError`].
-pub fn load_from(env: &dyn Environment, root: &Path) -> Result<Loaded, ConfigError> {
+pub fn load_from(env: &Environment, root: &Path) -> Result<Loaded, ConfigError> {
     let raw = source::gather(env, root)?;
     let mut warnings = Vec::new();
     let mut config = AgentConfig::from_raw(&raw, &mut warnings)?;
     if config.tpm_device.is_none()
-        && let Some(tcti) = env.var("TCTI").filter(|t| !t.is_empty())
+        && let Some(tcti) = env.var("TCTI")
     {
-        config.tpm_device = Some((tcti, Origin::Env("TCTI".into())));
+        config.tpm_device = Some((tcti.to_owned(), Origin::Env("TCTI".into())));
     }
     Ok(Loaded {
         config,

@@ -33,7 +33,7 @@ fn sources(loaded: &Loaded) -> String {
 
 /// Loads the configuration as `keylet run` would; the check line says what
 /// was read, and the configuration is returned when it is usable.
-pub(crate) fn check(env: &dyn Environment, root: &Path) -> (Vec<Check>, Option<Loaded>) {
+pub(crate) fn check(env: &Environment, root: &Path) -> (Vec<Check>, Option<Loaded>) {
     match config::load_from(env, root) {
         Ok(loaded) => {
             let mut checks = vec![Check::ok("config", format!("parsed {}", sources(&loaded)))];

@@ -98,7 +98,7 @@ fn ek_store(options: &Options, loaded: &Loaded) -> Option<PathBuf> {
 }
 
 /// Runs every check with the configuration of `env` (files under `root`).
-pub(crate) async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> Report {
+pub(crate) async fn diagnose(options: &Options, env: &Environment, root: &Path) -> Report {
     let mut report = Report::default();
     let (checks, loaded) = config::check(env, root);
     report.checks.extend(checks);
@@ -227,7 +227,7 @@ pub(crate) fn main(args: &[String]) -> u8 {
     };
     let report = runtime.block_on(diagnose(
         &options,
-        &crate::config::ProcessEnv,
+        &crate::config::Environment::process(),
         Path::new("/"),
     ));
     if options.json {
