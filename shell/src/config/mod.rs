@@ -10,13 +10,11 @@ mod identity; // identity listener for SPIRE
 mod metrics;
 mod options;
 mod parse;
+mod payload; // payload keys and delivery
 mod push;
+mod revocation; // revocation notifications
 mod source;
 mod value;
-// payload keys and delivery
-mod payload;
-// revocation notifications
-mod revocation;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -29,17 +27,15 @@ use zeroize::Zeroizing;
 pub use error::ConfigError;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use identity::IdentitySettings;
-pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url}; // identity listener for SPIRE
-pub use source::{Environment, Origin, RawConfig, RawValue, Sourced};
-// payload keys and delivery
-pub use payload::{PayloadConfig, SecureSize};
-pub use revocation::{RevocationCert, RevocationConfig, is_action_name};
-// TOML text -> raw values, for the config fuzz target (security proof).
 use parse::{
     parse_algorithms, parse_api_versions, parse_ek_handle, parse_ip, parse_password, parse_run_as,
     parse_uuid,
 };
-pub use source::read_toml;
+pub use payload::{PayloadConfig, SecureSize};
+pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url};
+pub use revocation::{RevocationCert, RevocationConfig, is_action_name};
+// read_toml: TOML text -> raw values, for the config fuzz target
+pub use source::{Environment, Origin, RawConfig, RawValue, Sourced, read_toml};
 use value::Values;
 
 /// How the agent id is chosen (`uuid`).
@@ -157,16 +153,13 @@ pub struct AgentConfig {
 
 /// `confine`: `auto` (the default), `true` or `false`.
 fn parse_confine(v: &Values<'_>) -> Result<Confine, ConfigError> {
-    match v.optional_boolean("confine") {
-        Ok(None) => Ok(Confine::UnlessScripts),
-        Ok(Some(true)) => Ok(Confine::On),
-        Ok(Some(false)) => Ok(Confine::Off),
-        Err(_)
-            if v.string("confine", "auto")
-                .is_ok_and(|s| s.trim().eq_ignore_ascii_case("auto")) =>
-        {
-            Ok(Confine::UnlessScripts)
-        }
+    let auto = v
+        .string("confine", "auto")
+        .is_ok_and(|s| s.eq_ignore_ascii_case("auto"));
+    match v.boolean("confine", true) {
+        _ if auto => Ok(Confine::UnlessScripts),
+        Ok(true) => Ok(Confine::On),
+        Ok(false) => Ok(Confine::Off),
         Err(_) => Err(v.error("confine", "auto, true or false")),
     }
 }
@@ -249,12 +242,12 @@ impl AgentConfig {
             registrar_port: v.port("registrar_port", 8890)?,
             registrar_tls_enabled: v.boolean("registrar_tls_enabled", false)?,
             registrar_tls_port: v.port("registrar_tls_port", 8891)?,
-            registrar_tls_ca_cert: v.path("registrar_tls_ca_cert", "cv_ca/cacert.crt")?,
+            registrar_tls_ca_cert: v.path("registrar_tls_ca_cert", &v.dir, "cv_ca/cacert.crt")?,
             enable_agent_mtls: v.boolean("enable_agent_mtls", true)?,
-            server_key: v.path("server_key", "server-private.pem")?,
+            server_key: v.path("server_key", &v.dir, "server-private.pem")?,
             server_key_password: Zeroizing::new(v.string("server_key_password", "")?),
-            server_cert: v.path("server_cert", "server-cert.crt")?,
-            payload_key: v.path("payload_key", "payload-private.pem")?,
+            server_cert: v.path("server_cert", &v.dir, "server-cert.crt")?,
+            payload_key: v.path("payload_key", &v.dir, "payload-private.pem")?,
             payload_key_password: Zeroizing::new(v.string("payload_key_password", "")?),
             trusted_client_ca: v.path_list("trusted_client_ca", "cv_ca/cacert.crt")?,
             tpm_hash_alg,
@@ -264,13 +257,13 @@ impl AgentConfig {
             tpm_ownerpassword: parse_password(&v, "tpm_ownerpassword")?,
             tpm_clock_repair: v.boolean("tpm_clock_repair", true)?,
             run_as: parse_run_as(&v)?,
-            agent_data_path: v.path("agent_data_path", "keylet-agent-state.bin")?,
-            ima_ml_path: v.path_in(
+            agent_data_path: v.path("agent_data_path", &v.dir, "keylet-agent-state.bin")?,
+            ima_ml_path: v.path(
                 "ima_ml_path",
                 root,
                 "sys/kernel/security/ima/ascii_runtime_measurements",
             )?,
-            measuredboot_ml_path: v.path_in(
+            measuredboot_ml_path: v.path(
                 "measuredboot_ml_path",
                 root,
                 "sys/kernel/security/tpm0/binary_bios_measurements",

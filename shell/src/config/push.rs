@@ -114,16 +114,21 @@ pub(super) fn parse(v: &Values<'_>) -> Result<PushSettings, ConfigError> {
             _ => None,
         },
     )?;
-    let url = v.string_or_default("verifier_url", "https://localhost:8881")?;
+    // Keylime's sample agent.conf writes "" for the options a pull agent leaves unset.
+    let or_default = |option, default: &str| {
+        let s = v.string(option, default)?;
+        Ok::<_, ConfigError>(if s.is_empty() { default.to_string() } else { s })
+    };
+    let url = or_default("verifier_url", "https://localhost:8881")?;
     let verifier_url = parse_verifier_url(&url).ok_or_else(|| v.error("verifier_url", URL_FORM))?;
     let interval = v.integer("attestation_interval_seconds", 60, 1..=86_400)?;
     Ok(PushSettings {
         mode,
         verifier_url,
-        verifier_tls_ca_cert: v.path("verifier_tls_ca_cert", "cv_ca/cacert.crt")?,
+        verifier_tls_ca_cert: v.path("verifier_tls_ca_cert", &v.dir, "cv_ca/cacert.crt")?,
         attestation_interval: Duration::from_secs(interval),
-        uefi_logs_evidence_version: v.string_or_default("uefi_logs_evidence_version", "2.1")?,
-        server_identifier: v.string_or_default("certification_keys_server_identifier", "ak")?,
+        uefi_logs_evidence_version: or_default("uefi_logs_evidence_version", "2.1")?,
+        server_identifier: or_default("certification_keys_server_identifier", "ak")?,
     })
 }
 

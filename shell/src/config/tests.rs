@@ -12,14 +12,9 @@ fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// Loads with `env` and no configuration file.
-pub(super) fn load_env(env: &Environment) -> Result<Loaded, ConfigError> {
-    load_from(env, root_with(&[]).path())
-}
-
 /// Loads with the variables `vars` and no configuration file.
 pub(super) fn load_vars(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
-    load_env(&env(vars))
+    load_from(&env(vars), root_with(&[]).path())
 }
 
 fn env(vars: &[(&str, &str)]) -> Environment {
@@ -40,7 +35,7 @@ pub(super) fn load(agent: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigE
 /// Loads `/etc/keylime/agent.conf` holding `text`, with no environment.
 pub(super) fn load_conf(text: &str) -> Result<Loaded, ConfigError> {
     load_from(
-        &Environment::default(),
+        &env(&[]),
         root_with(&[("etc/keylime/agent.conf", text)]).path(),
     )
 }
@@ -60,7 +55,7 @@ pub(super) fn refused_vars(vars: &[(&str, &str)], needles: &[&str]) {
 
 #[test]
 fn defaults_match_the_keylime_agent_except_the_uuid() {
-    let loaded = load_env(&Environment::default()).unwrap();
+    let loaded = load_vars(&[]).unwrap();
     let c = loaded.config;
     assert_eq!(c.uuid, UuidSetting::HashEk);
     let ports = (c.port, c.registrar_port, c.enable_agent_mtls);
@@ -204,12 +199,11 @@ fn uuid_ek_handle_password_and_api_versions() {
 
 #[test]
 fn tpm_device_option_wins_over_tcti() {
-    let env = Environment::default().with("TCTI", "swtpm:host=127.0.0.1,port=2321");
-    let c = load_env(&env).unwrap().config;
-    assert_eq!(c.tpm_device.unwrap().0, "swtpm:host=127.0.0.1,port=2321");
-    let env = env.with("KEYLIME_AGENT_TPM_DEVICE", "tcp://127.0.0.1:1");
-    let c = load_env(&env).unwrap().config;
-    assert_eq!(c.tpm_device.unwrap().0, "tcp://127.0.0.1:1");
+    let tcti = ("TCTI", "swtpm:host=127.0.0.1,port=2321");
+    let device = |vars: &[_]| load_vars(vars).unwrap().config.tpm_device.unwrap().0;
+    assert_eq!(device(&[tcti]), "swtpm:host=127.0.0.1,port=2321");
+    let option = ("KEYLIME_AGENT_TPM_DEVICE", "tcp://127.0.0.1:1");
+    assert_eq!(device(&[tcti, option]), "tcp://127.0.0.1:1");
 }
 
 #[test]
@@ -235,7 +229,7 @@ fn uuid_from_the_host_or_the_environment_as_keylime_documents_it() {
 #[test]
 fn the_packaged_agent_conf_shows_the_defaults() {
     const SHIPPED: &str = include_str!("../../../dist/deb/agent.conf");
-    let defaults = load_env(&Environment::default()).unwrap();
+    let defaults = load_vars(&[]).unwrap();
     let loaded = load_conf(SHIPPED).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(

@@ -20,11 +20,7 @@ pub(crate) struct Values<'a> {
 }
 
 impl<'a> Values<'a> {
-    /// Wraps the raw values, reading `keylime_dir` first.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] when `keylime_dir` is not an absolute path.
+    /// Wraps the raw values, reading `keylime_dir` first (it must be absolute).
     pub(crate) fn new(raw: &'a RawConfig) -> Result<Self, ConfigError> {
         let mut v = Self {
             raw,
@@ -68,11 +64,8 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// A string option (integers and booleans are accepted as their text).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for arrays, tables and the like.
+    /// A string option (integers and booleans are accepted as their text;
+    /// arrays, tables and the like are not).
     pub(crate) fn string(&self, option: &str, default: &str) -> Result<String, ConfigError> {
         match self.get(option).map(|s| &s.value) {
             None => Ok(default.to_string()),
@@ -83,28 +76,9 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// A string option where an empty value means the default: Keylime's
-    /// sample `agent.conf` writes `""` for options a pull agent leaves unset.
-    ///
-    /// # Errors
-    ///
-    /// As [`Values::string`].
-    pub(crate) fn string_or_default(
-        &self,
-        option: &str,
-        default: &str,
-    ) -> Result<String, ConfigError> {
-        let s = self.string(option, default)?;
-        Ok(if s.is_empty() { default.to_string() } else { s })
-    }
-
     /// A string option (read as [`Values::string`]; zeroized after) turned
     /// into a `T` by `parse`, which returns `None` for a value that is not of
-    /// the `expected` form.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] naming `expected`.
+    /// the `expected` form: the error names it.
     pub(crate) fn parse<T>(
         &self,
         option: &str,
@@ -117,27 +91,13 @@ impl<'a> Values<'a> {
     }
 
     /// A boolean option: TOML booleans, or `true`/`false`/`yes`/`no`/`1`/`0`/`on`/`off`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for anything else.
     pub(crate) fn boolean(&self, option: &str, default: bool) -> Result<bool, ConfigError> {
-        Ok(self.optional_boolean(option)?.unwrap_or(default))
-    }
-
-    /// A boolean option as [`boolean`](Self::boolean) reads it, `None` when
-    /// not set.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for anything but a boolean.
-    pub(crate) fn optional_boolean(&self, option: &str) -> Result<Option<bool>, ConfigError> {
         match self.get(option).map(|s| &s.value) {
-            None => Ok(None),
-            Some(RawValue::Bool(b)) => Ok(Some(*b)),
+            None => Ok(default),
+            Some(RawValue::Bool(b)) => Ok(*b),
             Some(RawValue::Str(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" | "on" => Ok(Some(true)),
-                "false" | "no" | "0" | "off" => Ok(Some(false)),
+                "true" | "yes" | "1" | "on" => Ok(true),
+                "false" | "no" | "0" | "off" => Ok(false),
                 _ => Err(self.error(option, "true or false")),
             },
             Some(_) => Err(self.error(option, "true or false")),
@@ -145,10 +105,6 @@ impl<'a> Values<'a> {
     }
 
     /// An unsigned integer option within `range`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] when not an integer in range.
     pub(crate) fn integer(
         &self,
         option: &str,
@@ -168,31 +124,14 @@ impl<'a> Values<'a> {
     }
 
     /// A TCP port (1..=65535).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] when not a port number.
     pub(crate) fn port(&self, option: &str, default: u16) -> Result<u16, ConfigError> {
         let n = self.integer(option, u64::from(default), 1..=65535)?;
         Ok(u16::try_from(n).unwrap_or(default))
     }
 
-    /// A file path under `keylime_dir` with Keylime's keywords (see [`Values::path_in`]).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for non-string values.
-    pub(crate) fn path(&self, option: &str, default_name: &str) -> Result<PathBuf, ConfigError> {
-        self.path_in(option, &self.dir, default_name)
-    }
-
     /// A file path with Keylime's keywords: `default` (or empty, with a
     /// warning) → `default_name` under `base`; relative → under `base`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for non-string values.
-    pub(crate) fn path_in(
+    pub(crate) fn path(
         &self,
         option: &str,
         base: &Path,
@@ -212,12 +151,8 @@ impl<'a> Values<'a> {
         Ok(base.join(name))
     }
 
-    /// A comma-separated list of paths under `keylime_dir` (each with
-    /// [`Values::path`] rules).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for non-string values.
+    /// A comma-separated list of paths under `keylime_dir` (`default` is
+    /// `default_name`).
     pub(crate) fn path_list(
         &self,
         option: &str,
