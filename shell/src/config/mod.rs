@@ -6,8 +6,7 @@
 mod error;
 mod features; // options of subsystems a build lacks
 mod iak; // TCG device identity (IAK and IDevID)
-mod identity; // identity listener for SPIRE
-mod metrics;
+mod listen; // identity listener for SPIRE, metrics
 mod options;
 mod parse;
 mod payload; // payload keys and delivery
@@ -26,7 +25,7 @@ use zeroize::Zeroizing;
 
 pub use error::ConfigError;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
-pub use identity::IdentitySettings;
+pub use listen::IdentitySettings;
 use parse::{
     parse_algorithms, parse_api_versions, parse_ek_handle, parse_ip, parse_password, parse_run_as,
     parse_uuid,
@@ -294,9 +293,9 @@ impl AgentConfig {
                 }
                 _ => None,
             }),
-            identity: identity::parse(&v)?,
+            identity: listen::parse_identity(&v)?,
             device_id: iak::parse(&v)?,
-            metrics_listen: metrics::parse_metrics_listen(&v)?,
+            metrics_listen: listen::parse_metrics_listen(&v)?,
             payload: PayloadConfig::from_values(&v)?,
             revocation: RevocationConfig::from_values(&v)?,
             push: push::parse(&v)?,
