@@ -96,16 +96,15 @@ pub(super) fn parse_password(
     v: &Values<'_>,
     option: &str,
 ) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
-    let form = "hex:<even number of hex digits>, or plain text";
-    v.parse(option, "", form, |s| match s.strip_prefix("hex:") {
-        Some(digits) => {
-            let mut out = Zeroizing::new(vec![0; digits.len() / 2]);
-            hex::decode(digits.as_bytes(), &mut out)
-                .is_ok()
-                .then_some(out)
-        }
-        None => Some(Zeroizing::new(s.as_bytes().to_vec())),
-    })
+    let s = Zeroizing::new(v.string(option, "")?);
+    if let Some(digits) = s.strip_prefix("hex:") {
+        let mut out = Zeroizing::new(vec![0; digits.len() / 2]);
+        return match hex::decode(digits.as_bytes(), &mut out) {
+            Ok(_) => Ok(out),
+            Err(_) => Err(v.error(option, "hex:<even number of hex digits>, or plain text")),
+        };
+    }
+    Ok(Zeroizing::new(s.as_bytes().to_vec()))
 }
 
 pub(super) fn parse_run_as(v: &Values<'_>) -> Result<Option<(String, String)>, ConfigError> {

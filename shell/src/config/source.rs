@@ -7,7 +7,6 @@
 //! replaces every file source with that one file, which must exist.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -85,31 +84,28 @@ pub struct RawConfig {
 /// The environment variables the configuration reads: the process's, or a
 /// fixed set for tests and tools that must not read the process's own.
 #[derive(Debug, Clone, Default)]
-pub struct Environment(BTreeMap<String, String>);
+pub struct Environment(Vec<(String, String)>);
 
 impl Environment {
-    /// The process environment (variables that are not UTF-8 are left out).
+    /// The process environment.
     #[must_use]
     pub(crate) fn process() -> Self {
-        let utf8 =
-            |(k, v): (OsString, OsString)| Some((k.into_string().ok()?, v.into_string().ok()?));
-        Self(std::env::vars_os().filter_map(utf8).collect())
+        Self(std::env::vars().collect())
     }
 
     /// Adds (or replaces) variable `name`.
     #[cfg(test)]
     #[must_use]
     pub(crate) fn with(mut self, name: &str, value: &str) -> Self {
-        self.0.insert(name.to_owned(), value.to_owned());
+        self.0.retain(|(n, _)| n != name);
+        self.0.push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// The non-empty value of variable `name`.
     pub(crate) fn var(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        let value = self.0.iter().find(|(n, _)| n == name)?.1.as_str();
+        Some(value).filter(|v| !v.is_empty())
     }
 }
 
@@ -211,22 +207,25 @@ pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, Config
         })?;
         read_toml(&text, &path, &mut raw)?;
     }
-    let options = env.0.iter().filter_map(|(name, value)| {
+    let mut vars = env.0.clone();
+    vars.sort();
+    let options = vars.into_iter().filter_map(|(name, value)| {
         let option = name
             .strip_prefix("KEYLIME_AGENT_")
             .filter(|o| *o != "CONFIG")?;
         Some((option.to_ascii_lowercase(), name, value))
     });
     // KEYLIME_DIR (non-empty) wins over KEYLIME_AGENT_KEYLIME_DIR.
-    let keylime_dir = env
-        .0
-        .get_key_value("KEYLIME_DIR")
-        .filter(|(_, dir)| !dir.is_empty())
-        .map(|(name, dir)| ("keylime_dir".to_owned(), name, dir));
+    let keylime_dir = env.var("KEYLIME_DIR").map(|dir| {
+        (
+            "keylime_dir".to_owned(),
+            "KEYLIME_DIR".to_owned(),
+            dir.to_owned(),
+        )
+    });
     for (option, name, value) in options.chain(keylime_dir) {
         raw.env_vars.push(name.clone());
-        let value = RawValue::Str(value.clone());
-        let origin = Origin::Env(name.clone());
+        let (value, origin) = (RawValue::Str(value), Origin::Env(name));
         raw.values.insert(option, Sourced { value, origin });
     }
     Ok(raw)

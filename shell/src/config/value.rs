@@ -4,8 +4,6 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use zeroize::Zeroizing;
-
 use super::ConfigError;
 use super::source::{Origin, RawConfig, RawValue, Sourced};
 
@@ -76,9 +74,9 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// A string option (read as [`Values::string`]; zeroized after) turned
-    /// into a `T` by `parse`, which returns `None` for a value that is not of
-    /// the `expected` form: the error names it.
+    /// A string option (read as [`Values::string`]) turned into a `T` by
+    /// `parse`, which returns `None` for a value that is not of the
+    /// `expected` form: the error names it.
     pub(crate) fn parse<T>(
         &self,
         option: &str,
@@ -86,8 +84,7 @@ impl<'a> Values<'a> {
         expected: &str,
         parse: impl FnOnce(&str) -> Option<T>,
     ) -> Result<T, ConfigError> {
-        let s = Zeroizing::new(self.string(option, default)?);
-        parse(&s).ok_or_else(|| self.error(option, expected))
+        parse(&self.string(option, default)?).ok_or_else(|| self.error(option, expected))
     }
 
     /// A boolean option: TOML booleans, or `true`/`false`/`yes`/`no`/`1`/`0`/`on`/`off`.
