@@ -3,14 +3,14 @@
 #![cfg(feature = "payload")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use keylet::config::{ConfigError, FixedEnv, Loaded, load_from};
+use keylet::config::{ConfigError, Environment, Loaded, load_from};
 
 fn load(agent_section: &str) -> Result<Loaded, ConfigError> {
     let root = tempfile::tempdir().unwrap();
     let conf = root.path().join("etc/keylime/agent.conf");
     std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
     std::fs::write(&conf, format!("[agent]\n{agent_section}")).unwrap();
-    load_from(&FixedEnv::default(), root.path())
+    load_from(&Environment::default(), root.path())
 }
 
 #[test]

@@ -14,58 +14,24 @@ use super::{AgentConfig, AttestationMode, ConfigError};
 ///
 /// [`ConfigError::Invalid`] naming the option and the missing feature.
 pub(super) fn refuse_missing(v: &Values<'_>, c: &AgentConfig) -> Result<(), ConfigError> {
-    let wanted = [
-        (
-            "metrics_listen",
-            "metrics",
-            cfg!(feature = "metrics"),
-            c.metrics_listen.is_some(),
-        ),
-        (
-            "identity_listen",
-            "identity",
-            cfg!(feature = "identity"),
-            c.identity.listen.is_some(),
-        ),
-        (
-            "identity_socket",
-            "identity",
-            cfg!(feature = "identity"),
-            c.identity.socket.is_some(),
-        ),
-        (
-            "attestation_mode",
-            "push",
-            cfg!(feature = "push"),
-            c.push.mode == AttestationMode::Push,
-        ),
-        (
-            "enable_insecure_payload",
-            "payload",
-            cfg!(feature = "payload"),
-            c.payload.enable_insecure_payload,
-        ),
-        (
-            "enable_payload_script",
-            "payload",
-            cfg!(feature = "payload"),
-            c.payload.enable_payload_script,
-        ),
-        (
-            "enable_revocation_actions",
-            "payload",
-            cfg!(feature = "payload"),
-            c.revocation.enable_actions,
-        ),
-        (
-            "enable_iak_idevid",
-            "iak",
-            cfg!(feature = "iak"),
-            c.device_id.is_some(),
-        ),
+    let p = &c.payload;
+    let asked = [
+        ("metrics_listen", c.metrics_listen.is_some()),
+        ("identity_listen", c.identity.listen.is_some()),
+        ("identity_socket", c.identity.socket.is_some()),
+        ("attestation_mode", c.push.mode == AttestationMode::Push),
+        ("enable_insecure_payload", p.enable_insecure_payload),
+        ("enable_payload_script", p.enable_payload_script),
+        ("enable_revocation_actions", c.revocation.enable_actions),
+        ("enable_iak_idevid", c.device_id.is_some()),
     ];
-    match wanted.iter().find(|(_, _, built, set)| !built && *set) {
-        Some((option, feature, _, _)) => Err(v.error(
+    let missing = asked
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(option, _)| (option, feature(option)))
+        .find(|(_, (_, built))| !built);
+    match missing {
+        Some((option, (feature, _))) => Err(v.error(
             option,
             &format!(
                 "its default: this keylet was built without the {feature} feature; remove the \
@@ -74,5 +40,16 @@ pub(super) fn refuse_missing(v: &Values<'_>, c: &AgentConfig) -> Result<(), Conf
             ),
         )),
         None => Ok(()),
+    }
+}
+
+/// The cargo feature an option asks for when set, and whether this keylet has it.
+pub(super) fn feature(option: &str) -> (&'static str, bool) {
+    match option {
+        "metrics_listen" => ("metrics", cfg!(feature = "metrics")),
+        "identity_listen" | "identity_socket" => ("identity", cfg!(feature = "identity")),
+        "attestation_mode" => ("push", cfg!(feature = "push")),
+        "enable_iak_idevid" => ("iak", cfg!(feature = "iak")),
+        _ => ("payload", cfg!(feature = "payload")),
     }
 }

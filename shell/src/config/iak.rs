@@ -3,7 +3,7 @@
 //! re-created from `iak_idevid_template`), their certificates `iak_cert` /
 //! `idevid_cert` and authorization values `iak_password` / `idevid_password`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use keylet_core::tpm::handle;
 use keylet_core::tpm::template_devid::DevIdTemplate;
@@ -38,7 +38,7 @@ pub(crate) struct DeviceIdSettings {
 }
 
 /// `None` unless `enable_iak_idevid` is on.
-pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettings>, ConfigError> {
+pub(super) fn parse(v: &Values<'_>) -> Result<Option<DeviceIdSettings>, ConfigError> {
     if !v.boolean("enable_iak_idevid", false)? {
         return Ok(None);
     }
@@ -52,8 +52,8 @@ pub(super) fn parse(v: &Values<'_>, base: &Path) -> Result<Option<DeviceIdSettin
         }),
     };
     Ok(Some(DeviceIdSettings {
-        iak: key(v, base, "iak", "iak-cert.crt")?,
-        idevid: key(v, base, "idevid", "idevid-cert.crt")?,
+        iak: key(v, "iak", "iak-cert.crt")?,
+        idevid: key(v, "idevid", "idevid-cert.crt")?,
         template,
     }))
 }
@@ -90,39 +90,29 @@ fn manual_template(v: &Values<'_>) -> Result<DevIdTemplate, ConfigError> {
     }
 }
 
-fn key(
-    v: &Values<'_>,
-    base: &Path,
-    which: &str,
-    default_cert: &str,
-) -> Result<DeviceKey, ConfigError> {
-    let handle_opt = format!("{which}_handle");
-    let handle = match v.string(&handle_opt, "")?.as_str() {
-        "" => None,
-        s => Some(handle::parse_persistent(s).ok_or_else(|| {
-            v.error(
-                &handle_opt,
-                &format!(
-                    "a persistent handle in hex ({:#010x} to {:#010x}), or empty to re-create \
-                     the key from iak_idevid_template",
-                    handle::PERSISTENT_FIRST,
-                    handle::PERSISTENT_LAST
-                ),
-            )
-        })?),
-    };
-    let cert_opt = format!("{which}_cert");
-    let cert = match v.string(&cert_opt, "default")?.as_str() {
-        "" => {
-            return Err(v.error(
-                &cert_opt,
-                "the certificate file (PEM or DER) of the key: the registrar refuses an IAK or \
-                 IDevID without its certificate (\"default\" is keylime_dir's file of that name)",
-            ));
-        }
-        "default" => base.join(default_cert),
-        s => base.join(s),
-    };
+fn key(v: &Values<'_>, which: &str, default_cert: &str) -> Result<DeviceKey, ConfigError> {
+    let handle_form = format!(
+        "a persistent handle in hex ({:#010x} to {:#010x}), or empty to re-create the key from \
+         iak_idevid_template",
+        handle::PERSISTENT_FIRST,
+        handle::PERSISTENT_LAST
+    );
+    let handle = v.parse(&format!("{which}_handle"), "", &handle_form, |s| match s {
+        "" => Some(None),
+        s => handle::parse_persistent(s).map(Some),
+    })?;
+    let cert_form = "the certificate file (PEM or DER) of the key: the registrar refuses an IAK or \
+                     IDevID without its certificate (\"default\" is keylime_dir's file of that name)";
+    let cert = v.parse(
+        &format!("{which}_cert"),
+        "default",
+        cert_form,
+        |s| match s {
+            "" => None,
+            "default" => Some(v.dir.join(default_cert)),
+            s => Some(v.dir.join(s)),
+        },
+    )?;
     Ok(DeviceKey {
         handle,
         cert,
@@ -134,30 +124,29 @@ fn key(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::{DevIdTemplate, DeviceIdSettings};
-    use crate::config::tests::load_conf;
+    use crate::config::tests::{load, refused};
 
-    fn load(agent_section: &str) -> Result<Option<DeviceIdSettings>, String> {
-        load_conf(&format!("[agent]\n{agent_section}\n"))
-            .map(|l| l.config.device_id)
-            .map_err(|e| e.to_string())
+    fn settings(agent_section: &str) -> Option<DeviceIdSettings> {
+        load(agent_section, &[]).unwrap().config.device_id
     }
 
     #[test]
     fn off_by_default_and_ignored_when_off() {
-        assert_eq!(load("").unwrap(), None);
-        assert_eq!(load("iak_handle = \"nonsense\"").unwrap(), None);
+        assert_eq!(settings(""), None);
+        assert_eq!(settings("iak_handle = \"nonsense\""), None);
     }
 
     #[test]
     fn handles_certificates_and_passwords() {
-        let s = load(
+        let s = settings(
             "enable_iak_idevid = true\niak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n\
              idevid_cert = \"/etc/keylime/idevid.pem\"\niak_password = \"hex:0102\"",
         )
-        .unwrap()
         .unwrap();
-        assert_eq!(s.iak.handle, Some(0x8102_0000));
-        assert_eq!(s.idevid.handle, Some(0x8102_0001));
+        assert_eq!(
+            (s.iak.handle, s.idevid.handle),
+            (Some(0x8102_0000), Some(0x8102_0001))
+        );
         assert_eq!(s.template, None);
         assert_eq!(
             s.iak.cert,
@@ -173,62 +162,55 @@ mod tests {
 
     #[test]
     fn without_handles_the_keys_come_from_the_template() {
-        let s = load("enable_iak_idevid = true\niak_idevid_template = \"h-2\"")
-            .unwrap()
-            .unwrap();
+        let s = settings("enable_iak_idevid = true\niak_idevid_template = \"h-2\"").unwrap();
         assert_eq!((s.iak.handle, s.idevid.handle), (None, None));
         assert_eq!(s.template, Some(DevIdTemplate::H2));
-        let manual = |algs: &str| {
-            load(&format!(
-                "enable_iak_idevid = true\niak_idevid_template = \"manual\"\n{algs}"
-            ))
-            .map(|s| s.unwrap().template)
-        };
-        assert_eq!(manual(""), Ok(Some(DevIdTemplate::H1)));
-        assert_eq!(
-            manual("iak_idevid_asymmetric_alg = \"ecc\""),
-            Ok(Some(DevIdTemplate::H2))
-        );
-        assert_eq!(
-            manual("iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sha384\""),
-            Ok(Some(DevIdTemplate::H3))
-        );
-        let e = manual("iak_idevid_asymmetric_alg = \"dsa\"").unwrap_err();
-        assert!(
-            e.contains("iak_idevid_asymmetric_alg") && e.contains("rsa or ecc"),
-            "{e}"
-        );
-        assert_eq!(
-            manual("iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sha512\""),
-            Ok(Some(DevIdTemplate::H4))
-        );
-        let e = manual("iak_idevid_name_alg = \"sha1\"").unwrap_err();
-        assert!(e.contains("iak_idevid_name_alg"), "{e}");
-        let e = manual("iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sm3_256\"")
-            .unwrap_err();
-        assert!(
-            e.contains("iak_idevid_name_alg") && e.contains("H-5"),
-            "{e}"
-        );
-        let e = load("enable_iak_idevid = true\niak_idevid_template = \"H-5\"").unwrap_err();
-        assert!(
-            e.contains("iak_idevid_template") && e.contains("SM3-256"),
-            "{e}"
+        const MANUAL: &str = "enable_iak_idevid = true\niak_idevid_template = \"manual\"";
+        for (algs, template) in [
+            ("", DevIdTemplate::H1),
+            ("iak_idevid_asymmetric_alg = \"ecc\"", DevIdTemplate::H2),
+            (
+                "iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sha384\"",
+                DevIdTemplate::H3,
+            ),
+            (
+                "iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sha512\"",
+                DevIdTemplate::H4,
+            ),
+        ] {
+            let s = settings(&format!("{MANUAL}\n{algs}")).unwrap();
+            assert_eq!(s.template, Some(template), "{algs}");
+        }
+        for (algs, needles) in [
+            (
+                "iak_idevid_asymmetric_alg = \"dsa\"",
+                &["iak_idevid_asymmetric_alg", "rsa or ecc"][..],
+            ),
+            ("iak_idevid_name_alg = \"sha1\"", &["iak_idevid_name_alg"]),
+            (
+                "iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sm3_256\"",
+                &["iak_idevid_name_alg", "H-5"],
+            ),
+        ] {
+            refused(&format!("{MANUAL}\n{algs}"), needles);
+        }
+        let needles = ["iak_idevid_template", "SM3-256"];
+        refused(
+            "enable_iak_idevid = true\niak_idevid_template = \"H-5\"",
+            &needles,
         );
     }
 
     #[test]
     fn a_transient_handle_and_an_empty_certificate_are_refused() {
-        let e = load(
+        refused(
             "enable_iak_idevid = true\niak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"",
-        )
-        .unwrap_err();
-        assert!(e.contains("iak_handle") && e.contains("0x81000000"), "{e}");
-        let e = load(
+            &["iak_handle", "0x81000000"],
+        );
+        refused(
             "enable_iak_idevid = true\niak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n\
              idevid_cert = \"\"",
-        )
-        .unwrap_err();
-        assert!(e.contains("idevid_cert") && e.contains("refuses"), "{e}");
+            &["idevid_cert", "refuses"],
+        );
     }
 }

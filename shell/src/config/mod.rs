@@ -6,17 +6,14 @@
 mod error;
 mod features; // options of subsystems a build lacks
 mod iak; // TCG device identity (IAK and IDevID)
-mod identity; // identity listener for SPIRE
-mod metrics;
+mod listen; // identity listener for SPIRE, metrics
 mod options;
 mod parse;
+mod payload; // payload keys and delivery
 mod push;
+mod revocation; // revocation notifications
 mod source;
 mod value;
-// payload keys and delivery
-mod payload;
-// revocation notifications
-mod revocation;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -28,18 +25,16 @@ use zeroize::Zeroizing;
 
 pub use error::ConfigError;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
-pub use identity::IdentitySettings;
-pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url}; // identity listener for SPIRE
-pub use source::{Environment, FixedEnv, Origin, ProcessEnv, RawConfig, RawValue, Sourced};
-// payload keys and delivery
-pub use payload::{PayloadConfig, SecureSize};
-pub use revocation::{RevocationCert, RevocationConfig, is_action_name};
-// TOML text -> raw values, for the config fuzz target (security proof).
+pub use listen::IdentitySettings;
 use parse::{
-    parse_api_versions, parse_ek_handle, parse_hash_alg, parse_ip, parse_key_alg, parse_password,
-    parse_run_as, parse_sign_alg, parse_uuid,
+    parse_algorithms, parse_api_versions, parse_ek_handle, parse_ip, parse_password, parse_run_as,
+    parse_uuid,
 };
-pub use source::read_toml;
+pub use payload::{PayloadConfig, SecureSize};
+pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url};
+pub use revocation::{RevocationCert, RevocationConfig, is_action_name};
+// read_toml: TOML text -> raw values, for the config fuzz target
+pub use source::{Environment, Origin, RawConfig, RawValue, Sourced, read_toml};
 use value::Values;
 
 /// How the agent id is chosen (`uuid`).
@@ -157,16 +152,13 @@ pub struct AgentConfig {
 
 /// `confine`: `auto` (the default), `true` or `false`.
 fn parse_confine(v: &Values<'_>) -> Result<Confine, ConfigError> {
-    match v.optional_boolean("confine") {
-        Ok(None) => Ok(Confine::UnlessScripts),
-        Ok(Some(true)) => Ok(Confine::On),
-        Ok(Some(false)) => Ok(Confine::Off),
-        Err(_)
-            if v.string("confine", "auto")
-                .is_ok_and(|s| s.trim().eq_ignore_ascii_case("auto")) =>
-        {
-            Ok(Confine::UnlessScripts)
-        }
+    let auto = v
+        .string("confine", "auto")
+        .is_ok_and(|s| s.eq_ignore_ascii_case("auto"));
+    match v.boolean("confine", true) {
+        _ if auto => Ok(Confine::UnlessScripts),
+        Ok(true) => Ok(Confine::On),
+        Ok(false) => Ok(Confine::Off),
         Err(_) => Err(v.error("confine", "auto, true or false")),
     }
 }
@@ -202,7 +194,7 @@ pub struct Loaded {
 ///
 /// Any [`ConfigError`]: unreadable file, bad TOML, bad value.
 pub(crate) fn load() -> Result<Loaded, ConfigError> {
-    load_from(&ProcessEnv, Path::new("/"))
+    load_from(&Environment::process(), Path::new("/"))
 }
 
 /// Loads the configuration with files under `root` and the given environment.
@@ -210,14 +202,14 @@ pub(crate) fn load() -> Result<Loaded, ConfigError> {
 /// # Errors
 ///
 /// Any [`ConfigError`].
-pub fn load_from(env: &dyn Environment, root: &Path) -> Result<Loaded, ConfigError> {
+pub fn load_from(env: &Environment, root: &Path) -> Result<Loaded, ConfigError> {
     let raw = source::gather(env, root)?;
     let mut warnings = Vec::new();
     let mut config = AgentConfig::from_raw(&raw, &mut warnings)?;
     if config.tpm_device.is_none()
-        && let Some(tcti) = env.var("TCTI").filter(|t| !t.is_empty())
+        && let Some(tcti) = env.var("TCTI")
     {
-        config.tpm_device = Some((tcti, Origin::Env("TCTI".into())));
+        config.tpm_device = Some((tcti.to_owned(), Origin::Env("TCTI".into())));
     }
     Ok(Loaded {
         config,
@@ -234,18 +226,14 @@ impl AgentConfig {
     /// [`ConfigError::Invalid`] naming the first bad option.
     pub fn from_raw(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<Self, ConfigError> {
         warn_unknown(raw, warnings);
-        let v = Values::new(raw);
-        let keylime_dir = PathBuf::from(v.string("keylime_dir", "/var/lib/keylime")?);
-        if !keylime_dir.is_absolute() {
-            return Err(v.error("keylime_dir", "an absolute directory path"));
-        }
+        let v = Values::new(raw)?;
         let root = Path::new("/");
-        let tpm_encryption_alg = parse_key_alg(&v)?;
-        let tpm_signing_alg = parse_sign_alg(&v, tpm_encryption_alg)?;
-        let (api_versions, api_versions_pinned) = parse_api_versions(&v, warnings)?;
+        let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse_algorithms(&v)?;
+        let (api_versions, api_versions_pinned) = parse_api_versions(&v)?;
+        let millis = |option, default, max| v.integer(option, default, 0..=max);
         let config = Self {
             uuid: parse_uuid(&v)?,
-            ip: parse_ip(&v, "ip", "127.0.0.1")?,
+            ip: parse_ip(&v)?,
             port: v.port("port", 9002)?,
             contact_ip: v.string("contact_ip", "127.0.0.1")?,
             contact_port: v.port("contact_port", 9002)?,
@@ -253,53 +241,37 @@ impl AgentConfig {
             registrar_port: v.port("registrar_port", 8890)?,
             registrar_tls_enabled: v.boolean("registrar_tls_enabled", false)?,
             registrar_tls_port: v.port("registrar_tls_port", 8891)?,
-            registrar_tls_ca_cert: v.path(
-                "registrar_tls_ca_cert",
-                &keylime_dir,
-                "cv_ca/cacert.crt",
-                warnings,
-            )?,
+            registrar_tls_ca_cert: v.path("registrar_tls_ca_cert", &v.dir, "cv_ca/cacert.crt")?,
             enable_agent_mtls: v.boolean("enable_agent_mtls", true)?,
-            server_key: v.path("server_key", &keylime_dir, "server-private.pem", warnings)?,
+            server_key: v.path("server_key", &v.dir, "server-private.pem")?,
             server_key_password: Zeroizing::new(v.string("server_key_password", "")?),
-            server_cert: v.path("server_cert", &keylime_dir, "server-cert.crt", warnings)?,
-            payload_key: v.path("payload_key", &keylime_dir, "payload-private.pem", warnings)?,
+            server_cert: v.path("server_cert", &v.dir, "server-cert.crt")?,
+            payload_key: v.path("payload_key", &v.dir, "payload-private.pem")?,
             payload_key_password: Zeroizing::new(v.string("payload_key_password", "")?),
-            trusted_client_ca: v.path_list(
-                "trusted_client_ca",
-                &keylime_dir,
-                "cv_ca/cacert.crt",
-            )?,
-            tpm_hash_alg: parse_hash_alg(&v)?,
+            trusted_client_ca: v.path_list("trusted_client_ca", "cv_ca/cacert.crt")?,
+            tpm_hash_alg,
             tpm_encryption_alg,
             tpm_signing_alg,
             ek_handle: parse_ek_handle(&v)?,
             tpm_ownerpassword: parse_password(&v, "tpm_ownerpassword")?,
             tpm_clock_repair: v.boolean("tpm_clock_repair", true)?,
             run_as: parse_run_as(&v)?,
-            agent_data_path: v.path(
-                "agent_data_path",
-                &keylime_dir,
-                "keylet-agent-state.bin",
-                warnings,
-            )?,
+            agent_data_path: v.path("agent_data_path", &v.dir, "keylet-agent-state.bin")?,
             ima_ml_path: v.path(
                 "ima_ml_path",
                 root,
                 "sys/kernel/security/ima/ascii_runtime_measurements",
-                warnings,
             )?,
             measuredboot_ml_path: v.path(
                 "measuredboot_ml_path",
                 root,
                 "sys/kernel/security/tpm0/binary_bios_measurements",
-                warnings,
             )?,
             backoff: Backoff {
-                initial: Duration::from_millis(v.integer(
+                initial: Duration::from_millis(millis(
                     "exponential_backoff_initial_delay",
                     10_000,
-                    0..=3_600_000,
+                    3_600_000,
                 )?),
                 max_retries: u32::try_from(v.integer(
                     "exponential_backoff_max_retries",
@@ -307,10 +279,10 @@ impl AgentConfig {
                     0..=1_000_000,
                 )?)
                 .unwrap_or(u32::MAX),
-                max_delay: Duration::from_millis(v.integer(
+                max_delay: Duration::from_millis(millis(
                     "exponential_backoff_max_delay",
                     300_000,
-                    0..=86_400_000,
+                    86_400_000,
                 )?),
             },
             api_versions,
@@ -321,44 +293,40 @@ impl AgentConfig {
                 }
                 _ => None,
             }),
-            identity: identity::parse(&v)?,
-            device_id: iak::parse(&v, &keylime_dir)?,
-            // metrics
-            metrics_listen: metrics::parse_metrics_listen(&v)?,
-            payload: PayloadConfig::from_values(&v, warnings)?,
-            revocation: RevocationConfig::from_values(&v, &keylime_dir, warnings)?,
-            push: push::parse(&v, &keylime_dir, warnings)?,
+            identity: listen::parse_identity(&v)?,
+            device_id: iak::parse(&v)?,
+            metrics_listen: listen::parse_metrics_listen(&v)?,
+            payload: PayloadConfig::from_values(&v)?,
+            revocation: RevocationConfig::from_values(&v)?,
+            push: push::parse(&v)?,
             confine: parse_confine(&v)?,
-            keylime_dir,
+            keylime_dir: v.dir.clone(),
         };
         features::refuse_missing(&v, &config)?;
+        warnings.extend(v.into_warnings());
         Ok(config)
     }
 }
 
 fn warn_unknown(raw: &RawConfig, warnings: &mut Vec<String>) {
-    for (name, sourced) in &raw.values {
+    for (name, Sourced { value, origin }) in &raw.values {
         if !options::is_known(name) {
             let hint = options::suggest(name)
                 .map(|s| format!(" (did you mean {s}?)"))
                 .unwrap_or_default();
             warnings.push(format!(
-                "unknown option {name} in {} is ignored{hint}",
-                sourced.origin
+                "unknown option {name} in {origin} is ignored{hint}"
             ));
-        } else if let Some((_, off)) = options::NOT_IMPLEMENTED.iter().find(|(n, _)| n == name) {
-            let set = match &sourced.value {
+        } else if let Some((_, off)) = options::NOT_IMPLEMENTED.iter().find(|(n, _)| n == name)
+            && match value {
+                // a TOML array or table is never "off"
                 RawValue::Str(s) => s.trim() != *off,
-                RawValue::Int(i) => i.to_string() != *off,
-                RawValue::Bool(b) => b.to_string() != *off,
-                RawValue::Other(_) => true,
-            };
-            if set {
-                warnings.push(format!(
-                    "option {name} (from {}) is not implemented by keylet and is ignored",
-                    sourced.origin
-                ));
+                value => value.to_string() != *off,
             }
+        {
+            warnings.push(format!(
+                "option {name} (from {origin}) is not implemented by keylet and is ignored"
+            ));
         }
     }
     for (path, section) in &raw.ignored_sections {

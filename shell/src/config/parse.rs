@@ -34,41 +34,33 @@ pub(super) fn parse_uuid(v: &Values<'_>) -> Result<UuidSetting, ConfigError> {
     })
 }
 
-pub(super) fn parse_ip(v: &Values<'_>, option: &str, default: &str) -> Result<IpAddr, ConfigError> {
-    let s = v.string(option, default)?;
-    let s = s.trim_start_matches('[').trim_end_matches(']');
-    if s == "localhost" {
-        return Ok(IpAddr::from([127, 0, 0, 1]));
-    }
-    s.parse()
-        .map_err(|_| v.error(option, "an IPv4 or IPv6 address (or localhost)"))
-}
-
-pub(super) fn parse_hash_alg(v: &Values<'_>) -> Result<HashAlg, ConfigError> {
-    let s = v.string("tpm_hash_alg", "sha256")?;
-    HashAlg::from_name(&s.to_ascii_lowercase())
-        .ok_or_else(|| v.error("tpm_hash_alg", "sha256, sha384, sha512 or sha1"))
-}
-
-pub(super) fn parse_key_alg(v: &Values<'_>) -> Result<KeyAlg, ConfigError> {
-    let s = v.string("tpm_encryption_alg", "rsa")?;
-    KeyAlg::from_config_name(&s.to_ascii_lowercase()).ok_or_else(|| {
-        v.error(
-            "tpm_encryption_alg",
-            "rsa/rsa2048, rsa3072, ecc/ecc256, ecc384 or ecc521 (the TCG EK templates keylet \
-             makes); rsa4096 and SM2 EKs are not supported",
-        )
+pub(super) fn parse_ip(v: &Values<'_>) -> Result<IpAddr, ConfigError> {
+    let form = "an IPv4 or IPv6 address (or localhost)";
+    v.parse("ip", "127.0.0.1", form, |s| {
+        match s.trim_start_matches('[').trim_end_matches(']') {
+            "localhost" => Some(IpAddr::from([127, 0, 0, 1])),
+            s => s.parse().ok(),
+        }
     })
 }
 
-pub(super) fn parse_sign_alg(v: &Values<'_>, key: KeyAlg) -> Result<SignAlg, ConfigError> {
-    let s = v.string("tpm_signing_alg", key.signing_alg().name())?;
-    let alg = SignAlg::from_name(&s.to_ascii_lowercase()).ok_or_else(|| {
-        v.error(
-            "tpm_signing_alg",
-            "rsassa or ecdsa (the Keylime verifier checks only RSASSA and ECDSA quotes)",
-        )
-    })?;
+/// `tpm_hash_alg`, `tpm_encryption_alg`, and `tpm_signing_alg`, which must
+/// be the scheme of the key's family.
+pub(super) fn parse_algorithms(v: &Values<'_>) -> Result<(HashAlg, KeyAlg, SignAlg), ConfigError> {
+    let lower = |s: &str| s.to_ascii_lowercase();
+    let key = v.parse(
+        "tpm_encryption_alg",
+        "rsa",
+        "rsa/rsa2048, rsa3072, ecc/ecc256, ecc384 or ecc521 (the TCG EK templates keylet \
+         makes); rsa4096 and SM2 EKs are not supported",
+        |s| KeyAlg::from_config_name(&lower(s)),
+    )?;
+    let alg = v.parse(
+        "tpm_signing_alg",
+        key.signing_alg().name(),
+        "rsassa or ecdsa (the Keylime verifier checks only RSASSA and ECDSA quotes)",
+        |s| SignAlg::from_name(&lower(s)),
+    )?;
     if alg != key.signing_alg() {
         return Err(v.error(
             "tpm_signing_alg",
@@ -78,26 +70,26 @@ pub(super) fn parse_sign_alg(v: &Values<'_>, key: KeyAlg) -> Result<SignAlg, Con
             ),
         ));
     }
-    Ok(alg)
+    let hash = v.parse(
+        "tpm_hash_alg",
+        "sha256",
+        "sha256, sha384, sha512 or sha1",
+        |s| HashAlg::from_name(&lower(s)),
+    )?;
+    Ok((hash, key, alg))
 }
 
 pub(super) fn parse_ek_handle(v: &Values<'_>) -> Result<Option<u32>, ConfigError> {
-    let s = v.string("ek_handle", "generate")?;
-    if s.is_empty() || s == "generate" {
-        return Ok(None);
-    }
-    match handle::parse_persistent(&s) {
-        Some(h) => Ok(Some(h)),
-        None => Err(v.error(
-            "ek_handle",
-            &format!(
-                "generate, or a persistent handle in hex such as {:#010x} ({:#010x} to {:#010x})",
-                EK_PERSISTENT_RSA,
-                handle::PERSISTENT_FIRST,
-                handle::PERSISTENT_LAST
-            ),
-        )),
-    }
+    let form = format!(
+        "generate, or a persistent handle in hex such as {:#010x} ({:#010x} to {:#010x})",
+        EK_PERSISTENT_RSA,
+        handle::PERSISTENT_FIRST,
+        handle::PERSISTENT_LAST
+    );
+    v.parse("ek_handle", "generate", &form, |s| match s {
+        "" | "generate" => Some(None),
+        s => handle::parse_persistent(s).map(Some),
+    })
 }
 
 pub(super) fn parse_password(
@@ -116,24 +108,19 @@ pub(super) fn parse_password(
 }
 
 pub(super) fn parse_run_as(v: &Values<'_>) -> Result<Option<(String, String)>, ConfigError> {
-    let s = v.string("run_as", "")?;
-    if s.is_empty() {
-        return Ok(None);
-    }
-    match s.split_once(':') {
+    let form = "user:group, or empty to keep the current user";
+    v.parse("run_as", "", form, |s| match s.split_once(':') {
+        _ if s.is_empty() => Some(None),
         Some((user, group)) if !user.is_empty() && !group.is_empty() => {
-            Ok(Some((user.to_string(), group.to_string())))
+            Some(Some((user.to_string(), group.to_string())))
         }
-        _ => Err(v.error("run_as", "user:group, or empty to keep the current user")),
-    }
+        _ => None,
+    })
 }
 
 /// The enabled versions, and whether they were pinned (`api_versions` set to
 /// `latest` or a list with a supported entry) rather than left to the default.
-pub(super) fn parse_api_versions(
-    v: &Values<'_>,
-    warnings: &mut Vec<String>,
-) -> Result<(Vec<(u8, u8)>, bool), ConfigError> {
+pub(super) fn parse_api_versions(v: &Values<'_>) -> Result<(Vec<(u8, u8)>, bool), ConfigError> {
     let supported = ApiVersion::SUPPORTED.map(|v| (v.major, v.minor));
     let s = v.string("api_versions", "default")?;
     match s.trim() {
@@ -152,13 +139,13 @@ pub(super) fn parse_api_versions(
                     out.push(ver);
                 }
             }
-            _ => warnings.push(format!(
+            _ => v.warn(format!(
                 "api_versions entry {item:?} is not supported by keylet (2.1 to 2.6) and is dropped"
             )),
         }
     }
     if out.is_empty() {
-        warnings.push("api_versions has no supported entry; using the default".into());
+        v.warn("api_versions has no supported entry; using the default".into());
         return Ok((supported.to_vec(), false));
     }
     out.sort_unstable();

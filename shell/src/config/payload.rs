@@ -1,8 +1,8 @@
 //! The payload options: where delivered secrets go and what keylet does with
 //! them (keylime-protocol §6.3).
 
-use super::ConfigError;
 use super::value::Values;
+use super::{ConfigError, is_action_name};
 
 /// The largest `secure_size` accepted: payloads are held in memory while
 /// they are decrypted.
@@ -43,32 +43,25 @@ impl PayloadConfig {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the first bad option.
-    pub(crate) fn from_values(
-        v: &Values<'_>,
-        warnings: &mut Vec<String>,
-    ) -> Result<Self, ConfigError> {
-        let script = v.string("payload_script", "autorun.sh")?;
-        if !script.is_empty() {
-            file_name(v, "payload_script", script.clone())?;
-        }
+    pub(crate) fn from_values(v: &Values<'_>) -> Result<Self, ConfigError> {
+        let script = v.parse("payload_script", "autorun.sh", FILE_NAME, |s| {
+            (s.is_empty() || is_action_name(s)).then(|| s.to_string())
+        })?;
         let enable_payload_script = v.boolean("enable_payload_script", false)?;
         if !enable_payload_script && !script.is_empty() && script != "autorun.sh" {
-            warnings.push(format!(
+            v.warn(format!(
                 "payload_script = {script:?} is set but keylet runs payload scripts only with \
                  enable_payload_script = true"
             ));
         }
+        let file_name = |option, default| {
+            v.parse(option, default, FILE_NAME, |s| {
+                is_action_name(s).then(|| s.to_string())
+            })
+        };
         Ok(Self {
-            enc_keyname: file_name(
-                v,
-                "enc_keyname",
-                v.string("enc_keyname", "derived_tci_key")?,
-            )?,
-            dec_payload_file: file_name(
-                v,
-                "dec_payload_file",
-                v.string("dec_payload_file", "decrypted_payload")?,
-            )?,
+            enc_keyname: file_name("enc_keyname", "derived_tci_key")?,
+            dec_payload_file: file_name("dec_payload_file", "decrypted_payload")?,
             secure_size: parse_size(v)?,
             extract_payload_zip: v.boolean("extract_payload_zip", true)?,
             payload_script: script,
@@ -95,37 +88,29 @@ impl Default for PayloadConfig {
     }
 }
 
-/// A plain file name: no directory part, not `.` or `..`.
-fn file_name(v: &Values<'_>, option: &str, name: String) -> Result<String, ConfigError> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(v.error(
-            option,
-            "a plain file name inside the secure directory (no '/')",
-        ));
-    }
-    Ok(name)
-}
+/// The form of the file name options: a plain file name, no directory part,
+/// not `.` or `..`.
+const FILE_NAME: &str = "a plain file name inside the secure directory (no '/')";
 
 fn parse_size(v: &Values<'_>) -> Result<SecureSize, ConfigError> {
     const FORM: &str =
         "a size such as 1m, 512k or 1048576 (bytes; k, m, g suffixes), from 4k to 256m";
-    let text = v.string("secure_size", "1m")?;
-    let lower = text.to_ascii_lowercase();
-    let (digits, unit) = match lower.strip_suffix(['k', 'm', 'g']) {
-        Some(d) => (d, lower.chars().last()),
-        None => (lower.as_str(), None),
-    };
-    let scale: u64 = match unit {
-        Some('k') => 1024,
-        Some('m') => 1024 * 1024,
-        Some('g') => 1024 * 1024 * 1024,
-        _ => 1,
-    };
-    let bytes = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse::<u64>().ok())
-        .flatten()
-        .and_then(|n| n.checked_mul(scale))
-        .filter(|b| (4096..=MAX_SECURE_SIZE).contains(b))
-        .ok_or_else(|| v.error("secure_size", FORM))?;
-    Ok(SecureSize { text, bytes })
+    v.parse("secure_size", "1m", FORM, |text| {
+        let lower = text.to_ascii_lowercase();
+        let (digits, scale) = [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30)]
+            .into_iter()
+            .find_map(|(unit, scale)| Some((lower.strip_suffix(unit)?, scale)))
+            .unwrap_or((&lower, 1));
+        let bytes = digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then_some(digits)?;
+        let bytes = bytes.parse::<u64>().ok()?.checked_mul(scale)?;
+        (4096..=MAX_SECURE_SIZE)
+            .contains(&bytes)
+            .then(|| SecureSize {
+                text: text.to_string(),
+                bytes,
+            })
+    })
 }

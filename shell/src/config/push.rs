@@ -3,7 +3,7 @@
 //! `verifier_tls_ca_cert`, `attestation_interval_seconds`,
 //! `uefi_logs_evidence_version` and `certification_keys_server_identifier`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ConfigError;
@@ -102,65 +102,65 @@ pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
     })
 }
 
-pub(super) fn parse(
-    v: &Values<'_>,
-    keylime_dir: &Path,
-    warnings: &mut Vec<String>,
-) -> Result<PushSettings, ConfigError> {
-    let mode = match v.string("attestation_mode", "pull")?.trim() {
-        "pull" => AttestationMode::Pull,
-        "push" => AttestationMode::Push,
-        _ => {
-            return Err(v.error(
-                "attestation_mode",
-                "\"pull\" (the verifier polls keylet's API; the default) or \"push\" (keylet \
-                 sends evidence to verifier_url, Keylime REST API v3.0, and listens on no port)",
-            ));
-        }
+pub(super) fn parse(v: &Values<'_>) -> Result<PushSettings, ConfigError> {
+    let mode = v.parse(
+        "attestation_mode",
+        "pull",
+        "\"pull\" (the verifier polls keylet's API; the default) or \"push\" (keylet sends \
+         evidence to verifier_url, Keylime REST API v3.0, and listens on no port)",
+        |s| match s {
+            "pull" => Some(AttestationMode::Pull),
+            "push" => Some(AttestationMode::Push),
+            _ => None,
+        },
+    )?;
+    // Keylime's sample agent.conf writes "" for the options a pull agent leaves unset.
+    let or_default = |option, default: &str| {
+        let s = v.string(option, default)?;
+        Ok::<_, ConfigError>(if s.is_empty() { default.to_string() } else { s })
     };
-    let url = v.string_or_default("verifier_url", "https://localhost:8881")?;
+    let url = or_default("verifier_url", "https://localhost:8881")?;
     let verifier_url = parse_verifier_url(&url).ok_or_else(|| v.error("verifier_url", URL_FORM))?;
     let interval = v.integer("attestation_interval_seconds", 60, 1..=86_400)?;
-    let server_identifier = v.string_or_default("certification_keys_server_identifier", "ak")?;
     Ok(PushSettings {
         mode,
         verifier_url,
-        verifier_tls_ca_cert: v.path(
-            "verifier_tls_ca_cert",
-            keylime_dir,
-            "cv_ca/cacert.crt",
-            warnings,
-        )?,
+        verifier_tls_ca_cert: v.path("verifier_tls_ca_cert", &v.dir, "cv_ca/cacert.crt")?,
         attestation_interval: Duration::from_secs(interval),
-        uefi_logs_evidence_version: v.string_or_default("uefi_logs_evidence_version", "2.1")?,
-        server_identifier,
+        uefi_logs_evidence_version: or_default("uefi_logs_evidence_version", "2.1")?,
+        server_identifier: or_default("certification_keys_server_identifier", "ak")?,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FixedEnv;
-    use crate::config::tests::{load_conf, load_env};
+    use crate::config::tests::{load, refused_vars};
 
-    fn load(env: FixedEnv) -> Result<PushSettings, ConfigError> {
-        load_env(&env).map(|l| l.config.push)
+    fn settings(agent: &str, vars: &[(&str, &str)]) -> PushSettings {
+        load(agent, vars).unwrap().config.push
     }
 
     #[test]
     fn urls_accepted_and_refused() {
-        let u = parse_verifier_url("https://verifier.example:8881").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.prefix.as_str()),
-            ("verifier.example", 8881, "")
-        );
+        for (url, host, port, prefix) in [
+            (
+                "https://verifier.example:8881",
+                "verifier.example",
+                8881,
+                "",
+            ),
+            ("https://[::1]:18983/keylime/", "::1", 18983, "/keylime"),
+            ("https://10.0.0.1", "10.0.0.1", 443, ""),
+        ] {
+            let u = parse_verifier_url(url).unwrap();
+            assert_eq!(
+                (u.host.as_str(), u.port, u.prefix.as_str()),
+                (host, port, prefix)
+            );
+        }
         let u = parse_verifier_url("https://[::1]:18983/keylime/").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.prefix.as_str()),
-            ("::1", 18983, "/keylime")
-        );
         assert_eq!(u.to_string(), "https://[::1]:18983/keylime");
-        assert_eq!(parse_verifier_url("https://10.0.0.1").unwrap().port, 443);
         for bad in [
             "http://verifier:8881",
             "verifier:8881",
@@ -179,59 +179,37 @@ mod tests {
 
     #[test]
     fn defaults_are_keylimes_and_the_model_is_pull() {
-        let p = load(FixedEnv::default()).unwrap();
-        assert_eq!(p.mode, AttestationMode::Pull);
-        assert_eq!(p.verifier_url.to_string(), "https://localhost:8881");
-        assert_eq!(
-            p.verifier_tls_ca_cert,
-            PathBuf::from("/var/lib/keylime/cv_ca/cacert.crt")
-        );
-        assert_eq!(p.attestation_interval, Duration::from_secs(60));
-        assert_eq!(p.server_identifier, "ak");
-    }
-
-    #[test]
-    fn keylimes_sample_empty_values_are_the_defaults() {
         // Keylime 7.14's agent.conf template renders these as "" for a pull agent.
-        let p = load_conf(
-            "[agent]\nverifier_url = \"\"\ncertification_keys_server_identifier = \"\"\n\
-             uefi_logs_evidence_version = \"\"\n",
-        )
-        .unwrap()
-        .config
-        .push;
-        assert_eq!(p.verifier_url.to_string(), "https://localhost:8881");
-        assert_eq!(p.server_identifier, "ak");
-        assert_eq!(p.uefi_logs_evidence_version, "2.1");
+        let empty = "verifier_url = \"\"\ncertification_keys_server_identifier = \"\"\n\
+                     uefi_logs_evidence_version = \"\"";
+        for p in [settings("", &[]), settings(empty, &[])] {
+            assert_eq!(p.mode, AttestationMode::Pull);
+            assert_eq!(p.verifier_url.to_string(), "https://localhost:8881");
+            let ca = PathBuf::from("/var/lib/keylime/cv_ca/cacert.crt");
+            assert_eq!(p.verifier_tls_ca_cert, ca);
+            assert_eq!(p.attestation_interval, Duration::from_secs(60));
+            assert_eq!(p.server_identifier, "ak");
+            assert_eq!(p.uefi_logs_evidence_version, "2.1");
+        }
     }
 
     #[test]
     #[cfg(feature = "push")] // the option is refused without it
     fn environment_selects_push_and_bad_values_name_the_option() {
-        let p = load(
-            FixedEnv::default()
-                .with("KEYLIME_AGENT_ATTESTATION_MODE", "push")
-                .with("KEYLIME_AGENT_VERIFIER_URL", "https://127.0.0.1:18983")
-                .with("KEYLIME_AGENT_ATTESTATION_INTERVAL_SECONDS", "5"),
-        )
-        .unwrap();
+        const MODE: &str = "KEYLIME_AGENT_ATTESTATION_MODE";
+        const URL: &str = "KEYLIME_AGENT_VERIFIER_URL";
+        const INTERVAL: &str = "KEYLIME_AGENT_ATTESTATION_INTERVAL_SECONDS";
+        let vars = [
+            (MODE, "push"),
+            (URL, "https://127.0.0.1:18983"),
+            (INTERVAL, "5"),
+        ];
+        let p = settings("", &vars);
         assert_eq!(p.mode, AttestationMode::Push);
         assert_eq!(p.verifier_url.port, 18983);
         assert_eq!(p.attestation_interval, Duration::from_secs(5));
-        let e = load(FixedEnv::default().with("KEYLIME_AGENT_ATTESTATION_MODE", "both"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("attestation_mode") && e.contains("push"), "{e}");
-        let e = load(FixedEnv::default().with("KEYLIME_AGENT_VERIFIER_URL", "http://v:1"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("verifier_url") && e.contains("https only"),
-            "{e}"
-        );
-        let e = load(FixedEnv::default().with("KEYLIME_AGENT_ATTESTATION_INTERVAL_SECONDS", "0"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("attestation_interval_seconds"), "{e}");
+        refused_vars(&[(MODE, "both")], &["attestation_mode", "push"]);
+        refused_vars(&[(URL, "http://v:1")], &["verifier_url", "https only"]);
+        refused_vars(&[(INTERVAL, "0")], &["attestation_interval_seconds"]);
     }
 }

@@ -39,19 +39,20 @@ impl RevocationConfig {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the first bad option.
-    pub(crate) fn from_values(
-        v: &Values<'_>,
-        keylime_dir: &std::path::Path,
-        warnings: &mut Vec<String>,
-    ) -> Result<Self, ConfigError> {
+    pub(crate) fn from_values(v: &Values<'_>) -> Result<Self, ConfigError> {
         let cert = match v.string("revocation_cert", "default")?.as_str() {
             "" | "default" => RevocationCert::FromPayload,
-            _ => RevocationCert::File(v.path("revocation_cert", keylime_dir, "", warnings)?),
+            file => RevocationCert::File(v.dir.join(file)),
         };
-        let actions = action_names(v, &v.string("revocation_actions", "")?)?;
+        let actions = v.parse(
+            "revocation_actions",
+            "",
+            "a comma-separated list of action file names (no '/', not '.' or '..')",
+            action_names,
+        )?;
         let enable_actions = v.boolean("enable_revocation_actions", false)?;
         if !enable_actions && !actions.is_empty() {
-            warnings.push(format!(
+            v.warn(format!(
                 "revocation_actions = {:?} is set but keylet runs revocation actions only with \
                  enable_revocation_actions = true",
                 actions.join(",")
@@ -83,8 +84,7 @@ impl Default for RevocationConfig {
 /// form Keylime's sample `agent.conf` writes (`"[]"`, `"['a', 'b']"`), as the
 /// reference agent reads it. Each name must be a plain file name (an action
 /// is looked up by name in a directory).
-fn action_names(v: &Values<'_>, list: &str) -> Result<Vec<String>, ConfigError> {
-    let list = list.trim();
+fn action_names(list: &str) -> Option<Vec<String>> {
     let list = list
         .strip_prefix('[')
         .and_then(|l| l.strip_suffix(']'))
@@ -92,20 +92,12 @@ fn action_names(v: &Values<'_>, list: &str) -> Result<Vec<String>, ConfigError> 
     list.split(',')
         .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"').trim())
         .filter(|a| !a.is_empty())
-        .map(|a| {
-            if is_action_name(a) {
-                Ok(a.to_string())
-            } else {
-                Err(v.error(
-                    "revocation_actions",
-                    "a comma-separated list of action file names (no '/', not '.' or '..')",
-                ))
-            }
-        })
+        .map(|a| is_action_name(a).then(|| a.to_string()))
         .collect()
 }
 
-/// Whether `name` can name an action file in a directory and nothing else.
+/// Whether `name` can name a file in a directory and nothing else: an
+/// action, or one of the payload's files.
 #[must_use]
 pub fn is_action_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')

@@ -81,48 +81,31 @@ pub struct RawConfig {
     pub(crate) ignored_sections: Vec<(PathBuf, String)>,
 }
 
-/// The environment, abstracted so tests need not touch the process environment.
-pub trait Environment {
-    /// The value of variable `name`, if set and valid UTF-8.
-    fn var(&self, name: &str) -> Option<String>;
-    /// All variables (name, value).
-    fn vars(&self) -> Vec<(String, String)>;
-}
-
-/// The real process environment.
-#[derive(Debug, Clone, Copy)]
-pub struct ProcessEnv;
-
-impl Environment for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-    fn vars(&self) -> Vec<(String, String)> {
-        std::env::vars().collect()
-    }
-}
-
-/// A fixed set of variables: the environment for tests and tools that must
-/// not read the process's own.
+/// The environment variables the configuration reads: the process's, or a
+/// fixed set for tests and tools that must not read the process's own.
 #[derive(Debug, Clone, Default)]
-pub struct FixedEnv(BTreeMap<String, String>);
+pub struct Environment(Vec<(String, String)>);
 
-impl FixedEnv {
+impl Environment {
+    /// The process environment.
+    #[must_use]
+    pub(crate) fn process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
     /// Adds (or replaces) variable `name`.
     #[cfg(test)]
     #[must_use]
     pub(crate) fn with(mut self, name: &str, value: &str) -> Self {
-        self.0.insert(name.to_owned(), value.to_owned());
+        self.0.retain(|(n, _)| n != name);
+        self.0.push((name.to_owned(), value.to_owned()));
         self
     }
-}
 
-impl Environment for FixedEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned()
-    }
-    fn vars(&self) -> Vec<(String, String)> {
-        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    /// The non-empty value of variable `name`.
+    pub(crate) fn var(&self, name: &str) -> Option<&str> {
+        let value = self.0.iter().find(|(n, _)| n == name)?.1.as_str();
+        Some(value).filter(|v| !v.is_empty())
     }
 }
 
@@ -131,11 +114,8 @@ impl Environment for FixedEnv {
 /// # Errors
 ///
 /// [`ConfigError::MissingFile`] when `KEYLIME_AGENT_CONFIG` names a file that does not exist.
-pub(crate) fn file_sources(
-    env: &dyn Environment,
-    root: &Path,
-) -> Result<Vec<PathBuf>, ConfigError> {
-    if let Some(explicit) = env.var("KEYLIME_AGENT_CONFIG").filter(|v| !v.is_empty()) {
+fn file_sources(env: &Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    if let Some(explicit) = env.var("KEYLIME_AGENT_CONFIG") {
         let path = PathBuf::from(explicit);
         if !path.is_file() {
             return Err(ConfigError::MissingFile { path });
@@ -160,19 +140,6 @@ pub(crate) fn file_sources(
         }
     }
     Ok(out)
-}
-
-/// Reads one TOML file's `[agent]` section into `raw`.
-///
-/// # Errors
-///
-/// [`ConfigError::Read`] or [`ConfigError::Toml`] naming the file.
-pub(crate) fn read_file(path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_toml(&text, path, raw)
 }
 
 /// Reads the `[agent]` section of TOML `text` (the contents of the file at
@@ -225,9 +192,22 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
     Ok(())
 }
 
-/// Applies `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`) to `raw`.
-pub(crate) fn read_env(env: &dyn Environment, raw: &mut RawConfig) {
-    let mut vars = env.vars();
+/// Gathers every raw value: files under `root` (normally `/`), then the
+/// `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`).
+///
+/// # Errors
+///
+/// [`ConfigError::MissingFile`], [`ConfigError::Read`] or [`ConfigError::Toml`].
+pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, ConfigError> {
+    let mut raw = RawConfig::default();
+    for path in file_sources(env, root)? {
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        read_toml(&text, &path, &mut raw)?;
+    }
+    let mut vars = env.0.clone();
     vars.sort();
     let options = vars.into_iter().filter_map(|(name, value)| {
         let option = name
@@ -236,33 +216,17 @@ pub(crate) fn read_env(env: &dyn Environment, raw: &mut RawConfig) {
         Some((option.to_ascii_lowercase(), name, value))
     });
     // KEYLIME_DIR (non-empty) wins over KEYLIME_AGENT_KEYLIME_DIR.
-    let keylime_dir = env
-        .var("KEYLIME_DIR")
-        .filter(|v| !v.is_empty())
-        .map(|dir| ("keylime_dir".to_owned(), "KEYLIME_DIR".to_owned(), dir));
+    let keylime_dir = env.var("KEYLIME_DIR").map(|dir| {
+        (
+            "keylime_dir".to_owned(),
+            "KEYLIME_DIR".to_owned(),
+            dir.to_owned(),
+        )
+    });
     for (option, name, value) in options.chain(keylime_dir) {
         raw.env_vars.push(name.clone());
-        let origin = Origin::Env(name);
-        raw.values.insert(
-            option,
-            Sourced {
-                value: RawValue::Str(value),
-                origin,
-            },
-        );
+        let (value, origin) = (RawValue::Str(value), Origin::Env(name));
+        raw.values.insert(option, Sourced { value, origin });
     }
-}
-
-/// Gathers every raw value: files under `root` (normally `/`), then the environment.
-///
-/// # Errors
-///
-/// Any [`ConfigError`] from reading the files.
-pub(crate) fn gather(env: &dyn Environment, root: &Path) -> Result<RawConfig, ConfigError> {
-    let mut raw = RawConfig::default();
-    for path in file_sources(env, root)? {
-        read_file(&path, &mut raw)?;
-    }
-    read_env(env, &mut raw);
     Ok(raw)
 }

@@ -1,26 +1,49 @@
 //! Checking raw option values into typed ones. Every failure names the
 //! option, the value, where it came from and the accepted form.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::source::{Origin, RawConfig, RawValue, Sourced};
 
-/// Typed access to a [`RawConfig`], falling back to built-in defaults.
+/// Typed access to a [`RawConfig`], falling back to built-in defaults, with
+/// `keylime_dir` (the base of relative file options) and the warnings so far.
 #[derive(Debug)]
 pub(crate) struct Values<'a> {
     raw: &'a RawConfig,
+    /// `keylime_dir`, an absolute path.
+    pub(crate) dir: PathBuf,
+    warnings: RefCell<Vec<String>>,
 }
 
 impl<'a> Values<'a> {
-    /// Wraps the raw values.
-    #[must_use]
-    pub(crate) fn new(raw: &'a RawConfig) -> Self {
-        Self { raw }
+    /// Wraps the raw values, reading `keylime_dir` first (it must be absolute).
+    pub(crate) fn new(raw: &'a RawConfig) -> Result<Self, ConfigError> {
+        let mut v = Self {
+            raw,
+            dir: PathBuf::new(),
+            warnings: RefCell::default(),
+        };
+        v.dir = PathBuf::from(v.string("keylime_dir", "/var/lib/keylime")?);
+        if !v.dir.is_absolute() {
+            return Err(v.error("keylime_dir", "an absolute directory path"));
+        }
+        Ok(v)
     }
 
     fn get(&self, option: &str) -> Option<&'a Sourced> {
         self.raw.values.get(option)
+    }
+
+    /// Adds a warning to log.
+    pub(crate) fn warn(&self, warning: String) {
+        self.warnings.borrow_mut().push(warning);
+    }
+
+    /// The warnings collected.
+    pub(crate) fn into_warnings(self) -> Vec<String> {
+        self.warnings.into_inner()
     }
 
     /// Fails with the option named, its value and origin, and `expected`.
@@ -39,11 +62,8 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// A string option (integers and booleans are accepted as their text).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for arrays, tables and the like.
+    /// A string option (integers and booleans are accepted as their text;
+    /// arrays, tables and the like are not).
     pub(crate) fn string(&self, option: &str, default: &str) -> Result<String, ConfigError> {
         match self.get(option).map(|s| &s.value) {
             None => Ok(default.to_string()),
@@ -54,100 +74,69 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// A string option where an empty value means the default: Keylime's
-    /// sample `agent.conf` writes `""` for options a pull agent leaves unset.
-    ///
-    /// # Errors
-    ///
-    /// As [`Values::string`].
-    pub(crate) fn string_or_default(
+    /// A string option (read as [`Values::string`]) turned into a `T` by
+    /// `parse`, which returns `None` for a value that is not of the
+    /// `expected` form: the error names it.
+    pub(crate) fn parse<T>(
         &self,
         option: &str,
         default: &str,
-    ) -> Result<String, ConfigError> {
-        let s = self.string(option, default)?;
-        Ok(if s.is_empty() { default.to_string() } else { s })
+        expected: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        parse(&self.string(option, default)?).ok_or_else(|| self.error(option, expected))
     }
 
     /// A boolean option: TOML booleans, or `true`/`false`/`yes`/`no`/`1`/`0`/`on`/`off`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for anything else.
     pub(crate) fn boolean(&self, option: &str, default: bool) -> Result<bool, ConfigError> {
-        Ok(self.optional_boolean(option)?.unwrap_or(default))
-    }
-
-    /// A boolean option as [`boolean`](Self::boolean) reads it, `None` when
-    /// not set.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for anything but a boolean.
-    pub(crate) fn optional_boolean(&self, option: &str) -> Result<Option<bool>, ConfigError> {
-        const FORM: &str = "true or false";
         match self.get(option).map(|s| &s.value) {
-            None => Ok(None),
-            Some(RawValue::Bool(b)) => Ok(Some(*b)),
+            None => Ok(default),
+            Some(RawValue::Bool(b)) => Ok(*b),
             Some(RawValue::Str(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" | "on" => Ok(Some(true)),
-                "false" | "no" | "0" | "off" => Ok(Some(false)),
-                _ => Err(self.error(option, FORM)),
+                "true" | "yes" | "1" | "on" => Ok(true),
+                "false" | "no" | "0" | "off" => Ok(false),
+                _ => Err(self.error(option, "true or false")),
             },
-            Some(_) => Err(self.error(option, FORM)),
+            Some(_) => Err(self.error(option, "true or false")),
         }
     }
 
     /// An unsigned integer option within `range`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] when not an integer in range.
     pub(crate) fn integer(
         &self,
         option: &str,
         default: u64,
         range: std::ops::RangeInclusive<u64>,
     ) -> Result<u64, ConfigError> {
-        let expected = format!("a whole number from {} to {}", range.start(), range.end());
         let n = match self.get(option).map(|s| &s.value) {
             None => return Ok(default),
             Some(RawValue::Int(i)) => u64::try_from(*i).ok(),
             Some(RawValue::Str(s)) => s.trim().parse::<u64>().ok(),
             Some(_) => None,
         };
-        match n {
-            Some(n) if range.contains(&n) => Ok(n),
-            _ => Err(self.error(option, &expected)),
-        }
+        n.filter(|n| range.contains(n)).ok_or_else(|| {
+            let (from, to) = range.into_inner();
+            self.error(option, &format!("a whole number from {from} to {to}"))
+        })
     }
 
     /// A TCP port (1..=65535).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] when not a port number.
     pub(crate) fn port(&self, option: &str, default: u16) -> Result<u16, ConfigError> {
         let n = self.integer(option, u64::from(default), 1..=65535)?;
-        u16::try_from(n).map_err(|_| self.error(option, "a port from 1 to 65535"))
+        Ok(u16::try_from(n).unwrap_or(default))
     }
 
     /// A file path with Keylime's keywords: `default` (or empty, with a
     /// warning) → `default_name` under `base`; relative → under `base`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for non-string values.
     pub(crate) fn path(
         &self,
         option: &str,
         base: &Path,
         default_name: &str,
-        warnings: &mut Vec<String>,
     ) -> Result<PathBuf, ConfigError> {
         let s = self.string(option, "default")?;
         if s.is_empty() {
-            warnings.push(format!(
+            self.warn(format!(
                 "option {option} is empty; using the default {default_name} (set it to \"default\" to silence this)"
             ));
         }
@@ -159,15 +148,11 @@ impl<'a> Values<'a> {
         Ok(base.join(name))
     }
 
-    /// A comma-separated list of paths (each with [`Values::path`] rules).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] for non-string values.
+    /// A comma-separated list of paths under `keylime_dir` (`default` is
+    /// `default_name`).
     pub(crate) fn path_list(
         &self,
         option: &str,
-        base: &Path,
         default_name: &str,
     ) -> Result<Vec<PathBuf>, ConfigError> {
         let s = self.string(option, "default")?;
@@ -175,10 +160,10 @@ impl<'a> Values<'a> {
             .split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(|p| base.join(if p == "default" { default_name } else { p }))
+            .map(|p| self.dir.join(if p == "default" { default_name } else { p }))
             .collect();
         Ok(if paths.is_empty() {
-            vec![base.join(default_name)]
+            vec![self.dir.join(default_name)]
         } else {
             paths
         })

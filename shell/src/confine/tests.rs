@@ -6,14 +6,16 @@ use std::process::Command;
 
 use super::paths::SCRIPT_SYSTEM_DIRS;
 use super::*;
-use crate::config::{FixedEnv, load_from};
+use crate::config::{Environment, load_from};
 
 fn config(conf: &str) -> (tempfile::TempDir, AgentConfig) {
     let root = tempfile::tempdir().unwrap();
     let etc = root.path().join("etc/keylime");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(etc.join("agent.conf"), format!("[agent]\n{conf}")).unwrap();
-    let c = load_from(&FixedEnv::default(), root.path()).unwrap().config;
+    let c = load_from(&Environment::default(), root.path())
+        .unwrap()
+        .config;
     (root, c)
 }
 

@@ -33,7 +33,7 @@ fn sources(loaded: &Loaded) -> String {
 
 /// Loads the configuration as `keylet run` would; the check line says what
 /// was read, and the configuration is returned when it is usable.
-pub(crate) fn check(report: &mut Report, env: &dyn Environment, root: &Path) -> Option<Loaded> {
+pub(crate) fn check(report: &mut Report, env: &Environment, root: &Path) -> Option<Loaded> {
     let e = match config::load_from(env, root) {
         Ok(loaded) => {
             report.add("config", Ok(format!("parsed {}", sources(&loaded))));

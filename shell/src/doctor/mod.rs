@@ -28,7 +28,7 @@ use std::time::SystemTime;
 
 use report::{EXIT_CONFIG, EXIT_FAIL, Report};
 
-use crate::config::{AttestationMode, Environment, IdentitySettings, ProcessEnv};
+use crate::config::{AttestationMode, Environment, IdentitySettings};
 use crate::console;
 
 /// The doctor's command line.
@@ -68,7 +68,7 @@ impl Options {
 }
 
 /// Runs every check with the configuration of `env` (files under `root`).
-pub(crate) async fn diagnose(options: &Options, env: &dyn Environment, root: &Path) -> Report {
+pub(crate) async fn diagnose(options: &Options, env: &Environment, root: &Path) -> Report {
     let mut report = Report::default();
     let Some(loaded) = config::check(&mut report, env, root) else {
         report.config_unusable = true;
@@ -172,7 +172,7 @@ pub(crate) fn main(args: &[String]) -> u8 {
         .enable_all()
         .build();
     let report = match runtime {
-        Ok(r) => r.block_on(diagnose(&options, &ProcessEnv, Path::new("/"))),
+        Ok(r) => r.block_on(diagnose(&options, &Environment::process(), Path::new("/"))),
         Err(e) => {
             let e = format!("keylet doctor: cannot start the async runtime: {e}");
             console::err_line(&e);
