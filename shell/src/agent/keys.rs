@@ -34,7 +34,8 @@ fn tpm_err(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> Sta
     move |source| StartError::Tpm { step, source }
 }
 
-/// Creates (or reads the persistent) EK and reads its certificate.
+/// Creates (or reads the persistent) EK and reads its certificate; a
+/// transient EK is owned by `tpm`.
 ///
 /// # Errors
 ///
@@ -49,6 +50,9 @@ pub fn endorsement(
         .tpm()
         .create_ek(alg, persistent, &mut public)
         .map_err(tpm_err("create the EK"))?;
+    if ek.transient {
+        tpm.own(ek.handle);
+    }
     public.truncate(ek.public_len);
     let (said, unused) = ek_origin(alg, ek.handle, ek.origin);
     if unused {

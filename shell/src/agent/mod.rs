@@ -18,7 +18,6 @@ mod pull;
 #[cfg(feature = "push")]
 mod push;
 mod register;
-mod run;
 mod serve;
 mod service;
 mod startup;
@@ -30,13 +29,13 @@ use keylet_core::agent::AgentError;
 
 pub(crate) use device_id::DeviceIdError;
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
-pub(crate) use run::run;
 pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_settings};
 pub use service::{Reload, TpmAttestation};
+pub(crate) use startup::run;
 pub use tpm_box::{TpmBox, choose_device};
 // start-up steps, also for keylet rotate-cert and the integration tests
 pub use keys::{TpmObjects, attestation_key, ek_origin, endorsement};
-pub(crate) use startup::register;
+pub(crate) use register::register;
 
 use crate::config::ConfigError;
 use crate::keys::KeyError;
