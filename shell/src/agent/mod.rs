@@ -1,8 +1,7 @@
 //! The agent's lifecycle: open the TPM, establish the identity, register and
 //! activate, serve the pull API until told to stop, flush the TPM objects.
 
-mod clock;
-pub mod clock_lease;
+pub(crate) mod clock;
 #[cfg(feature = "iak")]
 pub(crate) mod device_id;
 #[cfg(not(feature = "iak"))]
@@ -11,7 +10,6 @@ pub(crate) mod device_id;
 mod device_id_error;
 #[cfg(feature = "iak")]
 pub(crate) mod device_key;
-mod host_id;
 mod identity;
 mod keys;
 mod pull;
@@ -29,8 +27,8 @@ use keylet_core::agent::AgentError;
 
 pub(crate) use device_id::DeviceIdError;
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
-pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_settings};
-pub use service::{Reload, TpmAttestation};
+pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, serve, server_settings};
+pub use service::{TpmAttestation, attestation};
 pub(crate) use startup::run;
 pub use tpm_box::{TpmBox, choose_device};
 // start-up steps, also for keylet rotate-cert and the integration tests

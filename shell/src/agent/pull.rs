@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::StartError;
 use super::identity::Identity;
-use super::serve::{Serving, attestation, serve, server_settings};
+use super::serve::{Serving, serve, server_settings};
+use super::service::attestation;
 use super::startup::{open_common, register_or_stop, shutdown_signal};
 use crate::config::AgentConfig;
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 
-use super::serve::{FLUSH_WAIT, attestation, server_settings};
+use super::serve::{FLUSH_WAIT, server_settings};
+use super::service::attestation;
 use super::startup::{open_common, register_or_stop, shutdown_signal};
 use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;

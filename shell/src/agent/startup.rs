@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use keylet_core::tpm::Handle;
 
-use super::clock_lease::{self, ClockLease};
+use super::clock::{self, ClockLease};
 use super::keys::{self, TpmObjects};
 use super::register::register;
 use super::{StartError, TpmBox, choose_device, identity};
@@ -80,13 +80,13 @@ fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, S
         tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
     }
     log::info!("TPM: {}", tpm.device());
-    tpm.set_clock_lease(ClockLease::load(c.keylime_dir.join(clock_lease::FILE_NAME)));
+    tpm.clock_lease = Some(ClockLease::load(c.keylime_dir.join(clock::FILE_NAME)));
     match tpm.tpm().flush_leftovers() {
         Ok(0) => {}
         Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
         Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
     }
-    super::clock::ensure_safe(
+    clock::ensure_safe(
         &mut tpm,
         c.tpm_clock_repair.then_some(c.tpm_ownerpassword.as_slice()),
     );

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::Handle;
 
-use super::clock_lease::ClockLease;
+use super::clock::ClockLease;
 
 use crate::metrics::{Metrics, Timed};
 use crate::tpm::{self, TpmDevice, TpmTransport, TransportError};
@@ -24,8 +24,9 @@ pub struct TpmBox {
     metrics: Option<Arc<Metrics>>,
     /// Transient objects to flush on drop, oldest first.
     owned: Vec<Handle>,
-    /// The TPM clock lease (`keylet run`; none for one-off commands).
-    clock_lease: Option<ClockLease>,
+    /// The TPM clock lease, kept above the TPM clock (`keylet run`; none for
+    /// one-off commands; see [`super::clock`]).
+    pub(super) clock_lease: Option<ClockLease>,
     /// The endorsement hierarchy's password (`tpm_ownerpassword`), empty
     /// by default.
     endorsement: zeroize::Zeroizing<Vec<u8>>,
@@ -80,16 +81,6 @@ impl TpmBox {
     /// Times every later TPM command into `metrics`.
     pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
         self.metrics = Some(metrics);
-    }
-
-    /// Keeps `lease` above the TPM clock from now on (see [`super::clock`]).
-    pub(crate) fn set_clock_lease(&mut self, lease: ClockLease) {
-        self.clock_lease = Some(lease);
-    }
-
-    /// The clock lease, if this box keeps one.
-    pub(crate) fn clock_lease(&mut self) -> Option<&mut ClockLease> {
-        self.clock_lease.as_mut()
     }
 
     /// The TPM, borrowing this box's transport and buffers.
