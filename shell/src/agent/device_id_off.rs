@@ -9,8 +9,6 @@ use super::tpm_box::TpmBox;
 use crate::config::DeviceIdSettings;
 use crate::registrar::DeviceIdFields;
 
-pub(crate) use super::device_id_error::DeviceIdError;
-
 /// No value: this build cannot hold an IAK and IDevID.
 #[derive(Debug)]
 pub(crate) enum DeviceIdentity {}
@@ -21,10 +19,9 @@ pub(crate) enum DeviceIdentity {}
 ///
 /// Always [`StartError::DeviceId`].
 pub(crate) fn load(_tpm: &mut TpmBox, _s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
-    Err(StartError::DeviceId(DeviceIdError::Cert {
-        option: "enable_iak_idevid",
-        detail: "this keylet was built without the iak feature".into(),
-    }))
+    Err(StartError::DeviceId(
+        "option enable_iak_idevid: this keylet was built without the iak feature".into(),
+    ))
 }
 
 impl DeviceIdentity {
@@ -34,23 +31,13 @@ impl DeviceIdentity {
     ///
     /// None.
     pub(crate) fn certify_ak(
-        &self,
+        &mut self,
         _tpm: &mut TpmBox,
         _ak: Handle,
         _ak_public: &[u8],
         _agent_id: &str,
         _api: (u8, u8),
-    ) -> Result<(String, String), StartError> {
-        match *self {}
-    }
-
-    /// Never called: no value exists.
-    pub(crate) fn fields<'a>(&'a self, _attest: &'a str, _sign: &'a str) -> DeviceIdFields<'a> {
-        match *self {}
-    }
-
-    /// Never called: no value exists.
-    pub(crate) fn release(&self, _tpm: &mut TpmBox) {
+    ) -> Result<DeviceIdFields<'_>, StartError> {
         match *self {}
     }
 }

@@ -7,7 +7,6 @@ pub(crate) mod device_id;
 #[cfg(not(feature = "iak"))]
 #[path = "device_id_off.rs"]
 pub(crate) mod device_id;
-mod device_id_error;
 #[cfg(feature = "iak")]
 pub(crate) mod device_key;
 mod identity;
@@ -25,7 +24,6 @@ use std::path::PathBuf;
 
 use keylet_core::agent::AgentError;
 
-pub(crate) use device_id::DeviceIdError;
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
 pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, serve, server_settings};
 pub use service::{TpmAttestation, attestation};
@@ -74,8 +72,9 @@ pub enum StartError {
     Keys(KeyError),
     /// Registration failed.
     Registrar(RegistrarError),
-    /// The IAK or IDevID cannot be used, or the registrar refused them.
-    DeviceId(DeviceIdError),
+    /// The IAK or IDevID cannot be used (the message names the option to
+    /// fix), or the registrar refused them.
+    DeviceId(String),
     /// The registrar's credential could not be used.
     Credential(String),
     /// The mTLS configuration failed.

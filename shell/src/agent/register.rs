@@ -10,7 +10,6 @@ use keylet_core::tpm::Handle;
 use zeroize::Zeroizing;
 
 use super::StartError;
-use super::device_id::DeviceIdError;
 use super::keys::TpmObjects;
 use super::tpm_box::TpmBox;
 use crate::backoff;
@@ -68,7 +67,7 @@ pub(crate) async fn register(
     mtls_cert: Option<&str>,
 ) -> Result<(u8, u8), StartError> {
     let registrar = Registrar::configured(c).map_err(StartError::Registrar)?;
-    let device = match &c.device_id {
+    let mut device = match &c.device_id {
         Some(settings) => Some(super::device_id::load(tpm, settings)?),
         None => None,
     };
@@ -98,12 +97,9 @@ pub(crate) async fn register(
         api.0,
         api.1
     );
-    let (attest, sign);
-    if let Some(device) = &device {
-        let certified = device.certify_ak(tpm, ak, &state.ak_public, id, api);
-        device.release(tpm);
-        (attest, sign) = certified?;
-        registration.device_id = Some(device.fields(&attest, &sign));
+    let device_certified = device.is_some();
+    if let Some(device) = &mut device {
+        registration.device_id = Some(device.certify_ak(tpm, ak, &state.ak_public, id, api)?);
     }
     let blob_b64 = with_backoff(backoff, "registering", || {
         registrar.register(api, id, &registration)
@@ -114,10 +110,14 @@ pub(crate) async fn register(
             status: 400,
             message,
             ..
-        } if device.is_some() => StartError::DeviceId(DeviceIdError::Refused {
-            status: 400,
-            message,
-        }),
+        } if device_certified => StartError::DeviceId(format!(
+            "the registrar refused the registration with the IAK and IDevID (400: {message}). \
+             Check on the registrar: that the CA that issued iak_cert and idevid_cert is in its \
+             trust store (the tpm_cert_store directory of the [tenant] section of its \
+             configuration; the CA must be the certificates' direct issuer), and its log, which \
+             names the field it refused (iak_cert, idevid_cert, or aik_tpm when the IAK's \
+             certification of the AK does not verify)"
+        )),
         e => StartError::Registrar(e),
     })?;
     // Operators moving from the reference agent watch for these two lines
