@@ -55,11 +55,12 @@ pub fn endorsement(
     }
     public.truncate(ek.public_len);
     let (said, unused) = ek_origin(alg, ek.handle, ek.origin);
-    if unused {
-        log::warn!("{said}");
+    let level = if unused {
+        log::Level::Warn
     } else {
-        log::info!("{said}");
-    }
+        log::Level::Info
+    };
+    log::log!(level, "{said}");
     let mut cert = vec![0u8; MAX_EK_CERT];
     let index = alg.ek_cert_index();
     let ek_cert_pem = match tpm.tpm().read_ek_cert(index, &mut cert) {
@@ -87,33 +88,25 @@ pub fn endorsement(
 /// the right EK there to start without key generation).
 pub fn ek_origin(alg: KeyAlg, handle: Handle, origin: EkOrigin) -> (String, bool) {
     let tcg = alg.ek_persistent_handle();
-    match origin {
-        EkOrigin::Configured => (
-            format!("{alg} EK at the persistent handle {handle:#010x} (option ek_handle)"),
-            false,
+    let passed_over = matches!(origin, EkOrigin::Created(AtTcgHandle::Other(_)));
+    let said = match origin {
+        EkOrigin::Configured => {
+            format!("{alg} EK at the persistent handle {handle:#010x} (option ek_handle)")
+        }
+        EkOrigin::Persisted => format!(
+            "{alg} EK persisted at the TCG handle {handle:#010x}, verified against the TCG \
+             template: no key generation"
         ),
-        EkOrigin::Persisted => (
-            format!(
-                "{alg} EK persisted at the TCG handle {handle:#010x}, verified against the TCG \
-                 template: no key generation"
-            ),
-            false,
+        EkOrigin::Created(AtTcgHandle::Nothing(rc)) => format!(
+            "{alg} EK created from the TCG template (TPM2_CreatePrimary): nothing is persisted \
+             at the TCG handle {tcg:#010x} (rc {rc:#x})"
         ),
-        EkOrigin::Created(AtTcgHandle::Nothing(rc)) => (
-            format!(
-                "{alg} EK created from the TCG template (TPM2_CreatePrimary): nothing is \
-                 persisted at the TCG handle {tcg:#010x} (rc {rc:#x})"
-            ),
-            false,
+        EkOrigin::Created(AtTcgHandle::Other(why)) => format!(
+            "{alg} EK created from the TCG template (TPM2_CreatePrimary): the key persisted at \
+             the TCG handle {tcg:#010x} is not used, {why}"
         ),
-        EkOrigin::Created(AtTcgHandle::Other(why)) => (
-            format!(
-                "{alg} EK created from the TCG template (TPM2_CreatePrimary): the key \
-                 persisted at the TCG handle {tcg:#010x} is not used, {why}"
-            ),
-            true,
-        ),
-    }
+    };
+    (said, passed_over)
 }
 
 /// Loads the AK from `state` if it belongs to this EK and these algorithms,
@@ -143,10 +136,8 @@ pub fn attestation_key(
                 state_path.display(),
                 backup.display()
             );
-            std::fs::rename(state_path, &backup).map_err(|e| StartError::Io {
-                what: "move the other TPM's agent state aside",
-                detail: e.to_string(),
-            })?;
+            std::fs::rename(state_path, &backup)
+                .map_err(StartError::io("move the other TPM's agent state aside"))?;
         } else if state.key_alg != key_name || state.hash_alg != hash_alg.name() {
             return Err(StartError::StateMismatch {
                 path: state_path.to_path_buf(),

@@ -89,6 +89,14 @@ pub enum StartError {
 }
 
 impl StartError {
+    /// [`StartError::Io`] of `what` keylet was doing.
+    pub(crate) fn io<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |e| Self::Io {
+            what,
+            detail: e.to_string(),
+        }
+    }
+
     /// The process exit code: 2 for configuration mistakes, 1 otherwise.
     #[must_use]
     pub(crate) fn exit_code(&self) -> i32 {
@@ -141,19 +149,13 @@ pub(crate) fn lock_down(c: &crate::config::AgentConfig) -> Result<(), StartError
         .into_iter()
         .filter(|p| p.starts_with(&c.keylime_dir))
         .collect();
-    crate::privileges::hand_over(c.run_as.as_ref(), &own).map_err(|e| StartError::Io {
-        what: "hand the mTLS key and certificate to the run_as user",
-        detail: e.to_string(),
-    })?;
-    crate::privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
-        what: "drop privileges (run_as)",
-        detail: e.to_string(),
-    })?;
+    crate::privileges::hand_over(c.run_as.as_ref(), &own).map_err(StartError::io(
+        "hand the mTLS key and certificate to the run_as user",
+    ))?;
+    crate::privileges::drop_to(c.run_as.as_ref())
+        .map_err(StartError::io("drop privileges (run_as)"))?;
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
         .map_err(StartError::Device)?;
-    crate::confine::apply(c, &device).map_err(|e| StartError::Io {
-        what: "confine keylet (confine)",
-        detail: e.to_string(),
-    })?;
+    crate::confine::apply(c, &device).map_err(StartError::io("confine keylet (confine)"))?;
     Ok(())
 }

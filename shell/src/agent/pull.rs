@@ -120,10 +120,7 @@ fn payload_delivery(c: &AgentConfig) -> Result<Delivery, StartError> {
         None
     } else if accepted {
         let dir = SecureDir::prepare(&c.keylime_dir, &c.payload.secure_size, c.run_as.as_ref())
-            .map_err(|e| StartError::Io {
-                what: "prepare the secure directory for payloads",
-                detail: e.to_string(),
-            })?;
+            .map_err(StartError::io("prepare the secure directory for payloads"))?;
         Some(dir)
     } else {
         log::warn!(

@@ -16,18 +16,11 @@ use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
 use crate::push::client::Verifier;
 use crate::push::evidence::{self, Sources};
-use crate::push::{self, PushAgent};
+use crate::push::PushAgent;
 use crate::server;
 
 /// Where the boot time used in push mode is kept (with the boot id).
 pub(crate) const BOOT_TIME_FILE: &str = "keylet-push-boot-time";
-
-fn push_error(what: &'static str) -> impl Fn(push::PushError) -> StartError {
-    move |e| StartError::Io {
-        what,
-        detail: e.to_string(),
-    }
-}
 
 /// Runs the agent in push mode until a stop signal.
 ///
@@ -46,7 +39,7 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         );
     }
     // Fail early on an unusable CA file (the agent id comes later).
-    Verifier::new(&c.push, "-").map_err(push_error("use verifier_tls_ca_cert"))?;
+    Verifier::new(&c.push, "-").map_err(StartError::io("use verifier_tls_ca_cert"))?;
     let (mut o, ()) = open_common(c, |_, _| Ok(())).await?;
     // No mTLS certificate: nobody connects to keylet in push mode. A push
     // agent keeps trying to register, as the reference push agent does: a
@@ -70,7 +63,7 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         ima: o.ima_log,
         uefi: o.mb_log,
         boot_time: evidence::boot_time(&c.keylime_dir.join(BOOT_TIME_FILE))
-            .map_err(push_error("read the boot time"))?,
+            .map_err(StartError::io("read the boot time"))?,
         uefi_version: c.push.uefi_logs_evidence_version.clone(),
         server_identifier: c.push.server_identifier.clone(),
     };
@@ -79,7 +72,7 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     let worker = settings.tpm_worker.clone();
     let agent = PushAgent {
         verifier: Verifier::new(&c.push, &o.state.agent_id)
-            .map_err(push_error("use verifier_tls_ca_cert"))?,
+            .map_err(StartError::io("use verifier_tls_ca_cert"))?,
         tpm: Arc::clone(&service) as Arc<dyn server::Attestation>,
         worker: worker.clone(),
         sources,

@@ -102,10 +102,7 @@ async fn blocking<R: Send + 'static>(
 ) -> Result<R, StartError> {
     tokio::task::spawn_blocking(step)
         .await
-        .map_err(|e| StartError::Io {
-            what,
-            detail: e.to_string(),
-        })?
+        .map_err(StartError::io(what))?
 }
 
 /// keylime_dir must exist: state and keys go there.
@@ -152,15 +149,10 @@ pub(super) async fn open_common<K: Send + 'static>(
 ) -> Result<(Opened, K), StartError> {
     let identity_listeners = server::IdentityListeners::bind(&c.identity)
         .await
-        .map_err(|e| StartError::Io {
-            what: "start the identity listener",
-            detail: e.to_string(),
-        })?;
-    let (metrics, _metrics_server) =
-        crate::metrics::start(c).await.map_err(|e| StartError::Io {
-            what: "serve metrics",
-            detail: e.to_string(),
-        })?;
+        .map_err(StartError::io("start the identity listener"))?;
+    let (metrics, _metrics_server) = crate::metrics::start(c)
+        .await
+        .map_err(StartError::io("serve metrics"))?;
     let (config, timed) = (c.clone(), metrics.clone());
     let (tpm, objects) = blocking("open the TPM", move || {
         let mut tpm = open_tpm(&config, timed.as_ref())?;
