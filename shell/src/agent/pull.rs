@@ -31,8 +31,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
     let payload_pem = payload.public_pem().to_string();
     let service = Arc::new(attestation(c, o.tpm, o.ak, &o.state, payload_pem));
     let mut settings = server_settings(c, tls.map(|(tls, _)| tls), o.metrics);
-    let configured = std::mem::take(&mut settings.versions);
-    let (versions, why) = configured.offer(
+    let (versions, why) = std::mem::take(&mut settings.versions).offer(
         c.api_versions_pinned,
         ApiVersion::new(registered_api.0, registered_api.1),
     );

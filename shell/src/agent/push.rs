@@ -14,9 +14,9 @@ use super::startup::{open_common, register_or_stop, shutdown_signal};
 use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
+use crate::push::PushAgent;
 use crate::push::client::Verifier;
 use crate::push::evidence::{self, Sources};
-use crate::push::PushAgent;
 use crate::server;
 
 /// Where the boot time used in push mode is kept (with the boot id).
@@ -80,20 +80,16 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         metrics: o.metrics,
     };
     super::lock_down(c)?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The identity listener runs until the push loop ends, then is aborted.
     let identity = (!o.identity_listeners.is_empty()).then(|| {
-        let mut rx = stop_rx.clone();
         tokio::spawn(server::serve_identity(
             o.identity_listeners,
             settings,
             Arc::clone(&service) as Arc<dyn server::Attestation>,
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            },
+            std::future::pending(),
         ))
     });
     agent.run(shutdown_signal()).await;
-    let _ = stop_tx.send(true);
     if let Some(task) = identity {
         task.abort();
     }
