@@ -4,9 +4,6 @@
 pub(crate) mod clock;
 #[cfg(feature = "iak")]
 pub(crate) mod device_id;
-#[cfg(not(feature = "iak"))]
-#[path = "device_id_off.rs"]
-pub(crate) mod device_id;
 #[cfg(feature = "iak")]
 pub(crate) mod device_key;
 mod identity;

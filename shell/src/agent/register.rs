@@ -67,6 +67,8 @@ pub(crate) async fn register(
     mtls_cert: Option<&str>,
 ) -> Result<(u8, u8), StartError> {
     let registrar = Registrar::configured(c).map_err(StartError::Registrar)?;
+    // (a build without the iak feature refuses enable_iak_idevid)
+    #[cfg(feature = "iak")]
     let mut device = match &c.device_id {
         Some(settings) => Some(super::device_id::load(tpm, settings)?),
         None => None,
@@ -76,6 +78,7 @@ pub(crate) async fn register(
         STANDARD.encode(&state.ak_public),
         STANDARD.encode(&objects.ek_public),
     );
+    #[cfg_attr(not(feature = "iak"), allow(unused_mut))]
     let mut registration = Registration {
         aik_tpm: &aik,
         ek_tpm: &ek,
@@ -97,10 +100,11 @@ pub(crate) async fn register(
         api.0,
         api.1
     );
-    let device_certified = device.is_some();
+    #[cfg(feature = "iak")]
     if let Some(device) = &mut device {
         registration.device_id = Some(device.certify_ak(tpm, ak, &state.ak_public, id, api)?);
     }
+    let device_certified = registration.device_id.is_some();
     let blob_b64 = with_backoff(backoff, "registering", || {
         registrar.register(api, id, &registration)
     })
