@@ -173,7 +173,7 @@ impl DeviceIdentity {
         let lens = tpm
             .tpm()
             .certify(&req, &mut out)
-            .map_err(|source| StartError::Tpm { step, source })?;
+            .map_err(StartError::tpm(step))?;
         let attest = out.get(..lens.attest).unwrap_or(&[]);
         let end = lens.attest.saturating_add(lens.signature);
         let signature = out.get(lens.attest..end).unwrap_or(&[]);

@@ -77,10 +77,7 @@ pub(super) fn obtain(
             let n = tpm
                 .tpm()
                 .read_public(handle, &mut public)
-                .map_err(|source| StartError::Tpm {
-                    step: role.step,
-                    source,
-                })?;
+                .map_err(StartError::tpm(role.step))?;
             (handle, false, n)
         }
         None => {
@@ -91,14 +88,13 @@ pub(super) fn obtain(
                 t.name()
             );
             let step = role.create_step;
-            let tmpl = devid_template(role.key, t).map_err(|e| StartError::Tpm {
-                step,
-                source: e.into(),
-            })?;
+            let tmpl = devid_template(role.key, t)
+                .map_err(Into::into)
+                .map_err(StartError::tpm(step))?;
             let (handle, n) = tpm
                 .tpm()
                 .create_endorsement_primary(&tmpl, &mut public)
-                .map_err(|source| StartError::Tpm { step, source })?;
+                .map_err(StartError::tpm(step))?;
             tpm.own(handle);
             (handle, true, n)
         }

@@ -1,7 +1,7 @@
 //! The TPM side of startup: the EK, its certificate, and the AK (reloaded
 //! from the agent state, or created once and saved).
 
-use keylet_core::agent::{AgentError, AtTcgHandle, EkHandle, EkOrigin};
+use keylet_core::agent::{AtTcgHandle, EkHandle, EkOrigin};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::Handle;
@@ -12,7 +12,6 @@ use super::StartError;
 use super::identity::Identity;
 use super::tpm_box::TpmBox;
 use crate::state::AgentState;
-use crate::tpm::TransportError;
 
 /// The largest EK certificate read from NV.
 const MAX_EK_CERT: usize = 4096;
@@ -30,10 +29,6 @@ pub struct TpmObjects {
     pub(crate) ek_cert_pem: Option<String>,
 }
 
-fn tpm_err(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> StartError {
-    move |source| StartError::Tpm { step, source }
-}
-
 /// Creates (or reads the persistent) EK and reads its certificate; a
 /// transient EK is owned by `tpm`.
 ///
@@ -49,7 +44,7 @@ pub fn endorsement(
     let ek = tpm
         .tpm()
         .create_ek(alg, persistent, &mut public)
-        .map_err(tpm_err("create the EK"))?;
+        .map_err(StartError::tpm("create the EK"))?;
     if ek.transient {
         tpm.own(ek.handle);
     }
@@ -152,7 +147,7 @@ pub fn attestation_key(
             let ak = tpm
                 .tpm()
                 .load_ak(objects.ek, &state.ak_public, &state.ak_private)
-                .map_err(tpm_err("load the saved AK"))?;
+                .map_err(StartError::tpm("load the saved AK"))?;
             let changed = state.agent_id != identity.id.as_str();
             if changed {
                 log::warn!(
@@ -172,13 +167,13 @@ pub fn attestation_key(
     let created = tpm
         .tpm()
         .create_ak(objects.ek, key_alg, hash_alg, &mut public, &mut private)
-        .map_err(tpm_err("create the AK"))?;
+        .map_err(StartError::tpm("create the AK"))?;
     public.truncate(created.public_len);
     private.truncate(created.private_len);
     let ak = tpm
         .tpm()
         .load_ak(objects.ek, &public, &private)
-        .map_err(tpm_err("load the new AK"))?;
+        .map_err(StartError::tpm("load the new AK"))?;
     let state = AgentState::new(
         identity.id.as_str().to_string(),
         identity.source,

@@ -86,6 +86,11 @@ pub enum StartError {
 }
 
 impl StartError {
+    /// [`StartError::Tpm`] of the `step` keylet was taking.
+    pub(crate) fn tpm(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> Self {
+        move |source| Self::Tpm { step, source }
+    }
+
     /// [`StartError::Io`] of `what` keylet was doing.
     pub(crate) fn io<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Self {
         move |e| Self::Io {

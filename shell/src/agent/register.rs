@@ -141,10 +141,7 @@ pub(crate) async fn register(
             parts.encrypted_secret,
             secret.as_mut_slice(),
         )
-        .map_err(|source| StartError::Tpm {
-            step: "activate the registrar's credential",
-            source,
-        })?;
+        .map_err(StartError::tpm("activate the registrar's credential"))?;
     let tag = auth_tag::auth_tag(secret.get(..n).unwrap_or(&[]), id)
         .map_err(|e| StartError::Credential(e.to_string()))?;
     with_backoff(backoff, "activating", || {
