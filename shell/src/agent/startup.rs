@@ -9,9 +9,10 @@ use std::sync::Arc;
 use keylet_core::tpm::Handle;
 
 use super::clock::{self, ClockLease};
+use super::identity::{self, Identity};
 use super::keys::{self, TpmObjects};
 use super::register::register;
-use super::{StartError, TpmBox, choose_device, identity};
+use super::{StartError, TpmBox, choose_device};
 use crate::config::{AgentConfig, Loaded};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::Metrics;
@@ -139,13 +140,12 @@ pub(super) struct Opened {
 
 /// Binds the identity listener, starts metrics, opens the TPM and the logs,
 /// loads the EK, chooses the agent id, loads or creates the AK and then runs
-/// `keys` (the mode's software keys for that id, returned with the rest): the
-/// start-up both models
-/// share. The TPM steps and `keys` run off the async thread (an RSA AK takes
-/// seconds on a discrete TPM).
+/// `mode_keys` (the mode's software keys for that id, returned with the
+/// rest): the start-up both models share. The TPM steps and `mode_keys` run
+/// off the async thread (an RSA AK takes seconds on a discrete TPM).
 pub(super) async fn open_common<K: Send + 'static>(
     c: &AgentConfig,
-    keys: impl FnOnce(&AgentConfig, &identity::Identity) -> Result<K, StartError> + Send + 'static,
+    mode_keys: impl FnOnce(&AgentConfig, &Identity) -> Result<K, StartError> + Send + 'static,
 ) -> Result<(Opened, K), StartError> {
     let identity_listeners = server::IdentityListeners::bind(&c.identity)
         .await
@@ -182,7 +182,7 @@ pub(super) async fn open_common<K: Send + 'static>(
             // On an error the AK is flushed with the box that owns it.
             state.save(&c.agent_data_path).map_err(StartError::State)?;
         }
-        let keys = keys(&c, &identity)?;
+        let keys = mode_keys(&c, &identity)?;
         Ok((tpm, ak, state, keys))
     })
     .await?;
