@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::StartError;
-use super::identity::Identity;
 use super::serve::{Serving, serve, server_settings};
 use super::service::attestation;
-use super::startup::{open_common, register_or_stop, shutdown_signal};
+use super::startup::{blocking, open_common, register_or_stop, shutdown_signal};
 use crate::config::AgentConfig;
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
 use crate::payload::{Delivery, KeyBootstrap, SecureDir};
@@ -23,7 +22,9 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
             what: "listen",
             detail: format!("{listen}: {e} (is another agent running? set ip/port)"),
         })?;
-    let (mut o, (tls, payload)) = open_common(c, software_keys).await?;
+    let mut o = open_common(c).await?;
+    let (config, id) = (c.clone(), o.state.agent_id.clone());
+    let (tls, payload) = blocking("prepare the keys", move || software_keys(&config, &id)).await?;
     let mtls_cert = tls.as_ref().map(|(_, pem)| pem.as_str());
     let Some(registered_api) = register_or_stop(c, &mut o, mtls_cert, false).await? else {
         return Ok(());
@@ -79,10 +80,10 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
 }
 
 /// The mTLS key and certificate (none with mTLS off) and the payload key
-/// for the agent `identity`.
+/// for the agent `id`, made off the async thread (`blocking`).
 fn software_keys(
     c: &AgentConfig,
-    identity: &Identity,
+    id: &str,
 ) -> Result<(Option<(ServerTls, String)>, PayloadKey), StartError> {
     let payload = load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
         .map_err(StartError::Keys)?;
@@ -96,7 +97,7 @@ fn software_keys(
         &c.server_key,
         &c.server_cert,
         &c.server_key_password,
-        identity.id.as_str(),
+        id,
         &c.contact_ip,
     )
     .map_err(StartError::Keys)?;

@@ -40,7 +40,7 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     }
     // Fail early on an unusable CA file (the agent id comes later).
     Verifier::new(&c.push, "-").map_err(StartError::io("use verifier_tls_ca_cert"))?;
-    let (mut o, ()) = open_common(c, |_, _| Ok(())).await?;
+    let mut o = open_common(c).await?;
     // No mTLS certificate: nobody connects to keylet in push mode. A push
     // agent keeps trying to register, as the reference push agent does: a
     // registrar down for longer than the backoff's retries (hosts booting

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use keylet_core::tpm::Handle;
 
 use super::clock::{self, ClockLease};
-use super::identity::{self, Identity};
+use super::identity;
 use super::keys::{self, TpmObjects};
 use super::register::register;
 use super::{StartError, TpmBox, choose_device};
@@ -97,7 +97,7 @@ fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, S
 /// Runs a blocking start-up step (TPM commands, which take seconds on a
 /// discrete TPM; software key generation) on tokio's blocking thread, so
 /// that the async thread goes on serving metrics meanwhile.
-async fn blocking<R: Send + 'static>(
+pub(super) async fn blocking<R: Send + 'static>(
     what: &'static str,
     step: impl FnOnce() -> Result<R, StartError> + Send + 'static,
 ) -> Result<R, StartError> {
@@ -139,14 +139,10 @@ pub(super) struct Opened {
 }
 
 /// Binds the identity listener, starts metrics, opens the TPM and the logs,
-/// loads the EK, chooses the agent id, loads or creates the AK and then runs
-/// `mode_keys` (the mode's software keys for that id, returned with the
-/// rest): the start-up both models share. The TPM steps and `mode_keys` run
-/// off the async thread (an RSA AK takes seconds on a discrete TPM).
-pub(super) async fn open_common<K: Send + 'static>(
-    c: &AgentConfig,
-    mode_keys: impl FnOnce(&AgentConfig, &Identity) -> Result<K, StartError> + Send + 'static,
-) -> Result<(Opened, K), StartError> {
+/// loads the EK, chooses the agent id and loads or creates the AK: the
+/// start-up both models share. The TPM steps run off the async thread (an
+/// RSA AK takes seconds on a discrete TPM).
+pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
     let identity_listeners = server::IdentityListeners::bind(&c.identity)
         .await
         .map_err(StartError::io("start the identity listener"))?;
@@ -162,7 +158,7 @@ pub(super) async fn open_common<K: Send + 'static>(
     .await?;
     let (ima_log, mb_log) = open_logs(c);
     let (c, ek) = (c.clone(), objects.clone());
-    let (tpm, ak, state, keys) = blocking("prepare the keys", move || {
+    let (tpm, ak, state) = blocking("prepare the AK", move || {
         let mut tpm = tpm;
         crate::state::remove_stale_temporaries(&c);
         let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
@@ -182,11 +178,10 @@ pub(super) async fn open_common<K: Send + 'static>(
             // On an error the AK is flushed with the box that owns it.
             state.save(&c.agent_data_path).map_err(StartError::State)?;
         }
-        let keys = mode_keys(&c, &identity)?;
-        Ok((tpm, ak, state, keys))
+        Ok((tpm, ak, state))
     })
     .await?;
-    let opened = Opened {
+    Ok(Opened {
         identity_listeners,
         metrics,
         _metrics_server,
@@ -196,8 +191,7 @@ pub(super) async fn open_common<K: Send + 'static>(
         objects,
         ak,
         state,
-    };
-    Ok((opened, keys))
+    })
 }
 
 /// Registers `o`'s AK (see [`register`]) with `mtls_cert`, then flushes a
