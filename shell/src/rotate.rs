@@ -121,10 +121,7 @@ async fn reregister(
     let mut tpm = TpmBox::open(device).map_err(|e| err(StartError::Open(e)))?;
     tpm.set_endorsement_password(&c.tpm_ownerpassword);
     let objects = agent::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle).map_err(err)?;
-    // The box flushes what it owns when dropped, on every path.
-    if objects.ek_transient {
-        tpm.own(objects.ek.handle);
-    }
+    // The box owns a transient EK and flushes it when dropped, on every path.
     if objects.ek_public != state.ek_public {
         return Err(RotateError::OtherTpm(c.agent_data_path.clone()));
     }

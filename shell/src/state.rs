@@ -144,7 +144,7 @@ impl AgentState {
 /// calls it before it reads any of them. Returns how many were removed.
 pub(crate) fn remove_stale_temporaries(c: &crate::config::AgentConfig) -> usize {
     let mtls = crate::keys::mtls_files(&c.server_key, &c.server_cert);
-    let lease = c.keylime_dir.join(crate::agent::clock_lease::FILE_NAME);
+    let lease = c.keylime_dir.join(crate::agent::clock::FILE_NAME);
     let mut targets: Vec<&Path> = vec![&c.agent_data_path, &c.payload_key, &lease];
     targets.extend(mtls.iter().map(PathBuf::as_path));
     store::remove_stale_temporaries(&targets)

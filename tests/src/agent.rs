@@ -79,9 +79,6 @@ impl Agent {
         let mut tpm = TpmBox::open(tpm_device.parse().map_err(other)?).map_err(other)?;
         tpm.set_metrics(Arc::clone(&metrics));
         let objects = endorsement(&mut tpm, c.tpm_encryption_alg, None).map_err(other)?;
-        if objects.ek_transient {
-            tpm.own(objects.ek.handle);
-        }
         let identity = resolve_identity(&c.uuid, &objects.ek_public, None).map_err(other)?;
         let (ak, state, _) = attestation_key(
             &mut tpm,

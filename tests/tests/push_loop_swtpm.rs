@@ -226,9 +226,6 @@ fn service(device: &str, dir: &std::path::Path) -> (Arc<TpmAttestation>, String)
     let c = AgentConfig::from_raw(&RawConfig::default(), &mut Vec::new()).unwrap();
     let mut tpm = TpmBox::open(device.parse().unwrap()).unwrap();
     let objects = endorsement(&mut tpm, c.tpm_encryption_alg, None).unwrap();
-    if objects.ek_transient {
-        tpm.own(objects.ek.handle);
-    }
     let identity = resolve_identity(&c.uuid, &objects.ek_public, None).unwrap();
     let (ak, state, _) = attestation_key(
         &mut tpm,

@@ -2,12 +2,29 @@
 //! reset the clock is "not safe" and the Keylime verifier fails every quote
 //! for good, so keylet sets it forward past where the TPM would mark it safe
 //! by itself and past its clock lease (`tpm_clock_repair`, on by default; see
-//! [`keylet_core::tpm::clock`] and [`super::clock_lease`]).
+//! [`keylet_core::tpm::clock`]).
+//!
+//! The clock lease is a TPM clock value, persisted in `keylime_dir`, above
+//! every clock value keylet's quotes may have reported. After an unclean TPM
+//! reset the clock restarts from the value the TPM last saved, and swtpm
+//! saves it only at an orderly shutdown: two power losses in a row would let
+//! the clock repair set it to a value the verifier has already seen, and the
+//! verifier fails that quote for good. So keylet keeps a lease at least
+//! [`CLOCK_LEASE_MS`] / 2 ahead of the TPM clock, renewed (one
+//! TPM2_ReadClock and one small atomic file write) when half of it may have
+//! run. At start and after a TPM reconnect keylet sets the clock to at least
+//! the lease, also when the TPM calls its clock safe: swtpm stopped with QEMU
+//! restarts an old clock value and reports it safe.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use keylet_core::agent::ClockRepair;
+use keylet_core::tpm::clock::{CLOCK_LEASE_MS, renewed_lease};
 use keylet_core::tpm::command::Auth;
 
 use super::tpm_box::TpmBox;
+use crate::store;
 
 /// Checks the TPM clock and, if the clock is not safe and `repair` names the
 /// owner hierarchy's password, sets it forward with TPM2_ClockSet. Logs what
@@ -23,18 +40,18 @@ pub(crate) fn ensure_safe(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
 /// Renews the clock lease if half of it may have run (the quote path calls
 /// this before each quote: one TPM2_ReadClock about every 35 minutes).
 pub(crate) fn renew_lease_if_due(tpm: &mut TpmBox) {
-    if tpm.clock_lease().is_some_and(|l| l.due()) {
+    if tpm.clock_lease.as_ref().is_some_and(ClockLease::due) {
         renew_lease(tpm);
     }
 }
 
 fn renew_lease(tpm: &mut TpmBox) {
-    if tpm.clock_lease().is_none() {
+    if tpm.clock_lease.is_none() {
         return;
     }
     match tpm.tpm().read_clock() {
         Ok(c) if c.safe => {
-            if let Some(lease) = tpm.clock_lease() {
+            if let Some(lease) = tpm.clock_lease.as_mut() {
                 lease.renew(c.clock);
             }
         }
@@ -44,7 +61,7 @@ fn renew_lease(tpm: &mut TpmBox) {
 }
 
 fn check_and_repair(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
-    let floor = tpm.clock_lease().map_or(0, |l| l.floor());
+    let floor = tpm.clock_lease.as_ref().map_or(0, |l| l.value);
     let mut tpm = tpm.tpm();
     let Some(owner_password) = repair else {
         return match tpm.read_clock() {
@@ -97,5 +114,101 @@ fn check_and_repair(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
             );
             false
         }
+    }
+}
+
+/// The lease file's name in `keylime_dir`.
+pub(crate) const FILE_NAME: &str = "keylet-clock-lease";
+
+/// The persisted clock lease and when it was last renewed.
+#[derive(Debug)]
+pub(crate) struct ClockLease {
+    path: PathBuf,
+    /// The lowest value a repaired TPM clock may be set to.
+    value: u64,
+    renewed: Option<Instant>,
+}
+
+impl ClockLease {
+    /// Reads the lease at `path` (none yet: 0). An unreadable or malformed
+    /// file is logged and counts as no lease: the next renewal rewrites it.
+    #[must_use]
+    pub(crate) fn load(path: PathBuf) -> Self {
+        let value = match store::read_private(&path) {
+            Ok(Some(bytes)) => match std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+            {
+                Some(v) => v,
+                None => {
+                    log::warn!(
+                        "{} does not hold a TPM clock value; it is rewritten at the next renewal",
+                        path.display()
+                    );
+                    0
+                }
+            },
+            Ok(None) => 0,
+            Err(e) => {
+                log::warn!("cannot read the TPM clock lease: {e}");
+                0
+            }
+        };
+        Self {
+            path,
+            value,
+            renewed: None,
+        }
+    }
+
+    /// Whether half of the lease may have run since it was renewed (or it
+    /// was not renewed by this process yet).
+    #[must_use]
+    pub(crate) fn due(&self) -> bool {
+        self.renewed
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(CLOCK_LEASE_MS / 2))
+    }
+
+    /// Renews the lease from the TPM clock `clock` (a safe one): persists
+    /// `clock` + [`CLOCK_LEASE_MS`] if that is above the current lease.
+    pub(crate) fn renew(&mut self, clock: u64) {
+        let value = renewed_lease(clock).max(self.value);
+        if value != self.value {
+            match store::write_private(&self.path, format!("{value}\n").as_bytes()) {
+                Ok(()) => self.value = value,
+                // The old lease stays (a repair after a power loss uses the
+                // value on disk); tried again at the next renewal.
+                Err(e) => log::warn!(
+                    "cannot renew the TPM clock lease: {e}; make keylime_dir writable by the \
+                     user keylet runs as"
+                ),
+            }
+        }
+        self.renewed = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_survives_a_restart_and_only_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut lease = ClockLease::load(path.clone());
+        assert_eq!(lease.value, 0);
+        assert!(lease.due());
+        lease.renew(1_000);
+        assert_eq!(lease.value, 1_000 + CLOCK_LEASE_MS);
+        assert!(!lease.due());
+        // A clock that went back (an unclean reset) never lowers the lease.
+        lease.renew(10);
+        assert_eq!(lease.value, 1_000 + CLOCK_LEASE_MS);
+        let again = ClockLease::load(path.clone());
+        assert_eq!(again.value, 1_000 + CLOCK_LEASE_MS);
+        std::fs::write(&path, b"not a number").unwrap();
+        assert_eq!(ClockLease::load(path).value, 0);
     }
 }

@@ -21,8 +21,6 @@ use crate::config::DeviceIdSettings;
 use crate::keys::read_certs;
 use crate::registrar::DeviceIdFields;
 
-pub(crate) use super::device_id_error::DeviceIdError;
-
 /// The IAK and IDevID as registered, and how to use the IAK.
 #[derive(Debug)]
 pub(crate) struct DeviceIdentity {
@@ -37,12 +35,15 @@ pub(crate) struct DeviceIdentity {
     pub(crate) idevid_tpm: String,
     /// base64 DER of the IDevID certificate.
     pub(crate) idevid_cert: String,
+    /// base64 TPMS_ATTEST and TPMT_SIGNATURE of the AK's certification.
+    iak_attest: String,
+    iak_sign: String,
 }
 
 /// Reads (or re-creates) the IAK and IDevID and checks each against its
 /// certificate, before anything is sent. A re-created IDevID is flushed at
-/// once; a re-created IAK stays loaded (owned by `tpm`) until
-/// [`DeviceIdentity::release`].
+/// once; a re-created IAK stays loaded (owned by `tpm`) until it has
+/// certified the AK ([`DeviceIdentity::certify_ak`]).
 ///
 /// # Errors
 ///
@@ -69,6 +70,8 @@ pub(crate) fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdent
         iak_cert: STANDARD.encode(iak_cert.der),
         idevid_tpm: STANDARD.encode(idevid.public),
         idevid_cert: STANDARD.encode(idevid_cert.der),
+        iak_attest: String::new(),
+        iak_sign: String::new(),
     })
 }
 
@@ -82,7 +85,7 @@ pub(crate) struct Cert {
 
 /// The first certificate in `path` (PEM or DER) and its SubjectPublicKeyInfo.
 pub(crate) fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
-    let err = |detail: String| StartError::DeviceId(DeviceIdError::Cert { option, detail });
+    let err = |detail: String| StartError::DeviceId(format!("option {option}: {detail}"));
     let certs = read_certs(path).map_err(err)?;
     let der = certs
         .into_iter()
@@ -108,13 +111,40 @@ pub(crate) fn certificate(path: &Path, option: &'static str) -> Result<Cert, Sta
 impl DeviceIdentity {
     /// TPM2_Certify of the AK by the IAK, with the qualifying data the
     /// registrar expects of API `api`: SHA-256 of the agent id from 2.6 on,
-    /// the id itself before. Returns base64 TPMS_ATTEST and TPMT_SIGNATURE.
+    /// the id itself before; then the IAK is flushed if keylet re-created it
+    /// (a persistent one stays). Returns the registration fields of this
+    /// identity and the AK's certification.
     ///
     /// # Errors
     ///
     /// [`StartError::Tpm`] if the TPM refuses (a wrong `iak_password`, for
     /// example), or the answer is not the attestation asked for.
     pub(crate) fn certify_ak(
+        &mut self,
+        tpm: &mut TpmBox,
+        ak: Handle,
+        ak_public: &[u8],
+        agent_id: &str,
+        api: (u8, u8),
+    ) -> Result<DeviceIdFields<'_>, StartError> {
+        let certified = self.certify(tpm, ak, ak_public, agent_id, api);
+        if self.iak_transient {
+            tpm.release(self.iak);
+            log::info!("the re-created IAK has certified the AK and is flushed");
+        }
+        (self.iak_attest, self.iak_sign) = certified?;
+        Ok(DeviceIdFields {
+            iak_tpm: &self.iak_tpm,
+            iak_cert: &self.iak_cert,
+            idevid_tpm: &self.idevid_tpm,
+            idevid_cert: &self.idevid_cert,
+            iak_attest: &self.iak_attest,
+            iak_sign: &self.iak_sign,
+        })
+    }
+
+    /// The certification of [`certify_ak`](Self::certify_ak), base64.
+    fn certify(
         &self,
         tpm: &mut TpmBox,
         ak: Handle,
@@ -143,31 +173,11 @@ impl DeviceIdentity {
         let lens = tpm
             .tpm()
             .certify(&req, &mut out)
-            .map_err(|source| StartError::Tpm { step, source })?;
+            .map_err(StartError::tpm(step))?;
         let attest = out.get(..lens.attest).unwrap_or(&[]);
         let end = lens.attest.saturating_add(lens.signature);
         let signature = out.get(lens.attest..end).unwrap_or(&[]);
         Ok((STANDARD.encode(attest), STANDARD.encode(signature)))
-    }
-
-    /// The registration fields of this identity and the AK's certification.
-    pub(crate) fn fields<'a>(&'a self, attest: &'a str, sign: &'a str) -> DeviceIdFields<'a> {
-        DeviceIdFields {
-            iak_tpm: &self.iak_tpm,
-            iak_cert: &self.iak_cert,
-            idevid_tpm: &self.idevid_tpm,
-            idevid_cert: &self.idevid_cert,
-            iak_attest: attest,
-            iak_sign: sign,
-        }
-    }
-
-    /// Flushes the IAK if keylet re-created it (a persistent one stays).
-    pub(crate) fn release(&self, tpm: &mut TpmBox) {
-        if self.iak_transient {
-            tpm.release(self.iak);
-            log::info!("the re-created IAK has certified the AK and is flushed");
-        }
     }
 }
 
@@ -211,26 +221,14 @@ mod tests {
         match_key(&iak, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap();
         let idevid = std::fs::read(devid.join("idevid-p521.tpm2b")).unwrap();
         let e = match_key(&idevid, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap_err();
-        assert!(
-            matches!(e, StartError::DeviceId(DeviceIdError::Mismatch { .. })),
-            "{e}"
-        );
+        let text = e.to_string();
+        assert!(text.contains("is not for the key at 0x81020002"), "{e}");
     }
 
     #[test]
     fn a_certificate_for_another_key_names_the_file_and_the_handle() {
         let e = check("iak.tpm2b", &IAK, "idevid-good.der").unwrap_err();
-        assert!(
-            matches!(
-                e,
-                StartError::DeviceId(DeviceIdError::Mismatch {
-                    cert_option: "iak_cert",
-                    handle: 0x8102_0000,
-                    ..
-                })
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, StartError::DeviceId(_)), "{e}");
         let text = e.to_string();
         assert!(
             text.contains("idevid-good.der (iak_cert)") && text.contains("0x81020000 (iak_handle)"),

@@ -13,7 +13,6 @@ use x509_cert::der::Decode as _;
 use x509_cert::der::asn1::ObjectIdentifier;
 
 use super::StartError;
-use super::device_id_error::DeviceIdError;
 use super::tpm_box::TpmBox;
 use crate::config::DeviceKey;
 
@@ -78,10 +77,7 @@ pub(super) fn obtain(
             let n = tpm
                 .tpm()
                 .read_public(handle, &mut public)
-                .map_err(|source| StartError::Tpm {
-                    step: role.step,
-                    source,
-                })?;
+                .map_err(StartError::tpm(role.step))?;
             (handle, false, n)
         }
         None => {
@@ -92,14 +88,13 @@ pub(super) fn obtain(
                 t.name()
             );
             let step = role.create_step;
-            let tmpl = devid_template(role.key, t).map_err(|e| StartError::Tpm {
-                step,
-                source: e.into(),
-            })?;
+            let tmpl = devid_template(role.key, t)
+                .map_err(Into::into)
+                .map_err(StartError::tpm(step))?;
             let (handle, n) = tpm
                 .tpm()
                 .create_endorsement_primary(&tmpl, &mut public)
-                .map_err(|source| StartError::Tpm { step, source })?;
+                .map_err(StartError::tpm(step))?;
             tpm.own(handle);
             (handle, true, n)
         }
@@ -126,14 +121,12 @@ pub(crate) fn template_for(
     cert_spki: &[u8],
 ) -> Result<DevIdTemplate, StartError> {
     template.or_else(|| detect(cert_spki)).ok_or_else(|| {
-        StartError::DeviceId(DeviceIdError::Cert {
-            option: role.cert_option,
-            detail: format!(
-                "{}: its key is of no TCG template (H-1 RSA-2048, H-2 P-256, H-3 P-384, H-4 \
-                 P-521, H-5 SM2); set iak_idevid_template",
-                key.cert.display()
-            ),
-        })
+        StartError::DeviceId(format!(
+            "option {}: {}: its key is of no TCG template (H-1 RSA-2048, H-2 P-256, H-3 P-384, \
+             H-4 P-521, H-5 SM2); set iak_idevid_template",
+            role.cert_option,
+            key.cert.display()
+        ))
     })
 }
 
@@ -145,12 +138,11 @@ pub(crate) fn match_key(
     cert_spki: &[u8],
     cert_path: &Path,
 ) -> Result<(), StartError> {
+    let (cert_option, handle_option) = (role.cert_option, role.handle_option);
     let key_error = |detail: String| {
-        StartError::DeviceId(DeviceIdError::Key {
-            option: role.handle_option,
-            handle,
-            detail,
-        })
+        StartError::DeviceId(format!(
+            "option {handle_option}: the key at {handle:#010x} {detail}"
+        ))
     };
     let area =
         public::read_tpm2b_public(public).map_err(|e| key_error(format!("cannot be used: {e}")))?;
@@ -164,11 +156,20 @@ pub(crate) fn match_key(
     let len = spki::der(&area.key, &mut tpm_spki)
         .map_err(|e| key_error(format!("cannot be encoded: {e}")))?;
     if tpm_spki.get(..len) != Some(cert_spki) {
-        return Err(StartError::DeviceId(DeviceIdError::Mismatch {
-            cert_option: role.cert_option,
-            path: cert_path.to_path_buf(),
-            handle_option: role.handle_option,
-            handle,
+        let path = cert_path.display();
+        return Err(StartError::DeviceId(if handle >> 24 == 0x80 {
+            format!(
+                "the certificate {path} ({cert_option}) is not for the key keylet re-created from \
+                 its TCG template: their public keys differ. Set iak_idevid_template to the \
+                 template the key was made from, or {handle_option} to the persistent key the \
+                 certificate is for"
+            )
+        } else {
+            format!(
+                "the certificate {path} ({cert_option}) is not for the key at {handle:#010x} \
+                 ({handle_option}): their public keys differ. Point {cert_option} at the \
+                 certificate issued for that key, or {handle_option} at the key it certifies"
+            )
         }));
     }
     Ok(())

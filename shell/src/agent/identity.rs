@@ -1,11 +1,13 @@
-//! Choosing the agent id.
+//! Choosing the agent id; for `uuid = dmidecode` and `uuid = hostname` the
+//! ids Keylime takes from the host: the SMBIOS system UUID (what `dmidecode
+//! -s system-uuid` prints, read from sysfs: no dmidecode binary needed) and
+//! the host name. Values that cannot tell hosts apart are refused.
 
+use std::io::ErrorKind;
 use std::path::Path;
 
 use keylet_core::keylime::agent_id::{AgentId, AgentIdError};
 use keylet_core::public;
-
-use super::host_id::{HostIdError, host_name, smbios_uuid};
 
 use crate::config::UuidSetting;
 use crate::state::AgentState;
@@ -29,8 +31,9 @@ pub enum IdentityError {
     Ek(public::PublicError),
     /// No randomness for `generate`.
     Random(String),
-    /// `dmidecode` or `hostname`: the host gives no usable id.
-    Host(HostIdError),
+    /// `dmidecode` or `hostname`: the host gives no usable id (what was
+    /// wrong and what to set).
+    Host(String),
 }
 
 impl std::fmt::Display for IdentityError {
@@ -45,6 +48,83 @@ impl std::fmt::Display for IdentityError {
 }
 
 impl std::error::Error for IdentityError {}
+
+/// The SMBIOS system UUID under the root (readable by root only).
+const PRODUCT_UUID: &str = "sys/class/dmi/id/product_uuid";
+/// The host name under the root (`uname -n`).
+const HOST_NAME: &str = "proc/sys/kernel/hostname";
+
+/// SMBIOS values that name no system: all zeros ("not set"), all ones ("not
+/// present", SMBIOS 3.x 7.2.1) and the UUID of firmware never filled in by the
+/// vendor ("To be filled by O.E.M."), shared by many boards.
+const UNSET_SMBIOS_UUIDS: [&str; 3] = [
+    "00000000-0000-0000-0000-000000000000",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "03000200-0400-0500-0006-000700080009",
+];
+
+/// Host names every unconfigured host has.
+const UNSET_HOST_NAMES: [&str; 4] = [
+    "localhost",
+    "localhost.localdomain",
+    "localhost6",
+    "localhost6.localdomain6",
+];
+
+const FIX: &str = "set uuid = \"hash_ek\" (derived from this TPM) or this host's UUID";
+
+fn read_trimmed(root: &Path, file: &str) -> Result<String, String> {
+    let path = root.join(file);
+    std::fs::read_to_string(&path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| {
+            let hint = match e.kind() {
+                ErrorKind::NotFound => {
+                    "this system has no SMBIOS/DMI tables (some VMs, containers, non-x86 boards)"
+                }
+                ErrorKind::PermissionDenied => {
+                    "it is readable by root only: start keylet as root (it drops to run_as after \
+                     reading it)"
+                }
+                _ => "check the file",
+            };
+            format!("cannot read {}: {e}; {hint}, or {FIX}", path.display())
+        })
+}
+
+/// `uuid = dmidecode`: the SMBIOS system UUID under `root`, lower-cased;
+/// refused if unreadable, not a UUID, the Keylime placeholder or a value
+/// that names no system.
+fn smbios_uuid(root: &Path) -> Result<AgentId, String> {
+    let value = read_trimmed(root, PRODUCT_UUID)?;
+    let id = AgentId::from_uuid(&value)
+        .map_err(|why| format!("the SMBIOS system UUID {value:?} is not usable: {why}; {FIX}"))?;
+    if UNSET_SMBIOS_UUIDS.contains(&id.as_str()) {
+        return Err(format!(
+            "the SMBIOS system UUID {value} is the firmware's \"not set\" value, shared by other \
+             hosts: the registrar would refuse all but the first of them (403); {FIX}"
+        ));
+    }
+    Ok(id)
+}
+
+/// `uuid = hostname`: the host name under `root` as the kernel holds it (no
+/// DNS lookup); refused if unreadable, not an agent id, or `localhost`.
+fn host_name(root: &Path) -> Result<AgentId, String> {
+    let value = read_trimmed(root, HOST_NAME)?;
+    if UNSET_HOST_NAMES.contains(&value.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "the host name {value:?} is not this host's own (every unconfigured host has it): set \
+             the host name (hostnamectl set-hostname), or {FIX}"
+        ));
+    }
+    AgentId::new(&value).map_err(|why| {
+        format!(
+            "the host name {value:?} is not a Keylime agent id ({why}); set a host name of \
+             letters, digits, '.', '-', '_' (at most 80), or {FIX}"
+        )
+    })
+}
 
 /// Resolves the id from the setting, the EK and the persisted state.
 ///
@@ -90,6 +170,75 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn root_with(file: &str, text: &str) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        root
+    }
+
+    #[test]
+    fn host_ids_are_read_from_sysfs_and_proc() {
+        let root = root_with(PRODUCT_UUID, "4C4C4544-0042-3510-8052-B4C04F4B4D32\n");
+        let id = smbios_uuid(root.path()).unwrap();
+        assert_eq!(id.as_str(), "4c4c4544-0042-3510-8052-b4c04f4b4d32");
+        let root = root_with(HOST_NAME, "node-7.example.org\n");
+        let id = host_name(root.path()).unwrap();
+        assert_eq!(id.as_str(), "node-7.example.org");
+    }
+
+    #[test]
+    fn host_ids_naming_no_host_are_refused_with_the_fix() {
+        // (file, value, what the message says)
+        let cases: [(&str, &str, &[&str]); 10] = [
+            (
+                PRODUCT_UUID,
+                "00000000-0000-0000-0000-000000000000",
+                &["not set", "hash_ek"],
+            ),
+            (
+                PRODUCT_UUID,
+                "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+                &["not set", "hash_ek"],
+            ),
+            (
+                PRODUCT_UUID,
+                "03000200-0400-0500-0006-000700080009",
+                &["not set", "hash_ek"],
+            ),
+            (
+                PRODUCT_UUID,
+                "d432fbb3-d2f1-4a97-9ef7-75bd81c00000",
+                &["placeholder"],
+            ),
+            (
+                PRODUCT_UUID,
+                "Not Settable",
+                &["\"Not Settable\"", "not of the form"],
+            ),
+            (HOST_NAME, "localhost", &["hostnamectl"]),
+            (HOST_NAME, "LOCALHOST.localdomain", &["hostnamectl"]),
+            (HOST_NAME, "(none)", &["\"(none)\"", "byte 0"]),
+            (HOST_NAME, &"a".repeat(81), &["at most 80"]),
+            // no file: no SMBIOS table
+            ("", "", &["product_uuid", "no SMBIOS", "hash_ek"]),
+        ];
+        for (file, value, says) in cases {
+            let root = if file.is_empty() {
+                tempfile::tempdir().unwrap()
+            } else {
+                root_with(file, value)
+            };
+            let e = if file == HOST_NAME {
+                host_name(root.path()).unwrap_err()
+            } else {
+                smbios_uuid(root.path()).unwrap_err()
+            };
+            assert!(says.iter().all(|s| e.contains(s)), "{value}: {e}");
+        }
+    }
 
     #[test]
     fn the_placeholder_is_refused_with_the_reason() {

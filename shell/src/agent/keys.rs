@@ -1,7 +1,7 @@
 //! The TPM side of startup: the EK, its certificate, and the AK (reloaded
 //! from the agent state, or created once and saved).
 
-use keylet_core::agent::{AgentError, AtTcgHandle, EkHandle, EkOrigin};
+use keylet_core::agent::{AtTcgHandle, EkHandle, EkOrigin};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::Handle;
@@ -12,7 +12,6 @@ use super::StartError;
 use super::identity::Identity;
 use super::tpm_box::TpmBox;
 use crate::state::AgentState;
-use crate::tpm::TransportError;
 
 /// The largest EK certificate read from NV.
 const MAX_EK_CERT: usize = 4096;
@@ -30,11 +29,8 @@ pub struct TpmObjects {
     pub(crate) ek_cert_pem: Option<String>,
 }
 
-fn tpm_err(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> StartError {
-    move |source| StartError::Tpm { step, source }
-}
-
-/// Creates (or reads the persistent) EK and reads its certificate.
+/// Creates (or reads the persistent) EK and reads its certificate; a
+/// transient EK is owned by `tpm`.
 ///
 /// # Errors
 ///
@@ -48,14 +44,18 @@ pub fn endorsement(
     let ek = tpm
         .tpm()
         .create_ek(alg, persistent, &mut public)
-        .map_err(tpm_err("create the EK"))?;
+        .map_err(StartError::tpm("create the EK"))?;
+    if ek.transient {
+        tpm.own(ek.handle);
+    }
     public.truncate(ek.public_len);
     let (said, unused) = ek_origin(alg, ek.handle, ek.origin);
-    if unused {
-        log::warn!("{said}");
+    let level = if unused {
+        log::Level::Warn
     } else {
-        log::info!("{said}");
-    }
+        log::Level::Info
+    };
+    log::log!(level, "{said}");
     let mut cert = vec![0u8; MAX_EK_CERT];
     let index = alg.ek_cert_index();
     let ek_cert_pem = match tpm.tpm().read_ek_cert(index, &mut cert) {
@@ -83,33 +83,25 @@ pub fn endorsement(
 /// the right EK there to start without key generation).
 pub fn ek_origin(alg: KeyAlg, handle: Handle, origin: EkOrigin) -> (String, bool) {
     let tcg = alg.ek_persistent_handle();
-    match origin {
-        EkOrigin::Configured => (
-            format!("{alg} EK at the persistent handle {handle:#010x} (option ek_handle)"),
-            false,
+    let passed_over = matches!(origin, EkOrigin::Created(AtTcgHandle::Other(_)));
+    let said = match origin {
+        EkOrigin::Configured => {
+            format!("{alg} EK at the persistent handle {handle:#010x} (option ek_handle)")
+        }
+        EkOrigin::Persisted => format!(
+            "{alg} EK persisted at the TCG handle {handle:#010x}, verified against the TCG \
+             template: no key generation"
         ),
-        EkOrigin::Persisted => (
-            format!(
-                "{alg} EK persisted at the TCG handle {handle:#010x}, verified against the TCG \
-                 template: no key generation"
-            ),
-            false,
+        EkOrigin::Created(AtTcgHandle::Nothing(rc)) => format!(
+            "{alg} EK created from the TCG template (TPM2_CreatePrimary): nothing is persisted \
+             at the TCG handle {tcg:#010x} (rc {rc:#x})"
         ),
-        EkOrigin::Created(AtTcgHandle::Nothing(rc)) => (
-            format!(
-                "{alg} EK created from the TCG template (TPM2_CreatePrimary): nothing is \
-                 persisted at the TCG handle {tcg:#010x} (rc {rc:#x})"
-            ),
-            false,
+        EkOrigin::Created(AtTcgHandle::Other(why)) => format!(
+            "{alg} EK created from the TCG template (TPM2_CreatePrimary): the key persisted at \
+             the TCG handle {tcg:#010x} is not used, {why}"
         ),
-        EkOrigin::Created(AtTcgHandle::Other(why)) => (
-            format!(
-                "{alg} EK created from the TCG template (TPM2_CreatePrimary): the key \
-                 persisted at the TCG handle {tcg:#010x} is not used, {why}"
-            ),
-            true,
-        ),
-    }
+    };
+    (said, passed_over)
 }
 
 /// Loads the AK from `state` if it belongs to this EK and these algorithms,
@@ -139,10 +131,8 @@ pub fn attestation_key(
                 state_path.display(),
                 backup.display()
             );
-            std::fs::rename(state_path, &backup).map_err(|e| StartError::Io {
-                what: "move the other TPM's agent state aside",
-                detail: e.to_string(),
-            })?;
+            std::fs::rename(state_path, &backup)
+                .map_err(StartError::io("move the other TPM's agent state aside"))?;
         } else if state.key_alg != key_name || state.hash_alg != hash_alg.name() {
             return Err(StartError::StateMismatch {
                 path: state_path.to_path_buf(),
@@ -157,7 +147,7 @@ pub fn attestation_key(
             let ak = tpm
                 .tpm()
                 .load_ak(objects.ek, &state.ak_public, &state.ak_private)
-                .map_err(tpm_err("load the saved AK"))?;
+                .map_err(StartError::tpm("load the saved AK"))?;
             let changed = state.agent_id != identity.id.as_str();
             if changed {
                 log::warn!(
@@ -177,13 +167,13 @@ pub fn attestation_key(
     let created = tpm
         .tpm()
         .create_ak(objects.ek, key_alg, hash_alg, &mut public, &mut private)
-        .map_err(tpm_err("create the AK"))?;
+        .map_err(StartError::tpm("create the AK"))?;
     public.truncate(created.public_len);
     private.truncate(created.private_len);
     let ak = tpm
         .tpm()
         .load_ak(objects.ek, &public, &private)
-        .map_err(tpm_err("load the new AK"))?;
+        .map_err(StartError::tpm("load the new AK"))?;
     let state = AgentState::new(
         identity.id.as_str().to_string(),
         identity.source,

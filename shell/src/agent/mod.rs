@@ -1,24 +1,17 @@
 //! The agent's lifecycle: open the TPM, establish the identity, register and
 //! activate, serve the pull API until told to stop, flush the TPM objects.
 
-mod clock;
-pub mod clock_lease;
+pub(crate) mod clock;
 #[cfg(feature = "iak")]
 pub(crate) mod device_id;
-#[cfg(not(feature = "iak"))]
-#[path = "device_id_off.rs"]
-pub(crate) mod device_id;
-mod device_id_error;
 #[cfg(feature = "iak")]
 pub(crate) mod device_key;
-mod host_id;
 mod identity;
 mod keys;
 mod pull;
 #[cfg(feature = "push")]
 mod push;
 mod register;
-mod run;
 mod serve;
 mod service;
 mod startup;
@@ -28,15 +21,14 @@ use std::path::PathBuf;
 
 use keylet_core::agent::AgentError;
 
-pub(crate) use device_id::DeviceIdError;
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
-pub(crate) use run::run;
-pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, attestation, serve, server_settings};
-pub use service::{Reload, TpmAttestation};
+pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, serve, server_settings};
+pub use service::{TpmAttestation, attestation};
+pub(crate) use startup::run;
 pub use tpm_box::{TpmBox, choose_device};
 // start-up steps, also for keylet rotate-cert and the integration tests
 pub use keys::{TpmObjects, attestation_key, ek_origin, endorsement};
-pub(crate) use startup::register;
+pub(crate) use register::register;
 
 use crate::config::ConfigError;
 use crate::keys::KeyError;
@@ -77,8 +69,9 @@ pub enum StartError {
     Keys(KeyError),
     /// Registration failed.
     Registrar(RegistrarError),
-    /// The IAK or IDevID cannot be used, or the registrar refused them.
-    DeviceId(DeviceIdError),
+    /// The IAK or IDevID cannot be used (the message names the option to
+    /// fix), or the registrar refused them.
+    DeviceId(String),
     /// The registrar's credential could not be used.
     Credential(String),
     /// The mTLS configuration failed.
@@ -93,6 +86,19 @@ pub enum StartError {
 }
 
 impl StartError {
+    /// [`StartError::Tpm`] of the `step` keylet was taking.
+    pub(crate) fn tpm(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> Self {
+        move |source| Self::Tpm { step, source }
+    }
+
+    /// [`StartError::Io`] of `what` keylet was doing.
+    pub(crate) fn io<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |e| Self::Io {
+            what,
+            detail: e.to_string(),
+        }
+    }
+
     /// The process exit code: 2 for configuration mistakes, 1 otherwise.
     #[must_use]
     pub(crate) fn exit_code(&self) -> i32 {
@@ -145,19 +151,13 @@ pub(crate) fn lock_down(c: &crate::config::AgentConfig) -> Result<(), StartError
         .into_iter()
         .filter(|p| p.starts_with(&c.keylime_dir))
         .collect();
-    crate::privileges::hand_over(c.run_as.as_ref(), &own).map_err(|e| StartError::Io {
-        what: "hand the mTLS key and certificate to the run_as user",
-        detail: e.to_string(),
-    })?;
-    crate::privileges::drop_to(c.run_as.as_ref()).map_err(|e| StartError::Io {
-        what: "drop privileges (run_as)",
-        detail: e.to_string(),
-    })?;
+    crate::privileges::hand_over(c.run_as.as_ref(), &own).map_err(StartError::io(
+        "hand the mTLS key and certificate to the run_as user",
+    ))?;
+    crate::privileges::drop_to(c.run_as.as_ref())
+        .map_err(StartError::io("drop privileges (run_as)"))?;
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
         .map_err(StartError::Device)?;
-    crate::confine::apply(c, &device).map_err(|e| StartError::Io {
-        what: "confine keylet (confine)",
-        detail: e.to_string(),
-    })?;
+    crate::confine::apply(c, &device).map_err(StartError::io("confine keylet (confine)"))?;
     Ok(())
 }

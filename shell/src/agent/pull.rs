@@ -5,17 +5,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use keylet_core::tpm::Handle;
-
-use super::keys::TpmObjects;
-use super::serve::{Serving, attestation, serve, server_settings};
-use super::startup::{Opened, blocking, open_common, prepare_ak, register, shutdown_signal};
-use super::{StartError, TpmBox};
+use super::StartError;
+use super::serve::{Serving, serve, server_settings};
+use super::service::attestation;
+use super::startup::{blocking, open_common, register_or_stop, shutdown_signal};
 use crate::config::AgentConfig;
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
 use crate::payload::{Delivery, KeyBootstrap, SecureDir};
 use crate::server::{ApiVersion, ServerTls, TlsFiles};
-use crate::state::AgentState;
 
 /// Runs the pull model: listen, TPM, keys, register, serve.
 pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), StartError> {
@@ -25,45 +22,24 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
             what: "listen",
             detail: format!("{listen}: {e} (is another agent running? set ip/port)"),
         })?;
-    let Opened {
-        identity_listeners,
-        metrics,
-        _metrics_server,
-        tpm,
-        ima_log,
-        mb_log,
-        objects,
-    } = open_common(c).await?;
-    let (mut tpm, (ak, state, settings_tls, payload)) = prepare(c, tpm, &objects).await?;
-    let registered = tokio::select! {
-        r = register(c, &mut tpm, &objects, &state, ak, settings_tls.as_ref().map(|(_, pem)| pem.as_str())) => r,
-        () = shutdown_signal() => return Ok(()),
+    let mut o = open_common(c).await?;
+    let (config, id) = (c.clone(), o.state.agent_id.clone());
+    let (tls, payload) = blocking("prepare the keys", move || software_keys(&config, &id)).await?;
+    let mtls_cert = tls.as_ref().map(|(_, pem)| pem.as_str());
+    let Some(registered_api) = register_or_stop(c, &mut o, mtls_cert, false).await? else {
+        return Ok(());
     };
-    if objects.ek_transient {
-        tpm.release(objects.ek.handle);
-    }
-    let registered_api = registered?;
-    if let Some(m) = &metrics {
-        m.set_registered(true); // metrics: registration state
-    }
-
-    let service = Arc::new(attestation(
-        c,
-        tpm,
-        ak,
-        &state,
-        payload.public_pem().to_string(),
-    ));
-    let mut settings = server_settings(c, settings_tls.map(|(tls, _)| tls), metrics);
-    let configured = std::mem::take(&mut settings.versions);
-    let (versions, why) = configured.offer(
+    let payload_pem = payload.public_pem().to_string();
+    let service = Arc::new(attestation(c, o.tpm, o.ak, &o.state, payload_pem));
+    let mut settings = server_settings(c, tls.map(|(tls, _)| tls), o.metrics);
+    let (versions, why) = std::mem::take(&mut settings.versions).offer(
         c.api_versions_pinned,
         ApiVersion::new(registered_api.0, registered_api.1),
     );
     log::info!("{why}");
     settings.versions = versions;
-    settings.ima_log = ima_log;
-    settings.mb_log = mb_log;
+    settings.ima_log = o.ima_log;
+    settings.mb_log = o.mb_log;
     // payload keys and delivery: the secure tmpfs is
     // mounted before privileges are dropped
     let delivery = payload_delivery(c)?;
@@ -74,7 +50,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
     );
     settings.payload_keys = Some(Arc::new(KeyBootstrap::new(
         payload,
-        state.agent_id.clone(),
+        o.state.agent_id.clone(),
         delivery,
     )));
     super::lock_down(c)?;
@@ -85,7 +61,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         } else {
             "http"
         },
-        state.agent_id
+        o.state.agent_id
     );
     let tls_files = TlsFiles {
         server_cert: c.server_cert.clone(),
@@ -94,7 +70,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
     };
     let serving = Serving {
         listener,
-        identity: identity_listeners,
+        identity: o.identity_listeners,
         settings,
         service,
         tls_files: Some(tls_files),
@@ -103,50 +79,35 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
     Ok(())
 }
 
-type Prepared = (Handle, AgentState, Option<(ServerTls, String)>, PayloadKey);
-
-/// The identity, the AK and the software keys, made off the async thread
-/// (an RSA AK takes seconds on a discrete TPM); `tpm` comes back with the AK
-/// loaded and owned.
-async fn prepare(
+/// The mTLS key and certificate (none with mTLS off) and the payload key
+/// for the agent `id`, made off the async thread (`blocking`).
+fn software_keys(
     c: &AgentConfig,
-    tpm: TpmBox,
-    objects: &TpmObjects,
-) -> Result<(TpmBox, Prepared), StartError> {
-    let (c, objects) = (c.clone(), objects.clone());
-    blocking("prepare the keys", move || {
-        let mut tpm = tpm;
-        let (ak, state, identity) = prepare_ak(&c, &mut tpm, &objects)?;
-        let payload = load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
-            .map_err(StartError::Keys)?;
-        let tls = if c.enable_agent_mtls {
-            let mtls = load_or_create_mtls(
-                &c.server_key,
-                &c.server_cert,
-                &c.server_key_password,
-                identity.id.as_str(),
-                &c.contact_ip,
-            )
-            .map_err(StartError::Keys)?;
-            let files = TlsFiles {
-                server_cert: mtls.cert_path.clone(),
-                server_key: mtls.key_path.clone(),
-                trusted_client_ca: c.trusted_client_ca.clone(),
-            };
-            Some((
-                ServerTls::from_files(&files).map_err(StartError::Tls)?,
-                mtls.cert_pem,
-            ))
-        } else {
-            log::warn!(
-                "enable_agent_mtls is off: serving plain HTTP (the verifier must have enable_agent_mtls = False)"
-            );
-            None
-        };
-        // On an error the AK is flushed with the box that owns it, here.
-        Ok((tpm, (ak, state, tls, payload)))
-    })
-    .await
+    id: &str,
+) -> Result<(Option<(ServerTls, String)>, PayloadKey), StartError> {
+    let payload = load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
+        .map_err(StartError::Keys)?;
+    if !c.enable_agent_mtls {
+        log::warn!(
+            "enable_agent_mtls is off: serving plain HTTP (the verifier must have enable_agent_mtls = False)"
+        );
+        return Ok((None, payload));
+    }
+    let mtls = load_or_create_mtls(
+        &c.server_key,
+        &c.server_cert,
+        &c.server_key_password,
+        id,
+        &c.contact_ip,
+    )
+    .map_err(StartError::Keys)?;
+    let files = TlsFiles {
+        server_cert: mtls.cert_path.clone(),
+        server_key: mtls.key_path.clone(),
+        trusted_client_ca: c.trusted_client_ca.clone(),
+    };
+    let tls = ServerTls::from_files(&files).map_err(StartError::Tls)?;
+    Ok((Some((tls, mtls.cert_pem)), payload))
 }
 
 /// Where payloads go: the secure directory when payloads
@@ -159,10 +120,7 @@ fn payload_delivery(c: &AgentConfig) -> Result<Delivery, StartError> {
         None
     } else if accepted {
         let dir = SecureDir::prepare(&c.keylime_dir, &c.payload.secure_size, c.run_as.as_ref())
-            .map_err(|e| StartError::Io {
-                what: "prepare the secure directory for payloads",
-                detail: e.to_string(),
-            })?;
+            .map_err(StartError::io("prepare the secure directory for payloads"))?;
         Some(dir)
     } else {
         log::warn!(

@@ -8,25 +8,19 @@ use std::sync::Arc;
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 
-use super::serve::{FLUSH_WAIT, attestation, server_settings};
-use super::startup::{Opened, blocking, open_common, prepare_ak, register, shutdown_signal};
+use super::serve::{FLUSH_WAIT, server_settings};
+use super::service::attestation;
+use super::startup::{open_common, register_or_stop, shutdown_signal};
 use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
+use crate::push::PushAgent;
 use crate::push::client::Verifier;
 use crate::push::evidence::{self, Sources};
-use crate::push::{self, PushAgent};
 use crate::server;
 
 /// Where the boot time used in push mode is kept (with the boot id).
 pub(crate) const BOOT_TIME_FILE: &str = "keylet-push-boot-time";
-
-fn push_error(what: &'static str) -> impl Fn(push::PushError) -> StartError {
-    move |e| StartError::Io {
-        what,
-        detail: e.to_string(),
-    }
-}
 
 /// Runs the agent in push mode until a stop signal.
 ///
@@ -45,58 +39,18 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         );
     }
     // Fail early on an unusable CA file (the agent id comes later).
-    Verifier::new(&c.push, "-").map_err(push_error("use verifier_tls_ca_cert"))?;
-    let Opened {
-        identity_listeners,
-        metrics,
-        _metrics_server,
-        tpm,
-        ima_log: ima,
-        mb_log: uefi,
-        objects,
-    } = open_common(c).await?;
-    // Off the async thread: an RSA AK takes seconds on a discrete TPM.
-    let (config, ek) = (c.clone(), objects.clone());
-    let (mut tpm, ak, state) = blocking("prepare the AK", move || {
-        let mut tpm = tpm;
-        let (ak, state, _) = prepare_ak(&config, &mut tpm, &ek)?;
-        Ok((tpm, ak, state))
-    })
-    .await?;
+    Verifier::new(&c.push, "-").map_err(StartError::io("use verifier_tls_ca_cert"))?;
+    let mut o = open_common(c).await?;
     // No mTLS certificate: nobody connects to keylet in push mode. A push
     // agent keeps trying to register, as the reference push agent does: a
     // registrar down for longer than the backoff's retries (hosts booting
     // before their services, a maintenance window) delays attestation
     // without ending it. A refusal (4xx) still ends it.
-    let registered = loop {
-        let attempt = tokio::select! {
-            r = register(c, &mut tpm, &objects, &state, ak, None) => r,
-            () = shutdown_signal() => return Ok(()),
-        };
-        match attempt {
-            Err(StartError::Registrar(e)) if e.is_transient() => {
-                let pause = c.backoff.initial.max(std::time::Duration::from_secs(1));
-                log::warn!(
-                    "registration failed: {e}; push mode keeps trying, next round in {:.1}s",
-                    pause.as_secs_f32()
-                );
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = shutdown_signal() => return Ok(()),
-                }
-            }
-            other => break other,
-        }
-    };
-    if objects.ek_transient {
-        tpm.release(objects.ek.handle);
-    }
-    registered?;
-    if let Some(m) = &metrics {
-        m.set_registered(true);
+    if register_or_stop(c, &mut o, None, true).await?.is_none() {
+        return Ok(());
     }
     // PCR 16 is bound to the payload key only in identity quotes for SPIRE.
-    let payload_pem = if identity_listeners.is_empty() {
+    let payload_pem = if o.identity_listeners.is_empty() {
         String::new()
     } else {
         load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
@@ -104,42 +58,38 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
             .public_pem()
             .to_string()
     };
-    let service = Arc::new(attestation(c, tpm, ak, &state, payload_pem));
+    let service = Arc::new(attestation(c, o.tpm, o.ak, &o.state, payload_pem));
     let sources = Sources {
-        ima,
-        uefi,
+        ima: o.ima_log,
+        uefi: o.mb_log,
         boot_time: evidence::boot_time(&c.keylime_dir.join(BOOT_TIME_FILE))
-            .map_err(push_error("read the boot time"))?,
+            .map_err(StartError::io("read the boot time"))?,
         uefi_version: c.push.uefi_logs_evidence_version.clone(),
         server_identifier: c.push.server_identifier.clone(),
     };
     // One TPM worker for the push loop and the identity listener.
-    let settings = server_settings(c, None, metrics.clone());
+    let settings = server_settings(c, None, o.metrics.clone());
     let worker = settings.tpm_worker.clone();
     let agent = PushAgent {
-        verifier: Verifier::new(&c.push, &state.agent_id)
-            .map_err(push_error("use verifier_tls_ca_cert"))?,
+        verifier: Verifier::new(&c.push, &o.state.agent_id)
+            .map_err(StartError::io("use verifier_tls_ca_cert"))?,
         tpm: Arc::clone(&service) as Arc<dyn server::Attestation>,
         worker: worker.clone(),
         sources,
         fallback: c.push.attestation_interval,
-        metrics: metrics.clone(),
+        metrics: o.metrics,
     };
     super::lock_down(c)?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let identity = (!identity_listeners.is_empty()).then(|| {
-        let mut rx = stop_rx.clone();
+    // The identity listener runs until the push loop ends, then is aborted.
+    let identity = (!o.identity_listeners.is_empty()).then(|| {
         tokio::spawn(server::serve_identity(
-            identity_listeners,
+            o.identity_listeners,
             settings,
             Arc::clone(&service) as Arc<dyn server::Attestation>,
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            },
+            std::future::pending(),
         ))
     });
     agent.run(shutdown_signal()).await;
-    let _ = stop_tx.send(true);
     if let Some(task) = identity {
         task.abort();
     }

@@ -5,36 +5,17 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keylet_core::agent::EkHandle;
 use keylet_core::keylime::{auth_tag, credential};
 use keylet_core::tpm::Handle;
 use zeroize::Zeroizing;
 
 use super::StartError;
-use super::device_id::{DeviceIdError, DeviceIdentity};
+use super::keys::TpmObjects;
 use super::tpm_box::TpmBox;
 use crate::backoff;
-use crate::config::Backoff;
+use crate::config::{AgentConfig, Backoff};
 use crate::registrar::{Registrar, RegistrarError, Registration};
-
-/// What registration needs besides the TPM.
-#[derive(Debug)]
-pub(crate) struct RegisterInput<'a> {
-    /// The agent id.
-    pub(crate) id: &'a str,
-    /// API versions keylet may register with.
-    pub(crate) versions: &'a [(u8, u8)],
-    /// The body fields.
-    pub(crate) registration: Registration<'a>,
-    /// The AK handle.
-    pub(crate) ak: Handle,
-    /// The EK.
-    pub(crate) ek: EkHandle,
-    /// The AK's TPM2B_PUBLIC (the IAK certifies its Name).
-    pub(crate) ak_public: &'a [u8],
-    /// The IAK and IDevID to register with (`enable_iak_idevid`).
-    pub(crate) device: Option<&'a DeviceIdentity>,
-}
+use crate::state::AgentState;
 
 /// Retries `op` with capped exponential backoff while it fails transiently.
 async fn with_backoff<T, F, Fut>(
@@ -67,40 +48,65 @@ where
     }
 }
 
-/// Registers, activates the credential with the TPM and activates at the registrar.
+/// Registers `state`'s AK (loaded as `ak`) under `objects`' EK with
+/// `mtls_cert` (`None`: mTLS disabled), activates the credential with the TPM
+/// and activates at the registrar; returns the API version registered with
+/// (the registrar's own, when keylet has it). The IAK and IDevID are checked
+/// against their certificates before the registrar is contacted.
 ///
 /// # Errors
 ///
 /// [`StartError::Registrar`] (with a clear 403 message), or
 /// [`StartError::Tpm`] / [`StartError::Credential`] during activation.
-pub(crate) async fn register_and_activate(
-    registrar: &Registrar,
-    backoff: Backoff,
+pub(crate) async fn register(
+    c: &AgentConfig,
     tpm: &mut TpmBox,
-    input: &RegisterInput<'_>,
+    objects: &TpmObjects,
+    state: &AgentState,
+    ak: Handle,
+    mtls_cert: Option<&str>,
 ) -> Result<(u8, u8), StartError> {
+    let registrar = Registrar::configured(c).map_err(StartError::Registrar)?;
+    // (a build without the iak feature refuses enable_iak_idevid)
+    #[cfg(feature = "iak")]
+    let mut device = match &c.device_id {
+        Some(settings) => Some(super::device_id::load(tpm, settings)?),
+        None => None,
+    };
+    let (id, backoff) = (state.agent_id.as_str(), c.backoff);
+    let (aik, ek) = (
+        STANDARD.encode(&state.ak_public),
+        STANDARD.encode(&objects.ek_public),
+    );
+    #[cfg_attr(not(feature = "iak"), allow(unused_mut))]
+    let mut registration = Registration {
+        aik_tpm: &aik,
+        ek_tpm: &ek,
+        ekcert: objects.ek_cert_pem.as_deref(),
+        mtls_cert: mtls_cert.unwrap_or("disabled"),
+        ip: &c.contact_ip,
+        port: c.contact_port,
+        device_id: None,
+    };
     let api = with_backoff(backoff, "asking the registrar for its version", || {
-        registrar.negotiate(input.versions)
+        registrar.negotiate(&c.api_versions)
     })
     .await
     .map_err(StartError::Registrar)?;
     log::info!(
         "registering agent {} at {} (API {}.{})",
-        input.id,
+        id,
         registrar.address(),
         api.0,
         api.1
     );
-    let (attest, sign);
-    let mut registration = input.registration.clone();
-    if let Some(device) = input.device {
-        let certified = device.certify_ak(tpm, input.ak, input.ak_public, input.id, api);
-        device.release(tpm);
-        (attest, sign) = certified?;
-        registration.device_id = Some(device.fields(&attest, &sign));
+    #[cfg(feature = "iak")]
+    if let Some(device) = &mut device {
+        registration.device_id = Some(device.certify_ak(tpm, ak, &state.ak_public, id, api)?);
     }
+    let device_certified = registration.device_id.is_some();
     let blob_b64 = with_backoff(backoff, "registering", || {
-        registrar.register(api, input.id, &registration)
+        registrar.register(api, id, &registration)
     })
     .await
     .map_err(|e| match e {
@@ -108,15 +114,19 @@ pub(crate) async fn register_and_activate(
             status: 400,
             message,
             ..
-        } if input.device.is_some() => StartError::DeviceId(DeviceIdError::Refused {
-            status: 400,
-            message,
-        }),
+        } if device_certified => StartError::DeviceId(format!(
+            "the registrar refused the registration with the IAK and IDevID (400: {message}). \
+             Check on the registrar: that the CA that issued iak_cert and idevid_cert is in its \
+             trust store (the tpm_cert_store directory of the [tenant] section of its \
+             configuration; the CA must be the certificates' direct issuer), and its log, which \
+             names the field it refused (iak_cert, idevid_cert, or aik_tpm when the IAK's \
+             certification of the AK does not verify)"
+        )),
         e => StartError::Registrar(e),
     })?;
     // Operators moving from the reference agent watch for these two lines
     // (keylime-tests greps them too): its words, kept.
-    log::info!("SUCCESS: Agent {} registered", input.id);
+    log::info!("SUCCESS: Agent {} registered", id);
     let blob = STANDARD
         .decode(blob_b64.trim())
         .map_err(|e| StartError::Credential(format!("the blob is not base64: {e}")))?;
@@ -125,26 +135,23 @@ pub(crate) async fn register_and_activate(
     let n = tpm
         .tpm()
         .activate_credential(
-            input.ak,
-            input.ek,
+            ak,
+            objects.ek,
             parts.id_object,
             parts.encrypted_secret,
             secret.as_mut_slice(),
         )
-        .map_err(|source| StartError::Tpm {
-            step: "activate the registrar's credential",
-            source,
-        })?;
-    let tag = auth_tag::auth_tag(secret.get(..n).unwrap_or(&[]), input.id)
+        .map_err(StartError::tpm("activate the registrar's credential"))?;
+    let tag = auth_tag::auth_tag(secret.get(..n).unwrap_or(&[]), id)
         .map_err(|e| StartError::Credential(e.to_string()))?;
     with_backoff(backoff, "activating", || {
-        registrar.activate(api, input.id, tag.as_str())
+        registrar.activate(api, id, tag.as_str())
     })
     .await
     .map_err(StartError::Registrar)?;
     log::info!(
         "SUCCESS: Agent {} activated: it is registered and active",
-        input.id
+        id
     );
     Ok(api)
 }

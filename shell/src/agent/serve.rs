@@ -7,51 +7,19 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keylet_core::tpm::Handle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::{Reload, TpmAttestation, TpmBox};
+use super::TpmAttestation;
 use crate::config::AgentConfig;
 use crate::logs::read_boottime;
 use crate::metrics::Metrics;
-use crate::server::{
-    self, AgentInfo, ApiVersions, IdentityListeners, ServerSettings, ServerTls, TlsFiles,
-};
-use crate::state::AgentState;
+use crate::server::{self, ApiVersions, IdentityListeners, ServerSettings, ServerTls, TlsFiles};
 
 /// How long requests still open at a stop signal may run on.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 /// How long the stop waits for the TPM to flush the AK.
 pub const FLUSH_WAIT: Duration = Duration::from_millis(300);
-
-/// The quote service for `c`: `tpm` with the AK `ak` loaded from `state`,
-/// binding `payload_pem` into PCR 16. It owns the AK (flushed on drop).
-#[must_use]
-pub fn attestation(
-    c: &AgentConfig,
-    tpm: TpmBox,
-    ak: Handle,
-    state: &AgentState,
-    payload_pem: String,
-) -> TpmAttestation {
-    let info = AgentInfo {
-        uuid: state.agent_id.clone(),
-        hash_alg: c.tpm_hash_alg,
-        key_alg: c.tpm_encryption_alg,
-        sign_alg: c.tpm_signing_alg,
-        ak_handle: ak,
-    };
-    let reload = Reload {
-        key_alg: c.tpm_encryption_alg,
-        persistent_ek: c.ek_handle,
-        ak_public: state.ak_public.clone(),
-        ak_private: state.ak_private.clone(),
-        clock_repair: c.tpm_clock_repair,
-        owner_password: c.tpm_ownerpassword.clone(),
-    };
-    TpmAttestation::new(tpm, ak, reload, payload_pem, info)
-}
 
 /// The server settings for `c` on `listen` with `tls` (`None`: plain HTTP)
 /// and `metrics`; logs and payload keys are the caller's.

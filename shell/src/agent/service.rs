@@ -16,45 +16,37 @@ use keylet_core::tpm::command::Auth;
 use keylet_core::verify::QuoteError;
 
 use super::tpm_box::TpmBox;
+use crate::config::AgentConfig;
 use crate::server::{AgentInfo, AttestError, Attestation, Nonce, QuoteReply};
+use crate::state::AgentState;
 use crate::tpm::TransportError;
 
 /// Room for the longest quote string (24 PCRs, RSA-4096 signature).
 const QUOTE_BUFFER: usize = 8192;
 
-/// What is needed to load the AK again after the TPM restarted.
-#[derive(Clone)]
-pub struct Reload {
-    /// EK key type.
-    pub(crate) key_alg: KeyAlg,
-    /// A persistent EK handle, if configured.
-    pub(crate) persistent_ek: Option<u32>,
-    /// The AK TPM2B_PUBLIC.
-    pub(crate) ak_public: Vec<u8>,
-    /// The AK TPM2B_PRIVATE.
-    pub(crate) ak_private: Vec<u8>,
-    /// Whether an unsafe TPM clock is set forward (`tpm_clock_repair`).
-    pub(crate) clock_repair: bool,
-    /// The owner hierarchy's password for that (`tpm_ownerpassword`).
-    pub(crate) owner_password: Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for Reload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reload")
-            .field("key_alg", &self.key_alg)
-            .field("persistent_ek", &self.persistent_ek)
-            .field("clock_repair", &self.clock_repair)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug)]
 struct Inner {
     tpm: TpmBox,
     ak: Handle,
     out: Box<[u8]>,
-    reload: Reload,
+    /// To load the AK again after the TPM restarted: the EK's key type and
+    /// persistent handle (`ek_handle`), the AK's TPM2B_PRIVATE.
+    key_alg: KeyAlg,
+    persistent_ek: Option<u32>,
+    ak_private: Vec<u8>,
+    /// The owner hierarchy's password (`tpm_ownerpassword`) when an unsafe
+    /// TPM clock is set forward (`tpm_clock_repair`).
+    clock_repair: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("tpm", &self.tpm)
+            .field("ak", &self.ak)
+            .field("key_alg", &self.key_alg)
+            .field("persistent_ek", &self.persistent_ek)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The agent's [`Attestation`]: quotes with the loaded AK.
@@ -70,40 +62,49 @@ pub struct TpmAttestation {
     ak_name: Vec<u8>,
 }
 
-impl TpmAttestation {
-    /// Wraps an open TPM with a loaded AK; the AK is flushed when the
-    /// service is dropped or [`shut down`](Self::shutdown).
-    #[must_use]
-    pub(crate) fn new(
-        mut tpm: TpmBox,
-        ak: Handle,
-        reload: Reload,
-        payload_pem: String,
-        info: AgentInfo,
-    ) -> Self {
-        let data_digest = info.hash_alg.hash(payload_pem.as_bytes());
-        let ak_public = reload.ak_public.clone();
-        // The state's AK public was loaded into this TPM, so its Name is well formed.
-        let ak_name = keylet_core::tpm::name::of_tpm2b_public(&ak_public)
-            .map(|n| n.as_bytes().to_vec())
-            .unwrap_or_default();
-        tpm.own(ak);
-        Self {
-            ak: AtomicU32::new(ak),
-            inner: Mutex::new(Inner {
-                tpm,
-                ak,
-                out: vec![0; QUOTE_BUFFER].into_boxed_slice(),
-                reload,
-            }),
-            payload_pem,
-            data_digest,
-            info,
-            ak_public,
-            ak_name,
-        }
+/// The quote service for `c`: `tpm` with the AK `ak` loaded from `state`,
+/// binding `payload_pem` into PCR 16. It owns the AK: flushed when the
+/// service is dropped or [`shut down`](TpmAttestation::shutdown).
+#[must_use]
+pub fn attestation(
+    c: &AgentConfig,
+    mut tpm: TpmBox,
+    ak: Handle,
+    state: &AgentState,
+    payload_pem: String,
+) -> TpmAttestation {
+    let info = AgentInfo {
+        uuid: state.agent_id.clone(),
+        hash_alg: c.tpm_hash_alg,
+        key_alg: c.tpm_encryption_alg,
+        sign_alg: c.tpm_signing_alg,
+        ak_handle: ak,
+    };
+    // The state's AK public was loaded into this TPM, so its Name is well formed.
+    let ak_name = keylet_core::tpm::name::of_tpm2b_public(&state.ak_public)
+        .map(|n| n.as_bytes().to_vec())
+        .unwrap_or_default();
+    tpm.own(ak);
+    TpmAttestation {
+        ak: AtomicU32::new(ak),
+        inner: Mutex::new(Inner {
+            tpm,
+            ak,
+            out: vec![0; QUOTE_BUFFER].into_boxed_slice(),
+            key_alg: c.tpm_encryption_alg,
+            persistent_ek: c.ek_handle,
+            ak_private: state.ak_private.clone(),
+            clock_repair: c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
+        }),
+        data_digest: info.hash_alg.hash(payload_pem.as_bytes()),
+        payload_pem,
+        info,
+        ak_public: state.ak_public.clone(),
+        ak_name,
     }
+}
 
+impl TpmAttestation {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the TPM state half-done
         // in a way a next quote cannot cope with: each quote resets PCR 16.
@@ -146,16 +147,13 @@ impl TpmAttestation {
 impl Inner {
     /// Makes an unsafe TPM clock safe if configured to; whether it is safe.
     fn repair_clock(&mut self) -> bool {
-        let owner = self
-            .reload
-            .clock_repair
-            .then_some(self.reload.owner_password.as_slice());
+        let owner = self.clock_repair.as_deref().map(Vec::as_slice);
         super::clock::ensure_safe(&mut self.tpm, owner)
     }
 
     /// Reconnects, clears what a restarted TPM may hold, recreates the EK
-    /// and reloads the AK; the new AK handle.
-    fn recover(&mut self) -> Result<Handle, String> {
+    /// and reloads the AK (`ak_public`); the new AK handle.
+    fn recover(&mut self, ak_public: &[u8]) -> Result<Handle, String> {
         log::warn!("reconnecting to the TPM at {}", self.tpm.device());
         self.tpm.reopen().map_err(|e| e.to_string())?;
         self.repair_clock();
@@ -164,15 +162,15 @@ impl Inner {
         let ek = self
             .tpm
             .tpm()
-            .create_ek(self.reload.key_alg, self.reload.persistent_ek, &mut public)
+            .create_ek(self.key_alg, self.persistent_ek, &mut public)
             .map_err(|e| e.to_string())?;
         if ek.transient {
             self.tpm.own(ek.handle);
         }
-        let loaded =
-            self.tpm
-                .tpm()
-                .load_ak(ek.key(), &self.reload.ak_public, &self.reload.ak_private);
+        let loaded = self
+            .tpm
+            .tpm()
+            .load_ak(ek.key(), ak_public, &self.ak_private);
         if ek.transient {
             self.tpm.release(ek.handle);
         }
@@ -181,6 +179,11 @@ impl Inner {
         log::info!("TPM reconnected; AK reloaded as {:#010x}", self.ak);
         Ok(self.ak)
     }
+}
+
+/// The quote string keylet-core wrote (in ASCII) in `out[..n]`.
+fn ascii(out: &[u8], n: usize) -> String {
+    String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned()
 }
 
 fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
@@ -206,7 +209,7 @@ impl TpmAttestation {
             Ok(r) => Ok(r),
             Err(AgentError::Transport { error, .. }) => {
                 log::warn!("TPM I/O failed: {error}");
-                let ak = inner.recover().map_err(|e| {
+                let ak = inner.recover(&self.ak_public).map_err(|e| {
                     log::error!("TPM recovery failed: {e}");
                     AttestError::Tpm(e.into())
                 })?;
@@ -237,8 +240,7 @@ impl Attestation for TpmAttestation {
             };
             let Inner { tpm, out, .. } = inner;
             let n = tpm.tpm().quote(&req, out)?;
-            // keylet-core writes the quote string in ASCII.
-            Ok(String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned())
+            Ok(ascii(out, n))
         })?;
         Ok(QuoteReply {
             quote,
@@ -284,8 +286,7 @@ impl Attestation for TpmAttestation {
         self.with_tpm(|inner| {
             let Inner { tpm, out, ak, .. } = inner;
             let n = tpm.tpm().quote_pcrs(*ak, nonce, bank, mask, out)?;
-            // keylet-core writes the quote string in ASCII.
-            Ok(String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned())
+            Ok(ascii(out, n))
         })
     }
 

@@ -1,24 +1,44 @@
-//! The start-up that pull and push mode share, in order: the keylime_dir,
-//! the identity listener, metrics, the TPM (leftovers flushed, the clock made
-//! safe), the logs, the EK, the agent id and the AK, and the registration;
-//! and the stop signal both wait for.
+//! `keylet run`, the composition root: the configuration's warnings, the
+//! keylime_dir, then pull mode (`pull.rs`) or push mode (`push.rs`), two
+//! siblings built on the start-up they share here, in order: the identity
+//! listener, metrics, the TPM (leftovers flushed, the clock made safe), the
+//! logs, the EK, the agent id and the AK; and the stop signal both wait for.
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use keylet_core::tpm::Handle;
 
-use super::clock_lease::{self, ClockLease};
+use super::clock::{self, ClockLease};
+use super::identity;
 use super::keys::{self, TpmObjects};
-use super::register::{RegisterInput, register_and_activate};
-use super::{StartError, TpmBox, choose_device, identity};
-use crate::config::AgentConfig;
+use super::register::register;
+use super::{StartError, TpmBox, choose_device};
+use crate::config::{AgentConfig, Loaded};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::Metrics;
-use crate::registrar::{Registrar, Registration};
 use crate::server;
 use crate::state::AgentState;
+
+/// Runs the agent until a stop signal.
+///
+/// # Errors
+///
+/// [`StartError`] naming the step that failed. The TPM objects keylet
+/// created are flushed on every path: the [`TpmBox`] owning them flushes
+/// them when dropped.
+pub(crate) async fn run(loaded: Loaded) -> Result<(), StartError> {
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    let c = &loaded.config;
+    check_keylime_dir(c)?;
+    // (a build without the push feature refuses attestation_mode = "push")
+    #[cfg(feature = "push")]
+    if c.push.mode == crate::config::AttestationMode::Push {
+        return super::push::run_push(c).await;
+    }
+    super::pull::run_pull(c, std::net::SocketAddr::new(c.ip, c.port)).await
+}
 
 /// Resolves when SIGTERM or SIGINT arrives.
 pub(super) async fn shutdown_signal() {
@@ -61,13 +81,13 @@ fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, S
         tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
     }
     log::info!("TPM: {}", tpm.device());
-    tpm.set_clock_lease(ClockLease::load(c.keylime_dir.join(clock_lease::FILE_NAME)));
+    tpm.clock_lease = Some(ClockLease::load(c.keylime_dir.join(clock::FILE_NAME)));
     match tpm.tpm().flush_leftovers() {
         Ok(0) => {}
         Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
         Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
     }
-    super::clock::ensure_safe(
+    clock::ensure_safe(
         &mut tpm,
         c.tpm_clock_repair.then_some(c.tpm_ownerpassword.as_slice()),
     );
@@ -83,14 +103,11 @@ pub(super) async fn blocking<R: Send + 'static>(
 ) -> Result<R, StartError> {
     tokio::task::spawn_blocking(step)
         .await
-        .map_err(|e| StartError::Io {
-            what,
-            detail: e.to_string(),
-        })?
+        .map_err(StartError::io(what))?
 }
 
 /// keylime_dir must exist: state and keys go there.
-pub(super) fn check_keylime_dir(c: &AgentConfig) -> Result<(), StartError> {
+fn check_keylime_dir(c: &AgentConfig) -> Result<(), StartError> {
     if !c.keylime_dir.is_dir() {
         return Err(StartError::Io {
             what: "use keylime_dir",
@@ -111,38 +128,59 @@ pub(super) struct Opened {
     pub(super) metrics: Option<Arc<Metrics>>,
     /// Serves metrics until it is dropped.
     pub(super) _metrics_server: Option<crate::metrics::MetricsServer>,
+    /// The TPM, owning the AK and (when transient) the EK.
     pub(super) tpm: TpmBox,
     pub(super) ima_log: Option<Arc<ImaLog>>,
     pub(super) mb_log: Option<Arc<MeasuredBootLog>>,
-    /// The EK (owned by `tpm` when transient).
     pub(super) objects: TpmObjects,
+    pub(super) ak: Handle,
+    /// The agent state, saved with the AK.
+    pub(super) state: AgentState,
 }
 
-/// Binds the identity listener, starts metrics, opens the TPM and the logs and
-/// loads the EK: the start-up both models share.
+/// Binds the identity listener, starts metrics, opens the TPM and the logs,
+/// loads the EK, chooses the agent id and loads or creates the AK: the
+/// start-up both models share. The TPM steps run off the async thread (an
+/// RSA AK takes seconds on a discrete TPM).
 pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
     let identity_listeners = server::IdentityListeners::bind(&c.identity)
         .await
-        .map_err(|e| StartError::Io {
-            what: "start the identity listener",
-            detail: e.to_string(),
-        })?;
-    let (metrics, _metrics_server) =
-        crate::metrics::start(c).await.map_err(|e| StartError::Io {
-            what: "serve metrics",
-            detail: e.to_string(),
-        })?;
+        .map_err(StartError::io("start the identity listener"))?;
+    let (metrics, _metrics_server) = crate::metrics::start(c)
+        .await
+        .map_err(StartError::io("serve metrics"))?;
     let (config, timed) = (c.clone(), metrics.clone());
     let (tpm, objects) = blocking("open the TPM", move || {
         let mut tpm = open_tpm(&config, timed.as_ref())?;
         let objects = keys::endorsement(&mut tpm, config.tpm_encryption_alg, config.ek_handle)?;
-        if objects.ek_transient {
-            tpm.own(objects.ek.handle);
-        }
         Ok((tpm, objects))
     })
     .await?;
     let (ima_log, mb_log) = open_logs(c);
+    let (c, ek) = (c.clone(), objects.clone());
+    let (tpm, ak, state) = blocking("prepare the AK", move || {
+        let mut tpm = tpm;
+        crate::state::remove_stale_temporaries(&c);
+        let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
+        let identity = identity::resolve(&c.uuid, &ek.ek_public, state.as_ref())
+            .map_err(StartError::Identity)?;
+        let (ak, state, changed) = keys::attestation_key(
+            &mut tpm,
+            &ek,
+            state,
+            &identity,
+            c.tpm_encryption_alg,
+            c.tpm_hash_alg,
+            &c.agent_data_path,
+        )?;
+        tpm.own(ak);
+        if changed {
+            // On an error the AK is flushed with the box that owns it.
+            state.save(&c.agent_data_path).map_err(StartError::State)?;
+        }
+        Ok((tpm, ak, state))
+    })
+    .await?;
     Ok(Opened {
         identity_listeners,
         metrics,
@@ -151,72 +189,47 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
         ima_log,
         mb_log,
         objects,
+        ak,
+        state,
     })
 }
 
-/// The agent id and the AK (loaded, owned by `tpm`, saved in the state).
-pub(super) fn prepare_ak(
+/// Registers `o`'s AK (see [`register`]) with `mtls_cert`, then flushes a
+/// transient EK; `Ok(None)` when a stop signal comes first. With `keep_trying`
+/// (push mode) a registrar that cannot be reached is tried again after a
+/// pause, however long it stays away.
+pub(super) async fn register_or_stop(
     c: &AgentConfig,
-    tpm: &mut TpmBox,
-    objects: &TpmObjects,
-) -> Result<(Handle, AgentState, identity::Identity), StartError> {
-    crate::state::remove_stale_temporaries(c);
-    let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
-    let identity = identity::resolve(&c.uuid, &objects.ek_public, state.as_ref())
-        .map_err(StartError::Identity)?;
-    let (ak, state, changed) = keys::attestation_key(
-        tpm,
-        objects,
-        state,
-        &identity,
-        c.tpm_encryption_alg,
-        c.tpm_hash_alg,
-        &c.agent_data_path,
-    )?;
-    tpm.own(ak);
-    if changed {
-        // On an error the AK is flushed with the box that owns it.
-        state.save(&c.agent_data_path).map_err(StartError::State)?;
-    }
-    Ok((ak, state, identity))
-}
-
-/// Registers and activates `state`'s AK under `objects`' EK with `mtls_cert`
-/// (`None`: mTLS disabled); returns the API version registered with (the
-/// registrar's own, when keylet has it).
-pub(crate) async fn register(
-    c: &AgentConfig,
-    tpm: &mut TpmBox,
-    objects: &TpmObjects,
-    state: &AgentState,
-    ak: Handle,
+    o: &mut Opened,
     mtls_cert: Option<&str>,
-) -> Result<(u8, u8), StartError> {
-    let registrar = Registrar::configured(c).map_err(StartError::Registrar)?;
-    // The IAK and IDevID are checked against their certificates before the
-    // registrar is contacted.
-    let device = match &c.device_id {
-        Some(settings) => Some(super::device_id::load(tpm, settings)?),
-        None => None,
+    keep_trying: bool,
+) -> Result<Option<(u8, u8)>, StartError> {
+    let registered = loop {
+        let attempt = tokio::select! {
+            r = register(c, &mut o.tpm, &o.objects, &o.state, o.ak, mtls_cert) => r,
+            () = shutdown_signal() => return Ok(None),
+        };
+        match attempt {
+            Err(StartError::Registrar(e)) if keep_trying && e.is_transient() => {
+                let pause = c.backoff.initial.max(std::time::Duration::from_secs(1));
+                log::warn!(
+                    "registration failed: {e}; push mode keeps trying, next round in {:.1}s",
+                    pause.as_secs_f32()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = shutdown_signal() => return Ok(None),
+                }
+            }
+            other => break other,
+        }
     };
-    let aik = STANDARD.encode(&state.ak_public);
-    let ek = STANDARD.encode(&objects.ek_public);
-    let input = RegisterInput {
-        id: &state.agent_id,
-        versions: &c.api_versions,
-        registration: Registration {
-            aik_tpm: &aik,
-            ek_tpm: &ek,
-            ekcert: objects.ek_cert_pem.as_deref(),
-            mtls_cert: mtls_cert.unwrap_or("disabled"),
-            ip: &c.contact_ip,
-            port: c.contact_port,
-            device_id: None,
-        },
-        ak,
-        ek: objects.ek,
-        ak_public: &state.ak_public,
-        device: device.as_ref(),
-    };
-    register_and_activate(&registrar, c.backoff, tpm, &input).await
+    if o.objects.ek_transient {
+        o.tpm.release(o.objects.ek.handle);
+    }
+    let api = registered?;
+    if let Some(m) = &o.metrics {
+        m.set_registered(true); // metrics: registration state
+    }
+    Ok(Some(api))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::Handle;
 
-use super::clock_lease::ClockLease;
+use super::clock::ClockLease;
 
 use crate::metrics::{Metrics, Timed};
 use crate::tpm::{self, TpmDevice, TpmTransport, TransportError};
@@ -24,8 +24,9 @@ pub struct TpmBox {
     metrics: Option<Arc<Metrics>>,
     /// Transient objects to flush on drop, oldest first.
     owned: Vec<Handle>,
-    /// The TPM clock lease (`keylet run`; none for one-off commands).
-    clock_lease: Option<ClockLease>,
+    /// The TPM clock lease, kept above the TPM clock (`keylet run`; none for
+    /// one-off commands; see [`super::clock`]).
+    pub(super) clock_lease: Option<ClockLease>,
     /// The endorsement hierarchy's password (`tpm_ownerpassword`), empty
     /// by default.
     endorsement: zeroize::Zeroizing<Vec<u8>>,
@@ -80,16 +81,6 @@ impl TpmBox {
     /// Times every later TPM command into `metrics`.
     pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
         self.metrics = Some(metrics);
-    }
-
-    /// Keeps `lease` above the TPM clock from now on (see [`super::clock`]).
-    pub(crate) fn set_clock_lease(&mut self, lease: ClockLease) {
-        self.clock_lease = Some(lease);
-    }
-
-    /// The clock lease, if this box keeps one.
-    pub(crate) fn clock_lease(&mut self) -> Option<&mut ClockLease> {
-        self.clock_lease.as_mut()
     }
 
     /// The TPM, borrowing this box's transport and buffers.
@@ -196,31 +187,20 @@ mod tests {
     }
 
     #[test]
-    fn drop_flushes_what_the_box_owns_newest_first() {
+    fn owned_objects_are_flushed_once_newest_first() {
         let (device, flushed) = fake_tpm();
         let mut tpm = TpmBox::open(device).unwrap();
-        tpm.own(0x8000_0000);
-        tpm.own(0x8000_0001);
-        tpm.own(0x8000_0001);
-        assert_eq!(tpm.owned(), &[0x8000_0000, 0x8000_0001]);
-        drop(tpm);
-        let got: Vec<u32> = flushed.iter().collect();
-        assert_eq!(got, [0x8000_0001, 0x8000_0000]);
-    }
-
-    #[test]
-    fn released_objects_are_flushed_once() {
-        let (device, flushed) = fake_tpm();
-        let mut tpm = TpmBox::open(device).unwrap();
-        tpm.own(0x8000_0000);
-        tpm.own(0x8000_0002);
+        for h in [0x8000_0000, 0x8000_0001, 0x8000_0001, 0x8000_0002] {
+            tpm.own(h);
+        }
+        assert_eq!(tpm.owned(), &[0x8000_0000, 0x8000_0001, 0x8000_0002]);
         tpm.release(0x8000_0000);
         assert_eq!(flushed.recv().unwrap(), 0x8000_0000);
         tpm.flush_owned();
-        assert_eq!(flushed.recv().unwrap(), 0x8000_0002);
         assert!(tpm.owned().is_empty());
         drop(tpm);
-        assert!(flushed.iter().next().is_none(), "nothing flushed twice");
+        let got: Vec<u32> = flushed.iter().collect();
+        assert_eq!(got, [0x8000_0002, 0x8000_0001], "newest first, none twice");
     }
 
     #[test]
