@@ -57,16 +57,11 @@ pub(crate) async fn check(c: &AgentConfig, state: Option<&AgentState>) -> Vec<Ch
             "POST /v3.0/sessions",
             "POST",
             &verifier.path("sessions"),
-            Some(&messages::session_request(id)),
+            Some(messages::session_request(id)),
             None,
         )
         .await
-        .and_then(|a| {
-            messages::parse_session_challenge(&a.body).map_err(|e| PushError::Answer {
-                step: "POST /v3.0/sessions",
-                detail: e.to_string(),
-            })
-        });
+        .and_then(|a| a.read(messages::parse_session_challenge));
     let session = match opened {
         Ok(s) => s,
         Err(e) => return vec![Check::fail(NAME, e.to_string(), fix_for(&e, c))],
@@ -93,7 +88,7 @@ pub(crate) async fn check(c: &AgentConfig, state: Option<&AgentState>) -> Vec<Ch
             "PATCH /v3.0/sessions",
             "PATCH",
             &verifier.path(&format!("sessions/{}", session.id)),
-            Some(&proof),
+            Some(proof),
             None,
         )
         .await;

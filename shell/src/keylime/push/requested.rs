@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::attestation::{IMA, QUOTE, UEFI};
 use super::{Read, Single, challenge};
 use crate::keylime::{JsonError, decode};
 
@@ -151,14 +152,14 @@ pub fn parse_requested(
         let class = item.evidence_class.as_deref().unwrap_or("");
         let kind = item.evidence_type.as_deref().unwrap_or("");
         let requested = match (class, kind) {
-            ("certification", "tpm_quote") => quote(params, &base, bank, scheme)?,
-            ("log", "ima_log") => Requested::Ima {
+            QUOTE => quote(params, &base, bank, scheme)?,
+            IMA => Requested::Ima {
                 starting_offset: params
                     .and_then(|p| p.starting_offset)
                     .ok_or_else(|| JsonError::at(format!("{base}/starting_offset"), "missing"))?,
                 entry_count: params.and_then(|p| p.entry_count),
             },
-            ("log", "uefi_log") => Requested::Uefi,
+            UEFI => Requested::Uefi,
             _ => {
                 return Err(JsonError::at(
                     at,

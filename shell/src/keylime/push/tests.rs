@@ -4,8 +4,8 @@ use serde_json::Value;
 use super::*;
 
 /// A request document as JSON, to look at its shape.
-fn json(d: &Document) -> Value {
-    serde_json::from_slice(d.as_bytes()).unwrap()
+fn json(d: &[u8]) -> Value {
+    serde_json::from_slice(d).unwrap()
 }
 
 const SESSION: &str = r#"{"data":{"type":"session","id":"4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11",
@@ -264,8 +264,8 @@ fn agent_status_is_read() {
     assert_eq!(
         parse_agent_status(body).unwrap(),
         AgentStatus {
-            status: "PASS".into(),
-            last_success: 1_796_092_112
+            attestation_status: "PASS".into(),
+            last_successful_attestation: 1_796_092_112
         }
     );
     assert!(parse_agent_status(br#"{"results":{"attestation_status":"PASS"}}"#).is_err());
