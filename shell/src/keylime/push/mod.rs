@@ -87,7 +87,8 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), JsonError> {
 }
 
 /// A base64 challenge at `path`, decoded and checked against what a TPM takes.
-fn challenge(b64: &str, path: &str) -> Result<Vec<u8>, JsonError> {
+fn challenge(b64: Option<&str>, path: &str) -> Result<Vec<u8>, JsonError> {
+    let b64 = b64.ok_or_else(|| JsonError::at(path, "missing"))?;
     let bytes = STANDARD
         .decode(b64)
         .map_err(|e| JsonError::at(path, format!("not base64: {e}")))?;

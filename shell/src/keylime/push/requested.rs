@@ -66,29 +66,24 @@ fn quote(
 ) -> Result<Requested, JsonError> {
     let params = params.ok_or_else(|| JsonError::at(base, "missing"))?;
     let path = |field: &str| format!("{base}/{field}");
-    let b64 = params
-        .challenge
-        .as_deref()
-        .ok_or_else(|| JsonError::at(path("challenge"), "missing"))?;
-    let challenge = challenge(b64, &path("challenge"))?;
-    if let Some(h) = &params.hash_algorithm
-        && h != bank.name()
-    {
-        return Err(JsonError::at(
-            path("hash_algorithm"),
-            format!(
-                "{h:?}, but keylet offered only {} (tpm_hash_alg)",
-                bank.name()
-            ),
-        ));
-    }
-    if let Some(s) = &params.signature_scheme
-        && s != scheme
-    {
-        return Err(JsonError::at(
-            path("signature_scheme"),
-            format!("{s:?}, but keylet offered only {scheme}"),
-        ));
+    let challenge = challenge(params.challenge.as_deref(), &path("challenge"))?;
+    for (field, asked, offered, option) in [
+        (
+            "hash_algorithm",
+            &params.hash_algorithm,
+            bank.name(),
+            " (tpm_hash_alg)",
+        ),
+        ("signature_scheme", &params.signature_scheme, scheme, ""),
+    ] {
+        if let Some(asked) = asked
+            && asked != offered
+        {
+            return Err(JsonError::at(
+                path(field),
+                format!("{asked:?}, but keylet offered only {offered}{option}"),
+            ));
+        }
     }
     let subjects = params.selected_subjects.as_ref().ok_or_else(|| {
         JsonError::at(path("selected_subjects"), "missing: an object of PCR banks")

@@ -102,13 +102,9 @@ pub fn parse_session_challenge(body: &[u8]) -> Result<SessionChallenge, JsonErro
             )
         })?;
     let path = format!("/data/attributes/authentication_requested/{i}/chosen_parameters/challenge");
-    let b64 = pop
-        .chosen_parameters
-        .as_ref()
-        .and_then(|p| p.challenge.as_deref())
-        .ok_or_else(|| JsonError::at(path.as_str(), "missing"))?;
+    let b64 = pop.chosen_parameters.as_ref();
     Ok(SessionChallenge {
-        challenge: challenge(b64, &path)?,
+        challenge: challenge(b64.and_then(|p| p.challenge.as_deref()), &path)?,
         id,
     })
 }
