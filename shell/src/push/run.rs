@@ -190,19 +190,16 @@ impl PushAgent {
                 backoff.pause();
                 (SHORT_PAUSE, false)
             }
-            PushError::Status { status, step, .. } => {
-                let wait = backoff.pause();
-                log::warn!(
-                    "{e}: {}; next try in {}",
-                    meaning(step, *status),
-                    secs(wait)
-                );
-                (wait, false)
-            }
             PushError::Setup(_) => (BACKOFF_MAX, false),
             _ => {
                 let wait = backoff.pause();
-                log::warn!("{e}; next try in {}", secs(wait));
+                let what = match e {
+                    PushError::Status { status, step, .. } => {
+                        format!(": {}", meaning(step, *status))
+                    }
+                    _ => String::new(),
+                };
+                log::warn!("{e}{what}; next try in {}", secs(wait));
                 // A refused proof is made again with a new session.
                 (wait, matches!(e, PushError::NotAuthenticated { .. }))
             }
