@@ -139,14 +139,13 @@ pub fn parse_requested(
             format!("{} items; keylet offered 3", items.len()),
         ));
     }
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    let item = |(i, item): (usize, &Item)| {
         let at = format!("/data/attributes/evidence_requested/{i}");
         let base = format!("{at}/chosen_parameters");
         let params = item.chosen_parameters.as_ref();
         let class = item.evidence_class.as_deref().unwrap_or("");
         let kind = item.evidence_type.as_deref().unwrap_or("");
-        let requested = match (class, kind) {
+        Ok(match (class, kind) {
             QUOTE => quote(params, &base, bank, scheme)?,
             IMA => Requested::Ima {
                 starting_offset: params
@@ -161,8 +160,7 @@ pub fn parse_requested(
                     format!("asks for {class:?}/{kind:?}, which keylet did not offer"),
                 ));
             }
-        };
-        out.push(requested);
-    }
-    Ok(out)
+        })
+    };
+    items.iter().enumerate().map(item).collect()
 }
