@@ -10,7 +10,6 @@
 //!   backoff with jitter. Nothing is retried in a tight loop.
 
 use std::future::Future;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,22 +49,15 @@ pub struct PushAgent {
     pub metrics: Option<Arc<Metrics>>,
 }
 
-/// What one attestation round came to.
-enum Round {
-    /// Evidence accepted (202): the verifier's hint for the next one, and
-    /// the IMA lines sent.
-    Accepted {
-        next: Option<i64>,
-        ima: Option<Range<u64>>,
-    },
-    /// The verifier asked for nothing (no policy needs a quote or a log).
-    NothingRequested,
-}
-
 /// The loop's state between steps.
 struct State {
     /// The bearer token, once authenticated.
     token: Option<Zeroizing<String>>,
+    progress: Progress,
+}
+
+/// How the attestations are going.
+struct Progress {
     backoff: Backoff,
     /// Attestations accepted so far, for the logs.
     accepted: u64,
@@ -80,8 +72,8 @@ impl PushAgent {
         }
     }
 
-    /// One attestation: capabilities, evidence.
-    async fn round(&self, token: &str) -> Result<Round, PushError> {
+    /// One attestation: capabilities, evidence; the pause before the next.
+    async fn round(&self, token: &str, progress: &mut Progress) -> Result<Duration, PushError> {
         let (tpm, sources) = (Arc::clone(&self.tpm), self.sources.clone());
         let body = on_files(move || evidence::capabilities(&*tpm, &sources)).await?;
         let path = self.verifier.attestations_path();
@@ -93,7 +85,13 @@ impl PushAgent {
         let (bank, scheme) = (info.hash_alg, info.sign_alg.name());
         let requested = answer.read(|b| messages::parse_requested(b, bank, scheme))?;
         if requested.is_empty() {
-            return Ok(Round::NothingRequested);
+            log::warn!(
+                "the verifier asked for no evidence: its policy for agent {} needs no PCR \
+                 and no log (add a tpm_policy, runtime or measured-boot policy); next try in {}",
+                self.verifier.agent_id(),
+                secs(self.fallback)
+            );
+            return Ok(self.fallback);
         }
         let (path, why) = self.verifier.evidence_path(answer.location.as_deref());
         if let Some(why) = why {
@@ -118,7 +116,29 @@ impl PushAgent {
             log::warn!("evidence accepted, but the answer's timing is unusable: {e}");
             None
         });
-        Ok(Round::Accepted { next, ima })
+        self.record_last_pass(token).await;
+        progress.accepted = progress.accepted.saturating_add(1);
+        if let Some(m) = &self.metrics {
+            m.push_attestation(true);
+        }
+        let (wait, warning) = timing::next_attestation(next, self.fallback);
+        if let Some(w) = warning {
+            log::warn!("{w}");
+        }
+        let ima = ima
+            .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
+            .unwrap_or_default();
+        if progress.accepted == 1 || progress.failing {
+            log::info!(
+                "evidence accepted by the verifier{ima}; next attestation in {}",
+                secs(wait)
+            );
+        } else {
+            log::debug!("evidence accepted{ima}; next in {}", secs(wait));
+        }
+        progress.failing = false;
+        progress.backoff.reset();
+        Ok(wait)
     }
 
     /// With metrics on: asks the verifier for this agent's status (its token
@@ -155,8 +175,8 @@ impl PushAgent {
             PushError::Http(_) => self.answer_seen(0),
             _ => {}
         }
-        state.failing = true;
-        let backoff = &mut state.backoff;
+        state.progress.failing = true;
+        let backoff = &mut state.progress.backoff;
         let (wait, drop_token) = match e {
             PushError::Status { status: 401, .. } => {
                 log::info!("{e}: {}", meaning("", 401));
@@ -222,44 +242,8 @@ impl PushAgent {
                 Err(e) => self.failed(&e, state),
             };
         };
-        let round = self.round(token).await;
-        if let Ok(Round::Accepted { .. }) = round {
-            self.record_last_pass(token).await;
-        }
-        match round {
-            Ok(Round::Accepted { next, ima }) => {
-                state.accepted = state.accepted.saturating_add(1);
-                if let Some(m) = &self.metrics {
-                    m.push_attestation(true);
-                }
-                let (wait, warning) = timing::next_attestation(next, self.fallback);
-                if let Some(w) = warning {
-                    log::warn!("{w}");
-                }
-                let ima = ima
-                    .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
-                    .unwrap_or_default();
-                if state.accepted == 1 || state.failing {
-                    log::info!(
-                        "evidence accepted by the verifier{ima}; next attestation in {}",
-                        secs(wait)
-                    );
-                } else {
-                    log::debug!("evidence accepted{ima}; next in {}", secs(wait));
-                }
-                state.failing = false;
-                state.backoff.reset();
-                wait
-            }
-            Ok(Round::NothingRequested) => {
-                log::warn!(
-                    "the verifier asked for no evidence: its policy for agent {} needs no PCR \
-                     and no log (add a tpm_policy, runtime or measured-boot policy); next try in {}",
-                    self.verifier.agent_id(),
-                    secs(self.fallback)
-                );
-                self.fallback
-            }
+        match self.round(token, &mut state.progress).await {
+            Ok(wait) => wait,
             Err(e) => {
                 if let Some(m) = &self.metrics {
                     m.push_attestation(false);
@@ -274,9 +258,11 @@ impl PushAgent {
         tokio::pin!(stop);
         let mut state = State {
             token: None,
-            backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
-            accepted: 0,
-            failing: false,
+            progress: Progress {
+                backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
+                accepted: 0,
+                failing: false,
+            },
         };
         log::info!(
             "push mode: attesting agent {} to {} (no port is opened for it)",
