@@ -167,7 +167,7 @@ pub fn verifier_response(data: &[u8]) -> bool {
     let next = push_messages::parse_next_attestation(data);
     let status = push_messages::parse_agent_status(data);
     if let Ok(s) = &status {
-        assert!(s.status.chars().count() <= 32);
+        assert!(s.attestation_status.chars().count() <= 32);
     }
     challenge.is_ok()
         || outcome.is_ok()

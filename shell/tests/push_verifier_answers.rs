@@ -122,7 +122,7 @@ async fn post(v: &Verifier) -> Result<messages::SessionChallenge, String> {
             "authentication (POST /sessions)",
             "POST",
             &v.path("sessions"),
-            Some(&messages::session_request("agent-1")),
+            Some(messages::session_request("agent-1")),
             None,
         )
         .await

@@ -54,12 +54,9 @@ pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&A
         let request = messages::session_request(id);
         let path = verifier.path("sessions");
         let answer = verifier
-            .call(step, "POST", &path, Some(&request), None)
+            .call(step, "POST", &path, Some(request), None)
             .await?;
-        let session = messages::parse_session_challenge(&answer.body).map_err(|e| {
-            let detail = e.to_string();
-            PushError::Answer { step, detail }
-        })?;
+        let session = answer.read(messages::parse_session_challenge)?;
         Ok((verifier, session))
     };
     let (verifier, session) = match opened.await {
@@ -83,7 +80,7 @@ pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&A
     let proof = messages::session_proof(id, &session.id, &[], &[]);
     let path = verifier.path(&format!("sessions/{}", session.id));
     let answer = verifier
-        .call("PATCH /v3.0/sessions", "PATCH", &path, Some(&proof), None)
+        .call("PATCH /v3.0/sessions", "PATCH", &path, Some(proof), None)
         .await;
     let id = &state.agent_id;
     let enrolled = match answer.map(|a| messages::parse_session_outcome(&a.body)) {

@@ -34,12 +34,7 @@ pub(crate) struct EnvelopeIn<T> {
     /// The message (`Success` or why not).
     pub(crate) status: Option<String>,
     /// The answer.
-    #[serde(default = "none")]
     pub(crate) results: Option<T>,
-}
-
-const fn none<T>() -> Option<T> {
-    None
 }
 
 /// `{}` as `results`.

@@ -50,7 +50,10 @@ pub fn decode<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, JsonError>
             return JsonError::at("", format!("not JSON: {e}"));
         }
         let path = json_path::locate(body, e.line(), e.column());
-        let message = strip_position(&e.to_string());
+        // Without serde_json's " at line L column C": the path says where.
+        let message = e.to_string();
+        let at = message.rfind(" at line ").unwrap_or(message.len());
+        let message = message.get(..at).unwrap_or(&message);
         // A missing field is named by its own path.
         if let Some(field) = message
             .strip_prefix("missing field `")
@@ -61,15 +64,6 @@ pub fn decode<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, JsonError>
         }
         JsonError::at(path, message)
     })
-}
-
-/// serde_json's message without its " at line L column C" suffix (the path
-/// says where).
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message.get(..i).unwrap_or(message).to_string(),
-        None => message.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -18,34 +18,24 @@ enum Frame {
     Array(usize),
 }
 
-/// The byte count serde_json had consumed at 1-based `line`, `column`.
-fn consumed(body: &[u8], line: usize, column: usize) -> usize {
-    let mut start = 0;
-    for _ in 1..line {
-        match body
-            .get(start..)
-            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-        {
-            Some(newline) => start += newline + 1,
-            None => break,
-        }
-    }
-    (start + column).min(body.len())
-}
-
 /// The JSON pointer of the value at serde_json's error position (`line`,
-/// `column`) in `body`: the one that ends there, or else the one that starts
-/// right after it, or else the object or array open there.
+/// `column`, 1-based) in `body`: the one that ends there, or else the one
+/// that starts right after it, or else the object or array open there.
 pub(super) fn locate(body: &[u8], line: usize, column: usize) -> String {
-    let end = consumed(body, line, column);
-    let bytes = body.get(..end).unwrap_or(body);
+    let lines = body
+        .split_inclusive(|&b| b == b'\n')
+        .take(line.saturating_sub(1));
+    let line_start: usize = lines.filter(|l| l.ends_with(b"\n")).map(<[u8]>::len).sum();
+    let bytes = body
+        .get(..line_start.saturating_add(column))
+        .unwrap_or(body);
     let mut frames: Vec<Frame> = Vec::new();
     // The pointer of the value that ended last, while nothing followed it.
     let mut ended: Option<String> = None;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
+        i += 1;
         if b.is_ascii_whitespace() {
-            i += 1;
             continue;
         }
         ended = None;
@@ -57,29 +47,26 @@ pub(super) fn locate(body: &[u8], line: usize, column: usize) -> String {
                 } else {
                     Frame::Array(0)
                 });
-                i += 1;
             }
             b'}' | b']' => {
                 frames.pop();
-                ended = Some(pointer(&frames, frames.len()));
-                i += 1;
+                ended = Some(pointer(&frames));
             }
             b',' => {
                 if let Some(Frame::Object(key)) = frames.last_mut() {
                     *key = None;
                 }
-                i += 1;
             }
-            b':' => i += 1,
+            b':' => {}
             b'"' => {
                 let close = string_end(bytes, i);
-                let text = bytes.get(i + 1..close).unwrap_or_default();
+                let text = bytes.get(i..close).unwrap_or_default();
                 if let Some(Frame::Object(key @ None)) = frames.last_mut() {
                     *key = Some(String::from_utf8_lossy(text).into_owned());
                 } else {
                     start_value(&mut frames);
                 }
-                ended = Some(pointer(&frames, frames.len()));
+                ended = Some(pointer(&frames));
                 i = close + 1;
             }
             _ => {
@@ -90,15 +77,15 @@ pub(super) fn locate(body: &[u8], line: usize, column: usize) -> String {
                 {
                     i += 1;
                 }
-                ended = Some(pointer(&frames, frames.len()));
+                ended = Some(pointer(&frames));
             }
         }
     }
-    let container = || pointer(&frames, frames.len().saturating_sub(1));
+    let container = || pointer(frames.split_last().map_or(&[], |(_, open)| open));
     ended.unwrap_or_else(|| match frames.last() {
         // The next element of an array, or the value after a member's key.
         Some(Frame::Array(n)) => format!("{}/{n}", container()),
-        Some(Frame::Object(Some(_))) => pointer(&frames, frames.len()),
+        Some(Frame::Object(Some(_))) => pointer(&frames),
         _ => container(),
     })
 }
@@ -110,10 +97,10 @@ fn start_value(frames: &mut [Frame]) {
     }
 }
 
-/// The index of the quote that closes the string opening at `open` (or the
-/// end of `bytes` when it is cut short).
-fn string_end(bytes: &[u8], open: usize) -> usize {
-    let mut i = open + 1;
+/// The index of the quote that closes the string whose text starts at
+/// `from` (or the end of `bytes` when it is cut short).
+fn string_end(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
     while let Some(&b) = bytes.get(i) {
         match b {
             b'\\' => i += 2,
@@ -124,10 +111,10 @@ fn string_end(bytes: &[u8], open: usize) -> usize {
     bytes.len()
 }
 
-/// The JSON pointer of the value read in `frames[..depth]`.
-fn pointer(frames: &[Frame], depth: usize) -> String {
+/// The JSON pointer of the value read in `frames`.
+fn pointer(frames: &[Frame]) -> String {
     let mut out = String::new();
-    for frame in frames.iter().take(depth) {
+    for frame in frames {
         out.push('/');
         match frame {
             Frame::Object(Some(key)) => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
@@ -163,24 +150,26 @@ mod tests {
     }
 
     #[test]
-    fn a_value_of_the_wrong_type_is_named() {
-        let l = at::<Doc>(r#"{"a":"x","list":[]}"#);
-        assert_eq!(l, "/a");
-        let l = at::<Doc>(r#"{"a":1,"list":[{"id":1,"name":"n"},{"id":300,"name":"n"}]}"#);
-        assert_eq!(l, "/list/1/id");
-        let l = at::<Doc>(r#"{"a":1,"list":[{"id":1,"name":{"x":1}}]}"#);
-        assert_eq!(l, "/list/0/name");
-        let l = at::<Doc>("{\n  \"a\": 1,\n  \"list\": {\"id\": 1}\n}");
-        assert_eq!(l, "/list");
-        let l = at::<Doc>(r#"{"a":1,"list":[1]}"#);
-        assert_eq!(l, "/list/0");
-    }
-
-    #[test]
-    fn an_object_that_lacks_a_field_is_named() {
-        assert_eq!(at::<Doc>(r#"{"a":1}"#), "");
-        assert_eq!(at::<Doc>(r#"{"a":1,"list":[{"id":1}]}"#), "/list/0");
-        assert_eq!(at::<Doc>(r#"{"a":1,"list":[{}]}"#), "/list/0");
+    fn a_wrong_value_or_an_object_that_lacks_a_field_is_named() {
+        for (body, path) in [
+            (r#"{"a":"x","list":[]}"#, "/a"),
+            (
+                r#"{"a":1,"list":[{"id":1,"name":"n"},{"id":300,"name":"n"}]}"#,
+                "/list/1/id",
+            ),
+            (
+                r#"{"a":1,"list":[{"id":1,"name":{"x":1}}]}"#,
+                "/list/0/name",
+            ),
+            ("{\n  \"a\": 1,\n  \"list\": {\"id\": 1}\n}", "/list"),
+            (r#"{"a":1,"list":[1]}"#, "/list/0"),
+            // Lacking a field: the object is named.
+            (r#"{"a":1}"#, ""),
+            (r#"{"a":1,"list":[{"id":1}]}"#, "/list/0"),
+            (r#"{"a":1,"list":[{}]}"#, "/list/0"),
+        ] {
+            assert_eq!(at::<Doc>(body), path, "{body}");
+        }
         assert_eq!(at::<(u8, u8)>(r#"[1]"#), "");
         assert_eq!(at::<Vec<(u8, u8)>>(r#"[[1,2],[1]]"#), "/1");
     }

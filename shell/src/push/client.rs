@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use super::PushError;
-use super::messages::{self, Document, JSON_API};
+use super::messages::{self, JSON_API};
 use crate::config::PushSettings;
+use crate::keylime::JsonError;
 use crate::net::{self, Connection, Endpoint, HttpError, Reply, Request};
 
 /// The largest answer keylet reads from the verifier (its answers are a few
@@ -27,12 +28,28 @@ pub struct Verifier {
 /// A successful answer (2xx) with a JSON body.
 #[derive(Debug)]
 pub struct Answer {
+    /// What keylet was doing.
+    step: &'static str,
     /// The status.
     pub(crate) status: u16,
     /// The body.
     pub body: Vec<u8>,
     /// `Location`.
     pub(crate) location: Option<String>,
+}
+
+impl Answer {
+    /// The body read with `read`; one it refuses is [`PushError::Answer`].
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Answer`] with `read`'s error.
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&[u8]) -> Result<T, JsonError>,
+    ) -> Result<T, PushError> {
+        read(&self.body).map_err(|e| PushError::answer(self.step, &e))
+    }
 }
 
 impl Verifier {
@@ -164,10 +181,10 @@ impl Verifier {
         step: &'static str,
         method: &str,
         path: &str,
-        body: Option<&Document>,
+        body: Option<Vec<u8>>,
         token: Option<&str>,
     ) -> Result<Answer, PushError> {
-        let body = body.map(|b| (JSON_API, b.as_bytes().to_vec()));
+        let body = body.map(|b| (JSON_API, b));
         let request = Request {
             method,
             path,
@@ -185,13 +202,10 @@ impl Verifier {
                 retry_after: reply.retry_after,
             });
         }
-        messages::check_content_type(reply.content_type.as_deref()).map_err(|e| {
-            PushError::Answer {
-                step,
-                detail: e.to_string(),
-            }
-        })?;
+        messages::check_content_type(reply.content_type.as_deref())
+            .map_err(|e| PushError::answer(step, &e))?;
         Ok(Answer {
+            step,
             status: reply.status,
             body: reply.body,
             location: reply.location,

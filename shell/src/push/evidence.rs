@@ -4,6 +4,7 @@
 //! requested offset and the UEFI log. Blocking: [`quote`] runs on the TPM
 //! worker, the rest (log reads) on tokio's blocking thread.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,8 +14,8 @@ use keylet_core::alg::KeyAlg;
 use keylet_core::keylime::quote_string;
 
 use super::PushError;
-use super::messages::{self, Capabilities, Collected, Document, Requested};
-use crate::logs::{ImaLog, MeasuredBootLog};
+use super::messages::{self, Capabilities, Collected, Requested};
+use crate::logs::{ImaLog, LogError, MeasuredBootLog};
 use crate::server::Attestation;
 
 /// The largest UEFI log sent (real ones are tens of kilobytes).
@@ -37,23 +38,12 @@ pub struct Sources {
     pub server_identifier: String,
 }
 
-/// What one attestation sent, for the logs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Sent {
-    /// IMA lines sent (`None`: no IMA log asked for).
-    pub ima_lines: Option<u64>,
-    /// The first IMA line sent.
-    pub ima_from: u64,
-    /// UEFI log bytes sent.
-    pub(crate) uefi_bytes: Option<usize>,
-}
-
 /// The capabilities document for `tpm` and `sources`.
 ///
 /// # Errors
 ///
 /// [`PushError::Log`] if the IMA log cannot be read.
-pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Document, PushError> {
+pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Vec<u8>, PushError> {
     let info = tpm.agent_info();
     let ima_entries = sources
         .ima
@@ -110,7 +100,7 @@ pub fn quote(
 
 /// Collects what `requested` asks for, in its order, with `quote` (made
 /// first, so the IMA lines read now cover every measurement in the quoted
-/// PCR 10).
+/// PCR 10); with the range of IMA lines sent, for the logs.
 ///
 /// # Errors
 ///
@@ -120,18 +110,16 @@ pub fn collect(
     mut quote: Option<Collected>,
     sources: &Sources,
     requested: &[Requested],
-) -> Result<(Vec<Collected>, Sent), PushError> {
-    let mut sent = Sent::default();
+) -> Result<(Vec<Collected>, Option<Range<u64>>), PushError> {
+    let mut sent = None;
     let mut out = Vec::with_capacity(requested.len());
     for r in requested {
-        match r {
-            Requested::Quote { .. } => {
-                out.push(quote.take().ok_or_else(|| {
-                    PushError::Tpm("the verifier asked for two quotes in one attestation".into())
-                })?);
-            }
+        out.push(match r {
+            Requested::Quote { .. } => quote.take().ok_or_else(|| {
+                PushError::Tpm("the verifier asked for two quotes in one attestation".into())
+            })?,
             Requested::Ima {
-                starting_offset,
+                starting_offset: from,
                 entry_count,
             } => {
                 let ima = sources.ima.as_ref().ok_or_else(|| {
@@ -139,25 +127,30 @@ pub fn collect(
                         "the verifier asks for IMA lines but keylet has no IMA log".into(),
                     )
                 })?;
-                let (entries, count) = ima_lines(ima, *starting_offset, *entry_count)?;
-                sent.ima_lines = Some(count);
-                sent.ima_from = *starting_offset;
-                out.push(Collected::Ima {
+                let (entries, count) = ima_lines(ima, *from, *entry_count)?;
+                sent = Some(*from..from + count);
+                Collected::Ima {
                     entries,
                     entry_count: count,
-                });
+                }
             }
             Requested::Uefi => {
                 let uefi = sources.uefi.as_ref().ok_or_else(|| {
                     PushError::Log("the verifier asks for the UEFI log but keylet has none".into())
                 })?;
-                let bytes = read_all(uefi, MAX_UEFI_LOG)?;
-                sent.uefi_bytes = Some(bytes.len());
-                out.push(Collected::Uefi {
+                let bytes = read(|buf, at| uefi.read_at(buf, at), 0..MAX_UEFI_LOG + 1)?;
+                if bytes.len() as u64 > MAX_UEFI_LOG {
+                    return Err(PushError::Log(format!(
+                        "{} is larger than {} MiB",
+                        uefi.path().display(),
+                        MAX_UEFI_LOG >> 20
+                    )));
+                }
+                Collected::Uefi {
                     entries: STANDARD.encode(&bytes),
-                });
+                }
             }
-        }
+        });
     }
     Ok((out, sent))
 }
@@ -174,20 +167,7 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
             ima.path().display()
         )));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(slice.len()).unwrap_or(0));
-    let mut at = slice.start;
-    let mut buf = vec![0u8; CHUNK];
-    while at < slice.end {
-        let want = usize::try_from(slice.end - at).unwrap_or(CHUNK).min(CHUNK);
-        let n = ima
-            .read_at(buf.get_mut(..want).unwrap_or(&mut []), at)
-            .map_err(|e| PushError::Log(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        bytes.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-        at += n as u64;
-    }
+    let mut bytes = read(|buf, at| ima.read_at(buf, at), slice.start..slice.end)?;
     if let Some(limit) = limit {
         let lines = bytes.split_inclusive(|b| *b == b'\n');
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -207,26 +187,26 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
     Ok((text, count))
 }
 
-/// Reads the whole log, refusing more than `max` bytes.
-fn read_all(log: &MeasuredBootLog, max: u64) -> Result<Vec<u8>, PushError> {
+/// Reads `range` of a log with `read_at`, [`CHUNK`] bytes at a time (less
+/// when the log ends first).
+fn read(
+    read_at: impl Fn(&mut [u8], u64) -> Result<usize, LogError>,
+    range: Range<u64>,
+) -> Result<Vec<u8>, PushError> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = log
-            .read_at(&mut buf, out.len() as u64)
+    let mut at = range.start;
+    while at < range.end {
+        let want = usize::try_from(range.end - at).unwrap_or(CHUNK).min(CHUNK);
+        let n = read_at(buf.get_mut(..want).unwrap_or(&mut []), at)
             .map_err(|e| PushError::Log(e.to_string()))?;
         if n == 0 {
-            return Ok(out);
+            break;
         }
         out.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-        if out.len() as u64 > max {
-            return Err(PushError::Log(format!(
-                "{} is larger than {} MiB",
-                log.path().display(),
-                max >> 20
-            )));
-        }
+        at += n as u64;
     }
+    Ok(out)
 }
 
 /// The boot time as RFC 3339 UTC. The verifier compares it between

@@ -23,6 +23,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::executor::TpmWorker;
+use crate::keylime::JsonError;
 use crate::net::HttpError;
 
 pub use run::PushAgent;
@@ -90,6 +91,16 @@ impl fmt::Display for PushError {
 }
 
 impl std::error::Error for PushError {}
+
+impl PushError {
+    /// A 2xx answer to `step` whose body is not what the protocol says.
+    pub(crate) fn answer(step: &'static str, e: &JsonError) -> Self {
+        Self::Answer {
+            step,
+            detail: e.to_string(),
+        }
+    }
+}
 
 impl From<HttpError> for PushError {
     fn from(e: HttpError) -> Self {

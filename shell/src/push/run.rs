@@ -13,10 +13,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use zeroize::Zeroizing;
+
 use super::client::Verifier;
-use super::evidence::{self, Sent, Sources};
+use super::evidence::{self, Sources};
 use super::messages;
-use super::session::{Token, authenticate};
+use super::session::authenticate;
 use super::timing::{self, Backoff};
 use super::{PushError, meaning, on_files, on_tpm, secs};
 use crate::executor::TpmWorker;
@@ -47,12 +49,20 @@ pub struct PushAgent {
     pub metrics: Option<Arc<Metrics>>,
 }
 
-/// What one attestation round came to.
-enum Round {
-    /// Evidence accepted (202); the verifier's hint for the next one.
-    Accepted { next: Option<i64>, sent: Sent },
-    /// The verifier asked for nothing (no policy needs a quote or a log).
-    NothingRequested,
+/// The loop's state between steps.
+struct State {
+    /// The bearer token, once authenticated.
+    token: Option<Zeroizing<String>>,
+    progress: Progress,
+}
+
+/// How the attestations are going.
+struct Progress {
+    backoff: Backoff,
+    /// Attestations accepted so far, for the logs.
+    accepted: u64,
+    /// Whether the last round failed (the next success is logged at info).
+    failing: bool,
 }
 
 impl PushAgent {
@@ -62,40 +72,26 @@ impl PushAgent {
         }
     }
 
-    fn error_seen(&self, e: &PushError) {
-        match e {
-            PushError::Status { status, .. } => self.answer_seen(*status),
-            PushError::Http(_) => self.answer_seen(0),
-            _ => {}
-        }
-    }
-
-    /// One attestation: capabilities, evidence.
-    async fn round(&self, token: &Token) -> Result<Round, PushError> {
+    /// One attestation: capabilities, evidence; the pause before the next.
+    async fn round(&self, token: &str, progress: &mut Progress) -> Result<Duration, PushError> {
         let (tpm, sources) = (Arc::clone(&self.tpm), self.sources.clone());
         let body = on_files(move || evidence::capabilities(&*tpm, &sources)).await?;
-        let step = "capabilities";
-        let answer = self
-            .verifier
-            .call(
-                step,
-                "POST",
-                &self.verifier.attestations_path(),
-                Some(&body),
-                Some(token.as_str()),
-            )
+        let path = self.verifier.attestations_path();
+        let answer = (self.verifier)
+            .call("capabilities", "POST", &path, Some(body), Some(token))
             .await?;
         self.answer_seen(answer.status);
         let info = self.tpm.agent_info();
-        let requested =
-            messages::parse_requested(&answer.body, info.hash_alg, info.sign_alg.name()).map_err(
-                |e| PushError::Answer {
-                    step,
-                    detail: e.to_string(),
-                },
-            )?;
+        let (bank, scheme) = (info.hash_alg, info.sign_alg.name());
+        let requested = answer.read(|b| messages::parse_requested(b, bank, scheme))?;
         if requested.is_empty() {
-            return Ok(Round::NothingRequested);
+            log::warn!(
+                "the verifier asked for no evidence: its policy for agent {} needs no PCR \
+                 and no log (add a tpm_policy, runtime or measured-boot policy); next try in {}",
+                self.verifier.agent_id(),
+                secs(self.fallback)
+            );
+            return Ok(self.fallback);
         }
         let (path, why) = self.verifier.evidence_path(answer.location.as_deref());
         if let Some(why) = why {
@@ -109,61 +105,79 @@ impl PushAgent {
         })
         .await?;
         let sources = self.sources.clone();
-        let (collected, sent) =
+        let (collected, ima) =
             on_files(move || evidence::collect(quote, &sources, &requested)).await?;
-        let step = "evidence";
-        let answer = self
-            .verifier
-            .call(
-                step,
-                "PATCH",
-                &path,
-                Some(&messages::evidence(&collected)),
-                Some(token.as_str()),
-            )
+        let body = messages::evidence(&collected);
+        let answer = (self.verifier)
+            .call("evidence", "PATCH", &path, Some(body), Some(token))
             .await?;
         self.answer_seen(answer.status);
-        let next = match messages::parse_next_attestation(&answer.body) {
-            Ok(next) => next,
-            Err(e) => {
-                log::warn!("evidence accepted, but the answer's timing is unusable: {e}");
-                None
-            }
-        };
-        Ok(Round::Accepted { next, sent })
+        let next = messages::parse_next_attestation(&answer.body).unwrap_or_else(|e| {
+            log::warn!("evidence accepted, but the answer's timing is unusable: {e}");
+            None
+        });
+        self.record_last_pass(token).await;
+        progress.accepted = progress.accepted.saturating_add(1);
+        if let Some(m) = &self.metrics {
+            m.push_attestation(true);
+        }
+        let (wait, warning) = timing::next_attestation(next, self.fallback);
+        if let Some(w) = warning {
+            log::warn!("{w}");
+        }
+        let ima = ima
+            .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
+            .unwrap_or_default();
+        if progress.accepted == 1 || progress.failing {
+            log::info!(
+                "evidence accepted by the verifier{ima}; next attestation in {}",
+                secs(wait)
+            );
+        } else {
+            log::debug!("evidence accepted{ima}; next in {}", secs(wait));
+        }
+        progress.failing = false;
+        progress.backoff.reset();
+        Ok(wait)
     }
 
     /// With metrics on: asks the verifier for this agent's status (its token
     /// allows that) and records the time of the last PASS. Verification is
     /// asynchronous, so this reports the verdicts up to the previous round.
-    async fn record_last_pass(&self, token: &Token) {
+    async fn record_last_pass(&self, token: &str) {
         let Some(m) = &self.metrics else { return };
-        let got = self
+        let path = self.verifier.status_path();
+        let got = match self
             .verifier
-            .call(
-                "status",
-                "GET",
-                &self.verifier.status_path(),
-                None,
-                Some(token.as_str()),
-            )
+            .call("status", "GET", &path, None, Some(token))
             .await
-            .and_then(|a| {
-                messages::parse_agent_status(&a.body).map_err(|e| PushError::Answer {
-                    step: "status",
-                    detail: e.to_string(),
-                })
-            });
+        {
+            Ok(answer) => answer.read(messages::parse_agent_status),
+            Err(e) => Err(e),
+        };
         match got {
-            Ok(s) if s.status == "PASS" && s.last_success > 0 => m.set_last_pass(s.last_success),
-            Ok(s) => log::debug!("the verifier reports this agent as {}", s.status),
+            Ok(s) if s.attestation_status == "PASS" && s.last_successful_attestation > 0 => {
+                m.set_last_pass(s.last_successful_attestation);
+            }
+            Ok(s) => log::debug!(
+                "the verifier reports this agent as {}",
+                s.attestation_status
+            ),
             Err(e) => log::debug!("no status from the verifier for the last-PASS metric: {e}"),
         }
     }
 
-    /// What to do after `e`: the pause, and whether the token is dropped.
-    fn after_error(&self, e: &PushError, backoff: &mut Backoff) -> (Duration, bool) {
+    /// After `e`: logs what it means, drops the token when it must be earned
+    /// again, and returns the pause.
+    fn failed(&self, e: &PushError, state: &mut State) -> Duration {
         match e {
+            PushError::Status { status, .. } => self.answer_seen(*status),
+            PushError::Http(_) => self.answer_seen(0),
+            _ => {}
+        }
+        state.progress.failing = true;
+        let backoff = &mut state.progress.backoff;
+        let (wait, drop_token) = match e {
             PushError::Status { status: 401, .. } => {
                 log::info!("{e}: {}", meaning("", 401));
                 (SHORT_PAUSE, true)
@@ -196,102 +210,45 @@ impl PushAgent {
                 backoff.pause();
                 (SHORT_PAUSE, false)
             }
-            PushError::Status { status, step, .. } => {
+            PushError::Setup(_) => (BACKOFF_MAX, false),
+            _ => {
                 let wait = backoff.pause();
-                log::warn!(
-                    "{e}: {}; next try in {}",
-                    meaning(step, *status),
-                    secs(wait)
-                );
-                (wait, false)
-            }
-            PushError::NotAuthenticated { .. }
-            | PushError::Http(_)
-            | PushError::Answer { .. }
-            | PushError::Tpm(_)
-            | PushError::Log(_) => {
-                let wait = backoff.pause();
-                log::warn!("{e}; next try in {}", secs(wait));
+                let what = match e {
+                    PushError::Status { status, step, .. } => {
+                        format!(": {}", meaning(step, *status))
+                    }
+                    _ => String::new(),
+                };
+                log::warn!("{e}{what}; next try in {}", secs(wait));
                 // A refused proof is made again with a new session.
                 (wait, matches!(e, PushError::NotAuthenticated { .. }))
             }
-            PushError::Setup(_) => (BACKOFF_MAX, false),
+        };
+        if drop_token {
+            state.token = None;
         }
+        wait
     }
 
     /// One step: authenticate if there is no token, else one attestation
     /// round; the pause before the next step.
-    async fn step(
-        &self,
-        token: &mut Option<Token>,
-        backoff: &mut Backoff,
-        progress: &mut Progress,
-    ) -> Duration {
-        let Some(t) = token.as_ref() else {
+    async fn step(&self, state: &mut State) -> Duration {
+        let Some(token) = &state.token else {
             return match authenticate(&self.verifier, &self.tpm, &self.worker).await {
-                Ok(t) => {
-                    log::info!(
-                        "authenticated at the verifier with the TPM's proof of possession \
-                         (token expires {})",
-                        t.expires_at().unwrap_or("when the verifier says")
-                    );
-                    *token = Some(t);
+                Ok(token) => {
+                    state.token = Some(token);
                     Duration::ZERO
                 }
-                Err(e) => {
-                    self.error_seen(&e);
-                    progress.failing = true;
-                    self.after_error(&e, backoff).0
-                }
+                Err(e) => self.failed(&e, state),
             };
         };
-        match self.round(t).await {
-            Ok(Round::Accepted { next, sent }) => {
-                self.record_last_pass(t).await;
-                progress.accepted = progress.accepted.saturating_add(1);
-                if let Some(m) = &self.metrics {
-                    m.push_attestation(true);
-                }
-                let (wait, warning) = timing::next_attestation(next, self.fallback);
-                if let Some(w) = warning {
-                    log::warn!("{w}");
-                }
-                let ima = sent
-                    .ima_lines
-                    .map(|n| format!(", IMA lines {}..{}", sent.ima_from, sent.ima_from + n))
-                    .unwrap_or_default();
-                if progress.accepted == 1 || progress.failing {
-                    log::info!(
-                        "evidence accepted by the verifier{ima}; next attestation in {}",
-                        secs(wait)
-                    );
-                } else {
-                    log::debug!("evidence accepted{ima}; next in {}", secs(wait));
-                }
-                progress.failing = false;
-                backoff.reset();
-                wait
-            }
-            Ok(Round::NothingRequested) => {
-                log::warn!(
-                    "the verifier asked for no evidence: its policy for agent {} needs no PCR \
-                     and no log (add a tpm_policy, runtime or measured-boot policy); next try in {}",
-                    self.verifier.agent_id(),
-                    secs(self.fallback)
-                );
-                self.fallback
-            }
+        match self.round(token, &mut state.progress).await {
+            Ok(wait) => wait,
             Err(e) => {
-                self.error_seen(&e);
                 if let Some(m) = &self.metrics {
                     m.push_attestation(false);
                 }
-                progress.failing = true;
-                let (wait, drop_token) = self.after_error(&e, backoff);
-                if drop_token {
-                    *token = None;
-                }
-                wait
+                self.failed(&e, state)
             }
         }
     }
@@ -299,9 +256,14 @@ impl PushAgent {
     /// Attests until `stop` completes (also in the middle of a request).
     pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut token: Option<Token> = None;
-        let mut backoff = Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX);
-        let mut progress = Progress::default();
+        let mut state = State {
+            token: None,
+            progress: Progress {
+                backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
+                accepted: 0,
+                failing: false,
+            },
+        };
         log::info!(
             "push mode: attesting agent {} to {} (no port is opened for it)",
             self.verifier.agent_id(),
@@ -309,7 +271,7 @@ impl PushAgent {
         );
         loop {
             let wait = tokio::select! {
-                wait = self.step(&mut token, &mut backoff, &mut progress) => wait,
+                wait = self.step(&mut state) => wait,
                 () = &mut stop => return,
             };
             tokio::select! {
@@ -318,11 +280,4 @@ impl PushAgent {
             }
         }
     }
-}
-
-/// How the loop is doing, for the logs.
-#[derive(Debug, Default)]
-struct Progress {
-    accepted: u64,
-    failing: bool,
 }

@@ -17,50 +17,9 @@ use super::{PushError, on_tpm};
 use crate::executor::TpmWorker;
 use crate::server::Attestation;
 
-/// The bearer token of an authenticated session.
-pub(crate) struct Token {
-    value: Zeroizing<String>,
-    expires_at: Option<String>,
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token")
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Token {
-    /// The token, for `Authorization: Bearer`.
-    #[must_use]
-    pub(crate) fn as_str(&self) -> &str {
-        &self.value
-    }
-
-    /// When the verifier said it expires (each passing attestation extends it).
-    #[must_use]
-    pub(crate) fn expires_at(&self) -> Option<&str> {
-        self.expires_at.as_deref()
-    }
-}
-
-/// Runs TPM2_Certify of the AK by itself over `challenge` on the TPM worker.
-async fn certify(
-    tpm: &Arc<dyn Attestation>,
-    worker: &TpmWorker,
-    challenge: Vec<u8>,
-) -> Result<(Vec<u8>, Vec<u8>), PushError> {
-    let tpm = Arc::clone(tpm);
-    on_tpm(worker, move || {
-        tpm.certify_ak(&challenge)
-            .map_err(|e| PushError::Tpm(format!("TPM2_Certify of the AK failed: {e}")))
-    })
-    .await
-}
-
 /// Authenticates this agent at `verifier` with the TPM's proof of
-/// possession of the AK.
+/// possession of the AK (TPM2_Certify on the TPM worker); returns the bearer
+/// token.
 ///
 /// # Errors
 ///
@@ -71,32 +30,32 @@ pub(crate) async fn authenticate(
     verifier: &Verifier,
     tpm: &Arc<dyn Attestation>,
     worker: &TpmWorker,
-) -> Result<Token, PushError> {
+) -> Result<Zeroizing<String>, PushError> {
     let id = verifier.agent_id();
-    let step = "authentication (POST /sessions)";
-    let answer = verifier
+    let request = messages::session_request(id);
+    let challenge = verifier
         .call(
-            step,
+            "authentication (POST /sessions)",
             "POST",
             &verifier.path("sessions"),
-            Some(&messages::session_request(id)),
+            Some(request),
             None,
         )
-        .await?;
-    let challenge =
-        messages::parse_session_challenge(&answer.body).map_err(|e| PushError::Answer {
-            step,
-            detail: e.to_string(),
-        })?;
-    let (attest, signature) = certify(tpm, worker, challenge.challenge).await?;
-    let step = "authentication (PATCH /sessions)";
+        .await?
+        .read(messages::parse_session_challenge)?;
+    let (tpm, qualifying) = (Arc::clone(tpm), challenge.challenge);
+    let (attest, signature) = on_tpm(worker, move || {
+        tpm.certify_ak(&qualifying)
+            .map_err(|e| PushError::Tpm(format!("TPM2_Certify of the AK failed: {e}")))
+    })
+    .await?;
     let proof = messages::session_proof(id, &challenge.id, &attest, &signature);
     let answer = verifier
         .call(
-            step,
+            "authentication (PATCH /sessions)",
             "PATCH",
             &verifier.path(&format!("sessions/{}", challenge.id)),
-            Some(&proof),
+            Some(proof),
             None,
         )
         .await
@@ -114,20 +73,20 @@ pub(crate) async fn authenticate(
             },
             other => other,
         })?;
-    match messages::parse_session_outcome(&answer.body) {
-        Ok(SessionOutcome::Pass { token, expires_at }) => Ok(Token {
-            value: token,
-            expires_at,
-        }),
-        Ok(SessionOutcome::Fail) => Err(PushError::NotAuthenticated {
+    match answer.read(messages::parse_session_outcome)? {
+        SessionOutcome::Pass { token, expires_at } => {
+            log::info!(
+                "authenticated at the verifier with the TPM's proof of possession (token \
+                 expires {})",
+                expires_at.as_deref().unwrap_or("when the verifier says")
+            );
+            Ok(token)
+        }
+        SessionOutcome::Fail => Err(PushError::NotAuthenticated {
             detail: format!(
                 "the verifier answered evaluation \"fail\": agent {id} is not enrolled there (add \
                  it with keylime_tenant -c add --push-model -u {id}), or the challenge expired"
             ),
-        }),
-        Err(e) => Err(PushError::Answer {
-            step,
-            detail: e.to_string(),
         }),
     }
 }

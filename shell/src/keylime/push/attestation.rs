@@ -9,7 +9,7 @@ use keylet_core::keylime::hex::Lower;
 use keylet_core::pcr::HashAlg;
 use serde::{Deserialize, Serialize};
 
-use super::{Document, Resource};
+use super::document;
 use crate::keylime::{EnvelopeIn, JsonError, decode};
 
 /// What keylet can give as evidence.
@@ -97,68 +97,69 @@ struct LogOffer<'a> {
 
 /// `POST /v3.0/agents/{id}/attestations`.
 #[must_use]
-pub fn capabilities(c: &Capabilities<'_>) -> Document {
+pub fn capabilities(c: &Capabilities<'_>) -> Vec<u8> {
     let bank = c.bank.name();
-    let mut evidence = vec![Supported {
-        evidence_class: "certification",
-        evidence_type: "tpm_quote",
-        capabilities: Offer::Quote(QuoteOffer {
-            component_version: "2.0",
-            hash_algorithms: [bank],
-            signature_schemes: [c.signature_scheme],
-            available_subjects: BTreeMap::from([(bank, (0..24).collect())]),
-            certification_keys: [CertificationKey {
-                key_class: "asymmetric",
-                key_algorithm: c.key_algorithm,
-                key_size: c.key_size,
-                server_identifier: c.server_identifier,
-                local_identifier: Lower(c.ak_name).to_string(),
-                public: STANDARD.encode(c.ak_public),
-                allowable_hash_algorithms: [bank],
-                allowable_signature_schemes: [c.signature_scheme],
-            }],
-        }),
-    }];
-    if let Some(version) = c.uefi_version {
-        evidence.push(Supported {
-            evidence_class: "log",
-            evidence_type: "uefi_log",
-            capabilities: Offer::Log(LogOffer {
-                evidence_version: Some(version),
-                entry_count: None,
-                supports_partial_access: false,
-                appendable: false,
-                formats: ["application/octet-stream"],
-            }),
-        });
-    }
-    if let Some(entries) = c.ima_entries {
-        evidence.push(Supported {
-            evidence_class: "log",
-            evidence_type: "ima_log",
-            capabilities: Offer::Log(LogOffer {
-                evidence_version: None,
-                entry_count: Some(entries),
-                supports_partial_access: true,
-                appendable: true,
-                formats: ["text/plain"],
-            }),
-        });
-    }
-    Document::of(Resource {
-        kind: "attestation",
-        id: None,
-        attributes: Offered {
-            evidence_supported: evidence,
-            system_info: SystemInfo {
-                boot_time: c.boot_time,
+    let quote = Offer::Quote(QuoteOffer {
+        component_version: "2.0",
+        hash_algorithms: [bank],
+        signature_schemes: [c.signature_scheme],
+        available_subjects: BTreeMap::from([(bank, (0..24).collect())]),
+        certification_keys: [CertificationKey {
+            key_class: "asymmetric",
+            key_algorithm: c.key_algorithm,
+            key_size: c.key_size,
+            server_identifier: c.server_identifier,
+            local_identifier: Lower(c.ak_name).to_string(),
+            public: STANDARD.encode(c.ak_public),
+            allowable_hash_algorithms: [bank],
+            allowable_signature_schemes: [c.signature_scheme],
+        }],
+    });
+    // A log with a line count (IMA) is read from an offset and grows.
+    let log = |evidence_version, entry_count: Option<u64>, format| {
+        Offer::Log(LogOffer {
+            evidence_version,
+            entry_count,
+            supports_partial_access: entry_count.is_some(),
+            appendable: entry_count.is_some(),
+            formats: [format],
+        })
+    };
+    let uefi = c
+        .uefi_version
+        .map(|v| (UEFI, log(Some(v), None, "application/octet-stream")));
+    let ima = c
+        .ima_entries
+        .map(|n| (IMA, log(None, Some(n), "text/plain")));
+    let evidence_supported = [Some((QUOTE, quote)), uefi, ima]
+        .into_iter()
+        .flatten()
+        .map(
+            |((evidence_class, evidence_type), capabilities)| Supported {
+                evidence_class,
+                evidence_type,
+                capabilities,
             },
-        },
-    })
+        )
+        .collect();
+    let system_info = SystemInfo {
+        boot_time: c.boot_time,
+    };
+    let offered = Offered {
+        evidence_supported,
+        system_info,
+    };
+    document("attestation", None, offered)
 }
 
-/// One item of collected evidence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `evidence_class` and `evidence_type` of each kind of evidence.
+pub(super) const QUOTE: (&str, &str) = ("certification", "tpm_quote");
+pub(super) const IMA: (&str, &str) = ("log", "ima_log");
+pub(super) const UEFI: (&str, &str) = ("log", "uefi_log");
+
+/// One item of collected evidence, serialized as its `data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
 pub enum Collected {
     /// The quote's three base64 texts (TPMS_ATTEST, TPMT_SIGNATURE, PCR blob).
     Quote {
@@ -192,73 +193,30 @@ struct CollectedAttributes<'a> {
 struct CollectedItem<'a> {
     evidence_class: &'static str,
     evidence_type: &'static str,
-    data: CollectedData<'a>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum CollectedData<'a> {
-    Quote {
-        message: &'a str,
-        signature: &'a str,
-        subject_data: &'a str,
-    },
-    Log {
-        entries: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        entry_count: Option<u64>,
-    },
-}
-
-impl<'a> From<&'a Collected> for CollectedItem<'a> {
-    fn from(c: &'a Collected) -> Self {
-        match c {
-            Collected::Quote {
-                message,
-                signature,
-                subject_data,
-            } => Self {
-                evidence_class: "certification",
-                evidence_type: "tpm_quote",
-                data: CollectedData::Quote {
-                    message,
-                    signature,
-                    subject_data,
-                },
-            },
-            Collected::Ima {
-                entries,
-                entry_count,
-            } => Self {
-                evidence_class: "log",
-                evidence_type: "ima_log",
-                data: CollectedData::Log {
-                    entries,
-                    entry_count: Some(*entry_count),
-                },
-            },
-            Collected::Uefi { entries } => Self {
-                evidence_class: "log",
-                evidence_type: "uefi_log",
-                data: CollectedData::Log {
-                    entries,
-                    entry_count: None,
-                },
-            },
-        }
-    }
+    data: &'a Collected,
 }
 
 /// `PATCH` of the attestation: the evidence, in the order asked for.
 #[must_use]
-pub fn evidence(items: &[Collected]) -> Document {
-    Document::of(Resource {
-        kind: "attestation",
-        id: None,
-        attributes: CollectedAttributes {
-            evidence_collected: items.iter().map(CollectedItem::from).collect(),
-        },
-    })
+pub fn evidence<'a>(items: &'a [Collected]) -> Vec<u8> {
+    let item = |data: &'a Collected| {
+        let (evidence_class, evidence_type) = match data {
+            Collected::Quote { .. } => QUOTE,
+            Collected::Ima { .. } => IMA,
+            Collected::Uefi { .. } => UEFI,
+        };
+        CollectedItem {
+            evidence_class,
+            evidence_type,
+            data,
+        }
+    };
+    let evidence_collected = items.iter().map(item).collect();
+    document(
+        "attestation",
+        None,
+        CollectedAttributes { evidence_collected },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,51 +226,31 @@ struct Accepted {
 
 #[derive(Debug, Deserialize)]
 struct Meta {
-    seconds_to_next_attestation: Option<Seconds>,
+    /// Whole or not (a whole number is read as a float too).
+    seconds_to_next_attestation: Option<f64>,
 }
 
-/// A number of seconds, whole or not.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Seconds {
-    Whole(i64),
-    Fraction(f64),
-}
-
-/// Reads `meta.seconds_to_next_attestation` of the evidence answer (202):
-/// `Ok(None)` if absent.
+/// Reads `meta.seconds_to_next_attestation` of the evidence answer (202),
+/// rounded: `Ok(None)` if absent.
 ///
 /// # Errors
 ///
 /// [`JsonError`] if the body is not JSON or the value is not a number
 /// (negative values are returned as they are; the caller clamps them).
 pub fn parse_next_attestation(body: &[u8]) -> Result<Option<i64>, JsonError> {
-    let accepted = decode::<Accepted>(body)?;
-    Ok(
-        match accepted.meta.and_then(|m| m.seconds_to_next_attestation) {
-            None => None,
-            Some(Seconds::Whole(s)) => Some(s),
-            // Saturating: a float beyond i64 becomes its bound.
-            Some(Seconds::Fraction(f)) => Some(f.round() as i64),
-        },
-    )
+    let meta = decode::<Accepted>(body)?.meta;
+    // Saturating: a value beyond i64 becomes its bound.
+    Ok(meta.and_then(|m| Some(m.seconds_to_next_attestation?.round() as i64)))
 }
 
 /// The verifier's view of this agent (`GET /v2.x/agents/{id}`, which an
-/// agent may read with its token): `attestation_status` and the unix time
-/// of the last successful attestation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// agent may read with its token).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AgentStatus {
-    /// `PASS`, `FAIL`, `PENDING`, ...
-    pub status: String,
-    /// `last_successful_attestation` (0: none).
-    pub(crate) last_success: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct StatusResults {
-    attestation_status: String,
-    last_successful_attestation: i64,
+    /// `PASS`, `FAIL`, `PENDING`, ... (cut to 32 characters).
+    pub attestation_status: String,
+    /// The unix time of the last successful attestation (0: none).
+    pub(crate) last_successful_attestation: i64,
 }
 
 /// Reads the answer to `GET /v2.x/agents/{id}` (Keylime's v2 envelope).
@@ -321,11 +259,9 @@ struct StatusResults {
 ///
 /// [`JsonError`] naming the missing or malformed field.
 pub fn parse_agent_status(body: &[u8]) -> Result<AgentStatus, JsonError> {
-    let results = decode::<EnvelopeIn<StatusResults>>(body)?
+    let mut status = decode::<EnvelopeIn<AgentStatus>>(body)?
         .results
         .ok_or_else(|| JsonError::at("/results", "missing"))?;
-    Ok(AgentStatus {
-        status: results.attestation_status.chars().take(32).collect(),
-        last_success: results.last_successful_attestation,
-    })
+    status.attestation_status = status.attestation_status.chars().take(32).collect();
+    Ok(status)
 }

@@ -30,22 +30,15 @@ pub(crate) const JSON_API: &str = "application/vnd.api+json";
 /// The longest challenge TPM2_Certify and TPM2_Quote take as qualifyingData.
 pub const MAX_CHALLENGE: usize = 64;
 
-/// A request document, serialized.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Document(Vec<u8>);
-
-impl Document {
-    fn of<T: Serialize>(data: T) -> Self {
-        let doc = Single { data };
-        // Only strings, numbers and string-keyed maps: serde_json cannot fail.
-        Self(serde_json::to_vec(&doc).unwrap_or_default())
-    }
-
-    /// The JSON bytes.
-    #[must_use]
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
+/// A request document with one resource, serialized.
+fn document<A: Serialize>(kind: &'static str, id: Option<&str>, attributes: A) -> Vec<u8> {
+    let data = Resource {
+        kind,
+        id,
+        attributes,
+    };
+    // Only strings, numbers and string-keyed maps: serde_json cannot fail.
+    serde_json::to_vec(&Single { data }).unwrap_or_default()
 }
 
 /// A JSON:API document with one resource.
@@ -78,32 +71,24 @@ struct Read<A> {
 /// [`JsonError`] naming the type found.
 pub fn check_content_type(content_type: Option<&str>) -> Result<(), JsonError> {
     let ct = content_type.unwrap_or("");
-    let media = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = ct.split(';').next().unwrap_or("").trim();
+    let media = media.to_ascii_lowercase();
     if media == "application/json" || media.ends_with("+json") {
-        Ok(())
-    } else if ct.is_empty() {
-        Err(JsonError::at(
-            "",
-            "the answer has no Content-Type; expected application/vnd.api+json",
-        ))
-    } else {
-        Err(JsonError::at(
-            "",
-            format!(
-                "the answer's Content-Type is {:?}; expected application/vnd.api+json",
-                ct.chars().take(80).collect::<String>()
-            ),
-        ))
+        return Ok(());
     }
+    let found = match ct {
+        "" => "the answer has no Content-Type".to_string(),
+        ct => format!(
+            "the answer's Content-Type is {:?}",
+            ct.chars().take(80).collect::<String>()
+        ),
+    };
+    Err(JsonError::at("", format!("{found}; expected {JSON_API}")))
 }
 
 /// A base64 challenge at `path`, decoded and checked against what a TPM takes.
-fn challenge(b64: &str, path: &str) -> Result<Vec<u8>, JsonError> {
+fn challenge(b64: Option<&str>, path: &str) -> Result<Vec<u8>, JsonError> {
+    let b64 = b64.ok_or_else(|| JsonError::at(path, "missing"))?;
     let bytes = STANDARD
         .decode(b64)
         .map_err(|e| JsonError::at(path, format!("not base64: {e}")))?;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::attestation::{IMA, QUOTE, UEFI};
 use super::{Read, Single, challenge};
 use crate::keylime::{JsonError, decode};
 
@@ -65,29 +66,24 @@ fn quote(
 ) -> Result<Requested, JsonError> {
     let params = params.ok_or_else(|| JsonError::at(base, "missing"))?;
     let path = |field: &str| format!("{base}/{field}");
-    let b64 = params
-        .challenge
-        .as_deref()
-        .ok_or_else(|| JsonError::at(path("challenge"), "missing"))?;
-    let challenge = challenge(b64, &path("challenge"))?;
-    if let Some(h) = &params.hash_algorithm
-        && h != bank.name()
-    {
-        return Err(JsonError::at(
-            path("hash_algorithm"),
-            format!(
-                "{h:?}, but keylet offered only {} (tpm_hash_alg)",
-                bank.name()
-            ),
-        ));
-    }
-    if let Some(s) = &params.signature_scheme
-        && s != scheme
-    {
-        return Err(JsonError::at(
-            path("signature_scheme"),
-            format!("{s:?}, but keylet offered only {scheme}"),
-        ));
+    let challenge = challenge(params.challenge.as_deref(), &path("challenge"))?;
+    for (field, asked, offered, option) in [
+        (
+            "hash_algorithm",
+            &params.hash_algorithm,
+            bank.name(),
+            " (tpm_hash_alg)",
+        ),
+        ("signature_scheme", &params.signature_scheme, scheme, ""),
+    ] {
+        if let Some(asked) = asked
+            && asked != offered
+        {
+            return Err(JsonError::at(
+                path(field),
+                format!("{asked:?}, but keylet offered only {offered}{option}"),
+            ));
+        }
     }
     let subjects = params.selected_subjects.as_ref().ok_or_else(|| {
         JsonError::at(path("selected_subjects"), "missing: an object of PCR banks")
@@ -143,30 +139,28 @@ pub fn parse_requested(
             format!("{} items; keylet offered 3", items.len()),
         ));
     }
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
+    let item = |(i, item): (usize, &Item)| {
         let at = format!("/data/attributes/evidence_requested/{i}");
         let base = format!("{at}/chosen_parameters");
         let params = item.chosen_parameters.as_ref();
         let class = item.evidence_class.as_deref().unwrap_or("");
         let kind = item.evidence_type.as_deref().unwrap_or("");
-        let requested = match (class, kind) {
-            ("certification", "tpm_quote") => quote(params, &base, bank, scheme)?,
-            ("log", "ima_log") => Requested::Ima {
+        Ok(match (class, kind) {
+            QUOTE => quote(params, &base, bank, scheme)?,
+            IMA => Requested::Ima {
                 starting_offset: params
                     .and_then(|p| p.starting_offset)
                     .ok_or_else(|| JsonError::at(format!("{base}/starting_offset"), "missing"))?,
                 entry_count: params.and_then(|p| p.entry_count),
             },
-            ("log", "uefi_log") => Requested::Uefi,
+            UEFI => Requested::Uefi,
             _ => {
                 return Err(JsonError::at(
                     at,
                     format!("asks for {class:?}/{kind:?}, which keylet did not offer"),
                 ));
             }
-        };
-        out.push(requested);
-    }
-    Ok(out)
+        })
+    };
+    items.iter().enumerate().map(item).collect()
 }

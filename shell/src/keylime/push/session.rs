@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Document, Read, Resource, Single, challenge};
+use super::{Read, Single, challenge, document};
 use crate::keylime::{JsonError, decode};
 
 /// The one authentication keylet offers: TPM proof of possession.
@@ -34,15 +34,12 @@ struct Offer<'a> {
 
 /// `POST /v3.0/sessions`: keylet offers TPM proof of possession.
 #[must_use]
-pub fn session_request(agent_id: &str) -> Document {
-    Document::of(Resource {
-        kind: "session",
-        id: None,
-        attributes: Offer {
-            agent_id,
-            authentication_supported: [tpm_pop(None)],
-        },
-    })
+pub fn session_request(agent_id: &str) -> Vec<u8> {
+    let offer = Offer {
+        agent_id,
+        authentication_supported: [tpm_pop(None)],
+    };
+    document("session", None, offer)
 }
 
 /// The verifier's answer to [`session_request`].
@@ -105,13 +102,9 @@ pub fn parse_session_challenge(body: &[u8]) -> Result<SessionChallenge, JsonErro
             )
         })?;
     let path = format!("/data/attributes/authentication_requested/{i}/chosen_parameters/challenge");
-    let b64 = pop
-        .chosen_parameters
-        .as_ref()
-        .and_then(|p| p.challenge.as_deref())
-        .ok_or_else(|| JsonError::at(path.as_str(), "missing"))?;
+    let b64 = pop.chosen_parameters.as_ref();
     Ok(SessionChallenge {
-        challenge: challenge(b64, &path)?,
+        challenge: challenge(b64.and_then(|p| p.challenge.as_deref()), &path)?,
         id,
     })
 }
@@ -130,23 +123,16 @@ struct Proof<'a> {
 
 /// `PATCH /v3.0/sessions/{id}`: the TPM2_Certify proof.
 #[must_use]
-pub fn session_proof(
-    agent_id: &str,
-    session_id: &str,
-    attest: &[u8],
-    signature: &[u8],
-) -> Document {
-    Document::of(Resource {
-        kind: "session",
-        id: Some(session_id),
-        attributes: Proof {
-            agent_id,
-            authentication_provided: [tpm_pop(Some(ProofData {
-                message: STANDARD.encode(attest),
-                signature: STANDARD.encode(signature),
-            }))],
-        },
-    })
+pub fn session_proof(agent_id: &str, session_id: &str, attest: &[u8], signature: &[u8]) -> Vec<u8> {
+    let data = ProofData {
+        message: STANDARD.encode(attest),
+        signature: STANDARD.encode(signature),
+    };
+    let proof = Proof {
+        agent_id,
+        authentication_provided: [tpm_pop(Some(data))],
+    };
+    document("session", Some(session_id), proof)
 }
 
 /// The verifier's verdict on the proof.

@@ -1,12 +1,6 @@
 use keylet_core::pcr::{HashAlg, PcrMask};
-use serde_json::Value;
 
 use super::*;
-
-/// A request document as JSON, to look at its shape.
-fn json(d: &Document) -> Value {
-    serde_json::from_slice(d.as_bytes()).unwrap()
-}
 
 const SESSION: &str = r#"{"data":{"type":"session","id":"4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11",
  "attributes":{"agent_id":"a","authentication_requested":[{"authentication_class":"pop",
@@ -87,47 +81,61 @@ fn session_outcome_pass_fail_and_garbage() {
     }
 }
 
+/// The request documents, byte for byte as the verifier reads them.
 #[test]
-fn proof_and_capabilities_have_the_verifiers_shape() {
-    let p = json(&session_proof("agent", "sid", &[1, 2], &[3]));
+fn request_documents_have_the_verifiers_wire_form() {
+    let text = |d: Vec<u8>| String::from_utf8(d).unwrap();
     assert_eq!(
-        p["data"]["attributes"]["authentication_provided"][0]["data"]["message"],
-        "AQI="
+        text(session_request("agent")),
+        r#"{"data":{"type":"session","attributes":{"agent_id":"agent","authentication_supported":[{"authentication_class":"pop","authentication_type":"tpm_pop"}]}}}"#
     );
-    assert_eq!(p["data"]["id"], "sid");
-    let c = json(&capabilities(&Capabilities {
-        bank: HashAlg::Sha256,
-        signature_scheme: "rsassa",
-        key_algorithm: "rsa",
-        key_size: 2048,
-        server_identifier: "ak",
-        ak_name: &[0, 0x0B, 0xAB],
-        ak_public: &[0, 1, 2],
-        ima_entries: Some(7),
-        uefi_version: None,
-        boot_time: "2026-01-01T00:00:00+00:00",
-    }));
-    let items = c["data"]["attributes"]["evidence_supported"]
-        .as_array()
-        .unwrap();
-    assert_eq!(items.len(), 2);
-    let quote = &items[0]["capabilities"];
-    assert_eq!(quote["component_version"], "2.0");
-    // The verifier requires an object keyed by bank, not a list.
     assert_eq!(
-        quote["available_subjects"]["sha256"]
-            .as_array()
-            .unwrap()
-            .len(),
-        24
+        text(session_proof("agent", "sid", &[1, 2], &[3])),
+        r#"{"data":{"type":"session","id":"sid","attributes":{"agent_id":"agent","authentication_provided":[{"authentication_class":"pop","authentication_type":"tpm_pop","data":{"message":"AQI=","signature":"Aw=="}}]}}}"#
     );
-    assert_eq!(quote["certification_keys"][0]["local_identifier"], "000bab");
-    assert_eq!(items[1]["evidence_type"], "ima_log");
-    assert_eq!(items[1]["capabilities"]["entry_count"], 7);
-    assert_eq!(items[1]["capabilities"]["formats"][0], "text/plain");
+    let offered = |uefi_version| {
+        text(capabilities(&Capabilities {
+            bank: HashAlg::Sha256,
+            signature_scheme: "rsassa",
+            key_algorithm: "rsa",
+            key_size: 2048,
+            server_identifier: "ak",
+            ak_name: &[0, 0x0B, 0xAB],
+            ak_public: &[0, 1, 2],
+            ima_entries: Some(7),
+            uefi_version,
+            boot_time: "2026-01-01T00:00:00+00:00",
+        }))
+    };
+    // available_subjects: the verifier requires an object keyed by bank.
+    let quote = r#"{"evidence_class":"certification","evidence_type":"tpm_quote","capabilities":{"component_version":"2.0","hash_algorithms":["sha256"],"signature_schemes":["rsassa"],"available_subjects":{"sha256":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23]},"certification_keys":[{"key_class":"asymmetric","key_algorithm":"rsa","key_size":2048,"server_identifier":"ak","local_identifier":"000bab","public":"AAEC","allowable_hash_algorithms":["sha256"],"allowable_signature_schemes":["rsassa"]}]}}"#;
+    let uefi = r#"{"evidence_class":"log","evidence_type":"uefi_log","capabilities":{"evidence_version":"2.1","supports_partial_access":false,"appendable":false,"formats":["application/octet-stream"]}}"#;
+    let ima = r#"{"evidence_class":"log","evidence_type":"ima_log","capabilities":{"entry_count":7,"supports_partial_access":true,"appendable":true,"formats":["text/plain"]}}"#;
+    let document = |items: &[&str]| {
+        format!(
+            r#"{{"data":{{"type":"attestation","attributes":{{"evidence_supported":[{}],"system_info":{{"boot_time":"2026-01-01T00:00:00+00:00"}}}}}}}}"#,
+            items.join(",")
+        )
+    };
+    assert_eq!(offered(None), document(&[quote, ima]));
+    assert_eq!(offered(Some("2.1")), document(&[quote, uefi, ima]));
+    let collected = evidence(&[
+        Collected::Quote {
+            message: "m".into(),
+            signature: "s".into(),
+            subject_data: "p".into(),
+        },
+        Collected::Ima {
+            entries: "a\n".into(),
+            entry_count: 1,
+        },
+        Collected::Uefi {
+            entries: "AAEC".into(),
+        },
+    ]);
     assert_eq!(
-        c["data"]["attributes"]["system_info"]["boot_time"],
-        "2026-01-01T00:00:00+00:00"
+        text(collected),
+        r#"{"data":{"type":"attestation","attributes":{"evidence_collected":[{"evidence_class":"certification","evidence_type":"tpm_quote","data":{"message":"m","signature":"s","subject_data":"p"}},{"evidence_class":"log","evidence_type":"ima_log","data":{"entries":"a\n","entry_count":1}},{"evidence_class":"log","evidence_type":"uefi_log","data":{"entries":"AAEC"}}]}}}"#
     );
 }
 
@@ -195,26 +203,7 @@ fn evidence_requested_in_order() {
 }
 
 #[test]
-fn evidence_document_and_next_attestation() {
-    let e = json(&evidence(&[
-        Collected::Quote {
-            message: "m".into(),
-            signature: "s".into(),
-            subject_data: "p".into(),
-        },
-        Collected::Ima {
-            entries: "a\n".into(),
-            entry_count: 1,
-        },
-        Collected::Uefi {
-            entries: "AAEC".into(),
-        },
-    ]));
-    let items = &e["data"]["attributes"]["evidence_collected"];
-    assert_eq!(items[0]["data"]["subject_data"], "p");
-    assert_eq!(items[1]["data"]["entry_count"], 1);
-    assert_eq!(items[2]["data"], serde_json::json!({"entries": "AAEC"}));
-    assert_eq!(items[2]["evidence_type"], "uefi_log");
+fn next_attestation() {
     assert_eq!(
         parse_next_attestation(br#"{"meta":{"seconds_to_next_attestation":2}}"#),
         Ok(Some(2))
@@ -264,8 +253,8 @@ fn agent_status_is_read() {
     assert_eq!(
         parse_agent_status(body).unwrap(),
         AgentStatus {
-            status: "PASS".into(),
-            last_success: 1_796_092_112
+            attestation_status: "PASS".into(),
+            last_successful_attestation: 1_796_092_112
         }
     );
     assert!(parse_agent_status(br#"{"results":{"attestation_status":"PASS"}}"#).is_err());
