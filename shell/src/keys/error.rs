@@ -1,6 +1,6 @@
 //! Key file errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::store::StoreError;
 
@@ -29,6 +29,24 @@ pub enum KeyError {
         /// The error.
         detail: String,
     },
+}
+
+impl KeyError {
+    /// [`KeyError::Invalid`]: `path` does not hold what keylet expects.
+    pub(crate) fn invalid(path: &Path, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            path: path.to_path_buf(),
+            detail: detail.into(),
+        }
+    }
+
+    /// [`KeyError::Generate`] from the error of making `what`.
+    pub(crate) fn generate<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Self {
+        move |e| Self::Generate {
+            what,
+            detail: e.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for KeyError {
