@@ -1,5 +1,6 @@
 //! [`KeyBootstrap`]: the state behind `/keys/ukey`, `/keys/vkey` and
-//! `/keys/verify`, and the hand-off of K and the payload to delivery.
+//! `/keys/verify`: the shares held until a U and a V combine into K, and the
+//! hand-off of K and the payload to delivery.
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -8,7 +9,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use keylet_core::keylime::auth_tag::{HexTag, hmac_sha384_hex};
 
 use super::deliver::deliver;
-use super::shares::{Derived, KeyShares, UShare};
 use super::{IV_LEN, PayloadError, SecureDir, SymmetricKey, TAG_LEN};
 use crate::config::PayloadConfig;
 use crate::keys::PayloadKey;
@@ -20,6 +20,11 @@ const INSECURE: &str = "the agent serves plain HTTP (enable_agent_mtls = false),
 
 /// Room in a request body for everything but the payload.
 const BODY_OVERHEAD: usize = 16 * 1024;
+
+/// Shares of each kind kept while waiting for a matching partner. A re-added
+/// agent sends new shares; old ones that never matched are dropped oldest
+/// first.
+const MAX_PENDING: usize = 8;
 
 /// What a delivery wrote and ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,13 +47,28 @@ pub struct Delivery {
     pub secure: Option<SecureDir>,
 }
 
+/// The tenant's half: U, the auth tag (HMAC-SHA384(K, agent id), raw) and
+/// the payload (`IV(16) ‖ ciphertext ‖ tag(16)`), if any.
+struct UShare {
+    u: SymmetricKey,
+    auth_tag: [u8; 48],
+    payload: Option<Vec<u8>>,
+}
+
+/// The shares waiting for partners, and K once a pair matched.
+#[derive(Default)]
+struct Shares {
+    us: Vec<UShare>,
+    vs: Vec<SymmetricKey>,
+    k: Option<SymmetricKey>,
+}
+
 /// Received shares, the derived K and payload delivery.
 pub struct KeyBootstrap {
     nk: PayloadKey,
     agent_id: String,
     delivery: Delivery,
-    shares: Mutex<KeyShares>,
-    k: Mutex<Option<SymmetricKey>>,
+    shares: Mutex<Shares>,
     /// The latest delivery's outcome, to come from the operator's executor
     /// (which runs deliveries one at a time).
     last: Mutex<Option<Receiver<Result<Delivered, PayloadError>>>>,
@@ -67,6 +87,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn push_bounded<T>(list: &mut Vec<T>, item: T) {
+    if list.len() >= MAX_PENDING {
+        list.remove(0);
+    }
+    list.push(item);
+}
+
 impl KeyBootstrap {
     /// Shares for `agent_id` are unwrapped with `nk`; payloads go to `delivery`.
     #[must_use]
@@ -76,7 +103,6 @@ impl KeyBootstrap {
             agent_id,
             delivery,
             shares: Mutex::default(),
-            k: Mutex::default(),
             last: Mutex::default(),
         }
     }
@@ -117,27 +143,33 @@ impl KeyBootstrap {
             auth_tag,
             payload,
         };
-        let derived = lock(&self.shares).add_u(share, &self.agent_id);
-        self.derived(derived, "U");
+        let mut shares = lock(&self.shares);
+        push_bounded(&mut shares.us, share);
+        self.combine(shares, "U");
         Ok(())
     }
 
-    /// Takes the verifier's V (`encrypted_key`). Repeats are accepted.
+    /// Takes the verifier's V (`encrypted_key`). Repeats are accepted (and
+    /// not held twice).
     ///
     /// # Errors
     ///
     /// A [`PayloadError`] for a share that does not unwrap.
     pub fn add_v(&self, encrypted_key: &[u8]) -> Result<(), PayloadError> {
         let v = SymmetricKey::unwrap(self.nk.private(), encrypted_key)?;
-        let derived = lock(&self.shares).add_v(v, &self.agent_id);
-        self.derived(derived, "V");
+        let mut shares = lock(&self.shares);
+        if !shares.vs.contains(&v) {
+            push_bounded(&mut shares.vs, v);
+        }
+        self.combine(shares, "V");
         Ok(())
     }
 
     /// `hex(HMAC-SHA384(K, challenge))`, or `None` before K is known.
     #[must_use]
     pub fn verify(&self, challenge: &str) -> Option<HexTag> {
-        lock(&self.k)
+        lock(&self.shares)
+            .k
             .as_ref()
             .map(|k| hmac_sha384_hex(k.as_bytes(), challenge.as_bytes()))
     }
@@ -175,15 +207,31 @@ impl KeyBootstrap {
         Ok(())
     }
 
-    fn derived(&self, derived: Option<Derived>, last: &str) {
-        let Some(Derived { k, payload }) = derived else {
-            log::debug!("key share {last} received; waiting for a matching partner share");
+    /// With the new `share` held in `s`, tries every U held with every V
+    /// held, newest first: the first pair whose K matches U's auth tag gives
+    /// K and its payload goes to delivery (after the lock is released); the
+    /// shares are cleared, that delivery is complete.
+    fn combine(&self, mut s: MutexGuard<'_, Shares>, share: &str) {
+        let found = s.us.iter().rev().find_map(|u| {
+            s.vs.iter().rev().find_map(|v| {
+                u.u.xor(v)
+                    .filter(|k| k.matches_tag(&self.agent_id, &u.auth_tag))
+                    .map(|k| (k, u.payload.clone()))
+            })
+        });
+        if let Some((k, _)) = &found {
+            s.us.clear();
+            s.vs.clear();
+            s.k = Some(k.clone());
+        }
+        drop(s);
+        let Some((k, payload)) = found else {
+            log::debug!("key share {share} received; waiting for a matching partner share");
             return;
         };
         log::info!(
             "payload key K derived: U and V combine to a key that matches the tenant's auth tag"
         );
-        *lock(&self.k) = Some(k.clone());
         let Some(secure) = self.delivery.secure.clone() else {
             log::warn!("K is not written to disk: payloads are refused while mTLS is off");
             return;

@@ -35,19 +35,15 @@ pub fn deliver(
     let plaintext = payload.map(|p| cipher::decrypt(k, p)).transpose()?;
     let dir = secure.join("unzipped");
     let staging = secure.join(format!("{STAGING}{}", std::process::id()));
-    let write_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PayloadError::Write { path, source }
-    };
-    remove_dir(&staging).map_err(write_err(&staging))?;
+    remove_dir(&staging).map_err(PayloadError::write(&staging))?;
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
         .create(&staging)
-        .map_err(write_err(&staging))?;
+        .map_err(PayloadError::write(&staging))?;
     let staged =
         stage(&staging, config, k, plaintext.as_deref().map(Vec::as_slice)).and_then(|files| {
             replace(&staging, &dir)
                 .map(|()| files)
-                .map_err(write_err(&dir))
+                .map_err(PayloadError::write(&dir))
         });
     // The staging directory now holds the previous delivery, or a failed one.
     let _ = remove_dir(&staging);

@@ -1,5 +1,5 @@
-//! The U and V key shares: unwrapping them with the NK and combining them
-//! into K once the tenant's auth tag confirms the pair.
+//! The U and V key shares and K: unwrapping a share with the NK, combining
+//! two, checking the tenant's auth tag.
 
 use keylet_core::keylime::auth_tag::verify_hmac_sha384;
 use rsa::Oaep;
@@ -7,10 +7,6 @@ use sha1::Sha1;
 use zeroize::Zeroizing;
 
 use super::PayloadError;
-
-/// Shares kept while waiting for a matching partner. A re-added agent sends
-/// new shares; old ones that never matched are dropped oldest first.
-const MAX_PENDING: usize = 8;
 
 /// An AES-128 or AES-256 key (a share, or K), wiped when dropped.
 #[derive(Clone, PartialEq, Eq)]
@@ -74,75 +70,4 @@ impl SymmetricKey {
     pub fn matches_tag(&self, agent_id: &str, tag: &[u8; 48]) -> bool {
         verify_hmac_sha384(&self.0, agent_id.as_bytes(), tag)
     }
-}
-
-/// The tenant's half: U, the auth tag and the encrypted payload, if any.
-#[derive(Debug, Clone)]
-pub(crate) struct UShare {
-    /// The key share U.
-    pub(crate) u: SymmetricKey,
-    /// HMAC-SHA384(K, agent id), raw.
-    pub(crate) auth_tag: [u8; 48],
-    /// The payload, `IV(16) ‖ ciphertext ‖ tag(16)`.
-    pub(crate) payload: Option<Vec<u8>>,
-}
-
-/// K together with the payload that came with its U.
-#[derive(Debug, Clone)]
-pub(crate) struct Derived {
-    /// K = U xor V.
-    pub(crate) k: SymmetricKey,
-    /// The payload sent with U.
-    pub(crate) payload: Option<Vec<u8>>,
-}
-
-/// Received shares waiting for partners.
-#[derive(Debug, Default)]
-pub(crate) struct KeyShares {
-    us: Vec<UShare>,
-    vs: Vec<SymmetricKey>,
-}
-
-impl KeyShares {
-    /// Adds U and tries it with every V held, newest first.
-    pub(crate) fn add_u(&mut self, share: UShare, agent_id: &str) -> Option<Derived> {
-        push_bounded(&mut self.us, share);
-        self.combine(agent_id)
-    }
-
-    /// Adds V (a repeat of a held V is not stored twice) and tries it with
-    /// every U held, newest first.
-    pub(crate) fn add_v(&mut self, v: SymmetricKey, agent_id: &str) -> Option<Derived> {
-        if !self.vs.contains(&v) {
-            push_bounded(&mut self.vs, v);
-        }
-        self.combine(agent_id)
-    }
-
-    /// The first (newest) U/V pair whose K matches U's auth tag. The shares
-    /// are cleared once a pair matched: that delivery is complete.
-    fn combine(&mut self, agent_id: &str) -> Option<Derived> {
-        let found = self.us.iter().rev().find_map(|u| {
-            self.vs.iter().rev().find_map(|v| {
-                u.u.xor(v)
-                    .filter(|k| k.matches_tag(agent_id, &u.auth_tag))
-                    .map(|k| Derived {
-                        k,
-                        payload: u.payload.clone(),
-                    })
-            })
-        });
-        if found.is_some() {
-            self.us.clear();
-            self.vs.clear();
-        }
-        found
-    }
-}
-
-fn push_bounded<T>(list: &mut Vec<T>, item: T) {
-    if list.len() >= MAX_PENDING {
-        list.remove(0);
-    }
-    list.push(item);
 }
