@@ -2,7 +2,6 @@
 //! answered and logged, nothing is checked or run
 //! (`enable_revocation_actions` is refused when the configuration is read).
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,6 +9,9 @@ use crate::config::RevocationConfig;
 
 /// A notification's body: read as JSON, not used in this build.
 pub(crate) type Notification = serde::de::IgnoredAny;
+
+/// Why a notification was refused: never, in this build.
+pub type RevocationError = std::convert::Infallible;
 
 /// Revocation handling: none in this build.
 #[derive(Debug)]
@@ -28,18 +30,6 @@ impl Revocations {
         match **self {}
     }
 }
-
-/// Why a notification was refused: never, in this build.
-#[derive(Debug)]
-pub enum RevocationError {}
-
-impl fmt::Display for RevocationError {
-    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
-    }
-}
-
-impl std::error::Error for RevocationError {}
 
 /// No revocation handling in this build.
 #[must_use]

@@ -3,18 +3,18 @@
 //! signature with the revocation certificate and, when enabled, runs the
 //! revocation actions.
 //!
-//! * [`notice`]: the notification and its signature check.
+//! * [`notice`]: the signature check.
 //! * [`actions`]: finding and running the actions.
 
 pub mod actions;
-mod error;
 pub mod notice;
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use error::RevocationError;
-pub use notice::{Notice, Notification};
+pub use crate::keylime::revocation::Notification;
+pub use notice::Notice;
 
 use crate::config::{RevocationCert, RevocationConfig};
 
@@ -54,23 +54,19 @@ impl Revocations {
         }
     }
 
-    /// The certificate that checks notifications.
-    #[must_use]
-    pub(crate) fn cert_path(&self) -> PathBuf {
-        match (&self.config.cert, &self.payload_dir) {
-            (RevocationCert::File(p), _) => p.clone(),
-            (RevocationCert::FromPayload, Some(dir)) => dir.join(PAYLOAD_CERT),
-            (RevocationCert::FromPayload, None) => PathBuf::from(PAYLOAD_CERT),
-        }
-    }
-
-    /// Checks a notification. Cheap: no action runs here.
+    /// Checks a notification with the revocation certificate (the configured
+    /// one, or the payload's). Cheap: no action runs here.
     ///
     /// # Errors
     ///
     /// [`RevocationError`] naming why it is refused.
     pub fn verify(&self, notification: Notification) -> Result<Notice, RevocationError> {
-        notification.verify(&self.cert_path())
+        let cert = match (&self.config.cert, &self.payload_dir) {
+            (RevocationCert::File(p), _) => p.clone(),
+            (RevocationCert::FromPayload, Some(dir)) => dir.join(PAYLOAD_CERT),
+            (RevocationCert::FromPayload, None) => PathBuf::from(PAYLOAD_CERT),
+        };
+        notice::verify(notification, &cert)
     }
 
     /// Runs the actions for a verified notice (blocking; logs the outcome).
@@ -128,5 +124,61 @@ impl Revocations {
             log::error!("revocation actions for agent {agent_id} do not run: {e}");
         }
         Ok(())
+    }
+}
+
+/// Why a revocation notification was refused or its actions failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RevocationError {
+    /// The body is not `{"msg": "...", "signature": "..."}`.
+    Malformed(String),
+    /// The notification carries no signature.
+    Unsigned,
+    /// No certificate at this path to check the signature with.
+    NoCertificate(PathBuf),
+    /// The certificate file cannot be used, and why.
+    BadCertificate(PathBuf, String),
+    /// The signature does not verify with the certificate at this path.
+    BadSignature(PathBuf),
+    /// An action could not be found or failed.
+    Action(String),
+}
+
+impl fmt::Display for RevocationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(why) => write!(f, "malformed revocation notification: {why}"),
+            Self::Unsigned => f.write_str(
+                "the revocation notification is not signed; keylet acts only on notifications \
+                 signed with the revocation key (add agents with keylime_tenant --cert)",
+            ),
+            Self::NoCertificate(path) => write!(
+                f,
+                "no revocation certificate at {} to check the notification with (deliver a \
+                 payload with keylime_tenant --cert, or set revocation_cert)",
+                path.display()
+            ),
+            Self::BadCertificate(path, reason) => write!(
+                f,
+                "the revocation certificate {} cannot be used: {reason}",
+                path.display()
+            ),
+            Self::BadSignature(path) => write!(
+                f,
+                "the revocation notification's signature does not verify with {}; refused (a \
+                 forged notification, or a certificate from another CA)",
+                path.display()
+            ),
+            Self::Action(why) => write!(f, "revocation action: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for RevocationError {}
+
+impl From<crate::keylime::JsonError> for RevocationError {
+    fn from(e: crate::keylime::JsonError) -> Self {
+        Self::Malformed(e.to_string())
     }
 }
