@@ -157,11 +157,7 @@ fn run_script(dir: &Path, config: &PayloadConfig) -> Result<Option<i32>, Payload
     log::info!("running the payload script {}", script.display());
     let mut command = Command::new("sh");
     command.arg(&script).current_dir(dir);
-    crate::script::run(
-        command,
-        &config.payload_script,
-        crate::script::SCRIPT_TIMEOUT,
-    )
-    .map(|()| Some(0))
-    .map_err(PayloadError::Script)
+    crate::script::run(command, &config.payload_script)
+        .map(|()| Some(0))
+        .map_err(PayloadError::Script)
 }

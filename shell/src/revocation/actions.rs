@@ -93,8 +93,7 @@ pub(crate) fn run(
         log::info!("Executing revocation action {label} ({})", action.display());
         let mut command = crate::script::command_for(action);
         command.arg(&json).current_dir(work_dir);
-        crate::script::run(command, &label, crate::script::SCRIPT_TIMEOUT)
-            .map_err(RevocationError::Action)
+        crate::script::run(command, &label).map_err(RevocationError::Action)
     });
     let _ = std::fs::remove_file(&json);
     result
