@@ -120,7 +120,7 @@ async fn prepare(
         let payload = load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
             .map_err(StartError::Keys)?;
         let tls = if c.enable_agent_mtls {
-            let mtls = load_or_create_mtls(
+            let cert_pem = load_or_create_mtls(
                 &c.server_key,
                 &c.server_cert,
                 &c.server_key_password,
@@ -129,13 +129,13 @@ async fn prepare(
             )
             .map_err(StartError::Keys)?;
             let files = TlsFiles {
-                server_cert: mtls.cert_path.clone(),
-                server_key: mtls.key_path.clone(),
+                server_cert: c.server_cert.clone(),
+                server_key: c.server_key.clone(),
                 trusted_client_ca: c.trusted_client_ca.clone(),
             };
             Some((
                 ServerTls::from_files(&files).map_err(StartError::Tls)?,
-                mtls.cert_pem,
+                cert_pem,
             ))
         } else {
             log::warn!(

@@ -6,7 +6,7 @@
 //! is in place before it is signed, so its self-signature verifies.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rcgen::{CertificateParams, DnType, KeyPair, SanType, SerialNumber};
 use zeroize::Zeroizing;
@@ -18,18 +18,8 @@ use crate::store;
 /// `tenant add` time and checks its dates, so it must outlive the enrollment.
 const VALIDITY_DAYS: i64 = 10 * 365;
 
-/// The server key and certificate files, loaded or made.
-#[derive(Debug, Clone)]
-pub(crate) struct MtlsIdentity {
-    /// The key file.
-    pub(crate) key_path: PathBuf,
-    /// The certificate file.
-    pub(crate) cert_path: PathBuf,
-    /// The certificate PEM, as registered.
-    pub(crate) cert_pem: String,
-}
-
-/// Loads the server key and certificate, or generates both if both are missing.
+/// Loads the server key and certificate, or generates both if both are
+/// missing; returns the certificate PEM (as registered).
 ///
 /// # Errors
 ///
@@ -41,7 +31,7 @@ pub(crate) fn load_or_create_mtls(
     password: &str,
     agent_id: &str,
     contact_ip: &str,
-) -> Result<MtlsIdentity, KeyError> {
+) -> Result<String, KeyError> {
     if !password.is_empty() {
         return Err(KeyError::PasswordUnsupported {
             option: "server_key_password",
@@ -50,7 +40,7 @@ pub(crate) fn load_or_create_mtls(
     mtls_install::complete_pending(key_path, cert_path)?;
     let key = store::read_private(key_path)?;
     let cert = store::read_public(cert_path)?;
-    let cert_pem = match (key, cert) {
+    match (key, cert) {
         (Some(key), Some(cert)) => {
             let not_pem = |path| KeyError::invalid(path, "not a PEM file");
             let key_text = std::str::from_utf8(&key).map_err(|_| not_pem(key_path))?;
@@ -88,12 +78,7 @@ pub(crate) fn load_or_create_mtls(
                 cert_path.display()
             ),
         )),
-    }?;
-    Ok(MtlsIdentity {
-        key_path: key_path.to_path_buf(),
-        cert_path: cert_path.to_path_buf(),
-        cert_pem,
-    })
+    }
 }
 
 /// A new mTLS server key (EC P-256, PEM) and self-signed certificate (PEM)
@@ -157,7 +142,7 @@ mod tests {
         let written = std::fs::read(&c).unwrap();
         let b = load_or_create_mtls(&k, &c, "", "agent-1", "192.0.2.7").unwrap();
         // The second start loads what the first generated, and rewrites nothing.
-        assert_eq!(a.cert_pem, b.cert_pem);
+        assert_eq!(a, b);
         assert_eq!(std::fs::read(&c).unwrap(), written);
         // The self-signature verifies (all extensions were added before signing).
         let out = Command::new("openssl")
