@@ -36,10 +36,8 @@ impl std::fmt::Display for TpmJobError {
 
 impl std::error::Error for TpmJobError {}
 
-struct Job {
-    deadline: Instant,
-    work: Box<dyn FnOnce() + Send>,
-}
+/// A TPM job and its deadline.
+type Job = (Instant, Box<dyn FnOnce() + Send>);
 
 /// A handle on the TPM worker; clones share the one thread. The thread is
 /// started with the first job and ends when the last handle is dropped
@@ -75,13 +73,13 @@ impl TpmWorker {
             .get_or_init(|| {
                 let (tx, jobs) = mpsc::channel::<Job>();
                 let stopping = Arc::clone(&self.stopping);
-                let run = move |job: Job| {
+                let run = move |(deadline, work): Job| {
                     if stopping.load(Ordering::SeqCst) {
                         log::debug!("dropped a TPM job: keylet is stopping");
-                    } else if Instant::now() >= job.deadline {
+                    } else if Instant::now() >= deadline {
                         log::debug!("dropped a TPM job whose deadline passed while it waited");
                     } else {
-                        (job.work)();
+                        work();
                     }
                 };
                 super::spawn("keylet-tpm", "TPM jobs", jobs, run).then_some(tx)
@@ -104,15 +102,15 @@ impl TpmWorker {
             return Err(TpmJobError::Stopped);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = Job {
-            deadline: Instant::now() + deadline,
-            work: Box::new(move || {
+        let job: Job = (
+            Instant::now() + deadline,
+            Box::new(move || {
                 // The requester gave up while the job waited: skip the TPM.
                 if !tx.is_closed() {
                     let _ = tx.send(work());
                 }
             }),
-        };
+        );
         let queued = self.sender().is_some_and(|queue| queue.send(job).is_ok());
         if !queued {
             return Err(TpmJobError::Stopped);
