@@ -91,11 +91,10 @@ pub(crate) fn run(mut command: Command, label: &str) -> Result<(), String> {
             Err(e) => break Err(format!("cannot wait for {label}: {e}")),
         }
     };
-    for line in String::from_utf8_lossy(&out.join().unwrap_or_default()).lines() {
-        log::info!("{label}: {line}");
-    }
-    for line in String::from_utf8_lossy(&err.join().unwrap_or_default()).lines() {
-        log::warn!("{label}: {line}");
+    for (pipe, level) in [(out, log::Level::Info), (err, log::Level::Warn)] {
+        for line in String::from_utf8_lossy(&pipe.join().unwrap_or_default()).lines() {
+            log::log!(level, "{label}: {line}");
+        }
     }
     match status?.code() {
         Some(0) => Ok(()),

@@ -23,42 +23,23 @@ use crate::store::StoreError;
 pub enum KeyError {
     /// Reading or writing the file failed.
     Store(StoreError),
-    /// The file does not hold what keylet expects.
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong and what to do.
-        detail: String,
-    },
-    /// A password-protected key was configured.
-    PasswordUnsupported {
-        /// The option.
-        option: &'static str,
-    },
-    /// Key or certificate generation failed.
-    Generate {
-        /// What was being made.
-        what: &'static str,
-        /// The error.
-        detail: String,
-    },
+    /// The file does not hold what keylet expects: what is wrong and what to do.
+    Invalid(PathBuf, String),
+    /// A password-protected key was configured in this option.
+    PasswordUnsupported(&'static str),
+    /// Generating what is named failed, with the error.
+    Generate(&'static str, String),
 }
 
 impl KeyError {
     /// [`KeyError::Invalid`]: `path` does not hold what keylet expects.
     pub(crate) fn invalid(path: &Path, detail: impl Into<String>) -> Self {
-        Self::Invalid {
-            path: path.to_path_buf(),
-            detail: detail.into(),
-        }
+        Self::Invalid(path.to_path_buf(), detail.into())
     }
 
     /// [`KeyError::Generate`] from the error of making `what`.
     pub(crate) fn generate<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Self {
-        move |e| Self::Generate {
-            what,
-            detail: e.to_string(),
-        }
+        move |e| Self::Generate(what, e.to_string())
     }
 }
 
@@ -66,13 +47,13 @@ impl std::fmt::Display for KeyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Store(e) => e.fmt(f),
-            Self::Invalid { path, detail } => write!(f, "{}: {detail}", path.display()),
-            Self::PasswordUnsupported { option } => write!(
+            Self::Invalid(path, detail) => write!(f, "{}: {detail}", path.display()),
+            Self::PasswordUnsupported(option) => write!(
                 f,
                 "option {option} is set, but keylet does not read password-protected keys; \
                  leave it empty and protect the key file with its 0600 mode and the state directory"
             ),
-            Self::Generate { what, detail } => write!(f, "cannot generate the {what}: {detail}"),
+            Self::Generate(what, detail) => write!(f, "cannot generate the {what}: {detail}"),
         }
     }
 }

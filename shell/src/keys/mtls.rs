@@ -33,9 +33,7 @@ pub(crate) fn load_or_create_mtls(
     contact_ip: &str,
 ) -> Result<String, KeyError> {
     if !password.is_empty() {
-        return Err(KeyError::PasswordUnsupported {
-            option: "server_key_password",
-        });
+        return Err(KeyError::PasswordUnsupported("server_key_password"));
     }
     mtls_install::complete_pending(key_path, cert_path)?;
     let key = store::read_private(key_path)?;

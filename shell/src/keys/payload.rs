@@ -70,9 +70,7 @@ impl PayloadKey {
 /// key, or cannot be written; or a password is configured.
 pub fn load_or_create_payload_key(path: &Path, password: &str) -> Result<PayloadKey, KeyError> {
     if !password.is_empty() {
-        return Err(KeyError::PasswordUnsupported {
-            option: "payload_key_password",
-        });
+        return Err(KeyError::PasswordUnsupported("payload_key_password"));
     }
     if let Some(bytes) = store::read_private(path)? {
         let text =

@@ -199,10 +199,7 @@ impl KeyBootstrap {
         };
         let limit = self.delivery.config.secure_size.bytes;
         if plain as u64 > limit {
-            return Err(PayloadError::PayloadTooLarge {
-                len: payload.len(),
-                limit,
-            });
+            return Err(PayloadError::PayloadTooLarge(payload.len(), limit));
         }
         Ok(())
     }

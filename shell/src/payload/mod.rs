@@ -101,24 +101,16 @@ pub enum PayloadError {
     KeyLength(usize),
     /// The payload is too short to hold Keylime's IV and tag.
     PayloadTooShort(usize),
-    /// The payload would not fit the secure directory.
-    PayloadTooLarge {
-        /// Its size (ciphertext).
-        len: usize,
-        /// The `secure_size` limit in bytes.
-        limit: u64,
-    },
+    /// The payload (its ciphertext's size) would not fit the secure
+    /// directory (the `secure_size` limit in bytes).
+    PayloadTooLarge(usize, u64),
     /// A payload arrived but payloads are not accepted (mTLS is off).
     PayloadRefused(&'static str),
     /// The payload does not decrypt with K (wrong key or tampered).
     Decrypt,
-    /// The secure directory cannot be prepared or used.
-    SecureDir {
-        /// The path.
-        path: PathBuf,
-        /// What is wrong and what to do.
-        detail: String,
-    },
+    /// The secure directory cannot be prepared or used: what is wrong and
+    /// what to do.
+    SecureDir(PathBuf, String),
     /// Writing K, the payload or an unpacked file failed.
     Store(crate::store::StoreError),
     /// The zip payload cannot be unpacked.
@@ -158,7 +150,7 @@ impl fmt::Display for PayloadError {
                 f,
                 "Invalid payload: {n} bytes cannot hold the 16-byte IV and 16-byte tag of an AES-GCM payload"
             ),
-            Self::PayloadTooLarge { len, limit } => write!(
+            Self::PayloadTooLarge(len, limit) => write!(
                 f,
                 "payload of {len} bytes does not fit secure_size ({limit} bytes); raise secure_size \
                  in the agent's configuration or send a smaller payload"
@@ -167,7 +159,7 @@ impl fmt::Display for PayloadError {
             Self::Decrypt => f.write_str(
                 "the payload does not decrypt with the derived key (AES-GCM tag mismatch)",
             ),
-            Self::SecureDir { path, detail } => {
+            Self::SecureDir(path, detail) => {
                 write!(f, "secure directory {}: {detail}", path.display())
             }
             Self::Store(e) => write!(f, "{e}"),

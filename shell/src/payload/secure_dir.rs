@@ -68,10 +68,7 @@ impl SecureDir {
         run_as: Option<&(String, String)>,
     ) -> Result<Self, PayloadError> {
         let path = keylime_dir.join("secure");
-        let fail = |detail: String| PayloadError::SecureDir {
-            path: path.clone(),
-            detail,
-        };
+        let fail = |detail: String| PayloadError::SecureDir(path.clone(), detail);
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
