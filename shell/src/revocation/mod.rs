@@ -5,34 +5,48 @@
 //!
 //! * [`notice`]: the signature check.
 //! * [`actions`]: finding and running the actions.
+//!
+//! A build without the `payload` feature answers notifications and does
+//! nothing else: no [`Revocations`] exists there, and
+//! `enable_revocation_actions` is refused when the configuration is read.
 
+#[cfg(feature = "payload")]
 pub mod actions;
+#[cfg(feature = "payload")]
 pub mod notice;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[cfg(feature = "payload")]
 pub use crate::keylime::revocation::Notification;
+#[cfg(feature = "payload")]
 pub use notice::Notice;
+/// A notification's body: read as JSON, not used in this build.
+#[cfg(not(feature = "payload"))]
+pub(crate) type Notification = serde::de::IgnoredAny;
 
-use crate::config::{RevocationCert, RevocationConfig};
+use crate::config::RevocationConfig;
 
 /// The certificate file of a payload made by `keylime_tenant --cert`.
+#[cfg(feature = "payload")]
 pub(crate) const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
 
-/// Revocation handling for `config` (see [`Revocations::new`]).
+/// Revocation handling for `config` (see [`Revocations::new`]), or none in a
+/// build without the payload feature.
 #[must_use]
 pub(crate) fn handling(
     config: RevocationConfig,
     payload_dir: Option<PathBuf>,
     work_dir: PathBuf,
 ) -> Option<Arc<Revocations>> {
-    Some(Arc::new(Revocations::new(config, payload_dir, work_dir)))
+    cfg!(feature = "payload").then(|| Arc::new(Revocations::new(config, payload_dir, work_dir)))
 }
 
 /// Revocation handling for one agent.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "payload"), allow(dead_code))]
 pub struct Revocations {
     config: RevocationConfig,
     /// The unpacked payload (`secure/unzipped`), when payloads are accepted.
@@ -53,7 +67,25 @@ impl Revocations {
             work_dir,
         }
     }
+}
 
+#[cfg(not(feature = "payload"))]
+impl Revocations {
+    /// Never called: [`handling`] makes no [`Revocations`] in this build.
+    ///
+    /// # Errors
+    ///
+    /// None.
+    pub(crate) fn handle(
+        self: &Arc<Self>,
+        _notification: Notification,
+    ) -> Result<(), RevocationError> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "payload")]
+impl Revocations {
     /// Checks a notification with the revocation certificate (the configured
     /// one, or the payload's). Cheap: no action runs here.
     ///
@@ -61,6 +93,7 @@ impl Revocations {
     ///
     /// [`RevocationError`] naming why it is refused.
     pub fn verify(&self, notification: Notification) -> Result<Notice, RevocationError> {
+        use crate::config::RevocationCert;
         let cert = match (&self.config.cert, &self.payload_dir) {
             (RevocationCert::File(p), _) => p.clone(),
             (RevocationCert::FromPayload, Some(dir)) => dir.join(PAYLOAD_CERT),
