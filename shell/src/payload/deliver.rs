@@ -9,13 +9,14 @@
 //! 5. the staging directory replaces `unzipped/` in one atomic exchange, and
 //!    the previous delivery is removed: a crash leaves the previous delivery
 //!    or the new one, never half of it (a staging directory a killed keylet
-//!    left is removed at the next start, [`remove_stale`]);
+//!    left is removed at the next start, [`super::secure_dir::remove_stale`]);
 //! 6. with `enable_payload_script`, `payload_script` (if the payload has it)
 //!    runs as `sh <script>` in `unzipped/`, as the user keylet runs as.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::secure_dir::STAGING;
 use super::{Delivered, PayloadError, SymmetricKey, cipher, unzip};
 use crate::config::PayloadConfig;
 use crate::store;
@@ -58,9 +59,6 @@ pub fn deliver(
         script_exit,
     })
 }
-
-/// The name prefix of a staging directory; the pid follows.
-const STAGING: &str = ".unzipped.tmp-";
 
 /// Writes K, the plaintext and the unpacked zip into `staging`.
 fn stage(
@@ -119,22 +117,6 @@ fn remove_dir(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
-    }
-}
-
-/// Removes the staging directories a killed keylet left in `secure`.
-pub fn remove_stale(secure: &Path) {
-    let Ok(entries) = std::fs::read_dir(secure) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with(STAGING) && remove_dir(&entry.path()).is_ok() {
-            log::warn!(
-                "removed {}, a payload delivery that a stopped keylet did not finish",
-                entry.path().display()
-            );
-        }
     }
 }
 

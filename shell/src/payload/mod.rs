@@ -24,7 +24,6 @@ mod bootstrap;
 pub mod cipher;
 #[cfg(feature = "payload")]
 pub mod deliver;
-#[cfg(feature = "payload")]
 pub mod secure_dir;
 pub mod shares;
 #[cfg(feature = "payload")]
@@ -34,7 +33,6 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use bootstrap::{Delivered, Delivery, KeyBootstrap};
-#[cfg(feature = "payload")]
 pub use secure_dir::SecureDir;
 pub use shares::SymmetricKey;
 
@@ -44,40 +42,15 @@ pub(crate) const IV_LEN: usize = 16;
 pub(crate) const TAG_LEN: usize = 16;
 
 /// Why a build without the payload feature refuses payloads.
-#[cfg_attr(feature = "payload", allow(dead_code))]
 const NOT_BUILT: &str = "this keylet was built without the payload feature, so it accepts no \
     payloads (K is still derived and proven on /keys/verify); use a default build to deliver payloads";
 
-/// A build without the `payload` feature has no secure directory, so
-/// [`KeyBootstrap`] refuses payloads and never delivers.
-#[cfg(not(feature = "payload"))]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecureDir {}
-
-#[cfg(not(feature = "payload"))]
-impl SecureDir {
-    /// Refuses: this build delivers no payloads.
-    ///
-    /// # Errors
-    ///
-    /// Always [`PayloadError::PayloadRefused`].
-    pub(crate) fn prepare(
-        _keylime_dir: &std::path::Path,
-        _size: &crate::config::SecureSize,
-        _run_as: Option<&(String, String)>,
-    ) -> Result<Self, PayloadError> {
-        Err(PayloadError::PayloadRefused(NOT_BUILT))
-    }
-
-    pub(crate) fn path(&self) -> &std::path::Path {
-        match *self {}
-    }
-}
-
+/// A build without the `payload` feature prepares no secure directory
+/// ([`SecureDir::prepare`] refuses), so [`KeyBootstrap`] refuses payloads
+/// and never delivers.
 #[cfg(not(feature = "payload"))]
 mod deliver {
-    /// Refuses: this build delivers no payloads (and has no [`super::SecureDir`]
-    /// to deliver into).
+    /// Refuses: this build delivers no payloads.
     pub(crate) fn deliver(
         _secure: &std::path::Path,
         _config: &crate::config::PayloadConfig,
