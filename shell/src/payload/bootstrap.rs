@@ -1,15 +1,19 @@
 //! [`KeyBootstrap`]: the state behind `/keys/ukey`, `/keys/vkey` and
-//! `/keys/verify`: the shares held until a U and a V combine into K, and the
-//! hand-off of K and the payload to delivery.
+//! `/keys/verify`: the shares ([`SymmetricKey`]s unwrapped with the NK) held
+//! until a U and a V combine into K that the tenant's auth tag confirms, and
+//! the hand-off of K and the payload to delivery.
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use keylet_core::keylime::auth_tag::{HexTag, hmac_sha384_hex};
+use keylet_core::keylime::auth_tag::{HexTag, hmac_sha384_hex, verify_hmac_sha384};
+use rsa::Oaep;
+use sha1::Sha1;
+use zeroize::Zeroizing;
 
 use super::deliver::deliver;
-use super::{IV_LEN, PayloadError, SecureDir, SymmetricKey, TAG_LEN};
+use super::{IV_LEN, PayloadError, SecureDir, TAG_LEN};
 use crate::config::PayloadConfig;
 use crate::keys::PayloadKey;
 
@@ -25,6 +29,70 @@ const BODY_OVERHEAD: usize = 16 * 1024;
 /// agent sends new shares; old ones that never matched are dropped oldest
 /// first.
 const MAX_PENDING: usize = 8;
+
+/// An AES-128 or AES-256 key (a share, or K), wiped when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SymmetricKey(Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SymmetricKey({} bytes)", self.0.len())
+    }
+}
+
+impl SymmetricKey {
+    /// A key of 16 or 32 bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadError::KeyLength`] for any other length.
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Result<Self, PayloadError> {
+        match bytes.len() {
+            16 | 32 => Ok(Self(bytes)),
+            n => Err(PayloadError::KeyLength(n)),
+        }
+    }
+
+    /// Decrypts a share wrapped as Keylime wraps it: RSA-OAEP with SHA-1 for
+    /// the label hash and MGF1, no label (`keylime.crypto.rsa_encrypt`).
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadError::Unwrap`] or [`PayloadError::KeyLength`].
+    pub fn unwrap(nk: &rsa::PrivateKey, encrypted: &[u8]) -> Result<Self, PayloadError> {
+        let plain = nk
+            .decrypt_blinded(&mut getrandom::SysRng, Oaep::<Sha1>::new(), encrypted)
+            .map_err(|e| PayloadError::Unwrap(e.to_string()))?;
+        Self::new(Zeroizing::new(plain))
+    }
+
+    /// The key bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// `self xor other`, if both have the same length.
+    #[must_use]
+    pub fn xor(&self, other: &Self) -> Option<Self> {
+        (self.0.len() == other.0.len()).then(|| {
+            Self(Zeroizing::new(
+                self.0
+                    .iter()
+                    .zip(other.0.iter())
+                    .map(|(a, b)| a ^ b)
+                    .collect(),
+            ))
+        })
+    }
+
+    /// Whether `tag` (48 bytes) is HMAC-SHA384 of `agent_id` under this key,
+    /// compared in constant time by the MAC crate.
+    #[must_use]
+    pub fn matches_tag(&self, agent_id: &str, tag: &[u8; 48]) -> bool {
+        verify_hmac_sha384(&self.0, agent_id.as_bytes(), tag)
+    }
+}
 
 /// What a delivery wrote and ran.
 #[derive(Debug, Clone, PartialEq, Eq)]

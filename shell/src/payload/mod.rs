@@ -8,11 +8,11 @@
 //! proves K to the tenant and the payload is decrypted (AES-GCM) into the
 //! secure directory.
 //!
-//! * [`shares`]: unwrapping shares.
 //! * [`cipher`]: Keylime's AES-GCM payload format.
 //! * [`secure_dir`]: the tmpfs (or 0700 directory) the secrets go to.
 //! * [`deliver`]: writing K and the payload, unzipping, the payload script.
-//! * [`KeyBootstrap`]: deriving K, and all of it behind the HTTP handlers.
+//! * [`KeyBootstrap`]: unwrapping the shares, deriving K, and all of it
+//!   behind the HTTP handlers.
 //!
 //! Without the `payload` feature (on in the default build) keylet still
 //! takes the shares and proves K on `/keys/verify` (the tenant's `add` needs
@@ -25,16 +25,14 @@ pub mod cipher;
 #[cfg(feature = "payload")]
 pub mod deliver;
 pub mod secure_dir;
-pub mod shares;
 #[cfg(feature = "payload")]
 mod unzip;
 
 use std::fmt;
 use std::path::PathBuf;
 
-pub use bootstrap::{Delivered, Delivery, KeyBootstrap};
+pub use bootstrap::{Delivered, Delivery, KeyBootstrap, SymmetricKey};
 pub use secure_dir::SecureDir;
-pub use shares::SymmetricKey;
 
 /// IV length of Keylime's AES-GCM payloads (not GCM's usual 12).
 pub(crate) const IV_LEN: usize = 16;
