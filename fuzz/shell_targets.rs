@@ -40,7 +40,7 @@ const REVOCATION_CERT: &str = concat!(
 pub fn revocation_notice(data: &[u8]) -> bool {
     let parsed = keylet::revocation::Notification::parse(data)
         .map_err(keylet::revocation::RevocationError::from);
-    match parsed.and_then(|n| n.verify(Path::new(REVOCATION_CERT))) {
+    match parsed.and_then(|n| keylet::revocation::notice::verify(n, Path::new(REVOCATION_CERT))) {
         Ok(notice) => {
             assert!(!notice.msg.is_empty());
             true

@@ -41,12 +41,6 @@ pub mod privileges;
 #[cfg(feature = "push")]
 pub mod push;
 pub mod registrar;
-#[cfg(feature = "payload")]
-pub mod revocation;
-// a build without the payload feature answers revocation notifications and
-// does nothing else
-#[cfg(not(feature = "payload"))]
-#[path = "revocation_off.rs"]
 pub mod revocation;
 pub mod rotate; // keylet rotate-cert
 #[cfg(feature = "payload")]

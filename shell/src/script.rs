@@ -49,14 +49,14 @@ fn shebang(path: &Path) -> Option<(String, Option<String>)> {
     (!interpreter.is_empty()).then(|| (interpreter.to_string(), arg))
 }
 
-/// Runs `command` (stdin closed) for at most `timeout`, logging its output
-/// lines prefixed with `label`.
+/// Runs `command` (stdin closed) for at most [`SCRIPT_TIMEOUT`], logging its
+/// output lines prefixed with `label`.
 ///
 /// # Errors
 ///
 /// A message naming `label` when it cannot start, exits non-zero, is killed
-/// by a signal or runs past `timeout` (it is then killed).
-pub(crate) fn run(mut command: Command, label: &str, timeout: Duration) -> Result<(), String> {
+/// by a signal or runs past [`SCRIPT_TIMEOUT`] (it is then killed).
+pub(crate) fn run(mut command: Command, label: &str) -> Result<(), String> {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -79,23 +79,22 @@ pub(crate) fn run(mut command: Command, label: &str, timeout: Duration) -> Resul
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
-            Ok(None) if started.elapsed() >= timeout => {
+            Ok(None) if started.elapsed() >= SCRIPT_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(format!(
                     "{label} ran longer than {} s and was killed",
-                    timeout.as_secs()
+                    SCRIPT_TIMEOUT.as_secs()
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => break Err(format!("cannot wait for {label}: {e}")),
         }
     };
-    for line in String::from_utf8_lossy(&out.join().unwrap_or_default()).lines() {
-        log::info!("{label}: {line}");
-    }
-    for line in String::from_utf8_lossy(&err.join().unwrap_or_default()).lines() {
-        log::warn!("{label}: {line}");
+    for (pipe, level) in [(out, log::Level::Info), (err, log::Level::Warn)] {
+        for line in String::from_utf8_lossy(&pipe.join().unwrap_or_default()).lines() {
+            log::log!(level, "{label}: {line}");
+        }
     }
     match status?.code() {
         Some(0) => Ok(()),
@@ -119,14 +118,14 @@ mod tests {
         // With sh this file exits 3; its interpreter (cat) only prints it.
         let dir = tempfile::tempdir().unwrap();
         let action = write(dir.path(), "action", "#!/bin/cat\nexit 3\n");
-        run(command_for(&action), "action", SCRIPT_TIMEOUT).unwrap();
+        run(command_for(&action), "action").unwrap();
         // With an argument, as the kernel passes it.
         let action = write(dir.path(), "action2", "#!/bin/sh -e\nfalse\nexit 0\n");
-        let e = run(command_for(&action), "action2", SCRIPT_TIMEOUT).unwrap_err();
+        let e = run(command_for(&action), "action2").unwrap_err();
         assert!(e.contains("exited with status 1"), "{e}");
         // Without a shebang: sh.
         let action = write(dir.path(), "action3", "exit 4\n");
-        let e = run(command_for(&action), "action3", SCRIPT_TIMEOUT).unwrap_err();
+        let e = run(command_for(&action), "action3").unwrap_err();
         assert!(e.contains("exited with status 4"), "{e}");
     }
 }

@@ -251,6 +251,6 @@ fn a_delivery_that_fails_while_unpacking_leaves_the_previous_one_whole() {
     // One a killed keylet left is removed when the secure directory is prepared.
     std::fs::create_dir(secure.join(".unzipped.tmp-1")).unwrap();
     std::fs::write(secure.join(".unzipped.tmp-1/decrypted_payload"), b"half").unwrap();
-    deliver::remove_stale(&secure);
+    keylet::payload::secure_dir::remove_stale(&secure);
     assert_eq!(names(&secure), ["unzipped"]);
 }

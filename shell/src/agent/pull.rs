@@ -93,7 +93,7 @@ fn software_keys(
         );
         return Ok((None, payload));
     }
-    let mtls = load_or_create_mtls(
+    let cert_pem = load_or_create_mtls(
         &c.server_key,
         &c.server_cert,
         &c.server_key_password,
@@ -102,12 +102,12 @@ fn software_keys(
     )
     .map_err(StartError::Keys)?;
     let files = TlsFiles {
-        server_cert: mtls.cert_path.clone(),
-        server_key: mtls.key_path.clone(),
+        server_cert: c.server_cert.clone(),
+        server_key: c.server_key.clone(),
         trusted_client_ca: c.trusted_client_ca.clone(),
     };
     let tls = ServerTls::from_files(&files).map_err(StartError::Tls)?;
-    Ok((Some((tls, mtls.cert_pem)), payload))
+    Ok((Some((tls, cert_pem)), payload))
 }
 
 /// Where payloads go: the secure directory when payloads

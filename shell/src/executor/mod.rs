@@ -11,4 +11,27 @@
 pub mod operator;
 pub mod tpm;
 
+use std::sync::mpsc::Receiver;
+
 pub use tpm::{TpmJobError, TpmWorker};
+
+/// Starts the thread `name` that runs the jobs from `jobs` with `run`, one at
+/// a time, in order, until every sender is gone. A panic ends its job (the
+/// requester sees the job gone), not the thread. `false` (logged as the thread
+/// of `what`) if the thread cannot start.
+fn spawn<J: Send + 'static>(
+    name: &str,
+    what: &str,
+    jobs: Receiver<J>,
+    run: impl Fn(J) + Send + 'static,
+) -> bool {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            for job in jobs {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(job)));
+            }
+        })
+        .inspect_err(|e| log::error!("cannot start the thread that runs {what}: {e}"))
+        .is_ok()
+}

@@ -12,92 +12,45 @@ pub(crate) const QUEUE: usize = 8;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-static EXECUTOR: Executor = Executor::new();
+/// The queue of a thread running jobs one at a time, at most [`QUEUE`]
+/// waiting, started with its first job (`None` if it could not start).
+type Executor = OnceLock<Option<SyncSender<Job>>>;
 
-/// Why a job was not queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OperatorError {
-    /// [`QUEUE`] jobs are already waiting.
-    Busy,
-    /// The executor's thread could not be started.
-    NoThread,
-}
-
-impl std::fmt::Display for OperatorError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Busy => write!(
-                f,
-                "{QUEUE} operator jobs (payload deliveries, revocation actions) are already \
-                 waiting for the running one; this one is not run"
-            ),
-            Self::NoThread => f.write_str("the thread that runs operator scripts cannot start"),
-        }
-    }
-}
-
-impl std::error::Error for OperatorError {}
-
-/// One thread running jobs one at a time, at most [`QUEUE`] waiting; the
-/// process has one ([`submit`]), started with its first job.
-struct Executor {
-    queue: OnceLock<Option<SyncSender<Job>>>,
-}
-
-impl Executor {
-    const fn new() -> Self {
-        Self {
-            queue: OnceLock::new(),
-        }
-    }
-
-    fn submit<R: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> R + Send + 'static,
-    ) -> Result<Receiver<R>, OperatorError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move || {
-            let _ = tx.send(job());
-        });
-        let queue = self
-            .queue
-            .get_or_init(|| {
-                let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
-                match std::thread::Builder::new()
-                    .name("keylet-operator".into())
-                    .spawn(move || {
-                        for job in rx {
-                            // A panic ends the job (its receiver sees it gone), not the executor.
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                        }
-                    }) {
-                    Ok(_) => Some(tx),
-                    Err(e) => {
-                        log::error!("cannot start the thread that runs operator scripts: {e}");
-                        None
-                    }
-                }
-            })
-            .as_ref()
-            .ok_or(OperatorError::NoThread)?;
-        match queue.try_send(job) {
-            Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(OperatorError::Busy),
-            Err(TrySendError::Disconnected(_)) => Err(OperatorError::NoThread),
-        }
-    }
-}
+/// The process's one executor.
+static EXECUTOR: Executor = OnceLock::new();
 
 /// Queues `job` behind the operator jobs already queued; its result comes on
 /// the returned receiver (which reports a disconnect if the job panicked).
 ///
 /// # Errors
 ///
-/// [`OperatorError`] if the queue is full or the executor cannot start.
+/// Why not, if the queue is full or the executor cannot start.
 pub(crate) fn submit<R: Send + 'static>(
     job: impl FnOnce() -> R + Send + 'static,
-) -> Result<Receiver<R>, OperatorError> {
-    EXECUTOR.submit(job)
+) -> Result<Receiver<R>, String> {
+    submit_to(&EXECUTOR, job)
+}
+
+fn submit_to<R: Send + 'static>(
+    executor: &Executor,
+    job: impl FnOnce() -> R + Send + 'static,
+) -> Result<Receiver<R>, String> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move || {
+        let _ = tx.send(job());
+    });
+    let queue = executor.get_or_init(|| {
+        let (tx, jobs) = mpsc::sync_channel::<Job>(QUEUE);
+        super::spawn("keylet-operator", "operator scripts", jobs, |job| job()).then_some(tx)
+    });
+    match queue.as_ref().map(|queue| queue.try_send(job)) {
+        Some(Ok(())) => Ok(rx),
+        Some(Err(TrySendError::Full(_))) => Err(format!(
+            "{QUEUE} operator jobs (payload deliveries, revocation actions) are already \
+             waiting for the running one; this one is not run"
+        )),
+        _ => Err("the thread that runs operator scripts cannot start".into()),
+    }
 }
 
 #[cfg(test)]
@@ -138,23 +91,23 @@ mod tests {
         let executor = Executor::new();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let (started_tx, started_rx) = mpsc::channel::<()>();
-        let running = executor
-            .submit(move || {
-                let _ = started_tx.send(());
-                release_rx.recv().is_ok()
-            })
-            .unwrap();
+        let running = submit_to(&executor, move || {
+            let _ = started_tx.send(());
+            release_rx.recv().is_ok()
+        })
+        .unwrap();
         started_rx.recv().unwrap();
         let waiting: Vec<_> = (0..QUEUE)
-            .map(|i| executor.submit(move || i).unwrap())
+            .map(|i| submit_to(&executor, move || i).unwrap())
             .collect();
-        assert_eq!(executor.submit(|| 0).unwrap_err(), OperatorError::Busy);
+        let busy = submit_to(&executor, || 0).unwrap_err();
+        assert!(busy.contains("already waiting"), "{busy}");
         release_tx.send(()).unwrap();
         assert!(running.recv().unwrap());
         for (i, rx) in waiting.into_iter().enumerate() {
             assert_eq!(rx.recv().unwrap(), i);
         }
-        assert_eq!(executor.submit(|| 7).unwrap().recv().unwrap(), 7);
+        assert_eq!(submit_to(&executor, || 7).unwrap().recv().unwrap(), 7);
     }
 
     #[test]

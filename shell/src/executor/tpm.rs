@@ -6,7 +6,7 @@
 //! without touching the TPM; a job that has started finishes by itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -36,28 +36,17 @@ impl std::fmt::Display for TpmJobError {
 
 impl std::error::Error for TpmJobError {}
 
-struct Job {
-    deadline: Instant,
-    work: Box<dyn FnOnce() + Send>,
-}
+/// A TPM job and its deadline.
+type Job = (Instant, Box<dyn FnOnce() + Send>);
 
 /// A handle on the TPM worker; clones share the one thread. The thread is
 /// started with the first job and ends when the last handle is dropped
 /// (after the job it runs, if any).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct TpmWorker {
     queue: Arc<OnceLock<Option<Sender<Job>>>>,
     /// Set by [`TpmWorker::stop`]: no job starts any more.
     stopping: Arc<AtomicBool>,
-}
-
-impl std::fmt::Debug for TpmWorker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TpmWorker")
-            .field("started", &self.queue.get().is_some())
-            .field("stopping", &self.stopping.load(Ordering::Relaxed))
-            .finish()
-    }
 }
 
 impl TpmWorker {
@@ -75,21 +64,25 @@ impl TpmWorker {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
+    /// The queue, with the worker started on the first call: one job at a
+    /// time, in order; a job whose deadline passed in the queue is dropped
+    /// (its requester has already answered), and so is every job once
+    /// keylet stops.
     fn sender(&self) -> Option<&Sender<Job>> {
         self.queue
             .get_or_init(|| {
-                let (tx, rx) = mpsc::channel();
+                let (tx, jobs) = mpsc::channel::<Job>();
                 let stopping = Arc::clone(&self.stopping);
-                match std::thread::Builder::new()
-                    .name("keylet-tpm".into())
-                    .spawn(move || work_through(&rx, &stopping))
-                {
-                    Ok(_) => Some(tx),
-                    Err(e) => {
-                        log::error!("cannot start the TPM worker thread: {e}");
-                        None
+                let run = move |(deadline, work): Job| {
+                    if stopping.load(Ordering::SeqCst) {
+                        log::debug!("dropped a TPM job: keylet is stopping");
+                    } else if Instant::now() >= deadline {
+                        log::debug!("dropped a TPM job whose deadline passed while it waited");
+                    } else {
+                        work();
                     }
-                }
+                };
+                super::spawn("keylet-tpm", "TPM jobs", jobs, run).then_some(tx)
             })
             .as_ref()
     }
@@ -109,15 +102,15 @@ impl TpmWorker {
             return Err(TpmJobError::Stopped);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = Job {
-            deadline: Instant::now() + deadline,
-            work: Box::new(move || {
+        let job: Job = (
+            Instant::now() + deadline,
+            Box::new(move || {
                 // The requester gave up while the job waited: skip the TPM.
                 if !tx.is_closed() {
                     let _ = tx.send(work());
                 }
             }),
-        };
+        );
         let queued = self.sender().is_some_and(|queue| queue.send(job).is_ok());
         if !queued {
             return Err(TpmJobError::Stopped);
@@ -127,24 +120,6 @@ impl TpmWorker {
             Ok(Err(_)) => Err(TpmJobError::Stopped),
             Err(_) => Err(TpmJobError::Deadline(deadline)),
         }
-    }
-}
-
-/// The worker thread: one job at a time, in order; a job whose deadline
-/// passed in the queue is dropped (its requester has already answered), and
-/// so is every job once keylet stops.
-fn work_through(queue: &Receiver<Job>, stopping: &AtomicBool) {
-    for job in queue {
-        if stopping.load(Ordering::SeqCst) {
-            log::debug!("dropped a TPM job: keylet is stopping");
-            continue;
-        }
-        if Instant::now() >= job.deadline {
-            log::debug!("dropped a TPM job whose deadline passed while it waited");
-            continue;
-        }
-        // A panic ends the job (its requester sees it stopped), not the worker.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.work));
     }
 }
 

@@ -6,7 +6,7 @@
 //! is in place before it is signed, so its self-signature verifies.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rcgen::{CertificateParams, DnType, KeyPair, SanType, SerialNumber};
 use zeroize::Zeroizing;
@@ -18,18 +18,8 @@ use crate::store;
 /// `tenant add` time and checks its dates, so it must outlive the enrollment.
 const VALIDITY_DAYS: i64 = 10 * 365;
 
-/// The server key and certificate files, loaded or made.
-#[derive(Debug, Clone)]
-pub(crate) struct MtlsIdentity {
-    /// The key file.
-    pub(crate) key_path: PathBuf,
-    /// The certificate file.
-    pub(crate) cert_path: PathBuf,
-    /// The certificate PEM, as registered.
-    pub(crate) cert_pem: String,
-}
-
-/// Loads the server key and certificate, or generates both if both are missing.
+/// Loads the server key and certificate, or generates both if both are
+/// missing; returns the certificate PEM (as registered).
 ///
 /// # Errors
 ///
@@ -41,34 +31,23 @@ pub(crate) fn load_or_create_mtls(
     password: &str,
     agent_id: &str,
     contact_ip: &str,
-) -> Result<MtlsIdentity, KeyError> {
+) -> Result<String, KeyError> {
     if !password.is_empty() {
-        return Err(KeyError::PasswordUnsupported {
-            option: "server_key_password",
-        });
+        return Err(KeyError::PasswordUnsupported("server_key_password"));
     }
     mtls_install::complete_pending(key_path, cert_path)?;
     let key = store::read_private(key_path)?;
     let cert = store::read_public(cert_path)?;
-    let cert_pem = match (key, cert) {
+    match (key, cert) {
         (Some(key), Some(cert)) => {
-            let key_text = std::str::from_utf8(&key).map_err(|_| KeyError::Invalid {
-                path: key_path.to_path_buf(),
-                detail: "not a PEM file".into(),
+            let not_pem = |path| KeyError::invalid(path, "not a PEM file");
+            let key_text = std::str::from_utf8(&key).map_err(|_| not_pem(key_path))?;
+            KeyPair::from_pem(key_text).map_err(|e| {
+                KeyError::invalid(key_path, format!("not a usable private key ({e})"))
             })?;
-            KeyPair::from_pem(key_text).map_err(|e| KeyError::Invalid {
-                path: key_path.to_path_buf(),
-                detail: format!("not a usable private key ({e})"),
-            })?;
-            let cert_pem = String::from_utf8(cert).map_err(|_| KeyError::Invalid {
-                path: cert_path.to_path_buf(),
-                detail: "not a PEM file".into(),
-            })?;
-            if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
-                return Err(KeyError::Invalid {
-                    path: cert_path.to_path_buf(),
-                    detail: "holds no PEM certificate".into(),
-                });
+            let cert_pem = String::from_utf8(cert).map_err(|_| not_pem(cert_path))?;
+            if !cert_pem.contains(mtls_install::CERT_BEGIN) {
+                return Err(KeyError::invalid(cert_path, "holds no PEM certificate"));
             }
             Ok(cert_pem)
         }
@@ -81,28 +60,23 @@ pub(crate) fn load_or_create_mtls(
             mtls_install::install(key_path, cert_path, &key_pem, &cert_pem)?;
             Ok(cert_pem)
         }
-        (Some(_), None) => Err(KeyError::Invalid {
-            path: cert_path.to_path_buf(),
-            detail: format!(
+        (Some(_), None) => Err(KeyError::invalid(
+            cert_path,
+            format!(
                 "is missing while the key {} exists; restore the certificate, or move the key away \
                  to generate both anew (then run keylime_tenant -c update for this agent)",
                 key_path.display()
             ),
-        }),
-        (None, Some(_)) => Err(KeyError::Invalid {
-            path: key_path.to_path_buf(),
-            detail: format!(
+        )),
+        (None, Some(_)) => Err(KeyError::invalid(
+            key_path,
+            format!(
                 "is missing while the certificate {} exists; restore the key, or move the \
                  certificate away to generate both anew (then run keylime_tenant -c update)",
                 cert_path.display()
             ),
-        }),
-    }?;
-    Ok(MtlsIdentity {
-        key_path: key_path.to_path_buf(),
-        cert_path: cert_path.to_path_buf(),
-        cert_pem,
-    })
+        )),
+    }
 }
 
 /// A new mTLS server key (EC P-256, PEM) and self-signed certificate (PEM)
@@ -116,12 +90,7 @@ pub(crate) fn new_mtls_pem(
     agent_id: &str,
     contact_ip: &str,
 ) -> Result<(Zeroizing<String>, String), KeyError> {
-    let gen_err = |what: &'static str| {
-        move |e: rcgen::Error| KeyError::Generate {
-            what,
-            detail: e.to_string(),
-        }
-    };
+    let gen_err = KeyError::generate::<rcgen::Error>;
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(gen_err("mTLS server key"))?;
     let mut params =
@@ -145,10 +114,7 @@ pub(crate) fn new_mtls_pem(
     }
     params.subject_alt_names = sans;
     let mut serial = [0u8; 16];
-    getrandom::fill(&mut serial).map_err(|e| KeyError::Generate {
-        what: "certificate serial",
-        detail: e.to_string(),
-    })?;
+    getrandom::fill(&mut serial).map_err(KeyError::generate("certificate serial"))?;
     // Positive and non-zero: clear the top bit, set the next one.
     serial[0] = (serial[0] & 0x7f) | 0x40;
     params.serial_number = Some(SerialNumber::from_slice(&serial));
@@ -174,7 +140,7 @@ mod tests {
         let written = std::fs::read(&c).unwrap();
         let b = load_or_create_mtls(&k, &c, "", "agent-1", "192.0.2.7").unwrap();
         // The second start loads what the first generated, and rewrites nothing.
-        assert_eq!(a.cert_pem, b.cert_pem);
+        assert_eq!(a, b);
         assert_eq!(std::fs::read(&c).unwrap(), written);
         // The self-signature verifies (all extensions were added before signing).
         let out = Command::new("openssl")

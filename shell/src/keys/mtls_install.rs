@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::KeyError;
 use crate::store;
 
-const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+pub(crate) const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
@@ -124,12 +124,14 @@ pub(crate) fn complete_pending(key_path: &Path, cert_path: &Path) -> Result<bool
     let Some(both) = store::read_private(&pending)? else {
         return Ok(false);
     };
-    let invalid = |detail: &str| KeyError::Invalid {
-        path: pending.clone(),
-        detail: format!(
-            "{detail}; it is the interrupted installation of a new mTLS key and certificate: \
-             move it away to keep the current pair"
-        ),
+    let invalid = |detail: &str| {
+        KeyError::invalid(
+            &pending,
+            format!(
+                "{detail}; it is the interrupted installation of a new mTLS key and \
+                 certificate: move it away to keep the current pair"
+            ),
+        )
     };
     let text = std::str::from_utf8(&both).map_err(|_| invalid("not a PEM file"))?;
     let at = text

@@ -43,21 +43,20 @@ impl PayloadKey {
 
     fn from_key(key: rsa::PrivateKey, path: &Path) -> Result<Self, KeyError> {
         if key.size() != 256 {
-            return Err(KeyError::Invalid {
-                path: path.to_path_buf(),
-                detail: format!(
+            return Err(KeyError::invalid(
+                path,
+                format!(
                     "the payload key is RSA-{} but Keylime needs RSA-2048; move the file away to \
                      generate a new one (and re-add the agent at the verifier)",
                     key.size() * 8
                 ),
-            });
+            ));
         }
         let public_pem = key
             .to_public_key()
             .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| KeyError::Invalid {
-                path: path.to_path_buf(),
-                detail: format!("cannot encode the payload public key: {e}"),
+            .map_err(|e| {
+                KeyError::invalid(path, format!("cannot encode the payload public key: {e}"))
             })?;
         Ok(Self { key, public_pem })
     }
@@ -71,18 +70,16 @@ impl PayloadKey {
 /// key, or cannot be written; or a password is configured.
 pub fn load_or_create_payload_key(path: &Path, password: &str) -> Result<PayloadKey, KeyError> {
     if !password.is_empty() {
-        return Err(KeyError::PasswordUnsupported {
-            option: "payload_key_password",
-        });
+        return Err(KeyError::PasswordUnsupported("payload_key_password"));
     }
     if let Some(bytes) = store::read_private(path)? {
-        let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::Invalid {
-            path: path.to_path_buf(),
-            detail: "not a PEM file".into(),
-        })?;
-        let key = rsa::PrivateKey::from_pkcs8_pem(text).map_err(|e| KeyError::Invalid {
-            path: path.to_path_buf(),
-            detail: format!("not an unencrypted PKCS#8 RSA private key ({e})"),
+        let text =
+            std::str::from_utf8(&bytes).map_err(|_| KeyError::invalid(path, "not a PEM file"))?;
+        let key = rsa::PrivateKey::from_pkcs8_pem(text).map_err(|e| {
+            KeyError::invalid(
+                path,
+                format!("not an unencrypted PKCS#8 RSA private key ({e})"),
+            )
         })?;
         return PayloadKey::from_key(key, path);
     }
@@ -90,17 +87,11 @@ pub fn load_or_create_payload_key(path: &Path, password: &str) -> Result<Payload
         "generating the payload key (RSA-2048) at {}",
         path.display()
     );
-    let key =
-        rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).map_err(|e| KeyError::Generate {
-            what: "payload key",
-            detail: e.to_string(),
-        })?;
-    let pem: Zeroizing<String> =
-        key.to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| KeyError::Generate {
-                what: "payload key PEM",
-                detail: e.to_string(),
-            })?;
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048)
+        .map_err(KeyError::generate("payload key"))?;
+    let pem: Zeroizing<String> = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(KeyError::generate("payload key PEM"))?;
     store::write_private(path, pem.as_bytes())?;
     PayloadKey::from_key(key, path)
 }

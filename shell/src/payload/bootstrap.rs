@@ -1,15 +1,19 @@
 //! [`KeyBootstrap`]: the state behind `/keys/ukey`, `/keys/vkey` and
-//! `/keys/verify`, and the hand-off of K and the payload to delivery.
+//! `/keys/verify`: the shares ([`SymmetricKey`]s unwrapped with the NK) held
+//! until a U and a V combine into K that the tenant's auth tag confirms, and
+//! the hand-off of K and the payload to delivery.
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use keylet_core::keylime::auth_tag::{HexTag, hmac_sha384_hex};
+use keylet_core::keylime::auth_tag::{HexTag, hmac_sha384_hex, verify_hmac_sha384};
+use rsa::Oaep;
+use sha1::Sha1;
+use zeroize::Zeroizing;
 
 use super::deliver::deliver;
-use super::shares::{Derived, KeyShares, UShare};
-use super::{IV_LEN, PayloadError, SecureDir, SymmetricKey, TAG_LEN};
+use super::{IV_LEN, PayloadError, SecureDir, TAG_LEN};
 use crate::config::PayloadConfig;
 use crate::keys::PayloadKey;
 
@@ -20,6 +24,75 @@ const INSECURE: &str = "the agent serves plain HTTP (enable_agent_mtls = false),
 
 /// Room in a request body for everything but the payload.
 const BODY_OVERHEAD: usize = 16 * 1024;
+
+/// Shares of each kind kept while waiting for a matching partner. A re-added
+/// agent sends new shares; old ones that never matched are dropped oldest
+/// first.
+const MAX_PENDING: usize = 8;
+
+/// An AES-128 or AES-256 key (a share, or K), wiped when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SymmetricKey(Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SymmetricKey({} bytes)", self.0.len())
+    }
+}
+
+impl SymmetricKey {
+    /// A key of 16 or 32 bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadError::KeyLength`] for any other length.
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Result<Self, PayloadError> {
+        match bytes.len() {
+            16 | 32 => Ok(Self(bytes)),
+            n => Err(PayloadError::KeyLength(n)),
+        }
+    }
+
+    /// Decrypts a share wrapped as Keylime wraps it: RSA-OAEP with SHA-1 for
+    /// the label hash and MGF1, no label (`keylime.crypto.rsa_encrypt`).
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadError::Unwrap`] or [`PayloadError::KeyLength`].
+    pub fn unwrap(nk: &rsa::PrivateKey, encrypted: &[u8]) -> Result<Self, PayloadError> {
+        let plain = nk
+            .decrypt_blinded(&mut getrandom::SysRng, Oaep::<Sha1>::new(), encrypted)
+            .map_err(|e| PayloadError::Unwrap(e.to_string()))?;
+        Self::new(Zeroizing::new(plain))
+    }
+
+    /// The key bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// `self xor other`, if both have the same length.
+    #[must_use]
+    pub fn xor(&self, other: &Self) -> Option<Self> {
+        (self.0.len() == other.0.len()).then(|| {
+            Self(Zeroizing::new(
+                self.0
+                    .iter()
+                    .zip(other.0.iter())
+                    .map(|(a, b)| a ^ b)
+                    .collect(),
+            ))
+        })
+    }
+
+    /// Whether `tag` (48 bytes) is HMAC-SHA384 of `agent_id` under this key,
+    /// compared in constant time by the MAC crate.
+    #[must_use]
+    pub fn matches_tag(&self, agent_id: &str, tag: &[u8; 48]) -> bool {
+        verify_hmac_sha384(&self.0, agent_id.as_bytes(), tag)
+    }
+}
 
 /// What a delivery wrote and ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,13 +115,28 @@ pub struct Delivery {
     pub secure: Option<SecureDir>,
 }
 
+/// The tenant's half: U, the auth tag (HMAC-SHA384(K, agent id), raw) and
+/// the payload (`IV(16) ‖ ciphertext ‖ tag(16)`), if any.
+struct UShare {
+    u: SymmetricKey,
+    auth_tag: [u8; 48],
+    payload: Option<Vec<u8>>,
+}
+
+/// The shares waiting for partners, and K once a pair matched.
+#[derive(Default)]
+struct Shares {
+    us: Vec<UShare>,
+    vs: Vec<SymmetricKey>,
+    k: Option<SymmetricKey>,
+}
+
 /// Received shares, the derived K and payload delivery.
 pub struct KeyBootstrap {
     nk: PayloadKey,
     agent_id: String,
     delivery: Delivery,
-    shares: Mutex<KeyShares>,
-    k: Mutex<Option<SymmetricKey>>,
+    shares: Mutex<Shares>,
     /// The latest delivery's outcome, to come from the operator's executor
     /// (which runs deliveries one at a time).
     last: Mutex<Option<Receiver<Result<Delivered, PayloadError>>>>,
@@ -67,6 +155,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn push_bounded<T>(list: &mut Vec<T>, item: T) {
+    if list.len() >= MAX_PENDING {
+        list.remove(0);
+    }
+    list.push(item);
+}
+
 impl KeyBootstrap {
     /// Shares for `agent_id` are unwrapped with `nk`; payloads go to `delivery`.
     #[must_use]
@@ -76,7 +171,6 @@ impl KeyBootstrap {
             agent_id,
             delivery,
             shares: Mutex::default(),
-            k: Mutex::default(),
             last: Mutex::default(),
         }
     }
@@ -117,27 +211,33 @@ impl KeyBootstrap {
             auth_tag,
             payload,
         };
-        let derived = lock(&self.shares).add_u(share, &self.agent_id);
-        self.derived(derived, "U");
+        let mut shares = lock(&self.shares);
+        push_bounded(&mut shares.us, share);
+        self.combine(shares, "U");
         Ok(())
     }
 
-    /// Takes the verifier's V (`encrypted_key`). Repeats are accepted.
+    /// Takes the verifier's V (`encrypted_key`). Repeats are accepted (and
+    /// not held twice).
     ///
     /// # Errors
     ///
     /// A [`PayloadError`] for a share that does not unwrap.
     pub fn add_v(&self, encrypted_key: &[u8]) -> Result<(), PayloadError> {
         let v = SymmetricKey::unwrap(self.nk.private(), encrypted_key)?;
-        let derived = lock(&self.shares).add_v(v, &self.agent_id);
-        self.derived(derived, "V");
+        let mut shares = lock(&self.shares);
+        if !shares.vs.contains(&v) {
+            push_bounded(&mut shares.vs, v);
+        }
+        self.combine(shares, "V");
         Ok(())
     }
 
     /// `hex(HMAC-SHA384(K, challenge))`, or `None` before K is known.
     #[must_use]
     pub fn verify(&self, challenge: &str) -> Option<HexTag> {
-        lock(&self.k)
+        lock(&self.shares)
+            .k
             .as_ref()
             .map(|k| hmac_sha384_hex(k.as_bytes(), challenge.as_bytes()))
     }
@@ -167,23 +267,36 @@ impl KeyBootstrap {
         };
         let limit = self.delivery.config.secure_size.bytes;
         if plain as u64 > limit {
-            return Err(PayloadError::PayloadTooLarge {
-                len: payload.len(),
-                limit,
-            });
+            return Err(PayloadError::PayloadTooLarge(payload.len(), limit));
         }
         Ok(())
     }
 
-    fn derived(&self, derived: Option<Derived>, last: &str) {
-        let Some(Derived { k, payload }) = derived else {
-            log::debug!("key share {last} received; waiting for a matching partner share");
+    /// With the new `share` held in `s`, tries every U held with every V
+    /// held, newest first: the first pair whose K matches U's auth tag gives
+    /// K and its payload goes to delivery (after the lock is released); the
+    /// shares are cleared, that delivery is complete.
+    fn combine(&self, mut s: MutexGuard<'_, Shares>, share: &str) {
+        let found = s.us.iter().rev().find_map(|u| {
+            s.vs.iter().rev().find_map(|v| {
+                u.u.xor(v)
+                    .filter(|k| k.matches_tag(&self.agent_id, &u.auth_tag))
+                    .map(|k| (k, u.payload.clone()))
+            })
+        });
+        if let Some((k, _)) = &found {
+            s.us.clear();
+            s.vs.clear();
+            s.k = Some(k.clone());
+        }
+        drop(s);
+        let Some((k, payload)) = found else {
+            log::debug!("key share {share} received; waiting for a matching partner share");
             return;
         };
         log::info!(
             "payload key K derived: U and V combine to a key that matches the tenant's auth tag"
         );
-        *lock(&self.k) = Some(k.clone());
         let Some(secure) = self.delivery.secure.clone() else {
             log::warn!("K is not written to disk: payloads are refused while mTLS is off");
             return;

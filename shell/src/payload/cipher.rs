@@ -7,9 +7,7 @@ use aes_gcm::aes::{Aes128, Aes256};
 use aes_gcm::{AeadInOut, AesGcm, KeyInit, Nonce, Tag};
 use zeroize::Zeroizing;
 
-use super::{PayloadError, SymmetricKey};
-
-pub(crate) use super::{IV_LEN, TAG_LEN};
+use super::{IV_LEN, PayloadError, SymmetricKey, TAG_LEN};
 
 /// Decrypts `payload` (`IV ‖ ciphertext ‖ tag`, already base64-decoded)
 /// with `k` (AES-128 or AES-256 by its length).

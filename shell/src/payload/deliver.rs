@@ -9,13 +9,14 @@
 //! 5. the staging directory replaces `unzipped/` in one atomic exchange, and
 //!    the previous delivery is removed: a crash leaves the previous delivery
 //!    or the new one, never half of it (a staging directory a killed keylet
-//!    left is removed at the next start, [`remove_stale`]);
+//!    left is removed at the next start, [`super::secure_dir::remove_stale`]);
 //! 6. with `enable_payload_script`, `payload_script` (if the payload has it)
 //!    runs as `sh <script>` in `unzipped/`, as the user keylet runs as.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::secure_dir::STAGING;
 use super::{Delivered, PayloadError, SymmetricKey, cipher, unzip};
 use crate::config::PayloadConfig;
 use crate::store;
@@ -35,19 +36,15 @@ pub fn deliver(
     let plaintext = payload.map(|p| cipher::decrypt(k, p)).transpose()?;
     let dir = secure.join("unzipped");
     let staging = secure.join(format!("{STAGING}{}", std::process::id()));
-    let write_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PayloadError::Write { path, source }
-    };
-    remove_dir(&staging).map_err(write_err(&staging))?;
+    remove_dir(&staging).map_err(PayloadError::write(&staging))?;
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
         .create(&staging)
-        .map_err(write_err(&staging))?;
+        .map_err(PayloadError::write(&staging))?;
     let staged =
         stage(&staging, config, k, plaintext.as_deref().map(Vec::as_slice)).and_then(|files| {
             replace(&staging, &dir)
                 .map(|()| files)
-                .map_err(write_err(&dir))
+                .map_err(PayloadError::write(&dir))
         });
     // The staging directory now holds the previous delivery, or a failed one.
     let _ = remove_dir(&staging);
@@ -62,9 +59,6 @@ pub fn deliver(
         script_exit,
     })
 }
-
-/// The name prefix of a staging directory; the pid follows.
-const STAGING: &str = ".unzipped.tmp-";
 
 /// Writes K, the plaintext and the unpacked zip into `staging`.
 fn stage(
@@ -126,22 +120,6 @@ fn remove_dir(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Removes the staging directories a killed keylet left in `secure`.
-pub fn remove_stale(secure: &Path) {
-    let Ok(entries) = std::fs::read_dir(secure) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with(STAGING) && remove_dir(&entry.path()).is_ok() {
-            log::warn!(
-                "removed {}, a payload delivery that a stopped keylet did not finish",
-                entry.path().display()
-            );
-        }
-    }
-}
-
 fn run_script(dir: &Path, config: &PayloadConfig) -> Result<Option<i32>, PayloadError> {
     if config.payload_script.is_empty() {
         return Ok(None);
@@ -161,11 +139,7 @@ fn run_script(dir: &Path, config: &PayloadConfig) -> Result<Option<i32>, Payload
     log::info!("running the payload script {}", script.display());
     let mut command = Command::new("sh");
     command.arg(&script).current_dir(dir);
-    crate::script::run(
-        command,
-        &config.payload_script,
-        crate::script::SCRIPT_TIMEOUT,
-    )
-    .map(|()| Some(0))
-    .map_err(PayloadError::Script)
+    crate::script::run(command, &config.payload_script)
+        .map(|()| Some(0))
+        .map_err(PayloadError::Script)
 }

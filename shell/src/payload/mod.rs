@@ -8,12 +8,11 @@
 //! proves K to the tenant and the payload is decrypted (AES-GCM) into the
 //! secure directory.
 //!
-//! * [`shares`]: unwrapping shares and deriving K.
 //! * [`cipher`]: Keylime's AES-GCM payload format.
 //! * [`secure_dir`]: the tmpfs (or 0700 directory) the secrets go to.
 //! * [`deliver`]: writing K and the payload, unzipping, the payload script.
-//! * [`KeyBootstrap`]: all of it behind the HTTP handlers.
-
+//! * [`KeyBootstrap`]: unwrapping the shares, deriving K, and all of it
+//!   behind the HTTP handlers.
 //!
 //! Without the `payload` feature (on in the default build) keylet still
 //! takes the shares and proves K on `/keys/verify` (the tenant's `add` needs
@@ -25,18 +24,15 @@ mod bootstrap;
 pub mod cipher;
 #[cfg(feature = "payload")]
 pub mod deliver;
-mod error;
-#[cfg(feature = "payload")]
 pub mod secure_dir;
-pub mod shares;
 #[cfg(feature = "payload")]
 mod unzip;
-// the stand-ins of a build without the payload feature
-#[cfg(not(feature = "payload"))]
-#[path = "delivery_off.rs"]
-mod deliver;
-#[cfg(not(feature = "payload"))]
-pub(crate) use deliver::SecureDir;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use bootstrap::{Delivered, Delivery, KeyBootstrap, SymmetricKey};
+pub use secure_dir::SecureDir;
 
 /// IV length of Keylime's AES-GCM payloads (not GCM's usual 12).
 pub(crate) const IV_LEN: usize = 16;
@@ -44,12 +40,111 @@ pub(crate) const IV_LEN: usize = 16;
 pub(crate) const TAG_LEN: usize = 16;
 
 /// Why a build without the payload feature refuses payloads.
-#[cfg_attr(feature = "payload", allow(dead_code))]
 const NOT_BUILT: &str = "this keylet was built without the payload feature, so it accepts no \
     payloads (K is still derived and proven on /keys/verify); use a default build to deliver payloads";
 
-pub use bootstrap::{Delivered, Delivery, KeyBootstrap};
-pub use error::PayloadError;
-#[cfg(feature = "payload")]
-pub use secure_dir::SecureDir;
-pub use shares::SymmetricKey;
+/// A build without the `payload` feature prepares no secure directory
+/// ([`SecureDir::prepare`] refuses), so [`KeyBootstrap`] refuses payloads
+/// and never delivers.
+#[cfg(not(feature = "payload"))]
+mod deliver {
+    /// Refuses: this build delivers no payloads.
+    pub(crate) fn deliver(
+        _secure: &std::path::Path,
+        _config: &crate::config::PayloadConfig,
+        _k: &super::SymmetricKey,
+        _payload: Option<&[u8]>,
+    ) -> Result<super::Delivered, super::PayloadError> {
+        Err(super::PayloadError::PayloadRefused(super::NOT_BUILT))
+    }
+}
+
+/// A rejected key share or payload, or a delivery that failed.
+///
+/// The variants raised by `POST /keys/ukey` and `/keys/vkey` are answered
+/// with 400 and their text as `status`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// `encrypted_key` does not decrypt with the NK (RSA-OAEP, SHA-1).
+    Unwrap(String),
+    /// The decrypted share is not an AES-128 or AES-256 key.
+    KeyLength(usize),
+    /// The payload is too short to hold Keylime's IV and tag.
+    PayloadTooShort(usize),
+    /// The payload (its ciphertext's size) would not fit the secure
+    /// directory (the `secure_size` limit in bytes).
+    PayloadTooLarge(usize, u64),
+    /// A payload arrived but payloads are not accepted (mTLS is off).
+    PayloadRefused(&'static str),
+    /// The payload does not decrypt with K (wrong key or tampered).
+    Decrypt,
+    /// The secure directory cannot be prepared or used: what is wrong and
+    /// what to do.
+    SecureDir(PathBuf, String),
+    /// Writing K, the payload or an unpacked file failed.
+    Store(crate::store::StoreError),
+    /// The zip payload cannot be unpacked.
+    Zip(String),
+    /// The payload script could not be run or failed.
+    Script(String),
+}
+
+impl PayloadError {
+    /// [`PayloadError::Store`] for an I/O error writing `path`.
+    #[cfg(feature = "payload")]
+    pub(crate) fn write(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| {
+            Self::Store(crate::store::StoreError::Io {
+                action: "write",
+                path,
+                source,
+            })
+        }
+    }
+}
+
+impl fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unwrap(e) => write!(
+                f,
+                "Failed to decrypt encrypted_key: {e} (it must be RSA-OAEP with SHA-1, made with \
+                 the payload key this agent serves as pubkey)"
+            ),
+            Self::KeyLength(n) => write!(
+                f,
+                "Invalid decrypted key: {n} bytes; a key share must be 16 or 32 bytes (AES-128 or AES-256)"
+            ),
+            Self::PayloadTooShort(n) => write!(
+                f,
+                "Invalid payload: {n} bytes cannot hold the 16-byte IV and 16-byte tag of an AES-GCM payload"
+            ),
+            Self::PayloadTooLarge(len, limit) => write!(
+                f,
+                "payload of {len} bytes does not fit secure_size ({limit} bytes); raise secure_size \
+                 in the agent's configuration or send a smaller payload"
+            ),
+            Self::PayloadRefused(why) => write!(f, "payload refused: {why}"),
+            Self::Decrypt => f.write_str(
+                "the payload does not decrypt with the derived key (AES-GCM tag mismatch)",
+            ),
+            Self::SecureDir(path, detail) => {
+                write!(f, "secure directory {}: {detail}", path.display())
+            }
+            Self::Store(e) => write!(f, "{e}"),
+            Self::Zip(e) => write!(f, "cannot unpack the zip payload: {e}"),
+            Self::Script(e) => write!(f, "payload script: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PayloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -51,14 +51,19 @@ impl SecureDir {
     ///
     /// # Errors
     ///
-    /// [`PayloadError::SecureDir`] naming what is wrong and what to do.
+    /// [`PayloadError::SecureDir`] naming what is wrong and what to do;
+    /// [`PayloadError::PayloadRefused`] in a build without the payload
+    /// feature, which delivers no payloads.
     pub fn prepare(
         keylime_dir: &Path,
         size: &SecureSize,
         run_as: Option<&(String, String)>,
     ) -> Result<Self, PayloadError> {
+        if !cfg!(feature = "payload") {
+            return Err(PayloadError::PayloadRefused(super::NOT_BUILT));
+        }
         let dir = Self::open(keylime_dir, size, run_as)?;
-        super::deliver::remove_stale(&dir.path);
+        remove_stale(&dir.path);
         Ok(dir)
     }
 
@@ -68,10 +73,7 @@ impl SecureDir {
         run_as: Option<&(String, String)>,
     ) -> Result<Self, PayloadError> {
         let path = keylime_dir.join("secure");
-        let fail = |detail: String| PayloadError::SecureDir {
-            path: path.clone(),
-            detail,
-        };
+        let fail = |detail: String| PayloadError::SecureDir(path.clone(), detail);
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
@@ -126,6 +128,27 @@ impl SecureDir {
         give_to(&path, owner).map_err(&fail)?;
         log::info!("mounted a tmpfs ({options}) at {}", path.display());
         Ok(Self { path, tmpfs: true })
+    }
+}
+
+/// The name prefix of a delivery's staging directory; the pid follows.
+pub(crate) const STAGING: &str = ".unzipped.tmp-";
+
+/// Removes the staging directories a killed keylet left in `secure`.
+pub fn remove_stale(secure: &Path) {
+    let Ok(entries) = std::fs::read_dir(secure) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(STAGING)
+            && std::fs::remove_dir_all(entry.path()).is_ok()
+        {
+            log::warn!(
+                "removed {}, a payload delivery that a stopped keylet did not finish",
+                entry.path().display()
+            );
+        }
     }
 }
 

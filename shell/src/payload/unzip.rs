@@ -40,7 +40,7 @@ pub(crate) fn looks_like_zip(data: &[u8]) -> bool {
 /// # Errors
 ///
 /// [`PayloadError::Zip`] naming the entry and the problem, or
-/// [`PayloadError::Write`].
+/// [`PayloadError::Store`] for a file that cannot be written.
 pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, PayloadError> {
     let zip_err = |e: zip::result::ZipError| PayloadError::Zip(e.to_string());
     let mut archive = ZipArchive::new(Cursor::new(data)).map_err(zip_err)?;
@@ -77,24 +77,20 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
         }
         let executable = entry.unix_mode().is_some_and(|m| m & 0o100 != 0);
         let mode = if executable { 0o700 } else { 0o600 };
-        let write_err = |source| PayloadError::Write {
-            path: target.clone(),
-            source,
-        };
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(mode)
             .open(&target)
-            .map_err(write_err)?;
+            .map_err(PayloadError::write(&target))?;
         let room = limit.saturating_sub(total).min(declared);
         let mut limited = Read::take(&mut entry, room.saturating_add(1));
         let copied = std::io::copy(&mut limited, &mut file).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData => {
                 PayloadError::Zip(format!("entry {name:?} is corrupt: {e}"))
             }
-            _ => write_err(e),
+            _ => PayloadError::write(&target)(e),
         })?;
         if copied > declared {
             return Err(PayloadError::Zip(format!(
@@ -108,7 +104,7 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
             )));
         }
         total = total.saturating_add(copied);
-        file.flush().map_err(write_err)?;
+        file.flush().map_err(PayloadError::write(&target))?;
         written.push(target);
     }
     Ok(written)
@@ -160,8 +156,5 @@ fn make_dirs(path: &Path) -> Result<(), PayloadError> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| PayloadError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(PayloadError::write(path))
 }

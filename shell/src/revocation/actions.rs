@@ -6,8 +6,6 @@
 //! as the user keylet runs as: directly when it is executable, else with the
 //! interpreter of its `#!` line, else with `sh` ([`crate::script::command_for`]).
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use super::{Notice, RevocationError};
@@ -25,60 +23,49 @@ pub fn plan(
     config: &RevocationConfig,
     payload: Option<&Path>,
 ) -> Result<Vec<PathBuf>, RevocationError> {
-    let mut names: Vec<(String, bool)> =
-        config.actions.iter().map(|a| (a.clone(), false)).collect();
-    if let Some(dir) = payload {
-        match std::fs::read_to_string(dir.join(ACTION_LIST)) {
-            Ok(text) => {
-                for name in text
-                    .split([',', '\n'])
-                    .map(str::trim)
-                    .filter(|a| !a.is_empty())
-                {
-                    if !is_action_name(name) {
-                        return Err(RevocationError::Action(format!(
-                            "the payload's {ACTION_LIST} names {name:?}, which is not an action \
-                             file name"
-                        )));
-                    }
-                    names.push((name.to_string(), true));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(RevocationError::Action(format!(
-                    "cannot read the payload's {ACTION_LIST}: {e}"
-                )));
-            }
+    let listed = match payload.map(|dir| std::fs::read_to_string(dir.join(ACTION_LIST))) {
+        Some(Ok(text)) => text,
+        Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(RevocationError::Action(format!(
+                "cannot read the payload's {ACTION_LIST}: {e}"
+            )));
         }
+        _ => String::new(),
+    };
+    let listed: Vec<&str> = listed
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    if let Some(name) = listed.iter().find(|name| !is_action_name(name)) {
+        return Err(RevocationError::Action(format!(
+            "the payload's {ACTION_LIST} names {name:?}, which is not an action file name"
+        )));
     }
-    names
-        .into_iter()
+    let configured = config.actions.iter().map(|name| (name.as_str(), false));
+    let from_payload = listed.into_iter().map(|name| (name, true));
+    configured
+        .chain(from_payload)
         .map(|(name, from_payload)| {
-            let installed = config.actions_dir.join(&name);
-            if installed.is_file() {
-                return Ok(installed);
-            }
-            match payload {
-                Some(dir)
-                    if from_payload
-                        && config.allow_payload_actions
-                        && dir.join(&name).is_file() =>
-                {
-                    Ok(dir.join(&name))
-                }
-                _ => Err(RevocationError::Action(format!(
-                    "action {name:?} is not in revocation_actions_dir ({}){}",
-                    config.actions_dir.display(),
-                    if from_payload && !config.allow_payload_actions {
-                        " and allow_payload_revocation_actions = false"
-                    } else if from_payload {
-                        " nor in the payload"
-                    } else {
-                        ""
-                    }
-                ))),
-            }
+            let allowed = payload.filter(|_| from_payload && config.allow_payload_actions);
+            [Some(config.actions_dir.as_path()), allowed]
+                .into_iter()
+                .flatten()
+                .map(|dir| dir.join(name))
+                .find(|path| path.is_file())
+                .ok_or_else(|| {
+                    RevocationError::Action(format!(
+                        "action {name:?} is not in revocation_actions_dir ({}){}",
+                        config.actions_dir.display(),
+                        if from_payload && !config.allow_payload_actions {
+                            " and allow_payload_revocation_actions = false"
+                        } else if from_payload {
+                            " nor in the payload"
+                        } else {
+                            ""
+                        }
+                    ))
+                })
         })
         .collect()
 }
@@ -95,18 +82,8 @@ pub(crate) fn run(
     work_dir: &Path,
 ) -> Result<(), RevocationError> {
     let json = work_dir.join(format!(".revocation-{}.json", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&json)?;
-        f.write_all(notice.msg.as_bytes())?;
-        f.sync_all()
-    };
-    write()
-        .map_err(|e| RevocationError::Action(format!("cannot write {}: {e}", json.display())))?;
+    crate::store::write_private(&json, notice.msg.as_bytes())
+        .map_err(|e| RevocationError::Action(e.to_string()))?;
     let result = actions.iter().try_for_each(|action| {
         let label = action.file_name().map_or_else(
             || action.display().to_string(),
@@ -116,8 +93,7 @@ pub(crate) fn run(
         log::info!("Executing revocation action {label} ({})", action.display());
         let mut command = crate::script::command_for(action);
         command.arg(&json).current_dir(work_dir);
-        crate::script::run(command, &label, crate::script::SCRIPT_TIMEOUT)
-            .map_err(RevocationError::Action)
+        crate::script::run(command, &label).map_err(RevocationError::Action)
     });
     let _ = std::fs::remove_file(&json);
     result

@@ -3,36 +3,50 @@
 //! signature with the revocation certificate and, when enabled, runs the
 //! revocation actions.
 //!
-//! * [`notice`]: the notification and its signature check.
+//! * [`notice`]: the signature check.
 //! * [`actions`]: finding and running the actions.
+//!
+//! A build without the `payload` feature answers notifications and does
+//! nothing else: no [`Revocations`] exists there, and
+//! `enable_revocation_actions` is refused when the configuration is read.
 
+#[cfg(feature = "payload")]
 pub mod actions;
-mod error;
+#[cfg(feature = "payload")]
 pub mod notice;
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use error::RevocationError;
-pub use notice::{Notice, Notification};
+#[cfg(feature = "payload")]
+pub use crate::keylime::revocation::Notification;
+#[cfg(feature = "payload")]
+pub use notice::Notice;
+/// A notification's body: read as JSON, not used in this build.
+#[cfg(not(feature = "payload"))]
+pub(crate) type Notification = serde::de::IgnoredAny;
 
-use crate::config::{RevocationCert, RevocationConfig};
+use crate::config::RevocationConfig;
 
 /// The certificate file of a payload made by `keylime_tenant --cert`.
+#[cfg(feature = "payload")]
 pub(crate) const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
 
-/// Revocation handling for `config` (see [`Revocations::new`]).
+/// Revocation handling for `config` (see [`Revocations::new`]), or none in a
+/// build without the payload feature.
 #[must_use]
 pub(crate) fn handling(
     config: RevocationConfig,
     payload_dir: Option<PathBuf>,
     work_dir: PathBuf,
 ) -> Option<Arc<Revocations>> {
-    Some(Arc::new(Revocations::new(config, payload_dir, work_dir)))
+    cfg!(feature = "payload").then(|| Arc::new(Revocations::new(config, payload_dir, work_dir)))
 }
 
 /// Revocation handling for one agent.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "payload"), allow(dead_code))]
 pub struct Revocations {
     config: RevocationConfig,
     /// The unpacked payload (`secure/unzipped`), when payloads are accepted.
@@ -53,24 +67,39 @@ impl Revocations {
             work_dir,
         }
     }
+}
 
-    /// The certificate that checks notifications.
-    #[must_use]
-    pub(crate) fn cert_path(&self) -> PathBuf {
-        match (&self.config.cert, &self.payload_dir) {
-            (RevocationCert::File(p), _) => p.clone(),
-            (RevocationCert::FromPayload, Some(dir)) => dir.join(PAYLOAD_CERT),
-            (RevocationCert::FromPayload, None) => PathBuf::from(PAYLOAD_CERT),
-        }
+#[cfg(not(feature = "payload"))]
+impl Revocations {
+    /// Never called: [`handling`] makes no [`Revocations`] in this build.
+    ///
+    /// # Errors
+    ///
+    /// None.
+    pub(crate) fn handle(
+        self: &Arc<Self>,
+        _notification: Notification,
+    ) -> Result<(), RevocationError> {
+        Ok(())
     }
+}
 
-    /// Checks a notification. Cheap: no action runs here.
+#[cfg(feature = "payload")]
+impl Revocations {
+    /// Checks a notification with the revocation certificate (the configured
+    /// one, or the payload's). Cheap: no action runs here.
     ///
     /// # Errors
     ///
     /// [`RevocationError`] naming why it is refused.
     pub fn verify(&self, notification: Notification) -> Result<Notice, RevocationError> {
-        notification.verify(&self.cert_path())
+        use crate::config::RevocationCert;
+        let cert = match (&self.config.cert, &self.payload_dir) {
+            (RevocationCert::File(p), _) => p.clone(),
+            (RevocationCert::FromPayload, Some(dir)) => dir.join(PAYLOAD_CERT),
+            (RevocationCert::FromPayload, None) => PathBuf::from(PAYLOAD_CERT),
+        };
+        notice::verify(notification, &cert)
     }
 
     /// Runs the actions for a verified notice (blocking; logs the outcome).
@@ -128,5 +157,61 @@ impl Revocations {
             log::error!("revocation actions for agent {agent_id} do not run: {e}");
         }
         Ok(())
+    }
+}
+
+/// Why a revocation notification was refused or its actions failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RevocationError {
+    /// The body is not `{"msg": "...", "signature": "..."}`.
+    Malformed(String),
+    /// The notification carries no signature.
+    Unsigned,
+    /// No certificate at this path to check the signature with.
+    NoCertificate(PathBuf),
+    /// The certificate file cannot be used, and why.
+    BadCertificate(PathBuf, String),
+    /// The signature does not verify with the certificate at this path.
+    BadSignature(PathBuf),
+    /// An action could not be found or failed.
+    Action(String),
+}
+
+impl fmt::Display for RevocationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(why) => write!(f, "malformed revocation notification: {why}"),
+            Self::Unsigned => f.write_str(
+                "the revocation notification is not signed; keylet acts only on notifications \
+                 signed with the revocation key (add agents with keylime_tenant --cert)",
+            ),
+            Self::NoCertificate(path) => write!(
+                f,
+                "no revocation certificate at {} to check the notification with (deliver a \
+                 payload with keylime_tenant --cert, or set revocation_cert)",
+                path.display()
+            ),
+            Self::BadCertificate(path, reason) => write!(
+                f,
+                "the revocation certificate {} cannot be used: {reason}",
+                path.display()
+            ),
+            Self::BadSignature(path) => write!(
+                f,
+                "the revocation notification's signature does not verify with {}; refused (a \
+                 forged notification, or a certificate from another CA)",
+                path.display()
+            ),
+            Self::Action(why) => write!(f, "revocation action: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for RevocationError {}
+
+impl From<crate::keylime::JsonError> for RevocationError {
+    fn from(e: crate::keylime::JsonError) -> Self {
+        Self::Malformed(e.to_string())
     }
 }

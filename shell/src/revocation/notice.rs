@@ -1,6 +1,6 @@
-//! The signature check of a revocation notification ([`Notification`]): RSA-PSS over the UTF-8 `msg` with SHA-256, MGF1-SHA-256 and the
-//! largest salt (keylime-protocol §4.10), by the key whose certificate came
-//! with the payload.
+//! The signature check of a revocation notification: RSA-PSS over the UTF-8
+//! `msg` with SHA-256, MGF1-SHA-256 and the largest salt (keylime-protocol
+//! §4.10), by the key whose certificate came with the payload.
 
 use std::path::Path;
 
@@ -14,8 +14,7 @@ use rustls_pki_types::pem::PemObject as _;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode as _, Encode as _};
 
-use super::RevocationError;
-pub use crate::keylime::revocation::Notification;
+use super::{Notification, RevocationError};
 use crate::keylime::revocation::RevocationMessage;
 
 /// The largest certificate file read.
@@ -30,56 +29,41 @@ pub struct Notice {
     pub agent_id: String,
 }
 
-impl Notification {
-    /// Checks the signature with the certificate at `cert` and decodes the
-    /// message.
-    ///
-    /// # Errors
-    ///
-    /// [`RevocationError`] naming what failed.
-    pub fn verify(self, cert: &Path) -> Result<Notice, RevocationError> {
-        let signature = self.signature.trim();
-        if signature.is_empty() || signature == "none" {
-            return Err(RevocationError::Unsigned);
-        }
-        let key = load_key(cert)?;
-        let sig = STANDARD
-            .decode(signature)
-            .map_err(|e| RevocationError::Malformed(format!("signature is not base64: {e}")))?;
-        // MAX_LENGTH salt: modulus bytes - hash length - 2.
-        let salt = rsa::traits::PublicKeyParts::size(&key).saturating_sub(32 + 2);
-        let verifier = rsa::pss::VerifyingKey::<sha2::Sha256>::new_with_salt_len(key, salt);
-        let signature = rsa::pss::Signature::try_from(sig.as_slice()).map_err(|_| {
-            RevocationError::BadSignature {
-                path: cert.to_path_buf(),
-            }
-        })?;
-        verifier
-            .verify(self.msg.as_bytes(), &signature)
-            .map_err(|_| RevocationError::BadSignature {
-                path: cert.to_path_buf(),
-            })?;
-        let message = RevocationMessage::parse(&self.msg)
-            .map_err(|e| RevocationError::Malformed(format!("msg: {e}")))?;
-        let agent_id = message.agent_id.unwrap_or_else(|| "?".to_string());
-        Ok(Notice {
-            msg: self.msg,
-            agent_id,
-        })
+/// Checks the signature of `notification` with the certificate at `cert`
+/// and decodes the message.
+///
+/// # Errors
+///
+/// [`RevocationError`] naming what failed.
+pub fn verify(notification: Notification, cert: &Path) -> Result<Notice, RevocationError> {
+    let signature = notification.signature.trim();
+    if signature.is_empty() || signature == "none" {
+        return Err(RevocationError::Unsigned);
     }
+    let key = load_key(cert)?;
+    let sig = STANDARD
+        .decode(signature)
+        .map_err(|e| RevocationError::Malformed(format!("signature is not base64: {e}")))?;
+    // MAX_LENGTH salt: modulus bytes - hash length - 2.
+    let salt = rsa::traits::PublicKeyParts::size(&key).saturating_sub(32 + 2);
+    let verifier = rsa::pss::VerifyingKey::<sha2::Sha256>::new_with_salt_len(key, salt);
+    rsa::pss::Signature::try_from(sig.as_slice())
+        .and_then(|s| verifier.verify(notification.msg.as_bytes(), &s))
+        .map_err(|_| RevocationError::BadSignature(cert.to_path_buf()))?;
+    let message = RevocationMessage::parse(&notification.msg)
+        .map_err(|e| RevocationError::Malformed(format!("msg: {e}")))?;
+    Ok(Notice {
+        agent_id: message.agent_id.unwrap_or_else(|| "?".to_string()),
+        msg: notification.msg,
+    })
 }
 
 /// The RSA public key of the certificate at `path` (PEM or DER).
 fn load_key(path: &Path) -> Result<PublicKey, RevocationError> {
-    let bad = |reason: String| RevocationError::BadCertificate {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| RevocationError::BadCertificate(path.to_path_buf(), reason);
     let bytes = match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RevocationError::NoCertificate {
-                path: path.to_path_buf(),
-            });
+            return Err(RevocationError::NoCertificate(path.to_path_buf()));
         }
         Err(e) => return Err(bad(e.to_string())),
         Ok(m) if m.len() > MAX_CERT_BYTES => {
