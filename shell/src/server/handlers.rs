@@ -2,87 +2,40 @@
 //! format the answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, StatusCode};
 use keylet_core::pcr::{DATA_PCR, PcrMask};
 
-use super::body::ResponseBody;
+use super::ServerSettings;
 use super::keys::{self, KeyHalf};
 use super::query::{IdentityQuery, IntegrityQuery, Nonce};
-use super::quote_body::{QuoteLogs, quote_response};
-use super::response;
+use super::response::{self, QuoteLogs, Reply};
 use super::revocation;
 use super::router::{Route, route};
 use super::service::{AttestError, Attestation, QuoteReply};
-use super::version::{ApiVersion, ApiVersions};
-use crate::executor::{TpmJobError, TpmWorker};
+use super::version::ApiVersion;
+use crate::executor::TpmJobError;
 use crate::keylime::agent_api::{AgentInfoResults, PubKeyResults, VersionResults};
-use crate::logs::{ImaLog, MeasuredBootLog};
-use crate::metrics::{Endpoint, Metrics, TpmErrorKind};
-use crate::payload::KeyBootstrap;
-use crate::revocation::Revocations;
+use crate::metrics::{Endpoint, TpmErrorKind};
 
 /// The IMA log PCR.
 const IMA_PCR: u8 = 10;
 /// The first measured-boot PCR; the boot log is sent when it is quoted.
 const BOOT_PCR: u8 = 0;
 
-/// Everything a request handler needs, shared by all connections.
-#[derive(Debug)]
+/// Everything a request handler needs, shared by all connections of one
+/// listener.
 pub(crate) struct Handler {
     pub(crate) service: Arc<dyn Attestation>,
-    pub(crate) versions: ApiVersions,
-    pub(crate) ima_log: Option<Arc<ImaLog>>,
-    pub(crate) mb_log: Option<Arc<MeasuredBootLog>>,
-    pub(crate) boottime: Option<u64>,
+    pub(crate) settings: ServerSettings,
     /// Serve only `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity`
     /// (the identity listener for SPIRE); everything else is a 404.
     pub(crate) identity_only: bool,
-    /// Counts quotes by endpoint and result; `None` when metrics are off.
-    pub(crate) metrics: Option<Arc<Metrics>>,
-    /// Payload keys; `None` refuses U and V.
-    pub(crate) payload_keys: Option<Arc<KeyBootstrap>>,
-    /// How long a quote request waits for the TPM.
-    pub(crate) quote_deadline: Duration,
-    /// Revocation notifications; `None` acknowledges them without a check.
-    pub(crate) revocations: Option<Arc<Revocations>>,
-    /// The TPM worker the quotes run on.
-    pub(crate) tpm_worker: TpmWorker,
-}
-
-impl std::fmt::Debug for dyn Attestation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Attestation")
-    }
 }
 
 impl Handler {
-    /// The handler of `settings` for `service`. An identity-only handler (the
-    /// SPIRE listener) holds no logs, payload keys or revocations.
-    pub(crate) fn new(
-        service: Arc<dyn Attestation>,
-        settings: &super::ServerSettings,
-        identity_only: bool,
-    ) -> Self {
-        let all = !identity_only;
-        Self {
-            service,
-            versions: settings.versions.clone(),
-            ima_log: settings.ima_log.clone().filter(|_| all),
-            mb_log: settings.mb_log.clone().filter(|_| all),
-            boottime: settings.boottime,
-            identity_only,
-            metrics: settings.metrics.clone(),
-            payload_keys: settings.payload_keys.clone().filter(|_| all),
-            quote_deadline: settings.limits.quote_deadline,
-            revocations: settings.revocations.clone().filter(|_| all),
-            tpm_worker: settings.tpm_worker.clone(),
-        }
-    }
-
     /// Answers one request. Never fails: every problem is an HTTP error.
-    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<ResponseBody>
+    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Reply
     where
         B: hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -91,7 +44,8 @@ impl Handler {
         let uri = request.uri().clone();
         let path = uri.path();
         let query = uri.query().unwrap_or("");
-        let response = match route(&method, path, &self.versions) {
+        let s = &self.settings;
+        let response = match route(&method, path, &s.versions) {
             r if self.identity_only
                 && !matches!(r, Route::Version | Route::Identity(_) | Route::AgentInfo(_)) =>
             {
@@ -110,11 +64,15 @@ impl Handler {
                 pubkey: self.service.payload_public_pem(),
             }),
             Route::AgentInfo(v) => self.agent_info(v),
-            Route::KeysVerify => keys::verify(self.payload_keys.as_deref(), query),
-            Route::UKey => self.post_key(KeyHalf::U, request.into_body()).await,
-            Route::VKey => self.post_key(KeyHalf::V, request.into_body()).await,
+            Route::KeysVerify => keys::verify(s.payload_keys.as_deref(), query),
+            Route::UKey => {
+                keys::post(KeyHalf::U, s.payload_keys.as_deref(), request.into_body()).await
+            }
+            Route::VKey => {
+                keys::post(KeyHalf::V, s.payload_keys.as_deref(), request.into_body()).await
+            }
             Route::Revocation => {
-                revocation::post(self.revocations.as_ref(), request.into_body()).await
+                revocation::post(s.revocations.as_ref(), request.into_body()).await
             }
             Route::BadRequest(message) => response::error(StatusCode::BAD_REQUEST, &message),
             Route::MethodNotAllowed(allow) => response::method_not_allowed(allow),
@@ -123,28 +81,15 @@ impl Handler {
         response
     }
 
-    fn version(&self) -> Response<ResponseBody> {
+    fn version(&self) -> Reply {
+        let offered = self.settings.versions.offered();
         response::success(&VersionResults {
-            supported_version: self.versions.offered_latest().to_string(),
-            supported_versions: self
-                .versions
-                .offered()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            supported_version: self.settings.versions.offered_latest().to_string(),
+            supported_versions: offered.iter().map(ToString::to_string).collect(),
         })
     }
 
-    /// `POST /keys/ukey` or `/keys/vkey`.
-    async fn post_key<B>(&self, half: KeyHalf, body: B) -> Response<ResponseBody>
-    where
-        B: hyper::body::Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        keys::post(half, self.payload_keys.as_deref(), body).await
-    }
-
-    fn agent_info(&self, v: ApiVersion) -> Response<ResponseBody> {
+    fn agent_info(&self, v: ApiVersion) -> Reply {
         let info = self.service.agent_info();
         response::success(&AgentInfoResults {
             agent_uuid: &info.uuid,
@@ -155,24 +100,28 @@ impl Handler {
         })
     }
 
-    async fn identity(&self, v: ApiVersion, q: IdentityQuery) -> Response<ResponseBody> {
+    async fn identity(&self, v: ApiVersion, q: IdentityQuery) -> Reply {
         let mask = PcrMask::EMPTY.with(DATA_PCR);
         let quoted = self.run_quote(q.nonce, mask).await;
         self.count(Endpoint::Identity, quoted.is_ok());
         match quoted {
-            Ok(reply) => quote_response(
+            Ok(reply) => response::quote(
                 v,
                 &reply,
                 Some(self.service.payload_public_pem()),
-                self.boottime,
+                self.settings.boottime,
                 QuoteLogs::default(),
             ),
             Err(e) => quote_failed(&e),
         }
     }
 
-    async fn integrity(&self, v: ApiVersion, q: IntegrityQuery) -> Response<ResponseBody> {
-        let ima = self.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR));
+    async fn integrity(&self, v: ApiVersion, q: IntegrityQuery) -> Reply {
+        let ima = self
+            .settings
+            .ima_log
+            .clone()
+            .filter(|_| q.mask.contains(IMA_PCR));
         let reply = match self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await {
             Ok(reply) => reply,
             Err(e) => {
@@ -202,16 +151,16 @@ impl Handler {
             }
         }
         if q.mask.contains(BOOT_PCR) {
-            logs.measured_boot.clone_from(&self.mb_log);
+            logs.measured_boot.clone_from(&self.settings.mb_log);
         }
         let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
         self.count(Endpoint::Integrity, true);
-        quote_response(v, &reply, pubkey, self.boottime, logs)
+        response::quote(v, &reply, pubkey, self.settings.boottime, logs)
     }
 
     /// Counts one quote request in the metrics, if they are on.
     fn count(&self, endpoint: Endpoint, ok: bool) {
-        if let Some(m) = &self.metrics {
+        if let Some(m) = &self.settings.metrics {
             m.quote_served(endpoint, ok);
         }
     }
@@ -223,14 +172,17 @@ impl Handler {
     async fn run_quote(&self, nonce: Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
         let service = Arc::clone(&self.service);
         let done = self
+            .settings
             .tpm_worker
-            .run(self.quote_deadline, move || service.quote(&nonce, mask))
+            .run(self.settings.limits.quote_deadline, move || {
+                service.quote(&nonce, mask)
+            })
             .await;
         match done {
             Ok(reply) => reply,
             Err(TpmJobError::Stopped) => Err(AttestError::Interrupted),
             Err(TpmJobError::Deadline(d)) => {
-                if let Some(m) = &self.metrics {
+                if let Some(m) = &self.settings.metrics {
                     m.tpm_error(TpmErrorKind::Deadline);
                 }
                 Err(AttestError::Deadline(d))
@@ -239,7 +191,7 @@ impl Handler {
     }
 }
 
-fn quote_failed(e: &AttestError) -> Response<ResponseBody> {
+fn quote_failed(e: &AttestError) -> Reply {
     log::error!("quote failed: {e}");
     response::error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -247,7 +199,7 @@ fn quote_failed(e: &AttestError) -> Response<ResponseBody> {
     )
 }
 
-fn log_failed(detail: &str) -> Response<ResponseBody> {
+fn log_failed(detail: &str) -> Reply {
     log::error!("reading the IMA log failed: {detail}");
     response::error(
         StatusCode::INTERNAL_SERVER_ERROR,

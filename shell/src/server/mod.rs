@@ -11,7 +11,6 @@
 //! files (see [`crate::logs`]), so their size does not grow memory use.
 
 mod body;
-mod escape;
 mod handlers;
 #[cfg(feature = "identity")]
 mod identity_listener; // identity listener for SPIRE
@@ -25,7 +24,6 @@ mod listener;
 mod open_files;
 mod pending;
 pub mod query;
-mod quote_body;
 pub mod reload; // certificates without downtime
 mod response;
 mod revocation;
@@ -158,6 +156,10 @@ pub async fn serve_on(
         }
         (_, Err(e)) => log::warn!("serving the agent API on an unknown address: {e}"),
     }
-    let handler = Arc::new(handlers::Handler::new(service, &settings, false));
-    listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
+    let handler = handlers::Handler {
+        service,
+        settings,
+        identity_only: false,
+    };
+    listener::accept_loop(listener, Arc::new(handler), shutdown).await;
 }
