@@ -83,9 +83,10 @@ impl Handler {
 
     fn version(&self) -> Reply {
         let offered = self.settings.versions.offered();
+        let supported_versions: Vec<String> = offered.iter().map(ToString::to_string).collect();
         response::success(&VersionResults {
-            supported_version: self.settings.versions.offered_latest().to_string(),
-            supported_versions: offered.iter().map(ToString::to_string).collect(),
+            supported_version: supported_versions.last().cloned().unwrap_or_default(),
+            supported_versions,
         })
     }
 

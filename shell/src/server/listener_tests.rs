@@ -13,9 +13,9 @@ use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::server::{Limits, ServerSettings};
 use crate::server::query::Nonce;
 use crate::server::service::{AgentInfo, AttestError, Attestation, QuoteReply};
+use crate::server::{Limits, ServerSettings};
 
 struct NoTpm;
 

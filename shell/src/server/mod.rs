@@ -36,7 +36,7 @@ pub use identity_listener::{IdentityListenerError, IdentityListeners, serve_iden
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
 pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
 pub use tls::{ServerTls, TlsError, TlsFiles};
-pub use version::{ApiVersion, ApiVersions, VersionError};
+pub use version::{ApiVersion, ApiVersions};
 
 use std::future::Future;
 use std::sync::Arc;
