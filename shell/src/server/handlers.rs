@@ -7,7 +7,7 @@ use hyper::{Request, StatusCode};
 use keylet_core::pcr::{DATA_PCR, PcrMask};
 
 use super::ServerSettings;
-use super::keys::{self, KeyHalf};
+use super::keys;
 use super::query::{IdentityQuery, IntegrityQuery, Nonce};
 use super::response::{self, QuoteLogs, Reply};
 use super::revocation;
@@ -66,10 +66,22 @@ impl Handler {
             Route::AgentInfo(v) => self.agent_info(v),
             Route::KeysVerify => keys::verify(s.payload_keys.as_deref(), query),
             Route::UKey => {
-                keys::post(KeyHalf::U, s.payload_keys.as_deref(), request.into_body()).await
+                keys::post(
+                    s.payload_keys.as_deref(),
+                    request.into_body(),
+                    "ukey",
+                    keys::take_u,
+                )
+                .await
             }
             Route::VKey => {
-                keys::post(KeyHalf::V, s.payload_keys.as_deref(), request.into_body()).await
+                keys::post(
+                    s.payload_keys.as_deref(),
+                    request.into_body(),
+                    "vkey",
+                    keys::take_v,
+                )
+                .await
             }
             Route::Revocation => {
                 revocation::post(s.revocations.as_ref(), request.into_body()).await

@@ -29,37 +29,14 @@ use crate::config::IdentitySettings;
 /// local (SPIRE's agent), so few are enough.
 const IDENTITY_PENDING: usize = 64;
 
-/// Why the identity listener could not start.
+/// Why the identity listener could not start: the option, the address or
+/// path, what went wrong and what to do.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum IdentityListenerError {
-    /// `identity_listen` could not be bound.
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// `identity_socket` could not be made.
-    Socket {
-        /// The socket path.
-        path: PathBuf,
-        /// What went wrong and what to do.
-        detail: String,
-    },
-}
+pub struct IdentityListenerError(String);
 
 impl fmt::Display for IdentityListenerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Bind { addr, source } => write!(
-                f,
-                "identity_listen: cannot listen on {addr}: {source} (pick a free loopback port)"
-            ),
-            Self::Socket { path, detail } => {
-                write!(f, "identity_socket {}: {detail}", path.display())
-            }
-        }
+        f.write_str(&self.0)
     }
 }
 
@@ -82,11 +59,11 @@ impl IdentityListeners {
     /// [`IdentityListenerError`] naming the address or path.
     pub async fn bind(settings: &IdentitySettings) -> Result<Self, IdentityListenerError> {
         let tcp = match settings.listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| IdentityListenerError::Bind { addr, source })?,
-            ),
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                IdentityListenerError(format!(
+                    "identity_listen: cannot listen on {addr}: {e} (pick a free loopback port)"
+                ))
+            })?),
             None => None,
         };
         let unix = match &settings.socket {
@@ -119,9 +96,8 @@ impl IdentityListeners {
 
 fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, IdentityListenerError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let err = |detail: String| IdentityListenerError::Socket {
-        path: path.to_path_buf(),
-        detail,
+    let err = |detail: String| {
+        IdentityListenerError(format!("identity_socket {}: {detail}", path.display()))
     };
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)
