@@ -52,12 +52,21 @@ impl Handler {
                 response::error(StatusCode::NOT_FOUND, "Not Found")
             }
             Route::Version => self.version(),
+            // An identity quote: PCR 16 alone, with the payload key.
             Route::Identity(v) => match IdentityQuery::parse(query) {
-                Ok(q) => self.identity(v, q).await,
+                Ok(IdentityQuery { nonce }) => {
+                    let q = IntegrityQuery {
+                        nonce,
+                        mask: PcrMask::EMPTY,
+                        include_pubkey: true,
+                        ima_ml_entry: 0,
+                    };
+                    self.quote(v, Endpoint::Identity, q).await
+                }
                 Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
             },
             Route::Integrity(v) => match IntegrityQuery::parse(query) {
-                Ok(q) => self.integrity(v, q).await,
+                Ok(q) => self.quote(v, Endpoint::Integrity, q).await,
                 Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
             },
             Route::PubKey(_) => response::success(&PubKeyResults {
@@ -113,35 +122,27 @@ impl Handler {
         })
     }
 
-    async fn identity(&self, v: ApiVersion, q: IdentityQuery) -> Reply {
-        let mask = PcrMask::EMPTY.with(DATA_PCR);
-        let quoted = self.run_quote(q.nonce, mask).await;
-        self.count(Endpoint::Identity, quoted.is_ok());
-        match quoted {
-            Ok(reply) => response::quote(
-                v,
-                &reply,
-                Some(self.service.payload_public_pem()),
-                self.settings.boottime,
-                QuoteLogs::default(),
-            ),
-            Err(e) => quote_failed(&e),
+    /// A quote over the query's PCRs and PCR 16, with the logs they call
+    /// for, counted in the metrics as `endpoint`.
+    async fn quote(&self, v: ApiVersion, endpoint: Endpoint, q: IntegrityQuery) -> Reply {
+        let answer = self.quote_with_logs(v, q).await;
+        if let Some(m) = &self.settings.metrics {
+            m.quote_served(endpoint, answer.is_ok());
         }
+        answer.unwrap_or_else(|failed| failed)
     }
 
-    async fn integrity(&self, v: ApiVersion, q: IntegrityQuery) -> Reply {
-        let ima = self
-            .settings
-            .ima_log
-            .clone()
-            .filter(|_| q.mask.contains(IMA_PCR));
-        let reply = match self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                self.count(Endpoint::Integrity, false);
-                return quote_failed(&e);
-            }
-        };
+    async fn quote_with_logs(&self, v: ApiVersion, q: IntegrityQuery) -> Result<Reply, Reply> {
+        let ima = self.settings.ima_log.clone();
+        let ima = ima.filter(|_| q.mask.contains(IMA_PCR));
+        let reply = self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await;
+        let reply = reply.map_err(|e| {
+            log::error!("quote failed: {e}");
+            response::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Unable to retrieve quote",
+            )
+        })?;
         let mut logs = QuoteLogs::default();
         if let Some(ima) = ima {
             // After the quote, so the slice holds every line that went into
@@ -155,27 +156,23 @@ impl Handler {
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()));
-            match sliced {
-                Ok(ima) => logs.ima = Some(ima),
-                Err(e) => {
-                    self.count(Endpoint::Integrity, false);
-                    return log_failed(&e);
-                }
-            }
+            logs.ima = Some(sliced.map_err(|e| {
+                log::error!("reading the IMA log failed: {e}");
+                let message = "Unable to read the IMA measurement list";
+                response::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+            })?);
         }
         if q.mask.contains(BOOT_PCR) {
             logs.measured_boot.clone_from(&self.settings.mb_log);
         }
         let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
-        self.count(Endpoint::Integrity, true);
-        response::quote(v, &reply, pubkey, self.settings.boottime, logs)
-    }
-
-    /// Counts one quote request in the metrics, if they are on.
-    fn count(&self, endpoint: Endpoint, ok: bool) {
-        if let Some(m) = &self.settings.metrics {
-            m.quote_served(endpoint, ok);
-        }
+        Ok(response::quote(
+            v,
+            &reply,
+            pubkey,
+            self.settings.boottime,
+            logs,
+        ))
     }
 
     /// Runs the blocking quote on the TPM worker and waits for it at most
@@ -202,20 +199,4 @@ impl Handler {
             }
         }
     }
-}
-
-fn quote_failed(e: &AttestError) -> Reply {
-    log::error!("quote failed: {e}");
-    response::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Unable to retrieve quote",
-    )
-}
-
-fn log_failed(detail: &str) -> Reply {
-    log::error!("reading the IMA log failed: {detail}");
-    response::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Unable to read the IMA measurement list",
-    )
 }

@@ -92,7 +92,7 @@ impl Default for Limits {
 }
 
 /// How the server runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ServerSettings {
     /// The mTLS configuration; `None` serves plain HTTP (only when
@@ -126,15 +126,7 @@ impl ServerSettings {
     pub fn new(tls: Option<ServerTls>) -> Self {
         Self {
             tls,
-            versions: ApiVersions::all(),
-            ima_log: None,
-            mb_log: None,
-            boottime: None,
-            limits: Limits::default(),
-            metrics: None,
-            payload_keys: None,
-            revocations: None,
-            tpm_worker: crate::executor::TpmWorker::new(),
+            ..Self::default()
         }
     }
 }
