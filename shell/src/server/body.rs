@@ -36,32 +36,28 @@ type BodyError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) enum Segment {
     /// Bytes sent as they are.
     Fixed(Bytes),
-    /// A log, read chunk by chunk into a JSON string's contents.
-    Log(LogStream),
+    /// A log, read chunk by chunk from `pos` into a JSON string's contents.
+    Log {
+        log: Log,
+        pos: u64,
+        encoder: Encoder,
+    },
 }
 
-/// The log a [`LogStream`] reads.
+/// The log a [`Segment::Log`] reads.
 #[derive(Debug)]
-enum Log {
+pub(crate) enum Log {
     /// IMA lines up to the slice's end.
     Ima(Arc<ImaLog>, u64),
     /// The whole measured-boot log.
     Boot(Arc<MeasuredBootLog>),
 }
 
-/// A log being streamed: where the next read starts, and its encoder.
-#[derive(Debug)]
-pub(crate) struct LogStream {
-    log: Log,
-    pos: u64,
-    encoder: Encoder,
-}
-
 /// Encodes bytes fed in pieces cut at arbitrary boundaries into a JSON
 /// string's contents: base64 (with padding) or UTF-8 text escaped as
 /// serde_json escapes it.
 #[derive(Debug)]
-struct Encoder {
+pub(crate) struct Encoder {
     base64: bool,
     /// What the previous piece left for the next one to complete: a UTF-8
     /// sequence cut by the boundary, or up to two bytes of a base64 group.
@@ -84,38 +80,38 @@ impl Segment {
             base64,
             carry: Vec::new(),
         };
-        Self::Log(LogStream { log, pos, encoder })
+        Self::Log { log, pos, encoder }
     }
 
     /// The next chunk, or `None` when this segment is done.
     fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
-        let s = match self {
+        let (log, pos, encoder) = match self {
             Self::Fixed(bytes) => return Ok((!bytes.is_empty()).then(|| std::mem::take(bytes))),
-            Self::Log(s) => s,
+            Self::Log { log, pos, encoder } => (log, pos, encoder),
         };
-        let want = match &s.log {
-            Log::Ima(_, end) => usize::try_from(end.saturating_sub(s.pos)).unwrap_or(CHUNK),
+        let want = match log {
+            Log::Ima(_, end) => usize::try_from(end.saturating_sub(*pos)).unwrap_or(CHUNK),
             Log::Boot(_) => CHUNK,
         };
         let mut buf = vec![0u8; want.min(CHUNK)];
-        let n = match &s.log {
+        let n = match log {
             _ if buf.is_empty() => 0,
-            Log::Ima(log, _) => log.read_at(&mut buf, s.pos)?,
-            Log::Boot(log) => log.read_at(&mut buf, s.pos)?,
+            Log::Ima(ima, _) => ima.read_at(&mut buf, *pos)?,
+            Log::Boot(boot) => boot.read_at(&mut buf, *pos)?,
         };
         let mut out = Vec::new();
         match buf.get(..n).filter(|read| !read.is_empty()) {
             Some(read) => {
-                s.pos = s.pos.saturating_add(n as u64);
-                s.encoder.push(read, &mut out);
+                *pos = pos.saturating_add(n as u64);
+                encoder.push(read, &mut out);
                 Ok(Some(Bytes::from(out)))
             }
             // Short of the slice's end: the IMA log shrank.
-            None if !buf.is_empty() && matches!(s.log, Log::Ima(..)) => {
+            None if !buf.is_empty() && matches!(log, Log::Ima(..)) => {
                 Err("the IMA log shrank while it was being sent".into())
             }
             None => {
-                s.encoder.finish(&mut out);
+                encoder.finish(&mut out);
                 Ok((!out.is_empty()).then(|| Bytes::from(out)))
             }
         }
@@ -228,7 +224,7 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         let fixed = self.segments.iter().map(|s| match s {
             Segment::Fixed(b) => Some(b.len() as u64),
-            Segment::Log(_) => None,
+            Segment::Log { .. } => None,
         });
         let fixed: Option<u64> = fixed.sum();
         fixed.map_or_else(SizeHint::default, SizeHint::with_exact)
