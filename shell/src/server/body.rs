@@ -180,18 +180,7 @@ fn utf8_cut(input: &[u8]) -> usize {
 
 /// A response body made of [`Segment`]s, sent in order.
 #[derive(Debug, Default)]
-pub(crate) struct ResponseBody {
-    segments: VecDeque<Segment>,
-}
-
-impl ResponseBody {
-    /// A body made of `segments`.
-    pub(crate) fn from_segments(segments: impl IntoIterator<Item = Segment>) -> Self {
-        Self {
-            segments: segments.into_iter().collect(),
-        }
-    }
-}
+pub(crate) struct ResponseBody(pub(super) VecDeque<Segment>);
 
 impl Body for ResponseBody {
     type Data = Bytes;
@@ -201,15 +190,15 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        while let Some(segment) = self.segments.front_mut() {
+        while let Some(segment) = self.0.front_mut() {
             match segment.next_chunk() {
                 Ok(Some(bytes)) => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
                 Ok(None) => {
-                    self.segments.pop_front();
+                    self.0.pop_front();
                 }
                 Err(e) => {
                     log::warn!("aborting a response body: {e}");
-                    self.segments.clear();
+                    self.0.clear();
                     return Poll::Ready(Some(Err(e)));
                 }
             }
@@ -218,11 +207,11 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.segments.is_empty()
+        self.0.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {
-        let fixed = self.segments.iter().map(|s| match s {
+        let fixed = self.0.iter().map(|s| match s {
             Segment::Fixed(b) => Some(b.len() as u64),
             Segment::Log { .. } => None,
         });

@@ -26,7 +26,7 @@ pub(crate) type Reply = Response<ResponseBody>;
 
 /// A response of `segments`, a JSON document.
 fn with_body(code: StatusCode, segments: Vec<Segment>) -> Reply {
-    let mut response = Response::new(ResponseBody::from_segments(segments));
+    let mut response = Response::new(ResponseBody(segments.into()));
     *response.status_mut() = code;
     response
         .headers_mut()
