@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::StatusCode;
-use hyper::body::Body;
+use hyper::body::{Body, Bytes};
 use keylet_core::keylime::hex::{self, HexError};
 use serde::Deserialize;
 
@@ -33,14 +33,13 @@ fn bad_request(message: &str) -> Reply {
 
 /// `POST /keys/ukey` (U, its auth tag and the encrypted payload, taken by
 /// [`take_u`]) and `POST /keys/vkey` (V, [`take_v`]), named `endpoint`.
-pub(crate) async fn post<R, B>(
+pub(crate) async fn post<B>(
     keys: Option<&KeyBootstrap>,
     body: B,
     endpoint: &str,
-    take: fn(&KeyBootstrap, R) -> Result<(), String>,
+    take: fn(&KeyBootstrap, &[u8]) -> Result<(), String>,
 ) -> Reply
 where
-    R: for<'de> Deserialize<'de>,
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -51,21 +50,18 @@ where
     let too_large = format!(
         "request body larger than {limit} bytes; the payload must fit the agent's secure_size"
     );
-    let what = format!("POST /keys/{endpoint}");
-    let taken = match read_json(body, limit, &what, &too_large).await {
-        Ok(request) => take(keys, request),
+    let taken = match read_body(body, limit, &too_large).await {
+        Ok(read) => read.and_then(|bytes| take(keys, &bytes)),
         Err(reply) => return reply,
     };
     match taken {
         Ok(()) => response::success(&Empty {}),
-        Err(message) => {
-            log::warn!("{what} refused: {message}");
-            bad_request(&message)
-        }
+        Err(message) => refuse(&format!("POST /keys/{endpoint}"), &message),
     }
 }
 
-pub(crate) fn take_u(keys: &KeyBootstrap, request: UKeyRequest) -> Result<(), String> {
+pub(crate) fn take_u(keys: &KeyBootstrap, body: &[u8]) -> Result<(), String> {
+    let request: UKeyRequest = decode_json(body)?;
     let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
     let auth_tag = decode_tag(&request.auth_tag)?;
     let payload = request
@@ -77,7 +73,8 @@ pub(crate) fn take_u(keys: &KeyBootstrap, request: UKeyRequest) -> Result<(), St
         .map_err(|e| e.to_string())
 }
 
-pub(crate) fn take_v(keys: &KeyBootstrap, request: VKeyRequest) -> Result<(), String> {
+pub(crate) fn take_v(keys: &KeyBootstrap, body: &[u8]) -> Result<(), String> {
+    let request: VKeyRequest = decode_json(body)?;
     let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
     keys.add_v(&encrypted_key).map_err(|e| e.to_string())
 }
@@ -103,17 +100,15 @@ pub(crate) fn verify(keys: Option<&KeyBootstrap>, query_string: &str) -> Reply {
     }
 }
 
-/// The JSON body of the request `what`, at most `limit` bytes. Refused: 400
-/// (logged), 413 with `too_large`, or 408 when it did not arrive within
-/// [`BODY_READ_TIMEOUT`].
-pub(super) async fn read_json<T, B>(
+/// The request body, at most `limit` bytes; refused with 413 (and
+/// `too_large`) or 408 when it did not arrive within [`BODY_READ_TIMEOUT`].
+/// `Ok(Err)`: why it could not be read, for a 400.
+pub(super) async fn read_body<B>(
     body: B,
     limit: usize,
-    what: &str,
     too_large: &str,
-) -> Result<T, Reply>
+) -> Result<Result<Bytes, String>, Reply>
 where
-    T: for<'de> Deserialize<'de>,
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -124,26 +119,29 @@ where
         return Err(too_large());
     }
     let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect());
-    let read = match collected.await {
-        Ok(Ok(collected)) => {
-            decode(&collected.to_bytes()).map_err(|e| format!("Invalid JSON body: {e}"))
-        }
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
-        Ok(Err(e)) => Err(format!("cannot read the request body: {e}")),
-        Err(_) => {
-            return Err(response::error(
-                StatusCode::REQUEST_TIMEOUT,
-                &format!(
-                    "the request body did not arrive within {} s",
-                    BODY_READ_TIMEOUT.as_secs()
-                ),
-            ));
-        }
-    };
-    read.map_err(|message| {
-        log::warn!("{what} refused: {message}");
-        bad_request(&message)
-    })
+    match collected.await {
+        Ok(Ok(collected)) => Ok(Ok(collected.to_bytes())),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) => Ok(Err(format!("cannot read the request body: {e}"))),
+        Err(_) => Err(response::error(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// A request body's JSON document.
+pub(super) fn decode_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    decode(body).map_err(|e| format!("Invalid JSON body: {e}"))
+}
+
+/// A 400 with `message`, logged as why the request `what` was refused.
+pub(super) fn refuse(what: &str, message: &str) -> Reply {
+    log::warn!("{what} refused: {message}");
+    bad_request(message)
 }
 
 fn decode_b64(field: &str, text: &str) -> Result<Vec<u8>, String> {
@@ -170,7 +168,7 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use hyper::body::{Bytes, Frame};
+    use hyper::body::Frame;
 
     use super::*;
 
@@ -192,7 +190,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_that_does_not_arrive_is_refused_with_408_at_the_deadline() {
         let t0 = tokio::time::Instant::now();
-        let read = read_json::<serde_json::Value, _>(Stalled, 1024, "a test", "").await;
+        let read = read_body(Stalled, 1024, "").await;
         assert_eq!(t0.elapsed(), BODY_READ_TIMEOUT);
         let reply = read.err().map(|reply| reply.status());
         assert_eq!(reply, Some(StatusCode::REQUEST_TIMEOUT));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use hyper::body::Body;
 
-use super::keys::read_json;
+use super::keys::{decode_json, read_body, refuse};
 use super::response::{self, Empty, Reply};
 use crate::revocation::{Notification, Revocations};
 
@@ -22,10 +22,13 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let too_large = format!("revocation notification larger than {MAX_BODY} bytes");
-    let read = read_json(body, MAX_BODY, "revocation notification", &too_large).await;
-    let notification: Notification = match read {
-        Ok(n) => n,
+    let read = match read_body(body, MAX_BODY, &too_large).await {
+        Ok(read) => read.and_then(|bytes| decode_json::<Notification>(&bytes)),
         Err(reply) => return reply,
+    };
+    let notification = match read {
+        Ok(n) => n,
+        Err(message) => return refuse("revocation notification", &message),
     };
     let Some(revocations) = revocations else {
         log::info!("revocation notification received; revocation handling is off here");
