@@ -1,6 +1,7 @@
 //! The response body: fixed bytes, or fixed bytes interleaved with logs read
-//! from their files one chunk at a time, so a 20 MB IMA log costs one chunk
-//! of memory, not 20 MB.
+//! from their files one chunk at a time and encoded into the contents of a
+//! JSON string (IMA lines escaped as text, the measured-boot log as base64),
+//! so a 20 MB IMA log costs one chunk of memory, not 20 MB.
 //!
 //! Chunks are read with a plain (blocking) `pread` inside `poll_frame`. Each
 //! read is at most [`CHUNK`] bytes from securityfs or the page cache, which
@@ -8,137 +9,178 @@
 //! than the read.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use hyper::body::{Body, Bytes, Frame, SizeHint};
 
-use super::escape::{Base64Encoder, JsonTextEscaper};
-use crate::logs::{ImaLog, ImaSlice, LogError, MeasuredBootLog};
+use crate::logs::{ImaLog, ImaSlice, MeasuredBootLog};
 
 /// Bytes read from a log per body frame (a multiple of 3 so base64 chunks
 /// need no carry in the common case).
 const CHUNK: usize = 48 * 1024;
+
+/// The replacement for bytes that are not UTF-8 (a JSON string must be text).
+const REPLACEMENT: &str = "\u{FFFD}";
+
+/// Why a streamed body stopped early (a log read failed, or the IMA log
+/// shrank). The connection is then closed, so the client sees a failed
+/// request (and the verifier retries).
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One piece of a response body.
 #[derive(Debug)]
 pub(crate) enum Segment {
     /// Bytes sent as they are.
     Fixed(Bytes),
-    /// An IMA log byte range, escaped as the contents of a JSON string.
-    ImaText {
-        log: Arc<ImaLog>,
+    /// A log, read chunk by chunk from `pos` into a JSON string's contents.
+    Log {
+        log: Log,
         pos: u64,
-        end: u64,
-        escaper: JsonTextEscaper,
+        encoder: Encoder,
     },
-    /// A whole measured-boot log, as base64.
-    MeasuredBoot {
-        log: Arc<MeasuredBootLog>,
-        pos: u64,
-        encoder: Base64Encoder,
-    },
+}
+
+/// The log a [`Segment::Log`] reads.
+#[derive(Debug)]
+pub(crate) enum Log {
+    /// IMA lines up to the slice's end.
+    Ima(Arc<ImaLog>, u64),
+    /// The whole measured-boot log.
+    Boot(Arc<MeasuredBootLog>),
+}
+
+/// Encodes bytes fed in pieces cut at arbitrary boundaries into a JSON
+/// string's contents: base64 (with padding) or UTF-8 text escaped as
+/// serde_json escapes it.
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    base64: bool,
+    /// What the previous piece left for the next one to complete: a UTF-8
+    /// sequence cut by the boundary, or up to two bytes of a base64 group.
+    carry: Vec<u8>,
 }
 
 impl Segment {
     /// The IMA lines of `slice`, escaped for a JSON string.
     pub(crate) fn ima(log: Arc<ImaLog>, slice: ImaSlice) -> Self {
-        Self::ImaText {
-            log,
-            pos: slice.start,
-            end: slice.end,
-            escaper: JsonTextEscaper::default(),
-        }
+        Self::log(Log::Ima(log, slice.end), slice.start, false)
     }
 
     /// The measured-boot log in base64.
     pub(crate) fn measured_boot(log: Arc<MeasuredBootLog>) -> Self {
-        Self::MeasuredBoot {
-            log,
-            pos: 0,
-            encoder: Base64Encoder::default(),
-        }
+        Self::log(Log::Boot(log), 0, true)
+    }
+
+    fn log(log: Log, pos: u64, base64: bool) -> Self {
+        let encoder = Encoder {
+            base64,
+            carry: Vec::new(),
+        };
+        Self::Log { log, pos, encoder }
     }
 
     /// The next chunk, or `None` when this segment is done.
     fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
-        match self {
-            Self::Fixed(bytes) => Ok((!bytes.is_empty()).then(|| std::mem::take(bytes))),
-            Self::ImaText {
-                log,
-                pos,
-                end,
-                escaper,
-            } => {
-                let want = usize::try_from(end.saturating_sub(*pos))
-                    .unwrap_or(CHUNK)
-                    .min(CHUNK);
-                let mut out = Vec::new();
-                if want == 0 {
-                    escaper.finish(&mut out);
-                    return Ok((!out.is_empty()).then(|| Bytes::from(out)));
-                }
-                let mut buf = vec![0u8; want];
-                let n = log.read_at(&mut buf, *pos)?;
-                let read = buf.get(..n).unwrap_or_default();
-                if read.is_empty() {
-                    return Err(BodyError::Truncated);
-                }
+        let (log, pos, encoder) = match self {
+            Self::Fixed(bytes) => return Ok((!bytes.is_empty()).then(|| std::mem::take(bytes))),
+            Self::Log { log, pos, encoder } => (log, pos, encoder),
+        };
+        let want = match log {
+            Log::Ima(_, end) => usize::try_from(end.saturating_sub(*pos)).unwrap_or(CHUNK),
+            Log::Boot(_) => CHUNK,
+        };
+        let mut buf = vec![0u8; want.min(CHUNK)];
+        let n = match log {
+            _ if buf.is_empty() => 0,
+            Log::Ima(ima, _) => ima.read_at(&mut buf, *pos)?,
+            Log::Boot(boot) => boot.read_at(&mut buf, *pos)?,
+        };
+        let mut out = Vec::new();
+        match buf.get(..n).filter(|read| !read.is_empty()) {
+            Some(read) => {
                 *pos = pos.saturating_add(n as u64);
-                escaper.push(read, &mut out);
+                encoder.push(read, &mut out);
                 Ok(Some(Bytes::from(out)))
             }
-            Self::MeasuredBoot { log, pos, encoder } => {
-                let mut buf = vec![0u8; CHUNK];
-                let n = log.read_at(&mut buf, *pos)?;
-                let mut out = Vec::new();
-                match buf.get(..n).filter(|r| !r.is_empty()) {
-                    Some(read) => {
-                        *pos = pos.saturating_add(n as u64);
-                        encoder.push(read, &mut out);
-                        Ok(Some(Bytes::from(out)))
-                    }
-                    None => {
-                        encoder.finish(&mut out);
-                        Ok((!out.is_empty()).then(|| Bytes::from(out)))
-                    }
-                }
+            // Short of the slice's end: the IMA log shrank.
+            None if !buf.is_empty() && matches!(log, Log::Ima(..)) => {
+                Err("the IMA log shrank while it was being sent".into())
             }
+            None => {
+                encoder.finish(&mut out);
+                Ok((!out.is_empty()).then(|| Bytes::from(out)))
+            }
+        }
+    }
+}
+
+impl Encoder {
+    /// Encodes `input` (following earlier pieces) and appends it to `out`,
+    /// keeping back what the next piece completes.
+    fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let joined;
+        let input = if self.carry.is_empty() {
+            input
+        } else {
+            joined = [std::mem::take(&mut self.carry).as_slice(), input].concat();
+            &joined
+        };
+        let whole = if self.base64 {
+            input.len() - input.len() % 3
+        } else {
+            utf8_cut(input)
+        };
+        let (now, later) = input.split_at(whole);
+        self.carry = later.to_vec();
+        self.encode(now, out);
+    }
+
+    /// Ends the string: base64 of the last bytes, with padding, or U+FFFD
+    /// for a UTF-8 sequence still cut short.
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        let carry = std::mem::take(&mut self.carry);
+        match self.base64 {
+            true => self.encode(&carry, out),
+            false if carry.is_empty() => {}
+            false => out.extend_from_slice(REPLACEMENT.as_bytes()),
         }
     }
 
-    fn fixed_len(&self) -> Option<u64> {
-        match self {
-            Self::Fixed(b) => Some(b.len() as u64),
-            Self::ImaText { .. } | Self::MeasuredBoot { .. } => None,
+    fn encode(&self, data: &[u8], out: &mut Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        if self.base64 {
+            out.extend_from_slice(STANDARD.encode(data).as_bytes());
+        } else {
+            // serde_json's string without its quotes; invalid sequences
+            // become U+FFFD.
+            let quoted = serde_json::to_vec(&String::from_utf8_lossy(data)).unwrap_or_default();
+            let inner = quoted.get(1..quoted.len().saturating_sub(1));
+            out.extend_from_slice(inner.unwrap_or_default());
         }
     }
+}
+
+/// Where an incomplete UTF-8 sequence at the very end of `input` starts (the
+/// next piece may complete it), or its length if there is none.
+fn utf8_cut(input: &[u8]) -> usize {
+    (1..=3)
+        .filter_map(|k| input.len().checked_sub(k))
+        .find(|&i| {
+            let tail = std::str::from_utf8(input.get(i..).unwrap_or_default());
+            matches!(tail, Err(e) if e.valid_up_to() == 0 && e.error_len().is_none())
+        })
+        .unwrap_or(input.len())
 }
 
 /// A response body made of [`Segment`]s, sent in order.
 #[derive(Debug, Default)]
-pub(crate) struct ResponseBody {
-    segments: VecDeque<Segment>,
-}
-
-impl ResponseBody {
-    /// A body of fixed bytes.
-    #[must_use]
-    pub(crate) fn fixed(bytes: impl Into<Bytes>) -> Self {
-        Self {
-            segments: VecDeque::from([Segment::Fixed(bytes.into())]),
-        }
-    }
-
-    /// A body made of `segments`.
-    pub(crate) fn from_segments(segments: impl IntoIterator<Item = Segment>) -> Self {
-        Self {
-            segments: segments.into_iter().collect(),
-        }
-    }
-}
+pub(crate) struct ResponseBody(pub(super) VecDeque<Segment>);
 
 impl Body for ResponseBody {
     type Data = Bytes;
@@ -148,15 +190,15 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        while let Some(segment) = self.segments.front_mut() {
+        while let Some(segment) = self.0.front_mut() {
             match segment.next_chunk() {
                 Ok(Some(bytes)) => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
                 Ok(None) => {
-                    self.segments.pop_front();
+                    self.0.pop_front();
                 }
                 Err(e) => {
                     log::warn!("aborting a response body: {e}");
-                    self.segments.clear();
+                    self.0.clear();
                     return Poll::Ready(Some(Err(e)));
                 }
             }
@@ -165,46 +207,65 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.segments.is_empty()
+        self.0.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {
-        let fixed: Option<u64> = self.segments.iter().map(Segment::fixed_len).sum();
+        let fixed = self.0.iter().map(|s| match s {
+            Segment::Fixed(b) => Some(b.len() as u64),
+            Segment::Log { .. } => None,
+        });
+        let fixed: Option<u64> = fixed.sum();
         fixed.map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 
-/// Why a streamed body stopped early. The connection is then closed, so the
-/// client sees a failed request (and the verifier retries).
-#[derive(Debug)]
-#[non_exhaustive]
-pub(crate) enum BodyError {
-    /// Reading a log failed.
-    Log(LogError),
-    /// The IMA log became shorter while it was being sent.
-    Truncated,
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
 
-impl fmt::Display for BodyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Log(e) => write!(f, "{e}"),
-            Self::Truncated => f.write_str("the IMA log shrank while it was being sent"),
+    /// `input` encoded in pieces of `piece` bytes.
+    fn in_pieces(base64: bool, input: &[u8], piece: usize) -> Vec<u8> {
+        let mut encoder = Encoder {
+            base64,
+            carry: Vec::new(),
+        };
+        let mut out = Vec::new();
+        for chunk in input.chunks(piece) {
+            encoder.push(chunk, &mut out);
+        }
+        encoder.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn escaping_matches_serde_json_for_any_split() {
+        let text = "10 abc ima-ng sha256:00ff /usr/bin/\"q\"\\x\ttab\u{1}\u{7f} é € 😀\n";
+        let expected = serde_json::to_string(text).unwrap();
+        let inner = &expected[1..expected.len() - 1];
+        for piece in 1..=text.len() {
+            let out = in_pieces(false, text.as_bytes(), piece);
+            assert_eq!(String::from_utf8(out).unwrap(), inner, "piece {piece}");
         }
     }
-}
 
-impl std::error::Error for BodyError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Log(e) => Some(e),
-            Self::Truncated => None,
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        let input = b"a\xffb\xe2\x82";
+        let expected = String::from_utf8_lossy(input);
+        for piece in 1..=input.len() {
+            let out = in_pieces(false, input, piece);
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "piece {piece}");
         }
     }
-}
 
-impl From<LogError> for BodyError {
-    fn from(e: LogError) -> Self {
-        Self::Log(e)
+    #[test]
+    fn base64_matches_one_shot_encoding_for_any_split() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        for piece in 1..=10 {
+            let out = in_pieces(true, &data, piece);
+            assert_eq!(out, STANDARD.encode(&data).as_bytes(), "piece {piece}");
+        }
     }
 }

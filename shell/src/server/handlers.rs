@@ -2,87 +2,40 @@
 //! format the answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, StatusCode};
 use keylet_core::pcr::{DATA_PCR, PcrMask};
 
-use super::body::ResponseBody;
-use super::keys::{self, KeyHalf};
+use super::ServerSettings;
+use super::keys;
 use super::query::{IdentityQuery, IntegrityQuery, Nonce};
-use super::quote_body::{QuoteLogs, quote_response};
-use super::response;
+use super::response::{self, QuoteLogs, Reply};
 use super::revocation;
 use super::router::{Route, route};
 use super::service::{AttestError, Attestation, QuoteReply};
-use super::version::{ApiVersion, ApiVersions};
-use crate::executor::{TpmJobError, TpmWorker};
+use super::version::ApiVersion;
+use crate::executor::TpmJobError;
 use crate::keylime::agent_api::{AgentInfoResults, PubKeyResults, VersionResults};
-use crate::logs::{ImaLog, MeasuredBootLog};
-use crate::metrics::{Endpoint, Metrics, TpmErrorKind};
-use crate::payload::KeyBootstrap;
-use crate::revocation::Revocations;
+use crate::metrics::{Endpoint, TpmErrorKind};
 
 /// The IMA log PCR.
 const IMA_PCR: u8 = 10;
 /// The first measured-boot PCR; the boot log is sent when it is quoted.
 const BOOT_PCR: u8 = 0;
 
-/// Everything a request handler needs, shared by all connections.
-#[derive(Debug)]
+/// Everything a request handler needs, shared by all connections of one
+/// listener.
 pub(crate) struct Handler {
     pub(crate) service: Arc<dyn Attestation>,
-    pub(crate) versions: ApiVersions,
-    pub(crate) ima_log: Option<Arc<ImaLog>>,
-    pub(crate) mb_log: Option<Arc<MeasuredBootLog>>,
-    pub(crate) boottime: Option<u64>,
+    pub(crate) settings: ServerSettings,
     /// Serve only `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity`
     /// (the identity listener for SPIRE); everything else is a 404.
     pub(crate) identity_only: bool,
-    /// Counts quotes by endpoint and result; `None` when metrics are off.
-    pub(crate) metrics: Option<Arc<Metrics>>,
-    /// Payload keys; `None` refuses U and V.
-    pub(crate) payload_keys: Option<Arc<KeyBootstrap>>,
-    /// How long a quote request waits for the TPM.
-    pub(crate) quote_deadline: Duration,
-    /// Revocation notifications; `None` acknowledges them without a check.
-    pub(crate) revocations: Option<Arc<Revocations>>,
-    /// The TPM worker the quotes run on.
-    pub(crate) tpm_worker: TpmWorker,
-}
-
-impl std::fmt::Debug for dyn Attestation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Attestation")
-    }
 }
 
 impl Handler {
-    /// The handler of `settings` for `service`. An identity-only handler (the
-    /// SPIRE listener) holds no logs, payload keys or revocations.
-    pub(crate) fn new(
-        service: Arc<dyn Attestation>,
-        settings: &super::ServerSettings,
-        identity_only: bool,
-    ) -> Self {
-        let all = !identity_only;
-        Self {
-            service,
-            versions: settings.versions.clone(),
-            ima_log: settings.ima_log.clone().filter(|_| all),
-            mb_log: settings.mb_log.clone().filter(|_| all),
-            boottime: settings.boottime,
-            identity_only,
-            metrics: settings.metrics.clone(),
-            payload_keys: settings.payload_keys.clone().filter(|_| all),
-            quote_deadline: settings.limits.quote_deadline,
-            revocations: settings.revocations.clone().filter(|_| all),
-            tpm_worker: settings.tpm_worker.clone(),
-        }
-    }
-
     /// Answers one request. Never fails: every problem is an HTTP error.
-    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<ResponseBody>
+    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Reply
     where
         B: hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -91,30 +44,56 @@ impl Handler {
         let uri = request.uri().clone();
         let path = uri.path();
         let query = uri.query().unwrap_or("");
-        let response = match route(&method, path, &self.versions) {
+        let s = &self.settings;
+        let response = match route(&method, path, &s.versions) {
             r if self.identity_only
                 && !matches!(r, Route::Version | Route::Identity(_) | Route::AgentInfo(_)) =>
             {
                 response::error(StatusCode::NOT_FOUND, "Not Found")
             }
             Route::Version => self.version(),
+            // An identity quote: PCR 16 alone, with the payload key.
             Route::Identity(v) => match IdentityQuery::parse(query) {
-                Ok(q) => self.identity(v, q).await,
+                Ok(IdentityQuery { nonce }) => {
+                    let q = IntegrityQuery {
+                        nonce,
+                        mask: PcrMask::EMPTY,
+                        include_pubkey: true,
+                        ima_ml_entry: 0,
+                    };
+                    self.quote(v, Endpoint::Identity, q).await
+                }
                 Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
             },
             Route::Integrity(v) => match IntegrityQuery::parse(query) {
-                Ok(q) => self.integrity(v, q).await,
+                Ok(q) => self.quote(v, Endpoint::Integrity, q).await,
                 Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
             },
             Route::PubKey(_) => response::success(&PubKeyResults {
                 pubkey: self.service.payload_public_pem(),
             }),
             Route::AgentInfo(v) => self.agent_info(v),
-            Route::KeysVerify => keys::verify(self.payload_keys.as_deref(), query),
-            Route::UKey => self.post_key(KeyHalf::U, request.into_body()).await,
-            Route::VKey => self.post_key(KeyHalf::V, request.into_body()).await,
+            Route::KeysVerify => keys::verify(s.payload_keys.as_deref(), query),
+            Route::UKey => {
+                keys::post(
+                    s.payload_keys.as_deref(),
+                    request.into_body(),
+                    "ukey",
+                    keys::take_u,
+                )
+                .await
+            }
+            Route::VKey => {
+                keys::post(
+                    s.payload_keys.as_deref(),
+                    request.into_body(),
+                    "vkey",
+                    keys::take_v,
+                )
+                .await
+            }
             Route::Revocation => {
-                revocation::post(self.revocations.as_ref(), request.into_body()).await
+                revocation::post(s.revocations.as_ref(), request.into_body()).await
             }
             Route::BadRequest(message) => response::error(StatusCode::BAD_REQUEST, &message),
             Route::MethodNotAllowed(allow) => response::method_not_allowed(allow),
@@ -123,28 +102,16 @@ impl Handler {
         response
     }
 
-    fn version(&self) -> Response<ResponseBody> {
+    fn version(&self) -> Reply {
+        let offered = self.settings.versions.offered();
+        let supported_versions: Vec<String> = offered.iter().map(ToString::to_string).collect();
         response::success(&VersionResults {
-            supported_version: self.versions.offered_latest().to_string(),
-            supported_versions: self
-                .versions
-                .offered()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            supported_version: supported_versions.last().cloned().unwrap_or_default(),
+            supported_versions,
         })
     }
 
-    /// `POST /keys/ukey` or `/keys/vkey`.
-    async fn post_key<B>(&self, half: KeyHalf, body: B) -> Response<ResponseBody>
-    where
-        B: hyper::body::Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        keys::post(half, self.payload_keys.as_deref(), body).await
-    }
-
-    fn agent_info(&self, v: ApiVersion) -> Response<ResponseBody> {
+    fn agent_info(&self, v: ApiVersion) -> Reply {
         let info = self.service.agent_info();
         response::success(&AgentInfoResults {
             agent_uuid: &info.uuid,
@@ -155,31 +122,27 @@ impl Handler {
         })
     }
 
-    async fn identity(&self, v: ApiVersion, q: IdentityQuery) -> Response<ResponseBody> {
-        let mask = PcrMask::EMPTY.with(DATA_PCR);
-        let quoted = self.run_quote(q.nonce, mask).await;
-        self.count(Endpoint::Identity, quoted.is_ok());
-        match quoted {
-            Ok(reply) => quote_response(
-                v,
-                &reply,
-                Some(self.service.payload_public_pem()),
-                self.boottime,
-                QuoteLogs::default(),
-            ),
-            Err(e) => quote_failed(&e),
+    /// A quote over the query's PCRs and PCR 16, with the logs they call
+    /// for, counted in the metrics as `endpoint`.
+    async fn quote(&self, v: ApiVersion, endpoint: Endpoint, q: IntegrityQuery) -> Reply {
+        let answer = self.quote_with_logs(v, q).await;
+        if let Some(m) = &self.settings.metrics {
+            m.quote_served(endpoint, answer.is_ok());
         }
+        answer.unwrap_or_else(|failed| failed)
     }
 
-    async fn integrity(&self, v: ApiVersion, q: IntegrityQuery) -> Response<ResponseBody> {
-        let ima = self.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR));
-        let reply = match self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                self.count(Endpoint::Integrity, false);
-                return quote_failed(&e);
-            }
-        };
+    async fn quote_with_logs(&self, v: ApiVersion, q: IntegrityQuery) -> Result<Reply, Reply> {
+        let ima = self.settings.ima_log.clone();
+        let ima = ima.filter(|_| q.mask.contains(IMA_PCR));
+        let reply = self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await;
+        let reply = reply.map_err(|e| {
+            log::error!("quote failed: {e}");
+            response::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Unable to retrieve quote",
+            )
+        })?;
         let mut logs = QuoteLogs::default();
         if let Some(ima) = ima {
             // After the quote, so the slice holds every line that went into
@@ -193,27 +156,23 @@ impl Handler {
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()));
-            match sliced {
-                Ok(ima) => logs.ima = Some(ima),
-                Err(e) => {
-                    self.count(Endpoint::Integrity, false);
-                    return log_failed(&e);
-                }
-            }
+            logs.ima = Some(sliced.map_err(|e| {
+                log::error!("reading the IMA log failed: {e}");
+                let message = "Unable to read the IMA measurement list";
+                response::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+            })?);
         }
         if q.mask.contains(BOOT_PCR) {
-            logs.measured_boot.clone_from(&self.mb_log);
+            logs.measured_boot.clone_from(&self.settings.mb_log);
         }
         let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
-        self.count(Endpoint::Integrity, true);
-        quote_response(v, &reply, pubkey, self.boottime, logs)
-    }
-
-    /// Counts one quote request in the metrics, if they are on.
-    fn count(&self, endpoint: Endpoint, ok: bool) {
-        if let Some(m) = &self.metrics {
-            m.quote_served(endpoint, ok);
-        }
+        Ok(response::quote(
+            v,
+            &reply,
+            pubkey,
+            self.settings.boottime,
+            logs,
+        ))
     }
 
     /// Runs the blocking quote on the TPM worker and waits for it at most
@@ -223,34 +182,21 @@ impl Handler {
     async fn run_quote(&self, nonce: Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
         let service = Arc::clone(&self.service);
         let done = self
+            .settings
             .tpm_worker
-            .run(self.quote_deadline, move || service.quote(&nonce, mask))
+            .run(self.settings.limits.quote_deadline, move || {
+                service.quote(&nonce, mask)
+            })
             .await;
         match done {
             Ok(reply) => reply,
             Err(TpmJobError::Stopped) => Err(AttestError::Interrupted),
             Err(TpmJobError::Deadline(d)) => {
-                if let Some(m) = &self.metrics {
+                if let Some(m) = &self.settings.metrics {
                     m.tpm_error(TpmErrorKind::Deadline);
                 }
                 Err(AttestError::Deadline(d))
             }
         }
     }
-}
-
-fn quote_failed(e: &AttestError) -> Response<ResponseBody> {
-    log::error!("quote failed: {e}");
-    response::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Unable to retrieve quote",
-    )
-}
-
-fn log_failed(detail: &str) -> Response<ResponseBody> {
-    log::error!("reading the IMA log failed: {detail}");
-    response::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Unable to read the IMA measurement list",
-    )
 }

@@ -22,64 +22,21 @@ use tokio::sync::watch;
 use super::handlers::Handler;
 use super::listener::{self, Accept, Accepted};
 use super::pending::Source;
-use super::{Attestation, Limits, ServerSettings};
+use super::{Attestation, ServerSettings};
 use crate::config::IdentitySettings;
 
 /// Connections that may wait on each identity listener: its clients are
 /// local (SPIRE's agent), so few are enough.
 const IDENTITY_PENDING: usize = 64;
 
-/// Who may use the Unix socket: keylet's own uid, plus these uids and
-/// primary gids.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct PeerAllowList {
-    /// Admitted peer uids.
-    pub(crate) uids: Vec<u32>,
-    /// Admitted peer primary gids (as `SO_PEERCRED` reports them).
-    pub(crate) gids: Vec<u32>,
-}
-
-impl PeerAllowList {
-    /// Whether a peer with `uid` and `gid` is admitted.
-    #[must_use]
-    pub(crate) fn admits(&self, uid: u32, gid: u32) -> bool {
-        uid == nix::unistd::geteuid().as_raw()
-            || self.uids.contains(&uid)
-            || self.gids.contains(&gid)
-    }
-}
-
-/// Why the identity listener could not start.
+/// Why the identity listener could not start: the option, the address or
+/// path, what went wrong and what to do.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum IdentityListenerError {
-    /// `identity_listen` could not be bound.
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// `identity_socket` could not be made.
-    Socket {
-        /// The socket path.
-        path: PathBuf,
-        /// What went wrong and what to do.
-        detail: String,
-    },
-}
+pub struct IdentityListenerError(String);
 
 impl fmt::Display for IdentityListenerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Bind { addr, source } => write!(
-                f,
-                "identity_listen: cannot listen on {addr}: {source} (pick a free loopback port)"
-            ),
-            Self::Socket { path, detail } => {
-                write!(f, "identity_socket {}: {detail}", path.display())
-            }
-        }
+        f.write_str(&self.0)
     }
 }
 
@@ -89,8 +46,7 @@ impl std::error::Error for IdentityListenerError {}
 #[derive(Debug)]
 pub struct IdentityListeners {
     tcp: Option<TcpListener>,
-    unix: Option<(UnixListener, PathBuf)>,
-    allow: PeerAllowList,
+    unix: Option<(AdmittingSocket, PathBuf)>,
 }
 
 impl IdentityListeners {
@@ -103,28 +59,26 @@ impl IdentityListeners {
     /// [`IdentityListenerError`] naming the address or path.
     pub async fn bind(settings: &IdentitySettings) -> Result<Self, IdentityListenerError> {
         let tcp = match settings.listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| IdentityListenerError::Bind { addr, source })?,
-            ),
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                IdentityListenerError(format!(
+                    "identity_listen: cannot listen on {addr}: {e} (pick a free loopback port)"
+                ))
+            })?),
             None => None,
         };
         let unix = match &settings.socket {
-            Some(path) => Some((
-                bind_socket(path, settings.allow_gids.first().copied())?,
-                path.clone(),
-            )),
+            Some(path) => {
+                let socket = bind_socket(path, settings.allow_gids.first().copied())?;
+                let admitting = AdmittingSocket {
+                    socket,
+                    uids: settings.allow_uids.clone(),
+                    gids: settings.allow_gids.clone(),
+                };
+                Some((admitting, path.clone()))
+            }
             None => None,
         };
-        Ok(Self {
-            tcp,
-            unix,
-            allow: PeerAllowList {
-                uids: settings.allow_uids.clone(),
-                gids: settings.allow_gids.clone(),
-            },
-        })
+        Ok(Self { tcp, unix })
     }
 
     /// Whether nothing is to be served.
@@ -142,9 +96,8 @@ impl IdentityListeners {
 
 fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, IdentityListenerError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let err = |detail: String| IdentityListenerError::Socket {
-        path: path.to_path_buf(),
-        detail,
+    let err = |detail: String| {
+        IdentityListenerError(format!("identity_socket {}: {detail}", path.display()))
     };
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)
@@ -178,69 +131,61 @@ fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, Identity
 /// main port. Removes the socket file at the end.
 pub async fn serve_identity(
     listeners: IdentityListeners,
-    settings: ServerSettings,
+    mut settings: ServerSettings,
     service: Arc<dyn Attestation>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let handler = Arc::new(Handler::new(service, &settings, true));
-    let limits = Limits {
-        max_pending: Some(IDENTITY_PENDING),
-        ..settings.limits
-    };
+    settings.tls = None;
+    settings.limits.max_pending = Some(IDENTITY_PENDING);
+    let handler = Arc::new(Handler {
+        service,
+        settings,
+        identity_only: true,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
+    let stopped = || {
+        let mut rx = stop_rx.clone();
         // An error means the sender is gone: stop as well.
-        let _ = rx.wait_for(|s| *s).await;
+        async move { drop(rx.wait_for(|s| *s).await) }
     };
-    let tcp = listeners.tcp.map(|tcp| {
-        if let Ok(addr) = tcp.local_addr() {
-            log::info!("serving identity quotes for SPIRE over plain HTTP on {addr} (loopback)");
+    let tcp = async {
+        if let Some(tcp) = listeners.tcp {
+            if let Ok(addr) = tcp.local_addr() {
+                log::info!(
+                    "serving identity quotes for SPIRE over plain HTTP on {addr} (loopback)"
+                );
+            }
+            listener::accept_loop(tcp, Arc::clone(&handler), stopped()).await;
         }
-        tokio::spawn(listener::accept_loop(
-            tcp,
-            None,
-            Arc::clone(&handler),
-            limits,
-            stopped(stop_rx.clone()),
-        ))
-    });
-    let unix = listeners.unix.map(|(socket, path)| {
-        log::info!(
-            "serving identity quotes for SPIRE on the Unix socket {}",
-            path.display()
-        );
-        let admitting = AdmittingSocket {
-            socket,
-            allow: listeners.allow.clone(),
-        };
-        let task = tokio::spawn(listener::accept_loop(
-            admitting,
-            None,
-            Arc::clone(&handler),
-            limits,
-            stopped(stop_rx.clone()),
-        ));
-        (task, path)
-    });
-    shutdown.await;
-    // Ignore the error: it only means every loop has ended already.
-    let _ = stop_tx.send(true);
-    if let Some(t) = tcp {
-        let _ = t.await;
-    }
-    if let Some((t, path)) = unix {
-        let _ = t.await;
-        if let Err(e) = std::fs::remove_file(&path) {
-            log::debug!("could not remove {}: {e}", path.display());
+    };
+    let unix = async {
+        if let Some((socket, path)) = listeners.unix {
+            log::info!(
+                "serving identity quotes for SPIRE on the Unix socket {}",
+                path.display()
+            );
+            listener::accept_loop(socket, Arc::clone(&handler), stopped()).await;
+            if let Err(e) = std::fs::remove_file(&path) {
+                log::debug!("could not remove {}: {e}", path.display());
+            }
         }
-    }
+    };
+    let stop = async {
+        shutdown.await;
+        // Ignore the error: it only means every loop has ended already.
+        let _ = stop_tx.send(true);
+    };
+    tokio::join!(tcp, unix, stop);
 }
 
 /// The identity socket: each peer's credentials are checked against the
-/// allow-list; a refused peer's request is answered with 403.
+/// allow-list (keylet's own uid, these uids and primary gids); a refused
+/// peer's request is answered with 403.
+#[derive(Debug)]
 struct AdmittingSocket {
     socket: UnixListener,
-    allow: PeerAllowList,
+    uids: Vec<u32>,
+    gids: Vec<u32>,
 }
 
 impl Accept for AdmittingSocket {
@@ -248,7 +193,7 @@ impl Accept for AdmittingSocket {
 
     async fn next_connection(&self) -> io::Result<Accepted<UnixStream>> {
         let (io, _) = self.socket.accept().await?;
-        Ok(admit(io, &self.allow))
+        Ok(self.admit(io))
     }
 
     fn first_byte(io: &UnixStream) -> impl Future<Output = io::Result<()>> + Send {
@@ -256,37 +201,42 @@ impl Accept for AdmittingSocket {
     }
 }
 
-/// The accepted peer, with the reason it is refused if it is.
-fn admit(io: UnixStream, allow: &PeerAllowList) -> Accepted<UnixStream> {
-    let (uid, gid, pid) = match io.peer_cred() {
-        Ok(c) => (c.uid(), c.gid(), c.pid().unwrap_or(0)),
-        Err(e) => {
-            log::warn!("identity socket: cannot read the peer's credentials: {e}");
-            return Accepted {
-                io,
-                source: Source::Uid(u32::MAX),
-                peer: "an unknown peer".into(),
-                refusal: Some(format!(
-                    "Forbidden: cannot read the peer's credentials on this socket ({e})"
-                )),
-            };
+impl AdmittingSocket {
+    /// The accepted peer, with the reason it is refused if it is.
+    fn admit(&self, io: UnixStream) -> Accepted<UnixStream> {
+        let (uid, gid, pid) = match io.peer_cred() {
+            Ok(c) => (c.uid(), c.gid(), c.pid().unwrap_or(0)),
+            Err(e) => {
+                log::warn!("identity socket: cannot read the peer's credentials: {e}");
+                return Accepted {
+                    io,
+                    source: Source::Uid(u32::MAX),
+                    peer: "an unknown peer".into(),
+                    refusal: Some(format!(
+                        "Forbidden: cannot read the peer's credentials on this socket ({e})"
+                    )),
+                };
+            }
+        };
+        let peer = format!("uid {uid} gid {gid} pid {pid}");
+        let admitted = uid == nix::unistd::geteuid().as_raw()
+            || self.uids.contains(&uid)
+            || self.gids.contains(&gid);
+        let refusal = (!admitted).then(|| {
+            log::warn!(
+                "identity socket: refused a peer with {peer}: not in identity_allow_uids / \
+                 identity_allow_gids"
+            );
+            format!(
+                "Forbidden: uid {uid} / gid {gid} is not allowed on this socket \
+                 (identity_allow_uids, identity_allow_gids)"
+            )
+        });
+        Accepted {
+            io,
+            source: Source::Uid(uid),
+            peer,
+            refusal,
         }
-    };
-    let peer = format!("uid {uid} gid {gid} pid {pid}");
-    let refusal = (!allow.admits(uid, gid)).then(|| {
-        log::warn!(
-            "identity socket: refused a peer with {peer}: not in identity_allow_uids / \
-             identity_allow_gids"
-        );
-        format!(
-            "Forbidden: uid {uid} / gid {gid} is not allowed on this socket \
-             (identity_allow_uids, identity_allow_gids)"
-        )
-    });
-    Accepted {
-        io,
-        source: Source::Uid(uid),
-        peer,
-        refusal,
     }
 }

@@ -2,7 +2,6 @@
 //! `identity_listen` and `identity_socket` are refused when the configuration
 //! is read, so there is never anything to bind or serve.
 
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,16 +10,7 @@ use super::{Attestation, ServerSettings};
 use crate::config::IdentitySettings;
 
 /// Why the identity listener could not start: it cannot, in this build.
-#[derive(Debug)]
-pub enum IdentityListenerError {}
-
-impl fmt::Display for IdentityListenerError {
-    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
-    }
-}
-
-impl std::error::Error for IdentityListenerError {}
+pub type IdentityListenerError = std::convert::Infallible;
 
 /// The bound identity endpoints: none in this build.
 #[derive(Debug)]

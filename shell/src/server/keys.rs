@@ -5,14 +5,13 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::StatusCode;
 use hyper::body::{Body, Bytes};
-use hyper::{Response, StatusCode};
 use keylet_core::keylime::hex::{self, HexError};
 use serde::Deserialize;
 
-use super::body::ResponseBody;
 use super::query;
-use super::response::{self, Empty};
+use super::response::{self, Empty, Reply};
 use crate::keylime::agent_api::{UKeyRequest, VKeyRequest, VerifyResults};
 use crate::keylime::decode;
 use crate::payload::KeyBootstrap;
@@ -28,56 +27,18 @@ const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 const NO_KEYS: &str =
     "keylet does not accept payload keys (U/V) here; add this agent without a payload";
 
-type Reply = Response<ResponseBody>;
-
-/// Why a request with a JSON body was not taken.
-#[derive(Debug)]
-pub(super) enum Rejected {
-    /// 400 with this `status`.
-    BadRequest(String),
-    /// 413: the body exceeded this many bytes.
-    TooLarge(usize),
-    /// 408: the body did not arrive within [`BODY_READ_TIMEOUT`].
-    TooSlow,
-}
-
-impl Rejected {
-    pub(super) fn into_reply(self) -> Reply {
-        match self {
-            Self::BadRequest(message) => bad_request(&message),
-            Self::TooLarge(limit) => response::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "request body larger than {limit} bytes; the payload must fit the agent's \
-                     secure_size"
-                ),
-            ),
-            Self::TooSlow => response::error(
-                StatusCode::REQUEST_TIMEOUT,
-                &format!(
-                    "the request body did not arrive within {} s",
-                    BODY_READ_TIMEOUT.as_secs()
-                ),
-            ),
-        }
-    }
-}
-
 fn bad_request(message: &str) -> Reply {
     response::error(StatusCode::BAD_REQUEST, message)
 }
 
-/// Which half of the payload key a POST carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyHalf {
-    /// `POST /keys/ukey`: U, its auth tag and the encrypted payload.
-    U,
-    /// `POST /keys/vkey`: V.
-    V,
-}
-
-/// `POST /keys/ukey` and `POST /keys/vkey`.
-pub(crate) async fn post<B>(half: KeyHalf, keys: Option<&KeyBootstrap>, body: B) -> Reply
+/// `POST /keys/ukey` (U, its auth tag and the encrypted payload, taken by
+/// [`take_u`]) and `POST /keys/vkey` (V, [`take_v`]), named `endpoint`.
+pub(crate) async fn post<B>(
+    keys: Option<&KeyBootstrap>,
+    body: B,
+    endpoint: &str,
+    take: fn(&KeyBootstrap, &[u8]) -> Result<(), String>,
+) -> Reply
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -86,28 +47,21 @@ where
         return bad_request(NO_KEYS);
     };
     let limit = keys.max_request_bytes();
-    let (endpoint, result) = match half {
-        KeyHalf::U => (
-            "ukey",
-            read_json(body, limit).await.and_then(|r| take_u(keys, r)),
-        ),
-        KeyHalf::V => (
-            "vkey",
-            read_json(body, limit).await.and_then(|r| take_v(keys, r)),
-        ),
+    let too_large = format!(
+        "request body larger than {limit} bytes; the payload must fit the agent's secure_size"
+    );
+    let taken = match read_body(body, limit, &too_large).await {
+        Ok(read) => read.and_then(|bytes| take(keys, &bytes)),
+        Err(reply) => return reply,
     };
-    match result {
+    match taken {
         Ok(()) => response::success(&Empty {}),
-        Err(r) => {
-            if let Rejected::BadRequest(message) = &r {
-                log::warn!("POST /keys/{endpoint} refused: {message}");
-            }
-            r.into_reply()
-        }
+        Err(message) => refuse(&format!("POST /keys/{endpoint}"), &message),
     }
 }
 
-fn take_u(keys: &KeyBootstrap, request: UKeyRequest) -> Result<(), Rejected> {
+pub(crate) fn take_u(keys: &KeyBootstrap, body: &[u8]) -> Result<(), String> {
+    let request: UKeyRequest = decode_json(body)?;
     let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
     let auth_tag = decode_tag(&request.auth_tag)?;
     let payload = request
@@ -116,13 +70,13 @@ fn take_u(keys: &KeyBootstrap, request: UKeyRequest) -> Result<(), Rejected> {
         .map(|p| decode_b64("payload", p))
         .transpose()?;
     keys.add_u(&encrypted_key, auth_tag, payload)
-        .map_err(|e| Rejected::BadRequest(e.to_string()))
+        .map_err(|e| e.to_string())
 }
 
-fn take_v(keys: &KeyBootstrap, request: VKeyRequest) -> Result<(), Rejected> {
+pub(crate) fn take_v(keys: &KeyBootstrap, body: &[u8]) -> Result<(), String> {
+    let request: VKeyRequest = decode_json(body)?;
     let encrypted_key = decode_b64("encrypted_key", &request.encrypted_key)?;
-    keys.add_v(&encrypted_key)
-        .map_err(|e| Rejected::BadRequest(e.to_string()))
+    keys.add_v(&encrypted_key).map_err(|e| e.to_string())
 }
 
 /// `GET /keys/verify?challenge=`.
@@ -146,52 +100,65 @@ pub(crate) fn verify(keys: Option<&KeyBootstrap>, query_string: &str) -> Reply {
     }
 }
 
-pub(super) async fn read_json<T, B>(body: B, limit: usize) -> Result<T, Rejected>
+/// The request body, at most `limit` bytes; refused with 413 (and
+/// `too_large`) or 408 when it did not arrive within [`BODY_READ_TIMEOUT`].
+/// `Ok(Err)`: why it could not be read, for a 400.
+pub(super) async fn read_body<B>(
+    body: B,
+    limit: usize,
+    too_large: &str,
+) -> Result<Result<Bytes, String>, Reply>
 where
-    T: for<'de> Deserialize<'de>,
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     // A declared Content-Length over the limit is refused before reading, so
     // a client waiting on "Expect: 100-continue" gets the 413, not a reset.
+    let too_large = || response::error(StatusCode::PAYLOAD_TOO_LARGE, too_large);
     if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
-        return Err(Rejected::TooLarge(limit));
+        return Err(too_large());
     }
     let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect());
-    let bytes: Bytes = match collected.await.map_err(|_| Rejected::TooSlow)? {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(Rejected::TooLarge(limit));
-        }
-        Err(e) => {
-            return Err(Rejected::BadRequest(format!(
-                "cannot read the request body: {e}"
-            )));
-        }
-    };
-    decode(&bytes).map_err(|e| Rejected::BadRequest(format!("Invalid JSON body: {e}")))
+    match collected.await {
+        Ok(Ok(collected)) => Ok(Ok(collected.to_bytes())),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) => Ok(Err(format!("cannot read the request body: {e}"))),
+        Err(_) => Err(response::error(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        )),
+    }
 }
 
-fn decode_b64(field: &str, text: &str) -> Result<Vec<u8>, Rejected> {
+/// A request body's JSON document.
+pub(super) fn decode_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    decode(body).map_err(|e| format!("Invalid JSON body: {e}"))
+}
+
+/// A 400 with `message`, logged as why the request `what` was refused.
+pub(super) fn refuse(what: &str, message: &str) -> Reply {
+    log::warn!("{what} refused: {message}");
+    bad_request(message)
+}
+
+fn decode_b64(field: &str, text: &str) -> Result<Vec<u8>, String> {
     STANDARD
         .decode(text.trim())
-        .map_err(|e| Rejected::BadRequest(format!("Invalid base64 encoding in {field}: {e}")))
+        .map_err(|e| format!("Invalid base64 encoding in {field}: {e}"))
 }
 
-fn decode_tag(text: &str) -> Result<[u8; 48], Rejected> {
+fn decode_tag(text: &str) -> Result<[u8; 48], String> {
     let mut tag = [0u8; 48];
-    let bad_length = |len| {
-        Rejected::BadRequest(format!(
-            "auth tag length {len} does not correspond to valid SHA-384 HMAC"
-        ))
-    };
+    let bad_length =
+        |len| format!("auth tag length {len} does not correspond to valid SHA-384 HMAC");
     match hex::decode(text.trim().as_bytes(), &mut tag).map(<[u8]>::len) {
         Ok(48) => Ok(tag),
         Ok(len) => Err(bad_length(len)),
         Err(HexError::BufferTooSmall { needed, .. }) => Err(bad_length(needed)),
-        Err(e) => Err(Rejected::BadRequest(format!(
-            "Invalid hex encoding in auth_tag: {e}"
-        ))),
+        Err(e) => Err(format!("Invalid hex encoding in auth_tag: {e}")),
     }
 }
 
@@ -223,10 +190,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_that_does_not_arrive_is_refused_with_408_at_the_deadline() {
         let t0 = tokio::time::Instant::now();
-        let read = read_json::<serde_json::Value, _>(Stalled, 1024).await;
-        assert!(matches!(read, Err(Rejected::TooSlow)));
+        let read = read_body(Stalled, 1024, "").await;
         assert_eq!(t0.elapsed(), BODY_READ_TIMEOUT);
-        let reply = Rejected::TooSlow.into_reply();
-        assert_eq!(reply.status(), StatusCode::REQUEST_TIMEOUT);
+        let reply = read.err().map(|reply| reply.status());
+        assert_eq!(reply, Some(StatusCode::REQUEST_TIMEOUT));
     }
 }

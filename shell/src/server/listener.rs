@@ -28,7 +28,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
-use super::Limits;
 use super::handlers::Handler;
 use super::open_files;
 use super::pending::{Evicted, Pending, Source, Ticket};
@@ -88,29 +87,20 @@ impl Accept for TcpListener {
 
 /// What every connection of one listener shares.
 struct Shared {
-    tls: Option<ServerTls>,
     handler: Arc<Handler>,
-    limits: Limits,
     serving: Arc<Semaphore>,
-}
-
-/// What answers a connection's request.
-#[derive(Clone)]
-enum Responder {
-    Handler(Arc<Handler>),
-    Refuse(Arc<str>),
 }
 
 /// Accepts connections on `listener` until `shutdown` completes, then lets the
 /// open connections finish their current request (for at most
-/// `limits.shutdown_grace`).
+/// `limits.shutdown_grace`). The TLS configuration and the limits are the
+/// handler's settings.
 pub(crate) async fn accept_loop<L: Accept>(
     listener: L,
-    tls: Option<ServerTls>,
     handler: Arc<Handler>,
-    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
+    let limits = handler.settings.limits;
     let pending = Pending::new(
         limits
             .max_pending
@@ -124,9 +114,7 @@ pub(crate) async fn accept_loop<L: Accept>(
         limits.max_connections.max(1)
     );
     let shared = Arc::new(Shared {
-        tls,
         handler,
-        limits,
         serving: Arc::new(Semaphore::new(limits.max_connections.max(1))),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -200,101 +188,81 @@ async fn connection<L: Accept>(
     let Accepted {
         io, peer, refusal, ..
     } = accepted;
-    let first_byte = tokio::time::timeout(shared.limits.first_byte_timeout, L::first_byte(&io));
+    let limit = shared.handler.settings.limits.first_byte_timeout;
     tokio::select! {
         () = evicted.wait() => return,
         _ = stop.wait_for(|stopping| *stopping) => return,
-        r = first_byte => match r {
+        r = tokio::time::timeout(limit, L::first_byte(&io)) => match r {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return log::debug!("connection from {peer} failed: {e}"),
-            Err(_) => return log::debug!(
-                "{peer} sent nothing within {:?}",
-                shared.limits.first_byte_timeout
-            ),
+            Err(_) => return log::debug!("{peer} sent nothing within {limit:?}"),
         },
     }
-    let responder = match refusal {
-        Some(why) => Responder::Refuse(why.into()),
-        None => Responder::Handler(Arc::clone(&shared.handler)),
-    };
     // Only now the (larger) TLS and HTTP state, boxed so that a waiting
     // connection's task stays small.
-    let served = Box::pin(establish(boxed(io), peer, responder, shared, ticket, stop));
+    let served = Box::pin(serve(boxed(io), peer, refusal, shared, ticket, stop));
     tokio::select! {
         () = evicted.wait() => {}
         () = served => {}
     }
 }
 
-/// The TLS handshake (if any), then the request.
-async fn establish(
+/// The TLS handshake (if any), then one request, answered with 403 and
+/// `refusal` if the peer is refused; a serving slot is taken once its head is
+/// complete (and held until the connection ends).
+async fn serve(
     io: BoxStream,
     peer: String,
-    responder: Responder,
+    refusal: Option<String>,
     shared: Arc<Shared>,
     ticket: Ticket,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(config) = shared.tls.as_ref().map(ServerTls::current) else {
-        return serve_http(io, &peer, responder, &shared, ticket, stop).await;
-    };
-    let limit = shared.limits.tls_handshake_timeout;
-    let handshake = tokio::time::timeout(limit, TlsAcceptor::from(config).accept(io));
-    let tls = tokio::select! {
-        _ = stop.wait_for(|stopping| *stopping) => return,
-        r = handshake => match r {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => return log::info!("TLS handshake with {peer} failed: {e}"),
-            Err(_) => {
-                return log::info!("TLS handshake with {peer} did not finish within {limit:?}");
+    let limits = shared.handler.settings.limits;
+    let io = match shared.handler.settings.tls.as_ref().map(ServerTls::current) {
+        None => io,
+        Some(config) => {
+            let limit = limits.tls_handshake_timeout;
+            let handshake = tokio::time::timeout(limit, TlsAcceptor::from(config).accept(io));
+            tokio::select! {
+                _ = stop.wait_for(|stopping| *stopping) => return,
+                r = handshake => match r {
+                    Ok(Ok(tls)) => boxed(tls),
+                    Ok(Err(e)) => return log::info!("TLS handshake with {peer} failed: {e}"),
+                    Err(_) => {
+                        return log::info!(
+                            "TLS handshake with {peer} did not finish within {limit:?}"
+                        );
+                    }
+                },
             }
-        },
+        }
     };
-    serve_http(boxed(tls), &peer, responder, &shared, ticket, stop).await;
-}
-
-/// Reads one request and answers it, taking a serving slot once its head
-/// is complete (and holding it until the connection ends).
-async fn serve_http(
-    io: BoxStream,
-    peer: &str,
-    responder: Responder,
-    shared: &Shared,
-    ticket: Ticket,
-    mut stop: watch::Receiver<bool>,
-) {
-    let serving = Arc::clone(&shared.serving);
+    let refusal: Option<Arc<str>> = refusal.map(Into::into);
     let slot = Arc::new(Mutex::new(None));
     let ticket = Arc::new(ticket);
     let service = service_fn(move |request| {
-        let responder = responder.clone();
-        let serving = Arc::clone(&serving);
-        let slot = Arc::clone(&slot);
-        let ticket = Arc::clone(&ticket);
+        let (refusal, slot, ticket) = (refusal.clone(), Arc::clone(&slot), Arc::clone(&ticket));
+        let shared = Arc::clone(&shared);
         async move {
-            let response = match responder {
-                Responder::Refuse(why) => {
-                    ticket.served();
-                    response::error(StatusCode::FORBIDDEN, &why)
-                }
-                Responder::Handler(handler) => match serving.acquire_owned().await {
-                    Ok(permit) => {
-                        ticket.served();
-                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(permit);
-                        handler.handle(request).await
-                    }
-                    Err(_) => response::error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "keylet is stopping; retry later",
-                    ),
-                },
+            if let Some(why) = refusal {
+                ticket.served();
+                return Ok::<_, Infallible>(response::error(StatusCode::FORBIDDEN, &why));
+            }
+            let Ok(permit) = Arc::clone(&shared.serving).acquire_owned().await else {
+                return Ok(response::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "keylet is stopping; retry later",
+                ));
             };
-            Ok::<_, Infallible>(response)
+            ticket.served();
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(permit);
+            Ok(Arc::clone(&shared.handler).handle(request).await)
         }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.limits.header_read_timeout)
+        .header_read_timeout(limits.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES)
         // One request per connection, as the verifier and tenant make them:
         // an idle keep-alive connection would hold one of the few serving

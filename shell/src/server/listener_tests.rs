@@ -13,9 +13,9 @@ use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::server::ServerSettings;
 use crate::server::query::Nonce;
 use crate::server::service::{AgentInfo, AttestError, Attestation, QuoteReply};
+use crate::server::{Limits, ServerSettings};
 
 struct NoTpm;
 
@@ -49,19 +49,18 @@ impl Attestation for NoTpm {
     }
 }
 
-fn handler() -> Arc<Handler> {
-    Arc::new(Handler::new(
-        Arc::new(NoTpm),
-        &ServerSettings::new(None),
-        false,
-    ))
-}
-
 /// Runs `accept_loop` on `listener` in the background; dropping the returned
 /// sender stops it.
 fn serve<L: Accept>(listener: L, limits: Limits) -> oneshot::Sender<()> {
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(accept_loop(listener, None, handler(), limits, async move {
+    let mut settings = ServerSettings::new(None);
+    settings.limits = limits;
+    let handler = Handler {
+        service: Arc::new(NoTpm),
+        settings,
+        identity_only: false,
+    };
+    tokio::spawn(accept_loop(listener, Arc::new(handler), async move {
         let _ = rx.await;
     }));
     tx

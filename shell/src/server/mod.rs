@@ -11,7 +11,6 @@
 //! files (see [`crate::logs`]), so their size does not grow memory use.
 
 mod body;
-mod escape;
 mod handlers;
 #[cfg(feature = "identity")]
 mod identity_listener; // identity listener for SPIRE
@@ -25,7 +24,6 @@ mod listener;
 mod open_files;
 mod pending;
 pub mod query;
-mod quote_body;
 pub mod reload; // certificates without downtime
 mod response;
 mod revocation;
@@ -38,7 +36,7 @@ pub use identity_listener::{IdentityListenerError, IdentityListeners, serve_iden
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
 pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
 pub use tls::{ServerTls, TlsError, TlsFiles};
-pub use version::{ApiVersion, ApiVersions, VersionError};
+pub use version::{ApiVersion, ApiVersions};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -94,7 +92,7 @@ impl Default for Limits {
 }
 
 /// How the server runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ServerSettings {
     /// The mTLS configuration; `None` serves plain HTTP (only when
@@ -128,15 +126,7 @@ impl ServerSettings {
     pub fn new(tls: Option<ServerTls>) -> Self {
         Self {
             tls,
-            versions: ApiVersions::all(),
-            ima_log: None,
-            mb_log: None,
-            boottime: None,
-            limits: Limits::default(),
-            metrics: None,
-            payload_keys: None,
-            revocations: None,
-            tpm_worker: crate::executor::TpmWorker::new(),
+            ..Self::default()
         }
     }
 }
@@ -158,6 +148,10 @@ pub async fn serve_on(
         }
         (_, Err(e)) => log::warn!("serving the agent API on an unknown address: {e}"),
     }
-    let handler = Arc::new(handlers::Handler::new(service, &settings, false));
-    listener::accept_loop(listener, settings.tls, handler, settings.limits, shutdown).await;
+    let handler = handlers::Handler {
+        service,
+        settings,
+        identity_only: false,
+    };
+    listener::accept_loop(listener, Arc::new(handler), shutdown).await;
 }

@@ -3,7 +3,6 @@
 //! Every rejected parameter becomes a 400 whose `status` names the parameter
 //! and says what was wrong with it.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use keylet_core::keylime::hex;
@@ -208,38 +207,26 @@ pub fn find(query: &str, key: &str) -> Option<String> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
         .find(|(k, _)| decode(k) == key)
-        .map(|(_, v)| decode(v).into_owned())
+        .map(|(_, v)| decode(v))
 }
 
-fn decode(s: &str) -> Cow<'_, str> {
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
-        return Cow::Borrowed(s);
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
+fn decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let [b, tail @ ..] = rest {
         let mut byte = [0u8; 1];
-        let escaped = (b == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|digits| hex::decode(digits, &mut byte).ok());
-        match (b, escaped) {
-            (_, Some(decoded)) => {
-                out.extend_from_slice(decoded);
-                i += 3;
-            }
-            (b'+', None) => {
-                out.push(b' ');
-                i += 1;
+        rest = match (b, tail) {
+            (b'%', [hi, lo, after @ ..]) if hex::decode(&[*hi, *lo], &mut byte).is_ok() => {
+                out.extend_from_slice(&byte);
+                after
             }
             _ => {
-                out.push(b);
-                i += 1;
+                out.push(if *b == b'+' { b' ' } else { *b });
+                tail
             }
-        }
+        };
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A rejected value as it is quoted back, shortened.

@@ -10,7 +10,11 @@
 //! SIGHUP (after `keylet rotate-cert`) makes keylet serve it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::sync::mpsc;
 
 use super::tls::{self, ServerTls, TlsError, TlsFiles};
 
@@ -40,18 +44,6 @@ fn server_stamps(files: &TlsFiles) -> (Stamp, Stamp) {
     (stamp(&files.server_cert), stamp(&files.server_key))
 }
 
-/// What a reload did.
-#[derive(Debug)]
-#[non_exhaustive]
-pub(crate) enum ReloadOutcome {
-    /// No watched file changed.
-    Unchanged,
-    /// The new configuration is in use for new connections.
-    Reloaded,
-    /// The files did not load; the previous configuration stays in use.
-    Rejected(TlsError),
-}
-
 /// Watches the TLS files of one [`ServerTls`] slot and reloads it.
 #[derive(Debug)]
 pub struct TlsReloader {
@@ -78,7 +70,7 @@ impl TlsReloader {
     /// Looks at the files once: reloads the client CAs if a CA file changed
     /// (new inode, size or mtime), and warns once if keylet's own certificate
     /// or key file changed (that needs SIGHUP).
-    pub(crate) async fn poll(&mut self) -> ReloadOutcome {
+    async fn poll(&mut self) {
         let server_now = server_stamps(&self.files);
         if server_now != self.server_seen {
             self.server_seen = server_now;
@@ -91,7 +83,7 @@ impl TlsReloader {
         }
         let mut now = stamps(&self.files.trusted_client_ca);
         if now == self.ca_seen {
-            return ReloadOutcome::Unchanged;
+            return;
         }
         // Wait for the writer to finish: read only a file that stays put.
         loop {
@@ -103,56 +95,47 @@ impl TlsReloader {
             now = again;
         }
         self.ca_seen = now;
-        let current = self.tls.current();
-        let outcome = match tls::with_client_cas(&current, &self.files.trusted_client_ca) {
-            Ok(config) => {
-                self.tls.replace(config);
-                ReloadOutcome::Reloaded
-            }
-            Err(e) => ReloadOutcome::Rejected(e),
-        };
-        self.report(&outcome, "a trusted_client_ca file changed");
-        outcome
+        let loaded = tls::with_client_cas(&self.tls.current(), &self.files.trusted_client_ca);
+        self.install(loaded, "a trusted_client_ca file changed");
     }
 
     /// Reloads everything from the files (the SIGHUP path): the client CAs and
     /// keylet's own certificate and key.
-    pub(crate) fn reload_all(&mut self) -> ReloadOutcome {
+    fn reload_all(&mut self) {
         self.ca_seen = stamps(&self.files.trusted_client_ca);
         self.server_seen = server_stamps(&self.files);
-        let outcome = match tls::server_config(&self.files) {
-            Ok(config) => {
-                self.tls.replace(config);
-                let served = std::fs::read(&self.files.server_cert).ok();
-                if served != self.server_served {
-                    log::warn!(
-                        "now serving the new server certificate {}: the verifier must be given it \
-                         (keylime_tenant -c update -u <agent id>) or its polls fail",
-                        self.files.server_cert.display()
-                    );
-                    self.server_served = served;
-                }
-                ReloadOutcome::Reloaded
+        let loaded = tls::server_config(&self.files);
+        if loaded.is_ok() {
+            let served = std::fs::read(&self.files.server_cert).ok();
+            if served != self.server_served {
+                log::warn!(
+                    "now serving the new server certificate {}: the verifier must be given it \
+                     (keylime_tenant -c update -u <agent id>) or its polls fail",
+                    self.files.server_cert.display()
+                );
+                self.server_served = served;
             }
-            Err(e) => ReloadOutcome::Rejected(e),
-        };
-        self.report(&outcome, "SIGHUP");
-        outcome
+        }
+        self.install(loaded, "SIGHUP");
     }
 
-    fn report(&self, outcome: &ReloadOutcome, cause: &str) {
-        match outcome {
-            ReloadOutcome::Unchanged => {}
-            ReloadOutcome::Reloaded => log::info!(
-                "{cause}: TLS configuration reloaded (client CAs: {}); new connections use it",
-                self.files
-                    .trusted_client_ca
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            ReloadOutcome::Rejected(e) => log::error!(
+    /// Puts `loaded` in use for new connections, or keeps the running
+    /// configuration if the files did not load; logs which, and why.
+    fn install(&self, loaded: Result<Arc<ServerConfig>, TlsError>, cause: &str) {
+        match loaded {
+            Ok(config) => {
+                self.tls.replace(config);
+                log::info!(
+                    "{cause}: TLS configuration reloaded (client CAs: {}); new connections use it",
+                    self.files
+                        .trusted_client_ca
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Err(e) => log::error!(
                 "{cause}: TLS reload rejected, the previous configuration stays in use: {e}"
             ),
         }
@@ -162,20 +145,21 @@ impl TlsReloader {
     /// is dropped.
     pub(crate) async fn run(self, interval: Duration) {
         use tokio::signal::unix::{SignalKind, signal};
-        let hup = match signal(SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                log::warn!("cannot listen for SIGHUP ({e}); TLS files are only watched");
-                None
-            }
-        };
-        self.run_with(interval, hup).await;
+        let (tx, requests) = mpsc::channel(1);
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => drop(tokio::spawn(async move {
+                while hup.recv().await.is_some() && tx.send(()).await.is_ok() {}
+            })),
+            Err(e) => log::warn!("cannot listen for SIGHUP ({e}); TLS files are only watched"),
+        }
+        self.run_with(interval, Some(requests)).await;
     }
 
-    /// Polls every `interval` and reloads everything each time `reload` fires
-    /// (SIGHUP in [`TlsReloader::run`]), until the task is dropped; once
+    /// Polls every `interval` and reloads everything each time `reload`
+    /// receives (SIGHUP in [`TlsReloader::run`]; a test reloads its own
+    /// server without a process-wide signal), until the task is dropped; once
     /// `reload` ends, the files are only watched.
-    pub async fn run_with<T: ReloadTrigger>(mut self, interval: Duration, mut reload: Option<T>) {
+    pub async fn run_with(mut self, interval: Duration, mut reload: Option<mpsc::Receiver<()>>) {
         let mut reload_closed = false;
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -185,41 +169,17 @@ impl TlsReloader {
             }
             let requested = async {
                 match reload.as_mut() {
-                    Some(r) => r.fired().await,
+                    Some(r) => r.recv().await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                _ = tick.tick() => {
-                    self.poll().await;
-                }
-                r = requested => {
-                    if r.is_some() {
-                        self.reload_all();
-                    } else {
-                        reload_closed = true;
-                    }
-                }
+                _ = tick.tick() => self.poll().await,
+                r = requested => match r {
+                    Some(()) => self.reload_all(),
+                    None => reload_closed = true,
+                },
             }
         }
-    }
-}
-
-/// What asks a [`TlsReloader`] to reload everything: SIGHUP in production; a
-/// channel lets a test reload its own server without a process-wide signal.
-pub trait ReloadTrigger: Send {
-    /// The next request; `None` once no more can come.
-    fn fired(&mut self) -> impl Future<Output = Option<()>> + Send;
-}
-
-impl ReloadTrigger for tokio::signal::unix::Signal {
-    fn fired(&mut self) -> impl Future<Output = Option<()>> + Send {
-        self.recv()
-    }
-}
-
-impl ReloadTrigger for tokio::sync::mpsc::Receiver<()> {
-    fn fired(&mut self) -> impl Future<Output = Option<()>> + Send {
-        self.recv()
     }
 }

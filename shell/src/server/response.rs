@@ -1,34 +1,32 @@
 //! Responses carrying Keylime's JSON envelope ([`Envelope`]), compact, with
-//! `Content-Type: application/json`.
+//! `Content-Type: application/json`; quote responses with the logs streamed
+//! in place: [`QuoteResults`] written by serde with each log's field cut out
+//! ([`Splicer`]) and the log read from its file into the cut, chunk by chunk.
+
+use std::sync::Arc;
 
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use super::body::ResponseBody;
+use super::body::{ResponseBody, Segment};
+use super::service::QuoteReply;
+use super::version::ApiVersion;
 pub(crate) use crate::keylime::Empty;
+use crate::keylime::agent_api::QuoteResults;
+use crate::keylime::streamed::Splicer;
 use crate::keylime::{Envelope, SUCCESS};
+use crate::logs::{ImaLog, ImaSlice, MeasuredBootLog};
 
 /// Sent if an envelope cannot be serialized (it always can; this keeps the
 /// server from ever panicking on it).
 const FALLBACK_500: &str = r#"{"code":500,"status":"Internal error","results":{}}"#;
 
-/// The envelope bytes for `status` / `results`.
-pub(crate) fn envelope_bytes<T: Serialize>(code: StatusCode, status: &str, results: &T) -> Vec<u8> {
-    serde_json::to_vec(&Envelope {
-        code: code.as_u16(),
-        status,
-        results,
-    })
-    .unwrap_or_else(|e| {
-        log::error!("cannot serialize a response: {e}");
-        FALLBACK_500.as_bytes().to_vec()
-    })
-}
+pub(crate) type Reply = Response<ResponseBody>;
 
-/// A response with `body` as a JSON document.
-pub(crate) fn with_body(code: StatusCode, body: ResponseBody) -> Response<ResponseBody> {
-    let mut response = Response::new(body);
+/// A response of `segments`, a JSON document.
+fn with_body(code: StatusCode, segments: Vec<Segment>) -> Reply {
+    let mut response = Response::new(ResponseBody(segments.into()));
     *response.status_mut() = code;
     response
         .headers_mut()
@@ -36,23 +34,94 @@ pub(crate) fn with_body(code: StatusCode, body: ResponseBody) -> Response<Respon
     response
 }
 
+/// The envelope with `status` and `results`.
+fn envelope<T: Serialize>(code: StatusCode, status: &str, results: &T) -> Reply {
+    let bytes = serde_json::to_vec(&Envelope {
+        code: code.as_u16(),
+        status,
+        results,
+    })
+    .unwrap_or_else(|e| {
+        log::error!("cannot serialize a response: {e}");
+        FALLBACK_500.as_bytes().to_vec()
+    });
+    with_body(code, vec![Segment::Fixed(bytes.into())])
+}
+
 /// 200 with `results`.
-pub(crate) fn success<T: Serialize>(results: &T) -> Response<ResponseBody> {
-    let bytes = envelope_bytes(StatusCode::OK, SUCCESS, results);
-    with_body(StatusCode::OK, ResponseBody::fixed(bytes))
+pub(crate) fn success<T: Serialize>(results: &T) -> Reply {
+    envelope(StatusCode::OK, SUCCESS, results)
 }
 
 /// An error response: `status` is the message, `results` is `{}`.
-pub(crate) fn error(code: StatusCode, message: &str) -> Response<ResponseBody> {
-    let bytes = envelope_bytes(code, message, &Empty {});
-    with_body(code, ResponseBody::fixed(bytes))
+pub(crate) fn error(code: StatusCode, message: &str) -> Reply {
+    envelope(code, message, &Empty {})
 }
 
 /// 405 with an `Allow` header.
-pub(crate) fn method_not_allowed(allow: &'static str) -> Response<ResponseBody> {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Reply {
     let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "Method is not supported");
     response
         .headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allow));
     response
+}
+
+/// The logs to stream into a quote response: the IMA log and the lines to
+/// send, and the measured-boot log, sent whole.
+#[derive(Debug, Default)]
+pub(crate) struct QuoteLogs {
+    pub(crate) ima: Option<(Arc<ImaLog>, ImaSlice)>,
+    pub(crate) measured_boot: Option<Arc<MeasuredBootLog>>,
+}
+
+/// A 200 quote response; `pubkey` is included when given.
+pub(crate) fn quote(
+    version: ApiVersion,
+    reply: &QuoteReply,
+    pubkey: Option<&str>,
+    boottime: Option<u64>,
+    logs: QuoteLogs,
+) -> Reply {
+    let splicer = Splicer::default();
+    // In the order QuoteResults writes its fields.
+    let mut streams = Vec::with_capacity(2);
+    let ima_entry = logs.ima.as_ref().map(|(_, slice)| slice.entry);
+    let ima = logs.ima.map(|(log, slice)| {
+        streams.push(Segment::ima(log, slice));
+        splicer.slot()
+    });
+    let measured_boot = logs.measured_boot.map(|log| {
+        streams.push(Segment::measured_boot(log));
+        splicer.slot()
+    });
+    let results = QuoteResults {
+        quote: &reply.quote,
+        hash_alg: reply.hash_alg.name(),
+        enc_alg: reply.key_alg.keylime_name(version.major, version.minor),
+        sign_alg: reply.sign_alg.name(),
+        pubkey,
+        boottime,
+        ima_measurement_list: ima,
+        ima_measurement_list_entry: ima_entry,
+        mb_measurement_list: measured_boot,
+    };
+    let pieces = match splicer.write(&Envelope::success(results)) {
+        Ok(pieces) => pieces,
+        Err(e) => {
+            log::error!("cannot serialize a quote: {e}");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Unable to retrieve quote",
+            );
+        }
+    };
+    // The document's pieces with the logs between them.
+    let mut pieces = pieces.into_iter().map(|p| Segment::Fixed(p.into()));
+    let mut segments: Vec<Segment> = pieces.next().into_iter().collect();
+    for stream in streams {
+        segments.push(stream);
+        segments.extend(pieces.next());
+    }
+    with_body(StatusCode::OK, segments)
 }

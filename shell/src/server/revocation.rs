@@ -8,36 +8,27 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use hyper::body::Body;
 
-use super::body::ResponseBody;
-use super::keys::{Rejected, read_json};
-use super::response::{self, Empty};
+use super::keys::{decode_json, read_body, refuse};
+use super::response::{self, Empty, Reply};
 use crate::revocation::{Notification, Revocations};
 
 /// The largest notification body accepted (the verifier's are about 1 KB).
 const MAX_BODY: usize = 64 * 1024;
 
 /// Handles one notification.
-pub(super) async fn post<B>(
-    revocations: Option<&Arc<Revocations>>,
-    body: B,
-) -> hyper::Response<ResponseBody>
+pub(super) async fn post<B>(revocations: Option<&Arc<Revocations>>, body: B) -> Reply
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let notification: Notification = match read_json(body, MAX_BODY).await {
+    let too_large = format!("revocation notification larger than {MAX_BODY} bytes");
+    let read = match read_body(body, MAX_BODY, &too_large).await {
+        Ok(read) => read.and_then(|bytes| decode_json::<Notification>(&bytes)),
+        Err(reply) => return reply,
+    };
+    let notification = match read {
         Ok(n) => n,
-        Err(Rejected::BadRequest(m)) => {
-            log::warn!("revocation notification refused: {m}");
-            return response::error(StatusCode::BAD_REQUEST, &m);
-        }
-        Err(Rejected::TooLarge(limit)) => {
-            return response::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("revocation notification larger than {limit} bytes"),
-            );
-        }
-        Err(r) => return r.into_reply(),
+        Err(message) => return refuse("revocation notification", &message),
     };
     let Some(revocations) = revocations else {
         log::info!("revocation notification received; revocation handling is off here");

@@ -66,6 +66,12 @@ pub trait Attestation: Send + Sync + 'static {
     fn ak_name(&self) -> &[u8];
 }
 
+impl fmt::Debug for dyn Attestation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Attestation")
+    }
+}
+
 /// A quote ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuoteReply {

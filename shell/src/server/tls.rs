@@ -85,17 +85,10 @@ pub enum TlsError {
     EncryptedKey(PathBuf),
     /// `trusted_client_ca` is empty although mTLS is enabled.
     NoClientCa,
-    /// A CA certificate was rejected as a trust anchor.
-    BadClientCa {
-        /// The file it came from.
-        path: PathBuf,
-        /// rustls' reason.
-        source: rustls::Error,
-    },
-    /// The client verifier could not be built.
-    Verifier(rustls::server::VerifierBuilderError),
-    /// rustls refused the protocol versions (a build without TLS 1.2/1.3).
-    Protocol(rustls::Error),
+    /// rustls refused a CA certificate as a trust anchor, could not build the
+    /// client verifier, or refused the protocol versions (a build without
+    /// TLS 1.2/1.3): what and why.
+    Rustls(String),
     /// rustls rejected the certificate and key (unsupported key type, or the
     /// key does not match the certificate).
     CertKey {
@@ -134,13 +127,7 @@ impl fmt::Display for TlsError {
             Self::NoClientCa => f.write_str(
                 "mTLS is enabled but trusted_client_ca lists no CA file; add the verifier's CA (cv_ca/cacert.crt)",
             ),
-            Self::BadClientCa { path, source } => write!(
-                f,
-                "a certificate in the trusted client CA file {} is unusable: {source}",
-                path.display()
-            ),
-            Self::Verifier(e) => write!(f, "cannot build the client certificate verifier: {e}"),
-            Self::Protocol(e) => write!(f, "cannot enable TLS 1.2 and 1.3: {e}"),
+            Self::Rustls(message) => f.write_str(message),
             Self::CertKey { cert, key, source } => write!(
                 f,
                 "the server certificate {} and key {} cannot be used together: {source}",
@@ -193,7 +180,7 @@ pub(crate) fn with_client_cas(
     let provider = tls::provider();
     let verifier = client_verifier(trusted_client_ca, &provider)?;
     let config = tls::server_builder(provider)
-        .map_err(TlsError::Protocol)?
+        .map_err(|e| TlsError::Rustls(format!("cannot enable TLS 1.2 and 1.3: {e}")))?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::clone(&current.cert_resolver));
     Ok(finish(config))
@@ -210,15 +197,17 @@ fn client_verifier(
     let mut roots = RootCertStore::empty();
     for path in ca_files {
         for ca in read_certs(path, TlsFileRole::ClientCa)? {
-            roots.add(ca).map_err(|source| TlsError::BadClientCa {
-                path: path.clone(),
-                source,
+            roots.add(ca).map_err(|e| {
+                TlsError::Rustls(format!(
+                    "a certificate in the trusted client CA file {} is unusable: {e}",
+                    path.display()
+                ))
             })?;
         }
     }
     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
         .build()
-        .map_err(TlsError::Verifier)
+        .map_err(|e| TlsError::Rustls(format!("cannot build the client certificate verifier: {e}")))
 }
 
 /// ALPN `http/1.1` and no session tickets.

@@ -61,30 +61,6 @@ impl fmt::Display for ApiVersion {
     }
 }
 
-/// A configured version is not one keylet implements, or none was enabled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum VersionError {
-    /// No API version is enabled.
-    Empty,
-    /// The version is not one of [`ApiVersion::SUPPORTED`].
-    Unsupported(ApiVersion),
-}
-
-impl fmt::Display for VersionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Empty => f.write_str("no agent API version is enabled; enable at least 2.6"),
-            Self::Unsupported(v) => write!(
-                f,
-                "agent API version {v} is not supported; keylet serves 2.1 to 2.6"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for VersionError {}
-
 /// The API versions the server answers to, oldest first, never empty, and how
 /// many of them (the oldest) `GET /version` offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +76,22 @@ impl ApiVersions {
         Self::served(ApiVersion::SUPPORTED.to_vec())
     }
 
+    fn served(served: Vec<ApiVersion>) -> Self {
+        let offered = served.len();
+        Self { served, offered }
+    }
+
+    /// The given versions, sorted and de-duplicated; `None` if the list is
+    /// empty or holds a version outside [`ApiVersion::SUPPORTED`].
+    #[must_use]
+    pub fn new(versions: impl IntoIterator<Item = ApiVersion>) -> Option<Self> {
+        let mut list: Vec<ApiVersion> = versions.into_iter().collect();
+        list.sort_unstable();
+        list.dedup();
+        let known = list.iter().all(|v| ApiVersion::SUPPORTED.contains(v));
+        (known && !list.is_empty()).then(|| Self::served(list))
+    }
+
     /// The configuration's `(major, minor)` list; all of keylet's versions if
     /// it holds none keylet implements (the config parser already warned).
     #[must_use]
@@ -107,14 +99,9 @@ impl ApiVersions {
         Self::new(
             enabled
                 .iter()
-                .map(|(major, minor)| ApiVersion::new(*major, *minor)),
+                .map(|&(major, minor)| ApiVersion::new(major, minor)),
         )
-        .unwrap_or_else(|_| Self::all())
-    }
-
-    fn served(served: Vec<ApiVersion>) -> Self {
-        let offered = served.len();
-        Self { served, offered }
+        .unwrap_or_else(Self::all)
     }
 
     /// The versions keylet offers the tenant and verifier in `GET /version`,
@@ -127,18 +114,21 @@ impl ApiVersions {
     /// served, so a verifier that stored a newer one keeps working.
     #[must_use]
     pub fn offer(self, pinned: bool, registrar: ApiVersion) -> (Self, String) {
-        let served = self.served;
         if pinned {
             let why = format!(
                 "offering agent API versions {} (api_versions)",
-                range(&served)
+                range(&self.served)
             );
-            return (Self::served(served), why);
+            return (Self::served(self.served), why);
         }
-        let offered = served.iter().filter(|v| **v <= registrar).count();
+        let offered = self.served.iter().filter(|v| **v <= registrar).count();
         let capped = Self {
-            offered: if offered == 0 { served.len() } else { offered },
-            served,
+            offered: if offered == 0 {
+                self.served.len()
+            } else {
+                offered
+            },
+            served: self.served,
         };
         let why = format!(
             "offering agent API versions {} (api_versions unset: none newer than the registrar's \
@@ -157,41 +147,10 @@ impl ApiVersions {
         self.served.get(..self.offered).unwrap_or(&self.served)
     }
 
-    /// The newest offered version (`GET /version`'s `supported_version`).
-    #[must_use]
-    pub(crate) fn offered_latest(&self) -> ApiVersion {
-        self.offered().last().copied().unwrap_or(self.latest())
-    }
-
-    /// The given versions, sorted and de-duplicated.
-    ///
-    /// # Errors
-    ///
-    /// [`VersionError::Empty`] for an empty list, [`VersionError::Unsupported`]
-    /// for a version outside [`ApiVersion::SUPPORTED`].
-    pub fn new(versions: impl IntoIterator<Item = ApiVersion>) -> Result<Self, VersionError> {
-        let mut list: Vec<ApiVersion> = versions.into_iter().collect();
-        if let Some(bad) = list.iter().find(|v| !ApiVersion::SUPPORTED.contains(v)) {
-            return Err(VersionError::Unsupported(*bad));
-        }
-        list.sort_unstable();
-        list.dedup();
-        if list.is_empty() {
-            return Err(VersionError::Empty);
-        }
-        Ok(Self::served(list))
-    }
-
     /// Whether `v` is enabled (served).
     #[must_use]
     pub(crate) fn contains(&self, v: ApiVersion) -> bool {
         self.served.contains(&v)
-    }
-
-    /// The newest enabled version.
-    #[must_use]
-    pub(crate) fn latest(&self) -> ApiVersion {
-        self.served.last().copied().unwrap_or(ApiVersion::new(2, 6))
     }
 
     /// The enabled (served) versions, oldest first.
@@ -248,20 +207,20 @@ mod tests {
         ]);
         assert_eq!(
             v.as_ref().map(ApiVersions::as_slice),
-            Ok(&[ApiVersion::new(2, 5), ApiVersion::new(2, 6)][..])
+            Some(&[ApiVersion::new(2, 5), ApiVersion::new(2, 6)][..])
         );
-        assert_eq!(ApiVersions::new([]), Err(VersionError::Empty));
+        assert_eq!(ApiVersions::new([]), None);
+        assert_eq!(ApiVersions::new([ApiVersion::new(3, 0)]), None);
         assert_eq!(
-            ApiVersions::new([ApiVersion::new(3, 0)]),
-            Err(VersionError::Unsupported(ApiVersion::new(3, 0)))
+            ApiVersions::all().as_slice().last(),
+            Some(&ApiVersion::new(2, 6))
         );
-        assert_eq!(ApiVersions::all().latest(), ApiVersion::new(2, 6));
     }
 
     #[test]
     fn unset_api_versions_offer_nothing_newer_than_the_registrar_but_serve_all() {
         let (v, why) = ApiVersions::all().offer(false, ApiVersion::new(2, 3));
-        assert_eq!(v.offered_latest(), ApiVersion::new(2, 3));
+        assert_eq!(v.offered().last(), Some(&ApiVersion::new(2, 3)));
         assert_eq!(v.offered(), &ApiVersion::SUPPORTED[..3]);
         assert!(v.contains(ApiVersion::new(2, 6)), "2.6 is still served");
         assert!(
@@ -270,7 +229,7 @@ mod tests {
         );
         // A registrar newer than keylet: everything is offered.
         let (v, _) = ApiVersions::all().offer(false, ApiVersion::new(2, 9));
-        assert_eq!(v.offered_latest(), ApiVersion::new(2, 6));
+        assert_eq!(v.offered().last(), Some(&ApiVersion::new(2, 6)));
         // One older than all of keylet's: still offers something.
         let (v, _) = ApiVersions::all().offer(false, ApiVersion::new(2, 0));
         assert_eq!(v.offered(), ApiVersion::SUPPORTED.as_slice());
@@ -284,7 +243,7 @@ mod tests {
             v.offered(),
             &[ApiVersion::new(2, 4), ApiVersion::new(2, 6)][..]
         );
-        assert_eq!(v.offered_latest(), ApiVersion::new(2, 6));
+        assert_eq!(v.offered().last(), Some(&ApiVersion::new(2, 6)));
         assert!(why.contains("2.4, 2.6 (api_versions)"), "{why}");
     }
 }
