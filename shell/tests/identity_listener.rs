@@ -46,9 +46,9 @@ async fn start(allow_uids: Vec<u32>, allow_gids: Vec<u32>) -> Running {
         listeners,
         ServerSettings::new(None),
         service,
-        async {
+        Box::pin(async {
             let _ = stopped.await;
-        },
+        }),
     ));
     Running {
         tcp,

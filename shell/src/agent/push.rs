@@ -86,7 +86,7 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
             o.identity_listeners,
             settings,
             Arc::clone(&service) as Arc<dyn server::Attestation>,
-            std::future::pending(),
+            Box::pin(std::future::pending()),
         ))
     });
     agent.run(shutdown_signal()).await;

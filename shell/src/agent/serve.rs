@@ -74,7 +74,7 @@ pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
             s.identity,
             s.settings.clone(),
             Arc::clone(&s.service) as Arc<dyn server::Attestation>,
-            stopped(stop_rx.clone()),
+            Box::pin(stopped(stop_rx.clone())),
         ))
     });
     let main = server::serve_on(

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UnixListener, UnixStream};
@@ -133,7 +134,7 @@ pub async fn serve_identity(
     listeners: IdentityListeners,
     mut settings: ServerSettings,
     service: Arc<dyn Attestation>,
-    shutdown: impl Future<Output = ()>,
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
 ) {
     settings.tls = None;
     settings.limits.max_pending = Some(IDENTITY_PENDING);

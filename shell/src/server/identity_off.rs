@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use super::{Attestation, ServerSettings};
@@ -46,6 +47,6 @@ pub async fn serve_identity(
     _listeners: IdentityListeners,
     _settings: ServerSettings,
     _service: Arc<dyn Attestation>,
-    _shutdown: impl Future<Output = ()>,
+    _shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
 ) {
 }
