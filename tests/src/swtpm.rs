@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use keylet::tpm::{FdTransport, TcpTransport};
+use keylet::tpm::TpmTransport;
 use keylet_core::keylime::hex::Lower;
 use keylet_core::tpm::transport::Transport;
 
@@ -303,16 +303,16 @@ impl SwtpmTcp {
     /// # Errors
     ///
     /// If connecting fails.
-    pub fn transport(&self) -> Result<TcpTransport, keylet::tpm::TransportError> {
-        TcpTransport::connect("127.0.0.1", self.port, Duration::from_secs(30))
+    pub fn transport(&self) -> Result<TpmTransport, keylet::tpm::TransportError> {
+        TpmTransport::tcp("127.0.0.1", self.port, Duration::from_secs(30))
     }
 }
 
 /// `swtpm chardev --fd N` serving one end of a socketpair; the other end is
-/// the test's [`FdTransport`].
+/// the test's [`TpmTransport`].
 #[derive(Debug)]
 pub struct SwtpmChardev {
-    transport: Option<FdTransport>,
+    transport: Option<TpmTransport>,
     _process: Process,
 }
 
@@ -342,7 +342,7 @@ impl SwtpmChardev {
         drop(inherited);
         drop(theirs);
         Ok(Self {
-            transport: Some(FdTransport::from_owned(
+            transport: Some(TpmTransport::from_owned(
                 ours,
                 "swtpm chardev socketpair",
                 Duration::from_secs(30),
@@ -356,7 +356,7 @@ impl SwtpmChardev {
     /// # Errors
     ///
     /// If it was already taken.
-    pub fn take_transport(&mut self) -> io::Result<FdTransport> {
+    pub fn take_transport(&mut self) -> io::Result<TpmTransport> {
         self.transport
             .take()
             .ok_or_else(|| io::Error::other("chardev transport already taken"))

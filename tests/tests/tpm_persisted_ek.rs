@@ -38,7 +38,7 @@ impl<T: Transport> Transport for Counting<T> {
 /// and returns what it made and the command codes it sent.
 fn with_tpm<R>(
     swtpm: &SwtpmTcp,
-    f: impl FnOnce(&mut Tpm<'_, &mut Counting<keylet::tpm::TcpTransport>>) -> R,
+    f: impl FnOnce(&mut Tpm<'_, &mut Counting<keylet::tpm::TpmTransport>>) -> R,
 ) -> (R, Vec<u32>) {
     let mut t = Counting {
         inner: swtpm.transport().unwrap(),

@@ -58,7 +58,7 @@ impl<T: Transport> Transport for Watch<T> {
 /// signature under the AK, nonce, pcrDigest over the values sent, and PCR 16
 /// bound to the key. Returns the TPM commands it took.
 fn quote(
-    tpm: &mut Tpm<'_, &mut Watch<keylet::tpm::TcpTransport>>,
+    tpm: &mut Tpm<'_, &mut Watch<keylet::tpm::TpmTransport>>,
     ak: u32,
     ak_public: &[u8],
 ) -> Vec<u32> {

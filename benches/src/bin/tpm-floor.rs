@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use keylet::tpm::TcpTransport;
+use keylet::tpm::TpmTransport;
 use keylet_core::agent::{QuoteRequest, Tpm};
 use keylet_core::pcr::{HashAlg, PcrMask};
 use keylet_core::tpm::template::KeyAlg;
@@ -56,7 +56,7 @@ fn run() -> Result<String, String> {
         .map_err(|e| format!("COUNT: {e}"))?;
 
     let transport =
-        TcpTransport::connect(&host, port, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+        TpmTransport::tcp(&host, port, Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let (mut cmd, mut rsp) = (vec![0u8; 4096], vec![0u8; 4096]);
     let mut tpm = Tpm::new(transport, &mut cmd, &mut rsp);
     let _ = tpm.flush_leftovers();
@@ -109,7 +109,7 @@ fn run() -> Result<String, String> {
 }
 
 fn quotes(
-    tpm: &mut Tpm<'_, TcpTransport>,
+    tpm: &mut Tpm<'_, TpmTransport>,
     ak: u32,
     mask: PcrMask,
     count: usize,

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// A TPM transport failure.
 #[derive(Debug)]
@@ -100,6 +101,78 @@ impl std::error::Error for TransportError {
         match self {
             Self::Open { source, .. } | Self::Io { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+/// The errors of one command `cc` (0 while connecting) on one device.
+pub(super) struct Fail<'a> {
+    pub(super) device: &'a str,
+    pub(super) cc: u32,
+    pub(super) timeout: Duration,
+}
+
+impl<'a> Fail<'a> {
+    /// The errors of opening or setting up `device`.
+    pub(super) fn at(device: &'a str, timeout: Duration) -> Self {
+        Self {
+            device,
+            cc: 0,
+            timeout,
+        }
+    }
+
+    pub(super) fn opening(&self, source: io::Error) -> TransportError {
+        TransportError::Open {
+            device: self.device.to_owned(),
+            source,
+        }
+    }
+
+    pub(super) fn open(&self, detail: String) -> TransportError {
+        self.opening(io::Error::other(detail))
+    }
+
+    pub(super) fn io(&self, op: &'static str, source: io::Error) -> TransportError {
+        TransportError::Io {
+            device: self.device.to_owned(),
+            cc: self.cc,
+            op,
+            source,
+        }
+    }
+
+    pub(super) fn timed_out(&self) -> TransportError {
+        TransportError::Timeout {
+            device: self.device.to_owned(),
+            cc: self.cc,
+            seconds: self.timeout.as_secs(),
+        }
+    }
+
+    pub(super) fn closed(&self) -> TransportError {
+        TransportError::Closed {
+            device: self.device.to_owned(),
+            cc: self.cc,
+        }
+    }
+
+    pub(super) fn bad_size(&self, size: usize, capacity: usize) -> TransportError {
+        TransportError::BadSize {
+            device: self.device.to_owned(),
+            cc: self.cc,
+            size,
+            capacity,
+        }
+    }
+
+    /// A socket error: a read or write timeout, the peer closing mid-frame,
+    /// or another failure of `op`.
+    pub(super) fn stream(&self, op: &'static str, e: io::Error) -> TransportError {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => self.timed_out(),
+            io::ErrorKind::UnexpectedEof => self.closed(),
+            _ => self.io(op, e),
         }
     }
 }
