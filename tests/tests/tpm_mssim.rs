@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use keylet::tpm::{TpmDevice, TpmTransport, TransportError};
+use keylet::tpm::{Failure, TpmDevice, TpmTransport};
 use keylet_core::agent::{BUFFER_SIZE, QuoteRequest, Tpm};
 use keylet_core::pcr::{HashAlg, PcrMask};
 use keylet_core::tpm::template::KeyAlg;
@@ -81,7 +81,7 @@ fn tpm_mssim_transport_refuses_a_simulator_that_refuses_power_on() {
     let sw = SwtpmTcp::start().unwrap();
     let sim = MssimServer::start(sw.port, 1).unwrap();
     let err = TpmTransport::mssim("127.0.0.1", sim.port, Duration::from_secs(5)).unwrap_err();
-    assert!(matches!(err, TransportError::Open { .. }), "{err}");
+    assert!(matches!(err.failure, Failure::Open(_)), "{err}");
     let text = err.to_string();
     assert!(text.contains("mssim:host=127.0.0.1"), "{text}");
     assert!(text.contains("platform signal 1"), "{text}");

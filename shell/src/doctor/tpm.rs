@@ -18,7 +18,7 @@ use super::{ek_chain, lockout};
 use crate::agent::choose_device;
 use crate::config::AgentConfig;
 use crate::state::AgentState;
-use crate::tpm::{TpmDevice, TpmTransport, TransportError};
+use crate::tpm::{Failure, TpmDevice, TpmTransport, TransportError};
 
 /// How long the doctor waits for one TPM response. Shorter than the agent's:
 /// a TPM that does not answer in this time is reported, not waited for.
@@ -69,15 +69,14 @@ fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport
     }
     match crate::tpm::open_with_timeout(&device, TIMEOUT) {
         Ok(t) => Ok((device, t)),
-        Err(TransportError::Open { source, .. })
-            if agent_running && source.raw_os_error() == Some(nix::libc::EBUSY) =>
-        {
-            Err(warn(
-                format!("{device} not checked: the running keylet holds it ({source})"),
-                "use /dev/tpmrm0 (the kernel resource manager) so that tools can share the TPM, \
+        Err(TransportError {
+            failure: Failure::Open(source),
+            ..
+        }) if agent_running && source.raw_os_error() == Some(nix::libc::EBUSY) => Err(warn(
+            format!("{device} not checked: the running keylet holds it ({source})"),
+            "use /dev/tpmrm0 (the kernel resource manager) so that tools can share the TPM, \
                  or stop keylet and run keylet doctor again",
-            ))
-        }
+        )),
         Err(e) => Err(fail(e.to_string(), open_fix(&device))),
     }
 }

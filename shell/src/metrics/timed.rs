@@ -6,7 +6,7 @@ use keylet_core::tpm::response::raw_rc;
 use keylet_core::tpm::transport::Transport;
 
 use super::{Metrics, TpmErrorKind};
-use crate::tpm::{TpmTransport, TransportError, command_code};
+use crate::tpm::{Failure, TpmTransport, TransportError, command_code};
 
 /// Borrows a transport and records each round trip and each error (when
 /// metrics are on).
@@ -60,9 +60,11 @@ fn error_kind(result: &Result<usize, TransportError>, response: &[u8]) -> Option
                 Some(TpmErrorKind::Response)
             }
         }
-        Err(TransportError::Timeout { .. }) => Some(TpmErrorKind::Timeout),
-        Err(TransportError::BadSize { .. }) => Some(TpmErrorKind::Malformed),
-        Err(_) => Some(TpmErrorKind::Connection),
+        Err(e) => Some(match e.failure {
+            Failure::Timeout(_) => TpmErrorKind::Timeout,
+            Failure::BadSize { .. } => TpmErrorKind::Malformed,
+            _ => TpmErrorKind::Connection,
+        }),
     }
 }
 
@@ -88,20 +90,25 @@ mod tests {
         ] {
             assert_eq!(error_kind(&Ok(10), &frame(rc)), kind, "{rc:#x}");
         }
-        let closed = TransportError::Closed {
-            device: "tcp://x".into(),
-            cc: 0x158,
+        let err = |failure| {
+            Err(TransportError {
+                device: "tcp://x".into(),
+                cc: 0x158,
+                failure,
+            })
         };
-        assert_eq!(
-            error_kind(&Err(closed), &[]),
-            Some(TpmErrorKind::Connection)
-        );
-        let bad = TransportError::BadSize {
-            device: "tcp://x".into(),
-            cc: 0x158,
-            size: 3,
-            capacity: 4096,
-        };
-        assert_eq!(error_kind(&Err(bad), &[]), Some(TpmErrorKind::Malformed));
+        for (failure, kind) in [
+            (Failure::Closed, TpmErrorKind::Connection),
+            (Failure::Timeout(90), TpmErrorKind::Timeout),
+            (
+                Failure::BadSize {
+                    size: 3,
+                    capacity: 4096,
+                },
+                TpmErrorKind::Malformed,
+            ),
+        ] {
+            assert_eq!(error_kind(&err(failure), &[]), Some(kind));
+        }
     }
 }

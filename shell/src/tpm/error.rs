@@ -7,48 +7,29 @@ use std::time::Duration;
 
 /// A TPM transport failure.
 #[derive(Debug)]
+pub struct TransportError {
+    /// The device as configured.
+    pub(crate) device: String,
+    /// The command code in flight (0 while opening).
+    pub(crate) cc: u32,
+    /// What went wrong.
+    pub failure: Failure,
+}
+
+/// What went wrong on a TPM transport.
+#[derive(Debug)]
 #[non_exhaustive]
-pub enum TransportError {
-    /// The device could not be opened or connected to.
-    Open {
-        /// The device as configured.
-        device: String,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// Writing a command or reading a response failed.
-    Io {
-        /// The device.
-        device: String,
-        /// The command code in flight.
-        cc: u32,
-        /// `"write"`, `"read"` or `"poll"`.
-        op: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// No complete response arrived in time.
-    Timeout {
-        /// The device.
-        device: String,
-        /// The command code in flight.
-        cc: u32,
-        /// Seconds waited.
-        seconds: u64,
-    },
+pub enum Failure {
+    /// The device could not be opened or connected to: the OS error.
+    Open(io::Error),
+    /// `"write"`, `"read"` or `"poll"` failed with the OS error.
+    Io(&'static str, io::Error),
+    /// No complete response arrived within this many seconds.
+    Timeout(u64),
     /// The peer closed the connection mid-response.
-    Closed {
-        /// The device.
-        device: String,
-        /// The command code in flight.
-        cc: u32,
-    },
+    Closed,
     /// The response header declares a size that is impossible or does not fit.
     BadSize {
-        /// The device.
-        device: String,
-        /// The command code in flight.
-        cc: u32,
         /// The declared size.
         size: usize,
         /// The response buffer's capacity.
@@ -58,36 +39,25 @@ pub enum TransportError {
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Open { device, source } => write!(
+        let Self { device, cc, .. } = self;
+        match &self.failure {
+            Failure::Open(source) => write!(
                 f,
                 "cannot open TPM {device}: {source} (check tpm_device, permissions of the device \
                  node, or that swtpm is running)"
             ),
-            Self::Io {
-                device,
-                cc,
-                op,
-                source,
-            } => write!(f, "TPM {device}: {op} failed for command {cc:#x}: {source}"),
-            Self::Timeout {
-                device,
-                cc,
-                seconds,
-            } => write!(
+            Failure::Io(op, source) => {
+                write!(f, "TPM {device}: {op} failed for command {cc:#x}: {source}")
+            }
+            Failure::Timeout(seconds) => write!(
                 f,
                 "TPM {device}: no response to command {cc:#x} within {seconds} s"
             ),
-            Self::Closed { device, cc } => write!(
+            Failure::Closed => write!(
                 f,
                 "TPM {device} closed the connection while answering command {cc:#x}"
             ),
-            Self::BadSize {
-                device,
-                cc,
-                size,
-                capacity,
-            } => write!(
+            Failure::BadSize { size, capacity } => write!(
                 f,
                 "TPM {device}: response to command {cc:#x} declares {size} bytes \
                  (buffer holds {capacity}, header needs 10)"
@@ -98,14 +68,14 @@ impl fmt::Display for TransportError {
 
 impl std::error::Error for TransportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Open { source, .. } | Self::Io { source, .. } => Some(source),
+        match &self.failure {
+            Failure::Open(source) | Failure::Io(_, source) => Some(source),
             _ => None,
         }
     }
 }
 
-/// The errors of one command `cc` (0 while connecting) on one device.
+/// Builds the errors of one command `cc` (0 while connecting) on one device.
 pub(super) struct Fail<'a> {
     pub(super) device: &'a str,
     pub(super) cc: u32,
@@ -122,57 +92,32 @@ impl<'a> Fail<'a> {
         }
     }
 
-    pub(super) fn opening(&self, source: io::Error) -> TransportError {
-        TransportError::Open {
+    pub(super) fn err(&self, failure: Failure) -> TransportError {
+        TransportError {
             device: self.device.to_owned(),
-            source,
+            cc: self.cc,
+            failure,
         }
     }
 
+    /// A set-up step failed for the reason `detail`.
     pub(super) fn open(&self, detail: String) -> TransportError {
-        self.opening(io::Error::other(detail))
-    }
-
-    pub(super) fn io(&self, op: &'static str, source: io::Error) -> TransportError {
-        TransportError::Io {
-            device: self.device.to_owned(),
-            cc: self.cc,
-            op,
-            source,
-        }
-    }
-
-    pub(super) fn timed_out(&self) -> TransportError {
-        TransportError::Timeout {
-            device: self.device.to_owned(),
-            cc: self.cc,
-            seconds: self.timeout.as_secs(),
-        }
-    }
-
-    pub(super) fn closed(&self) -> TransportError {
-        TransportError::Closed {
-            device: self.device.to_owned(),
-            cc: self.cc,
-        }
+        self.err(Failure::Open(io::Error::other(detail)))
     }
 
     pub(super) fn bad_size(&self, size: usize, capacity: usize) -> TransportError {
-        TransportError::BadSize {
-            device: self.device.to_owned(),
-            cc: self.cc,
-            size,
-            capacity,
-        }
+        self.err(Failure::BadSize { size, capacity })
     }
 
     /// A socket error: a read or write timeout, the peer closing mid-frame,
     /// or another failure of `op`.
     pub(super) fn stream(&self, op: &'static str, e: io::Error) -> TransportError {
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => self.timed_out(),
-            io::ErrorKind::UnexpectedEof => self.closed(),
-            _ => self.io(op, e),
-        }
+        self.err(match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                Failure::Timeout(self.timeout.as_secs())
+            }
+            io::ErrorKind::UnexpectedEof => Failure::Closed,
+            _ => Failure::Io(op, e),
+        })
     }
 }

@@ -18,7 +18,7 @@ mod hint;
 mod transport;
 
 pub use device::{DeviceError, TpmDevice};
-pub use error::TransportError;
+pub use error::{Failure, TransportError};
 pub(crate) use hint::{HintSuffix, Hinted};
 // metrics: TPM command timing names commands by their code
 pub(crate) use keylet_core::tpm::response::command_code;
@@ -34,7 +34,7 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
 ///
 /// # Errors
 ///
-/// [`TransportError::Open`] naming the device if it cannot be opened.
+/// [`Failure::Open`] naming the device if it cannot be opened.
 pub fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
     open_with_timeout(device, DEFAULT_TIMEOUT)
 }
@@ -44,7 +44,7 @@ pub fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
 ///
 /// # Errors
 ///
-/// [`TransportError::Open`] naming the device if it cannot be opened.
+/// [`Failure::Open`] naming the device if it cannot be opened.
 pub(crate) fn open_with_timeout(
     device: &TpmDevice,
     timeout: Duration,

@@ -19,7 +19,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
-use super::error::{Fail, TransportError};
+use super::error::{Fail, Failure, TransportError};
 
 /// A TPM: a character device or open descriptor, swtpm over TCP, or the
 /// Microsoft/IBM simulator.
@@ -48,12 +48,12 @@ impl TpmTransport {
     ///
     /// # Errors
     ///
-    /// [`TransportError::Open`] naming the device.
+    /// [`Failure::Open`] naming the device.
     pub fn open(path: &Path, timeout: Duration) -> Result<Self, TransportError> {
         let device = path.display().to_string();
         match nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
             Ok(fd) => Ok(Self::from_owned(fd, device, timeout)),
-            Err(e) => Err(Fail::at(&device, timeout).opening(e.into())),
+            Err(e) => Err(Fail::at(&device, timeout).err(Failure::Open(e.into()))),
         }
     }
 
@@ -63,7 +63,7 @@ impl TpmTransport {
     ///
     /// # Errors
     ///
-    /// [`TransportError::Open`] if the descriptor is not open or cannot be reopened.
+    /// [`Failure::Open`] if the descriptor is not open or cannot be reopened.
     pub(crate) fn from_inherited(n: i32, timeout: Duration) -> Result<Self, TransportError> {
         let mut t = Self::open(Path::new(&format!("/proc/self/fd/{n}")), timeout)?;
         t.device = format!("fd://{n}");
@@ -87,7 +87,7 @@ impl TpmTransport {
     ///
     /// # Errors
     ///
-    /// [`TransportError::Open`] naming the address.
+    /// [`Failure::Open`] naming the address.
     pub fn tcp(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
         let device = format!("tcp://{}", crate::net::HostPort(host, port));
         let stream = connect_stream(host, port, &Fail::at(&device, timeout))?;
@@ -105,7 +105,7 @@ impl TpmTransport {
     ///
     /// # Errors
     ///
-    /// [`TransportError::Open`] naming the address when a port refuses, or
+    /// [`Failure::Open`] naming the address when a port refuses, or
     /// an I/O, timeout or size error of the set-up exchanges.
     pub fn mssim(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
         let device = format!("mssim:host={host},port={port}");
@@ -154,7 +154,7 @@ fn connect_stream(host: &str, port: u16, fail: &Fail<'_>) -> Result<TcpStream, T
     let mut last = std::io::Error::new(ErrorKind::NotFound, "host resolves to no address");
     let addrs = (host, port)
         .to_socket_addrs()
-        .map_err(|e| fail.opening(e))?;
+        .map_err(|e| fail.err(Failure::Open(e)))?;
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, fail.timeout) {
             Ok(stream) => {
@@ -162,12 +162,12 @@ fn connect_stream(host: &str, port: u16, fail: &Fail<'_>) -> Result<TcpStream, T
                     .set_nodelay(true)
                     .and_then(|()| stream.set_read_timeout(Some(fail.timeout)))
                     .and_then(|()| stream.set_write_timeout(Some(fail.timeout)));
-                return set.map(|()| stream).map_err(|e| fail.opening(e));
+                return set.map(|()| stream).map_err(|e| fail.err(Failure::Open(e)));
             }
             Err(e) => last = e,
         }
     }
-    Err(fail.opening(last))
+    Err(fail.err(Failure::Open(last)))
 }
 
 fn read_word(stream: &mut TcpStream, fail: &Fail<'_>) -> Result<u32, TransportError> {
@@ -190,10 +190,10 @@ fn fd_transact(
     let mut sent = 0usize;
     while let Some(rest) = command.get(sent..).filter(|r| !r.is_empty()) {
         match nix::unistd::write(fd.as_fd(), rest) {
-            Ok(0) => return Err(fail.closed()),
+            Ok(0) => return Err(fail.err(Failure::Closed)),
             Ok(n) => sent = sent.saturating_add(n),
             Err(Errno::EINTR) => {}
-            Err(e) => return Err(fail.io("write", e.into())),
+            Err(e) => return Err(fail.err(Failure::Io("write", e.into()))),
         }
     }
     let mut got = 0usize;
@@ -210,24 +210,24 @@ fn fd_transact(
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(fail.timed_out());
+                return Err(fail.err(Failure::Timeout(fail.timeout.as_secs())));
             }
             let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
             match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
                 Ok(0) | Err(Errno::EINTR) => {}
                 Ok(_) => break,
-                Err(e) => return Err(fail.io("poll", e.into())),
+                Err(e) => return Err(fail.err(Failure::Io("poll", e.into()))),
             }
         }
         let Some(dst) = response.get_mut(got..).filter(|d| !d.is_empty()) else {
             return Err(fail.bad_size(got, capacity));
         };
         match nix::unistd::read(fd.as_fd(), dst) {
-            Ok(0) => return Err(fail.closed()),
+            Ok(0) => return Err(fail.err(Failure::Closed)),
             Ok(n) => got = got.saturating_add(n),
             Err(Errno::EINTR | Errno::EAGAIN) => {}
-            Err(e) => return Err(fail.io("read", e.into())),
+            Err(e) => return Err(fail.err(Failure::Io("read", e.into()))),
         }
     }
 }
