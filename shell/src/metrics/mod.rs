@@ -21,10 +21,6 @@
 //! `metrics_listen` is refused when the configuration is read.
 
 #[cfg(feature = "metrics")]
-mod certs;
-#[cfg(feature = "metrics")]
-mod names;
-#[cfg(feature = "metrics")]
 mod registry;
 #[cfg(feature = "metrics")]
 mod server;
@@ -33,10 +29,6 @@ mod server;
 mod off;
 mod timed;
 
-#[cfg(feature = "metrics")]
-pub(crate) use certs::not_after;
-#[cfg(feature = "metrics")]
-pub(crate) use names::command_name;
 #[cfg(not(feature = "metrics"))]
 pub(crate) use off::{Metrics, MetricsError, MetricsServer, start};
 #[cfg(feature = "metrics")]

@@ -1,7 +1,8 @@
-//! The agent's metrics registry (prometheus-client) and the start of the
-//! metrics listener: the `metrics` feature.
+//! The agent's metrics registry (prometheus-client), the certificate expiry
+//! dates it reports, and the start of the metrics listener: the `metrics`
+//! feature.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,8 +13,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use x509_cert::Certificate;
+use x509_cert::der::Decode as _;
 
-use super::{Endpoint, MetricsError, MetricsServer, TpmErrorKind, command_name, not_after, serve};
+use keylet_core::tpm::command_name::snake_case;
+
+use super::{Endpoint, MetricsError, MetricsServer, TpmErrorKind, serve};
+use crate::keys::{CertFileError, load_certs};
 
 /// Upper bounds (seconds) of the TPM latency buckets: swtpm answers in under a
 /// millisecond, discrete TPMs sign in 20-550 ms, key creation takes seconds.
@@ -32,7 +38,7 @@ type CertLabels = [(&'static str, String); 1];
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    /// Indexed by [`Self::quote_index`].
+    /// identity ok, identity error, integrity ok, integrity error.
     quotes: [Counter; 4],
     /// Indexed like [`TpmErrorKind::ALL`].
     tpm_errors: [Counter; 6],
@@ -164,18 +170,10 @@ impl Metrics {
         }
     }
 
-    const fn quote_index(endpoint: Endpoint, ok: bool) -> usize {
-        match (endpoint, ok) {
-            (Endpoint::Identity, true) => 0,
-            (Endpoint::Identity, false) => 1,
-            (Endpoint::Integrity, true) => 2,
-            (Endpoint::Integrity, false) => 3,
-        }
-    }
-
     /// Counts one quote request; a successful one also sets the last quote time.
     pub(crate) fn quote_served(&self, endpoint: Endpoint, ok: bool) {
-        if let Some(c) = self.quotes.get(Self::quote_index(endpoint, ok)) {
+        let index = 2 * usize::from(endpoint == Endpoint::Integrity) + usize::from(!ok);
+        if let Some(c) = self.quotes.get(index) {
             c.inc();
         }
         if ok {
@@ -194,7 +192,7 @@ impl Metrics {
     /// Records one TPM command's round trip (`command` is the frame's code).
     pub(crate) fn tpm_command(&self, command: u32, took: Duration) {
         self.tpm_latency
-            .get_or_create(&[("command", command_name(command))])
+            .get_or_create(&[("command", command_label(command))])
             .observe(took.as_secs_f64());
     }
 
@@ -256,6 +254,42 @@ impl Metrics {
     }
 }
 
+/// The `command` label of a TPM command code: the commands keylet sends by
+/// name, anything else as `other`.
+fn command_label(code: u32) -> &'static str {
+    snake_case(code).unwrap_or("other")
+}
+
+/// The earliest `notAfter` (unix seconds) among the certificates in `path`
+/// (PEM with any number of certificates, or one DER certificate).
+///
+/// # Errors
+///
+/// [`MetricsError::CertRead`] or [`MetricsError::NoCertificate`] naming the file.
+pub(crate) fn not_after(path: &Path) -> Result<i64, MetricsError> {
+    let earliest = match load_certs(path) {
+        Ok(certs) => certs.iter().filter_map(|der| expiry(der.as_ref())).min(),
+        Err(CertFileError::Read { path, source }) => {
+            return Err(MetricsError::CertRead { path, source });
+        }
+        Err(_) => None,
+    };
+    earliest.ok_or_else(|| MetricsError::NoCertificate {
+        path: path.to_path_buf(),
+    })
+}
+
+fn expiry(der: &[u8]) -> Option<i64> {
+    let cert = Certificate::from_der(der).ok()?;
+    let secs = cert
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_unix_duration()
+        .as_secs();
+    i64::try_from(secs).ok()
+}
+
 /// The certificate files keylet uses with `c`: its mTLS server certificate
 /// and the client CA bundles when mTLS is on (pull mode), the verifier's CA
 /// in push mode, the registrar CA when registering over TLS.
@@ -292,4 +326,24 @@ pub async fn start(
     metrics.refresh_certs();
     let server = serve(addr, Arc::clone(&metrics)).await?;
     Ok((Some(metrics), Some(server)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_quote_path_and_folds_the_rest() {
+        for (code, name) in [
+            (0x0000_0158, "quote"),
+            (0x0000_017E, "pcr_read"),
+            (0x0000_0182, "pcr_extend"),
+            (0x0000_013D, "pcr_reset"),
+            (0x0000_0165, "flush_context"),
+            (0x0000_0145, "other"), // TPM2_Shutdown
+            (0xdead_beef, "other"),
+        ] {
+            assert_eq!(command_label(code), name, "{code:#x}");
+        }
+    }
 }

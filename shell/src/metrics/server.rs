@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The OpenMetrics text format, which Prometheus asks for and understands.
 const CONTENT_TYPE_OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Why the metrics listener could not start.
+/// Why the metrics listener could not start, or a certificate file's
+/// expiry could not be read.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MetricsError {
@@ -39,23 +41,49 @@ pub enum MetricsError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// A certificate file cannot be read.
+    CertRead {
+        /// The file.
+        path: PathBuf,
+        /// The reason.
+        source: std::io::Error,
+    },
+    /// A certificate file holds no certificate that parses.
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for MetricsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self::Bind { addr, source } = self;
-        write!(
-            f,
-            "cannot listen for metrics on {addr} (option metrics_listen): {source}; pick a free \
-             port or leave metrics_listen empty to turn metrics off"
-        )
+        match self {
+            Self::Bind { addr, source } => write!(
+                f,
+                "cannot listen for metrics on {addr} (option metrics_listen): {source}; pick a \
+                 free port or leave metrics_listen empty to turn metrics off"
+            ),
+            Self::CertRead { path, source } => write!(
+                f,
+                "cannot read certificate file {}: {source} (check the path and that keylet's \
+                 user may read it)",
+                path.display()
+            ),
+            Self::NoCertificate { path } => write!(
+                f,
+                "{} holds no X.509 certificate that parses (expected PEM or DER)",
+                path.display()
+            ),
+        }
     }
 }
 
 impl std::error::Error for MetricsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        let Self::Bind { source, .. } = self;
-        Some(source)
+        match self {
+            Self::Bind { source, .. } | Self::CertRead { source, .. } => Some(source),
+            Self::NoCertificate { .. } => None,
+        }
     }
 }
 
@@ -129,31 +157,26 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
 }
 
 fn answer<B>(request: &Request<B>, metrics: &Metrics) -> Response<Full<Bytes>> {
-    let (status, body) = match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => (StatusCode::OK, metrics.render()),
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => (StatusCode::OK, CONTENT_TYPE_OPENMETRICS, metrics.render()),
         (_, "/metrics") => (
             StatusCode::METHOD_NOT_ALLOWED,
-            "only GET is allowed\n".to_string(),
+            TEXT,
+            "only GET is allowed\n".into(),
         ),
         _ => (
             StatusCode::NOT_FOUND,
-            "keylet serves only /metrics here\n".to_string(),
+            TEXT,
+            "keylet serves only /metrics here\n".into(),
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    let content_type = if status == StatusCode::OK {
-        CONTENT_TYPE_OPENMETRICS
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET"));
+        headers.insert(ALLOW, HeaderValue::from_static("GET"));
     }
     response
 }
