@@ -13,6 +13,7 @@ use super::report::{Finding, Outcome, fail};
 use crate::config::AgentConfig;
 use crate::keylime::registrar::pick_version;
 use crate::keys::read_certs;
+use crate::net::HttpError;
 use crate::registrar::{Registrar, RegistrarError};
 use crate::server::{ApiVersion, ApiVersions};
 use crate::tls::{self, ClientTlsError};
@@ -22,7 +23,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Finding {
     let fix = match e {
-        RegistrarError::Unreachable { .. } => {
+        RegistrarError::Http(HttpError::Unreachable { .. }) => {
             let port = if c.registrar_tls_enabled {
                 "registrar_tls_port"
             } else {
@@ -33,7 +34,7 @@ fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Fin
                 c.registrar_ip
             )
         }
-        RegistrarError::Tls { .. } => format!(
+        RegistrarError::Http(HttpError::Tls { .. }) => format!(
             "registrar_tls_ca_cert ({}) must hold the CA that signed the registrar's certificate, \
              and that certificate must name registrar_ip ({})",
             c.registrar_tls_ca_cert.display(),

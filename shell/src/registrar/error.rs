@@ -6,18 +6,9 @@ use crate::net::HttpError;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RegistrarError {
-    /// No connection (refused, timed out, reset): worth retrying.
-    Unreachable {
-        /// `host:port`.
-        address: String,
-        /// What happened.
-        detail: String,
-    },
-    /// The TLS setup or handshake failed.
-    Tls {
-        /// What happened and what to check.
-        detail: String,
-    },
+    /// No usable HTTP answer: unreachable (worth retrying), a TLS failure,
+    /// or an answer that could not be read.
+    Http(HttpError),
     /// The registrar refused this id with these keys (403).
     IdentityConflict {
         /// The agent id.
@@ -51,7 +42,7 @@ impl RegistrarError {
     #[must_use]
     pub(crate) fn is_transient(&self) -> bool {
         match self {
-            Self::Unreachable { .. } => true,
+            Self::Http(HttpError::Unreachable { .. }) => true,
             Self::Status { status, .. } => *status >= 500,
             _ => false,
         }
@@ -61,11 +52,13 @@ impl RegistrarError {
 impl std::fmt::Display for RegistrarError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Unreachable { address, detail } => write!(
+            Self::Http(HttpError::Unreachable { address, detail }) => write!(
                 f,
                 "registrar {address} is unreachable ({detail}); check registrar_ip/registrar_port and that the registrar runs"
             ),
-            Self::Tls { detail } => write!(f, "TLS to the registrar failed: {detail}"),
+            Self::Http(HttpError::Tls { detail }) => {
+                write!(f, "TLS to the registrar failed: {detail}")
+            }
             Self::IdentityConflict { id, message } => write!(
                 f,
                 "the registrar refused agent {id} (403: {message}): this id is already registered \
@@ -82,7 +75,7 @@ impl std::fmt::Display for RegistrarError {
                 f,
                 "the registrar answered {action} with {status}: {message}"
             ),
-            Self::BadResponse { detail } => {
+            Self::BadResponse { detail } | Self::Http(HttpError::BadResponse { detail }) => {
                 write!(f, "the registrar's answer is not valid: {detail}")
             }
             Self::NoCommonVersion { registrar } => write!(
@@ -98,10 +91,6 @@ impl std::error::Error for RegistrarError {}
 
 impl From<HttpError> for RegistrarError {
     fn from(e: HttpError) -> Self {
-        match e {
-            HttpError::Unreachable { address, detail } => Self::Unreachable { address, detail },
-            HttpError::Tls { detail } => Self::Tls { detail },
-            HttpError::BadResponse { detail } => Self::BadResponse { detail },
-        }
+        Self::Http(e)
     }
 }

@@ -6,7 +6,6 @@
 
 mod error;
 
-use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) use crate::keylime::registrar::Versions;
@@ -34,42 +33,31 @@ impl Registrar {
         }
     }
 
-    /// A registrar at `host:port` over HTTPS, its certificate verified against
-    /// the CA certificates in `ca_file` and its name against `host`.
+    /// The registrar `c` names: over HTTPS to `registrar_tls_port` when
+    /// `registrar_tls_enabled`, its certificate verified against the CA
+    /// certificates in `registrar_tls_ca_cert` and its name against
+    /// `registrar_ip`; else plain HTTP to `registrar_port`.
     ///
     /// # Errors
     ///
-    /// [`RegistrarError::Tls`] if the CA file is unreadable or holds no certificate.
-    pub(crate) fn tls(host: &str, port: u16, ca_file: &Path) -> Result<Self, RegistrarError> {
-        let config = net::client_tls_config(ca_file, OPTIONS.0)?;
-        Ok(Self {
-            endpoint: Endpoint::new(host, port, Some(Arc::new(config)), OPTIONS),
-        })
-    }
-
-    /// The registrar `c` names: over HTTPS when `registrar_tls_enabled`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Registrar::tls`].
+    /// [`net::HttpError::Tls`] if the CA file is unreadable or holds no certificate.
     pub(crate) fn configured(c: &crate::config::AgentConfig) -> Result<Self, RegistrarError> {
-        if c.registrar_tls_enabled {
-            Self::tls(
-                &c.registrar_ip,
-                c.registrar_tls_port,
-                &c.registrar_tls_ca_cert,
-            )
-        } else {
-            Ok(Self::plain(&c.registrar_ip, c.registrar_port))
+        if !c.registrar_tls_enabled {
+            return Ok(Self::plain(&c.registrar_ip, c.registrar_port));
         }
+        let config = net::client_tls_config(&c.registrar_tls_ca_cert, OPTIONS.0)?;
+        let tls = Some(Arc::new(config));
+        Ok(Self {
+            endpoint: Endpoint::new(&c.registrar_ip, c.registrar_tls_port, tls, OPTIONS),
+        })
     }
 
     /// Sends one request (a JSON body, if any) and returns the status and body.
     ///
     /// # Errors
     ///
-    /// [`RegistrarError::Unreachable`] for connection failures and timeouts,
-    /// [`RegistrarError::Tls`] for certificate problems.
+    /// [`net::HttpError::Unreachable`] for connection failures and timeouts,
+    /// [`net::HttpError::Tls`] for certificate problems.
     async fn request(
         &self,
         method: &str,
@@ -100,7 +88,7 @@ impl Registrar {
     ///
     /// # Errors
     ///
-    /// [`RegistrarError::Unreachable`] if it cannot be reached at all;
+    /// [`net::HttpError::Unreachable`] if it cannot be reached at all;
     /// [`RegistrarError::NoCommonVersion`] if it supports none of `ours`.
     pub(crate) async fn negotiate(&self, ours: &[(u8, u8)]) -> Result<(u8, u8), RegistrarError> {
         let newest = ours.iter().max().copied().unwrap_or((2, 1));
