@@ -15,7 +15,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use super::HostPort;
-use super::stream::{BoxStream, boxed};
+use super::stream::boxed;
 
 use crate::keys::load_certs;
 use crate::tls::{self, ClientTlsError};
@@ -177,18 +177,6 @@ impl Endpoint {
         }
     }
 
-    /// Sends one request on a connection of its own and returns the answer.
-    ///
-    /// # Errors
-    ///
-    /// [`HttpError::Unreachable`] for connection failures and timeouts,
-    /// [`HttpError::Tls`] for certificate problems, [`HttpError::BadResponse`]
-    /// for an answer that cannot be read (or is larger than allowed).
-    pub(crate) async fn send(&self, req: Request<'_>) -> Result<Reply, HttpError> {
-        let mut conn = self.connect().await?;
-        conn.send(req).await
-    }
-
     /// Opens a connection (TCP, then TLS with the certificate and name
     /// checked) for one or more requests in a row (HTTP/1.1 keep-alive).
     ///
@@ -197,7 +185,28 @@ impl Endpoint {
     /// [`HttpError::Unreachable`] for connection failures and timeouts,
     /// [`HttpError::Tls`] for certificate problems.
     pub(crate) async fn connect(&self) -> Result<Connection, HttpError> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.connect_inner())
+        let connect = async {
+            let tcp = TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            let _ = tcp.set_nodelay(true);
+            let io = match &self.tls {
+                None => boxed(tcp),
+                Some(config) => boxed(self.tls_handshake(config, tcp).await?),
+            };
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            let driver = tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Ok(Connection {
+                endpoint: self.clone(),
+                sender,
+                driver,
+            })
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, connect)
             .await
             .map_err(|_| {
                 self.unreachable(format!(
@@ -207,52 +216,32 @@ impl Endpoint {
             })?
     }
 
-    async fn connect_inner(&self) -> Result<Connection, HttpError> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+    async fn tls_handshake(
+        &self,
+        config: &Arc<rustls::ClientConfig>,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, HttpError> {
+        let (ca_option, host_option) = self.options;
+        let name = ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls {
+            detail: format!("{host_option} {} is not a valid TLS name: {e}", self.host),
+        })?;
+        tokio_rustls::TlsConnector::from(Arc::clone(config))
+            .connect(name, tcp)
             .await
-            .map_err(|e| self.unreachable(e))?;
-        let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => self.handshake(boxed(tcp)).await,
-            Some(config) => {
-                let (ca_option, host_option) = self.options;
-                let name = ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls {
-                    detail: format!("{host_option} {} is not a valid TLS name: {e}", self.host),
-                })?;
-                let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| {
-                        if e.kind() == std::io::ErrorKind::InvalidData {
-                            HttpError::Tls {
-                                detail: format!(
-                                    "{e}; check that {ca_option} holds the CA that signed the \
-                                     server's certificate and that the certificate names {} \
-                                     (from {host_option})",
-                                    self.host
-                                ),
-                            }
-                        } else {
-                            self.unreachable(e)
-                        }
-                    })?;
-                self.handshake(boxed(tls)).await
-            }
-        }
-    }
-
-    async fn handshake(&self, io: BoxStream) -> Result<Connection, HttpError> {
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        let driver = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(Connection {
-            endpoint: self.clone(),
-            sender,
-            driver,
-        })
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    HttpError::Tls {
+                        detail: format!(
+                            "{e}; check that {ca_option} holds the CA that signed the \
+                             server's certificate and that the certificate names {} \
+                             (from {host_option})",
+                            self.host
+                        ),
+                    }
+                } else {
+                    self.unreachable(e)
+                }
+            })
     }
 
     fn build(&self, r: Request<'_>) -> Result<hyper::Request<Full<Bytes>>, HttpError> {

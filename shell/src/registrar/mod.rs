@@ -64,8 +64,8 @@ impl Registrar {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, Vec<u8>), RegistrarError> {
-        let reply = self
-            .endpoint
+        let mut conn = self.endpoint.connect().await?;
+        let reply = conn
             .send(net::Request {
                 method,
                 path,

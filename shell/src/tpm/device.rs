@@ -124,24 +124,6 @@ fn parse_host_port_opts(
     Ok((host, port))
 }
 
-fn parse_swtpm(value: &str, opts: &str) -> Result<TpmDevice, DeviceError> {
-    let reason = "swtpm: takes only host=HOST and port=PORT";
-    let (host, port) = parse_host_port_opts(value, opts, "127.0.0.1", reason)?;
-    Ok(TpmDevice::Tcp { host, port })
-}
-
-fn parse_mssim(value: &str, opts: &str) -> Result<TpmDevice, DeviceError> {
-    let reason = "mssim: takes only host=HOST and port=PORT";
-    let (host, port) = parse_host_port_opts(value, opts, "localhost", reason)?;
-    if port == u16::MAX {
-        return Err(err(
-            value,
-            "mssim: needs the port after PORT for the platform",
-        ));
-    }
-    Ok(TpmDevice::Mssim { host, port })
-}
-
 impl FromStr for TpmDevice {
     type Err = DeviceError;
 
@@ -165,10 +147,19 @@ impl FromStr for TpmDevice {
         }
         // `swtpm` and `mssim` alone take tpm2-tss's defaults
         if let Some(rest) = s.strip_prefix("swtpm:").or((s == "swtpm").then_some("")) {
-            return parse_swtpm(value, rest);
+            let only = "swtpm: takes only host=HOST and port=PORT";
+            let (host, port) = parse_host_port_opts(value, rest, "127.0.0.1", only)?;
+            return Ok(Self::Tcp { host, port });
         }
         if let Some(rest) = s.strip_prefix("mssim:").or((s == "mssim").then_some("")) {
-            return parse_mssim(value, rest);
+            let only = "mssim: takes only host=HOST and port=PORT";
+            return match parse_host_port_opts(value, rest, "localhost", only)? {
+                (_, u16::MAX) => Err(err(
+                    value,
+                    "mssim: needs the port after PORT for the platform",
+                )),
+                (host, port) => Ok(Self::Mssim { host, port }),
+            };
         }
         if s.starts_with('/') {
             return Ok(Self::Path(PathBuf::from(s)));
