@@ -35,7 +35,7 @@ fn tpm_mssim_transport_frames_commands_and_powers_the_simulator_on() {
             port: sim.port
         }
     );
-    let transport = keylet::tpm::open(&device).unwrap();
+    let transport = keylet::tpm::open(&device, keylet::tpm::DEFAULT_TIMEOUT).unwrap();
     {
         let (mut c, mut r) = (vec![0u8; BUFFER_SIZE], vec![0u8; BUFFER_SIZE]);
         let mut tpm = Tpm::new(transport, &mut c, &mut r);

@@ -39,7 +39,7 @@ impl TpmBox {
     ///
     /// [`TransportError`] naming the device.
     pub fn open(device: TpmDevice) -> Result<Self, TransportError> {
-        let transport = tpm::open(&device)?;
+        let transport = tpm::open(&device, tpm::DEFAULT_TIMEOUT)?;
         Ok(Self {
             device,
             transport,
@@ -73,7 +73,7 @@ impl TpmBox {
     ///
     /// [`TransportError`] if it cannot be reopened.
     pub(crate) fn reopen(&mut self) -> Result<(), TransportError> {
-        self.transport = tpm::open(&self.device)?;
+        self.transport = tpm::open(&self.device, tpm::DEFAULT_TIMEOUT)?;
         self.owned.clear();
         Ok(())
     }

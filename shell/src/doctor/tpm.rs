@@ -67,7 +67,7 @@ fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport
             "stop keylet and run keylet doctor again to check the TPM",
         ));
     }
-    match crate::tpm::open_with_timeout(&device, TIMEOUT) {
+    match crate::tpm::open(&device, TIMEOUT) {
         Ok(t) => Ok((device, t)),
         Err(TransportError {
             failure: Failure::Open(source),

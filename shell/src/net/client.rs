@@ -274,16 +274,11 @@ impl Endpoint {
 
 /// An open connection to an [`Endpoint`] for requests one after another;
 /// closed when dropped.
+#[derive(Debug)]
 pub(crate) struct Connection {
     endpoint: Endpoint,
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     driver: tokio::task::JoinHandle<()>,
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Connection({})", self.endpoint)
-    }
 }
 
 impl Drop for Connection {

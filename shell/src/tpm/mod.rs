@@ -28,16 +28,7 @@ use std::time::Duration;
 
 /// How long a transport waits for one response: RSA key generation on a
 /// discrete TPM can take tens of seconds.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Opens the TPM named by `device`.
-///
-/// # Errors
-///
-/// [`Failure::Open`] naming the device if it cannot be opened.
-pub fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
-    open_with_timeout(device, DEFAULT_TIMEOUT)
-}
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Opens the TPM named by `device`, waiting at most `timeout` for each
 /// response.
@@ -45,10 +36,7 @@ pub fn open(device: &TpmDevice) -> Result<TpmTransport, TransportError> {
 /// # Errors
 ///
 /// [`Failure::Open`] naming the device if it cannot be opened.
-pub(crate) fn open_with_timeout(
-    device: &TpmDevice,
-    timeout: Duration,
-) -> Result<TpmTransport, TransportError> {
+pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, TransportError> {
     match device {
         TpmDevice::Path(path) => TpmTransport::open(path, timeout),
         TpmDevice::Fd(n) => TpmTransport::from_inherited(*n, timeout),
