@@ -174,20 +174,6 @@ pub(crate) enum SyscallFilter {
     Refused(String),
 }
 
-/// The filter for keylet, with operator scripts (`scripts`) or without.
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-))]
-const fn filter_for(scripts: bool) -> syscalls::Filter {
-    if scripts {
-        syscalls::Filter::WithScripts
-    } else {
-        syscalls::Filter::Own
-    }
-}
-
 /// Installs the seccomp filter (`probe`: on a thread that ends at once, to
 /// learn whether the kernel takes it, as `keylet doctor` does).
 #[cfg(any(
@@ -196,17 +182,8 @@ const fn filter_for(scripts: bool) -> syscalls::Filter {
     target_arch = "riscv64"
 ))]
 pub(crate) fn filter_syscalls(scripts: bool, probe: bool) -> SyscallFilter {
-    let filter = filter_for(scripts);
-    let installed = if probe {
-        syscalls::probe(filter)
-    } else {
-        syscalls::install(filter)
-    };
-    match installed {
-        Ok(()) => SyscallFilter::Active {
-            scripts,
-            calls: filter.len(),
-        },
+    match syscalls::install(scripts, probe) {
+        Ok(calls) => SyscallFilter::Active { scripts, calls },
         Err(why) => SyscallFilter::Refused(why),
     }
 }
