@@ -56,9 +56,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
             console::out_line(&format!("keylet {}", env!("CARGO_PKG_VERSION")));
             ExitCode::SUCCESS
         }
-        "run" => run(),
+        "run" => start(run),
         "identity" => identity(),
-        "rotate-cert" => rotate_cert(), // keylet rotate-cert
+        "rotate-cert" => start(rotate_cert),
         // keylet doctor
         #[cfg(feature = "doctor")]
         "doctor" => ExitCode::from(crate::doctor::main(args.get(1..).unwrap_or(&[]))),
@@ -100,22 +100,20 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 /// Logging, the configuration and the runtime that `run` and `rotate-cert`
-/// share; the exit code when one of them fails (2: configuration).
-fn start() -> Result<(config::Loaded, tokio::runtime::Runtime), ExitCode> {
+/// share, then `cmd` with them; 2 if the configuration fails, 1 if the
+/// runtime does.
+fn start(cmd: fn(config::Loaded, tokio::runtime::Runtime) -> ExitCode) -> ExitCode {
     init_logging();
-    let loaded = config::load().map_err(|e| {
-        log::error!("{e}");
-        ExitCode::from(2)
-    })?;
-    let runtime = runtime().ok_or(ExitCode::from(1))?;
-    Ok((loaded, runtime))
+    match config::load() {
+        Ok(loaded) => runtime().map_or(ExitCode::from(1), |runtime| cmd(loaded, runtime)),
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
-fn run() -> ExitCode {
-    let (loaded, runtime) = match start() {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+fn run(loaded: config::Loaded, runtime: tokio::runtime::Runtime) -> ExitCode {
     let result = runtime.block_on(crate::agent::run(loaded));
     runtime.shutdown_timeout(RUNTIME_STOP);
     match result {
@@ -164,14 +162,10 @@ fn identity() -> ExitCode {
 }
 
 /// `keylet rotate-cert`: see [`crate::rotate`].
-fn rotate_cert() -> ExitCode {
-    let (loaded, runtime) = match start() {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+fn rotate_cert(loaded: config::Loaded, runtime: tokio::runtime::Runtime) -> ExitCode {
     match runtime.block_on(crate::rotate::rotate(&loaded.config)) {
-        Ok(r) => {
-            console::out(&crate::rotate::next_steps(&r));
+        Ok(next_steps) => {
+            console::out(&next_steps);
             ExitCode::SUCCESS
         }
         Err(e) => {

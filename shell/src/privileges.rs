@@ -1,5 +1,6 @@
 //! Dropping root after the TPM and the logs are open (`run_as`).
 
+use nix::fcntl::AT_FDCWD;
 use nix::unistd::{
     Gid, Group, Uid, User, getegid, geteuid, getgid, getuid, setgid, setgroups, setuid,
 };
@@ -99,12 +100,9 @@ pub(crate) fn hand_over(
         if meta.uid() != 0 || !meta.is_file() || meta.nlink() != 1 {
             continue;
         }
-        std::os::unix::fs::lchown(file, Some(uid.as_raw()), Some(gid.as_raw())).map_err(|e| {
-            PrivilegeError::Sys {
-                call: "chown",
-                errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(0)),
-            }
-        })?;
+        let no_follow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        nix::unistd::fchownat(AT_FDCWD, *file, Some(uid), Some(gid), no_follow)
+            .map_err(sys("chown"))?;
         log::debug!("{} handed to the run_as user", file.display());
     }
     Ok(())

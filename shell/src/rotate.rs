@@ -12,7 +12,7 @@
 //! it can run beside it.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use keylet_core::keylime::hex;
 use sha2::{Digest, Sha256};
@@ -65,26 +65,14 @@ impl fmt::Display for RotateError {
 
 impl std::error::Error for RotateError {}
 
-/// What a rotation did, for the operator.
-#[derive(Debug, Clone)]
-pub(crate) struct Rotated {
-    /// The agent id the certificate is registered for.
-    pub(crate) agent_id: String,
-    /// SHA-256 of the new certificate (DER), hex.
-    pub(crate) fingerprint: String,
-    /// The new certificate file.
-    pub(crate) cert_path: PathBuf,
-    /// Where the previous certificate was kept, if there was one.
-    pub(crate) previous: Option<PathBuf>,
-}
-
-/// Makes, registers and installs a new mTLS key and certificate.
+/// Makes, registers and installs a new mTLS key and certificate; returns
+/// what the operator must do next, as the command prints it.
 ///
 /// # Errors
 ///
 /// [`RotateError`]; on any error before the files are written they are left
 /// as they were.
-pub(crate) async fn rotate(c: &AgentConfig) -> Result<Rotated, RotateError> {
+pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, RotateError> {
     if !c.enable_agent_mtls {
         return Err(RotateError::MtlsDisabled);
     }
@@ -101,12 +89,12 @@ pub(crate) async fn rotate(c: &AgentConfig) -> Result<Rotated, RotateError> {
     reregister(c, &state, &cert_pem).await?;
     let previous = install_mtls(&c.server_key, &c.server_cert, &key_pem, &cert_pem)
         .map_err(RotateError::Keys)?;
-    Ok(Rotated {
-        agent_id: state.agent_id,
-        fingerprint: fingerprint(&cert_pem),
-        cert_path: c.server_cert.clone(),
+    Ok(next_steps(
+        &state.agent_id,
+        &fingerprint(&cert_pem),
+        &c.server_cert,
         previous,
-    })
+    ))
 }
 
 /// Registers `state`'s AK with `cert_pem` and activates it again.
@@ -148,10 +136,10 @@ fn fingerprint(cert_pem: &str) -> String {
     }
 }
 
-/// What the operator must do after a rotation, as printed by the command.
-#[must_use]
-pub(crate) fn next_steps(r: &Rotated) -> String {
-    let previous = r.previous.as_ref().map_or_else(String::new, |p| {
+/// What the operator must do after a rotation: the certificate of agent `id`
+/// with fingerprint `fp` is at `cert`, the previous one kept as `previous`.
+fn next_steps(id: &str, fp: &str, cert: &Path, previous: Option<PathBuf>) -> String {
+    let previous = previous.map_or_else(String::new, |p| {
         format!(
             "The previous certificate and key are kept as {} (and the key's .old).\n",
             p.display()
@@ -169,8 +157,6 @@ pub(crate) fn next_steps(r: &Rotated) -> String {
          \x20    keylime_tenant -c update -u {id} [--runtime-policy ... --mb-policy ...]\n\
          \x20    (or keylime_tenant -c delete -u {id}, then -c add).\n\
          Between 1 and 2 the verifier's polls of this agent fail the TLS handshake.\n",
-        id = r.agent_id,
-        cert = r.cert_path.display(),
-        fp = r.fingerprint,
+        cert = cert.display(),
     )
 }

@@ -109,18 +109,16 @@ impl AgentState {
     ///
     /// [`StateError`] if the file is unreadable, too open, or not a state file.
     pub(crate) fn load(path: &Path) -> Result<Option<Self>, StateError> {
+        let corrupt = |detail: String| StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        };
         let Some(bytes) = store::read_private(path)? else {
             return Ok(None);
         };
-        let state: Self = postcard::from_bytes(&bytes).map_err(|e| StateError::Corrupt {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
+        let state: Self = postcard::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
         if state.format != FORMAT {
-            return Err(StateError::Corrupt {
-                path: path.to_path_buf(),
-                detail: format!("format {} is not {FORMAT}", state.format),
-            });
+            return Err(corrupt(format!("format {} is not {FORMAT}", state.format)));
         }
         Ok(Some(state))
     }

@@ -14,6 +14,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
 use zeroize::Zeroizing;
 
 /// Why a state file could not be read or written.
@@ -80,14 +83,11 @@ fn temporary(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.tmp-{}", std::process::id()))
 }
 
-/// Whether process `pid` still runs (a temporary of a running process is its).
-fn process_runs(pid: i32) -> bool {
-    use nix::sys::signal::kill;
-    use nix::unistd::Pid;
-    !matches!(
-        kill(Pid::from_raw(pid), None),
-        Err(nix::errno::Errno::ESRCH)
-    )
+/// The directory `path` is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Removes the temporary files that processes killed while writing one of
@@ -97,28 +97,25 @@ fn process_runs(pid: i32) -> bool {
 pub(crate) fn remove_stale_temporaries(targets: &[&Path]) -> usize {
     let mut removed = 0;
     for target in targets {
-        let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        let Some(name) = target.file_name() else {
             continue;
         };
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
         let prefix = format!(".{}.tmp-", name.to_string_lossy());
-        let Ok(entries) = fs::read_dir(dir) else {
+        let Ok(entries) = fs::read_dir(dir_of(target)) else {
             continue;
         };
         for entry in entries.flatten() {
             let file = entry.file_name();
-            let file = file.to_string_lossy();
             let Some(pid) = file
+                .to_string_lossy()
                 .strip_prefix(&prefix)
                 .and_then(|p| p.parse::<i32>().ok())
             else {
                 continue;
             };
-            if pid > 0 && !process_runs(pid) && fs::remove_file(entry.path()).is_ok() {
+            // A temporary of a process that still runs is its own.
+            let gone = kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH);
+            if pid > 0 && gone && fs::remove_file(entry.path()).is_ok() {
                 log::warn!(
                     "removed {}, left by a keylet that stopped while writing {}",
                     entry.path().display(),
@@ -149,10 +146,7 @@ fn io_err<'p>(
 /// [`StoreError::Io`] naming the step and file; the previous content of
 /// `path`, if any, is untouched on error.
 pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = dir_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -99,13 +99,6 @@ pub(crate) fn kernel_supports() -> bool {
         .is_ok()
 }
 
-/// How many threads this process has (`None` if /proc cannot tell).
-fn thread_count() -> Option<usize> {
-    std::fs::read_dir("/proc/self/task")
-        .ok()
-        .map(Iterator::count)
-}
-
 /// Restricts this process to `rules` and logs what came of it. Call it from
 /// the thread that will spawn every later thread, while it is the only one
 /// (or on a kernel that restricts all threads at once).
@@ -145,10 +138,10 @@ pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
     if status.ruleset == RulesetStatus::NotEnforced {
         return Ok(Outcome::Unsupported);
     }
-    let others = if status.all_threads {
-        0
-    } else {
-        thread_count().map_or(0, |n| n.saturating_sub(1))
+    // The threads but this one, when the kernel did not restrict them all.
+    let others = match std::fs::read_dir("/proc/self/task") {
+        Ok(tasks) if !status.all_threads => tasks.count().saturating_sub(1),
+        _ => 0,
     };
     Ok(Outcome::Active {
         full: status.ruleset == RulesetStatus::FullyEnforced,
@@ -174,20 +167,6 @@ pub(crate) enum SyscallFilter {
     Refused(String),
 }
 
-/// The filter for keylet, with operator scripts (`scripts`) or without.
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-))]
-const fn filter_for(scripts: bool) -> syscalls::Filter {
-    if scripts {
-        syscalls::Filter::WithScripts
-    } else {
-        syscalls::Filter::Own
-    }
-}
-
 /// Installs the seccomp filter (`probe`: on a thread that ends at once, to
 /// learn whether the kernel takes it, as `keylet doctor` does).
 #[cfg(any(
@@ -196,17 +175,8 @@ const fn filter_for(scripts: bool) -> syscalls::Filter {
     target_arch = "riscv64"
 ))]
 pub(crate) fn filter_syscalls(scripts: bool, probe: bool) -> SyscallFilter {
-    let filter = filter_for(scripts);
-    let installed = if probe {
-        syscalls::probe(filter)
-    } else {
-        syscalls::install(filter)
-    };
-    match installed {
-        Ok(()) => SyscallFilter::Active {
-            scripts,
-            calls: filter.len(),
-        },
+    match syscalls::install(scripts, probe) {
+        Ok(calls) => SyscallFilter::Active { scripts, calls },
         Err(why) => SyscallFilter::Refused(why),
     }
 }
@@ -271,23 +241,17 @@ fn unconfined(c: &AgentConfig) -> Option<Outcome> {
 ///
 /// [`ConfineError`] as [`restrict`].
 pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, ConfineError> {
-    match unconfined(c) {
-        Some(Outcome::ForScripts) => {
-            log::warn!(
-                "operator scripts are enabled (enable_payload_script, enable_revocation_actions): \
-                 keylet runs without Landlock confinement so that they can write where they need; \
-                 set confine = true to confine keylet and its scripts (which may then write only /tmp)"
-            );
-            return Ok(Outcome::ForScripts);
-        }
-        Some(outcome) => {
-            log::warn!("confine = false: keylet runs without Landlock confinement");
-            return Ok(outcome);
-        }
-        None => {}
-    }
-    let outcome = restrict(&rules(c, tpm))?;
+    let outcome = match unconfined(c) {
+        Some(outcome) => outcome,
+        None => restrict(&rules(c, tpm))?,
+    };
     match &outcome {
+        Outcome::ForScripts => log::warn!(
+            "operator scripts are enabled (enable_payload_script, enable_revocation_actions): \
+             keylet runs without Landlock confinement so that they can write where they need; \
+             set confine = true to confine keylet and its scripts (which may then write only /tmp)"
+        ),
+        Outcome::Off => log::warn!("confine = false: keylet runs without Landlock confinement"),
         Outcome::Active {
             full,
             rules,
@@ -321,9 +285,10 @@ pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, Confine
             "the kernel refused a Landlock ruleset ({why}): keylet runs unconfined (a service \
              manager's own sandbox, e.g. systemd's SystemCallFilter, may forbid Landlock)"
         ),
-        Outcome::Off | Outcome::ForScripts => {}
     }
-    log_filter(&filter_syscalls(runs_scripts(c), false));
+    if unconfined(c).is_none() {
+        log_filter(&filter_syscalls(runs_scripts(c), false));
+    }
     Ok(outcome)
 }
 

@@ -93,37 +93,18 @@ const DENIED_ARCH: &[libc::c_long] = sys![SYS_kexec_file_load, SYS_iopl, SYS_iop
 #[cfg(not(target_arch = "x86_64"))]
 const DENIED_ARCH: &[libc::c_long] = &[];
 
-/// Which filter: keylet's own list, or the one its operator scripts can live
-/// with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Filter {
-    /// Only the calls keylet makes after start-up; any other fails with EPERM.
-    Own,
-    /// Every call but those that change the system (operator scripts run).
-    WithScripts,
-}
-
-impl Filter {
-    /// The system calls the filter names (allowed for [`Filter::Own`],
-    /// refused for [`Filter::WithScripts`]).
-    fn calls(self) -> Vec<libc::c_long> {
-        match self {
-            Self::Own => OWN.iter().chain(OWN_ARCH).copied().collect(),
-            Self::WithScripts => FOR_SCRIPTS_DENIED
-                .iter()
-                .chain(DENIED_ARCH)
-                .copied()
-                .collect(),
-        }
-    }
-
-    /// How many system calls it names.
-    pub(crate) fn len(self) -> usize {
-        let mut calls = self.calls();
-        calls.sort_unstable();
-        calls.dedup();
-        calls.len()
-    }
+/// The system calls the filter names: allowed by keylet's own, or refused
+/// by the one operator scripts (`scripts`) can live with.
+fn calls(scripts: bool) -> Vec<libc::c_long> {
+    let (common, arch) = if scripts {
+        (FOR_SCRIPTS_DENIED, DENIED_ARCH)
+    } else {
+        (OWN, OWN_ARCH)
+    };
+    let mut calls: Vec<_> = common.iter().chain(arch).copied().collect();
+    calls.sort_unstable();
+    calls.dedup();
+    calls
 }
 
 /// This build's architecture as seccompiler names it.
@@ -134,49 +115,49 @@ const ARCH: TargetArch = TargetArch::aarch64;
 #[cfg(target_arch = "riscv64")]
 const ARCH: TargetArch = TargetArch::riscv64;
 
-/// The BPF program of `filter` for this architecture.
+/// The BPF program of the filter for this architecture: keylet's own (only
+/// the calls keylet makes after start-up; any other fails with EPERM), or with
+/// operator scripts (`scripts`) every call but those that change the system.
+/// Returns it with the number of calls it names.
 ///
 /// # Errors
 ///
 /// seccompiler's error: a filter it cannot compile, a defect of keylet's.
-pub(crate) fn program(filter: Filter) -> Result<BpfProgram, String> {
-    let rules: BTreeMap<i64, Vec<_>> = filter
-        .calls()
-        .into_iter()
-        .map(|nr| (nr, Vec::new()))
-        .collect();
+pub(crate) fn program(scripts: bool) -> Result<(BpfProgram, usize), String> {
+    let calls = calls(scripts);
+    let len = calls.len();
+    let rules: BTreeMap<i64, Vec<_>> = calls.into_iter().map(|nr| (nr, Vec::new())).collect();
     let eperm = SeccompAction::Errno(libc::EPERM.unsigned_abs());
-    let (mismatch, matched) = match filter {
-        Filter::Own => (eperm, SeccompAction::Allow),
-        Filter::WithScripts => (SeccompAction::Allow, eperm),
+    let (mismatch, matched) = if scripts {
+        (SeccompAction::Allow, eperm)
+    } else {
+        (eperm, SeccompAction::Allow)
     };
     SeccompFilter::new(rules, mismatch, matched, ARCH)
         .and_then(BpfProgram::try_from)
+        .map(|program| (program, len))
         .map_err(|e| format!("cannot build the seccomp filter: {e}"))
 }
 
-/// Installs `filter` on every thread of keylet (and so on every process it
-/// starts later).
+/// Installs the filter (see [`program`]) on every thread of keylet (and so
+/// on every process it starts later), or with `probe` on a thread of its own
+/// that ends at once (a filter installed without TSYNC binds the calling
+/// thread only): whether the kernel takes it, without filtering keylet itself.
+/// Returns how many calls it names.
 ///
 /// # Errors
 ///
 /// Why the kernel (or an emulator such as qemu-user) refused it, or why it
 /// could not be built.
-pub(crate) fn install(filter: Filter) -> Result<(), String> {
-    let program = program(filter)?;
-    seccompiler::apply_filter_all_threads(&program).map_err(|e| e.to_string())
-}
-
-/// Installs `filter` on a thread of its own that ends at once (a filter
-/// installed without TSYNC binds the calling thread only): whether the kernel
-/// takes it, without filtering keylet itself.
-///
-/// # Errors
-///
-/// As [`install`].
-pub(crate) fn probe(filter: Filter) -> Result<(), String> {
-    let program = program(filter)?;
+pub(crate) fn install(scripts: bool, probe: bool) -> Result<usize, String> {
+    let (program, len) = program(scripts)?;
+    if !probe {
+        return seccompiler::apply_filter_all_threads(&program)
+            .map(|()| len)
+            .map_err(|e| e.to_string());
+    }
     std::thread::spawn(move || seccompiler::apply_filter(&program).map_err(|e| e.to_string()))
         .join()
         .unwrap_or_else(|_| Err("the probe thread panicked".to_owned()))
+        .map(|()| len)
 }

@@ -178,86 +178,81 @@ fn the_identity_sockets_directory_allows_removing_the_socket_at_stop() {
     assert!(has(&r, "/run/keylet", Access::RemoveFile), "{r:?}");
 }
 
-/// keylet's own filter, installed on a thread of its own (a filter without
-/// TSYNC binds that thread alone): keylet's work goes through, and the kernel
-/// refuses what keylet never does after start-up, starting a program or
-/// opening a new listener.
+/// The seccomp filter, on the architectures keylet has one for.
 #[cfg(any(
     target_arch = "x86_64",
     target_arch = "aarch64",
     target_arch = "riscv64"
 ))]
-#[test]
-fn the_kernel_refuses_what_keylets_own_filter_leaves_out() {
-    let program = syscalls::program(syscalls::Filter::Own).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let peer = listener.local_addr().unwrap();
-    let (state, connect, listen, exec) = std::thread::spawn(move || {
-        seccompiler::apply_filter(&program).unwrap();
-        let state = std::fs::write(&file, b"quote")
-            .and_then(|()| std::fs::rename(&file, file.with_extension("new")))
-            .and_then(|()| std::fs::read(file.with_extension("new")));
-        let connect = std::net::TcpStream::connect(peer).map(drop);
-        let listen = std::net::TcpListener::bind("127.0.0.1:0").map(drop);
-        let exec = Command::new("/bin/sh").args(["-c", "true"]).status();
-        (state, connect, listen, exec)
-    })
-    .join()
-    .unwrap();
-    assert_eq!(state.unwrap(), b"quote");
-    connect.unwrap();
-    assert_eq!(listen.unwrap_err().raw_os_error(), Some(nix::libc::EPERM));
-    assert_eq!(exec.unwrap_err().raw_os_error(), Some(nix::libc::EPERM));
-}
+mod seccomp {
+    use super::*;
 
-/// With operator scripts confined too, scripts run, and the kernel refuses
-/// the calls that change the system under them (here unshare(2), which any
-/// user may call otherwise).
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-))]
-#[test]
-fn the_scripts_filter_runs_scripts_and_refuses_what_changes_the_system() {
-    let program = syscalls::program(syscalls::Filter::WithScripts).unwrap();
-    let (script, unshare) = std::thread::spawn(move || {
-        seccompiler::apply_filter(&program).unwrap();
-        let script = Command::new("/bin/sh").args(["-c", "exit 3"]).status();
-        let unshare = nix::sched::unshare(nix::sched::CloneFlags::empty());
-        (script, unshare)
-    })
-    .join()
-    .unwrap();
-    assert_eq!(script.unwrap().code(), Some(3));
-    assert_eq!(unshare, Err(nix::errno::Errno::EPERM));
-    // unfiltered, the same call succeeds
-    nix::sched::unshare(nix::sched::CloneFlags::empty()).unwrap();
-}
+    /// keylet's own filter, installed on a thread of its own (a filter without
+    /// TSYNC binds that thread alone): keylet's work goes through, and the kernel
+    /// refuses what keylet never does after start-up, starting a program or
+    /// opening a new listener.
+    #[test]
+    fn the_kernel_refuses_what_keylets_own_filter_leaves_out() {
+        let (program, _) = syscalls::program(false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = listener.local_addr().unwrap();
+        let (state, connect, listen, exec) = std::thread::spawn(move || {
+            seccompiler::apply_filter(&program).unwrap();
+            let state = std::fs::write(&file, b"quote")
+                .and_then(|()| std::fs::rename(&file, file.with_extension("new")))
+                .and_then(|()| std::fs::read(file.with_extension("new")));
+            let connect = std::net::TcpStream::connect(peer).map(drop);
+            let listen = std::net::TcpListener::bind("127.0.0.1:0").map(drop);
+            let exec = Command::new("/bin/sh").args(["-c", "true"]).status();
+            (state, connect, listen, exec)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(state.unwrap(), b"quote");
+        connect.unwrap();
+        assert_eq!(listen.unwrap_err().raw_os_error(), Some(nix::libc::EPERM));
+        assert_eq!(exec.unwrap_err().raw_os_error(), Some(nix::libc::EPERM));
+    }
 
-/// `keylet doctor`'s probe learns that the kernel takes the filter without
-/// filtering its caller.
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-))]
-#[test]
-fn the_probe_leaves_its_caller_unfiltered() {
-    assert_eq!(
-        filter_syscalls(false, true),
-        SyscallFilter::Active {
-            scripts: false,
-            calls: syscalls::Filter::Own.len()
-        }
-    );
-    assert!(
-        Command::new("/bin/sh")
-            .args(["-c", "true"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    /// With operator scripts confined too, scripts run, and the kernel refuses
+    /// the calls that change the system under them (here unshare(2), which any
+    /// user may call otherwise).
+    #[test]
+    fn the_scripts_filter_runs_scripts_and_refuses_what_changes_the_system() {
+        let (program, _) = syscalls::program(true).unwrap();
+        let (script, unshare) = std::thread::spawn(move || {
+            seccompiler::apply_filter(&program).unwrap();
+            let script = Command::new("/bin/sh").args(["-c", "exit 3"]).status();
+            let unshare = nix::sched::unshare(nix::sched::CloneFlags::empty());
+            (script, unshare)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(script.unwrap().code(), Some(3));
+        assert_eq!(unshare, Err(nix::errno::Errno::EPERM));
+        // unfiltered, the same call succeeds
+        nix::sched::unshare(nix::sched::CloneFlags::empty()).unwrap();
+    }
+
+    /// `keylet doctor`'s probe learns that the kernel takes the filter without
+    /// filtering its caller.
+    #[test]
+    fn the_probe_leaves_its_caller_unfiltered() {
+        assert_eq!(
+            filter_syscalls(false, true),
+            SyscallFilter::Active {
+                scripts: false,
+                calls: syscalls::program(false).unwrap().1
+            }
+        );
+        assert!(
+            Command::new("/bin/sh")
+                .args(["-c", "true"])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
 }

@@ -8,12 +8,10 @@
 //! grows; a shrunk or replaced file (detected on every refresh) resets it.
 
 use std::cmp::Ordering;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use super::LogError;
-use super::measured_boot::read_retrying;
+use super::{LogError, LogFile};
 
 /// Lines between two checkpoints when the index is young.
 const INITIAL_STRIDE: u64 = 1024;
@@ -106,8 +104,7 @@ impl LineIndex {
 /// The IMA runtime measurement list, opened once and re-read by offset.
 #[derive(Debug)]
 pub struct ImaLog {
-    path: PathBuf,
-    file: File,
+    log: LogFile,
     index: Mutex<LineIndex>,
 }
 
@@ -119,18 +116,15 @@ impl ImaLog {
     ///
     /// [`LogError::Open`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = super::open_file(path)?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            file,
-            index: Mutex::new(LineIndex::new()),
-        })
+        let log = LogFile::open(path)?;
+        let index = Mutex::new(LineIndex::new());
+        Ok(Self { log, index })
     }
 
     /// The path the log was opened from.
     #[must_use]
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.log.path()
     }
 
     /// Reads bytes at `offset`; `Ok(0)` at the end of the file.
@@ -139,7 +133,7 @@ impl ImaLog {
     ///
     /// [`LogError::Read`] if the read fails.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, LogError> {
-        read_retrying(&self.file, buf, offset).map_err(|e| self.read_error(e))
+        self.log.read_at(buf, offset)
     }
 
     /// Brings the index up to date with the file and says which lines to send
@@ -178,20 +172,13 @@ impl ImaLog {
         Ok(index.lines)
     }
 
-    fn read_error(&self, source: std::io::Error) -> LogError {
-        LogError::Read {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
     /// Counts lines appended since the last refresh; resets the index first if
     /// the file no longer holds what was counted (shrunk or replaced).
     fn refresh(&self, index: &mut LineIndex) -> Result<(), LogError> {
         if index.end > 0 && !self.still_holds(index)? {
             log::info!(
                 "IMA log {} shrank or was replaced; re-indexing it",
-                self.path.display()
+                self.path().display()
             );
             *index = LineIndex::new();
         }
@@ -205,7 +192,11 @@ impl ImaLog {
     /// Whether the byte before `index.end` is still the `\n` that ended the
     /// last counted line (and, for regular files, the file is long enough).
     fn still_holds(&self, index: &LineIndex) -> Result<bool, LogError> {
-        let meta = self.file.metadata().map_err(|e| self.read_error(e))?;
+        let meta = self
+            .log
+            .file
+            .metadata()
+            .map_err(|e| self.log.read_error(e))?;
         // securityfs reports size 0, so the length check applies to regular files only.
         if meta.is_file() && meta.len() != 0 && meta.len() < index.end {
             return Ok(false);

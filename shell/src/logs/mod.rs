@@ -14,15 +14,15 @@
 
 mod boottime;
 mod ima;
-mod measured_boot;
 
 pub(crate) use boottime::read_boottime;
 pub use ima::{ImaLog, ImaSlice};
-pub use measured_boot::MeasuredBootLog;
 
 use std::fmt;
+use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 /// Why a log could not be opened or read.
 #[derive(Debug)]
@@ -71,10 +71,62 @@ impl std::error::Error for LogError {
     }
 }
 
-/// Opens a log file, naming it in the error.
-fn open_file(path: &std::path::Path) -> Result<std::fs::File, LogError> {
-    std::fs::File::open(path).map_err(|source| LogError::Open {
-        path: path.to_path_buf(),
-        source,
-    })
+/// A log file, opened once (as root, before the drop) and read by offset.
+///
+/// The measured-boot (UEFI) event log is one as it is, sent whole as
+/// `mb_measurement_list`: the firmware log does not change after boot, but
+/// keylet re-reads it on every request rather than keeping a copy, so it costs
+/// no memory between requests. [`ImaLog`] adds its line index to one.
+#[derive(Debug)]
+pub struct LogFile {
+    path: PathBuf,
+    file: File,
+}
+
+/// The binary measured-boot event log (default
+/// `/sys/kernel/security/tpm0/binary_bios_measurements`).
+pub type MeasuredBootLog = LogFile;
+
+impl LogFile {
+    /// Opens the log at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Open`] if the file cannot be opened.
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let file = File::open(path).map_err(|source| LogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = path.to_path_buf();
+        Ok(Self { path, file })
+    }
+
+    /// The path the log was opened from.
+    #[must_use]
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads bytes at `offset` (`pread`, retried on `EINTR`); `Ok(0)` at the
+    /// end of the log.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Read`] if the read fails.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, LogError> {
+        loop {
+            match self.file.read_at(buf, offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other.map_err(|e| self.read_error(e)),
+            }
+        }
+    }
+
+    fn read_error(&self, source: io::Error) -> LogError {
+        LogError::Read {
+            path: self.path.clone(),
+            source,
+        }
+    }
 }
