@@ -5,46 +5,17 @@ use nix::unistd::{
     Gid, Group, Uid, User, getegid, geteuid, getgid, getuid, setgid, setgroups, setuid,
 };
 
-/// Why the privilege drop failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub(crate) enum PrivilegeError {
-    /// The user or group does not exist.
-    Unknown {
-        /// `user` or `group`.
-        kind: &'static str,
-        /// The name.
-        name: String,
-    },
-    /// A system call failed.
-    Sys {
-        /// Which.
-        call: &'static str,
-        /// The error.
-        errno: nix::Error,
-    },
-    /// After the drop, the process could still regain root.
-    NotDropped,
+/// A failed system call, as the error of a privilege drop.
+fn sys(call: &'static str) -> impl Fn(nix::Error) -> String {
+    move |errno| format!("{call} failed: {errno}")
 }
 
-impl std::fmt::Display for PrivilegeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unknown { kind, name } => write!(
-                f,
-                "{kind} {name:?} of option run_as does not exist; create it (useradd --system \
-                 keylime; the group usually is tss) or set run_as to \"\" to keep the current user"
-            ),
-            Self::Sys { call, errno } => write!(f, "{call} failed: {errno}"),
-            Self::NotDropped => f.write_str("root privileges are still available after the drop"),
-        }
-    }
-}
-
-impl std::error::Error for PrivilegeError {}
-
-fn sys(call: &'static str) -> impl Fn(nix::Error) -> PrivilegeError {
-    move |errno| PrivilegeError::Sys { call, errno }
+/// A `run_as` user or group that does not exist, and what to do.
+fn unknown(kind: &str, name: &str) -> String {
+    format!(
+        "{kind} {name:?} of option run_as does not exist; create it (useradd --system keylime; \
+         the group usually is tss) or set run_as to \"\" to keep the current user"
+    )
 }
 
 /// The uid and gid keylet drops to: those of `run_as` when it is set and
@@ -52,25 +23,17 @@ fn sys(call: &'static str) -> impl Fn(nix::Error) -> PrivilegeError {
 ///
 /// # Errors
 ///
-/// [`PrivilegeError::Unknown`] if the user or group does not exist.
-pub(crate) fn run_as_ids(
-    run_as: Option<&(String, String)>,
-) -> Result<Option<(Uid, Gid)>, PrivilegeError> {
+/// The message when the user or group does not exist, or its lookup failed.
+pub(crate) fn run_as_ids(run_as: Option<&(String, String)>) -> Result<Option<(Uid, Gid)>, String> {
     let Some((user, group)) = run_as.filter(|_| geteuid().is_root()) else {
         return Ok(None);
     };
     let u = User::from_name(user)
         .map_err(sys("getpwnam"))?
-        .ok_or_else(|| PrivilegeError::Unknown {
-            kind: "user",
-            name: user.clone(),
-        })?;
+        .ok_or_else(|| unknown("user", user))?;
     let g = Group::from_name(group)
         .map_err(sys("getgrnam"))?
-        .ok_or_else(|| PrivilegeError::Unknown {
-            kind: "group",
-            name: group.clone(),
-        })?;
+        .ok_or_else(|| unknown("group", group))?;
     Ok(Some((u.uid, g.gid)))
 }
 
@@ -84,11 +47,11 @@ pub(crate) fn run_as_ids(
 ///
 /// # Errors
 ///
-/// [`PrivilegeError`] if the user is unknown or a chown fails.
+/// The message when the user is unknown or a chown fails.
 pub(crate) fn hand_over(
     run_as: Option<&(String, String)>,
     files: &[&std::path::Path],
-) -> Result<(), PrivilegeError> {
+) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt as _;
     let Some((uid, gid)) = run_as_ids(run_as)? else {
         return Ok(());
@@ -114,8 +77,8 @@ pub(crate) fn hand_over(
 ///
 /// # Errors
 ///
-/// [`PrivilegeError`] naming what failed.
-pub(crate) fn drop_to(run_as: Option<&(String, String)>) -> Result<(), PrivilegeError> {
+/// A message naming what failed, or that root could be regained after the drop.
+pub(crate) fn drop_to(run_as: Option<&(String, String)>) -> Result<(), String> {
     let Some((user, group)) = run_as else {
         if geteuid().is_root() {
             log::warn!(
@@ -133,7 +96,7 @@ pub(crate) fn drop_to(run_as: Option<&(String, String)>) -> Result<(), Privilege
     setuid(uid).map_err(sys("setuid"))?;
     let regained = setuid(Uid::from_raw(0)).is_ok() || setgid(Gid::from_raw(0)).is_ok();
     if regained || getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid {
-        return Err(PrivilegeError::NotDropped);
+        return Err("root privileges are still available after the drop".into());
     }
     log::info!("dropped privileges to {user}:{group}");
     Ok(())

@@ -25,7 +25,24 @@ mod paths;
 ))]
 mod syscalls;
 
+/// Architectures seccompiler does not know: no filter.
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
+mod syscalls {
+    /// Refuses, naming the architecture.
+    pub(crate) fn install(_scripts: bool, _probe: bool) -> Result<usize, String> {
+        Err(format!(
+            "keylet has no seccomp filter for {} (only for x86_64, aarch64 and riscv64)",
+            std::env::consts::ARCH
+        ))
+    }
+}
+
 pub(crate) use paths::{Access, Rule, rules, runs_scripts};
+pub(crate) use syscalls::install as filter_syscalls;
 
 use landlock::Access as _;
 use landlock::{
@@ -64,22 +81,6 @@ pub(crate) enum Outcome {
     Refused(String),
 }
 
-/// Why confinement could not be set up.
-#[derive(Debug)]
-pub(crate) struct ConfineError(String);
-
-impl std::fmt::Display for ConfineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cannot confine keylet with Landlock: {} (set confine = false to run unconfined)",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for ConfineError {}
-
 fn access(a: Access) -> BitFlags<AccessFs> {
     match a {
         Access::Read => AccessFs::from_read(ABI_WANTED) & !AccessFs::Execute,
@@ -105,9 +106,11 @@ pub(crate) fn kernel_supports() -> bool {
 ///
 /// # Errors
 ///
-/// [`ConfineError`] if the kernel has Landlock but refuses the rules.
-pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
-    let err = |e: &dyn std::fmt::Display| ConfineError(e.to_string());
+/// What was refused, if the kernel has Landlock but refuses the rules.
+pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, String> {
+    let err = |e: &dyn std::fmt::Display| {
+        format!("cannot confine keylet with Landlock: {e} (set confine = false to run unconfined)")
+    };
     let created = Ruleset::default()
         .handle_access(AccessFs::from_all(ABI_WANTED))
         .and_then(Ruleset::create);
@@ -150,83 +153,21 @@ pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, ConfineError> {
     })
 }
 
-/// What came of the seccomp filter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SyscallFilter {
-    /// Installed. `scripts`: the operator scripts' filter (it refuses `calls`
-    /// system calls); else keylet's own (it allows `calls`).
-    Active { scripts: bool, calls: usize },
-    /// keylet has no filter for this architecture.
-    #[cfg(not(any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "riscv64"
-    )))]
-    NoArch,
-    /// The kernel (or an emulator such as qemu-user) refused it: why.
-    Refused(String),
-}
-
-/// Installs the seccomp filter (`probe`: on a thread that ends at once, to
-/// learn whether the kernel takes it, as `keylet doctor` does).
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-))]
-pub(crate) fn filter_syscalls(scripts: bool, probe: bool) -> SyscallFilter {
-    match syscalls::install(scripts, probe) {
-        Ok(calls) => SyscallFilter::Active { scripts, calls },
-        Err(why) => SyscallFilter::Refused(why),
-    }
-}
-
-/// No filter on this architecture (seccompiler does not know it).
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64"
-)))]
-pub(crate) fn filter_syscalls(_scripts: bool, _probe: bool) -> SyscallFilter {
-    SyscallFilter::NoArch
-}
-
-/// Logs what came of the seccomp filter.
-fn log_filter(outcome: &SyscallFilter) {
-    match outcome {
-        SyscallFilter::Active {
-            scripts: false,
-            calls,
-        } => log::info!(
-            "seccomp filter installed: {calls} system calls allowed, any other fails with EPERM"
-        ),
-        SyscallFilter::Active {
-            scripts: true,
-            calls,
-        } => log::info!(
-            "seccomp filter installed: {calls} system calls that change the system (mount, \
-             modules, kexec, reboot, clocks, ptrace, bpf, namespaces) fail with EPERM, for \
-             keylet and its operator scripts"
-        ),
-        #[cfg(not(any(
-            target_arch = "x86_64",
-            target_arch = "aarch64",
-            target_arch = "riscv64"
-        )))]
-        SyscallFilter::NoArch => log::info!(
-            "no seccomp filter on {}: keylet filters system calls on x86_64, aarch64 and riscv64",
-            std::env::consts::ARCH
-        ),
-        SyscallFilter::Refused(why) => log::warn!(
-            "the kernel refused keylet's seccomp filter ({why}): keylet runs without it (a \
-             kernel without CONFIG_SECCOMP_FILTER, an emulator, or a service manager's own \
-             filter may refuse it)"
-        ),
+/// What keylet's seccomp filter does once installed with `calls` (as
+/// [`filter_syscalls`] counts them), for the log and the doctor.
+pub(crate) fn filter_text(scripts: bool, calls: usize) -> String {
+    if scripts {
+        format!(
+            "{calls} system calls that change the system (mount, modules, kexec, reboot, clocks, \
+             ptrace, bpf, namespaces) fail with EPERM, for keylet and its operator scripts"
+        )
+    } else {
+        format!("{calls} system calls allowed, any other fails with EPERM")
     }
 }
 
 /// Why `c` leaves keylet unconfined, or `None` when it confines it.
-fn unconfined(c: &AgentConfig) -> Option<Outcome> {
+pub(crate) fn unconfined(c: &AgentConfig) -> Option<Outcome> {
     match c.confine {
         Confine::Off => Some(Outcome::Off),
         Confine::UnlessScripts if runs_scripts(c) => Some(Outcome::ForScripts),
@@ -239,8 +180,8 @@ fn unconfined(c: &AgentConfig) -> Option<Outcome> {
 ///
 /// # Errors
 ///
-/// [`ConfineError`] as [`restrict`].
-pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, ConfineError> {
+/// As [`restrict`].
+pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, String> {
     let outcome = match unconfined(c) {
         Some(outcome) => outcome,
         None => restrict(&rules(c, tpm))?,
@@ -287,7 +228,14 @@ pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, Confine
         ),
     }
     if unconfined(c).is_none() {
-        log_filter(&filter_syscalls(runs_scripts(c), false));
+        let scripts = runs_scripts(c);
+        match filter_syscalls(scripts, false) {
+            Ok(calls) => log::info!("seccomp filter installed: {}", filter_text(scripts, calls)),
+            Err(why) => log::warn!(
+                "{why}: keylet runs without it (a kernel without CONFIG_SECCOMP_FILTER, an \
+                 emulator, or a service manager's own filter may refuse it)"
+            ),
+        }
     }
     Ok(outcome)
 }

@@ -147,17 +147,18 @@ pub(crate) fn program(scripts: bool) -> Result<(BpfProgram, usize), String> {
 ///
 /// # Errors
 ///
-/// Why the kernel (or an emulator such as qemu-user) refused it, or why it
-/// could not be built.
+/// Why there is none: the kernel (or an emulator such as qemu-user) refused
+/// it, or it could not be built (on other architectures: keylet has none).
 pub(crate) fn install(scripts: bool, probe: bool) -> Result<usize, String> {
     let (program, len) = program(scripts)?;
-    if !probe {
-        return seccompiler::apply_filter_all_threads(&program)
-            .map(|()| len)
-            .map_err(|e| e.to_string());
-    }
-    std::thread::spawn(move || seccompiler::apply_filter(&program).map_err(|e| e.to_string()))
-        .join()
-        .unwrap_or_else(|_| Err("the probe thread panicked".to_owned()))
+    let applied = if probe {
+        std::thread::spawn(move || seccompiler::apply_filter(&program).map_err(|e| e.to_string()))
+            .join()
+            .unwrap_or_else(|_| Err("the probe thread panicked".to_owned()))
+    } else {
+        seccompiler::apply_filter_all_threads(&program).map_err(|e| e.to_string())
+    };
+    applied
         .map(|()| len)
+        .map_err(|e| format!("the kernel refused keylet's seccomp filter ({e})"))
 }
