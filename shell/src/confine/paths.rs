@@ -91,28 +91,20 @@ pub(crate) fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
     // Certificates and trust stores are renewed by replacing the file (a rename
     // gives it a new inode, and a Landlock rule on a file holds the old one):
     // their directories are readable, so a reload reads the new file.
-    let mut cert_dir = |file: &Path, why: &'static str| {
-        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
-        add(dir.unwrap_or(Path::new(".")), Access::Read, why);
+    let revocation_cert = match &c.revocation.cert {
+        RevocationCert::File(p) => Some(p),
+        _ => None,
     };
-    cert_dir(
-        &c.server_cert,
-        "server_cert's directory (reloaded on SIGHUP)",
-    );
-    cert_dir(&c.server_key, "server_key's directory (reloaded on SIGHUP)");
-    for ca in &c.trusted_client_ca {
-        cert_dir(ca, "trusted_client_ca's directory (reloaded on SIGHUP)");
-    }
-    cert_dir(
-        &c.registrar_tls_ca_cert,
-        "registrar_tls_ca_cert's directory",
-    );
-    cert_dir(
-        &c.push.verifier_tls_ca_cert,
-        "verifier_tls_ca_cert's directory",
-    );
-    if let RevocationCert::File(p) = &c.revocation.cert {
-        cert_dir(p, "revocation_cert's directory");
+    let certs = [&c.server_cert, &c.server_key, &c.registrar_tls_ca_cert];
+    let certs = certs
+        .into_iter()
+        .chain([&c.push.verifier_tls_ca_cert])
+        .chain(&c.trusted_client_ca)
+        .chain(revocation_cert);
+    for file in certs {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        let why = "a certificate's or trust store's directory (read again when renewed)";
+        add(dir.unwrap_or(Path::new(".")), Access::Read, why);
     }
     for f in RESOLVER_FILES {
         add(Path::new(f), Access::Read, "name resolution");

@@ -93,47 +93,31 @@ const DENIED_ARCH: &[libc::c_long] = sys![SYS_kexec_file_load, SYS_iopl, SYS_iop
 #[cfg(not(target_arch = "x86_64"))]
 const DENIED_ARCH: &[libc::c_long] = &[];
 
-/// The system calls the filter names: allowed by keylet's own, or refused
-/// by the one operator scripts (`scripts`) can live with.
-fn calls(scripts: bool) -> Vec<libc::c_long> {
-    let (common, arch) = if scripts {
-        (FOR_SCRIPTS_DENIED, DENIED_ARCH)
-    } else {
-        (OWN, OWN_ARCH)
-    };
-    let mut calls: Vec<_> = common.iter().chain(arch).copied().collect();
-    calls.sort_unstable();
-    calls.dedup();
-    calls
-}
-
-/// This build's architecture as seccompiler names it.
-#[cfg(target_arch = "x86_64")]
-const ARCH: TargetArch = TargetArch::x86_64;
-#[cfg(target_arch = "aarch64")]
-const ARCH: TargetArch = TargetArch::aarch64;
-#[cfg(target_arch = "riscv64")]
-const ARCH: TargetArch = TargetArch::riscv64;
-
 /// The BPF program of the filter for this architecture: keylet's own (only
 /// the calls keylet makes after start-up; any other fails with EPERM), or with
 /// operator scripts (`scripts`) every call but those that change the system.
-/// Returns it with the number of calls it names.
+/// Returns it with the number of calls it names (each once).
 ///
 /// # Errors
 ///
 /// seccompiler's error: a filter it cannot compile, a defect of keylet's.
 pub(crate) fn program(scripts: bool) -> Result<(BpfProgram, usize), String> {
-    let calls = calls(scripts);
-    let len = calls.len();
-    let rules: BTreeMap<i64, Vec<_>> = calls.into_iter().map(|nr| (nr, Vec::new())).collect();
+    let (common, arch) = if scripts {
+        (FOR_SCRIPTS_DENIED, DENIED_ARCH)
+    } else {
+        (OWN, OWN_ARCH)
+    };
+    let rules: BTreeMap<i64, Vec<_>> = common.iter().chain(arch).map(|&nr| (nr, vec![])).collect();
+    let len = rules.len();
     let eperm = SeccompAction::Errno(libc::EPERM.unsigned_abs());
     let (mismatch, matched) = if scripts {
         (SeccompAction::Allow, eperm)
     } else {
         (eperm, SeccompAction::Allow)
     };
-    SeccompFilter::new(rules, mismatch, matched, ARCH)
+    // This build's architecture, which seccompiler knows (the module is built only for those).
+    TargetArch::try_from(std::env::consts::ARCH)
+        .and_then(|arch| SeccompFilter::new(rules, mismatch, matched, arch))
         .and_then(BpfProgram::try_from)
         .map(|program| (program, len))
         .map_err(|e| format!("cannot build the seccomp filter: {e}"))
