@@ -7,11 +7,10 @@ mod error;
 mod features; // options of subsystems a build lacks
 mod iak; // TCG device identity (IAK and IDevID)
 mod listen; // identity listener for SPIRE, metrics
+mod operator; // payload delivery, revocation notifications
 mod options;
 mod parse;
-mod payload; // payload keys and delivery
 mod push;
-mod revocation; // revocation notifications
 mod source;
 mod value;
 
@@ -26,13 +25,12 @@ use zeroize::Zeroizing;
 pub use error::ConfigError;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use listen::IdentitySettings;
+pub use operator::{PayloadConfig, RevocationCert, RevocationConfig, SecureSize, is_action_name};
 use parse::{
     parse_algorithms, parse_api_versions, parse_ek_handle, parse_ip, parse_password, parse_run_as,
     parse_uuid,
 };
-pub use payload::{PayloadConfig, SecureSize};
 pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url};
-pub use revocation::{RevocationCert, RevocationConfig, is_action_name};
 // read_toml: TOML text -> raw values, for the config fuzz target
 pub use source::{Environment, Origin, RawConfig, RawValue, Sourced, read_toml};
 use value::Values;

@@ -304,3 +304,16 @@ fn keylimes_stock_payload_options_load_in_every_build() {
                 enable_revocation_actions = false\nrevocation_actions = \"\"\n";
     load_conf(text).unwrap();
 }
+
+#[test]
+fn keylimes_list_forms_and_comma_lists_name_the_same_actions() {
+    let actions = |value: &str| {
+        let text = format!("[agent]\nrevocation_actions = {value}\n");
+        load_conf(&text).unwrap().config.revocation.actions
+    };
+    // Keylime's sample agent.conf writes "[]" for no actions.
+    assert!(actions("\"[]\"").is_empty());
+    assert!(actions("\"\"").is_empty());
+    assert_eq!(actions("\"['a.sh', \\\"b\\\"]\""), ["a.sh", "b"]);
+    assert_eq!(actions("\"a.sh, b\""), ["a.sh", "b"]);
+}
