@@ -228,7 +228,11 @@ impl AgentConfig {
         let root = Path::new("/");
         let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse_algorithms(&v)?;
         let (api_versions, api_versions_pinned) = parse_api_versions(&v)?;
-        let millis = |option, default, max| v.integer(option, default, 0..=max);
+        let millis = |option, default, max| {
+            let ms = v.integer(option, default, 0..=max)?;
+            Ok::<_, ConfigError>(Duration::from_millis(ms))
+        };
+        let retries = v.integer("exponential_backoff_max_retries", 5, 0..=1_000_000)?;
         let config = Self {
             uuid: parse_uuid(&v)?,
             ip: parse_ip(&v)?,
@@ -266,22 +270,9 @@ impl AgentConfig {
                 "sys/kernel/security/tpm0/binary_bios_measurements",
             )?,
             backoff: Backoff {
-                initial: Duration::from_millis(millis(
-                    "exponential_backoff_initial_delay",
-                    10_000,
-                    3_600_000,
-                )?),
-                max_retries: u32::try_from(v.integer(
-                    "exponential_backoff_max_retries",
-                    5,
-                    0..=1_000_000,
-                )?)
-                .unwrap_or(u32::MAX),
-                max_delay: Duration::from_millis(millis(
-                    "exponential_backoff_max_delay",
-                    300_000,
-                    86_400_000,
-                )?),
+                initial: millis("exponential_backoff_initial_delay", 10_000, 3_600_000)?,
+                max_retries: u32::try_from(retries).unwrap_or(u32::MAX),
+                max_delay: millis("exponential_backoff_max_delay", 300_000, 86_400_000)?,
             },
             api_versions,
             api_versions_pinned,

@@ -73,6 +73,8 @@ fn defaults_match_the_keylime_agent_except_the_uuid() {
     assert_eq!(c.run_as, None, "run_as is unset by default (README)");
     assert_eq!(c.api_versions.len(), 6);
     assert!(!c.api_versions_pinned, "unset api_versions is not pinned");
+    let listeners = (&c.identity, c.metrics_listen);
+    assert_eq!(listeners, (&IdentitySettings::default(), None), "off");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
