@@ -11,7 +11,6 @@
 //! a time (swtpm over TCP, `/dev/tpm0`) stop keylet first, with `/dev/tpmrm0`
 //! it can run beside it.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use keylet_core::keylime::hex;
@@ -25,70 +24,40 @@ use crate::keys::{
 use crate::state::AgentState;
 use crate::store;
 
-/// Why the certificate was not rotated.
-#[derive(Debug)]
-#[non_exhaustive]
-pub(crate) enum RotateError {
-    /// `enable_agent_mtls` is off: there is no certificate to rotate.
-    MtlsDisabled,
-    /// There is no agent state yet.
-    NoState(PathBuf),
-    /// The agent state belongs to another TPM.
-    OtherTpm(PathBuf),
-    /// A TPM, state or registrar step failed (nothing was written).
-    Register(StartError),
-    /// The key or certificate could not be made or written.
-    Keys(KeyError),
-}
-
-impl fmt::Display for RotateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MtlsDisabled => f.write_str(
-                "enable_agent_mtls is false: keylet serves plain HTTP and has no certificate to rotate",
-            ),
-            Self::NoState(p) => write!(
-                f,
-                "no agent state at {}: run keylet once (it registers and makes the certificate) first",
-                p.display()
-            ),
-            Self::OtherTpm(p) => write!(
-                f,
-                "the agent state {} was made with another TPM's EK; start keylet once on this host first",
-                p.display()
-            ),
-            Self::Register(e) => write!(f, "{e}; the certificate files were not changed"),
-            Self::Keys(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for RotateError {}
-
 /// Makes, registers and installs a new mTLS key and certificate; returns
 /// what the operator must do next, as the command prints it.
 ///
 /// # Errors
 ///
-/// [`RotateError`]; on any error before the files are written they are left
-/// as they were.
-pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, RotateError> {
+/// What went wrong, as the command prints it; on any error before the files
+/// are written they are left as they were.
+pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, String> {
     if !c.enable_agent_mtls {
-        return Err(RotateError::MtlsDisabled);
+        return Err(
+            "enable_agent_mtls is false: keylet serves plain HTTP and has no certificate \
+                    to rotate"
+                .into(),
+        );
     }
+    let keys = |e: KeyError| e.to_string();
     // A rotation or first start that was interrupted is finished first, so
     // that the pair kept as *.old below is a matching one.
-    complete_pending(&c.server_key, &c.server_cert).map_err(RotateError::Keys)?;
+    complete_pending(&c.server_key, &c.server_cert).map_err(keys)?;
     let files = mtls_files(&c.server_key, &c.server_cert);
     store::remove_stale_temporaries(&files.each_ref().map(PathBuf::as_path));
+    let path = c.agent_data_path.display();
     let state = AgentState::load(&c.agent_data_path)
-        .map_err(|e| RotateError::Register(StartError::State(e)))?
-        .ok_or_else(|| RotateError::NoState(c.agent_data_path.clone()))?;
-    let (key_pem, cert_pem) =
-        new_mtls_pem(&state.agent_id, &c.contact_ip).map_err(RotateError::Keys)?;
+        .map_err(|e| unchanged(StartError::State(e)))?
+        .ok_or_else(|| {
+            format!(
+                "no agent state at {path}: run keylet once (it registers and makes the \
+                 certificate) first"
+            )
+        })?;
+    let (key_pem, cert_pem) = new_mtls_pem(&state.agent_id, &c.contact_ip).map_err(keys)?;
     reregister(c, &state, &cert_pem).await?;
-    let previous = install_mtls(&c.server_key, &c.server_cert, &key_pem, &cert_pem)
-        .map_err(RotateError::Keys)?;
+    let previous =
+        install_mtls(&c.server_key, &c.server_cert, &key_pem, &cert_pem).map_err(keys)?;
     Ok(next_steps(
         &state.agent_id,
         &fingerprint(&cert_pem),
@@ -97,36 +66,36 @@ pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, RotateError> {
     ))
 }
 
+/// A TPM, state or registrar step failed: nothing was written.
+fn unchanged(e: StartError) -> String {
+    format!("{e}; the certificate files were not changed")
+}
+
 /// Registers `state`'s AK with `cert_pem` and activates it again.
-async fn reregister(
-    c: &AgentConfig,
-    state: &AgentState,
-    cert_pem: &str,
-) -> Result<(), RotateError> {
-    let err = RotateError::Register;
+async fn reregister(c: &AgentConfig, state: &AgentState, cert_pem: &str) -> Result<(), String> {
     let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
-        .map_err(|e| err(StartError::Device(e)))?;
-    let mut tpm = TpmBox::open(device).map_err(|e| err(StartError::Open(e)))?;
+        .map_err(|e| unchanged(StartError::Device(e)))?;
+    let mut tpm = TpmBox::open(device).map_err(|e| unchanged(StartError::Open(e)))?;
     tpm.set_endorsement_password(&c.tpm_ownerpassword);
-    let objects = agent::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle).map_err(err)?;
+    let objects =
+        agent::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle).map_err(unchanged)?;
     // The box owns a transient EK and flushes it when dropped, on every path.
     if objects.ek_public != state.ek_public {
-        return Err(RotateError::OtherTpm(c.agent_data_path.clone()));
+        return Err(format!(
+            "the agent state {} was made with another TPM's EK; start keylet once on this host \
+             first",
+            c.agent_data_path.display()
+        ));
     }
     let ak = tpm
         .tpm()
         .load_ak(objects.ek, &state.ak_public, &state.ak_private)
-        .map_err(|source| {
-            err(StartError::Tpm {
-                step: "load the saved AK",
-                source,
-            })
-        })?;
+        .map_err(|e| unchanged(StartError::tpm("load the saved AK")(e)))?;
     tpm.own(ak);
     agent::register(c, &mut tpm, &objects, state, ak, Some(cert_pem))
         .await
         .map(|_| ())
-        .map_err(err)
+        .map_err(unchanged)
 }
 
 fn fingerprint(cert_pem: &str) -> String {

@@ -25,22 +25,20 @@ pub(super) fn refuse_missing(v: &Values<'_>, c: &AgentConfig) -> Result<(), Conf
         ("enable_revocation_actions", c.revocation.enable_actions),
         ("enable_iak_idevid", c.device_id.is_some()),
     ];
-    let missing = asked
-        .into_iter()
-        .filter(|(_, set)| *set)
-        .map(|(option, _)| (option, feature(option)))
-        .find(|(_, (_, built))| !built);
-    match missing {
-        Some((option, (feature, _))) => Err(v.error(
-            option,
-            &format!(
-                "its default: this keylet was built without the {feature} feature; remove the \
-                 option, or use a default build (cargo build --release -p keylet) or one with \
-                 --features {feature}"
-            ),
-        )),
-        None => Ok(()),
+    for (option, set) in asked {
+        let (feature, built) = feature(option);
+        if set && !built {
+            return Err(v.error(
+                option,
+                &format!(
+                    "its default: this keylet was built without the {feature} feature; remove \
+                     the option, or use a default build (cargo build --release -p keylet) or one \
+                     with --features {feature}"
+                ),
+            ));
+        }
     }
+    Ok(())
 }
 
 /// The cargo feature an option asks for when set, and whether this keylet has it.

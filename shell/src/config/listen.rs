@@ -126,11 +126,6 @@ mod tests {
     }
 
     #[test]
-    fn identity_off_by_default() {
-        assert_eq!(settings(""), IdentitySettings::default());
-    }
-
-    #[test]
     #[cfg(feature = "identity")] // the option is refused without it
     fn loopback_listen_socket_and_allow_lists() {
         let s = settings(
@@ -164,12 +159,6 @@ mod tests {
     }
 
     #[test]
-    fn metrics_off_by_default_and_when_empty() {
-        assert_eq!(listen(&[]), None);
-        assert_eq!(listen(&[(LISTEN, "")]), None);
-    }
-
-    #[test]
     #[cfg(feature = "metrics")] // the option is refused without it
     fn loopback_addresses_or_a_remote_one_with_the_explicit_opt_in() {
         for (vars, addr) in [
@@ -192,7 +181,8 @@ mod tests {
     }
 
     #[test]
-    fn malformed_addresses_name_the_option_and_the_form() {
+    fn empty_is_off_and_malformed_addresses_name_the_option_and_the_form() {
+        assert_eq!(listen(&[(LISTEN, "")]), None);
         for bad in ["9102", "127.0.0.1", "localhost:http", "host.example:9102"] {
             refused_vars(&[(LISTEN, bad)], &["metrics_listen", "IP:PORT"]);
         }

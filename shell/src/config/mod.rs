@@ -7,11 +7,10 @@ mod error;
 mod features; // options of subsystems a build lacks
 mod iak; // TCG device identity (IAK and IDevID)
 mod listen; // identity listener for SPIRE, metrics
+mod operator; // payload delivery, revocation notifications
 mod options;
 mod parse;
-mod payload; // payload keys and delivery
 mod push;
-mod revocation; // revocation notifications
 mod source;
 mod value;
 
@@ -26,13 +25,12 @@ use zeroize::Zeroizing;
 pub use error::ConfigError;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use listen::IdentitySettings;
+pub use operator::{PayloadConfig, RevocationCert, RevocationConfig, SecureSize, is_action_name};
 use parse::{
     parse_algorithms, parse_api_versions, parse_ek_handle, parse_ip, parse_password, parse_run_as,
     parse_uuid,
 };
-pub use payload::{PayloadConfig, SecureSize};
 pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url};
-pub use revocation::{RevocationCert, RevocationConfig, is_action_name};
 // read_toml: TOML text -> raw values, for the config fuzz target
 pub use source::{Environment, Origin, RawConfig, RawValue, Sourced, read_toml};
 use value::Values;
@@ -230,7 +228,11 @@ impl AgentConfig {
         let root = Path::new("/");
         let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse_algorithms(&v)?;
         let (api_versions, api_versions_pinned) = parse_api_versions(&v)?;
-        let millis = |option, default, max| v.integer(option, default, 0..=max);
+        let millis = |option, default, max| {
+            let ms = v.integer(option, default, 0..=max)?;
+            Ok::<_, ConfigError>(Duration::from_millis(ms))
+        };
+        let retries = v.integer("exponential_backoff_max_retries", 5, 0..=1_000_000)?;
         let config = Self {
             uuid: parse_uuid(&v)?,
             ip: parse_ip(&v)?,
@@ -268,22 +270,9 @@ impl AgentConfig {
                 "sys/kernel/security/tpm0/binary_bios_measurements",
             )?,
             backoff: Backoff {
-                initial: Duration::from_millis(millis(
-                    "exponential_backoff_initial_delay",
-                    10_000,
-                    3_600_000,
-                )?),
-                max_retries: u32::try_from(v.integer(
-                    "exponential_backoff_max_retries",
-                    5,
-                    0..=1_000_000,
-                )?)
-                .unwrap_or(u32::MAX),
-                max_delay: Duration::from_millis(millis(
-                    "exponential_backoff_max_delay",
-                    300_000,
-                    86_400_000,
-                )?),
+                initial: millis("exponential_backoff_initial_delay", 10_000, 3_600_000)?,
+                max_retries: u32::try_from(retries).unwrap_or(u32::MAX),
+                max_delay: millis("exponential_backoff_max_delay", 300_000, 86_400_000)?,
             },
             api_versions,
             api_versions_pinned,

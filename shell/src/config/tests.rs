@@ -73,6 +73,8 @@ fn defaults_match_the_keylime_agent_except_the_uuid() {
     assert_eq!(c.run_as, None, "run_as is unset by default (README)");
     assert_eq!(c.api_versions.len(), 6);
     assert!(!c.api_versions_pinned, "unset api_versions is not pinned");
+    let listeners = (&c.identity, c.metrics_listen);
+    assert_eq!(listeners, (&IdentitySettings::default(), None), "off");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
@@ -303,4 +305,17 @@ fn keylimes_stock_payload_options_load_in_every_build() {
                 secure_size = \"1m\"\nenable_insecure_payload = false\n\
                 enable_revocation_actions = false\nrevocation_actions = \"\"\n";
     load_conf(text).unwrap();
+}
+
+#[test]
+fn keylimes_list_forms_and_comma_lists_name_the_same_actions() {
+    let actions = |value: &str| {
+        let text = format!("[agent]\nrevocation_actions = {value}\n");
+        load_conf(&text).unwrap().config.revocation.actions
+    };
+    // Keylime's sample agent.conf writes "[]" for no actions.
+    assert!(actions("\"[]\"").is_empty());
+    assert!(actions("\"\"").is_empty());
+    assert_eq!(actions("\"['a.sh', \\\"b\\\"]\""), ["a.sh", "b"]);
+    assert_eq!(actions("\"a.sh, b\""), ["a.sh", "b"]);
 }
