@@ -53,34 +53,29 @@ pub struct PushAgent {
 struct State {
     /// The bearer token, once authenticated.
     token: Option<Zeroizing<String>>,
-    progress: Progress,
-}
-
-/// How the attestations are going.
-struct Progress {
     backoff: Backoff,
-    /// Attestations accepted so far, for the logs.
-    accepted: u64,
-    /// Whether the last round failed (the next success is logged at info).
-    failing: bool,
+    /// Whether the next accepted evidence is logged at info: the first one,
+    /// and the first after a failure.
+    tell: bool,
 }
 
 impl PushAgent {
-    fn answer_seen(&self, status: u16) {
+    /// Records in the metrics, if they are on.
+    fn metric(&self, record: impl FnOnce(&Metrics)) {
         if let Some(m) = &self.metrics {
-            m.verifier_answer(status);
+            record(m);
         }
     }
 
     /// One attestation: capabilities, evidence; the pause before the next.
-    async fn round(&self, token: &str, progress: &mut Progress) -> Result<Duration, PushError> {
+    async fn round(&self, token: &str, tell: bool) -> Result<Duration, PushError> {
         let (tpm, sources) = (Arc::clone(&self.tpm), self.sources.clone());
         let body = on_files(move || evidence::capabilities(&*tpm, &sources)).await?;
         let path = self.verifier.attestations_path();
         let answer = (self.verifier)
             .call("capabilities", "POST", &path, Some(body), Some(token))
             .await?;
-        self.answer_seen(answer.status);
+        self.metric(|m| m.verifier_answer(answer.status));
         let info = self.tpm.agent_info();
         let (bank, scheme) = (info.hash_alg, info.sign_alg.name());
         let requested = answer.read(|b| messages::parse_requested(b, bank, scheme))?;
@@ -111,16 +106,13 @@ impl PushAgent {
         let answer = (self.verifier)
             .call("evidence", "PATCH", &path, Some(body), Some(token))
             .await?;
-        self.answer_seen(answer.status);
+        self.metric(|m| m.verifier_answer(answer.status));
         let next = messages::parse_next_attestation(&answer.body).unwrap_or_else(|e| {
             log::warn!("evidence accepted, but the answer's timing is unusable: {e}");
             None
         });
         self.record_last_pass(token).await;
-        progress.accepted = progress.accepted.saturating_add(1);
-        if let Some(m) = &self.metrics {
-            m.push_attestation(true);
-        }
+        self.metric(|m| m.push_attestation(true));
         let (wait, warning) = timing::next_attestation(next, self.fallback);
         if let Some(w) = warning {
             log::warn!("{w}");
@@ -128,7 +120,7 @@ impl PushAgent {
         let ima = ima
             .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
             .unwrap_or_default();
-        if progress.accepted == 1 || progress.failing {
+        if tell {
             log::info!(
                 "evidence accepted by the verifier{ima}; next attestation in {}",
                 secs(wait)
@@ -136,8 +128,6 @@ impl PushAgent {
         } else {
             log::debug!("evidence accepted{ima}; next in {}", secs(wait));
         }
-        progress.failing = false;
-        progress.backoff.reset();
         Ok(wait)
     }
 
@@ -147,14 +137,10 @@ impl PushAgent {
     async fn record_last_pass(&self, token: &str) {
         let Some(m) = &self.metrics else { return };
         let path = self.verifier.status_path();
-        let got = match self
-            .verifier
+        let got = (self.verifier)
             .call("status", "GET", &path, None, Some(token))
             .await
-        {
-            Ok(answer) => answer.read(messages::parse_agent_status),
-            Err(e) => Err(e),
-        };
+            .and_then(|answer| answer.read(messages::parse_agent_status));
         match got {
             Ok(s) if s.attestation_status == "PASS" && s.last_successful_attestation > 0 => {
                 m.set_last_pass(s.last_successful_attestation);
@@ -171,12 +157,12 @@ impl PushAgent {
     /// again, and returns the pause.
     fn failed(&self, e: &PushError, state: &mut State) -> Duration {
         match e {
-            PushError::Status { status, .. } => self.answer_seen(*status),
-            PushError::Http(_) => self.answer_seen(0),
+            PushError::Status { status, .. } => self.metric(|m| m.verifier_answer(*status)),
+            PushError::Http(_) => self.metric(|m| m.verifier_answer(0)),
             _ => {}
         }
-        state.progress.failing = true;
-        let backoff = &mut state.progress.backoff;
+        state.tell = true;
+        let backoff = &mut state.backoff;
         let (wait, drop_token) = match e {
             PushError::Status { status: 401, .. } => {
                 log::info!("{e}: {}", meaning("", 401));
@@ -221,7 +207,7 @@ impl PushAgent {
                 };
                 log::warn!("{e}{what}; next try in {}", secs(wait));
                 // A refused proof is made again with a new session.
-                (wait, matches!(e, PushError::NotAuthenticated { .. }))
+                (wait, matches!(e, PushError::NotAuthenticated(_)))
             }
         };
         if drop_token {
@@ -242,12 +228,14 @@ impl PushAgent {
                 Err(e) => self.failed(&e, state),
             };
         };
-        match self.round(token, &mut state.progress).await {
-            Ok(wait) => wait,
+        match self.round(token, state.tell).await {
+            Ok(wait) => {
+                state.tell = false;
+                state.backoff.reset();
+                wait
+            }
             Err(e) => {
-                if let Some(m) = &self.metrics {
-                    m.push_attestation(false);
-                }
+                self.metric(|m| m.push_attestation(false));
                 self.failed(&e, state)
             }
         }
@@ -258,11 +246,8 @@ impl PushAgent {
         tokio::pin!(stop);
         let mut state = State {
             token: None,
-            progress: Progress {
-                backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
-                accepted: 0,
-                failing: false,
-            },
+            backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
+            tell: true,
         };
         log::info!(
             "push mode: attesting agent {} to {} (no port is opened for it)",
