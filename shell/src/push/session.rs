@@ -64,13 +64,11 @@ pub(crate) async fn authenticate(
                 status: 401,
                 detail,
                 ..
-            } => PushError::NotAuthenticated {
-                detail: format!(
-                    "the verifier rejected the TPM2_Certify proof ({detail}); it checks it against \
-                     the AK the registrar holds for this agent, with SHA-256 and RSASSA (Keylime \
-                     7.14): an ECC AK or tpm_hash_alg other than sha256 cannot authenticate"
-                ),
-            },
+            } => PushError::NotAuthenticated(format!(
+                "the verifier rejected the TPM2_Certify proof ({detail}); it checks it against \
+                 the AK the registrar holds for this agent, with SHA-256 and RSASSA (Keylime \
+                 7.14): an ECC AK or tpm_hash_alg other than sha256 cannot authenticate"
+            )),
             other => other,
         })?;
     match answer.read(messages::parse_session_outcome)? {
@@ -82,11 +80,9 @@ pub(crate) async fn authenticate(
             );
             Ok(token)
         }
-        SessionOutcome::Fail => Err(PushError::NotAuthenticated {
-            detail: format!(
-                "the verifier answered evaluation \"fail\": agent {id} is not enrolled there (add \
-                 it with keylime_tenant -c add --push-model -u {id}), or the challenge expired"
-            ),
-        }),
+        SessionOutcome::Fail => Err(PushError::NotAuthenticated(format!(
+            "the verifier answered evaluation \"fail\": agent {id} is not enrolled there (add it \
+             with keylime_tenant -c add --push-model -u {id}), or the challenge expired"
+        ))),
     }
 }
