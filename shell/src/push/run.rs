@@ -18,7 +18,6 @@ use zeroize::Zeroizing;
 use super::client::Verifier;
 use super::evidence::{self, Sources};
 use super::messages;
-use super::session::authenticate;
 use super::timing::{self, Backoff};
 use super::{PushError, meaning, on_files, on_tpm, secs};
 use crate::executor::TpmWorker;
@@ -162,11 +161,18 @@ impl PushAgent {
             _ => {}
         }
         state.tell = true;
+        // An expired token, or a refused proof: a new session.
+        if matches!(
+            e,
+            PushError::Status { status: 401, .. } | PushError::NotAuthenticated(_)
+        ) {
+            state.token = None;
+        }
         let backoff = &mut state.backoff;
-        let (wait, drop_token) = match e {
+        match e {
             PushError::Status { status: 401, .. } => {
                 log::info!("{e}: {}", meaning("", 401));
-                (SHORT_PAUSE, true)
+                SHORT_PAUSE
             }
             PushError::Status {
                 status: status @ (429 | 503),
@@ -179,13 +185,13 @@ impl PushAgent {
                     "{step}: the verifier answered {status}: waiting {} (Retry-After)",
                     secs(wait)
                 );
-                (wait, false)
+                wait
             }
             PushError::Status {
                 status: 409, step, ..
             } => {
                 log::warn!("{e}: {}", meaning(step, 409));
-                (SHORT_PAUSE, false)
+                SHORT_PAUSE
             }
             PushError::Status {
                 status: status @ (403 | 404 | 410),
@@ -194,9 +200,9 @@ impl PushAgent {
             } if backoff.failures() < 3 => {
                 log::warn!("{e}: {}", meaning("evidence", *status));
                 backoff.pause();
-                (SHORT_PAUSE, false)
+                SHORT_PAUSE
             }
-            PushError::Setup(_) => (BACKOFF_MAX, false),
+            PushError::Setup(_) => BACKOFF_MAX,
             _ => {
                 let wait = backoff.pause();
                 let what = match e {
@@ -206,21 +212,16 @@ impl PushAgent {
                     _ => String::new(),
                 };
                 log::warn!("{e}{what}; next try in {}", secs(wait));
-                // A refused proof is made again with a new session.
-                (wait, matches!(e, PushError::NotAuthenticated(_)))
+                wait
             }
-        };
-        if drop_token {
-            state.token = None;
         }
-        wait
     }
 
     /// One step: authenticate if there is no token, else one attestation
     /// round; the pause before the next step.
     async fn step(&self, state: &mut State) -> Duration {
         let Some(token) = &state.token else {
-            return match authenticate(&self.verifier, &self.tpm, &self.worker).await {
+            return match self.authenticate().await {
                 Ok(token) => {
                     state.token = Some(token);
                     Duration::ZERO
