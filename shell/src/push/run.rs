@@ -52,6 +52,11 @@ pub struct PushAgent {
 struct State {
     /// The bearer token, once authenticated.
     token: Option<Zeroizing<String>>,
+    progress: Progress,
+}
+
+/// How the attestations are going.
+struct Progress {
     backoff: Backoff,
     /// Whether the next accepted evidence is logged at info: the first one,
     /// and the first after a failure.
@@ -67,7 +72,7 @@ impl PushAgent {
     }
 
     /// One attestation: capabilities, evidence; the pause before the next.
-    async fn round(&self, token: &str, tell: bool) -> Result<Duration, PushError> {
+    async fn round(&self, token: &str, progress: &mut Progress) -> Result<Duration, PushError> {
         let (tpm, sources) = (Arc::clone(&self.tpm), self.sources.clone());
         let body = on_files(move || evidence::capabilities(&*tpm, &sources)).await?;
         let path = self.verifier.attestations_path();
@@ -119,7 +124,7 @@ impl PushAgent {
         let ima = ima
             .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
             .unwrap_or_default();
-        if tell {
+        if std::mem::take(&mut progress.tell) {
             log::info!(
                 "evidence accepted by the verifier{ima}; next attestation in {}",
                 secs(wait)
@@ -127,6 +132,7 @@ impl PushAgent {
         } else {
             log::debug!("evidence accepted{ima}; next in {}", secs(wait));
         }
+        progress.backoff.reset();
         Ok(wait)
     }
 
@@ -160,7 +166,7 @@ impl PushAgent {
             PushError::Http(_) => self.metric(|m| m.verifier_answer(0)),
             _ => {}
         }
-        state.tell = true;
+        state.progress.tell = true;
         // An expired token, or a refused proof: a new session.
         if matches!(
             e,
@@ -168,7 +174,7 @@ impl PushAgent {
         ) {
             state.token = None;
         }
-        let backoff = &mut state.backoff;
+        let backoff = &mut state.progress.backoff;
         match e {
             PushError::Status { status: 401, .. } => {
                 log::info!("{e}: {}", meaning("", 401));
@@ -229,12 +235,8 @@ impl PushAgent {
                 Err(e) => self.failed(&e, state),
             };
         };
-        match self.round(token, state.tell).await {
-            Ok(wait) => {
-                state.tell = false;
-                state.backoff.reset();
-                wait
-            }
+        match self.round(token, &mut state.progress).await {
+            Ok(wait) => wait,
             Err(e) => {
                 self.metric(|m| m.push_attestation(false));
                 self.failed(&e, state)
@@ -247,8 +249,10 @@ impl PushAgent {
         tokio::pin!(stop);
         let mut state = State {
             token: None,
-            backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
-            tell: true,
+            progress: Progress {
+                backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
+                tell: true,
+            },
         };
         log::info!(
             "push mode: attesting agent {} to {} (no port is opened for it)",
