@@ -38,7 +38,7 @@ const REVOCATION_CERT: &str = concat!(
 /// against a fixed certificate: only a correctly signed one passes, and
 /// every refusal has a message.
 pub fn revocation_notice(data: &[u8]) -> bool {
-    let parsed = keylet::revocation::Notification::parse(data)
+    let parsed = keylet::keylime::decode::<keylet::revocation::Notification>(data)
         .map_err(keylet::revocation::RevocationError::from);
     match parsed.and_then(|n| keylet::revocation::notice::verify(n, Path::new(REVOCATION_CERT))) {
         Ok(notice) => {

@@ -65,7 +65,7 @@ fn sign(key: &Path, msg: &str, dir: &Path) -> String {
 
 fn body(msg: &str, signature: &str) -> Notification {
     let json = serde_json::json!({ "msg": msg, "signature": signature }).to_string();
-    Notification::parse(json.as_bytes()).unwrap()
+    keylet::keylime::decode(json.as_bytes()).unwrap()
 }
 
 const MSG: &str = r#"{"type": "revocation", "ip": "127.0.0.1", "agent_id": "failed-agent", "port": 9002, "tpm_policy": "{}", "meta_data": "{}", "event_time": "Tue Dec  1 03:00:00 2026"}"#;
@@ -111,7 +111,7 @@ fn a_signed_notification_verifies_and_a_forged_or_unsigned_one_is_refused() {
     let err = r.verify(body(MSG, "not base64!")).unwrap_err();
     assert!(matches!(err, RevocationError::Malformed(_)), "{err}");
     assert!(
-        Notification::parse(b"{\"signature\": \"x\"}").is_err(),
+        keylet::keylime::decode::<Notification>(b"{\"signature\": \"x\"}").is_err(),
         "msg is required"
     );
 }

@@ -1,5 +1,6 @@
-//! Where in a JSON document serde_json stopped: the JSON pointer of the value
-//! (or object) its error is about, found from the error's line and column.
+//! Reading a JSON document into its type ([`decode`]), with the JSON pointer
+//! of the first thing that was wrong, found from serde_json's error
+//! position (line and column).
 //!
 //! serde_json reports the position of the last byte it consumed: the end of
 //! the value it could not take (an object or array that lacks a field or has
@@ -9,6 +10,69 @@
 //! skipped, never decoded) and names that value. It replaces
 //! tracking the path through every `Deserialize` (serde_path_to_error), which
 //! cost 36 KiB of the static binary's 2.5 MiB budget (BENCHMARKS.md).
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// A document that is not what the protocol says: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    /// The JSON pointer of the value that was wrong (`""`: the document).
+    pub(crate) path: String,
+    /// What was wrong with it.
+    pub(crate) message: String,
+}
+
+impl JsonError {
+    /// An error at `path` (a JSON pointer) found after decoding.
+    pub(crate) fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// Reads `body` as a `T`.
+///
+/// # Errors
+///
+/// [`JsonError`] with the path of the first value that does not fit, or
+/// "not JSON" when the body is not JSON at all.
+pub fn decode<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, JsonError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            return JsonError::at("", format!("not JSON: {e}"));
+        }
+        let path = locate(body, e.line(), e.column());
+        // Without serde_json's " at line L column C": the path says where.
+        let message = e.to_string();
+        let at = message.rfind(" at line ").unwrap_or(message.len());
+        let message = message.get(..at).unwrap_or(&message);
+        // A missing field is named by its own path.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            let field = field.replace('~', "~0").replace('/', "~1");
+            return JsonError::at(format!("{path}/{field}"), "missing");
+        }
+        JsonError::at(path, message)
+    })
+}
 
 /// One open object or array, with its current member or element.
 enum Frame {
@@ -21,7 +85,7 @@ enum Frame {
 /// The JSON pointer of the value at serde_json's error position (`line`,
 /// `column`, 1-based) in `body`: the one that ends there, or else the one
 /// that starts right after it, or else the object or array open there.
-pub(super) fn locate(body: &[u8], line: usize, column: usize) -> String {
+fn locate(body: &[u8], line: usize, column: usize) -> String {
     let lines = body
         .split_inclusive(|&b| b == b'\n')
         .take(line.saturating_sub(1));
@@ -135,18 +199,29 @@ mod tests {
         locate(body.as_bytes(), e.line(), e.column())
     }
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, Deserialize)]
     #[allow(dead_code)]
     struct Doc {
         a: u8,
         list: Vec<Item>,
     }
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, Deserialize)]
     #[allow(dead_code)]
     struct Item {
         id: u8,
         name: String,
+    }
+
+    #[test]
+    fn errors_name_the_json_path() {
+        let e = decode::<Doc>(br#"{"a":1,"list":[{"id":1,"name":"n"},{"id":"x"}]}"#).unwrap_err();
+        assert_eq!(e.path, "/list/1/id");
+        assert!(e.message.starts_with("invalid type: string"), "{e}");
+        let e = decode::<Doc>(br#"{"a":1,"list":[{"name":"n"}]}"#).unwrap_err();
+        assert_eq!(e.to_string(), "/list/0/id: missing");
+        let e = decode::<Doc>(b"<html>").unwrap_err();
+        assert!(e.message.starts_with("not JSON"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 pub mod agent_api;
 mod envelope;
-mod error;
 mod json_path;
 #[cfg(feature = "push")]
 pub mod push;
@@ -20,4 +19,4 @@ pub mod revocation;
 pub(crate) mod streamed;
 
 pub(crate) use envelope::{Empty, Envelope, EnvelopeIn, SUCCESS};
-pub use error::{JsonError, decode};
+pub use json_path::{JsonError, decode};

@@ -1,10 +1,9 @@
 //! A revocation notification as the verifier sends it (keylime-protocol
 //! §4.10): `{"msg": "<JSON text>", "signature": "<base64>"}`, the message
-//! itself JSON naming the agent that failed.
+//! itself JSON naming the agent that failed. Both are read by
+//! [`super::decode`].
 
 use serde::Deserialize;
-
-use super::{JsonError, decode};
 
 /// The body of `POST /v2.x/notifications/revocation`.
 #[derive(Debug, Deserialize)]
@@ -23,42 +22,21 @@ pub(crate) struct RevocationMessage {
     pub(crate) agent_id: Option<String>,
 }
 
-impl Notification {
-    /// Parses the request body.
-    ///
-    /// # Errors
-    ///
-    /// [`JsonError`] naming what is missing or wrong.
-    pub fn parse(body: &[u8]) -> Result<Self, JsonError> {
-        decode(body)
-    }
-}
-
-impl RevocationMessage {
-    /// Parses a notification's `msg`.
-    ///
-    /// # Errors
-    ///
-    /// [`JsonError`] naming what is wrong.
-    pub(crate) fn parse(msg: &str) -> Result<Self, JsonError> {
-        decode(msg.as_bytes())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keylime::decode;
 
     #[test]
     fn notification_and_message_are_read_with_paths() {
-        let n = Notification::parse(br#"{"msg":"{\"agent_id\":\"a1\",\"type\":\"revocation\"}"}"#)
-            .unwrap();
+        let body = br#"{"msg":"{\"agent_id\":\"a1\",\"type\":\"revocation\"}"}"#;
+        let n: Notification = decode(body).unwrap();
         assert_eq!(n.signature, "");
-        let m = RevocationMessage::parse(&n.msg).unwrap();
+        let m: RevocationMessage = decode(n.msg.as_bytes()).unwrap();
         assert_eq!(m.agent_id.as_deref(), Some("a1"));
-        let e = Notification::parse(br#"{"signature":"x"}"#).unwrap_err();
+        let e = decode::<Notification>(br#"{"signature":"x"}"#).unwrap_err();
         assert_eq!(e.to_string(), "/msg: missing");
-        let e = RevocationMessage::parse(r#"{"agent_id":7}"#).unwrap_err();
+        let e = decode::<RevocationMessage>(br#"{"agent_id":7}"#).unwrap_err();
         assert_eq!(e.path, "/agent_id");
     }
 }

@@ -29,12 +29,10 @@ impl Serialize for Slot<'_> {
     }
 }
 
-/// `Write` into the splicer's buffer.
-struct Sink<'a>(&'a Splicer);
-
-impl io::Write for Sink<'_> {
+/// serde_json writes into the splicer's buffer.
+impl io::Write for &Splicer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.out.borrow_mut().extend_from_slice(buf);
+        self.out.borrow_mut().extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -57,7 +55,7 @@ impl Splicer {
     /// serde_json's, or `InvalidData` if a slot was written by another
     /// serializer than this one (its cut would not be between quotes).
     pub(crate) fn write<T: Serialize>(&self, doc: &T) -> io::Result<Vec<Vec<u8>>> {
-        serde_json::to_writer(Sink(self), doc)?;
+        serde_json::to_writer(self, doc)?;
         let out = self.out.take();
         let cuts = self.cuts.take();
         let mut pieces = Vec::with_capacity(cuts.len().saturating_add(1));

@@ -5,7 +5,7 @@
 pub mod client;
 pub(crate) mod stream;
 
-pub(crate) use client::{Connection, Endpoint, HttpError, Reply, Request, client_tls_config};
+pub(crate) use client::{Connection, Endpoint, HttpError, Request, client_tls_config};
 
 /// `host:port`, with an IPv6 host in brackets: the authority of a URL or of
 /// an HTTP `Host` header.

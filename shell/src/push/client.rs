@@ -9,7 +9,7 @@ use super::PushError;
 use super::messages::{self, JSON_API};
 use crate::config::PushSettings;
 use crate::keylime::JsonError;
-use crate::net::{self, Connection, Endpoint, HttpError, Reply, Request};
+use crate::net::{self, Connection, Endpoint, HttpError, Request};
 
 /// The largest answer keylet reads from the verifier (its answers are a few
 /// kilobytes; a larger one is refused, not buffered).
@@ -48,7 +48,10 @@ impl Answer {
         &self,
         read: impl FnOnce(&[u8]) -> Result<T, JsonError>,
     ) -> Result<T, PushError> {
-        read(&self.body).map_err(|e| PushError::answer(self.step, &e))
+        read(&self.body).map_err(|e| PushError::Answer {
+            step: self.step,
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -141,11 +144,35 @@ impl Verifier {
         }
     }
 
-    /// Sends `request` on the kept connection, or a new one. A kept
+    /// Sends `body` with `method` to `path` (with the bearer `token`) and
+    /// returns a 2xx answer whose media type is JSON.
+    ///
+    /// The request goes on the kept connection, or a new one. A kept
     /// connection that fails is replaced once (the verifier may have closed
     /// it while idle, or restarted); the connection is kept for the next
     /// request unless the answer could not be read.
-    async fn send(&self, request: Request<'_>) -> Result<Reply, HttpError> {
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Http`] without an answer; [`PushError::Status`] for a
+    /// non-2xx answer (with the verifier's detail and `Retry-After`);
+    /// [`PushError::Answer`] for a 2xx answer that is not JSON.
+    pub async fn call(
+        &self,
+        step: &'static str,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        token: Option<&str>,
+    ) -> Result<Answer, PushError> {
+        let request = Request {
+            method,
+            path,
+            body: body.map(|b| (JSON_API, b)),
+            accept: Some(JSON_API),
+            bearer: token,
+            max_body: MAX_ANSWER,
+        };
         let mut slot = self.conn.lock().await;
         let kept = slot.take().filter(|c| !c.is_closed());
         let reused = kept.is_some();
@@ -165,35 +192,6 @@ impl Verifier {
             other => other?,
         };
         *slot = Some(conn);
-        Ok(reply)
-    }
-
-    /// Sends `body` with `method` to `path` (with the bearer `token`) and
-    /// returns a 2xx answer whose media type is JSON.
-    ///
-    /// # Errors
-    ///
-    /// [`PushError::Http`] without an answer; [`PushError::Status`] for a
-    /// non-2xx answer (with the verifier's detail and `Retry-After`);
-    /// [`PushError::Answer`] for a 2xx answer that is not JSON.
-    pub async fn call(
-        &self,
-        step: &'static str,
-        method: &str,
-        path: &str,
-        body: Option<Vec<u8>>,
-        token: Option<&str>,
-    ) -> Result<Answer, PushError> {
-        let body = body.map(|b| (JSON_API, b));
-        let request = Request {
-            method,
-            path,
-            body,
-            accept: Some(JSON_API),
-            bearer: token,
-            max_body: MAX_ANSWER,
-        };
-        let reply = self.send(request).await?;
         if !(200..300).contains(&reply.status) {
             return Err(PushError::Status {
                 step,
@@ -202,14 +200,15 @@ impl Verifier {
                 retry_after: reply.retry_after,
             });
         }
-        messages::check_content_type(reply.content_type.as_deref())
-            .map_err(|e| PushError::answer(step, &e))?;
-        Ok(Answer {
+        let answer = Answer {
             step,
             status: reply.status,
             body: reply.body,
             location: reply.location,
-        })
+        };
+        // A 2xx answer that is not JSON is refused as an unusable body is.
+        answer.read(|_| messages::check_content_type(reply.content_type.as_deref()))?;
+        Ok(answer)
     }
 }
 

@@ -23,7 +23,6 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::executor::TpmWorker;
-use crate::keylime::JsonError;
 use crate::net::HttpError;
 
 pub use run::PushAgent;
@@ -54,11 +53,9 @@ pub enum PushError {
         /// What was wrong.
         detail: String,
     },
-    /// The verifier did not accept the proof of possession.
-    NotAuthenticated {
-        /// Why, as far as keylet can tell.
-        detail: String,
-    },
+    /// The verifier did not accept the proof of possession (why, as far as
+    /// keylet can tell).
+    NotAuthenticated(String),
     /// The TPM could not certify or quote.
     Tpm(String),
     /// A log could not be read.
@@ -83,7 +80,7 @@ impl fmt::Display for PushError {
                 Ok(())
             }
             Self::Answer { step, detail } => write!(f, "{step}: unusable answer: {detail}"),
-            Self::NotAuthenticated { detail } => write!(f, "not authenticated: {detail}"),
+            Self::NotAuthenticated(d) => write!(f, "not authenticated: {d}"),
             Self::Tpm(d) => write!(f, "TPM: {d}"),
             Self::Log(d) => write!(f, "log: {d}"),
         }
@@ -91,16 +88,6 @@ impl fmt::Display for PushError {
 }
 
 impl std::error::Error for PushError {}
-
-impl PushError {
-    /// A 2xx answer to `step` whose body is not what the protocol says.
-    pub(crate) fn answer(step: &'static str, e: &JsonError) -> Self {
-        Self::Answer {
-            step,
-            detail: e.to_string(),
-        }
-    }
-}
 
 impl From<HttpError> for PushError {
     fn from(e: HttpError) -> Self {
@@ -143,7 +130,6 @@ pub(crate) fn meaning(step: &str, status: u16) -> &'static str {
         (_, 400) => {
             "the verifier refused keylet's request as malformed; this is a keylet bug, please report it with this line"
         }
-        (_, 429 | 503) => "the verifier asks keylet to wait (Retry-After)",
         _ if status >= 500 => "the verifier failed; keylet tries again with backoff",
         _ => "unexpected answer; keylet tries again with backoff",
     }

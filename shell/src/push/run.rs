@@ -18,7 +18,6 @@ use zeroize::Zeroizing;
 use super::client::Verifier;
 use super::evidence::{self, Sources};
 use super::messages;
-use super::session::authenticate;
 use super::timing::{self, Backoff};
 use super::{PushError, meaning, on_files, on_tpm, secs};
 use crate::executor::TpmWorker;
@@ -59,16 +58,16 @@ struct State {
 /// How the attestations are going.
 struct Progress {
     backoff: Backoff,
-    /// Attestations accepted so far, for the logs.
-    accepted: u64,
-    /// Whether the last round failed (the next success is logged at info).
-    failing: bool,
+    /// Whether the next accepted evidence is logged at info: the first one,
+    /// and the first after a failure.
+    tell: bool,
 }
 
 impl PushAgent {
-    fn answer_seen(&self, status: u16) {
+    /// Records in the metrics, if they are on.
+    fn metric(&self, record: impl FnOnce(&Metrics)) {
         if let Some(m) = &self.metrics {
-            m.verifier_answer(status);
+            record(m);
         }
     }
 
@@ -80,7 +79,7 @@ impl PushAgent {
         let answer = (self.verifier)
             .call("capabilities", "POST", &path, Some(body), Some(token))
             .await?;
-        self.answer_seen(answer.status);
+        self.metric(|m| m.verifier_answer(answer.status));
         let info = self.tpm.agent_info();
         let (bank, scheme) = (info.hash_alg, info.sign_alg.name());
         let requested = answer.read(|b| messages::parse_requested(b, bank, scheme))?;
@@ -111,16 +110,13 @@ impl PushAgent {
         let answer = (self.verifier)
             .call("evidence", "PATCH", &path, Some(body), Some(token))
             .await?;
-        self.answer_seen(answer.status);
+        self.metric(|m| m.verifier_answer(answer.status));
         let next = messages::parse_next_attestation(&answer.body).unwrap_or_else(|e| {
             log::warn!("evidence accepted, but the answer's timing is unusable: {e}");
             None
         });
         self.record_last_pass(token).await;
-        progress.accepted = progress.accepted.saturating_add(1);
-        if let Some(m) = &self.metrics {
-            m.push_attestation(true);
-        }
+        self.metric(|m| m.push_attestation(true));
         let (wait, warning) = timing::next_attestation(next, self.fallback);
         if let Some(w) = warning {
             log::warn!("{w}");
@@ -128,7 +124,7 @@ impl PushAgent {
         let ima = ima
             .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
             .unwrap_or_default();
-        if progress.accepted == 1 || progress.failing {
+        if std::mem::take(&mut progress.tell) {
             log::info!(
                 "evidence accepted by the verifier{ima}; next attestation in {}",
                 secs(wait)
@@ -136,7 +132,6 @@ impl PushAgent {
         } else {
             log::debug!("evidence accepted{ima}; next in {}", secs(wait));
         }
-        progress.failing = false;
         progress.backoff.reset();
         Ok(wait)
     }
@@ -147,14 +142,10 @@ impl PushAgent {
     async fn record_last_pass(&self, token: &str) {
         let Some(m) = &self.metrics else { return };
         let path = self.verifier.status_path();
-        let got = match self
-            .verifier
+        let got = (self.verifier)
             .call("status", "GET", &path, None, Some(token))
             .await
-        {
-            Ok(answer) => answer.read(messages::parse_agent_status),
-            Err(e) => Err(e),
-        };
+            .and_then(|answer| answer.read(messages::parse_agent_status));
         match got {
             Ok(s) if s.attestation_status == "PASS" && s.last_successful_attestation > 0 => {
                 m.set_last_pass(s.last_successful_attestation);
@@ -171,16 +162,23 @@ impl PushAgent {
     /// again, and returns the pause.
     fn failed(&self, e: &PushError, state: &mut State) -> Duration {
         match e {
-            PushError::Status { status, .. } => self.answer_seen(*status),
-            PushError::Http(_) => self.answer_seen(0),
+            PushError::Status { status, .. } => self.metric(|m| m.verifier_answer(*status)),
+            PushError::Http(_) => self.metric(|m| m.verifier_answer(0)),
             _ => {}
         }
-        state.progress.failing = true;
+        state.progress.tell = true;
+        // An expired token, or a refused proof: a new session.
+        if matches!(
+            e,
+            PushError::Status { status: 401, .. } | PushError::NotAuthenticated(_)
+        ) {
+            state.token = None;
+        }
         let backoff = &mut state.progress.backoff;
-        let (wait, drop_token) = match e {
+        match e {
             PushError::Status { status: 401, .. } => {
                 log::info!("{e}: {}", meaning("", 401));
-                (SHORT_PAUSE, true)
+                SHORT_PAUSE
             }
             PushError::Status {
                 status: status @ (429 | 503),
@@ -193,13 +191,13 @@ impl PushAgent {
                     "{step}: the verifier answered {status}: waiting {} (Retry-After)",
                     secs(wait)
                 );
-                (wait, false)
+                wait
             }
             PushError::Status {
                 status: 409, step, ..
             } => {
                 log::warn!("{e}: {}", meaning(step, 409));
-                (SHORT_PAUSE, false)
+                SHORT_PAUSE
             }
             PushError::Status {
                 status: status @ (403 | 404 | 410),
@@ -208,9 +206,9 @@ impl PushAgent {
             } if backoff.failures() < 3 => {
                 log::warn!("{e}: {}", meaning("evidence", *status));
                 backoff.pause();
-                (SHORT_PAUSE, false)
+                SHORT_PAUSE
             }
-            PushError::Setup(_) => (BACKOFF_MAX, false),
+            PushError::Setup(_) => BACKOFF_MAX,
             _ => {
                 let wait = backoff.pause();
                 let what = match e {
@@ -220,21 +218,16 @@ impl PushAgent {
                     _ => String::new(),
                 };
                 log::warn!("{e}{what}; next try in {}", secs(wait));
-                // A refused proof is made again with a new session.
-                (wait, matches!(e, PushError::NotAuthenticated { .. }))
+                wait
             }
-        };
-        if drop_token {
-            state.token = None;
         }
-        wait
     }
 
     /// One step: authenticate if there is no token, else one attestation
     /// round; the pause before the next step.
     async fn step(&self, state: &mut State) -> Duration {
         let Some(token) = &state.token else {
-            return match authenticate(&self.verifier, &self.tpm, &self.worker).await {
+            return match self.authenticate().await {
                 Ok(token) => {
                     state.token = Some(token);
                     Duration::ZERO
@@ -245,9 +238,7 @@ impl PushAgent {
         match self.round(token, &mut state.progress).await {
             Ok(wait) => wait,
             Err(e) => {
-                if let Some(m) = &self.metrics {
-                    m.push_attestation(false);
-                }
+                self.metric(|m| m.push_attestation(false));
                 self.failed(&e, state)
             }
         }
@@ -260,8 +251,7 @@ impl PushAgent {
             token: None,
             progress: Progress {
                 backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
-                accepted: 0,
-                failing: false,
+                tell: true,
             },
         };
         log::info!(

@@ -11,82 +11,74 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use super::client::Verifier;
 use super::messages::{self, SessionOutcome};
-use super::{PushError, on_tpm};
-use crate::executor::TpmWorker;
-use crate::server::Attestation;
+use super::{PushAgent, PushError, on_tpm};
 
-/// Authenticates this agent at `verifier` with the TPM's proof of
-/// possession of the AK (TPM2_Certify on the TPM worker); returns the bearer
-/// token.
-///
-/// # Errors
-///
-/// [`PushError::NotAuthenticated`] if the verifier refuses the proof (not
-/// enrolled, challenge expired, wrong key); any other [`PushError`] for
-/// transport, answer or TPM failures.
-pub(crate) async fn authenticate(
-    verifier: &Verifier,
-    tpm: &Arc<dyn Attestation>,
-    worker: &TpmWorker,
-) -> Result<Zeroizing<String>, PushError> {
-    let id = verifier.agent_id();
-    let request = messages::session_request(id);
-    let challenge = verifier
-        .call(
-            "authentication (POST /sessions)",
-            "POST",
-            &verifier.path("sessions"),
-            Some(request),
-            None,
-        )
-        .await?
-        .read(messages::parse_session_challenge)?;
-    let (tpm, qualifying) = (Arc::clone(tpm), challenge.challenge);
-    let (attest, signature) = on_tpm(worker, move || {
-        tpm.certify_ak(&qualifying)
-            .map_err(|e| PushError::Tpm(format!("TPM2_Certify of the AK failed: {e}")))
-    })
-    .await?;
-    let proof = messages::session_proof(id, &challenge.id, &attest, &signature);
-    let answer = verifier
-        .call(
-            "authentication (PATCH /sessions)",
-            "PATCH",
-            &verifier.path(&format!("sessions/{}", challenge.id)),
-            Some(proof),
-            None,
-        )
-        .await
-        .map_err(|e| match e {
-            PushError::Status {
-                status: 401,
-                detail,
-                ..
-            } => PushError::NotAuthenticated {
-                detail: format!(
+impl PushAgent {
+    /// Authenticates this agent at the verifier with the TPM's proof of
+    /// possession of the AK (TPM2_Certify on the TPM worker); returns the bearer
+    /// token.
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::NotAuthenticated`] if the verifier refuses the proof (not
+    /// enrolled, challenge expired, wrong key); any other [`PushError`] for
+    /// transport, answer or TPM failures.
+    pub(super) async fn authenticate(&self) -> Result<Zeroizing<String>, PushError> {
+        let verifier = &self.verifier;
+        let id = verifier.agent_id();
+        let request = messages::session_request(id);
+        let challenge = verifier
+            .call(
+                "authentication (POST /sessions)",
+                "POST",
+                &verifier.path("sessions"),
+                Some(request),
+                None,
+            )
+            .await?
+            .read(messages::parse_session_challenge)?;
+        let (tpm, qualifying) = (Arc::clone(&self.tpm), challenge.challenge);
+        let (attest, signature) = on_tpm(&self.worker, move || {
+            tpm.certify_ak(&qualifying)
+                .map_err(|e| PushError::Tpm(format!("TPM2_Certify of the AK failed: {e}")))
+        })
+        .await?;
+        let proof = messages::session_proof(id, &challenge.id, &attest, &signature);
+        let answer = verifier
+            .call(
+                "authentication (PATCH /sessions)",
+                "PATCH",
+                &verifier.path(&format!("sessions/{}", challenge.id)),
+                Some(proof),
+                None,
+            )
+            .await
+            .map_err(|e| match e {
+                PushError::Status {
+                    status: 401,
+                    detail,
+                    ..
+                } => PushError::NotAuthenticated(format!(
                     "the verifier rejected the TPM2_Certify proof ({detail}); it checks it against \
-                     the AK the registrar holds for this agent, with SHA-256 and RSASSA (Keylime \
-                     7.14): an ECC AK or tpm_hash_alg other than sha256 cannot authenticate"
-                ),
-            },
-            other => other,
-        })?;
-    match answer.read(messages::parse_session_outcome)? {
-        SessionOutcome::Pass { token, expires_at } => {
-            log::info!(
-                "authenticated at the verifier with the TPM's proof of possession (token \
+                 the AK the registrar holds for this agent, with SHA-256 and RSASSA (Keylime \
+                 7.14): an ECC AK or tpm_hash_alg other than sha256 cannot authenticate"
+                )),
+                other => other,
+            })?;
+        match answer.read(messages::parse_session_outcome)? {
+            SessionOutcome::Pass { token, expires_at } => {
+                log::info!(
+                    "authenticated at the verifier with the TPM's proof of possession (token \
                  expires {})",
-                expires_at.as_deref().unwrap_or("when the verifier says")
-            );
-            Ok(token)
+                    expires_at.as_deref().unwrap_or("when the verifier says")
+                );
+                Ok(token)
+            }
+            SessionOutcome::Fail => Err(PushError::NotAuthenticated(format!(
+                "the verifier answered evaluation \"fail\": agent {id} is not enrolled there (add it \
+             with keylime_tenant -c add --push-model -u {id}), or the challenge expired"
+            ))),
         }
-        SessionOutcome::Fail => Err(PushError::NotAuthenticated {
-            detail: format!(
-                "the verifier answered evaluation \"fail\": agent {id} is not enrolled there (add \
-                 it with keylime_tenant -c add --push-model -u {id}), or the challenge expired"
-            ),
-        }),
     }
 }

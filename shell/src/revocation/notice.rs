@@ -15,6 +15,7 @@ use x509_cert::Certificate;
 use x509_cert::der::{Decode as _, Encode as _};
 
 use super::{Notification, RevocationError};
+use crate::keylime::decode;
 use crate::keylime::revocation::RevocationMessage;
 
 /// The largest certificate file read.
@@ -50,7 +51,7 @@ pub fn verify(notification: Notification, cert: &Path) -> Result<Notice, Revocat
     rsa::pss::Signature::try_from(sig.as_slice())
         .and_then(|s| verifier.verify(notification.msg.as_bytes(), &s))
         .map_err(|_| RevocationError::BadSignature(cert.to_path_buf()))?;
-    let message = RevocationMessage::parse(&notification.msg)
+    let message = decode::<RevocationMessage>(notification.msg.as_bytes())
         .map_err(|e| RevocationError::Malformed(format!("msg: {e}")))?;
     Ok(Notice {
         agent_id: message.agent_id.unwrap_or_else(|| "?".to_string()),
