@@ -19,6 +19,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
+use super::TpmDevice;
 use super::error::{Fail, Failure, TransportError};
 
 /// A TPM: a character device or open descriptor, swtpm over TCP, or the
@@ -42,34 +43,75 @@ enum Link {
     Mssim { tpm: TcpStream, platform: TcpStream },
 }
 
-impl TpmTransport {
-    /// Opens a TPM character device (`/dev/tpmrm0`, `/dev/tpm0`) read-write,
-    /// close-on-exec.
-    ///
-    /// # Errors
-    ///
-    /// [`Failure::Open`] naming the device.
-    pub fn open(path: &Path, timeout: Duration) -> Result<Self, TransportError> {
-        let device = path.display().to_string();
-        match nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
-            Ok(fd) => Ok(Self::from_owned(fd, device, timeout)),
-            Err(e) => Err(Fail::at(&device, timeout).err(Failure::Open(e.into()))),
+/// Opens the TPM named by `device`, waiting at most `timeout` for each
+/// response. The Microsoft/IBM simulator (its TPM port and the platform
+/// port after it) is powered on, its NV turned on and sent
+/// TPM2_Startup(CLEAR) (already started is fine); the byte layouts are
+/// core's (`keylet_core::tpm::mssim`).
+///
+/// # Errors
+///
+/// [`Failure::Open`] naming the device if it cannot be opened, or an I/O,
+/// timeout or size error of the simulator's set-up exchanges.
+pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, TransportError> {
+    let name = device.to_string();
+    let fail = Fail::at(&name, timeout);
+    let link = match device {
+        TpmDevice::Path(path) => Link::Fd(open_fd(path, &fail)?),
+        // keylet forbids unsafe code, so an inherited descriptor is reopened
+        // through /proc/self/fd/N: this works for a TPM character device,
+        // not for a socket.
+        TpmDevice::Fd(n) => Link::Fd(open_fd(Path::new(&format!("/proc/self/fd/{n}")), &fail)?),
+        TpmDevice::Tcp { host, port } => Link::Tcp(connect_stream(host, *port, &fail)?),
+        TpmDevice::Mssim { host, port } => {
+            let Some(platform_port) = port.checked_add(1) else {
+                return Err(fail.open("the platform port would be 65536".into()));
+            };
+            let tpm = connect_stream(host, *port, &fail)?;
+            let platform = connect_stream(host, platform_port, &fail)?;
+            Link::Mssim { tpm, platform }
+        }
+    };
+    let mut t = TpmTransport {
+        link,
+        device: name.clone(),
+        timeout,
+    };
+    if let Link::Mssim { platform, .. } = &mut t.link {
+        for signal in [SIGNAL_POWER_ON, SIGNAL_NV_ON] {
+            let sent = platform.write_all(&signal.to_be_bytes());
+            sent.map_err(|e| fail.stream("write", e))?;
+            match read_word(platform, &fail)? {
+                0 => {}
+                ack => {
+                    return Err(fail.open(format!(
+                        "the simulator answered platform signal {signal} with {ack}"
+                    )));
+                }
+            }
+        }
+        let mut cmd = [0u8; 64];
+        let mut rsp = [0u8; 64];
+        let startup = command::startup_clear(&mut cmd).map_err(|e| fail.open(e.to_string()))?;
+        let cc = command_code(startup);
+        let n = t.transact(startup, &mut rsp)?;
+        if !mssim::startup_done(rsp.get(..n).unwrap_or(&[])) {
+            return Err(fail.open(format!(
+                "TPM2_Startup (command {cc:#x}) was refused after power-on"
+            )));
         }
     }
+    Ok(t)
+}
 
-    /// Uses an inherited descriptor `n` (`fd://N`). keylet forbids unsafe
-    /// code, so the descriptor is reopened through `/proc/self/fd/N`: this
-    /// works for a TPM character device, not for a socket.
-    ///
-    /// # Errors
-    ///
-    /// [`Failure::Open`] if the descriptor is not open or cannot be reopened.
-    pub(crate) fn from_inherited(n: i32, timeout: Duration) -> Result<Self, TransportError> {
-        let mut t = Self::open(Path::new(&format!("/proc/self/fd/{n}")), timeout)?;
-        t.device = format!("fd://{n}");
-        Ok(t)
-    }
+/// Opens a TPM character device (`/dev/tpmrm0`, `/dev/tpm0`) read-write,
+/// close-on-exec.
+fn open_fd(path: &Path, fail: &Fail<'_>) -> Result<OwnedFd, TransportError> {
+    let flags = OFlag::O_RDWR | OFlag::O_CLOEXEC;
+    nix::fcntl::open(path, flags, Mode::empty()).map_err(|e| fail.err(Failure::Open(e.into())))
+}
 
+impl TpmTransport {
     /// Uses a descriptor the process already owns (for example one end of a
     /// socketpair whose other end `swtpm chardev --fd` serves).
     #[must_use]
@@ -89,62 +131,19 @@ impl TpmTransport {
     ///
     /// [`Failure::Open`] naming the address.
     pub fn tcp(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
-        let device = format!("tcp://{}", crate::net::HostPort(host, port));
-        let stream = connect_stream(host, port, &Fail::at(&device, timeout))?;
-        Ok(Self {
-            link: Link::Tcp(stream),
-            device,
-            timeout,
-        })
+        let host = host.to_owned();
+        open(&TpmDevice::Tcp { host, port }, timeout)
     }
 
-    /// Connects to the simulator's TPM port `port` and platform port
-    /// `port + 1` on `host` (tpm2-tss's `mssim:host=H,port=P`), powers the
-    /// TPM on, turns NV on and sends TPM2_Startup(CLEAR) (already started is
-    /// fine). The byte layouts are core's (`keylet_core::tpm::mssim`).
+    /// Connects to the Microsoft/IBM simulator's TPM port `port` and platform
+    /// port `port + 1` on `host` (tpm2-tss's `mssim:host=H,port=P`), as [`open`].
     ///
     /// # Errors
     ///
-    /// [`Failure::Open`] naming the address when a port refuses, or
-    /// an I/O, timeout or size error of the set-up exchanges.
+    /// As [`open`].
     pub fn mssim(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
-        let device = format!("mssim:host={host},port={port}");
-        let fail = Fail::at(&device, timeout);
-        let Some(platform_port) = port.checked_add(1) else {
-            return Err(fail.open("the platform port would be 65536".into()));
-        };
-        let tpm = connect_stream(host, port, &fail)?;
-        let platform = connect_stream(host, platform_port, &fail)?;
-        let mut t = Self {
-            link: Link::Mssim { tpm, platform },
-            device: device.clone(),
-            timeout,
-        };
-        if let Link::Mssim { platform, .. } = &mut t.link {
-            for signal in [SIGNAL_POWER_ON, SIGNAL_NV_ON] {
-                let sent = platform.write_all(&signal.to_be_bytes());
-                sent.map_err(|e| fail.stream("write", e))?;
-                match read_word(platform, &fail)? {
-                    0 => {}
-                    ack => {
-                        return Err(fail.open(format!(
-                            "the simulator answered platform signal {signal} with {ack}"
-                        )));
-                    }
-                }
-            }
-        }
-        let mut cmd = [0u8; 64];
-        let mut rsp = [0u8; 64];
-        let startup = command::startup_clear(&mut cmd).map_err(|e| fail.open(e.to_string()))?;
-        let cc = command_code(startup);
-        let n = t.transact(startup, &mut rsp)?;
-        if !mssim::startup_done(rsp.get(..n).unwrap_or(&[])) {
-            return Err(fail.open(format!(
-                "TPM2_Startup (command {cc:#x}) was refused after power-on"
-            )));
-        }
-        Ok(t)
+        let host = host.to_owned();
+        open(&TpmDevice::Mssim { host, port }, timeout)
     }
 }
 
