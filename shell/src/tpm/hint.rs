@@ -53,18 +53,6 @@ impl<E> fmt::Display for HintSuffix<'_, E> {
     }
 }
 
-/// A TPM sequence's error, shown with its host-side remedy.
-#[derive(Debug)]
-pub(crate) struct Hinted<E>(pub AgentError<E>);
-
-impl<E: fmt::Display> fmt::Display for Hinted<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.0, HintSuffix(&self.0))
-    }
-}
-
-impl<E: fmt::Debug + fmt::Display> std::error::Error for Hinted<E> {}
-
 #[cfg(test)]
 mod tests {
     use keylet_core::tpm::rc::ResponseCode;
@@ -79,12 +67,18 @@ mod tests {
         })
     }
 
+    /// The error as keylet shows it: with its remedy.
+    fn hinted(rc: u32) -> String {
+        let e = tpm(rc);
+        format!("{e}{}", HintSuffix(&e))
+    }
+
     #[test]
     fn out_of_slots_points_at_the_resource_manager() {
-        let text = Hinted(tpm(0x902)).to_string();
+        let text = hinted(0x902);
         assert!(text.contains("TPM_RC_OBJECT_MEMORY"), "{text}");
         assert!(text.contains("/dev/tpmrm0"), "{text}");
-        assert!(Hinted(tpm(0x100)).to_string().contains("startup-clear"));
+        assert!(hinted(0x100).contains("startup-clear"));
         assert_eq!(host_hint(&tpm(0x18B)), None);
     }
 
@@ -92,7 +86,7 @@ mod tests {
     fn a_wrong_password_points_at_tpm_ownerpassword() {
         // TPM_RC_BAD_AUTH on session 1 (PolicySecret), TPM_RC_AUTH_FAIL on session 1
         for rc in [0x9A2, 0x98E] {
-            let text = Hinted(tpm(rc)).to_string();
+            let text = hinted(rc);
             assert!(text.contains("password"), "{text}");
             assert!(text.contains("tpm_ownerpassword"), "{text}");
         }

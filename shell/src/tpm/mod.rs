@@ -19,7 +19,7 @@ mod transport;
 
 pub use device::{DeviceError, TpmDevice};
 pub use error::{Failure, TransportError};
-pub(crate) use hint::{HintSuffix, Hinted};
+pub(crate) use hint::HintSuffix;
 // metrics: TPM command timing names commands by their code
 pub(crate) use keylet_core::tpm::response::command_code;
 pub use transport::{TpmTransport, open};
