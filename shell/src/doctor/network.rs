@@ -58,11 +58,7 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
         .map_err(|e| registrar_problem(format!("{address}: {e}"), &e, c))?;
     let Some((a, b)) = pick_version(&c.api_versions, &v) else {
         let e = RegistrarError::NoCommonVersion {
-            registrar: v
-                .supported
-                .iter()
-                .map(|(a, b)| format!("{a}.{b}"))
-                .collect(),
+            registrar: v.supported,
         };
         return Err(registrar_problem(e.to_string(), &e, c));
     };
