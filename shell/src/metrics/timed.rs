@@ -2,11 +2,11 @@
 
 use std::time::Instant;
 
-use keylet_core::tpm::response::raw_rc;
+use keylet_core::tpm::response::{command_code, raw_rc};
 use keylet_core::tpm::transport::Transport;
 
 use super::{Metrics, TpmErrorKind};
-use crate::tpm::{Failure, TpmTransport, TransportError, command_code};
+use crate::tpm::{Failure, TpmTransport, TransportError};
 
 /// Borrows a transport and records each round trip and each error (when
 /// metrics are on).

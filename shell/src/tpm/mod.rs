@@ -20,8 +20,6 @@ mod transport;
 pub use device::{DeviceError, TpmDevice};
 pub use error::{Failure, TransportError};
 pub(crate) use hint::HintSuffix;
-// metrics: TPM command timing names commands by their code
-pub(crate) use keylet_core::tpm::response::command_code;
 pub use transport::{TpmTransport, open};
 
 use std::time::Duration;
