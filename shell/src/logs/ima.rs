@@ -124,7 +124,7 @@ impl ImaLog {
     ///
     /// # Errors
     ///
-    /// [`LogError::Open`] if the file cannot be opened.
+    /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
         let log = LogFile::open(path)?;
         let index = Mutex::new(LineIndex::new());
@@ -143,7 +143,7 @@ impl ImaLog {
     ///
     /// # Errors
     ///
-    /// [`LogError::Read`] if the file cannot be read.
+    /// [`LogError`] if the file cannot be read.
     pub fn slice_from(&self, requested: u64) -> Result<ImaSlice, LogError> {
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         self.refresh(&mut index)?;
@@ -160,7 +160,7 @@ impl ImaLog {
     ///
     /// # Errors
     ///
-    /// [`LogError::Read`] if the file cannot be read.
+    /// [`LogError`] if the file cannot be read.
     pub fn line_count(&self) -> Result<u64, LogError> {
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         self.refresh(&mut index)?;
