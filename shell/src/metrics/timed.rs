@@ -74,13 +74,7 @@ mod tests {
 
     #[test]
     fn response_codes_and_failures_have_kinds() {
-        let frame = |rc: u32| {
-            let mut f = [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0];
-            if let Some(tail) = f.get_mut(6..10) {
-                tail.copy_from_slice(&rc.to_be_bytes());
-            }
-            f
-        };
+        let frame = |rc: u32| [&[0x80, 0x01, 0, 0, 0, 10][..], &rc.to_be_bytes()].concat();
         for (rc, kind) in [
             (0, None),
             (0x922, Some(TpmErrorKind::Retry)),

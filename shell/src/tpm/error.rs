@@ -82,16 +82,7 @@ pub(super) struct Fail<'a> {
     pub(super) timeout: Duration,
 }
 
-impl<'a> Fail<'a> {
-    /// The errors of opening or setting up `device`.
-    pub(super) fn at(device: &'a str, timeout: Duration) -> Self {
-        Self {
-            device,
-            cc: 0,
-            timeout,
-        }
-    }
-
+impl Fail<'_> {
     pub(super) fn err(&self, failure: Failure) -> TransportError {
         TransportError {
             device: self.device.to_owned(),

@@ -54,7 +54,11 @@ enum Link {
 /// timeout or size error of the simulator's set-up exchanges.
 pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, TransportError> {
     let name = device.to_string();
-    let fail = Fail::at(&name, timeout);
+    let fail = Fail {
+        device: &name,
+        cc: 0,
+        timeout,
+    };
     let link = match device {
         TpmDevice::Path(path) => Link::Fd(open_file(path, &fail)?),
         // keylet forbids unsafe code, so an inherited descriptor is reopened
@@ -80,13 +84,10 @@ pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, Trans
         for signal in [SIGNAL_POWER_ON, SIGNAL_NV_ON] {
             let sent = platform.write_all(&signal.to_be_bytes());
             sent.map_err(|e| fail.stream("write", e))?;
-            match read_word(platform, Instant::now() + timeout, &fail)? {
-                0 => {}
-                ack => {
-                    return Err(fail.open(format!(
-                        "the simulator answered platform signal {signal} with {ack}"
-                    )));
-                }
+            let ack = read_word(platform, Instant::now() + timeout, &fail)?;
+            if ack != 0 {
+                let why = format!("the simulator answered platform signal {signal} with {ack}");
+                return Err(fail.open(why));
             }
         }
         let mut cmd = [0u8; 64];
