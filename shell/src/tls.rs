@@ -2,11 +2,13 @@
 //! TLS 1.3 and 1.2, for the mTLS server and every client (registrar, push
 //! verifier, `doctor`'s probe). Certificate verification is always on.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ConfigBuilder, RootCertStore, ServerConfig, WantsVerifier};
+
+use crate::keys::read_certs;
 
 /// The protocol versions keylet speaks (the Keylime 7.14 services use TLS
 /// 1.3; older ones and tenants may still use 1.2).
@@ -31,31 +33,24 @@ pub(crate) fn server_builder(
     ServerConfig::builder_with_provider(provider).with_protocol_versions(VERSIONS)
 }
 
-/// Why a client configuration could not be built.
-#[derive(Debug)]
-pub(crate) enum ClientTlsError {
-    /// None of the certificates is usable as a trust anchor.
-    NoUsableCert,
-    /// rustls refused the protocol versions.
-    Protocol(rustls::Error),
-}
-
 /// A client configuration (no client certificate) that trusts the usable
-/// certificates among `trusted`.
+/// certificates in `file` (PEM or DER).
 ///
 /// # Errors
 ///
-/// [`ClientTlsError::NoUsableCert`] if none is usable, or rustls' error.
-pub(crate) fn client_config(
-    trusted: Vec<CertificateDer<'static>>,
-) -> Result<ClientConfig, ClientTlsError> {
+/// A message naming the file: unreadable, or no certificate in it usable as
+/// a trust anchor; or rustls' error.
+pub(crate) fn client_config(file: &Path) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(trusted);
+    let (added, _) = roots.add_parsable_certificates(read_certs(file)?);
     if added == 0 {
-        return Err(ClientTlsError::NoUsableCert);
+        let file = file.display();
+        return Err(format!(
+            "{file} holds no certificate usable as a trust anchor"
+        ));
     }
     ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .map_err(ClientTlsError::Protocol)
+        .map_err(|e| e.to_string())
 }

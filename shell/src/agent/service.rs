@@ -19,7 +19,7 @@ use super::tpm_box::TpmBox;
 use crate::config::AgentConfig;
 use crate::server::{AgentInfo, AttestError, Attestation, Nonce, QuoteReply};
 use crate::state::AgentState;
-use crate::tpm::TransportError;
+use crate::tpm::{HintSuffix, TransportError};
 
 /// Room for the longest quote string (24 PCRs, RSA-4096 signature).
 const QUOTE_BUFFER: usize = 8192;
@@ -191,7 +191,7 @@ fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
         AgentError::QuoteSelfCheck(QuoteError::DigestMismatch) => AttestError::PcrsUnstable {
             attempts: keylet_core::agent::MAX_QUOTE_ATTEMPTS,
         },
-        other => AttestError::Tpm(Box::new(crate::tpm::Hinted(other))),
+        other => AttestError::Tpm(format!("{other}{}", HintSuffix(&other)).into()),
     }
 }
 

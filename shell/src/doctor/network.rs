@@ -12,11 +12,10 @@ use rustls::pki_types::ServerName;
 use super::report::{Finding, Outcome, fail};
 use crate::config::AgentConfig;
 use crate::keylime::registrar::pick_version;
-use crate::keys::read_certs;
 use crate::net::HttpError;
 use crate::registrar::{Registrar, RegistrarError};
 use crate::server::{ApiVersion, ApiVersions};
-use crate::tls::{self, ClientTlsError};
+use crate::tls;
 
 /// How long the listen-port probe waits.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,11 +58,7 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
         .map_err(|e| registrar_problem(format!("{address}: {e}"), &e, c))?;
     let Some((a, b)) = pick_version(&c.api_versions, &v) else {
         let e = RegistrarError::NoCommonVersion {
-            registrar: v
-                .supported
-                .iter()
-                .map(|(a, b)| format!("{a}.{b}"))
-                .collect(),
+            registrar: v.supported,
         };
         return Err(registrar_problem(e.to_string(), &e, c));
     };
@@ -88,13 +83,7 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
 /// `server_cert`: the certificate is the only trust anchor, so a handshake
 /// that gets past certificate verification proves it.
 async fn presents_our_cert(c: &AgentConfig, addr: SocketAddr) -> Result<(), String> {
-    let certs = read_certs(&c.server_cert)?;
-    let config = tls::client_config(certs).map_err(|e| match e {
-        ClientTlsError::NoUsableCert => {
-            format!("{} is not a usable certificate", c.server_cert.display())
-        }
-        ClientTlsError::Protocol(e) => e.to_string(),
-    })?;
+    let config = tls::client_config(&c.server_cert)?;
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;

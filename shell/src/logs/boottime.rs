@@ -1,6 +1,9 @@
 //! The boot time (`btime` of `/proc/stat`), sent as `boottime` so the verifier
 //! resets its IMA state cleanly after a reboot.
 
+use std::io;
+use std::path::Path;
+
 use super::LogError;
 
 /// Reads the boot time, in seconds since the epoch, from `/proc/stat`.
@@ -11,15 +14,12 @@ use super::LogError;
 ///
 /// # Errors
 ///
-/// [`LogError::Read`] if `/proc/stat` cannot be read, [`LogError::NoBootTime`]
-/// if it has no valid `btime` line.
+/// [`LogError`] if `/proc/stat` cannot be read or has no valid `btime` line.
 pub(crate) fn read_boottime() -> Result<u64, LogError> {
-    let path = "/proc/stat";
-    let text = std::fs::read_to_string(path).map_err(|source| LogError::Read {
-        path: path.into(),
-        source,
-    })?;
-    parse_btime(&text).ok_or(LogError::NoBootTime)
+    let path = Path::new("/proc/stat");
+    let text = std::fs::read_to_string(path).map_err(|e| LogError::read(path, e))?;
+    let missing = || LogError::read(path, io::Error::other("no valid 'btime' line"));
+    parse_btime(&text).ok_or_else(missing)
 }
 
 /// The value of the `btime` line of a `/proc/stat` text, if present and valid.

@@ -8,6 +8,7 @@
 //! grows; a shrunk or replaced file (detected on every refresh) resets it.
 
 use std::cmp::Ordering;
+use std::ops::Deref;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -101,11 +102,20 @@ impl LineIndex {
     }
 }
 
-/// The IMA runtime measurement list, opened once and re-read by offset.
+/// The IMA runtime measurement list, opened once and re-read by offset: a
+/// [`LogFile`] (which it dereferences to) with its line index.
 #[derive(Debug)]
 pub struct ImaLog {
     log: LogFile,
     index: Mutex<LineIndex>,
+}
+
+impl Deref for ImaLog {
+    type Target = LogFile;
+
+    fn deref(&self) -> &LogFile {
+        &self.log
+    }
 }
 
 impl ImaLog {
@@ -114,26 +124,11 @@ impl ImaLog {
     ///
     /// # Errors
     ///
-    /// [`LogError::Open`] if the file cannot be opened.
+    /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
         let log = LogFile::open(path)?;
         let index = Mutex::new(LineIndex::new());
         Ok(Self { log, index })
-    }
-
-    /// The path the log was opened from.
-    #[must_use]
-    pub(crate) fn path(&self) -> &Path {
-        self.log.path()
-    }
-
-    /// Reads bytes at `offset`; `Ok(0)` at the end of the file.
-    ///
-    /// # Errors
-    ///
-    /// [`LogError::Read`] if the read fails.
-    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, LogError> {
-        self.log.read_at(buf, offset)
     }
 
     /// Brings the index up to date with the file and says which lines to send
@@ -148,7 +143,7 @@ impl ImaLog {
     ///
     /// # Errors
     ///
-    /// [`LogError::Read`] if the file cannot be read.
+    /// [`LogError`] if the file cannot be read.
     pub fn slice_from(&self, requested: u64) -> Result<ImaSlice, LogError> {
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         self.refresh(&mut index)?;
@@ -165,7 +160,7 @@ impl ImaLog {
     ///
     /// # Errors
     ///
-    /// [`LogError::Read`] if the file cannot be read.
+    /// [`LogError`] if the file cannot be read.
     pub fn line_count(&self) -> Result<u64, LogError> {
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         self.refresh(&mut index)?;

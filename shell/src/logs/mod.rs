@@ -24,50 +24,47 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// Why a log could not be opened or read.
+/// Why a log (or `/proc/stat`) could not be opened or read.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum LogError {
-    /// The log file could not be opened.
-    Open {
-        /// The configured path.
-        path: PathBuf,
-        /// The operating system's reason.
-        source: io::Error,
-    },
-    /// Reading the log failed.
-    Read {
-        /// The configured path.
-        path: PathBuf,
-        /// The operating system's reason.
-        source: io::Error,
-    },
-    /// `/proc/stat` has no usable `btime` line.
-    NoBootTime,
+pub struct LogError {
+    /// The configured path.
+    path: PathBuf,
+    /// Whether opening the file failed (rather than reading it).
+    open: bool,
+    /// The operating system's reason, or what the file lacks.
+    source: io::Error,
+}
+
+impl LogError {
+    fn read(path: &Path, source: io::Error) -> Self {
+        let path = path.to_path_buf();
+        Self {
+            path,
+            open: false,
+            source,
+        }
+    }
 }
 
 impl fmt::Display for LogError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Open { path, source } => write!(
+        let Self { path, open, source } = self;
+        let path = path.display();
+        if *open {
+            write!(
                 f,
-                "cannot open log {}: {source} (it must exist and be opened as root, before privileges are dropped)",
-                path.display()
-            ),
-            Self::Read { path, source } => {
-                write!(f, "cannot read log {}: {source}", path.display())
-            }
-            Self::NoBootTime => f.write_str("/proc/stat has no valid 'btime' line"),
+                "cannot open log {path}: {source} (it must exist and be opened as root, before \
+                 privileges are dropped)"
+            )
+        } else {
+            write!(f, "cannot read {path}: {source}")
         }
     }
 }
 
 impl std::error::Error for LogError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Open { source, .. } | Self::Read { source, .. } => Some(source),
-            Self::NoBootTime => None,
-        }
+        Some(&self.source)
     }
 }
 
@@ -92,10 +89,11 @@ impl LogFile {
     ///
     /// # Errors
     ///
-    /// [`LogError::Open`] if the file cannot be opened.
+    /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = File::open(path).map_err(|source| LogError::Open {
+        let file = File::open(path).map_err(|source| LogError {
             path: path.to_path_buf(),
+            open: true,
             source,
         })?;
         let path = path.to_path_buf();
@@ -113,7 +111,7 @@ impl LogFile {
     ///
     /// # Errors
     ///
-    /// [`LogError::Read`] if the read fails.
+    /// [`LogError`] if the read fails.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, LogError> {
         loop {
             match self.file.read_at(buf, offset) {
@@ -124,9 +122,6 @@ impl LogFile {
     }
 
     fn read_error(&self, source: io::Error) -> LogError {
-        LogError::Read {
-            path: self.path.clone(),
-            source,
-        }
+        LogError::read(&self.path, source)
     }
 }

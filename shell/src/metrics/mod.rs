@@ -32,7 +32,7 @@ mod timed;
 #[cfg(not(feature = "metrics"))]
 pub(crate) use off::{Metrics, MetricsError, MetricsServer, start};
 #[cfg(feature = "metrics")]
-pub use registry::{Metrics, configured_cert_files, start};
+pub use registry::{Metrics, start};
 #[cfg(feature = "metrics")]
 pub use server::{MetricsError, MetricsServer, serve};
 pub use timed::Timed;
@@ -47,7 +47,7 @@ pub(crate) enum Endpoint {
 }
 
 /// What went wrong talking to the TPM (the `kind` label of
-/// `keylet_tpm_errors_total`).
+/// `keylet_tpm_errors_total`, [`TpmErrorKind::LABELS`] by discriminant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TpmErrorKind {
     /// No whole response within the transport's timeout.
@@ -65,26 +65,14 @@ pub(crate) enum TpmErrorKind {
 }
 
 impl TpmErrorKind {
+    /// The label values, in the order of the variants.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    const ALL: [Self; 6] = [
-        Self::Timeout,
-        Self::Connection,
-        Self::Malformed,
-        Self::Retry,
-        Self::Response,
-        Self::Deadline,
+    const LABELS: [&'static str; 6] = [
+        "timeout",
+        "connection",
+        "malformed",
+        "retry",
+        "response",
+        "deadline",
     ];
-
-    /// The label value.
-    #[must_use]
-    pub(crate) const fn label(self) -> &'static str {
-        match self {
-            Self::Timeout => "timeout",
-            Self::Connection => "connection",
-            Self::Malformed => "malformed",
-            Self::Retry => "retry",
-            Self::Response => "response",
-            Self::Deadline => "deadline",
-        }
-    }
 }

@@ -3,7 +3,7 @@
 //! `metrics_listen` is refused when the configuration is read, so [`start`]
 //! never has a listener to start.
 
-use std::fmt;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,20 +51,10 @@ impl Metrics {
 }
 
 /// The metrics listener: none in this build.
-#[derive(Debug)]
-pub enum MetricsServer {}
+pub type MetricsServer = Infallible;
 
 /// Why the metrics listener could not start: it cannot, in this build.
-#[derive(Debug)]
-pub enum MetricsError {}
-
-impl fmt::Display for MetricsError {
-    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
-    }
-}
-
-impl std::error::Error for MetricsError {}
+pub type MetricsError = Infallible;
 
 /// No metrics: the configuration refuses `metrics_listen` in this build.
 ///

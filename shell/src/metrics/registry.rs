@@ -19,7 +19,7 @@ use x509_cert::der::Decode as _;
 use keylet_core::tpm::command_name::snake_case;
 
 use super::{Endpoint, MetricsError, MetricsServer, TpmErrorKind, serve};
-use crate::keys::{CertFileError, load_certs};
+use crate::keys::load_certs;
 
 /// Upper bounds (seconds) of the TPM latency buckets: swtpm answers in under a
 /// millisecond, discrete TPMs sign in 20-550 ms, key creation takes seconds.
@@ -40,7 +40,7 @@ pub struct Metrics {
     registry: Registry,
     /// identity ok, identity error, integrity ok, integrity error.
     quotes: [Counter; 4],
-    /// Indexed like [`TpmErrorKind::ALL`].
+    /// Indexed by [`TpmErrorKind`].
     tpm_errors: [Counter; 6],
     tpm_latency: Family<CommandLabels, Histogram, fn() -> Histogram>,
     last_quote: Gauge<i64, AtomicI64>,
@@ -90,7 +90,7 @@ impl Metrics {
         );
         let errors: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
         let tpm_errors =
-            TpmErrorKind::ALL.map(|kind| errors.get_or_create_owned(&[("kind", kind.label())]));
+            TpmErrorKind::LABELS.map(|kind| errors.get_or_create_owned(&[("kind", kind)]));
         registry.register(
             "keylet_tpm_errors",
             "TPM errors by kind: timeout, connection, malformed (frame), retry (RETRY, YIELDED, \
@@ -183,8 +183,7 @@ impl Metrics {
 
     /// Counts one TPM error of `kind`.
     pub(crate) fn tpm_error(&self, kind: TpmErrorKind) {
-        let index = TpmErrorKind::ALL.iter().position(|k| *k == kind);
-        if let Some(c) = index.and_then(|i| self.tpm_errors.get(i)) {
+        if let Some(c) = self.tpm_errors.get(kind as usize) {
             c.inc();
         }
     }
@@ -265,17 +264,16 @@ fn command_label(code: u32) -> &'static str {
 ///
 /// # Errors
 ///
-/// [`MetricsError::CertRead`] or [`MetricsError::NoCertificate`] naming the file.
-pub(crate) fn not_after(path: &Path) -> Result<i64, MetricsError> {
-    let earliest = match load_certs(path) {
-        Ok(certs) => certs.iter().filter_map(|der| expiry(der.as_ref())).min(),
-        Err(CertFileError::Read { path, source }) => {
-            return Err(MetricsError::CertRead { path, source });
-        }
-        Err(_) => None,
-    };
-    earliest.ok_or_else(|| MetricsError::NoCertificate {
-        path: path.to_path_buf(),
+/// A message naming the file: unreadable, or no X.509 certificate in it.
+fn not_after(path: &Path) -> Result<i64, String> {
+    let certs = load_certs(path)
+        .map_err(|e| format!("{e} (check the path and that keylet's user may read it)"))?;
+    let earliest = certs.iter().filter_map(|der| expiry(der.as_ref())).min();
+    earliest.ok_or_else(|| {
+        format!(
+            "{} holds no X.509 certificate that parses (expected PEM or DER)",
+            path.display()
+        )
     })
 }
 
@@ -294,7 +292,7 @@ fn expiry(der: &[u8]) -> Option<i64> {
 /// and the client CA bundles when mTLS is on (pull mode), the verifier's CA
 /// in push mode, the registrar CA when registering over TLS.
 #[must_use]
-pub fn configured_cert_files(c: &crate::config::AgentConfig) -> Vec<PathBuf> {
+fn configured_cert_files(c: &crate::config::AgentConfig) -> Vec<PathBuf> {
     let mut files = Vec::new();
     if c.push.mode == crate::config::AttestationMode::Push {
         files.push(c.push.verifier_tls_ca_cert.clone());

@@ -4,7 +4,6 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,61 +28,29 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The OpenMetrics text format, which Prometheus asks for and understands.
 const CONTENT_TYPE_OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Why the metrics listener could not start, or a certificate file's
-/// expiry could not be read.
+/// Why the metrics listener could not start: its address cannot be bound.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum MetricsError {
-    /// The address cannot be bound.
-    Bind {
-        /// The `metrics_listen` address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// A certificate file cannot be read.
-    CertRead {
-        /// The file.
-        path: PathBuf,
-        /// The reason.
-        source: std::io::Error,
-    },
-    /// A certificate file holds no certificate that parses.
-    NoCertificate {
-        /// The file.
-        path: PathBuf,
-    },
+pub struct MetricsError {
+    /// The `metrics_listen` address.
+    addr: SocketAddr,
+    /// The operating system's reason.
+    source: std::io::Error,
 }
 
 impl fmt::Display for MetricsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Bind { addr, source } => write!(
-                f,
-                "cannot listen for metrics on {addr} (option metrics_listen): {source}; pick a \
-                 free port or leave metrics_listen empty to turn metrics off"
-            ),
-            Self::CertRead { path, source } => write!(
-                f,
-                "cannot read certificate file {}: {source} (check the path and that keylet's \
-                 user may read it)",
-                path.display()
-            ),
-            Self::NoCertificate { path } => write!(
-                f,
-                "{} holds no X.509 certificate that parses (expected PEM or DER)",
-                path.display()
-            ),
-        }
+        let Self { addr, source } = self;
+        write!(
+            f,
+            "cannot listen for metrics on {addr} (option metrics_listen): {source}; pick a free \
+             port or leave metrics_listen empty to turn metrics off"
+        )
     }
 }
 
 impl std::error::Error for MetricsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Bind { source, .. } | Self::CertRead { source, .. } => Some(source),
-            Self::NoCertificate { .. } => None,
-        }
+        Some(&self.source)
     }
 }
 
@@ -112,11 +79,11 @@ impl Drop for MetricsServer {
 ///
 /// # Errors
 ///
-/// [`MetricsError::Bind`] if the address cannot be bound.
+/// [`MetricsError`] if the address cannot be bound.
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<MetricsServer, MetricsError> {
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| MetricsError::Bind { addr, source })?;
+        .map_err(|source| MetricsError { addr, source })?;
     let bound = listener.local_addr().unwrap_or(addr);
     log::info!("serving metrics on http://{bound}/metrics");
     let task = tokio::spawn(accept_loop(listener, metrics));

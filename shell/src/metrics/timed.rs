@@ -2,11 +2,11 @@
 
 use std::time::Instant;
 
-use keylet_core::tpm::response::raw_rc;
+use keylet_core::tpm::response::{command_code, raw_rc};
 use keylet_core::tpm::transport::Transport;
 
 use super::{Metrics, TpmErrorKind};
-use crate::tpm::{Failure, TpmTransport, TransportError, command_code};
+use crate::tpm::{Failure, TpmTransport, TransportError};
 
 /// Borrows a transport and records each round trip and each error (when
 /// metrics are on).
@@ -74,13 +74,7 @@ mod tests {
 
     #[test]
     fn response_codes_and_failures_have_kinds() {
-        let frame = |rc: u32| {
-            let mut f = [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0];
-            if let Some(tail) = f.get_mut(6..10) {
-                tail.copy_from_slice(&rc.to_be_bytes());
-            }
-            f
-        };
+        let frame = |rc: u32| [&[0x80, 0x01, 0, 0, 0, 10][..], &rc.to_be_bytes()].concat();
         for (rc, kind) in [
             (0, None),
             (0x922, Some(TpmErrorKind::Retry)),

@@ -17,8 +17,7 @@ use tokio::net::TcpStream;
 use super::HostPort;
 use super::stream::boxed;
 
-use crate::keys::load_certs;
-use crate::tls::{self, ClientTlsError};
+use crate::tls;
 
 /// How long one request may take, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,17 +69,8 @@ pub(crate) fn client_tls_config(
     ca_file: &Path,
     option: &str,
 ) -> Result<rustls::ClientConfig, HttpError> {
-    let certs = load_certs(ca_file).map_err(|e| HttpError::Tls {
+    tls::client_config(ca_file).map_err(|e| HttpError::Tls {
         detail: format!("CA certificates ({option}): {e}"),
-    })?;
-    tls::client_config(certs).map_err(|e| HttpError::Tls {
-        detail: match e {
-            ClientTlsError::NoUsableCert => format!(
-                "{} ({option}) holds no usable CA certificate",
-                ca_file.display()
-            ),
-            ClientTlsError::Protocol(e) => e.to_string(),
-        },
     })
 }
 

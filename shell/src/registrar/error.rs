@@ -33,7 +33,7 @@ pub enum RegistrarError {
     /// The registrar supports none of keylet's API versions.
     NoCommonVersion {
         /// What it supports.
-        registrar: Vec<String>,
+        registrar: Vec<(u8, u8)>,
     },
 }
 
@@ -78,11 +78,15 @@ impl std::fmt::Display for RegistrarError {
             Self::BadResponse { detail } | Self::Http(HttpError::BadResponse { detail }) => {
                 write!(f, "the registrar's answer is not valid: {detail}")
             }
-            Self::NoCommonVersion { registrar } => write!(
-                f,
-                "the registrar supports API versions {} and keylet none of them; keylet speaks 2.1 to 2.6",
-                registrar.join(", ")
-            ),
+            Self::NoCommonVersion { registrar } => {
+                let theirs: Vec<String> =
+                    registrar.iter().map(|(a, b)| format!("{a}.{b}")).collect();
+                write!(
+                    f,
+                    "the registrar supports API versions {} and keylet none of them; keylet speaks 2.1 to 2.6",
+                    theirs.join(", ")
+                )
+            }
         }
     }
 }

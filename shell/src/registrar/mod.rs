@@ -52,7 +52,8 @@ impl Registrar {
         })
     }
 
-    /// Sends one request (a JSON body, if any) and returns the status and body.
+    /// Sends one request (with `body` as JSON, if any) and returns the
+    /// status and body.
     ///
     /// # Errors
     ///
@@ -62,14 +63,21 @@ impl Registrar {
         &self,
         method: &str,
         path: &str,
-        body: Option<Vec<u8>>,
+        body: Option<&impl serde::Serialize>,
     ) -> Result<(u16, Vec<u8>), RegistrarError> {
+        let body = match body.map(serde_json::to_vec).transpose() {
+            Ok(body) => body.map(|b| ("application/json", b)),
+            Err(e) => {
+                let detail = format!("cannot write the request to {path}: {e}");
+                return Err(RegistrarError::BadResponse { detail });
+            }
+        };
         let mut conn = self.endpoint.connect().await?;
         let reply = conn
             .send(net::Request {
                 method,
                 path,
-                body: body.map(|b| ("application/json", b)),
+                body,
                 ..net::Request::default()
             })
             .await?;
@@ -84,7 +92,7 @@ impl Registrar {
 
     /// Picks the API version to register with: the registrar's current version if
     /// keylet supports it, else the newest both support. A registrar whose
-    /// `/version` fails is asked with keylet's newest version.
+    /// `/version` answers other than 200 is asked with keylet's newest version.
     ///
     /// # Errors
     ///
@@ -92,23 +100,20 @@ impl Registrar {
     /// [`RegistrarError::NoCommonVersion`] if it supports none of `ours`.
     pub(crate) async fn negotiate(&self, ours: &[(u8, u8)]) -> Result<(u8, u8), RegistrarError> {
         let newest = ours.iter().max().copied().unwrap_or((2, 1));
-        let (status, body) = self.request("GET", "/version", None).await?;
-        if status != 200 {
-            log::warn!(
-                "registrar {} answered GET /version with {status}; trying API {}.{}",
-                self.address(),
-                newest.0,
-                newest.1
-            );
-            return Ok(newest);
-        }
-        let theirs = messages::parse_version(&body)?;
-        messages::pick_version(ours, &theirs).ok_or_else(|| RegistrarError::NoCommonVersion {
-            registrar: theirs
-                .supported
-                .iter()
-                .map(|(a, b)| format!("{a}.{b}"))
-                .collect(),
+        let theirs = match self.versions().await {
+            Err(RegistrarError::Status { status, .. }) => {
+                log::warn!(
+                    "registrar {} answered GET /version with {status}; trying API {}.{}",
+                    self.address(),
+                    newest.0,
+                    newest.1
+                );
+                return Ok(newest);
+            }
+            other => other?,
+        };
+        messages::pick_version(ours, &theirs).ok_or(RegistrarError::NoCommonVersion {
+            registrar: theirs.supported,
         })
     }
 
@@ -124,10 +129,7 @@ impl Registrar {
         registration: &Registration<'_>,
     ) -> Result<String, RegistrarError> {
         let path = format!("/v{}.{}/agents/{id}", api.0, api.1);
-        let body = serde_json::to_vec(registration).map_err(|e| RegistrarError::BadResponse {
-            detail: e.to_string(),
-        })?;
-        let (status, answer) = self.request("POST", &path, Some(body)).await?;
+        let (status, answer) = self.request("POST", &path, Some(registration)).await?;
         messages::check_status(status, &answer, "register", id)?;
         messages::parse_blob(&answer)
     }
@@ -144,12 +146,8 @@ impl Registrar {
         auth_tag: &str,
     ) -> Result<(), RegistrarError> {
         let path = format!("/v{}.{}/agents/{id}", api.0, api.1);
-        let body = serde_json::to_vec(&Activation { auth_tag }).map_err(|e| {
-            RegistrarError::BadResponse {
-                detail: e.to_string(),
-            }
-        })?;
-        let (status, answer) = self.request("PUT", &path, Some(body)).await?;
+        let activation = Activation { auth_tag };
+        let (status, answer) = self.request("PUT", &path, Some(&activation)).await?;
         messages::check_status(status, &answer, "activate", id)
     }
 
@@ -160,7 +158,7 @@ impl Registrar {
     /// [`RegistrarError`]: unreachable, TLS failure, a non-200 answer
     /// ([`RegistrarError::Status`]) or a body that is not a version document.
     pub(crate) async fn versions(&self) -> Result<Versions, RegistrarError> {
-        let (status, body) = self.request("GET", "/version", None).await?;
+        let (status, body) = self.request("GET", "/version", None::<&()>).await?;
         if status != 200 {
             return Err(RegistrarError::Status {
                 action: "GET /version",

@@ -82,16 +82,7 @@ pub(super) struct Fail<'a> {
     pub(super) timeout: Duration,
 }
 
-impl<'a> Fail<'a> {
-    /// The errors of opening or setting up `device`.
-    pub(super) fn at(device: &'a str, timeout: Duration) -> Self {
-        Self {
-            device,
-            cc: 0,
-            timeout,
-        }
-    }
-
+impl Fail<'_> {
     pub(super) fn err(&self, failure: Failure) -> TransportError {
         TransportError {
             device: self.device.to_owned(),
@@ -109,14 +100,14 @@ impl<'a> Fail<'a> {
         self.err(Failure::BadSize { size, capacity })
     }
 
-    /// A socket error: a read or write timeout, the peer closing mid-frame,
-    /// or another failure of `op`.
+    /// A write error: a timeout, the peer taking no more bytes, or another
+    /// failure of `op`.
     pub(super) fn stream(&self, op: &'static str, e: io::Error) -> TransportError {
         self.err(match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
                 Failure::Timeout(self.timeout.as_secs())
             }
-            io::ErrorKind::UnexpectedEof => Failure::Closed,
+            io::ErrorKind::WriteZero => Failure::Closed,
             _ => Failure::Io(op, e),
         })
     }

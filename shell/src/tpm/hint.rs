@@ -53,18 +53,6 @@ impl<E> fmt::Display for HintSuffix<'_, E> {
     }
 }
 
-/// A TPM sequence's error, shown with its host-side remedy.
-#[derive(Debug)]
-pub(crate) struct Hinted<E>(pub AgentError<E>);
-
-impl<E: fmt::Display> fmt::Display for Hinted<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.0, HintSuffix(&self.0))
-    }
-}
-
-impl<E: fmt::Debug + fmt::Display> std::error::Error for Hinted<E> {}
-
 #[cfg(test)]
 mod tests {
     use keylet_core::tpm::rc::ResponseCode;
@@ -80,21 +68,21 @@ mod tests {
     }
 
     #[test]
-    fn out_of_slots_points_at_the_resource_manager() {
-        let text = Hinted(tpm(0x902)).to_string();
-        assert!(text.contains("TPM_RC_OBJECT_MEMORY"), "{text}");
-        assert!(text.contains("/dev/tpmrm0"), "{text}");
-        assert!(Hinted(tpm(0x100)).to_string().contains("startup-clear"));
-        assert_eq!(host_hint(&tpm(0x18B)), None);
-    }
-
-    #[test]
-    fn a_wrong_password_points_at_tpm_ownerpassword() {
-        // TPM_RC_BAD_AUTH on session 1 (PolicySecret), TPM_RC_AUTH_FAIL on session 1
-        for rc in [0x9A2, 0x98E] {
-            let text = Hinted(tpm(rc)).to_string();
-            assert!(text.contains("password"), "{text}");
-            assert!(text.contains("tpm_ownerpassword"), "{text}");
+    fn remedies_name_what_to_change_on_the_host() {
+        // TPM_RC_BAD_AUTH and TPM_RC_AUTH_FAIL on session 1 (PolicySecret)
+        let password: &[&str] = &["password", "tpm_ownerpassword"];
+        for (rc, needles) in [
+            (0x902, &["TPM_RC_OBJECT_MEMORY", "/dev/tpmrm0"][..]),
+            (0x100, &["startup-clear"]),
+            (0x9A2, password),
+            (0x98E, password),
+        ] {
+            let e = tpm(rc);
+            let text = format!("{e}{}", HintSuffix(&e));
+            for needle in needles {
+                assert!(text.contains(needle), "{rc:#x}: {text}");
+            }
         }
+        assert_eq!(host_hint(&tpm(0x18B)), None);
     }
 }

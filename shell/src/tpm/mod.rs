@@ -19,28 +19,11 @@ mod transport;
 
 pub use device::{DeviceError, TpmDevice};
 pub use error::{Failure, TransportError};
-pub(crate) use hint::{HintSuffix, Hinted};
-// metrics: TPM command timing names commands by their code
-pub(crate) use keylet_core::tpm::response::command_code;
-pub use transport::TpmTransport;
+pub(crate) use hint::HintSuffix;
+pub use transport::{TpmTransport, open};
 
 use std::time::Duration;
 
 /// How long a transport waits for one response: RSA key generation on a
 /// discrete TPM can take tens of seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Opens the TPM named by `device`, waiting at most `timeout` for each
-/// response.
-///
-/// # Errors
-///
-/// [`Failure::Open`] naming the device if it cannot be opened.
-pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, TransportError> {
-    match device {
-        TpmDevice::Path(path) => TpmTransport::open(path, timeout),
-        TpmDevice::Fd(n) => TpmTransport::from_inherited(*n, timeout),
-        TpmDevice::Tcp { host, port } => TpmTransport::tcp(host, *port, timeout),
-        TpmDevice::Mssim { host, port } => TpmTransport::mssim(host, *port, timeout),
-    }
-}
