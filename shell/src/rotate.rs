@@ -19,11 +19,9 @@ use sha2::{Digest, Sha256};
 
 use crate::agent::{self, StartError, TpmBox, choose_device};
 use crate::config::AgentConfig;
-use crate::keys::{
-    KeyError, complete_pending, install_mtls, mtls_files, new_mtls_pem, parse_certs,
-};
+use crate::keys::{complete_pending, install_mtls, mtls_files, new_mtls_pem, parse_certs};
 use crate::state::AgentState;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// Why the certificate was not rotated.
 #[derive(Debug)]
@@ -38,7 +36,7 @@ pub(crate) enum RotateError {
     /// A TPM, state or registrar step failed (nothing was written).
     Register(StartError),
     /// The key or certificate could not be made or written.
-    Keys(KeyError),
+    Keys(StoreError),
 }
 
 impl fmt::Display for RotateError {

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::KeyError;
-use crate::store;
+use crate::store::{self, StoreError};
 
 pub(crate) const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 
@@ -53,14 +52,14 @@ pub(crate) fn files(key: &Path, cert: &Path) -> [PathBuf; 5] {
 ///
 /// # Errors
 ///
-/// [`KeyError::Store`] for the file that could not be written; what is
+/// [`StoreError`] for the file that could not be written; what is
 /// already installed stays consistent, and the next start completes it.
 pub(crate) fn install(
     key_path: &Path,
     cert_path: &Path,
     key_pem: &str,
     cert_pem: &str,
-) -> Result<Option<PathBuf>, KeyError> {
+) -> Result<Option<PathBuf>, StoreError> {
     let mut both = Zeroizing::new(String::with_capacity(key_pem.len() + cert_pem.len() + 1));
     both.push_str(key_pem);
     if !key_pem.ends_with('\n') {
@@ -78,7 +77,7 @@ fn finish(
     pending: &Path,
     key_pem: &str,
     cert_pem: &str,
-) -> Result<Option<PathBuf>, KeyError> {
+) -> Result<Option<PathBuf>, StoreError> {
     let current = store::read_private(key_path)?;
     // The key is replaced before the certificate: while it is still the
     // previous one, so is the certificate, and the pair is kept as it is.
@@ -89,18 +88,12 @@ fn finish(
     };
     store::write_private(key_path, key_pem.as_bytes())?;
     store::write_public(cert_path, cert_pem.as_bytes())?;
-    std::fs::remove_file(pending).map_err(|source| {
-        KeyError::Store(store::StoreError::Io {
-            action: "remove",
-            path: pending.to_path_buf(),
-            source,
-        })
-    })?;
+    std::fs::remove_file(pending).map_err(StoreError::io("remove", pending))?;
     Ok(previous)
 }
 
 /// Copies the current key and certificate (if any) to `*.old`.
-fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, KeyError> {
+fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, StoreError> {
     if let Some(k) = store::read_private(key)? {
         store::write_private(&old_path(key), &k)?;
     }
@@ -117,15 +110,15 @@ fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, KeyError> {
 ///
 /// # Errors
 ///
-/// [`KeyError::Invalid`] if the pending file does not hold a key and a
-/// certificate, [`KeyError::Store`] if a file cannot be read or written.
-pub(crate) fn complete_pending(key_path: &Path, cert_path: &Path) -> Result<bool, KeyError> {
+/// [`StoreError::Invalid`] if the pending file does not hold a key and a
+/// certificate, another [`StoreError`] if a file cannot be read or written.
+pub(crate) fn complete_pending(key_path: &Path, cert_path: &Path) -> Result<bool, StoreError> {
     let pending = pending_path(key_path);
     let Some(both) = store::read_private(&pending)? else {
         return Ok(false);
     };
     let invalid = |detail: &str| {
-        KeyError::invalid(
+        StoreError::invalid(
             &pending,
             format!(
                 "{detail}; it is the interrupted installation of a new mTLS key and \
