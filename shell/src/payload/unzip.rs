@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use zip::{CompressionMethod, ZipArchive};
 
 use super::PayloadError;
+use crate::store::StoreError;
 
 /// At most this many entries.
 const MAX_ENTRIES: usize = 1024;
@@ -83,14 +84,14 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
             .truncate(true)
             .mode(mode)
             .open(&target)
-            .map_err(PayloadError::write(&target))?;
+            .map_err(StoreError::io("write", &target))?;
         let room = limit.saturating_sub(total).min(declared);
         let mut limited = Read::take(&mut entry, room.saturating_add(1));
         let copied = std::io::copy(&mut limited, &mut file).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData => {
                 PayloadError::Zip(format!("entry {name:?} is corrupt: {e}"))
             }
-            _ => PayloadError::write(&target)(e),
+            _ => StoreError::io("write", &target)(e).into(),
         })?;
         if copied > declared {
             return Err(PayloadError::Zip(format!(
@@ -104,7 +105,7 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
             )));
         }
         total = total.saturating_add(copied);
-        file.flush().map_err(PayloadError::write(&target))?;
+        file.flush().map_err(StoreError::io("write", &target))?;
         written.push(target);
     }
     Ok(written)
@@ -151,10 +152,11 @@ fn check_declared(archive: &mut ZipArchive<Cursor<&[u8]>>, limit: u64) -> Result
     Ok(())
 }
 
-fn make_dirs(path: &Path) -> Result<(), PayloadError> {
+/// Makes `path` and its missing parents, mode 0700.
+pub(crate) fn make_dirs(path: &Path) -> Result<(), PayloadError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(PayloadError::write(path))
+        .map_err(|e| StoreError::io("write", path)(e).into())
 }
