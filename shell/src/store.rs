@@ -117,8 +117,9 @@ impl std::error::Error for StoreError {
 }
 
 /// The temporary file `write_private` uses for `path` in this process.
-fn temporary(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}.tmp-{}", std::process::id()))
+fn temporary(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    dir_of(path).join(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 /// The directory `path` is in (`.` for a bare file name).
@@ -174,11 +175,7 @@ pub(crate) fn remove_stale_temporaries(targets: &[&Path]) -> usize {
 /// `path`, if any, is untouched on error.
 pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     let dir = dir_of(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = temporary(dir, &name);
+    let tmp = temporary(path);
     // A stale temporary from a crashed earlier run of this pid is ours to replace.
     let _ = fs::remove_file(&tmp);
     let result = (|| {
@@ -305,7 +302,7 @@ mod tests {
         write_private(&p, b"kept").unwrap();
         // A pid that does not run (beyond pid_max), ours, and another file's.
         let dead = dir.path().join(".state.tmp-2147483646");
-        let ours = temporary(dir.path(), "state");
+        let ours = temporary(&p);
         let other = dir.path().join(".other.tmp-2147483646");
         for f in [&dead, &ours, &other] {
             fs::write(f, b"half").unwrap();
