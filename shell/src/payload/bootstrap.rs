@@ -284,16 +284,14 @@ impl KeyBootstrap {
                     .map(|k| (k, u.payload.clone()))
             })
         });
-        if let Some((k, _)) = &found {
-            s.us.clear();
-            s.vs.clear();
-            s.k = Some(k.clone());
-        }
-        drop(s);
         let Some((k, payload)) = found else {
             log::debug!("key share {share} received; waiting for a matching partner share");
             return;
         };
+        s.us.clear();
+        s.vs.clear();
+        s.k = Some(k.clone());
+        drop(s);
         log::info!(
             "payload key K derived: U and V combine to a key that matches the tenant's auth tag"
         );
