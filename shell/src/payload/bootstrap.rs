@@ -99,8 +99,8 @@ impl SymmetricKey {
 pub struct Delivered {
     /// `<secure>/unzipped`.
     pub dir: PathBuf,
-    /// Files written, K first.
-    pub(crate) files: Vec<PathBuf>,
+    /// How many files were written, K included.
+    pub(crate) files: usize,
     /// The payload script's exit code, if it ran.
     pub script_exit: Option<i32>,
 }
@@ -306,7 +306,7 @@ impl KeyBootstrap {
                 Ok(d) => log::info!(
                     "payload delivered to {} ({} files)",
                     d.dir.display(),
-                    d.files.len()
+                    d.files
                 ),
                 Err(e) => log::error!("payload delivery failed: {e}"),
             }

@@ -13,7 +13,7 @@
 //! 6. with `enable_payload_script`, `payload_script` (if the payload has it)
 //!    runs as `sh <script>` in `unzipped/`, as the user keylet runs as.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use super::secure_dir::STAGING;
@@ -47,10 +47,7 @@ pub fn deliver(
     );
     // The staging directory now holds the previous delivery, or a failed one.
     let _ = remove_dir(&staging);
-    let files = staged?
-        .iter()
-        .map(|f| dir.join(f.strip_prefix(&staging).unwrap_or(f)))
-        .collect();
+    let files = staged?;
     let script_exit = run_script(&dir, config)?;
     Ok(Delivered {
         dir,
@@ -60,17 +57,16 @@ pub fn deliver(
 }
 
 /// Writes K, the plaintext and the unpacked zip into `staging`, which then
-/// takes the place of `dir`.
+/// takes the place of `dir`; returns how many files were written.
 fn stage(
     staging: &Path,
     dir: &Path,
     config: &PayloadConfig,
     k: &SymmetricKey,
     plaintext: Option<&[u8]>,
-) -> Result<Vec<PathBuf>, PayloadError> {
-    let key_path = staging.join(&config.enc_keyname);
-    store::write_private(&key_path, k.as_bytes())?;
-    let mut files = vec![key_path];
+) -> Result<usize, PayloadError> {
+    store::write_private(&staging.join(&config.enc_keyname), k.as_bytes())?;
+    let mut files = 1;
     if let Some(plain) = plaintext {
         let path = staging.join(&config.dec_payload_file);
         store::write_private(&path, plain)?;
@@ -79,10 +75,10 @@ fn stage(
             plain.len(),
             config.dec_payload_file
         );
-        files.push(path);
+        files += 1;
         if config.extract_payload_zip {
             if unzip::looks_like_zip(plain) {
-                files.extend(unzip::extract(plain, staging, config.secure_size.bytes)?);
+                files += unzip::extract(plain, staging, config.secure_size.bytes)?;
                 log::info!("unpacked the zip payload");
             } else {
                 log::info!(

@@ -13,7 +13,7 @@
 use std::fs::OpenOptions;
 use std::io::{Cursor, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zip::{CompressionMethod, ZipArchive};
 
@@ -36,13 +36,13 @@ pub(crate) fn looks_like_zip(data: &[u8]) -> bool {
 }
 
 /// Unpacks `data` into `dir` (which exists), writing at most `limit` bytes.
-/// Returns the files written.
+/// Returns how many files were written.
 ///
 /// # Errors
 ///
 /// [`PayloadError::Zip`] naming the entry and the problem, or
 /// [`PayloadError::Store`] for a file that cannot be written.
-pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, PayloadError> {
+pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<usize, PayloadError> {
     let zip_err = |e: zip::result::ZipError| PayloadError::Zip(e.to_string());
     let mut archive = ZipArchive::new(Cursor::new(data)).map_err(zip_err)?;
     if archive.len() > MAX_ENTRIES {
@@ -52,7 +52,7 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
         )));
     }
     check_declared(&mut archive, limit)?;
-    let mut written = Vec::new();
+    let mut written = 0;
     let mut total: u64 = 0;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(zip_err)?;
@@ -106,7 +106,7 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
         }
         total = total.saturating_add(copied);
         file.flush().map_err(StoreError::io("write", &target))?;
-        written.push(target);
+        written += 1;
     }
     Ok(written)
 }
