@@ -207,6 +207,16 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 ///
 /// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
 pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    read(path, true)
+}
+
+/// Reads a file; `Ok(None)` if it does not exist. A `secret` one is refused
+/// if group or others have any access; a public one is a certificate.
+///
+/// # Errors
+///
+/// As [`read_private`].
+pub(crate) fn read(path: &Path, secret: bool) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -218,7 +228,7 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, St
             path: path.to_path_buf(),
         });
     }
-    if meta.mode() & 0o077 != 0 {
+    if secret && meta.mode() & 0o077 != 0 {
         return Err(StoreError::TooOpen {
             path: path.to_path_buf(),
             mode: meta.permissions().mode(),
@@ -230,24 +240,6 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, St
     file.read_to_end(&mut data)
         .map_err(StoreError::io("read", path))?;
     Ok(Some(data))
-}
-
-/// Reads a public file (a certificate). `Ok(None)` if it does not exist.
-///
-/// # Errors
-///
-/// [`StoreError::Io`] or [`StoreError::NotAFile`].
-pub(crate) fn read_public(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match fs::metadata(path) {
-        Ok(m) if !m.is_file() => Err(StoreError::NotAFile {
-            path: path.to_path_buf(),
-        }),
-        Ok(_) => fs::read(path)
-            .map(Some)
-            .map_err(StoreError::io("read", path)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io("stat", path)(e)),
-    }
 }
 
 /// Writes a public file (a certificate) atomically, mode 0644.
@@ -332,9 +324,9 @@ mod tests {
     fn missing_files_are_none_and_directories_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         assert!(read_private(&dir.path().join("nope")).unwrap().is_none());
-        assert!(read_public(&dir.path().join("nope")).unwrap().is_none());
+        assert!(read(&dir.path().join("nope"), false).unwrap().is_none());
         assert!(matches!(
-            read_public(dir.path()),
+            read(dir.path(), false),
             Err(StoreError::NotAFile { .. })
         ));
     }

@@ -37,7 +37,7 @@ pub(crate) fn load_or_create_mtls(
     }
     mtls_install::complete_pending(key_path, cert_path)?;
     let key = store::read_private(key_path)?;
-    let cert = store::read_public(cert_path)?;
+    let cert = store::read(cert_path, false)?;
     match (key, cert) {
         (Some(key), Some(cert)) => {
             let not_pem = |path| StoreError::invalid(path, "not a PEM file");
@@ -45,7 +45,7 @@ pub(crate) fn load_or_create_mtls(
             KeyPair::from_pem(key_text).map_err(|e| {
                 StoreError::invalid(key_path, format!("not a usable private key ({e})"))
             })?;
-            let cert_pem = String::from_utf8(cert).map_err(|_| not_pem(cert_path))?;
+            let cert_pem = String::from_utf8(cert.to_vec()).map_err(|_| not_pem(cert_path))?;
             if !cert_pem.contains(mtls_install::CERT_BEGIN) {
                 return Err(StoreError::invalid(cert_path, "holds no PEM certificate"));
             }

@@ -88,7 +88,7 @@ fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, StoreError>
     if let Some(k) = store::read_private(key)? {
         store::write_private(&with_suffix(key, ".old"), &k)?;
     }
-    match store::read_public(cert)? {
+    match store::read(cert, false)? {
         Some(text) => {
             store::write_public(&with_suffix(cert, ".old"), &text)?;
             Ok(Some(with_suffix(cert, ".old")))
