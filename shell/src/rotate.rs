@@ -18,11 +18,9 @@ use sha2::{Digest, Sha256};
 
 use crate::agent::{self, StartError, TpmBox, choose_device};
 use crate::config::AgentConfig;
-use crate::keys::{
-    KeyError, complete_pending, install_mtls, mtls_files, new_mtls_pem, parse_certs,
-};
+use crate::keys::{complete_pending, install_mtls, mtls_files, new_mtls_pem, parse_certs};
 use crate::state::AgentState;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// Makes, registers and installs a new mTLS key and certificate; returns
 /// what the operator must do next, as the command prints it.
@@ -39,7 +37,7 @@ pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, String> {
                 .into(),
         );
     }
-    let keys = |e: KeyError| e.to_string();
+    let keys = |e: StoreError| e.to_string();
     // A rotation or first start that was interrupted is finished first, so
     // that the pair kept as *.old below is a matching one.
     complete_pending(&c.server_key, &c.server_cert).map_err(keys)?;

@@ -34,51 +34,6 @@ pub struct AgentState {
     pub(crate) ak_private: Vec<u8>,
 }
 
-/// Why the state file could not be used.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum StateError {
-    /// Reading or writing failed.
-    Store(StoreError),
-    /// The file is not a state file keylet can read.
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong.
-        detail: String,
-    },
-}
-
-impl std::fmt::Display for StateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Store(e) => e.fmt(f),
-            Self::Corrupt { path, detail } => write!(
-                f,
-                "agent state {} cannot be read ({detail}); it was left untouched. If it is damaged, \
-                 move it away to start with a new AK, and delete this agent at the registrar first \
-                 (keylime_tenant -c regdelete -u <id>) because the registrar refuses a known id with a new AK",
-                path.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for StateError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Store(e) => Some(e),
-            Self::Corrupt { .. } => None,
-        }
-    }
-}
-
-impl From<StoreError> for StateError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
 impl AgentState {
     /// A new state of the current format.
     #[must_use]
@@ -107,11 +62,19 @@ impl AgentState {
     ///
     /// # Errors
     ///
-    /// [`StateError`] if the file is unreadable, too open, or not a state file.
-    pub(crate) fn load(path: &Path) -> Result<Option<Self>, StateError> {
-        let corrupt = |detail: String| StateError::Corrupt {
-            path: path.to_path_buf(),
-            detail,
+    /// [`StoreError`] if the file is unreadable, too open, or not a state
+    /// file ([`StoreError::Invalid`], saying what to do).
+    pub(crate) fn load(path: &Path) -> Result<Option<Self>, StoreError> {
+        let corrupt = |detail: String| {
+            StoreError::invalid(
+                path,
+                format!(
+                    "the agent state cannot be read ({detail}); it was left untouched. If it is \
+                     damaged, move it away to start with a new AK, and delete this agent at the \
+                     registrar first (keylime_tenant -c regdelete -u <id>) because the registrar \
+                     refuses a known id with a new AK"
+                ),
+            )
         };
         let Some(bytes) = store::read_private(path)? else {
             return Ok(None);
@@ -127,13 +90,11 @@ impl AgentState {
     ///
     /// # Errors
     ///
-    /// [`StateError::Store`].
-    pub(crate) fn save(&self, path: &Path) -> Result<(), StateError> {
-        let bytes = postcard::to_stdvec(self).map_err(|e| StateError::Corrupt {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-        Ok(store::write_private(path, &bytes)?)
+    /// [`StoreError`].
+    pub(crate) fn save(&self, path: &Path) -> Result<(), StoreError> {
+        let bytes =
+            postcard::to_stdvec(self).map_err(|e| StoreError::invalid(path, e.to_string()))?;
+        store::write_private(path, &bytes)
     }
 }
 
@@ -179,7 +140,7 @@ mod tests {
         let p = dir.path().join("state");
         store::write_private(&p, b"{\"not\": \"postcard\"}").unwrap();
         let err = AgentState::load(&p).unwrap_err();
-        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(matches!(err, StoreError::Invalid(..)), "{err}");
         assert!(err.to_string().contains("regdelete"), "{err}");
         assert_eq!(std::fs::read(&p).unwrap(), b"{\"not\": \"postcard\"}");
     }

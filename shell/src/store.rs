@@ -19,7 +19,8 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use zeroize::Zeroizing;
 
-/// Why a state file could not be read or written.
+/// Why one of keylet's files (the agent state, a key, a certificate) could
+/// not be read, written or made.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -44,6 +45,36 @@ pub enum StoreError {
         /// The path.
         path: PathBuf,
     },
+    /// The file does not hold what keylet expects: what is wrong and what to do.
+    Invalid(PathBuf, String),
+    /// A password-protected key was configured in this option.
+    PasswordUnsupported(&'static str),
+    /// Generating what is named failed, with the error.
+    Generate(&'static str, String),
+}
+
+impl StoreError {
+    /// [`StoreError::Invalid`]: `path` does not hold what keylet expects.
+    pub(crate) fn invalid(path: &Path, detail: impl Into<String>) -> Self {
+        Self::Invalid(path.to_path_buf(), detail.into())
+    }
+
+    /// [`StoreError::Generate`] from the error of making `what`.
+    pub(crate) fn generate<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Self {
+        move |e| Self::Generate(what, e.to_string())
+    }
+
+    /// [`StoreError::Io`] from the error of `action` on `path`.
+    pub(crate) fn io<'p>(
+        action: &'static str,
+        path: &'p Path,
+    ) -> impl FnOnce(io::Error) -> Self + use<'p> {
+        move |source| Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 impl std::fmt::Display for StoreError {
@@ -65,6 +96,13 @@ impl std::fmt::Display for StoreError {
             Self::NotAFile { path } => {
                 write!(f, "{} exists but is not a regular file", path.display())
             }
+            Self::Invalid(path, detail) => write!(f, "{}: {detail}", path.display()),
+            Self::PasswordUnsupported(option) => write!(
+                f,
+                "option {option} is set, but keylet does not read password-protected keys; \
+                 leave it empty and protect the key file with its 0600 mode and the state directory"
+            ),
+            Self::Generate(what, detail) => write!(f, "cannot generate the {what}: {detail}"),
         }
     }
 }
@@ -79,8 +117,9 @@ impl std::error::Error for StoreError {
 }
 
 /// The temporary file `write_private` uses for `path` in this process.
-fn temporary(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}.tmp-{}", std::process::id()))
+fn temporary(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    dir_of(path).join(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 /// The directory `path` is in (`.` for a bare file name).
@@ -128,17 +167,6 @@ pub(crate) fn remove_stale_temporaries(targets: &[&Path]) -> usize {
     removed
 }
 
-fn io_err<'p>(
-    action: &'static str,
-    path: &'p Path,
-) -> impl FnOnce(io::Error) -> StoreError + use<'p> {
-    move |source| StoreError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Writes `data` to `path` atomically with mode 0600.
 ///
 /// # Errors
@@ -147,11 +175,7 @@ fn io_err<'p>(
 /// `path`, if any, is untouched on error.
 pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     let dir = dir_of(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = temporary(dir, &name);
+    let tmp = temporary(path);
     // A stale temporary from a crashed earlier run of this pid is ours to replace.
     let _ = fs::remove_file(&tmp);
     let result = (|| {
@@ -161,13 +185,14 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
             .mode(0o600)
             .custom_flags(nix::libc::O_CLOEXEC)
             .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        file.write_all(data).map_err(io_err("write", &tmp))?;
-        file.sync_all().map_err(io_err("fsync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("rename into place", path))?;
+            .map_err(StoreError::io("create", &tmp))?;
+        file.write_all(data)
+            .map_err(StoreError::io("write", &tmp))?;
+        file.sync_all().map_err(StoreError::io("fsync", &tmp))?;
+        fs::rename(&tmp, path).map_err(StoreError::io("rename into place", path))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(io_err("fsync directory", dir))
+            .map_err(StoreError::io("fsync directory", dir))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -182,18 +207,28 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 ///
 /// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
 pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    read(path, true)
+}
+
+/// Reads a file; `Ok(None)` if it does not exist. A `secret` one is refused
+/// if group or others have any access; a public one is a certificate.
+///
+/// # Errors
+///
+/// As [`read_private`].
+pub(crate) fn read(path: &Path, secret: bool) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("open", path)(e)),
+        Err(e) => return Err(StoreError::io("open", path)(e)),
     };
-    let meta = file.metadata().map_err(io_err("stat", path))?;
+    let meta = file.metadata().map_err(StoreError::io("stat", path))?;
     if !meta.is_file() {
         return Err(StoreError::NotAFile {
             path: path.to_path_buf(),
         });
     }
-    if meta.mode() & 0o077 != 0 {
+    if secret && meta.mode() & 0o077 != 0 {
         return Err(StoreError::TooOpen {
             path: path.to_path_buf(),
             mode: meta.permissions().mode(),
@@ -202,24 +237,9 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, St
     let mut data = Zeroizing::new(Vec::with_capacity(
         usize::try_from(meta.size()).unwrap_or(0),
     ));
-    file.read_to_end(&mut data).map_err(io_err("read", path))?;
+    file.read_to_end(&mut data)
+        .map_err(StoreError::io("read", path))?;
     Ok(Some(data))
-}
-
-/// Reads a public file (a certificate). `Ok(None)` if it does not exist.
-///
-/// # Errors
-///
-/// [`StoreError::Io`] or [`StoreError::NotAFile`].
-pub(crate) fn read_public(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match fs::metadata(path) {
-        Ok(m) if !m.is_file() => Err(StoreError::NotAFile {
-            path: path.to_path_buf(),
-        }),
-        Ok(_) => fs::read(path).map(Some).map_err(io_err("read", path)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("stat", path)(e)),
-    }
 }
 
 /// Writes a public file (a certificate) atomically, mode 0644.
@@ -229,7 +249,8 @@ pub(crate) fn read_public(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
 /// As [`write_private`].
 pub(crate) fn write_public(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     write_private(path, data)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(io_err("chmod", path))
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
+        .map_err(StoreError::io("chmod", path))
 }
 
 #[cfg(test)]
@@ -273,7 +294,7 @@ mod tests {
         write_private(&p, b"kept").unwrap();
         // A pid that does not run (beyond pid_max), ours, and another file's.
         let dead = dir.path().join(".state.tmp-2147483646");
-        let ours = temporary(dir.path(), "state");
+        let ours = temporary(&p);
         let other = dir.path().join(".other.tmp-2147483646");
         for f in [&dead, &ours, &other] {
             fs::write(f, b"half").unwrap();
@@ -303,9 +324,9 @@ mod tests {
     fn missing_files_are_none_and_directories_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         assert!(read_private(&dir.path().join("nope")).unwrap().is_none());
-        assert!(read_public(&dir.path().join("nope")).unwrap().is_none());
+        assert!(read(&dir.path().join("nope"), false).unwrap().is_none());
         assert!(matches!(
-            read_public(dir.path()),
+            read(dir.path(), false),
             Err(StoreError::NotAFile { .. })
         ));
     }

@@ -31,10 +31,9 @@ pub use keys::{TpmObjects, attestation_key, ek_origin, endorsement};
 pub(crate) use register::register;
 
 use crate::config::ConfigError;
-use crate::keys::KeyError;
 use crate::registrar::RegistrarError;
 use crate::server::TlsError;
-use crate::state::StateError;
+use crate::store::StoreError;
 use crate::tpm::{DeviceError, HintSuffix, TransportError};
 
 /// Why the agent could not start or had to stop.
@@ -57,7 +56,7 @@ pub enum StartError {
     /// The agent id could not be chosen.
     Identity(IdentityError),
     /// The agent state could not be used.
-    State(StateError),
+    State(StoreError),
     /// The agent state belongs to other settings.
     StateMismatch {
         /// The state file.
@@ -66,7 +65,7 @@ pub enum StartError {
         detail: String,
     },
     /// A key or certificate could not be loaded or made.
-    Keys(KeyError),
+    Keys(StoreError),
     /// Registration failed.
     Registrar(RegistrarError),
     /// The IAK or IDevID cannot be used (the message names the option to

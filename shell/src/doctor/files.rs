@@ -10,7 +10,7 @@ use super::report::{Finding, Outcome, fail, warn};
 use crate::config::AgentConfig;
 use crate::keys::read_certs;
 use crate::server::tls::parse_key;
-use crate::state::{AgentState, StateError};
+use crate::state::AgentState;
 use crate::store::{self, StoreError};
 use crate::tls;
 
@@ -30,11 +30,11 @@ pub(crate) fn agent_state(c: &AgentConfig) -> (Outcome, Option<AgentState>) {
     let path = c.agent_data_path.display();
     let state = match AgentState::load(&c.agent_data_path) {
         Ok(state) => state,
-        Err(StateError::Store(e)) => return (Err(store_problem(&e)), None),
-        Err(e) => {
+        Err(e @ StoreError::Invalid(..)) => {
             let fix = "move the file away, delete the agent at the registrar, and restart keylet";
             return (Err(fail(e.to_string(), fix)), None);
         }
+        Err(e) => return (Err(store_problem(&e)), None),
     };
     let found = match &state {
         Some(s) => format!(

@@ -15,21 +15,19 @@ use std::sync::mpsc::Receiver;
 
 pub use tpm::{TpmJobError, TpmWorker};
 
-/// Starts the thread `name` that runs the jobs from `jobs` with `run`, one at
-/// a time, in order, until every sender is gone. A panic ends its job (the
-/// requester sees the job gone), not the thread. `false` (logged as the thread
-/// of `what`) if the thread cannot start.
-fn spawn<J: Send + 'static>(
-    name: &str,
-    what: &str,
-    jobs: Receiver<J>,
-    run: impl Fn(J) + Send + 'static,
-) -> bool {
+/// A job for one of the executors' threads.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts the thread `name` that runs the jobs from `jobs`, one at a time, in
+/// order, until every sender is gone. A panic ends its job (the requester
+/// sees the job gone), not the thread. `false` (logged as the thread of
+/// `what`) if the thread cannot start.
+fn spawn(name: &str, what: &str, jobs: Receiver<Job>) -> bool {
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
             for job in jobs {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(job)));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             }
         })
         .inspect_err(|e| log::error!("cannot start the thread that runs {what}: {e}"))

@@ -7,10 +7,10 @@
 use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 
+use super::Job;
+
 /// How many jobs may wait behind the running one; more are refused.
 pub(crate) const QUEUE: usize = 8;
-
-type Job = Box<dyn FnOnce() + Send>;
 
 /// The queue of a thread running jobs one at a time, at most [`QUEUE`]
 /// waiting, started with its first job (`None` if it could not start).
@@ -41,7 +41,7 @@ fn submit_to<R: Send + 'static>(
     });
     let queue = executor.get_or_init(|| {
         let (tx, jobs) = mpsc::sync_channel::<Job>(QUEUE);
-        super::spawn("keylet-operator", "operator scripts", jobs, |job| job()).then_some(tx)
+        super::spawn("keylet-operator", "operator scripts", jobs).then_some(tx)
     });
     match queue.as_ref().map(|queue| queue.try_send(job)) {
         Some(Ok(())) => Ok(rx),

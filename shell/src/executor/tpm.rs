@@ -10,6 +10,8 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::Job;
+
 /// Why a TPM job gave no result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TpmJobError {
@@ -35,9 +37,6 @@ impl std::fmt::Display for TpmJobError {
 }
 
 impl std::error::Error for TpmJobError {}
-
-/// A TPM job and its deadline.
-type Job = (Instant, Box<dyn FnOnce() + Send>);
 
 /// A handle on the TPM worker; clones share the one thread. The thread is
 /// started with the first job and ends when the last handle is dropped
@@ -65,24 +64,12 @@ impl TpmWorker {
     }
 
     /// The queue, with the worker started on the first call: one job at a
-    /// time, in order; a job whose deadline passed in the queue is dropped
-    /// (its requester has already answered), and so is every job once
-    /// keylet stops.
+    /// time, in order.
     fn sender(&self) -> Option<&Sender<Job>> {
         self.queue
             .get_or_init(|| {
                 let (tx, jobs) = mpsc::channel::<Job>();
-                let stopping = Arc::clone(&self.stopping);
-                let run = move |(deadline, work): Job| {
-                    if stopping.load(Ordering::SeqCst) {
-                        log::debug!("dropped a TPM job: keylet is stopping");
-                    } else if Instant::now() >= deadline {
-                        log::debug!("dropped a TPM job whose deadline passed while it waited");
-                    } else {
-                        work();
-                    }
-                };
-                super::spawn("keylet-tpm", "TPM jobs", jobs, run).then_some(tx)
+                super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
             })
             .as_ref()
     }
@@ -102,15 +89,19 @@ impl TpmWorker {
             return Err(TpmJobError::Stopped);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = (
-            Instant::now() + deadline,
-            Box::new(move || {
-                // The requester gave up while the job waited: skip the TPM.
-                if !tx.is_closed() {
-                    let _ = tx.send(work());
-                }
-            }),
-        );
+        let (stopping, until) = (Arc::clone(&self.stopping), Instant::now() + deadline);
+        // A job whose deadline passed in the queue is dropped (its requester
+        // has already answered), and so is every job once keylet stops and
+        // a job whose requester gave up while it waited.
+        let job: Job = Box::new(move || {
+            if stopping.load(Ordering::SeqCst) {
+                log::debug!("dropped a TPM job: keylet is stopping");
+            } else if Instant::now() >= until {
+                log::debug!("dropped a TPM job whose deadline passed while it waited");
+            } else if !tx.is_closed() {
+                let _ = tx.send(work());
+            }
+        });
         let queued = self.sender().is_some_and(|queue| queue.send(job).is_ok());
         if !queued {
             return Err(TpmJobError::Stopped);

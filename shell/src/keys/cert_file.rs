@@ -1,6 +1,7 @@
 //! Certificate files: PEM (any number of certificates) or one DER certificate.
 //! keylet's one certificate reader: the mTLS server, its clients, the
-//! metrics, `doctor` and the device identity all read their files here.
+//! metrics, `doctor`, the device identity and the revocation check all read
+//! their files here.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

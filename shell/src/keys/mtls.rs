@@ -11,8 +11,8 @@ use std::path::Path;
 use rcgen::{CertificateParams, DnType, KeyPair, SanType, SerialNumber};
 use zeroize::Zeroizing;
 
-use super::{KeyError, mtls_install};
-use crate::store;
+use super::mtls_install;
+use crate::store::{self, StoreError};
 
 /// How long a generated certificate is valid: the verifier pins it at
 /// `tenant add` time and checks its dates, so it must outlive the enrollment.
@@ -23,7 +23,7 @@ const VALIDITY_DAYS: i64 = 10 * 365;
 ///
 /// # Errors
 ///
-/// [`KeyError`] if only one of the two exists, a file is unreadable or too
+/// [`StoreError`] if only one of the two exists, a file is unreadable or too
 /// open, or generation fails.
 pub(crate) fn load_or_create_mtls(
     key_path: &Path,
@@ -31,23 +31,23 @@ pub(crate) fn load_or_create_mtls(
     password: &str,
     agent_id: &str,
     contact_ip: &str,
-) -> Result<String, KeyError> {
+) -> Result<String, StoreError> {
     if !password.is_empty() {
-        return Err(KeyError::PasswordUnsupported("server_key_password"));
+        return Err(StoreError::PasswordUnsupported("server_key_password"));
     }
     mtls_install::complete_pending(key_path, cert_path)?;
     let key = store::read_private(key_path)?;
-    let cert = store::read_public(cert_path)?;
+    let cert = store::read(cert_path, false)?;
     match (key, cert) {
         (Some(key), Some(cert)) => {
-            let not_pem = |path| KeyError::invalid(path, "not a PEM file");
+            let not_pem = |path| StoreError::invalid(path, "not a PEM file");
             let key_text = std::str::from_utf8(&key).map_err(|_| not_pem(key_path))?;
             KeyPair::from_pem(key_text).map_err(|e| {
-                KeyError::invalid(key_path, format!("not a usable private key ({e})"))
+                StoreError::invalid(key_path, format!("not a usable private key ({e})"))
             })?;
-            let cert_pem = String::from_utf8(cert).map_err(|_| not_pem(cert_path))?;
+            let cert_pem = String::from_utf8(cert.to_vec()).map_err(|_| not_pem(cert_path))?;
             if !cert_pem.contains(mtls_install::CERT_BEGIN) {
-                return Err(KeyError::invalid(cert_path, "holds no PEM certificate"));
+                return Err(StoreError::invalid(cert_path, "holds no PEM certificate"));
             }
             Ok(cert_pem)
         }
@@ -60,22 +60,22 @@ pub(crate) fn load_or_create_mtls(
             mtls_install::install(key_path, cert_path, &key_pem, &cert_pem)?;
             Ok(cert_pem)
         }
-        (Some(_), None) => Err(KeyError::invalid(
-            cert_path,
-            format!(
-                "is missing while the key {} exists; restore the certificate, or move the key away \
-                 to generate both anew (then run keylime_tenant -c update for this agent)",
-                key_path.display()
-            ),
-        )),
-        (None, Some(_)) => Err(KeyError::invalid(
-            key_path,
-            format!(
-                "is missing while the certificate {} exists; restore the key, or move the \
-                 certificate away to generate both anew (then run keylime_tenant -c update)",
-                cert_path.display()
-            ),
-        )),
+        (key, _) => {
+            let ((missing, what), (present, other)) = if key.is_some() {
+                ((cert_path, "certificate"), (key_path, "key"))
+            } else {
+                ((key_path, "key"), (cert_path, "certificate"))
+            };
+            Err(StoreError::invalid(
+                missing,
+                format!(
+                    "is missing while the {other} {} exists; restore the {what}, or move the \
+                     {other} away to generate both anew (then run keylime_tenant -c update for \
+                     this agent)",
+                    present.display()
+                ),
+            ))
+        }
     }
 }
 
@@ -85,12 +85,12 @@ pub(crate) fn load_or_create_mtls(
 ///
 /// # Errors
 ///
-/// [`KeyError::Generate`] if key or certificate generation fails.
+/// [`StoreError::Generate`] if key or certificate generation fails.
 pub(crate) fn new_mtls_pem(
     agent_id: &str,
     contact_ip: &str,
-) -> Result<(Zeroizing<String>, String), KeyError> {
-    let gen_err = KeyError::generate::<rcgen::Error>;
+) -> Result<(Zeroizing<String>, String), StoreError> {
+    let gen_err = StoreError::generate::<rcgen::Error>;
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(gen_err("mTLS server key"))?;
     let mut params =
@@ -114,7 +114,7 @@ pub(crate) fn new_mtls_pem(
     }
     params.subject_alt_names = sans;
     let mut serial = [0u8; 16];
-    getrandom::fill(&mut serial).map_err(KeyError::generate("certificate serial"))?;
+    getrandom::fill(&mut serial).map_err(StoreError::generate("certificate serial"))?;
     // Positive and non-zero: clear the top bit, set the next one.
     serial[0] = (serial[0] & 0x7f) | 0x40;
     params.serial_number = Some(SerialNumber::from_slice(&serial));

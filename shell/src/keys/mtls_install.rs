@@ -12,27 +12,17 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::KeyError;
-use crate::store;
+use crate::store::{self, StoreError};
 
 pub(crate) const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 
+/// `p` with `suffix` appended: `.pending`, where the pair waits while it is
+/// installed (next to the key), or `.old`, where the previous key or
+/// certificate is kept.
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
-}
-
-/// Where the pair waits while it is installed.
-#[must_use]
-pub(crate) fn pending_path(key: &Path) -> PathBuf {
-    with_suffix(key, ".pending")
-}
-
-/// Where the previous key or certificate is kept.
-#[must_use]
-pub(crate) fn old_path(p: &Path) -> PathBuf {
-    with_suffix(p, ".old")
 }
 
 /// Every file an installation writes, for
@@ -42,9 +32,9 @@ pub(crate) fn files(key: &Path, cert: &Path) -> [PathBuf; 5] {
     [
         key.to_path_buf(),
         cert.to_path_buf(),
-        old_path(key),
-        old_path(cert),
-        pending_path(key),
+        with_suffix(key, ".old"),
+        with_suffix(cert, ".old"),
+        with_suffix(key, ".pending"),
     ]
 }
 
@@ -53,21 +43,21 @@ pub(crate) fn files(key: &Path, cert: &Path) -> [PathBuf; 5] {
 ///
 /// # Errors
 ///
-/// [`KeyError::Store`] for the file that could not be written; what is
+/// [`StoreError`] for the file that could not be written; what is
 /// already installed stays consistent, and the next start completes it.
 pub(crate) fn install(
     key_path: &Path,
     cert_path: &Path,
     key_pem: &str,
     cert_pem: &str,
-) -> Result<Option<PathBuf>, KeyError> {
+) -> Result<Option<PathBuf>, StoreError> {
     let mut both = Zeroizing::new(String::with_capacity(key_pem.len() + cert_pem.len() + 1));
     both.push_str(key_pem);
     if !key_pem.ends_with('\n') {
         both.push('\n');
     }
     both.push_str(cert_pem);
-    let pending = pending_path(key_path);
+    let pending = with_suffix(key_path, ".pending");
     store::write_private(&pending, both.as_bytes())?;
     finish(key_path, cert_path, &pending, key_pem, cert_pem)
 }
@@ -78,7 +68,7 @@ fn finish(
     pending: &Path,
     key_pem: &str,
     cert_pem: &str,
-) -> Result<Option<PathBuf>, KeyError> {
+) -> Result<Option<PathBuf>, StoreError> {
     let current = store::read_private(key_path)?;
     // The key is replaced before the certificate: while it is still the
     // previous one, so is the certificate, and the pair is kept as it is.
@@ -89,25 +79,19 @@ fn finish(
     };
     store::write_private(key_path, key_pem.as_bytes())?;
     store::write_public(cert_path, cert_pem.as_bytes())?;
-    std::fs::remove_file(pending).map_err(|source| {
-        KeyError::Store(store::StoreError::Io {
-            action: "remove",
-            path: pending.to_path_buf(),
-            source,
-        })
-    })?;
+    std::fs::remove_file(pending).map_err(StoreError::io("remove", pending))?;
     Ok(previous)
 }
 
 /// Copies the current key and certificate (if any) to `*.old`.
-fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, KeyError> {
+fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, StoreError> {
     if let Some(k) = store::read_private(key)? {
-        store::write_private(&old_path(key), &k)?;
+        store::write_private(&with_suffix(key, ".old"), &k)?;
     }
-    match store::read_public(cert)? {
+    match store::read(cert, false)? {
         Some(text) => {
-            store::write_public(&old_path(cert), &text)?;
-            Ok(Some(old_path(cert)))
+            store::write_public(&with_suffix(cert, ".old"), &text)?;
+            Ok(Some(with_suffix(cert, ".old")))
         }
         None => Ok(None),
     }
@@ -117,15 +101,15 @@ fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, KeyError> {
 ///
 /// # Errors
 ///
-/// [`KeyError::Invalid`] if the pending file does not hold a key and a
-/// certificate, [`KeyError::Store`] if a file cannot be read or written.
-pub(crate) fn complete_pending(key_path: &Path, cert_path: &Path) -> Result<bool, KeyError> {
-    let pending = pending_path(key_path);
+/// [`StoreError::Invalid`] if the pending file does not hold a key and a
+/// certificate, another [`StoreError`] if a file cannot be read or written.
+pub(crate) fn complete_pending(key_path: &Path, cert_path: &Path) -> Result<bool, StoreError> {
+    let pending = with_suffix(key_path, ".pending");
     let Some(both) = store::read_private(&pending)? else {
         return Ok(false);
     };
     let invalid = |detail: &str| {
-        KeyError::invalid(
+        StoreError::invalid(
             &pending,
             format!(
                 "{detail}; it is the interrupted installation of a new mTLS key and \
@@ -172,13 +156,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (k, c) = paths(dir.path());
         assert_eq!(install(&k, &c, K1, C1).unwrap(), None);
-        assert_eq!(install(&k, &c, K2, C2).unwrap(), Some(old_path(&c)));
+        assert_eq!(
+            install(&k, &c, K2, C2).unwrap(),
+            Some(with_suffix(&c, ".old"))
+        );
         assert_eq!((read(&k), read(&c)), (K2.to_string(), C2.to_string()));
         assert_eq!(
-            (read(&old_path(&k)), read(&old_path(&c))),
+            (
+                read(&with_suffix(&k, ".old")),
+                read(&with_suffix(&c, ".old"))
+            ),
             (K1.to_string(), C1.to_string())
         );
-        assert!(!pending_path(&k).exists());
+        assert!(!with_suffix(&k, ".pending").exists());
         assert!(!complete_pending(&k, &c).unwrap());
     }
 
@@ -190,7 +180,7 @@ mod tests {
             let (k, c) = paths(dir.path());
             install(&k, &c, K1, C1).unwrap();
             let both = format!("{K2}{C2}");
-            store::write_private(&pending_path(&k), both.as_bytes()).unwrap();
+            store::write_private(&with_suffix(&k, ".pending"), both.as_bytes()).unwrap();
             if step >= 1 {
                 keep_previous(&k, &c).unwrap();
                 store::write_private(&k, K2.as_bytes()).unwrap();
@@ -201,11 +191,14 @@ mod tests {
             assert!(complete_pending(&k, &c).unwrap(), "step {step}");
             assert_eq!((read(&k), read(&c)), (K2.to_string(), C2.to_string()));
             assert_eq!(
-                (read(&old_path(&k)), read(&old_path(&c))),
+                (
+                    read(&with_suffix(&k, ".old")),
+                    read(&with_suffix(&c, ".old"))
+                ),
                 (K1.to_string(), C1.to_string()),
                 "step {step}: the previous pair is kept, not the half-installed one"
             );
-            assert!(!pending_path(&k).exists());
+            assert!(!with_suffix(&k, ".pending").exists());
         }
     }
 
@@ -214,7 +207,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (k, c) = paths(dir.path());
         install(&k, &c, K1, C1).unwrap();
-        store::write_private(&pending_path(&k), K2.as_bytes()).unwrap();
+        store::write_private(&with_suffix(&k, ".pending"), K2.as_bytes()).unwrap();
         let err = complete_pending(&k, &c).unwrap_err();
         assert!(err.to_string().contains("move it away"), "{err}");
         assert_eq!(read(&k), K1);

@@ -10,8 +10,7 @@ use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
-use super::KeyError;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// The payload key and its public PEM.
 pub struct PayloadKey {
@@ -41,9 +40,9 @@ impl PayloadKey {
         &self.key
     }
 
-    fn from_key(key: rsa::PrivateKey, path: &Path) -> Result<Self, KeyError> {
+    fn from_key(key: rsa::PrivateKey, path: &Path) -> Result<Self, StoreError> {
         if key.size() != 256 {
-            return Err(KeyError::invalid(
+            return Err(StoreError::invalid(
                 path,
                 format!(
                     "the payload key is RSA-{} but Keylime needs RSA-2048; move the file away to \
@@ -56,7 +55,7 @@ impl PayloadKey {
             .to_public_key()
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| {
-                KeyError::invalid(path, format!("cannot encode the payload public key: {e}"))
+                StoreError::invalid(path, format!("cannot encode the payload public key: {e}"))
             })?;
         Ok(Self { key, public_pem })
     }
@@ -66,17 +65,17 @@ impl PayloadKey {
 ///
 /// # Errors
 ///
-/// [`KeyError`] if the file is unreadable, too open, not an RSA-2048 PKCS#8
+/// [`StoreError`] if the file is unreadable, too open, not an RSA-2048 PKCS#8
 /// key, or cannot be written; or a password is configured.
-pub fn load_or_create_payload_key(path: &Path, password: &str) -> Result<PayloadKey, KeyError> {
+pub fn load_or_create_payload_key(path: &Path, password: &str) -> Result<PayloadKey, StoreError> {
     if !password.is_empty() {
-        return Err(KeyError::PasswordUnsupported("payload_key_password"));
+        return Err(StoreError::PasswordUnsupported("payload_key_password"));
     }
     if let Some(bytes) = store::read_private(path)? {
         let text =
-            std::str::from_utf8(&bytes).map_err(|_| KeyError::invalid(path, "not a PEM file"))?;
+            std::str::from_utf8(&bytes).map_err(|_| StoreError::invalid(path, "not a PEM file"))?;
         let key = rsa::PrivateKey::from_pkcs8_pem(text).map_err(|e| {
-            KeyError::invalid(
+            StoreError::invalid(
                 path,
                 format!("not an unencrypted PKCS#8 RSA private key ({e})"),
             )
@@ -88,10 +87,10 @@ pub fn load_or_create_payload_key(path: &Path, password: &str) -> Result<Payload
         path.display()
     );
     let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048)
-        .map_err(KeyError::generate("payload key"))?;
+        .map_err(StoreError::generate("payload key"))?;
     let pem: Zeroizing<String> = key
         .to_pkcs8_pem(LineEnding::LF)
-        .map_err(KeyError::generate("payload key PEM"))?;
+        .map_err(StoreError::generate("payload key PEM"))?;
     store::write_private(path, pem.as_bytes())?;
     PayloadKey::from_key(key, path)
 }
@@ -126,7 +125,7 @@ mod tests {
         let p = dir.path().join("k.pem");
         assert!(matches!(
             load_or_create_payload_key(&p, "pw"),
-            Err(KeyError::PasswordUnsupported { .. })
+            Err(StoreError::PasswordUnsupported { .. })
         ));
         store::write_private(
             &p,
@@ -134,6 +133,6 @@ mod tests {
         )
         .unwrap();
         let err = load_or_create_payload_key(&p, "").unwrap_err();
-        assert!(matches!(err, KeyError::Invalid { .. }), "{err}");
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
     }
 }

@@ -99,8 +99,8 @@ impl SymmetricKey {
 pub struct Delivered {
     /// `<secure>/unzipped`.
     pub dir: PathBuf,
-    /// Files written, K first.
-    pub(crate) files: Vec<PathBuf>,
+    /// How many files were written, K included.
+    pub(crate) files: usize,
     /// The payload script's exit code, if it ran.
     pub script_exit: Option<i32>,
 }
@@ -284,16 +284,14 @@ impl KeyBootstrap {
                     .map(|k| (k, u.payload.clone()))
             })
         });
-        if let Some((k, _)) = &found {
-            s.us.clear();
-            s.vs.clear();
-            s.k = Some(k.clone());
-        }
-        drop(s);
         let Some((k, payload)) = found else {
             log::debug!("key share {share} received; waiting for a matching partner share");
             return;
         };
+        s.us.clear();
+        s.vs.clear();
+        s.k = Some(k.clone());
+        drop(s);
         log::info!(
             "payload key K derived: U and V combine to a key that matches the tenant's auth tag"
         );
@@ -308,7 +306,7 @@ impl KeyBootstrap {
                 Ok(d) => log::info!(
                     "payload delivered to {} ({} files)",
                     d.dir.display(),
-                    d.files.len()
+                    d.files
                 ),
                 Err(e) => log::error!("payload delivery failed: {e}"),
             }

@@ -13,13 +13,13 @@
 //! 6. with `enable_payload_script`, `payload_script` (if the payload has it)
 //!    runs as `sh <script>` in `unzipped/`, as the user keylet runs as.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use super::secure_dir::STAGING;
 use super::{Delivered, PayloadError, SymmetricKey, cipher, unzip};
 use crate::config::PayloadConfig;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// Delivers `k` and the decrypted `payload` into `secure`.
 ///
@@ -36,22 +36,18 @@ pub fn deliver(
     let plaintext = payload.map(|p| cipher::decrypt(k, p)).transpose()?;
     let dir = secure.join("unzipped");
     let staging = secure.join(format!("{STAGING}{}", std::process::id()));
-    remove_dir(&staging).map_err(PayloadError::write(&staging))?;
-    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-        .create(&staging)
-        .map_err(PayloadError::write(&staging))?;
-    let staged =
-        stage(&staging, config, k, plaintext.as_deref().map(Vec::as_slice)).and_then(|files| {
-            replace(&staging, &dir)
-                .map(|()| files)
-                .map_err(PayloadError::write(&dir))
-        });
+    remove_dir(&staging).map_err(StoreError::io("write", &staging))?;
+    unzip::make_dirs(&staging)?;
+    let staged = stage(
+        &staging,
+        &dir,
+        config,
+        k,
+        plaintext.as_deref().map(Vec::as_slice),
+    );
     // The staging directory now holds the previous delivery, or a failed one.
     let _ = remove_dir(&staging);
-    let files = staged?
-        .iter()
-        .map(|f| dir.join(f.strip_prefix(&staging).unwrap_or(f)))
-        .collect();
+    let files = staged?;
     let script_exit = run_script(&dir, config)?;
     Ok(Delivered {
         dir,
@@ -60,28 +56,29 @@ pub fn deliver(
     })
 }
 
-/// Writes K, the plaintext and the unpacked zip into `staging`.
+/// Writes K, the plaintext and the unpacked zip into `staging`, which then
+/// takes the place of `dir`; returns how many files were written.
 fn stage(
     staging: &Path,
+    dir: &Path,
     config: &PayloadConfig,
     k: &SymmetricKey,
     plaintext: Option<&[u8]>,
-) -> Result<Vec<PathBuf>, PayloadError> {
-    let key_path = staging.join(&config.enc_keyname);
-    store::write_private(&key_path, k.as_bytes()).map_err(PayloadError::Store)?;
-    let mut files = vec![key_path];
+) -> Result<usize, PayloadError> {
+    store::write_private(&staging.join(&config.enc_keyname), k.as_bytes())?;
+    let mut files = 1;
     if let Some(plain) = plaintext {
         let path = staging.join(&config.dec_payload_file);
-        store::write_private(&path, plain).map_err(PayloadError::Store)?;
+        store::write_private(&path, plain)?;
         log::info!(
             "decrypted payload ({} bytes) written to {}",
             plain.len(),
             config.dec_payload_file
         );
-        files.push(path);
+        files += 1;
         if config.extract_payload_zip {
             if unzip::looks_like_zip(plain) {
-                files.extend(unzip::extract(plain, staging, config.secure_size.bytes)?);
+                files += unzip::extract(plain, staging, config.secure_size.bytes)?;
                 log::info!("unpacked the zip payload");
             } else {
                 log::info!(
@@ -91,6 +88,7 @@ fn stage(
             }
         }
     }
+    replace(staging, dir).map_err(StoreError::io("write", dir))?;
     Ok(files)
 }
 

@@ -90,18 +90,9 @@ pub enum PayloadError {
     Script(String),
 }
 
-impl PayloadError {
-    /// [`PayloadError::Store`] for an I/O error writing `path`.
-    #[cfg(feature = "payload")]
-    pub(crate) fn write(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.to_path_buf();
-        move |source| {
-            Self::Store(crate::store::StoreError::Io {
-                action: "write",
-                path,
-                source,
-            })
-        }
+impl From<crate::store::StoreError> for PayloadError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Store(e)
     }
 }
 

@@ -62,16 +62,6 @@ impl SecureDir {
         if !cfg!(feature = "payload") {
             return Err(PayloadError::PayloadRefused(super::NOT_BUILT));
         }
-        let dir = Self::open(keylime_dir, size, run_as)?;
-        remove_stale(&dir.path);
-        Ok(dir)
-    }
-
-    fn open(
-        keylime_dir: &Path,
-        size: &SecureSize,
-        run_as: Option<&(String, String)>,
-    ) -> Result<Self, PayloadError> {
         let path = keylime_dir.join("secure");
         let fail = |detail: String| PayloadError::SecureDir(path.clone(), detail);
         match std::fs::symlink_metadata(&path) {
@@ -88,6 +78,7 @@ impl SecureDir {
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
+        remove_stale(&path);
         // The uid/gid of `run_as` when keylet is root and will drop to it.
         let owner = crate::privileges::run_as_ids(run_as).map_err(|e| fail(e.to_string()))?;
         if is_mount_point(&path).map_err(&fail)? {

@@ -13,11 +13,12 @@
 use std::fs::OpenOptions;
 use std::io::{Cursor, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zip::{CompressionMethod, ZipArchive};
 
 use super::PayloadError;
+use crate::store::StoreError;
 
 /// At most this many entries.
 const MAX_ENTRIES: usize = 1024;
@@ -35,13 +36,13 @@ pub(crate) fn looks_like_zip(data: &[u8]) -> bool {
 }
 
 /// Unpacks `data` into `dir` (which exists), writing at most `limit` bytes.
-/// Returns the files written.
+/// Returns how many files were written.
 ///
 /// # Errors
 ///
 /// [`PayloadError::Zip`] naming the entry and the problem, or
 /// [`PayloadError::Store`] for a file that cannot be written.
-pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf>, PayloadError> {
+pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<usize, PayloadError> {
     let zip_err = |e: zip::result::ZipError| PayloadError::Zip(e.to_string());
     let mut archive = ZipArchive::new(Cursor::new(data)).map_err(zip_err)?;
     if archive.len() > MAX_ENTRIES {
@@ -51,7 +52,7 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
         )));
     }
     check_declared(&mut archive, limit)?;
-    let mut written = Vec::new();
+    let mut written = 0;
     let mut total: u64 = 0;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(zip_err)?;
@@ -83,14 +84,14 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
             .truncate(true)
             .mode(mode)
             .open(&target)
-            .map_err(PayloadError::write(&target))?;
+            .map_err(StoreError::io("write", &target))?;
         let room = limit.saturating_sub(total).min(declared);
         let mut limited = Read::take(&mut entry, room.saturating_add(1));
         let copied = std::io::copy(&mut limited, &mut file).map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData => {
                 PayloadError::Zip(format!("entry {name:?} is corrupt: {e}"))
             }
-            _ => PayloadError::write(&target)(e),
+            _ => StoreError::io("write", &target)(e).into(),
         })?;
         if copied > declared {
             return Err(PayloadError::Zip(format!(
@@ -104,8 +105,8 @@ pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<Vec<PathBuf
             )));
         }
         total = total.saturating_add(copied);
-        file.flush().map_err(PayloadError::write(&target))?;
-        written.push(target);
+        file.flush().map_err(StoreError::io("write", &target))?;
+        written += 1;
     }
     Ok(written)
 }
@@ -151,10 +152,11 @@ fn check_declared(archive: &mut ZipArchive<Cursor<&[u8]>>, limit: u64) -> Result
     Ok(())
 }
 
-fn make_dirs(path: &Path) -> Result<(), PayloadError> {
+/// Makes `path` and its missing parents, mode 0700.
+pub(crate) fn make_dirs(path: &Path) -> Result<(), PayloadError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(PayloadError::write(path))
+        .map_err(|e| StoreError::io("write", path)(e).into())
 }

@@ -85,10 +85,8 @@ pub(crate) fn run(
     crate::store::write_private(&json, notice.msg.as_bytes())
         .map_err(|e| RevocationError::Action(e.to_string()))?;
     let result = actions.iter().try_for_each(|action| {
-        let label = action.file_name().map_or_else(
-            || action.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        // plan() joins each action's file name to its directory.
+        let label = action.file_name().unwrap_or_default().to_string_lossy();
         // Operators moving from the reference agent watch for this line.
         log::info!("Executing revocation action {label} ({})", action.display());
         let mut command = crate::script::command_for(action);

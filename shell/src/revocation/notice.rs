@@ -9,8 +9,6 @@ use base64::engine::general_purpose::STANDARD;
 use rsa::PublicKey;
 use rsa::pkcs8::DecodePublicKey as _;
 use rsa::signature::Verifier as _;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject as _;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode as _, Encode as _};
 
@@ -72,9 +70,11 @@ fn load_key(path: &Path) -> Result<PublicKey, RevocationError> {
         }
         Ok(_) => std::fs::read(path).map_err(|e| bad(e.to_string()))?,
     };
-    let der = CertificateDer::from_pem_slice(&bytes)
-        .map(|d| d.as_ref().to_vec())
-        .unwrap_or(bytes);
+    // The first certificate of a PEM file, or the DER bytes as they are.
+    let der = crate::keys::parse_certs(&bytes)
+        .ok()
+        .and_then(|certs| certs.into_iter().next())
+        .map_or(bytes, |cert| cert.to_vec());
     let cert =
         Certificate::from_der(&der).map_err(|e| bad(format!("not an X.509 certificate: {e}")))?;
     let spki = cert
