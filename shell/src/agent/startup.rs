@@ -81,16 +81,16 @@ fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, S
         tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
     }
     log::info!("TPM: {}", tpm.device());
-    tpm.clock_lease = Some(ClockLease::load(c.keylime_dir.join(clock::FILE_NAME)));
+    tpm.clock_lease = Some(ClockLease::load(
+        c.keylime_dir.join(clock::FILE_NAME),
+        c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
+    ));
     match tpm.tpm().flush_leftovers() {
         Ok(0) => {}
         Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
         Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
     }
-    clock::ensure_safe(
-        &mut tpm,
-        c.tpm_clock_repair.then_some(c.tpm_ownerpassword.as_slice()),
-    );
+    clock::ensure_safe(&mut tpm);
     Ok(tpm)
 }
 

@@ -24,8 +24,8 @@ pub struct TpmBox {
     metrics: Option<Arc<Metrics>>,
     /// Transient objects to flush on drop, oldest first.
     owned: Vec<Handle>,
-    /// The TPM clock lease, kept above the TPM clock (`keylet run`; none for
-    /// one-off commands; see [`super::clock`]).
+    /// The TPM clock lease, kept above the TPM clock, and the clock repair
+    /// (`keylet run`; none for one-off commands; see [`super::clock`]).
     pub(super) clock_lease: Option<ClockLease>,
     /// The endorsement hierarchy's password (`tpm_ownerpassword`), empty
     /// by default.
