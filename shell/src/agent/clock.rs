@@ -22,31 +22,28 @@ use std::time::{Duration, Instant};
 use keylet_core::agent::ClockRepair;
 use keylet_core::tpm::clock::{CLOCK_LEASE_MS, renewed_lease};
 use keylet_core::tpm::command::Auth;
+use zeroize::Zeroizing;
 
 use super::tpm_box::TpmBox;
 use crate::store;
 
-/// Checks the TPM clock and, if the clock is not safe and `repair` names the
-/// owner hierarchy's password, sets it forward with TPM2_ClockSet. Logs what
-/// was found and done. Returns whether the clock is safe now.
-pub(crate) fn ensure_safe(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
-    let safe = check_and_repair(tpm, repair);
+/// Checks the TPM clock and, if the clock is not safe and the box's lease
+/// holds the owner hierarchy's password (`tpm_clock_repair`), sets it
+/// forward with TPM2_ClockSet. Logs what was found and done. Returns whether
+/// the clock is safe now.
+pub(crate) fn ensure_safe(tpm: &mut TpmBox) -> bool {
+    let safe = check_and_repair(tpm);
     if safe {
-        renew_lease(tpm);
+        renew_lease(tpm, true);
     }
     safe
 }
 
-/// Renews the clock lease if half of it may have run (the quote path calls
-/// this before each quote: one TPM2_ReadClock about every 35 minutes).
-pub(crate) fn renew_lease_if_due(tpm: &mut TpmBox) {
-    if tpm.clock_lease.as_ref().is_some_and(ClockLease::due) {
-        renew_lease(tpm);
-    }
-}
-
-fn renew_lease(tpm: &mut TpmBox) {
-    if tpm.clock_lease.is_none() {
+/// Renews the clock lease, when there is one, if half of it may have run or
+/// `now` (the quote path calls this before each quote: one TPM2_ReadClock
+/// about every 35 minutes).
+pub(crate) fn renew_lease(tpm: &mut TpmBox, now: bool) {
+    if !tpm.clock_lease.as_ref().is_some_and(|l| now || l.due()) {
         return;
     }
     match tpm.tpm().read_clock() {
@@ -60,8 +57,9 @@ fn renew_lease(tpm: &mut TpmBox) {
     }
 }
 
-fn check_and_repair(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
+fn check_and_repair(tpm: &mut TpmBox) -> bool {
     let floor = tpm.clock_lease.as_ref().map_or(0, |l| l.value);
+    let repair = tpm.clock_lease.as_ref().and_then(|l| l.repair.clone());
     let mut tpm = tpm.tpm();
     let Some(owner_password) = repair else {
         return match tpm.read_clock() {
@@ -81,7 +79,7 @@ fn check_and_repair(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
             }
         };
     };
-    match tpm.make_clock_safe(Auth::Password(owner_password), floor) {
+    match tpm.make_clock_safe(Auth::Password(&owner_password), floor) {
         Ok(ClockRepair::AlreadySafe(_)) => true,
         Ok(ClockRepair::Advanced { before, after }) if before.safe => {
             log::info!(
@@ -120,20 +118,25 @@ fn check_and_repair(tpm: &mut TpmBox, repair: Option<&[u8]>) -> bool {
 /// The lease file's name in `keylime_dir`.
 pub(crate) const FILE_NAME: &str = "keylet-clock-lease";
 
-/// The persisted clock lease and when it was last renewed.
+/// The persisted clock lease, when it was last renewed, and whether an
+/// unsafe clock is set forward.
 #[derive(Debug)]
 pub(crate) struct ClockLease {
     path: PathBuf,
     /// The lowest value a repaired TPM clock may be set to.
     value: u64,
     renewed: Option<Instant>,
+    /// The owner hierarchy's password (`tpm_ownerpassword`) when an unsafe
+    /// TPM clock is set forward (`tpm_clock_repair`).
+    repair: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl ClockLease {
-    /// Reads the lease at `path` (none yet: 0). An unreadable or malformed
-    /// file is logged and counts as no lease: the next renewal rewrites it.
+    /// Reads the lease at `path` (none yet: 0), with the owner password to
+    /// `repair` an unsafe clock with. An unreadable or malformed file is
+    /// logged and counts as no lease: the next renewal rewrites it.
     #[must_use]
-    pub(crate) fn load(path: PathBuf) -> Self {
+    pub(crate) fn load(path: PathBuf, repair: Option<Zeroizing<Vec<u8>>>) -> Self {
         let value = match store::read_private(&path) {
             Ok(Some(bytes)) => match std::str::from_utf8(&bytes)
                 .ok()
@@ -158,6 +161,7 @@ impl ClockLease {
             path,
             value,
             renewed: None,
+            repair,
         }
     }
 
@@ -197,7 +201,7 @@ mod tests {
     fn a_lease_survives_a_restart_and_only_grows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
-        let mut lease = ClockLease::load(path.clone());
+        let mut lease = ClockLease::load(path.clone(), None);
         assert_eq!(lease.value, 0);
         assert!(lease.due());
         lease.renew(1_000);
@@ -206,9 +210,9 @@ mod tests {
         // A clock that went back (an unclean reset) never lowers the lease.
         lease.renew(10);
         assert_eq!(lease.value, 1_000 + CLOCK_LEASE_MS);
-        let again = ClockLease::load(path.clone());
+        let again = ClockLease::load(path.clone(), None);
         assert_eq!(again.value, 1_000 + CLOCK_LEASE_MS);
         std::fs::write(&path, b"not a number").unwrap();
-        assert_eq!(ClockLease::load(path).value, 0);
+        assert_eq!(ClockLease::load(path, None).value, 0);
     }
 }

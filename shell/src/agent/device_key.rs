@@ -1,20 +1,24 @@
-//! One device identity key in the TPM: read at its persistent handle, or
-//! re-created from its TCG template (the template named by
-//! `iak_idevid_template`, or detected from its certificate's key), and
-//! checked against its certificate.
+//! One device identity key (`enable_iak_idevid`) in the TPM: read at its
+//! persistent handle, or re-created from its TCG template (the template
+//! named by `iak_idevid_template`, or detected from its certificate's key),
+//! and checked against its certificate. The agent (`device_id.rs`) and
+//! `keylet doctor` obtain and check the keys the same way.
 
 use std::path::Path;
 
+use keylet_core::agent::Tpm;
 use keylet_core::keylime::spki;
 use keylet_core::public::{self, alg};
 use keylet_core::tpm::Handle;
 use keylet_core::tpm::template_devid::{DevIdKey, DevIdTemplate, devid_template};
-use x509_cert::der::Decode as _;
+use keylet_core::tpm::transport::Transport;
 use x509_cert::der::asn1::ObjectIdentifier;
+use x509_cert::der::{Decode as _, Encode as _};
 
 use super::StartError;
-use super::tpm_box::TpmBox;
 use crate::config::DeviceKey;
+use crate::keys::read_certs;
+use crate::tpm::TransportError;
 
 /// Which key, by its option names.
 #[derive(Debug)]
@@ -22,7 +26,7 @@ pub(crate) struct Role {
     pub(crate) name: &'static str,
     pub(crate) handle_option: &'static str,
     pub(crate) cert_option: &'static str,
-    pub(crate) key: DevIdKey,
+    key: DevIdKey,
     step: &'static str,
     create_step: &'static str,
 }
@@ -45,43 +49,52 @@ pub(crate) const IDEVID: Role = Role {
     create_step: "re-create the IDevID from its template (iak_idevid_template)",
 };
 
-/// A key in the TPM, checked against its certificate.
+/// A device key in the TPM and its certificate, not yet checked against
+/// each other ([`match_key`]).
 #[derive(Debug)]
-pub(super) struct Obtained {
-    /// Its handle: persistent, or a transient object the box owns.
+pub(crate) struct Obtained {
+    /// Its handle: persistent, or a transient object the caller flushes.
     pub(crate) handle: Handle,
-    /// Whether keylet created it (and flushes it).
-    pub(crate) transient: bool,
+    /// The template keylet re-created it from; `None`: read at its handle.
+    pub(crate) made_from: Option<DevIdTemplate>,
     /// Its TPM2B_PUBLIC.
     pub(crate) public: Vec<u8>,
+    /// Its certificate.
+    pub(crate) cert: Cert,
 }
 
-/// The key of `role` at its handle, or re-created from `template` (or the
-/// template of the certificate's key) and owned by `tpm`; then checked
-/// against the certificate's SubjectPublicKeyInfo `cert_spki`.
+/// Reads the certificate of `key`, then the key of `role` at its handle, or
+/// re-created from `template` (or the template of the certificate's key).
 ///
 /// # Errors
 ///
-/// [`StartError::Tpm`] if the TPM has no such key or refuses to create it,
-/// [`StartError::DeviceId`] if it is not the certificate's key.
-pub(super) fn obtain(
-    tpm: &mut TpmBox,
+/// [`StartError::DeviceId`] if the certificate is unusable or its key is of
+/// no TCG template, [`StartError::Tpm`] if the TPM has no such key or
+/// refuses to create it.
+pub(crate) fn obtain<T: Transport<Error = TransportError>>(
+    tpm: &mut Tpm<'_, T>,
     key: &DeviceKey,
     role: &Role,
     template: Option<DevIdTemplate>,
-    cert_spki: &[u8],
 ) -> Result<Obtained, StartError> {
+    let cert = certificate(&key.cert, role.cert_option)?;
     let mut public = vec![0u8; 1024];
-    let (handle, transient, n) = match key.handle {
+    let (handle, made_from, n) = match key.handle {
         Some(handle) => {
             let n = tpm
-                .tpm()
                 .read_public(handle, &mut public)
                 .map_err(StartError::tpm(role.step))?;
-            (handle, false, n)
+            (handle, None, n)
         }
         None => {
-            let t = template_for(key, role, template, cert_spki)?;
+            let t = template.or_else(|| detect(&cert.spki)).ok_or_else(|| {
+                StartError::DeviceId(format!(
+                    "option {}: {}: its key is of no TCG template (H-1 RSA-2048, H-2 P-256, H-3 \
+                     P-384, H-4 P-521, H-5 SM2); set iak_idevid_template",
+                    role.cert_option,
+                    key.cert.display()
+                ))
+            })?;
             log::info!(
                 "re-creating the {} from TCG template {}",
                 role.name,
@@ -92,41 +105,51 @@ pub(super) fn obtain(
                 .map_err(Into::into)
                 .map_err(StartError::tpm(step))?;
             let (handle, n) = tpm
-                .tpm()
                 .create_endorsement_primary(&tmpl, &mut public)
                 .map_err(StartError::tpm(step))?;
-            tpm.own(handle);
-            (handle, true, n)
+            (handle, Some(t), n)
         }
     };
     public.truncate(n);
-    match_key(&public, handle, role, cert_spki, &key.cert)?;
     Ok(Obtained {
         handle,
-        transient,
+        made_from,
         public,
+        cert,
     })
 }
 
-/// The template of a key without a handle: `template`, or the one of the
-/// certificate's key (`detect`).
-///
-/// # Errors
-///
-/// [`StartError::DeviceId`] if the certificate's key is of no TCG template.
-pub(crate) fn template_for(
-    key: &DeviceKey,
-    role: &Role,
-    template: Option<DevIdTemplate>,
-    cert_spki: &[u8],
-) -> Result<DevIdTemplate, StartError> {
-    template.or_else(|| detect(cert_spki)).ok_or_else(|| {
-        StartError::DeviceId(format!(
-            "option {}: {}: its key is of no TCG template (H-1 RSA-2048, H-2 P-256, H-3 P-384, \
-             H-4 P-521, H-5 SM2); set iak_idevid_template",
-            role.cert_option,
-            key.cert.display()
+/// A certificate file's first certificate.
+#[derive(Debug)]
+pub(crate) struct Cert {
+    /// Its DER.
+    pub(crate) der: Vec<u8>,
+    /// Its SubjectPublicKeyInfo (DER).
+    pub(crate) spki: Vec<u8>,
+}
+
+/// The first certificate in `path` (PEM or DER) and its SubjectPublicKeyInfo.
+pub(crate) fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
+    let err = |detail: String| StartError::DeviceId(format!("option {option}: {detail}"));
+    let certs = read_certs(path).map_err(err)?;
+    let der = certs
+        .into_iter()
+        .next()
+        .ok_or_else(|| err(format!("{} holds no certificate", path.display())))?;
+    let cert = x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| {
+        err(format!(
+            "{} is not an X.509 certificate: {e}",
+            path.display()
         ))
+    })?;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| err(format!("{}: its public key: {e}", path.display())))?;
+    Ok(Cert {
+        der: der.as_ref().to_vec(),
+        spki,
     })
 }
 
@@ -197,6 +220,8 @@ fn detect(cert_spki: &[u8]) -> Option<DevIdTemplate> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
@@ -236,5 +261,71 @@ mod tests {
         let n = spki::der(&p521, &mut ec).unwrap();
         assert_eq!(detect(&ec[..n]), Some(DevIdTemplate::H4));
         assert_eq!(detect(b"\x30\x00"), None);
+    }
+
+    /// Recorded by tests/e2e/iak.sh: the IAK and IDevID swtpm made
+    /// (TPM2B_PUBLIC from tpm2_readpublic) and their certificates (PEM, DER).
+    fn data(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/iak")
+            .join(name)
+    }
+
+    fn check(public: &str, role: &Role, cert: &str) -> Result<(), StartError> {
+        let public = std::fs::read(data(public)).unwrap();
+        let cert_path = data(cert);
+        let cert = certificate(&cert_path, role.cert_option)?;
+        match_key(&public, 0x8102_0000, role, &cert.spki, &cert_path)
+    }
+
+    #[test]
+    fn each_certificate_matches_its_own_key_pem_or_der() {
+        check("iak.tpm2b", &IAK, "iak-good.pem").unwrap();
+        check("idevid.tpm2b", &IDEVID, "idevid-good.der").unwrap();
+    }
+
+    #[test]
+    fn a_p384_certificate_matches_its_key_and_not_a_p521_one() {
+        // the H-3 IAK and H-4 IDevID swtpm made (keylet-core's test data); the
+        // certificate carries the IAK's public key (openssl -force_pubkey)
+        let devid = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data/devid");
+        let cert_path = data("iak-p384.pem");
+        let cert = certificate(&cert_path, IAK.cert_option).unwrap();
+        let iak = std::fs::read(devid.join("iak-p384.tpm2b")).unwrap();
+        match_key(&iak, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap();
+        let idevid = std::fs::read(devid.join("idevid-p521.tpm2b")).unwrap();
+        let e = match_key(&idevid, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("is not for the key at 0x81020002"), "{e}");
+    }
+
+    #[test]
+    fn a_certificate_for_another_key_names_the_file_and_the_handle() {
+        let e = check("iak.tpm2b", &IAK, "idevid-good.der").unwrap_err();
+        assert!(matches!(e, StartError::DeviceId(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("idevid-good.der (iak_cert)") && text.contains("0x81020000 (iak_handle)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_iak_without_a_scheme_and_a_file_without_a_certificate_are_refused() {
+        // the IDevID's area with its scheme set to TPM_ALG_NULL: offset of
+        // TPMT_PUBLIC's RSA scheme = size(2) type(2) nameAlg(2) attributes(4)
+        // authPolicy(2 + 0) symmetric(2)
+        let mut public = std::fs::read(data("idevid.tpm2b")).unwrap();
+        assert_eq!(&public[14..16], &[0x00, 0x14], "RSASSA in the recording");
+        public[14..18].copy_from_slice(&[0x00, 0x10, 0x00, 0x10]);
+        public.drain(16..18); // the NULL scheme has no hash
+        let size = u16::try_from(public.len() - 2).unwrap().to_be_bytes();
+        public[..2].copy_from_slice(&size);
+        let cert_path = data("idevid-good.der");
+        let cert = certificate(&cert_path, "iak_cert").unwrap();
+        let e = match_key(&public, 1, &IAK, &cert.spki, &cert_path).unwrap_err();
+        assert!(e.to_string().contains("no signing scheme"), "{e}");
+        let e = certificate(&data("iak.tpm2b"), "iak_cert").err().unwrap();
+        assert!(e.to_string().starts_with("option iak_cert: "), "{e}");
     }
 }

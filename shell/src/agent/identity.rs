@@ -241,28 +241,18 @@ mod tests {
     }
 
     #[test]
-    fn the_placeholder_is_refused_with_the_reason() {
-        let err = resolve(
-            &UuidSetting::Explicit("D432FBB3-D2F1-4A97-9EF7-75BD81C00000".into()),
-            &[],
-            None,
-        )
-        .unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("placeholder"), "{text}");
-        assert!(text.contains("403"), "{text}");
-    }
-
-    #[test]
-    fn explicit_ids_must_be_uuids_and_are_lowercased() {
-        let ok = resolve(
-            &UuidSetting::Explicit("0123ABCD-0000-4000-8000-000000000001".into()),
-            &[],
-            None,
-        )
-        .unwrap();
+    fn explicit_ids_must_be_uuids_not_the_placeholder_and_are_lowercased() {
+        let explicit = |id: &str| resolve(&UuidSetting::Explicit(id.into()), &[], None);
+        let ok = explicit("0123ABCD-0000-4000-8000-000000000001").unwrap();
         assert_eq!(ok.id.as_str(), "0123abcd-0000-4000-8000-000000000001");
-        assert!(resolve(&UuidSetting::Explicit("0123abcd-0000".into()), &[], None).is_err());
+        assert!(explicit("0123abcd-0000").is_err());
+        let text = explicit("D432FBB3-D2F1-4A97-9EF7-75BD81C00000")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("placeholder") && text.contains("403"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -91,8 +91,14 @@ pub(crate) async fn register(
     let api = with_backoff(backoff, "asking the registrar for its version", || {
         registrar.negotiate(&c.api_versions)
     })
-    .await
-    .map_err(StartError::Registrar)?;
+    .await;
+    // A registrar that cannot be reached: a re-created IAK is flushed now,
+    // not left loaded while push mode tries another round (which re-creates it).
+    #[cfg(feature = "iak")]
+    if let (Some(device), Err(_)) = (&mut device, &api) {
+        device.release_iak(tpm);
+    }
+    let api = api.map_err(StartError::Registrar)?;
     log::info!(
         "registering agent {} at {} (API {}.{})",
         id,

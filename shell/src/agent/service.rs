@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
-use zeroize::Zeroizing;
-
 use keylet_core::agent::{AgentError, CertifyRequest, QuoteRequest};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::{Digest, PcrMask};
@@ -33,9 +31,6 @@ struct Inner {
     key_alg: KeyAlg,
     persistent_ek: Option<u32>,
     ak_private: Vec<u8>,
-    /// The owner hierarchy's password (`tpm_ownerpassword`) when an unsafe
-    /// TPM clock is set forward (`tpm_clock_repair`).
-    clock_repair: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -94,7 +89,6 @@ pub fn attestation(
             key_alg: c.tpm_encryption_alg,
             persistent_ek: c.ek_handle,
             ak_private: state.ak_private.clone(),
-            clock_repair: c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
         }),
         data_digest: info.hash_alg.hash(payload_pem.as_bytes()),
         payload_pem,
@@ -145,18 +139,12 @@ impl TpmAttestation {
 }
 
 impl Inner {
-    /// Makes an unsafe TPM clock safe if configured to; whether it is safe.
-    fn repair_clock(&mut self) -> bool {
-        let owner = self.clock_repair.as_deref().map(Vec::as_slice);
-        super::clock::ensure_safe(&mut self.tpm, owner)
-    }
-
     /// Reconnects, clears what a restarted TPM may hold, recreates the EK
     /// and reloads the AK (`ak_public`); the new AK handle.
     fn recover(&mut self, ak_public: &[u8]) -> Result<Handle, String> {
         log::warn!("reconnecting to the TPM at {}", self.tpm.device());
         self.tpm.reopen().map_err(|e| e.to_string())?;
-        self.repair_clock();
+        super::clock::ensure_safe(&mut self.tpm);
         let _ = self.tpm.tpm().flush_leftovers();
         let mut public = [0u8; 1024];
         let ek = self
@@ -204,7 +192,7 @@ impl TpmAttestation {
         mut work: impl FnMut(&mut Inner) -> Result<R, AgentError<TransportError>>,
     ) -> Result<R, AttestError> {
         let mut inner = self.lock();
-        super::clock::renew_lease_if_due(&mut inner.tpm);
+        super::clock::renew_lease(&mut inner.tpm, false);
         match work(&mut inner) {
             Ok(r) => Ok(r),
             Err(AgentError::Transport { error, .. }) => {
@@ -218,7 +206,9 @@ impl TpmAttestation {
             }
             // The clock is still unsafe (an earlier repair failed, for example
             // while the TPM was busy): repair it now, then try once more.
-            Err(AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe)) if inner.repair_clock() => {
+            Err(AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe))
+                if super::clock::ensure_safe(&mut inner.tpm) =>
+            {
                 work(&mut inner).map_err(to_attest_error)
             }
             Err(e) => Err(to_attest_error(e)),

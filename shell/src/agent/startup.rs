@@ -81,16 +81,16 @@ fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, S
         tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
     }
     log::info!("TPM: {}", tpm.device());
-    tpm.clock_lease = Some(ClockLease::load(c.keylime_dir.join(clock::FILE_NAME)));
+    tpm.clock_lease = Some(ClockLease::load(
+        c.keylime_dir.join(clock::FILE_NAME),
+        c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
+    ));
     match tpm.tpm().flush_leftovers() {
         Ok(0) => {}
         Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
         Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
     }
-    clock::ensure_safe(
-        &mut tpm,
-        c.tpm_clock_repair.then_some(c.tpm_ownerpassword.as_slice()),
-    );
+    clock::ensure_safe(&mut tpm);
     Ok(tpm)
 }
 
@@ -150,23 +150,17 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
         .await
         .map_err(StartError::io("serve metrics"))?;
     let (config, timed) = (c.clone(), metrics.clone());
-    let (tpm, objects) = blocking("open the TPM", move || {
-        let mut tpm = open_tpm(&config, timed.as_ref())?;
-        let objects = keys::endorsement(&mut tpm, config.tpm_encryption_alg, config.ek_handle)?;
-        Ok((tpm, objects))
-    })
-    .await?;
-    let (ima_log, mb_log) = open_logs(c);
-    let (c, ek) = (c.clone(), objects.clone());
-    let (tpm, ak, state) = blocking("prepare the AK", move || {
-        let mut tpm = tpm;
-        crate::state::remove_stale_temporaries(&c);
+    let (tpm, objects, ak, state) = blocking("open the TPM and prepare the AK", move || {
+        let c = &config;
+        let mut tpm = open_tpm(c, timed.as_ref())?;
+        let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
+        crate::state::remove_stale_temporaries(c);
         let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
-        let identity = identity::resolve(&c.uuid, &ek.ek_public, state.as_ref())
+        let identity = identity::resolve(&c.uuid, &objects.ek_public, state.as_ref())
             .map_err(StartError::Identity)?;
         let (ak, state, changed) = keys::attestation_key(
             &mut tpm,
-            &ek,
+            &objects,
             state,
             &identity,
             c.tpm_encryption_alg,
@@ -178,9 +172,10 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
             // On an error the AK is flushed with the box that owns it.
             state.save(&c.agent_data_path).map_err(StartError::State)?;
         }
-        Ok((tpm, ak, state))
+        Ok((tpm, objects, ak, state))
     })
     .await?;
+    let (ima_log, mb_log) = open_logs(c);
     Ok(Opened {
         identity_listeners,
         metrics,

@@ -3,11 +3,10 @@
 //! each is the key its certificate is for.
 
 use keylet_core::agent::Tpm;
-use keylet_core::tpm::template_devid::devid_template;
+use keylet_core::tpm::template_devid::DevIdTemplate;
 
 use super::report::{Report, fail};
-use crate::agent::device_id::certificate;
-use crate::agent::device_key::{IAK, IDEVID, Role, match_key, template_for};
+use crate::agent::device_key::{IAK, IDEVID, Role, match_key, obtain};
 use crate::config::{AgentConfig, DeviceKey};
 use crate::tpm::TpmTransport;
 
@@ -32,47 +31,27 @@ pub(crate) fn check(tpm: &mut Tpm<'_, &mut TpmTransport>, c: &AgentConfig, repor
     }
 }
 
+/// The key of `role` as the agent obtains it, a re-created one flushed
+/// again before it is checked against its certificate; how it was found.
 fn one(
     tpm: &mut Tpm<'_, &mut TpmTransport>,
     role: &Role,
     key: &DeviceKey,
-    template: Option<keylet_core::tpm::template_devid::DevIdTemplate>,
+    template: Option<DevIdTemplate>,
 ) -> Result<String, String> {
-    let cert = certificate(&key.cert, role.cert_option).map_err(|e| e.to_string())?;
-    let mut public = vec![0u8; 1024];
-    let (handle, how) = match key.handle {
-        Some(h) => {
-            let n = tpm
-                .read_public(h, &mut public)
-                .map_err(|e| format!("no key at {} {h:#010x}: {e}", role.handle_option))?;
-            public.truncate(n);
-            (h, format!("at {h:#010x}"))
-        }
-        None => {
-            let t = template_for(key, role, template, &cert.spki).map_err(|e| e.to_string())?;
-            let tmpl = devid_template(role.key, t).map_err(|e| e.to_string())?;
-            let (h, n) = tpm
-                .create_endorsement_primary(&tmpl, &mut public)
-                .map_err(|e| {
-                    format!(
-                        "cannot re-create the {} from template {}: {e}",
-                        role.name,
-                        t.name()
-                    )
-                })?;
-            public.truncate(n);
-            tpm.flush(h).map_err(|e| {
+    let o = obtain(tpm, key, role, template).map_err(|e| e.to_string())?;
+    let how = match o.made_from {
+        Some(t) => {
+            tpm.flush(o.handle).map_err(|e| {
                 format!(
-                    "could not flush the re-created {} {h:#010x}: {e}",
-                    role.name
+                    "could not flush the re-created {} {:#010x}: {e}",
+                    role.name, o.handle
                 )
             })?;
-            (
-                h,
-                format!("re-created from template {} (flushed again)", t.name()),
-            )
+            format!("re-created from template {} (flushed again)", t.name())
         }
+        None => format!("at {:#010x}", o.handle),
     };
-    match_key(&public, handle, role, &cert.spki, &key.cert).map_err(|e| e.to_string())?;
+    match_key(&o.public, o.handle, role, &o.cert.spki, &key.cert).map_err(|e| e.to_string())?;
     Ok(how)
 }
