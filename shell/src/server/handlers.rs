@@ -10,7 +10,7 @@ use keylet_core::pcr::{DATA_PCR, PcrMask};
 use super::ServerSettings;
 use super::keys;
 use super::query::{IdentityQuery, IntegrityQuery};
-use super::response::{self, QuoteLogs, Reply};
+use super::response::{self, Reply};
 use super::revocation;
 use super::service::{AttestError, Attestation};
 use super::version::{ApiVersion, ApiVersions};
@@ -152,35 +152,38 @@ impl Handler {
                 "Unable to retrieve quote",
             )
         })?;
-        let mut logs = QuoteLogs::default();
-        if let Some(ima) = ima {
+        let ima = match ima {
             // After the quote, so the slice holds every line that went into
             // the quoted PCR 10 (later lines are fine for the verifier); on
             // tokio's blocking thread, not the TPM worker: the next quote
             // does not wait for this log read.
-            let entry = q.ima_ml_entry;
-            let sliced = tokio::task::spawn_blocking(move || {
-                ima.slice_from(entry).map(|slice| (ima, slice))
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-            logs.ima = Some(sliced.map_err(|e| {
-                log::error!("reading the IMA log failed: {e}");
-                let message = "Unable to read the IMA measurement list";
-                response::error(StatusCode::INTERNAL_SERVER_ERROR, message)
-            })?);
-        }
-        if q.mask.contains(BOOT_PCR) {
-            logs.measured_boot.clone_from(&self.settings.mb_log);
-        }
+            Some(ima) => {
+                let entry = q.ima_ml_entry;
+                let sliced = tokio::task::spawn_blocking(move || {
+                    ima.slice_from(entry).map(|slice| (ima, slice))
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+                Some(sliced.map_err(|e| {
+                    log::error!("reading the IMA log failed: {e}");
+                    let message = "Unable to read the IMA measurement list";
+                    response::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+                })?)
+            }
+            None => None,
+        };
+        let measured_boot = self.settings.mb_log.clone();
+        let measured_boot = measured_boot.filter(|_| q.mask.contains(BOOT_PCR));
         let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
+        let boottime = self.settings.boottime;
         Ok(response::quote(
             v,
             &reply,
             pubkey,
-            self.settings.boottime,
-            logs,
+            boottime,
+            ima,
+            measured_boot,
         ))
     }
 }
