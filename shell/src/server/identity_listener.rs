@@ -9,7 +9,6 @@
 //! as the main port, so identity quotes queue behind the verifier's on the one
 //! TPM instead of running beside them.
 
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -30,19 +29,6 @@ use crate::config::IdentitySettings;
 /// local (SPIRE's agent), so few are enough.
 const IDENTITY_PENDING: usize = 64;
 
-/// Why the identity listener could not start: the option, the address or
-/// path, what went wrong and what to do.
-#[derive(Debug)]
-pub struct IdentityListenerError(String);
-
-impl fmt::Display for IdentityListenerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for IdentityListenerError {}
-
 /// The bound identity endpoints, made before privileges are dropped.
 #[derive(Debug)]
 pub struct IdentityListeners {
@@ -57,11 +43,12 @@ impl IdentityListeners {
     ///
     /// # Errors
     ///
-    /// [`IdentityListenerError`] naming the address or path.
-    pub async fn bind(settings: &IdentitySettings) -> Result<Self, IdentityListenerError> {
+    /// Why the identity listener could not start: the option, the address or
+    /// path, what went wrong and what to do.
+    pub async fn bind(settings: &IdentitySettings) -> io::Result<Self> {
         let tcp = match settings.listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                IdentityListenerError(format!(
+                io::Error::other(format!(
                     "identity_listen: cannot listen on {addr}: {e} (pick a free loopback port)"
                 ))
             })?),
@@ -95,11 +82,10 @@ impl IdentityListeners {
     }
 }
 
-fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, IdentityListenerError> {
+fn bind_socket(path: &Path, group: Option<u32>) -> io::Result<UnixListener> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let err = |detail: String| {
-        IdentityListenerError(format!("identity_socket {}: {detail}", path.display()))
-    };
+    let err =
+        |detail: String| io::Error::other(format!("identity_socket {}: {detail}", path.display()));
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)
             .map_err(|e| err(format!("cannot remove the stale socket: {e}")))?,

@@ -31,7 +31,7 @@ mod service;
 pub mod tls;
 mod version;
 
-pub use identity_listener::{IdentityListenerError, IdentityListeners, serve_identity}; // identity listener for SPIRE
+pub use identity_listener::{IdentityListeners, serve_identity}; // identity listener for SPIRE
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
 pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
 pub use tls::{ServerTls, TlsError, TlsFiles};

@@ -192,21 +192,14 @@ pub struct ServerTls {
 }
 
 impl ServerTls {
-    /// A slot holding `config`.
-    #[must_use]
-    pub(crate) fn new(config: Arc<ServerConfig>) -> Self {
-        Self {
-            current: Arc::new(RwLock::new(config)),
-        }
-    }
-
     /// Builds the configuration from `files` into a new slot.
     ///
     /// # Errors
     ///
     /// As [`server_config`].
     pub fn from_files(files: &TlsFiles) -> Result<Self, TlsError> {
-        server_config(files).map(Self::new)
+        let current = Arc::new(RwLock::new(server_config(files)?));
+        Ok(Self { current })
     }
 
     /// Installs `config` for connections accepted from now on.
