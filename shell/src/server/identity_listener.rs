@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use super::handlers::Handler;
 use super::listener::{self, Accept, Accepted};
@@ -129,12 +129,9 @@ pub async fn serve_identity(
         settings,
         identity_only: true,
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = || {
-        let mut rx = stop_rx.clone();
-        // An error means the sender is gone: stop as well.
-        async move { drop(rx.wait_for(|s| *s).await) }
-    };
+    // notify_waiters reaches every wait taken before it: tokio::join! polls
+    // the loops (which take theirs at once) before the shutdown.
+    let stop = Notify::new();
     let tcp = async {
         if let Some(tcp) = listeners.tcp {
             if let Ok(addr) = tcp.local_addr() {
@@ -142,7 +139,7 @@ pub async fn serve_identity(
                     "serving identity quotes for SPIRE over plain HTTP on {addr} (loopback)"
                 );
             }
-            listener::accept_loop(tcp, Arc::clone(&handler), stopped()).await;
+            listener::accept_loop(tcp, Arc::clone(&handler), stop.notified()).await;
         }
     };
     let unix = async {
@@ -151,18 +148,17 @@ pub async fn serve_identity(
                 "serving identity quotes for SPIRE on the Unix socket {}",
                 path.display()
             );
-            listener::accept_loop(socket, Arc::clone(&handler), stopped()).await;
+            listener::accept_loop(socket, Arc::clone(&handler), stop.notified()).await;
             if let Err(e) = std::fs::remove_file(&path) {
                 log::debug!("could not remove {}: {e}", path.display());
             }
         }
     };
-    let stop = async {
+    let stopping = async {
         shutdown.await;
-        // Ignore the error: it only means every loop has ended already.
-        let _ = stop_tx.send(true);
+        stop.notify_waiters();
     };
-    tokio::join!(tcp, unix, stop);
+    tokio::join!(tcp, unix, stopping);
 }
 
 /// The identity socket: each peer's credentials are checked against the
