@@ -1,19 +1,19 @@
-//! Request handling: route, validate, call the [`Attestation`] service and
-//! format the answer.
+//! Request handling: route a method and path to an endpoint (or to the error
+//! keylime's reference agent gives for it; one router for every enabled API
+//! version), validate, call the [`Attestation`] service and format the answer.
 
 use std::sync::Arc;
 
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use keylet_core::pcr::{DATA_PCR, PcrMask};
 
 use super::ServerSettings;
 use super::keys;
-use super::query::{IdentityQuery, IntegrityQuery, Nonce};
-use super::response::{self, QuoteLogs, Reply};
+use super::query::{IdentityQuery, IntegrityQuery};
+use super::response::{self, Reply};
 use super::revocation;
-use super::router::{Route, route};
-use super::service::{AttestError, Attestation, QuoteReply};
-use super::version::ApiVersion;
+use super::service::{AttestError, Attestation};
+use super::version::{ApiVersion, ApiVersions};
 use crate::executor::TpmJobError;
 use crate::keylime::agent_api::{AgentInfoResults, PubKeyResults, VersionResults};
 use crate::metrics::{Endpoint, TpmErrorKind};
@@ -47,50 +47,39 @@ impl Handler {
         let s = &self.settings;
         let response = match route(&method, path, &s.versions) {
             r if self.identity_only
-                && !matches!(r, Route::Version | Route::Identity(_) | Route::AgentInfo(_)) =>
+                && !matches!(
+                    r,
+                    Route::Version | Route::Quote(_, Endpoint::Identity) | Route::AgentInfo(_)
+                ) =>
             {
                 response::error(StatusCode::NOT_FOUND, "Not Found")
             }
             Route::Version => self.version(),
-            // An identity quote: PCR 16 alone, with the payload key.
-            Route::Identity(v) => match IdentityQuery::parse(query) {
-                Ok(IdentityQuery { nonce }) => {
-                    let q = IntegrityQuery {
-                        nonce,
-                        mask: PcrMask::EMPTY,
-                        include_pubkey: true,
-                        ima_ml_entry: 0,
-                    };
-                    self.quote(v, Endpoint::Identity, q).await
+            Route::Quote(v, endpoint) => {
+                let parsed = match endpoint {
+                    // An identity quote: PCR 16 alone, with the payload key.
+                    Endpoint::Identity => {
+                        IdentityQuery::parse(query).map(|IdentityQuery { nonce }| IntegrityQuery {
+                            nonce,
+                            mask: PcrMask::EMPTY,
+                            include_pubkey: true,
+                            ima_ml_entry: 0,
+                        })
+                    }
+                    Endpoint::Integrity => IntegrityQuery::parse(query),
+                };
+                match parsed {
+                    Ok(q) => self.quote(v, endpoint, q).await,
+                    Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
                 }
-                Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
-            },
-            Route::Integrity(v) => match IntegrityQuery::parse(query) {
-                Ok(q) => self.quote(v, Endpoint::Integrity, q).await,
-                Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
-            },
-            Route::PubKey(_) => response::success(&PubKeyResults {
+            }
+            Route::PubKey => response::success(&PubKeyResults {
                 pubkey: self.service.payload_public_pem(),
             }),
             Route::AgentInfo(v) => self.agent_info(v),
             Route::KeysVerify => keys::verify(s.payload_keys.as_deref(), query),
-            Route::UKey => {
-                keys::post(
-                    s.payload_keys.as_deref(),
-                    request.into_body(),
-                    "ukey",
-                    keys::take_u,
-                )
-                .await
-            }
-            Route::VKey => {
-                keys::post(
-                    s.payload_keys.as_deref(),
-                    request.into_body(),
-                    "vkey",
-                    keys::take_v,
-                )
-                .await
+            Route::PostKey(name, take) => {
+                keys::post(s.payload_keys.as_deref(), request.into_body(), name, take).await
             }
             Route::Revocation => {
                 revocation::post(s.revocations.as_ref(), request.into_body()).await
@@ -135,60 +124,18 @@ impl Handler {
     async fn quote_with_logs(&self, v: ApiVersion, q: IntegrityQuery) -> Result<Reply, Reply> {
         let ima = self.settings.ima_log.clone();
         let ima = ima.filter(|_| q.mask.contains(IMA_PCR));
-        let reply = self.run_quote(q.nonce, q.mask.with(DATA_PCR)).await;
-        let reply = reply.map_err(|e| {
-            log::error!("quote failed: {e}");
-            response::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Unable to retrieve quote",
-            )
-        })?;
-        let mut logs = QuoteLogs::default();
-        if let Some(ima) = ima {
-            // After the quote, so the slice holds every line that went into
-            // the quoted PCR 10 (later lines are fine for the verifier); on
-            // tokio's blocking thread, not the TPM worker: the next quote
-            // does not wait for this log read.
-            let entry = q.ima_ml_entry;
-            let sliced = tokio::task::spawn_blocking(move || {
-                ima.slice_from(entry).map(|slice| (ima, slice))
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-            logs.ima = Some(sliced.map_err(|e| {
-                log::error!("reading the IMA log failed: {e}");
-                let message = "Unable to read the IMA measurement list";
-                response::error(StatusCode::INTERNAL_SERVER_ERROR, message)
-            })?);
-        }
-        if q.mask.contains(BOOT_PCR) {
-            logs.measured_boot.clone_from(&self.settings.mb_log);
-        }
-        let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
-        Ok(response::quote(
-            v,
-            &reply,
-            pubkey,
-            self.settings.boottime,
-            logs,
-        ))
-    }
-
-    /// Runs the blocking quote on the TPM worker and waits for it at most
-    /// the quote deadline, its turn behind other TPM jobs included. A quote
-    /// still queued at its deadline is dropped; one already running finishes
-    /// by itself (its result is dropped).
-    async fn run_quote(&self, nonce: Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
+        // On the TPM worker, waited for at most the quote deadline, its turn
+        // behind other TPM jobs included. A quote still queued at its
+        // deadline is dropped; one already running finishes by itself (its
+        // result is dropped).
         let service = Arc::clone(&self.service);
+        let (nonce, mask) = (q.nonce, q.mask.with(DATA_PCR));
+        let deadline = self.settings.limits.quote_deadline;
         let done = self
             .settings
             .tpm_worker
-            .run(self.settings.limits.quote_deadline, move || {
-                service.quote(&nonce, mask)
-            })
-            .await;
-        match done {
+            .run(deadline, move || service.quote(&nonce, mask));
+        let reply = match done.await {
             Ok(reply) => reply,
             Err(TpmJobError::Stopped) => Err(AttestError::Interrupted),
             Err(TpmJobError::Deadline(d)) => {
@@ -197,6 +144,169 @@ impl Handler {
                 }
                 Err(AttestError::Deadline(d))
             }
+        };
+        let reply = reply.map_err(|e| {
+            log::error!("quote failed: {e}");
+            response::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Unable to retrieve quote",
+            )
+        })?;
+        let ima = match ima {
+            // After the quote, so the slice holds every line that went into
+            // the quoted PCR 10 (later lines are fine for the verifier); on
+            // tokio's blocking thread, not the TPM worker: the next quote
+            // does not wait for this log read.
+            Some(ima) => {
+                let entry = q.ima_ml_entry;
+                let sliced = tokio::task::spawn_blocking(move || {
+                    ima.slice_from(entry).map(|slice| (ima, slice))
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+                Some(sliced.map_err(|e| {
+                    log::error!("reading the IMA log failed: {e}");
+                    let message = "Unable to read the IMA measurement list";
+                    response::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+                })?)
+            }
+            None => None,
+        };
+        let measured_boot = self.settings.mb_log.clone();
+        let measured_boot = measured_boot.filter(|_| q.mask.contains(BOOT_PCR));
+        let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
+        let boottime = self.settings.boottime;
+        Ok(response::quote(
+            v,
+            &reply,
+            pubkey,
+            boottime,
+            ima,
+            measured_boot,
+        ))
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug)]
+enum Route {
+    /// `GET /version`.
+    Version,
+    /// `GET /v2.x/quotes/identity` or `/v2.x/quotes/integrity`.
+    Quote(ApiVersion, Endpoint),
+    /// `GET /v2.x/keys/pubkey`.
+    PubKey,
+    /// `GET /v2.2+/agent/info`.
+    AgentInfo(ApiVersion),
+    /// `GET /v2.x/keys/verify`: proof of the payload key K.
+    KeysVerify,
+    /// `POST /v2.x/keys/ukey` (the tenant's key share U and payload) or
+    /// `/keys/vkey` (the verifier's key share V): its name and what takes it.
+    PostKey(&'static str, keys::Take),
+    /// `POST /v2.x/notifications/revocation`: a signed revocation notification.
+    Revocation,
+    /// A 400 with this `status`.
+    BadRequest(String),
+    /// A 405 with this `Allow` header.
+    MethodNotAllowed(&'static str),
+}
+
+const GET: &str = "GET";
+const POST: &str = "POST";
+const GET_POST: &str = "GET, POST";
+
+/// Routes `method` and `path` (without the query string). A trailing slash is
+/// ignored.
+fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
+    let path = match path.strip_suffix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => path,
+    };
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let get = method == Method::GET;
+    let post = method == Method::POST;
+    match segments.as_slice() {
+        ["version"] if get => Route::Version,
+        ["version"] => Route::MethodNotAllowed(GET),
+        [first, rest @ ..] if looks_like_version(first) => {
+            match ApiVersion::from_path_segment(first).filter(|v| versions.contains(*v)) {
+                Some(v) => route_versioned(method, v, rest),
+                None => Route::BadRequest(format!("API version not supported: {first}")),
+            }
         }
+        _ if get || post => Route::BadRequest(format!(
+            "Not Implemented: Use {} or /version interfaces",
+            versions
+                .as_slice()
+                .iter()
+                .map(|v| format!("/v{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => Route::MethodNotAllowed(GET_POST),
+    }
+}
+
+/// `v` followed by digits and dots, with at least one dot (`v3.0`, `v2.06`).
+fn looks_like_version(segment: &str) -> bool {
+    segment.strip_prefix('v').is_some_and(|rest| {
+        rest.contains('.') && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    })
+}
+
+fn route_versioned(method: &Method, v: ApiVersion, rest: &[&str]) -> Route {
+    let get = method == Method::GET;
+    let post = method == Method::POST;
+    match rest {
+        ["quotes", op] => match (get, *op) {
+            (true, "identity") => Route::Quote(v, Endpoint::Identity),
+            (true, "integrity") => Route::Quote(v, Endpoint::Integrity),
+            (true, _) => Route::BadRequest(
+                "URI not supported, only /identity and /integrity are supported for GET in /quotes/ interface"
+                    .into(),
+            ),
+            (false, _) => Route::MethodNotAllowed(GET),
+        },
+        ["keys", op] => match (get, post, *op) {
+            (true, _, "pubkey") => Route::PubKey,
+            (true, _, "verify") => Route::KeysVerify,
+            (true, _, _) => Route::BadRequest(
+                "URI not supported, only /pubkey and /verify are supported for GET in /keys interface"
+                    .into(),
+            ),
+            (_, true, "ukey") => Route::PostKey("ukey", keys::take_u),
+            (_, true, "vkey") => Route::PostKey("vkey", keys::take_v),
+            (_, true, _) => Route::BadRequest(
+                "URI not supported, only /ukey and /vkey are supported for POST in /keys interface"
+                    .into(),
+            ),
+            _ => Route::MethodNotAllowed(GET_POST),
+        },
+        ["agent", op] if v.has_agent_info() => match (get, *op) {
+            (true, "info") => Route::AgentInfo(v),
+            (true, _) => Route::BadRequest(
+                "URI not supported, only /info is supported for GET in /agent interface".into(),
+            ),
+            (false, _) => Route::MethodNotAllowed(GET),
+        },
+        ["notifications", op] => match (post, *op) {
+            (true, "revocation") => Route::Revocation,
+            (true, _) => Route::BadRequest(
+                "URI not supported, only /revocation is supported for POST in /notifications/ interface"
+                    .into(),
+            ),
+            (false, _) => Route::MethodNotAllowed(POST),
+        },
+        _ if get => {
+            let agent = if v.has_agent_info() { "/agent, " } else { "" };
+            Route::BadRequest(format!(
+                "Not Implemented: Use {agent}/keys, or /quotes interfaces"
+            ))
+        }
+        _ if post => {
+            Route::BadRequest("Not Implemented: Use /keys or /notifications interfaces".into())
+        }
+        _ => Route::MethodNotAllowed(GET_POST),
     }
 }

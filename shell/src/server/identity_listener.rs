@@ -9,7 +9,6 @@
 //! as the main port, so identity quotes queue behind the verifier's on the one
 //! TPM instead of running beside them.
 
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -18,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use super::handlers::Handler;
 use super::listener::{self, Accept, Accepted};
@@ -29,19 +28,6 @@ use crate::config::IdentitySettings;
 /// Connections that may wait on each identity listener: its clients are
 /// local (SPIRE's agent), so few are enough.
 const IDENTITY_PENDING: usize = 64;
-
-/// Why the identity listener could not start: the option, the address or
-/// path, what went wrong and what to do.
-#[derive(Debug)]
-pub struct IdentityListenerError(String);
-
-impl fmt::Display for IdentityListenerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for IdentityListenerError {}
 
 /// The bound identity endpoints, made before privileges are dropped.
 #[derive(Debug)]
@@ -57,11 +43,12 @@ impl IdentityListeners {
     ///
     /// # Errors
     ///
-    /// [`IdentityListenerError`] naming the address or path.
-    pub async fn bind(settings: &IdentitySettings) -> Result<Self, IdentityListenerError> {
+    /// Why the identity listener could not start: the option, the address or
+    /// path, what went wrong and what to do.
+    pub async fn bind(settings: &IdentitySettings) -> io::Result<Self> {
         let tcp = match settings.listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                IdentityListenerError(format!(
+                io::Error::other(format!(
                     "identity_listen: cannot listen on {addr}: {e} (pick a free loopback port)"
                 ))
             })?),
@@ -95,11 +82,10 @@ impl IdentityListeners {
     }
 }
 
-fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, IdentityListenerError> {
+fn bind_socket(path: &Path, group: Option<u32>) -> io::Result<UnixListener> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let err = |detail: String| {
-        IdentityListenerError(format!("identity_socket {}: {detail}", path.display()))
-    };
+    let err =
+        |detail: String| io::Error::other(format!("identity_socket {}: {detail}", path.display()));
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)
             .map_err(|e| err(format!("cannot remove the stale socket: {e}")))?,
@@ -143,12 +129,9 @@ pub async fn serve_identity(
         settings,
         identity_only: true,
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = || {
-        let mut rx = stop_rx.clone();
-        // An error means the sender is gone: stop as well.
-        async move { drop(rx.wait_for(|s| *s).await) }
-    };
+    // notify_waiters reaches every wait taken before it: tokio::join! polls
+    // the loops (which take theirs at once) before the shutdown.
+    let stop = Notify::new();
     let tcp = async {
         if let Some(tcp) = listeners.tcp {
             if let Ok(addr) = tcp.local_addr() {
@@ -156,7 +139,7 @@ pub async fn serve_identity(
                     "serving identity quotes for SPIRE over plain HTTP on {addr} (loopback)"
                 );
             }
-            listener::accept_loop(tcp, Arc::clone(&handler), stopped()).await;
+            listener::accept_loop(tcp, Arc::clone(&handler), stop.notified()).await;
         }
     };
     let unix = async {
@@ -165,18 +148,17 @@ pub async fn serve_identity(
                 "serving identity quotes for SPIRE on the Unix socket {}",
                 path.display()
             );
-            listener::accept_loop(socket, Arc::clone(&handler), stopped()).await;
+            listener::accept_loop(socket, Arc::clone(&handler), stop.notified()).await;
             if let Err(e) = std::fs::remove_file(&path) {
                 log::debug!("could not remove {}: {e}", path.display());
             }
         }
     };
-    let stop = async {
+    let stopping = async {
         shutdown.await;
-        // Ignore the error: it only means every loop has ended already.
-        let _ = stop_tx.send(true);
+        stop.notify_waiters();
     };
-    tokio::join!(tcp, unix, stop);
+    tokio::join!(tcp, unix, stopping);
 }
 
 /// The identity socket: each peer's credentials are checked against the

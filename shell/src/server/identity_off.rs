@@ -10,9 +10,6 @@ use std::sync::Arc;
 use super::{Attestation, ServerSettings};
 use crate::config::IdentitySettings;
 
-/// Why the identity listener could not start: it cannot, in this build.
-pub type IdentityListenerError = std::convert::Infallible;
-
 /// The bound identity endpoints: none in this build.
 #[derive(Debug)]
 pub struct IdentityListeners(());
@@ -24,7 +21,7 @@ impl IdentityListeners {
     ///
     /// None.
     #[allow(clippy::unused_async)]
-    pub async fn bind(_settings: &IdentitySettings) -> Result<Self, IdentityListenerError> {
+    pub async fn bind(_settings: &IdentitySettings) -> std::io::Result<Self> {
         Ok(Self(()))
     }
 

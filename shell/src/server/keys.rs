@@ -31,13 +31,16 @@ fn bad_request(message: &str) -> Reply {
     response::error(StatusCode::BAD_REQUEST, message)
 }
 
+/// What takes a key share from a request body: [`take_u`] or [`take_v`].
+pub(crate) type Take = fn(&KeyBootstrap, &[u8]) -> Result<(), String>;
+
 /// `POST /keys/ukey` (U, its auth tag and the encrypted payload, taken by
 /// [`take_u`]) and `POST /keys/vkey` (V, [`take_v`]), named `endpoint`.
 pub(crate) async fn post<B>(
     keys: Option<&KeyBootstrap>,
     body: B,
     endpoint: &str,
-    take: fn(&KeyBootstrap, &[u8]) -> Result<(), String>,
+    take: Take,
 ) -> Reply
 where
     B: Body,

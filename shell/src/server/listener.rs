@@ -25,12 +25,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::handlers::Handler;
 use super::open_files;
-use super::pending::{Evicted, Pending, Source, Ticket};
+use super::pending::{Pending, Source, Ticket};
 use super::response;
 use super::tls::ServerTls;
 use crate::net::stream::{BoxStream, boxed};
@@ -180,7 +180,7 @@ pub(crate) async fn accept_loop<L: Accept>(
 async fn connection<L: Accept>(
     accepted: Accepted<L::Io>,
     ticket: Ticket,
-    mut evicted: Evicted,
+    evicted: Arc<Notify>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
@@ -190,7 +190,7 @@ async fn connection<L: Accept>(
     } = accepted;
     let limit = shared.handler.settings.limits.first_byte_timeout;
     tokio::select! {
-        () = evicted.wait() => return,
+        () = evicted.notified() => return,
         _ = stop.wait_for(|stopping| *stopping) => return,
         r = tokio::time::timeout(limit, L::first_byte(&io)) => match r {
             Ok(Ok(())) => {}
@@ -202,7 +202,7 @@ async fn connection<L: Accept>(
     // connection's task stays small.
     let served = Box::pin(serve(boxed(io), peer, refusal, shared, ticket, stop));
     tokio::select! {
-        () = evicted.wait() => {}
+        () = evicted.notified() => {}
         () = served => {}
     }
 }

@@ -4,7 +4,7 @@
 //! * [`serve`] / [`serve_on`]: run the server until a shutdown future completes.
 //! * [`Attestation`]: what the server needs from the TPM side.
 //! * [`tls`]: the rustls configuration from PEM files, replaceable at run time.
-//! * [`route`]: the one router shared by every API version.
+//! * [`handlers`]: the one router shared by every API version, and the answers.
 //! * [`query`]: validation of `nonce`, `mask`, `partial` and `ima_ml_entry`.
 //!
 //! Quote responses stream the IMA and measured-boot logs straight from their
@@ -27,12 +27,11 @@ pub mod query;
 pub mod reload; // certificates without downtime
 mod response;
 mod revocation;
-mod router;
 mod service;
 pub mod tls;
 mod version;
 
-pub use identity_listener::{IdentityListenerError, IdentityListeners, serve_identity}; // identity listener for SPIRE
+pub use identity_listener::{IdentityListeners, serve_identity}; // identity listener for SPIRE
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
 pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
 pub use tls::{ServerTls, TlsError, TlsFiles};

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::oneshot;
+use tokio::sync::Notify;
 
 /// Where a connection comes from, for fairness between sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,13 +41,13 @@ pub(crate) struct Pending {
 struct Inner {
     next: u64,
     /// Wakes the connection's task when it is evicted.
-    evict: HashMap<u64, oneshot::Sender<()>>,
+    evict: HashMap<u64, Arc<Notify>>,
     /// Waiting connections by source, oldest (lowest id) first.
     by_source: BTreeMap<Source, BTreeSet<u64>>,
 }
 
 impl Inner {
-    fn remove(&mut self, source: Source, id: u64) -> Option<oneshot::Sender<()>> {
+    fn remove(&mut self, source: Source, id: u64) -> Option<Arc<Notify>> {
         if let Some(ids) = self.by_source.get_mut(&source) {
             ids.remove(&id);
             if ids.is_empty() {
@@ -69,9 +69,7 @@ impl Inner {
                     .then(b.1.first().cmp(&a.1.first()))
             })
             .and_then(|(source, ids)| ids.first().map(|id| (*source, *id)))?;
-        let wake = self.remove(source, id)?;
-        // An error means that connection has just ended by itself.
-        let _ = wake.send(());
+        self.remove(source, id)?.notify_one();
         Some(source)
     }
 }
@@ -83,25 +81,6 @@ pub(crate) struct Ticket {
     pending: Arc<Pending>,
     source: Source,
     id: u64,
-}
-
-/// Resolves when the connection holding the matching ticket is evicted.
-#[derive(Debug)]
-pub(crate) struct Evicted(Option<oneshot::Receiver<()>>);
-
-impl Evicted {
-    /// Waits until the connection is evicted; never resolves once it is
-    /// served or has ended. May be called again after being cancelled.
-    pub(crate) async fn wait(&mut self) {
-        if let Some(rx) = self.0.as_mut() {
-            if rx.await.is_ok() {
-                return;
-            }
-            // Served: the receiver must not be polled again.
-            self.0 = None;
-        }
-        std::future::pending::<()>().await;
-    }
 }
 
 impl Pending {
@@ -129,16 +108,18 @@ impl Pending {
     }
 
     /// Admits a connection from `source`, evicting another waiting one if
-    /// the cap is reached (whose source is returned).
-    pub(crate) fn admit(self: &Arc<Self>, source: Source) -> (Ticket, Evicted, Option<Source>) {
-        let (tx, rx) = oneshot::channel();
+    /// the cap is reached (whose source is returned). The connection is told
+    /// it is evicted by the [`Notify`] (a permit kept until it waits); once
+    /// served, never.
+    pub(crate) fn admit(self: &Arc<Self>, source: Source) -> (Ticket, Arc<Notify>, Option<Source>) {
+        let evicted = Arc::new(Notify::new());
         let mut inner = self.lock();
-        let evicted = (inner.evict.len() >= self.cap)
+        let victim = (inner.evict.len() >= self.cap)
             .then(|| inner.evict())
             .flatten();
         let id = inner.next;
         inner.next += 1;
-        inner.evict.insert(id, tx);
+        inner.evict.insert(id, Arc::clone(&evicted));
         inner.by_source.entry(source).or_default().insert(id);
         drop(inner);
         let ticket = Ticket {
@@ -146,7 +127,7 @@ impl Pending {
             source,
             id,
         };
-        (ticket, Evicted(Some(rx)), evicted)
+        (ticket, evicted, victim)
     }
 
     /// Evicts the oldest waiting connection of the busiest source (to free
@@ -179,36 +160,36 @@ mod tests {
         Source::Ip(IpAddr::from([127, 0, 0, last]))
     }
 
-    fn is_evicted(e: &mut Evicted) -> bool {
-        e.0.as_mut().is_some_and(|rx| rx.try_recv().is_ok())
+    fn is_evicted(e: &Notify) -> bool {
+        std::pin::pin!(e.notified()).enable()
     }
 
     #[test]
     fn the_heaviest_sources_oldest_connection_makes_room() {
         let pending = Pending::new(4);
-        let (_a1, mut e_a1, none) = pending.admit(ip(1));
+        let (_a1, e_a1, none) = pending.admit(ip(1));
         assert_eq!(none, None);
-        let (_b1, mut e_b1, _) = pending.admit(ip(2));
-        let (_b2, mut e_b2, _) = pending.admit(ip(2));
-        let (_a2, mut e_a2, _) = pending.admit(ip(1));
+        let (_b1, e_b1, _) = pending.admit(ip(2));
+        let (_b2, e_b2, _) = pending.admit(ip(2));
+        let (_a2, e_a2, _) = pending.admit(ip(1));
         assert_eq!(pending.len(), 4);
         // Full; both sources hold two: the older of the heaviest goes.
         let (_c1, _, evicted) = pending.admit(ip(3));
         assert_eq!(evicted, Some(ip(1)));
-        assert!(is_evicted(&mut e_a1));
-        assert!(!is_evicted(&mut e_a2));
+        assert!(is_evicted(&e_a1));
+        assert!(!is_evicted(&e_a2));
         // Now 127.0.0.2 holds the most.
         let (_c2, _, evicted) = pending.admit(ip(3));
         assert_eq!(evicted, Some(ip(2)));
-        assert!(is_evicted(&mut e_b1));
-        assert!(!is_evicted(&mut e_b2));
+        assert!(is_evicted(&e_b1));
+        assert!(!is_evicted(&e_b2));
         assert_eq!(pending.len(), 4);
     }
 
     #[test]
     fn served_and_ended_connections_give_their_place_up() {
         let pending = Pending::new(2);
-        let (a, mut e_a, _) = pending.admit(ip(1));
+        let (a, e_a, _) = pending.admit(ip(1));
         let (b, _, _) = pending.admit(ip(1));
         a.served();
         assert_eq!(pending.len(), 1);
@@ -218,7 +199,7 @@ mod tests {
         let (_d, _, evicted2) = pending.admit(ip(1));
         assert_eq!((evicted, evicted2), (None, None));
         // A served connection is never told it was evicted.
-        assert!(!is_evicted(&mut e_a));
+        assert!(!is_evicted(&e_a));
         drop(a);
         assert_eq!(pending.len(), 2);
     }

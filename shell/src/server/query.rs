@@ -24,17 +24,25 @@ impl Nonce {
     ///
     /// # Errors
     ///
-    /// [`QueryError::NonceEmpty`], [`QueryError::NonceTooLong`] or
-    /// [`QueryError::NonceNotAlphanumeric`].
+    /// A [`QueryError`]: the nonce is empty, longer than [`MAX_NONCE_LEN`]
+    /// or has a character other than ASCII letters and digits.
     pub fn parse(value: &str) -> Result<Self, QueryError> {
         if value.is_empty() {
-            return Err(QueryError::NonceEmpty);
+            return Err(QueryError(
+                "nonce is empty; it must have 1 to 64 alphanumeric characters".into(),
+            ));
         }
         if !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(QueryError::NonceNotAlphanumeric(echo(value)));
+            return Err(QueryError(format!(
+                "nonce should be strictly alphanumeric (A-Z, a-z, 0-9): {}",
+                echo(value)
+            )));
         }
         if value.len() > MAX_NONCE_LEN {
-            return Err(QueryError::NonceTooLong(value.len()));
+            return Err(QueryError(format!(
+                "Nonce is too long (max size {MAX_NONCE_LEN}): {}",
+                value.len()
+            )));
         }
         Ok(Self(value.to_owned()))
     }
@@ -52,62 +60,23 @@ impl Nonce {
     }
 }
 
-/// A rejected query parameter.
+/// A rejected query parameter: the 400's `status`, which names the parameter
+/// and says what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum QueryError {
-    /// No `nonce` parameter.
-    NonceMissing,
-    /// `nonce=` with no value.
-    NonceEmpty,
-    /// The nonce is longer than [`MAX_NONCE_LEN`] (its length).
-    NonceTooLong(usize),
-    /// The nonce has a character other than ASCII letters and digits.
-    NonceNotAlphanumeric(String),
-    /// No `mask` parameter.
-    MaskMissing,
-    /// The mask is not a hexadecimal number.
-    MaskNotHex(String),
-    /// The mask selects a PCR above 23.
-    MaskOutOfRange(String),
-    /// `partial` is missing or not `0`/`1`.
-    Partial,
-}
+pub struct QueryError(String);
 
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NonceMissing => {
-                f.write_str("uri must contain key 'nonce' with 1 to 64 alphanumeric characters")
-            }
-            Self::NonceEmpty => {
-                f.write_str("nonce is empty; it must have 1 to 64 alphanumeric characters")
-            }
-            Self::NonceTooLong(len) => {
-                write!(f, "Nonce is too long (max size {MAX_NONCE_LEN}): {len}")
-            }
-            Self::NonceNotAlphanumeric(v) => {
-                write!(
-                    f,
-                    "nonce should be strictly alphanumeric (A-Z, a-z, 0-9): {v}"
-                )
-            }
-            Self::MaskMissing => {
-                f.write_str("uri must contain key 'mask' (a hex PCR bitmask such as 0x400)")
-            }
-            Self::MaskNotHex(v) => write!(f, "mask should be a hex encoded 32-bit integer: {v}"),
-            Self::MaskOutOfRange(v) => {
-                write!(
-                    f,
-                    "mask selects a PCR above 23; only PCRs 0 to 23 exist: {v}"
-                )
-            }
-            Self::Partial => f.write_str("uri must contain key 'partial' and value '0' or '1'"),
-        }
+        f.write_str(&self.0)
     }
 }
 
 impl std::error::Error for QueryError {}
+
+/// No `nonce` parameter.
+fn nonce_missing() -> QueryError {
+    QueryError("uri must contain key 'nonce' with 1 to 64 alphanumeric characters".into())
+}
 
 /// `GET /quotes/identity` parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +105,7 @@ impl IdentityQuery {
     ///
     /// A [`QueryError`] naming the bad or missing `nonce`.
     pub fn parse(query: &str) -> Result<Self, QueryError> {
-        let nonce = find(query, "nonce").ok_or(QueryError::NonceMissing)?;
+        let nonce = find(query, "nonce").ok_or_else(nonce_missing)?;
         Ok(Self {
             nonce: Nonce::parse(&nonce)?,
         })
@@ -151,14 +120,20 @@ impl IntegrityQuery {
     /// A [`QueryError`] naming the first bad parameter, checked in the order
     /// nonce, mask, partial.
     pub fn parse(query: &str) -> Result<Self, QueryError> {
-        let nonce = find(query, "nonce").ok_or(QueryError::NonceMissing)?;
+        let nonce = find(query, "nonce").ok_or_else(nonce_missing)?;
         let nonce = Nonce::parse(&nonce)?;
-        let mask = find(query, "mask").ok_or(QueryError::MaskMissing)?;
+        let mask = find(query, "mask").ok_or_else(|| {
+            QueryError("uri must contain key 'mask' (a hex PCR bitmask such as 0x400)".into())
+        })?;
         let mask = parse_mask(&mask)?;
         let include_pubkey = match find(query, "partial").as_deref() {
             Some("0") => true,
             Some("1") => false,
-            _ => return Err(QueryError::Partial),
+            _ => {
+                return Err(QueryError(
+                    "uri must contain key 'partial' and value '0' or '1'".into(),
+                ));
+            }
         };
         let ima_ml_entry = find(query, "ima_ml_entry")
             .and_then(|v| v.parse().ok())
@@ -176,25 +151,31 @@ impl IntegrityQuery {
 ///
 /// # Errors
 ///
-/// [`QueryError::MaskNotHex`] or [`QueryError::MaskOutOfRange`].
+/// A [`QueryError`]: the mask is not hexadecimal, or selects a PCR above 23.
 pub fn parse_mask(value: &str) -> Result<PcrMask, QueryError> {
+    let out_of_range = || {
+        let value = echo(value);
+        QueryError(format!(
+            "mask selects a PCR above 23; only PCRs 0 to 23 exist: {value}"
+        ))
+    };
     let digits = value
         .strip_prefix("0x")
         .or_else(|| value.strip_prefix("0X"))
         .unwrap_or(value);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(QueryError::MaskNotHex(echo(value)));
+        return Err(QueryError(format!(
+            "mask should be a hex encoded 32-bit integer: {}",
+            echo(value)
+        )));
     }
     let significant = digits.trim_start_matches('0');
     if significant.len() > 8 {
-        return Err(QueryError::MaskOutOfRange(echo(value)));
+        return Err(out_of_range());
     }
-    let bits = if significant.is_empty() {
-        0
-    } else {
-        u32::from_str_radix(significant, 16).map_err(|_| QueryError::MaskNotHex(echo(value)))?
-    };
-    PcrMask::new(bits).map_err(|_| QueryError::MaskOutOfRange(echo(value)))
+    // At most 8 hex digits always fit; none (a mask of zeros) is 0.
+    let bits = u32::from_str_radix(significant, 16).unwrap_or(0);
+    PcrMask::new(bits).map_err(|_| out_of_range())
 }
 
 /// The decoded value of the first `key=value` pair named `key`, decoding

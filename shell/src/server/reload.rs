@@ -160,25 +160,22 @@ impl TlsReloader {
     /// server without a process-wide signal), until the task is dropped; once
     /// `reload` ends, the files are only watched.
     pub async fn run_with(mut self, interval: Duration, mut reload: Option<mpsc::Receiver<()>>) {
-        let mut reload_closed = false;
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if reload_closed {
-                reload = None;
-            }
-            let requested = async {
-                match reload.as_mut() {
-                    Some(r) => r.recv().await,
-                    None => std::future::pending().await,
-                }
+            let requested = tokio::select! {
+                _ = tick.tick() => None,
+                r = async {
+                    match reload.as_mut() {
+                        Some(r) => r.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => Some(r),
             };
-            tokio::select! {
-                _ = tick.tick() => self.poll().await,
-                r = requested => match r {
-                    Some(()) => self.reload_all(),
-                    None => reload_closed = true,
-                },
+            match requested {
+                None => self.poll().await,
+                Some(Some(())) => self.reload_all(),
+                Some(None) => reload = None,
             }
         }
     }

@@ -67,31 +67,25 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> Reply {
     response
 }
 
-/// The logs to stream into a quote response: the IMA log and the lines to
-/// send, and the measured-boot log, sent whole.
-#[derive(Debug, Default)]
-pub(crate) struct QuoteLogs {
-    pub(crate) ima: Option<(Arc<ImaLog>, ImaSlice)>,
-    pub(crate) measured_boot: Option<Arc<MeasuredBootLog>>,
-}
-
-/// A 200 quote response; `pubkey` is included when given.
+/// A 200 quote response; `pubkey` is included when given, and the logs are
+/// streamed in: the IMA log's lines of its slice, the measured-boot log whole.
 pub(crate) fn quote(
     version: ApiVersion,
     reply: &QuoteReply,
     pubkey: Option<&str>,
     boottime: Option<u64>,
-    logs: QuoteLogs,
+    ima: Option<(Arc<ImaLog>, ImaSlice)>,
+    measured_boot: Option<Arc<MeasuredBootLog>>,
 ) -> Reply {
     let splicer = Splicer::default();
     // In the order QuoteResults writes its fields.
     let mut streams = Vec::with_capacity(2);
-    let ima_entry = logs.ima.as_ref().map(|(_, slice)| slice.entry);
-    let ima = logs.ima.map(|(log, slice)| {
+    let ima_entry = ima.as_ref().map(|(_, slice)| slice.entry);
+    let ima = ima.map(|(log, slice)| {
         streams.push(Segment::ima(log, slice));
         splicer.slot()
     });
-    let measured_boot = logs.measured_boot.map(|log| {
+    let measured_boot = measured_boot.map(|log| {
         streams.push(Segment::measured_boot(log));
         splicer.slot()
     });

@@ -9,9 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use rustls::RootCertStore;
-use rustls::ServerConfig;
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{WantsServerCert, WebPkiClientVerifier};
+use rustls::{ConfigBuilder, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -30,111 +29,20 @@ pub struct TlsFiles {
     pub trusted_client_ca: Vec<PathBuf>,
 }
 
-/// What a TLS file is used for, for error messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TlsFileRole {
-    /// `server_cert`.
-    ServerCert,
-    /// `server_key`.
-    ServerKey,
-    /// One of `trusted_client_ca`.
-    ClientCa,
-}
+/// What the files are called in messages.
+const SERVER_CERT: &str = "server certificate (server_cert)";
+const SERVER_KEY: &str = "server key (server_key)";
+const CLIENT_CA: &str = "trusted client CA (trusted_client_ca)";
 
-impl fmt::Display for TlsFileRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::ServerCert => "server certificate (server_cert)",
-            Self::ServerKey => "server key (server_key)",
-            Self::ClientCa => "trusted client CA (trusted_client_ca)",
-        })
-    }
-}
-
-/// Why the mTLS configuration could not be built.
+/// Why the mTLS configuration could not be built: the file and what is wrong
+/// with it (unreadable, not PEM, no usable item, an encrypted key, refused by
+/// rustls), or that no client CA is configured, with what to do.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum TlsError {
-    /// A file could not be read.
-    Read {
-        /// What the file is for.
-        role: TlsFileRole,
-        /// The path.
-        path: PathBuf,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// A file has no usable PEM item of the kind needed.
-    Empty {
-        /// What the file is for.
-        role: TlsFileRole,
-        /// The path.
-        path: PathBuf,
-    },
-    /// A file is not valid PEM.
-    Pem {
-        /// What the file is for.
-        role: TlsFileRole,
-        /// The path.
-        path: PathBuf,
-        /// The parser's reason.
-        detail: String,
-    },
-    /// The key file holds an encrypted key.
-    EncryptedKey(PathBuf),
-    /// `trusted_client_ca` is empty although mTLS is enabled.
-    NoClientCa,
-    /// rustls refused a CA certificate as a trust anchor, could not build the
-    /// client verifier, or refused the protocol versions (a build without
-    /// TLS 1.2/1.3): what and why.
-    Rustls(String),
-    /// rustls rejected the certificate and key (unsupported key type, or the
-    /// key does not match the certificate).
-    CertKey {
-        /// The certificate file.
-        cert: PathBuf,
-        /// The key file.
-        key: PathBuf,
-        /// rustls' reason.
-        source: rustls::Error,
-    },
-}
+pub struct TlsError(String);
 
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Read { role, path, source } => {
-                write!(f, "cannot read the {role} file {}: {source}", path.display())
-            }
-            Self::Empty { role, path } => write!(
-                f,
-                "the {role} file {} holds no usable PEM {}",
-                path.display(),
-                match role {
-                    TlsFileRole::ServerKey => "private key",
-                    TlsFileRole::ServerCert | TlsFileRole::ClientCa => "certificate",
-                }
-            ),
-            Self::Pem { role, path, detail } => {
-                write!(f, "the {role} file {} is not valid PEM: {detail}", path.display())
-            }
-            Self::EncryptedKey(path) => write!(
-                f,
-                "the server key {} is encrypted; keylet needs an unencrypted PKCS#8, SEC1 or PKCS#1 key",
-                path.display()
-            ),
-            Self::NoClientCa => f.write_str(
-                "mTLS is enabled but trusted_client_ca lists no CA file; add the verifier's CA (cv_ca/cacert.crt)",
-            ),
-            Self::Rustls(message) => f.write_str(message),
-            Self::CertKey { cert, key, source } => write!(
-                f,
-                "the server certificate {} and key {} cannot be used together: {source}",
-                cert.display(),
-                key.display()
-            ),
-        }
+        f.write_str(&self.0)
     }
 }
 
@@ -148,20 +56,17 @@ impl std::error::Error for TlsError {}
 /// A [`TlsError`] naming the file that is missing, unreadable, empty, not PEM
 /// or unusable.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = tls::provider();
-    let certs = read_certs(&files.server_cert, TlsFileRole::ServerCert)?;
+    let certs = read_certs(&files.server_cert, SERVER_CERT)?;
     let key = read_key(&files.server_key)?;
-    let verifier = client_verifier(&files.trusted_client_ca, &provider)?;
-    let cert_key_error = |source| TlsError::CertKey {
-        cert: files.server_cert.clone(),
-        key: files.server_key.clone(),
-        source,
-    };
-    let config = tls::server_builder(provider)
-        .map_err(cert_key_error)?
-        .with_client_cert_verifier(verifier)
+    let config = verifying_clients(&files.trusted_client_ca)?
         .with_single_cert(certs, key)
-        .map_err(cert_key_error)?;
+        .map_err(|e| {
+            TlsError(format!(
+                "the server certificate {} and key {} cannot be used together: {e}",
+                files.server_cert.display(),
+                files.server_key.display()
+            ))
+        })?;
     Ok(finish(config))
 }
 
@@ -177,37 +82,42 @@ pub(crate) fn with_client_cas(
     current: &ServerConfig,
     trusted_client_ca: &[PathBuf],
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = tls::provider();
-    let verifier = client_verifier(trusted_client_ca, &provider)?;
-    let config = tls::server_builder(provider)
-        .map_err(|e| TlsError::Rustls(format!("cannot enable TLS 1.2 and 1.3: {e}")))?
-        .with_client_cert_verifier(verifier)
+    let config = verifying_clients(trusted_client_ca)?
         .with_cert_resolver(Arc::clone(&current.cert_resolver));
     Ok(finish(config))
 }
 
-/// The client certificate verifier over every CA in `ca_files`.
-fn client_verifier(
+/// A server configuration builder (TLS 1.2 and 1.3) whose client
+/// certificates must chain to a CA in `ca_files`.
+fn verifying_clients(
     ca_files: &[PathBuf],
-    provider: &Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+) -> Result<ConfigBuilder<ServerConfig, WantsServerCert>, TlsError> {
     if ca_files.is_empty() {
-        return Err(TlsError::NoClientCa);
+        return Err(TlsError(
+            "mTLS is enabled but trusted_client_ca lists no CA file; add the verifier's CA \
+             (cv_ca/cacert.crt)"
+                .into(),
+        ));
     }
     let mut roots = RootCertStore::empty();
     for path in ca_files {
-        for ca in read_certs(path, TlsFileRole::ClientCa)? {
+        for ca in read_certs(path, CLIENT_CA)? {
             roots.add(ca).map_err(|e| {
-                TlsError::Rustls(format!(
+                TlsError(format!(
                     "a certificate in the trusted client CA file {} is unusable: {e}",
                     path.display()
                 ))
             })?;
         }
     }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
-        .build()
-        .map_err(|e| TlsError::Rustls(format!("cannot build the client certificate verifier: {e}")))
+    let provider = tls::provider();
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| TlsError(format!("cannot build the client certificate verifier: {e}")))?;
+    let builder = tls::server_builder(provider)
+        .map_err(|e| TlsError(format!("cannot enable TLS 1.2 and 1.3: {e}")))?;
+    Ok(builder.with_client_cert_verifier(verifier))
 }
 
 /// ALPN `http/1.1` and no session tickets.
@@ -217,19 +127,32 @@ fn finish(mut config: ServerConfig) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-fn read_certs(path: &Path, role: TlsFileRole) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    load_certs(path).map_err(|e| match e {
-        CertFileError::Read { path, source } => TlsError::Read { role, path, source },
-        CertFileError::Pem { path, detail } => TlsError::Pem { role, path, detail },
-        CertFileError::Empty { path } => TlsError::Empty { role, path },
+fn read_certs(path: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    load_certs(path).map_err(|e| {
+        TlsError(match e {
+            CertFileError::Read { path, source } => {
+                format!("cannot read the {role} file {}: {source}", path.display())
+            }
+            CertFileError::Pem { path, detail } => {
+                format!(
+                    "the {role} file {} is not valid PEM: {detail}",
+                    path.display()
+                )
+            }
+            CertFileError::Empty { path } => format!(
+                "the {role} file {} holds no usable PEM certificate",
+                path.display()
+            ),
+        })
     })
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
-        role: TlsFileRole::ServerKey,
-        path: path.to_path_buf(),
-        source,
+    let pem = std::fs::read(path).map_err(|e| {
+        TlsError(format!(
+            "cannot read the {SERVER_KEY} file {}: {e}",
+            path.display()
+        ))
     })?;
     parse_key(path, &pem)
 }
@@ -239,20 +162,24 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 ///
 /// # Errors
 ///
-/// [`TlsError::EncryptedKey`], [`TlsError::Empty`] or [`TlsError::Pem`].
+/// A [`TlsError`]: the key is encrypted, missing or not PEM.
 pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let role = TlsFileRole::ServerKey;
-    let path = path.to_path_buf();
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound if pem.windows(9).any(|w| w == b"ENCRYPTED") => {
-            TlsError::EncryptedKey(path)
-        }
-        rustls_pki_types::pem::Error::NoItemsFound => TlsError::Empty { role, path },
-        e => TlsError::Pem {
-            role,
-            path,
-            detail: e.to_string(),
-        },
+    let path = path.display();
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| {
+        TlsError(match e {
+            rustls_pki_types::pem::Error::NoItemsFound
+                if pem.windows(9).any(|w| w == b"ENCRYPTED") =>
+            {
+                format!(
+                    "the server key {path} is encrypted; keylet needs an unencrypted PKCS#8, \
+                     SEC1 or PKCS#1 key"
+                )
+            }
+            rustls_pki_types::pem::Error::NoItemsFound => {
+                format!("the {SERVER_KEY} file {path} holds no usable PEM private key")
+            }
+            e => format!("the {SERVER_KEY} file {path} is not valid PEM: {e}"),
+        })
     })
 }
 
@@ -265,21 +192,14 @@ pub struct ServerTls {
 }
 
 impl ServerTls {
-    /// A slot holding `config`.
-    #[must_use]
-    pub(crate) fn new(config: Arc<ServerConfig>) -> Self {
-        Self {
-            current: Arc::new(RwLock::new(config)),
-        }
-    }
-
     /// Builds the configuration from `files` into a new slot.
     ///
     /// # Errors
     ///
     /// As [`server_config`].
     pub fn from_files(files: &TlsFiles) -> Result<Self, TlsError> {
-        server_config(files).map(Self::new)
+        let current = Arc::new(RwLock::new(server_config(files)?));
+        Ok(Self { current })
     }
 
     /// Installs `config` for connections accepted from now on.

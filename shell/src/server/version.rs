@@ -114,30 +114,28 @@ impl ApiVersions {
     /// served, so a verifier that stored a newer one keeps working.
     #[must_use]
     pub fn offer(self, pinned: bool, registrar: ApiVersion) -> (Self, String) {
-        if pinned {
-            let why = format!(
-                "offering agent API versions {} (api_versions)",
-                range(&self.served)
-            );
-            return (Self::served(self.served), why);
-        }
-        let offered = self.served.iter().filter(|v| **v <= registrar).count();
+        let up_to_registrar = self.served.iter().filter(|v| **v <= registrar).count();
+        let offered = match up_to_registrar {
+            _ if pinned => self.served.len(),
+            0 => self.served.len(),
+            n => n,
+        };
         let capped = Self {
-            offered: if offered == 0 {
-                self.served.len()
-            } else {
-                offered
-            },
+            offered,
             served: self.served,
         };
-        let why = format!(
-            "offering agent API versions {} (api_versions unset: none newer than the registrar's \
-             API {registrar}, as Keylime tenants and verifiers before 7.14 use the newest offered \
-             version without checking that they speak it; serving {}; set api_versions to offer \
-             others)",
-            range(capped.offered()),
-            range(&capped.served)
-        );
+        let offering = range(capped.offered());
+        let why = if pinned {
+            format!("offering agent API versions {offering} (api_versions)")
+        } else {
+            format!(
+                "offering agent API versions {offering} (api_versions unset: none newer than the \
+                 registrar's API {registrar}, as Keylime tenants and verifiers before 7.14 use \
+                 the newest offered version without checking that they speak it; serving {}; \
+                 set api_versions to offer others)",
+                range(&capped.served)
+            )
+        };
         (capped, why)
     }
 
