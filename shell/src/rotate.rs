@@ -71,8 +71,8 @@ fn unchanged(e: StartError) -> String {
 
 /// Registers `state`'s AK with `cert_pem` and activates it again.
 async fn reregister(c: &AgentConfig, state: &AgentState, cert_pem: &str) -> Result<(), String> {
-    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
-        .map_err(|e| unchanged(StartError::Device(e)))?;
+    let device =
+        choose_device(c.tpm_device.as_deref()).map_err(|e| unchanged(StartError::Device(e)))?;
     let mut tpm = TpmBox::open(device).map_err(|e| unchanged(StartError::Open(e)))?;
     tpm.set_endorsement_password(&c.tpm_ownerpassword);
     let objects =

@@ -10,7 +10,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use keylet::config::PayloadConfig;
 use keylet::payload::{PayloadError, SymmetricKey, cipher, deliver};
-use payload_support::{Vectors, bootstrap, data_dir, encrypt_like_keylime, nk, python_zip};
+use payload_support::{
+    Vectors, bootstrap, data_dir, defaults, encrypt_like_keylime, nk, python_zip,
+};
 use zeroize::Zeroizing;
 
 fn key(bytes: &[u8]) -> SymmetricKey {
@@ -82,7 +84,7 @@ fn k_is_derived_in_either_order_and_proves_itself_with_keylimes_hmac() {
     let c = vectors.case("file");
     for u_first in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let b = bootstrap(dir.path(), PayloadConfig::default(), true);
+        let b = bootstrap(dir.path(), defaults().payload, true);
         let send_u = || b.add_u(&c.encrypted_u, c.tag(), None).unwrap();
         let send_v = || b.add_v(&c.encrypted_v).unwrap();
         if u_first {
@@ -109,7 +111,7 @@ fn shares_of_different_adds_do_not_combine() {
     let vectors = Vectors::load();
     let (a, b2) = (vectors.case("file"), vectors.case("zip"));
     let dir = tempfile::tempdir().unwrap();
-    let b = bootstrap(dir.path(), PayloadConfig::default(), true);
+    let b = bootstrap(dir.path(), defaults().payload, true);
     b.add_u(&a.encrypted_u, a.tag(), None).unwrap();
     b.add_v(&b2.encrypted_v).unwrap();
     assert!(b.verify(&vectors.challenge).is_none());
@@ -127,7 +129,7 @@ fn a_file_payload_is_decrypted_into_the_secure_directory() {
     let vectors = Vectors::load();
     let c = vectors.case("file");
     let dir = tempfile::tempdir().unwrap();
-    let b = bootstrap(dir.path(), PayloadConfig::default(), true);
+    let b = bootstrap(dir.path(), defaults().payload, true);
     b.add_u(&c.encrypted_u, c.tag(), Some(c.payload())).unwrap();
     b.add_v(&c.encrypted_v).unwrap();
     let d = b.wait_for_delivery().unwrap().unwrap();
@@ -147,7 +149,7 @@ fn the_tenants_zip_is_unpacked_and_its_script_runs_only_when_enabled() {
         let dir = tempfile::tempdir().unwrap();
         let config = PayloadConfig {
             enable_payload_script: enabled,
-            ..PayloadConfig::default()
+            ..defaults().payload
         };
         let b = bootstrap(dir.path(), config, true);
         b.add_u(&c.encrypted_u, c.tag(), Some(c.payload())).unwrap();
@@ -180,7 +182,7 @@ fn a_new_delivery_replaces_the_old_one_and_a_bad_one_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let secure = dir.path().join("secure");
     std::fs::create_dir(&secure).unwrap();
-    let config = PayloadConfig::default();
+    let config = defaults().payload;
     deliver::deliver(&secure, &config, &key(&zip.k), Some(&zip.payload())).unwrap();
     assert!(secure.join("unzipped/hello.txt").is_file());
     deliver::deliver(&secure, &config, &key(&file.k), Some(&file.payload())).unwrap();
@@ -199,7 +201,7 @@ fn payloads_are_refused_when_not_accepted_or_too_large() {
     let vectors = Vectors::load();
     let c = vectors.case("file");
     let dir = tempfile::tempdir().unwrap();
-    let b = bootstrap(dir.path(), PayloadConfig::default(), false);
+    let b = bootstrap(dir.path(), defaults().payload, false);
     let err = b
         .add_u(&c.encrypted_u, c.tag(), Some(c.payload()))
         .unwrap_err();
@@ -215,7 +217,7 @@ fn payloads_are_refused_when_not_accepted_or_too_large() {
             text: "4k".into(),
             bytes: 4096,
         },
-        ..PayloadConfig::default()
+        ..defaults().payload
     };
     let b = bootstrap(dir.path(), small, true);
     let err = b
@@ -231,7 +233,7 @@ fn a_delivery_that_fails_while_unpacking_leaves_the_previous_one_whole() {
     let secure = dir.path().join("secure");
     std::fs::create_dir(&secure).unwrap();
     let k = key(&[9; 32]);
-    let config = PayloadConfig::default();
+    let config = defaults().payload;
     let first = encrypt_like_keylime(&k, b"the first payload");
     deliver::deliver(&secure, &config, &k, Some(&first)).unwrap();
     // A bzip2 zip is decrypted and written, then refused while unpacking.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use keylet::config::{PayloadConfig, SecureSize};
 use keylet::payload::{PayloadError, SymmetricKey, deliver};
-use payload_support::{declare_size, encrypt_like_keylime, python_zip};
+use payload_support::{declare_size, defaults, encrypt_like_keylime, python_zip};
 use zeroize::Zeroizing;
 
 fn key() -> SymmetricKey {
@@ -29,7 +29,7 @@ fn sized(bytes: u64) -> PayloadConfig {
             text: bytes.to_string(),
             bytes,
         },
-        ..PayloadConfig::default()
+        ..defaults().payload
     }
 }
 
@@ -71,7 +71,7 @@ fn deflated_and_stored_entries_are_unpacked() {
         let zip = python_zip(method, &[("inner.txt", 100), ("sub/dir/big.bin", 300_000)]);
         let d = deliver::deliver(
             &secure,
-            &PayloadConfig::default(),
+            &defaults().payload,
             &k,
             Some(&encrypt_like_keylime(&k, &zip)),
         )
@@ -91,11 +91,8 @@ fn deflated_and_stored_entries_are_unpacked() {
 
 #[test]
 fn other_compression_methods_are_refused_with_what_to_do() {
-    let err = deliver_after_first(
-        &PayloadConfig::default(),
-        &python_zip("bz2", &[("a.txt", 10)]),
-    )
-    .unwrap_err();
+    let err =
+        deliver_after_first(&defaults().payload, &python_zip("bz2", &[("a.txt", 10)])).unwrap_err();
     assert!(
         err.contains("\"a.txt\"") && err.contains("deflated"),
         "{err}"
@@ -125,7 +122,7 @@ fn a_header_that_lies_about_the_size_gains_nothing() {
     // Declares 100 bytes, inflates to 400 KB: refused at byte 101.
     let mut zip = python_zip("deflated", &[("liar.bin", 400_000)]);
     declare_size(&mut zip, 100);
-    let err = deliver_after_first(&PayloadConfig::default(), &zip).unwrap_err();
+    let err = deliver_after_first(&defaults().payload, &zip).unwrap_err();
     // (zip's own reader or keylet's bound says so, whichever sees it first)
     assert!(
         err.contains("\"liar.bin\"") && err.contains("declare"),

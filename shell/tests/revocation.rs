@@ -9,8 +9,13 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keylet::config::{RevocationCert, RevocationConfig};
+use keylet::config::{AgentConfig, RawConfig, RevocationCert, RevocationConfig};
 use keylet::revocation::{Notification, RevocationError, Revocations};
+
+/// keylet's configuration with every option at its default.
+fn defaults() -> AgentConfig {
+    AgentConfig::from_raw(&RawConfig::default(), &mut Vec::new()).unwrap()
+}
 
 /// A self-signed RSA-2048 certificate and its key in `dir`, named `name`.
 fn make_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -83,11 +88,7 @@ fn a_signed_notification_verifies_and_a_forged_or_unsigned_one_is_refused() {
     let (key, cert) = make_ca(dir.path(), "revocation");
     let (other_key, _) = make_ca(dir.path(), "other");
     let payload = payload_with_cert(dir.path(), &cert);
-    let r = Revocations::new(
-        RevocationConfig::default(),
-        Some(payload),
-        dir.path().into(),
-    );
+    let r = Revocations::new(defaults().revocation, Some(payload), dir.path().into());
 
     let notice = r.verify(body(MSG, &sign(&key, MSG, dir.path()))).unwrap();
     assert_eq!(notice.agent_id, "failed-agent");
@@ -122,7 +123,7 @@ fn without_a_certificate_nothing_is_accepted() {
     let (key, _) = make_ca(dir.path(), "revocation");
     let empty = dir.path().join("unzipped");
     std::fs::create_dir_all(&empty).unwrap();
-    let r = Revocations::new(RevocationConfig::default(), Some(empty), dir.path().into());
+    let r = Revocations::new(defaults().revocation, Some(empty), dir.path().into());
     let err = r
         .verify(body(MSG, &sign(&key, MSG, dir.path())))
         .unwrap_err();
@@ -134,7 +135,7 @@ fn without_a_certificate_nothing_is_accepted() {
     // A file that is not a certificate.
     let config = RevocationConfig {
         cert: RevocationCert::File(key.clone()),
-        ..RevocationConfig::default()
+        ..defaults().revocation
     };
     let r = Revocations::new(config, None, dir.path().into());
     let err = r
@@ -176,7 +177,7 @@ fn actions_run_only_when_enabled_and_get_the_message() {
     let config = RevocationConfig {
         actions: vec!["local_action_cfg".into()],
         actions_dir: installed.clone(),
-        ..RevocationConfig::default()
+        ..defaults().revocation
     };
     let signed = || body(MSG, &sign(&key, MSG, dir.path()));
 

@@ -12,8 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use keylet::config::PayloadConfig;
-use payload_support::{Vectors, bootstrap};
+use payload_support::{Vectors, bootstrap, defaults};
 use serde_json::{Value, json};
 use server_support::{http, start};
 use tokio::net::TcpStream;
@@ -46,7 +45,7 @@ async fn tenant_and_verifier_bodies_derive_k_and_verify_answers_the_tenants_hmac
     let vectors = Vectors::load();
     let c = vectors.case("file");
     let dir = tempfile::tempdir().unwrap();
-    let keys = Arc::new(bootstrap(dir.path(), PayloadConfig::default(), true));
+    let keys = Arc::new(bootstrap(dir.path(), defaults().payload, true));
     let s = start(None, |settings| {
         settings.payload_keys = Some(Arc::clone(&keys));
     })
@@ -93,7 +92,7 @@ async fn malformed_key_requests_are_400s_saying_what_is_wrong() {
     let vectors = Vectors::load();
     let c = vectors.case("file");
     let dir = tempfile::tempdir().unwrap();
-    let keys = Arc::new(bootstrap(dir.path(), PayloadConfig::default(), true));
+    let keys = Arc::new(bootstrap(dir.path(), defaults().payload, true));
     let s = start(None, |settings| {
         settings.payload_keys = Some(Arc::clone(&keys));
     })

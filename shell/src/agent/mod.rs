@@ -155,8 +155,7 @@ pub(crate) fn lock_down(c: &crate::config::AgentConfig) -> Result<(), StartError
     ))?;
     crate::privileges::drop_to(c.run_as.as_ref())
         .map_err(StartError::io("drop privileges (run_as)"))?;
-    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
-        .map_err(StartError::Device)?;
+    let device = choose_device(c.tpm_device.as_deref()).map_err(StartError::Device)?;
     crate::confine::apply(c, &device).map_err(StartError::io("confine keylet (confine)"))?;
     Ok(())
 }

@@ -73,8 +73,7 @@ fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLo
 /// Opens the configured TPM, timed by `metrics`, flushes what an earlier
 /// process left and makes an unsafe clock safe if configured to.
 fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, StartError> {
-    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str()))
-        .map_err(StartError::Device)?;
+    let device = choose_device(c.tpm_device.as_deref()).map_err(StartError::Device)?;
     let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
     tpm.set_endorsement_password(&c.tpm_ownerpassword);
     if let Some(m) = metrics {

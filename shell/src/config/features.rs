@@ -12,7 +12,7 @@ use super::{AgentConfig, AttestationMode, ConfigError};
 ///
 /// # Errors
 ///
-/// [`ConfigError::Invalid`] naming the option and the missing feature.
+/// [`ConfigError`] naming the option and the missing feature.
 pub(super) fn refuse_missing(v: &Values<'_>, c: &AgentConfig) -> Result<(), ConfigError> {
     let p = &c.payload;
     let asked = [

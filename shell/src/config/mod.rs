@@ -130,7 +130,7 @@ pub struct AgentConfig {
     /// registrar's own version is offered (`ApiVersions::offer`).
     pub(crate) api_versions_pinned: bool,
     /// The TPM: `tpm_device` option, else the `TCTI` variable, else `None` (device default).
-    pub(crate) tpm_device: Option<(String, Origin)>,
+    pub(crate) tpm_device: Option<String>,
     /// The local identity listener for SPIRE (`identity_*` options).
     pub(crate) identity: IdentitySettings,
     /// The IAK and IDevID (`enable_iak_idevid` and the `iak_*` / `idevid_*` options).
@@ -140,7 +140,7 @@ pub struct AgentConfig {
     /// Payload delivery: secure directory, file names, zip, script.
     pub payload: PayloadConfig,
     /// Revocation notifications: the signing certificate and the actions.
-    pub(crate) revocation: RevocationConfig,
+    pub revocation: RevocationConfig,
     /// The attestation model and the push model's verifier settings.
     pub(crate) push: PushSettings,
     /// Whether keylet confines itself with Landlock after start-up
@@ -203,12 +203,7 @@ pub(crate) fn load() -> Result<Loaded, ConfigError> {
 pub fn load_from(env: &Environment, root: &Path) -> Result<Loaded, ConfigError> {
     let raw = source::gather(env, root)?;
     let mut warnings = Vec::new();
-    let mut config = AgentConfig::from_raw(&raw, &mut warnings)?;
-    if config.tpm_device.is_none()
-        && let Some(tcti) = env.var("TCTI")
-    {
-        config.tpm_device = Some((tcti.to_owned(), Origin::Env("TCTI".into())));
-    }
+    let config = AgentConfig::from_raw(&raw, &mut warnings)?;
     Ok(Loaded {
         config,
         raw,
@@ -221,7 +216,7 @@ impl AgentConfig {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] naming the first bad option.
+    /// [`ConfigError`] naming the first bad option.
     pub fn from_raw(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<Self, ConfigError> {
         warn_unknown(raw, warnings);
         let v = Values::new(raw)?;
@@ -276,12 +271,7 @@ impl AgentConfig {
             },
             api_versions,
             api_versions_pinned,
-            tpm_device: raw.values.get("tpm_device").and_then(|s| match &s.value {
-                RawValue::Str(d) if !d.trim().is_empty() => {
-                    Some((d.trim().to_string(), s.origin.clone()))
-                }
-                _ => None,
-            }),
+            tpm_device: Some(v.string("tpm_device", "")?).filter(|d| !d.is_empty()),
             identity: listen::parse_identity(&v)?,
             device_id: iak::parse(&v)?,
             metrics_listen: listen::parse_metrics_listen(&v)?,

@@ -46,7 +46,7 @@ impl PayloadConfig {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] naming the first bad option.
+    /// [`ConfigError`] naming the first bad option.
     pub(crate) fn from_values(v: &Values<'_>) -> Result<Self, ConfigError> {
         let script = v.parse("payload_script", "autorun.sh", FILE_NAME, |s| {
             (s.is_empty() || is_action_name(s)).then(|| s.to_string())
@@ -72,23 +72,6 @@ impl PayloadConfig {
             enable_insecure_payload: v.boolean("enable_insecure_payload", false)?,
             enable_payload_script,
         })
-    }
-}
-
-impl Default for PayloadConfig {
-    fn default() -> Self {
-        Self {
-            enc_keyname: "derived_tci_key".into(),
-            dec_payload_file: "decrypted_payload".into(),
-            secure_size: SecureSize {
-                text: "1m".into(),
-                bytes: 1024 * 1024,
-            },
-            extract_payload_zip: true,
-            payload_script: "autorun.sh".into(),
-            enable_insecure_payload: false,
-            enable_payload_script: false,
-        }
     }
 }
 
@@ -151,7 +134,7 @@ impl RevocationConfig {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] naming the first bad option.
+    /// [`ConfigError`] naming the first bad option.
     pub(crate) fn from_values(v: &Values<'_>) -> Result<Self, ConfigError> {
         let cert = match v.string("revocation_cert", "default")?.as_str() {
             "" | "default" => RevocationCert::FromPayload,
@@ -178,18 +161,6 @@ impl RevocationConfig {
             allow_payload_actions: v.boolean("allow_payload_revocation_actions", true)?,
             enable_actions,
         })
-    }
-}
-
-impl Default for RevocationConfig {
-    fn default() -> Self {
-        Self {
-            cert: RevocationCert::FromPayload,
-            actions: Vec::new(),
-            actions_dir: PathBuf::from("/usr/libexec/keylime"),
-            allow_payload_actions: true,
-            enable_actions: false,
-        }
     }
 }
 

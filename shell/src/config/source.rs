@@ -113,12 +113,18 @@ impl Environment {
 ///
 /// # Errors
 ///
-/// [`ConfigError::MissingFile`] when `KEYLIME_AGENT_CONFIG` names a file that does not exist.
+/// A [`ConfigError`] when `KEYLIME_AGENT_CONFIG` names a file that does not exist.
 fn file_sources(env: &Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     if let Some(explicit) = env.var("KEYLIME_AGENT_CONFIG") {
         let path = PathBuf::from(explicit);
         if !path.is_file() {
-            return Err(ConfigError::MissingFile { path });
+            return Err(ConfigError::new(
+                format!(
+                    "KEYLIME_AGENT_CONFIG names {}, which does not exist; point it at the agent config file or unset it",
+                    path.display()
+                ),
+                "point KEYLIME_AGENT_CONFIG at the agent config file, or unset it",
+            ));
         }
         return Ok(vec![path]);
     }
@@ -147,12 +153,19 @@ fn file_sources(env: &Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigEr
 ///
 /// # Errors
 ///
-/// [`ConfigError::Toml`] naming `path`.
+/// A [`ConfigError`] naming `path`.
 pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
-    let table = toml::de::DeTable::parse(text).map_err(|e| ConfigError::Toml {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let invalid = |message: &str| {
+        ConfigError::new(
+            format!(
+                "config file {} is not valid TOML: {}",
+                path.display(),
+                message.trim_end()
+            ),
+            format!("correct the TOML in {}", path.display()),
+        )
+    };
+    let table = toml::de::DeTable::parse(text).map_err(|e| invalid(&e.to_string()))?;
     raw.files.push(path.to_path_buf());
     for (section, body) in table.into_inner() {
         let section = section.into_inner().into_owned();
@@ -161,10 +174,7 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
             continue;
         }
         let DeValue::Table(options) = body.into_inner() else {
-            return Err(ConfigError::Toml {
-                path: path.to_path_buf(),
-                message: "`agent` must be a section ([agent])".into(),
-            });
+            return Err(invalid("`agent` must be a section ([agent])"));
         };
         for (name, value) in options {
             let name = name.into_inner().into_owned();
@@ -193,17 +203,22 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
 }
 
 /// Gathers every raw value: files under `root` (normally `/`), then the
-/// `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`).
+/// `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`, and `TCTI`).
 ///
 /// # Errors
 ///
-/// [`ConfigError::MissingFile`], [`ConfigError::Read`] or [`ConfigError::Toml`].
+/// A [`ConfigError`]: a missing, unreadable or invalid file.
 pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, ConfigError> {
     let mut raw = RawConfig::default();
     for path in file_sources(env, root)? {
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError::new(
+                format!("cannot read config file {}: {e}", path.display()),
+                format!(
+                    "make {} readable by the user running keylet, or remove it",
+                    path.display()
+                ),
+            )
         })?;
         read_toml(&text, &path, &mut raw)?;
     }
@@ -227,6 +242,17 @@ pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, Config
         raw.env_vars.push(name.clone());
         let (value, origin) = (RawValue::Str(value), Origin::Env(name));
         raw.values.insert(option, Sourced { value, origin });
+    }
+    // tpm2-tss's TCTI variable stands in for an unset or empty tpm_device.
+    let device_unset = raw
+        .values
+        .get("tpm_device")
+        .is_none_or(|s| matches!(&s.value, RawValue::Str(d) if d.trim().is_empty()));
+    if let Some(tcti) = env.var("TCTI").filter(|_| device_unset) {
+        raw.env_vars.push("TCTI".into());
+        let (value, origin) = (RawValue::Str(tcti.into()), Origin::Env("TCTI".into()));
+        raw.values
+            .insert("tpm_device".into(), Sourced { value, origin });
     }
     Ok(raw)
 }

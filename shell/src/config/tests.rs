@@ -115,8 +115,8 @@ fn keylime_agent_config_replaces_all_files_and_must_exist() {
 
     let env = Environment::default().with("KEYLIME_AGENT_CONFIG", "/nonexistent/agent.conf");
     let err = load_from(&env, root.path()).unwrap_err();
-    assert!(matches!(err, ConfigError::MissingFile { .. }));
-    assert!(err.to_string().contains("/nonexistent/agent.conf"));
+    let needle = "KEYLIME_AGENT_CONFIG names /nonexistent/agent.conf, which does not exist";
+    assert!(err.to_string().contains(needle), "{err}");
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn a_bad_value_names_option_value_origin_and_form() {
 #[test]
 fn invalid_toml_names_the_file() {
     let err = load_conf("[agent\nport = 1\n").unwrap_err();
-    assert!(matches!(err, ConfigError::Toml { .. }), "{err}");
+    assert!(err.to_string().contains("is not valid TOML"), "{err}");
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn uuid_ek_handle_password_and_api_versions() {
 #[test]
 fn tpm_device_option_wins_over_tcti() {
     let tcti = ("TCTI", "swtpm:host=127.0.0.1,port=2321");
-    let device = |vars: &[_]| load_vars(vars).unwrap().config.tpm_device.unwrap().0;
+    let device = |vars: &[_]| load_vars(vars).unwrap().config.tpm_device.unwrap();
     assert_eq!(device(&[tcti]), "swtpm:host=127.0.0.1,port=2321");
     let option = ("KEYLIME_AGENT_TPM_DEVICE", "tcp://127.0.0.1:1");
     assert_eq!(device(&[tcti, option]), "tcp://127.0.0.1:1");

@@ -54,12 +54,10 @@ impl<'a> Values<'a> {
             .map_or((String::new(), Origin::Default), |s| {
                 (s.value.to_string(), s.origin.clone())
             });
-        ConfigError::Invalid {
-            option: option.to_string(),
-            value,
-            origin,
-            expected: expected.to_string(),
-        }
+        ConfigError::new(
+            format!("option {option} = {value} (from {origin}) is not valid: expected {expected}"),
+            format!("correct the value in {origin}"),
+        )
     }
 
     /// A string option (integers and booleans are accepted as their text;

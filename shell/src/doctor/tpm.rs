@@ -51,7 +51,7 @@ fn open_fix(device: &TpmDevice) -> String {
 
 /// The TPM `tpm_device` names, opened; the `tpm.device` problem when it is not.
 fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport), Finding> {
-    let device = choose_device(c.tpm_device.as_ref().map(|(s, _)| s.as_str())).map_err(|e| {
+    let device = choose_device(c.tpm_device.as_deref()).map_err(|e| {
         fail(
             format!("tpm_device / TCTI: {e}"),
             "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \

@@ -7,13 +7,18 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keylet::config::PayloadConfig;
+use keylet::config::{AgentConfig, PayloadConfig, RawConfig};
 use keylet::keys::{PayloadKey, load_or_create_payload_key};
 use keylet::payload::{Delivery, KeyBootstrap, SecureDir};
 use serde_json::Value;
 
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/payload")
+}
+
+/// keylet's configuration with every option at its default.
+pub fn defaults() -> AgentConfig {
+    AgentConfig::from_raw(&RawConfig::default(), &mut Vec::new()).unwrap()
 }
 
 /// One case of vectors.json.
