@@ -39,6 +39,14 @@ pub(crate) struct DeviceIdSettings {
 
 /// `None` unless `enable_iak_idevid` is on.
 pub(super) fn parse(v: &Values<'_>) -> Result<Option<DeviceIdSettings>, ConfigError> {
+    // known options, read only with enable_iak_idevid on (the algorithms: with a manual template)
+    v.known(&[
+        "iak_idevid_template",
+        "iak_idevid_asymmetric_alg",
+        "iak_idevid_name_alg",
+    ]);
+    v.known(&["iak_handle", "iak_cert", "iak_password"]);
+    v.known(&["idevid_handle", "idevid_cert", "idevid_password"]);
     if !v.boolean("enable_iak_idevid", false)? {
         return Ok(None);
     }

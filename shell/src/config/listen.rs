@@ -103,6 +103,7 @@ pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>,
             None => s.parse().ok().map(Some),
         }
     })?;
+    v.known(&["metrics_allow_remote"]); // read only for a remote address
     if addr.is_some_and(|a| !a.ip().is_loopback()) && !v.boolean("metrics_allow_remote", false)? {
         return Err(v.error(
             "metrics_listen",

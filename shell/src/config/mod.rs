@@ -14,6 +14,7 @@ mod push;
 mod source;
 mod value;
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -218,19 +219,29 @@ impl AgentConfig {
     ///
     /// [`ConfigError`] naming the first bad option.
     pub fn from_raw(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<Self, ConfigError> {
-        warn_unknown(raw, warnings);
         let v = Values::new(raw)?;
+        let config = Self::parse(&v)?;
+        let (read, parse_warnings) = v.finish();
+        warn_unknown(raw, &read, warnings);
+        warnings.extend(parse_warnings);
+        Ok(config)
+    }
+
+    /// Reads every option keylet implements.
+    fn parse(v: &Values<'_>) -> Result<Self, ConfigError> {
+        // the file-format version: known, not needed
+        v.known(&["version"]);
         let root = Path::new("/");
-        let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse_algorithms(&v)?;
-        let (api_versions, api_versions_pinned) = parse_api_versions(&v)?;
+        let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse_algorithms(v)?;
+        let (api_versions, api_versions_pinned) = parse_api_versions(v)?;
         let millis = |option, default, max| {
             let ms = v.integer(option, default, 0..=max)?;
             Ok::<_, ConfigError>(Duration::from_millis(ms))
         };
         let retries = v.integer("exponential_backoff_max_retries", 5, 0..=1_000_000)?;
         let config = Self {
-            uuid: parse_uuid(&v)?,
-            ip: parse_ip(&v)?,
+            uuid: parse_uuid(v)?,
+            ip: parse_ip(v)?,
             port: v.port("port", 9002)?,
             contact_ip: v.string("contact_ip", "127.0.0.1")?,
             contact_port: v.port("contact_port", 9002)?,
@@ -249,10 +260,10 @@ impl AgentConfig {
             tpm_hash_alg,
             tpm_encryption_alg,
             tpm_signing_alg,
-            ek_handle: parse_ek_handle(&v)?,
-            tpm_ownerpassword: parse_password(&v, "tpm_ownerpassword")?,
+            ek_handle: parse_ek_handle(v)?,
+            tpm_ownerpassword: parse_password(v, "tpm_ownerpassword")?,
             tpm_clock_repair: v.boolean("tpm_clock_repair", true)?,
-            run_as: parse_run_as(&v)?,
+            run_as: parse_run_as(v)?,
             agent_data_path: v.path("agent_data_path", &v.dir, "keylet-agent-state.bin")?,
             ima_ml_path: v.path(
                 "ima_ml_path",
@@ -272,25 +283,26 @@ impl AgentConfig {
             api_versions,
             api_versions_pinned,
             tpm_device: Some(v.string("tpm_device", "")?).filter(|d| !d.is_empty()),
-            identity: listen::parse_identity(&v)?,
-            device_id: iak::parse(&v)?,
-            metrics_listen: listen::parse_metrics_listen(&v)?,
-            payload: PayloadConfig::from_values(&v)?,
-            revocation: RevocationConfig::from_values(&v)?,
-            push: push::parse(&v)?,
-            confine: parse_confine(&v)?,
+            identity: listen::parse_identity(v)?,
+            device_id: iak::parse(v)?,
+            metrics_listen: listen::parse_metrics_listen(v)?,
+            payload: PayloadConfig::from_values(v)?,
+            revocation: RevocationConfig::from_values(v)?,
+            push: push::parse(v)?,
+            confine: parse_confine(v)?,
             keylime_dir: v.dir.clone(),
         };
-        features::refuse_missing(&v, &config)?;
-        warnings.extend(v.into_warnings());
+        features::refuse_missing(v, &config)?;
         Ok(config)
     }
 }
 
-fn warn_unknown(raw: &RawConfig, warnings: &mut Vec<String>) {
+/// Warns of the options in `raw` that are neither `read` nor recognised, and
+/// of recognised ones set to a feature keylet lacks.
+fn warn_unknown(raw: &RawConfig, read: &BTreeSet<String>, warnings: &mut Vec<String>) {
     for (name, Sourced { value, origin }) in &raw.values {
-        if !options::is_known(name) {
-            let hint = options::suggest(name)
+        if !options::is_known(name, read) {
+            let hint = options::suggest(name, read)
                 .map(|s| format!(" (did you mean {s}?)"))
                 .unwrap_or_default();
             warnings.push(format!(

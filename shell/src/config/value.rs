@@ -2,19 +2,22 @@
 //! option, the value, where it came from and the accepted form.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::source::{Origin, RawConfig, RawValue, Sourced};
 
 /// Typed access to a [`RawConfig`], falling back to built-in defaults, with
-/// `keylime_dir` (the base of relative file options) and the warnings so far.
+/// `keylime_dir` (the base of relative file options), the warnings so far and
+/// the options looked up: those are the options keylet knows.
 #[derive(Debug)]
 pub(crate) struct Values<'a> {
     raw: &'a RawConfig,
     /// `keylime_dir`, an absolute path.
     pub(crate) dir: PathBuf,
     warnings: RefCell<Vec<String>>,
+    read: RefCell<BTreeSet<String>>,
 }
 
 impl<'a> Values<'a> {
@@ -24,6 +27,7 @@ impl<'a> Values<'a> {
             raw,
             dir: PathBuf::new(),
             warnings: RefCell::default(),
+            read: RefCell::default(),
         };
         v.dir = PathBuf::from(v.string("keylime_dir", "/var/lib/keylime")?);
         if !v.dir.is_absolute() {
@@ -33,7 +37,15 @@ impl<'a> Values<'a> {
     }
 
     fn get(&self, option: &str) -> Option<&'a Sourced> {
+        self.known(&[option]);
         self.raw.values.get(option)
+    }
+
+    /// Counts `options` as read: options keylet knows but reads only in some
+    /// configurations.
+    pub(crate) fn known(&self, options: &[&str]) {
+        let mut read = self.read.borrow_mut();
+        read.extend(options.iter().map(|o| (*o).to_owned()));
     }
 
     /// Adds a warning to log.
@@ -41,9 +53,9 @@ impl<'a> Values<'a> {
         self.warnings.borrow_mut().push(warning);
     }
 
-    /// The warnings collected.
-    pub(crate) fn into_warnings(self) -> Vec<String> {
-        self.warnings.into_inner()
+    /// The options read, and the warnings collected.
+    pub(crate) fn finish(self) -> (BTreeSet<String>, Vec<String>) {
+        (self.read.into_inner(), self.warnings.into_inner())
     }
 
     /// Fails with the option named, its value and origin, and `expected`.
