@@ -334,4 +334,4 @@ fn warn_unknown(raw: &RawConfig, read: &BTreeSet<String>, warnings: &mut Vec<Str
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests; // also the loading helpers of confine's tests

@@ -24,7 +24,7 @@ fn env(vars: &[(&str, &str)]) -> Environment {
 
 /// Loads the `[agent]` lines `agent` from `/etc/keylime/agent.conf`, with
 /// the variables `vars`.
-pub(super) fn load(agent: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+pub(crate) fn load(agent: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
     let text = format!("[agent]\n{agent}\n");
     load_from(
         &env(vars),

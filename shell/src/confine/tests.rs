@@ -6,17 +6,10 @@ use std::process::Command;
 
 use super::paths::SCRIPT_SYSTEM_DIRS;
 use super::*;
-use crate::config::{Environment, load_from};
 
-fn config(conf: &str) -> (tempfile::TempDir, AgentConfig) {
-    let root = tempfile::tempdir().unwrap();
-    let etc = root.path().join("etc/keylime");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::write(etc.join("agent.conf"), format!("[agent]\n{conf}")).unwrap();
-    let c = load_from(&Environment::default(), root.path())
-        .unwrap()
-        .config;
-    (root, c)
+/// The configuration of the `[agent]` lines `conf`.
+fn config(conf: &str) -> AgentConfig {
+    crate::config::tests::load(conf, &[]).unwrap().config
 }
 
 fn has(rules: &[Rule], path: &str, access: Access) -> bool {
@@ -27,13 +20,13 @@ fn has(rules: &[Rule], path: &str, access: Access) -> bool {
 
 #[test]
 fn confine_is_on_by_default_and_can_be_turned_off() {
-    assert_eq!(config("").1.confine, Confine::UnlessScripts);
+    assert_eq!(config("").confine, Confine::UnlessScripts);
     assert_eq!(
-        config("confine = \"auto\"\n").1.confine,
+        config("confine = \"auto\"\n").confine,
         Confine::UnlessScripts
     );
-    assert_eq!(config("confine = true\n").1.confine, Confine::On);
-    assert_eq!(config("confine = false\n").1.confine, Confine::Off);
+    assert_eq!(config("confine = true\n").confine, Confine::On);
+    assert_eq!(config("confine = false\n").confine, Confine::Off);
 }
 
 /// Operator scripts may write anywhere (keylime-tests' payload script writes
@@ -46,21 +39,18 @@ fn operator_scripts_leave_keylet_unconfined_unless_confine_is_set() {
         "enable_revocation_actions = true\n",
         "enable_payload_script = true\npayload_script = \"autorun.sh\"\n",
     ] {
-        let (_root, c) = config(scripts);
+        let c = config(scripts);
         assert_eq!(unconfined(&c), Some(Outcome::ForScripts), "{scripts}");
-        let (_root, c) = config(&format!("{scripts}confine = true\n"));
+        let c = config(&format!("{scripts}confine = true\n"));
         assert_eq!(unconfined(&c), None, "{scripts} with confine = true");
     }
-    assert_eq!(unconfined(&config("").1), None);
-    assert_eq!(
-        unconfined(&config("confine = false\n").1),
-        Some(Outcome::Off)
-    );
+    assert_eq!(unconfined(&config("")), None);
+    assert_eq!(unconfined(&config("confine = false\n")), Some(Outcome::Off));
 }
 
 #[test]
 fn the_rules_name_what_the_configuration_names() {
-    let (_root, c) = config(
+    let c = config(
         "keylime_dir = \"/srv/kl\"\nima_ml_path = \"/srv/ima.log\"\n\
          trusted_client_ca = \"/srv/ca1.pem,/etc/kl/ca2.pem\"\n",
     );
@@ -84,7 +74,7 @@ fn the_rules_name_what_the_configuration_names() {
 #[cfg(feature = "payload")]
 #[test]
 fn operator_scripts_get_the_system_directories_read_and_executed() {
-    let (_root, c) = config(
+    let c = config(
         "keylime_dir = \"/srv/kl\"\nenable_revocation_actions = true\n\
          revocation_actions_dir = \"/srv/actions\"\n",
     );
@@ -104,7 +94,7 @@ fn operator_scripts_get_the_system_directories_read_and_executed() {
 
 #[test]
 fn turned_off_it_restricts_nothing() {
-    let (_root, c) = config("confine = false\n");
+    let c = config("confine = false\n");
     let device = TpmDevice::Path("/dev/tpmrm0".into());
     assert_eq!(apply(&c, &device).unwrap(), Outcome::Off);
     // this process still opens what it likes
@@ -172,8 +162,7 @@ fn the_kernel_refuses_paths_outside_the_rules() {
 #[cfg(feature = "identity")]
 #[test]
 fn the_identity_sockets_directory_allows_removing_the_socket_at_stop() {
-    let (_root, c) =
-        config("keylime_dir = \"/srv/kl\"\nidentity_socket = \"/run/keylet/identity.sock\"\n");
+    let c = config("keylime_dir = \"/srv/kl\"\nidentity_socket = \"/run/keylet/identity.sock\"\n");
     let r = rules(&c, &TpmDevice::Path("/dev/tpmrm0".into()));
     assert!(has(&r, "/run/keylet", Access::RemoveFile), "{r:?}");
 }
