@@ -11,7 +11,7 @@ use super::service::attestation;
 use super::startup::{blocking, open_common, register_or_stop, shutdown_signal};
 use crate::config::AgentConfig;
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
-use crate::payload::{Delivery, KeyBootstrap, SecureDir};
+use crate::payload::{Delivery, KeyBootstrap, secure_dir};
 use crate::server::{ApiVersion, ServerTls, TlsFiles};
 
 /// Runs the pull model: listen, TPM, keys, register, serve.
@@ -45,7 +45,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
     let delivery = payload_delivery(c)?;
     settings.revocations = crate::revocation::handling(
         c.revocation.clone(),
-        delivery.secure.as_ref().map(|s| s.path().join("unzipped")),
+        delivery.secure.as_ref().map(|s| s.join("unzipped")),
         c.keylime_dir.clone(),
     );
     settings.payload_keys = Some(Arc::new(KeyBootstrap::new(
@@ -119,7 +119,7 @@ fn payload_delivery(c: &AgentConfig) -> Result<Delivery, StartError> {
         log::info!("this keylet was built without the payload feature: payloads are refused");
         None
     } else if accepted {
-        let dir = SecureDir::prepare(&c.keylime_dir, &c.payload.secure_size, c.run_as.as_ref())
+        let dir = secure_dir::prepare(&c.keylime_dir, &c.payload.secure_size, c.run_as.as_ref())
             .map_err(StartError::io("prepare the secure directory for payloads"))?;
         Some(dir)
     } else {

@@ -13,7 +13,7 @@ use sha1::Sha1;
 use zeroize::Zeroizing;
 
 use super::deliver::deliver;
-use super::{IV_LEN, PayloadError, SecureDir, TAG_LEN};
+use super::{IV_LEN, PayloadError, TAG_LEN};
 use crate::config::PayloadConfig;
 use crate::keys::PayloadKey;
 
@@ -110,9 +110,9 @@ pub struct Delivered {
 pub struct Delivery {
     /// File names, zip, script and size settings.
     pub config: PayloadConfig,
-    /// The secure directory; `None` refuses payloads (mTLS off and
-    /// `enable_insecure_payload` not set).
-    pub secure: Option<SecureDir>,
+    /// The secure directory ([`super::secure_dir::prepare`]); `None`
+    /// refuses payloads (mTLS off and `enable_insecure_payload` not set).
+    pub secure: Option<PathBuf>,
 }
 
 /// The tenant's half: U, the auth tag (HMAC-SHA384(K, agent id), raw) and
@@ -301,7 +301,7 @@ impl KeyBootstrap {
         };
         let config = self.delivery.config.clone();
         let queued = crate::executor::operator::submit(move || {
-            let result = deliver(secure.path(), &config, &k, payload.as_deref());
+            let result = deliver(&secure, &config, &k, payload.as_deref());
             match &result {
                 Ok(d) => log::info!(
                     "payload delivered to {} ({} files)",

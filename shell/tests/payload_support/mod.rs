@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylet::config::PayloadConfig;
 use keylet::keys::{PayloadKey, load_or_create_payload_key};
-use keylet::payload::{Delivery, KeyBootstrap, SecureDir};
+use keylet::payload::{Delivery, KeyBootstrap};
 use serde_json::Value;
 
 pub fn data_dir() -> PathBuf {
@@ -109,7 +109,7 @@ pub fn bootstrap(dir: &Path, config: PayloadConfig, accept: bool) -> KeyBootstra
         vectors.agent_id,
         Delivery {
             config,
-            secure: accept.then(|| SecureDir::at(secure)),
+            secure: accept.then_some(secure),
         },
     )
 }
