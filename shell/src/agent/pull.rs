@@ -43,7 +43,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
     // payload keys and delivery: the secure tmpfs is
     // mounted before privileges are dropped
     let delivery = payload_delivery(c)?;
-    settings.revocations = crate::revocation::handling(
+    settings.revocations = crate::revocation::Revocations::new(
         c.revocation.clone(),
         delivery.secure.as_ref().map(|s| s.join("unzipped")),
         c.keylime_dir.clone(),
