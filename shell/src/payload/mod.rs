@@ -31,7 +31,7 @@ mod unzip;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use bootstrap::{Delivered, Delivery, KeyBootstrap, SymmetricKey};
+pub use bootstrap::{Delivered, KeyBootstrap, SymmetricKey};
 
 /// IV length of Keylime's AES-GCM payloads (not GCM's usual 12).
 pub(crate) const IV_LEN: usize = 16;
