@@ -14,7 +14,7 @@ fn handoff(c: &mut Criterion) {
         .enable_time()
         .build()
         .unwrap();
-    let worker = TpmWorker::new();
+    let worker = TpmWorker::default();
     c.bench_function("tpm_worker_round_trip", |b| {
         b.iter(|| {
             runtime

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use keylet::config::SecureSize;
-use keylet::payload::SecureDir;
+use keylet::payload::secure_dir;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::unistd::geteuid;
 
@@ -48,12 +48,11 @@ fn root_mounts_a_tmpfs_once_and_others_get_a_private_directory() {
     let keylime_dir = tempfile::tempdir().unwrap();
     let secure = keylime_dir.path().join("secure");
     let _cleanup = Unmount(&secure);
-    let dir = SecureDir::prepare(keylime_dir.path(), &size(), None).unwrap();
-    assert_eq!(dir.path(), secure);
+    let dir = secure_dir::prepare(keylime_dir.path(), &size(), None).unwrap();
+    assert_eq!(dir, secure);
     let mode = std::fs::metadata(&secure).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
     if geteuid().is_root() {
-        assert!(dir.is_tmpfs());
         assert_eq!(mounted_type(&secure).as_deref(), Some("tmpfs"));
         let opts = std::fs::read_to_string("/proc/mounts").unwrap();
         let line = opts
@@ -63,8 +62,9 @@ fn root_mounts_a_tmpfs_once_and_others_get_a_private_directory() {
         assert!(line.contains("size=64k"), "{line}");
         assert!(line.contains("nosuid") && line.contains("nodev"), "{line}");
         // A restart finds the tmpfs and does not stack a second one.
-        let again = SecureDir::prepare(keylime_dir.path(), &size(), None).unwrap();
-        assert!(again.is_tmpfs());
+        let again = secure_dir::prepare(keylime_dir.path(), &size(), None).unwrap();
+        assert_eq!(again, secure);
+        assert_eq!(mounted_type(&secure).as_deref(), Some("tmpfs"));
         let count = std::fs::read_to_string("/proc/mounts")
             .unwrap()
             .lines()
@@ -72,7 +72,6 @@ fn root_mounts_a_tmpfs_once_and_others_get_a_private_directory() {
             .count();
         assert_eq!(count, 1);
     } else {
-        assert!(!dir.is_tmpfs());
         assert_eq!(mounted_type(&secure), None);
     }
 }
@@ -99,7 +98,7 @@ fn another_filesystem_mounted_there_is_refused() {
         None::<&str>,
     )
     .unwrap();
-    let err = SecureDir::prepare(keylime_dir.path(), &size(), None).unwrap_err();
+    let err = secure_dir::prepare(keylime_dir.path(), &size(), None).unwrap_err();
     assert!(err.to_string().contains("another filesystem"), "{err}");
 }
 
@@ -107,6 +106,6 @@ fn another_filesystem_mounted_there_is_refused() {
 fn a_file_in_place_of_the_directory_is_refused() {
     let keylime_dir = tempfile::tempdir().unwrap();
     std::fs::write(keylime_dir.path().join("secure"), b"x").unwrap();
-    let err = SecureDir::prepare(keylime_dir.path(), &size(), None).unwrap_err();
+    let err = secure_dir::prepare(keylime_dir.path(), &size(), None).unwrap_err();
     assert!(err.to_string().contains("not a directory"), "{err}");
 }

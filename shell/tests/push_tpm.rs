@@ -151,7 +151,7 @@ fn an_ima_request_without_an_ima_log_is_a_log_error() {
 #[tokio::test]
 async fn push_tpm_work_queues_on_the_tpm_worker_with_the_quotes() {
     let tpm: Arc<dyn Attestation> = Arc::new(FakeTpm::default());
-    let worker = TpmWorker::new();
+    let worker = TpmWorker::default();
     let certifying = Arc::clone(&tpm);
     let (attest, signature) = worker
         .run(Duration::from_secs(5), move || {

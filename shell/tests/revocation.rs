@@ -88,7 +88,7 @@ fn a_signed_notification_verifies_and_a_forged_or_unsigned_one_is_refused() {
     let (key, cert) = make_ca(dir.path(), "revocation");
     let (other_key, _) = make_ca(dir.path(), "other");
     let payload = payload_with_cert(dir.path(), &cert);
-    let r = Revocations::new(defaults().revocation, Some(payload), dir.path().into());
+    let r = Revocations::new(defaults().revocation, Some(payload), dir.path().into()).unwrap();
 
     let notice = r.verify(body(MSG, &sign(&key, MSG, dir.path()))).unwrap();
     assert_eq!(notice.agent_id, "failed-agent");
@@ -123,7 +123,7 @@ fn without_a_certificate_nothing_is_accepted() {
     let (key, _) = make_ca(dir.path(), "revocation");
     let empty = dir.path().join("unzipped");
     std::fs::create_dir_all(&empty).unwrap();
-    let r = Revocations::new(defaults().revocation, Some(empty), dir.path().into());
+    let r = Revocations::new(defaults().revocation, Some(empty), dir.path().into()).unwrap();
     let err = r
         .verify(body(MSG, &sign(&key, MSG, dir.path())))
         .unwrap_err();
@@ -137,7 +137,7 @@ fn without_a_certificate_nothing_is_accepted() {
         cert: RevocationCert::File(key.clone()),
         ..defaults().revocation
     };
-    let r = Revocations::new(config, None, dir.path().into());
+    let r = Revocations::new(config, None, dir.path().into()).unwrap();
     let err = r
         .verify(body(MSG, &sign(&key, MSG, dir.path())))
         .unwrap_err();
@@ -182,7 +182,7 @@ fn actions_run_only_when_enabled_and_get_the_message() {
     let signed = || body(MSG, &sign(&key, MSG, dir.path()));
 
     // Off by default: verified, logged, nothing runs.
-    let r = Revocations::new(config.clone(), Some(payload.clone()), dir.path().into());
+    let r = Revocations::new(config.clone(), Some(payload.clone()), dir.path().into()).unwrap();
     assert!(r.act(&r.verify(signed()).unwrap()));
     assert!(!out_cfg.exists() && !out_payload.exists());
 
@@ -190,7 +190,7 @@ fn actions_run_only_when_enabled_and_get_the_message() {
         enable_actions: true,
         ..config.clone()
     };
-    let r = Revocations::new(enabled.clone(), Some(payload.clone()), dir.path().into());
+    let r = Revocations::new(enabled.clone(), Some(payload.clone()), dir.path().into()).unwrap();
     assert!(r.act(&r.verify(signed()).unwrap()));
     assert_eq!(std::fs::read_to_string(&out_cfg).unwrap(), MSG);
     assert_eq!(std::fs::read_to_string(&out_payload).unwrap(), MSG);
@@ -214,6 +214,6 @@ fn actions_run_only_when_enabled_and_get_the_message() {
     );
     // A failing action is reported.
     std::fs::write(installed.join("local_action_cfg"), "#!/bin/sh\nexit 3\n").unwrap();
-    let r = Revocations::new(enabled, Some(payload), dir.path().into());
+    let r = Revocations::new(enabled, Some(payload), dir.path().into()).unwrap();
     assert!(!r.act(&r.verify(signed()).unwrap()));
 }

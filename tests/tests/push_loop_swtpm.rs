@@ -273,7 +273,7 @@ fn the_push_loop_gets_past_bad_answers_and_keeps_attesting() {
         let agent = PushAgent {
             verifier: Verifier::new(&settings, &agent_id).unwrap(),
             tpm: Arc::clone(&tpm) as Arc<dyn keylet::server::Attestation>,
-            worker: keylet::executor::TpmWorker::new(),
+            worker: keylet::executor::TpmWorker::default(),
             sources: Sources {
                 ima: None,
                 uefi: None,

@@ -11,7 +11,7 @@ use super::service::attestation;
 use super::startup::{blocking, open_common, register_or_stop, shutdown_signal};
 use crate::config::AgentConfig;
 use crate::keys::{PayloadKey, load_or_create_mtls, load_or_create_payload_key};
-use crate::payload::{Delivery, KeyBootstrap, SecureDir};
+use crate::payload::{KeyBootstrap, secure_dir};
 use crate::server::{ApiVersion, ServerTls, TlsFiles};
 
 /// Runs the pull model: listen, TPM, keys, register, serve.
@@ -42,16 +42,17 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
     settings.mb_log = o.mb_log;
     // payload keys and delivery: the secure tmpfs is
     // mounted before privileges are dropped
-    let delivery = payload_delivery(c)?;
-    settings.revocations = crate::revocation::handling(
+    let secure = payload_delivery(c)?;
+    settings.revocations = crate::revocation::Revocations::new(
         c.revocation.clone(),
-        delivery.secure.as_ref().map(|s| s.path().join("unzipped")),
+        secure.as_ref().map(|s| s.join("unzipped")),
         c.keylime_dir.clone(),
     );
     settings.payload_keys = Some(Arc::new(KeyBootstrap::new(
         payload,
         o.state.agent_id.clone(),
-        delivery,
+        c.payload.clone(),
+        secure,
     )));
     super::lock_down(c)?;
     log::info!(
@@ -113,13 +114,13 @@ fn software_keys(
 /// Where payloads go: the secure directory when payloads
 /// are accepted (mTLS on, or `enable_insecure_payload`), else nowhere (and
 /// always nowhere in a build without the payload feature).
-fn payload_delivery(c: &AgentConfig) -> Result<Delivery, StartError> {
+fn payload_delivery(c: &AgentConfig) -> Result<Option<std::path::PathBuf>, StartError> {
     let accepted = c.enable_agent_mtls || c.payload.enable_insecure_payload;
-    let secure = if !cfg!(feature = "payload") {
+    Ok(if !cfg!(feature = "payload") {
         log::info!("this keylet was built without the payload feature: payloads are refused");
         None
     } else if accepted {
-        let dir = SecureDir::prepare(&c.keylime_dir, &c.payload.secure_size, c.run_as.as_ref())
+        let dir = secure_dir::prepare(&c.keylime_dir, &c.payload.secure_size, c.run_as.as_ref())
             .map_err(StartError::io("prepare the secure directory for payloads"))?;
         Some(dir)
     } else {
@@ -128,9 +129,5 @@ fn payload_delivery(c: &AgentConfig) -> Result<Delivery, StartError> {
              true to accept them over plain HTTP)"
         );
         None
-    };
-    Ok(Delivery {
-        config: c.payload.clone(),
-        secure,
     })
 }

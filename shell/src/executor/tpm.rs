@@ -49,12 +49,6 @@ pub struct TpmWorker {
 }
 
 impl TpmWorker {
-    /// A worker; its thread starts with the first job.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Stops taking TPM work, at keylet's stop: the jobs still queued are
     /// dropped unrun (their requesters see [`TpmJobError::Stopped`]) and new
     /// ones are refused, so the flush of the AK that follows waits only for
@@ -142,7 +136,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_jobs_in_order_and_returns_results() {
-        let worker = TpmWorker::new();
+        let worker = TpmWorker::default();
         let a = worker.run(Duration::from_secs(5), || 1).await;
         let b = worker.run(Duration::from_secs(5), || 2).await;
         assert_eq!((a, b), (Ok(1), Ok(2)));
@@ -150,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_past_its_deadline_in_the_queue_is_dropped_not_run() {
-        let worker = TpmWorker::new();
+        let worker = TpmWorker::default();
         let (first, release_tx) = hold(&worker).await;
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
@@ -169,7 +163,7 @@ mod tests {
 
     #[tokio::test]
     async fn after_stop_queued_jobs_are_dropped_and_new_ones_refused() {
-        let worker = TpmWorker::new();
+        let worker = TpmWorker::default();
         let (first, release_tx) = hold(&worker).await;
         // A quote queued behind the running job, its requester still waiting.
         let ran = Arc::new(AtomicBool::new(false));
@@ -203,7 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_is_reported_as_stopped() {
-        let worker = TpmWorker::new();
+        let worker = TpmWorker::default();
         #[allow(clippy::panic)]
         let r: Result<(), _> = worker
             .run(Duration::from_secs(5), || panic!("job panics"))

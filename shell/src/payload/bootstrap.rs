@@ -13,7 +13,7 @@ use sha1::Sha1;
 use zeroize::Zeroizing;
 
 use super::deliver::deliver;
-use super::{IV_LEN, PayloadError, SecureDir, TAG_LEN};
+use super::{IV_LEN, PayloadError, TAG_LEN};
 use crate::config::PayloadConfig;
 use crate::keys::PayloadKey;
 
@@ -105,16 +105,6 @@ pub struct Delivered {
     pub script_exit: Option<i32>,
 }
 
-/// Where payloads go, or `secure: None` when they are refused.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// File names, zip, script and size settings.
-    pub config: PayloadConfig,
-    /// The secure directory; `None` refuses payloads (mTLS off and
-    /// `enable_insecure_payload` not set).
-    pub secure: Option<SecureDir>,
-}
-
 /// The tenant's half: U, the auth tag (HMAC-SHA384(K, agent id), raw) and
 /// the payload (`IV(16) ‖ ciphertext ‖ tag(16)`), if any.
 struct UShare {
@@ -135,7 +125,11 @@ struct Shares {
 pub struct KeyBootstrap {
     nk: PayloadKey,
     agent_id: String,
-    delivery: Delivery,
+    /// File names, zip, script and size settings.
+    config: PayloadConfig,
+    /// The secure directory ([`super::secure_dir::prepare`]); `None`
+    /// refuses payloads (mTLS off and `enable_insecure_payload` not set).
+    secure: Option<PathBuf>,
     shares: Mutex<Shares>,
     /// The latest delivery's outcome, to come from the operator's executor
     /// (which runs deliveries one at a time).
@@ -146,7 +140,8 @@ impl std::fmt::Debug for KeyBootstrap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyBootstrap")
             .field("agent_id", &self.agent_id)
-            .field("delivery", &self.delivery)
+            .field("config", &self.config)
+            .field("secure", &self.secure)
             .finish_non_exhaustive()
     }
 }
@@ -163,13 +158,20 @@ fn push_bounded<T>(list: &mut Vec<T>, item: T) {
 }
 
 impl KeyBootstrap {
-    /// Shares for `agent_id` are unwrapped with `nk`; payloads go to `delivery`.
+    /// Shares for `agent_id` are unwrapped with `nk`; payloads go to
+    /// `secure` as `config` says, or are refused when it is `None`.
     #[must_use]
-    pub fn new(nk: PayloadKey, agent_id: String, delivery: Delivery) -> Self {
+    pub fn new(
+        nk: PayloadKey,
+        agent_id: String,
+        config: PayloadConfig,
+        secure: Option<PathBuf>,
+    ) -> Self {
         Self {
             nk,
             agent_id,
-            delivery,
+            config,
+            secure,
             shares: Mutex::default(),
             last: Mutex::default(),
         }
@@ -180,7 +182,6 @@ impl KeyBootstrap {
     #[must_use]
     pub fn max_request_bytes(&self) -> usize {
         let payload = self
-            .delivery
             .config
             .secure_size
             .bytes
@@ -254,7 +255,7 @@ impl KeyBootstrap {
     }
 
     fn check_payload(&self, payload: &[u8]) -> Result<(), PayloadError> {
-        if self.delivery.secure.is_none() {
+        if self.secure.is_none() {
             return Err(PayloadError::PayloadRefused(if cfg!(feature = "payload") {
                 INSECURE
             } else {
@@ -265,7 +266,7 @@ impl KeyBootstrap {
         let Some(plain) = payload.len().checked_sub(overhead) else {
             return Err(PayloadError::PayloadTooShort(payload.len()));
         };
-        let limit = self.delivery.config.secure_size.bytes;
+        let limit = self.config.secure_size.bytes;
         if plain as u64 > limit {
             return Err(PayloadError::PayloadTooLarge(payload.len(), limit));
         }
@@ -295,13 +296,13 @@ impl KeyBootstrap {
         log::info!(
             "payload key K derived: U and V combine to a key that matches the tenant's auth tag"
         );
-        let Some(secure) = self.delivery.secure.clone() else {
+        let Some(secure) = self.secure.clone() else {
             log::warn!("K is not written to disk: payloads are refused while mTLS is off");
             return;
         };
-        let config = self.delivery.config.clone();
+        let config = self.config.clone();
         let queued = crate::executor::operator::submit(move || {
-            let result = deliver(secure.path(), &config, &k, payload.as_deref());
+            let result = deliver(&secure, &config, &k, payload.as_deref());
             match &result {
                 Ok(d) => log::info!(
                     "payload delivered to {} ({} files)",

@@ -31,8 +31,7 @@ mod unzip;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use bootstrap::{Delivered, Delivery, KeyBootstrap, SymmetricKey};
-pub use secure_dir::SecureDir;
+pub use bootstrap::{Delivered, KeyBootstrap, SymmetricKey};
 
 /// IV length of Keylime's AES-GCM payloads (not GCM's usual 12).
 pub(crate) const IV_LEN: usize = 16;
@@ -44,7 +43,7 @@ const NOT_BUILT: &str = "this keylet was built without the payload feature, so i
     payloads (K is still derived and proven on /keys/verify); use a default build to deliver payloads";
 
 /// A build without the `payload` feature prepares no secure directory
-/// ([`SecureDir::prepare`] refuses), so [`KeyBootstrap`] refuses payloads
+/// ([`secure_dir::prepare`] refuses), so [`KeyBootstrap`] refuses payloads
 /// and never delivers.
 #[cfg(not(feature = "payload"))]
 mod deliver {

@@ -20,106 +20,80 @@ use nix::unistd::{Gid, Uid, chown, geteuid};
 use super::PayloadError;
 use crate::config::SecureSize;
 
-/// Where delivered secrets go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecureDir {
-    path: PathBuf,
-    tmpfs: bool,
-}
-
-impl SecureDir {
-    /// The directory.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
+/// Prepares `<keylime_dir>/secure` as described in the module docs and
+/// returns it. `run_as` (user, group) receives the directory when keylet is
+/// root.
+///
+/// # Errors
+///
+/// [`PayloadError::SecureDir`] naming what is wrong and what to do;
+/// [`PayloadError::PayloadRefused`] in a build without the payload
+/// feature, which delivers no payloads.
+pub fn prepare(
+    keylime_dir: &Path,
+    size: &SecureSize,
+    run_as: Option<&(String, String)>,
+) -> Result<PathBuf, PayloadError> {
+    if !cfg!(feature = "payload") {
+        return Err(PayloadError::PayloadRefused(super::NOT_BUILT));
     }
-
-    /// Whether it is a tmpfs (otherwise a 0700 directory on disk).
-    #[must_use]
-    pub fn is_tmpfs(&self) -> bool {
-        self.tmpfs
+    let path = keylime_dir.join("secure");
+    let fail = |detail: String| PayloadError::SecureDir(path.clone(), detail);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(fail(
+                "exists but is not a directory (or is a symlink); remove it".into(),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir(&path).map_err(|e| fail(format!("cannot create it: {e}")))?;
+        }
+        Err(e) => return Err(fail(format!("cannot inspect it: {e}"))),
     }
-
-    /// Uses `path` as it is (tests, and directories prepared by the caller).
-    #[must_use]
-    pub fn at(path: PathBuf) -> Self {
-        Self { path, tmpfs: false }
-    }
-
-    /// Prepares `<keylime_dir>/secure` as described in the module docs.
-    /// `run_as` (user, group) receives the directory when keylet is root.
-    ///
-    /// # Errors
-    ///
-    /// [`PayloadError::SecureDir`] naming what is wrong and what to do;
-    /// [`PayloadError::PayloadRefused`] in a build without the payload
-    /// feature, which delivers no payloads.
-    pub fn prepare(
-        keylime_dir: &Path,
-        size: &SecureSize,
-        run_as: Option<&(String, String)>,
-    ) -> Result<Self, PayloadError> {
-        if !cfg!(feature = "payload") {
-            return Err(PayloadError::PayloadRefused(super::NOT_BUILT));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
+    remove_stale(&path);
+    // The uid/gid of `run_as` when keylet is root and will drop to it.
+    let owner = crate::privileges::run_as_ids(run_as).map_err(|e| fail(e.to_string()))?;
+    if is_mount_point(&path).map_err(&fail)? {
+        let fs = statfs(&path).map_err(|e| fail(format!("statfs failed: {e}")))?;
+        if fs.filesystem_type() != TMPFS_MAGIC {
+            return Err(fail(
+                "another filesystem is mounted there; unmount it so keylet can mount a tmpfs, \
+                 or mount a tmpfs there yourself"
+                    .into(),
+            ));
         }
-        let path = keylime_dir.join("secure");
-        let fail = |detail: String| PayloadError::SecureDir(path.clone(), detail);
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(fail(
-                    "exists but is not a directory (or is a symlink); remove it".into(),
-                ));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&path).map_err(|e| fail(format!("cannot create it: {e}")))?;
-            }
-            Err(e) => return Err(fail(format!("cannot inspect it: {e}"))),
-        }
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
-        remove_stale(&path);
-        // The uid/gid of `run_as` when keylet is root and will drop to it.
-        let owner = crate::privileges::run_as_ids(run_as).map_err(|e| fail(e.to_string()))?;
-        if is_mount_point(&path).map_err(&fail)? {
-            let fs = statfs(&path).map_err(|e| fail(format!("statfs failed: {e}")))?;
-            if fs.filesystem_type() != TMPFS_MAGIC {
-                return Err(fail(
-                    "another filesystem is mounted there; unmount it so keylet can mount a tmpfs, \
-                     or mount a tmpfs there yourself"
-                        .into(),
-                ));
-            }
-            log::info!("secure directory {} is an existing tmpfs", path.display());
-            give_to(&path, owner).map_err(&fail)?;
-            return Ok(Self { path, tmpfs: true });
-        }
-        if !geteuid().is_root() {
-            log::warn!(
-                "keylet is not root, so it cannot mount a tmpfs: delivered payload secrets go to {}, \
-                 a 0700 directory on disk; mount a tmpfs there (e.g. systemd TemporaryFileSystem= \
-                 or an fstab entry) to keep them in memory",
-                path.display()
-            );
-            return Ok(Self { path, tmpfs: false });
-        }
-        let options = format!("size={},mode=0700", size.text);
-        mount(
-            Some("tmpfs"),
-            &path,
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some(options.as_str()),
-        )
-        .map_err(|e| {
-            fail(format!(
-                "mounting a tmpfs ({options}) failed: {e}; keylet needs CAP_SYS_ADMIN for this"
-            ))
-        })?;
+        log::info!("secure directory {} is an existing tmpfs", path.display());
         give_to(&path, owner).map_err(&fail)?;
-        log::info!("mounted a tmpfs ({options}) at {}", path.display());
-        Ok(Self { path, tmpfs: true })
+        return Ok(path);
     }
+    if !geteuid().is_root() {
+        log::warn!(
+            "keylet is not root, so it cannot mount a tmpfs: delivered payload secrets go to {}, \
+             a 0700 directory on disk; mount a tmpfs there (e.g. systemd TemporaryFileSystem= \
+             or an fstab entry) to keep them in memory",
+            path.display()
+        );
+        return Ok(path);
+    }
+    let options = format!("size={},mode=0700", size.text);
+    mount(
+        Some("tmpfs"),
+        &path,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .map_err(|e| {
+        fail(format!(
+            "mounting a tmpfs ({options}) failed: {e}; keylet needs CAP_SYS_ADMIN for this"
+        ))
+    })?;
+    give_to(&path, owner).map_err(&fail)?;
+    log::info!("mounted a tmpfs ({options}) at {}", path.display());
+    Ok(path)
 }
 
 /// The name prefix of a delivery's staging directory; the pid follows.

@@ -18,8 +18,9 @@ use zeroize::Zeroizing;
 use super::client::Verifier;
 use super::evidence::{self, Sources};
 use super::messages;
-use super::timing::{self, Backoff};
+use super::timing;
 use super::{PushError, meaning, on_files, on_tpm, secs};
+use crate::backoff::Backoff;
 use crate::executor::TpmWorker;
 use crate::metrics::Metrics;
 use crate::server::Attestation;
@@ -52,11 +53,6 @@ pub struct PushAgent {
 struct State {
     /// The bearer token, once authenticated.
     token: Option<Zeroizing<String>>,
-    progress: Progress,
-}
-
-/// How the attestations are going.
-struct Progress {
     backoff: Backoff,
     /// Whether the next accepted evidence is logged at info: the first one,
     /// and the first after a failure.
@@ -72,7 +68,7 @@ impl PushAgent {
     }
 
     /// One attestation: capabilities, evidence; the pause before the next.
-    async fn round(&self, token: &str, progress: &mut Progress) -> Result<Duration, PushError> {
+    async fn round(&self, token: &str, state: &mut State) -> Result<Duration, PushError> {
         let (tpm, sources) = (Arc::clone(&self.tpm), self.sources.clone());
         let body = on_files(move || evidence::capabilities(&*tpm, &sources)).await?;
         let path = self.verifier.attestations_path();
@@ -124,7 +120,7 @@ impl PushAgent {
         let ima = ima
             .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
             .unwrap_or_default();
-        if std::mem::take(&mut progress.tell) {
+        if std::mem::take(&mut state.tell) {
             log::info!(
                 "evidence accepted by the verifier{ima}; next attestation in {}",
                 secs(wait)
@@ -132,7 +128,7 @@ impl PushAgent {
         } else {
             log::debug!("evidence accepted{ima}; next in {}", secs(wait));
         }
-        progress.backoff.reset();
+        state.backoff.reset();
         Ok(wait)
     }
 
@@ -166,7 +162,7 @@ impl PushAgent {
             PushError::Http(_) => self.metric(|m| m.verifier_answer(0)),
             _ => {}
         }
-        state.progress.tell = true;
+        state.tell = true;
         // An expired token, or a refused proof: a new session.
         if matches!(
             e,
@@ -174,7 +170,7 @@ impl PushAgent {
         ) {
             state.token = None;
         }
-        let backoff = &mut state.progress.backoff;
+        let backoff = &mut state.backoff;
         match e {
             PushError::Status { status: 401, .. } => {
                 log::info!("{e}: {}", meaning("", 401));
@@ -226,7 +222,7 @@ impl PushAgent {
     /// One step: authenticate if there is no token, else one attestation
     /// round; the pause before the next step.
     async fn step(&self, state: &mut State) -> Duration {
-        let Some(token) = &state.token else {
+        let Some(token) = state.token.clone() else {
             return match self.authenticate().await {
                 Ok(token) => {
                     state.token = Some(token);
@@ -235,7 +231,7 @@ impl PushAgent {
                 Err(e) => self.failed(&e, state),
             };
         };
-        match self.round(token, &mut state.progress).await {
+        match self.round(&token, state).await {
             Ok(wait) => wait,
             Err(e) => {
                 self.metric(|m| m.push_attestation(false));
@@ -249,10 +245,8 @@ impl PushAgent {
         tokio::pin!(stop);
         let mut state = State {
             token: None,
-            progress: Progress {
-                backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
-                tell: true,
-            },
+            backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
+            tell: true,
         };
         log::info!(
             "push mode: attesting agent {} to {} (no port is opened for it)",

@@ -1,11 +1,9 @@
 //! When to talk to the verifier next: its `seconds_to_next_attestation` and
 //! `Retry-After` (bounded against absurd values), the configured interval as
 //! the fallback, and capped exponential backoff with jitter while it is
-//! unreachable or refusing ([`Backoff`], from `crate::backoff`).
+//! unreachable or refusing ([`crate::backoff::Backoff`]).
 
 use std::time::Duration;
-
-pub(crate) use crate::backoff::Backoff;
 
 /// The longest pause keylet accepts from the verifier: a larger value is
 /// treated as absurd and the configured interval is used instead.

@@ -33,17 +33,6 @@ use crate::config::RevocationConfig;
 #[cfg(feature = "payload")]
 pub(crate) const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
 
-/// Revocation handling for `config` (see [`Revocations::new`]), or none in a
-/// build without the payload feature.
-#[must_use]
-pub(crate) fn handling(
-    config: RevocationConfig,
-    payload_dir: Option<PathBuf>,
-    work_dir: PathBuf,
-) -> Option<Arc<Revocations>> {
-    cfg!(feature = "payload").then(|| Arc::new(Revocations::new(config, payload_dir, work_dir)))
-}
-
 /// Revocation handling for one agent.
 #[derive(Debug, Clone)]
 #[cfg_attr(not(feature = "payload"), allow(dead_code))]
@@ -58,20 +47,25 @@ pub struct Revocations {
 impl Revocations {
     /// Handling with `config`; `payload_dir` is the unpacked payload
     /// directory (`None` when payloads are refused), `work_dir` keylet's
-    /// `keylime_dir`.
+    /// `keylime_dir`. `None` in a build without the payload feature.
     #[must_use]
-    pub fn new(config: RevocationConfig, payload_dir: Option<PathBuf>, work_dir: PathBuf) -> Self {
-        Self {
+    pub fn new(
+        config: RevocationConfig,
+        payload_dir: Option<PathBuf>,
+        work_dir: PathBuf,
+    ) -> Option<Arc<Self>> {
+        let revocations = Self {
             config,
             payload_dir,
             work_dir,
-        }
+        };
+        cfg!(feature = "payload").then(|| Arc::new(revocations))
     }
 }
 
 #[cfg(not(feature = "payload"))]
 impl Revocations {
-    /// Never called: [`handling`] makes no [`Revocations`] in this build.
+    /// Never called: [`Revocations::new`] makes none in this build.
     ///
     /// # Errors
     ///

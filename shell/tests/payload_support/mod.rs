@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylet::config::{AgentConfig, PayloadConfig, RawConfig};
 use keylet::keys::{PayloadKey, load_or_create_payload_key};
-use keylet::payload::{Delivery, KeyBootstrap, SecureDir};
+use keylet::payload::KeyBootstrap;
 use serde_json::Value;
 
 pub fn data_dir() -> PathBuf {
@@ -109,14 +109,7 @@ pub fn bootstrap(dir: &Path, config: PayloadConfig, accept: bool) -> KeyBootstra
     let vectors = Vectors::load();
     let secure = dir.join("secure");
     std::fs::create_dir_all(&secure).unwrap();
-    KeyBootstrap::new(
-        nk(dir),
-        vectors.agent_id,
-        Delivery {
-            config,
-            secure: accept.then(|| SecureDir::at(secure)),
-        },
-    )
+    KeyBootstrap::new(nk(dir), vectors.agent_id, config, accept.then_some(secure))
 }
 
 /// A zip made by Python's zipfile: `method` is "stored", "deflated" or "bz2";
