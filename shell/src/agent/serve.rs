@@ -14,7 +14,7 @@ use super::TpmAttestation;
 use crate::config::AgentConfig;
 use crate::logs::read_boottime;
 use crate::metrics::Metrics;
-use crate::server::{self, ApiVersions, IdentityListeners, ServerSettings, ServerTls, TlsFiles};
+use crate::server::{self, ApiVersions, IdentityListeners, ServerSettings, ServerTls};
 
 /// How long requests still open at a stop signal may run on.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
@@ -36,51 +36,42 @@ pub fn server_settings(
     settings
 }
 
-/// What [`serve`] runs.
-#[derive(Debug)]
-pub struct Serving {
-    /// The agent API listener.
-    pub listener: TcpListener,
-    /// The identity listeners for SPIRE (may be empty).
-    pub identity: IdentityListeners,
-    /// The server settings.
-    pub settings: ServerSettings,
-    /// The quote service.
-    pub service: Arc<TpmAttestation>,
-    /// The TLS files to watch and reload (`None`: plain HTTP).
-    pub tls_files: Option<TlsFiles>,
-}
-
-/// Serves until `stop` completes, then drops the TPM jobs still queued (a
-/// queue of quotes on a slow chip would outlast the grace), lets open
-/// requests run on for at most [`STOP_GRACE`] (the TPM job running then
-/// finishes) and flushes the AK waiting at most [`FLUSH_WAIT`].
-pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
+/// Serves the agent API on `listener` and the SPIRE identity listeners
+/// `identity` (may be empty) with `settings` and `service`, watching and
+/// reloading the TLS files of `settings`, until `stop` completes; then drops
+/// the TPM jobs still queued (a queue of quotes on a slow chip would outlast
+/// the grace), lets open requests run on for at most [`STOP_GRACE`] (the TPM
+/// job running then finishes) and flushes the AK waiting at most
+/// [`FLUSH_WAIT`].
+pub async fn serve(
+    listener: TcpListener,
+    identity: IdentityListeners,
+    settings: ServerSettings,
+    service: Arc<TpmAttestation>,
+    stop: impl Future<Output = ()>,
+) {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = s.settings.tpm_worker.clone();
+    let worker = settings.tpm_worker.clone();
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopping| *stopping).await;
     };
     // Certificates without downtime: watch the TLS files, reload on SIGHUP.
-    let reloader = match (&s.settings.tls, s.tls_files) {
-        (Some(tls), Some(files)) => Some(tokio::spawn(
-            server::reload::TlsReloader::new(files, tls.clone()).run(server::reload::DEFAULT_POLL),
-        )),
-        _ => None,
-    };
+    let reloader = settings.tls.clone().map(|tls| {
+        tokio::spawn(server::reload::TlsReloader::new(tls).run(server::reload::DEFAULT_POLL))
+    });
     // The identity listener for SPIRE: same service, so quotes queue on one TPM.
-    let mut identity = (!s.identity.is_empty()).then(|| {
+    let mut identity = (!identity.is_empty()).then(|| {
         tokio::spawn(server::serve_identity(
-            s.identity,
-            s.settings.clone(),
-            Arc::clone(&s.service) as Arc<dyn server::Attestation>,
+            identity,
+            settings.clone(),
+            Arc::clone(&service) as Arc<dyn server::Attestation>,
             Box::pin(stopped(stop_rx.clone())),
         ))
     });
     let main = server::serve_on(
-        s.listener,
-        s.settings,
-        Arc::clone(&s.service) as Arc<dyn server::Attestation>,
+        listener,
+        settings,
+        Arc::clone(&service) as Arc<dyn server::Attestation>,
         stopped(stop_rx),
     );
     tokio::pin!(main);
@@ -108,5 +99,5 @@ pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
         task.abort();
     }
     worker.stop(); // when the servers ended by themselves
-    TpmAttestation::shutdown(&s.service, FLUSH_WAIT);
+    TpmAttestation::shutdown(&service, FLUSH_WAIT);
 }
