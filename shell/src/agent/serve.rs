@@ -16,8 +16,6 @@ use crate::logs::read_boottime;
 use crate::metrics::Metrics;
 use crate::server::{self, ApiVersions, IdentityListeners, ServerSettings, ServerTls};
 
-/// How long requests still open at a stop signal may run on.
-pub const STOP_GRACE: Duration = Duration::from_secs(1);
 /// How long the stop waits for the TPM to flush the AK.
 pub const FLUSH_WAIT: Duration = Duration::from_millis(300);
 
@@ -40,8 +38,8 @@ pub fn server_settings(
 /// `identity` (may be empty) with `settings` and `service`, watching and
 /// reloading the TLS files of `settings`, until `stop` completes; then drops
 /// the TPM jobs still queued (a queue of quotes on a slow chip would outlast
-/// the grace), lets open requests run on for at most [`STOP_GRACE`] (the TPM
-/// job running then finishes) and flushes the AK waiting at most
+/// the grace), lets open requests run on for at most the settings'
+/// `shutdown_grace` (the TPM job running then finishes) and flushes the AK waiting at most
 /// [`FLUSH_WAIT`].
 pub async fn serve(
     listener: TcpListener,
@@ -81,18 +79,12 @@ pub async fn serve(
             worker.stop();
             // Ignore the error: it only means every server has ended.
             let _ = stop_tx.send(true);
-            let drained = async {
-                (&mut main).await;
-                if let Some(task) = identity.as_mut() {
-                    let _ = task.await;
-                }
-            };
-            tokio::time::timeout(STOP_GRACE, drained).await.unwrap_or_else(|_| {
-                log::warn!(
-                    "requests still open {STOP_GRACE:?} after the stop signal (a TPM command \
-                     hangs?); closing them"
-                );
-            });
+            // Each server lets its open requests run on for its
+            // `Limits::shutdown_grace` (1 s) at most.
+            (&mut main).await;
+            if let Some(task) = identity.as_mut() {
+                let _ = task.await;
+            }
         }
     }
     for task in [reloader, identity].into_iter().flatten() {

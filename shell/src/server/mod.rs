@@ -68,7 +68,8 @@ pub struct Limits {
     /// How long a client may take to send a request's headers. Connections
     /// serve one request each (no keep-alive).
     pub(crate) header_read_timeout: Duration,
-    /// How long open connections may run on after shutdown begins.
+    /// How long requests still open when shutdown begins may run on: short,
+    /// so that a TPM command that hangs cannot hold up keylet's stop.
     pub(crate) shutdown_grace: Duration,
     /// How long a quote request waits for the TPM (its turn included) before
     /// it is answered 500, which the verifier retries: well below the
@@ -84,7 +85,7 @@ impl Default for Limits {
             first_byte_timeout: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(1),
             quote_deadline: QUOTE_DEADLINE,
         }
     }
