@@ -126,7 +126,7 @@ impl Agent {
                 let _ = addr_tx.send((api, m.local_addr(), identity_addr));
                 let mut settings = server_settings(&c, None, Some(metrics));
                 settings.limits.quote_deadline = quote_deadline;
-                serve(listener, identity, settings, served, async {
+                serve(Some(listener), identity, settings, served, async {
                     let _ = stop_rx.await;
                 })
                 .await;

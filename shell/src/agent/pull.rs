@@ -63,8 +63,8 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         },
         o.state.agent_id
     );
-    let identity = o.identity_listeners;
-    serve(listener, identity, settings, service, shutdown_signal()).await;
+    let (api, identity) = (Some(listener), o.identity_listeners);
+    serve(api, identity, settings, service, shutdown_signal()).await;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! After registration: the quote service and the server settings built from
-//! the configuration, and serving until a stop signal. Stopping is bounded
+//! the configuration, and serving until a stop signal (pull mode) or the
+//! push loop's end (push mode). Stopping is bounded
 //! even while a TPM command hangs: a short grace for open requests, the AK
 //! flushed with a bounded wait, then out.
 
@@ -34,15 +35,16 @@ pub fn server_settings(
     settings
 }
 
-/// Serves the agent API on `listener` and the SPIRE identity listeners
-/// `identity` (may be empty) with `settings` and `service`, watching and
-/// reloading the TLS files of `settings`, until `stop` completes; then drops
-/// the TPM jobs still queued (a queue of quotes on a slow chip would outlast
-/// the grace), lets open requests run on for at most the settings'
-/// `shutdown_grace` (the TPM job running then finishes) and flushes the AK waiting at most
-/// [`FLUSH_WAIT`].
+/// Serves the agent API on `listener` (none in push mode) and the SPIRE
+/// identity listeners `identity` (may be empty) with `settings` and
+/// `service`, watching and reloading the TLS files of `settings`, until
+/// `stop` completes (push mode: the push loop, which ends at a stop signal);
+/// then drops the TPM jobs still queued (a queue of quotes on a slow chip
+/// would outlast the grace), lets open requests run on for at most the
+/// settings' `shutdown_grace` (the TPM job running then finishes) and
+/// flushes the AK waiting at most [`FLUSH_WAIT`].
 pub async fn serve(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     identity: IdentityListeners,
     settings: ServerSettings,
     service: Arc<TpmAttestation>,
@@ -66,12 +68,15 @@ pub async fn serve(
             Box::pin(stopped(stop_rx.clone())),
         ))
     });
-    let main = server::serve_on(
-        listener,
-        settings,
-        Arc::clone(&service) as Arc<dyn server::Attestation>,
-        stopped(stop_rx),
-    );
+    let main = async {
+        match listener {
+            Some(listener) => {
+                let service = Arc::clone(&service) as Arc<dyn server::Attestation>;
+                server::serve_on(listener, settings, service, stopped(stop_rx)).await;
+            }
+            None => stopped(stop_rx).await,
+        }
+    };
     tokio::pin!(main);
     tokio::select! {
         () = &mut main => {}
