@@ -14,13 +14,13 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::server::query::Nonce;
-use crate::server::service::{AgentInfo, AttestError, Attestation, QuoteReply};
+use crate::server::service::{AgentInfo, AttestError, Attestation};
 use crate::server::{Limits, ServerSettings};
 
 struct NoTpm;
 
 impl Attestation for NoTpm {
-    fn quote(&self, _: &Nonce, _: PcrMask) -> Result<QuoteReply, AttestError> {
+    fn quote(&self, _: &Nonce, _: PcrMask) -> Result<String, AttestError> {
         Err(AttestError::PcrsUnstable { attempts: 1 })
     }
     fn payload_public_pem(&self) -> &str {

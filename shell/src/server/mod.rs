@@ -33,7 +33,7 @@ mod version;
 
 pub use identity_listener::{IdentityListeners, serve_identity}; // identity listener for SPIRE
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
-pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
+pub use service::{AgentInfo, AttestError, Attestation};
 pub use tls::{ServerTls, TlsError, TlsFiles};
 pub use version::{ApiVersion, ApiVersions};
 
