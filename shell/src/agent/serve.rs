@@ -28,11 +28,13 @@ pub fn server_settings(
     tls: Option<ServerTls>,
     metrics: Option<Arc<Metrics>>,
 ) -> ServerSettings {
-    let mut settings = ServerSettings::new(tls);
-    settings.versions = ApiVersions::from_config(&c.api_versions);
-    settings.boottime = read_boottime().ok();
-    settings.metrics = metrics; // metrics: quotes by endpoint and result
-    settings
+    ServerSettings {
+        tls,
+        versions: ApiVersions::from_config(&c.api_versions),
+        boottime: read_boottime().ok(),
+        metrics, // metrics: quotes by endpoint and result
+        ..ServerSettings::default()
+    }
 }
 
 /// Serves the agent API on `listener` (none in push mode) and the SPIRE

@@ -53,8 +53,10 @@ impl Attestation for NoTpm {
 /// sender stops it.
 fn serve<L: Accept>(listener: L, limits: Limits) -> oneshot::Sender<()> {
     let (tx, rx) = oneshot::channel::<()>();
-    let mut settings = ServerSettings::new(None);
-    settings.limits = limits;
+    let settings = ServerSettings {
+        limits,
+        ..ServerSettings::default()
+    };
     let handler = Handler {
         service: Arc::new(NoTpm),
         settings,

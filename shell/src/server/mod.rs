@@ -91,13 +91,14 @@ impl Default for Limits {
     }
 }
 
-/// How the server runs.
+/// How the server runs; the default serves plain HTTP, every supported API
+/// version, no logs, no boot time, with default limits.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ServerSettings {
     /// The mTLS configuration; `None` serves plain HTTP (only when
     /// `enable_agent_mtls = false`).
-    pub(crate) tls: Option<ServerTls>,
+    pub tls: Option<ServerTls>,
     /// The API versions served and advertised.
     pub versions: ApiVersions,
     /// The IMA log, sent when PCR 10 is quoted.
@@ -117,18 +118,6 @@ pub struct ServerSettings {
     pub(crate) revocations: Option<Arc<crate::revocation::Revocations>>,
     /// The TPM worker every quote runs on (clones of the settings share it).
     pub(crate) tpm_worker: crate::executor::TpmWorker,
-}
-
-impl ServerSettings {
-    /// Settings with `tls` (`None` = plain HTTP), every supported API
-    /// version, no logs, no boot time and default limits.
-    #[must_use]
-    pub fn new(tls: Option<ServerTls>) -> Self {
-        Self {
-            tls,
-            ..Self::default()
-        }
-    }
 }
 
 /// Serves on a bound `listener` until `shutdown` completes; then open

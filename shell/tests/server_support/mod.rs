@@ -211,7 +211,8 @@ impl Running {
 pub async fn start(tls: Option<ServerTls>, configure: impl FnOnce(&mut ServerSettings)) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut settings = ServerSettings::new(tls);
+    let mut settings = ServerSettings::default();
+    settings.tls = tls;
     configure(&mut settings);
     let tpm = Arc::new(FakeTpm::default());
     let (stop, stopped) = oneshot::channel::<()>();
