@@ -1,8 +1,8 @@
 //! After registration: the quote service and the server settings built from
 //! the configuration, and serving until a stop signal (pull mode) or the
-//! push loop's end (push mode). Stopping is bounded
-//! even while a TPM command hangs: a short grace for open requests, the AK
-//! flushed with a bounded wait, then out.
+//! push loop's end (push mode). Stopping is bounded even while a TPM command
+//! hangs: a short grace for open requests, the AK flushed with a bounded
+//! wait, then out.
 
 use std::future::Future;
 use std::sync::Arc;
