@@ -44,7 +44,7 @@ async fn start(allow_uids: Vec<u32>, allow_gids: Vec<u32>) -> Running {
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve_identity(
         listeners,
-        ServerSettings::new(None),
+        ServerSettings::default(),
         service,
         Box::pin(async {
             let _ = stopped.await;

@@ -51,7 +51,7 @@ async fn enabled_versions_are_the_ones_advertised_and_served() {
 async fn versions_capped_at_the_registrars_are_offered_but_newer_ones_still_served() {
     use keylet::server::{ApiVersion, ApiVersions};
     let s = start(None, |c| {
-        c.versions = ApiVersions::all().offer(false, ApiVersion::new(2, 3)).0;
+        c.versions = ApiVersions::default().offer(false, ApiVersion::new(2, 3)).0;
     })
     .await;
     let r = http(s.addr, "GET", "/version").await;

@@ -192,8 +192,7 @@ async fn ca_rollover_and_24h_client_certs_under_load() {
     let tls = ServerTls::from_files(&s.files).unwrap();
     let server = start(Some(tls.clone()), |_| {}).await;
     let reloader = tokio::spawn(
-        TlsReloader::new(s.files.clone(), tls)
-            .run_with(Duration::from_millis(100), None::<mpsc::Receiver<()>>),
+        TlsReloader::new(tls).run_with(Duration::from_millis(100), None::<mpsc::Receiver<()>>),
     );
 
     // Clients of the old CA under load; their 24-hour certificate is replaced
@@ -349,9 +348,8 @@ async fn own_certificate_changes_only_on_reload_request() {
     let tls = ServerTls::from_files(&s.files).unwrap();
     let server = start(Some(tls.clone()), |_| {}).await;
     let (reload, requests) = mpsc::channel(1);
-    let reloader = tokio::spawn(
-        TlsReloader::new(s.files.clone(), tls).run_with(Duration::from_millis(100), Some(requests)),
-    );
+    let reloader =
+        tokio::spawn(TlsReloader::new(tls).run_with(Duration::from_millis(100), Some(requests)));
     let me = client(&s, &leaf_24h(&client_ca, "verifier"));
 
     let (cert, key) = leaf_24h(&s.server_ca, "agent-next");

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use keylet::agent::{
-    Serving, TpmAttestation, TpmBox, attestation, attestation_key, endorsement, resolve_identity,
-    serve, server_settings,
+    TpmAttestation, TpmBox, attestation, attestation_key, endorsement, resolve_identity, serve,
+    server_settings,
 };
 use keylet::cli::{RUNTIME_STOP, runtime};
 use keylet::config::{AgentConfig, IdentitySettings, RawConfig};
@@ -126,14 +126,7 @@ impl Agent {
                 let _ = addr_tx.send((api, m.local_addr(), identity_addr));
                 let mut settings = server_settings(&c, None, Some(metrics));
                 settings.limits.quote_deadline = quote_deadline;
-                let serving = Serving {
-                    listener,
-                    identity,
-                    settings,
-                    service: served,
-                    tls_files: None,
-                };
-                serve(serving, async {
+                serve(Some(listener), identity, settings, served, async {
                     let _ = stop_rx.await;
                 })
                 .await;

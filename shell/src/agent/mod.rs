@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use keylet_core::agent::AgentError;
 
 pub use identity::{Identity, IdentityError, resolve as resolve_identity};
-pub use serve::{FLUSH_WAIT, STOP_GRACE, Serving, serve, server_settings};
+pub use serve::{FLUSH_WAIT, serve, server_settings};
 pub use service::{TpmAttestation, attestation};
 pub(crate) use startup::run;
 pub use tpm_box::{TpmBox, choose_device};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::StartError;
-use super::serve::{Serving, serve, server_settings};
+use super::serve::{serve, server_settings};
 use super::service::attestation;
 use super::startup::{blocking, open_common, register_or_stop, shutdown_signal};
 use crate::config::AgentConfig;
@@ -64,19 +64,8 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         },
         o.state.agent_id
     );
-    let tls_files = TlsFiles {
-        server_cert: c.server_cert.clone(),
-        server_key: c.server_key.clone(),
-        trusted_client_ca: c.trusted_client_ca.clone(),
-    };
-    let serving = Serving {
-        listener,
-        identity: o.identity_listeners,
-        settings,
-        service,
-        tls_files: Some(tls_files),
-    };
-    serve(serving, shutdown_signal()).await;
+    let (api, identity) = (Some(listener), o.identity_listeners);
+    serve(api, identity, settings, service, shutdown_signal()).await;
     Ok(())
 }
 

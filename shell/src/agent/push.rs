@@ -8,10 +8,10 @@ use std::sync::Arc;
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 
-use super::serve::{FLUSH_WAIT, server_settings};
+use super::StartError;
+use super::serve::{serve, server_settings};
 use super::service::attestation;
 use super::startup::{open_common, register_or_stop, shutdown_signal};
-use super::{StartError, TpmAttestation};
 use crate::config::AgentConfig;
 use crate::keys::load_or_create_payload_key;
 use crate::push::PushAgent;
@@ -69,31 +69,18 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     };
     // One TPM worker for the push loop and the identity listener.
     let settings = server_settings(c, None, o.metrics.clone());
-    let worker = settings.tpm_worker.clone();
     let agent = PushAgent {
         verifier: Verifier::new(&c.push, &o.state.agent_id)
             .map_err(StartError::io("use verifier_tls_ca_cert"))?,
         tpm: Arc::clone(&service) as Arc<dyn server::Attestation>,
-        worker: worker.clone(),
+        worker: settings.tpm_worker.clone(),
         sources,
         fallback: c.push.attestation_interval,
         metrics: o.metrics,
     };
     super::lock_down(c)?;
-    // The identity listener runs until the push loop ends, then is aborted.
-    let identity = (!o.identity_listeners.is_empty()).then(|| {
-        tokio::spawn(server::serve_identity(
-            o.identity_listeners,
-            settings,
-            Arc::clone(&service) as Arc<dyn server::Attestation>,
-            Box::pin(std::future::pending()),
-        ))
-    });
-    agent.run(shutdown_signal()).await;
-    if let Some(task) = identity {
-        task.abort();
-    }
-    worker.stop();
-    TpmAttestation::shutdown(&service, FLUSH_WAIT);
+    // No agent API: the identity listener, if any, runs until the push loop ends.
+    let pushing = agent.run(shutdown_signal());
+    serve(None, o.identity_listeners, settings, service, pushing).await;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! After registration: the quote service and the server settings built from
-//! the configuration, and serving until a stop signal. Stopping is bounded
-//! even while a TPM command hangs: a short grace for open requests, the AK
-//! flushed with a bounded wait, then out.
+//! the configuration, and serving until a stop signal (pull mode) or the
+//! push loop's end (push mode). Stopping is bounded even while a TPM command
+//! hangs: a short grace for open requests, the AK flushed with a bounded
+//! wait, then out.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,10 +15,8 @@ use super::TpmAttestation;
 use crate::config::AgentConfig;
 use crate::logs::read_boottime;
 use crate::metrics::Metrics;
-use crate::server::{self, ApiVersions, IdentityListeners, ServerSettings, ServerTls, TlsFiles};
+use crate::server::{self, ApiVersions, IdentityListeners, ServerSettings, ServerTls};
 
-/// How long requests still open at a stop signal may run on.
-pub const STOP_GRACE: Duration = Duration::from_secs(1);
 /// How long the stop waits for the TPM to flush the AK.
 pub const FLUSH_WAIT: Duration = Duration::from_millis(300);
 
@@ -29,60 +28,57 @@ pub fn server_settings(
     tls: Option<ServerTls>,
     metrics: Option<Arc<Metrics>>,
 ) -> ServerSettings {
-    let mut settings = ServerSettings::new(tls);
-    settings.versions = ApiVersions::from_config(&c.api_versions);
-    settings.boottime = read_boottime().ok();
-    settings.metrics = metrics; // metrics: quotes by endpoint and result
-    settings
+    ServerSettings {
+        tls,
+        versions: ApiVersions::from_config(&c.api_versions),
+        boottime: read_boottime().ok(),
+        metrics, // metrics: quotes by endpoint and result
+        ..ServerSettings::default()
+    }
 }
 
-/// What [`serve`] runs.
-#[derive(Debug)]
-pub struct Serving {
-    /// The agent API listener.
-    pub listener: TcpListener,
-    /// The identity listeners for SPIRE (may be empty).
-    pub identity: IdentityListeners,
-    /// The server settings.
-    pub settings: ServerSettings,
-    /// The quote service.
-    pub service: Arc<TpmAttestation>,
-    /// The TLS files to watch and reload (`None`: plain HTTP).
-    pub tls_files: Option<TlsFiles>,
-}
-
-/// Serves until `stop` completes, then drops the TPM jobs still queued (a
-/// queue of quotes on a slow chip would outlast the grace), lets open
-/// requests run on for at most [`STOP_GRACE`] (the TPM job running then
-/// finishes) and flushes the AK waiting at most [`FLUSH_WAIT`].
-pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
+/// Serves the agent API on `listener` (none in push mode) and the SPIRE
+/// identity listeners `identity` (may be empty) with `settings` and
+/// `service`, watching and reloading the TLS files of `settings`, until
+/// `stop` completes (push mode: the push loop, which ends at a stop signal);
+/// then drops the TPM jobs still queued (a queue of quotes on a slow chip
+/// would outlast the grace), lets open requests run on for at most the
+/// settings' `shutdown_grace` (the TPM job running then finishes) and
+/// flushes the AK waiting at most [`FLUSH_WAIT`].
+pub async fn serve(
+    listener: Option<TcpListener>,
+    identity: IdentityListeners,
+    settings: ServerSettings,
+    service: Arc<TpmAttestation>,
+    stop: impl Future<Output = ()>,
+) {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = s.settings.tpm_worker.clone();
+    let worker = settings.tpm_worker.clone();
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopping| *stopping).await;
     };
     // Certificates without downtime: watch the TLS files, reload on SIGHUP.
-    let reloader = match (&s.settings.tls, s.tls_files) {
-        (Some(tls), Some(files)) => Some(tokio::spawn(
-            server::reload::TlsReloader::new(files, tls.clone()).run(server::reload::DEFAULT_POLL),
-        )),
-        _ => None,
-    };
+    let reloader = settings.tls.clone().map(|tls| {
+        tokio::spawn(server::reload::TlsReloader::new(tls).run(server::reload::DEFAULT_POLL))
+    });
     // The identity listener for SPIRE: same service, so quotes queue on one TPM.
-    let mut identity = (!s.identity.is_empty()).then(|| {
+    let mut identity = (!identity.is_empty()).then(|| {
         tokio::spawn(server::serve_identity(
-            s.identity,
-            s.settings.clone(),
-            Arc::clone(&s.service) as Arc<dyn server::Attestation>,
+            identity,
+            settings.clone(),
+            Arc::clone(&service) as Arc<dyn server::Attestation>,
             Box::pin(stopped(stop_rx.clone())),
         ))
     });
-    let main = server::serve_on(
-        s.listener,
-        s.settings,
-        Arc::clone(&s.service) as Arc<dyn server::Attestation>,
-        stopped(stop_rx),
-    );
+    let main = async {
+        match listener {
+            Some(listener) => {
+                let service = Arc::clone(&service) as Arc<dyn server::Attestation>;
+                server::serve_on(listener, settings, service, stopped(stop_rx)).await;
+            }
+            None => stopped(stop_rx).await,
+        }
+    };
     tokio::pin!(main);
     tokio::select! {
         () = &mut main => {}
@@ -90,23 +86,17 @@ pub async fn serve(s: Serving, stop: impl Future<Output = ()>) {
             worker.stop();
             // Ignore the error: it only means every server has ended.
             let _ = stop_tx.send(true);
-            let drained = async {
-                (&mut main).await;
-                if let Some(task) = identity.as_mut() {
-                    let _ = task.await;
-                }
-            };
-            tokio::time::timeout(STOP_GRACE, drained).await.unwrap_or_else(|_| {
-                log::warn!(
-                    "requests still open {STOP_GRACE:?} after the stop signal (a TPM command \
-                     hangs?); closing them"
-                );
-            });
+            // Each server lets its open requests run on for its
+            // `Limits::shutdown_grace` (1 s) at most.
+            (&mut main).await;
+            if let Some(task) = identity.as_mut() {
+                let _ = task.await;
+            }
         }
     }
     for task in [reloader, identity].into_iter().flatten() {
         task.abort();
     }
     worker.stop(); // when the servers ended by themselves
-    TpmAttestation::shutdown(&s.service, FLUSH_WAIT);
+    TpmAttestation::shutdown(&service, FLUSH_WAIT);
 }

@@ -15,7 +15,7 @@ use keylet_core::verify::QuoteError;
 
 use super::tpm_box::TpmBox;
 use crate::config::AgentConfig;
-use crate::server::{AgentInfo, AttestError, Attestation, Nonce, QuoteReply};
+use crate::server::{AgentInfo, AttestError, Attestation, Nonce};
 use crate::state::AgentState;
 use crate::tpm::{HintSuffix, TransportError};
 
@@ -217,10 +217,10 @@ impl TpmAttestation {
 }
 
 impl Attestation for TpmAttestation {
-    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
+    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError> {
         let bank = self.info.hash_alg;
         let nonce = nonce.as_str().as_bytes();
-        let quote = self.with_tpm(|inner| {
+        self.with_tpm(|inner| {
             let req = QuoteRequest {
                 ak: inner.ak,
                 nonce,
@@ -231,12 +231,6 @@ impl Attestation for TpmAttestation {
             let Inner { tpm, out, .. } = inner;
             let n = tpm.tpm().quote(&req, out)?;
             Ok(ascii(out, n))
-        })?;
-        Ok(QuoteReply {
-            quote,
-            hash_alg: bank,
-            key_alg: self.info.key_alg,
-            sign_alg: self.info.sign_alg,
         })
     }
 

@@ -176,10 +176,11 @@ impl Handler {
         let measured_boot = self.settings.mb_log.clone();
         let measured_boot = measured_boot.filter(|_| q.mask.contains(BOOT_PCR));
         let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
-        let boottime = self.settings.boottime;
+        let (info, boottime) = (self.service.agent_info(), self.settings.boottime);
         Ok(response::quote(
             v,
             &reply,
+            &info,
             pubkey,
             boottime,
             ima,

@@ -168,11 +168,12 @@ pub(crate) async fn accept_loop<L: Accept>(
     // Ignore the error: it only means no connection is listening.
     let _ = stop_tx.send(true);
     drop(alive_tx);
-    if tokio::time::timeout(limits.shutdown_grace, alive_rx.recv())
-        .await
-        .is_err()
-    {
-        log::warn!("some connections were still open after the shutdown grace period");
+    let grace = limits.shutdown_grace;
+    if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
+        log::warn!(
+            "requests still open {grace:?} after the stop signal (a TPM command hangs?); closing \
+             them"
+        );
     }
 }
 

@@ -14,13 +14,13 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::server::query::Nonce;
-use crate::server::service::{AgentInfo, AttestError, Attestation, QuoteReply};
+use crate::server::service::{AgentInfo, AttestError, Attestation};
 use crate::server::{Limits, ServerSettings};
 
 struct NoTpm;
 
 impl Attestation for NoTpm {
-    fn quote(&self, _: &Nonce, _: PcrMask) -> Result<QuoteReply, AttestError> {
+    fn quote(&self, _: &Nonce, _: PcrMask) -> Result<String, AttestError> {
         Err(AttestError::PcrsUnstable { attempts: 1 })
     }
     fn payload_public_pem(&self) -> &str {
@@ -53,8 +53,10 @@ impl Attestation for NoTpm {
 /// sender stops it.
 fn serve<L: Accept>(listener: L, limits: Limits) -> oneshot::Sender<()> {
     let (tx, rx) = oneshot::channel::<()>();
-    let mut settings = ServerSettings::new(None);
-    settings.limits = limits;
+    let settings = ServerSettings {
+        limits,
+        ..ServerSettings::default()
+    };
     let handler = Handler {
         service: Arc::new(NoTpm),
         settings,

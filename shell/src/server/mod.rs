@@ -33,7 +33,7 @@ mod version;
 
 pub use identity_listener::{IdentityListeners, serve_identity}; // identity listener for SPIRE
 pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
-pub use service::{AgentInfo, AttestError, Attestation, QuoteReply};
+pub use service::{AgentInfo, AttestError, Attestation};
 pub use tls::{ServerTls, TlsError, TlsFiles};
 pub use version::{ApiVersion, ApiVersions};
 
@@ -68,7 +68,8 @@ pub struct Limits {
     /// How long a client may take to send a request's headers. Connections
     /// serve one request each (no keep-alive).
     pub(crate) header_read_timeout: Duration,
-    /// How long open connections may run on after shutdown begins.
+    /// How long requests still open when shutdown begins may run on: short,
+    /// so that a TPM command that hangs cannot hold up keylet's stop.
     pub(crate) shutdown_grace: Duration,
     /// How long a quote request waits for the TPM (its turn included) before
     /// it is answered 500, which the verifier retries: well below the
@@ -84,19 +85,20 @@ impl Default for Limits {
             first_byte_timeout: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(1),
             quote_deadline: QUOTE_DEADLINE,
         }
     }
 }
 
-/// How the server runs.
+/// How the server runs; the default serves plain HTTP, every supported API
+/// version, no logs, no boot time, with default limits.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ServerSettings {
     /// The mTLS configuration; `None` serves plain HTTP (only when
     /// `enable_agent_mtls = false`).
-    pub(crate) tls: Option<ServerTls>,
+    pub tls: Option<ServerTls>,
     /// The API versions served and advertised.
     pub versions: ApiVersions,
     /// The IMA log, sent when PCR 10 is quoted.
@@ -116,18 +118,6 @@ pub struct ServerSettings {
     pub(crate) revocations: Option<Arc<crate::revocation::Revocations>>,
     /// The TPM worker every quote runs on (clones of the settings share it).
     pub(crate) tpm_worker: crate::executor::TpmWorker,
-}
-
-impl ServerSettings {
-    /// Settings with `tls` (`None` = plain HTTP), every supported API
-    /// version, no logs, no boot time and default limits.
-    #[must_use]
-    pub fn new(tls: Option<ServerTls>) -> Self {
-        Self {
-            tls,
-            ..Self::default()
-        }
-    }
 }
 
 /// Serves on a bound `listener` until `shutdown` completes; then open

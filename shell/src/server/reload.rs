@@ -47,7 +47,6 @@ fn server_stamps(files: &TlsFiles) -> (Stamp, Stamp) {
 /// Watches the TLS files of one [`ServerTls`] slot and reloads it.
 #[derive(Debug)]
 pub struct TlsReloader {
-    files: TlsFiles,
     tls: ServerTls,
     ca_seen: Vec<Stamp>,
     server_seen: (Stamp, Stamp),
@@ -55,14 +54,14 @@ pub struct TlsReloader {
 }
 
 impl TlsReloader {
-    /// A reloader for `tls`, which was built from `files` just now.
+    /// A reloader for `tls`, which was built from its files just now.
     #[must_use]
-    pub fn new(files: TlsFiles, tls: ServerTls) -> Self {
+    pub fn new(tls: ServerTls) -> Self {
+        let files = &tls.files;
         Self {
             ca_seen: stamps(&files.trusted_client_ca),
-            server_seen: server_stamps(&files),
+            server_seen: server_stamps(files),
             server_served: std::fs::read(&files.server_cert).ok(),
-            files,
             tls,
         }
     }
@@ -71,47 +70,47 @@ impl TlsReloader {
     /// (new inode, size or mtime), and warns once if keylet's own certificate
     /// or key file changed (that needs SIGHUP).
     async fn poll(&mut self) {
-        let server_now = server_stamps(&self.files);
+        let server_now = server_stamps(&self.tls.files);
         if server_now != self.server_seen {
             self.server_seen = server_now;
             log::warn!(
                 "{} or {} changed on disk; keylet keeps serving the certificate the verifier \
                  pinned until it gets SIGHUP (see keylet rotate-cert)",
-                self.files.server_cert.display(),
-                self.files.server_key.display()
+                self.tls.files.server_cert.display(),
+                self.tls.files.server_key.display()
             );
         }
-        let mut now = stamps(&self.files.trusted_client_ca);
+        let mut now = stamps(&self.tls.files.trusted_client_ca);
         if now == self.ca_seen {
             return;
         }
         // Wait for the writer to finish: read only a file that stays put.
         loop {
             tokio::time::sleep(SETTLE).await;
-            let again = stamps(&self.files.trusted_client_ca);
+            let again = stamps(&self.tls.files.trusted_client_ca);
             if again == now {
                 break;
             }
             now = again;
         }
         self.ca_seen = now;
-        let loaded = tls::with_client_cas(&self.tls.current(), &self.files.trusted_client_ca);
+        let loaded = tls::with_client_cas(&self.tls.current(), &self.tls.files.trusted_client_ca);
         self.install(loaded, "a trusted_client_ca file changed");
     }
 
     /// Reloads everything from the files (the SIGHUP path): the client CAs and
     /// keylet's own certificate and key.
     fn reload_all(&mut self) {
-        self.ca_seen = stamps(&self.files.trusted_client_ca);
-        self.server_seen = server_stamps(&self.files);
-        let loaded = tls::server_config(&self.files);
+        self.ca_seen = stamps(&self.tls.files.trusted_client_ca);
+        self.server_seen = server_stamps(&self.tls.files);
+        let loaded = tls::server_config(&self.tls.files);
         if loaded.is_ok() {
-            let served = std::fs::read(&self.files.server_cert).ok();
+            let served = std::fs::read(&self.tls.files.server_cert).ok();
             if served != self.server_served {
                 log::warn!(
                     "now serving the new server certificate {}: the verifier must be given it \
                      (keylime_tenant -c update -u <agent id>) or its polls fail",
-                    self.files.server_cert.display()
+                    self.tls.files.server_cert.display()
                 );
                 self.server_served = served;
             }
@@ -127,7 +126,8 @@ impl TlsReloader {
                 self.tls.replace(config);
                 log::info!(
                     "{cause}: TLS configuration reloaded (client CAs: {}); new connections use it",
-                    self.files
+                    self.tls
+                        .files
                         .trusted_client_ca
                         .iter()
                         .map(|p| p.display().to_string())

@@ -10,7 +10,7 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::body::{ResponseBody, Segment};
-use super::service::QuoteReply;
+use super::service::AgentInfo;
 use super::version::ApiVersion;
 pub(crate) use crate::keylime::Empty;
 use crate::keylime::agent_api::QuoteResults;
@@ -67,11 +67,13 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> Reply {
     response
 }
 
-/// A 200 quote response; `pubkey` is included when given, and the logs are
-/// streamed in: the IMA log's lines of its slice, the measured-boot log whole.
+/// A 200 quote response of `quote`, made with `info`'s algorithms; `pubkey`
+/// is included when given, and the logs are streamed in: the IMA log's lines
+/// of its slice, the measured-boot log whole.
 pub(crate) fn quote(
     version: ApiVersion,
-    reply: &QuoteReply,
+    quote: &str,
+    info: &AgentInfo,
     pubkey: Option<&str>,
     boottime: Option<u64>,
     ima: Option<(Arc<ImaLog>, ImaSlice)>,
@@ -90,10 +92,10 @@ pub(crate) fn quote(
         splicer.slot()
     });
     let results = QuoteResults {
-        quote: &reply.quote,
-        hash_alg: reply.hash_alg.name(),
-        enc_alg: reply.key_alg.keylime_name(version.major, version.minor),
-        sign_alg: reply.sign_alg.name(),
+        quote,
+        hash_alg: info.hash_alg.name(),
+        enc_alg: info.key_alg.keylime_name(version.major, version.minor),
+        sign_alg: info.sign_alg.name(),
         pubkey,
         boottime,
         ima_measurement_list: ima,

@@ -19,7 +19,9 @@ use super::query::Nonce;
 pub trait Attestation: Send + Sync + 'static {
     /// Produces a quote over `mask` with `nonce` as qualifying data, after
     /// resetting PCR 16 and extending it with the hash of
-    /// [`payload_public_pem`](Self::payload_public_pem).
+    /// [`payload_public_pem`](Self::payload_public_pem); returns Keylime's
+    /// quote string (`r<b64 TPMS_ATTEST>:<b64 TPMT_SIGNATURE>:<b64 PCR blob>`),
+    /// made with the algorithms of [`agent_info`](Self::agent_info).
     ///
     /// `mask` always contains PCR 16: the server adds it to what the verifier
     /// asked for (`mask ∪ {16}`), and an identity quote is PCR 16 alone.
@@ -31,7 +33,7 @@ pub trait Attestation: Send + Sync + 'static {
     ///
     /// An [`AttestError`] when the TPM cannot produce a quote. The server
     /// answers 500 "Unable to retrieve quote", which the verifier retries.
-    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError>;
+    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError>;
 
     /// The payload key (NK) as a SubjectPublicKeyInfo PEM: exactly the bytes
     /// whose hash is extended into PCR 16, trailing newline included.
@@ -72,20 +74,8 @@ impl fmt::Debug for dyn Attestation {
     }
 }
 
-/// A quote ready to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuoteReply {
-    /// Keylime's quote string: `r<b64 TPMS_ATTEST>:<b64 TPMT_SIGNATURE>:<b64 PCR blob>`.
-    pub quote: String,
-    /// The PCR bank and quote hash (`hash_alg`).
-    pub hash_alg: HashAlg,
-    /// The attestation key type (`enc_alg`; the server spells it per API version).
-    pub key_alg: KeyAlg,
-    /// The quote signature scheme (`sign_alg`).
-    pub sign_alg: SignAlg,
-}
-
-/// The agent's identity, for `GET /v2.2+/agent/info`.
+/// The agent's identity, for `GET /v2.2+/agent/info`, and the algorithms
+/// every quote is made with (sent with it as `hash_alg`, `enc_alg`, `sign_alg`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentInfo {
     /// The agent UUID (`agent_uuid`).

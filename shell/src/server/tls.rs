@@ -189,6 +189,8 @@ pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static
 #[derive(Debug, Clone)]
 pub struct ServerTls {
     current: Arc<RwLock<Arc<ServerConfig>>>,
+    /// The files the configuration was built from, to watch and reload.
+    pub(crate) files: TlsFiles,
 }
 
 impl ServerTls {
@@ -199,7 +201,8 @@ impl ServerTls {
     /// As [`server_config`].
     pub fn from_files(files: &TlsFiles) -> Result<Self, TlsError> {
         let current = Arc::new(RwLock::new(server_config(files)?));
-        Ok(Self { current })
+        let files = files.clone();
+        Ok(Self { current, files })
     }
 
     /// Installs `config` for connections accepted from now on.

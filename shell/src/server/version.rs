@@ -70,12 +70,6 @@ pub struct ApiVersions {
 }
 
 impl ApiVersions {
-    /// All of [`ApiVersion::SUPPORTED`].
-    #[must_use]
-    pub fn all() -> Self {
-        Self::served(ApiVersion::SUPPORTED.to_vec())
-    }
-
     fn served(served: Vec<ApiVersion>) -> Self {
         let offered = served.len();
         Self { served, offered }
@@ -101,7 +95,7 @@ impl ApiVersions {
                 .iter()
                 .map(|&(major, minor)| ApiVersion::new(major, minor)),
         )
-        .unwrap_or_else(Self::all)
+        .unwrap_or_default()
     }
 
     /// The versions keylet offers the tenant and verifier in `GET /version`,
@@ -174,8 +168,9 @@ fn range(list: &[ApiVersion]) -> String {
 }
 
 impl Default for ApiVersions {
+    /// All of [`ApiVersion::SUPPORTED`].
     fn default() -> Self {
-        Self::all()
+        Self::served(ApiVersion::SUPPORTED.to_vec())
     }
 }
 
@@ -210,14 +205,14 @@ mod tests {
         assert_eq!(ApiVersions::new([]), None);
         assert_eq!(ApiVersions::new([ApiVersion::new(3, 0)]), None);
         assert_eq!(
-            ApiVersions::all().as_slice().last(),
+            ApiVersions::default().as_slice().last(),
             Some(&ApiVersion::new(2, 6))
         );
     }
 
     #[test]
     fn unset_api_versions_offer_nothing_newer_than_the_registrar_but_serve_all() {
-        let (v, why) = ApiVersions::all().offer(false, ApiVersion::new(2, 3));
+        let (v, why) = ApiVersions::default().offer(false, ApiVersion::new(2, 3));
         assert_eq!(v.offered().last(), Some(&ApiVersion::new(2, 3)));
         assert_eq!(v.offered(), &ApiVersion::SUPPORTED[..3]);
         assert!(v.contains(ApiVersion::new(2, 6)), "2.6 is still served");
@@ -226,10 +221,10 @@ mod tests {
             "{why}"
         );
         // A registrar newer than keylet: everything is offered.
-        let (v, _) = ApiVersions::all().offer(false, ApiVersion::new(2, 9));
+        let (v, _) = ApiVersions::default().offer(false, ApiVersion::new(2, 9));
         assert_eq!(v.offered().last(), Some(&ApiVersion::new(2, 6)));
         // One older than all of keylet's: still offers something.
-        let (v, _) = ApiVersions::all().offer(false, ApiVersion::new(2, 0));
+        let (v, _) = ApiVersions::default().offer(false, ApiVersion::new(2, 0));
         assert_eq!(v.offered(), ApiVersion::SUPPORTED.as_slice());
     }
 

@@ -13,8 +13,7 @@ use hyper::body::Bytes;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use keylet::server::{
-    AgentInfo, AttestError, Attestation, Nonce, QuoteReply, ServerSettings, ServerTls, TlsFiles,
-    serve_on,
+    AgentInfo, AttestError, Attestation, Nonce, ServerSettings, ServerTls, TlsFiles, serve_on,
 };
 use keylet_core::alg::{KeyAlg, SignAlg};
 use keylet_core::pcr::{HashAlg, PcrMask};
@@ -88,7 +87,7 @@ impl FakeTpm {
 }
 
 impl Attestation for FakeTpm {
-    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<QuoteReply, AttestError> {
+    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError> {
         self.calls
             .lock()
             .unwrap()
@@ -99,12 +98,7 @@ impl Attestation for FakeTpm {
             let _ = hold.release.recv();
         }
         self.work()?;
-        Ok(QuoteReply {
-            quote: format!("r{}:{:x}:blob", nonce.as_str(), mask.bits()),
-            hash_alg: HashAlg::Sha256,
-            key_alg: KeyAlg::Rsa2048,
-            sign_alg: SignAlg::Rsassa,
-        })
+        Ok(format!("r{}:{:x}:blob", nonce.as_str(), mask.bits()))
     }
 
     fn payload_public_pem(&self) -> &str {
@@ -217,7 +211,8 @@ impl Running {
 pub async fn start(tls: Option<ServerTls>, configure: impl FnOnce(&mut ServerSettings)) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut settings = ServerSettings::new(tls);
+    let mut settings = ServerSettings::default();
+    settings.tls = tls;
     configure(&mut settings);
     let tpm = Arc::new(FakeTpm::default());
     let (stop, stopped) = oneshot::channel::<()>();
