@@ -95,6 +95,9 @@ cargo_tool() {
   cargo install --locked --quiet "$1@$2"
 }
 cargo_tool cargo-deny 0.20.2
+# Every crate of Cargo.lock, for every platform: the licenses step (cargo deny --offline)
+# reads the whole graph, and builds download only what this host compiles.
+(cd "$ROOT" && cargo fetch --locked --quiet)
 if ((RELEASE)); then
   cargo_tool cargo-auditable 0.7.7
   cargo_tool rust-audit-info 0.5.4
