@@ -51,13 +51,15 @@ step() {
   fi
   return "$rc"
 }
-# The lines of a failed step that say what failed, then its last lines.
+# The lines of a failed step that say what failed (not the "N passed, 0 failed" tallies of
+# the suites that passed), then its last lines. Printed after the summary, so that a reader
+# of only the end of the output sees why.
 failure_excerpt() {
   local log=$STEP_LOGS/$1.log
   printf '\n==== why [%s] failed (full output above)\n' "$1"
-  grep -E 'FAIL|[Ff]ailed|panicked|^error' "$log" | grep -v '^test .* ok$' | tail -n 15
+  grep -E 'FAIL|[Ff]ailed|panicked|^error' "$log" | grep -vE '^test .* ok$| 0 failed$' | tail -n 15
   echo '  ... last lines:'
-  tail -n 12 "$log"
+  tail -n 8 "$log"
 }
 skip() { SKIPPED=$((SKIPPED + 1)); SUMMARY+=("$(printf 'SKIP  %-22s        %s' "$1" "$2")"); }
 
@@ -243,10 +245,10 @@ while IFS= read -r line; do
 done <"$KEYLET_E2E_SKIP_FILE"
 
 sleep 0.2 # let the last tee finish writing
-for name in "${FAILED_LOGS[@]}"; do failure_excerpt "$name"; done
-rm -rf "$STEP_LOGS"
 printf '\n==== summary\n'
 printf '%s\n' "${SUMMARY[@]}"
+for name in "${FAILED_LOGS[@]}"; do failure_excerpt "$name"; done
+rm -rf "$STEP_LOGS"
 if ((SKIPPED)); then
   echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 else

@@ -5,7 +5,8 @@
 # Usage: tests/e2e/reliability.sh [SCENARIO...]   (default: all but soak)
 #   tpm_restart     attested keylet, then swtpm killed (unclean reset): quotes answer 500 while it is gone;
 #                   swtpm back: keylet reconnects, sets the unsafe TPM clock forward and reloads
-#                   its AK by itself (same PID), the
+#                   its AK by itself (same PID; up to 3 restarts until keylet comes back while
+#                   the clock is still unsafe), the
 #                   verifier's attestation_count grows again with PASS, no transient object leaks,
 #                   swtpm's dictionary-attack counter did not grow (keylet's AK has noDA)
 #   registrar_late  registrar down when keylet starts: keylet retries (backoff), then registers
@@ -88,6 +89,9 @@ count_codes() {
        END { printf "ok=%d clean=%d other=%d total=%d\n", ok, clean, other, NR }' "$1"
 }
 
+# log_holds NAME TEXT N: keylet NAME's log holds at least N lines with TEXT.
+log_holds() { (($(grep -cF -- "$2" "$(agent_dir "$1")/keylet.log") >= $3)); }
+
 wait_log() { # NAME TEXT [SECS]
   local f i; f=$(agent_dir "$1")/keylet.log
   for ((i = 0; i < ${3:-30} * 10; i++)); do grep -qF -- "$2" "$f" && return 0; sleep 0.1; done
@@ -99,7 +103,7 @@ wait_log() { # NAME TEXT [SECS]
 # Only while no keylet holds swtpm's single connection.
 
 scenario_tpm_restart() {
-  local uuid pid r c0 t_back code i da0
+  local uuid pid r c0 t_back code i da0 try repaired=0
   # Start orderly: a TPM that authorized a DA-protected object since its last orderly
   # shutdown (an earlier suite's, on the same swtpm) counts the unclean restart below as a
   # dictionary-attack failure, which the last check would blame on keylet.
@@ -109,19 +113,28 @@ scenario_tpm_restart() {
   start_registered tr; uuid=$REG_UUID pid=${KEYLET_PID[tr]}
   tenant_add "$uuid"
   r=$(wait_attested "$uuid" 3 60); c0=$(field attestation_count "$r")
-  say "attested (count $c0); stopping swtpm"
-  tb service-stop swtpm >/dev/null 2>&1
-  for i in 1 2; do
-    code=$(quote_code tr "$i")
-    assert_eq "$code" 500 "quote $i while the TPM is gone (body: $(quote_body tr))"
+  # libtpms calls its clock safe again when it next saves it, within about 4 s of an unclean
+  # start (every 4,096 ms of TPM time): when keylet's first command after the restart comes
+  # later (a loaded machine, a slow TPM), there is nothing left to repair. Up to three
+  # unclean restarts, until keylet is seen repairing an unsafe clock.
+  for try in 1 2 3; do
+    say "attested (count $c0); stopping swtpm (unclean restart $try)"
+    tb service-stop swtpm >/dev/null 2>&1
+    for i in 1 2; do
+      code=$(quote_code tr "$i")
+      assert_eq "$code" 500 "quote $i while the TPM is gone (body: $(quote_body tr))"
+    done
+    agent_alive tr || fail "keylet exited while the TPM was gone"
+    tb start >/dev/null 2>&1 || fail "the testbed could not start swtpm again"
+    t_back=$(date +%s)
+    say "swtpm is back; keylet must recover by itself"
+    assert_eq "$(quote_code tr 3)" 200 "first quote after swtpm came back"
+    # keylet checks (and repairs) the clock before it reloads the AK
+    wait_for 5 "keylet to log 'AK reloaded' after restart $try" log_holds tr "AK reloaded" "$try"
+    if log_holds tr "TPM clock was not safe" 1; then repaired=1; break; fi
+    say "keylet found the TPM clock safe again (libtpms had saved it first)"
   done
-  agent_alive tr || fail "keylet exited while the TPM was gone"
-  tb start >/dev/null 2>&1 || fail "the testbed could not start swtpm again"
-  t_back=$(date +%s)
-  say "swtpm is back; keylet must recover by itself"
-  assert_eq "$(quote_code tr 3)" 200 "first quote after swtpm came back"
-  wait_log tr "AK reloaded" 5
-  wait_log tr "TPM clock was not safe" 5 # the kill was an unclean reset, and keylet repaired it
+  ((repaired)) || fail "keylet did not report repairing the unsafe TPM clock in 3 unclean restarts"
   r=$(wait_attested "$uuid" $((c0 + 3)) 90)
   assert_eq "$(field attestation_status "$r")" PASS "attestation_status after the TPM restart"
   (($(field last_successful_attestation "$r") >= t_back)) ||
@@ -130,8 +143,8 @@ scenario_tpm_restart() {
   verifier_delete "$uuid"
   agent_stop tr
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
-  # keylet's AK has noDA and its EK needs no password: the unclean restart counted no failure.
-  assert_eq "$(da_counter)" "$da0" "swtpm's DA lockout counter after the unclean restart"
+  # keylet's AK has noDA and its EK needs no password: the unclean restarts counted no failure.
+  assert_eq "$(da_counter)" "$da0" "swtpm's DA lockout counter after the unclean restarts"
 }
 
 scenario_registrar_late() {

@@ -41,18 +41,24 @@ grep -q "^listening on" "$LOG" || { fail "slow-tpm did not listen within 10 s"; 
 say "slow-tpm ($PROFILE) on 127.0.0.1:$PROXY_PORT in front of swtpm :$SWTPM_PORT; log $LOG"
 export KEYLET_E2E_TPM_PORT=$PROXY_PORT
 
-t0=$SECONDS failed=()
+t0=$SECONDS failed=() why=()
 for run in "registration.sh register" "registration.sh slow_start" "attestation.sh basic" "doctor.sh all_ok" \
   "reliability.sh sigterm_quote" "reliability.sh tpm_restart" "push.sh attest"; do
-  t=$SECONDS
+  t=$SECONDS out=$(mktemp /tmp/keylet-slow-tpm-run.XXXXXX)
   # shellcheck disable=SC2086 # suite and scenario
-  if bash "$HERE"/$run; then say "$run: ok ($((SECONDS - t)) s)"
-  else failed+=("$run"); say "$run: FAILED ($((SECONDS - t)) s)"; fi
+  if bash "$HERE"/$run 2>&1 | tee "$out"; then say "$run: ok ($((SECONDS - t)) s)"
+  else
+    failed+=("$run"); say "$run: FAILED ($((SECONDS - t)) s)"
+    mapfile -t -O "${#why[@]}" why < <(grep -E 'FAIL' "$out" | tail -n 5)
+  fi
+  rm -f "$out"
 done
 bursts=$(grep -c "busy answers" "$LOG" || true)
 stalls=$(grep -c "stalled" "$LOG" || true)
 say "slow-tpm: $bursts busy bursts, $stalls stall(s); $((SECONDS - t0)) s in all"
 ((bursts >= 1)) || failed+=("no busy burst reached keylet")
 ((stalls == 1)) || failed+=("the stall did not happen")
+# What failed, again at the end: the scenarios' own lines are far above.
+((${#why[@]} == 0)) || printf '  %s\n' "${why[@]}"
 ((${#failed[@]} == 0)) || { fail "on the $PROFILE TPM: ${failed[*]}"; exit 1; }
 say "all passed on the $PROFILE TPM"
