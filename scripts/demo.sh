@@ -70,7 +70,14 @@ say "5/5 keylime_tenant -c add (EK certificate checked against the swtpm CA)"
 tenant_add "$UUID"
 say "attestations (Ctrl-C to stop everything):"
 while true; do
-  agent_alive agent || { agent_log_tail agent; die "keylet exited"; }
+  if ! agent_alive agent; then
+    # Ctrl-C reaches keylet too, and keylet may stop before this script's trap runs: a
+    # clean exit is that stop, anything else is a failure.
+    rc=0; wait "${KEYLET_PID[agent]}" 2>/dev/null || rc=$?
+    unset "KEYLET_PID[agent]"
+    if ((rc == 0)); then say "keylet stopped (exit 0)"; exit 0; fi
+    agent_log_tail agent; die "keylet exited (status $rc)"
+  fi
   r=$(verifier_get "$UUID" || true)
   if [[ -n $r ]]; then
     jq -r '"\(now | strftime("%H:%M:%S"))  attestation_status=\(.attestation_status)  attestation_count=\(.attestation_count)  last_successful_attestation=\(.last_successful_attestation)"' <<<"$r"
