@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use hyper::{Method, Request, StatusCode};
-use keylet_core::pcr::{DATA_PCR, PcrMask};
+use keylet_core::pcr::DATA_PCR;
 
 use super::ServerSettings;
 use super::keys;
-use super::query::{IdentityQuery, IntegrityQuery};
+use super::query::IntegrityQuery;
 use super::response::{self, Reply};
 use super::revocation;
 use super::service::{AttestError, Attestation};
@@ -57,20 +57,12 @@ impl Handler {
             Route::Version => self.version(),
             Route::Quote(v, endpoint) => {
                 let parsed = match endpoint {
-                    // An identity quote: PCR 16 alone, with the payload key.
-                    Endpoint::Identity => {
-                        IdentityQuery::parse(query).map(|IdentityQuery { nonce }| IntegrityQuery {
-                            nonce,
-                            mask: PcrMask::EMPTY,
-                            include_pubkey: true,
-                            ima_ml_entry: 0,
-                        })
-                    }
+                    Endpoint::Identity => IntegrityQuery::identity(query),
                     Endpoint::Integrity => IntegrityQuery::parse(query),
                 };
                 match parsed {
                     Ok(q) => self.quote(v, endpoint, q).await,
-                    Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
+                    Err(e) => response::error(StatusCode::BAD_REQUEST, &e),
                 }
             }
             Route::PubKey => response::success(&PubKeyResults {
@@ -122,69 +114,55 @@ impl Handler {
     }
 
     async fn quote_with_logs(&self, v: ApiVersion, q: IntegrityQuery) -> Result<Reply, Reply> {
-        let ima = self.settings.ima_log.clone();
-        let ima = ima.filter(|_| q.mask.contains(IMA_PCR));
+        let s = &self.settings;
+        let failed = |message| response::error(StatusCode::INTERNAL_SERVER_ERROR, message);
         // On the TPM worker, waited for at most the quote deadline, its turn
         // behind other TPM jobs included. A quote still queued at its
         // deadline is dropped; one already running finishes by itself (its
         // result is dropped).
         let service = Arc::clone(&self.service);
         let (nonce, mask) = (q.nonce, q.mask.with(DATA_PCR));
-        let deadline = self.settings.limits.quote_deadline;
-        let done = self
-            .settings
+        let done = s
             .tpm_worker
-            .run(deadline, move || service.quote(&nonce, mask));
-        let reply = match done.await {
-            Ok(reply) => reply,
+            .run(s.limits.quote_deadline, move || service.quote(&nonce, mask));
+        let quote = match done.await {
+            Ok(quote) => quote,
             Err(TpmJobError::Stopped) => Err(AttestError::Interrupted),
             Err(TpmJobError::Deadline(d)) => {
-                if let Some(m) = &self.settings.metrics {
+                if let Some(m) = &s.metrics {
                     m.tpm_error(TpmErrorKind::Deadline);
                 }
                 Err(AttestError::Deadline(d))
             }
         };
-        let reply = reply.map_err(|e| {
+        let quote = quote.map_err(|e| {
             log::error!("quote failed: {e}");
-            response::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Unable to retrieve quote",
-            )
+            failed("Unable to retrieve quote")
         })?;
-        let ima = match ima {
-            // After the quote, so the slice holds every line that went into
-            // the quoted PCR 10 (later lines are fine for the verifier); on
-            // tokio's blocking thread, not the TPM worker: the next quote
-            // does not wait for this log read.
+        // After the quote, so the slice holds every line that went into the
+        // quoted PCR 10 (later lines are fine for the verifier); on tokio's
+        // blocking thread, not the TPM worker: the next quote does not wait
+        // for this log read.
+        let ima = match s.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR)) {
             Some(ima) => {
                 let entry = q.ima_ml_entry;
-                let sliced = tokio::task::spawn_blocking(move || {
-                    ima.slice_from(entry).map(|slice| (ima, slice))
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()));
+                let read = move || ima.slice_from(entry).map(|slice| (ima, slice));
+                let sliced = match tokio::task::spawn_blocking(read).await {
+                    Ok(sliced) => sliced.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
                 Some(sliced.map_err(|e| {
                     log::error!("reading the IMA log failed: {e}");
-                    let message = "Unable to read the IMA measurement list";
-                    response::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+                    failed("Unable to read the IMA measurement list")
                 })?)
             }
             None => None,
         };
-        let measured_boot = self.settings.mb_log.clone();
-        let measured_boot = measured_boot.filter(|_| q.mask.contains(BOOT_PCR));
+        let mb = s.mb_log.clone().filter(|_| q.mask.contains(BOOT_PCR));
         let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
-        let (info, boottime) = (self.service.agent_info(), self.settings.boottime);
+        let info = self.service.agent_info();
         Ok(response::quote(
-            v,
-            &reply,
-            &info,
-            pubkey,
-            boottime,
-            ima,
-            measured_boot,
+            v, &quote, &info, pubkey, s.boottime, ima, mb,
         ))
     }
 }
