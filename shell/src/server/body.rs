@@ -31,10 +31,8 @@ const REPLACEMENT: &str = "\u{FFFD}";
 /// request (and the verifier retries).
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One piece of a response body.
 #[derive(Debug)]
 pub(crate) enum Segment {
-    /// Bytes sent as they are.
     Fixed(Bytes),
     /// A log, read chunk by chunk from `pos` into a JSON string's contents.
     Log {
@@ -44,12 +42,11 @@ pub(crate) enum Segment {
     },
 }
 
-/// The log a [`Segment::Log`] reads.
+/// The log a [`Segment::Log`] reads: IMA lines up to the slice's end, or the
+/// whole measured-boot log.
 #[derive(Debug)]
 pub(crate) enum Log {
-    /// IMA lines up to the slice's end.
     Ima(Arc<ImaLog>, u64),
-    /// The whole measured-boot log.
     Boot(Arc<MeasuredBootLog>),
 }
 
@@ -76,10 +73,8 @@ impl Segment {
     }
 
     fn log(log: Log, pos: u64, base64: bool) -> Self {
-        let encoder = Encoder {
-            base64,
-            carry: Vec::new(),
-        };
+        let carry = Vec::new();
+        let encoder = Encoder { base64, carry };
         Self::Log { log, pos, encoder }
     }
 
@@ -89,32 +84,30 @@ impl Segment {
             Self::Fixed(bytes) => return Ok((!bytes.is_empty()).then(|| std::mem::take(bytes))),
             Self::Log { log, pos, encoder } => (log, pos, encoder),
         };
-        let want = match log {
-            Log::Ima(_, end) => usize::try_from(end.saturating_sub(*pos)).unwrap_or(CHUNK),
-            Log::Boot(_) => CHUNK,
-        };
-        let mut buf = vec![0u8; want.min(CHUNK)];
+        let mut buf = vec![0u8; CHUNK];
         let n = match log {
-            _ if buf.is_empty() => 0,
-            Log::Ima(ima, _) => ima.read_at(&mut buf, *pos)?,
+            Log::Ima(ima, end) => match usize::try_from(end.saturating_sub(*pos)) {
+                Ok(0) => 0,
+                want => {
+                    buf.truncate(want.unwrap_or(CHUNK));
+                    match ima.read_at(&mut buf, *pos)? {
+                        // Short of the slice's end: the IMA log shrank.
+                        0 => return Err("the IMA log shrank while it was being sent".into()),
+                        n => n,
+                    }
+                }
+            },
             Log::Boot(boot) => boot.read_at(&mut buf, *pos)?,
         };
+        buf.truncate(n);
         let mut out = Vec::new();
-        match buf.get(..n).filter(|read| !read.is_empty()) {
-            Some(read) => {
-                *pos = pos.saturating_add(n as u64);
-                encoder.push(read, &mut out);
-                Ok(Some(Bytes::from(out)))
-            }
-            // Short of the slice's end: the IMA log shrank.
-            None if !buf.is_empty() && matches!(log, Log::Ima(..)) => {
-                Err("the IMA log shrank while it was being sent".into())
-            }
-            None => {
-                encoder.finish(&mut out);
-                Ok((!out.is_empty()).then(|| Bytes::from(out)))
-            }
+        if buf.is_empty() {
+            encoder.finish(&mut out);
+            return Ok((!out.is_empty()).then(|| Bytes::from(out)));
         }
+        *pos = pos.saturating_add(n as u64);
+        encoder.push(&buf, &mut out);
+        Ok(Some(Bytes::from(out)))
     }
 }
 
@@ -157,8 +150,7 @@ impl Encoder {
         if self.base64 {
             out.extend_from_slice(STANDARD.encode(data).as_bytes());
         } else {
-            // serde_json's string without its quotes; invalid sequences
-            // become U+FFFD.
+            // serde_json's string without its quotes; invalid UTF-8 is U+FFFD.
             let quoted = serde_json::to_vec(&String::from_utf8_lossy(data)).unwrap_or_default();
             let inner = quoted.get(1..quoted.len().saturating_sub(1));
             out.extend_from_slice(inner.unwrap_or_default());
@@ -178,7 +170,6 @@ fn utf8_cut(input: &[u8]) -> usize {
         .unwrap_or(input.len())
 }
 
-/// A response body made of [`Segment`]s, sent in order.
 #[derive(Debug, Default)]
 pub(crate) struct ResponseBody(pub(super) VecDeque<Segment>);
 
@@ -227,10 +218,8 @@ mod tests {
 
     /// `input` encoded in pieces of `piece` bytes.
     fn in_pieces(base64: bool, input: &[u8], piece: usize) -> Vec<u8> {
-        let mut encoder = Encoder {
-            base64,
-            carry: Vec::new(),
-        };
+        let carry = Vec::new();
+        let mut encoder = Encoder { base64, carry };
         let mut out = Vec::new();
         for chunk in input.chunks(piece) {
             encoder.push(chunk, &mut out);

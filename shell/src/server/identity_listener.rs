@@ -57,25 +57,19 @@ impl IdentityListeners {
         let unix = match &settings.socket {
             Some(path) => {
                 let socket = bind_socket(path, settings.allow_gids.first().copied())?;
-                let admitting = AdmittingSocket {
-                    socket,
-                    uids: settings.allow_uids.clone(),
-                    gids: settings.allow_gids.clone(),
-                };
-                Some((admitting, path.clone()))
+                let (uids, gids) = (settings.allow_uids.clone(), settings.allow_gids.clone());
+                Some((AdmittingSocket { socket, uids, gids }, path.clone()))
             }
             None => None,
         };
         Ok(Self { tcp, unix })
     }
 
-    /// Whether nothing is to be served.
     #[must_use]
     pub(crate) fn is_empty(&self) -> bool {
         self.tcp.is_none() && self.unix.is_none()
     }
 
-    /// The bound TCP address, if any.
     #[must_use]
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp.as_ref().and_then(|l| l.local_addr().ok())
@@ -187,37 +181,36 @@ impl Accept for AdmittingSocket {
 impl AdmittingSocket {
     /// The accepted peer, with the reason it is refused if it is.
     fn admit(&self, io: UnixStream) -> Accepted<UnixStream> {
-        let (uid, gid, pid) = match io.peer_cred() {
-            Ok(c) => (c.uid(), c.gid(), c.pid().unwrap_or(0)),
+        let (uid, peer, refusal) = match io.peer_cred() {
             Err(e) => {
                 log::warn!("identity socket: cannot read the peer's credentials: {e}");
-                return Accepted {
-                    io,
-                    source: Source::Uid(u32::MAX),
-                    peer: "an unknown peer".into(),
-                    refusal: Some(format!(
-                        "Forbidden: cannot read the peer's credentials on this socket ({e})"
-                    )),
-                };
+                let why =
+                    format!("Forbidden: cannot read the peer's credentials on this socket ({e})");
+                (u32::MAX, "an unknown peer".into(), Some(why))
+            }
+            Ok(c) => {
+                let (uid, gid) = (c.uid(), c.gid());
+                let peer = format!("uid {uid} gid {gid} pid {}", c.pid().unwrap_or(0));
+                let admitted = uid == nix::unistd::geteuid().as_raw()
+                    || self.uids.contains(&uid)
+                    || self.gids.contains(&gid);
+                let refusal = (!admitted).then(|| {
+                    log::warn!(
+                        "identity socket: refused a peer with {peer}: not in \
+                         identity_allow_uids / identity_allow_gids"
+                    );
+                    format!(
+                        "Forbidden: uid {uid} / gid {gid} is not allowed on this socket \
+                         (identity_allow_uids, identity_allow_gids)"
+                    )
+                });
+                (uid, peer, refusal)
             }
         };
-        let peer = format!("uid {uid} gid {gid} pid {pid}");
-        let admitted = uid == nix::unistd::geteuid().as_raw()
-            || self.uids.contains(&uid)
-            || self.gids.contains(&gid);
-        let refusal = (!admitted).then(|| {
-            log::warn!(
-                "identity socket: refused a peer with {peer}: not in identity_allow_uids / \
-                 identity_allow_gids"
-            );
-            format!(
-                "Forbidden: uid {uid} / gid {gid} is not allowed on this socket \
-                 (identity_allow_uids, identity_allow_gids)"
-            )
-        });
+        let source = Source::Uid(uid);
         Accepted {
             io,
-            source: Source::Uid(uid),
+            source,
             peer,
             refusal,
         }

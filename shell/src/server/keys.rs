@@ -23,7 +23,6 @@ const MAX_CHALLENGE_LEN: usize = 1024;
 /// it for long.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Answer when keylet was started without payload-key support.
 const NO_KEYS: &str =
     "keylet does not accept payload keys (U/V) here; add this agent without a payload";
 
@@ -34,8 +33,8 @@ fn bad_request(message: &str) -> Reply {
 /// What takes a key share from a request body: [`take_u`] or [`take_v`].
 pub(crate) type Take = fn(&KeyBootstrap, &[u8]) -> Result<(), String>;
 
-/// `POST /keys/ukey` (U, its auth tag and the encrypted payload, taken by
-/// [`take_u`]) and `POST /keys/vkey` (V, [`take_v`]), named `endpoint`.
+/// `POST /keys/ukey` (U, its auth tag and the encrypted payload) and
+/// `POST /keys/vkey` (V), named `endpoint`.
 pub(crate) async fn post<B>(
     keys: Option<&KeyBootstrap>,
     body: B,
@@ -82,7 +81,6 @@ pub(crate) fn take_v(keys: &KeyBootstrap, body: &[u8]) -> Result<(), String> {
     keys.add_v(&encrypted_key).map_err(|e| e.to_string())
 }
 
-/// `GET /keys/verify?challenge=`.
 pub(crate) fn verify(keys: Option<&KeyBootstrap>, query_string: &str) -> Reply {
     let challenge = query::find(query_string, "challenge").unwrap_or_default();
     if challenge.is_empty() {
@@ -136,7 +134,6 @@ where
     }
 }
 
-/// A request body's JSON document.
 pub(super) fn decode_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
     decode(body).map_err(|e| format!("Invalid JSON body: {e}"))
 }

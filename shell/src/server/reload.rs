@@ -39,7 +39,6 @@ fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
     paths.iter().map(|p| stamp(p)).collect()
 }
 
-/// keylet's own certificate and key file.
 fn server_stamps(files: &TlsFiles) -> (Stamp, Stamp) {
     (stamp(&files.server_cert), stamp(&files.server_key))
 }
@@ -54,7 +53,7 @@ pub struct TlsReloader {
 }
 
 impl TlsReloader {
-    /// A reloader for `tls`, which was built from its files just now.
+    /// For `tls`, built from its files just now.
     #[must_use]
     pub fn new(tls: ServerTls) -> Self {
         let files = &tls.files;
@@ -98,8 +97,7 @@ impl TlsReloader {
         self.install(loaded, "a trusted_client_ca file changed");
     }
 
-    /// Reloads everything from the files (the SIGHUP path): the client CAs and
-    /// keylet's own certificate and key.
+    /// Reloads the client CAs and keylet's own certificate and key (SIGHUP).
     fn reload_all(&mut self) {
         self.ca_seen = stamps(&self.tls.files.trusted_client_ca);
         self.server_seen = server_stamps(&self.tls.files);
@@ -141,8 +139,7 @@ impl TlsReloader {
         }
     }
 
-    /// Polls every `interval` and reloads everything on SIGHUP, until the task
-    /// is dropped.
+    /// Polls every `interval` and reloads everything on SIGHUP.
     pub(crate) async fn run(self, interval: Duration) {
         use tokio::signal::unix::{SignalKind, signal};
         let (tx, requests) = mpsc::channel(1);
@@ -156,26 +153,18 @@ impl TlsReloader {
     }
 
     /// Polls every `interval` and reloads everything each time `reload`
-    /// receives (SIGHUP in [`TlsReloader::run`]; a test reloads its own
-    /// server without a process-wide signal), until the task is dropped; once
-    /// `reload` ends, the files are only watched.
+    /// receives (a test reloads its own server without a process-wide
+    /// signal); once `reload` ends, the files are only watched.
     pub async fn run_with(mut self, interval: Duration, mut reload: Option<mpsc::Receiver<()>>) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let requested = tokio::select! {
-                _ = tick.tick() => None,
-                r = async {
-                    match reload.as_mut() {
-                        Some(r) => r.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => Some(r),
-            };
-            match requested {
-                None => self.poll().await,
-                Some(Some(())) => self.reload_all(),
-                Some(None) => reload = None,
+            tokio::select! {
+                _ = tick.tick() => self.poll().await,
+                r = async { reload.as_mut()?.recv().await }, if reload.is_some() => match r {
+                    Some(()) => self.reload_all(),
+                    None => reload = None,
+                },
             }
         }
     }

@@ -16,15 +16,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::keys::{CertFileError, load_certs};
 use crate::tls;
 
-/// The files the mTLS configuration is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
-    /// keylet's certificate chain, PEM (leaf first).
+    /// keylet's certificate chain (leaf first).
     pub server_cert: PathBuf,
-    /// keylet's private key, PEM: PKCS#8, SEC1 (EC) or PKCS#1 (RSA), unencrypted.
+    /// PKCS#8, SEC1 (EC) or PKCS#1 (RSA), unencrypted.
     pub server_key: PathBuf,
-    /// PEM files of the CAs that sign accepted client certificates; each may
-    /// hold several certificates.
+    /// The CAs that sign accepted client certificates, several per file.
     pub trusted_client_ca: Vec<PathBuf>,
 }
 
@@ -38,8 +36,8 @@ const CLIENT_CA: &str = "trusted client CA (trusted_client_ca)";
 /// rustls), or that no client CA is configured, with what to do.
 pub type TlsError = String;
 
-/// Builds the server configuration from `files`. Call it again to reload
-/// certificates, and install the result with [`ServerTls::replace`].
+/// Builds the server configuration from `files` (to reload, install the
+/// result with [`ServerTls::replace`]).
 ///
 /// # Errors
 ///
@@ -59,9 +57,8 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(finish(config))
 }
 
-/// Builds a server configuration that trusts the CAs in `trusted_client_ca`
-/// (read anew) and keeps serving `current`'s certificate and key: how the
-/// client CAs are reloaded without touching the pinned server certificate.
+/// `current` trusting the CAs in `trusted_client_ca` (read anew): how the client
+/// CAs are reloaded without touching the pinned server certificate.
 ///
 /// # Errors
 ///
@@ -75,8 +72,7 @@ pub(crate) fn with_client_cas(
     Ok(finish(config))
 }
 
-/// A server configuration builder (TLS 1.2 and 1.3) whose client
-/// certificates must chain to a CA in `ca_files`.
+/// A builder (TLS 1.2 and 1.3) requiring client certificates from `ca_files`.
 fn verifying_clients(
     ca_files: &[PathBuf],
 ) -> Result<ConfigBuilder<ServerConfig, WantsServerCert>, TlsError> {
@@ -164,13 +160,10 @@ pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static
 #[derive(Debug, Clone)]
 pub struct ServerTls {
     current: Arc<RwLock<Arc<ServerConfig>>>,
-    /// The files the configuration was built from, to watch and reload.
     pub(crate) files: TlsFiles,
 }
 
 impl ServerTls {
-    /// Builds the configuration from `files` into a new slot.
-    ///
     /// # Errors
     ///
     /// As [`server_config`].
@@ -185,7 +178,6 @@ impl ServerTls {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
     }
 
-    /// The configuration new connections use.
     #[must_use]
     pub(crate) fn current(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))

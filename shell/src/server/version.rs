@@ -33,7 +33,6 @@ impl ApiVersion {
         Some(Self::new(canonical_u8(major)?, canonical_u8(minor)?))
     }
 
-    /// Parses a path segment `"v2.6"`.
     pub(crate) fn from_path_segment(segment: &str) -> Option<Self> {
         Self::parse(segment.strip_prefix('v')?)
     }
@@ -121,17 +120,16 @@ impl ApiVersions {
         (capped, why)
     }
 
-    /// The versions `GET /version` offers, oldest first, never empty.
+    /// The versions `GET /version` offers, never empty.
     pub(crate) fn offered(&self) -> &[ApiVersion] {
         self.served.get(..self.offered).unwrap_or(&self.served)
     }
 
-    /// Whether `v` is enabled (served).
     pub(crate) fn contains(&self, v: ApiVersion) -> bool {
         self.served.contains(&v)
     }
 
-    /// The enabled (served) versions, oldest first.
+    /// The served versions, oldest first.
     pub(crate) fn as_slice(&self) -> &[ApiVersion] {
         &self.served
     }
@@ -153,7 +151,6 @@ fn range(list: &[ApiVersion]) -> String {
 }
 
 impl Default for ApiVersions {
-    /// All of [`ApiVersion::SUPPORTED`].
     fn default() -> Self {
         Self::served(ApiVersion::SUPPORTED.to_vec())
     }
