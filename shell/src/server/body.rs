@@ -1,12 +1,11 @@
-//! The response body: fixed bytes, or fixed bytes interleaved with logs read
-//! from their files one chunk at a time and encoded into the contents of a
-//! JSON string (IMA lines escaped as text, the measured-boot log as base64),
-//! so a 20 MB IMA log costs one chunk of memory, not 20 MB.
+//! The response body: fixed bytes, interleaved with logs read from their
+//! files one chunk at a time into a JSON string's contents (IMA lines escaped
+//! as text, the measured-boot log as base64), so a 20 MB IMA log costs one
+//! chunk of memory.
 //!
-//! Chunks are read with a plain (blocking) `pread` inside `poll_frame`. Each
-//! read is at most [`CHUNK`] bytes from securityfs or the page cache, which
-//! takes microseconds; handing each read to another thread would cost more
-//! than the read.
+//! Chunks are read with a plain (blocking) `pread` inside `poll_frame`: at
+//! most [`CHUNK`] bytes from securityfs or the page cache take microseconds,
+//! less than handing the read to another thread.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -27,8 +26,7 @@ const CHUNK: usize = 48 * 1024;
 const REPLACEMENT: &str = "\u{FFFD}";
 
 /// Why a streamed body stopped early (a log read failed, or the IMA log
-/// shrank). The connection is then closed, so the client sees a failed
-/// request (and the verifier retries).
+/// shrank): the connection is closed, and the verifier retries.
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug)]
@@ -229,23 +227,20 @@ mod tests {
     }
 
     #[test]
-    fn escaping_matches_serde_json_for_any_split() {
+    fn text_is_escaped_as_serde_json_and_invalid_utf8_replaced_for_any_split() {
         let text = "10 abc ima-ng sha256:00ff /usr/bin/\"q\"\\x\ttab\u{1}\u{7f} é € 😀\n";
-        let expected = serde_json::to_string(text).unwrap();
-        let inner = &expected[1..expected.len() - 1];
-        for piece in 1..=text.len() {
-            let out = in_pieces(false, text.as_bytes(), piece);
-            assert_eq!(String::from_utf8(out).unwrap(), inner, "piece {piece}");
-        }
-    }
-
-    #[test]
-    fn invalid_utf8_becomes_replacement_characters() {
-        let input = b"a\xffb\xe2\x82";
-        let expected = String::from_utf8_lossy(input);
-        for piece in 1..=input.len() {
-            let out = in_pieces(false, input, piece);
-            assert_eq!(String::from_utf8(out).unwrap(), expected, "piece {piece}");
+        let escaped = serde_json::to_string(text).unwrap();
+        let invalid: &[u8] = b"a\xffb\xe2\x82";
+        let lossy = String::from_utf8_lossy(invalid);
+        let cases = [
+            (text.as_bytes(), &escaped[1..escaped.len() - 1]),
+            (invalid, &*lossy),
+        ];
+        for (input, expected) in cases {
+            for piece in 1..=input.len() {
+                let out = in_pieces(false, input, piece);
+                assert_eq!(String::from_utf8(out).unwrap(), expected, "piece {piece}");
+            }
         }
     }
 

@@ -1,13 +1,10 @@
 //! The local identity listener for SPIRE: plain HTTP on a loopback TCP port
 //! (`identity_listen`) and/or a Unix socket (`identity_socket`, mode 0660,
 //! peers admitted by `SO_PEERCRED` against an allow-list), serving only
-//! `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity` (everything else
-//! is a 404). The stock SPIRE Keylime plugin can then reach keylet while the
-//! main port keeps mandatory mTLS.
-//!
-//! Requests go through the same router and the same [`Attestation`] service
-//! as the main port, so identity quotes queue behind the verifier's on the one
-//! TPM instead of running beside them.
+//! `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity`, so the stock
+//! SPIRE Keylime plugin can reach keylet while the main port keeps mandatory
+//! mTLS. The router and [`Attestation`] service are the main port's, so
+//! identity quotes queue behind the verifier's on the one TPM.
 
 use std::future::Future;
 use std::io;
@@ -25,8 +22,8 @@ use super::pending::Source;
 use super::{Attestation, ServerSettings};
 use crate::config::IdentitySettings;
 
-/// Connections that may wait on each identity listener: its clients are
-/// local (SPIRE's agent), so few are enough.
+/// Connections that may wait on each identity listener: few, as its clients
+/// are local (SPIRE's agent).
 const IDENTITY_PENDING: usize = 64;
 
 /// The bound identity endpoints, made before privileges are dropped.
@@ -37,9 +34,8 @@ pub struct IdentityListeners {
 }
 
 impl IdentityListeners {
-    /// Binds what `settings` asks for (nothing if neither option is set). A
-    /// stale socket file from an earlier run is replaced; the socket gets mode
-    /// 0660 and, if `identity_allow_gids` is set, its first group.
+    /// Binds what `settings` asks for, replacing a stale socket file; the
+    /// socket gets mode 0660 and the first of `identity_allow_gids`, if any.
     ///
     /// # Errors
     ///
@@ -107,9 +103,8 @@ fn bind_socket(path: &Path, group: Option<u32>) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves the identity endpoints until `shutdown` completes, with the API
-/// versions, boot time and limits of `settings` and the same `service` as the
-/// main port. Removes the socket file at the end.
+/// Serves the identity endpoints until `shutdown` completes, then removes the
+/// socket file.
 pub async fn serve_identity(
     listeners: IdentityListeners,
     mut settings: ServerSettings,

@@ -1,16 +1,10 @@
 //! The one accept loop of every listener (the agent port, the identity port
-//! and the identity socket). A connection goes through these stages:
-//!
-//! 1. waiting: accepted, it costs a small task and a socket until its first
-//!    byte arrives (`first_byte_timeout`); no TLS state exists yet;
-//! 2. TLS handshake (`tls_handshake_timeout`), then HTTP/1.1 request head
-//!    (`header_read_timeout`);
-//! 3. a serving slot (at most `max_connections`), held until the response
-//!    is sent.
-//!
-//! Until it holds a serving slot, a connection is counted in [`Pending`]:
-//! when that is full, the oldest waiting connection of the busiest source
-//! makes room for the newcomer, so idle and slow clients never keep the
+//! and the identity socket). A connection costs a small task and a socket
+//! until its first byte (no TLS state yet), then goes through the TLS
+//! handshake and its request head, then takes a serving slot (at most
+//! `max_connections`) until its response is sent. Until then it is counted
+//! in [`Pending`]: when that is full, the oldest waiting connection of the
+//! busiest source makes room, so idle and slow clients never keep the
 //! verifier out.
 
 use std::convert::Infallible;
@@ -40,7 +34,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The largest request head accepted (request line plus headers).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// A listener the accept loop can serve.
 pub(crate) trait Accept: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     fn next_connection(&self) -> impl Future<Output = io::Result<Accepted<Self::Io>>> + Send;

@@ -41,7 +41,6 @@ use crate::payload::KeyBootstrap;
 /// The default [`Limits::quote_deadline`].
 pub(crate) const QUOTE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Resource limits and deadlines of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Requests served at once, each from its complete request head to the
@@ -88,7 +87,6 @@ impl Default for Limits {
 pub struct ServerSettings {
     /// `None` serves plain HTTP (only when `enable_agent_mtls = false`).
     pub tls: Option<ServerTls>,
-    /// The API versions served and advertised.
     pub versions: ApiVersions,
     /// Sent when PCR 10 is quoted.
     pub ima_log: Option<Arc<ImaLog>>,

@@ -1,9 +1,8 @@
-//! The connections that wait to be served: accepted, but still waiting for
-//! their first byte, TLS handshake, request head or a serving slot. Their
-//! number is capped; when the cap is reached, a newcomer is let in and the
-//! oldest waiting connection of the source holding the most is dropped, so
-//! idle clients lose their place as soon as anyone else needs it (no fixed
-//! deadline to wait out) and one address cannot crowd out the others.
+//! The connections that wait for their first byte, TLS handshake, request
+//! head or a serving slot. At the cap, a newcomer is let in and the oldest
+//! waiting connection of the source holding the most is dropped, so idle
+//! clients lose their place as soon as anyone else needs it (no fixed deadline
+//! to wait out) and one address cannot crowd out the others.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -100,10 +99,9 @@ impl Pending {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits a connection from `source`, evicting another waiting one if
-    /// the cap is reached (whose source is returned). The connection is told
-    /// it is evicted by the [`Notify`] (a permit kept until it waits); once
-    /// served, never.
+    /// Admits a connection from `source`, evicting another one (whose source
+    /// is returned) at the cap. The [`Notify`] tells the connection it is
+    /// evicted (a permit kept until it waits); once served, never.
     pub(crate) fn admit(self: &Arc<Self>, source: Source) -> (Ticket, Arc<Notify>, Option<Source>) {
         let evicted = Arc::new(Notify::new());
         let mut inner = self.lock();

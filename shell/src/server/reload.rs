@@ -1,9 +1,8 @@
 //! Certificates without downtime: the client CAs (`trusted_client_ca`) are
-//! reloaded when their files change, and everything (the CAs and keylet's own
-//! certificate and key) on SIGHUP, by building a new rustls configuration and
-//! swapping it into the [`ServerTls`] slot. Connections already open keep the
-//! configuration they started with; new ones get the new one. A file that does
-//! not load is reported (file and problem) and the running configuration stays.
+//! reloaded when their files change, and also keylet's own certificate and key
+//! on SIGHUP, into the [`ServerTls`] slot: open connections keep their
+//! configuration, new ones get the new one. A file that does not load is
+//! reported and the running configuration stays.
 //!
 //! keylet's own server certificate is pinned by the verifier, so a changed
 //! `server_cert` file is never picked up by the file watch: only an explicit
@@ -65,9 +64,8 @@ impl TlsReloader {
         }
     }
 
-    /// Looks at the files once: reloads the client CAs if a CA file changed
-    /// (new inode, size or mtime), and warns once if keylet's own certificate
-    /// or key file changed (that needs SIGHUP).
+    /// Reloads the client CAs if a CA file changed, and warns once if keylet's
+    /// own certificate or key file changed (that needs SIGHUP).
     async fn poll(&mut self) {
         let server_now = server_stamps(&self.tls.files);
         if server_now != self.server_seen {
@@ -116,8 +114,7 @@ impl TlsReloader {
         self.install(loaded, "SIGHUP");
     }
 
-    /// Puts `loaded` in use for new connections, or keeps the running
-    /// configuration if the files did not load; logs which, and why.
+    /// Puts `loaded` in use for new connections, or logs why not.
     fn install(&self, loaded: Result<Arc<ServerConfig>, TlsError>, cause: &str) {
         match loaded {
             Ok(config) => {

@@ -1,12 +1,9 @@
-//! The contract between the HTTP server and the TPM side of keylet.
-//!
-//! The server parses and validates requests, formats responses, streams logs
-//! and knows the API versions; an [`Attestation`] implementation runs the TPM
-//! and owns the keys. The server calls [`Attestation::quote`] on the TPM
-//! worker ([`crate::executor::TpmWorker`]), so it may block on the TPM; the
+//! The contract between the HTTP server and the TPM side of keylet, which
+//! runs the TPM and owns the keys. The server calls [`Attestation::quote`] on
+//! the TPM worker ([`crate::executor::TpmWorker`]), so it may block; the
 //! server answers 500 when no quote came within
 //! [`super::Limits::quote_deadline`]. The methods that do not say "blocking"
-//! must answer at once: they must never wait for the TPM.
+//! must never wait for the TPM.
 
 use std::fmt;
 
@@ -17,15 +14,12 @@ use super::query::Nonce;
 
 /// What the server needs from the TPM side.
 pub trait Attestation: Send + Sync + 'static {
-    /// Blocking: a quote over `mask` with `nonce` as qualifying data, after
-    /// resetting PCR 16 and extending it with the hash of
-    /// [`payload_public_pem`](Self::payload_public_pem), made with the
-    /// algorithms of [`agent_info`](Self::agent_info); Keylime's quote string
-    /// (`r<b64 TPMS_ATTEST>:<b64 TPMT_SIGNATURE>:<b64 PCR blob>`).
-    ///
-    /// `mask` always contains PCR 16: the server adds it to what the verifier
-    /// asked for, and an identity quote is PCR 16 alone. The implementation
-    /// serialises TPM use (several requests may call this at once).
+    /// Blocking: Keylime's quote string (`r<b64 TPMS_ATTEST>:<b64
+    /// TPMT_SIGNATURE>:<b64 PCR blob>`) over `mask` (which always holds PCR
+    /// 16) with `nonce` as qualifying data and the algorithms of
+    /// [`agent_info`](Self::agent_info), after resetting PCR 16 and extending
+    /// it with the hash of [`payload_public_pem`](Self::payload_public_pem).
+    /// The implementation serialises TPM use: requests may call it at once.
     ///
     /// # Errors
     ///

@@ -1,8 +1,7 @@
 //! The mTLS server configuration: keylet's certificate and key, and the CAs
 //! whose client certificates (the verifier's and the tenant's) it accepts.
-//!
-//! TLS 1.2 and 1.3 (ring), ALPN `http/1.1`, a client certificate required, and
-//! no TLS 1.3 session tickets (the verifier opens a new connection for every
+//! TLS 1.2 and 1.3 (ring), ALPN `http/1.1`, a client certificate required, no
+//! TLS 1.3 session tickets (the verifier opens a new connection for every
 //! poll, so tickets would only cost two extra records per request).
 
 use std::path::{Path, PathBuf};
@@ -154,9 +153,8 @@ pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static
     })
 }
 
-/// The server's current TLS configuration, replaceable while it runs: each
-/// new connection uses the configuration current at its accept; connections
-/// already open keep theirs. Clones share the same slot.
+/// The server's TLS configuration, replaceable while it runs: each new
+/// connection uses the one current at its accept. Clones share the slot.
 #[derive(Debug, Clone)]
 pub struct ServerTls {
     current: Arc<RwLock<Arc<ServerConfig>>>,
