@@ -10,7 +10,6 @@ mod identity_listener; // identity listener for SPIRE
 #[cfg(not(feature = "identity"))]
 #[path = "identity_off.rs"]
 mod identity_listener;
-// payload keys: /keys/ukey, /keys/vkey, /keys/verify
 mod keys;
 mod listener;
 mod open_files;

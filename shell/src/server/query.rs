@@ -1,7 +1,4 @@
 //! Query-string parsing and validation for the quote endpoints.
-//!
-//! Every rejected parameter becomes a 400 whose `status` names the parameter
-//! and says what was wrong with it.
 
 use keylet_core::keylime::hex;
 use keylet_core::pcr::PcrMask;
@@ -22,8 +19,6 @@ pub type QueryError = String;
 pub struct Nonce(String);
 
 impl Nonce {
-    /// Validates a nonce.
-    ///
     /// # Errors
     ///
     /// The nonce is empty, longer than [`MAX_NONCE_LEN`] or not alphanumeric.
@@ -71,7 +66,6 @@ pub struct IntegrityQuery {
     pub ima_ml_entry: u64,
 }
 
-/// The `nonce` parameter.
 fn nonce(query: &str) -> Result<Nonce, QueryError> {
     let nonce = find(query, "nonce")
         .ok_or("uri must contain key 'nonce' with 1 to 64 alphanumeric characters")?;

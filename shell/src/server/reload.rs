@@ -119,15 +119,11 @@ impl TlsReloader {
         match loaded {
             Ok(config) => {
                 self.tls.replace(config);
+                let cas = &self.tls.files.trusted_client_ca;
+                let cas: Vec<_> = cas.iter().map(|p| p.display().to_string()).collect();
                 log::info!(
                     "{cause}: TLS configuration reloaded (client CAs: {}); new connections use it",
-                    self.tls
-                        .files
-                        .trusted_client_ca
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    cas.join(", ")
                 );
             }
             Err(e) => log::error!(

@@ -43,14 +43,16 @@ pub type TlsError = String;
 /// Which file is missing, unreadable, empty, not PEM or unusable.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let certs = read_certs(&files.server_cert, SERVER_CERT)?;
-    let key = read_key(&files.server_key)?;
+    let key_path = files.server_key.display();
+    let pem = std::fs::read(&files.server_key)
+        .map_err(|e| format!("cannot read the {SERVER_KEY} file {key_path}: {e}"))?;
+    let key = parse_key(&files.server_key, &pem)?;
     let config = verifying_clients(&files.trusted_client_ca)?
         .with_single_cert(certs, key)
         .map_err(|e| {
             format!(
-                "the server certificate {} and key {} cannot be used together: {e}",
+                "the server certificate {} and key {key_path} cannot be used together: {e}",
                 files.server_cert.display(),
-                files.server_key.display()
             )
         })?;
     Ok(finish(config))
@@ -126,12 +128,6 @@ fn read_certs(path: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, T
             path.display()
         ),
     })
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read the {SERVER_KEY} file {}: {e}", path.display()))?;
-    parse_key(path, &pem)
 }
 
 /// The server key in `pem`, read from `path`: the one PEM key reader of the
