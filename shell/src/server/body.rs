@@ -22,9 +22,6 @@ use crate::logs::{ImaLog, ImaSlice, MeasuredBootLog};
 /// need no carry in the common case).
 const CHUNK: usize = 48 * 1024;
 
-/// The replacement for bytes that are not UTF-8 (a JSON string must be text).
-const REPLACEMENT: &str = "\u{FFFD}";
-
 /// Why a streamed body stopped early (a log read failed, or the IMA log
 /// shrank): the connection is closed, and the verifier retries.
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -137,7 +134,7 @@ impl Encoder {
         match self.base64 {
             true => self.encode(&carry, out),
             false if carry.is_empty() => {}
-            false => out.extend_from_slice(REPLACEMENT.as_bytes()),
+            false => out.extend_from_slice("\u{FFFD}".as_bytes()),
         }
     }
 

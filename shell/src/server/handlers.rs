@@ -192,7 +192,6 @@ fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
     };
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     let get = method == Method::GET;
-    let post = method == Method::POST;
     match segments.as_slice() {
         ["version"] if get => Route::Version,
         ["version"] => Route::MethodNotAllowed(GET),
@@ -202,15 +201,15 @@ fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
                 None => Route::BadRequest(format!("API version not supported: {first}")),
             }
         }
-        _ if get || post => Route::BadRequest(format!(
-            "Not Implemented: Use {} or /version interfaces",
-            versions
+        _ if get || method == Method::POST => {
+            let all: Vec<_> = versions
                 .as_slice()
                 .iter()
                 .map(|v| format!("/v{v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+                .collect();
+            let all = all.join(", ");
+            Route::BadRequest(format!("Not Implemented: Use {all} or /version interfaces"))
+        }
         _ => Route::MethodNotAllowed(GET_POST),
     }
 }

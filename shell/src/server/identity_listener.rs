@@ -61,7 +61,6 @@ impl IdentityListeners {
         Ok(Self { tcp, unix })
     }
 
-    #[must_use]
     pub(crate) fn is_empty(&self) -> bool {
         self.tcp.is_none() && self.unix.is_none()
     }

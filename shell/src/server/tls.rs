@@ -172,7 +172,6 @@ impl ServerTls {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
     }
 
-    #[must_use]
     pub(crate) fn current(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
