@@ -132,13 +132,11 @@ pub async fn serve_identity(
     };
     let unix = async {
         if let Some((socket, path)) = listeners.unix {
-            log::info!(
-                "serving identity quotes for SPIRE on the Unix socket {}",
-                path.display()
-            );
+            let shown = path.display();
+            log::info!("serving identity quotes for SPIRE on the Unix socket {shown}");
             listener::accept_loop(socket, Arc::clone(&handler), stop.notified()).await;
             if let Err(e) = std::fs::remove_file(&path) {
-                log::debug!("could not remove {}: {e}", path.display());
+                log::debug!("could not remove {shown}: {e}");
             }
         }
     };

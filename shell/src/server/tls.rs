@@ -112,21 +112,18 @@ fn finish(mut config: ServerConfig) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-fn read_certs(path: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    load_certs(path).map_err(|e| match e {
-        CertFileError::Read { path, source } => {
-            format!("cannot read the {role} file {}: {source}", path.display())
+fn read_certs(file: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let path = file.display();
+    load_certs(file).map_err(|e| match e {
+        CertFileError::Read { source, .. } => {
+            format!("cannot read the {role} file {path}: {source}")
         }
-        CertFileError::Pem { path, detail } => {
-            format!(
-                "the {role} file {} is not valid PEM: {detail}",
-                path.display()
-            )
+        CertFileError::Pem { detail, .. } => {
+            format!("the {role} file {path} is not valid PEM: {detail}")
         }
-        CertFileError::Empty { path } => format!(
-            "the {role} file {} holds no usable PEM certificate",
-            path.display()
-        ),
+        CertFileError::Empty { .. } => {
+            format!("the {role} file {path} holds no usable PEM certificate")
+        }
     })
 }
 
