@@ -12,7 +12,7 @@ use std::path::Path;
 use keylet::config::{AgentConfig, RawConfig, read_toml};
 use keylet::keylime::push::{self as push_messages, MAX_CHALLENGE, Requested, SessionOutcome};
 use keylet::keylime::registrar as messages;
-use keylet::server::query::{self, IdentityQuery, IntegrityQuery, MAX_NONCE_LEN};
+use keylet::server::query::{self, IntegrityQuery, MAX_NONCE_LEN};
 use keylet_core::pcr::{HashAlg, PcrMask};
 
 /// A parser under test: returns whether the input parsed.
@@ -70,7 +70,7 @@ pub fn http_query(data: &[u8]) -> bool {
             "mask {text:?} selects a PCR above 23"
         );
     }
-    if let Ok(q) = IdentityQuery::parse(text) {
+    if let Ok(q) = IntegrityQuery::identity(text) {
         assert!(nonce_ok(q.nonce.as_str()), "identity nonce {:?}", q.nonce);
     }
     match IntegrityQuery::parse(text) {

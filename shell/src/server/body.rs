@@ -1,12 +1,11 @@
-//! The response body: fixed bytes, or fixed bytes interleaved with logs read
-//! from their files one chunk at a time and encoded into the contents of a
-//! JSON string (IMA lines escaped as text, the measured-boot log as base64),
-//! so a 20 MB IMA log costs one chunk of memory, not 20 MB.
+//! The response body: fixed bytes, interleaved with logs read from their
+//! files one chunk at a time into a JSON string's contents (IMA lines escaped
+//! as text, the measured-boot log as base64), so a 20 MB IMA log costs one
+//! chunk of memory.
 //!
-//! Chunks are read with a plain (blocking) `pread` inside `poll_frame`. Each
-//! read is at most [`CHUNK`] bytes from securityfs or the page cache, which
-//! takes microseconds; handing each read to another thread would cost more
-//! than the read.
+//! Chunks are read with a plain (blocking) `pread` inside `poll_frame`: at
+//! most [`CHUNK`] bytes from securityfs or the page cache take microseconds,
+//! less than handing the read to another thread.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -23,18 +22,12 @@ use crate::logs::{ImaLog, ImaSlice, MeasuredBootLog};
 /// need no carry in the common case).
 const CHUNK: usize = 48 * 1024;
 
-/// The replacement for bytes that are not UTF-8 (a JSON string must be text).
-const REPLACEMENT: &str = "\u{FFFD}";
-
 /// Why a streamed body stopped early (a log read failed, or the IMA log
-/// shrank). The connection is then closed, so the client sees a failed
-/// request (and the verifier retries).
+/// shrank): the connection is closed, and the verifier retries.
 type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One piece of a response body.
 #[derive(Debug)]
 pub(crate) enum Segment {
-    /// Bytes sent as they are.
     Fixed(Bytes),
     /// A log, read chunk by chunk from `pos` into a JSON string's contents.
     Log {
@@ -44,12 +37,11 @@ pub(crate) enum Segment {
     },
 }
 
-/// The log a [`Segment::Log`] reads.
+/// The log a [`Segment::Log`] reads: IMA lines up to the slice's end, or the
+/// whole measured-boot log.
 #[derive(Debug)]
 pub(crate) enum Log {
-    /// IMA lines up to the slice's end.
     Ima(Arc<ImaLog>, u64),
-    /// The whole measured-boot log.
     Boot(Arc<MeasuredBootLog>),
 }
 
@@ -76,10 +68,8 @@ impl Segment {
     }
 
     fn log(log: Log, pos: u64, base64: bool) -> Self {
-        let encoder = Encoder {
-            base64,
-            carry: Vec::new(),
-        };
+        let carry = Vec::new();
+        let encoder = Encoder { base64, carry };
         Self::Log { log, pos, encoder }
     }
 
@@ -89,32 +79,30 @@ impl Segment {
             Self::Fixed(bytes) => return Ok((!bytes.is_empty()).then(|| std::mem::take(bytes))),
             Self::Log { log, pos, encoder } => (log, pos, encoder),
         };
-        let want = match log {
-            Log::Ima(_, end) => usize::try_from(end.saturating_sub(*pos)).unwrap_or(CHUNK),
-            Log::Boot(_) => CHUNK,
-        };
-        let mut buf = vec![0u8; want.min(CHUNK)];
+        let mut buf = vec![0u8; CHUNK];
         let n = match log {
-            _ if buf.is_empty() => 0,
-            Log::Ima(ima, _) => ima.read_at(&mut buf, *pos)?,
+            Log::Ima(ima, end) => match usize::try_from(end.saturating_sub(*pos)) {
+                Ok(0) => 0,
+                want => {
+                    buf.truncate(want.unwrap_or(CHUNK));
+                    match ima.read_at(&mut buf, *pos)? {
+                        // Short of the slice's end: the IMA log shrank.
+                        0 => return Err("the IMA log shrank while it was being sent".into()),
+                        n => n,
+                    }
+                }
+            },
             Log::Boot(boot) => boot.read_at(&mut buf, *pos)?,
         };
+        buf.truncate(n);
         let mut out = Vec::new();
-        match buf.get(..n).filter(|read| !read.is_empty()) {
-            Some(read) => {
-                *pos = pos.saturating_add(n as u64);
-                encoder.push(read, &mut out);
-                Ok(Some(Bytes::from(out)))
-            }
-            // Short of the slice's end: the IMA log shrank.
-            None if !buf.is_empty() && matches!(log, Log::Ima(..)) => {
-                Err("the IMA log shrank while it was being sent".into())
-            }
-            None => {
-                encoder.finish(&mut out);
-                Ok((!out.is_empty()).then(|| Bytes::from(out)))
-            }
+        if buf.is_empty() {
+            encoder.finish(&mut out);
+            return Ok((!out.is_empty()).then(|| Bytes::from(out)));
         }
+        *pos = pos.saturating_add(n as u64);
+        encoder.push(&buf, &mut out);
+        Ok(Some(Bytes::from(out)))
     }
 }
 
@@ -146,7 +134,7 @@ impl Encoder {
         match self.base64 {
             true => self.encode(&carry, out),
             false if carry.is_empty() => {}
-            false => out.extend_from_slice(REPLACEMENT.as_bytes()),
+            false => out.extend_from_slice("\u{FFFD}".as_bytes()),
         }
     }
 
@@ -157,8 +145,7 @@ impl Encoder {
         if self.base64 {
             out.extend_from_slice(STANDARD.encode(data).as_bytes());
         } else {
-            // serde_json's string without its quotes; invalid sequences
-            // become U+FFFD.
+            // serde_json's string without its quotes; invalid UTF-8 is U+FFFD.
             let quoted = serde_json::to_vec(&String::from_utf8_lossy(data)).unwrap_or_default();
             let inner = quoted.get(1..quoted.len().saturating_sub(1));
             out.extend_from_slice(inner.unwrap_or_default());
@@ -178,7 +165,6 @@ fn utf8_cut(input: &[u8]) -> usize {
         .unwrap_or(input.len())
 }
 
-/// A response body made of [`Segment`]s, sent in order.
 #[derive(Debug, Default)]
 pub(crate) struct ResponseBody(pub(super) VecDeque<Segment>);
 
@@ -227,10 +213,8 @@ mod tests {
 
     /// `input` encoded in pieces of `piece` bytes.
     fn in_pieces(base64: bool, input: &[u8], piece: usize) -> Vec<u8> {
-        let mut encoder = Encoder {
-            base64,
-            carry: Vec::new(),
-        };
+        let carry = Vec::new();
+        let mut encoder = Encoder { base64, carry };
         let mut out = Vec::new();
         for chunk in input.chunks(piece) {
             encoder.push(chunk, &mut out);
@@ -240,23 +224,20 @@ mod tests {
     }
 
     #[test]
-    fn escaping_matches_serde_json_for_any_split() {
+    fn text_is_escaped_as_serde_json_and_invalid_utf8_replaced_for_any_split() {
         let text = "10 abc ima-ng sha256:00ff /usr/bin/\"q\"\\x\ttab\u{1}\u{7f} é € 😀\n";
-        let expected = serde_json::to_string(text).unwrap();
-        let inner = &expected[1..expected.len() - 1];
-        for piece in 1..=text.len() {
-            let out = in_pieces(false, text.as_bytes(), piece);
-            assert_eq!(String::from_utf8(out).unwrap(), inner, "piece {piece}");
-        }
-    }
-
-    #[test]
-    fn invalid_utf8_becomes_replacement_characters() {
-        let input = b"a\xffb\xe2\x82";
-        let expected = String::from_utf8_lossy(input);
-        for piece in 1..=input.len() {
-            let out = in_pieces(false, input, piece);
-            assert_eq!(String::from_utf8(out).unwrap(), expected, "piece {piece}");
+        let escaped = serde_json::to_string(text).unwrap();
+        let invalid: &[u8] = b"a\xffb\xe2\x82";
+        let lossy = String::from_utf8_lossy(invalid);
+        let cases = [
+            (text.as_bytes(), &escaped[1..escaped.len() - 1]),
+            (invalid, &*lossy),
+        ];
+        for (input, expected) in cases {
+            for piece in 1..=input.len() {
+                let out = in_pieces(false, input, piece);
+                assert_eq!(String::from_utf8(out).unwrap(), expected, "piece {piece}");
+            }
         }
     }
 

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use hyper::{Method, Request, StatusCode};
-use keylet_core::pcr::{DATA_PCR, PcrMask};
+use keylet_core::pcr::DATA_PCR;
 
 use super::ServerSettings;
 use super::keys;
-use super::query::{IdentityQuery, IntegrityQuery};
+use super::query::IntegrityQuery;
 use super::response::{self, Reply};
 use super::revocation;
 use super::service::{AttestError, Attestation};
@@ -18,13 +18,12 @@ use crate::executor::TpmJobError;
 use crate::keylime::agent_api::{AgentInfoResults, PubKeyResults, VersionResults};
 use crate::metrics::{Endpoint, TpmErrorKind};
 
-/// The IMA log PCR.
+/// The IMA log is sent when its PCR is quoted, the boot log when the first
+/// measured-boot PCR is.
 const IMA_PCR: u8 = 10;
-/// The first measured-boot PCR; the boot log is sent when it is quoted.
 const BOOT_PCR: u8 = 0;
 
-/// Everything a request handler needs, shared by all connections of one
-/// listener.
+/// Shared by all connections of one listener.
 pub(crate) struct Handler {
     pub(crate) service: Arc<dyn Attestation>,
     pub(crate) settings: ServerSettings,
@@ -54,29 +53,43 @@ impl Handler {
             {
                 response::error(StatusCode::NOT_FOUND, "Not Found")
             }
-            Route::Version => self.version(),
+            Route::Version => {
+                let offered = s.versions.offered().iter().map(ToString::to_string);
+                let supported_versions: Vec<String> = offered.collect();
+                response::success(&VersionResults {
+                    supported_version: supported_versions.last().cloned().unwrap_or_default(),
+                    supported_versions,
+                })
+            }
             Route::Quote(v, endpoint) => {
                 let parsed = match endpoint {
-                    // An identity quote: PCR 16 alone, with the payload key.
-                    Endpoint::Identity => {
-                        IdentityQuery::parse(query).map(|IdentityQuery { nonce }| IntegrityQuery {
-                            nonce,
-                            mask: PcrMask::EMPTY,
-                            include_pubkey: true,
-                            ima_ml_entry: 0,
-                        })
-                    }
+                    Endpoint::Identity => IntegrityQuery::identity(query),
                     Endpoint::Integrity => IntegrityQuery::parse(query),
                 };
                 match parsed {
-                    Ok(q) => self.quote(v, endpoint, q).await,
-                    Err(e) => response::error(StatusCode::BAD_REQUEST, &e.to_string()),
+                    Ok(q) => {
+                        let answer = self.quote(v, q).await;
+                        if let Some(m) = &s.metrics {
+                            m.quote_served(endpoint, answer.is_ok());
+                        }
+                        answer.unwrap_or_else(|failed| failed)
+                    }
+                    Err(e) => response::error(StatusCode::BAD_REQUEST, &e),
                 }
             }
             Route::PubKey => response::success(&PubKeyResults {
                 pubkey: self.service.payload_public_pem(),
             }),
-            Route::AgentInfo(v) => self.agent_info(v),
+            Route::AgentInfo(v) => {
+                let info = self.service.agent_info();
+                response::success(&AgentInfoResults {
+                    agent_uuid: &info.uuid,
+                    tpm_hash_alg: info.hash_alg.name(),
+                    tpm_enc_alg: info.key_alg.keylime_name(v.major, v.minor),
+                    tpm_sign_alg: info.sign_alg.name(),
+                    ak_handle: info.ak_handle,
+                })
+            }
             Route::KeysVerify => keys::verify(s.payload_keys.as_deref(), query),
             Route::PostKey(name, take) => {
                 keys::post(s.payload_keys.as_deref(), request.into_body(), name, take).await
@@ -91,121 +104,74 @@ impl Handler {
         response
     }
 
-    fn version(&self) -> Reply {
-        let offered = self.settings.versions.offered();
-        let supported_versions: Vec<String> = offered.iter().map(ToString::to_string).collect();
-        response::success(&VersionResults {
-            supported_version: supported_versions.last().cloned().unwrap_or_default(),
-            supported_versions,
-        })
-    }
-
-    fn agent_info(&self, v: ApiVersion) -> Reply {
-        let info = self.service.agent_info();
-        response::success(&AgentInfoResults {
-            agent_uuid: &info.uuid,
-            tpm_hash_alg: info.hash_alg.name(),
-            tpm_enc_alg: info.key_alg.keylime_name(v.major, v.minor),
-            tpm_sign_alg: info.sign_alg.name(),
-            ak_handle: info.ak_handle,
-        })
-    }
-
-    /// A quote over the query's PCRs and PCR 16, with the logs they call
-    /// for, counted in the metrics as `endpoint`.
-    async fn quote(&self, v: ApiVersion, endpoint: Endpoint, q: IntegrityQuery) -> Reply {
-        let answer = self.quote_with_logs(v, q).await;
-        if let Some(m) = &self.settings.metrics {
-            m.quote_served(endpoint, answer.is_ok());
-        }
-        answer.unwrap_or_else(|failed| failed)
-    }
-
-    async fn quote_with_logs(&self, v: ApiVersion, q: IntegrityQuery) -> Result<Reply, Reply> {
-        let ima = self.settings.ima_log.clone();
-        let ima = ima.filter(|_| q.mask.contains(IMA_PCR));
+    /// A quote over the query's PCRs and PCR 16, with the logs they call for;
+    /// `Err` is a failure (counted as such in the metrics).
+    async fn quote(&self, v: ApiVersion, q: IntegrityQuery) -> Result<Reply, Reply> {
+        let s = &self.settings;
+        let failed = |message| response::error(StatusCode::INTERNAL_SERVER_ERROR, message);
         // On the TPM worker, waited for at most the quote deadline, its turn
         // behind other TPM jobs included. A quote still queued at its
         // deadline is dropped; one already running finishes by itself (its
         // result is dropped).
         let service = Arc::clone(&self.service);
         let (nonce, mask) = (q.nonce, q.mask.with(DATA_PCR));
-        let deadline = self.settings.limits.quote_deadline;
-        let done = self
-            .settings
+        let done = s
             .tpm_worker
-            .run(deadline, move || service.quote(&nonce, mask));
-        let reply = match done.await {
-            Ok(reply) => reply,
+            .run(s.limits.quote_deadline, move || service.quote(&nonce, mask));
+        let quote = match done.await {
+            Ok(quote) => quote,
             Err(TpmJobError::Stopped) => Err(AttestError::Interrupted),
             Err(TpmJobError::Deadline(d)) => {
-                if let Some(m) = &self.settings.metrics {
+                if let Some(m) = &s.metrics {
                     m.tpm_error(TpmErrorKind::Deadline);
                 }
                 Err(AttestError::Deadline(d))
             }
         };
-        let reply = reply.map_err(|e| {
+        let quote = quote.map_err(|e| {
             log::error!("quote failed: {e}");
-            response::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Unable to retrieve quote",
-            )
+            failed("Unable to retrieve quote")
         })?;
-        let ima = match ima {
-            // After the quote, so the slice holds every line that went into
-            // the quoted PCR 10 (later lines are fine for the verifier); on
-            // tokio's blocking thread, not the TPM worker: the next quote
-            // does not wait for this log read.
+        // After the quote, so the slice holds every line that went into the
+        // quoted PCR 10 (later lines are fine for the verifier); on tokio's
+        // blocking thread, not the TPM worker: the next quote does not wait
+        // for this log read.
+        let ima = match s.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR)) {
             Some(ima) => {
                 let entry = q.ima_ml_entry;
-                let sliced = tokio::task::spawn_blocking(move || {
-                    ima.slice_from(entry).map(|slice| (ima, slice))
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()));
+                let read = move || ima.slice_from(entry).map(|slice| (ima, slice));
+                let sliced = match tokio::task::spawn_blocking(read).await {
+                    Ok(sliced) => sliced.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
                 Some(sliced.map_err(|e| {
                     log::error!("reading the IMA log failed: {e}");
-                    let message = "Unable to read the IMA measurement list";
-                    response::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+                    failed("Unable to read the IMA measurement list")
                 })?)
             }
             None => None,
         };
-        let measured_boot = self.settings.mb_log.clone();
-        let measured_boot = measured_boot.filter(|_| q.mask.contains(BOOT_PCR));
+        let mb = s.mb_log.clone().filter(|_| q.mask.contains(BOOT_PCR));
         let pubkey = q.include_pubkey.then(|| self.service.payload_public_pem());
-        let (info, boottime) = (self.service.agent_info(), self.settings.boottime);
+        let info = self.service.agent_info();
         Ok(response::quote(
-            v,
-            &reply,
-            &info,
-            pubkey,
-            boottime,
-            ima,
-            measured_boot,
+            v, &quote, &info, pubkey, s.boottime, ima, mb,
         ))
     }
 }
 
-/// Where a request goes.
+/// Where a request goes (see [`route_versioned`] for the paths).
 #[derive(Debug)]
 enum Route {
-    /// `GET /version`.
     Version,
-    /// `GET /v2.x/quotes/identity` or `/v2.x/quotes/integrity`.
     Quote(ApiVersion, Endpoint),
-    /// `GET /v2.x/keys/pubkey`.
     PubKey,
-    /// `GET /v2.2+/agent/info`.
     AgentInfo(ApiVersion),
-    /// `GET /v2.x/keys/verify`: proof of the payload key K.
+    /// `GET /keys/verify`: proof of the payload key K.
     KeysVerify,
-    /// `POST /v2.x/keys/ukey` (the tenant's key share U and payload) or
+    /// `POST /keys/ukey` (the tenant's key share U and payload) or
     /// `/keys/vkey` (the verifier's key share V): its name and what takes it.
     PostKey(&'static str, keys::Take),
-    /// `POST /v2.x/notifications/revocation`: a signed revocation notification.
     Revocation,
     /// A 400 with this `status`.
     BadRequest(String),
@@ -217,8 +183,8 @@ const GET: &str = "GET";
 const POST: &str = "POST";
 const GET_POST: &str = "GET, POST";
 
-/// Routes `method` and `path` (without the query string). A trailing slash is
-/// ignored.
+/// Routes `method` and `path` (without the query string), ignoring a trailing
+/// slash.
 fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
     let path = match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
@@ -226,7 +192,6 @@ fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
     };
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     let get = method == Method::GET;
-    let post = method == Method::POST;
     match segments.as_slice() {
         ["version"] if get => Route::Version,
         ["version"] => Route::MethodNotAllowed(GET),
@@ -236,15 +201,15 @@ fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
                 None => Route::BadRequest(format!("API version not supported: {first}")),
             }
         }
-        _ if get || post => Route::BadRequest(format!(
-            "Not Implemented: Use {} or /version interfaces",
-            versions
+        _ if get || method == Method::POST => {
+            let all: Vec<_> = versions
                 .as_slice()
                 .iter()
                 .map(|v| format!("/v{v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+                .collect();
+            let all = all.join(", ");
+            Route::BadRequest(format!("Not Implemented: Use {all} or /version interfaces"))
+        }
         _ => Route::MethodNotAllowed(GET_POST),
     }
 }
@@ -257,57 +222,43 @@ fn looks_like_version(segment: &str) -> bool {
 }
 
 fn route_versioned(method: &Method, v: ApiVersion, rest: &[&str]) -> Route {
-    let get = method == Method::GET;
-    let post = method == Method::POST;
-    match rest {
-        ["quotes", op] => match (get, *op) {
-            (true, "identity") => Route::Quote(v, Endpoint::Identity),
-            (true, "integrity") => Route::Quote(v, Endpoint::Integrity),
-            (true, _) => Route::BadRequest(
-                "URI not supported, only /identity and /integrity are supported for GET in /quotes/ interface"
-                    .into(),
-            ),
-            (false, _) => Route::MethodNotAllowed(GET),
-        },
-        ["keys", op] => match (get, post, *op) {
-            (true, _, "pubkey") => Route::PubKey,
-            (true, _, "verify") => Route::KeysVerify,
-            (true, _, _) => Route::BadRequest(
-                "URI not supported, only /pubkey and /verify are supported for GET in /keys interface"
-                    .into(),
-            ),
-            (_, true, "ukey") => Route::PostKey("ukey", keys::take_u),
-            (_, true, "vkey") => Route::PostKey("vkey", keys::take_v),
-            (_, true, _) => Route::BadRequest(
-                "URI not supported, only /ukey and /vkey are supported for POST in /keys interface"
-                    .into(),
-            ),
-            _ => Route::MethodNotAllowed(GET_POST),
-        },
-        ["agent", op] if v.has_agent_info() => match (get, *op) {
-            (true, "info") => Route::AgentInfo(v),
-            (true, _) => Route::BadRequest(
-                "URI not supported, only /info is supported for GET in /agent interface".into(),
-            ),
-            (false, _) => Route::MethodNotAllowed(GET),
-        },
-        ["notifications", op] => match (post, *op) {
-            (true, "revocation") => Route::Revocation,
-            (true, _) => Route::BadRequest(
-                "URI not supported, only /revocation is supported for POST in /notifications/ interface"
-                    .into(),
-            ),
-            (false, _) => Route::MethodNotAllowed(POST),
-        },
-        _ if get => {
-            let agent = if v.has_agent_info() { "/agent, " } else { "" };
+    let bad = |message: &str| Route::BadRequest(message.into());
+    let agent = v.has_agent_info();
+    match (rest, method == Method::GET, method == Method::POST) {
+        (["quotes", "identity"], true, _) => Route::Quote(v, Endpoint::Identity),
+        (["quotes", "integrity"], true, _) => Route::Quote(v, Endpoint::Integrity),
+        (["quotes", _], true, _) => bad(
+            "URI not supported, only /identity and /integrity are supported for GET in /quotes/ interface",
+        ),
+        (["quotes", _], false, _) => Route::MethodNotAllowed(GET),
+        (["keys", "pubkey"], true, _) => Route::PubKey,
+        (["keys", "verify"], true, _) => Route::KeysVerify,
+        (["keys", _], true, _) => bad(
+            "URI not supported, only /pubkey and /verify are supported for GET in /keys interface",
+        ),
+        (["keys", "ukey"], _, true) => Route::PostKey("ukey", keys::take_u),
+        (["keys", "vkey"], _, true) => Route::PostKey("vkey", keys::take_v),
+        (["keys", _], _, true) => {
+            bad("URI not supported, only /ukey and /vkey are supported for POST in /keys interface")
+        }
+        (["keys", _], ..) => Route::MethodNotAllowed(GET_POST),
+        (["agent", "info"], true, _) if agent => Route::AgentInfo(v),
+        (["agent", _], true, _) if agent => {
+            bad("URI not supported, only /info is supported for GET in /agent interface")
+        }
+        (["agent", _], false, _) if agent => Route::MethodNotAllowed(GET),
+        (["notifications", "revocation"], _, true) => Route::Revocation,
+        (["notifications", _], _, true) => bad(
+            "URI not supported, only /revocation is supported for POST in /notifications/ interface",
+        ),
+        (["notifications", _], _, false) => Route::MethodNotAllowed(POST),
+        (_, true, _) => {
+            let agent = if agent { "/agent, " } else { "" };
             Route::BadRequest(format!(
                 "Not Implemented: Use {agent}/keys, or /quotes interfaces"
             ))
         }
-        _ if post => {
-            Route::BadRequest("Not Implemented: Use /keys or /notifications interfaces".into())
-        }
+        (_, _, true) => bad("Not Implemented: Use /keys or /notifications interfaces"),
         _ => Route::MethodNotAllowed(GET_POST),
     }
 }

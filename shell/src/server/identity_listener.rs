@@ -1,13 +1,10 @@
 //! The local identity listener for SPIRE: plain HTTP on a loopback TCP port
 //! (`identity_listen`) and/or a Unix socket (`identity_socket`, mode 0660,
 //! peers admitted by `SO_PEERCRED` against an allow-list), serving only
-//! `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity` (everything else
-//! is a 404). The stock SPIRE Keylime plugin can then reach keylet while the
-//! main port keeps mandatory mTLS.
-//!
-//! Requests go through the same router and the same [`Attestation`] service
-//! as the main port, so identity quotes queue behind the verifier's on the one
-//! TPM instead of running beside them.
+//! `/version`, `/v2.x/agent/info` and `/v2.x/quotes/identity`, so the stock
+//! SPIRE Keylime plugin can reach keylet while the main port keeps mandatory
+//! mTLS. The router and [`Attestation`] service are the main port's, so
+//! identity quotes queue behind the verifier's on the one TPM.
 
 use std::future::Future;
 use std::io;
@@ -25,8 +22,8 @@ use super::pending::Source;
 use super::{Attestation, ServerSettings};
 use crate::config::IdentitySettings;
 
-/// Connections that may wait on each identity listener: its clients are
-/// local (SPIRE's agent), so few are enough.
+/// Connections that may wait on each identity listener: few, as its clients
+/// are local (SPIRE's agent).
 const IDENTITY_PENDING: usize = 64;
 
 /// The bound identity endpoints, made before privileges are dropped.
@@ -37,9 +34,8 @@ pub struct IdentityListeners {
 }
 
 impl IdentityListeners {
-    /// Binds what `settings` asks for (nothing if neither option is set). A
-    /// stale socket file from an earlier run is replaced; the socket gets mode
-    /// 0660 and, if `identity_allow_gids` is set, its first group.
+    /// Binds what `settings` asks for, replacing a stale socket file; the
+    /// socket gets mode 0660 and the first of `identity_allow_gids`, if any.
     ///
     /// # Errors
     ///
@@ -57,25 +53,18 @@ impl IdentityListeners {
         let unix = match &settings.socket {
             Some(path) => {
                 let socket = bind_socket(path, settings.allow_gids.first().copied())?;
-                let admitting = AdmittingSocket {
-                    socket,
-                    uids: settings.allow_uids.clone(),
-                    gids: settings.allow_gids.clone(),
-                };
-                Some((admitting, path.clone()))
+                let (uids, gids) = (settings.allow_uids.clone(), settings.allow_gids.clone());
+                Some((AdmittingSocket { socket, uids, gids }, path.clone()))
             }
             None => None,
         };
         Ok(Self { tcp, unix })
     }
 
-    /// Whether nothing is to be served.
-    #[must_use]
     pub(crate) fn is_empty(&self) -> bool {
         self.tcp.is_none() && self.unix.is_none()
     }
 
-    /// The bound TCP address, if any.
     #[must_use]
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp.as_ref().and_then(|l| l.local_addr().ok())
@@ -113,9 +102,8 @@ fn bind_socket(path: &Path, group: Option<u32>) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves the identity endpoints until `shutdown` completes, with the API
-/// versions, boot time and limits of `settings` and the same `service` as the
-/// main port. Removes the socket file at the end.
+/// Serves the identity endpoints until `shutdown` completes, then removes the
+/// socket file.
 pub async fn serve_identity(
     listeners: IdentityListeners,
     mut settings: ServerSettings,
@@ -144,13 +132,11 @@ pub async fn serve_identity(
     };
     let unix = async {
         if let Some((socket, path)) = listeners.unix {
-            log::info!(
-                "serving identity quotes for SPIRE on the Unix socket {}",
-                path.display()
-            );
+            let shown = path.display();
+            log::info!("serving identity quotes for SPIRE on the Unix socket {shown}");
             listener::accept_loop(socket, Arc::clone(&handler), stop.notified()).await;
             if let Err(e) = std::fs::remove_file(&path) {
-                log::debug!("could not remove {}: {e}", path.display());
+                log::debug!("could not remove {shown}: {e}");
             }
         }
     };
@@ -187,37 +173,36 @@ impl Accept for AdmittingSocket {
 impl AdmittingSocket {
     /// The accepted peer, with the reason it is refused if it is.
     fn admit(&self, io: UnixStream) -> Accepted<UnixStream> {
-        let (uid, gid, pid) = match io.peer_cred() {
-            Ok(c) => (c.uid(), c.gid(), c.pid().unwrap_or(0)),
+        let (uid, peer, refusal) = match io.peer_cred() {
             Err(e) => {
                 log::warn!("identity socket: cannot read the peer's credentials: {e}");
-                return Accepted {
-                    io,
-                    source: Source::Uid(u32::MAX),
-                    peer: "an unknown peer".into(),
-                    refusal: Some(format!(
-                        "Forbidden: cannot read the peer's credentials on this socket ({e})"
-                    )),
-                };
+                let why =
+                    format!("Forbidden: cannot read the peer's credentials on this socket ({e})");
+                (u32::MAX, "an unknown peer".into(), Some(why))
+            }
+            Ok(c) => {
+                let (uid, gid) = (c.uid(), c.gid());
+                let peer = format!("uid {uid} gid {gid} pid {}", c.pid().unwrap_or(0));
+                let admitted = uid == nix::unistd::geteuid().as_raw()
+                    || self.uids.contains(&uid)
+                    || self.gids.contains(&gid);
+                let refusal = (!admitted).then(|| {
+                    log::warn!(
+                        "identity socket: refused a peer with {peer}: not in \
+                         identity_allow_uids / identity_allow_gids"
+                    );
+                    format!(
+                        "Forbidden: uid {uid} / gid {gid} is not allowed on this socket \
+                         (identity_allow_uids, identity_allow_gids)"
+                    )
+                });
+                (uid, peer, refusal)
             }
         };
-        let peer = format!("uid {uid} gid {gid} pid {pid}");
-        let admitted = uid == nix::unistd::geteuid().as_raw()
-            || self.uids.contains(&uid)
-            || self.gids.contains(&gid);
-        let refusal = (!admitted).then(|| {
-            log::warn!(
-                "identity socket: refused a peer with {peer}: not in identity_allow_uids / \
-                 identity_allow_gids"
-            );
-            format!(
-                "Forbidden: uid {uid} / gid {gid} is not allowed on this socket \
-                 (identity_allow_uids, identity_allow_gids)"
-            )
-        });
+        let source = Source::Uid(uid);
         Accepted {
             io,
-            source: Source::Uid(uid),
+            source,
             peer,
             refusal,
         }

@@ -15,7 +15,7 @@ use crate::config::IdentitySettings;
 pub struct IdentityListeners(());
 
 impl IdentityListeners {
-    /// Binds nothing (the configuration has refused the identity options).
+    /// Binds nothing.
     ///
     /// # Errors
     ///
@@ -25,13 +25,10 @@ impl IdentityListeners {
         Ok(Self(()))
     }
 
-    /// Always true: nothing is served.
-    #[must_use]
     pub(crate) fn is_empty(&self) -> bool {
         true
     }
 
-    /// No TCP address.
     #[must_use]
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         None
@@ -41,9 +38,9 @@ impl IdentityListeners {
 /// Serves nothing.
 #[allow(clippy::unused_async)]
 pub async fn serve_identity(
-    _listeners: IdentityListeners,
-    _settings: ServerSettings,
-    _service: Arc<dyn Attestation>,
-    _shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    _: IdentityListeners,
+    _: ServerSettings,
+    _: Arc<dyn Attestation>,
+    _: Pin<Box<dyn Future<Output = ()> + Send>>,
 ) {
 }

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::StatusCode;
-use hyper::body::{Body, Bytes};
+use hyper::body::Body;
 use keylet_core::keylime::hex::{self, HexError};
 use serde::Deserialize;
 
@@ -23,7 +23,6 @@ const MAX_CHALLENGE_LEN: usize = 1024;
 /// it for long.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Answer when keylet was started without payload-key support.
 const NO_KEYS: &str =
     "keylet does not accept payload keys (U/V) here; add this agent without a payload";
 
@@ -34,8 +33,8 @@ fn bad_request(message: &str) -> Reply {
 /// What takes a key share from a request body: [`take_u`] or [`take_v`].
 pub(crate) type Take = fn(&KeyBootstrap, &[u8]) -> Result<(), String>;
 
-/// `POST /keys/ukey` (U, its auth tag and the encrypted payload, taken by
-/// [`take_u`]) and `POST /keys/vkey` (V, [`take_v`]), named `endpoint`.
+/// `POST /keys/ukey` (U, its auth tag and the encrypted payload) and
+/// `POST /keys/vkey` (V), named `endpoint`.
 pub(crate) async fn post<B>(
     keys: Option<&KeyBootstrap>,
     body: B,
@@ -53,14 +52,8 @@ where
     let too_large = format!(
         "request body larger than {limit} bytes; the payload must fit the agent's secure_size"
     );
-    let taken = match read_body(body, limit, &too_large).await {
-        Ok(read) => read.and_then(|bytes| take(keys, &bytes)),
-        Err(reply) => return reply,
-    };
-    match taken {
-        Ok(()) => response::success(&Empty {}),
-        Err(message) => refuse(&format!("POST /keys/{endpoint}"), &message),
-    }
+    let what = format!("POST /keys/{endpoint}");
+    take_body(body, limit, &too_large, &what, |bytes| take(keys, bytes)).await
 }
 
 pub(crate) fn take_u(keys: &KeyBootstrap, body: &[u8]) -> Result<(), String> {
@@ -82,7 +75,6 @@ pub(crate) fn take_v(keys: &KeyBootstrap, body: &[u8]) -> Result<(), String> {
     keys.add_v(&encrypted_key).map_err(|e| e.to_string())
 }
 
-/// `GET /keys/verify?challenge=`.
 pub(crate) fn verify(keys: Option<&KeyBootstrap>, query_string: &str) -> Reply {
     let challenge = query::find(query_string, "challenge").unwrap_or_default();
     if challenge.is_empty() {
@@ -103,14 +95,17 @@ pub(crate) fn verify(keys: Option<&KeyBootstrap>, query_string: &str) -> Reply {
     }
 }
 
-/// The request body, at most `limit` bytes; refused with 413 (and
-/// `too_large`) or 408 when it did not arrive within [`BODY_READ_TIMEOUT`].
-/// `Ok(Err)`: why it could not be read, for a 400.
-pub(super) async fn read_body<B>(
+/// Reads the request body (at most `limit` bytes) and hands it to `take`: 200
+/// if it takes it; 413 (with `too_large`), or 408 if the body did not arrive
+/// within [`BODY_READ_TIMEOUT`]; 400 if it cannot be read or `take` refuses
+/// it, logged as why the request `what` was refused.
+pub(super) async fn take_body<B>(
     body: B,
     limit: usize,
     too_large: &str,
-) -> Result<Result<Bytes, String>, Reply>
+    what: &str,
+    take: impl FnOnce(&[u8]) -> Result<(), String>,
+) -> Reply
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -119,32 +114,30 @@ where
     // a client waiting on "Expect: 100-continue" gets the 413, not a reset.
     let too_large = || response::error(StatusCode::PAYLOAD_TOO_LARGE, too_large);
     if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
-        return Err(too_large());
+        return too_large();
     }
     let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect());
-    match collected.await {
-        Ok(Ok(collected)) => Ok(Ok(collected.to_bytes())),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(e)) => Ok(Err(format!("cannot read the request body: {e}"))),
-        Err(_) => Err(response::error(
-            StatusCode::REQUEST_TIMEOUT,
-            &format!(
-                "the request body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
-            ),
-        )),
+    let taken = match collected.await {
+        Ok(Ok(collected)) => take(&collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(e)) => Err(format!("cannot read the request body: {e}")),
+        Err(_) => {
+            let secs = BODY_READ_TIMEOUT.as_secs();
+            let message = format!("the request body did not arrive within {secs} s");
+            return response::error(StatusCode::REQUEST_TIMEOUT, &message);
+        }
+    };
+    match taken {
+        Ok(()) => response::success(&Empty {}),
+        Err(message) => {
+            log::warn!("{what} refused: {message}");
+            bad_request(&message)
+        }
     }
 }
 
-/// A request body's JSON document.
 pub(super) fn decode_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
     decode(body).map_err(|e| format!("Invalid JSON body: {e}"))
-}
-
-/// A 400 with `message`, logged as why the request `what` was refused.
-pub(super) fn refuse(what: &str, message: &str) -> Reply {
-    log::warn!("{what} refused: {message}");
-    bad_request(message)
 }
 
 fn decode_b64(field: &str, text: &str) -> Result<Vec<u8>, String> {
@@ -171,7 +164,7 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use hyper::body::Frame;
+    use hyper::body::{Bytes, Frame};
 
     use super::*;
 
@@ -193,9 +186,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_that_does_not_arrive_is_refused_with_408_at_the_deadline() {
         let t0 = tokio::time::Instant::now();
-        let read = read_body(Stalled, 1024, "").await;
+        let reply = take_body(Stalled, 1024, "", "a stalled request", |_| Ok(())).await;
         assert_eq!(t0.elapsed(), BODY_READ_TIMEOUT);
-        let reply = read.err().map(|reply| reply.status());
-        assert_eq!(reply, Some(StatusCode::REQUEST_TIMEOUT));
+        assert_eq!(reply.status(), StatusCode::REQUEST_TIMEOUT);
     }
 }

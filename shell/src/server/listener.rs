@@ -1,16 +1,10 @@
 //! The one accept loop of every listener (the agent port, the identity port
-//! and the identity socket). A connection goes through these stages:
-//!
-//! 1. waiting: accepted, it costs a small task and a socket until its first
-//!    byte arrives (`first_byte_timeout`); no TLS state exists yet;
-//! 2. TLS handshake (`tls_handshake_timeout`), then HTTP/1.1 request head
-//!    (`header_read_timeout`);
-//! 3. a serving slot (at most `max_connections`), held until the response
-//!    is sent.
-//!
-//! Until it holds a serving slot, a connection is counted in [`Pending`]:
-//! when that is full, the oldest waiting connection of the busiest source
-//! makes room for the newcomer, so idle and slow clients never keep the
+//! and the identity socket). A connection costs a small task and a socket
+//! until its first byte (no TLS state yet), then goes through the TLS
+//! handshake and its request head, then takes a serving slot (at most
+//! `max_connections`) until its response is sent. Until then it is counted
+//! in [`Pending`]: when that is full, the oldest waiting connection of the
+//! busiest source makes room, so idle and slow clients never keep the
 //! verifier out.
 
 use std::convert::Infallible;
@@ -40,17 +34,13 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The largest request head accepted (request line plus headers).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// A listener the accept loop can serve.
 pub(crate) trait Accept: Send + 'static {
-    /// A connection.
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// The next connection.
     fn next_connection(&self) -> impl Future<Output = io::Result<Accepted<Self::Io>>> + Send;
     /// Resolves once `io` has something to read; an error if it ended first.
     fn first_byte(io: &Self::Io) -> impl Future<Output = io::Result<()>> + Send;
 }
 
-/// An accepted connection.
 #[derive(Debug)]
 pub(crate) struct Accepted<Io> {
     pub(crate) io: Io,
@@ -89,12 +79,14 @@ impl Accept for TcpListener {
 struct Shared {
     handler: Arc<Handler>,
     serving: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+    /// Dropped with the last connection: the accept loop's `recv()` ends then.
+    _alive: mpsc::Sender<()>,
 }
 
 /// Accepts connections on `listener` until `shutdown` completes, then lets the
 /// open connections finish their current request (for at most
-/// `limits.shutdown_grace`). The TLS configuration and the limits are the
-/// handler's settings.
+/// `limits.shutdown_grace`), with the TLS and limits of the handler's settings.
 pub(crate) async fn accept_loop<L: Accept>(
     listener: L,
     handler: Arc<Handler>,
@@ -113,13 +105,14 @@ pub(crate) async fn accept_loop<L: Accept>(
         open_files::open_files_limit(),
         limits.max_connections.max(1)
     );
+    let (stop_tx, stop) = watch::channel(false);
+    let (_alive, mut alive_rx) = mpsc::channel::<()>(1);
     let shared = Arc::new(Shared {
         handler,
         serving: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        stop,
+        _alive,
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    // Every connection holds a sender: recv() ends once all have ended.
-    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let mut full_logged = false;
     tokio::pin!(shutdown);
     loop {
@@ -159,15 +152,13 @@ pub(crate) async fn accept_loop<L: Accept>(
             ticket,
             evicted,
             Arc::clone(&shared),
-            stop_rx.clone(),
-            alive_tx.clone(),
         ));
     }
     drop(listener);
     log::info!("server stopping; letting open connections finish");
     // Ignore the error: it only means no connection is listening.
     let _ = stop_tx.send(true);
-    drop(alive_tx);
+    drop(shared);
     let grace = limits.shutdown_grace;
     if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
         log::warn!(
@@ -183,13 +174,12 @@ async fn connection<L: Accept>(
     ticket: Ticket,
     evicted: Arc<Notify>,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-    _alive: mpsc::Sender<()>,
 ) {
     let Accepted {
         io, peer, refusal, ..
     } = accepted;
     let limit = shared.handler.settings.limits.first_byte_timeout;
+    let mut stop = shared.stop.clone();
     tokio::select! {
         () = evicted.notified() => return,
         _ = stop.wait_for(|stopping| *stopping) => return,
@@ -201,7 +191,7 @@ async fn connection<L: Accept>(
     }
     // Only now the (larger) TLS and HTTP state, boxed so that a waiting
     // connection's task stays small.
-    let served = Box::pin(serve(boxed(io), peer, refusal, shared, ticket, stop));
+    let served = Box::pin(serve(boxed(io), peer, refusal, shared, ticket));
     tokio::select! {
         () = evicted.notified() => {}
         () = served => {}
@@ -217,9 +207,9 @@ async fn serve(
     refusal: Option<String>,
     shared: Arc<Shared>,
     ticket: Ticket,
-    mut stop: watch::Receiver<bool>,
 ) {
     let limits = shared.handler.settings.limits;
+    let mut stop = shared.stop.clone();
     let io = match shared.handler.settings.tls.as_ref().map(ServerTls::current) {
         None => io,
         Some(config) => {

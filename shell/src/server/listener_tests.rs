@@ -68,7 +68,6 @@ fn serve<L: Accept>(listener: L, limits: Limits) -> oneshot::Sender<()> {
     tx
 }
 
-/// Sends a request for `/version` and reads the whole answer.
 async fn get_version<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut s: S) -> String {
     s.write_all(b"GET /version HTTP/1.1\r\nhost: keylet\r\n\r\n")
         .await

@@ -1,12 +1,5 @@
 //! keylet's agent API server: the Keylime pull protocol over HTTPS with mutual
 //! TLS (or plain HTTP when mTLS is disabled), for API versions 2.1 to 2.6.
-//!
-//! * [`serve`] / [`serve_on`]: run the server until a shutdown future completes.
-//! * [`Attestation`]: what the server needs from the TPM side.
-//! * [`tls`]: the rustls configuration from PEM files, replaceable at run time.
-//! * [`handlers`]: the one router shared by every API version, and the answers.
-//! * [`query`]: validation of `nonce`, `mask`, `partial` and `ima_ml_entry`.
-//!
 //! Quote responses stream the IMA and measured-boot logs straight from their
 //! files (see [`crate::logs`]), so their size does not grow memory use.
 
@@ -14,11 +7,9 @@ mod body;
 mod handlers;
 #[cfg(feature = "identity")]
 mod identity_listener; // identity listener for SPIRE
-// the stand-ins of a build without the identity feature
 #[cfg(not(feature = "identity"))]
 #[path = "identity_off.rs"]
 mod identity_listener;
-// payload keys: /keys/ukey, /keys/vkey, /keys/verify
 mod keys;
 mod listener;
 mod open_files;
@@ -31,8 +22,8 @@ mod service;
 pub mod tls;
 mod version;
 
-pub use identity_listener::{IdentityListeners, serve_identity}; // identity listener for SPIRE
-pub use query::{IdentityQuery, IntegrityQuery, Nonce, QueryError};
+pub use identity_listener::{IdentityListeners, serve_identity};
+pub use query::{IntegrityQuery, Nonce, QueryError};
 pub use service::{AgentInfo, AttestError, Attestation};
 pub use tls::{ServerTls, TlsError, TlsFiles};
 pub use version::{ApiVersion, ApiVersions};
@@ -49,7 +40,6 @@ use crate::payload::KeyBootstrap;
 /// The default [`Limits::quote_deadline`].
 pub(crate) const QUOTE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Resource limits and deadlines of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Requests served at once, each from its complete request head to the
@@ -60,13 +50,11 @@ pub struct Limits {
     /// the source with the most makes room for a new one. `None`: derived
     /// from the limit on open files (raised to its hard limit at start).
     pub(crate) max_pending: Option<usize>,
-    /// How long a new connection may take to send its first byte; until
-    /// then it costs a small task and a socket, no TLS state.
+    /// Until its first byte, a connection costs a small task and a socket,
+    /// no TLS state.
     pub(crate) first_byte_timeout: Duration,
-    /// How long a client may take to finish the TLS handshake.
     pub(crate) tls_handshake_timeout: Duration,
-    /// How long a client may take to send a request's headers. Connections
-    /// serve one request each (no keep-alive).
+    /// For a request's headers (one request per connection, no keep-alive).
     pub(crate) header_read_timeout: Duration,
     /// How long requests still open when shutdown begins may run on: short,
     /// so that a TPM command that hangs cannot hold up keylet's stop.
@@ -96,25 +84,22 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ServerSettings {
-    /// The mTLS configuration; `None` serves plain HTTP (only when
-    /// `enable_agent_mtls = false`).
+    /// `None` serves plain HTTP (only when `enable_agent_mtls = false`).
     pub tls: Option<ServerTls>,
-    /// The API versions served and advertised.
     pub versions: ApiVersions,
-    /// The IMA log, sent when PCR 10 is quoted.
+    /// Sent when PCR 10 is quoted.
     pub ima_log: Option<Arc<ImaLog>>,
-    /// The measured-boot log, sent when PCR 0 is quoted.
+    /// Sent when PCR 0 is quoted.
     pub mb_log: Option<Arc<MeasuredBootLog>>,
-    /// The boot time sent with quotes as `boottime` (read once at start).
+    /// Sent with quotes as `boottime` (read once at start).
     pub boottime: Option<u64>,
-    /// Limits and deadlines.
     pub limits: Limits,
     /// Counts quotes by endpoint and result; `None` when metrics are off.
     pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
-    /// Payload keys for `/keys/ukey`, `/keys/vkey` and `/keys/verify`;
-    /// `None` answers them with 400.
+    /// For `/keys/ukey`, `/keys/vkey` and `/keys/verify`; `None` answers
+    /// them with 400.
     pub payload_keys: Option<Arc<KeyBootstrap>>,
-    /// Revocation notifications; `None` acknowledges them without a check.
+    /// `None` acknowledges revocation notifications without a check.
     pub(crate) revocations: Option<Arc<crate::revocation::Revocations>>,
     /// The TPM worker every quote runs on (clones of the settings share it).
     pub(crate) tpm_worker: crate::executor::TpmWorker,
@@ -122,8 +107,6 @@ pub struct ServerSettings {
 
 /// Serves on a bound `listener` until `shutdown` completes; then open
 /// connections finish their requests (see [`Limits::shutdown_grace`]).
-/// Once listening, the server only logs failures (of handshakes,
-/// connections, accepts).
 pub async fn serve_on(
     listener: TcpListener,
     settings: ServerSettings,

@@ -16,8 +16,8 @@ const MOST_PENDING: u64 = 4096;
 /// The fewest, even under a tiny limit on open files.
 const FEWEST_PENDING: u64 = 16;
 
-/// The soft limit on open files after raising it to the hard limit (or to
-/// what was needed), read and raised once per process.
+/// The soft limit on open files, raised once per process to the hard limit
+/// (or to what is needed).
 pub(super) fn open_files_limit() -> u64 {
     static LIMIT: OnceLock<u64> = OnceLock::new();
     *LIMIT.get_or_init(|| {
@@ -47,9 +47,8 @@ pub(super) fn open_files_limit() -> u64 {
     })
 }
 
-/// How many connections may wait at once (not yet served): what the limit on
-/// open files leaves after [`RESERVED`], between [`FEWEST_PENDING`] and
-/// [`MOST_PENDING`]. Logged by the caller.
+/// How many connections may wait at once: what the limit on open files
+/// leaves after [`RESERVED`], between [`FEWEST_PENDING`] and [`MOST_PENDING`].
 pub(super) fn pending_budget() -> usize {
     let budget = open_files_limit()
         .saturating_sub(RESERVED)

@@ -1,10 +1,10 @@
-//! The connections that wait to be served: accepted, but still waiting for
-//! their first byte, TLS handshake, request head or a serving slot. Their
-//! number is capped; when the cap is reached, a newcomer is let in and the
-//! oldest waiting connection of the source holding the most is dropped, so
-//! idle clients lose their place as soon as anyone else needs it (no fixed
-//! deadline to wait out) and one address cannot crowd out the others.
+//! The connections that wait for their first byte, TLS handshake, request
+//! head or a serving slot. At the cap, a newcomer is let in and the oldest
+//! waiting connection of the source holding the most is dropped, so idle
+//! clients lose their place as soon as anyone else needs it (no fixed deadline
+//! to wait out) and one address cannot crowd out the others.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,9 +14,8 @@ use tokio::sync::Notify;
 /// Where a connection comes from, for fairness between sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Source {
-    /// A TCP peer's address.
     Ip(IpAddr),
-    /// A Unix socket peer's uid (the identity listener's socket).
+    /// A peer's uid on the identity listener's Unix socket.
     #[cfg_attr(not(feature = "identity"), allow(dead_code))]
     Uid(u32),
 }
@@ -30,7 +29,7 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// The waiting connections, shared by an accept loop and its connections.
+/// Shared by an accept loop and its connections.
 #[derive(Debug)]
 pub(crate) struct Pending {
     cap: usize,
@@ -63,11 +62,7 @@ impl Inner {
         let (source, id) = self
             .by_source
             .iter()
-            .max_by(|a, b| {
-                a.1.len()
-                    .cmp(&b.1.len())
-                    .then(b.1.first().cmp(&a.1.first()))
-            })
+            .max_by_key(|(_, ids)| (ids.len(), Reverse(ids.first())))
             .and_then(|(source, ids)| ids.first().map(|id| (*source, *id)))?;
         self.remove(source, id)?.notify_one();
         Some(source)
@@ -84,7 +79,6 @@ pub(crate) struct Ticket {
 }
 
 impl Pending {
-    /// At most `cap` (at least 1) waiting connections.
     pub(crate) fn new(cap: usize) -> Arc<Self> {
         Arc::new(Self {
             cap: cap.max(1),
@@ -92,12 +86,10 @@ impl Pending {
         })
     }
 
-    /// The cap.
     pub(crate) fn cap(&self) -> usize {
         self.cap
     }
 
-    /// How many connections wait now.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().evict.len()
@@ -107,10 +99,9 @@ impl Pending {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits a connection from `source`, evicting another waiting one if
-    /// the cap is reached (whose source is returned). The connection is told
-    /// it is evicted by the [`Notify`] (a permit kept until it waits); once
-    /// served, never.
+    /// Admits a connection from `source`, evicting another one (whose source
+    /// is returned) at the cap. The [`Notify`] tells the connection it is
+    /// evicted (a permit kept until it waits); once served, never.
     pub(crate) fn admit(self: &Arc<Self>, source: Source) -> (Ticket, Arc<Notify>, Option<Source>) {
         let evicted = Arc::new(Notify::new());
         let mut inner = self.lock();
@@ -131,15 +122,14 @@ impl Pending {
     }
 
     /// Evicts the oldest waiting connection of the busiest source (to free
-    /// a file descriptor); returns its source, or `None` if none waits.
+    /// a file descriptor); returns its source.
     pub(crate) fn evict_oldest(&self) -> Option<Source> {
         self.lock().evict()
     }
 }
 
 impl Ticket {
-    /// The connection is being served: it no longer waits, and can no
-    /// longer be evicted.
+    /// The connection is being served: it can no longer be evicted.
     pub(crate) fn served(&self) {
         self.pending.lock().remove(self.source, self.id);
     }

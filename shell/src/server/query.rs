@@ -1,9 +1,4 @@
 //! Query-string parsing and validation for the quote endpoints.
-//!
-//! Every rejected parameter becomes a 400 whose `status` names the parameter
-//! and says what was wrong with it.
-
-use std::fmt;
 
 use keylet_core::keylime::hex;
 use keylet_core::pcr::PcrMask;
@@ -14,40 +9,38 @@ pub const MAX_NONCE_LEN: usize = 64;
 /// How much of a rejected value is echoed back in an error message.
 const ECHO_LIMIT: usize = 80;
 
+/// A rejected query parameter: the 400's `status`, which names the parameter
+/// and says what was wrong with it.
+pub type QueryError = String;
+
 /// A quote nonce: 1 to 64 ASCII letters and digits. The TPM gets its bytes as
 /// the quote's qualifying data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nonce(String);
 
 impl Nonce {
-    /// Validates a nonce.
-    ///
     /// # Errors
     ///
-    /// A [`QueryError`]: the nonce is empty, longer than [`MAX_NONCE_LEN`]
-    /// or has a character other than ASCII letters and digits.
+    /// The nonce is empty, longer than [`MAX_NONCE_LEN`] or not alphanumeric.
     pub fn parse(value: &str) -> Result<Self, QueryError> {
         if value.is_empty() {
-            return Err(QueryError(
-                "nonce is empty; it must have 1 to 64 alphanumeric characters".into(),
-            ));
+            return Err("nonce is empty; it must have 1 to 64 alphanumeric characters".into());
         }
         if !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(QueryError(format!(
+            return Err(format!(
                 "nonce should be strictly alphanumeric (A-Z, a-z, 0-9): {}",
                 echo(value)
-            )));
+            ));
         }
         if value.len() > MAX_NONCE_LEN {
-            return Err(QueryError(format!(
-                "Nonce is too long (max size {MAX_NONCE_LEN}): {}",
-                value.len()
-            )));
+            let len = value.len();
+            return Err(format!(
+                "Nonce is too long (max size {MAX_NONCE_LEN}): {len}"
+            ));
         }
         Ok(Self(value.to_owned()))
     }
 
-    /// The nonce text.
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
@@ -60,35 +53,10 @@ impl Nonce {
     }
 }
 
-/// A rejected query parameter: the 400's `status`, which names the parameter
-/// and says what was wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryError(String);
-
-impl fmt::Display for QueryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for QueryError {}
-
-/// No `nonce` parameter.
-fn nonce_missing() -> QueryError {
-    QueryError("uri must contain key 'nonce' with 1 to 64 alphanumeric characters".into())
-}
-
-/// `GET /quotes/identity` parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityQuery {
-    /// The nonce to quote.
-    pub nonce: Nonce,
-}
-
-/// `GET /quotes/integrity` parameters.
+/// The parameters of `GET /quotes/integrity`, and of `/quotes/identity` (a
+/// nonce only) as the quote it asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrityQuery {
-    /// The nonce to quote.
     pub nonce: Nonce,
     /// The PCRs the verifier asked for (PCR 16 is added when quoting).
     pub mask: PcrMask,
@@ -98,42 +66,27 @@ pub struct IntegrityQuery {
     pub ima_ml_entry: u64,
 }
 
-impl IdentityQuery {
-    /// Parses the raw query string (without `?`).
-    ///
-    /// # Errors
-    ///
-    /// A [`QueryError`] naming the bad or missing `nonce`.
-    pub fn parse(query: &str) -> Result<Self, QueryError> {
-        let nonce = find(query, "nonce").ok_or_else(nonce_missing)?;
-        Ok(Self {
-            nonce: Nonce::parse(&nonce)?,
-        })
-    }
+fn nonce(query: &str) -> Result<Nonce, QueryError> {
+    let nonce = find(query, "nonce")
+        .ok_or("uri must contain key 'nonce' with 1 to 64 alphanumeric characters")?;
+    Nonce::parse(&nonce)
 }
 
 impl IntegrityQuery {
-    /// Parses the raw query string (without `?`).
+    /// Parses the raw query string (without `?`) of `/quotes/integrity`.
     ///
     /// # Errors
     ///
-    /// A [`QueryError`] naming the first bad parameter, checked in the order
-    /// nonce, mask, partial.
+    /// The first bad parameter, checked in the order nonce, mask, partial.
     pub fn parse(query: &str) -> Result<Self, QueryError> {
-        let nonce = find(query, "nonce").ok_or_else(nonce_missing)?;
-        let nonce = Nonce::parse(&nonce)?;
-        let mask = find(query, "mask").ok_or_else(|| {
-            QueryError("uri must contain key 'mask' (a hex PCR bitmask such as 0x400)".into())
-        })?;
+        let nonce = nonce(query)?;
+        let mask = find(query, "mask")
+            .ok_or("uri must contain key 'mask' (a hex PCR bitmask such as 0x400)")?;
         let mask = parse_mask(&mask)?;
         let include_pubkey = match find(query, "partial").as_deref() {
             Some("0") => true,
             Some("1") => false,
-            _ => {
-                return Err(QueryError(
-                    "uri must contain key 'partial' and value '0' or '1'".into(),
-                ));
-            }
+            _ => return Err("uri must contain key 'partial' and value '0' or '1'".into()),
         };
         let ima_ml_entry = find(query, "ima_ml_entry")
             .and_then(|v| v.parse().ok())
@@ -145,29 +98,42 @@ impl IntegrityQuery {
             ima_ml_entry,
         })
     }
+
+    /// Parses the raw query string of `/quotes/identity`: PCR 16 alone, with
+    /// the payload key.
+    ///
+    /// # Errors
+    ///
+    /// The bad or missing `nonce`.
+    pub fn identity(query: &str) -> Result<Self, QueryError> {
+        Ok(Self {
+            nonce: nonce(query)?,
+            mask: PcrMask::EMPTY,
+            include_pubkey: true,
+            ima_ml_entry: 0,
+        })
+    }
 }
 
 /// Parses a PCR mask written as hex, with or without `0x`, any case.
 ///
 /// # Errors
 ///
-/// A [`QueryError`]: the mask is not hexadecimal, or selects a PCR above 23.
+/// The mask is not hexadecimal, or selects a PCR above 23.
 pub fn parse_mask(value: &str) -> Result<PcrMask, QueryError> {
     let out_of_range = || {
         let value = echo(value);
-        QueryError(format!(
-            "mask selects a PCR above 23; only PCRs 0 to 23 exist: {value}"
-        ))
+        format!("mask selects a PCR above 23; only PCRs 0 to 23 exist: {value}")
     };
     let digits = value
         .strip_prefix("0x")
         .or_else(|| value.strip_prefix("0X"))
         .unwrap_or(value);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(QueryError(format!(
+        return Err(format!(
             "mask should be a hex encoded 32-bit integer: {}",
             echo(value)
-        )));
+        ));
     }
     let significant = digits.trim_start_matches('0');
     if significant.len() > 8 {

@@ -1,9 +1,8 @@
 //! Certificates without downtime: the client CAs (`trusted_client_ca`) are
-//! reloaded when their files change, and everything (the CAs and keylet's own
-//! certificate and key) on SIGHUP, by building a new rustls configuration and
-//! swapping it into the [`ServerTls`] slot. Connections already open keep the
-//! configuration they started with; new ones get the new one. A file that does
-//! not load is reported (file and problem) and the running configuration stays.
+//! reloaded when their files change, and also keylet's own certificate and key
+//! on SIGHUP, into the [`ServerTls`] slot: open connections keep their
+//! configuration, new ones get the new one. A file that does not load is
+//! reported and the running configuration stays.
 //!
 //! keylet's own server certificate is pinned by the verifier, so a changed
 //! `server_cert` file is never picked up by the file watch: only an explicit
@@ -39,7 +38,6 @@ fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
     paths.iter().map(|p| stamp(p)).collect()
 }
 
-/// keylet's own certificate and key file.
 fn server_stamps(files: &TlsFiles) -> (Stamp, Stamp) {
     (stamp(&files.server_cert), stamp(&files.server_key))
 }
@@ -54,7 +52,7 @@ pub struct TlsReloader {
 }
 
 impl TlsReloader {
-    /// A reloader for `tls`, which was built from its files just now.
+    /// For `tls`, built from its files just now.
     #[must_use]
     pub fn new(tls: ServerTls) -> Self {
         let files = &tls.files;
@@ -66,9 +64,8 @@ impl TlsReloader {
         }
     }
 
-    /// Looks at the files once: reloads the client CAs if a CA file changed
-    /// (new inode, size or mtime), and warns once if keylet's own certificate
-    /// or key file changed (that needs SIGHUP).
+    /// Reloads the client CAs if a CA file changed, and warns once if keylet's
+    /// own certificate or key file changed (that needs SIGHUP).
     async fn poll(&mut self) {
         let server_now = server_stamps(&self.tls.files);
         if server_now != self.server_seen {
@@ -98,8 +95,7 @@ impl TlsReloader {
         self.install(loaded, "a trusted_client_ca file changed");
     }
 
-    /// Reloads everything from the files (the SIGHUP path): the client CAs and
-    /// keylet's own certificate and key.
+    /// Reloads the client CAs and keylet's own certificate and key (SIGHUP).
     fn reload_all(&mut self) {
         self.ca_seen = stamps(&self.tls.files.trusted_client_ca);
         self.server_seen = server_stamps(&self.tls.files);
@@ -118,21 +114,16 @@ impl TlsReloader {
         self.install(loaded, "SIGHUP");
     }
 
-    /// Puts `loaded` in use for new connections, or keeps the running
-    /// configuration if the files did not load; logs which, and why.
+    /// Puts `loaded` in use for new connections, or logs why not.
     fn install(&self, loaded: Result<Arc<ServerConfig>, TlsError>, cause: &str) {
         match loaded {
             Ok(config) => {
                 self.tls.replace(config);
+                let cas = &self.tls.files.trusted_client_ca;
+                let cas: Vec<_> = cas.iter().map(|p| p.display().to_string()).collect();
                 log::info!(
                     "{cause}: TLS configuration reloaded (client CAs: {}); new connections use it",
-                    self.tls
-                        .files
-                        .trusted_client_ca
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    cas.join(", ")
                 );
             }
             Err(e) => log::error!(
@@ -141,8 +132,7 @@ impl TlsReloader {
         }
     }
 
-    /// Polls every `interval` and reloads everything on SIGHUP, until the task
-    /// is dropped.
+    /// Polls every `interval` and reloads everything on SIGHUP.
     pub(crate) async fn run(self, interval: Duration) {
         use tokio::signal::unix::{SignalKind, signal};
         let (tx, requests) = mpsc::channel(1);
@@ -156,26 +146,18 @@ impl TlsReloader {
     }
 
     /// Polls every `interval` and reloads everything each time `reload`
-    /// receives (SIGHUP in [`TlsReloader::run`]; a test reloads its own
-    /// server without a process-wide signal), until the task is dropped; once
-    /// `reload` ends, the files are only watched.
+    /// receives (a test reloads its own server without a process-wide
+    /// signal); once `reload` ends, the files are only watched.
     pub async fn run_with(mut self, interval: Duration, mut reload: Option<mpsc::Receiver<()>>) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let requested = tokio::select! {
-                _ = tick.tick() => None,
-                r = async {
-                    match reload.as_mut() {
-                        Some(r) => r.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => Some(r),
-            };
-            match requested {
-                None => self.poll().await,
-                Some(Some(())) => self.reload_all(),
-                Some(None) => reload = None,
+            tokio::select! {
+                _ = tick.tick() => self.poll().await,
+                r = async { reload.as_mut()?.recv().await }, if reload.is_some() => match r {
+                    Some(()) => self.reload_all(),
+                    None => reload = None,
+                },
             }
         }
     }

@@ -24,7 +24,6 @@ const FALLBACK_500: &str = r#"{"code":500,"status":"Internal error","results":{}
 
 pub(crate) type Reply = Response<ResponseBody>;
 
-/// A response of `segments`, a JSON document.
 fn with_body(code: StatusCode, segments: Vec<Segment>) -> Reply {
     let mut response = Response::new(ResponseBody(segments.into()));
     *response.status_mut() = code;
@@ -34,7 +33,6 @@ fn with_body(code: StatusCode, segments: Vec<Segment>) -> Reply {
     response
 }
 
-/// The envelope with `status` and `results`.
 fn envelope<T: Serialize>(code: StatusCode, status: &str, results: &T) -> Reply {
     let bytes = serde_json::to_vec(&Envelope {
         code: code.as_u16(),
@@ -48,7 +46,6 @@ fn envelope<T: Serialize>(code: StatusCode, status: &str, results: &T) -> Reply 
     with_body(code, vec![Segment::Fixed(bytes.into())])
 }
 
-/// 200 with `results`.
 pub(crate) fn success<T: Serialize>(results: &T) -> Reply {
     envelope(StatusCode::OK, SUCCESS, results)
 }
@@ -58,7 +55,6 @@ pub(crate) fn error(code: StatusCode, message: &str) -> Reply {
     envelope(code, message, &Empty {})
 }
 
-/// 405 with an `Allow` header.
 pub(crate) fn method_not_allowed(allow: &'static str) -> Reply {
     let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "Method is not supported");
     response

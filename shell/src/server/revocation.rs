@@ -5,40 +5,34 @@
 
 use std::sync::Arc;
 
-use hyper::StatusCode;
 use hyper::body::Body;
 
-use super::keys::{decode_json, read_body, refuse};
-use super::response::{self, Empty, Reply};
+use super::keys::{decode_json, take_body};
+use super::response::Reply;
 use crate::revocation::{Notification, Revocations};
 
 /// The largest notification body accepted (the verifier's are about 1 KB).
 const MAX_BODY: usize = 64 * 1024;
 
-/// Handles one notification.
 pub(super) async fn post<B>(revocations: Option<&Arc<Revocations>>, body: B) -> Reply
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let too_large = format!("revocation notification larger than {MAX_BODY} bytes");
-    let read = match read_body(body, MAX_BODY, &too_large).await {
-        Ok(read) => read.and_then(|bytes| decode_json::<Notification>(&bytes)),
-        Err(reply) => return reply,
-    };
-    let notification = match read {
-        Ok(n) => n,
-        Err(message) => return refuse("revocation notification", &message),
-    };
-    let Some(revocations) = revocations else {
-        log::info!("revocation notification received; revocation handling is off here");
-        return response::success(&Empty {});
-    };
-    match revocations.handle(notification) {
-        Ok(()) => response::success(&Empty {}),
-        Err(e) => {
-            log::warn!("revocation notification refused: {e}");
-            response::error(StatusCode::BAD_REQUEST, &e.to_string())
-        }
-    }
+    take_body(
+        body,
+        MAX_BODY,
+        &too_large,
+        "revocation notification",
+        |bytes| {
+            let notification = decode_json::<Notification>(bytes)?;
+            let Some(revocations) = revocations else {
+                log::info!("revocation notification received; revocation handling is off here");
+                return Ok(());
+            };
+            revocations.handle(notification).map_err(|e| e.to_string())
+        },
+    )
+    .await
 }

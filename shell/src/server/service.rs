@@ -1,12 +1,9 @@
-//! The contract between the HTTP server and the TPM side of keylet.
-//!
-//! The server parses and validates requests, formats responses, streams logs
-//! and knows the API versions; an [`Attestation`] implementation runs the TPM
-//! and owns the keys. The server calls [`Attestation::quote`] on the TPM
-//! worker ([`crate::executor::TpmWorker`]), so the implementation may block
-//! on the TPM; the server
-//! answers 500 when no quote came within [`super::Limits::quote_deadline`].
-//! Every other method answers at once: they must never wait for the TPM.
+//! The contract between the HTTP server and the TPM side of keylet, which
+//! runs the TPM and owns the keys. The server calls [`Attestation::quote`] on
+//! the TPM worker ([`crate::executor::TpmWorker`]), so it may block; the
+//! server answers 500 when no quote came within
+//! [`super::Limits::quote_deadline`]. The methods that do not say "blocking"
+//! must never wait for the TPM.
 
 use std::fmt;
 
@@ -17,22 +14,17 @@ use super::query::Nonce;
 
 /// What the server needs from the TPM side.
 pub trait Attestation: Send + Sync + 'static {
-    /// Produces a quote over `mask` with `nonce` as qualifying data, after
-    /// resetting PCR 16 and extending it with the hash of
-    /// [`payload_public_pem`](Self::payload_public_pem); returns Keylime's
-    /// quote string (`r<b64 TPMS_ATTEST>:<b64 TPMT_SIGNATURE>:<b64 PCR blob>`),
-    /// made with the algorithms of [`agent_info`](Self::agent_info).
-    ///
-    /// `mask` always contains PCR 16: the server adds it to what the verifier
-    /// asked for (`mask ∪ {16}`), and an identity quote is PCR 16 alone.
-    ///
-    /// Blocking: runs TPM commands. The implementation serialises TPM use
-    /// (the server may call this from several requests at once).
+    /// Blocking: Keylime's quote string (`r<b64 TPMS_ATTEST>:<b64
+    /// TPMT_SIGNATURE>:<b64 PCR blob>`) over `mask` (which always holds PCR
+    /// 16) with `nonce` as qualifying data and the algorithms of
+    /// [`agent_info`](Self::agent_info), after resetting PCR 16 and extending
+    /// it with the hash of [`payload_public_pem`](Self::payload_public_pem).
+    /// The implementation serialises TPM use: requests may call it at once.
     ///
     /// # Errors
     ///
-    /// An [`AttestError`] when the TPM cannot produce a quote. The server
-    /// answers 500 "Unable to retrieve quote", which the verifier retries.
+    /// The TPM cannot produce a quote: answered 500 "Unable to retrieve
+    /// quote", which the verifier retries.
     fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError>;
 
     /// The payload key (NK) as a SubjectPublicKeyInfo PEM: exactly the bytes
@@ -42,23 +34,21 @@ pub trait Attestation: Send + Sync + 'static {
     /// The agent's identity and algorithms, for `/agent/info`.
     fn agent_info(&self) -> AgentInfo;
 
-    /// Push mode's proof of possession: TPM2_Certify of the AK by itself
-    /// with `qualifying` (the verifier's decoded challenge); returns the
-    /// TPMS_ATTEST and the TPMT_SIGNATURE. Blocking: runs TPM commands.
+    /// Blocking: push mode's proof of possession, TPM2_Certify of the AK by
+    /// itself with `qualifying` (the verifier's decoded challenge); the
+    /// TPMS_ATTEST and the TPMT_SIGNATURE.
     ///
     /// # Errors
     ///
-    /// An [`AttestError`] if the TPM fails or its answer is not the
-    /// attestation asked for.
+    /// The TPM fails or its answer is not the attestation asked for.
     fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError>;
 
-    /// A push-mode quote: `mask` of the agent's bank with `nonce` (the
-    /// verifier's decoded challenge) as qualifying data, without PCR 16;
-    /// returns the Keylime quote string. Blocking: runs TPM commands.
+    /// Blocking: a push-mode quote of `mask` of the agent's bank with `nonce`
+    /// (the verifier's decoded challenge) as qualifying data, without PCR 16.
     ///
     /// # Errors
     ///
-    /// An [`AttestError`] if the TPM fails or the quote fails its self-check.
+    /// The TPM fails or the quote fails its self-check.
     fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError>;
 
     /// The AK's TPM2B_PUBLIC, as registered.
@@ -74,19 +64,19 @@ impl fmt::Debug for dyn Attestation {
     }
 }
 
-/// The agent's identity, for `GET /v2.2+/agent/info`, and the algorithms
-/// every quote is made with (sent with it as `hash_alg`, `enc_alg`, `sign_alg`).
+/// The agent's identity, for `GET /v2.2+/agent/info` (the field names in
+/// parentheses), and the algorithms every quote is made with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentInfo {
-    /// The agent UUID (`agent_uuid`).
+    /// `agent_uuid`.
     pub uuid: String,
     /// The PCR bank (`tpm_hash_alg`).
     pub hash_alg: HashAlg,
-    /// The key type (`tpm_enc_alg`).
+    /// `tpm_enc_alg`.
     pub key_alg: KeyAlg,
-    /// The signature scheme (`tpm_sign_alg`).
+    /// `tpm_sign_alg`.
     pub sign_alg: SignAlg,
-    /// The attestation key's TPM handle (`ak_handle`, sent as a JSON number).
+    /// The AK's TPM handle (`ak_handle`, sent as a JSON number).
     pub ak_handle: u32,
 }
 
@@ -97,11 +87,9 @@ pub struct AgentInfo {
 pub enum AttestError {
     /// A TPM command failed (transport error or TPM response code).
     Tpm(Box<dyn std::error::Error + Send + Sync>),
-    /// The PCRs kept changing between reading them and quoting them.
-    PcrsUnstable {
-        /// How many read-and-quote rounds were tried.
-        attempts: u32,
-    },
+    /// The PCRs kept changing between reading them and quoting them, in all
+    /// these rounds.
+    PcrsUnstable { attempts: u32 },
     /// The quote task stopped before finishing (it panicked or was cancelled).
     Interrupted,
     /// The TPM did not answer within the quote deadline (it hangs, or a

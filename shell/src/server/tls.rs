@@ -1,11 +1,9 @@
 //! The mTLS server configuration: keylet's certificate and key, and the CAs
 //! whose client certificates (the verifier's and the tenant's) it accepts.
-//!
-//! TLS 1.2 and 1.3 (ring), ALPN `http/1.1`, a client certificate required, and
-//! no TLS 1.3 session tickets (the verifier opens a new connection for every
+//! TLS 1.2 and 1.3 (ring), ALPN `http/1.1`, a client certificate required, no
+//! TLS 1.3 session tickets (the verifier opens a new connection for every
 //! poll, so tickets would only cost two extra records per request).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -17,19 +15,17 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::keys::{CertFileError, load_certs};
 use crate::tls;
 
-/// The files the mTLS configuration is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
-    /// keylet's certificate chain, PEM (leaf first).
+    /// keylet's certificate chain (leaf first).
     pub server_cert: PathBuf,
-    /// keylet's private key, PEM: PKCS#8, SEC1 (EC) or PKCS#1 (RSA), unencrypted.
+    /// PKCS#8, SEC1 (EC) or PKCS#1 (RSA), unencrypted.
     pub server_key: PathBuf,
-    /// PEM files of the CAs that sign accepted client certificates; each may
-    /// hold several certificates.
+    /// The CAs that sign accepted client certificates, several per file.
     pub trusted_client_ca: Vec<PathBuf>,
 }
 
-/// What the files are called in messages.
+// What the files are called in messages.
 const SERVER_CERT: &str = "server certificate (server_cert)";
 const SERVER_KEY: &str = "server key (server_key)";
 const CLIENT_CA: &str = "trusted client CA (trusted_client_ca)";
@@ -37,47 +33,37 @@ const CLIENT_CA: &str = "trusted client CA (trusted_client_ca)";
 /// Why the mTLS configuration could not be built: the file and what is wrong
 /// with it (unreadable, not PEM, no usable item, an encrypted key, refused by
 /// rustls), or that no client CA is configured, with what to do.
-#[derive(Debug)]
-pub struct TlsError(String);
+pub type TlsError = String;
 
-impl fmt::Display for TlsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for TlsError {}
-
-/// Builds the server configuration from `files`. Call it again to reload
-/// certificates, and install the result with [`ServerTls::replace`].
+/// Builds the server configuration from `files` (to reload, install the
+/// result with [`ServerTls::replace`]).
 ///
 /// # Errors
 ///
-/// A [`TlsError`] naming the file that is missing, unreadable, empty, not PEM
-/// or unusable.
+/// Which file is missing, unreadable, empty, not PEM or unusable.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let certs = read_certs(&files.server_cert, SERVER_CERT)?;
-    let key = read_key(&files.server_key)?;
+    let key_path = files.server_key.display();
+    let pem = std::fs::read(&files.server_key)
+        .map_err(|e| format!("cannot read the {SERVER_KEY} file {key_path}: {e}"))?;
+    let key = parse_key(&files.server_key, &pem)?;
     let config = verifying_clients(&files.trusted_client_ca)?
         .with_single_cert(certs, key)
         .map_err(|e| {
-            TlsError(format!(
-                "the server certificate {} and key {} cannot be used together: {e}",
+            format!(
+                "the server certificate {} and key {key_path} cannot be used together: {e}",
                 files.server_cert.display(),
-                files.server_key.display()
-            ))
+            )
         })?;
     Ok(finish(config))
 }
 
-/// Builds a server configuration that trusts the CAs in `trusted_client_ca`
-/// (read anew) and keeps serving `current`'s certificate and key: how the
-/// client CAs are reloaded without touching the pinned server certificate.
+/// `current` trusting the CAs in `trusted_client_ca` (read anew): how the client
+/// CAs are reloaded without touching the pinned server certificate.
 ///
 /// # Errors
 ///
-/// A [`TlsError`] naming the CA file that is missing, unreadable, empty, not
-/// PEM or unusable.
+/// Which CA file is missing, unreadable, empty, not PEM or unusable.
 pub(crate) fn with_client_cas(
     current: &ServerConfig,
     trusted_client_ca: &[PathBuf],
@@ -87,26 +73,25 @@ pub(crate) fn with_client_cas(
     Ok(finish(config))
 }
 
-/// A server configuration builder (TLS 1.2 and 1.3) whose client
-/// certificates must chain to a CA in `ca_files`.
+/// A builder (TLS 1.2 and 1.3) requiring client certificates from `ca_files`.
 fn verifying_clients(
     ca_files: &[PathBuf],
 ) -> Result<ConfigBuilder<ServerConfig, WantsServerCert>, TlsError> {
     if ca_files.is_empty() {
-        return Err(TlsError(
+        return Err(
             "mTLS is enabled but trusted_client_ca lists no CA file; add the verifier's CA \
-             (cv_ca/cacert.crt)"
+                    (cv_ca/cacert.crt)"
                 .into(),
-        ));
+        );
     }
     let mut roots = RootCertStore::empty();
     for path in ca_files {
         for ca in read_certs(path, CLIENT_CA)? {
             roots.add(ca).map_err(|e| {
-                TlsError(format!(
+                format!(
                     "a certificate in the trusted client CA file {} is unusable: {e}",
                     path.display()
-                ))
+                )
             })?;
         }
     }
@@ -114,9 +99,9 @@ fn verifying_clients(
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
             .build()
-            .map_err(|e| TlsError(format!("cannot build the client certificate verifier: {e}")))?;
-    let builder = tls::server_builder(provider)
-        .map_err(|e| TlsError(format!("cannot enable TLS 1.2 and 1.3: {e}")))?;
+            .map_err(|e| format!("cannot build the client certificate verifier: {e}"))?;
+    let builder =
+        tls::server_builder(provider).map_err(|e| format!("cannot enable TLS 1.2 and 1.3: {e}"))?;
     Ok(builder.with_client_cert_verifier(verifier))
 }
 
@@ -127,34 +112,19 @@ fn finish(mut config: ServerConfig) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-fn read_certs(path: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    load_certs(path).map_err(|e| {
-        TlsError(match e {
-            CertFileError::Read { path, source } => {
-                format!("cannot read the {role} file {}: {source}", path.display())
-            }
-            CertFileError::Pem { path, detail } => {
-                format!(
-                    "the {role} file {} is not valid PEM: {detail}",
-                    path.display()
-                )
-            }
-            CertFileError::Empty { path } => format!(
-                "the {role} file {} holds no usable PEM certificate",
-                path.display()
-            ),
-        })
+fn read_certs(file: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let path = file.display();
+    load_certs(file).map_err(|e| match e {
+        CertFileError::Read { source, .. } => {
+            format!("cannot read the {role} file {path}: {source}")
+        }
+        CertFileError::Pem { detail, .. } => {
+            format!("the {role} file {path} is not valid PEM: {detail}")
+        }
+        CertFileError::Empty { .. } => {
+            format!("the {role} file {path} holds no usable PEM certificate")
+        }
     })
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = std::fs::read(path).map_err(|e| {
-        TlsError(format!(
-            "cannot read the {SERVER_KEY} file {}: {e}",
-            path.display()
-        ))
-    })?;
-    parse_key(path, &pem)
 }
 
 /// The server key in `pem`, read from `path`: the one PEM key reader of the
@@ -162,40 +132,29 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 ///
 /// # Errors
 ///
-/// A [`TlsError`]: the key is encrypted, missing or not PEM.
+/// The key is encrypted, missing or not PEM.
 pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
+    use rustls_pki_types::pem::Error::NoItemsFound;
     let path = path.display();
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| {
-        TlsError(match e {
-            rustls_pki_types::pem::Error::NoItemsFound
-                if pem.windows(9).any(|w| w == b"ENCRYPTED") =>
-            {
-                format!(
-                    "the server key {path} is encrypted; keylet needs an unencrypted PKCS#8, \
-                     SEC1 or PKCS#1 key"
-                )
-            }
-            rustls_pki_types::pem::Error::NoItemsFound => {
-                format!("the {SERVER_KEY} file {path} holds no usable PEM private key")
-            }
-            e => format!("the {SERVER_KEY} file {path} is not valid PEM: {e}"),
-        })
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
+        NoItemsFound if pem.windows(9).any(|w| w == b"ENCRYPTED") => format!(
+            "the server key {path} is encrypted; keylet needs an unencrypted PKCS#8, SEC1 or \
+             PKCS#1 key"
+        ),
+        NoItemsFound => format!("the {SERVER_KEY} file {path} holds no usable PEM private key"),
+        e => format!("the {SERVER_KEY} file {path} is not valid PEM: {e}"),
     })
 }
 
-/// The server's current TLS configuration, replaceable while it runs: each
-/// new connection uses the configuration current at its accept; connections
-/// already open keep theirs. Clones share the same slot.
+/// The server's TLS configuration, replaceable while it runs: each new
+/// connection uses the one current at its accept. Clones share the slot.
 #[derive(Debug, Clone)]
 pub struct ServerTls {
     current: Arc<RwLock<Arc<ServerConfig>>>,
-    /// The files the configuration was built from, to watch and reload.
     pub(crate) files: TlsFiles,
 }
 
 impl ServerTls {
-    /// Builds the configuration from `files` into a new slot.
-    ///
     /// # Errors
     ///
     /// As [`server_config`].
@@ -210,8 +169,6 @@ impl ServerTls {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
     }
 
-    /// The configuration new connections use.
-    #[must_use]
     pub(crate) fn current(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }

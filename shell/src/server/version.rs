@@ -5,9 +5,7 @@ use std::fmt;
 /// An agent API version `major.minor` (e.g. 2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ApiVersion {
-    /// The major number.
     pub(crate) major: u8,
-    /// The minor number.
     pub(crate) minor: u8,
 }
 
@@ -23,7 +21,6 @@ impl ApiVersion {
         Self::new(2, 6),
     ];
 
-    /// The version `major.minor`.
     #[must_use]
     pub const fn new(major: u8, minor: u8) -> Self {
         Self { major, minor }
@@ -31,20 +28,16 @@ impl ApiVersion {
 
     /// Parses `"2.6"`; `None` unless it is two decimal numbers written
     /// canonically (no sign, no leading zeros).
-    #[must_use]
     pub(crate) fn parse(text: &str) -> Option<Self> {
         let (major, minor) = text.split_once('.')?;
         Some(Self::new(canonical_u8(major)?, canonical_u8(minor)?))
     }
 
-    /// Parses a path segment `"v2.6"`.
-    #[must_use]
     pub(crate) fn from_path_segment(segment: &str) -> Option<Self> {
         Self::parse(segment.strip_prefix('v')?)
     }
 
     /// Whether `/agent/info` exists in this version (2.2 and later).
-    #[must_use]
     pub(crate) fn has_agent_info(self) -> bool {
         self >= Self::new(2, 2)
     }
@@ -88,7 +81,6 @@ impl ApiVersions {
 
     /// The configuration's `(major, minor)` list; all of keylet's versions if
     /// it holds none keylet implements (the config parser already warned).
-    #[must_use]
     pub(crate) fn from_config(enabled: &[(u8, u8)]) -> Self {
         Self::new(
             enabled
@@ -109,14 +101,9 @@ impl ApiVersions {
     #[must_use]
     pub fn offer(self, pinned: bool, registrar: ApiVersion) -> (Self, String) {
         let up_to_registrar = self.served.iter().filter(|v| **v <= registrar).count();
-        let offered = match up_to_registrar {
-            _ if pinned => self.served.len(),
-            0 => self.served.len(),
-            n => n,
-        };
-        let capped = Self {
-            offered,
-            served: self.served,
+        let capped = match up_to_registrar {
+            n if pinned || n == 0 => Self::served(self.served),
+            offered => Self { offered, ..self },
         };
         let offering = range(capped.offered());
         let why = if pinned {
@@ -133,20 +120,16 @@ impl ApiVersions {
         (capped, why)
     }
 
-    /// The versions `GET /version` offers, oldest first, never empty.
-    #[must_use]
+    /// The versions `GET /version` offers, never empty.
     pub(crate) fn offered(&self) -> &[ApiVersion] {
         self.served.get(..self.offered).unwrap_or(&self.served)
     }
 
-    /// Whether `v` is enabled (served).
-    #[must_use]
     pub(crate) fn contains(&self, v: ApiVersion) -> bool {
         self.served.contains(&v)
     }
 
-    /// The enabled (served) versions, oldest first.
-    #[must_use]
+    /// The served versions, oldest first.
     pub(crate) fn as_slice(&self) -> &[ApiVersion] {
         &self.served
     }
@@ -168,7 +151,6 @@ fn range(list: &[ApiVersion]) -> String {
 }
 
 impl Default for ApiVersions {
-    /// All of [`ApiVersion::SUPPORTED`].
     fn default() -> Self {
         Self::served(ApiVersion::SUPPORTED.to_vec())
     }
@@ -193,21 +175,12 @@ mod tests {
 
     #[test]
     fn enabled_list_is_checked_sorted_and_deduplicated() {
-        let v = ApiVersions::new([
-            ApiVersion::new(2, 6),
-            ApiVersion::new(2, 5),
-            ApiVersion::new(2, 6),
-        ]);
-        assert_eq!(
-            v.as_ref().map(ApiVersions::as_slice),
-            Some(&[ApiVersion::new(2, 5), ApiVersion::new(2, 6)][..])
-        );
+        let [v25, v26] = [ApiVersion::new(2, 5), ApiVersion::new(2, 6)];
+        let v = ApiVersions::new([v26, v25, v26]);
+        assert_eq!(v.as_ref().map(ApiVersions::as_slice), Some(&[v25, v26][..]));
         assert_eq!(ApiVersions::new([]), None);
         assert_eq!(ApiVersions::new([ApiVersion::new(3, 0)]), None);
-        assert_eq!(
-            ApiVersions::default().as_slice().last(),
-            Some(&ApiVersion::new(2, 6))
-        );
+        assert_eq!(ApiVersions::default().as_slice().last(), Some(&v26));
     }
 
     #[test]
@@ -230,13 +203,10 @@ mod tests {
 
     #[test]
     fn an_explicit_api_versions_is_offered_as_is() {
-        let pinned = ApiVersions::new([ApiVersion::new(2, 4), ApiVersion::new(2, 6)]).unwrap();
+        let both = [ApiVersion::new(2, 4), ApiVersion::new(2, 6)];
+        let pinned = ApiVersions::new(both).unwrap();
         let (v, why) = pinned.offer(true, ApiVersion::new(2, 3));
-        assert_eq!(
-            v.offered(),
-            &[ApiVersion::new(2, 4), ApiVersion::new(2, 6)][..]
-        );
-        assert_eq!(v.offered().last(), Some(&ApiVersion::new(2, 6)));
+        assert_eq!(v.offered(), &both[..]);
         assert!(why.contains("2.4, 2.6 (api_versions)"), "{why}");
     }
 }
