@@ -20,8 +20,8 @@ use crate::server::{self, ApiVersions, IdentityListeners, ServerSettings, Server
 /// How long the stop waits for the TPM to flush the AK.
 pub const FLUSH_WAIT: Duration = Duration::from_millis(300);
 
-/// The server settings for `c` on `listen` with `tls` (`None`: plain HTTP)
-/// and `metrics`; logs and payload keys are the caller's.
+/// The server settings for `c` with `tls` (`None`: plain HTTP) and
+/// `metrics`; logs and payload keys are the caller's.
 #[must_use]
 pub fn server_settings(
     c: &AgentConfig,

@@ -136,6 +136,37 @@ impl TpmAttestation {
         }
         flushed
     }
+
+    /// Runs `work` with the TPM lock held, with the recovery a quote gets:
+    /// after a TPM I/O failure keylet reconnects, reloads the AK and runs
+    /// `work` once more; an unsafe clock is repaired and `work` retried.
+    fn with_tpm<R>(
+        &self,
+        mut work: impl FnMut(&mut Inner) -> Result<R, AgentError<TransportError>>,
+    ) -> Result<R, AttestError> {
+        let mut inner = self.lock();
+        super::clock::renew_lease(&mut inner.tpm, false);
+        match work(&mut inner) {
+            Ok(r) => Ok(r),
+            Err(AgentError::Transport { error, .. }) => {
+                log::warn!("TPM I/O failed: {error}");
+                let ak = inner.recover(&self.ak_public).map_err(|e| {
+                    log::error!("TPM recovery failed: {e}");
+                    AttestError::Tpm(e.into())
+                })?;
+                self.ak.store(ak, Ordering::Relaxed);
+                work(&mut inner).map_err(to_attest_error)
+            }
+            // The clock is still unsafe (an earlier repair failed, for example
+            // while the TPM was busy): repair it now, then try once more.
+            Err(AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe))
+                if super::clock::ensure_safe(&mut inner.tpm) =>
+            {
+                work(&mut inner).map_err(to_attest_error)
+            }
+            Err(e) => Err(to_attest_error(e)),
+        }
+    }
 }
 
 impl Inner {
@@ -183,48 +214,14 @@ fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
     }
 }
 
-impl TpmAttestation {
-    /// Runs `work` with the TPM lock held, with the recovery a quote gets:
-    /// after a TPM I/O failure keylet reconnects, reloads the AK and runs
-    /// `work` once more; an unsafe clock is repaired and `work` retried.
-    fn with_tpm<R>(
-        &self,
-        mut work: impl FnMut(&mut Inner) -> Result<R, AgentError<TransportError>>,
-    ) -> Result<R, AttestError> {
-        let mut inner = self.lock();
-        super::clock::renew_lease(&mut inner.tpm, false);
-        match work(&mut inner) {
-            Ok(r) => Ok(r),
-            Err(AgentError::Transport { error, .. }) => {
-                log::warn!("TPM I/O failed: {error}");
-                let ak = inner.recover(&self.ak_public).map_err(|e| {
-                    log::error!("TPM recovery failed: {e}");
-                    AttestError::Tpm(e.into())
-                })?;
-                self.ak.store(ak, Ordering::Relaxed);
-                work(&mut inner).map_err(to_attest_error)
-            }
-            // The clock is still unsafe (an earlier repair failed, for example
-            // while the TPM was busy): repair it now, then try once more.
-            Err(AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe))
-                if super::clock::ensure_safe(&mut inner.tpm) =>
-            {
-                work(&mut inner).map_err(to_attest_error)
-            }
-            Err(e) => Err(to_attest_error(e)),
-        }
-    }
-}
-
 impl Attestation for TpmAttestation {
     fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError> {
-        let bank = self.info.hash_alg;
         let nonce = nonce.as_str().as_bytes();
         self.with_tpm(|inner| {
             let req = QuoteRequest {
                 ak: inner.ak,
                 nonce,
-                bank,
+                bank: self.info.hash_alg,
                 mask,
                 data_digest: self.data_digest.as_bytes(),
             };
@@ -266,10 +263,11 @@ impl Attestation for TpmAttestation {
     }
 
     fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError> {
-        let bank = self.info.hash_alg;
         self.with_tpm(|inner| {
             let Inner { tpm, out, ak, .. } = inner;
-            let n = tpm.tpm().quote_pcrs(*ak, nonce, bank, mask, out)?;
+            let n = tpm
+                .tpm()
+                .quote_pcrs(*ak, nonce, self.info.hash_alg, mask, out)?;
             Ok(ascii(out, n))
         })
     }
