@@ -81,26 +81,22 @@ fn check_and_repair(tpm: &mut TpmBox) -> bool {
     };
     match tpm.make_clock_safe(Auth::Password(&owner_password), floor) {
         Ok(ClockRepair::AlreadySafe(_)) => true,
-        Ok(ClockRepair::Advanced { before, after }) if before.safe => {
-            log::info!(
-                "set the TPM clock forward by {} s to {} ms, keylet's clock lease: above every \
-                 clock value keylet may have reported before (after a power loss a TPM may \
-                 restart an old clock value and still call it safe; reset count {})",
-                after.clock.saturating_sub(before.clock) / 1000,
-                after.clock,
-                before.reset_count
-            );
-            true
-        }
         Ok(ClockRepair::Advanced { before, after }) => {
-            log::warn!(
-                "the TPM clock was not safe (unclean TPM reset; reset count {}); set it forward \
-                 by {} s to {} ms, above every clock value reported before, and the TPM marked \
-                 it safe",
-                before.reset_count,
-                after.clock.saturating_sub(before.clock) / 1000,
-                after.clock
-            );
+            let (to, resets) = (after.clock, before.reset_count);
+            let by = to.saturating_sub(before.clock) / 1000;
+            if before.safe {
+                log::info!(
+                    "set the TPM clock forward by {by} s to {to} ms, keylet's clock lease: above \
+                     every clock value keylet may have reported before (after a power loss a TPM \
+                     may restart an old clock value and still call it safe; reset count {resets})"
+                );
+            } else {
+                log::warn!(
+                    "the TPM clock was not safe (unclean TPM reset; reset count {resets}); set it \
+                     forward by {by} s to {to} ms, above every clock value reported before, and \
+                     the TPM marked it safe"
+                );
+            }
             true
         }
         Err(e) => {

@@ -88,11 +88,8 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
                     key.cert.display()
                 ))
             })?;
-            log::info!(
-                "re-creating the {} from TCG template {}",
-                role.name,
-                t.name()
-            );
+            let (name, template) = (role.name, t.name());
+            log::info!("re-creating the {name} from TCG template {template}");
             let step = role.create_step;
             let tmpl = devid_template(role.key, t)
                 .map_err(Into::into)
@@ -251,17 +248,27 @@ mod tests {
             .join(name)
     }
 
-    fn check(public: &str, role: &Role, cert: &str) -> Result<(), StartError> {
-        let public = std::fs::read(data(public)).unwrap();
+    const H: Handle = 0x8102_0000;
+
+    fn check(public: PathBuf, role: &Role, cert: &str, handle: Handle) -> Result<(), StartError> {
+        let public = std::fs::read(public).unwrap();
         let cert_path = data(cert);
         let cert = certificate(&cert_path, role.cert_option)?;
-        match_key(&public, 0x8102_0000, role, &cert.spki, &cert_path)
+        match_key(&public, handle, role, &cert.spki, &cert_path)
     }
 
     #[test]
-    fn each_certificate_matches_its_own_key_pem_or_der() {
-        check("iak.tpm2b", &IAK, "iak-good.pem").unwrap();
-        check("idevid.tpm2b", &IDEVID, "idevid-good.der").unwrap();
+    fn each_certificate_matches_its_own_key_pem_or_der_and_no_other() {
+        check(data("iak.tpm2b"), &IAK, "iak-good.pem", H).unwrap();
+        check(data("idevid.tpm2b"), &IDEVID, "idevid-good.der", H).unwrap();
+        // a certificate for another key: the message names the file and the handle
+        let e = check(data("iak.tpm2b"), &IAK, "idevid-good.der", H).unwrap_err();
+        assert!(matches!(e, StartError::DeviceId(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("idevid-good.der (iak_cert)") && text.contains("0x81020000 (iak_handle)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -269,25 +276,11 @@ mod tests {
         // the H-3 IAK and H-4 IDevID swtpm made (keylet-core's test data); the
         // certificate carries the IAK's public key (openssl -force_pubkey)
         let devid = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data/devid");
-        let cert_path = data("iak-p384.pem");
-        let cert = certificate(&cert_path, IAK.cert_option).unwrap();
-        let iak = std::fs::read(devid.join("iak-p384.tpm2b")).unwrap();
-        match_key(&iak, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap();
-        let idevid = std::fs::read(devid.join("idevid-p521.tpm2b")).unwrap();
-        let e = match_key(&idevid, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap_err();
+        let p384 = |key: &str| check(devid.join(key), &IAK, "iak-p384.pem", 0x8102_0002);
+        p384("iak-p384.tpm2b").unwrap();
+        let e = p384("idevid-p521.tpm2b").unwrap_err();
         let text = e.to_string();
         assert!(text.contains("is not for the key at 0x81020002"), "{e}");
-    }
-
-    #[test]
-    fn a_certificate_for_another_key_names_the_file_and_the_handle() {
-        let e = check("iak.tpm2b", &IAK, "idevid-good.der").unwrap_err();
-        assert!(matches!(e, StartError::DeviceId(_)), "{e}");
-        let text = e.to_string();
-        assert!(
-            text.contains("idevid-good.der (iak_cert)") && text.contains("0x81020000 (iak_handle)"),
-            "{text}"
-        );
     }
 
     #[test]

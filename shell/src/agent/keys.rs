@@ -14,7 +14,6 @@ use super::identity::Identity;
 use super::tpm_box::TpmBox;
 use crate::state::AgentState;
 
-/// The largest EK certificate read from NV.
 const MAX_EK_CERT: usize = 4096;
 
 /// The TPM objects the agent runs with.

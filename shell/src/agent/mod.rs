@@ -107,7 +107,7 @@ impl std::fmt::Display for StartError {
                 write!(f, "cannot {step}: {source}{}", HintSuffix(source))
             }
             Self::Identity(e) => e.fmt(f),
-            Self::State(e) => e.fmt(f),
+            Self::State(e) | Self::Keys(e) => e.fmt(f),
             Self::StateMismatch { path, detail } => {
                 let path = path.display();
                 write!(
@@ -117,7 +117,6 @@ impl std::fmt::Display for StartError {
                      keylet; or set the algorithms back"
                 )
             }
-            Self::Keys(e) => e.fmt(f),
             Self::Registrar(e) => e.fmt(f),
             Self::DeviceId(e) => e.fmt(f),
             Self::Credential(e) => write!(f, "the registrar's credential cannot be activated: {e}"),

@@ -18,15 +18,11 @@ use crate::registrar::{Registrar, RegistrarError, Registration};
 use crate::state::AgentState;
 
 /// Retries `op` with capped exponential backoff while it fails transiently.
-async fn with_backoff<T, F, Fut>(
+async fn with_backoff<T>(
     backoff: Backoff,
     what: &str,
-    mut op: F,
-) -> Result<T, RegistrarError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, RegistrarError>>,
-{
+    mut op: impl AsyncFnMut() -> Result<T, RegistrarError>,
+) -> Result<T, RegistrarError> {
     let floor = Duration::from_millis(100);
     let mut pauses =
         backoff::Backoff::exact(backoff.initial.max(floor), backoff.max_delay.max(floor));

@@ -33,19 +33,7 @@ struct Inner {
     ak_private: Vec<u8>,
 }
 
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner")
-            .field("tpm", &self.tpm)
-            .field("ak", &self.ak)
-            .field("key_alg", &self.key_alg)
-            .field("persistent_ek", &self.persistent_ek)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The agent's [`Attestation`]: quotes with the loaded AK.
-#[derive(Debug)]
 pub struct TpmAttestation {
     inner: Mutex<Inner>,
     /// The AK handle as last loaded, for `/agent/info` without the lock.
@@ -95,6 +83,15 @@ pub fn attestation(
         info,
         ak_public: state.ak_public.clone(),
         ak_name,
+    }
+}
+
+impl std::fmt::Debug for TpmAttestation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ak = self.ak.load(Ordering::Relaxed);
+        f.debug_struct("TpmAttestation")
+            .field("ak", &ak)
+            .finish_non_exhaustive()
     }
 }
 
@@ -173,28 +170,25 @@ impl Inner {
     /// Reconnects, clears what a restarted TPM may hold, recreates the EK
     /// and reloads the AK (`ak_public`); the new AK handle.
     fn recover(&mut self, ak_public: &[u8]) -> Result<Handle, String> {
-        log::warn!("reconnecting to the TPM at {}", self.tpm.device());
-        self.tpm.reopen().map_err(|e| e.to_string())?;
-        super::clock::ensure_safe(&mut self.tpm);
-        let _ = self.tpm.tpm().flush_leftovers();
+        let tpm = &mut self.tpm;
+        log::warn!("reconnecting to the TPM at {}", tpm.device());
+        tpm.reopen().map_err(|e| e.to_string())?;
+        super::clock::ensure_safe(tpm);
+        let _ = tpm.tpm().flush_leftovers();
         let mut public = [0u8; 1024];
-        let ek = self
-            .tpm
+        let ek = tpm
             .tpm()
             .create_ek(self.key_alg, self.persistent_ek, &mut public)
             .map_err(|e| e.to_string())?;
         if ek.transient {
-            self.tpm.own(ek.handle);
+            tpm.own(ek.handle);
         }
-        let loaded = self
-            .tpm
-            .tpm()
-            .load_ak(ek.key(), ak_public, &self.ak_private);
+        let loaded = tpm.tpm().load_ak(ek.key(), ak_public, &self.ak_private);
         if ek.transient {
-            self.tpm.release(ek.handle);
+            tpm.release(ek.handle);
         }
         self.ak = loaded.map_err(|e| e.to_string())?;
-        self.tpm.own(self.ak);
+        tpm.own(self.ak);
         log::info!("TPM reconnected; AK reloaded as {:#010x}", self.ak);
         Ok(self.ak)
     }

@@ -61,29 +61,6 @@ pub(super) async fn shutdown_signal() {
     }
 }
 
-/// Opens the configured TPM, timed by `metrics`, flushes what an earlier
-/// process left and makes an unsafe clock safe if configured to.
-fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, StartError> {
-    let device = choose_device(c.tpm_device.as_deref()).map_err(StartError::Device)?;
-    let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
-    tpm.set_endorsement_password(&c.tpm_ownerpassword);
-    if let Some(m) = metrics {
-        tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
-    }
-    log::info!("TPM: {}", tpm.device());
-    tpm.clock_lease = Some(ClockLease::load(
-        c.keylime_dir.join(clock::FILE_NAME),
-        c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
-    ));
-    match tpm.tpm().flush_leftovers() {
-        Ok(0) => {}
-        Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
-        Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
-    }
-    clock::ensure_safe(&mut tpm);
-    Ok(tpm)
-}
-
 /// Runs a blocking start-up step (TPM commands, which take seconds on a
 /// discrete TPM; software key generation) on tokio's blocking thread, so
 /// that the async thread goes on serving metrics meanwhile.
@@ -127,7 +104,24 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
     let (config, timed) = (c.clone(), metrics.clone());
     let (tpm, objects, ak, state) = blocking("open the TPM and prepare the AK", move || {
         let c = &config;
-        let mut tpm = open_tpm(c, timed.as_ref())?;
+        let device = choose_device(c.tpm_device.as_deref()).map_err(StartError::Device)?;
+        let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
+        tpm.set_endorsement_password(&c.tpm_ownerpassword);
+        if let Some(m) = timed {
+            tpm.set_metrics(m); // metrics: TPM command latency
+        }
+        log::info!("TPM: {}", tpm.device());
+        tpm.clock_lease = Some(ClockLease::load(
+            c.keylime_dir.join(clock::FILE_NAME),
+            c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
+        ));
+        // what an earlier process left; then an unsafe clock is made safe if configured to
+        match tpm.tpm().flush_leftovers() {
+            Ok(0) => {}
+            Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
+            Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
+        }
+        clock::ensure_safe(&mut tpm);
         let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
         crate::state::remove_stale_temporaries(c);
         let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
