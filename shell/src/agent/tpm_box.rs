@@ -116,15 +116,13 @@ impl Drop for TpmBox {
 /// The device to use: `tpm_device`/`TCTI` if given (an error if it does not
 /// parse), else `/dev/tpmrm0` if it exists, else `/dev/tpm0`.
 pub fn choose_device(configured: Option<&str>) -> Result<TpmDevice, crate::tpm::DeviceError> {
-    if let Some(spec) = configured {
-        return spec.parse();
+    match configured {
+        Some(spec) => spec.parse(),
+        None if std::path::Path::new("/dev/tpmrm0").exists() => {
+            Ok(TpmDevice::Path("/dev/tpmrm0".into()))
+        }
+        None => Ok(TpmDevice::Path("/dev/tpm0".into())),
     }
-    let rm = std::path::Path::new("/dev/tpmrm0");
-    Ok(TpmDevice::Path(if rm.exists() {
-        rm.to_path_buf()
-    } else {
-        "/dev/tpm0".into()
-    }))
 }
 
 #[cfg(test)]
