@@ -81,26 +81,22 @@ fn check_and_repair(tpm: &mut TpmBox) -> bool {
     };
     match tpm.make_clock_safe(Auth::Password(&owner_password), floor) {
         Ok(ClockRepair::AlreadySafe(_)) => true,
-        Ok(ClockRepair::Advanced { before, after }) if before.safe => {
-            log::info!(
-                "set the TPM clock forward by {} s to {} ms, keylet's clock lease: above every \
-                 clock value keylet may have reported before (after a power loss a TPM may \
-                 restart an old clock value and still call it safe; reset count {})",
-                after.clock.saturating_sub(before.clock) / 1000,
-                after.clock,
-                before.reset_count
-            );
-            true
-        }
         Ok(ClockRepair::Advanced { before, after }) => {
-            log::warn!(
-                "the TPM clock was not safe (unclean TPM reset; reset count {}); set it forward \
-                 by {} s to {} ms, above every clock value reported before, and the TPM marked \
-                 it safe",
-                before.reset_count,
-                after.clock.saturating_sub(before.clock) / 1000,
-                after.clock
-            );
+            let (to, resets) = (after.clock, before.reset_count);
+            let by = to.saturating_sub(before.clock) / 1000;
+            if before.safe {
+                log::info!(
+                    "set the TPM clock forward by {by} s to {to} ms, keylet's clock lease: above \
+                     every clock value keylet may have reported before (after a power loss a TPM \
+                     may restart an old clock value and still call it safe; reset count {resets})"
+                );
+            } else {
+                log::warn!(
+                    "the TPM clock was not safe (unclean TPM reset; reset count {resets}); set it \
+                     forward by {by} s to {to} ms, above every clock value reported before, and \
+                     the TPM marked it safe"
+                );
+            }
             true
         }
         Err(e) => {
@@ -118,16 +114,14 @@ fn check_and_repair(tpm: &mut TpmBox) -> bool {
 /// The lease file's name in `keylime_dir`.
 pub(crate) const FILE_NAME: &str = "keylet-clock-lease";
 
-/// The persisted clock lease, when it was last renewed, and whether an
-/// unsafe clock is set forward.
+/// The persisted clock lease (the lowest value a repaired TPM clock may be
+/// set to), when it was last renewed, and the owner hierarchy's password
+/// (`tpm_ownerpassword`) when an unsafe clock is set forward.
 #[derive(Debug)]
 pub(crate) struct ClockLease {
     path: PathBuf,
-    /// The lowest value a repaired TPM clock may be set to.
     value: u64,
     renewed: Option<Instant>,
-    /// The owner hierarchy's password (`tpm_ownerpassword`) when an unsafe
-    /// TPM clock is set forward (`tpm_clock_repair`).
     repair: Option<Zeroizing<Vec<u8>>>,
 }
 
@@ -138,19 +132,16 @@ impl ClockLease {
     #[must_use]
     pub(crate) fn load(path: PathBuf, repair: Option<Zeroizing<Vec<u8>>>) -> Self {
         let value = match store::read_private(&path) {
-            Ok(Some(bytes)) => match std::str::from_utf8(&bytes)
+            Ok(Some(bytes)) => std::str::from_utf8(&bytes)
                 .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-            {
-                Some(v) => v,
-                None => {
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or_else(|| {
                     log::warn!(
                         "{} does not hold a TPM clock value; it is rewritten at the next renewal",
                         path.display()
                     );
                     0
-                }
-            },
+                }),
             Ok(None) => 0,
             Err(e) => {
                 log::warn!("cannot read the TPM clock lease: {e}");

@@ -24,13 +24,10 @@ pub(crate) struct DeviceIdentity {
     iak: Handle,
     iak_transient: bool,
     iak_password: Zeroizing<Vec<u8>>,
-    /// base64 TPM2B_PUBLIC of the IAK.
+    /// base64 TPM2B_PUBLIC and certificate DER of the IAK and the IDevID.
     iak_tpm: String,
-    /// base64 DER of the IAK certificate.
     iak_cert: String,
-    /// base64 TPM2B_PUBLIC of the IDevID.
     idevid_tpm: String,
-    /// base64 DER of the IDevID certificate.
     idevid_cert: String,
     /// base64 TPMS_ATTEST and TPMT_SIGNATURE of the AK's certification.
     iak_attest: String,
@@ -42,11 +39,6 @@ pub(crate) struct DeviceIdentity {
 /// once; a re-created IAK stays loaded (owned by `tpm`) until it has
 /// certified the AK ([`DeviceIdentity::certify_ak`]) or the registrar could
 /// not be asked ([`DeviceIdentity::release_iak`]).
-///
-/// # Errors
-///
-/// [`StartError::Tpm`] if a handle holds no key or a key cannot be made,
-/// [`StartError::DeviceId`] if a certificate is unusable or for another key.
 pub(crate) fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
     let idevid = checked(tpm, &IDEVID, &s.idevid, s.template)?;
     if idevid.made_from.is_some() {
@@ -93,12 +85,8 @@ impl DeviceIdentity {
     /// registrar expects of API `api`: SHA-256 of the agent id from 2.6 on,
     /// the id itself before; then the IAK is flushed if keylet re-created it
     /// (a persistent one stays). Returns the registration fields of this
-    /// identity and the AK's certification.
-    ///
-    /// # Errors
-    ///
-    /// [`StartError::Tpm`] if the TPM refuses (a wrong `iak_password`, for
-    /// example), or the answer is not the attestation asked for.
+    /// identity and the AK's certification. A wrong `iak_password` is a
+    /// [`StartError::Tpm`].
     pub(crate) fn certify_ak(
         &mut self,
         tpm: &mut TpmBox,
@@ -107,11 +95,36 @@ impl DeviceIdentity {
         agent_id: &str,
         api: (u8, u8),
     ) -> Result<DeviceIdFields<'_>, StartError> {
-        let certified = self.certify(tpm, ak, ak_public, agent_id, api);
+        let step = "certify the AK with the IAK (iak_handle, iak_password)";
+        let digest = Sha256::digest(agent_id.as_bytes());
+        let qualifying: &[u8] = if api >= (2, 6) {
+            digest.as_slice()
+        } else {
+            agent_id.as_bytes()
+        };
+        let mut out = vec![0u8; 2048];
+        let certified = name::of_tpm2b_public(ak_public)
+            .map_err(|e| StartError::Credential(format!("the AK public area has no Name: {e}")))
+            .and_then(|ak_name| {
+                let req = CertifyRequest {
+                    object: ak,
+                    object_auth: Auth::EMPTY,
+                    sign: self.iak,
+                    sign_auth: Auth::Password(&self.iak_password),
+                    qualifying,
+                    object_name: ak_name.as_bytes(),
+                };
+                tpm.tpm()
+                    .certify(&req, &mut out)
+                    .map_err(StartError::tpm(step))
+            });
         if self.release_iak(tpm) {
             log::info!("the re-created IAK has certified the AK and is flushed");
         }
-        (self.iak_attest, self.iak_sign) = certified?;
+        let lens = certified?;
+        let end = lens.attest.saturating_add(lens.signature);
+        self.iak_attest = STANDARD.encode(out.get(..lens.attest).unwrap_or(&[]));
+        self.iak_sign = STANDARD.encode(out.get(lens.attest..end).unwrap_or(&[]));
         Ok(DeviceIdFields {
             iak_tpm: &self.iak_tpm,
             iak_cert: &self.iak_cert,
@@ -131,41 +144,5 @@ impl DeviceIdentity {
             tpm.release(self.iak);
         }
         transient
-    }
-    /// The certification of [`certify_ak`](Self::certify_ak), base64.
-    fn certify(
-        &self,
-        tpm: &mut TpmBox,
-        ak: Handle,
-        ak_public: &[u8],
-        agent_id: &str,
-        api: (u8, u8),
-    ) -> Result<(String, String), StartError> {
-        let step = "certify the AK with the IAK (iak_handle, iak_password)";
-        let digest = Sha256::digest(agent_id.as_bytes());
-        let qualifying: &[u8] = if api >= (2, 6) {
-            digest.as_slice()
-        } else {
-            agent_id.as_bytes()
-        };
-        let ak_name = name::of_tpm2b_public(ak_public)
-            .map_err(|e| StartError::Credential(format!("the AK public area has no Name: {e}")))?;
-        let req = CertifyRequest {
-            object: ak,
-            object_auth: Auth::EMPTY,
-            sign: self.iak,
-            sign_auth: Auth::Password(&self.iak_password),
-            qualifying,
-            object_name: ak_name.as_bytes(),
-        };
-        let mut out = vec![0u8; 2048];
-        let lens = tpm
-            .tpm()
-            .certify(&req, &mut out)
-            .map_err(StartError::tpm(step))?;
-        let attest = out.get(..lens.attest).unwrap_or(&[]);
-        let end = lens.attest.saturating_add(lens.signature);
-        let signature = out.get(lens.attest..end).unwrap_or(&[]);
-        Ok((STANDARD.encode(attest), STANDARD.encode(signature)))
     }
 }

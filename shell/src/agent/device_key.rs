@@ -53,24 +53,17 @@ pub(crate) const IDEVID: Role = Role {
 /// each other ([`match_key`]).
 #[derive(Debug)]
 pub(crate) struct Obtained {
-    /// Its handle: persistent, or a transient object the caller flushes.
+    /// Persistent, or a transient object the caller flushes.
     pub(crate) handle: Handle,
     /// The template keylet re-created it from; `None`: read at its handle.
     pub(crate) made_from: Option<DevIdTemplate>,
-    /// Its TPM2B_PUBLIC.
+    /// TPM2B_PUBLIC
     pub(crate) public: Vec<u8>,
-    /// Its certificate.
     pub(crate) cert: Cert,
 }
 
 /// Reads the certificate of `key`, then the key of `role` at its handle, or
 /// re-created from `template` (or the template of the certificate's key).
-///
-/// # Errors
-///
-/// [`StartError::DeviceId`] if the certificate is unusable or its key is of
-/// no TCG template, [`StartError::Tpm`] if the TPM has no such key or
-/// refuses to create it.
 pub(crate) fn obtain<T: Transport<Error = TransportError>>(
     tpm: &mut Tpm<'_, T>,
     key: &DeviceKey,
@@ -95,11 +88,8 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
                     key.cert.display()
                 ))
             })?;
-            log::info!(
-                "re-creating the {} from TCG template {}",
-                role.name,
-                t.name()
-            );
+            let (name, template) = (role.name, t.name());
+            log::info!("re-creating the {name} from TCG template {template}");
             let step = role.create_step;
             let tmpl = devid_template(role.key, t)
                 .map_err(Into::into)
@@ -119,34 +109,29 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
     })
 }
 
-/// A certificate file's first certificate.
+/// A certificate file's first certificate and its SubjectPublicKeyInfo, DER.
 #[derive(Debug)]
 pub(crate) struct Cert {
-    /// Its DER.
     pub(crate) der: Vec<u8>,
-    /// Its SubjectPublicKeyInfo (DER).
     pub(crate) spki: Vec<u8>,
 }
 
 /// The first certificate in `path` (PEM or DER) and its SubjectPublicKeyInfo.
 pub(crate) fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
     let err = |detail: String| StartError::DeviceId(format!("option {option}: {detail}"));
+    let shown = path.display();
     let certs = read_certs(path).map_err(err)?;
     let der = certs
         .into_iter()
         .next()
-        .ok_or_else(|| err(format!("{} holds no certificate", path.display())))?;
-    let cert = x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| {
-        err(format!(
-            "{} is not an X.509 certificate: {e}",
-            path.display()
-        ))
-    })?;
+        .ok_or_else(|| err(format!("{shown} holds no certificate")))?;
+    let cert = x509_cert::Certificate::from_der(der.as_ref())
+        .map_err(|e| err(format!("{shown} is not an X.509 certificate: {e}")))?;
     let spki = cert
         .tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .map_err(|e| err(format!("{}: its public key: {e}", path.display())))?;
+        .map_err(|e| err(format!("{shown}: its public key: {e}")))?;
     Ok(Cert {
         der: der.as_ref().to_vec(),
         spki,
@@ -227,39 +212,31 @@ mod tests {
     #[test]
     fn the_template_is_detected_from_the_key_type_and_curve() {
         // RSA-2048, P-256, P-384 and P-521 SubjectPublicKeyInfo with a placeholder key
-        let mut rsa = [0u8; 294];
-        let n = spki::der(
-            &public::PublicKey::Rsa {
+        use DevIdTemplate::{H1, H2, H3, H4};
+        use public::PublicKey::{EccP256, EccP384, EccP521, Rsa};
+        let keys = [
+            Rsa {
                 modulus: &[0xc5; 256],
                 exponent: 0,
             },
-            &mut rsa,
-        )
-        .unwrap();
-        assert_eq!(detect(&rsa[..n]), Some(DevIdTemplate::H1));
-        let mut ec = [0u8; 91];
-        let n = spki::der(
-            &public::PublicKey::EccP256 {
+            EccP256 {
                 x: &[1; 32],
                 y: &[2; 32],
             },
-            &mut ec,
-        )
-        .unwrap();
-        assert_eq!(detect(&ec[..n]), Some(DevIdTemplate::H2));
-        let mut ec = [0u8; spki::MAX_DER_LEN];
-        let p384 = public::PublicKey::EccP384 {
-            x: &[1; 48],
-            y: &[2; 48],
-        };
-        let n = spki::der(&p384, &mut ec).unwrap();
-        assert_eq!(detect(&ec[..n]), Some(DevIdTemplate::H3));
-        let p521 = public::PublicKey::EccP521 {
-            x: &[1; 66],
-            y: &[2; 66],
-        };
-        let n = spki::der(&p521, &mut ec).unwrap();
-        assert_eq!(detect(&ec[..n]), Some(DevIdTemplate::H4));
+            EccP384 {
+                x: &[1; 48],
+                y: &[2; 48],
+            },
+            EccP521 {
+                x: &[1; 66],
+                y: &[2; 66],
+            },
+        ];
+        let mut der = [0u8; spki::MAX_DER_LEN];
+        for (key, template) in keys.iter().zip([H1, H2, H3, H4]) {
+            let n = spki::der(key, &mut der).unwrap();
+            assert_eq!(detect(&der[..n]), Some(template));
+        }
         assert_eq!(detect(b"\x30\x00"), None);
     }
 
@@ -271,17 +248,27 @@ mod tests {
             .join(name)
     }
 
-    fn check(public: &str, role: &Role, cert: &str) -> Result<(), StartError> {
-        let public = std::fs::read(data(public)).unwrap();
+    const H: Handle = 0x8102_0000;
+
+    fn check(public: PathBuf, role: &Role, cert: &str, handle: Handle) -> Result<(), StartError> {
+        let public = std::fs::read(public).unwrap();
         let cert_path = data(cert);
         let cert = certificate(&cert_path, role.cert_option)?;
-        match_key(&public, 0x8102_0000, role, &cert.spki, &cert_path)
+        match_key(&public, handle, role, &cert.spki, &cert_path)
     }
 
     #[test]
-    fn each_certificate_matches_its_own_key_pem_or_der() {
-        check("iak.tpm2b", &IAK, "iak-good.pem").unwrap();
-        check("idevid.tpm2b", &IDEVID, "idevid-good.der").unwrap();
+    fn each_certificate_matches_its_own_key_pem_or_der_and_no_other() {
+        check(data("iak.tpm2b"), &IAK, "iak-good.pem", H).unwrap();
+        check(data("idevid.tpm2b"), &IDEVID, "idevid-good.der", H).unwrap();
+        // a certificate for another key: the message names the file and the handle
+        let e = check(data("iak.tpm2b"), &IAK, "idevid-good.der", H).unwrap_err();
+        assert!(matches!(e, StartError::DeviceId(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("idevid-good.der (iak_cert)") && text.contains("0x81020000 (iak_handle)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -289,25 +276,11 @@ mod tests {
         // the H-3 IAK and H-4 IDevID swtpm made (keylet-core's test data); the
         // certificate carries the IAK's public key (openssl -force_pubkey)
         let devid = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data/devid");
-        let cert_path = data("iak-p384.pem");
-        let cert = certificate(&cert_path, IAK.cert_option).unwrap();
-        let iak = std::fs::read(devid.join("iak-p384.tpm2b")).unwrap();
-        match_key(&iak, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap();
-        let idevid = std::fs::read(devid.join("idevid-p521.tpm2b")).unwrap();
-        let e = match_key(&idevid, 0x8102_0002, &IAK, &cert.spki, &cert_path).unwrap_err();
+        let p384 = |key: &str| check(devid.join(key), &IAK, "iak-p384.pem", 0x8102_0002);
+        p384("iak-p384.tpm2b").unwrap();
+        let e = p384("idevid-p521.tpm2b").unwrap_err();
         let text = e.to_string();
         assert!(text.contains("is not for the key at 0x81020002"), "{e}");
-    }
-
-    #[test]
-    fn a_certificate_for_another_key_names_the_file_and_the_handle() {
-        let e = check("iak.tpm2b", &IAK, "idevid-good.der").unwrap_err();
-        assert!(matches!(e, StartError::DeviceId(_)), "{e}");
-        let text = e.to_string();
-        assert!(
-            text.contains("idevid-good.der (iak_cert)") && text.contains("0x81020000 (iak_handle)"),
-            "{text}"
-        );
     }
 
     #[test]

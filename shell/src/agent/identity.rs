@@ -15,7 +15,6 @@ use crate::state::AgentState;
 /// The chosen id and how it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// The id.
     pub(crate) id: AgentId,
     /// `hash_ek`, `generate`, `explicit`, `dmidecode` or `hostname`.
     pub(crate) source: &'static str,
@@ -25,14 +24,12 @@ pub struct Identity {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum IdentityError {
-    /// The configured `uuid` is not usable.
     Configured(AgentIdError),
-    /// The EK public area could not be read.
+    /// For `hash_ek`: the EK public area is unreadable.
     Ek(public::PublicError),
-    /// No randomness for `generate`.
+    /// For `generate`: no randomness.
     Random(String),
-    /// `dmidecode` or `hostname`: the host gives no usable id (what was
-    /// wrong and what to set).
+    /// For `dmidecode` or `hostname`: what was wrong and what to set.
     Host(String),
 }
 
@@ -40,9 +37,9 @@ impl std::fmt::Display for IdentityError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Configured(e) => write!(f, "option uuid: {e}"),
+            Self::Host(e) => write!(f, "option uuid: {e}"),
             Self::Ek(e) => write!(f, "cannot read the EK public area for hash_ek: {e}"),
             Self::Random(e) => write!(f, "cannot generate a uuid: {e}"),
-            Self::Host(e) => write!(f, "option uuid: {e}"),
         }
     }
 }
@@ -127,10 +124,6 @@ fn host_name(root: &Path) -> Result<AgentId, String> {
 }
 
 /// Resolves the id from the setting, the EK and the persisted state.
-///
-/// # Errors
-///
-/// [`IdentityError`]: a bad explicit id (including the placeholder).
 pub fn resolve(
     setting: &UuidSetting,
     ek_public: &[u8],
@@ -191,52 +184,34 @@ mod tests {
 
     #[test]
     fn host_ids_naming_no_host_are_refused_with_the_fix() {
-        // (file, value, what the message says)
-        let cases: [(&str, &str, &[&str]); 10] = [
-            (
-                PRODUCT_UUID,
-                "00000000-0000-0000-0000-000000000000",
-                &["not set", "hash_ek"],
-            ),
-            (
-                PRODUCT_UUID,
-                "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
-                &["not set", "hash_ek"],
-            ),
-            (
-                PRODUCT_UUID,
-                "03000200-0400-0500-0006-000700080009",
-                &["not set", "hash_ek"],
-            ),
-            (
-                PRODUCT_UUID,
-                "d432fbb3-d2f1-4a97-9ef7-75bd81c00000",
-                &["placeholder"],
-            ),
-            (
-                PRODUCT_UUID,
-                "Not Settable",
-                &["\"Not Settable\"", "not of the form"],
-            ),
-            (HOST_NAME, "localhost", &["hostnamectl"]),
-            (HOST_NAME, "LOCALHOST.localdomain", &["hostnamectl"]),
-            (HOST_NAME, "(none)", &["\"(none)\"", "byte 0"]),
-            (HOST_NAME, &"a".repeat(81), &["at most 80"]),
-            // no file: no SMBIOS table
-            ("", "", &["product_uuid", "no SMBIOS", "hash_ek"]),
+        const NOT_SET: &[&str] = &["not set", "hash_ek"];
+        // (value, what the message says)
+        let smbios: [(&str, &[&str]); 5] = [
+            ("00000000-0000-0000-0000-000000000000", NOT_SET),
+            ("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF", NOT_SET),
+            ("03000200-0400-0500-0006-000700080009", NOT_SET),
+            ("d432fbb3-d2f1-4a97-9ef7-75bd81c00000", &["placeholder"]),
+            ("Not Settable", &["\"Not Settable\"", "not of the form"]),
         ];
-        for (file, value, says) in cases {
-            let root = if file.is_empty() {
-                tempfile::tempdir().unwrap()
-            } else {
-                root_with(file, value)
-            };
-            let e = if file == HOST_NAME {
-                host_name(root.path()).unwrap_err()
-            } else {
-                smbios_uuid(root.path()).unwrap_err()
-            };
+        let long = "a".repeat(81);
+        let hosts: [(&str, &[&str]); 4] = [
+            ("localhost", &["hostnamectl"]),
+            ("LOCALHOST.localdomain", &["hostnamectl"]),
+            ("(none)", &["\"(none)\"", "byte 0"]),
+            (&long, &["at most 80"]),
+        ];
+        for (value, says) in smbios {
+            let e = smbios_uuid(root_with(PRODUCT_UUID, value).path()).unwrap_err();
             assert!(says.iter().all(|s| e.contains(s)), "{value}: {e}");
+        }
+        for (value, says) in hosts {
+            let e = host_name(root_with(HOST_NAME, value).path()).unwrap_err();
+            assert!(says.iter().all(|s| e.contains(s)), "{value}: {e}");
+        }
+        // no file: no SMBIOS table
+        let e = smbios_uuid(tempfile::tempdir().unwrap().path()).unwrap_err();
+        for says in ["product_uuid", "no SMBIOS", "hash_ek"] {
+            assert!(e.contains(says), "{e}");
         }
     }
 

@@ -5,6 +5,7 @@ use keylet_core::agent::{AtTcgHandle, EkHandle, EkOrigin};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::Handle;
+use log::Level;
 use rsa::pkcs8::LineEnding;
 use rsa::pkcs8::der::pem;
 
@@ -13,7 +14,6 @@ use super::identity::Identity;
 use super::tpm_box::TpmBox;
 use crate::state::AgentState;
 
-/// The largest EK certificate read from NV.
 const MAX_EK_CERT: usize = 4096;
 
 /// The TPM objects the agent runs with.
@@ -23,18 +23,14 @@ pub struct TpmObjects {
     pub ek: EkHandle,
     /// Whether keylet created the EK (and must flush it).
     pub ek_transient: bool,
-    /// The EK TPM2B_PUBLIC.
+    /// TPM2B_PUBLIC
     pub ek_public: Vec<u8>,
-    /// The EK certificate as PEM, if the TPM has one.
+    /// PEM, if the TPM has one.
     pub(crate) ek_cert_pem: Option<String>,
 }
 
 /// Creates (or reads the persistent) EK and reads its certificate; a
 /// transient EK is owned by `tpm`.
-///
-/// # Errors
-///
-/// [`StartError::Tpm`] naming the step.
 pub fn endorsement(
     tpm: &mut TpmBox,
     alg: KeyAlg,
@@ -50,11 +46,7 @@ pub fn endorsement(
     }
     public.truncate(ek.public_len);
     let (said, unused) = ek_origin(alg, ek.handle, ek.origin);
-    let level = if unused {
-        log::Level::Warn
-    } else {
-        log::Level::Info
-    };
+    let level = if unused { Level::Warn } else { Level::Info };
     log::log!(level, "{said}");
     let mut cert = vec![0u8; MAX_EK_CERT];
     let index = alg.ek_cert_index();
@@ -105,13 +97,9 @@ pub fn ek_origin(alg: KeyAlg, handle: Handle, origin: EkOrigin) -> (String, bool
 }
 
 /// Loads the AK from `state` if it belongs to this EK and these algorithms,
-/// else creates one and returns the new state to save.
-///
-/// # Errors
-///
-/// [`StartError::StateMismatch`] when the state holds an AK of other
-/// algorithms (a silent new AK would be refused by the registrar);
-/// [`StartError::Tpm`] when the TPM refuses.
+/// else creates one; with the state and whether it is new (to be saved). A
+/// state of other algorithms is [`StartError::StateMismatch`]: a silent new
+/// AK would be refused by the registrar.
 pub fn attestation_key(
     tpm: &mut TpmBox,
     objects: &TpmObjects,

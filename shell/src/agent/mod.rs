@@ -40,46 +40,33 @@ use crate::tpm::{DeviceError, HintSuffix, TransportError};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StartError {
-    /// The configuration is not usable.
     Config(ConfigError),
-    /// The TPM device value does not parse.
+    /// The `tpm_device` / TCTI value does not parse.
     Device(DeviceError),
-    /// The TPM could not be opened.
     Open(TransportError),
-    /// A TPM step failed.
+    /// A TPM step failed: what keylet was doing, and the error.
     Tpm {
-        /// What keylet was doing.
         step: &'static str,
-        /// The error.
         source: AgentError<TransportError>,
     },
-    /// The agent id could not be chosen.
     Identity(IdentityError),
-    /// The agent state could not be used.
     State(StoreError),
-    /// The agent state belongs to other settings.
+    /// The agent state at `path` belongs to other settings: what differs.
     StateMismatch {
-        /// The state file.
         path: PathBuf,
-        /// What differs.
         detail: String,
     },
-    /// A key or certificate could not be loaded or made.
+    /// A key or certificate cannot be loaded or made.
     Keys(StoreError),
-    /// Registration failed.
     Registrar(RegistrarError),
     /// The IAK or IDevID cannot be used (the message names the option to
     /// fix), or the registrar refused them.
     DeviceId(String),
-    /// The registrar's credential could not be used.
     Credential(String),
-    /// The mTLS configuration failed.
     Tls(TlsError),
-    /// A filesystem step failed.
+    /// A filesystem step failed: what keylet was doing, and the error.
     Io {
-        /// What keylet was doing.
         what: &'static str,
-        /// The error.
         detail: String,
     },
 }
@@ -120,16 +107,16 @@ impl std::fmt::Display for StartError {
                 write!(f, "cannot {step}: {source}{}", HintSuffix(source))
             }
             Self::Identity(e) => e.fmt(f),
-            Self::State(e) => e.fmt(f),
-            Self::StateMismatch { path, detail } => write!(
-                f,
-                "agent state {}: {detail}. Changing the AK needs a new registrar record: run \
-                 keylime_tenant -c regdelete -u <id>, move {} away, and restart keylet; or set the \
-                 algorithms back",
-                path.display(),
-                path.display()
-            ),
-            Self::Keys(e) => e.fmt(f),
+            Self::State(e) | Self::Keys(e) => e.fmt(f),
+            Self::StateMismatch { path, detail } => {
+                let path = path.display();
+                write!(
+                    f,
+                    "agent state {path}: {detail}. Changing the AK needs a new registrar record: \
+                     run keylime_tenant -c regdelete -u <id>, move {path} away, and restart \
+                     keylet; or set the algorithms back"
+                )
+            }
             Self::Registrar(e) => e.fmt(f),
             Self::DeviceId(e) => e.fmt(f),
             Self::Credential(e) => write!(f, "the registrar's credential cannot be activated: {e}"),

@@ -40,8 +40,7 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
     settings.versions = versions;
     settings.ima_log = o.ima_log;
     settings.mb_log = o.mb_log;
-    // payload keys and delivery: the secure tmpfs is
-    // mounted before privileges are dropped
+    // payload keys and delivery: the secure tmpfs is mounted before privileges are dropped
     let secure = payload_delivery(c)?;
     settings.revocations = crate::revocation::Revocations::new(
         c.revocation.clone(),
@@ -55,13 +54,9 @@ pub(super) async fn run_pull(c: &AgentConfig, listen: SocketAddr) -> Result<(), 
         secure,
     )));
     super::lock_down(c)?;
+    let scheme = settings.tls.as_ref().map_or("http", |_| "https");
     log::info!(
-        "serving the Keylime agent API on {}://{listen} as agent {}",
-        if settings.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        },
+        "serving the Keylime agent API on {scheme}://{listen} as agent {}",
         o.state.agent_id
     );
     let (api, identity) = (Some(listener), o.identity_listeners);
@@ -100,9 +95,9 @@ fn software_keys(
     Ok((Some((tls, cert_pem)), payload))
 }
 
-/// Where payloads go: the secure directory when payloads
-/// are accepted (mTLS on, or `enable_insecure_payload`), else nowhere (and
-/// always nowhere in a build without the payload feature).
+/// Where payloads go: the secure directory when payloads are accepted (mTLS
+/// on, or `enable_insecure_payload`), else (or without the payload feature)
+/// nowhere.
 fn payload_delivery(c: &AgentConfig) -> Result<Option<std::path::PathBuf>, StartError> {
     let accepted = c.enable_agent_mtls || c.payload.enable_insecure_payload;
     Ok(if !cfg!(feature = "payload") {

@@ -22,12 +22,8 @@ use crate::server;
 /// Where the boot time used in push mode is kept (with the boot id).
 pub(crate) const BOOT_TIME_FILE: &str = "keylet-push-boot-time";
 
-/// Runs the agent in push mode until a stop signal.
-///
-/// # Errors
-///
-/// [`StartError`] naming the start-up step that failed; once attesting,
-/// keylet keeps trying whatever the verifier answers.
+/// Runs the agent in push mode until a stop signal: errors are of start-up;
+/// once attesting, keylet keeps trying whatever the verifier answers.
 pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     if c.tpm_encryption_alg.ak_alg() != KeyAlg::Rsa2048 || c.tpm_hash_alg != HashAlg::Sha256 {
         log::warn!(

@@ -18,15 +18,11 @@ use crate::registrar::{Registrar, RegistrarError, Registration};
 use crate::state::AgentState;
 
 /// Retries `op` with capped exponential backoff while it fails transiently.
-async fn with_backoff<T, F, Fut>(
+async fn with_backoff<T>(
     backoff: Backoff,
     what: &str,
-    mut op: F,
-) -> Result<T, RegistrarError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, RegistrarError>>,
-{
+    mut op: impl AsyncFnMut() -> Result<T, RegistrarError>,
+) -> Result<T, RegistrarError> {
     let floor = Duration::from_millis(100);
     let mut pauses =
         backoff::Backoff::exact(backoff.initial.max(floor), backoff.max_delay.max(floor));
@@ -53,11 +49,6 @@ where
 /// and activates at the registrar; returns the API version registered with
 /// (the registrar's own, when keylet has it). The IAK and IDevID are checked
 /// against their certificates before the registrar is contacted.
-///
-/// # Errors
-///
-/// [`StartError::Registrar`] (with a clear 403 message), or
-/// [`StartError::Tpm`] / [`StartError::Credential`] during activation.
 pub(crate) async fn register(
     c: &AgentConfig,
     tpm: &mut TpmBox,
@@ -74,14 +65,10 @@ pub(crate) async fn register(
         None => None,
     };
     let (id, backoff) = (state.agent_id.as_str(), c.backoff);
-    let (aik, ek) = (
-        STANDARD.encode(&state.ak_public),
-        STANDARD.encode(&objects.ek_public),
-    );
     #[cfg_attr(not(feature = "iak"), allow(unused_mut))]
     let mut registration = Registration {
-        aik_tpm: &aik,
-        ek_tpm: &ek,
+        aik_tpm: &STANDARD.encode(&state.ak_public),
+        ek_tpm: &STANDARD.encode(&objects.ek_public),
         ekcert: objects.ek_cert_pem.as_deref(),
         mtls_cert: mtls_cert.unwrap_or("disabled"),
         ip: &c.contact_ip,
@@ -99,12 +86,10 @@ pub(crate) async fn register(
         device.release_iak(tpm);
     }
     let api = api.map_err(StartError::Registrar)?;
+    let (major, minor) = api;
     log::info!(
-        "registering agent {} at {} (API {}.{})",
-        id,
-        registrar.address(),
-        api.0,
-        api.1
+        "registering agent {id} at {} (API {major}.{minor})",
+        registrar.address()
     );
     #[cfg(feature = "iak")]
     if let Some(device) = &mut device {
@@ -132,7 +117,7 @@ pub(crate) async fn register(
     })?;
     // Operators moving from the reference agent watch for these two lines
     // (keylime-tests greps them too): its words, kept.
-    log::info!("SUCCESS: Agent {} registered", id);
+    log::info!("SUCCESS: Agent {id} registered");
     let blob = STANDARD
         .decode(blob_b64.trim())
         .map_err(|e| StartError::Credential(format!("the blob is not base64: {e}")))?;
@@ -155,9 +140,6 @@ pub(crate) async fn register(
     })
     .await
     .map_err(StartError::Registrar)?;
-    log::info!(
-        "SUCCESS: Agent {} activated: it is registered and active",
-        id
-    );
+    log::info!("SUCCESS: Agent {id} activated: it is registered and active");
     Ok(api)
 }

@@ -20,8 +20,8 @@ use crate::server::{self, ApiVersions, IdentityListeners, ServerSettings, Server
 /// How long the stop waits for the TPM to flush the AK.
 pub const FLUSH_WAIT: Duration = Duration::from_millis(300);
 
-/// The server settings for `c` on `listen` with `tls` (`None`: plain HTTP)
-/// and `metrics`; logs and payload keys are the caller's.
+/// The server settings for `c` with `tls` (`None`: plain HTTP) and
+/// `metrics`; logs and payload keys are the caller's.
 #[must_use]
 pub fn server_settings(
     c: &AgentConfig,
@@ -38,13 +38,12 @@ pub fn server_settings(
 }
 
 /// Serves the agent API on `listener` (none in push mode) and the SPIRE
-/// identity listeners `identity` (may be empty) with `settings` and
-/// `service`, watching and reloading the TLS files of `settings`, until
-/// `stop` completes (push mode: the push loop, which ends at a stop signal);
-/// then drops the TPM jobs still queued (a queue of quotes on a slow chip
-/// would outlast the grace), lets open requests run on for at most the
-/// settings' `shutdown_grace` (the TPM job running then finishes) and
-/// flushes the AK waiting at most [`FLUSH_WAIT`].
+/// `identity` listeners (may be none), reloading the TLS files, until `stop`
+/// completes (push mode: the push loop, which ends at a stop signal); then
+/// drops the TPM jobs still queued (a queue of quotes on a slow chip would
+/// outlast the grace), lets open requests run on for at most the settings'
+/// `shutdown_grace` (the TPM job running then finishes) and flushes the AK
+/// waiting at most [`FLUSH_WAIT`].
 pub async fn serve(
     listener: Option<TcpListener>,
     identity: IdentityListeners,

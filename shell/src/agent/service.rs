@@ -33,19 +33,7 @@ struct Inner {
     ak_private: Vec<u8>,
 }
 
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner")
-            .field("tpm", &self.tpm)
-            .field("ak", &self.ak)
-            .field("key_alg", &self.key_alg)
-            .field("persistent_ek", &self.persistent_ek)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The agent's [`Attestation`]: quotes with the loaded AK.
-#[derive(Debug)]
 pub struct TpmAttestation {
     inner: Mutex<Inner>,
     /// The AK handle as last loaded, for `/agent/info` without the lock.
@@ -98,6 +86,15 @@ pub fn attestation(
     }
 }
 
+impl std::fmt::Debug for TpmAttestation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ak = self.ak.load(Ordering::Relaxed);
+        f.debug_struct("TpmAttestation")
+            .field("ak", &ak)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TpmAttestation {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the TPM state half-done
@@ -136,54 +133,7 @@ impl TpmAttestation {
         }
         flushed
     }
-}
 
-impl Inner {
-    /// Reconnects, clears what a restarted TPM may hold, recreates the EK
-    /// and reloads the AK (`ak_public`); the new AK handle.
-    fn recover(&mut self, ak_public: &[u8]) -> Result<Handle, String> {
-        log::warn!("reconnecting to the TPM at {}", self.tpm.device());
-        self.tpm.reopen().map_err(|e| e.to_string())?;
-        super::clock::ensure_safe(&mut self.tpm);
-        let _ = self.tpm.tpm().flush_leftovers();
-        let mut public = [0u8; 1024];
-        let ek = self
-            .tpm
-            .tpm()
-            .create_ek(self.key_alg, self.persistent_ek, &mut public)
-            .map_err(|e| e.to_string())?;
-        if ek.transient {
-            self.tpm.own(ek.handle);
-        }
-        let loaded = self
-            .tpm
-            .tpm()
-            .load_ak(ek.key(), ak_public, &self.ak_private);
-        if ek.transient {
-            self.tpm.release(ek.handle);
-        }
-        self.ak = loaded.map_err(|e| e.to_string())?;
-        self.tpm.own(self.ak);
-        log::info!("TPM reconnected; AK reloaded as {:#010x}", self.ak);
-        Ok(self.ak)
-    }
-}
-
-/// The quote string keylet-core wrote (in ASCII) in `out[..n]`.
-fn ascii(out: &[u8], n: usize) -> String {
-    String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned()
-}
-
-fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
-    match e {
-        AgentError::QuoteSelfCheck(QuoteError::DigestMismatch) => AttestError::PcrsUnstable {
-            attempts: keylet_core::agent::MAX_QUOTE_ATTEMPTS,
-        },
-        other => AttestError::Tpm(format!("{other}{}", HintSuffix(&other)).into()),
-    }
-}
-
-impl TpmAttestation {
     /// Runs `work` with the TPM lock held, with the recovery a quote gets:
     /// after a TPM I/O failure keylet reconnects, reloads the AK and runs
     /// `work` once more; an unsafe clock is repaired and `work` retried.
@@ -216,15 +166,56 @@ impl TpmAttestation {
     }
 }
 
+impl Inner {
+    /// Reconnects, clears what a restarted TPM may hold, recreates the EK
+    /// and reloads the AK (`ak_public`); the new AK handle.
+    fn recover(&mut self, ak_public: &[u8]) -> Result<Handle, String> {
+        let tpm = &mut self.tpm;
+        log::warn!("reconnecting to the TPM at {}", tpm.device());
+        tpm.reopen().map_err(|e| e.to_string())?;
+        super::clock::ensure_safe(tpm);
+        let _ = tpm.tpm().flush_leftovers();
+        let mut public = [0u8; 1024];
+        let ek = tpm
+            .tpm()
+            .create_ek(self.key_alg, self.persistent_ek, &mut public)
+            .map_err(|e| e.to_string())?;
+        if ek.transient {
+            tpm.own(ek.handle);
+        }
+        let loaded = tpm.tpm().load_ak(ek.key(), ak_public, &self.ak_private);
+        if ek.transient {
+            tpm.release(ek.handle);
+        }
+        self.ak = loaded.map_err(|e| e.to_string())?;
+        tpm.own(self.ak);
+        log::info!("TPM reconnected; AK reloaded as {:#010x}", self.ak);
+        Ok(self.ak)
+    }
+}
+
+/// The quote string keylet-core wrote (in ASCII) in `out[..n]`.
+fn ascii(out: &[u8], n: usize) -> String {
+    String::from_utf8_lossy(out.get(..n).unwrap_or(&[])).into_owned()
+}
+
+fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
+    match e {
+        AgentError::QuoteSelfCheck(QuoteError::DigestMismatch) => AttestError::PcrsUnstable {
+            attempts: keylet_core::agent::MAX_QUOTE_ATTEMPTS,
+        },
+        other => AttestError::Tpm(format!("{other}{}", HintSuffix(&other)).into()),
+    }
+}
+
 impl Attestation for TpmAttestation {
     fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError> {
-        let bank = self.info.hash_alg;
         let nonce = nonce.as_str().as_bytes();
         self.with_tpm(|inner| {
             let req = QuoteRequest {
                 ak: inner.ak,
                 nonce,
-                bank,
+                bank: self.info.hash_alg,
                 mask,
                 data_digest: self.data_digest.as_bytes(),
             };
@@ -266,10 +257,11 @@ impl Attestation for TpmAttestation {
     }
 
     fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError> {
-        let bank = self.info.hash_alg;
         self.with_tpm(|inner| {
             let Inner { tpm, out, ak, .. } = inner;
-            let n = tpm.tpm().quote_pcrs(*ak, nonce, bank, mask, out)?;
+            let n = tpm
+                .tpm()
+                .quote_pcrs(*ak, nonce, self.info.hash_alg, mask, out)?;
             Ok(ascii(out, n))
         })
     }

@@ -19,19 +19,24 @@ use crate::metrics::Metrics;
 use crate::server;
 use crate::state::AgentState;
 
-/// Runs the agent until a stop signal.
-///
-/// # Errors
-///
-/// [`StartError`] naming the step that failed. The TPM objects keylet
-/// created are flushed on every path: the [`TpmBox`] owning them flushes
-/// them when dropped.
+/// Runs the agent until a stop signal. The TPM objects keylet created are
+/// flushed on every path: the [`TpmBox`] owning them flushes them when dropped.
 pub(crate) async fn run(loaded: Loaded) -> Result<(), StartError> {
     for w in &loaded.warnings {
         log::warn!("{w}");
     }
     let c = &loaded.config;
-    check_keylime_dir(c)?;
+    // keylime_dir must exist: state and keys go there.
+    if !c.keylime_dir.is_dir() {
+        return Err(StartError::Io {
+            what: "use keylime_dir",
+            detail: format!(
+                "{} does not exist or is not a directory; create it (mode 0700, owned by the user \
+                 keylet runs as) or set keylime_dir",
+                c.keylime_dir.display()
+            ),
+        });
+    }
     // (a build without the push feature refuses attestation_mode = "push")
     #[cfg(feature = "push")]
     if c.push.mode == crate::config::AttestationMode::Push {
@@ -56,43 +61,6 @@ pub(super) async fn shutdown_signal() {
     }
 }
 
-fn open_logs(c: &AgentConfig) -> (Option<Arc<ImaLog>>, Option<Arc<MeasuredBootLog>>) {
-    let ima = ImaLog::open(&c.ima_ml_path)
-        .inspect_err(|e| {
-            log::warn!("no IMA measurement list ({e}); quotes of PCR 10 will carry no log");
-        })
-        .ok()
-        .map(Arc::new);
-    let mb = MeasuredBootLog::open(&c.measuredboot_ml_path)
-        .inspect_err(|e| log::info!("no measured-boot log ({e})"))
-        .ok()
-        .map(Arc::new);
-    (ima, mb)
-}
-
-/// Opens the configured TPM, timed by `metrics`, flushes what an earlier
-/// process left and makes an unsafe clock safe if configured to.
-fn open_tpm(c: &AgentConfig, metrics: Option<&Arc<Metrics>>) -> Result<TpmBox, StartError> {
-    let device = choose_device(c.tpm_device.as_deref()).map_err(StartError::Device)?;
-    let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
-    tpm.set_endorsement_password(&c.tpm_ownerpassword);
-    if let Some(m) = metrics {
-        tpm.set_metrics(Arc::clone(m)); // metrics: TPM command latency
-    }
-    log::info!("TPM: {}", tpm.device());
-    tpm.clock_lease = Some(ClockLease::load(
-        c.keylime_dir.join(clock::FILE_NAME),
-        c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
-    ));
-    match tpm.tpm().flush_leftovers() {
-        Ok(0) => {}
-        Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
-        Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
-    }
-    clock::ensure_safe(&mut tpm);
-    Ok(tpm)
-}
-
 /// Runs a blocking start-up step (TPM commands, which take seconds on a
 /// discrete TPM; software key generation) on tokio's blocking thread, so
 /// that the async thread goes on serving metrics meanwhile.
@@ -105,21 +73,6 @@ pub(super) async fn blocking<R: Send + 'static>(
         .map_err(StartError::io(what))?
 }
 
-/// keylime_dir must exist: state and keys go there.
-fn check_keylime_dir(c: &AgentConfig) -> Result<(), StartError> {
-    if !c.keylime_dir.is_dir() {
-        return Err(StartError::Io {
-            what: "use keylime_dir",
-            detail: format!(
-                "{} does not exist or is not a directory; create it (mode 0700, owned by the user \
-                 keylet runs as) or set keylime_dir",
-                c.keylime_dir.display()
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// What both attestation models open the same way, in this order.
 pub(super) struct Opened {
     /// The identity listener for SPIRE, bound before privileges are dropped.
@@ -127,13 +80,13 @@ pub(super) struct Opened {
     pub(super) metrics: Option<Arc<Metrics>>,
     /// Serves metrics until it is dropped.
     pub(super) _metrics_server: Option<crate::metrics::MetricsServer>,
-    /// The TPM, owning the AK and (when transient) the EK.
+    /// Owns the AK and (when transient) the EK.
     pub(super) tpm: TpmBox,
     pub(super) ima_log: Option<Arc<ImaLog>>,
     pub(super) mb_log: Option<Arc<MeasuredBootLog>>,
     pub(super) objects: TpmObjects,
     pub(super) ak: Handle,
-    /// The agent state, saved with the AK.
+    /// Saved with the AK.
     pub(super) state: AgentState,
 }
 
@@ -151,7 +104,24 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
     let (config, timed) = (c.clone(), metrics.clone());
     let (tpm, objects, ak, state) = blocking("open the TPM and prepare the AK", move || {
         let c = &config;
-        let mut tpm = open_tpm(c, timed.as_ref())?;
+        let device = choose_device(c.tpm_device.as_deref()).map_err(StartError::Device)?;
+        let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
+        tpm.set_endorsement_password(&c.tpm_ownerpassword);
+        if let Some(m) = timed {
+            tpm.set_metrics(m); // metrics: TPM command latency
+        }
+        log::info!("TPM: {}", tpm.device());
+        tpm.clock_lease = Some(ClockLease::load(
+            c.keylime_dir.join(clock::FILE_NAME),
+            c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
+        ));
+        // what an earlier process left; then an unsafe clock is made safe if configured to
+        match tpm.tpm().flush_leftovers() {
+            Ok(0) => {}
+            Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
+            Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
+        }
+        clock::ensure_safe(&mut tpm);
         let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
         crate::state::remove_stale_temporaries(c);
         let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
@@ -174,14 +144,21 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
         Ok((tpm, objects, ak, state))
     })
     .await?;
-    let (ima_log, mb_log) = open_logs(c);
     Ok(Opened {
         identity_listeners,
         metrics,
         _metrics_server,
         tpm,
-        ima_log,
-        mb_log,
+        ima_log: ImaLog::open(&c.ima_ml_path)
+            .inspect_err(|e| {
+                log::warn!("no IMA measurement list ({e}); quotes of PCR 10 will carry no log");
+            })
+            .ok()
+            .map(Arc::new),
+        mb_log: MeasuredBootLog::open(&c.measuredboot_ml_path)
+            .inspect_err(|e| log::info!("no measured-boot log ({e})"))
+            .ok()
+            .map(Arc::new),
         objects,
         ak,
         state,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::Handle;
+use zeroize::Zeroizing;
 
 use super::clock::ClockLease;
-
 use crate::metrics::{Metrics, Timed};
 use crate::tpm::{self, TpmDevice, TpmTransport, TransportError};
 
@@ -24,20 +24,15 @@ pub struct TpmBox {
     metrics: Option<Arc<Metrics>>,
     /// Transient objects to flush on drop, oldest first.
     owned: Vec<Handle>,
-    /// The TPM clock lease, kept above the TPM clock, and the clock repair
-    /// (`keylet run`; none for one-off commands; see [`super::clock`]).
+    /// The TPM clock lease and the clock repair (`keylet run` only; see
+    /// [`super::clock`]).
     pub(super) clock_lease: Option<ClockLease>,
-    /// The endorsement hierarchy's password (`tpm_ownerpassword`), empty
-    /// by default.
-    endorsement: zeroize::Zeroizing<Vec<u8>>,
+    /// The endorsement hierarchy's password (`tpm_ownerpassword`).
+    endorsement: Zeroizing<Vec<u8>>,
 }
 
 impl TpmBox {
-    /// Opens `device`.
-    ///
-    /// # Errors
-    ///
-    /// [`TransportError`] naming the device.
+    /// Opens `device`; the error names it.
     pub fn open(device: TpmDevice) -> Result<Self, TransportError> {
         let transport = tpm::open(&device, tpm::DEFAULT_TIMEOUT)?;
         Ok(Self {
@@ -48,7 +43,7 @@ impl TpmBox {
             metrics: None,
             owned: Vec::new(),
             clock_lease: None,
-            endorsement: zeroize::Zeroizing::new(Vec::new()),
+            endorsement: Zeroizing::default(),
         })
     }
 
@@ -56,11 +51,9 @@ impl TpmBox {
     /// `tpm_ownerpassword`, as the reference agent uses it): for creating
     /// the EK and for its Policy A sessions.
     pub fn set_endorsement_password(&mut self, password: &[u8]) {
-        self.endorsement = zeroize::Zeroizing::new(password.to_vec());
+        self.endorsement = Zeroizing::new(password.to_vec());
     }
 
-    /// The device this box talks to.
-    #[must_use]
     pub(crate) fn device(&self) -> &TpmDevice {
         &self.device
     }
@@ -68,22 +61,17 @@ impl TpmBox {
     /// Closes and reopens the connection (after the TPM went away). The
     /// objects of the old connection are gone (a resource manager flushed
     /// them) or left for `flush_leftovers`: none is flushed on drop any more.
-    ///
-    /// # Errors
-    ///
-    /// [`TransportError`] if it cannot be reopened.
     pub(crate) fn reopen(&mut self) -> Result<(), TransportError> {
         self.transport = tpm::open(&self.device, tpm::DEFAULT_TIMEOUT)?;
         self.owned.clear();
         Ok(())
     }
 
-    /// Times every later TPM command into `metrics`.
     pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
         self.metrics = Some(metrics);
     }
 
-    /// The TPM, borrowing this box's transport and buffers.
+    /// The TPM, timed, borrowing this box's transport and buffers.
     pub fn tpm(&mut self) -> Tpm<'_, Timed<'_>> {
         let transport = Timed::new(&mut self.transport, self.metrics.as_deref());
         Tpm::new(transport, &mut self.cmd, &mut self.rsp)
@@ -96,13 +84,6 @@ impl TpmBox {
         if !self.owned.contains(&handle) {
             self.owned.push(handle);
         }
-    }
-
-    /// The objects the box flushes on drop, oldest first.
-    #[cfg(test)]
-    #[must_use]
-    pub(crate) fn owned(&self) -> &[Handle] {
-        &self.owned
     }
 
     /// Flushes `handle` now and stops owning it (logs a failure).
@@ -132,22 +113,16 @@ impl Drop for TpmBox {
     }
 }
 
-/// The device to use: `tpm_device`/`TCTI` if given, else `/dev/tpmrm0` if it
-/// exists, else `/dev/tpm0`.
-///
-/// # Errors
-///
-/// [`crate::tpm::DeviceError`] if the given value does not parse.
+/// The device to use: `tpm_device`/`TCTI` if given (an error if it does not
+/// parse), else `/dev/tpmrm0` if it exists, else `/dev/tpm0`.
 pub fn choose_device(configured: Option<&str>) -> Result<TpmDevice, crate::tpm::DeviceError> {
-    if let Some(spec) = configured {
-        return spec.parse();
+    match configured {
+        Some(spec) => spec.parse(),
+        None if std::path::Path::new("/dev/tpmrm0").exists() => {
+            Ok(TpmDevice::Path("/dev/tpmrm0".into()))
+        }
+        None => Ok(TpmDevice::Path("/dev/tpm0".into())),
     }
-    let rm = std::path::Path::new("/dev/tpmrm0");
-    Ok(TpmDevice::Path(if rm.exists() {
-        rm.to_path_buf()
-    } else {
-        "/dev/tpm0".into()
-    }))
 }
 
 #[cfg(test)]
@@ -193,17 +168,14 @@ mod tests {
         for h in [0x8000_0000, 0x8000_0001, 0x8000_0001, 0x8000_0002] {
             tpm.own(h);
         }
-        assert_eq!(tpm.owned(), &[0x8000_0000, 0x8000_0001, 0x8000_0002]);
+        assert_eq!(tpm.owned, [0x8000_0000, 0x8000_0001, 0x8000_0002]);
         tpm.release(0x8000_0000);
         assert_eq!(flushed.recv().unwrap(), 0x8000_0000);
         tpm.flush_owned();
-        assert!(tpm.owned().is_empty());
+        assert!(tpm.owned.is_empty());
         // an early return (a failed start-up step) drops the box: it flushes
-        fn start(mut tpm: TpmBox) -> Result<(), &'static str> {
-            tpm.own(0x8000_0005);
-            Err("privilege drop failed")
-        }
-        assert!(start(tpm).is_err());
+        tpm.own(0x8000_0005);
+        drop(tpm);
         let got: Vec<u32> = flushed.iter().collect();
         assert_eq!(
             got,
