@@ -52,62 +52,51 @@ pub enum UuidSetting {
     Hostname,
 }
 
-/// Registrar retry timing (`exponential_backoff_*`).
+/// Registrar retry timing (`exponential_backoff_*`): the first delay, the
+/// retries before giving up, the largest delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Backoff {
-    /// First delay.
     pub(crate) initial: Duration,
-    /// Retries before giving up.
     pub(crate) max_retries: u32,
-    /// Largest delay.
     pub(crate) max_delay: Duration,
 }
 
-/// The checked configuration.
+/// The checked configuration. Each field is the option of its name; notes
+/// say only what the name does not.
 #[derive(Debug, Clone)]
 #[allow(clippy::struct_excessive_bools)]
 pub struct AgentConfig {
-    /// How the agent id is chosen.
     pub uuid: UuidSetting,
-    /// Listen address.
+    /// Listen address and port.
     pub(crate) ip: IpAddr,
-    /// Listen port.
     pub(crate) port: u16,
-    /// Address registered for the verifier to poll.
+    /// Address and port registered for the verifier to poll.
     pub(crate) contact_ip: String,
-    /// Port registered for the verifier to poll.
     pub(crate) contact_port: u16,
-    /// Registrar host.
+    /// Registrar host and plain-HTTP port.
     pub(crate) registrar_ip: String,
-    /// Registrar plain-HTTP port.
     pub(crate) registrar_port: u16,
-    /// Register over HTTPS (server-verified) instead of plain HTTP.
+    /// Register over HTTPS (server-verified against `registrar_tls_ca_cert`)
+    /// instead of plain HTTP.
     pub(crate) registrar_tls_enabled: bool,
-    /// Registrar HTTPS port.
     pub(crate) registrar_tls_port: u16,
-    /// CA bundle that verifies the registrar's certificate.
     pub(crate) registrar_tls_ca_cert: PathBuf,
     /// Serve HTTPS with client certificates required.
     pub(crate) enable_agent_mtls: bool,
     /// The state directory.
     pub(crate) keylime_dir: PathBuf,
-    /// The mTLS server key.
+    /// The mTLS server key and certificate, and the payload key (NK). Key
+    /// passwords are unsupported unless empty.
     pub(crate) server_key: PathBuf,
-    /// Password of the server key (unsupported unless empty).
     pub(crate) server_key_password: Zeroizing<String>,
-    /// The mTLS server certificate.
     pub(crate) server_cert: PathBuf,
-    /// The payload key (NK).
     pub(crate) payload_key: PathBuf,
-    /// Password of the payload key (unsupported unless empty).
     pub(crate) payload_key_password: Zeroizing<String>,
     /// CA certificates that client certificates must chain to.
     pub(crate) trusted_client_ca: Vec<PathBuf>,
-    /// PCR bank and quote hash.
+    /// PCR bank and quote hash, EK and AK key type, quote signature scheme.
     pub tpm_hash_alg: HashAlg,
-    /// EK and AK key type.
     pub tpm_encryption_alg: KeyAlg,
-    /// Quote signature scheme.
     pub(crate) tpm_signing_alg: SignAlg,
     /// A persistent EK handle, or `None` to create the EK from the template.
     pub(crate) ek_handle: Option<u32>,
@@ -119,11 +108,9 @@ pub struct AgentConfig {
     pub(crate) run_as: Option<(String, String)>,
     /// The persisted agent state (AK blobs, id).
     pub(crate) agent_data_path: PathBuf,
-    /// The IMA runtime measurement list.
+    /// The IMA runtime measurement list and the measured-boot event log.
     pub(crate) ima_ml_path: PathBuf,
-    /// The measured-boot event log.
     pub(crate) measuredboot_ml_path: PathBuf,
-    /// Registrar retry timing.
     pub(crate) backoff: Backoff,
     /// Enabled agent API versions, oldest first.
     pub(crate) api_versions: Vec<(u8, u8)>,
@@ -134,18 +121,15 @@ pub struct AgentConfig {
     pub(crate) tpm_device: Option<String>,
     /// The local identity listener for SPIRE (`identity_*` options).
     pub(crate) identity: IdentitySettings,
-    /// The IAK and IDevID (`enable_iak_idevid` and the `iak_*` / `idevid_*` options).
+    /// The IAK and IDevID (`enable_iak_idevid`, `iak_*`, `idevid_*`).
     pub(crate) device_id: Option<DeviceIdSettings>,
-    /// Metrics: where `GET /metrics` is served (`metrics_listen`); `None`: off.
+    /// Where `GET /metrics` is served; `None`: off.
     pub(crate) metrics_listen: Option<std::net::SocketAddr>,
-    /// Payload delivery: secure directory, file names, zip, script.
     pub payload: PayloadConfig,
-    /// Revocation notifications: the signing certificate and the actions.
     pub revocation: RevocationConfig,
     /// The attestation model and the push model's verifier settings.
     pub(crate) push: PushSettings,
-    /// Whether keylet confines itself with Landlock after start-up
-    /// (`confine`, keylet's own).
+    /// Landlock self-confinement after start-up (keylet's own option).
     pub(crate) confine: Confine,
 }
 
@@ -176,14 +160,12 @@ pub(crate) enum Confine {
     Off,
 }
 
-/// A loaded configuration with what was read and what looked wrong.
+/// A loaded configuration, the files and variables it came from, and the
+/// warnings to log (unknown options, ignored sections, ...).
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The configuration.
     pub config: AgentConfig,
-    /// Files and environment variables used.
     pub(crate) raw: RawConfig,
-    /// Warnings to log (unknown options, ignored sections, ...).
     pub warnings: Vec<String>,
 }
 
@@ -191,7 +173,7 @@ pub struct Loaded {
 ///
 /// # Errors
 ///
-/// Any [`ConfigError`]: unreadable file, bad TOML, bad value.
+/// A [`ConfigError`]: unreadable file, bad TOML, bad value.
 pub(crate) fn load() -> Result<Loaded, ConfigError> {
     load_from(&Environment::process(), Path::new("/"))
 }
@@ -213,7 +195,7 @@ pub fn load_from(env: &Environment, root: &Path) -> Result<Loaded, ConfigError> 
 }
 
 impl AgentConfig {
-    /// Checks raw values into a configuration, collecting warnings.
+    /// Checks raw values into a configuration, adding to `warnings`.
     ///
     /// # Errors
     ///
@@ -227,7 +209,6 @@ impl AgentConfig {
         Ok(config)
     }
 
-    /// Reads every option keylet implements.
     fn parse(v: &Values<'_>) -> Result<Self, ConfigError> {
         // the file-format version: known, not needed
         v.known(&["version"]);

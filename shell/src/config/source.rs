@@ -17,11 +17,8 @@ use super::ConfigError;
 /// Where one value came from, for error messages and `keylet doctor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
-    /// The built-in default.
     Default,
-    /// A config file.
     File(PathBuf),
-    /// An environment variable.
     Env(String),
 }
 
@@ -35,16 +32,13 @@ impl fmt::Display for Origin {
     }
 }
 
-/// One raw value before it is checked: TOML scalars or an environment string.
+/// One raw value before it is checked: a TOML scalar or an environment
+/// string; `Other` names a TOML kind no option accepts (array, table, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawValue {
-    /// A string (every environment value is one).
     Str(String),
-    /// A TOML integer.
     Int(i64),
-    /// A TOML boolean.
     Bool(bool),
-    /// A TOML array or table, which no option accepts.
     Other(&'static str),
 }
 
@@ -62,22 +56,18 @@ impl fmt::Display for RawValue {
 /// A value and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sourced {
-    /// The value.
     pub(crate) value: RawValue,
-    /// Its origin.
     pub(crate) origin: Origin,
 }
 
-/// All raw values by option name, plus what was read.
+/// The last value seen of each option, the files read in order, the
+/// environment variables used, and the sections other than `[agent]` that
+/// were ignored (with their file).
 #[derive(Debug, Default, Clone)]
 pub struct RawConfig {
-    /// Option name → last value seen.
     pub(crate) values: BTreeMap<String, Sourced>,
-    /// The files read, in order.
     pub(crate) files: Vec<PathBuf>,
-    /// The environment variables used.
     pub(crate) env_vars: Vec<String>,
-    /// Sections other than `[agent]` that were found and ignored, with their file.
     pub(crate) ignored_sections: Vec<(PathBuf, String)>,
 }
 
@@ -87,7 +77,6 @@ pub struct RawConfig {
 pub struct Environment(Vec<(String, String)>);
 
 impl Environment {
-    /// The process environment.
     #[must_use]
     pub(crate) fn process() -> Self {
         Self(std::env::vars().collect())
@@ -109,11 +98,8 @@ impl Environment {
     }
 }
 
-/// The file sources in load order, honouring `KEYLIME_AGENT_CONFIG`.
-///
-/// # Errors
-///
-/// A [`ConfigError`] when `KEYLIME_AGENT_CONFIG` names a file that does not exist.
+/// The file sources in load order; fails if `KEYLIME_AGENT_CONFIG` names a
+/// file that does not exist.
 fn file_sources(env: &Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     if let Some(explicit) = env.var("KEYLIME_AGENT_CONFIG") {
         let path = PathBuf::from(explicit);
@@ -224,24 +210,17 @@ pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, Config
     }
     let mut vars = env.0.clone();
     vars.sort();
-    let options = vars.into_iter().filter_map(|(name, value)| {
-        let option = name
+    for (name, value) in &vars {
+        if let Some(option) = name
             .strip_prefix("KEYLIME_AGENT_")
-            .filter(|o| *o != "CONFIG")?;
-        Some((option.to_ascii_lowercase(), name, value))
-    });
+            .filter(|o| *o != "CONFIG")
+        {
+            set_env(&mut raw, &option.to_ascii_lowercase(), name, value);
+        }
+    }
     // KEYLIME_DIR (non-empty) wins over KEYLIME_AGENT_KEYLIME_DIR.
-    let keylime_dir = env.var("KEYLIME_DIR").map(|dir| {
-        (
-            "keylime_dir".to_owned(),
-            "KEYLIME_DIR".to_owned(),
-            dir.to_owned(),
-        )
-    });
-    for (option, name, value) in options.chain(keylime_dir) {
-        raw.env_vars.push(name.clone());
-        let (value, origin) = (RawValue::Str(value), Origin::Env(name));
-        raw.values.insert(option, Sourced { value, origin });
+    if let Some(dir) = env.var("KEYLIME_DIR") {
+        set_env(&mut raw, "keylime_dir", "KEYLIME_DIR", dir);
     }
     // tpm2-tss's TCTI variable stands in for an unset or empty tpm_device.
     let device_unset = raw
@@ -249,10 +228,15 @@ pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, Config
         .get("tpm_device")
         .is_none_or(|s| matches!(&s.value, RawValue::Str(d) if d.trim().is_empty()));
     if let Some(tcti) = env.var("TCTI").filter(|_| device_unset) {
-        raw.env_vars.push("TCTI".into());
-        let (value, origin) = (RawValue::Str(tcti.into()), Origin::Env("TCTI".into()));
-        raw.values
-            .insert("tpm_device".into(), Sourced { value, origin });
+        set_env(&mut raw, "tpm_device", "TCTI", tcti);
     }
     Ok(raw)
+}
+
+/// Sets `option` to `value` from environment variable `var`.
+fn set_env(raw: &mut RawConfig, option: &str, var: &str, value: &str) {
+    raw.env_vars.push(var.to_owned());
+    let (value, origin) = (RawValue::Str(value.to_owned()), Origin::Env(var.to_owned()));
+    raw.values
+        .insert(option.to_owned(), Sourced { value, origin });
 }

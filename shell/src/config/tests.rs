@@ -12,32 +12,31 @@ fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// Loads `/etc/keylime/agent.conf` holding `text` (no file if it is empty),
+/// with the variables `vars`.
+fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+    let env = vars
+        .iter()
+        .fold(Environment::default(), |e, (k, v)| e.with(k, v));
+    let files = [("etc/keylime/agent.conf", text)];
+    // an empty text: no file at all
+    let files = if text.is_empty() { &files[..0] } else { &files };
+    load_from(&env, root_with(files).path())
+}
+
 /// Loads with the variables `vars` and no configuration file.
 pub(super) fn load_vars(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
-    load_from(&env(vars), root_with(&[]).path())
+    load_text("", vars)
 }
 
-fn env(vars: &[(&str, &str)]) -> Environment {
-    vars.iter()
-        .fold(Environment::default(), |e, (k, v)| e.with(k, v))
-}
-
-/// Loads the `[agent]` lines `agent` from `/etc/keylime/agent.conf`, with
-/// the variables `vars`.
+/// Loads the `[agent]` lines `agent`, with the variables `vars`.
 pub(crate) fn load(agent: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
-    let text = format!("[agent]\n{agent}\n");
-    load_from(
-        &env(vars),
-        root_with(&[("etc/keylime/agent.conf", &text)]).path(),
-    )
+    load_text(&format!("[agent]\n{agent}\n"), vars)
 }
 
-/// Loads `/etc/keylime/agent.conf` holding `text`, with no environment.
+/// Loads the configuration file `text`, with no environment.
 pub(super) fn load_conf(text: &str) -> Result<Loaded, ConfigError> {
-    load_from(
-        &env(&[]),
-        root_with(&[("etc/keylime/agent.conf", text)]).path(),
-    )
+    load_text(text, &[])
 }
 
 /// The options keylet reads (and knows): those read from an empty configuration.
@@ -48,17 +47,22 @@ pub(super) fn options_read() -> std::collections::BTreeSet<String> {
     v.finish().0
 }
 
-/// Asserts that the `[agent]` lines `agent` fail to load with a message
-/// holding each of `needles`.
-pub(super) fn refused(agent: &str, needles: &[&str]) {
-    let e = load(agent, &[]).unwrap_err().to_string();
-    assert!(needles.iter().all(|n| e.contains(n)), "{agent}: {e}");
+/// Asserts that the `[agent]` lines `agent` with the variables `vars` fail
+/// to load with a message holding each of `needles`.
+fn refused_with(agent: &str, vars: &[(&str, &str)], needles: &[&str]) {
+    let e = load(agent, vars).unwrap_err().to_string();
+    assert!(
+        needles.iter().all(|n| e.contains(n)),
+        "{agent} {vars:?}: {e}"
+    );
 }
 
-/// As [`refused`], for the variables `vars`.
+pub(super) fn refused(agent: &str, needles: &[&str]) {
+    refused_with(agent, &[], needles);
+}
+
 pub(super) fn refused_vars(vars: &[(&str, &str)], needles: &[&str]) {
-    let e = load_vars(vars).unwrap_err().to_string();
-    assert!(needles.iter().all(|n| e.contains(n)), "{vars:?}: {e}");
+    refused_with("", vars, needles);
 }
 
 #[test]

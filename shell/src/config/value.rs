@@ -9,12 +9,11 @@ use super::ConfigError;
 use super::source::{Origin, RawConfig, RawValue, Sourced};
 
 /// Typed access to a [`RawConfig`], falling back to built-in defaults, with
-/// `keylime_dir` (the base of relative file options), the warnings so far and
-/// the options looked up: those are the options keylet knows.
+/// `keylime_dir` (absolute: the base of relative file options), the warnings
+/// so far and the options looked up: those are the options keylet knows.
 #[derive(Debug)]
 pub(crate) struct Values<'a> {
     raw: &'a RawConfig,
-    /// `keylime_dir`, an absolute path.
     pub(crate) dir: PathBuf,
     warnings: RefCell<Vec<String>>,
     read: RefCell<BTreeSet<String>>,
@@ -48,12 +47,11 @@ impl<'a> Values<'a> {
         read.extend(options.iter().map(|o| (*o).to_owned()));
     }
 
-    /// Adds a warning to log.
     pub(crate) fn warn(&self, warning: String) {
         self.warnings.borrow_mut().push(warning);
     }
 
-    /// The options read, and the warnings collected.
+    /// The options read and the warnings.
     pub(crate) fn finish(self) -> (BTreeSet<String>, Vec<String>) {
         (self.read.into_inner(), self.warnings.into_inner())
     }
@@ -111,7 +109,6 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// An unsigned integer option within `range`.
     pub(crate) fn integer(
         &self,
         option: &str,
@@ -130,7 +127,6 @@ impl<'a> Values<'a> {
         })
     }
 
-    /// A TCP port (1..=65535).
     pub(crate) fn port(&self, option: &str, default: u16) -> Result<u16, ConfigError> {
         let n = self.integer(option, u64::from(default), 1..=65535)?;
         Ok(u16::try_from(n).unwrap_or(default))
