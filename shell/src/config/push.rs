@@ -20,14 +20,14 @@ pub enum AttestationMode {
     Push,
 }
 
-/// Where the push-model verifier is: `https://HOST[:PORT][/PREFIX]`.
+/// Where the push-model verifier is: `https://HOST[:PORT][/PREFIX]`. The
+/// host is a name or IP address (IPv6 without brackets) that its certificate
+/// must name; the port is 443 when the URL has none; the prefix comes before
+/// `/v3.0/...`, without a trailing slash ("" for none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierUrl {
-    /// Host name or IP address (IPv6 without brackets); its certificate must name it.
     pub host: String,
-    /// Port (443 when the URL has none).
     pub port: u16,
-    /// Path prefix before `/v3.0/...`, without a trailing slash ("" for none).
     pub prefix: String,
 }
 
@@ -41,9 +41,7 @@ impl std::fmt::Display for VerifierUrl {
 /// The push model's settings (read in both modes; used in push mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSettings {
-    /// `attestation_mode`.
     pub mode: AttestationMode,
-    /// `verifier_url`.
     pub verifier_url: VerifierUrl,
     /// `verifier_tls_ca_cert`: the CA file that verifies the verifier.
     pub verifier_tls_ca_cert: PathBuf,
@@ -60,9 +58,8 @@ const URL_FORM: &str = "an https URL such as https://verifier.example:8881 (http
                         verifies the verifier's certificate against verifier_tls_ca_cert and its \
                         name against this host; no user, query or fragment)";
 
-/// Parses `verifier_url`.
-///
-/// `None` when the text is not an accepted URL; the caller names the option.
+/// Parses `verifier_url`; `None` when the text is not an accepted URL (the
+/// caller names the option).
 #[must_use]
 pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
     let rest = s.trim().strip_prefix("https://")?;
@@ -143,21 +140,14 @@ mod tests {
 
     #[test]
     fn urls_accepted_and_refused() {
-        for (url, host, port, prefix) in [
-            (
-                "https://verifier.example:8881",
-                "verifier.example",
-                8881,
-                "",
-            ),
-            ("https://[::1]:18983/keylime/", "::1", 18983, "/keylime"),
-            ("https://10.0.0.1", "10.0.0.1", 443, ""),
+        // host, port and prefix
+        for (url, parts) in [
+            ("https://verifier.example:8881", "verifier.example 8881 "),
+            ("https://[::1]:18983/keylime/", "::1 18983 /keylime"),
+            ("https://10.0.0.1", "10.0.0.1 443 "),
         ] {
             let u = parse_verifier_url(url).unwrap();
-            assert_eq!(
-                (u.host.as_str(), u.port, u.prefix.as_str()),
-                (host, port, prefix)
-            );
+            assert_eq!(format!("{} {} {}", u.host, u.port, u.prefix), parts);
         }
         let u = parse_verifier_url("https://[::1]:18983/keylime/").unwrap();
         assert_eq!(u.to_string(), "https://[::1]:18983/keylime");
@@ -199,12 +189,8 @@ mod tests {
         const MODE: &str = "KEYLIME_AGENT_ATTESTATION_MODE";
         const URL: &str = "KEYLIME_AGENT_VERIFIER_URL";
         const INTERVAL: &str = "KEYLIME_AGENT_ATTESTATION_INTERVAL_SECONDS";
-        let vars = [
-            (MODE, "push"),
-            (URL, "https://127.0.0.1:18983"),
-            (INTERVAL, "5"),
-        ];
-        let p = settings("", &vars);
+        let url = (URL, "https://127.0.0.1:18983");
+        let p = settings("", &[(MODE, "push"), url, (INTERVAL, "5")]);
         assert_eq!(p.mode, AttestationMode::Push);
         assert_eq!(p.verifier_url.port, 18983);
         assert_eq!(p.attestation_interval, Duration::from_secs(5));

@@ -73,10 +73,8 @@ fn defaults_match_the_keylime_agent_except_the_uuid() {
     let ports = (c.port, c.registrar_port, c.enable_agent_mtls);
     assert_eq!(ports, (9002, 8890, true));
     assert_eq!(c.keylime_dir, PathBuf::from("/var/lib/keylime"));
-    assert_eq!(
-        c.trusted_client_ca,
-        [c.keylime_dir.join("cv_ca/cacert.crt")]
-    );
+    let ca = c.keylime_dir.join("cv_ca/cacert.crt");
+    assert_eq!(c.trusted_client_ca, [ca]);
     assert_eq!(c.server_cert, c.keylime_dir.join("server-cert.crt"));
     let ima = "/sys/kernel/security/ima/ascii_runtime_measurements";
     assert_eq!(c.ima_ml_path, PathBuf::from(ima));
@@ -92,11 +90,9 @@ fn defaults_match_the_keylime_agent_except_the_uuid() {
 
 #[test]
 fn later_sources_win_and_keylime_dir_env_beats_the_option() {
+    let usr = "[agent]\nport = 1\nip = \"10.0.0.1\"\n";
     let root = root_with(&[
-        (
-            "usr/etc/keylime/agent.conf",
-            "[agent]\nport = 1\nip = \"10.0.0.1\"\n",
-        ),
+        ("usr/etc/keylime/agent.conf", usr),
         ("etc/keylime/agent.conf", "[agent]\nport = 2\n"),
         ("etc/keylime/agent.conf.d/10-a.conf", "[agent]\nport = 3\n"),
         ("etc/keylime/agent.conf.d/20-b.conf", "[agent]\nport = 4\n"),
@@ -133,18 +129,14 @@ fn keylime_agent_config_replaces_all_files_and_must_exist() {
 
 #[test]
 fn a_bad_value_names_option_value_origin_and_form() {
-    refused(
-        "port = 70000",
-        &[
-            "option port = 70000",
-            "etc/keylime/agent.conf",
-            "1 to 65535",
-        ],
-    );
-    refused_vars(
-        &[("KEYLIME_AGENT_ENABLE_AGENT_MTLS", "maybe")],
-        &["enable_agent_mtls", "KEYLIME_AGENT_ENABLE_AGENT_MTLS"],
-    );
+    let needles = [
+        "option port = 70000",
+        "etc/keylime/agent.conf",
+        "1 to 65535",
+    ];
+    refused("port = 70000", &needles);
+    const MTLS: &str = "KEYLIME_AGENT_ENABLE_AGENT_MTLS";
+    refused_vars(&[(MTLS, "maybe")], &["enable_agent_mtls", MTLS]);
 }
 
 #[test]
@@ -175,11 +167,9 @@ fn algorithms_must_fit_together() {
 
 #[test]
 fn unknown_options_and_legacy_sections_warn() {
-    let w = load_conf(
-        "[agent]\nregistar_ip = \"1.2.3.4\"\ntls_accept_invalid_certs = true\n[cloud_agent]\nagent_uuid = \"x\"\n",
-    )
-    .unwrap()
-    .warnings;
+    let text = "registar_ip = \"1.2.3.4\"\ntls_accept_invalid_certs = true\n\
+                [cloud_agent]\nagent_uuid = \"x\"";
+    let w = load(text, &[]).unwrap().warnings;
     for wanted in [
         &["did you mean registrar_ip"][..],
         &["tls_accept_invalid_certs", "not implemented"],
