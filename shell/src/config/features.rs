@@ -8,11 +8,8 @@
 use super::value::Values;
 use super::{AgentConfig, AttestationMode, ConfigError};
 
-/// Fails on the first option that needs a feature this build lacks.
-///
-/// # Errors
-///
-/// [`ConfigError`] naming the option and the missing feature.
+/// Fails on the first option that needs a feature this build lacks, naming
+/// the option and the feature.
 pub(super) fn refuse_missing(v: &Values<'_>, c: &AgentConfig) -> Result<(), ConfigError> {
     let p = &c.payload;
     let asked = [

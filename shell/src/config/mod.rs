@@ -3,7 +3,6 @@
 //! Bad values fail startup with an error naming the option, the value, where it
 //! came from and the accepted form; unknown options draw a warning.
 
-mod error;
 mod features; // options of subsystems a build lacks
 mod iak; // TCG device identity (IAK and IDevID)
 mod listen; // identity listener for SPIRE, metrics
@@ -23,7 +22,6 @@ use keylet_core::alg::{KeyAlg, SignAlg};
 use keylet_core::pcr::HashAlg;
 use zeroize::Zeroizing;
 
-pub use error::ConfigError;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use listen::IdentitySettings;
 pub use operator::{PayloadConfig, RevocationCert, RevocationConfig, SecureSize, is_action_name};
@@ -35,6 +33,30 @@ pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url};
 // read_toml: TOML text -> raw values, for the config fuzz target
 pub use source::{Environment, Origin, RawConfig, RawValue, Sourced, read_toml};
 use value::Values;
+
+/// Why the configuration could not be loaded (the file, or the option with its
+/// value, origin and accepted form), and what to do (`keylet doctor` prints
+/// it as the fix).
+#[derive(Debug)]
+pub struct ConfigError {
+    message: String,
+    pub(crate) fix: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(message: String, fix: impl Into<String>) -> Self {
+        let fix = fix.into();
+        Self { message, fix }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// How the agent id is chosen (`uuid`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,11 +191,8 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
-/// Loads the configuration from the files and environment of this process.
-///
-/// # Errors
-///
-/// A [`ConfigError`]: unreadable file, bad TOML, bad value.
+/// Loads the configuration from the files and environment of this process;
+/// fails on an unreadable file, bad TOML or a bad value.
 pub(crate) fn load() -> Result<Loaded, ConfigError> {
     load_from(&Environment::process(), Path::new("/"))
 }

@@ -40,11 +40,7 @@ pub struct SecureSize {
 }
 
 impl PayloadConfig {
-    /// Reads the payload options.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the first bad option.
+    /// Reads the payload options; fails naming the first bad one.
     pub(crate) fn from_values(v: &Values<'_>) -> Result<Self, ConfigError> {
         let script = v.parse("payload_script", "autorun.sh", FILE_NAME, |s| {
             (s.is_empty() || is_action_name(s)).then(|| s.to_string())
@@ -127,11 +123,7 @@ pub struct RevocationConfig {
 }
 
 impl RevocationConfig {
-    /// Reads the revocation options.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the first bad option.
+    /// Reads the revocation options; fails naming the first bad one.
     pub(crate) fn from_values(v: &Values<'_>) -> Result<Self, ConfigError> {
         let cert = match v.string("revocation_cert", "default")?.as_str() {
             "" | "default" => RevocationCert::FromPayload,

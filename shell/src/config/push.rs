@@ -66,19 +66,15 @@ pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
     if rest.contains(['?', '#', '@']) || rest.chars().any(char::is_whitespace) {
         return None;
     }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6.split_once(']')?;
         h.parse::<std::net::Ipv6Addr>().ok()?;
         (h, after.strip_prefix(':'))
     } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
+        authority
+            .rsplit_once(':')
+            .map_or((authority, None), |(h, p)| (h, Some(p)))
     };
     let host_ok = !host.is_empty()
         && (host.contains(':')
@@ -88,10 +84,7 @@ pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
     if !host_ok {
         return None;
     }
-    let port = match port {
-        None => 443,
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0)?,
-    };
+    let port = port.map_or(Some(443), |p| p.parse().ok().filter(|p| *p != 0))?;
     Some(VerifierUrl {
         host: host.to_string(),
         port,

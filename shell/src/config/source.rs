@@ -189,11 +189,8 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
 }
 
 /// Gathers every raw value: files under `root` (normally `/`), then the
-/// `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`, and `TCTI`).
-///
-/// # Errors
-///
-/// A [`ConfigError`]: a missing, unreadable or invalid file.
+/// `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`, and `TCTI`); fails
+/// on a missing, unreadable or invalid file.
 pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, ConfigError> {
     let mut raw = RawConfig::default();
     for path in file_sources(env, root)? {
