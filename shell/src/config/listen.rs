@@ -3,8 +3,10 @@
 //! socket) and the peers the socket accepts, `identity_allow_uids` /
 //! `identity_allow_gids`. Metrics: `metrics_listen` and `metrics_allow_remote`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use nix::unistd::{Group, User};
 
 use super::ConfigError;
 use super::value::Values;
@@ -45,13 +47,10 @@ pub(super) fn parse_identity(v: &Values<'_>) -> Result<IdentitySettings, ConfigE
         listen,
         socket,
         allow_uids: ids(v, "identity_allow_uids", |name| {
-            nix::unistd::User::from_name(name)
-                .ok()
-                .flatten()
-                .map(|u| u.uid.as_raw())
+            User::from_name(name).ok().flatten().map(|u| u.uid.as_raw())
         })?,
         allow_gids: ids(v, "identity_allow_gids", |name| {
-            nix::unistd::Group::from_name(name)
+            Group::from_name(name)
                 .ok()
                 .flatten()
                 .map(|g| g.gid.as_raw())
@@ -68,18 +67,13 @@ fn ids(
     let s = v.string(option, "")?;
     let mut out = Vec::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let id = match item.parse::<u32>() {
-            Ok(id) => id,
-            Err(_) => lookup(item).ok_or_else(|| {
-                v.error(
-                    option,
-                    &format!(
-                        "a comma-separated list of numeric ids or existing names ({item:?} is not known \
-                         on this host)"
-                    ),
-                )
-            })?,
-        };
+        let id = item.parse().ok().or_else(|| lookup(item)).ok_or_else(|| {
+            let form = format!(
+                "a comma-separated list of numeric ids or existing names ({item:?} is not known \
+                 on this host)"
+            );
+            v.error(option, &form)
+        })?;
         if !out.contains(&id) {
             out.push(id);
         }
@@ -96,10 +90,10 @@ pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>,
     let addr = v.parse("metrics_listen", "", form, |s| {
         match s.strip_prefix("localhost:") {
             _ if s.is_empty() => Some(None),
-            Some(port) => port
-                .parse()
-                .ok()
-                .map(|p| Some(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p))),
+            Some(port) => {
+                let port = port.parse().ok()?;
+                Some(Some(SocketAddr::from(([127, 0, 0, 1], port))))
+            }
             None => s.parse().ok().map(Some),
         }
     })?;

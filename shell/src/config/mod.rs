@@ -13,7 +13,6 @@ mod push;
 mod source;
 mod value;
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -223,7 +222,7 @@ impl AgentConfig {
         let v = Values::new(raw)?;
         let config = Self::parse(&v)?;
         let (read, parse_warnings) = v.finish();
-        warn_unknown(raw, &read, warnings);
+        options::warn_unknown(raw, &read, warnings);
         warnings.extend(parse_warnings);
         Ok(config)
     }
@@ -294,42 +293,6 @@ impl AgentConfig {
         };
         features::refuse_missing(v, &config)?;
         Ok(config)
-    }
-}
-
-/// Warns of the options in `raw` that are neither `read` nor recognised, and
-/// of recognised ones set to a feature keylet lacks.
-fn warn_unknown(raw: &RawConfig, read: &BTreeSet<String>, warnings: &mut Vec<String>) {
-    for (name, Sourced { value, origin }) in &raw.values {
-        if !options::is_known(name, read) {
-            let hint = options::suggest(name, read)
-                .map(|s| format!(" (did you mean {s}?)"))
-                .unwrap_or_default();
-            warnings.push(format!(
-                "unknown option {name} in {origin} is ignored{hint}"
-            ));
-        } else if let Some((_, off)) = options::NOT_IMPLEMENTED.iter().find(|(n, _)| n == name)
-            && match value {
-                // a TOML array or table is never "off"
-                RawValue::Str(s) => s.trim() != *off,
-                value => value.to_string() != *off,
-            }
-        {
-            warnings.push(format!(
-                "option {name} (from {origin}) is not implemented by keylet and is ignored"
-            ));
-        }
-    }
-    for (path, section) in &raw.ignored_sections {
-        let hint = if section == "cloud_agent" {
-            " (the [cloud_agent] section was renamed [agent]; rename it and its options)"
-        } else {
-            ""
-        };
-        warnings.push(format!(
-            "section [{section}] in {} is ignored; keylet reads only [agent]{hint}",
-            path.display()
-        ));
     }
 }
 

@@ -166,15 +166,11 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
             let name = name.into_inner().into_owned();
             let value = match value.into_inner() {
                 DeValue::String(s) => RawValue::Str(s.into_owned()),
-                DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-                    Ok(i) => RawValue::Int(i),
-                    Err(_) => RawValue::Other("integer out of range"),
-                },
+                DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                    .map_or(RawValue::Other("integer out of range"), RawValue::Int),
                 DeValue::Boolean(b) => RawValue::Bool(b),
-                DeValue::Float(_) => RawValue::Other("float"),
-                DeValue::Datetime(_) => RawValue::Other("datetime"),
-                DeValue::Array(_) => RawValue::Other("array"),
-                DeValue::Table(_) => RawValue::Other("table"),
+                // float, datetime, array, table
+                other => RawValue::Other(other.type_str()),
             };
             raw.values.insert(
                 name,
