@@ -24,10 +24,6 @@ use zeroize::Zeroizing;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use listen::IdentitySettings;
 pub use operator::{PayloadConfig, RevocationCert, RevocationConfig, SecureSize, is_action_name};
-use parse::{
-    parse_algorithms, parse_api_versions, parse_ek_handle, parse_ip, parse_password, parse_run_as,
-    parse_uuid,
-};
 pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url};
 // read_toml: TOML text -> raw values, for the config fuzz target
 pub use source::{Environment, Origin, RawConfig, RawValue, Sourced, read_toml};
@@ -231,16 +227,16 @@ impl AgentConfig {
         // the file-format version: known, not needed
         v.known(&["version"]);
         let root = Path::new("/");
-        let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse_algorithms(v)?;
-        let (api_versions, api_versions_pinned) = parse_api_versions(v)?;
+        let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse::parse_algorithms(v)?;
+        let (api_versions, api_versions_pinned) = parse::parse_api_versions(v)?;
         let millis = |option, default, max| {
             let ms = v.integer(option, default, 0..=max)?;
             Ok::<_, ConfigError>(Duration::from_millis(ms))
         };
         let retries = v.integer("exponential_backoff_max_retries", 5, 0..=1_000_000)?;
         let config = Self {
-            uuid: parse_uuid(v)?,
-            ip: parse_ip(v)?,
+            uuid: parse::parse_uuid(v)?,
+            ip: parse::parse_ip(v)?,
             port: v.port("port", 9002)?,
             contact_ip: v.string("contact_ip", "127.0.0.1")?,
             contact_port: v.port("contact_port", 9002)?,
@@ -259,10 +255,10 @@ impl AgentConfig {
             tpm_hash_alg,
             tpm_encryption_alg,
             tpm_signing_alg,
-            ek_handle: parse_ek_handle(v)?,
-            tpm_ownerpassword: parse_password(v, "tpm_ownerpassword")?,
+            ek_handle: parse::parse_ek_handle(v)?,
+            tpm_ownerpassword: parse::parse_password(v, "tpm_ownerpassword")?,
             tpm_clock_repair: v.boolean("tpm_clock_repair", true)?,
-            run_as: parse_run_as(v)?,
+            run_as: parse::parse_run_as(v)?,
             agent_data_path: v.path("agent_data_path", &v.dir, "keylet-agent-state.bin")?,
             ima_ml_path: v.path(
                 "ima_ml_path",

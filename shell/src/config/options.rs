@@ -108,19 +108,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    use crate::config::tests::options_read;
-
     #[test]
-    fn suggests_close_and_legacy_names() {
-        let read = options_read();
+    fn suggests_close_and_legacy_names_and_lists_no_option_twice() {
+        let read = crate::config::tests::options_read();
         assert_eq!(suggest("registar_ip", &read), Some("registrar_ip"));
         assert_eq!(suggest("agent_uuid", &read), Some("uuid"));
         assert_eq!(suggest("completely_unrelated", &read), None);
-    }
-
-    #[test]
-    fn implemented_and_recognised_do_not_overlap() {
-        let read = options_read();
         for (name, _) in NOT_IMPLEMENTED {
             assert!(!read.contains(*name), "{name} listed twice");
         }

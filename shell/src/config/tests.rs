@@ -1,4 +1,5 @@
 use std::fs;
+use std::net::SocketAddr;
 
 use super::*;
 
@@ -314,4 +315,140 @@ fn keylimes_list_forms_and_comma_lists_name_the_same_actions() {
     assert!(actions("\"\"").is_empty());
     assert_eq!(actions("\"['a.sh', \\\"b\\\"]\""), ["a.sh", "b"]);
     assert_eq!(actions("\"a.sh, b\""), ["a.sh", "b"]);
+}
+
+fn identity(agent: &str) -> IdentitySettings {
+    load(agent, &[]).unwrap().config.identity
+}
+
+#[test]
+#[cfg(feature = "identity")] // the option is refused without it
+fn loopback_listen_socket_and_allow_lists() {
+    let s = identity(
+        "identity_listen = \"127.0.0.1:9003\"\nidentity_socket = \"/run/k/identity.sock\"\n\
+         identity_allow_uids = \"1000, root, 1000\"\nidentity_allow_gids = 0",
+    );
+    assert_eq!(s.listen, Some("127.0.0.1:9003".parse().unwrap()));
+    assert_eq!(s.socket, Some("/run/k/identity.sock".into()));
+    assert_eq!((s.allow_uids, s.allow_gids), (vec![1000, 0], vec![0]));
+    let s = identity("identity_listen = \"[::1]:9003\"");
+    assert_eq!(s.listen, Some("[::1]:9003".parse().unwrap()));
+}
+
+#[test]
+fn non_loopback_listen_unknown_names_and_relative_sockets_are_refused() {
+    for addr in ["0.0.0.0:9003", "192.0.2.1:9003", "[::]:9003"] {
+        let line = format!("identity_listen = \"{addr}\"");
+        refused(&line, &["identity_listen", "loopback"]);
+    }
+    refused("identity_listen = \"localhost\"", &["identity_listen"]);
+    let needles = ["identity_allow_uids", "no-such-user-keylet"];
+    refused("identity_allow_uids = \"no-such-user-keylet\"", &needles);
+    refused("identity_socket = \"identity.sock\"", &["identity_socket"]);
+}
+
+const LISTEN: &str = "KEYLIME_AGENT_METRICS_LISTEN";
+const REMOTE: &str = "KEYLIME_AGENT_METRICS_ALLOW_REMOTE";
+
+fn metrics_listen(vars: &[(&str, &str)]) -> Option<SocketAddr> {
+    load_vars(vars).unwrap().config.metrics_listen
+}
+
+#[test]
+#[cfg(feature = "metrics")] // the option is refused without it
+fn loopback_addresses_or_a_remote_one_with_the_explicit_opt_in() {
+    for (vars, addr) in [
+        (&[(LISTEN, "127.0.0.1:9102")][..], "127.0.0.1:9102"),
+        (&[(LISTEN, "[::1]:9102")], "[::1]:9102"),
+        (&[(LISTEN, "localhost:9102")], "127.0.0.1:9102"),
+        (
+            &[(LISTEN, "0.0.0.0:9102"), (REMOTE, "true")],
+            "0.0.0.0:9102",
+        ),
+    ] {
+        assert_eq!(
+            metrics_listen(vars),
+            Some(addr.parse().unwrap()),
+            "{vars:?}"
+        );
+    }
+    let needles = ["metrics_listen", "metrics_allow_remote = true"];
+    refused_vars(&[(LISTEN, "0.0.0.0:9102")], &needles);
+    refused_vars(
+        &[(LISTEN, "192.0.2.7:9102"), (REMOTE, "false")],
+        &["loopback"],
+    );
+}
+
+#[test]
+fn empty_is_off_and_malformed_addresses_name_the_option_and_the_form() {
+    assert_eq!(metrics_listen(&[(LISTEN, "")]), None);
+    for bad in ["9102", "127.0.0.1", "localhost:http", "host.example:9102"] {
+        refused_vars(&[(LISTEN, bad)], &["metrics_listen", "IP:PORT"]);
+    }
+}
+
+fn push_settings(agent: &str, vars: &[(&str, &str)]) -> PushSettings {
+    load(agent, vars).unwrap().config.push
+}
+
+#[test]
+fn urls_accepted_and_refused() {
+    // host, port and prefix
+    for (url, parts) in [
+        ("https://verifier.example:8881", "verifier.example 8881 "),
+        ("https://[::1]:18983/keylime/", "::1 18983 /keylime"),
+        ("https://10.0.0.1", "10.0.0.1 443 "),
+    ] {
+        let u = parse_verifier_url(url).unwrap();
+        assert_eq!(format!("{} {} {}", u.host, u.port, u.prefix), parts);
+    }
+    let u = parse_verifier_url("https://[::1]:18983/keylime/").unwrap();
+    assert_eq!(u.to_string(), "https://[::1]:18983/keylime");
+    for bad in [
+        "http://verifier:8881",
+        "verifier:8881",
+        "https://",
+        "https://:8881",
+        "https://v:0",
+        "https://v:99999",
+        "https://user@v:8881",
+        "https://v:8881/?x=1",
+        "https://[zz]:1",
+        "https://v v:1",
+    ] {
+        assert!(parse_verifier_url(bad).is_none(), "{bad}");
+    }
+}
+
+#[test]
+fn defaults_are_keylimes_and_the_model_is_pull() {
+    // Keylime 7.14's agent.conf template renders these as "" for a pull agent.
+    let empty = "verifier_url = \"\"\ncertification_keys_server_identifier = \"\"\n\
+                 uefi_logs_evidence_version = \"\"";
+    for p in [push_settings("", &[]), push_settings(empty, &[])] {
+        assert_eq!(p.mode, AttestationMode::Pull);
+        assert_eq!(p.verifier_url.to_string(), "https://localhost:8881");
+        let ca = PathBuf::from("/var/lib/keylime/cv_ca/cacert.crt");
+        assert_eq!(p.verifier_tls_ca_cert, ca);
+        assert_eq!(p.attestation_interval, Duration::from_secs(60));
+        assert_eq!(p.server_identifier, "ak");
+        assert_eq!(p.uefi_logs_evidence_version, "2.1");
+    }
+}
+
+#[test]
+#[cfg(feature = "push")] // the option is refused without it
+fn environment_selects_push_and_bad_values_name_the_option() {
+    const MODE: &str = "KEYLIME_AGENT_ATTESTATION_MODE";
+    const URL: &str = "KEYLIME_AGENT_VERIFIER_URL";
+    const INTERVAL: &str = "KEYLIME_AGENT_ATTESTATION_INTERVAL_SECONDS";
+    let url = (URL, "https://127.0.0.1:18983");
+    let p = push_settings("", &[(MODE, "push"), url, (INTERVAL, "5")]);
+    assert_eq!(p.mode, AttestationMode::Push);
+    assert_eq!(p.verifier_url.port, 18983);
+    assert_eq!(p.attestation_interval, Duration::from_secs(5));
+    refused_vars(&[(MODE, "both")], &["attestation_mode", "push"]);
+    refused_vars(&[(URL, "http://v:1")], &["verifier_url", "https only"]);
+    refused_vars(&[(INTERVAL, "0")], &["attestation_interval_seconds"]);
 }
