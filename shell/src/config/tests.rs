@@ -90,7 +90,7 @@ fn defaults_match_the_keylime_agent_except_the_uuid() {
 }
 
 #[test]
-fn later_sources_win_and_keylime_dir_env_beats_the_option() {
+fn later_sources_win_keylime_dir_beats_the_option_tpm_device_beats_tcti() {
     let usr = "[agent]\nport = 1\nip = \"10.0.0.1\"\n";
     let root = root_with(&[
         ("usr/etc/keylime/agent.conf", usr),
@@ -109,6 +109,11 @@ fn later_sources_win_and_keylime_dir_env_beats_the_option() {
 
     let env = Environment::default().with("KEYLIME_AGENT_PORT", "5");
     assert_eq!(load_from(&env, root.path()).unwrap().config.port, 5);
+    let tcti = ("TCTI", "swtpm:host=127.0.0.1,port=2321");
+    let device = |vars: &[_]| load_vars(vars).unwrap().config.tpm_device.unwrap();
+    assert_eq!(device(&[tcti]), "swtpm:host=127.0.0.1,port=2321");
+    let option = ("KEYLIME_AGENT_TPM_DEVICE", "tcp://127.0.0.1:1");
+    assert_eq!(device(&[tcti, option]), "tcp://127.0.0.1:1");
 }
 
 #[test]
@@ -129,7 +134,7 @@ fn keylime_agent_config_replaces_all_files_and_must_exist() {
 }
 
 #[test]
-fn a_bad_value_names_option_value_origin_and_form() {
+fn errors_name_the_option_value_origin_and_form_or_the_file() {
     let needles = [
         "option port = 70000",
         "etc/keylime/agent.conf",
@@ -138,10 +143,6 @@ fn a_bad_value_names_option_value_origin_and_form() {
     refused("port = 70000", &needles);
     const MTLS: &str = "KEYLIME_AGENT_ENABLE_AGENT_MTLS";
     refused_vars(&[(MTLS, "maybe")], &["enable_agent_mtls", MTLS]);
-}
-
-#[test]
-fn invalid_toml_names_the_file() {
     let err = load_conf("[agent\nport = 1\n").unwrap_err();
     assert!(err.to_string().contains("is not valid TOML"), "{err}");
 }
@@ -182,7 +183,7 @@ fn unknown_options_and_legacy_sections_warn() {
 }
 
 #[test]
-fn uuid_ek_handle_password_and_api_versions() {
+fn uuid_ek_handle_password_and_api_versions_as_keylime_documents_them() {
     let loaded = load_vars(&[
         ("KEYLIME_AGENT_UUID", "generate"),
         ("KEYLIME_AGENT_EK_HANDLE", "0x81010001"),
@@ -200,19 +201,6 @@ fn uuid_ek_handle_password_and_api_versions() {
     assert_eq!(c.run_as, None);
     assert!(loaded.warnings.iter().any(|w| w.contains("\"3.0\"")));
     refused_vars(&[("KEYLIME_AGENT_EK_HANDLE", "0x40000001")], &["ek_handle"]);
-}
-
-#[test]
-fn tpm_device_option_wins_over_tcti() {
-    let tcti = ("TCTI", "swtpm:host=127.0.0.1,port=2321");
-    let device = |vars: &[_]| load_vars(vars).unwrap().config.tpm_device.unwrap();
-    assert_eq!(device(&[tcti]), "swtpm:host=127.0.0.1,port=2321");
-    let option = ("KEYLIME_AGENT_TPM_DEVICE", "tcp://127.0.0.1:1");
-    assert_eq!(device(&[tcti, option]), "tcp://127.0.0.1:1");
-}
-
-#[test]
-fn uuid_from_the_host_or_the_environment_as_keylime_documents_it() {
     let uuid = |text: &str, vars: &[(&str, &str)]| {
         load(&format!("uuid = \"{text}\""), vars).map(|l| l.config.uuid)
     };
@@ -295,17 +283,7 @@ fn an_option_of_a_subsystem_this_build_lacks_is_refused_naming_the_feature() {
 }
 
 #[test]
-fn keylimes_stock_payload_options_load_in_every_build() {
-    // Tuning options of the payload subsystem keep their defaults and load
-    // even without the payload feature (only options asking for it fail).
-    let text = "[agent]\nextract_payload_zip = true\npayload_script = \"autorun.sh\"\n\
-                secure_size = \"1m\"\nenable_insecure_payload = false\n\
-                enable_revocation_actions = false\nrevocation_actions = \"\"\n";
-    load_conf(text).unwrap();
-}
-
-#[test]
-fn keylimes_list_forms_and_comma_lists_name_the_same_actions() {
+fn keylimes_stock_payload_options_load_and_its_action_lists_are_read() {
     let actions = |value: &str| {
         let text = format!("[agent]\nrevocation_actions = {value}\n");
         load_conf(&text).unwrap().config.revocation.actions
@@ -315,6 +293,12 @@ fn keylimes_list_forms_and_comma_lists_name_the_same_actions() {
     assert!(actions("\"\"").is_empty());
     assert_eq!(actions("\"['a.sh', \\\"b\\\"]\""), ["a.sh", "b"]);
     assert_eq!(actions("\"a.sh, b\""), ["a.sh", "b"]);
+    // Tuning options of the payload subsystem keep their defaults and load
+    // even without the payload feature (only options asking for it fail).
+    let text = "[agent]\nextract_payload_zip = true\npayload_script = \"autorun.sh\"\n\
+                secure_size = \"1m\"\nenable_insecure_payload = false\n\
+                enable_revocation_actions = false\nrevocation_actions = \"\"\n";
+    load_conf(text).unwrap();
 }
 
 fn identity(agent: &str) -> IdentitySettings {
