@@ -57,8 +57,8 @@ pub(super) fn parse(v: &Values<'_>) -> Result<Option<DeviceIdSettings>, ConfigEr
         }),
     };
     Ok(Some(DeviceIdSettings {
-        iak: key(v, "iak", "iak-cert.crt")?,
-        idevid: key(v, "idevid", "idevid-cert.crt")?,
+        iak: key(v, "iak")?,
+        idevid: key(v, "idevid")?,
         template,
     }))
 }
@@ -95,7 +95,8 @@ fn manual_template(v: &Values<'_>) -> Result<DevIdTemplate, ConfigError> {
     }
 }
 
-fn key(v: &Values<'_>, which: &str, default_cert: &str) -> Result<DeviceKey, ConfigError> {
+/// The `iak_*` or `idevid_*` options (`which`).
+fn key(v: &Values<'_>, which: &str) -> Result<DeviceKey, ConfigError> {
     let handle_form = format!(
         "a persistent handle in hex ({:#010x} to {:#010x}), or empty to re-create the key from \
          iak_idevid_template",
@@ -108,16 +109,12 @@ fn key(v: &Values<'_>, which: &str, default_cert: &str) -> Result<DeviceKey, Con
     })?;
     let cert_form = "the certificate file (PEM or DER) of the key: the registrar refuses an IAK or \
                      IDevID without its certificate (\"default\" is keylime_dir's file of that name)";
-    let cert = v.parse(
-        &format!("{which}_cert"),
-        "default",
-        cert_form,
-        |s| match s {
-            "" => None,
-            "default" => Some(v.dir.join(default_cert)),
-            s => Some(v.dir.join(s)),
-        },
-    )?;
+    let option = format!("{which}_cert");
+    let cert = v.parse(&option, "default", cert_form, |s| match s {
+        "" => None,
+        "default" => Some(v.dir.join(format!("{which}-cert.crt"))),
+        s => Some(v.dir.join(s)),
+    })?;
     Ok(DeviceKey {
         handle,
         cert,

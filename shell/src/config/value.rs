@@ -76,8 +76,7 @@ impl<'a> Values<'a> {
         match self.get(option).map(|s| &s.value) {
             None => Ok(default.to_string()),
             Some(RawValue::Str(s)) => Ok(s.trim().to_string()),
-            Some(RawValue::Int(i)) => Ok(i.to_string()),
-            Some(RawValue::Bool(b)) => Ok(b.to_string()),
+            Some(v @ (RawValue::Int(_) | RawValue::Bool(_))) => Ok(v.to_string()),
             Some(RawValue::Other(_)) => Err(self.error(option, "a string")),
         }
     }
@@ -162,16 +161,15 @@ impl<'a> Values<'a> {
         default_name: &str,
     ) -> Result<Vec<PathBuf>, ConfigError> {
         let s = self.string(option, "default")?;
-        let paths: Vec<PathBuf> = s
+        let mut paths: Vec<PathBuf> = s
             .split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|p| self.dir.join(if p == "default" { default_name } else { p }))
             .collect();
-        Ok(if paths.is_empty() {
-            vec![self.dir.join(default_name)]
-        } else {
-            paths
-        })
+        if paths.is_empty() {
+            paths.push(self.dir.join(default_name));
+        }
+        Ok(paths)
     }
 }
