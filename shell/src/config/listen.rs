@@ -46,14 +46,11 @@ pub(super) fn parse_identity(v: &Values<'_>) -> Result<IdentitySettings, ConfigE
     Ok(IdentitySettings {
         listen,
         socket,
-        allow_uids: ids(v, "identity_allow_uids", |name| {
-            User::from_name(name).ok().flatten().map(|u| u.uid.as_raw())
+        allow_uids: ids(v, "identity_allow_uids", |n| {
+            User::from_name(n).ok().flatten().map(|u| u.uid.as_raw())
         })?,
-        allow_gids: ids(v, "identity_allow_gids", |name| {
-            Group::from_name(name)
-                .ok()
-                .flatten()
-                .map(|g| g.gid.as_raw())
+        allow_gids: ids(v, "identity_allow_gids", |n| {
+            Group::from_name(n).ok().flatten().map(|g| g.gid.as_raw())
         })?,
     })
 }

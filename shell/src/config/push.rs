@@ -76,12 +76,8 @@ pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
             .rsplit_once(':')
             .map_or((authority, None), |(h, p)| (h, Some(p)))
     };
-    let host_ok = !host.is_empty()
-        && (host.contains(':')
-            || host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
-    if !host_ok {
+    let name = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    if host.is_empty() || !(host.contains(':') || host.bytes().all(name)) {
         return None;
     }
     let port = port.map_or(Some(443), |p| p.parse().ok().filter(|p| *p != 0))?;
