@@ -74,21 +74,12 @@ pub struct RawConfig {
 /// The environment variables the configuration reads: the process's, or a
 /// fixed set for tests and tools that must not read the process's own.
 #[derive(Debug, Clone, Default)]
-pub struct Environment(Vec<(String, String)>);
+pub struct Environment(pub(super) Vec<(String, String)>);
 
 impl Environment {
     #[must_use]
     pub(crate) fn process() -> Self {
         Self(std::env::vars().collect())
-    }
-
-    /// Adds (or replaces) variable `name`.
-    #[cfg(test)]
-    #[must_use]
-    pub(crate) fn with(mut self, name: &str, value: &str) -> Self {
-        self.0.retain(|(n, _)| n != name);
-        self.0.push((name.to_owned(), value.to_owned()));
-        self
     }
 
     /// The non-empty value of variable `name`.

@@ -13,12 +13,18 @@ fn root_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+fn environment(vars: &[(&str, &str)]) -> Environment {
+    Environment(
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
 /// Loads `/etc/keylime/agent.conf` holding `text` (no file if it is empty),
 /// with the variables `vars`.
 fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
-    let env = vars
-        .iter()
-        .fold(Environment::default(), |e, (k, v)| e.with(k, v));
+    let env = environment(vars);
     let files = [("etc/keylime/agent.conf", text)];
     // an empty text: no file at all
     let files = if text.is_empty() { &files[..0] } else { &files };
@@ -98,16 +104,17 @@ fn later_sources_win_keylime_dir_beats_the_option_tpm_device_beats_tcti() {
         ("etc/keylime/agent.conf.d/10-a.conf", "[agent]\nport = 3\n"),
         ("etc/keylime/agent.conf.d/20-b.conf", "[agent]\nport = 4\n"),
     ]);
-    let env = Environment::default()
-        .with("KEYLIME_AGENT_KEYLIME_DIR", "/srv/a")
-        .with("KEYLIME_DIR", "/srv/b");
+    let env = environment(&[
+        ("KEYLIME_AGENT_KEYLIME_DIR", "/srv/a"),
+        ("KEYLIME_DIR", "/srv/b"),
+    ]);
     let loaded = load_from(&env, root.path()).unwrap();
     assert_eq!(loaded.config.port, 4);
     assert_eq!(loaded.config.ip.to_string(), "10.0.0.1");
     assert_eq!(loaded.config.keylime_dir, PathBuf::from("/srv/b"));
     assert_eq!(loaded.raw.files.len(), 4);
 
-    let env = Environment::default().with("KEYLIME_AGENT_PORT", "5");
+    let env = environment(&[("KEYLIME_AGENT_PORT", "5")]);
     assert_eq!(load_from(&env, root.path()).unwrap().config.port, 5);
     let tcti = ("TCTI", "swtpm:host=127.0.0.1,port=2321");
     let device = |vars: &[_]| load_vars(vars).unwrap().config.tpm_device.unwrap();
@@ -123,11 +130,11 @@ fn keylime_agent_config_replaces_all_files_and_must_exist() {
         ("mine.conf", "[agent]\ncontact_port = 7\n"),
     ]);
     let mine = root.path().join("mine.conf");
-    let env = Environment::default().with("KEYLIME_AGENT_CONFIG", mine.to_str().unwrap());
+    let env = environment(&[("KEYLIME_AGENT_CONFIG", mine.to_str().unwrap())]);
     let c = load_from(&env, root.path()).unwrap().config;
     assert_eq!((c.port, c.contact_port), (9002, 7));
 
-    let env = Environment::default().with("KEYLIME_AGENT_CONFIG", "/nonexistent/agent.conf");
+    let env = environment(&[("KEYLIME_AGENT_CONFIG", "/nonexistent/agent.conf")]);
     let err = load_from(&env, root.path()).unwrap_err();
     let needle = "KEYLIME_AGENT_CONFIG names /nonexistent/agent.conf, which does not exist";
     assert!(err.to_string().contains(needle), "{err}");
@@ -242,10 +249,7 @@ fn the_packaged_agent_conf_shows_the_defaults() {
         let loaded = load_conf(text).unwrap();
         assert!(loaded.warnings.is_empty(), "{what}: {:?}", loaded.warnings);
         let config = format!("{:?}", loaded.config);
-        assert_eq!(
-            config, defaults,
-            "{what}: an option is not shown at its default"
-        );
+        assert_eq!(config, defaults, "{what}: an option not at its default");
     }
     // every option keylet reads is there, but the passwords of encrypted keys
     // (keylet writes its keys unencrypted) and the file-format version
