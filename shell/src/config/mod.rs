@@ -78,6 +78,10 @@ pub(crate) struct Backoff {
     pub(crate) max_delay: Duration,
 }
 
+/// The kernel's measurement lists (relative names are under `/`).
+const IMA_ML: &str = "sys/kernel/security/ima/ascii_runtime_measurements";
+const BOOT_ML: &str = "sys/kernel/security/tpm0/binary_bios_measurements";
+
 /// The checked configuration. Each field is the option of its name; notes
 /// say only what the name does not.
 #[derive(Debug, Clone)]
@@ -260,16 +264,8 @@ impl AgentConfig {
             tpm_clock_repair: v.boolean("tpm_clock_repair", true)?,
             run_as: parse::parse_run_as(v)?,
             agent_data_path: v.path("agent_data_path", &v.dir, "keylet-agent-state.bin")?,
-            ima_ml_path: v.path(
-                "ima_ml_path",
-                root,
-                "sys/kernel/security/ima/ascii_runtime_measurements",
-            )?,
-            measuredboot_ml_path: v.path(
-                "measuredboot_ml_path",
-                root,
-                "sys/kernel/security/tpm0/binary_bios_measurements",
-            )?,
+            ima_ml_path: v.path("ima_ml_path", root, IMA_ML)?,
+            measuredboot_ml_path: v.path("measuredboot_ml_path", root, BOOT_ML)?,
             backoff: Backoff {
                 initial: millis("exponential_backoff_initial_delay", 10_000, 3_600_000)?,
                 max_retries: u32::try_from(retries).unwrap_or(u32::MAX),
