@@ -142,12 +142,8 @@ fn keylime_agent_config_replaces_all_files_and_must_exist() {
 
 #[test]
 fn errors_name_the_option_value_origin_and_form_or_the_file() {
-    let needles = [
-        "option port = 70000",
-        "etc/keylime/agent.conf",
-        "1 to 65535",
-    ];
-    refused("port = 70000", &needles);
+    const FILE: &str = "etc/keylime/agent.conf";
+    refused("port = 70000", &["option port = 70000", FILE, "1 to 65535"]);
     const MTLS: &str = "KEYLIME_AGENT_ENABLE_AGENT_MTLS";
     refused_vars(&[(MTLS, "maybe")], &["enable_agent_mtls", MTLS]);
     let err = load_conf("[agent\nport = 1\n").unwrap_err();
@@ -345,27 +341,20 @@ fn metrics_listen(vars: &[(&str, &str)]) -> Option<SocketAddr> {
 #[test]
 #[cfg(feature = "metrics")] // the option is refused without it
 fn loopback_addresses_or_a_remote_one_with_the_explicit_opt_in() {
+    const ANY: &str = "0.0.0.0:9102";
     for (vars, addr) in [
         (&[(LISTEN, "127.0.0.1:9102")][..], "127.0.0.1:9102"),
         (&[(LISTEN, "[::1]:9102")], "[::1]:9102"),
         (&[(LISTEN, "localhost:9102")], "127.0.0.1:9102"),
-        (
-            &[(LISTEN, "0.0.0.0:9102"), (REMOTE, "true")],
-            "0.0.0.0:9102",
-        ),
+        (&[(LISTEN, ANY), (REMOTE, "true")], ANY),
     ] {
-        assert_eq!(
-            metrics_listen(vars),
-            Some(addr.parse().unwrap()),
-            "{vars:?}"
-        );
+        let got = metrics_listen(vars);
+        assert_eq!(got, Some(addr.parse().unwrap()), "{vars:?}");
     }
     let needles = ["metrics_listen", "metrics_allow_remote = true"];
-    refused_vars(&[(LISTEN, "0.0.0.0:9102")], &needles);
-    refused_vars(
-        &[(LISTEN, "192.0.2.7:9102"), (REMOTE, "false")],
-        &["loopback"],
-    );
+    refused_vars(&[(LISTEN, ANY)], &needles);
+    let opted_out = [(LISTEN, "192.0.2.7:9102"), (REMOTE, "false")];
+    refused_vars(&opted_out, &["loopback"]);
 }
 
 #[test]
