@@ -132,7 +132,6 @@ mod tests {
 
     const ON: &str = "enable_iak_idevid = true\n";
     const HANDLES: &str = "iak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n";
-    const ECC: &str = "iak_idevid_asymmetric_alg = \"ecc\"\n";
 
     fn settings(agent_section: &str) -> Option<DeviceIdSettings> {
         load(agent_section, &[]).unwrap().config.device_id
@@ -162,37 +161,32 @@ mod tests {
         let s = settings(&format!("{ON}iak_idevid_template = \"h-2\"")).unwrap();
         assert_eq!((s.iak.handle, s.idevid.handle), (None, None));
         assert_eq!(s.template, Some(DevIdTemplate::H2));
-        let manual = |algs: &str| format!("{ON}iak_idevid_template = \"manual\"\n{algs}");
-        for (algs, template) in [
-            (String::new(), DevIdTemplate::H1),
-            (ECC.into(), DevIdTemplate::H2),
-            (
-                format!("{ECC}iak_idevid_name_alg = \"sha384\""),
-                DevIdTemplate::H3,
-            ),
-            (
-                format!("{ECC}iak_idevid_name_alg = \"sha512\""),
-                DevIdTemplate::H4,
-            ),
+        // Keylime's manual template: the key and name algorithms ("": unset)
+        let set = |option: &str, value: &str| match value {
+            "" => String::new(),
+            v => format!("iak_idevid_{option} = \"{v}\"\n"),
+        };
+        let manual = |asym, name| {
+            let (asym, name) = (set("asymmetric_alg", asym), set("name_alg", name));
+            format!("{ON}iak_idevid_template = \"manual\"\n{asym}{name}")
+        };
+        for (asym, name, template) in [
+            ("", "", DevIdTemplate::H1),
+            ("ecc", "", DevIdTemplate::H2),
+            ("ecc", "sha384", DevIdTemplate::H3),
+            ("ecc", "sha512", DevIdTemplate::H4),
         ] {
-            let got = settings(&manual(&algs)).unwrap().template;
-            assert_eq!(got, Some(template), "{algs}");
+            let got = settings(&manual(asym, name)).unwrap().template;
+            assert_eq!(got, Some(template), "{asym} {name}");
         }
-        for (algs, needles) in [
-            (
-                "iak_idevid_asymmetric_alg = \"dsa\"".into(),
-                &["iak_idevid_asymmetric_alg", "rsa or ecc"][..],
-            ),
-            (
-                "iak_idevid_name_alg = \"sha1\"".into(),
-                &["iak_idevid_name_alg"],
-            ),
-            (
-                format!("{ECC}iak_idevid_name_alg = \"sm3_256\""),
-                &["iak_idevid_name_alg", "H-5"],
-            ),
+        const ASYM: &str = "iak_idevid_asymmetric_alg";
+        const NAME: &str = "iak_idevid_name_alg";
+        for (asym, name, needles) in [
+            ("dsa", "", &[ASYM, "rsa or ecc"][..]),
+            ("", "sha1", &[NAME]),
+            ("ecc", "sm3_256", &[NAME, "H-5"]),
         ] {
-            refused(&manual(&algs), needles);
+            refused(&manual(asym, name), needles);
         }
         let h5 = format!("{ON}iak_idevid_template = \"H-5\"");
         refused(&h5, &["iak_idevid_template", "SM3-256"]);
