@@ -67,7 +67,6 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-/// Prints `message` on stderr; exits with `code`.
 fn fail(code: u8, message: &str) -> ExitCode {
     console::err_line(message);
     ExitCode::from(code)

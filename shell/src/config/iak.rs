@@ -138,13 +138,9 @@ mod tests {
     }
 
     #[test]
-    fn off_by_default_and_ignored_when_off() {
+    fn off_by_default_and_handles_certificates_and_passwords_checked_when_on() {
         assert_eq!(settings(""), None);
         assert_eq!(settings("iak_handle = \"nonsense\""), None);
-    }
-
-    #[test]
-    fn handles_certificates_and_passwords() {
         let more = "idevid_cert = \"/etc/keylime/idevid.pem\"\niak_password = \"hex:0102\"";
         let s = settings(&format!("{ON}{HANDLES}{more}")).unwrap();
         let handles = (s.iak.handle, s.idevid.handle);
@@ -154,6 +150,10 @@ mod tests {
         assert_eq!(s.idevid.cert, Path::new("/etc/keylime/idevid.pem"));
         assert_eq!(s.iak.password.as_slice(), &[1, 2]);
         assert!(s.idevid.password.is_empty());
+        let transient = "iak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"";
+        refused(&format!("{ON}{transient}"), &["iak_handle", "0x81000000"]);
+        let no_cert = format!("{ON}{HANDLES}idevid_cert = \"\"");
+        refused(&no_cert, &["idevid_cert", "refuses"]);
     }
 
     #[test]
@@ -190,13 +190,5 @@ mod tests {
         }
         let h5 = format!("{ON}iak_idevid_template = \"H-5\"");
         refused(&h5, &["iak_idevid_template", "SM3-256"]);
-    }
-
-    #[test]
-    fn a_transient_handle_and_an_empty_certificate_are_refused() {
-        let transient = "iak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"";
-        refused(&format!("{ON}{transient}"), &["iak_handle", "0x81000000"]);
-        let no_cert = format!("{ON}{HANDLES}idevid_cert = \"\"");
-        refused(&no_cert, &["idevid_cert", "refuses"]);
     }
 }

@@ -217,7 +217,6 @@ pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, Config
     Ok(raw)
 }
 
-/// Sets `option` to `value` from environment variable `var`.
 fn set_env(raw: &mut RawConfig, option: &str, var: &str, value: &str) {
     raw.env_vars.push(var.to_owned());
     let (value, origin) = (RawValue::Str(value.to_owned()), Origin::Env(var.to_owned()));

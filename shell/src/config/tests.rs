@@ -31,7 +31,6 @@ fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
     load_from(&env, root_with(files).path())
 }
 
-/// Loads with the variables `vars` and no configuration file.
 pub(super) fn load_vars(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
     load_text("", vars)
 }
@@ -41,7 +40,6 @@ pub(crate) fn load(agent: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigE
     load_text(&format!("[agent]\n{agent}\n"), vars)
 }
 
-/// Loads the configuration file `text`, with no environment.
 pub(super) fn load_conf(text: &str) -> Result<Loaded, ConfigError> {
     load_text(text, &[])
 }
@@ -370,7 +368,7 @@ fn push_settings(agent: &str, vars: &[(&str, &str)]) -> PushSettings {
 }
 
 #[test]
-fn urls_accepted_and_refused() {
+fn urls_accepted_and_refused_and_pull_with_keylimes_defaults() {
     // host, port and prefix
     for (url, parts) in [
         ("https://verifier.example:8881", "verifier.example 8881 "),
@@ -396,10 +394,6 @@ fn urls_accepted_and_refused() {
     ] {
         assert!(parse_verifier_url(bad).is_none(), "{bad}");
     }
-}
-
-#[test]
-fn defaults_are_keylimes_and_the_model_is_pull() {
     // Keylime 7.14's agent.conf template renders these as "" for a pull agent.
     let empty = "verifier_url = \"\"\ncertification_keys_server_identifier = \"\"\n\
                  uefi_logs_evidence_version = \"\"";
