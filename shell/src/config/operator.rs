@@ -81,17 +81,15 @@ fn parse_size(v: &Values<'_>) -> Result<SecureSize, ConfigError> {
             .into_iter()
             .find_map(|(unit, scale)| Some((lower.strip_suffix(unit)?, scale)))
             .unwrap_or((&lower, 1));
-        let bytes = digits
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then_some(digits)?;
-        let bytes = bytes.parse::<u64>().ok()?.checked_mul(scale)?;
+        // digits only: u64's parser would also take a sign
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let bytes = digits.parse::<u64>().ok()?.checked_mul(scale)?;
+        let text = text.to_string();
         (4096..=MAX_SECURE_SIZE)
             .contains(&bytes)
-            .then(|| SecureSize {
-                text: text.to_string(),
-                bytes,
-            })
+            .then_some(SecureSize { text, bytes })
     })
 }
 

@@ -40,24 +40,23 @@ const LEGACY_NAMES: &[(&str, &str)] = &[
 /// recognised ones set to a feature keylet lacks, and of ignored sections.
 pub(super) fn warn_unknown(raw: &RawConfig, read: &BTreeSet<String>, warnings: &mut Vec<String>) {
     for (name, Sourced { value, origin }) in &raw.values {
-        let not_implemented = NOT_IMPLEMENTED.iter().find(|(n, _)| n == name);
-        if let Some((_, off)) = not_implemented {
-            let on = match value {
-                // a TOML array or table is never "off"
-                RawValue::Str(s) => s.trim() != *off,
-                value => value.to_string() != *off,
-            };
-            if on {
-                warnings.push(format!(
-                    "option {name} (from {origin}) is not implemented by keylet and is ignored"
-                ));
-            }
-        } else if !read.contains(name) {
+        let off = NOT_IMPLEMENTED.iter().find(|(n, _)| n == name);
+        if off.is_none() && !read.contains(name) {
             let hint = suggest(name, read)
                 .map(|s| format!(" (did you mean {s}?)"))
                 .unwrap_or_default();
             warnings.push(format!(
                 "unknown option {name} in {origin} is ignored{hint}"
+            ));
+        } else if let Some((_, off)) = off
+            && match value {
+                // a TOML array or table is never "off"
+                RawValue::Str(s) => s.trim() != *off,
+                value => value.to_string() != *off,
+            }
+        {
+            warnings.push(format!(
+                "option {name} (from {origin}) is not implemented by keylet and is ignored"
             ));
         }
     }

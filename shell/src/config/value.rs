@@ -59,11 +59,9 @@ impl<'a> Values<'a> {
     /// Fails with the option named, its value and origin, and `expected`.
     #[must_use]
     pub(crate) fn error(&self, option: &str, expected: &str) -> ConfigError {
-        let (value, origin) = self
-            .get(option)
-            .map_or((String::new(), Origin::Default), |s| {
-                (s.value.to_string(), s.origin.clone())
-            });
+        let sourced = self.get(option);
+        let value = sourced.map(|s| s.value.to_string()).unwrap_or_default();
+        let origin = sourced.map_or(Origin::Default, |s| s.origin.clone());
         ConfigError::new(
             format!("option {option} = {value} (from {origin}) is not valid: expected {expected}"),
             format!("correct the value in {origin}"),
@@ -145,12 +143,10 @@ impl<'a> Values<'a> {
                 "option {option} is empty; using the default {default_name} (set it to \"default\" to silence this)"
             ));
         }
-        let name = if s.is_empty() || s == "default" {
-            default_name
-        } else {
-            &s
-        };
-        Ok(base.join(name))
+        Ok(base.join(match s.as_str() {
+            "" | "default" => default_name,
+            s => s,
+        }))
     }
 
     /// A comma-separated list of paths under `keylime_dir` (`default` is
