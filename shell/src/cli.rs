@@ -129,6 +129,7 @@ fn identity() -> ExitCode {
         Err(e) => return fail(2, &format!("keylet: {e}")),
     };
     let path = &loaded.config.agent_data_path;
+    let shown = path.display();
     match AgentState::load(path) {
         Ok(Some(state)) => {
             let out = serde_json::json!({
@@ -141,10 +142,7 @@ fn identity() -> ExitCode {
         }
         Ok(None) => fail(
             1,
-            &format!(
-                "keylet: no agent state at {} yet; run keylet once first",
-                path.display()
-            ),
+            &format!("keylet: no agent state at {shown} yet; run keylet once first"),
         ),
         Err(e) => fail(1, &format!("keylet: {e}")),
     }

@@ -25,14 +25,12 @@ pub(super) fn refuse_missing(v: &Values<'_>, c: &AgentConfig) -> Result<(), Conf
     for (option, set) in asked {
         let (feature, built) = feature(option);
         if set && !built {
-            return Err(v.error(
-                option,
-                &format!(
-                    "its default: this keylet was built without the {feature} feature; remove \
-                     the option, or use a default build (cargo build --release -p keylet) or one \
-                     with --features {feature}"
-                ),
-            ));
+            let form = format!(
+                "its default: this keylet was built without the {feature} feature; remove the \
+                 option, or use a default build (cargo build --release -p keylet) or one with \
+                 --features {feature}"
+            );
+            return Err(v.error(option, &form));
         }
     }
     Ok(())

@@ -132,15 +132,11 @@ fn file_sources(env: &Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigEr
 ///
 /// A [`ConfigError`] naming `path`.
 pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
+    let file = path.display();
     let invalid = |message: &str| {
-        ConfigError::new(
-            format!(
-                "config file {} is not valid TOML: {}",
-                path.display(),
-                message.trim_end()
-            ),
-            format!("correct the TOML in {}", path.display()),
-        )
+        let message = message.trim_end();
+        let message = format!("config file {file} is not valid TOML: {message}");
+        ConfigError::new(message, format!("correct the TOML in {file}"))
     };
     let table = toml::de::DeTable::parse(text).map_err(|e| invalid(&e.to_string()))?;
     raw.files.push(path.to_path_buf());
@@ -182,13 +178,9 @@ pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, Config
     let mut raw = RawConfig::default();
     for path in file_sources(env, root)? {
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError::new(
-                format!("cannot read config file {}: {e}", path.display()),
-                format!(
-                    "make {} readable by the user running keylet, or remove it",
-                    path.display()
-                ),
-            )
+            let file = path.display();
+            let fix = format!("make {file} readable by the user running keylet, or remove it");
+            ConfigError::new(format!("cannot read config file {file}: {e}"), fix)
         })?;
         read_toml(&text, &path, &mut raw)?;
     }

@@ -232,11 +232,7 @@ fn the_packaged_agent_conf_shows_the_defaults() {
                 !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
             })
         });
-        named.extend(
-            option
-                .and_then(|o| o.split_once(" = "))
-                .map(|(k, _)| k.to_owned()),
-        );
+        named.extend(option.and_then(|o| Some(o.split_once(" = ")?.0.to_owned())));
         uncommented += &format!("{}\n", option.unwrap_or(line));
     }
     for (text, what) in [(SHIPPED, "as shipped"), (&uncommented, "uncommented")] {
