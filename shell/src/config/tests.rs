@@ -23,7 +23,7 @@ fn environment(vars: &[(&str, &str)]) -> Environment {
 
 /// Loads `/etc/keylime/agent.conf` holding `text` (no file if it is empty),
 /// with the variables `vars`.
-fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+fn load_conf(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
     let env = environment(vars);
     let files = [("etc/keylime/agent.conf", text)];
     // an empty text: no file at all
@@ -32,16 +32,12 @@ fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
 }
 
 pub(super) fn load_vars(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
-    load_text("", vars)
+    load_conf("", vars)
 }
 
 /// Loads the `[agent]` lines `agent`, with the variables `vars`.
 pub(crate) fn load(agent: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
-    load_text(&format!("[agent]\n{agent}\n"), vars)
-}
-
-pub(super) fn load_conf(text: &str) -> Result<Loaded, ConfigError> {
-    load_text(text, &[])
+    load_conf(&format!("[agent]\n{agent}\n"), vars)
 }
 
 /// The options keylet reads (and knows): those read from an empty configuration.
@@ -144,7 +140,7 @@ fn errors_name_the_option_value_origin_and_form_or_the_file() {
     refused("port = 70000", &["option port = 70000", FILE, "1 to 65535"]);
     const MTLS: &str = "KEYLIME_AGENT_ENABLE_AGENT_MTLS";
     refused_vars(&[(MTLS, "maybe")], &["enable_agent_mtls", MTLS]);
-    let err = load_conf("[agent\nport = 1\n").unwrap_err();
+    let err = load_conf("[agent\nport = 1\n", &[]).unwrap_err();
     assert!(err.to_string().contains("is not valid TOML"), "{err}");
 }
 
@@ -236,7 +232,7 @@ fn the_packaged_agent_conf_shows_the_defaults() {
         uncommented += &format!("{}\n", option.unwrap_or(line));
     }
     for (text, what) in [(SHIPPED, "as shipped"), (&uncommented, "uncommented")] {
-        let loaded = load_conf(text).unwrap();
+        let loaded = load_conf(text, &[]).unwrap();
         assert!(loaded.warnings.is_empty(), "{what}: {:?}", loaded.warnings);
         let config = format!("{:?}", loaded.config);
         assert_eq!(config, defaults, "{what}: an option not at its default");
@@ -268,7 +264,7 @@ fn an_option_of_a_subsystem_this_build_lacks_is_refused_naming_the_feature() {
         let (needed, built) = features::feature(option);
         assert_eq!(needed, feature, "{line}");
         if built {
-            load_conf(&format!("[agent]\n{line}\n")).unwrap();
+            load(line, &[]).unwrap();
         } else {
             let built_without = format!("built without the {feature} feature");
             refused(line, &[option, &built_without]);
@@ -279,8 +275,8 @@ fn an_option_of_a_subsystem_this_build_lacks_is_refused_naming_the_feature() {
 #[test]
 fn keylimes_stock_payload_options_load_and_its_action_lists_are_read() {
     let actions = |value: &str| {
-        let text = format!("[agent]\nrevocation_actions = {value}\n");
-        load_conf(&text).unwrap().config.revocation.actions
+        let text = format!("revocation_actions = {value}");
+        load(&text, &[]).unwrap().config.revocation.actions
     };
     // Keylime's sample agent.conf writes "[]" for no actions.
     assert!(actions("\"[]\"").is_empty());
@@ -289,10 +285,10 @@ fn keylimes_stock_payload_options_load_and_its_action_lists_are_read() {
     assert_eq!(actions("\"a.sh, b\""), ["a.sh", "b"]);
     // Tuning options of the payload subsystem keep their defaults and load
     // even without the payload feature (only options asking for it fail).
-    let text = "[agent]\nextract_payload_zip = true\npayload_script = \"autorun.sh\"\n\
+    let text = "extract_payload_zip = true\npayload_script = \"autorun.sh\"\n\
                 secure_size = \"1m\"\nenable_insecure_payload = false\n\
                 enable_revocation_actions = false\nrevocation_actions = \"\"\n";
-    load_conf(text).unwrap();
+    load(text, &[]).unwrap();
 }
 
 fn identity(agent: &str) -> IdentitySettings {
