@@ -48,22 +48,16 @@ pub(super) fn options_read() -> std::collections::BTreeSet<String> {
     v.finish().0
 }
 
-/// Asserts that the `[agent]` lines `agent` with the variables `vars` fail
-/// to load with a message holding each of `needles`.
-fn refused_with(agent: &str, vars: &[(&str, &str)], needles: &[&str]) {
-    let e = load(agent, vars).unwrap_err().to_string();
-    assert!(
-        needles.iter().all(|n| e.contains(n)),
-        "{agent} {vars:?}: {e}"
-    );
-}
-
+/// Asserts that the `[agent]` lines `agent` (or, `refused_vars`, the
+/// variables `vars`) fail to load with a message holding each of `needles`.
 pub(super) fn refused(agent: &str, needles: &[&str]) {
-    refused_with(agent, &[], needles);
+    let e = load(agent, &[]).unwrap_err().to_string();
+    assert!(needles.iter().all(|n| e.contains(n)), "{agent}: {e}");
 }
 
 pub(super) fn refused_vars(vars: &[(&str, &str)], needles: &[&str]) {
-    refused_with("", vars, needles);
+    let e = load_vars(vars).unwrap_err().to_string();
+    assert!(needles.iter().all(|n| e.contains(n)), "{vars:?}: {e}");
 }
 
 #[test]
