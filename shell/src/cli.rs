@@ -78,10 +78,9 @@ fn fail(code: u8, message: &str) -> ExitCode {
 /// and must not keep keylet from exiting (closing the device flushes the rest).
 pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// keylet's runtime: one async thread and one blocking thread for log reads
-/// (and name lookups), and at start-up for opening the TPM and making the
-/// keys. Once serving, TPM work runs on the TPM worker, operator scripts on
-/// their own executor ([`crate::executor`]).
+/// keylet's runtime: one async thread and one blocking thread for log reads (and name lookups), and
+/// at start-up for opening the TPM and making the keys. Once serving, TPM work runs on the TPM
+/// worker, operator scripts on their own executor ([`crate::executor`]).
 #[must_use]
 pub fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -92,9 +91,8 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-/// Logging, the configuration and the runtime that `run` and `rotate-cert`
-/// share, then `cmd` with them; 2 if the configuration fails, 1 if the
-/// runtime does.
+/// Logging, the configuration and the runtime that `run` and `rotate-cert` share, then `cmd` with
+/// them; 2 if the configuration fails, 1 if the runtime does.
 fn start(cmd: fn(config::Loaded, tokio::runtime::Runtime) -> ExitCode) -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)

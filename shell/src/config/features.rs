@@ -1,9 +1,7 @@
-//! Options that ask for a subsystem this keylet was built without (the
-//! cargo features `metrics`, `identity`, `push`, `payload` and `iak`, all in the
-//! default build): each is refused with the feature named, never ignored.
-//! Options that only tune a missing subsystem (file names, sizes) keep
-//! their defaults and are not refused, so Keylime's stock agent
-//! configuration still loads.
+//! Options that ask for a subsystem this keylet was built without (the cargo features `metrics`,
+//! `identity`, `push`, `payload` and `iak`, all in the default build): each is refused with the
+//! feature named, never ignored. Options that only tune a missing subsystem (file names, sizes)
+//! keep their defaults and are not refused, so Keylime's stock agent configuration still loads.
 
 use super::value::Values;
 use super::{AgentConfig, AttestationMode, ConfigError};

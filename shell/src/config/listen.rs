@@ -78,10 +78,9 @@ fn ids(
     Ok(out)
 }
 
-/// `metrics_listen`: empty (the default) turns metrics off; otherwise
-/// `IP:PORT` (`[IPv6]:PORT`, `localhost:PORT`). A non-loopback address is
-/// refused unless `metrics_allow_remote` is true: the metrics are plain HTTP
-/// without authentication.
+/// `metrics_listen`: empty (the default) turns metrics off; otherwise `IP:PORT` (`[IPv6]:PORT`,
+/// `localhost:PORT`). A non-loopback address is refused unless `metrics_allow_remote` is true: the
+/// metrics are plain HTTP without authentication.
 pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>, ConfigError> {
     let form = "IP:PORT such as 127.0.0.1:9102 ([::1]:9102 for IPv6), or empty to turn metrics off";
     let addr = v.parse("metrics_listen", "", form, |s| {

@@ -29,9 +29,8 @@ pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url};
 pub use source::{Environment, Origin, RawConfig, RawValue, Sourced, read_toml};
 use value::Values;
 
-/// Why the configuration could not be loaded (the file, or the option with its
-/// value, origin and accepted form), and what to do (`keylet doctor` prints
-/// it as the fix).
+/// Why the configuration could not be loaded (the file, or the option with its value, origin and
+/// accepted form), and what to do (`keylet doctor` prints it as the fix).
 #[derive(Debug)]
 pub struct ConfigError {
     message: String,
@@ -97,8 +96,7 @@ pub struct AgentConfig {
     /// Registrar host and plain-HTTP port.
     pub(crate) registrar_ip: String,
     pub(crate) registrar_port: u16,
-    /// Register over HTTPS (server-verified against `registrar_tls_ca_cert`)
-    /// instead of plain HTTP.
+    /// Register over HTTPS (server-verified against `registrar_tls_ca_cert`) instead of plain HTTP.
     pub(crate) registrar_tls_enabled: bool,
     pub(crate) registrar_tls_port: u16,
     pub(crate) registrar_tls_ca_cert: PathBuf,
@@ -174,8 +172,7 @@ pub(crate) enum Confine {
     /// (payload script, revocation actions), which may write anywhere, as
     /// they may under the reference agent.
     UnlessScripts,
-    /// `confine = true`: confined, operator scripts too (they may then write
-    /// only `/tmp`).
+    /// `confine = true`: confined, operator scripts too (they may then write only `/tmp`).
     On,
     /// `confine = false`.
     Off,

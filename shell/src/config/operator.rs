@@ -8,12 +8,10 @@ use std::path::PathBuf;
 use super::ConfigError;
 use super::value::Values;
 
-/// The largest `secure_size` accepted: payloads are held in memory while
-/// they are decrypted.
+/// The largest `secure_size` accepted: payloads are held in memory while they are decrypted.
 const MAX_SECURE_SIZE: u64 = 256 * 1024 * 1024;
 
-/// How payloads delivered with `POST /keys/ukey` are handled; each field is
-/// the option of its name.
+/// How payloads delivered with `POST /keys/ukey` are handled; each field is the option of its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadConfig {
     /// File names in the secure directory: the derived key K, the decrypted payload.
@@ -108,8 +106,7 @@ pub enum RevocationCert {
 pub struct RevocationConfig {
     /// `revocation_cert`.
     pub cert: RevocationCert,
-    /// `revocation_actions`, run on every verified notification from
-    /// `revocation_actions_dir`.
+    /// `revocation_actions`, run on every verified notification from `revocation_actions_dir`.
     pub actions: Vec<String>,
     pub actions_dir: PathBuf,
     /// `allow_payload_revocation_actions`: also run the actions the payload's
@@ -151,10 +148,9 @@ impl RevocationConfig {
     }
 }
 
-/// Splits Keylime's action list: comma-separated names, or the Python list
-/// form Keylime's sample `agent.conf` writes (`"[]"`, `"['a', 'b']"`), as the
-/// reference agent reads it. Each name must be a plain file name (an action
-/// is looked up by name in a directory).
+/// Splits Keylime's action list: comma-separated names, or the Python list form Keylime's sample
+/// `agent.conf` writes (`"[]"`, `"['a', 'b']"`), as the reference agent reads it. Each name must be
+/// a plain file name (an action is looked up by name in a directory).
 fn action_names(list: &str) -> Option<Vec<String>> {
     let list = list
         .strip_prefix('[')

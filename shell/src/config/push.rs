@@ -15,15 +15,13 @@ pub enum AttestationMode {
     /// The verifier polls keylet's HTTPS API (Keylime's classic model).
     #[default]
     Pull,
-    /// keylet sends evidence to the verifier (Keylime REST API v3.0); it
-    /// listens on no port for it.
+    /// keylet sends evidence to the verifier (Keylime REST API v3.0); it listens on no port for it.
     Push,
 }
 
-/// Where the push-model verifier is: `https://HOST[:PORT][/PREFIX]`. The
-/// host is a name or IP address (IPv6 without brackets) that its certificate
-/// must name; the port is 443 when the URL has none; the prefix comes before
-/// `/v3.0/...`, without a trailing slash ("" for none).
+/// Where the push-model verifier is: `https://HOST[:PORT][/PREFIX]`. The host is a name or IP
+/// address (IPv6 without brackets) that its certificate must name; the port is 443 when the URL has
+/// none; the prefix comes before `/v3.0/...`, without a trailing slash ("" for none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierUrl {
     pub host: String,

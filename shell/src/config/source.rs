@@ -1,10 +1,9 @@
 //! Where option values come from: config files and environment variables.
 //!
 //! Load order (later wins), as Keylime agents use it: built-in defaults,
-//! `/usr/etc/keylime/agent.conf`, `/usr/etc/keylime/agent.conf.d/*`,
-//! `/etc/keylime/agent.conf`, `/etc/keylime/agent.conf.d/*`, then
-//! `KEYLIME_AGENT_<OPTION>` environment variables. `KEYLIME_AGENT_CONFIG=<file>`
-//! replaces every file source with that one file, which must exist.
+//! `/usr/etc/keylime/agent.conf`, `/usr/etc/keylime/agent.conf.d/*`, `/etc/keylime/agent.conf`,
+//! `/etc/keylime/agent.conf.d/*`, then `KEYLIME_AGENT_<OPTION>` environment variables.
+//! `KEYLIME_AGENT_CONFIG=<file>` replaces every file source with that one file, which must exist.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,9 +59,8 @@ pub struct Sourced {
     pub(crate) origin: Origin,
 }
 
-/// The last value seen of each option, the files read in order, the
-/// environment variables used, and the sections other than `[agent]` that
-/// were ignored (with their file).
+/// The last value seen of each option, the files read in order, the environment variables used, and
+/// the sections other than `[agent]` that were ignored (with their file).
 #[derive(Debug, Default, Clone)]
 pub struct RawConfig {
     pub(crate) values: BTreeMap<String, Sourced>,
@@ -171,9 +169,8 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
     Ok(())
 }
 
-/// Gathers every raw value: files under `root` (normally `/`), then the
-/// `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`, and `TCTI`); fails
-/// on a missing, unreadable or invalid file.
+/// Gathers every raw value: files under `root` (normally `/`), then the `KEYLIME_AGENT_<OPTION>`
+/// variables (and `KEYLIME_DIR`, and `TCTI`); fails on a missing, unreadable or invalid file.
 pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, ConfigError> {
     let mut raw = RawConfig::default();
     for path in file_sources(env, root)? {

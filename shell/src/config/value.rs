@@ -40,8 +40,7 @@ impl<'a> Values<'a> {
         self.raw.values.get(option)
     }
 
-    /// Counts `options` as read: options keylet knows but reads only in some
-    /// configurations.
+    /// Counts `options` as read: options keylet knows but reads only in some configurations.
     pub(crate) fn known(&self, options: &[&str]) {
         let mut read = self.read.borrow_mut();
         read.extend(options.iter().map(|o| (*o).to_owned()));
@@ -79,9 +78,8 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// A string option (read as [`Values::string`]) turned into a `T` by
-    /// `parse`, which returns `None` for a value that is not of the
-    /// `expected` form: the error names it.
+    /// A string option (read as [`Values::string`]) turned into a `T` by `parse`, which returns
+    /// `None` for a value that is not of the `expected` form: the error names it.
     pub(crate) fn parse<T>(
         &self,
         option: &str,
@@ -149,8 +147,7 @@ impl<'a> Values<'a> {
         }))
     }
 
-    /// A comma-separated list of paths under `keylime_dir` (`default` is
-    /// `default_name`).
+    /// A comma-separated list of paths under `keylime_dir` (`default` is `default_name`).
     pub(crate) fn path_list(
         &self,
         option: &str,
