@@ -1,15 +1,13 @@
-//! Capped exponential backoff, keylet's one: registration retries its
-//! registrar on the exact schedule the `exponential_backoff_*` options
-//! describe; push mode adds jitter so agents that lost the same verifier do
-//! not come back in step.
+//! Capped exponential backoff, keylet's one: registration retries its registrar on the exact
+//! schedule the `exponential_backoff_*` options describe; push mode adds jitter so agents that lost
+//! the same verifier do not come back in step.
 
 use std::time::Duration;
 
 /// The shortest jittered pause, unless the full pause is shorter.
 const MIN_JITTERED: Duration = Duration::from_millis(500);
 
-/// Pauses of `initial * 2^n`, capped at `max`, optionally drawn from their
-/// upper half (jitter).
+/// Pauses of `initial * 2^n`, capped at `max`, optionally drawn from their upper half (jitter).
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
     initial: Duration,

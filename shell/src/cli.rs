@@ -37,17 +37,10 @@ Logs go to stderr; set RUST_LOG (error, warn, info, debug) for the level.
 Exit codes: 0 stopped cleanly, 1 runtime failure, 2 configuration error.
 ";
 
-fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
-}
-
 /// Runs the command line; returns the process exit code.
 #[must_use]
 pub fn main(args: Vec<String>) -> ExitCode {
-    let cmd = args.first().map_or("run", String::as_str);
-    match cmd {
+    match args.first().map_or("run", String::as_str) {
         "-h" | "--help" | "help" => {
             console::out(HELP);
             ExitCode::SUCCESS
@@ -59,24 +52,24 @@ pub fn main(args: Vec<String>) -> ExitCode {
         "run" => start(run),
         "identity" => identity(),
         "rotate-cert" => start(rotate_cert),
-        // keylet doctor
         #[cfg(feature = "doctor")]
         "doctor" => ExitCode::from(crate::doctor::main(args.get(1..).unwrap_or(&[]))),
         #[cfg(not(feature = "doctor"))]
-        "doctor" => {
-            console::err_line(
-                "keylet: this keylet was built without the doctor feature; \
-                 use a default build (cargo build --release -p keylet) for keylet doctor",
-            );
-            ExitCode::from(2)
-        }
-        other => {
-            console::err_line(&format!(
-                "keylet: unknown command {other:?}; see keylet --help"
-            ));
-            ExitCode::from(2)
-        }
+        "doctor" => fail(
+            2,
+            "keylet: this keylet was built without the doctor feature; use a default build \
+             (cargo build --release -p keylet) for keylet doctor",
+        ),
+        other => fail(
+            2,
+            &format!("keylet: unknown command {other:?}; see keylet --help"),
+        ),
     }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    console::err_line(message);
+    ExitCode::from(code)
 }
 
 /// How long the runtime waits for its blocking thread (log reads) when keylet
@@ -85,10 +78,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
 /// and must not keep keylet from exiting (closing the device flushes the rest).
 pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// keylet's runtime: one async thread and one blocking thread for log reads
-/// (and name lookups), and at start-up for opening the TPM and making the
-/// keys. Once serving, TPM work runs on the TPM worker, operator scripts on
-/// their own executor ([`crate::executor`]).
+/// keylet's runtime: one async thread and one blocking thread for log reads (and name lookups), and
+/// at start-up for opening the TPM and making the keys. Once serving, TPM work runs on the TPM
+/// worker, operator scripts on their own executor ([`crate::executor`]).
 #[must_use]
 pub fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -99,11 +91,12 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-/// Logging, the configuration and the runtime that `run` and `rotate-cert`
-/// share, then `cmd` with them; 2 if the configuration fails, 1 if the
-/// runtime does.
+/// Logging, the configuration and the runtime that `run` and `rotate-cert` share, then `cmd` with
+/// them; 2 if the configuration fails, 1 if the runtime does.
 fn start(cmd: fn(config::Loaded, tokio::runtime::Runtime) -> ExitCode) -> ExitCode {
-    init_logging();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
     match config::load() {
         Ok(loaded) => runtime().map_or(ExitCode::from(1), |runtime| cmd(loaded, runtime)),
         Err(e) => {
@@ -131,12 +124,10 @@ fn run(loaded: config::Loaded, runtime: tokio::runtime::Runtime) -> ExitCode {
 fn identity() -> ExitCode {
     let loaded = match config::load() {
         Ok(l) => l,
-        Err(e) => {
-            console::err_line(&format!("keylet: {e}"));
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(2, &format!("keylet: {e}")),
     };
     let path = &loaded.config.agent_data_path;
+    let shown = path.display();
     match AgentState::load(path) {
         Ok(Some(state)) => {
             let out = serde_json::json!({
@@ -147,17 +138,11 @@ fn identity() -> ExitCode {
             console::out_line(&out.to_string());
             ExitCode::SUCCESS
         }
-        Ok(None) => {
-            console::err_line(&format!(
-                "keylet: no agent state at {} yet; run keylet once first",
-                path.display()
-            ));
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            console::err_line(&format!("keylet: {e}"));
-            ExitCode::from(1)
-        }
+        Ok(None) => fail(
+            1,
+            &format!("keylet: no agent state at {shown} yet; run keylet once first"),
+        ),
+        Err(e) => fail(1, &format!("keylet: {e}")),
     }
 }
 

@@ -7,7 +7,6 @@
 
 use std::io::Write as _;
 
-/// Writes `text` to stdout.
 pub(crate) fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
@@ -15,12 +14,10 @@ pub(crate) fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-/// Writes `text` and a newline to stdout.
 pub(crate) fn out_line(text: &str) {
     out(&format!("{text}\n"));
 }
 
-/// Writes `text` and a newline to stderr.
 pub(crate) fn err_line(text: &str) {
     let _ = std::io::stderr()
         .lock()

@@ -35,8 +35,7 @@ pub mod keys;
 pub mod logs;
 pub mod metrics;
 pub mod net;
-// payload keys and delivery
-pub mod payload;
+pub mod payload; // payload keys and delivery
 pub mod privileges;
 #[cfg(feature = "push")]
 pub mod push;

@@ -15,14 +15,12 @@ use crate::keys::read_certs;
 const VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
-/// The crypto provider of every configuration.
 #[must_use]
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A server configuration builder with `provider` and keylet's versions,
-/// waiting for its client verifier.
+/// A server configuration builder with `provider` and keylet's versions.
 ///
 /// # Errors
 ///
@@ -42,8 +40,7 @@ pub(crate) fn server_builder(
 /// a trust anchor; or rustls' error.
 pub(crate) fn client_config(file: &Path) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(read_certs(file)?);
-    if added == 0 {
+    if roots.add_parsable_certificates(read_certs(file)?).0 == 0 {
         let file = file.display();
         return Err(format!(
             "{file} holds no certificate usable as a trust anchor"

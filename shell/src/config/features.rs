@@ -1,18 +1,13 @@
-//! Options that ask for a subsystem this keylet was built without (the
-//! cargo features `metrics`, `identity`, `push`, `payload` and `iak`, all in the
-//! default build): each is refused with the feature named, never ignored.
-//! Options that only tune a missing subsystem (file names, sizes) keep
-//! their defaults and are not refused, so Keylime's stock agent
-//! configuration still loads.
+//! Options that ask for a subsystem this keylet was built without (the cargo features `metrics`,
+//! `identity`, `push`, `payload` and `iak`, all in the default build): each is refused with the
+//! feature named, never ignored. Options that only tune a missing subsystem (file names, sizes)
+//! keep their defaults and are not refused, so Keylime's stock agent configuration still loads.
 
 use super::value::Values;
 use super::{AgentConfig, AttestationMode, ConfigError};
 
-/// Fails on the first option that needs a feature this build lacks.
-///
-/// # Errors
-///
-/// [`ConfigError`] naming the option and the missing feature.
+/// Fails on the first option that needs a feature this build lacks, naming
+/// the option and the feature.
 pub(super) fn refuse_missing(v: &Values<'_>, c: &AgentConfig) -> Result<(), ConfigError> {
     let p = &c.payload;
     let asked = [
@@ -28,14 +23,12 @@ pub(super) fn refuse_missing(v: &Values<'_>, c: &AgentConfig) -> Result<(), Conf
     for (option, set) in asked {
         let (feature, built) = feature(option);
         if set && !built {
-            return Err(v.error(
-                option,
-                &format!(
-                    "its default: this keylet was built without the {feature} feature; remove \
-                     the option, or use a default build (cargo build --release -p keylet) or one \
-                     with --features {feature}"
-                ),
-            ));
+            let form = format!(
+                "its default: this keylet was built without the {feature} feature; remove the \
+                 option, or use a default build (cargo build --release -p keylet) or one with \
+                 --features {feature}"
+            );
+            return Err(v.error(option, &form));
         }
     }
     Ok(())

@@ -13,24 +13,21 @@ use super::ConfigError;
 use super::parse::parse_password;
 use super::value::Values;
 
-/// One device identity key: where it is in the TPM and its certificate.
+/// One device identity key: its persistent handle (`None`: re-created from
+/// the template), its certificate file (PEM or DER), and the persistent key's
+/// authorization value (empty for none; a re-created key has none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DeviceKey {
-    /// The persistent handle (0x81xxxxxx); `None`: re-created from the template.
     pub(crate) handle: Option<u32>,
-    /// The certificate file (PEM or DER).
     pub(crate) cert: PathBuf,
-    /// The persistent key's authorization value (empty for none; a key
-    /// re-created from its template has none).
     pub(crate) password: Zeroizing<Vec<u8>>,
 }
 
-/// The IAK and the IDevID, when `enable_iak_idevid` is on.
+/// The IAK (Initial Attestation Key: certifies the AK at registration) and
+/// the IDevID (Initial Device Identity key), when `enable_iak_idevid` is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DeviceIdSettings {
-    /// The Initial Attestation Key: certifies the AK at registration.
     pub(crate) iak: DeviceKey,
-    /// The Initial Device Identity key.
     pub(crate) idevid: DeviceKey,
     /// `iak_idevid_template`: the TCG template keys without a handle are
     /// re-created from; `None` (`detect`): the one of each certificate's key.
@@ -60,8 +57,8 @@ pub(super) fn parse(v: &Values<'_>) -> Result<Option<DeviceIdSettings>, ConfigEr
         }),
     };
     Ok(Some(DeviceIdSettings {
-        iak: key(v, "iak", "iak-cert.crt")?,
-        idevid: key(v, "idevid", "idevid-cert.crt")?,
+        iak: key(v, "iak")?,
+        idevid: key(v, "idevid")?,
         template,
     }))
 }
@@ -98,7 +95,8 @@ fn manual_template(v: &Values<'_>) -> Result<DevIdTemplate, ConfigError> {
     }
 }
 
-fn key(v: &Values<'_>, which: &str, default_cert: &str) -> Result<DeviceKey, ConfigError> {
+/// The `iak_*` or `idevid_*` options (`which`).
+fn key(v: &Values<'_>, which: &str) -> Result<DeviceKey, ConfigError> {
     let handle_form = format!(
         "a persistent handle in hex ({:#010x} to {:#010x}), or empty to re-create the key from \
          iak_idevid_template",
@@ -111,16 +109,12 @@ fn key(v: &Values<'_>, which: &str, default_cert: &str) -> Result<DeviceKey, Con
     })?;
     let cert_form = "the certificate file (PEM or DER) of the key: the registrar refuses an IAK or \
                      IDevID without its certificate (\"default\" is keylime_dir's file of that name)";
-    let cert = v.parse(
-        &format!("{which}_cert"),
-        "default",
-        cert_form,
-        |s| match s {
-            "" => None,
-            "default" => Some(v.dir.join(default_cert)),
-            s => Some(v.dir.join(s)),
-        },
-    )?;
+    let option = format!("{which}_cert");
+    let cert = v.parse(&option, "default", cert_form, |s| match s {
+        "" => None,
+        "default" => Some(v.dir.join(format!("{which}-cert.crt"))),
+        s => Some(v.dir.join(s)),
+    })?;
     Ok(DeviceKey {
         handle,
         cert,
@@ -131,94 +125,70 @@ fn key(v: &Values<'_>, which: &str, default_cert: &str) -> Result<DeviceKey, Con
 #[cfg(all(test, feature = "iak"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::path::Path;
+
     use super::{DevIdTemplate, DeviceIdSettings};
     use crate::config::tests::{load, refused};
+
+    const ON: &str = "enable_iak_idevid = true\n";
+    const HANDLES: &str = "iak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n";
 
     fn settings(agent_section: &str) -> Option<DeviceIdSettings> {
         load(agent_section, &[]).unwrap().config.device_id
     }
 
     #[test]
-    fn off_by_default_and_ignored_when_off() {
+    fn off_by_default_and_handles_certificates_and_passwords_checked_when_on() {
         assert_eq!(settings(""), None);
         assert_eq!(settings("iak_handle = \"nonsense\""), None);
-    }
-
-    #[test]
-    fn handles_certificates_and_passwords() {
-        let s = settings(
-            "enable_iak_idevid = true\niak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n\
-             idevid_cert = \"/etc/keylime/idevid.pem\"\niak_password = \"hex:0102\"",
-        )
-        .unwrap();
-        assert_eq!(
-            (s.iak.handle, s.idevid.handle),
-            (Some(0x8102_0000), Some(0x8102_0001))
-        );
+        let more = "idevid_cert = \"/etc/keylime/idevid.pem\"\niak_password = \"hex:0102\"";
+        let s = settings(&format!("{ON}{HANDLES}{more}")).unwrap();
+        let handles = (s.iak.handle, s.idevid.handle);
+        assert_eq!(handles, (Some(0x8102_0000), Some(0x8102_0001)));
         assert_eq!(s.template, None);
-        assert_eq!(
-            s.iak.cert,
-            std::path::Path::new("/var/lib/keylime/iak-cert.crt")
-        );
-        assert_eq!(
-            s.idevid.cert,
-            std::path::Path::new("/etc/keylime/idevid.pem")
-        );
+        assert_eq!(s.iak.cert, Path::new("/var/lib/keylime/iak-cert.crt"));
+        assert_eq!(s.idevid.cert, Path::new("/etc/keylime/idevid.pem"));
         assert_eq!(s.iak.password.as_slice(), &[1, 2]);
         assert!(s.idevid.password.is_empty());
+        let transient = "iak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"";
+        refused(&format!("{ON}{transient}"), &["iak_handle", "0x81000000"]);
+        let no_cert = format!("{ON}{HANDLES}idevid_cert = \"\"");
+        refused(&no_cert, &["idevid_cert", "refuses"]);
     }
 
     #[test]
     fn without_handles_the_keys_come_from_the_template() {
-        let s = settings("enable_iak_idevid = true\niak_idevid_template = \"h-2\"").unwrap();
+        let s = settings(&format!("{ON}iak_idevid_template = \"h-2\"")).unwrap();
         assert_eq!((s.iak.handle, s.idevid.handle), (None, None));
         assert_eq!(s.template, Some(DevIdTemplate::H2));
-        const MANUAL: &str = "enable_iak_idevid = true\niak_idevid_template = \"manual\"";
-        for (algs, template) in [
-            ("", DevIdTemplate::H1),
-            ("iak_idevid_asymmetric_alg = \"ecc\"", DevIdTemplate::H2),
-            (
-                "iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sha384\"",
-                DevIdTemplate::H3,
-            ),
-            (
-                "iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sha512\"",
-                DevIdTemplate::H4,
-            ),
+        // Keylime's manual template: the key and name algorithms ("": unset)
+        let set = |option: &str, value: &str| match value {
+            "" => String::new(),
+            v => format!("iak_idevid_{option} = \"{v}\"\n"),
+        };
+        let manual = |asym, name| {
+            let (asym, name) = (set("asymmetric_alg", asym), set("name_alg", name));
+            format!("{ON}iak_idevid_template = \"manual\"\n{asym}{name}")
+        };
+        for (asym, name, template) in [
+            ("", "", DevIdTemplate::H1),
+            ("ecc", "", DevIdTemplate::H2),
+            ("ecc", "sha384", DevIdTemplate::H3),
+            ("ecc", "sha512", DevIdTemplate::H4),
         ] {
-            let s = settings(&format!("{MANUAL}\n{algs}")).unwrap();
-            assert_eq!(s.template, Some(template), "{algs}");
+            let got = settings(&manual(asym, name)).unwrap().template;
+            assert_eq!(got, Some(template), "{asym} {name}");
         }
-        for (algs, needles) in [
-            (
-                "iak_idevid_asymmetric_alg = \"dsa\"",
-                &["iak_idevid_asymmetric_alg", "rsa or ecc"][..],
-            ),
-            ("iak_idevid_name_alg = \"sha1\"", &["iak_idevid_name_alg"]),
-            (
-                "iak_idevid_asymmetric_alg = \"ecc\"\niak_idevid_name_alg = \"sm3_256\"",
-                &["iak_idevid_name_alg", "H-5"],
-            ),
+        const ASYM: &str = "iak_idevid_asymmetric_alg";
+        const NAME: &str = "iak_idevid_name_alg";
+        for (asym, name, needles) in [
+            ("dsa", "", &[ASYM, "rsa or ecc"][..]),
+            ("", "sha1", &[NAME]),
+            ("ecc", "sm3_256", &[NAME, "H-5"]),
         ] {
-            refused(&format!("{MANUAL}\n{algs}"), needles);
+            refused(&manual(asym, name), needles);
         }
-        let needles = ["iak_idevid_template", "SM3-256"];
-        refused(
-            "enable_iak_idevid = true\niak_idevid_template = \"H-5\"",
-            &needles,
-        );
-    }
-
-    #[test]
-    fn a_transient_handle_and_an_empty_certificate_are_refused() {
-        refused(
-            "enable_iak_idevid = true\niak_handle = \"0x80000001\"\nidevid_handle = \"0x81020001\"",
-            &["iak_handle", "0x81000000"],
-        );
-        refused(
-            "enable_iak_idevid = true\niak_handle = \"0x81020000\"\nidevid_handle = \"0x81020001\"\n\
-             idevid_cert = \"\"",
-            &["idevid_cert", "refuses"],
-        );
+        let h5 = format!("{ON}iak_idevid_template = \"H-5\"");
+        refused(&h5, &["iak_idevid_template", "SM3-256"]);
     }
 }

@@ -3,7 +3,6 @@
 //! Bad values fail startup with an error naming the option, the value, where it
 //! came from and the accepted form; unknown options draw a warning.
 
-mod error;
 mod features; // options of subsystems a build lacks
 mod iak; // TCG device identity (IAK and IDevID)
 mod listen; // identity listener for SPIRE, metrics
@@ -14,7 +13,6 @@ mod push;
 mod source;
 mod value;
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,18 +21,36 @@ use keylet_core::alg::{KeyAlg, SignAlg};
 use keylet_core::pcr::HashAlg;
 use zeroize::Zeroizing;
 
-pub use error::ConfigError;
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use listen::IdentitySettings;
 pub use operator::{PayloadConfig, RevocationCert, RevocationConfig, SecureSize, is_action_name};
-use parse::{
-    parse_algorithms, parse_api_versions, parse_ek_handle, parse_ip, parse_password, parse_run_as,
-    parse_uuid,
-};
 pub use push::{AttestationMode, PushSettings, VerifierUrl, parse_verifier_url};
 // read_toml: TOML text -> raw values, for the config fuzz target
 pub use source::{Environment, Origin, RawConfig, RawValue, Sourced, read_toml};
 use value::Values;
+
+/// Why the configuration could not be loaded (the file, or the option with its value, origin and
+/// accepted form), and what to do (`keylet doctor` prints it as the fix).
+#[derive(Debug)]
+pub struct ConfigError {
+    message: String,
+    pub(crate) fix: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(message: String, fix: impl Into<String>) -> Self {
+        let fix = fix.into();
+        Self { message, fix }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// How the agent id is chosen (`uuid`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,62 +68,54 @@ pub enum UuidSetting {
     Hostname,
 }
 
-/// Registrar retry timing (`exponential_backoff_*`).
+/// Registrar retry timing (`exponential_backoff_*`): the first delay, the
+/// retries before giving up, the largest delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Backoff {
-    /// First delay.
     pub(crate) initial: Duration,
-    /// Retries before giving up.
     pub(crate) max_retries: u32,
-    /// Largest delay.
     pub(crate) max_delay: Duration,
 }
 
-/// The checked configuration.
+/// The kernel's measurement lists (relative names are under `/`).
+const IMA_ML: &str = "sys/kernel/security/ima/ascii_runtime_measurements";
+const BOOT_ML: &str = "sys/kernel/security/tpm0/binary_bios_measurements";
+
+/// The checked configuration. Each field is the option of its name; notes
+/// say only what the name does not.
 #[derive(Debug, Clone)]
 #[allow(clippy::struct_excessive_bools)]
 pub struct AgentConfig {
-    /// How the agent id is chosen.
     pub uuid: UuidSetting,
-    /// Listen address.
+    /// Listen address and port.
     pub(crate) ip: IpAddr,
-    /// Listen port.
     pub(crate) port: u16,
-    /// Address registered for the verifier to poll.
+    /// Address and port registered for the verifier to poll.
     pub(crate) contact_ip: String,
-    /// Port registered for the verifier to poll.
     pub(crate) contact_port: u16,
-    /// Registrar host.
+    /// Registrar host and plain-HTTP port.
     pub(crate) registrar_ip: String,
-    /// Registrar plain-HTTP port.
     pub(crate) registrar_port: u16,
-    /// Register over HTTPS (server-verified) instead of plain HTTP.
+    /// Register over HTTPS (server-verified against `registrar_tls_ca_cert`) instead of plain HTTP.
     pub(crate) registrar_tls_enabled: bool,
-    /// Registrar HTTPS port.
     pub(crate) registrar_tls_port: u16,
-    /// CA bundle that verifies the registrar's certificate.
     pub(crate) registrar_tls_ca_cert: PathBuf,
     /// Serve HTTPS with client certificates required.
     pub(crate) enable_agent_mtls: bool,
     /// The state directory.
     pub(crate) keylime_dir: PathBuf,
-    /// The mTLS server key.
+    /// The mTLS server key and certificate, and the payload key (NK). Key
+    /// passwords are unsupported unless empty.
     pub(crate) server_key: PathBuf,
-    /// Password of the server key (unsupported unless empty).
     pub(crate) server_key_password: Zeroizing<String>,
-    /// The mTLS server certificate.
     pub(crate) server_cert: PathBuf,
-    /// The payload key (NK).
     pub(crate) payload_key: PathBuf,
-    /// Password of the payload key (unsupported unless empty).
     pub(crate) payload_key_password: Zeroizing<String>,
     /// CA certificates that client certificates must chain to.
     pub(crate) trusted_client_ca: Vec<PathBuf>,
-    /// PCR bank and quote hash.
+    /// PCR bank and quote hash, EK and AK key type, quote signature scheme.
     pub tpm_hash_alg: HashAlg,
-    /// EK and AK key type.
     pub tpm_encryption_alg: KeyAlg,
-    /// Quote signature scheme.
     pub(crate) tpm_signing_alg: SignAlg,
     /// A persistent EK handle, or `None` to create the EK from the template.
     pub(crate) ek_handle: Option<u32>,
@@ -119,11 +127,9 @@ pub struct AgentConfig {
     pub(crate) run_as: Option<(String, String)>,
     /// The persisted agent state (AK blobs, id).
     pub(crate) agent_data_path: PathBuf,
-    /// The IMA runtime measurement list.
+    /// The IMA runtime measurement list and the measured-boot event log.
     pub(crate) ima_ml_path: PathBuf,
-    /// The measured-boot event log.
     pub(crate) measuredboot_ml_path: PathBuf,
-    /// Registrar retry timing.
     pub(crate) backoff: Backoff,
     /// Enabled agent API versions, oldest first.
     pub(crate) api_versions: Vec<(u8, u8)>,
@@ -134,18 +140,15 @@ pub struct AgentConfig {
     pub(crate) tpm_device: Option<String>,
     /// The local identity listener for SPIRE (`identity_*` options).
     pub(crate) identity: IdentitySettings,
-    /// The IAK and IDevID (`enable_iak_idevid` and the `iak_*` / `idevid_*` options).
+    /// The IAK and IDevID (`enable_iak_idevid`, `iak_*`, `idevid_*`).
     pub(crate) device_id: Option<DeviceIdSettings>,
-    /// Metrics: where `GET /metrics` is served (`metrics_listen`); `None`: off.
+    /// Where `GET /metrics` is served; `None`: off.
     pub(crate) metrics_listen: Option<std::net::SocketAddr>,
-    /// Payload delivery: secure directory, file names, zip, script.
     pub payload: PayloadConfig,
-    /// Revocation notifications: the signing certificate and the actions.
     pub revocation: RevocationConfig,
     /// The attestation model and the push model's verifier settings.
     pub(crate) push: PushSettings,
-    /// Whether keylet confines itself with Landlock after start-up
-    /// (`confine`, keylet's own).
+    /// Landlock self-confinement after start-up (keylet's own option).
     pub(crate) confine: Confine,
 }
 
@@ -169,29 +172,23 @@ pub(crate) enum Confine {
     /// (payload script, revocation actions), which may write anywhere, as
     /// they may under the reference agent.
     UnlessScripts,
-    /// `confine = true`: confined, operator scripts too (they may then write
-    /// only `/tmp`).
+    /// `confine = true`: confined, operator scripts too (they may then write only `/tmp`).
     On,
     /// `confine = false`.
     Off,
 }
 
-/// A loaded configuration with what was read and what looked wrong.
+/// A loaded configuration, the files and variables it came from, and the
+/// warnings to log (unknown options, ignored sections, ...).
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The configuration.
     pub config: AgentConfig,
-    /// Files and environment variables used.
     pub(crate) raw: RawConfig,
-    /// Warnings to log (unknown options, ignored sections, ...).
     pub warnings: Vec<String>,
 }
 
-/// Loads the configuration from the files and environment of this process.
-///
-/// # Errors
-///
-/// Any [`ConfigError`]: unreadable file, bad TOML, bad value.
+/// Loads the configuration from the files and environment of this process;
+/// fails on an unreadable file, bad TOML or a bad value.
 pub(crate) fn load() -> Result<Loaded, ConfigError> {
     load_from(&Environment::process(), Path::new("/"))
 }
@@ -213,7 +210,7 @@ pub fn load_from(env: &Environment, root: &Path) -> Result<Loaded, ConfigError> 
 }
 
 impl AgentConfig {
-    /// Checks raw values into a configuration, collecting warnings.
+    /// Checks raw values into a configuration, adding to `warnings`.
     ///
     /// # Errors
     ///
@@ -222,26 +219,25 @@ impl AgentConfig {
         let v = Values::new(raw)?;
         let config = Self::parse(&v)?;
         let (read, parse_warnings) = v.finish();
-        warn_unknown(raw, &read, warnings);
+        options::warn_unknown(raw, &read, warnings);
         warnings.extend(parse_warnings);
         Ok(config)
     }
 
-    /// Reads every option keylet implements.
     fn parse(v: &Values<'_>) -> Result<Self, ConfigError> {
         // the file-format version: known, not needed
         v.known(&["version"]);
         let root = Path::new("/");
-        let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse_algorithms(v)?;
-        let (api_versions, api_versions_pinned) = parse_api_versions(v)?;
+        let (tpm_hash_alg, tpm_encryption_alg, tpm_signing_alg) = parse::parse_algorithms(v)?;
+        let (api_versions, api_versions_pinned) = parse::parse_api_versions(v)?;
         let millis = |option, default, max| {
             let ms = v.integer(option, default, 0..=max)?;
             Ok::<_, ConfigError>(Duration::from_millis(ms))
         };
         let retries = v.integer("exponential_backoff_max_retries", 5, 0..=1_000_000)?;
         let config = Self {
-            uuid: parse_uuid(v)?,
-            ip: parse_ip(v)?,
+            uuid: parse::parse_uuid(v)?,
+            ip: parse::parse_ip(v)?,
             port: v.port("port", 9002)?,
             contact_ip: v.string("contact_ip", "127.0.0.1")?,
             contact_port: v.port("contact_port", 9002)?,
@@ -260,21 +256,13 @@ impl AgentConfig {
             tpm_hash_alg,
             tpm_encryption_alg,
             tpm_signing_alg,
-            ek_handle: parse_ek_handle(v)?,
-            tpm_ownerpassword: parse_password(v, "tpm_ownerpassword")?,
+            ek_handle: parse::parse_ek_handle(v)?,
+            tpm_ownerpassword: parse::parse_password(v, "tpm_ownerpassword")?,
             tpm_clock_repair: v.boolean("tpm_clock_repair", true)?,
-            run_as: parse_run_as(v)?,
+            run_as: parse::parse_run_as(v)?,
             agent_data_path: v.path("agent_data_path", &v.dir, "keylet-agent-state.bin")?,
-            ima_ml_path: v.path(
-                "ima_ml_path",
-                root,
-                "sys/kernel/security/ima/ascii_runtime_measurements",
-            )?,
-            measuredboot_ml_path: v.path(
-                "measuredboot_ml_path",
-                root,
-                "sys/kernel/security/tpm0/binary_bios_measurements",
-            )?,
+            ima_ml_path: v.path("ima_ml_path", root, IMA_ML)?,
+            measuredboot_ml_path: v.path("measuredboot_ml_path", root, BOOT_ML)?,
             backoff: Backoff {
                 initial: millis("exponential_backoff_initial_delay", 10_000, 3_600_000)?,
                 max_retries: u32::try_from(retries).unwrap_or(u32::MAX),
@@ -294,42 +282,6 @@ impl AgentConfig {
         };
         features::refuse_missing(v, &config)?;
         Ok(config)
-    }
-}
-
-/// Warns of the options in `raw` that are neither `read` nor recognised, and
-/// of recognised ones set to a feature keylet lacks.
-fn warn_unknown(raw: &RawConfig, read: &BTreeSet<String>, warnings: &mut Vec<String>) {
-    for (name, Sourced { value, origin }) in &raw.values {
-        if !options::is_known(name, read) {
-            let hint = options::suggest(name, read)
-                .map(|s| format!(" (did you mean {s}?)"))
-                .unwrap_or_default();
-            warnings.push(format!(
-                "unknown option {name} in {origin} is ignored{hint}"
-            ));
-        } else if let Some((_, off)) = options::NOT_IMPLEMENTED.iter().find(|(n, _)| n == name)
-            && match value {
-                // a TOML array or table is never "off"
-                RawValue::Str(s) => s.trim() != *off,
-                value => value.to_string() != *off,
-            }
-        {
-            warnings.push(format!(
-                "option {name} (from {origin}) is not implemented by keylet and is ignored"
-            ));
-        }
-    }
-    for (path, section) in &raw.ignored_sections {
-        let hint = if section == "cloud_agent" {
-            " (the [cloud_agent] section was renamed [agent]; rename it and its options)"
-        } else {
-            ""
-        };
-        warnings.push(format!(
-            "section [{section}] in {} is ignored; keylet reads only [agent]{hint}",
-            path.display()
-        ));
     }
 }
 

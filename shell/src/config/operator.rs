@@ -8,45 +8,37 @@ use std::path::PathBuf;
 use super::ConfigError;
 use super::value::Values;
 
-/// The largest `secure_size` accepted: payloads are held in memory while
-/// they are decrypted.
+/// The largest `secure_size` accepted: payloads are held in memory while they are decrypted.
 const MAX_SECURE_SIZE: u64 = 256 * 1024 * 1024;
 
-/// How payloads delivered with `POST /keys/ukey` are handled.
+/// How payloads delivered with `POST /keys/ukey` are handled; each field is the option of its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadConfig {
-    /// File name of the derived key K in the secure directory (`enc_keyname`).
+    /// File names in the secure directory: the derived key K, the decrypted payload.
     pub enc_keyname: String,
-    /// File name of the decrypted payload (`dec_payload_file`).
     pub dec_payload_file: String,
-    /// Size of the secure tmpfs (`secure_size`).
+    /// Size of the secure tmpfs.
     pub secure_size: SecureSize,
-    /// Unpack a zip payload into the secure directory (`extract_payload_zip`).
+    /// Unpack a zip payload into the secure directory.
     pub extract_payload_zip: bool,
-    /// The script run from the unpacked payload (`payload_script`), if enabled.
+    /// The script run from the unpacked payload, if enabled.
     pub payload_script: String,
-    /// Accept payloads even when mTLS is off (`enable_insecure_payload`).
+    /// Accept payloads even when mTLS is off.
     pub enable_insecure_payload: bool,
-    /// keylet's own: run `payload_script` at all (`enable_payload_script`,
-    /// off by default).
+    /// keylet's own: run `payload_script` at all (off by default).
     pub enable_payload_script: bool,
 }
 
-/// A tmpfs size as Keylime writes it (`1m`, `512k`, `1048576`).
+/// A tmpfs size as Keylime writes it (`1m`, `512k`, `1048576`): the text,
+/// passed to tmpfs as `size=`, and the size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecureSize {
-    /// The text, passed to tmpfs as `size=`.
     pub text: String,
-    /// The size in bytes.
     pub bytes: u64,
 }
 
 impl PayloadConfig {
-    /// Reads the payload options.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the first bad option.
+    /// Reads the payload options; fails naming the first bad one.
     pub(crate) fn from_values(v: &Values<'_>) -> Result<Self, ConfigError> {
         let script = v.parse("payload_script", "autorun.sh", FILE_NAME, |s| {
             (s.is_empty() || is_action_name(s)).then(|| s.to_string())
@@ -75,8 +67,7 @@ impl PayloadConfig {
     }
 }
 
-/// The form of the file name options: a plain file name, no directory part,
-/// not `.` or `..`.
+/// The form of the file name options (no directory part, not `.` or `..`).
 const FILE_NAME: &str = "a plain file name inside the secure directory (no '/')";
 
 fn parse_size(v: &Values<'_>) -> Result<SecureSize, ConfigError> {
@@ -88,17 +79,15 @@ fn parse_size(v: &Values<'_>) -> Result<SecureSize, ConfigError> {
             .into_iter()
             .find_map(|(unit, scale)| Some((lower.strip_suffix(unit)?, scale)))
             .unwrap_or((&lower, 1));
-        let bytes = digits
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then_some(digits)?;
-        let bytes = bytes.parse::<u64>().ok()?.checked_mul(scale)?;
+        // digits only: u64's parser would also take a sign
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let bytes = digits.parse::<u64>().ok()?.checked_mul(scale)?;
+        let text = text.to_string();
         (4096..=MAX_SECURE_SIZE)
             .contains(&bytes)
-            .then(|| SecureSize {
-                text: text.to_string(),
-                bytes,
-            })
+            .then_some(SecureSize { text, bytes })
     })
 }
 
@@ -117,9 +106,8 @@ pub enum RevocationCert {
 pub struct RevocationConfig {
     /// `revocation_cert`.
     pub cert: RevocationCert,
-    /// `revocation_actions`: actions run on every verified notification.
+    /// `revocation_actions`, run on every verified notification from `revocation_actions_dir`.
     pub actions: Vec<String>,
-    /// `revocation_actions_dir`: where the configured actions are found.
     pub actions_dir: PathBuf,
     /// `allow_payload_revocation_actions`: also run the actions the payload's
     /// `action_list` names, from the payload.
@@ -130,11 +118,7 @@ pub struct RevocationConfig {
 }
 
 impl RevocationConfig {
-    /// Reads the revocation options.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the first bad option.
+    /// Reads the revocation options; fails naming the first bad one.
     pub(crate) fn from_values(v: &Values<'_>) -> Result<Self, ConfigError> {
         let cert = match v.string("revocation_cert", "default")?.as_str() {
             "" | "default" => RevocationCert::FromPayload,
@@ -164,10 +148,9 @@ impl RevocationConfig {
     }
 }
 
-/// Splits Keylime's action list: comma-separated names, or the Python list
-/// form Keylime's sample `agent.conf` writes (`"[]"`, `"['a', 'b']"`), as the
-/// reference agent reads it. Each name must be a plain file name (an action
-/// is looked up by name in a directory).
+/// Splits Keylime's action list: comma-separated names, or the Python list form Keylime's sample
+/// `agent.conf` writes (`"[]"`, `"['a', 'b']"`), as the reference agent reads it. Each name must be
+/// a plain file name (an action is looked up by name in a directory).
 fn action_names(list: &str) -> Option<Vec<String>> {
     let list = list
         .strip_prefix('[')

@@ -7,9 +7,11 @@
 
 use std::collections::BTreeSet;
 
+use super::source::{RawConfig, RawValue, Sourced};
+
 /// Keylime agent options keylet recognises but does not implement, with the
 /// value that means "feature off" (a different value draws a warning).
-pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("enable_revocation_notifications", "false"),
     ("revocation_notification_ip", "127.0.0.1"),
     ("revocation_notification_port", "8992"),
@@ -20,7 +22,7 @@ pub(crate) const NOT_IMPLEMENTED: &[(&str, &str)] = &[
 ];
 
 /// Options of the pre-2022 `[cloud_agent]` section and their `[agent]` names.
-pub(crate) const LEGACY_NAMES: &[(&str, &str)] = &[
+const LEGACY_NAMES: &[(&str, &str)] = &[
     ("agent_uuid", "uuid"),
     ("cloudagent_ip", "ip"),
     ("cloudagent_port", "port"),
@@ -34,15 +36,45 @@ pub(crate) const LEGACY_NAMES: &[(&str, &str)] = &[
     ("listen_notifications", "enable_revocation_notifications"),
 ];
 
-/// Whether keylet knows `option` at all, with `read` the options it read.
-#[must_use]
-pub(crate) fn is_known(option: &str, read: &BTreeSet<String>) -> bool {
-    read.contains(option) || NOT_IMPLEMENTED.iter().any(|(n, _)| *n == option)
+/// Warns of the options in `raw` that are neither `read` nor recognised, of
+/// recognised ones set to a feature keylet lacks, and of ignored sections.
+pub(super) fn warn_unknown(raw: &RawConfig, read: &BTreeSet<String>, warnings: &mut Vec<String>) {
+    for (name, Sourced { value, origin }) in &raw.values {
+        let off = NOT_IMPLEMENTED.iter().find(|(n, _)| n == name);
+        if off.is_none() && !read.contains(name) {
+            let hint = suggest(name, read)
+                .map(|s| format!(" (did you mean {s}?)"))
+                .unwrap_or_default();
+            warnings.push(format!(
+                "unknown option {name} in {origin} is ignored{hint}"
+            ));
+        } else if let Some((_, off)) = off
+            && match value {
+                // a TOML array or table is never "off"
+                RawValue::Str(s) => s.trim() != *off,
+                value => value.to_string() != *off,
+            }
+        {
+            warnings.push(format!(
+                "option {name} (from {origin}) is not implemented by keylet and is ignored"
+            ));
+        }
+    }
+    for (path, section) in &raw.ignored_sections {
+        let hint = if section == "cloud_agent" {
+            " (the [cloud_agent] section was renamed [agent]; rename it and its options)"
+        } else {
+            ""
+        };
+        warnings.push(format!(
+            "section [{section}] in {} is ignored; keylet reads only [agent]{hint}",
+            path.display()
+        ));
+    }
 }
 
 /// The closest known option name, for "did you mean" hints.
-#[must_use]
-pub(crate) fn suggest<'a>(option: &str, read: &'a BTreeSet<String>) -> Option<&'a str> {
+fn suggest<'a>(option: &str, read: &'a BTreeSet<String>) -> Option<&'a str> {
     if let Some((_, new)) = LEGACY_NAMES.iter().find(|(old, _)| *old == option) {
         return Some(new);
     }
@@ -75,19 +107,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    use crate::config::tests::options_read;
-
     #[test]
-    fn suggests_close_and_legacy_names() {
-        let read = options_read();
+    fn suggests_close_and_legacy_names_and_lists_no_option_twice() {
+        let read = crate::config::tests::options_read();
         assert_eq!(suggest("registar_ip", &read), Some("registrar_ip"));
         assert_eq!(suggest("agent_uuid", &read), Some("uuid"));
         assert_eq!(suggest("completely_unrelated", &read), None);
-    }
-
-    #[test]
-    fn implemented_and_recognised_do_not_overlap() {
-        let read = options_read();
         for (name, _) in NOT_IMPLEMENTED {
             assert!(!read.contains(*name), "{name} listed twice");
         }

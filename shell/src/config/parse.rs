@@ -134,11 +134,7 @@ pub(super) fn parse_api_versions(v: &Values<'_>) -> Result<(Vec<(u8, u8)>, bool)
             .split_once('.')
             .and_then(|(a, b)| Some((a.parse::<u8>().ok()?, b.parse::<u8>().ok()?)));
         match parsed {
-            Some(ver) if supported.contains(&ver) => {
-                if !out.contains(&ver) {
-                    out.push(ver);
-                }
-            }
+            Some(ver) if supported.contains(&ver) => out.push(ver),
             _ => v.warn(format!(
                 "api_versions entry {item:?} is not supported by keylet (2.1 to 2.6) and is dropped"
             )),
@@ -149,5 +145,6 @@ pub(super) fn parse_api_versions(v: &Values<'_>) -> Result<(Vec<(u8, u8)>, bool)
         return Ok((supported.to_vec(), false));
     }
     out.sort_unstable();
+    out.dedup();
     Ok((out, true))
 }

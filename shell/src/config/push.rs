@@ -15,19 +15,17 @@ pub enum AttestationMode {
     /// The verifier polls keylet's HTTPS API (Keylime's classic model).
     #[default]
     Pull,
-    /// keylet sends evidence to the verifier (Keylime REST API v3.0); it
-    /// listens on no port for it.
+    /// keylet sends evidence to the verifier (Keylime REST API v3.0); it listens on no port for it.
     Push,
 }
 
-/// Where the push-model verifier is: `https://HOST[:PORT][/PREFIX]`.
+/// Where the push-model verifier is: `https://HOST[:PORT][/PREFIX]`. The host is a name or IP
+/// address (IPv6 without brackets) that its certificate must name; the port is 443 when the URL has
+/// none; the prefix comes before `/v3.0/...`, without a trailing slash ("" for none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierUrl {
-    /// Host name or IP address (IPv6 without brackets); its certificate must name it.
     pub host: String,
-    /// Port (443 when the URL has none).
     pub port: u16,
-    /// Path prefix before `/v3.0/...`, without a trailing slash ("" for none).
     pub prefix: String,
 }
 
@@ -41,9 +39,7 @@ impl std::fmt::Display for VerifierUrl {
 /// The push model's settings (read in both modes; used in push mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSettings {
-    /// `attestation_mode`.
     pub mode: AttestationMode,
-    /// `verifier_url`.
     pub verifier_url: VerifierUrl,
     /// `verifier_tls_ca_cert`: the CA file that verifies the verifier.
     pub verifier_tls_ca_cert: PathBuf,
@@ -60,41 +56,29 @@ const URL_FORM: &str = "an https URL such as https://verifier.example:8881 (http
                         verifies the verifier's certificate against verifier_tls_ca_cert and its \
                         name against this host; no user, query or fragment)";
 
-/// Parses `verifier_url`.
-///
-/// `None` when the text is not an accepted URL; the caller names the option.
+/// Parses `verifier_url`; `None` when the text is not an accepted URL (the
+/// caller names the option).
 #[must_use]
 pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
     let rest = s.trim().strip_prefix("https://")?;
     if rest.contains(['?', '#', '@']) || rest.chars().any(char::is_whitespace) {
         return None;
     }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6.split_once(']')?;
         h.parse::<std::net::Ipv6Addr>().ok()?;
         (h, after.strip_prefix(':'))
     } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
+        authority
+            .rsplit_once(':')
+            .map_or((authority, None), |(h, p)| (h, Some(p)))
     };
-    let host_ok = !host.is_empty()
-        && (host.contains(':')
-            || host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
-    if !host_ok {
+    let name = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    if host.is_empty() || !(host.contains(':') || host.bytes().all(name)) {
         return None;
     }
-    let port = match port {
-        None => 443,
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0)?,
-    };
+    let port = port.map_or(Some(443), |p| p.parse().ok().filter(|p| *p != 0))?;
     Some(VerifierUrl {
         host: host.to_string(),
         port,
@@ -130,86 +114,4 @@ pub(super) fn parse(v: &Values<'_>) -> Result<PushSettings, ConfigError> {
         uefi_logs_evidence_version: or_default("uefi_logs_evidence_version", "2.1")?,
         server_identifier: or_default("certification_keys_server_identifier", "ak")?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::tests::{load, refused_vars};
-
-    fn settings(agent: &str, vars: &[(&str, &str)]) -> PushSettings {
-        load(agent, vars).unwrap().config.push
-    }
-
-    #[test]
-    fn urls_accepted_and_refused() {
-        for (url, host, port, prefix) in [
-            (
-                "https://verifier.example:8881",
-                "verifier.example",
-                8881,
-                "",
-            ),
-            ("https://[::1]:18983/keylime/", "::1", 18983, "/keylime"),
-            ("https://10.0.0.1", "10.0.0.1", 443, ""),
-        ] {
-            let u = parse_verifier_url(url).unwrap();
-            assert_eq!(
-                (u.host.as_str(), u.port, u.prefix.as_str()),
-                (host, port, prefix)
-            );
-        }
-        let u = parse_verifier_url("https://[::1]:18983/keylime/").unwrap();
-        assert_eq!(u.to_string(), "https://[::1]:18983/keylime");
-        for bad in [
-            "http://verifier:8881",
-            "verifier:8881",
-            "https://",
-            "https://:8881",
-            "https://v:0",
-            "https://v:99999",
-            "https://user@v:8881",
-            "https://v:8881/?x=1",
-            "https://[zz]:1",
-            "https://v v:1",
-        ] {
-            assert!(parse_verifier_url(bad).is_none(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn defaults_are_keylimes_and_the_model_is_pull() {
-        // Keylime 7.14's agent.conf template renders these as "" for a pull agent.
-        let empty = "verifier_url = \"\"\ncertification_keys_server_identifier = \"\"\n\
-                     uefi_logs_evidence_version = \"\"";
-        for p in [settings("", &[]), settings(empty, &[])] {
-            assert_eq!(p.mode, AttestationMode::Pull);
-            assert_eq!(p.verifier_url.to_string(), "https://localhost:8881");
-            let ca = PathBuf::from("/var/lib/keylime/cv_ca/cacert.crt");
-            assert_eq!(p.verifier_tls_ca_cert, ca);
-            assert_eq!(p.attestation_interval, Duration::from_secs(60));
-            assert_eq!(p.server_identifier, "ak");
-            assert_eq!(p.uefi_logs_evidence_version, "2.1");
-        }
-    }
-
-    #[test]
-    #[cfg(feature = "push")] // the option is refused without it
-    fn environment_selects_push_and_bad_values_name_the_option() {
-        const MODE: &str = "KEYLIME_AGENT_ATTESTATION_MODE";
-        const URL: &str = "KEYLIME_AGENT_VERIFIER_URL";
-        const INTERVAL: &str = "KEYLIME_AGENT_ATTESTATION_INTERVAL_SECONDS";
-        let vars = [
-            (MODE, "push"),
-            (URL, "https://127.0.0.1:18983"),
-            (INTERVAL, "5"),
-        ];
-        let p = settings("", &vars);
-        assert_eq!(p.mode, AttestationMode::Push);
-        assert_eq!(p.verifier_url.port, 18983);
-        assert_eq!(p.attestation_interval, Duration::from_secs(5));
-        refused_vars(&[(MODE, "both")], &["attestation_mode", "push"]);
-        refused_vars(&[(URL, "http://v:1")], &["verifier_url", "https only"]);
-        refused_vars(&[(INTERVAL, "0")], &["attestation_interval_seconds"]);
-    }
 }

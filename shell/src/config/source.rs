@@ -1,10 +1,9 @@
 //! Where option values come from: config files and environment variables.
 //!
 //! Load order (later wins), as Keylime agents use it: built-in defaults,
-//! `/usr/etc/keylime/agent.conf`, `/usr/etc/keylime/agent.conf.d/*`,
-//! `/etc/keylime/agent.conf`, `/etc/keylime/agent.conf.d/*`, then
-//! `KEYLIME_AGENT_<OPTION>` environment variables. `KEYLIME_AGENT_CONFIG=<file>`
-//! replaces every file source with that one file, which must exist.
+//! `/usr/etc/keylime/agent.conf`, `/usr/etc/keylime/agent.conf.d/*`, `/etc/keylime/agent.conf`,
+//! `/etc/keylime/agent.conf.d/*`, then `KEYLIME_AGENT_<OPTION>` environment variables.
+//! `KEYLIME_AGENT_CONFIG=<file>` replaces every file source with that one file, which must exist.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,11 +16,8 @@ use super::ConfigError;
 /// Where one value came from, for error messages and `keylet doctor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
-    /// The built-in default.
     Default,
-    /// A config file.
     File(PathBuf),
-    /// An environment variable.
     Env(String),
 }
 
@@ -35,16 +31,13 @@ impl fmt::Display for Origin {
     }
 }
 
-/// One raw value before it is checked: TOML scalars or an environment string.
+/// One raw value before it is checked: a TOML scalar or an environment
+/// string; `Other` names a TOML kind no option accepts (array, table, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawValue {
-    /// A string (every environment value is one).
     Str(String),
-    /// A TOML integer.
     Int(i64),
-    /// A TOML boolean.
     Bool(bool),
-    /// A TOML array or table, which no option accepts.
     Other(&'static str),
 }
 
@@ -62,44 +55,29 @@ impl fmt::Display for RawValue {
 /// A value and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sourced {
-    /// The value.
     pub(crate) value: RawValue,
-    /// Its origin.
     pub(crate) origin: Origin,
 }
 
-/// All raw values by option name, plus what was read.
+/// The last value seen of each option, the files read in order, the environment variables used, and
+/// the sections other than `[agent]` that were ignored (with their file).
 #[derive(Debug, Default, Clone)]
 pub struct RawConfig {
-    /// Option name → last value seen.
     pub(crate) values: BTreeMap<String, Sourced>,
-    /// The files read, in order.
     pub(crate) files: Vec<PathBuf>,
-    /// The environment variables used.
     pub(crate) env_vars: Vec<String>,
-    /// Sections other than `[agent]` that were found and ignored, with their file.
     pub(crate) ignored_sections: Vec<(PathBuf, String)>,
 }
 
 /// The environment variables the configuration reads: the process's, or a
 /// fixed set for tests and tools that must not read the process's own.
 #[derive(Debug, Clone, Default)]
-pub struct Environment(Vec<(String, String)>);
+pub struct Environment(pub(super) Vec<(String, String)>);
 
 impl Environment {
-    /// The process environment.
     #[must_use]
     pub(crate) fn process() -> Self {
         Self(std::env::vars().collect())
-    }
-
-    /// Adds (or replaces) variable `name`.
-    #[cfg(test)]
-    #[must_use]
-    pub(crate) fn with(mut self, name: &str, value: &str) -> Self {
-        self.0.retain(|(n, _)| n != name);
-        self.0.push((name.to_owned(), value.to_owned()));
-        self
     }
 
     /// The non-empty value of variable `name`.
@@ -109,11 +87,8 @@ impl Environment {
     }
 }
 
-/// The file sources in load order, honouring `KEYLIME_AGENT_CONFIG`.
-///
-/// # Errors
-///
-/// A [`ConfigError`] when `KEYLIME_AGENT_CONFIG` names a file that does not exist.
+/// The file sources in load order; fails if `KEYLIME_AGENT_CONFIG` names a
+/// file that does not exist.
 fn file_sources(env: &Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     if let Some(explicit) = env.var("KEYLIME_AGENT_CONFIG") {
         let path = PathBuf::from(explicit);
@@ -155,15 +130,11 @@ fn file_sources(env: &Environment, root: &Path) -> Result<Vec<PathBuf>, ConfigEr
 ///
 /// A [`ConfigError`] naming `path`.
 pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), ConfigError> {
+    let file = path.display();
     let invalid = |message: &str| {
-        ConfigError::new(
-            format!(
-                "config file {} is not valid TOML: {}",
-                path.display(),
-                message.trim_end()
-            ),
-            format!("correct the TOML in {}", path.display()),
-        )
+        let message = message.trim_end();
+        let message = format!("config file {file} is not valid TOML: {message}");
+        ConfigError::new(message, format!("correct the TOML in {file}"))
     };
     let table = toml::de::DeTable::parse(text).map_err(|e| invalid(&e.to_string()))?;
     raw.files.push(path.to_path_buf());
@@ -180,15 +151,11 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
             let name = name.into_inner().into_owned();
             let value = match value.into_inner() {
                 DeValue::String(s) => RawValue::Str(s.into_owned()),
-                DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-                    Ok(i) => RawValue::Int(i),
-                    Err(_) => RawValue::Other("integer out of range"),
-                },
+                DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                    .map_or(RawValue::Other("integer out of range"), RawValue::Int),
                 DeValue::Boolean(b) => RawValue::Bool(b),
-                DeValue::Float(_) => RawValue::Other("float"),
-                DeValue::Datetime(_) => RawValue::Other("datetime"),
-                DeValue::Array(_) => RawValue::Other("array"),
-                DeValue::Table(_) => RawValue::Other("table"),
+                // float, datetime, array, table
+                other => RawValue::Other(other.type_str()),
             };
             raw.values.insert(
                 name,
@@ -202,46 +169,31 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
     Ok(())
 }
 
-/// Gathers every raw value: files under `root` (normally `/`), then the
-/// `KEYLIME_AGENT_<OPTION>` variables (and `KEYLIME_DIR`, and `TCTI`).
-///
-/// # Errors
-///
-/// A [`ConfigError`]: a missing, unreadable or invalid file.
+/// Gathers every raw value: files under `root` (normally `/`), then the `KEYLIME_AGENT_<OPTION>`
+/// variables (and `KEYLIME_DIR`, and `TCTI`); fails on a missing, unreadable or invalid file.
 pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, ConfigError> {
     let mut raw = RawConfig::default();
     for path in file_sources(env, root)? {
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError::new(
-                format!("cannot read config file {}: {e}", path.display()),
-                format!(
-                    "make {} readable by the user running keylet, or remove it",
-                    path.display()
-                ),
-            )
+            let file = path.display();
+            let fix = format!("make {file} readable by the user running keylet, or remove it");
+            ConfigError::new(format!("cannot read config file {file}: {e}"), fix)
         })?;
         read_toml(&text, &path, &mut raw)?;
     }
     let mut vars = env.0.clone();
     vars.sort();
-    let options = vars.into_iter().filter_map(|(name, value)| {
-        let option = name
+    for (name, value) in &vars {
+        if let Some(option) = name
             .strip_prefix("KEYLIME_AGENT_")
-            .filter(|o| *o != "CONFIG")?;
-        Some((option.to_ascii_lowercase(), name, value))
-    });
+            .filter(|o| *o != "CONFIG")
+        {
+            set_env(&mut raw, &option.to_ascii_lowercase(), name, value);
+        }
+    }
     // KEYLIME_DIR (non-empty) wins over KEYLIME_AGENT_KEYLIME_DIR.
-    let keylime_dir = env.var("KEYLIME_DIR").map(|dir| {
-        (
-            "keylime_dir".to_owned(),
-            "KEYLIME_DIR".to_owned(),
-            dir.to_owned(),
-        )
-    });
-    for (option, name, value) in options.chain(keylime_dir) {
-        raw.env_vars.push(name.clone());
-        let (value, origin) = (RawValue::Str(value), Origin::Env(name));
-        raw.values.insert(option, Sourced { value, origin });
+    if let Some(dir) = env.var("KEYLIME_DIR") {
+        set_env(&mut raw, "keylime_dir", "KEYLIME_DIR", dir);
     }
     // tpm2-tss's TCTI variable stands in for an unset or empty tpm_device.
     let device_unset = raw
@@ -249,10 +201,14 @@ pub(crate) fn gather(env: &Environment, root: &Path) -> Result<RawConfig, Config
         .get("tpm_device")
         .is_none_or(|s| matches!(&s.value, RawValue::Str(d) if d.trim().is_empty()));
     if let Some(tcti) = env.var("TCTI").filter(|_| device_unset) {
-        raw.env_vars.push("TCTI".into());
-        let (value, origin) = (RawValue::Str(tcti.into()), Origin::Env("TCTI".into()));
-        raw.values
-            .insert("tpm_device".into(), Sourced { value, origin });
+        set_env(&mut raw, "tpm_device", "TCTI", tcti);
     }
     Ok(raw)
+}
+
+fn set_env(raw: &mut RawConfig, option: &str, var: &str, value: &str) {
+    raw.env_vars.push(var.to_owned());
+    let (value, origin) = (RawValue::Str(value.to_owned()), Origin::Env(var.to_owned()));
+    raw.values
+        .insert(option.to_owned(), Sourced { value, origin });
 }

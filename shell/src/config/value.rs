@@ -9,12 +9,11 @@ use super::ConfigError;
 use super::source::{Origin, RawConfig, RawValue, Sourced};
 
 /// Typed access to a [`RawConfig`], falling back to built-in defaults, with
-/// `keylime_dir` (the base of relative file options), the warnings so far and
-/// the options looked up: those are the options keylet knows.
+/// `keylime_dir` (absolute: the base of relative file options), the warnings
+/// so far and the options looked up: those are the options keylet knows.
 #[derive(Debug)]
 pub(crate) struct Values<'a> {
     raw: &'a RawConfig,
-    /// `keylime_dir`, an absolute path.
     pub(crate) dir: PathBuf,
     warnings: RefCell<Vec<String>>,
     read: RefCell<BTreeSet<String>>,
@@ -41,19 +40,17 @@ impl<'a> Values<'a> {
         self.raw.values.get(option)
     }
 
-    /// Counts `options` as read: options keylet knows but reads only in some
-    /// configurations.
+    /// Counts `options` as read: options keylet knows but reads only in some configurations.
     pub(crate) fn known(&self, options: &[&str]) {
         let mut read = self.read.borrow_mut();
         read.extend(options.iter().map(|o| (*o).to_owned()));
     }
 
-    /// Adds a warning to log.
     pub(crate) fn warn(&self, warning: String) {
         self.warnings.borrow_mut().push(warning);
     }
 
-    /// The options read, and the warnings collected.
+    /// The options read and the warnings.
     pub(crate) fn finish(self) -> (BTreeSet<String>, Vec<String>) {
         (self.read.into_inner(), self.warnings.into_inner())
     }
@@ -61,11 +58,9 @@ impl<'a> Values<'a> {
     /// Fails with the option named, its value and origin, and `expected`.
     #[must_use]
     pub(crate) fn error(&self, option: &str, expected: &str) -> ConfigError {
-        let (value, origin) = self
-            .get(option)
-            .map_or((String::new(), Origin::Default), |s| {
-                (s.value.to_string(), s.origin.clone())
-            });
+        let sourced = self.get(option);
+        let value = sourced.map(|s| s.value.to_string()).unwrap_or_default();
+        let origin = sourced.map_or(Origin::Default, |s| s.origin.clone());
         ConfigError::new(
             format!("option {option} = {value} (from {origin}) is not valid: expected {expected}"),
             format!("correct the value in {origin}"),
@@ -78,15 +73,13 @@ impl<'a> Values<'a> {
         match self.get(option).map(|s| &s.value) {
             None => Ok(default.to_string()),
             Some(RawValue::Str(s)) => Ok(s.trim().to_string()),
-            Some(RawValue::Int(i)) => Ok(i.to_string()),
-            Some(RawValue::Bool(b)) => Ok(b.to_string()),
+            Some(v @ (RawValue::Int(_) | RawValue::Bool(_))) => Ok(v.to_string()),
             Some(RawValue::Other(_)) => Err(self.error(option, "a string")),
         }
     }
 
-    /// A string option (read as [`Values::string`]) turned into a `T` by
-    /// `parse`, which returns `None` for a value that is not of the
-    /// `expected` form: the error names it.
+    /// A string option (read as [`Values::string`]) turned into a `T` by `parse`, which returns
+    /// `None` for a value that is not of the `expected` form: the error names it.
     pub(crate) fn parse<T>(
         &self,
         option: &str,
@@ -111,7 +104,6 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// An unsigned integer option within `range`.
     pub(crate) fn integer(
         &self,
         option: &str,
@@ -130,7 +122,6 @@ impl<'a> Values<'a> {
         })
     }
 
-    /// A TCP port (1..=65535).
     pub(crate) fn port(&self, option: &str, default: u16) -> Result<u16, ConfigError> {
         let n = self.integer(option, u64::from(default), 1..=65535)?;
         Ok(u16::try_from(n).unwrap_or(default))
@@ -150,32 +141,28 @@ impl<'a> Values<'a> {
                 "option {option} is empty; using the default {default_name} (set it to \"default\" to silence this)"
             ));
         }
-        let name = if s.is_empty() || s == "default" {
-            default_name
-        } else {
-            &s
-        };
-        Ok(base.join(name))
+        Ok(base.join(match s.as_str() {
+            "" | "default" => default_name,
+            s => s,
+        }))
     }
 
-    /// A comma-separated list of paths under `keylime_dir` (`default` is
-    /// `default_name`).
+    /// A comma-separated list of paths under `keylime_dir` (`default` is `default_name`).
     pub(crate) fn path_list(
         &self,
         option: &str,
         default_name: &str,
     ) -> Result<Vec<PathBuf>, ConfigError> {
         let s = self.string(option, "default")?;
-        let paths: Vec<PathBuf> = s
+        let mut paths: Vec<PathBuf> = s
             .split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|p| self.dir.join(if p == "default" { default_name } else { p }))
             .collect();
-        Ok(if paths.is_empty() {
-            vec![self.dir.join(default_name)]
-        } else {
-            paths
-        })
+        if paths.is_empty() {
+            paths.push(self.dir.join(default_name));
+        }
+        Ok(paths)
     }
 }
