@@ -23,22 +23,19 @@ const MAX_UEFI_LOG: u64 = 16 << 20;
 /// Bytes read per step from the logs.
 const CHUNK: usize = 64 * 1024;
 
-/// The evidence sources besides the TPM.
+/// The evidence sources besides the TPM: the logs that can be read, the
+/// boot time (RFC 3339, fixed for the boot: see [`boot_time`]),
+/// `uefi_logs_evidence_version` and `certification_keys_server_identifier`.
 #[derive(Debug, Clone)]
 pub struct Sources {
-    /// The IMA log, if it can be read.
     pub ima: Option<Arc<ImaLog>>,
-    /// The UEFI (measured-boot) log, if it can be read.
     pub uefi: Option<Arc<MeasuredBootLog>>,
-    /// The boot time, RFC 3339 (fixed for the boot: see [`boot_time`]).
     pub boot_time: String,
-    /// `uefi_logs_evidence_version`.
     pub uefi_version: String,
-    /// `certification_keys_server_identifier`.
     pub server_identifier: String,
 }
 
-/// The capabilities document for `tpm` and `sources`.
+/// The capabilities document.
 ///
 /// # Errors
 ///

@@ -19,15 +19,13 @@ pub struct Capabilities<'a> {
     pub(crate) bank: HashAlg,
     /// The quote signature scheme, Keylime's name (`rsassa`, `ecdsa`).
     pub(crate) signature_scheme: &'a str,
-    /// The AK type, Keylime's name (`rsa`, `ecc`).
+    /// The AK type, Keylime's name (`rsa`, `ecc`), and its size in bits.
     pub(crate) key_algorithm: &'a str,
-    /// The AK size in bits.
     pub(crate) key_size: u32,
     /// `certification_keys_server_identifier` (`ak`).
     pub(crate) server_identifier: &'a str,
-    /// The AK's Name (nameAlg and digest).
+    /// The AK's Name (nameAlg and digest) and TPM2B_PUBLIC.
     pub(crate) ak_name: &'a [u8],
-    /// The AK's TPM2B_PUBLIC.
     pub(crate) ak_public: &'a [u8],
     /// Complete lines in the IMA log now; `None`: no IMA log.
     pub(crate) ima_entries: Option<u64>,
@@ -161,27 +159,16 @@ pub(super) const UEFI: (&str, &str) = ("log", "uefi_log");
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Collected {
-    /// The quote's three base64 texts (TPMS_ATTEST, TPMT_SIGNATURE, PCR blob).
+    /// The quote's three base64 texts: TPMS_ATTEST, TPMT_SIGNATURE, PCR blob.
     Quote {
-        /// TPMS_ATTEST.
         message: String,
-        /// TPMT_SIGNATURE.
         signature: String,
-        /// The PCR blob.
         subject_data: String,
     },
-    /// IMA log lines (complete, `\n`-terminated).
-    Ima {
-        /// The lines.
-        entries: String,
-        /// How many.
-        entry_count: u64,
-    },
+    /// IMA log lines (complete, `\n`-terminated) and how many.
+    Ima { entries: String, entry_count: u64 },
     /// The UEFI log, base64.
-    Uefi {
-        /// The log.
-        entries: String,
-    },
+    Uefi { entries: String },
 }
 
 #[derive(Debug, Serialize)]
@@ -231,12 +218,12 @@ struct Meta {
 }
 
 /// Reads `meta.seconds_to_next_attestation` of the evidence answer (202),
-/// rounded: `Ok(None)` if absent.
+/// rounded: `Ok(None)` if absent; negative values are returned as they are
+/// (the caller clamps them).
 ///
 /// # Errors
 ///
-/// [`JsonError`] if the body is not JSON or the value is not a number
-/// (negative values are returned as they are; the caller clamps them).
+/// [`JsonError`] if the body is not JSON or the value is not a number.
 pub fn parse_next_attestation(body: &[u8]) -> Result<Option<i64>, JsonError> {
     let meta = decode::<Accepted>(body)?.meta;
     // Saturating: a value beyond i64 becomes its bound.
@@ -249,7 +236,7 @@ pub fn parse_next_attestation(body: &[u8]) -> Result<Option<i64>, JsonError> {
 pub struct AgentStatus {
     /// `PASS`, `FAIL`, `PENDING`, ... (cut to 32 characters).
     pub attestation_status: String,
-    /// The unix time of the last successful attestation (0: none).
+    /// Unix time (0: none).
     pub(crate) last_successful_attestation: i64,
 }
 

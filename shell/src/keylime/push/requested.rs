@@ -16,18 +16,12 @@ const MAX_ITEMS: usize = 8;
 /// One item of evidence the verifier asked for, in its order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requested {
-    /// A TPM quote.
-    Quote {
-        /// The decoded challenge: TPM2_Quote's qualifyingData.
-        challenge: Vec<u8>,
-        /// The PCRs to quote, of keylet's bank.
-        pcrs: PcrMask,
-    },
-    /// IMA log lines.
+    /// A TPM quote: the decoded challenge (TPM2_Quote's qualifyingData) and
+    /// the PCRs of keylet's bank.
+    Quote { challenge: Vec<u8>, pcrs: PcrMask },
+    /// IMA log lines from the first one to send, at most `entry_count`.
     Ima {
-        /// The first line to send.
         starting_offset: u64,
-        /// At most this many lines, if the verifier limits them.
         entry_count: Option<u64>,
     },
     /// The whole UEFI (measured-boot) log.
