@@ -15,7 +15,7 @@ use keylet_core::keylime::quote_string;
 
 use super::PushError;
 use super::messages::{self, Capabilities, Collected, Requested};
-use crate::logs::{ImaLog, LogError, MeasuredBootLog};
+use crate::logs::{ImaLog, LogFile, MeasuredBootLog};
 use crate::server::Attestation;
 
 /// The largest UEFI log sent (real ones are tens of kilobytes).
@@ -135,7 +135,7 @@ pub fn collect(
                 let uefi = sources.uefi.as_ref().ok_or_else(|| {
                     PushError::Log("the verifier asks for the UEFI log but keylet has none".into())
                 })?;
-                let bytes = read(|buf, at| uefi.read_at(buf, at), 0..MAX_UEFI_LOG + 1)?;
+                let bytes = read(uefi, 0..MAX_UEFI_LOG + 1)?;
                 if bytes.len() as u64 > MAX_UEFI_LOG {
                     return Err(PushError::Log(format!(
                         "{} is larger than {} MiB",
@@ -164,7 +164,7 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
             ima.path().display()
         )));
     }
-    let mut bytes = read(|buf, at| ima.read_at(buf, at), slice.start..slice.end)?;
+    let mut bytes = read(ima, slice.start..slice.end)?;
     if let Some(limit) = limit {
         let lines = bytes.split_inclusive(|b| *b == b'\n');
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -184,18 +184,16 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
     Ok((text, count))
 }
 
-/// Reads `range` of a log with `read_at`, [`CHUNK`] bytes at a time (less
-/// when the log ends first).
-fn read(
-    read_at: impl Fn(&mut [u8], u64) -> Result<usize, LogError>,
-    range: Range<u64>,
-) -> Result<Vec<u8>, PushError> {
+/// Reads `range` of `log`, [`CHUNK`] bytes at a time (less when the log
+/// ends first).
+fn read(log: &LogFile, range: Range<u64>) -> Result<Vec<u8>, PushError> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     let mut at = range.start;
     while at < range.end {
         let want = usize::try_from(range.end - at).unwrap_or(CHUNK).min(CHUNK);
-        let n = read_at(buf.get_mut(..want).unwrap_or(&mut []), at)
+        let n = log
+            .read_at(buf.get_mut(..want).unwrap_or(&mut []), at)
             .map_err(|e| PushError::Log(e.to_string()))?;
         if n == 0 {
             break;

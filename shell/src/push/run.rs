@@ -114,7 +114,7 @@ impl PushAgent {
             log::warn!("{w}");
         }
         let ima = ima
-            .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
+            .map(|r| format!(", IMA lines {r:?}"))
             .unwrap_or_default();
         if std::mem::take(&mut state.tell) {
             log::info!(

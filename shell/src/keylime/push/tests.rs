@@ -12,10 +12,16 @@ fn session_challenge_is_read_and_checked() {
     let c = parse_session_challenge(SESSION.as_bytes()).unwrap();
     assert_eq!(c.id, "4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11");
     assert_eq!(c.challenge, (0u8..16).collect::<Vec<_>>());
-    let pop = |challenge: &str| {
+    let doc = |id: &str, methods: &str| {
         format!(
-            r#"{{"data":{{"id":"x","attributes":{{"authentication_requested":[{{"authentication_type":"tpm_pop","chosen_parameters":{{"challenge":"{challenge}"}}}}]}}}}}}"#
+            r#"{{"data":{{"id":"{id}","attributes":{{"authentication_requested":[{methods}]}}}}}}"#
         )
+    };
+    let pop = |challenge: &str| {
+        let method = format!(
+            r#"{{"authentication_type":"tpm_pop","chosen_parameters":{{"challenge":"{challenge}"}}}}"#
+        );
+        doc("x", &method)
     };
     for (bad_body, names) in [
         ("{}".into(), "/data: missing"),
@@ -23,12 +29,9 @@ fn session_challenge_is_read_and_checked() {
             r#"{"data":{"attributes":{"authentication_requested":[]}}}"#.into(),
             "/data/id: missing",
         ),
+        (doc("x/../y", ""), "/data/id: not a session id"),
         (
-            r#"{"data":{"id":"x/../y","attributes":{"authentication_requested":[]}}}"#.into(),
-            "/data/id: not a session id",
-        ),
-        (
-            r#"{"data":{"id":"x","attributes":{"authentication_requested":[]}}}"#.into(),
+            doc("x", ""),
             "/data/attributes/authentication_requested: the verifier requested no tpm_pop",
         ),
         (
@@ -61,16 +64,14 @@ fn session_outcome_pass_fail_and_garbage() {
         parse_session_outcome(fail.as_bytes()).unwrap(),
         SessionOutcome::Fail
     );
-    for bad_body in [
-        r#"{"data":{"attributes":{"evaluation":"pass"}}}"#,
-        r#"{"data":{"attributes":{"evaluation":"pass","token":"has space"}}}"#,
-        r#"{"data":{"attributes":{"evaluation":"maybe"}}}"#,
-        r#"{"data":{"attributes":{"evaluation":1}}}"#,
+    for attributes in [
+        r#""evaluation":"pass""#,
+        r#""evaluation":"pass","token":"has space""#,
+        r#""evaluation":"maybe""#,
+        r#""evaluation":1"#,
     ] {
-        assert!(
-            parse_session_outcome(bad_body.as_bytes()).is_err(),
-            "{bad_body}"
-        );
+        let body = format!(r#"{{"data":{{"attributes":{{{attributes}}}}}}}"#);
+        assert!(parse_session_outcome(body.as_bytes()).is_err(), "{body}");
     }
 }
 
@@ -197,23 +198,15 @@ fn evidence_requested_in_order() {
 
 #[test]
 fn next_attestation() {
+    let meta = |v: &str| format!(r#"{{"meta":{{"seconds_to_next_attestation":{v}}}}}"#);
     // `None`: refused.
     for (body, next) in [
-        (
-            r#"{"meta":{"seconds_to_next_attestation":2}}"#,
-            Some(Some(2)),
-        ),
-        (
-            r#"{"meta":{"seconds_to_next_attestation":-3}}"#,
-            Some(Some(-3)),
-        ),
-        (
-            r#"{"meta":{"seconds_to_next_attestation":1.6}}"#,
-            Some(Some(2)),
-        ),
-        (r#"{"data":{}}"#, Some(None)),
-        (r#"{"meta":{"seconds_to_next_attestation":"soon"}}"#, None),
-        ("<html>", None),
+        (meta("2"), Some(Some(2))),
+        (meta("-3"), Some(Some(-3))),
+        (meta("1.6"), Some(Some(2))),
+        (meta("\"soon\""), None),
+        (r#"{"data":{}}"#.into(), Some(None)),
+        ("<html>".into(), None),
     ] {
         assert_eq!(parse_next_attestation(body.as_bytes()).ok(), next, "{body}");
     }
