@@ -97,6 +97,11 @@ struct LogOffer<'a> {
 #[must_use]
 pub fn capabilities(c: &Capabilities<'_>) -> Vec<u8> {
     let bank = c.bank.name();
+    let supported = |(evidence_class, evidence_type), capabilities| Supported {
+        evidence_class,
+        evidence_type,
+        capabilities,
+    };
     let quote = Offer::Quote(QuoteOffer {
         component_version: "2.0",
         hash_algorithms: [bank],
@@ -114,32 +119,25 @@ pub fn capabilities(c: &Capabilities<'_>) -> Vec<u8> {
         }],
     });
     // A log with a line count (IMA) is read from an offset and grows.
-    let log = |evidence_version, entry_count: Option<u64>, format| {
-        Offer::Log(LogOffer {
+    let log = |kind, evidence_version, entry_count: Option<u64>, format| {
+        let log = LogOffer {
             evidence_version,
             entry_count,
             supports_partial_access: entry_count.is_some(),
             appendable: entry_count.is_some(),
             formats: [format],
-        })
+        };
+        supported(kind, Offer::Log(log))
     };
-    let uefi = c
-        .uefi_version
-        .map(|v| (UEFI, log(Some(v), None, "application/octet-stream")));
-    let ima = c
-        .ima_entries
-        .map(|n| (IMA, log(None, Some(n), "text/plain")));
-    let evidence_supported = [Some((QUOTE, quote)), uefi, ima]
-        .into_iter()
-        .flatten()
-        .map(
-            |((evidence_class, evidence_type), capabilities)| Supported {
-                evidence_class,
-                evidence_type,
-                capabilities,
-            },
-        )
-        .collect();
+    let evidence_supported = [
+        Some(supported(QUOTE, quote)),
+        c.uefi_version
+            .map(|v| log(UEFI, Some(v), None, "application/octet-stream")),
+        c.ima_entries.map(|n| log(IMA, None, Some(n), "text/plain")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let system_info = SystemInfo {
         boot_time: c.boot_time,
     };

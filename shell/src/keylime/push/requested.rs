@@ -40,10 +40,11 @@ struct Item {
     chosen_parameters: Option<Parameters>,
 }
 
-/// The parameters of any item: each kind reads its own.
+/// The `chosen_parameters` of any item (or authentication method): each
+/// kind reads its own.
 #[derive(Debug, Deserialize)]
-struct Parameters {
-    challenge: Option<String>,
+pub(super) struct Parameters {
+    pub(super) challenge: Option<String>,
     hash_algorithm: Option<String>,
     signature_scheme: Option<String>,
     /// Bank name to PCR numbers (`null`: a bank not chosen).

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::requested::Parameters;
 use super::{Read, Single, challenge, document};
 use crate::keylime::{JsonError, decode};
 
@@ -65,12 +66,7 @@ struct ChallengeAttributes {
 #[derive(Debug, Deserialize)]
 struct Requested {
     authentication_type: Option<String>,
-    chosen_parameters: Option<ChosenChallenge>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChosenChallenge {
-    challenge: Option<String>,
+    chosen_parameters: Option<Parameters>,
 }
 
 /// Reads the answer to `POST /v3.0/sessions`.
