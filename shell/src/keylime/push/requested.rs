@@ -61,12 +61,13 @@ fn quote(
 ) -> Result<Requested, JsonError> {
     let params = params.ok_or_else(|| JsonError::at(base, "missing"))?;
     let path = |field: &str| format!("{base}/{field}");
+    let offered_bank = bank.name();
     let challenge = challenge(params.challenge.as_deref(), &path("challenge"))?;
     for (field, asked, offered, option) in [
         (
             "hash_algorithm",
             &params.hash_algorithm,
-            bank.name(),
+            offered_bank,
             " (tpm_hash_alg)",
         ),
         ("signature_scheme", &params.signature_scheme, scheme, ""),
@@ -88,13 +89,10 @@ fn quote(
         let Some(list) = list else {
             continue; // null: a bank not chosen
         };
-        if name != bank.name() {
+        if name != offered_bank {
             return Err(JsonError::at(
                 path("selected_subjects"),
-                format!(
-                    "asks for PCRs of the {name} bank, but keylet offered only {}",
-                    bank.name()
-                ),
+                format!("asks for PCRs of the {name} bank, but keylet offered only {offered_bank}"),
             ));
         }
         for (i, pcr) in list.iter().enumerate() {
