@@ -224,25 +224,22 @@ pub(crate) fn boot_time(state_file: &Path) -> Result<String, PushError> {
             .then(|| t.parse::<u64>().ok())
             .flatten()
     });
-    let secs = match saved {
-        Some(t) => t,
-        None => {
-            let t = crate::logs::read_boottime()
-                .map_err(|e| PushError::Setup(format!("the boot time is needed: {e}")))?;
-            if !boot_id.is_empty()
-                && let Err(e) =
-                    crate::store::write_private(state_file, format!("{boot_id} {t}\n").as_bytes())
-            {
-                log::warn!(
-                    "cannot keep the boot time in {}: {e}; a clock adjustment before the next \
-                     keylet start may make the verifier refuse the boot time",
-                    state_file.display()
-                );
-            }
-            t
-        }
-    };
-    Ok(rfc3339(secs))
+    if let Some(t) = saved {
+        return Ok(rfc3339(t));
+    }
+    let t = crate::logs::read_boottime()
+        .map_err(|e| PushError::Setup(format!("the boot time is needed: {e}")))?;
+    if !boot_id.is_empty()
+        && let Err(e) =
+            crate::store::write_private(state_file, format!("{boot_id} {t}\n").as_bytes())
+    {
+        log::warn!(
+            "cannot keep the boot time in {}: {e}; a clock adjustment before the next keylet \
+             start may make the verifier refuse the boot time",
+            state_file.display()
+        );
+    }
+    Ok(rfc3339(t))
 }
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SS+00:00`.
