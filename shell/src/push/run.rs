@@ -48,7 +48,6 @@ pub struct PushAgent {
 
 /// The loop's state between steps.
 struct State {
-    /// The bearer token, once authenticated.
     token: Option<Zeroizing<String>>,
     backoff: Backoff,
     /// Whether the next accepted evidence is logged at info: the first one,
