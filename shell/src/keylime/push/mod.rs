@@ -71,12 +71,8 @@ struct Read<A> {
 /// [`JsonError`] naming the type found.
 pub fn check_content_type(content_type: Option<&str>) -> Result<(), JsonError> {
     let ct = content_type.unwrap_or("");
-    let media = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = ct.split(';').next().unwrap_or("").trim();
+    let media = media.to_ascii_lowercase();
     if media == "application/json" || media.ends_with("+json") {
         return Ok(());
     }
