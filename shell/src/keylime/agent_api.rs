@@ -3,19 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `GET /version`.
+/// `GET /version`: the newest version offered, and all of them oldest first.
 #[derive(Debug, Serialize)]
 pub(crate) struct VersionResults {
-    /// The newest version offered.
     pub(crate) supported_version: String,
-    /// Every version offered, oldest first.
     pub(crate) supported_versions: Vec<String>,
 }
 
-/// `GET /v2.x/keys/pubkey`.
+/// `GET /v2.x/keys/pubkey`: the payload key, PEM.
 #[derive(Debug, Serialize)]
 pub(crate) struct PubKeyResults<'a> {
-    /// The payload key, PEM.
     pub(crate) pubkey: &'a str,
 }
 
@@ -33,7 +30,7 @@ pub(crate) struct AgentInfoResults<'a> {
 /// text: a string in tests, a streamed slot when served.
 #[derive(Debug, Serialize)]
 pub(crate) struct QuoteResults<'a, L> {
-    /// The Keylime quote string (`r…:…:…`).
+    /// `r…:…:…`.
     pub(crate) quote: &'a str,
     pub(crate) hash_alg: &'static str,
     pub(crate) enc_alg: &'static str,
@@ -47,7 +44,7 @@ pub(crate) struct QuoteResults<'a, L> {
     /// IMA lines from `ima_measurement_list_entry` on, when PCR 10 is quoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ima_measurement_list: Option<L>,
-    /// The index of the first line sent.
+    /// The index of its first line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ima_measurement_list_entry: Option<u64>,
     /// The measured-boot log, base64, when PCRs 0-7 are quoted.
@@ -55,28 +52,24 @@ pub(crate) struct QuoteResults<'a, L> {
     pub(crate) mb_measurement_list: Option<L>,
 }
 
-/// `GET /v2.x/keys/verify`.
+/// `GET /v2.x/keys/verify`: HMAC-SHA384 of the challenge with K, hex.
 #[derive(Debug, Serialize)]
 pub(crate) struct VerifyResults<'a> {
-    /// HMAC-SHA384 of the challenge with K, hex.
     pub(crate) hmac: &'a str,
 }
 
-/// `POST /v2.x/keys/ukey`.
+/// `POST /v2.x/keys/ukey`: U encrypted to the payload key, HMAC-SHA384 of
+/// the agent id with K (hex), and the encrypted payload (both base64).
 #[derive(Debug, Deserialize)]
 pub(crate) struct UKeyRequest {
-    /// U, encrypted to the payload key, base64.
     pub(crate) encrypted_key: String,
-    /// HMAC-SHA384 of the agent id with K, hex.
     pub(crate) auth_tag: String,
-    /// The encrypted payload, base64.
     pub(crate) payload: Option<String>,
 }
 
-/// `POST /v2.x/keys/vkey`.
+/// `POST /v2.x/keys/vkey`: V encrypted to the payload key, base64.
 #[derive(Debug, Deserialize)]
 pub(crate) struct VKeyRequest {
-    /// V, encrypted to the payload key, base64.
     pub(crate) encrypted_key: String,
 }
 

@@ -7,25 +7,23 @@
 //! the wrong length is consumed to its closing bracket first), or the byte
 //! before a value it refused at its first byte. This scanner walks the
 //! document's structure up to there (brackets, keys, commas; values are
-//! skipped, never decoded) and names that value. It replaces
-//! tracking the path through every `Deserialize` (serde_path_to_error), which
-//! cost 36 KiB of the static binary's 2.5 MiB budget (BENCHMARKS.md).
+//! skipped, never decoded) and names that value. It replaces tracking the
+//! path through every `Deserialize` (serde_path_to_error), which cost 36 KiB
+//! of the static binary's 2.5 MiB budget (BENCHMARKS.md).
 
 use std::fmt;
 
 use serde::Deserialize;
 
-/// A document that is not what the protocol says: where, and what.
+/// A document that is not what the protocol says: the JSON pointer of the
+/// value that was wrong (`""`: the document), and what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
-    /// The JSON pointer of the value that was wrong (`""`: the document).
     pub(crate) path: String,
-    /// What was wrong with it.
     pub(crate) message: String,
 }
 
 impl JsonError {
-    /// An error at `path` (a JSON pointer) found after decoding.
     pub(crate) fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),

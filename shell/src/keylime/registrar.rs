@@ -7,22 +7,19 @@ use serde::{Deserialize, Serialize};
 use super::{EnvelopeIn, decode};
 use crate::registrar::RegistrarError;
 
-/// The body of `POST /v{api}/agents/{id}`.
+/// The body of `POST /v{api}/agents/{id}`: the AK's and the EK's
+/// TPM2B_PUBLIC (base64), the mTLS server certificate PEM (or `"disabled"`),
+/// the contact address and port (a JSON integer).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Registration<'a> {
-    /// base64 TPM2B_PUBLIC of the AK.
     pub(crate) aik_tpm: &'a str,
-    /// base64 TPM2B_PUBLIC of the EK.
     pub(crate) ek_tpm: &'a str,
     /// The EK certificate PEM; omitted when there is none (an empty value
     /// after a stored certificate would be an identity change, 403).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ekcert: Option<&'a str>,
-    /// The mTLS server certificate PEM, or `"disabled"`.
     pub(crate) mtls_cert: &'a str,
-    /// The contact address.
     pub(crate) ip: &'a str,
-    /// The contact port, a JSON integer.
     pub(crate) port: u16,
     /// The IAK, its certificate, the IDevID and its certificate, and the AK
     /// certified by the IAK; omitted without `enable_iak_idevid`.
@@ -30,27 +27,23 @@ pub(crate) struct Registration<'a> {
     pub(crate) device_id: Option<DeviceIdFields<'a>>,
 }
 
-/// The TCG device identity fields of a registration (all base64).
+/// The TCG device identity fields of a registration, all base64: the IAK's
+/// and the IDevID's TPM2B_PUBLIC and certificate DER, and the TPMS_ATTEST of
+/// TPM2_Certify of the AK by the IAK with its TPMT_SIGNATURE.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DeviceIdFields<'a> {
-    /// TPM2B_PUBLIC of the IAK.
     pub(crate) iak_tpm: &'a str,
-    /// DER of the IAK certificate.
     pub(crate) iak_cert: &'a str,
-    /// TPM2B_PUBLIC of the IDevID.
     pub(crate) idevid_tpm: &'a str,
-    /// DER of the IDevID certificate.
     pub(crate) idevid_cert: &'a str,
-    /// TPMS_ATTEST of TPM2_Certify of the AK by the IAK.
     pub(crate) iak_attest: &'a str,
-    /// Its TPMT_SIGNATURE.
     pub(crate) iak_sign: &'a str,
 }
 
-/// The body of `PUT /v{api}/agents/{id}`.
+/// The body of `PUT /v{api}/agents/{id}`: HMAC-SHA384 of the agent id with
+/// the decrypted credential, hex.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Activation<'a> {
-    /// HMAC-SHA384 of the agent id with the decrypted credential, hex.
     pub(crate) auth_tag: &'a str,
 }
 
@@ -61,12 +54,11 @@ struct VersionResults {
     supported_versions: Vec<String>,
 }
 
-/// What the registrar's `/version` says.
+/// What the registrar's `/version` says: `current_version` and
+/// `supported_versions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versions {
-    /// `current_version`.
     pub(crate) current: Option<(u8, u8)>,
-    /// `supported_versions`.
     pub(crate) supported: Vec<(u8, u8)>,
 }
 

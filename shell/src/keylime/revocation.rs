@@ -5,20 +5,18 @@
 
 use serde::Deserialize;
 
-/// The body of `POST /v2.x/notifications/revocation`.
+/// The body of `POST /v2.x/notifications/revocation`: the message, JSON
+/// text signed as it is, and its base64 RSA-PSS signature (empty: unsigned).
 #[derive(Debug, Deserialize)]
 pub struct Notification {
-    /// The message: JSON text, signed as it is.
     pub(crate) msg: String,
-    /// Base64 RSA-PSS signature of `msg`; empty when unsigned.
     #[serde(default)]
     pub(crate) signature: String,
 }
 
-/// What keylet reads of a notification's message.
+/// What keylet reads of a notification's message: the agent that failed.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RevocationMessage {
-    /// The agent that failed attestation.
     pub(crate) agent_id: Option<String>,
 }
 

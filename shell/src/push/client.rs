@@ -25,21 +25,18 @@ pub struct Verifier {
     conn: tokio::sync::Mutex<Option<Connection>>,
 }
 
-/// A successful answer (2xx) with a JSON body.
+/// A successful answer (2xx) with a JSON body, for the `step` keylet was
+/// doing.
 #[derive(Debug)]
 pub struct Answer {
-    /// What keylet was doing.
     step: &'static str,
-    /// The status.
     pub(crate) status: u16,
-    /// The body.
     pub body: Vec<u8>,
-    /// `Location`.
     pub(crate) location: Option<String>,
 }
 
 impl Answer {
-    /// The body read with `read`; one it refuses is [`PushError::Answer`].
+    /// The body read with `read`.
     ///
     /// # Errors
     ///
@@ -78,7 +75,6 @@ impl Verifier {
         })
     }
 
-    /// The agent id requests are made for.
     #[must_use]
     pub(crate) fn agent_id(&self) -> &str {
         &self.agent_id
@@ -103,7 +99,6 @@ impl Verifier {
         format!("{}/v2.6/agents/{}", self.prefix, self.agent_id)
     }
 
-    /// The attestations of this agent.
     #[must_use]
     pub fn attestations_path(&self) -> String {
         self.path(&format!("agents/{}/attestations", self.agent_id))
@@ -145,12 +140,10 @@ impl Verifier {
     }
 
     /// Sends `body` with `method` to `path` (with the bearer `token`) and
-    /// returns a 2xx answer whose media type is JSON.
-    ///
-    /// The request goes on the kept connection, or a new one. A kept
-    /// connection that fails is replaced once (the verifier may have closed
-    /// it while idle, or restarted); the connection is kept for the next
-    /// request unless the answer could not be read.
+    /// returns a 2xx answer whose media type is JSON. A kept connection that
+    /// fails is replaced once (the verifier may have closed it while idle,
+    /// or restarted); the connection is kept unless the answer could not be
+    /// read.
     ///
     /// # Errors
     ///

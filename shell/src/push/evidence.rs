@@ -15,7 +15,7 @@ use keylet_core::keylime::quote_string;
 
 use super::PushError;
 use super::messages::{self, Capabilities, Collected, Requested};
-use crate::logs::{ImaLog, LogError, MeasuredBootLog};
+use crate::logs::{ImaLog, LogFile, MeasuredBootLog};
 use crate::server::Attestation;
 
 /// The largest UEFI log sent (real ones are tens of kilobytes).
@@ -23,22 +23,19 @@ const MAX_UEFI_LOG: u64 = 16 << 20;
 /// Bytes read per step from the logs.
 const CHUNK: usize = 64 * 1024;
 
-/// The evidence sources besides the TPM.
+/// The evidence sources besides the TPM: the logs that can be read, the
+/// boot time (RFC 3339, fixed for the boot: see [`boot_time`]),
+/// `uefi_logs_evidence_version` and `certification_keys_server_identifier`.
 #[derive(Debug, Clone)]
 pub struct Sources {
-    /// The IMA log, if it can be read.
     pub ima: Option<Arc<ImaLog>>,
-    /// The UEFI (measured-boot) log, if it can be read.
     pub uefi: Option<Arc<MeasuredBootLog>>,
-    /// The boot time, RFC 3339 (fixed for the boot: see [`boot_time`]).
     pub boot_time: String,
-    /// `uefi_logs_evidence_version`.
     pub uefi_version: String,
-    /// `certification_keys_server_identifier`.
     pub server_identifier: String,
 }
 
-/// The capabilities document for `tpm` and `sources`.
+/// The capabilities document.
 ///
 /// # Errors
 ///
@@ -138,7 +135,7 @@ pub fn collect(
                 let uefi = sources.uefi.as_ref().ok_or_else(|| {
                     PushError::Log("the verifier asks for the UEFI log but keylet has none".into())
                 })?;
-                let bytes = read(|buf, at| uefi.read_at(buf, at), 0..MAX_UEFI_LOG + 1)?;
+                let bytes = read(uefi, 0..MAX_UEFI_LOG + 1)?;
                 if bytes.len() as u64 > MAX_UEFI_LOG {
                     return Err(PushError::Log(format!(
                         "{} is larger than {} MiB",
@@ -167,7 +164,7 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
             ima.path().display()
         )));
     }
-    let mut bytes = read(|buf, at| ima.read_at(buf, at), slice.start..slice.end)?;
+    let mut bytes = read(ima, slice.start..slice.end)?;
     if let Some(limit) = limit {
         let lines = bytes.split_inclusive(|b| *b == b'\n');
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -187,18 +184,16 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
     Ok((text, count))
 }
 
-/// Reads `range` of a log with `read_at`, [`CHUNK`] bytes at a time (less
-/// when the log ends first).
-fn read(
-    read_at: impl Fn(&mut [u8], u64) -> Result<usize, LogError>,
-    range: Range<u64>,
-) -> Result<Vec<u8>, PushError> {
+/// Reads `range` of `log`, [`CHUNK`] bytes at a time (less when the log
+/// ends first).
+fn read(log: &LogFile, range: Range<u64>) -> Result<Vec<u8>, PushError> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     let mut at = range.start;
     while at < range.end {
         let want = usize::try_from(range.end - at).unwrap_or(CHUNK).min(CHUNK);
-        let n = read_at(buf.get_mut(..want).unwrap_or(&mut []), at)
+        let n = log
+            .read_at(buf.get_mut(..want).unwrap_or(&mut []), at)
             .map_err(|e| PushError::Log(e.to_string()))?;
         if n == 0 {
             break;
@@ -229,25 +224,22 @@ pub(crate) fn boot_time(state_file: &Path) -> Result<String, PushError> {
             .then(|| t.parse::<u64>().ok())
             .flatten()
     });
-    let secs = match saved {
-        Some(t) => t,
-        None => {
-            let t = crate::logs::read_boottime()
-                .map_err(|e| PushError::Setup(format!("the boot time is needed: {e}")))?;
-            if !boot_id.is_empty()
-                && let Err(e) =
-                    crate::store::write_private(state_file, format!("{boot_id} {t}\n").as_bytes())
-            {
-                log::warn!(
-                    "cannot keep the boot time in {}: {e}; a clock adjustment before the next \
-                     keylet start may make the verifier refuse the boot time",
-                    state_file.display()
-                );
-            }
-            t
-        }
-    };
-    Ok(rfc3339(secs))
+    if let Some(t) = saved {
+        return Ok(rfc3339(t));
+    }
+    let t = crate::logs::read_boottime()
+        .map_err(|e| PushError::Setup(format!("the boot time is needed: {e}")))?;
+    if !boot_id.is_empty()
+        && let Err(e) =
+            crate::store::write_private(state_file, format!("{boot_id} {t}\n").as_bytes())
+    {
+        log::warn!(
+            "cannot keep the boot time in {}: {e}; a clock adjustment before the next keylet \
+             start may make the verifier refuse the boot time",
+            state_file.display()
+        );
+    }
+    Ok(rfc3339(t))
 }
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SS+00:00`.

@@ -35,24 +35,16 @@ pub enum PushError {
     Setup(String),
     /// No answer: unreachable, TLS failure, or an unreadable answer.
     Http(HttpError),
-    /// An answer with an unexpected status.
+    /// An answer with an unexpected status: what keylet was doing, the
+    /// status, the verifier's error detail and `Retry-After` (if sent).
     Status {
-        /// What keylet was doing.
         step: &'static str,
-        /// The HTTP status.
         status: u16,
-        /// The verifier's error detail, if it gave one.
         detail: String,
-        /// `Retry-After`, if the verifier sent one.
         retry_after: Option<String>,
     },
     /// A success status with a body that is not what the protocol says.
-    Answer {
-        /// What keylet was doing.
-        step: &'static str,
-        /// What was wrong.
-        detail: String,
-    },
+    Answer { step: &'static str, detail: String },
     /// The verifier did not accept the proof of possession (why, as far as
     /// keylet can tell).
     NotAuthenticated(String),
@@ -135,7 +127,6 @@ pub(crate) fn meaning(step: &str, status: u16) -> &'static str {
     }
 }
 
-/// A `Duration` for logs.
 pub(crate) fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f32())
 }

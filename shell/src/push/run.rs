@@ -32,26 +32,22 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// after the last one was refused.
 const SHORT_PAUSE: Duration = Duration::from_millis(500);
 
-/// Everything the push loop needs.
+/// Everything the push loop needs: the TPM with the loaded AK (in keylet,
+/// `agent::TpmAttestation`) and the worker its commands run on (shared with
+/// the identity listener); `fallback` is `attestation_interval_seconds`, the
+/// pause when the verifier gives none.
 #[derive(Debug)]
 pub struct PushAgent {
-    /// The verifier.
     pub verifier: Verifier,
-    /// The TPM with the loaded AK (in keylet, `agent::TpmAttestation`).
     pub tpm: Arc<dyn Attestation>,
-    /// The TPM worker its commands run on (shared with the identity listener).
     pub worker: TpmWorker,
-    /// The logs and the boot time.
     pub sources: Sources,
-    /// `attestation_interval_seconds`: the pause when the verifier gives none.
     pub fallback: Duration,
-    /// Metrics, if on.
     pub metrics: Option<Arc<Metrics>>,
 }
 
 /// The loop's state between steps.
 struct State {
-    /// The bearer token, once authenticated.
     token: Option<Zeroizing<String>>,
     backoff: Backoff,
     /// Whether the next accepted evidence is logged at info: the first one,
@@ -60,7 +56,6 @@ struct State {
 }
 
 impl PushAgent {
-    /// Records in the metrics, if they are on.
     fn metric(&self, record: impl FnOnce(&Metrics)) {
         if let Some(m) = &self.metrics {
             record(m);
@@ -118,7 +113,7 @@ impl PushAgent {
             log::warn!("{w}");
         }
         let ima = ima
-            .map(|r| format!(", IMA lines {}..{}", r.start, r.end))
+            .map(|r| format!(", IMA lines {r:?}"))
             .unwrap_or_default();
         if std::mem::take(&mut state.tell) {
             log::info!(

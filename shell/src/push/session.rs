@@ -15,9 +15,7 @@ use super::messages::{self, SessionOutcome};
 use super::{PushAgent, PushError, on_tpm};
 
 impl PushAgent {
-    /// Authenticates this agent at the verifier with the TPM's proof of
-    /// possession of the AK (TPM2_Certify on the TPM worker); returns the bearer
-    /// token.
+    /// Authenticates with the proof of possession; returns the bearer token.
     ///
     /// # Errors
     ///
@@ -27,13 +25,12 @@ impl PushAgent {
     pub(super) async fn authenticate(&self) -> Result<Zeroizing<String>, PushError> {
         let verifier = &self.verifier;
         let id = verifier.agent_id();
-        let request = messages::session_request(id);
         let challenge = verifier
             .call(
                 "authentication (POST /sessions)",
                 "POST",
                 &verifier.path("sessions"),
-                Some(request),
+                Some(messages::session_request(id)),
                 None,
             )
             .await?
@@ -45,11 +42,12 @@ impl PushAgent {
         })
         .await?;
         let proof = messages::session_proof(id, &challenge.id, &attest, &signature);
+        let path = verifier.path(&format!("sessions/{}", challenge.id));
         let answer = verifier
             .call(
                 "authentication (PATCH /sessions)",
                 "PATCH",
-                &verifier.path(&format!("sessions/{}", challenge.id)),
+                &path,
                 Some(proof),
                 None,
             )

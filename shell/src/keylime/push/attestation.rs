@@ -19,15 +19,13 @@ pub struct Capabilities<'a> {
     pub(crate) bank: HashAlg,
     /// The quote signature scheme, Keylime's name (`rsassa`, `ecdsa`).
     pub(crate) signature_scheme: &'a str,
-    /// The AK type, Keylime's name (`rsa`, `ecc`).
+    /// The AK type, Keylime's name (`rsa`, `ecc`), and its size in bits.
     pub(crate) key_algorithm: &'a str,
-    /// The AK size in bits.
     pub(crate) key_size: u32,
     /// `certification_keys_server_identifier` (`ak`).
     pub(crate) server_identifier: &'a str,
-    /// The AK's Name (nameAlg and digest).
+    /// The AK's Name (nameAlg and digest) and TPM2B_PUBLIC.
     pub(crate) ak_name: &'a [u8],
-    /// The AK's TPM2B_PUBLIC.
     pub(crate) ak_public: &'a [u8],
     /// Complete lines in the IMA log now; `None`: no IMA log.
     pub(crate) ima_entries: Option<u64>,
@@ -99,6 +97,11 @@ struct LogOffer<'a> {
 #[must_use]
 pub fn capabilities(c: &Capabilities<'_>) -> Vec<u8> {
     let bank = c.bank.name();
+    let supported = |(evidence_class, evidence_type), capabilities| Supported {
+        evidence_class,
+        evidence_type,
+        capabilities,
+    };
     let quote = Offer::Quote(QuoteOffer {
         component_version: "2.0",
         hash_algorithms: [bank],
@@ -116,32 +119,25 @@ pub fn capabilities(c: &Capabilities<'_>) -> Vec<u8> {
         }],
     });
     // A log with a line count (IMA) is read from an offset and grows.
-    let log = |evidence_version, entry_count: Option<u64>, format| {
-        Offer::Log(LogOffer {
+    let log = |kind, evidence_version, entry_count: Option<u64>, format| {
+        let log = LogOffer {
             evidence_version,
             entry_count,
             supports_partial_access: entry_count.is_some(),
             appendable: entry_count.is_some(),
             formats: [format],
-        })
+        };
+        supported(kind, Offer::Log(log))
     };
-    let uefi = c
-        .uefi_version
-        .map(|v| (UEFI, log(Some(v), None, "application/octet-stream")));
-    let ima = c
-        .ima_entries
-        .map(|n| (IMA, log(None, Some(n), "text/plain")));
-    let evidence_supported = [Some((QUOTE, quote)), uefi, ima]
-        .into_iter()
-        .flatten()
-        .map(
-            |((evidence_class, evidence_type), capabilities)| Supported {
-                evidence_class,
-                evidence_type,
-                capabilities,
-            },
-        )
-        .collect();
+    let evidence_supported = [
+        Some(supported(QUOTE, quote)),
+        c.uefi_version
+            .map(|v| log(UEFI, Some(v), None, "application/octet-stream")),
+        c.ima_entries.map(|n| log(IMA, None, Some(n), "text/plain")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let system_info = SystemInfo {
         boot_time: c.boot_time,
     };
@@ -161,27 +157,16 @@ pub(super) const UEFI: (&str, &str) = ("log", "uefi_log");
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Collected {
-    /// The quote's three base64 texts (TPMS_ATTEST, TPMT_SIGNATURE, PCR blob).
+    /// The quote's three base64 texts: TPMS_ATTEST, TPMT_SIGNATURE, PCR blob.
     Quote {
-        /// TPMS_ATTEST.
         message: String,
-        /// TPMT_SIGNATURE.
         signature: String,
-        /// The PCR blob.
         subject_data: String,
     },
-    /// IMA log lines (complete, `\n`-terminated).
-    Ima {
-        /// The lines.
-        entries: String,
-        /// How many.
-        entry_count: u64,
-    },
+    /// IMA log lines (complete, `\n`-terminated) and how many.
+    Ima { entries: String, entry_count: u64 },
     /// The UEFI log, base64.
-    Uefi {
-        /// The log.
-        entries: String,
-    },
+    Uefi { entries: String },
 }
 
 #[derive(Debug, Serialize)]
@@ -231,12 +216,12 @@ struct Meta {
 }
 
 /// Reads `meta.seconds_to_next_attestation` of the evidence answer (202),
-/// rounded: `Ok(None)` if absent.
+/// rounded: `Ok(None)` if absent; negative values are returned as they are
+/// (the caller clamps them).
 ///
 /// # Errors
 ///
-/// [`JsonError`] if the body is not JSON or the value is not a number
-/// (negative values are returned as they are; the caller clamps them).
+/// [`JsonError`] if the body is not JSON or the value is not a number.
 pub fn parse_next_attestation(body: &[u8]) -> Result<Option<i64>, JsonError> {
     let meta = decode::<Accepted>(body)?.meta;
     // Saturating: a value beyond i64 becomes its bound.
@@ -249,7 +234,7 @@ pub fn parse_next_attestation(body: &[u8]) -> Result<Option<i64>, JsonError> {
 pub struct AgentStatus {
     /// `PASS`, `FAIL`, `PENDING`, ... (cut to 32 characters).
     pub attestation_status: String,
-    /// The unix time of the last successful attestation (0: none).
+    /// Unix time (0: none).
     pub(crate) last_successful_attestation: i64,
 }
 

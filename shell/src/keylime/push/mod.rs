@@ -92,14 +92,10 @@ fn challenge(b64: Option<&str>, path: &str) -> Result<Vec<u8>, JsonError> {
     let bytes = STANDARD
         .decode(b64)
         .map_err(|e| JsonError::at(path, format!("not base64: {e}")))?;
-    if bytes.is_empty() || bytes.len() > MAX_CHALLENGE {
-        return Err(JsonError::at(
-            path,
-            format!(
-                "decodes to {} bytes; a TPM takes 1 to {MAX_CHALLENGE}",
-                bytes.len()
-            ),
-        ));
+    let n = bytes.len();
+    if n == 0 || n > MAX_CHALLENGE {
+        let why = format!("decodes to {n} bytes; a TPM takes 1 to {MAX_CHALLENGE}");
+        return Err(JsonError::at(path, why));
     }
     Ok(bytes)
 }

@@ -16,18 +16,12 @@ const MAX_ITEMS: usize = 8;
 /// One item of evidence the verifier asked for, in its order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requested {
-    /// A TPM quote.
-    Quote {
-        /// The decoded challenge: TPM2_Quote's qualifyingData.
-        challenge: Vec<u8>,
-        /// The PCRs to quote, of keylet's bank.
-        pcrs: PcrMask,
-    },
-    /// IMA log lines.
+    /// A TPM quote: the decoded challenge (TPM2_Quote's qualifyingData) and
+    /// the PCRs of keylet's bank.
+    Quote { challenge: Vec<u8>, pcrs: PcrMask },
+    /// IMA log lines from the first one to send, at most `entry_count`.
     Ima {
-        /// The first line to send.
         starting_offset: u64,
-        /// At most this many lines, if the verifier limits them.
         entry_count: Option<u64>,
     },
     /// The whole UEFI (measured-boot) log.
@@ -46,10 +40,11 @@ struct Item {
     chosen_parameters: Option<Parameters>,
 }
 
-/// The parameters of any item: each kind reads its own.
+/// The `chosen_parameters` of any item (or authentication method): each
+/// kind reads its own.
 #[derive(Debug, Deserialize)]
-struct Parameters {
-    challenge: Option<String>,
+pub(super) struct Parameters {
+    pub(super) challenge: Option<String>,
     hash_algorithm: Option<String>,
     signature_scheme: Option<String>,
     /// Bank name to PCR numbers (`null`: a bank not chosen).
@@ -66,12 +61,13 @@ fn quote(
 ) -> Result<Requested, JsonError> {
     let params = params.ok_or_else(|| JsonError::at(base, "missing"))?;
     let path = |field: &str| format!("{base}/{field}");
+    let offered_bank = bank.name();
     let challenge = challenge(params.challenge.as_deref(), &path("challenge"))?;
     for (field, asked, offered, option) in [
         (
             "hash_algorithm",
             &params.hash_algorithm,
-            bank.name(),
+            offered_bank,
             " (tpm_hash_alg)",
         ),
         ("signature_scheme", &params.signature_scheme, scheme, ""),
@@ -93,13 +89,10 @@ fn quote(
         let Some(list) = list else {
             continue; // null: a bank not chosen
         };
-        if name != bank.name() {
+        if name != offered_bank {
             return Err(JsonError::at(
                 path("selected_subjects"),
-                format!(
-                    "asks for PCRs of the {name} bank, but keylet offered only {}",
-                    bank.name()
-                ),
+                format!("asks for PCRs of the {name} bank, but keylet offered only {offered_bank}"),
             ));
         }
         for (i, pcr) in list.iter().enumerate() {

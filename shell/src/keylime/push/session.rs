@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::requested::Parameters;
 use super::{Read, Single, challenge, document};
 use crate::keylime::{JsonError, decode};
 
@@ -42,12 +43,12 @@ pub fn session_request(agent_id: &str) -> Vec<u8> {
     document("session", None, offer)
 }
 
-/// The verifier's answer to [`session_request`].
+/// The verifier's answer to [`session_request`]: the session id (for
+/// `PATCH /v3.0/sessions/{id}`) and the decoded challenge, TPM2_Certify's
+/// qualifyingData.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionChallenge {
-    /// The session id, for `PATCH /v3.0/sessions/{id}`.
     pub id: String,
-    /// The decoded challenge: TPM2_Certify's qualifyingData.
     pub challenge: Vec<u8>,
 }
 
@@ -65,12 +66,7 @@ struct ChallengeAttributes {
 #[derive(Debug, Deserialize)]
 struct Requested {
     authentication_type: Option<String>,
-    chosen_parameters: Option<ChosenChallenge>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChosenChallenge {
-    challenge: Option<String>,
+    chosen_parameters: Option<Parameters>,
 }
 
 /// Reads the answer to `POST /v3.0/sessions`.
@@ -138,11 +134,10 @@ pub fn session_proof(agent_id: &str, session_id: &str, attest: &[u8], signature:
 /// The verifier's verdict on the proof.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SessionOutcome {
-    /// Authenticated: the bearer token for later requests.
+    /// Authenticated: the bearer token for later requests (secret), and when
+    /// it expires as the verifier wrote it (ISO 8601), if it did.
     Pass {
-        /// The token (secret).
         token: Zeroizing<String>,
-        /// When it expires, as the verifier wrote it (ISO 8601), if it did.
         expires_at: Option<String>,
     },
     /// Not authenticated (the verifier answers 200 with `evaluation: fail`
@@ -184,12 +179,10 @@ pub fn parse_session_outcome(body: &[u8]) -> Result<SessionOutcome, JsonError> {
             })
         }
         "fail" => Ok(SessionOutcome::Fail),
-        other => Err(JsonError::at(
-            "/data/attributes/evaluation",
-            format!(
-                "{:?}, not \"pass\" or \"fail\"",
-                other.chars().take(40).collect::<String>()
-            ),
-        )),
+        other => {
+            let shown: String = other.chars().take(40).collect();
+            let why = format!("{shown:?}, not \"pass\" or \"fail\"");
+            Err(JsonError::at("/data/attributes/evaluation", why))
+        }
     }
 }

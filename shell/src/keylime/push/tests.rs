@@ -12,10 +12,16 @@ fn session_challenge_is_read_and_checked() {
     let c = parse_session_challenge(SESSION.as_bytes()).unwrap();
     assert_eq!(c.id, "4f1c1e0e-7d1b-4d4a-9a53-0c3f7e0e2b11");
     assert_eq!(c.challenge, (0u8..16).collect::<Vec<_>>());
-    let pop = |challenge: &str| {
+    let doc = |id: &str, methods: &str| {
         format!(
-            r#"{{"data":{{"id":"x","attributes":{{"authentication_requested":[{{"authentication_type":"tpm_pop","chosen_parameters":{{"challenge":"{challenge}"}}}}]}}}}}}"#
+            r#"{{"data":{{"id":"{id}","attributes":{{"authentication_requested":[{methods}]}}}}}}"#
         )
+    };
+    let pop = |challenge: &str| {
+        let method = format!(
+            r#"{{"authentication_type":"tpm_pop","chosen_parameters":{{"challenge":"{challenge}"}}}}"#
+        );
+        doc("x", &method)
     };
     for (bad_body, names) in [
         ("{}".into(), "/data: missing"),
@@ -23,12 +29,9 @@ fn session_challenge_is_read_and_checked() {
             r#"{"data":{"attributes":{"authentication_requested":[]}}}"#.into(),
             "/data/id: missing",
         ),
+        (doc("x/../y", ""), "/data/id: not a session id"),
         (
-            r#"{"data":{"id":"x/../y","attributes":{"authentication_requested":[]}}}"#.into(),
-            "/data/id: not a session id",
-        ),
-        (
-            r#"{"data":{"id":"x","attributes":{"authentication_requested":[]}}}"#.into(),
+            doc("x", ""),
             "/data/attributes/authentication_requested: the verifier requested no tpm_pop",
         ),
         (
@@ -61,16 +64,14 @@ fn session_outcome_pass_fail_and_garbage() {
         parse_session_outcome(fail.as_bytes()).unwrap(),
         SessionOutcome::Fail
     );
-    for bad_body in [
-        r#"{"data":{"attributes":{"evaluation":"pass"}}}"#,
-        r#"{"data":{"attributes":{"evaluation":"pass","token":"has space"}}}"#,
-        r#"{"data":{"attributes":{"evaluation":"maybe"}}}"#,
-        r#"{"data":{"attributes":{"evaluation":1}}}"#,
+    for attributes in [
+        r#""evaluation":"pass""#,
+        r#""evaluation":"pass","token":"has space""#,
+        r#""evaluation":"maybe""#,
+        r#""evaluation":1"#,
     ] {
-        assert!(
-            parse_session_outcome(bad_body.as_bytes()).is_err(),
-            "{bad_body}"
-        );
+        let body = format!(r#"{{"data":{{"attributes":{{{attributes}}}}}}}"#);
+        assert!(parse_session_outcome(body.as_bytes()).is_err(), "{body}");
     }
 }
 
@@ -157,13 +158,13 @@ fn evidence_requested_in_order() {
             },
         ]
     );
-    let e = parse_requested(REQUESTED.as_bytes(), HashAlg::Sha384, "rsassa")
-        .unwrap_err()
-        .to_string();
+    let refused = |body: &str, bank, scheme| {
+        let e = parse_requested(body.as_bytes(), bank, scheme).unwrap_err();
+        e.to_string()
+    };
+    let e = refused(REQUESTED, HashAlg::Sha384, "rsassa");
     assert!(e.contains("hash_algorithm") && e.contains("sha384"), "{e}");
-    let e = parse_requested(REQUESTED.as_bytes(), HashAlg::Sha256, "ecdsa")
-        .unwrap_err()
-        .to_string();
+    let e = refused(REQUESTED, HashAlg::Sha256, "ecdsa");
     assert!(e.contains("signature_scheme"), "{e}");
     for (from, to, names) in [
         ("[10,15]", "[10,24]", "not a PCR"),
@@ -182,10 +183,7 @@ fn evidence_requested_in_order() {
         ),
         ("\"sha1\":null", "\"sha1\":[1]", "sha1 bank"),
     ] {
-        let body = REQUESTED.replacen(from, to, 1);
-        let e = parse_requested(body.as_bytes(), HashAlg::Sha256, "rsassa")
-            .unwrap_err()
-            .to_string();
+        let e = refused(&REQUESTED.replacen(from, to, 1), HashAlg::Sha256, "rsassa");
         assert!(e.contains(names), "{to}: {e}");
     }
     let none = r#"{"data":{"attributes":{"evidence_requested":[]}}}"#;
@@ -197,23 +195,15 @@ fn evidence_requested_in_order() {
 
 #[test]
 fn next_attestation() {
+    let meta = |v: &str| format!(r#"{{"meta":{{"seconds_to_next_attestation":{v}}}}}"#);
     // `None`: refused.
     for (body, next) in [
-        (
-            r#"{"meta":{"seconds_to_next_attestation":2}}"#,
-            Some(Some(2)),
-        ),
-        (
-            r#"{"meta":{"seconds_to_next_attestation":-3}}"#,
-            Some(Some(-3)),
-        ),
-        (
-            r#"{"meta":{"seconds_to_next_attestation":1.6}}"#,
-            Some(Some(2)),
-        ),
-        (r#"{"data":{}}"#, Some(None)),
-        (r#"{"meta":{"seconds_to_next_attestation":"soon"}}"#, None),
-        ("<html>", None),
+        (meta("2"), Some(Some(2))),
+        (meta("-3"), Some(Some(-3))),
+        (meta("1.6"), Some(Some(2))),
+        (meta("\"soon\""), None),
+        (r#"{"data":{}}"#.into(), Some(None)),
+        ("<html>".into(), None),
     ] {
         assert_eq!(parse_next_attestation(body.as_bytes()).ok(), next, "{body}");
     }
@@ -232,14 +222,9 @@ fn content_types_and_error_details() {
         assert!(e.unwrap_or_default().contains(refused), "{ct:?}");
     }
     let body = br#"{"errors":[{"status":"422","detail":"must have a PCR bank","source":{"pointer":"/evidence_supported/0"}}]}"#;
-    assert_eq!(
-        error_detail(body).unwrap(),
-        "/evidence_supported/0: must have a PCR bank"
-    );
-    assert_eq!(
-        error_detail(br#"{"code":404,"status":"Not Found"}"#).unwrap(),
-        "Not Found"
-    );
+    let detail = |body: &[u8]| error_detail(body).unwrap_or_default();
+    assert_eq!(detail(body), "/evidence_supported/0: must have a PCR bank");
+    assert_eq!(detail(br#"{"code":404,"status":"Not Found"}"#), "Not Found");
     assert_eq!(error_detail(b"garbage"), None);
 }
 
