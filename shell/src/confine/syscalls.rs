@@ -95,26 +95,18 @@ const DENIED_ARCH: &[libc::c_long] = &[];
 
 /// The BPF program of the filter for this architecture: keylet's own (only
 /// the calls keylet makes after start-up; any other fails with EPERM), or with
-/// operator scripts (`scripts`) every call but those that change the system.
-/// Returns it with the number of calls it names (each once).
-///
-/// # Errors
-///
-/// seccompiler's error: a filter it cannot compile, a defect of keylet's.
+/// operator scripts (`scripts`) every call but those that change the system;
+/// with the number of calls it names (each once). An error is a defect of
+/// keylet's: a filter seccompiler cannot compile.
 pub(crate) fn program(scripts: bool) -> Result<(BpfProgram, usize), String> {
-    let (common, arch) = if scripts {
-        (FOR_SCRIPTS_DENIED, DENIED_ARCH)
+    let eperm = SeccompAction::Errno(libc::EPERM.unsigned_abs());
+    let (common, arch, mismatch, matched) = if scripts {
+        (FOR_SCRIPTS_DENIED, DENIED_ARCH, SeccompAction::Allow, eperm)
     } else {
-        (OWN, OWN_ARCH)
+        (OWN, OWN_ARCH, eperm, SeccompAction::Allow)
     };
     let rules: BTreeMap<i64, Vec<_>> = common.iter().chain(arch).map(|&nr| (nr, vec![])).collect();
     let len = rules.len();
-    let eperm = SeccompAction::Errno(libc::EPERM.unsigned_abs());
-    let (mismatch, matched) = if scripts {
-        (SeccompAction::Allow, eperm)
-    } else {
-        (eperm, SeccompAction::Allow)
-    };
     // This build's architecture, which seccompiler knows (the module is built only for those).
     TargetArch::try_from(std::env::consts::ARCH)
         .and_then(|arch| SeccompFilter::new(rules, mismatch, matched, arch))
@@ -127,12 +119,8 @@ pub(crate) fn program(scripts: bool) -> Result<(BpfProgram, usize), String> {
 /// on every process it starts later), or with `probe` on a thread of its own
 /// that ends at once (a filter installed without TSYNC binds the calling
 /// thread only): whether the kernel takes it, without filtering keylet itself.
-/// Returns how many calls it names.
-///
-/// # Errors
-///
-/// Why there is none: the kernel (or an emulator such as qemu-user) refused
-/// it, or it could not be built (on other architectures: keylet has none).
+/// Returns how many calls it names, or why there is none (the kernel or an
+/// emulator such as qemu-user refused it; other architectures have none).
 pub(crate) fn install(scripts: bool, probe: bool) -> Result<usize, String> {
     let (program, len) = program(scripts)?;
     let applied = if probe {

@@ -12,23 +12,15 @@ use x509_cert::ext::pkix::BasicConstraints;
 use super::report::{Outcome, Status, fail, warn};
 use crate::keys::read_certs;
 
-/// Less than this left: WARN.
+/// Less time left than this: WARN; than that (or expired): FAIL.
 const WARN_LEFT: Duration = Duration::from_secs(7 * 86_400);
-/// Less than this left (or expired): FAIL.
 const FAIL_LEFT: Duration = Duration::from_secs(3 * 86_400);
 
-/// Parses one certificate.
-///
-/// # Errors
-///
-/// A message naming the file when it is not an X.509 certificate.
+/// One certificate of `path`, or a message naming the file.
 fn parse(der: &CertificateDer<'_>, path: &Path) -> Result<Certificate, String> {
-    Certificate::from_der(der.as_ref()).map_err(|e| {
-        format!(
-            "{} holds a certificate that does not parse: {e}",
-            path.display()
-        )
-    })
+    let shown = path.display();
+    Certificate::from_der(der)
+        .map_err(|e| format!("{shown} holds a certificate that does not parse: {e}"))
 }
 
 fn days(d: Duration) -> String {

@@ -31,21 +31,16 @@ use report::{EXIT_CONFIG, EXIT_FAIL, Report};
 use crate::config::{AttestationMode, Environment, IdentitySettings};
 use crate::console;
 
-/// The doctor's command line.
+/// The doctor's command line: `--json`, one JSON document instead of text;
+/// `--ek-ca DIR|FILE`, the CA store the EK certificate must chain to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Options {
-    /// `--json`: one JSON document instead of text.
     pub(crate) json: bool,
-    /// `--ek-ca DIR|FILE`: the CA store the EK certificate must chain to.
     pub(crate) ek_ca: Option<PathBuf>,
 }
 
 impl Options {
-    /// Parses the arguments after `doctor`.
-    ///
-    /// # Errors
-    ///
-    /// The usage line, after what was wrong: an unknown argument or `--ek-ca` without a path.
+    /// Parses the arguments after `doctor`; an error ends with the usage line.
     pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
         let usage = |m: &str| format!("{m}; usage: keylet doctor [--json] [--ek-ca DIR|FILE]");
         let mut out = Self::default();
@@ -174,8 +169,9 @@ pub(crate) fn main(args: &[String]) -> u8 {
     let report = match runtime {
         Ok(r) => r.block_on(diagnose(&options, &Environment::process(), Path::new("/"))),
         Err(e) => {
-            let e = format!("keylet doctor: cannot start the async runtime: {e}");
-            console::err_line(&e);
+            console::err_line(&format!(
+                "keylet doctor: cannot start the async runtime: {e}"
+            ));
             return EXIT_FAIL;
         }
     };

@@ -3,19 +3,17 @@
 
 use std::fmt::Write as _;
 
-/// How one check came out (lowercase in JSON).
+/// How one check came out: WARN, attestation can work but something deserves
+/// attention; FAIL, this stops registration or attestation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Status {
-    /// Nothing to do.
     Ok,
-    /// Attestation can work, but something deserves attention.
     Warn,
-    /// This stops registration or attestation; the fix says what to do.
     Fail,
 }
 
 impl Status {
-    /// `OK`, `WARN` or `FAIL`.
+    /// As in the text report (lowercase in JSON).
     fn label(self) -> &'static str {
         match self {
             Self::Ok => "OK",
@@ -25,18 +23,16 @@ impl Status {
     }
 }
 
-/// What a check found: its status, the detail and what to do about it (empty when OK).
+/// What a check found: its status, the detail and the fix (empty when OK).
 pub(crate) type Finding = (Status, String, String);
 
 /// A check's outcome: OK with what was found, or a WARN or FAIL finding.
 pub(crate) type Outcome = Result<String, Finding>;
 
-/// A WARN with its fix.
 pub(crate) fn warn(detail: impl Into<String>, fix: impl Into<String>) -> Finding {
     (Status::Warn, detail.into(), fix.into())
 }
 
-/// A FAIL with its fix.
 pub(crate) fn fail(detail: impl Into<String>, fix: impl Into<String>) -> Finding {
     (Status::Fail, detail.into(), fix.into())
 }
@@ -50,13 +46,11 @@ pub(crate) struct Report {
     pub(crate) config_unusable: bool,
 }
 
-/// Exit code: at least one FAIL.
+/// Exit codes: a check failed; the configuration (or the command line) is unusable.
 pub(crate) const EXIT_FAIL: u8 = 1;
-/// Exit code: the configuration (or the command line) is unusable.
 pub(crate) const EXIT_CONFIG: u8 = 2;
 
 impl Report {
-    /// Adds the check `name` with its outcome.
     pub(crate) fn add(&mut self, name: &'static str, outcome: Outcome) {
         let finding = outcome.map_or_else(|f| f, |detail| (Status::Ok, detail, String::new()));
         self.checks.push((name, finding));
@@ -68,8 +62,7 @@ impl Report {
         statuses.max().unwrap_or(Status::Ok)
     }
 
-    /// 0 when nothing failed (warnings included), 1 when a check failed,
-    /// 2 when the configuration could not be loaded.
+    /// 0 when nothing failed (warnings included), else `EXIT_FAIL` or `EXIT_CONFIG`.
     #[must_use]
     pub(crate) fn exit_code(&self) -> u8 {
         if self.config_unusable {
@@ -104,12 +97,7 @@ impl Report {
             .checks
             .iter()
             .map(|(name, (s, detail, fix))| {
-                serde_json::json!({
-                    "name": name,
-                    "status": status(*s),
-                    "detail": detail,
-                    "fix": fix,
-                })
+                serde_json::json!({"name": name, "status": status(*s), "detail": detail, "fix": fix})
             })
             .collect();
         serde_json::json!({

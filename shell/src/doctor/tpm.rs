@@ -126,8 +126,7 @@ pub(crate) fn check(
     ek_public
 }
 
-/// The TPM clock as the verifier will judge it (read only: the doctor does
-/// not set it forward).
+/// The TPM clock as the verifier will judge it (the doctor does not set it forward).
 fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Outcome {
     let c = tpm.read_clock().map_err(|e| {
         warn(
@@ -160,7 +159,7 @@ fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Outcome {
 }
 
 /// The EK, its certificate and chain, and the saved AK under it; returns the
-/// EK TPM2B_PUBLIC when the EK could be made.
+/// EK TPM2B_PUBLIC.
 fn endorsement(
     tpm: &mut Tpm<'_, &mut TpmTransport>,
     report: &mut Report,
