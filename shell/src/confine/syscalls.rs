@@ -134,3 +134,74 @@ pub(crate) fn install(scripts: bool, probe: bool) -> Result<usize, String> {
         .map(|()| len)
         .map_err(|e| format!("the kernel refused keylet's seccomp filter ({e})"))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    /// keylet's own filter, installed on a thread of its own (a filter without
+    /// TSYNC binds that thread alone): keylet's work goes through, and the kernel
+    /// refuses what keylet never does after start-up, starting a program or
+    /// opening a new listener.
+    #[test]
+    fn the_kernel_refuses_what_keylets_own_filter_leaves_out() {
+        let (program, _) = program(false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = listener.local_addr().unwrap();
+        let (state, connect, listen, exec) = std::thread::spawn(move || {
+            seccompiler::apply_filter(&program).unwrap();
+            let state = std::fs::write(&file, b"quote")
+                .and_then(|()| std::fs::rename(&file, file.with_extension("new")))
+                .and_then(|()| std::fs::read(file.with_extension("new")));
+            let connect = std::net::TcpStream::connect(peer).map(drop);
+            let listen = std::net::TcpListener::bind("127.0.0.1:0").map(drop);
+            let exec = Command::new("/bin/sh").args(["-c", "true"]).status();
+            (state, connect, listen, exec)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(state.unwrap(), b"quote");
+        connect.unwrap();
+        assert_eq!(listen.unwrap_err().raw_os_error(), Some(nix::libc::EPERM));
+        assert_eq!(exec.unwrap_err().raw_os_error(), Some(nix::libc::EPERM));
+    }
+
+    /// With operator scripts confined too, scripts run, and the kernel refuses
+    /// the calls that change the system under them (here unshare(2), which any
+    /// user may call otherwise).
+    #[test]
+    fn the_scripts_filter_runs_scripts_and_refuses_what_changes_the_system() {
+        let (program, _) = program(true).unwrap();
+        let (script, unshare) = std::thread::spawn(move || {
+            seccompiler::apply_filter(&program).unwrap();
+            let script = Command::new("/bin/sh").args(["-c", "exit 3"]).status();
+            let unshare = nix::sched::unshare(nix::sched::CloneFlags::empty());
+            (script, unshare)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(script.unwrap().code(), Some(3));
+        assert_eq!(unshare, Err(nix::errno::Errno::EPERM));
+        // unfiltered, the same call succeeds
+        nix::sched::unshare(nix::sched::CloneFlags::empty()).unwrap();
+    }
+
+    /// `keylet doctor`'s probe learns that the kernel takes the filter without
+    /// filtering its caller.
+    #[test]
+    fn the_probe_leaves_its_caller_unfiltered() {
+        assert_eq!(install(false, true), Ok(program(false).unwrap().1));
+        assert!(
+            Command::new("/bin/sh")
+                .args(["-c", "true"])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}

@@ -52,10 +52,8 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
     let registrar =
         Registrar::configured(c).map_err(|e| registrar_problem(e.to_string(), &e, c))?;
     let address = registrar.address();
-    let v = registrar
-        .versions()
-        .await
-        .map_err(|e| registrar_problem(format!("{address}: {e}"), &e, c))?;
+    let v = registrar.versions().await;
+    let v = v.map_err(|e| registrar_problem(format!("{address}: {e}"), &e, c))?;
     let Some((a, b)) = pick_version(&c.api_versions, &v) else {
         let e = RegistrarError::NoCommonVersion {
             registrar: v.supported,
@@ -74,9 +72,8 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
     // What keylet will offer the tenant and verifier after registering with a.b.
     let (_, offer) = ApiVersions::from_config(&c.api_versions)
         .offer(c.api_versions_pinned, ApiVersion::new(a, b));
-    Ok(format!(
-        "{address} answers GET /version ({api}){tls}; {offer}"
-    ))
+    let found = format!("{address} answers GET /version ({api}){tls}; {offer}");
+    Ok(found)
 }
 
 /// Whether the TLS server at the listen address presents this agent's

@@ -37,13 +37,11 @@ pub(crate) fn fail(detail: impl Into<String>, fix: impl Into<String>) -> Finding
     (Status::Fail, detail.into(), fix.into())
 }
 
-/// All checks of one doctor run, in the order they ran.
+/// All checks of one doctor run, in the order they ran: each check's stable
+/// name, e.g. `tpm.device` (scripts match on it), and its finding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Report {
-    /// Each check's stable name, e.g. `tpm.device` (scripts match on it), and its finding.
     pub(crate) checks: Vec<(&'static str, Finding)>,
-    /// The configuration could not be loaded: nothing else was checked.
-    pub(crate) config_unusable: bool,
 }
 
 /// Exit codes: a check failed; the configuration (or the command line) is unusable.
@@ -62,10 +60,13 @@ impl Report {
         statuses.max().unwrap_or(Status::Ok)
     }
 
-    /// 0 when nothing failed (warnings included), else `EXIT_FAIL` or `EXIT_CONFIG`.
+    /// 0 when nothing failed (warnings included), else `EXIT_FAIL`, or
+    /// `EXIT_CONFIG` when the configuration could not be loaded (nothing else
+    /// was checked then).
     #[must_use]
     pub(crate) fn exit_code(&self) -> u8 {
-        if self.config_unusable {
+        let unusable = |(name, f): &(_, Finding)| *name == "config" && f.0 == Status::Fail;
+        if self.checks.iter().any(unusable) {
             EXIT_CONFIG
         } else {
             u8::from(self.worst() == Status::Fail)
@@ -121,7 +122,7 @@ mod tests {
         assert_eq!(r.exit_code(), 0);
         r.add("c", Err(fail("broken", "repair")));
         assert_eq!(r.exit_code(), EXIT_FAIL);
-        r.config_unusable = true;
+        r.add("config", Err(fail("unreadable", "repair")));
         assert_eq!(r.exit_code(), EXIT_CONFIG);
     }
 

@@ -46,22 +46,17 @@ fn problem(e: &PushError, c: &AgentConfig) -> Finding {
 
 /// The `verifier` and `verifier.enrolled` checks (push mode only).
 pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&AgentState>) {
-    const NAME: &str = "verifier";
     let id = state.map_or("-", |s| s.agent_id.as_str());
     let opened = async {
         let verifier = Verifier::new(&c.push, id)?;
-        let step = "POST /v3.0/sessions";
-        let request = messages::session_request(id);
-        let path = verifier.path("sessions");
-        let answer = verifier
-            .call(step, "POST", &path, Some(request), None)
-            .await?;
-        let session = answer.read(messages::parse_session_challenge)?;
+        let (request, path) = (messages::session_request(id), verifier.path("sessions"));
+        let answer = verifier.call("POST /v3.0/sessions", "POST", &path, Some(request), None);
+        let session = answer.await?.read(messages::parse_session_challenge)?;
         Ok((verifier, session))
     };
     let (verifier, session) = match opened.await {
         Ok(opened) => opened,
-        Err(e) => return report.add(NAME, Err(problem(&e, c))),
+        Err(e) => return report.add("verifier", Err(problem(&e, c))),
     };
     let reached = format!(
         "{} answers the push API (a session challenge), over TLS verified against \
@@ -69,7 +64,7 @@ pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&A
         verifier.address(),
         c.push.verifier_url.host
     );
-    report.add(NAME, Ok(reached));
+    report.add("verifier", Ok(reached));
     let Some(state) = state else {
         let problem = warn(
             "no agent id yet (keylet has not started once), so enrollment cannot be asked",
@@ -79,11 +74,12 @@ pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&A
     };
     let proof = messages::session_proof(id, &session.id, &[], &[]);
     let path = verifier.path(&format!("sessions/{}", session.id));
-    let answer = verifier
-        .call("PATCH /v3.0/sessions", "PATCH", &path, Some(proof), None)
-        .await;
+    let answer = verifier.call("PATCH /v3.0/sessions", "PATCH", &path, Some(proof), None);
     let id = &state.agent_id;
-    let enrolled = match answer.map(|a| messages::parse_session_outcome(&a.body)) {
+    let enrolled = match answer
+        .await
+        .map(|a| messages::parse_session_outcome(&a.body))
+    {
         Err(PushError::Status { status: 401, .. }) => {
             Ok(format!("agent {id} is enrolled at the verifier"))
         }
