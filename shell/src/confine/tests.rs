@@ -51,6 +51,21 @@ fn operator_scripts_leave_keylet_unconfined_unless_confine_is_set() {
     }
     assert_eq!(unconfined(&config("")), None);
     assert_eq!(unconfined(&config("confine = false\n")), Some(Outcome::Off));
+    // confined with keylet, they get the system directories read and executed
+    let c = config(
+        "keylime_dir = \"/srv/kl\"\nenable_revocation_actions = true\n\
+         revocation_actions_dir = \"/srv/actions\"\n",
+    );
+    let tcp = TpmDevice::Tcp {
+        host: "127.0.0.1".into(),
+        port: 2321,
+    };
+    let r = rules(&c, &tcp);
+    assert!(has(&r, "/srv/actions", Access::ReadExec));
+    for d in SCRIPT_SYSTEM_DIRS {
+        assert!(has(&r, d, Access::ReadExec), "{d}");
+    }
+    assert!(has(&r, "/tmp", Access::Full));
 }
 
 #[test]
@@ -69,30 +84,8 @@ fn the_rules_name_what_the_configuration_names() {
     // no script runs: nothing is executable, no system directory is open
     let odd = |r: &Rule| matches!(r.access, Access::RemoveFile | Access::ReadExec);
     assert!(!r.iter().any(odd), "{r:?}");
-    assert!(
-        !r.iter()
-            .any(|r| r.path == Path::new("/usr") || r.path == Path::new("/tmp"))
-    );
-}
-
-// the option is refused in a build without the payload feature
-#[cfg(feature = "payload")]
-#[test]
-fn operator_scripts_get_the_system_directories_read_and_executed() {
-    let c = config(
-        "keylime_dir = \"/srv/kl\"\nenable_revocation_actions = true\n\
-         revocation_actions_dir = \"/srv/actions\"\n",
-    );
-    let tcp = TpmDevice::Tcp {
-        host: "127.0.0.1".into(),
-        port: 2321,
-    };
-    let r = rules(&c, &tcp);
-    assert!(has(&r, "/srv/actions", Access::ReadExec));
-    for d in SCRIPT_SYSTEM_DIRS {
-        assert!(has(&r, d, Access::ReadExec), "{d}");
-    }
-    assert!(has(&r, "/tmp", Access::Full));
+    let named = |p: &str| r.iter().any(|r| r.path == Path::new(p));
+    assert!(!named("/usr") && !named("/tmp"));
 }
 
 /// Run in a child process of its own (the restriction cannot be undone):

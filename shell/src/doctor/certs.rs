@@ -113,44 +113,33 @@ pub(crate) fn bundle(option: &str, paths: &[PathBuf]) -> Outcome {
     }
     for (path, cert) in &all {
         let tbs = cert.tbs_certificate();
+        let file = path.display();
+        let (subject, issuer) = (tbs.subject().to_string(), tbs.issuer().to_string());
+        let (subject, issuer) = (format!("{subject:?}"), format!("{issuer:?}"));
         if !matches!(tbs.get_extension::<BasicConstraints>(), Ok(Some((_, bc))) if bc.ca) {
             return Err(warn(
-                format!(
-                    "{option}: {} holds {:?}, which is not a CA certificate",
-                    path.display(),
-                    tbs.subject().to_string()
-                ),
+                format!("{option}: {file} holds {subject}, which is not a CA certificate"),
                 format!(
                     "{option} must hold the CA certificates that sign the peers' certificates, \
                      not a peer certificate"
                 ),
             ));
         }
-        let self_issued = tbs.issuer() == tbs.subject();
-        if !self_issued
-            && !all
-                .iter()
-                .any(|(_, o)| o.tbs_certificate().subject() == tbs.issuer())
-        {
+        let present = all
+            .iter()
+            .any(|(_, o)| o.tbs_certificate().subject() == tbs.issuer());
+        if tbs.issuer() != tbs.subject() && !present {
             return Err(warn(
+                format!("{option}: the bundle lacks {issuer}, the issuer of {subject} in {file}"),
                 format!(
-                    "{option}: the bundle lacks {:?}, the issuer of {:?} in {}",
-                    tbs.issuer().to_string(),
-                    tbs.subject().to_string(),
-                    path.display()
-                ),
-                format!(
-                    "append the issuing CA certificates up to the root to {}, so that every \
-                     Keylime component (OpenSSL needs the root) can build the chain",
-                    path.display()
+                    "append the issuing CA certificates up to the root to {file}, so that every \
+                     Keylime component (OpenSSL needs the root) can build the chain"
                 ),
             ));
         }
     }
     let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    Ok(format!(
-        "{option} {}: {} CA certificate(s), each issuer present",
-        files.join(", "),
-        all.len()
-    ))
+    let (files, n) = (files.join(", "), all.len());
+    let found = format!("{option} {files}: {n} CA certificate(s), each issuer present");
+    Ok(found)
 }

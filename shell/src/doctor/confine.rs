@@ -54,8 +54,8 @@ pub(crate) fn seccomp(c: &AgentConfig) -> Outcome {
              filters system calls (systemd's SystemCallFilter)",
         )
     })?;
+    let text = confine::filter_text(scripts, calls);
     Ok(format!(
-        "keylet installs a seccomp filter after start-up: {}",
-        confine::filter_text(scripts, calls)
+        "keylet installs a seccomp filter after start-up: {text}"
     ))
 }

@@ -89,8 +89,8 @@ pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Outcome {
                  (the tenant's tpm_cert_store), or use a TPM whose EK certificate they issued",
             )
         })?;
+    let n = cas.len();
     Ok(format!(
-        "the EK certificate chains to a CA in {store} ({} certificates)",
-        cas.len()
+        "the EK certificate chains to a CA in {store} ({n} certificates)"
     ))
 }

@@ -21,6 +21,7 @@ use crate::tls;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Finding {
+    let (ip, ca) = (&c.registrar_ip, c.registrar_tls_ca_cert.display());
     let fix = match e {
         RegistrarError::Http(HttpError::Unreachable { .. }) => {
             let port = if c.registrar_tls_enabled {
@@ -28,16 +29,11 @@ fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Fin
             } else {
                 "registrar_port"
             };
-            format!(
-                "start the registrar or correct registrar_ip ({}) and {port}",
-                c.registrar_ip
-            )
+            format!("start the registrar or correct registrar_ip ({ip}) and {port}")
         }
         RegistrarError::Http(HttpError::Tls { .. }) => format!(
-            "registrar_tls_ca_cert ({}) must hold the CA that signed the registrar's certificate, \
-             and that certificate must name registrar_ip ({})",
-            c.registrar_tls_ca_cert.display(),
-            c.registrar_ip
+            "registrar_tls_ca_cert ({ca}) must hold the CA that signed the registrar's \
+             certificate, and that certificate must name registrar_ip ({ip})"
         ),
         RegistrarError::NoCommonVersion { .. } => {
             "upgrade the registrar or keylet, or widen api_versions".into()
@@ -130,12 +126,11 @@ pub(crate) async fn listen(c: &AgentConfig) -> (Outcome, bool) {
     };
     let target = SocketAddr::new(ip, c.port);
     let held = if c.enable_agent_mtls {
-        presents_our_cert(c, target).await.map(|()| {
-            format!(
-                "{addr} is held by a running keylet (it presents this agent's server_cert {})",
-                c.server_cert.display()
-            )
-        })
+        let cert = c.server_cert.display();
+        let ours = format!(
+            "{addr} is held by a running keylet (it presents this agent's server_cert {cert})"
+        );
+        presents_our_cert(c, target).await.map(|()| ours)
     } else {
         let probe = Registrar::plain(&target.ip().to_string(), target.port());
         match tokio::time::timeout(PROBE_TIMEOUT, probe.versions()).await {

@@ -98,7 +98,9 @@ impl Report {
             .checks
             .iter()
             .map(|(name, (s, detail, fix))| {
-                serde_json::json!({"name": name, "status": status(*s), "detail": detail, "fix": fix})
+                serde_json::json!({
+                    "name": name, "status": status(*s), "detail": detail, "fix": fix
+                })
             })
             .collect();
         serde_json::json!({

@@ -202,27 +202,23 @@ fn endorsement(
             report.add("tpm.ek_cert", Ok(found));
             report.add("tpm.ek_cert_chain", ek_chain::check(&cert[..n], ek_store));
         }
-        Err(e) => report.add(
-            "tpm.ek_cert",
-            Err(warn(
-                format!("no EK certificate in NV index {index:#010x}: {e}"),
-                "keylet registers without one; the tenant then needs require_ek_cert = False, \
-                 or provision the certificate into NV",
-            )),
-        ),
+        Err(e) => {
+            let found = format!("no EK certificate in NV index {index:#010x}: {e}");
+            let fix = "keylet registers without one; the tenant then needs require_ek_cert = \
+                       False, or provision the certificate into NV";
+            report.add("tpm.ek_cert", Err(warn(found, fix)));
+        }
     }
     let flush_fix = "run tpm2_flushcontext -t to free the TPM's object slots";
     if let Some(s) = state.filter(|s| s.ek_public == public) {
+        let path = c.agent_data_path.display();
         let loaded = match tpm.load_ak(ek.key(), &s.ak_public, &s.ak_private) {
             Ok(ak) => tpm.flush(ak).map_err(|e| {
                 let found = format!("the saved AK loads, but flushing it again failed: {e}");
                 warn(found, flush_fix)
             }),
             Err(e) => Err(fail(
-                format!(
-                    "the saved AK in {} does not load: {e}",
-                    c.agent_data_path.display()
-                ),
+                format!("the saved AK in {path} does not load: {e}"),
                 "the state belongs to another TPM or the TPM was cleared: delete the agent at \
                  the registrar (keylime_tenant -c regdelete -u <id>), move the state file away \
                  and restart keylet",

@@ -16,17 +16,15 @@ use crate::push::messages::{self, SessionOutcome};
 use crate::state::AgentState;
 
 fn problem(e: &PushError, c: &AgentConfig) -> Finding {
-    let url = &c.push.verifier_url;
+    let (url, ca) = (&c.push.verifier_url, c.push.verifier_tls_ca_cert.display());
     let fix = match e {
         PushError::Setup(_) => format!(
-            "make verifier_tls_ca_cert ({}) a readable PEM file holding the CA that signed the \
-             verifier's certificate",
-            c.push.verifier_tls_ca_cert.display()
+            "make verifier_tls_ca_cert ({ca}) a readable PEM file holding the CA that signed the \
+             verifier's certificate"
         ),
         PushError::Http(HttpError::Tls { .. }) => format!(
-            "verifier_tls_ca_cert ({}) must hold the CA that signed the verifier's certificate, \
+            "verifier_tls_ca_cert ({ca}) must hold the CA that signed the verifier's certificate, \
              and that certificate must name {} (the host of verifier_url)",
-            c.push.verifier_tls_ca_cert.display(),
             url.host
         ),
         PushError::Http(_) => format!(
@@ -58,11 +56,10 @@ pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&A
         Ok(opened) => opened,
         Err(e) => return report.add("verifier", Err(problem(&e, c))),
     };
+    let (address, host) = (verifier.address(), &c.push.verifier_url.host);
     let reached = format!(
-        "{} answers the push API (a session challenge), over TLS verified against \
-         verifier_tls_ca_cert with the name {}",
-        verifier.address(),
-        c.push.verifier_url.host
+        "{address} answers the push API (a session challenge), over TLS verified against \
+         verifier_tls_ca_cert with the name {host}"
     );
     report.add("verifier", Ok(reached));
     let Some(state) = state else {
