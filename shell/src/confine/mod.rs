@@ -113,18 +113,17 @@ pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, String> {
     };
     let mut added = 0;
     for rule in rules {
+        let (path, why) = (rule.path.display(), rule.why);
         match PathFd::new(&rule.path) {
             Ok(fd) => {
                 created = created
                     .add_rule(PathBeneath::new(fd, access(rule.access)))
-                    .map_err(|e| err(&format!("{} ({}): {e}", rule.path.display(), rule.why)))?;
+                    .map_err(|e| err(&format!("{path} ({why}): {e}")))?;
                 added += 1;
             }
-            Err(e) => log::debug!(
-                "confine: {} ({}) is not allowed: it cannot be opened now: {e}",
-                rule.path.display(),
-                rule.why
-            ),
+            Err(e) => {
+                log::debug!("confine: {path} ({why}) is not allowed: it cannot be opened now: {e}")
+            }
         }
     }
     let status = created

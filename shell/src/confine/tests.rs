@@ -98,12 +98,12 @@ fn confined_child() {
     let dir = Path::new(&dir);
     let allowed = dir.join("allowed");
     let outside = dir.join("outside/secret");
-    let outcome = restrict(&[Rule {
+    let rule = Rule {
         path: allowed.clone(),
         access: Access::Read,
         why: "test",
-    }])
-    .unwrap();
+    };
+    let outcome = restrict(&[rule]).unwrap();
     assert!(
         matches!(outcome, Outcome::Active { others: 0, .. }),
         "{outcome:?}"
@@ -125,13 +125,9 @@ fn the_kernel_refuses_paths_outside_the_rules() {
     std::fs::create_dir_all(dir.path().join("outside")).unwrap();
     std::fs::write(dir.path().join("allowed/file"), b"ok").unwrap();
     std::fs::write(dir.path().join("outside/secret"), b"no").unwrap();
+    let args = "--exact confine::tests::confined_child --test-threads=1 --nocapture";
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "confine::tests::confined_child",
-            "--test-threads=1",
-            "--nocapture",
-        ])
+        .args(args.split(' '))
         .env("KEYLET_CONFINE_CHILD", dir.path())
         .output()
         .unwrap();

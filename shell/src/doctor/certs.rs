@@ -61,12 +61,8 @@ fn judge(cert: &Certificate, now: SystemTime) -> (Status, String) {
 /// certificates (the first of them when several are as bad).
 pub(crate) fn expiry(option: &str, path: &Path, now: SystemTime) -> Outcome {
     let shown = path.display();
-    let certs = read_certs(path).map_err(|e| {
-        fail(
-            format!("{option}: {e}"),
-            format!("put the PEM certificate(s) at {shown} or set {option}"),
-        )
-    })?;
+    let fix = format!("put the PEM certificate(s) at {shown} or set {option}");
+    let certs = read_certs(path).map_err(|e| fail(format!("{option}: {e}"), fix))?;
     let judged = certs.iter().map(|der| match parse(der, path) {
         Ok(cert) => judge(&cert, now),
         Err(e) => (Status::Fail, e),
@@ -94,15 +90,11 @@ pub(crate) fn expiry(option: &str, path: &Path, now: SystemTime) -> Outcome {
 /// certificates name, up to a self-issued root, and only CA certificates.
 pub(crate) fn bundle(option: &str, paths: &[PathBuf]) -> Outcome {
     let mut all: Vec<(&PathBuf, Certificate)> = Vec::new();
+    let fix = format!("put the CA certificate(s) in PEM at the path {option} names");
     for path in paths {
         let parsed: Result<Vec<Certificate>, String> =
             read_certs(path).and_then(|certs| certs.iter().map(|d| parse(d, path)).collect());
-        let certs = parsed.map_err(|e| {
-            fail(
-                format!("{option}: {e}"),
-                format!("put the CA certificate(s) in PEM at the path {option} names"),
-            )
-        })?;
+        let certs = parsed.map_err(|e| fail(format!("{option}: {e}"), &fix))?;
         all.extend(certs.into_iter().map(|c| (path, c)));
     }
     if all.is_empty() {

@@ -22,11 +22,8 @@ use crate::tls;
 struct AnyUsage;
 
 impl ExtendedKeyUsageValidator for AnyUsage {
-    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
-        for id in iter {
-            id?;
-        }
-        Ok(())
+    fn validate(&self, mut iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        iter.try_for_each(|id| id.map(drop))
     }
 }
 
@@ -62,12 +59,8 @@ pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Outcome {
              (the tenant's tpm_cert_store)",
         )
     })?;
-    let cas = load_store(store).map_err(|e| {
-        fail(
-            e,
-            "point --ek-ca at a directory or file of PEM/DER CA certificates",
-        )
-    })?;
+    let fix = "point --ek-ca at a directory or file of PEM/DER CA certificates";
+    let cas = load_store(store).map_err(|e| fail(e, fix))?;
     let der = CertificateDer::from(ek_cert);
     let ee = EndEntityCert::try_from(&der).map_err(|e| {
         fail(

@@ -51,13 +51,10 @@ fn open_fix(device: &TpmDevice) -> String {
 
 /// The TPM `tpm_device` names, opened; the `tpm.device` problem when it is not.
 fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport), Finding> {
-    let device = choose_device(c.tpm_device.as_deref()).map_err(|e| {
-        fail(
-            format!("tpm_device / TCTI: {e}"),
-            "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
-             mssim:host=H,port=P",
-        )
-    })?;
+    let fix = "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
+               mssim:host=H,port=P";
+    let device = choose_device(c.tpm_device.as_deref());
+    let device = device.map_err(|e| fail(format!("tpm_device / TCTI: {e}"), fix))?;
     if agent_running && matches!(device, TpmDevice::Tcp { .. }) {
         return Err(warn(
             format!(
@@ -128,12 +125,10 @@ pub(crate) fn check(
 
 /// The TPM clock as the verifier will judge it (the doctor does not set it forward).
 fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Outcome {
-    let c = tpm.read_clock().map_err(|e| {
-        warn(
-            format!("cannot read the TPM clock: {e}"),
-            "check that the TPM supports TPM2_ReadClock",
-        )
-    })?;
+    let fix = "check that the TPM supports TPM2_ReadClock";
+    let c = tpm
+        .read_clock()
+        .map_err(|e| warn(format!("cannot read the TPM clock: {e}"), fix))?;
     if c.safe {
         let (resets, seconds) = (c.reset_count, c.clock / 1000);
         return Ok(format!("safe (reset count {resets}, {seconds} s powered)"));
