@@ -170,10 +170,7 @@ pub(crate) fn unconfined(c: &AgentConfig) -> Option<Outcome> {
 /// Confines keylet as `c` says, with `tpm` the device it opened, and logs the
 /// outcome; errors as [`restrict`].
 pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, String> {
-    let outcome = match unconfined(c) {
-        Some(outcome) => outcome,
-        None => restrict(&rules(c, tpm))?,
-    };
+    let outcome = unconfined(c).map_or_else(|| restrict(&rules(c, tpm)), Ok)?;
     match &outcome {
         Outcome::ForScripts => log::warn!(
             "operator scripts are enabled (enable_payload_script, enable_revocation_actions): \

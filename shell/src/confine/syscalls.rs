@@ -24,10 +24,9 @@ macro_rules! sys {
     };
 }
 
-/// What keylet calls after start-up, on every architecture: memory and
-/// threads (std, tokio), files (state, logs, certificates on reload, the TPM
-/// device), sockets (the agent API, the registrar and verifier, name
-/// resolution), time and randomness.
+/// What keylet calls after start-up, on every architecture: files are the
+/// state, logs, certificates on reload and the TPM device; sockets the agent
+/// API, the registrar and verifier and name resolution.
 #[rustfmt::skip]
 const OWN: &[libc::c_long] = sys![
     // memory, threads, signals
@@ -93,11 +92,9 @@ const DENIED_ARCH: &[libc::c_long] = sys![SYS_kexec_file_load, SYS_iopl, SYS_iop
 #[cfg(not(target_arch = "x86_64"))]
 const DENIED_ARCH: &[libc::c_long] = &[];
 
-/// The BPF program of the filter for this architecture: keylet's own (only
-/// the calls keylet makes after start-up; any other fails with EPERM), or with
-/// operator scripts (`scripts`) every call but those that change the system;
-/// with the number of calls it names (each once). An error is a defect of
-/// keylet's: a filter seccompiler cannot compile.
+/// The filter for this architecture, keylet's own or with operator scripts
+/// (`scripts`), and how many calls it names (each once). An error is a defect
+/// of keylet's: a filter seccompiler cannot compile.
 pub(crate) fn program(scripts: bool) -> Result<(BpfProgram, usize), String> {
     let eperm = SeccompAction::Errno(libc::EPERM.unsigned_abs());
     let (common, arch, mismatch, matched) = if scripts {

@@ -55,7 +55,6 @@ pub(crate) fn seccomp(c: &AgentConfig) -> Outcome {
         )
     })?;
     let text = confine::filter_text(scripts, calls);
-    Ok(format!(
-        "keylet installs a seccomp filter after start-up: {text}"
-    ))
+    let found = format!("keylet installs a seccomp filter after start-up: {text}");
+    Ok(found)
 }

@@ -83,7 +83,6 @@ pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Outcome {
             )
         })?;
     let n = cas.len();
-    Ok(format!(
-        "the EK certificate chains to a CA in {store} ({n} certificates)"
-    ))
+    let found = format!("the EK certificate chains to a CA in {store} ({n} certificates)");
+    Ok(found)
 }

@@ -197,9 +197,8 @@ pub(crate) fn main(args: &[String]) -> u8 {
     let report = match runtime {
         Ok(r) => r.block_on(diagnose(&options, &Environment::process(), Path::new("/"))),
         Err(e) => {
-            console::err_line(&format!(
-                "keylet doctor: cannot start the async runtime: {e}"
-            ));
+            let e = format!("keylet doctor: cannot start the async runtime: {e}");
+            console::err_line(&e);
             return EXIT_FAIL;
         }
     };

@@ -77,9 +77,8 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
 /// that gets past certificate verification proves it.
 async fn presents_our_cert(c: &AgentConfig, addr: SocketAddr) -> Result<(), String> {
     let config = tls::client_config(&c.server_cert)?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(addr).await;
+    let tcp = tcp.map_err(|e| e.to_string())?;
     let name = ServerName::IpAddress(addr.ip().into());
     let handshake = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp);
     match tokio::time::timeout(PROBE_TIMEOUT, handshake).await {
