@@ -67,10 +67,7 @@ pub(crate) fn expiry(option: &str, path: &Path, now: SystemTime) -> Outcome {
         Ok(cert) => judge(&cert, now),
         Err(e) => (Status::Fail, e),
     });
-    let (status, found) = judged
-        .rev()
-        .max_by_key(|j| j.0)
-        .unwrap_or((Status::Ok, String::new()));
+    let (status, found) = judged.rev().max_by_key(|j| j.0).unwrap_or_default();
     let count = if certs.len() == 1 {
         String::new()
     } else {
@@ -98,10 +95,8 @@ pub(crate) fn bundle(option: &str, paths: &[PathBuf]) -> Outcome {
         all.extend(certs.into_iter().map(|c| (path, c)));
     }
     if all.is_empty() {
-        return Err(fail(
-            format!("{option} names no file"),
-            format!("set {option} to the CA bundle (PEM)"),
-        ));
+        let fix = format!("set {option} to the CA bundle (PEM)");
+        return Err(fail(format!("{option} names no file"), fix));
     }
     for (path, cert) in &all {
         let tbs = cert.tbs_certificate();

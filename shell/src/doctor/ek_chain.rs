@@ -52,13 +52,9 @@ fn load_store(store: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// `tpm.ek_cert_chain`, the chain check for `ek_cert` (DER) against `store`;
 /// `None` store: not checked.
 pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Outcome {
-    let store = store.ok_or_else(|| {
-        warn(
-            "not checked: no EK CA store given",
-            "run keylet doctor --ek-ca DIR|FILE with the TPM manufacturer's CA certificates \
-             (the tenant's tpm_cert_store)",
-        )
-    })?;
+    let fix = "run keylet doctor --ek-ca DIR|FILE with the TPM manufacturer's CA certificates \
+               (the tenant's tpm_cert_store)";
+    let store = store.ok_or_else(|| warn("not checked: no EK CA store given", fix))?;
     let fix = "point --ek-ca at a directory or file of PEM/DER CA certificates";
     let cas = load_store(store).map_err(|e| fail(e, fix))?;
     let der = CertificateDer::from(ek_cert);

@@ -54,11 +54,10 @@ pub(crate) fn payload_key(c: &AgentConfig, registered: bool) -> Outcome {
             let found = format!("no payload key at {path} yet: made at the first start");
             return Ok(found);
         }
-        return Err(warn(
-            format!("payload key {path} is missing"),
-            "keylet makes a new one at the next start; the verifier caches the old public key, so \
-             re-add the agent (keylime_tenant -c update) afterwards, or restore the file",
-        ));
+        let fix = "keylet makes a new one at the next start; the verifier caches the old public \
+                   key, so re-add the agent (keylime_tenant -c update) afterwards, or restore \
+                   the file";
+        return Err(warn(format!("payload key {path} is missing"), fix));
     };
     let key = std::str::from_utf8(&bytes)
         .map_err(|e| e.to_string())

@@ -109,11 +109,9 @@ pub(crate) async fn listen(c: &AgentConfig) -> (Outcome, bool) {
         Ok(_) => return (Ok(format!("{addr} is free")), false),
         Err(e) if e.kind() == ErrorKind::AddrInUse => e,
         Err(e) => {
-            let problem = fail(
-                format!("cannot listen on {addr}: {e}"),
-                "set ip to an address of this host (or 0.0.0.0) and port to a free port; ports \
-                 below 1024 need CAP_NET_BIND_SERVICE",
-            );
+            let fix = "set ip to an address of this host (or 0.0.0.0) and port to a free port; \
+                       ports below 1024 need CAP_NET_BIND_SERVICE";
+            let problem = fail(format!("cannot listen on {addr}: {e}"), fix);
             return (Err(problem), false);
         }
     };

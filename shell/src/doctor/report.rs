@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 /// How one check came out: WARN, attestation can work but something deserves
 /// attention; FAIL, this stops registration or attestation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Status {
+    #[default]
     Ok,
     Warn,
     Fail,
@@ -57,7 +58,7 @@ impl Report {
     /// The worst status seen (OK for an empty report).
     fn worst(&self) -> Status {
         let statuses = self.checks.iter().map(|(_, (status, ..))| *status);
-        statuses.max().unwrap_or(Status::Ok)
+        statuses.max().unwrap_or_default()
     }
 
     /// 0 when nothing failed (warnings included), else `EXIT_FAIL`, or

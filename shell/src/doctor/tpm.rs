@@ -56,13 +56,9 @@ fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport
     let device = choose_device(c.tpm_device.as_deref());
     let device = device.map_err(|e| fail(format!("tpm_device / TCTI: {e}"), fix))?;
     if agent_running && matches!(device, TpmDevice::Tcp { .. }) {
-        return Err(warn(
-            format!(
-                "{device} not checked: swtpm serves one connection at a time and the running \
-                 keylet holds it"
-            ),
-            "stop keylet and run keylet doctor again to check the TPM",
-        ));
+        let why = "swtpm serves one connection at a time and the running keylet holds it";
+        let fix = "stop keylet and run keylet doctor again to check the TPM";
+        return Err(warn(format!("{device} not checked: {why}"), fix));
     }
     match crate::tpm::open(&device, TIMEOUT) {
         Ok(t) => Ok((device, t)),
@@ -92,8 +88,7 @@ pub(crate) fn check(
     let (device, mut transport) = open(c, agent_running)
         .map_err(|p| report.add("tpm.device", Err(p)))
         .ok()?;
-    let mut cmd = vec![0u8; BUFFER_SIZE];
-    let mut rsp = vec![0u8; BUFFER_SIZE];
+    let (mut cmd, mut rsp) = (vec![0u8; BUFFER_SIZE], vec![0u8; BUFFER_SIZE]);
     let mut tpm = Tpm::new(&mut transport, &mut cmd, &mut rsp)
         .with_endorsement_password(&c.tpm_ownerpassword);
     // The manufacturer ID as text ("IBM", "INTC", ...).
@@ -101,13 +96,8 @@ pub(crate) fn check(
         .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_MANUFACTURER, 1))
         .map_err(|e| e.to_string())
         .and_then(|r| capability::read(r.parameters).map_err(|e| e.to_string()))
-        .map(|cap| {
-            let m = cap
-                .manufacturer()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            format!("{device} answers (manufacturer {m:?})")
-        })
+        .map(|cap| cap.manufacturer().map_or(String::new(), |m| m.to_string()))
+        .map(|m| format!("{device} answers (manufacturer {m:?})"))
         .map_err(|e| {
             let found = format!("{device} opened but does not answer: {e}");
             fail(found, open_fix(&device))
@@ -164,17 +154,13 @@ fn endorsement(
 ) -> Option<Vec<u8>> {
     let alg = c.tpm_encryption_alg;
     let mut public = vec![0u8; 1024];
-    let ek = tpm
-        .create_ek(alg, c.ek_handle, &mut public)
-        .map_err(|e| {
-            let problem = fail(
-                format!("cannot make the {alg} EK: {e}"),
-                "check tpm_encryption_alg and ek_handle; an endorsement hierarchy password \
-                 (tpm_ownerpassword) or a full TPM (tpm2_flushcontext -t) also stops it",
-            );
-            report.add("tpm.ek", Err(problem));
-        })
-        .ok()?;
+    let fix = "check tpm_encryption_alg and ek_handle; an endorsement hierarchy password \
+               (tpm_ownerpassword) or a full TPM (tpm2_flushcontext -t) also stops it";
+    let ek = tpm.create_ek(alg, c.ek_handle, &mut public).map_err(|e| {
+        let problem = fail(format!("cannot make the {alg} EK: {e}"), fix);
+        report.add("tpm.ek", Err(problem));
+    });
+    let ek = ek.ok()?;
     public.truncate(ek.public_len);
     let (said, unused) = crate::agent::ek_origin(alg, ek.handle, ek.origin);
     let fix = format!(
