@@ -47,10 +47,8 @@ pub(crate) fn hand_over(
         return Ok(());
     };
     for file in files {
-        let Ok(meta) = std::fs::symlink_metadata(file) else {
-            continue;
-        };
-        if meta.uid() != 0 || !meta.is_file() || meta.nlink() != 1 {
+        let meta = std::fs::symlink_metadata(file);
+        if !meta.is_ok_and(|m| m.uid() == 0 && m.is_file() && m.nlink() == 1) {
             continue;
         }
         let no_follow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
