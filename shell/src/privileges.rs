@@ -5,7 +5,6 @@ use nix::unistd::{
     Gid, Group, Uid, User, getegid, geteuid, getgid, getuid, setgid, setgroups, setuid,
 };
 
-/// A failed system call, as the error of a privilege drop.
 fn sys(call: &'static str) -> impl Fn(nix::Error) -> String {
     move |errno| format!("{call} failed: {errno}")
 }
@@ -19,11 +18,7 @@ fn unknown(kind: &str, name: &str) -> String {
 }
 
 /// The uid and gid keylet drops to: those of `run_as` when it is set and
-/// keylet runs as root, else `None` (nothing to drop).
-///
-/// # Errors
-///
-/// The message when the user or group does not exist, or its lookup failed.
+/// keylet runs as root, else `None`. Errors: the user or group is unknown.
 pub(crate) fn run_as_ids(run_as: Option<&(String, String)>) -> Result<Option<(Uid, Gid)>, String> {
     let Some((user, group)) = run_as.filter(|_| geteuid().is_root()) else {
         return Ok(None);
@@ -42,12 +37,7 @@ pub(crate) fn run_as_ids(run_as: Option<&(String, String)>) -> Result<Option<(Ui
 /// it generated in keylime_dir, re-read on SIGHUP). Missing files, files
 /// already owned by someone else, and anything but a regular file with one
 /// link (a symlink or hard link planted by the unprivileged user must not
-/// make root give away another file) are left alone. Does nothing when
-/// there is nothing to drop.
-///
-/// # Errors
-///
-/// The message when the user is unknown or a chown fails.
+/// make root give away another file) are left alone.
 pub(crate) fn hand_over(
     run_as: Option<&(String, String)>,
     files: &[&std::path::Path],
@@ -57,10 +47,8 @@ pub(crate) fn hand_over(
         return Ok(());
     };
     for file in files {
-        let Ok(meta) = std::fs::symlink_metadata(file) else {
-            continue;
-        };
-        if meta.uid() != 0 || !meta.is_file() || meta.nlink() != 1 {
+        let meta = std::fs::symlink_metadata(file);
+        if !meta.is_ok_and(|m| m.uid() == 0 && m.is_file() && m.nlink() == 1) {
             continue;
         }
         let no_follow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
@@ -72,12 +60,7 @@ pub(crate) fn hand_over(
 }
 
 /// Switches to `user:group` (with `group` as the only supplementary group) if
-/// running as root; verifies that root cannot be regained. Does nothing when
-/// `run_as` is unset or the process is not root.
-///
-/// # Errors
-///
-/// A message naming what failed, or that root could be regained after the drop.
+/// running as root, and verifies that root cannot be regained.
 pub(crate) fn drop_to(run_as: Option<&(String, String)>) -> Result<(), String> {
     let Some((user, group)) = run_as else {
         if geteuid().is_root() {

@@ -32,7 +32,6 @@ mod syscalls;
     target_arch = "riscv64"
 )))]
 mod syscalls {
-    /// Refuses, naming the architecture.
     pub(crate) fn install(_scripts: bool, _probe: bool) -> Result<usize, String> {
         Err(format!(
             "keylet has no seccomp filter for {} (only for x86_64, aarch64 and riscv64)",
@@ -59,19 +58,17 @@ const ABI_WANTED: ABI = ABI::V5;
 /// What confinement came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// `confine = false` in the configuration.
+    /// `confine = false`.
     Off,
     /// `confine = auto` and operator scripts enabled: unconfined for them.
     ForScripts,
-    /// The kernel enforces the rules (fully, or only the access rights its
-    /// Landlock ABI knows).
+    /// The kernel enforces the rules: `full`, every access right keylet asked
+    /// for (else only those its Landlock ABI knows); `rules`, the paths added;
+    /// `others`, threads started before and left unconfined (a kernel before
+    /// Landlock ABI 8 confines only the calling thread and its future threads).
     Active {
-        /// Every access right keylet asked for is enforced.
         full: bool,
-        /// How many rules (paths) were added.
         rules: usize,
-        /// Threads started before, left unconfined (a kernel before Landlock
-        /// ABI 8 confines only the calling thread and its future threads).
         others: usize,
     },
     /// The kernel has no Landlock (not built, or not enabled at boot).
@@ -90,8 +87,7 @@ fn access(a: Access) -> BitFlags<AccessFs> {
     }
 }
 
-/// Whether the running kernel can enforce Landlock rules, without
-/// restricting anything.
+/// Whether the running kernel can enforce Landlock rules (restricts nothing).
 pub(crate) fn kernel_supports() -> bool {
     Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
@@ -100,13 +96,10 @@ pub(crate) fn kernel_supports() -> bool {
         .is_ok()
 }
 
-/// Restricts this process to `rules` and logs what came of it. Call it from
-/// the thread that will spawn every later thread, while it is the only one
-/// (or on a kernel that restricts all threads at once).
-///
-/// # Errors
-///
-/// What was refused, if the kernel has Landlock but refuses the rules.
+/// Restricts this process to `rules`; an error when the kernel has Landlock
+/// but refuses them. Call it from the thread that will spawn every later
+/// thread, while it is the only one (or on a kernel that restricts all threads
+/// at once).
 pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, String> {
     let err = |e: &dyn std::fmt::Display| {
         format!("cannot confine keylet with Landlock: {e} (set confine = false to run unconfined)")
@@ -120,18 +113,17 @@ pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, String> {
     };
     let mut added = 0;
     for rule in rules {
+        let (path, why) = (rule.path.display(), rule.why);
         match PathFd::new(&rule.path) {
             Ok(fd) => {
                 created = created
                     .add_rule(PathBeneath::new(fd, access(rule.access)))
-                    .map_err(|e| err(&format!("{} ({}): {e}", rule.path.display(), rule.why)))?;
+                    .map_err(|e| err(&format!("{path} ({why}): {e}")))?;
                 added += 1;
             }
-            Err(e) => log::debug!(
-                "confine: {} ({}) is not allowed: it cannot be opened now: {e}",
-                rule.path.display(),
-                rule.why
-            ),
+            Err(e) => {
+                log::debug!("confine: {path} ({why}) is not allowed: it cannot be opened now: {e}")
+            }
         }
     }
     let status = created
@@ -176,16 +168,9 @@ pub(crate) fn unconfined(c: &AgentConfig) -> Option<Outcome> {
 }
 
 /// Confines keylet as `c` says, with `tpm` the device it opened, and logs the
-/// outcome.
-///
-/// # Errors
-///
-/// As [`restrict`].
+/// outcome; errors as [`restrict`].
 pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, String> {
-    let outcome = match unconfined(c) {
-        Some(outcome) => outcome,
-        None => restrict(&rules(c, tpm))?,
-    };
+    let outcome = unconfined(c).map_or_else(|| restrict(&rules(c, tpm)), Ok)?;
     match &outcome {
         Outcome::ForScripts => log::warn!(
             "operator scripts are enabled (enable_payload_script, enable_revocation_actions): \
@@ -197,27 +182,25 @@ pub(crate) fn apply(c: &AgentConfig, tpm: &TpmDevice) -> Result<Outcome, String>
             full,
             rules,
             others,
-        } => log::info!(
-            "confined with Landlock: file access limited to {rules} configured paths{}{}{}",
-            if *full {
-                ""
-            } else {
-                " (this kernel's Landlock ABI enforces part of the access rights)"
-            },
+        } => {
+            let mut notes = String::new();
+            if !full {
+                notes += " (this kernel's Landlock ABI enforces part of the access rights)";
+            }
             if runs_scripts(c) {
-                "; operator scripts may read and execute the system directories and write /tmp"
-            } else {
-                ""
-            },
+                notes +=
+                    "; operator scripts may read and execute the system directories and write /tmp";
+            }
             if *others > 0 {
-                format!(
+                notes += &format!(
                     "; {others} thread(s) started before stay unconfined until they end (this \
                      kernel cannot confine all threads at once)"
-                )
-            } else {
-                String::new()
+                );
             }
-        ),
+            log::info!(
+                "confined with Landlock: file access limited to {rules} configured paths{notes}"
+            );
+        }
         Outcome::Unsupported => log::warn!(
             "this kernel has no Landlock (not built in, or not in the lsm= boot list): keylet runs \
              unconfined"

@@ -19,14 +19,12 @@ pub(crate) enum Access {
     RemoveFile,
 }
 
-/// One rule: `access` beneath `path`.
+/// One rule: `access` beneath `path` (a file or a directory; a missing one is
+/// skipped when applied), and `why` keylet needs it (for the log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Rule {
-    /// A file or a directory (a missing one is skipped when applied).
     pub(crate) path: PathBuf,
-    /// What keylet may do beneath it.
     pub(crate) access: Access,
-    /// Why keylet needs it (for the log).
     pub(crate) why: &'static str,
 }
 
@@ -51,43 +49,29 @@ const RESOLVER_FILES: &[&str] = &[
 /// revocation actions), which inherit keylet's confinement.
 pub(crate) fn runs_scripts(c: &AgentConfig) -> bool {
     let payload_script = c.payload.enable_payload_script && !c.payload.payload_script.is_empty();
-    let actions = c.revocation.enable_actions;
-    payload_script || actions
+    payload_script || c.revocation.enable_actions
 }
 
 /// The rules for `c`, with `tpm` the device keylet opened.
 pub(crate) fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
+    use Access::{Full, Read, ReadExec, RemoveFile};
     let mut out = Vec::new();
-    let mut add = |path: &Path, access: Access, why: &'static str| {
-        out.push(Rule {
-            path: path.to_path_buf(),
-            access,
-            why,
-        });
+    let mut add = |path: &Path, access, why| {
+        let path = path.to_path_buf();
+        out.push(Rule { path, access, why });
     };
-    add(
-        &c.keylime_dir,
-        Access::Full,
-        "keylime_dir: state, keys, secure payload directory",
-    );
+    let keylime_dir = "keylime_dir: state, keys, secure payload directory";
+    add(&c.keylime_dir, Full, keylime_dir);
     // Atomic writes create a temporary beside the file.
     if let Some(dir) = c.agent_data_path.parent() {
-        add(dir, Access::Full, "agent_data_path's directory");
+        add(dir, Full, "agent_data_path's directory");
     }
     if let TpmDevice::Path(p) = tpm {
-        add(
-            p,
-            Access::Full,
-            "the TPM device (reopened after a TPM loss)",
-        );
+        add(p, Full, "the TPM device (reopened after a TPM loss)");
     }
-    add(Path::new("/dev/null"), Access::Full, "/dev/null");
-    add(&c.ima_ml_path, Access::Read, "ima_ml_path");
-    add(
-        &c.measuredboot_ml_path,
-        Access::Read,
-        "measuredboot_ml_path",
-    );
+    add(Path::new("/dev/null"), Full, "/dev/null");
+    add(&c.ima_ml_path, Read, "ima_ml_path");
+    add(&c.measuredboot_ml_path, Read, "measuredboot_ml_path");
     // Certificates and trust stores are renewed by replacing the file (a rename
     // gives it a new inode, and a Landlock rule on a file holds the old one):
     // their directories are readable, so a reload reads the new file.
@@ -104,29 +88,26 @@ pub(crate) fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
     for file in certs {
         let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
         let why = "a certificate's or trust store's directory (read again when renewed)";
-        add(dir.unwrap_or(Path::new(".")), Access::Read, why);
+        add(dir.unwrap_or(Path::new(".")), Read, why);
     }
     for f in RESOLVER_FILES {
-        add(Path::new(f), Access::Read, "name resolution");
+        add(Path::new(f), Read, "name resolution");
     }
-    add(Path::new("/proc/self"), Access::Read, "keylet's own /proc");
+    add(Path::new("/proc/self"), Read, "keylet's own /proc");
     if let Some(dir) = c.identity.socket.as_deref().and_then(Path::parent) {
-        add(
-            dir,
-            Access::RemoveFile,
-            "identity_socket's directory (the socket is removed at stop)",
-        );
+        let why = "identity_socket's directory (the socket is removed at stop)";
+        add(dir, RemoveFile, why);
     }
     if runs_scripts(c) {
         add(
             &c.revocation.actions_dir,
-            Access::ReadExec,
+            ReadExec,
             "revocation_actions_dir",
         );
         for d in SCRIPT_SYSTEM_DIRS {
-            add(Path::new(d), Access::ReadExec, "operator scripts");
+            add(Path::new(d), ReadExec, "operator scripts");
         }
-        add(Path::new("/tmp"), Access::Full, "operator scripts");
+        add(Path::new("/tmp"), Full, "operator scripts");
     }
     out
 }

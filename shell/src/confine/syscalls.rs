@@ -24,10 +24,9 @@ macro_rules! sys {
     };
 }
 
-/// What keylet calls after start-up, on every architecture: memory and
-/// threads (std, tokio), files (state, logs, certificates on reload, the TPM
-/// device), sockets (the agent API, the registrar and verifier, name
-/// resolution), time and randomness.
+/// What keylet calls after start-up, on every architecture: files are the
+/// state, logs, certificates on reload and the TPM device; sockets the agent
+/// API, the registrar and verifier and name resolution.
 #[rustfmt::skip]
 const OWN: &[libc::c_long] = sys![
     // memory, threads, signals
@@ -93,28 +92,18 @@ const DENIED_ARCH: &[libc::c_long] = sys![SYS_kexec_file_load, SYS_iopl, SYS_iop
 #[cfg(not(target_arch = "x86_64"))]
 const DENIED_ARCH: &[libc::c_long] = &[];
 
-/// The BPF program of the filter for this architecture: keylet's own (only
-/// the calls keylet makes after start-up; any other fails with EPERM), or with
-/// operator scripts (`scripts`) every call but those that change the system.
-/// Returns it with the number of calls it names (each once).
-///
-/// # Errors
-///
-/// seccompiler's error: a filter it cannot compile, a defect of keylet's.
+/// The filter for this architecture, keylet's own or with operator scripts
+/// (`scripts`), and how many calls it names (each once). An error is a defect
+/// of keylet's: a filter seccompiler cannot compile.
 pub(crate) fn program(scripts: bool) -> Result<(BpfProgram, usize), String> {
-    let (common, arch) = if scripts {
-        (FOR_SCRIPTS_DENIED, DENIED_ARCH)
+    let eperm = SeccompAction::Errno(libc::EPERM.unsigned_abs());
+    let (common, arch, mismatch, matched) = if scripts {
+        (FOR_SCRIPTS_DENIED, DENIED_ARCH, SeccompAction::Allow, eperm)
     } else {
-        (OWN, OWN_ARCH)
+        (OWN, OWN_ARCH, eperm, SeccompAction::Allow)
     };
     let rules: BTreeMap<i64, Vec<_>> = common.iter().chain(arch).map(|&nr| (nr, vec![])).collect();
     let len = rules.len();
-    let eperm = SeccompAction::Errno(libc::EPERM.unsigned_abs());
-    let (mismatch, matched) = if scripts {
-        (SeccompAction::Allow, eperm)
-    } else {
-        (eperm, SeccompAction::Allow)
-    };
     // This build's architecture, which seccompiler knows (the module is built only for those).
     TargetArch::try_from(std::env::consts::ARCH)
         .and_then(|arch| SeccompFilter::new(rules, mismatch, matched, arch))
@@ -127,12 +116,8 @@ pub(crate) fn program(scripts: bool) -> Result<(BpfProgram, usize), String> {
 /// on every process it starts later), or with `probe` on a thread of its own
 /// that ends at once (a filter installed without TSYNC binds the calling
 /// thread only): whether the kernel takes it, without filtering keylet itself.
-/// Returns how many calls it names.
-///
-/// # Errors
-///
-/// Why there is none: the kernel (or an emulator such as qemu-user) refused
-/// it, or it could not be built (on other architectures: keylet has none).
+/// Returns how many calls it names, or why there is none (the kernel or an
+/// emulator such as qemu-user refused it; other architectures have none).
 pub(crate) fn install(scripts: bool, probe: bool) -> Result<usize, String> {
     let (program, len) = program(scripts)?;
     let applied = if probe {
@@ -145,4 +130,75 @@ pub(crate) fn install(scripts: bool, probe: bool) -> Result<usize, String> {
     applied
         .map(|()| len)
         .map_err(|e| format!("the kernel refused keylet's seccomp filter ({e})"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    /// keylet's own filter, installed on a thread of its own (a filter without
+    /// TSYNC binds that thread alone): keylet's work goes through, and the kernel
+    /// refuses what keylet never does after start-up, starting a program or
+    /// opening a new listener.
+    #[test]
+    fn the_kernel_refuses_what_keylets_own_filter_leaves_out() {
+        let (program, _) = program(false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = listener.local_addr().unwrap();
+        let (state, connect, listen, exec) = std::thread::spawn(move || {
+            seccompiler::apply_filter(&program).unwrap();
+            let state = std::fs::write(&file, b"quote")
+                .and_then(|()| std::fs::rename(&file, file.with_extension("new")))
+                .and_then(|()| std::fs::read(file.with_extension("new")));
+            let connect = std::net::TcpStream::connect(peer).map(drop);
+            let listen = std::net::TcpListener::bind("127.0.0.1:0").map(drop);
+            let exec = Command::new("/bin/sh").args(["-c", "true"]).status();
+            (state, connect, listen, exec)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(state.unwrap(), b"quote");
+        connect.unwrap();
+        assert_eq!(listen.unwrap_err().raw_os_error(), Some(nix::libc::EPERM));
+        assert_eq!(exec.unwrap_err().raw_os_error(), Some(nix::libc::EPERM));
+    }
+
+    /// With operator scripts confined too, scripts run, and the kernel refuses
+    /// the calls that change the system under them (here unshare(2), which any
+    /// user may call otherwise).
+    #[test]
+    fn the_scripts_filter_runs_scripts_and_refuses_what_changes_the_system() {
+        let (program, _) = program(true).unwrap();
+        let (script, unshare) = std::thread::spawn(move || {
+            seccompiler::apply_filter(&program).unwrap();
+            let script = Command::new("/bin/sh").args(["-c", "exit 3"]).status();
+            let unshare = nix::sched::unshare(nix::sched::CloneFlags::empty());
+            (script, unshare)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(script.unwrap().code(), Some(3));
+        assert_eq!(unshare, Err(nix::errno::Errno::EPERM));
+        // unfiltered, the same call succeeds
+        nix::sched::unshare(nix::sched::CloneFlags::empty()).unwrap();
+    }
+
+    /// `keylet doctor`'s probe learns that the kernel takes the filter without
+    /// filtering its caller.
+    #[test]
+    fn the_probe_leaves_its_caller_unfiltered() {
+        assert_eq!(install(false, true), Ok(program(false).unwrap().1));
+        assert!(
+            Command::new("/bin/sh")
+                .args(["-c", "true"])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
 }

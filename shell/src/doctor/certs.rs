@@ -12,23 +12,15 @@ use x509_cert::ext::pkix::BasicConstraints;
 use super::report::{Outcome, Status, fail, warn};
 use crate::keys::read_certs;
 
-/// Less than this left: WARN.
+/// Less time left than this: WARN; than that (or expired): FAIL.
 const WARN_LEFT: Duration = Duration::from_secs(7 * 86_400);
-/// Less than this left (or expired): FAIL.
 const FAIL_LEFT: Duration = Duration::from_secs(3 * 86_400);
 
-/// Parses one certificate.
-///
-/// # Errors
-///
-/// A message naming the file when it is not an X.509 certificate.
+/// One certificate of `path`, or a message naming the file.
 fn parse(der: &CertificateDer<'_>, path: &Path) -> Result<Certificate, String> {
-    Certificate::from_der(der.as_ref()).map_err(|e| {
-        format!(
-            "{} holds a certificate that does not parse: {e}",
-            path.display()
-        )
-    })
+    let shown = path.display();
+    Certificate::from_der(der)
+        .map_err(|e| format!("{shown} holds a certificate that does not parse: {e}"))
 }
 
 fn days(d: Duration) -> String {
@@ -69,20 +61,13 @@ fn judge(cert: &Certificate, now: SystemTime) -> (Status, String) {
 /// certificates (the first of them when several are as bad).
 pub(crate) fn expiry(option: &str, path: &Path, now: SystemTime) -> Outcome {
     let shown = path.display();
-    let certs = read_certs(path).map_err(|e| {
-        fail(
-            format!("{option}: {e}"),
-            format!("put the PEM certificate(s) at {shown} or set {option}"),
-        )
-    })?;
+    let fix = format!("put the PEM certificate(s) at {shown} or set {option}");
+    let certs = read_certs(path).map_err(|e| fail(format!("{option}: {e}"), fix))?;
     let judged = certs.iter().map(|der| match parse(der, path) {
         Ok(cert) => judge(&cert, now),
         Err(e) => (Status::Fail, e),
     });
-    let (status, found) = judged
-        .rev()
-        .max_by_key(|j| j.0)
-        .unwrap_or((Status::Ok, String::new()));
+    let (status, found) = judged.rev().max_by_key(|j| j.0).unwrap_or_default();
     let count = if certs.len() == 1 {
         String::new()
     } else {
@@ -102,63 +87,46 @@ pub(crate) fn expiry(option: &str, path: &Path, now: SystemTime) -> Outcome {
 /// certificates name, up to a self-issued root, and only CA certificates.
 pub(crate) fn bundle(option: &str, paths: &[PathBuf]) -> Outcome {
     let mut all: Vec<(&PathBuf, Certificate)> = Vec::new();
+    let fix = format!("put the CA certificate(s) in PEM at the path {option} names");
     for path in paths {
         let parsed: Result<Vec<Certificate>, String> =
             read_certs(path).and_then(|certs| certs.iter().map(|d| parse(d, path)).collect());
-        let certs = parsed.map_err(|e| {
-            fail(
-                format!("{option}: {e}"),
-                format!("put the CA certificate(s) in PEM at the path {option} names"),
-            )
-        })?;
+        let certs = parsed.map_err(|e| fail(format!("{option}: {e}"), &fix))?;
         all.extend(certs.into_iter().map(|c| (path, c)));
     }
     if all.is_empty() {
-        return Err(fail(
-            format!("{option} names no file"),
-            format!("set {option} to the CA bundle (PEM)"),
-        ));
+        let fix = format!("set {option} to the CA bundle (PEM)");
+        return Err(fail(format!("{option} names no file"), fix));
     }
     for (path, cert) in &all {
         let tbs = cert.tbs_certificate();
+        let file = path.display();
+        let (subject, issuer) = (tbs.subject().to_string(), tbs.issuer().to_string());
+        let (subject, issuer) = (format!("{subject:?}"), format!("{issuer:?}"));
         if !matches!(tbs.get_extension::<BasicConstraints>(), Ok(Some((_, bc))) if bc.ca) {
             return Err(warn(
-                format!(
-                    "{option}: {} holds {:?}, which is not a CA certificate",
-                    path.display(),
-                    tbs.subject().to_string()
-                ),
+                format!("{option}: {file} holds {subject}, which is not a CA certificate"),
                 format!(
                     "{option} must hold the CA certificates that sign the peers' certificates, \
                      not a peer certificate"
                 ),
             ));
         }
-        let self_issued = tbs.issuer() == tbs.subject();
-        if !self_issued
-            && !all
-                .iter()
-                .any(|(_, o)| o.tbs_certificate().subject() == tbs.issuer())
-        {
+        let present = all
+            .iter()
+            .any(|(_, o)| o.tbs_certificate().subject() == tbs.issuer());
+        if tbs.issuer() != tbs.subject() && !present {
             return Err(warn(
+                format!("{option}: the bundle lacks {issuer}, the issuer of {subject} in {file}"),
                 format!(
-                    "{option}: the bundle lacks {:?}, the issuer of {:?} in {}",
-                    tbs.issuer().to_string(),
-                    tbs.subject().to_string(),
-                    path.display()
-                ),
-                format!(
-                    "append the issuing CA certificates up to the root to {}, so that every \
-                     Keylime component (OpenSSL needs the root) can build the chain",
-                    path.display()
+                    "append the issuing CA certificates up to the root to {file}, so that every \
+                     Keylime component (OpenSSL needs the root) can build the chain"
                 ),
             ));
         }
     }
     let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    Ok(format!(
-        "{option} {}: {} CA certificate(s), each issuer present",
-        files.join(", "),
-        all.len()
-    ))
+    let (files, n) = (files.join(", "), all.len());
+    let found = format!("{option} {files}: {n} CA certificate(s), each issuer present");
+    Ok(found)
 }

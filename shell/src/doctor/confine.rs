@@ -54,8 +54,7 @@ pub(crate) fn seccomp(c: &AgentConfig) -> Outcome {
              filters system calls (systemd's SystemCallFilter)",
         )
     })?;
-    Ok(format!(
-        "keylet installs a seccomp filter after start-up: {}",
-        confine::filter_text(scripts, calls)
-    ))
+    let text = confine::filter_text(scripts, calls);
+    let found = format!("keylet installs a seccomp filter after start-up: {text}");
+    Ok(found)
 }

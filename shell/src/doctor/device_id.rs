@@ -42,11 +42,9 @@ fn one(
     let o = obtain(tpm, key, role, template).map_err(|e| e.to_string())?;
     let how = match o.made_from {
         Some(t) => {
-            tpm.flush(o.handle).map_err(|e| {
-                format!(
-                    "could not flush the re-created {} {:#010x}: {e}",
-                    role.name, o.handle
-                )
+            let (name, handle) = (role.name, o.handle);
+            tpm.flush(handle).map_err(|e| {
+                format!("could not flush the re-created {name} {handle:#010x}: {e}")
             })?;
             format!("re-created from template {} (flushed again)", t.name())
         }

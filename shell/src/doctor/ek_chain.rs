@@ -22,11 +22,8 @@ use crate::tls;
 struct AnyUsage;
 
 impl ExtendedKeyUsageValidator for AnyUsage {
-    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
-        for id in iter {
-            id?;
-        }
-        Ok(())
+    fn validate(&self, mut iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        iter.try_for_each(|id| id.map(drop))
     }
 }
 
@@ -55,19 +52,11 @@ fn load_store(store: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// `tpm.ek_cert_chain`, the chain check for `ek_cert` (DER) against `store`;
 /// `None` store: not checked.
 pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Outcome {
-    let store = store.ok_or_else(|| {
-        warn(
-            "not checked: no EK CA store given",
-            "run keylet doctor --ek-ca DIR|FILE with the TPM manufacturer's CA certificates \
-             (the tenant's tpm_cert_store)",
-        )
-    })?;
-    let cas = load_store(store).map_err(|e| {
-        fail(
-            e,
-            "point --ek-ca at a directory or file of PEM/DER CA certificates",
-        )
-    })?;
+    let fix = "run keylet doctor --ek-ca DIR|FILE with the TPM manufacturer's CA certificates \
+               (the tenant's tpm_cert_store)";
+    let store = store.ok_or_else(|| warn("not checked: no EK CA store given", fix))?;
+    let fix = "point --ek-ca at a directory or file of PEM/DER CA certificates";
+    let cas = load_store(store).map_err(|e| fail(e, fix))?;
     let der = CertificateDer::from(ek_cert);
     let ee = EndEntityCert::try_from(&der).map_err(|e| {
         fail(
@@ -89,8 +78,7 @@ pub(crate) fn check(ek_cert: &[u8], store: Option<&Path>) -> Outcome {
                  (the tenant's tpm_cert_store), or use a TPM whose EK certificate they issued",
             )
         })?;
-    Ok(format!(
-        "the EK certificate chains to a CA in {store} ({} certificates)",
-        cas.len()
-    ))
+    let n = cas.len();
+    let found = format!("the EK certificate chains to a CA in {store} ({n} certificates)");
+    Ok(found)
 }

@@ -51,15 +51,13 @@ pub(crate) fn payload_key(c: &AgentConfig, registered: bool) -> Outcome {
     let path = c.payload_key.display();
     let Some(bytes) = store::read_private(&c.payload_key).map_err(|e| store_problem(&e))? else {
         if !registered {
-            return Ok(format!(
-                "no payload key at {path} yet: made at the first start"
-            ));
+            let found = format!("no payload key at {path} yet: made at the first start");
+            return Ok(found);
         }
-        return Err(warn(
-            format!("payload key {path} is missing"),
-            "keylet makes a new one at the next start; the verifier caches the old public key, so \
-             re-add the agent (keylime_tenant -c update) afterwards, or restore the file",
-        ));
+        let fix = "keylet makes a new one at the next start; the verifier caches the old public \
+                   key, so re-add the agent (keylime_tenant -c update) afterwards, or restore \
+                   the file";
+        return Err(warn(format!("payload key {path} is missing"), fix));
     };
     let key = std::str::from_utf8(&bytes)
         .map_err(|e| e.to_string())
@@ -70,12 +68,10 @@ pub(crate) fn payload_key(c: &AgentConfig, registered: bool) -> Outcome {
                 "restore the file, or move it away so keylet makes a new one",
             )
         })?;
-    if key.size() != 256 {
+    let bits = key.size() * 8;
+    if bits != 2048 {
         return Err(fail(
-            format!(
-                "payload key {path} is RSA-{}, Keylime needs RSA-2048",
-                key.size() * 8
-            ),
+            format!("payload key {path} is RSA-{bits}, Keylime needs RSA-2048"),
             "move the file away; keylet makes a new RSA-2048 key at the next start",
         ));
     }
@@ -96,9 +92,8 @@ pub(crate) fn mtls(c: &AgentConfig) -> Outcome {
     let key_pem = match (key_pem, cert_path.exists()) {
         (Some(k), true) => k,
         (None, false) => {
-            return Ok(format!(
-                "no server key/certificate at {cert} yet: made at the first start"
-            ));
+            let found = format!("no server key/certificate at {cert} yet: made at the first start");
+            return Ok(found);
         }
         (k, _) => {
             let (missing, present) = if k.is_none() {
@@ -115,19 +110,14 @@ pub(crate) fn mtls(c: &AgentConfig) -> Outcome {
     };
     let certs =
         read_certs(cert_path).map_err(|e| fail(e, "restore the server certificate (PEM)"))?;
-    let parsed = parse_key(key_path, &key_pem).map_err(|e| {
-        fail(
-            e.to_string(),
-            "restore the unencrypted PKCS#8/SEC1/PKCS#1 key",
-        )
-    })?;
+    let restore = "restore the unencrypted PKCS#8/SEC1/PKCS#1 key";
+    let parsed = parse_key(key_path, &key_pem).map_err(|e| fail(e.to_string(), restore))?;
     CertifiedKey::from_der(certs, parsed, &tls::provider()).map_err(|e| {
         fail(
             format!("server key {key} and certificate {cert} do not belong together: {e}"),
             "restore the matching pair; a new pair needs keylime_tenant -c update afterwards",
         )
     })?;
-    Ok(format!(
-        "server key {key} (mode 0600) matches the certificate {cert}"
-    ))
+    let found = format!("server key {key} (mode 0600) matches the certificate {cert}");
+    Ok(found)
 }

@@ -40,26 +40,21 @@ pub(crate) fn check(
         ),
         e => fail(e.to_string(), "fix the TPM checks above"),
     })?;
+    let id = &id.id;
     let Some(saved) = state else {
         return Ok(if c.uuid == UuidSetting::Generate {
             format!("uuid = {source}: a random id is made at the first start and kept")
         } else {
-            format!(
-                "uuid = {source}: not registered yet; keylet will register as {}",
-                id.id
-            )
+            format!("uuid = {source}: not registered yet; keylet will register as {id}")
         });
     };
+    let (old, path) = (&saved.agent_id, c.agent_data_path.display());
     if tpm_ek.is_some_and(|ek| ek != saved.ek_public) {
         let problem = fail(
-            format!(
-                "the agent state {} was made with another TPM's EK (a copied disk image?)",
-                c.agent_data_path.display()
-            ),
+            format!("the agent state {path} was made with another TPM's EK (a copied disk image?)"),
             format!(
                 "keylet will set it aside and register a new AK; delete the old record first if \
-                 this host owns it (keylime_tenant -c regdelete -u {})",
-                saved.agent_id
+                 this host owns it (keylime_tenant -c regdelete -u {old})"
             ),
         );
         report.add("identity.state", Err(problem));
@@ -69,22 +64,18 @@ pub(crate) fn check(
     } else {
         ""
     };
-    if saved.agent_id == id.id.as_str() {
-        return Ok(format!(
-            "uuid = {source}: {} (matches the agent state){note}",
-            id.id
-        ));
+    if old == id.as_str() {
+        let found = format!("uuid = {source}: {id} (matches the agent state){note}");
+        return Ok(found);
     }
     Err(warn(
         format!(
-            "uuid = {source} gives {}, but the agent state holds {} (registered and known to the \
-             verifier under that id)",
-            id.id, saved.agent_id
+            "uuid = {source} gives {id}, but the agent state holds {old} (registered and known to \
+             the verifier under that id)"
         ),
         format!(
-            "keylet will register as {} at the next start: add that id at the verifier \
-             (keylime_tenant -c add -u {}) and delete the old one, or set uuid back",
-            id.id, id.id
+            "keylet will register as {id} at the next start: add that id at the verifier \
+             (keylime_tenant -c add -u {id}) and delete the old one, or set uuid back"
         ),
     ))
 }

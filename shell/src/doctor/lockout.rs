@@ -21,12 +21,11 @@ fn da_protected_ak(state: Option<&AgentState>) -> Option<&AgentState> {
 
 /// How an operator gives keylet a new AK (with `noDA`).
 fn new_ak_fix(c: &AgentConfig, state: &AgentState) -> String {
+    let (id, path) = (&state.agent_id, c.agent_data_path.display());
     format!(
         "give keylet a new AK with noDA: delete the agent at the registrar (keylime_tenant -c \
          regdelete -u {id}; the registrar refuses a new AK for a known id), move {path} away, \
-         restart keylet, then add the agent at the verifier again",
-        id = state.agent_id,
-        path = c.agent_data_path.display()
+         restart keylet, then add the agent at the verifier again"
     )
 }
 
@@ -39,12 +38,12 @@ pub(crate) fn ak(c: &AgentConfig, state: Option<&AgentState>) -> Option<Outcome>
                         dictionary-attack lockout do not affect it"
             .into()));
     }
+    let path = c.agent_data_path.display();
     Some(Err(warn(
         format!(
-            "the saved AK in {} is DA-protected (made by a keylet before noDA AKs): every TPM \
+            "the saved AK in {path} is DA-protected (made by a keylet before noDA AKs): every TPM \
              start after an unclean shutdown (power loss) counts as an authorization failure, \
-             and once the TPM is locked out it refuses this AK: no quote, no registration",
-            c.agent_data_path.display()
+             and once the TPM is locked out it refuses this AK: no quote, no registration"
         ),
         new_ak_fix(c, s),
     )))

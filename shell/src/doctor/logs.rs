@@ -24,28 +24,26 @@ pub(crate) fn check(report: &mut Report, c: &AgentConfig) {
     for (name, option, path, missing_means) in logs {
         let opened = std::fs::File::open(path).and_then(|mut f| f.read(&mut [0u8; 1]));
         let path = path.display();
-        report.add(
-            name,
-            match opened {
-                Ok(_) => Ok(format!("{option} {path} is readable")),
-                Err(e) if e.kind() == ErrorKind::NotFound => Err(warn(
-                    format!("{option} {path} does not exist: {missing_means}"),
-                    format!(
-                        "mount securityfs (mount -t securityfs none /sys/kernel/security) and \
-                         enable it in the kernel, or set {option}"
-                    ),
-                )),
-                Err(e) => Err(fail(
-                    format!("{option} {path} cannot be read: {e}"),
-                    if e.kind() == ErrorKind::PermissionDenied {
-                        "keylet opens the logs before it drops privileges: start it as root with \
-                         run_as, or grant its user read access (an ACL, or CAP_DAC_READ_SEARCH)"
-                            .into()
-                    } else {
-                        format!("correct {option}")
-                    },
-                )),
-            },
-        );
+        let outcome = match opened {
+            Ok(_) => Ok(format!("{option} {path} is readable")),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(warn(
+                format!("{option} {path} does not exist: {missing_means}"),
+                format!(
+                    "mount securityfs (mount -t securityfs none /sys/kernel/security) and \
+                     enable it in the kernel, or set {option}"
+                ),
+            )),
+            Err(e) => Err(fail(
+                format!("{option} {path} cannot be read: {e}"),
+                if e.kind() == ErrorKind::PermissionDenied {
+                    "keylet opens the logs before it drops privileges: start it as root with \
+                     run_as, or grant its user read access (an ACL, or CAP_DAC_READ_SEARCH)"
+                        .into()
+                } else {
+                    format!("correct {option}")
+                },
+            )),
+        };
+        report.add(name, outcome);
     }
 }

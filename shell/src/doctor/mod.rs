@@ -8,7 +8,6 @@
 //! failed, 2 the configuration or the command line is unusable.
 
 mod certs;
-mod config;
 mod confine;
 #[cfg(feature = "iak")]
 mod device_id; // IAK and IDevID
@@ -26,26 +25,21 @@ mod verifier; // push mode
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use report::{EXIT_CONFIG, EXIT_FAIL, Report};
+use report::{EXIT_CONFIG, EXIT_FAIL, Report, fail, warn};
 
-use crate::config::{AttestationMode, Environment, IdentitySettings};
+use crate::config::{self, AttestationMode, Environment, IdentitySettings, Loaded};
 use crate::console;
 
-/// The doctor's command line.
+/// The doctor's command line: `--json`, one JSON document instead of text;
+/// `--ek-ca DIR|FILE`, the CA store the EK certificate must chain to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Options {
-    /// `--json`: one JSON document instead of text.
     pub(crate) json: bool,
-    /// `--ek-ca DIR|FILE`: the CA store the EK certificate must chain to.
     pub(crate) ek_ca: Option<PathBuf>,
 }
 
 impl Options {
-    /// Parses the arguments after `doctor`.
-    ///
-    /// # Errors
-    ///
-    /// The usage line, after what was wrong: an unknown argument or `--ek-ca` without a path.
+    /// Parses the arguments after `doctor`; an error ends with the usage line.
     pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
         let usage = |m: &str| format!("{m}; usage: keylet doctor [--json] [--ek-ca DIR|FILE]");
         let mut out = Self::default();
@@ -67,11 +61,40 @@ impl Options {
     }
 }
 
+/// Loads the configuration as `keylet run` would; the `config` line says what
+/// was read, and the configuration is returned when it is usable.
+fn load_config(report: &mut Report, env: &Environment, root: &Path) -> Option<Loaded> {
+    let loaded = match config::load_from(env, root) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            report.add("config", Err(fail(e.to_string(), e.fix)));
+            return None;
+        }
+    };
+    let (files, vars) = (&loaded.raw.files, &loaded.raw.env_vars);
+    let files = if files.is_empty() {
+        "no config file (built-in defaults)".to_string()
+    } else {
+        let files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        format!("files {}", files.join(", "))
+    };
+    let vars = if vars.is_empty() {
+        "no KEYLIME_AGENT_* variables".to_string()
+    } else {
+        format!("environment {}", vars.join(", "))
+    };
+    report.add("config", Ok(format!("parsed {files}; {vars}")));
+    for w in &loaded.warnings {
+        let fix = "remove or rename the option (keylet ignores it)";
+        report.add("config.option", Err(warn(w.clone(), fix)));
+    }
+    Some(loaded)
+}
+
 /// Runs every check with the configuration of `env` (files under `root`).
 pub(crate) async fn diagnose(options: &Options, env: &Environment, root: &Path) -> Report {
     let mut report = Report::default();
-    let Some(loaded) = config::check(&mut report, env, root) else {
-        report.config_unusable = true;
+    let Some(loaded) = load_config(&mut report, env, root) else {
         return report;
     };
     let c = &loaded.config;

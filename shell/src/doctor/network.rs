@@ -21,6 +21,7 @@ use crate::tls;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Finding {
+    let (ip, ca) = (&c.registrar_ip, c.registrar_tls_ca_cert.display());
     let fix = match e {
         RegistrarError::Http(HttpError::Unreachable { .. }) => {
             let port = if c.registrar_tls_enabled {
@@ -28,16 +29,11 @@ fn registrar_problem(detail: String, e: &RegistrarError, c: &AgentConfig) -> Fin
             } else {
                 "registrar_port"
             };
-            format!(
-                "start the registrar or correct registrar_ip ({}) and {port}",
-                c.registrar_ip
-            )
+            format!("start the registrar or correct registrar_ip ({ip}) and {port}")
         }
         RegistrarError::Http(HttpError::Tls { .. }) => format!(
-            "registrar_tls_ca_cert ({}) must hold the CA that signed the registrar's certificate, \
-             and that certificate must name registrar_ip ({})",
-            c.registrar_tls_ca_cert.display(),
-            c.registrar_ip
+            "registrar_tls_ca_cert ({ca}) must hold the CA that signed the registrar's \
+             certificate, and that certificate must name registrar_ip ({ip})"
         ),
         RegistrarError::NoCommonVersion { .. } => {
             "upgrade the registrar or keylet, or widen api_versions".into()
@@ -52,10 +48,8 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
     let registrar =
         Registrar::configured(c).map_err(|e| registrar_problem(e.to_string(), &e, c))?;
     let address = registrar.address();
-    let v = registrar
-        .versions()
-        .await
-        .map_err(|e| registrar_problem(format!("{address}: {e}"), &e, c))?;
+    let v = registrar.versions().await;
+    let v = v.map_err(|e| registrar_problem(format!("{address}: {e}"), &e, c))?;
     let Some((a, b)) = pick_version(&c.api_versions, &v) else {
         let e = RegistrarError::NoCommonVersion {
             registrar: v.supported,
@@ -74,9 +68,8 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
     // What keylet will offer the tenant and verifier after registering with a.b.
     let (_, offer) = ApiVersions::from_config(&c.api_versions)
         .offer(c.api_versions_pinned, ApiVersion::new(a, b));
-    Ok(format!(
-        "{address} answers GET /version ({api}){tls}; {offer}"
-    ))
+    let found = format!("{address} answers GET /version ({api}){tls}; {offer}");
+    Ok(found)
 }
 
 /// Whether the TLS server at the listen address presents this agent's
@@ -84,9 +77,8 @@ pub(crate) async fn registrar(c: &AgentConfig) -> Outcome {
 /// that gets past certificate verification proves it.
 async fn presents_our_cert(c: &AgentConfig, addr: SocketAddr) -> Result<(), String> {
     let config = tls::client_config(&c.server_cert)?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(addr).await;
+    let tcp = tcp.map_err(|e| e.to_string())?;
     let name = ServerName::IpAddress(addr.ip().into());
     let handshake = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp);
     match tokio::time::timeout(PROBE_TIMEOUT, handshake).await {
@@ -117,11 +109,9 @@ pub(crate) async fn listen(c: &AgentConfig) -> (Outcome, bool) {
         Ok(_) => return (Ok(format!("{addr} is free")), false),
         Err(e) if e.kind() == ErrorKind::AddrInUse => e,
         Err(e) => {
-            let problem = fail(
-                format!("cannot listen on {addr}: {e}"),
-                "set ip to an address of this host (or 0.0.0.0) and port to a free port; ports \
-                 below 1024 need CAP_NET_BIND_SERVICE",
-            );
+            let fix = "set ip to an address of this host (or 0.0.0.0) and port to a free port; \
+                       ports below 1024 need CAP_NET_BIND_SERVICE";
+            let problem = fail(format!("cannot listen on {addr}: {e}"), fix);
             return (Err(problem), false);
         }
     };
@@ -133,12 +123,11 @@ pub(crate) async fn listen(c: &AgentConfig) -> (Outcome, bool) {
     };
     let target = SocketAddr::new(ip, c.port);
     let held = if c.enable_agent_mtls {
-        presents_our_cert(c, target).await.map(|()| {
-            format!(
-                "{addr} is held by a running keylet (it presents this agent's server_cert {})",
-                c.server_cert.display()
-            )
-        })
+        let cert = c.server_cert.display();
+        let ours = format!(
+            "{addr} is held by a running keylet (it presents this agent's server_cert {cert})"
+        );
+        presents_our_cert(c, target).await.map(|()| ours)
     } else {
         let probe = Registrar::plain(&target.ip().to_string(), target.port());
         match tokio::time::timeout(PROBE_TIMEOUT, probe.versions()).await {

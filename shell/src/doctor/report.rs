@@ -3,19 +3,18 @@
 
 use std::fmt::Write as _;
 
-/// How one check came out (lowercase in JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// How one check came out: WARN, attestation can work but something deserves
+/// attention; FAIL, this stops registration or attestation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Status {
-    /// Nothing to do.
+    #[default]
     Ok,
-    /// Attestation can work, but something deserves attention.
     Warn,
-    /// This stops registration or attestation; the fix says what to do.
     Fail,
 }
 
 impl Status {
-    /// `OK`, `WARN` or `FAIL`.
+    /// As in the text report (lowercase in JSON).
     fn label(self) -> &'static str {
         match self {
             Self::Ok => "OK",
@@ -25,38 +24,32 @@ impl Status {
     }
 }
 
-/// What a check found: its status, the detail and what to do about it (empty when OK).
+/// What a check found: its status, the detail and the fix (empty when OK).
 pub(crate) type Finding = (Status, String, String);
 
 /// A check's outcome: OK with what was found, or a WARN or FAIL finding.
 pub(crate) type Outcome = Result<String, Finding>;
 
-/// A WARN with its fix.
 pub(crate) fn warn(detail: impl Into<String>, fix: impl Into<String>) -> Finding {
     (Status::Warn, detail.into(), fix.into())
 }
 
-/// A FAIL with its fix.
 pub(crate) fn fail(detail: impl Into<String>, fix: impl Into<String>) -> Finding {
     (Status::Fail, detail.into(), fix.into())
 }
 
-/// All checks of one doctor run, in the order they ran.
+/// All checks of one doctor run, in the order they ran: each check's stable
+/// name, e.g. `tpm.device` (scripts match on it), and its finding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Report {
-    /// Each check's stable name, e.g. `tpm.device` (scripts match on it), and its finding.
     pub(crate) checks: Vec<(&'static str, Finding)>,
-    /// The configuration could not be loaded: nothing else was checked.
-    pub(crate) config_unusable: bool,
 }
 
-/// Exit code: at least one FAIL.
+/// Exit codes: a check failed; the configuration (or the command line) is unusable.
 pub(crate) const EXIT_FAIL: u8 = 1;
-/// Exit code: the configuration (or the command line) is unusable.
 pub(crate) const EXIT_CONFIG: u8 = 2;
 
 impl Report {
-    /// Adds the check `name` with its outcome.
     pub(crate) fn add(&mut self, name: &'static str, outcome: Outcome) {
         let finding = outcome.map_or_else(|f| f, |detail| (Status::Ok, detail, String::new()));
         self.checks.push((name, finding));
@@ -65,14 +58,16 @@ impl Report {
     /// The worst status seen (OK for an empty report).
     fn worst(&self) -> Status {
         let statuses = self.checks.iter().map(|(_, (status, ..))| *status);
-        statuses.max().unwrap_or(Status::Ok)
+        statuses.max().unwrap_or_default()
     }
 
-    /// 0 when nothing failed (warnings included), 1 when a check failed,
-    /// 2 when the configuration could not be loaded.
+    /// 0 when nothing failed (warnings included), else `EXIT_FAIL`, or
+    /// `EXIT_CONFIG` when the configuration could not be loaded (nothing else
+    /// was checked then).
     #[must_use]
     pub(crate) fn exit_code(&self) -> u8 {
-        if self.config_unusable {
+        let unusable = |(name, f): &(_, Finding)| *name == "config" && f.0 == Status::Fail;
+        if self.checks.iter().any(unusable) {
             EXIT_CONFIG
         } else {
             u8::from(self.worst() == Status::Fail)
@@ -105,10 +100,7 @@ impl Report {
             .iter()
             .map(|(name, (s, detail, fix))| {
                 serde_json::json!({
-                    "name": name,
-                    "status": status(*s),
-                    "detail": detail,
-                    "fix": fix,
+                    "name": name, "status": status(*s), "detail": detail, "fix": fix
                 })
             })
             .collect();
@@ -133,7 +125,7 @@ mod tests {
         assert_eq!(r.exit_code(), 0);
         r.add("c", Err(fail("broken", "repair")));
         assert_eq!(r.exit_code(), EXIT_FAIL);
-        r.config_unusable = true;
+        r.add("config", Err(fail("unreadable", "repair")));
         assert_eq!(r.exit_code(), EXIT_CONFIG);
     }
 

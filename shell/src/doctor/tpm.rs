@@ -51,21 +51,14 @@ fn open_fix(device: &TpmDevice) -> String {
 
 /// The TPM `tpm_device` names, opened; the `tpm.device` problem when it is not.
 fn open(c: &AgentConfig, agent_running: bool) -> Result<(TpmDevice, TpmTransport), Finding> {
-    let device = choose_device(c.tpm_device.as_deref()).map_err(|e| {
-        fail(
-            format!("tpm_device / TCTI: {e}"),
-            "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
-             mssim:host=H,port=P",
-        )
-    })?;
+    let fix = "set tpm_device to a device path, tcp://HOST:PORT, fd://N, swtpm:port=P or \
+               mssim:host=H,port=P";
+    let device = choose_device(c.tpm_device.as_deref());
+    let device = device.map_err(|e| fail(format!("tpm_device / TCTI: {e}"), fix))?;
     if agent_running && matches!(device, TpmDevice::Tcp { .. }) {
-        return Err(warn(
-            format!(
-                "{device} not checked: swtpm serves one connection at a time and the running \
-                 keylet holds it"
-            ),
-            "stop keylet and run keylet doctor again to check the TPM",
-        ));
+        let why = "swtpm serves one connection at a time and the running keylet holds it";
+        let fix = "stop keylet and run keylet doctor again to check the TPM";
+        return Err(warn(format!("{device} not checked: {why}"), fix));
     }
     match crate::tpm::open(&device, TIMEOUT) {
         Ok(t) => Ok((device, t)),
@@ -95,8 +88,7 @@ pub(crate) fn check(
     let (device, mut transport) = open(c, agent_running)
         .map_err(|p| report.add("tpm.device", Err(p)))
         .ok()?;
-    let mut cmd = vec![0u8; BUFFER_SIZE];
-    let mut rsp = vec![0u8; BUFFER_SIZE];
+    let (mut cmd, mut rsp) = (vec![0u8; BUFFER_SIZE], vec![0u8; BUFFER_SIZE]);
     let mut tpm = Tpm::new(&mut transport, &mut cmd, &mut rsp)
         .with_endorsement_password(&c.tpm_ownerpassword);
     // The manufacturer ID as text ("IBM", "INTC", ...).
@@ -104,13 +96,8 @@ pub(crate) fn check(
         .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_MANUFACTURER, 1))
         .map_err(|e| e.to_string())
         .and_then(|r| capability::read(r.parameters).map_err(|e| e.to_string()))
-        .map(|cap| {
-            let m = cap
-                .manufacturer()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            format!("{device} answers (manufacturer {m:?})")
-        })
+        .map(|cap| cap.manufacturer().map_or(String::new(), |m| m.to_string()))
+        .map(|m| format!("{device} answers (manufacturer {m:?})"))
         .map_err(|e| {
             let found = format!("{device} opened but does not answer: {e}");
             fail(found, open_fix(&device))
@@ -126,15 +113,12 @@ pub(crate) fn check(
     ek_public
 }
 
-/// The TPM clock as the verifier will judge it (read only: the doctor does
-/// not set it forward).
+/// The TPM clock as the verifier will judge it (the doctor does not set it forward).
 fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Outcome {
-    let c = tpm.read_clock().map_err(|e| {
-        warn(
-            format!("cannot read the TPM clock: {e}"),
-            "check that the TPM supports TPM2_ReadClock",
-        )
-    })?;
+    let fix = "check that the TPM supports TPM2_ReadClock";
+    let c = tpm
+        .read_clock()
+        .map_err(|e| warn(format!("cannot read the TPM clock: {e}"), fix))?;
     if c.safe {
         let (resets, seconds) = (c.reset_count, c.clock / 1000);
         return Ok(format!("safe (reset count {resets}, {seconds} s powered)"));
@@ -160,7 +144,7 @@ fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Outcome {
 }
 
 /// The EK, its certificate and chain, and the saved AK under it; returns the
-/// EK TPM2B_PUBLIC when the EK could be made.
+/// EK TPM2B_PUBLIC.
 fn endorsement(
     tpm: &mut Tpm<'_, &mut TpmTransport>,
     report: &mut Report,
@@ -170,17 +154,13 @@ fn endorsement(
 ) -> Option<Vec<u8>> {
     let alg = c.tpm_encryption_alg;
     let mut public = vec![0u8; 1024];
-    let ek = tpm
-        .create_ek(alg, c.ek_handle, &mut public)
-        .map_err(|e| {
-            let problem = fail(
-                format!("cannot make the {alg} EK: {e}"),
-                "check tpm_encryption_alg and ek_handle; an endorsement hierarchy password \
-                 (tpm_ownerpassword) or a full TPM (tpm2_flushcontext -t) also stops it",
-            );
-            report.add("tpm.ek", Err(problem));
-        })
-        .ok()?;
+    let fix = "check tpm_encryption_alg and ek_handle; an endorsement hierarchy password \
+               (tpm_ownerpassword) or a full TPM (tpm2_flushcontext -t) also stops it";
+    let ek = tpm.create_ek(alg, c.ek_handle, &mut public).map_err(|e| {
+        let problem = fail(format!("cannot make the {alg} EK: {e}"), fix);
+        report.add("tpm.ek", Err(problem));
+    });
+    let ek = ek.ok()?;
     public.truncate(ek.public_len);
     let (said, unused) = crate::agent::ek_origin(alg, ek.handle, ek.origin);
     let fix = format!(
@@ -203,27 +183,23 @@ fn endorsement(
             report.add("tpm.ek_cert", Ok(found));
             report.add("tpm.ek_cert_chain", ek_chain::check(&cert[..n], ek_store));
         }
-        Err(e) => report.add(
-            "tpm.ek_cert",
-            Err(warn(
-                format!("no EK certificate in NV index {index:#010x}: {e}"),
-                "keylet registers without one; the tenant then needs require_ek_cert = False, \
-                 or provision the certificate into NV",
-            )),
-        ),
+        Err(e) => {
+            let found = format!("no EK certificate in NV index {index:#010x}: {e}");
+            let fix = "keylet registers without one; the tenant then needs require_ek_cert = \
+                       False, or provision the certificate into NV";
+            report.add("tpm.ek_cert", Err(warn(found, fix)));
+        }
     }
     let flush_fix = "run tpm2_flushcontext -t to free the TPM's object slots";
     if let Some(s) = state.filter(|s| s.ek_public == public) {
+        let path = c.agent_data_path.display();
         let loaded = match tpm.load_ak(ek.key(), &s.ak_public, &s.ak_private) {
             Ok(ak) => tpm.flush(ak).map_err(|e| {
                 let found = format!("the saved AK loads, but flushing it again failed: {e}");
                 warn(found, flush_fix)
             }),
             Err(e) => Err(fail(
-                format!(
-                    "the saved AK in {} does not load: {e}",
-                    c.agent_data_path.display()
-                ),
+                format!("the saved AK in {path} does not load: {e}"),
                 "the state belongs to another TPM or the TPM was cleared: delete the agent at \
                  the registrar (keylime_tenant -c regdelete -u <id>), move the state file away \
                  and restart keylet",

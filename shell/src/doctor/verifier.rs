@@ -16,17 +16,15 @@ use crate::push::messages::{self, SessionOutcome};
 use crate::state::AgentState;
 
 fn problem(e: &PushError, c: &AgentConfig) -> Finding {
-    let url = &c.push.verifier_url;
+    let (url, ca) = (&c.push.verifier_url, c.push.verifier_tls_ca_cert.display());
     let fix = match e {
         PushError::Setup(_) => format!(
-            "make verifier_tls_ca_cert ({}) a readable PEM file holding the CA that signed the \
-             verifier's certificate",
-            c.push.verifier_tls_ca_cert.display()
+            "make verifier_tls_ca_cert ({ca}) a readable PEM file holding the CA that signed the \
+             verifier's certificate"
         ),
         PushError::Http(HttpError::Tls { .. }) => format!(
-            "verifier_tls_ca_cert ({}) must hold the CA that signed the verifier's certificate, \
+            "verifier_tls_ca_cert ({ca}) must hold the CA that signed the verifier's certificate, \
              and that certificate must name {} (the host of verifier_url)",
-            c.push.verifier_tls_ca_cert.display(),
             url.host
         ),
         PushError::Http(_) => format!(
@@ -46,30 +44,24 @@ fn problem(e: &PushError, c: &AgentConfig) -> Finding {
 
 /// The `verifier` and `verifier.enrolled` checks (push mode only).
 pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&AgentState>) {
-    const NAME: &str = "verifier";
     let id = state.map_or("-", |s| s.agent_id.as_str());
     let opened = async {
         let verifier = Verifier::new(&c.push, id)?;
-        let step = "POST /v3.0/sessions";
-        let request = messages::session_request(id);
-        let path = verifier.path("sessions");
-        let answer = verifier
-            .call(step, "POST", &path, Some(request), None)
-            .await?;
-        let session = answer.read(messages::parse_session_challenge)?;
+        let (request, path) = (messages::session_request(id), verifier.path("sessions"));
+        let answer = verifier.call("POST /v3.0/sessions", "POST", &path, Some(request), None);
+        let session = answer.await?.read(messages::parse_session_challenge)?;
         Ok((verifier, session))
     };
     let (verifier, session) = match opened.await {
         Ok(opened) => opened,
-        Err(e) => return report.add(NAME, Err(problem(&e, c))),
+        Err(e) => return report.add("verifier", Err(problem(&e, c))),
     };
+    let (address, host) = (verifier.address(), &c.push.verifier_url.host);
     let reached = format!(
-        "{} answers the push API (a session challenge), over TLS verified against \
-         verifier_tls_ca_cert with the name {}",
-        verifier.address(),
-        c.push.verifier_url.host
+        "{address} answers the push API (a session challenge), over TLS verified against \
+         verifier_tls_ca_cert with the name {host}"
     );
-    report.add(NAME, Ok(reached));
+    report.add("verifier", Ok(reached));
     let Some(state) = state else {
         let problem = warn(
             "no agent id yet (keylet has not started once), so enrollment cannot be asked",
@@ -79,11 +71,12 @@ pub(crate) async fn check(report: &mut Report, c: &AgentConfig, state: Option<&A
     };
     let proof = messages::session_proof(id, &session.id, &[], &[]);
     let path = verifier.path(&format!("sessions/{}", session.id));
-    let answer = verifier
-        .call("PATCH /v3.0/sessions", "PATCH", &path, Some(proof), None)
-        .await;
+    let answer = verifier.call("PATCH /v3.0/sessions", "PATCH", &path, Some(proof), None);
     let id = &state.agent_id;
-    let enrolled = match answer.map(|a| messages::parse_session_outcome(&a.body)) {
+    let enrolled = match answer
+        .await
+        .map(|a| messages::parse_session_outcome(&a.body))
+    {
         Err(PushError::Status { status: 401, .. }) => {
             Ok(format!("agent {id} is enrolled at the verifier"))
         }
