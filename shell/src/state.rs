@@ -16,21 +16,18 @@ const FORMAT: u8 = 1;
 /// What keylet remembers between starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {
-    /// Format version.
     pub(crate) format: u8,
-    /// The agent id registered with.
     pub agent_id: String,
     /// How the id was chosen (`hash_ek`, `generate`, `explicit`).
     pub(crate) id_source: String,
     /// The TPM2B_PUBLIC of the EK the AK was created under.
     pub(crate) ek_public: Vec<u8>,
-    /// `tpm_encryption_alg` of the AK (Keylime name).
+    /// The AK's `tpm_encryption_alg` and `tpm_hash_alg` (Keylime names).
     pub(crate) key_alg: String,
-    /// `tpm_hash_alg` of the AK (Keylime name).
     pub(crate) hash_alg: String,
-    /// The AK's TPM2B_PUBLIC.
+    /// The AK's TPM2B_PUBLIC, and its TPM2B_PRIVATE (wrapped by the TPM;
+    /// useless on another TPM).
     pub(crate) ak_public: Vec<u8>,
-    /// The AK's TPM2B_PRIVATE (wrapped by the TPM; useless on another TPM).
     pub(crate) ak_private: Vec<u8>,
 }
 

@@ -24,27 +24,12 @@ use zeroize::Zeroizing;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// An I/O error on `path`.
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
+    /// The action on the file failed with the error.
+    Io(&'static str, PathBuf, io::Error),
     /// A secret file is readable or writable by group or others.
-    TooOpen {
-        /// The file.
-        path: PathBuf,
-        /// Its mode bits.
-        mode: u32,
-    },
+    TooOpen { path: PathBuf, mode: u32 },
     /// The file exists but is not a regular file.
-    NotAFile {
-        /// The path.
-        path: PathBuf,
-    },
+    NotAFile { path: PathBuf },
     /// The file does not hold what keylet expects: what is wrong and what to do.
     Invalid(PathBuf, String),
     /// A password-protected key was configured in this option.
@@ -69,22 +54,14 @@ impl StoreError {
         action: &'static str,
         path: &'p Path,
     ) -> impl FnOnce(io::Error) -> Self + use<'p> {
-        move |source| Self::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        move |e| Self::Io(action, path.to_path_buf(), e)
     }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Io(action, path, e) => write!(f, "cannot {action} {}: {e}", path.display()),
             Self::TooOpen { path, mode } => write!(
                 f,
                 "{} has mode {:04o}: a key file must not be accessible by group or others; \
@@ -110,7 +87,7 @@ impl std::fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
+            Self::Io(.., source) => Some(source),
             _ => None,
         }
     }
@@ -200,12 +177,11 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     result
 }
 
-/// Reads a secret file, refusing it if group or others have any access.
-/// `Ok(None)` if it does not exist.
+/// [`read`] of a secret file.
 ///
 /// # Errors
 ///
-/// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
+/// As [`read`].
 pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     read(path, true)
 }
@@ -215,7 +191,7 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, St
 ///
 /// # Errors
 ///
-/// As [`read_private`].
+/// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
 pub(crate) fn read(path: &Path, secret: bool) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     let mut file = match File::open(path) {
         Ok(f) => f,

@@ -15,11 +15,11 @@ use super::Job;
 /// Why a TPM job gave no result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TpmJobError {
-    /// The job did not finish within its deadline (queued behind other TPM
-    /// work, or the TPM hangs); if it started, it finishes by itself.
+    /// Not finished within its deadline (queued behind other TPM work, or
+    /// the TPM hangs); if it started, it finishes by itself.
     Deadline(Duration),
-    /// The job was dropped unfinished (it panicked, or the worker thread
-    /// could not be started).
+    /// Dropped unfinished: it panicked, keylet is stopping, or the worker
+    /// thread could not start.
     Stopped,
 }
 
@@ -57,17 +57,6 @@ impl TpmWorker {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// The queue, with the worker started on the first call: one job at a
-    /// time, in order.
-    fn sender(&self) -> Option<&Sender<Job>> {
-        self.queue
-            .get_or_init(|| {
-                let (tx, jobs) = mpsc::channel::<Job>();
-                super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
-            })
-            .as_ref()
-    }
-
     /// Runs `work` (TPM commands) on the TPM worker and waits for its result
     /// at most `deadline`, the wait in the queue included.
     ///
@@ -96,8 +85,12 @@ impl TpmWorker {
                 let _ = tx.send(work());
             }
         });
-        let queued = self.sender().is_some_and(|queue| queue.send(job).is_ok());
-        if !queued {
+        // The worker starts with the first job.
+        let queue = self.queue.get_or_init(|| {
+            let (tx, jobs) = mpsc::channel::<Job>();
+            super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
+        });
+        if queue.as_ref().is_none_or(|queue| queue.send(job).is_err()) {
             return Err(TpmJobError::Stopped);
         }
         match tokio::time::timeout(deadline, rx).await {

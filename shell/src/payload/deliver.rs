@@ -1,17 +1,12 @@
-//! Delivering K and the payload into the secure directory, in the layout of
-//! the reference agent: everything in `<secure>/unzipped/`, wiped first.
-//!
-//! 1. the payload is decrypted (before anything old is removed);
-//! 2. a staging directory `.unzipped.tmp-<pid>` (mode 0700) is made next to
-//!    `unzipped/`;
-//! 3. K goes to `<enc_keyname>`, the plaintext to `<dec_payload_file>` (0600);
-//! 4. with `extract_payload_zip`, a zip plaintext is unpacked next to them;
-//! 5. the staging directory replaces `unzipped/` in one atomic exchange, and
-//!    the previous delivery is removed: a crash leaves the previous delivery
-//!    or the new one, never half of it (a staging directory a killed keylet
-//!    left is removed at the next start, [`super::secure_dir::remove_stale`]);
-//! 6. with `enable_payload_script`, `payload_script` (if the payload has it)
-//!    runs as `sh <script>` in `unzipped/`, as the user keylet runs as.
+//! Delivering K and the payload into `<secure>/unzipped/` (the reference
+//! agent's layout). The payload is decrypted before anything old is removed;
+//! K (`enc_keyname`), the plaintext (`dec_payload_file`, 0600) and, with
+//! `extract_payload_zip`, the unpacked zip go to a 0700 staging directory
+//! `.unzipped.tmp-<pid>` that replaces `unzipped/` in one atomic exchange: a
+//! crash leaves the previous delivery or the new one, never half of it (a
+//! killed keylet's staging directory is removed at the next start,
+//! [`super::secure_dir::remove_stale`]). With `enable_payload_script`,
+//! `payload_script` (if present) then runs as `sh <script>` in `unzipped/`.
 
 use std::path::Path;
 use std::process::Command;
@@ -45,7 +40,7 @@ pub fn deliver(
         k,
         plaintext.as_deref().map(Vec::as_slice),
     );
-    // The staging directory now holds the previous delivery, or a failed one.
+    // Staging now holds the previous delivery, or a failed one.
     let _ = remove_dir(&staging);
     let files = staged?;
     let script_exit = run_script(&dir, config)?;
@@ -56,8 +51,8 @@ pub fn deliver(
     })
 }
 
-/// Writes K, the plaintext and the unpacked zip into `staging`, which then
-/// takes the place of `dir`; returns how many files were written.
+/// Fills `staging`, which then takes the place of `dir`; returns how many
+/// files were written.
 fn stage(
     staging: &Path,
     dir: &Path,
