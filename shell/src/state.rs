@@ -110,8 +110,12 @@ pub(crate) fn remove_stale_temporaries(c: &crate::config::AgentConfig) -> usize 
 mod tests {
     use super::*;
 
-    fn sample() -> AgentState {
-        AgentState::new(
+    #[test]
+    fn round_trips_and_a_corrupt_file_is_an_error_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        assert!(AgentState::load(&p).unwrap().is_none());
+        let state = AgentState::new(
             "id".into(),
             "hash_ek",
             vec![1, 2],
@@ -119,22 +123,9 @@ mod tests {
             "sha256",
             vec![3; 10],
             vec![4; 20],
-        )
-    }
-
-    #[test]
-    fn round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state");
-        assert!(AgentState::load(&p).unwrap().is_none());
-        sample().save(&p).unwrap();
-        assert_eq!(AgentState::load(&p).unwrap().unwrap(), sample());
-    }
-
-    #[test]
-    fn a_corrupt_file_is_an_error_and_is_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state");
+        );
+        state.save(&p).unwrap();
+        assert_eq!(AgentState::load(&p).unwrap().unwrap(), state);
         store::write_private(&p, b"{\"not\": \"postcard\"}").unwrap();
         let err = AgentState::load(&p).unwrap_err();
         assert!(matches!(err, StoreError::Invalid(..)), "{err}");

@@ -128,11 +128,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn runs_jobs_in_order_and_returns_results() {
+    async fn runs_jobs_in_order_and_reports_a_panicking_one_as_stopped() {
         let worker = TpmWorker::default();
         let a = worker.run(Duration::from_secs(5), || 1).await;
         let b = worker.run(Duration::from_secs(5), || 2).await;
         assert_eq!((a, b), (Ok(1), Ok(2)));
+        #[allow(clippy::panic)]
+        let r: Result<(), _> = worker
+            .run(Duration::from_secs(5), || panic!("job panics"))
+            .await;
+        assert_eq!(r, Err(TpmJobError::Stopped));
+        assert_eq!(worker.run(Duration::from_secs(5), || 4).await, Ok(4));
     }
 
     #[tokio::test]
@@ -186,16 +192,5 @@ mod tests {
             worker.run(Duration::from_secs(5), || 5).await,
             Err(TpmJobError::Stopped)
         );
-    }
-
-    #[tokio::test]
-    async fn a_panicking_job_is_reported_as_stopped() {
-        let worker = TpmWorker::default();
-        #[allow(clippy::panic)]
-        let r: Result<(), _> = worker
-            .run(Duration::from_secs(5), || panic!("job panics"))
-            .await;
-        assert_eq!(r, Err(TpmJobError::Stopped));
-        assert_eq!(worker.run(Duration::from_secs(5), || 4).await, Ok(4));
     }
 }

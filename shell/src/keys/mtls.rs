@@ -134,24 +134,15 @@ mod tests {
         // The second start loads what the first generated, and rewrites nothing.
         assert_eq!(a, b);
         assert_eq!(std::fs::read(&c).unwrap(), written);
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).arg(&c).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "openssl {args:?}: {text}");
+            text
+        };
         // The self-signature verifies (all extensions were added before signing).
-        let out = Command::new("openssl")
-            .args(["verify", "-partial_chain", "-CAfile"])
-            .arg(&c)
-            .arg(&c)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let text = Command::new("openssl")
-            .args(["x509", "-noout", "-text", "-in"])
-            .arg(&c)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&text.stdout);
+        openssl(&["verify", "-partial_chain", "-CAfile", c.to_str().unwrap()]);
+        let text = openssl(&["x509", "-noout", "-text", "-in"]);
         assert!(
             text.contains("CN = agent-1") || text.contains("CN=agent-1"),
             "{text}"

@@ -73,15 +73,8 @@ impl SymmetricKey {
     /// `self xor other`, if both have the same length.
     #[must_use]
     pub fn xor(&self, other: &Self) -> Option<Self> {
-        (self.0.len() == other.0.len()).then(|| {
-            Self(Zeroizing::new(
-                self.0
-                    .iter()
-                    .zip(other.0.iter())
-                    .map(|(a, b)| a ^ b)
-                    .collect(),
-            ))
-        })
+        let k = self.0.iter().zip(other.0.iter()).map(|(a, b)| a ^ b);
+        (self.0.len() == other.0.len()).then(|| Self(Zeroizing::new(k.collect())))
     }
 
     /// Whether `tag` (48 bytes) is HMAC-SHA384 of `agent_id` under this key,

@@ -114,11 +114,8 @@ fn remove_dir(path: &Path) -> std::io::Result<()> {
 }
 
 fn run_script(dir: &Path, config: &PayloadConfig) -> Result<Option<i32>, PayloadError> {
-    if config.payload_script.is_empty() {
-        return Ok(None);
-    }
     let script = dir.join(&config.payload_script);
-    if !script.is_file() {
+    if config.payload_script.is_empty() || !script.is_file() {
         return Ok(None);
     }
     if !config.enable_payload_script {
