@@ -113,10 +113,8 @@ fn dir_of(path: &Path) -> &Path {
 pub(crate) fn remove_stale_temporaries(targets: &[&Path]) -> usize {
     let mut removed = 0;
     for target in targets {
-        let Some(name) = target.file_name() else {
-            continue;
-        };
-        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        let prefix = format!(".{name}.tmp-");
         let Ok(entries) = fs::read_dir(dir_of(target)) else {
             continue;
         };

@@ -51,12 +51,10 @@ pub(crate) fn install(
     key_pem: &str,
     cert_pem: &str,
 ) -> Result<Option<PathBuf>, StoreError> {
+    let newline = if key_pem.ends_with('\n') { "" } else { "\n" };
+    // Sized up front: no reallocation leaves an unwiped copy of the key.
     let mut both = Zeroizing::new(String::with_capacity(key_pem.len() + cert_pem.len() + 1));
-    both.push_str(key_pem);
-    if !key_pem.ends_with('\n') {
-        both.push('\n');
-    }
-    both.push_str(cert_pem);
+    both.extend([key_pem, newline, cert_pem]);
     let pending = with_suffix(key_path, ".pending");
     store::write_private(&pending, both.as_bytes())?;
     finish(key_path, cert_path, &pending, key_pem, cert_pem)

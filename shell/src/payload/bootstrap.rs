@@ -169,11 +169,8 @@ impl KeyBootstrap {
     /// `secure_size`, base64-encoded, plus the keys and JSON around it.
     #[must_use]
     pub fn max_request_bytes(&self) -> usize {
-        let payload = self
-            .config
-            .secure_size
-            .bytes
-            .saturating_add((IV_LEN + TAG_LEN) as u64);
+        let limit = self.config.secure_size.bytes;
+        let payload = limit.saturating_add((IV_LEN + TAG_LEN) as u64);
         usize::try_from(payload.div_ceil(3).saturating_mul(4))
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD)

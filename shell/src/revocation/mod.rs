@@ -1,10 +1,7 @@
 //! Revocation notifications (`POST /v2.x/notifications/revocation`): the
 //! verifier tells every agent when another one failed. keylet checks the
-//! signature with the revocation certificate and, when enabled, runs the
-//! revocation actions.
-//!
-//! * [`notice`]: the signature check.
-//! * [`actions`]: finding and running the actions.
+//! signature with the revocation certificate ([`notice`]) and, when enabled,
+//! runs the revocation actions ([`actions`]).
 //!
 //! A build without the `payload` feature answers notifications and does
 //! nothing else: no [`Revocations`] exists there, and
