@@ -11,6 +11,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use zeroize::Zeroizing;
+
 use super::secure_dir::STAGING;
 use super::{Delivered, PayloadError, SymmetricKey, cipher, unzip};
 use crate::config::PayloadConfig;
@@ -33,13 +35,7 @@ pub fn deliver(
     let staging = secure.join(format!("{STAGING}{}", std::process::id()));
     remove_dir(&staging).map_err(StoreError::io("write", &staging))?;
     unzip::make_dirs(&staging)?;
-    let staged = stage(
-        &staging,
-        &dir,
-        config,
-        k,
-        plaintext.as_deref().map(Vec::as_slice),
-    );
+    let staged = stage(&staging, &dir, config, k, plaintext.as_ref());
     // Staging now holds the previous delivery, or a failed one.
     let _ = remove_dir(&staging);
     let files = staged?;
@@ -58,7 +54,7 @@ fn stage(
     dir: &Path,
     config: &PayloadConfig,
     k: &SymmetricKey,
-    plaintext: Option<&[u8]>,
+    plaintext: Option<&Zeroizing<Vec<u8>>>,
 ) -> Result<usize, PayloadError> {
     store::write_private(&staging.join(&config.enc_keyname), k.as_bytes())?;
     let mut files = 1;
