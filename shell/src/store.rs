@@ -230,7 +230,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_are_0600_and_replace_atomically() {
+    fn writes_are_0600_atomic_and_a_failed_one_keeps_the_old_content() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("key.pem");
         write_private(&p, b"one").unwrap();
@@ -242,21 +242,14 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 1, "temporary files left: {leftovers:?}");
-    }
-
-    #[test]
-    fn a_failed_write_keeps_the_old_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state");
-        write_private(&p, b"old").unwrap();
         // A directory where the temporary file would go makes the write fail.
         let blocker = dir
             .path()
-            .join(format!(".state.tmp-{}", std::process::id()));
+            .join(format!(".key.pem.tmp-{}", std::process::id()));
         fs::create_dir(&blocker).unwrap();
         fs::write(blocker.join("x"), b"").unwrap();
-        assert!(write_private(&p, b"new").is_err());
-        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert!(write_private(&p, b"three").is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"two");
     }
 
     #[test]

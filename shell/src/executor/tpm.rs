@@ -170,15 +170,13 @@ mod tests {
         let mut queued = Box::pin(worker.run(Duration::from_secs(30), move || {
             flag.store(true, Ordering::SeqCst);
         }));
-        // Polled once, the job is in the queue (run enqueues before it waits).
-        #[allow(clippy::panic)]
-        {
-            tokio::select! {
-                biased;
-                r = &mut queued => panic!("the queued job answered before the stop: {r:?}"),
-                () = std::future::ready(()) => {}
-            }
-        }
+        // Polled once (a zero timeout polls its future first), the job is in
+        // the queue: run enqueues before it waits.
+        let early = tokio::time::timeout(Duration::ZERO, &mut queued).await;
+        assert!(
+            early.is_err(),
+            "the queued job answered before the stop: {early:?}"
+        );
         worker.stop();
         release_tx.send(()).unwrap();
         // The running job finishes; the queued one is dropped unrun.
