@@ -27,13 +27,13 @@ use crate::store::{self, StoreError};
 ///
 /// # Errors
 ///
-/// What went wrong, as the command prints it; on any error before the files
-/// are written they are left as they were.
+/// What went wrong; on any error before the files are written they are left
+/// as they were.
 pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, String> {
     if !c.enable_agent_mtls {
         return Err(
             "enable_agent_mtls is false: keylet serves plain HTTP and has no certificate \
-                    to rotate"
+             to rotate"
                 .into(),
         );
     }

@@ -21,15 +21,9 @@ pub(crate) fn command_for(path: &Path) -> Command {
     if executable {
         return Command::new(path);
     }
-    let mut command = match shebang(path) {
-        Some((interpreter, arg)) => {
-            let mut c = Command::new(interpreter);
-            c.args(arg);
-            c
-        }
-        None => Command::new("sh"),
-    };
-    command.arg(path);
+    let (interpreter, arg) = shebang(path).unwrap_or_else(|| ("sh".into(), None));
+    let mut command = Command::new(interpreter);
+    command.args(arg).arg(path);
     command
 }
 

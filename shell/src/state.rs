@@ -16,21 +16,18 @@ const FORMAT: u8 = 1;
 /// What keylet remembers between starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {
-    /// Format version.
     pub(crate) format: u8,
-    /// The agent id registered with.
     pub agent_id: String,
     /// How the id was chosen (`hash_ek`, `generate`, `explicit`).
     pub(crate) id_source: String,
     /// The TPM2B_PUBLIC of the EK the AK was created under.
     pub(crate) ek_public: Vec<u8>,
-    /// `tpm_encryption_alg` of the AK (Keylime name).
+    /// The AK's `tpm_encryption_alg` and `tpm_hash_alg` (Keylime names).
     pub(crate) key_alg: String,
-    /// `tpm_hash_alg` of the AK (Keylime name).
     pub(crate) hash_alg: String,
-    /// The AK's TPM2B_PUBLIC.
+    /// The AK's TPM2B_PUBLIC, and its TPM2B_PRIVATE (wrapped by the TPM;
+    /// useless on another TPM).
     pub(crate) ak_public: Vec<u8>,
-    /// The AK's TPM2B_PRIVATE (wrapped by the TPM; useless on another TPM).
     pub(crate) ak_private: Vec<u8>,
 }
 
@@ -113,8 +110,12 @@ pub(crate) fn remove_stale_temporaries(c: &crate::config::AgentConfig) -> usize 
 mod tests {
     use super::*;
 
-    fn sample() -> AgentState {
-        AgentState::new(
+    #[test]
+    fn round_trips_and_a_corrupt_file_is_an_error_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        assert!(AgentState::load(&p).unwrap().is_none());
+        let state = AgentState::new(
             "id".into(),
             "hash_ek",
             vec![1, 2],
@@ -122,22 +123,9 @@ mod tests {
             "sha256",
             vec![3; 10],
             vec![4; 20],
-        )
-    }
-
-    #[test]
-    fn round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state");
-        assert!(AgentState::load(&p).unwrap().is_none());
-        sample().save(&p).unwrap();
-        assert_eq!(AgentState::load(&p).unwrap().unwrap(), sample());
-    }
-
-    #[test]
-    fn a_corrupt_file_is_an_error_and_is_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state");
+        );
+        state.save(&p).unwrap();
+        assert_eq!(AgentState::load(&p).unwrap().unwrap(), state);
         store::write_private(&p, b"{\"not\": \"postcard\"}").unwrap();
         let err = AgentState::load(&p).unwrap_err();
         assert!(matches!(err, StoreError::Invalid(..)), "{err}");

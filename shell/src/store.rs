@@ -24,27 +24,12 @@ use zeroize::Zeroizing;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// An I/O error on `path`.
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
+    /// The action on the file failed with the error.
+    Io(&'static str, PathBuf, io::Error),
     /// A secret file is readable or writable by group or others.
-    TooOpen {
-        /// The file.
-        path: PathBuf,
-        /// Its mode bits.
-        mode: u32,
-    },
+    TooOpen { path: PathBuf, mode: u32 },
     /// The file exists but is not a regular file.
-    NotAFile {
-        /// The path.
-        path: PathBuf,
-    },
+    NotAFile(PathBuf),
     /// The file does not hold what keylet expects: what is wrong and what to do.
     Invalid(PathBuf, String),
     /// A password-protected key was configured in this option.
@@ -69,22 +54,14 @@ impl StoreError {
         action: &'static str,
         path: &'p Path,
     ) -> impl FnOnce(io::Error) -> Self + use<'p> {
-        move |source| Self::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        move |e| Self::Io(action, path.to_path_buf(), e)
     }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Io(action, path, e) => write!(f, "cannot {action} {}: {e}", path.display()),
             Self::TooOpen { path, mode } => write!(
                 f,
                 "{} has mode {:04o}: a key file must not be accessible by group or others; \
@@ -93,7 +70,7 @@ impl std::fmt::Display for StoreError {
                 mode & 0o7777,
                 path.display()
             ),
-            Self::NotAFile { path } => {
+            Self::NotAFile(path) => {
                 write!(f, "{} exists but is not a regular file", path.display())
             }
             Self::Invalid(path, detail) => write!(f, "{}: {detail}", path.display()),
@@ -110,7 +87,7 @@ impl std::fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
+            Self::Io(.., source) => Some(source),
             _ => None,
         }
     }
@@ -136,10 +113,8 @@ fn dir_of(path: &Path) -> &Path {
 pub(crate) fn remove_stale_temporaries(targets: &[&Path]) -> usize {
     let mut removed = 0;
     for target in targets {
-        let Some(name) = target.file_name() else {
-            continue;
-        };
-        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        let prefix = format!(".{name}.tmp-");
         let Ok(entries) = fs::read_dir(dir_of(target)) else {
             continue;
         };
@@ -200,12 +175,11 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     result
 }
 
-/// Reads a secret file, refusing it if group or others have any access.
-/// `Ok(None)` if it does not exist.
+/// [`read`] of a secret file.
 ///
 /// # Errors
 ///
-/// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
+/// As [`read`].
 pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     read(path, true)
 }
@@ -215,7 +189,7 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, St
 ///
 /// # Errors
 ///
-/// As [`read_private`].
+/// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
 pub(crate) fn read(path: &Path, secret: bool) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -224,9 +198,7 @@ pub(crate) fn read(path: &Path, secret: bool) -> Result<Option<Zeroizing<Vec<u8>
     };
     let meta = file.metadata().map_err(StoreError::io("stat", path))?;
     if !meta.is_file() {
-        return Err(StoreError::NotAFile {
-            path: path.to_path_buf(),
-        });
+        return Err(StoreError::NotAFile(path.to_path_buf()));
     }
     if secret && meta.mode() & 0o077 != 0 {
         return Err(StoreError::TooOpen {
@@ -258,7 +230,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_are_0600_and_replace_atomically() {
+    fn writes_are_0600_atomic_and_a_failed_one_keeps_the_old_content() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("key.pem");
         write_private(&p, b"one").unwrap();
@@ -270,21 +242,14 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 1, "temporary files left: {leftovers:?}");
-    }
-
-    #[test]
-    fn a_failed_write_keeps_the_old_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state");
-        write_private(&p, b"old").unwrap();
         // A directory where the temporary file would go makes the write fail.
         let blocker = dir
             .path()
-            .join(format!(".state.tmp-{}", std::process::id()));
+            .join(format!(".key.pem.tmp-{}", std::process::id()));
         fs::create_dir(&blocker).unwrap();
         fs::write(blocker.join("x"), b"").unwrap();
-        assert!(write_private(&p, b"new").is_err());
-        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert!(write_private(&p, b"three").is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"two");
     }
 
     #[test]
@@ -310,24 +275,17 @@ mod tests {
     }
 
     #[test]
-    fn group_or_world_access_is_refused_with_the_fix() {
+    fn missing_files_are_none_open_secrets_and_directories_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("key.pem");
+        assert!(read_private(&p).unwrap().is_none());
+        assert!(read(&p, false).unwrap().is_none());
         write_private(&p, b"secret").unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
         let err = read_private(&p).unwrap_err();
         assert!(matches!(err, StoreError::TooOpen { .. }));
         assert!(err.to_string().contains("chmod 600"), "{err}");
-    }
-
-    #[test]
-    fn missing_files_are_none_and_directories_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(read_private(&dir.path().join("nope")).unwrap().is_none());
-        assert!(read(&dir.path().join("nope"), false).unwrap().is_none());
-        assert!(matches!(
-            read(dir.path(), false),
-            Err(StoreError::NotAFile { .. })
-        ));
+        let dir_err = read(dir.path(), false);
+        assert!(matches!(dir_err, Err(StoreError::NotAFile { .. })));
     }
 }

@@ -15,11 +15,11 @@ use super::Job;
 /// Why a TPM job gave no result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TpmJobError {
-    /// The job did not finish within its deadline (queued behind other TPM
-    /// work, or the TPM hangs); if it started, it finishes by itself.
+    /// Not finished within its deadline (queued behind other TPM work, or
+    /// the TPM hangs); if it started, it finishes by itself.
     Deadline(Duration),
-    /// The job was dropped unfinished (it panicked, or the worker thread
-    /// could not be started).
+    /// Dropped unfinished: it panicked, keylet is stopping, or the worker
+    /// thread could not start.
     Stopped,
 }
 
@@ -57,17 +57,6 @@ impl TpmWorker {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// The queue, with the worker started on the first call: one job at a
-    /// time, in order.
-    fn sender(&self) -> Option<&Sender<Job>> {
-        self.queue
-            .get_or_init(|| {
-                let (tx, jobs) = mpsc::channel::<Job>();
-                super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
-            })
-            .as_ref()
-    }
-
     /// Runs `work` (TPM commands) on the TPM worker and waits for its result
     /// at most `deadline`, the wait in the queue included.
     ///
@@ -96,8 +85,12 @@ impl TpmWorker {
                 let _ = tx.send(work());
             }
         });
-        let queued = self.sender().is_some_and(|queue| queue.send(job).is_ok());
-        if !queued {
+        // The worker starts with the first job.
+        let queue = self.queue.get_or_init(|| {
+            let (tx, jobs) = mpsc::channel::<Job>();
+            super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
+        });
+        if queue.as_ref().is_none_or(|queue| queue.send(job).is_err()) {
             return Err(TpmJobError::Stopped);
         }
         match tokio::time::timeout(deadline, rx).await {
@@ -135,11 +128,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn runs_jobs_in_order_and_returns_results() {
+    async fn runs_jobs_in_order_and_reports_a_panicking_one_as_stopped() {
         let worker = TpmWorker::default();
         let a = worker.run(Duration::from_secs(5), || 1).await;
         let b = worker.run(Duration::from_secs(5), || 2).await;
         assert_eq!((a, b), (Ok(1), Ok(2)));
+        #[allow(clippy::panic)]
+        let r: Result<(), _> = worker
+            .run(Duration::from_secs(5), || panic!("job panics"))
+            .await;
+        assert_eq!(r, Err(TpmJobError::Stopped));
+        assert_eq!(worker.run(Duration::from_secs(5), || 4).await, Ok(4));
     }
 
     #[tokio::test]
@@ -171,15 +170,13 @@ mod tests {
         let mut queued = Box::pin(worker.run(Duration::from_secs(30), move || {
             flag.store(true, Ordering::SeqCst);
         }));
-        // Polled once, the job is in the queue (run enqueues before it waits).
-        #[allow(clippy::panic)]
-        {
-            tokio::select! {
-                biased;
-                r = &mut queued => panic!("the queued job answered before the stop: {r:?}"),
-                () = std::future::ready(()) => {}
-            }
-        }
+        // Polled once (a zero timeout polls its future first), the job is in
+        // the queue: run enqueues before it waits.
+        let early = tokio::time::timeout(Duration::ZERO, &mut queued).await;
+        assert!(
+            early.is_err(),
+            "the queued job answered before the stop: {early:?}"
+        );
         worker.stop();
         release_tx.send(()).unwrap();
         // The running job finishes; the queued one is dropped unrun.
@@ -193,16 +190,5 @@ mod tests {
             worker.run(Duration::from_secs(5), || 5).await,
             Err(TpmJobError::Stopped)
         );
-    }
-
-    #[tokio::test]
-    async fn a_panicking_job_is_reported_as_stopped() {
-        let worker = TpmWorker::default();
-        #[allow(clippy::panic)]
-        let r: Result<(), _> = worker
-            .run(Duration::from_secs(5), || panic!("job panics"))
-            .await;
-        assert_eq!(r, Err(TpmJobError::Stopped));
-        assert_eq!(worker.run(Duration::from_secs(5), || 4).await, Ok(4));
     }
 }

@@ -15,23 +15,13 @@ use rustls_pki_types::pem::{self, PemObject};
 pub(crate) enum CertFileError {
     /// The file could not be read.
     Read {
-        /// The path.
         path: PathBuf,
-        /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The file is not valid PEM.
-    Pem {
-        /// The path.
-        path: PathBuf,
-        /// The parser's reason.
-        detail: String,
-    },
+    /// The file is not valid PEM: the parser's reason.
+    Pem { path: PathBuf, detail: String },
     /// The file holds no certificate.
-    Empty {
-        /// The path.
-        path: PathBuf,
-    },
+    Empty { path: PathBuf },
 }
 
 impl fmt::Display for CertFileError {

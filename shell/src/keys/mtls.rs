@@ -5,7 +5,7 @@
 //! and reused. It gets a random positive serial and every extension (the SANs)
 //! is in place before it is signed, so its self-signature verifies.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::Path;
 
 use rcgen::{CertificateParams, DnType, KeyPair, SanType, SerialNumber};
@@ -93,26 +93,18 @@ pub(crate) fn new_mtls_pem(
     let gen_err = StoreError::generate::<rcgen::Error>;
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(gen_err("mTLS server key"))?;
-    let mut params =
-        CertificateParams::new(Vec::<String>::new()).map_err(gen_err("mTLS certificate"))?;
+    // rcgen makes the addresses IP SANs and the names DNS SANs.
+    let sans = ["localhost", "localhost.domain", "127.0.0.1", "::1"].map(String::from);
+    let mut params = CertificateParams::new(sans).map_err(gen_err("mTLS certificate"))?;
     params.distinguished_name.push(DnType::CommonName, agent_id);
-    let mut sans = Vec::new();
-    for name in ["localhost", "localhost.domain"] {
-        sans.push(SanType::DnsName(
-            name.try_into().map_err(gen_err("certificate SAN"))?,
-        ));
+    let contact = match contact_ip.parse::<IpAddr>() {
+        Ok(ip) => Some(SanType::IpAddress(ip)),
+        // A contact_ip that is no valid DNS name is left out.
+        Err(_) => contact_ip.to_string().try_into().ok().map(SanType::DnsName),
+    };
+    if let Some(san) = contact.filter(|san| !params.subject_alt_names.contains(san)) {
+        params.subject_alt_names.push(san);
     }
-    sans.extend([Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()].map(SanType::IpAddress));
-    match contact_ip.parse::<IpAddr>() {
-        Ok(ip) if !sans.contains(&SanType::IpAddress(ip)) => sans.push(SanType::IpAddress(ip)),
-        Ok(_) => {}
-        Err(_) => {
-            if let Ok(name) = contact_ip.to_string().try_into() {
-                sans.push(SanType::DnsName(name));
-            }
-        }
-    }
-    params.subject_alt_names = sans;
     let mut serial = [0u8; 16];
     getrandom::fill(&mut serial).map_err(StoreError::generate("certificate serial"))?;
     // Positive and non-zero: clear the top bit, set the next one.
@@ -142,24 +134,15 @@ mod tests {
         // The second start loads what the first generated, and rewrites nothing.
         assert_eq!(a, b);
         assert_eq!(std::fs::read(&c).unwrap(), written);
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).arg(&c).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "openssl {args:?}: {text}");
+            text
+        };
         // The self-signature verifies (all extensions were added before signing).
-        let out = Command::new("openssl")
-            .args(["verify", "-partial_chain", "-CAfile"])
-            .arg(&c)
-            .arg(&c)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let text = Command::new("openssl")
-            .args(["x509", "-noout", "-text", "-in"])
-            .arg(&c)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&text.stdout);
+        openssl(&["verify", "-partial_chain", "-CAfile", c.to_str().unwrap()]);
+        let text = openssl(&["x509", "-noout", "-text", "-in"]);
         assert!(
             text.contains("CN = agent-1") || text.contains("CN=agent-1"),
             "{text}"

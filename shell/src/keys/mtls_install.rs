@@ -51,12 +51,10 @@ pub(crate) fn install(
     key_pem: &str,
     cert_pem: &str,
 ) -> Result<Option<PathBuf>, StoreError> {
+    let newline = if key_pem.ends_with('\n') { "" } else { "\n" };
+    // Sized up front: no reallocation leaves an unwiped copy of the key.
     let mut both = Zeroizing::new(String::with_capacity(key_pem.len() + cert_pem.len() + 1));
-    both.push_str(key_pem);
-    if !key_pem.ends_with('\n') {
-        both.push('\n');
-    }
-    both.push_str(cert_pem);
+    both.extend([key_pem, newline, cert_pem]);
     let pending = with_suffix(key_path, ".pending");
     store::write_private(&pending, both.as_bytes())?;
     finish(key_path, cert_path, &pending, key_pem, cert_pem)
@@ -147,8 +145,12 @@ mod tests {
     const K2: &str = "-----BEGIN PRIVATE KEY-----\ntwo\n-----END PRIVATE KEY-----\n";
     const C2: &str = "-----BEGIN CERTIFICATE-----\ntwo\n-----END CERTIFICATE-----\n";
 
-    fn read(p: &Path) -> String {
-        std::fs::read_to_string(p).unwrap()
+    /// The key, the certificate, and the previous pair kept as `*.old`.
+    fn installed(k: &Path, c: &Path) -> Vec<String> {
+        let old = |p| with_suffix(p, ".old");
+        [k.to_path_buf(), c.to_path_buf(), old(k), old(c)]
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .to_vec()
     }
 
     #[test]
@@ -160,14 +162,7 @@ mod tests {
             install(&k, &c, K2, C2).unwrap(),
             Some(with_suffix(&c, ".old"))
         );
-        assert_eq!((read(&k), read(&c)), (K2.to_string(), C2.to_string()));
-        assert_eq!(
-            (
-                read(&with_suffix(&k, ".old")),
-                read(&with_suffix(&c, ".old"))
-            ),
-            (K1.to_string(), C1.to_string())
-        );
+        assert_eq!(installed(&k, &c), [K2, C2, K1, C1]);
         assert!(!with_suffix(&k, ".pending").exists());
         assert!(!complete_pending(&k, &c).unwrap());
     }
@@ -189,13 +184,9 @@ mod tests {
                 store::write_public(&c, C2.as_bytes()).unwrap();
             }
             assert!(complete_pending(&k, &c).unwrap(), "step {step}");
-            assert_eq!((read(&k), read(&c)), (K2.to_string(), C2.to_string()));
             assert_eq!(
-                (
-                    read(&with_suffix(&k, ".old")),
-                    read(&with_suffix(&c, ".old"))
-                ),
-                (K1.to_string(), C1.to_string()),
+                installed(&k, &c),
+                [K2, C2, K1, C1],
                 "step {step}: the previous pair is kept, not the half-installed one"
             );
             assert!(!with_suffix(&k, ".pending").exists());
@@ -210,6 +201,6 @@ mod tests {
         store::write_private(&with_suffix(&k, ".pending"), K2.as_bytes()).unwrap();
         let err = complete_pending(&k, &c).unwrap_err();
         assert!(err.to_string().contains("move it away"), "{err}");
-        assert_eq!(read(&k), K1);
+        assert_eq!(installed(&k, &c)[0], K1);
     }
 }

@@ -25,9 +25,8 @@ const INSECURE: &str = "the agent serves plain HTTP (enable_agent_mtls = false),
 /// Room in a request body for everything but the payload.
 const BODY_OVERHEAD: usize = 16 * 1024;
 
-/// Shares of each kind kept while waiting for a matching partner. A re-added
-/// agent sends new shares; old ones that never matched are dropped oldest
-/// first.
+/// Shares of each kind kept while waiting for a partner: a re-added agent
+/// sends new ones; old ones that never matched are dropped oldest first.
 const MAX_PENDING: usize = 8;
 
 /// An AES-128 or AES-256 key (a share, or K), wiped when dropped.
@@ -66,7 +65,6 @@ impl SymmetricKey {
         Self::new(Zeroizing::new(plain))
     }
 
-    /// The key bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
@@ -75,15 +73,8 @@ impl SymmetricKey {
     /// `self xor other`, if both have the same length.
     #[must_use]
     pub fn xor(&self, other: &Self) -> Option<Self> {
-        (self.0.len() == other.0.len()).then(|| {
-            Self(Zeroizing::new(
-                self.0
-                    .iter()
-                    .zip(other.0.iter())
-                    .map(|(a, b)| a ^ b)
-                    .collect(),
-            ))
-        })
+        let k = self.0.iter().zip(other.0.iter()).map(|(a, b)| a ^ b);
+        (self.0.len() == other.0.len()).then(|| Self(Zeroizing::new(k.collect())))
     }
 
     /// Whether `tag` (48 bytes) is HMAC-SHA384 of `agent_id` under this key,
@@ -94,14 +85,12 @@ impl SymmetricKey {
     }
 }
 
-/// What a delivery wrote and ran.
+/// What a delivery wrote (to `<secure>/unzipped`: how many files, K
+/// included) and the payload script's exit code, if it ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
-    /// `<secure>/unzipped`.
     pub dir: PathBuf,
-    /// How many files were written, K included.
     pub(crate) files: usize,
-    /// The payload script's exit code, if it ran.
     pub script_exit: Option<i32>,
 }
 
@@ -125,7 +114,6 @@ struct Shares {
 pub struct KeyBootstrap {
     nk: PayloadKey,
     agent_id: String,
-    /// File names, zip, script and size settings.
     config: PayloadConfig,
     /// The secure directory ([`super::secure_dir::prepare`]); `None`
     /// refuses payloads (mTLS off and `enable_insecure_payload` not set).
@@ -181,11 +169,8 @@ impl KeyBootstrap {
     /// `secure_size`, base64-encoded, plus the keys and JSON around it.
     #[must_use]
     pub fn max_request_bytes(&self) -> usize {
-        let payload = self
-            .config
-            .secure_size
-            .bytes
-            .saturating_add((IV_LEN + TAG_LEN) as u64);
+        let limit = self.config.secure_size.bytes;
+        let payload = limit.saturating_add((IV_LEN + TAG_LEN) as u64);
         usize::try_from(payload.div_ceil(3).saturating_mul(4))
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD)
@@ -207,12 +192,12 @@ impl KeyBootstrap {
             self.check_payload(p)?;
         }
         let u = SymmetricKey::unwrap(self.nk.private(), encrypted_key)?;
+        let mut shares = lock(&self.shares);
         let share = UShare {
             u,
             auth_tag,
             payload,
         };
-        let mut shares = lock(&self.shares);
         push_bounded(&mut shares.us, share);
         self.combine(shares, "U");
         Ok(())
@@ -262,8 +247,7 @@ impl KeyBootstrap {
                 super::NOT_BUILT
             }));
         }
-        let overhead = IV_LEN + TAG_LEN;
-        let Some(plain) = payload.len().checked_sub(overhead) else {
+        let Some(plain) = payload.len().checked_sub(IV_LEN + TAG_LEN) else {
             return Err(PayloadError::PayloadTooShort(payload.len()));
         };
         let limit = self.config.secure_size.bytes;

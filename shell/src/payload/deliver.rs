@@ -1,20 +1,17 @@
-//! Delivering K and the payload into the secure directory, in the layout of
-//! the reference agent: everything in `<secure>/unzipped/`, wiped first.
-//!
-//! 1. the payload is decrypted (before anything old is removed);
-//! 2. a staging directory `.unzipped.tmp-<pid>` (mode 0700) is made next to
-//!    `unzipped/`;
-//! 3. K goes to `<enc_keyname>`, the plaintext to `<dec_payload_file>` (0600);
-//! 4. with `extract_payload_zip`, a zip plaintext is unpacked next to them;
-//! 5. the staging directory replaces `unzipped/` in one atomic exchange, and
-//!    the previous delivery is removed: a crash leaves the previous delivery
-//!    or the new one, never half of it (a staging directory a killed keylet
-//!    left is removed at the next start, [`super::secure_dir::remove_stale`]);
-//! 6. with `enable_payload_script`, `payload_script` (if the payload has it)
-//!    runs as `sh <script>` in `unzipped/`, as the user keylet runs as.
+//! Delivering K and the payload into `<secure>/unzipped/` (the reference
+//! agent's layout). The payload is decrypted before anything old is removed;
+//! K (`enc_keyname`), the plaintext (`dec_payload_file`, 0600) and, with
+//! `extract_payload_zip`, the unpacked zip go to a 0700 staging directory
+//! `.unzipped.tmp-<pid>` that replaces `unzipped/` in one atomic exchange: a
+//! crash leaves the previous delivery or the new one, never half of it (a
+//! killed keylet's staging directory is removed at the next start,
+//! [`super::secure_dir::remove_stale`]). With `enable_payload_script`,
+//! `payload_script` (if present) then runs as `sh <script>` in `unzipped/`.
 
 use std::path::Path;
 use std::process::Command;
+
+use zeroize::Zeroizing;
 
 use super::secure_dir::STAGING;
 use super::{Delivered, PayloadError, SymmetricKey, cipher, unzip};
@@ -38,14 +35,8 @@ pub fn deliver(
     let staging = secure.join(format!("{STAGING}{}", std::process::id()));
     remove_dir(&staging).map_err(StoreError::io("write", &staging))?;
     unzip::make_dirs(&staging)?;
-    let staged = stage(
-        &staging,
-        &dir,
-        config,
-        k,
-        plaintext.as_deref().map(Vec::as_slice),
-    );
-    // The staging directory now holds the previous delivery, or a failed one.
+    let staged = stage(&staging, &dir, config, k, plaintext.as_ref());
+    // Staging now holds the previous delivery, or a failed one.
     let _ = remove_dir(&staging);
     let files = staged?;
     let script_exit = run_script(&dir, config)?;
@@ -56,14 +47,14 @@ pub fn deliver(
     })
 }
 
-/// Writes K, the plaintext and the unpacked zip into `staging`, which then
-/// takes the place of `dir`; returns how many files were written.
+/// Fills `staging`, which then takes the place of `dir`; returns how many
+/// files were written.
 fn stage(
     staging: &Path,
     dir: &Path,
     config: &PayloadConfig,
     k: &SymmetricKey,
-    plaintext: Option<&[u8]>,
+    plaintext: Option<&Zeroizing<Vec<u8>>>,
 ) -> Result<usize, PayloadError> {
     store::write_private(&staging.join(&config.enc_keyname), k.as_bytes())?;
     let mut files = 1;
@@ -119,11 +110,8 @@ fn remove_dir(path: &Path) -> std::io::Result<()> {
 }
 
 fn run_script(dir: &Path, config: &PayloadConfig) -> Result<Option<i32>, PayloadError> {
-    if config.payload_script.is_empty() {
-        return Ok(None);
-    }
     let script = dir.join(&config.payload_script);
-    if !script.is_file() {
+    if config.payload_script.is_empty() || !script.is_file() {
         return Ok(None);
     }
     if !config.enable_payload_script {

@@ -8,12 +8,6 @@
 //! proves K to the tenant and the payload is decrypted (AES-GCM) into the
 //! secure directory.
 //!
-//! * [`cipher`]: Keylime's AES-GCM payload format.
-//! * [`secure_dir`]: the tmpfs (or 0700 directory) the secrets go to.
-//! * [`deliver`]: writing K and the payload, unzipping, the payload script.
-//! * [`KeyBootstrap`]: unwrapping the shares, deriving K, and all of it
-//!   behind the HTTP handlers.
-//!
 //! Without the `payload` feature (on in the default build) keylet still
 //! takes the shares and proves K on `/keys/verify` (the tenant's `add` needs
 //! that), but refuses payloads and writes nothing: no secure directory, no
@@ -44,10 +38,9 @@ const NOT_BUILT: &str = "this keylet was built without the payload feature, so i
 
 /// A build without the `payload` feature prepares no secure directory
 /// ([`secure_dir::prepare`] refuses), so [`KeyBootstrap`] refuses payloads
-/// and never delivers.
+/// and never calls this.
 #[cfg(not(feature = "payload"))]
 mod deliver {
-    /// Refuses: this build delivers no payloads.
     pub(crate) fn deliver(
         _secure: &std::path::Path,
         _config: &crate::config::PayloadConfig,
@@ -58,32 +51,29 @@ mod deliver {
     }
 }
 
-/// A rejected key share or payload, or a delivery that failed.
-///
-/// The variants raised by `POST /keys/ukey` and `/keys/vkey` are answered
-/// with 400 and their text as `status`.
+/// A rejected key share or payload, or a delivery that failed. Those of
+/// `POST /keys/ukey` and `/keys/vkey` are answered with 400 and their text
+/// as `status`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PayloadError {
     /// `encrypted_key` does not decrypt with the NK (RSA-OAEP, SHA-1).
     Unwrap(String),
-    /// The decrypted share is not an AES-128 or AES-256 key.
+    /// The decrypted share's length: not an AES-128 or AES-256 key.
     KeyLength(usize),
-    /// The payload is too short to hold Keylime's IV and tag.
+    /// The payload's length: too short for Keylime's IV and tag.
     PayloadTooShort(usize),
-    /// The payload (its ciphertext's size) would not fit the secure
-    /// directory (the `secure_size` limit in bytes).
+    /// The payload's length and the `secure_size` limit in bytes that its
+    /// ciphertext would not fit.
     PayloadTooLarge(usize, u64),
-    /// A payload arrived but payloads are not accepted (mTLS is off).
+    /// Why payloads are not accepted (mTLS is off, or not built).
     PayloadRefused(&'static str),
     /// The payload does not decrypt with K (wrong key or tampered).
     Decrypt,
-    /// The secure directory cannot be prepared or used: what is wrong and
-    /// what to do.
+    /// What is wrong with the secure directory and what to do.
     SecureDir(PathBuf, String),
     /// Writing K, the payload or an unpacked file failed.
     Store(crate::store::StoreError),
-    /// The zip payload cannot be unpacked.
     Zip(String),
     /// The payload script could not be run or failed.
     Script(String),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
 use nix::sys::statfs::{TMPFS_MAGIC, statfs};
-use nix::unistd::{Gid, Uid, chown, geteuid};
+use nix::unistd::{chown, geteuid};
 
 use super::PayloadError;
 use crate::config::SecureSize;
@@ -54,9 +54,15 @@ pub fn prepare(
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
     remove_stale(&path);
-    // The uid/gid of `run_as` when keylet is root and will drop to it.
+    // The uid/gid of `run_as` when keylet is root and will drop to it
+    // (`None` otherwise, so a non-root keylet chowns nothing).
     let owner = crate::privileges::run_as_ids(run_as).map_err(|e| fail(e.to_string()))?;
-    if is_mount_point(&path).map_err(&fail)? {
+    // A mount point is on another device than its parent.
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let here = std::fs::metadata(&path).map_err(|e| fail(format!("cannot inspect it: {e}")))?;
+    let above = std::fs::metadata(parent)
+        .map_err(|e| fail(format!("cannot inspect {}: {e}", parent.display())))?;
+    if here.dev() != above.dev() {
         let fs = statfs(&path).map_err(|e| fail(format!("statfs failed: {e}")))?;
         if fs.filesystem_type() != TMPFS_MAGIC {
             return Err(fail(
@@ -66,33 +72,33 @@ pub fn prepare(
             ));
         }
         log::info!("secure directory {} is an existing tmpfs", path.display());
-        give_to(&path, owner).map_err(&fail)?;
-        return Ok(path);
-    }
-    if !geteuid().is_root() {
+    } else if !geteuid().is_root() {
         log::warn!(
             "keylet is not root, so it cannot mount a tmpfs: delivered payload secrets go to {}, \
              a 0700 directory on disk; mount a tmpfs there (e.g. systemd TemporaryFileSystem= \
              or an fstab entry) to keep them in memory",
             path.display()
         );
-        return Ok(path);
+    } else {
+        let options = format!("size={},mode=0700", size.text);
+        mount(
+            Some("tmpfs"),
+            &path,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(options.as_str()),
+        )
+        .map_err(|e| {
+            fail(format!(
+                "mounting a tmpfs ({options}) failed: {e}; keylet needs CAP_SYS_ADMIN for this"
+            ))
+        })?;
+        log::info!("mounted a tmpfs ({options}) at {}", path.display());
     }
-    let options = format!("size={},mode=0700", size.text);
-    mount(
-        Some("tmpfs"),
-        &path,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(options.as_str()),
-    )
-    .map_err(|e| {
-        fail(format!(
-            "mounting a tmpfs ({options}) failed: {e}; keylet needs CAP_SYS_ADMIN for this"
-        ))
-    })?;
-    give_to(&path, owner).map_err(&fail)?;
-    log::info!("mounted a tmpfs ({options}) at {}", path.display());
+    if let Some((uid, gid)) = owner {
+        chown(&path, Some(uid), Some(gid))
+            .map_err(|e| fail(format!("cannot hand it to the run_as user: {e}")))?;
+    }
     Ok(path)
 }
 
@@ -115,21 +121,4 @@ pub fn remove_stale(secure: &Path) {
             );
         }
     }
-}
-
-fn give_to(path: &Path, owner: Option<(Uid, Gid)>) -> Result<(), String> {
-    match owner {
-        Some((uid, gid)) => chown(path, Some(uid), Some(gid))
-            .map_err(|e| format!("cannot hand it to the run_as user: {e}")),
-        None => Ok(()),
-    }
-}
-
-/// A directory is a mount point when it is on another device than its parent.
-fn is_mount_point(path: &Path) -> Result<bool, String> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let here = std::fs::metadata(path).map_err(|e| format!("cannot inspect it: {e}"))?;
-    let above = std::fs::metadata(parent)
-        .map_err(|e| format!("cannot inspect {}: {e}", parent.display()))?;
-    Ok(here.dev() != above.dev())
 }

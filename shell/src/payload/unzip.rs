@@ -125,15 +125,13 @@ fn check_declared(archive: &mut ZipArchive<Cursor<&[u8]>>, limit: u64) -> Result
             .map_or_else(|_| "?".to_owned(), |n| n.into_owned());
         let (size, packed) = (entry.size(), entry.compressed_size());
         match entry.compression() {
-            CompressionMethod::Stored => {}
-            CompressionMethod::Deflated => {
-                if size > packed.saturating_mul(MAX_DEFLATE_RATIO) {
-                    return Err(PayloadError::Zip(format!(
-                        "entry {name:?} declares {size} bytes from {packed} compressed bytes, more \
-                         than deflate can produce (1:{MAX_DEFLATE_RATIO}); refused as a zip bomb"
-                    )));
-                }
+            CompressionMethod::Deflated if size > packed.saturating_mul(MAX_DEFLATE_RATIO) => {
+                return Err(PayloadError::Zip(format!(
+                    "entry {name:?} declares {size} bytes from {packed} compressed bytes, more \
+                     than deflate can produce (1:{MAX_DEFLATE_RATIO}); refused as a zip bomb"
+                )));
             }
+            CompressionMethod::Stored | CompressionMethod::Deflated => {}
             other => {
                 return Err(PayloadError::Zip(format!(
                     "entry {name:?} is compressed with {other}; keylet unpacks stored and \

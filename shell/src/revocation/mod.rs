@@ -1,10 +1,7 @@
 //! Revocation notifications (`POST /v2.x/notifications/revocation`): the
 //! verifier tells every agent when another one failed. keylet checks the
-//! signature with the revocation certificate and, when enabled, runs the
-//! revocation actions.
-//!
-//! * [`notice`]: the signature check.
-//! * [`actions`]: finding and running the actions.
+//! signature with the revocation certificate ([`notice`]) and, when enabled,
+//! runs the revocation actions ([`actions`]).
 //!
 //! A build without the `payload` feature answers notifications and does
 //! nothing else: no [`Revocations`] exists there, and
@@ -40,14 +37,13 @@ pub struct Revocations {
     config: RevocationConfig,
     /// The unpacked payload (`secure/unzipped`), when payloads are accepted.
     payload_dir: Option<PathBuf>,
-    /// Where actions run and their input file is written.
+    /// keylet's `keylime_dir`, where actions run and their input file is
+    /// written.
     work_dir: PathBuf,
 }
 
 impl Revocations {
-    /// Handling with `config`; `payload_dir` is the unpacked payload
-    /// directory (`None` when payloads are refused), `work_dir` keylet's
-    /// `keylime_dir`. `None` in a build without the payload feature.
+    /// `None` in a build without the payload feature.
     #[must_use]
     pub fn new(
         config: RevocationConfig,
@@ -66,10 +62,6 @@ impl Revocations {
 #[cfg(not(feature = "payload"))]
 impl Revocations {
     /// Never called: [`Revocations::new`] makes none in this build.
-    ///
-    /// # Errors
-    ///
-    /// None.
     pub(crate) fn handle(
         self: &Arc<Self>,
         _notification: Notification,
@@ -116,16 +108,11 @@ impl Revocations {
             }
             actions::run(&plan, notice, &self.work_dir)
         });
-        match outcome {
-            Ok(()) => {
-                log::info!("revocation actions for agent {} done", notice.agent_id);
-                true
-            }
-            Err(e) => {
-                log::error!("revocation for agent {}: {e}", notice.agent_id);
-                false
-            }
+        match &outcome {
+            Ok(()) => log::info!("revocation actions for agent {} done", notice.agent_id),
+            Err(e) => log::error!("revocation for agent {}: {e}", notice.agent_id),
         }
+        outcome.is_ok()
     }
 
     /// Checks `notification` and, when it verifies, queues the actions on
@@ -160,11 +147,9 @@ impl Revocations {
 pub enum RevocationError {
     /// The body is not `{"msg": "...", "signature": "..."}`.
     Malformed(String),
-    /// The notification carries no signature.
     Unsigned,
     /// No certificate at this path to check the signature with.
     NoCertificate(PathBuf),
-    /// The certificate file cannot be used, and why.
     BadCertificate(PathBuf, String),
     /// The signature does not verify with the certificate at this path.
     BadSignature(PathBuf),
