@@ -16,30 +16,18 @@ pub enum TpmDevice {
     /// A character device, e.g. `/dev/tpmrm0` or `/dev/tpm0`.
     Path(PathBuf),
     /// swtpm's TCP data port.
-    Tcp {
-        /// Host name or address.
-        host: String,
-        /// Port.
-        port: u16,
-    },
+    Tcp { host: String, port: u16 },
     /// An already-open descriptor (inherited from a privileged parent).
     Fd(i32),
     /// The Microsoft/IBM TPM simulator: its TPM port (the platform port is
     /// the next one).
-    Mssim {
-        /// Host name or address.
-        host: String,
-        /// The TPM port.
-        port: u16,
-    },
+    Mssim { host: String, port: u16 },
 }
 
-/// A `tpm_device` or `TCTI` value keylet cannot use.
+/// A `tpm_device` or `TCTI` value keylet cannot use, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceError {
-    /// The value given.
     pub(crate) value: String,
-    /// What is wrong with it.
     pub(crate) reason: &'static str,
 }
 

@@ -12,7 +12,6 @@ pub struct TransportError {
     pub(crate) device: String,
     /// The command code in flight (0 while opening).
     pub(crate) cc: u32,
-    /// What went wrong.
     pub failure: Failure,
 }
 
@@ -28,13 +27,9 @@ pub enum Failure {
     Timeout(u64),
     /// The peer closed the connection mid-response.
     Closed,
-    /// The response header declares a size that is impossible or does not fit.
-    BadSize {
-        /// The declared size.
-        size: usize,
-        /// The response buffer's capacity.
-        capacity: usize,
-    },
+    /// The response header declares a `size` that is impossible or does not
+    /// fit the response buffer's `capacity`.
+    BadSize { size: usize, capacity: usize },
 }
 
 impl fmt::Display for TransportError {

@@ -107,9 +107,8 @@ pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, Trans
 /// Opens a TPM character device (`/dev/tpmrm0`, `/dev/tpm0`) read-write,
 /// close-on-exec.
 fn open_file(path: &Path, fail: &Fail<'_>) -> Result<File, TransportError> {
-    let flags = OFlag::O_RDWR | OFlag::O_CLOEXEC;
-    let fd = nix::fcntl::open(path, flags, Mode::empty());
-    fd.map(File::from)
+    nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map(File::from)
         .map_err(|e| fail.err(Failure::Open(e.into())))
 }
 
@@ -118,27 +117,25 @@ impl TpmTransport {
     /// socketpair whose other end `swtpm chardev --fd` serves).
     #[must_use]
     pub fn from_owned(fd: OwnedFd, device: impl Into<String>, timeout: Duration) -> Self {
-        let device = device.into();
         Self {
             link: Link::Fd(File::from(fd)),
-            device,
+            device: device.into(),
             timeout,
         }
     }
 
-    /// Connects to swtpm's data port `host:port` (`--server type=tcp`),
-    /// waiting at most `timeout` to connect and for each response.
+    /// [`open`] swtpm's data port `host:port` (`--server type=tcp`).
     ///
     /// # Errors
     ///
-    /// [`Failure::Open`] naming the address.
+    /// As [`open`].
     pub fn tcp(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
         let host = host.to_owned();
         open(&TpmDevice::Tcp { host, port }, timeout)
     }
 
-    /// Connects to the Microsoft/IBM simulator's TPM port `port` and platform
-    /// port `port + 1` on `host` (tpm2-tss's `mssim:host=H,port=P`), as [`open`].
+    /// [`open`] the Microsoft/IBM simulator's TPM port `port` and platform
+    /// port `port + 1` on `host` (tpm2-tss's `mssim:host=H,port=P`).
     ///
     /// # Errors
     ///
