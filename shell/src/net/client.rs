@@ -28,23 +28,14 @@ pub(crate) const DEFAULT_MAX_BODY: usize = 1 << 20;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// No connection (refused, timed out, reset): worth retrying.
-    Unreachable {
-        /// `scheme://host:port`.
-        address: String,
-        /// What happened.
-        detail: String,
-    },
-    /// The TLS setup or handshake failed (a certificate or name problem).
-    Tls {
-        /// What happened and what to check.
-        detail: String,
-    },
+    /// No connection to `address` (`scheme://host:port`): refused, timed
+    /// out, reset. Worth retrying.
+    Unreachable { address: String, detail: String },
+    /// The TLS setup or handshake failed (a certificate or name problem):
+    /// what happened and what to check.
+    Tls { detail: String },
     /// The answer could not be read (too large, cut off, not HTTP).
-    BadResponse {
-        /// What was wrong.
-        detail: String,
-    },
+    BadResponse { detail: String },
 }
 
 impl fmt::Display for HttpError {
@@ -77,32 +68,26 @@ pub(crate) fn client_tls_config(
 /// One request.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Request<'a> {
-    /// `GET`, `POST`, `PATCH`, ...
     pub(crate) method: &'a str,
     /// The path (and query).
     pub(crate) path: &'a str,
-    /// The body and its media type.
+    /// The media type and the body.
     pub(crate) body: Option<(&'a str, Vec<u8>)>,
-    /// `Accept`.
     pub(crate) accept: Option<&'a str>,
-    /// `Authorization: Bearer ...`.
+    /// The token sent as `Authorization: Bearer ...`.
     pub(crate) bearer: Option<&'a str>,
     /// The largest answer body accepted (0: [`DEFAULT_MAX_BODY`]).
     pub(crate) max_body: usize,
 }
 
-/// An answer.
+/// An answer: its status, the headers keylet reads (each if present and
+/// valid text), and its body.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reply {
-    /// The HTTP status.
     pub(crate) status: u16,
-    /// `Content-Type`, if any and valid text.
     pub(crate) content_type: Option<String>,
-    /// `Location`, if any and valid text.
     pub(crate) location: Option<String>,
-    /// `Retry-After`, if any and valid text.
     pub(crate) retry_after: Option<String>,
-    /// The body.
     pub(crate) body: Vec<u8>,
 }
 
@@ -127,16 +112,6 @@ impl fmt::Display for Endpoint {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         write!(f, "{scheme}://{}", HostPort(&self.host, self.port))
     }
-}
-
-fn header(
-    resp: &hyper::Response<hyper::body::Incoming>,
-    name: hyper::header::HeaderName,
-) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 impl Endpoint {
@@ -165,6 +140,19 @@ impl Endpoint {
             address: self.to_string(),
             detail: detail.to_string(),
         }
+    }
+
+    /// `work`, or [`HttpError::Unreachable`] ("no `what` within 30s") if it
+    /// takes longer than a request may.
+    async fn within<T>(
+        &self,
+        what: &str,
+        work: impl Future<Output = Result<T, HttpError>>,
+    ) -> Result<T, HttpError> {
+        let late = |_| self.unreachable(format!("no {what} within {}s", REQUEST_TIMEOUT.as_secs()));
+        tokio::time::timeout(REQUEST_TIMEOUT, work)
+            .await
+            .map_err(late)?
     }
 
     /// Opens a connection (TCP, then TLS with the certificate and name
@@ -196,14 +184,7 @@ impl Endpoint {
                 driver,
             })
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, connect)
-            .await
-            .map_err(|_| {
-                self.unreachable(format!(
-                    "no connection within {}s",
-                    REQUEST_TIMEOUT.as_secs()
-                ))
-            })?
+        self.within("connection", connect).await
     }
 
     async fn tls_handshake(
@@ -292,14 +273,12 @@ impl Connection {
     /// within the request timeout; [`HttpError::BadResponse`] for an answer
     /// that cannot be read (or is larger than allowed).
     pub(crate) async fn send(&mut self, r: Request<'_>) -> Result<Reply, HttpError> {
-        let max_body = if r.max_body == 0 {
-            DEFAULT_MAX_BODY
-        } else {
-            r.max_body
-        };
+        let max_body = Some(r.max_body)
+            .filter(|&m| m > 0)
+            .unwrap_or(DEFAULT_MAX_BODY);
         let req = self.endpoint.build(r)?;
         let endpoint = self.endpoint.clone();
-        tokio::time::timeout(REQUEST_TIMEOUT, async {
+        let answer = async {
             self.sender
                 .ready()
                 .await
@@ -309,11 +288,15 @@ impl Connection {
                 .send_request(req)
                 .await
                 .map_err(|e| endpoint.unreachable(e))?;
+            let header = |name| {
+                let value = resp.headers().get(name)?.to_str().ok();
+                value.map(str::to_string)
+            };
             let mut reply = Reply {
                 status: resp.status().as_u16(),
-                content_type: header(&resp, hyper::header::CONTENT_TYPE),
-                location: header(&resp, hyper::header::LOCATION),
-                retry_after: header(&resp, hyper::header::RETRY_AFTER),
+                content_type: header(hyper::header::CONTENT_TYPE),
+                location: header(hyper::header::LOCATION),
+                retry_after: header(hyper::header::RETRY_AFTER),
                 body: Vec::new(),
             };
             let body = Limited::new(resp.into_body(), max_body)
@@ -328,10 +311,7 @@ impl Connection {
                 .to_bytes();
             reply.body = body.to_vec();
             Ok(reply)
-        })
-        .await
-        .map_err(|_| {
-            endpoint.unreachable(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))
-        })?
+        };
+        endpoint.within("answer", answer).await
     }
 }

@@ -9,32 +9,18 @@ pub enum RegistrarError {
     /// No usable HTTP answer: unreachable (worth retrying), a TLS failure,
     /// or an answer that could not be read.
     Http(HttpError),
-    /// The registrar refused this id with these keys (403).
-    IdentityConflict {
-        /// The agent id.
-        id: String,
-        /// The registrar's message.
-        message: String,
-    },
-    /// Any other non-200 answer.
+    /// The registrar refused agent `id` with these keys (403), saying `message`.
+    IdentityConflict { id: String, message: String },
+    /// Any other non-200 answer to what keylet asked for (`action`).
     Status {
-        /// What keylet asked for.
         action: &'static str,
-        /// The HTTP status.
         status: u16,
-        /// The registrar's message.
         message: String,
     },
     /// The answer was not what the protocol says.
-    BadResponse {
-        /// What was wrong.
-        detail: String,
-    },
-    /// The registrar supports none of keylet's API versions.
-    NoCommonVersion {
-        /// What it supports.
-        registrar: Vec<(u8, u8)>,
-    },
+    BadResponse { detail: String },
+    /// The registrar supports none of keylet's API versions, only these.
+    NoCommonVersion { registrar: Vec<(u8, u8)> },
 }
 
 impl RegistrarError {

@@ -52,35 +52,25 @@ impl Registrar {
         })
     }
 
-    /// Sends one request (with `body` as JSON, if any) and returns the
-    /// status and body.
-    ///
-    /// # Errors
-    ///
-    /// [`net::HttpError::Unreachable`] for connection failures and timeouts,
-    /// [`net::HttpError::Tls`] for certificate problems.
+    /// Sends one request (with `body` as JSON, if any) on a new connection
+    /// and returns the status and body.
     async fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&impl serde::Serialize>,
     ) -> Result<(u16, Vec<u8>), RegistrarError> {
-        let body = match body.map(serde_json::to_vec).transpose() {
-            Ok(body) => body.map(|b| ("application/json", b)),
-            Err(e) => {
-                let detail = format!("cannot write the request to {path}: {e}");
-                return Err(RegistrarError::BadResponse { detail });
-            }
+        let body = body.map(serde_json::to_vec).transpose().map_err(|e| {
+            let detail = format!("cannot write the request to {path}: {e}");
+            RegistrarError::BadResponse { detail }
+        })?;
+        let request = net::Request {
+            method,
+            path,
+            body: body.map(|b| ("application/json", b)),
+            ..net::Request::default()
         };
-        let mut conn = self.endpoint.connect().await?;
-        let reply = conn
-            .send(net::Request {
-                method,
-                path,
-                body,
-                ..net::Request::default()
-            })
-            .await?;
+        let reply = self.endpoint.connect().await?.send(request).await?;
         Ok((reply.status, reply.body))
     }
 
