@@ -18,8 +18,8 @@ use super::LogError;
 pub(crate) fn read_boottime() -> Result<u64, LogError> {
     let path = Path::new("/proc/stat");
     let text = std::fs::read_to_string(path).map_err(|e| LogError::read(path, e))?;
-    let missing = || LogError::read(path, io::Error::other("no valid 'btime' line"));
-    parse_btime(&text).ok_or_else(missing)
+    parse_btime(&text)
+        .ok_or_else(|| LogError::read(path, io::Error::other("no valid 'btime' line")))
 }
 
 /// The value of the `btime` line of a `/proc/stat` text, if present and valid.
@@ -32,24 +32,20 @@ pub(crate) fn parse_btime(stat: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_btime;
+    use super::*;
 
     #[test]
-    fn finds_btime_among_other_lines() {
+    fn btime_is_found_among_other_lines_and_missing_or_garbled_is_none() {
         let stat = "cpu  1 2 3\nintr 5 6\nctxt 77\nbtime 1767225600\nprocesses 9\n";
         assert_eq!(parse_btime(stat), Some(1_767_225_600));
-    }
-
-    #[test]
-    fn missing_or_garbled_btime_is_none() {
-        assert_eq!(parse_btime("cpu 1\nctxt 2\n"), None);
-        assert_eq!(parse_btime("btime soon\n"), None);
-        assert_eq!(parse_btime("btimex 5\n"), None);
+        for bad in ["cpu 1\nctxt 2\n", "btime soon\n", "btimex 5\n"] {
+            assert_eq!(parse_btime(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
     fn reads_this_machines_boot_time() {
-        let t = super::read_boottime();
+        let t = read_boottime();
         assert!(matches!(t, Ok(v) if v > 1_000_000_000), "{t:?}");
     }
 }

@@ -23,29 +23,13 @@ const MAX_CHECKPOINTS: usize = 4096;
 const SCAN_CHUNK: usize = 64 * 1024;
 
 /// The part of the IMA log one response carries: complete lines from byte
-/// `start` up to (not including) byte `end`, the first being line `entry`.
+/// `start` up to (not including) byte `end`, the first being line `entry`
+/// (sent as `ima_measurement_list_entry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImaSlice {
-    /// Byte offset of the first line sent.
     pub start: u64,
-    /// Byte offset just past the last complete line sent.
-    pub(crate) end: u64,
-    /// The index of the first line sent (`ima_measurement_list_entry`).
+    pub end: u64,
     pub entry: u64,
-}
-
-impl ImaSlice {
-    /// The number of bytes in the slice.
-    #[must_use]
-    pub const fn len(&self) -> u64 {
-        self.end.saturating_sub(self.start)
-    }
-
-    /// Whether the slice carries no lines.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What is known about the log's complete lines.
@@ -126,9 +110,11 @@ impl ImaLog {
     ///
     /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let log = LogFile::open(path)?;
         let index = Mutex::new(LineIndex::new());
-        Ok(Self { log, index })
+        Ok(Self {
+            log: LogFile::open(path)?,
+            index,
+        })
     }
 
     /// Brings the index up to date with the file and says which lines to send
@@ -187,11 +173,7 @@ impl ImaLog {
     /// Whether the byte before `index.end` is still the `\n` that ended the
     /// last counted line (and, for regular files, the file is long enough).
     fn still_holds(&self, index: &LineIndex) -> Result<bool, LogError> {
-        let meta = self
-            .log
-            .file
-            .metadata()
-            .map_err(|e| self.log.read_error(e))?;
+        let meta = self.file.metadata().map_err(|e| self.read_error(e))?;
         // securityfs reports size 0, so the length check applies to regular files only.
         if meta.is_file() && meta.len() != 0 && meta.len() < index.end {
             return Ok(false);

@@ -24,14 +24,12 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// Why a log (or `/proc/stat`) could not be opened or read.
+/// Why a log (or `/proc/stat`) at `path` could not be opened (`open`) or
+/// read: the operating system's reason, or what the file lacks.
 #[derive(Debug)]
 pub struct LogError {
-    /// The configured path.
     path: PathBuf,
-    /// Whether opening the file failed (rather than reading it).
     open: bool,
-    /// The operating system's reason, or what the file lacks.
     source: io::Error,
 }
 
@@ -100,7 +98,6 @@ impl LogFile {
         Ok(Self { path, file })
     }
 
-    /// The path the log was opened from.
     #[must_use]
     pub(crate) fn path(&self) -> &Path {
         &self.path
