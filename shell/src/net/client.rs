@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
+use hyper::header;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -196,22 +197,19 @@ impl Endpoint {
         let name = ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls {
             detail: format!("{host_option} {} is not a valid TLS name: {e}", self.host),
         })?;
-        tokio_rustls::TlsConnector::from(Arc::clone(config))
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+        connector
             .connect(name, tcp)
             .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::InvalidData {
-                    HttpError::Tls {
-                        detail: format!(
-                            "{e}; check that {ca_option} holds the CA that signed the \
-                             server's certificate and that the certificate names {} \
-                             (from {host_option})",
-                            self.host
-                        ),
-                    }
-                } else {
-                    self.unreachable(e)
-                }
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => HttpError::Tls {
+                    detail: format!(
+                        "{e}; check that {ca_option} holds the CA that signed the server's \
+                     certificate and that the certificate names {} (from {host_option})",
+                        self.host
+                    ),
+                },
+                _ => self.unreachable(e),
             })
     }
 
@@ -219,23 +217,17 @@ impl Endpoint {
         let mut req = hyper::Request::builder()
             .method(r.method)
             .uri(r.path)
-            .header(
-                hyper::header::HOST,
-                HostPort(&self.host, self.port).to_string(),
-            );
+            .header(header::HOST, HostPort(&self.host, self.port).to_string());
         if let Some(accept) = r.accept {
-            req = req.header(hyper::header::ACCEPT, accept);
+            req = req.header(header::ACCEPT, accept);
         }
         if let Some(token) = r.bearer {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        let body = match r.body {
-            Some((media, body)) => {
-                req = req.header(hyper::header::CONTENT_TYPE, media);
-                body
-            }
-            None => Vec::new(),
-        };
+        if let Some((media, _)) = r.body {
+            req = req.header(header::CONTENT_TYPE, media);
+        }
+        let body = r.body.map(|(_, body)| body).unwrap_or_default();
         req.body(Full::new(Bytes::from(body)))
             .map_err(|e| HttpError::BadResponse {
                 detail: format!("cannot build the request: {e}"),
@@ -288,15 +280,15 @@ impl Connection {
                 .send_request(req)
                 .await
                 .map_err(|e| endpoint.unreachable(e))?;
-            let header = |name| {
+            let text = |name| {
                 let value = resp.headers().get(name)?.to_str().ok();
                 value.map(str::to_string)
             };
             let mut reply = Reply {
                 status: resp.status().as_u16(),
-                content_type: header(hyper::header::CONTENT_TYPE),
-                location: header(hyper::header::LOCATION),
-                retry_after: header(hyper::header::RETRY_AFTER),
+                content_type: text(header::CONTENT_TYPE),
+                location: text(header::LOCATION),
+                retry_after: text(header::RETRY_AFTER),
                 body: Vec::new(),
             };
             let body = Limited::new(resp.into_body(), max_body)
