@@ -1,17 +1,7 @@
 //! keylet's Prometheus metrics (option `metrics_listen`), served as the
-//! OpenMetrics text format over plain HTTP on `GET /metrics`.
-//!
-//! * `keylet_quotes_total{endpoint="identity|integrity",result="ok|error"}`:
-//!   quote requests that reached the TPM, by endpoint and outcome.
-//! * `keylet_tpm_errors_total{kind}`: TPM trouble by [`TpmErrorKind`]
-//!   (`timeout`, `connection`, `malformed`, `retry`, `response`, `deadline`).
-//! * `keylet_tpm_command_duration_seconds{command}`: a histogram of every TPM
-//!   command's round trip (`quote`, `pcr_read`, `pcr_extend`, ...).
-//! * `keylet_last_quote_timestamp_seconds`: unix time of the last successful quote.
-//! * `keylet_certificate_expiry_timestamp_seconds{path}`: the `notAfter` of
-//!   each configured certificate file (the earliest one for a bundle), read
-//!   at every scrape so replaced files show their new dates.
-//! * `keylet_registered`: 1 once registered and activated at the registrar.
+//! OpenMetrics text format over plain HTTP on `GET /metrics`. The series are
+//! listed with their meaning in README.md ("Metrics") and in each one's help
+//! text (`registry.rs`); TPM errors are counted by [`TpmErrorKind`].
 //!
 //! Updates on the quote path are atomics and locks on memory allocated at
 //! start-up: they do not allocate.

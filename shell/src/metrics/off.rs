@@ -9,39 +9,30 @@ use std::time::Duration;
 
 use super::{Endpoint, TpmErrorKind};
 
-/// The agent's metrics: none in this build. The methods mirror the
-/// registry's and can never be called.
+/// The agent's metrics: none in this build.
 #[derive(Debug)]
 pub enum Metrics {}
 
-impl Metrics {
-    pub(crate) fn quote_served(&self, _endpoint: Endpoint, _ok: bool) {
-        match *self {}
-    }
+/// The registry's update methods, each taking its arguments and never
+/// running, since no [`Metrics`] exists.
+macro_rules! no_updates {
+    ($($name:ident($($arg:ty),*);)*) => {
+        impl Metrics {
+            $(pub(crate) fn $name(&self, $(_: $arg),*) {
+                match *self {}
+            })*
+        }
+    };
+}
 
-    pub(crate) fn tpm_error(&self, _kind: TpmErrorKind) {
-        match *self {}
-    }
-
-    pub(crate) fn tpm_command(&self, _command: u32, _took: Duration) {
-        match *self {}
-    }
-
-    pub(crate) fn push_attestation(&self, _accepted: bool) {
-        match *self {}
-    }
-
-    pub(crate) fn verifier_answer(&self, _status: u16) {
-        match *self {}
-    }
-
-    pub(crate) fn set_last_pass(&self, _unix: i64) {
-        match *self {}
-    }
-
-    pub(crate) fn set_registered(&self, _registered: bool) {
-        match *self {}
-    }
+no_updates! {
+    quote_served(Endpoint, bool);
+    tpm_error(TpmErrorKind);
+    tpm_command(u32, Duration);
+    push_attestation(bool);
+    verifier_answer(u16);
+    set_last_pass(i64);
+    set_registered(bool);
 }
 
 /// The metrics listener: none in this build.

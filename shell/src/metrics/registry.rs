@@ -173,7 +173,6 @@ impl Metrics {
         }
     }
 
-    /// Counts one TPM error of `kind`.
     pub(crate) fn tpm_error(&self, kind: TpmErrorKind) {
         if let Some(c) = self.tpm_errors.get(kind as usize) {
             c.inc();
@@ -210,7 +209,6 @@ impl Metrics {
         self.last_pass.set(unix);
     }
 
-    /// Sets the registration state.
     pub fn set_registered(&self, registered: bool) {
         self.registered.set(i64::from(registered));
     }
