@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 use std::ops::Deref;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{LogError, LogFile};
 
@@ -110,11 +110,9 @@ impl ImaLog {
     ///
     /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
+        let log = LogFile::open(path)?;
         let index = Mutex::new(LineIndex::new());
-        Ok(Self {
-            log: LogFile::open(path)?,
-            index,
-        })
+        Ok(Self { log, index })
     }
 
     /// Brings the index up to date with the file and says which lines to send
@@ -131,8 +129,7 @@ impl ImaLog {
     ///
     /// [`LogError`] if the file cannot be read.
     pub fn slice_from(&self, requested: u64) -> Result<ImaSlice, LogError> {
-        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-        self.refresh(&mut index)?;
+        let index = self.refreshed()?;
         let end = index.end;
         let (start, entry) = match requested.cmp(&index.lines) {
             Ordering::Greater => (0, 0),
@@ -148,26 +145,27 @@ impl ImaLog {
     ///
     /// [`LogError`] if the file cannot be read.
     pub fn line_count(&self) -> Result<u64, LogError> {
-        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-        self.refresh(&mut index)?;
-        Ok(index.lines)
+        Ok(self.refreshed()?.lines)
     }
 
-    /// Counts lines appended since the last refresh; resets the index first if
-    /// the file no longer holds what was counted (shrunk or replaced).
-    fn refresh(&self, index: &mut LineIndex) -> Result<(), LogError> {
-        if index.end > 0 && !self.still_holds(index)? {
+    /// The index, locked, after counting the lines appended since the last
+    /// refresh; reset first if the file no longer holds what was counted
+    /// (shrunk or replaced).
+    fn refreshed(&self) -> Result<MutexGuard<'_, LineIndex>, LogError> {
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        if index.end > 0 && !self.still_holds(&index)? {
             log::info!(
                 "IMA log {} shrank or was replaced; re-indexing it",
                 self.path().display()
             );
             *index = LineIndex::new();
         }
-        self.scan(index.end, |next| {
+        let end = index.end;
+        self.scan(end, |next| {
             index.push_line(next);
             None::<()>
         })?;
-        Ok(())
+        Ok(index)
     }
 
     /// Whether the byte before `index.end` is still the `\n` that ended the
