@@ -13,14 +13,12 @@
 //! the connection.
 
 mod device;
-mod error;
 mod hint;
 mod transport;
 
 pub use device::{DeviceError, TpmDevice};
-pub use error::{Failure, TransportError};
 pub(crate) use hint::HintSuffix;
-pub use transport::{TpmTransport, open};
+pub use transport::{Failure, TpmTransport, TransportError, open};
 
 use std::time::Duration;
 

@@ -2,8 +2,9 @@
 //! out whole and the response is read until its declared size has arrived;
 //! errors name the device and the command in flight ([`Fail`]).
 
+use std::fmt;
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -19,7 +20,6 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
 use super::TpmDevice;
-use super::error::{Fail, Failure, TransportError};
 
 /// A TPM: a character device or open descriptor, swtpm over TCP, or the
 /// Microsoft/IBM simulator.
@@ -133,24 +133,13 @@ impl TpmTransport {
         let host = host.to_owned();
         open(&TpmDevice::Tcp { host, port }, timeout)
     }
-
-    /// [`open`] the Microsoft/IBM simulator's TPM port `port` and platform
-    /// port `port + 1` on `host` (tpm2-tss's `mssim:host=H,port=P`).
-    ///
-    /// # Errors
-    ///
-    /// As [`open`].
-    pub fn mssim(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
-        let host = host.to_owned();
-        open(&TpmDevice::Mssim { host, port }, timeout)
-    }
 }
 
 /// A TCP connection to `host:port` (the first address that answers) with
 /// the timeout for connecting and each write (reads wait in `poll`), no
 /// Nagle delay.
 fn connect_stream(host: &str, port: u16, fail: &Fail<'_>) -> Result<TcpStream, TransportError> {
-    let mut last = std::io::Error::new(ErrorKind::NotFound, "host resolves to no address");
+    let mut last = io::Error::new(ErrorKind::NotFound, "host resolves to no address");
     let addrs = (host, port)
         .to_socket_addrs()
         .map_err(|e| fail.err(Failure::Open(e)))?;
@@ -293,5 +282,106 @@ impl Drop for TpmTransport {
             let _ = tpm.write_all(&end);
             let _ = platform.write_all(&end);
         }
+    }
+}
+
+/// A TPM transport failure.
+#[derive(Debug)]
+pub struct TransportError {
+    /// The device as configured.
+    pub(crate) device: String,
+    /// The command code in flight (0 while opening).
+    pub(crate) cc: u32,
+    pub failure: Failure,
+}
+
+/// What went wrong on a TPM transport.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The device could not be opened or connected to: the OS error.
+    Open(io::Error),
+    /// `"write"`, `"read"` or `"poll"` failed with the OS error.
+    Io(&'static str, io::Error),
+    /// No complete response arrived within this many seconds.
+    Timeout(u64),
+    /// The peer closed the connection mid-response.
+    Closed,
+    /// The response header declares a `size` that is impossible or does not
+    /// fit the response buffer's `capacity`.
+    BadSize { size: usize, capacity: usize },
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { device, cc, .. } = self;
+        match &self.failure {
+            Failure::Open(source) => write!(
+                f,
+                "cannot open TPM {device}: {source} (check tpm_device, permissions of the device \
+                 node, or that swtpm is running)"
+            ),
+            Failure::Io(op, source) => {
+                write!(f, "TPM {device}: {op} failed for command {cc:#x}: {source}")
+            }
+            Failure::Timeout(seconds) => write!(
+                f,
+                "TPM {device}: no response to command {cc:#x} within {seconds} s"
+            ),
+            Failure::Closed => write!(
+                f,
+                "TPM {device} closed the connection while answering command {cc:#x}"
+            ),
+            Failure::BadSize { size, capacity } => write!(
+                f,
+                "TPM {device}: response to command {cc:#x} declares {size} bytes \
+                 (buffer holds {capacity}, header needs 10)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.failure {
+            Failure::Open(source) | Failure::Io(_, source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Builds the errors of one command `cc` (0 while connecting) on one device.
+struct Fail<'a> {
+    device: &'a str,
+    cc: u32,
+    timeout: Duration,
+}
+
+impl Fail<'_> {
+    fn err(&self, failure: Failure) -> TransportError {
+        TransportError {
+            device: self.device.to_owned(),
+            cc: self.cc,
+            failure,
+        }
+    }
+
+    /// A set-up step failed for the reason `detail`.
+    fn open(&self, detail: String) -> TransportError {
+        self.err(Failure::Open(io::Error::other(detail)))
+    }
+
+    fn bad_size(&self, size: usize, capacity: usize) -> TransportError {
+        self.err(Failure::BadSize { size, capacity })
+    }
+
+    /// A write error: a timeout, the peer taking no more bytes, or another
+    /// failure of `op`.
+    fn stream(&self, op: &'static str, e: io::Error) -> TransportError {
+        self.err(match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::Timeout(self.timeout.as_secs()),
+            ErrorKind::WriteZero => Failure::Closed,
+            _ => Failure::Io(op, e),
+        })
     }
 }
