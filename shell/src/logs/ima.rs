@@ -171,7 +171,8 @@ impl ImaLog {
     /// Whether the byte before `index.end` is still the `\n` that ended the
     /// last counted line (and, for regular files, the file is long enough).
     fn still_holds(&self, index: &LineIndex) -> Result<bool, LogError> {
-        let meta = self.file.metadata().map_err(|e| self.read_error(e))?;
+        let meta = self.file.metadata();
+        let meta = meta.map_err(|e| LogError::read(&self.path, e))?;
         // securityfs reports size 0, so the length check applies to regular files only.
         if meta.is_file() && meta.len() != 0 && meta.len() < index.end {
             return Ok(false);

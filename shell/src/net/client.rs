@@ -98,7 +98,6 @@ pub(crate) struct Endpoint {
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
-    /// The options holding the CA file and the host, for TLS hints.
     options: (&'static str, &'static str),
 }
 
