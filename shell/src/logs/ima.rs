@@ -63,11 +63,7 @@ impl LineIndex {
             return;
         }
         if self.checkpoints.len() >= MAX_CHECKPOINTS {
-            let mut index = 0usize;
-            self.checkpoints.retain(|_| {
-                index = index.wrapping_add(1);
-                !index.is_multiple_of(2)
-            });
+            self.checkpoints = self.checkpoints.iter().copied().step_by(2).collect();
             self.stride = self.stride.saturating_mul(2);
         }
         if self.lines.is_multiple_of(self.stride) {
@@ -172,7 +168,7 @@ impl ImaLog {
     /// last counted line (and, for regular files, the file is long enough).
     fn still_holds(&self, index: &LineIndex) -> Result<bool, LogError> {
         let meta = self.file.metadata();
-        let meta = meta.map_err(|e| LogError::read(&self.path, e))?;
+        let meta = meta.map_err(|e| LogError::new(&self.path, false, e))?;
         // securityfs reports size 0, so the length check applies to regular files only.
         if meta.is_file() && meta.len() != 0 && meta.len() < index.end {
             return Ok(false);

@@ -1,10 +1,8 @@
 //! The logs keylet sends with integrity quotes.
 //!
-//! * [`ImaLog`]: the IMA runtime measurement list (`ascii_runtime_measurements`),
-//!   opened once and re-read by offset, with a bounded line-offset index so a
-//!   request for line N seeks instead of rescanning.
-//! * [`MeasuredBootLog`]: the UEFI event log (`binary_bios_measurements`),
-//!   opened once and streamed whole.
+//! * [`ImaLog`]: the IMA runtime measurement list, with a bounded
+//!   line-offset index so a request for line N seeks instead of rescanning.
+//! * [`MeasuredBootLog`]: the UEFI event log, streamed whole.
 //! * [`read_boottime`]: the boot time (`btime` of `/proc/stat`), sent as
 //!   `boottime` so the verifier resets its IMA state cleanly after a reboot.
 //!
@@ -33,13 +31,9 @@ pub struct LogError {
 }
 
 impl LogError {
-    fn read(path: &Path, source: io::Error) -> Self {
+    fn new(path: &Path, open: bool, source: io::Error) -> Self {
         let path = path.to_path_buf();
-        Self {
-            path,
-            open: false,
-            source,
-        }
+        Self { path, open, source }
     }
 }
 
@@ -88,11 +82,7 @@ impl LogFile {
     ///
     /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = File::open(path).map_err(|source| LogError {
-            path: path.to_path_buf(),
-            open: true,
-            source,
-        })?;
+        let file = File::open(path).map_err(|e| LogError::new(path, true, e))?;
         let path = path.to_path_buf();
         Ok(Self { path, file })
     }
@@ -112,7 +102,7 @@ impl LogFile {
         loop {
             match self.file.read_at(buf, offset) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other.map_err(|e| LogError::read(&self.path, e)),
+                other => return other.map_err(|e| LogError::new(&self.path, false, e)),
             }
         }
     }
@@ -129,9 +119,9 @@ impl LogFile {
 /// [`LogError`] if `/proc/stat` cannot be read or has no valid `btime` line.
 pub(crate) fn read_boottime() -> Result<u64, LogError> {
     let path = Path::new("/proc/stat");
-    let text = std::fs::read_to_string(path).map_err(|e| LogError::read(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| LogError::new(path, false, e))?;
     parse_btime(&text)
-        .ok_or_else(|| LogError::read(path, io::Error::other("no valid 'btime' line")))
+        .ok_or_else(|| LogError::new(path, false, io::Error::other("no valid 'btime' line")))
 }
 
 /// The value of the `btime` line of a `/proc/stat` text, if present and valid.

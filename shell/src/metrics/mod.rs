@@ -5,16 +5,12 @@
 //!
 //! Updates on the quote path are atomics and locks on memory allocated at
 //! start-up: they do not allocate.
-//!
-//! Without the `metrics` feature (on in the default build) keylet has no
-//! registry and no listener: [`Metrics`] cannot be made, and
-//! `metrics_listen` is refused when the configuration is read.
 
 #[cfg(feature = "metrics")]
 mod registry;
 #[cfg(feature = "metrics")]
 mod server;
-// the stand-ins of a build without the metrics feature
+// without the metrics feature (on by default): no registry, no listener
 #[cfg(not(feature = "metrics"))]
 mod off;
 mod timed;

@@ -270,15 +270,9 @@ impl Connection {
         let req = self.endpoint.build(r)?;
         let endpoint = self.endpoint.clone();
         let answer = async {
-            self.sender
-                .ready()
-                .await
-                .map_err(|e| endpoint.unreachable(e))?;
-            let resp = self
-                .sender
-                .send_request(req)
-                .await
-                .map_err(|e| endpoint.unreachable(e))?;
+            let unreachable = |e| endpoint.unreachable(e);
+            self.sender.ready().await.map_err(unreachable)?;
+            let resp = self.sender.send_request(req).await.map_err(unreachable)?;
             let text = |name| {
                 let value = resp.headers().get(name)?.to_str().ok();
                 value.map(str::to_string)
@@ -290,17 +284,14 @@ impl Connection {
                 retry_after: text(header::RETRY_AFTER),
                 body: Vec::new(),
             };
-            let body = Limited::new(resp.into_body(), max_body)
-                .collect()
-                .await
-                .map_err(|e| HttpError::BadResponse {
-                    detail: format!(
-                        "reading the answer (status {}, at most {max_body} bytes accepted): {e}",
-                        reply.status
-                    ),
-                })?
-                .to_bytes();
-            reply.body = body.to_vec();
+            let body = Limited::new(resp.into_body(), max_body).collect().await;
+            let body = body.map_err(|e| HttpError::BadResponse {
+                detail: format!(
+                    "reading the answer (status {}, at most {max_body} bytes accepted): {e}",
+                    reply.status
+                ),
+            })?;
+            reply.body = body.to_bytes().to_vec();
             Ok(reply)
         };
         endpoint.within("answer", answer).await

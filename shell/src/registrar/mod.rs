@@ -2,8 +2,9 @@
 //! and its errors.
 //!
 //! Plain HTTP to `registrar_port`, as the registrar expects from pull agents,
-//! or HTTPS to `registrar_tls_port` verified against `registrar_tls_ca_cert`
-//! with hostname checking (never without verification).
+//! or HTTPS to `registrar_tls_port` (`registrar_tls_enabled`), the
+//! certificate verified against `registrar_tls_ca_cert` and its name against
+//! `registrar_ip` (never without verification).
 
 use std::sync::Arc;
 
@@ -31,10 +32,7 @@ impl Registrar {
         }
     }
 
-    /// The registrar `c` names: over HTTPS to `registrar_tls_port` when
-    /// `registrar_tls_enabled`, its certificate verified against the CA
-    /// certificates in `registrar_tls_ca_cert` and its name against
-    /// `registrar_ip`; else plain HTTP to `registrar_port`.
+    /// The registrar `c` names, over HTTPS when `registrar_tls_enabled`.
     ///
     /// # Errors
     ///

@@ -161,10 +161,6 @@ impl FromStr for TpmDevice {
 mod tests {
     use super::*;
 
-    fn p(s: &str) -> Result<TpmDevice, DeviceError> {
-        s.parse()
-    }
-
     #[test]
     fn config_and_tcti_forms() {
         let tcp = |host: &str, port| TpmDevice::Tcp {
@@ -188,7 +184,7 @@ mod tests {
             ("mssim", mssim("localhost", 2321)),
             ("swtpm:port=2341", tcp("127.0.0.1", 2341)),
         ] {
-            assert_eq!(p(s).unwrap(), want, "{s}");
+            assert_eq!(s.parse::<TpmDevice>().unwrap(), want, "{s}");
         }
     }
 
@@ -208,7 +204,7 @@ mod tests {
             "tpm0",
             "",
         ] {
-            let e = p(bad).unwrap_err();
+            let e = bad.parse::<TpmDevice>().unwrap_err();
             assert!(!e.reason.is_empty(), "{bad}");
             assert!(e.to_string().contains("tcp://HOST:PORT"));
         }
@@ -223,7 +219,7 @@ mod tests {
             "fd://3",
             "mssim:host=localhost,port=2321",
         ] {
-            assert_eq!(p(s).unwrap().to_string(), s);
+            assert_eq!(s.parse::<TpmDevice>().unwrap().to_string(), s);
         }
     }
 }

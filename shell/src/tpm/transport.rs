@@ -90,8 +90,7 @@ pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, Trans
                 return Err(fail.open(why));
             }
         }
-        let mut cmd = [0u8; 64];
-        let mut rsp = [0u8; 64];
+        let (mut cmd, mut rsp) = ([0u8; 64], [0u8; 64]);
         let startup = command::startup_clear(&mut cmd).map_err(|e| fail.open(e.to_string()))?;
         let cc = command_code(startup);
         let n = t.transact(startup, &mut rsp)?;
