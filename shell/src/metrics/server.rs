@@ -105,8 +105,7 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let metrics = Arc::clone(&metrics);
-                async move { Ok::<_, Infallible>(answer(&request, &metrics)) }
+                std::future::ready(Ok::<_, Infallible>(answer(&request, &metrics)))
             });
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -175,13 +175,10 @@ impl Endpoint {
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
                 .await
                 .map_err(|e| self.unreachable(e))?;
-            let driver = tokio::spawn(async move {
-                let _ = conn.await;
-            });
             Ok(Connection {
                 endpoint: self.clone(),
                 sender,
-                driver,
+                driver: tokio::spawn(conn),
             })
         };
         self.within("connection", connect).await
@@ -240,7 +237,7 @@ impl Endpoint {
 pub(crate) struct Connection {
     endpoint: Endpoint,
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    driver: tokio::task::JoinHandle<()>,
+    driver: tokio::task::JoinHandle<Result<(), hyper::Error>>,
 }
 
 impl Drop for Connection {
