@@ -32,21 +32,16 @@ pub(crate) enum Endpoint {
     Integrity,
 }
 
-/// What went wrong talking to the TPM (the `kind` label of
-/// `keylet_tpm_errors_total`, [`TpmErrorKind::LABELS`] by discriminant).
+/// What went wrong talking to the TPM: the `kind` label of
+/// `keylet_tpm_errors_total` ([`TpmErrorKind::LABELS`] by discriminant),
+/// each explained in that metric's help text (`registry.rs`) and README.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TpmErrorKind {
-    /// No whole response within the transport's timeout.
     Timeout,
-    /// The connection or device failed or was closed mid-frame.
     Connection,
-    /// A response frame with an impossible size.
     Malformed,
-    /// The TPM answered RETRY, YIELDED or TESTING (the command is resent).
     Retry,
-    /// The TPM answered another error code.
     Response,
-    /// A quote request got no answer within the quote deadline (answered 500).
     Deadline,
 }
 
