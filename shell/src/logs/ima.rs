@@ -19,7 +19,6 @@ const INITIAL_STRIDE: u64 = 1024;
 /// The most checkpoints kept; past this the stride doubles and every other
 /// checkpoint is dropped, so the index never exceeds this many `u64`s.
 const MAX_CHECKPOINTS: usize = 4096;
-/// Bytes read per scan step.
 const SCAN_CHUNK: usize = 64 * 1024;
 
 /// The part of the IMA log one response carries: complete lines from byte

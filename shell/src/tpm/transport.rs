@@ -43,10 +43,8 @@ enum Link {
 }
 
 /// Opens the TPM named by `device`, waiting at most `timeout` for each
-/// response. The Microsoft/IBM simulator (its TPM port and the platform
-/// port after it) is powered on, its NV turned on and sent
-/// TPM2_Startup(CLEAR) (already started is fine); the byte layouts are
-/// core's (`keylet_core::tpm::mssim`).
+/// response. The Microsoft/IBM simulator is powered on, its NV turned on
+/// and sent TPM2_Startup(CLEAR) (already started is fine).
 ///
 /// # Errors
 ///
