@@ -32,7 +32,7 @@ fn append(path: &Path, text: &str) {
 /// The bytes `slice_from(entry)` selects, and the entry it reports.
 fn read_from(log: &ImaLog, entry: u64) -> (String, u64) {
     let slice = log.slice_from(entry).unwrap();
-    let mut buf = vec![0u8; usize::try_from(slice.len()).unwrap()];
+    let mut buf = vec![0u8; usize::try_from(slice.end - slice.start).unwrap()];
     let mut done = 0;
     while done < buf.len() {
         let n = log

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use keylet::tpm::{Failure, TpmDevice, TpmTransport};
+use keylet::tpm::{Failure, TpmDevice};
 use keylet_core::agent::{BUFFER_SIZE, QuoteRequest, Tpm};
 use keylet_core::pcr::{HashAlg, PcrMask};
 use keylet_core::tpm::template::KeyAlg;
@@ -80,7 +80,10 @@ fn tpm_mssim_transport_frames_commands_and_powers_the_simulator_on() {
 fn tpm_mssim_transport_refuses_a_simulator_that_refuses_power_on() {
     let sw = SwtpmTcp::start().unwrap();
     let sim = MssimServer::start(sw.port, 1).unwrap();
-    let err = TpmTransport::mssim("127.0.0.1", sim.port, Duration::from_secs(5)).unwrap_err();
+    let device = format!("mssim:host=127.0.0.1,port={}", sim.port)
+        .parse()
+        .unwrap();
+    let err = keylet::tpm::open(&device, Duration::from_secs(5)).unwrap_err();
     assert!(matches!(err.failure, Failure::Open(_)), "{err}");
     let text = err.to_string();
     assert!(text.contains("mssim:host=127.0.0.1"), "{text}");
@@ -94,7 +97,8 @@ fn tpm_mssim_transport_names_the_simulator_when_nothing_listens() {
         .local_addr()
         .unwrap()
         .port(); // bound, then released: nothing listens there now
-    let err = TpmTransport::mssim("127.0.0.1", port, Duration::from_secs(5)).unwrap_err();
+    let device = format!("mssim:host=127.0.0.1,port={port}").parse().unwrap();
+    let err = keylet::tpm::open(&device, Duration::from_secs(5)).unwrap_err();
     assert!(
         err.to_string()
             .contains(&format!("mssim:host=127.0.0.1,port={port}")),

@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 use std::ops::Deref;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{LogError, LogFile};
 
@@ -19,33 +19,16 @@ const INITIAL_STRIDE: u64 = 1024;
 /// The most checkpoints kept; past this the stride doubles and every other
 /// checkpoint is dropped, so the index never exceeds this many `u64`s.
 const MAX_CHECKPOINTS: usize = 4096;
-/// Bytes read per scan step.
 const SCAN_CHUNK: usize = 64 * 1024;
 
 /// The part of the IMA log one response carries: complete lines from byte
-/// `start` up to (not including) byte `end`, the first being line `entry`.
+/// `start` up to (not including) byte `end`, the first being line `entry`
+/// (sent as `ima_measurement_list_entry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImaSlice {
-    /// Byte offset of the first line sent.
     pub start: u64,
-    /// Byte offset just past the last complete line sent.
-    pub(crate) end: u64,
-    /// The index of the first line sent (`ima_measurement_list_entry`).
+    pub end: u64,
     pub entry: u64,
-}
-
-impl ImaSlice {
-    /// The number of bytes in the slice.
-    #[must_use]
-    pub const fn len(&self) -> u64 {
-        self.end.saturating_sub(self.start)
-    }
-
-    /// Whether the slice carries no lines.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What is known about the log's complete lines.
@@ -79,11 +62,7 @@ impl LineIndex {
             return;
         }
         if self.checkpoints.len() >= MAX_CHECKPOINTS {
-            let mut index = 0usize;
-            self.checkpoints.retain(|_| {
-                index = index.wrapping_add(1);
-                !index.is_multiple_of(2)
-            });
+            self.checkpoints = self.checkpoints.iter().copied().step_by(2).collect();
             self.stride = self.stride.saturating_mul(2);
         }
         if self.lines.is_multiple_of(self.stride) {
@@ -145,8 +124,7 @@ impl ImaLog {
     ///
     /// [`LogError`] if the file cannot be read.
     pub fn slice_from(&self, requested: u64) -> Result<ImaSlice, LogError> {
-        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-        self.refresh(&mut index)?;
+        let index = self.refreshed()?;
         let end = index.end;
         let (start, entry) = match requested.cmp(&index.lines) {
             Ordering::Greater => (0, 0),
@@ -162,36 +140,34 @@ impl ImaLog {
     ///
     /// [`LogError`] if the file cannot be read.
     pub fn line_count(&self) -> Result<u64, LogError> {
-        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-        self.refresh(&mut index)?;
-        Ok(index.lines)
+        Ok(self.refreshed()?.lines)
     }
 
-    /// Counts lines appended since the last refresh; resets the index first if
-    /// the file no longer holds what was counted (shrunk or replaced).
-    fn refresh(&self, index: &mut LineIndex) -> Result<(), LogError> {
-        if index.end > 0 && !self.still_holds(index)? {
+    /// The index, locked, after counting the lines appended since the last
+    /// refresh; reset first if the file no longer holds what was counted
+    /// (shrunk or replaced).
+    fn refreshed(&self) -> Result<MutexGuard<'_, LineIndex>, LogError> {
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        if index.end > 0 && !self.still_holds(&index)? {
             log::info!(
                 "IMA log {} shrank or was replaced; re-indexing it",
                 self.path().display()
             );
             *index = LineIndex::new();
         }
-        self.scan(index.end, |next| {
+        let end = index.end;
+        self.scan(end, |next| {
             index.push_line(next);
             None::<()>
         })?;
-        Ok(())
+        Ok(index)
     }
 
     /// Whether the byte before `index.end` is still the `\n` that ended the
     /// last counted line (and, for regular files, the file is long enough).
     fn still_holds(&self, index: &LineIndex) -> Result<bool, LogError> {
-        let meta = self
-            .log
-            .file
-            .metadata()
-            .map_err(|e| self.log.read_error(e))?;
+        let meta = self.file.metadata();
+        let meta = meta.map_err(|e| LogError::new(&self.path, false, e))?;
         // securityfs reports size 0, so the length check applies to regular files only.
         if meta.is_file() && meta.len() != 0 && meta.len() < index.end {
             return Ok(false);

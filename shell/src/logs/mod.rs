@@ -1,21 +1,18 @@
 //! The logs keylet sends with integrity quotes.
 //!
-//! * [`ImaLog`]: the IMA runtime measurement list (`ascii_runtime_measurements`),
-//!   opened once and re-read by offset, with a bounded line-offset index so a
-//!   request for line N seeks instead of rescanning.
-//! * [`MeasuredBootLog`]: the UEFI event log (`binary_bios_measurements`),
-//!   opened once and streamed whole.
-//! * [`read_boottime`]: the boot time from `/proc/stat`.
+//! * [`ImaLog`]: the IMA runtime measurement list, with a bounded
+//!   line-offset index so a request for line N seeks instead of rescanning.
+//! * [`MeasuredBootLog`]: the UEFI event log, streamed whole.
+//! * [`read_boottime`]: the boot time (`btime` of `/proc/stat`), sent as
+//!   `boottime` so the verifier resets its IMA state cleanly after a reboot.
 //!
 //! Both logs live in securityfs, which only root can open: open them before
 //! dropping privileges and keep the returned values. Every read here is a
 //! blocking file read; callers on an async runtime keep each call small (one
 //! chunk) or run it on the blocking pool.
 
-mod boottime;
 mod ima;
 
-pub(crate) use boottime::read_boottime;
 pub use ima::{ImaLog, ImaSlice};
 
 use std::fmt;
@@ -24,25 +21,19 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// Why a log (or `/proc/stat`) could not be opened or read.
+/// Why a log (or `/proc/stat`) at `path` could not be opened (`open`) or
+/// read: the operating system's reason, or what the file lacks.
 #[derive(Debug)]
 pub struct LogError {
-    /// The configured path.
     path: PathBuf,
-    /// Whether opening the file failed (rather than reading it).
     open: bool,
-    /// The operating system's reason, or what the file lacks.
     source: io::Error,
 }
 
 impl LogError {
-    fn read(path: &Path, source: io::Error) -> Self {
+    fn new(path: &Path, open: bool, source: io::Error) -> Self {
         let path = path.to_path_buf();
-        Self {
-            path,
-            open: false,
-            source,
-        }
+        Self { path, open, source }
     }
 }
 
@@ -91,16 +82,11 @@ impl LogFile {
     ///
     /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = File::open(path).map_err(|source| LogError {
-            path: path.to_path_buf(),
-            open: true,
-            source,
-        })?;
+        let file = File::open(path).map_err(|e| LogError::new(path, true, e))?;
         let path = path.to_path_buf();
         Ok(Self { path, file })
     }
 
-    /// The path the log was opened from.
     #[must_use]
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -116,12 +102,52 @@ impl LogFile {
         loop {
             match self.file.read_at(buf, offset) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other.map_err(|e| self.read_error(e)),
+                other => return other.map_err(|e| LogError::new(&self.path, false, e)),
             }
         }
     }
+}
 
-    fn read_error(&self, source: io::Error) -> LogError {
-        LogError::read(&self.path, source)
+/// Reads the boot time, in seconds since the epoch, from `/proc/stat`.
+///
+/// Read it once at start: the kernel derives `btime` from the wall clock, so a
+/// clock adjustment can move it by a second, and a changed value makes the
+/// verifier skip one quote check.
+///
+/// # Errors
+///
+/// [`LogError`] if `/proc/stat` cannot be read or has no valid `btime` line.
+pub(crate) fn read_boottime() -> Result<u64, LogError> {
+    let path = Path::new("/proc/stat");
+    let text = std::fs::read_to_string(path).map_err(|e| LogError::new(path, false, e))?;
+    parse_btime(&text)
+        .ok_or_else(|| LogError::new(path, false, io::Error::other("no valid 'btime' line")))
+}
+
+/// The value of the `btime` line of a `/proc/stat` text, if present and valid.
+#[must_use]
+pub(crate) fn parse_btime(stat: &str) -> Option<u64> {
+    stat.lines()
+        .find_map(|line| line.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn btime_is_found_among_other_lines_and_missing_or_garbled_is_none() {
+        let stat = "cpu  1 2 3\nintr 5 6\nctxt 77\nbtime 1767225600\nprocesses 9\n";
+        assert_eq!(parse_btime(stat), Some(1_767_225_600));
+        for bad in ["cpu 1\nctxt 2\n", "btime soon\n", "btimex 5\n"] {
+            assert_eq!(parse_btime(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_this_machines_boot_time() {
+        let t = read_boottime();
+        assert!(matches!(t, Ok(v) if v > 1_000_000_000), "{t:?}");
     }
 }

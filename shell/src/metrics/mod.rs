@@ -1,30 +1,16 @@
 //! keylet's Prometheus metrics (option `metrics_listen`), served as the
-//! OpenMetrics text format over plain HTTP on `GET /metrics`.
-//!
-//! * `keylet_quotes_total{endpoint="identity|integrity",result="ok|error"}`:
-//!   quote requests that reached the TPM, by endpoint and outcome.
-//! * `keylet_tpm_errors_total{kind}`: TPM trouble by [`TpmErrorKind`]
-//!   (`timeout`, `connection`, `malformed`, `retry`, `response`, `deadline`).
-//! * `keylet_tpm_command_duration_seconds{command}`: a histogram of every TPM
-//!   command's round trip (`quote`, `pcr_read`, `pcr_extend`, ...).
-//! * `keylet_last_quote_timestamp_seconds`: unix time of the last successful quote.
-//! * `keylet_certificate_expiry_timestamp_seconds{path}`: the `notAfter` of
-//!   each configured certificate file (the earliest one for a bundle), read
-//!   at every scrape so replaced files show their new dates.
-//! * `keylet_registered`: 1 once registered and activated at the registrar.
+//! OpenMetrics text format over plain HTTP on `GET /metrics`. The series are
+//! listed with their meaning in README.md ("Metrics") and in each one's help
+//! text (`registry.rs`); TPM errors are counted by [`TpmErrorKind`].
 //!
 //! Updates on the quote path are atomics and locks on memory allocated at
 //! start-up: they do not allocate.
-//!
-//! Without the `metrics` feature (on in the default build) keylet has no
-//! registry and no listener: [`Metrics`] cannot be made, and
-//! `metrics_listen` is refused when the configuration is read.
 
 #[cfg(feature = "metrics")]
 mod registry;
 #[cfg(feature = "metrics")]
 mod server;
-// the stand-ins of a build without the metrics feature
+// without the metrics feature (on by default): no registry, no listener
 #[cfg(not(feature = "metrics"))]
 mod off;
 mod timed;
@@ -46,21 +32,16 @@ pub(crate) enum Endpoint {
     Integrity,
 }
 
-/// What went wrong talking to the TPM (the `kind` label of
-/// `keylet_tpm_errors_total`, [`TpmErrorKind::LABELS`] by discriminant).
+/// What went wrong talking to the TPM: the `kind` label of
+/// `keylet_tpm_errors_total` ([`TpmErrorKind::LABELS`] by discriminant),
+/// each explained in that metric's help text (`registry.rs`) and README.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TpmErrorKind {
-    /// No whole response within the transport's timeout.
     Timeout,
-    /// The connection or device failed or was closed mid-frame.
     Connection,
-    /// A response frame with an impossible size.
     Malformed,
-    /// The TPM answered RETRY, YIELDED or TESTING (the command is resent).
     Retry,
-    /// The TPM answered another error code.
     Response,
-    /// A quote request got no answer within the quote deadline (answered 500).
     Deadline,
 }
 

@@ -13,41 +13,26 @@ use super::{Endpoint, TpmErrorKind};
 #[derive(Debug)]
 pub enum Metrics {}
 
-impl Metrics {
-    /// Counts one quote request.
-    pub(crate) fn quote_served(&self, _endpoint: Endpoint, _ok: bool) {
-        match *self {}
-    }
+/// The registry's update methods, each taking its arguments and never
+/// running, since no [`Metrics`] exists.
+macro_rules! no_updates {
+    ($($name:ident($($arg:ty),*);)*) => {
+        impl Metrics {
+            $(pub(crate) fn $name(&self, $(_: $arg),*) {
+                match *self {}
+            })*
+        }
+    };
+}
 
-    /// Counts one TPM error of `kind`.
-    pub(crate) fn tpm_error(&self, _kind: TpmErrorKind) {
-        match *self {}
-    }
-
-    /// Records one TPM command's round trip.
-    pub(crate) fn tpm_command(&self, _command: u32, _took: Duration) {
-        match *self {}
-    }
-
-    /// Push mode: counts one attestation round.
-    pub(crate) fn push_attestation(&self, _accepted: bool) {
-        match *self {}
-    }
-
-    /// Push mode: counts one verifier answer.
-    pub(crate) fn verifier_answer(&self, _status: u16) {
-        match *self {}
-    }
-
-    /// Push mode: the time of the verifier's last PASS for this agent.
-    pub(crate) fn set_last_pass(&self, _unix: i64) {
-        match *self {}
-    }
-
-    /// Sets the registration state.
-    pub(crate) fn set_registered(&self, _registered: bool) {
-        match *self {}
-    }
+no_updates! {
+    quote_served(Endpoint, bool);
+    tpm_error(TpmErrorKind);
+    tpm_command(u32, Duration);
+    push_attestation(bool);
+    verifier_answer(u16);
+    set_last_pass(i64);
+    set_registered(bool);
 }
 
 /// The metrics listener: none in this build.
@@ -57,10 +42,6 @@ pub type MetricsServer = Infallible;
 pub type MetricsError = Infallible;
 
 /// No metrics: the configuration refuses `metrics_listen` in this build.
-///
-/// # Errors
-///
-/// None.
 #[allow(clippy::unused_async)]
 pub async fn start(
     _c: &crate::config::AgentConfig,

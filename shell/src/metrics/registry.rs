@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::text::encode;
@@ -43,17 +42,14 @@ pub struct Metrics {
     /// Indexed by [`TpmErrorKind`].
     tpm_errors: [Counter; 6],
     tpm_latency: Family<CommandLabels, Histogram, fn() -> Histogram>,
-    last_quote: Gauge<i64, AtomicI64>,
-    registered: Gauge<i64, AtomicI64>,
+    last_quote: Gauge,
+    registered: Gauge,
     /// Push mode: attestations by result (`[accepted, failed]`).
     push_attestations: [Counter; 2],
-    /// Push mode: verifier answers by HTTP status (`0`: no answer).
     verifier_answers: Family<[(&'static str, String); 1], Counter>,
-    /// Push mode: the unix time of the last evidence the verifier accepted.
-    last_accepted: Gauge<i64, AtomicI64>,
-    /// Push mode: the unix time of the verifier's last PASS for this agent.
-    last_pass: Gauge<i64, AtomicI64>,
-    cert_expiry: Family<CertLabels, Gauge<i64, AtomicI64>>,
+    last_accepted: Gauge,
+    last_pass: Gauge,
+    cert_expiry: Family<CertLabels, Gauge>,
     cert_files: Vec<PathBuf>,
 }
 
@@ -61,10 +57,6 @@ fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
 }
 
 impl Metrics {
@@ -99,7 +91,7 @@ impl Metrics {
             errors,
         );
         let tpm_latency: Family<CommandLabels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(latency_histogram);
+            Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
         for command in QUOTE_COMMANDS {
             let _ = tpm_latency.get_or_create_owned(&[("command", command)]);
         }
@@ -108,19 +100,19 @@ impl Metrics {
             "Round trip of TPM commands in seconds, by command",
             tpm_latency.clone(),
         );
-        let last_quote = Gauge::<i64, AtomicI64>::default();
+        let last_quote = Gauge::default();
         registry.register(
             "keylet_last_quote_timestamp_seconds",
             "Unix time of the last successful quote (0: none yet)",
             last_quote.clone(),
         );
-        let cert_expiry = Family::<CertLabels, Gauge<i64, AtomicI64>>::default();
+        let cert_expiry = Family::<CertLabels, Gauge>::default();
         registry.register(
             "keylet_certificate_expiry_timestamp_seconds",
             "Unix time at which each configured certificate file expires (earliest in a bundle)",
             cert_expiry.clone(),
         );
-        let registered = Gauge::<i64, AtomicI64>::default();
+        let registered = Gauge::default();
         registry.register(
             "keylet_registered",
             "1 once keylet is registered and activated at the registrar, else 0",
@@ -141,13 +133,13 @@ impl Metrics {
             "Push mode: the verifier's answers by HTTP status (\"0\": no answer)",
             verifier_answers.clone(),
         );
-        let last_accepted = Gauge::<i64, AtomicI64>::default();
+        let last_accepted = Gauge::default();
         registry.register(
             "keylet_push_last_accepted_timestamp_seconds",
             "Push mode: unix time the verifier last accepted evidence (0: never)",
             last_accepted.clone(),
         );
-        let last_pass = Gauge::<i64, AtomicI64>::default();
+        let last_pass = Gauge::default();
         registry.register(
             "keylet_push_last_pass_timestamp_seconds",
             "Push mode: unix time of the verifier's last PASS for this agent, as the verifier \
@@ -181,7 +173,6 @@ impl Metrics {
         }
     }
 
-    /// Counts one TPM error of `kind`.
     pub(crate) fn tpm_error(&self, kind: TpmErrorKind) {
         if let Some(c) = self.tpm_errors.get(kind as usize) {
             c.inc();
@@ -218,7 +209,6 @@ impl Metrics {
         self.last_pass.set(unix);
     }
 
-    /// Sets the registration state.
     pub fn set_registered(&self, registered: bool) {
         self.registered.set(i64::from(registered));
     }
@@ -268,6 +258,11 @@ fn command_label(code: u32) -> &'static str {
 fn not_after(path: &Path) -> Result<i64, String> {
     let certs = load_certs(path)
         .map_err(|e| format!("{e} (check the path and that keylet's user may read it)"))?;
+    let expiry = |der: &[u8]| {
+        let cert = Certificate::from_der(der).ok()?;
+        let not_after = cert.tbs_certificate().validity().not_after;
+        i64::try_from(not_after.to_unix_duration().as_secs()).ok()
+    };
     let earliest = certs.iter().filter_map(|der| expiry(der.as_ref())).min();
     earliest.ok_or_else(|| {
         format!(
@@ -275,17 +270,6 @@ fn not_after(path: &Path) -> Result<i64, String> {
             path.display()
         )
     })
-}
-
-fn expiry(der: &[u8]) -> Option<i64> {
-    let cert = Certificate::from_der(der).ok()?;
-    let secs = cert
-        .tbs_certificate()
-        .validity()
-        .not_after
-        .to_unix_duration()
-        .as_secs();
-    i64::try_from(secs).ok()
 }
 
 /// The certificate files keylet uses with `c`: its mTLS server certificate

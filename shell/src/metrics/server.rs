@@ -28,12 +28,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The OpenMetrics text format, which Prometheus asks for and understands.
 const CONTENT_TYPE_OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Why the metrics listener could not start: its address cannot be bound.
+/// Why the metrics listener could not start: the `metrics_listen` address
+/// cannot be bound, for the operating system's reason.
 #[derive(Debug)]
 pub struct MetricsError {
-    /// The `metrics_listen` address.
     addr: SocketAddr,
-    /// The operating system's reason.
     source: std::io::Error,
 }
 
@@ -62,7 +61,6 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// The bound address.
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -107,8 +105,7 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let metrics = Arc::clone(&metrics);
-                async move { Ok::<_, Infallible>(answer(&request, &metrics)) }
+                std::future::ready(Ok::<_, Infallible>(answer(&request, &metrics)))
             });
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -48,18 +48,12 @@ impl Transport for Timed<'_> {
 /// response code in the header of a whole response.
 fn error_kind(result: &Result<usize, TransportError>, response: &[u8]) -> Option<TpmErrorKind> {
     match result {
-        Ok(_) => {
-            let Some(rc) = raw_rc(response) else {
-                return Some(TpmErrorKind::Malformed);
-            };
-            if rc.is_success() {
-                None
-            } else if rc.is_retryable() {
-                Some(TpmErrorKind::Retry)
-            } else {
-                Some(TpmErrorKind::Response)
-            }
-        }
+        Ok(_) => match raw_rc(response) {
+            None => Some(TpmErrorKind::Malformed),
+            Some(rc) if rc.is_success() => None,
+            Some(rc) if rc.is_retryable() => Some(TpmErrorKind::Retry),
+            Some(_) => Some(TpmErrorKind::Response),
+        },
         Err(e) => Some(match e.failure {
             Failure::Timeout(_) => TpmErrorKind::Timeout,
             Failure::BadSize { .. } => TpmErrorKind::Malformed,

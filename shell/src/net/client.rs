@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
+use hyper::header;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -28,23 +29,14 @@ pub(crate) const DEFAULT_MAX_BODY: usize = 1 << 20;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// No connection (refused, timed out, reset): worth retrying.
-    Unreachable {
-        /// `scheme://host:port`.
-        address: String,
-        /// What happened.
-        detail: String,
-    },
-    /// The TLS setup or handshake failed (a certificate or name problem).
-    Tls {
-        /// What happened and what to check.
-        detail: String,
-    },
+    /// No connection to `address` (`scheme://host:port`): refused, timed
+    /// out, reset. Worth retrying.
+    Unreachable { address: String, detail: String },
+    /// The TLS setup or handshake failed (a certificate or name problem):
+    /// what happened and what to check.
+    Tls { detail: String },
     /// The answer could not be read (too large, cut off, not HTTP).
-    BadResponse {
-        /// What was wrong.
-        detail: String,
-    },
+    BadResponse { detail: String },
 }
 
 impl fmt::Display for HttpError {
@@ -77,32 +69,26 @@ pub(crate) fn client_tls_config(
 /// One request.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Request<'a> {
-    /// `GET`, `POST`, `PATCH`, ...
     pub(crate) method: &'a str,
     /// The path (and query).
     pub(crate) path: &'a str,
-    /// The body and its media type.
+    /// The media type and the body.
     pub(crate) body: Option<(&'a str, Vec<u8>)>,
-    /// `Accept`.
     pub(crate) accept: Option<&'a str>,
-    /// `Authorization: Bearer ...`.
+    /// The token sent as `Authorization: Bearer ...`.
     pub(crate) bearer: Option<&'a str>,
     /// The largest answer body accepted (0: [`DEFAULT_MAX_BODY`]).
     pub(crate) max_body: usize,
 }
 
-/// An answer.
+/// An answer: its status, the headers keylet reads (each if present and
+/// valid text), and its body.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reply {
-    /// The HTTP status.
     pub(crate) status: u16,
-    /// `Content-Type`, if any and valid text.
     pub(crate) content_type: Option<String>,
-    /// `Location`, if any and valid text.
     pub(crate) location: Option<String>,
-    /// `Retry-After`, if any and valid text.
     pub(crate) retry_after: Option<String>,
-    /// The body.
     pub(crate) body: Vec<u8>,
 }
 
@@ -112,7 +98,6 @@ pub(crate) struct Endpoint {
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
-    /// The options holding the CA file and the host, for TLS hints.
     options: (&'static str, &'static str),
 }
 
@@ -127,16 +112,6 @@ impl fmt::Display for Endpoint {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         write!(f, "{scheme}://{}", HostPort(&self.host, self.port))
     }
-}
-
-fn header(
-    resp: &hyper::Response<hyper::body::Incoming>,
-    name: hyper::header::HeaderName,
-) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 impl Endpoint {
@@ -167,6 +142,19 @@ impl Endpoint {
         }
     }
 
+    /// `work`, or [`HttpError::Unreachable`] ("no `what` within 30s") if it
+    /// takes longer than a request may.
+    async fn within<T>(
+        &self,
+        what: &str,
+        work: impl Future<Output = Result<T, HttpError>>,
+    ) -> Result<T, HttpError> {
+        let late = |_| self.unreachable(format!("no {what} within {}s", REQUEST_TIMEOUT.as_secs()));
+        tokio::time::timeout(REQUEST_TIMEOUT, work)
+            .await
+            .map_err(late)?
+    }
+
     /// Opens a connection (TCP, then TLS with the certificate and name
     /// checked) for one or more requests in a row (HTTP/1.1 keep-alive).
     ///
@@ -187,23 +175,13 @@ impl Endpoint {
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
                 .await
                 .map_err(|e| self.unreachable(e))?;
-            let driver = tokio::spawn(async move {
-                let _ = conn.await;
-            });
             Ok(Connection {
                 endpoint: self.clone(),
                 sender,
-                driver,
+                driver: tokio::spawn(conn),
             })
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, connect)
-            .await
-            .map_err(|_| {
-                self.unreachable(format!(
-                    "no connection within {}s",
-                    REQUEST_TIMEOUT.as_secs()
-                ))
-            })?
+        self.within("connection", connect).await
     }
 
     async fn tls_handshake(
@@ -215,22 +193,19 @@ impl Endpoint {
         let name = ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls {
             detail: format!("{host_option} {} is not a valid TLS name: {e}", self.host),
         })?;
-        tokio_rustls::TlsConnector::from(Arc::clone(config))
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+        connector
             .connect(name, tcp)
             .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::InvalidData {
-                    HttpError::Tls {
-                        detail: format!(
-                            "{e}; check that {ca_option} holds the CA that signed the \
-                             server's certificate and that the certificate names {} \
-                             (from {host_option})",
-                            self.host
-                        ),
-                    }
-                } else {
-                    self.unreachable(e)
-                }
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => HttpError::Tls {
+                    detail: format!(
+                        "{e}; check that {ca_option} holds the CA that signed the server's \
+                     certificate and that the certificate names {} (from {host_option})",
+                        self.host
+                    ),
+                },
+                _ => self.unreachable(e),
             })
     }
 
@@ -238,23 +213,17 @@ impl Endpoint {
         let mut req = hyper::Request::builder()
             .method(r.method)
             .uri(r.path)
-            .header(
-                hyper::header::HOST,
-                HostPort(&self.host, self.port).to_string(),
-            );
+            .header(header::HOST, HostPort(&self.host, self.port).to_string());
         if let Some(accept) = r.accept {
-            req = req.header(hyper::header::ACCEPT, accept);
+            req = req.header(header::ACCEPT, accept);
         }
         if let Some(token) = r.bearer {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        let body = match r.body {
-            Some((media, body)) => {
-                req = req.header(hyper::header::CONTENT_TYPE, media);
-                body
-            }
-            None => Vec::new(),
-        };
+        if let Some((media, _)) = r.body {
+            req = req.header(header::CONTENT_TYPE, media);
+        }
+        let body = r.body.map(|(_, body)| body).unwrap_or_default();
         req.body(Full::new(Bytes::from(body)))
             .map_err(|e| HttpError::BadResponse {
                 detail: format!("cannot build the request: {e}"),
@@ -268,7 +237,7 @@ impl Endpoint {
 pub(crate) struct Connection {
     endpoint: Endpoint,
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    driver: tokio::task::JoinHandle<()>,
+    driver: tokio::task::JoinHandle<Result<(), hyper::Error>>,
 }
 
 impl Drop for Connection {
@@ -292,46 +261,36 @@ impl Connection {
     /// within the request timeout; [`HttpError::BadResponse`] for an answer
     /// that cannot be read (or is larger than allowed).
     pub(crate) async fn send(&mut self, r: Request<'_>) -> Result<Reply, HttpError> {
-        let max_body = if r.max_body == 0 {
-            DEFAULT_MAX_BODY
-        } else {
-            r.max_body
-        };
+        let max_body = Some(r.max_body)
+            .filter(|&m| m > 0)
+            .unwrap_or(DEFAULT_MAX_BODY);
         let req = self.endpoint.build(r)?;
         let endpoint = self.endpoint.clone();
-        tokio::time::timeout(REQUEST_TIMEOUT, async {
-            self.sender
-                .ready()
-                .await
-                .map_err(|e| endpoint.unreachable(e))?;
-            let resp = self
-                .sender
-                .send_request(req)
-                .await
-                .map_err(|e| endpoint.unreachable(e))?;
+        let answer = async {
+            let unreachable = |e| endpoint.unreachable(e);
+            self.sender.ready().await.map_err(unreachable)?;
+            let resp = self.sender.send_request(req).await.map_err(unreachable)?;
+            let text = |name| {
+                let value = resp.headers().get(name)?.to_str().ok();
+                value.map(str::to_string)
+            };
             let mut reply = Reply {
                 status: resp.status().as_u16(),
-                content_type: header(&resp, hyper::header::CONTENT_TYPE),
-                location: header(&resp, hyper::header::LOCATION),
-                retry_after: header(&resp, hyper::header::RETRY_AFTER),
+                content_type: text(header::CONTENT_TYPE),
+                location: text(header::LOCATION),
+                retry_after: text(header::RETRY_AFTER),
                 body: Vec::new(),
             };
-            let body = Limited::new(resp.into_body(), max_body)
-                .collect()
-                .await
-                .map_err(|e| HttpError::BadResponse {
-                    detail: format!(
-                        "reading the answer (status {}, at most {max_body} bytes accepted): {e}",
-                        reply.status
-                    ),
-                })?
-                .to_bytes();
-            reply.body = body.to_vec();
+            let body = Limited::new(resp.into_body(), max_body).collect().await;
+            let body = body.map_err(|e| HttpError::BadResponse {
+                detail: format!(
+                    "reading the answer (status {}, at most {max_body} bytes accepted): {e}",
+                    reply.status
+                ),
+            })?;
+            reply.body = body.to_bytes().to_vec();
             Ok(reply)
-        })
-        .await
-        .map_err(|_| {
-            endpoint.unreachable(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))
-        })?
+        };
+        endpoint.within("answer", answer).await
     }
 }

@@ -5,15 +5,12 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// A byte stream: anything that reads and writes asynchronously.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-/// Any byte stream, boxed.
 pub(crate) type BoxStream = Box<dyn Stream>;
 
-/// `io`, boxed as a [`BoxStream`].
 pub(crate) fn boxed(io: impl Stream + 'static) -> BoxStream {
     Box::new(io)
 }

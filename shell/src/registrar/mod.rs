@@ -1,19 +1,18 @@
-//! The registrar client: version discovery, registration and activation.
+//! The registrar client: version discovery, registration and activation,
+//! and its errors.
 //!
 //! Plain HTTP to `registrar_port`, as the registrar expects from pull agents,
-//! or HTTPS to `registrar_tls_port` verified against `registrar_tls_ca_cert`
-//! with hostname checking (never without verification).
-
-mod error;
+//! or HTTPS to `registrar_tls_port` (`registrar_tls_enabled`), the
+//! certificate verified against `registrar_tls_ca_cert` and its name against
+//! `registrar_ip` (never without verification).
 
 use std::sync::Arc;
 
 pub(crate) use crate::keylime::registrar::Versions;
 use crate::keylime::registrar::{self as messages, Activation};
 pub(crate) use crate::keylime::registrar::{DeviceIdFields, Registration}; // keylet doctor
-pub(crate) use error::RegistrarError;
 
-use crate::net::{self, Endpoint};
+use crate::net::{self, Endpoint, HttpError};
 
 /// The options holding the registrar's CA file and host, for TLS hints.
 const OPTIONS: (&str, &str) = ("registrar_tls_ca_cert", "registrar_ip");
@@ -33,10 +32,7 @@ impl Registrar {
         }
     }
 
-    /// The registrar `c` names: over HTTPS to `registrar_tls_port` when
-    /// `registrar_tls_enabled`, its certificate verified against the CA
-    /// certificates in `registrar_tls_ca_cert` and its name against
-    /// `registrar_ip`; else plain HTTP to `registrar_port`.
+    /// The registrar `c` names, over HTTPS when `registrar_tls_enabled`.
     ///
     /// # Errors
     ///
@@ -52,35 +48,25 @@ impl Registrar {
         })
     }
 
-    /// Sends one request (with `body` as JSON, if any) and returns the
-    /// status and body.
-    ///
-    /// # Errors
-    ///
-    /// [`net::HttpError::Unreachable`] for connection failures and timeouts,
-    /// [`net::HttpError::Tls`] for certificate problems.
+    /// Sends one request (with `body` as JSON, if any) on a new connection
+    /// and returns the status and body.
     async fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&impl serde::Serialize>,
     ) -> Result<(u16, Vec<u8>), RegistrarError> {
-        let body = match body.map(serde_json::to_vec).transpose() {
-            Ok(body) => body.map(|b| ("application/json", b)),
-            Err(e) => {
-                let detail = format!("cannot write the request to {path}: {e}");
-                return Err(RegistrarError::BadResponse { detail });
-            }
+        let body = body.map(serde_json::to_vec).transpose().map_err(|e| {
+            let detail = format!("cannot write the request to {path}: {e}");
+            RegistrarError::BadResponse { detail }
+        })?;
+        let request = net::Request {
+            method,
+            path,
+            body: body.map(|b| ("application/json", b)),
+            ..net::Request::default()
         };
-        let mut conn = self.endpoint.connect().await?;
-        let reply = conn
-            .send(net::Request {
-                method,
-                path,
-                body,
-                ..net::Request::default()
-            })
-            .await?;
+        let reply = self.endpoint.connect().await?.send(request).await?;
         Ok((reply.status, reply.body))
     }
 
@@ -167,5 +153,88 @@ impl Registrar {
             });
         }
         messages::parse_version(&body)
+    }
+}
+
+/// Why talking to the registrar failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RegistrarError {
+    /// No usable HTTP answer: unreachable (worth retrying), a TLS failure,
+    /// or an answer that could not be read.
+    Http(HttpError),
+    /// The registrar refused agent `id` with these keys (403), saying `message`.
+    IdentityConflict { id: String, message: String },
+    /// Any other non-200 answer to what keylet asked for (`action`).
+    Status {
+        action: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// The answer was not what the protocol says.
+    BadResponse { detail: String },
+    /// The registrar supports none of keylet's API versions, only these.
+    NoCommonVersion { registrar: Vec<(u8, u8)> },
+}
+
+impl RegistrarError {
+    /// Whether waiting and trying again may help (unreachable, or a 5xx).
+    #[must_use]
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Self::Http(HttpError::Unreachable { .. }) => true,
+            Self::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for RegistrarError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Http(HttpError::Unreachable { address, detail }) => write!(
+                f,
+                "registrar {address} is unreachable ({detail}); check registrar_ip/registrar_port and that the registrar runs"
+            ),
+            Self::Http(HttpError::Tls { detail }) => {
+                write!(f, "TLS to the registrar failed: {detail}")
+            }
+            Self::IdentityConflict { id, message } => write!(
+                f,
+                "the registrar refused agent {id} (403: {message}): this id is already registered \
+                 with a different EK, AK or EK certificate. If this host's TPM or agent state was \
+                 replaced on purpose, delete the old record (keylime_tenant -c regdelete -u {id}) \
+                 and restart keylet; if another host uses this id (a cloned image or a copied \
+                 uuid), give each host its own id (uuid = \"hash_ek\")"
+            ),
+            Self::Status {
+                action,
+                status,
+                message,
+            } => write!(
+                f,
+                "the registrar answered {action} with {status}: {message}"
+            ),
+            Self::BadResponse { detail } | Self::Http(HttpError::BadResponse { detail }) => {
+                write!(f, "the registrar's answer is not valid: {detail}")
+            }
+            Self::NoCommonVersion { registrar } => {
+                let theirs: Vec<String> =
+                    registrar.iter().map(|(a, b)| format!("{a}.{b}")).collect();
+                write!(
+                    f,
+                    "the registrar supports API versions {} and keylet none of them; keylet speaks 2.1 to 2.6",
+                    theirs.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for RegistrarError {}
+
+impl From<HttpError> for RegistrarError {
+    fn from(e: HttpError) -> Self {
+        Self::Http(e)
     }
 }

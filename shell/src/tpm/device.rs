@@ -16,30 +16,18 @@ pub enum TpmDevice {
     /// A character device, e.g. `/dev/tpmrm0` or `/dev/tpm0`.
     Path(PathBuf),
     /// swtpm's TCP data port.
-    Tcp {
-        /// Host name or address.
-        host: String,
-        /// Port.
-        port: u16,
-    },
+    Tcp { host: String, port: u16 },
     /// An already-open descriptor (inherited from a privileged parent).
     Fd(i32),
     /// The Microsoft/IBM TPM simulator: its TPM port (the platform port is
     /// the next one).
-    Mssim {
-        /// Host name or address.
-        host: String,
-        /// The TPM port.
-        port: u16,
-    },
+    Mssim { host: String, port: u16 },
 }
 
-/// A `tpm_device` or `TCTI` value keylet cannot use.
+/// A `tpm_device` or `TCTI` value keylet cannot use, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceError {
-    /// The value given.
     pub(crate) value: String,
-    /// What is wrong with it.
     pub(crate) reason: &'static str,
 }
 
@@ -173,10 +161,6 @@ impl FromStr for TpmDevice {
 mod tests {
     use super::*;
 
-    fn p(s: &str) -> Result<TpmDevice, DeviceError> {
-        s.parse()
-    }
-
     #[test]
     fn config_and_tcti_forms() {
         let tcp = |host: &str, port| TpmDevice::Tcp {
@@ -200,7 +184,7 @@ mod tests {
             ("mssim", mssim("localhost", 2321)),
             ("swtpm:port=2341", tcp("127.0.0.1", 2341)),
         ] {
-            assert_eq!(p(s).unwrap(), want, "{s}");
+            assert_eq!(s.parse::<TpmDevice>().unwrap(), want, "{s}");
         }
     }
 
@@ -220,7 +204,7 @@ mod tests {
             "tpm0",
             "",
         ] {
-            let e = p(bad).unwrap_err();
+            let e = bad.parse::<TpmDevice>().unwrap_err();
             assert!(!e.reason.is_empty(), "{bad}");
             assert!(e.to_string().contains("tcp://HOST:PORT"));
         }
@@ -235,7 +219,7 @@ mod tests {
             "fd://3",
             "mssim:host=localhost,port=2321",
         ] {
-            assert_eq!(p(s).unwrap().to_string(), s);
+            assert_eq!(s.parse::<TpmDevice>().unwrap().to_string(), s);
         }
     }
 }

@@ -2,8 +2,9 @@
 //! out whole and the response is read until its declared size has arrived;
 //! errors name the device and the command in flight ([`Fail`]).
 
+use std::fmt;
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -19,7 +20,6 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
 use super::TpmDevice;
-use super::error::{Fail, Failure, TransportError};
 
 /// A TPM: a character device or open descriptor, swtpm over TCP, or the
 /// Microsoft/IBM simulator.
@@ -43,10 +43,8 @@ enum Link {
 }
 
 /// Opens the TPM named by `device`, waiting at most `timeout` for each
-/// response. The Microsoft/IBM simulator (its TPM port and the platform
-/// port after it) is powered on, its NV turned on and sent
-/// TPM2_Startup(CLEAR) (already started is fine); the byte layouts are
-/// core's (`keylet_core::tpm::mssim`).
+/// response. The Microsoft/IBM simulator is powered on, its NV turned on
+/// and sent TPM2_Startup(CLEAR) (already started is fine).
 ///
 /// # Errors
 ///
@@ -90,8 +88,7 @@ pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, Trans
                 return Err(fail.open(why));
             }
         }
-        let mut cmd = [0u8; 64];
-        let mut rsp = [0u8; 64];
+        let (mut cmd, mut rsp) = ([0u8; 64], [0u8; 64]);
         let startup = command::startup_clear(&mut cmd).map_err(|e| fail.open(e.to_string()))?;
         let cc = command_code(startup);
         let n = t.transact(startup, &mut rsp)?;
@@ -107,9 +104,8 @@ pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, Trans
 /// Opens a TPM character device (`/dev/tpmrm0`, `/dev/tpm0`) read-write,
 /// close-on-exec.
 fn open_file(path: &Path, fail: &Fail<'_>) -> Result<File, TransportError> {
-    let flags = OFlag::O_RDWR | OFlag::O_CLOEXEC;
-    let fd = nix::fcntl::open(path, flags, Mode::empty());
-    fd.map(File::from)
+    nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map(File::from)
         .map_err(|e| fail.err(Failure::Open(e.into())))
 }
 
@@ -118,34 +114,21 @@ impl TpmTransport {
     /// socketpair whose other end `swtpm chardev --fd` serves).
     #[must_use]
     pub fn from_owned(fd: OwnedFd, device: impl Into<String>, timeout: Duration) -> Self {
-        let device = device.into();
         Self {
             link: Link::Fd(File::from(fd)),
-            device,
+            device: device.into(),
             timeout,
         }
     }
 
-    /// Connects to swtpm's data port `host:port` (`--server type=tcp`),
-    /// waiting at most `timeout` to connect and for each response.
-    ///
-    /// # Errors
-    ///
-    /// [`Failure::Open`] naming the address.
-    pub fn tcp(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
-        let host = host.to_owned();
-        open(&TpmDevice::Tcp { host, port }, timeout)
-    }
-
-    /// Connects to the Microsoft/IBM simulator's TPM port `port` and platform
-    /// port `port + 1` on `host` (tpm2-tss's `mssim:host=H,port=P`), as [`open`].
+    /// [`open`] swtpm's data port `host:port` (`--server type=tcp`).
     ///
     /// # Errors
     ///
     /// As [`open`].
-    pub fn mssim(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
+    pub fn tcp(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
         let host = host.to_owned();
-        open(&TpmDevice::Mssim { host, port }, timeout)
+        open(&TpmDevice::Tcp { host, port }, timeout)
     }
 }
 
@@ -153,7 +136,7 @@ impl TpmTransport {
 /// the timeout for connecting and each write (reads wait in `poll`), no
 /// Nagle delay.
 fn connect_stream(host: &str, port: u16, fail: &Fail<'_>) -> Result<TcpStream, TransportError> {
-    let mut last = std::io::Error::new(ErrorKind::NotFound, "host resolves to no address");
+    let mut last = io::Error::new(ErrorKind::NotFound, "host resolves to no address");
     let addrs = (host, port)
         .to_socket_addrs()
         .map_err(|e| fail.err(Failure::Open(e)))?;
@@ -296,5 +279,106 @@ impl Drop for TpmTransport {
             let _ = tpm.write_all(&end);
             let _ = platform.write_all(&end);
         }
+    }
+}
+
+/// A TPM transport failure.
+#[derive(Debug)]
+pub struct TransportError {
+    /// The device as configured.
+    pub(crate) device: String,
+    /// The command code in flight (0 while opening).
+    pub(crate) cc: u32,
+    pub failure: Failure,
+}
+
+/// What went wrong on a TPM transport.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The device could not be opened or connected to: the OS error.
+    Open(io::Error),
+    /// `"write"`, `"read"` or `"poll"` failed with the OS error.
+    Io(&'static str, io::Error),
+    /// No complete response arrived within this many seconds.
+    Timeout(u64),
+    /// The peer closed the connection mid-response.
+    Closed,
+    /// The response header declares a `size` that is impossible or does not
+    /// fit the response buffer's `capacity`.
+    BadSize { size: usize, capacity: usize },
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { device, cc, .. } = self;
+        match &self.failure {
+            Failure::Open(source) => write!(
+                f,
+                "cannot open TPM {device}: {source} (check tpm_device, permissions of the device \
+                 node, or that swtpm is running)"
+            ),
+            Failure::Io(op, source) => {
+                write!(f, "TPM {device}: {op} failed for command {cc:#x}: {source}")
+            }
+            Failure::Timeout(seconds) => write!(
+                f,
+                "TPM {device}: no response to command {cc:#x} within {seconds} s"
+            ),
+            Failure::Closed => write!(
+                f,
+                "TPM {device} closed the connection while answering command {cc:#x}"
+            ),
+            Failure::BadSize { size, capacity } => write!(
+                f,
+                "TPM {device}: response to command {cc:#x} declares {size} bytes \
+                 (buffer holds {capacity}, header needs 10)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.failure {
+            Failure::Open(source) | Failure::Io(_, source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Builds the errors of one command `cc` (0 while connecting) on one device.
+struct Fail<'a> {
+    device: &'a str,
+    cc: u32,
+    timeout: Duration,
+}
+
+impl Fail<'_> {
+    fn err(&self, failure: Failure) -> TransportError {
+        TransportError {
+            device: self.device.to_owned(),
+            cc: self.cc,
+            failure,
+        }
+    }
+
+    /// A set-up step failed for the reason `detail`.
+    fn open(&self, detail: String) -> TransportError {
+        self.err(Failure::Open(io::Error::other(detail)))
+    }
+
+    fn bad_size(&self, size: usize, capacity: usize) -> TransportError {
+        self.err(Failure::BadSize { size, capacity })
+    }
+
+    /// A write error: a timeout, the peer taking no more bytes, or another
+    /// failure of `op`.
+    fn stream(&self, op: &'static str, e: io::Error) -> TransportError {
+        self.err(match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::Timeout(self.timeout.as_secs()),
+            ErrorKind::WriteZero => Failure::Closed,
+            _ => Failure::Io(op, e),
+        })
     }
 }
