@@ -1,7 +1,7 @@
 //! The command line's inputs that std would panic on, which the release binaries
 //! turn into a SIGILL: output into a pipe whose reader is gone (`keylet --help | true`,
-//! `keylet doctor | head -1`) and an argument that is not UTF-8. Each gets the
-//! command's own exit status.
+//! `keylet doctor | head -1`), an argument or an environment value that is not UTF-8.
+//! Each gets the command's own exit status.
 #![allow(clippy::unwrap_used)]
 
 use std::ffi::OsStr;
@@ -53,4 +53,23 @@ fn an_argument_that_is_not_utf8_is_an_unknown_command() {
     assert_eq!(out.status.code(), Some(2), "{:?}", out.status);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown command"), "{stderr}");
+}
+
+#[test]
+fn an_environment_value_that_is_not_utf8_is_read_not_a_panic() {
+    // an unrelated variable, and the configuration file's own
+    for (name, value) in [
+        ("KEYLET_TEST_NOT_UTF8", &b"\xff"[..]),
+        ("KEYLIME_AGENT_CONFIG", b"/nonexistent/keylet-\xff.conf"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keylet"))
+            .arg("identity")
+            .env("KEYLIME_AGENT_CONFIG", "/nonexistent/keylet-env.conf")
+            .env(name, OsStr::from_bytes(value))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}: {:?}", out.status);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("KEYLIME_AGENT_CONFIG"), "{name}: {stderr}");
+    }
 }

@@ -68,16 +68,25 @@ pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6.split_once(']')?;
         h.parse::<std::net::Ipv6Addr>().ok()?;
-        (h, after.strip_prefix(':'))
+        // nothing but ":port" may follow the bracket
+        (
+            h,
+            if after.is_empty() {
+                None
+            } else {
+                Some(after.strip_prefix(':')?)
+            },
+        )
     } else {
-        authority
+        let (h, port) = authority
             .rsplit_once(':')
-            .map_or((authority, None), |(h, p)| (h, Some(p)))
+            .map_or((authority, None), |(h, p)| (h, Some(p)));
+        let name = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+        if h.is_empty() || !h.bytes().all(name) {
+            return None;
+        }
+        (h, port)
     };
-    let name = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
-    if host.is_empty() || !(host.contains(':') || host.bytes().all(name)) {
-        return None;
-    }
     let port = port.map_or(Some(443), |p| p.parse().ok().filter(|p| *p != 0))?;
     Some(VerifierUrl {
         host: host.to_string(),

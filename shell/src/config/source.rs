@@ -77,7 +77,14 @@ pub struct Environment(pub(super) Vec<(String, String)>);
 impl Environment {
     #[must_use]
     pub(crate) fn process() -> Self {
-        Self(std::env::vars().collect())
+        // Not env::vars(), which panics on a value that is not UTF-8: a lossy copy
+        // fails the option's own check, which names the variable.
+        let text = |s: std::ffi::OsString| s.to_string_lossy().into_owned();
+        Self(
+            std::env::vars_os()
+                .map(|(n, v)| (text(n), text(v)))
+                .collect(),
+        )
     }
 
     /// The non-empty value of variable `name`.

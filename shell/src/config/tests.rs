@@ -377,6 +377,9 @@ fn urls_accepted_and_refused_and_pull_with_keylimes_defaults() {
         "https://v:8881/?x=1",
         "https://[zz]:1",
         "https://v v:1",
+        "https://[::1]junk",
+        "https://[::1]junk:1",
+        "https://a:b:1",
     ] {
         assert!(parse_verifier_url(bad).is_none(), "{bad}");
     }
