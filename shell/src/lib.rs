@@ -44,6 +44,7 @@ pub mod revocation;
 pub mod rotate; // keylet rotate-cert
 #[cfg(feature = "payload")]
 pub mod script;
+pub mod secret; // passwords and tokens: wiped on drop, never printed
 pub mod server;
 pub mod state;
 pub mod store;

@@ -19,10 +19,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::secret::Secret;
 use keylet_core::agent::ClockRepair;
 use keylet_core::tpm::clock::{CLOCK_LEASE_MS, renewed_lease};
 use keylet_core::tpm::command::Auth;
-use zeroize::Zeroizing;
 
 use super::tpm_box::TpmBox;
 use crate::store;
@@ -122,7 +122,7 @@ pub(crate) struct ClockLease {
     path: PathBuf,
     value: u64,
     renewed: Option<Instant>,
-    repair: Option<Zeroizing<Vec<u8>>>,
+    repair: Option<Secret<Vec<u8>>>,
 }
 
 impl ClockLease {
@@ -130,7 +130,7 @@ impl ClockLease {
     /// `repair` an unsafe clock with. An unreadable or malformed file is
     /// logged and counts as no lease: the next renewal rewrites it.
     #[must_use]
-    pub(crate) fn load(path: PathBuf, repair: Option<Zeroizing<Vec<u8>>>) -> Self {
+    pub(crate) fn load(path: PathBuf, repair: Option<Secret<Vec<u8>>>) -> Self {
         let value = match store::read_private(&path) {
             Ok(Some(bytes)) => std::str::from_utf8(&bytes)
                 .ok()

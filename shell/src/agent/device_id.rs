@@ -2,6 +2,7 @@
 //! [`super::device_key`]), their certificates (checked against the TPM keys
 //! before anything is sent), and the AK certified by the IAK (TPM2_Certify).
 
+use crate::secret::Secret;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylet_core::agent::CertifyRequest;
@@ -10,7 +11,6 @@ use keylet_core::tpm::command::Auth;
 use keylet_core::tpm::name;
 use keylet_core::tpm::template_devid::DevIdTemplate;
 use sha2::{Digest as _, Sha256};
-use zeroize::Zeroizing;
 
 use super::StartError;
 use super::device_key::{IAK, IDEVID, Obtained, Role, match_key, obtain};
@@ -23,7 +23,7 @@ use crate::registrar::DeviceIdFields;
 pub(crate) struct DeviceIdentity {
     iak: Handle,
     iak_transient: bool,
-    iak_password: Zeroizing<Vec<u8>>,
+    iak_password: Secret<Vec<u8>>,
     /// base64 TPM2B_PUBLIC and certificate DER of the IAK and the IDevID.
     iak_tpm: String,
     iak_cert: String,
@@ -51,7 +51,7 @@ pub(crate) fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdent
         iak: iak.handle,
         iak_transient,
         iak_password: if iak_transient {
-            Zeroizing::new(Vec::new())
+            Secret::default()
         } else {
             s.iak.password.clone()
         },

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::secret::Secret;
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::Handle;
-use zeroize::Zeroizing;
 
 use super::clock::ClockLease;
 use crate::metrics::{Metrics, Timed};
@@ -28,7 +28,7 @@ pub struct TpmBox {
     /// [`super::clock`]).
     pub(super) clock_lease: Option<ClockLease>,
     /// The endorsement hierarchy's password (`tpm_ownerpassword`).
-    endorsement: Zeroizing<Vec<u8>>,
+    endorsement: Secret<Vec<u8>>,
 }
 
 impl TpmBox {
@@ -43,7 +43,7 @@ impl TpmBox {
             metrics: None,
             owned: Vec::new(),
             clock_lease: None,
-            endorsement: Zeroizing::default(),
+            endorsement: Secret::default(),
         })
     }
 
@@ -51,7 +51,7 @@ impl TpmBox {
     /// `tpm_ownerpassword`, as the reference agent uses it): for creating
     /// the EK and for its Policy A sessions.
     pub fn set_endorsement_password(&mut self, password: &[u8]) {
-        self.endorsement = Zeroizing::new(password.to_vec());
+        self.endorsement = Secret::new(password.to_vec());
     }
 
     pub(crate) fn device(&self) -> &TpmDevice {

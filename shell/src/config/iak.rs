@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
+use crate::secret::Secret;
 use keylet_core::tpm::handle;
 use keylet_core::tpm::template_devid::DevIdTemplate;
-use zeroize::Zeroizing;
 
 use super::ConfigError;
 use super::parse::parse_password;
@@ -20,7 +20,7 @@ use super::value::Values;
 pub(crate) struct DeviceKey {
     pub(crate) handle: Option<u32>,
     pub(crate) cert: PathBuf,
-    pub(crate) password: Zeroizing<Vec<u8>>,
+    pub(crate) password: Secret<Vec<u8>>,
 }
 
 /// The IAK (Initial Attestation Key: certifies the AK at registration) and

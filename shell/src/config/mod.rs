@@ -17,9 +17,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::secret::Secret;
 use keylet_core::alg::{KeyAlg, SignAlg};
 use keylet_core::pcr::HashAlg;
-use zeroize::Zeroizing;
 
 pub(crate) use iak::{DeviceIdSettings, DeviceKey};
 pub use listen::IdentitySettings;
@@ -107,10 +107,10 @@ pub struct AgentConfig {
     /// The mTLS server key and certificate, and the payload key (NK). Key
     /// passwords are unsupported unless empty.
     pub(crate) server_key: PathBuf,
-    pub(crate) server_key_password: Zeroizing<String>,
+    pub(crate) server_key_password: Secret<String>,
     pub(crate) server_cert: PathBuf,
     pub(crate) payload_key: PathBuf,
-    pub(crate) payload_key_password: Zeroizing<String>,
+    pub(crate) payload_key_password: Secret<String>,
     /// CA certificates that client certificates must chain to.
     pub(crate) trusted_client_ca: Vec<PathBuf>,
     /// PCR bank and quote hash, EK and AK key type, quote signature scheme.
@@ -120,7 +120,7 @@ pub struct AgentConfig {
     /// A persistent EK handle, or `None` to create the EK from the template.
     pub(crate) ek_handle: Option<u32>,
     /// The owner hierarchy's password (for TPM2_ClockSet).
-    pub(crate) tpm_ownerpassword: Zeroizing<Vec<u8>>,
+    pub(crate) tpm_ownerpassword: Secret<Vec<u8>>,
     /// Set an unsafe TPM clock forward (after an unclean TPM reset).
     pub(crate) tpm_clock_repair: bool,
     /// User and group to drop to after opening the TPM and logs.
@@ -248,10 +248,10 @@ impl AgentConfig {
             registrar_tls_ca_cert: v.path("registrar_tls_ca_cert", &v.dir, "cv_ca/cacert.crt")?,
             enable_agent_mtls: v.boolean("enable_agent_mtls", true)?,
             server_key: v.path("server_key", &v.dir, "server-private.pem")?,
-            server_key_password: Zeroizing::new(v.string("server_key_password", "")?),
+            server_key_password: Secret::new(v.string("server_key_password", "")?),
             server_cert: v.path("server_cert", &v.dir, "server-cert.crt")?,
             payload_key: v.path("payload_key", &v.dir, "payload-private.pem")?,
-            payload_key_password: Zeroizing::new(v.string("payload_key_password", "")?),
+            payload_key_password: Secret::new(v.string("payload_key_password", "")?),
             trusted_client_ca: v.path_list("trusted_client_ca", "cv_ca/cacert.crt")?,
             tpm_hash_alg,
             tpm_encryption_alg,

@@ -10,6 +10,8 @@ use keylet_core::tpm::handle;
 use keylet_core::tpm::template::EK_PERSISTENT_RSA;
 use zeroize::Zeroizing;
 
+use crate::secret::Secret;
+
 use super::value::Values;
 use super::{ConfigError, UuidSetting};
 use crate::server::ApiVersion;
@@ -92,19 +94,16 @@ pub(super) fn parse_ek_handle(v: &Values<'_>) -> Result<Option<u32>, ConfigError
     })
 }
 
-pub(super) fn parse_password(
-    v: &Values<'_>,
-    option: &str,
-) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+pub(super) fn parse_password(v: &Values<'_>, option: &str) -> Result<Secret<Vec<u8>>, ConfigError> {
     let s = Zeroizing::new(v.string(option, "")?);
     if let Some(digits) = s.strip_prefix("hex:") {
         let mut out = Zeroizing::new(vec![0; digits.len() / 2]);
         return match hex::decode(digits.as_bytes(), &mut out) {
-            Ok(_) => Ok(out),
+            Ok(_) => Ok(out.into()),
             Err(_) => Err(v.error(option, "hex:<even number of hex digits>, or plain text")),
         };
     }
-    Ok(Zeroizing::new(s.as_bytes().to_vec()))
+    Ok(Secret::new(s.as_bytes().to_vec()))
 }
 
 pub(super) fn parse_run_as(v: &Values<'_>) -> Result<Option<(String, String)>, ConfigError> {

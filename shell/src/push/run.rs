@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zeroize::Zeroizing;
+use crate::secret::Secret;
 
 use super::client::Verifier;
 use super::evidence::{self, Sources};
@@ -48,7 +48,7 @@ pub struct PushAgent {
 
 /// The loop's state between steps.
 struct State {
-    token: Option<Zeroizing<String>>,
+    token: Option<Secret<String>>,
     backoff: Backoff,
     /// Whether the next accepted evidence is logged at info: the first one,
     /// and the first after a failure.

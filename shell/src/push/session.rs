@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
+use crate::secret::Secret;
 
 use super::messages::{self, SessionOutcome};
 use super::{PushAgent, PushError, on_tpm};
@@ -22,7 +22,7 @@ impl PushAgent {
     /// [`PushError::NotAuthenticated`] if the verifier refuses the proof (not
     /// enrolled, challenge expired, wrong key); any other [`PushError`] for
     /// transport, answer or TPM failures.
-    pub(super) async fn authenticate(&self) -> Result<Zeroizing<String>, PushError> {
+    pub(super) async fn authenticate(&self) -> Result<Secret<String>, PushError> {
         let verifier = &self.verifier;
         let id = verifier.agent_id();
         let challenge = verifier

@@ -1,10 +1,10 @@
 //! The authentication documents: the session request, the challenge, the
 //! TPM2_Certify proof and the verdict with the bearer token.
 
+use crate::secret::Secret;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use super::requested::Parameters;
 use super::{Read, Single, challenge, document};
@@ -137,7 +137,7 @@ pub enum SessionOutcome {
     /// Authenticated: the bearer token for later requests (secret), and when
     /// it expires as the verifier wrote it (ISO 8601), if it did.
     Pass {
-        token: Zeroizing<String>,
+        token: Secret<String>,
         expires_at: Option<String>,
     },
     /// Not authenticated (the verifier answers 200 with `evaluation: fail`
@@ -164,7 +164,7 @@ pub fn parse_session_outcome(body: &[u8]) -> Result<SessionOutcome, JsonError> {
         "pass" => {
             let token = verdict
                 .token
-                .map(Zeroizing::new)
+                .map(Secret::new)
                 .filter(|t| {
                     !t.is_empty() && t.len() <= 1024 && t.bytes().all(|b| b.is_ascii_graphic())
                 })
