@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::secret::Secret;
-use keylet_core::agent::ClockRepair;
+use keylet_core::agent::{AgentError, ClockRepair};
 use keylet_core::tpm::clock::{CLOCK_LEASE_MS, renewed_lease};
 use keylet_core::tpm::command::Auth;
 
@@ -98,6 +98,11 @@ fn check_and_repair(tpm: &mut TpmBox) -> bool {
                 );
             }
             true
+        }
+        // The TPM did not answer: whether its clock is safe is not known.
+        Err(e @ AgentError::Transport { .. }) => {
+            log::warn!("could not check the TPM clock: {e}");
+            false
         }
         Err(e) => {
             log::error!(
