@@ -31,7 +31,8 @@ use value::Values;
 
 /// Why the configuration could not be loaded (the file, or the option with its value, origin and
 /// accepted form), and what to do (`keylet doctor` prints it as the fix).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct ConfigError {
     message: String,
     pub(crate) fix: String,
@@ -43,14 +44,6 @@ impl ConfigError {
         Self { message, fix }
     }
 }
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// How the agent id is chosen (`uuid`).
 #[derive(Debug, Clone, PartialEq, Eq)]

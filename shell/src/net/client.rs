@@ -26,30 +26,21 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_MAX_BODY: usize = 1 << 20;
 
 /// Why a request got no usable answer.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
     /// No connection to `address` (`scheme://host:port`): refused, timed
     /// out, reset. Worth retrying.
+    #[error("{address} unreachable: {detail}")]
     Unreachable { address: String, detail: String },
     /// The TLS setup or handshake failed (a certificate or name problem):
     /// what happened and what to check.
+    #[error("TLS: {detail}")]
     Tls { detail: String },
     /// The answer could not be read (too large, cut off, not HTTP).
+    #[error("bad answer: {detail}")]
     BadResponse { detail: String },
 }
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unreachable { address, detail } => write!(f, "{address} unreachable: {detail}"),
-            Self::Tls { detail } => write!(f, "TLS: {detail}"),
-            Self::BadResponse { detail } => write!(f, "bad answer: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for HttpError {}
 
 /// A client TLS configuration trusting the certificates in `ca_file`;
 /// `option` names the setting the file came from, for messages.

@@ -19,7 +19,6 @@ pub mod run;
 pub mod session;
 pub mod timing;
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::executor::TpmWorker;
@@ -28,15 +27,18 @@ use crate::net::HttpError;
 pub use run::PushAgent;
 
 /// Why one exchange with the verifier did not succeed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PushError {
     /// The push settings cannot be used (unreadable CA file, ...).
+    #[error("push mode cannot start: {0}")]
     Setup(String),
     /// No answer: unreachable, TLS failure, or an unreadable answer.
+    #[error("verifier: {0}")]
     Http(HttpError),
     /// An answer with an unexpected status: what keylet was doing, the
     /// status, the verifier's error detail and `Retry-After` (if sent).
+    #[error("{step}: the verifier answered {status}{}", in_parens(.detail))]
     Status {
         step: &'static str,
         status: u16,
@@ -44,43 +46,31 @@ pub enum PushError {
         retry_after: Option<String>,
     },
     /// A success status with a body that is not what the protocol says.
+    #[error("{step}: unusable answer: {detail}")]
     Answer { step: &'static str, detail: String },
     /// The verifier did not accept the proof of possession (why, as far as
     /// keylet can tell).
+    #[error("not authenticated: {0}")]
     NotAuthenticated(String),
     /// The TPM could not certify or quote.
+    #[error("TPM: {0}")]
     Tpm(String),
     /// A log could not be read.
+    #[error("log: {0}")]
     Log(String),
 }
 
-impl fmt::Display for PushError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Setup(d) => write!(f, "push mode cannot start: {d}"),
-            Self::Http(e) => write!(f, "verifier: {e}"),
-            Self::Status {
-                step,
-                status,
-                detail,
-                ..
-            } => {
-                write!(f, "{step}: the verifier answered {status}")?;
-                if !detail.is_empty() {
-                    write!(f, " ({detail})")?;
-                }
-                Ok(())
-            }
-            Self::Answer { step, detail } => write!(f, "{step}: unusable answer: {detail}"),
-            Self::NotAuthenticated(d) => write!(f, "not authenticated: {d}"),
-            Self::Tpm(d) => write!(f, "TPM: {d}"),
-            Self::Log(d) => write!(f, "log: {d}"),
-        }
+/// ` (detail)`, or nothing when the verifier sent no detail.
+fn in_parens(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
     }
 }
 
-impl std::error::Error for PushError {}
-
+/// Hand-written rather than `#[from]`: that would also make the HTTP error
+/// the `source()`, which `PushError` does not report.
 impl From<HttpError> for PushError {
     fn from(e: HttpError) -> Self {
         Self::Http(e)

@@ -25,24 +25,15 @@ pub enum TpmDevice {
 }
 
 /// A `tpm_device` or `TCTI` value keylet cannot use, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid TPM device {value:?}: {reason}; use /dev/tpmrm0, /dev/tpm0, tcp://HOST:PORT, fd://N, \
+     device:/dev/tpmrm0, swtpm:host=HOST,port=PORT or mssim:host=HOST,port=PORT"
+)]
 pub struct DeviceError {
     pub(crate) value: String,
     pub(crate) reason: &'static str,
 }
-
-impl fmt::Display for DeviceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid TPM device {:?}: {}; use /dev/tpmrm0, /dev/tpm0, tcp://HOST:PORT, fd://N, \
-             device:/dev/tpmrm0, swtpm:host=HOST,port=PORT or mssim:host=HOST,port=PORT",
-            self.value, self.reason
-        )
-    }
-}
-
-impl std::error::Error for DeviceError {}
 
 impl fmt::Display for TpmDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
