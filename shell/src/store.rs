@@ -21,20 +21,35 @@ use zeroize::Zeroizing;
 
 /// Why one of keylet's files (the agent state, a key, a certificate) could
 /// not be read, written or made.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The action on the file failed with the error.
-    Io(&'static str, PathBuf, io::Error),
+    #[error("cannot {0} {path}: {2}", path = .1.display())]
+    Io(&'static str, PathBuf, #[source] io::Error),
     /// A secret file is readable or writable by group or others.
+    #[error(
+        "{} has mode {:04o}: a key file must not be accessible by group or others; \
+         run `chmod 600 {}` (and check who could have read it)",
+        .path.display(),
+        .mode & 0o7777,
+        .path.display()
+    )]
     TooOpen { path: PathBuf, mode: u32 },
     /// The file exists but is not a regular file.
+    #[error("{} exists but is not a regular file", .0.display())]
     NotAFile(PathBuf),
     /// The file does not hold what keylet expects: what is wrong and what to do.
+    #[error("{path}: {1}", path = .0.display())]
     Invalid(PathBuf, String),
     /// A password-protected key was configured in this option.
+    #[error(
+        "option {0} is set, but keylet does not read password-protected keys; \
+         leave it empty and protect the key file with its 0600 mode and the state directory"
+    )]
     PasswordUnsupported(&'static str),
     /// Generating what is named failed, with the error.
+    #[error("cannot generate the {0}: {1}")]
     Generate(&'static str, String),
 }
 
@@ -55,41 +70,6 @@ impl StoreError {
         path: &'p Path,
     ) -> impl FnOnce(io::Error) -> Self + use<'p> {
         move |e| Self::Io(action, path.to_path_buf(), e)
-    }
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Io(action, path, e) => write!(f, "cannot {action} {}: {e}", path.display()),
-            Self::TooOpen { path, mode } => write!(
-                f,
-                "{} has mode {:04o}: a key file must not be accessible by group or others; \
-                 run `chmod 600 {}` (and check who could have read it)",
-                path.display(),
-                mode & 0o7777,
-                path.display()
-            ),
-            Self::NotAFile(path) => {
-                write!(f, "{} exists but is not a regular file", path.display())
-            }
-            Self::Invalid(path, detail) => write!(f, "{}: {detail}", path.display()),
-            Self::PasswordUnsupported(option) => write!(
-                f,
-                "option {option} is set, but keylet does not read password-protected keys; \
-                 leave it empty and protect the key file with its 0600 mode and the state directory"
-            ),
-            Self::Generate(what, detail) => write!(f, "cannot generate the {what}: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io(.., source) => Some(source),
-            _ => None,
-        }
     }
 }
 

@@ -21,30 +21,21 @@ pub struct Identity {
 }
 
 /// Why no id could be chosen.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdentityError {
+    #[error("option uuid: {0}")]
     Configured(AgentIdError),
     /// For `hash_ek`: the EK public area is unreadable.
+    #[error("cannot read the EK public area for hash_ek: {0}")]
     Ek(public::PublicError),
     /// For `generate`: no randomness.
+    #[error("cannot generate a uuid: {0}")]
     Random(String),
     /// For `dmidecode` or `hostname`: what was wrong and what to set.
+    #[error("option uuid: {0}")]
     Host(String),
 }
-
-impl std::fmt::Display for IdentityError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Configured(e) => write!(f, "option uuid: {e}"),
-            Self::Host(e) => write!(f, "option uuid: {e}"),
-            Self::Ek(e) => write!(f, "cannot read the EK public area for hash_ek: {e}"),
-            Self::Random(e) => write!(f, "cannot generate a uuid: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for IdentityError {}
 
 /// The SMBIOS system UUID under the root (readable by root only).
 const PRODUCT_UUID: &str = "sys/class/dmi/id/product_uuid";

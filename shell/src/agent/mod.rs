@@ -37,44 +37,56 @@ use crate::store::StoreError;
 use crate::tpm::{DeviceError, HintSuffix, TransportError};
 
 /// Why the agent could not start or had to stop.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
+    #[error("{0}")]
     Config(ConfigError),
     /// The `tpm_device` / TCTI value does not parse.
+    #[error("option tpm_device / TCTI: {0}")]
     Device(DeviceError),
+    #[error("cannot open the TPM: {0}")]
     Open(TransportError),
     /// A TPM step failed: what keylet was doing, and the error.
+    #[error("cannot {step}: {error}{}", HintSuffix(.error))]
     Tpm {
         step: &'static str,
-        source: AgentError<TransportError>,
+        error: AgentError<TransportError>,
     },
+    #[error("{0}")]
     Identity(IdentityError),
+    #[error("{0}")]
     State(StoreError),
     /// The agent state at `path` belongs to other settings: what differs.
-    StateMismatch {
-        path: PathBuf,
-        detail: String,
-    },
+    #[error(
+        "agent state {path}: {detail}. Changing the AK needs a new registrar record: \
+         run keylime_tenant -c regdelete -u <id>, move {path} away, and restart \
+         keylet; or set the algorithms back",
+        path = .path.display()
+    )]
+    StateMismatch { path: PathBuf, detail: String },
     /// A key or certificate cannot be loaded or made.
+    #[error("{0}")]
     Keys(StoreError),
+    #[error("{0}")]
     Registrar(RegistrarError),
     /// The IAK or IDevID cannot be used (the message names the option to
     /// fix), or the registrar refused them.
+    #[error("{0}")]
     DeviceId(String),
+    #[error("the registrar's credential cannot be activated: {0}")]
     Credential(String),
+    #[error("mTLS setup: {0}")]
     Tls(TlsError),
     /// A filesystem step failed: what keylet was doing, and the error.
-    Io {
-        what: &'static str,
-        detail: String,
-    },
+    #[error("cannot {what}: {detail}")]
+    Io { what: &'static str, detail: String },
 }
 
 impl StartError {
     /// [`StartError::Tpm`] of the `step` keylet was taking.
     pub(crate) fn tpm(step: &'static str) -> impl FnOnce(AgentError<TransportError>) -> Self {
-        move |source| Self::Tpm { step, source }
+        move |error| Self::Tpm { step, error }
     }
 
     /// [`StartError::Io`] of `what` keylet was doing.
@@ -96,37 +108,6 @@ impl StartError {
         }
     }
 }
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Config(e) => e.fmt(f),
-            Self::Device(e) => write!(f, "option tpm_device / TCTI: {e}"),
-            Self::Open(e) => write!(f, "cannot open the TPM: {e}"),
-            Self::Tpm { step, source } => {
-                write!(f, "cannot {step}: {source}{}", HintSuffix(source))
-            }
-            Self::Identity(e) => e.fmt(f),
-            Self::State(e) | Self::Keys(e) => e.fmt(f),
-            Self::StateMismatch { path, detail } => {
-                let path = path.display();
-                write!(
-                    f,
-                    "agent state {path}: {detail}. Changing the AK needs a new registrar record: \
-                     run keylime_tenant -c regdelete -u <id>, move {path} away, and restart \
-                     keylet; or set the algorithms back"
-                )
-            }
-            Self::Registrar(e) => e.fmt(f),
-            Self::DeviceId(e) => e.fmt(f),
-            Self::Credential(e) => write!(f, "the registrar's credential cannot be activated: {e}"),
-            Self::Tls(e) => write!(f, "mTLS setup: {e}"),
-            Self::Io { what, detail } => write!(f, "cannot {what}: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
 
 /// The end of start-up, in pull and push mode alike: drops root (`run_as`),
 /// then confines keylet to the paths its configuration names.

@@ -13,30 +13,20 @@ use std::time::{Duration, Instant};
 use super::Job;
 
 /// Why a TPM job gave no result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TpmJobError {
     /// Not finished within its deadline (queued behind other TPM work, or
     /// the TPM hangs); if it started, it finishes by itself.
+    #[error(
+        "no TPM answer within the deadline of {} s (is the TPM hung?)",
+        .0.as_secs_f32()
+    )]
     Deadline(Duration),
     /// Dropped unfinished: it panicked, keylet is stopping, or the worker
     /// thread could not start.
+    #[error("the TPM job stopped before finishing")]
     Stopped,
 }
-
-impl std::fmt::Display for TpmJobError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Deadline(d) => write!(
-                f,
-                "no TPM answer within the deadline of {} s (is the TPM hung?)",
-                d.as_secs_f32()
-            ),
-            Self::Stopped => f.write_str("the TPM job stopped before finishing"),
-        }
-    }
-}
-
-impl std::error::Error for TpmJobError {}
 
 /// A handle on the TPM worker; clones share the one thread. The thread is
 /// started with the first job and ends when the last handle is dropped

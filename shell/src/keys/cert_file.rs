@@ -3,40 +3,28 @@
 //! metrics, `doctor`, the device identity and the revocation check all read
 //! their files here.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::{self, PemObject};
 
 /// Why a certificate file could not be read.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum CertFileError {
     /// The file could not be read.
+    #[error("cannot read {}: {error}", .path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not valid PEM: the parser's reason.
+    #[error("{} is not valid PEM: {detail}", .path.display())]
     Pem { path: PathBuf, detail: String },
     /// The file holds no certificate.
+    #[error("{} holds no certificate", .path.display())]
     Empty { path: PathBuf },
 }
-
-impl fmt::Display for CertFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            Self::Pem { path, detail } => {
-                write!(f, "{} is not valid PEM: {detail}", path.display())
-            }
-            Self::Empty { path } => write!(f, "{} holds no certificate", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for CertFileError {}
 
 /// The certificates in `bytes`: one DER certificate, or every certificate of
 /// a PEM text (none if it holds none).
@@ -57,9 +45,9 @@ pub(crate) fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, 
 ///
 /// A [`CertFileError`] naming the file: unreadable, not PEM/DER, or no certificate.
 pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertFileError> {
-    let bytes = std::fs::read(path).map_err(|source| CertFileError::Read {
+    let bytes = std::fs::read(path).map_err(|error| CertFileError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let certs = parse_certs(&bytes).map_err(|e| CertFileError::Pem {
         path: path.to_path_buf(),

@@ -23,10 +23,11 @@ use std::path::{Path, PathBuf};
 
 /// Why a log (or `/proc/stat`) at `path` could not be opened (`open`) or
 /// read: the operating system's reason, or what the file lacks.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub struct LogError {
     path: PathBuf,
     open: bool,
+    #[source]
     source: io::Error,
 }
 
@@ -50,12 +51,6 @@ impl fmt::Display for LogError {
         } else {
             write!(f, "cannot read {path}: {source}")
         }
-    }
-}
-
-impl std::error::Error for LogError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
     }
 }
 

@@ -2,7 +2,6 @@
 //! connections at a time, stopped when its [`MetricsServer`] is dropped.
 
 use std::convert::Infallible;
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,27 +29,14 @@ const CONTENT_TYPE_OPENMETRICS: &str = "application/openmetrics-text; version=1.
 
 /// Why the metrics listener could not start: the `metrics_listen` address
 /// cannot be bound, for the operating system's reason.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot listen for metrics on {addr} (option metrics_listen): {source}; pick a free \
+     port or leave metrics_listen empty to turn metrics off"
+)]
 pub struct MetricsError {
     addr: SocketAddr,
     source: std::io::Error,
-}
-
-impl fmt::Display for MetricsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { addr, source } = self;
-        write!(
-            f,
-            "cannot listen for metrics on {addr} (option metrics_listen): {source}; pick a free \
-             port or leave metrics_listen empty to turn metrics off"
-        )
-    }
-}
-
-impl std::error::Error for MetricsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
 }
 
 /// The running metrics listener; dropping it stops it.

@@ -22,7 +22,6 @@ pub mod secure_dir;
 #[cfg(feature = "payload")]
 mod unzip;
 
-use std::fmt;
 use std::path::PathBuf;
 
 pub use bootstrap::{Delivered, KeyBootstrap, SymmetricKey};
@@ -54,77 +53,47 @@ mod deliver {
 /// A rejected key share or payload, or a delivery that failed. Those of
 /// `POST /keys/ukey` and `/keys/vkey` are answered with 400 and their text
 /// as `status`.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayloadError {
     /// `encrypted_key` does not decrypt with the NK (RSA-OAEP, SHA-1).
+    #[error(
+        "Failed to decrypt encrypted_key: {0} (it must be RSA-OAEP with SHA-1, made with \
+         the payload key this agent serves as pubkey)"
+    )]
     Unwrap(String),
     /// The decrypted share's length: not an AES-128 or AES-256 key.
+    #[error(
+        "Invalid decrypted key: {0} bytes; a key share must be 16 or 32 bytes (AES-128 or AES-256)"
+    )]
     KeyLength(usize),
     /// The payload's length: too short for Keylime's IV and tag.
+    #[error(
+        "Invalid payload: {0} bytes cannot hold the 16-byte IV and 16-byte tag of an AES-GCM payload"
+    )]
     PayloadTooShort(usize),
     /// The payload's length and the `secure_size` limit in bytes that its
     /// ciphertext would not fit.
+    #[error(
+        "payload of {0} bytes does not fit secure_size ({1} bytes); raise secure_size \
+         in the agent's configuration or send a smaller payload"
+    )]
     PayloadTooLarge(usize, u64),
     /// Why payloads are not accepted (mTLS is off, or not built).
+    #[error("payload refused: {0}")]
     PayloadRefused(&'static str),
     /// The payload does not decrypt with K (wrong key or tampered).
+    #[error("the payload does not decrypt with the derived key (AES-GCM tag mismatch)")]
     Decrypt,
     /// What is wrong with the secure directory and what to do.
+    #[error("secure directory {path}: {1}", path = .0.display())]
     SecureDir(PathBuf, String),
     /// Writing K, the payload or an unpacked file failed.
-    Store(crate::store::StoreError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot unpack the zip payload: {0}")]
     Zip(String),
     /// The payload script could not be run or failed.
+    #[error("payload script: {0}")]
     Script(String),
-}
-
-impl From<crate::store::StoreError> for PayloadError {
-    fn from(e: crate::store::StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-impl fmt::Display for PayloadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unwrap(e) => write!(
-                f,
-                "Failed to decrypt encrypted_key: {e} (it must be RSA-OAEP with SHA-1, made with \
-                 the payload key this agent serves as pubkey)"
-            ),
-            Self::KeyLength(n) => write!(
-                f,
-                "Invalid decrypted key: {n} bytes; a key share must be 16 or 32 bytes (AES-128 or AES-256)"
-            ),
-            Self::PayloadTooShort(n) => write!(
-                f,
-                "Invalid payload: {n} bytes cannot hold the 16-byte IV and 16-byte tag of an AES-GCM payload"
-            ),
-            Self::PayloadTooLarge(len, limit) => write!(
-                f,
-                "payload of {len} bytes does not fit secure_size ({limit} bytes); raise secure_size \
-                 in the agent's configuration or send a smaller payload"
-            ),
-            Self::PayloadRefused(why) => write!(f, "payload refused: {why}"),
-            Self::Decrypt => f.write_str(
-                "the payload does not decrypt with the derived key (AES-GCM tag mismatch)",
-            ),
-            Self::SecureDir(path, detail) => {
-                write!(f, "secure directory {}: {detail}", path.display())
-            }
-            Self::Store(e) => write!(f, "{e}"),
-            Self::Zip(e) => write!(f, "cannot unpack the zip payload: {e}"),
-            Self::Script(e) => write!(f, "payload script: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for PayloadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Store(e) => Some(e),
-            _ => None,
-        }
-    }
 }

@@ -12,7 +12,6 @@ pub mod actions;
 #[cfg(feature = "payload")]
 pub mod notice;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -142,52 +141,37 @@ impl Revocations {
 }
 
 /// Why a revocation notification was refused or its actions failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RevocationError {
     /// The body is not `{"msg": "...", "signature": "..."}`.
+    #[error("malformed revocation notification: {0}")]
     Malformed(String),
+    #[error(
+        "the revocation notification is not signed; keylet acts only on notifications \
+         signed with the revocation key (add agents with keylime_tenant --cert)"
+    )]
     Unsigned,
     /// No certificate at this path to check the signature with.
+    #[error(
+        "no revocation certificate at {} to check the notification with (deliver a \
+         payload with keylime_tenant --cert, or set revocation_cert)",
+        .0.display()
+    )]
     NoCertificate(PathBuf),
+    #[error("the revocation certificate {path} cannot be used: {1}", path = .0.display())]
     BadCertificate(PathBuf, String),
     /// The signature does not verify with the certificate at this path.
+    #[error(
+        "the revocation notification's signature does not verify with {}; refused (a \
+         forged notification, or a certificate from another CA)",
+        .0.display()
+    )]
     BadSignature(PathBuf),
     /// An action could not be found or failed.
+    #[error("revocation action: {0}")]
     Action(String),
 }
-
-impl fmt::Display for RevocationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed(why) => write!(f, "malformed revocation notification: {why}"),
-            Self::Unsigned => f.write_str(
-                "the revocation notification is not signed; keylet acts only on notifications \
-                 signed with the revocation key (add agents with keylime_tenant --cert)",
-            ),
-            Self::NoCertificate(path) => write!(
-                f,
-                "no revocation certificate at {} to check the notification with (deliver a \
-                 payload with keylime_tenant --cert, or set revocation_cert)",
-                path.display()
-            ),
-            Self::BadCertificate(path, reason) => write!(
-                f,
-                "the revocation certificate {} cannot be used: {reason}",
-                path.display()
-            ),
-            Self::BadSignature(path) => write!(
-                f,
-                "the revocation notification's signature does not verify with {}; refused (a \
-                 forged notification, or a certificate from another CA)",
-                path.display()
-            ),
-            Self::Action(why) => write!(f, "revocation action: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for RevocationError {}
 
 impl From<crate::keylime::JsonError> for RevocationError {
     fn from(e: crate::keylime::JsonError) -> Self {

@@ -82,44 +82,24 @@ pub struct AgentInfo {
 
 /// Why no quote could be produced. Every variant is answered with 500, which
 /// the verifier retries; the detail goes to the log only.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttestError {
     /// A TPM command failed (transport error or TPM response code).
-    Tpm(Box<dyn std::error::Error + Send + Sync>),
+    #[error("TPM quote failed: {0}")]
+    Tpm(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The PCRs kept changing between reading them and quoting them, in all
     /// these rounds.
+    #[error("PCR values changed between read and quote in all {attempts} attempts")]
     PcrsUnstable { attempts: u32 },
     /// The quote task stopped before finishing (it panicked or was cancelled).
+    #[error("the quote task stopped before finishing")]
     Interrupted,
     /// The TPM did not answer within the quote deadline (it hangs, or a
     /// reconnect is slow); the TPM work finishes by itself.
+    #[error(
+        "no TPM answer within the quote deadline of {} s (is the TPM hung?)",
+        .0.as_secs_f32()
+    )]
     Deadline(std::time::Duration),
-}
-
-impl fmt::Display for AttestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Tpm(e) => write!(f, "TPM quote failed: {e}"),
-            Self::PcrsUnstable { attempts } => write!(
-                f,
-                "PCR values changed between read and quote in all {attempts} attempts"
-            ),
-            Self::Interrupted => f.write_str("the quote task stopped before finishing"),
-            Self::Deadline(d) => write!(
-                f,
-                "no TPM answer within the quote deadline of {} s (is the TPM hung?)",
-                d.as_secs_f32()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for AttestError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Tpm(e) => Some(&**e),
-            Self::PcrsUnstable { .. } | Self::Interrupted | Self::Deadline(_) => None,
-        }
-    }
 }

@@ -115,8 +115,8 @@ fn finish(mut config: ServerConfig) -> Arc<ServerConfig> {
 fn read_certs(file: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let path = file.display();
     load_certs(file).map_err(|e| match e {
-        CertFileError::Read { source, .. } => {
-            format!("cannot read the {role} file {path}: {source}")
+        CertFileError::Read { error, .. } => {
+            format!("cannot read the {role} file {path}: {error}")
         }
         CertFileError::Pem { detail, .. } => {
             format!("the {role} file {path} is not valid PEM: {detail}")
