@@ -104,6 +104,25 @@ fn offsets_are_right_across_many_checkpoints() {
     }
 }
 
+#[test]
+fn new_lines_take_one_short_read_and_a_long_scan_is_left_to_slice_from() {
+    let path = write_temp("ima", "log", ima_text(0..3_000).as_bytes());
+    let log = ImaLog::open(&path).unwrap();
+    // The first scan of a long log takes more than one read.
+    assert_eq!(log.try_slice_from(0).unwrap(), None);
+    assert_eq!(read_from(&log, 2_999), (ima_text(2_999..3_000), 2_999));
+    // The verifier's next poll: from the lines it has, with a few new ones.
+    append(&path, &ima_text(3_000..3_005));
+    let slice = log.try_slice_from(3_000).unwrap();
+    let fresh = ImaLog::open(&path).unwrap();
+    assert_eq!(slice, Some(fresh.slice_from(3_000).unwrap()));
+    // Many new lines (about 56 kB): left to slice_from, which finds them.
+    append(&path, &ima_text(3_005..3_400));
+    assert_eq!(log.try_slice_from(3_005).unwrap(), None);
+    assert_eq!(read_from(&log, 3_005), (ima_text(3_005..3_400), 3_005));
+    assert_eq!(read_from(&log, 1_500), (ima_text(1_500..3_400), 1_500));
+}
+
 fn integrity(entry: u64, mask: &str) -> String {
     format!("/v2.6/quotes/integrity?nonce=n0nce&mask={mask}&partial=1&ima_ml_entry={entry}")
 }

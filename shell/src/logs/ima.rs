@@ -8,9 +8,10 @@
 //! grows; a shrunk or replaced file (detected on every refresh) resets it.
 
 use std::cmp::Ordering;
+use std::io;
 use std::ops::Deref;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, PoisonError, TryLockError};
 
 use super::{LogError, LogFile};
 
@@ -19,7 +20,8 @@ const INITIAL_STRIDE: u64 = 1024;
 /// The most checkpoints kept; past this the stride doubles and every other
 /// checkpoint is dropped, so the index never exceeds this many `u64`s.
 const MAX_CHECKPOINTS: usize = 4096;
-const SCAN_CHUNK: usize = 64 * 1024;
+/// Bytes read per `pread` while counting lines (on the stack).
+const SCAN_CHUNK: usize = 16 * 1024;
 
 /// The part of the IMA log one response carries: complete lines from byte
 /// `start` up to (not including) byte `end`, the first being line `entry`
@@ -42,6 +44,18 @@ struct LineIndex {
     stride: u64,
     /// `checkpoints[k]` is the byte offset of line `k * stride`.
     checkpoints: Vec<u64>,
+    /// `(lines, end)` when the last refresh began: the line the verifier
+    /// asks for next (it asks from the lines it has), found without a scan.
+    recent: (u64, u64),
+}
+
+/// How a scan ended.
+enum Scan<T> {
+    Found(T),
+    /// The end of the file.
+    End,
+    /// More than the budget would have to be read.
+    Budget,
 }
 
 impl LineIndex {
@@ -51,6 +65,7 @@ impl LineIndex {
             end: 0,
             stride: INITIAL_STRIDE,
             checkpoints: vec![0],
+            recent: (0, 0),
         }
     }
 
@@ -70,14 +85,19 @@ impl LineIndex {
         }
     }
 
-    /// The nearest checkpoint at or before line `line`: `(line number, offset)`.
+    /// The nearest known line start at or before line `line` (a checkpoint,
+    /// or where the last refresh began): `(line number, offset)`.
     fn checkpoint_before(&self, line: u64) -> (u64, u64) {
         let k = line / self.stride;
         let k = usize::try_from(k)
             .unwrap_or(usize::MAX)
             .min(self.checkpoints.len().saturating_sub(1));
         let offset = self.checkpoints.get(k).copied().unwrap_or(0);
-        (self.stride.saturating_mul(k as u64), offset)
+        let checkpoint = (self.stride.saturating_mul(k as u64), offset);
+        match self.recent {
+            recent if recent.0 <= line && recent.0 > checkpoint.0 => recent,
+            _ => checkpoint,
+        }
     }
 }
 
@@ -124,14 +144,51 @@ impl ImaLog {
     ///
     /// [`LogError`] if the file cannot be read.
     pub fn slice_from(&self, requested: u64) -> Result<ImaSlice, LogError> {
-        let index = self.refreshed()?;
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        let slice = self.slice(&mut index, requested, u64::MAX)?;
+        slice.ok_or_else(|| LogError::new(&self.path, false, io::Error::other("scan cut short")))
+    }
+
+    /// [`Self::slice_from`] if it needs neither a wait for the index (in use
+    /// by another thread) nor more than one read of [`SCAN_CHUNK`] bytes, so
+    /// an async thread may call it: the lines appended since the last quote
+    /// usually take one short read. `Ok(None)` otherwise (the first scan of a
+    /// long log, many new lines): call `slice_from` where blocking is fine;
+    /// the lines counted so far stay counted.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError`] if the file cannot be read.
+    pub fn try_slice_from(&self, requested: u64) -> Result<Option<ImaSlice>, LogError> {
+        let mut index = match self.index.try_lock() {
+            Ok(index) => index,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(None),
+        };
+        self.slice(&mut index, requested, SCAN_CHUNK as u64)
+    }
+
+    /// The slice for `requested` with the index brought up to date, or `None`
+    /// past `budget` bytes read.
+    fn slice(
+        &self,
+        index: &mut LineIndex,
+        requested: u64,
+        budget: u64,
+    ) -> Result<Option<ImaSlice>, LogError> {
+        if !self.refresh(index, budget)? {
+            return Ok(None);
+        }
         let end = index.end;
         let (start, entry) = match requested.cmp(&index.lines) {
             Ordering::Greater => (0, 0),
             Ordering::Equal => (end, requested),
-            Ordering::Less => (self.offset_of_line(&index, requested)?, requested),
+            Ordering::Less => match self.offset_of_line(index, requested, budget)? {
+                Some(start) => (start, requested),
+                None => return Ok(None),
+            },
         };
-        Ok(ImaSlice { start, end, entry })
+        Ok(Some(ImaSlice { start, end, entry }))
     }
 
     /// The number of complete lines, after bringing the index up to date.
@@ -140,27 +197,28 @@ impl ImaLog {
     ///
     /// [`LogError`] if the file cannot be read.
     pub fn line_count(&self) -> Result<u64, LogError> {
-        Ok(self.refreshed()?.lines)
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        self.refresh(&mut index, u64::MAX)?;
+        Ok(index.lines)
     }
 
-    /// The index, locked, after counting the lines appended since the last
-    /// refresh; reset first if the file no longer holds what was counted
-    /// (shrunk or replaced).
-    fn refreshed(&self) -> Result<MutexGuard<'_, LineIndex>, LogError> {
-        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-        if index.end > 0 && !self.still_holds(&index)? {
+    /// Counts the lines appended since the last refresh, after a reset if
+    /// the file no longer holds what was counted (shrunk or replaced); false
+    /// if more than `budget` bytes remain to be read.
+    fn refresh(&self, index: &mut LineIndex, budget: u64) -> Result<bool, LogError> {
+        if index.end > 0 && !self.still_holds(index)? {
             log::info!(
                 "IMA log {} shrank or was replaced; re-indexing it",
                 self.path().display()
             );
             *index = LineIndex::new();
         }
-        let end = index.end;
-        self.scan(end, |next| {
+        index.recent = (index.lines, index.end);
+        let scanned = self.scan(index.end, budget, |next| {
             index.push_line(next);
             None::<()>
         })?;
-        Ok(index)
+        Ok(!matches!(scanned, Scan::Budget))
     }
 
     /// Whether the byte before `index.end` is still the `\n` that ended the
@@ -177,46 +235,82 @@ impl ImaLog {
         Ok(n == 1 && last == [b'\n'])
     }
 
-    /// The byte offset of line `line`, which must be below `index.lines`.
-    fn offset_of_line(&self, index: &LineIndex, line: u64) -> Result<u64, LogError> {
+    /// The byte offset of line `line`, which must be below `index.lines`, or
+    /// `None` past `budget` bytes read.
+    fn offset_of_line(
+        &self,
+        index: &LineIndex,
+        line: u64,
+        budget: u64,
+    ) -> Result<Option<u64>, LogError> {
         let (mut at_line, pos) = index.checkpoint_before(line);
         if at_line == line {
-            return Ok(pos);
+            return Ok(Some(pos));
         }
-        let found = self.scan(pos, |next| {
+        let found = self.scan(pos, budget, |next| {
             at_line = at_line.saturating_add(1);
             (at_line == line).then_some(next)
         })?;
-        // None: the file shrank under us; send from the last known end.
-        Ok(found.unwrap_or(index.end))
+        Ok(match found {
+            Scan::Found(pos) => Some(pos),
+            // The file shrank under us: send from the last known end.
+            Scan::End => Some(index.end),
+            Scan::Budget => None,
+        })
     }
 
     /// Calls `each` with the offset just past every `\n` from byte `pos` on,
-    /// until it returns a value (returned) or the file ends (`None`).
+    /// until it returns a value, the file ends, or `budget` bytes were read
+    /// and more remain.
     fn scan<T>(
         &self,
         mut pos: u64,
+        budget: u64,
         mut each: impl FnMut(u64) -> Option<T>,
-    ) -> Result<Option<T>, LogError> {
-        let mut buf = vec![0u8; SCAN_CHUNK];
+    ) -> Result<Scan<T>, LogError> {
+        let mut buf = [0u8; SCAN_CHUNK];
+        let mut read = 0u64;
         loop {
+            if read >= budget {
+                return Ok(Scan::Budget);
+            }
             let n = self.read_at(&mut buf, pos)?;
             let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
-                return Ok(None);
+                return Ok(Scan::End);
             };
             for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
                 if let Some(found) = each(pos.saturating_add(i as u64).saturating_add(1)) {
-                    return Ok(Some(found));
+                    return Ok(Scan::Found(found));
                 }
             }
             pos = pos.saturating_add(n as u64);
+            read = read.saturating_add(n as u64);
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_async_caller_does_not_wait_for_an_index_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ima");
+        std::fs::write(
+            &path,
+            "10 a ima-ng sha256:00 /a\n10 b ima-ng sha256:01 /b\n",
+        )
+        .unwrap();
+        let log = ImaLog::open(&path).unwrap();
+        let held = log.index.lock().unwrap();
+        assert_eq!(log.try_slice_from(1).unwrap(), None);
+        drop(held);
+        let slice = log.try_slice_from(1).unwrap().unwrap();
+        assert_eq!(slice, log.slice_from(1).unwrap());
+        assert_eq!((slice.start, slice.entry), (25, 1));
+    }
 
     #[test]
     fn index_stays_bounded_and_checkpoints_stay_correct() {

@@ -57,9 +57,23 @@ pub(crate) struct Encoder {
 }
 
 impl Segment {
-    /// The IMA lines of `slice`, escaped for a JSON string.
+    /// The IMA lines of `slice`, escaped for a JSON string. A slice within one
+    /// chunk (the lines since the verifier's last quote, usually) is read now,
+    /// so that the answer has a length and leaves in one piece; a read error
+    /// leaves it to stream, and fail, with the body.
     pub(crate) fn ima(log: Arc<ImaLog>, slice: ImaSlice) -> Self {
-        Self::log(Log::Ima(log, slice.end), slice.start, false)
+        let streamed = || Self::log(Log::Ima(Arc::clone(&log), slice.end), slice.start, false);
+        if slice.end.saturating_sub(slice.start) > CHUNK as u64 {
+            return streamed();
+        }
+        let (mut segment, mut fixed) = (streamed(), Vec::new());
+        loop {
+            match segment.next_chunk() {
+                Ok(Some(bytes)) => fixed.extend_from_slice(&bytes),
+                Ok(None) => return Self::Fixed(fixed.into()),
+                Err(_) => return streamed(),
+            }
+        }
     }
 
     /// The measured-boot log in base64.
@@ -79,18 +93,20 @@ impl Segment {
             Self::Fixed(bytes) => return Ok((!bytes.is_empty()).then(|| std::mem::take(bytes))),
             Self::Log { log, pos, encoder } => (log, pos, encoder),
         };
-        let mut buf = vec![0u8; CHUNK];
+        // An IMA slice's size is known: no more buffer than it needs.
+        let want = match log {
+            Log::Ima(_, end) => {
+                usize::try_from(end.saturating_sub(*pos)).map_or(CHUNK, |n| n.min(CHUNK))
+            }
+            Log::Boot(_) => CHUNK,
+        };
+        let mut buf = vec![0u8; want];
         let n = match log {
-            Log::Ima(ima, end) => match usize::try_from(end.saturating_sub(*pos)) {
-                Ok(0) => 0,
-                want => {
-                    buf.truncate(want.unwrap_or(CHUNK));
-                    match ima.read_at(&mut buf, *pos)? {
-                        // Short of the slice's end: the IMA log shrank.
-                        0 => return Err("the IMA log shrank while it was being sent".into()),
-                        n => n,
-                    }
-                }
+            Log::Ima(..) if want == 0 => 0,
+            Log::Ima(ima, _) => match ima.read_at(&mut buf, *pos)? {
+                // Short of the slice's end: the IMA log shrank.
+                0 => return Err("the IMA log shrank while it was being sent".into()),
+                n => n,
             },
             Log::Boot(boot) => boot.read_at(&mut buf, *pos)?,
         };

@@ -133,15 +133,22 @@ impl Handler {
             failed("Unable to retrieve quote")
         })?;
         // After the quote, so the slice holds every line that went into the
-        // quoted PCR 10 (later lines are fine for the verifier); on tokio's
-        // blocking thread, not the TPM worker: the next quote does not wait
-        // for this log read.
+        // quoted PCR 10 (later lines are fine for the verifier). Here when
+        // that takes one short read (the lines since the last quote), else on
+        // tokio's blocking thread; never on the TPM worker, so the next quote
+        // does not wait for this log read.
         let ima = match s.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR)) {
             Some(ima) => {
                 let entry = q.ima_ml_entry;
-                let read = move || ima.slice_from(entry).map(|slice| (ima, slice));
-                let sliced = match tokio::task::spawn_blocking(read).await {
-                    Ok(sliced) => sliced.map_err(|e| e.to_string()),
+                let sliced = match ima.try_slice_from(entry) {
+                    Ok(Some(slice)) => Ok((ima, slice)),
+                    Ok(None) => {
+                        let read = move || ima.slice_from(entry).map(|slice| (ima, slice));
+                        match tokio::task::spawn_blocking(read).await {
+                            Ok(sliced) => sliced.map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
                     Err(e) => Err(e.to_string()),
                 };
                 Some(sliced.map_err(|e| {
