@@ -21,7 +21,9 @@
 #   agent    GET /v<API>/quotes/integrity over a new mTLS connection per request, API the newest
 #            version the agent and keylet both serve (2.6 for keylet, 2.5 for rust-keylime 0.2.9), as the
 #            verifier polls (benches/scripts/mtls_client.py); median and p95
-#   tls      GET /version the same way: the TLS handshake + HTTP cost without a TPM
+#   tls      GET /version the same way: the TLS handshake + HTTP cost without a TPM; asked in
+#            turn with the two quotes (one request of each, COUNT times), so that both
+#            meet the same moments of the host
 #   overhead agent - floor, agent / (floor + tls), and the target 1.15 x floor + tls (target_met)
 # plus the agent's RSS after the run and CPU per 100 quotes (/proc), the time from
 # exec to "registered and active" (cold: new AK; warm: saved AK), and, on the warm start,
@@ -231,11 +233,16 @@ measure() {
   local api
   api=$(common_api "$cert") || return 1
   say "round $ROUND: $label $alg: asking at API $api, the newest this agent and keylet both serve"
-  r=$(BENCH_PID=$pid "${cl[@]}" /version)
+  # /version and the two quotes in turn, so the handshake a quote is compared with is
+  # measured in the same moments of the host as the quote.
+  local quote="/v$api/quotes/integrity?nonce=abcdefghij0123456789&partial=1&ima_ml_entry=0&mask=" rs
+  rs=$(BENCH_PID=$pid "${cl[@]}" /version "${quote}0x0" "${quote}0x400400")
+  r=$(sed -n 1p <<<"$rs")
   say "round $ROUND: $label $alg tls (/version): $r"
   record "$(jq -c --arg a "$label" --arg alg "$alg" '{kind: "tls", agent: $a, alg: $alg} + .' <<<"$r")"
+  local line=2
   for mask in 0x0 0x400400; do
-    r=$(BENCH_PID=$pid "${cl[@]}" "/v$api/quotes/integrity?nonce=abcdefghij0123456789&mask=$mask&partial=1&ima_ml_entry=0")
+    r=$(sed -n "${line}p" <<<"$rs") line=$((line + 1))
     say "round $ROUND: $label $alg $mask: $r"
     record "$(jq -c --arg a "$label" --arg alg "$alg" --arg m "$mask" '{kind: "quote", agent: $a, alg: $alg, mask: $m} + .' <<<"$r")"
   done

@@ -5,16 +5,22 @@ certificate, the agent's registered server certificate as the only trust
 anchor (hostname not checked, as the verifier does).
 
 Usage:
-  mtls_client.py times  HOST PORT CA CERT KEY COUNT PATH   -> JSON timings
+  mtls_client.py times  HOST PORT CA CERT KEY COUNT PATH [PATH...]
+                                                           -> JSON timings, a line per PATH
   mtls_client.py poll   HOST PORT CA CERT KEY SECS INTERVAL PATH PID
                                                            -> JSON RSS samples
   mtls_client.py get    HOST PORT CA CERT KEY PATH         -> the answer's body
-Percentiles are nearest-rank. Any non-200 answer is an error (exit 1).
+Several PATHs are asked in turn, one request each, COUNT times, so that each
+meets the same moments of the host (a quote and the handshake it is compared
+with); the order is shuffled every turn (seeded: the same every run), since a
+request answers measurably slower right after another kind. Percentiles are
+nearest-rank. Any non-200 answer is an error (exit 1).
 """
 import http.client
 import json
 import math
 import os
+import random
 import ssl
 import sys
 import time
@@ -71,18 +77,30 @@ def main():
     host, port, ca, cert, key = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
     ctx = context(ca, cert, key)
     if mode == "times":
-        count, path = int(sys.argv[7]), sys.argv[8]
+        count, paths = int(sys.argv[7]), sys.argv[8:]
         pid = os.environ.get("BENCH_PID")
-        one(host, port, ctx, path)  # warm-up (page cache, first AK use)
-        t0 = cpu_ticks(pid) if pid else 0
-        ms = sorted(one(host, port, ctx, path) for _ in range(count))
+        for path in paths:
+            one(host, port, ctx, path)  # warm-up (page cache, first AK use)
+        ms = {path: [] for path in paths}
+        ticks = dict.fromkeys(paths, 0)  # the agent's CPU ticks during each path's requests
+        order = list(paths)
+        shuffle = random.Random(count).shuffle
+        for _ in range(count):
+            shuffle(order)
+            for path in order:
+                t0 = cpu_ticks(pid) if pid else 0
+                ms[path].append(one(host, port, ctx, path))
+                if pid:
+                    ticks[path] += cpu_ticks(pid) - t0
         hz = os.sysconf("SC_CLK_TCK")
-        out = {"count": count, "median_ms": round(pct(ms, 0.5), 3), "p95_ms": round(pct(ms, 0.95), 3),
-               "min_ms": round(ms[0], 3)}
-        if pid:
-            out["cpu_s_per_100"] = round((cpu_ticks(pid) - t0) / hz * 100.0 / count, 3)
-            out["rss_kb"] = rss_kb(pid)
-        print(json.dumps(out))
+        for path in paths:
+            s = sorted(ms[path])
+            out = {"count": count, "median_ms": round(pct(s, 0.5), 3), "p95_ms": round(pct(s, 0.95), 3),
+                   "min_ms": round(s[0], 3)}
+            if pid:
+                out["cpu_s_per_100"] = round(ticks[path] / hz * 100.0 / count, 3)
+                out["rss_kb"] = rss_kb(pid)
+            print(json.dumps(out))
     elif mode == "poll":
         secs, interval, path, pid = float(sys.argv[7]), float(sys.argv[8]), sys.argv[9], sys.argv[10]
         start = time.monotonic()
