@@ -116,6 +116,9 @@ fn new_lines_take_one_short_read_and_a_long_scan_is_left_to_slice_from() {
     let slice = log.try_slice_from(3_000).unwrap();
     let fresh = ImaLog::open(&path).unwrap();
     assert_eq!(slice, Some(fresh.slice_from(3_000).unwrap()));
+    // An older line takes a scan from a checkpoint: left to slice_from too.
+    assert_eq!(log.try_slice_from(2_000).unwrap(), None);
+    assert_eq!(read_from(&log, 2_000), (ima_text(2_000..3_005), 2_000));
     // Many new lines (about 56 kB): left to slice_from, which finds them.
     append(&path, &ima_text(3_005..3_400));
     assert_eq!(log.try_slice_from(3_005).unwrap(), None);

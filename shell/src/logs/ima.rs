@@ -5,7 +5,11 @@
 //! keeps a small index: the total number of complete lines seen so far, the
 //! byte offset just past the last of them, and a checkpoint (byte offset) every
 //! `stride` lines. The log is append-only, so the index stays valid as it
-//! grows; a shrunk or replaced file (detected on every refresh) resets it.
+//! grows; a shrunk or replaced regular file (detected on every refresh) resets it.
+//!
+//! Reads follow on from where the last one ended wherever they can: in
+//! securityfs a read elsewhere makes the kernel format the list again from its
+//! first entry.
 
 use std::cmp::Ordering;
 use std::io;
@@ -49,12 +53,10 @@ struct LineIndex {
     recent: (u64, u64),
 }
 
-/// How a scan ended.
+/// How a scan ended: found, at the end of the file, or past its budget.
 enum Scan<T> {
     Found(T),
-    /// The end of the file.
     End,
-    /// More than the budget would have to be read.
     Budget,
 }
 
@@ -107,6 +109,10 @@ impl LineIndex {
 pub struct ImaLog {
     log: LogFile,
     index: Mutex<LineIndex>,
+    /// Whether the file's size is its length: a regular file, not the kernel's
+    /// list (securityfs reports size 0), which only grows until the host
+    /// restarts, and keylet with it.
+    sized: bool,
 }
 
 impl Deref for ImaLog {
@@ -127,7 +133,12 @@ impl ImaLog {
     pub fn open(path: &Path) -> Result<Self, LogError> {
         let log = LogFile::open(path)?;
         let index = Mutex::new(LineIndex::new());
-        Ok(Self { log, index })
+        let meta = log
+            .file
+            .metadata()
+            .map_err(|e| LogError::new(path, true, e))?;
+        let sized = meta.len() > 0 || log.read_at(&mut [0u8; 1], 0)? == 0;
+        Ok(Self { log, index, sized })
     }
 
     /// Brings the index up to date with the file and says which lines to send
@@ -145,16 +156,14 @@ impl ImaLog {
     /// [`LogError`] if the file cannot be read.
     pub fn slice_from(&self, requested: u64) -> Result<ImaSlice, LogError> {
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-        let slice = self.slice(&mut index, requested, u64::MAX)?;
+        let slice = self.slice(&mut index, requested, false)?;
         slice.ok_or_else(|| LogError::new(&self.path, false, io::Error::other("scan cut short")))
     }
 
-    /// [`Self::slice_from`] if it needs neither a wait for the index (in use
-    /// by another thread) nor more than one read of [`SCAN_CHUNK`] bytes, so
-    /// an async thread may call it: the lines appended since the last quote
-    /// usually take one short read. `Ok(None)` otherwise (the first scan of a
-    /// long log, many new lines): call `slice_from` where blocking is fine;
-    /// the lines counted so far stay counted.
+    /// [`Self::slice_from`] for an async thread: `Ok(None)` unless the index
+    /// is free and one read from where the last refresh ended (usually the
+    /// few lines since the last quote) brings it up to date; then call
+    /// `slice_from` where blocking is fine (what was counted stays counted).
     ///
     /// # Errors
     ///
@@ -165,17 +174,22 @@ impl ImaLog {
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return Ok(None),
         };
-        self.slice(&mut index, requested, SCAN_CHUNK as u64)
+        self.slice(&mut index, requested, true)
     }
 
-    /// The slice for `requested` with the index brought up to date, or `None`
-    /// past `budget` bytes read.
+    /// The slice for `requested` with the index brought up to date; with
+    /// `inline`, `None` if that takes more than one read from where the last
+    /// refresh ended (no scan from a checkpoint).
     fn slice(
         &self,
         index: &mut LineIndex,
         requested: u64,
-        budget: u64,
+        inline: bool,
     ) -> Result<Option<ImaSlice>, LogError> {
+        let (budget, scan_to_line) = match inline {
+            true => (SCAN_CHUNK as u64, 0),
+            false => (u64::MAX, u64::MAX),
+        };
         if !self.refresh(index, budget)? {
             return Ok(None);
         }
@@ -183,7 +197,7 @@ impl ImaLog {
         let (start, entry) = match requested.cmp(&index.lines) {
             Ordering::Greater => (0, 0),
             Ordering::Equal => (end, requested),
-            Ordering::Less => match self.offset_of_line(index, requested, budget)? {
+            Ordering::Less => match self.offset_of_line(index, requested, scan_to_line)? {
                 Some(start) => (start, requested),
                 None => return Ok(None),
             },
@@ -224,10 +238,11 @@ impl ImaLog {
     /// Whether the byte before `index.end` is still the `\n` that ended the
     /// last counted line (and, for regular files, the file is long enough).
     fn still_holds(&self, index: &LineIndex) -> Result<bool, LogError> {
+        if !self.sized {
+            return Ok(true);
+        }
         let meta = self.file.metadata();
-        let meta = meta.map_err(|e| LogError::new(&self.path, false, e))?;
-        // securityfs reports size 0, so the length check applies to regular files only.
-        if meta.is_file() && meta.len() != 0 && meta.len() < index.end {
+        if meta.map_err(|e| LogError::new(&self.path, false, e))?.len() < index.end {
             return Ok(false);
         }
         let mut last = [0u8; 1];
@@ -304,12 +319,15 @@ mod tests {
         )
         .unwrap();
         let log = ImaLog::open(&path).unwrap();
+        assert!(log.sized);
+        // A size of 0 with lines in it, as securityfs has.
+        assert!(!ImaLog::open(Path::new("/proc/self/mounts")).unwrap().sized);
         let held = log.index.lock().unwrap();
-        assert_eq!(log.try_slice_from(1).unwrap(), None);
+        assert_eq!(log.try_slice_from(2).unwrap(), None);
         drop(held);
-        let slice = log.try_slice_from(1).unwrap().unwrap();
-        assert_eq!(slice, log.slice_from(1).unwrap());
-        assert_eq!((slice.start, slice.entry), (25, 1));
+        let slice = log.try_slice_from(2).unwrap().unwrap();
+        assert_eq!(slice, log.slice_from(2).unwrap());
+        assert_eq!((slice.start, slice.end, slice.entry), (50, 50, 2));
     }
 
     #[test]

@@ -63,17 +63,13 @@ impl Segment {
     /// leaves it to stream, and fail, with the body.
     pub(crate) fn ima(log: Arc<ImaLog>, slice: ImaSlice) -> Self {
         let streamed = || Self::log(Log::Ima(Arc::clone(&log), slice.end), slice.start, false);
+        let mut segment = streamed();
         if slice.end.saturating_sub(slice.start) > CHUNK as u64 {
-            return streamed();
+            return segment;
         }
-        let (mut segment, mut fixed) = (streamed(), Vec::new());
-        loop {
-            match segment.next_chunk() {
-                Ok(Some(bytes)) => fixed.extend_from_slice(&bytes),
-                Ok(None) => return Self::Fixed(fixed.into()),
-                Err(_) => return streamed(),
-            }
-        }
+        let read: Result<Vec<Bytes>, _> =
+            std::iter::from_fn(|| segment.next_chunk().transpose()).collect();
+        read.map_or_else(|_| streamed(), |chunks| Self::Fixed(chunks.concat().into()))
     }
 
     /// The measured-boot log in base64.
