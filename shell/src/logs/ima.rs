@@ -7,9 +7,8 @@
 //! `stride` lines. The log is append-only, so the index stays valid as it
 //! grows; a shrunk or replaced regular file (detected on every refresh) resets it.
 //!
-//! Reads follow on from where the last one ended wherever they can: in
-//! securityfs a read elsewhere makes the kernel format the list again from its
-//! first entry.
+//! Reads follow on from where the last one ended where they can: securityfs
+//! formats the list again from its first entry for a read elsewhere.
 
 use std::cmp::Ordering;
 use std::io;
@@ -108,6 +107,9 @@ impl LineIndex {
 #[derive(Debug)]
 pub struct ImaLog {
     log: LogFile,
+    /// A second descriptor for the index's reads, so that they and the
+    /// answers' reads each follow on from where their last one ended.
+    scanner: LogFile,
     index: Mutex<LineIndex>,
     /// Whether the file's size is its length: a regular file, not the kernel's
     /// list (securityfs reports size 0), which only grows until the host
@@ -138,18 +140,19 @@ impl ImaLog {
             .metadata()
             .map_err(|e| LogError::new(path, true, e))?;
         let sized = meta.len() > 0 || log.read_at(&mut [0u8; 1], 0)? == 0;
-        Ok(Self { log, index, sized })
+        let scanner = LogFile::open(path)?;
+        Ok(Self {
+            log,
+            scanner,
+            index,
+            sized,
+        })
     }
 
-    /// Brings the index up to date with the file and says which lines to send
-    /// for a request starting at line `requested` (keylime's `ima_ml_entry`):
-    ///
-    /// * `requested` < lines: lines `requested..`, entry `requested`;
-    /// * `requested` == lines: nothing, entry `requested`;
-    /// * `requested` > lines (e.g. after a reboot): the whole log, entry 0.
-    ///
-    /// Only complete, `\n`-terminated lines are included. This blocks on file
-    /// reads; the first call on a large log scans it once.
+    /// Brings the index up to date and says which complete lines to send from
+    /// line `requested` (keylime's `ima_ml_entry`): below the count, lines
+    /// `requested..`; at it, none; past it (after a reboot), the whole log as
+    /// entry 0. Blocks on file reads; the first call on a large log scans it.
     ///
     /// # Errors
     ///
@@ -246,7 +249,9 @@ impl ImaLog {
             return Ok(false);
         }
         let mut last = [0u8; 1];
-        let n = self.read_at(&mut last, index.end.saturating_sub(1))?;
+        let n = self
+            .scanner
+            .read_at(&mut last, index.end.saturating_sub(1))?;
         Ok(n == 1 && last == [b'\n'])
     }
 
@@ -289,7 +294,7 @@ impl ImaLog {
             if read >= budget {
                 return Ok(Scan::Budget);
             }
-            let n = self.read_at(&mut buf, pos)?;
+            let n = self.scanner.read_at(&mut buf, pos)?;
             let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
                 return Ok(Scan::End);
             };

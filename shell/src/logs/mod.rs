@@ -1,15 +1,12 @@
-//! The logs keylet sends with integrity quotes.
-//!
-//! * [`ImaLog`]: the IMA runtime measurement list, with a bounded
-//!   line-offset index so a request for line N seeks instead of rescanning.
-//! * [`MeasuredBootLog`]: the UEFI event log, streamed whole.
-//! * [`read_boottime`]: the boot time (`btime` of `/proc/stat`), sent as
-//!   `boottime` so the verifier resets its IMA state cleanly after a reboot.
+//! The logs keylet sends with integrity quotes: [`ImaLog`], the IMA runtime
+//! measurement list with a bounded line-offset index (a request for line N
+//! seeks instead of rescanning); [`MeasuredBootLog`], the UEFI event log, sent
+//! whole; [`read_boottime`], `btime` of `/proc/stat`, sent as `boottime` so the
+//! verifier resets its IMA state cleanly after a reboot.
 //!
 //! Both logs live in securityfs, which only root can open: open them before
-//! dropping privileges and keep the returned values. Every read here is a
-//! blocking file read; callers on an async runtime keep each call small (one
-//! chunk) or run it on the blocking pool.
+//! dropping privileges. Every read here blocks; callers on an async runtime
+//! keep each call small (one chunk) or run it on the blocking pool.
 
 mod ima;
 

@@ -132,11 +132,9 @@ impl Handler {
             log::error!("quote failed: {e}");
             failed("Unable to retrieve quote")
         })?;
-        // After the quote, so the slice holds every line that went into the
-        // quoted PCR 10 (later lines are fine for the verifier). Here when
-        // that takes one short read (the lines since the last quote), else on
-        // tokio's blocking thread; never on the TPM worker, so the next quote
-        // does not wait for this log read.
+        // After the quote, so the slice holds every line in the quoted PCR 10;
+        // here if one short read will do, else on tokio's blocking thread (not
+        // the TPM worker: the next quote does not wait for a log read).
         let ima = match s.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR)) {
             Some(ima) => {
                 let entry = q.ima_ml_entry;
