@@ -159,21 +159,14 @@ declare -A PHASES=()
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
-log_count() { local c; c=$(grep -cF -- "$2" "$(agent_dir "$1")/keylet.log" 2>/dev/null || true); echo "${c:-0}"; }
-# wait_log_count NAME TEXT N SECS [STEP]: the log holds TEXT at least N times (polled every
-# STEP seconds, 0.05).
-wait_log_count() {
-  local i step=${5:-0.05} t0=$SECONDS
-  for ((i = 0; SECONDS - t0 < $4; i++)); do (($(log_count "$1" "$2") >= $3)) && return 0; sleep "$step"; done
-  agent_log_tail "$1"; fail "keylet '$1' did not log '$2' $3 times within $4 s"
-}
+# Kills at precise moments poll keylet's log finely: wait_log_count's STEP argument.
+FINE=0.001
 kill_keylet() { # NAME: SIGKILL, reaped
   local pid=${KEYLET_PID[$1]}
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   unset "KEYLET_PID[$1]"
 }
-log_lines() { local f; f=$(agent_dir "$1")/keylet.log; if [[ -f $f ]]; then wc -l <"$f"; else echo 0; fi; }
 # phase NAME FROM: what the killed keylet logged last after line FROM (for the spread report).
 phase() {
   local l; l=$(tail -n +"$(($2 + 1))" "$(agent_dir "$1")/keylet.log" | grep -oE 'TPM: |creating the AK|generating the payload key|generating the mTLS|registering agent|is registered and active|serving the Keylime|payload key K derived|decrypted payload|payload delivered' \
@@ -253,7 +246,7 @@ scenario_first_start() {
     anchor=${FS_ANCHORS[i % ${#FS_ANCHORS[@]}]}
     d=${FS_OFFSETS[(i / ${#FS_ANCHORS[@]}) % ${#FS_OFFSETS[@]}]}
     from=$(log_lines fs); agent_start fs
-    wait_log_count fs "$anchor" 1 30 0.001
+    wait_log_count fs "$anchor" 1 30 0 "$FINE"
     sleep_ms "$d"; kill_keylet fs
     phase fs "$from"
     files_ok fs
@@ -336,9 +329,9 @@ scenario_payload() {
   k=$(log_count pl "payload key K derived")
   (tenant_add "$uuid" "$AGENT_PORT" -f "$zip") &
   tenant=$!
-  wait_log_count pl "payload key K derived" $((k + 1)) 60 0.001
+  wait_log_count pl "payload key K derived" $((k + 1)) 60 0 "$FINE"
   t0=$(now_ms)
-  wait_log_count pl "payload delivered" 1 60 0.001
+  wait_log_count pl "payload delivered" 1 60 0 "$FINE"
   total=$((($(now_ms) - t0) * 13 / 10 + 10))
   wait "$tenant" || fail "the tenant's add failed"
   payload_ok pl "$zip"
@@ -348,7 +341,7 @@ scenario_payload() {
     k=$(log_count pl "payload key K derived"); from=$(log_lines pl)
     (tb add "$uuid" 127.0.0.1 "$AGENT_PORT" -f "$zip" >>"$E2E_TMP/tenant-crash.log" 2>&1 || true) &
     tenant=$!
-    wait_log_count pl "payload key K derived" $((k + 1)) 60 0.001
+    wait_log_count pl "payload key K derived" $((k + 1)) 60 0 "$FINE"
     d=$((total * (i + 1) / PAY_POINTS))
     sleep_ms "$d"
     if compgen -G "$sec/.unzipped.tmp-*" >/dev/null; then PHASES[staging directory]=$((${PHASES[staging directory]:-0} + 1)); fi

@@ -282,6 +282,42 @@ stop_all_keylets() { local n; for n in "${!KEYLET_PID[@]}"; do agent_stop "$n" |
 
 agent_log_tail() { say "--- last lines of keylet '$1' log:"; tail -n 25 "$E2E_TMP/$1/keylet.log" >&2 || true; }
 
+# ---------------------------------------------------------------------------- keylet's log
+# The one way the suites read and wait for keylet NAME's log ($(agent_dir NAME)/keylet.log).
+# TEXT is a fixed string; FROM (default 0) skips the log's first FROM lines, as counted
+# by log_lines before the step whose lines are awaited.
+LOG_WAIT_SECS=30 # default of wait_log and wait_log_count
+# log_lines NAME: how many lines keylet NAME's log has (0 while there is none).
+log_lines() { local f; f=$(agent_dir "$1")/keylet.log; if [[ -f $f ]]; then wc -l <"$f"; else echo 0; fi; }
+# log_count NAME TEXT [FROM]: how many lines after the first FROM hold TEXT (0 without a log).
+log_count() {
+  local f c; f=$(agent_dir "$1")/keylet.log
+  if ((${3:-0} > 0)); then
+    c=$(tail -n "+$((${3} + 1))" "$f" 2>/dev/null | grep -cF -- "$2" || true)
+  else
+    c=$(grep -cF -- "$2" "$f" 2>/dev/null || true)
+  fi
+  echo "${c:-0}"
+}
+# wait_log_count NAME TEXT N [SECS] [FROM] [STEP]: polls (every STEP s, 0.05) until at
+# least N lines after the first FROM hold TEXT; after SECS ($LOG_WAIT_SECS) it prints the
+# log's tail and fails. An empty SECS or FROM takes the default.
+wait_log_count() {
+  local n=$1 text=$2 want=$3 secs=${4:-$LOG_WAIT_SECS} from=${5:-0} step=${6:-0.05} c end after=
+  end=$((${EPOCHREALTIME/[.,]/} + secs * 1000000))
+  while :; do
+    c=$(log_count "$n" "$text" "$from")
+    ((c >= want)) && return 0
+    ((${EPOCHREALTIME/[.,]/} < end)) || break
+    sleep "$step"
+  done
+  ((from == 0)) || after=" after line $from"
+  agent_log_tail "$n"
+  fail "keylet '$n' logged '$text' $c times$after, not $want, within $secs s"
+}
+# wait_log NAME TEXT [SECS]: keylet NAME's log holds a line with TEXT.
+wait_log() { wait_log_count "$1" "$2" 1 "${3:-}"; }
+
 # keylet identity -> {"uuid","aik_tpm","ek_tpm"}; while keylet NAME runs, waits (30 s)
 # until it has written its state.
 agent_identity() { # NAME [K=V...] (the same env overrides as agent_start)

@@ -88,7 +88,7 @@ keylets() { pgrep -x keylet | tr '\n' ' ' || true; }
 supervisors() { pgrep -f '^supervise-daemon keylet ' | tr '\n' ' ' || true; }
 no_supervisor() { [[ -z $(supervisors) ]]; }
 keylet_log() { cat /var/log/keylet.log 2>/dev/null || true; }
-log_count() { keylet_log | grep -c -F -- "$1" || true; }
+vm_log_count() { keylet_log | grep -c -F -- "$1" || true; }
 # a keylet other than PID runs under OpenRC
 respawned() { local p; p=$(child_pid) && [[ $p != "$1" ]]; }
 status_field() { awk -v k="$2:" '$1 == k { print $2; exit }' "/proc/$1/status"; }
@@ -155,13 +155,13 @@ EOF
   assert_eq "$(jq -r .attestation_status <<<"$r")" PASS "attestation_status after the restart"
   say "PASS again, $(jq -r .attestation_count <<<"$r") attestations, $((SECONDS - t0)) s after the SIGKILL"
 
-  assert_eq "$(log_count 'SIGTERM: stopping')" 0 "SIGTERM lines before the stop"
+  assert_eq "$(vm_log_count 'SIGTERM: stopping')" 0 "SIGTERM lines before the stop"
   t0=$SECONDS
   timeout 60 rc-service keylet stop || fail "rc-service keylet stop failed"
   wait_gone "$pid2" 10 || fail "keylet (pid $pid2) still runs after the stop"
   say "rc-service keylet stop: keylet gone after $((SECONDS - t0)) s"
-  assert_eq "$(log_count 'SIGTERM: stopping')" 1 "keylet's log of the SIGTERM"
-  assert_eq "$(log_count 'flushed the AK')" 1 "keylet's log of its AK flushed on the stop"
+  assert_eq "$(vm_log_count 'SIGTERM: stopping')" 1 "keylet's log of the SIGTERM"
+  assert_eq "$(vm_log_count 'flushed the AK')" 1 "keylet's log of its AK flushed on the stop"
   wait_for 10 "supervise-daemon to exit" no_supervisor
   rc=0; /etc/init.d/keylet status >/dev/null 2>&1 || rc=$?
   assert_eq "$rc" 3 "openrc-run status after the stop (3: stopped)"
@@ -191,7 +191,7 @@ respawn_period=60
 EOF
   timeout 60 /etc/init.d/keylet start || fail "/etc/init.d/keylet start failed"
   wait_for 30 "supervise-daemon to give up" no_supervisor
-  assert_eq "$(log_count 'metrics_allow_remote = true')" 3 "keylet's starts (1 + respawn_max)"
+  assert_eq "$(vm_log_count 'metrics_allow_remote = true')" 3 "keylet's starts (1 + respawn_max)"
   assert_eq "$(keylets)" "" "keylet processes"
   rc=0; /etc/init.d/keylet status >/dev/null 2>&1 || rc=$?
   assert_eq "$rc" 3 "openrc-run status once supervise-daemon gave up (3: stopped)"

@@ -37,9 +37,7 @@ scenario_run_as() {
   wait_registered "$uuid" 30 >/dev/null
   pid=${KEYLET_PID[ops]}
   # The drop happens once registered, before serving: wait for the log line.
-  for _ in $(seq 50); do grep -q 'dropped privileges to nobody:nogroup' "$(agent_dir ops)/keylet.log" && break; sleep 0.1; done
-  grep -q 'dropped privileges to nobody:nogroup' "$(agent_dir ops)/keylet.log" ||
-    { agent_log_tail ops; fail "keylet did not log the privilege drop"; }
+  wait_log ops 'dropped privileges to nobody:nogroup' 5
   assert_eq "$(status_field "$pid" Uid)" "$nobody $nobody $nobody $nobody" "Uid (real effective saved fs)"
   assert_eq "$(status_field "$pid" Gid)" "$nogroup $nogroup $nogroup $nogroup" "Gid (real effective saved fs)"
   assert_eq "$(status_field "$pid" Groups)" "$nogroup" "supplementary groups"

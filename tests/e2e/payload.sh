@@ -31,22 +31,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # wait_file PATH [SECS]: PATH exists (delivery runs after the tenant's add returns).
-wait_file() {
-  local i
-  for ((i = 0; i < ${2:-20} * 10; i++)); do [[ -e $1 ]] && return 0; sleep 0.1; done
-  fail "$1 did not appear within ${2:-20} s"
-}
-
-# wait_log NAME TEXT [SECS]: keylet NAME's log says TEXT.
-wait_log() {
-  local i
-  for ((i = 0; i < ${3:-20} * 10; i++)); do
-    grep -qF "$2" "$(agent_dir "$1")/keylet.log" && return 0
-    sleep 0.1
-  done
-  agent_log_tail "$1"
-  fail "keylet '$1' did not log \"$2\" within ${3:-20} s"
-}
+wait_file() { wait_for "${2:-20}" "$1 to appear" test -e "$1"; }
 
 # The real tenant with the testbed's Keylime configuration, but a CA config of
 # this run (keylime_tenant --cert needs a CA password, and "default" makes it prompt).

@@ -93,18 +93,6 @@ wait_push_failed() {
   fail "push verifier did not mark $u FAIL within $secs s (last: $(jq -c '{attestation_status, attestation_count}' <<<"${r:-{\}}" 2>/dev/null))"
 }
 
-# wait_logged NAME FROM TEXT N [SECS]: keylet NAME's log has N lines with TEXT after
-# its first FROM lines.
-wait_logged() {
-  local f t0=$SECONDS c=0; f=$(agent_dir "$1")/keylet.log
-  while ((SECONDS - t0 < ${5:-60})); do
-    c=$(tail -n "+$(($2 + 1))" "$f" | grep -cF -- "$3" || true)
-    ((c >= $4)) && return 0
-    sleep 0.2
-  done
-  agent_log_tail "$1"; fail "keylet '$1' logged '$3' $c times, not $4, within ${5:-60} s"
-}
-
 # listening_sockets PID: the TCP/TCP6 sockets in LISTEN state that PID holds (by inode).
 listening_sockets() {
   local pid=$1 inodes
@@ -219,10 +207,10 @@ scenario_verifier_restart() {
   push_add "$uuid" --tpm_policy "$PCR15_POLICY"
   r=$(wait_push "$uuid" 3 60)
   c=$(field attestation_count "$r")
-  from=$(wc -l <"$(agent_dir pv)/keylet.log")
+  from=$(log_lines pv)
   tb service-stop verifier-push >/dev/null 2>&1
   say "push verifier stopped; keylet keeps trying with backoff"
-  wait_logged pv "$from" "unreachable" 2 60 # a failed try, and a retry after the backoff
+  wait_log_count pv "unreachable" 2 60 "$from" # a failed try, and a retry after the backoff
   agent_alive pv || fail "keylet exited while the verifier was down"
   tb start >/dev/null 2>&1
   t_back=$(date +%s)
@@ -369,13 +357,12 @@ if ! push_port_open; then
   trap 'rc=$?; tb service-stop verifier-push >/dev/null 2>&1 || true; (exit "$rc"); e2e_cleanup' EXIT
 fi
 scenario_registrar_late() {
-  local uuid log
+  local uuid
   push_agent late exponential_backoff_initial_delay=200 exponential_backoff_max_delay=1000 \
     exponential_backoff_max_retries=2
-  log=$(agent_dir late)/keylet.log
   tb service-stop registrar >/dev/null 2>&1
   agent_start late
-  wait_for 60 "a round of registration retries to end" grep -q 'push mode keeps trying' "$log"
+  wait_log late 'push mode keeps trying' 60 # a round of registration retries ended
   agent_alive late || fail "keylet gave up registering while the registrar was down"
   say "keylet keeps trying; starting the registrar"
   tb start >/dev/null 2>&1 || fail "the testbed could not start the registrar again"

@@ -124,9 +124,7 @@ scenario_run_as() {
   uuid=$(jq -r .uuid <<<"$(agent_identity "$X_DEB")")
   wait_registered "$uuid" 90 >/dev/null
   pid=${KEYLET_PID[$X_DEB]}
-  for _ in $(seq 100); do grep -q 'dropped privileges to nobody:nogroup' "$(agent_dir "$X_DEB")/keylet.log" && break; sleep 0.1; done
-  grep -q 'dropped privileges to nobody:nogroup' "$(agent_dir "$X_DEB")/keylet.log" ||
-    { agent_log_tail "$X_DEB"; fail "keylet did not log the privilege drop"; }
+  wait_log "$X_DEB" 'dropped privileges to nobody:nogroup' 10
   assert_eq "$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "/proc/$pid/status")" "$nobody $nobody $nobody $nobody" "Uid"
   assert_eq "$(awk '$1 == "Gid:" { print $2, $3, $4, $5 }' "/proc/$pid/status")" "$nogroup $nogroup $nogroup $nogroup" "Gid"
   tenant_add "$uuid"

@@ -69,9 +69,6 @@ scenario_register() {
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
 }
 
-serving_count() { grep -c "serving the Keylime agent API" "$(agent_dir "$1")/keylet.log" || true; }
-serving_more() { (($(serving_count "$1") > $2)); }
-
 scenario_restart() {
   local id1 uuid n0 reg id2 rejected0 serving0
   id1=$(ensure_main)
@@ -79,7 +76,7 @@ scenario_restart() {
   reg=$(wait_registered "$uuid" 5)
   n0=$(jq -r .regcount <<<"$reg")
   rejected0=$(grep -c "SECURITY: Rejected" "$TB_STATE/logs/registrar.log" || true)
-  serving0=$(serving_count main)
+  serving0=$(log_count main "serving the Keylime agent API")
   agent_start main
   reg=$(wait_registered "$uuid" 30 $((n0 + 1)))
   say "re-registered $uuid: regcount $n0 -> $(jq -r .regcount <<<"$reg")"
@@ -91,8 +88,7 @@ scenario_restart() {
   assert_eq "$(grep -c "SECURITY: Rejected" "$TB_STATE/logs/registrar.log" || true)" "$rejected0" \
     "registrar rejections (403) during the restart"
   # Start-up goes on after the registration (payload keys, privileges): it ends serving.
-  wait_for 30 "keylet to serve after re-registering" serving_more main "$serving0" ||
-    { agent_log_tail main; return 1; }
+  wait_log_count main "serving the Keylime agent API" $((serving0 + 1)) 30
   agent_alive main || { agent_log_tail main; fail "keylet exited after re-registering"; }
   agent_stop main
   assert_eq "$(transient_handles)" 0 "transient objects left in swtpm after keylet stopped"
@@ -182,7 +178,7 @@ scenario_slow_start() {
   agent_set slow metrics_listen "127.0.0.1:$mport"
   log=$(agent_dir slow)/keylet.log
   agent_start slow
-  wait_for 60 "keylet to start creating the AK" grep -q 'creating the AK' "$log"
+  wait_log slow 'creating the AK' 60
   # The AK's TPM2_Create takes seconds on this TPM: the scrape must not wait for it.
   text=$(curl -sS --max-time 3 "http://127.0.0.1:$mport/metrics") ||
     { agent_log_tail slow; fail "no metrics while the TPM creates the AK"; }

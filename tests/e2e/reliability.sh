@@ -89,15 +89,6 @@ count_codes() {
        END { printf "ok=%d clean=%d other=%d total=%d\n", ok, clean, other, NR }' "$1"
 }
 
-# log_holds NAME TEXT N: keylet NAME's log holds at least N lines with TEXT.
-log_holds() { (($(grep -cF -- "$2" "$(agent_dir "$1")/keylet.log") >= $3)); }
-
-wait_log() { # NAME TEXT [SECS]
-  local f i; f=$(agent_dir "$1")/keylet.log
-  for ((i = 0; i < ${3:-30} * 10; i++)); do grep -qF -- "$2" "$f" && return 0; sleep 0.1; done
-  agent_log_tail "$1"; fail "keylet '$1' did not log '$2' within ${3:-30} s"
-}
-
 # A TPM that stops without TPM2_Shutdown counts as one dictionary-attack failure
 # at its next start (the AK and EK are DA-protected); libtpms locks out after 3.
 # Only while no keylet holds swtpm's single connection.
@@ -130,8 +121,8 @@ scenario_tpm_restart() {
     say "swtpm is back; keylet must recover by itself"
     assert_eq "$(quote_code tr 3)" 200 "first quote after swtpm came back"
     # keylet checks (and repairs) the clock before it reloads the AK
-    wait_for 5 "keylet to log 'AK reloaded' after restart $try" log_holds tr "AK reloaded" "$try"
-    if log_holds tr "TPM clock was not safe" 1; then repaired=1; break; fi
+    wait_log_count tr "AK reloaded" "$try" 5
+    if (($(log_count tr "TPM clock was not safe") >= 1)); then repaired=1; break; fi
     say "keylet found the TPM clock safe again (libtpms had saved it first)"
   done
   ((repaired)) || fail "keylet did not report repairing the unsafe TPM clock in 3 unclean restarts"

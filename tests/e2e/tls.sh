@@ -22,17 +22,11 @@ ID_PORT=$((AGENT_PORT + 1))
 
 count() { jq -r .attestation_count <<<"$1"; }
 
-# log_mark NAME: later wait_log calls look only at lines logged from now on.
-log_mark() { LOG_MARK=$(wc -l <"$(agent_dir "$1")/keylet.log"); }
-# wait_log NAME TEXT [SECS]: keylet NAME logs a line with TEXT (after the mark).
-wait_log() {
-  local f i; f=$(agent_dir "$1")/keylet.log
-  for ((i = 0; i < ${3:-15} * 10; i++)); do
-    tail -n +$((${LOG_MARK:-0} + 1)) "$f" | grep -qF -- "$2" && { log_mark "$1"; return 0; }
-    sleep 0.1
-  done
-  agent_log_tail "$1"; fail "keylet '$1' did not log '$2'"
-}
+# log_mark NAME: later wait_log_marked calls look only at lines logged from now on.
+log_mark() { LOG_MARK=$(log_lines "$1"); }
+# wait_log_marked NAME TEXT [SECS]: keylet NAME logs a line with TEXT after the mark,
+# which then moves to the log's end (each reload is awaited in its own lines).
+wait_log_marked() { wait_log_count "$1" "$2" 1 "${3:-}" "${LOG_MARK:-0}" && log_mark "$1"; }
 
 # check_identity_quote NONCE RESPONSE AIK: Keylime's own Tpm.check_quote (PCR 16 =
 # H(pubkey) included) accepts the response's quote and rejects it for another nonce.
@@ -137,24 +131,24 @@ scenario_ca_reload() {
   c=$(count "$(wait_attested "$uuid" 1 60)")
   # Rollover step 1: old + new CA, written in place.
   cat "$TLS/cacert.crt" "$d/next-ca.crt" >"$ca"
-  wait_log car "a trusted_client_ca file changed: TLS configuration reloaded"
+  wait_log_marked car "a trusted_client_ca file changed: TLS configuration reloaded"
   c=$(count "$(wait_attested "$uuid" $((c + 2)) 60)")
   # A broken file: logged with its name, the old config stays.
   echo "-----BEGIN CERTIFICATE-----" >"$ca"
-  wait_log car "TLS reload rejected, the previous configuration stays in use: the trusted client CA (trusted_client_ca) file $ca"
+  wait_log_marked car "TLS reload rejected, the previous configuration stays in use: the trusted client CA (trusted_client_ca) file $ca"
   c=$(count "$(wait_attested "$uuid" $((c + 2)) 60)")
   kill -HUP "$pid"
-  wait_log car "SIGHUP: TLS reload rejected"
+  wait_log_marked car "SIGHUP: TLS reload rejected"
   # Fixed, and SIGHUP.
   cat "$d/next-ca.crt" "$TLS/cacert.crt" >"$ca.new" && mv "$ca.new" "$ca"
   kill -HUP "$pid"
-  wait_log car "SIGHUP: TLS configuration reloaded"
+  wait_log_marked car "SIGHUP: TLS configuration reloaded"
   c=$(count "$(wait_attested "$uuid" $((c + 2)) 60)")
   agent_alive car || fail "keylet stopped during the reloads"
   # Only the new CA: the verifier's client certificate is refused from now on.
   verifier_delete "$uuid"
   cp "$d/next-ca.crt" "$ca"
-  wait_log car "reloaded (client CAs: $ca)" 15
+  wait_log_marked car "reloaded (client CAs: $ca)" 15
   code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$(agent_dir car)/state/server-cert.crt" \
     --cert "$TLS/client-cert.crt" --key "$TLS/client-private.pem" \
     "https://127.0.0.1:$AGENT_PORT/version" 2>/dev/null || true)
