@@ -238,8 +238,8 @@ impl ImaLog {
         Ok(!matches!(scanned, Scan::Budget))
     }
 
-    /// Whether the byte before `index.end` is still the `\n` that ended the
-    /// last counted line (and, for regular files, the file is long enough).
+    /// Whether a regular file is still long enough and still has the `\n`
+    /// that ended the last counted line before `index.end` (see `sized`).
     fn still_holds(&self, index: &LineIndex) -> Result<bool, LogError> {
         if !self.sized {
             return Ok(true);
