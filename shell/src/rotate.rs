@@ -25,9 +25,7 @@ use crate::store::{self, StoreError};
 /// Makes, registers and installs a new mTLS key and certificate; returns
 /// what the operator must do next, as the command prints it.
 ///
-/// # Errors
-///
-/// What went wrong; on any error before the files are written they are left
+/// Errors: What went wrong; on any error before the files are written they are left
 /// as they were.
 pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, String> {
     if !c.enable_agent_mtls {

@@ -46,9 +46,7 @@ fn shebang(path: &Path) -> Option<(String, Option<String>)> {
 /// Runs `command` (stdin closed) for at most [`SCRIPT_TIMEOUT`], logging its
 /// output lines prefixed with `label`.
 ///
-/// # Errors
-///
-/// A message naming `label` when it cannot start, exits non-zero, is killed
+/// Errors: A message naming `label` when it cannot start, exits non-zero, is killed
 /// by a signal or runs past [`SCRIPT_TIMEOUT`] (it is then killed).
 pub(crate) fn run(mut command: Command, label: &str) -> Result<(), String> {
     let mut child = command

@@ -57,9 +57,7 @@ impl AgentState {
 
     /// Loads the state; `Ok(None)` if there is none yet.
     ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the file is unreadable, too open, or not a state
+    /// Errors: [`StoreError`] if the file is unreadable, too open, or not a state
     /// file ([`StoreError::Invalid`], saying what to do).
     pub(crate) fn load(path: &Path) -> Result<Option<Self>, StoreError> {
         let corrupt = |detail: String| {
@@ -85,9 +83,7 @@ impl AgentState {
 
     /// Saves the state atomically (0600).
     ///
-    /// # Errors
-    ///
-    /// [`StoreError`].
+    /// Errors: [`StoreError`].
     pub(crate) fn save(&self, path: &Path) -> Result<(), StoreError> {
         let bytes =
             postcard::to_stdvec(self).map_err(|e| StoreError::invalid(path, e.to_string()))?;

@@ -157,9 +157,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 
 /// [`read`] of a secret file.
 ///
-/// # Errors
-///
-/// As [`read`].
+/// Errors: As [`read`].
 pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     read(path, true)
 }
@@ -167,9 +165,7 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, St
 /// Reads a file; `Ok(None)` if it does not exist. A `secret` one is refused
 /// if group or others have any access; a public one is a certificate.
 ///
-/// # Errors
-///
-/// [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
+/// Errors: [`StoreError::TooOpen`], [`StoreError::NotAFile`] or [`StoreError::Io`].
 pub(crate) fn read(path: &Path, secret: bool) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -196,9 +192,7 @@ pub(crate) fn read(path: &Path, secret: bool) -> Result<Option<Zeroizing<Vec<u8>
 
 /// Writes a public file (a certificate) atomically, mode 0644.
 ///
-/// # Errors
-///
-/// As [`write_private`].
+/// Errors: As [`write_private`].
 pub(crate) fn write_public(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     write_private(path, data)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o644))

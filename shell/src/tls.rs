@@ -22,9 +22,7 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 
 /// A server configuration builder with `provider` and keylet's versions.
 ///
-/// # Errors
-///
-/// rustls' error if the provider lacks the versions.
+/// Errors: rustls' error if the provider lacks the versions.
 pub(crate) fn server_builder(
     provider: Arc<CryptoProvider>,
 ) -> Result<ConfigBuilder<ServerConfig, WantsVerifier>, rustls::Error> {
@@ -34,9 +32,7 @@ pub(crate) fn server_builder(
 /// A client configuration (no client certificate) that trusts the usable
 /// certificates in `file` (PEM or DER).
 ///
-/// # Errors
-///
-/// A message naming the file: unreadable, or no certificate in it usable as
+/// Errors: A message naming the file: unreadable, or no certificate in it usable as
 /// a trust anchor; or rustls' error.
 pub(crate) fn client_config(file: &Path) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();

@@ -22,9 +22,7 @@ static EXECUTOR: Executor = OnceLock::new();
 /// Queues `job` behind the operator jobs already queued; its result comes on
 /// the returned receiver (which reports a disconnect if the job panicked).
 ///
-/// # Errors
-///
-/// Why not, if the queue is full or the executor cannot start.
+/// Errors: Why not, if the queue is full or the executor cannot start.
 pub(crate) fn submit<R: Send + 'static>(
     job: impl FnOnce() -> R + Send + 'static,
 ) -> Result<Receiver<R>, String> {

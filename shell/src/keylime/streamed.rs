@@ -50,9 +50,7 @@ impl Splicer {
     /// Writes `doc` and cuts it where its slots are: one piece more than
     /// slots serialized, each slot's contents going between two pieces.
     ///
-    /// # Errors
-    ///
-    /// serde_json's, or `InvalidData` if a slot was written by another
+    /// Errors: serde_json's, or `InvalidData` if a slot was written by another
     /// serializer than this one (its cut would not be between quotes).
     pub(crate) fn write<T: Serialize>(&self, doc: &T) -> io::Result<Vec<Vec<u8>>> {
         serde_json::to_writer(self, doc)?;

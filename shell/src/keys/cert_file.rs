@@ -29,9 +29,7 @@ pub(crate) enum CertFileError {
 /// The certificates in `bytes`: one DER certificate, or every certificate of
 /// a PEM text (none if it holds none).
 ///
-/// # Errors
-///
-/// The PEM parser's error.
+/// Errors: The PEM parser's error.
 pub(crate) fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, pem::Error> {
     if bytes.first() == Some(&0x30) {
         return Ok(vec![CertificateDer::from(bytes.to_vec())]);
@@ -41,9 +39,7 @@ pub(crate) fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, 
 
 /// Reads every certificate in `path`: PEM (any number) or one DER certificate.
 ///
-/// # Errors
-///
-/// A [`CertFileError`] naming the file: unreadable, not PEM/DER, or no certificate.
+/// Errors: A [`CertFileError`] naming the file: unreadable, not PEM/DER, or no certificate.
 pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertFileError> {
     let bytes = std::fs::read(path).map_err(|error| CertFileError::Read {
         path: path.to_path_buf(),
@@ -63,9 +59,7 @@ pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Ce
 
 /// [`load_certs`] with the error as a message.
 ///
-/// # Errors
-///
-/// A message naming the file: unreadable, not PEM/DER, or no certificate.
+/// Errors: A message naming the file: unreadable, not PEM/DER, or no certificate.
 pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     load_certs(path).map_err(|e| e.to_string())
 }

@@ -21,9 +21,7 @@ const VALIDITY_DAYS: i64 = 10 * 365;
 /// Loads the server key and certificate, or generates both if both are
 /// missing; returns the certificate PEM (as registered).
 ///
-/// # Errors
-///
-/// [`StoreError`] if only one of the two exists, a file is unreadable or too
+/// Errors: [`StoreError`] if only one of the two exists, a file is unreadable or too
 /// open, or generation fails.
 pub(crate) fn load_or_create_mtls(
     key_path: &Path,
@@ -83,9 +81,7 @@ pub(crate) fn load_or_create_mtls(
 /// for `agent_id`, in memory; `keylet rotate-cert` writes them once the
 /// registrar has accepted the certificate.
 ///
-/// # Errors
-///
-/// [`StoreError::Generate`] if key or certificate generation fails.
+/// Errors: [`StoreError::Generate`] if key or certificate generation fails.
 pub(crate) fn new_mtls_pem(
     agent_id: &str,
     contact_ip: &str,

@@ -41,9 +41,7 @@ pub(crate) fn files(key: &Path, cert: &Path) -> [PathBuf; 5] {
 /// Installs `key_pem` / `cert_pem` over `key_path` / `cert_path`; returns
 /// where the previous certificate was kept, if there was one.
 ///
-/// # Errors
-///
-/// [`StoreError`] for the file that could not be written; what is
+/// Errors: [`StoreError`] for the file that could not be written; what is
 /// already installed stays consistent, and the next start completes it.
 pub(crate) fn install(
     key_path: &Path,
@@ -97,9 +95,7 @@ fn keep_previous(key: &Path, cert: &Path) -> Result<Option<PathBuf>, StoreError>
 
 /// Finishes an installation a crash interrupted; `Ok(true)` if there was one.
 ///
-/// # Errors
-///
-/// [`StoreError::Invalid`] if the pending file does not hold a key and a
+/// Errors: [`StoreError::Invalid`] if the pending file does not hold a key and a
 /// certificate, another [`StoreError`] if a file cannot be read or written.
 pub(crate) fn complete_pending(key_path: &Path, cert_path: &Path) -> Result<bool, StoreError> {
     let pending = with_suffix(key_path, ".pending");

@@ -252,9 +252,7 @@ fn command_label(code: u32) -> &'static str {
 /// The earliest `notAfter` (unix seconds) among the certificates in `path`
 /// (PEM with any number of certificates, or one DER certificate).
 ///
-/// # Errors
-///
-/// A message naming the file: unreadable, or no X.509 certificate in it.
+/// Errors: A message naming the file: unreadable, or no X.509 certificate in it.
 fn not_after(path: &Path) -> Result<i64, String> {
     let certs = load_certs(path)
         .map_err(|e| format!("{e} (check the path and that keylet's user may read it)"))?;

@@ -45,9 +45,7 @@ pub enum HttpError {
 /// A client TLS configuration trusting the certificates in `ca_file`;
 /// `option` names the setting the file came from, for messages.
 ///
-/// # Errors
-///
-/// [`HttpError::Tls`] naming the file and the option.
+/// Errors: [`HttpError::Tls`] naming the file and the option.
 pub(crate) fn client_tls_config(
     ca_file: &Path,
     option: &str,
@@ -149,9 +147,7 @@ impl Endpoint {
     /// Opens a connection (TCP, then TLS with the certificate and name
     /// checked) for one or more requests in a row (HTTP/1.1 keep-alive).
     ///
-    /// # Errors
-    ///
-    /// [`HttpError::Unreachable`] for connection failures and timeouts,
+    /// Errors: [`HttpError::Unreachable`] for connection failures and timeouts,
     /// [`HttpError::Tls`] for certificate problems.
     pub(crate) async fn connect(&self) -> Result<Connection, HttpError> {
         let connect = async {
@@ -246,9 +242,7 @@ impl Connection {
 
     /// Sends one request on this connection and returns the answer.
     ///
-    /// # Errors
-    ///
-    /// [`HttpError::Unreachable`] if the connection fails or no answer comes
+    /// Errors: [`HttpError::Unreachable`] if the connection fails or no answer comes
     /// within the request timeout; [`HttpError::BadResponse`] for an answer
     /// that cannot be read (or is larger than allowed).
     pub(crate) async fn send(&mut self, r: Request<'_>) -> Result<Reply, HttpError> {

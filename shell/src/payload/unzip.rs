@@ -38,9 +38,7 @@ pub(crate) fn looks_like_zip(data: &[u8]) -> bool {
 /// Unpacks `data` into `dir` (which exists), writing at most `limit` bytes.
 /// Returns how many files were written.
 ///
-/// # Errors
-///
-/// [`PayloadError::Zip`] naming the entry and the problem, or
+/// Errors: [`PayloadError::Zip`] naming the entry and the problem, or
 /// [`PayloadError::Store`] for a file that cannot be written.
 pub(crate) fn extract(data: &[u8], dir: &Path, limit: u64) -> Result<usize, PayloadError> {
     let zip_err = |e: zip::result::ZipError| PayloadError::Zip(e.to_string());

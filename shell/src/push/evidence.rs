@@ -211,9 +211,7 @@ fn read(log: &LogFile, range: Range<u64>) -> Result<Vec<u8>, PushError> {
 /// the value is kept in `state_file` with the kernel's boot id and reused
 /// while the boot id is the same (also across keylet restarts).
 ///
-/// # Errors
-///
-/// [`PushError::Setup`] if `/proc/stat` has no boot time.
+/// Errors: [`PushError::Setup`] if `/proc/stat` has no boot time.
 pub(crate) fn boot_time(state_file: &Path) -> Result<String, PushError> {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())

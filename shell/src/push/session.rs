@@ -17,9 +17,7 @@ use super::{PushAgent, PushError, on_tpm};
 impl PushAgent {
     /// Authenticates with the proof of possession; returns the bearer token.
     ///
-    /// # Errors
-    ///
-    /// [`PushError::NotAuthenticated`] if the verifier refuses the proof (not
+    /// Errors: [`PushError::NotAuthenticated`] if the verifier refuses the proof (not
     /// enrolled, challenge expired, wrong key); any other [`PushError`] for
     /// transport, answer or TPM failures.
     pub(super) async fn authenticate(&self) -> Result<Secret<String>, PushError> {

@@ -34,9 +34,7 @@ impl Registrar {
 
     /// The registrar `c` names, over HTTPS when `registrar_tls_enabled`.
     ///
-    /// # Errors
-    ///
-    /// [`net::HttpError::Tls`] if the CA file is unreadable or holds no certificate.
+    /// Errors: [`net::HttpError::Tls`] if the CA file is unreadable or holds no certificate.
     pub(crate) fn configured(c: &crate::config::AgentConfig) -> Result<Self, RegistrarError> {
         if !c.registrar_tls_enabled {
             return Ok(Self::plain(&c.registrar_ip, c.registrar_port));
@@ -80,9 +78,7 @@ impl Registrar {
     /// keylet supports it, else the newest both support. A registrar whose
     /// `/version` answers other than 200 is asked with keylet's newest version.
     ///
-    /// # Errors
-    ///
-    /// [`net::HttpError::Unreachable`] if it cannot be reached at all;
+    /// Errors: [`net::HttpError::Unreachable`] if it cannot be reached at all;
     /// [`RegistrarError::NoCommonVersion`] if it supports none of `ours`.
     pub(crate) async fn negotiate(&self, ours: &[(u8, u8)]) -> Result<(u8, u8), RegistrarError> {
         let newest = ours.iter().max().copied().unwrap_or((2, 1));
@@ -105,9 +101,7 @@ impl Registrar {
 
     /// `POST /v{api}/agents/{id}`: returns the credential blob (base64).
     ///
-    /// # Errors
-    ///
-    /// [`RegistrarError`]; a 403 is [`RegistrarError::IdentityConflict`].
+    /// Errors: [`RegistrarError`]; a 403 is [`RegistrarError::IdentityConflict`].
     pub(crate) async fn register(
         &self,
         api: (u8, u8),
@@ -122,9 +116,7 @@ impl Registrar {
 
     /// `PUT /v{api}/agents/{id}` with the `auth_tag`: marks the agent active.
     ///
-    /// # Errors
-    ///
-    /// [`RegistrarError`]; a 400 here means the registrar deleted the record.
+    /// Errors: [`RegistrarError`]; a 400 here means the registrar deleted the record.
     pub(crate) async fn activate(
         &self,
         api: (u8, u8),
@@ -139,9 +131,7 @@ impl Registrar {
 
     /// `GET /version`: the registrar's API versions (used by `keylet doctor`).
     ///
-    /// # Errors
-    ///
-    /// [`RegistrarError`]: unreachable, TLS failure, a non-200 answer
+    /// Errors: [`RegistrarError`]: unreachable, TLS failure, a non-200 answer
     /// ([`RegistrarError::Status`]) or a body that is not a version document.
     pub(crate) async fn versions(&self) -> Result<Versions, RegistrarError> {
         let (status, body) = self.request("GET", "/version", None::<&()>).await?;

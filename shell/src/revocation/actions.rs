@@ -73,9 +73,7 @@ pub fn plan(
 /// Runs `actions` one after the other with the notice's message; stops at
 /// the first that fails. Blocking.
 ///
-/// # Errors
-///
-/// [`RevocationError::Action`] naming the action and what went wrong.
+/// Errors: [`RevocationError::Action`] naming the action and what went wrong.
 pub(crate) fn run(
     actions: &[PathBuf],
     notice: &Notice,

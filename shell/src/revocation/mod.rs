@@ -118,9 +118,7 @@ impl Revocations {
     /// the operator's executor (the verifier is answered at once; quotes
     /// never wait for the actions).
     ///
-    /// # Errors
-    ///
-    /// [`RevocationError`] naming why the notification is refused.
+    /// Errors: [`RevocationError`] naming why the notification is refused.
     pub(crate) fn handle(
         self: &Arc<Self>,
         notification: Notification,

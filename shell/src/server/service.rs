@@ -21,9 +21,7 @@ pub trait Attestation: Send + Sync + 'static {
     /// it with the hash of [`payload_public_pem`](Self::payload_public_pem).
     /// The implementation serialises TPM use: requests may call it at once.
     ///
-    /// # Errors
-    ///
-    /// The TPM cannot produce a quote: answered 500 "Unable to retrieve
+    /// Errors: The TPM cannot produce a quote: answered 500 "Unable to retrieve
     /// quote", which the verifier retries.
     fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError>;
 
@@ -38,17 +36,13 @@ pub trait Attestation: Send + Sync + 'static {
     /// itself with `qualifying` (the verifier's decoded challenge); the
     /// TPMS_ATTEST and the TPMT_SIGNATURE.
     ///
-    /// # Errors
-    ///
-    /// The TPM fails or its answer is not the attestation asked for.
+    /// Errors: The TPM fails or its answer is not the attestation asked for.
     fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError>;
 
     /// Blocking: a push-mode quote of `mask` of the agent's bank with `nonce`
     /// (the verifier's decoded challenge) as qualifying data, without PCR 16.
     ///
-    /// # Errors
-    ///
-    /// The TPM fails or the quote fails its self-check.
+    /// Errors: The TPM fails or the quote fails its self-check.
     fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError>;
 
     /// The AK's TPM2B_PUBLIC, as registered.

@@ -61,9 +61,7 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
 /// `current` trusting the CAs in `trusted_client_ca` (read anew): how the client
 /// CAs are reloaded without touching the pinned server certificate.
 ///
-/// # Errors
-///
-/// Which CA file is missing, unreadable, empty, not PEM or unusable.
+/// Errors: Which CA file is missing, unreadable, empty, not PEM or unusable.
 pub(crate) fn with_client_cas(
     current: &ServerConfig,
     trusted_client_ca: &[PathBuf],
@@ -130,9 +128,7 @@ fn read_certs(file: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, T
 /// The server key in `pem`, read from `path`: the one PEM key reader of the
 /// server and `keylet doctor`.
 ///
-/// # Errors
-///
-/// The key is encrypted, missing or not PEM.
+/// Errors: The key is encrypted, missing or not PEM.
 pub(crate) fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     use rustls_pki_types::pem::Error::NoItemsFound;
     let path = path.display();
