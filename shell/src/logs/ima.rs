@@ -193,7 +193,11 @@ impl ImaLog {
             true => (SCAN_CHUNK as u64, 0),
             false => (u64::MAX, u64::MAX),
         };
-        if !self.refresh(index, budget)? {
+        // On securityfs, a read that does not follow on is left to the
+        // blocking path, which reads the byte before the answer's start so
+        // that the answer's reads follow on.
+        let seq = !self.sized;
+        if (inline && seq && !self.scanner.follows_on(index.end)) || !self.refresh(index, budget)? {
             return Ok(None);
         }
         let end = index.end;
@@ -205,6 +209,12 @@ impl ImaLog {
                 None => return Ok(None),
             },
         };
+        if seq && start < end && !self.log.follows_on(start) {
+            if inline {
+                return Ok(None);
+            }
+            self.log.read_at(&mut [0u8; 1], start.saturating_sub(1))?;
+        }
         Ok(Some(ImaSlice { start, end, entry }))
     }
 
@@ -333,6 +343,41 @@ mod tests {
         let slice = log.try_slice_from(2).unwrap().unwrap();
         assert_eq!(slice, log.slice_from(2).unwrap());
         assert_eq!((slice.start, slice.end, slice.entry), (50, 50, 2));
+    }
+
+    #[test]
+    fn on_securityfs_the_async_path_reads_only_where_the_last_read_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ima");
+        let line = |i: u64| format!("10 {i:05} ima\n"); // 13 bytes
+        std::fs::write(&path, (0..3000).map(line).collect::<String>()).unwrap();
+        let mut log = ImaLog::open(&path).unwrap();
+        log.sized = false; // as securityfs
+        assert_eq!(
+            log.try_slice_from(0).unwrap(),
+            None,
+            "a first scan of 39 kB"
+        );
+        assert_eq!(log.slice_from(3000).unwrap().end, 39_000);
+        // An older line: scanned from a checkpoint on the blocking path, which
+        // leaves the answer's descriptor where the answer starts.
+        let older = log.slice_from(1500).unwrap();
+        assert_eq!((older.start, log.follows_on(older.start)), (19_500, true));
+        log.read_at(&mut [0u8; 19_500], older.start).unwrap(); // the answer
+        // The index's descriptor stopped mid-file: its next read is left to
+        // the blocking path, and after that the usual poll is served inline.
+        assert_eq!(log.try_slice_from(3000).unwrap(), None);
+        assert_eq!(log.slice_from(3000).unwrap().start, 39_000);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, line(3000).as_bytes()).unwrap();
+        let next = log.try_slice_from(3000).unwrap().unwrap();
+        assert_eq!((next.start, next.end, next.entry), (39_000, 39_013, 3000));
+        // A read elsewhere (a second verifier's older line) is not served inline.
+        log.read_at(&mut [0u8; 13], 0).unwrap();
+        assert_eq!(log.try_slice_from(3000).unwrap(), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a log (or `/proc/stat`) at `path` could not be opened (`open`) or
 /// read: the operating system's reason, or what the file lacks.
@@ -61,6 +62,8 @@ impl fmt::Display for LogError {
 pub struct LogFile {
     path: PathBuf,
     file: File,
+    /// Where the last read ended.
+    next: AtomicU64,
 }
 
 /// The binary measured-boot event log (default
@@ -75,8 +78,8 @@ impl LogFile {
     /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
         let file = File::open(path).map_err(|e| LogError::new(path, true, e))?;
-        let path = path.to_path_buf();
-        Ok(Self { path, file })
+        let (path, next) = (path.to_path_buf(), AtomicU64::new(0));
+        Ok(Self { path, file, next })
     }
 
     #[must_use]
@@ -94,9 +97,20 @@ impl LogFile {
         loop {
             match self.file.read_at(buf, offset) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other.map_err(|e| LogError::new(&self.path, false, e)),
+                Err(e) => return Err(LogError::new(&self.path, false, e)),
+                Ok(n) => {
+                    let next = offset.saturating_add(n as u64);
+                    self.next.store(next, Ordering::Relaxed);
+                    return Ok(n);
+                }
             }
         }
+    }
+
+    /// Whether a read at `offset` follows on from the last one: securityfs
+    /// (seq_file) formats its list again from the first entry for any other.
+    pub(crate) fn follows_on(&self, offset: u64) -> bool {
+        offset == 0 || self.next.load(Ordering::Relaxed) == offset
     }
 }
 
@@ -106,9 +120,7 @@ impl LogFile {
 /// clock adjustment can move it by a second, and a changed value makes the
 /// verifier skip one quote check.
 ///
-/// # Errors
-///
-/// [`LogError`] if `/proc/stat` cannot be read or has no valid `btime` line.
+/// Errors: [`LogError`] if `/proc/stat` cannot be read or has no valid `btime` line.
 pub(crate) fn read_boottime() -> Result<u64, LogError> {
     let path = Path::new("/proc/stat");
     let text = std::fs::read_to_string(path).map_err(|e| LogError::new(path, false, e))?;
