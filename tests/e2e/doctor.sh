@@ -94,27 +94,6 @@ scenario_ek_chain() {
 
 e2e_init doctor
 tb reset >/dev/null
-# swtpm_pid: the running swtpm's pid (empty when it is not running)
-swtpm_pid() { tb ps | awk '/^swtpm: running/ { print $NF }'; }
-
-# clock_past_boundary: the TPM's clock set just past its next multiple of 4,096 ms and
-# saved by an orderly reboot. After a power loss swtpm's clock goes on from the value
-# saved at the last TPM2_Shutdown (not from one set since), and libtpms calls the clock
-# safe again when it next passes a multiple of 4,096 ms (NV_CLOCK_UPDATE_INTERVAL 12).
-# A saved value just below a multiple made every retry fail alike; one just past it
-# leaves the checks about 4 s of unsafe clock. The reboot also keeps the DA check fair:
-# a TPM that authorized a DA-protected object since its last orderly shutdown (another
-# suite's, e.g. the IAK) counts the next unclean restart as a dictionary-attack failure,
-# which clock_check would blame on keylet.
-clock_past_boundary() {
-  local now
-  now=$(tb tpm2 readclock | awk '/clock:/ { print $2 }')
-  [[ $now =~ ^[0-9]+$ ]] || { fail "could not read swtpm's clock: '$now'"; return 1; }
-  tb tpm2 setclock $((((now >> 12) + 1) << 12 | 1)) >/dev/null 2>&1 ||
-    { fail "could not set swtpm's clock forward"; return 1; }
-  tb tpm-reboot >/dev/null 2>&1 || { fail "swtpm did not come back after an orderly reboot"; return 1; }
-}
-
 # unclean_restart: swtpm stopped without TPM2_Shutdown and started again; its clock
 # is then "not safe".
 unclean_restart() {

@@ -114,6 +114,26 @@ tb() { bash "$TB_SCRIPT" "$@"; }
 # the EK out (ActivateCredential answers TPM_RC_LOCKOUT). Suites that kill swtpm clear it.
 clear_da_lockout() { tb tpm2 dictionarylockout -c >/dev/null 2>&1 || fail "could not clear swtpm's DA lockout counter"; }
 da_counter() { tb tpm2 getcap properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ { print $2 }'; }
+# swtpm_pid: the running swtpm's pid (empty when it is not running)
+swtpm_pid() { tb ps | awk '/^swtpm: running/ { print $NF }'; }
+
+# clock_past_boundary: the TPM's clock set just past its next multiple of 4,096 ms and
+# saved by an orderly reboot. After a power loss swtpm's clock goes on from the value
+# saved at the last TPM2_Shutdown (not from one set since), and libtpms calls the clock
+# safe again when it next passes a multiple of 4,096 ms (NV_CLOCK_UPDATE_INTERVAL 12).
+# A saved value just below a multiple made every retry fail alike; one just past it
+# leaves the checks about 4 s of unsafe clock. The reboot also keeps the DA check fair:
+# a TPM that authorized a DA-protected object since its last orderly shutdown (another
+# suite's, e.g. the IAK) counts the next unclean restart as a dictionary-attack failure,
+# which a suite's DA check would blame on keylet.
+clock_past_boundary() {
+  local now
+  now=$(tb tpm2 readclock | awk '/clock:/ { print $2 }')
+  [[ $now =~ ^[0-9]+$ ]] || { fail "could not read swtpm's clock: '$now'"; return 1; }
+  tb tpm2 setclock $((((now >> 12) + 1) << 12 | 1)) >/dev/null 2>&1 ||
+    { fail "could not set swtpm's clock forward"; return 1; }
+  tb tpm-reboot >/dev/null 2>&1 || { fail "swtpm did not come back after an orderly reboot"; return 1; }
+}
 
 # ---------------------------------------------------------------------------- asserts
 assert_eq() { [[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"; }
