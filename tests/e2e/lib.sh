@@ -118,8 +118,9 @@ da_counter() { tb tpm2 getcap properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTE
 swtpm_pid() { tb ps | awk '/^swtpm: running/ { print $NF }'; }
 
 # clock_past_boundary: the TPM's clock set just past its next multiple of 4,096 ms and
-# saved by an orderly reboot. After a power loss swtpm's clock goes on from the value
-# saved at the last TPM2_Shutdown (not from one set since), and libtpms calls the clock
+# saved by an orderly reboot. After a power loss swtpm's clock goes on from the value it
+# last saved, at the last TPM2_Shutdown unless it saved one since (a clock set with
+# TPM2_ClockSet is not saved), and libtpms calls the clock
 # safe again when it next passes a multiple of 4,096 ms (NV_CLOCK_UPDATE_INTERVAL 12).
 # A saved value just below a multiple made every retry fail alike; one just past it
 # leaves the checks about 4 s of unsafe clock. The reboot also keeps the DA check fair:

@@ -96,7 +96,7 @@ count_codes() {
 scenario_tpm_restart() {
   local uuid pid r c0 t_back code i da0 try repaired=0
   # Start orderly, from a saved clock just past a multiple of 4,096 ms (see
-  # clock_past_boundary): every unclean restart below goes on from that clock.
+  # clock_past_boundary): the first unclean restart below goes on from that clock.
   clock_past_boundary || return 1
   fresh_agent tr
   da0=$(da_counter)
