@@ -36,7 +36,7 @@ pub(crate) fn server_builder(
 /// a trust anchor; or rustls' error.
 pub(crate) fn client_config(file: &Path) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
-    if roots.add_parsable_certificates(read_certs(file)?).0 == 0 {
+    if roots.add_parsable_certificates(read_certs(file, None)?).0 == 0 {
         let file = file.display();
         return Err(format!(
             "{file} holds no certificate usable as a trust anchor"

@@ -120,7 +120,7 @@ pub(crate) struct Cert {
 pub(crate) fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
     let err = |detail: String| StartError::DeviceId(format!("option {option}: {detail}"));
     let shown = path.display();
-    let certs = read_certs(path).map_err(err)?;
+    let certs = read_certs(path, None).map_err(err)?;
     let der = certs
         .into_iter()
         .next()

@@ -62,7 +62,7 @@ fn judge(cert: &Certificate, now: SystemTime) -> (Status, String) {
 pub(crate) fn expiry(option: &str, path: &Path, now: SystemTime) -> Outcome {
     let shown = path.display();
     let fix = format!("put the PEM certificate(s) at {shown} or set {option}");
-    let certs = read_certs(path).map_err(|e| fail(format!("{option}: {e}"), fix))?;
+    let certs = read_certs(path, None).map_err(|e| fail(format!("{option}: {e}"), fix))?;
     let judged = certs.iter().map(|der| match parse(der, path) {
         Ok(cert) => judge(&cert, now),
         Err(e) => (Status::Fail, e),
@@ -90,7 +90,7 @@ pub(crate) fn bundle(option: &str, paths: &[PathBuf]) -> Outcome {
     let fix = format!("put the CA certificate(s) in PEM at the path {option} names");
     for path in paths {
         let parsed: Result<Vec<Certificate>, String> =
-            read_certs(path).and_then(|certs| certs.iter().map(|d| parse(d, path)).collect());
+            read_certs(path, None).and_then(|certs| certs.iter().map(|d| parse(d, path)).collect());
         let certs = parsed.map_err(|e| fail(format!("{option}: {e}"), &fix))?;
         all.extend(certs.into_iter().map(|c| (path, c)));
     }

@@ -30,7 +30,7 @@ impl ExtendedKeyUsageValidator for AnyUsage {
 /// The certificates of a store: every file of a directory (PEM or DER), or one file.
 fn load_store(store: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     if !store.is_dir() {
-        return read_certs(store);
+        return read_certs(store, None);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(store)
         .map_err(|e| format!("cannot list {}: {e}", store.display()))?
@@ -40,7 +40,7 @@ fn load_store(store: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     // Non-certificate files (README, CRLs) are skipped, as Keylime does.
     let certs: Vec<_> = files
         .iter()
-        .filter_map(|f| read_certs(f).ok())
+        .filter_map(|f| read_certs(f, None).ok())
         .flatten()
         .collect();
     if certs.is_empty() {

@@ -3,28 +3,10 @@
 //! metrics, `doctor`, the device identity and the revocation check all read
 //! their files here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::{self, PemObject};
-
-/// Why a certificate file could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub(crate) enum CertFileError {
-    /// The file could not be read.
-    #[error("cannot read {}: {error}", .path.display())]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    /// The file is not valid PEM: the parser's reason.
-    #[error("{} is not valid PEM: {detail}", .path.display())]
-    Pem { path: PathBuf, detail: String },
-    /// The file holds no certificate.
-    #[error("{} holds no certificate", .path.display())]
-    Empty { path: PathBuf },
-}
 
 /// The certificates in `bytes`: one DER certificate, or every certificate of
 /// a PEM text (none if it holds none).
@@ -38,28 +20,22 @@ pub(crate) fn parse_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, 
 }
 
 /// Reads every certificate in `path`: PEM (any number) or one DER certificate.
-///
-/// Errors: A [`CertFileError`] naming the file: unreadable, not PEM/DER, or no certificate.
-pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertFileError> {
-    let bytes = std::fs::read(path).map_err(|error| CertFileError::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let certs = parse_certs(&bytes).map_err(|e| CertFileError::Pem {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    if certs.is_empty() {
-        return Err(CertFileError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(certs)
-}
-
-/// [`load_certs`] with the error as a message.
+/// Messages name the file as `the {role} file {path}` when `role` is given
+/// (the mTLS server's files), else by its path.
 ///
 /// Errors: A message naming the file: unreadable, not PEM/DER, or no certificate.
-pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    load_certs(path).map_err(|e| e.to_string())
+pub(crate) fn read_certs(
+    path: &Path,
+    role: Option<&str>,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let file = match role {
+        Some(role) => format!("the {role} file {}", path.display()),
+        None => path.display().to_string(),
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let certs = parse_certs(&bytes).map_err(|e| format!("{file} is not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{file} holds no usable PEM certificate"));
+    }
+    Ok(certs)
 }

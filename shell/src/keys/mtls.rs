@@ -34,6 +34,27 @@ pub(crate) fn load_or_create_mtls(
         return Err(StoreError::PasswordUnsupported("server_key_password"));
     }
     mtls_install::complete_pending(key_path, cert_path)?;
+    if let Some((_, cert_pem)) = read_mtls(key_path, cert_path)? {
+        return Ok(cert_pem);
+    }
+    log::info!(
+        "generating the mTLS server key (EC P-256) and certificate at {}",
+        cert_path.display()
+    );
+    let (key_pem, cert_pem) = new_mtls_pem(agent_id, contact_ip)?;
+    mtls_install::install(key_path, cert_path, &key_pem, &cert_pem)?;
+    Ok(cert_pem)
+}
+
+/// The server key's and certificate's PEM (the key wiped on drop).
+pub(crate) type MtlsPair = (Zeroizing<Vec<u8>>, String);
+
+/// The server key and certificate PEM, `None` if neither exists yet; `keylet
+/// doctor` checks them with this too.
+///
+/// Errors: [`StoreError`] if only one of the two exists, or a file is unreadable,
+/// too open or not what it should be.
+pub(crate) fn read_mtls(key_path: &Path, cert_path: &Path) -> Result<Option<MtlsPair>, StoreError> {
     let key = store::read_private(key_path)?;
     let cert = store::read(cert_path, false)?;
     match (key, cert) {
@@ -47,17 +68,9 @@ pub(crate) fn load_or_create_mtls(
             if !cert_pem.contains(mtls_install::CERT_BEGIN) {
                 return Err(StoreError::invalid(cert_path, "holds no PEM certificate"));
             }
-            Ok(cert_pem)
+            Ok(Some((key, cert_pem)))
         }
-        (None, None) => {
-            log::info!(
-                "generating the mTLS server key (EC P-256) and certificate at {}",
-                cert_path.display()
-            );
-            let (key_pem, cert_pem) = new_mtls_pem(agent_id, contact_ip)?;
-            mtls_install::install(key_path, cert_path, &key_pem, &cert_pem)?;
-            Ok(cert_pem)
-        }
+        (None, None) => Ok(None),
         (key, _) => {
             let ((missing, what), (present, other)) = if key.is_some() {
                 ((cert_path, "certificate"), (key_path, "key"))

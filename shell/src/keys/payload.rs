@@ -71,16 +71,8 @@ pub fn load_or_create_payload_key(path: &Path, password: &str) -> Result<Payload
     if !password.is_empty() {
         return Err(StoreError::PasswordUnsupported("payload_key_password"));
     }
-    if let Some(bytes) = store::read_private(path)? {
-        let text =
-            std::str::from_utf8(&bytes).map_err(|_| StoreError::invalid(path, "not a PEM file"))?;
-        let key = rsa::PrivateKey::from_pkcs8_pem(text).map_err(|e| {
-            StoreError::invalid(
-                path,
-                format!("not an unencrypted PKCS#8 RSA private key ({e})"),
-            )
-        })?;
-        return PayloadKey::from_key(key, path);
+    if let Some(key) = read_payload_key(path)? {
+        return Ok(key);
     }
     log::info!(
         "generating the payload key (RSA-2048) at {}",
@@ -93,6 +85,26 @@ pub fn load_or_create_payload_key(path: &Path, password: &str) -> Result<Payload
         .map_err(StoreError::generate("payload key PEM"))?;
     store::write_private(path, pem.as_bytes())?;
     PayloadKey::from_key(key, path)
+}
+
+/// The payload key at `path`, `None` if there is none yet; `keylet doctor`
+/// checks it with this too.
+///
+/// Errors: [`StoreError`] if the file is unreadable, too open, or not an RSA-2048
+/// PKCS#8 key.
+pub(crate) fn read_payload_key(path: &Path) -> Result<Option<PayloadKey>, StoreError> {
+    let Some(bytes) = store::read_private(path)? else {
+        return Ok(None);
+    };
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| StoreError::invalid(path, "not a PEM file"))?;
+    let key = rsa::PrivateKey::from_pkcs8_pem(text).map_err(|e| {
+        StoreError::invalid(
+            path,
+            format!("not an unencrypted PKCS#8 RSA private key ({e})"),
+        )
+    })?;
+    PayloadKey::from_key(key, path).map(Some)
 }
 
 #[cfg(test)]

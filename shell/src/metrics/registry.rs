@@ -18,7 +18,7 @@ use x509_cert::der::Decode as _;
 use keylet_core::tpm::command_name::snake_case;
 
 use super::{Endpoint, MetricsError, MetricsServer, TpmErrorKind, serve};
-use crate::keys::load_certs;
+use crate::keys::read_certs;
 
 /// Upper bounds (seconds) of the TPM latency buckets: swtpm answers in under a
 /// millisecond, discrete TPMs sign in 20-550 ms, key creation takes seconds.
@@ -254,7 +254,7 @@ fn command_label(code: u32) -> &'static str {
 ///
 /// Errors: A message naming the file: unreadable, or no X.509 certificate in it.
 fn not_after(path: &Path) -> Result<i64, String> {
-    let certs = load_certs(path)
+    let certs = read_certs(path, None)
         .map_err(|e| format!("{e} (check the path and that keylet's user may read it)"))?;
     let expiry = |der: &[u8]| {
         let cert = Certificate::from_der(der).ok()?;

@@ -9,10 +9,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::server::{WantsServerCert, WebPkiClientVerifier};
 use rustls::{ConfigBuilder, RootCertStore, ServerConfig};
+use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::keys::{CertFileError, load_certs};
+use crate::keys::read_certs;
 use crate::tls;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub type TlsError = String;
 ///
 /// Which file is missing, unreadable, empty, not PEM or unusable.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
-    let certs = read_certs(&files.server_cert, SERVER_CERT)?;
+    let certs = read_certs(&files.server_cert, Some(SERVER_CERT))?;
     let key_path = files.server_key.display();
     let pem = std::fs::read(&files.server_key)
         .map_err(|e| format!("cannot read the {SERVER_KEY} file {key_path}: {e}"))?;
@@ -84,7 +84,7 @@ fn verifying_clients(
     }
     let mut roots = RootCertStore::empty();
     for path in ca_files {
-        for ca in read_certs(path, CLIENT_CA)? {
+        for ca in read_certs(path, Some(CLIENT_CA))? {
             roots.add(ca).map_err(|e| {
                 format!(
                     "a certificate in the trusted client CA file {} is unusable: {e}",
@@ -108,21 +108,6 @@ fn finish(mut config: ServerConfig) -> Arc<ServerConfig> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.send_tls13_tickets = 0;
     Arc::new(config)
-}
-
-fn read_certs(file: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let path = file.display();
-    load_certs(file).map_err(|e| match e {
-        CertFileError::Read { error, .. } => {
-            format!("cannot read the {role} file {path}: {error}")
-        }
-        CertFileError::Pem { detail, .. } => {
-            format!("the {role} file {path} is not valid PEM: {detail}")
-        }
-        CertFileError::Empty { .. } => {
-            format!("the {role} file {path} holds no usable PEM certificate")
-        }
-    })
 }
 
 /// The server key in `pem`, read from `path`: the one PEM key reader of the
