@@ -138,7 +138,7 @@ impl ImaLog {
         let meta = log
             .file
             .metadata()
-            .map_err(|e| LogError::new(path, true, e))?;
+            .map_err(|e| LogError::Open(path.into(), e))?;
         let sized = meta.len() > 0 || log.read_at(&mut [0u8; 1], 0)? == 0;
         let scanner = LogFile::open(path)?;
         Ok(Self {
@@ -160,7 +160,7 @@ impl ImaLog {
     pub fn slice_from(&self, requested: u64) -> Result<ImaSlice, LogError> {
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         let slice = self.slice(&mut index, requested, false)?;
-        slice.ok_or_else(|| LogError::new(&self.path, false, io::Error::other("scan cut short")))
+        slice.ok_or_else(|| LogError::Read(self.path.clone(), io::Error::other("scan cut short")))
     }
 
     /// [`Self::slice_from`] for an async thread: `Ok(None)` unless the index
@@ -255,7 +255,11 @@ impl ImaLog {
             return Ok(true);
         }
         let meta = self.file.metadata();
-        if meta.map_err(|e| LogError::new(&self.path, false, e))?.len() < index.end {
+        if meta
+            .map_err(|e| LogError::Read(self.path.clone(), e))?
+            .len()
+            < index.end
+        {
             return Ok(false);
         }
         let mut last = [0u8; 1];

@@ -12,44 +12,24 @@ mod ima;
 
 pub use ima::{ImaLog, ImaSlice};
 
-use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Why a log (or `/proc/stat`) at `path` could not be opened (`open`) or
-/// read: the operating system's reason, or what the file lacks.
+/// Why a log (or `/proc/stat`) at a path could not be opened or read: the
+/// operating system's reason, or what the file lacks.
 #[derive(Debug, thiserror::Error)]
-pub struct LogError {
-    path: PathBuf,
-    open: bool,
-    #[source]
-    source: io::Error,
-}
-
-impl LogError {
-    fn new(path: &Path, open: bool, source: io::Error) -> Self {
-        let path = path.to_path_buf();
-        Self { path, open, source }
-    }
-}
-
-impl fmt::Display for LogError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { path, open, source } = self;
-        let path = path.display();
-        if *open {
-            write!(
-                f,
-                "cannot open log {path}: {source} (it must exist and be opened as root, before \
-                 privileges are dropped)"
-            )
-        } else {
-            write!(f, "cannot read {path}: {source}")
-        }
-    }
+pub enum LogError {
+    #[error(
+        "cannot open log {path}: {1} (it must exist and be opened as root, before privileges \
+         are dropped)",
+        path = .0.display()
+    )]
+    Open(PathBuf, #[source] io::Error),
+    #[error("cannot read {path}: {1}", path = .0.display())]
+    Read(PathBuf, #[source] io::Error),
 }
 
 /// A log file, opened once (as root, before the drop) and read by offset.
@@ -77,7 +57,7 @@ impl LogFile {
     ///
     /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = File::open(path).map_err(|e| LogError::new(path, true, e))?;
+        let file = File::open(path).map_err(|e| LogError::Open(path.into(), e))?;
         let (path, next) = (path.to_path_buf(), AtomicU64::new(0));
         Ok(Self { path, file, next })
     }
@@ -97,7 +77,7 @@ impl LogFile {
         loop {
             match self.file.read_at(buf, offset) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LogError::new(&self.path, false, e)),
+                Err(e) => return Err(LogError::Read(self.path.clone(), e)),
                 Ok(n) => {
                     let next = offset.saturating_add(n as u64);
                     self.next.store(next, Ordering::Relaxed);
@@ -123,9 +103,9 @@ impl LogFile {
 /// Errors: [`LogError`] if `/proc/stat` cannot be read or has no valid `btime` line.
 pub(crate) fn read_boottime() -> Result<u64, LogError> {
     let path = Path::new("/proc/stat");
-    let text = std::fs::read_to_string(path).map_err(|e| LogError::new(path, false, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| LogError::Read(path.into(), e))?;
     parse_btime(&text)
-        .ok_or_else(|| LogError::new(path, false, io::Error::other("no valid 'btime' line")))
+        .ok_or_else(|| LogError::Read(path.into(), io::Error::other("no valid 'btime' line")))
 }
 
 /// The value of the `btime` line of a `/proc/stat` text, if present and valid.
