@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{self, StoreError};
 
-/// Format version of the state file.
-const FORMAT: u8 = 1;
+/// Format version of the state file: the `format` of every state keylet makes.
+pub(crate) const FORMAT: u8 = 1;
 
 /// What keylet remembers between starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,29 +32,6 @@ pub struct AgentState {
 }
 
 impl AgentState {
-    /// A new state of the current format.
-    #[must_use]
-    pub(crate) fn new(
-        agent_id: String,
-        id_source: &str,
-        ek_public: Vec<u8>,
-        key_alg: &str,
-        hash_alg: &str,
-        ak_public: Vec<u8>,
-        ak_private: Vec<u8>,
-    ) -> Self {
-        Self {
-            format: FORMAT,
-            agent_id,
-            id_source: id_source.to_string(),
-            ek_public,
-            key_alg: key_alg.to_string(),
-            hash_alg: hash_alg.to_string(),
-            ak_public,
-            ak_private,
-        }
-    }
-
     /// Loads the state; `Ok(None)` if there is none yet.
     ///
     /// Errors: [`StoreError`] if the file is unreadable, too open, or not a state
@@ -111,15 +88,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state");
         assert!(AgentState::load(&p).unwrap().is_none());
-        let state = AgentState::new(
-            "id".into(),
-            "hash_ek",
-            vec![1, 2],
-            "rsa2048",
-            "sha256",
-            vec![3; 10],
-            vec![4; 20],
-        );
+        let state = AgentState {
+            format: FORMAT,
+            agent_id: "id".into(),
+            id_source: "hash_ek".into(),
+            ek_public: vec![1, 2],
+            key_alg: "rsa2048".into(),
+            hash_alg: "sha256".into(),
+            ak_public: vec![3; 10],
+            ak_private: vec![4; 20],
+        };
         state.save(&p).unwrap();
         assert_eq!(AgentState::load(&p).unwrap().unwrap(), state);
         store::write_private(&p, b"{\"not\": \"postcard\"}").unwrap();

@@ -224,15 +224,16 @@ mod tests {
     #[test]
     fn generate_is_made_once_then_kept() {
         let first = resolve(&UuidSetting::Generate, &[], None).unwrap();
-        let state = AgentState::new(
-            first.id.as_str().into(),
-            "generate",
-            vec![],
-            "rsa2048",
-            "sha256",
-            vec![],
-            vec![],
-        );
+        let state = AgentState {
+            format: crate::state::FORMAT,
+            agent_id: first.id.as_str().into(),
+            id_source: "generate".into(),
+            ek_public: vec![],
+            key_alg: "rsa2048".into(),
+            hash_alg: "sha256".into(),
+            ak_public: vec![],
+            ak_private: vec![],
+        };
         let again = resolve(&UuidSetting::Generate, &[], Some(&state)).unwrap();
         assert_eq!(first, again);
         let other = resolve(&UuidSetting::Generate, &[], None).unwrap();

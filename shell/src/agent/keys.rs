@@ -12,7 +12,7 @@ use rsa::pkcs8::der::pem;
 use super::StartError;
 use super::identity::Identity;
 use super::tpm_box::TpmBox;
-use crate::state::AgentState;
+use crate::state::{self, AgentState};
 
 const MAX_EK_CERT: usize = 4096;
 
@@ -162,14 +162,15 @@ pub fn attestation_key(
         .tpm()
         .load_ak(objects.ek, &public, &private)
         .map_err(StartError::tpm("load the new AK"))?;
-    let state = AgentState::new(
-        identity.id.as_str().to_string(),
-        identity.source,
-        objects.ek_public.clone(),
-        key_name,
-        hash_alg.name(),
-        public,
-        private,
-    );
+    let state = AgentState {
+        format: state::FORMAT,
+        agent_id: identity.id.as_str().to_string(),
+        id_source: identity.source.to_string(),
+        ek_public: objects.ek_public.clone(),
+        key_alg: key_name.to_string(),
+        hash_alg: hash_alg.name().to_string(),
+        ak_public: public,
+        ak_private: private,
+    };
     Ok((ak, state, true))
 }
