@@ -255,11 +255,8 @@ impl ImaLog {
             return Ok(true);
         }
         let meta = self.file.metadata();
-        if meta
-            .map_err(|e| LogError::Read(self.path.clone(), e))?
-            .len()
-            < index.end
-        {
+        let meta = meta.map_err(|e| LogError::Read(self.path.clone(), e))?;
+        if meta.len() < index.end {
             return Ok(false);
         }
         let mut last = [0u8; 1];
