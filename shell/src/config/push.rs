@@ -69,14 +69,11 @@ pub fn parse_verifier_url(s: &str) -> Option<VerifierUrl> {
         let (h, after) = v6.split_once(']')?;
         h.parse::<std::net::Ipv6Addr>().ok()?;
         // nothing but ":port" may follow the bracket
-        (
-            h,
-            if after.is_empty() {
-                None
-            } else {
-                Some(after.strip_prefix(':')?)
-            },
-        )
+        let port = match after {
+            "" => None,
+            after => Some(after.strip_prefix(':')?),
+        };
+        (h, port)
     } else {
         let (h, port) = authority
             .rsplit_once(':')
