@@ -67,7 +67,8 @@ pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Vec<u8>,
     }))
 }
 
-/// The quote `requested` asks for, if any (TPM commands).
+/// The (first) quote `requested` asks for, if any (TPM commands); a second
+/// one is refused by [`collect`].
 ///
 /// # Errors
 ///
@@ -76,23 +77,23 @@ pub fn quote(
     tpm: &dyn Attestation,
     requested: &[Requested],
 ) -> Result<Option<Collected>, PushError> {
-    let mut quote = None;
-    for r in requested {
-        if let Requested::Quote { challenge, pcrs } = r {
-            let text = tpm
-                .quote_unbound(challenge, *pcrs)
-                .map_err(|e| PushError::Tpm(e.to_string()))?;
-            let [message, signature, subject_data] = quote_string::split(&text)
-                .map_err(|e| PushError::Tpm(e.to_string()))?
-                .map(str::to_string);
-            quote = Some(Collected::Quote {
-                message,
-                signature,
-                subject_data,
-            });
-        }
-    }
-    Ok(quote)
+    let Some((challenge, pcrs)) = requested.iter().find_map(|r| match r {
+        Requested::Quote { challenge, pcrs } => Some((challenge, *pcrs)),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let text = tpm
+        .quote_unbound(challenge, pcrs)
+        .map_err(|e| PushError::Tpm(e.to_string()))?;
+    let [message, signature, subject_data] = quote_string::split(&text)
+        .map_err(|e| PushError::Tpm(e.to_string()))?
+        .map(str::to_string);
+    Ok(Some(Collected::Quote {
+        message,
+        signature,
+        subject_data,
+    }))
 }
 
 /// Collects what `requested` asks for, in its order, with `quote` (made
@@ -187,21 +188,18 @@ fn ima_lines(ima: &ImaLog, from: u64, limit: Option<u64>) -> Result<(String, u64
 /// Reads `range` of `log`, [`CHUNK`] bytes at a time (less when the log
 /// ends first).
 fn read(log: &LogFile, range: Range<u64>) -> Result<Vec<u8>, PushError> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut at = range.start;
-    while at < range.end {
-        let want = usize::try_from(range.end - at).unwrap_or(CHUNK).min(CHUNK);
+    let (mut out, mut buf) = (Vec::new(), vec![0u8; CHUNK]);
+    loop {
+        let at = range.start + out.len() as u64;
+        let want = usize::try_from(range.end.saturating_sub(at)).map_or(CHUNK, |w| w.min(CHUNK));
         let n = log
             .read_at(buf.get_mut(..want).unwrap_or(&mut []), at)
             .map_err(|e| PushError::Log(e.to_string()))?;
         if n == 0 {
-            break;
+            return Ok(out);
         }
         out.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-        at += n as u64;
     }
-    Ok(out)
 }
 
 /// The boot time as RFC 3339 UTC. The verifier compares it between

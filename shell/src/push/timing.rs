@@ -29,18 +29,16 @@ pub(crate) fn next_attestation(
                 "the verifier said the next attestation is due in {s} s (negative); attesting now"
             )),
         ),
-        Some(s) => match Duration::from_secs(u64::try_from(s).unwrap_or(u64::MAX)) {
-            due if due > MAX_HINT => (
-                fallback,
-                Some(format!(
-                    "the verifier said the next attestation is due in {s} s, more than {} s; \
-                     using attestation_interval_seconds ({} s) instead",
-                    MAX_HINT.as_secs(),
-                    fallback.as_secs()
-                )),
-            ),
-            due => (due + HINT_MARGIN, None),
-        },
+        Some(s) if s.unsigned_abs() > MAX_HINT.as_secs() => (
+            fallback,
+            Some(format!(
+                "the verifier said the next attestation is due in {s} s, more than {} s; \
+                 using attestation_interval_seconds ({} s) instead",
+                MAX_HINT.as_secs(),
+                fallback.as_secs()
+            )),
+        ),
+        Some(s) => (Duration::from_secs(s.unsigned_abs()) + HINT_MARGIN, None),
     }
 }
 
