@@ -175,25 +175,24 @@ pub(super) async fn register_or_stop(
     mtls_cert: Option<&str>,
     keep_trying: bool,
 ) -> Result<Option<(u8, u8)>, StartError> {
-    let registered = loop {
-        let attempt = tokio::select! {
-            r = register(c, &mut o.tpm, &o.objects, &o.state, o.ak, mtls_cert) => r,
-            () = shutdown_signal() => return Ok(None),
-        };
-        match attempt {
-            Err(StartError::Registrar(e)) if keep_trying && e.is_transient() => {
-                let pause = c.backoff.initial.max(std::time::Duration::from_secs(1));
-                log::warn!(
-                    "registration failed: {e}; push mode keeps trying, next round in {:.1}s",
-                    pause.as_secs_f32()
-                );
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = shutdown_signal() => return Ok(None),
+    let rounds = async {
+        loop {
+            match register(c, &mut o.tpm, &o.objects, &o.state, o.ak, mtls_cert).await {
+                Err(StartError::Registrar(e)) if keep_trying && e.is_transient() => {
+                    let pause = c.backoff.initial.max(std::time::Duration::from_secs(1));
+                    log::warn!(
+                        "registration failed: {e}; push mode keeps trying, next round in {:.1}s",
+                        pause.as_secs_f32()
+                    );
+                    tokio::time::sleep(pause).await;
                 }
+                other => break other,
             }
-            other => break other,
         }
+    };
+    let registered = tokio::select! {
+        r = rounds => r,
+        () = shutdown_signal() => return Ok(None),
     };
     if o.objects.ek_transient {
         o.tpm.release(o.objects.ek.handle);
