@@ -35,7 +35,8 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         );
     }
     // Fail early on an unusable CA file (the agent id comes later).
-    Verifier::new(&c.push, "-").map_err(StartError::io("use verifier_tls_ca_cert"))?;
+    let mut verifier =
+        Verifier::new(&c.push, "-").map_err(StartError::io("use verifier_tls_ca_cert"))?;
     let mut o = open_common(c).await?;
     // No mTLS certificate: nobody connects to keylet in push mode. A push
     // agent keeps trying to register, as the reference push agent does: a
@@ -65,9 +66,9 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
     };
     // One TPM worker for the push loop and the identity listener.
     let settings = server_settings(c, None, o.metrics.clone());
+    verifier.agent_id.clone_from(&o.state.agent_id);
     let agent = PushAgent {
-        verifier: Verifier::new(&c.push, &o.state.agent_id)
-            .map_err(StartError::io("use verifier_tls_ca_cert"))?,
+        verifier,
         tpm: Arc::clone(&service) as Arc<dyn server::Attestation>,
         worker: settings.tpm_worker.clone(),
         sources,

@@ -20,7 +20,8 @@ pub(crate) const MAX_ANSWER: usize = 256 * 1024;
 pub struct Verifier {
     endpoint: Endpoint,
     prefix: String,
-    agent_id: String,
+    /// The agent attesting (`-` before it is known, for checks).
+    pub(crate) agent_id: String,
     /// The connection kept open between requests.
     conn: tokio::sync::Mutex<Option<Connection>>,
 }
@@ -73,11 +74,6 @@ impl Verifier {
             agent_id: agent_id.to_string(),
             conn: tokio::sync::Mutex::new(None),
         })
-    }
-
-    #[must_use]
-    pub(crate) fn agent_id(&self) -> &str {
-        &self.agent_id
     }
 
     /// `scheme://host:port` and prefix, for messages.
@@ -167,13 +163,11 @@ impl Verifier {
             max_body: MAX_ANSWER,
         };
         let mut slot = self.conn.lock().await;
-        let kept = slot.take().filter(|c| !c.is_closed());
-        let reused = kept.is_some();
-        let mut conn = match kept {
-            Some(c) => c,
+        let (mut conn, reused) = match slot.take().filter(|c| !c.is_closed()) {
+            Some(c) => (c, true),
             None => {
                 log::debug!("connecting to the verifier at {}", self.endpoint);
-                self.endpoint.connect().await?
+                (self.endpoint.connect().await?, false)
             }
         };
         let reply = match conn.send(request.clone()).await {

@@ -121,17 +121,15 @@ pub(crate) fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f32())
 }
 
-/// How long a push-mode TPM job (a proof or a quote) may take, its wait
-/// behind other TPM jobs included: as long as a verifier's quote in pull mode.
-const TPM_DEADLINE: Duration = crate::server::QUOTE_DEADLINE;
-
-/// Runs `work` (TPM commands) on the TPM worker within [`TPM_DEADLINE`].
+/// Runs `work` (TPM commands: a proof or a quote) on the TPM worker within
+/// the deadline of a verifier's quote in pull mode, its wait behind other TPM
+/// jobs included.
 async fn on_tpm<R: Send + 'static>(
     worker: &TpmWorker,
     work: impl FnOnce() -> Result<R, PushError> + Send + 'static,
 ) -> Result<R, PushError> {
     worker
-        .run(TPM_DEADLINE, work)
+        .run(crate::server::QUOTE_DEADLINE, work)
         .await
         .map_err(|e| PushError::Tpm(e.to_string()))?
 }

@@ -78,7 +78,7 @@ impl PushAgent {
             log::warn!(
                 "the verifier asked for no evidence: its policy for agent {} needs no PCR \
                  and no log (add a tpm_policy, runtime or measured-boot policy); next try in {}",
-                self.verifier.agent_id(),
+                self.verifier.agent_id,
                 secs(self.fallback)
             );
             return Ok(self.fallback);
@@ -115,14 +115,15 @@ impl PushAgent {
         let ima = ima
             .map(|r| format!(", IMA lines {r:?}"))
             .unwrap_or_default();
-        if std::mem::take(&mut state.tell) {
-            log::info!(
-                "evidence accepted by the verifier{ima}; next attestation in {}",
-                secs(wait)
-            );
-        } else {
-            log::debug!("evidence accepted{ima}; next in {}", secs(wait));
-        }
+        let level = match std::mem::take(&mut state.tell) {
+            true => log::Level::Info,
+            false => log::Level::Debug,
+        };
+        log::log!(
+            level,
+            "evidence accepted by the verifier{ima}; next attestation in {}",
+            secs(wait)
+        );
         state.backoff.reset();
         Ok(wait)
     }
@@ -152,31 +153,35 @@ impl PushAgent {
     /// After `e`: logs what it means, drops the token when it must be earned
     /// again, and returns the pause.
     fn failed(&self, e: &PushError, state: &mut State) -> Duration {
-        match e {
-            PushError::Status { status, .. } => self.metric(|m| m.verifier_answer(*status)),
-            PushError::Http(_) => self.metric(|m| m.verifier_answer(0)),
-            _ => {}
-        }
         state.tell = true;
-        // An expired token, or a refused proof: a new session.
-        if matches!(
-            e,
-            PushError::Status { status: 401, .. } | PushError::NotAuthenticated(_)
-        ) {
-            state.token = None;
-        }
         let backoff = &mut state.backoff;
-        match e {
-            PushError::Status { status: 401, .. } => {
-                log::info!("{e}: {}", meaning("", 401));
+        let PushError::Status {
+            step,
+            status,
+            retry_after,
+            ..
+        } = e
+        else {
+            match e {
+                PushError::Http(_) => self.metric(|m| m.verifier_answer(0)),
+                // A refused proof: a new session.
+                PushError::NotAuthenticated(_) => state.token = None,
+                _ => {}
+            }
+            let wait = backoff.pause();
+            log::warn!("{e}; next try in {}", secs(wait));
+            return wait;
+        };
+        let (step, status) = (*step, *status);
+        self.metric(|m| m.verifier_answer(status));
+        match status {
+            401 => {
+                // An expired token: a new session.
+                state.token = None;
+                log::info!("{e}: {}", meaning(step, 401));
                 SHORT_PAUSE
             }
-            PushError::Status {
-                status: status @ (429 | 503),
-                retry_after,
-                step,
-                ..
-            } => {
+            429 | 503 => {
                 let wait = timing::retry_after(retry_after.as_deref(), Duration::from_secs(2));
                 log::info!(
                     "{step}: the verifier answered {status}: waiting {} (Retry-After)",
@@ -184,31 +189,18 @@ impl PushAgent {
                 );
                 wait
             }
-            PushError::Status {
-                status: 409, step, ..
-            } => {
+            409 => {
                 log::warn!("{e}: {}", meaning(step, 409));
                 SHORT_PAUSE
             }
-            PushError::Status {
-                status: status @ (403 | 404 | 410),
-                step: "evidence",
-                ..
-            } if backoff.failures() < 3 => {
-                log::warn!("{e}: {}", meaning("evidence", *status));
+            403 | 404 | 410 if step == "evidence" && backoff.failures() < 3 => {
+                log::warn!("{e}: {}", meaning(step, status));
                 backoff.pause();
                 SHORT_PAUSE
             }
-            PushError::Setup(_) => BACKOFF_MAX,
             _ => {
                 let wait = backoff.pause();
-                let what = match e {
-                    PushError::Status { status, step, .. } => {
-                        format!(": {}", meaning(step, *status))
-                    }
-                    _ => String::new(),
-                };
-                log::warn!("{e}{what}; next try in {}", secs(wait));
+                log::warn!("{e}: {}; next try in {}", meaning(step, status), secs(wait));
                 wait
             }
         }
@@ -237,7 +229,6 @@ impl PushAgent {
 
     /// Attests until `stop` completes (also in the middle of a request).
     pub async fn run(self, stop: impl Future<Output = ()>) {
-        tokio::pin!(stop);
         let mut state = State {
             token: None,
             backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
@@ -245,18 +236,18 @@ impl PushAgent {
         };
         log::info!(
             "push mode: attesting agent {} to {} (no port is opened for it)",
-            self.verifier.agent_id(),
+            self.verifier.agent_id,
             self.verifier.address()
         );
-        loop {
-            let wait = tokio::select! {
-                wait = self.step(&mut state) => wait,
-                () = &mut stop => return,
-            };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = &mut stop => return,
+        let attest = async {
+            loop {
+                let wait = self.step(&mut state).await;
+                tokio::time::sleep(wait).await;
             }
+        };
+        tokio::select! {
+            _ = attest => {}
+            () = stop => {}
         }
     }
 }

@@ -22,7 +22,7 @@ impl PushAgent {
     /// transport, answer or TPM failures.
     pub(super) async fn authenticate(&self) -> Result<Secret<String>, PushError> {
         let verifier = &self.verifier;
-        let id = verifier.agent_id();
+        let id = &verifier.agent_id;
         let challenge = verifier
             .call(
                 "authentication (POST /sessions)",
