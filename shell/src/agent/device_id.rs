@@ -9,13 +9,12 @@ use keylet_core::agent::CertifyRequest;
 use keylet_core::tpm::Handle;
 use keylet_core::tpm::command::Auth;
 use keylet_core::tpm::name;
-use keylet_core::tpm::template_devid::DevIdTemplate;
 use sha2::{Digest as _, Sha256};
 
 use super::StartError;
-use super::device_key::{IAK, IDEVID, Obtained, Role, match_key, obtain};
+use super::device_key::{IAK, IDEVID, obtain};
 use super::tpm_box::TpmBox;
-use crate::config::{DeviceIdSettings, DeviceKey};
+use crate::config::DeviceIdSettings;
 use crate::registrar::DeviceIdFields;
 
 /// The IAK and IDevID as registered, and how to use the IAK.
@@ -40,13 +39,16 @@ pub(crate) struct DeviceIdentity {
 /// certified the AK ([`DeviceIdentity::certify_ak`]) or the registrar could
 /// not be asked ([`DeviceIdentity::release_iak`]).
 pub(crate) fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
-    let idevid = checked(tpm, &IDEVID, &s.idevid, s.template)?;
+    let idevid = obtain(&mut tpm.tpm(), &s.idevid, &IDEVID, s.template)?;
     if idevid.made_from.is_some() {
         tpm.release(idevid.handle);
         log::info!("the re-created IDevID is checked against idevid_cert and flushed");
     }
-    let iak = checked(tpm, &IAK, &s.iak, s.template)?;
+    let iak = obtain(&mut tpm.tpm(), &s.iak, &IAK, s.template)?;
     let iak_transient = iak.made_from.is_some();
+    if iak_transient {
+        tpm.own(iak.handle);
+    }
     Ok(DeviceIdentity {
         iak: iak.handle,
         iak_transient,
@@ -56,28 +58,12 @@ pub(crate) fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdent
             s.iak.password.clone()
         },
         iak_tpm: STANDARD.encode(iak.public),
-        iak_cert: STANDARD.encode(iak.cert.der),
+        iak_cert: STANDARD.encode(iak.cert),
         idevid_tpm: STANDARD.encode(idevid.public),
-        idevid_cert: STANDARD.encode(idevid.cert.der),
+        idevid_cert: STANDARD.encode(idevid.cert),
         iak_attest: String::new(),
         iak_sign: String::new(),
     })
-}
-
-/// [`obtain`], a re-created key owned by `tpm` (flushed with the box if the
-/// check fails), then checked against its certificate ([`match_key`]).
-fn checked(
-    tpm: &mut TpmBox,
-    role: &Role,
-    key: &DeviceKey,
-    template: Option<DevIdTemplate>,
-) -> Result<Obtained, StartError> {
-    let o = obtain(&mut tpm.tpm(), key, role, template)?;
-    if o.made_from.is_some() {
-        tpm.own(o.handle);
-    }
-    match_key(&o.public, o.handle, role, &o.cert.spki, &key.cert)?;
-    Ok(o)
 }
 
 impl DeviceIdentity {

@@ -49,8 +49,8 @@ pub(crate) const IDEVID: Role = Role {
     create_step: "re-create the IDevID from its template (iak_idevid_template)",
 };
 
-/// A device key in the TPM and its certificate, not yet checked against
-/// each other ([`match_key`]).
+/// A device key in the TPM and its certificate, checked against each other
+/// ([`match_key`]).
 #[derive(Debug)]
 pub(crate) struct Obtained {
     /// Persistent, or a transient object the caller flushes.
@@ -59,18 +59,21 @@ pub(crate) struct Obtained {
     pub(crate) made_from: Option<DevIdTemplate>,
     /// TPM2B_PUBLIC
     pub(crate) public: Vec<u8>,
-    pub(crate) cert: Cert,
+    /// Its certificate, DER.
+    pub(crate) cert: Vec<u8>,
 }
 
 /// Reads the certificate of `key`, then the key of `role` at its handle, or
-/// re-created from `template` (or the template of the certificate's key).
+/// re-created from `template` (or the template of the certificate's key),
+/// and checks that the certificate is for it. A re-created key is the
+/// caller's to flush, unless it does not match: then it is flushed here.
 pub(crate) fn obtain<T: Transport<Error = TransportError>>(
     tpm: &mut Tpm<'_, T>,
     key: &DeviceKey,
     role: &Role,
     template: Option<DevIdTemplate>,
 ) -> Result<Obtained, StartError> {
-    let cert = certificate(&key.cert, role.cert_option)?;
+    let (cert, cert_spki) = certificate(&key.cert, role.cert_option)?;
     let mut public = vec![0u8; 1024];
     let (handle, made_from, n) = match key.handle {
         Some(handle) => {
@@ -80,7 +83,7 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
             (handle, None, n)
         }
         None => {
-            let t = template.or_else(|| detect(&cert.spki)).ok_or_else(|| {
+            let t = template.or_else(|| detect(&cert_spki)).ok_or_else(|| {
                 StartError::DeviceId(format!(
                     "option {}: {}: its key is of no TCG template (H-1 RSA-2048, H-2 P-256, H-3 \
                      P-384, H-4 P-521, H-5 SM2); set iak_idevid_template",
@@ -101,6 +104,14 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
         }
     };
     public.truncate(n);
+    let checked = match_key(&public, handle, role, &cert_spki, &key.cert);
+    if checked.is_err()
+        && made_from.is_some()
+        && let Err(e) = tpm.flush(handle)
+    {
+        log::warn!("could not flush TPM object {handle:#010x}: {e}");
+    }
+    checked?;
     Ok(Obtained {
         handle,
         made_from,
@@ -109,37 +120,26 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
     })
 }
 
-/// A certificate file's first certificate and its SubjectPublicKeyInfo, DER.
-#[derive(Debug)]
-pub(crate) struct Cert {
-    pub(crate) der: Vec<u8>,
-    pub(crate) spki: Vec<u8>,
-}
-
-/// The first certificate in `path` (PEM or DER) and its SubjectPublicKeyInfo.
-pub(crate) fn certificate(path: &Path, option: &'static str) -> Result<Cert, StartError> {
+/// The first certificate in `path` (PEM or DER) and its SubjectPublicKeyInfo,
+/// both DER.
+fn certificate(path: &Path, option: &'static str) -> Result<(Vec<u8>, Vec<u8>), StartError> {
     let err = |detail: String| StartError::DeviceId(format!("option {option}: {detail}"));
     let shown = path.display();
+    // read_certs refuses a file without a certificate
     let certs = read_certs(path, None).map_err(err)?;
-    let der = certs
-        .into_iter()
-        .next()
-        .ok_or_else(|| err(format!("{shown} holds no certificate")))?;
-    let cert = x509_cert::Certificate::from_der(der.as_ref())
+    let der = certs.first().map(|c| c.to_vec()).unwrap_or_default();
+    let cert = x509_cert::Certificate::from_der(&der)
         .map_err(|e| err(format!("{shown} is not an X.509 certificate: {e}")))?;
     let spki = cert
         .tbs_certificate()
         .subject_public_key_info()
         .to_der()
         .map_err(|e| err(format!("{shown}: its public key: {e}")))?;
-    Ok(Cert {
-        der: der.as_ref().to_vec(),
-        spki,
-    })
+    Ok((der, spki))
 }
 
 /// Checks that the TPM2B_PUBLIC `public` carries the key `cert_spki` certifies.
-pub(crate) fn match_key(
+fn match_key(
     public: &[u8],
     handle: Handle,
     role: &Role,
@@ -253,8 +253,8 @@ mod tests {
     fn check(public: PathBuf, role: &Role, cert: &str, handle: Handle) -> Result<(), StartError> {
         let public = std::fs::read(public).unwrap();
         let cert_path = data(cert);
-        let cert = certificate(&cert_path, role.cert_option)?;
-        match_key(&public, handle, role, &cert.spki, &cert_path)
+        let (_, spki) = certificate(&cert_path, role.cert_option)?;
+        match_key(&public, handle, role, &spki, &cert_path)
     }
 
     #[test]
@@ -295,8 +295,8 @@ mod tests {
         let size = u16::try_from(public.len() - 2).unwrap().to_be_bytes();
         public[..2].copy_from_slice(&size);
         let cert_path = data("idevid-good.der");
-        let cert = certificate(&cert_path, "iak_cert").unwrap();
-        let e = match_key(&public, 1, &IAK, &cert.spki, &cert_path).unwrap_err();
+        let (_, spki) = certificate(&cert_path, "iak_cert").unwrap();
+        let e = match_key(&public, 1, &IAK, &spki, &cert_path).unwrap_err();
         assert!(e.to_string().contains("no signing scheme"), "{e}");
         let e = certificate(&data("iak.tpm2b"), "iak_cert").err().unwrap();
         assert!(e.to_string().starts_with("option iak_cert: "), "{e}");
