@@ -108,42 +108,37 @@ impl FromStr for TpmDevice {
 
     fn from_str(value: &str) -> Result<Self, DeviceError> {
         let s = value.trim();
-        if let Some(rest) = s.strip_prefix("tcp://") {
-            return parse_host_port(value, rest);
-        }
-        if let Some(rest) = s.strip_prefix("fd://") {
-            return match rest.parse::<i32>() {
-                Ok(n) if n >= 0 => Ok(Self::Fd(n)),
-                _ => Err(err(value, "fd:// needs a non-negative descriptor number")),
-            };
-        }
-        if let Some(rest) = s.strip_prefix("device:") {
-            let path = if rest.is_empty() { "/dev/tpm0" } else { rest };
-            if !path.starts_with('/') {
-                return Err(err(value, "device: needs an absolute path"));
-            }
-            return Ok(Self::Path(PathBuf::from(path)));
-        }
-        // `swtpm` and `mssim` alone take tpm2-tss's defaults
-        if let Some(rest) = s.strip_prefix("swtpm:").or((s == "swtpm").then_some("")) {
-            let only = "swtpm: takes only host=HOST and port=PORT";
-            let (host, port) = parse_host_port_opts(value, rest, "127.0.0.1", only)?;
-            return Ok(Self::Tcp { host, port });
-        }
-        if let Some(rest) = s.strip_prefix("mssim:").or((s == "mssim").then_some("")) {
-            let only = "mssim: takes only host=HOST and port=PORT";
-            return match parse_host_port_opts(value, rest, "localhost", only)? {
-                (_, u16::MAX) => Err(err(
-                    value,
-                    "mssim: needs the port after PORT for the platform",
-                )),
-                (host, port) => Ok(Self::Mssim { host, port }),
-            };
-        }
         if s.starts_with('/') {
             return Ok(Self::Path(PathBuf::from(s)));
         }
-        Err(err(value, "unknown form"))
+        // `swtpm` and `mssim` alone take tpm2-tss's defaults
+        let (form, rest) = s.split_once(':').unwrap_or((s, ""));
+        match (form, rest.strip_prefix("//")) {
+            ("tcp", Some(rest)) => parse_host_port(value, rest),
+            ("fd", Some(rest)) => match rest.parse::<i32>() {
+                Ok(n) if n >= 0 => Ok(Self::Fd(n)),
+                _ => Err(err(value, "fd:// needs a non-negative descriptor number")),
+            },
+            ("device", _) if rest.is_empty() => Ok(Self::Path(PathBuf::from("/dev/tpm0"))),
+            ("device", _) if rest.starts_with('/') => Ok(Self::Path(PathBuf::from(rest))),
+            ("device", _) => Err(err(value, "device: needs an absolute path")),
+            ("swtpm", _) => {
+                let only = "swtpm: takes only host=HOST and port=PORT";
+                let (host, port) = parse_host_port_opts(value, rest, "127.0.0.1", only)?;
+                Ok(Self::Tcp { host, port })
+            }
+            ("mssim", _) => {
+                let only = "mssim: takes only host=HOST and port=PORT";
+                match parse_host_port_opts(value, rest, "localhost", only)? {
+                    (_, u16::MAX) => Err(err(
+                        value,
+                        "mssim: needs the port after PORT for the platform",
+                    )),
+                    (host, port) => Ok(Self::Mssim { host, port }),
+                }
+            }
+            _ => Err(err(value, "unknown form")),
+        }
     }
 }
 
