@@ -9,8 +9,7 @@ use keylet_core::tpm::pcr_read::PcrReadError;
 use keylet_core::tpm::rc::RcClass;
 
 /// The host-side remedy for `e`, if there is an obvious one.
-#[must_use]
-pub(crate) fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
+fn host_hint<E>(e: &AgentError<E>) -> Option<&'static str> {
     if let Some(rc) = e.rc() {
         return match rc.class()? {
             RcClass::OutOfSlots => Some(
@@ -46,10 +45,7 @@ pub(crate) struct HintSuffix<'a, E>(pub &'a AgentError<E>);
 
 impl<E> fmt::Display for HintSuffix<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match host_hint(self.0) {
-            Some(hint) => write!(f, " ({hint})"),
-            None => Ok(()),
-        }
+        host_hint(self.0).map_or(Ok(()), |hint| write!(f, " ({hint})"))
     }
 }
 
