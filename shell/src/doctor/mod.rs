@@ -64,13 +64,9 @@ impl Options {
 /// Loads the configuration as `keylet run` would; the `config` line says what
 /// was read, and the configuration is returned when it is usable.
 fn load_config(report: &mut Report, env: &Environment, root: &Path) -> Option<Loaded> {
-    let loaded = match config::load_from(env, root) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            report.add("config", Err(fail(e.to_string(), e.fix)));
-            return None;
-        }
-    };
+    let loaded = config::load_from(env, root)
+        .map_err(|e| report.add("config", Err(fail(e.to_string(), e.fix))))
+        .ok()?;
     let (files, vars) = (&loaded.raw.files, &loaded.raw.env_vars);
     let files = if files.is_empty() {
         "no config file (built-in defaults)".to_string()
@@ -129,39 +125,37 @@ pub(crate) async fn diagnose(options: &Options, env: &Environment, root: &Path) 
         report.add("keys.mtls", files::mtls(c));
     }
     let mtls = !push && c.enable_agent_mtls;
-    // Per certificate option in use: its files, the dates check and the chain check.
-    let cert_options: [(bool, &str, &[PathBuf], _, _); 4] = [
+    // Per certificate option in use: its files, the dates check (named
+    // `certs.<option>`) and the chain check.
+    let cert_options: [(bool, &[PathBuf], &str, _); 4] = [
         (
             push,
-            "verifier_tls_ca_cert",
             std::slice::from_ref(&c.push.verifier_tls_ca_cert),
             "certs.verifier_tls_ca_cert",
             Some("certs.verifier_tls_ca_chain"),
         ),
         (
             mtls && c.server_cert.exists(),
-            "server_cert",
             std::slice::from_ref(&c.server_cert),
             "certs.server_cert",
             None,
         ),
         (
             mtls,
-            "trusted_client_ca",
             &c.trusted_client_ca,
             "certs.trusted_client_ca",
             Some("certs.trusted_client_ca_chain"),
         ),
         (
             c.registrar_tls_enabled,
-            "registrar_tls_ca_cert",
             std::slice::from_ref(&c.registrar_tls_ca_cert),
             "certs.registrar_tls_ca_cert",
             Some("certs.registrar_tls_ca_chain"),
         ),
     ];
     let now = SystemTime::now();
-    for (_, option, files, dates, chain) in cert_options.into_iter().filter(|o| o.0) {
+    for (_, files, dates, chain) in cert_options.into_iter().filter(|o| o.0) {
+        let option = dates.trim_start_matches("certs.");
         for path in files {
             report.add(dates, certs::expiry(option, path, now));
         }
