@@ -16,6 +16,7 @@ use super::service::{AttestError, Attestation};
 use super::version::{ApiVersion, ApiVersions};
 use crate::executor::TpmJobError;
 use crate::keylime::agent_api::{AgentInfoResults, PubKeyResults, VersionResults};
+use crate::logs::{ImaLog, ImaSlice};
 use crate::metrics::{Endpoint, TpmErrorKind};
 
 /// The IMA log is sent when its PCR is quoted, the boot log when the first
@@ -132,28 +133,12 @@ impl Handler {
             log::error!("quote failed: {e}");
             failed("Unable to retrieve quote")
         })?;
-        // After the quote, so the slice holds every line in the quoted PCR 10;
-        // here if one short read will do, else on tokio's blocking thread (not
-        // the TPM worker: the next quote does not wait for a log read).
+        // After the quote, so the slice holds every line in the quoted PCR 10.
         let ima = match s.ima_log.clone().filter(|_| q.mask.contains(IMA_PCR)) {
-            Some(ima) => {
-                let entry = q.ima_ml_entry;
-                let sliced = match ima.try_slice_from(entry) {
-                    Ok(Some(slice)) => Ok((ima, slice)),
-                    Ok(None) => {
-                        let read = move || ima.slice_from(entry).map(|slice| (ima, slice));
-                        match tokio::task::spawn_blocking(read).await {
-                            Ok(sliced) => sliced.map_err(|e| e.to_string()),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                Some(sliced.map_err(|e| {
-                    log::error!("reading the IMA log failed: {e}");
-                    failed("Unable to read the IMA measurement list")
-                })?)
-            }
+            Some(ima) => Some(slice_ima(ima, q.ima_ml_entry).await.map_err(|e| {
+                log::error!("reading the IMA log failed: {e}");
+                failed("Unable to read the IMA measurement list")
+            })?),
             None => None,
         };
         let mb = s.mb_log.clone().filter(|_| q.mask.contains(BOOT_PCR));
@@ -163,6 +148,20 @@ impl Handler {
             v, &quote, &info, pubkey, s.boottime, ima, mb,
         ))
     }
+}
+
+/// The IMA list from line `entry`: here if one short read will do, else on
+/// tokio's blocking thread (not the TPM worker: the next quote does not wait
+/// for a log read).
+async fn slice_ima(
+    ima: Arc<ImaLog>,
+    entry: u64,
+) -> Result<(Arc<ImaLog>, ImaSlice), Box<dyn std::error::Error + Send + Sync>> {
+    if let Some(slice) = ima.try_slice_from(entry)? {
+        return Ok((ima, slice));
+    }
+    let read = move || ima.slice_from(entry).map(|slice| (ima, slice));
+    Ok(tokio::task::spawn_blocking(read).await??)
 }
 
 /// Where a request goes (see [`route_versioned`] for the paths).
@@ -207,12 +206,8 @@ fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
             }
         }
         _ if get || method == Method::POST => {
-            let all: Vec<_> = versions
-                .as_slice()
-                .iter()
-                .map(|v| format!("/v{v}"))
-                .collect();
-            let all = all.join(", ");
+            let all = versions.as_slice().iter().map(|v| format!("/v{v}"));
+            let all = all.collect::<Vec<_>>().join(", ");
             Route::BadRequest(format!("Not Implemented: Use {all} or /version interfaces"))
         }
         _ => Route::MethodNotAllowed(GET_POST),
