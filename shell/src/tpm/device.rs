@@ -62,18 +62,12 @@ fn parse_port(value: &str, port: &str) -> Result<u16, DeviceError> {
 
 /// `HOST:PORT` or `[V6]:PORT`.
 fn parse_host_port(value: &str, s: &str) -> Result<TpmDevice, DeviceError> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (host, rest) = rest
-            .split_once(']')
-            .ok_or_else(|| err(value, "an IPv6 address needs a closing ]"))?;
-        let port = rest
-            .strip_prefix(':')
-            .ok_or_else(|| err(value, "missing :PORT"))?;
-        (host, port)
-    } else {
-        s.rsplit_once(':')
-            .ok_or_else(|| err(value, "missing :PORT"))?
+    let (host, port) = match s.strip_prefix('[').map(|rest| rest.split_once(']')) {
+        Some(None) => return Err(err(value, "an IPv6 address needs a closing ]")),
+        Some(Some((host, rest))) => (host, rest.strip_prefix(':')),
+        None => s.rsplit_once(':').map_or((s, None), |(h, p)| (h, Some(p))),
     };
+    let port = port.ok_or_else(|| err(value, "missing :PORT"))?;
     if host.is_empty() {
         return Err(err(value, "missing host"));
     }
