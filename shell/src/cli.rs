@@ -72,6 +72,12 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Logs `e` as the error that ends keylet with `code`.
+fn logged(code: u8, e: impl std::fmt::Display) -> ExitCode {
+    log::error!("{e}");
+    ExitCode::from(code)
+}
+
 /// How long the runtime waits for its blocking thread (log reads) when keylet
 /// exits. The TPM worker and the operator's thread are not waited for: a TPM
 /// command that hangs keeps the worker busy until the transport times out,
@@ -99,10 +105,7 @@ fn start(cmd: fn(config::Loaded, tokio::runtime::Runtime) -> ExitCode) -> ExitCo
         .init();
     match config::load() {
         Ok(loaded) => runtime().map_or(ExitCode::from(1), |runtime| cmd(loaded, runtime)),
-        Err(e) => {
-            log::error!("{e}");
-            ExitCode::from(2)
-        }
+        Err(e) => logged(2, e),
     }
 }
 
@@ -114,10 +117,7 @@ fn run(loaded: config::Loaded, runtime: tokio::runtime::Runtime) -> ExitCode {
             log::info!("stopped");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            log::error!("{e}");
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
-        }
+        Err(e) => logged(u8::try_from(e.exit_code()).unwrap_or(1), e),
     }
 }
 
@@ -153,9 +153,6 @@ fn rotate_cert(loaded: config::Loaded, runtime: tokio::runtime::Runtime) -> Exit
             console::out(&next_steps);
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            log::error!("rotate-cert: {e}");
-            ExitCode::from(1)
-        }
+        Err(e) => logged(1, format_args!("rotate-cert: {e}")),
     }
 }
