@@ -5,7 +5,8 @@
 //! exclusive), is fsynced, renamed over the target, and the directory is
 //! fsynced: a crash leaves either the old file or the new one, never half of
 //! either, and an existing file is never truncated before its replacement is
-//! on disk. A temporary file is named `.<name>.tmp-<pid>`: one that a killed
+//! on disk. A temporary file is named `.<name>.tmp-<pid>` (so is a payload
+//! delivery's staging directory, `payload/deliver.rs`): one that a killed
 //! process left behind is removed by [`remove_stale_temporaries`] at the next
 //! start.
 
@@ -74,7 +75,7 @@ impl StoreError {
 }
 
 /// The temporary file `write_private` uses for `path` in this process.
-fn temporary(path: &Path) -> PathBuf {
+pub(crate) fn temporary(path: &Path) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     dir_of(path).join(format!(".{name}.tmp-{}", std::process::id()))
 }
@@ -86,11 +87,11 @@ fn dir_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Removes the temporary files that processes killed while writing one of
-/// `targets` left next to it (`.<name>.tmp-<pid>` of a pid that no longer
-/// runs); returns how many were removed. Errors are ignored: a temporary
-/// that cannot be removed is reported again at the next start.
-pub(crate) fn remove_stale_temporaries(targets: &[&Path]) -> usize {
+/// Removes the temporary files (or directories) that processes killed while
+/// writing one of `targets` left next to it (`.<name>.tmp-<pid>` of a pid
+/// that no longer runs); returns how many were removed. Errors are ignored: a
+/// temporary that cannot be removed is reported again at the next start.
+pub fn remove_stale_temporaries(targets: &[&Path]) -> usize {
     let mut removed = 0;
     for target in targets {
         let name = target.file_name().unwrap_or_default().to_string_lossy();
@@ -109,7 +110,12 @@ pub(crate) fn remove_stale_temporaries(targets: &[&Path]) -> usize {
             };
             // A temporary of a process that still runs is its own.
             let gone = kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH);
-            if pid > 0 && gone && fs::remove_file(entry.path()).is_ok() {
+            // file_type does not follow a symlink: a link is removed, never what it names
+            let remove: fn(PathBuf) -> io::Result<()> = match entry.file_type() {
+                Ok(t) if t.is_dir() => fs::remove_dir_all,
+                _ => fs::remove_file,
+            };
+            if pid > 0 && gone && remove(entry.path()).is_ok() {
                 log::warn!(
                     "removed {}, left by a keylet that stopped while writing {}",
                     entry.path().display(),

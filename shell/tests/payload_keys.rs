@@ -250,9 +250,11 @@ fn a_delivery_that_fails_while_unpacking_leaves_the_previous_one_whole() {
             .collect()
     };
     assert_eq!(names(&secure), ["unzipped"], "no staging directory is left");
-    // One a killed keylet left is removed when the secure directory is prepared.
-    std::fs::create_dir(secure.join(".unzipped.tmp-1")).unwrap();
-    std::fs::write(secure.join(".unzipped.tmp-1/decrypted_payload"), b"half").unwrap();
-    keylet::payload::secure_dir::remove_stale(&secure);
+    // One a killed keylet left (a pid beyond pid_max) is removed when the
+    // secure directory is prepared.
+    let left = secure.join(".unzipped.tmp-2147483646");
+    std::fs::create_dir(&left).unwrap();
+    std::fs::write(left.join("decrypted_payload"), b"half").unwrap();
+    keylet::store::remove_stale_temporaries(&[&secure.join("unzipped")]);
     assert_eq!(names(&secure), ["unzipped"]);
 }

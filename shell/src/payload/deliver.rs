@@ -5,7 +5,7 @@
 //! `.unzipped.tmp-<pid>` that replaces `unzipped/` in one atomic exchange: a
 //! crash leaves the previous delivery or the new one, never half of it (a
 //! killed keylet's staging directory is removed at the next start,
-//! [`super::secure_dir::remove_stale`]). With `enable_payload_script`,
+//! [`crate::store::remove_stale_temporaries`]). With `enable_payload_script`,
 //! `payload_script` (if present) then runs as `sh <script>` in `unzipped/`.
 
 use std::path::Path;
@@ -13,7 +13,6 @@ use std::process::Command;
 
 use zeroize::Zeroizing;
 
-use super::secure_dir::STAGING;
 use super::{Delivered, PayloadError, SymmetricKey, cipher, unzip};
 use crate::config::PayloadConfig;
 use crate::store::{self, StoreError};
@@ -32,7 +31,7 @@ pub fn deliver(
 ) -> Result<Delivered, PayloadError> {
     let plaintext = payload.map(|p| cipher::decrypt(k, p)).transpose()?;
     let dir = secure.join("unzipped");
-    let staging = secure.join(format!("{STAGING}{}", std::process::id()));
+    let staging = store::temporary(&dir);
     remove_dir(&staging).map_err(StoreError::io("write", &staging))?;
     unzip::make_dirs(&staging)?;
     let staged = stage(&staging, &dir, config, k, plaintext.as_ref());

@@ -53,7 +53,8 @@ pub fn prepare(
     }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
-    remove_stale(&path);
+    // a delivery's staging directory that a killed keylet left
+    crate::store::remove_stale_temporaries(&[&path.join("unzipped")]);
     // The uid/gid of `run_as` when keylet is root and will drop to it
     // (`None` otherwise, so a non-root keylet chowns nothing).
     let owner = crate::privileges::run_as_ids(run_as).map_err(|e| fail(e.to_string()))?;
@@ -100,25 +101,4 @@ pub fn prepare(
             .map_err(|e| fail(format!("cannot hand it to the run_as user: {e}")))?;
     }
     Ok(path)
-}
-
-/// The name prefix of a delivery's staging directory; the pid follows.
-pub(crate) const STAGING: &str = ".unzipped.tmp-";
-
-/// Removes the staging directories a killed keylet left in `secure`.
-pub fn remove_stale(secure: &Path) {
-    let Ok(entries) = std::fs::read_dir(secure) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with(STAGING)
-            && std::fs::remove_dir_all(entry.path()).is_ok()
-        {
-            log::warn!(
-                "removed {}, a payload delivery that a stopped keylet did not finish",
-                entry.path().display()
-            );
-        }
-    }
 }
