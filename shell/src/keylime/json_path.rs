@@ -11,13 +11,12 @@
 //! path through every `Deserialize` (serde_path_to_error), which cost 36 KiB
 //! of the static binary's 2.5 MiB budget (BENCHMARKS.md).
 
-use std::fmt;
-
 use serde::Deserialize;
 
 /// A document that is not what the protocol says: the JSON pointer of the
 /// value that was wrong (`""`: the document), and what was wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}{}{message}", if .path.is_empty() { "" } else { ": " })]
 pub struct JsonError {
     pub(crate) path: String,
     pub(crate) message: String,
@@ -31,18 +30,6 @@ impl JsonError {
         }
     }
 }
-
-impl fmt::Display for JsonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for JsonError {}
 
 /// Reads `body` as a `T`.
 ///
