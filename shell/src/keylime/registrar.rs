@@ -146,7 +146,7 @@ pub fn parse_blob(body: &[u8]) -> Result<String, RegistrarError> {
 
 /// The `results` of the registrar's answer to `what`.
 fn results<'de, T: Deserialize<'de>>(body: &'de [u8], what: &str) -> Result<T, RegistrarError> {
-    let bad = |detail| RegistrarError::BadResponse { detail };
+    let bad = RegistrarError::BadResponse;
     decode::<EnvelopeIn<T>>(body)
         .map_err(|e| bad(format!("{what}: {e}")))?
         .results

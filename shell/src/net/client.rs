@@ -35,11 +35,11 @@ pub enum HttpError {
     Unreachable { address: String, detail: String },
     /// The TLS setup or handshake failed (a certificate or name problem):
     /// what happened and what to check.
-    #[error("TLS: {detail}")]
-    Tls { detail: String },
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The answer could not be read (too large, cut off, not HTTP).
-    #[error("bad answer: {detail}")]
-    BadResponse { detail: String },
+    #[error("bad answer: {0}")]
+    BadResponse(String),
 }
 
 /// A client TLS configuration trusting the certificates in `ca_file`;
@@ -50,9 +50,8 @@ pub(crate) fn client_tls_config(
     ca_file: &Path,
     option: &str,
 ) -> Result<rustls::ClientConfig, HttpError> {
-    tls::client_config(ca_file).map_err(|e| HttpError::Tls {
-        detail: format!("CA certificates ({option}): {e}"),
-    })
+    tls::client_config(ca_file)
+        .map_err(|e| HttpError::Tls(format!("CA certificates ({option}): {e}")))
 }
 
 /// One request.
@@ -176,22 +175,19 @@ impl Endpoint {
         config: &Arc<rustls::ClientConfig>,
         tcp: TcpStream,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, HttpError> {
-        let (ca_option, host_option) = self.options;
-        let name = ServerName::try_from(self.host.clone()).map_err(|e| HttpError::Tls {
-            detail: format!("{host_option} {} is not a valid TLS name: {e}", self.host),
+        let ((ca_option, host_option), host) = (self.options, &self.host);
+        let name = ServerName::try_from(host.clone()).map_err(|e| {
+            HttpError::Tls(format!("{host_option} {host} is not a valid TLS name: {e}"))
         })?;
         let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
         connector
             .connect(name, tcp)
             .await
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidData => HttpError::Tls {
-                    detail: format!(
-                        "{e}; check that {ca_option} holds the CA that signed the server's \
-                     certificate and that the certificate names {} (from {host_option})",
-                        self.host
-                    ),
-                },
+                std::io::ErrorKind::InvalidData => HttpError::Tls(format!(
+                    "{e}; check that {ca_option} holds the CA that signed the server's \
+                     certificate and that the certificate names {host} (from {host_option})"
+                )),
                 _ => self.unreachable(e),
             })
     }
@@ -212,9 +208,7 @@ impl Endpoint {
         }
         let body = r.body.map(|(_, body)| body).unwrap_or_default();
         req.body(Full::new(Bytes::from(body)))
-            .map_err(|e| HttpError::BadResponse {
-                detail: format!("cannot build the request: {e}"),
-            })
+            .map_err(|e| HttpError::BadResponse(format!("cannot build the request: {e}")))
     }
 }
 
@@ -267,11 +261,11 @@ impl Connection {
                 body: Vec::new(),
             };
             let body = Limited::new(resp.into_body(), max_body).collect().await;
-            let body = body.map_err(|e| HttpError::BadResponse {
-                detail: format!(
+            let body = body.map_err(|e| {
+                HttpError::BadResponse(format!(
                     "reading the answer (status {}, at most {max_body} bytes accepted): {e}",
                     reply.status
-                ),
+                ))
             })?;
             reply.body = body.to_bytes().to_vec();
             Ok(reply)

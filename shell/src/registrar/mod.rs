@@ -55,8 +55,7 @@ impl Registrar {
         body: Option<&impl serde::Serialize>,
     ) -> Result<(u16, Vec<u8>), RegistrarError> {
         let body = body.map(serde_json::to_vec).transpose().map_err(|e| {
-            let detail = format!("cannot write the request to {path}: {e}");
-            RegistrarError::BadResponse { detail }
+            RegistrarError::BadResponse(format!("cannot write the request to {path}: {e}"))
         })?;
         let request = net::Request {
             method,
@@ -171,8 +170,8 @@ pub enum RegistrarError {
         message: String,
     },
     /// The answer was not what the protocol says.
-    #[error("the registrar's answer is not valid: {detail}")]
-    BadResponse { detail: String },
+    #[error("the registrar's answer is not valid: {0}")]
+    BadResponse(String),
     /// The registrar supports none of keylet's API versions, only these.
     #[error(
         "the registrar supports API versions {} and keylet none of them; keylet speaks 2.1 to 2.6",
@@ -200,10 +199,8 @@ fn http_message(e: &HttpError) -> String {
         HttpError::Unreachable { address, detail } => format!(
             "registrar {address} is unreachable ({detail}); check registrar_ip/registrar_port and that the registrar runs"
         ),
-        HttpError::Tls { detail } => format!("TLS to the registrar failed: {detail}"),
-        HttpError::BadResponse { detail } => {
-            format!("the registrar's answer is not valid: {detail}")
-        }
+        HttpError::Tls(detail) => format!("TLS to the registrar failed: {detail}"),
+        HttpError::BadResponse(detail) => format!("the registrar's answer is not valid: {detail}"),
     }
 }
 
