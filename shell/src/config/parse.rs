@@ -129,10 +129,7 @@ pub(super) fn parse_api_versions(v: &Values<'_>) -> Result<(Vec<(u8, u8)>, bool)
     }
     let mut out = Vec::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let parsed = item
-            .split_once('.')
-            .and_then(|(a, b)| Some((a.parse::<u8>().ok()?, b.parse::<u8>().ok()?)));
-        match parsed {
+        match ApiVersion::parse(item).map(|v| (v.major, v.minor)) {
             Some(ver) if supported.contains(&ver) => out.push(ver),
             _ => v.warn(format!(
                 "api_versions entry {item:?} is not supported by keylet (2.1 to 2.6) and is dropped"

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EnvelopeIn, decode};
 use crate::registrar::RegistrarError;
+use crate::server::ApiVersion;
 
 /// The body of `POST /v{api}/agents/{id}`: the AK's and the EK's
 /// TPM2B_PUBLIC (base64), the mTLS server certificate PEM (or `"disabled"`),
@@ -62,11 +63,6 @@ pub struct Versions {
     pub(crate) supported: Vec<(u8, u8)>,
 }
 
-fn parse_one(v: &str) -> Option<(u8, u8)> {
-    let (a, b) = v.split_once('.')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
-}
-
 /// Parses `/version`.
 ///
 /// # Errors
@@ -74,6 +70,8 @@ fn parse_one(v: &str) -> Option<(u8, u8)> {
 /// [`RegistrarError::BadResponse`] if it is not the expected JSON.
 pub fn parse_version(body: &[u8]) -> Result<Versions, RegistrarError> {
     let r: VersionResults = results(body, "GET /version")?;
+    // read as the agent API reads a version (`2.6`: no sign, no leading zero)
+    let parse_one = |v: &str| ApiVersion::parse(v).map(|v| (v.major, v.minor));
     Ok(Versions {
         current: r.current_version.as_deref().and_then(parse_one),
         supported: r
