@@ -57,12 +57,10 @@ pub fn plan(
                     RevocationError::Action(format!(
                         "action {name:?} is not in revocation_actions_dir ({}){}",
                         config.actions_dir.display(),
-                        if from_payload && !config.allow_payload_actions {
-                            " and allow_payload_revocation_actions = false"
-                        } else if from_payload {
-                            " nor in the payload"
-                        } else {
-                            ""
+                        match (from_payload, config.allow_payload_actions) {
+                            (false, _) => "",
+                            (true, false) => " and allow_payload_revocation_actions = false",
+                            (true, true) => " nor in the payload",
                         }
                     ))
                 })

@@ -71,12 +71,10 @@ fn load_key(path: &Path) -> Result<PublicKey, RevocationError> {
         Ok(_) => std::fs::read(path).map_err(|e| bad(e.to_string()))?,
     };
     // The first certificate of a PEM file, or the DER bytes as they are.
-    let der = crate::keys::parse_certs(&bytes)
-        .ok()
-        .and_then(|certs| certs.into_iter().next())
-        .map_or(bytes, |cert| cert.to_vec());
+    let certs = crate::keys::parse_certs(&bytes).unwrap_or_default();
+    let der = certs.first().map_or(bytes.as_slice(), |cert| cert.as_ref());
     let cert =
-        Certificate::from_der(&der).map_err(|e| bad(format!("not an X.509 certificate: {e}")))?;
+        Certificate::from_der(der).map_err(|e| bad(format!("not an X.509 certificate: {e}")))?;
     let spki = cert
         .tbs_certificate()
         .subject_public_key_info()
