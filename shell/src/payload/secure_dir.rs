@@ -39,17 +39,17 @@ pub fn prepare(
     }
     let path = keylime_dir.join("secure");
     let fail = |detail: String| PayloadError::SecureDir(path.clone(), detail);
-    match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(fail(
-                "exists but is not a directory (or is a symlink); remove it".into(),
-            ));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir(&path).map_err(|e| fail(format!("cannot create it: {e}")))?;
-        }
-        Err(e) => return Err(fail(format!("cannot inspect it: {e}"))),
+    if let Err(e) = std::fs::create_dir(&path)
+        && e.kind() != std::io::ErrorKind::AlreadyExists
+    {
+        return Err(fail(format!("cannot create it: {e}")));
+    }
+    // symlink_metadata: a symlink to a directory is refused, not followed
+    let here =
+        std::fs::symlink_metadata(&path).map_err(|e| fail(format!("cannot inspect it: {e}")))?;
+    if !here.is_dir() {
+        let detail = "exists but is not a directory (or is a symlink); remove it";
+        return Err(fail(detail.into()));
     }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
@@ -60,7 +60,6 @@ pub fn prepare(
     let owner = crate::privileges::run_as_ids(run_as).map_err(|e| fail(e.to_string()))?;
     // A mount point is on another device than its parent.
     let parent = path.parent().unwrap_or(Path::new("/"));
-    let here = std::fs::metadata(&path).map_err(|e| fail(format!("cannot inspect it: {e}")))?;
     let above = std::fs::metadata(parent)
         .map_err(|e| fail(format!("cannot inspect {}: {e}", parent.display())))?;
     if here.dev() != above.dev() {
