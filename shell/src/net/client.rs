@@ -249,10 +249,7 @@ impl Connection {
             let unreachable = |e| endpoint.unreachable(e);
             self.sender.ready().await.map_err(unreachable)?;
             let resp = self.sender.send_request(req).await.map_err(unreachable)?;
-            let text = |name| {
-                let value = resp.headers().get(name)?.to_str().ok();
-                value.map(str::to_string)
-            };
+            let text = |name| Some(resp.headers().get(name)?.to_str().ok()?.to_owned());
             let mut reply = Reply {
                 status: resp.status().as_u16(),
                 content_type: text(header::CONTENT_TYPE),
