@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use keylet_core::pcr::DATA_PCR;
 
@@ -35,11 +36,7 @@ pub(crate) struct Handler {
 
 impl Handler {
     /// Answers one request. Never fails: every problem is an HTTP error.
-    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Reply
-    where
-        B: hyper::body::Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    pub(crate) async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Reply {
         let method = request.method().clone();
         let uri = request.uri().clone();
         let path = uri.path();

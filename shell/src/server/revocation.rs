@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use hyper::body::Body;
+use hyper::body::Incoming;
 
 use super::keys::{decode_json, take_body};
 use super::response::Reply;
@@ -14,11 +14,7 @@ use crate::revocation::{Notification, Revocations};
 /// The largest notification body accepted (the verifier's are about 1 KB).
 const MAX_BODY: usize = 64 * 1024;
 
-pub(super) async fn post<B>(revocations: Option<&Arc<Revocations>>, body: B) -> Reply
-where
-    B: Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+pub(super) async fn post(revocations: Option<&Arc<Revocations>>, body: Incoming) -> Reply {
     let too_large = format!("revocation notification larger than {MAX_BODY} bytes");
     take_body(
         body,
