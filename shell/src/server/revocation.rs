@@ -16,19 +16,13 @@ const MAX_BODY: usize = 64 * 1024;
 
 pub(super) async fn post(revocations: Option<&Arc<Revocations>>, body: Incoming) -> Reply {
     let too_large = format!("revocation notification larger than {MAX_BODY} bytes");
-    take_body(
-        body,
-        MAX_BODY,
-        &too_large,
-        "revocation notification",
-        |bytes| {
-            let notification = decode_json::<Notification>(bytes)?;
-            let Some(revocations) = revocations else {
-                log::info!("revocation notification received; revocation handling is off here");
-                return Ok(());
-            };
-            revocations.handle(notification).map_err(|e| e.to_string())
-        },
-    )
-    .await
+    let take = |bytes: &[u8]| {
+        let notification = decode_json::<Notification>(bytes)?;
+        let Some(revocations) = revocations else {
+            log::info!("revocation notification received; revocation handling is off here");
+            return Ok(());
+        };
+        revocations.handle(notification).map_err(|e| e.to_string())
+    };
+    take_body(body, MAX_BODY, &too_large, "revocation notification", take).await
 }
