@@ -187,11 +187,8 @@ const GET_POST: &str = "GET, POST";
 /// Routes `method` and `path` (without the query string), ignoring a trailing
 /// slash.
 fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
-    let path = match path.strip_suffix('/') {
-        Some(p) if !p.is_empty() => p,
-        _ => path,
-    };
-    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let segments: Vec<&str> = path.strip_suffix('/').unwrap_or(path).split('/').collect();
     let get = method == Method::GET;
     match segments.as_slice() {
         ["version"] if get => Route::Version,
