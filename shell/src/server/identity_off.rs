@@ -20,7 +20,6 @@ impl IdentityListeners {
     /// # Errors
     ///
     /// None.
-    #[allow(clippy::unused_async)]
     pub async fn bind(_settings: &IdentitySettings) -> std::io::Result<Self> {
         Ok(Self(()))
     }
@@ -36,7 +35,6 @@ impl IdentityListeners {
 }
 
 /// Serves nothing.
-#[allow(clippy::unused_async)]
 pub async fn serve_identity(
     _: IdentityListeners,
     _: ServerSettings,
