@@ -142,7 +142,6 @@ impl Drop for Ticket {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn ip(last: u8) -> Source {
