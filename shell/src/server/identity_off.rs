@@ -15,11 +15,7 @@ use crate::config::IdentitySettings;
 pub struct IdentityListeners(());
 
 impl IdentityListeners {
-    /// Binds nothing.
-    ///
-    /// # Errors
-    ///
-    /// None.
+    /// Binds nothing, so it never fails.
     pub async fn bind(_settings: &IdentitySettings) -> std::io::Result<Self> {
         Ok(Self(()))
     }
