@@ -36,7 +36,7 @@ fn masks_in_every_spelling_the_verifier_may_use() {
 #[test]
 fn nonces_are_1_to_64_ascii_alphanumerics() {
     assert!(Nonce::parse("a").is_ok());
-    assert_eq!(Nonce::parse(&"Z9".repeat(32)).unwrap().as_bytes().len(), 64);
+    assert_eq!(Nonce::parse(&"Z9".repeat(32)).unwrap().as_str().len(), 64);
     let error = |nonce: &str| Nonce::parse(nonce).unwrap_err().to_string();
     assert_eq!(
         error(""),

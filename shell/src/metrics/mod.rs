@@ -47,7 +47,6 @@ pub(crate) enum TpmErrorKind {
 
 impl TpmErrorKind {
     /// The label values, in the order of the variants.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     const LABELS: [&'static str; 6] = [
         "timeout",
         "connection",

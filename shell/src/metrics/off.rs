@@ -42,7 +42,6 @@ pub type MetricsServer = Infallible;
 pub type MetricsError = Infallible;
 
 /// No metrics: the configuration refuses `metrics_listen` in this build.
-#[allow(clippy::unused_async)]
 pub async fn start(
     _c: &crate::config::AgentConfig,
 ) -> Result<(Option<Arc<Metrics>>, Option<MetricsServer>), MetricsError> {

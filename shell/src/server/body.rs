@@ -219,7 +219,6 @@ impl Body for ResponseBody {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

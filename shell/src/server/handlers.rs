@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use keylet_core::pcr::DATA_PCR;
 
@@ -35,11 +36,7 @@ pub(crate) struct Handler {
 
 impl Handler {
     /// Answers one request. Never fails: every problem is an HTTP error.
-    pub(crate) async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Reply
-    where
-        B: hyper::body::Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    pub(crate) async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Reply {
         let method = request.method().clone();
         let uri = request.uri().clone();
         let path = uri.path();
@@ -190,11 +187,8 @@ const GET_POST: &str = "GET, POST";
 /// Routes `method` and `path` (without the query string), ignoring a trailing
 /// slash.
 fn route(method: &Method, path: &str, versions: &ApiVersions) -> Route {
-    let path = match path.strip_suffix('/') {
-        Some(p) if !p.is_empty() => p,
-        _ => path,
-    };
-    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let segments: Vec<&str> = path.strip_suffix('/').unwrap_or(path).split('/').collect();
     let get = method == Method::GET;
     match segments.as_slice() {
         ["version"] if get => Route::Version,

@@ -15,12 +15,7 @@ use crate::config::IdentitySettings;
 pub struct IdentityListeners(());
 
 impl IdentityListeners {
-    /// Binds nothing.
-    ///
-    /// # Errors
-    ///
-    /// None.
-    #[allow(clippy::unused_async)]
+    /// Binds nothing, so it never fails.
     pub async fn bind(_settings: &IdentitySettings) -> std::io::Result<Self> {
         Ok(Self(()))
     }
@@ -36,7 +31,6 @@ impl IdentityListeners {
 }
 
 /// Serves nothing.
-#[allow(clippy::unused_async)]
 pub async fn serve_identity(
     _: IdentityListeners,
     _: ServerSettings,

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::StatusCode;
-use hyper::body::Body;
+use hyper::body::{Body, Incoming};
 use keylet_core::keylime::hex::{self, HexError};
 use serde::Deserialize;
 
@@ -35,16 +35,12 @@ pub(crate) type Take = fn(&KeyBootstrap, &[u8]) -> Result<(), String>;
 
 /// `POST /keys/ukey` (U, its auth tag and the encrypted payload) and
 /// `POST /keys/vkey` (V), named `endpoint`.
-pub(crate) async fn post<B>(
+pub(crate) async fn post(
     keys: Option<&KeyBootstrap>,
-    body: B,
+    body: Incoming,
     endpoint: &str,
     take: Take,
-) -> Reply
-where
-    B: Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Reply {
     let Some(keys) = keys else {
         return bad_request(NO_KEYS);
     };

@@ -1,6 +1,5 @@
 //! The accept loop over real sockets: refusals answered over HTTP, idle
 //! clients making room, the first-byte deadline.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::Mutex;

@@ -16,7 +16,6 @@ use tokio::sync::Notify;
 pub(crate) enum Source {
     Ip(IpAddr),
     /// A peer's uid on the identity listener's Unix socket.
-    #[cfg_attr(not(feature = "identity"), allow(dead_code))]
     Uid(u32),
 }
 
@@ -143,7 +142,6 @@ impl Drop for Ticket {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn ip(last: u8) -> Source {

@@ -45,12 +45,6 @@ impl Nonce {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The nonce bytes (ASCII), as they go into the quote's extraData.
-    #[must_use]
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
 }
 
 /// The parameters of `GET /quotes/integrity`, and of `/quotes/identity` (a

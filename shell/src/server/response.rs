@@ -98,15 +98,12 @@ pub(crate) fn quote(
         ima_measurement_list_entry: ima_entry,
         mb_measurement_list: measured_boot,
     };
-    let pieces = match splicer.write(&Envelope::success(results)) {
-        Ok(pieces) => pieces,
-        Err(e) => {
-            log::error!("cannot serialize a quote: {e}");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Unable to retrieve quote",
-            );
-        }
+    let written = splicer.write(&Envelope::success(results));
+    let Ok(pieces) = written.inspect_err(|e| log::error!("cannot serialize a quote: {e}")) else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unable to retrieve quote",
+        );
     };
     // The document's pieces with the logs between them.
     let mut pieces = pieces.into_iter().map(|p| Segment::Fixed(p.into()));

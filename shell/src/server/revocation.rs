@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use hyper::body::Body;
+use hyper::body::Incoming;
 
 use super::keys::{decode_json, take_body};
 use super::response::Reply;
@@ -14,25 +14,15 @@ use crate::revocation::{Notification, Revocations};
 /// The largest notification body accepted (the verifier's are about 1 KB).
 const MAX_BODY: usize = 64 * 1024;
 
-pub(super) async fn post<B>(revocations: Option<&Arc<Revocations>>, body: B) -> Reply
-where
-    B: Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+pub(super) async fn post(revocations: Option<&Arc<Revocations>>, body: Incoming) -> Reply {
     let too_large = format!("revocation notification larger than {MAX_BODY} bytes");
-    take_body(
-        body,
-        MAX_BODY,
-        &too_large,
-        "revocation notification",
-        |bytes| {
-            let notification = decode_json::<Notification>(bytes)?;
-            let Some(revocations) = revocations else {
-                log::info!("revocation notification received; revocation handling is off here");
-                return Ok(());
-            };
-            revocations.handle(notification).map_err(|e| e.to_string())
-        },
-    )
-    .await
+    let take = |bytes: &[u8]| {
+        let notification = decode_json::<Notification>(bytes)?;
+        let Some(revocations) = revocations else {
+            log::info!("revocation notification received; revocation handling is off here");
+            return Ok(());
+        };
+        revocations.handle(notification).map_err(|e| e.to_string())
+    };
+    take_body(body, MAX_BODY, &too_large, "revocation notification", take).await
 }

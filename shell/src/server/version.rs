@@ -82,12 +82,10 @@ impl ApiVersions {
     /// The configuration's `(major, minor)` list; all of keylet's versions if
     /// it holds none keylet implements (the config parser already warned).
     pub(crate) fn from_config(enabled: &[(u8, u8)]) -> Self {
-        Self::new(
-            enabled
-                .iter()
-                .map(|&(major, minor)| ApiVersion::new(major, minor)),
-        )
-        .unwrap_or_default()
+        let enabled = enabled
+            .iter()
+            .map(|&(major, minor)| ApiVersion::new(major, minor));
+        Self::new(enabled).unwrap_or_default()
     }
 
     /// The versions keylet offers the tenant and verifier in `GET /version`,
