@@ -43,7 +43,7 @@ pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, String> {
     store::remove_stale_temporaries(&files.each_ref().map(PathBuf::as_path));
     let path = c.agent_data_path.display();
     let state = AgentState::load(&c.agent_data_path)
-        .map_err(|e| unchanged(StartError::State(e)))?
+        .map_err(|e| unchanged(StartError::Store(e)))?
         .ok_or_else(|| {
             format!(
                 "no agent state at {path}: run keylet once (it registers and makes the \

@@ -124,7 +124,7 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
         clock::ensure_safe(&mut tpm);
         let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
         crate::state::remove_stale_temporaries(c);
-        let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
+        let state = AgentState::load(&c.agent_data_path).map_err(StartError::Store)?;
         let identity = identity::resolve(&c.uuid, &objects.ek_public, state.as_ref())
             .map_err(StartError::Identity)?;
         let (ak, state, changed) = keys::attestation_key(
@@ -139,7 +139,7 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
         tpm.own(ak);
         if changed {
             // On an error the AK is flushed with the box that owns it.
-            state.save(&c.agent_data_path).map_err(StartError::State)?;
+            state.save(&c.agent_data_path).map_err(StartError::Store)?;
         }
         Ok((tpm, objects, ak, state))
     })
