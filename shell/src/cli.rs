@@ -117,7 +117,7 @@ fn run(loaded: config::Loaded, runtime: tokio::runtime::Runtime) -> ExitCode {
             log::info!("stopped");
             ExitCode::SUCCESS
         }
-        Err(e) => logged(u8::try_from(e.exit_code()).unwrap_or(1), e),
+        Err(e) => logged(e.exit_code(), e),
     }
 }
 

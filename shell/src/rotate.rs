@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use keylet_core::keylime::hex;
 use sha2::{Digest, Sha256};
 
-use crate::agent::{self, StartError, TpmBox, choose_device};
+use crate::agent::{self, StartError, TpmBox};
 use crate::config::AgentConfig;
 use crate::keys::{complete_pending, install_mtls, mtls_files, new_mtls_pem, parse_certs};
 use crate::state::AgentState;
@@ -43,7 +43,7 @@ pub(crate) async fn rotate(c: &AgentConfig) -> Result<String, String> {
     store::remove_stale_temporaries(&files.each_ref().map(PathBuf::as_path));
     let path = c.agent_data_path.display();
     let state = AgentState::load(&c.agent_data_path)
-        .map_err(|e| unchanged(StartError::State(e)))?
+        .map_err(|e| unchanged(StartError::Store(e)))?
         .ok_or_else(|| {
             format!(
                 "no agent state at {path}: run keylet once (it registers and makes the \
@@ -69,10 +69,7 @@ fn unchanged(e: StartError) -> String {
 
 /// Registers `state`'s AK with `cert_pem` and activates it again.
 async fn reregister(c: &AgentConfig, state: &AgentState, cert_pem: &str) -> Result<(), String> {
-    let device =
-        choose_device(c.tpm_device.as_deref()).map_err(|e| unchanged(StartError::Device(e)))?;
-    let mut tpm = TpmBox::open(device).map_err(|e| unchanged(StartError::Open(e)))?;
-    tpm.set_endorsement_password(&c.tpm_ownerpassword);
+    let mut tpm = TpmBox::configured(c).map_err(unchanged)?;
     let objects =
         agent::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle).map_err(unchanged)?;
     // The box owns a transient EK and flushes it when dropped, on every path.

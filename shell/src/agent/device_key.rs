@@ -93,13 +93,12 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
             })?;
             let (name, template) = (role.name, t.name());
             log::info!("re-creating the {name} from TCG template {template}");
-            let step = role.create_step;
             let tmpl = devid_template(role.key, t)
                 .map_err(Into::into)
-                .map_err(StartError::tpm(step))?;
+                .map_err(StartError::tpm(role.create_step))?;
             let (handle, n) = tpm
                 .create_endorsement_primary(&tmpl, &mut public)
-                .map_err(StartError::tpm(step))?;
+                .map_err(StartError::tpm(role.create_step))?;
             (handle, Some(t), n)
         }
     };

@@ -55,8 +55,6 @@ pub enum StartError {
     },
     #[error("{0}")]
     Identity(IdentityError),
-    #[error("{0}")]
-    State(StoreError),
     /// The agent state at `path` belongs to other settings: what differs.
     #[error(
         "agent state {path}: {detail}. Changing the AK needs a new registrar record: \
@@ -65,9 +63,9 @@ pub enum StartError {
         path = .path.display()
     )]
     StateMismatch { path: PathBuf, detail: String },
-    /// A key or certificate cannot be loaded or made.
+    /// The agent state, a key or a certificate cannot be read, written or made.
     #[error("{0}")]
-    Keys(StoreError),
+    Store(StoreError),
     #[error("{0}")]
     Registrar(RegistrarError),
     /// The IAK or IDevID cannot be used (the message names the option to
@@ -99,7 +97,7 @@ impl StartError {
 
     /// The process exit code: 2 for configuration mistakes, 1 otherwise.
     #[must_use]
-    pub(crate) fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_)
             | Self::Device(_)

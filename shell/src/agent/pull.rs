@@ -71,7 +71,7 @@ fn software_keys(
     id: &str,
 ) -> Result<(Option<(ServerTls, String)>, PayloadKey), StartError> {
     let payload = load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
-        .map_err(StartError::Keys)?;
+        .map_err(StartError::Store)?;
     if !c.enable_agent_mtls {
         log::warn!(
             "enable_agent_mtls is off: serving plain HTTP (the verifier must have enable_agent_mtls = False)"
@@ -85,7 +85,7 @@ fn software_keys(
         id,
         &c.contact_ip,
     )
-    .map_err(StartError::Keys)?;
+    .map_err(StartError::Store)?;
     let files = TlsFiles {
         server_cert: c.server_cert.clone(),
         server_key: c.server_key.clone(),

@@ -51,7 +51,7 @@ pub(crate) async fn run_push(c: &AgentConfig) -> Result<(), StartError> {
         String::new()
     } else {
         load_or_create_payload_key(&c.payload_key, &c.payload_key_password)
-            .map_err(StartError::Keys)?
+            .map_err(StartError::Store)?
             .public_pem()
             .to_string()
     };

@@ -88,9 +88,8 @@ pub fn attestation(
 
 impl std::fmt::Debug for TpmAttestation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ak = self.ak.load(Ordering::Relaxed);
         f.debug_struct("TpmAttestation")
-            .field("ak", &ak)
+            .field("ak", &self.ak)
             .finish_non_exhaustive()
     }
 }
@@ -237,7 +236,6 @@ impl Attestation for TpmAttestation {
     }
 
     fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
-        let name = self.ak_name.as_slice();
         self.with_tpm(|inner| {
             let req = CertifyRequest {
                 object: inner.ak,
@@ -245,7 +243,7 @@ impl Attestation for TpmAttestation {
                 sign: inner.ak,
                 sign_auth: Auth::EMPTY,
                 qualifying,
-                object_name: name,
+                object_name: &self.ak_name,
             };
             let Inner { tpm, out, .. } = inner;
             let lens = tpm.tpm().certify(&req, out)?;

@@ -12,7 +12,7 @@ use super::clock::{self, ClockLease};
 use super::identity;
 use super::keys::{self, TpmObjects};
 use super::register::register;
-use super::{StartError, TpmBox, choose_device};
+use super::{StartError, TpmBox};
 use crate::config::{AgentConfig, Loaded};
 use crate::logs::{ImaLog, MeasuredBootLog};
 use crate::metrics::Metrics;
@@ -104,9 +104,7 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
     let (config, timed) = (c.clone(), metrics.clone());
     let (tpm, objects, ak, state) = blocking("open the TPM and prepare the AK", move || {
         let c = &config;
-        let device = choose_device(c.tpm_device.as_deref()).map_err(StartError::Device)?;
-        let mut tpm = TpmBox::open(device).map_err(StartError::Open)?;
-        tpm.set_endorsement_password(&c.tpm_ownerpassword);
+        let mut tpm = TpmBox::configured(c)?;
         if let Some(m) = timed {
             tpm.set_metrics(m); // metrics: TPM command latency
         }
@@ -124,7 +122,7 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
         clock::ensure_safe(&mut tpm);
         let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
         crate::state::remove_stale_temporaries(c);
-        let state = AgentState::load(&c.agent_data_path).map_err(StartError::State)?;
+        let state = AgentState::load(&c.agent_data_path).map_err(StartError::Store)?;
         let identity = identity::resolve(&c.uuid, &objects.ek_public, state.as_ref())
             .map_err(StartError::Identity)?;
         let (ak, state, changed) = keys::attestation_key(
@@ -139,7 +137,7 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
         tpm.own(ak);
         if changed {
             // On an error the AK is flushed with the box that owns it.
-            state.save(&c.agent_data_path).map_err(StartError::State)?;
+            state.save(&c.agent_data_path).map_err(StartError::Store)?;
         }
         Ok((tpm, objects, ak, state))
     })

@@ -8,7 +8,9 @@ use crate::secret::Secret;
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
 use keylet_core::tpm::Handle;
 
+use super::StartError;
 use super::clock::ClockLease;
+use crate::config::AgentConfig;
 use crate::metrics::{Metrics, Timed};
 use crate::tpm::{self, TpmDevice, TpmTransport, TransportError};
 
@@ -47,11 +49,13 @@ impl TpmBox {
         })
     }
 
-    /// Authorizes the endorsement hierarchy with `password` (option
-    /// `tpm_ownerpassword`, as the reference agent uses it): for creating
-    /// the EK and for its Policy A sessions.
-    pub fn set_endorsement_password(&mut self, password: &[u8]) {
-        self.endorsement = Secret::new(password.to_vec());
+    /// Opens the TPM `c` names; `tpm_ownerpassword` authorizes its endorsement
+    /// hierarchy (the EK, its Policy A sessions), as in the reference agent.
+    pub(crate) fn configured(c: &AgentConfig) -> Result<Self, StartError> {
+        let device = choose_device(c.tpm_device.as_deref()).map_err(StartError::Device)?;
+        let mut tpm = Self::open(device).map_err(StartError::Open)?;
+        tpm.endorsement = c.tpm_ownerpassword.clone();
+        Ok(tpm)
     }
 
     pub(crate) fn device(&self) -> &TpmDevice {
