@@ -71,12 +71,9 @@ const H5_REFUSED: &str = "detect, H-1 to H-4 or manual: template H-5 (SM2 / SM3-
 /// The template of `iak_idevid_asymmetric_alg` and `iak_idevid_name_alg`
 /// (Keylime's `manual`): the TCG template with that key and name algorithm.
 fn manual_template(v: &Values<'_>) -> Result<DevIdTemplate, ConfigError> {
-    let asym = v
-        .string("iak_idevid_asymmetric_alg", "rsa")?
-        .to_ascii_lowercase();
-    let name = v
-        .string("iak_idevid_name_alg", "sha256")?
-        .to_ascii_lowercase();
+    let lower = |option, default| v.string(option, default).map(|s| s.to_ascii_lowercase());
+    let asym = lower("iak_idevid_asymmetric_alg", "rsa")?;
+    let name = lower("iak_idevid_name_alg", "sha256")?;
     match (asym.as_str(), name.as_str()) {
         ("rsa", "sha256") => Ok(DevIdTemplate::H1),
         ("ecc", "sha256") => Ok(DevIdTemplate::H2),

@@ -86,10 +86,7 @@ pub(super) fn parse_metrics_listen(v: &Values<'_>) -> Result<Option<SocketAddr>,
     let addr = v.parse("metrics_listen", "", form, |s| {
         match s.strip_prefix("localhost:") {
             _ if s.is_empty() => Some(None),
-            Some(port) => {
-                let port = port.parse().ok()?;
-                Some(Some(SocketAddr::from(([127, 0, 0, 1], port))))
-            }
+            Some(port) => Some(Some(SocketAddr::from(([127, 0, 0, 1], port.parse().ok()?)))),
             None => s.parse().ok().map(Some),
         }
     })?;

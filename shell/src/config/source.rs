@@ -164,13 +164,8 @@ pub fn read_toml(text: &str, path: &Path, raw: &mut RawConfig) -> Result<(), Con
                 // float, datetime, array, table
                 other => RawValue::Other(other.type_str()),
             };
-            raw.values.insert(
-                name,
-                Sourced {
-                    value,
-                    origin: Origin::File(path.to_path_buf()),
-                },
-            );
+            let origin = Origin::File(path.to_path_buf());
+            raw.values.insert(name, Sourced { value, origin });
         }
     }
     Ok(())

@@ -71,14 +71,10 @@ pub struct Versions {
 pub fn parse_version(body: &[u8]) -> Result<Versions, RegistrarError> {
     let r: VersionResults = results(body, "GET /version")?;
     // read as the agent API reads a version (`2.6`: no sign, no leading zero)
-    let parse_one = |v: &str| ApiVersion::parse(v).map(|v| (v.major, v.minor));
+    let parse_one = |v: &String| ApiVersion::parse(v).map(|v| (v.major, v.minor));
     Ok(Versions {
-        current: r.current_version.as_deref().and_then(parse_one),
-        supported: r
-            .supported_versions
-            .iter()
-            .filter_map(|v| parse_one(v))
-            .collect(),
+        current: r.current_version.as_ref().and_then(parse_one),
+        supported: r.supported_versions.iter().filter_map(parse_one).collect(),
     })
 }
 

@@ -78,7 +78,7 @@ impl Splicer {
 mod tests {
     use super::*;
 
-    #[derive(Serialize)]
+    #[derive(Serialize, Default)]
     struct Doc<'a> {
         a: &'a str,
         big: Option<Slot<'a>>,
@@ -111,14 +111,7 @@ mod tests {
             serde_json::json!({"a":"x\"}","big":"line \"1\"","n":7,"other":"AAEC"})
         );
 
-        let s = Splicer::default();
-        let doc = Doc {
-            a: "",
-            big: None,
-            n: 0,
-            other: None,
-        };
-        let pieces = s.write(&doc).unwrap();
+        let pieces = Splicer::default().write(&Doc::default()).unwrap();
         assert_eq!(
             pieces,
             vec![br#"{"a":"","big":null,"n":0,"other":null}"#.to_vec()]

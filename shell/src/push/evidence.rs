@@ -42,12 +42,8 @@ pub struct Sources {
 /// [`PushError::Log`] if the IMA log cannot be read.
 pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Vec<u8>, PushError> {
     let info = tpm.agent_info();
-    let ima_entries = sources
-        .ima
-        .as_ref()
-        .map(|ima| ima.line_count())
-        .transpose()
-        .map_err(|e| PushError::Log(e.to_string()))?;
+    let ima_entries = sources.ima.as_deref().map(ImaLog::line_count).transpose();
+    let ima_entries = ima_entries.map_err(|e| PushError::Log(e.to_string()))?;
     // The AK's key (an RSA-2048 or P-256 AK whatever the EK's size).
     let (key_algorithm, key_size) = match info.key_alg.ak_alg() {
         KeyAlg::EccP256 => ("ecc", 256),

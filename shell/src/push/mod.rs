@@ -38,7 +38,10 @@ pub enum PushError {
     Http(HttpError),
     /// An answer with an unexpected status: what keylet was doing, the
     /// status, the verifier's error detail and `Retry-After` (if sent).
-    #[error("{step}: the verifier answered {status}{}", in_parens(.detail))]
+    #[error(
+        "{step}: the verifier answered {status}{}",
+        if .detail.is_empty() { String::new() } else { format!(" ({})", .detail) }
+    )]
     Status {
         step: &'static str,
         status: u16,
@@ -58,15 +61,6 @@ pub enum PushError {
     /// A log could not be read.
     #[error("log: {0}")]
     Log(String),
-}
-
-/// ` (detail)`, or nothing when the verifier sent no detail.
-fn in_parens(detail: &str) -> String {
-    if detail.is_empty() {
-        String::new()
-    } else {
-        format!(" ({detail})")
-    }
 }
 
 /// Hand-written rather than `#[from]`: that would also make the HTTP error

@@ -197,11 +197,8 @@ pub fn evidence<'a>(items: &'a [Collected]) -> Vec<u8> {
         }
     };
     let evidence_collected = items.iter().map(item).collect();
-    document(
-        "attestation",
-        None,
-        CollectedAttributes { evidence_collected },
-    )
+    let attributes = CollectedAttributes { evidence_collected };
+    document("attestation", None, attributes)
 }
 
 #[derive(Debug, Deserialize)]

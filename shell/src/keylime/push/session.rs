@@ -171,12 +171,10 @@ pub fn parse_session_outcome(body: &[u8]) -> Result<SessionOutcome, JsonError> {
                 .ok_or_else(|| {
                     JsonError::at("/data/attributes/token", "not a usable bearer token")
                 })?;
-            Ok(SessionOutcome::Pass {
-                token,
-                expires_at: verdict
-                    .token_expires_at
-                    .map(|s| s.chars().take(64).collect()),
-            })
+            let expires_at = verdict
+                .token_expires_at
+                .map(|s| s.chars().take(64).collect());
+            Ok(SessionOutcome::Pass { token, expires_at })
         }
         "fail" => Ok(SessionOutcome::Fail),
         other => {
