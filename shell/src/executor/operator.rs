@@ -79,7 +79,6 @@ mod tests {
             assert_eq!(rx.recv().unwrap(), 0, "two operator jobs overlapped");
         }
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
-        #[allow(clippy::panic)]
         let gone = submit(|| -> u8 { panic!("job panics") }).unwrap();
         assert!(gone.recv().is_err());
         assert_eq!(submit(|| 5).unwrap().recv().unwrap(), 5);

@@ -123,7 +123,6 @@ mod tests {
         let a = worker.run(Duration::from_secs(5), || 1).await;
         let b = worker.run(Duration::from_secs(5), || 2).await;
         assert_eq!((a, b), (Ok(1), Ok(2)));
-        #[allow(clippy::panic)]
         let r: Result<(), _> = worker
             .run(Duration::from_secs(5), || panic!("job panics"))
             .await;

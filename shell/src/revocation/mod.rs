@@ -31,7 +31,6 @@ pub(crate) const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
 
 /// Revocation handling for one agent.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "payload"), allow(dead_code))]
 pub struct Revocations {
     config: RevocationConfig,
     /// The unpacked payload (`secure/unzipped`), when payloads are accepted.
