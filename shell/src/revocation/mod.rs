@@ -169,9 +169,3 @@ pub enum RevocationError {
     #[error("revocation action: {0}")]
     Action(String),
 }
-
-impl From<crate::keylime::JsonError> for RevocationError {
-    fn from(e: crate::keylime::JsonError) -> Self {
-        Self::Malformed(e.to_string())
-    }
-}
