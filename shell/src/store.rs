@@ -81,7 +81,7 @@ pub(crate) fn temporary(path: &Path) -> PathBuf {
 }
 
 /// The directory `path` is in (`.` for a bare file name).
-fn dir_of(path: &Path) -> &Path {
+pub(crate) fn dir_of(path: &Path) -> &Path {
     path.parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
