@@ -16,7 +16,6 @@ pub(crate) const QUEUE: usize = 8;
 /// waiting, started with its first job (`None` if it could not start).
 type Executor = OnceLock<Option<SyncSender<Job>>>;
 
-/// The process's one executor.
 static EXECUTOR: Executor = OnceLock::new();
 
 /// Queues `job` behind the operator jobs already queued; its result comes on

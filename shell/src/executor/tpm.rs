@@ -75,7 +75,6 @@ impl TpmWorker {
                 let _ = tx.send(work());
             }
         });
-        // The worker starts with the first job.
         let queue = self.queue.get_or_init(|| {
             let (tx, jobs) = mpsc::channel::<Job>();
             super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
