@@ -155,10 +155,9 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
             .and_then(|d| d.sync_all())
             .map_err(StoreError::io("fsync directory", dir))
     })();
-    if result.is_err() {
+    result.inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
-    }
-    result
+    })
 }
 
 /// [`read`] of a secret file.
