@@ -149,7 +149,6 @@ pub enum RevocationError {
          signed with the revocation key (add agents with keylime_tenant --cert)"
     )]
     Unsigned,
-    /// No certificate at this path to check the signature with.
     #[error(
         "no revocation certificate at {} to check the notification with (deliver a \
          payload with keylime_tenant --cert, or set revocation_cert)",
@@ -158,7 +157,6 @@ pub enum RevocationError {
     NoCertificate(PathBuf),
     #[error("the revocation certificate {path} cannot be used: {1}", path = .0.display())]
     BadCertificate(PathBuf, String),
-    /// The signature does not verify with the certificate at this path.
     #[error(
         "the revocation notification's signature does not verify with {}; refused (a \
          forged notification, or a certificate from another CA)",
