@@ -39,7 +39,7 @@ const REVOCATION_CERT: &str = concat!(
 /// every refusal has a message.
 pub fn revocation_notice(data: &[u8]) -> bool {
     let parsed = keylet::keylime::decode::<keylet::revocation::Notification>(data)
-        .map_err(keylet::revocation::RevocationError::from);
+        .map_err(|e| keylet::revocation::RevocationError::Malformed(e.to_string()));
     match parsed.and_then(|n| keylet::revocation::notice::verify(n, Path::new(REVOCATION_CERT))) {
         Ok(notice) => {
             assert!(!notice.msg.is_empty());

@@ -86,7 +86,6 @@ pub(crate) fn drop_to(run_as: Option<&(String, String)>) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::os::unix::fs::MetadataExt as _;
 

@@ -28,7 +28,6 @@ pub enum StoreError {
     /// The action on the file failed with the error.
     #[error("cannot {0} {path}: {2}", path = .1.display())]
     Io(&'static str, PathBuf, #[source] io::Error),
-    /// A secret file is readable or writable by group or others.
     #[error(
         "{} has mode {:04o}: a key file must not be accessible by group or others; \
          run `chmod 600 {}` (and check who could have read it)",
@@ -37,7 +36,6 @@ pub enum StoreError {
         .path.display()
     )]
     TooOpen { path: PathBuf, mode: u32 },
-    /// The file exists but is not a regular file.
     #[error("{} exists but is not a regular file", .0.display())]
     NotAFile(PathBuf),
     /// The file does not hold what keylet expects: what is wrong and what to do.
@@ -81,7 +79,7 @@ pub(crate) fn temporary(path: &Path) -> PathBuf {
 }
 
 /// The directory `path` is in (`.` for a bare file name).
-fn dir_of(path: &Path) -> &Path {
+pub(crate) fn dir_of(path: &Path) -> &Path {
     path.parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -155,10 +153,9 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), StoreError> {
             .and_then(|d| d.sync_all())
             .map_err(StoreError::io("fsync directory", dir))
     })();
-    if result.is_err() {
+    result.inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
-    }
-    result
+    })
 }
 
 /// [`read`] of a secret file.

@@ -114,17 +114,15 @@ pub(crate) fn restrict(rules: &[Rule]) -> Result<Outcome, String> {
     let mut added = 0;
     for rule in rules {
         let (path, why) = (rule.path.display(), rule.why);
-        match PathFd::new(&rule.path) {
-            Ok(fd) => {
-                created = created
-                    .add_rule(PathBeneath::new(fd, access(rule.access)))
-                    .map_err(|e| err(&format!("{path} ({why}): {e}")))?;
-                added += 1;
-            }
-            Err(e) => {
-                log::debug!("confine: {path} ({why}) is not allowed: it cannot be opened now: {e}")
-            }
-        }
+        let Ok(fd) = PathFd::new(&rule.path).inspect_err(|e| {
+            log::debug!("confine: {path} ({why}) is not allowed: it cannot be opened now: {e}")
+        }) else {
+            continue;
+        };
+        created = created
+            .add_rule(PathBeneath::new(fd, access(rule.access)))
+            .map_err(|e| err(&format!("{path} ({why}): {e}")))?;
+        added += 1;
     }
     let status = created
         .all_threads(true)

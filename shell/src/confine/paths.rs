@@ -86,9 +86,8 @@ pub(crate) fn rules(c: &AgentConfig, tpm: &TpmDevice) -> Vec<Rule> {
         .chain(&c.trusted_client_ca)
         .chain(revocation_cert);
     for file in certs {
-        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
         let why = "a certificate's or trust store's directory (read again when renewed)";
-        add(dir.unwrap_or(Path::new(".")), Read, why);
+        add(crate::store::dir_of(file), Read, why);
     }
     for f in RESOLVER_FILES {
         add(Path::new(f), Read, "name resolution");

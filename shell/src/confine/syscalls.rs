@@ -133,7 +133,6 @@ pub(crate) fn install(scripts: bool, probe: bool) -> Result<usize, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::process::Command;
 

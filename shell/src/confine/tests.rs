@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::Command;

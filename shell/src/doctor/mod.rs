@@ -178,12 +178,10 @@ pub(crate) async fn diagnose(options: &Options, env: &Environment, root: &Path) 
 /// `keylet doctor [--json] [--ek-ca DIR|FILE]`: prints the report; returns the exit code.
 #[must_use]
 pub(crate) fn main(args: &[String]) -> u8 {
-    let options = match Options::parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            console::err_line(&format!("keylet doctor: {e}"));
-            return EXIT_CONFIG;
-        }
+    let Ok(options) =
+        Options::parse(args).inspect_err(|e| console::err_line(&format!("keylet doctor: {e}")))
+    else {
+        return EXIT_CONFIG;
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -24,7 +24,6 @@ use crate::tpm::{Failure, TpmDevice, TpmTransport, TransportError};
 /// a TPM that does not answer in this time is reported, not waited for.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The largest EK certificate read from NV.
 const MAX_EK_CERT: usize = 4096;
 
 fn open_fix(device: &TpmDevice) -> String {

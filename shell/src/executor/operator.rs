@@ -16,7 +16,6 @@ pub(crate) const QUEUE: usize = 8;
 /// waiting, started with its first job (`None` if it could not start).
 type Executor = OnceLock<Option<SyncSender<Job>>>;
 
-/// The process's one executor.
 static EXECUTOR: Executor = OnceLock::new();
 
 /// Queues `job` behind the operator jobs already queued; its result comes on
@@ -79,7 +78,6 @@ mod tests {
             assert_eq!(rx.recv().unwrap(), 0, "two operator jobs overlapped");
         }
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
-        #[allow(clippy::panic)]
         let gone = submit(|| -> u8 { panic!("job panics") }).unwrap();
         assert!(gone.recv().is_err());
         assert_eq!(submit(|| 5).unwrap().recv().unwrap(), 5);

@@ -75,7 +75,6 @@ impl TpmWorker {
                 let _ = tx.send(work());
             }
         });
-        // The worker starts with the first job.
         let queue = self.queue.get_or_init(|| {
             let (tx, jobs) = mpsc::channel::<Job>();
             super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
@@ -123,7 +122,6 @@ mod tests {
         let a = worker.run(Duration::from_secs(5), || 1).await;
         let b = worker.run(Duration::from_secs(5), || 2).await;
         assert_eq!((a, b), (Ok(1), Ok(2)));
-        #[allow(clippy::panic)]
         let r: Result<(), _> = worker
             .run(Duration::from_secs(5), || panic!("job panics"))
             .await;

@@ -12,7 +12,6 @@ use zeroize::Zeroizing;
 
 use crate::store::{self, StoreError};
 
-/// The payload key and its public PEM.
 pub struct PayloadKey {
     key: rsa::PrivateKey,
     public_pem: String,

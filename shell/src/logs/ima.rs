@@ -134,7 +134,6 @@ impl ImaLog {
     /// [`LogError`] if the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, LogError> {
         let log = LogFile::open(path)?;
-        let index = Mutex::new(LineIndex::new());
         let meta = log
             .file
             .metadata()
@@ -144,7 +143,7 @@ impl ImaLog {
         Ok(Self {
             log,
             scanner,
-            index,
+            index: Mutex::new(LineIndex::new()),
             sized,
         })
     }
@@ -321,7 +320,6 @@ impl ImaLog {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -56,7 +56,6 @@ mod deliver {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayloadError {
-    /// `encrypted_key` does not decrypt with the NK (RSA-OAEP, SHA-1).
     #[error(
         "Failed to decrypt encrypted_key: {0} (it must be RSA-OAEP with SHA-1, made with \
          the payload key this agent serves as pubkey)"

@@ -55,8 +55,6 @@ pub fn prepare(
         .map_err(|e| fail(format!("cannot set mode 0700: {e}")))?;
     // a delivery's staging directory that a killed keylet left
     crate::store::remove_stale_temporaries(&[&path.join("unzipped")]);
-    // The uid/gid of `run_as` when keylet is root and will drop to it
-    // (`None` otherwise, so a non-root keylet chowns nothing).
     let owner = crate::privileges::run_as_ids(run_as).map_err(|e| fail(e.to_string()))?;
     // A mount point is on another device than its parent.
     let parent = path.parent().unwrap_or(Path::new("/"));

@@ -20,7 +20,6 @@ use zip::{CompressionMethod, ZipArchive};
 use super::PayloadError;
 use crate::store::StoreError;
 
-/// At most this many entries.
 const MAX_ENTRIES: usize = 1024;
 
 /// The most a deflate stream can expand: 258 bytes from one length/distance

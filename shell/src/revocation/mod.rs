@@ -31,7 +31,6 @@ pub(crate) const PAYLOAD_CERT: &str = "RevocationNotifier-cert.crt";
 
 /// Revocation handling for one agent.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "payload"), allow(dead_code))]
 pub struct Revocations {
     config: RevocationConfig,
     /// The unpacked payload (`secure/unzipped`), when payloads are accepted.
@@ -150,7 +149,6 @@ pub enum RevocationError {
          signed with the revocation key (add agents with keylime_tenant --cert)"
     )]
     Unsigned,
-    /// No certificate at this path to check the signature with.
     #[error(
         "no revocation certificate at {} to check the notification with (deliver a \
          payload with keylime_tenant --cert, or set revocation_cert)",
@@ -159,7 +157,6 @@ pub enum RevocationError {
     NoCertificate(PathBuf),
     #[error("the revocation certificate {path} cannot be used: {1}", path = .0.display())]
     BadCertificate(PathBuf, String),
-    /// The signature does not verify with the certificate at this path.
     #[error(
         "the revocation notification's signature does not verify with {}; refused (a \
          forged notification, or a certificate from another CA)",
@@ -169,10 +166,4 @@ pub enum RevocationError {
     /// An action could not be found or failed.
     #[error("revocation action: {0}")]
     Action(String),
-}
-
-impl From<crate::keylime::JsonError> for RevocationError {
-    fn from(e: crate::keylime::JsonError) -> Self {
-        Self::Malformed(e.to_string())
-    }
 }

@@ -16,7 +16,6 @@ use super::{Notification, RevocationError};
 use crate::keylime::decode;
 use crate::keylime::revocation::RevocationMessage;
 
-/// The largest certificate file read.
 const MAX_CERT_BYTES: u64 = 64 * 1024;
 
 /// A notification whose signature verified.
