@@ -10,6 +10,7 @@
 )]
 #![allow(missing_docs)]
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -99,7 +100,7 @@ struct Scripted {
 impl Transport for Scripted {
     type Error = &'static str;
 
-    fn transact(&mut self, command: &[u8], out: &mut [u8]) -> Result<usize, Self::Error> {
+    async fn transact(&mut self, command: &[u8], out: &mut [u8]) -> Result<usize, Self::Error> {
         let answer = match response::command_code(command) {
             0x13D | 0x182 => &self.ok,
             0x17E => &self.pcr_read,
@@ -198,7 +199,7 @@ fn benches(c: &mut Criterion) {
             data_digest: data_digest.as_bytes(),
         };
         let mut out = [0u8; 2048];
-        b.iter(|| tpm.quote(black_box(&req), &mut out).unwrap());
+        b.iter(|| tpm.quote(black_box(&req), &mut out).block_on().unwrap());
     });
 }
 

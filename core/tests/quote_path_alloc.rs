@@ -21,6 +21,7 @@
 #[path = "data/frames/frames.rs"]
 mod frames;
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::alloc::System;
 use std::fmt;
 
@@ -81,7 +82,7 @@ impl<'a> Replay<'a> {
 impl Transport for Replay<'_> {
     type Error = Exhausted;
 
-    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Exhausted> {
+    async fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, Exhausted> {
         let (i, f) = self
             .frames
             .iter()
@@ -103,7 +104,7 @@ impl Transport for Replay<'_> {
         Ok(f.response.len())
     }
 
-    fn backoff(&mut self, _attempt: u32) {
+    async fn backoff(&mut self, _attempt: u32) {
         self.backoffs += 1;
     }
 }
@@ -144,7 +145,7 @@ fn quote_path_makes_no_heap_allocation() {
         let region = Region::new(GLOBAL);
         let (n, replay) = {
             let mut tpm = Tpm::new(Replay::new(&capture.frames, unbind), &mut cmd, &mut rsp);
-            let n = tpm.quote(&req, &mut out).unwrap();
+            let n = tpm.quote(&req, &mut out).block_on().unwrap();
             (n, tpm.into_transport())
         };
         let stats = region.change();

@@ -11,6 +11,7 @@
 //! a time (swtpm over TCP, `/dev/tpm0`) stop keylet first, with `/dev/tpmrm0`
 //! it can run beside it.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::path::{Path, PathBuf};
 
 use keylet_core::keylime::hex;
@@ -83,6 +84,7 @@ async fn reregister(c: &AgentConfig, state: &AgentState, cert_pem: &str) -> Resu
     let ak = tpm
         .tpm()
         .load_ak(objects.ek, &state.ak_public, &state.ak_private)
+        .block_on()
         .map_err(|e| unchanged(StartError::tpm("load the saved AK")(e)))?;
     tpm.own(ak);
     agent::register(c, &mut tpm, &objects, state, ak, Some(cert_pem))

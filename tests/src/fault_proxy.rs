@@ -7,6 +7,7 @@
 //! keylet's reconnect expects. [`FaultProxy::transient_handles`] asks swtpm
 //! through the live connection which transient objects exist.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -241,6 +242,7 @@ impl FaultProxy {
         let mut tpm = Tpm::new(Stream(&mut stream), &mut cmd, &mut rsp);
         let r = tpm
             .execute(|b| command::get_capability(b, CAP_HANDLES, HANDLES_TRANSIENT, 64))
+            .block_on()
             .map_err(|e| io::Error::other(e.to_string()))?;
         let cap = capability::read(r.parameters).map_err(|e| io::Error::other(format!("{e:?}")))?;
         Ok(cap.handles().filter(|h| h >> 24 == 0x80).collect())
@@ -262,7 +264,7 @@ struct Stream<'a>(&'a mut TcpStream);
 impl Transport for Stream<'_> {
     type Error = io::Error;
 
-    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> io::Result<usize> {
+    async fn transact(&mut self, command: &[u8], response: &mut [u8]) -> io::Result<usize> {
         self.0.write_all(command)?;
         let frame = read_frame(self.0)?.ok_or_else(|| io::Error::other("closed"))?;
         let n = frame.len();

@@ -385,11 +385,11 @@ impl<T> Recorder<T> {
     }
 }
 
-impl<T: Transport> Transport for Recorder<T> {
+impl<T: Transport + Send> Transport for Recorder<T> {
     type Error = T::Error;
 
-    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, T::Error> {
-        let n = self.inner.transact(command, response)?;
+    async fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, T::Error> {
+        let n = self.inner.transact(command, response).await?;
         if self.on {
             let cc = command
                 .get(6..10)
@@ -403,7 +403,7 @@ impl<T: Transport> Transport for Recorder<T> {
         Ok(n)
     }
 
-    fn backoff(&mut self, attempt: u32) {
-        self.inner.backoff(attempt);
+    async fn backoff(&mut self, attempt: u32) {
+        self.inner.backoff(attempt).await;
     }
 }

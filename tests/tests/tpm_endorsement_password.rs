@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::process::Command;
 
 use keylet_core::agent::{BUFFER_SIZE, Tpm};
@@ -47,15 +48,16 @@ fn tpm_ek_and_ak_with_an_endorsement_password() {
             let mut public = vec![0u8; 1024];
             // swtpm_setup persisted the RSA EK: it is read, not created, so
             // the refusal comes at the AK (PolicySecret); the others at CreatePrimary.
-            let refused = match tpm.create_ek(alg, None, &mut public) {
+            let refused = match tpm.create_ek(alg, None, &mut public).block_on() {
                 Err(e) => e,
                 Ok(ek) => {
                     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
                     let e = tpm
                         .create_ak(ek.key(), alg.ak_alg(), HashAlg::Sha256, &mut p, &mut s)
+                        .block_on()
                         .unwrap_err();
                     if ek.transient {
-                        tpm.flush(ek.handle).unwrap();
+                        tpm.flush(ek.handle).block_on().unwrap();
                     }
                     e
                 }
@@ -73,21 +75,23 @@ fn tpm_ek_and_ak_with_an_endorsement_password() {
         let mut tpm = Tpm::new(swtpm.transport().unwrap(), &mut c, &mut r)
             .with_endorsement_password(PASSWORD);
         let mut public = vec![0u8; 1024];
-        let ek = tpm.create_ek(alg, None, &mut public).unwrap();
+        let ek = tpm.create_ek(alg, None, &mut public).block_on().unwrap();
         let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
         let made = tpm
             .create_ak(ek.key(), alg.ak_alg(), HashAlg::Sha256, &mut p, &mut s)
+            .block_on()
             .unwrap();
         let ak_public = p[..made.public_len].to_vec();
         let ak = tpm
             .load_ak(ek.key(), &ak_public, &s[..made.private_len])
+            .block_on()
             .unwrap();
         let secret = b"keylet endorsement password test";
         let got = credential::round_trip(&mut tpm, ek.key(), ak, &ak_public, secret).unwrap();
         assert_eq!(&got[..], secret, "{alg:?}");
-        tpm.flush(ak).unwrap();
+        tpm.flush(ak).block_on().unwrap();
         if ek.transient {
-            tpm.flush(ek.handle).unwrap();
+            tpm.flush(ek.handle).block_on().unwrap();
         }
     }
 }

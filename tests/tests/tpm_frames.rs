@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -42,7 +43,11 @@ fn transient_ek<T: keylet_core::tpm::transport::Transport>(
 ) -> EkHandle {
     let t = keylet_core::tpm::template::ek_template(alg).unwrap();
     EkHandle {
-        handle: tpm.create_endorsement_primary(&t, public).unwrap().0,
+        handle: tpm
+            .create_endorsement_primary(&t, public)
+            .block_on()
+            .unwrap()
+            .0,
         auth: EkAuth::of_attributes(t.object_attributes.bits()),
     }
 }
@@ -80,9 +85,11 @@ fn tpm_capture_frames() {
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
     let ak = tpm
         .create_ak(ek, KeyAlg::EccP256, HashAlg::Sha256, &mut p, &mut s)
+        .block_on()
         .unwrap();
     let ak_handle = tpm
         .load_ak(ek, &p[..ak.public_len], &s[..ak.private_len])
+        .block_on()
         .unwrap();
     save(
         "keys.txt",
@@ -103,7 +110,7 @@ fn tpm_capture_frames() {
         data_digest: digest.as_bytes(),
     };
     let mut out = vec![0u8; 8192];
-    let n = tpm.quote(&req, &mut out).unwrap();
+    let n = tpm.quote(&req, &mut out).block_on().unwrap();
     save(
         "quote_path.txt",
         &[
@@ -122,9 +129,12 @@ fn tpm_capture_frames() {
 
     // EK certificate and the persistent EK.
     let mut cert = vec![0u8; 4096];
-    tpm.read_ek_cert(EK_CERT_RSA_2048, &mut cert).unwrap();
+    tpm.read_ek_cert(EK_CERT_RSA_2048, &mut cert)
+        .block_on()
+        .unwrap();
     let mut pe = [0u8; 1024];
     tpm.create_ek(KeyAlg::Rsa2048, Some(EK_PERSISTENT_RSA), &mut pe)
+        .block_on()
         .unwrap();
     save(
         "ek_cert.txt",
@@ -137,20 +147,23 @@ fn tpm_capture_frames() {
 
     // Misc: random, 24 PCRs, credential activation, handles, flushes.
     let mut rnd = [0u8; 16];
-    tpm.get_random(&mut rnd).unwrap();
+    tpm.get_random(&mut rnd).block_on().unwrap();
     tpm.read_pcrs(HashAlg::Sha256, PcrMask::new(0x00FF_FFFF).unwrap())
+        .block_on()
         .unwrap();
     let ak_name = name::of_tpm2b_public(&p[..ak.public_len]).unwrap();
     let secret = [0x5Au8; 32];
     let (blob, enc) = {
         let r = tpm
             .execute(|b| command_keys::make_credential(b, ek.handle, &secret, ak_name.as_bytes()))
+            .block_on()
             .unwrap();
         let (b, e) = reader::make_credential(r.parameters).unwrap();
         (b.to_vec(), e.to_vec())
     };
     let mut got = [0u8; 64];
     tpm.activate_credential(ak_handle, ek, &blob, &enc, &mut got)
+        .block_on()
         .unwrap();
     tpm.execute(|b| {
         command::get_capability(
@@ -160,9 +173,10 @@ fn tpm_capture_frames() {
             32,
         )
     })
+    .block_on()
     .unwrap();
-    tpm.flush(ak_handle).unwrap();
-    tpm.flush(ek.handle).unwrap();
+    tpm.flush(ak_handle).block_on().unwrap();
+    tpm.flush(ek.handle).block_on().unwrap();
     save(
         "misc.txt",
         &[
@@ -197,11 +211,13 @@ fn tpm_capture_certify_frames() {
         let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
         let ak = tpm
             .create_ak(ek, alg, HashAlg::Sha256, &mut p, &mut s)
+            .block_on()
             .unwrap();
         let handle = tpm
             .load_ak(ek, &p[..ak.public_len], &s[..ak.private_len])
+            .block_on()
             .unwrap();
-        tpm.flush(ek.handle).unwrap();
+        tpm.flush(ek.handle).block_on().unwrap();
         let ak_public = &p[..ak.public_len];
         let ak_name = name::of_tpm2b_public(ak_public).unwrap();
         let req = CertifyRequest {
@@ -213,7 +229,7 @@ fn tpm_capture_certify_frames() {
             object_name: ak_name.as_bytes(),
         };
         let mut out = vec![0u8; 2048];
-        tpm.certify(&req, &mut out).unwrap();
+        tpm.certify(&req, &mut out).block_on().unwrap();
         header.push(format!("{tag}_ak {handle:#x}"));
         header.push(format!("{tag}_ak_public {}", hex(ak_public)));
         header.push(format!("{tag}_ak_name {}", hex(ak_name.as_bytes())));
@@ -227,13 +243,14 @@ fn tpm_capture_certify_frames() {
                     PcrMask::new(PUSH_MASK).unwrap(),
                     &mut q,
                 )
+                .block_on()
                 .unwrap();
             header.push(format!(
                 "quote_string {}",
                 std::str::from_utf8(&q[..n]).unwrap()
             ));
         }
-        tpm.flush(handle).unwrap();
+        tpm.flush(handle).block_on().unwrap();
     }
     save("certify.txt", &header, &mut tpm.transport_mut().lines);
 }

@@ -3,6 +3,7 @@
 //! on keylet's runtime (one async thread, one blocking thread).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -124,6 +125,6 @@ fn a_hung_tpm_stalls_nothing_but_quotes() {
     // keylet's connection is closed.)
     drop(agent);
     let mut tpm = keylet::agent::TpmBox::open(device.parse().unwrap()).unwrap();
-    let left = tpm.tpm().flush_leftovers().unwrap();
+    let left = tpm.tpm().flush_leftovers().block_on().unwrap();
     assert_eq!(left, 0, "transient objects left in the TPM");
 }

@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -36,6 +37,7 @@ const HIGH_RANGE: [(KeyAlg, &str); 3] = [
 fn handles<T: Transport>(tpm: &mut Tpm<'_, T>, first: u32) -> Vec<u32> {
     let r = tpm
         .execute(|b| command::get_capability(b, CAP_HANDLES, first, 64))
+        .block_on()
         .unwrap();
     capability::read(r.parameters).unwrap().handles().collect()
 }
@@ -76,10 +78,10 @@ fn keylet_ek(swtpm: &SwtpmTcp, alg: KeyAlg) -> (EkOrigin, u32, EkAuth, Vec<u8>) 
     let (mut c, mut r) = (vec![0; BUFFER_SIZE], vec![0; BUFFER_SIZE]);
     let mut tpm = Tpm::new(swtpm.transport().unwrap(), &mut c, &mut r);
     let mut public = vec![0u8; 1024];
-    let ek = tpm.create_ek(alg, None, &mut public).unwrap();
+    let ek = tpm.create_ek(alg, None, &mut public).block_on().unwrap();
     public.truncate(ek.public_len);
     if ek.transient {
-        tpm.flush(ek.handle).unwrap();
+        tpm.flush(ek.handle).block_on().unwrap();
     }
     assert_eq!(left_over(&mut tpm), Vec::<u32>::new());
     (ek.origin, ek.handle, ek.auth, public)
@@ -131,14 +133,16 @@ fn tpm_high_range_eks_are_the_tcg_templates_and_serve_as_the_aks_parent() {
         let (mut c, mut r) = (vec![0; BUFFER_SIZE], vec![0; BUFFER_SIZE]);
         let mut tpm = Tpm::new(swtpm.transport().unwrap(), &mut c, &mut r);
         let mut ek_pub = vec![0u8; 1024];
-        let ek = tpm.create_ek(alg, None, &mut ek_pub).unwrap();
+        let ek = tpm.create_ek(alg, None, &mut ek_pub).block_on().unwrap();
         let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
         let made = tpm
             .create_ak(ek.key(), alg.ak_alg(), HashAlg::Sha256, &mut p, &mut s)
+            .block_on()
             .unwrap();
         let ak_public = p[..made.public_len].to_vec();
         let ak = tpm
             .load_ak(ek.key(), &ak_public, &s[..made.private_len])
+            .block_on()
             .unwrap();
         let ak_area = read_tpm2b_public(&ak_public).unwrap();
         assert_eq!(
@@ -149,8 +153,8 @@ fn tpm_high_range_eks_are_the_tcg_templates_and_serve_as_the_aks_parent() {
         let secret = b"keylet high-range EK credential!";
         let got = credential::round_trip(&mut tpm, ek.key(), ak, &ak_public, secret).unwrap();
         assert_eq!(&got[..], secret, "{alg:?}");
-        tpm.flush(ak).unwrap();
-        tpm.flush(ek.handle).unwrap();
+        tpm.flush(ak).block_on().unwrap();
+        tpm.flush(ek.handle).block_on().unwrap();
         assert_eq!(left_over(&mut tpm), Vec::<u32>::new(), "{alg:?}");
         drop(tpm);
 
@@ -185,6 +189,7 @@ fn tpm_p384_ek_is_the_key_of_the_manufacturers_certificate() {
     let mut cert = vec![0u8; 4096];
     let len = tpm
         .read_ek_cert(KeyAlg::EccP384.ek_cert_index(), &mut cert)
+        .block_on()
         .unwrap();
     let cert = &cert[..len];
     assert!(

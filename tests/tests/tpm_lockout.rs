@@ -12,6 +12,7 @@ use keylet_core::pcr::{HashAlg, PcrMask};
 use keylet_core::public::read_tpm2b_public;
 use keylet_core::tpm::command::Auth;
 use keylet_core::tpm::template::KeyAlg;
+use keylet_core::tpm::transport::BlockOn as _;
 use keylet_tests::swtpm::SwtpmTcp;
 
 #[test]
@@ -23,6 +24,7 @@ fn tpm_unclean_restarts_after_keylets_work_count_no_failure() {
         let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
         let ek = tpm
             .create_ek(KeyAlg::Rsa2048, None, &mut [0u8; 1024])
+            .block_on()
             .unwrap();
         let ak = tpm
             .create_ak(
@@ -32,13 +34,14 @@ fn tpm_unclean_restarts_after_keylets_work_count_no_failure() {
                 &mut ak_public,
                 &mut ak_private,
             )
+            .block_on()
             .unwrap();
         ak_public.truncate(ak.public_len);
         ak_private.truncate(ak.private_len);
         if ek.transient {
-            tpm.flush(ek.handle).unwrap();
+            tpm.flush(ek.handle).block_on().unwrap();
         }
-        let lockout = tpm.read_lockout().unwrap();
+        let lockout = tpm.read_lockout().block_on().unwrap();
         assert_eq!((lockout.in_lockout, lockout.counter), (false, 0));
         lockout.max_tries
     };
@@ -51,8 +54,8 @@ fn tpm_unclean_restarts_after_keylets_work_count_no_failure() {
     for round in 0..=max_tries {
         {
             let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
-            tpm.make_clock_safe(Auth::EMPTY, 0).unwrap();
-            let lockout = tpm.read_lockout().unwrap();
+            tpm.make_clock_safe(Auth::EMPTY, 0).block_on().unwrap();
+            let lockout = tpm.read_lockout().block_on().unwrap();
             assert_eq!(
                 (lockout.in_lockout, lockout.counter),
                 (false, 0),
@@ -60,8 +63,12 @@ fn tpm_unclean_restarts_after_keylets_work_count_no_failure() {
             );
             let ek = tpm
                 .create_ek(KeyAlg::Rsa2048, None, &mut [0u8; 1024])
+                .block_on()
                 .unwrap();
-            let ak = tpm.load_ak(ek.key(), &ak_public, &ak_private).unwrap();
+            let ak = tpm
+                .load_ak(ek.key(), &ak_public, &ak_private)
+                .block_on()
+                .unwrap();
             let digest = HashAlg::Sha256.hash(b"payload key");
             let req = QuoteRequest {
                 ak,
@@ -70,7 +77,7 @@ fn tpm_unclean_restarts_after_keylets_work_count_no_failure() {
                 mask: PcrMask::EMPTY,
                 data_digest: digest.as_bytes(),
             };
-            tpm.quote(&req, &mut vec![0u8; 8192]).unwrap();
+            tpm.quote(&req, &mut vec![0u8; 8192]).block_on().unwrap();
         }
         sw.kill_and_restart().unwrap();
     }

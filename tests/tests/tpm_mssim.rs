@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::time::Duration;
 
 use keylet::tpm::{Failure, TpmDevice};
@@ -40,13 +41,18 @@ fn tpm_mssim_transport_frames_commands_and_powers_the_simulator_on() {
         let (mut c, mut r) = (vec![0u8; BUFFER_SIZE], vec![0u8; BUFFER_SIZE]);
         let mut tpm = Tpm::new(transport, &mut c, &mut r);
         let mut public = [0u8; 1024];
-        let ek = tpm.create_ek(KeyAlg::Rsa2048, None, &mut public).unwrap();
+        let ek = tpm
+            .create_ek(KeyAlg::Rsa2048, None, &mut public)
+            .block_on()
+            .unwrap();
         let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
         let made = tpm
             .create_ak(ek.key(), KeyAlg::Rsa2048, HashAlg::Sha256, &mut p, &mut s)
+            .block_on()
             .unwrap();
         let ak = tpm
             .load_ak(ek.key(), &p[..made.public_len], &s[..made.private_len])
+            .block_on()
             .unwrap();
         let digest = HashAlg::Sha256.hash(b"mssim payload key");
         let req = QuoteRequest {
@@ -57,11 +63,11 @@ fn tpm_mssim_transport_frames_commands_and_powers_the_simulator_on() {
             data_digest: digest.as_bytes(),
         };
         let mut out = vec![0u8; 8192];
-        let n = tpm.quote(&req, &mut out).unwrap();
+        let n = tpm.quote(&req, &mut out).block_on().unwrap();
         assert!(out[..n].starts_with(b"r"));
-        tpm.flush(ak).unwrap();
+        tpm.flush(ak).block_on().unwrap();
         if ek.transient {
-            tpm.flush(ek.handle).unwrap();
+            tpm.flush(ek.handle).block_on().unwrap();
         }
     } // dropped: TPM_SESSION_END on both ports
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

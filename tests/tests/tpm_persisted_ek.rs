@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -26,11 +27,11 @@ struct Counting<T> {
     codes: Vec<u32>,
 }
 
-impl<T: Transport> Transport for Counting<T> {
+impl<T: Transport + Send> Transport for Counting<T> {
     type Error = T::Error;
-    fn transact(&mut self, c: &[u8], r: &mut [u8]) -> Result<usize, T::Error> {
+    async fn transact(&mut self, c: &[u8], r: &mut [u8]) -> Result<usize, T::Error> {
         self.codes.push(response::command_code(c));
-        self.inner.transact(c, r)
+        self.inner.transact(c, r).await
     }
 }
 
@@ -50,6 +51,7 @@ fn with_tpm<R>(
         let r = f(&mut tpm);
         let resp = tpm
             .execute(|b| command::get_capability(b, CAP_HANDLES, HANDLES_TRANSIENT, 64))
+            .block_on()
             .unwrap();
         let left: Vec<u32> = capability::read(resp.parameters)
             .unwrap()
@@ -67,15 +69,18 @@ fn with_tpm<R>(
 fn ek_and_template_ek(swtpm: &SwtpmTcp, alg: KeyAlg) -> (Ek, Vec<u8>, Vec<u8>, Vec<u32>) {
     let ((ek, public, created), codes) = with_tpm(swtpm, |tpm| {
         let mut public = vec![0u8; 1024];
-        let ek = tpm.create_ek(alg, None, &mut public).unwrap();
+        let ek = tpm.create_ek(alg, None, &mut public).block_on().unwrap();
         public.truncate(ek.public_len);
         if ek.transient {
-            tpm.flush(ek.handle).unwrap();
+            tpm.flush(ek.handle).block_on().unwrap();
         }
         let mut created = vec![0u8; 1024];
         let t = template::ek_template(alg).unwrap();
-        let (h, n) = tpm.create_endorsement_primary(&t, &mut created).unwrap();
-        tpm.flush(h).unwrap();
+        let (h, n) = tpm
+            .create_endorsement_primary(&t, &mut created)
+            .block_on()
+            .unwrap();
+        tpm.flush(h).block_on().unwrap();
         created.truncate(n);
         (ek, public, created)
     });
@@ -211,13 +216,17 @@ fn tpm_persisted_rsa_ek_is_used_only_when_the_tpm_proves_it_is_the_template_ek()
     );
     let ((ak_public, ak_private), _) = with_tpm(&swtpm, |tpm| {
         let mut public = vec![0u8; 1024];
-        let ek = tpm.create_ek(KeyAlg::Rsa2048, None, &mut public).unwrap();
+        let ek = tpm
+            .create_ek(KeyAlg::Rsa2048, None, &mut public)
+            .block_on()
+            .unwrap();
         assert!(ek.transient);
         let (mut p, mut s) = (vec![0u8; 1024], vec![0u8; 2048]);
         let ak = tpm
             .create_ak(ek.key(), KeyAlg::Rsa2048, HashAlg::Sha256, &mut p, &mut s)
+            .block_on()
             .unwrap();
-        tpm.flush(ek.handle).unwrap();
+        tpm.flush(ek.handle).block_on().unwrap();
         p.truncate(ak.public_len);
         s.truncate(ak.private_len);
         (p, s)
@@ -229,9 +238,15 @@ fn tpm_persisted_rsa_ek_is_used_only_when_the_tpm_proves_it_is_the_template_ek()
     );
     let (origin, _) = with_tpm(&swtpm, |tpm| {
         let mut public = vec![0u8; 1024];
-        let ek = tpm.create_ek(KeyAlg::Rsa2048, None, &mut public).unwrap();
-        let ak = tpm.load_ak(ek.key(), &ak_public, &ak_private).unwrap();
-        tpm.flush(ak).unwrap();
+        let ek = tpm
+            .create_ek(KeyAlg::Rsa2048, None, &mut public)
+            .block_on()
+            .unwrap();
+        let ak = tpm
+            .load_ak(ek.key(), &ak_public, &ak_private)
+            .block_on()
+            .unwrap();
+        tpm.flush(ak).block_on().unwrap();
         ek.origin
     });
     assert_eq!(origin, EkOrigin::Persisted);

@@ -13,6 +13,7 @@ use keylet_core::agent::{BUFFER_SIZE, EkHandle, QuoteRequest, Tpm};
 use keylet_core::keylime::{pcr_blob, quote_string};
 use keylet_core::pcr::{HashAlg, PcrMask, extended_from_zero};
 use keylet_core::tpm::template::EkAuth;
+use keylet_core::tpm::transport::BlockOn as _;
 use keylet_core::tpm::transport::Transport;
 use keylet_core::tpm::{command, response, template};
 use keylet_core::verify;
@@ -34,9 +35,9 @@ struct Watch<T> {
     meddle: bool,
 }
 
-impl<T: Transport> Transport for Watch<T> {
+impl<T: Transport + Send> Transport for Watch<T> {
     type Error = T::Error;
-    fn transact(&mut self, c: &[u8], r: &mut [u8]) -> Result<usize, T::Error> {
+    async fn transact(&mut self, c: &[u8], r: &mut [u8]) -> Result<usize, T::Error> {
         let cc = response::command_code(c);
         if cc == QUOTE && self.meddle {
             self.meddle = false;
@@ -46,11 +47,11 @@ impl<T: Transport> Transport for Watch<T> {
                 .unwrap()
                 .to_vec();
             let mut rsp = [0u8; 256];
-            self.inner.transact(&extend, &mut rsp)?;
+            self.inner.transact(&extend, &mut rsp).await?;
             assert_eq!(&rsp[6..10], &[0; 4], "the meddling extend succeeded");
         }
         self.codes.push(cc);
-        self.inner.transact(c, r)
+        self.inner.transact(c, r).await
     }
 }
 
@@ -74,7 +75,7 @@ fn quote(
     };
     tpm.transport_mut().codes.clear();
     let mut out = vec![0u8; 8192];
-    let n = tpm.quote(&req, &mut out).unwrap();
+    let n = tpm.quote(&req, &mut out).block_on().unwrap();
     let codes = std::mem::take(&mut tpm.transport_mut().codes);
     let text = std::str::from_utf8(&out[..n]).unwrap();
     let mut buf = vec![0u8; 8192];
@@ -109,7 +110,10 @@ fn tpm_integrity_quotes_reset_and_extend_pcr16_only_when_it_lacks_the_binding() 
     let mut tpm = Tpm::new(&mut watch, &mut c, &mut r);
     let mut ek_pub = [0u8; 1024];
     let t = template::ek_template(template::KeyAlg::Rsa2048).unwrap();
-    let (ek, _) = tpm.create_endorsement_primary(&t, &mut ek_pub).unwrap();
+    let (ek, _) = tpm
+        .create_endorsement_primary(&t, &mut ek_pub)
+        .block_on()
+        .unwrap();
     let ek = EkHandle {
         handle: ek,
         auth: EkAuth::of_public(&ek_pub),
@@ -123,10 +127,14 @@ fn tpm_integrity_quotes_reset_and_extend_pcr16_only_when_it_lacks_the_binding() 
             &mut p,
             &mut s,
         )
+        .block_on()
         .unwrap();
     let ak_public = p[..made.public_len].to_vec();
-    let ak = tpm.load_ak(ek, &ak_public, &s[..made.private_len]).unwrap();
-    tpm.flush(ek.handle).unwrap();
+    let ak = tpm
+        .load_ak(ek, &ak_public, &s[..made.private_len])
+        .block_on()
+        .unwrap();
+    tpm.flush(ek.handle).block_on().unwrap();
 
     // After a reboot PCR 16 is zero: bind it (4 commands, as before).
     assert_eq!(
@@ -140,6 +148,7 @@ fn tpm_integrity_quotes_reset_and_extend_pcr16_only_when_it_lacks_the_binding() 
     // Someone extended PCR 16: bound again.
     let other = HashAlg::Sha256.hash(b"someone else");
     tpm.execute(|b| command::pcr_extend(b, 16, HashAlg::Sha256, other.as_bytes()))
+        .block_on()
         .unwrap();
     assert_eq!(
         quote(&mut tpm, ak, &ak_public),
@@ -153,5 +162,5 @@ fn tpm_integrity_quotes_reset_and_extend_pcr16_only_when_it_lacks_the_binding() 
         quote(&mut tpm, ak, &ak_public),
         [READ, QUOTE, READ, RESET, EXTEND, QUOTE]
     );
-    tpm.flush(ak).unwrap();
+    tpm.flush(ak).block_on().unwrap();
 }

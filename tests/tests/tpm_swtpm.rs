@@ -17,6 +17,7 @@ use keylet_core::tpm::capability::{
     self, CAP_HANDLES, HANDLES_LOADED_SESSION, HANDLES_POLICY_SESSION, HANDLES_TRANSIENT,
 };
 use keylet_core::tpm::template::{self, EK_CERT_RSA_2048, EkAuth, KeyAlg};
+use keylet_core::tpm::transport::BlockOn as _;
 use keylet_core::tpm::transport::Transport;
 use keylet_core::tpm::{Handle, command, command_keys, name, reader};
 use keylet_core::verify;
@@ -28,10 +29,10 @@ struct RetryCounter<T> {
     retries: u32,
 }
 
-impl<T: Transport> Transport for RetryCounter<T> {
+impl<T: Transport + Send> Transport for RetryCounter<T> {
     type Error = T::Error;
-    fn transact(&mut self, c: &[u8], r: &mut [u8]) -> Result<usize, T::Error> {
-        let n = self.inner.transact(c, r)?;
+    async fn transact(&mut self, c: &[u8], r: &mut [u8]) -> Result<usize, T::Error> {
+        let n = self.inner.transact(c, r).await?;
         if r.get(6..10) == Some(&[0, 0, 0x09, 0x22]) {
             self.retries += 1;
         }
@@ -46,6 +47,7 @@ fn bufs() -> (Vec<u8>, Vec<u8>) {
 fn handles<T: Transport>(tpm: &mut Tpm<'_, T>, first: u32) -> Vec<u32> {
     let r = tpm
         .execute(|b| command::get_capability(b, CAP_HANDLES, first, 64))
+        .block_on()
         .unwrap();
     capability::read(r.parameters).unwrap().handles().collect()
 }
@@ -77,15 +79,22 @@ fn make_keys_for<T: Transport>(
     let template = template::ek_template(ek_alg).unwrap();
     let (ek, _) = tpm
         .create_endorsement_primary(&template, &mut ek_pub)
+        .block_on()
         .unwrap();
     let ek = EkHandle {
         handle: ek,
         auth: EkAuth::of_public(&ek_pub),
     };
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
-    let ak = tpm.create_ak(ek, ak_alg, bank, &mut p, &mut s).unwrap();
+    let ak = tpm
+        .create_ak(ek, ak_alg, bank, &mut p, &mut s)
+        .block_on()
+        .unwrap();
     let ak_public = p[..ak.public_len].to_vec();
-    let ak_handle = tpm.load_ak(ek, &ak_public, &s[..ak.private_len]).unwrap();
+    let ak_handle = tpm
+        .load_ak(ek, &ak_public, &s[..ak.private_len])
+        .block_on()
+        .unwrap();
     Keys {
         ek,
         ak: ak_handle,
@@ -113,7 +122,7 @@ fn quote_and_verify_bank<T: Transport>(tpm: &mut Tpm<'_, T>, keys: &Keys, bank: 
         data_digest: digest.as_bytes(),
     };
     let mut out = vec![0u8; 8192];
-    let n = tpm.quote(&req, &mut out).unwrap();
+    let n = tpm.quote(&req, &mut out).block_on().unwrap();
     let text = std::str::from_utf8(&out[..n]).unwrap();
     assert!(text.starts_with('r'));
     let mut buf = vec![0u8; 8192];
@@ -155,15 +164,15 @@ fn tpm_get_random_over_tcp_and_fd() {
     let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
     let mut a = [0u8; 100];
     let mut b = [0u8; 100];
-    tpm.get_random(&mut a).unwrap();
-    tpm.get_random(&mut b).unwrap();
+    tpm.get_random(&mut a).block_on().unwrap();
+    tpm.get_random(&mut b).block_on().unwrap();
     assert_ne!(a, b);
     assert!(a.iter().any(|x| *x != 0));
 
     let mut cd = SwtpmChardev::start().unwrap();
     let (mut c, mut r) = bufs();
     let mut tpm = Tpm::new(cd.take_transport().unwrap(), &mut c, &mut r);
-    tpm.get_random(&mut a).unwrap();
+    tpm.get_random(&mut a).block_on().unwrap();
     assert!(a.iter().any(|x| *x != 0));
 }
 
@@ -176,6 +185,7 @@ fn tpm_rsa_ek_matches_its_nv_certificate() {
     let template = template::ek_template(KeyAlg::Rsa2048).unwrap();
     let (ek, public_len) = tpm
         .create_endorsement_primary(&template, &mut public)
+        .block_on()
         .unwrap();
     let area = read_tpm2b_public(&public[..public_len]).unwrap();
     let PublicKey::Rsa { modulus, .. } = area.key else {
@@ -184,7 +194,10 @@ fn tpm_rsa_ek_matches_its_nv_certificate() {
     let modulus_hex: String = modulus.iter().map(|b| format!("{b:02X}")).collect();
 
     let mut cert = vec![0u8; 4096];
-    let n = tpm.read_ek_cert(EK_CERT_RSA_2048, &mut cert).unwrap();
+    let n = tpm
+        .read_ek_cert(EK_CERT_RSA_2048, &mut cert)
+        .block_on()
+        .unwrap();
     assert_eq!(
         cert[..n],
         std::fs::read(rsa_ek_cert_file().unwrap()).unwrap()[..]
@@ -204,11 +217,12 @@ fn tpm_rsa_ek_matches_its_nv_certificate() {
     let mut persistent = [0u8; 1024];
     let p = tpm
         .create_ek(KeyAlg::Rsa2048, None, &mut persistent)
+        .block_on()
         .unwrap();
     assert_eq!(p.origin, EkOrigin::Persisted);
     assert!(!p.transient);
     assert_eq!(persistent[..p.public_len], public[..public_len]);
-    tpm.flush(ek).unwrap();
+    tpm.flush(ek).block_on().unwrap();
     assert!(no_leftovers(&mut tpm));
 }
 
@@ -249,8 +263,8 @@ fn tpm_sha1_bank_quotes_verify_and_the_ak_is_named_with_sha256() {
         let name_alg = u16::from_be_bytes([keys.ak_public[4], keys.ak_public[5]]);
         assert_eq!(name_alg, HashAlg::Sha256.alg_id(), "{ak_alg:?} AK nameAlg");
         quote_and_verify_bank(&mut tpm, &keys, HashAlg::Sha1);
-        tpm.flush(keys.ak).unwrap();
-        tpm.flush(keys.ek.handle).unwrap();
+        tpm.flush(keys.ak).block_on().unwrap();
+        tpm.flush(keys.ek.handle).block_on().unwrap();
     }
     assert!(no_leftovers(&mut tpm));
 }
@@ -262,8 +276,8 @@ fn tpm_rsa_ak_quote_over_fd_transport() {
     let mut tpm = Tpm::new(cd.take_transport().unwrap(), &mut c, &mut r);
     let keys = make_keys(&mut tpm, KeyAlg::EccP256, KeyAlg::Rsa2048);
     quote_and_verify(&mut tpm, &keys);
-    tpm.flush(keys.ak).unwrap();
-    tpm.flush(keys.ek.handle).unwrap();
+    tpm.flush(keys.ak).block_on().unwrap();
+    tpm.flush(keys.ek.handle).block_on().unwrap();
     assert!(no_leftovers(&mut tpm));
 }
 
@@ -280,6 +294,7 @@ fn tpm_activate_credential_round_trip() {
             .execute(|b| {
                 command_keys::make_credential(b, keys.ek.handle, &secret, ak_name.as_bytes())
             })
+            .block_on()
             .unwrap();
         let (blob, enc) = reader::make_credential(r.parameters).unwrap();
         (blob.to_vec(), enc.to_vec())
@@ -287,6 +302,7 @@ fn tpm_activate_credential_round_trip() {
     let mut out = [0u8; 64];
     let n = tpm
         .activate_credential(keys.ak, keys.ek, &blob, &enc, &mut out)
+        .block_on()
         .unwrap();
     assert_eq!(&out[..n], &secret);
     // A credential made for another Name is refused, and leaves no session.
@@ -295,12 +311,14 @@ fn tpm_activate_credential_round_trip() {
     let (blob, enc) = {
         let r = tpm
             .execute(|b| command_keys::make_credential(b, keys.ek.handle, &secret, &wrong))
+            .block_on()
             .unwrap();
         let (blob, enc) = reader::make_credential(r.parameters).unwrap();
         (blob.to_vec(), enc.to_vec())
     };
     let err = tpm
         .activate_credential(keys.ak, keys.ek, &blob, &enc, &mut out)
+        .block_on()
         .unwrap_err();
     assert!(matches!(err, AgentError::Response(_)), "{err}");
     assert!(handles(&mut tpm, HANDLES_LOADED_SESSION).is_empty());
@@ -313,7 +331,10 @@ fn tpm_error_paths_flush_everything() {
     let (mut c, mut r) = bufs();
     let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
     let mut ek_pub = [0u8; 1024];
-    let ek = tpm.create_ek(KeyAlg::EccP256, None, &mut ek_pub).unwrap();
+    let ek = tpm
+        .create_ek(KeyAlg::EccP256, None, &mut ek_pub)
+        .block_on()
+        .unwrap();
 
     // Create under a parent that does not exist: the policy session goes.
     let (mut p, mut s) = ([0u8; 1024], [0u8; 2048]);
@@ -328,6 +349,7 @@ fn tpm_error_paths_flush_everything() {
             &mut p,
             &mut s,
         )
+        .block_on()
         .unwrap_err();
     let rc = err.rc().expect("the TPM refuses a missing parent");
     assert!(!rc.is_success() && !rc.is_retryable(), "{rc}");
@@ -341,24 +363,34 @@ fn tpm_error_paths_flush_everything() {
             &mut tiny,
             &mut s,
         )
+        .block_on()
         .unwrap_err();
     assert!(matches!(err, AgentError::BufferTooSmall { .. }), "{err}");
     // Load of a damaged blob is refused; no session and no AK remain.
     let ak = tpm
         .create_ak(ek.key(), KeyAlg::EccP256, HashAlg::Sha256, &mut p, &mut s)
+        .block_on()
         .unwrap();
     let mut bad = s[..ak.private_len].to_vec();
     let last = bad.len() - 1;
     bad[last] ^= 0x55;
-    assert!(tpm.load_ak(ek.key(), &p[..ak.public_len], &bad).is_err());
+    assert!(
+        tpm.load_ak(ek.key(), &p[..ak.public_len], &bad)
+            .block_on()
+            .is_err()
+    );
     // A transient EK whose public area does not fit is flushed again.
     let mut small = [0u8; 16];
-    assert!(tpm.create_ek(KeyAlg::EccP256, None, &mut small).is_err());
+    assert!(
+        tpm.create_ek(KeyAlg::EccP256, None, &mut small)
+            .block_on()
+            .is_err()
+    );
 
     assert_eq!(handles(&mut tpm, HANDLES_TRANSIENT), vec![ek.handle]);
     assert!(handles(&mut tpm, HANDLES_LOADED_SESSION).is_empty());
     assert!(handles(&mut tpm, HANDLES_POLICY_SESSION).is_empty());
-    tpm.flush(ek.handle).unwrap();
+    tpm.flush(ek.handle).block_on().unwrap();
 }
 
 #[test]
@@ -368,14 +400,16 @@ fn tpm_flush_leftovers_clears_a_crashed_clients_handles() {
         let (mut c, mut r) = bufs();
         let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
         let mut pubk = [0u8; 1024];
-        tpm.create_ek(KeyAlg::EccP256, None, &mut pubk).unwrap();
-        tpm.start_ek_policy_session().unwrap();
+        tpm.create_ek(KeyAlg::EccP256, None, &mut pubk)
+            .block_on()
+            .unwrap();
+        tpm.start_ek_policy_session().block_on().unwrap();
         // dropped without flushing, like a crashed process
     }
     let (mut c, mut r) = bufs();
     let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
     assert!(!no_leftovers(&mut tpm));
-    assert_eq!(tpm.flush_leftovers().unwrap(), 2);
+    assert_eq!(tpm.flush_leftovers().block_on().unwrap(), 2);
     assert!(no_leftovers(&mut tpm));
 }
 
@@ -387,6 +421,7 @@ fn tpm_reads_all_24_pcrs_in_rounds() {
     for bank in [HashAlg::Sha256, HashAlg::Sha1] {
         let v = tpm
             .read_pcrs(bank, PcrMask::new(0x00FF_FFFF).unwrap())
+            .block_on()
             .unwrap();
         assert!(v.is_complete());
         assert_eq!(v.iter().count(), 24);
@@ -396,6 +431,7 @@ fn tpm_reads_all_24_pcrs_in_rounds() {
     // A bank swtpm does not have is an error, not a hang.
     let err = tpm
         .read_pcrs(HashAlg::Sha512, PcrMask::new(0x1).unwrap())
+        .block_on()
         .unwrap_err();
     assert!(
         matches!(err, AgentError::PcrRead(_) | AgentError::Response(_)),
@@ -409,12 +445,15 @@ fn tpm_clock_made_safe_after_an_unclean_reset() {
     let (mut c, mut r) = bufs();
     let before_crash = {
         let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
-        let clock = tpm.read_clock().unwrap();
+        let clock = tpm.read_clock().block_on().unwrap();
         assert!(
             clock.safe,
             "a freshly manufactured TPM has a safe clock: {clock:?}"
         );
-        let again = tpm.make_clock_safe(command::Auth::EMPTY, 0).unwrap();
+        let again = tpm
+            .make_clock_safe(command::Auth::EMPTY, 0)
+            .block_on()
+            .unwrap();
         assert!(
             matches!(again, ClockRepair::AlreadySafe(c) if c.safe && c.reset_count == clock.reset_count),
             "a safe clock is left alone: {again:?}"
@@ -425,7 +464,7 @@ fn tpm_clock_made_safe_after_an_unclean_reset() {
 
     let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
     let keys = make_keys(&mut tpm, KeyAlg::EccP256, KeyAlg::EccP256);
-    let unsafe_clock = tpm.read_clock().unwrap();
+    let unsafe_clock = tpm.read_clock().block_on().unwrap();
     assert!(
         !unsafe_clock.safe,
         "SIGKILL and restart leave the clock unsafe"
@@ -442,12 +481,14 @@ fn tpm_clock_made_safe_after_an_unclean_reset() {
     };
     let mut out = vec![0u8; 8192];
     assert!(matches!(
-        tpm.quote(&req, &mut out),
+        tpm.quote(&req, &mut out).block_on(),
         Err(AgentError::QuoteSelfCheck(verify::QuoteError::ClockNotSafe))
     ));
 
-    let ClockRepair::Advanced { before, after } =
-        tpm.make_clock_safe(command::Auth::EMPTY, 0).unwrap()
+    let ClockRepair::Advanced { before, after } = tpm
+        .make_clock_safe(command::Auth::EMPTY, 0)
+        .block_on()
+        .unwrap()
     else {
         panic!("an unsafe clock must be advanced");
     };
@@ -459,8 +500,8 @@ fn tpm_clock_made_safe_after_an_unclean_reset() {
     );
     assert_eq!(after.reset_count, before.reset_count);
     quote_and_verify(&mut tpm, &keys);
-    tpm.flush(keys.ak).unwrap();
-    tpm.flush(keys.ek.handle).unwrap();
+    tpm.flush(keys.ak).block_on().unwrap();
+    tpm.flush(keys.ek.handle).block_on().unwrap();
 }
 
 /// swtpm saves its clock only at an orderly shutdown: after every unclean
@@ -478,23 +519,26 @@ fn tpm_clock_lease_covers_two_unclean_resets_in_a_row() {
     // kill before the TPM started (which restarts with a safe clock).
     Tpm::new(sw.transport().unwrap(), &mut c, &mut r)
         .read_clock()
+        .block_on()
         .unwrap();
     sw.kill_and_restart().unwrap();
     let (lease, reported) = {
         let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
-        let ClockRepair::Advanced { after, .. } =
-            tpm.make_clock_safe(command::Auth::EMPTY, 0).unwrap()
+        let ClockRepair::Advanced { after, .. } = tpm
+            .make_clock_safe(command::Auth::EMPTY, 0)
+            .block_on()
+            .unwrap()
         else {
             panic!("an unsafe clock must be advanced");
         };
         // What keylet persists after a repair, then a quote's clock later on.
         let lease = renewed_lease(after.clock);
         std::thread::sleep(std::time::Duration::from_millis(200));
-        (lease, tpm.read_clock().unwrap())
+        (lease, tpm.read_clock().block_on().unwrap())
     };
     sw.kill_and_restart().unwrap();
     let mut tpm = Tpm::new(sw.transport().unwrap(), &mut c, &mut r);
-    let restored = tpm.read_clock().unwrap();
+    let restored = tpm.read_clock().block_on().unwrap();
     assert!(!restored.safe);
     // The peer's behaviour that makes the lease necessary.
     assert!(
@@ -502,8 +546,10 @@ fn tpm_clock_lease_covers_two_unclean_resets_in_a_row() {
         "swtpm saved its clock after all ({restored:?} after {reported:?}): the lease is still \
          right, but this test no longer shows why"
     );
-    let ClockRepair::Advanced { after, .. } =
-        tpm.make_clock_safe(command::Auth::EMPTY, lease).unwrap()
+    let ClockRepair::Advanced { after, .. } = tpm
+        .make_clock_safe(command::Auth::EMPTY, lease)
+        .block_on()
+        .unwrap()
     else {
         panic!("an unsafe clock must be advanced");
     };

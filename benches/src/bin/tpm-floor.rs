@@ -9,6 +9,7 @@
 //! Uses the EK persisted at its TCG handle (or creates a transient one) and
 //! a transient AK, and flushes what it created before it exits.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -59,14 +60,16 @@ fn run() -> Result<String, String> {
         TpmTransport::tcp(&host, port, Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let (mut cmd, mut rsp) = (vec![0u8; 4096], vec![0u8; 4096]);
     let mut tpm = Tpm::new(transport, &mut cmd, &mut rsp);
-    let _ = tpm.flush_leftovers();
+    let _ = tpm.flush_leftovers().block_on();
     let mut public = vec![0u8; 1024];
     let ek = tpm
         .create_ek(alg, None, &mut public)
+        .block_on()
         .map_err(|e| format!("create EK: {e}"))?;
     let (mut ak_pub, mut ak_priv) = (vec![0u8; 1024], vec![0u8; 2048]);
     let timings = tpm
         .create_ak(ek.key(), alg, HashAlg::Sha256, &mut ak_pub, &mut ak_priv)
+        .block_on()
         .map_err(|e| format!("create AK: {e}"))
         .and_then(|created| {
             let (public, private) = (
@@ -74,15 +77,16 @@ fn run() -> Result<String, String> {
                 ak_priv.get(..created.private_len).unwrap_or_default(),
             );
             tpm.load_ak(ek.key(), public, private)
+                .block_on()
                 .map_err(|e| format!("load AK: {e}"))
         })
         .and_then(|ak| {
             let result = quotes(&mut tpm, ak, mask, count);
-            let _ = tpm.flush(ak);
+            let _ = tpm.flush(ak).block_on();
             result
         });
     if ek.transient {
-        let _ = tpm.flush(ek.handle);
+        let _ = tpm.flush(ek.handle).block_on();
     }
     let mut ms = timings?;
     ms.sort_by(f64::total_cmp);
@@ -130,6 +134,7 @@ fn quotes(
         };
         let t0 = Instant::now();
         tpm.quote(&req, &mut out)
+            .block_on()
             .map_err(|e| format!("quote: {e}"))?;
         ms.push(t0.elapsed().as_secs_f64() * 1000.0);
     }

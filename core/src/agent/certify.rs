@@ -48,21 +48,23 @@ impl<T: Transport> Tpm<'_, T> {
     /// [`AgentError`] if the command fails, the response is malformed,
     /// [`AgentError::CertifySelfCheck`] if the attestation is not the one
     /// asked for, or [`AgentError::BufferTooSmall`] if `out` is too small.
-    pub fn certify(
+    pub async fn certify(
         &mut self,
         req: &CertifyRequest<'_>,
         out: &mut [u8],
     ) -> Result<CertifyLens, AgentError<T::Error>> {
-        let r = self.execute(|b| {
-            command::certify(
-                b,
-                req.object,
-                req.object_auth,
-                req.sign,
-                req.sign_auth,
-                req.qualifying,
-            )
-        })?;
+        let r = self
+            .execute(|b| {
+                command::certify(
+                    b,
+                    req.object,
+                    req.object_auth,
+                    req.sign,
+                    req.sign_auth,
+                    req.qualifying,
+                )
+            })
+            .await?;
         let parts = reader::certify(r.parameters).map_err(read_err(r.cc))?;
         verify::check_certify(parts.attest, req.qualifying, req.object_name)
             .map_err(AgentError::CertifySelfCheck)?;

@@ -27,8 +27,8 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if the command fails or the response is malformed.
-    pub fn read_clock(&mut self) -> Result<ClockInfo, AgentError<T::Error>> {
-        let r = self.execute(clock::read_clock)?;
+    pub async fn read_clock(&mut self) -> Result<ClockInfo, AgentError<T::Error>> {
+        let r = self.execute(clock::read_clock).await?;
         clock::time_info(r.parameters).map_err(read_err(r.cc))
     }
 
@@ -47,12 +47,12 @@ impl<T: Transport> Tpm<'_, T> {
     /// [`AgentError::Response`] if the TPM refuses TPM2_ClockSet (for
     /// example, the owner password is wrong),
     /// [`AgentError::ClockStillUnsafe`] if the clock is not safe afterwards.
-    pub fn make_clock_safe(
+    pub async fn make_clock_safe(
         &mut self,
         owner: Auth<'_>,
         floor: u64,
     ) -> Result<ClockRepair, AgentError<T::Error>> {
-        let before = self.read_clock()?;
+        let before = self.read_clock().await?;
         if before.safe && !behind_lease(before.clock, floor) {
             return Ok(ClockRepair::AlreadySafe(before));
         }
@@ -60,8 +60,8 @@ impl<T: Transport> Tpm<'_, T> {
             cc: tpm2_protocol::data::TpmCc::ClockSet,
             what: "the TPM clock is too close to its end to be set forward",
         })?;
-        self.execute(|b| clock::clock_set(b, target, owner))?;
-        let after = self.read_clock()?;
+        self.execute(|b| clock::clock_set(b, target, owner)).await?;
+        let after = self.read_clock().await?;
         if !after.safe {
             return Err(AgentError::ClockStillUnsafe { clock: after.clock });
         }

@@ -102,13 +102,13 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if the transport fails, the response is malformed or
     /// `public_out` is too small; a TPM error code is [`AtTcgHandle::Nothing`].
-    pub(super) fn persisted_ek(
+    pub(super) async fn persisted_ek(
         &mut self,
         alg: KeyAlg,
         handle: Handle,
         public_out: &mut [u8],
     ) -> Result<Found, AgentError<T::Error>> {
-        let r = match self.execute(|b| command_keys::read_public(b, handle)) {
+        let r = match self.execute(|b| command_keys::read_public(b, handle)).await {
             Ok(r) => r,
             Err(AgentError::Response(ResponseError::Tpm { rc, .. })) => {
                 return Ok(Found::NotUsable(AtTcgHandle::Nothing(rc.0)));

@@ -83,14 +83,14 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if the TPM refuses or `public_out` is too small (the
     /// transient EK is flushed again in that case).
-    pub fn create_ek(
+    pub async fn create_ek(
         &mut self,
         alg: KeyAlg,
         persistent: Option<Handle>,
         public_out: &mut [u8],
     ) -> Result<Ek, AgentError<T::Error>> {
         if let Some(handle) = persistent {
-            let public_len = self.read_public(handle, public_out)?;
+            let public_len = self.read_public(handle, public_out).await?;
             return Ok(Ek {
                 handle,
                 transient: false,
@@ -100,7 +100,7 @@ impl<T: Transport> Tpm<'_, T> {
             });
         }
         let tcg = alg.ek_persistent_handle();
-        let at_tcg_handle = match self.persisted_ek(alg, tcg, public_out)? {
+        let at_tcg_handle = match self.persisted_ek(alg, tcg, public_out).await? {
             Found::Ek(public_len) => {
                 return Ok(Ek {
                     handle: tcg,
@@ -113,7 +113,7 @@ impl<T: Transport> Tpm<'_, T> {
             Found::NotUsable(at) => at,
         };
         let t = template::ek_template(alg)?;
-        let (handle, public_len) = self.create_endorsement_primary(&t, public_out)?;
+        let (handle, public_len) = self.create_endorsement_primary(&t, public_out).await?;
         Ok(Ek {
             handle,
             transient: true,
@@ -131,14 +131,15 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if the TPM refuses or `public_out` is too small.
-    pub fn create_endorsement_primary(
+    pub async fn create_endorsement_primary(
         &mut self,
         template: &TpmtPublic,
         public_out: &mut [u8],
     ) -> Result<(Handle, usize), AgentError<T::Error>> {
         let endorsement = Auth::Password(self.endorsement.0);
         let r = self
-            .execute(|b| command_keys::create_primary(b, RH_ENDORSEMENT, endorsement, template))?;
+            .execute(|b| command_keys::create_primary(b, RH_ENDORSEMENT, endorsement, template))
+            .await?;
         let cc = r.cc;
         let handle = r.handle().ok_or(no_handle(cc))?;
         let copied = reader::create_primary(r.parameters)
@@ -147,7 +148,7 @@ impl<T: Transport> Tpm<'_, T> {
         match copied {
             Ok(public_len) => Ok((handle, public_len)),
             Err(e) => {
-                let _ = self.flush(handle);
+                let _ = self.flush(handle).await;
                 Err(e)
             }
         }
@@ -160,12 +161,14 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if there is no object at `handle`, the response is
     /// malformed or `public_out` is too small.
-    pub fn read_public(
+    pub async fn read_public(
         &mut self,
         handle: Handle,
         public_out: &mut [u8],
     ) -> Result<usize, AgentError<T::Error>> {
-        let r = self.execute(|b| command_keys::read_public(b, handle))?;
+        let r = self
+            .execute(|b| command_keys::read_public(b, handle))
+            .await?;
         let parts = reader::read_public(r.parameters).map_err(read_err(r.cc))?;
         copy_out(parts.public, public_out, "public area")
     }
@@ -177,7 +180,7 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if a command fails or a buffer is too small.
-    pub fn create_ak(
+    pub async fn create_ak(
         &mut self,
         ek: EkHandle,
         alg: KeyAlg,
@@ -186,16 +189,19 @@ impl<T: Transport> Tpm<'_, T> {
         private_out: &mut [u8],
     ) -> Result<CreatedAk, AgentError<T::Error>> {
         let t = template::ak_template(alg, hash)?;
-        let session = self.start_ek_session(ek.auth)?;
-        let created: Result<CreatedAk, AgentError<T::Error>> = (|| {
-            let r = self.execute(|b| command_keys::create(b, ek.handle, ek_auth(session), &t))?;
+        let session = self.start_ek_session(ek.auth).await?;
+        let created: Result<CreatedAk, AgentError<T::Error>> = async {
+            let r = self
+                .execute(|b| command_keys::create(b, ek.handle, ek_auth(session), &t))
+                .await?;
             let parts = reader::create(r.parameters).map_err(read_err(r.cc))?;
             Ok(CreatedAk {
                 public_len: copy_out(parts.public, public_out, "AK public area")?,
                 private_len: copy_out(parts.private, private_out, "AK private area")?,
             })
-        })();
-        let flushed = self.flush_ek_session(session);
+        }
+        .await;
+        let flushed = self.flush_ek_session(session).await;
         let created = created?;
         flushed?;
         Ok(created)
@@ -209,21 +215,22 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if the blobs are malformed or the TPM refuses them
     /// (TPM_RC_INTEGRITY/KEY: they belong to another TPM or EK).
-    pub fn load_ak(
+    pub async fn load_ak(
         &mut self,
         ek: EkHandle,
         public: &[u8],
         private: &[u8],
     ) -> Result<Handle, AgentError<T::Error>> {
-        let session = self.start_ek_session(ek.auth)?;
+        let session = self.start_ek_session(ek.auth).await?;
         let loaded = self
             .execute(|b| command_keys::load(b, ek.handle, ek_auth(session), private, public))
+            .await
             .and_then(|r| r.handle().ok_or(no_handle(r.cc)));
-        let flushed = self.flush_ek_session(session);
+        let flushed = self.flush_ek_session(session).await;
         match (loaded, flushed) {
             (Ok(h), Ok(())) => Ok(h),
             (Ok(h), Err(e)) => {
-                let _ = self.flush(h);
+                let _ = self.flush(h).await;
                 Err(e)
             }
             (Err(e), _) => Err(e),
@@ -239,7 +246,7 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if the TPM refuses the credential (it was made for
     /// another AK Name or EK) or `out` is too small.
-    pub fn activate_credential(
+    pub async fn activate_credential(
         &mut self,
         ak: Handle,
         ek: EkHandle,
@@ -247,21 +254,24 @@ impl<T: Transport> Tpm<'_, T> {
         secret: &[u8],
         out: &mut [u8],
     ) -> Result<usize, AgentError<T::Error>> {
-        let session = self.start_ek_session(ek.auth)?;
-        let activated: Result<usize, AgentError<T::Error>> = (|| {
-            let r = self.execute(|b| {
-                command_keys::activate_credential(
-                    b,
-                    (ak, Auth::EMPTY),
-                    (ek.handle, ek_auth(session)),
-                    credential_blob,
-                    secret,
-                )
-            })?;
+        let session = self.start_ek_session(ek.auth).await?;
+        let activated: Result<usize, AgentError<T::Error>> = async {
+            let r = self
+                .execute(|b| {
+                    command_keys::activate_credential(
+                        b,
+                        (ak, Auth::EMPTY),
+                        (ek.handle, ek_auth(session)),
+                        credential_blob,
+                        secret,
+                    )
+                })
+                .await?;
             let cert_info = reader::activate_credential(r.parameters).map_err(read_err(r.cc))?;
             copy_out(cert_info, out, "credential secret")
-        })();
-        let flushed = self.flush_ek_session(session);
+        }
+        .await;
+        let flushed = self.flush_ek_session(session).await;
         let n = activated?;
         flushed?;
         Ok(n)

@@ -12,8 +12,8 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if the command fails or a lockout property is missing.
-    pub fn read_lockout(&mut self) -> Result<Lockout, AgentError<T::Error>> {
-        let r = self.execute(lockout::get_lockout)?;
+    pub async fn read_lockout(&mut self) -> Result<Lockout, AgentError<T::Error>> {
+        let r = self.execute(lockout::get_lockout).await?;
         let cap = capability::read(r.parameters).map_err(read_err(r.cc))?;
         Lockout::from_capability(&cap).map_err(read_err(r.cc))
     }

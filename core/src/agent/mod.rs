@@ -94,7 +94,7 @@ impl<'b, T: Transport> Tpm<'b, T> {
     /// [`AgentError::Transport`] on I/O failure, [`AgentError::Response`] for
     /// an error code (also after [`MAX_RETRIES`] retryable answers) or a
     /// malformed frame.
-    pub fn execute<F>(&mut self, build: F) -> Result<Response<'_>, AgentError<T::Error>>
+    pub async fn execute<F>(&mut self, build: F) -> Result<Response<'_>, AgentError<T::Error>>
     where
         F: FnOnce(&mut [u8]) -> Result<&[u8], CommandError>,
     {
@@ -106,6 +106,7 @@ impl<'b, T: Transport> Tpm<'b, T> {
             let n = self
                 .transport
                 .transact(command, self.rsp)
+                .await
                 .map_err(|error| AgentError::Transport { cc, error })?;
             let frame = self.rsp.get(..n).ok_or(AgentError::BufferTooSmall {
                 what: "TPM response",
@@ -115,7 +116,7 @@ impl<'b, T: Transport> Tpm<'b, T> {
             match response::raw_rc(frame) {
                 Some(rc) if rc.is_retryable() && attempt < MAX_RETRIES => {
                     attempt = attempt.saturating_add(1);
-                    self.transport.backoff(attempt);
+                    self.transport.backoff(attempt).await;
                 }
                 _ => break n,
             }

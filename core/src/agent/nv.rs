@@ -17,9 +17,10 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if GetCapability fails.
-    pub fn nv_chunk_size(&mut self) -> Result<u16, AgentError<T::Error>> {
-        let r =
-            self.execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_NV_BUFFER_MAX, 1))?;
+    pub async fn nv_chunk_size(&mut self) -> Result<u16, AgentError<T::Error>> {
+        let r = self
+            .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_NV_BUFFER_MAX, 1))
+            .await?;
         let cap = capability::read(r.parameters).map_err(read_err(r.cc))?;
         let max = cap
             .property(PT_NV_BUFFER_MAX)
@@ -37,12 +38,14 @@ impl<T: Transport> Tpm<'_, T> {
     /// [`AgentError::Response`] with TPM_RC_HANDLE if the index does not
     /// exist, [`AgentError::BufferTooSmall`] if `out` cannot hold it,
     /// [`AgentError::NotDer`] if it does not hold a DER SEQUENCE.
-    pub fn read_ek_cert(
+    pub async fn read_ek_cert(
         &mut self,
         index: u32,
         out: &mut [u8],
     ) -> Result<usize, AgentError<T::Error>> {
-        let r = self.execute(|b| command_keys::nv_read_public(b, index))?;
+        let r = self
+            .execute(|b| command_keys::nv_read_public(b, index))
+            .await?;
         let nv = reader::nv_read_public(r.parameters).map_err(read_err(r.cc))?;
         let size = nv.data_size;
         if usize::from(size) > out.len() {
@@ -52,11 +55,13 @@ impl<T: Transport> Tpm<'_, T> {
                 available: out.len(),
             });
         }
-        let chunk = self.nv_chunk_size()?;
+        let chunk = self.nv_chunk_size().await?;
         let mut offset: u16 = 0;
         while offset < size {
             let want = chunk.min(size.saturating_sub(offset));
-            let r = self.execute(|b| command_keys::nv_read(b, index, want, offset))?;
+            let r = self
+                .execute(|b| command_keys::nv_read(b, index, want, offset))
+                .await?;
             let data = reader::nv_read(r.parameters).map_err(read_err(r.cc))?;
             if data.len() != usize::from(want) {
                 return Err(AgentError::Read {

@@ -53,7 +53,7 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if a PCR_Read fails, the bank is not allocated, or the
     /// PCRs keep changing.
-    pub fn read_pcrs(
+    pub async fn read_pcrs(
         &mut self,
         bank: HashAlg,
         mask: PcrMask,
@@ -65,12 +65,14 @@ impl<T: Transport> Tpm<'_, T> {
             if read.is_complete() {
                 break;
             }
-            let r = self.execute(|b| {
-                read.next_command(b)?.ok_or(CommandError::Invalid {
-                    cc: tpm2_protocol::data::TpmCc::PcrRead,
-                    what: "nothing left to read",
+            let r = self
+                .execute(|b| {
+                    read.next_command(b)?.ok_or(CommandError::Invalid {
+                        cc: tpm2_protocol::data::TpmCc::PcrRead,
+                        what: "nothing left to read",
+                    })
                 })
-            })?;
+                .await?;
             read.accept(r.parameters)?;
         }
         if !read.is_complete() {
@@ -85,13 +87,14 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if either command fails (for example, the digest is not
     /// the bank's size, or the TPM does not allow PCR 16 to be reset).
-    pub fn bind_data_pcr(
+    pub async fn bind_data_pcr(
         &mut self,
         bank: HashAlg,
         data_digest: &[u8],
     ) -> Result<(), AgentError<T::Error>> {
-        self.execute(|b| command::pcr_reset(b, DATA_PCR))?;
-        self.execute(|b| command::pcr_extend(b, DATA_PCR, bank, data_digest))?;
+        self.execute(|b| command::pcr_reset(b, DATA_PCR)).await?;
+        self.execute(|b| command::pcr_extend(b, DATA_PCR, bank, data_digest))
+            .await?;
         Ok(())
     }
 
@@ -109,7 +112,7 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if a command fails, the quote fails its self-check, or
     /// `out` is too small.
-    pub fn quote(
+    pub async fn quote(
         &mut self,
         req: &QuoteRequest<'_>,
         out: &mut [u8],
@@ -121,6 +124,7 @@ impl<T: Transport> Tpm<'_, T> {
         };
         let mask = req.mask.with(DATA_PCR);
         self.quote_loop(req.ak, req.nonce, req.bank, mask, Some(bind), out)
+            .await
     }
 
     /// The quote path without PCR 16: PCR read of `mask`, TPM2_Quote with
@@ -133,7 +137,7 @@ impl<T: Transport> Tpm<'_, T> {
     ///
     /// [`AgentError`] if a command fails, the quote fails its self-check, or
     /// `out` is too small.
-    pub fn quote_pcrs(
+    pub async fn quote_pcrs(
         &mut self,
         ak: Handle,
         nonce: &[u8],
@@ -141,12 +145,12 @@ impl<T: Transport> Tpm<'_, T> {
         mask: PcrMask,
         out: &mut [u8],
     ) -> Result<usize, AgentError<T::Error>> {
-        self.quote_loop(ak, nonce, bank, mask, None, out)
+        self.quote_loop(ak, nonce, bank, mask, None, out).await
     }
 
     /// Read (and bind PCR 16 if `bind` says so and it is not bound), quote,
     /// self-check; repeated on a pcrDigest mismatch.
-    fn quote_loop(
+    async fn quote_loop(
         &mut self,
         ak: Handle,
         nonce: &[u8],
@@ -158,16 +162,18 @@ impl<T: Transport> Tpm<'_, T> {
         let mut attempt: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
-            let mut values = self.read_pcrs(bank, mask)?;
+            let mut values = self.read_pcrs(bank, mask).await?;
             if let Some(b) = &bind
                 && values.get(DATA_PCR) != Some(b.bound)
             {
-                self.bind_data_pcr(bank, b.data_digest)?;
+                self.bind_data_pcr(bank, b.data_digest).await?;
                 values
                     .replace(DATA_PCR, b.bound)
                     .map_err(|e| AgentError::PcrRead(PcrReadError::Values(e)))?;
             }
-            let r = self.execute(|b| command::quote(b, ak, nonce, bank, mask))?;
+            let r = self
+                .execute(|b| command::quote(b, ak, nonce, bank, mask))
+                .await?;
             let parts = reader::quote(r.parameters).map_err(read_err(r.cc))?;
             match verify::check_attest(parts.attest, nonce, &values) {
                 Ok(_) => {

@@ -23,11 +23,11 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if a GetRandom fails or returns no bytes.
-    pub fn get_random(&mut self, out: &mut [u8]) -> Result<(), AgentError<T::Error>> {
+    pub async fn get_random(&mut self, out: &mut [u8]) -> Result<(), AgentError<T::Error>> {
         let mut filled = 0usize;
         while let Some(rest) = out.get_mut(filled..).filter(|r| !r.is_empty()) {
             let want = u16::try_from(rest.len().min(64)).unwrap_or(64);
-            let r = self.execute(|b| command::get_random(b, want))?;
+            let r = self.execute(|b| command::get_random(b, want)).await?;
             let bytes = reader::get_random(r.parameters).map_err(read_err(r.cc))?;
             let n = bytes.len().min(rest.len());
             if n == 0 {
@@ -47,8 +47,8 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if FlushContext fails (for example, the handle is gone).
-    pub fn flush(&mut self, handle: Handle) -> Result<(), AgentError<T::Error>> {
-        self.execute(|b| command::flush_context(b, handle))?;
+    pub async fn flush(&mut self, handle: Handle) -> Result<(), AgentError<T::Error>> {
+        self.execute(|b| command::flush_context(b, handle)).await?;
         Ok(())
     }
 
@@ -59,7 +59,7 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if GetCapability or a FlushContext fails.
-    pub fn flush_leftovers(&mut self) -> Result<u32, AgentError<T::Error>> {
+    pub async fn flush_leftovers(&mut self) -> Result<u32, AgentError<T::Error>> {
         let mut flushed: u32 = 0;
         for first in [
             HANDLES_TRANSIENT,
@@ -70,9 +70,11 @@ impl<T: Transport> Tpm<'_, T> {
                 let mut found = [0u32; HANDLES_PER_ROUND];
                 let mut count = 0usize;
                 {
-                    let r = self.execute(|b| {
-                        command::get_capability(b, CAP_HANDLES, first, HANDLES_PER_ROUND as u32)
-                    })?;
+                    let r = self
+                        .execute(|b| {
+                            command::get_capability(b, CAP_HANDLES, first, HANDLES_PER_ROUND as u32)
+                        })
+                        .await?;
                     let cap = capability::read(r.parameters).map_err(read_err(r.cc))?;
                     for h in cap.handles().filter(|h| belongs(first, *h)) {
                         if let Some(slot) = found.get_mut(count) {
@@ -85,7 +87,7 @@ impl<T: Transport> Tpm<'_, T> {
                     break;
                 }
                 for h in found.iter().take(count) {
-                    self.flush(*h)?;
+                    self.flush(*h).await?;
                     flushed = flushed.saturating_add(1);
                 }
             }
@@ -101,18 +103,21 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// [`AgentError`] if StartAuthSession or PolicySecret fails.
-    pub fn start_ek_policy_session(&mut self) -> Result<Handle, AgentError<T::Error>> {
+    pub async fn start_ek_policy_session(&mut self) -> Result<Handle, AgentError<T::Error>> {
         let endorsement = Auth::Password(self.endorsement.0);
-        let r = self.execute(|b| command_keys::start_policy_session(b, HashAlg::Sha256))?;
+        let r = self
+            .execute(|b| command_keys::start_policy_session(b, HashAlg::Sha256))
+            .await?;
         let session = r.handle().ok_or(AgentError::Read {
             cc: r.cc,
             error: reader::ReadError::invalid("StartAuthSession returned no session handle", 0),
         })?;
         let satisfied = self
             .execute(|b| command_keys::policy_secret(b, RH_ENDORSEMENT, endorsement, session))
+            .await
             .map(|_| ());
         if let Err(e) = satisfied {
-            let _ = self.flush(session);
+            let _ = self.flush(session).await;
             return Err(e);
         }
         Ok(session)
@@ -124,22 +129,25 @@ impl<T: Transport> Tpm<'_, T> {
     /// # Errors
     ///
     /// As [`start_ek_policy_session`](Self::start_ek_policy_session).
-    pub(super) fn start_ek_session(
+    pub(super) async fn start_ek_session(
         &mut self,
         auth: EkAuth,
     ) -> Result<Option<Handle>, AgentError<T::Error>> {
         match auth {
-            EkAuth::PolicyA => self.start_ek_policy_session().map(Some),
+            EkAuth::PolicyA => self.start_ek_policy_session().await.map(Some),
             EkAuth::Password => Ok(None),
         }
     }
 
     /// Flushes the session [`start_ek_session`](Self::start_ek_session) started.
-    pub(super) fn flush_ek_session(
+    pub(super) async fn flush_ek_session(
         &mut self,
         session: Option<Handle>,
     ) -> Result<(), AgentError<T::Error>> {
-        session.map_or(Ok(()), |s| self.flush(s))
+        match session {
+            Some(s) => self.flush(s).await,
+            None => Ok(()),
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! the lease, also when the TPM calls its clock safe: swtpm stopped with QEMU
 //! restarts an old clock value and reports it safe.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ pub(crate) fn renew_lease(tpm: &mut TpmBox, now: bool) {
     if !tpm.clock_lease.as_ref().is_some_and(|l| now || l.due()) {
         return;
     }
-    match tpm.tpm().read_clock() {
+    match tpm.tpm().read_clock().block_on() {
         Ok(c) if c.safe => {
             if let Some(lease) = tpm.clock_lease.as_mut() {
                 lease.renew(c.clock);
@@ -62,7 +63,7 @@ fn check_and_repair(tpm: &mut TpmBox) -> bool {
     let repair = tpm.clock_lease.as_ref().and_then(|l| l.repair.clone());
     let mut tpm = tpm.tpm();
     let Some(owner_password) = repair else {
-        return match tpm.read_clock() {
+        return match tpm.read_clock().block_on() {
             Ok(c) if !c.safe => {
                 log::error!(
                     "the TPM clock is not safe (unclean TPM reset; reset count {}): the verifier \
@@ -79,7 +80,10 @@ fn check_and_repair(tpm: &mut TpmBox) -> bool {
             }
         };
     };
-    match tpm.make_clock_safe(Auth::Password(&owner_password), floor) {
+    match tpm
+        .make_clock_safe(Auth::Password(&owner_password), floor)
+        .block_on()
+    {
         Ok(ClockRepair::AlreadySafe(_)) => true,
         Ok(ClockRepair::Advanced { before, after }) => {
             let (to, resets) = (after.clock, before.reset_count);

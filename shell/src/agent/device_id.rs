@@ -9,6 +9,7 @@ use keylet_core::agent::CertifyRequest;
 use keylet_core::tpm::Handle;
 use keylet_core::tpm::command::Auth;
 use keylet_core::tpm::name;
+use keylet_core::tpm::transport::BlockOn as _;
 use sha2::{Digest as _, Sha256};
 
 use super::StartError;
@@ -102,6 +103,7 @@ impl DeviceIdentity {
                 };
                 tpm.tpm()
                     .certify(&req, &mut out)
+                    .block_on()
                     .map_err(StartError::tpm(step))
             });
         if self.release_iak(tpm) {

@@ -4,6 +4,7 @@
 //! and checked against its certificate. The agent (`device_id.rs`) and
 //! `keylet doctor` obtain and check the keys the same way.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::path::Path;
 
 use keylet_core::agent::Tpm;
@@ -79,6 +80,7 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
         Some(handle) => {
             let n = tpm
                 .read_public(handle, &mut public)
+                .block_on()
                 .map_err(StartError::tpm(role.step))?;
             (handle, None, n)
         }
@@ -98,6 +100,7 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
                 .map_err(StartError::tpm(role.create_step))?;
             let (handle, n) = tpm
                 .create_endorsement_primary(&tmpl, &mut public)
+                .block_on()
                 .map_err(StartError::tpm(role.create_step))?;
             (handle, Some(t), n)
         }
@@ -106,7 +109,7 @@ pub(crate) fn obtain<T: Transport<Error = TransportError>>(
     let checked = match_key(&public, handle, role, &cert_spki, &key.cert);
     if checked.is_err()
         && made_from.is_some()
-        && let Err(e) = tpm.flush(handle)
+        && let Err(e) = tpm.flush(handle).block_on()
     {
         log::warn!("could not flush TPM object {handle:#010x}: {e}");
     }

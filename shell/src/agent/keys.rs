@@ -5,6 +5,7 @@ use keylet_core::agent::{AtTcgHandle, EkHandle, EkOrigin};
 use keylet_core::alg::KeyAlg;
 use keylet_core::pcr::HashAlg;
 use keylet_core::tpm::Handle;
+use keylet_core::tpm::transport::BlockOn as _;
 use log::Level;
 use rsa::pkcs8::LineEnding;
 use rsa::pkcs8::der::pem;
@@ -40,6 +41,7 @@ pub fn endorsement(
     let ek = tpm
         .tpm()
         .create_ek(alg, persistent, &mut public)
+        .block_on()
         .map_err(StartError::tpm("create the EK"))?;
     if ek.transient {
         tpm.own(ek.handle);
@@ -50,7 +52,7 @@ pub fn endorsement(
     log::log!(level, "{said}");
     let mut cert = vec![0u8; MAX_EK_CERT];
     let index = alg.ek_cert_index();
-    let ek_cert_pem = match tpm.tpm().read_ek_cert(index, &mut cert) {
+    let ek_cert_pem = match tpm.tpm().read_ek_cert(index, &mut cert).block_on() {
         Ok(n) => cert
             .get(..n)
             .and_then(|der| pem::encode_string("CERTIFICATE", LineEnding::LF, der).ok()),
@@ -135,6 +137,7 @@ pub fn attestation_key(
             let ak = tpm
                 .tpm()
                 .load_ak(objects.ek, &state.ak_public, &state.ak_private)
+                .block_on()
                 .map_err(StartError::tpm("load the saved AK"))?;
             let changed = state.agent_id != identity.id.as_str();
             if changed {
@@ -155,12 +158,14 @@ pub fn attestation_key(
     let created = tpm
         .tpm()
         .create_ak(objects.ek, key_alg, hash_alg, &mut public, &mut private)
+        .block_on()
         .map_err(StartError::tpm("create the AK"))?;
     public.truncate(created.public_len);
     private.truncate(created.private_len);
     let ak = tpm
         .tpm()
         .load_ak(objects.ek, &public, &private)
+        .block_on()
         .map_err(StartError::tpm("load the new AK"))?;
     let state = AgentState {
         format: state::FORMAT,

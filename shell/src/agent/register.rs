@@ -1,6 +1,7 @@
 //! Registration and activation at the registrar, with capped exponential
 //! backoff while it is unreachable.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -132,6 +133,7 @@ pub(crate) async fn register(
             parts.encrypted_secret,
             secret.as_mut_slice(),
         )
+        .block_on()
         .map_err(StartError::tpm("activate the registrar's credential"))?;
     let tag = auth_tag::auth_tag(secret.get(..n).unwrap_or(&[]), id)
         .map_err(|e| StartError::Credential(e.to_string()))?;

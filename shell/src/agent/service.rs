@@ -2,6 +2,7 @@
 //! with recovery when the TPM connection was lost. Nothing but a quote waits
 //! for the TPM: `/agent/info` reads the AK handle from an atomic.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
@@ -173,16 +174,20 @@ impl Inner {
         log::warn!("reconnecting to the TPM at {}", tpm.device());
         tpm.reopen().map_err(|e| e.to_string())?;
         super::clock::ensure_safe(tpm);
-        let _ = tpm.tpm().flush_leftovers();
+        let _ = tpm.tpm().flush_leftovers().block_on();
         let mut public = [0u8; 1024];
         let ek = tpm
             .tpm()
             .create_ek(self.key_alg, self.persistent_ek, &mut public)
+            .block_on()
             .map_err(|e| e.to_string())?;
         if ek.transient {
             tpm.own(ek.handle);
         }
-        let loaded = tpm.tpm().load_ak(ek.key(), ak_public, &self.ak_private);
+        let loaded = tpm
+            .tpm()
+            .load_ak(ek.key(), ak_public, &self.ak_private)
+            .block_on();
         if ek.transient {
             tpm.release(ek.handle);
         }
@@ -219,7 +224,7 @@ impl Attestation for TpmAttestation {
                 data_digest: self.data_digest.as_bytes(),
             };
             let Inner { tpm, out, .. } = inner;
-            let n = tpm.tpm().quote(&req, out)?;
+            let n = tpm.tpm().quote(&req, out).block_on()?;
             Ok(ascii(out, n))
         })
     }
@@ -246,7 +251,7 @@ impl Attestation for TpmAttestation {
                 object_name: &self.ak_name,
             };
             let Inner { tpm, out, .. } = inner;
-            let lens = tpm.tpm().certify(&req, out)?;
+            let lens = tpm.tpm().certify(&req, out).block_on()?;
             let attest = out.get(..lens.attest).unwrap_or(&[]).to_vec();
             let end = lens.attest.saturating_add(lens.signature);
             let signature = out.get(lens.attest..end).unwrap_or(&[]).to_vec();
@@ -259,7 +264,8 @@ impl Attestation for TpmAttestation {
             let Inner { tpm, out, ak, .. } = inner;
             let n = tpm
                 .tpm()
-                .quote_pcrs(*ak, nonce, self.info.hash_alg, mask, out)?;
+                .quote_pcrs(*ak, nonce, self.info.hash_alg, mask, out)
+                .block_on()?;
             Ok(ascii(out, n))
         })
     }

@@ -4,6 +4,7 @@
 //! listener, metrics, the TPM (leftovers flushed, the clock made safe), the
 //! logs, the EK, the agent id and the AK; and the stop signal both wait for.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::sync::Arc;
 
 use keylet_core::tpm::Handle;
@@ -114,7 +115,7 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
             c.tpm_clock_repair.then(|| c.tpm_ownerpassword.clone()),
         ));
         // what an earlier process left; then an unsafe clock is made safe if configured to
-        match tpm.tpm().flush_leftovers() {
+        match tpm.tpm().flush_leftovers().block_on() {
             Ok(0) => {}
             Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
             Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),

@@ -2,6 +2,7 @@
 //! with the transient objects keylet created in it: they are flushed when
 //! the box is dropped, so every exit path flushes them by construction.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::sync::Arc;
 
 use crate::secret::Secret;
@@ -104,7 +105,7 @@ impl TpmBox {
     }
 
     fn flush_logged(&mut self, handle: Handle) {
-        match self.tpm().flush(handle) {
+        match self.tpm().flush(handle).block_on() {
             Ok(()) => log::debug!("flushed TPM object {handle:#010x}"),
             Err(e) => log::warn!("could not flush TPM object {handle:#010x}: {e}"),
         }

@@ -4,6 +4,7 @@
 
 use keylet_core::agent::Tpm;
 use keylet_core::tpm::template_devid::DevIdTemplate;
+use keylet_core::tpm::transport::BlockOn as _;
 
 use super::report::{Report, fail};
 use crate::agent::device_key::{IAK, IDEVID, Role, obtain};
@@ -43,7 +44,7 @@ fn one(
     Ok(match o.made_from {
         Some(t) => {
             let (name, handle) = (role.name, o.handle);
-            tpm.flush(handle).map_err(|e| {
+            tpm.flush(handle).block_on().map_err(|e| {
                 format!("could not flush the re-created {name} {handle:#010x}: {e}")
             })?;
             format!("re-created from template {} (flushed again)", t.name())

@@ -6,6 +6,7 @@
 //! keylet's), the transient EK and a loaded AK are flushed again at once, and
 //! nothing is made persistent.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -93,6 +94,7 @@ pub(crate) fn check(
     // The manufacturer ID as text ("IBM", "INTC", ...).
     let answers = tpm
         .execute(|b| command::get_capability(b, CAP_TPM_PROPERTIES, PT_MANUFACTURER, 1))
+        .block_on()
         .map_err(|e| e.to_string())
         .and_then(|r| capability::read(r.parameters).map_err(|e| e.to_string()))
         .map(|cap| cap.manufacturer().map_or(String::new(), |m| m.to_string()))
@@ -104,7 +106,7 @@ pub(crate) fn check(
     report.add("tpm.device", answers.clone());
     answers.ok()?;
     report.add("tpm.clock", clock(&mut tpm, c.tpm_clock_repair));
-    let da = tpm.read_lockout().map_err(|e| e.to_string());
+    let da = tpm.read_lockout().block_on().map_err(|e| e.to_string());
     report.add("tpm.lockout", lockout::lockout(da, c, state));
     let ek_public = endorsement(&mut tpm, report, c, state, ek_store);
     #[cfg(feature = "iak")]
@@ -117,6 +119,7 @@ fn clock(tpm: &mut Tpm<'_, &mut TpmTransport>, repair: bool) -> Outcome {
     let fix = "check that the TPM supports TPM2_ReadClock";
     let c = tpm
         .read_clock()
+        .block_on()
         .map_err(|e| warn(format!("cannot read the TPM clock: {e}"), fix))?;
     if c.safe {
         let (resets, seconds) = (c.reset_count, c.clock / 1000);
@@ -155,10 +158,13 @@ fn endorsement(
     let mut public = vec![0u8; 1024];
     let fix = "check tpm_encryption_alg and ek_handle; an endorsement hierarchy password \
                (tpm_ownerpassword) or a full TPM (tpm2_flushcontext -t) also stops it";
-    let ek = tpm.create_ek(alg, c.ek_handle, &mut public).map_err(|e| {
-        let problem = fail(format!("cannot make the {alg} EK: {e}"), fix);
-        report.add("tpm.ek", Err(problem));
-    });
+    let ek = tpm
+        .create_ek(alg, c.ek_handle, &mut public)
+        .block_on()
+        .map_err(|e| {
+            let problem = fail(format!("cannot make the {alg} EK: {e}"), fix);
+            report.add("tpm.ek", Err(problem));
+        });
     let ek = ek.ok()?;
     public.truncate(ek.public_len);
     let (said, unused) = crate::agent::ek_origin(alg, ek.handle, ek.origin);
@@ -176,7 +182,7 @@ fn endorsement(
     report.add("tpm.ek", origin);
     let index = alg.ek_cert_index();
     let mut cert = vec![0u8; MAX_EK_CERT];
-    match tpm.read_ek_cert(index, &mut cert) {
+    match tpm.read_ek_cert(index, &mut cert).block_on() {
         Ok(n) => {
             let found = format!("EK certificate in NV index {index:#010x} ({n} bytes)");
             report.add("tpm.ek_cert", Ok(found));
@@ -192,8 +198,11 @@ fn endorsement(
     let flush_fix = "run tpm2_flushcontext -t to free the TPM's object slots";
     if let Some(s) = state.filter(|s| s.ek_public == public) {
         let path = c.agent_data_path.display();
-        let loaded = match tpm.load_ak(ek.key(), &s.ak_public, &s.ak_private) {
-            Ok(ak) => tpm.flush(ak).map_err(|e| {
+        let loaded = match tpm
+            .load_ak(ek.key(), &s.ak_public, &s.ak_private)
+            .block_on()
+        {
+            Ok(ak) => tpm.flush(ak).block_on().map_err(|e| {
                 let found = format!("the saved AK loads, but flushing it again failed: {e}");
                 warn(found, flush_fix)
             }),
@@ -208,7 +217,7 @@ fn endorsement(
         report.add("tpm.ak", loaded.map(|()| loads.into()));
     }
     if ek.transient
-        && let Err(e) = tpm.flush(ek.handle)
+        && let Err(e) = tpm.flush(ek.handle).block_on()
     {
         let found = format!("could not flush the EK {:#010x}: {e}", ek.handle);
         report.add("tpm.flush", Err(warn(found, flush_fix)));

@@ -26,12 +26,16 @@ impl<'a> Timed<'a> {
 impl Transport for Timed<'_> {
     type Error = TransportError;
 
-    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+    async fn transact(
+        &mut self,
+        command: &[u8],
+        response: &mut [u8],
+    ) -> Result<usize, TransportError> {
         let Some(metrics) = self.metrics else {
-            return self.inner.transact(command, response);
+            return self.inner.transact(command, response).await;
         };
         let start = Instant::now();
-        let result = self.inner.transact(command, response);
+        let result = self.inner.transact(command, response).await;
         metrics.tpm_command(command_code(command), start.elapsed());
         if let Some(kind) = error_kind(&result, response) {
             metrics.tpm_error(kind);
@@ -39,8 +43,8 @@ impl Transport for Timed<'_> {
         result
     }
 
-    fn backoff(&mut self, attempt: u32) {
-        self.inner.backoff(attempt);
+    async fn backoff(&mut self, attempt: u32) {
+        self.inner.backoff(attempt).await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! out whole and the response is read until its declared size has arrived;
 //! errors name the device and the command in flight ([`Fail`]).
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
@@ -91,7 +92,7 @@ pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, Trans
         let (mut cmd, mut rsp) = ([0u8; 64], [0u8; 64]);
         let startup = command::startup_clear(&mut cmd).map_err(|e| fail.open(e.to_string()))?;
         let cc = command_code(startup);
-        let n = t.transact(startup, &mut rsp)?;
+        let n = t.transact(startup, &mut rsp).block_on()?;
         if !mssim::startup_done(rsp.get(..n).unwrap_or(&[])) {
             return Err(fail.open(format!(
                 "TPM2_Startup (command {cc:#x}) was refused after power-on"
@@ -252,7 +253,11 @@ fn exchange(
 impl Transport for TpmTransport {
     type Error = TransportError;
 
-    fn transact(&mut self, command: &[u8], response: &mut [u8]) -> Result<usize, TransportError> {
+    async fn transact(
+        &mut self,
+        command: &[u8],
+        response: &mut [u8],
+    ) -> Result<usize, TransportError> {
         let fail = Fail {
             device: &self.device,
             cc: command_code(command),
@@ -266,7 +271,7 @@ impl Transport for TpmTransport {
     }
 
     /// Sleeps before a retry the TPM asked for: 20 ms per attempt, at most 200 ms.
-    fn backoff(&mut self, attempt: u32) {
+    async fn backoff(&mut self, attempt: u32) {
         let ms = u64::from(attempt.min(10)).saturating_mul(20);
         std::thread::sleep(Duration::from_millis(ms));
     }
