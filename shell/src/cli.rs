@@ -80,8 +80,8 @@ fn logged(code: u8, e: impl std::fmt::Display) -> ExitCode {
 
 /// How long the runtime waits for its blocking thread (log reads) when keylet
 /// exits. The TPM worker and the operator's thread are not waited for: a TPM
-/// command that hangs keeps the worker busy until the transport times out,
-/// and must not keep keylet from exiting (closing the device flushes the rest).
+/// command that hangs keeps its job busy until the transport times out, and
+/// must not keep keylet from exiting (closing the device flushes the rest).
 pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// keylet's runtime: one async thread and one blocking thread for log reads (and name lookups), and

@@ -21,6 +21,7 @@ use keylet::push::evidence::{self, Sources};
 use keylet::push::messages::{self, Collected, Requested};
 use keylet::server::Attestation;
 use keylet_core::pcr::PcrMask;
+use keylet_core::tpm::transport::BlockOn as _;
 use server_support::{FAKE_AK_PUBLIC, FakeTpm, temp_dir};
 
 fn sources(ima: Option<Arc<ImaLog>>) -> Sources {
@@ -63,7 +64,7 @@ fn capabilities_offer_the_ak_and_the_bank_of_the_tpm_behind_the_trait() {
 fn the_quote_asked_for_is_made_with_the_challenge_and_pcrs_and_split_for_the_evidence() {
     let tpm = FakeTpm::default();
     let requested = [quote_of(b"challenge", &[0, 10])];
-    let quote = evidence::quote(&tpm, &requested).unwrap();
+    let quote = evidence::quote(&tpm, &requested).block_on().unwrap();
     let mask = PcrMask::EMPTY.with(0).with(10).bits();
     assert_eq!(
         *tpm.calls.lock().unwrap(),
@@ -86,7 +87,12 @@ fn the_quote_asked_for_is_made_with_the_challenge_and_pcrs_and_split_for_the_evi
 fn no_quote_asked_for_runs_no_tpm_command() {
     let tpm = FakeTpm::default();
     let requested = [Requested::Uefi];
-    assert!(evidence::quote(&tpm, &requested).unwrap().is_none());
+    assert!(
+        evidence::quote(&tpm, &requested)
+            .block_on()
+            .unwrap()
+            .is_none()
+    );
     assert!(tpm.calls.lock().unwrap().is_empty());
 }
 
@@ -94,7 +100,9 @@ fn no_quote_asked_for_runs_no_tpm_command() {
 fn a_failing_tpm_is_a_tpm_error_naming_the_failure() {
     let tpm = FakeTpm::default();
     tpm.fail.store(true, Ordering::SeqCst);
-    let err = evidence::quote(&tpm, &[quote_of(b"c", &[10])]).unwrap_err();
+    let err = evidence::quote(&tpm, &[quote_of(b"c", &[10])])
+        .block_on()
+        .unwrap_err();
     assert!(
         matches!(&err, PushError::Tpm(d) if d.contains("simulated TPM failure")),
         "{err:?}"
@@ -115,7 +123,7 @@ fn the_evidence_holds_the_quote_then_the_ima_lines_from_the_offset() {
             entry_count: None,
         },
     ];
-    let quote = evidence::quote(&tpm, &requested).unwrap();
+    let quote = evidence::quote(&tpm, &requested).block_on().unwrap();
     let (collected, sent) = evidence::collect(quote, &sources(Some(ima)), &requested).unwrap();
     assert!(matches!(collected.first(), Some(Collected::Quote { .. })));
     assert!(
@@ -141,7 +149,7 @@ fn an_ima_request_without_an_ima_log_is_a_log_error() {
             entry_count: None,
         },
     ];
-    let quote = evidence::quote(&tpm, &requested).unwrap();
+    let quote = evidence::quote(&tpm, &requested).block_on().unwrap();
     let err = evidence::collect(quote, &sources(None), &requested).unwrap_err();
     assert!(matches!(err, PushError::Log(_)), "{err:?}");
 }
@@ -154,8 +162,8 @@ async fn push_tpm_work_queues_on_the_tpm_worker_with_the_quotes() {
     let worker = TpmWorker::default();
     let certifying = Arc::clone(&tpm);
     let (attest, signature) = worker
-        .run(Duration::from_secs(5), move || {
-            certifying.certify_ak(b"challenge")
+        .run(Duration::from_secs(5), async move {
+            certifying.certify_ak(b"challenge").await
         })
         .await
         .unwrap()
@@ -168,11 +176,15 @@ async fn push_tpm_work_queues_on_the_tpm_worker_with_the_quotes() {
     let slow = Arc::new(FakeTpm::default());
     slow.delay_ms.store(300, Ordering::SeqCst);
     let (quoting, behind) = (Arc::clone(&slow), Arc::clone(&slow));
-    let first = worker.run(Duration::from_secs(5), move || {
-        quoting.quote_unbound(b"first", PcrMask::EMPTY.with(10))
+    let first = worker.run(Duration::from_secs(5), async move {
+        quoting
+            .quote_unbound(b"first", PcrMask::EMPTY.with(10))
+            .await
     });
-    let second = worker.run(Duration::from_millis(50), move || {
-        behind.quote_unbound(b"second", PcrMask::EMPTY.with(10))
+    let second = worker.run(Duration::from_millis(50), async move {
+        behind
+            .quote_unbound(b"second", PcrMask::EMPTY.with(10))
+            .await
     });
     let (first, second) = tokio::join!(first, second);
     assert!(first.unwrap().is_ok());
@@ -181,7 +193,7 @@ async fn push_tpm_work_queues_on_the_tpm_worker_with_the_quotes() {
         TpmJobError::Deadline(Duration::from_millis(50))
     );
     // Once the worker has moved on, the dropped job never reached the TPM.
-    worker.run(Duration::from_secs(5), || ()).await.unwrap();
+    worker.run(Duration::from_secs(5), async {}).await.unwrap();
     let calls = slow.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 1, "the job past its deadline ran: {calls:?}");
 }

@@ -3,6 +3,7 @@
 //! keylet's own runtime, without a registrar: for tests of the server
 //! against a real TPM.
 
+use keylet_core::tpm::transport::BlockOn as _;
 use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -91,7 +92,7 @@ impl Agent {
         )
         .map_err(other)?;
         if objects.ek_transient {
-            tpm.release(objects.ek.handle);
+            tpm.release(objects.ek.handle).block_on();
         }
         let payload = load_or_create_payload_key(&dir.join("payload.pem"), "").map_err(other)?;
         let service = Arc::new(attestation(

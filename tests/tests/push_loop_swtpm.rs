@@ -31,6 +31,7 @@ use keylet::metrics::Metrics;
 use keylet::push::PushAgent;
 use keylet::push::client::Verifier;
 use keylet::push::evidence::Sources;
+use keylet_core::tpm::transport::BlockOn as _;
 use keylet_core::verify;
 use keylet_tests::swtpm::SwtpmTcp;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
@@ -238,7 +239,7 @@ fn service(device: &str, dir: &std::path::Path) -> (Arc<TpmAttestation>, String)
     )
     .unwrap();
     if objects.ek_transient {
-        tpm.release(objects.ek.handle);
+        tpm.release(objects.ek.handle).block_on();
     }
     let id = state.agent_id.clone();
     (
@@ -255,7 +256,11 @@ fn the_push_loop_gets_past_bad_answers_and_keeps_attesting() {
     let seen = Arc::new(Seen::default());
     let metrics = Arc::new(Metrics::new(Vec::new()));
     let rt = keylet::cli::runtime().unwrap();
+    let worker = keylet::executor::TpmWorker::default();
     rt.block_on(async {
+        // As `keylet run` does: the TPM's commands wait on the runtime.
+        assert!(tpm.watch(), "swtpm's TCP link cannot be watched");
+        worker.as_tasks();
         let (port, ca) = stand_in(Arc::clone(&seen)).await;
         std::fs::write(dir.join("ca.pem"), ca).unwrap();
         let settings = PushSettings {
@@ -273,7 +278,7 @@ fn the_push_loop_gets_past_bad_answers_and_keeps_attesting() {
         let agent = PushAgent {
             verifier: Verifier::new(&settings, &agent_id).unwrap(),
             tpm: Arc::clone(&tpm) as Arc<dyn keylet::server::Attestation>,
-            worker: keylet::executor::TpmWorker::default(),
+            worker: worker.clone(),
             sources: Sources {
                 ima: None,
                 uefi: None,
@@ -294,8 +299,8 @@ fn the_push_loop_gets_past_bad_answers_and_keeps_attesting() {
                 }
             })
             .await;
+        assert!(TpmAttestation::shutdown(&tpm, &worker, Duration::from_secs(5)).await);
     });
-    TpmAttestation::shutdown(&tpm, Duration::from_secs(5));
     let evidence = seen.evidence.load(Ordering::SeqCst);
     assert!(
         seen.sessions.load(Ordering::SeqCst) >= 3,

@@ -120,11 +120,13 @@ fn a_hung_tpm_stalls_nothing_but_quotes() {
     swtpm.resume().unwrap();
     let _ = stuck.join();
 
-    // Once the TPM answers again the AK is flushed: nothing left behind.
-    // (swtpm serves one connection at a time: this one gets through once
-    // keylet's connection is closed.)
+    // keylet is gone; the AK the hung TPM could not flush is still there
+    // (swtpm over TCP has no resource manager), and the next start's flush
+    // of leftovers takes it. (swtpm serves one connection at a time: this
+    // one gets through once keylet's connection is closed.)
     drop(agent);
     let mut tpm = keylet::agent::TpmBox::open(device.parse().unwrap()).unwrap();
     let left = tpm.tpm().flush_leftovers().block_on().unwrap();
-    assert_eq!(left, 0, "transient objects left in the TPM");
+    assert!(left >= 1, "no AK left to flush: {left} objects");
+    assert_eq!(tpm.tpm().flush_leftovers().block_on().unwrap(), 0);
 }

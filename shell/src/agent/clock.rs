@@ -16,7 +16,6 @@
 //! the lease, also when the TPM calls its clock safe: swtpm stopped with QEMU
 //! restarts an old clock value and reports it safe.
 
-use keylet_core::tpm::transport::BlockOn as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -32,10 +31,10 @@ use crate::store;
 /// holds the owner hierarchy's password (`tpm_clock_repair`), sets it
 /// forward with TPM2_ClockSet. Logs what was found and done. Returns whether
 /// the clock is safe now.
-pub(crate) fn ensure_safe(tpm: &mut TpmBox) -> bool {
-    let safe = check_and_repair(tpm);
+pub(crate) async fn ensure_safe(tpm: &mut TpmBox) -> bool {
+    let safe = check_and_repair(tpm).await;
     if safe {
-        renew_lease(tpm, true);
+        renew_lease(tpm, true).await;
     }
     safe
 }
@@ -43,11 +42,11 @@ pub(crate) fn ensure_safe(tpm: &mut TpmBox) -> bool {
 /// Renews the clock lease, when there is one, if half of it may have run or
 /// `now` (the quote path calls this before each quote: one TPM2_ReadClock
 /// about every 35 minutes).
-pub(crate) fn renew_lease(tpm: &mut TpmBox, now: bool) {
+pub(crate) async fn renew_lease(tpm: &mut TpmBox, now: bool) {
     if !tpm.clock_lease.as_ref().is_some_and(|l| now || l.due()) {
         return;
     }
-    match tpm.tpm().read_clock().block_on() {
+    match tpm.tpm().read_clock().await {
         Ok(c) if c.safe => {
             if let Some(lease) = tpm.clock_lease.as_mut() {
                 lease.renew(c.clock);
@@ -58,12 +57,12 @@ pub(crate) fn renew_lease(tpm: &mut TpmBox, now: bool) {
     }
 }
 
-fn check_and_repair(tpm: &mut TpmBox) -> bool {
+async fn check_and_repair(tpm: &mut TpmBox) -> bool {
     let floor = tpm.clock_lease.as_ref().map_or(0, |l| l.value);
     let repair = tpm.clock_lease.as_ref().and_then(|l| l.repair.clone());
     let mut tpm = tpm.tpm();
     let Some(owner_password) = repair else {
-        return match tpm.read_clock().block_on() {
+        return match tpm.read_clock().await {
             Ok(c) if !c.safe => {
                 log::error!(
                     "the TPM clock is not safe (unclean TPM reset; reset count {}): the verifier \
@@ -82,7 +81,7 @@ fn check_and_repair(tpm: &mut TpmBox) -> bool {
     };
     match tpm
         .make_clock_safe(Auth::Password(&owner_password), floor)
-        .block_on()
+        .await
     {
         Ok(ClockRepair::AlreadySafe(_)) => true,
         Ok(ClockRepair::Advanced { before, after }) => {

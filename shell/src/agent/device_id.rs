@@ -42,7 +42,7 @@ pub(crate) struct DeviceIdentity {
 pub(crate) fn load(tpm: &mut TpmBox, s: &DeviceIdSettings) -> Result<DeviceIdentity, StartError> {
     let idevid = obtain(&mut tpm.tpm(), &s.idevid, &IDEVID, s.template)?;
     if idevid.made_from.is_some() {
-        tpm.release(idevid.handle);
+        tpm.release(idevid.handle).block_on();
         log::info!("the re-created IDevID is checked against idevid_cert and flushed");
     }
     let iak = obtain(&mut tpm.tpm(), &s.iak, &IAK, s.template)?;
@@ -129,7 +129,7 @@ impl DeviceIdentity {
     pub(crate) fn release_iak(&mut self, tpm: &mut TpmBox) -> bool {
         let transient = std::mem::take(&mut self.iak_transient);
         if transient {
-            tpm.release(self.iak);
+            tpm.release(self.iak).block_on();
         }
         transient
     }

@@ -38,12 +38,13 @@ pub fn server_settings(
 }
 
 /// Serves the agent API on `listener` (none in push mode) and the SPIRE
-/// `identity` listeners (may be none), reloading the TLS files, until `stop`
+/// `identity` listeners (may be none), reloading the TLS files, with the TPM's
+/// commands waiting on this runtime where the link allows it, until `stop`
 /// completes (push mode: the push loop, which ends at a stop signal); then
 /// drops the TPM jobs still queued (a queue of quotes on a slow chip would
 /// outlast the grace), lets open requests run on for at most the settings'
 /// `shutdown_grace` (the TPM job running then finishes) and flushes the AK
-/// waiting at most [`FLUSH_WAIT`].
+/// as the last TPM job, waiting at most [`FLUSH_WAIT`].
 pub async fn serve(
     listener: Option<TcpListener>,
     identity: IdentityListeners,
@@ -53,6 +54,9 @@ pub async fn serve(
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = settings.tpm_worker.clone();
+    if service.watch() {
+        worker.as_tasks(); // the TPM's commands wait on this runtime
+    }
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopping| *stopping).await;
     };
@@ -97,5 +101,5 @@ pub async fn serve(
         task.abort();
     }
     worker.stop(); // when the servers ended by themselves
-    TpmAttestation::shutdown(&service, FLUSH_WAIT);
+    TpmAttestation::shutdown(&service, &worker, FLUSH_WAIT).await;
 }

@@ -2,21 +2,23 @@
 //! with recovery when the TPM connection was lost. Nothing but a quote waits
 //! for the TPM: `/agent/info` reads the AK handle from an atomic.
 
-use keylet_core::tpm::transport::BlockOn as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
+
+use tokio::sync::{Mutex, MutexGuard};
 
 use keylet_core::agent::{AgentError, CertifyRequest, QuoteRequest};
 use keylet_core::alg::KeyAlg;
-use keylet_core::pcr::{Digest, PcrMask};
+use keylet_core::pcr::{Digest, HashAlg, PcrMask};
 use keylet_core::tpm::Handle;
 use keylet_core::tpm::command::Auth;
 use keylet_core::verify::QuoteError;
 
 use super::tpm_box::TpmBox;
 use crate::config::AgentConfig;
-use crate::server::{AgentInfo, AttestError, Attestation, Nonce};
+use crate::executor::TpmWorker;
+use crate::server::{AgentInfo, AttestError, Attestation, Nonce, TpmAnswer};
 use crate::state::AgentState;
 use crate::tpm::{HintSuffix, TransportError};
 
@@ -96,33 +98,22 @@ impl std::fmt::Debug for TpmAttestation {
 }
 
 impl TpmAttestation {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the TPM state half-done
-        // in a way a next quote cannot cope with: each quote resets PCR 16.
+    /// Lets the TPM commands wait on the runtime, within it, before the first
+    /// TPM job ([`TpmBox::watch`]); whether they do.
+    pub fn watch(&self) -> bool {
         self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_lock()
+            .is_ok_and(|mut inner| inner.tpm.watch())
     }
 
-    /// Flushes the AK on a thread of its own and waits for it at most
-    /// `wait`: a TPM that hangs (a quote holds the lock until the transport
-    /// times out) cannot hold up the exit. Whether the AK was flushed; if
-    /// not, closing the device lets the kernel's resource manager flush it
+    /// Flushes the AK as `worker`'s last job and waits for it at most `wait`:
+    /// a TPM that hangs cannot hold up the exit. Whether the AK was flushed;
+    /// if not, closing the device lets the kernel's resource manager flush it
     /// (swtpm over TCP: the next start flushes leftovers).
-    pub fn shutdown(this: &Arc<Self>, wait: Duration) -> bool {
+    pub async fn shutdown(this: &Arc<Self>, worker: &TpmWorker, wait: Duration) -> bool {
         let service = Arc::clone(this);
-        let (done_tx, done_rx) = mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("keylet-flush".into())
-            .spawn(move || {
-                service.lock().tpm.flush_owned();
-                let _ = done_tx.send(());
-            });
-        if let Err(e) = spawned {
-            log::warn!("cannot start the thread that flushes the AK: {e}");
-            return false;
-        }
-        let flushed = done_rx.recv_timeout(wait).is_ok();
+        let flush = async move { service.inner.lock().await.tpm.flush_owned().await };
+        let flushed = worker.finish(wait, flush).await.is_ok();
         if flushed {
             log::info!("flushed the AK ({:#010x})", this.ak.load(Ordering::Relaxed));
         } else {
@@ -134,34 +125,39 @@ impl TpmAttestation {
         flushed
     }
 
-    /// Runs `work` with the TPM lock held, with the recovery a quote gets:
-    /// after a TPM I/O failure keylet reconnects, reloads the AK and runs
-    /// `work` once more; an unsafe clock is repaired and `work` retried.
-    fn with_tpm<R>(
+    /// The TPM, locked for one job, with the clock lease renewed when due.
+    async fn locked(&self) -> MutexGuard<'_, Inner> {
+        let mut inner = self.inner.lock().await;
+        super::clock::renew_lease(&mut inner.tpm, false).await;
+        inner
+    }
+
+    /// The recovery a TPM job gets after it failed with `e`, before it runs
+    /// once more: after a TPM I/O failure keylet reconnects and reloads the
+    /// AK; an unsafe clock is repaired. Otherwise the error to answer.
+    async fn recover(
         &self,
-        mut work: impl FnMut(&mut Inner) -> Result<R, AgentError<TransportError>>,
-    ) -> Result<R, AttestError> {
-        let mut inner = self.lock();
-        super::clock::renew_lease(&mut inner.tpm, false);
-        match work(&mut inner) {
-            Ok(r) => Ok(r),
-            Err(AgentError::Transport { error, .. }) => {
+        inner: &mut Inner,
+        e: AgentError<TransportError>,
+    ) -> Result<(), AttestError> {
+        match e {
+            AgentError::Transport { error, .. } => {
                 log::warn!("TPM I/O failed: {error}");
-                let ak = inner.recover(&self.ak_public).map_err(|e| {
+                let ak = inner.recover(&self.ak_public).await.map_err(|e| {
                     log::error!("TPM recovery failed: {e}");
                     AttestError::Tpm(e.into())
                 })?;
                 self.ak.store(ak, Ordering::Relaxed);
-                work(&mut inner).map_err(to_attest_error)
+                Ok(())
             }
             // The clock is still unsafe (an earlier repair failed, for example
             // while the TPM was busy): repair it now, then try once more.
-            Err(AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe))
-                if super::clock::ensure_safe(&mut inner.tpm) =>
+            AgentError::QuoteSelfCheck(QuoteError::ClockNotSafe)
+                if super::clock::ensure_safe(&mut inner.tpm).await =>
             {
-                work(&mut inner).map_err(to_attest_error)
+                Ok(())
             }
-            Err(e) => Err(to_attest_error(e)),
+            e => Err(to_attest_error(e)),
         }
     }
 }
@@ -169,17 +165,17 @@ impl TpmAttestation {
 impl Inner {
     /// Reconnects, clears what a restarted TPM may hold, recreates the EK
     /// and reloads the AK (`ak_public`); the new AK handle.
-    fn recover(&mut self, ak_public: &[u8]) -> Result<Handle, String> {
+    async fn recover(&mut self, ak_public: &[u8]) -> Result<Handle, String> {
         let tpm = &mut self.tpm;
         log::warn!("reconnecting to the TPM at {}", tpm.device());
-        tpm.reopen().map_err(|e| e.to_string())?;
-        super::clock::ensure_safe(tpm);
-        let _ = tpm.tpm().flush_leftovers().block_on();
+        tpm.reopen().await.map_err(|e| e.to_string())?;
+        super::clock::ensure_safe(tpm).await;
+        let _ = tpm.tpm().flush_leftovers().await;
         let mut public = [0u8; 1024];
         let ek = tpm
             .tpm()
             .create_ek(self.key_alg, self.persistent_ek, &mut public)
-            .block_on()
+            .await
             .map_err(|e| e.to_string())?;
         if ek.transient {
             tpm.own(ek.handle);
@@ -187,14 +183,52 @@ impl Inner {
         let loaded = tpm
             .tpm()
             .load_ak(ek.key(), ak_public, &self.ak_private)
-            .block_on();
+            .await;
         if ek.transient {
-            tpm.release(ek.handle);
+            tpm.release(ek.handle).await;
         }
         self.ak = loaded.map_err(|e| e.to_string())?;
         tpm.own(self.ak);
         log::info!("TPM reconnected; AK reloaded as {:#010x}", self.ak);
         Ok(self.ak)
+    }
+
+    async fn quote(&mut self, req: QuoteRequest<'_>) -> Result<String, AgentError<TransportError>> {
+        let req = QuoteRequest { ak: self.ak, ..req };
+        let n = self.tpm.tpm().quote(&req, &mut self.out).await?;
+        Ok(ascii(&self.out, n))
+    }
+
+    async fn certify(
+        &mut self,
+        qualifying: &[u8],
+        name: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), AgentError<TransportError>> {
+        let req = CertifyRequest {
+            object: self.ak,
+            object_auth: Auth::EMPTY,
+            sign: self.ak,
+            sign_auth: Auth::EMPTY,
+            qualifying,
+            object_name: name,
+        };
+        let Inner { tpm, out, .. } = self;
+        let lens = tpm.tpm().certify(&req, out).await?;
+        let attest = out.get(..lens.attest).unwrap_or(&[]).to_vec();
+        let end = lens.attest.saturating_add(lens.signature);
+        let signature = out.get(lens.attest..end).unwrap_or(&[]).to_vec();
+        Ok((attest, signature))
+    }
+
+    async fn quote_pcrs(
+        &mut self,
+        nonce: &[u8],
+        bank: HashAlg,
+        mask: PcrMask,
+    ) -> Result<String, AgentError<TransportError>> {
+        let Inner { tpm, out, ak, .. } = self;
+        let n = tpm.tpm().quote_pcrs(*ak, nonce, bank, mask, out).await?;
+        Ok(ascii(out, n))
     }
 }
 
@@ -213,19 +247,21 @@ fn to_attest_error(e: AgentError<TransportError>) -> AttestError {
 }
 
 impl Attestation for TpmAttestation {
-    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError> {
-        let nonce = nonce.as_str().as_bytes();
-        self.with_tpm(|inner| {
-            let req = QuoteRequest {
-                ak: inner.ak,
-                nonce,
-                bank: self.info.hash_alg,
-                mask,
-                data_digest: self.data_digest.as_bytes(),
-            };
-            let Inner { tpm, out, .. } = inner;
-            let n = tpm.tpm().quote(&req, out).block_on()?;
-            Ok(ascii(out, n))
+    fn quote<'a>(&'a self, nonce: &'a Nonce, mask: PcrMask) -> TpmAnswer<'a, String> {
+        let req = QuoteRequest {
+            ak: 0, // the AK as loaded when the quote runs
+            nonce: nonce.as_str().as_bytes(),
+            bank: self.info.hash_alg,
+            mask,
+            data_digest: self.data_digest.as_bytes(),
+        };
+        Box::pin(async move {
+            let mut inner = self.locked().await;
+            match inner.quote(req).await {
+                Err(e) => self.recover(&mut inner, e).await?,
+                done => return done.map_err(to_attest_error),
+            }
+            inner.quote(req).await.map_err(to_attest_error)
         })
     }
 
@@ -240,33 +276,32 @@ impl Attestation for TpmAttestation {
         }
     }
 
-    fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
-        self.with_tpm(|inner| {
-            let req = CertifyRequest {
-                object: inner.ak,
-                object_auth: Auth::EMPTY,
-                sign: inner.ak,
-                sign_auth: Auth::EMPTY,
-                qualifying,
-                object_name: &self.ak_name,
-            };
-            let Inner { tpm, out, .. } = inner;
-            let lens = tpm.tpm().certify(&req, out).block_on()?;
-            let attest = out.get(..lens.attest).unwrap_or(&[]).to_vec();
-            let end = lens.attest.saturating_add(lens.signature);
-            let signature = out.get(lens.attest..end).unwrap_or(&[]).to_vec();
-            Ok((attest, signature))
+    fn certify_ak<'a>(&'a self, qualifying: &'a [u8]) -> TpmAnswer<'a, (Vec<u8>, Vec<u8>)> {
+        Box::pin(async move {
+            let mut inner = self.locked().await;
+            match inner.certify(qualifying, &self.ak_name).await {
+                Err(e) => self.recover(&mut inner, e).await?,
+                done => return done.map_err(to_attest_error),
+            }
+            inner
+                .certify(qualifying, &self.ak_name)
+                .await
+                .map_err(to_attest_error)
         })
     }
 
-    fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError> {
-        self.with_tpm(|inner| {
-            let Inner { tpm, out, ak, .. } = inner;
-            let n = tpm
-                .tpm()
-                .quote_pcrs(*ak, nonce, self.info.hash_alg, mask, out)
-                .block_on()?;
-            Ok(ascii(out, n))
+    fn quote_unbound<'a>(&'a self, nonce: &'a [u8], mask: PcrMask) -> TpmAnswer<'a, String> {
+        let bank = self.info.hash_alg;
+        Box::pin(async move {
+            let mut inner = self.locked().await;
+            match inner.quote_pcrs(nonce, bank, mask).await {
+                Err(e) => self.recover(&mut inner, e).await?,
+                done => return done.map_err(to_attest_error),
+            }
+            inner
+                .quote_pcrs(nonce, bank, mask)
+                .await
+                .map_err(to_attest_error)
         })
     }
 

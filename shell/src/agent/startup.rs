@@ -120,7 +120,7 @@ pub(super) async fn open_common(c: &AgentConfig) -> Result<Opened, StartError> {
             Ok(n) => log::warn!("flushed {n} TPM objects or sessions left by an earlier process"),
             Err(e) => log::warn!("could not look for leftover TPM objects: {e}"),
         }
-        clock::ensure_safe(&mut tpm);
+        clock::ensure_safe(&mut tpm).block_on();
         let objects = keys::endorsement(&mut tpm, c.tpm_encryption_alg, c.ek_handle)?;
         crate::state::remove_stale_temporaries(c);
         let state = AgentState::load(&c.agent_data_path).map_err(StartError::Store)?;
@@ -194,7 +194,7 @@ pub(super) async fn register_or_stop(
         () = shutdown_signal() => return Ok(None),
     };
     if o.objects.ek_transient {
-        o.tpm.release(o.objects.ek.handle);
+        o.tpm.release(o.objects.ek.handle).block_on();
     }
     let api = registered?;
     if let Some(m) = &o.metrics {

@@ -32,6 +32,8 @@ pub struct TpmBox {
     pub(super) clock_lease: Option<ClockLease>,
     /// The endorsement hierarchy's password (`tpm_ownerpassword`).
     endorsement: Secret<Vec<u8>>,
+    /// Whether commands wait on the runtime ([`TpmBox::watch`]).
+    watched: bool,
 }
 
 impl TpmBox {
@@ -47,6 +49,7 @@ impl TpmBox {
             owned: Vec::new(),
             clock_lease: None,
             endorsement: Secret::default(),
+            watched: false,
         })
     }
 
@@ -63,13 +66,29 @@ impl TpmBox {
         &self.device
     }
 
-    /// Closes and reopens the connection (after the TPM went away). The
-    /// objects of the old connection are gone (a resource manager flushed
-    /// them) or left for `flush_leftovers`: none is flushed on drop any more.
-    pub(crate) fn reopen(&mut self) -> Result<(), TransportError> {
-        self.transport = tpm::open(&self.device, tpm::DEFAULT_TIMEOUT)?;
+    /// Closes and reopens the connection (after the TPM went away), watched
+    /// as the old one was. The objects of the old connection are gone (a
+    /// resource manager flushed them) or left for `flush_leftovers`: none is
+    /// flushed on drop any more.
+    pub(crate) async fn reopen(&mut self) -> Result<(), TransportError> {
+        let (device, shown) = (self.device.clone(), self.device.to_string());
+        let open = move || tpm::open(&device, tpm::DEFAULT_TIMEOUT);
+        self.transport = if self.watched {
+            // Connecting may take the timeout: on tokio's blocking thread.
+            let opened = tokio::task::spawn_blocking(open).await;
+            opened.unwrap_or_else(|e| Err(TransportError::open(shown, e.to_string())))?
+        } else {
+            open()?
+        };
+        self.watched = self.watched && self.transport.watch();
         self.owned.clear();
         Ok(())
+    }
+
+    /// Lets commands wait on the runtime ([`TpmTransport::watch`]); whether they do.
+    pub(crate) fn watch(&mut self) -> bool {
+        self.watched = self.transport.watch();
+        self.watched
     }
 
     pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
@@ -92,20 +111,20 @@ impl TpmBox {
     }
 
     /// Flushes `handle` now and stops owning it (logs a failure).
-    pub fn release(&mut self, handle: Handle) {
+    pub async fn release(&mut self, handle: Handle) {
         self.owned.retain(|h| *h != handle);
-        self.flush_logged(handle);
+        self.flush_logged(handle).await;
     }
 
     /// Flushes every owned object now, newest first.
-    pub(crate) fn flush_owned(&mut self) {
+    pub(crate) async fn flush_owned(&mut self) {
         while let Some(h) = self.owned.pop() {
-            self.flush_logged(h);
+            self.flush_logged(h).await;
         }
     }
 
-    fn flush_logged(&mut self, handle: Handle) {
-        match self.tpm().flush(handle).block_on() {
+    async fn flush_logged(&mut self, handle: Handle) {
+        match self.tpm().flush(handle).await {
             Ok(()) => log::debug!("flushed TPM object {handle:#010x}"),
             Err(e) => log::warn!("could not flush TPM object {handle:#010x}: {e}"),
         }
@@ -113,8 +132,12 @@ impl TpmBox {
 }
 
 impl Drop for TpmBox {
+    /// Flushes what is still owned, unless commands wait on the runtime: a
+    /// drop cannot wait for it, and keylet's stop flushed as its last TPM job.
     fn drop(&mut self) {
-        self.flush_owned();
+        if !self.watched {
+            self.flush_owned().block_on();
+        }
     }
 }
 
@@ -174,9 +197,9 @@ mod tests {
             tpm.own(h);
         }
         assert_eq!(tpm.owned, [0x8000_0000, 0x8000_0001, 0x8000_0002]);
-        tpm.release(0x8000_0000);
+        tpm.release(0x8000_0000).block_on();
         assert_eq!(flushed.recv().unwrap(), 0x8000_0000);
-        tpm.flush_owned();
+        tpm.flush_owned().block_on();
         assert!(tpm.owned.is_empty());
         // an early return (a failed start-up step) drops the box: it flushes
         tpm.own(0x8000_0005);

@@ -1,7 +1,8 @@
 //! Where keylet's blocking work runs, so that nothing waits behind work of
-//! another kind: TPM jobs on the [`tpm`] worker, the operator's scripts
-//! (payload delivery, revocation actions) on the [`operator`] thread. The
-//! async thread only moves bytes; tokio's one blocking thread reads logs.
+//! another kind: TPM jobs on the [`tpm`] worker (tasks taking turns while the
+//! TPM's commands wait on the runtime), the operator's scripts (payload
+//! delivery, revocation actions) on the [`operator`] thread. The async thread
+//! moves bytes and blocks on nothing; tokio's one blocking thread reads logs.
 
 pub mod operator;
 pub mod tpm;

@@ -1,14 +1,19 @@
-//! [`TpmWorker`]: the one thread that talks to the TPM after start-up. Every
+//! [`TpmWorker`]: where TPM jobs run after start-up, one at a time. Every
 //! TPM job (a quote for the verifier or SPIRE, a push-mode proof or quote)
 //! waits in one queue with its deadline; no other kind of work runs there,
 //! so a quote waits at most for the TPM jobs ahead of it. A job whose
 //! deadline passed while it waited, or whose requester has gone, is dropped
 //! without touching the TPM; a job that has started finishes by itself.
+//! While the TPM's commands wait on the runtime (a watched link), jobs are
+//! runtime tasks taking turns; else they run on the worker's own thread.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use keylet_core::tpm::transport::BlockOn as _;
 
 use super::Job;
 
@@ -36,6 +41,8 @@ pub struct TpmWorker {
     queue: Arc<OnceLock<Option<Sender<Job>>>>,
     /// Set by [`TpmWorker::stop`]: no job starts any more.
     stopping: Arc<AtomicBool>,
+    /// Set by [`TpmWorker::as_tasks`]: the turn each job task waits for.
+    tasks: Arc<OnceLock<Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl TpmWorker {
@@ -47,8 +54,14 @@ impl TpmWorker {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Runs `work` (TPM commands) on the TPM worker and waits for its result
-    /// at most `deadline`, the wait in the queue included.
+    /// Runs every job from now on as a runtime task, in turn (the TPM's
+    /// commands wait on the runtime), instead of on the worker's thread.
+    pub fn as_tasks(&self) {
+        let _ = self.tasks.set(Arc::default());
+    }
+
+    /// Runs `work` (TPM commands) as a TPM job and waits for its result at
+    /// most `deadline`, the wait in the queue included.
     ///
     /// # Errors
     ///
@@ -56,31 +69,59 @@ impl TpmWorker {
     pub async fn run<R: Send + 'static>(
         &self,
         deadline: Duration,
-        work: impl FnOnce() -> R + Send + 'static,
+        work: impl Future<Output = R> + Send + 'static,
     ) -> Result<R, TpmJobError> {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(TpmJobError::Stopped);
         }
+        self.submit(deadline, work, Some(Arc::clone(&self.stopping)))
+            .await
+    }
+
+    /// Runs `work` as the last TPM job, at keylet's stop: after the job that
+    /// runs now, not after those still queued. Waits as [`TpmWorker::run`].
+    pub(crate) async fn finish<R: Send + 'static>(
+        &self,
+        deadline: Duration,
+        work: impl Future<Output = R> + Send + 'static,
+    ) -> Result<R, TpmJobError> {
+        self.submit(deadline, work, None).await
+    }
+
+    async fn submit<R: Send + 'static>(
+        &self,
+        deadline: Duration,
+        work: impl Future<Output = R> + Send + 'static,
+        stopping: Option<Arc<AtomicBool>>,
+    ) -> Result<R, TpmJobError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let (stopping, until) = (Arc::clone(&self.stopping), Instant::now() + deadline);
+        let until = Instant::now() + deadline;
         // A job whose deadline passed in the queue is dropped (its requester
         // has already answered), and so is every job once keylet stops and
         // a job whose requester gave up while it waited.
-        let job: Job = Box::new(move || {
-            if stopping.load(Ordering::SeqCst) {
+        let job = async move {
+            if stopping.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 log::debug!("dropped a TPM job: keylet is stopping");
             } else if Instant::now() >= until {
                 log::debug!("dropped a TPM job whose deadline passed while it waited");
             } else if !tx.is_closed() {
-                let _ = tx.send(work());
+                let _ = tx.send(work.await);
             }
-        });
-        let queue = self.queue.get_or_init(|| {
-            let (tx, jobs) = mpsc::channel::<Job>();
-            super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
-        });
-        if queue.as_ref().is_none_or(|queue| queue.send(job).is_err()) {
-            return Err(TpmJobError::Stopped);
+        };
+        if let Some(turn) = self.tasks.get().cloned() {
+            tokio::spawn(async move {
+                let _turn = turn.lock_owned().await;
+                job.await;
+            });
+        } else {
+            let queue = self.queue.get_or_init(|| {
+                let (tx, jobs) = mpsc::channel::<Job>();
+                super::spawn("keylet-tpm", "TPM jobs", jobs).then_some(tx)
+            });
+            let job: Job = Box::new(move || job.block_on());
+            if queue.as_ref().is_none_or(|queue| queue.send(job).is_err()) {
+                return Err(TpmJobError::Stopped);
+            }
         }
         match tokio::time::timeout(deadline, rx).await {
             Ok(Ok(done)) => Ok(done),
@@ -106,7 +147,7 @@ mod tests {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let busy = worker.clone();
         let first = tokio::spawn(async move {
-            busy.run(Duration::from_secs(30), move || {
+            busy.run(Duration::from_secs(30), async move {
                 let _ = started_tx.send(());
                 release_rx.recv().is_ok()
             })
@@ -119,14 +160,14 @@ mod tests {
     #[tokio::test]
     async fn runs_jobs_in_order_and_reports_a_panicking_one_as_stopped() {
         let worker = TpmWorker::default();
-        let a = worker.run(Duration::from_secs(5), || 1).await;
-        let b = worker.run(Duration::from_secs(5), || 2).await;
+        let a = worker.run(Duration::from_secs(5), async { 1 }).await;
+        let b = worker.run(Duration::from_secs(5), async { 2 }).await;
         assert_eq!((a, b), (Ok(1), Ok(2)));
         let r: Result<(), _> = worker
-            .run(Duration::from_secs(5), || panic!("job panics"))
+            .run(Duration::from_secs(5), async { panic!("job panics") })
             .await;
         assert_eq!(r, Err(TpmJobError::Stopped));
-        assert_eq!(worker.run(Duration::from_secs(5), || 4).await, Ok(4));
+        assert_eq!(worker.run(Duration::from_secs(5), async { 4 }).await, Ok(4));
     }
 
     #[tokio::test]
@@ -136,7 +177,7 @@ mod tests {
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
         let late = worker
-            .run(Duration::from_millis(50), move || {
+            .run(Duration::from_millis(50), async move {
                 flag.store(true, Ordering::SeqCst);
             })
             .await;
@@ -144,7 +185,7 @@ mod tests {
         release_tx.send(()).unwrap();
         assert_eq!(first.await.unwrap(), Ok(true));
         // The worker has moved past the dropped job: a new one runs.
-        assert_eq!(worker.run(Duration::from_secs(5), || 3).await, Ok(3));
+        assert_eq!(worker.run(Duration::from_secs(5), async { 3 }).await, Ok(3));
         assert!(!ran.load(Ordering::SeqCst), "a job past its deadline ran");
     }
 
@@ -155,7 +196,7 @@ mod tests {
         // A quote queued behind the running job, its requester still waiting.
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
-        let mut queued = Box::pin(worker.run(Duration::from_secs(30), move || {
+        let mut queued = Box::pin(worker.run(Duration::from_secs(30), async move {
             flag.store(true, Ordering::SeqCst);
         }));
         // Polled once (a zero timeout polls its future first), the job is in
@@ -175,7 +216,7 @@ mod tests {
             "a job queued before the stop ran"
         );
         assert_eq!(
-            worker.run(Duration::from_secs(5), || 5).await,
+            worker.run(Duration::from_secs(5), async { 5 }).await,
             Err(TpmJobError::Stopped)
         );
     }

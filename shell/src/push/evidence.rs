@@ -69,7 +69,7 @@ pub fn capabilities(tpm: &dyn Attestation, sources: &Sources) -> Result<Vec<u8>,
 /// # Errors
 ///
 /// [`PushError::Tpm`] if the quote fails.
-pub fn quote(
+pub async fn quote(
     tpm: &dyn Attestation,
     requested: &[Requested],
 ) -> Result<Option<Collected>, PushError> {
@@ -81,6 +81,7 @@ pub fn quote(
     };
     let text = tpm
         .quote_unbound(challenge, pcrs)
+        .await
         .map_err(|e| PushError::Tpm(e.to_string()))?;
     let [message, signature, subject_data] = quote_string::split(&text)
         .map_err(|e| PushError::Tpm(e.to_string()))?

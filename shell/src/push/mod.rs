@@ -120,7 +120,7 @@ pub(crate) fn secs(d: Duration) -> String {
 /// jobs included.
 async fn on_tpm<R: Send + 'static>(
     worker: &TpmWorker,
-    work: impl FnOnce() -> Result<R, PushError> + Send + 'static,
+    work: impl Future<Output = Result<R, PushError>> + Send + 'static,
 ) -> Result<R, PushError> {
     worker
         .run(crate::server::QUOTE_DEADLINE, work)

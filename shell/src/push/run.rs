@@ -90,8 +90,8 @@ impl PushAgent {
         // The quote on the TPM worker, then the logs (read after the quote,
         // so the IMA lines cover every measurement in the quoted PCR 10).
         let tpm = Arc::clone(&self.tpm);
-        let (quote, requested) = on_tpm(&self.worker, move || {
-            Ok((evidence::quote(&*tpm, &requested)?, requested))
+        let (quote, requested) = on_tpm(&self.worker, async move {
+            Ok((evidence::quote(&*tpm, &requested).await?, requested))
         })
         .await?;
         let sources = self.sources.clone();

@@ -34,8 +34,9 @@ impl PushAgent {
             .await?
             .read(messages::parse_session_challenge)?;
         let (tpm, qualifying) = (Arc::clone(&self.tpm), challenge.challenge);
-        let (attest, signature) = on_tpm(&self.worker, move || {
+        let (attest, signature) = on_tpm(&self.worker, async move {
             tpm.certify_ak(&qualifying)
+                .await
                 .map_err(|e| PushError::Tpm(format!("TPM2_Certify of the AK failed: {e}")))
         })
         .await?;

@@ -113,9 +113,9 @@ impl Handler {
         // result is dropped).
         let service = Arc::clone(&self.service);
         let (nonce, mask) = (q.nonce, q.mask.with(DATA_PCR));
-        let done = s
-            .tpm_worker
-            .run(s.limits.quote_deadline, move || service.quote(&nonce, mask));
+        let done = s.tpm_worker.run(s.limits.quote_deadline, async move {
+            service.quote(&nonce, mask).await
+        });
         let quote = match done.await {
             Ok(quote) => quote,
             Err(TpmJobError::Stopped) => Err(AttestError::Interrupted),

@@ -13,14 +13,16 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::server::query::Nonce;
-use crate::server::service::{AgentInfo, AttestError, Attestation};
+use crate::server::service::{AgentInfo, AttestError, Attestation, TpmAnswer};
 use crate::server::{Limits, ServerSettings};
 
 struct NoTpm;
 
 impl Attestation for NoTpm {
-    fn quote(&self, _: &Nonce, _: PcrMask) -> Result<String, AttestError> {
-        Err(AttestError::PcrsUnstable { attempts: 1 })
+    fn quote(&self, _: &Nonce, _: PcrMask) -> TpmAnswer<'_, String> {
+        Box::pin(std::future::ready(Err(AttestError::PcrsUnstable {
+            attempts: 1,
+        })))
     }
     fn payload_public_pem(&self) -> &str {
         ""
@@ -34,11 +36,11 @@ impl Attestation for NoTpm {
             ak_handle: 0x8100_0001,
         }
     }
-    fn certify_ak(&self, _: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
-        Err(AttestError::Interrupted)
+    fn certify_ak(&self, _: &[u8]) -> TpmAnswer<'_, (Vec<u8>, Vec<u8>)> {
+        Box::pin(std::future::ready(Err(AttestError::Interrupted)))
     }
-    fn quote_unbound(&self, _: &[u8], _: PcrMask) -> Result<String, AttestError> {
-        Err(AttestError::Interrupted)
+    fn quote_unbound(&self, _: &[u8], _: PcrMask) -> TpmAnswer<'_, String> {
+        Box::pin(std::future::ready(Err(AttestError::Interrupted)))
     }
     fn ak_public(&self) -> &[u8] {
         &[]

@@ -24,7 +24,7 @@ mod version;
 
 pub use identity_listener::{IdentityListeners, serve_identity};
 pub use query::{IntegrityQuery, Nonce, QueryError};
-pub use service::{AgentInfo, AttestError, Attestation};
+pub use service::{AgentInfo, AttestError, Attestation, TpmAnswer};
 pub use tls::{ServerTls, TlsError, TlsFiles};
 pub use version::{ApiVersion, ApiVersions};
 

@@ -1,20 +1,23 @@
 //! The contract between the HTTP server and the TPM side of keylet, which
-//! runs the TPM and owns the keys. The server calls [`Attestation::quote`] on
-//! the TPM worker ([`crate::executor::TpmWorker`]), so it may block; the
-//! server answers 500 when no quote came within
-//! [`super::Limits::quote_deadline`]. The methods that do not say "blocking"
-//! must never wait for the TPM.
+//! runs the TPM and owns the keys. The server runs [`Attestation::quote`] as
+//! a job of the TPM worker ([`crate::executor::TpmWorker`]) and answers 500
+//! when no quote came within [`super::Limits::quote_deadline`]. The methods
+//! that do not give a [`TpmAnswer`] never wait for the TPM.
 
 use std::fmt;
+use std::pin::Pin;
 
 use keylet_core::alg::{KeyAlg, SignAlg};
 use keylet_core::pcr::{HashAlg, PcrMask};
 
 use super::query::Nonce;
 
+/// A TPM job's answer: TPM commands, run as a job of the TPM worker.
+pub type TpmAnswer<'a, T> = Pin<Box<dyn Future<Output = Result<T, AttestError>> + Send + 'a>>;
+
 /// What the server needs from the TPM side.
 pub trait Attestation: Send + Sync + 'static {
-    /// Blocking: Keylime's quote string (`r<b64 TPMS_ATTEST>:<b64
+    /// Keylime's quote string (`r<b64 TPMS_ATTEST>:<b64
     /// TPMT_SIGNATURE>:<b64 PCR blob>`) over `mask` (which always holds PCR
     /// 16) with `nonce` as qualifying data and the algorithms of
     /// [`agent_info`](Self::agent_info), after resetting PCR 16 and extending
@@ -23,7 +26,7 @@ pub trait Attestation: Send + Sync + 'static {
     ///
     /// Errors: The TPM cannot produce a quote: answered 500 "Unable to retrieve
     /// quote", which the verifier retries.
-    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError>;
+    fn quote<'a>(&'a self, nonce: &'a Nonce, mask: PcrMask) -> TpmAnswer<'a, String>;
 
     /// The payload key (NK) as a SubjectPublicKeyInfo PEM: exactly the bytes
     /// whose hash is extended into PCR 16, trailing newline included.
@@ -32,18 +35,18 @@ pub trait Attestation: Send + Sync + 'static {
     /// The agent's identity and algorithms, for `/agent/info`.
     fn agent_info(&self) -> AgentInfo;
 
-    /// Blocking: push mode's proof of possession, TPM2_Certify of the AK by
+    /// Push mode's proof of possession, TPM2_Certify of the AK by
     /// itself with `qualifying` (the verifier's decoded challenge); the
     /// TPMS_ATTEST and the TPMT_SIGNATURE.
     ///
     /// Errors: The TPM fails or its answer is not the attestation asked for.
-    fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError>;
+    fn certify_ak<'a>(&'a self, qualifying: &'a [u8]) -> TpmAnswer<'a, (Vec<u8>, Vec<u8>)>;
 
-    /// Blocking: a push-mode quote of `mask` of the agent's bank with `nonce`
+    /// A push-mode quote of `mask` of the agent's bank with `nonce`
     /// (the verifier's decoded challenge) as qualifying data, without PCR 16.
     ///
     /// Errors: The TPM fails or the quote fails its self-check.
-    fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError>;
+    fn quote_unbound<'a>(&'a self, nonce: &'a [u8], mask: PcrMask) -> TpmAnswer<'a, String>;
 
     /// The AK's TPM2B_PUBLIC, as registered.
     fn ak_public(&self) -> &[u8];

@@ -6,12 +6,14 @@
 //! transient handles belong to the connection.
 
 mod device;
+mod error;
 mod hint;
 mod transport;
 
 pub use device::{DeviceError, TpmDevice};
+pub use error::{Failure, TransportError};
 pub(crate) use hint::HintSuffix;
-pub use transport::{Failure, TpmTransport, TransportError, open};
+pub use transport::{TpmTransport, open};
 
 use std::time::Duration;
 

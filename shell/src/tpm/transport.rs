@@ -1,9 +1,10 @@
 //! The one TPM transport over each link keylet supports. Every command goes
 //! out whole and the response is read until its declared size has arrived;
-//! errors name the device and the command in flight ([`Fail`]).
+//! errors name the device and the command in flight ([`Fail`]). A link can
+//! be [watched](TpmTransport::watch) by the runtime: a command then waits for
+//! its answer as a future, without holding a thread.
 
 use keylet_core::tpm::transport::BlockOn as _;
-use std::fmt;
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -16,16 +17,24 @@ use keylet_core::tpm::mssim::{self, SIGNAL_NV_ON, SIGNAL_POWER_ON, TPM_SESSION_E
 use keylet_core::tpm::response::{HEADER_SIZE as HEADER, command_code, declared_size};
 use keylet_core::tpm::transport::Transport;
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, SFlag, fstat};
+use tokio::io::unix::AsyncFd;
 
 use super::TpmDevice;
+use super::error::{Fail, Failure, TransportError};
+
+/// A link registered with the runtime, and whether it is a TPM character
+/// device (which answers a read with 0 bytes while the response is not ready).
+type Watch = (AsyncFd<OwnedFd>, bool);
 
 /// A TPM: a character device or open descriptor, swtpm over TCP, or the
 /// Microsoft/IBM simulator.
 #[derive(Debug)]
 pub struct TpmTransport {
+    /// Set by [`TpmTransport::watch`].
+    watch: Option<Watch>,
     link: Link,
     device: String,
     timeout: Duration,
@@ -75,6 +84,7 @@ pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, Trans
         }
     };
     let mut t = TpmTransport {
+        watch: None,
         link,
         device: name.clone(),
         timeout,
@@ -83,7 +93,7 @@ pub fn open(device: &TpmDevice, timeout: Duration) -> Result<TpmTransport, Trans
         for signal in [SIGNAL_POWER_ON, SIGNAL_NV_ON] {
             let sent = platform.write_all(&signal.to_be_bytes());
             sent.map_err(|e| fail.stream("write", e))?;
-            let ack = read_word(platform, Instant::now() + timeout, &fail)?;
+            let ack = read_word(platform, None, Instant::now() + timeout, &fail).block_on()?;
             if ack != 0 {
                 let why = format!("the simulator answered platform signal {signal} with {ack}");
                 return Err(fail.open(why));
@@ -116,6 +126,7 @@ impl TpmTransport {
     #[must_use]
     pub fn from_owned(fd: OwnedFd, device: impl Into<String>, timeout: Duration) -> Self {
         Self {
+            watch: None,
             link: Link::Fd(File::from(fd)),
             device: device.into(),
             timeout,
@@ -130,6 +141,34 @@ impl TpmTransport {
     pub fn tcp(host: &str, port: u16, timeout: Duration) -> Result<Self, TransportError> {
         let host = host.to_owned();
         open(&TpmDevice::Tcp { host, port }, timeout)
+    }
+
+    /// Lets each command wait for its answer on the runtime it is called in
+    /// (the link non-blocking, registered with the runtime); whether it does.
+    /// If not (a TPM device can be polled from Linux 4.20 on), each command
+    /// blocks its thread while it waits.
+    pub fn watch(&mut self) -> bool {
+        let fd = match &self.link {
+            Link::Fd(file) => file.as_fd(),
+            Link::Tcp(stream) | Link::Mssim { tpm: stream, .. } => stream.as_fd(),
+        };
+        let nonblocking = |on: bool| {
+            let mut flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+            flags.set(OFlag::O_NONBLOCK, on);
+            fcntl(fd, FcntlArg::F_SETFL(flags))
+        };
+        // `AsyncFd::new` is deprecated for its lack of I/O safety; it watches
+        // a duplicate it owns, so no other owner can close it under it.
+        #[allow(deprecated)]
+        let watched = (nonblocking(true).map_err(io::Error::from))
+            .and_then(|_| fd.try_clone_to_owned())
+            .and_then(AsyncFd::new)
+            .inspect_err(|e| log::info!("TPM {}: each command holds a thread: {e}", self.device));
+        let _ = nonblocking(watched.is_ok());
+        let mode = fstat(fd).map(|s| SFlag::from_bits_truncate(s.st_mode) & SFlag::S_IFMT);
+        let device = mode == Ok(SFlag::S_IFCHR);
+        self.watch = watched.ok().map(|w| (w, device));
+        self.watch.is_some()
     }
 }
 
@@ -156,9 +195,10 @@ fn connect_stream(host: &str, port: u16, fail: &Fail<'_>) -> Result<TcpStream, T
 }
 
 /// Reads what `io` has into `buf` (at least one byte), waiting for it at
-/// most until `deadline`.
-fn read_some(
+/// most until `deadline` on the runtime when `watch`ed, else in `poll`.
+async fn read_some(
     io: &mut (impl Read + AsFd),
+    watch: Option<&Watch>,
     buf: &mut [u8],
     deadline: Instant,
     fail: &Fail<'_>,
@@ -168,32 +208,46 @@ fn read_some(
         if left.is_zero() {
             return Err(fail.err(Failure::Timeout(fail.timeout.as_secs())));
         }
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(io.as_fd(), PollFlags::POLLIN)];
-        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(0) | Err(Errno::EINTR) => continue,
-            Ok(_) => {}
-            Err(e) => return Err(fail.err(Failure::Io("poll", e.into()))),
+        let mut ready = None;
+        if let Some((fd, _)) = watch {
+            match tokio::time::timeout(left, fd.readable()).await {
+                Ok(Ok(guard)) => ready = Some(guard),
+                Ok(Err(e)) => return Err(fail.err(Failure::Io("poll", e))),
+                Err(_) => continue,
+            }
+        } else {
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(io.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(fail.err(Failure::Io("poll", e.into()))),
+            }
         }
         match io.read(buf) {
+            Ok(0) if watch.is_some_and(|(_, device)| *device) => {} // not answered yet
             Ok(0) => return Err(fail.err(Failure::Closed)),
             Ok(n) => return Ok(n),
             Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
             Err(e) => return Err(fail.err(Failure::Io("read", e))),
         }
+        if let Some(mut guard) = ready {
+            guard.clear_ready();
+        }
     }
 }
 
 /// Reads one of the simulator's big-endian words.
-fn read_word(
+async fn read_word(
     io: &mut (impl Read + AsFd),
+    watch: Option<&Watch>,
     deadline: Instant,
     fail: &Fail<'_>,
 ) -> Result<u32, TransportError> {
     let mut w = [0u8; 4];
     let mut got = 0usize;
     while let Some(dst) = w.get_mut(got..).filter(|d| !d.is_empty()) {
-        got = got.saturating_add(read_some(io, dst, deadline, fail)?);
+        got = got.saturating_add(read_some(io, watch, dst, deadline, fail).await?);
     }
     Ok(mssim::word(w))
 }
@@ -201,10 +255,11 @@ fn read_word(
 /// Writes `command` whole (framed for the simulator when `mssim`), then
 /// reads until the response's declared size has arrived or the deadline
 /// passes. The simulator sends the frame's size before it and an
-/// acknowledgement after it.
-fn exchange(
+/// acknowledgement after it. A watched link takes a command without waiting:
+/// the TPM has answered the one before it.
+async fn exchange(
     io: &mut (impl Read + Write + AsFd),
-    mssim: bool,
+    (mssim, watch): (bool, Option<&Watch>),
     fail: &Fail<'_>,
     command: &[u8],
     response: &mut [u8],
@@ -222,7 +277,7 @@ fn exchange(
     sent.map_err(|e| fail.stream("write", e))?;
     // the simulator's size word counts the whole frame
     let limit = if mssim {
-        read_word(io, deadline, fail)? as usize
+        read_word(io, watch, deadline, fail).await? as usize
     } else {
         capacity
     };
@@ -242,10 +297,10 @@ fn exchange(
         let Some(dst) = response.get_mut(got..limit).filter(|d| !d.is_empty()) else {
             return Err(fail.bad_size(got, capacity));
         };
-        got = got.saturating_add(read_some(io, dst, deadline, fail)?);
+        got = got.saturating_add(read_some(io, watch, dst, deadline, fail).await?);
     };
     if mssim {
-        read_word(io, deadline, fail)?; // the acknowledgement
+        read_word(io, watch, deadline, fail).await?; // the acknowledgement
     }
     Ok(size)
 }
@@ -263,17 +318,22 @@ impl Transport for TpmTransport {
             cc: command_code(command),
             timeout: self.timeout,
         };
+        let watch = self.watch.as_ref();
         match &mut self.link {
-            Link::Fd(file) => exchange(file, false, &fail, command, response),
-            Link::Tcp(stream) => exchange(stream, false, &fail, command, response),
-            Link::Mssim { tpm, .. } => exchange(tpm, true, &fail, command, response),
+            Link::Fd(file) => exchange(file, (false, watch), &fail, command, response).await,
+            Link::Tcp(stream) => exchange(stream, (false, watch), &fail, command, response).await,
+            Link::Mssim { tpm, .. } => exchange(tpm, (true, watch), &fail, command, response).await,
         }
     }
 
     /// Sleeps before a retry the TPM asked for: 20 ms per attempt, at most 200 ms.
     async fn backoff(&mut self, attempt: u32) {
-        let ms = u64::from(attempt.min(10)).saturating_mul(20);
-        std::thread::sleep(Duration::from_millis(ms));
+        let wait = Duration::from_millis(u64::from(attempt.min(10)).saturating_mul(20));
+        if self.watch.is_some() {
+            tokio::time::sleep(wait).await;
+        } else {
+            std::thread::sleep(wait);
+        }
     }
 }
 
@@ -284,106 +344,5 @@ impl Drop for TpmTransport {
             let _ = tpm.write_all(&end);
             let _ = platform.write_all(&end);
         }
-    }
-}
-
-/// A TPM transport failure.
-#[derive(Debug)]
-pub struct TransportError {
-    /// The device as configured.
-    pub(crate) device: String,
-    /// The command code in flight (0 while opening).
-    pub(crate) cc: u32,
-    pub failure: Failure,
-}
-
-/// What went wrong on a TPM transport.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Failure {
-    /// The device could not be opened or connected to: the OS error.
-    Open(io::Error),
-    /// `"write"`, `"read"` or `"poll"` failed with the OS error.
-    Io(&'static str, io::Error),
-    /// No complete response arrived within this many seconds.
-    Timeout(u64),
-    /// The peer closed the connection mid-response.
-    Closed,
-    /// The response header declares a `size` that is impossible or does not
-    /// fit the response buffer's `capacity`.
-    BadSize { size: usize, capacity: usize },
-}
-
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { device, cc, .. } = self;
-        match &self.failure {
-            Failure::Open(source) => write!(
-                f,
-                "cannot open TPM {device}: {source} (check tpm_device, permissions of the device \
-                 node, or that swtpm is running)"
-            ),
-            Failure::Io(op, source) => {
-                write!(f, "TPM {device}: {op} failed for command {cc:#x}: {source}")
-            }
-            Failure::Timeout(seconds) => write!(
-                f,
-                "TPM {device}: no response to command {cc:#x} within {seconds} s"
-            ),
-            Failure::Closed => write!(
-                f,
-                "TPM {device} closed the connection while answering command {cc:#x}"
-            ),
-            Failure::BadSize { size, capacity } => write!(
-                f,
-                "TPM {device}: response to command {cc:#x} declares {size} bytes \
-                 (buffer holds {capacity}, header needs 10)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for TransportError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.failure {
-            Failure::Open(source) | Failure::Io(_, source) => Some(source),
-            _ => None,
-        }
-    }
-}
-
-/// Builds the errors of one command `cc` (0 while connecting) on one device.
-struct Fail<'a> {
-    device: &'a str,
-    cc: u32,
-    timeout: Duration,
-}
-
-impl Fail<'_> {
-    fn err(&self, failure: Failure) -> TransportError {
-        TransportError {
-            device: self.device.to_owned(),
-            cc: self.cc,
-            failure,
-        }
-    }
-
-    /// A set-up step failed for the reason `detail`.
-    fn open(&self, detail: String) -> TransportError {
-        self.err(Failure::Open(io::Error::other(detail)))
-    }
-
-    fn bad_size(&self, size: usize, capacity: usize) -> TransportError {
-        self.err(Failure::BadSize { size, capacity })
-    }
-
-    /// A write error: a timeout, the peer taking no more bytes, or another
-    /// failure of `op`.
-    fn stream(&self, op: &'static str, e: io::Error) -> TransportError {
-        self.err(match e.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => Failure::Timeout(self.timeout.as_secs()),
-            ErrorKind::WriteZero => Failure::Closed,
-            _ => Failure::Io(op, e),
-        })
     }
 }

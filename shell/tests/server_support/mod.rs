@@ -13,7 +13,8 @@ use hyper::body::Bytes;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use keylet::server::{
-    AgentInfo, AttestError, Attestation, Nonce, ServerSettings, ServerTls, TlsFiles, serve_on,
+    AgentInfo, AttestError, Attestation, Nonce, ServerSettings, ServerTls, TlsFiles, TpmAnswer,
+    serve_on,
 };
 use keylet_core::alg::{KeyAlg, SignAlg};
 use keylet_core::pcr::{HashAlg, PcrMask};
@@ -87,18 +88,8 @@ impl FakeTpm {
 }
 
 impl Attestation for FakeTpm {
-    fn quote(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((nonce.as_str().to_owned(), mask.bits()));
-        let hold = self.hold.lock().unwrap().take();
-        if let Some(hold) = hold {
-            let _ = hold.arrived.send(());
-            let _ = hold.release.recv();
-        }
-        self.work()?;
-        Ok(format!("r{}:{:x}:blob", nonce.as_str(), mask.bits()))
+    fn quote<'a>(&'a self, nonce: &'a Nonce, mask: PcrMask) -> TpmAnswer<'a, String> {
+        Box::pin(async move { self.quote_now(nonce, mask) })
     }
 
     fn payload_public_pem(&self) -> &str {
@@ -115,20 +106,24 @@ impl Attestation for FakeTpm {
         }
     }
 
-    fn certify_ak(&self, qualifying: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AttestError> {
-        self.certified.lock().unwrap().push(qualifying.to_vec());
-        self.work()?;
-        Ok(([b"attest:", qualifying].concat(), b"signature".to_vec()))
+    fn certify_ak<'a>(&'a self, qualifying: &'a [u8]) -> TpmAnswer<'a, (Vec<u8>, Vec<u8>)> {
+        Box::pin(async move {
+            self.certified.lock().unwrap().push(qualifying.to_vec());
+            self.work()?;
+            Ok(([b"attest:", qualifying].concat(), b"signature".to_vec()))
+        })
     }
 
-    fn quote_unbound(&self, nonce: &[u8], mask: PcrMask) -> Result<String, AttestError> {
-        let nonce = STANDARD.encode(nonce);
-        self.calls
-            .lock()
-            .unwrap()
-            .push((nonce.clone(), mask.bits()));
-        self.work()?;
-        Ok(format!("r{nonce}:{:x}:blob", mask.bits()))
+    fn quote_unbound<'a>(&'a self, nonce: &'a [u8], mask: PcrMask) -> TpmAnswer<'a, String> {
+        Box::pin(async move {
+            let nonce = STANDARD.encode(nonce);
+            self.calls
+                .lock()
+                .unwrap()
+                .push((nonce.clone(), mask.bits()));
+            self.work()?;
+            Ok(format!("r{nonce}:{:x}:blob", mask.bits()))
+        })
     }
 
     fn ak_public(&self) -> &[u8] {
@@ -137,6 +132,23 @@ impl Attestation for FakeTpm {
 
     fn ak_name(&self) -> &[u8] {
         FAKE_AK_NAME
+    }
+}
+
+impl FakeTpm {
+    /// A quote, made when the job runs (on the TPM worker's thread).
+    fn quote_now(&self, nonce: &Nonce, mask: PcrMask) -> Result<String, AttestError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((nonce.as_str().to_owned(), mask.bits()));
+        let hold = self.hold.lock().unwrap().take();
+        if let Some(hold) = hold {
+            let _ = hold.arrived.send(());
+            let _ = hold.release.recv();
+        }
+        self.work()?;
+        Ok(format!("r{}:{:x}:blob", nonce.as_str(), mask.bits()))
     }
 }
 
