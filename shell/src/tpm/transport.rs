@@ -224,15 +224,19 @@ async fn read_some(
                 Err(e) => return Err(fail.err(Failure::Io("poll", e.into()))),
             }
         }
-        match io.read(buf) {
-            Ok(0) if watch.is_some_and(|(_, device)| *device) => {} // not answered yet
+        let (device, read) = (watch.is_some_and(|(_, device)| *device), io.read(buf));
+        // A TPM device node gives a response whole, in one read, and 0 bytes
+        // before it is ready; after any read it waits for its next wake-up (a
+        // read while the TPM works would wait for the TPM, holding the thread).
+        if let Some(mut guard) = ready.filter(|_| device || !matches!(read, Ok(1..))) {
+            guard.clear_ready();
+        }
+        match read {
+            Ok(0) if device => {} // not answered yet
             Ok(0) => return Err(fail.err(Failure::Closed)),
             Ok(n) => return Ok(n),
             Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
             Err(e) => return Err(fail.err(Failure::Io("read", e))),
-        }
-        if let Some(mut guard) = ready {
-            guard.clear_ready();
         }
     }
 }
