@@ -72,7 +72,7 @@ guest_up() {
   say "keylet in $n registered as $G_UUID (${T_REGISTERED} s after the guest answered)"
   # keylet holds the kernel's resource manager, not the raw TPM (no tpm_device set).
   # shellcheck disable=SC2016 # expanded in the guest
-  vm_exec "$n" 'ls -l /proc/$(keylet_pid)/fd' | grep -q '/dev/tpmrm0' ||
+  grep -q '/dev/tpmrm0' < <(vm_exec "$n" 'ls -l /proc/$(keylet_pid)/fd') ||
     fail "keylet in $n does not hold /dev/tpmrm0 open"
 }
 
@@ -129,7 +129,8 @@ chmod 0755 /mnt/host/not-in-policy; /mnt/host/not-in-policy' >/dev/null
   r=$(wait_failed "$G_UUID" 120)
   say "verifier: $(jq -c '{operational_state, attestation_status, last_event_id}' <<<"$r")"
   [[ $(field last_event_id "$r") == *ima* ]] || fail "the failure is not an IMA event: $(field last_event_id "$r")"
-  tail -n +$((lines + 1)) "$VERIFIER_LOG" | grep -m1 '/mnt/host/not-in-policy' >&2 ||
+  # Not `tail | grep -m1`: under pipefail, tail ended by SIGPIPE once grep is done fails it.
+  grep -m1 '/mnt/host/not-in-policy' < <(tail -n +$((lines + 1)) "$VERIFIER_LOG") >&2 ||
     fail "the verifier's log does not name /mnt/host/not-in-policy"
 }
 
@@ -279,7 +280,7 @@ scenario_initd() {
   VM_INITD=$E2E_TMP/keylet.default attested ini 6 3
   con=$(vm_dir ini)/console.log
   sup=$(vm_exec ini 'cat /run/keylet-supervise.pid') pid0=$(vm_exec ini keylet_pid)
-  vm_exec ini "tr '\\0' ' ' </proc/$sup/cmdline" | grep -q 'init.d/keylet supervise' ||
+  grep -q 'init.d/keylet supervise' < <(vm_exec ini "tr '\\0' ' ' </proc/$sup/cmdline") ||
     fail "the supervisor ($sup) is not the init script"
   assert_eq "$(vm_exec ini "awk '/^PPid:/ { print \$2 }' /proc/$pid0/status")" "$sup" \
     "keylet's parent (the init script's supervisor)"
